@@ -1,0 +1,128 @@
+"""Choosing which architectures to measure next on a device (active learning).
+
+The active strategy is greedy batch *integrated variance reduction* (Seo et al., "Gaussian
+process regression: active data selection and test point rejection", 2000; Krause et al.,
+JMLR 2008 for the greedy batch argument): it picks the candidate whose measurement most reduces
+the summed posterior variance of log-latency over the pool, then conditions on that pick as a
+fantasy (GP variances do not depend on the measured values) before choosing the next, so a
+batch of k picks is not redundant.
+
+The pool is summarised by a random subsample of ``integration_size`` archs; on 15,625 archs
+512 of them estimate the integrated variance within a few percent and keep a suggestion of 10
+under a second on two cores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gp.errors import GPInputError
+from gp.model import DevicePosterior
+
+STRATEGIES: tuple[str, ...] = ("active", "random")
+DEFAULT_INTEGRATION_SIZE = 512
+
+
+def posterior_cross_covariance(
+    posterior: DevicePosterior, rows_a: torch.Tensor, rows_b: torch.Tensor
+) -> torch.Tensor:
+    """(m_a x m_b) posterior covariance of latent log-latency, before the variance ratio."""
+    cov = posterior.kernel.covariance(rows_a, rows_b)
+    if posterior.count:
+        solve = posterior.cholesky
+        left = torch.linalg.solve_triangular(
+            solve, posterior.kernel.covariance(posterior.rows, rows_a), upper=False
+        )
+        right = torch.linalg.solve_triangular(
+            solve, posterior.kernel.covariance(posterior.rows, rows_b), upper=False
+        )
+        cov = cov - left.T @ right
+    return cov
+
+
+@torch.no_grad()
+def select_active(
+    posterior: DevicePosterior,
+    candidate_rows: torch.Tensor,
+    count: int,
+    seed: int = 0,
+    integration_size: int = DEFAULT_INTEGRATION_SIZE,
+) -> list[int]:
+    """Greedy integrated-variance-reduction batch of ``count`` candidates.
+
+    Args:
+        posterior: the device's current posterior.
+        candidate_rows: (m x D) model rows of the candidate pool.
+        count: how many to pick (1 <= count <= m).
+        seed: seeds the choice of the integration subsample.
+        integration_size: pool archs the variance is integrated over.
+
+    Returns:
+        Positions into ``candidate_rows``, in pick order.
+    """
+    num_candidates = len(candidate_rows)
+    _check_count(count, num_candidates)
+    generator = torch.Generator().manual_seed(seed)
+    probe = torch.randperm(num_candidates, generator=generator)[:integration_size]
+    cross = posterior_cross_covariance(posterior, candidate_rows, candidate_rows[probe])
+    mean, var = posterior.latent(candidate_rows)
+    var = var / posterior.variance_ratio
+    noise = posterior.kernel.noise_variance(mean, posterior.step_ms)
+    picked: list[int] = []
+    # Rank-one updates of the batch so far, to bring a candidate's covariance with the newest
+    # pick up to date without forming the m x m matrix.
+    updates: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for _ in range(count):
+        score = (cross**2).sum(1) / (var + noise)
+        if picked:
+            score[picked] = -torch.inf
+        best = int(torch.argmax(score))
+        picked.append(best)
+        # Fantasise a measurement at `best`: rank-one update of the candidate-probe covariance.
+        with_best = _covariance_with(posterior, candidate_rows, best, updates)
+        denom = var[best] + noise[best]
+        cross = cross - torch.outer(with_best, cross[best]) / denom
+        var = (var - with_best**2 / denom).clamp_min(0.0)
+        updates.append((with_best, denom))
+    return picked
+
+
+def _covariance_with(
+    posterior: DevicePosterior,
+    rows: torch.Tensor,
+    best: int,
+    updates: list[tuple[torch.Tensor, torch.Tensor]],
+) -> torch.Tensor:
+    column = posterior_cross_covariance(posterior, rows, rows[best : best + 1])[:, 0]
+    for vector, denom in updates:
+        column = column - vector * vector[best] / denom
+    return column
+
+
+def select_random(num_candidates: int, count: int, seed: int = 0) -> list[int]:
+    """``count`` distinct positions drawn uniformly from ``num_candidates``."""
+    _check_count(count, num_candidates)
+    rng = np.random.default_rng(seed)
+    return rng.choice(num_candidates, size=count, replace=False).tolist()
+
+
+def select(
+    posterior: DevicePosterior,
+    candidate_rows: torch.Tensor,
+    count: int,
+    strategy: str = "active",
+    seed: int = 0,
+) -> list[int]:
+    """Dispatches to the named strategy ("" means active). Returns positions into the pool."""
+    strategy = strategy or "active"
+    if strategy == "random":
+        return select_random(len(candidate_rows), count, seed)
+    if strategy == "active":
+        return select_active(posterior, candidate_rows, count, seed)
+    raise GPInputError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+
+
+def _check_count(count: int, pool: int) -> None:
+    if not 1 <= count <= pool:
+        raise GPInputError(f"count must be between 1 and the pool size {pool}, got {count}")

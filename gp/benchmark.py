@@ -1,0 +1,216 @@
+"""Accuracy benchmark on the HELP few-shot protocol.
+
+    python -m gp.benchmark --dataset ../shared/datasets/help-nasbench201 --seeds 5 --json out.json
+
+Fits the shared hyperparameters on the source devices, then for each target device and seed
+conditions on 10 random measurements, 10 actively chosen ones, 20 random ones, and on the
+device's descriptor alone (zero-shot: its latencies on HELP's 10 reference architectures, the
+"hardware embedding" HELP itself uses), and scores predictions of all 15,625 architectures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gp.active import select
+from gp.data import (
+    HELP_SOURCE_DEVICES,
+    HELP_TARGET_DEVICES,
+    LatencyDataset,
+    load_help_dataset,
+    quantization_step,
+)
+from gp.metrics import evaluate
+from gp.model import FitSettings, LatencyModel
+from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
+
+STRATEGIES: tuple[str, ...] = ("random", "active", "random20", "zeroshot")
+METRICS: tuple[str, ...] = ("spearman", "kendall", "acc10", "mape", "coverage90", "nll")
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds of each stage; per-call stages keep every call for a median."""
+
+    fit_source: float = 0.0
+    calls: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.calls.setdefault(stage, []).append(seconds)
+
+    def summary(self) -> dict[str, float]:
+        medians = {stage: float(np.median(values)) for stage, values in self.calls.items()}
+        return {"fit_source": self.fit_source, **medians}
+
+
+def fit_sources(dataset: LatencyDataset, sources: list[str], settings: FitSettings) -> LatencyModel:
+    log_latency = torch.log(torch.tensor(np.stack([dataset.table(n) for n in sources])))
+    encoding = NASBench201Space().encode(all_archs())
+    steps = [quantization_step(dataset.table(n)) for n in sources]
+    bar = tqdm(total=settings.iterations, desc="fit sources", unit="it", file=sys.stderr)
+
+    def progress(iteration: int, loss: float) -> None:
+        bar.set_postfix(loss=f"{loss:.3f}")
+        bar.update(1)
+
+    model = LatencyModel.fit(log_latency, sources, encoding, steps, settings, progress)
+    bar.close()
+    return model
+
+
+def measured_for(
+    strategy: str,
+    model: LatencyModel,
+    rows: torch.Tensor,
+    dataset: LatencyDataset,
+    samples: int,
+    seed: int,
+    timings: Timings,
+) -> np.ndarray:
+    """The canonical indices measured on the target under ``strategy``."""
+    rng = np.random.default_rng(seed)
+    if strategy == "random":
+        return rng.choice(NUM_ARCHS, size=samples, replace=False)
+    if strategy == "random20":
+        return rng.choice(NUM_ARCHS, size=2 * samples, replace=False)
+    if strategy == "zeroshot":
+        return np.asarray(dataset.reference_archs, dtype=np.int64)
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    start = time.perf_counter()
+    picks = select(prior, rows, samples, "active", seed)
+    timings.add(f"suggest{samples}", time.perf_counter() - start)
+    return np.asarray(picks, dtype=np.int64)
+
+
+def run_cases(
+    model: LatencyModel,
+    dataset: LatencyDataset,
+    targets: list[str],
+    strategies: list[str],
+    seeds: int,
+    samples: int,
+    timings: Timings,
+) -> Iterator[tuple[str, str, int, dict[str, float]]]:
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    cases = [(d, s, k) for d in targets for s in strategies for k in range(seeds)]
+    for device, strategy, seed in tqdm(cases, desc="targets", file=sys.stderr):
+        truth = dataset.table(device)
+        index = measured_for(strategy, model, rows, dataset, samples, seed, timings)
+        start = time.perf_counter()
+        posterior = model.posterior(
+            torch.as_tensor(index), truth[index], quantization_step(truth[index])
+        )
+        timings.add("adapt", time.perf_counter() - start)
+        start = time.perf_counter()
+        prediction = posterior.predict(rows)
+        timings.add("predict_all", time.perf_counter() - start)
+        yield device, strategy, len(index), evaluate(prediction, truth)
+
+
+def aggregate(results: list[tuple[str, str, int, dict[str, float]]]) -> list[dict]:
+    rows: list[dict] = []
+    keys = sorted(
+        {(d, s) for d, s, _, _ in results}, key=lambda k: [x for x, _, _, _ in results].index(k[0])
+    )
+    for device, strategy in keys:
+        group = [(n, m) for d, s, n, m in results if d == device and s == strategy]
+        row = {"device": device, "strategy": strategy, "samples": group[0][0], "seeds": len(group)}
+        if strategy == "zeroshot":
+            row["samples"] = 0  # the descriptor's reference latencies, no measurements
+        row.update({k: float(np.mean([m[k] for _, m in group])) for k in METRICS})
+        rows.append(row)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    header = f"{'device':<15}{'strategy':<10}{'n':>4}" + "".join(f"{k:>12}" for k in METRICS)
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['device']:<15}{r['strategy']:<10}{r['samples']:>4}"
+            + "".join(f"{r[k]:>12.4f}" for k in METRICS)
+        )
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        group = [r for r in rows if r["strategy"] == strategy]
+        means = "".join(f"{np.mean([r[k] for r in group]):>12.4f}" for k in METRICS)
+        print(f"{'MEAN':<15}{strategy:<10}{'':>4}{means}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m gp.benchmark",
+        description="Few-shot latency prediction benchmark (HELP protocol) for the GP model.",
+        epilog="example: python -m gp.benchmark --dataset ../shared/datasets/help-nasbench201 "
+        "--seeds 5 --json bench.json",
+    )
+    parser.add_argument("--dataset", required=True, type=Path, help="HELP-format directory")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per device and strategy")
+    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument(
+        "--source", default=",".join(HELP_SOURCE_DEVICES), help="comma-separated source devices"
+    )
+    parser.add_argument(
+        "--target", default=",".join(HELP_TARGET_DEVICES), help="comma-separated target devices"
+    )
+    parser.add_argument(
+        "--strategies", default=",".join(STRATEGIES), help=f"subset of {','.join(STRATEGIES)}"
+    )
+    parser.add_argument("--samples", type=int, default=10, help="measurements per target")
+    parser.add_argument("--iterations", type=int, default=FitSettings.iterations)
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.samples < 1 or args.iterations < 1:
+        parser.error("--seeds, --samples and --iterations must be positive")
+    unknown = set(args.strategies.split(",")) - set(STRATEGIES)
+    if unknown:
+        parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    dataset = load_help_dataset(args.dataset)
+    sources, targets = args.source.split(","), args.target.split(",")
+    if overlap := set(sources) & set(targets):
+        raise SystemExit(f"error: devices both source and target: {', '.join(sorted(overlap))}")
+    strategies = args.strategies.split(",")
+    if not dataset.reference_archs and "zeroshot" in strategies:
+        strategies.remove("zeroshot")  # no descriptor in this dataset
+    timings = Timings()
+    start = time.perf_counter()
+    model = fit_sources(dataset, sources, FitSettings(iterations=args.iterations))
+    timings.fit_source = time.perf_counter() - start
+    results = list(
+        run_cases(model, dataset, targets, strategies, args.seeds, args.samples, timings)
+    )
+    rows = aggregate(results)
+    print_table(rows)
+    report = {
+        "rows": rows,
+        "timings_s": timings.summary(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sources": sources,
+        "targets": targets,
+        "zeroshot_descriptor": "latencies on HELP's 10 reference architectures",
+    }
+    print(json.dumps({"timings_s": report["timings_s"], "peak_rss_mb": report["peak_rss_mb"]}))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Reading HELP-format latency tables (Lee et al., "HELP: Hardware-Adaptive Efficient Latency
+Prediction for NAS via Meta-Learning", NeurIPS 2021).
+
+A dataset directory holds ``str_arch2idx.pt`` (NB201 arch string -> HELP index),
+``latency/<device>.pt`` (15,625 latencies in ms, HELP index order) and optionally
+``hardware_embedding_index.pt`` (HELP's 10 reference architectures). Everything is loaded with
+``torch.load(weights_only=True)``, which refuses to unpickle anything but plain containers and
+tensors, so a hostile file cannot run code.
+
+Tables are re-indexed to our canonical NB201 order (see :mod:`gp.spaces.nasbench201`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gp.errors import DatasetError
+from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
+
+logger = logging.getLogger(__name__)
+
+# The names users know some HELP devices by.
+DEVICE_ALIASES: dict[str, list[str]] = {"raspi4": ["pi4", "raspberry_pi_4"]}
+
+# HELP Table 3: the devices learned from and the devices predicted.
+HELP_SOURCE_DEVICES: tuple[str, ...] = (
+    "1080ti_1", "1080ti_32", "1080ti_256", "silver_4114", "silver_4210r", "samsung_a50",
+    "pixel3", "essential_ph_1", "samsung_s7", "titanx_1", "titanx_32", "titanx_256", "gold_6240",
+)  # fmt: skip
+HELP_TARGET_DEVICES: tuple[str, ...] = (
+    "titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss",
+)  # fmt: skip
+
+
+@dataclass
+class LatencyDataset:
+    """Latency tables of one search space, indexed by our canonical arch index.
+
+    Attributes:
+        latency_ms: device name -> array of shape (NUM_ARCHS,), NaN where not measured.
+        reference_archs: canonical indices of the reference architectures (HELP's hardware
+            embedding), empty when the dataset has none.
+        root: the directory the tables were read from.
+    """
+
+    latency_ms: dict[str, np.ndarray]
+    reference_archs: list[int] = field(default_factory=list)
+    root: Path | None = None
+
+    @property
+    def devices(self) -> list[str]:
+        return sorted(self.latency_ms)
+
+    def table(self, device: str) -> np.ndarray:
+        try:
+            return self.latency_ms[device]
+        except KeyError:
+            raise DatasetError(
+                f"device {device!r} is not in the dataset; known: {', '.join(self.devices)}"
+            ) from None
+
+
+def _load(path: Path) -> object:
+    try:
+        return torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise DatasetError(f"missing dataset file: {path}") from None
+    except Exception as exc:  # weights_only refusals and corrupt files alike
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+
+
+def _help_to_canonical(root: Path) -> np.ndarray:
+    """Returns an int array mapping HELP index -> canonical index."""
+    str_to_help = _load(root / "str_arch2idx.pt")
+    if not isinstance(str_to_help, dict) or len(str_to_help) != NUM_ARCHS:
+        raise DatasetError(f"{root / 'str_arch2idx.pt'}: expected a dict of {NUM_ARCHS} archs")
+    order = np.full(NUM_ARCHS, -1, dtype=np.int64)
+    for arch, help_index in str_to_help.items():
+        order[int(help_index)] = arch_to_index(arch)
+    if (order < 0).any() or len(set(order.tolist())) != NUM_ARCHS:
+        raise DatasetError(f"{root / 'str_arch2idx.pt'}: HELP indices are not a permutation")
+    return order
+
+
+def _read_table(path: Path, help_to_canonical: np.ndarray) -> np.ndarray:
+    values = np.asarray(_load(path), dtype=np.float64)
+    if values.shape != (NUM_ARCHS,):
+        raise DatasetError(f"{path}: expected {NUM_ARCHS} latencies, got shape {values.shape}")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise DatasetError(f"{path}: latencies must be finite and positive")
+    table = np.empty(NUM_ARCHS)
+    table[help_to_canonical] = values
+    return table
+
+
+def load_help_dataset(root: str | Path, devices: list[str] | None = None) -> LatencyDataset:
+    """Loads a HELP-format NB201 dataset directory.
+
+    Args:
+        root: the directory (e.g. ``../shared/datasets/help-nasbench201``).
+        devices: device stems to load; all tables under ``latency/`` when None.
+
+    Raises:
+        DatasetError: a file is missing, unreadable, or of the wrong shape.
+    """
+    root = Path(root)
+    if not (root / "latency").is_dir():
+        raise DatasetError(f"{root}: not a HELP dataset directory (no latency/ folder)")
+    order = _help_to_canonical(root)
+    stems = devices or sorted(p.stem for p in (root / "latency").glob("*.pt"))
+    tables = {stem: _read_table(root / "latency" / f"{stem}.pt", order) for stem in stems}
+    reference: list[int] = []
+    if (root / "hardware_embedding_index.pt").exists():
+        reference = [int(order[int(i)]) for i in _load(root / "hardware_embedding_index.pt")]
+    logger.info("loaded %d latency tables from %s", len(tables), root)
+    return LatencyDataset(latency_ms=tables, reference_archs=reference, root=root)
+
+
+def quantization_step(latency_ms: np.ndarray) -> float:
+    """Returns the rounding step of a table: 1.0 for whole-millisecond tables, else 0.0.
+
+    Phones measured by BRP-NAS report whole milliseconds; the rounding error is then part of the
+    observation noise (variance step^2 / 12 in ms, see :mod:`gp.model`). With few measurements a
+    real-valued table is all integers only by an absurd coincidence, so three suffice.
+    """
+    values = latency_ms[np.isfinite(latency_ms)]
+    if len(values) >= 3 and np.all(values == np.round(values)):
+        return 1.0
+    return 0.0

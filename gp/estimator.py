@@ -1,0 +1,261 @@
+"""One object that answers in architecture strings and milliseconds: what the service calls.
+
+:class:`LatencyEstimator` holds one fitted :class:`~gp.model.LatencyModel` for NAS-Bench-201
+(whose source tables cover the whole space) and prior-only models for spaces without source
+tables (FBNet, caller vectors), and turns a device's measurements into predictions and
+suggestions. It keeps no per-device state: callers pass the device's measurements each time,
+so the service owns storage and versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gp.active import select
+from gp.data import quantization_step
+from gp.errors import GPInputError, NotFittedError
+from gp.model import (
+    ArchFeatures,
+    DevicePosterior,
+    FitSettings,
+    LatencyKernel,
+    LatencyModel,
+    LatencyPrediction,
+    check_latencies,
+)
+from gp.profiles import SourceProfiles
+from gp.spaces import ArchLike, NASBench201Space, SearchSpace
+from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
+
+logger = logging.getLogger(__name__)
+
+# Descriptor keys "latency:<arch>" are the device's latencies on reference architectures
+# (HELP's hardware embedding); they condition the model exactly like measurements.
+REFERENCE_LATENCY_PREFIX = "latency:"
+# Prior-only models (no source tables): a device's typical log-latency, 10 ms +- a factor 20.
+_PRIOR_LEVEL_LOG_MS = math.log(10.0)
+_PRIOR_LEVEL_SD = 3.0
+
+
+@dataclass
+class Measurements:
+    """A device's measurements in one search space: canonical arch strings and latencies."""
+
+    archs: list[str]
+    latency_ms: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Measurements:
+        return cls([], np.zeros(0))
+
+
+@dataclass
+class Suggestion:
+    """Archs chosen for measurement, in pick order, with their current prediction."""
+
+    archs: list[str]
+    prediction: LatencyPrediction
+
+
+class LatencyEstimator:
+    """Predicts and suggests for any device from its measurements (see module docstring)."""
+
+    def __init__(self, nasbench201: LatencyModel | None) -> None:
+        self.nasbench201 = nasbench201
+        self._universe_rows: torch.Tensor | None = None
+
+    # ---- fitting and persistence -------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        sources: Mapping[str, np.ndarray],
+        settings: FitSettings | None = None,
+        progress: Callable[[int, float], None] | None = None,
+    ) -> LatencyEstimator:
+        """Fits on NB201 source devices.
+
+        Args:
+            sources: device name -> (15,625,) latencies in ms in canonical index order; devices
+                with any NaN are skipped (the profile basis needs complete tables).
+            settings: optimisation settings.
+            progress: called as progress(iteration, loss).
+        """
+        complete = {n: t for n, t in sources.items() if np.all(np.isfinite(t))}
+        skipped = sorted(set(sources) - set(complete))
+        if skipped:
+            logger.warning("not used as sources (incomplete tables): %s", ", ".join(skipped))
+        if len(complete) < 2:
+            raise NotFittedError("fitting needs at least two complete NB201 source tables")
+        names = sorted(complete)
+        log_latency = torch.stack([check_latencies(complete[n]) for n in names])
+        encoding = NASBench201Space().encode(all_archs())
+        steps = [quantization_step(complete[n]) for n in names]
+        model = LatencyModel.fit(log_latency, names, encoding, steps, settings, progress)
+        return cls(model)
+
+    def save(self, path: str | Path) -> None:
+        """Writes the fitted state as plain tensors (loadable with weights_only=True)."""
+        if self.nasbench201 is None:
+            raise NotFittedError("nothing to save: the estimator has no fitted model")
+        model = self.nasbench201
+        profiles = model.features.profiles
+        state = {
+            "kernel": model.kernel.state_dict(),
+            "profiles": {
+                "devices": profiles.devices,
+                "mean_shape": profiles.mean_shape,
+                "directions": profiles.directions,
+                "stats": torch.tensor(
+                    [
+                        profiles.level_mean,
+                        profiles.level_sd,
+                        profiles.spread_mean,
+                        profiles.spread_sd,
+                    ]
+                ),  # fmt: skip
+            },
+            "encoding_stats": list(model.features.encoding_stats),
+        }
+        tmp = Path(f"{path}.tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)  # atomic: a crash never leaves half a file
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyEstimator:
+        state = torch.load(path, weights_only=True)
+        p = state["profiles"]
+        stats = p["stats"].tolist()
+        profiles = SourceProfiles(p["devices"], p["mean_shape"], p["directions"], *stats)
+        encoding = NASBench201Space().encode(all_archs())
+        features = ArchFeatures(profiles, encoding, encoding_stats=tuple(state["encoding_stats"]))
+        kernel = LatencyKernel(features.profile_dims, encoding.shape[1])
+        kernel.load_state_dict(state["kernel"])
+        return cls(LatencyModel(kernel, features))
+
+    @property
+    def source_devices(self) -> list[str]:
+        return [] if self.nasbench201 is None else self.nasbench201.features.profiles.devices
+
+    # ---- rows --------------------------------------------------------------------------
+    def model_for(self, space: SearchSpace, measured_log: torch.Tensor) -> LatencyModel:
+        """The fitted NB201 model, or a prior-only model centred on the device's own data."""
+        if isinstance(space, NASBench201Space) and self.nasbench201 is not None:
+            return self.nasbench201
+        level = float(measured_log.mean()) if len(measured_log) else _PRIOR_LEVEL_LOG_MS
+        return _prior_only_model(space.dim, level)
+
+    def rows(
+        self, model: LatencyModel, space: SearchSpace, archs: Sequence[ArchLike]
+    ) -> torch.Tensor:
+        """(n x D) model rows; raises InvalidArchitectureError naming a malformed item."""
+        if model is self.nasbench201:
+            index = [arch_to_index(a) for a in space.canonicalize(archs)]
+            return self.all_nasbench201_rows()[torch.tensor(index, dtype=torch.long)]
+        return model.features.encoding_rows(space.encode(archs))
+
+    def all_nasbench201_rows(self) -> torch.Tensor:
+        """(15,625 x D) rows of the whole NB201 space, built once."""
+        if self._universe_rows is None:
+            if self.nasbench201 is None:
+                raise NotFittedError("no NB201 model fitted")
+            self._universe_rows = self.nasbench201.features.universe_rows(torch.arange(NUM_ARCHS))
+        return self._universe_rows
+
+    # ---- answers -----------------------------------------------------------------------
+    def posterior(
+        self,
+        space: SearchSpace,
+        measured: Measurements,
+        descriptor: Mapping[str, float] | None = None,
+    ) -> tuple[LatencyModel, DevicePosterior]:
+        """The device's model and posterior from its measurements and descriptor."""
+        archs, latency = _with_reference_latencies(space, measured, descriptor)
+        log_latency = check_latencies(latency)
+        model = self.model_for(space, log_latency)
+        rows = self.rows(model, space, archs)
+        with torch.no_grad():
+            posterior = DevicePosterior(model.kernel, rows, log_latency, quantization_step(latency))
+        return model, posterior
+
+    def predict(
+        self,
+        space: SearchSpace,
+        archs: Sequence[ArchLike],
+        measured: Measurements | None = None,
+        descriptor: Mapping[str, float] | None = None,
+    ) -> LatencyPrediction:
+        """Predicts ``archs`` on a device known by ``measured`` (and ``descriptor``)."""
+        model, posterior = self.posterior(space, measured or Measurements.empty(), descriptor)
+        return posterior.predict(self.rows(model, space, archs))
+
+    def suggest(
+        self,
+        space: SearchSpace,
+        count: int,
+        measured: Measurements | None = None,
+        candidates: Sequence[ArchLike] | None = None,
+        strategy: str = "",
+        descriptor: Mapping[str, float] | None = None,
+        seed: int = 0,
+    ) -> Suggestion:
+        """Chooses ``count`` archs to measure next.
+
+        Args:
+            candidates: the pool; for NB201 None means the whole space minus what is measured.
+                Required for other spaces.
+        """
+        measured = measured or Measurements.empty()
+        pool = self._pool(space, candidates, measured)
+        model, posterior = self.posterior(space, measured, descriptor)
+        rows = self.rows(model, space, pool)
+        picks = select(posterior, rows, count, strategy, seed)
+        return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))
+
+    def _pool(
+        self, space: SearchSpace, candidates: Sequence[ArchLike] | None, measured: Measurements
+    ) -> list[str]:
+        if candidates is not None:
+            return space.canonicalize(candidates)
+        if not isinstance(space, NASBench201Space):
+            raise GPInputError(f"search space {space.name!r} needs explicit candidates")
+        done = set(measured.archs)
+        return [a for a in all_archs() if a not in done]
+
+
+def _with_reference_latencies(
+    space: SearchSpace, measured: Measurements, descriptor: Mapping[str, float] | None
+) -> tuple[list[str], np.ndarray]:
+    reference = {
+        key[len(REFERENCE_LATENCY_PREFIX) :]: value
+        for key, value in (descriptor or {}).items()
+        if key.startswith(REFERENCE_LATENCY_PREFIX)
+    }
+    if not reference:
+        return list(measured.archs), np.asarray(measured.latency_ms, dtype=np.float64)
+    known = set(measured.archs)
+    extra = [(space.canonical(a), v) for a, v in reference.items()]
+    extra = [(a, v) for a, v in extra if a not in known]
+    archs = list(measured.archs) + [a for a, _ in extra]
+    latency = np.concatenate([np.asarray(measured.latency_ms, float), [v for _, v in extra]])
+    return archs, latency
+
+
+def _prior_only_model(encoding_dims: int, level_log_ms: float) -> LatencyModel:
+    """A model for a space without source tables: a level prior plus the encoding kernel."""
+    features = ArchFeatures(None, None, rank=0, prior_level=level_log_ms)
+    kernel = LatencyKernel(features.profile_dims, encoding_dims)
+    with torch.no_grad():
+        level_and_shape = torch.tensor([_PRIOR_LEVEL_SD**2, 1e-6])
+        kernel.profile.raw_variance.copy_(
+            kernel.profile.raw_variance_constraint.inverse_transform(level_and_shape)
+        )
+        kernel.residual.outputscale = 0.25
+        kernel.raw_noise.copy_(kernel.raw_noise_constraint.inverse_transform(torch.tensor(0.01)))
+    return LatencyModel(kernel, features)

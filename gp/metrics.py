@@ -1,0 +1,38 @@
+"""Accuracy and calibration metrics of latency predictions against measured latencies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from gp.model import LatencyPrediction
+
+
+def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str, float]:
+    """Scores a prediction of n archs against their measured latencies (n,).
+
+    Returns:
+        spearman, kendall: rank correlations of mean_ms with the measurements.
+        acc10: share of predictions within +-10% of the measurement.
+        mape: mean absolute percentage error (in %).
+        coverage90: share of measurements inside the 90% interval.
+        nll: mean negative log-likelihood of the measured log-latency under the predictive
+            (Gaussian in log space, noise included, as the interval is).
+    """
+    predicted = prediction.mean_ms
+    relative = np.abs(predicted / measured_ms - 1.0)
+    inside = (measured_ms >= prediction.lower_ms) & (measured_ms <= prediction.upper_ms)
+    # The interval is exp(mean_log +- z * sd); recover the predictive sd in log space from it.
+    sd = (np.log(prediction.upper_ms) - np.log(prediction.lower_ms)) / (2 * 1.6448536269514722)
+    z = (np.log(measured_ms) - prediction.mean_log) / sd
+    nll = np.mean(0.5 * z**2 + np.log(sd) + 0.5 * math.log(2 * math.pi))
+    return {
+        "spearman": float(stats.spearmanr(predicted, measured_ms).statistic),
+        "kendall": float(stats.kendalltau(predicted, measured_ms).statistic),
+        "acc10": float(np.mean(relative <= 0.10)),
+        "mape": float(100.0 * np.mean(relative)),
+        "coverage90": float(np.mean(inside)),
+        "nll": float(nll),
+    }

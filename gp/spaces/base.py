@@ -1,0 +1,142 @@
+"""The :class:`SearchSpace` interface shared by every architecture space.
+
+A search space turns user-supplied architectures (strings, block lists, raw vectors) into
+
+* a canonical string, the one spelling the store and the model key measurements by, and
+* an ``n x dim`` float64 feature matrix, the input of the architecture kernel.
+
+Subclasses implement three small hooks: ``_key`` (validate one architecture and return a
+hashable parsed form), ``_format`` (parsed form -> canonical string) and ``_encode_keys``
+(parsed forms -> feature rows). The public methods here add the per-item error context.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+import torch
+
+from gp.errors import InvalidArchitectureError
+
+KeyT = TypeVar("KeyT", bound=Hashable)
+
+#: What callers may pass as one architecture: a string, or a sequence (list, tuple, 1-D array).
+ArchLike = str | Sequence[Any] | np.ndarray | torch.Tensor
+
+
+class SearchSpace(abc.ABC, Generic[KeyT]):
+    """An architecture search space: validation, canonical form and feature encoding.
+
+    Attributes:
+        name: The registry name of the space (``get_space(name)`` returns it).
+    """
+
+    name: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def feature_names(self) -> list[str]:
+        """Names of the encoding's columns, in order (length ``dim``)."""
+
+    @property
+    def dim(self) -> int:
+        """Number of features per architecture (the width of :meth:`encode`'s output)."""
+        return len(self.feature_names)
+
+    def canonical(self, arch: ArchLike) -> str:
+        """Validate one architecture and return its canonical string form.
+
+        Args:
+            arch: The architecture in any form the space accepts.
+
+        Returns:
+            The canonical string; ``canonical(canonical(a)) == canonical(a)``.
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is malformed; the message names the problem.
+        """
+        return self._format(self._key(arch))
+
+    def canonicalize(self, archs: Sequence[ArchLike]) -> list[str]:
+        """Validate many architectures and return their canonical strings.
+
+        Args:
+            archs: ``n`` architectures.
+
+        Returns:
+            ``n`` canonical strings, in input order.
+
+        Raises:
+            InvalidArchitectureError: On the first malformed item; the message starts with
+                ``"arch <i>: "`` (0-based position in ``archs``).
+        """
+        return [self._format(key) for key in self._keys(archs)]
+
+    def encode(self, archs: Sequence[ArchLike]) -> torch.Tensor:
+        """Validate and encode architectures as a feature matrix.
+
+        Args:
+            archs: ``n`` architectures (not a single bare architecture).
+
+        Returns:
+            An ``n x dim`` float64 tensor; row ``i`` encodes ``archs[i]``.
+
+        Raises:
+            InvalidArchitectureError: On the first malformed item; the message starts with
+                ``"arch <i>: "`` (0-based position in ``archs``).
+        """
+        keys = self._keys(archs)
+        if not keys:
+            return torch.zeros(0, self.dim, dtype=torch.float64)
+        rows = np.ascontiguousarray(self._encode_keys(keys), dtype=np.float64)
+        return torch.from_numpy(rows)
+
+    def _keys(self, archs: Sequence[ArchLike]) -> list[KeyT]:
+        """Parse every item, prefixing any error with the item's position."""
+        if isinstance(archs, str):
+            # Iterating a string would report a confusing error about its first character.
+            raise InvalidArchitectureError(
+                "expected a sequence of architectures, got a single str; wrap it in a list"
+            )
+        if not isinstance(archs, Iterable):
+            raise InvalidArchitectureError(
+                f"expected a sequence of architectures, got {type(archs).__name__}"
+            )
+        keys = []
+        for i, arch in enumerate(archs):
+            try:
+                keys.append(self._key(arch))
+            except InvalidArchitectureError as exc:
+                raise InvalidArchitectureError(f"arch {i}: {exc}") from None
+        return keys
+
+    @abc.abstractmethod
+    def _key(self, arch: ArchLike) -> KeyT:
+        """Validate one architecture and return its parsed, hashable form.
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is malformed.
+        """
+
+    @abc.abstractmethod
+    def _format(self, key: KeyT) -> str:
+        """Return the canonical string of a parsed architecture."""
+
+    @abc.abstractmethod
+    def _encode_keys(self, keys: Sequence[KeyT]) -> np.ndarray:
+        """Return the ``n x dim`` float64 features of ``n`` parsed architectures."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other: object) -> bool:
+        # Every space's features are fixed by its class and width.
+        return (
+            isinstance(other, SearchSpace) and type(other) is type(self) and other.dim == self.dim
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.dim))

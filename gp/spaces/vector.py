@@ -1,0 +1,129 @@
+"""A generic space of fixed-length real vectors, for search spaces we do not model.
+
+Callers bring their own encoding (``dim`` floats per architecture); the vector is used as
+the feature row unchanged.
+
+Canonical form: the values as Python floats, each written with :func:`repr` (the shortest
+string that round-trips exactly) and joined by ``","`` without spaces, e.g.
+``"0.5,1.0,-3e-05"``. Such a string is itself accepted, so canonical forms are stable:
+``canonical(canonical(v)) == canonical(v)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from gp.errors import GPInputError, InvalidArchitectureError
+from gp.spaces.base import ArchLike, SearchSpace
+
+
+def _value(position: int, item: object) -> float:
+    """One element as a finite float."""
+    where = f"element {position}"
+    if isinstance(item, str):
+        try:
+            value = float(item.strip())
+        except ValueError:
+            raise InvalidArchitectureError(f"{where}: cannot parse {item!r} as a float") from None
+    elif isinstance(item, numbers.Real) and not isinstance(item, bool):
+        value = float(item)
+    else:
+        raise InvalidArchitectureError(
+            f"{where}: expected a real number, got {type(item).__name__} {item!r}"
+        )
+    if not math.isfinite(value):
+        raise InvalidArchitectureError(f"{where} is {value}; values must be finite")
+    return value
+
+
+class VectorSpace(SearchSpace[tuple[float, ...]]):
+    """Architectures given directly as ``dim``-dimensional real vectors.
+
+    Accepts a sequence of ``dim`` numbers, a 1-D numpy array or tensor of length ``dim``,
+    or a comma-separated string of ``dim`` numbers. :meth:`encode` also takes an
+    ``n x dim`` array or tensor directly.
+
+    Args:
+        dim: Length of every vector (at least 1).
+
+    Raises:
+        GPInputError: If ``dim`` is not a positive int.
+    """
+
+    name = "vector"
+
+    def __init__(self, dim: int) -> None:
+        if not isinstance(dim, numbers.Integral) or isinstance(dim, bool) or dim < 1:
+            raise GPInputError(f"vector space dim must be a positive int, got {dim!r}")
+        self._dim = int(dim)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """``x0``, ``x1``, ... ``x<dim-1>``."""
+        return [f"x{i}" for i in range(self._dim)]
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(self, archs: Sequence[ArchLike] | np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Validate and stack vectors into an ``n x dim`` float64 tensor.
+
+        Args:
+            archs: ``n`` vectors, or an ``n x dim`` array or tensor (validated in one pass).
+
+        Raises:
+            InvalidArchitectureError: If a vector has the wrong length or a non-finite or
+                non-numeric element; the message starts with ``"arch <i>: "``.
+        """
+        if isinstance(archs, np.ndarray | torch.Tensor) and archs.ndim == 2:
+            return self._encode_matrix(archs)
+        return super().encode(archs)
+
+    def _encode_matrix(self, matrix: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Fast path for a ready-made ``n x dim`` matrix."""
+        rows = torch.as_tensor(matrix).detach().to(device="cpu", dtype=torch.float64)
+        if rows.shape[1] != self._dim:
+            raise InvalidArchitectureError(
+                f"expected {self._dim} values per arch, got a matrix of shape {tuple(rows.shape)}"
+            )
+        bad = (~torch.isfinite(rows)).nonzero()
+        if len(bad):
+            i, j = bad[0].tolist()
+            raise InvalidArchitectureError(
+                f"arch {i}: element {j} is {rows[i, j].item()}; values must be finite"
+            )
+        return rows.clone()
+
+    def _key(self, arch: ArchLike) -> tuple[float, ...]:
+        if isinstance(arch, str):
+            items: list[object] = arch.split(",") if arch.strip() else []
+        elif isinstance(arch, np.ndarray | torch.Tensor):
+            if arch.ndim != 1:
+                raise InvalidArchitectureError(
+                    f"expected a 1-D array of {self._dim} values, got shape {tuple(arch.shape)}"
+                )
+            items = arch.tolist()
+        elif isinstance(arch, Sequence):
+            items = list(arch)
+        else:
+            raise InvalidArchitectureError(
+                f"expected a sequence of {self._dim} numbers, got {type(arch).__name__}"
+            )
+        if len(items) != self._dim:
+            raise InvalidArchitectureError(f"expected {self._dim} values, got {len(items)}")
+        return tuple(_value(position, item) for position, item in enumerate(items))
+
+    def _format(self, key: tuple[float, ...]) -> str:
+        return ",".join(repr(value) for value in key)
+
+    def _encode_keys(self, keys: Sequence[tuple[float, ...]]) -> np.ndarray:
+        return np.array(keys, dtype=np.float64)
+
+    def __repr__(self) -> str:
+        return f"VectorSpace(dim={self._dim})"

@@ -1,0 +1,77 @@
+"""The GP on small synthetic data: uncertainty sanity, calibration of the interval, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gp.errors import InvalidMeasurementError
+from gp.model import FitSettings, LatencyModel, check_latencies
+from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[LatencyModel, torch.Tensor, torch.Tensor]:
+    """Six synthetic devices whose log-latency mixes two 'hardware responses' of the archs."""
+    encoding = NASBench201Space().encode(all_archs())
+    generator = torch.Generator().manual_seed(0)
+    flops = encoding[:, 31]  # log_flops
+    live = encoding[:, 30 + 13 : 30 + 17].sum(1)  # live op counts: per-op overheads
+    responses = torch.stack([(flops - flops.mean()) / flops.std(), (live - live.mean()) / live.std()])
+    weights = torch.rand(7, 2, generator=generator) * torch.tensor([0.5, 0.3]) + 0.1
+    levels = torch.rand(7, 1, generator=generator) * 2
+    noise = 0.01 * torch.randn(7, NUM_ARCHS, generator=generator)
+    log_latency = (levels + weights.double() @ responses + noise).double()
+    settings = FitSettings(iterations=30, query_size=100)
+    model = LatencyModel.fit(log_latency[:6], [f"d{i}" for i in range(6)], encoding, None, settings)
+    return model, log_latency[6], encoding
+
+
+def test_variance_shrinks_at_measured_archs_and_grows_away(synthetic) -> None:
+    model, target, _ = synthetic
+    measured = torch.tensor([0, 1000, 5000, 9000, 12000])
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    rows_measured = model.features.universe_rows(measured)
+    _, var_prior = prior.latent(rows_measured)
+    _, var_post = posterior.latent(rows_measured)
+    assert torch.all(var_post < 0.2 * var_prior)
+    others = model.features.universe_rows(torch.arange(100, 15625, 97))
+    _, var_others = posterior.latent(others)
+    assert var_others.mean() > 3 * var_post.mean()
+
+
+def test_few_measurements_rank_a_new_device(synthetic) -> None:
+    model, target, _ = synthetic
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(1))[:10]
+    prediction = model.posterior(measured, target[measured].exp().numpy()).predict(
+        model.features.universe_rows(torch.arange(NUM_ARCHS))
+    )
+    truth = target.exp().numpy()
+    rank = np.corrcoef(np.argsort(np.argsort(prediction.mean_ms)), np.argsort(np.argsort(truth)))
+    assert rank[0, 1] > 0.95
+    inside = (truth >= prediction.lower_ms) & (truth <= prediction.upper_ms)
+    assert 0.75 < inside.mean() <= 1.0
+    assert np.all(prediction.lower_ms < prediction.mean_ms)
+    assert np.all(prediction.mean_ms < prediction.upper_ms)
+
+
+def test_lognormal_moments_match_sampling(synthetic) -> None:
+    model, target, _ = synthetic
+    measured = torch.tensor([3, 30, 300])
+    prediction = model.posterior(measured, target[measured].exp().numpy()).predict(
+        model.features.universe_rows(torch.tensor([7]))
+    )
+    draws = np.exp(
+        prediction.mean_log[0]
+        + np.sqrt(prediction.var_log[0]) * np.random.default_rng(0).standard_normal(400_000)
+    )
+    assert prediction.mean_ms[0] == pytest.approx(draws.mean(), rel=0.01)
+    assert prediction.var_ms[0] == pytest.approx(draws.var(), rel=0.05)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+def test_bad_latencies_are_named(bad: float) -> None:
+    with pytest.raises(InvalidMeasurementError, match="measurement 1: latency"):
+        check_latencies(np.array([1.0, bad, 2.0]))
