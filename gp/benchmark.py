@@ -121,10 +121,7 @@ def run_cases(
 
 def aggregate(results: list[tuple[str, str, int, dict[str, float]]]) -> list[dict]:
     rows: list[dict] = []
-    keys = sorted(
-        {(d, s) for d, s, _, _ in results}, key=lambda k: [x for x, _, _, _ in results].index(k[0])
-    )
-    for device, strategy in keys:
+    for device, strategy in dict.fromkeys((d, s) for d, s, _, _ in results):
         group = [(n, m) for d, s, n, m in results if d == device and s == strategy]
         row = {"device": device, "strategy": strategy, "samples": group[0][0], "seeds": len(group)}
         if strategy == "zeroshot":

@@ -135,7 +135,9 @@ class LatencyEstimator:
         profiles = SourceProfiles(p["devices"], p["mean_shape"], p["directions"], *stats)
         encoding = NASBench201Space().encode(all_archs())
         features = ArchFeatures(profiles, encoding, encoding_stats=tuple(state["encoding_stats"]))
-        kernel = LatencyKernel(features.profile_dims, encoding.shape[1])
+        kernel = LatencyKernel(
+            features.profile_dims, encoding.shape[1], relative=features.relative is not None
+        )
         kernel.load_state_dict(state["kernel"])
         return cls(LatencyModel(kernel, features))
 

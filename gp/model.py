@@ -35,6 +35,7 @@ import gpytorch
 import numpy as np
 import torch
 from gpytorch.constraints import GreaterThan
+from scipy import stats
 
 from gp.errors import GPInputError, InvalidMeasurementError
 from gp.kernels import ARDLinearKernel
@@ -42,7 +43,6 @@ from gp.profiles import SourceProfiles
 
 logger = logging.getLogger(__name__)
 
-Z90 = 1.6448536269514722  # standard normal 95% quantile: a central 90% interval
 # Inverse-gamma prior pseudo-count for the target's variance ratio: with 10 measurements the
 # ratio moves about 70% of the way to what the data say.
 VARIANCE_RATIO_PSEUDO_COUNT = 4.0
@@ -57,6 +57,7 @@ class LatencyPrediction:
         mean_log, var_log: (n,) posterior mean and variance of log-latency (log ms), latent.
         mean_ms, var_ms: (n,) log-normal moments of the latency in ms.
         lower_ms, upper_ms: (n,) central 90% interval of a *measurement* (noise included).
+        obs_var_log: (n,) predictive variance of a measurement's log-latency.
     """
 
     mean_log: np.ndarray
@@ -65,6 +66,7 @@ class LatencyPrediction:
     var_ms: np.ndarray
     lower_ms: np.ndarray
     upper_ms: np.ndarray
+    obs_var_log: np.ndarray
 
 
 class ArchFeatures:
@@ -91,8 +93,23 @@ class ArchFeatures:
             encoding_stats = (universe_encoding.mean(0), torch.where(sd > 0, sd, 1.0))
         self.encoding_stats = encoding_stats
         self.universe = None
+        self.relative = None
         if universe_encoding is not None:
             self.universe = self._standardise(universe_encoding)
+            if profiles is not None:
+                self.relative = self._relative_costs(universe_encoding, profiles)
+
+    @staticmethod
+    def _relative_costs(encoding: torch.Tensor, profiles: SourceProfiles) -> torch.Tensor:
+        # Latency is close to additive over ops in milliseconds, so a device's own op costs
+        # move log-latency by count / typical latency: a first-order term no source may span.
+        index = torch.arange(len(encoding))
+        typical = torch.exp(profiles.prior_mean(index) - profiles.level_mean)
+        # Archs a compiler prunes to almost nothing would otherwise dominate the term.
+        typical = typical.clamp_min(torch.quantile(typical, 0.25))[:, None]
+        relative = encoding / typical
+        sd = relative.std(0)
+        return relative / torch.where(sd > 0, sd, 1.0)
 
     @property
     def profile_dims(self) -> int:
@@ -111,7 +128,8 @@ class ArchFeatures:
         if self.profiles is None:
             return self.encoding_rows(self.universe[index], standardised=True)
         prior = self.profiles.prior_mean(index)[:, None]
-        return torch.cat([prior, self.profiles.features(index), self.universe[index]], dim=1)
+        parts = [prior, self.profiles.features(index), self.universe[index], self.relative[index]]
+        return torch.cat(parts, dim=1)
 
     def encoding_rows(self, encoding: torch.Tensor, standardised: bool = False) -> torch.Tensor:
         """(n x D) rows for archs known only by their encoding: population prior, no profile."""
@@ -119,16 +137,24 @@ class ArchFeatures:
         profile = torch.zeros(len(enc), self.profile_dims, dtype=enc.dtype)
         profile[:, 0] = self.profiles.level_sd if self.profiles is not None else 1.0
         prior = torch.full((len(enc), 1), self.prior_level, dtype=enc.dtype)
-        return torch.cat([prior, profile, enc], 1)
+        parts = [prior, profile, enc]
+        if self.relative is not None:  # no typical latency to divide by: no such term
+            parts.append(torch.zeros_like(enc))
+        return torch.cat(parts, 1)
 
 
 class LatencyKernel(gpytorch.Module):
     """Prior covariance and noise of log-latency over model input rows (see ArchFeatures)."""
 
-    def __init__(self, profile_dims: int, encoding_dims: int) -> None:
+    def __init__(self, profile_dims: int, encoding_dims: int, relative: bool = False) -> None:
         super().__init__()
         profile_cols = tuple(range(1, 1 + profile_dims))
         enc_cols = tuple(range(1 + profile_dims, 1 + profile_dims + encoding_dims))
+        self.relative = None
+        if relative:
+            rel_cols = tuple(c + encoding_dims for c in enc_cols)
+            self.relative = ARDLinearKernel(encoding_dims, active_dims=rel_cols)
+            self.relative.raw_variance.data.fill_(-6.0)
         self.profile = ARDLinearKernel(profile_dims, active_dims=profile_cols)
         # The residual sees the profile coordinates too: a target can be a smooth *nonlinear*
         # function of how the source devices respond (fixed overheads, saturation).
@@ -150,10 +176,15 @@ class LatencyKernel(gpytorch.Module):
 
     def covariance(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         k = self.profile(x1, x2) + self.residual(x1, x2) + self.linear(x1, x2)
+        if self.relative is not None:
+            k = k + self.relative(x1, x2)
         return k.to_dense()
 
     def variance(self, x: torch.Tensor) -> torch.Tensor:
-        return self.profile(x, diag=True) + self.residual(x, diag=True) + self.linear(x, diag=True)
+        v = self.profile(x, diag=True) + self.residual(x, diag=True) + self.linear(x, diag=True)
+        if self.relative is not None:
+            v = v + self.relative(x, diag=True)
+        return v
 
     def noise_variance(self, log_latency: torch.Tensor, step_ms: float) -> torch.Tensor:
         """Observation noise of log-latency; rounding to ``step_ms`` adds step^2/12 in ms^2."""
@@ -210,7 +241,8 @@ class DevicePosterior:
     @torch.no_grad()
     def predict(self, rows: torch.Tensor) -> LatencyPrediction:
         mean, var = self.latent(rows)
-        obs_sd = self.observation_variance(mean, var).sqrt()
+        obs_var = self.observation_variance(mean, var)
+        half_width = self.interval_quantile * obs_var.sqrt()
         mean_ms = torch.exp(mean + var / 2)
         var_ms = torch.expm1(var) * torch.exp(2 * mean + var)
         return LatencyPrediction(
@@ -218,9 +250,16 @@ class DevicePosterior:
             var_log=var.numpy(),
             mean_ms=mean_ms.numpy(),
             var_ms=var_ms.numpy(),
-            lower_ms=torch.exp(mean - Z90 * obs_sd).numpy(),
-            upper_ms=torch.exp(mean + Z90 * obs_sd).numpy(),
+            lower_ms=torch.exp(mean - half_width).numpy(),
+            upper_ms=torch.exp(mean + half_width).numpy(),
+            obs_var_log=obs_var.numpy(),
         )
+
+    @property
+    def interval_quantile(self) -> float:
+        """95% quantile of the predictive: Student-t, as the variance ratio is itself estimated
+        (inverse-gamma posterior with a0 + n degrees of freedom)."""
+        return float(stats.t.ppf(0.95, VARIANCE_RATIO_PSEUDO_COUNT + self.count))
 
     def episode_nll(self, rows: torch.Tensor, log_latency: torch.Tensor) -> torch.Tensor:
         """Mean negative log predictive density of held-out measurements (training objective)."""
@@ -257,10 +296,10 @@ def check_latencies(latency_ms: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FitSettings:
-    """How the source hyperparameters are learned (defaults fit 13 devices in < 1 min here)."""
+    """How the source hyperparameters are learned (defaults: ~30 s for 13 devices here)."""
 
-    iterations: int = 200
-    learning_rate: float = 0.05
+    iterations: int = 300
+    learning_rate: float = 0.04
     episodes_per_device: int = 2
     context_sizes: tuple[int, ...] = (5, 10, 10, 20, 40)
     query_size: int = 200
@@ -313,7 +352,9 @@ class LatencyModel:
             universe_encoding,
             encoding_stats=folds[0].encoding_stats,
         )
-        kernel = LatencyKernel(full.profile_dims, universe_encoding.shape[1])
+        kernel = LatencyKernel(
+            full.profile_dims, universe_encoding.shape[1], relative=full.relative is not None
+        )
         _optimise(kernel, folds, log_latency, step_ms, settings, progress)
         return cls(kernel, full)
 
