@@ -18,7 +18,9 @@ def synthetic() -> tuple[LatencyModel, torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     flops = encoding[:, 31]  # log_flops
     live = encoding[:, 30 + 13 : 30 + 17].sum(1)  # live op counts: per-op overheads
-    responses = torch.stack([(flops - flops.mean()) / flops.std(), (live - live.mean()) / live.std()])
+    responses = torch.stack(
+        [(flops - flops.mean()) / flops.std(), (live - live.mean()) / live.std()]
+    )
     weights = torch.rand(7, 2, generator=generator) * torch.tensor([0.5, 0.3]) + 0.1
     levels = torch.rand(7, 1, generator=generator) * 2
     noise = 0.01 * torch.randn(7, NUM_ARCHS, generator=generator)

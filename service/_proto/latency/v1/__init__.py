@@ -1,0 +1,1 @@
+"""Generated gRPC stubs (``python -m service gen-stubs``); do not edit by hand."""

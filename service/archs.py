@@ -1,0 +1,122 @@
+"""Architecture messages <-> ``gp`` search spaces and canonical strings.
+
+Every error names the item's position in the request (``"arch 3: ..."``) so a caller can fix
+exactly the offending entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gp.errors import GPInputError
+from gp.spaces import SearchSpace, VectorSpace, get_space
+from service._proto.latency.v1 import latency_pb2 as pb
+from service.errors import InvalidRequestError
+
+DEFAULT_SPACE = "nasbench201"
+
+#: (space name, vector dim or 0): how the store and the caches group measurements.
+SpaceKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class ParsedArch:
+    """One validated architecture: its space and canonical string."""
+
+    space: SearchSpace
+    canonical: str
+
+    @property
+    def key(self) -> SpaceKey:
+        return space_key(self.space)
+
+
+@dataclass
+class SpaceGroup:
+    """The request positions and canonical archs that belong to one space."""
+
+    space: SearchSpace
+    positions: list[int] = field(default_factory=list)
+    archs: list[str] = field(default_factory=list)
+
+
+def space_key(space: SearchSpace) -> SpaceKey:
+    """``(name, dim)`` for vector spaces, ``(name, 0)`` otherwise."""
+    return (space.name, space.dim if isinstance(space, VectorSpace) else 0)
+
+
+def vector_dim(canonical: str) -> int:
+    """The length of a canonical vector string."""
+    return canonical.count(",") + 1 if canonical else 0
+
+
+class ArchParser:
+    """Parses the architectures of one request; the first vector fixes the vector length."""
+
+    def __init__(self, label: str = "arch", default_space: str = DEFAULT_SPACE) -> None:
+        self.label = label
+        self.default_space = default_space
+        self._spaces: dict[str, SearchSpace] = {}
+        self._vector_dim: int | None = None
+
+    def space(self, name: str, dim: int | None = None) -> SearchSpace:
+        """The space called ``name`` (``dim`` only for vectors), one instance per request."""
+        key = (name or self.default_space).strip().lower()
+        if key == VectorSpace.name:
+            if self._vector_dim is None:
+                if not dim:
+                    raise GPInputError("a vector arch needs at least one feature")
+                self._vector_dim = dim
+            key = f"{key}:{self._vector_dim}"
+            if key not in self._spaces:
+                self._spaces[key] = get_space(VectorSpace.name, vector_dim=self._vector_dim)
+        elif key not in self._spaces:
+            self._spaces[key] = get_space(key)
+        return self._spaces[key]
+
+    def parse_one(self, message: pb.Architecture) -> ParsedArch:
+        """Validates one Architecture message (errors carry no position)."""
+        name = (message.search_space or self.default_space).strip().lower()
+        if name == VectorSpace.name:
+            values = list(message.features) if message.features else message.arch
+            dim = len(values) if not isinstance(values, str) else vector_dim(values.strip())
+            space = self.space(name, dim)
+            if dim != space.dim:
+                raise GPInputError(
+                    f"expected {space.dim} features (the length of the request's first vector),"
+                    f" got {dim}"
+                )
+            return ParsedArch(space, space.canonical(values))
+        space = self.space(name)
+        if message.features:
+            raise GPInputError(f"features apply only to the 'vector' space, not {space.name!r}")
+        return ParsedArch(space, space.canonical(message.arch))
+
+    def parse(self, messages: Sequence[pb.Architecture]) -> list[ParsedArch]:
+        """Validates every message; raises InvalidRequestError naming the first bad one."""
+        parsed = []
+        for i, message in enumerate(messages):
+            try:
+                parsed.append(self.parse_one(message))
+            except GPInputError as exc:
+                raise InvalidRequestError(f"{self.label} {i}: {exc}") from None
+        return parsed
+
+
+def group_by_space(parsed: Sequence[ParsedArch]) -> dict[SpaceKey, SpaceGroup]:
+    """Groups parsed archs by space, remembering each one's request position."""
+    groups: dict[SpaceKey, SpaceGroup] = {}
+    for position, item in enumerate(parsed):
+        group = groups.setdefault(item.key, SpaceGroup(item.space))
+        group.positions.append(position)
+        group.archs.append(item.canonical)
+    return groups
+
+
+def to_message(space: SearchSpace, canonical: str) -> pb.Architecture:
+    """The Architecture message of a canonical arch (vectors also carry ``features``)."""
+    message = pb.Architecture(search_space=space.name, arch=canonical)
+    if isinstance(space, VectorSpace):
+        message.features.extend(float(v) for v in canonical.split(","))
+    return message

@@ -1,0 +1,111 @@
+"""Command line: ``python -m service [serve|import-help|health|gen-stubs]``.
+
+Plain ``python -m service`` serves with the defaults. Heavy modules (torch via ``gp``) are
+imported only by the commands that need them, so ``health`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from service.config import DEFAULT_ADDRESS, ENV_ADDRESS, ENV_DATASET, ENV_STORE, ServiceConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="latency-service", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("LATENCY_LOG_LEVEL", "INFO"))
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--address", help=f"host:port (env {ENV_ADDRESS}; {DEFAULT_ADDRESS})")
+    serve.add_argument("--store", type=Path, help=f"SQLite store (env {ENV_STORE})")
+    serve.add_argument(
+        "--dataset", type=Path, help=f"HELP dataset imported into an empty store ({ENV_DATASET})"
+    )
+
+    imp = commands.add_parser("import-help", help="import HELP NB201 tables as devices")
+    imp.add_argument("directory", type=Path, help="e.g. ../shared/datasets/help-nasbench201")
+    imp.add_argument("--store", type=Path, help=f"SQLite store (env {ENV_STORE})")
+    imp.add_argument("--devices", help="comma-separated table stems (default: all)")
+
+    health = commands.add_parser("health", help="exit 0 if the server reports SERVING")
+    health.add_argument("--address", default=os.environ.get(ENV_ADDRESS, DEFAULT_ADDRESS))
+    health.add_argument("--timeout", type=float, default=3.0)
+
+    commands.add_parser("gen-stubs", help="regenerate service/_proto from proto/")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from service.server import serve
+
+    config = ServiceConfig.from_env(
+        address=getattr(args, "address", None),
+        store_path=getattr(args, "store", None),
+        dataset=getattr(args, "dataset", None),
+    )
+    return serve(config)
+
+
+def _import_help(args: argparse.Namespace) -> int:
+    from service.importer import import_help
+    from service.store import Store
+
+    config = ServiceConfig.from_env(store_path=args.store)
+    devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
+    store = Store(config.store_path)
+    try:
+        summary = import_help(args.directory, store, devices)
+    finally:
+        store.close()
+    print(
+        f"{summary.devices_created} devices created, {summary.devices_skipped} already complete,"
+        f" {summary.measurements_added} measurements added to {config.store_path}"
+    )
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(args.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
+        except grpc.RpcError as exc:
+            print(f"unhealthy: {exc.code().name}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(status)
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _gen_stubs(args: argparse.Namespace) -> int:
+    from service.gen_stubs import main as gen_main
+
+    return gen_main()
+
+
+_COMMANDS = {
+    "serve": _serve,
+    "import-help": _import_help,
+    "health": _health,
+    "gen-stubs": _gen_stubs,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parses ``argv`` and runs the subcommand (``serve`` when none is given)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return _COMMANDS[args.command or "serve"](args)

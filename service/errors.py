@@ -1,0 +1,90 @@
+"""The service's typed errors and the one place they become gRPC status codes.
+
+Servicer methods are wrapped in :func:`grpc_errors`; anything a caller can cause maps to a
+precise status (never INTERNAL): ``gp`` input errors -> INVALID_ARGUMENT, unknown device ->
+NOT_FOUND, name clash -> ALREADY_EXISTS, oversized request -> RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from gp.errors import GPInputError, NotFittedError
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ServiceError(Exception):
+    """Base class of errors the service raises on purpose; ``code`` is the gRPC status."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+
+class InvalidRequestError(ServiceError, ValueError):
+    """A request field is malformed (besides what ``gp`` validates)."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class DeviceNotFoundError(ServiceError, KeyError):
+    """No device has this name or alias."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DeviceExistsError(ServiceError):
+    """A device name or alias is already taken."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class BatchTooLargeError(ServiceError):
+    """A request holds more items than the configured batch limit."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class NotReadyError(ServiceError):
+    """The model is still being fitted or loaded."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
+    """The status and message for an expected error, or None for a bug."""
+    if isinstance(exc, ServiceError):
+        return exc.code, str(exc)
+    if isinstance(exc, GPInputError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, NotFittedError):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+    return None
+
+
+def grpc_errors(method: F) -> F:
+    """Decorates a servicer method: expected errors abort with their status, bugs are logged."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as exc:
+            status = status_of(exc)
+            if status is None:
+                logger.exception("%s failed", method.__name__)
+                status = (grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+            else:
+                logger.info("%s: %s %s", method.__name__, status[0].name, status[1])
+            context.abort(*status)
+
+    return wrapper  # type: ignore[return-value]

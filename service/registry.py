@@ -1,0 +1,268 @@
+"""Model lifecycle: fit (or load) the shared estimator, cache device data, answer queries.
+
+At start-up the :class:`Registry` finds the *source* devices in the store (those with all
+15,625 NB201 measurements), and loads the fitted state cached beside the store
+(``<store>.model.pt``) when its key (a hash of the sources' names and versions and of the fit
+settings) matches; otherwise it refits, logs how long that took, and rewrites the cache.
+
+Per request it reads the device's current measurements (cached per device and space, keyed by
+the device's version, so a write is visible to the very next read) and calls
+:class:`gp.estimator.LatencyEstimator`. Torch work is serialised per device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import MutableMapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gp.errors import DatasetError
+from gp.estimator import LatencyEstimator, Measurements, Suggestion
+from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
+from gp.spaces import NASBench201Space, SearchSpace
+from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
+from service.archs import SpaceKey, space_key, vector_dim
+from service.errors import InvalidRequestError, NotReadyError
+from service.store import DeviceRecord, Store
+
+logger = logging.getLogger(__name__)
+
+NB201 = NASBench201Space.name
+#: Device posteriors kept in memory (each holds an n x n Cholesky factor, n <= 1000).
+POSTERIOR_CACHE_SIZE = 64
+
+
+class Registry:
+    """Owns the fitted estimator and the per-device measurement cache.
+
+    Args:
+        store: the device store.
+        fit: settings of the source fit.
+        max_conditioning: most measurements a posterior is conditioned on; beyond it a fixed
+            pseudo-random subsample is used (an exact GP on 15,625 points would not fit memory).
+        model_path: where the fitted state is cached; ``<store>.model.pt`` by default.
+        memory_cache: fitted estimators by fit key, consulted before the file and filled after
+            a fit (lets servers in one process, e.g. tests, share one fit).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        fit: FitSettings | None = None,
+        max_conditioning: int = 1000,
+        model_path: Path | None = None,
+        memory_cache: MutableMapping[str, LatencyEstimator] | None = None,
+    ) -> None:
+        self.store = store
+        self.fit_settings = fit or FitSettings()
+        self.max_conditioning = max_conditioning
+        self.model_path = model_path or Path(f"{store.path}.model.pt")
+        self.memory_cache = memory_cache if memory_cache is not None else {}
+        self.ready = threading.Event()
+        self.fit_hash = ""
+        self.source_names: frozenset[str] = frozenset()
+        self._estimator: LatencyEstimator | None = None
+        self._cache: dict[tuple[int, SpaceKey], tuple[int, Measurements]] = {}
+        self._cache_lock = threading.Lock()
+        self._device_locks: dict[int, threading.Lock] = {}
+        self._posteriors: OrderedDict[
+            tuple[int, int, SpaceKey], tuple[LatencyModel, DevicePosterior]
+        ]
+        self._posteriors = OrderedDict()
+
+    # ---- start-up ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Loads the cached fit if it matches the store's sources, else refits; then ready."""
+        sources = self._source_tables()
+        self.source_names = frozenset(sources)
+        self.fit_hash = self._fit_key(sources)
+        estimator = self.memory_cache.get(self.fit_hash) or self._load_cached()
+        self._estimator = estimator or self._fit(sources)
+        self.memory_cache[self.fit_hash] = self._estimator
+        if self._estimator.nasbench201 is not None:
+            self._estimator.all_nasbench201_rows()  # build once, before threads share it
+        self.ready.set()
+        logger.info("model %s ready (%d source devices)", self.fit_hash[:8], len(sources))
+
+    def _source_tables(self) -> dict[str, np.ndarray]:
+        """Complete NB201 tables by device name (duplicates averaged), canonical order."""
+        counts = self.store.space_counts()
+        tables = {}
+        for device in self.store.list_devices():
+            if counts.get((device.id, NB201), 0) < NUM_ARCHS:
+                continue
+            table = _complete_table(*self.store.measurements(device.id, NB201))
+            if table is not None:
+                tables[device.name] = table
+        return tables
+
+    def _fit_key(self, sources: dict[str, np.ndarray]) -> str:
+        versions = {name: self.store.resolve(name).version for name in sorted(sources)}
+        payload = {"sources": versions, "settings": dataclasses.asdict(self.fit_settings)}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def _key_path(self) -> Path:
+        return Path(f"{self.model_path}.key")
+
+    def _load_cached(self) -> LatencyEstimator | None:
+        try:
+            if self._key_path.read_text().strip() != self.fit_hash:
+                return None
+            estimator = LatencyEstimator.load(self.model_path)
+        except FileNotFoundError:
+            return None
+        except Exception:  # a corrupt cache is only a reason to refit
+            logger.warning("ignoring unreadable model cache %s", self.model_path, exc_info=True)
+            return None
+        logger.info("loaded cached model %s from %s", self.fit_hash[:8], self.model_path)
+        return estimator
+
+    def _fit(self, sources: dict[str, np.ndarray]) -> LatencyEstimator:
+        if len(sources) < 2:
+            logger.warning(
+                "only %d complete NB201 source table(s) in the store: predictions use the"
+                " prior only (import a dataset with `python -m service import-help DIR`)",
+                len(sources),
+            )
+            return LatencyEstimator(None)
+        started = time.perf_counter()
+        logger.info("fitting on %d source devices: %s", len(sources), ", ".join(sorted(sources)))
+        estimator = LatencyEstimator.fit(sources, self.fit_settings)
+        logger.info("fitted in %.1f s", time.perf_counter() - started)
+        estimator.save(self.model_path)
+        tmp = Path(f"{self._key_path}.tmp")
+        tmp.write_text(self.fit_hash)
+        tmp.replace(self._key_path)
+        return estimator
+
+    # ---- queries -----------------------------------------------------------------------
+    @property
+    def estimator(self) -> LatencyEstimator:
+        if not self.ready.is_set() or self._estimator is None:
+            raise NotReadyError("the model is still loading; retry shortly")
+        return self._estimator
+
+    def model_version(self, device: DeviceRecord) -> str:
+        """``<fit hash[:8]>-<device version>``: changes with the fit or the device's data."""
+        return f"{self.fit_hash[:8]}-{device.version}"
+
+    def device_lock(self, device_id: int) -> threading.Lock:
+        with self._cache_lock:
+            return self._device_locks.setdefault(device_id, threading.Lock())
+
+    def measurements(self, device: DeviceRecord, key: SpaceKey) -> Measurements:
+        """The device's measurements in one space at its current version (cached)."""
+        cache_key = (device.id, key)
+        with self._cache_lock:
+            cached = self._cache.get(cache_key)
+        if cached is not None and cached[0] == device.version:
+            return cached[1]
+        archs, latency = self.store.measurements(device.id, key[0])
+        if key[0] == "vector":
+            keep = [i for i, a in enumerate(archs) if vector_dim(a) == key[1]]
+            archs, latency = [archs[i] for i in keep], latency[keep]
+        measured = Measurements(archs, latency)
+        with self._cache_lock:
+            self._cache[cache_key] = (device.version, measured)
+        return measured
+
+    def invalidate(self, device_id: int) -> None:
+        """Drops a device's cached measurements (the version check makes this an optimisation)."""
+        with self._cache_lock:
+            for key in [k for k in self._cache if k[0] == device_id]:
+                del self._cache[key]
+            for stale in [k for k in self._posteriors if k[0] == device_id]:
+                del self._posteriors[stale]
+
+    def _conditioning(self, measured: Measurements) -> Measurements:
+        """At most ``max_conditioning`` measurements, a fixed subsample beyond that."""
+        n = len(measured.archs)
+        if n <= self.max_conditioning:
+            return measured
+        keep = np.sort(np.random.default_rng(0).choice(n, self.max_conditioning, replace=False))
+        return Measurements([measured.archs[i] for i in keep], measured.latency_ms[keep])
+
+    def _descriptor(self, device: DeviceRecord, space: SearchSpace) -> dict[str, float] | None:
+        # Reference latencies in the descriptor are NB201 archs; other spaces ignore them.
+        return device.descriptor if space.name == NB201 else None
+
+    def posterior(
+        self, device: DeviceRecord, space: SearchSpace
+    ) -> tuple[LatencyModel, DevicePosterior]:
+        """The device's posterior in ``space`` at its current version (LRU-cached)."""
+        key = (device.id, device.version, space_key(space))
+        with self._cache_lock:
+            cached = self._posteriors.get(key)
+            if cached is not None:
+                self._posteriors.move_to_end(key)
+                return cached
+        measured = self._conditioning(self.measurements(device, space_key(space)))
+        result = self.estimator.posterior(space, measured, self._descriptor(device, space))
+        with self._cache_lock:
+            self._posteriors[key] = result
+            while len(self._posteriors) > POSTERIOR_CACHE_SIZE:
+                self._posteriors.popitem(last=False)
+        return result
+
+    def predict(
+        self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
+    ) -> LatencyPrediction:
+        """Predicts canonical ``archs`` of ``space`` on ``device``."""
+        estimator = self.estimator
+        with self.device_lock(device.id):
+            model, posterior = self.posterior(device, space)
+            return posterior.predict(estimator.rows(model, space, archs))
+
+    def suggest(
+        self,
+        device: DeviceRecord,
+        space: SearchSpace,
+        count: int,
+        candidates: Sequence[str] | None,
+        strategy: str,
+        seed: int,
+    ) -> Suggestion:
+        """Chooses ``count`` archs; the NB201 default pool is the space minus what is measured.
+
+        Raises:
+            InvalidRequestError: no candidates for a space other than NB201, or ``count``
+                outside 1..pool size.
+        """
+        estimator = self.estimator
+        measured = self.measurements(device, space_key(space))
+        if candidates is None:
+            if space.name != NB201:
+                raise InvalidRequestError(f"candidates are required for search space {space.name}")
+            done = set(measured.archs)
+            candidates = [a for a in all_archs() if a not in done]
+        if not 1 <= count <= len(candidates):
+            raise InvalidRequestError(
+                f"count must be between 1 and the pool size {len(candidates)}, got {count}"
+            )
+        conditioning = self._conditioning(measured)
+        descriptor = self._descriptor(device, space)
+        with self.device_lock(device.id):
+            return estimator.suggest(
+                space, count, conditioning, list(candidates), strategy, descriptor, seed
+            )
+
+
+def _complete_table(archs: list[str], latency: np.ndarray) -> np.ndarray | None:
+    """(15,625,) mean latency per canonical index, or None unless every arch is measured."""
+    try:
+        index = np.array([arch_to_index(a) for a in archs], dtype=np.int64)
+    except Exception as exc:  # a stored arch that no longer parses: not a usable source
+        raise DatasetError(f"stored NB201 arch does not parse: {exc}") from exc
+    counts = np.bincount(index, minlength=NUM_ARCHS)
+    if (counts == 0).any():
+        return None
+    return np.bincount(index, weights=latency, minlength=NUM_ARCHS) / counts

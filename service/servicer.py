@@ -1,0 +1,256 @@
+"""The ``latency.v1.LatencyEstimator`` servicer: validation, then store and registry calls.
+
+Every method validates the whole request before touching the store, so a rejected request
+changes nothing. Errors map to status codes in :mod:`service.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+
+import grpc
+
+from gp.estimator import REFERENCE_LATENCY_PREFIX
+from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.archs import ArchParser, ParsedArch, group_by_space, to_message
+from service.errors import (
+    BatchTooLargeError,
+    DeviceNotFoundError,
+    InvalidRequestError,
+    grpc_errors,
+)
+from service.registry import Registry
+from service.store import DeviceRecord, MeasurementRow, Store
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES = ("", "active", "random")
+
+
+class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
+    """Implements the RPCs of ``proto/latency/v1/latency.proto``."""
+
+    def __init__(self, store: Store, registry: Registry, max_batch: int = 100_000) -> None:
+        self.store = store
+        self.registry = registry
+        self.max_batch = max_batch
+
+    # ---- helpers -----------------------------------------------------------------------
+    def _check_batch(self, what: str, size: int) -> None:
+        if size > self.max_batch:
+            raise BatchTooLargeError(
+                f"{size} {what} in one request exceed the limit of {self.max_batch};"
+                " split the request"
+            )
+
+    def _device(self, name: str) -> DeviceRecord:
+        if not name:
+            raise InvalidRequestError("device name is empty")
+        return self.store.resolve(name)
+
+    def _device_message(self, device: DeviceRecord) -> pb.Device:
+        return pb.Device(
+            name=device.name,
+            aliases=device.aliases,
+            descriptor=device.descriptor,
+            description=device.description,
+            measurement_count=device.measurement_count,
+            source=device.name in self.registry.source_names,
+        )
+
+    # ---- RPCs --------------------------------------------------------------------------
+    @grpc_errors
+    def Predict(
+        self, request: pb.PredictRequest, context: grpc.ServicerContext
+    ) -> pb.PredictResponse:
+        """Predicts every requested arch, grouped by space, answers in request order."""
+        self._check_batch("archs", len(request.archs))
+        device = self._device(request.device)
+        groups = group_by_space(ArchParser("arch").parse(request.archs))
+        self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
+        predictions: list[pb.Prediction | None] = [None] * len(request.archs)
+        for group in groups.values():
+            result = self.registry.predict(device, group.space, group.archs)
+            for j, position in enumerate(group.positions):
+                predictions[position] = pb.Prediction(
+                    mean_ms=float(result.mean_ms[j]),
+                    variance_ms2=float(result.var_ms[j]),
+                    lower_ms=float(result.lower_ms[j]),
+                    upper_ms=float(result.upper_ms[j]),
+                )
+        return pb.PredictResponse(
+            predictions=predictions, model_version=self.registry.model_version(device)
+        )
+
+    @grpc_errors
+    def SuggestSamples(
+        self, request: pb.SuggestSamplesRequest, context: grpc.ServicerContext
+    ) -> pb.SuggestSamplesResponse:
+        """Ranks the candidate pool (or NB201 minus measured) and returns ``count`` picks."""
+        self._check_batch("candidates", len(request.candidates))
+        device = self._device(request.device)
+        if request.strategy not in STRATEGIES:
+            raise InvalidRequestError(
+                f"unknown strategy {request.strategy!r}; expected '', 'active' or 'random'"
+            )
+        if request.count < 1:
+            raise InvalidRequestError(f"count must be at least 1, got {request.count}")
+        space_name = request.search_space or NASBench201Space.name
+        parser = ArchParser("candidate", default_space=space_name)
+        space = self._suggest_space(parser, space_name, request.candidates)
+        candidates = _distinct(self._candidates(parser, space_name, request.candidates))
+        result = self.registry.suggest(
+            device, space, request.count, candidates, request.strategy, request.seed
+        )
+        suggestions = [
+            pb.Suggestion(
+                arch=to_message(space, arch),
+                mean_ms=float(result.prediction.mean_ms[j]),
+                variance_ms2=float(result.prediction.var_ms[j]),
+            )
+            for j, arch in enumerate(result.archs)
+        ]
+        return pb.SuggestSamplesResponse(
+            suggestions=suggestions, model_version=self.registry.model_version(device)
+        )
+
+    @staticmethod
+    def _suggest_space(
+        parser: ArchParser, name: str, candidates: Sequence[pb.Architecture]
+    ) -> SearchSpace:
+        """The request's space; for vectors its length comes from the first candidate."""
+        key = name.strip().lower()
+        if not candidates and key in SPACE_NAMES and key != NASBench201Space.name:
+            raise InvalidRequestError(f"candidates are required for search space {key}")
+        first = candidates[0] if candidates else None
+        dim = None
+        if first is not None:
+            dim = len(first.features) or (first.arch.count(",") + 1 if first.arch else 0)
+        try:
+            return parser.space(name, dim)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+
+    @staticmethod
+    def _candidates(
+        parser: ArchParser, space_name: str, candidates: Sequence[pb.Architecture]
+    ) -> list[str] | None:
+        if not candidates:
+            return None
+        parsed = parser.parse(candidates)
+        expected = parser.space(space_name).name
+        for i, item in enumerate(parsed):
+            if item.space.name != expected:
+                raise InvalidRequestError(
+                    f"candidate {i}: search space {item.space.name!r} differs from the"
+                    f" request's {expected!r}"
+                )
+        return [item.canonical for item in parsed]
+
+    @grpc_errors
+    def AddMeasurements(
+        self, request: pb.AddMeasurementsRequest, context: grpc.ServicerContext
+    ) -> pb.AddMeasurementsResponse:
+        """Validates every measurement, then stores them all in one transaction."""
+        self._check_batch("measurements", len(request.measurements))
+        try:
+            device = self._device(request.device)
+        except DeviceNotFoundError as exc:
+            raise DeviceNotFoundError(f"{exc}; register it first with RegisterDevice") from None
+        rows = _measurement_rows(request.measurements)
+        device = self.store.add_measurements(device.id, rows)
+        self.registry.invalidate(device.id)
+        logger.info("stored %d measurements for %s (v%d)", len(rows), device.name, device.version)
+        return pb.AddMeasurementsResponse(
+            accepted=len(rows),
+            device_total=device.measurement_count,
+            model_version=self.registry.model_version(device),
+        )
+
+    @grpc_errors
+    def RegisterDevice(
+        self, request: pb.RegisterDeviceRequest, context: grpc.ServicerContext
+    ) -> pb.Device:
+        """Registers a device after checking its name, aliases and descriptor."""
+        _check_names(request.name, request.aliases)
+        descriptor = _check_descriptor(request.descriptor)
+        device = self.store.register_device(
+            request.name, list(request.aliases), descriptor, request.description
+        )
+        logger.info("registered device %s (aliases %s)", device.name, device.aliases)
+        return self._device_message(device)
+
+    @grpc_errors
+    def ListDevices(
+        self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
+    ) -> pb.ListDevicesResponse:
+        """Every registered device, by name."""
+        devices = [self._device_message(d) for d in self.store.list_devices()]
+        return pb.ListDevicesResponse(devices=devices)
+
+    @grpc_errors
+    def GetDevice(self, request: pb.GetDeviceRequest, context: grpc.ServicerContext) -> pb.Device:
+        """One device by name or alias."""
+        return self._device_message(self._device(request.name))
+
+
+def _distinct(archs: list[str] | None) -> list[str] | None:
+    return None if archs is None else list(dict.fromkeys(archs))
+
+
+def _measurement_rows(measurements: Sequence[pb.Measurement]) -> list[MeasurementRow]:
+    """Validates measurements; raises InvalidRequestError naming the first bad one."""
+    parser = ArchParser("measurement")
+    rows = []
+    for i, measurement in enumerate(measurements):
+        latency = measurement.latency_ms
+        if not (math.isfinite(latency) and latency > 0):
+            raise InvalidRequestError(
+                f"measurement {i}: latency {latency!r} ms must be finite and positive"
+            )
+        if not measurement.HasField("arch"):
+            raise InvalidRequestError(f"measurement {i}: arch is missing")
+        parsed = _parse_at(parser, i, measurement.arch)
+        rows.append(MeasurementRow(parsed.space.name, parsed.canonical, float(latency)))
+    return rows
+
+
+def _parse_at(parser: ArchParser, index: int, message: pb.Architecture) -> ParsedArch:
+    try:
+        return parser.parse_one(message)
+    except ValueError as exc:
+        raise InvalidRequestError(f"measurement {index}: {exc}") from None
+
+
+def _check_names(name: str, aliases: Sequence[str]) -> None:
+    if not name:
+        raise InvalidRequestError("device name is empty")
+    for i, alias in enumerate(aliases):
+        if not alias:
+            raise InvalidRequestError(f"alias {i} is empty")
+    for label, value in [("name", name), *((f"alias {i}", a) for i, a in enumerate(aliases))]:
+        if value != value.strip():
+            raise InvalidRequestError(f"{label} {value!r} has leading or trailing whitespace")
+
+
+def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
+    """Descriptor values must be finite; ``latency:<arch>`` keys must name NB201 archs."""
+    space = NASBench201Space()
+    checked = {}
+    for key, value in sorted(descriptor.items()):
+        if not math.isfinite(value):
+            raise InvalidRequestError(f"descriptor {key!r}: value {value!r} must be finite")
+        if key.startswith(REFERENCE_LATENCY_PREFIX):
+            if value <= 0:
+                raise InvalidRequestError(f"descriptor {key!r}: latency must be positive")
+            try:
+                arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])
+            except ValueError as exc:
+                raise InvalidRequestError(f"descriptor {key!r}: {exc}") from None
+            key = REFERENCE_LATENCY_PREFIX + arch
+        checked[key] = float(value)
+    return checked

@@ -1,0 +1,148 @@
+"""Fixtures for the service tests: a small real store, in-process and subprocess servers.
+
+The store holds four HELP tables (three sources plus raspi4, alias pi4) and a model fitted with
+5 iterations, built once per session and copied per test, so each test starts from the same
+state in well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from gp.estimator import LatencyEstimator
+from gp.model import FitSettings
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.config import ServiceConfig
+from service.importer import import_help
+from service.registry import Registry
+from service.server import RunningServer, create_server
+from service.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+DATASET = Path(
+    os.environ.get("LATENCY_DATASET_DIR", REPO.parent / "shared" / "datasets" / "help-nasbench201")
+)
+TEST_DEVICES = ("1080ti_1", "silver_4114", "pixel3", "raspi4")
+FIT_ITERATIONS = 5
+STORE_NAME = "store.sqlite"
+
+
+def fit_settings() -> FitSettings:
+    return FitSettings(iterations=FIT_ITERATIONS)
+
+
+def copy_store(source_dir: Path, target_dir: Path) -> Path:
+    """Copies the store file and its model cache; returns the new store path."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for path in source_dir.iterdir():
+        if path.name.startswith(STORE_NAME):
+            shutil.copy2(path, target_dir / path.name)
+    return target_dir / STORE_NAME
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> dict[str, LatencyEstimator]:
+    """Fitted estimators shared by every in-process server of the session (one fit)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def template_store(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: dict[str, LatencyEstimator]
+) -> Path:
+    """A closed store directory with TEST_DEVICES imported and the model fitted."""
+    if not (DATASET / "latency").is_dir():
+        pytest.skip(f"HELP dataset not found at {DATASET} (set LATENCY_DATASET_DIR)")
+    folder = tmp_path_factory.mktemp("template")
+    store = Store(folder / STORE_NAME)
+    import_help(DATASET, store, TEST_DEVICES, progress=False)
+    Registry(store, fit_settings(), memory_cache=model_cache).start()
+    store.close()
+    return folder
+
+
+@pytest.fixture
+def store_path(template_store: Path, tmp_path: Path) -> Path:
+    return copy_store(template_store, tmp_path / "store")
+
+
+@pytest.fixture
+def server(store_path: Path, model_cache: dict[str, LatencyEstimator]) -> Iterator[RunningServer]:
+    """An in-process server on a free loopback port, model ready."""
+    config = ServiceConfig(address="127.0.0.1:0", store_path=store_path, fit=fit_settings())
+    running = create_server(config, model_cache)
+    running.warm_up()
+    yield running
+    running.stop(grace=0)
+
+
+@pytest.fixture
+def channel(server: RunningServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as chan:
+        yield chan
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> pb_grpc.LatencyEstimatorStub:
+    return pb_grpc.LatencyEstimatorStub(channel)
+
+
+def nb201(arch: str) -> pb.Architecture:
+    return pb.Architecture(search_space="nasbench201", arch=arch)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``python -m service serve`` in a subprocess on a free port."""
+
+    def __init__(self, store: Path, extra: list[str] | None = None) -> None:
+        self.address = f"127.0.0.1:{free_port()}"
+        env = {**os.environ, "LATENCY_FIT_ITERATIONS": str(FIT_ITERATIONS), "PYTHONPATH": str(REPO)}
+        command = [sys.executable, "-m", "service", "serve", "--address", self.address]
+        self.log = store.parent / f"server-{time.time_ns()}.log"
+        self.process = subprocess.Popen(
+            [*command, "--store", str(store), *(extra or [])],
+            cwd=REPO,
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_serving(self, timeout_s: float = 120.0) -> None:
+        """Polls the health service until SERVING (fails with the server log otherwise)."""
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        deadline = time.monotonic() + timeout_s
+        with grpc.insecure_channel(self.address) as chan:
+            health = health_pb2_grpc.HealthStub(chan)
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    pytest.fail(f"server exited early:\n{self.log.read_text()}")
+                try:
+                    reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.2)
+        pytest.fail(f"server not SERVING after {timeout_s} s:\n{self.log.read_text()}")
+
+    def stop(self, sig: int) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)

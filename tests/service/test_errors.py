@@ -1,0 +1,220 @@
+"""Every error status, with the store checked unchanged after each rejected request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from gp.estimator import LatencyEstimator
+from gp.spaces.fbnet import random_archs
+from gp.spaces.nasbench201 import all_archs
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.config import ServiceConfig
+from service.server import RunningServer, create_server
+from tests.service.conftest import fit_settings, nb201
+
+ARCHS = all_archs()
+OK = ARCHS[0]
+Stub = pb_grpc.LatencyEstimatorStub
+
+
+def m(arch: pb.Architecture | str, latency: float = 1.0) -> pb.Measurement:
+    message = nb201(arch) if isinstance(arch, str) else arch
+    return pb.Measurement(arch=message, latency_ms=latency)
+
+
+def add(device: str, *measurements: pb.Measurement) -> Callable[[Stub], object]:
+    request = pb.AddMeasurementsRequest(device=device, measurements=measurements)
+    return lambda stub: stub.AddMeasurements(request)
+
+
+def predict(device: str, *archs: pb.Architecture) -> Callable[[Stub], object]:
+    return lambda stub: stub.Predict(pb.PredictRequest(device=device, archs=archs))
+
+
+def suggest(**fields: object) -> Callable[[Stub], object]:
+    return lambda stub: stub.SuggestSamples(pb.SuggestSamplesRequest(**fields))
+
+
+def register(
+    name: str, aliases: tuple[str, ...] = (), **fields: object
+) -> Callable[[Stub], object]:
+    request = pb.RegisterDeviceRequest(name=name, aliases=aliases, **fields)
+    return lambda stub: stub.RegisterDevice(request)
+
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
+    "add: malformed arch": (add("pi4", m(OK), m("|bad~0|")), INVALID, "measurement 1:"),
+    "add: NaN latency": (add("pi4", m(OK), m(OK, float("nan"))), INVALID, "measurement 1: latency"),
+    "add: inf latency": (add("pi4", m(OK, float("inf"))), INVALID, "measurement 0: latency"),
+    "add: zero latency": (add("pi4", m(OK), m(OK, 0.0)), INVALID, "must be finite and positive"),
+    "add: negative latency": (add("pi4", m(OK, -2.0)), INVALID, "measurement 0"),
+    "add: unknown space": (
+        add("pi4", m(pb.Architecture(search_space="darts", arch="x"))),
+        INVALID,
+        "measurement 0: unknown search space 'darts'",
+    ),
+    "add: vector length mismatch": (
+        add(
+            "pi4",
+            m(pb.Architecture(search_space="vector", features=[1, 2])),
+            m(pb.Architecture(search_space="vector", features=[1, 2, 3])),
+        ),
+        INVALID,
+        "measurement 1: expected 2 features",
+    ),
+    "add: empty device": (add("", m(OK)), INVALID, "device name is empty"),
+    "add: unknown device": (
+        add("nope", m(OK)),
+        grpc.StatusCode.NOT_FOUND,
+        "register it first with RegisterDevice",
+    ),
+    "predict: malformed arch": (predict("pi4", nb201(OK), nb201("junk")), INVALID, "arch 1:"),
+    "predict: unknown space": (
+        predict("pi4", pb.Architecture(search_space="darts", arch="x")),
+        INVALID,
+        "arch 0: unknown search space",
+    ),
+    "predict: fbnet wrong block": (
+        predict("pi4", pb.Architecture(search_space="fbnet", arch="k3_e1,nope")),
+        INVALID,
+        "arch 0:",
+    ),
+    "predict: vector length": (
+        predict(
+            "pi4",
+            pb.Architecture(search_space="vector", features=[1]),
+            pb.Architecture(search_space="vector", features=[1, 2]),
+        ),
+        INVALID,
+        "arch 1: expected 1 features",
+    ),
+    "predict: empty device": (predict("", nb201(OK)), INVALID, "device name is empty"),
+    "predict: unknown device": (predict("nope", nb201(OK)), grpc.StatusCode.NOT_FOUND, "nope"),
+    "suggest: count 0": (suggest(device="pi4", count=0), INVALID, "count must be at least 1"),
+    "suggest: count > pool": (
+        suggest(device="pi4", count=3, candidates=[nb201(OK), nb201(ARCHS[1])]),
+        INVALID,
+        "pool size 2",
+    ),
+    "suggest: fbnet without candidates": (
+        suggest(device="pi4", count=1, search_space="fbnet"),
+        INVALID,
+        "candidates are required for search space fbnet",
+    ),
+    "suggest: vector without candidates": (
+        suggest(device="pi4", count=1, search_space="vector"),
+        INVALID,
+        "candidates are required for search space vector",
+    ),
+    "suggest: unknown strategy": (
+        suggest(device="pi4", count=1, strategy="greedy"),
+        INVALID,
+        "unknown strategy",
+    ),
+    "suggest: bad candidate": (
+        suggest(device="pi4", count=1, candidates=[nb201(OK), nb201("x")]),
+        INVALID,
+        "candidate 1:",
+    ),
+    "suggest: candidate in other space": (
+        suggest(
+            device="pi4",
+            count=1,
+            search_space="fbnet",
+            candidates=[pb.Architecture(arch=random_archs(1, 0)[0]), nb201(OK)],
+        ),
+        INVALID,
+        "candidate 1:",
+    ),
+    "suggest: unknown device": (suggest(device="x", count=1), grpc.StatusCode.NOT_FOUND, "'x'"),
+    "register: empty name": (register(""), INVALID, "device name is empty"),
+    "register: empty alias": (register("new", ("a", "")), INVALID, "alias 1 is empty"),
+    "register: name taken": (register("raspi4"), grpc.StatusCode.ALREADY_EXISTS, "raspi4"),
+    "register: name is an alias": (register("pi4"), grpc.StatusCode.ALREADY_EXISTS, "pi4"),
+    "register: alias taken": (
+        register("new", ("fresh", "pi4")),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "'pi4' is already taken by device 'raspi4'",
+    ),
+    "register: alias is a name": (
+        register("new", ("pixel3",)),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "pixel3",
+    ),
+    "register: alias repeats name": (
+        register("new", ("new",)),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "more than once",
+    ),
+    "register: bad reference arch": (
+        register("new", descriptor={"latency:nope": 1.0}),
+        INVALID,
+        "descriptor 'latency:nope'",
+    ),
+    "register: NaN descriptor": (
+        register("new", descriptor={"ram": float("nan")}),
+        INVALID,
+        "must be finite",
+    ),
+    "get: unknown device": (
+        lambda stub: stub.GetDevice(pb.GetDeviceRequest(name="x")),
+        grpc.StatusCode.NOT_FOUND,
+        "unknown device 'x'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_error_status_and_store_unchanged(case: str, server: RunningServer, stub: Stub) -> None:
+    call, code, fragment = CASES[case]
+    before = server.store.table_counts()
+    with pytest.raises(grpc.RpcError) as info:
+        call(stub)
+    assert info.value.code() == code, info.value.details()
+    assert fragment in info.value.details()
+    assert server.store.table_counts() == before
+
+
+@pytest.fixture
+def small_batch_server(
+    store_path: Path, model_cache: dict[str, LatencyEstimator]
+) -> Iterator[RunningServer]:
+    """A server whose batch limit is 3."""
+    config = ServiceConfig(
+        address="127.0.0.1:0", store_path=store_path, fit=fit_settings(), max_batch=3
+    )
+    running = create_server(config, model_cache)
+    running.warm_up()
+    yield running
+    running.stop(grace=0)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        add("pi4", *[m(a) for a in ARCHS[:4]]),
+        predict("pi4", *[nb201(a) for a in ARCHS[:4]]),
+        suggest(device="pi4", count=1, candidates=[nb201(a) for a in ARCHS[:4]]),
+    ],
+    ids=["add", "predict", "suggest"],
+)
+def test_batch_limit_is_resource_exhausted(
+    small_batch_server: RunningServer, call: Callable[[Stub], object]
+) -> None:
+    before = small_batch_server.store.table_counts()
+    with grpc.insecure_channel(f"127.0.0.1:{small_batch_server.port}") as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            call(pb_grpc.LatencyEstimatorStub(channel))
+        ok = pb_grpc.LatencyEstimatorStub(channel).AddMeasurements(
+            pb.AddMeasurementsRequest(device="pi4", measurements=[m(a) for a in ARCHS[:3]])
+        )
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "exceed the limit of 3" in info.value.details()
+    assert ok.accepted == 3
+    assert small_batch_server.store.table_counts()["measurements"] == before["measurements"] + 3

@@ -1,0 +1,87 @@
+"""``python -m service`` as a real process: kill -9 durability, restart, first-start import."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+
+from gp.spaces.nasbench201 import all_archs
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from tests.service.conftest import DATASET, REPO, ServerProcess, nb201
+
+ARCHS = all_archs()
+
+
+def stub_for(server: ServerProcess) -> tuple[grpc.Channel, pb_grpc.LatencyEstimatorStub]:
+    channel = grpc.insecure_channel(server.address)
+    return channel, pb_grpc.LatencyEstimatorStub(channel)
+
+
+def test_acknowledged_writes_survive_kill_9_and_restart(tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"  # empty store: no sources, so start-up needs no fit
+    server = ServerProcess(store)
+    server.wait_serving()
+    channel, stub = stub_for(server)
+    with channel:
+        stub.RegisterDevice(pb.RegisterDeviceRequest(name="edge", aliases=["e1"]))
+        reply = stub.AddMeasurements(
+            pb.AddMeasurementsRequest(
+                device="e1",
+                measurements=[pb.Measurement(arch=nb201(a), latency_ms=7.0) for a in ARCHS[:25]],
+            )
+        )
+        assert reply.accepted == 25
+    assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    restarted = ServerProcess(store)
+    restarted.wait_serving()
+    channel, stub = stub_for(restarted)
+    with channel:
+        device = stub.GetDevice(pb.GetDeviceRequest(name="e1"))
+        assert (device.name, device.measurement_count) == ("edge", 25)
+        version = stub.Predict(pb.PredictRequest(device="edge", archs=[nb201(ARCHS[0])]))
+        assert version.model_version.endswith("-1")
+    assert restarted.stop(signal.SIGTERM) == 0
+
+
+def test_first_start_imports_the_dataset(tmp_path: Path) -> None:
+    if not (DATASET / "latency").is_dir():
+        pytest.skip(f"HELP dataset not found at {DATASET}")
+    subset = tmp_path / "dataset"
+    (subset / "latency").mkdir(parents=True)
+    (subset / "str_arch2idx.pt").symlink_to(DATASET / "str_arch2idx.pt")
+    (subset / "latency" / "raspi4.pt").symlink_to(DATASET / "latency" / "raspi4.pt")
+    server = ServerProcess(tmp_path / "store.sqlite", ["--dataset", str(subset)])
+    server.wait_serving()
+    channel, stub = stub_for(server)
+    with channel:
+        devices = stub.ListDevices(pb.ListDevicesRequest()).devices
+    assert [(d.name, list(d.aliases), d.measurement_count) for d in devices] == [
+        ("raspi4", ["pi4", "raspberry_pi_4"], len(ARCHS))
+    ]
+    health = subprocess.run(
+        [sys.executable, "-m", "service", "health", "--address", server.address],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert health.returncode == 0 and "SERVING" in health.stdout
+    assert server.stop(signal.SIGINT) == 0
+
+
+def test_health_command_fails_without_server() -> None:
+    from tests.service.conftest import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "health", "--address", address, "--timeout", "0.5"],
+        cwd=REPO,
+        capture_output=True,
+    )
+    assert result.returncode == 1

@@ -1,0 +1,209 @@
+"""Every RPC over the wire against a real in-process server and a small real store."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gp.spaces.fbnet import random_archs
+from gp.spaces.nasbench201 import all_archs
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.server import RunningServer
+from tests.service.conftest import TEST_DEVICES, nb201
+
+ARCHS = all_archs()
+
+
+def measure(arch: str, latency: float, space: str = "nasbench201") -> pb.Measurement:
+    return pb.Measurement(arch=pb.Architecture(search_space=space, arch=arch), latency_ms=latency)
+
+
+def register(stub: pb_grpc.LatencyEstimatorStub, name: str, **kwargs: object) -> pb.Device:
+    return stub.RegisterDevice(pb.RegisterDeviceRequest(name=name, **kwargs))
+
+
+def test_health_is_serving(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "latency.v1.LatencyEstimator"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    reply = next(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in reply.list_services_response.service}
+    assert "latency.v1.LatencyEstimator" in names
+
+
+def test_list_devices(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    devices = {d.name: d for d in stub.ListDevices(pb.ListDevicesRequest()).devices}
+    assert set(devices) == set(TEST_DEVICES)
+    assert list(devices["raspi4"].aliases) == ["pi4", "raspberry_pi_4"]
+    assert all(d.measurement_count == len(ARCHS) and d.source for d in devices.values())
+
+
+def test_register_and_get_device(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    arch = ARCHS[42]
+    device = register(
+        stub,
+        "jetson",
+        aliases=["nano", "jetson_nano"],
+        descriptor={"memory_gb": 4.0, f"latency:{arch}": 12.5},
+        description="Jetson Nano",
+    )
+    assert device.name == "jetson" and list(device.aliases) == ["nano", "jetson_nano"]
+    assert device.descriptor["memory_gb"] == 4.0 and device.measurement_count == 0
+    assert not device.source
+    for name in ("jetson", "nano", "jetson_nano"):
+        assert stub.GetDevice(pb.GetDeviceRequest(name=name)) == device
+    names = [d.name for d in stub.ListDevices(pb.ListDevicesRequest()).devices]
+    assert "jetson" in names
+
+
+def test_alias_resolves_like_the_name(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    archs = [nb201(a) for a in ARCHS[:50]]
+    by_alias = stub.Predict(pb.PredictRequest(device="pi4", archs=archs))
+    by_name = stub.Predict(pb.PredictRequest(device="raspi4", archs=archs))
+    assert by_alias == by_name
+    assert len(by_alias.predictions) == 50
+
+
+def test_names_are_case_sensitive(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetDevice(pb.GetDeviceRequest(name="PI4"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert register(stub, "Raspi4").name == "Raspi4"
+
+
+def test_predict_source_device_is_accurate(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    from gp.data import load_help_dataset
+    from tests.service.conftest import DATASET
+
+    truth = load_help_dataset(DATASET, ["raspi4"]).latency_ms["raspi4"]
+    index = list(range(0, len(ARCHS), 500))
+    reply = stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(ARCHS[i]) for i in index]))
+    for i, p in zip(index, reply.predictions, strict=True):
+        assert p.lower_ms < p.mean_ms < p.upper_ms and p.variance_ms2 > 0
+        assert abs(p.mean_ms - truth[i]) / truth[i] < 0.3
+
+
+def test_read_your_writes(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "target")
+    query = pb.PredictRequest(device="target", archs=[nb201(a) for a in ARCHS[:20]])
+    before = stub.Predict(query)
+    added = stub.AddMeasurements(
+        pb.AddMeasurementsRequest(
+            device="target", measurements=[measure(a, 50.0) for a in ARCHS[:5]]
+        )
+    )
+    assert added.accepted == 5 and added.device_total == 5
+    after = stub.Predict(query)
+    assert after.model_version == added.model_version != before.model_version
+    assert after.predictions[0].mean_ms != before.predictions[0].mean_ms
+    assert abs(after.predictions[0].mean_ms - 50.0) < 10.0
+    assert after.predictions[0].variance_ms2 < before.predictions[0].variance_ms2
+    assert stub.GetDevice(pb.GetDeviceRequest(name="target")).measurement_count == 5
+
+
+def test_descriptor_conditions_predictions(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    arch = ARCHS[7]
+    register(stub, "plain")
+    register(stub, "described", descriptor={f"latency:{arch}": 80.0})
+    query = [nb201(arch)]
+    plain = stub.Predict(pb.PredictRequest(device="plain", archs=query)).predictions[0]
+    described = stub.Predict(pb.PredictRequest(device="described", archs=query)).predictions[0]
+    assert abs(described.mean_ms - 80.0) < abs(plain.mean_ms - 80.0)
+
+
+def test_predict_mixed_spaces_keeps_request_order(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "mixed")
+    fb = random_archs(1, seed=0)[0]
+    archs = [
+        pb.Architecture(search_space="vector", features=[0.1, 0.2, 0.3]),
+        nb201(ARCHS[0]),
+        pb.Architecture(search_space="fbnet", arch=fb),
+        pb.Architecture(arch=ARCHS[0]),  # empty search_space means nasbench201
+    ]
+    reply = stub.Predict(pb.PredictRequest(device="mixed", archs=archs))
+    assert len(reply.predictions) == 4
+    assert reply.predictions[1] == reply.predictions[3]
+    assert all(p.mean_ms > 0 for p in reply.predictions)
+
+
+def test_vector_measurements_move_vector_predictions(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "vec")
+    point = pb.Architecture(search_space="vector", features=[1.0, 2.0])
+    before = stub.Predict(pb.PredictRequest(device="vec", archs=[point])).predictions[0]
+    stub.AddMeasurements(
+        pb.AddMeasurementsRequest(
+            device="vec", measurements=[pb.Measurement(arch=point, latency_ms=3.0)]
+        )
+    )
+    after = stub.Predict(pb.PredictRequest(device="vec", archs=[point])).predictions[0]
+    assert abs(after.mean_ms - 3.0) < abs(before.mean_ms - 3.0)
+
+
+def test_suggest_nb201_whole_space_skips_measured(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "active")
+    stub.AddMeasurements(
+        pb.AddMeasurementsRequest(device="active", measurements=[measure(ARCHS[0], 5.0)])
+    )
+    reply = stub.SuggestSamples(pb.SuggestSamplesRequest(device="active", count=4))
+    picked = [s.arch.arch for s in reply.suggestions]
+    assert len(set(picked)) == 4 and ARCHS[0] not in picked
+    assert all(s.arch.search_space == "nasbench201" and s.mean_ms > 0 for s in reply.suggestions)
+    assert reply.model_version.endswith("-1")
+
+
+def test_suggest_random_and_candidates(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "rnd")
+    pool = [nb201(a) for a in ARCHS[100:110]]
+    request = pb.SuggestSamplesRequest(device="rnd", count=3, candidates=pool, strategy="random")
+    reply = stub.SuggestSamples(request)
+    assert {s.arch.arch for s in reply.suggestions} <= set(ARCHS[100:110])
+    assert stub.SuggestSamples(request) == reply  # seeded
+
+
+def test_suggest_fbnet_and_vector_candidates(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "other")
+    fb = [pb.Architecture(arch=a) for a in random_archs(8, seed=1)]
+    reply = stub.SuggestSamples(
+        pb.SuggestSamplesRequest(device="other", count=2, search_space="fbnet", candidates=fb)
+    )
+    assert len(reply.suggestions) == 2 and reply.suggestions[0].arch.search_space == "fbnet"
+    vec = [pb.Architecture(features=[float(i), 1.0]) for i in range(6)]
+    reply = stub.SuggestSamples(
+        pb.SuggestSamplesRequest(device="other", count=3, search_space="vector", candidates=vec)
+    )
+    assert [len(s.arch.features) for s in reply.suggestions] == [2, 2, 2]
+
+
+def test_add_measurements_in_all_spaces(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "multi")
+    measurements = [
+        measure(ARCHS[3], 4.0),
+        measure(random_archs(1, seed=2)[0], 9.0, space="fbnet"),
+        pb.Measurement(arch=pb.Architecture(search_space="vector", features=[1, 2]), latency_ms=1),
+    ]
+    reply = stub.AddMeasurements(
+        pb.AddMeasurementsRequest(device="multi", measurements=measurements)
+    )
+    assert (reply.accepted, reply.device_total) == (3, 3)
+    reply = stub.AddMeasurements(pb.AddMeasurementsRequest(device="multi", measurements=[]))
+    assert (reply.accepted, reply.device_total) == (0, 3)
+
+
+def test_concurrent_predictions(server: RunningServer, stub: pb_grpc.LatencyEstimatorStub) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    query = pb.PredictRequest(device="pi4", archs=[nb201(a) for a in ARCHS[:100]])
+    expected = stub.Predict(query)
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda _: stub.Predict(query), range(16)))
+    assert all(r == expected for r in replies)

@@ -1,0 +1,72 @@
+"""The SQLite store on its own: namespaces, atomic batches, versions, durability settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.errors import DeviceExistsError, DeviceNotFoundError
+from service.store import MeasurementRow, Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "s.sqlite")
+    yield store
+    store.close()
+
+
+def test_pragmas(store: Store) -> None:
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_names_and_aliases_share_a_namespace(store: Store) -> None:
+    device = store.register_device("raspi4", ["pi4"], {"ram": 4.0}, "Pi")
+    assert store.resolve("pi4") == device == store.resolve("raspi4")
+    assert device.descriptor == {"ram": 4.0} and device.description == "Pi"
+    for name, aliases in [("pi4", []), ("x", ["raspi4"]), ("y", ["pi4"]), ("z", ["z"])]:
+        with pytest.raises(DeviceExistsError):
+            store.register_device(name, aliases)
+    with pytest.raises(DeviceNotFoundError):
+        store.resolve("PI4")
+    assert store.table_counts()["devices"] == 1
+
+
+def test_batches_are_atomic_and_bump_the_version(store: Store) -> None:
+    device = store.register_device("d")
+    rows = [MeasurementRow("nasbench201", "a", 1.0), MeasurementRow("fbnet", "b", 2.0)]
+    updated = store.add_measurements(device.id, rows)
+    assert (updated.version, updated.measurement_count) == (1, 2)
+    before = store.table_counts()
+    with pytest.raises(Exception, match="CHECK constraint"):
+        store.add_measurements(device.id, [rows[0], MeasurementRow("fbnet", "c", -1.0)])
+    assert store.table_counts() == before
+    assert store.get(device.id).version == 1
+    archs, latency = store.measurements(device.id, "fbnet")
+    assert archs == ["b"] and latency.tolist() == [2.0]
+
+
+def test_reopen_keeps_everything(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    device = store.register_device("d", ["alias"])
+    store.add_measurements(device.id, [MeasurementRow("vector", "1.0,2.0", 3.0)])
+    store.close()
+    again = Store(tmp_path / "s.sqlite")
+    assert again.resolve("alias").measurement_count == 1
+    again.close()
+
+
+def test_import_help_is_idempotent(store: Store) -> None:
+    from service.importer import import_help
+    from tests.service.conftest import DATASET
+
+    if not (DATASET / "latency").is_dir():
+        pytest.skip(f"HELP dataset not found at {DATASET}")
+    first = import_help(DATASET, store, ["raspi4"], progress=False)
+    second = import_help(DATASET, store, ["raspi4"], progress=False)
+    assert (first.devices_created, first.measurements_added) == (1, 15625)
+    assert (second.devices_created, second.measurements_added, second.devices_skipped) == (0, 0, 1)
+    device = store.resolve("pi4")
+    assert device.name == "raspi4" and device.measurement_count == 15625
