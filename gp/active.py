@@ -29,16 +29,7 @@ def posterior_cross_covariance(
 ) -> torch.Tensor:
     """(m_a x m_b) posterior covariance of latent log-latency, before the variance ratio."""
     cov = posterior.kernel.covariance(rows_a, rows_b)
-    if posterior.count:
-        solve = posterior.cholesky
-        left = torch.linalg.solve_triangular(
-            solve, posterior.kernel.covariance(posterior.rows, rows_a), upper=False
-        )
-        right = torch.linalg.solve_triangular(
-            solve, posterior.kernel.covariance(posterior.rows, rows_b), upper=False
-        )
-        cov = cov - left.T @ right
-    return cov
+    return cov - posterior.solve(rows_a).T @ posterior.solve(rows_b)
 
 
 @torch.no_grad()
@@ -65,7 +56,10 @@ def select_active(
     _check_count(count, num_candidates)
     generator = torch.Generator().manual_seed(seed)
     probe = torch.randperm(num_candidates, generator=generator)[:integration_size]
-    cross = posterior_cross_covariance(posterior, candidate_rows, candidate_rows[probe])
+    # Solved once: every pick's covariance column below reuses it.
+    solved = posterior.solve(candidate_rows)
+    kernel = posterior.kernel
+    cross = kernel.covariance(candidate_rows, candidate_rows[probe]) - solved.T @ solved[:, probe]
     mean, var = posterior.latent(candidate_rows)
     var = var / posterior.variance_ratio
     noise = posterior.kernel.noise_variance(mean, posterior.step_ms)
@@ -80,7 +74,8 @@ def select_active(
         best = int(torch.argmax(score))
         picked.append(best)
         # Fantasise a measurement at `best`: rank-one update of the candidate-probe covariance.
-        with_best = _covariance_with(posterior, candidate_rows, best, updates)
+        column = kernel.covariance(candidate_rows, candidate_rows[best : best + 1])[:, 0]
+        with_best = _updated(column - solved.T @ solved[:, best], best, updates)
         denom = var[best] + noise[best]
         cross = cross - torch.outer(with_best, cross[best]) / denom
         var = (var - with_best**2 / denom).clamp_min(0.0)
@@ -88,13 +83,10 @@ def select_active(
     return picked
 
 
-def _covariance_with(
-    posterior: DevicePosterior,
-    rows: torch.Tensor,
-    best: int,
-    updates: list[tuple[torch.Tensor, torch.Tensor]],
+def _updated(
+    column: torch.Tensor, best: int, updates: list[tuple[torch.Tensor, torch.Tensor]]
 ) -> torch.Tensor:
-    column = posterior_cross_covariance(posterior, rows, rows[best : best + 1])[:, 0]
+    """Applies the batch's earlier fantasised picks to a covariance column."""
     for vector, denom in updates:
         column = column - vector * vector[best] / denom
     return column

@@ -176,16 +176,15 @@ class LatencyKernel(gpytorch.Module):
         return self.raw_noise_constraint.transform(self.raw_noise)
 
     def covariance(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        k = self.profile(x1, x2) + self.residual(x1, x2) + self.linear(x1, x2)
-        if self.relative is not None:
-            k = k + self.relative(x1, x2)
-        return k.to_dense()
+        return sum(term(x1, x2).to_dense() for term in self.terms())
 
     def variance(self, x: torch.Tensor) -> torch.Tensor:
-        v = self.profile(x, diag=True) + self.residual(x, diag=True) + self.linear(x, diag=True)
-        if self.relative is not None:
-            v = v + self.relative(x, diag=True)
-        return v
+        return sum(term(x, diag=True) for term in self.terms())
+
+    def terms(self) -> list[gpytorch.kernels.Kernel]:
+        """The kernels whose sum is the prior covariance."""
+        terms = [self.profile, self.residual, self.linear]
+        return terms if self.relative is None else [*terms, self.relative]
 
     def noise_variance(self, log_latency: torch.Tensor, step_ms: float) -> torch.Tensor:
         """Observation noise of log-latency; rounding to ``step_ms`` adds step^2/12 in ms^2."""
@@ -225,13 +224,21 @@ class DevicePosterior:
         a0 = VARIANCE_RATIO_PSEUDO_COUNT
         self.variance_ratio = (a0 + quad) / (a0 + self.count)
 
+    def solve(self, rows: torch.Tensor) -> torch.Tensor:
+        """(n x m) ``L^-1 k(measured, rows)``: what conditioning subtracts from covariances."""
+        if not self.count:
+            return torch.zeros(0, len(rows), dtype=rows.dtype)
+        cross = self.kernel.covariance(self.rows, rows)
+        return torch.linalg.solve_triangular(self.cholesky, cross, upper=False)
+
     def latent(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(m,) posterior mean and variance of log-latency at (m x D) rows, noise excluded."""
         mean, var = rows[:, 0], self.kernel.variance(rows)
         if self.count:
-            cross = self.kernel.covariance(rows, self.rows)
-            mean = mean + (cross @ self.weights)[:, 0]
-            solved = torch.linalg.solve_triangular(self.cholesky, cross.T, upper=False)
+            solved = self.solve(rows)
+            # L^-1 k solved against L^-1 residual is k^T K^-1 residual, the posterior mean shift.
+            whitened = self.cholesky.T @ self.weights
+            mean = mean + (solved.T @ whitened)[:, 0]
             var = var - (solved**2).sum(0)
         return mean, var.clamp_min(1e-10) * self.variance_ratio
 
