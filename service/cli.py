@@ -13,13 +13,35 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.config import DEFAULT_ADDRESS, ENV_ADDRESS, ENV_DATASET, ENV_STORE, ServiceConfig
+from service.config import (
+    DEFAULT_ADDRESS,
+    ENV_ADDRESS,
+    ENV_DATASET,
+    ENV_LOG_FORMAT,
+    ENV_METRICS_ADDRESS,
+    ENV_STORE,
+    ENV_TLS_CA,
+    ENV_TLS_CERT,
+    ENV_TLS_KEY,
+    ENV_TOKEN,
+    ENV_TOKEN_FILE,
+    ServiceConfig,
+)
+from service.errors import StartupError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="latency-service", description=__doc__)
     parser.add_argument("--log-level", default=os.environ.get("LATENCY_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get(ENV_LOG_FORMAT, "text"),
+        help=f"json: one object per line, RPC fields included (env {ENV_LOG_FORMAT})",
+    )
     commands = parser.add_subparsers(dest="command")
 
     serve = commands.add_parser("serve", help="run the gRPC server")
@@ -27,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", type=Path, help=f"SQLite store (env {ENV_STORE})")
     serve.add_argument(
         "--dataset", type=Path, help=f"HELP dataset imported into an empty store ({ENV_DATASET})"
+    )
+    serve.add_argument("--tls-cert", type=Path, help=f"PEM server certificate ({ENV_TLS_CERT})")
+    serve.add_argument("--tls-key", type=Path, help=f"PEM key of --tls-cert ({ENV_TLS_KEY})")
+    serve.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"file with the bearer token writes need ({ENV_TOKEN_FILE}; or the token in"
+        f" {ENV_TOKEN})",
+    )
+    serve.add_argument(
+        "--metrics-address",
+        help=f"host:port of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9464"
+        f" ({ENV_METRICS_ADDRESS}; default: none)",
     )
 
     imp = commands.add_parser("import-help", help="import HELP NB201 tables as devices")
@@ -37,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     health = commands.add_parser("health", help="exit 0 if the server reports SERVING")
     health.add_argument("--address", default=os.environ.get(ENV_ADDRESS, DEFAULT_ADDRESS))
     health.add_argument("--timeout", type=float, default=3.0)
+    health.add_argument(
+        "--ca",
+        type=Path,
+        default=os.environ.get(ENV_TLS_CA),
+        help=f"TLS: trusted CA ({ENV_TLS_CA})",
+    )
 
     commands.add_parser("gen-stubs", help="regenerate service/_proto from proto/")
     return parser
@@ -49,6 +90,10 @@ def _serve(args: argparse.Namespace) -> int:
         address=getattr(args, "address", None),
         store_path=getattr(args, "store", None),
         dataset=getattr(args, "dataset", None),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
+        token_file=getattr(args, "token_file", None),
+        metrics_address=getattr(args, "metrics_address", None),
     )
     return serve(config)
 
@@ -75,7 +120,12 @@ def _health(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(args.address) as channel:
+    if args.ca is None:
+        channel = grpc.insecure_channel(args.address)
+    else:
+        ca = Path(args.ca).read_bytes()
+        channel = grpc.secure_channel(args.address, grpc.ssl_channel_credentials(ca))
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
@@ -104,8 +154,21 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses ``argv`` and runs the subcommand (``serve`` when none is given)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return _COMMANDS[args.command or "serve"](args)
+    _configure_logging(args.log_level, args.log_format)
+    try:
+        return _COMMANDS[args.command or "serve"](args)
+    except StartupError as exc:
+        # A configuration or store problem the operator must fix: one clear line, no trace.
+        logging.getLogger("service").error("cannot start: %s", exc)
+        return 2
+
+
+def _configure_logging(level: str, style: str) -> None:
+    handler = logging.StreamHandler()
+    if style == "json":
+        from service.telemetry import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler])

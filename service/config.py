@@ -1,6 +1,7 @@
 """Service configuration: defaults, environment variables and flags, in one place.
 
-Imports nothing heavy at module level, so the CLI can read the defaults cheaply.
+Imports nothing heavy at module level (``service.errors`` is grpc only, no torch), so the CLI
+can read the defaults cheaply.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from service.errors import ConfigError
 
 if TYPE_CHECKING:
     from gp.model import FitSettings
@@ -22,6 +25,13 @@ ENV_STORE = "LATENCY_STORE"
 ENV_DATASET = "LATENCY_DATASET"
 ENV_FIT_ITERATIONS = "LATENCY_FIT_ITERATIONS"
 ENV_MAX_BATCH = "LATENCY_MAX_BATCH"
+ENV_TLS_CERT = "LATENCY_TLS_CERT"
+ENV_TLS_KEY = "LATENCY_TLS_KEY"
+ENV_TLS_CA = "LATENCY_TLS_CA"
+ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"
+ENV_TOKEN = "LATENCY_TOKEN"
+ENV_METRICS_ADDRESS = "LATENCY_METRICS_ADDRESS"
+ENV_LOG_FORMAT = "LATENCY_LOG_FORMAT"
 
 
 def default_store_path() -> Path:
@@ -54,6 +64,12 @@ class ServiceConfig:
         max_conditioning: most measurements one device's posterior is conditioned on (an exact
             GP costs n^3; a source device has 15,625).
         fit: the source fit's settings.
+        max_message_bytes: largest request or response; bigger ones get RESOURCE_EXHAUSTED.
+        tls_cert: PEM server certificate (chain); with ``tls_key`` the server speaks TLS only.
+        tls_key: PEM private key of ``tls_cert``.
+        token_file: a file holding the bearer token the write RPCs require.
+        token: the bearer token itself (from ``LATENCY_TOKEN``); kept out of ``repr``.
+        metrics_address: ``host:port`` of the Prometheus endpoint (None: no endpoint).
     """
 
     address: str = DEFAULT_ADDRESS
@@ -65,6 +81,29 @@ class ServiceConfig:
     grace_s: float = 5.0
     max_conditioning: int = 1000
     fit: FitSettings = field(default_factory=fit_settings_from_env)
+    max_message_bytes: int = MESSAGE_LIMIT_BYTES
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    token_file: Path | None = None
+    token: str | None = field(default=None, repr=False)
+    metrics_address: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError(
+                f"TLS needs both a certificate and its key (--tls-cert/{ENV_TLS_CERT} and"
+                f" --tls-key/{ENV_TLS_KEY}); got only the "
+                + ("certificate" if self.tls_key is None else "key")
+            )
+        if self.token_file is not None and self.token is not None:
+            raise ConfigError(
+                f"set the write token either in a file (--token-file/{ENV_TOKEN_FILE}) or in"
+                f" {ENV_TOKEN}, not both"
+            )
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServiceConfig:
@@ -78,5 +117,20 @@ class ServiceConfig:
             values["dataset"] = Path(os.environ[ENV_DATASET])
         if os.environ.get(ENV_MAX_BATCH):
             values["max_batch"] = int(os.environ[ENV_MAX_BATCH])
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name, key in ((ENV_TLS_CERT, "tls_cert"), (ENV_TLS_KEY, "tls_key")):
+            if os.environ.get(name):
+                values[key] = Path(os.environ[name])
+        if os.environ.get(ENV_TOKEN_FILE):
+            values["token_file"] = Path(os.environ[ENV_TOKEN_FILE])
+        if os.environ.get(ENV_TOKEN):
+            values["token"] = os.environ[ENV_TOKEN]
+        if os.environ.get(ENV_METRICS_ADDRESS):
+            values["metrics_address"] = os.environ[ENV_METRICS_ADDRESS]
+        explicit = {k: v for k, v in overrides.items() if v is not None}
+        # An explicit token source replaces the environment's other one instead of clashing.
+        if "token_file" in explicit:
+            values.pop("token", None)
+        if "token" in explicit:
+            values.pop("token_file", None)
+        values.update(explicit)
         return cls(**values)  # type: ignore[arg-type]

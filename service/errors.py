@@ -88,3 +88,15 @@ def grpc_errors(method: F) -> F:
             context.abort(*status)
 
     return wrapper  # type: ignore[return-value]
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says what to fix (the CLI prints it, exit 2)."""
+
+
+class ConfigError(StartupError, ValueError):
+    """A setting, flag or environment variable is missing, inconsistent or unreadable."""
+
+
+class StoreCorruptError(StartupError):
+    """The store file is truncated or corrupt; it is never silently recreated."""

@@ -1,19 +1,26 @@
 """Building and running the gRPC server: servicer, health checking, reflection, shutdown.
 
-Start-up order: open the store, listen (health NOT_SERVING), then import the dataset if the
-store is empty and a dataset is configured, fit or load the model, and report SERVING. Model
-RPCs answer UNAVAILABLE until then; device RPCs work at once.
+Start-up order: open the store (refusing a corrupt one), listen (health NOT_SERVING), then
+import the dataset if the store is empty and a dataset is configured, fit or load the model,
+and report SERVING. Model RPCs answer UNAVAILABLE until then; device RPCs work at once.
+
+Every unary RPC passes, outermost first, through telemetry (access log, metrics), the write
+token check (when a token is configured) and the request guard (undecodable bytes, expired
+deadlines); see :mod:`service.telemetry`, :mod:`service.auth`, :mod:`service.guard`. With a
+certificate and key the port speaks TLS only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
+import ssl
 import threading
 from collections.abc import MutableMapping
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 import grpc
@@ -23,11 +30,15 @@ from grpc_reflection.v1alpha import reflection
 from gp.estimator import LatencyEstimator
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.config import MESSAGE_LIMIT_BYTES, ServiceConfig
+from service.auth import TokenAuthInterceptor, load_token
+from service.config import ServiceConfig
+from service.errors import ConfigError
+from service.guard import RequestGuardInterceptor
 from service.importer import import_help
 from service.registry import Registry
 from service.servicer import LatencyEstimatorServicer
 from service.store import Store
+from service.telemetry import Metrics, MetricsEndpoint, TelemetryInterceptor, TimedRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +55,8 @@ class RunningServer:
     registry: Registry
     health: health.HealthServicer
     config: ServiceConfig
+    metrics: Metrics = field(default_factory=Metrics)
+    metrics_endpoint: MetricsEndpoint | None = None
 
     def warm_up(self) -> None:
         """Imports the configured dataset into an empty store, readies the model, SERVING."""
@@ -61,6 +74,8 @@ class RunningServer:
         """NOT_SERVING, let in-flight RPCs finish for ``grace`` seconds, close the store."""
         self.health.enter_graceful_shutdown()
         self.server.stop(self.config.grace_s if grace is None else grace).wait()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.close()
         self.store.close()
         logger.info("server stopped")
 
@@ -74,14 +89,49 @@ def create_server(
         config: the service configuration.
         model_cache: fitted estimators by fit key shared between servers of one process.
     """
+    token = load_token(config)
+    credentials = _server_credentials(config)
+    metrics = Metrics()
     store = Store(config.store_path)
-    registry = Registry(store, config.fit, config.max_conditioning, memory_cache=model_cache)
+    try:
+        running = _start(config, store, metrics, token, credentials, model_cache)
+    except BaseException:
+        store.close()
+        raise
+    _warn_if_exposed(config, token is not None)
+    logger.info(
+        "listening on %s (port %d, %s, writes %s), store %s",
+        config.address,
+        running.port,
+        "TLS" if credentials is not None else "plaintext",
+        "need a token" if token is not None else "open",
+        config.store_path,
+    )
+    return running
+
+
+def _start(
+    config: ServiceConfig,
+    store: Store,
+    metrics: Metrics,
+    token: str | None,
+    credentials: grpc.ServerCredentials | None,
+    model_cache: MutableMapping[str, LatencyEstimator] | None,
+) -> RunningServer:
+    registry: Registry = TimedRegistry(
+        store, config.fit, config.max_conditioning, memory_cache=model_cache, metrics=metrics
+    )
+    interceptors: list[grpc.ServerInterceptor] = [TelemetryInterceptor(metrics)]
+    if token is not None:
+        interceptors.append(TokenAuthInterceptor(token))
+    interceptors.append(RequestGuardInterceptor())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
+        interceptors=interceptors,
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[
-            ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
-            ("grpc.max_receive_message_length", MESSAGE_LIMIT_BYTES),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.max_receive_message_length", config.max_message_bytes),
         ],
     )
     servicer = LatencyEstimatorServicer(store, registry, config.max_batch)
@@ -90,15 +140,68 @@ def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(config.address)
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(config.address)
+        else:
+            port = server.add_secure_port(config.address, credentials)
+    except RuntimeError:  # grpc's way of saying the address is taken or malformed
+        port = 0
     if port == 0:
-        store.close()
-        raise OSError(f"cannot listen on {config.address}")
-    running = RunningServer(server, port, store, registry, health_servicer, config)
+        raise ConfigError(f"cannot listen on {config.address} (taken, or not host:port?)")
+    endpoint = None
+    if config.metrics_address:
+        endpoint = MetricsEndpoint(metrics, config.metrics_address)
+    running = RunningServer(
+        server, port, store, registry, health_servicer, config, metrics, endpoint
+    )
     running._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
-    server.start()
-    logger.info("listening on %s (port %d), store %s", config.address, port, config.store_path)
+    try:
+        server.start()
+    except BaseException:
+        if endpoint is not None:
+            endpoint.close()
+        raise
     return running
+
+
+def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
+    """TLS credentials from the configured PEM files, checked to load and to match."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    try:
+        # grpc only fails at the first handshake; ssl says at once what is wrong and where.
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            config.tls_cert, config.tls_key
+        )
+        cert, key = config.tls_cert.read_bytes(), config.tls_key.read_bytes()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot use TLS certificate {config.tls_cert} with key {config.tls_key}: {exc}"
+        ) from None
+    return grpc.ssl_server_credentials([(key, cert)])
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``host:port`` only listens on this machine."""
+    host = address.rpartition(":")[0].strip("[]") or address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_if_exposed(config: ServiceConfig, has_token: bool) -> None:
+    if config.tls or is_loopback(config.address):
+        return
+    logger.warning(
+        "serving plaintext on %s, reachable from other machines: anyone on the network can"
+        " read the traffic%s; configure --tls-cert and --tls-key",
+        config.address,
+        ", including the write token" if has_token else " and, without a token, write",
+    )
 
 
 def serve(config: ServiceConfig) -> int:

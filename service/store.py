@@ -7,6 +7,10 @@ measurements is stored completely or not at all.
 Names and aliases share one case-sensitive namespace: a device's name resolves like an alias.
 Each device carries a version counter, bumped by every stored batch; the model version the
 service reports is built from it.
+
+Opening an existing file checks it first (header, then ``PRAGMA quick_check``): a truncated or
+corrupt store raises :class:`StoreCorruptError` naming the file, and is never recreated over,
+because its measurements cost hours of device time.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from service.errors import DeviceExistsError, DeviceNotFoundError
+from service.errors import DeviceExistsError, DeviceNotFoundError, StoreCorruptError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
+SQLITE_HEADER_BYTES = 100
+_CORRUPTION_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+_ADVICE = "restore it from a backup, or move it away to start an empty store"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -57,6 +67,23 @@ CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id, sea
 """
 
 
+def check_header(path: Path) -> None:
+    """Raises StoreCorruptError unless ``path`` starts with a whole SQLite header."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(SQLITE_HEADER_BYTES)
+    except OSError as exc:
+        raise StoreCorruptError(f"cannot read store {path}: {exc}") from None
+    if len(header) < SQLITE_HEADER_BYTES:
+        # The service never leaves a file this short (it writes the schema at creation).
+        raise StoreCorruptError(
+            f"store {path} is truncated ({len(header)} bytes, shorter than a SQLite header);"
+            f" {_ADVICE}"
+        )
+    if not header.startswith(SQLITE_MAGIC):
+        raise StoreCorruptError(f"store {path} is not a SQLite database (bad header); {_ADVICE}")
+
+
 @dataclass
 class DeviceRecord:
     """One registered device as stored."""
@@ -84,15 +111,40 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        existed = self.path.exists()
+        if existed:
+            check_header(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        with self._transaction():
-            self._create_schema()
+        try:
+            self._open(check=existed)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self, check: bool) -> None:
+        try:
+            self._db.execute("PRAGMA busy_timeout=10000")
+            if check:
+                self._quick_check()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._transaction():
+                self._create_schema()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") not in _CORRUPTION_CODES:
+                raise
+            raise StoreCorruptError(f"store {self.path} is corrupt ({exc}); {_ADVICE}") from exc
+
+    def _quick_check(self) -> None:
+        """``PRAGMA quick_check`` (O(file size), no index cross-check): catches cut-off pages."""
+        problems = [str(r[0]) for r in self._db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise StoreCorruptError(
+                f"store {self.path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"
+            )
 
     def _create_schema(self) -> None:
         for statement in _SCHEMA.split(";"):

@@ -1,0 +1,113 @@
+"""Bearer-token authorisation of the write RPCs (AddMeasurements, RegisterDevice).
+
+When a token is configured (``--token-file``/``LATENCY_TOKEN_FILE`` or ``LATENCY_TOKEN``) a
+write must carry the metadata ``authorization: Bearer <token>``: without it the call fails
+with UNAUTHENTICATED, with another token PERMISSION_DENIED. Reads stay open: predictions are
+cheap to recompute, measurements cost hours of device time.
+
+The token is compared in constant time and never logged, put in an error message or a repr.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from service.config import ENV_TOKEN, ENV_TOKEN_FILE, ServiceConfig
+from service.errors import ConfigError
+from service.guard import Continuation, wrap_unary
+
+logger = logging.getLogger(__name__)
+
+_SERVICE = "/latency.v1.LatencyEstimator/"
+WRITE_METHODS = frozenset({_SERVICE + "AddMeasurements", _SERVICE + "RegisterDevice"})
+AUTHORIZATION = "authorization"
+#: Visible ASCII only: metadata values must be ASCII, and whitespace would not survive
+#: ``Bearer <token>`` parsing.
+_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
+_MIN_TOKEN_LENGTH = 16
+
+
+def load_token(config: ServiceConfig) -> str | None:
+    """The configured write token (file content stripped of surrounding whitespace), or None.
+
+    Raises:
+        ConfigError: the file cannot be read, or the token is empty or not visible ASCII.
+    """
+    if config.token_file is not None:
+        source = f"token file {config.token_file}"
+        token = _read_token_file(config.token_file)
+    elif config.token is not None:
+        source, token = ENV_TOKEN, config.token.strip()
+    else:
+        return None
+    if not token:
+        raise ConfigError(f"{source} is empty")
+    if not _TOKEN_PATTERN.fullmatch(token):
+        raise ConfigError(f"{source}: the token must be printable ASCII without spaces")
+    if len(token) < _MIN_TOKEN_LENGTH:
+        logger.warning(
+            "the write token is short (< %d characters): easy to guess", _MIN_TOKEN_LENGTH
+        )
+    return token
+
+
+def _read_token_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read token file {path} ({ENV_TOKEN_FILE}): {exc}") from None
+
+
+def bearer_token(metadata: Any) -> str | None:
+    """The token of the call's single ``authorization: Bearer ...`` entry, or None."""
+    values = [value for key, value in metadata or () if key.lower() == AUTHORIZATION]
+    if len(values) != 1 or not isinstance(values[0], str):
+        return None
+    scheme, _, token = values[0].strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class TokenAuthInterceptor(grpc.ServerInterceptor):
+    """Refuses write RPCs that lack the configured bearer token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    def __repr__(self) -> str:
+        return "TokenAuthInterceptor(token=<hidden>)"
+
+    def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method not in WRITE_METHODS:
+            return handler
+        presented = bearer_token(handler_call_details.invocation_metadata)
+        if presented is None:
+            return _refusal(
+                handler,
+                grpc.StatusCode.UNAUTHENTICATED,
+                "this call needs the metadata 'authorization: Bearer <token>'",
+            )
+        if not hmac.compare_digest(presented.encode(), self._token):
+            return _refusal(
+                handler, grpc.StatusCode.PERMISSION_DENIED, "the bearer token is not accepted"
+            )
+        return handler
+
+
+def _refusal(
+    handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str
+) -> grpc.RpcMethodHandler:
+    def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(code, message)
+
+    return wrap_unary(handler, refuse)

@@ -1,0 +1,219 @@
+"""Observability: one structured log line per RPC and Prometheus metrics.
+
+Every unary RPC is logged by the ``service.access`` logger as
+``rpc method=Predict code=OK duration_ms=12.3 peer=ipv4:127.0.0.1:50312`` (the same fields
+ride on the record as ``record.rpc`` for :class:`JsonFormatter`). Request metadata is never
+logged: it carries the bearer token.
+
+Metrics follow the go-grpc-prometheus names, so the usual dashboards work:
+``grpc_server_started_total``, ``grpc_server_handled_total{grpc_code}`` and the
+``grpc_server_handling_seconds`` histogram (labels ``grpc_type``, ``grpc_service``,
+``grpc_method``), plus ``latency_model_fit_seconds{stage}``: the shared model's fit or load at
+start-up (``stage="startup"``) and each device posterior refitted on new data
+(``stage="device"``). Each server owns its :class:`prometheus_client.CollectorRegistry`, so
+servers in one process (tests) do not clash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import start_http_server
+
+from gp.model import DevicePosterior, LatencyModel
+from gp.spaces import SearchSpace
+from service.errors import ConfigError
+from service.guard import Continuation, wrap_unary
+from service.registry import Registry
+from service.store import DeviceRecord
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("service.access")
+
+#: Seconds; spans a cached lookup (~1 ms) to a whole-space active suggestion (~10 s).
+RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+FIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800)
+#: (device, version, space) posteriors already timed; a new one is a refit on new data.
+_SEEN_POSTERIORS = 4096
+
+
+class Metrics:
+    """The server's Prometheus collectors, registered in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["grpc_type", "grpc_service", "grpc_method"]
+        self.started = Counter(
+            "grpc_server_started", "RPCs started on the server.", labels, registry=self.registry
+        )
+        self.handled = Counter(
+            "grpc_server_handled",
+            "RPCs completed on the server, by status code.",
+            [*labels, "grpc_code"],
+            registry=self.registry,
+        )
+        self.handling = Histogram(
+            "grpc_server_handling_seconds",
+            "Time from the start of an RPC's handler to its status.",
+            labels,
+            buckets=RPC_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "grpc_server_in_flight", "RPCs being handled now.", registry=self.registry
+        )
+        self.fit = Histogram(
+            "latency_model_fit_seconds",
+            "Model fit time: shared fit or cache load at start-up, device posterior refits.",
+            ["stage"],
+            buckets=FIT_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_rpc(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        service, name = split_method(method)
+        self.handled.labels("unary", service, name, code.name).inc()
+        self.handling.labels("unary", service, name).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+
+def split_method(method: str) -> tuple[str, str]:
+    """``/pkg.Service/Method`` -> (``pkg.Service``, ``Method``)."""
+    service, _, name = method.lstrip("/").rpartition("/")
+    return service, name
+
+
+class TelemetryInterceptor(grpc.ServerInterceptor):
+    """Times every unary RPC; logs and counts it with its status code and peer."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method
+        behavior = handler.unary_unary
+
+        def observed(request: Any, context: grpc.ServicerContext) -> Any:
+            service, name = split_method(method)
+            self.metrics.started.labels("unary", service, name).inc()
+            self.metrics.in_flight.inc()
+            started = time.perf_counter()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                response = behavior(request, context)
+                code = context.code() or grpc.StatusCode.OK
+                return response
+            except Exception:
+                # context.abort() records the status before raising; anything else is a bug.
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                seconds = time.perf_counter() - started
+                self.metrics.in_flight.dec()
+                self.metrics.observe_rpc(method, code, seconds)
+                log_rpc(name, code, seconds, context.peer())
+
+        return wrap_unary(handler, observed)
+
+
+def log_rpc(method: str, code: grpc.StatusCode, seconds: float, peer: str) -> None:
+    """One access-log line; WARNING for codes that point at the server, INFO otherwise."""
+    fields = {"method": method, "code": code.name, "duration_ms": round(seconds * 1e3, 3)}
+    fields["peer"] = peer
+    level = logging.WARNING if code in _SERVER_FAULTS else logging.INFO
+    text = " ".join(f"{key}={value}" for key, value in fields.items())
+    access_logger.log(level, "rpc %s", text, extra={"rpc": fields})
+
+
+_SERVER_FAULTS = frozenset(
+    {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and an RPC's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "rpc", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+class TimedRegistry(Registry):
+    """A :class:`Registry` that reports its fits to :class:`Metrics` (``stage`` label)."""
+
+    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+        self._timed: OrderedDict[tuple[int, int, str], None] = OrderedDict()
+        self._timed_lock = threading.Lock()
+
+    def start(self) -> None:
+        started = time.perf_counter()
+        super().start()
+        self.metrics.fit.labels("startup").observe(time.perf_counter() - started)
+
+    def posterior(
+        self, device: DeviceRecord, space: SearchSpace
+    ) -> tuple[LatencyModel, DevicePosterior]:
+        started = time.perf_counter()
+        result = super().posterior(device, space)
+        seconds = time.perf_counter() - started
+        key = (device.id, device.version, space.name)
+        with self._timed_lock:
+            fresh = key not in self._timed
+            self._timed[key] = None
+            while len(self._timed) > _SEEN_POSTERIORS:
+                self._timed.popitem(last=False)
+        if fresh:  # the first posterior of a device version is the refit on its new data
+            self.metrics.fit.labels("device").observe(seconds)
+        return result
+
+
+class MetricsEndpoint:
+    """Serves :class:`Metrics` over HTTP (``GET /metrics``) on ``host:port``."""
+
+    def __init__(self, metrics: Metrics, address: str) -> None:
+        host, port = parse_address(address)
+        try:
+            self._httpd, self._thread = start_http_server(port, host, registry=metrics.registry)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {address}: {exc}") from None
+        self.port = int(self._httpd.server_port)
+        self.host = host
+        logger.info("metrics on http://%s:%d/metrics", host, self.port)
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port); raises ConfigError."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"metrics address {address!r} is not host:port")
+    return host.strip("[]"), int(port)
