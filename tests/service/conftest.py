@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -87,6 +88,18 @@ def server(store_path: Path, model_cache: dict[str, LatencyEstimator]) -> Iterat
     running.stop(grace=0)
 
 
+def start_server(
+    store_path: Path, model_cache: dict[str, LatencyEstimator], **settings: object
+) -> RunningServer:
+    """An in-process server on a free loopback port with ``settings``, model ready."""
+    config = ServiceConfig(
+        address="127.0.0.1:0", store_path=store_path, fit=fit_settings(), **settings
+    )  # type: ignore[arg-type]
+    running = create_server(config, model_cache)
+    running.warm_up()
+    return running
+
+
 @pytest.fixture
 def channel(server: RunningServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as chan:
@@ -111,9 +124,16 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m service serve`` in a subprocess on a free port."""
 
-    def __init__(self, store: Path, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, store: Path, extra: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.address = f"127.0.0.1:{free_port()}"
-        env = {**os.environ, "LATENCY_FIT_ITERATIONS": str(FIT_ITERATIONS), "PYTHONPATH": str(REPO)}
+        env = {
+            **os.environ,
+            "LATENCY_FIT_ITERATIONS": str(FIT_ITERATIONS),
+            "PYTHONPATH": str(REPO),
+            **(env or {}),
+        }
         command = [sys.executable, "-m", "service", "serve", "--address", self.address]
         self.log = store.parent / f"server-{time.time_ns()}.log"
         self.process = subprocess.Popen(
@@ -124,12 +144,19 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_serving(self, timeout_s: float = 120.0) -> None:
+    def channel(self, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+        if credentials is None:
+            return grpc.insecure_channel(self.address)
+        return grpc.secure_channel(self.address, credentials)
+
+    def wait_serving(
+        self, timeout_s: float = 120.0, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         """Polls the health service until SERVING (fails with the server log otherwise)."""
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
         deadline = time.monotonic() + timeout_s
-        with grpc.insecure_channel(self.address) as chan:
+        with self.channel(credentials) as chan:
             health = health_pb2_grpc.HealthStub(chan)
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
@@ -143,6 +170,47 @@ class ServerProcess:
                 time.sleep(0.2)
         pytest.fail(f"server not SERVING after {timeout_s} s:\n{self.log.read_text()}")
 
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
     def stop(self, sig: int) -> int:
         self.process.send_signal(sig)
         return self.process.wait(timeout=30)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA and a server certificate it signed (for 127.0.0.1 and localhost)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def client_credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(root_certificates=self.ca.read_bytes())
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    """Generates a CA and a server key and certificate under ``folder`` (never committed)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make test certificates")
+    folder.mkdir(parents=True, exist_ok=True)
+    days = ("-days", "2")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+             "-out", "ca.pem", "-subj", "/CN=latency test CA", *days, cwd=folder)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+             "-out", "server.csr", "-subj", "/CN=localhost", cwd=folder)  # fmt: skip
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.pem", "-extfile", "san.ext", *days,
+             cwd=folder)  # fmt: skip
+    return TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))

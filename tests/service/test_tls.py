@@ -1,0 +1,134 @@
+"""TLS on request, loopback by default, and the security flags of ``python -m service serve``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.config import DEFAULT_ADDRESS, ServiceConfig
+from service.errors import ConfigError
+from service.server import RunningServer, create_server, is_loopback
+from tests.service.conftest import REPO, ServerProcess, TlsFiles, make_tls_files, start_server
+
+TOKEN = "tls-test-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def tls_server(
+    tls_files: TlsFiles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    store = tmp_path_factory.mktemp("tls-store") / "store.sqlite"
+    running = start_server(store, {}, tls_cert=tls_files.cert, tls_key=tls_files.key)
+    yield running
+    running.stop(grace=0)
+
+
+def test_a_client_that_trusts_the_ca_talks_tls(tls_server: RunningServer, tls_files: TlsFiles):
+    address = f"127.0.0.1:{tls_server.port}"
+    with grpc.secure_channel(address, tls_files.client_credentials()) as channel:
+        stub = pb_grpc.LatencyEstimatorStub(channel)
+        assert stub.RegisterDevice(pb.RegisterDeviceRequest(name="tls-dev")).name == "tls-dev"
+        assert [d.name for d in stub.ListDevices(pb.ListDevicesRequest()).devices] == ["tls-dev"]
+
+
+def test_plaintext_client_is_not_served(tls_server: RunningServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{tls_server.port}") as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.LatencyEstimatorStub(channel).ListDevices(pb.ListDevicesRequest(), timeout=3)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_client_that_trusts_another_ca_refuses_the_server(
+    tls_server: RunningServer, tmp_path: Path
+) -> None:
+    stranger = make_tls_files(tmp_path / "other-ca")
+    address = f"127.0.0.1:{tls_server.port}"
+    with grpc.secure_channel(address, stranger.client_credentials()) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.LatencyEstimatorStub(channel).ListDevices(pb.ListDevicesRequest(), timeout=3)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_certificate_without_key_is_a_config_error(tls_files: TlsFiles, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="both a certificate and its key"):
+        ServiceConfig(store_path=tmp_path / "s.sqlite", tls_cert=tls_files.cert)
+    with pytest.raises(ConfigError, match="got only the key"):
+        ServiceConfig(store_path=tmp_path / "s.sqlite", tls_key=tls_files.key)
+
+
+@pytest.mark.parametrize("problem", ["missing key", "key of another cert", "garbage cert"])
+def test_unusable_tls_files_are_named_at_start_up(
+    problem: str, tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    cert, key = tls_files.cert, tls_files.key
+    if problem == "missing key":
+        key = tmp_path / "nope.key"
+    elif problem == "key of another cert":
+        key = make_tls_files(tmp_path / "other").key
+    else:
+        cert = tmp_path / "garbage.pem"
+        cert.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    config = ServiceConfig(
+        address="127.0.0.1:0", store_path=tmp_path / "s.sqlite", tls_cert=cert, tls_key=key
+    )
+    with pytest.raises(ConfigError, match="cannot use TLS certificate") as info:
+        create_server(config, {})
+    assert str(cert) in str(info.value)
+    assert not (tmp_path / "s.sqlite").exists()  # failed before touching the store
+
+
+def test_default_address_is_loopback() -> None:
+    assert DEFAULT_ADDRESS.startswith("127.0.0.1:")
+    assert is_loopback(DEFAULT_ADDRESS) and is_loopback("[::1]:1") and is_loopback("localhost:1")
+    assert not is_loopback("0.0.0.0:50051") and not is_loopback("[::]:50051")
+    assert not is_loopback("example.org:50051")
+
+
+def test_serve_flags_tls_and_token_file_end_to_end(tls_files: TlsFiles, tmp_path: Path) -> None:
+    """The CLI: TLS from flags, token from a file, health --ca; the token never logged."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    flags = ["--tls-cert", str(tls_files.cert), "--tls-key", str(tls_files.key)]
+    server = ServerProcess(tmp_path / "store.sqlite", [*flags, "--token-file", str(token_file)])
+    credentials = tls_files.client_credentials()
+    server.wait_serving(credentials=credentials)
+    try:
+        with server.channel(credentials) as channel:
+            stub = pb_grpc.LatencyEstimatorStub(channel)
+            request = pb.RegisterDeviceRequest(name="cli-dev")
+            with pytest.raises(grpc.RpcError) as missing:
+                stub.RegisterDevice(request)
+            with pytest.raises(grpc.RpcError) as wrong:
+                stub.RegisterDevice(request, metadata=[("authorization", "Bearer nope")])
+            device = stub.RegisterDevice(request, metadata=[("authorization", f"Bearer {TOKEN}")])
+        health = subprocess.run(
+            [sys.executable, "-m", "service", "health", "--address", server.address,
+             "--ca", str(tls_files.ca)],
+            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert wrong.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert device.name == "cli-dev"
+    assert health.returncode == 0 and "SERVING" in health.stdout, health.stderr
+    log = server.output()
+    assert "TLS, writes need a token" in log and "code=PERMISSION_DENIED" in log
+    assert TOKEN not in log
+
+
+def test_serve_with_half_the_tls_settings_exits_with_a_clear_error(
+    tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    server = ServerProcess(tmp_path / "store.sqlite", env={"LATENCY_TLS_CERT": str(tls_files.cert)})
+    assert server.process.wait(timeout=60) == 2
+    assert "cannot start: TLS needs both a certificate and its key" in server.output()
