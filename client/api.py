@@ -1,0 +1,497 @@
+"""``LatencyClient``: the Python face of the ``latency.v1.LatencyEstimator`` gRPC service.
+
+Example::
+
+    from client import LatencyClient
+
+    with LatencyClient("127.0.0.1:50051") as latency:
+        result = latency.predict("pi4", ["|nor_conv_3x3~0|+|none~0|skip_connect~1|+"
+                                         "|none~0|none~1|avg_pool_3x3~2|"])
+        print(result.mean_ms, result.lower_ms, result.upper_ms)
+        for pick in latency.suggest("pi4", count=5):
+            print(pick.arch, pick.mean_ms, pick.std_ms)
+
+Every call has a deadline (``timeout_s``), is retried with exponential backoff when the server
+answers UNAVAILABLE (unreachable, or its model still loading) and raises the typed errors of
+:mod:`client.errors` otherwise. Architectures may be NB201 cell strings, FBNet block lists (or
+comma-joined strings) and feature vectors (sequences or numpy rows); see :func:`to_architecture`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+import numpy as np
+
+from client.errors import ClientInputError, UnavailableError, from_rpc_error
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+ENV_TARGET = "LATENCY_TARGET"
+ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"
+ENV_TOKEN = "LATENCY_TOKEN"
+ENV_CA_CERT = "LATENCY_CA_CERT"
+
+#: Archs per Predict request: well under the server's default limit (100,000) and its 64 MiB
+#: messages even for long feature vectors.
+DEFAULT_BATCH_SIZE = 20_000
+MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
+#: Longest pause between two retries of an UNAVAILABLE call.
+MAX_BACKOFF_S = 10.0
+
+NB201 = "nasbench201"
+FBNET = "fbnet"
+VECTOR = "vector"
+
+#: What :func:`to_architecture` accepts for one architecture.
+ArchLike = str | Sequence[str] | Sequence[float] | np.ndarray | pb.Architecture
+
+
+#: The fields of a ``Prediction`` message, also those of :class:`Predictions`.
+PREDICTION_FIELDS = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")
+
+
+# ---- results ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted latencies of n architectures on one device (arrays of shape ``(n,)``).
+
+    Attributes:
+        mean_ms: posterior mean latency (ms).
+        variance_ms2: posterior variance of the latency (ms^2).
+        lower_ms, upper_ms: central 90% interval of a measurement (noise included).
+        model_version: changes whenever the fit or the device's data changes.
+    """
+
+    mean_ms: np.ndarray
+    variance_ms2: np.ndarray
+    lower_ms: np.ndarray
+    upper_ms: np.ndarray
+    model_version: str = ""
+
+    def __len__(self) -> int:
+        return len(self.mean_ms)
+
+    @property
+    def std_ms(self) -> np.ndarray:
+        """Posterior standard deviation (ms)."""
+        return np.sqrt(self.variance_ms2)
+
+    @property
+    def median_ms(self) -> np.ndarray:
+        """The posterior median: the interval is symmetric in log-latency around it, so it is
+        the interval's geometric midpoint. It is the better point estimate for relative error
+        (the mean is pulled up by the variance of uncertain archs)."""
+        return np.sqrt(self.lower_ms * self.upper_ms)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One architecture the service suggests measuring next, with its current prediction."""
+
+    arch: str
+    search_space: str
+    mean_ms: float
+    variance_ms2: float
+    features: tuple[float, ...] = ()
+
+    @property
+    def std_ms(self) -> float:
+        return math.sqrt(self.variance_ms2)
+
+
+@dataclass(frozen=True)
+class Suggestions(Sequence[Suggestion]):
+    """The suggestions of one call, in pick order (a sequence of :class:`Suggestion`)."""
+
+    items: tuple[Suggestion, ...]
+    model_version: str = ""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.items[index]
+
+    def __iter__(self) -> Iterator[Suggestion]:
+        return iter(self.items)
+
+    @property
+    def archs(self) -> list[str]:
+        return [item.arch for item in self.items]
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What AddMeasurements stored."""
+
+    accepted: int
+    device_total: int
+    model_version: str
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """A registered device."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    descriptor: dict[str, float] = field(default_factory=dict)
+    description: str = ""
+    measurement_count: int = 0
+    source: bool = False
+
+    @classmethod
+    def from_message(cls, message: pb.Device) -> DeviceInfo:
+        return cls(
+            name=message.name,
+            aliases=tuple(message.aliases),
+            descriptor=dict(message.descriptor),
+            description=message.description,
+            measurement_count=message.measurement_count,
+            source=message.source,
+        )
+
+
+# ---- architectures ---------------------------------------------------------------------------
+def infer_space(arch: str) -> str:
+    """The search space a string names: ``|...|`` cells are NB201, all-number lists vectors,
+    other comma lists FBNet blocks."""
+    text = arch.strip()
+    if text.startswith("|") or "," not in text:
+        # Single tokens go to NB201 too: the server then names what is wrong with them.
+        return VECTOR if _is_number(text) else NB201
+    tokens = [token.strip() for token in text.split(",")]
+    return VECTOR if all(_is_number(token) for token in tokens) else FBNET
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Architecture:
+    """The ``Architecture`` message of one arch.
+
+    Args:
+        arch: an NB201 cell string, an FBNet block list or comma-joined string, a feature
+            vector (sequence of numbers or 1-d numpy array), or an ``Architecture`` message.
+        search_space: forces the space; inferred per arch when None (see :func:`infer_space`).
+
+    Raises:
+        ClientInputError: ``arch`` is none of the above.
+    """
+    if isinstance(arch, pb.Architecture):
+        return arch
+    if isinstance(arch, str):
+        space = search_space or infer_space(arch)
+        if space == VECTOR:
+            return pb.Architecture(search_space=VECTOR, features=_floats(arch.split(",")))
+        return pb.Architecture(search_space=space, arch=arch.strip())
+    if isinstance(arch, np.ndarray) and arch.ndim != 1:
+        raise ClientInputError(f"an arch array must be 1-d, got shape {arch.shape}")
+    if not isinstance(arch, Sequence | np.ndarray):
+        raise ClientInputError(f"cannot send an arch of type {type(arch).__name__}")
+    items = list(arch)
+    if items and all(isinstance(item, str) for item in items):
+        return pb.Architecture(search_space=search_space or FBNET, arch=",".join(items))
+    space = search_space or VECTOR
+    if space == VECTOR:
+        return pb.Architecture(search_space=VECTOR, features=_floats(items))
+    # Non-vector spaces given as numbers (e.g. FBNet block indices): the server parses the list.
+    return pb.Architecture(search_space=space, arch=",".join(str(item) for item in items))
+
+
+def _floats(items: Iterable[object]) -> list[float]:
+    try:
+        return [float(item) for item in items]  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ClientInputError(f"a feature vector must hold numbers: {exc}") from None
+
+
+def to_architectures(
+    archs: ArchLike | Iterable[ArchLike], search_space: str | None = None
+) -> list[pb.Architecture]:
+    """Messages for many archs; a lone string is one arch and a 2-d array one arch per row."""
+    if isinstance(archs, str | pb.Architecture):
+        return [to_architecture(archs, search_space)]
+    if isinstance(archs, np.ndarray):
+        if archs.ndim == 1 and archs.dtype.kind in "iuf":
+            return [to_architecture(archs, search_space)]
+        if archs.ndim == 2 and archs.dtype.kind in "iuf" and search_space in (None, VECTOR):
+            # The fast path for large feature matrices: one float list per row.
+            return [pb.Architecture(search_space=VECTOR, features=row) for row in archs.tolist()]
+    return [to_architecture(arch, search_space) for arch in archs]  # type: ignore[union-attr]
+
+
+def read_token(token_file: str | Path | None = None) -> str | None:
+    """The bearer token: ``token_file``, else ``$LATENCY_TOKEN_FILE``, else ``$LATENCY_TOKEN``.
+
+    Raises:
+        ClientInputError: the token file cannot be read or is empty.
+    """
+    path = token_file or os.environ.get(ENV_TOKEN_FILE) or None
+    if path is None:
+        return os.environ.get(ENV_TOKEN) or None
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ClientInputError(f"cannot read token file {path}: {exc.strerror}") from None
+    if not token:
+        raise ClientInputError(f"token file {path} is empty")
+    return token
+
+
+def read_ca_cert(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ClientInputError(f"cannot read CA certificate {path}: {exc.strerror}") from None
+
+
+# ---- the client ------------------------------------------------------------------------------
+class LatencyClient:
+    """A connection to the latency service.
+
+    Args:
+        target: ``host:port`` of the server.
+        token: bearer token sent as ``authorization`` metadata on every call (the server
+            requires one for writes when it is configured so). Never logged.
+        root_certificates: PEM CA certificates; a TLS channel is used when given.
+        ca_cert: path of a PEM CA certificate file (alternative to ``root_certificates``).
+        timeout_s: deadline of each RPC attempt.
+        retries: extra attempts of a call that failed with UNAVAILABLE.
+        backoff_s: pause before the first retry; doubles (with jitter) up to 10 s.
+        batch_size: most archs per Predict request; larger inputs are split transparently.
+        options: extra gRPC channel options.
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        token: str | None = None,
+        root_certificates: bytes | None = None,
+        ca_cert: str | Path | None = None,
+        timeout_s: float = 30.0,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        if timeout_s <= 0 or retries < 0 or batch_size < 1 or backoff_s < 0:
+            raise ClientInputError(
+                "timeout_s and batch_size must be positive, retries and backoff_s not negative"
+            )
+        self.target = target
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.batch_size = batch_size
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        if root_certificates is None and ca_cert is not None:
+            root_certificates = read_ca_cert(ca_cert)
+        channel_options = [
+            ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
+            ("grpc.max_receive_message_length", MESSAGE_LIMIT_BYTES),
+            *options,
+        ]
+        if root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(target, credentials, options=channel_options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=channel_options)
+        self._stub = pb_grpc.LatencyEstimatorStub(self._channel)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> LatencyClient:
+        """A client configured like the CLI: ``$LATENCY_TARGET``, the token from
+        ``$LATENCY_TOKEN_FILE`` or ``$LATENCY_TOKEN``, ``$LATENCY_CA_CERT``; ``overrides`` win."""
+        settings: dict[str, Any] = {
+            "target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET,
+            "token": read_token(),
+            "ca_cert": os.environ.get(ENV_CA_CERT) or None,
+        }
+        settings.update(overrides)
+        return cls(**settings)
+
+    def __repr__(self) -> str:  # leaves the token out
+        return f"LatencyClient(target={self.target!r}, timeout_s={self.timeout_s})"
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> LatencyClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- transport ---------------------------------------------------------------------------
+    def _call(self, method: str, request: Any) -> Any:
+        """One RPC with a deadline; UNAVAILABLE is retried, every failure raised typed."""
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                rpc = getattr(self._stub, method)
+                return rpc(request, timeout=self.timeout_s, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, method)
+            if not isinstance(error, UnavailableError) or attempt == self.retries:
+                raise error
+            # Jitter keeps many clients from retrying in lock-step after a restart.
+            pause = delay * random.uniform(0.75, 1.25)
+            logger.info("%s: %s; retry %d in %.1f s", method, error, attempt + 1, pause)
+            time.sleep(pause)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ---- RPCs --------------------------------------------------------------------------------
+    def predict(
+        self,
+        device: str,
+        archs: ArchLike | Iterable[ArchLike],
+        search_space: str | None = None,
+    ) -> Predictions:
+        """Predicts the latency of ``archs`` on ``device`` (name or alias), in input order.
+
+        Args:
+            device: the device's name or alias.
+            archs: one arch or many (see :func:`to_architectures`); split into requests of at
+                most ``batch_size``.
+            search_space: forces the space of every arch; inferred per arch when None.
+
+        Raises:
+            NotFoundError: unknown device. InvalidArgumentError: a malformed arch (the message
+            names its index within its batch).
+        """
+        messages = to_architectures(archs, search_space)
+        columns: dict[str, list[float]] = {name: [] for name in PREDICTION_FIELDS}
+        version = ""
+        for start in range(0, len(messages), self.batch_size):
+            chunk = messages[start : start + self.batch_size]
+            reply = self._call("Predict", pb.PredictRequest(device=device, archs=chunk))
+            for name, column in columns.items():
+                column.extend(getattr(p, name) for p in reply.predictions)
+            version = reply.model_version
+        arrays = {name: np.asarray(column, dtype=np.float64) for name, column in columns.items()}
+        return Predictions(**arrays, model_version=version)
+
+    def suggest(
+        self,
+        device: str,
+        count: int = 10,
+        candidates: Iterable[ArchLike] | np.ndarray | None = None,
+        strategy: str | None = None,
+        search_space: str | None = None,
+        seed: int = 0,
+    ) -> Suggestions:
+        """The ``count`` architectures whose measurement would teach the model most.
+
+        Args:
+            device: the device's name or alias.
+            count: how many to pick.
+            candidates: the pool; None means every NB201 arch the device has not measured
+                (other spaces need candidates). Sent in one request, as picks are joint.
+            strategy: ``"active"`` (the server's default) or ``"random"``.
+            search_space: the pool's space; inferred from the first candidate when None.
+            seed: seeds the ``"random"`` strategy.
+        """
+        pool = [] if candidates is None else to_architectures(candidates, search_space)
+        space = search_space or (pool[0].search_space if pool else NB201)
+        request = pb.SuggestSamplesRequest(
+            device=device,
+            count=count,
+            search_space=space,
+            candidates=pool,
+            strategy=strategy or "",
+            seed=seed,
+        )
+        reply = self._call("SuggestSamples", request)
+        items = tuple(
+            Suggestion(
+                arch=s.arch.arch,
+                search_space=s.arch.search_space,
+                mean_ms=s.mean_ms,
+                variance_ms2=s.variance_ms2,
+                features=tuple(s.arch.features),
+            )
+            for s in reply.suggestions
+        )
+        return Suggestions(items, reply.model_version)
+
+    def add_measurements(
+        self,
+        device: str,
+        pairs: Mapping[str, float] | Iterable[tuple[ArchLike, float]],
+        search_space: str | None = None,
+    ) -> AddResult:
+        """Stores measured latencies (ms) of ``device``: all of them, or none on any error.
+
+        Args:
+            device: a registered device's name or alias.
+            pairs: ``(arch, latency_ms)`` pairs, or a mapping arch string -> latency_ms. Sent in
+                one request so the server's all-or-nothing guarantee holds.
+            search_space: forces the space of every arch; inferred per arch when None.
+        """
+        items = pairs.items() if isinstance(pairs, Mapping) else pairs
+        measurements = []
+        for i, (arch, latency) in enumerate(items):
+            try:
+                latency_ms = float(latency)
+            except (TypeError, ValueError):
+                message = f"measurement {i}: latency {latency!r} is not a number"
+                raise ClientInputError(message) from None
+            message = to_architecture(arch, search_space)
+            measurements.append(pb.Measurement(arch=message, latency_ms=latency_ms))
+        request = pb.AddMeasurementsRequest(device=device, measurements=measurements)
+        reply = self._call("AddMeasurements", request)
+        return AddResult(reply.accepted, reply.device_total, reply.model_version)
+
+    def register_device(
+        self,
+        name: str,
+        aliases: Sequence[str] = (),
+        descriptor: Mapping[str, float] | None = None,
+        description: str = "",
+    ) -> DeviceInfo:
+        """Registers a device. Descriptor keys ``latency:<nb201 arch>`` are reference latencies
+        (ms) that condition NB201 predictions like measurements."""
+        request = pb.RegisterDeviceRequest(
+            name=name,
+            aliases=list(aliases),
+            descriptor=dict(descriptor or {}),
+            description=description,
+        )
+        return DeviceInfo.from_message(self._call("RegisterDevice", request))
+
+    def devices(self) -> list[DeviceInfo]:
+        """Every registered device."""
+        reply = self._call("ListDevices", pb.ListDevicesRequest())
+        return [DeviceInfo.from_message(d) for d in reply.devices]
+
+    def device(self, name: str) -> DeviceInfo:
+        """One device by name or alias (NotFoundError if none)."""
+        return DeviceInfo.from_message(self._call("GetDevice", pb.GetDeviceRequest(name=name)))

@@ -1,0 +1,597 @@
+"""The ``client`` command line: predictions, suggestions, measurements, devices and reports.
+
+Connection options come before the command (``client --target host:port predict ...``) or
+from the environment: ``LATENCY_TARGET``, ``LATENCY_TOKEN_FILE`` / ``LATENCY_TOKEN`` and
+``LATENCY_CA_CERT``. Other modules add commands to :data:`app` and open a connection with
+:func:`connect`. numpy, grpc and matplotlib are imported inside the commands, so ``--help``
+stays fast.
+
+Every failure is one line on stderr (``error: ...``) and a non-zero exit: 1 for errors of the
+service or of the input, 2 for misused options.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from client.api import LatencyClient, Predictions
+
+DEFAULT_TARGET = "127.0.0.1:50051"  # = client.api.DEFAULT_TARGET, without importing grpc here
+ENV_TARGET = "LATENCY_TARGET"
+ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"
+ENV_CA_CERT = "LATENCY_CA_CERT"
+ENV_TIMEOUT = "LATENCY_TIMEOUT"
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+# ---- errors ----------------------------------------------------------------------------------
+def _user_error(exc: BaseException) -> str | None:
+    """The one-line message of an error the user can fix, or None for a bug."""
+    from client.errors import ClientInputError, LatencyServiceError
+
+    if isinstance(exc, LatencyServiceError | ClientInputError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return None
+
+
+class _OneLineErrors(TyperGroup):
+    """Turns service, input and usage errors of any command into ``error: ...`` on stderr."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TyperException as exc:
+            # Click's usage errors (exit code 2) and file errors, without the rich panel.
+            failed = getattr(exc, "ctx", None) or ctx
+            hint = f" (see '{failed.command_path} --help')" if exc.exit_code == EXIT_USAGE else ""
+            typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            message = _user_error(exc)
+            if message is None:
+                raise
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(EXIT_ERROR) from None
+
+
+app = typer.Typer(
+    name="client",
+    cls=_OneLineErrors,
+    help=(
+        "Query the NAS latency service: predict latencies, pick the architectures worth"
+        " measuring, upload measurements, manage devices, draw accuracy reports.\n\n"
+        "Examples:\n\n"
+        "  client devices\n\n"
+        "  client --target gpu-box:50051 suggest-samples --device pi4 --count 10\n\n"
+        "  client predict --device pi4 --file archs.txt --csv > predicted.csv"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+# ---- connection ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """Where and how to reach the service; the token is read only when connecting.
+
+    Attributes:
+        target: ``host:port``.
+        token_file: file holding the bearer token; None falls back to ``$LATENCY_TOKEN_FILE``,
+            then ``$LATENCY_TOKEN``.
+        ca_cert: PEM CA certificate; a TLS channel is used when given.
+        timeout_s: deadline of each RPC.
+        retries: extra attempts of a call answered UNAVAILABLE.
+    """
+
+    target: str = DEFAULT_TARGET
+    token_file: Path | None = None
+    ca_cert: Path | None = None
+    timeout_s: float = 30.0
+    retries: int = 3
+
+    @classmethod
+    def from_env(cls) -> ConnectionOptions:
+        """The options a command run without ``client``'s own flags would get."""
+        ca_cert = os.environ.get(ENV_CA_CERT)
+        return cls(
+            target=os.environ.get(ENV_TARGET) or DEFAULT_TARGET,
+            ca_cert=Path(ca_cert) if ca_cert else None,
+            timeout_s=float(os.environ.get(ENV_TIMEOUT) or 30.0),
+        )
+
+    def client(self) -> LatencyClient:
+        """A connected :class:`~client.api.LatencyClient` (use it as a context manager)."""
+        from client.api import LatencyClient, read_token
+
+        return LatencyClient(
+            self.target,
+            token=read_token(self.token_file),
+            ca_cert=self.ca_cert,
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+        )
+
+
+def connect(ctx: typer.Context) -> LatencyClient:
+    """The client for a command: the options given to ``client`` itself, else the environment.
+
+    Use it in any command added to :data:`app`::
+
+        @app.command()
+        def my_command(ctx: typer.Context) -> None:
+            with connect(ctx) as latency:
+                ...
+    """
+    options = ctx.find_object(ConnectionOptions) or ConnectionOptions.from_env()
+    return options.client()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    target: Annotated[
+        str,
+        typer.Option("--target", envvar=ENV_TARGET, help="host:port of the latency service."),
+    ] = DEFAULT_TARGET,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            envvar=ENV_TOKEN_FILE,
+            help="File holding the bearer token for writes ($LATENCY_TOKEN holds it directly).",
+        ),
+    ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option("--ca-cert", envvar=ENV_CA_CERT, help="PEM CA certificate: connect by TLS."),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0.001, help="Deadline of each call (s)."),
+    ] = 30.0,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, help="Retries of a call answered UNAVAILABLE.")
+    ] = 3,
+) -> None:
+    ctx.obj = ConnectionOptions(target, token_file, ca_cert, timeout, retries)
+
+
+# ---- input and output ------------------------------------------------------------------------
+class Space(StrEnum):
+    nasbench201 = "nasbench201"
+    fbnet = "fbnet"
+    vector = "vector"
+
+
+class Strategy(StrEnum):
+    active = "active"
+    random = "random"
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    # Piped output is for files and other programs: wide rows rather than wrapped arch strings.
+    return Console(width=None if sys.stdout.isatty() else 250)
+
+
+@contextmanager
+def _open_text(path: Path) -> Iterator[Any]:
+    """``path``, or stdin for ``-``."""
+    if str(path) == "-":
+        yield sys.stdin
+        return
+    with path.open(newline="") as handle:
+        yield handle
+
+
+def read_archs(path: Path) -> list[str]:
+    """One arch per line (blank lines and ``#`` comments skipped), or a CSV's ``arch`` column."""
+    with _open_text(path) as handle:
+        if path.suffix.lower() == ".csv":
+            rows = list(csv.DictReader(handle))
+            if rows and "arch" not in rows[0]:
+                from client.errors import ClientInputError
+
+                raise ClientInputError(f"{path}: no 'arch' column")
+            return [row["arch"].strip() for row in rows if (row.get("arch") or "").strip()]
+        lines = (line.strip() for line in handle)
+        return [line for line in lines if line and not line.startswith("#")]
+
+
+def read_measurements(path: Path) -> list[tuple[str, float]]:
+    """``(arch, latency_ms)`` rows of a CSV with a header naming those columns."""
+    from client.errors import ClientInputError
+
+    with _open_text(path) as handle:
+        reader = csv.DictReader(handle)
+        missing = {"arch", "latency_ms"} - set(reader.fieldnames or ())
+        if missing:
+            raise ClientInputError(
+                f"{path}: needs a header with columns arch,latency_ms (missing {sorted(missing)})"
+            )
+        pairs = []
+        for row in reader:
+            arch, value = (row["arch"] or "").strip(), (row["latency_ms"] or "").strip()
+            if not arch and not value:
+                continue
+            try:
+                pairs.append((arch, float(value)))
+            except ValueError:
+                line = reader.line_num
+                raise ClientInputError(
+                    f"{path} line {line}: latency {value!r} is no number"
+                ) from None
+    if not pairs:
+        raise ClientInputError(f"{path}: no measurements")
+    return pairs
+
+
+def _print_json(payload: object) -> None:
+    typer.echo(json.dumps(payload, indent=2))
+
+
+def _space(space: Space | None) -> str | None:
+    return space.value if space is not None else None
+
+
+# ---- commands --------------------------------------------------------------------------------
+DeviceOption = Annotated[
+    str, typer.Option("--device", "-d", help="Device name or alias, e.g. pi4.", show_default=False)
+]
+SpaceOption = Annotated[
+    Space | None,
+    typer.Option("--space", help="Search space of the archs (default: inferred from each arch)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command("suggest-samples")
+def suggest_samples(
+    ctx: typer.Context,
+    device: DeviceOption,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many to pick.")] = 10,
+    space: Annotated[
+        Space, typer.Option("--space", help="Search space of the pool.")
+    ] = Space.nasbench201,
+    strategy: Annotated[
+        Strategy | None, typer.Option("--strategy", help="Pick by expected gain or at random.")
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--candidates",
+            help="Pool to pick from, one arch per line (default: all unmeasured NB201 archs).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random strategy.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """The architectures to measure next, with their predicted latency and uncertainty.
+
+    Examples:
+
+      client suggest-samples --device pi4 --count 10
+
+      client suggest-samples --device pi4 --json | jq -r '.suggestions[].arch' > to_measure.txt
+
+      client suggest-samples --device phone --space fbnet --candidates pool.txt -n 5
+    """
+    pool = read_archs(candidates) if candidates is not None else None
+    with connect(ctx) as latency:
+        picks = latency.suggest(
+            device,
+            count=count,
+            candidates=pool,
+            strategy=strategy.value if strategy else None,
+            search_space=space.value,
+            seed=seed,
+        )
+    rows = [
+        {
+            "arch": pick.arch,
+            "search_space": pick.search_space,
+            "mean_ms": pick.mean_ms,
+            "variance_ms2": pick.variance_ms2,
+            "std_ms": pick.std_ms,
+        }
+        for pick in picks
+    ]
+    if as_json:
+        _print_json({"device": device, "model_version": picks.model_version, "suggestions": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Measure next on {device} (model {picks.model_version})")
+    for column in ("#", "arch", "mean ms", "sd ms", "sd / mean"):
+        table.add_column(column, justify="left" if column == "arch" else "right")
+    for rank, row in enumerate(rows, 1):
+        relative = row["std_ms"] / row["mean_ms"] if row["mean_ms"] else float("nan")
+        table.add_row(
+            str(rank),
+            row["arch"],
+            f"{row['mean_ms']:.3f}",
+            f"{row['std_ms']:.3f}",
+            f"{relative:.1%}",
+        )
+    _console().print(table)
+
+
+@app.command()
+def predict(
+    ctx: typer.Context,
+    device: DeviceOption,
+    archs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Architectures: NB201 cell strings, FBNet block lists, vectors."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="One arch per line (or a CSV with an arch column); - is stdin."
+        ),
+    ] = None,
+    space: SpaceOption = None,
+    as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """Predicted latency (mean, sd, 90% interval) of architectures on a device.
+
+    Examples:
+
+      client predict -d pi4 '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
+
+      client predict --device pi4 --file archs.txt --csv > predicted.csv
+
+      client predict --device phone --space fbnet k3_e1,skip,...,k5_e6 --json
+    """
+    from client.errors import ClientInputError
+
+    if as_json and as_csv:
+        raise ClientInputError("choose one of --json and --csv")
+    names = list(archs or []) + (read_archs(file) if file is not None else [])
+    if not names:
+        raise ClientInputError("no architectures: give ARCH arguments or --file")
+    with connect(ctx) as latency:
+        result = latency.predict(device, names, search_space=_space(space))
+    if as_csv:
+        _print_csv(names, result)
+    elif as_json:
+        rows = [
+            dict(arch=name, **values) for name, values in zip(names, _rows(result), strict=True)
+        ]
+        _print_json({"device": device, "model_version": result.model_version, "predictions": rows})
+    else:
+        _print_prediction_table(device, names, result)
+
+
+def _rows(result: Predictions) -> list[dict[str, float]]:
+    columns = {
+        "mean_ms": result.mean_ms,
+        "variance_ms2": result.variance_ms2,
+        "std_ms": result.std_ms,
+        "lower_ms": result.lower_ms,
+        "upper_ms": result.upper_ms,
+    }
+    return [{k: float(v[i]) for k, v in columns.items()} for i in range(len(result))]
+
+
+def _print_csv(names: list[str], result: Predictions) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["arch", "mean_ms", "variance_ms2", "lower_ms", "upper_ms"])
+    for name, row in zip(names, _rows(result), strict=True):
+        values = (row["mean_ms"], row["variance_ms2"], row["lower_ms"], row["upper_ms"])
+        writer.writerow([name, *(repr(v) for v in values)])
+
+
+def _print_prediction_table(device: str, names: list[str], result: Predictions) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Predicted latency on {device} (model {result.model_version})")
+    for column in ("arch", "mean ms", "sd ms", "90% low", "90% high"):
+        table.add_column(column, justify="left" if column == "arch" else "right")
+    for name, row in zip(names, _rows(result), strict=True):
+        values = (row["mean_ms"], row["std_ms"], row["lower_ms"], row["upper_ms"])
+        table.add_row(name, *(f"{v:.3f}" for v in values))
+    _console().print(table)
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    device: DeviceOption,
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file", "-f", help="CSV with a header and columns arch,latency_ms; - is stdin."
+        ),
+    ],
+    space: SpaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload measured latencies of a registered device (all rows, or none on any error).
+
+    Examples:
+
+      client add --device pi4 --file measured.csv
+
+      client add --device pi4 --file - < measured.csv
+    """
+    pairs = read_measurements(file)
+    with connect(ctx) as latency:
+        result = latency.add_measurements(device, pairs, search_space=_space(space))
+    if as_json:
+        _print_json(
+            {
+                "device": device,
+                "accepted": result.accepted,
+                "device_total": result.device_total,
+                "model_version": result.model_version,
+            }
+        )
+        return
+    typer.echo(
+        f"accepted {result.accepted} measurements for {device}; it now has"
+        f" {result.device_total} (model {result.model_version})"
+    )
+
+
+@app.command()
+def devices(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the registered devices.
+
+    Examples:
+
+      client devices
+
+      client devices --json | jq -r '.[].name'
+    """
+    with connect(ctx) as latency:
+        found = latency.devices()
+    if as_json:
+        _print_json([_device_dict(d) for d in found])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(found)} devices")
+    for column in ("name", "aliases", "measurements", "source", "description"):
+        table.add_column(column, justify="right" if column == "measurements" else "left")
+    for d in found:
+        source = "yes" if d.source else ""
+        table.add_row(d.name, ", ".join(d.aliases), str(d.measurement_count), source, d.description)
+    _console().print(table)
+
+
+def _device_dict(device: Any) -> dict[str, Any]:
+    return {
+        "name": device.name,
+        "aliases": list(device.aliases),
+        "descriptor": dict(device.descriptor),
+        "description": device.description,
+        "measurement_count": device.measurement_count,
+        "source": device.source,
+    }
+
+
+def _parse_descriptor(items: list[str]) -> dict[str, float]:
+    from client.errors import ClientInputError
+
+    descriptor = {}
+    for item in items:
+        key, sep, value = item.rpartition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            descriptor[key.strip()] = float(value)
+        except ValueError:
+            raise ClientInputError(f"descriptor {item!r} is not KEY=NUMBER") from None
+    return descriptor
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    device: Annotated[
+        str, typer.Option("--device", "-d", help="The new device's name.", show_default=False)
+    ],
+    alias: Annotated[
+        list[str] | None, typer.Option("--alias", "-a", help="Another name (repeatable).")
+    ] = None,
+    descriptor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--descriptor",
+            "-D",
+            help="KEY=NUMBER fact about the device (repeatable); latency:<nb201 arch>=MS keys"
+            " are reference latencies.",
+        ),
+    ] = None,
+    description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Register a new device (its name and aliases must be free).
+
+    Examples:
+
+      client register --device jetson_nano --alias nano --descriptor memory_gb=4
+
+      client register -d tpu -D 'latency:|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|=3'
+    """
+    values = _parse_descriptor(descriptor or [])
+    with connect(ctx) as latency:
+        info = latency.register_device(device, alias or [], values, description)
+    if as_json:
+        _print_json(_device_dict(info))
+        return
+    aliases = f" (aliases {', '.join(info.aliases)})" if info.aliases else ""
+    typer.echo(f"registered {info.name}{aliases} with {len(info.descriptor)} descriptor values")
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    device: DeviceOption,
+    measured: Annotated[
+        Path,
+        typer.Option("--measured", "-m", help="CSV with columns arch,latency_ms (held out)."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Figure file (.png, .pdf or .svg).")
+    ] = Path("report.png"),
+    space: SpaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score predictions against measured latencies: a figure and the numbers.
+
+    The figure shows predicted vs measured latency (median and 90% interval, log axes) and the
+    calibration curve; Spearman, acc10 (within 10%), MAPE and 90% coverage are printed. Use
+    measurements the device's model has not been given, or the scores flatter it.
+
+    Examples:
+
+      client report --device pi4 --measured measured.csv --out report.png
+    """
+    import numpy as np
+
+    from client.report import write_report
+
+    pairs = read_measurements(measured)
+    with connect(ctx) as latency:
+        prediction = latency.predict(device, [a for a, _ in pairs], search_space=_space(space))
+    latencies = np.array([value for _, value in pairs])
+    result = write_report(out, device, latencies, prediction)
+    s = result.scores
+    if as_json:
+        _print_json({"device": device, "figure": str(out), **s.as_dict()})
+        return
+    typer.echo(
+        f"{device}: {s.n} archs  Spearman {s.spearman:.3f}  acc10 {s.acc10:.1%}"
+        f"  MAPE {s.mape:.1f}%  90% coverage {s.coverage90:.1%}"
+    )
+    typer.echo(f"wrote {out}")
+
+
+from client.measure import command as _measure_command  # noqa: E402, F401  (adds "measure")

@@ -1,0 +1,108 @@
+"""The client's typed errors: one class per gRPC status the service answers with on purpose.
+
+Every failed RPC surfaces as a :class:`LatencyServiceError` subclass carrying the status name
+and the server's message, so callers never have to catch raw ``grpc.RpcError``. Mistakes in
+the caller's own input that are caught before any RPC raise :class:`ClientInputError`.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class ClientInputError(ValueError):
+    """The caller's input cannot be sent (an unknown arch type, an unreadable file...)."""
+
+
+class LatencyServiceError(Exception):
+    """An RPC failed; ``code`` is the gRPC status name, ``message`` the server's explanation.
+
+    Attributes:
+        code: the status name, e.g. ``"NOT_FOUND"``.
+        message: the server's message (for transport failures, gRPC's own description).
+        method: the RPC that failed, e.g. ``"Predict"``.
+    """
+
+    code: str = "UNKNOWN"
+
+    def __init__(self, message: str, code: str | None = None, method: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.code}]" if self.message else self.code
+
+
+class InvalidArgumentError(LatencyServiceError, ValueError):
+    """The server rejected a request field; the message names the item index and the reason."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class NotFoundError(LatencyServiceError, LookupError):
+    """No device has this name or alias."""
+
+    code = "NOT_FOUND"
+
+
+class AlreadyExistsError(LatencyServiceError):
+    """A device name or alias is already taken."""
+
+    code = "ALREADY_EXISTS"
+
+
+class ResourceExhaustedError(LatencyServiceError):
+    """Too many items in one request, or too many RPCs in flight on the server."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
+class UnauthenticatedError(LatencyServiceError):
+    """The call needs a valid bearer token (``token=`` / ``--token-file``)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(LatencyServiceError):
+    """The token is valid but may not make this call."""
+
+    code = "PERMISSION_DENIED"
+
+
+class UnavailableError(LatencyServiceError):
+    """The server cannot be reached, or its model is still loading (retried with backoff)."""
+
+    code = "UNAVAILABLE"
+
+
+class DeadlineExceededError(LatencyServiceError, TimeoutError):
+    """The call did not finish within the client's deadline (``timeout_s``)."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
+class GenericServiceError(LatencyServiceError):
+    """Any other status (INTERNAL, FAILED_PRECONDITION, ...); ``code`` says which."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[LatencyServiceError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+}
+
+
+def from_rpc_error(error: grpc.RpcError, method: str = "") -> LatencyServiceError:
+    """The typed error for a failed call (``grpc.Call`` errors carry code and details)."""
+    code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
+    details = error.details() if callable(getattr(error, "details", None)) else str(error)
+    cls = _BY_CODE.get(code, GenericServiceError)
+    return cls(details or "", code=code.name, method=method)

@@ -1,0 +1,38 @@
+"""Fixtures for the client tests: the service tests' real server, plus a client connected to it.
+
+The server fixtures (a small real store with four HELP devices, raspi4 alias pi4, on a free
+loopback port) are imported from :mod:`tests.service.conftest` rather than duplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from client.api import LatencyClient
+from service.server import RunningServer
+from tests.service import conftest as service_fixtures
+
+# pytest finds fixtures by name in a conftest's namespace.
+model_cache = service_fixtures.model_cache
+template_store = service_fixtures.template_store
+store_path = service_fixtures.store_path
+server = service_fixtures.server
+
+#: Two NB201 cells, the lightest and a conv-heavy one.
+LIGHT = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+HEAVY = "+".join(
+    "|" + "|".join(f"nor_conv_3x3~{j}" for j in range(node)) + "|" for node in (1, 2, 3)
+)
+
+
+@pytest.fixture
+def target(server: RunningServer) -> str:
+    return f"127.0.0.1:{server.port}"
+
+
+@pytest.fixture
+def latency(target: str) -> Iterator[LatencyClient]:
+    with LatencyClient(target, timeout_s=60, retries=0) as client:
+        yield client

@@ -1,0 +1,272 @@
+"""LatencyClient against a real in-process server on a loopback port."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+
+import client.api
+from client import (
+    AlreadyExistsError,
+    ClientInputError,
+    DeadlineExceededError,
+    InvalidArgumentError,
+    LatencyClient,
+    LatencyServiceError,
+    NotFoundError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from client.api import to_architecture, to_architectures
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.config import ServiceConfig
+from service.server import RunningServer, create_server
+from tests.client.conftest import HEAVY, LIGHT
+from tests.service import conftest as service_fixtures
+
+FBNET_ARCH = ["k3_e1", "skip", "k5_e6", "k3_e3", "k5_e1_g2", "k3_e6"] * 3 + ["k5_e3"] * 4
+CELLS = [
+    "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+    "|avg_pool_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|",
+    "|skip_connect~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|skip_connect~2|",
+]
+
+
+# ---- without a server ------------------------------------------------------------------------
+def test_architecture_forms() -> None:
+    assert to_architecture(LIGHT).search_space == "nasbench201"
+    fb = to_architecture(FBNET_ARCH)
+    assert fb.search_space == "fbnet" and fb.arch == ",".join(FBNET_ARCH)
+    assert to_architecture(",".join(FBNET_ARCH)).search_space == "fbnet"
+    vector = to_architecture(np.array([1.0, 2.5]))
+    assert vector.search_space == "vector" and list(vector.features) == [1.0, 2.5]
+    assert list(to_architecture("1, 2.5").features) == [1.0, 2.5]
+    assert to_architecture([0, 1] * 11, search_space="fbnet").arch.startswith("0,1,0")
+    assert len(to_architectures(LIGHT)) == 1  # a lone string is one arch, not its characters
+    assert len(to_architectures(np.ones(3))) == 1
+    assert [len(m.features) for m in to_architectures(np.ones((4, 3)))] == [3, 3, 3, 3]
+    with pytest.raises(ClientInputError):
+        to_architecture(3.5)  # type: ignore[arg-type]
+    with pytest.raises(ClientInputError):
+        to_architecture(np.ones((2, 2)))
+    with pytest.raises(ClientInputError):
+        to_architecture([1.0, "x", None], search_space="vector")  # type: ignore[list-item]
+
+
+def test_repr_hides_the_token() -> None:
+    with LatencyClient("127.0.0.1:1", token="s3cret") as latency:
+        assert "s3cret" not in repr(latency)
+
+
+def test_bad_settings_are_rejected() -> None:
+    with pytest.raises(ClientInputError):
+        LatencyClient(timeout_s=0)
+    with pytest.raises(ClientInputError):
+        LatencyClient(ca_cert="/nonexistent/ca.pem")
+
+
+def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory) -> None:
+    token_file = tmp_path / "token"  # type: ignore[operator]
+    token_file.write_text("from-file\n")
+    monkeypatch.setenv("LATENCY_TARGET", "10.0.0.1:1234")
+    monkeypatch.setenv("LATENCY_TOKEN", "from-env")
+    monkeypatch.setenv("LATENCY_TOKEN_FILE", str(token_file))
+    assert client.api.read_token() == "from-file"  # the file wins over the variable
+    monkeypatch.delenv("LATENCY_TOKEN_FILE")
+    assert client.api.read_token() == "from-env"
+    with LatencyClient.from_env(timeout_s=5) as latency:
+        assert latency.target == "10.0.0.1:1234" and latency.timeout_s == 5
+        assert latency._metadata == (("authorization", "Bearer from-env"),)
+
+
+def test_unreachable_server_is_retried_then_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(client.api.time, "sleep", pauses.append)
+    port = service_fixtures.free_port()
+    with LatencyClient(f"127.0.0.1:{port}", retries=3, backoff_s=0.1, timeout_s=5) as latency:
+        with pytest.raises(UnavailableError) as caught:
+            latency.devices()
+    assert caught.value.code == "UNAVAILABLE" and caught.value.method == "ListDevices"
+    assert isinstance(caught.value, LatencyServiceError)
+    assert len(pauses) == 3 and pauses[1] > pauses[0]  # exponential backoff
+    assert 0.075 <= pauses[0] <= 0.125
+
+
+# ---- against the real server -----------------------------------------------------------------
+def test_predict_nb201(latency: LatencyClient) -> None:
+    result = latency.predict("pi4", [LIGHT, HEAVY, *CELLS])
+    assert len(result) == 5 and result.model_version
+    for values in (result.mean_ms, result.variance_ms2, result.lower_ms, result.upper_ms):
+        assert values.shape == (5,) and values.dtype == np.float64
+    assert np.all(result.lower_ms < result.median_ms) and np.all(result.median_ms < result.upper_ms)
+    assert np.all(result.variance_ms2 > 0)
+    assert result.mean_ms[1] > 2 * result.mean_ms[0]  # nine 3x3 convs vs nothing
+    by_name = latency.predict("raspi4", HEAVY)  # one string, the device's real name
+    assert by_name.mean_ms[0] == pytest.approx(result.mean_ms[1])
+
+
+def test_predict_batches_large_inputs(target: str) -> None:
+    archs = [*CELLS, LIGHT, HEAVY] * 5
+    with LatencyClient(target, batch_size=4, timeout_s=60) as small:
+        batched = small.predict("pi4", archs)
+    with LatencyClient(target, timeout_s=60) as large:
+        whole = large.predict("pi4", archs)
+    assert len(batched) == 25
+    np.testing.assert_allclose(batched.mean_ms, whole.mean_ms)
+    np.testing.assert_allclose(batched.upper_ms, whole.upper_ms)
+
+
+def test_predict_fbnet_and_vectors(latency: LatencyClient) -> None:
+    latency.register_device("phone")
+    as_list = latency.predict("phone", [FBNET_ARCH])
+    as_text = latency.predict("phone", ",".join(FBNET_ARCH))
+    assert as_list.mean_ms[0] == as_text.mean_ms[0] > 0
+    vectors = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    latency.add_measurements("phone", [(vectors[0], 3.0), ([3.0, 4.0], 5.0)])
+    result = latency.predict("phone", vectors)
+    assert len(result) == 3 and np.all(result.mean_ms > 0)
+    assert abs(result.median_ms[0] - 3.0) < abs(result.median_ms[2] - 3.0)
+
+
+def test_suggest(latency: LatencyClient) -> None:
+    latency.register_device("phone")  # pi4 measured all of NB201: nothing left to suggest
+    picks = latency.suggest("phone", count=3)
+    assert len(picks) == 3 and picks.model_version
+    assert all(p.search_space == "nasbench201" and p.mean_ms > 0 for p in picks)
+    assert math.isclose(picks[0].std_ms ** 2, picks[0].variance_ms2)
+    pool = [LIGHT, HEAVY, *CELLS]
+    chosen = latency.suggest("pi4", count=2, candidates=pool, strategy="random", seed=3)
+    assert set(chosen.archs) <= set(pool) and len(chosen) == 2
+    assert latency.suggest("pi4", count=2, candidates=pool, strategy="random", seed=3) == chosen
+    fbnet = latency.suggest("phone", count=1, candidates=[FBNET_ARCH, FBNET_ARCH[::-1]])
+    assert fbnet[0].search_space == "fbnet"
+    vectors = latency.suggest("phone", count=2, candidates=np.arange(12.0).reshape(6, 2))
+    assert [len(v.features) for v in vectors] == [2, 2]
+
+
+def test_register_add_and_list(latency: LatencyClient) -> None:
+    info = latency.register_device(
+        "jetson", aliases=["nano"], descriptor={"memory_gb": 4}, description="Jetson Nano"
+    )
+    assert (info.name, info.aliases, info.descriptor) == ("jetson", ("nano",), {"memory_gb": 4.0})
+    before = latency.predict("nano", LIGHT)
+    added = latency.add_measurements("nano", {LIGHT: 2.0, HEAVY: 40.0})
+    assert (added.accepted, added.device_total) == (2, 2)
+    after = latency.predict("jetson", LIGHT)
+    assert after.model_version == added.model_version != before.model_version
+    assert abs(after.median_ms[0] - 2.0) < abs(before.median_ms[0] - 2.0)
+    names = {d.name: d for d in latency.devices()}
+    assert set(names) == {*service_fixtures.TEST_DEVICES, "jetson"}
+    assert names["jetson"].measurement_count == 2 and not names["jetson"].source
+    assert names["raspi4"].source and "pi4" in names["raspi4"].aliases
+    assert latency.device("nano").description == "Jetson Nano"
+
+
+def test_server_errors_are_typed(latency: LatencyClient) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        latency.predict("no-such-device", LIGHT)
+    assert "no-such-device" in caught.value.message and caught.value.code == "NOT_FOUND"
+    with pytest.raises(InvalidArgumentError) as bad:
+        latency.predict("pi4", [LIGHT, "|bogus~0|"])
+    assert "arch 1" in str(bad.value) and isinstance(bad.value, ValueError)
+    with pytest.raises(AlreadyExistsError):
+        latency.register_device("pi4")
+    with pytest.raises(InvalidArgumentError):
+        latency.add_measurements("pi4", [(LIGHT, -1.0)])
+    with pytest.raises(InvalidArgumentError):
+        latency.suggest("pi4", count=0)
+    with pytest.raises(ClientInputError):
+        latency.add_measurements("pi4", [(LIGHT, "fast")])  # type: ignore[list-item]
+
+
+def test_client_errors_are_not_retried(
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(client.api.time, "sleep", pauses.append)
+    latency.retries = 3
+    with pytest.raises(NotFoundError):
+        latency.device("nobody")
+    assert pauses == []
+
+
+def test_batch_limit_is_resource_exhausted(store_path: object, model_cache: dict) -> None:
+    config = ServiceConfig(
+        address="127.0.0.1:0", store_path=store_path, fit=service_fixtures.fit_settings()
+    )
+    config.max_batch = 3
+    running = create_server(config, model_cache)
+    running.warm_up()
+    try:
+        with LatencyClient(f"127.0.0.1:{running.port}", retries=0) as latency:
+            with pytest.raises(ResourceExhaustedError):
+                latency.suggest("pi4", count=1, candidates=[LIGHT, HEAVY, *CELLS])
+            latency.batch_size = 3  # predictions are split below the limit instead
+            assert len(latency.predict("pi4", [LIGHT, HEAVY, *CELLS])) == 5
+    finally:
+        running.stop(grace=0)
+
+
+def test_deadline_exceeded(latency: LatencyClient) -> None:
+    latency.timeout_s = 1e-4
+    with pytest.raises(DeadlineExceededError):
+        latency.predict("pi4", [LIGHT, HEAVY, *CELLS] * 200)
+
+
+@pytest.fixture
+def loading_server(store_path: object, model_cache: dict) -> Iterator[RunningServer]:
+    """A server that listens but has not loaded its model yet (model RPCs: UNAVAILABLE)."""
+    config = ServiceConfig(
+        address="127.0.0.1:0", store_path=store_path, fit=service_fixtures.fit_settings()
+    )
+    running = create_server(config, model_cache)
+    yield running
+    running.stop(grace=0)
+
+
+def test_unavailable_while_loading_is_retried(
+    loading_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        loading_server.warm_up()  # the model becomes ready while the client backs off
+
+    monkeypatch.setattr(client.api.time, "sleep", pause)
+    with LatencyClient(f"127.0.0.1:{loading_server.port}", retries=2) as latency:
+        assert len(latency.predict("pi4", LIGHT)) == 1
+    assert len(pauses) == 1
+
+
+class _TokenChecker(pb_grpc.LatencyEstimatorServicer):
+    """Answers ListDevices only to callers that send ``authorization: Bearer good``."""
+
+    def ListDevices(
+        self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
+    ) -> pb.ListDevicesResponse:
+        if ("authorization", "Bearer good") not in context.invocation_metadata():
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        return pb.ListDevicesResponse(devices=[pb.Device(name="ok")])
+
+
+def test_token_is_sent_as_bearer_metadata() -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_LatencyEstimatorServicer_to_server(_TokenChecker(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with LatencyClient(f"127.0.0.1:{port}", token="good") as latency:
+            assert [d.name for d in latency.devices()] == ["ok"]
+        with LatencyClient(f"127.0.0.1:{port}", token="bad") as latency:
+            with pytest.raises(UnauthenticatedError, match="bearer token"):
+                latency.devices()
+    finally:
+        server.stop(0)

@@ -1,0 +1,194 @@
+"""The ``client`` CLI against a real in-process server: every command, its JSON and errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from client.cli import app
+from tests.client.conftest import HEAVY, LIGHT
+from tests.service import conftest as service_fixtures
+
+CELL = "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+COMMANDS = ["suggest-samples", "predict", "add", "devices", "register", "report"]
+
+
+def run(target: str | None, *args: str, env: dict[str, str] | None = None, stdin: str = ""):
+    """Runs ``client [--target T] ARGS`` in-process; returns the click result."""
+    prefix = ["--target", target] if target else []
+    return CliRunner().invoke(app, [*prefix, *args], env=env, input=stdin or None)
+
+
+def assert_one_line_error(result, *fragments: str, code: int = 1) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+# ---- help ------------------------------------------------------------------------------------
+def test_help_everywhere() -> None:
+    top = run(None, "--help")
+    assert top.exit_code == 0 and "Examples" in top.stdout
+    for command in COMMANDS:
+        assert command in top.stdout
+        result = run(None, command, "--help")
+        assert result.exit_code == 0, result.output
+        assert "Examples" in result.stdout and "client " in result.stdout
+
+
+def test_help_is_fast_and_console_script_works() -> None:
+    # The CLI imports no grpc, numpy or matplotlib until a command runs.
+    code = (
+        "import sys, client.cli; print(sorted({'grpc', 'numpy', 'matplotlib'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "[]", loaded.stderr
+    module = subprocess.run(
+        [sys.executable, "-m", "client", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert module.returncode == 0 and "suggest-samples" in module.stdout
+
+
+# ---- commands --------------------------------------------------------------------------------
+def test_devices(target: str) -> None:
+    table = run(target, "devices")
+    assert table.exit_code == 0 and "raspi4" in table.stdout and "pi4" in table.stdout
+    listed = json.loads(run(target, "devices", "--json").stdout)
+    names = {d["name"]: d for d in listed}
+    assert set(names) == set(service_fixtures.TEST_DEVICES)
+    assert names["raspi4"]["aliases"] == ["pi4", "raspberry_pi_4"] and names["raspi4"]["source"]
+
+
+def test_target_from_environment(target: str) -> None:
+    result = run(None, "devices", "--json", env={"LATENCY_TARGET": target})
+    assert result.exit_code == 0 and len(json.loads(result.stdout)) == 4
+
+
+def test_predict_outputs(target: str, tmp_path: Path) -> None:
+    table = run(target, "predict", "--device", "pi4", LIGHT, HEAVY)
+    assert table.exit_code == 0, table.output
+    assert HEAVY in table.stdout and "90% high" in table.stdout
+    payload = json.loads(run(target, "predict", "-d", "pi4", LIGHT, HEAVY, "--json").stdout)
+    rows = payload["predictions"]
+    assert payload["device"] == "pi4" and payload["model_version"]
+    assert [r["arch"] for r in rows] == [LIGHT, HEAVY]
+    for row in rows:
+        assert row["lower_ms"] < row["mean_ms"] < row["upper_ms"] and row["variance_ms2"] > 0
+    archs = tmp_path / "archs.txt"
+    archs.write_text(f"# cells to check\n{LIGHT}\n\n{HEAVY}\n{CELL}\n")
+    as_csv = run(target, "predict", "-d", "pi4", "--file", str(archs), "--csv")
+    parsed = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [r["arch"] for r in parsed] == [LIGHT, HEAVY, CELL]
+    assert float(parsed[1]["mean_ms"]) == pytest.approx(rows[1]["mean_ms"])
+    from_stdin = run(target, "predict", "-d", "pi4", "-f", "-", "--json", stdin=f"{CELL}\n")
+    assert json.loads(from_stdin.stdout)["predictions"][0]["arch"] == CELL
+
+
+def test_register_add_suggest(target: str, tmp_path: Path) -> None:
+    registered = run(
+        target, "register", "--device", "jetson", "--alias", "nano", "-a", "jn",
+        "--descriptor", "memory_gb=4", "-D", f"latency:{LIGHT}=2.5", "--description", "Jetson",
+    )  # fmt: skip
+    assert registered.exit_code == 0, registered.output
+    assert "registered jetson (aliases nano, jn)" in registered.stdout
+    as_json = json.loads(run(target, "register", "-d", "tx2", "--json").stdout)
+    assert as_json["name"] == "tx2" and as_json["measurement_count"] == 0
+
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms,note\n{HEAVY},40.5,slow\n{CELL},12.25,\n")
+    added = run(target, "add", "--device", "nano", "--file", str(measured))
+    assert added.exit_code == 0, added.output
+    assert "accepted 2 measurements for nano; it now has 2" in added.stdout
+    again = json.loads(run(target, "add", "-d", "jetson", "-f", str(measured), "--json").stdout)
+    assert (again["accepted"], again["device_total"]) == (2, 4)
+
+    picks = json.loads(run(target, "suggest-samples", "--device", "nano", "--json").stdout)
+    assert len(picks["suggestions"]) == 10 and picks["model_version"]
+    for pick in picks["suggestions"]:
+        assert pick["search_space"] == "nasbench201" and pick["std_ms"] > 0
+    assert {HEAVY, CELL}.isdisjoint(p["arch"] for p in picks["suggestions"])
+    table = run(target, "suggest-samples", "-d", "nano", "--count", "3")
+    assert table.exit_code == 0 and "Measure next on nano" in table.stdout
+    assert picks["suggestions"][0]["arch"] in table.stdout
+    pool = tmp_path / "pool.txt"
+    pool.write_text(f"{LIGHT}\n{HEAVY}\n{CELL}\n")
+    random_picks = run(
+        target, "suggest-samples", "-d", "nano", "-n", "2", "--candidates", str(pool),
+        "--strategy", "random", "--json",
+    )  # fmt: skip
+    chosen = [p["arch"] for p in json.loads(random_picks.stdout)["suggestions"]]
+    assert len(chosen) == 2 and set(chosen) <= {LIGHT, HEAVY, CELL}
+
+
+# ---- errors ----------------------------------------------------------------------------------
+def test_service_errors_are_one_line(target: str) -> None:
+    line = assert_one_line_error(run(target, "predict", "-d", "nobody", LIGHT), "NOT_FOUND")
+    assert "nobody" in line
+    assert_one_line_error(run(target, "predict", "-d", "pi4", "|bad~0|"), "arch 0", "INVALID")
+    assert_one_line_error(run(target, "register", "-d", "pi4"), "ALREADY_EXISTS")
+    assert_one_line_error(run(target, "suggest-samples", "-d", "pi4"), "INVALID_ARGUMENT")
+
+
+def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
+    assert_one_line_error(run(target, "predict", "-d", "pi4"), "no architectures")
+    assert_one_line_error(run(target, "predict", "-d", "pi4", LIGHT, "--json", "--csv"), "one of")
+    assert_one_line_error(run(target, "register", "-d", "x", "-D", "speed"), "KEY=NUMBER")
+    no_header = tmp_path / "plain.csv"
+    no_header.write_text(f"{LIGHT},3.0\n")
+    assert_one_line_error(run(target, "add", "-d", "pi4", "-f", str(no_header)), "header")
+    bad_value = tmp_path / "bad.csv"
+    bad_value.write_text(f"arch,latency_ms\n{LIGHT},3.0\n{HEAVY},fast\n")
+    assert_one_line_error(run(target, "add", "-d", "pi4", "-f", str(bad_value)), "line 3", "fast")
+    missing = str(tmp_path / "missing.txt")
+    assert_one_line_error(run(target, "predict", "-d", "pi4", "-f", missing), "missing.txt")
+
+
+def test_usage_errors_are_one_line(target: str) -> None:
+    assert_one_line_error(run(target, "predict", LIGHT), "--device", code=2)
+    assert_one_line_error(run(target, "suggest-samples", "-d", "pi4", "-n", "0"), code=2)
+
+
+def test_unreachable_target() -> None:
+    target = f"127.0.0.1:{service_fixtures.free_port()}"
+    result = run(None, "--target", target, "--retries", "0", "devices")
+    assert_one_line_error(result, "UNAVAILABLE")
+
+
+def test_token_file_errors_never_show_the_token(target: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-token"
+    empty.write_text("\n")
+    assert_one_line_error(run(target, "--token-file", str(empty), "devices"), "empty")
+    token = tmp_path / "token"
+    token.write_text("s3cret-value\n")
+    result = run(target, "--token-file", str(token), "devices", "--json")
+    assert result.exit_code == 0 and "s3cret" not in result.output  # the server ignores it
+    env = {"LATENCY_TOKEN_FILE": str(tmp_path / "nope")}
+    line = assert_one_line_error(run(target, "devices", env=env), "cannot read token file")
+    assert "s3cret" not in line
+
+
+def test_console_script_error_exit(tmp_path: Path) -> None:
+    """A real process: one line on stderr, exit code 1, no traceback."""
+    env = {**os.environ, "LATENCY_TARGET": f"127.0.0.1:{service_fixtures.free_port()}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "client", "--retries", "0", "predict", "-d", "pi4", LIGHT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
