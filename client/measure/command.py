@@ -1,0 +1,295 @@
+"""``client measure``: time architectures on this machine and teach the service about it.
+
+torch, grpc and numpy are imported inside the command, so ``client --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from client.cli import DeviceOption, app, connect, read_archs
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from client.api import LatencyClient
+    from client.measure.loop import Evaluation, RoundReport
+    from client.measure.timing import Timing, TimingSettings
+
+DEFAULT_SUGGESTED = 10
+
+
+class _Bar:
+    """A rich progress task that the loop advances once per timed architecture."""
+
+    def __init__(self, progress: Progress, label: str, total: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task(label, total=total)
+
+    def __call__(self, arch: str, timing: Timing | None = None) -> None:
+        self.progress.advance(self.task)
+
+
+@app.command()
+def measure(
+    ctx: typer.Context,
+    device: DeviceOption,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register",
+            help="Register the device first, with this machine's descriptor and its latencies"
+            " on HELP's 10 reference archs (zero-shot prior).",
+        ),
+    ] = False,
+    archs: Annotated[
+        Path | None,
+        typer.Option("--archs", help="Measure and upload these archs (one per line; - is stdin)."),
+    ] = None,
+    suggested: Annotated[
+        int | None,
+        typer.Option(
+            "--suggested",
+            "-n",
+            min=0,
+            help=f"Archs the service suggests, per round (default {DEFAULT_SUGGESTED} without"
+            " --archs, else 0).",
+            show_default=False,
+        ),
+    ] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Suggest-measure rounds.")] = 1,
+    holdout: Annotated[
+        int,
+        typer.Option(
+            "--holdout", min=0, help="Random other archs to measure (not upload) and score."
+        ),
+    ] = 0,
+    eval_archs: Annotated[
+        Path | None,
+        typer.Option("--eval-archs", help="Score on these archs instead of random ones."),
+    ] = None,
+    space: Annotated[
+        str, typer.Option("--space", help="Search space: nasbench201 or fbnet.")
+    ] = "nasbench201",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Batch.")] = 1,
+    threads: Annotated[int, typer.Option("--threads", "-t", min=1, help="Torch threads.")] = 1,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs per arch.")] = 30,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs first.")] = 10,
+    max_spread: Annotated[
+        float,
+        typer.Option(
+            "--max-spread", min=0.001, help="IQR/median above which an arch is timed again."
+        ),
+    ] = 0.10,
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="'active' (default) or 'random' suggestions.")
+    ] = "",
+    seed: Annotated[int, typer.Option("--seed", help="Seeds suggestions and held-out archs.")] = 0,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeatability", min=0, help="Also time one arch this many times: spread of medians."
+        ),
+    ] = 0,
+    save_holdout: Annotated[
+        Path | None,
+        typer.Option("--save-holdout", help="Write held-out measurements (arch,latency_ms CSV)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Measure latencies on this machine, upload them, and score the service's predictions.
+
+    Examples:
+
+      client measure --device laptop --register --suggested 10 --holdout 200
+
+      client measure --device laptop --archs mine.txt --threads 4 --batch-size 8
+
+      client measure --device laptop --suggested 5 --rounds 3
+    """
+    from client.errors import ClientInputError
+    from client.measure.errors import MeasureError
+    from client.measure.networks import SEARCH_SPACES, check_archs
+    from client.measure.timing import TimingSettings
+
+    if space not in SEARCH_SPACES:
+        raise ClientInputError(f"--space must be one of {', '.join(SEARCH_SPACES)}, not {space!r}")
+    try:
+        settings = TimingSettings(
+            warmup=warmup,
+            runs=runs,
+            batch_size=batch_size,
+            threads=threads,
+            max_spread=max_spread,
+        )
+        given = read_archs(archs) if archs is not None else []
+        plan = _Plan(
+            device=device,
+            register=register,
+            given=given,
+            per_round=suggested if suggested is not None else (0 if given else DEFAULT_SUGGESTED),
+            rounds=rounds,
+            holdout=holdout,
+            eval_archs=read_archs(eval_archs) if eval_archs is not None else None,
+            space=space,
+            strategy=strategy,
+            seed=seed,
+            repeat=repeat,
+            save_holdout=save_holdout,
+        )
+        # Check every arch before the first is timed: a typo should not cost a long run.
+        check_archs(plan.given + (plan.eval_archs or []), space)
+        with connect(ctx) as latency, _progress(as_json) as progress:
+            summary = _run(latency, plan, settings, progress)
+    except MeasureError as exc:  # a bad arch or setting: the user's input, one line
+        raise ClientInputError(str(exc)) from None
+    _print_summary(summary, as_json)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one ``client measure`` call does (its options, parsed)."""
+
+    device: str
+    register: bool
+    given: list[str]
+    per_round: int
+    rounds: int
+    holdout: int
+    eval_archs: list[str] | None
+    space: str
+    strategy: str
+    seed: int
+    repeat: int
+    save_holdout: Path | None
+
+
+def _run(
+    latency: LatencyClient, plan: _Plan, settings: TimingSettings, progress: Progress
+) -> dict[str, Any]:
+    """Register, measure the given archs, run the suggestion rounds, evaluate; a summary."""
+    from client.measure import loop
+
+    summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
+    if plan.register:
+        bar = _Bar(progress, "reference archs", 10)
+        info = loop.register(latency, plan.device, settings, on_reference=bar)
+        summary["registered"] = info is not None
+    measured: set[str] = set()
+    batches = ([plan.given] if plan.given else []) + [[]] * (plan.rounds if plan.per_round else 0)
+    for batch in batches:
+        picks = batch or loop.suggest(
+            latency, plan.device, plan.per_round, plan.space, plan.strategy, plan.seed
+        )
+        bar = _Bar(progress, f"round {len(summary['rounds']) + 1}", len(picks))
+        report = loop.measure_round(latency, plan.device, picks, plan.space, settings, bar)
+        measured |= set(report.timings)
+        summary["rounds"].append(_round_dict(report))
+    # Held-out archs avoid everything measured here, so the score is out of sample.
+    targets = plan.eval_archs or loop.holdout_archs(
+        plan.holdout, plan.space, plan.seed + 1, measured
+    )
+    if targets:
+        bar = _Bar(progress, "held-out", len(targets))
+        evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
+        summary["evaluation"] = evaluation.scores.as_dict()
+        if plan.save_holdout is not None:
+            _write_csv(plan.save_holdout, evaluation)
+    if plan.repeat:
+        summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
+    return summary
+
+
+def _progress(quiet: bool) -> Progress:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    # Bars go to stderr so --json output on stdout stays parseable.
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=False,
+    )
+
+
+def _round_dict(report: RoundReport) -> dict[str, Any]:
+    medians = sorted(t.median_ms for t in report.timings.values())
+    return {
+        "measured": len(report.timings),
+        "accepted": report.result.accepted,
+        "device_total": report.result.device_total,
+        "model_version": report.result.model_version,
+        "noisy": report.noisy,
+        "min_ms": medians[0] if medians else None,
+        "max_ms": medians[-1] if medians else None,
+        "worst_spread": max((t.spread for t in report.timings.values()), default=None),
+    }
+
+
+def _repeatability(
+    repeats: int, space: str, settings: TimingSettings, progress: Progress
+) -> dict[str, Any]:
+    from client.measure.descriptor import HELP_REFERENCE_ARCHS
+    from client.measure.networks import FBNET, random_archs
+    from client.measure.timing import repeatability
+
+    arch = random_archs(1, FBNET, seed=0)[0] if space == FBNET else HELP_REFERENCE_ARCHS[-1]
+    task = progress.add_task("repeatability", total=1)
+    result = repeatability(arch, repeats, space, settings)
+    progress.advance(task)
+    return {
+        "arch": arch,
+        "medians_ms": list(result.medians_ms),
+        "spread": result.spread,
+    }
+
+
+def _write_csv(path: Path, evaluation: Evaluation) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["arch", "latency_ms", "spread"])
+        for arch, timing in evaluation.timings.items():
+            writer.writerow([arch, repr(timing.median_ms), f"{timing.spread:.4f}"])
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    device = summary["device"]
+    if "registered" in summary:
+        state = "registered" if summary["registered"] else "was already registered (kept)"
+        console.print(f"{device} {state}")
+    for number, r in enumerate(summary["rounds"], 1):
+        noisy = f", {r['noisy']} noisy" if r["noisy"] else ""
+        console.print(
+            f"round {number}: measured {r['measured']} archs ({r['min_ms']:.3f}-{r['max_ms']:.3f}"
+            f" ms, worst spread {r['worst_spread']:.1%}{noisy}); device now has"
+            f" {r['device_total']} measurements"
+        )
+    if "evaluation" in summary:
+        s = summary["evaluation"]
+        console.print(
+            f"held-out {s['n']} archs: Spearman {s['spearman']:.3f}  acc10 {s['acc10']:.1%}"
+            f"  MAPE {s['mape']:.1f}%  90% coverage {s['coverage90']:.1%}"
+        )
+    if "repeatability" in summary:
+        r = summary["repeatability"]
+        medians = ", ".join(f"{m:.3f}" for m in r["medians_ms"])
+        console.print(
+            f"repeatability: {len(r['medians_ms'])} medians {medians} ms;"
+            f" spread {r['spread']:.1%} (max-min)/median"
+        )

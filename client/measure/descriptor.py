@@ -1,0 +1,184 @@
+"""The hardware descriptor of the machine at hand: numeric facts a device is registered with.
+
+Keys are stable, dotted and unit-suffixed, so descriptors of different machines line up:
+
+- ``cpu.logical_cores``, ``cpu.physical_cores``, ``cpu.freq_max_mhz``, ``cpu.freq_mhz``
+- ``memory.total_bytes``
+- ``cache.l1d_bytes``, ``cache.l1i_bytes``, ``cache.l2_bytes``, ``cache.l3_bytes`` (one
+  instance, as cpu0 sees it)
+- ``perf.<event>_per_s``: Linux perf counters over a short reference workload divided by its run
+  time, as MAPLE-Edge describes devices (``perf.cpu_cycles_per_s``, ``perf.llc_load_misses_per_s``,
+  ...), and ``perf.reference_ms``, that workload's run time
+- ``measure.threads``, ``measure.batch_size``: the settings the latencies were taken with
+- ``latency:<nb201 arch>``: latencies (ms) of HELP's 10 reference architectures. The service
+  conditions NB201 predictions on these like on measurements, which is what makes a freshly
+  registered device predictable before any other measurement (HELP's "hardware embedding").
+
+Facts the platform does not offer are absent, never zero: a zero would be a false measurement.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from client.measure.perf import count
+from client.measure.timing import TimingSettings, time_arch, torch_threads
+
+logger = logging.getLogger(__name__)
+
+REFERENCE_LATENCY_PREFIX = "latency:"
+
+#: HELP's 10 reference architectures (``hardware_embedding_index.pt``, in that order), as arch
+#: strings so the client needs no dataset: read once with torch.load(weights_only=True) and
+#: mapped through ``str_arch2idx.pt``.
+HELP_REFERENCE_ARCHS: tuple[str, ...] = (
+    "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+    "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+    "|skip_connect~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|skip_connect~1|none~2|",
+    "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
+    "|none~0|+|nor_conv_1x1~0|none~1|+|nor_conv_3x3~0|nor_conv_1x1~1|nor_conv_1x1~2|",
+    "|skip_connect~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|",
+    "|nor_conv_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|",
+    "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|avg_pool_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|",
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+)  # fmt: skip
+
+#: The perf reference workload: the heaviest NB201 cell, batch 1, a fixed number of passes.
+REFERENCE_WORKLOAD_ARCH = HELP_REFERENCE_ARCHS[-1]
+REFERENCE_WORKLOAD_PASSES = 20
+
+_SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def cpu_facts() -> dict[str, float]:
+    """Core counts, frequency and memory from psutil."""
+    facts: dict[str, float] = {}
+    logical = psutil.cpu_count(logical=True)
+    physical = psutil.cpu_count(logical=False)
+    if logical:
+        facts["cpu.logical_cores"] = float(logical)
+    if physical:
+        facts["cpu.physical_cores"] = float(physical)
+    try:
+        freq = psutil.cpu_freq()
+    except (NotImplementedError, OSError, RuntimeError):  # absent on some VMs and platforms
+        freq = None
+    if freq is not None and freq.max > 0:
+        facts["cpu.freq_max_mhz"] = float(freq.max)
+    if freq is not None and freq.current > 0:
+        facts["cpu.freq_mhz"] = float(freq.current)
+    facts["memory.total_bytes"] = float(psutil.virtual_memory().total)
+    return facts
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes of a cache size such as ``48K``, ``2048 KB`` or ``32M``; None if unreadable."""
+    match = _SIZE.match(text)
+    if match is None:
+        return None
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+def cache_facts(
+    root: Path = _SYSFS_CACHE, cpuinfo: Path = Path("/proc/cpuinfo")
+) -> dict[str, float]:
+    """Cache sizes from sysfs, or the one size /proc/cpuinfo states where sysfs has none."""
+    facts: dict[str, float] = {}
+    for index in sorted(root.glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = parse_size((index / "size").read_text())
+        except OSError:
+            continue
+        suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
+        if size is not None:
+            facts[f"cache.l{level}{suffix}_bytes"] = float(size)
+    if not facts:
+        facts.update(_cpuinfo_cache(cpuinfo))
+    return facts
+
+
+def _cpuinfo_cache(cpuinfo: Path) -> dict[str, float]:
+    # x86 /proc/cpuinfo states one "cache size", the last-level cache's.
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "cache size" and (size := parse_size(value)) is not None:
+            return {"cache.llc_bytes": float(size)}
+    return {}
+
+
+def _perf_key(event: str) -> str:
+    return "perf." + event.lower().replace("-", "_") + "_per_s"
+
+
+def perf_facts() -> dict[str, float]:
+    """Perf counter rates over the reference workload (absent where the kernel refuses)."""
+    import torch
+
+    from client.measure.networks import build_network, example_input
+
+    model = build_network(REFERENCE_WORKLOAD_ARCH)
+    example = example_input(1)
+    with torch_threads(1), torch.inference_mode():
+        model(example)  # warm-up outside the counted region
+
+        def workload() -> None:
+            for _ in range(REFERENCE_WORKLOAD_PASSES):
+                model(example)
+
+        reading = count(workload)
+    facts = {_perf_key(event): rate for event, rate in reading.rates().items()}
+    facts["perf.reference_ms"] = 1000 * reading.seconds
+    return facts
+
+
+def reference_latencies(
+    settings: TimingSettings, progress: Callable[[str], None] | None = None
+) -> dict[str, float]:
+    """``latency:<arch>`` -> ms for HELP's reference archs, measured here with ``settings``."""
+    latencies = {}
+    for arch in HELP_REFERENCE_ARCHS:
+        latencies[REFERENCE_LATENCY_PREFIX + arch] = time_arch(arch, settings=settings).median_ms
+        if progress is not None:
+            progress(arch)
+    return latencies
+
+
+def hardware_descriptor(
+    settings: TimingSettings | None = None,
+    perf: bool = True,
+    references: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """The machine's descriptor (see the module docstring for its keys).
+
+    Args:
+        settings: how reference latencies are timed; also recorded as ``measure.*``.
+        perf: count perf events over the reference workload.
+        references: measure HELP's reference archs (``latency:<arch>`` keys).
+        progress: called with each reference arch once it is measured.
+    """
+    settings = settings or TimingSettings()
+    descriptor = cpu_facts() | cache_facts()
+    if perf:
+        descriptor |= perf_facts()
+    descriptor["measure.batch_size"] = float(settings.batch_size)
+    if settings.threads is not None:
+        descriptor["measure.threads"] = float(settings.threads)
+    if references:
+        descriptor |= reference_latencies(settings, progress)
+    logger.debug("descriptor: %s", descriptor)
+    return descriptor

@@ -1,0 +1,15 @@
+"""Errors raised by the measurement harness."""
+
+from __future__ import annotations
+
+
+class MeasureError(Exception):
+    """Base class of every error the measurement harness raises on purpose."""
+
+
+class ArchitectureError(MeasureError, ValueError):
+    """An architecture string that names no network of its search space."""
+
+
+class TimingError(MeasureError, ValueError):
+    """Timing settings that cannot give a measurement (no runs, a non-positive batch...)."""

@@ -1,0 +1,161 @@
+"""The measurement loop: register this machine, measure what the service suggests, upload.
+
+One round asks the service for the architectures whose measurement would teach it most about
+this device (``SuggestSamples``), times each locally (:mod:`client.measure.timing`) and stores
+the medians (``AddMeasurements``, all or nothing). A held-out evaluation times other random
+architectures, asks for their prediction (``Predict``) and scores it with
+:mod:`client.metrics`; held-out latencies are never uploaded, so the score is honest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from client.api import AddResult, DeviceInfo, LatencyClient
+from client.errors import AlreadyExistsError
+from client.measure.descriptor import HELP_REFERENCE_ARCHS, hardware_descriptor
+from client.measure.networks import FBNET, NASBENCH201, random_archs
+from client.measure.timing import Timing, TimingSettings, time_arch
+from client.metrics import Scores, score
+
+logger = logging.getLogger(__name__)
+
+#: Called after each architecture is timed (progress bars).
+OnMeasured = Callable[[str, Timing], None]
+#: Random FBNet candidates offered to SuggestSamples (the space is too large to enumerate).
+DEFAULT_FBNET_POOL = 2000
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """One round: what was timed and what the service stored."""
+
+    timings: dict[str, Timing]
+    result: AddResult
+
+    @property
+    def noisy(self) -> int:
+        return sum(t.noisy for t in self.timings.values())
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How well the service predicts this machine on archs it has not seen measured."""
+
+    scores: Scores
+    timings: dict[str, Timing]
+
+
+def measure_archs(
+    archs: Sequence[str],
+    search_space: str,
+    settings: TimingSettings,
+    on_measured: OnMeasured | None = None,
+) -> dict[str, Timing]:
+    """Times every arch (duplicates once), in order."""
+    timings: dict[str, Timing] = {}
+    for arch in archs:
+        if arch in timings:
+            continue
+        timings[arch] = time_arch(arch, search_space, settings)
+        if on_measured is not None:
+            on_measured(arch, timings[arch])
+    noisy = sum(t.noisy for t in timings.values())
+    if noisy:
+        logger.warning(
+            "%d of %d measurements stayed noisy (spread above threshold)", noisy, len(timings)
+        )
+    return timings
+
+
+def register(
+    client: LatencyClient,
+    device: str,
+    settings: TimingSettings,
+    description: str = "",
+    on_reference: Callable[[str], None] | None = None,
+) -> DeviceInfo | None:
+    """Registers ``device`` with this machine's descriptor (reference latencies included).
+
+    Returns:
+        The registered device, or None when the name was already taken (the existing
+        registration and its descriptor are kept; measurements still go to it).
+    """
+    descriptor = hardware_descriptor(settings, progress=on_reference)
+    try:
+        return client.register_device(device, descriptor=descriptor, description=description)
+    except AlreadyExistsError:
+        logger.warning("device %r is already registered; keeping its descriptor", device)
+        return None
+
+
+def upload(
+    client: LatencyClient, device: str, timings: dict[str, Timing], search_space: str
+) -> AddResult:
+    """Stores the medians of ``timings`` as the device's measurements."""
+    pairs = [(arch, t.median_ms) for arch, t in timings.items()]
+    return client.add_measurements(device, pairs, search_space=search_space)
+
+
+def suggest(
+    client: LatencyClient,
+    device: str,
+    count: int,
+    search_space: str = NASBENCH201,
+    strategy: str = "",
+    seed: int = 0,
+) -> list[str]:
+    """The archs the service would have this device measure next."""
+    candidates = None
+    if search_space == FBNET:
+        candidates = random_archs(DEFAULT_FBNET_POOL, FBNET, seed=seed)
+    picks = client.suggest(
+        device,
+        count,
+        candidates=candidates,
+        strategy=strategy,
+        search_space=search_space,
+        seed=seed,
+    )
+    return picks.archs
+
+
+def measure_round(
+    client: LatencyClient,
+    device: str,
+    archs: Sequence[str],
+    search_space: str,
+    settings: TimingSettings,
+    on_measured: OnMeasured | None = None,
+) -> RoundReport:
+    """Times ``archs`` and uploads them."""
+    timings = measure_archs(archs, search_space, settings, on_measured)
+    return RoundReport(timings, upload(client, device, timings, search_space))
+
+
+def holdout_archs(
+    count: int, search_space: str = NASBENCH201, seed: int = 1, exclude: set[str] | None = None
+) -> list[str]:
+    """``count`` random archs outside ``exclude`` and HELP's reference archs."""
+    return random_archs(count, search_space, seed, set(exclude or ()) | set(HELP_REFERENCE_ARCHS))
+
+
+def evaluate(
+    client: LatencyClient,
+    device: str,
+    archs: Sequence[str],
+    search_space: str,
+    settings: TimingSettings,
+    on_measured: OnMeasured | None = None,
+) -> Evaluation:
+    """Times ``archs`` (not uploaded), predicts them and scores the prediction."""
+    import numpy as np
+
+    timings = measure_archs(archs, search_space, settings, on_measured)
+    names = list(timings)
+    predicted = client.predict(device, names, search_space=search_space)
+    measured = np.array([timings[a].median_ms for a in names])
+    scores, _ = score(predicted.lower_ms, predicted.upper_ms, measured)
+    return Evaluation(scores, timings)

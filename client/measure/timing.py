@@ -1,0 +1,223 @@
+"""Wall-clock latency of a network's forward pass: warm-up, repeated runs, median and spread.
+
+A latency is the median of ``runs`` timed forward passes of a fixed-shape input under
+``torch.inference_mode``, after ``warmup`` untimed passes (allocator, caches, oneDNN kernel
+selection). The spread is the interquartile range relative to the median. A machine shared with
+other work shows up as a wide spread: the whole series is then measured again, up to
+``attempts`` times, and the series with the smallest spread is kept; if even that one is too
+wide it is flagged ``noisy`` and a warning is logged. The median is reported, never the mean,
+which one preempted run can drag arbitrarily far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from client.measure.errors import TimingError
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """How to time one network.
+
+    Attributes:
+        warmup: untimed forward passes before each series.
+        runs: timed forward passes per series.
+        batch_size: input batch (the input is ``batch_size x 3 x 32 x 32``).
+        threads: intra-op threads torch may use; ``None`` leaves torch's setting alone.
+        max_spread: relative IQR (IQR / median) above which a series counts as noisy.
+        attempts: series to try at most before accepting a noisy one.
+    """
+
+    warmup: int = 10
+    runs: int = 30
+    batch_size: int = 1
+    threads: int | None = 1
+    max_spread: float = 0.10
+    attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if self.runs < 1 or self.warmup < 0 or self.attempts < 1 or self.batch_size < 1:
+            raise TimingError(
+                f"need runs >= 1, warmup >= 0, attempts >= 1 and batch_size >= 1, got {self}"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise TimingError(f"threads must be >= 1, got {self.threads}")
+        if self.max_spread <= 0:
+            raise TimingError(f"max_spread must be positive, got {self.max_spread}")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One architecture's latency.
+
+    Attributes:
+        median_ms: median of the kept series' runs: the latency to report.
+        q1_ms, q3_ms: its quartiles.
+        runs_ms: every timed run of the kept series, in run order.
+        attempts: series measured (1 when the first was quiet enough).
+        noisy: the kept series' spread still exceeds the threshold.
+    """
+
+    median_ms: float
+    q1_ms: float
+    q3_ms: float
+    runs_ms: tuple[float, ...] = field(repr=False)
+    attempts: int = 1
+    noisy: bool = False
+
+    @property
+    def iqr_ms(self) -> float:
+        return self.q3_ms - self.q1_ms
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median."""
+        return self.iqr_ms / self.median_ms
+
+
+def summarise(runs_ms: list[float], attempts: int = 1, max_spread: float = 0.10) -> Timing:
+    """A :class:`Timing` of one series of run times (ms)."""
+    if not runs_ms:
+        raise TimingError("no runs to summarise")
+    if len(runs_ms) == 1:
+        q1 = median = q3 = runs_ms[0]
+    else:
+        q1, median, q3 = statistics.quantiles(runs_ms, n=4, method="inclusive")
+    spread = (q3 - q1) / median if median > 0 else float("inf")
+    return Timing(median, q1, q3, tuple(runs_ms), attempts, noisy=spread > max_spread)
+
+
+def time_series(
+    forward: Callable[[], object],
+    warmup: int,
+    runs: int,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> list[float]:
+    """Milliseconds of ``runs`` calls of ``forward`` after ``warmup`` untimed ones.
+
+    ``clock`` returns nanoseconds (monotonic); replaceable so tests can script run times.
+    """
+    for _ in range(warmup):
+        forward()
+    times = []
+    for _ in range(runs):
+        start = clock()
+        forward()
+        times.append((clock() - start) / 1e6)
+    return times
+
+
+def time_callable(
+    forward: Callable[[], object],
+    settings: TimingSettings,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> Timing:
+    """Times ``forward``, re-measuring while the spread is too wide (see module docstring)."""
+    best: Timing | None = None
+    for attempt in range(1, settings.attempts + 1):
+        # Warm up every series: after a preemption the caches are cold again.
+        runs = time_series(forward, settings.warmup, settings.runs, clock)
+        timing = summarise(runs, attempt, settings.max_spread)
+        if best is None or timing.spread < best.spread:
+            best = timing
+        if not timing.noisy:
+            break
+        logger.info(
+            "series %d: spread %.1f%% > %.1f%%, measuring again",
+            attempt,
+            100 * timing.spread,
+            100 * settings.max_spread,
+        )
+    assert best is not None  # attempts >= 1
+    best = Timing(best.median_ms, best.q1_ms, best.q3_ms, best.runs_ms, attempt, best.noisy)
+    if best.noisy:
+        logger.warning(
+            "noisy machine: spread %.1f%% after %d series (threshold %.1f%%); median %.3f ms",
+            100 * best.spread,
+            attempt,
+            100 * settings.max_spread,
+            best.median_ms,
+        )
+    return best
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Sets torch's intra-op thread count for the block and restores it after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def time_network(model: nn.Module, example: Tensor, settings: TimingSettings) -> Timing:
+    """Latency of ``model`` (in eval mode) on ``example`` under inference mode."""
+    import torch
+
+    model.eval()
+
+    def forward() -> object:
+        return model(example)
+
+    with torch_threads(settings.threads), torch.inference_mode():
+        return time_callable(forward, settings)
+
+
+def time_arch(
+    arch: str, search_space: str = "nasbench201", settings: TimingSettings | None = None
+) -> Timing:
+    """Builds ``arch`` and times it with a fixed ``batch_size x 3 x 32 x 32`` input."""
+    from client.measure.networks import build_network, example_input
+
+    settings = settings or TimingSettings()
+    model = build_network(arch, search_space)
+    return time_network(model, example_input(settings.batch_size), settings)
+
+
+@dataclass(frozen=True)
+class Repeatability:
+    """Medians of one architecture measured several times, each with a freshly built network.
+
+    ``spread`` is (max - min) / median of those medians: how far apart two measurements of the
+    same architecture can land on this machine.
+    """
+
+    medians_ms: tuple[float, ...]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.medians_ms)
+
+    @property
+    def spread(self) -> float:
+        return (max(self.medians_ms) - min(self.medians_ms)) / self.median_ms
+
+
+def repeatability(
+    arch: str,
+    repeats: int,
+    search_space: str = "nasbench201",
+    settings: TimingSettings | None = None,
+) -> Repeatability:
+    """Measures ``arch`` ``repeats`` times (each a full :func:`time_arch`)."""
+    if repeats < 2:
+        raise TimingError(f"repeatability needs at least 2 repeats, got {repeats}")
+    medians = tuple(time_arch(arch, search_space, settings).median_ms for _ in range(repeats))
+    return Repeatability(medians)

@@ -1,0 +1,133 @@
+"""The accuracy report of one device: predicted vs measured latency and a calibration curve.
+
+Builds a :class:`matplotlib.figure.Figure` directly (no pyplot), so it touches no global state
+and needs no display; matplotlib is imported only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from client.api import Predictions
+from client.metrics import Scores, calibration_curve, score
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: Above this many points only a random subset gets error bars, which would hide the cloud.
+MAX_ERROR_BARS = 300
+INSIDE_COLOR = "#1f77b4"
+OUTSIDE_COLOR = "#d62728"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Measured latencies, their predictions and the scores (arrays of shape ``(n,)``)."""
+
+    device: str
+    measured_ms: np.ndarray
+    prediction: Predictions
+    scores: Scores
+    median_ms: np.ndarray
+
+    @classmethod
+    def build(cls, device: str, measured_ms: np.ndarray, prediction: Predictions) -> Report:
+        measured = np.asarray(measured_ms, dtype=np.float64)
+        scores, median = score(prediction.lower_ms, prediction.upper_ms, measured)
+        return cls(device, measured, prediction, scores, median)
+
+
+def draw(report: Report) -> Figure:
+    """The two-panel figure: predicted vs measured (log axes) and calibration."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(12, 5.4), layout="constrained")
+    scatter, calibration = figure.subplots(1, 2, width_ratios=(1.25, 1))
+    _draw_scatter(scatter, report)
+    _draw_calibration(calibration, report)
+    s = report.scores
+    figure.suptitle(
+        f"{report.device}: {s.n} measured architectures    Spearman {s.spearman:.3f}    "
+        f"acc10 {s.acc10:.1%}    90% coverage {s.coverage90:.1%}    "
+        f"model {report.prediction.model_version or '?'}",
+        fontsize=11,
+    )
+    return figure
+
+
+def _draw_scatter(ax: Axes, report: Report) -> None:
+    measured, median = report.measured_ms, report.median_ms
+    lower, upper = report.prediction.lower_ms, report.prediction.upper_ms
+    inside = (measured >= lower) & (measured <= upper)
+    bars = np.arange(len(measured))
+    if len(bars) > MAX_ERROR_BARS:
+        bars = np.sort(np.random.default_rng(0).choice(bars, MAX_ERROR_BARS, replace=False))
+    for mask, color, label in (
+        (inside, INSIDE_COLOR, "inside"),
+        (~inside, OUTSIDE_COLOR, "outside"),
+    ):
+        chosen = bars[mask[bars]]
+        if len(chosen):
+            yerr = np.vstack([median[chosen] - lower[chosen], upper[chosen] - median[chosen]])
+            ax.errorbar(
+                measured[chosen], median[chosen], yerr=yerr, fmt="none",
+                ecolor=color, alpha=0.35, linewidth=0.8,
+            )  # fmt: skip
+        count = int(mask.sum())
+        ax.scatter(
+            measured[mask], median[mask], s=10, color=color, alpha=0.7, linewidths=0,
+            label=f"{label} the 90% interval ({count})",
+        )  # fmt: skip
+    low = float(min(measured.min(), lower.min()))
+    high = float(max(measured.max(), upper.max()))
+    line = np.array([low / 1.1, high * 1.1])
+    ax.plot(line, line, color="black", linewidth=1, label="predicted = measured")
+    ax.fill_between(line, line / 1.1, line * 1.1, color="gray", alpha=0.15, label="within 10%")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(line)
+    ax.set_ylim(line)
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted latency (ms): median, 90% interval")
+    title = "Predicted vs measured"
+    if len(bars) < len(measured):
+        title += f" (error bars on {len(bars)} random points)"
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def _draw_calibration(ax: Axes, report: Report) -> None:
+    levels, observed = calibration_curve(
+        report.prediction.lower_ms, report.prediction.upper_ms, report.measured_ms
+    )
+    ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle="--", label="perfect calibration")
+    ax.plot(levels, observed, marker="o", markersize=4, color=INSIDE_COLOR, label="observed")
+    ax.scatter(
+        [0.9], [report.scores.coverage90], s=80, facecolors="none", edgecolors=OUTSIDE_COLOR,
+        linewidths=1.5, zorder=3, label=f"90% interval: {report.scores.coverage90:.1%}",
+    )  # fmt: skip
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("nominal coverage of the central interval")
+    ax.set_ylabel("share of measurements inside")
+    ax.set_title("Calibration (levels other than 90% rescaled from it)", fontsize=10)
+    ax.grid(True, alpha=0.25)
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def write_report(
+    path: str | Path, device: str, measured_ms: np.ndarray, prediction: Predictions
+) -> Report:
+    """Scores ``prediction`` against ``measured_ms`` and saves the figure to ``path`` (the
+    format follows its suffix: .png, .pdf, .svg)."""
+    report = Report.build(device, measured_ms, prediction)
+    figure = draw(report)
+    figure.savefig(path, dpi=120)
+    return report

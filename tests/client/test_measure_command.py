@@ -1,0 +1,108 @@
+"""``client measure`` end to end against a real server, and the loop underneath it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from client.api import LatencyClient
+from client.cli import app
+from client.measure import loop
+from client.measure.descriptor import HELP_REFERENCE_ARCHS, REFERENCE_LATENCY_PREFIX
+from client.measure.networks import format_nb201
+from client.measure.timing import TimingSettings
+
+TINY = TimingSettings(warmup=1, runs=3, attempts=1)
+FAST_FLAGS = ["--runs", "3", "--warmup", "1", "--threads", "1", "--batch-size", "1"]
+
+
+def invoke(target: str, *args: str):
+    result = CliRunner().invoke(app, ["--target", target, "--timeout", "120", *args])
+    return result
+
+
+def test_measure_registers_suggests_uploads_and_scores(target: str, tmp_path: Path) -> None:
+    holdout_csv = tmp_path / "holdout.csv"
+    args = ["measure", "--device", "here", "--register", "--suggested", "3", "--holdout", "5"]
+    result = invoke(
+        target,
+        *args,
+        *FAST_FLAGS,
+        "--save-holdout",
+        str(holdout_csv),
+        "--repeatability",
+        "2",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["registered"] is True
+    (only_round,) = summary["rounds"]
+    assert only_round["measured"] == only_round["accepted"] == 3
+    assert only_round["min_ms"] > 0
+    scores = summary["evaluation"]
+    assert scores["n"] == 5
+    assert 0 <= scores["coverage90"] <= 1 and math.isfinite(scores["spearman"])
+    assert len(summary["repeatability"]["medians_ms"]) == 2
+    assert len(holdout_csv.read_text().splitlines()) == 6
+
+    with LatencyClient(target) as latency:
+        device = latency.device("here")
+    assert device.measurement_count == 3
+    references = [k for k in device.descriptor if k.startswith(REFERENCE_LATENCY_PREFIX)]
+    assert len(references) == len(HELP_REFERENCE_ARCHS)
+    assert device.descriptor["cpu.logical_cores"] >= 1
+
+
+def test_measure_given_archs_on_an_existing_device_prints_a_summary(
+    target: str, tmp_path: Path
+) -> None:
+    archs = tmp_path / "archs.txt"
+    archs.write_text(
+        "# two cells\n"
+        + format_nb201(["skip_connect"] * 6)
+        + "\n"
+        + format_nb201(["none"] * 6)
+        + "\n"
+    )
+    with LatencyClient(target) as latency:
+        latency.register_device("mine")
+    result = invoke(target, "measure", "-d", "mine", "--archs", str(archs), *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert "round 1: measured 2 archs" in result.stdout
+    assert "held-out" not in result.stdout
+
+
+def test_a_malformed_arch_file_is_one_error_line(target: str, tmp_path: Path) -> None:
+    archs = tmp_path / "bad.txt"
+    archs.write_text("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
+    result = invoke(target, "measure", "-d", "pi4", "--archs", str(archs), *FAST_FLAGS)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: arch 1: ") and "'conv~0'" in result.output
+
+
+def test_loop_evaluation_scores_out_of_sample_archs(latency: LatencyClient) -> None:
+    latency.register_device("fresh")
+    picks = loop.suggest(latency, "fresh", 2)
+    report = loop.measure_round(latency, "fresh", picks, "nasbench201", TINY)
+    assert report.result.accepted == 2
+    held_out = loop.holdout_archs(4, exclude=set(picks))
+    assert not set(held_out) & (set(picks) | set(HELP_REFERENCE_ARCHS))
+    evaluation = loop.evaluate(latency, "fresh", held_out, "nasbench201", TINY)
+    assert evaluation.scores.n == 4
+    assert all(t.median_ms > 0 for t in evaluation.timings.values())
+
+
+def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> None:
+    settings = TimingSettings(warmup=0, runs=1, attempts=1)
+    assert loop.register(latency, "pi4", settings) is None
+
+
+@pytest.mark.parametrize("space", ["vector", "cifar"])
+def test_unsupported_spaces_are_refused(target: str, space: str) -> None:
+    result = invoke(target, "measure", "-d", "pi4", "--space", space, *FAST_FLAGS)
+    assert result.exit_code == 1 and "--space" in result.output

@@ -1,0 +1,77 @@
+"""The hardware descriptor: psutil facts, cache sizes, perf counters, reference latencies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from client.measure.descriptor import (
+    HELP_REFERENCE_ARCHS,
+    REFERENCE_LATENCY_PREFIX,
+    cache_facts,
+    hardware_descriptor,
+    parse_size,
+)
+from client.measure.perf import EVENTS, count, paranoid_level
+from client.measure.timing import TimingSettings
+
+TINY = TimingSettings(warmup=1, runs=3, attempts=1)
+
+
+def test_descriptor_has_the_hardware_keys_and_the_reference_latencies() -> None:
+    descriptor = hardware_descriptor(TINY)
+    for key in (
+        "cpu.logical_cores",
+        "memory.total_bytes",
+        "measure.batch_size",
+        "perf.reference_ms",
+    ):
+        assert descriptor[key] > 0
+    references = {k: v for k, v in descriptor.items() if k.startswith(REFERENCE_LATENCY_PREFIX)}
+    assert len(references) == len(HELP_REFERENCE_ARCHS) == 10
+    assert all(v > 0 for v in references.values())
+    assert all(isinstance(v, float) for v in descriptor.values())
+
+
+def test_descriptor_without_perf_or_references_is_quick_and_lean() -> None:
+    descriptor = hardware_descriptor(TINY, perf=False, references=False)
+    assert not any(k.startswith(("perf.", REFERENCE_LATENCY_PREFIX)) for k in descriptor)
+
+
+def test_reference_archs_are_helps_hardware_embedding(help_dataset_dir: Path) -> None:
+    torch = pytest.importorskip("torch")
+    to_index = torch.load(help_dataset_dir / "str_arch2idx.pt", weights_only=True)
+    to_arch = {int(i): arch for arch, i in to_index.items()}
+    indices = torch.load(help_dataset_dir / "hardware_embedding_index.pt", weights_only=True)
+    assert tuple(to_arch[int(i)] for i in indices) == HELP_REFERENCE_ARCHS
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("48K", 49152), ("2048 KB", 2 * 1024**2), ("32M\n", 32 * 1024**2), ("?", None)],
+)
+def test_cache_sizes_parse(text: str, size: int | None) -> None:
+    assert parse_size(text) == size
+
+
+def test_cache_sizes_from_sysfs_and_the_cpuinfo_fallback(tmp_path: Path) -> None:
+    for name, level, kind, size in [("index0", 1, "Data", "32K"), ("index2", 2, "Unified", "1M")]:
+        folder = tmp_path / "cache" / name
+        folder.mkdir(parents=True)
+        (folder / "level").write_text(f"{level}\n")
+        (folder / "type").write_text(f"{kind}\n")
+        (folder / "size").write_text(f"{size}\n")
+    facts = cache_facts(tmp_path / "cache", tmp_path / "none")
+    assert facts == {"cache.l1d_bytes": 32768.0, "cache.l2_bytes": 1024.0**2}
+    (tmp_path / "cpuinfo").write_text("model name\t: X\ncache size\t: 512 KB\n")
+    assert cache_facts(tmp_path / "empty", tmp_path / "cpuinfo") == {"cache.llc_bytes": 524288.0}
+
+
+def test_perf_counters_are_absent_rather_than_zero_when_refused() -> None:
+    reading = count(lambda: sum(range(100_000)))
+    assert reading.seconds > 0
+    assert set(reading.counts) <= set(EVENTS)
+    if paranoid_level() is None:
+        assert reading.counts == {}
+    assert all(rate >= 0 for rate in reading.rates().values())

@@ -1,0 +1,93 @@
+"""The NB201 and FBNet torch networks built from arch strings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from client.measure.errors import ArchitectureError
+from client.measure.networks import (
+    FBNET_BLOCKS,
+    build_network,
+    example_input,
+    format_nb201,
+    parse_fbnet,
+    parse_nb201,
+    random_archs,
+    random_fbnet,
+    random_nb201,
+)
+
+CONV3 = format_nb201(["nor_conv_3x3"] * 6)
+MIXED = "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|none~2|"
+FBNET = ",".join(FBNET_BLOCKS[i % len(FBNET_BLOCKS)] for i in range(22))
+
+
+def _params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_nb201_network_runs_on_a_cifar_input() -> None:
+    with torch.inference_mode():
+        out = build_network(MIXED)(example_input(2))
+    assert out.shape == (2, 10)
+    assert torch.isfinite(out).all()
+
+
+def test_fbnet_network_runs_on_a_cifar_input() -> None:
+    with torch.inference_mode():
+        out = build_network(FBNET, "fbnet")(example_input(1))
+    assert out.shape == (1, 100)
+
+
+def test_networks_are_built_in_eval_mode() -> None:
+    assert not build_network(MIXED).training
+
+
+def test_parameter_counts_match_the_modelling_package() -> None:
+    # The GP's analytic features count the same weights (BN affine included): if the macro
+    # architecture drifts from gp/spaces, measured latencies would describe other networks.
+    nb201 = pytest.importorskip("gp.spaces.nasbench201")
+    fbnet = pytest.importorskip("gp.spaces.fbnet")
+    from gp.spaces import FBNetSpace, NASBench201Space
+
+    for arch in (CONV3, MIXED):
+        expected = NASBench201Space().encode([arch])[0, nb201.FEATURE_NAMES.index("params_m")]
+        assert _params(build_network(arch)) == pytest.approx(1e6 * float(expected), abs=1)
+    column = fbnet.FEATURE_NAMES.index("params_m")
+    for arch in [FBNET, *random_fbnet(2, seed=3)]:
+        expected = FBNetSpace().encode([arch])[0, column]
+        assert _params(build_network(arch, "fbnet")) == pytest.approx(1e6 * float(expected), abs=1)
+
+
+def test_parse_and_format_round_trip() -> None:
+    ops = [op for group in parse_nb201(MIXED) for op in group]
+    assert format_nb201(ops) == MIXED
+    assert parse_fbnet(" 0, 8" + ",k3_e1" * 20) == ["k3_e1", "skip"] + ["k3_e1"] * 20
+
+
+@pytest.mark.parametrize(
+    "arch",
+    ["", "|nor_conv_3x3~0|", "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", CONV3[:-2]],
+)
+def test_malformed_nb201_archs_are_refused(arch: str) -> None:
+    with pytest.raises(ArchitectureError):
+        build_network(arch)
+
+
+def test_malformed_fbnet_archs_and_unknown_spaces_are_refused() -> None:
+    with pytest.raises(ArchitectureError, match="22 blocks"):
+        build_network("k3_e1,skip", "fbnet")
+    with pytest.raises(ArchitectureError, match="block 1"):
+        parse_fbnet("k3_e1,k7_e9" + ",skip" * 20)
+    with pytest.raises(ArchitectureError, match="search space"):
+        build_network(MIXED, "vector")
+
+
+def test_random_nb201_draws_are_distinct_reproducible_and_avoid_exclusions() -> None:
+    first = random_nb201(50, seed=1, exclude={MIXED})
+    assert first == random_nb201(50, seed=1, exclude={MIXED})
+    assert len(set(first)) == 50 and MIXED not in first
+    for arch in first:
+        parse_nb201(arch)
+    assert len(random_archs(3, "fbnet", seed=0)) == 3

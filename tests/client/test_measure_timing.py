@@ -1,0 +1,90 @@
+"""Timing: medians and spreads, re-measurement on a noisy machine, real networks."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import pytest
+
+from client.measure.errors import TimingError
+from client.measure.networks import format_nb201
+from client.measure.timing import (
+    TimingSettings,
+    repeatability,
+    summarise,
+    time_arch,
+    time_callable,
+)
+
+FAST = TimingSettings(warmup=1, runs=5, attempts=2, max_spread=0.5)
+CONV3 = format_nb201(["nor_conv_3x3"] * 6)
+SKIP = format_nb201(["skip_connect"] * 6)
+
+
+def scripted_clock(durations_ms: list[float]):
+    """A clock whose consecutive start/stop pairs are ``durations_ms`` apart."""
+    ticks = [0]
+    for duration in durations_ms:
+        ticks += [ticks[-1] + 1_000, ticks[-1] + 1_000 + int(duration * 1e6)]
+    return iter(ticks[1:]).__next__
+
+
+def test_summary_is_median_and_quartiles_not_the_mean() -> None:
+    timing = summarise([1.0, 1.0, 1.0, 1.0, 100.0])
+    assert timing.median_ms == 1.0
+    assert timing.iqr_ms == 0.0 and not timing.noisy
+    assert summarise([1.0, 2.0, 3.0, 4.0, 5.0]).spread == pytest.approx(2.0 / 3.0)
+
+
+def test_a_noisy_series_is_measured_again_and_the_quiet_one_kept() -> None:
+    noisy, quiet = [1.0, 3.0, 1.0, 3.0, 2.0], [2.0, 2.0, 2.02, 2.0, 2.0]
+    settings = TimingSettings(warmup=0, runs=5, attempts=3, max_spread=0.1)
+    timing = time_callable(lambda: None, settings, clock=scripted_clock(noisy + quiet))
+    assert timing.attempts == 2
+    assert not timing.noisy
+    assert timing.median_ms == pytest.approx(2.0)
+
+
+def test_a_machine_that_stays_noisy_is_flagged_and_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    series = [1.0, 3.0, 1.0, 3.0, 2.0]
+    settings = TimingSettings(warmup=0, runs=5, attempts=2, max_spread=0.1)
+    with caplog.at_level(logging.WARNING):
+        timing = time_callable(lambda: None, settings, clock=scripted_clock(series * 2))
+    assert timing.noisy and timing.attempts == 2
+    assert "noisy machine" in caplog.text
+
+
+def test_warmup_calls_are_not_timed() -> None:
+    calls = itertools.count()
+    settings = TimingSettings(warmup=3, runs=4, attempts=1)
+    timing = time_callable(lambda: next(calls), settings)
+    assert next(calls) == 7
+    assert len(timing.runs_ms) == 4
+
+
+@pytest.mark.parametrize(
+    "bad", [{"runs": 0}, {"warmup": -1}, {"batch_size": 0}, {"threads": 0}, {"max_spread": 0}]
+)
+def test_impossible_settings_are_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(TimingError):
+        TimingSettings(**bad)
+
+
+def test_real_networks_have_positive_latencies_and_convs_cost_more_than_skips() -> None:
+    settings = TimingSettings(warmup=2, runs=7, threads=1, attempts=2)
+    conv = time_arch(CONV3, settings=settings)
+    skip = time_arch(SKIP, settings=settings)
+    assert conv.median_ms > 0 and skip.median_ms > 0
+    assert conv.median_ms > skip.median_ms
+    fbnet = time_arch(",".join(["k3_e1"] * 22), "fbnet", FAST)
+    assert fbnet.median_ms > 0
+
+
+def test_repeatability_reports_every_median() -> None:
+    result = repeatability(SKIP, 2, settings=FAST)
+    assert len(result.medians_ms) == 2 and result.spread >= 0
+    with pytest.raises(TimingError):
+        repeatability(SKIP, 1)
