@@ -29,12 +29,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import gpytorch
 import numpy as np
 import torch
 from gpytorch.constraints import GreaterThan
+from linear_operator import to_dense
 from scipy import stats
 
 from gp.errors import GPInputError, InvalidMeasurementError
@@ -68,6 +69,10 @@ class LatencyPrediction:
     lower_ms: np.ndarray
     upper_ms: np.ndarray
     obs_var_log: np.ndarray
+
+    def take(self, index: np.ndarray) -> LatencyPrediction:
+        """The prediction of the architectures at ``index`` (an int array into this one)."""
+        return LatencyPrediction(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
 class ArchFeatures:
@@ -176,10 +181,10 @@ class LatencyKernel(gpytorch.Module):
         return self.raw_noise_constraint.transform(self.raw_noise)
 
     def covariance(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        return sum(term(x1, x2).to_dense() for term in self.terms())
+        return sum(_evaluate(term, x1, x2) for term in self.terms())
 
     def variance(self, x: torch.Tensor) -> torch.Tensor:
-        return sum(term(x, diag=True) for term in self.terms())
+        return sum(_evaluate(term, x, x, diag=True) for term in self.terms())
 
     def terms(self) -> list[gpytorch.kernels.Kernel]:
         """The kernels whose sum is the prior covariance."""
@@ -190,6 +195,20 @@ class LatencyKernel(gpytorch.Module):
         """Observation noise of log-latency; rounding to ``step_ms`` adds step^2/12 in ms^2."""
         rounding = (step_ms**2 / 12.0) * torch.exp(-2.0 * log_latency)
         return self.noise + rounding
+
+
+def _evaluate(
+    kernel: gpytorch.kernels.Kernel, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False
+) -> torch.Tensor:
+    """``kernel(x1, x2)`` evaluated at once, without mutating the kernel.
+
+    gpytorch's lazy kernel tensors evaluate by setting ``active_dims`` to None for a moment,
+    which corrupts calls from other threads sharing the kernel (the service shares one fitted
+    model between devices): select the active columns here and call ``forward``.
+    """
+    if kernel.active_dims is not None:
+        x1, x2 = x1.index_select(-1, kernel.active_dims), x2.index_select(-1, kernel.active_dims)
+    return to_dense(kernel.forward(x1, x2, diag=diag))
 
 
 class DevicePosterior:

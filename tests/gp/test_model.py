@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -77,3 +79,19 @@ def test_lognormal_moments_match_sampling(synthetic) -> None:
 def test_bad_latencies_are_named(bad: float) -> None:
     with pytest.raises(InvalidMeasurementError, match="measurement 1: latency"):
         check_latencies(np.array([1.0, bad, 2.0]))
+
+
+def test_kernel_is_safe_to_share_between_threads(synthetic) -> None:
+    """The service evaluates one fitted kernel from many threads at once."""
+    model, _, _ = synthetic
+    rows = model.features.universe_rows(torch.arange(0, NUM_ARCHS, 7))
+    kernel = model.kernel
+    with torch.no_grad():
+        expected = kernel.covariance(rows[:300], rows)
+
+    def covariance(_: int) -> bool:
+        with torch.no_grad():
+            return all(torch.equal(kernel.covariance(rows[:300], rows), expected) for _ in range(5))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(covariance, range(16)))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gp.estimator import LatencyEstimator
+from gp.spaces import NASBench201Space
+from gp.spaces.nasbench201 import all_archs
 from service.registry import Registry
-from service.store import Store
+from service.store import MeasurementRow, Store
 from tests.service.conftest import fit_settings
 
 
@@ -40,4 +43,23 @@ def test_fit_key_depends_on_settings(store_path: Path) -> None:
     short = Registry(store, fit_settings())._fit_key(sources)  # type: ignore[arg-type]
     long = Registry(store)._fit_key(sources)  # type: ignore[arg-type]
     assert short != long
+    store.close()
+
+
+def test_whole_space_prediction_is_cached_per_device_version(store_path: Path) -> None:
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    registry.start()
+    space = NASBench201Space()
+    archs = all_archs()
+    device = store.register_device("fresh")
+    few = registry.predict(device, space, archs[:5])
+    whole = registry.predict(device, space, archs)  # computes and caches the whole space
+    again = registry.predict(device, space, archs[:5])  # answered from the cache
+    np.testing.assert_allclose(whole.mean_ms[:5], few.mean_ms, rtol=1e-9)
+    np.testing.assert_allclose(again.upper_ms, few.upper_ms, rtol=1e-9)
+    rows = [MeasurementRow(space.name, a, 3.0) for a in archs[:5]]
+    device = store.add_measurements(device.id, rows)
+    updated = registry.predict(device, space, archs[:5])  # a new version: not the stale cache
+    assert np.all(np.abs(np.log(updated.mean_ms / 3.0)) < np.abs(np.log(few.mean_ms / 3.0)))
     store.close()
