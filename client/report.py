@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -83,13 +83,16 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
             measured[mask], median[mask], s=10, color=color, alpha=0.7, linewidths=0,
             label=f"{label} the 90% interval ({count})",
         )  # fmt: skip
-    low = float(min(measured.min(), lower.min()))
-    high = float(max(measured.max(), upper.max()))
-    line = np.array([low / 1.1, high * 1.1])
+    # Limits follow the points; a wide interval may run off the axes rather than squash them.
+    low = float(min(measured.min(), median.min()))
+    high = float(max(measured.max(), median.max()))
+    line = np.array([low / 1.25, high * 1.25])
     ax.plot(line, line, color="black", linewidth=1, label="predicted = measured")
     ax.fill_between(line, line / 1.1, line * 1.1, color="gray", alpha=0.15, label="within 10%")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        _log_ticks(axis)
     ax.set_xlim(line)
     ax.set_ylim(line)
     ax.set_xlabel("measured latency (ms)")
@@ -100,6 +103,15 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="upper left", fontsize=8)
+
+
+def _log_ticks(axis: Any) -> None:
+    """Log-axis ticks at 1-2-5 in plain numbers: latencies rarely span many decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _draw_calibration(ax: Axes, report: Report) -> None:

@@ -1,0 +1,87 @@
+"""``client report``: the figure and the numbers, for a device learned from 10 measurements."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from client.api import LatencyClient
+from client.cli import app
+from client.metrics import calibration_curve, score
+from tests.service.conftest import DATASET
+
+TABLE = "gold_6226"  # a HELP device that is not among the test store's sources
+
+
+@pytest.fixture
+def measured_csv(latency: LatencyClient, tmp_path: Path) -> Path:
+    """Registers ``target`` with 10 measurements of the table; 150 others held out in a CSV."""
+    from gp.data import load_help_dataset
+    from gp.spaces.nasbench201 import all_archs
+
+    truth = load_help_dataset(DATASET, [TABLE]).latency_ms[TABLE]
+    archs = all_archs()
+    order = np.random.default_rng(0).permutation(len(archs))
+    latency.register_device("target")
+    latency.add_measurements("target", [(archs[i], truth[i]) for i in order[:10]])
+    path = tmp_path / "measured.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch", "latency_ms"])
+        writer.writerows((archs[i], float(truth[i])) for i in order[10:160])
+    return path
+
+
+def test_report_figure_and_numbers(target: str, measured_csv: Path, tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    out = tmp_path / "report.png"
+    args = ["--target", target, "report", "-d", "target", "--measured", str(measured_csv)]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    numbers = re.search(
+        r"Spearman (\S+)\s+acc10 (\S+)%\s+MAPE \S+%\s+90% coverage (\S+)%", result.stdout
+    )
+    assert numbers is not None, result.stdout
+    spearman, acc10, coverage = (float(v) for v in numbers.groups())
+    assert spearman > 0.5 and 0 <= acc10 <= 100 and 50 <= coverage <= 100
+    assert f"wrote {out}" in result.stdout
+
+    assert out.stat().st_size > 30_000
+    image = imread(out)
+    assert image.shape[0] >= 500 and image.shape[1] >= 1200
+    assert image[..., :3].std() > 0.05  # drawn on, not a blank canvas
+
+    as_json = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "r.svg"), "--json"])
+    scores = json.loads(as_json.stdout)
+    assert scores["n"] == 150 and scores["spearman"] == pytest.approx(spearman, abs=1e-3)
+    assert (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_report_on_missing_file_is_one_line(target: str, tmp_path: Path) -> None:
+    missing = tmp_path / "none.csv"
+    result = CliRunner().invoke(
+        app, ["--target", target, "report", "-d", "pi4", "-m", str(missing)]
+    )
+    assert result.exit_code == 1 and result.stderr.startswith("error: ")
+    assert "none.csv" in result.stderr and not (Path.cwd() / "report.png").exists()
+
+
+def test_metrics_of_perfect_and_biased_predictions() -> None:
+    measured = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    lower, upper = measured / 1.5, measured * 1.5
+    scores, median = score(lower, upper, measured)
+    np.testing.assert_allclose(median, measured)
+    assert scores.spearman == pytest.approx(1.0) and scores.acc10 == scores.coverage90 == 1.0
+    biased, _ = score(lower * 1.2, upper * 1.2, measured)
+    assert biased.acc10 == 0.0 and biased.mape == pytest.approx(20.0)
+    levels, observed = calibration_curve(lower * 1.2, upper * 1.2, measured)
+    # Every measurement sits 0.74 sd off-centre: outside the central intervals below ~54%.
+    assert observed[0] == 0.0 and observed[-1] == 1.0
+    assert np.all(np.diff(observed) >= 0) and len(levels) == len(observed)
