@@ -1,0 +1,88 @@
+"""examples/latency_constrained_search.py in a short setting against the real server."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+
+from tests.service.conftest import DATASET, REPO
+
+EXAMPLE = REPO / "examples" / "latency_constrained_search.py"
+SHORT = ["--generations", "3", "--population", "12", "--initial-measurements", "5"]
+SHORT += ["--measure-per-generation", "2", "--top", "3", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def example() -> Iterator[ModuleType]:
+    """The example script as a module (registered while loading: its dataclasses need that)."""
+    spec = importlib.util.spec_from_file_location("latency_constrained_search", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def test_cells_round_trip(example: ModuleType) -> None:
+    import numpy as np
+
+    cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"
+    assert example.format_cell(example.parse(cell)) == cell
+    assert example.live_edges(example.parse(cell)) == [0, 2, 5]
+    dead = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
+    assert example.capacity(dead) == 0.0  # no path from input to output: nothing learns
+    child = example.mutate(cell, np.random.default_rng(0))
+    assert sum(a != b for a, b in zip(example.parse(cell), example.parse(child), strict=True)) == 1
+
+
+def test_search_in_a_short_setting(
+    example: ModuleType, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--target", target, "--dataset", str(DATASET), "--table", "gold_6226", *SHORT]
+    result = example.run([*args, "--device", "sim"])
+    assert result.device == "sim" and result.budget_ms > 0
+    assert 5 < result.measurements <= 5 + 3 * 2  # the seed picks plus at most 2 a generation
+    assert 1 <= len(result.finds) <= 3
+    for find in result.finds:
+        assert find.true_ms > 0 and find.capacity > 0
+        if find.measured:
+            assert find.true_ms <= result.budget_ms
+        else:
+            assert find.upper_ms <= result.budget_ms  # kept only when within budget at 95%
+    assert sum(f.true_ms <= result.budget_ms * 1.1 for f in result.finds) >= len(result.finds) - 1
+    assert all(
+        f.capacity <= result.best_possible for f in result.finds if f.true_ms <= result.budget_ms
+    )
+
+    assert example.main([*args, "--device", "sim", "--budget-ms", "9"]) == 0  # reuses "sim"
+    printed = capsys.readouterr().out
+    assert "budget 9.00 ms" in printed and "measurements spent" in printed
+
+
+def test_unreachable_service_is_one_line(
+    example: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import client.api
+    from tests.service.conftest import free_port
+
+    if not (DATASET / "latency").is_dir():
+        pytest.skip(f"HELP dataset not found at {DATASET}")
+    monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)  # skip the backoff
+    args = ["--target", f"127.0.0.1:{free_port()}", "--dataset", str(DATASET), *SHORT]
+    assert example.main(args) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_script_help() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "--budget-ms" in done.stdout
