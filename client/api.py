@@ -358,7 +358,7 @@ class LatencyClient:
                 rpc = getattr(self._stub, method)
                 return rpc(request, timeout=self.timeout_s, metadata=self._metadata)
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, method)
+                error = from_rpc_error(exc, method, self.target)
             if not isinstance(error, UnavailableError) or attempt == self.retries:
                 raise error
             # Jitter keeps many clients from retrying in lock-step after a restart.

@@ -45,8 +45,10 @@ EXIT_USAGE = 2
 # ---- errors ----------------------------------------------------------------------------------
 def _user_error(exc: BaseException) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug."""
-    from client.errors import ClientInputError, LatencyServiceError
+    from client.errors import ClientInputError, LatencyServiceError, UnavailableError
 
+    if isinstance(exc, UnavailableError):
+        return f"cannot reach the latency service at {exc.target}: {exc}"
     if isinstance(exc, LatencyServiceError | ClientInputError):
         return str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -54,18 +56,35 @@ def _user_error(exc: BaseException) -> str | None:
     return None
 
 
+def _usage_exit(exc: TyperException, ctx: typer.Context) -> typer.Exit:
+    """Prints a click usage or file error as one line (no rich panel); the exit to raise."""
+    failed = getattr(exc, "ctx", None) or ctx
+    hint = f" (see '{failed.command_path} --help')" if exc.exit_code == EXIT_USAGE else ""
+    typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+    return typer.Exit(exc.exit_code)
+
+
 class _OneLineErrors(TyperGroup):
     """Turns service, input and usage errors of any command into ``error: ...`` on stderr."""
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        """Parses ``client``'s own options (before the command), e.g. a bad ``--timeout``."""
+        given = list(args)  # click consumes ``args`` while parsing
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except TyperException as exc:
+            if not given:
+                raise  # plain ``client``: click prints the help
+            raise _usage_exit(exc, typer.Context(self, info_name=info_name)) from None
+
     def invoke(self, ctx: typer.Context) -> Any:
+        """Runs the command; what the user can fix ends in one line and exit code 1 or 2."""
         try:
             return super().invoke(ctx)
         except TyperException as exc:
-            # Click's usage errors (exit code 2) and file errors, without the rich panel.
-            failed = getattr(exc, "ctx", None) or ctx
-            hint = f" (see '{failed.command_path} --help')" if exc.exit_code == EXIT_USAGE else ""
-            typer.echo(f"error: {exc.format_message()}{hint}", err=True)
-            raise typer.Exit(exc.exit_code) from None
+            raise _usage_exit(exc, ctx) from None
         except Exception as exc:
             message = _user_error(exc)
             if message is None:

@@ -21,14 +21,18 @@ class LatencyServiceError(Exception):
         code: the status name, e.g. ``"NOT_FOUND"``.
         message: the server's message (for transport failures, gRPC's own description).
         method: the RPC that failed, e.g. ``"Predict"``.
+        target: the server's address.
     """
 
     code: str = "UNKNOWN"
 
-    def __init__(self, message: str, code: str | None = None, method: str = "") -> None:
+    def __init__(
+        self, message: str, code: str | None = None, method: str = "", target: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.method = method
+        self.target = target
         if code is not None:
             self.code = code
 
@@ -100,9 +104,9 @@ _BY_CODE: dict[grpc.StatusCode, type[LatencyServiceError]] = {
 }
 
 
-def from_rpc_error(error: grpc.RpcError, method: str = "") -> LatencyServiceError:
+def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> LatencyServiceError:
     """The typed error for a failed call (``grpc.Call`` errors carry code and details)."""
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
     cls = _BY_CODE.get(code, GenericServiceError)
-    return cls(details or "", code=code.name, method=method)
+    return cls(details or "", code=code.name, method=method, target=target)

@@ -159,12 +159,16 @@ def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
 def test_usage_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(target, "predict", LIGHT), "--device", code=2)
     assert_one_line_error(run(target, "suggest-samples", "-d", "pi4", "-n", "0"), code=2)
+    assert_one_line_error(run(target, "predict", "-d", "pi4", "--bogus", LIGHT), "--bogus", code=2)
+    assert_one_line_error(run(None, "--timeout", "soon", "devices"), "--timeout", code=2)
+    assert_one_line_error(run(None, "--bogus"), "client --help", code=2)
+    assert_one_line_error(run(None, "bogus"), "No such command", code=2)
 
 
 def test_unreachable_target() -> None:
     target = f"127.0.0.1:{service_fixtures.free_port()}"
     result = run(None, "--target", target, "--retries", "0", "devices")
-    assert_one_line_error(result, "UNAVAILABLE")
+    assert_one_line_error(result, f"cannot reach the latency service at {target}", "UNAVAILABLE")
 
 
 def test_token_file_errors_never_show_the_token(target: str, tmp_path: Path) -> None:
