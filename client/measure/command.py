@@ -87,6 +87,14 @@ def measure(
             "--max-spread", min=0.001, help="IQR/median above which an arch is timed again."
         ),
     ] = 0.10,
+    clock: Annotated[
+        str,
+        typer.Option(
+            "--clock",
+            help="'wall' time, or 'cpu': the timing thread's CPU time, steady on a machine"
+            " shared with other work (needs --threads 1).",
+        ),
+    ] = "wall",
     strategy: Annotated[
         str, typer.Option("--strategy", help="'active' (default) or 'random' suggestions.")
     ] = "",
@@ -127,6 +135,7 @@ def measure(
             batch_size=batch_size,
             threads=threads,
             max_spread=max_spread,
+            clock=clock,
         )
         given = read_archs(archs) if archs is not None else []
         plan = _Plan(
@@ -145,7 +154,7 @@ def measure(
         )
         # Check every arch before the first is timed: a typo should not cost a long run.
         check_archs(plan.given + (plan.eval_archs or []), space)
-        with connect(ctx) as latency, _progress(as_json) as progress:
+        with connect(ctx) as latency, _progress() as progress:
             summary = _run(latency, plan, settings, progress)
     except MeasureError as exc:  # a bad arch or setting: the user's input, one line
         raise ClientInputError(str(exc)) from None
@@ -199,6 +208,7 @@ def _run(
         bar = _Bar(progress, "held-out", len(targets))
         evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
         summary["evaluation"] = evaluation.scores.as_dict()
+        summary["evaluation"]["noisy"] = sum(t.noisy for t in evaluation.timings.values())
         if plan.save_holdout is not None:
             _write_csv(plan.save_holdout, evaluation)
     if plan.repeat:
@@ -206,7 +216,7 @@ def _run(
     return summary
 
 
-def _progress(quiet: bool) -> Progress:
+def _progress() -> Progress:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -217,7 +227,6 @@ def _progress(quiet: bool) -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=Console(stderr=True),
-        disable=quiet,
         transient=False,
     )
 
@@ -285,6 +294,15 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         console.print(
             f"held-out {s['n']} archs: Spearman {s['spearman']:.3f}  acc10 {s['acc10']:.1%}"
             f"  MAPE {s['mape']:.1f}%  90% coverage {s['coverage90']:.1%}"
+        )
+    noisy = sum(r["noisy"] for r in summary["rounds"])
+    noisy += summary.get("evaluation", {}).get("noisy", 0)
+    if noisy:
+        hint = " (or --clock cpu)" if summary["settings"]["clock"] == "wall" else ""
+        console.print(
+            f"[yellow]warning: {noisy} measurements stayed noisy after"
+            f" {summary['settings']['attempts']} series: the machine is busy; measure again at a"
+            f" quieter moment{hint}[/yellow]"
         )
     if "repeatability" in summary:
         r = summary["repeatability"]

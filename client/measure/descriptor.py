@@ -9,7 +9,8 @@ Keys are stable, dotted and unit-suffixed, so descriptors of different machines 
 - ``perf.<event>_per_s``: Linux perf counters over a short reference workload divided by its run
   time, as MAPLE-Edge describes devices (``perf.cpu_cycles_per_s``, ``perf.llc_load_misses_per_s``,
   ...), and ``perf.reference_ms``, that workload's run time
-- ``measure.threads``, ``measure.batch_size``: the settings the latencies were taken with
+- ``measure.threads``, ``measure.batch_size``, ``measure.cpu_clock`` (1 when timed by thread CPU
+  time): the settings the latencies were taken with
 - ``latency:<nb201 arch>``: latencies (ms) of HELP's 10 reference architectures. The service
   conditions NB201 predictions on these like on measurements, which is what makes a freshly
   registered device predictable before any other measurement (HELP's "hardware embedding").
@@ -178,6 +179,7 @@ def hardware_descriptor(
     descriptor["measure.batch_size"] = float(settings.batch_size)
     if settings.threads is not None:
         descriptor["measure.threads"] = float(settings.threads)
+    descriptor["measure.cpu_clock"] = float(settings.clock == "cpu")
     if references:
         descriptor |= reference_latencies(settings, progress)
     logger.debug("descriptor: %s", descriptor)

@@ -7,6 +7,12 @@ other work shows up as a wide spread: the whole series is then measured again, u
 ``attempts`` times, and the series with the smallest spread is kept; if even that one is too
 wide it is flagged ``noisy`` and a warning is logged. The median is reported, never the mean,
 which one preempted run can drag arbitrarily far.
+
+Two clocks: ``wall`` (monotonic wall time, the latency a user sees) and ``cpu`` (the calling
+thread's CPU time). On a machine shared with other work the wall clock also counts the time
+the scheduler gives to other processes; with one torch thread the forward pass runs entirely
+on the calling thread, so its CPU time is the latency it would have on an idle core and stays
+steady under contention. ``cpu`` therefore requires ``threads=1``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Clock name -> nanosecond counter.
+CLOCKS: dict[str, Callable[[], int]] = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
+
 
 @dataclass(frozen=True)
 class TimingSettings:
@@ -38,6 +47,7 @@ class TimingSettings:
         threads: intra-op threads torch may use; ``None`` leaves torch's setting alone.
         max_spread: relative IQR (IQR / median) above which a series counts as noisy.
         attempts: series to try at most before accepting a noisy one.
+        clock: ``"wall"`` or ``"cpu"`` (calling thread's CPU time; needs ``threads=1``).
     """
 
     warmup: int = 10
@@ -46,6 +56,7 @@ class TimingSettings:
     threads: int | None = 1
     max_spread: float = 0.10
     attempts: int = 3
+    clock: str = "wall"
 
     def __post_init__(self) -> None:
         if self.runs < 1 or self.warmup < 0 or self.attempts < 1 or self.batch_size < 1:
@@ -56,6 +67,11 @@ class TimingSettings:
             raise TimingError(f"threads must be >= 1, got {self.threads}")
         if self.max_spread <= 0:
             raise TimingError(f"max_spread must be positive, got {self.max_spread}")
+        if self.clock not in CLOCKS:
+            raise TimingError(f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
+        if self.clock == "cpu" and self.threads != 1:
+            # Other intra-op threads' work would be missing from the calling thread's CPU time.
+            raise TimingError(f"the cpu clock needs threads=1, got threads={self.threads}")
 
 
 @dataclass(frozen=True)
@@ -122,9 +138,13 @@ def time_series(
 def time_callable(
     forward: Callable[[], object],
     settings: TimingSettings,
-    clock: Callable[[], int] = time.perf_counter_ns,
+    clock: Callable[[], int] | None = None,
 ) -> Timing:
-    """Times ``forward``, re-measuring while the spread is too wide (see module docstring)."""
+    """Times ``forward``, re-measuring while the spread is too wide (see module docstring).
+
+    ``clock`` overrides ``settings.clock`` (tests script run times with it).
+    """
+    clock = clock or CLOCKS[settings.clock]
     best: Timing | None = None
     for attempt in range(1, settings.attempts + 1):
         # Warm up every series: after a preemption the caches are cold again.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 
 import pytest
 
@@ -66,7 +67,16 @@ def test_warmup_calls_are_not_timed() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"runs": 0}, {"warmup": -1}, {"batch_size": 0}, {"threads": 0}, {"max_spread": 0}]
+    "bad",
+    [
+        {"runs": 0},
+        {"warmup": -1},
+        {"batch_size": 0},
+        {"threads": 0},
+        {"max_spread": 0},
+        {"clock": "sundial"},
+        {"clock": "cpu", "threads": 2},
+    ],
 )
 def test_impossible_settings_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(TimingError):
@@ -88,3 +98,12 @@ def test_repeatability_reports_every_median() -> None:
     assert len(result.medians_ms) == 2 and result.spread >= 0
     with pytest.raises(TimingError):
         repeatability(SKIP, 1)
+
+
+def test_the_cpu_clock_times_the_calling_thread() -> None:
+    # A sleeping thread uses no CPU: the cpu clock sees ~0, the wall clock the whole sleep.
+    settings = TimingSettings(warmup=0, runs=3, attempts=1, clock="cpu")
+    asleep = time_callable(lambda: time.sleep(0.01), settings)
+    assert asleep.median_ms < 5
+    awake = time_arch(SKIP, settings=TimingSettings(warmup=1, runs=3, clock="cpu"))
+    assert awake.median_ms > 0
