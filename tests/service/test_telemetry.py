@@ -1,0 +1,127 @@
+"""Observability: one access-log line per RPC, Prometheus metrics over HTTP, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gp.estimator import LatencyEstimator
+from gp.spaces.nasbench201 import all_archs
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.server import RunningServer
+from service.telemetry import JsonFormatter, parse_address
+from tests.service.conftest import nb201, start_server
+
+ARCHS = all_archs()
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@pytest.fixture
+def observed(store_path: Path, model_cache: dict[str, LatencyEstimator]) -> Iterator[RunningServer]:
+    running = start_server(store_path, model_cache, metrics_address="127.0.0.1:0")
+    yield running
+    running.stop(grace=0)
+
+
+def scrape(server: RunningServer) -> Samples:
+    assert server.metrics_endpoint is not None
+    url = f"http://127.0.0.1:{server.metrics_endpoint.port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain")
+        text = reply.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def exercise(server: RunningServer) -> None:
+    """Two Predicts, a NOT_FOUND, a write and a refit of the written device."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = pb_grpc.LatencyEstimatorStub(channel)
+        for _ in range(2):
+            stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(ARCHS[0])]))
+        with pytest.raises(grpc.RpcError):
+            stub.GetDevice(pb.GetDeviceRequest(name="nope"))
+        measurement = pb.Measurement(arch=nb201(ARCHS[3]), latency_ms=2.0)
+        stub.AddMeasurements(pb.AddMeasurementsRequest(device="pi4", measurements=[measurement]))
+        stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(ARCHS[0])]))
+
+
+def test_metrics_endpoint_counts_statuses_latencies_and_fits(observed: RunningServer) -> None:
+    exercise(observed)
+    samples = scrape(observed)
+    rpc = {"grpc_service": "latency.v1.LatencyEstimator", "grpc_type": "unary"}
+    handled = "grpc_server_handled_total"
+    assert value(samples, handled, **rpc, grpc_method="Predict", grpc_code="OK") == 3
+    assert value(samples, handled, **rpc, grpc_method="GetDevice", grpc_code="NOT_FOUND") == 1
+    assert value(samples, handled, **rpc, grpc_method="AddMeasurements", grpc_code="OK") == 1
+    assert value(samples, "grpc_server_started_total", **rpc, grpc_method="Predict") == 3
+    histogram = "grpc_server_handling_seconds"
+    assert value(samples, f"{histogram}_count", **rpc, grpc_method="Predict") == 3
+    assert value(samples, f"{histogram}_sum", **rpc, grpc_method="Predict") > 0
+    assert value(samples, f"{histogram}_bucket", **rpc, grpc_method="Predict", le="+Inf") == 3
+    assert value(samples, "grpc_server_in_flight") == 0
+    assert value(samples, "latency_model_fit_seconds_count", stage="startup") == 1
+    # pi4 was conditioned twice: before and after its new measurement (one refit each).
+    assert value(samples, "latency_model_fit_seconds_count", stage="device") == 2
+    assert value(samples, "latency_model_fit_seconds_sum", stage="device") > 0
+
+
+def test_servers_in_one_process_keep_their_own_metrics(
+    observed: RunningServer, tmp_path: Path
+) -> None:
+    other = start_server(tmp_path / "other.sqlite", {}, metrics_address="127.0.0.1:0")
+    try:
+        exercise(observed)
+        samples = scrape(other)
+    finally:
+        other.stop(grace=0)
+    assert not [key for key in samples if key[0] == "grpc_server_handled_total"]
+
+
+def test_one_access_log_line_per_rpc(
+    observed: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.access")
+    exercise(observed)
+    lines = [r for r in caplog.records if r.name == "service.access"]
+    assert [(r.rpc["method"], r.rpc["code"]) for r in lines] == [  # type: ignore[attr-defined]
+        ("Predict", "OK"),
+        ("Predict", "OK"),
+        ("GetDevice", "NOT_FOUND"),
+        ("AddMeasurements", "OK"),
+        ("Predict", "OK"),
+    ]
+    text = lines[2].getMessage()
+    assert text.startswith("rpc method=GetDevice code=NOT_FOUND duration_ms=")
+    assert " peer=ipv4:127.0.0.1:" in text
+    assert all(r.rpc["duration_ms"] >= 0 for r in lines)  # type: ignore[attr-defined]
+
+
+def test_json_formatter_puts_rpc_fields_on_one_line() -> None:
+    record = logging.LogRecord("service.access", logging.INFO, __file__, 1, "rpc %s", ("x",), None)
+    record.rpc = {"method": "Predict", "code": "OK", "duration_ms": 1.5, "peer": "ipv4:1"}
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["msg"] == "rpc x" and entry["level"] == "INFO"
+    assert (entry["method"], entry["code"], entry["duration_ms"]) == ("Predict", "OK", 1.5)
+
+
+def test_metrics_address_parsing() -> None:
+    assert parse_address("127.0.0.1:9464") == ("127.0.0.1", 9464)
+    assert parse_address("[::1]:9464") == ("::1", 9464)
+    with pytest.raises(ValueError, match="not host:port"):
+        parse_address("9464")
