@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -19,6 +20,7 @@ from client import (
     LatencyClient,
     LatencyServiceError,
     NotFoundError,
+    PermissionDeniedError,
     ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
@@ -72,8 +74,8 @@ def test_bad_settings_are_rejected() -> None:
         LatencyClient(ca_cert="/nonexistent/ca.pem")
 
 
-def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory) -> None:
-    token_file = tmp_path / "token"  # type: ignore[operator]
+def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
     token_file.write_text("from-file\n")
     monkeypatch.setenv("LATENCY_TARGET", "10.0.0.1:1234")
     monkeypatch.setenv("LATENCY_TOKEN", "from-env")
@@ -197,7 +199,7 @@ def test_client_errors_are_not_retried(
     assert pauses == []
 
 
-def test_batch_limit_is_resource_exhausted(store_path: object, model_cache: dict) -> None:
+def test_batch_limit_is_resource_exhausted(store_path: Path, model_cache: dict) -> None:
     config = ServiceConfig(
         address="127.0.0.1:0", store_path=store_path, fit=service_fixtures.fit_settings()
     )
@@ -221,7 +223,7 @@ def test_deadline_exceeded(latency: LatencyClient) -> None:
 
 
 @pytest.fixture
-def loading_server(store_path: object, model_cache: dict) -> Iterator[RunningServer]:
+def loading_server(store_path: Path, model_cache: dict) -> Iterator[RunningServer]:
     """A server that listens but has not loaded its model yet (model RPCs: UNAVAILABLE)."""
     config = ServiceConfig(
         address="127.0.0.1:0", store_path=store_path, fit=service_fixtures.fit_settings()
@@ -270,3 +272,38 @@ def test_token_is_sent_as_bearer_metadata() -> None:
                 latency.devices()
     finally:
         server.stop(0)
+
+
+# ---- against the real server with TLS and a write token --------------------------------------
+SECRET = "client-test-token-0123456789abcdef"
+
+
+@pytest.fixture
+def secure_server(store_path: Path, model_cache: dict, tmp_path: Path) -> Iterator[RunningServer]:
+    """The real server speaking TLS only, writes guarded by :data:`SECRET`."""
+    tls = service_fixtures.make_tls_files(tmp_path / "tls")
+    running = service_fixtures.start_server(
+        store_path, model_cache, tls_cert=tls.cert, tls_key=tls.key, token=SECRET
+    )
+    running.ca = tls.ca  # type: ignore[attr-defined]
+    yield running
+    running.stop(grace=0)
+
+
+def test_tls_and_token_against_the_real_server(secure_server: RunningServer) -> None:
+    target, ca = f"127.0.0.1:{secure_server.port}", secure_server.ca  # type: ignore[attr-defined]
+    with LatencyClient(target, ca_cert=ca, token=SECRET, retries=0) as latency:
+        assert latency.register_device("jetson").name == "jetson"
+        assert latency.add_measurements("jetson", {LIGHT: 2.0}).accepted == 1
+        assert len(latency.predict("jetson", [LIGHT, HEAVY])) == 2
+    with LatencyClient(target, root_certificates=ca.read_bytes(), retries=0) as reader:
+        assert "jetson" in {d.name for d in reader.devices()}  # reads need no token
+        with pytest.raises(UnauthenticatedError):
+            reader.register_device("intruder")
+    with LatencyClient(target, ca_cert=ca, token="wrong-token", retries=0) as wrong:
+        with pytest.raises(PermissionDeniedError) as caught:
+            wrong.add_measurements("jetson", {LIGHT: 1.0})
+        assert "wrong-token" not in str(caught.value)
+    with LatencyClient(target, retries=0, timeout_s=5) as plaintext:
+        with pytest.raises(UnavailableError):
+            plaintext.devices()

@@ -196,3 +196,33 @@ def test_console_script_error_exit(tmp_path: Path) -> None:
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+
+
+def test_tls_and_token_options(store_path: Path, model_cache: dict, tmp_path: Path) -> None:
+    """``--ca-cert`` and the token sources against the real server speaking TLS."""
+    secret = "cli-test-token-0123456789abcdef"
+    tls = service_fixtures.make_tls_files(tmp_path / "tls")
+    running = service_fixtures.start_server(
+        store_path, model_cache, tls_cert=tls.cert, tls_key=tls.key, token=secret
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text(secret + "\n")
+    try:
+        target = f"127.0.0.1:{running.port}"
+        secure = ["--ca-cert", str(tls.ca)]
+        refused = run(target, *secure, "register", "-d", "a")
+        assert secret not in assert_one_line_error(refused, "UNAUTHENTICATED")
+        ok = run(target, *secure, "--token-file", str(token_file), "register", "-d", "a")
+        assert ok.exit_code == 0, ok.output
+        by_env = run(target, "register", "-d", "b", env={
+            "LATENCY_CA_CERT": str(tls.ca), "LATENCY_TOKEN": secret})  # fmt: skip
+        assert by_env.exit_code == 0, by_env.output
+        wrong = run(target, *secure, "register", "-d", "c", env={"LATENCY_TOKEN": "nope-nope"})
+        line = assert_one_line_error(wrong, "PERMISSION_DENIED")
+        assert "nope-nope" not in line and secret not in line
+        listed = json.loads(run(target, *secure, "devices", "--json").stdout)
+        assert {"a", "b"} <= {d["name"] for d in listed}
+        plaintext = run(target, "--retries", "0", "devices")
+        assert_one_line_error(plaintext, "UNAVAILABLE")
+    finally:
+        running.stop(grace=0)
