@@ -92,10 +92,12 @@ class Predictions:
 
     @property
     def median_ms(self) -> np.ndarray:
-        """The posterior median: the interval is symmetric in log-latency around it, so it is
-        the interval's geometric midpoint. It is the better point estimate for relative error
-        (the mean is pulled up by the variance of uncertain archs)."""
-        return np.sqrt(self.lower_ms * self.upper_ms)
+        """The posterior median, the better point estimate for relative error (the mean is
+        pulled up by the variance of uncertain archs); the 90% interval is centred on it in
+        log-latency. The latency is log-normal, so ``mean^2 / median^2 = 1 + var / mean^2``;
+        unlike the interval's geometric midpoint this stays finite when the interval is
+        unbounded (a device the service knows nothing about)."""
+        return self.mean_ms / np.sqrt(1.0 + self.variance_ms2 / self.mean_ms**2)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -269,8 +270,20 @@ def read_measurements(path: Path) -> list[tuple[str, float]]:
     return pairs
 
 
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats as null: JSON has no Infinity, and strict parsers (jq) reject it. The
+    service sends an unbounded interval for a device it knows nothing about."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _print_json(payload: object) -> None:
-    typer.echo(json.dumps(payload, indent=2))
+    typer.echo(json.dumps(_json_safe(payload), indent=2, allow_nan=False))
 
 
 def _space(space: Space | None) -> str | None:

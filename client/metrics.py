@@ -2,7 +2,7 @@
 
 The service returns the posterior mean, variance and the central 90% interval of a
 measurement, which is symmetric in log-latency around the posterior median. The point estimate
-scored here is that median (the interval's geometric midpoint), as in the service's own
+scored here is that median (:attr:`client.api.Predictions.median_ms`), as in the service's own
 benchmark: it minimises the expected relative error.
 """
 
@@ -64,21 +64,20 @@ def coverage(lower: np.ndarray, upper: np.ndarray, measured: np.ndarray) -> floa
 
 
 def score(
-    lower_ms: np.ndarray, upper_ms: np.ndarray, measured_ms: np.ndarray
-) -> tuple[Scores, np.ndarray]:
-    """Scores 90% intervals (arrays of shape ``(n,)``); returns the scores and the medians."""
-    median = np.sqrt(lower_ms * upper_ms)
-    scores = Scores(
+    median_ms: np.ndarray, lower_ms: np.ndarray, upper_ms: np.ndarray, measured_ms: np.ndarray
+) -> Scores:
+    """Scores point predictions and 90% intervals against measurements (all of shape ``(n,)``)."""
+    return Scores(
         n=len(measured_ms),
-        spearman=spearman(median, measured_ms),
-        acc10=acc10(median, measured_ms),
-        mape=mape(median, measured_ms),
+        spearman=spearman(median_ms, measured_ms),
+        acc10=acc10(median_ms, measured_ms),
+        mape=mape(median_ms, measured_ms),
         coverage90=coverage(lower_ms, upper_ms, measured_ms),
     )
-    return scores, median
 
 
 def calibration_curve(
+    median_ms: np.ndarray,
     lower_ms: np.ndarray,
     upper_ms: np.ndarray,
     measured_ms: np.ndarray,
@@ -89,14 +88,16 @@ def calibration_curve(
     The wire carries only the 90% interval, so the interval at level p is rescaled from it in
     log space with normal quantiles, z_p / z_0.9. That is exact at 90%; at other levels it is
     slightly narrow in the tails when the service's Student-t has few degrees of freedom (a
-    device with very few measurements), which shows as a little under-coverage there.
+    device with very few measurements), which shows as a little under-coverage there. An
+    unbounded interval contains the measurement at every level.
 
     Returns:
         (levels, observed): both of shape ``(len(levels),)``.
     """
-    center = 0.5 * (np.log(lower_ms) + np.log(upper_ms))
-    sd = 0.5 * (np.log(upper_ms) - np.log(lower_ms)) / Z90
-    z = np.abs(np.log(measured_ms) - center) / np.maximum(sd, 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.log(upper_ms / lower_ms) / (2 * Z90)
+        z = np.abs(np.log(measured_ms / median_ms)) / np.maximum(sd, 1e-12)
+    z = np.where(np.isfinite(sd), z, 0.0)
     bounds = stats.norm.ppf(0.5 + levels / 2)
     observed = np.array([np.mean(z <= bound) for bound in bounds])
     return np.asarray(levels, dtype=np.float64), observed

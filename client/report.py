@@ -38,7 +38,8 @@ class Report:
     @classmethod
     def build(cls, device: str, measured_ms: np.ndarray, prediction: Predictions) -> Report:
         measured = np.asarray(measured_ms, dtype=np.float64)
-        scores, median = score(prediction.lower_ms, prediction.upper_ms, measured)
+        median = prediction.median_ms
+        scores = score(median, prediction.lower_ms, prediction.upper_ms, measured)
         return cls(device, measured, prediction, scores, median)
 
 
@@ -64,7 +65,8 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
     measured, median = report.measured_ms, report.median_ms
     lower, upper = report.prediction.lower_ms, report.prediction.upper_ms
     inside = (measured >= lower) & (measured <= upper)
-    bars = np.arange(len(measured))
+    # An unbounded interval (a device the service knows nothing about) gets no bar.
+    bars = np.flatnonzero(np.isfinite(lower) & np.isfinite(upper) & (lower > 0))
     if len(bars) > MAX_ERROR_BARS:
         bars = np.sort(np.random.default_rng(0).choice(bars, MAX_ERROR_BARS, replace=False))
     for mask, color, label in (
@@ -99,7 +101,7 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
     ax.set_ylabel("predicted latency (ms): median, 90% interval")
     title = "Predicted vs measured"
     if len(bars) < len(measured):
-        title += f" (error bars on {len(bars)} random points)"
+        title += f" (error bars on {len(bars)} points)"
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="upper left", fontsize=8)
@@ -115,8 +117,9 @@ def _log_ticks(axis: Any) -> None:
 
 
 def _draw_calibration(ax: Axes, report: Report) -> None:
+    p = report.prediction
     levels, observed = calibration_curve(
-        report.prediction.lower_ms, report.prediction.upper_ms, report.measured_ms
+        report.median_ms, p.lower_ms, p.upper_ms, report.measured_ms
     )
     ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle="--", label="perfect calibration")
     ax.plot(levels, observed, marker="o", markersize=4, color=INSIDE_COLOR, label="observed")

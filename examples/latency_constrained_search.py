@@ -162,9 +162,11 @@ class SearchResult:
 def feasibility(
     median: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: float
 ) -> np.ndarray:
-    """P(latency <= budget) under the service's log-normal predictive (from its 90% interval)."""
-    sd = np.maximum(np.log(upper / lower) / (2 * Z95), 1e-9)
-    z = (math.log(budget) - np.log(median)) / sd
+    """P(latency <= budget) under the service's log-normal predictive (from its 90% interval);
+    an unbounded interval (nothing known yet) gives 1/2."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.maximum(np.log(upper / lower) / (2 * Z95), 1e-9)
+        z = np.where(np.isfinite(sd), (math.log(budget) - np.log(median)) / sd, 0.0)
     return 0.5 * (1 + np.vectorize(math.erf)(z / math.sqrt(2)))
 
 

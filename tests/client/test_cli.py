@@ -95,6 +95,10 @@ def test_predict_outputs(target: str, tmp_path: Path) -> None:
     assert float(parsed[1]["mean_ms"]) == pytest.approx(rows[1]["mean_ms"])
     from_stdin = run(target, "predict", "-d", "pi4", "-f", "-", "--json", stdin=f"{CELL}\n")
     assert json.loads(from_stdin.stdout)["predictions"][0]["arch"] == CELL
+    # Strict JSON even where the service knows nothing (its interval may then be unbounded).
+    assert run(target, "register", "-d", "blank").exit_code == 0
+    blank = run(target, "predict", "-d", "blank", LIGHT, "--json").stdout
+    json.loads(blank, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
 
 
 def test_register_add_suggest(target: str, tmp_path: Path) -> None:

@@ -76,12 +76,31 @@ def test_report_on_missing_file_is_one_line(target: str, tmp_path: Path) -> None
 def test_metrics_of_perfect_and_biased_predictions() -> None:
     measured = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
     lower, upper = measured / 1.5, measured * 1.5
-    scores, median = score(lower, upper, measured)
-    np.testing.assert_allclose(median, measured)
+    scores = score(measured, lower, upper, measured)
     assert scores.spearman == pytest.approx(1.0) and scores.acc10 == scores.coverage90 == 1.0
-    biased, _ = score(lower * 1.2, upper * 1.2, measured)
+    biased = score(measured * 1.2, lower * 1.2, upper * 1.2, measured)
     assert biased.acc10 == 0.0 and biased.mape == pytest.approx(20.0)
-    levels, observed = calibration_curve(lower * 1.2, upper * 1.2, measured)
+    levels, observed = calibration_curve(measured * 1.2, lower * 1.2, upper * 1.2, measured)
     # Every measurement sits 0.74 sd off-centre: outside the central intervals below ~54%.
     assert observed[0] == 0.0 and observed[-1] == 1.0
     assert np.all(np.diff(observed) >= 0) and len(levels) == len(observed)
+
+
+def test_unbounded_intervals(tmp_path: Path) -> None:
+    """A device the service knows nothing about may get [0, inf]: nothing breaks."""
+    from client.api import Predictions
+    from client.report import write_report
+
+    measured = np.array([2.0, 5.0, 9.0, 30.0])
+    prediction = Predictions(
+        mean_ms=np.array([2.5, 4.0, 10.0, 20.0]),
+        variance_ms2=np.array([1.0, 4.0, 9.0, 400.0]),
+        lower_ms=np.array([1.5, 3.0, 0.0, 0.0]),
+        upper_ms=np.array([3.5, 6.0, np.inf, np.inf]),
+    )
+    median = prediction.median_ms
+    assert np.all(np.isfinite(median)) and np.all(median < prediction.mean_ms)
+    _, observed = calibration_curve(median, prediction.lower_ms, prediction.upper_ms, measured)
+    assert observed[-1] == 1.0 and np.all(observed >= 0.5)  # unbounded: inside at every level
+    report = write_report(tmp_path / "r.png", "blank", measured, prediction)
+    assert report.scores.coverage90 == 1.0 and (tmp_path / "r.png").stat().st_size > 10_000
