@@ -59,7 +59,9 @@ class ServiceConfig:
         dataset: a HELP dataset directory imported at first start when the store is empty.
         max_batch: most archs/measurements/candidates one request may carry.
         max_workers: gRPC thread pool size.
-        max_concurrent_rpcs: RPCs in flight before the server answers RESOURCE_EXHAUSTED.
+        max_concurrent_rpcs: RPCs in flight (running or queued for a worker) before the server
+            answers RESOURCE_EXHAUSTED; well above the expected clients, since grpc counts a
+            call until its status is sent and a client's next call can arrive before that.
         grace_s: how long in-flight RPCs may finish on shutdown.
         max_conditioning: most measurements one device's posterior is conditioned on (an exact
             GP costs n^3; a source device has 15,625).
@@ -77,7 +79,7 @@ class ServiceConfig:
     dataset: Path | None = None
     max_batch: int = DEFAULT_MAX_BATCH
     max_workers: int = 8
-    max_concurrent_rpcs: int = 32
+    max_concurrent_rpcs: int = 256
     grace_s: float = 5.0
     max_conditioning: int = 1000
     fit: FitSettings = field(default_factory=fit_settings_from_env)

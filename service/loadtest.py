@@ -1,0 +1,580 @@
+"""Load test: many concurrent clients mixing Predict, SuggestSamples and AddMeasurements.
+
+``python -m service.loadtest --clients 32 --duration 60 --json load.json`` copies the store
+(``--store``, default the service's own) to a temporary directory, serves the copy from a
+subprocess on a loopback port, and drives it from ``--clients`` threads, each on its own
+channel, for ``--duration`` seconds. Afterwards it checks that every acknowledged measurement
+is stored exactly once (the multiset of latencies on the test's devices equals the
+acknowledged one), reports p50/p99 latency per RPC and the server's RSS, and exits 1 on any
+RPC error, count mismatch, or RSS growth above ``--max-rss-growth`` (10%) from just after the
+warm-up to the end of the run (medians of 5 s of samples at each end). ``--address`` drives a
+running loopback server instead (counts are then checked over the API only).
+
+The writes go to devices the test registers (``loadtest-<run>-<k>``) and preloads with 1,000
+measurements each (a posterior's conditioning cap), so the store's own devices are only read
+and the run sees the steady state of devices in long use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+import psutil
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gp.spaces.nasbench201 import all_archs
+from service._proto.latency.v1 import latency_pb2 as pb
+from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.config import ServiceConfig
+from service.server import is_loopback
+
+logger = logging.getLogger(__name__)
+
+NB201 = "nasbench201"
+#: Share of each RPC in the mix, and the size of its requests.
+MIX = {"Predict": 0.5, "SuggestSamples": 0.2, "AddMeasurements": 0.3}
+PREDICT_ARCHS = 50
+SUGGEST_CANDIDATES = 200
+SUGGEST_COUNT = 3
+ADD_BATCH = 5
+TARGETS = 4
+#: Measurements each test device gets before the clients start: as many as a posterior is
+#: conditioned on (``max_conditioning``), so the run measures the steady state of a device in
+#: long use rather than posteriors growing from nothing.
+PRELOAD = 1000
+#: Seconds of RSS samples whose median is the baseline (after the warm-up) and the end value.
+RSS_WINDOW_S = 5.0
+
+
+@dataclass
+class LoadSettings:
+    """One load run.
+
+    Attributes:
+        clients: concurrent client threads (one channel each).
+        duration_s: how long they call, warm-up included.
+        warmup_s: the first seconds, after which the RSS baseline is taken.
+        store: the store to copy and serve (ignored with ``address``).
+        address: a running loopback server to drive instead of starting one.
+        max_rss_growth: allowed RSS growth from the end of the warm-up; None: not checked.
+        seed: the clients' random choices.
+        timeout_s: per-RPC deadline.
+        start_timeout_s: how long the started server may take to report SERVING.
+    """
+
+    clients: int = 32
+    duration_s: float = 60.0
+    warmup_s: float = 10.0
+    store: Path | None = None
+    address: str | None = None
+    max_rss_growth: float | None = 0.10
+    seed: int = 0
+    timeout_s: float = 60.0
+    start_timeout_s: float = 600.0
+
+
+@dataclass
+class RpcStats:
+    """Latency figures of one RPC (milliseconds)."""
+
+    calls: int
+    errors: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+@dataclass
+class LoadReport:
+    """What a run measured and whether it passed."""
+
+    clients: int
+    duration_s: float
+    rpcs: dict[str, RpcStats]
+    errors: list[str]
+    acknowledged_batches: int
+    acknowledged_measurements: int  # preloaded ones included
+    stored_measurements: int
+    counts_ok: bool
+    count_problems: list[str]
+    rss_start_mb: float | None = None
+    rss_after_warmup_mb: float | None = None
+    rss_end_mb: float | None = None
+    rss_max_mb: float | None = None
+    rss_growth: float | None = None
+    rss_ok: bool = True
+    rss_samples_mb: list[float] = field(default_factory=list)
+    preloaded_measurements: int = 0
+    server_codes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.counts_ok and self.rss_ok
+
+    @property
+    def throughput(self) -> float:
+        return sum(s.calls for s in self.rpcs.values()) / self.duration_s
+
+
+# ---- the server under test ---------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def copy_store(source: Path, folder: Path) -> Path:
+    """A consistent copy of the SQLite store (backup API) and its model cache files."""
+    if not source.is_file():
+        raise FileNotFoundError(f"no store at {source} (see --store; import-help builds one)")
+    target = folder / source.name
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    for extra in source.parent.glob(f"{source.name}.model.pt*"):
+        shutil.copy2(extra, folder / extra.name)
+    return target
+
+
+class ServedCopy:
+    """``python -m service serve`` over a store copy, loopback port, metrics on."""
+
+    def __init__(self, store: Path, folder: Path) -> None:
+        self.store = copy_store(store, folder)
+        self.address = f"127.0.0.1:{free_port()}"
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        self.log = folder / "server.log"
+        metrics = self.metrics_url.removeprefix("http://").removesuffix("/metrics")
+        command = [sys.executable, "-m", "service", "serve", "--address", self.address]
+        command += ["--store", str(self.store), "--metrics-address", metrics]
+        repo = Path(__file__).resolve().parents[1]
+        path = [str(repo), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.pid = self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def wait_serving(address: str, timeout_s: float, server: ServedCopy | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if server is not None and server.process.poll() is not None:
+                raise RuntimeError(f"the server exited at start-up:\n{server.tail()}")
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.25)
+    raise TimeoutError(f"{address} did not report SERVING within {timeout_s:.0f} s")
+
+
+# ---- the clients -------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    """One client's record: latencies by RPC, errors, acknowledged latencies by device."""
+
+    latency_s: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+    error_counts: Counter[str] = field(default_factory=Counter)
+    acked: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    batches: int = 0
+
+
+class Client:
+    """Calls a random mix of RPCs until ``until`` (a monotonic time)."""
+
+    def __init__(
+        self, address: str, targets: Sequence[str], readable: Sequence[str], seed: int
+    ) -> None:
+        self.address = address
+        self.targets = list(targets)
+        self.readable = list(readable)
+        self.rng = random.Random(seed)
+        self.archs = all_archs()
+        self.outcome = Outcome()
+
+    def run(self, until: float, timeout_s: float) -> None:
+        names, weights = list(MIX), list(MIX.values())
+        with grpc.insecure_channel(self.address) as channel:
+            stub = pb_grpc.LatencyEstimatorStub(channel)
+            while time.monotonic() < until:
+                method = self.rng.choices(names, weights)[0]
+                self._call(stub, method, timeout_s)
+
+    def _nb201(self, count: int) -> list[pb.Architecture]:
+        return [
+            pb.Architecture(search_space=NB201, arch=a) for a in self.rng.sample(self.archs, count)
+        ]
+
+    def _call(self, stub: pb_grpc.LatencyEstimatorStub, method: str, timeout_s: float) -> None:
+        device, acked = self.rng.choice(self.targets), None
+        if method == "Predict":
+            device = self.rng.choice(self.readable)
+            request: object = pb.PredictRequest(device=device, archs=self._nb201(PREDICT_ARCHS))
+        elif method == "SuggestSamples":
+            request = pb.SuggestSamplesRequest(
+                device=device,
+                count=SUGGEST_COUNT,
+                candidates=self._nb201(SUGGEST_CANDIDATES),
+                strategy=self.rng.choice(["active", "random"]),
+                seed=self.rng.randrange(2**31),
+            )
+        else:
+            acked = [self.rng.uniform(2.0, 50.0) for _ in range(ADD_BATCH)]
+            measurements = [
+                pb.Measurement(arch=a, latency_ms=x)
+                for a, x in zip(self._nb201(ADD_BATCH), acked, strict=True)
+            ]
+            request = pb.AddMeasurementsRequest(device=device, measurements=measurements)
+        started = time.perf_counter()
+        try:
+            getattr(stub, method)(request, timeout=timeout_s)
+        except grpc.RpcError as exc:
+            self._failed(method, exc)
+            return
+        finally:
+            self.outcome.latency_s[method].append(time.perf_counter() - started)
+        if acked is not None:
+            self.outcome.acked[device].extend(acked)
+            self.outcome.batches += 1
+
+    def _failed(self, method: str, exc: grpc.RpcError) -> None:
+        key = f"{method} {exc.code().name}"
+        self.outcome.error_counts[key] += 1
+        if len(self.outcome.errors) < 20:
+            self.outcome.errors.append(f"{key}: {exc.details()}")
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's resident set size once a second."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(name="rss-sampler", daemon=True)
+        self.process = psutil.Process(pid)
+        self.samples: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.samples.append((time.monotonic(), self.process.memory_info().rss))
+            except psutil.Error:
+                return
+            self.stop.wait(1.0)
+
+    def median(self, start: float, end: float) -> float:
+        """Median RSS of the samples taken in [start, end] (all samples if none)."""
+        window = [rss for t, rss in self.samples if start <= t <= end]
+        return float(np.median(window or [rss for _, rss in self.samples]))
+
+
+# ---- the run -----------------------------------------------------------------------------------
+def run_load(settings: LoadSettings) -> LoadReport:
+    """Starts (or connects to) the server, drives it, checks the counts; see the module doc."""
+    with tempfile.TemporaryDirectory(prefix="latency-load-") as folder:
+        server = None
+        if settings.address is None:
+            store = settings.store or ServiceConfig.from_env().store_path
+            server = ServedCopy(Path(store), Path(folder))
+            address = server.address
+        else:
+            if not is_loopback(settings.address):
+                raise ValueError(
+                    f"the load test only drives loopback servers, not {settings.address}"
+                )
+            address = settings.address
+        try:
+            wait_serving(address, settings.start_timeout_s, server)
+            return _drive(settings, address, server)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def _drive(settings: LoadSettings, address: str, server: ServedCopy | None) -> LoadReport:
+    run = f"loadtest-{os.getpid()}-{int(time.time())}"
+    with grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.LatencyEstimatorStub(channel)
+        existing = [d.name for d in stub.ListDevices(pb.ListDevicesRequest()).devices]
+        targets = [f"{run}-{k}" for k in range(TARGETS)]
+        preloaded = {
+            name: _preload(stub, name, settings.seed + k) for k, name in enumerate(targets)
+        }
+    readable = targets + existing[:8]
+    sampler = RssSampler(server.pid) if server is not None else None
+    if sampler is not None:
+        sampler.start()
+    clients = [
+        Client(address, targets, readable, settings.seed * 1000 + i)
+        for i in range(settings.clients)
+    ]
+    started = time.monotonic()
+    until = started + settings.duration_s
+    threads = [threading.Thread(target=c.run, args=(until, settings.timeout_s)) for c in clients]
+    logger.info("%d clients for %.0f s against %s", len(clients), settings.duration_s, address)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    if sampler is not None:
+        sampler.stop.set()
+        sampler.join()
+    report = _report(settings, clients, elapsed)
+    report.preloaded_measurements = sum(len(v) for v in preloaded.values())
+    report.acknowledged_measurements += report.preloaded_measurements
+    if server is not None:
+        report.server_codes = _server_codes(server.metrics_url)
+    _check_counts(report, address, preloaded, clients, server)
+    if sampler is not None and sampler.samples:
+        _rss(report, sampler, started + settings.warmup_s, settings.max_rss_growth)
+    return report
+
+
+def _preload(stub: pb_grpc.LatencyEstimatorStub, name: str, seed: int) -> list[float]:
+    """Registers a test device and stores PRELOAD measurements; returns their latencies."""
+    stub.RegisterDevice(pb.RegisterDeviceRequest(name=name))
+    rng = random.Random(seed)
+    archs = rng.sample(all_archs(), PRELOAD)
+    latencies = [rng.uniform(2.0, 50.0) for _ in archs]
+    for start in range(0, PRELOAD, 500):
+        measurements = [
+            pb.Measurement(arch=pb.Architecture(search_space=NB201, arch=a), latency_ms=x)
+            for a, x in zip(archs[start : start + 500], latencies[start : start + 500], strict=True)
+        ]
+        stub.AddMeasurements(pb.AddMeasurementsRequest(device=name, measurements=measurements))
+    return latencies
+
+
+def _report(settings: LoadSettings, clients: Sequence[Client], elapsed: float) -> LoadReport:
+    latency: dict[str, list[float]] = defaultdict(list)
+    errors: Counter[str] = Counter()
+    messages: list[str] = []
+    for client in clients:
+        for method, values in client.outcome.latency_s.items():
+            latency[method].extend(values)
+        errors.update(client.outcome.error_counts)
+        messages.extend(client.outcome.errors)
+    rpcs = {}
+    for method in MIX:
+        values = np.array(latency.get(method, [float("nan")])) * 1e3
+        failed = sum(n for key, n in errors.items() if key.startswith(f"{method} "))
+        p50, p90, p99 = np.percentile(values, [50, 90, 99])
+        rpcs[method] = RpcStats(len(latency.get(method, [])), failed, p50, p90, p99, values.max())
+    batches = sum(c.outcome.batches for c in clients)
+    acked = sum(len(v) for c in clients for v in c.outcome.acked.values())
+    return LoadReport(
+        clients=settings.clients,
+        duration_s=elapsed,
+        rpcs=rpcs,
+        errors=[f"{k}: {n}x" for k, n in errors.items()] + messages[:20],
+        acknowledged_batches=batches,
+        acknowledged_measurements=acked,
+        stored_measurements=0,
+        counts_ok=False,
+        count_problems=[],
+    )
+
+
+def _check_counts(
+    report: LoadReport,
+    address: str,
+    preloaded: dict[str, list[float]],
+    clients: Sequence[Client],
+    server: ServedCopy | None,
+) -> None:
+    """Every acknowledged measurement stored once: via the API, then in the store file."""
+    targets = list(preloaded)
+    acked: dict[str, Counter[float]] = {name: Counter(v) for name, v in preloaded.items()}
+    for client in clients:
+        for device, values in client.outcome.acked.items():
+            acked[device].update(values)
+    problems = []
+    with grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.LatencyEstimatorStub(channel)
+        for name in targets:
+            count = stub.GetDevice(pb.GetDeviceRequest(name=name)).measurement_count
+            expected = sum(acked[name].values())
+            if count != expected:
+                problems.append(f"{name}: the API reports {count}, {expected} were acknowledged")
+            report.stored_measurements += count
+    if server is not None:
+        server.stop()  # a clean shutdown, then read what is on disk
+        problems += _check_store_file(server.store, acked)
+    report.count_problems = problems
+    report.counts_ok = not problems
+
+
+def _check_store_file(store: Path, acked: dict[str, Counter[float]]) -> list[str]:
+    problems = []
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        for name, expected in acked.items():
+            rows = db.execute(
+                "SELECT m.latency_ms FROM measurements m JOIN devices d ON d.id = m.device_id"
+                " WHERE d.name = ?",
+                (name,),
+            ).fetchall()
+            stored = Counter(float(r[0]) for r in rows)
+            if stored != expected:
+                missing = sum((expected - stored).values())
+                extra = sum((stored - expected).values())
+                problems.append(f"{name}: {missing} acknowledged rows missing, {extra} extra rows")
+    return problems
+
+
+def _server_codes(url: str) -> dict[str, float]:
+    """Server-side RPC counts by status code, from the Prometheus endpoint."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return {}
+    codes: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "grpc_server_handled_total":
+                codes[sample.labels["grpc_code"]] += sample.value
+    return dict(codes)
+
+
+def _rss(report: LoadReport, sampler: RssSampler, baseline_at: float, limit: float | None) -> None:
+    """Growth of the median RSS from just after the warm-up to the end of the run.
+
+    Medians over a few seconds, because single samples swing by ~10% as requests allocate
+    and free their matrices.
+    """
+    mb = 1024.0 * 1024.0
+    values = [rss for _, rss in sampler.samples]
+    base = sampler.median(baseline_at, baseline_at + RSS_WINDOW_S)
+    last = sampler.samples[-1][0]
+    end = sampler.median(last - RSS_WINDOW_S, last)
+    report.rss_start_mb = values[0] / mb
+    report.rss_after_warmup_mb = base / mb
+    report.rss_end_mb = end / mb
+    report.rss_max_mb = max(values) / mb
+    report.rss_growth = (end - base) / base
+    report.rss_samples_mb = [round(rss / mb, 1) for rss in values]
+    report.rss_ok = limit is None or report.rss_growth <= limit
+
+
+# ---- command line ------------------------------------------------------------------------------
+def format_report(report: LoadReport) -> str:
+    lines = [
+        f"{report.clients} clients, {report.duration_s:.1f} s, {report.throughput:.1f} RPC/s",
+        f"{'rpc':<16}{'calls':>8}{'errors':>8}"
+        + "".join(f"{h:>10}" for h in ("p50 ms", "p90 ms", "p99 ms", "max ms")),
+    ]
+    for method, s in report.rpcs.items():
+        lines.append(
+            f"{method:<16}{s.calls:>8}{s.errors:>8}{s.p50_ms:>10.1f}{s.p90_ms:>10.1f}"
+            f"{s.p99_ms:>10.1f}{s.max_ms:>10.1f}"
+        )
+    lines.append(
+        f"measurements: {report.acknowledged_measurements} acknowledged"
+        f" ({report.preloaded_measurements} preloaded, then {report.acknowledged_batches}"
+        f" batches), {report.stored_measurements} stored:"
+        f" {'OK' if report.counts_ok else 'MISMATCH ' + '; '.join(report.count_problems)}"
+    )
+    if report.rss_growth is not None:
+        lines.append(
+            f"server RSS: {report.rss_start_mb:.0f} MB at start,"
+            f" {report.rss_after_warmup_mb:.0f} MB after warm-up,"
+            f" {report.rss_end_mb:.0f} MB at the end (max {report.rss_max_mb:.0f}):"
+            f" {report.rss_growth:+.1%} {'OK' if report.rss_ok else 'TOO MUCH'}"
+        )
+    if report.server_codes:
+        lines.append(
+            "server-side statuses: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in report.server_codes.items())
+        )
+    lines.append("errors: " + ("none" if not report.errors else "; ".join(report.errors)))
+    lines.append("PASS" if report.ok else "FAIL")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m service.loadtest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="seconds before the RSS baseline (default: a sixth of the run, at most 10)",
+    )
+    parser.add_argument(
+        "--store", type=Path, help="store to copy and serve (default: the service's)"
+    )
+    parser.add_argument("--address", help="drive this running loopback server instead")
+    parser.add_argument("--max-rss-growth", type=float, default=0.10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the report here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    warmup = args.warmup if args.warmup is not None else min(10.0, args.duration / 6)
+    settings = LoadSettings(
+        clients=args.clients,
+        duration_s=args.duration,
+        warmup_s=warmup,
+        store=args.store,
+        address=args.address,
+        max_rss_growth=args.max_rss_growth,
+        seed=args.seed,
+    )
+    report = run_load(settings)
+    print(format_report(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The load test, shortened for CI: 4 clients for 5 s, zero errors, every measurement once.
+
+The full run (32 clients, 60 s, RSS growth <= 10%) is documented in the README:
+``python -m service.loadtest --clients 32 --duration 60 --store STORE --json load.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.loadtest import LoadSettings, main, run_load
+from tests.service.conftest import FIT_ITERATIONS, STORE_NAME
+
+
+def test_short_load_run_has_no_errors_and_exact_counts(
+    template_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LATENCY_FIT_ITERATIONS", str(FIT_ITERATIONS))  # reuse the cached fit
+    out = tmp_path / "load.json"
+    # A 5 s run is too short for a steady RSS: only gross growth (> 100%) fails it here.
+    argv = ["--clients", "4", "--duration", "5", "--store", str(template_store / STORE_NAME)]
+    code = main([*argv, "--max-rss-growth", "1.0", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert code == 0 and report["ok"], report
+    assert report["errors"] == [] and report["counts_ok"]
+    assert report["stored_measurements"] == report["acknowledged_measurements"]
+    assert report["acknowledged_batches"] > 0
+    for method in ("Predict", "SuggestSamples", "AddMeasurements"):
+        stats = report["rpcs"][method]
+        assert stats["calls"] > 0 and stats["errors"] == 0
+        assert 0 < stats["p50_ms"] <= stats["p99_ms"]
+    assert set(report["server_codes"]) == {"OK"}
+    assert report["rss_end_mb"] > 0
+
+
+def test_load_test_only_drives_loopback_servers() -> None:
+    with pytest.raises(ValueError, match="only drives loopback servers"):
+        run_load(LoadSettings(address="10.1.2.3:50051", duration_s=1))
