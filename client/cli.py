@@ -102,7 +102,7 @@ app = typer.Typer(
         " measuring, upload measurements, manage devices, draw accuracy reports.\n\n"
         "Examples:\n\n"
         "  client devices\n\n"
-        "  client --target gpu-box:50051 suggest-samples --device pi4 --count 10\n\n"
+        "  client --target gpu-box:50051 suggest-samples --device jetson --count 10\n\n"
         "  client predict --device pi4 --file archs.txt --csv > predicted.csv"
     ),
     no_args_is_help=True,
@@ -307,8 +307,11 @@ def suggest_samples(
     device: DeviceOption,
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many to pick.")] = 10,
     space: Annotated[
-        Space, typer.Option("--space", help="Search space of the pool.")
-    ] = Space.nasbench201,
+        Space | None,
+        typer.Option(
+            "--space", help="Search space of the pool (default: the candidates', else NB201)."
+        ),
+    ] = None,
     strategy: Annotated[
         Strategy | None, typer.Option("--strategy", help="Pick by expected gain or at random.")
     ] = None,
@@ -326,20 +329,22 @@ def suggest_samples(
 
     Examples:
 
-      client suggest-samples --device pi4 --count 10
+      client suggest-samples --device jetson --count 10
 
-      client suggest-samples --device pi4 --json | jq -r '.suggestions[].arch' > to_measure.txt
+      client suggest-samples --device jetson --json | jq -r '.suggestions[].arch' > to_measure.txt
 
-      client suggest-samples --device phone --space fbnet --candidates pool.txt -n 5
+      client suggest-samples --device phone --candidates fbnet_pool.txt -n 5
     """
     pool = read_archs(candidates) if candidates is not None else None
+    if pool:
+        count = min(count, len(set(pool)))  # "up to --count": a small pool is not an error
     with connect(ctx) as latency:
         picks = latency.suggest(
             device,
             count=count,
             candidates=pool,
             strategy=strategy.value if strategy else None,
-            search_space=space.value,
+            search_space=_space(space),
             seed=seed,
         )
     rows = [

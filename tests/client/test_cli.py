@@ -135,6 +135,11 @@ def test_register_add_suggest(target: str, tmp_path: Path) -> None:
     )  # fmt: skip
     chosen = [p["arch"] for p in json.loads(random_picks.stdout)["suggestions"]]
     assert len(chosen) == 2 and set(chosen) <= {LIGHT, HEAVY, CELL}
+    fbnet = tmp_path / "fbnet.txt"
+    fbnet.write_text("\n".join(",".join([block] * 22) for block in ("k3_e1", "skip", "k5_e6")))
+    fbnet_picks = run(target, "suggest-samples", "-d", "nano", "--candidates", str(fbnet), "--json")
+    assert fbnet_picks.exit_code == 0, fbnet_picks.output  # the space follows the candidates
+    assert {p["search_space"] for p in json.loads(fbnet_picks.stdout)["suggestions"]} == {"fbnet"}
 
 
 # ---- errors ----------------------------------------------------------------------------------
