@@ -91,7 +91,7 @@ def grpc_errors(method: F) -> F:
 
 
 class StartupError(Exception):
-    """The server cannot start; the message says what to fix (the CLI prints it, exit 2)."""
+    """The server cannot start; the message says what to fix (the CLI logs it, exits 2)."""
 
 
 class ConfigError(StartupError, ValueError):

@@ -183,7 +183,9 @@ def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
 
 
 def is_loopback(address: str) -> bool:
-    """Whether ``host:port`` only listens on this machine."""
+    """Whether ``host:port`` (or a ``unix:`` socket) only listens on this machine."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
     host = address.rpartition(":")[0].strip("[]") or address
     if host == "localhost":
         return True

@@ -40,6 +40,7 @@ access_logger = logging.getLogger("service.access")
 #: Seconds; spans a cached lookup (~1 ms) to a whole-space active suggestion (~10 s).
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 FIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800)
+_OWN_SERVICE = "latency.v1.LatencyEstimator"  # its methods are logged by bare name
 #: (device, version, space) posteriors already timed; a new one is a refit on new data.
 _SEEN_POSTERIORS = 4096
 
@@ -126,7 +127,12 @@ class TelemetryInterceptor(grpc.ServerInterceptor):
                 seconds = time.perf_counter() - started
                 self.metrics.in_flight.dec()
                 self.metrics.observe_rpc(method, code, seconds)
-                log_rpc(name, code, seconds, context.peer())
+                log_rpc(
+                    name if service == _OWN_SERVICE else f"{service}/{name}",
+                    code,
+                    seconds,
+                    context.peer(),
+                )
 
         return wrap_unary(handler, observed)
 
