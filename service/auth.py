@@ -59,9 +59,13 @@ def load_token(config: ServiceConfig) -> str | None:
 
 def _read_token_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8").strip()
+        text = path.read_text(encoding="utf-8").strip()
+        mode = path.stat().st_mode
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read token file {path} ({ENV_TOKEN_FILE}): {exc}") from None
+    if mode & 0o077:
+        logger.warning("token file %s is readable by other users (chmod 600 it)", path)
+    return text
 
 
 def bearer_token(metadata: Any) -> str | None:
