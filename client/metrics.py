@@ -64,16 +64,31 @@ def coverage(lower: np.ndarray, upper: np.ndarray, measured: np.ndarray) -> floa
 
 
 def score(
-    median_ms: np.ndarray, lower_ms: np.ndarray, upper_ms: np.ndarray, measured_ms: np.ndarray
-) -> Scores:
-    """Scores point predictions and 90% intervals against measurements (all of shape ``(n,)``)."""
-    return Scores(
+    lower_ms: np.ndarray,
+    upper_ms: np.ndarray,
+    measured_ms: np.ndarray,
+    median_ms: np.ndarray | None = None,
+) -> tuple[Scores, np.ndarray]:
+    """Scores 90% intervals and point predictions against measurements (arrays of shape ``(n,)``).
+
+    Args:
+        lower_ms, upper_ms: the 90% intervals.
+        measured_ms: the measured latencies.
+        median_ms: the point predictions, :attr:`client.api.Predictions.median_ms`; the
+            interval's geometric midpoint when None (the same, but NaN for an unbounded one).
+
+    Returns:
+        The scores and the point predictions scored.
+    """
+    median = np.sqrt(lower_ms * upper_ms) if median_ms is None else median_ms
+    scores = Scores(
         n=len(measured_ms),
-        spearman=spearman(median_ms, measured_ms),
-        acc10=acc10(median_ms, measured_ms),
-        mape=mape(median_ms, measured_ms),
+        spearman=spearman(median, measured_ms),
+        acc10=acc10(median, measured_ms),
+        mape=mape(median, measured_ms),
         coverage90=coverage(lower_ms, upper_ms, measured_ms),
     )
+    return scores, median
 
 
 def calibration_curve(

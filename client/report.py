@@ -38,8 +38,8 @@ class Report:
     @classmethod
     def build(cls, device: str, measured_ms: np.ndarray, prediction: Predictions) -> Report:
         measured = np.asarray(measured_ms, dtype=np.float64)
-        median = prediction.median_ms
-        scores = score(median, prediction.lower_ms, prediction.upper_ms, measured)
+        p = prediction
+        scores, median = score(p.lower_ms, p.upper_ms, measured, median_ms=p.median_ms)
         return cls(device, measured, prediction, scores, median)
 
 

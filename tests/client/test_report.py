@@ -76,9 +76,10 @@ def test_report_on_missing_file_is_one_line(target: str, tmp_path: Path) -> None
 def test_metrics_of_perfect_and_biased_predictions() -> None:
     measured = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
     lower, upper = measured / 1.5, measured * 1.5
-    scores = score(measured, lower, upper, measured)
+    scores, median = score(lower, upper, measured)
+    np.testing.assert_allclose(median, measured)
     assert scores.spearman == pytest.approx(1.0) and scores.acc10 == scores.coverage90 == 1.0
-    biased = score(measured * 1.2, lower * 1.2, upper * 1.2, measured)
+    biased, _ = score(lower * 1.2, upper * 1.2, measured, median_ms=measured * 1.2)
     assert biased.acc10 == 0.0 and biased.mape == pytest.approx(20.0)
     levels, observed = calibration_curve(measured * 1.2, lower * 1.2, upper * 1.2, measured)
     # Every measurement sits 0.74 sd off-centre: outside the central intervals below ~54%.
