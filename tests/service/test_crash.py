@@ -84,8 +84,12 @@ def stored_batches(store: Path) -> list[tuple[int, int, int, float, float]]:
         db.close()
 
 
-def check_store(store: Path, ledger: Ledger, device_count: int) -> int:
-    """Asserts every acked batch whole and once, no partial batch; returns the rows stored."""
+def check_store(store: Path, ledger: Ledger, device_count: int) -> tuple[int, int]:
+    """Asserts every acked batch whole and once, no partial batch.
+
+    Returns:
+        the rows stored, and how many unacknowledged (in-flight) batches were stored whole.
+    """
     batches = stored_batches(store)
     by_marker: dict[float, int] = {}
     for batch_id, size, rows, low, high in batches:
@@ -99,7 +103,7 @@ def check_store(store: Path, ledger: Ledger, device_count: int) -> int:
         assert marker in ledger.acked or marker in ledger.unknown
     total = sum(by_marker.values())
     assert device_count == total
-    return total
+    return total, sum(marker in ledger.unknown for marker in by_marker)
 
 
 def test_kill_9_during_add_bursts_keeps_every_acknowledged_batch(tmp_path: Path) -> None:
@@ -129,11 +133,12 @@ def test_kill_9_during_add_bursts_keeps_every_acknowledged_batch(tmp_path: Path)
             device = pb_grpc.LatencyEstimatorStub(channel).GetDevice(
                 pb.GetDeviceRequest(name=DEVICE)
             )
-        total = check_store(store, ledger, device.measurement_count)
+        total, in_flight_stored = check_store(store, ledger, device.measurement_count)
         acked_rows = sum(ledger.acked.values())
         print(
-            f"cycle {cycle}: {len(ledger.acked)} batches ({acked_rows} rows) acknowledged,"
-            f" {len(ledger.unknown)} in flight at the kill, {total} rows stored"
+            f"after kill {cycle + 1}: {len(ledger.acked)} batches ({acked_rows} rows)"
+            f" acknowledged and all stored; {len(ledger.unknown)} unanswered at the kills, of"
+            f" which {in_flight_stored} stored whole and the rest not at all; {total} rows"
         )
     assert server.stop(signal.SIGTERM) == 0
     assert len(ledger.acked) >= CYCLES  # the bursts did write
