@@ -45,6 +45,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.auth import load_token
 from service.config import ServiceConfig
 from service.server import is_loopback
 
@@ -156,6 +157,11 @@ def copy_store(source: Path, folder: Path) -> Path:
     return target
 
 
+_SERVER_ONLY_ENV = frozenset(
+    {"LATENCY_ADDRESS", "LATENCY_TLS_CERT", "LATENCY_TLS_KEY", "LATENCY_METRICS_ADDRESS"}
+)
+
+
 class ServedCopy:
     """``python -m service serve`` over a store copy, loopback port, metrics on."""
 
@@ -169,7 +175,9 @@ class ServedCopy:
         command += ["--store", str(self.store), "--metrics-address", metrics]
         repo = Path(__file__).resolve().parents[1]
         path = [str(repo), *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        # Plaintext on the loopback port chosen here; a configured token still applies.
+        env = {k: v for k, v in os.environ.items() if k not in _SERVER_ONLY_ENV}
+        env["PYTHONPATH"] = os.pathsep.join(path)
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.pid = self.process.pid
@@ -216,13 +224,28 @@ class Outcome:
     batches: int = 0
 
 
+Metadata = tuple[tuple[str, str], ...]
+
+
+def auth_metadata() -> Metadata:
+    """``authorization: Bearer ...`` when LATENCY_TOKEN(_FILE) is set, as the server reads it."""
+    token = load_token(ServiceConfig.from_env())
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
 class Client:
     """Calls a random mix of RPCs until ``until`` (a monotonic time)."""
 
     def __init__(
-        self, address: str, targets: Sequence[str], readable: Sequence[str], seed: int
+        self,
+        address: str,
+        targets: Sequence[str],
+        readable: Sequence[str],
+        seed: int,
+        metadata: Metadata = (),
     ) -> None:
         self.address = address
+        self.metadata = metadata
         self.targets = list(targets)
         self.readable = list(readable)
         self.rng = random.Random(seed)
@@ -264,7 +287,7 @@ class Client:
             request = pb.AddMeasurementsRequest(device=device, measurements=measurements)
         started = time.perf_counter()
         try:
-            getattr(stub, method)(request, timeout=timeout_s)
+            getattr(stub, method)(request, timeout=timeout_s, metadata=self.metadata)
         except grpc.RpcError as exc:
             self._failed(method, exc)
             return
@@ -329,19 +352,21 @@ def run_load(settings: LoadSettings) -> LoadReport:
 
 def _drive(settings: LoadSettings, address: str, server: ServedCopy | None) -> LoadReport:
     run = f"loadtest-{os.getpid()}-{int(time.time())}"
+    metadata = auth_metadata()
     with grpc.insecure_channel(address) as channel:
         stub = pb_grpc.LatencyEstimatorStub(channel)
         existing = [d.name for d in stub.ListDevices(pb.ListDevicesRequest()).devices]
         targets = [f"{run}-{k}" for k in range(TARGETS)]
         preloaded = {
-            name: _preload(stub, name, settings.seed + k) for k, name in enumerate(targets)
+            name: _preload(stub, name, settings.seed + k, metadata)
+            for k, name in enumerate(targets)
         }
     readable = targets + existing[:8]
     sampler = RssSampler(server.pid) if server is not None else None
     if sampler is not None:
         sampler.start()
     clients = [
-        Client(address, targets, readable, settings.seed * 1000 + i)
+        Client(address, targets, readable, settings.seed * 1000 + i, metadata)
         for i in range(settings.clients)
     ]
     started = time.monotonic()
@@ -367,9 +392,11 @@ def _drive(settings: LoadSettings, address: str, server: ServedCopy | None) -> L
     return report
 
 
-def _preload(stub: pb_grpc.LatencyEstimatorStub, name: str, seed: int) -> list[float]:
+def _preload(
+    stub: pb_grpc.LatencyEstimatorStub, name: str, seed: int, metadata: Metadata
+) -> list[float]:
     """Registers a test device and stores PRELOAD measurements; returns their latencies."""
-    stub.RegisterDevice(pb.RegisterDeviceRequest(name=name))
+    stub.RegisterDevice(pb.RegisterDeviceRequest(name=name), metadata=metadata)
     rng = random.Random(seed)
     archs = rng.sample(all_archs(), PRELOAD)
     latencies = [rng.uniform(2.0, 50.0) for _ in archs]
@@ -378,7 +405,8 @@ def _preload(stub: pb_grpc.LatencyEstimatorStub, name: str, seed: int) -> list[f
             pb.Measurement(arch=pb.Architecture(search_space=NB201, arch=a), latency_ms=x)
             for a, x in zip(archs[start : start + 500], latencies[start : start + 500], strict=True)
         ]
-        stub.AddMeasurements(pb.AddMeasurementsRequest(device=name, measurements=measurements))
+        request = pb.AddMeasurementsRequest(device=name, measurements=measurements)
+        stub.AddMeasurements(request, metadata=metadata)
     return latencies
 
 

@@ -19,6 +19,8 @@ def test_short_load_run_has_no_errors_and_exact_counts(
     template_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LATENCY_FIT_ITERATIONS", str(FIT_ITERATIONS))  # reuse the cached fit
+    monkeypatch.setenv("LATENCY_TOKEN", "load-test-token-0123456789")  # writes go through auth
+    monkeypatch.delenv("LATENCY_TOKEN_FILE", raising=False)
     out = tmp_path / "load.json"
     # A 5 s run is too short for a steady RSS: only gross growth (> 100%) fails it here.
     argv = ["--clients", "4", "--duration", "5", "--store", str(template_store / STORE_NAME)]
