@@ -47,10 +47,15 @@ def test_plaintext_client_is_not_served(tls_server: RunningServer) -> None:
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
+@pytest.fixture(scope="module")
+def stranger(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """Another CA and a certificate of its own."""
+    return make_tls_files(tmp_path_factory.mktemp("other-ca"))
+
+
 def test_a_client_that_trusts_another_ca_refuses_the_server(
-    tls_server: RunningServer, tmp_path: Path
+    tls_server: RunningServer, stranger: TlsFiles
 ) -> None:
-    stranger = make_tls_files(tmp_path / "other-ca")
     address = f"127.0.0.1:{tls_server.port}"
     with grpc.secure_channel(address, stranger.client_credentials()) as channel:
         with pytest.raises(grpc.RpcError) as info:
@@ -67,13 +72,13 @@ def test_certificate_without_key_is_a_config_error(tls_files: TlsFiles, tmp_path
 
 @pytest.mark.parametrize("problem", ["missing key", "key of another cert", "garbage cert"])
 def test_unusable_tls_files_are_named_at_start_up(
-    problem: str, tls_files: TlsFiles, tmp_path: Path
+    problem: str, tls_files: TlsFiles, stranger: TlsFiles, tmp_path: Path
 ) -> None:
     cert, key = tls_files.cert, tls_files.key
     if problem == "missing key":
         key = tmp_path / "nope.key"
     elif problem == "key of another cert":
-        key = make_tls_files(tmp_path / "other").key
+        key = stranger.key
     else:
         cert = tmp_path / "garbage.pem"
         cert.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
