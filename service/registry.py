@@ -269,6 +269,11 @@ class Registry:
                 raise InvalidRequestError(f"candidates are required for search space {space.name}")
             done = set(measured.archs)
             candidates = [a for a in all_archs() if a not in done]
+            if not candidates:
+                raise InvalidRequestError(
+                    f"device {device.name} has measured all {NUM_ARCHS} NB201 archs:"
+                    " nothing is left to suggest"
+                )
         if not 1 <= count <= len(candidates):
             raise InvalidRequestError(
                 f"count must be between 1 and the pool size {len(candidates)}, got {count}"

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import grpc
 
 from gp.estimator import REFERENCE_LATENCY_PREFIX
+from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
 from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
@@ -99,6 +100,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             )
         if request.count < 1:
             raise InvalidRequestError(f"count must be at least 1, got {request.count}")
+        if request.seed < 0:
+            raise InvalidRequestError(f"seed must be non-negative, got {request.seed}")
         space_name = request.search_space or NASBench201Space.name
         parser = ArchParser("candidate", default_space=space_name)
         space = self._suggest_space(parser, space_name, request.candidates)
@@ -208,10 +211,8 @@ def _measurement_rows(measurements: Sequence[pb.Measurement]) -> list[Measuremen
     rows = []
     for i, measurement in enumerate(measurements):
         latency = measurement.latency_ms
-        if not (math.isfinite(latency) and latency > 0):
-            raise InvalidRequestError(
-                f"measurement {i}: latency {latency!r} ms must be finite and positive"
-            )
+        if not MIN_LATENCY_MS <= latency <= MAX_LATENCY_MS:  # NaN fails too
+            raise InvalidRequestError(f"measurement {i}: latency {latency!r} ms {LATENCY_RULE}")
         if not measurement.HasField("arch"):
             raise InvalidRequestError(f"measurement {i}: arch is missing")
         parsed = _parse_at(parser, i, measurement.arch)
@@ -245,8 +246,8 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
         if not math.isfinite(value):
             raise InvalidRequestError(f"descriptor {key!r}: value {value!r} must be finite")
         if key.startswith(REFERENCE_LATENCY_PREFIX):
-            if value <= 0:
-                raise InvalidRequestError(f"descriptor {key!r}: latency must be positive")
+            if not MIN_LATENCY_MS <= value <= MAX_LATENCY_MS:
+                raise InvalidRequestError(f"descriptor {key!r}: latency {LATENCY_RULE}")
             try:
                 arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])
             except ValueError as exc:

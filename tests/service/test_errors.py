@@ -52,8 +52,10 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
     "add: malformed arch": (add("pi4", m(OK), m("|bad~0|")), INVALID, "measurement 1:"),
     "add: NaN latency": (add("pi4", m(OK), m(OK, float("nan"))), INVALID, "measurement 1: latency"),
     "add: inf latency": (add("pi4", m(OK, float("inf"))), INVALID, "measurement 0: latency"),
-    "add: zero latency": (add("pi4", m(OK), m(OK, 0.0)), INVALID, "must be finite and positive"),
+    "add: zero latency": (add("pi4", m(OK), m(OK, 0.0)), INVALID, "must be finite and between"),
     "add: negative latency": (add("pi4", m(OK, -2.0)), INVALID, "measurement 0"),
+    "add: subnormal latency": (add("pi4", m(OK), m(OK, 5e-324)), INVALID, "measurement 1"),
+    "add: absurd latency": (add("pi4", m(OK, 1e300)), INVALID, "measurement 0: latency"),
     "add: unknown space": (
         add("pi4", m(pb.Architecture(search_space="darts", arch="x"))),
         INVALID,
@@ -97,6 +99,11 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
     "predict: empty device": (predict("", nb201(OK)), INVALID, "device name is empty"),
     "predict: unknown device": (predict("nope", nb201(OK)), grpc.StatusCode.NOT_FOUND, "nope"),
     "suggest: count 0": (suggest(device="pi4", count=0), INVALID, "count must be at least 1"),
+    "suggest: negative seed": (
+        suggest(device="pi4", count=1, seed=-1),
+        INVALID,
+        "seed must be non-negative",
+    ),
     "suggest: count > pool": (
         suggest(device="pi4", count=3, candidates=[nb201(OK), nb201(ARCHS[1])]),
         INVALID,
