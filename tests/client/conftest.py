@@ -15,8 +15,6 @@ from service.server import RunningServer
 from tests.service import conftest as service_fixtures
 
 # pytest finds fixtures by name in a conftest's namespace.
-model_cache = service_fixtures.model_cache
-template_store = service_fixtures.template_store
 store_path = service_fixtures.store_path
 server = service_fixtures.server
 

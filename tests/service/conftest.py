@@ -25,10 +25,7 @@ from gp.model import FitSettings
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
-from service.importer import import_help
-from service.registry import Registry
 from service.server import RunningServer, create_server
-from service.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = Path(
@@ -50,27 +47,6 @@ def copy_store(source_dir: Path, target_dir: Path) -> Path:
         if path.name.startswith(STORE_NAME):
             shutil.copy2(path, target_dir / path.name)
     return target_dir / STORE_NAME
-
-
-@pytest.fixture(scope="session")
-def model_cache() -> dict[str, LatencyEstimator]:
-    """Fitted estimators shared by every in-process server of the session (one fit)."""
-    return {}
-
-
-@pytest.fixture(scope="session")
-def template_store(
-    tmp_path_factory: pytest.TempPathFactory, model_cache: dict[str, LatencyEstimator]
-) -> Path:
-    """A closed store directory with TEST_DEVICES imported and the model fitted."""
-    if not (DATASET / "latency").is_dir():
-        pytest.skip(f"HELP dataset not found at {DATASET} (set LATENCY_DATASET_DIR)")
-    folder = tmp_path_factory.mktemp("template")
-    store = Store(folder / STORE_NAME)
-    import_help(DATASET, store, TEST_DEVICES, progress=False)
-    Registry(store, fit_settings(), memory_cache=model_cache).start()
-    store.close()
-    return folder
 
 
 @pytest.fixture
