@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 # Descriptor keys "latency:<arch>" are the device's latencies on reference architectures
 # (HELP's hardware embedding); they condition the model exactly like measurements.
 REFERENCE_LATENCY_PREFIX = "latency:"
+#: Revision of the fit (objective, features, saved state). Caches of a fitted estimator key on
+#: it, so a fit made by older code is not reused after the model changes.
+FIT_REVISION = 2
 # Prior-only models (no source tables): a device's typical log-latency, 10 ms +- a factor 20.
 _PRIOR_LEVEL_LOG_MS = math.log(10.0)
 _PRIOR_LEVEL_SD = 3.0

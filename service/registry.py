@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from gp.errors import DatasetError
-from gp.estimator import LatencyEstimator, Measurements, Suggestion
+from gp.estimator import FIT_REVISION, LatencyEstimator, Measurements, Suggestion
 from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
 from gp.spaces import NASBench201Space, SearchSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
@@ -113,7 +113,11 @@ class Registry:
 
     def _fit_key(self, sources: dict[str, np.ndarray]) -> str:
         versions = {name: self.store.resolve(name).version for name in sorted(sources)}
-        payload = {"sources": versions, "settings": dataclasses.asdict(self.fit_settings)}
+        payload = {
+            "sources": versions,
+            "settings": dataclasses.asdict(self.fit_settings),
+            "revision": FIT_REVISION,
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     @property

@@ -63,3 +63,15 @@ def test_whole_space_prediction_is_cached_per_device_version(store_path: Path) -
     updated = registry.predict(device, space, archs[:5])  # a new version: not the stale cache
     assert np.all(np.abs(np.log(updated.mean_ms / 3.0)) < np.abs(np.log(few.mean_ms / 3.0)))
     store.close()
+
+
+def test_fit_key_depends_on_the_fit_revision(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(store_path)
+    store.register_device("a")
+    sources = {"a": None}
+    before = Registry(store, fit_settings())._fit_key(sources)  # type: ignore[arg-type]
+    monkeypatch.setattr("service.registry.FIT_REVISION", 10**6)
+    assert Registry(store, fit_settings())._fit_key(sources) != before  # type: ignore[arg-type]
+    store.close()
