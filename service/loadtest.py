@@ -40,9 +40,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gp.spaces.nasbench201 import all_archs
+from service import probe
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.auth import load_token
@@ -196,20 +196,16 @@ class ServedCopy:
 
 
 def wait_serving(address: str, timeout_s: float, server: ServedCopy | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
+    def exited() -> bool:
+        return server is not None and server.process.poll() is not None
+
     with grpc.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if server is not None and server.process.poll() is not None:
-                raise RuntimeError(f"the server exited at start-up:\n{server.tail()}")
-            try:
-                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=2)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.25)
-    raise TimeoutError(f"{address} did not report SERVING within {timeout_s:.0f} s")
+        try:
+            probe.wait_serving(channel, timeout_s, exited)
+        except probe.ServerExitedError:
+            raise RuntimeError(f"the server exited at start-up:\n{server.tail()}") from None
+        except TimeoutError:
+            raise TimeoutError(f"{address}: no SERVING within {timeout_s:.0f} s") from None
 
 
 # ---- the clients -------------------------------------------------------------------------------

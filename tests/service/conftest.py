@@ -25,6 +25,7 @@ from gp.model import FitSettings
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
+from service.probe import ServerExitedError, wait_serving
 from service.server import RunningServer, create_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,22 +130,11 @@ class ServerProcess:
         self, timeout_s: float = 120.0, credentials: grpc.ChannelCredentials | None = None
     ) -> None:
         """Polls the health service until SERVING (fails with the server log otherwise)."""
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        deadline = time.monotonic() + timeout_s
         with self.channel(credentials) as chan:
-            health = health_pb2_grpc.HealthStub(chan)
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    pytest.fail(f"server exited early:\n{self.log.read_text()}")
-                try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.2)
-        pytest.fail(f"server not SERVING after {timeout_s} s:\n{self.log.read_text()}")
+            try:
+                wait_serving(chan, timeout_s, lambda: self.process.poll() is not None)
+            except (ServerExitedError, TimeoutError) as exc:
+                pytest.fail(f"{exc}:\n{self.log.read_text()}")
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
