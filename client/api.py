@@ -34,16 +34,20 @@ import grpc
 import numpy as np
 
 from client.errors import ClientInputError, UnavailableError, from_rpc_error
+from client.settings import (
+    DEFAULT_RETRIES,
+    DEFAULT_TARGET,
+    DEFAULT_TIMEOUT_S,
+    ENV_CA_CERT,
+    ENV_TARGET,
+    ENV_TOKEN,
+    ENV_TOKEN_FILE,
+)
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TARGET = "127.0.0.1:50051"
-ENV_TARGET = "LATENCY_TARGET"
-ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"
-ENV_TOKEN = "LATENCY_TOKEN"
-ENV_CA_CERT = "LATENCY_CA_CERT"
 
 #: Archs per Predict request: well under the server's default limit (100,000) and its 64 MiB
 #: messages even for long feature vectors.
@@ -291,8 +295,8 @@ class LatencyClient:
         token: str | None = None,
         root_certificates: bytes | None = None,
         ca_cert: str | Path | None = None,
-        timeout_s: float = 30.0,
-        retries: int = 3,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
         backoff_s: float = 0.5,
         batch_size: int = DEFAULT_BATCH_SIZE,
         options: Sequence[tuple[str, Any]] = (),

@@ -15,11 +15,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,16 +27,21 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from client.settings import (
+    DEFAULT_RETRIES,
+    DEFAULT_TARGET,
+    DEFAULT_TIMEOUT_S,
+    ENV_CA_CERT,
+    ENV_TARGET,
+    ENV_TIMEOUT,
+    ENV_TOKEN_FILE,
+)
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from client.api import LatencyClient, Predictions
 
-DEFAULT_TARGET = "127.0.0.1:50051"  # = client.api.DEFAULT_TARGET, without importing grpc here
-ENV_TARGET = "LATENCY_TARGET"
-ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"
-ENV_CA_CERT = "LATENCY_CA_CERT"
-ENV_TIMEOUT = "LATENCY_TIMEOUT"
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -129,18 +133,8 @@ class ConnectionOptions:
     target: str = DEFAULT_TARGET
     token_file: Path | None = None
     ca_cert: Path | None = None
-    timeout_s: float = 30.0
-    retries: int = 3
-
-    @classmethod
-    def from_env(cls) -> ConnectionOptions:
-        """The options a command run without ``client``'s own flags would get."""
-        ca_cert = os.environ.get(ENV_CA_CERT)
-        return cls(
-            target=os.environ.get(ENV_TARGET) or DEFAULT_TARGET,
-            ca_cert=Path(ca_cert) if ca_cert else None,
-            timeout_s=float(os.environ.get(ENV_TIMEOUT) or 30.0),
-        )
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    retries: int = DEFAULT_RETRIES
 
     def client(self) -> LatencyClient:
         """A connected :class:`~client.api.LatencyClient` (use it as a context manager)."""
@@ -156,7 +150,8 @@ class ConnectionOptions:
 
 
 def connect(ctx: typer.Context) -> LatencyClient:
-    """The client for a command: the options given to ``client`` itself, else the environment.
+    """The client for a command: the options given to ``client`` itself (its ``main`` callback
+    reads the environment too), else a client configured from the environment alone.
 
     Use it in any command added to :data:`app`::
 
@@ -165,8 +160,12 @@ def connect(ctx: typer.Context) -> LatencyClient:
             with connect(ctx) as latency:
                 ...
     """
-    options = ctx.find_object(ConnectionOptions) or ConnectionOptions.from_env()
-    return options.client()
+    options = ctx.find_object(ConnectionOptions)
+    if options is not None:
+        return options.client()
+    from client.api import LatencyClient
+
+    return LatencyClient.from_env()
 
 
 @app.callback()
@@ -191,10 +190,10 @@ def main(
     timeout: Annotated[
         float,
         typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0.001, help="Deadline of each call (s)."),
-    ] = 30.0,
+    ] = DEFAULT_TIMEOUT_S,
     retries: Annotated[
         int, typer.Option("--retries", min=0, help="Retries of a call answered UNAVAILABLE.")
-    ] = 3,
+    ] = DEFAULT_RETRIES,
 ) -> None:
     ctx.obj = ConnectionOptions(target, token_file, ca_cert, timeout, retries)
 
@@ -282,7 +281,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _print_json(payload: object) -> None:
+def print_json(payload: object) -> None:
     typer.echo(json.dumps(_json_safe(payload), indent=2, allow_nan=False))
 
 
@@ -358,7 +357,7 @@ def suggest_samples(
         for pick in picks
     ]
     if as_json:
-        _print_json({"device": device, "model_version": picks.model_version, "suggestions": rows})
+        print_json({"device": device, "model_version": picks.model_version, "suggestions": rows})
         return
     from rich.table import Table
 
@@ -420,7 +419,7 @@ def predict(
         rows = [
             dict(arch=name, **values) for name, values in zip(names, _rows(result), strict=True)
         ]
-        _print_json({"device": device, "model_version": result.model_version, "predictions": rows})
+        print_json({"device": device, "model_version": result.model_version, "predictions": rows})
     else:
         _print_prediction_table(device, names, result)
 
@@ -437,8 +436,10 @@ def _rows(result: Predictions) -> list[dict[str, float]]:
 
 
 def _print_csv(names: list[str], result: Predictions) -> None:
+    from client.api import PREDICTION_FIELDS
+
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["arch", "mean_ms", "variance_ms2", "lower_ms", "upper_ms"])
+    writer.writerow(["arch", *PREDICTION_FIELDS])
     for name, row in zip(names, _rows(result), strict=True):
         values = (row["mean_ms"], row["variance_ms2"], row["lower_ms"], row["upper_ms"])
         writer.writerow([name, *(repr(v) for v in values)])
@@ -481,14 +482,7 @@ def add(
     with connect(ctx) as latency:
         result = latency.add_measurements(device, pairs, search_space=_space(space))
     if as_json:
-        _print_json(
-            {
-                "device": device,
-                "accepted": result.accepted,
-                "device_total": result.device_total,
-                "model_version": result.model_version,
-            }
-        )
+        print_json({"device": device, **asdict(result)})
         return
     typer.echo(
         f"accepted {result.accepted} measurements for {device}; it now has"
@@ -509,7 +503,7 @@ def devices(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with connect(ctx) as latency:
         found = latency.devices()
     if as_json:
-        _print_json([_device_dict(d) for d in found])
+        print_json([asdict(d) for d in found])
         return
     from rich.table import Table
 
@@ -520,17 +514,6 @@ def devices(ctx: typer.Context, as_json: JsonOption = False) -> None:
         source = "yes" if d.source else ""
         table.add_row(d.name, ", ".join(d.aliases), str(d.measurement_count), source, d.description)
     _console().print(table)
-
-
-def _device_dict(device: Any) -> dict[str, Any]:
-    return {
-        "name": device.name,
-        "aliases": list(device.aliases),
-        "descriptor": dict(device.descriptor),
-        "description": device.description,
-        "measurement_count": device.measurement_count,
-        "source": device.source,
-    }
 
 
 def _parse_descriptor(items: list[str]) -> dict[str, float]:
@@ -581,7 +564,7 @@ def register(
     with connect(ctx) as latency:
         info = latency.register_device(device, alias or [], values, description)
     if as_json:
-        _print_json(_device_dict(info))
+        print_json(asdict(info))
         return
     aliases = f" (aliases {', '.join(info.aliases)})" if info.aliases else ""
     typer.echo(f"registered {info.name}{aliases} with {len(info.descriptor)} descriptor values")
@@ -622,7 +605,7 @@ def report(
     result = write_report(out, device, latencies, prediction)
     s = result.scores
     if as_json:
-        _print_json({"device": device, "figure": str(out), **s.as_dict()})
+        print_json({"device": device, "figure": str(out), **s.as_dict()})
         return
     typer.echo(
         f"{device}: {s.n} archs  Spearman {s.spearman:.3f}  acc10 {s.acc10:.1%}"

@@ -6,14 +6,13 @@ torch, grpc and numpy are imported inside the command, so ``client --help`` stay
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from client.cli import DeviceOption, app, connect, read_archs
+from client.cli import DeviceOption, app, connect, print_json, read_archs
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -208,7 +207,7 @@ def _run(
         bar = _Bar(progress, "held-out", len(targets))
         evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
         summary["evaluation"] = evaluation.scores.as_dict()
-        summary["evaluation"]["noisy"] = sum(t.noisy for t in evaluation.timings.values())
+        summary["evaluation"]["noisy"] = evaluation.noisy
         if plan.save_holdout is not None:
             _write_csv(plan.save_holdout, evaluation)
     if plan.repeat:
@@ -273,7 +272,7 @@ def _write_csv(path: Path, evaluation: Evaluation) -> None:
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     from rich.console import Console
 

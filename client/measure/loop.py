@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from client.api import AddResult, DeviceInfo, LatencyClient
-from client.errors import AlreadyExistsError
+from client.errors import AlreadyExistsError, NotFoundError
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, hardware_descriptor
 from client.measure.networks import FBNET, NASBENCH201, random_archs
 from client.measure.timing import Timing, TimingSettings, time_arch
@@ -28,6 +28,11 @@ OnMeasured = Callable[[str, Timing], None]
 DEFAULT_FBNET_POOL = 2000
 
 
+def count_noisy(timings: dict[str, Timing]) -> int:
+    """How many of ``timings`` stayed noisy after their re-measurements."""
+    return sum(t.noisy for t in timings.values())
+
+
 @dataclass(frozen=True)
 class RoundReport:
     """One round: what was timed and what the service stored."""
@@ -37,7 +42,7 @@ class RoundReport:
 
     @property
     def noisy(self) -> int:
-        return sum(t.noisy for t in self.timings.values())
+        return count_noisy(self.timings)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,10 @@ class Evaluation:
 
     scores: Scores
     timings: dict[str, Timing]
+
+    @property
+    def noisy(self) -> int:
+        return count_noisy(self.timings)
 
 
 def measure_archs(
@@ -62,7 +71,7 @@ def measure_archs(
         timings[arch] = time_arch(arch, search_space, settings)
         if on_measured is not None:
             on_measured(arch, timings[arch])
-    noisy = sum(t.noisy for t in timings.values())
+    noisy = count_noisy(timings)
     if noisy:
         logger.warning(
             "%d of %d measurements stayed noisy (spread above threshold)", noisy, len(timings)
@@ -83,6 +92,13 @@ def register(
         The registered device, or None when the name was already taken (the existing
         registration and its descriptor are kept; measurements still go to it).
     """
+    try:
+        client.device(device)
+    except NotFoundError:
+        pass
+    else:  # checked first: the descriptor costs seconds of timing
+        logger.warning("device %r is already registered; keeping its descriptor", device)
+        return None
     descriptor = hardware_descriptor(settings, progress=on_reference)
     try:
         return client.register_device(device, descriptor=descriptor, description=description)
@@ -157,5 +173,7 @@ def evaluate(
     names = list(timings)
     predicted = client.predict(device, names, search_space=search_space)
     measured = np.array([timings[a].median_ms for a in names])
-    scores, _ = score(predicted.lower_ms, predicted.upper_ms, measured)
+    scores, _ = score(
+        predicted.lower_ms, predicted.upper_ms, measured, median_ms=predicted.median_ms
+    )
     return Evaluation(scores, timings)

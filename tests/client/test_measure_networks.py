@@ -8,6 +8,7 @@ import torch
 from client.measure.errors import ArchitectureError
 from client.measure.networks import (
     FBNET_BLOCKS,
+    NB201_OPS,
     build_network,
     example_input,
     format_nb201,
@@ -58,6 +59,13 @@ def test_parameter_counts_match_the_modelling_package() -> None:
     for arch in [FBNET, *random_fbnet(2, seed=3)]:
         expected = FBNetSpace().encode([arch])[0, column]
         assert _params(build_network(arch, "fbnet")) == pytest.approx(1e6 * float(expected), abs=1)
+
+
+def test_names_and_index_order_match_the_modelling_package() -> None:
+    # The client keeps its own copy (it must not import gp); indices 0..8 / 0..4 mean the same.
+    nb201 = pytest.importorskip("gp.spaces.nasbench201")
+    fbnet = pytest.importorskip("gp.spaces.fbnet")
+    assert NB201_OPS == nb201.OPS and FBNET_BLOCKS == fbnet.BLOCKS
 
 
 def test_parse_and_format_round_trip() -> None:
