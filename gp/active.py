@@ -60,7 +60,7 @@ def select_active(
     solved = posterior.solve(candidate_rows)
     kernel = posterior.kernel
     cross = kernel.covariance(candidate_rows, candidate_rows[probe]) - solved.T @ solved[:, probe]
-    mean, var = posterior.latent(candidate_rows)
+    mean, var = posterior.latent(candidate_rows, solved)
     var = var / posterior.variance_ratio
     noise = posterior.kernel.noise_variance(mean, posterior.step_ms)
     picked: list[int] = []

@@ -219,6 +219,20 @@ class LatencyEstimator:
         measured = measured or Measurements.empty()
         pool = self._pool(space, candidates, measured)
         model, posterior = self.posterior(space, measured, descriptor)
+        return self.suggest_from(model, posterior, space, pool, count, strategy, seed)
+
+    def suggest_from(
+        self,
+        model: LatencyModel,
+        posterior: DevicePosterior,
+        space: SearchSpace,
+        pool: Sequence[str],
+        count: int,
+        strategy: str = "",
+        seed: int = 0,
+    ) -> Suggestion:
+        """Chooses ``count`` of the canonical archs ``pool`` given the device's posterior (for
+        callers that keep posteriors, like the service)."""
         rows = self.rows(model, space, pool)
         picks = select(posterior, rows, count, strategy, seed)
         return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))

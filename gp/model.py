@@ -259,11 +259,16 @@ class DevicePosterior:
         cross = self.kernel.covariance(self.rows, rows)
         return torch.linalg.solve_triangular(self.cholesky, cross, upper=False)
 
-    def latent(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(m,) posterior mean and variance of log-latency at (m x D) rows, noise excluded."""
+    def latent(
+        self, rows: torch.Tensor, solved: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(m,) posterior mean and variance of log-latency at (m x D) rows, noise excluded.
+
+        ``solved``: ``self.solve(rows)`` when the caller already has it.
+        """
         mean, var = rows[:, 0], self.kernel.variance(rows)
         if self.count:
-            solved = self.solve(rows)
+            solved = self.solve(rows) if solved is None else solved
             # L^-1 k solved against L^-1 residual is k^T K^-1 residual, the posterior mean shift.
             whitened = self.cholesky.T @ self.weights
             mean = mean + (solved.T @ whitened)[:, 0]

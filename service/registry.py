@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,8 @@ class Registry:
         model_path: where the fitted state is cached; ``<store>.model.pt`` by default.
         memory_cache: fitted estimators by fit key, consulted before the file and filled after
             a fit (lets servers in one process, e.g. tests, share one fit).
+        on_fit: called as ``on_fit(stage, seconds)`` after the start-up fit or load
+            (``"startup"``) and after each device posterior is built (``"device"``).
     """
 
     def __init__(
@@ -66,12 +68,14 @@ class Registry:
         max_conditioning: int = 1000,
         model_path: Path | None = None,
         memory_cache: MutableMapping[str, LatencyEstimator] | None = None,
+        on_fit: Callable[[str, float], None] | None = None,
     ) -> None:
         self.store = store
         self.fit_settings = fit or FitSettings()
         self.max_conditioning = max_conditioning
         self.model_path = model_path or Path(f"{store.path}.model.pt")
         self.memory_cache = memory_cache if memory_cache is not None else {}
+        self.on_fit = on_fit or (lambda stage, seconds: None)
         self.ready = threading.Event()
         self.fit_hash = ""
         self.source_names: frozenset[str] = frozenset()
@@ -88,6 +92,7 @@ class Registry:
     # ---- start-up ----------------------------------------------------------------------
     def start(self) -> None:
         """Loads the cached fit if it matches the store's sources, else refits; then ready."""
+        started = time.perf_counter()
         sources = self._source_tables()
         self.source_names = frozenset(sources)
         self.fit_hash = self._fit_key(sources)
@@ -97,6 +102,7 @@ class Registry:
         if self._estimator.nasbench201 is not None:
             self._estimator.all_nasbench201_rows()  # build once, before threads share it
         self.ready.set()
+        self.on_fit("startup", time.perf_counter() - started)
         logger.info("model %s ready (%d source devices)", self.fit_hash[:8], len(sources))
 
     def _source_tables(self) -> dict[str, np.ndarray]:
@@ -219,7 +225,9 @@ class Registry:
                 self._posteriors.move_to_end(key)
                 return cached
         measured = self._conditioning(self.measurements(device, space_key(space)))
+        started = time.perf_counter()
         result = self.estimator.posterior(space, measured, self._descriptor(device, space))
+        self.on_fit("device", time.perf_counter() - started)
         with self._cache_lock:
             self._posteriors[key] = result
             while len(self._posteriors) > POSTERIOR_CACHE_SIZE:
@@ -233,11 +241,11 @@ class Registry:
         estimator = self.estimator
         with self.device_lock(device.id):
             model, posterior = self.posterior(device, space)
-            if model is not estimator.nasbench201:
-                return posterior.predict(estimator.rows(model, space, archs))
             key = (device.id, device.version)
-            whole = self._whole_space.get(key)
-            if whole is None and len(archs) < WHOLE_SPACE_THRESHOLD:
+            with self._cache_lock:
+                whole = self._whole_space.get(key)
+            use_whole = whole is not None or len(archs) >= WHOLE_SPACE_THRESHOLD
+            if model is not estimator.nasbench201 or not use_whole:
                 return posterior.predict(estimator.rows(model, space, archs))
             if whole is None:
                 whole = posterior.predict(estimator.all_nasbench201_rows())
@@ -263,30 +271,24 @@ class Registry:
         """Chooses ``count`` archs; the NB201 default pool is the space minus what is measured.
 
         Raises:
-            InvalidRequestError: no candidates for a space other than NB201, or ``count``
-                outside 1..pool size.
+            InvalidRequestError: no candidates for a space other than NB201, or nothing left
+                unmeasured. ``count`` outside 1..pool size is gp's GPInputError.
         """
         estimator = self.estimator
-        measured = self.measurements(device, space_key(space))
         if candidates is None:
             if space.name != NB201:
                 raise InvalidRequestError(f"candidates are required for search space {space.name}")
-            done = set(measured.archs)
+            done = set(self.measurements(device, space_key(space)).archs)
             candidates = [a for a in all_archs() if a not in done]
             if not candidates:
                 raise InvalidRequestError(
                     f"device {device.name} has measured all {NUM_ARCHS} NB201 archs:"
                     " nothing is left to suggest"
                 )
-        if not 1 <= count <= len(candidates):
-            raise InvalidRequestError(
-                f"count must be between 1 and the pool size {len(candidates)}, got {count}"
-            )
-        conditioning = self._conditioning(measured)
-        descriptor = self._descriptor(device, space)
         with self.device_lock(device.id):
-            return estimator.suggest(
-                space, count, conditioning, list(candidates), strategy, descriptor, seed
+            model, posterior = self.posterior(device, space)  # the cached one Predict uses
+            return estimator.suggest_from(
+                model, posterior, space, list(candidates), count, strategy, seed
             )
 
 

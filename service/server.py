@@ -38,7 +38,7 @@ from service.importer import import_help
 from service.registry import Registry
 from service.servicer import LatencyEstimatorServicer
 from service.store import Store
-from service.telemetry import Metrics, MetricsEndpoint, TelemetryInterceptor, TimedRegistry
+from service.telemetry import Metrics, MetricsEndpoint, TelemetryInterceptor
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +118,12 @@ def _start(
     credentials: grpc.ServerCredentials | None,
     model_cache: MutableMapping[str, LatencyEstimator] | None,
 ) -> RunningServer:
-    registry: Registry = TimedRegistry(
-        store, config.fit, config.max_conditioning, memory_cache=model_cache, metrics=metrics
+    registry = Registry(
+        store,
+        config.fit,
+        config.max_conditioning,
+        memory_cache=model_cache,
+        on_fit=lambda stage, seconds: metrics.fit.labels(stage).observe(seconds),
     )
     interceptors: list[grpc.ServerInterceptor] = [TelemetryInterceptor(metrics)]
     if token is not None:

@@ -18,21 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import start_http_server
 
-from gp.model import DevicePosterior, LatencyModel
-from gp.spaces import SearchSpace
 from service.errors import ConfigError
 from service.guard import Continuation, wrap_unary
-from service.registry import Registry
-from service.store import DeviceRecord
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("service.access")
@@ -41,8 +35,6 @@ access_logger = logging.getLogger("service.access")
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 FIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800)
 _OWN_SERVICE = "latency.v1.LatencyEstimator"  # its methods are logged by bare name
-#: (device, version, space) posteriors already timed; a new one is a refit on new data.
-_SEEN_POSTERIORS = 4096
 
 
 class Metrics:
@@ -165,37 +157,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)
-
-
-class TimedRegistry(Registry):
-    """A :class:`Registry` that reports its fits to :class:`Metrics` (``stage`` label)."""
-
-    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.metrics = metrics
-        self._timed: OrderedDict[tuple[int, int, str], None] = OrderedDict()
-        self._timed_lock = threading.Lock()
-
-    def start(self) -> None:
-        started = time.perf_counter()
-        super().start()
-        self.metrics.fit.labels("startup").observe(time.perf_counter() - started)
-
-    def posterior(
-        self, device: DeviceRecord, space: SearchSpace
-    ) -> tuple[LatencyModel, DevicePosterior]:
-        started = time.perf_counter()
-        result = super().posterior(device, space)
-        seconds = time.perf_counter() - started
-        key = (device.id, device.version, space.name)
-        with self._timed_lock:
-            fresh = key not in self._timed
-            self._timed[key] = None
-            while len(self._timed) > _SEEN_POSTERIORS:
-                self._timed.popitem(last=False)
-        if fresh:  # the first posterior of a device version is the refit on its new data
-            self.metrics.fit.labels("device").observe(seconds)
-        return result
 
 
 class MetricsEndpoint:
