@@ -95,13 +95,14 @@ class ArchParser:
 
     def parse(self, messages: Sequence[pb.Architecture]) -> list[ParsedArch]:
         """Validates every message; raises InvalidRequestError naming the first bad one."""
-        parsed = []
-        for i, message in enumerate(messages):
-            try:
-                parsed.append(self.parse_one(message))
-            except GPInputError as exc:
-                raise InvalidRequestError(f"{self.label} {i}: {exc}") from None
-        return parsed
+        return [self.parse_at(i, message) for i, message in enumerate(messages)]
+
+    def parse_at(self, index: int, message: pb.Architecture) -> ParsedArch:
+        """:meth:`parse_one`, with errors naming the item (``"<label> <index>: ..."``)."""
+        try:
+            return self.parse_one(message)
+        except GPInputError as exc:
+            raise InvalidRequestError(f"{self.label} {index}: {exc}") from None
 
 
 def group_by_space(parsed: Sequence[ParsedArch]) -> dict[SpaceKey, SpaceGroup]:

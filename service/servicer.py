@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 
 import grpc
 
+from gp.active import STRATEGIES as ACTIVE_STRATEGIES
 from gp.estimator import REFERENCE_LATENCY_PREFIX
 from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
 from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.archs import ArchParser, ParsedArch, group_by_space, to_message
+from service.archs import ArchParser, group_by_space, to_message
 from service.errors import (
     BatchTooLargeError,
     DeviceNotFoundError,
@@ -29,7 +30,7 @@ from service.store import DeviceRecord, MeasurementRow, Store
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("", "active", "random")
+STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
 
 
 class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
@@ -96,7 +97,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         device = self._device(request.device)
         if request.strategy not in STRATEGIES:
             raise InvalidRequestError(
-                f"unknown strategy {request.strategy!r}; expected '', 'active' or 'random'"
+                f"unknown strategy {request.strategy!r}; expected"
+                f" {', '.join(map(repr, STRATEGIES[:-1]))} or {STRATEGIES[-1]!r}"
             )
         if request.count < 1:
             raise InvalidRequestError(f"count must be at least 1, got {request.count}")
@@ -215,16 +217,9 @@ def _measurement_rows(measurements: Sequence[pb.Measurement]) -> list[Measuremen
             raise InvalidRequestError(f"measurement {i}: latency {latency!r} ms {LATENCY_RULE}")
         if not measurement.HasField("arch"):
             raise InvalidRequestError(f"measurement {i}: arch is missing")
-        parsed = _parse_at(parser, i, measurement.arch)
+        parsed = parser.parse_at(i, measurement.arch)
         rows.append(MeasurementRow(parsed.space.name, parsed.canonical, float(latency)))
     return rows
-
-
-def _parse_at(parser: ArchParser, index: int, message: pb.Architecture) -> ParsedArch:
-    try:
-        return parser.parse_one(message)
-    except ValueError as exc:
-        raise InvalidRequestError(f"measurement {index}: {exc}") from None
 
 
 def _check_names(name: str, aliases: Sequence[str]) -> None:

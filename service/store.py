@@ -183,9 +183,9 @@ class Store:
         descriptor_json = json.dumps(dict(descriptor or {}), sort_keys=True)
         with self._transaction() as db:
             for taken in wanted:
-                owner = self._owner(taken)
+                owner = self._lookup(taken)
                 if owner is not None:
-                    raise DeviceExistsError(f"{taken!r} is already taken by device {owner!r}")
+                    raise DeviceExistsError(f"{taken!r} is already taken by device {owner[1]!r}")
             cursor = db.execute(
                 "INSERT INTO devices (name, description, descriptor, created_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -198,27 +198,23 @@ class Store:
             )
         return self._record(device_id)
 
-    def _owner(self, name: str) -> str | None:
-        """The device name that ``name`` (a name or alias) belongs to, if any."""
+    def _lookup(self, name: str) -> tuple[int, str] | None:
+        """(id, name) of the device ``name`` names (name first, then alias), if any."""
         row = self._db.execute(
-            "SELECT name FROM devices WHERE name = ?"
-            " UNION ALL SELECT d.name FROM aliases a JOIN devices d ON d.id = a.device_id"
+            "SELECT id, name FROM devices WHERE name = ?"
+            " UNION ALL SELECT d.id, d.name FROM aliases a JOIN devices d ON d.id = a.device_id"
             " WHERE a.alias = ?",
             (name, name),
         ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def resolve(self, name: str) -> DeviceRecord:
         """The device called ``name`` (name first, then alias); raises DeviceNotFoundError."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT id FROM devices WHERE name = ?"
-                " UNION ALL SELECT device_id FROM aliases WHERE alias = ?",
-                (name, name),
-            ).fetchone()
-            if row is None:
+            found = self._lookup(name)
+            if found is None:
                 raise DeviceNotFoundError(f"unknown device {name!r}")
-            return self._record(int(row[0]))
+            return self._record(found[0])
 
     def get(self, device_id: int) -> DeviceRecord:
         """The device with this id."""
