@@ -105,9 +105,16 @@ def run_cases(
 ) -> Iterator[tuple[str, str, int, dict[str, float]]]:
     rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
     cases = [(d, s, k) for d in targets for s in strategies for k in range(seeds)]
+    # What is measured depends on the strategy and seed only (active picks use the prior), so
+    # every target of a seed measures the same archs and each choice is made once.
+    chosen: dict[tuple[str, int], np.ndarray] = {}
     for device, strategy, seed in tqdm(cases, desc="targets", file=sys.stderr):
         truth = dataset.table(device)
-        index = measured_for(strategy, model, rows, dataset, samples, seed, timings)
+        if (strategy, seed) not in chosen:
+            chosen[strategy, seed] = measured_for(
+                strategy, model, rows, dataset, samples, seed, timings
+            )
+        index = chosen[strategy, seed]
         start = time.perf_counter()
         posterior = model.posterior(
             torch.as_tensor(index), truth[index], quantization_step(truth[index])

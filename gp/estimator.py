@@ -144,10 +144,6 @@ class LatencyEstimator:
         kernel.load_state_dict(state["kernel"])
         return cls(LatencyModel(kernel, features))
 
-    @property
-    def source_devices(self) -> list[str]:
-        return [] if self.nasbench201 is None else self.nasbench201.features.profiles.devices
-
     # ---- rows --------------------------------------------------------------------------
     def model_for(self, space: SearchSpace, measured_log: torch.Tensor) -> LatencyModel:
         """The fitted NB201 model, or a prior-only model centred on the device's own data."""

@@ -27,7 +27,7 @@ def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str
     predicted = np.exp(prediction.mean_log)
     relative = np.abs(predicted / measured_ms - 1.0)
     inside = (measured_ms >= prediction.lower_ms) & (measured_ms <= prediction.upper_ms)
-    # The interval is exp(mean_log +- z * sd); recover the predictive sd in log space from it.
+    # The interval is exp(mean_log +- q * sd) with sd from the same predictive variance.
     sd = np.sqrt(prediction.obs_var_log)
     z = (np.log(measured_ms) - prediction.mean_log) / sd
     nll = np.mean(0.5 * z**2 + np.log(sd) + 0.5 * math.log(2 * math.pi))

@@ -312,10 +312,16 @@ class DevicePosterior:
         return 0.5 * (torch.log(2 * math.pi * obs) + (log_latency - mean) ** 2 / obs).mean()
 
 
-def _marginal_variance_ratio(residual: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """The variance ratio's posterior mean from ``r^T K^-1 r`` (inverse-gamma prior)."""
+def _variance_ratio(sum_of_squares: torch.Tensor, count: int) -> torch.Tensor:
+    """Posterior mean of the variance ratio from ``count`` standardised squared residuals
+    summing to ``sum_of_squares``, under an inverse-gamma prior with mean 1."""
     a0 = VARIANCE_RATIO_PSEUDO_COUNT
-    return (a0 + (residual * weights).sum()) / (a0 + len(residual))
+    return (a0 + sum_of_squares) / (a0 + count)
+
+
+def _marginal_variance_ratio(residual: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The variance ratio from ``r^T K^-1 r``."""
+    return _variance_ratio((residual * weights).sum(), len(residual))
 
 
 def _loo_variance_ratio(cholesky: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -323,15 +329,14 @@ def _loo_variance_ratio(cholesky: torch.Tensor, weights: torch.Tensor) -> torch.
 
     Uses leave-one-out residuals, closed form for a GP: the i-th one over its predictive variance
     squared is ``[K^-1 r]_i^2 / [K^-1]_ii``. Unlike the marginal ``r^T K^-1 r`` they score
-    predictions at held-out archs, which is what the intervals are for. Inverse-gamma prior.
+    predictions at held-out archs, which is what the intervals are for.
 
     Args:
         cholesky: (n x n) lower Cholesky factor of the measured covariance K (noise included).
         weights: (n x 1) ``K^-1 r`` for the residuals r from the prior mean.
     """
     z_squared = weights[:, 0] ** 2 / torch.cholesky_inverse(cholesky).diagonal()
-    a0 = VARIANCE_RATIO_PSEUDO_COUNT
-    return (a0 + z_squared.sum()) / (a0 + len(z_squared))
+    return _variance_ratio(z_squared.sum(), len(z_squared))
 
 
 def _robust_cholesky(matrix: torch.Tensor) -> torch.Tensor:
