@@ -1,7 +1,7 @@
 """Fixtures for the client tests: the service tests' real server, plus a client connected to it.
 
 The server fixtures (a small real store with four HELP devices, raspi4 alias pi4, on a free
-loopback port) are imported from :mod:`tests.service.conftest` rather than duplicated.
+loopback port) come from tests/conftest.py, shared with the service tests.
 """
 
 from __future__ import annotations
@@ -12,11 +12,6 @@ import pytest
 
 from client.api import LatencyClient
 from service.server import RunningServer
-from tests.service import conftest as service_fixtures
-
-# pytest finds fixtures by name in a conftest's namespace.
-store_path = service_fixtures.store_path
-server = service_fixtures.server
 
 #: Two NB201 cells, the lightest and a conv-heavy one.
 LIGHT = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"

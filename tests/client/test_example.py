@@ -6,6 +6,7 @@ import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -68,15 +69,16 @@ def test_search_in_a_short_setting(
 
 
 def test_unreachable_service_is_one_line(
-    example: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    example: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    help_dataset_dir: Path,
 ) -> None:
     import client.api
     from tests.service.conftest import free_port
 
-    if not (DATASET / "latency").is_dir():
-        pytest.skip(f"HELP dataset not found at {DATASET}")
     monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)  # skip the backoff
-    args = ["--target", f"127.0.0.1:{free_port()}", "--dataset", str(DATASET), *SHORT]
+    args = ["--target", f"127.0.0.1:{free_port()}", "--dataset", str(help_dataset_dir), *SHORT]
     assert example.main(args) == 1
     assert capsys.readouterr().err.startswith("error: ")
 

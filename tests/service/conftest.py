@@ -1,8 +1,8 @@
-"""Fixtures for the service tests: a small real store, in-process and subprocess servers.
+"""Fixtures for the service tests: stubs, subprocess servers, TLS files.
 
-The store holds four HELP tables (three sources plus raspi4, alias pi4) and a model fitted with
-5 iterations, built once per session and copied per test, so each test starts from the same
-state in well under a second.
+The session store (four HELP tables: three sources plus raspi4, alias pi4, and a model fitted
+with 5 iterations, built once and copied per test) and the ``store_path``/``server`` fixtures
+live in tests/conftest.py, shared with the client tests.
 """
 
 from __future__ import annotations
@@ -20,61 +20,20 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gp.estimator import LatencyEstimator
-from gp.model import FitSettings
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.config import ServiceConfig
 from service.probe import ServerExitedError, wait_serving
-from service.server import RunningServer, create_server
-
-REPO = Path(__file__).resolve().parents[2]
-DATASET = Path(
-    os.environ.get("LATENCY_DATASET_DIR", REPO.parent / "shared" / "datasets" / "help-nasbench201")
+from service.server import RunningServer
+from tests.helpers import (  # noqa: F401 - also imported from here by the tests
+    DATASET,
+    FIT_ITERATIONS,
+    REPO,
+    STORE_NAME,
+    TEST_DEVICES,
+    copy_store,
+    fit_settings,
+    start_server,
 )
-TEST_DEVICES = ("1080ti_1", "silver_4114", "pixel3", "raspi4")
-FIT_ITERATIONS = 5
-STORE_NAME = "store.sqlite"
-
-
-def fit_settings() -> FitSettings:
-    return FitSettings(iterations=FIT_ITERATIONS)
-
-
-def copy_store(source_dir: Path, target_dir: Path) -> Path:
-    """Copies the store file and its model cache; returns the new store path."""
-    target_dir.mkdir(parents=True, exist_ok=True)
-    for path in source_dir.iterdir():
-        if path.name.startswith(STORE_NAME):
-            shutil.copy2(path, target_dir / path.name)
-    return target_dir / STORE_NAME
-
-
-@pytest.fixture
-def store_path(template_store: Path, tmp_path: Path) -> Path:
-    return copy_store(template_store, tmp_path / "store")
-
-
-@pytest.fixture
-def server(store_path: Path, model_cache: dict[str, LatencyEstimator]) -> Iterator[RunningServer]:
-    """An in-process server on a free loopback port, model ready."""
-    config = ServiceConfig(address="127.0.0.1:0", store_path=store_path, fit=fit_settings())
-    running = create_server(config, model_cache)
-    running.warm_up()
-    yield running
-    running.stop(grace=0)
-
-
-def start_server(
-    store_path: Path, model_cache: dict[str, LatencyEstimator], **settings: object
-) -> RunningServer:
-    """An in-process server on a free loopback port with ``settings``, model ready."""
-    config = ServiceConfig(
-        address="127.0.0.1:0", store_path=store_path, fit=fit_settings(), **settings
-    )  # type: ignore[arg-type]
-    running = create_server(config, model_cache)
-    running.warm_up()
-    return running
 
 
 @pytest.fixture

@@ -18,17 +18,15 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-import torch
-from scipy import stats
 
-from gp.benchmark import Timings, measured_for
+from client.api import PREDICTION_FIELDS, Predictions
+from client.metrics import Scores, score
+from gp.benchmark import Timings, measured_for, run_cases
 from gp.data import (
     HELP_SOURCE_DEVICES,
     HELP_TARGET_DEVICES,
     load_help_dataset,
-    quantization_step,
 )
-from gp.metrics import evaluate
 from gp.model import FitSettings
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
@@ -47,13 +45,11 @@ ARCHS = all_archs()
 
 
 @pytest.fixture(scope="module")
-def help_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def help_store(tmp_path_factory: pytest.TempPathFactory, help_dataset_dir: Path) -> Path:
     """A store with the 13 HELP source devices (no fitted model yet)."""
-    if not (DATASET / "latency").is_dir():
-        pytest.skip(f"HELP dataset not found at {DATASET} (set LATENCY_DATASET_DIR)")
     path = tmp_path_factory.mktemp("help") / STORE_NAME
     store = Store(path)
-    import_help(DATASET, store, HELP_SOURCE_DEVICES, progress=False)
+    import_help(help_dataset_dir, store, HELP_SOURCE_DEVICES, progress=False)
     store.close()
     return path
 
@@ -130,27 +126,19 @@ def test_16_concurrent_clients(benchmark, help_stub) -> None:  # noqa: ANN001
     assert errors == 0
 
 
-def wire_metrics(reply: pb.PredictResponse, truth: np.ndarray) -> dict[str, float]:
-    """Spearman of the log-normal median (recovered from mean and variance) and coverage90."""
-    mean = np.array([p.mean_ms for p in reply.predictions])
-    variance = np.array([p.variance_ms2 for p in reply.predictions])
-    lower = np.array([p.lower_ms for p in reply.predictions])
-    upper = np.array([p.upper_ms for p in reply.predictions])
-    median = mean / np.sqrt(1.0 + variance / mean**2)
-    return {
-        "spearman": float(stats.spearmanr(median, truth).statistic),
-        "acc10": float(np.mean(np.abs(median / truth - 1.0) <= 0.10)),
-        "coverage90": float(np.mean((truth >= lower) & (truth <= upper))),
-    }
+def wire_scores(reply: pb.PredictResponse, truth: np.ndarray) -> Scores:
+    """The client's scores of a Predict reply (its median comes from mean and variance)."""
+    columns = {f: np.array([getattr(p, f) for p in reply.predictions]) for f in PREDICTION_FIELDS}
+    predicted = Predictions(**columns)
+    return score(predicted.lower_ms, predicted.upper_ms, truth, predicted.median_ms)[0]
 
 
 def test_help_protocol_over_the_wire(benchmark, help_server, help_stub) -> None:  # noqa: ANN001
     dataset = load_help_dataset(DATASET, [*HELP_TARGET_DEVICES])
-    model = help_server[0].registry.estimator.nasbench201
-    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    estimator = help_server[0].registry.estimator
+    model, rows = estimator.nasbench201, estimator.all_nasbench201_rows()
     query = pb.PredictRequest(archs=[nb201(a) for a in ARCHS])
-    wire: dict[str, list[dict[str, float]]] = {}
-    local: dict[str, list[dict[str, float]]] = {}
+    wire: dict[str, list[Scores]] = {}
 
     def protocol() -> None:
         for device in HELP_TARGET_DEVICES:
@@ -166,17 +154,19 @@ def test_help_protocol_over_the_wire(benchmark, help_server, help_stub) -> None:
                     pb.AddMeasurementsRequest(device=name, measurements=measurements)
                 )
                 query.device = name
-                wire.setdefault(device, []).append(wire_metrics(help_stub.Predict(query), truth))
-                step = quantization_step(truth[index])
-                posterior = model.posterior(torch.as_tensor(index), truth[index], step)
-                local.setdefault(device, []).append(evaluate(posterior.predict(rows), truth))
+                wire.setdefault(device, []).append(wire_scores(help_stub.Predict(query), truth))
 
     benchmark.pedantic(protocol, rounds=1)
+    # The same measurements in process (same seeds, same indices), outside the timed region.
+    cases = run_cases(model, dataset, [*HELP_TARGET_DEVICES], ["random"], SEEDS, SAMPLES, Timings())
+    local: dict[str, list[float]] = {}
+    for device, _, _, metrics in cases:
+        local.setdefault(device, []).append(metrics["spearman"])
     print(f"\n{'device':<15}{'wire':>8}{'local':>8}{'cov90':>8}")
     for device in HELP_TARGET_DEVICES:
-        over_wire = np.mean([m["spearman"] for m in wire[device]])
-        in_process = np.mean([m["spearman"] for m in local[device]])
-        coverage = np.mean([m["coverage90"] for m in wire[device]])
+        over_wire = np.mean([m.spearman for m in wire[device]])
+        in_process = np.mean(local[device])
+        coverage = np.mean([m.coverage90 for m in wire[device]])
         benchmark.extra_info[device] = {"wire": over_wire, "local": in_process}
         print(f"{device:<15}{over_wire:>8.4f}{in_process:>8.4f}{coverage:>8.3f}")
         assert abs(over_wire - in_process) <= 0.005, device

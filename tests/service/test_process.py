@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import grpc
-import pytest
 
 from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from tests.service.conftest import DATASET, REPO, ServerProcess, nb201
+from tests.service.conftest import REPO, ServerProcess, nb201
 
 ARCHS = all_archs()
 
@@ -50,13 +49,11 @@ def test_acknowledged_writes_survive_kill_9_and_restart(tmp_path: Path) -> None:
     assert restarted.stop(signal.SIGTERM) == 0
 
 
-def test_first_start_imports_the_dataset(tmp_path: Path) -> None:
-    if not (DATASET / "latency").is_dir():
-        pytest.skip(f"HELP dataset not found at {DATASET}")
+def test_first_start_imports_the_dataset(tmp_path: Path, help_dataset_dir: Path) -> None:
     subset = tmp_path / "dataset"
     (subset / "latency").mkdir(parents=True)
-    (subset / "str_arch2idx.pt").symlink_to(DATASET / "str_arch2idx.pt")
-    (subset / "latency" / "raspi4.pt").symlink_to(DATASET / "latency" / "raspi4.pt")
+    (subset / "str_arch2idx.pt").symlink_to(help_dataset_dir / "str_arch2idx.pt")
+    (subset / "latency" / "raspi4.pt").symlink_to(help_dataset_dir / "latency" / "raspi4.pt")
     server = ServerProcess(tmp_path / "store.sqlite", ["--dataset", str(subset)])
     server.wait_serving()
     channel, stub = stub_for(server)

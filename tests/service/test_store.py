@@ -58,14 +58,11 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
     again.close()
 
 
-def test_import_help_is_idempotent(store: Store) -> None:
+def test_import_help_is_idempotent(store: Store, help_dataset_dir: Path) -> None:
     from service.importer import import_help
-    from tests.service.conftest import DATASET
 
-    if not (DATASET / "latency").is_dir():
-        pytest.skip(f"HELP dataset not found at {DATASET}")
-    first = import_help(DATASET, store, ["raspi4"], progress=False)
-    second = import_help(DATASET, store, ["raspi4"], progress=False)
+    first = import_help(help_dataset_dir, store, ["raspi4"], progress=False)
+    second = import_help(help_dataset_dir, store, ["raspi4"], progress=False)
     assert (first.devices_created, first.measurements_added) == (1, 15625)
     assert (second.devices_created, second.measurements_added, second.devices_skipped) == (0, 0, 1)
     device = store.resolve("pi4")

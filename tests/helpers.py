@@ -1,0 +1,49 @@
+"""Test constants and helpers shared by the conftests and the tests (plain module, no fixtures).
+
+The real latency tables are read from ``$LATENCY_DATASET_DIR`` or
+``../shared/datasets/help-nasbench201`` beside the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from gp.estimator import LatencyEstimator
+from gp.model import FitSettings
+from service.config import ServiceConfig
+from service.server import RunningServer, create_server
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = Path(
+    os.environ.get("LATENCY_DATASET_DIR", REPO.parent / "shared" / "datasets" / "help-nasbench201")
+)
+TEST_DEVICES = ("1080ti_1", "silver_4114", "pixel3", "raspi4")
+FIT_ITERATIONS = 5
+STORE_NAME = "store.sqlite"
+
+
+def fit_settings() -> FitSettings:
+    return FitSettings(iterations=FIT_ITERATIONS)
+
+
+def copy_store(source_dir: Path, target_dir: Path) -> Path:
+    """Copies the store file and its model cache; returns the new store path."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for path in source_dir.iterdir():
+        if path.name.startswith(STORE_NAME):
+            shutil.copy2(path, target_dir / path.name)
+    return target_dir / STORE_NAME
+
+
+def start_server(
+    store_path: Path, model_cache: dict[str, LatencyEstimator], **settings: object
+) -> RunningServer:
+    """An in-process server on a free loopback port with ``settings``, model ready."""
+    config = ServiceConfig(
+        address="127.0.0.1:0", store_path=store_path, fit=fit_settings(), **settings
+    )  # type: ignore[arg-type]
+    running = create_server(config, model_cache)
+    running.warm_up()
+    return running
