@@ -3,9 +3,9 @@
 The active strategy is greedy batch *integrated variance reduction* (Seo et al., "Gaussian
 process regression: active data selection and test point rejection", 2000; Krause et al.,
 JMLR 2008 for the greedy batch argument): it picks the candidate whose measurement most reduces
-the summed posterior variance of log-latency over the pool, then conditions on that pick as a
-fantasy (GP variances do not depend on the measured values) before choosing the next, so a
-batch of k picks is not redundant.
+the summed posterior variance of the latency ratio (relative latency) over the pool, then
+conditions on that pick as a fantasy (GP variances do not depend on the measured values) before
+choosing the next, so a batch of k picks is not redundant.
 
 The pool is summarised by a random subsample of ``integration_size`` archs; on 15,625 archs
 512 of them estimate the integrated variance within a few percent and keep a suggestion of 10
@@ -27,7 +27,7 @@ DEFAULT_INTEGRATION_SIZE = 512
 def posterior_cross_covariance(
     posterior: DevicePosterior, rows_a: torch.Tensor, rows_b: torch.Tensor
 ) -> torch.Tensor:
-    """(m_a x m_b) posterior covariance of latent log-latency, before the variance ratio."""
+    """(m_a x m_b) posterior covariance of the latent ratio, before the variance ratio."""
     cov = posterior.kernel.covariance(rows_a, rows_b)
     return cov - posterior.solve(rows_a).T @ posterior.solve(rows_b)
 
@@ -60,34 +60,48 @@ def select_active(
     solved = posterior.solve(candidate_rows)
     kernel = posterior.kernel
     cross = kernel.covariance(candidate_rows, candidate_rows[probe]) - solved.T @ solved[:, probe]
-    mean, var = posterior.latent(candidate_rows, solved)
+    _, var = posterior.latent(candidate_rows, solved)
     var = var / posterior.variance_ratio
-    noise = posterior.kernel.noise_variance(mean, posterior.step_ms)
+    noise = posterior.noise_variance(candidate_rows)
+    # Each fantasised pick is a rank-one update u v^T / d of the candidate-probe covariance;
+    # it is kept as its factors, and the squared row norms the score needs are updated in
+    # closed form, so a pick costs a matrix-vector product instead of a pass over the matrix.
+    squared_norms = (cross**2).sum(1)
     picked: list[int] = []
-    # Rank-one updates of the batch so far, to bring a candidate's covariance with the newest
-    # pick up to date without forming the m x m matrix.
-    updates: list[tuple[torch.Tensor, torch.Tensor]] = []
+    updates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (u, v, d) per pick
     for _ in range(count):
-        score = (cross**2).sum(1) / (var + noise)
+        score = squared_norms / (var + noise)
         if picked:
             score[picked] = -torch.inf
         best = int(torch.argmax(score))
         picked.append(best)
-        # Fantasise a measurement at `best`: rank-one update of the candidate-probe covariance.
         column = kernel.covariance(candidate_rows, candidate_rows[best : best + 1])[:, 0]
         with_best = _updated(column - solved.T @ solved[:, best], best, updates)
+        row = cross[best] - sum(
+            (u[best] * v / d for u, v, d in updates), torch.zeros_like(cross[best])
+        )
+        projected = cross @ row - sum(
+            (u * (v @ row) / d for u, v, d in updates), torch.zeros_like(var)
+        )
         denom = var[best] + noise[best]
-        cross = cross - torch.outer(with_best, cross[best]) / denom
+        squared_norms = (
+            squared_norms
+            - 2 * with_best * projected / denom
+            + with_best**2 * (row @ row) / denom**2
+        )
         var = (var - with_best**2 / denom).clamp_min(0.0)
-        updates.append((with_best, denom))
+        updates.append((with_best, row, denom))
     return picked
 
 
 def _updated(
-    column: torch.Tensor, best: int, updates: list[tuple[torch.Tensor, torch.Tensor]]
+    column: torch.Tensor,
+    best: int,
+    updates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
 ) -> torch.Tensor:
-    """Applies the batch's earlier fantasised picks to a covariance column."""
-    for vector, denom in updates:
+    """Applies the batch's earlier fantasised picks to the candidates' covariance column with
+    candidate ``best``."""
+    for vector, _, denom in updates:
         column = column - vector * vector[best] / denom
     return column
 

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 REFERENCE_LATENCY_PREFIX = "latency:"
 #: Revision of the fit (objective, features, saved state). Caches of a fitted estimator key on
 #: it, so a fit made by older code is not reused after the model changes.
-FIT_REVISION = 2
+FIT_REVISION = 3
 # Prior-only models (no source tables): a device's typical log-latency, 10 ms +- a factor 20.
 _PRIOR_LEVEL_LOG_MS = math.log(10.0)
 _PRIOR_LEVEL_SD = 3.0
@@ -113,16 +113,12 @@ class LatencyEstimator:
             "kernel": model.kernel.state_dict(),
             "profiles": {
                 "devices": profiles.devices,
-                "mean_shape": profiles.mean_shape,
+                "mean_cost": profiles.mean_cost,
                 "directions": profiles.directions,
+                "misfit": profiles.misfit,
                 "stats": torch.tensor(
-                    [
-                        profiles.level_mean,
-                        profiles.level_sd,
-                        profiles.spread_mean,
-                        profiles.spread_sd,
-                    ]
-                ),  # fmt: skip
+                    [profiles.level_mean, profiles.level_sd, profiles.baseline_floor]
+                ),
             },
             "encoding_stats": list(model.features.encoding_stats),
         }
@@ -135,22 +131,23 @@ class LatencyEstimator:
         state = torch.load(path, weights_only=True)
         p = state["profiles"]
         stats = p["stats"].tolist()
-        profiles = SourceProfiles(p["devices"], p["mean_shape"], p["directions"], *stats)
+        profiles = SourceProfiles(
+            p["devices"], p["mean_cost"], p["directions"], *stats, misfit=p["misfit"]
+        )
         encoding = NASBench201Space().encode(all_archs())
         features = ArchFeatures(profiles, encoding, encoding_stats=tuple(state["encoding_stats"]))
         kernel = LatencyKernel(
-            features.profile_dims, encoding.shape[1], relative=features.relative is not None
+            features.profile_dims, features.encoding_dims, features.relative_dims
         )
         kernel.load_state_dict(state["kernel"])
         return cls(LatencyModel(kernel, features))
 
     # ---- rows --------------------------------------------------------------------------
-    def model_for(self, space: SearchSpace, measured_log: torch.Tensor) -> LatencyModel:
-        """The fitted NB201 model, or a prior-only model centred on the device's own data."""
+    def model_for(self, space: SearchSpace) -> LatencyModel:
+        """The fitted NB201 model, or a prior-only model for a space without sources."""
         if isinstance(space, NASBench201Space) and self.nasbench201 is not None:
             return self.nasbench201
-        level = float(measured_log.mean()) if len(measured_log) else _PRIOR_LEVEL_LOG_MS
-        return _prior_only_model(space.dim, level)
+        return _prior_only_model(space.dim)
 
     def rows(
         self, model: LatencyModel, space: SearchSpace, archs: Sequence[ArchLike]
@@ -179,11 +176,9 @@ class LatencyEstimator:
         """The device's model and posterior from its measurements and descriptor."""
         archs, latency = _with_reference_latencies(space, measured, descriptor)
         log_latency = check_latencies(latency)
-        model = self.model_for(space, log_latency)
+        model = self.model_for(space)
         rows = self.rows(model, space, archs)
-        with torch.no_grad():
-            posterior = DevicePosterior(model.kernel, rows, log_latency, quantization_step(latency))
-        return model, posterior
+        return model, model.condition(rows, log_latency, quantization_step(latency))
 
     def predict(
         self,
@@ -262,15 +257,15 @@ def _with_reference_latencies(
     return archs, latency
 
 
-def _prior_only_model(encoding_dims: int, level_log_ms: float) -> LatencyModel:
+def _prior_only_model(encoding_dims: int) -> LatencyModel:
     """A model for a space without source tables: a level prior plus the encoding kernel."""
-    features = ArchFeatures(None, None, rank=0, prior_level=level_log_ms)
+    features = ArchFeatures(None, None, prior_level=(_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD))
     kernel = LatencyKernel(features.profile_dims, encoding_dims)
     with torch.no_grad():
-        level_and_shape = torch.tensor([_PRIOR_LEVEL_SD**2, 1e-6])
-        kernel.profile.raw_variance.copy_(
-            kernel.profile.raw_variance_constraint.inverse_transform(level_and_shape)
-        )
+        # The ratio to the device's median: archs of one space differ by a few-fold.
+        level = kernel.profile.raw_variance_constraint.inverse_transform(torch.tensor(0.05))
+        kernel.profile.raw_variance.fill_(float(level))
+        kernel.linear.variance = 0.01
         kernel.residual.outputscale = 0.25
         kernel.raw_noise.copy_(kernel.raw_noise_constraint.inverse_transform(torch.tensor(0.01)))
     return LatencyModel(kernel, features)

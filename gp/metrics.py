@@ -13,23 +13,22 @@ from gp.model import LatencyPrediction
 def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str, float]:
     """Scores a prediction of n archs against their measured latencies (n,).
 
-    The point prediction is the posterior median ``exp(mean_log)``: it minimises the expected
-    relative error, while the log-normal mean is pulled up by the variance of uncertain archs.
+    The point prediction is the predictive mean ``mean_ms``, which for the GP's Gaussian latency
+    ratio is also its median.
 
     Returns:
         spearman, kendall: rank correlations of the point prediction with the measurements.
         acc10: share of predictions within +-10% of the measurement.
         mape: mean absolute percentage error (in %).
         coverage90: share of measurements inside the 90% interval.
-        nll: mean negative log-likelihood of the measured log-latency under the predictive
-            (Gaussian in log space, noise included, as the interval is).
+        nll: mean negative log-likelihood of the measured log-latency under the log-normal with
+            the predictive's mean and its variance of a measurement.
     """
-    predicted = np.exp(prediction.mean_log)
+    predicted = prediction.mean_ms
     relative = np.abs(predicted / measured_ms - 1.0)
     inside = (measured_ms >= prediction.lower_ms) & (measured_ms <= prediction.upper_ms)
-    # The interval is exp(mean_log +- q * sd) with sd from the same predictive variance.
     sd = np.sqrt(prediction.obs_var_log)
-    z = (np.log(measured_ms) - prediction.mean_log) / sd
+    z = (np.log(measured_ms) - (np.log(predicted) - sd**2 / 2)) / sd
     nll = np.mean(0.5 * z**2 + np.log(sd) + 0.5 * math.log(2 * math.pi))
     return {
         "spearman": float(stats.spearmanr(predicted, measured_ms).statistic),

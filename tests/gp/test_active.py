@@ -29,6 +29,26 @@ def test_active_batch_is_distinct_and_reduces_variance_more_than_random(syntheti
     assert remaining_variance(active) < min(random_runs)
 
 
+def test_active_picks_match_greedy_on_the_explicit_posterior(synthetic) -> None:  # noqa: F811
+    """The factored rank-one updates choose what greedy conditioning on the full matrix does."""
+    model, target, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 50))
+    measured = torch.tensor([5, 7000, 12000])
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    picks = select_active(posterior, pool, 8, integration_size=len(pool))
+    with torch.no_grad():
+        cov = posterior_cross_covariance(posterior, pool, pool)
+        noise = posterior.noise_variance(pool)
+        expected: list[int] = []
+        for _ in range(8):
+            score = (cov**2).sum(1) / (cov.diagonal() + noise)
+            score[expected] = -torch.inf
+            best = int(torch.argmax(score))
+            expected.append(best)
+            cov = cov - torch.outer(cov[:, best], cov[best]) / (cov[best, best] + noise[best])
+    assert picks == expected
+
+
 def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
     model, _, _ = synthetic
     pool = model.features.universe_rows(torch.arange(20))

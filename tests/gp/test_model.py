@@ -15,18 +15,17 @@ from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
 
 @pytest.fixture(scope="module")
 def synthetic() -> tuple[LatencyModel, torch.Tensor, torch.Tensor]:
-    """Six synthetic devices whose log-latency mixes two 'hardware responses' of the archs."""
+    """Seven synthetic devices whose latency is a device-specific sum of two op costs (compute
+    and a per-op overhead), with 1% noise; the first six are the sources."""
     encoding = NASBench201Space().encode(all_archs())
     generator = torch.Generator().manual_seed(0)
-    flops = encoding[:, 31]  # log_flops
+    flops = encoding[:, 30]  # flops_m
     live = encoding[:, 30 + 13 : 30 + 17].sum(1)  # live op counts: per-op overheads
-    responses = torch.stack(
-        [(flops - flops.mean()) / flops.std(), (live - live.mean()) / live.std()]
-    )
-    weights = torch.rand(7, 2, generator=generator) * torch.tensor([0.5, 0.3]) + 0.1
-    levels = torch.rand(7, 1, generator=generator) * 2
-    noise = 0.01 * torch.randn(7, NUM_ARCHS, generator=generator)
-    log_latency = (levels + weights.double() @ responses + noise).double()
+    costs = torch.stack([flops / flops.mean(), live / live.mean(), torch.ones_like(flops)])
+    weights = torch.rand(7, 3, generator=generator, dtype=torch.float64)
+    levels = torch.exp(torch.rand(7, 1, generator=generator, dtype=torch.float64) * 2)
+    noise = 0.01 * torch.randn(7, NUM_ARCHS, generator=generator, dtype=torch.float64)
+    log_latency = torch.log(levels * (weights @ costs)) + noise
     settings = FitSettings(iterations=30, query_size=100)
     model = LatencyModel.fit(log_latency[:6], [f"d{i}" for i in range(6)], encoding, None, settings)
     return model, log_latency[6], encoding
