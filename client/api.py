@@ -96,11 +96,11 @@ class Predictions:
 
     @property
     def median_ms(self) -> np.ndarray:
-        """The posterior median, the better point estimate for relative error (the mean is
-        pulled up by the variance of uncertain archs); the 90% interval is centred on it in
-        log-latency. The latency is log-normal, so ``mean^2 / median^2 = 1 + var / mean^2``;
-        unlike the interval's geometric midpoint this stays finite when the interval is
-        unbounded (a device the service knows nothing about)."""
+        """The posterior median under a log-normal reading of the mean and variance,
+        ``mean^2 / median^2 = 1 + var / mean^2``: the better point estimate for relative error
+        when the uncertainty is large (a device with no measurements, whose scale is
+        log-normal). Once a device has measurements the service's latency is Gaussian and this
+        is within ``sqrt(1 + var / mean^2)`` of its median, under 1% at a 14% sd."""
         return self.mean_ms / np.sqrt(1.0 + self.variance_ms2 / self.mean_ms**2)
 
 
