@@ -94,6 +94,14 @@ def measure(
             " shared with other work (needs --threads 1).",
         ),
     ] = "wall",
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="Time every run back to back with this arch and scale by its latency: cancels"
+            " drift of the machine's speed (turbo, throttling, a busy VM host).",
+        ),
+    ] = None,
     strategy: Annotated[
         str, typer.Option("--strategy", help="'active' (default) or 'random' suggestions.")
     ] = "",
@@ -135,6 +143,7 @@ def measure(
             threads=threads,
             max_spread=max_spread,
             clock=clock,
+            reference=reference,
         )
         given = read_archs(archs) if archs is not None else []
         plan = _Plan(
@@ -152,7 +161,9 @@ def measure(
             save_holdout=save_holdout,
         )
         # Check every arch before the first is timed: a typo should not cost a long run.
-        check_archs(plan.given + (plan.eval_archs or []), space)
+        check_archs(
+            plan.given + (plan.eval_archs or []) + ([reference] if reference else []), space
+        )
         with connect(ctx) as latency, _progress() as progress:
             summary = _run(latency, plan, settings, progress)
     except MeasureError as exc:  # a bad arch or setting: the user's input, one line

@@ -13,11 +13,19 @@ thread's CPU time). On a machine shared with other work the wall clock also coun
 the scheduler gives to other processes; with one torch thread the forward pass runs entirely
 on the calling thread, so its CPU time is the latency it would have on an idle core and stays
 steady under contention. ``cpu`` therefore requires ``threads=1``.
+
+Neither clock helps when the machine itself changes speed (turbo and thermal limits, a VM whose
+host moves it between busier and idler cores): a forward pass then takes 60% longer for
+minutes at a time, on both clocks. With a ``reference`` architecture each timed run is paired
+back to back with a run of the reference network (the order alternating), and the run's value is
+the ratio of the two times times the reference's latency, measured once per session. Drift that
+slows both alike cancels: the ratio stays within a few percent while raw medians jump.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import statistics
 import time
@@ -48,6 +56,8 @@ class TimingSettings:
         max_spread: relative IQR (IQR / median) above which a series counts as noisy.
         attempts: series to try at most before accepting a noisy one.
         clock: ``"wall"`` or ``"cpu"`` (calling thread's CPU time; needs ``threads=1``).
+        reference: an architecture (of the measured one's search space) to pair every run
+            with, cancelling drift of the machine's speed; None times runs alone.
     """
 
     warmup: int = 10
@@ -57,6 +67,7 @@ class TimingSettings:
     max_spread: float = 0.10
     attempts: int = 3
     clock: str = "wall"
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         if self.runs < 1 or self.warmup < 0 or self.attempts < 1 or self.batch_size < 1:
@@ -115,30 +126,59 @@ def summarise(runs_ms: list[float], attempts: int = 1, max_spread: float = 0.10)
     return Timing(median, q1, q3, tuple(runs_ms), attempts, noisy=spread > max_spread)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A network timed back to back with every run of the measured one.
+
+    Attributes:
+        forward: one forward pass of the reference network.
+        latency_ms: its latency, measured once, that run ratios are scaled by.
+    """
+
+    forward: Callable[[], object]
+    latency_ms: float
+
+
 def time_series(
     forward: Callable[[], object],
     warmup: int,
     runs: int,
     clock: Callable[[], int] = time.perf_counter_ns,
+    reference: Reference | None = None,
 ) -> list[float]:
-    """Milliseconds of ``runs`` calls of ``forward`` after ``warmup`` untimed ones.
+    """Milliseconds of ``runs`` calls of ``forward`` after ``warmup`` untimed ones; with a
+    ``reference``, each run's time over the paired reference run's, times its latency.
 
     ``clock`` returns nanoseconds (monotonic); replaceable so tests can script run times.
     """
     for _ in range(warmup):
         forward()
+        if reference is not None:
+            reference.forward()
     times = []
-    for _ in range(runs):
-        start = clock()
-        forward()
-        times.append((clock() - start) / 1e6)
+    for run in range(runs):
+        if reference is None:
+            times.append(_elapsed_ms(forward, clock))
+            continue
+        # Alternating the order keeps cache effects of going first out of the ratio.
+        pair = (forward, reference.forward) if run % 2 else (reference.forward, forward)
+        first, second = (_elapsed_ms(f, clock) for f in pair)
+        own, other = (second, first) if pair[0] is reference.forward else (first, second)
+        times.append(own / other * reference.latency_ms)
     return times
+
+
+def _elapsed_ms(forward: Callable[[], object], clock: Callable[[], int]) -> float:
+    start = clock()
+    forward()
+    return (clock() - start) / 1e6
 
 
 def time_callable(
     forward: Callable[[], object],
     settings: TimingSettings,
     clock: Callable[[], int] | None = None,
+    reference: Reference | None = None,
 ) -> Timing:
     """Times ``forward``, re-measuring while the spread is too wide (see module docstring).
 
@@ -148,7 +188,7 @@ def time_callable(
     best: Timing | None = None
     for attempt in range(1, settings.attempts + 1):
         # Warm up every series: after a preemption the caches are cold again.
-        runs = time_series(forward, settings.warmup, settings.runs, clock)
+        runs = time_series(forward, settings.warmup, settings.runs, clock, reference)
         timing = summarise(runs, attempt, settings.max_spread)
         if best is None or timing.spread < best.spread:
             best = timing
@@ -187,17 +227,23 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def time_network(model: nn.Module, example: Tensor, settings: TimingSettings) -> Timing:
-    """Latency of ``model`` (in eval mode) on ``example`` under inference mode."""
+def time_network(
+    model: nn.Module,
+    example: Tensor,
+    settings: TimingSettings,
+    reference_model: nn.Module | None = None,
+    reference_ms: float = 0.0,
+) -> Timing:
+    """Latency of ``model`` (in eval mode) on ``example`` under inference mode; paired with
+    ``reference_model`` of latency ``reference_ms`` when given."""
     import torch
 
     model.eval()
-
-    def forward() -> object:
-        return model(example)
-
+    reference = None
+    if reference_model is not None:
+        reference = Reference(lambda: reference_model(example), reference_ms)
     with torch_threads(settings.threads), torch.inference_mode():
-        return time_callable(forward, settings)
+        return time_callable(lambda: model(example), settings, reference=reference)
 
 
 def time_arch(
@@ -208,7 +254,28 @@ def time_arch(
 
     settings = settings or TimingSettings()
     model = build_network(arch, search_space)
-    return time_network(model, example_input(settings.batch_size), settings)
+    example = example_input(settings.batch_size)
+    if settings.reference is None:
+        return time_network(model, example, settings)
+    reference_model, reference_ms = _reference(settings, search_space)
+    return time_network(model, example, settings, reference_model, reference_ms)
+
+
+_REFERENCES: dict[tuple[str, TimingSettings], tuple[nn.Module, float]] = {}
+
+
+def _reference(settings: TimingSettings, search_space: str) -> tuple[nn.Module, float]:
+    """The reference network and its latency, measured at its first use in this process."""
+    from client.measure.networks import build_network, example_input
+
+    key = (search_space, settings)
+    if key not in _REFERENCES:
+        assert settings.reference is not None
+        model = build_network(settings.reference, search_space)
+        alone = dataclasses.replace(settings, reference=None)
+        latency = time_network(model, example_input(settings.batch_size), alone).median_ms
+        _REFERENCES[key] = (model, latency)
+    return _REFERENCES[key]
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,23 @@ def test_a_malformed_arch_file_is_one_error_line(target: str, tmp_path: Path) ->
     assert result.output.startswith("error: arch 1: ") and "'conv~0'" in result.output
 
 
+def test_measure_against_a_reference_uploads_paired_timings(target: str, tmp_path: Path) -> None:
+    archs = tmp_path / "archs.txt"
+    archs.write_text(format_nb201(["nor_conv_3x3"] * 6) + "\n")
+    skip = format_nb201(["skip_connect"] * 6)
+    args = ["measure", "-d", "paired", "--register", "--archs", str(archs), "--json"]
+    result = invoke(target, *args, *FAST_FLAGS, "--reference", skip)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["settings"]["reference"] == skip
+    assert summary["rounds"][0]["accepted"] == 1 and summary["rounds"][0]["min_ms"] > 0
+
+
+def test_a_malformed_reference_is_refused_before_timing(target: str) -> None:
+    result = invoke(target, "measure", "-d", "pi4", "--reference", "|conv~0|", *FAST_FLAGS)
+    assert result.exit_code == 1 and "conv" in result.output
+
+
 def test_loop_evaluation_scores_out_of_sample_archs(latency: LatencyClient) -> None:
     latency.register_device("fresh")
     picks = loop.suggest(latency, "fresh", 2)

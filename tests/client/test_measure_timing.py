@@ -11,6 +11,7 @@ import pytest
 from client.measure.errors import TimingError
 from client.measure.networks import format_nb201
 from client.measure.timing import (
+    Reference,
     TimingSettings,
     repeatability,
     summarise,
@@ -56,6 +57,30 @@ def test_a_machine_that_stays_noisy_is_flagged_and_warned_about(
         timing = time_callable(lambda: None, settings, clock=scripted_clock(series * 2))
     assert timing.noisy and timing.attempts == 2
     assert "noisy machine" in caplog.text
+
+
+def test_a_paired_reference_cancels_the_machine_changing_speed() -> None:
+    """The arch costs 3 units and the reference 2; the machine runs at 1x, then at 2.5x."""
+    durations = []
+    for run, speed in enumerate([1.0] * 3 + [2.5] * 3):
+        arch, ref = 3.0 * speed, 2.0 * speed
+        durations += [arch, ref] if run % 2 else [ref, arch]  # the pair's order alternates
+    settings = TimingSettings(warmup=0, runs=6, attempts=1, max_spread=0.05)
+    reference = Reference(lambda: None, latency_ms=4.0)
+    timing = time_callable(lambda: None, settings, scripted_clock(durations), reference)
+    assert timing.runs_ms == pytest.approx((6.0,) * 6)
+    assert not timing.noisy
+    alone = time_callable(lambda: None, settings, scripted_clock([3.0] * 3 + [7.5] * 3))
+    assert alone.noisy
+
+
+def test_real_networks_timed_against_a_reference_keep_their_order() -> None:
+    settings = TimingSettings(warmup=1, runs=5, attempts=1, reference=SKIP)
+    conv = time_arch(CONV3, settings=settings)
+    skip = time_arch(SKIP, settings=settings)
+    assert conv.median_ms > skip.median_ms > 0
+    # Timed against itself an arch measures the reference's own latency, ratio ~1.
+    assert 0.5 < skip.median_ms / time_arch(SKIP, settings=FAST).median_ms < 2.0
 
 
 def test_warmup_calls_are_not_timed() -> None:
