@@ -32,9 +32,10 @@ from gp.data import (
     load_help_dataset,
     quantization_step,
 )
+from gp.estimator import LatencyEstimator
 from gp.metrics import evaluate
 from gp.model import FitSettings, LatencyModel
-from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
+from gp.spaces.nasbench201 import NUM_ARCHS
 
 STRATEGIES: tuple[str, ...] = ("random", "active", "random20", "zeroshot")
 METRICS: tuple[str, ...] = ("spearman", "kendall", "acc10", "mape", "coverage90", "nll")
@@ -56,18 +57,17 @@ class Timings:
 
 
 def fit_sources(dataset: LatencyDataset, sources: list[str], settings: FitSettings) -> LatencyModel:
-    log_latency = torch.log(torch.tensor(np.stack([dataset.table(n) for n in sources])))
-    encoding = NASBench201Space().encode(all_archs())
-    steps = [quantization_step(dataset.table(n)) for n in sources]
     bar = tqdm(total=settings.iterations, desc="fit sources", unit="it", file=sys.stderr)
 
     def progress(iteration: int, loss: float) -> None:
         bar.set_postfix(loss=f"{loss:.3f}")
         bar.update(1)
 
-    model = LatencyModel.fit(log_latency, sources, encoding, steps, settings, progress)
+    tables = {name: dataset.table(name) for name in sources}
+    estimator = LatencyEstimator.fit(tables, settings, progress)
     bar.close()
-    return model
+    assert estimator.nasbench201 is not None  # fit raises rather than return no model
+    return estimator.nasbench201
 
 
 def measured_for(
