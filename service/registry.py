@@ -19,8 +19,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Hashable, MutableMapping, Sequence
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -34,6 +35,8 @@ from service.errors import InvalidRequestError, NotReadyError
 from service.store import DeviceRecord, Store
 
 logger = logging.getLogger(__name__)
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 NB201 = NASBench201Space.name
 #: Device posteriors kept in memory (each holds an n x n Cholesky factor, n <= 1000).
@@ -44,6 +47,40 @@ POSTERIOR_CACHE_SIZE = 64
 WHOLE_SPACE_THRESHOLD = 2_000
 #: Whole-space NB201 predictions kept in memory (15,625 x 7 doubles, ~0.9 MB each).
 WHOLE_SPACE_CACHE_SIZE = 32
+#: Devices' measurements (per device and space) kept in memory; a source device's NB201 table
+#: is ~2 MB, so a service with thousands of devices must not keep them all.
+MEASUREMENT_CACHE_SIZE = 256
+
+
+class LruCache(Generic[K, V]):
+    """A mapping of at most ``capacity`` entries that forgets the least recently used one.
+
+    Not thread-safe: the registry guards its caches with one lock.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: K) -> V | None:
+        if key not in self._items:
+            return None
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def drop(self, stale: Callable[[K], bool]) -> None:
+        """Forgets every entry whose key is ``stale``."""
+        for key in [k for k in self._items if stale(k)]:
+            del self._items[key]
 
 
 class Registry:
@@ -80,14 +117,14 @@ class Registry:
         self.fit_hash = ""
         self.source_names: frozenset[str] = frozenset()
         self._estimator: LatencyEstimator | None = None
-        self._cache: dict[tuple[int, SpaceKey], tuple[int, Measurements]] = {}
         self._cache_lock = threading.Lock()
         self._device_locks: dict[int, threading.Lock] = {}
-        self._posteriors: OrderedDict[
-            tuple[int, int, SpaceKey], tuple[LatencyModel, DevicePosterior]
-        ]
-        self._posteriors = OrderedDict()
-        self._whole_space: OrderedDict[tuple[int, int], LatencyPrediction] = OrderedDict()
+        self._measurements: LruCache[tuple[int, SpaceKey], tuple[int, Measurements]]
+        self._measurements = LruCache(MEASUREMENT_CACHE_SIZE)
+        self._posteriors: LruCache[tuple[int, int, SpaceKey], tuple[LatencyModel, DevicePosterior]]
+        self._posteriors = LruCache(POSTERIOR_CACHE_SIZE)
+        self._whole_space: LruCache[tuple[int, int], LatencyPrediction]
+        self._whole_space = LruCache(WHOLE_SPACE_CACHE_SIZE)
 
     # ---- start-up ----------------------------------------------------------------------
     def start(self) -> None:
@@ -180,7 +217,7 @@ class Registry:
         """The device's measurements in one space at its current version (cached)."""
         cache_key = (device.id, key)
         with self._cache_lock:
-            cached = self._cache.get(cache_key)
+            cached = self._measurements.get(cache_key)
         if cached is not None and cached[0] == device.version:
             return cached[1]
         archs, latency = self.store.measurements(device.id, key[0])
@@ -189,18 +226,18 @@ class Registry:
             archs, latency = [archs[i] for i in keep], latency[keep]
         measured = Measurements(archs, latency)
         with self._cache_lock:
-            self._cache[cache_key] = (device.version, measured)
+            self._measurements.put(cache_key, (device.version, measured))
         return measured
 
     def invalidate(self, device_id: int) -> None:
         """Drops a device's cached measurements (the version check makes this an optimisation)."""
+
+        def stale(key: tuple) -> bool:
+            return key[0] == device_id
+
         with self._cache_lock:
-            for key in [k for k in self._cache if k[0] == device_id]:
-                del self._cache[key]
-            for stale in [k for k in self._posteriors if k[0] == device_id]:
-                del self._posteriors[stale]
-            for stale in [k for k in self._whole_space if k[0] == device_id]:
-                del self._whole_space[stale]
+            for cache in (self._measurements, self._posteriors, self._whole_space):
+                cache.drop(stale)
 
     def _conditioning(self, measured: Measurements) -> Measurements:
         """At most ``max_conditioning`` measurements, a fixed subsample beyond that."""
@@ -221,17 +258,14 @@ class Registry:
         key = (device.id, device.version, space_key(space))
         with self._cache_lock:
             cached = self._posteriors.get(key)
-            if cached is not None:
-                self._posteriors.move_to_end(key)
-                return cached
+        if cached is not None:
+            return cached
         measured = self._conditioning(self.measurements(device, space_key(space)))
         started = time.perf_counter()
         result = self.estimator.posterior(space, measured, self._descriptor(device, space))
         self.on_fit("device", time.perf_counter() - started)
         with self._cache_lock:
-            self._posteriors[key] = result
-            while len(self._posteriors) > POSTERIOR_CACHE_SIZE:
-                self._posteriors.popitem(last=False)
+            self._posteriors.put(key, result)
         return result
 
     def predict(
@@ -249,15 +283,9 @@ class Registry:
                 return posterior.predict(estimator.rows(model, space, archs))
             if whole is None:
                 whole = posterior.predict(estimator.all_nasbench201_rows())
-            self._remember_whole_space(key, whole)
+            with self._cache_lock:
+                self._whole_space.put(key, whole)
         return whole.take(np.array([arch_to_index(a) for a in archs], dtype=np.int64))
-
-    def _remember_whole_space(self, key: tuple[int, int], whole: LatencyPrediction) -> None:
-        with self._cache_lock:
-            self._whole_space[key] = whole
-            self._whole_space.move_to_end(key)
-            while len(self._whole_space) > WHOLE_SPACE_CACHE_SIZE:
-                self._whole_space.popitem(last=False)
 
     def suggest(
         self,

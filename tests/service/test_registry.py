@@ -10,7 +10,7 @@ import pytest
 from gp.estimator import LatencyEstimator
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
-from service.registry import Registry
+from service.registry import LruCache, Registry
 from service.store import MeasurementRow, Store
 from tests.service.conftest import fit_settings
 
@@ -74,4 +74,27 @@ def test_fit_key_depends_on_the_fit_revision(
     before = Registry(store, fit_settings())._fit_key(sources)  # type: ignore[arg-type]
     monkeypatch.setattr("service.registry.FIT_REVISION", 10**6)
     assert Registry(store, fit_settings())._fit_key(sources) != before  # type: ignore[arg-type]
+    store.close()
+
+
+def test_lru_cache_forgets_the_least_recently_used_entry() -> None:
+    cache: LruCache[str, int] = LruCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "b" is now the least recently used
+    cache.put("c", 3)
+    assert cache.get("b") is None and cache.get("a") == 1 and cache.get("c") == 3
+    cache.drop(lambda key: key == "a")
+    assert len(cache) == 1 and cache.get("a") is None
+
+
+def test_measurements_of_many_devices_stay_bounded(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("service.registry.MEASUREMENT_CACHE_SIZE", 3)
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    for name in [f"many{i}" for i in range(5)]:
+        registry.measurements(store.register_device(name), ("nasbench201", 0))
+    assert len(registry._measurements) == 3
     store.close()
