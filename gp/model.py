@@ -35,6 +35,7 @@ ratio of held-out source devices, so that the prior's mean 1 means "a typical de
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -316,6 +317,7 @@ class DevicePosterior:
         self.cholesky = _robust_cholesky(gram)
         residual = self.ratio(rows, log_latency)[:, None] - 1.0
         self.weights = torch.cholesky_solve(residual, self.cholesky)
+        self.whitened = torch.linalg.solve_triangular(self.cholesky, residual, upper=False)
         if leave_one_out:
             self.variance_ratio = _loo_variance_ratio(self.cholesky, self.weights)
         else:
@@ -348,8 +350,7 @@ class DevicePosterior:
         if self.count:
             solved = self.solve(rows) if solved is None else solved
             # L^-1 k solved against L^-1 residual is k^T K^-1 residual, the posterior mean shift.
-            whitened = self.cholesky.T @ self.weights
-            mean = mean + (solved.T @ whitened)[:, 0]
+            mean = mean + (solved.T @ self.whitened)[:, 0]
             var = var - (solved**2).sum(0)
         return mean, var.clamp_min(1e-10) * self.variance_ratio
 
@@ -387,7 +388,7 @@ class DevicePosterior:
             obs_var_log=obs_var_log.numpy(),
         )
 
-    @property
+    @functools.cached_property
     def interval_quantile(self) -> float:
         """95% quantile of the predictive: Student-t, as the variance ratio is itself estimated
         (inverse-gamma posterior with a0 + n - 1 degrees of freedom, one spent on the scale).
