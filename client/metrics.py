@@ -101,10 +101,12 @@ def calibration_curve(
     """Observed coverage of central intervals at each nominal level.
 
     The wire carries only the 90% interval, so the interval at level p is rescaled from it in
-    log space with normal quantiles, z_p / z_0.9. That is exact at 90%; at other levels it is
-    slightly narrow in the tails when the service's Student-t has few degrees of freedom (a
-    device with very few measurements), which shows as a little under-coverage there. An
-    unbounded interval contains the measurement at every level.
+    log space around the median with normal quantiles, z_p / z_0.9. The service's interval is
+    Gaussian in latency, which is close to symmetric in log space while its relative width is
+    small (a few tens of percent); at other levels the rescaled interval is slightly narrow in
+    the tails when the service's Student-t has few degrees of freedom (a device with very few
+    measurements), which shows as a little under-coverage there. An unbounded interval
+    contains the measurement at every level.
 
     Returns:
         (levels, observed): both of shape ``(len(levels),)``.
