@@ -20,7 +20,7 @@ import grpc
 
 from service.config import ENV_TOKEN, ENV_TOKEN_FILE, ServiceConfig
 from service.errors import ConfigError
-from service.guard import Continuation, wrap_unary
+from service.guard import UnaryInterceptor, wrap_unary
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def bearer_token(metadata: Any) -> str | None:
     return token.strip()
 
 
-class TokenAuthInterceptor(grpc.ServerInterceptor):
+class TokenAuthInterceptor(UnaryInterceptor):
     """Refuses write RPCs that lack the configured bearer token."""
 
     def __init__(self, token: str) -> None:
@@ -88,13 +88,12 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
     def __repr__(self) -> str:
         return "TokenAuthInterceptor(token=<hidden>)"
 
-    def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method not in WRITE_METHODS:
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        if details.method not in WRITE_METHODS:
             return handler
-        presented = bearer_token(handler_call_details.invocation_metadata)
+        presented = bearer_token(details.invocation_metadata)
         if presented is None:
             return _refusal(
                 handler,

@@ -5,8 +5,9 @@ request!") and runs a handler even when the caller's deadline passed while the c
 in the queue. A hostile or confused client can cause both, so neither may look like a server
 bug or, for a write, store data the caller already gave up on.
 
-:func:`wrap_unary` is the one helper the interceptors (auth, telemetry, this guard) use to
-swap a handler's behaviour or deserializer.
+:class:`UnaryInterceptor` and :func:`wrap_unary` are what the interceptors (auth, telemetry,
+this guard) share: the first picks the unary handlers out, the second swaps a handler's
+behaviour or deserializer.
 """
 
 from __future__ import annotations
@@ -36,15 +37,9 @@ def wrap_unary(
     )
 
 
-class _Undecodable:
-    """Stands in for a request whose bytes did not parse (a deserializer cannot abort)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-class RequestGuardInterceptor(grpc.ServerInterceptor):
-    """INVALID_ARGUMENT for undecodable requests, DEADLINE_EXCEEDED before running late ones."""
+class UnaryInterceptor(grpc.ServerInterceptor):
+    """An interceptor that rewraps unary-unary handlers (every RPC of this service); others,
+    like reflection's stream, pass through."""
 
     def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -52,7 +47,29 @@ class RequestGuardInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        method = handler_call_details.method
+        return self.wrap(handler, handler_call_details)
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        """The handler to run instead of ``handler``."""
+        raise NotImplementedError
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse (a deserializer cannot abort)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class RequestGuardInterceptor(UnaryInterceptor):
+    """INVALID_ARGUMENT for undecodable requests, DEADLINE_EXCEEDED before running late ones."""
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
         deserialize = handler.request_deserializer
         behavior = handler.unary_unary
 

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import start_http_server
 
 from service.errors import ConfigError
-from service.guard import Continuation, wrap_unary
+from service.guard import UnaryInterceptor, wrap_unary
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("service.access")
@@ -86,19 +86,16 @@ def split_method(method: str) -> tuple[str, str]:
     return service, name
 
 
-class TelemetryInterceptor(grpc.ServerInterceptor):
+class TelemetryInterceptor(UnaryInterceptor):
     """Times every unary RPC; logs and counts it with its status code and peer."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        method = handler_call_details.method
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
         behavior = handler.unary_unary
 
         def observed(request: Any, context: grpc.ServicerContext) -> Any:
