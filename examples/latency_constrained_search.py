@@ -34,33 +34,23 @@ from pathlib import Path
 import numpy as np
 
 from client import AlreadyExistsError, LatencyClient, LatencyServiceError
+from client.measure.networks import NB201_OPS, format_nb201, parse_nb201
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "help-nasbench201"
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Cell edges (source node, target node) in arch-string order.
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 #: What each live op adds to the capacity score: 3x3 convs learn most, then 1x1, then the rest.
 OP_CAPACITY = {"none": 0.0, "skip_connect": 0.2, "nor_conv_1x1": 1.0, "nor_conv_3x3": 2.5,
                "avg_pool_3x3": 0.3}  # fmt: skip
-Z95 = 1.6448536269514722  # the 90% interval is median * exp(+-Z95 * sd) in log-latency
+Z95 = 1.6448536269514722  # a central 90% interval spans +-Z95 sd
 
 
 # ---- NB201 cells ---------------------------------------------------------------------------------
 def parse(arch: str) -> tuple[str, ...]:
     """The 6 edge ops of ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``, in edge order."""
-    return tuple(
-        token.split("~")[0] for node in arch.split("+") for token in node.strip("|").split("|")
-    )
-
-
-def format_cell(ops: Sequence[str]) -> str:
-    groups, start = [], 0
-    for node in (1, 2, 3):
-        groups.append("|" + "|".join(f"{ops[start + j]}~{j}" for j in range(node)) + "|")
-        start += node
-    return "+".join(groups)
+    return tuple(op for node in parse_nb201(arch) for op in node)
 
 
 def live_edges(ops: Sequence[str]) -> list[int]:
@@ -89,15 +79,15 @@ def capacity(arch: str) -> float:
 
 
 def random_cell(rng: np.random.Generator) -> str:
-    return format_cell([OPS[i] for i in rng.integers(len(OPS), size=len(EDGES))])
+    return format_nb201([NB201_OPS[i] for i in rng.integers(len(NB201_OPS), size=len(EDGES))])
 
 
 def mutate(arch: str, rng: np.random.Generator) -> str:
     """Changes the op of one random edge."""
     ops = list(parse(arch))
     edge = int(rng.integers(len(EDGES)))
-    ops[edge] = str(rng.choice([op for op in OPS if op != ops[edge]]))
-    return format_cell(ops)
+    ops[edge] = str(rng.choice([op for op in NB201_OPS if op != ops[edge]]))
+    return format_nb201(ops)
 
 
 # ---- the simulated device ------------------------------------------------------------------------
@@ -162,8 +152,9 @@ class SearchResult:
 def feasibility(
     median: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: float
 ) -> np.ndarray:
-    """P(latency <= budget) under the service's log-normal predictive (from its 90% interval);
-    an unbounded interval (nothing known yet) gives 1/2."""
+    """P(latency <= budget), reading the service's 90% interval as a log-normal's (close to
+    the service's Gaussian while the interval is a few tens of percent wide); an unbounded
+    interval (nothing known yet) gives 1/2."""
     with np.errstate(divide="ignore", invalid="ignore"):
         sd = np.maximum(np.log(upper / lower) / (2 * Z95), 1e-9)
         z = np.where(np.isfinite(sd), (math.log(budget) - np.log(median)) / sd, 0.0)

@@ -36,7 +36,7 @@ def test_cells_round_trip(example: ModuleType) -> None:
     import numpy as np
 
     cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"
-    assert example.format_cell(example.parse(cell)) == cell
+    assert example.format_nb201(list(example.parse(cell))) == cell
     assert example.live_edges(example.parse(cell)) == [0, 2, 5]
     dead = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
     assert example.capacity(dead) == 0.0  # no path from input to output: nothing learns
