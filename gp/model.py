@@ -137,10 +137,9 @@ class ArchFeatures:
         devices: list[str],
         universe_encoding: torch.Tensor,
         rank: int,
-        encoding_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> ArchFeatures:
         """Features of a model whose basis is the sources' (S x N) log-latency."""
-        stats = encoding_stats or _standardisation(universe_encoding)
+        stats = _standardisation(universe_encoding)
         costs = cost_features((universe_encoding - stats[0]) / stats[1])
         profiles = SourceProfiles.from_log_latency(log_latency, costs, devices, rank)
         return cls(profiles, universe_encoding, stats)
@@ -316,8 +315,8 @@ class DevicePosterior:
         gram = kernel.covariance(rows, rows) + torch.diag(self.noise_variance(rows))
         self.cholesky = _robust_cholesky(gram)
         residual = self.ratio(rows, log_latency)[:, None] - 1.0
-        self.weights = torch.cholesky_solve(residual, self.cholesky)
         self.whitened = torch.linalg.solve_triangular(self.cholesky, residual, upper=False)
+        self.weights = torch.linalg.solve_triangular(self.cholesky.T, self.whitened, upper=True)
         if leave_one_out:
             self.variance_ratio = _loo_variance_ratio(self.cholesky, self.weights)
         else:
@@ -607,7 +606,10 @@ def _typical_variance_ratio(
             context = context[:_CALIBRATION_CONTEXT]
             rows = fold.universe_rows(context)
             y = log_latency[device, context]
-            posterior = DevicePosterior(kernel, rows, y, step_ms[device], fold.prior_level)
+            # Only the factor and weights are needed: the LOO ratio is summed here in log space.
+            posterior = DevicePosterior(
+                kernel, rows, y, step_ms[device], fold.prior_level, leave_one_out=False
+            )
             z_squared = _loo_z_squared(posterior.cholesky, posterior.weights)
             logs.append(math.log(float(z_squared.sum()) / (len(context) - 1)))
     return math.exp(sum(logs) / len(logs))

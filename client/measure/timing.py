@@ -161,9 +161,12 @@ def time_series(
             times.append(_elapsed_ms(forward, clock))
             continue
         # Alternating the order keeps cache effects of going first out of the ratio.
-        pair = (forward, reference.forward) if run % 2 else (reference.forward, forward)
-        first, second = (_elapsed_ms(f, clock) for f in pair)
-        own, other = (second, first) if pair[0] is reference.forward else (first, second)
+        if run % 2:
+            own = _elapsed_ms(forward, clock)
+            other = _elapsed_ms(reference.forward, clock)
+        else:
+            other = _elapsed_ms(reference.forward, clock)
+            own = _elapsed_ms(forward, clock)
         times.append(own / other * reference.latency_ms)
     return times
 
