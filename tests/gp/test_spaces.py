@@ -11,7 +11,6 @@ import itertools
 import math
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,8 +29,7 @@ from gp.spaces.nasbench201 import (
     index_to_arch,
     parse_arch,
 )
-
-DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+from tests.helpers import DATASET
 
 
 def nb201(*ops: str) -> str:
@@ -290,11 +288,11 @@ def test_index_to_arch_rejects_bad_index(index: object, match: str) -> None:
 
 
 @pytest.mark.skipif(
-    not (DATASETS / "help-nasbench201" / "str_arch2idx.pt").exists(),
+    not (DATASET / "str_arch2idx.pt").exists(),
     reason="shared NB201 dataset not present",
 )
 def test_strings_match_published_dataset() -> None:
-    published = torch.load(DATASETS / "help-nasbench201" / "str_arch2idx.pt", weights_only=False)
+    published = torch.load(DATASET / "str_arch2idx.pt", weights_only=False)
     assert set(published) == set(all_archs())
 
 
