@@ -95,5 +95,6 @@ def test_benchmark_runs_and_writes_the_documented_json(help_dataset_dir: Path, t
     assert set(row) >= {"device", "strategy", "samples", "seeds", "spearman", "kendall",
                         "acc10", "mape", "coverage90", "nll"}  # fmt: skip
     assert 0.5 < row["spearman"] <= 1.0
+    assert row["coverage90_se"] is None  # one seed: no spread to report
     assert set(report["timings_s"]) >= {"fit_source", "adapt", "predict_all", "suggest10"}
     assert report["peak_rss_mb"] > 0

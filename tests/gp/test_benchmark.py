@@ -1,0 +1,28 @@
+"""Aggregation of benchmark cases into the table's rows (no data needed)."""
+
+import math
+
+import pytest
+
+from gp.benchmark import METRICS, aggregate
+
+
+def _metrics(value: float) -> dict[str, float]:
+    return dict.fromkeys(METRICS, value)
+
+
+def test_rows_average_seeds_and_give_their_standard_error() -> None:
+    cases = [("pi", "random", 10, _metrics(0.8)), ("pi", "random", 10, _metrics(1.0))]
+    (row,) = aggregate(cases)
+    assert row["seeds"] == 2
+    assert row["coverage90"] == pytest.approx(0.9)
+    # sd over the two seeds (ddof=1) is 0.1 * sqrt(2); over sqrt(2) seeds it is 0.1
+    assert row["coverage90_se"] == pytest.approx(0.1)
+    assert math.isfinite(row["spearman_se"])
+
+
+def test_zeroshot_rows_report_no_measurements() -> None:
+    cases = [("pi", "zeroshot", 10, _metrics(0.5))]
+    (row,) = aggregate(cases)
+    assert row["samples"] == 0
+    assert row["coverage90_se"] is None
