@@ -24,7 +24,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -32,8 +32,14 @@ from typing import Any
 
 import grpc
 import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from client.errors import ClientInputError, UnavailableError, from_rpc_error
+from client.errors import (
+    ClientInputError,
+    GenericServiceError,
+    UnavailableError,
+    from_rpc_error,
+)
 from client.settings import (
     DEFAULT_RETRIES,
     DEFAULT_TARGET,
@@ -324,6 +330,7 @@ class LatencyClient:
         else:
             self._channel = grpc.insecure_channel(target, options=channel_options)
         self._stub = pb_grpc.LatencyEstimatorStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LatencyClient:
@@ -356,12 +363,15 @@ class LatencyClient:
         self.close()
 
     # ---- transport ---------------------------------------------------------------------------
-    def _call(self, method: str, request: Any) -> Any:
-        """One RPC with a deadline; UNAVAILABLE is retried, every failure raised typed."""
+    def _call(self, method: str, request: Any, stub: Any = None) -> Any:
+        """One RPC with a deadline; UNAVAILABLE is retried, every failure raised typed.
+
+        ``stub``: the service that has ``method``, the latency service when None.
+        """
         delay = self.backoff_s
         for attempt in range(self.retries + 1):
             try:
-                rpc = getattr(self._stub, method)
+                rpc = getattr(self._stub if stub is None else stub, method)
                 return rpc(request, timeout=self.timeout_s, metadata=self._metadata)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, method, self.target)
@@ -373,6 +383,51 @@ class LatencyClient:
             time.sleep(pause)
             delay = min(delay * 2, MAX_BACKOFF_S)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def wait_until_ready(
+        self,
+        timeout_s: float,
+        on_wait: Callable[[str], None] | None = None,
+        poll_s: float = 1.0,
+    ) -> None:
+        """Returns once the server reports SERVING (its model is loaded), waiting at most
+        ``timeout_s``.
+
+        A freshly started server fits its model before it answers Predict or SuggestSamples;
+        work that takes minutes on the client side (timing networks) should not start before.
+        A server without the gRPC health service is taken as ready.
+
+        Args:
+            timeout_s: longest wait for a server that is up but still loading.
+            on_wait: told once, with a sentence to show, when waiting starts.
+            poll_s: pause between two health checks.
+
+        Raises:
+            UnavailableError: the server cannot be reached (after the usual retries), or it
+            still is not SERVING after ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        waiting = False
+        while True:
+            try:
+                reply = self._call("Check", health_pb2.HealthCheckRequest(), stub=self._health)
+            except GenericServiceError as error:
+                if error.code == "UNIMPLEMENTED":
+                    return
+                raise
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            if time.monotonic() >= deadline:
+                raise UnavailableError(
+                    f"the latency service at {self.target} is still loading its model after"
+                    f" {timeout_s:.0f} s",
+                    method="Check",
+                    target=self.target,
+                )
+            if not waiting and on_wait is not None:
+                on_wait(f"waiting for the latency service at {self.target} to load its model")
+            waiting = True
+            time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
 
     # ---- RPCs --------------------------------------------------------------------------------
     def predict(

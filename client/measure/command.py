@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from client.measure.timing import Timing, TimingSettings
 
 DEFAULT_SUGGESTED = 10
+#: Longest wait for a server that is still fitting its model (HELP scale: ~2 min on 2 cores).
+DEFAULT_WAIT_S = 600.0
 
 
 class _Bar:
@@ -117,6 +119,14 @@ def measure(
         typer.Option("--save-holdout", help="Write held-out measurements (arch,latency_ms CSV)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            help="Seconds to wait for a server still loading its model before timing anything.",
+        ),
+    ] = DEFAULT_WAIT_S,
 ) -> None:
     """Measure latencies on this machine, upload them, and score the service's predictions.
 
@@ -164,8 +174,11 @@ def measure(
         check_archs(
             plan.given + (plan.eval_archs or []) + ([reference] if reference else []), space
         )
-        with connect(ctx) as latency, _progress() as progress:
-            summary = _run(latency, plan, settings, progress)
+        with connect(ctx) as latency:
+            # A fresh server fits for a minute or two; timing first would fail only afterwards.
+            latency.wait_until_ready(wait, on_wait=lambda message: typer.echo(message, err=True))
+            with _progress() as progress:
+                summary = _run(latency, plan, settings, progress)
     except MeasureError as exc:  # a bad arch or setting: the user's input, one line
         raise ClientInputError(str(exc)) from None
     _print_summary(summary, as_json)

@@ -7,8 +7,11 @@ loopback port) come from tests/conftest.py, shared with the service tests.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent import futures
 
+import grpc
 import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from client.api import LatencyClient
 from service.server import RunningServer
@@ -29,3 +32,16 @@ def target(server: RunningServer) -> str:
 def latency(target: str) -> Iterator[LatencyClient]:
     with LatencyClient(target, timeout_s=60, retries=0) as client:
         yield client
+
+
+@pytest.fixture
+def health_only() -> Iterator[tuple[str, health.HealthServicer]]:
+    """A server with nothing but the health service, NOT_SERVING: one still loading."""
+    servicer = health.HealthServicer()
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}", servicer
+    server.stop(None)

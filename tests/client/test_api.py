@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2
 
 import client.api
 from client import (
@@ -99,6 +101,43 @@ def test_unreachable_server_is_retried_then_unavailable(monkeypatch: pytest.Monk
     assert isinstance(caught.value, LatencyServiceError)
     assert len(pauses) == 3 and pauses[1] > pauses[0]  # exponential backoff
     assert 0.075 <= pauses[0] <= 0.125
+
+
+def test_wait_until_ready_waits_for_serving(health_only) -> None:
+    target, servicer = health_only
+    told: list[str] = []
+    timer = threading.Timer(0.3, servicer.set, ("", health_pb2.HealthCheckResponse.SERVING))
+    timer.start()
+    with LatencyClient(target, timeout_s=5) as latency:
+        latency.wait_until_ready(30, on_wait=told.append, poll_s=0.05)
+    timer.join()
+    assert len(told) == 1 and "load its model" in told[0]
+
+
+def test_wait_until_ready_gives_up_on_a_server_that_stays_loading(health_only) -> None:
+    target, _ = health_only
+    with LatencyClient(target, timeout_s=5) as latency:
+        with pytest.raises(UnavailableError, match="still loading its model after 0 s"):
+            latency.wait_until_ready(0.2, poll_s=0.05)
+
+
+def test_wait_until_ready_takes_a_server_without_health_as_ready() -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # no services at all
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with LatencyClient(f"127.0.0.1:{port}", timeout_s=5) as latency:
+            latency.wait_until_ready(0.0)
+    finally:
+        server.stop(None)
+
+
+def test_wait_until_ready_does_not_wait_for_an_unreachable_server() -> None:
+    port = service_fixtures.free_port()
+    with LatencyClient(f"127.0.0.1:{port}", retries=0, timeout_s=5) as latency:
+        with pytest.raises(UnavailableError) as caught:
+            latency.wait_until_ready(600)
+    assert caught.value.method == "Check"
 
 
 # ---- against the real server -----------------------------------------------------------------
@@ -307,3 +346,9 @@ def test_tls_and_token_against_the_real_server(secure_server: RunningServer) -> 
     with LatencyClient(target, retries=0, timeout_s=5) as plaintext:
         with pytest.raises(UnavailableError):
             plaintext.devices()
+
+
+def test_wait_until_ready_returns_at_once_from_a_serving_server(latency: LatencyClient) -> None:
+    told: list[str] = []
+    latency.wait_until_ready(5, on_wait=told.append)
+    assert told == []

@@ -123,3 +123,11 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
 def test_unsupported_spaces_are_refused(target: str, space: str) -> None:
     result = invoke(target, "measure", "-d", "pi4", "--space", space, *FAST_FLAGS)
     assert result.exit_code == 1 and "--space" in result.output
+
+
+def test_measure_waits_for_a_loading_server_before_timing(health_only) -> None:
+    target, _ = health_only  # NOT_SERVING throughout
+    result = invoke(target, "measure", "--device", "here", "--register", "--wait", "0.3")
+    assert result.exit_code != 0
+    assert "still loading its model" in result.output
+    assert "reference archs" not in result.output  # nothing was timed
