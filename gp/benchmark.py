@@ -150,13 +150,17 @@ def standard_error(values: list[float]) -> float | None:
 
 
 def print_table(rows: list[dict]) -> None:
+    """The rows, then per strategy the means over devices; ``cov90_se`` is coverage90's
+    standard error over seeds (blank for one seed), to tell a miss from seed noise."""
     header = f"{'device':<15}{'strategy':<10}{'n':>4}" + "".join(f"{k:>12}" for k in METRICS)
-    print(header)
-    print("-" * len(header))
+    print(header + f"{'cov90_se':>10}")
+    print("-" * (len(header) + 10))
     for r in rows:
+        se = r["coverage90_se"]
         print(
             f"{r['device']:<15}{r['strategy']:<10}{r['samples']:>4}"
             + "".join(f"{r[k]:>12.4f}" for k in METRICS)
+            + (f"{se:>10.4f}" if se is not None else "")
         )
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         group = [r for r in rows if r["strategy"] == strategy]

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from gp.benchmark import METRICS, aggregate
+from gp.benchmark import METRICS, aggregate, print_table
 
 
 def _metrics(value: float) -> dict[str, float]:
@@ -26,3 +26,12 @@ def test_zeroshot_rows_report_no_measurements() -> None:
     (row,) = aggregate(cases)
     assert row["samples"] == 0
     assert row["coverage90_se"] is None
+
+
+def test_table_prints_coverage_standard_error(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [("pi", "random", 10, _metrics(0.8)), ("pi", "random", 10, _metrics(1.0))]
+    print_table(aggregate(cases))
+    header, _, row, mean = capsys.readouterr().out.splitlines()
+    assert header.split()[-1] == "cov90_se"
+    assert row.split()[-1] == "0.1000"
+    assert mean.split()[0] == "MEAN"
