@@ -94,3 +94,18 @@ def test_kernel_is_safe_to_share_between_threads(synthetic) -> None:
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(covariance, range(16)))
+
+
+def test_kernel_terms_see_their_active_columns() -> None:
+    from linear_operator import to_dense
+
+    from gp.model import LatencyKernel
+
+    kernel = LatencyKernel(profile_dims=3, encoding_dims=4, relative_dims=2)
+    generator = torch.Generator().manual_seed(0)
+    x1 = torch.randn(5, 10, generator=generator, dtype=torch.float64)
+    x2 = torch.randn(3, 10, generator=generator, dtype=torch.float64)
+    # gpytorch's own evaluation applies each term's active_dims
+    expected = sum(to_dense(term(x1, x2)) for term in kernel.terms())
+    torch.testing.assert_close(kernel.covariance(x1, x2), kernel.scale * expected)
+    torch.testing.assert_close(kernel.variance(x1), kernel.covariance(x1, x1).diagonal())
