@@ -480,7 +480,7 @@ def check_latencies(latency_ms: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FitSettings:
-    """How the source hyperparameters are learned (defaults: 50-90 s for 13 devices on 2 cores)."""
+    """How the source hyperparameters are learned (defaults: 50-130 s for 13 devices on 2 cores)."""
 
     iterations: int = 300
     learning_rate: float = 0.04
