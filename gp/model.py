@@ -39,7 +39,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import gpytorch
 import numpy as np
@@ -290,6 +290,10 @@ class DevicePosterior:
     1. The device's scale is the median of its measured ``latency / baseline`` (a plug-in
     estimate: one degree of freedom is spent on it); before any measurement it is the sources'
     typical scale, whose spread widens the log-latency variance.
+
+    Conditioning, ``latent`` and ``episode_nll`` also take a batch of devices with equal
+    measurement counts (rows ``b x n x D``): the fit evaluates its episodes a few batches at a
+    time rather than one by one. ``predict`` takes one device.
     """
 
     def __init__(
@@ -297,15 +301,16 @@ class DevicePosterior:
         kernel: LatencyKernel,
         rows: torch.Tensor,
         log_latency: torch.Tensor,
-        step_ms: float = 0.0,
+        step_ms: float | torch.Tensor = 0.0,
         prior_level: tuple[float, float] = (0.0, 1.0),
         leave_one_out: bool = True,
     ) -> None:
         """Args:
         kernel: the fitted kernel.
-        rows: (n x D) input rows of the measured archs (n may be 0).
-        log_latency: (n,) measured log-latency.
-        step_ms: rounding step of the device's measurements (0 when continuous).
+        rows: ([b x] n x D) input rows of the measured archs (n may be 0 without a batch).
+        log_latency: ([b x] n) measured log-latency.
+        step_ms: rounding step of the device's measurements (0 when continuous); (b x 1) for
+            a batch.
         prior_level: mean and sd of the log scale of a device with no measurements.
         leave_one_out: estimate the variance ratio from leave-one-out residuals (predictions);
             False uses the marginal ``r^T K^-1 r``, smooth in the hyperparameters (fitting).
@@ -313,33 +318,36 @@ class DevicePosterior:
         self.kernel = kernel
         self.rows = rows
         self.step_ms = step_ms
-        self.count = len(rows)
+        self.count = rows.shape[-2]
         self.variance_ratio = torch.tensor(1.0, dtype=rows.dtype)
-        self.log_scale, self.log_scale_var = prior_level[0], prior_level[1] ** 2
+        self.log_scale: float | torch.Tensor = prior_level[0]
+        self.log_scale_var = prior_level[1] ** 2
         if self.count == 0:
             return
-        self.log_scale = float((log_latency - rows[:, 0]).median())
+        # ([b x] 1): torch's median of an even count is the lower middle value.
+        self.log_scale = (log_latency - rows[..., 0]).median(-1, keepdim=True).values
         self.log_scale_var = 0.0
-        gram = kernel.covariance(rows, rows) + torch.diag(self.noise_variance(rows))
+        gram = kernel.covariance(rows, rows) + torch.diag_embed(self.noise_variance(rows))
         self.cholesky = _robust_cholesky(gram)
-        residual = self.ratio(rows, log_latency)[:, None] - 1.0
+        residual = self.ratio(rows, log_latency)[..., None] - 1.0
         self.whitened = torch.linalg.solve_triangular(self.cholesky, residual, upper=False)
-        self.weights = torch.linalg.solve_triangular(self.cholesky.T, self.whitened, upper=True)
+        self.weights = torch.linalg.solve_triangular(self.cholesky.mT, self.whitened, upper=True)
         if leave_one_out:
             self.variance_ratio = _loo_variance_ratio(self.cholesky, self.weights)
         else:
             self.variance_ratio = _marginal_variance_ratio(residual, self.weights)
 
     def ratio(self, rows: torch.Tensor, log_latency: torch.Tensor) -> torch.Tensor:
-        """(n,) latency over this device's scale times the archs' baseline."""
-        return torch.exp(log_latency - rows[:, 0] - self.log_scale)
+        """([b x] n) latency over this device's scale times the archs' baseline."""
+        return torch.exp(log_latency - rows[..., 0] - self.log_scale)
 
     def noise_variance(self, rows: torch.Tensor) -> torch.Tensor:
-        """(n,) measurement noise of the ratio at rows, before the variance ratio."""
-        return self.kernel.noise_variance(rows[:, 0] + self.log_scale, self.step_ms)
+        """([b x] n) measurement noise of the ratio at rows, before the variance ratio."""
+        return self.kernel.noise_variance(rows[..., 0] + self.log_scale, self.step_ms)
 
     def solve(self, rows: torch.Tensor) -> torch.Tensor:
-        """(n x m) ``L^-1 k(measured, rows)``: what conditioning subtracts from covariances."""
+        """([b x] n x m) ``L^-1 k(measured, rows)``: what conditioning subtracts from
+        covariances."""
         if not self.count:
             return torch.zeros(0, len(rows), dtype=rows.dtype)
         cross = self.kernel.covariance(self.rows, rows)
@@ -348,21 +356,21 @@ class DevicePosterior:
     def latent(
         self, rows: torch.Tensor, solved: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(m,) posterior mean and variance of the latency ratio at (m x D) rows, noise
-        excluded.
+        """([b x] m) posterior mean and variance of the latency ratio at ([b x] m x D) rows,
+        noise excluded.
 
         ``solved``: ``self.solve(rows)`` when the caller already has it.
         """
-        mean, var = torch.ones(len(rows), dtype=rows.dtype), self.kernel.variance(rows)
+        mean, var = torch.ones(rows.shape[:-1], dtype=rows.dtype), self.kernel.variance(rows)
         if self.count:
             solved = self.solve(rows) if solved is None else solved
             # L^-1 k solved against L^-1 residual is k^T K^-1 residual, the posterior mean shift.
-            mean = mean + (solved.T @ self.whitened)[:, 0]
-            var = var - (solved**2).sum(0)
+            mean = mean + (solved.mT @ self.whitened)[..., 0]
+            var = var - (solved**2).sum(-2)
         return mean, var.clamp_min(1e-10) * self.variance_ratio
 
     def observation_variance(self, rows: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        """(m,) predictive variance of a measured ratio, given its latent variance ``var``."""
+        """([b x] m) predictive variance of a measured ratio, given its latent variance."""
         return var + self.noise_variance(rows) * self.variance_ratio
 
     @torch.no_grad()
@@ -406,25 +414,26 @@ class DevicePosterior:
         return float(stats.t.ppf(0.95, VARIANCE_RATIO_PSEUDO_COUNT + self.count - 1))
 
     def episode_nll(self, rows: torch.Tensor, log_latency: torch.Tensor) -> torch.Tensor:
-        """Mean negative log predictive density of held-out measured ratios (training
+        """([b]) mean negative log predictive density of held-out measured ratios (training
         objective; the Jacobian to log-latency does not depend on the hyperparameters)."""
         mean, var = self.latent(rows)
         obs = self.observation_variance(rows, var)
         ratio = self.ratio(rows, log_latency)
-        return 0.5 * (torch.log(2 * math.pi * obs) + (ratio - mean) ** 2 / obs).mean()
+        return 0.5 * (torch.log(2 * math.pi * obs) + (ratio - mean) ** 2 / obs).mean(-1)
 
 
 def _variance_ratio(sum_of_squares: torch.Tensor, count: int) -> torch.Tensor:
-    """Posterior mean of the variance ratio from ``count`` standardised squared residuals
-    summing to ``sum_of_squares``, under an inverse-gamma prior with mean 1. The residuals are
-    from the device's own scale estimate, which leaves ``count - 1`` degrees of freedom."""
+    """Posterior mean of the variance ratio ([b x] 1) from ``count`` standardised squared
+    residuals summing to ``sum_of_squares`` ([b x] 1), under an inverse-gamma prior with mean
+    1. The residuals are from the device's own scale estimate, which leaves ``count - 1``
+    degrees of freedom."""
     a0 = VARIANCE_RATIO_PSEUDO_COUNT
     return (a0 + sum_of_squares) / (a0 + count - 1)
 
 
 def _marginal_variance_ratio(residual: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """The variance ratio from ``r^T K^-1 r``."""
-    return _variance_ratio((residual * weights).sum(), len(residual))
+    return _variance_ratio((residual * weights).sum(-2), residual.shape[-2])
 
 
 def _loo_variance_ratio(cholesky: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -435,23 +444,26 @@ def _loo_variance_ratio(cholesky: torch.Tensor, weights: torch.Tensor) -> torch.
     predictions at held-out archs, which is what the intervals are for.
 
     Args:
-        cholesky: (n x n) lower Cholesky factor of the measured covariance K (noise included).
-        weights: (n x 1) ``K^-1 r`` for the residuals r from the prior mean.
+        cholesky: ([b x] n x n) lower Cholesky factor of the measured covariance K (noise
+            included).
+        weights: ([b x] n x 1) ``K^-1 r`` for the residuals r from the prior mean.
     """
     z_squared = _loo_z_squared(cholesky, weights)
-    return _variance_ratio(z_squared.sum(), len(z_squared))
+    return _variance_ratio(z_squared.sum(-1, keepdim=True), z_squared.shape[-1])
 
 
 def _loo_z_squared(cholesky: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """(n,) squared leave-one-out residuals over their predictive variances."""
-    return weights[:, 0] ** 2 / torch.cholesky_inverse(cholesky).diagonal()
+    """([b x] n) squared leave-one-out residuals over their predictive variances."""
+    return weights[..., 0] ** 2 / torch.cholesky_inverse(cholesky).diagonal(dim1=-2, dim2=-1)
 
 
 def _robust_cholesky(matrix: torch.Tensor) -> torch.Tensor:
-    jitter = 1e-8 * matrix.diagonal().mean()
+    """Lower Cholesky factor of ([b x] n x n) ``matrix``, with jitter added where needed."""
+    jitter = 1e-8 * matrix.diagonal(dim1=-2, dim2=-1).mean()
+    eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype)
     for _ in range(6):
-        factor, info = torch.linalg.cholesky_ex(matrix + jitter * torch.eye(len(matrix)))
-        if info == 0:
+        factor, info = torch.linalg.cholesky_ex(matrix + jitter * eye)
+        if not info.any():
             return factor
         jitter *= 10
     raise GPInputError("covariance is not positive definite even with jitter")
@@ -475,7 +487,7 @@ def check_latencies(latency_ms: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FitSettings:
-    """How the source hyperparameters are learned (defaults: 50-130 s for 13 devices on 2 cores)."""
+    """How the source hyperparameters are learned (defaults: ~40 s for 13 devices on 2 cores)."""
 
     iterations: int = 300
     learning_rate: float = 0.04
@@ -566,25 +578,52 @@ def _optimise(
     num_archs = log_latency.shape[1]
     for iteration in range(settings.iterations):
         optimiser.zero_grad()
-        losses = []
-        for device, fold in enumerate(folds):
+        # Episodes with the same context size are evaluated as one batch: a few large tensor
+        # operations instead of ~26 small ones per step, whose overhead dominated the fit.
+        by_context_size: dict[int, list[_Episode]] = {}
+        for device in range(len(folds)):
             for _ in range(settings.episodes_per_device):
                 pick = int(torch.randint(len(settings.context_sizes), (1,), generator=generator))
                 n_context = settings.context_sizes[pick]
                 index = torch.randperm(num_archs, generator=generator)
                 index = index[: n_context + settings.query_size]
-                context, query = index[:n_context], index[n_context:]
-                y = log_latency[device]
-                rows = fold.universe_rows(context)
-                posterior = DevicePosterior(
-                    kernel, rows, y[context], step_ms[device], fold.prior_level, False
-                )
-                losses.append(posterior.episode_nll(fold.universe_rows(query), y[query]))
-        loss = torch.stack(losses).mean()
+                episode = _Episode(device, index[:n_context], index[n_context:])
+                by_context_size.setdefault(n_context, []).append(episode)
+        losses = []
+        for episodes in by_context_size.values():
+            posterior = _episode_posterior(kernel, folds, log_latency, step_ms, episodes)
+            query_rows = torch.stack([folds[e.device].universe_rows(e.query) for e in episodes])
+            query_y = torch.stack([log_latency[e.device, e.query] for e in episodes])
+            losses.append(posterior.episode_nll(query_rows, query_y))
+        loss = torch.cat(losses).mean()
         loss.backward()
         optimiser.step()
         if progress is not None:
             progress(iteration, float(loss))
+
+
+@dataclass
+class _Episode:
+    """A few-shot task on a source device: measured ``context`` archs, held-out ``query``."""
+
+    device: int
+    context: torch.Tensor
+    query: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+
+
+def _episode_posterior(
+    kernel: LatencyKernel,
+    folds: list[ArchFeatures],
+    log_latency: torch.Tensor,
+    step_ms: list[float],
+    episodes: list[_Episode],
+) -> DevicePosterior:
+    """The batch posterior of ``episodes`` (equal context sizes), each device in its fold
+    (the basis without it), with the smooth marginal variance ratio."""
+    rows = torch.stack([folds[e.device].universe_rows(e.context) for e in episodes])
+    measured = torch.stack([log_latency[e.device, e.context] for e in episodes])
+    steps = torch.tensor([[step_ms[e.device]] for e in episodes], dtype=rows.dtype)
+    return DevicePosterior(kernel, rows, measured, steps, leave_one_out=False)
 
 
 # Measurements per calibration episode: the regime the product is used in.
@@ -607,17 +646,13 @@ def _typical_variance_ratio(
     titan_rtx_256, whose 90% intervals then held 99.9% of the measurements.
     """
     generator = torch.Generator().manual_seed(settings.seed + 1)
-    logs = []
-    for device, fold in enumerate(folds):
+    episodes = []
+    for device in range(len(folds)):
         for _ in range(_CALIBRATION_EPISODES_PER_DEVICE):
             context = torch.randperm(log_latency.shape[1], generator=generator)
-            context = context[:_CALIBRATION_CONTEXT]
-            rows = fold.universe_rows(context)
-            y = log_latency[device, context]
-            # Only the factor and weights are needed: the LOO ratio is summed here in log space.
-            posterior = DevicePosterior(
-                kernel, rows, y, step_ms[device], fold.prior_level, leave_one_out=False
-            )
-            z_squared = _loo_z_squared(posterior.cholesky, posterior.weights)
-            logs.append(math.log(float(z_squared.sum()) / (len(context) - 1)))
-    return math.exp(sum(logs) / len(logs))
+            episodes.append(_Episode(device, context[:_CALIBRATION_CONTEXT]))
+    posterior = _episode_posterior(kernel, folds, log_latency, step_ms, episodes)
+    # Only the factor and weights are needed: the LOO ratio is averaged here in log space.
+    z_squared = _loo_z_squared(posterior.cholesky, posterior.weights)
+    logs = torch.log(z_squared.sum(-1) / (_CALIBRATION_CONTEXT - 1))
+    return math.exp(float(logs.mean()))

@@ -109,3 +109,29 @@ def test_kernel_terms_see_their_active_columns() -> None:
     expected = sum(to_dense(term(x1, x2)) for term in kernel.terms())
     torch.testing.assert_close(kernel.covariance(x1, x2), kernel.scale * expected)
     torch.testing.assert_close(kernel.variance(x1), kernel.covariance(x1, x1).diagonal())
+
+
+def test_a_batch_of_devices_conditions_as_each_device_alone(synthetic) -> None:
+    """The fit evaluates episodes in batches; each must equal its own one-device posterior."""
+    from gp.model import DevicePosterior
+
+    model, target, _ = synthetic
+    generator = torch.Generator().manual_seed(2)
+    measured = [torch.randperm(NUM_ARCHS, generator=generator)[:8] for _ in range(3)]
+    queried = torch.randperm(NUM_ARCHS, generator=generator)[:50]
+    devices = [target, 0.5 * target, target + 1.0]  # three scales and shapes
+    steps = [0.0, 0.1, 0.0]
+    rows = torch.stack([model.features.universe_rows(m) for m in measured])
+    log_latency = torch.stack([d[m] for d, m in zip(devices, measured, strict=True)])
+    query_rows = model.features.universe_rows(queried).expand(3, -1, -1)
+    query_y = torch.stack([d[queried] for d in devices])
+    batch = DevicePosterior(model.kernel, rows, log_latency, torch.tensor(steps)[:, None])
+    batch_nll = batch.episode_nll(query_rows, query_y)
+    batch_mean, batch_var = batch.latent(query_rows)
+    for i in range(3):
+        alone = DevicePosterior(model.kernel, rows[i], log_latency[i], steps[i])
+        torch.testing.assert_close(batch.variance_ratio[i], alone.variance_ratio)
+        torch.testing.assert_close(batch_nll[i], alone.episode_nll(query_rows[i], query_y[i]))
+        mean, var = alone.latent(query_rows[i])
+        torch.testing.assert_close(batch_mean[i], mean)
+        torch.testing.assert_close(batch_var[i], var)
