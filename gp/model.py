@@ -487,7 +487,7 @@ def check_latencies(latency_ms: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FitSettings:
-    """How the source hyperparameters are learned (defaults: ~40 s for 13 devices on 2 cores)."""
+    """How the source hyperparameters are learned (defaults: 26-37 s for 13 devices on 2 cores)."""
 
     iterations: int = 300
     learning_rate: float = 0.04
