@@ -592,9 +592,8 @@ def _optimise(
         losses = []
         for episodes in by_context_size.values():
             posterior = _episode_posterior(kernel, folds, log_latency, step_ms, episodes)
-            query_rows = torch.stack([folds[e.device].universe_rows(e.query) for e in episodes])
-            query_y = torch.stack([log_latency[e.device, e.query] for e in episodes])
-            losses.append(posterior.episode_nll(query_rows, query_y))
+            query = _stacked(folds, log_latency, [(e.device, e.query) for e in episodes])
+            losses.append(posterior.episode_nll(*query))
         loss = torch.cat(losses).mean()
         loss.backward()
         optimiser.step()
@@ -620,10 +619,21 @@ def _episode_posterior(
 ) -> DevicePosterior:
     """The batch posterior of ``episodes`` (equal context sizes), each device in its fold
     (the basis without it), with the smooth marginal variance ratio."""
-    rows = torch.stack([folds[e.device].universe_rows(e.context) for e in episodes])
-    measured = torch.stack([log_latency[e.device, e.context] for e in episodes])
+    rows, measured = _stacked(folds, log_latency, [(e.device, e.context) for e in episodes])
     steps = torch.tensor([[step_ms[e.device]] for e in episodes], dtype=rows.dtype)
     return DevicePosterior(kernel, rows, measured, steps, leave_one_out=False)
+
+
+def _stacked(
+    folds: list[ArchFeatures],
+    log_latency: torch.Tensor,
+    picks: list[tuple[int, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(b x n x D) rows and (b x n) log-latencies of ``picks`` (device, n arch indices), each
+    device's rows from its fold."""
+    rows = torch.stack([folds[device].universe_rows(index) for device, index in picks])
+    measured = torch.stack([log_latency[device, index] for device, index in picks])
+    return rows, measured
 
 
 # Measurements per calibration episode: the regime the product is used in.

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from client.measure.timing import Timing, TimingSettings
 
 DEFAULT_SUGGESTED = 10
-#: Longest wait for a server that is still fitting its model (HELP scale: ~2 min on 2 cores).
+#: Longest wait for a server that is still fitting its model (all 27 HELP devices: ~1 min on
+#: 2 cores; a slower machine or more devices take longer).
 DEFAULT_WAIT_S = 600.0
 
 
@@ -175,7 +176,7 @@ def measure(
             plan.given + (plan.eval_archs or []) + ([reference] if reference else []), space
         )
         with connect(ctx) as latency:
-            # A fresh server fits for a minute or two; timing first would fail only afterwards.
+            # A fresh server fits for up to a minute; timing first would fail only afterwards.
             latency.wait_until_ready(wait, on_wait=lambda message: typer.echo(message, err=True))
             with _progress() as progress:
                 summary = _run(latency, plan, settings, progress)
