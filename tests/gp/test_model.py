@@ -131,7 +131,25 @@ def test_a_batch_of_devices_conditions_as_each_device_alone(synthetic) -> None:
     for i in range(3):
         alone = DevicePosterior(model.kernel, rows[i], log_latency[i], steps[i])
         torch.testing.assert_close(batch.variance_ratio[i], alone.variance_ratio)
+        torch.testing.assert_close(batch.noise_level[i], alone.noise_level)
         torch.testing.assert_close(batch_nll[i], alone.episode_nll(query_rows[i], query_y[i]))
         mean, var = alone.latent(query_rows[i])
         torch.testing.assert_close(batch_mean[i], mean)
         torch.testing.assert_close(batch_var[i], var)
+
+
+def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(synthetic) -> None:
+    """The same device measured with 5x the sources' noise: the posterior must put the extra
+    scatter in the noise (not in the latent shape) and still cover its measurements."""
+    model, target, _ = synthetic
+    generator = torch.Generator().manual_seed(3)
+    noisy = target + 0.05 * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
+    measured = torch.randperm(NUM_ARCHS, generator=generator)[:30]
+    quiet_posterior = model.posterior(measured, target[measured].exp().numpy())
+    noisy_posterior = model.posterior(measured, noisy[measured].exp().numpy())
+    assert float(noisy_posterior.noise_level) > 5 * float(quiet_posterior.noise_level)
+    held_out = torch.arange(7, NUM_ARCHS, 31)
+    prediction = noisy_posterior.predict(model.features.universe_rows(held_out))
+    truth = noisy[held_out].exp().numpy()
+    inside = (truth >= prediction.lower_ms) & (truth <= prediction.upper_ms)
+    assert 0.8 < inside.mean() < 0.99
