@@ -138,13 +138,14 @@ def test_a_batch_of_devices_conditions_as_each_device_alone(synthetic) -> None:
         torch.testing.assert_close(batch_var[i], var)
 
 
-def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(synthetic) -> None:
+@pytest.mark.parametrize("count", [30, 600])  # 600: the level is estimated on a subset
+def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(synthetic, count) -> None:
     """The same device measured with 5x the sources' noise: the posterior must put the extra
     scatter in the noise (not in the latent shape) and still cover its measurements."""
     model, target, _ = synthetic
     generator = torch.Generator().manual_seed(3)
     noisy = target + 0.05 * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
-    measured = torch.randperm(NUM_ARCHS, generator=generator)[:30]
+    measured = torch.randperm(NUM_ARCHS, generator=generator)[:count]
     quiet_posterior = model.posterior(measured, target[measured].exp().numpy())
     noisy_posterior = model.posterior(measured, noisy[measured].exp().numpy())
     assert float(noisy_posterior.noise_level) > 5 * float(quiet_posterior.noise_level)
