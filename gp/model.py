@@ -341,9 +341,10 @@ class DevicePosterior:
         self.log_scale_var = 0.0
         covariance = kernel.covariance(rows, rows)
         residual = self.ratio(rows, log_latency)[..., None] - 1.0
+        noise = self.noise_variance(rows)  # at the kernel's level: noise_level is still 1
         if not fitting:
-            self.noise_level = _noise_level(covariance, self.noise_variance(rows), residual)
-        self.cholesky = _robust_cholesky(covariance + torch.diag_embed(self.noise_variance(rows)))
+            self.noise_level = _noise_level(covariance, noise, residual)
+        self.cholesky = _robust_cholesky(covariance + torch.diag_embed(noise * self.noise_level))
         self.whitened = torch.linalg.solve_triangular(self.cholesky, residual, upper=False)
         self.weights = torch.linalg.solve_triangular(self.cholesky.mT, self.whitened, upper=True)
         if fitting:
@@ -501,17 +502,17 @@ def _noise_level(
         covariance * inv_sd[..., :, None] * inv_sd[..., None, :]
     )
     projected = ((vectors.mT @ (residual * inv_sd)[..., None])[..., 0] ** 2)[..., None, :]
-    levels = torch.exp(_LOG_NOISE_LEVELS.to(residual.dtype))
-    spectrum = eigenvalues.clamp_min(0.0)[..., None, :] + levels[:, None]
+    log_levels = _LOG_NOISE_LEVELS.to(residual.dtype)
+    spectrum = eigenvalues.clamp_min(0.0)[..., None, :] + torch.exp(log_levels)[:, None]
     count = residual.shape[-1]
     quadratic = (projected / spectrum).sum(-1).clamp_min(torch.finfo(residual.dtype).tiny)
     log_posterior = -(
         0.5 * count * torch.log(quadratic / count)
         + 0.5 * torch.log(spectrum).sum(-1)
-        + _LOG_NOISE_LEVELS**2 / (2 * NOISE_LEVEL_PRIOR_SD**2)
+        + log_levels**2 / (2 * NOISE_LEVEL_PRIOR_SD**2)
     )
     weights = torch.softmax(log_posterior, dim=-1)
-    return torch.exp((weights * _LOG_NOISE_LEVELS).sum(-1, keepdim=True))
+    return torch.exp((weights * log_levels).sum(-1, keepdim=True))
 
 
 def _robust_cholesky(matrix: torch.Tensor) -> torch.Tensor:
