@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 REFERENCE_LATENCY_PREFIX = "latency:"
 #: Revision of the fit (objective, features, saved state). Caches of a fitted estimator key on
 #: it, so a fit made by older code is not reused after the model changes.
-FIT_REVISION = 3
+FIT_REVISION = 4
 # Prior-only models (no source tables): a device's typical log-latency, 10 ms +- a factor 20.
 _PRIOR_LEVEL_LOG_MS = math.log(10.0)
 _PRIOR_LEVEL_SD = 3.0
@@ -116,6 +116,7 @@ class LatencyEstimator:
                 "mean_cost": profiles.mean_cost,
                 "directions": profiles.directions,
                 "misfit": profiles.misfit,
+                "deviations": profiles.deviations,
                 "stats": torch.tensor(
                     [profiles.level_mean, profiles.level_sd, profiles.baseline_floor]
                 ),
@@ -132,12 +133,20 @@ class LatencyEstimator:
         p = state["profiles"]
         stats = p["stats"].tolist()
         profiles = SourceProfiles(
-            p["devices"], p["mean_cost"], p["directions"], *stats, misfit=p["misfit"]
+            p["devices"],
+            p["mean_cost"],
+            p["directions"],
+            *stats,
+            misfit=p["misfit"],
+            deviations=p["deviations"],
         )
         encoding = NASBench201Space().encode(all_archs())
         features = ArchFeatures(profiles, encoding, encoding_stats=tuple(state["encoding_stats"]))
         kernel = LatencyKernel(
-            features.profile_dims, features.encoding_dims, features.relative_dims
+            features.profile_dims,
+            features.encoding_dims,
+            features.relative_dims,
+            features.source_dims,
         )
         kernel.load_state_dict(state["kernel"])
         return cls(LatencyModel(kernel, features))

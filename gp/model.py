@@ -6,6 +6,7 @@ sources' mean cost of a (see :mod:`gp.profiles`)::
     latency_t(a) = scale_t * b(a) * ratio_t(a)
     ratio_t(a)   = 1 + c_t + sum_k w_tk * direction_k(x(a) / b(a))     (source cost deviations)
                  + sum_k u_tk * misfit_k(a)                             (what their costs miss)
+                 + sum_s v_ts * deviation_s(a)                          (each source, whole)
                  + x(a) / b(a) . d_t                                    (costs no source has)
                  + r_t(a)                                               (arch residual)
                  + noise
@@ -14,9 +15,12 @@ Latency is close to additive in op costs *in milliseconds*, so the ratio is mode
 rather than in log space. The misfits (the sources' mean and principal deviations from their
 cost models, per arch) make every source exactly representable. The weights c, w, u, d have
 Gaussian priors (ARD linear kernels), and the residual r is a GP over the architecture encoding
-and source responses (ARD RBF + linear) for what none of that explains. Noise is homoscedastic
-in the ratio (relative in ms), at a level of each device's own, plus the rounding error of
-whole-millisecond tables, ``(step^2 / 12) / latency^2``.
+and source responses (ARD RBF + linear) for what none of that explains. Independent weights on
+directions make "this device is like that source" one point among many; the weights v on each
+source's own deviation from the mean source (one shared prior variance) favour it, which is how
+a target with a relative among the sources (raspi4 and pixel3) ranks better from few
+measurements. Noise is homoscedastic in the ratio (relative in ms), at a level of each device's
+own, plus the rounding error of whole-millisecond tables, ``(step^2 / 12) / latency^2``.
 
 Hyperparameters are shared by all devices and learned on the source devices by maximising the
 marginal likelihood of few-shot *episodes*: each source device in turn is held out of the
@@ -146,16 +150,20 @@ class ArchFeatures:
         devices: list[str],
         universe_encoding: torch.Tensor,
         rank: int,
+        padded_sources: int = 0,
     ) -> ArchFeatures:
         """Features of a model whose basis is the sources' (S x N) log-latency."""
         stats = _standardisation(universe_encoding)
         costs = cost_features((universe_encoding - stats[0]) / stats[1])
-        profiles = SourceProfiles.from_log_latency(log_latency, costs, devices, rank)
+        profiles = SourceProfiles.from_log_latency(
+            log_latency, costs, devices, rank, padded_sources
+        )
         return cls(profiles, universe_encoding, stats)
 
     @staticmethod
     def _profile_rows(standardised: torch.Tensor, profiles: SourceProfiles) -> torch.Tensor:
-        """(N x (1 + (2 + 2K) + p)) the universe's log baseline, profile and relative columns."""
+        """(N x (1 + (2 + 2K) + p + S)) the universe's log baseline, profile, relative and
+        source deviation columns."""
         costs = cost_features(standardised)
         baseline = profiles.baseline(costs)
         relative = costs / baseline[:, None]
@@ -167,6 +175,7 @@ class ArchFeatures:
                 profiles.direction_features(relative),
                 profiles.misfit.T,
                 relative / _standardisation(relative)[1],
+                profiles.deviations.T,
             ],
             dim=1,
         )
@@ -184,6 +193,11 @@ class ArchFeatures:
     @property
     def relative_dims(self) -> int:
         return 1 + self.encoding_dims if self.profiles is not None else 0
+
+    @property
+    def source_dims(self) -> int:
+        """One column per source device (padded): how far it is from the mean source."""
+        return len(self.profiles.deviations) if self.profiles is not None else 0
 
     def _standardise(self, encoding: torch.Tensor) -> torch.Tensor:
         if self.encoding_stats is None:
@@ -219,7 +233,9 @@ def _standardisation(encoding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 class LatencyKernel(gpytorch.Module):
     """Prior covariance and noise of the latency ratio over model input rows (ArchFeatures)."""
 
-    def __init__(self, profile_dims: int, encoding_dims: int, relative_dims: int = 0) -> None:
+    def __init__(
+        self, profile_dims: int, encoding_dims: int, relative_dims: int = 0, source_dims: int = 0
+    ) -> None:
         super().__init__()
         profile_cols = tuple(range(1, 1 + profile_dims))
         enc_cols = tuple(range(1 + profile_dims, 1 + profile_dims + encoding_dims))
@@ -230,6 +246,16 @@ class LatencyKernel(gpytorch.Module):
             # Op costs no source's deviation spans: a diagonal prior on the cost vector.
             self.relative = ARDLinearKernel(relative_dims, active_dims=rel_cols)
             self.relative.raw_variance.data.fill_(-6.0)
+        self.sources = None
+        if source_dims:
+            start = 1 + profile_dims + encoding_dims + relative_dims
+            source_cols = tuple(range(start, start + source_dims))
+            # Each source's whole deviation, one variance for all: the folds drop a different
+            # source each, so a column is not the same source in every fold, and one variance
+            # per source fitted that way ranked HELP's targets worse (mean Spearman 0.966 /
+            # 0.971 random / active, against 0.966 / 0.973).
+            self.sources = gpytorch.kernels.LinearKernel(active_dims=source_cols)
+            self.sources.variance = 0.1
         self.profile = ARDLinearKernel(profile_dims, active_dims=profile_cols)
         # The residual sees the profile coordinates too: a target's ratio can be a smooth
         # *nonlinear* function of how the source devices respond (fixed overheads, saturation).
@@ -275,8 +301,8 @@ class LatencyKernel(gpytorch.Module):
 
     def terms(self) -> list[gpytorch.kernels.Kernel]:
         """The kernels whose sum is the prior covariance."""
-        terms = [self.profile, self.residual, self.linear]
-        return terms if self.relative is None else [*terms, self.relative]
+        terms = [self.profile, self.residual, self.linear, self.relative, self.sources]
+        return [term for term in terms if term is not None]
 
     def noise_variance(self, log_latency: torch.Tensor, step_ms: float) -> torch.Tensor:
         """Observation noise of the latency ratio at (expected) ``log_latency``; rounding to
@@ -604,7 +630,9 @@ class LatencyModel:
         torch.manual_seed(settings.seed)
         folds = _leave_one_out_features(log_latency, devices, universe_encoding, settings.rank)
         full = ArchFeatures.from_sources(log_latency, devices, universe_encoding, settings.rank)
-        kernel = LatencyKernel(full.profile_dims, full.encoding_dims, full.relative_dims)
+        kernel = LatencyKernel(
+            full.profile_dims, full.encoding_dims, full.relative_dims, full.source_dims
+        )
         _optimise(kernel, folds, log_latency, step_ms, settings, progress)
         with torch.no_grad():
             scale = _typical_variance_ratio(kernel, folds, log_latency, step_ms, settings)
@@ -619,7 +647,9 @@ def _leave_one_out_features(
     for held_out in range(len(devices)):
         keep = [i for i in range(len(devices)) if i != held_out]
         names = [devices[i] for i in keep]
-        folds.append(ArchFeatures.from_sources(log_latency[keep], names, encoding, rank))
+        folds.append(
+            ArchFeatures.from_sources(log_latency[keep], names, encoding, rank, len(devices))
+        )
     return folds
 
 

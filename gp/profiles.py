@@ -53,6 +53,8 @@ class SourceProfiles:
         misfit: ((1 + K) x N) what the sources' cost models leave out, per universe arch, in
             units of the baseline: their mean, then their principal deviations (scaled like
             ``directions``). With it every source device is exactly representable.
+        deviations: (S' x N) each source's latency ratio (latency over its scale times the
+            baseline) minus 1, per universe arch; zero rows pad it to S' >= S sources.
     """
 
     devices: list[str]
@@ -62,10 +64,16 @@ class SourceProfiles:
     level_sd: float
     baseline_floor: float
     misfit: torch.Tensor
+    deviations: torch.Tensor
 
     @classmethod
     def from_log_latency(
-        cls, log_latency: torch.Tensor, features: torch.Tensor, devices: list[str], rank: int
+        cls,
+        log_latency: torch.Tensor,
+        features: torch.Tensor,
+        devices: list[str],
+        rank: int,
+        padded_sources: int = 0,
     ) -> SourceProfiles:
         """Builds the basis from source log-latencies.
 
@@ -75,6 +83,8 @@ class SourceProfiles:
             devices: the S device names.
             rank: number of deviation directions kept; padded with zero directions when the
                 sources span fewer, so that hyperparameters are shaped alike for any S.
+            padded_sources: rows ``deviations`` is padded to with zeros (the fit's folds leave
+                a source out but share the full model's input shape).
         """
         if log_latency.ndim != 2 or log_latency.shape[0] < 2:
             raise GPInputError("source profiles need at least two fully measured devices")
@@ -91,6 +101,8 @@ class SourceProfiles:
         baseline = baseline.clamp_min(floor)
         level = (log_latency - torch.log(baseline)).median(dim=1).values
         misfit = (normalised - costs @ features.T) / baseline
+        deviations = torch.exp(log_latency - torch.log(baseline) - level[:, None]) - 1.0
+        padding = torch.zeros(max(padded_sources - len(devices), 0), deviations.shape[1])
         return cls(
             devices=list(devices),
             mean_cost=mean_cost,
@@ -99,6 +111,7 @@ class SourceProfiles:
             level_sd=float(level.std()),
             baseline_floor=floor,
             misfit=torch.cat([misfit.mean(0, keepdim=True), _principal_deviations(misfit, rank)]),
+            deviations=torch.cat([deviations, padding.to(deviations.dtype)]),
         )
 
     @property

@@ -13,10 +13,9 @@ from gp.model import FitSettings, LatencyModel, check_latencies
 from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
 
 
-@pytest.fixture(scope="module")
-def synthetic() -> tuple[LatencyModel, torch.Tensor, torch.Tensor]:
-    """Seven synthetic devices whose latency is a device-specific sum of two op costs (compute
-    and a per-op overhead), with 1% noise; the first six are the sources."""
+def _synthetic_devices() -> tuple[torch.Tensor, torch.Tensor]:
+    """(7 x N) log-latencies of seven synthetic devices whose latency is a device-specific sum
+    of two op costs (compute and a per-op overhead), with 1% noise, and the (N x d) encoding."""
     encoding = NASBench201Space().encode(all_archs())
     generator = torch.Generator().manual_seed(0)
     flops = encoding[:, 30]  # flops_m
@@ -25,7 +24,13 @@ def synthetic() -> tuple[LatencyModel, torch.Tensor, torch.Tensor]:
     weights = torch.rand(7, 3, generator=generator, dtype=torch.float64)
     levels = torch.exp(torch.rand(7, 1, generator=generator, dtype=torch.float64) * 2)
     noise = 0.01 * torch.randn(7, NUM_ARCHS, generator=generator, dtype=torch.float64)
-    log_latency = torch.log(levels * (weights @ costs)) + noise
+    return torch.log(levels * (weights @ costs)) + noise, encoding
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[LatencyModel, torch.Tensor, torch.Tensor]:
+    """The model fitted on the first six synthetic devices, the seventh, and the encoding."""
+    log_latency, encoding = _synthetic_devices()
     settings = FitSettings(iterations=30, query_size=100)
     model = LatencyModel.fit(log_latency[:6], [f"d{i}" for i in range(6)], encoding, None, settings)
     return model, log_latency[6], encoding
@@ -101,14 +106,33 @@ def test_kernel_terms_see_their_active_columns() -> None:
 
     from gp.model import LatencyKernel
 
-    kernel = LatencyKernel(profile_dims=3, encoding_dims=4, relative_dims=2)
+    kernel = LatencyKernel(profile_dims=3, encoding_dims=4, relative_dims=2, source_dims=2)
+    assert len(kernel.terms()) == 5
     generator = torch.Generator().manual_seed(0)
-    x1 = torch.randn(5, 10, generator=generator, dtype=torch.float64)
-    x2 = torch.randn(3, 10, generator=generator, dtype=torch.float64)
+    x1 = torch.randn(5, 12, generator=generator, dtype=torch.float64)
+    x2 = torch.randn(3, 12, generator=generator, dtype=torch.float64)
     # gpytorch's own evaluation applies each term's active_dims
     expected = sum(to_dense(term(x1, x2)) for term in kernel.terms())
     torch.testing.assert_close(kernel.covariance(x1, x2), kernel.scale * expected)
     torch.testing.assert_close(kernel.variance(x1), kernel.covariance(x1, x1).diagonal())
+
+
+def test_source_columns_are_each_source_s_deviation_and_folds_pad_them(synthetic) -> None:
+    """Each source's column is its latency over its scale times the baseline, minus 1; a fold
+    without one source keeps the full model's shape with a zero column."""
+    from gp.model import ArchFeatures
+
+    model, _, encoding = synthetic
+    sources = _synthetic_devices()[0][:6]
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    assert model.features.source_dims == 6
+    log_ratio = sources - rows[:, 0]  # column 0 is the log baseline
+    expected = torch.exp(log_ratio - log_ratio.median(1, keepdim=True).values) - 1.0
+    torch.testing.assert_close(rows[:, -6:], expected.T)
+    fold = ArchFeatures.from_sources(sources[1:], [f"d{i}" for i in range(1, 6)], encoding, 10, 6)
+    fold_rows = fold.universe_rows(torch.arange(0, NUM_ARCHS, 7))
+    assert fold_rows.shape[1] == rows.shape[1]
+    assert torch.all(fold_rows[:, -1] == 0)
 
 
 def test_a_batch_of_devices_conditions_as_each_device_alone(synthetic) -> None:
