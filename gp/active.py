@@ -60,7 +60,7 @@ def select_active(
     solved = posterior.solve(candidate_rows)
     kernel = posterior.kernel
     cross = kernel.covariance(candidate_rows, candidate_rows[probe]) - solved.T @ solved[:, probe]
-    _, var = posterior.latent(candidate_rows, solved)
+    _, var = posterior.latent(candidate_rows, solved, relatives=False)
     var = var / posterior.variance_ratio
     noise = posterior.noise_variance(candidate_rows)
     # Each fantasised pick is a rank-one update u v^T / d of the candidate-probe covariance;

@@ -135,6 +135,63 @@ def test_source_columns_are_each_source_s_deviation_and_folds_pad_them(synthetic
     assert torch.all(fold_rows[:, -1] == 0)
 
 
+@pytest.mark.parametrize("source", [0, 2, 3])
+def test_a_copy_of_a_source_is_found_to_be_its_relative(synthetic, source) -> None:
+    """A device that is a source at another speed: 10 measurements make that source its most
+    likely relative (prior 0.1 for all sources together), and averaging over relatives predicts
+    it better than the GP alone."""
+    model, _, _ = synthetic
+    target = _synthetic_devices()[0][source] + 0.7
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(4))[:10]
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    probability = posterior.relatives.weights.sum(-1)
+    assert int(probability.argmax()) == source and float(probability[source]) > 0.5
+    rows = model.features.universe_rows(torch.arange(0, NUM_ARCHS, 13))
+    truth = posterior.ratio(rows, target[::13])
+    averaged, _ = posterior.latent(rows)
+    alone, _ = posterior.latent(rows, relatives=False)
+    assert (averaged - truth).abs().mean() < 0.5 * (alone - truth).abs().mean()
+
+
+def test_relatives_average_the_explicit_posteriors_of_each_hypothesis(synthetic) -> None:
+    """The rank-one shortcuts give the mixture of GPs whose covariance adds v g g^T for each
+    source g and boost v, weighted by the posterior probabilities."""
+    model, target, _ = synthetic
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(5))[:12]
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    relatives = posterior.relatives
+    queried = model.features.universe_rows(torch.arange(3, NUM_ARCHS, 500))
+    rows = posterior.rows
+    noise = torch.diag(posterior.noise_variance(rows))
+    residual = posterior.ratio(rows, target[measured]) - 1.0
+    columns = model.kernel.source_columns(torch.cat([rows, queried]))
+    kernel = model.kernel.covariance(torch.cat([rows, queried]), torch.cat([rows, queried]))
+    n = len(rows)
+
+    def explicit(extra: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        covariance = kernel + extra
+        cross = covariance[:n, n:]
+        solved = torch.linalg.solve(
+            covariance[:n, :n] + noise, torch.cat([residual[:, None], cross], 1)
+        )
+        mean = 1.0 + cross.T @ solved[:, 0]
+        var = covariance[n:, n:].diagonal() - (cross * solved[:, 1:]).sum(0)
+        return mean, var * posterior.variance_ratio
+
+    mean0, var0 = explicit(torch.zeros_like(kernel))
+    none = 1.0 - float(relatives.weights.sum())
+    first, second = none * mean0, none * (var0 + mean0**2)
+    for s in range(columns.shape[1]):
+        g = columns[:, s : s + 1]
+        for b, variance in enumerate(relatives.variances):
+            mean, var = explicit(variance * g @ g.T)
+            first = first + relatives.weights[s, b] * mean
+            second = second + relatives.weights[s, b] * (var + mean**2)
+    mixed_mean, mixed_var = posterior.latent(queried)
+    torch.testing.assert_close(mixed_mean, first)
+    torch.testing.assert_close(mixed_var, second - first**2)
+
+
 def test_a_batch_of_devices_conditions_as_each_device_alone(synthetic) -> None:
     """The fit evaluates episodes in batches; each must equal its own one-device posterior."""
     from gp.model import DevicePosterior
