@@ -593,25 +593,14 @@ class RelativeSources:
         spread = (self.solved**2).sum(-2)[..., None]  # [b x] S x 1: g^T K^-1 g
         overlap = (self.solved * whitened).sum(-2)[..., None]  # [b x] S x 1: g^T K^-1 r
         shared = kernel.scale * kernel.sources.variance.reshape(())
-        variances = _RELATIVE_BOOSTS.to(rows.dtype) * shared
-        tiny = torch.finfo(rows.dtype).tiny
-        quadratic = (whitened**2).sum((-2, -1)).clamp_min(tiny)[..., None, None]
-        boosted = (quadratic - variances * overlap**2 / (1 + variances * spread)).clamp_min(tiny)
-        log_evidence = -0.5 * rows.shape[-2] * torch.log(boosted / quadratic)
-        log_evidence = log_evidence - 0.5 * torch.log1p(variances * spread)  # [b x] S x m
-        hypotheses = log_evidence.shape[-2] * log_evidence.shape[-1]
-        log_prior = math.log(_RELATIVE_PRIOR / hypotheses) - math.log(1 - _RELATIVE_PRIOR)
-        flat = (log_evidence + log_prior).flatten(-2)
-        weights = torch.softmax(torch.cat([torch.zeros_like(flat[..., :1]), flat], -1), -1)
-        #: ([b x] S x m) posterior probability of each source and boost (the rest: none).
-        self.weights = weights[..., 1:].unflatten(-1, log_evidence.shape[-2:])
-        weights = self.weights
         #: (m,) the boosted prior variances of a source's deviation weight.
-        self.variances = variances
-        precision = 1 / variances + spread
+        self.variances = _RELATIVE_BOOSTS.to(rows.dtype) * shared
+        #: ([b x] S x m) posterior probability of each source and boost (the rest: none).
+        self.weights = _relative_weights(spread, overlap, whitened, self.variances)
+        precision = 1 / self.variances + spread
         beta_mean, beta_var = overlap / precision, variance_ratio[..., None] / precision
-        self.mean = (weights * beta_mean).sum(-1)  # [b x] S
-        self.second_moment = (weights * (beta_var + beta_mean**2)).sum(-1)
+        self.mean = (self.weights * beta_mean).sum(-1)  # [b x] S
+        self.second_moment = (self.weights * (beta_var + beta_mean**2)).sum(-1)
 
     def averaged(
         self, rows: torch.Tensor, solved: torch.Tensor, mean: torch.Tensor, var: torch.Tensor
@@ -623,6 +612,30 @@ class RelativeSources:
         shift = (residualised @ self.mean[..., None])[..., 0]
         spread = (residualised**2 @ self.second_moment[..., None])[..., 0]
         return mean + shift, (var + spread - shift**2).clamp_min(1e-10)
+
+
+def _relative_weights(
+    spread: torch.Tensor, overlap: torch.Tensor, whitened: torch.Tensor, variances: torch.Tensor
+) -> torch.Tensor:
+    """([b x] S x m) posterior probabilities of "source s, boosted to variance v" for the m
+    ``variances``; "no relative" has the rest.
+
+    Args:
+        spread, overlap: ([b x] S x 1) ``g^T K^-1 g`` and ``g^T K^-1 r`` per source deviation g.
+        whitened: ([b x] n x 1) ``L^-1 r``.
+    """
+    tiny = torch.finfo(whitened.dtype).tiny
+    quadratic = (whitened**2).sum((-2, -1)).clamp_min(tiny)[..., None, None]
+    # Sherman-Morrison for K + v g g^T: the quadratic form loses v (g^T K^-1 r)^2 / (1 + v
+    # g^T K^-1 g), the log-determinant gains log(1 + v g^T K^-1 g).
+    boosted = (quadratic - variances * overlap**2 / (1 + variances * spread)).clamp_min(tiny)
+    log_evidence = -0.5 * whitened.shape[-2] * torch.log(boosted / quadratic)
+    log_evidence = log_evidence - 0.5 * torch.log1p(variances * spread)
+    hypotheses = log_evidence.shape[-2] * log_evidence.shape[-1]
+    log_prior = math.log(_RELATIVE_PRIOR / hypotheses) - math.log(1 - _RELATIVE_PRIOR)
+    flat = (log_evidence + log_prior).flatten(-2)
+    weights = torch.softmax(torch.cat([torch.zeros_like(flat[..., :1]), flat], -1), -1)
+    return weights[..., 1:].unflatten(-1, log_evidence.shape[-2:])
 
 
 def _robust_cholesky(matrix: torch.Tensor) -> torch.Tensor:
