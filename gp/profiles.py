@@ -99,10 +99,11 @@ class SourceProfiles:
         baseline = features @ mean_cost
         floor = _BASELINE_FLOOR * float(baseline.median())
         baseline = baseline.clamp_min(floor)
-        level = (log_latency - torch.log(baseline)).median(dim=1).values
+        log_ratio = log_latency - torch.log(baseline)
+        level = log_ratio.median(dim=1).values
         misfit = (normalised - costs @ features.T) / baseline
-        deviations = torch.exp(log_latency - torch.log(baseline) - level[:, None]) - 1.0
-        padding = torch.zeros(max(padded_sources - len(devices), 0), deviations.shape[1])
+        deviations = torch.exp(log_ratio - level[:, None]) - 1.0
+        padding = deviations.new_zeros(max(padded_sources - len(devices), 0), deviations.shape[1])
         return cls(
             devices=list(devices),
             mean_cost=mean_cost,
@@ -111,7 +112,7 @@ class SourceProfiles:
             level_sd=float(level.std()),
             baseline_floor=floor,
             misfit=torch.cat([misfit.mean(0, keepdim=True), _principal_deviations(misfit, rank)]),
-            deviations=torch.cat([deviations, padding.to(deviations.dtype)]),
+            deviations=torch.cat([deviations, padding]),
         )
 
     @property
