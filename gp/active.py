@@ -7,6 +7,18 @@ the summed posterior variance of the latency ratio (relative latency) over the p
 conditions on that pick as a fantasy (GP variances do not depend on the measured values) before
 choosing the next, so a batch of k picks is not redundant.
 
+Half of each batch (``random_share``) is drawn uniformly from the pool first, and the greedy
+picks condition on those. Integrated variance reduction under a kernel with linear terms
+favours archs at the edges of the space, the design that is best when the model is right and
+worst when it is not (Box and Draper, "A basis for the selection of a response surface design",
+JASA 1959). Measured on a real target, the CPU this project runs on, ten pure greedy picks left
+the typical arch's prediction 1-2% low with a narrow interval (coverage90 0.65 on 190 archs),
+and on HELP's unseen devices the leave-one-out residuals at edge archs made the intervals too
+wide (coverage90 above 0.95 on five of six). Picks drawn from the pool keep the leave-one-out
+residuals representative of the archs predicted: the half-random batch covers 0.85 on that
+CPU and is within 0.85-0.95 on four of HELP's six devices (20 seeds), at a cost of 0.002 in
+mean Spearman (0.973 against 0.975; random 10: 0.969).
+
 The pool is summarised by a random subsample of ``integration_size`` archs; on 15,625 archs
 512 of them estimate the integrated variance within a few percent and keep a suggestion of 10
 under a second on two cores.
@@ -22,6 +34,7 @@ from gp.model import DevicePosterior
 
 STRATEGIES: tuple[str, ...] = ("active", "random")
 DEFAULT_INTEGRATION_SIZE = 512
+DEFAULT_RANDOM_SHARE = 0.5
 
 
 def posterior_cross_covariance(
@@ -39,23 +52,31 @@ def select_active(
     count: int,
     seed: int = 0,
     integration_size: int = DEFAULT_INTEGRATION_SIZE,
+    random_share: float = DEFAULT_RANDOM_SHARE,
 ) -> list[int]:
-    """Greedy integrated-variance-reduction batch of ``count`` candidates.
+    """A batch of ``count`` candidates: ``floor(count * random_share)`` drawn uniformly, the
+    rest by greedy integrated variance reduction given those.
 
     Args:
         posterior: the device's current posterior.
         candidate_rows: (m x D) model rows of the candidate pool.
         count: how many to pick (1 <= count <= m).
-        seed: seeds the choice of the integration subsample.
+        seed: seeds the integration subsample and the drawn picks.
         integration_size: pool archs the variance is integrated over.
+        random_share: the share of the batch drawn uniformly from the pool, rounded down (0:
+            all greedy; at the default a batch of one is greedy).
 
     Returns:
         Positions into ``candidate_rows``, in pick order.
     """
     num_candidates = len(candidate_rows)
     _check_count(count, num_candidates)
+    if not 0.0 <= random_share <= 1.0:
+        raise GPInputError(f"random_share must be between 0 and 1, got {random_share}")
     generator = torch.Generator().manual_seed(seed)
     probe = torch.randperm(num_candidates, generator=generator)[:integration_size]
+    drawn = torch.randperm(num_candidates, generator=generator)[: int(count * random_share)]
+    drawn = drawn.tolist()
     # Solved once: every pick's covariance column below reuses it.
     solved = posterior.solve(candidate_rows)
     kernel = posterior.kernel
@@ -69,11 +90,11 @@ def select_active(
     squared_norms = (cross**2).sum(1)
     picked: list[int] = []
     updates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (u, v, d) per pick
-    for _ in range(count):
+    for step in range(count):
         score = squared_norms / (var + noise)
         if picked:
             score[picked] = -torch.inf
-        best = int(torch.argmax(score))
+        best = drawn[step] if step < len(drawn) else int(torch.argmax(score))
         picked.append(best)
         column = kernel.covariance(candidate_rows, candidate_rows[best : best + 1])[:, 0]
         with_best = _updated(column - solved.T @ solved[:, best], best, updates)

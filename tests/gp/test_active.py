@@ -8,25 +8,31 @@ import torch
 
 from gp.active import posterior_cross_covariance, select, select_active
 from gp.errors import GPInputError
+from gp.model import DevicePosterior
 from tests.gp.test_model import synthetic  # noqa: F401  (module-scoped fixture)
+
+
+@torch.no_grad()
+def remaining_variance(posterior: DevicePosterior, pool: torch.Tensor, picks: list[int]) -> float:
+    """The pool's summed latent variance after measuring ``picks``."""
+    cov = posterior_cross_covariance(posterior, pool[picks], pool[picks])
+    cov = cov + torch.diag(posterior.noise_variance(pool[picks]))  # the noise picks assume
+    cross = posterior_cross_covariance(posterior, pool, pool[picks])
+    _, var = posterior.latent(pool)
+    return float((var - (cross @ torch.linalg.solve(cov, cross.T)).diagonal()).sum())
 
 
 def test_active_batch_is_distinct_and_reduces_variance_more_than_random(synthetic) -> None:  # noqa: F811
     model, _, _ = synthetic
     pool = model.features.universe_rows(torch.arange(0, 15625, 5))
     prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
-    active = select_active(prior, pool, 8, seed=0)
+    active = select_active(prior, pool, 8, seed=0, random_share=0.0)
     assert len(set(active)) == 8
 
-    def remaining_variance(picks: list[int]) -> float:
-        cov = posterior_cross_covariance(prior, pool[picks], pool[picks])
-        cov = cov + torch.diag(prior.noise_variance(pool[picks]))  # the noise picks assume
-        cross = posterior_cross_covariance(prior, pool, pool[picks])
-        _, var = prior.latent(pool)
-        return float((var - (cross @ torch.linalg.solve(cov, cross.T)).diagonal()).sum())
-
-    random_runs = [remaining_variance(select(prior, pool, 8, "random", s)) for s in range(5)]
-    assert remaining_variance(active) < min(random_runs)
+    random_runs = [
+        remaining_variance(prior, pool, select(prior, pool, 8, "random", s)) for s in range(5)
+    ]
+    assert remaining_variance(prior, pool, active) < min(random_runs)
 
 
 def test_active_picks_match_greedy_on_the_explicit_posterior(synthetic) -> None:  # noqa: F811
@@ -35,7 +41,7 @@ def test_active_picks_match_greedy_on_the_explicit_posterior(synthetic) -> None:
     pool = model.features.universe_rows(torch.arange(0, 15625, 50))
     measured = torch.tensor([5, 7000, 12000])
     posterior = model.posterior(measured, target[measured].exp().numpy())
-    picks = select_active(posterior, pool, 8, integration_size=len(pool))
+    picks = select_active(posterior, pool, 8, integration_size=len(pool), random_share=0.0)
     with torch.no_grad():
         cov = posterior_cross_covariance(posterior, pool, pool)
         noise = posterior.noise_variance(pool)
@@ -49,6 +55,25 @@ def test_active_picks_match_greedy_on_the_explicit_posterior(synthetic) -> None:
     assert picks == expected
 
 
+def test_half_the_default_batch_is_drawn_from_the_pool(synthetic) -> None:  # noqa: F811
+    """The drawn half ignores the model (the same archs whatever was measured), and the greedy
+    half given it leaves far less variance than drawing the rest too."""
+    model, target, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 5))
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    measured = torch.tensor([5, 7000, 12000])
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    for seed in range(3):
+        picks = select_active(prior, pool, 10, seed=seed)
+        assert len(set(picks)) == 10
+        assert select_active(posterior, pool, 10, seed=seed)[:5] == picks[:5]
+        others = [i for i in select(prior, pool, 20, "random", seed + 100) if i not in picks]
+        drawn_only = picks[:5] + others[:5]
+        assert remaining_variance(prior, pool, picks) < 0.85 * remaining_variance(
+            prior, pool, drawn_only
+        )
+
+
 def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
     model, _, _ = synthetic
     pool = model.features.universe_rows(torch.arange(20))
@@ -59,3 +84,5 @@ def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
         select(prior, pool, 0, "random")
     with pytest.raises(GPInputError, match="unknown strategy 'greedy'"):
         select(prior, pool, 2, "greedy")
+    with pytest.raises(GPInputError, match="random_share must be between 0 and 1, got 1.5"):
+        select_active(prior, pool, 2, random_share=1.5)
