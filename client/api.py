@@ -476,7 +476,9 @@ class LatencyClient:
             count: how many to pick.
             candidates: the pool; None means every NB201 arch the device has not measured
                 (other spaces need candidates). Sent in one request, as picks are joint.
-            strategy: ``"active"`` (the server's default) or ``"random"``.
+            strategy: ``"active"`` (the server's default: half drawn from the pool, half by
+                expected variance reduction), ``"greedy"`` (all by variance reduction) or
+                ``"random"``.
             search_space: the pool's space; inferred from the first candidate when None.
             seed: seeds the ``"random"`` strategy.
         """

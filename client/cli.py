@@ -207,6 +207,7 @@ class Space(StrEnum):
 
 class Strategy(StrEnum):
     active = "active"
+    greedy = "greedy"
     random = "random"
 
 
@@ -312,7 +313,11 @@ def suggest_samples(
         ),
     ] = None,
     strategy: Annotated[
-        Strategy | None, typer.Option("--strategy", help="Pick by expected gain or at random.")
+        Strategy | None,
+        typer.Option(
+            "--strategy",
+            help="active: half at random, half by expected gain (default); greedy: all by gain.",
+        ),
     ] = None,
     candidates: Annotated[
         Path | None,

@@ -32,7 +32,8 @@ import torch
 from gp.errors import GPInputError
 from gp.model import DevicePosterior
 
-STRATEGIES: tuple[str, ...] = ("active", "random")
+#: "active": half drawn, half greedy; "greedy": all by integrated variance reduction.
+STRATEGIES: tuple[str, ...] = ("active", "greedy", "random")
 DEFAULT_INTEGRATION_SIZE = 512
 DEFAULT_RANDOM_SHARE = 0.5
 
@@ -147,6 +148,8 @@ def select(
         return select_random(len(candidate_rows), count, seed)
     if strategy == "active":
         return select_active(posterior, candidate_rows, count, seed)
+    if strategy == "greedy":
+        return select_active(posterior, candidate_rows, count, seed, random_share=0.0)
     raise GPInputError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
 
 

@@ -135,6 +135,12 @@ def test_register_add_suggest(target: str, tmp_path: Path) -> None:
     )  # fmt: skip
     chosen = [p["arch"] for p in json.loads(random_picks.stdout)["suggestions"]]
     assert len(chosen) == 2 and set(chosen) <= {LIGHT, HEAVY, CELL}
+    greedy = run(
+        target, "suggest-samples", "-d", "nano", "-n", "2", "--candidates", str(pool),
+        "--strategy", "greedy", "--json",
+    )  # fmt: skip
+    greedy_picks = {p["arch"] for p in json.loads(greedy.stdout)["suggestions"]}
+    assert len(greedy_picks) == 2 and greedy_picks <= {LIGHT, HEAVY, CELL}
     fbnet = tmp_path / "fbnet.txt"
     fbnet.write_text("\n".join(",".join([block] * 22) for block in ("k3_e1", "skip", "k5_e6")))
     fbnet_picks = run(target, "suggest-samples", "-d", "nano", "--candidates", str(fbnet), "--json")

@@ -74,6 +74,15 @@ def test_half_the_default_batch_is_drawn_from_the_pool(synthetic) -> None:  # no
         )
 
 
+def test_greedy_strategy_is_the_batch_without_draws(synthetic) -> None:  # noqa: F811
+    model, _, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 25))
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    greedy = select(prior, pool, 6, "greedy", seed=1)
+    assert greedy == select_active(prior, pool, 6, seed=1, random_share=0.0)
+    assert greedy != select(prior, pool, 6, "active", seed=1)
+
+
 def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
     model, _, _ = synthetic
     pool = model.features.universe_rows(torch.arange(20))
@@ -82,7 +91,7 @@ def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
         select(prior, pool, 21)
     with pytest.raises(GPInputError, match="count must be between"):
         select(prior, pool, 0, "random")
-    with pytest.raises(GPInputError, match="unknown strategy 'greedy'"):
-        select(prior, pool, 2, "greedy")
+    with pytest.raises(GPInputError, match="unknown strategy 'best'"):
+        select(prior, pool, 2, "best")
     with pytest.raises(GPInputError, match="random_share must be between 0 and 1, got 1.5"):
         select_active(prior, pool, 2, random_share=1.5)

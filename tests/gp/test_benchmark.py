@@ -1,10 +1,10 @@
-"""Aggregation of benchmark cases into the table's rows (no data needed)."""
+"""Aggregation of benchmark cases into the table's rows, and its arguments (no data needed)."""
 
 import math
 
 import pytest
 
-from gp.benchmark import METRICS, aggregate, print_table
+from gp.benchmark import METRICS, aggregate, parse_args, print_table
 
 
 def _metrics(value: float) -> dict[str, float]:
@@ -35,3 +35,11 @@ def test_table_prints_coverage_standard_error(capsys: pytest.CaptureFixture[str]
     assert header.split()[-1] == "cov90_se"
     assert row.split()[-1] == "0.1000"
     assert mean.split()[0] == "MEAN"
+
+
+def test_strategies_are_validated_and_greedy_is_opt_in(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_args(["--dataset", "d"]).strategies == "random,active,random20,zeroshot"
+    assert parse_args(["--dataset", "d", "--strategies", "greedy,active"]).strategies
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--strategies", "active,best"])
+    assert "unknown strategies: best" in capsys.readouterr().err
