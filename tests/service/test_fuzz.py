@@ -157,7 +157,7 @@ def arch_lists(space: str, min_size: int = 0) -> st.SearchStrategy[list[pb.Archi
 PREDICT = st.builds(
     pb.PredictRequest, device=NAMES, archs=VALID_SPACES.flatmap(lambda s: arch_lists(s, 1))
 )
-STRATEGIES = st.sampled_from(["", "active", "random"])
+STRATEGIES = st.sampled_from(["", "active", "greedy", "random"])
 SEEDS = st.integers(0, 2**63 - 1) | st.integers(-(2**63), -1)
 
 
