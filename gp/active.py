@@ -7,17 +7,19 @@ the summed posterior variance of the latency ratio (relative latency) over the p
 conditions on that pick as a fantasy (GP variances do not depend on the measured values) before
 choosing the next, so a batch of k picks is not redundant.
 
-Half of each batch (``random_share``) is drawn uniformly from the pool first, and the greedy
-picks condition on those. Integrated variance reduction under a kernel with linear terms
-favours archs at the edges of the space, the design that is best when the model is right and
-worst when it is not (Box and Draper, "A basis for the selection of a response surface design",
-JASA 1959). Measured on a real target, the CPU this project runs on, ten pure greedy picks left
-the typical arch's prediction 1-2% low with a narrow interval (coverage90 0.65 on 190 archs),
-and on HELP's unseen devices the leave-one-out residuals at edge archs made the intervals too
-wide (coverage90 above 0.95 on five of six). Picks drawn from the pool keep the leave-one-out
-residuals representative of the archs predicted: the half-random batch covers 0.85 on that
-CPU and is within 0.85-0.95 on four of HELP's six devices (20 seeds), at a cost of 0.002 in
-mean Spearman (0.973 against 0.975; random 10: 0.969).
+Half of the picks (``random_share``) are drawn uniformly from the pool, and the greedy picks
+of a batch condition on its draws. The share holds over a device's successive suggestions, not
+only within one batch: a loop that asks for one arch at a time alternates. Integrated variance
+reduction under a kernel with linear terms favours archs at the edges of the space, the design
+that is best when the model is right and worst when it is not (Box and Draper, "A basis for
+the selection of a response surface design", JASA 1959). Measured on a real target, the CPU
+this project runs on, ten pure greedy picks left the typical arch's prediction 1-2% low with a
+narrow interval (coverage90 0.65 on 190 archs), and on HELP's unseen devices the leave-one-out
+residuals at edge archs made the intervals too wide (coverage90 above 0.95 on five of six).
+Picks drawn from the pool keep the leave-one-out residuals representative of the archs
+predicted: the half-drawn batch covers 0.85 on that CPU and is within 0.85-0.95 on four of
+HELP's six devices (20 seeds), at a cost of 0.002 in mean Spearman (0.973 against 0.975;
+random 10: 0.969). Strategy ``greedy`` is the batch without draws.
 
 The pool is summarised by a random subsample of ``integration_size`` archs; on 15,625 archs
 512 of them estimate the integrated variance within a few percent and keep a suggestion of 10
@@ -25,6 +27,8 @@ under a second on two cores.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -55,8 +59,8 @@ def select_active(
     integration_size: int = DEFAULT_INTEGRATION_SIZE,
     random_share: float = DEFAULT_RANDOM_SHARE,
 ) -> list[int]:
-    """A batch of ``count`` candidates: ``floor(count * random_share)`` drawn uniformly, the
-    rest by greedy integrated variance reduction given those.
+    """A batch of ``count`` candidates, some drawn uniformly, the rest by greedy integrated
+    variance reduction given those (see :func:`drawn_count`).
 
     Args:
         posterior: the device's current posterior.
@@ -64,8 +68,8 @@ def select_active(
         count: how many to pick (1 <= count <= m).
         seed: seeds the integration subsample and the drawn picks.
         integration_size: pool archs the variance is integrated over.
-        random_share: the share of the batch drawn uniformly from the pool, rounded down (0:
-            all greedy; at the default a batch of one is greedy).
+        random_share: the share of a device's picks drawn uniformly from the pool (0: all
+            greedy).
 
     Returns:
         Positions into ``candidate_rows``, in pick order.
@@ -76,8 +80,8 @@ def select_active(
         raise GPInputError(f"random_share must be between 0 and 1, got {random_share}")
     generator = torch.Generator().manual_seed(seed)
     probe = torch.randperm(num_candidates, generator=generator)[:integration_size]
-    drawn = torch.randperm(num_candidates, generator=generator)[: int(count * random_share)]
-    drawn = drawn.tolist()
+    drawn_picks = drawn_count(count, posterior.count, random_share)
+    drawn = torch.randperm(num_candidates, generator=generator)[:drawn_picks].tolist()
     # Solved once: every pick's covariance column below reuses it.
     solved = posterior.solve(candidate_rows)
     kernel = posterior.kernel
@@ -114,6 +118,22 @@ def select_active(
         var = (var - with_best**2 / denom).clamp_min(0.0)
         updates.append((with_best, row, denom))
     return picked
+
+
+def drawn_count(count: int, measured: int, random_share: float) -> int:
+    """How many of ``count`` picks to draw for a device with ``measured`` measurements.
+
+    ``floor((measured + count) * share) - floor(measured * share)``: the draws so far, counted
+    as if every measurement had been suggested, stay at the share rounded down, so a fresh
+    device's batch of 10 draws 5 and a loop of single picks alternates greedy, drawn, greedy...
+    (rounding each batch down on its own would never draw for a batch of one).
+    """
+
+    # The epsilon keeps shares like 0.57 from flooring 56.99999999999999 to 56.
+    def total(n: int) -> int:
+        return math.floor(n * random_share + 1e-9)
+
+    return total(measured + count) - total(measured)
 
 
 def _updated(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gp.active import posterior_cross_covariance, select, select_active
+from gp.active import drawn_count, posterior_cross_covariance, select, select_active
 from gp.errors import GPInputError
 from gp.model import DevicePosterior
 from tests.gp.test_model import synthetic  # noqa: F401  (module-scoped fixture)
@@ -72,6 +72,31 @@ def test_half_the_default_batch_is_drawn_from_the_pool(synthetic) -> None:  # no
         assert remaining_variance(prior, pool, picks) < 0.85 * remaining_variance(
             prior, pool, drawn_only
         )
+
+
+@pytest.mark.parametrize(
+    ("count", "measured", "share", "drawn"),
+    [(10, 0, 0.5, 5), (10, 10, 0.5, 5), (5, 0, 0.5, 2), (5, 1, 0.5, 3), (7, 3, 0.0, 0),
+     (7, 3, 1.0, 7), (100, 0, 0.57, 57)],
+)  # fmt: skip
+def test_drawn_count_keeps_the_share_over_successive_batches(
+    count: int, measured: int, share: float, drawn: int
+) -> None:
+    assert drawn_count(count, measured, share) == drawn
+
+
+def test_a_loop_of_single_picks_alternates_greedy_and_drawn(synthetic) -> None:  # noqa: F811
+    assert [drawn_count(1, n, 0.5) for n in range(6)] == [0, 1, 0, 1, 0, 1]
+    model, target, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 25))
+
+    def single_pick(measured: list[int]) -> int:
+        index = torch.tensor(measured, dtype=torch.long)
+        return select_active(model.posterior(index, target[index].exp().numpy()), pool, 1)[0]
+
+    # A drawn pick (one measurement so far) ignores what was measured; greedy ones do not.
+    assert single_pick([5]) == single_pick([7000]) == single_pick([12000])
+    assert len({single_pick([5, 9000]), single_pick([7000, 300]), single_pick([12000, 40])}) > 1
 
 
 def test_greedy_strategy_is_the_batch_without_draws(synthetic) -> None:  # noqa: F811
