@@ -120,7 +120,7 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         "candidates are required for search space vector",
     ),
     "suggest: unknown strategy": (
-        suggest(device="pi4", count=1, strategy="greedy"),
+        suggest(device="pi4", count=1, strategy="best"),
         INVALID,
         "unknown strategy",
     ),

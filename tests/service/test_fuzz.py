@@ -179,7 +179,7 @@ def suggest_requests(space: str, hostile: bool) -> st.SearchStrategy[pb.SuggestS
         count=st.integers(1, 3) | st.integers(-2, 0) | INT32,
         search_space=st.just(space) | SPACES,
         candidates=arch_lists(space, 3),
-        strategy=STRATEGIES | st.sampled_from(["Active", "greedy"]) | st.text(max_size=8),
+        strategy=STRATEGIES | st.sampled_from(["Active", "best"]) | st.text(max_size=8),
         seed=SEEDS,
     )
 
