@@ -592,7 +592,8 @@ def report(
     """Score predictions against measured latencies: a figure and the numbers.
 
     The figure shows predicted vs measured latency (median and 90% interval, log axes) and the
-    calibration curve; Spearman, acc10 (within 10%), MAPE and 90% coverage are printed. Use
+    calibration curve; Spearman, acc10 (within 10%), MAPE, bias (mean signed error) and 90%
+    coverage are printed. Use
     measurements the device's model has not been given, or the scores flatter it.
 
     Examples:
@@ -601,6 +602,7 @@ def report(
     """
     import numpy as np
 
+    from client.metrics import scores_line
     from client.report import write_report
 
     pairs = read_measurements(measured)
@@ -612,10 +614,7 @@ def report(
     if as_json:
         print_json({"device": device, "figure": str(out), **s.as_dict()})
         return
-    typer.echo(
-        f"{device}: {s.n} archs  Spearman {s.spearman:.3f}  acc10 {s.acc10:.1%}"
-        f"  MAPE {s.mape:.1f}%  90% coverage {s.coverage90:.1%}"
-    )
+    typer.echo(f"{device}: {s.n} archs  {scores_line(s.as_dict())}")
     typer.echo(f"wrote {out}")
 
 

@@ -8,6 +8,7 @@ within a fraction of a percent of the mean the service's own benchmark scores.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -29,6 +30,10 @@ class Scores:
         acc10: share of predictions within +-10% of the measurement.
         mape: mean absolute percentage error (%).
         coverage90: share of measurements inside the 90% interval (0.9 when calibrated).
+        bias: mean signed percentage error (%), positive when predictions run high. A
+            coverage90 far below 0.9 with a bias near the interval's half-width is a systematic
+            offset (the measured archs unlike the rest, or the machine's speed moving between
+            them), not intervals that are merely too narrow.
     """
 
     n: int
@@ -36,9 +41,19 @@ class Scores:
     acc10: float
     mape: float
     coverage90: float
+    bias: float
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+def scores_line(scores: Mapping[str, float]) -> str:
+    """One line of :class:`Scores` fields (``Scores.as_dict()`` or the JSON summaries)."""
+    return (
+        f"Spearman {scores['spearman']:.3f}  acc10 {scores['acc10']:.1%}  MAPE"
+        f" {scores['mape']:.1f}%  bias {scores['bias']:+.1f}%  90% coverage"
+        f" {scores['coverage90']:.1%}"
+    )
 
 
 def spearman(predicted: np.ndarray, measured: np.ndarray) -> float:
@@ -56,6 +71,11 @@ def acc10(predicted: np.ndarray, measured: np.ndarray) -> float:
 def mape(predicted: np.ndarray, measured: np.ndarray) -> float:
     """Mean absolute percentage error, in %."""
     return float(100.0 * np.mean(np.abs(predicted / measured - 1.0)))
+
+
+def bias(predicted: np.ndarray, measured: np.ndarray) -> float:
+    """Mean signed percentage error, in %: positive when predictions run high."""
+    return float(100.0 * np.mean(predicted / measured - 1.0))
 
 
 def coverage(lower: np.ndarray, upper: np.ndarray, measured: np.ndarray) -> float:
@@ -87,6 +107,7 @@ def score(
         acc10=acc10(median, measured_ms),
         mape=mape(median, measured_ms),
         coverage90=coverage(lower_ms, upper_ms, measured_ms),
+        bias=bias(median, measured_ms),
     )
     return scores, median
 

@@ -54,7 +54,7 @@ def draw(report: Report) -> Figure:
     s = report.scores
     figure.suptitle(
         f"{report.device}: {s.n} measured architectures    Spearman {s.spearman:.3f}    "
-        f"acc10 {s.acc10:.1%}    90% coverage {s.coverage90:.1%}    "
+        f"acc10 {s.acc10:.1%}    bias {s.bias:+.1f}%    90% coverage {s.coverage90:.1%}    "
         f"model {report.prediction.model_version or '?'}",
         fontsize=11,
     )

@@ -301,6 +301,8 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         return
     from rich.console import Console
 
+    from client.metrics import scores_line
+
     console = Console()
     device = summary["device"]
     if "registered" in summary:
@@ -315,10 +317,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         )
     if "evaluation" in summary:
         s = summary["evaluation"]
-        console.print(
-            f"held-out {s['n']} archs: Spearman {s['spearman']:.3f}  acc10 {s['acc10']:.1%}"
-            f"  MAPE {s['mape']:.1f}%  90% coverage {s['coverage90']:.1%}"
-        )
+        console.print(f"held-out {s['n']} archs: {scores_line(s)}")
     noisy = sum(r["noisy"] for r in summary["rounds"])
     noisy += summary.get("evaluation", {}).get("noisy", 0)
     if noisy:

@@ -46,11 +46,13 @@ def test_report_figure_and_numbers(target: str, measured_csv: Path, tmp_path: Pa
     result = CliRunner().invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     numbers = re.search(
-        r"Spearman (\S+)\s+acc10 (\S+)%\s+MAPE \S+%\s+90% coverage (\S+)%", result.stdout
+        r"Spearman (\S+)\s+acc10 (\S+)%\s+MAPE (\S+)%\s+bias (\S+)%\s+90% coverage (\S+)%",
+        result.stdout,
     )
     assert numbers is not None, result.stdout
-    spearman, acc10, coverage = (float(v) for v in numbers.groups())
+    spearman, acc10, mape, bias, coverage = (float(v) for v in numbers.groups())
     assert spearman > 0.5 and 0 <= acc10 <= 100 and 50 <= coverage <= 100
+    assert abs(bias) <= mape
     assert f"wrote {out}" in result.stdout
 
     assert out.stat().st_size > 30_000
@@ -81,6 +83,9 @@ def test_metrics_of_perfect_and_biased_predictions() -> None:
     assert scores.spearman == pytest.approx(1.0) and scores.acc10 == scores.coverage90 == 1.0
     biased, _ = score(lower * 1.2, upper * 1.2, measured, median_ms=measured * 1.2)
     assert biased.acc10 == 0.0 and biased.mape == pytest.approx(20.0)
+    assert scores.bias == pytest.approx(0.0) and biased.bias == pytest.approx(20.0)
+    low, _ = score(lower, upper, measured, median_ms=measured * np.array([0.9, 1, 1, 1, 0.9]))
+    assert low.bias == pytest.approx(-4.0) and low.mape == pytest.approx(4.0)
     levels, observed = calibration_curve(measured * 1.2, lower * 1.2, upper * 1.2, measured)
     # Every measurement sits 0.74 sd off-centre: outside the central intervals below ~54%.
     assert observed[0] == 0.0 and observed[-1] == 1.0
