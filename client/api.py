@@ -480,7 +480,7 @@ class LatencyClient:
                 expected variance reduction), ``"greedy"`` (all by variance reduction) or
                 ``"random"``.
             search_space: the pool's space; inferred from the first candidate when None.
-            seed: seeds the ``"random"`` strategy.
+            seed: seeds the ``"random"`` strategy and the ``"active"`` strategy's draws.
         """
         pool = [] if candidates is None else to_architectures(candidates, search_space)
         space = search_space or (pool[0].search_space if pool else NB201)

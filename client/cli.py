@@ -326,7 +326,10 @@ def suggest_samples(
             help="Pool to pick from, one arch per line (default: all unmeasured NB201 archs).",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random strategy.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", help="Seed of the random picks (random strategy, active draws)."),
+    ] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """The architectures to measure next, with their predicted latency and uncertainty.
@@ -593,8 +596,8 @@ def report(
 
     The figure shows predicted vs measured latency (median and 90% interval, log axes) and the
     calibration curve; Spearman, acc10 (within 10%), MAPE, bias (mean signed error) and 90%
-    coverage are printed. Use
-    measurements the device's model has not been given, or the scores flatter it.
+    coverage are printed. Use measurements the device's model has not been given, or the scores
+    flatter it.
 
     Examples:
 
