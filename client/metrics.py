@@ -63,19 +63,24 @@ def spearman(predicted: np.ndarray, measured: np.ndarray) -> float:
     return float(stats.spearmanr(predicted, measured).statistic)
 
 
+def relative_error(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """Signed error relative to the measurement: positive where the prediction runs high."""
+    return predicted / measured - 1.0
+
+
 def acc10(predicted: np.ndarray, measured: np.ndarray) -> float:
     """Share of predictions within +-10% of the measured latency."""
-    return float(np.mean(np.abs(predicted / measured - 1.0) <= 0.10))
+    return float(np.mean(np.abs(relative_error(predicted, measured)) <= 0.10))
 
 
 def mape(predicted: np.ndarray, measured: np.ndarray) -> float:
     """Mean absolute percentage error, in %."""
-    return float(100.0 * np.mean(np.abs(predicted / measured - 1.0)))
+    return float(100.0 * np.mean(np.abs(relative_error(predicted, measured))))
 
 
 def bias(predicted: np.ndarray, measured: np.ndarray) -> float:
     """Mean signed percentage error, in %: positive when predictions run high."""
-    return float(100.0 * np.mean(predicted / measured - 1.0))
+    return float(100.0 * np.mean(relative_error(predicted, measured)))
 
 
 def coverage(lower: np.ndarray, upper: np.ndarray, measured: np.ndarray) -> float:
