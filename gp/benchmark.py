@@ -40,6 +40,7 @@ from gp.spaces.nasbench201 import NUM_ARCHS
 STRATEGIES: tuple[str, ...] = ("random", "active", "random20", "zeroshot")
 # Not run by default: active picks without the drawn half, to compare against.
 EXTRA_STRATEGIES: tuple[str, ...] = ("greedy",)
+KNOWN_STRATEGIES: tuple[str, ...] = STRATEGIES + EXTRA_STRATEGIES
 METRICS: tuple[str, ...] = ("spearman", "kendall", "acc10", "mape", "coverage90", "nll")
 
 
@@ -189,14 +190,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strategies",
         default=",".join(STRATEGIES),
-        help=f"subset of {','.join(STRATEGIES + EXTRA_STRATEGIES)} (default: all but greedy)",
+        help=f"subset of {','.join(KNOWN_STRATEGIES)} (default: all but greedy)",
     )
     parser.add_argument("--samples", type=int, default=10, help="measurements per target")
     parser.add_argument("--iterations", type=int, default=FitSettings.iterations)
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.samples < 1 or args.iterations < 1:
         parser.error("--seeds, --samples and --iterations must be positive")
-    unknown = set(args.strategies.split(",")) - set(STRATEGIES + EXTRA_STRATEGIES)
+    unknown = set(args.strategies.split(",")) - set(KNOWN_STRATEGIES)
     if unknown:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
     return args

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from gp.estimator import LatencyEstimator
 from gp.spaces.fbnet import random_archs
 from gp.spaces.nasbench201 import all_archs
+from service import servicer
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
@@ -157,7 +158,7 @@ def arch_lists(space: str, min_size: int = 0) -> st.SearchStrategy[list[pb.Archi
 PREDICT = st.builds(
     pb.PredictRequest, device=NAMES, archs=VALID_SPACES.flatmap(lambda s: arch_lists(s, 1))
 )
-STRATEGIES = st.sampled_from(["", "active", "greedy", "random"])
+STRATEGIES = st.sampled_from(servicer.STRATEGIES)
 SEEDS = st.integers(0, 2**63 - 1) | st.integers(-(2**63), -1)
 
 
