@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 # Descriptor keys "latency:<arch>" are the device's latencies on reference architectures
 # (HELP's hardware embedding); they condition the model exactly like measurements.
 REFERENCE_LATENCY_PREFIX = "latency:"
+# The fit holds each source out of the profile basis in turn, and a basis takes two devices.
+MIN_SOURCE_DEVICES = 3
 #: Revision of the fit (objective, features, saved state). Caches of a fitted estimator key on
 #: it, so a fit made by older code is not reused after the model changes.
 FIT_REVISION = 4
@@ -94,8 +96,11 @@ class LatencyEstimator:
         skipped = sorted(set(sources) - set(complete))
         if skipped:
             logger.warning("not used as sources (incomplete tables): %s", ", ".join(skipped))
-        if len(complete) < 2:
-            raise NotFittedError("fitting needs at least two complete NB201 source tables")
+        if len(complete) < MIN_SOURCE_DEVICES:
+            raise NotFittedError(
+                f"fitting needs at least {MIN_SOURCE_DEVICES} complete NB201 source tables, "
+                f"got {len(complete)}"
+            )
         names = sorted(complete)
         log_latency = torch.stack([check_latencies(complete[n]) for n in names])
         encoding = NASBench201Space().encode(all_archs())

@@ -26,7 +26,13 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from gp.errors import DatasetError
-from gp.estimator import FIT_REVISION, LatencyEstimator, Measurements, Suggestion
+from gp.estimator import (
+    FIT_REVISION,
+    MIN_SOURCE_DEVICES,
+    LatencyEstimator,
+    Measurements,
+    Suggestion,
+)
 from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
 from gp.spaces import NASBench201Space, SearchSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
@@ -181,7 +187,7 @@ class Registry:
         return estimator
 
     def _fit(self, sources: dict[str, np.ndarray]) -> LatencyEstimator:
-        if len(sources) < 2:
+        if len(sources) < MIN_SOURCE_DEVICES:
             logger.warning(
                 "only %d complete NB201 source table(s) in the store: predictions use the"
                 " prior only (import a dataset with `python -m service import-help DIR`)",

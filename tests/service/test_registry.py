@@ -98,3 +98,19 @@ def test_measurements_of_many_devices_stay_bounded(
         registry.measurements(store.register_device(name), ("nasbench201", 0))
     assert len(registry._measurements) == 3
     store.close()
+
+
+def test_two_source_tables_serve_the_prior_rather_than_fail(tmp_path: Path) -> None:
+    # The fit holds each source out in turn and a profile basis takes two: two tables are one
+    # short, which used to fail deep in the fit instead of falling back to the prior.
+    store = Store(tmp_path / "store.sqlite")
+    archs = all_archs()
+    for name, scale in (("gpu_a", 1.0), ("gpu_b", 2.0)):
+        device = store.register_device(name)
+        rows = [MeasurementRow("nasbench201", a, scale * (1 + i % 7)) for i, a in enumerate(archs)]
+        store.add_measurements(device.id, rows)
+    registry = Registry(store, fit_settings())
+    registry.start()
+    assert registry.source_names == {"gpu_a", "gpu_b"}
+    assert registry.estimator.nasbench201 is None  # prior only
+    store.close()
