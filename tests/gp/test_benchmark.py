@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from gp.benchmark import METRICS, aggregate, parse_args, print_table
+from gp.benchmark import METRICS, Fold, aggregate, folds_for, main, parse_args, print_table
 
 
 def _metrics(value: float) -> dict[str, float]:
@@ -43,3 +43,25 @@ def test_strategies_are_validated_and_greedy_is_opt_in(capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "d", "--strategies", "active,best"])
     assert "unknown strategies: best" in capsys.readouterr().err
+
+
+def test_cross_validation_holds_out_each_source_once() -> None:
+    folds = folds_for(["a", "b", "c"], ["t"], cross_validate=True)
+    assert folds == [Fold(["b", "c"], ["a"]), Fold(["a", "c"], ["b"]), Fold(["a", "b"], ["c"])]
+    assert folds_for(["a", "b"], ["t"], cross_validate=False) == [Fold(["a", "b"], ["t"])]
+
+
+def test_cross_validation_needs_a_source_more_than_a_fit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parse_args(["--dataset", "d", "--cross-validate", "--source", "a,b,c,d"]).cross_validate
+    assert parse_args(["--dataset", "d", "--source", "a,b,c"]).source == "a,b,c"
+    for argv in (["--source", "a,b"], ["--cross-validate", "--source", "a,b,c"]):
+        with pytest.raises(SystemExit):
+            parse_args(["--dataset", "d", *argv])
+        assert "at least 3 sources" in capsys.readouterr().err
+
+
+def test_unknown_devices_and_directories_are_named(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="not a HELP dataset directory"):
+        main(["--dataset", str(tmp_path)])

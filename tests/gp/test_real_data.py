@@ -98,3 +98,23 @@ def test_benchmark_runs_and_writes_the_documented_json(help_dataset_dir: Path, t
     assert row["coverage90_se"] is None  # one seed: no spread to report
     assert set(report["timings_s"]) >= {"fit_source", "adapt", "predict_all", "suggest10"}
     assert report["peak_rss_mb"] > 0
+
+
+def test_benchmark_cross_validation_predicts_each_source(help_dataset_dir: Path, tmp_path: Path):
+    out = tmp_path / "cv.json"
+    sources = ["titanx_32", "1080ti_32", "silver_4114", "pixel3"]
+    argv = ["--dataset", str(help_dataset_dir), "--seeds", "1", "--iterations", "5",
+            "--source", ",".join(sources), "--cross-validate", "--strategies", "random",
+            "--json", str(out)]  # fmt: skip
+    assert benchmark.main(argv) == 0
+    report = json.loads(out.read_text())
+    assert [r["device"] for r in report["rows"]] == sources
+    assert report["cross_validate"] and report["targets"] == sources
+    # the GPU held out still has a relative (titanx_32 <-> 1080ti_32) among the sources
+    assert report["rows"][0]["spearman"] > 0.8
+    assert report["timings_s"]["fit_source"] > 0
+
+
+def test_benchmark_names_devices_the_dataset_lacks(help_dataset_dir: Path):
+    with pytest.raises(SystemExit, match="not in .*: nowhere_9"):
+        benchmark.main(["--dataset", str(help_dataset_dir), "--target", "raspi4,nowhere_9"])
