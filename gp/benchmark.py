@@ -243,13 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: devices both source and target: {', '.join(sorted(overlap))}")
     try:
         dataset = load_help_dataset(args.dataset)
+        dataset.require(sources + targets)
     except DatasetError as exc:
         raise SystemExit(f"error: {exc}") from None
-    if missing := [d for d in sources + targets if d not in dataset.latency_ms]:
-        raise SystemExit(
-            f"error: not in {args.dataset}: {', '.join(missing)}; "
-            f"it has: {', '.join(dataset.devices)}"
-        )
     strategies = args.strategies.split(",")
     if not dataset.reference_archs and "zeroshot" in strategies:
         strategies.remove("zeroshot")  # no descriptor in this dataset

@@ -57,12 +57,17 @@ class LatencyDataset:
         return sorted(self.latency_ms)
 
     def table(self, device: str) -> np.ndarray:
-        try:
-            return self.latency_ms[device]
-        except KeyError:
+        self.require([device])
+        return self.latency_ms[device]
+
+    def require(self, devices: list[str]) -> None:
+        """Raises DatasetError naming every one of ``devices`` the dataset lacks (all at once:
+        a benchmark checks its devices before minutes of fitting)."""
+        if missing := [d for d in devices if d not in self.latency_ms]:
+            where = self.root or "the dataset"
             raise DatasetError(
-                f"device {device!r} is not in the dataset; known: {', '.join(self.devices)}"
-            ) from None
+                f"not in {where}: {', '.join(missing)}; it has: {', '.join(self.devices)}"
+            )
 
 
 def _load(path: Path) -> object:

@@ -1,10 +1,14 @@
 """Aggregation of benchmark cases into the table's rows, and its arguments (no data needed)."""
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gp.benchmark import METRICS, Fold, aggregate, folds_for, main, parse_args, print_table
+from gp.data import LatencyDataset
+from gp.errors import DatasetError
 
 
 def _metrics(value: float) -> dict[str, float]:
@@ -62,6 +66,15 @@ def test_cross_validation_needs_a_source_more_than_a_fit(
         assert "at least 3 sources" in capsys.readouterr().err
 
 
-def test_unknown_devices_and_directories_are_named(tmp_path) -> None:
+def test_a_directory_without_a_dataset_is_named(tmp_path) -> None:
     with pytest.raises(SystemExit, match="not a HELP dataset directory"):
         main(["--dataset", str(tmp_path)])
+
+
+def test_every_missing_device_is_named_at_once() -> None:
+    dataset = LatencyDataset({"gpu": np.ones(3)}, root=Path("tables"))
+    assert dataset.table("gpu").shape == (3,)
+    with pytest.raises(DatasetError, match=r"not in tables: cpu, phone; it has: gpu"):
+        dataset.require(["gpu", "cpu", "phone"])
+    with pytest.raises(DatasetError, match="not in tables: cpu;"):
+        dataset.table("cpu")
