@@ -65,13 +65,19 @@ logger = logging.getLogger(__name__)
 # devices 1.0 left the accurate ones (titan_rtx_256, fpga) 3-6 points above 0.90 coverage90.
 VARIANCE_RATIO_PSEUDO_COUNT = 0.1
 DEFAULT_RANK = 10
-# Log-normal prior on a device's noise level relative to the kernel's (see _noise_level), mean
-# 1: the kernel's noise is the sources' typical level. The sd is about their spread (1.8 in log
-# space, levels fitted on 400 measurements each, those below e^-4 counted as e^-4).
+# Log-normal prior on a device's noise level relative to the kernel's (see
+# _noise_level_posterior), mean 1: the kernel's noise is the sources' typical level. The sd is
+# about their spread (1.8 in log space, levels fitted on 400 measurements each, those below e^-4
+# counted as e^-4).
 NOISE_LEVEL_PRIOR_SD = 2.0
 # The grid its posterior is evaluated on (log scale): 3e-4 to 55 times the kernel's noise.
 _LOG_NOISE_LEVELS = torch.linspace(-8.0, 4.0, 49, dtype=torch.float64)
 _NOISE_LEVEL_MAX_MEASUREMENTS = 512
+# Equally probable noise levels that predictions mix over (see _noise_level_posterior).
+_NOISE_LEVEL_ATOMS = 5
+# Bisection steps for a mixture's interval bounds: 6e-5 of the components' spread.
+_QUANTILE_BISECTIONS = 14
+_Z95 = float(stats.norm.ppf(0.95))
 # Hypotheses that one source is a device's relative (see RelativeSources): that source's
 # deviation gets these multiples of the shared prior variance, and all of them together have
 # this prior probability (against "no source is").
@@ -348,6 +354,7 @@ class DevicePosterior:
         step_ms: float | torch.Tensor = 0.0,
         prior_level: tuple[float, float] = (0.0, 1.0),
         fitting: bool = False,
+        noise_level: float | None = None,
     ) -> None:
         """Args:
         kernel: the fitted kernel.
@@ -360,6 +367,8 @@ class DevicePosterior:
             hyperparameters: the variance ratio from the marginal ``r^T K^-1 r`` and the
             kernel's own noise level. False (predictions) estimates the variance ratio from
             leave-one-out residuals and the device's noise level from its measurements.
+        noise_level: the device's noise level, fixed rather than estimated (one component of
+            ``predict``'s mixture over the level).
         """
         self.kernel = kernel
         self.rows = rows
@@ -368,6 +377,11 @@ class DevicePosterior:
         self.variance_ratio = torch.tensor(1.0, dtype=rows.dtype)
         self.noise_level: float | torch.Tensor = 1.0
         self.relatives: RelativeSources | None = None
+        #: Equally probable log noise levels whose mixture ``predict`` returns (``()``: just
+        #: ``noise_level``).
+        self.log_noise_levels: tuple[float, ...] = ()
+        self.log_latency = log_latency
+        self.prior_level = prior_level
         self.log_scale: float | torch.Tensor = prior_level[0]
         self.log_scale_var = prior_level[1] ** 2
         if self.count == 0:
@@ -378,8 +392,14 @@ class DevicePosterior:
         covariance = kernel.covariance(rows, rows)
         residual = self.ratio(rows, log_latency)[..., None] - 1.0
         noise = self.noise_variance(rows)  # at the kernel's level: noise_level is still 1
-        if not fitting:
-            self.noise_level = _noise_level(covariance, noise, residual)
+        if noise_level is not None:
+            self.noise_level = noise_level
+        elif not fitting:
+            levels = _noise_level_posterior(covariance, noise, residual)
+            log_levels = _LOG_NOISE_LEVELS.to(levels.dtype)
+            self.noise_level = torch.exp((levels * log_levels).sum(-1, keepdim=True))
+            if levels.dim() == 1:
+                self.log_noise_levels = _equal_mass_atoms(levels, _NOISE_LEVEL_ATOMS)
         self.cholesky = _robust_cholesky(covariance + torch.diag_embed(noise * self.noise_level))
         self.whitened = torch.linalg.solve_triangular(self.cholesky, residual, upper=False)
         self.weights = torch.linalg.solve_triangular(self.cholesky.mT, self.whitened, upper=True)
@@ -410,16 +430,22 @@ class DevicePosterior:
         return torch.linalg.solve_triangular(self.cholesky, cross, upper=False)
 
     def latent(
-        self, rows: torch.Tensor, solved: torch.Tensor | None = None, relatives: bool = True
+        self,
+        rows: torch.Tensor,
+        solved: torch.Tensor | None = None,
+        relatives: bool = True,
+        prior_variance: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """([b x] m) posterior mean and variance of the latency ratio at ([b x] m x D) rows,
         noise excluded.
 
-        ``solved``: ``self.solve(rows)`` when the caller already has it.
+        ``solved``, ``prior_variance``: ``self.solve(rows)`` and ``self.kernel.variance(rows)``
+        when the caller already has them.
         ``relatives``: average over the hypotheses that a source is the device's relative
         (False: the GP alone, whose covariances ``solve`` gives).
         """
-        mean, var = torch.ones(rows.shape[:-1], dtype=rows.dtype), self.kernel.variance(rows)
+        mean = torch.ones(rows.shape[:-1], dtype=rows.dtype)
+        var = self.kernel.variance(rows) if prior_variance is None else prior_variance
         if self.count:
             solved = self.solve(rows) if solved is None else solved
             # L^-1 k solved against L^-1 residual is k^T K^-1 residual, the posterior mean shift.
@@ -436,22 +462,25 @@ class DevicePosterior:
 
     @torch.no_grad()
     def predict(self, rows: torch.Tensor) -> LatencyPrediction:
-        mean, var = self.latent(rows)
-        obs_var = self.observation_variance(rows, var)
-        # A mean ratio at or below zero is the model far outside its data: kept positive so
-        # that the latency and its log stay defined.
-        mean = mean.clamp_min(_MIN_RATIO)
+        """The device's latency at (m x D) rows: the mixture over its noise level's posterior
+        (see ``log_noise_levels``)."""
+        cross = self.kernel.covariance(self.rows, rows) if self.count else None
+        prior_variance = self.kernel.variance(rows)
+        moments = [
+            level._ratio_moments(rows, cross, prior_variance)
+            for level in self._noise_level_components
+        ]
+        mean, var, obs_var, lower, upper = _mixture(moments, self.interval_quantile)
         baseline_ms = torch.exp(rows[:, 0] + self.log_scale)
         # Exact moments of scale * baseline * ratio with a log-normal scale (before any
         # measurement) and a Gaussian ratio.
         spread = math.exp(self.log_scale_var)
         mean_ms = baseline_ms * mean * math.sqrt(spread)
         var_ms = baseline_ms**2 * spread * (spread * (mean**2 + var) - mean**2)
-        # The interval is the model's own, Gaussian in the ratio, widened by the scale's range.
-        half_width = self.interval_quantile * obs_var.sqrt()
+        # The interval is the model's own, in the ratio, widened by the scale's range.
         scale_range = math.exp(self.interval_quantile * math.sqrt(self.log_scale_var))
         # Where it would reach zero the lower bound mirrors the upper one in log space instead.
-        lower = torch.where(mean > half_width, mean - half_width, mean / (1 + half_width / mean))
+        lower = torch.where(lower > 0, lower, mean / (1 + (mean - lower) / mean))
         obs_var_log = torch.log1p(obs_var / mean**2) + self.log_scale_var
         var_log = torch.log1p(var_ms / mean_ms**2)
         return LatencyPrediction(
@@ -460,9 +489,39 @@ class DevicePosterior:
             mean_ms=mean_ms.numpy(),
             var_ms=var_ms.numpy(),
             lower_ms=(baseline_ms * lower / scale_range).numpy(),
-            upper_ms=(baseline_ms * (mean + half_width) * scale_range).numpy(),
+            upper_ms=(baseline_ms * upper * scale_range).numpy(),
             obs_var_log=obs_var_log.numpy(),
         )
+
+    @functools.cached_property
+    def _noise_level_components(self) -> list[DevicePosterior]:
+        """This posterior conditioned at each of ``log_noise_levels`` (or itself alone)."""
+        return [
+            DevicePosterior(
+                self.kernel,
+                self.rows,
+                self.log_latency,
+                self.step_ms,
+                self.prior_level,
+                noise_level=math.exp(level),
+            )
+            for level in self.log_noise_levels
+        ] or [self]
+
+    def _ratio_moments(
+        self, rows: torch.Tensor, cross: torch.Tensor | None, prior_variance: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(m) mean, latent variance and variance of a measurement of the ratio at rows, given
+        the kernel's ``cross = k(measured, rows)`` and ``prior_variance = k(rows, rows)``."""
+        solved = (
+            None
+            if cross is None
+            else torch.linalg.solve_triangular(self.cholesky, cross, upper=False)
+        )
+        mean, var = self.latent(rows, solved, prior_variance=prior_variance)
+        # A mean ratio at or below zero is the model far outside its data: kept positive so
+        # that the latency and its log stay defined.
+        return mean.clamp_min(_MIN_RATIO), var, self.observation_variance(rows, var)
 
     @functools.cached_property
     def interval_quantile(self) -> float:
@@ -481,6 +540,46 @@ class DevicePosterior:
         obs = self.observation_variance(rows, var)
         ratio = self.ratio(rows, log_latency)
         return 0.5 * (torch.log(2 * math.pi * obs) + (ratio - mean) ** 2 / obs).mean(-1)
+
+
+def _mixture(
+    moments: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], quantile: float
+) -> tuple[torch.Tensor, ...]:
+    """Mean, latent variance, measurement variance and central 90% interval (m each) of an
+    equal-weight mixture of ratio predictives given as (mean, latent var, measurement var).
+
+    Each component's interval is its mean +- ``quantile`` measurement sds (Student-t); in the
+    mixture each is a Gaussian of that 90% width, and the bounds are the mixture's quantiles.
+    """
+    means, latent, measured = (torch.stack(parts) for parts in zip(*moments, strict=True))
+    mean = means.mean(0)
+    spread = ((means - mean) ** 2).mean(0)
+    half_width = quantile * measured.sqrt()
+    if len(moments) == 1:
+        return mean, latent[0], measured[0], mean - half_width[0], mean + half_width[0]
+    bounds = torch.stack([means - half_width, means + half_width], 1)  # K x 2 x m
+    probabilities = torch.tensor([0.05, 0.95], dtype=mean.dtype)[:, None]
+    lower, upper = _mixture_quantiles(
+        means[:, None], half_width[:, None] / _Z95, probabilities, bounds
+    )
+    return mean, latent.mean(0) + spread, measured.mean(0) + spread, lower, upper
+
+
+def _mixture_quantiles(
+    means: torch.Tensor,
+    sds: torch.Tensor,
+    probabilities: torch.Tensor,
+    component_quantiles: torch.Tensor,
+) -> torch.Tensor:
+    """(q x m) quantiles at (q x 1) ``probabilities`` of equal-weight Gaussian mixtures with
+    (K x 1 x m) ``means`` and ``sds``, by bisection: each lies between the least and the
+    largest of the components' own (K x q x m ``component_quantiles``)."""
+    low, high = component_quantiles.min(0).values, component_quantiles.max(0).values
+    for _ in range(_QUANTILE_BISECTIONS):
+        middle = (low + high) / 2
+        below = torch.special.ndtr((middle - means) / sds).mean(0) < probabilities
+        low, high = torch.where(below, middle, low), torch.where(below, high, middle)
+    return (low + high) / 2
 
 
 def _variance_ratio(sum_of_squares: torch.Tensor, count: int) -> torch.Tensor:
@@ -518,18 +617,22 @@ def _loo_z_squared(cholesky: torch.Tensor, weights: torch.Tensor) -> torch.Tenso
     return weights[..., 0] ** 2 / torch.cholesky_inverse(cholesky).diagonal(dim1=-2, dim2=-1)
 
 
-def _noise_level(
+def _noise_level_posterior(
     covariance: torch.Tensor, noise: torch.Tensor, residual: torch.Tensor
 ) -> torch.Tensor:
-    """([b x] 1) the device's noise relative to the kernel's: the multiplier of ``noise`` whose
-    log is the posterior mean over a grid, the prior variance's overall scale maximised out.
+    """([b x] G) posterior probabilities of the device's noise level relative to the kernel's
+    (the multiplier of ``noise``) on the grid ``_LOG_NOISE_LEVELS`` of its log, the prior
+    variance's overall scale maximised out.
 
     Devices differ in noise far more than the shared kernel allows: fitted on 400 measurements
     each, the multiplier is below 0.03 on titan_rtx_256, fpga and eyeriss and 5-58 on most
     phones and Xeons. Ten measurements already tell these apart: residuals the covariance's
-    structure explains are signal, independent ones are noise. The posterior mean rather than
-    the most probable level: with 5 measurements, whose likelihood can peak at an extreme, it
-    ranked HELP's unseen devices better (mean Spearman 0.945 vs 0.942) and was no worse at 10-20.
+    structure explains are signal, independent ones are noise. But not sharply: on gold_6226
+    with 10 random measurements the posterior spans three decades, and a point estimate of the
+    level (the posterior mean of its log) gave intervals of +-2-3% on some draws and +-10-16% on
+    others, where +-9% was right (coverage90 0.64-0.997 over 10 seeds). The conditioning uses
+    that point estimate (with 5 measurements it ranked HELP's unseen devices better than the
+    most probable level: mean Spearman 0.945 vs 0.942); predictions mix over the posterior.
 
     Args:
         covariance: ([b x] n x n) prior covariance K of the measured archs.
@@ -556,8 +659,23 @@ def _noise_level(
         + 0.5 * torch.log(spectrum).sum(-1)
         + log_levels**2 / (2 * NOISE_LEVEL_PRIOR_SD**2)
     )
-    weights = torch.softmax(log_posterior, dim=-1)
-    return torch.exp((weights * log_levels).sum(-1, keepdim=True))
+    return torch.softmax(log_posterior, dim=-1)
+
+
+def _equal_mass_atoms(probabilities: torch.Tensor, count: int) -> tuple[float, ...]:
+    """``count`` equally probable log noise levels standing for the grid posterior
+    ``probabilities`` (G,): the mean log level of each of its ``count`` equal-mass slices, so
+    that their mean is the posterior mean."""
+    upper = probabilities.cumsum(0)
+    lower = upper - probabilities
+    edges = torch.linspace(0.0, 1.0, count + 1, dtype=probabilities.dtype)
+    # G x count: how much of each grid point's mass falls in each slice.
+    overlap = (
+        torch.minimum(upper[:, None], edges[None, 1:])
+        - torch.maximum(lower[:, None], edges[None, :-1])
+    ).clamp_min(0.0)
+    log_levels = _LOG_NOISE_LEVELS.to(probabilities.dtype)
+    return tuple((count * (overlap * log_levels[:, None]).sum(0)).tolist())
 
 
 class RelativeSources:

@@ -7,9 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from gp.errors import InvalidMeasurementError
-from gp.model import FitSettings, LatencyModel, check_latencies
+from gp.model import DevicePosterior, FitSettings, LatencyModel, _mixture, check_latencies
 from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
 
 
@@ -235,3 +236,55 @@ def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(synthetic,
     truth = noisy[held_out].exp().numpy()
     inside = (truth >= prediction.lower_ms) & (truth <= prediction.upper_ms)
     assert 0.8 < inside.mean() < 0.99
+
+
+def test_a_mixture_s_interval_is_its_quantiles() -> None:
+    """One component keeps its own mean +- quantile * sd; several give the 5% and 95% quantiles
+    of the equal-weight mixture of Gaussians with the components' 90% widths."""
+    quantile = 1.8  # a Student-t's, wider than the Gaussian 1.645
+    means = [torch.tensor([1.0, 0.5]), torch.tensor([1.1, 0.5]), torch.tensor([0.9, 0.52])]
+    measured = [torch.tensor([0.01, 1e-4]), torch.tensor([0.04, 4e-4]), torch.tensor([1e-3, 1e-6])]
+    moments = [(m, 0.5 * v, v) for m, v in zip(means, measured, strict=True)]
+    mean, latent, obs, lower, upper = _mixture(moments[:1], quantile)
+    torch.testing.assert_close(lower, means[0] - quantile * measured[0].sqrt())
+    torch.testing.assert_close(upper, means[0] + quantile * measured[0].sqrt())
+    mean, latent, obs, lower, upper = _mixture(moments, quantile)
+    stacked_means, stacked_obs = torch.stack(means), torch.stack(measured)
+    torch.testing.assert_close(mean, stacked_means.mean(0))
+    torch.testing.assert_close(obs, (stacked_obs + stacked_means**2).mean(0) - mean**2)
+    torch.testing.assert_close(latent, (0.5 * stacked_obs + stacked_means**2).mean(0) - mean**2)
+    sds = (quantile / stats.norm.ppf(0.95)) * stacked_obs.sqrt()
+    for bound, probability in [(lower, 0.05), (upper, 0.95)]:
+        cdf = stats.norm.cdf(bound.numpy(), stacked_means.numpy(), sds.numpy()).mean(0)
+        np.testing.assert_allclose(cdf, probability, atol=1e-5)
+
+
+def test_predictions_mix_over_the_noise_level_posterior(synthetic) -> None:
+    """The prediction averages the device conditioned at equally probable noise levels whose
+    mean log is the level the posterior itself is conditioned at."""
+    model, target, _ = synthetic
+    generator = torch.Generator().manual_seed(6)
+    noisy = target + 0.03 * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
+    measured = torch.randperm(NUM_ARCHS, generator=generator)[:10]
+    posterior = model.posterior(measured, noisy[measured].exp().numpy())
+    levels = posterior.log_noise_levels
+    assert len(levels) == 5 and list(levels) == sorted(levels) and levels[-1] - levels[0] > 1
+    assert np.mean(levels) == pytest.approx(float(posterior.noise_level.log()))
+    rows = model.features.universe_rows(torch.arange(11, NUM_ARCHS, 97))
+    mixed = posterior.predict(rows)
+    components = []
+    for level in levels:
+        component = DevicePosterior(
+            model.kernel,
+            posterior.rows,
+            posterior.log_latency,
+            prior_level=model.features.prior_level,
+            noise_level=float(np.exp(level)),
+        )
+        assert component.log_noise_levels == ()
+        components.append(component.predict(rows))
+    np.testing.assert_allclose(mixed.mean_ms, np.mean([c.mean_ms for c in components], 0))
+    assert np.all(mixed.lower_ms >= np.min([c.lower_ms for c in components], 0) - 1e-9)
+    assert np.all(mixed.upper_ms <= np.max([c.upper_ms for c in components], 0) + 1e-9)
+    narrowest = np.min([c.upper_ms - c.lower_ms for c in components], 0)
+    assert np.all(mixed.upper_ms - mixed.lower_ms > narrowest)
