@@ -13,6 +13,7 @@ Tables are re-indexed to our canonical NB201 order (see :mod:`gp.spaces.nasbench
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,11 +64,31 @@ class LatencyDataset:
     def require(self, devices: list[str]) -> None:
         """Raises DatasetError naming every one of ``devices`` the dataset lacks (all at once:
         a benchmark checks its devices before minutes of fitting)."""
-        if missing := [d for d in devices if d not in self.latency_ms]:
-            where = self.root or "the dataset"
-            raise DatasetError(
-                f"not in {where}: {', '.join(missing)}; it has: {', '.join(self.devices)}"
-            )
+        _require(devices, self.devices, self.root or "the dataset")
+
+
+def _require(devices: Sequence[str], available: Sequence[str], where: object) -> None:
+    if missing := [d for d in devices if d not in available]:
+        raise DatasetError(f"not in {where}: {', '.join(missing)}; it has: {', '.join(available)}")
+
+
+def help_device_stems(root: str | Path, devices: Sequence[str] | None = None) -> list[str]:
+    """The device tables of a HELP dataset directory: all of them, or ``devices`` once each is
+    checked to be there (before anything is read or written).
+
+    Raises:
+        DatasetError: ``root`` is not a HELP dataset directory, or lacks one of ``devices``.
+    """
+    root = Path(root)
+    if not (root / "latency").is_dir():
+        raise DatasetError(f"{root}: not a HELP dataset directory (no latency/ folder)")
+    available = sorted(p.stem for p in (root / "latency").glob("*.pt"))
+    if not available:
+        raise DatasetError(f"{root / 'latency'}: no latency tables (*.pt)")
+    if devices is None:
+        return available
+    _require(devices, available, root)
+    return list(devices)
 
 
 def _load(path: Path) -> object:
@@ -114,10 +135,8 @@ def load_help_dataset(root: str | Path, devices: list[str] | None = None) -> Lat
         DatasetError: a file is missing, unreadable, or of the wrong shape.
     """
     root = Path(root)
-    if not (root / "latency").is_dir():
-        raise DatasetError(f"{root}: not a HELP dataset directory (no latency/ folder)")
+    stems = help_device_stems(root, devices or None)
     order = _help_to_canonical(root)
-    stems = devices or sorted(p.stem for p in (root / "latency").glob("*.pt"))
     tables = {stem: _read_table(root / "latency" / f"{stem}.pt", order) for stem in stems}
     reference: list[int] = []
     if (root / "hardware_embedding_index.pt").exists():

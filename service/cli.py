@@ -99,16 +99,24 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _import_help(args: argparse.Namespace) -> int:
+    from gp.data import help_device_stems
+    from gp.errors import DatasetError
     from service.importer import import_help
     from service.store import Store
 
     config = ServiceConfig.from_env(store_path=args.store)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
-    store = Store(config.store_path)
     try:
-        summary = import_help(args.directory, store, devices)
-    finally:
-        store.close()
+        # Checked before the store is opened, so a mistyped path creates no empty store.
+        help_device_stems(args.directory, devices)
+        store = Store(config.store_path)
+        try:
+            summary = import_help(args.directory, store, devices)
+        finally:
+            store.close()
+    except DatasetError as exc:
+        logging.getLogger("service").error("cannot import: %s", exc)
+        return 2
     print(
         f"{summary.devices_created} devices created, {summary.devices_skipped} already complete,"
         f" {summary.measurements_added} measurements added to {config.store_path}"

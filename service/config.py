@@ -102,6 +102,19 @@ class ServiceConfig:
                 f"set the write token either in a file (--token-file/{ENV_TOKEN_FILE}) or in"
                 f" {ENV_TOKEN}, not both"
             )
+        if self.dataset is not None:
+            self._check_dataset(self.dataset)
+
+    @staticmethod
+    def _check_dataset(path: Path) -> None:
+        # Imported here: gp loads torch, which commands without a dataset (health) do without.
+        from gp.data import help_device_stems
+        from gp.errors import DatasetError
+
+        try:
+            help_device_stems(path)
+        except DatasetError as exc:
+            raise ConfigError(f"--dataset/{ENV_DATASET}: {exc}") from None
 
     @property
     def tls(self) -> bool:

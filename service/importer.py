@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gp.data import DEVICE_ALIASES, load_help_dataset
+from gp.data import DEVICE_ALIASES, help_device_stems, load_help_dataset
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service.errors import DeviceNotFoundError
@@ -33,11 +33,6 @@ class ImportSummary:
     devices_skipped: int = 0
 
 
-def help_devices(root: str | Path) -> list[str]:
-    """The table stems of a HELP dataset directory."""
-    return sorted(p.stem for p in (Path(root) / "latency").glob("*.pt"))
-
-
 def import_help(
     root: str | Path,
     store: Store,
@@ -47,10 +42,11 @@ def import_help(
     """Imports HELP tables (all, or ``devices``) into ``store``.
 
     Raises:
-        DatasetError: the directory or a table is unreadable.
+        DatasetError: the directory is not a HELP dataset, lacks one of ``devices`` (nothing is
+            imported then), or a table is unreadable.
         DeviceExistsError: an alias from ``DEVICE_ALIASES`` belongs to another device.
     """
-    stems = list(devices) if devices else help_devices(root)
+    stems = help_device_stems(root, devices or None)
     summary = ImportSummary()
     archs = all_archs()
     for stem in tqdm(stems, desc="importing HELP tables", unit="device", disable=not progress):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,45 @@ def test_import_help_is_idempotent(store: Store, help_dataset_dir: Path) -> None
     assert (second.devices_created, second.measurements_added, second.devices_skipped) == (0, 0, 1)
     device = store.resolve("pi4")
     assert device.name == "raspi4" and device.measurement_count == 15625
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    """A directory shaped like a HELP dataset with two (unread) tables."""
+    root = tmp_path / "dataset"
+    (root / "latency").mkdir(parents=True)
+    for stem in ("fpga", "raspi4"):
+        (root / "latency" / f"{stem}.pt").write_bytes(b"")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("directory", "devices", "message"),
+    [
+        ("missing", None, "not a HELP dataset directory"),
+        ("dataset", "raspi4,tpu,gpu", "not in .*dataset: tpu, gpu; it has: fpga, raspi4"),
+    ],
+)
+def test_import_help_refuses_a_bad_dataset_before_creating_the_store(
+    tiny_dataset: Path,
+    directory: str,
+    devices: str | None,
+    message: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from service.cli import main
+
+    store = tiny_dataset.parent / "new.sqlite"
+    argv = ["import-help", str(tiny_dataset.parent / directory), "--store", str(store)]
+    assert main(argv + (["--devices", devices] if devices else [])) == 2
+    assert re.search(f"cannot import: .*{message}", caplog.text)
+    assert list(tiny_dataset.parent.glob("new.sqlite*")) == []
+
+
+def test_serving_a_dataset_that_is_not_one_is_a_config_error(tiny_dataset: Path) -> None:
+    from service.config import ServiceConfig
+    from service.errors import ConfigError
+
+    assert ServiceConfig(dataset=tiny_dataset).dataset == tiny_dataset
+    with pytest.raises(ConfigError, match="--dataset/LATENCY_DATASET: .*no latency/ folder"):
+        ServiceConfig(dataset=tiny_dataset / "latency")
