@@ -288,3 +288,5 @@ def test_predictions_mix_over_the_noise_level_posterior(synthetic) -> None:
     assert np.all(mixed.upper_ms <= np.max([c.upper_ms for c in components], 0) + 1e-9)
     narrowest = np.min([c.upper_ms - c.lower_ms for c in components], 0)
     assert np.all(mixed.upper_ms - mixed.lower_ms > narrowest)
+    many = torch.randperm(NUM_ARCHS, generator=generator)[:60]
+    assert model.posterior(many, noisy[many].exp().numpy()).log_noise_levels == ()
