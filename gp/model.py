@@ -633,7 +633,7 @@ def _noise_level_posterior(
     phones and Xeons. Ten measurements already tell these apart: residuals the covariance's
     structure explains are signal, independent ones are noise. But not sharply: on gold_6226
     with 10 random measurements the posterior spans three decades, and a point estimate of the
-    level (the posterior mean of its log) gave intervals of +-2-3% on some draws and +-10-16% on
+    level (the posterior mean of its log) gave intervals of +-2-3% on some draws and +-10-17% on
     others, where +-9% was right (coverage90 0.64-0.997 over 10 seeds). The conditioning uses
     that point estimate (with 5 measurements it ranked HELP's unseen devices better than the
     most probable level: mean Spearman 0.945 vs 0.942); predictions mix over the posterior.
