@@ -425,12 +425,12 @@ class DevicePosterior:
         noise = self.kernel.noise_variance(rows[..., 0] + self.log_scale, self.step_ms)
         return noise * self.noise_level
 
-    def solve(self, rows: torch.Tensor) -> torch.Tensor:
+    def solve(self, rows: torch.Tensor, cross: torch.Tensor | None = None) -> torch.Tensor:
         """([b x] n x m) ``L^-1 k(measured, rows)``: what conditioning subtracts from
-        covariances."""
+        covariances (``cross``: ``k(measured, rows)`` when the caller already has it)."""
         if not self.count:
             return torch.zeros(0, len(rows), dtype=rows.dtype)
-        cross = self.kernel.covariance(self.rows, rows)
+        cross = self.kernel.covariance(self.rows, rows) if cross is None else cross
         return torch.linalg.solve_triangular(self.cholesky, cross, upper=False)
 
     def latent(
@@ -517,12 +517,7 @@ class DevicePosterior:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(m) mean, latent variance and variance of a measurement of the ratio at rows, given
         the kernel's ``cross = k(measured, rows)`` and ``prior_variance = k(rows, rows)``."""
-        solved = (
-            None
-            if cross is None
-            else torch.linalg.solve_triangular(self.cholesky, cross, upper=False)
-        )
-        mean, var = self.latent(rows, solved, prior_variance=prior_variance)
+        mean, var = self.latent(rows, self.solve(rows, cross), prior_variance=prior_variance)
         # A mean ratio at or below zero is the model far outside its data: kept positive so
         # that the latency and its log stay defined.
         return mean.clamp_min(_MIN_RATIO), var, self.observation_variance(rows, var)
