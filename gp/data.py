@@ -47,11 +47,14 @@ class LatencyDataset:
         reference_archs: canonical indices of the reference architectures (HELP's hardware
             embedding), empty when the dataset has none.
         root: the directory the tables were read from.
+        file_order: canonical index of each position of the files' tables (the order they were
+            measured in, if it was theirs), None when unknown.
     """
 
     latency_ms: dict[str, np.ndarray]
     reference_archs: list[int] = field(default_factory=list)
     root: Path | None = None
+    file_order: np.ndarray | None = None
 
     @property
     def devices(self) -> list[str]:
@@ -142,7 +145,7 @@ def load_help_dataset(root: str | Path, devices: list[str] | None = None) -> Lat
     if (root / "hardware_embedding_index.pt").exists():
         reference = [int(order[int(i)]) for i in _load(root / "hardware_embedding_index.pt")]
     logger.info("loaded %d latency tables from %s", len(tables), root)
-    return LatencyDataset(latency_ms=tables, reference_archs=reference, root=root)
+    return LatencyDataset(tables, reference, root, file_order=order)
 
 
 def quantization_step(latency_ms: np.ndarray) -> float:
