@@ -8,7 +8,8 @@ model's residuals are correlated between neighbours in the file; if not, they ar
 fpga tables, for instance). This fits the GP on the source devices, conditions on ``--measured``
 random archs of the device, predicts the others and reports, on those:
 
-- the residuals' autocorrelation at lags 1, 5, 25, 125 and 625 positions of the file;
+- the residuals' autocorrelation at lags of 1, 5, 25, 125 and 625 positions in the file (the
+  measured archs skipped);
 - the drift: each residual's neighbours' mean (``--window`` positions, itself left out), and the
   share of the residuals' variance it holds;
 - Spearman of the prediction against the table, and against the table less the drift;
