@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gp.data import DEVICE_ALIASES, help_device_stems, load_help_dataset
+from gp.data import DEVICE_ALIASES, load_help_dataset
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service.errors import DeviceNotFoundError
@@ -42,15 +42,17 @@ def import_help(
     """Imports HELP tables (all, or ``devices``) into ``store``.
 
     Raises:
-        DatasetError: the directory is not a HELP dataset, lacks one of ``devices`` (nothing is
-            imported then), or a table is unreadable.
+        DatasetError: the directory is not a HELP dataset, lacks one of ``devices``, or a table
+            is unreadable (nothing is imported then).
         DeviceExistsError: an alias from ``DEVICE_ALIASES`` belongs to another device.
     """
-    stems = help_device_stems(root, devices or None)
+    # Every table is read (and checked) before the store is touched: a bad one fails the
+    # import before any device is created.
+    tables = load_help_dataset(root, list(devices) if devices else None).latency_ms
     summary = ImportSummary()
     archs = all_archs()
-    for stem in tqdm(stems, desc="importing HELP tables", unit="device", disable=not progress):
-        table = load_help_dataset(root, [stem]).latency_ms[stem]
+    for stem in tqdm(tables, desc="importing HELP tables", unit="device", disable=not progress):
+        table = tables[stem]
         device = _ensure_device(store, stem, summary)
         have = set(store.measurements(device.id, NB201)[0])
         rows = [
