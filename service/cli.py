@@ -99,24 +99,24 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _import_help(args: argparse.Namespace) -> int:
-    from gp.data import help_device_stems
+    from gp.data import load_help_dataset
     from gp.errors import DatasetError
-    from service.importer import import_help
+    from service.importer import import_tables
     from service.store import Store
 
     config = ServiceConfig.from_env(store_path=args.store)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
     try:
-        # Checked before the store is opened, so a mistyped path creates no empty store.
-        help_device_stems(args.directory, devices)
-        store = Store(config.store_path)
-        try:
-            summary = import_help(args.directory, store, devices)
-        finally:
-            store.close()
+        # Read before the store is opened: a mistyped path or a bad table creates no store.
+        dataset = load_help_dataset(args.directory, devices)
     except DatasetError as exc:
         logging.getLogger("service").error("cannot import: %s", exc)
         return 2
+    store = Store(config.store_path)
+    try:
+        summary = import_tables(dataset, store)
+    finally:
+        store.close()
     print(
         f"{summary.devices_created} devices created, {summary.devices_skipped} already complete,"
         f" {summary.measurements_added} measurements added to {config.store_path}"

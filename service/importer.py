@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gp.data import DEVICE_ALIASES, load_help_dataset
+from gp.data import DEVICE_ALIASES, LatencyDataset, load_help_dataset
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service.errors import DeviceNotFoundError
@@ -48,7 +48,17 @@ def import_help(
     """
     # Every table is read (and checked) before the store is touched: a bad one fails the
     # import before any device is created.
-    tables = load_help_dataset(root, list(devices) if devices else None).latency_ms
+    dataset = load_help_dataset(root, list(devices) if devices else None)
+    return import_tables(dataset, store, progress)
+
+
+def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) -> ImportSummary:
+    """Imports the NB201 tables of a loaded HELP ``dataset`` into ``store``.
+
+    Raises:
+        DeviceExistsError: an alias from ``DEVICE_ALIASES`` belongs to another device.
+    """
+    tables = dataset.latency_ms
     summary = ImportSummary()
     archs = all_archs()
     for stem in tqdm(tables, desc="importing HELP tables", unit="device", disable=not progress):
@@ -65,7 +75,7 @@ def import_help(
             continue
         store.add_measurements(device.id, rows)
         summary.measurements_added += len(rows)
-    logger.info("import from %s: %s", root, summary)
+    logger.info("import from %s: %s", dataset.root, summary)
     return summary
 
 

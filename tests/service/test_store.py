@@ -113,6 +113,7 @@ def test_import_help_reads_every_table_before_writing_any(store: Store, tmp_path
     [
         ("missing", None, "not a HELP dataset directory"),
         ("dataset", "raspi4,tpu,gpu", "not in .*dataset: tpu, gpu; it has: fpga, raspi4"),
+        ("dataset", None, "missing dataset file: .*str_arch2idx.pt"),
     ],
 )
 def test_import_help_refuses_a_bad_dataset_before_creating_the_store(
