@@ -40,7 +40,7 @@ from gp.data import (
 from gp.errors import DatasetError
 from gp.estimator import MIN_SOURCE_DEVICES, LatencyEstimator
 from gp.metrics import evaluate
-from gp.model import FitSettings, LatencyModel
+from gp.model import DevicePosterior, FitSettings, LatencyModel
 from gp.spaces.nasbench201 import NUM_ARCHS
 
 STRATEGIES: tuple[str, ...] = ("random", "active", "random20", "zeroshot")
@@ -116,6 +116,14 @@ def measured_for(
     return np.asarray(picks, dtype=np.int64)
 
 
+def measured_posterior(
+    model: LatencyModel, truth: np.ndarray, index: np.ndarray
+) -> DevicePosterior:
+    """``model`` conditioned on a device's table ``truth`` at the canonical ``index``, as if
+    those archs had been measured (a whole-millisecond table keeps its rounding step)."""
+    return model.posterior(torch.as_tensor(index), truth[index], quantization_step(truth[index]))
+
+
 def run_cases(
     model: LatencyModel,
     dataset: LatencyDataset,
@@ -138,9 +146,7 @@ def run_cases(
             )
         index = chosen[strategy, seed]
         start = time.perf_counter()
-        posterior = model.posterior(
-            torch.as_tensor(index), truth[index], quantization_step(truth[index])
-        )
+        posterior = measured_posterior(model, truth, index)
         timings.add("adapt", time.perf_counter() - start)
         start = time.perf_counter()
         prediction = posterior.predict(rows)

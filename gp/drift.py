@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from gp.benchmark import fit_sources
-from gp.data import HELP_SOURCE_DEVICES, LatencyDataset, load_help_dataset, quantization_step
+from gp.benchmark import fit_sources, measured_posterior
+from gp.data import HELP_SOURCE_DEVICES, LatencyDataset, load_help_dataset
 from gp.errors import DatasetError
 from gp.model import FitSettings, LatencyModel
 from gp.spaces.nasbench201 import NUM_ARCHS
@@ -89,9 +89,7 @@ def drift_report(
         raise DatasetError("the dataset does not say in which order its tables list the archs")
     truth = dataset.table(device)
     chosen = np.random.default_rng(seed).choice(NUM_ARCHS, size=measured, replace=False)
-    posterior = model.posterior(
-        torch.as_tensor(chosen), truth[chosen], quantization_step(truth[chosen])
-    )
+    posterior = measured_posterior(model, truth, chosen)
     held_out = dataset.file_order[~np.isin(dataset.file_order, chosen)]
     predicted = posterior.predict(model.features.universe_rows(torch.as_tensor(held_out))).mean_ms
     table = np.log(truth[held_out])
