@@ -13,15 +13,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from client.cli import DeviceOption, app, connect, print_json, read_archs
+from client.measure.timing import STEADY_LIMIT
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress
 
     from client.api import LatencyClient
-    from client.measure.loop import Evaluation, RoundReport
+    from client.measure.loop import Evaluation, RoundReport, SpeedCheck
     from client.measure.timing import Timing, TimingSettings
 
 DEFAULT_SUGGESTED = 10
+#: Uploaded archs timed again after the held-out set (a few seconds on a CPU).
+DEFAULT_RECHECK = 3
 #: Longest wait for a server that is still fitting its model (all 27 HELP devices: ~1 min on
 #: 2 cores; a slower machine or more devices take longer).
 DEFAULT_WAIT_S = 600.0
@@ -115,6 +119,15 @@ def measure(
             "--repeatability", min=0, help="Also time one arch this many times: spread of medians."
         ),
     ] = 0,
+    recheck: Annotated[
+        int,
+        typer.Option(
+            "--recheck",
+            min=0,
+            help="After the held-out set, time this many uploaded archs again and report how far"
+            " the machine's speed moved since the upload (0: skip).",
+        ),
+    ] = DEFAULT_RECHECK,
     save_holdout: Annotated[
         Path | None,
         typer.Option("--save-holdout", help="Write held-out measurements (arch,latency_ms CSV)."),
@@ -169,6 +182,7 @@ def measure(
             strategy=strategy,
             seed=seed,
             repeat=repeat,
+            recheck=recheck,
             save_holdout=save_holdout,
         )
         # Check every arch before the first is timed: a typo should not cost a long run.
@@ -200,6 +214,7 @@ class _Plan:
     strategy: str
     seed: int
     repeat: int
+    recheck: int
     save_holdout: Path | None
 
 
@@ -214,7 +229,7 @@ def _run(
         bar = _Bar(progress, "reference archs", 10)
         info = loop.register(latency, plan.device, settings, on_reference=bar)
         summary["registered"] = info is not None
-    measured: set[str] = set()
+    uploaded: dict[str, Timing] = {}
     batches = ([plan.given] if plan.given else []) + [[]] * (plan.rounds if plan.per_round else 0)
     for batch in batches:
         picks = batch or loop.suggest(
@@ -222,22 +237,42 @@ def _run(
         )
         bar = _Bar(progress, f"round {len(summary['rounds']) + 1}", len(picks))
         report = loop.measure_round(latency, plan.device, picks, plan.space, settings, bar)
-        measured |= set(report.timings)
+        uploaded.update(report.timings)
         summary["rounds"].append(_round_dict(report))
     # Held-out archs avoid everything measured here, so the score is out of sample.
     targets = plan.eval_archs or loop.holdout_archs(
-        plan.holdout, plan.space, plan.seed + 1, measured
+        plan.holdout, plan.space, plan.seed + 1, set(uploaded)
     )
     if targets:
-        bar = _Bar(progress, "held-out", len(targets))
-        evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
-        summary["evaluation"] = evaluation.scores.as_dict()
-        summary["evaluation"]["noisy"] = evaluation.noisy
-        if plan.save_holdout is not None:
-            _write_csv(plan.save_holdout, evaluation)
+        summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
     if plan.repeat:
         summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
     return summary
+
+
+def _evaluate(
+    latency: LatencyClient,
+    plan: _Plan,
+    settings: TimingSettings,
+    progress: Progress,
+    targets: list[str],
+    uploaded: dict[str, Timing],
+) -> dict[str, Any]:
+    """Scores the service on ``targets``, then checks whether the machine's speed moved since
+    ``uploaded`` were timed: the summary's "evaluation" and "speed_check"."""
+    from client.measure import loop
+
+    bar = _Bar(progress, "held-out", len(targets))
+    evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
+    if plan.save_holdout is not None:
+        _write_csv(plan.save_holdout, evaluation)
+    result: dict[str, Any] = {"evaluation": evaluation.scores.as_dict()}
+    result["evaluation"]["noisy"] = evaluation.noisy
+    if plan.recheck and uploaded:
+        bar = _Bar(progress, "speed check", min(plan.recheck, len(uploaded)))
+        check = loop.recheck_speed(uploaded, plan.recheck, plan.space, settings, bar)
+        result["speed_check"] = _speed_check_dict(check)
+    return result
 
 
 def _progress() -> Progress:
@@ -266,6 +301,16 @@ def _round_dict(report: RoundReport) -> dict[str, Any]:
         "min_ms": medians[0] if medians else None,
         "max_ms": medians[-1] if medians else None,
         "worst_spread": max((t.spread for t in report.timings.values()), default=None),
+    }
+
+
+def _speed_check_dict(check: SpeedCheck) -> dict[str, Any]:
+    return {
+        "archs": list(check.after_ms),
+        "uploaded_ms": list(check.before_ms.values()),
+        "now_ms": list(check.after_ms.values()),
+        "drift": check.drift,
+        "steady": check.steady,
     }
 
 
@@ -327,6 +372,22 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
             f" {summary['settings']['attempts']} series: the machine is busy; measure again at a"
             f" quieter moment{hint}[/yellow]"
         )
+    if "speed_check" in summary:
+        c = summary["speed_check"]
+        changes = ", ".join(
+            f"{now / then - 1:+.1%}"
+            for then, now in zip(c["uploaded_ms"], c["now_ms"], strict=True)
+        )
+        console.print(
+            f"speed check: {len(c['archs'])} uploaded archs timed again after the held-out set:"
+            f" {c['drift']:+.1%} (median; {changes})"
+        )
+        if not c["steady"]:
+            _warn_unsteady(
+                console,
+                f"moved by {c['drift']:+.1%} since the upload",
+                "the held-out score above measures the machine as much as the model",
+            )
     if "repeatability" in summary:
         r = summary["repeatability"]
         medians = ", ".join(f"{m:.3f}" for m in r["medians_ms"])
@@ -334,3 +395,13 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
             f"repeatability: {len(r['medians_ms'])} medians {medians} ms;"
             f" spread {r['spread']:.1%} (max-min)/median"
         )
+        if r["spread"] > STEADY_LIMIT:
+            _warn_unsteady(console, f"varied by {r['spread']:.1%} between timings of one arch")
+
+
+def _warn_unsteady(console: Console, how: str, consequence: str = "") -> None:
+    consequence = f"{consequence}; " if consequence else ""
+    console.print(
+        f"[yellow]warning: this machine's speed {how}, beyond {STEADY_LIMIT:.0%}:"
+        f" {consequence}measure again at a quieter moment, or with --reference[/yellow]"
+    )

@@ -10,14 +10,16 @@ architectures, asks for their prediction (``Predict``) and scores it with
 from __future__ import annotations
 
 import logging
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from client.api import AddResult, DeviceInfo, LatencyClient
 from client.errors import AlreadyExistsError, NotFoundError
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, hardware_descriptor
+from client.measure.errors import TimingError
 from client.measure.networks import FBNET, NASBENCH201, random_archs
-from client.measure.timing import Timing, TimingSettings, time_arch
+from client.measure.timing import STEADY_LIMIT, Timing, TimingSettings, time_arch
 from client.metrics import Scores, score
 
 logger = logging.getLogger(__name__)
@@ -177,3 +179,54 @@ def evaluate(
         predicted.lower_ms, predicted.upper_ms, measured, median_ms=predicted.median_ms
     )
     return Evaluation(scores, timings)
+
+
+@dataclass(frozen=True)
+class SpeedCheck:
+    """Uploaded archs timed again after the held-out set: did the machine's speed move?
+
+    On a VM the speed can step by 5-15% for minutes while every series stays internally quiet,
+    so no arch is flagged noisy; the held-out archs, timed minutes after the uploaded ones,
+    then disagree with them by that step and the score blames the model.
+    """
+
+    before_ms: dict[str, float]
+    after_ms: dict[str, float]
+
+    @property
+    def ratios(self) -> list[float]:
+        """Per re-timed arch, its latency now over its uploaded latency."""
+        return [self.after_ms[a] / self.before_ms[a] for a in self.after_ms]
+
+    @property
+    def drift(self) -> float:
+        """Median relative change since the upload: positive when the machine got slower."""
+        return statistics.median(self.ratios) - 1.0
+
+    @property
+    def steady(self) -> bool:
+        return abs(self.drift) <= STEADY_LIMIT
+
+
+def recheck_speed(
+    uploaded: dict[str, Timing],
+    count: int,
+    search_space: str,
+    settings: TimingSettings,
+    on_measured: OnMeasured | None = None,
+) -> SpeedCheck:
+    """Times the first ``count`` of ``uploaded`` again and compares with their uploaded medians."""
+    archs = list(uploaded)[:count]
+    if not archs:
+        raise TimingError("no uploaded archs to time again")
+    again = measure_archs(archs, search_space, settings, on_measured)
+    check = SpeedCheck(
+        {a: uploaded[a].median_ms for a in archs}, {a: t.median_ms for a, t in again.items()}
+    )
+    if not check.steady:
+        logger.warning(
+            "the machine's speed moved by %+.1f%% since the upload (%d archs timed again)",
+            100 * check.drift,
+            len(archs),
+        )
+    return check

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: How far two timings of one arch may drift apart on a steady machine (the measurement
+#: issue's repeatability bound); beyond it a held-out score also measures the machine.
+STEADY_LIMIT = 0.05
+
 #: Clock name -> nanosecond counter.
 CLOCKS: dict[str, Callable[[], int]] = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
 

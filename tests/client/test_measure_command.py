@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from client.api import LatencyClient
 from client.cli import app
-from client.measure import loop
+from client.measure import loop, timing
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, REFERENCE_LATENCY_PREFIX
 from client.measure.networks import format_nb201
-from client.measure.timing import TimingSettings
+from client.measure.timing import Timing, TimingSettings
 
 TINY = TimingSettings(warmup=1, runs=3, attempts=1)
 FAST_FLAGS = ["--runs", "3", "--warmup", "1", "--threads", "1", "--batch-size", "1"]
@@ -49,6 +49,9 @@ def test_measure_registers_suggests_uploads_and_scores(target: str, tmp_path: Pa
     assert 0 <= scores["coverage90"] <= 1 and math.isfinite(scores["spearman"])
     assert len(summary["repeatability"]["medians_ms"]) == 2
     assert len(holdout_csv.read_text().splitlines()) == 6
+    check = summary["speed_check"]  # every uploaded arch timed again (3, the default)
+    assert len(check["archs"]) == 3 and min(check["now_ms"]) > 0
+    assert math.isfinite(check["drift"]) and isinstance(check["steady"], bool)
 
     with LatencyClient(target) as latency:
         device = latency.device("here")
@@ -131,3 +134,52 @@ def test_measure_waits_for_a_loading_server_before_timing(health_only) -> None:
     assert result.exit_code != 0
     assert "still loading its model" in result.output
     assert "reference archs" not in result.output  # nothing was timed
+
+
+def slowing_machine(monkeypatch: pytest.MonkeyPatch, step: float) -> list[str]:
+    """Every timed arch takes 10 ms, times (1 + step) per arch timed before it: a machine
+    slowing down steadily while each series stays quiet. Returns the timed archs."""
+    timed: list[str] = []
+
+    def fake_time_arch(arch: str, space: str, settings: TimingSettings) -> Timing:
+        timed.append(arch)
+        ms = 10.0 * (1 + step) ** (len(timed) - 1)
+        return Timing(ms, 0.99 * ms, 1.01 * ms, (ms,))
+
+    monkeypatch.setattr(loop, "time_arch", fake_time_arch)
+    monkeypatch.setattr(timing, "time_arch", fake_time_arch)  # --repeatability's
+    return timed
+
+
+def test_the_speed_check_times_uploaded_archs_again_and_measures_the_drift(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timed = slowing_machine(monkeypatch, 0.01)
+    uploaded = loop.measure_archs(["a", "b", "c", "d"], "nasbench201", TINY)
+    loop.measure_archs([f"held-out {i}" for i in range(6)], "nasbench201", TINY)
+    check = loop.recheck_speed(uploaded, 2, "nasbench201", TINY)
+    assert timed[-2:] == ["a", "b"]  # the first uploaded ones, timed last
+    # a was timed 1st and 11th, b 2nd and 12th: both 1.01^10 slower.
+    assert check.drift == pytest.approx(1.01**10 - 1)
+    assert not check.steady  # 10.5% > 5%
+    steady = loop.SpeedCheck({"a": 10.0, "b": 10.0}, {"a": 10.3, "b": 9.9})
+    assert steady.drift == pytest.approx(0.01) and steady.steady
+
+
+def test_measure_warns_when_the_machine_slowed_during_the_run(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slowing_machine(monkeypatch, 0.02)  # 3 uploaded, 4 held out: re-timed 7 archs later
+    args = ["measure", "-d", "drifting", "--suggested", "3", "--holdout", "4", *FAST_FLAGS]
+    with LatencyClient(target) as latency:
+        latency.register_device("drifting")
+    result = invoke(target, *args)
+    assert result.exit_code == 0, result.output
+    assert "speed check: 3 uploaded archs timed again" in result.stdout
+    assert "speed moved by +14.9% since the upload" in " ".join(result.stdout.split())
+    quiet = invoke(target, *args, "--recheck", "0")
+    assert quiet.exit_code == 0 and "speed check" not in quiet.stdout
+    slowing_machine(monkeypatch, 0.1)
+    repeated = invoke(target, "measure", "-d", "drifting", "-n", "0", "--repeatability", "2")
+    assert repeated.exit_code == 0, repeated.output
+    assert "speed varied by 9.5% between timings of one arch" in " ".join(repeated.stdout.split())
