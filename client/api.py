@@ -61,6 +61,11 @@ DEFAULT_BATCH_SIZE = 20_000
 MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
 #: Longest pause between two retries of an UNAVAILABLE call.
 MAX_BACKOFF_S = 10.0
+#: How long ``wait_until_ready`` waits for a server that cannot be reached yet.
+DEFAULT_START_GRACE_S = 30.0
+#: What ``wait_until_ready`` may be waiting for, and how it reports giving up on each.
+_STARTING, _LOADING = "start", "load its model"
+_GAVE_UP = {_STARTING: "could not be reached", _LOADING: "is still loading its model"}
 
 NB201 = "nasbench201"
 FBNET = "fbnet"
@@ -389,6 +394,7 @@ class LatencyClient:
         timeout_s: float,
         on_wait: Callable[[str], None] | None = None,
         poll_s: float = 1.0,
+        start_grace_s: float = DEFAULT_START_GRACE_S,
     ) -> None:
         """Returns once the server reports SERVING (its model is loaded), waiting at most
         ``timeout_s``.
@@ -399,35 +405,45 @@ class LatencyClient:
 
         Args:
             timeout_s: longest wait for a server that is up but still loading.
-            on_wait: told once, with a sentence to show, when waiting starts.
+            on_wait: told, with a sentence to show, when waiting starts and when what is
+                awaited changes (the server starting, then loading its model).
             poll_s: pause between two health checks.
+            start_grace_s: longest wait (within ``timeout_s``) for a server that cannot be
+                reached yet: one started moments ago binds its port only after its imports
+                (4 s on a 2-core VM), while a mistyped address should fail soon.
 
         Raises:
-            UnavailableError: the server cannot be reached (after the usual retries), or it
-            still is not SERVING after ``timeout_s``.
+            UnavailableError: the server could not be reached within ``start_grace_s``, or
+            is still not SERVING after ``timeout_s``.
         """
-        deadline = time.monotonic() + timeout_s
-        waiting = False
-        while True:
-            try:
-                reply = self._call("Check", health_pb2.HealthCheckRequest(), stub=self._health)
-            except GenericServiceError as error:
-                if error.code == "UNIMPLEMENTED":
-                    return
-                raise
-            if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-            if time.monotonic() >= deadline:
+        started = time.monotonic()
+        told = ""
+        while (pending := self._readiness()) is not None:
+            waited = time.monotonic() - started
+            limit = min(timeout_s, start_grace_s) if pending == _STARTING else timeout_s
+            if waited >= limit:
                 raise UnavailableError(
-                    f"the latency service at {self.target} is still loading its model after"
-                    f" {timeout_s:.0f} s",
+                    f"the latency service at {self.target} {_GAVE_UP[pending]} after {limit:.0f} s",
                     method="Check",
                     target=self.target,
                 )
-            if not waiting and on_wait is not None:
-                on_wait(f"waiting for the latency service at {self.target} to load its model")
-            waiting = True
-            time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
+            if pending != told and on_wait is not None:
+                on_wait(f"waiting for the latency service at {self.target} to {pending}")
+            told = pending
+            time.sleep(min(poll_s, max(limit - waited, 0.0)))
+
+    def _readiness(self) -> str | None:
+        """None when the server can take work, else what it is still doing (``_STARTING`` or
+        ``_LOADING``)."""
+        try:
+            reply = self._call("Check", health_pb2.HealthCheckRequest(), stub=self._health)
+        except UnavailableError:
+            return _STARTING
+        except GenericServiceError as error:
+            if error.code == "UNIMPLEMENTED":
+                return None
+            raise
+        return None if reply.status == health_pb2.HealthCheckResponse.SERVING else _LOADING
 
     # ---- RPCs --------------------------------------------------------------------------------
     def predict(

@@ -138,7 +138,8 @@ def measure(
         typer.Option(
             "--wait",
             min=0,
-            help="Seconds to wait for a server still loading its model before timing anything.",
+            help="Seconds to wait for a server still loading its model before timing anything"
+            " (one not listening yet: 30 s at most).",
         ),
     ] = DEFAULT_WAIT_S,
 ) -> None:

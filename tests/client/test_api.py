@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 import client.api
 from client import (
@@ -132,12 +132,36 @@ def test_wait_until_ready_takes_a_server_without_health_as_ready() -> None:
         server.stop(None)
 
 
-def test_wait_until_ready_does_not_wait_for_an_unreachable_server() -> None:
+def test_wait_until_ready_gives_up_on_an_unreachable_server_after_the_start_grace() -> None:
     port = service_fixtures.free_port()
+    told: list[str] = []
     with LatencyClient(f"127.0.0.1:{port}", retries=0, timeout_s=5) as latency:
-        with pytest.raises(UnavailableError) as caught:
-            latency.wait_until_ready(600)
+        with pytest.raises(UnavailableError, match="could not be reached after 0 s") as caught:
+            latency.wait_until_ready(600, on_wait=told.append, poll_s=0.05, start_grace_s=0.3)
     assert caught.value.method == "Check"
+    assert told == [f"waiting for the latency service at 127.0.0.1:{port} to start"]
+
+
+def test_wait_until_ready_waits_for_a_server_that_is_still_starting() -> None:
+    # The server binds its port only after a while, as one just launched does after its imports.
+    port = service_fixtures.free_port()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+
+    def listen() -> None:  # adding the port binds it
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        server.start()
+
+    timer = threading.Timer(0.5, listen)
+    timer.start()
+    told: list[str] = []
+    try:
+        with LatencyClient(f"127.0.0.1:{port}", retries=0, timeout_s=5) as latency:
+            latency.wait_until_ready(60, on_wait=told.append, poll_s=0.05)
+    finally:
+        timer.join()
+        server.stop(None)
+    assert len(told) == 1 and told[0].endswith("to start")
 
 
 # ---- against the real server -----------------------------------------------------------------
