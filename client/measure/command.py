@@ -386,6 +386,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         if not c["steady"]:
             _warn_unsteady(
                 console,
+                summary["settings"],
                 f"moved by {c['drift']:+.1%} since the upload",
                 "the held-out score above measures the machine as much as the model",
             )
@@ -397,12 +398,19 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
             f" spread {r['spread']:.1%} (max-min)/median"
         )
         if r["spread"] > STEADY_LIMIT:
-            _warn_unsteady(console, f"varied by {r['spread']:.1%} between timings of one arch")
+            _warn_unsteady(
+                console,
+                summary["settings"],
+                f"varied by {r['spread']:.1%} between timings of one arch",
+            )
 
 
-def _warn_unsteady(console: Console, how: str, consequence: str = "") -> None:
+def _warn_unsteady(
+    console: Console, settings: dict[str, Any], how: str, consequence: str = ""
+) -> None:
     consequence = f"{consequence}; " if consequence else ""
+    hint = "" if settings["reference"] else ", or with --reference"
     console.print(
         f"[yellow]warning: this machine's speed {how}, beyond {STEADY_LIMIT:.0%}:"
-        f" {consequence}measure again at a quieter moment, or with --reference[/yellow]"
+        f" {consequence}measure again at a quieter moment{hint}[/yellow]"
     )
