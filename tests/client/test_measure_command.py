@@ -184,4 +184,10 @@ def test_measure_warns_when_the_machine_slowed_during_the_run(
     assert repeated.exit_code == 0, repeated.output
     warning = " ".join(repeated.stdout.split())
     assert "speed varied by 9.5% between timings of one arch" in warning
-    assert "or with --reference" in warning  # not offered when already timed against one
+    assert "or with --reference" in warning
+    slowing_machine(monkeypatch, 0.1)
+    skip = format_nb201(["skip_connect"] * 6)
+    args = ["measure", "-d", "drifting", "-n", "0", "--repeatability", "2", "--reference", skip]
+    paired = invoke(target, *args)
+    assert paired.exit_code == 0, paired.output
+    assert "speed varied" in paired.stdout and "--reference" not in paired.stdout
