@@ -7,6 +7,9 @@ conditions on 10 random measurements, 10 actively chosen ones, 20 random ones, a
 device's descriptor alone (zero-shot: its latencies on HELP's 10 reference architectures, the
 "hardware embedding" HELP itself uses), and scores predictions of all 15,625 architectures.
 
+``--source none`` scores the model a space without source tables gets (FBNet, caller vectors):
+no fit, the analytic FLOPs baseline and the encoding kernel alone.
+
 ``--cross-validate`` instead predicts each source device in turn from a model fitted on the other
 sources: a wider check of accuracy and calibration than six targets, and one that needs no
 designated targets in the dataset. A held-out device's siblings (the same GPU at another batch
@@ -38,15 +41,17 @@ from gp.data import (
     quantization_step,
 )
 from gp.errors import DatasetError
-from gp.estimator import MIN_SOURCE_DEVICES, LatencyEstimator
+from gp.estimator import MIN_SOURCE_DEVICES, LatencyEstimator, prior_only_model
 from gp.metrics import evaluate
 from gp.model import DevicePosterior, FitSettings, LatencyModel
-from gp.spaces.nasbench201 import NUM_ARCHS
+from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
 
 STRATEGIES: tuple[str, ...] = ("random", "active", "random20", "zeroshot")
 # Not run by default: active picks without the drawn half, to compare against.
 EXTRA_STRATEGIES: tuple[str, ...] = ("greedy",)
 KNOWN_STRATEGIES: tuple[str, ...] = STRATEGIES + EXTRA_STRATEGIES
+#: ``--source`` value for no source devices.
+NO_SOURCES = "none"
 METRICS: tuple[str, ...] = ("spearman", "kendall", "acc10", "mape", "coverage90", "nll")
 
 
@@ -79,6 +84,10 @@ def folds_for(sources: list[str], targets: list[str], cross_validate: bool) -> l
 
 
 def fit_sources(dataset: LatencyDataset, sources: list[str], settings: FitSettings) -> LatencyModel:
+    """The model fitted on ``sources``; with none, the prior-only model over all of NB201."""
+    if not sources:
+        space = NASBench201Space()
+        return prior_only_model(space, space.encode(all_archs()))
     bar = tqdm(total=settings.iterations, desc="fit sources", unit="it", file=sys.stderr)
 
     def progress(iteration: int, loss: float) -> None:
@@ -207,7 +216,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per device and strategy")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument(
-        "--source", default=",".join(HELP_SOURCE_DEVICES), help="comma-separated source devices"
+        "--source",
+        default=",".join(HELP_SOURCE_DEVICES),
+        help=f"comma-separated source devices, or {NO_SOURCES!r}: the prior-only model of a"
+        " space without source tables",
     )
     parser.add_argument(
         "--target", default=",".join(HELP_TARGET_DEVICES), help="comma-separated target devices"
@@ -228,7 +240,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.samples < 1 or args.iterations < 1:
         parser.error("--seeds, --samples and --iterations must be positive")
-    if len(args.source.split(",")) < MIN_SOURCE_DEVICES + args.cross_validate:
+    if args.source == NO_SOURCES:
+        if args.cross_validate:
+            parser.error(f"--cross-validate needs sources, not --source {NO_SOURCES}")
+    elif len(args.source.split(",")) < MIN_SOURCE_DEVICES + args.cross_validate:
         parser.error(
             f"the fit needs at least {MIN_SOURCE_DEVICES} sources"
             + (", and --cross-validate holds one out" if args.cross_validate else "")
@@ -242,7 +257,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    sources, targets = args.source.split(","), args.target.split(",")
+    sources = [] if args.source == NO_SOURCES else args.source.split(",")
+    targets = args.target.split(",")
     if args.cross_validate:
         targets = []
     if overlap := set(sources) & set(targets):
@@ -260,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     for fold in folds_for(sources, targets, args.cross_validate):
         start = time.perf_counter()
         model = fit_sources(dataset, fold.sources, FitSettings(iterations=args.iterations))
-        timings.add("fit_source", time.perf_counter() - start)
+        if fold.sources:
+            timings.add("fit_source", time.perf_counter() - start)
         results += run_cases(
             model, dataset, fold.targets, strategies, args.seeds, args.samples, timings
         )

@@ -161,7 +161,7 @@ class LatencyEstimator:
         """The fitted NB201 model, or a prior-only model for a space without sources."""
         if isinstance(space, NASBench201Space) and self.nasbench201 is not None:
             return self.nasbench201
-        return _prior_only_model(space.dim)
+        return prior_only_model(space)
 
     def rows(
         self, model: LatencyModel, space: SearchSpace, archs: Sequence[ArchLike]
@@ -271,10 +271,26 @@ def _with_reference_latencies(
     return archs, latency
 
 
-def _prior_only_model(encoding_dims: int) -> LatencyModel:
-    """A model for a space without source tables: a level prior plus the encoding kernel."""
-    features = ArchFeatures(None, None, prior_level=(_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD))
-    kernel = LatencyKernel(features.profile_dims, encoding_dims)
+def prior_only_model(space: SearchSpace, universe: torch.Tensor | None = None) -> LatencyModel:
+    """A model for a space without source tables: a level prior, the space's analytic work as
+    the baseline (where it has one), plus the encoding kernel.
+
+    ``universe``: (N x d) encodings of archs to address by index (``posterior(index, ...)``,
+    as the benchmark does); the rows are the same as from their encodings.
+    """
+    work = None
+    if space.work_feature is not None and space.typical_work is not None:
+        work = (space.feature_names.index(space.work_feature), space.typical_work)
+    prior_level = (_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD)
+    # Prior-only rows take encodings as they are: identity statistics keep a universe's alike.
+    identity = None
+    if universe is not None:
+        identity = (
+            torch.zeros(space.dim, dtype=universe.dtype),
+            torch.ones(space.dim, dtype=universe.dtype),
+        )
+    features = ArchFeatures(None, universe, identity, prior_level, work)
+    kernel = LatencyKernel(features.profile_dims, space.dim)
     with torch.no_grad():
         # The ratio to the device's median: archs of one space differ by a few-fold.
         level = kernel.profile.raw_variance_constraint.inverse_transform(torch.tensor(0.05))

@@ -35,6 +35,14 @@ class SearchSpace(abc.ABC, Generic[KeyT]):
     """
 
     name: ClassVar[str]
+    #: The encoding column holding an arch's analytic work (MFLOPs), None where the space has
+    #: none (caller vectors). A model without source devices takes it as its baseline.
+    work_feature: ClassVar[str | None] = None
+
+    @property
+    def typical_work(self) -> float | None:
+        """The median work of the space's archs (None without ``work_feature``)."""
+        return None
 
     @property
     @abc.abstractmethod

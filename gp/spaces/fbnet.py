@@ -233,6 +233,13 @@ def _encode_indices(indices: np.ndarray) -> np.ndarray:
     return np.concatenate([onehot, flops / 1e6, params / 1e6, totals, counts], axis=1)
 
 
+@functools.cache
+def _median_flops() -> float:
+    """Median MFLOPs of 4,096 random archs (fixed seed): the space is too large to enumerate."""
+    flops = _encode_indices(np.random.default_rng(0).integers(len(BLOCKS), size=(4096, NUM_LAYERS)))
+    return float(np.median(flops[:, FEATURE_NAMES.index("flops_m")]))
+
+
 class FBNetSpace(SearchSpace[tuple[int, ...]]):
     """The FBNet space of HW-NAS-Bench (9 blocks ^ 22 layers), CIFAR-100 sized.
 
@@ -241,6 +248,11 @@ class FBNetSpace(SearchSpace[tuple[int, ...]]):
     """
 
     name = "fbnet"
+    work_feature = "flops_m"
+
+    @property
+    def typical_work(self) -> float:
+        return _median_flops()
 
     @property
     def feature_names(self) -> list[str]:

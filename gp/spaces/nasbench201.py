@@ -369,6 +369,11 @@ def _feature_table() -> np.ndarray:
     return table
 
 
+@functools.cache
+def _median_flops() -> float:
+    return float(np.median(_feature_table()[:, FEATURE_NAMES.index("flops_m")]))
+
+
 class NASBench201Space(SearchSpace[int]):
     """The NAS-Bench-201 cell space (15,625 architectures).
 
@@ -377,6 +382,11 @@ class NASBench201Space(SearchSpace[int]):
     """
 
     name = "nasbench201"
+    work_feature = "flops_m"
+
+    @property
+    def typical_work(self) -> float:
+        return _median_flops()
 
     @property
     def feature_names(self) -> list[str]:

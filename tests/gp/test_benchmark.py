@@ -78,3 +78,12 @@ def test_every_missing_device_is_named_at_once() -> None:
         dataset.require(["gpu", "cpu", "phone"])
     with pytest.raises(DatasetError, match="not in tables: cpu;"):
         dataset.table("cpu")
+
+
+def test_no_sources_takes_no_fit_and_no_cross_validation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parse_args(["--dataset", "d", "--source", "none"]).source == "none"
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--source", "none", "--cross-validate"])
+    assert "--cross-validate needs sources" in capsys.readouterr().err

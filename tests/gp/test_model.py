@@ -290,3 +290,35 @@ def test_predictions_mix_over_the_noise_level_posterior(synthetic) -> None:
     assert np.all(mixed.upper_ms - mixed.lower_ms > narrowest)
     many = torch.randperm(NUM_ARCHS, generator=generator)[:60]
     assert model.posterior(many, noisy[many].exp().numpy()).log_noise_levels == ()
+
+
+# ---- models without source tables ----------------------------------------------------------
+def test_a_space_without_sources_is_predicted_from_its_flops() -> None:
+    from gp.estimator import LatencyEstimator, Measurements
+    from gp.spaces import FBNetSpace
+
+    space = FBNetSpace()
+    light, heavy = ",".join(["k3_e1"] * 22), ",".join(["k5_e6"] * 22)
+    flops = space.encode([light, heavy])[:, space.feature_names.index("flops_m")]
+    estimator = LatencyEstimator(None)
+    unmeasured = estimator.predict(space, [light, heavy])
+    # Before any measurement: a fixed overhead plus work, (flops + typical) / (2 typical).
+    typical = space.typical_work
+    expected = float((flops[1] + typical) / (flops[0] + typical))
+    assert unmeasured.mean_ms[1] / unmeasured.mean_ms[0] == pytest.approx(expected, rel=1e-6)
+    # Measurements that agree with that ranking keep it for archs between the two.
+    archs = space.random_archs(12, seed=3)
+    work = space.encode(archs)[:, space.feature_names.index("flops_m")].numpy()
+    measured = Measurements(space.canonicalize(archs[:8]), 2.0 + work[:8] / typical)
+    predicted = estimator.predict(space, archs[8:], measured).mean_ms
+    assert stats.spearmanr(predicted, work[8:]).statistic == pytest.approx(1.0)
+
+
+def test_a_space_without_analytic_work_keeps_a_flat_baseline() -> None:
+    from gp.estimator import LatencyEstimator
+    from gp.spaces import VectorSpace
+
+    space = VectorSpace(3)
+    assert space.work_feature is None and space.typical_work is None
+    prediction = LatencyEstimator(None).predict(space, [[0.0, 0.0, 0.0], [5.0, 1.0, 2.0]])
+    assert prediction.mean_ms[0] == pytest.approx(prediction.mean_ms[1])
