@@ -18,6 +18,7 @@ from service.config import (
     ENV_ADDRESS,
     ENV_DATASET,
     ENV_LOG_FORMAT,
+    ENV_LOG_LEVEL,
     ENV_METRICS_ADDRESS,
     ENV_STORE,
     ENV_TLS_CA,
@@ -30,15 +31,23 @@ from service.config import (
 from service.errors import StartupError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="latency-service", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("LATENCY_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=os.environ.get(ENV_LOG_LEVEL, "INFO"),
+        help=f"env {ENV_LOG_LEVEL}; default INFO",
+    )
     parser.add_argument(
         "--log-format",
-        choices=("text", "json"),
+        choices=LOG_FORMATS,
         default=os.environ.get(ENV_LOG_FORMAT, "text"),
         help=f"json: one object per line, RPC fields included (env {ENV_LOG_FORMAT})",
     )
@@ -131,7 +140,11 @@ def _health(args: argparse.Namespace) -> int:
     if args.ca is None:
         channel = grpc.insecure_channel(args.address)
     else:
-        ca = Path(args.ca).read_bytes()
+        try:
+            ca = Path(args.ca).read_bytes()
+        except OSError as exc:
+            print(f"cannot read --ca {args.ca}: {exc.strerror}", file=sys.stderr)
+            return 2
         channel = grpc.secure_channel(args.address, grpc.ssl_channel_credentials(ca))
     with channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -161,7 +174,15 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses ``argv`` and runs the subcommand (``serve`` when none is given)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # argparse checks the choices of flags given, not of defaults read from the environment.
+    for name, value, choices in (
+        (ENV_LOG_LEVEL, args.log_level, LOG_LEVELS),
+        (ENV_LOG_FORMAT, args.log_format, LOG_FORMATS),
+    ):
+        if value not in choices:
+            parser.error(f"{name}={os.environ[name]!r}: choose one of {', '.join(choices)}")
     _configure_logging(args.log_level, args.log_format)
     try:
         return _COMMANDS[args.command or "serve"](args)
@@ -179,4 +200,4 @@ def _configure_logging(level: str, style: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logging.basicConfig(level=level.upper(), handlers=[handler])
+    logging.basicConfig(level=level, handlers=[handler])

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_BATCH = 100_000
 MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
+MAX_PORT = 65535
 
 ENV_ADDRESS = "LATENCY_ADDRESS"
 ENV_STORE = "LATENCY_STORE"
@@ -32,6 +33,7 @@ ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"
 ENV_TOKEN = "LATENCY_TOKEN"
 ENV_METRICS_ADDRESS = "LATENCY_METRICS_ADDRESS"
 ENV_LOG_FORMAT = "LATENCY_LOG_FORMAT"
+ENV_LOG_LEVEL = "LATENCY_LOG_LEVEL"
 
 
 def default_store_path() -> Path:
@@ -45,8 +47,33 @@ def fit_settings_from_env() -> FitSettings:
     """Default fit settings, with ``LATENCY_FIT_ITERATIONS`` overriding the iteration count."""
     from gp.model import FitSettings  # torch: only where a fit is configured
 
-    value = os.environ.get(ENV_FIT_ITERATIONS)
-    return FitSettings(iterations=int(value)) if value else FitSettings()
+    iterations = positive_int_from_env(ENV_FIT_ITERATIONS)
+    return FitSettings(iterations=iterations) if iterations else FitSettings()
+
+
+def positive_int_from_env(name: str) -> int | None:
+    """The positive integer in environment variable ``name`` (None when unset or empty)."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"{name}={value!r}: expected a positive whole number")
+    return number
+
+
+def parse_address(address: str, what: str = "address") -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port), the port within 0-65535 (0: any free
+    one); raises ConfigError naming ``what`` the address is for."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"{what} {address!r} is not host:port")
+    if int(port) > MAX_PORT:
+        raise ConfigError(f"{what} {address!r}: port {port} is beyond {MAX_PORT}")
+    return host.strip("[]"), int(port)
 
 
 @dataclass
@@ -102,6 +129,12 @@ class ServiceConfig:
                 f"set the write token either in a file (--token-file/{ENV_TOKEN_FILE}) or in"
                 f" {ENV_TOKEN}, not both"
             )
+        if not self.address.startswith(("unix:", "unix-abstract:")):
+            parse_address(self.address, f"--address/{ENV_ADDRESS}")
+        if self.max_batch < 1:
+            raise ConfigError(
+                f"the batch limit ({ENV_MAX_BATCH}) must be positive, got {self.max_batch}"
+            )
         if self.dataset is not None:
             self._check_dataset(self.dataset)
 
@@ -130,8 +163,8 @@ class ServiceConfig:
             values["store_path"] = Path(os.environ[ENV_STORE])
         if os.environ.get(ENV_DATASET):
             values["dataset"] = Path(os.environ[ENV_DATASET])
-        if os.environ.get(ENV_MAX_BATCH):
-            values["max_batch"] = int(os.environ[ENV_MAX_BATCH])
+        if max_batch := positive_int_from_env(ENV_MAX_BATCH):
+            values["max_batch"] = max_batch
         for name, key in ((ENV_TLS_CERT, "tls_cert"), (ENV_TLS_KEY, "tls_key")):
             if os.environ.get(name):
                 values[key] = Path(os.environ[name])

@@ -136,6 +136,8 @@ def _start(
         options=[
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.max_receive_message_length", config.max_message_bytes),
+            # grpc shares a port with another server by default: both would answer, in turn.
+            ("grpc.so_reuseport", 0),
         ],
     )
     servicer = LatencyEstimatorServicer(store, registry, config.max_batch)

@@ -25,6 +25,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import start_http_server
 
+from service.config import parse_address
 from service.errors import ConfigError
 from service.guard import UnaryInterceptor, wrap_unary
 
@@ -160,7 +161,7 @@ class MetricsEndpoint:
     """Serves :class:`Metrics` over HTTP (``GET /metrics``) on ``host:port``."""
 
     def __init__(self, metrics: Metrics, address: str) -> None:
-        host, port = parse_address(address)
+        host, port = parse_address(address, "metrics address")
         try:
             self._httpd, self._thread = start_http_server(port, host, registry=metrics.registry)
         except OSError as exc:
@@ -173,11 +174,3 @@ class MetricsEndpoint:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` -> (host, port); raises ConfigError."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ConfigError(f"metrics address {address!r} is not host:port")
-    return host.strip("[]"), int(port)

@@ -17,7 +17,7 @@ from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
-from service.telemetry import JsonFormatter, parse_address
+from service.telemetry import JsonFormatter
 from tests.service.conftest import nb201, start_server
 
 ARCHS = all_archs()
@@ -118,10 +118,3 @@ def test_json_formatter_puts_rpc_fields_on_one_line() -> None:
     entry = json.loads(JsonFormatter().format(record))
     assert entry["msg"] == "rpc x" and entry["level"] == "INFO"
     assert (entry["method"], entry["code"], entry["duration_ms"]) == ("Predict", "OK", 1.5)
-
-
-def test_metrics_address_parsing() -> None:
-    assert parse_address("127.0.0.1:9464") == ("127.0.0.1", 9464)
-    assert parse_address("[::1]:9464") == ("::1", 9464)
-    with pytest.raises(ValueError, match="not host:port"):
-        parse_address("9464")

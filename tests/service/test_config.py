@@ -1,0 +1,110 @@
+"""Configuration mistakes stop the server before it serves, with one line naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from service.config import (
+    ENV_FIT_ITERATIONS,
+    ENV_MAX_BATCH,
+    ServiceConfig,
+    fit_settings_from_env,
+    parse_address,
+)
+from service.errors import ConfigError
+from service.server import create_server
+
+
+def test_address_parsing() -> None:
+    assert parse_address("127.0.0.1:9464") == ("127.0.0.1", 9464)
+    assert parse_address("[::1]:0") == ("::1", 0)
+    with pytest.raises(ConfigError, match="'9464' is not host:port"):
+        parse_address("9464")
+    with pytest.raises(ConfigError, match="port 99999 is beyond 65535"):
+        parse_address("127.0.0.1:99999")
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", "50051", "localhost:http"])
+def test_a_bad_listening_address_is_refused(address: str, tmp_path: Path) -> None:
+    """Before, grpc took port 99999 as 99999 - 65536 = 34463 and listened there."""
+    with pytest.raises(ConfigError, match="--address/LATENCY_ADDRESS"):
+        ServiceConfig(address=address, store_path=tmp_path / "store.sqlite")
+
+
+def test_a_port_another_server_holds_is_refused(tmp_path: Path) -> None:
+    """grpc lets servers share a port by default; clients then got answers from either."""
+    first = create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "a.sqlite"))
+    try:
+        taken = ServiceConfig(address=f"127.0.0.1:{first.port}", store_path=tmp_path / "b.sqlite")
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{first.port}"):
+            create_server(taken)
+    finally:
+        first.stop(grace=0)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "1.5"])
+def test_a_batch_limit_that_is_not_a_positive_integer_is_refused(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_MAX_BATCH, value)
+    with pytest.raises(ConfigError, match=f"{ENV_MAX_BATCH}='{value}': expected a positive"):
+        ServiceConfig.from_env(store_path=tmp_path / "store.sqlite")
+
+
+def test_the_batch_limit_and_fit_iterations_are_read_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_MAX_BATCH, "7")
+    monkeypatch.setenv(ENV_FIT_ITERATIONS, "12")
+    config = ServiceConfig.from_env(store_path=tmp_path / "store.sqlite")
+    assert (config.max_batch, config.fit.iterations) == (7, 12)
+
+
+def test_fit_iterations_that_are_not_a_number_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_FIT_ITERATIONS, "abc")
+    with pytest.raises(ConfigError, match=f"{ENV_FIT_ITERATIONS}='abc'"):
+        fit_settings_from_env()
+
+
+def test_serve_reports_a_bad_setting_in_one_line_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(ENV_FIT_ITERATIONS, "abc")
+    store = tmp_path / "store.sqlite"
+    assert main(["serve", "--store", str(store), "--address", "127.0.0.1:0"]) == 2
+    assert f"cannot start: {ENV_FIT_ITERATIONS}='abc'" in caplog.text
+    assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "fragment"),
+    [
+        (["--log-level", "bogus", "health"], {}, "--log-level: invalid choice: 'BOGUS'"),
+        (["health"], {"LATENCY_LOG_LEVEL": "loud"}, "LATENCY_LOG_LEVEL='loud'"),
+        (["health"], {"LATENCY_LOG_FORMAT": "xml"}, "LATENCY_LOG_FORMAT='xml'"),
+    ],
+)
+def test_bad_logging_options_are_usage_errors(
+    argv: list[str],
+    env: dict[str, str],
+    fragment: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_health_with_an_unreadable_ca_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.pem"
+    assert main(["health", "--ca", str(missing)]) == 2
+    assert f"cannot read --ca {missing}" in capsys.readouterr().err
