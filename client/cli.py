@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: Figure formats ``report`` writes (matplotlib picks the format from the suffix).
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -53,7 +56,8 @@ def _user_error(exc: BaseException) -> str | None:
     from client.errors import ClientInputError, LatencyServiceError, UnavailableError
 
     if isinstance(exc, UnavailableError):
-        return f"cannot reach the latency service at {exc.target}: {exc}"
+        # Unreachable, or reached but still loading its model: the message says which.
+        return f"the latency service at {exc.target} is unavailable: {exc}"
     if isinstance(exc, LatencyServiceError | ClientInputError):
         return str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -226,6 +230,20 @@ def _open_text(path: Path) -> Iterator[Any]:
         return
     with path.open(newline="") as handle:
         yield handle
+
+
+def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """A usage error now, before any work, where ``path`` could not be written afterwards
+    (its folder missing or read-only, or a suffix outside ``suffixes``)."""
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise typer.BadParameter(
+            f"{path}: the file name must end in {', '.join(suffixes)}", param_hint=option
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{path}: no folder {folder}", param_hint=option)
+    if not os.access(folder, os.W_OK):
+        raise typer.BadParameter(f"{path}: cannot write in {folder}", param_hint=option)
 
 
 def read_archs(path: Path) -> list[str]:
@@ -418,7 +436,7 @@ def predict(
         raise ClientInputError("choose one of --json and --csv")
     names = list(archs or []) + (read_archs(file) if file is not None else [])
     if not names:
-        raise ClientInputError("no architectures: give ARCH arguments or --file")
+        raise typer.BadParameter("no architectures: give ARCH arguments or --file")
     with connect(ctx) as latency:
         result = latency.predict(device, names, search_space=_space(space))
     if as_csv:
@@ -488,6 +506,7 @@ def add(
     """
     pairs = read_measurements(file)
     with connect(ctx) as latency:
+        warn_if_source(latency, device)
         result = latency.add_measurements(device, pairs, search_space=_space(space))
     if as_json:
         print_json({"device": device, **asdict(result)})
@@ -496,6 +515,24 @@ def add(
         f"accepted {result.accepted} measurements for {device}; it now has"
         f" {result.device_total} (model {result.model_version})"
     )
+
+
+def warn_if_source(latency: LatencyClient, device: str) -> None:
+    """Warns (stderr) before an upload to one of the shared model's source devices: the
+    measurements join its complete table, and the server refits at its next start."""
+    from client.errors import NotFoundError
+
+    try:
+        info = latency.device(device)
+    except NotFoundError:
+        return  # the upload itself says so, with how to register
+    if info.source:
+        typer.echo(
+            f"warning: {info.name} is a source device of the shared model (a complete NB201"
+            " table): these measurements join its table, and the server refits the model at its"
+            " next start; register your own device to keep them apart",
+            err=True,
+        )
 
 
 @app.command()
@@ -587,7 +624,7 @@ def report(
         typer.Option("--measured", "-m", help="CSV with columns arch,latency_ms (held out)."),
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Figure file (.png, .pdf or .svg).")
+        Path, typer.Option("--out", "-o", help=f"Figure file ({', '.join(FIGURE_SUFFIXES)}).")
     ] = Path("report.png"),
     space: SpaceOption = None,
     as_json: JsonOption = False,
@@ -608,6 +645,7 @@ def report(
     from client.metrics import scores_line
     from client.report import write_report
 
+    check_output_path(out, "--out", FIGURE_SUFFIXES)
     pairs = read_measurements(measured)
     with connect(ctx) as latency:
         prediction = latency.predict(device, [a for a, _ in pairs], search_space=_space(space))

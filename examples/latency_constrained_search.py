@@ -316,10 +316,13 @@ def report(result: SearchResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gp.errors import DatasetError
+
     try:
         result = run(argv)
-    except LatencyServiceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (LatencyServiceError, DatasetError) as exc:
+        hint = " (--dataset or LATENCY_DATASET_DIR)" if isinstance(exc, DatasetError) else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return 1
     print(report(result))
     return 0

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from client.cli import DeviceOption, app, connect, print_json, read_archs
+from client.cli import (
+    DeviceOption,
+    Strategy,
+    app,
+    check_output_path,
+    connect,
+    print_json,
+    read_archs,
+    warn_if_source,
+)
 from client.measure.timing import STEADY_LIMIT
 
 if TYPE_CHECKING:
@@ -110,8 +119,13 @@ def measure(
         ),
     ] = None,
     strategy: Annotated[
-        str, typer.Option("--strategy", help="'active' (default) or 'random' suggestions.")
-    ] = "",
+        Strategy | None,
+        typer.Option(
+            "--strategy",
+            help="Suggestions: active (default: half at random, half by expected gain), greedy"
+            " (all by gain) or random.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds suggestions and held-out archs.")] = 0,
     repeat: Annotated[
         int,
@@ -158,8 +172,12 @@ def measure(
     from client.measure.networks import SEARCH_SPACES, check_archs
     from client.measure.timing import TimingSettings
 
+    # Every option and input is checked before the first network is timed or anything is
+    # registered: a typo should not cost a long run, nor leave a half-set-up device behind.
     if space not in SEARCH_SPACES:
-        raise ClientInputError(f"--space must be one of {', '.join(SEARCH_SPACES)}, not {space!r}")
+        raise typer.BadParameter(
+            f"expected one of {', '.join(SEARCH_SPACES)}, not {space!r}", param_hint="--space"
+        )
     try:
         settings = TimingSettings(
             warmup=warmup,
@@ -170,23 +188,33 @@ def measure(
             clock=clock,
             reference=reference,
         )
-        given = read_archs(archs) if archs is not None else []
-        plan = _Plan(
-            device=device,
-            register=register,
-            given=given,
-            per_round=suggested if suggested is not None else (0 if given else DEFAULT_SUGGESTED),
-            rounds=rounds,
-            holdout=holdout,
-            eval_archs=read_archs(eval_archs) if eval_archs is not None else None,
-            space=space,
-            strategy=strategy,
-            seed=seed,
-            repeat=repeat,
-            recheck=recheck,
-            save_holdout=save_holdout,
+    except MeasureError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if save_holdout is not None:
+        check_output_path(save_holdout, "--save-holdout")
+    given = _read_archs(archs, "--archs")
+    plan = _Plan(
+        device=device,
+        register=register,
+        given=given,
+        per_round=suggested if suggested is not None else (0 if given else DEFAULT_SUGGESTED),
+        rounds=rounds,
+        holdout=holdout,
+        eval_archs=_read_archs(eval_archs, "--eval-archs") or None,
+        space=space,
+        strategy=strategy.value if strategy is not None else "",
+        seed=seed,
+        repeat=repeat,
+        recheck=recheck,
+        save_holdout=save_holdout,
+    )
+    if not plan.has_work:
+        raise typer.BadParameter(
+            "nothing to do: give --register, --archs, --suggested N, --holdout N, --eval-archs"
+            " or --repeatability N",
+            param_hint="--suggested 0",
         )
-        # Check every arch before the first is timed: a typo should not cost a long run.
+    try:
         check_archs(
             plan.given + (plan.eval_archs or []) + ([reference] if reference else []), space
         )
@@ -198,6 +226,18 @@ def measure(
     except MeasureError as exc:  # a bad arch or setting: the user's input, one line
         raise ClientInputError(str(exc)) from None
     _print_summary(summary, as_json)
+
+
+def _read_archs(path: Path | None, option: str) -> list[str]:
+    """The archs listed in ``path`` (none without it); a file that lists none is an error."""
+    if path is None:
+        return []
+    from client.errors import ClientInputError
+
+    listed = read_archs(path)
+    if not listed:
+        raise ClientInputError(f"{option} {path}: no archs in it")
+    return listed
 
 
 @dataclass(frozen=True)
@@ -218,6 +258,12 @@ class _Plan:
     recheck: int
     save_holdout: Path | None
 
+    @property
+    def has_work(self) -> bool:
+        """Whether anything is registered, timed or uploaded."""
+        measures = self.given or self.per_round or self.holdout or self.eval_archs or self.repeat
+        return self.register or bool(measures)
+
 
 def _run(
     latency: LatencyClient, plan: _Plan, settings: TimingSettings, progress: Progress
@@ -231,6 +277,8 @@ def _run(
         info = loop.register(latency, plan.device, settings, on_reference=bar)
         summary["registered"] = info is not None
     uploaded: dict[str, Timing] = {}
+    if plan.given or plan.per_round:
+        warn_if_source(latency, plan.device)
     batches = ([plan.given] if plan.given else []) + [[]] * (plan.rounds if plan.per_round else 0)
     for batch in batches:
         picks = batch or loop.suggest(

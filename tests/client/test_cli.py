@@ -115,6 +115,7 @@ def test_register_add_suggest(target: str, tmp_path: Path) -> None:
     measured.write_text(f"arch,latency_ms,note\n{HEAVY},40.5,slow\n{CELL},12.25,\n")
     added = run(target, "add", "--device", "nano", "--file", str(measured))
     assert added.exit_code == 0, added.output
+    assert "warning" not in added.stderr
     assert "accepted 2 measurements for nano; it now has 2" in added.stdout
     again = json.loads(run(target, "add", "-d", "jetson", "-f", str(measured), "--json").stdout)
     assert (again["accepted"], again["device_total"]) == (2, 4)
@@ -148,6 +149,19 @@ def test_register_add_suggest(target: str, tmp_path: Path) -> None:
     assert {p["search_space"] for p in json.loads(fbnet_picks.stdout)["suggestions"]} == {"fbnet"}
 
 
+def test_adding_to_a_source_device_warns_that_it_joins_the_table(
+    target: str, tmp_path: Path
+) -> None:
+    """A user timing their own Raspberry Pi as "pi4" would otherwise merge it, unannounced,
+    into HELP's raspi4 table, and make the server refit at its next start."""
+    measured = tmp_path / "mine.csv"
+    measured.write_text(f"arch,latency_ms\n{CELL},5.0\n")
+    added = run(target, "add", "-d", "pi4", "-f", str(measured))
+    assert added.exit_code == 0, added.output
+    assert "warning: raspi4 is a source device of the shared model" in added.stderr
+    assert "accepted 1 measurements for pi4" in added.stdout
+
+
 # ---- errors ----------------------------------------------------------------------------------
 def test_service_errors_are_one_line(target: str) -> None:
     line = assert_one_line_error(run(target, "predict", "-d", "nobody", LIGHT), "NOT_FOUND")
@@ -158,7 +172,6 @@ def test_service_errors_are_one_line(target: str) -> None:
 
 
 def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
-    assert_one_line_error(run(target, "predict", "-d", "pi4"), "no architectures")
     assert_one_line_error(run(target, "predict", "-d", "pi4", LIGHT, "--json", "--csv"), "one of")
     assert_one_line_error(run(target, "register", "-d", "x", "-D", "speed"), "KEY=NUMBER")
     no_header = tmp_path / "plain.csv"
@@ -173,6 +186,7 @@ def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
 
 def test_usage_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(target, "predict", LIGHT), "--device", code=2)
+    assert_one_line_error(run(target, "predict", "-d", "pi4"), "no architectures", code=2)
     assert_one_line_error(run(target, "suggest-samples", "-d", "pi4", "-n", "0"), code=2)
     assert_one_line_error(run(target, "predict", "-d", "pi4", "--bogus", LIGHT), "--bogus", code=2)
     assert_one_line_error(run(None, "--timeout", "soon", "devices"), "--timeout", code=2)
@@ -183,7 +197,7 @@ def test_usage_errors_are_one_line(target: str) -> None:
 def test_unreachable_target() -> None:
     target = f"127.0.0.1:{service_fixtures.free_port()}"
     result = run(None, "--target", target, "--retries", "0", "devices")
-    assert_one_line_error(result, f"cannot reach the latency service at {target}", "UNAVAILABLE")
+    assert_one_line_error(result, f"the latency service at {target} is unavailable", "UNAVAILABLE")
 
 
 def test_token_file_errors_never_show_the_token(target: str, tmp_path: Path) -> None:

@@ -88,3 +88,13 @@ def test_script_help() -> None:
         [sys.executable, str(EXAMPLE), "--help"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and "--budget-ms" in done.stdout
+
+
+def test_a_missing_dataset_is_one_line(
+    example: ModuleType, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """From a clone not beside shared/, the default dataset path does not exist."""
+    assert example.main(["--dataset", str(tmp_path / "nowhere"), *SHORT]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nowhere" in err and "LATENCY_DATASET_DIR" in err
+    assert "Traceback" not in err

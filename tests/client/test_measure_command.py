@@ -122,10 +122,53 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
     assert loop.register(latency, "pi4", settings) is None
 
 
-@pytest.mark.parametrize("space", ["vector", "cifar"])
-def test_unsupported_spaces_are_refused(target: str, space: str) -> None:
-    result = invoke(target, "measure", "-d", "pi4", "--space", space, *FAST_FLAGS)
-    assert result.exit_code == 1 and "--space" in result.output
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [
+        (["--space", "vector"], "--space"),
+        (["--space", "cifar"], "--space"),
+        (["--strategy", "bogus"], "'bogus' is not one of 'active', 'greedy', 'random'"),
+        (["--clock", "bogus"], "clock must be one of wall, cpu"),
+        (["--clock", "cpu", "--threads", "2"], "the cpu clock needs threads=1"),
+        (["--suggested", "0"], "nothing to do"),
+    ],
+)
+def test_misused_options_are_usage_errors_before_anything_is_registered(
+    target: str, option: list[str], fragment: str
+) -> None:
+    """Before, --strategy bogus timed the reference archs and registered the device, then
+    failed on the first suggestion; a rerun found the device "already registered"."""
+    args = ["measure", "-d", "half-set-up", "--register", *FAST_FLAGS]
+    if option[0] == "--suggested":
+        args.remove("--register")
+    result = invoke(target, *args, *option)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output and "Traceback" not in result.output
+    with LatencyClient(target) as latency:
+        assert "half-set-up" not in {d.name for d in latency.devices()}
+
+
+def test_an_arch_file_without_archs_is_an_error_not_a_default_round(
+    target: str, tmp_path: Path
+) -> None:
+    """Before, an empty --archs file fell back to 10 suggestions, timed and uploaded them."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n# nothing yet\n")
+    result = invoke(target, "measure", "-d", "pi4", "--archs", str(empty), *FAST_FLAGS)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: --archs {empty}: no archs in it")
+
+
+def test_an_unwritable_holdout_file_is_refused_before_timing(target: str, tmp_path: Path) -> None:
+    """Before, the path was opened after the held-out set was timed, and the scores were lost."""
+    missing = tmp_path / "nodir" / "holdout.csv"
+    with LatencyClient(target) as latency:
+        before = latency.device("pi4").measurement_count
+    args = ["measure", "-d", "pi4", "--holdout", "2", "--save-holdout", str(missing)]
+    result = invoke(target, *args, *FAST_FLAGS)
+    assert result.exit_code == 2 and f"no folder {missing.parent}" in result.output
+    with LatencyClient(target) as latency:
+        assert latency.device("pi4").measurement_count == before
 
 
 def test_measure_waits_for_a_loading_server_before_timing(health_only) -> None:

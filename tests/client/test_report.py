@@ -110,3 +110,17 @@ def test_unbounded_intervals(tmp_path: Path) -> None:
     assert observed[-1] == 1.0 and np.all(observed >= 0.5)  # unbounded: inside at every level
     report = write_report(tmp_path / "r.png", "blank", measured, prediction)
     assert report.scores.coverage90 == 1.0 and (tmp_path / "r.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"), [("r.txt", "must end in .png, .pdf, .svg"), ("nodir/r.png", "no folder")]
+)
+def test_a_figure_that_cannot_be_written_is_refused_before_predicting(
+    target: str, measured_csv: Path, tmp_path: Path, name: str, fragment: str
+) -> None:
+    """Before, an unsupported suffix ended in matplotlib's ValueError traceback."""
+    out = tmp_path / name
+    args = ["--target", target, "report", "-d", "pi4", "-m", str(measured_csv), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and fragment in result.stderr
+    assert "Traceback" not in result.output and not out.exists()
