@@ -165,7 +165,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         try:
             device = self._device(request.device)
         except DeviceNotFoundError as exc:
-            raise DeviceNotFoundError(f"{exc}; register it first with RegisterDevice") from None
+            raise DeviceNotFoundError(
+                f"{exc}; register it first (RegisterDevice; `client register`)"
+            ) from None
         rows = _measurement_rows(request.measurements)
         device = self.store.add_measurements(device.id, rows)
         self.registry.invalidate(device.id)

@@ -74,7 +74,7 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
     "add: unknown device": (
         add("nope", m(OK)),
         grpc.StatusCode.NOT_FOUND,
-        "register it first with RegisterDevice",
+        "register it first (RegisterDevice; `client register`)",
     ),
     "predict: malformed arch": (predict("pi4", nb201(OK), nb201("junk")), INVALID, "arch 1:"),
     "predict: unknown space": (
