@@ -248,16 +248,22 @@ def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -
 
 def read_archs(path: Path) -> list[str]:
     """One arch per line (blank lines and ``#`` comments skipped), or a CSV's ``arch`` column."""
+    return [arch for _, arch in read_arch_lines(path)]
+
+
+def read_arch_lines(path: Path) -> list[tuple[int, str]]:
+    """``read_archs`` with each arch's line number in the file (from 1), for error messages."""
     with _open_text(path) as handle:
         if path.suffix.lower() == ".csv":
-            rows = list(csv.DictReader(handle))
-            if rows and "arch" not in rows[0]:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is not None and "arch" not in reader.fieldnames:
                 from client.errors import ClientInputError
 
                 raise ClientInputError(f"{path}: no 'arch' column")
-            return [row["arch"].strip() for row in rows if (row.get("arch") or "").strip()]
-        lines = (line.strip() for line in handle)
-        return [line for line in lines if line and not line.startswith("#")]
+            rows = ((reader.line_num, (row.get("arch") or "").strip()) for row in reader)
+            return [(number, arch) for number, arch in rows if arch]
+        lines = ((number, line.strip()) for number, line in enumerate(handle, 1))
+        return [(number, line) for number, line in lines if line and not line.startswith("#")]
 
 
 def read_measurements(path: Path) -> list[tuple[str, float]]:

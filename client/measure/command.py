@@ -19,7 +19,7 @@ from client.cli import (
     check_output_path,
     connect,
     print_json,
-    read_archs,
+    read_arch_lines,
     warn_if_source,
 )
 from client.measure.timing import STEADY_LIMIT
@@ -192,7 +192,13 @@ def measure(
         raise typer.BadParameter(str(exc)) from None
     if save_holdout is not None:
         check_output_path(save_holdout, "--save-holdout")
-    given = _read_archs(archs, "--archs")
+    try:
+        given = _read_archs(archs, "--archs", space)
+        held_out = _read_archs(eval_archs, "--eval-archs", space)
+        if reference:
+            check_archs([reference], space, ["--reference"])
+    except MeasureError as exc:  # a malformed arch: the user's input, one line
+        raise ClientInputError(str(exc)) from None
     plan = _Plan(
         device=device,
         register=register,
@@ -200,7 +206,7 @@ def measure(
         per_round=suggested if suggested is not None else (0 if given else DEFAULT_SUGGESTED),
         rounds=rounds,
         holdout=holdout,
-        eval_archs=_read_archs(eval_archs, "--eval-archs") or None,
+        eval_archs=held_out or None,
         space=space,
         strategy=strategy.value if strategy is not None else "",
         seed=seed,
@@ -215,29 +221,30 @@ def measure(
             param_hint="--suggested 0",
         )
     try:
-        check_archs(
-            plan.given + (plan.eval_archs or []) + ([reference] if reference else []), space
-        )
         with connect(ctx) as latency:
             # A fresh server fits for up to a minute; timing first would fail only afterwards.
             latency.wait_until_ready(wait, on_wait=lambda message: typer.echo(message, err=True))
             with _progress() as progress:
                 summary = _run(latency, plan, settings, progress)
-    except MeasureError as exc:  # a bad arch or setting: the user's input, one line
+    except MeasureError as exc:  # e.g. a network that cannot run here
         raise ClientInputError(str(exc)) from None
     _print_summary(summary, as_json)
 
 
-def _read_archs(path: Path | None, option: str) -> list[str]:
-    """The archs listed in ``path`` (none without it); a file that lists none is an error."""
+def _read_archs(path: Path | None, option: str, space: str) -> list[str]:
+    """The archs listed in ``path`` (none without it), each checked: the error names the file
+    and line. A file that lists none is an error too."""
     if path is None:
         return []
     from client.errors import ClientInputError
+    from client.measure.networks import check_archs
 
-    listed = read_archs(path)
+    listed = read_arch_lines(path)
     if not listed:
         raise ClientInputError(f"{option} {path}: no archs in it")
-    return listed
+    archs = [arch for _, arch in listed]
+    check_archs(archs, space, [f"{path} line {number}" for number, _ in listed])
+    return archs
 
 
 @dataclass(frozen=True)

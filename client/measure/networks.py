@@ -27,6 +27,7 @@ References:
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from client.measure.errors import ArchitectureError
@@ -182,14 +183,18 @@ def _block_shape(block: str) -> tuple[int, int, int]:
     return parts["k"], parts["e"], parts.get("g", 1)
 
 
-def check_archs(archs: list[str], search_space: str = NASBENCH201) -> None:
-    """Raises :class:`ArchitectureError` naming the first malformed arch (by line number)."""
+def check_archs(
+    archs: Sequence[str], search_space: str = NASBENCH201, places: Sequence[str] = ()
+) -> None:
+    """Raises :class:`ArchitectureError` naming the first malformed arch by its place (e.g.
+    ``mine.txt line 4``; default ``arch N``, counted from 1)."""
     parse = parse_fbnet if search_space == FBNET else parse_nb201
     for number, arch in enumerate(archs, 1):
         try:
             parse(arch)
         except ArchitectureError as exc:
-            raise ArchitectureError(f"arch {number}: {exc}") from None
+            place = places[number - 1] if places else f"arch {number}"
+            raise ArchitectureError(f"{place}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- builders
