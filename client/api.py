@@ -37,8 +37,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from client.errors import (
     ClientInputError,
     GenericServiceError,
+    InvalidArgumentError,
     UnavailableError,
     from_rpc_error,
+    rename_item,
 )
 from client.settings import (
     DEFAULT_RETRIES,
@@ -462,14 +464,18 @@ class LatencyClient:
 
         Raises:
             NotFoundError: unknown device. InvalidArgumentError: a malformed arch (the message
-            names its index within its batch).
+            names its index in ``archs``, from 0).
         """
         messages = to_architectures(archs, search_space)
         columns: dict[str, list[float]] = {name: [] for name in PREDICTION_FIELDS}
         version = ""
         for start in range(0, len(messages), self.batch_size):
             chunk = messages[start : start + self.batch_size]
-            reply = self._call("Predict", pb.PredictRequest(device=device, archs=chunk))
+            try:
+                reply = self._call("Predict", pb.PredictRequest(device=device, archs=chunk))
+            except InvalidArgumentError as error:  # the server counts within the batch
+                rename_item(error, lambda index, start=start: f"arch {start + index}")
+                raise
             for name, column in columns.items():
                 column.extend(getattr(p, name) for p in reply.predictions)
             version = reply.model_version

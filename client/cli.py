@@ -246,13 +246,9 @@ def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -
         raise typer.BadParameter(f"{path}: cannot write in {folder}", param_hint=option)
 
 
-def read_archs(path: Path) -> list[str]:
-    """One arch per line (blank lines and ``#`` comments skipped), or a CSV's ``arch`` column."""
-    return [arch for _, arch in read_arch_lines(path)]
-
-
 def read_arch_lines(path: Path) -> list[tuple[int, str]]:
-    """``read_archs`` with each arch's line number in the file (from 1), for error messages."""
+    """One arch per line (blank lines and ``#`` comments skipped), or a CSV's ``arch`` column,
+    each with its line number in the file (from 1) for error messages."""
     with _open_text(path) as handle:
         if path.suffix.lower() == ".csv":
             reader = csv.DictReader(handle)
@@ -266,8 +262,9 @@ def read_arch_lines(path: Path) -> list[tuple[int, str]]:
         return [(number, line) for number, line in lines if line and not line.startswith("#")]
 
 
-def read_measurements(path: Path) -> list[tuple[str, float]]:
-    """``(arch, latency_ms)`` rows of a CSV with a header naming those columns."""
+def read_measurements(path: Path) -> list[tuple[int, str, float]]:
+    """``(line, arch, latency_ms)`` rows of a CSV with a header naming those columns (line: the
+    row's line number in the file, from 1, for error messages)."""
     from client.errors import ClientInputError
 
     with _open_text(path) as handle:
@@ -282,16 +279,33 @@ def read_measurements(path: Path) -> list[tuple[str, float]]:
             arch, value = (row["arch"] or "").strip(), (row["latency_ms"] or "").strip()
             if not arch and not value:
                 continue
+            line = reader.line_num
             try:
-                pairs.append((arch, float(value)))
+                pairs.append((line, arch, float(value)))
             except ValueError:
-                line = reader.line_num
                 raise ClientInputError(
                     f"{path} line {line}: latency {value!r} is no number"
                 ) from None
     if not pairs:
         raise ClientInputError(f"{path}: no measurements")
     return pairs
+
+
+@contextmanager
+def items_named_by_place(places: list[str]) -> Iterator[None]:
+    """Where the service rejects item N of a request ("arch 3: ..."), names the place it came
+    from instead: ``places[N]``, e.g. ``archs.txt line 5``."""
+    from client.errors import InvalidArgumentError, rename_item
+
+    try:
+        yield
+    except InvalidArgumentError as error:
+        rename_item(error, lambda index: places[index] if index < len(places) else None)
+        raise
+
+
+def _file_lines(path: Path, numbers: list[int]) -> list[str]:
+    return [f"{path} line {number}" for number in numbers]
 
 
 def _json_safe(value: Any) -> Any:
@@ -366,10 +380,12 @@ def suggest_samples(
 
       client suggest-samples --device phone --candidates fbnet_pool.txt -n 5
     """
-    pool = read_archs(candidates) if candidates is not None else None
+    listed = read_arch_lines(candidates) if candidates is not None else []
+    pool = [arch for _, arch in listed] or None
     if pool:
         count = min(count, len(set(pool)))  # "up to --count": a small pool is not an error
-    with connect(ctx) as latency:
+    places = _file_lines(candidates, [n for n, _ in listed]) if candidates is not None else []
+    with connect(ctx) as latency, items_named_by_place(places):
         picks = latency.suggest(
             device,
             count=count,
@@ -440,10 +456,13 @@ def predict(
 
     if as_json and as_csv:
         raise ClientInputError("choose one of --json and --csv")
-    names = list(archs or []) + (read_archs(file) if file is not None else [])
+    listed = read_arch_lines(file) if file is not None else []
+    names = list(archs or []) + [arch for _, arch in listed]
     if not names:
         raise typer.BadParameter("no architectures: give ARCH arguments or --file")
-    with connect(ctx) as latency:
+    places = [f"ARCH argument {k}" for k in range(1, len(archs or []) + 1)]
+    places += _file_lines(file, [number for number, _ in listed]) if file is not None else []
+    with connect(ctx) as latency, items_named_by_place(places):
         result = latency.predict(device, names, search_space=_space(space))
     if as_csv:
         _print_csv(names, result)
@@ -510,8 +529,9 @@ def add(
 
       client add --device pi4 --file - < measured.csv
     """
-    pairs = read_measurements(file)
-    with connect(ctx) as latency:
+    rows = read_measurements(file)
+    pairs = [(arch, value) for _, arch, value in rows]
+    with connect(ctx) as latency, items_named_by_place(_file_lines(file, [r[0] for r in rows])):
         warn_if_source(latency, device)
         result = latency.add_measurements(device, pairs, search_space=_space(space))
     if as_json:
@@ -652,10 +672,11 @@ def report(
     from client.report import write_report
 
     check_output_path(out, "--out", FIGURE_SUFFIXES)
-    pairs = read_measurements(measured)
-    with connect(ctx) as latency:
-        prediction = latency.predict(device, [a for a, _ in pairs], search_space=_space(space))
-    latencies = np.array([value for _, value in pairs])
+    rows = read_measurements(measured)
+    places = _file_lines(measured, [r[0] for r in rows])
+    with connect(ctx) as latency, items_named_by_place(places):
+        prediction = latency.predict(device, [r[1] for r in rows], search_space=_space(space))
+    latencies = np.array([r[2] for r in rows])
     result = write_report(out, device, latencies, prediction)
     s = result.scores
     if as_json:

@@ -7,6 +7,9 @@ the caller's own input that are caught before any RPC raise :class:`ClientInputE
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import grpc
 
 
@@ -110,3 +113,19 @@ def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> 
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
     cls = _BY_CODE.get(code, GenericServiceError)
     return cls(details or "", code=code.name, method=method, target=target)
+
+
+#: How the service names the item a rejection is about: ``arch 3: ...`` (counted from 0 within
+#: the request), likewise ``measurement`` and ``candidate``.
+_ITEM = re.compile(r"^(arch|measurement|candidate) (\d+): ")
+
+
+def rename_item(error: LatencyServiceError, place: Callable[[int], str | None]) -> None:
+    """Rewrites ``error``'s leading ``arch N:`` as ``place(N):`` (where place knows N), e.g. its
+    index in a larger input, or the file and line it came from."""
+    match = _ITEM.match(error.message)
+    if match is None:
+        return
+    where = place(int(match[2]))
+    if where is not None:
+        error.message = f"{where}: {error.message[match.end() :]}"

@@ -251,6 +251,14 @@ def test_server_errors_are_typed(latency: LatencyClient) -> None:
         latency.add_measurements("pi4", [(LIGHT, "fast")])  # type: ignore[list-item]
 
 
+def test_a_malformed_arch_is_named_by_its_index_in_the_whole_input(target: str) -> None:
+    """Split into requests of 2, the server counts within each: arch 5 is its arch 1."""
+    with LatencyClient(target, batch_size=2, retries=0) as latency:
+        with pytest.raises(InvalidArgumentError) as bad:
+            latency.predict("pi4", [LIGHT] * 5 + ["|bogus~0|"])
+    assert str(bad.value).startswith("arch 5: ")
+
+
 def test_client_errors_are_not_retried(
     latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -166,7 +166,8 @@ def test_adding_to_a_source_device_warns_that_it_joins_the_table(
 def test_service_errors_are_one_line(target: str) -> None:
     line = assert_one_line_error(run(target, "predict", "-d", "nobody", LIGHT), "NOT_FOUND")
     assert "nobody" in line
-    assert_one_line_error(run(target, "predict", "-d", "pi4", "|bad~0|"), "arch 0", "INVALID")
+    bad_arg = run(target, "predict", "-d", "pi4", LIGHT, "|bad~0|")
+    assert_one_line_error(bad_arg, "error: ARCH argument 2: ", "INVALID")
     assert_one_line_error(run(target, "register", "-d", "pi4"), "ALREADY_EXISTS")
     assert_one_line_error(run(target, "suggest-samples", "-d", "pi4"), "INVALID_ARGUMENT")
 
@@ -182,6 +183,21 @@ def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
     assert_one_line_error(run(target, "add", "-d", "pi4", "-f", str(bad_value)), "line 3", "fast")
     missing = str(tmp_path / "missing.txt")
     assert_one_line_error(run(target, "predict", "-d", "pi4", "-f", missing), "missing.txt")
+
+
+def test_rejected_items_are_named_by_their_line_in_the_file(target: str, tmp_path: Path) -> None:
+    """The service counts items from 0 within a request; a user reads line numbers."""
+    archs = tmp_path / "archs.txt"
+    archs.write_text(f"# mine\n{LIGHT}\n\n|bad~0|\n")
+    predicted = run(target, "predict", "-d", "pi4", CELL, "-f", str(archs))
+    assert_one_line_error(predicted, f"error: {archs} line 4: ", "'|bad~0|'", "INVALID_ARGUMENT")
+    pool = run(target, "suggest-samples", "-d", "pi4", "--candidates", str(archs))
+    assert_one_line_error(pool, f"error: {archs} line 4: ", "INVALID_ARGUMENT")
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{LIGHT},2.0\n\n{HEAVY},-1\n")
+    assert run(target, "register", "-d", "mine").exit_code == 0
+    added = run(target, "add", "-d", "mine", "-f", str(measured))
+    assert_one_line_error(added, f"error: {measured} line 4: latency -1.0 ms", "INVALID_ARGUMENT")
 
 
 def test_usage_errors_are_one_line(target: str) -> None:
