@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 import grpc
@@ -31,6 +32,7 @@ from service.store import DeviceRecord, MeasurementRow, Store
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
+MAX_NAME_LENGTH = 200
 
 
 class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
@@ -233,6 +235,11 @@ def _check_names(name: str, aliases: Sequence[str]) -> None:
     for label, value in [("name", name), *((f"alias {i}", a) for i, a in enumerate(aliases))]:
         if value != value.strip():
             raise InvalidRequestError(f"{label} {value!r} has leading or trailing whitespace")
+        # A line break or escape sequence in a name would forge log lines and garble tables.
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise InvalidRequestError(f"{label} {value!r} has a control character")
+        if len(value) > MAX_NAME_LENGTH:
+            raise InvalidRequestError(f"{label} is longer than {MAX_NAME_LENGTH} characters")
 
 
 def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:

@@ -142,6 +142,9 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
     "suggest: unknown device": (suggest(device="x", count=1), grpc.StatusCode.NOT_FOUND, "'x'"),
     "register: empty name": (register(""), INVALID, "device name is empty"),
     "register: empty alias": (register("new", ("a", "")), INVALID, "alias 1 is empty"),
+    "register: line break in name": (register("a\nb"), INVALID, "has a control character"),
+    "register: escape in alias": (register("new", ("\x1b[2J",)), INVALID, "alias 0"),
+    "register: name too long": (register("n" * 201), INVALID, "longer than 200 characters"),
     "register: name taken": (register("raspi4"), grpc.StatusCode.ALREADY_EXISTS, "raspi4"),
     "register: name is an alias": (register("pi4"), grpc.StatusCode.ALREADY_EXISTS, "pi4"),
     "register: alias taken": (
