@@ -42,12 +42,14 @@ from client.errors import (
     from_rpc_error,
     rename_item,
 )
+from client.measure.networks import FBNET_BLOCKS
 from client.settings import (
     DEFAULT_RETRIES,
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT_S,
     ENV_CA_CERT,
     ENV_TARGET,
+    ENV_TIMEOUT,
     ENV_TOKEN,
     ENV_TOKEN_FILE,
 )
@@ -57,10 +59,15 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 logger = logging.getLogger(__name__)
 
 
-#: Archs per Predict request: well under the server's default limit (100,000) and its 64 MiB
-#: messages even for long feature vectors.
+#: Most archs per Predict request: well under the server's default limit (100,000).
 DEFAULT_BATCH_SIZE = 20_000
 MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
+#: Most bytes of archs per Predict request: long feature vectors fill the 64 MiB messages
+#: before the count limit does (20,000 vectors of 500 floats are 80 MB).
+REQUEST_BUDGET_BYTES = 16 * 1024 * 1024
+#: Attempts at a split prediction whose parts came from different model versions (the device
+#: was measured meanwhile) before giving up.
+CONSISTENT_ATTEMPTS = 3
 #: Longest pause between two retries of an UNAVAILABLE call.
 MAX_BACKOFF_S = 10.0
 #: How long ``wait_until_ready`` waits for a server that cannot be reached yet.
@@ -247,8 +254,19 @@ def _floats(items: Iterable[object]) -> list[float]:
 def to_architectures(
     archs: ArchLike | Iterable[ArchLike], search_space: str | None = None
 ) -> list[pb.Architecture]:
-    """Messages for many archs; a lone string is one arch and a 2-d array one arch per row."""
+    """Messages for many archs; a lone string, a flat list of numbers and a list of FBNet block
+    names are one arch each, and a 2-d array one arch per row.
+
+    Raises:
+        ClientInputError: ``archs`` is not an arch or an iterable of them.
+    """
     if isinstance(archs, str | pb.Architecture):
+        return [to_architecture(archs, search_space)]
+    if isinstance(archs, bytes | bytearray) or not isinstance(archs, Iterable):
+        raise ClientInputError(
+            f"archs must be an arch or an iterable of archs, got {type(archs).__name__}"
+        )
+    if isinstance(archs, Sequence) and _is_one_arch(archs):
         return [to_architecture(archs, search_space)]
     if isinstance(archs, np.ndarray):
         if archs.ndim == 1 and archs.dtype.kind in "iuf":
@@ -257,6 +275,23 @@ def to_architectures(
             # The fast path for large feature matrices: one float list per row.
             return [pb.Architecture(search_space=VECTOR, features=row) for row in archs.tolist()]
     return [to_architecture(arch, search_space) for arch in archs]  # type: ignore[union-attr]
+
+
+def _check_text(value: object, what: str) -> None:
+    if not isinstance(value, str):
+        raise ClientInputError(f"{what} must be a string, got {type(value).__name__}")
+
+
+def _is_one_arch(items: Sequence[object]) -> bool:
+    """A flat list of numbers (a feature vector) or of FBNet block names (one block per layer):
+    neither a number nor a block name is an arch of its own."""
+    if not items:
+        return False
+    if all(
+        isinstance(item, int | float | np.number) and not isinstance(item, bool) for item in items
+    ):
+        return True
+    return all(isinstance(item, str) and item.strip() in FBNET_BLOCKS for item in items)
 
 
 def read_token(token_file: str | Path | None = None) -> str | None:
@@ -314,10 +349,15 @@ class LatencyClient:
         batch_size: int = DEFAULT_BATCH_SIZE,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        if timeout_s <= 0 or retries < 0 or batch_size < 1 or backoff_s < 0:
+        numbers = (timeout_s, retries, batch_size, backoff_s)
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers) or (
+            timeout_s <= 0 or retries < 0 or batch_size < 1 or backoff_s < 0
+        ):
             raise ClientInputError(
-                "timeout_s and batch_size must be positive, retries and backoff_s not negative"
+                "timeout_s and batch_size must be positive numbers, retries and backoff_s not"
+                f" negative; got {timeout_s!r}, {batch_size!r}, {retries!r}, {backoff_s!r}"
             )
+        self._closed = False
         self.target = target
         self.timeout_s = timeout_s
         self.retries = retries
@@ -342,12 +382,18 @@ class LatencyClient:
     @classmethod
     def from_env(cls, **overrides: Any) -> LatencyClient:
         """A client configured like the CLI: ``$LATENCY_TARGET``, the token from
-        ``$LATENCY_TOKEN_FILE`` or ``$LATENCY_TOKEN``, ``$LATENCY_CA_CERT``; ``overrides`` win."""
+        ``$LATENCY_TOKEN_FILE`` or ``$LATENCY_TOKEN``, ``$LATENCY_CA_CERT``,
+        ``$LATENCY_TIMEOUT``; ``overrides`` win."""
         settings: dict[str, Any] = {
             "target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET,
             "token": read_token(),
             "ca_cert": os.environ.get(ENV_CA_CERT) or None,
         }
+        if timeout := os.environ.get(ENV_TIMEOUT):
+            try:
+                settings["timeout_s"] = float(timeout)
+            except ValueError:
+                raise ClientInputError(f"{ENV_TIMEOUT}={timeout!r} is not a number") from None
         settings.update(overrides)
         return cls(**settings)
 
@@ -356,6 +402,7 @@ class LatencyClient:
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
+        self._closed = True
         self._channel.close()
 
     def __enter__(self) -> LatencyClient:
@@ -375,6 +422,8 @@ class LatencyClient:
 
         ``stub``: the service that has ``method``, the latency service when None.
         """
+        if self._closed:
+            raise ClientInputError(f"this LatencyClient ({self.target}) is closed")
         delay = self.backoff_s
         for attempt in range(self.retries + 1):
             try:
@@ -464,23 +513,62 @@ class LatencyClient:
 
         Raises:
             NotFoundError: unknown device. InvalidArgumentError: a malformed arch (the message
-            names its index in ``archs``, from 0).
+            names its index in ``archs``, from 0). GenericServiceError (``ABORTED``): the
+            parts of a split prediction kept coming from different model versions.
+            ClientInputError: ``device`` or ``archs`` of the wrong type.
         """
+        _check_text(device, "device")
         messages = to_architectures(archs, search_space)
-        columns: dict[str, list[float]] = {name: [] for name in PREDICTION_FIELDS}
-        version = ""
-        for start in range(0, len(messages), self.batch_size):
-            chunk = messages[start : start + self.batch_size]
-            try:
-                reply = self._call("Predict", pb.PredictRequest(device=device, archs=chunk))
-            except InvalidArgumentError as error:  # the server counts within the batch
-                rename_item(error, lambda index, start=start: f"arch {start + index}")
-                raise
-            for name, column in columns.items():
-                column.extend(getattr(p, name) for p in reply.predictions)
-            version = reply.model_version
-        arrays = {name: np.asarray(column, dtype=np.float64) for name, column in columns.items()}
-        return Predictions(**arrays, model_version=version)
+        for _ in range(CONSISTENT_ATTEMPTS):
+            replies = [
+                self._predict_batch(device, messages, start, stop)
+                for start, stop in self._batches(messages)
+            ]
+            versions = {reply.model_version for reply in replies}
+            if len(versions) == 1:
+                break
+            logger.info("%s changed during a split prediction (%s); again", device, versions)
+        else:
+            raise GenericServiceError(
+                f"{device}'s model changed during each of {CONSISTENT_ATTEMPTS} attempts at a"
+                f" prediction split into {len(replies)} requests (it is being measured); retry",
+                code="ABORTED",
+                method="Predict",
+                target=self.target,
+            )
+        columns = {
+            name: np.asarray(
+                [getattr(p, name) for reply in replies for p in reply.predictions],
+                dtype=np.float64,
+            )
+            for name in PREDICTION_FIELDS
+        }
+        return Predictions(**columns, model_version=replies[0].model_version)
+
+    def _batches(self, messages: list[pb.Architecture]) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` of consecutive requests, each within ``batch_size`` archs and
+        ``REQUEST_BUDGET_BYTES``; one empty request for no archs (the server still checks the
+        device)."""
+        start, size = 0, 0
+        for stop, message in enumerate(messages):
+            bytes_ = message.ByteSize()
+            if stop > start and (
+                stop - start == self.batch_size or size + bytes_ > REQUEST_BUDGET_BYTES
+            ):
+                yield start, stop
+                start, size = stop, 0
+            size += bytes_
+        yield start, len(messages)
+
+    def _predict_batch(
+        self, device: str, messages: list[pb.Architecture], start: int, stop: int
+    ) -> pb.PredictResponse:
+        request = pb.PredictRequest(device=device, archs=messages[start:stop])
+        try:
+            return self._call("Predict", request)
+        except InvalidArgumentError as error:  # the server counts within the request
+            rename_item(error, lambda index: f"arch {start + index}")
+            raise
 
     def suggest(
         self,
@@ -504,7 +592,14 @@ class LatencyClient:
             search_space: the pool's space; inferred from the first candidate when None.
             seed: seeds the ``"random"`` strategy and the ``"active"`` strategy's draws.
         """
+        _check_text(device, "device")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ClientInputError(f"count must be a whole number, got {count!r}")
         pool = [] if candidates is None else to_architectures(candidates, search_space)
+        if candidates is not None and not pool:
+            raise ClientInputError(
+                "candidates is empty: pass None to pick from every unmeasured NB201 arch"
+            )
         space = search_space or (pool[0].search_space if pool else NB201)
         request = pb.SuggestSamplesRequest(
             device=device,
@@ -541,9 +636,13 @@ class LatencyClient:
                 one request so the server's all-or-nothing guarantee holds.
             search_space: forces the space of every arch; inferred per arch when None.
         """
+        _check_text(device, "device")
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
         measurements = []
-        for i, (arch, latency) in enumerate(items):
+        for i, pair in enumerate(items):
+            if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+                raise ClientInputError(f"measurement {i}: expected an (arch, latency_ms) pair")
+            arch, latency = pair
             try:
                 latency_ms = float(latency)
             except (TypeError, ValueError):
@@ -558,17 +657,23 @@ class LatencyClient:
     def register_device(
         self,
         name: str,
-        aliases: Sequence[str] = (),
+        aliases: str | Sequence[str] = (),
         descriptor: Mapping[str, float] | None = None,
         description: str = "",
     ) -> DeviceInfo:
         """Registers a device. Descriptor keys ``latency:<nb201 arch>`` are reference latencies
         (ms) that condition NB201 predictions like measurements."""
+        _check_text(name, "name")
+        aliases = [aliases] if isinstance(aliases, str) else list(aliases)
+        for alias in aliases:
+            _check_text(alias, "alias")
+        values = dict(descriptor or {})
+        for key, value in values.items():
+            _check_text(key, "descriptor key")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ClientInputError(f"descriptor {key!r}: {value!r} is not a number")
         request = pb.RegisterDeviceRequest(
-            name=name,
-            aliases=list(aliases),
-            descriptor=dict(descriptor or {}),
-            description=description,
+            name=name, aliases=aliases, descriptor=values, description=description
         )
         return DeviceInfo.from_message(self._call("RegisterDevice", request))
 

@@ -58,6 +58,100 @@ def test_architecture_forms() -> None:
     assert [len(m.features) for m in to_architectures(np.ones((4, 3)))] == [3, 3, 3, 3]
     with pytest.raises(ClientInputError):
         to_architecture(3.5)  # type: ignore[arg-type]
+    # A flat list of numbers, or of FBNet block names, cannot be many archs: it is one.
+    (flat,) = to_architectures([0.5, 2, np.float32(1.5)])
+    assert flat.search_space == "vector" and list(flat.features) == [0.5, 2.0, 1.5]
+    (blocks,) = to_architectures(FBNET_ARCH)
+    assert blocks.search_space == "fbnet" and blocks.arch == ",".join(FBNET_ARCH)
+    assert len(to_architectures([FBNET_ARCH, FBNET_ARCH])) == 2
+
+
+@pytest.mark.parametrize("archs", [None, 5, np.float64(3.0), b"|none~0|"])
+def test_archs_of_the_wrong_type_are_a_typed_error(archs: object) -> None:
+    with pytest.raises(ClientInputError, match="archs must be an arch or an iterable"):
+        to_architectures(archs)  # type: ignore[arg-type]
+
+
+def test_requests_are_split_by_size_as_well_as_count() -> None:
+    """20,000 vectors of 500 floats are 80 MB, over the 64 MiB message limit."""
+    latency = LatencyClient("127.0.0.1:1", batch_size=20_000)
+    long_rows = to_architectures(np.zeros((20_000, 500)))
+    batches = list(latency._batches(long_rows))
+    assert batches[0][0] == 0 and batches[-1][1] == 20_000 and len(batches) == 5
+    sizes = [sum(m.ByteSize() for m in long_rows[a:b]) for a, b in batches]
+    assert max(sizes) <= client.api.REQUEST_BUDGET_BYTES
+    assert list(
+        LatencyClient("127.0.0.1:1", batch_size=3)._batches(to_architectures(CELLS * 3))
+    ) == [
+        (0, 3),
+        (3, 6),
+        (6, 9),
+    ]
+    assert list(latency._batches([])) == [(0, 0)]  # the server still checks the device
+
+
+def test_a_split_prediction_is_redone_until_one_model_version_made_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A device measured meanwhile made the parts of one split prediction disagree."""
+    latency = LatencyClient("127.0.0.1:1", batch_size=1)
+    versions = iter(["v1", "v2", "v2", "v2"])  # first attempt mixed, second consistent
+
+    def reply(device: str, messages: list, start: int, stop: int) -> pb.PredictResponse:
+        version = next(versions)
+        return pb.PredictResponse(
+            predictions=[pb.Prediction(mean_ms=float(start + 1))], model_version=version
+        )
+
+    monkeypatch.setattr(latency, "_predict_batch", reply)
+    result = latency.predict("pi4", [LIGHT, HEAVY])
+    assert result.model_version == "v2" and list(result.mean_ms) == [1.0, 2.0]
+    always_mixed = iter(["a", "b"] * client.api.CONSISTENT_ATTEMPTS)
+    monkeypatch.setattr(
+        latency,
+        "_predict_batch",
+        lambda *args: pb.PredictResponse(
+            predictions=[pb.Prediction(mean_ms=1.0)], model_version=next(always_mixed)
+        ),
+    )
+    with pytest.raises(LatencyServiceError, match="changed during each of 3 attempts") as info:
+        latency.predict("pi4", [LIGHT, HEAVY])
+    assert info.value.code == "ABORTED"
+
+
+def test_wrong_argument_types_are_typed_errors(latency: LatencyClient) -> None:
+    """Before, each of these ended in a TypeError or ValueError from protobuf or unpacking."""
+    for call, fragment in [
+        (lambda: latency.predict(3, [LIGHT]), "device must be a string"),  # type: ignore[arg-type]
+        (lambda: latency.suggest("pi4", count=2.5), "count must be a whole number"),  # type: ignore[arg-type]
+        (lambda: latency.register_device("x", descriptor={"a": "x"}), "'a': 'x' is not a number"),  # type: ignore[dict-item]
+        (lambda: latency.add_measurements("pi4", [LIGHT]), "measurement 0: expected an (arch"),  # type: ignore[list-item]
+        (lambda: LatencyClient(timeout_s=None), "must be positive numbers"),  # type: ignore[arg-type]
+        (lambda: latency.suggest("pi4", candidates=[]), "candidates is empty"),
+    ]:
+        with pytest.raises(ClientInputError) as info:
+            call()
+        assert fragment in str(info.value)
+    with pytest.raises(NotFoundError):
+        latency.predict("nope", [])  # no archs: the device is still checked
+    assert len(latency.predict("pi4", [])) == 0
+    alias = latency.register_device("tx2", aliases="nano2")  # one alias, not five letters
+    assert alias.aliases == ("nano2",)
+
+
+def test_a_closed_client_says_so(target: str) -> None:
+    latency = LatencyClient(target)
+    latency.close()
+    with pytest.raises(ClientInputError, match="is closed"):
+        latency.devices()
+
+
+def test_from_env_reads_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LATENCY_TIMEOUT", "2.5")
+    assert LatencyClient.from_env().timeout_s == 2.5
+    monkeypatch.setenv("LATENCY_TIMEOUT", "soon")
+    with pytest.raises(ClientInputError, match="LATENCY_TIMEOUT='soon'"):
+        LatencyClient.from_env()
     with pytest.raises(ClientInputError):
         to_architecture(np.ones((2, 2)))
     with pytest.raises(ClientInputError):
