@@ -27,7 +27,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,25 +248,55 @@ def _finds(
 
 
 # ---- command line --------------------------------------------------------------------------------
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: a number of ``kind`` above zero."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    return parse
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", default=os.environ.get("LATENCY_TARGET", "127.0.0.1:50051"))
     parser.add_argument(
-        "--dataset", type=Path, default=Path(os.environ.get("LATENCY_DATASET_DIR", DEFAULT_DATASET))
+        "--target",
+        default=os.environ.get("LATENCY_TARGET", "127.0.0.1:50051"),
+        help="host:port of the latency service (env LATENCY_TARGET; default %(default)s)",
     )
-    parser.add_argument("--table", default="raspi4", help="HELP table that plays the device")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        default=Path(os.environ.get("LATENCY_DATASET_DIR", DEFAULT_DATASET)),
+        help="HELP NB201 dataset directory (env LATENCY_DATASET_DIR; default %(default)s)",
+    )
+    parser.add_argument(
+        "--table", default="raspi4", help="HELP table that plays the device (default %(default)s)"
+    )
     parser.add_argument("--device", help="name to register the device under (default: fresh)")
     parser.add_argument(
-        "--budget-ms", type=float, help="latency budget (default: the table's 30th percentile)"
+        "--budget-ms",
+        type=_positive(float),
+        help="latency budget (default: the table's 30th percentile)",
     )
-    parser.add_argument("--generations", type=int, default=Settings.generations)
-    parser.add_argument("--population", type=int, default=Settings.population)
-    parser.add_argument("--initial-measurements", type=int, default=Settings.initial_measurements)
+    count = _positive(int)
+    for flag, default, what in (
+        ("--generations", Settings.generations, "rounds of mutation and selection"),
+        ("--population", Settings.population, "candidates per generation"),
+        ("--initial-measurements", Settings.initial_measurements, "archs measured first"),
+        ("--measure-per-generation", Settings.measure_per_generation, "archs measured per round"),
+        ("--top", Settings.top, "finds reported"),
+    ):
+        parser.add_argument(flag, type=count, default=default, help=f"{what} (default %(default)s)")
     parser.add_argument(
-        "--measure-per-generation", type=int, default=Settings.measure_per_generation
+        "--seed", type=int, default=Settings.seed, help="search seed (default %(default)s)"
     )
-    parser.add_argument("--top", type=int, default=Settings.top)
-    parser.add_argument("--seed", type=int, default=Settings.seed)
     return parser.parse_args(argv)
 
 
@@ -274,7 +304,7 @@ def run(argv: Sequence[str] | None = None) -> SearchResult:
     args = parse_args(argv)
     simulator = SimulatedDevice(args.dataset, args.table)
     all_latency = np.array([simulator.truth(a) for a in simulator.all_archs])
-    budget = args.budget_ms or float(np.quantile(all_latency, 0.3))
+    budget = args.budget_ms if args.budget_ms is not None else float(np.quantile(all_latency, 0.3))
     settings = Settings(
         budget_ms=budget,
         generations=args.generations,

@@ -213,7 +213,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seeds 5 --json bench.json",
     )
     parser.add_argument("--dataset", required=True, type=Path, help="HELP-format directory")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per device and strategy")
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="seeds per device and strategy (default %(default)s)"
+    )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument(
         "--source",
@@ -235,19 +237,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="predict each source device in turn from a model fitted on the others, instead of "
         "the targets (one fit per source)",
     )
-    parser.add_argument("--samples", type=int, default=10, help="measurements per target")
-    parser.add_argument("--iterations", type=int, default=FitSettings.iterations)
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=10,
+        help="measurements per target (random20: twice as many; default %(default)s)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=FitSettings.iterations,
+        help="optimiser steps of the source fit (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.samples < 1 or args.iterations < 1:
         parser.error("--seeds, --samples and --iterations must be positive")
-    if args.source == NO_SOURCES:
-        if args.cross_validate:
-            parser.error(f"--cross-validate needs sources, not --source {NO_SOURCES}")
-    elif len(args.source.split(",")) < MIN_SOURCE_DEVICES + args.cross_validate:
-        parser.error(
-            f"the fit needs at least {MIN_SOURCE_DEVICES} sources"
-            + (", and --cross-validate holds one out" if args.cross_validate else "")
-        )
+    if 2 * args.samples > NUM_ARCHS:
+        parser.error(f"--samples: random20 measures twice as many, at most {NUM_ARCHS // 2}")
+    if args.json is not None and not args.json.parent.is_dir():
+        parser.error(f"--json: no folder {args.json.parent}")
+    if args.source == NO_SOURCES and args.cross_validate:
+        parser.error(f"--cross-validate needs sources, not --source {NO_SOURCES}")
     unknown = set(args.strategies.split(",")) - set(KNOWN_STRATEGIES)
     if unknown:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
@@ -265,9 +275,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: devices both source and target: {', '.join(sorted(overlap))}")
     try:
         dataset = load_help_dataset(args.dataset)
-        dataset.require(sources + targets)
+        dataset.require(sources + targets)  # names unknown devices before counting them
     except DatasetError as exc:
         raise SystemExit(f"error: {exc}") from None
+    if sources and len(sources) < MIN_SOURCE_DEVICES + args.cross_validate:
+        raise SystemExit(
+            f"error: the fit needs at least {MIN_SOURCE_DEVICES} sources"
+            + (", and --cross-validate holds one out" if args.cross_validate else "")
+        )
     strategies = args.strategies.split(",")
     if not dataset.reference_archs and "zeroshot" in strategies:
         strategies.remove("zeroshot")  # no descriptor in this dataset

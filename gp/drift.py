@@ -113,9 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gp.drift", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, type=Path, help="HELP-format directory")
     parser.add_argument("--device", required=True, help="the device whose table is examined")
-    parser.add_argument("--measured", type=int, default=1000, help="archs conditioned on")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the measured archs")
-    parser.add_argument("--window", type=int, default=25, help="positions the drift averages")
+    parser.add_argument(
+        "--measured", type=int, default=1000, help="archs conditioned on (default %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the measured archs (default %(default)s)"
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=25,
+        help="positions the drift averages, an odd number (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.measured <= NUM_ARCHS - 1000:
         parser.error(f"--measured must be between 1 and {NUM_ARCHS - 1000}")

@@ -807,7 +807,7 @@ def check_latencies(latency_ms: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FitSettings:
-    """How the source hyperparameters are learned (defaults: 26-37 s for 13 devices on 2 cores)."""
+    """How the source hyperparameters are learned (defaults: 16-37 s for 13 devices on 2 cores)."""
 
     iterations: int = 300
     learning_rate: float = 0.04
@@ -922,7 +922,7 @@ def _optimise(
         loss.backward()
         optimiser.step()
         if progress is not None:
-            progress(iteration, float(loss))
+            progress(iteration, float(loss.detach()))
 
 
 @dataclass

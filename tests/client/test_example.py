@@ -98,3 +98,15 @@ def test_a_missing_dataset_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nowhere" in err and "LATENCY_DATASET_DIR" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "flags", [["--budget-ms", "0"], ["--budget-ms", "-5"], ["--population", "0"], ["--top", "x"]]
+)
+def test_counts_and_budgets_must_be_positive(
+    example: ModuleType, flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, --budget-ms 0 fell back to the default budget and -5 ended in a traceback."""
+    with pytest.raises(SystemExit) as info:
+        example.parse_args(flags)
+    assert info.value.code == 2 and flags[0] in capsys.readouterr().err

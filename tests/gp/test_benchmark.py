@@ -55,15 +55,35 @@ def test_cross_validation_holds_out_each_source_once() -> None:
     assert folds_for(["a", "b"], ["t"], cross_validate=False) == [Fold(["a", "b"], ["t"])]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--source", "pixel3,gold_6240"],
+        ["--cross-validate", "--source", "pixel3,gold_6240,titanx_1"],
+    ],
+)
 def test_cross_validation_needs_a_source_more_than_a_fit(
-    capsys: pytest.CaptureFixture[str],
+    argv: list[str], help_dataset_dir: Path
 ) -> None:
-    assert parse_args(["--dataset", "d", "--cross-validate", "--source", "a,b,c,d"]).cross_validate
-    assert parse_args(["--dataset", "d", "--source", "a,b,c"]).source == "a,b,c"
-    for argv in (["--source", "a,b"], ["--cross-validate", "--source", "a,b,c"]):
-        with pytest.raises(SystemExit):
-            parse_args(["--dataset", "d", *argv])
-        assert "at least 3 sources" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="at least 3 sources"):
+        main(["--dataset", str(help_dataset_dir), "--target", "fpga", *argv])
+
+
+def test_unknown_sources_are_named_before_they_are_counted(help_dataset_dir: Path) -> None:
+    """Before, --source nope said the fit needs at least 3 sources."""
+    with pytest.raises(SystemExit, match="nope"):
+        main(["--dataset", str(help_dataset_dir), "--source", "nope"])
+
+
+def test_a_json_path_without_its_folder_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--json", str(tmp_path / "nodir" / "out.json")])
+    assert "--json: no folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--samples", "8000"])
+    assert "at most 7812" in capsys.readouterr().err
 
 
 def test_a_directory_without_a_dataset_is_named(tmp_path) -> None:
