@@ -381,7 +381,11 @@ def suggest_samples(
       client suggest-samples --device phone --candidates fbnet_pool.txt -n 5
     """
     listed = read_arch_lines(candidates) if candidates is not None else []
-    pool = [arch for _, arch in listed] or None
+    if candidates is not None and not listed:
+        from client.errors import ClientInputError
+
+        raise ClientInputError(f"--candidates {candidates}: no archs in it")
+    pool = [arch for _, arch in listed] if candidates is not None else None
     if pool:
         count = min(count, len(set(pool)))  # "up to --count": a small pool is not an error
     places = _file_lines(candidates, [n for n, _ in listed]) if candidates is not None else []

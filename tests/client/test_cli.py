@@ -200,6 +200,15 @@ def test_rejected_items_are_named_by_their_line_in_the_file(target: str, tmp_pat
     assert_one_line_error(added, f"error: {measured} line 4: latency -1.0 ms", "INVALID_ARGUMENT")
 
 
+def test_an_empty_candidate_file_is_an_error_not_the_whole_space(
+    target: str, tmp_path: Path
+) -> None:
+    empty = tmp_path / "none.txt"
+    empty.write_text("# filtered out everything\n")
+    result = run(target, "suggest-samples", "-d", "pi4", "--candidates", str(empty))
+    assert_one_line_error(result, f"--candidates {empty}: no archs in it")
+
+
 def test_usage_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(target, "predict", LIGHT), "--device", code=2)
     assert_one_line_error(run(target, "predict", "-d", "pi4"), "no architectures", code=2)
