@@ -154,7 +154,10 @@ def _start(
     except RuntimeError:  # grpc's way of saying the address is taken or malformed
         port = 0
     if port == 0:
-        raise ConfigError(f"cannot listen on {config.address} (taken, or not host:port?)")
+        raise ConfigError(
+            f"cannot listen on {config.address}: the port is taken, or the host is not one of"
+            " this machine's addresses"
+        )
     endpoint = None
     if config.metrics_address:
         endpoint = MetricsEndpoint(metrics, config.metrics_address)
