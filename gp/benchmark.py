@@ -47,8 +47,14 @@ from gp.model import DevicePosterior, FitSettings, LatencyModel
 from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
 
 STRATEGIES: tuple[str, ...] = ("random", "active", "random20", "zeroshot")
-# Not run by default: active picks without the drawn half, to compare against.
-EXTRA_STRATEGIES: tuple[str, ...] = ("greedy",)
+# Not run by default: active picks without the drawn half, to compare against; and the
+# product's own flow (``client measure --register --suggested 10``): the descriptor's reference
+# archs, then active picks chosen given them.
+EXTRA_STRATEGIES: tuple[str, ...] = ("greedy", "reference_active")
+#: Strategies whose picks depend on the target's own measurements.
+DEVICE_DEPENDENT: frozenset[str] = frozenset({"reference_active"})
+#: Strategies that condition on the descriptor's reference latencies (not counted in ``n``).
+USES_REFERENCE: frozenset[str] = frozenset({"zeroshot", "reference_active"})
 KNOWN_STRATEGIES: tuple[str, ...] = STRATEGIES + EXTRA_STRATEGIES
 #: ``--source`` value for no source devices.
 NO_SOURCES = "none"
@@ -106,18 +112,25 @@ def measured_for(
     model: LatencyModel,
     rows: torch.Tensor,
     dataset: LatencyDataset,
+    truth: np.ndarray,
     samples: int,
     seed: int,
     timings: Timings,
 ) -> np.ndarray:
-    """The canonical indices measured on the target under ``strategy``."""
+    """The canonical indices measured on the target (whose table is ``truth``) under
+    ``strategy``."""
     rng = np.random.default_rng(seed)
     if strategy == "random":
         return rng.choice(NUM_ARCHS, size=samples, replace=False)
     if strategy == "random20":
         return rng.choice(NUM_ARCHS, size=2 * samples, replace=False)
+    reference = np.asarray(dataset.reference_archs, dtype=np.int64)
     if strategy == "zeroshot":
-        return np.asarray(dataset.reference_archs, dtype=np.int64)
+        return reference
+    if strategy == "reference_active":
+        given = measured_posterior(model, truth, reference)
+        picks = select(given, rows, samples, "active", seed)
+        return np.concatenate([reference, np.asarray(picks, dtype=np.int64)])
     prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
     start = time.perf_counter()
     picks = select(prior, rows, samples, strategy, seed)
@@ -145,22 +158,25 @@ def run_cases(
     rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
     cases = [(d, s, k) for d in targets for s in strategies for k in range(seeds)]
     # What is measured depends on the strategy and seed only (active picks use the prior), so
-    # every target of a seed measures the same archs and each choice is made once.
-    chosen: dict[tuple[str, int], np.ndarray] = {}
+    # every target of a seed measures the same archs and each choice is made once; picks made
+    # given the device's reference latencies are the device's own.
+    chosen: dict[tuple[str, int, str], np.ndarray] = {}
     for device, strategy, seed in tqdm(cases, desc="targets", file=sys.stderr):
         truth = dataset.table(device)
-        if (strategy, seed) not in chosen:
-            chosen[strategy, seed] = measured_for(
-                strategy, model, rows, dataset, samples, seed, timings
+        key = (strategy, seed, device if strategy in DEVICE_DEPENDENT else "")
+        if key not in chosen:
+            chosen[key] = measured_for(
+                strategy, model, rows, dataset, truth, samples, seed, timings
             )
-        index = chosen[strategy, seed]
+        index = chosen[key]
         start = time.perf_counter()
         posterior = measured_posterior(model, truth, index)
         timings.add("adapt", time.perf_counter() - start)
         start = time.perf_counter()
         prediction = posterior.predict(rows)
         timings.add("predict_all", time.perf_counter() - start)
-        yield device, strategy, len(index), evaluate(prediction, truth)
+        described = len(dataset.reference_archs) if strategy in USES_REFERENCE else 0
+        yield device, strategy, len(index) - described, evaluate(prediction, truth)
 
 
 def aggregate(results: list[tuple[str, str, int, dict[str, float]]]) -> list[dict]:
@@ -168,8 +184,6 @@ def aggregate(results: list[tuple[str, str, int, dict[str, float]]]) -> list[dic
     for device, strategy in dict.fromkeys((d, s) for d, s, _, _ in results):
         group = [(n, m) for d, s, n, m in results if d == device and s == strategy]
         row = {"device": device, "strategy": strategy, "samples": group[0][0], "seeds": len(group)}
-        if strategy == "zeroshot":
-            row["samples"] = 0  # the descriptor's reference latencies, no measurements
         for k in METRICS:
             values = [m[k] for _, m in group]
             row[k] = float(np.mean(values))
@@ -189,20 +203,21 @@ def standard_error(values: list[float]) -> float | None:
 def print_table(rows: list[dict]) -> None:
     """The rows, then per strategy the means over devices; ``cov90_se`` is coverage90's
     standard error over seeds (blank for one seed), to tell a miss from seed noise."""
-    header = f"{'device':<15}{'strategy':<10}{'n':>4}" + "".join(f"{k:>12}" for k in METRICS)
+    width = max(10, *(len(r["strategy"]) + 2 for r in rows))
+    header = f"{'device':<15}{'strategy':<{width}}{'n':>4}" + "".join(f"{k:>12}" for k in METRICS)
     print(header + f"{'cov90_se':>10}")
     print("-" * (len(header) + 10))
     for r in rows:
         se = r["coverage90_se"]
         print(
-            f"{r['device']:<15}{r['strategy']:<10}{r['samples']:>4}"
+            f"{r['device']:<15}{r['strategy']:<{width}}{r['samples']:>4}"
             + "".join(f"{r[k]:>12.4f}" for k in METRICS)
             + (f"{se:>10.4f}" if se is not None else "")
         )
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         group = [r for r in rows if r["strategy"] == strategy]
         means = "".join(f"{np.mean([r[k] for r in group]):>12.4f}" for k in METRICS)
-        print(f"{'MEAN':<15}{strategy:<10}{'':>4}{means}")
+        print(f"{'MEAN':<15}{strategy:<{width}}{'':>4}{means}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -284,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             + (", and --cross-validate holds one out" if args.cross_validate else "")
         )
     strategies = args.strategies.split(",")
-    if not dataset.reference_archs and "zeroshot" in strategies:
-        strategies.remove("zeroshot")  # no descriptor in this dataset
+    if not dataset.reference_archs:  # no descriptor in this dataset
+        strategies = [s for s in strategies if s not in USES_REFERENCE]
     timings = Timings()
     results = []
     for fold in folds_for(sources, targets, args.cross_validate):

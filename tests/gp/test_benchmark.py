@@ -25,13 +25,6 @@ def test_rows_average_seeds_and_give_their_standard_error() -> None:
     assert math.isfinite(row["spearman_se"])
 
 
-def test_zeroshot_rows_report_no_measurements() -> None:
-    cases = [("pi", "zeroshot", 10, _metrics(0.5))]
-    (row,) = aggregate(cases)
-    assert row["samples"] == 0
-    assert row["coverage90_se"] is None
-
-
 def test_table_prints_coverage_standard_error(capsys: pytest.CaptureFixture[str]) -> None:
     cases = [("pi", "random", 10, _metrics(0.8)), ("pi", "random", 10, _metrics(1.0))]
     print_table(aggregate(cases))

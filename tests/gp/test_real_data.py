@@ -115,6 +115,24 @@ def test_benchmark_runs_and_writes_the_documented_json(help_dataset_dir: Path, t
     assert report["peak_rss_mb"] > 0
 
 
+def test_the_products_flow_counts_only_measurements_and_picks_per_device(
+    help_dataset_dir: Path, tmp_path: Path
+) -> None:
+    """reference_active: the descriptor's 10 reference latencies, then 10 active picks given
+    them, as ``client measure --register --suggested 10`` does; n counts the 10 picks only."""
+    out = tmp_path / "flow.json"
+    argv = ["--dataset", str(help_dataset_dir), "--seeds", "1", "--iterations", "5",
+            "--target", "fpga,raspi4", "--strategies", "zeroshot,reference_active",
+            "--json", str(out)]  # fmt: skip
+    assert benchmark.main(argv) == 0
+    rows = {(r["device"], r["strategy"]): r for r in json.loads(out.read_text())["rows"]}
+    for device in ("fpga", "raspi4"):
+        zeroshot, flow = rows[device, "zeroshot"], rows[device, "reference_active"]
+        assert (zeroshot["samples"], flow["samples"]) == (0, 10)
+        assert flow["spearman"] > zeroshot["spearman"] - 0.01
+    assert rows["fpga", "reference_active"]["spearman"] > 0.99
+
+
 def test_benchmark_cross_validation_predicts_each_source(help_dataset_dir: Path, tmp_path: Path):
     out = tmp_path / "cv.json"
     sources = ["titanx_32", "1080ti_32", "silver_4114", "pixel3"]

@@ -144,7 +144,9 @@ def test_help_protocol_over_the_wire(benchmark, help_server, help_stub) -> None:
         for device in HELP_TARGET_DEVICES:
             truth = dataset.table(device)
             for seed in range(SEEDS):
-                index = measured_for("random", model, rows, dataset, SAMPLES, seed, Timings())
+                index = measured_for(
+                    "random", model, rows, dataset, truth, SAMPLES, seed, Timings()
+                )
                 name = f"{device}-seed{seed}-{time.time_ns()}"
                 help_stub.RegisterDevice(pb.RegisterDeviceRequest(name=name))
                 measurements = [
