@@ -92,10 +92,17 @@ def create_server(
     token = load_token(config)
     credentials = _server_credentials(config)
     metrics = Metrics()
-    store = Store(config.store_path)
+    # Bound before the store is opened: a taken port leaves no new, empty store behind.
+    server, port = _bound_server(config, metrics, token, credentials)
     try:
-        running = _start(config, store, metrics, token, credentials, model_cache)
+        store = Store(config.store_path)
     except BaseException:
+        server.stop(None)
+        raise
+    try:
+        running = _start(server, port, config, store, metrics, model_cache)
+    except BaseException:
+        server.stop(None)
         store.close()
         raise
     _warn_if_exposed(config, token is not None)
@@ -110,21 +117,13 @@ def create_server(
     return running
 
 
-def _start(
+def _bound_server(
     config: ServiceConfig,
-    store: Store,
     metrics: Metrics,
     token: str | None,
     credentials: grpc.ServerCredentials | None,
-    model_cache: MutableMapping[str, LatencyEstimator] | None,
-) -> RunningServer:
-    registry = Registry(
-        store,
-        config.fit,
-        config.max_conditioning,
-        memory_cache=model_cache,
-        on_fit=lambda stage, seconds: metrics.fit.labels(stage).observe(seconds),
-    )
+) -> tuple[grpc.Server, int]:
+    """A grpc server (not started) listening on the configured address, and its port."""
     interceptors: list[grpc.ServerInterceptor] = [TelemetryInterceptor(metrics)]
     if token is not None:
         interceptors.append(TokenAuthInterceptor(token))
@@ -140,12 +139,6 @@ def _start(
             ("grpc.so_reuseport", 0),
         ],
     )
-    servicer = LatencyEstimatorServicer(store, registry, config.max_batch)
-    pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
     try:
         if credentials is None:
             port = server.add_insecure_port(config.address)
@@ -158,6 +151,30 @@ def _start(
             f"cannot listen on {config.address}: the port is taken, or the host is not one of"
             " this machine's addresses"
         )
+    return server, port
+
+
+def _start(
+    server: grpc.Server,
+    port: int,
+    config: ServiceConfig,
+    store: Store,
+    metrics: Metrics,
+    model_cache: MutableMapping[str, LatencyEstimator] | None,
+) -> RunningServer:
+    registry = Registry(
+        store,
+        config.fit,
+        config.max_conditioning,
+        memory_cache=model_cache,
+        on_fit=lambda stage, seconds: metrics.fit.labels(stage).observe(seconds),
+    )
+    servicer = LatencyEstimatorServicer(store, registry, config.max_batch)
+    pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
     endpoint = None
     if config.metrics_address:
         endpoint = MetricsEndpoint(metrics, config.metrics_address)

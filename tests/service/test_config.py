@@ -41,6 +41,7 @@ def test_a_port_another_server_holds_is_refused(tmp_path: Path) -> None:
         taken = ServiceConfig(address=f"127.0.0.1:{first.port}", store_path=tmp_path / "b.sqlite")
         with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{first.port}"):
             create_server(taken)
+        assert not (tmp_path / "b.sqlite").exists()  # no empty store left behind
     finally:
         first.stop(grace=0)
 
