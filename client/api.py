@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
 import random
 import time
@@ -277,6 +278,27 @@ def to_architectures(
     return [to_architecture(arch, search_space) for arch in archs]  # type: ignore[union-attr]
 
 
+def _seconds_from_env(text: str) -> float:
+    """``$LATENCY_TIMEOUT``'s value: finite seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ClientInputError(f"{ENV_TIMEOUT}={text!r}: expected seconds above 0")
+    return seconds
+
+
+def _is_real(value: object) -> bool:
+    """A real number, numpy's included; not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _is_whole(value: object) -> bool:
+    """A whole number, numpy's included; not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
 def _check_text(value: object, what: str) -> None:
     if not isinstance(value, str):
         raise ClientInputError(f"{what} must be a string, got {type(value).__name__}")
@@ -287,9 +309,7 @@ def _is_one_arch(items: Sequence[object]) -> bool:
     neither a number nor a block name is an arch of its own."""
     if not items:
         return False
-    if all(
-        isinstance(item, int | float | np.number) and not isinstance(item, bool) for item in items
-    ):
+    if all(_is_real(item) for item in items):
         return True
     return all(isinstance(item, str) and item.strip() in FBNET_BLOCKS for item in items)
 
@@ -349,20 +369,21 @@ class LatencyClient:
         batch_size: int = DEFAULT_BATCH_SIZE,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        numbers = (timeout_s, retries, batch_size, backoff_s)
-        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers) or (
+        counts_ok = all(_is_whole(n) for n in (retries, batch_size))
+        if not (counts_ok and _is_real(timeout_s) and _is_real(backoff_s)) or (
             timeout_s <= 0 or retries < 0 or batch_size < 1 or backoff_s < 0
         ):
             raise ClientInputError(
-                "timeout_s and batch_size must be positive numbers, retries and backoff_s not"
-                f" negative; got {timeout_s!r}, {batch_size!r}, {retries!r}, {backoff_s!r}"
+                "timeout_s and batch_size must be positive, retries and backoff_s not negative"
+                f" (batch_size and retries whole numbers); got timeout_s={timeout_s!r},"
+                f" batch_size={batch_size!r}, retries={retries!r}, backoff_s={backoff_s!r}"
             )
         self._closed = False
         self.target = target
-        self.timeout_s = timeout_s
-        self.retries = retries
-        self.backoff_s = backoff_s
-        self.batch_size = batch_size
+        self.timeout_s = float(timeout_s)
+        self.retries = int(retries)
+        self.backoff_s = float(backoff_s)
+        self.batch_size = int(batch_size)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         if root_certificates is None and ca_cert is not None:
             root_certificates = read_ca_cert(ca_cert)
@@ -389,11 +410,8 @@ class LatencyClient:
             "token": read_token(),
             "ca_cert": os.environ.get(ENV_CA_CERT) or None,
         }
-        if timeout := os.environ.get(ENV_TIMEOUT):
-            try:
-                settings["timeout_s"] = float(timeout)
-            except ValueError:
-                raise ClientInputError(f"{ENV_TIMEOUT}={timeout!r} is not a number") from None
+        if "timeout_s" not in overrides and (timeout := os.environ.get(ENV_TIMEOUT)):
+            settings["timeout_s"] = _seconds_from_env(timeout)
         settings.update(overrides)
         return cls(**settings)
 
@@ -593,7 +611,7 @@ class LatencyClient:
             seed: seeds the ``"random"`` strategy and the ``"active"`` strategy's draws.
         """
         _check_text(device, "device")
-        if not isinstance(count, int) or isinstance(count, bool):
+        if not _is_whole(count):
             raise ClientInputError(f"count must be a whole number, got {count!r}")
         pool = [] if candidates is None else to_architectures(candidates, search_space)
         if candidates is not None and not pool:
@@ -603,7 +621,7 @@ class LatencyClient:
         space = search_space or (pool[0].search_space if pool else NB201)
         request = pb.SuggestSamplesRequest(
             device=device,
-            count=count,
+            count=int(count),
             search_space=space,
             candidates=pool,
             strategy=strategy or "",
@@ -640,7 +658,11 @@ class LatencyClient:
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
         measurements = []
         for i, pair in enumerate(items):
-            if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            if (
+                isinstance(pair, str)
+                or not isinstance(pair, Sequence | np.ndarray)
+                or len(pair) != 2
+            ):
                 raise ClientInputError(f"measurement {i}: expected an (arch, latency_ms) pair")
             arch, latency = pair
             try:
@@ -667,11 +689,12 @@ class LatencyClient:
         aliases = [aliases] if isinstance(aliases, str) else list(aliases)
         for alias in aliases:
             _check_text(alias, "alias")
-        values = dict(descriptor or {})
-        for key, value in values.items():
+        values = {}
+        for key, value in (descriptor or {}).items():
             _check_text(key, "descriptor key")
-            if not isinstance(value, int | float) or isinstance(value, bool):
+            if not _is_real(value):
                 raise ClientInputError(f"descriptor {key!r}: {value!r} is not a number")
+            values[key] = float(value)
         request = pb.RegisterDeviceRequest(
             name=name, aliases=aliases, descriptor=values, description=description
         )

@@ -305,7 +305,8 @@ def items_named_by_place(places: list[str]) -> Iterator[None]:
 
 
 def _file_lines(path: Path, numbers: list[int]) -> list[str]:
-    return [f"{path} line {number}" for number in numbers]
+    name = "stdin" if str(path) == "-" else str(path)
+    return [f"{name} line {number}" for number in numbers]
 
 
 def _json_safe(value: Any) -> Any:

@@ -203,7 +203,7 @@ def standard_error(values: list[float]) -> float | None:
 def print_table(rows: list[dict]) -> None:
     """The rows, then per strategy the means over devices; ``cov90_se`` is coverage90's
     standard error over seeds (blank for one seed), to tell a miss from seed noise."""
-    width = max(10, *(len(r["strategy"]) + 2 for r in rows))
+    width = max([10, *(len(r["strategy"]) + 2 for r in rows)])
     header = f"{'device':<15}{'strategy':<{width}}{'n':>4}" + "".join(f"{k:>12}" for k in METRICS)
     print(header + f"{'cov90_se':>10}")
     print("-" * (len(header) + 10))
@@ -267,8 +267,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.samples < 1 or args.iterations < 1:
         parser.error("--seeds, --samples and --iterations must be positive")
-    if 2 * args.samples > NUM_ARCHS:
-        parser.error(f"--samples: random20 measures twice as many, at most {NUM_ARCHS // 2}")
+    most = NUM_ARCHS // 2 if "random20" in args.strategies.split(",") else NUM_ARCHS
+    if args.samples > most:
+        parser.error(
+            f"--samples: at most {most}"
+            + (" (random20 measures twice as many)" if most < NUM_ARCHS else "")
+        )
     if args.json is not None and not args.json.parent.is_dir():
         parser.error(f"--json: no folder {args.json.parent}")
     if args.source == NO_SOURCES and args.cross_validate:
@@ -301,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     strategies = args.strategies.split(",")
     if not dataset.reference_archs:  # no descriptor in this dataset
         strategies = [s for s in strategies if s not in USES_REFERENCE]
+        if not strategies:
+            raise SystemExit(
+                f"error: {args.dataset} has no reference archs (hardware_embedding_index.pt),"
+                f" which {args.strategies} needs"
+            )
     timings = Timings()
     results = []
     for fold in folds_for(sources, targets, args.cross_validate):

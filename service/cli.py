@@ -32,7 +32,7 @@ from service.errors import StartupError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FORMATS = ("text", "json")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,13 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         type=str.upper,
         choices=LOG_LEVELS,
-        default=os.environ.get(ENV_LOG_LEVEL, "INFO"),
+        default=os.environ.get(ENV_LOG_LEVEL) or "INFO",
         help=f"env {ENV_LOG_LEVEL}; default INFO",
     )
     parser.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
-        default=os.environ.get(ENV_LOG_FORMAT, "text"),
+        default=os.environ.get(ENV_LOG_FORMAT) or "text",
         help=f"json: one object per line, RPC fields included (env {ENV_LOG_FORMAT})",
     )
     commands = parser.add_subparsers(dest="command")

@@ -131,6 +131,8 @@ class ServiceConfig:
             )
         if not self.address.startswith(("unix:", "unix-abstract:")):
             parse_address(self.address, f"--address/{ENV_ADDRESS}")
+        if self.metrics_address is not None:
+            parse_address(self.metrics_address, f"--metrics-address/{ENV_METRICS_ADDRESS}")
         if self.max_batch < 1:
             raise ConfigError(
                 f"the batch limit ({ENV_MAX_BATCH}) must be positive, got {self.max_batch}"

@@ -20,6 +20,7 @@ import ssl
 import threading
 from collections.abc import MutableMapping
 from concurrent import futures
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -92,19 +93,19 @@ def create_server(
     token = load_token(config)
     credentials = _server_credentials(config)
     metrics = Metrics()
-    # Bound before the store is opened: a taken port leaves no new, empty store behind.
-    server, port = _bound_server(config, metrics, token, credentials)
-    try:
+    with ExitStack() as undo:
+        # Both ports are bound before the store is opened: a start that cannot listen leaves
+        # no new, empty store behind.
+        server, port = _bound_server(config, metrics, token, credentials)
+        undo.callback(server.stop, None)
+        endpoint = None
+        if config.metrics_address:
+            endpoint = MetricsEndpoint(metrics, config.metrics_address)
+            undo.callback(endpoint.close)
         store = Store(config.store_path)
-    except BaseException:
-        server.stop(None)
-        raise
-    try:
-        running = _start(server, port, config, store, metrics, model_cache)
-    except BaseException:
-        server.stop(None)
-        store.close()
-        raise
+        undo.callback(store.close)
+        running = _start(server, port, config, store, metrics, endpoint, model_cache)
+        undo.pop_all()  # started: the running server closes them on stop
     _warn_if_exposed(config, token is not None)
     logger.info(
         "listening on %s (port %d, %s, writes %s), store %s",
@@ -160,6 +161,7 @@ def _start(
     config: ServiceConfig,
     store: Store,
     metrics: Metrics,
+    endpoint: MetricsEndpoint | None,
     model_cache: MutableMapping[str, LatencyEstimator] | None,
 ) -> RunningServer:
     registry = Registry(
@@ -175,19 +177,11 @@ def _start(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    endpoint = None
-    if config.metrics_address:
-        endpoint = MetricsEndpoint(metrics, config.metrics_address)
     running = RunningServer(
         server, port, store, registry, health_servicer, config, metrics, endpoint
     )
     running._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
-    try:
-        server.start()
-    except BaseException:
-        if endpoint is not None:
-            endpoint.close()
-        raise
+    server.start()
     return running
 
 

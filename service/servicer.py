@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
 MAX_NAME_LENGTH = 200
+#: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
+#: characters), line and paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
@@ -235,9 +238,10 @@ def _check_names(name: str, aliases: Sequence[str]) -> None:
     for label, value in [("name", name), *((f"alias {i}", a) for i, a in enumerate(aliases))]:
         if value != value.strip():
             raise InvalidRequestError(f"{label} {value!r} has leading or trailing whitespace")
-        # A line break or escape sequence in a name would forge log lines and garble tables.
-        if any(unicodedata.category(c) == "Cc" for c in value):
-            raise InvalidRequestError(f"{label} {value!r} has a control character")
+        # A line break, escape sequence or direction override in a name would forge log lines
+        # and garble tables.
+        if any(unicodedata.category(c) in _UNPRINTABLE for c in value):
+            raise InvalidRequestError(f"{label} {value!r} has a control or format character")
         if len(value) > MAX_NAME_LENGTH:
             raise InvalidRequestError(f"{label} is longer than {MAX_NAME_LENGTH} characters")
 

@@ -47,3 +47,17 @@ def start_server(
     running = create_server(config, model_cache)
     running.warm_up()
     return running
+
+
+def write_help_dataset(root: Path, tables: dict[str, list[float]]) -> Path:
+    """A HELP-format dataset at ``root``: the arch index, and one latency list per table (no
+    reference archs)."""
+    import torch
+
+    from gp.spaces.nasbench201 import all_archs
+
+    (root / "latency").mkdir(parents=True)
+    torch.save({arch: i for i, arch in enumerate(all_archs())}, root / "str_arch2idx.pt")
+    for stem, latency in tables.items():
+        torch.save(latency, root / "latency" / f"{stem}.pt")
+    return root

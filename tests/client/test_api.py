@@ -126,7 +126,7 @@ def test_wrong_argument_types_are_typed_errors(latency: LatencyClient) -> None:
         (lambda: latency.suggest("pi4", count=2.5), "count must be a whole number"),  # type: ignore[arg-type]
         (lambda: latency.register_device("x", descriptor={"a": "x"}), "'a': 'x' is not a number"),  # type: ignore[dict-item]
         (lambda: latency.add_measurements("pi4", [LIGHT]), "measurement 0: expected an (arch"),  # type: ignore[list-item]
-        (lambda: LatencyClient(timeout_s=None), "must be positive numbers"),  # type: ignore[arg-type]
+        (lambda: LatencyClient(timeout_s=None), "got timeout_s=None"),  # type: ignore[arg-type]
         (lambda: latency.suggest("pi4", candidates=[]), "candidates is empty"),
     ]:
         with pytest.raises(ClientInputError) as info:
@@ -149,9 +149,21 @@ def test_a_closed_client_says_so(target: str) -> None:
 def test_from_env_reads_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LATENCY_TIMEOUT", "2.5")
     assert LatencyClient.from_env().timeout_s == 2.5
-    monkeypatch.setenv("LATENCY_TIMEOUT", "soon")
-    with pytest.raises(ClientInputError, match="LATENCY_TIMEOUT='soon'"):
-        LatencyClient.from_env()
+    for bad in ("soon", "0", "nan", "inf"):
+        monkeypatch.setenv("LATENCY_TIMEOUT", bad)
+        with pytest.raises(ClientInputError, match=f"LATENCY_TIMEOUT='{bad}'"):
+            LatencyClient.from_env()
+    assert LatencyClient.from_env(timeout_s=4.0).timeout_s == 4.0  # given: the variable unread
+
+
+def test_numpy_numbers_are_numbers(latency: LatencyClient) -> None:
+    """protobuf takes numpy scalars; the type checks must too."""
+    assert LatencyClient("127.0.0.1:1", batch_size=np.int64(100)).batch_size == 100
+    info = latency.register_device("np-dev", descriptor={"memory_gb": np.float32(1.5)})
+    assert info.descriptor == {"memory_gb": 1.5}
+    assert len(latency.suggest("np-dev", count=np.int64(2))) == 2
+    added = latency.add_measurements("np-dev", [np.array([LIGHT, 2.5], dtype=object)])
+    assert added.accepted == 1
     with pytest.raises(ClientInputError):
         to_architecture(np.ones((2, 2)))
     with pytest.raises(ClientInputError):

@@ -193,6 +193,8 @@ def test_rejected_items_are_named_by_their_line_in_the_file(target: str, tmp_pat
     assert_one_line_error(predicted, f"error: {archs} line 4: ", "'|bad~0|'", "INVALID_ARGUMENT")
     pool = run(target, "suggest-samples", "-d", "pi4", "--candidates", str(archs))
     assert_one_line_error(pool, f"error: {archs} line 4: ", "INVALID_ARGUMENT")
+    from_stdin = run(target, "predict", "-d", "pi4", "-f", "-", stdin=f"{LIGHT}\n|bad~0|\n")
+    assert_one_line_error(from_stdin, "error: stdin line 2: ", "INVALID_ARGUMENT")
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{LIGHT},2.0\n\n{HEAVY},-1\n")
     assert run(target, "register", "-d", "mine").exit_code == 0

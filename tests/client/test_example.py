@@ -101,7 +101,15 @@ def test_a_missing_dataset_is_one_line(
 
 
 @pytest.mark.parametrize(
-    "flags", [["--budget-ms", "0"], ["--budget-ms", "-5"], ["--population", "0"], ["--top", "x"]]
+    "flags",
+    [
+        ["--budget-ms", "0"],
+        ["--budget-ms", "-5"],
+        ["--budget-ms", "nan"],
+        ["--budget-ms", "inf"],
+        ["--population", "0"],
+        ["--top", "x"],
+    ],
 )
 def test_counts_and_budgets_must_be_positive(
     example: ModuleType, flags: list[str], capsys: pytest.CaptureFixture[str]

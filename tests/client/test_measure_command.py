@@ -139,7 +139,6 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--strategy", "bogus"], "'bogus' is not one of 'active', 'greedy', 'random'"),
         (["--clock", "bogus"], "clock must be one of wall, cpu"),
         (["--clock", "cpu", "--threads", "2"], "the cpu clock needs threads=1"),
-        (["--suggested", "0"], "nothing to do"),
     ],
 )
 def test_misused_options_are_usage_errors_before_anything_is_registered(
@@ -148,13 +147,16 @@ def test_misused_options_are_usage_errors_before_anything_is_registered(
     """Before, --strategy bogus timed the reference archs and registered the device, then
     failed on the first suggestion; a rerun found the device "already registered"."""
     args = ["measure", "-d", "half-set-up", "--register", *FAST_FLAGS]
-    if option[0] == "--suggested":
-        args.remove("--register")
     result = invoke(target, *args, *option)
     assert result.exit_code == 2, result.output
     assert fragment in result.output and "Traceback" not in result.output
     with LatencyClient(target) as latency:
         assert "half-set-up" not in {d.name for d in latency.devices()}
+
+
+def test_nothing_to_do_is_a_usage_error(target: str) -> None:
+    result = invoke(target, "measure", "-d", "pi4", "--suggested", "0", *FAST_FLAGS)
+    assert result.exit_code == 2 and "nothing to do" in result.output
 
 
 def test_an_arch_file_without_archs_is_an_error_not_a_default_round(

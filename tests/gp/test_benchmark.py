@@ -9,6 +9,8 @@ import pytest
 from gp.benchmark import METRICS, Fold, aggregate, folds_for, main, parse_args, print_table
 from gp.data import LatencyDataset
 from gp.errors import DatasetError
+from gp.spaces.nasbench201 import NUM_ARCHS
+from tests.helpers import write_help_dataset
 
 
 def _metrics(value: float) -> dict[str, float]:
@@ -48,18 +50,24 @@ def test_cross_validation_holds_out_each_source_once() -> None:
     assert folds_for(["a", "b"], ["t"], cross_validate=False) == [Fold(["a", "b"], ["t"])]
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["--source", "pixel3,gold_6240"],
-        ["--cross-validate", "--source", "pixel3,gold_6240,titanx_1"],
-    ],
-)
-def test_cross_validation_needs_a_source_more_than_a_fit(
-    argv: list[str], help_dataset_dir: Path
-) -> None:
+@pytest.fixture
+def tiny_tables(tmp_path: Path) -> Path:
+    """Four constant tables, no reference archs: enough to reach the checks before a fit."""
+    tables = {name: [1.0 + i] * NUM_ARCHS for i, name in enumerate(("a", "b", "c", "t"))}
+    return write_help_dataset(tmp_path / "tiny", tables)
+
+
+@pytest.mark.parametrize("argv", [["--source", "a,b"], ["--cross-validate", "--source", "a,b,c"]])
+def test_cross_validation_needs_a_source_more_than_a_fit(argv: list[str], tiny_tables: Path):
     with pytest.raises(SystemExit, match="at least 3 sources"):
-        main(["--dataset", str(help_dataset_dir), "--target", "fpga", *argv])
+        main(["--dataset", str(tiny_tables), "--target", "t", *argv])
+
+
+def test_strategies_that_need_reference_archs_say_so_before_the_fit(tiny_tables: Path) -> None:
+    """Before, a dataset without them printed an empty table, then failed on printing it."""
+    argv = ["--dataset", str(tiny_tables), "--source", "a,b,c", "--target", "t"]
+    with pytest.raises(SystemExit, match="no reference archs"):
+        main([*argv, "--strategies", "zeroshot,reference_active"])
 
 
 def test_unknown_sources_are_named_before_they_are_counted(help_dataset_dir: Path) -> None:
@@ -76,7 +84,8 @@ def test_a_json_path_without_its_folder_is_refused_before_the_run(
     assert "--json: no folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "d", "--samples", "8000"])
-    assert "at most 7812" in capsys.readouterr().err
+    assert "at most 7812 (random20 measures twice as many)" in capsys.readouterr().err
+    assert parse_args(["--dataset", "d", "--samples", "8000", "--strategies", "random"])
 
 
 def test_a_directory_without_a_dataset_is_named(tmp_path) -> None:

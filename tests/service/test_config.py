@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,21 @@ def test_a_port_another_server_holds_is_refused(tmp_path: Path) -> None:
         first.stop(grace=0)
 
 
+def test_a_metrics_port_that_cannot_be_served_leaves_no_store(tmp_path: Path) -> None:
+    """Before, the store was created before the metrics endpoint failed to start."""
+    store = tmp_path / "s.sqlite"
+    with pytest.raises(ConfigError, match="--metrics-address/LATENCY_METRICS_ADDRESS"):
+        ServiceConfig(address="127.0.0.1:0", store_path=store, metrics_address="9464")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        config = ServiceConfig(address="127.0.0.1:0", store_path=store, metrics_address=address)
+        with pytest.raises(ConfigError, match="cannot serve metrics"):
+            create_server(config)
+    assert not store.exists()
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "abc", "1.5"])
 def test_a_batch_limit_that_is_not_a_positive_integer_is_refused(
     value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -78,6 +94,16 @@ def test_serve_reports_a_bad_setting_in_one_line_and_exits_2(
     assert main(["serve", "--store", str(store), "--address", "127.0.0.1:0"]) == 2
     assert f"cannot start: {ENV_FIT_ITERATIONS}='abc'" in caplog.text
     assert not store.exists()
+
+
+def test_empty_logging_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.cli import build_parser
+
+    monkeypatch.setenv("LATENCY_LOG_LEVEL", "")
+    monkeypatch.setenv("LATENCY_LOG_FORMAT", "")
+    args = build_parser().parse_args(["health"])
+    assert (args.log_level, args.log_format) == ("INFO", "text")
+    assert build_parser().parse_args(["--log-level", "warn", "health"]).log_level == "WARN"
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 
 from service.errors import DeviceExistsError, DeviceNotFoundError
 from service.store import MeasurementRow, Store
+from tests.helpers import write_help_dataset
 
 
 @pytest.fixture
@@ -80,25 +81,13 @@ def tiny_dataset(tmp_path: Path) -> Path:
     return root
 
 
-def _synthetic_help_dataset(root: Path, tables: dict[str, list[float]]) -> Path:
-    import torch
-
-    from gp.spaces.nasbench201 import all_archs
-
-    (root / "latency").mkdir(parents=True)
-    torch.save({arch: i for i, arch in enumerate(all_archs())}, root / "str_arch2idx.pt")
-    for stem, latency in tables.items():
-        torch.save(latency, root / "latency" / f"{stem}.pt")
-    return root
-
-
 def test_import_help_reads_every_table_before_writing_any(store: Store, tmp_path: Path) -> None:
     from gp.errors import DatasetError
     from gp.spaces.nasbench201 import NUM_ARCHS
     from service.importer import import_help
 
     # "a_good" sorts first: a per-table import would have written it before reading "b_short".
-    root = _synthetic_help_dataset(
+    root = write_help_dataset(
         tmp_path / "dataset", {"a_good": [1.0] * NUM_ARCHS, "b_short": [1.0] * 10}
     )
     with pytest.raises(DatasetError, match="b_short.pt: expected 15625 latencies"):
