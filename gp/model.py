@@ -807,7 +807,7 @@ def check_latencies(latency_ms: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FitSettings:
-    """How the source hyperparameters are learned (defaults: 16-37 s for 13 devices on 2 cores)."""
+    """How the source hyperparameters are learned (defaults: 15-37 s for 13 devices on 2 cores)."""
 
     iterations: int = 300
     learning_rate: float = 0.04
