@@ -537,10 +537,10 @@ class LatencyClient:
         """
         _check_text(device, "device")
         messages = to_architectures(archs, search_space)
+        batches = list(self._batches(messages))
         for _ in range(CONSISTENT_ATTEMPTS):
             replies = [
-                self._predict_batch(device, messages, start, stop)
-                for start, stop in self._batches(messages)
+                self._predict_batch(device, messages, start, stop) for start, stop in batches
             ]
             versions = {reply.model_version for reply in replies}
             if len(versions) == 1:

@@ -262,6 +262,16 @@ def read_arch_lines(path: Path) -> list[tuple[int, str]]:
         return [(number, line) for number, line in lines if line and not line.startswith("#")]
 
 
+def require_arch_lines(path: Path, option: str) -> list[tuple[int, str]]:
+    """:func:`read_arch_lines`, where a file that lists no arch is an error naming ``option``."""
+    listed = read_arch_lines(path)
+    if not listed:
+        from client.errors import ClientInputError
+
+        raise ClientInputError(f"{option} {path}: no archs in it")
+    return listed
+
+
 def read_measurements(path: Path) -> list[tuple[int, str, float]]:
     """``(line, arch, latency_ms)`` rows of a CSV with a header naming those columns (line: the
     row's line number in the file, from 1, for error messages)."""
@@ -304,7 +314,8 @@ def items_named_by_place(places: list[str]) -> Iterator[None]:
         raise
 
 
-def _file_lines(path: Path, numbers: list[int]) -> list[str]:
+def file_lines(path: Path, numbers: list[int]) -> list[str]:
+    """How errors name those lines of ``path`` (``-``: stdin)."""
     name = "stdin" if str(path) == "-" else str(path)
     return [f"{name} line {number}" for number in numbers]
 
@@ -381,15 +392,11 @@ def suggest_samples(
 
       client suggest-samples --device phone --candidates fbnet_pool.txt -n 5
     """
-    listed = read_arch_lines(candidates) if candidates is not None else []
-    if candidates is not None and not listed:
-        from client.errors import ClientInputError
-
-        raise ClientInputError(f"--candidates {candidates}: no archs in it")
+    listed = require_arch_lines(candidates, "--candidates") if candidates is not None else []
     pool = [arch for _, arch in listed] if candidates is not None else None
     if pool:
         count = min(count, len(set(pool)))  # "up to --count": a small pool is not an error
-    places = _file_lines(candidates, [n for n, _ in listed]) if candidates is not None else []
+    places = file_lines(candidates, [n for n, _ in listed]) if candidates is not None else []
     with connect(ctx) as latency, items_named_by_place(places):
         picks = latency.suggest(
             device,
@@ -466,7 +473,7 @@ def predict(
     if not names:
         raise typer.BadParameter("no architectures: give ARCH arguments or --file")
     places = [f"ARCH argument {k}" for k in range(1, len(archs or []) + 1)]
-    places += _file_lines(file, [number for number, _ in listed]) if file is not None else []
+    places += file_lines(file, [number for number, _ in listed]) if file is not None else []
     with connect(ctx) as latency, items_named_by_place(places):
         result = latency.predict(device, names, search_space=_space(space))
     if as_csv:
@@ -536,7 +543,7 @@ def add(
     """
     rows = read_measurements(file)
     pairs = [(arch, value) for _, arch, value in rows]
-    with connect(ctx) as latency, items_named_by_place(_file_lines(file, [r[0] for r in rows])):
+    with connect(ctx) as latency, items_named_by_place(file_lines(file, [r[0] for r in rows])):
         warn_if_source(latency, device)
         result = latency.add_measurements(device, pairs, search_space=_space(space))
     if as_json:
@@ -678,7 +685,7 @@ def report(
 
     check_output_path(out, "--out", FIGURE_SUFFIXES)
     rows = read_measurements(measured)
-    places = _file_lines(measured, [r[0] for r in rows])
+    places = file_lines(measured, [r[0] for r in rows])
     with connect(ctx) as latency, items_named_by_place(places):
         prediction = latency.predict(device, [r[1] for r in rows], search_space=_space(space))
     latencies = np.array([r[2] for r in rows])

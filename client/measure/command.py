@@ -18,8 +18,9 @@ from client.cli import (
     app,
     check_output_path,
     connect,
+    file_lines,
     print_json,
-    read_arch_lines,
+    require_arch_lines,
     warn_if_source,
 )
 from client.measure.timing import STEADY_LIMIT
@@ -236,14 +237,11 @@ def _read_archs(path: Path | None, option: str, space: str) -> list[str]:
     and line. A file that lists none is an error too."""
     if path is None:
         return []
-    from client.errors import ClientInputError
     from client.measure.networks import check_archs
 
-    listed = read_arch_lines(path)
-    if not listed:
-        raise ClientInputError(f"{option} {path}: no archs in it")
+    listed = require_arch_lines(path, option)
     archs = [arch for _, arch in listed]
-    check_archs(archs, space, [f"{path} line {number}" for number, _ in listed])
+    check_archs(archs, space, file_lines(path, [number for number, _ in listed]))
     return archs
 
 
