@@ -708,3 +708,14 @@ class LatencyClient:
     def device(self, name: str) -> DeviceInfo:
         """One device by name or alias (NotFoundError if none)."""
         return DeviceInfo.from_message(self._call("GetDevice", pb.GetDeviceRequest(name=name)))
+
+    def measurements(
+        self, device: str, search_space: str = "nasbench201"
+    ) -> list[tuple[str, float]]:
+        """A device's stored measurements in one space: ``(canonical arch, latency_ms)`` pairs
+        in upload order (a source device lists its whole imported table)."""
+        _check_text(device, "device")
+        _check_text(search_space, "search_space")
+        request = pb.ListMeasurementsRequest(device=device, search_space=search_space)
+        reply = self._call("ListMeasurements", request)
+        return [(m.arch.arch, m.latency_ms) for m in reply.measurements]

@@ -555,6 +555,32 @@ def add(
     )
 
 
+@app.command()
+def measurements(
+    ctx: typer.Context,
+    device: DeviceOption,
+    space: Annotated[Space, typer.Option("--space", help="Search space.")] = Space.nasbench201,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a device's stored measurements as CSV (arch,latency_ms: what `add` reads), in
+    upload order.
+
+    Examples:
+
+      client measurements --device pi4 > pi4.csv
+
+      client measurements --device pi4 --json | jq length
+    """
+    with connect(ctx) as latency:
+        pairs = latency.measurements(device, space.value)
+    if as_json:
+        print_json([{"arch": arch, "latency_ms": ms} for arch, ms in pairs])
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["arch", "latency_ms"])
+    writer.writerows([arch, repr(ms)] for arch, ms in pairs)
+
+
 def warn_if_source(latency: LatencyClient, device: str) -> None:
     """Warns (stderr) before an upload to one of the shared model's source devices: the
     measurements join its complete table, and the server refits at its next start."""

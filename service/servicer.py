@@ -16,10 +16,10 @@ import grpc
 from gp.active import STRATEGIES as ACTIVE_STRATEGIES
 from gp.estimator import REFERENCE_LATENCY_PREFIX
 from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
-from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace
+from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace, VectorSpace, get_space
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.archs import ArchParser, group_by_space, to_message
+from service.archs import ArchParser, group_by_space, to_message, vector_dim
 from service.errors import (
     BatchTooLargeError,
     DeviceNotFoundError,
@@ -208,6 +208,25 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     def GetDevice(self, request: pb.GetDeviceRequest, context: grpc.ServicerContext) -> pb.Device:
         """One device by name or alias."""
         return self._device_message(self._device(request.name))
+
+    @grpc_errors
+    def ListMeasurements(
+        self, request: pb.ListMeasurementsRequest, context: grpc.ServicerContext
+    ) -> pb.ListMeasurementsResponse:
+        """A device's measurements in one space, canonical, in upload order."""
+        device = self._device(request.device)
+        name = (request.search_space or NASBench201Space.name).strip().lower()
+        get_space(name, 1 if name == VectorSpace.name else None)  # an unknown name: its error
+        archs, latency = self.store.measurements(device.id, name)
+        if not archs:
+            return pb.ListMeasurementsResponse()
+        space = get_space(name, vector_dim(archs[0]) if name == VectorSpace.name else None)
+        return pb.ListMeasurementsResponse(
+            measurements=[
+                pb.Measurement(arch=to_message(space, arch), latency_ms=float(ms))
+                for arch, ms in zip(archs, latency, strict=True)
+            ]
+        )
 
 
 def _distinct(archs: list[str] | None) -> list[str] | None:

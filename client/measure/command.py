@@ -145,7 +145,10 @@ def measure(
     ] = DEFAULT_RECHECK,
     save_holdout: Annotated[
         Path | None,
-        typer.Option("--save-holdout", help="Write held-out measurements (arch,latency_ms CSV)."),
+        typer.Option(
+            "--save-holdout",
+            help="Write the held-out measurements (CSV: arch,latency_ms,spread; IQR/median).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     wait: Annotated[
@@ -164,13 +167,15 @@ def measure(
 
       client measure --device laptop --register --suggested 10 --holdout 200
 
-      client measure --device laptop --archs mine.txt --threads 4 --batch-size 8
+      client measure --device laptop --archs mine.txt
+
+      client measure --device laptop-b8 --register --archs mine.txt --threads 4 --batch-size 8
 
       client measure --device laptop --suggested 5 --rounds 3
     """
     from client.errors import ClientInputError
     from client.measure.errors import MeasureError
-    from client.measure.networks import SEARCH_SPACES, check_archs
+    from client.measure.networks import SEARCH_SPACES, check_archs, space_of_arch
     from client.measure.timing import TimingSettings
 
     # Every option and input is checked before the first network is timed or anything is
@@ -192,12 +197,17 @@ def measure(
     except MeasureError as exc:
         raise typer.BadParameter(str(exc)) from None
     if save_holdout is not None:
+        if not (holdout or eval_archs):
+            raise typer.BadParameter(
+                "there is no held-out set to save: add --holdout N or --eval-archs FILE",
+                param_hint="--save-holdout",
+            )
         check_output_path(save_holdout, "--save-holdout")
     try:
         given = _read_archs(archs, "--archs", space)
         held_out = _read_archs(eval_archs, "--eval-archs", space)
         if reference:
-            check_archs([reference], space, ["--reference"])
+            check_archs([reference], space_of_arch(reference), ["--reference"])
     except MeasureError as exc:  # a malformed arch: the user's input, one line
         raise ClientInputError(str(exc)) from None
     plan = _Plan(
@@ -241,8 +251,7 @@ def _read_archs(path: Path | None, option: str, space: str) -> list[str]:
 
     listed = require_arch_lines(path, option)
     archs = [arch for _, arch in listed]
-    check_archs(archs, space, file_lines(path, [number for number, _ in listed]))
-    return archs
+    return check_archs(archs, space, file_lines(path, [number for number, _ in listed]))
 
 
 @dataclass(frozen=True)
@@ -266,8 +275,12 @@ class _Plan:
     @property
     def has_work(self) -> bool:
         """Whether anything is registered, timed or uploaded."""
-        measures = self.given or self.per_round or self.holdout or self.eval_archs or self.repeat
-        return self.register or bool(measures)
+        return self.register or self.uses_device or bool(self.repeat)
+
+    @property
+    def uses_device(self) -> bool:
+        """Whether anything is uploaded to the device or predicted for it."""
+        return bool(self.given or self.per_round or self.holdout or self.eval_archs)
 
 
 def _run(
@@ -277,6 +290,7 @@ def _run(
     from client.measure import loop
 
     summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
+    _check_device(latency, plan, settings)
     if plan.register:
         bar = _Bar(progress, "reference archs", 10)
         info = loop.register(latency, plan.device, settings, on_reference=bar)
@@ -285,23 +299,54 @@ def _run(
     if plan.given or plan.per_round:
         warn_if_source(latency, plan.device)
     batches = ([plan.given] if plan.given else []) + [[]] * (plan.rounds if plan.per_round else 0)
-    for batch in batches:
-        picks = batch or loop.suggest(
-            latency, plan.device, plan.per_round, plan.space, plan.strategy, plan.seed
+    try:
+        for batch in batches:
+            picks = batch or loop.suggest(
+                latency, plan.device, plan.per_round, plan.space, plan.strategy, plan.seed
+            )
+            bar = _Bar(progress, f"round {len(summary['rounds']) + 1}", len(picks))
+            report = loop.measure_round(latency, plan.device, picks, plan.space, settings, bar)
+            uploaded.update(report.timings)
+            summary["rounds"].append(_round_dict(report))
+    except KeyboardInterrupt:
+        if uploaded:  # the user needs to know what a rerun would measure twice
+            typer.echo(
+                f"interrupted: {len(summary['rounds'])} round(s), {len(uploaded)} archs, had"
+                f" been uploaded to {plan.device}",
+                err=True,
+            )
+        raise
+    # Held-out archs avoid everything the device has measured, so the score is out of sample.
+    targets = plan.eval_archs or (
+        loop.holdout_archs(
+            plan.holdout,
+            plan.space,
+            plan.seed + 1,
+            set(uploaded) | loop.measured_archs(latency, plan.device, plan.space),
         )
-        bar = _Bar(progress, f"round {len(summary['rounds']) + 1}", len(picks))
-        report = loop.measure_round(latency, plan.device, picks, plan.space, settings, bar)
-        uploaded.update(report.timings)
-        summary["rounds"].append(_round_dict(report))
-    # Held-out archs avoid everything measured here, so the score is out of sample.
-    targets = plan.eval_archs or loop.holdout_archs(
-        plan.holdout, plan.space, plan.seed + 1, set(uploaded)
+        if plan.holdout
+        else []
     )
     if targets:
         summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
     if plan.repeat:
         summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
     return summary
+
+
+def _check_device(latency: LatencyClient, plan: _Plan, settings: TimingSettings) -> None:
+    """Before anything is timed: the device exists (unless registered now) and its latencies
+    were taken with these settings."""
+    from client.errors import NotFoundError
+    from client.measure.loop import check_settings
+
+    try:
+        device = latency.device(plan.device)
+    except NotFoundError:
+        if plan.register or not plan.uses_device:
+            return
+        raise
+    check_settings(device, settings)
 
 
 def _evaluate(

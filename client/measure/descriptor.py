@@ -158,6 +158,16 @@ def reference_latencies(
     return latencies
 
 
+def settings_facts(settings: TimingSettings) -> dict[str, float]:
+    """The ``measure.*`` keys: how a device's latencies are taken. Latencies taken with other
+    settings (a larger batch, more threads) are another device's."""
+    facts = {"measure.batch_size": float(settings.batch_size)}
+    if settings.threads is not None:
+        facts["measure.threads"] = float(settings.threads)
+    facts["measure.cpu_clock"] = float(settings.clock == "cpu")
+    return facts
+
+
 def hardware_descriptor(
     settings: TimingSettings | None = None,
     perf: bool = True,
@@ -176,10 +186,7 @@ def hardware_descriptor(
     descriptor = cpu_facts() | cache_facts()
     if perf:
         descriptor |= perf_facts()
-    descriptor["measure.batch_size"] = float(settings.batch_size)
-    if settings.threads is not None:
-        descriptor["measure.threads"] = float(settings.threads)
-    descriptor["measure.cpu_clock"] = float(settings.clock == "cpu")
+    descriptor |= settings_facts(settings)
     if references:
         descriptor |= reference_latencies(settings, progress)
     logger.debug("descriptor: %s", descriptor)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from client.api import AddResult, DeviceInfo, LatencyClient
 from client.errors import AlreadyExistsError, NotFoundError
-from client.measure.descriptor import HELP_REFERENCE_ARCHS, hardware_descriptor
-from client.measure.errors import TimingError
+from client.measure.descriptor import HELP_REFERENCE_ARCHS, hardware_descriptor, settings_facts
+from client.measure.errors import MeasureError, TimingError
 from client.measure.networks import FBNET, NASBENCH201, random_archs
 from client.measure.timing import STEADY_LIMIT, Timing, TimingSettings, time_arch
 from client.metrics import Scores, score
@@ -107,6 +107,31 @@ def register(
     except AlreadyExistsError:
         logger.warning("device %r is already registered; keeping its descriptor", device)
         return None
+
+
+def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:
+    """Raises :class:`MeasureError` when ``settings`` differ from those the device's latencies
+    were taken with (its descriptor's ``measure.*`` keys): a batch of 8 is not a batch of 1,
+    and mixing them in one device spoils its model."""
+    recorded = device.descriptor
+    differing = [
+        (key.removeprefix("measure."), recorded[key], value)
+        for key, value in settings_facts(settings).items()
+        if key in recorded and recorded[key] != value
+    ]
+    if differing:
+        was = ", ".join(f"{name} {old:g}" for name, old, _ in differing)
+        now = ", ".join(f"{name} {new:g}" for name, _, new in differing)
+        raise MeasureError(
+            f"device {device.name!r} was measured with {was}, these settings give {now}:"
+            " latencies taken both ways do not mix. Measure it with its own settings, or"
+            " register another device for these (--device NEW_NAME --register)"
+        )
+
+
+def measured_archs(client: LatencyClient, device: str, search_space: str) -> set[str]:
+    """Every arch ``device`` has measurements of in ``search_space`` (canonical)."""
+    return {arch for arch, _ in client.measurements(device, search_space)}
 
 
 def upload(

@@ -123,8 +123,12 @@ def random_nb201(count: int, seed: int | None = None, exclude: set[str] | None =
     """``count`` distinct NB201 arch strings drawn uniformly, none of them in ``exclude``."""
     rng = random.Random(seed)
     taken = set(exclude or ())
-    if count > len(NB201_OPS) ** 6 - len(taken):
-        raise ArchitectureError(f"cannot draw {count} distinct NB201 archs outside the exclusions")
+    left = len(NB201_OPS) ** 6 - len(taken)
+    if count > left:
+        raise ArchitectureError(
+            f"cannot draw {count} distinct NB201 archs: only {left} are left outside those"
+            " excluded (measured already, or reference archs)"
+        )
     drawn: list[str] = []
     while len(drawn) < count:
         arch = format_nb201([rng.choice(NB201_OPS) for _ in range(6)])
@@ -170,7 +174,7 @@ def random_archs(
 def _fbnet_block(layer: int, item: str) -> str:
     if item in FBNET_BLOCKS:
         return item
-    if item.isdigit() and int(item) < len(FBNET_BLOCKS):
+    if item.isascii() and item.isdigit() and int(item) < len(FBNET_BLOCKS):
         return FBNET_BLOCKS[int(item)]
     raise ArchitectureError(
         f"block {layer}: unknown block {item!r}; expected one of {', '.join(FBNET_BLOCKS)}"
@@ -185,16 +189,31 @@ def _block_shape(block: str) -> tuple[int, int, int]:
 
 def check_archs(
     archs: Sequence[str], search_space: str = NASBENCH201, places: Sequence[str] = ()
-) -> None:
-    """Raises :class:`ArchitectureError` naming the first malformed arch by its place (e.g.
-    ``mine.txt line 4``; default ``arch N``, counted from 1)."""
-    parse = parse_fbnet if search_space == FBNET else parse_nb201
+) -> list[str]:
+    """The canonical form of each arch (FBNet: block names joined by bare commas), the one
+    the service stores; raises :class:`ArchitectureError` naming the first malformed arch by its
+    place (e.g. ``mine.txt line 4``; default ``arch N``, counted from 1)."""
+    canonical = []
     for number, arch in enumerate(archs, 1):
         try:
-            parse(arch)
+            canonical.append(canonical_arch(arch, search_space))
         except ArchitectureError as exc:
             place = places[number - 1] if places else f"arch {number}"
             raise ArchitectureError(f"{place}: {exc}") from None
+    return canonical
+
+
+def canonical_arch(arch: str, search_space: str = NASBENCH201) -> str:
+    """``arch`` spelled as the service stores it, so that one network is timed once."""
+    if search_space == FBNET:
+        return ",".join(parse_fbnet(arch))
+    return format_nb201([op for ops in parse_nb201(arch) for op in ops])
+
+
+def space_of_arch(arch: str) -> str:
+    """The space of an arch of either space ``client measure`` builds: NB201 cell strings
+    start with ``|``, anything else is an FBNet block list."""
+    return NASBENCH201 if arch.strip().startswith("|") else FBNET
 
 
 # --------------------------------------------------------------------------- builders

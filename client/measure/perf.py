@@ -1,9 +1,10 @@
 """Linux hardware performance counters of a workload, through ``perf_event_open(2)``.
 
 Counters are opened on the calling thread (and threads it starts later). Each counts kernel
-work too where the kernel allows it (a migration happens in the kernel, so a user-only
-migration counter always reads zero); where ``/proc/sys/kernel/perf_event_paranoid`` forbids
-that it falls back to user space only, which any unprivileged process may count at level 2.
+work too where the kernel allows it; where ``/proc/sys/kernel/perf_event_paranoid`` forbids
+that, a hardware counter falls back to user space only, which any unprivileged process may
+count at level 2. Events that happen only in the kernel (a migration) would then always read
+zero, so they are left out instead.
 A counter the kernel or the hardware refuses (virtual machines often expose no PMU) is left
 out of the result rather than reported as zero, since zero would be a false measurement.
 
@@ -53,6 +54,8 @@ EVENTS: dict[str, tuple[int, int]] = {
     "cpu-migrations": (_SOFTWARE, 4),
 }
 
+#: Events only the kernel's side of a thread has: counted in user space only they read zero.
+_KERNEL_EVENTS = frozenset({"cpu-migrations"})
 _SYSCALL_NUMBERS = {"x86_64": 298, "amd64": 298, "aarch64": 241, "arm64": 241}
 _ATTR_SIZE = 64  # PERF_ATTR_SIZE_VER0: every field we set lies in the first 64 bytes
 _DISABLED, _INHERIT, _EXCLUDE_KERNEL, _EXCLUDE_HV = 1 << 0, 1 << 1, 1 << 5, 1 << 6
@@ -97,7 +100,7 @@ def _attr(event_type: int, config: int, user_only: bool) -> bytes:
 
 def _open(libc: ctypes.CDLL, number: int, name: str) -> int | None:
     event_type, config = EVENTS[name]
-    for user_only in (False, True):
+    for user_only in (False,) if name in _KERNEL_EVENTS else (False, True):
         attr = ctypes.create_string_buffer(_attr(event_type, config, user_only), _ATTR_SIZE)
         # pid 0, cpu -1: this thread on any CPU; no group, no flags.
         fd = libc.syscall(number, attr, 0, -1, -1, 0)

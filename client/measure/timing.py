@@ -60,7 +60,7 @@ class TimingSettings:
         max_spread: relative IQR (IQR / median) above which a series counts as noisy.
         attempts: series to try at most before accepting a noisy one.
         clock: ``"wall"`` or ``"cpu"`` (calling thread's CPU time; needs ``threads=1``).
-        reference: an architecture (of the measured one's search space) to pair every run
+        reference: an architecture (NB201 or FBNet, whatever is measured) to pair every run
             with, cancelling drift of the machine's speed; None times runs alone.
     """
 
@@ -264,25 +264,26 @@ def time_arch(
     example = example_input(settings.batch_size)
     if settings.reference is None:
         return time_network(model, example, settings)
-    reference_model, reference_ms = _reference(settings, search_space)
+    reference_model, reference_ms = _reference(settings)
     return time_network(model, example, settings, reference_model, reference_ms)
 
 
-_REFERENCES: dict[tuple[str, TimingSettings], tuple[nn.Module, float]] = {}
+_REFERENCES: dict[TimingSettings, tuple[nn.Module, float]] = {}
 
 
-def _reference(settings: TimingSettings, search_space: str) -> tuple[nn.Module, float]:
-    """The reference network and its latency, measured at its first use in this process."""
-    from client.measure.networks import build_network, example_input
+def _reference(settings: TimingSettings) -> tuple[nn.Module, float]:
+    """The reference network and its latency, measured at its first use in this process.
+    It is built in its own space: an FBNet reference also paces NB201 archs (the
+    descriptor's)."""
+    from client.measure.networks import build_network, example_input, space_of_arch
 
-    key = (search_space, settings)
-    if key not in _REFERENCES:
+    if settings not in _REFERENCES:
         assert settings.reference is not None
-        model = build_network(settings.reference, search_space)
+        model = build_network(settings.reference, space_of_arch(settings.reference))
         alone = dataclasses.replace(settings, reference=None)
         latency = time_network(model, example_input(settings.batch_size), alone).median_ms
-        _REFERENCES[key] = (model, latency)
-    return _REFERENCES[key]
+        _REFERENCES[settings] = (model, latency)
+    return _REFERENCES[settings]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tests.client.conftest import HEAVY, LIGHT
 from tests.service import conftest as service_fixtures
 
 CELL = "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
-COMMANDS = ["suggest-samples", "predict", "add", "devices", "register", "report"]
+COMMANDS = ["suggest-samples", "predict", "add", "measurements", "devices", "register", "report"]
 
 
 def run(target: str | None, *args: str, env: dict[str, str] | None = None, stdin: str = ""):
@@ -147,6 +147,22 @@ def test_register_add_suggest(target: str, tmp_path: Path) -> None:
     fbnet_picks = run(target, "suggest-samples", "-d", "nano", "--candidates", str(fbnet), "--json")
     assert fbnet_picks.exit_code == 0, fbnet_picks.output  # the space follows the candidates
     assert {p["search_space"] for p in json.loads(fbnet_picks.stdout)["suggestions"]} == {"fbnet"}
+
+
+def test_measurements_print_what_add_reads(target: str, tmp_path: Path) -> None:
+    run(target, "register", "-d", "exporter")
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{HEAVY},40.5\n{CELL},12.25\n")
+    assert run(target, "add", "-d", "exporter", "-f", str(measured)).exit_code == 0
+    listed = run(target, "measurements", "-d", "exporter")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout == f"arch,latency_ms\n{HEAVY},40.5\n{CELL},12.25\n"
+    run(target, "register", "-d", "copy")
+    copied = run(target, "add", "-d", "copy", "-f", "-", stdin=listed.stdout)
+    assert "accepted 2 measurements" in copied.stdout
+    as_json = json.loads(run(target, "measurements", "-d", "copy", "--json").stdout)
+    assert as_json == [{"arch": HEAVY, "latency_ms": 40.5}, {"arch": CELL, "latency_ms": 12.25}]
+    assert_one_line_error(run(target, "measurements", "-d", "nobody"), "nobody", "NOT_FOUND")
 
 
 def test_adding_to_a_source_device_warns_that_it_joins_the_table(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import struct
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,9 @@ from client.measure.descriptor import (
     hardware_descriptor,
     parse_size,
 )
+from client.measure.perf import _EXCLUDE_KERNEL as EXCLUDE_KERNEL
 from client.measure.perf import EVENTS, count, paranoid_level
+from client.measure.perf import _open as perf_open
 from client.measure.timing import TimingSettings
 
 TINY = TimingSettings(warmup=1, runs=3, attempts=1)
@@ -75,3 +80,25 @@ def test_perf_counters_are_absent_rather_than_zero_when_refused() -> None:
     if paranoid_level() is None:
         assert reading.counts == {}
     assert all(rate >= 0 for rate in reading.rates().values())
+
+
+def test_a_kernel_event_is_not_counted_in_user_space_only() -> None:
+    """Where perf_event_paranoid refuses kernel counting, a user-only migration counter would
+    read zero; it is left out instead, while hardware events still retry user-only."""
+    attempts: list[tuple[str, bool]] = []
+
+    class RefusingLibc:
+        """perf_event_open that refuses every attempt with EACCES, recording its flags."""
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def syscall(self, number: int, attr: ctypes.Array, *args: int) -> int:
+            flags = struct.unpack_from("=Q", attr.raw, 40)[0]  # after type..read_format
+            attempts.append((self.name, bool(flags & EXCLUDE_KERNEL)))
+            ctypes.set_errno(errno.EACCES)
+            return -1
+
+    for name in ("cpu-migrations", "cpu-cycles"):
+        assert perf_open(RefusingLibc(name), 298, name) is None  # type: ignore[arg-type]
+    assert attempts == [("cpu-migrations", False), ("cpu-cycles", False), ("cpu-cycles", True)]

@@ -10,6 +10,7 @@ from client.measure.networks import (
     FBNET_BLOCKS,
     NB201_OPS,
     build_network,
+    check_archs,
     example_input,
     format_nb201,
     parse_fbnet,
@@ -90,6 +91,19 @@ def test_malformed_fbnet_archs_and_unknown_spaces_are_refused() -> None:
         parse_fbnet("k3_e1,k7_e9" + ",skip" * 20)
     with pytest.raises(ArchitectureError, match="search space"):
         build_network(MIXED, "vector")
+
+
+def test_one_fbnet_network_however_spelled_has_one_canonical_form() -> None:
+    """Before, indices, names and spaced names were timed and uploaded as three archs."""
+    names = ",".join(["k3_e1"] * 22)
+    spellings = [",".join(["0"] * 22), names, ", ".join(["k3_e1"] * 22)]
+    assert check_archs(spellings, "fbnet") == [names] * 3
+    assert check_archs([f" {MIXED} "]) == [MIXED]
+
+
+def test_a_non_ascii_digit_is_an_unknown_block_not_a_crash() -> None:
+    with pytest.raises(ArchitectureError, match="block 0: unknown block"):
+        parse_fbnet("\u00b2" + ",0" * 21)
 
 
 def test_random_nb201_draws_are_distinct_reproducible_and_avoid_exclusions() -> None:

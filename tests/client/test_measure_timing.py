@@ -83,6 +83,14 @@ def test_real_networks_timed_against_a_reference_keep_their_order() -> None:
     assert 0.5 < skip.median_ms / time_arch(SKIP, settings=FAST).median_ms < 2.0
 
 
+def test_a_reference_of_the_other_space_paces_the_arch_in_its_own() -> None:
+    """The descriptor's NB201 reference archs are timed against an FBNet --reference too;
+    before, the FBNet reference was built as an NB201 cell and registering failed."""
+    fbnet = ",".join(["skip"] * 22)
+    settings = TimingSettings(warmup=1, runs=3, attempts=1, reference=fbnet)
+    assert time_arch(SKIP, settings=settings).median_ms > 0
+
+
 def test_warmup_calls_are_not_timed() -> None:
     calls = itertools.count()
     settings = TimingSettings(warmup=3, runs=4, attempts=1)

@@ -116,6 +116,56 @@ def test_read_your_writes(stub: pb_grpc.LatencyEstimatorStub) -> None:
     assert stub.GetDevice(pb.GetDeviceRequest(name="target")).measurement_count == 5
 
 
+def test_list_measurements_returns_each_space_canonical_in_upload_order(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    register(stub, "lister", aliases=["lst"])
+    fbnet = random_archs(1, seed=3)[0]
+    spaced_fbnet = fbnet.replace(",", ", ")
+    uploads = [
+        measure(ARCHS[9], 3.0),
+        measure(spaced_fbnet, 7.0, "fbnet"),
+        measure(ARCHS[2], 4.0),
+        pb.Measurement(
+            arch=pb.Architecture(search_space="vector", features=[1, 2.5]), latency_ms=2
+        ),
+    ]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="lister", measurements=uploads))
+
+    def listed(space: str) -> list[tuple[str, str, float]]:
+        request = pb.ListMeasurementsRequest(device="lst", search_space=space)
+        reply = stub.ListMeasurements(request)
+        return [(m.arch.search_space, m.arch.arch, m.latency_ms) for m in reply.measurements]
+
+    nb = "nasbench201"
+    assert listed("") == listed(nb) == [(nb, ARCHS[9], 3.0), (nb, ARCHS[2], 4.0)]
+    assert listed("FBNet") == [("fbnet", fbnet, 7.0)]
+    vector = stub.ListMeasurements(
+        pb.ListMeasurementsRequest(device="lister", search_space="vector")
+    )
+    assert [list(m.arch.features) for m in vector.measurements] == [[1.0, 2.5]]
+    register(stub, "unmeasured")
+    assert listed_for(stub, "unmeasured") == []
+
+
+def listed_for(stub: pb_grpc.LatencyEstimatorStub, device: str) -> list[str]:
+    reply = stub.ListMeasurements(pb.ListMeasurementsRequest(device=device))
+    return [m.arch.arch for m in reply.measurements]
+
+
+def test_list_measurements_names_an_unknown_device_or_space(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    with pytest.raises(grpc.RpcError) as missing:
+        listed_for(stub, "nobody")
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as space:
+        stub.ListMeasurements(pb.ListMeasurementsRequest(device="pi4", search_space="cifar"))
+    assert space.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "unknown search space 'cifar'" in space.value.details()
+    assert len(listed_for(stub, "pi4")) == len(ARCHS)  # a source lists its imported table
+
+
 def test_descriptor_conditions_predictions(stub: pb_grpc.LatencyEstimatorStub) -> None:
     arch = ARCHS[7]
     register(stub, "plain")

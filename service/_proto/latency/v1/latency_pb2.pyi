@@ -161,3 +161,17 @@ class GetDeviceRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListMeasurementsRequest(_message.Message):
+    __slots__ = ("device", "search_space")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_SPACE_FIELD_NUMBER: _ClassVar[int]
+    device: str
+    search_space: str
+    def __init__(self, device: _Optional[str] = ..., search_space: _Optional[str] = ...) -> None: ...
+
+class ListMeasurementsResponse(_message.Message):
+    __slots__ = ("measurements",)
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
+    def __init__(self, measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ...) -> None: ...

@@ -64,6 +64,11 @@ class LatencyEstimatorStub:
                 request_serializer=latency_dot_v1_dot_latency__pb2.GetDeviceRequest.SerializeToString,
                 response_deserializer=latency_dot_v1_dot_latency__pb2.Device.FromString,
                 _registered_method=True)
+        self.ListMeasurements = channel.unary_unary(
+                '/latency.v1.LatencyEstimator/ListMeasurements',
+                request_serializer=latency_dot_v1_dot_latency__pb2.ListMeasurementsRequest.SerializeToString,
+                response_deserializer=latency_dot_v1_dot_latency__pb2.ListMeasurementsResponse.FromString,
+                _registered_method=True)
 
 
 class LatencyEstimatorServicer:
@@ -111,6 +116,13 @@ class LatencyEstimatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMeasurements(self, request, context):
+        """Returns a device's measurements in one search space, in upload order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LatencyEstimatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +155,11 @@ def add_LatencyEstimatorServicer_to_server(servicer, server):
                     servicer.GetDevice,
                     request_deserializer=latency_dot_v1_dot_latency__pb2.GetDeviceRequest.FromString,
                     response_serializer=latency_dot_v1_dot_latency__pb2.Device.SerializeToString,
+            ),
+            'ListMeasurements': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMeasurements,
+                    request_deserializer=latency_dot_v1_dot_latency__pb2.ListMeasurementsRequest.FromString,
+                    response_serializer=latency_dot_v1_dot_latency__pb2.ListMeasurementsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +324,33 @@ class LatencyEstimator:
             '/latency.v1.LatencyEstimator/GetDevice',
             latency_dot_v1_dot_latency__pb2.GetDeviceRequest.SerializeToString,
             latency_dot_v1_dot_latency__pb2.Device.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMeasurements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/latency.v1.LatencyEstimator/ListMeasurements',
+            latency_dot_v1_dot_latency__pb2.ListMeasurementsRequest.SerializeToString,
+            latency_dot_v1_dot_latency__pb2.ListMeasurementsResponse.FromString,
             options,
             channel_credentials,
             insecure,
