@@ -222,6 +222,29 @@ def test_held_out_archs_avoid_what_the_device_measured_before(target: str, tmp_p
     assert len(held_out) == 6 and not set(held_out) & set(usual[:3])
 
 
+def test_an_interrupted_run_says_what_it_had_uploaded(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    measure_round = loop.measure_round
+    calls: list[int] = []
+
+    def interrupted_second_round(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return measure_round(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "measure_round", interrupted_second_round)
+    with LatencyClient(target) as latency:
+        latency.register_device("stopped")
+    args = ["measure", "-d", "stopped", "--suggested", "2", "--rounds", "3", *FAST_FLAGS]
+    result = invoke(target, *args)
+    assert result.exit_code != 0
+    assert "interrupted: 1 round(s), 2 archs, had been uploaded to stopped" in result.output
+    with LatencyClient(target) as latency:
+        assert latency.device("stopped").measurement_count == 2
+
+
 def test_saving_a_held_out_set_that_is_not_measured_is_a_usage_error(
     target: str, tmp_path: Path
 ) -> None:
