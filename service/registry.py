@@ -19,7 +19,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, MutableMapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -124,7 +125,7 @@ class Registry:
         self.source_names: frozenset[str] = frozenset()
         self._estimator: LatencyEstimator | None = None
         self._cache_lock = threading.Lock()
-        self._device_locks: dict[int, threading.Lock] = {}
+        self._device_locks: dict[int, threading.RLock] = {}
         self._measurements: LruCache[tuple[int, SpaceKey], tuple[int, Measurements]]
         self._measurements = LruCache(MEASUREMENT_CACHE_SIZE)
         self._posteriors: LruCache[tuple[int, int, SpaceKey], tuple[LatencyModel, DevicePosterior]]
@@ -215,9 +216,18 @@ class Registry:
         """``<fit hash[:8]>-<device version>``: changes with the fit or the device's data."""
         return f"{self.fit_hash[:8]}-{device.version}"
 
-    def device_lock(self, device_id: int) -> threading.Lock:
+    def device_lock(self, device_id: int) -> threading.RLock:
+        """Held by every upload to the device and by every answer about it (re-entrant)."""
         with self._cache_lock:
-            return self._device_locks.setdefault(device_id, threading.Lock())
+            return self._device_locks.setdefault(device_id, threading.RLock())
+
+    @contextmanager
+    def consistent(self, device: DeviceRecord) -> Iterator[DeviceRecord]:
+        """Holds the device's lock and yields its record as of now: no upload through this
+        server changes the device meanwhile, so everything answered under it, model version
+        included, is of that one version (a record read before the lock may be stale)."""
+        with self.device_lock(device.id):
+            yield self.store.get(device.id)
 
     def measurements(self, device: DeviceRecord, key: SpaceKey) -> Measurements:
         """The device's measurements in one space at its current version (cached)."""

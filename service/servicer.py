@@ -80,18 +80,18 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         groups = group_by_space(ArchParser("arch").parse(request.archs))
         self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
         predictions: list[pb.Prediction | None] = [None] * len(request.archs)
-        for group in groups.values():
-            result = self.registry.predict(device, group.space, group.archs)
-            for j, position in enumerate(group.positions):
-                predictions[position] = pb.Prediction(
-                    mean_ms=float(result.mean_ms[j]),
-                    variance_ms2=float(result.var_ms[j]),
-                    lower_ms=float(result.lower_ms[j]),
-                    upper_ms=float(result.upper_ms[j]),
-                )
-        return pb.PredictResponse(
-            predictions=predictions, model_version=self.registry.model_version(device)
-        )
+        with self.registry.consistent(device) as device:
+            for group in groups.values():
+                result = self.registry.predict(device, group.space, group.archs)
+                for j, position in enumerate(group.positions):
+                    predictions[position] = pb.Prediction(
+                        mean_ms=float(result.mean_ms[j]),
+                        variance_ms2=float(result.var_ms[j]),
+                        lower_ms=float(result.lower_ms[j]),
+                        upper_ms=float(result.upper_ms[j]),
+                    )
+            version = self.registry.model_version(device)
+        return pb.PredictResponse(predictions=predictions, model_version=version)
 
     @grpc_errors
     def SuggestSamples(
@@ -113,9 +113,11 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         parser = ArchParser("candidate", default_space=space_name)
         space = self._suggest_space(parser, space_name, request.candidates)
         candidates = _distinct(self._candidates(parser, space_name, request.candidates))
-        result = self.registry.suggest(
-            device, space, request.count, candidates, request.strategy, request.seed
-        )
+        with self.registry.consistent(device) as device:
+            result = self.registry.suggest(
+                device, space, request.count, candidates, request.strategy, request.seed
+            )
+            version = self.registry.model_version(device)
         suggestions = [
             pb.Suggestion(
                 arch=to_message(space, arch),
@@ -124,9 +126,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             )
             for j, arch in enumerate(result.archs)
         ]
-        return pb.SuggestSamplesResponse(
-            suggestions=suggestions, model_version=self.registry.model_version(device)
-        )
+        return pb.SuggestSamplesResponse(suggestions=suggestions, model_version=version)
 
     @staticmethod
     def _suggest_space(
@@ -174,8 +174,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 f"{exc}; register it first (RegisterDevice; `client register`)"
             ) from None
         rows = _measurement_rows(request.measurements)
-        device = self.store.add_measurements(device.id, rows)
-        self.registry.invalidate(device.id)
+        with self.registry.device_lock(device.id):  # no answer about it sees half of this
+            device = self.store.add_measurements(device.id, rows)
+            self.registry.invalidate(device.id)
         logger.info("stored %d measurements for %s (v%d)", len(rows), device.name, device.version)
         return pb.AddMeasurementsResponse(
             accepted=len(rows),

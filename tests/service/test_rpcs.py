@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -114,6 +116,39 @@ def test_read_your_writes(stub: pb_grpc.LatencyEstimatorStub) -> None:
     assert abs(after.predictions[0].mean_ms - 50.0) < 10.0
     assert after.predictions[0].variance_ms2 < before.predictions[0].variance_ms2
     assert stub.GetDevice(pb.GetDeviceRequest(name="target")).measurement_count == 5
+
+
+def test_one_model_version_is_one_answer_while_the_device_is_measured(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Before, a Predict resolved the device, an upload landed, and the answer was built from
+    the new rows under the old version: 75 of 148 versions had several answers (a reviewer's
+    race), so a client joining a split prediction by version could mix data."""
+    register(stub, "raced")
+    query = pb.PredictRequest(device="raced", archs=[nb201(ARCHS[0])])
+    answers: dict[str, set[float]] = {}
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            reply = stub.Predict(query)
+            answers.setdefault(reply.model_version, set()).add(reply.predictions[0].mean_ms)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    try:
+        for i in range(40):
+            add = pb.AddMeasurementsRequest(
+                device="raced", measurements=[measure(ARCHS[i + 1], 1.0 + i)]
+            )
+            stub.AddMeasurements(add)
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+    assert len(answers) > 5  # the readers saw the device change
+    assert {version: means for version, means in answers.items() if len(means) > 1} == {}
 
 
 def test_list_measurements_returns_each_space_canonical_in_upload_order(
