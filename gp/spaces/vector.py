@@ -11,7 +11,6 @@ string that round-trips exactly) and joined by ``","`` without spaces, e.g.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 
@@ -21,9 +20,15 @@ import torch
 from gp.errors import GPInputError, InvalidArchitectureError
 from gp.spaces.base import ArchLike, SearchSpace
 
+#: Largest magnitude of a vector element. Encodings are counts, sizes and FLOPs; beyond this a
+#: value is a unit error, and around 1e150 the kernel's squared distances overflow and every
+#: later posterior of the device fails.
+MAX_MAGNITUDE = 1e12
+VALUE_RULE = f"values must be finite and at most {MAX_MAGNITUDE:g} in magnitude"
+
 
 def _value(position: int, item: object) -> float:
-    """One element as a finite float."""
+    """One element as a float within ``MAX_MAGNITUDE``."""
     where = f"element {position}"
     if isinstance(item, str):
         try:
@@ -36,8 +41,8 @@ def _value(position: int, item: object) -> float:
         raise InvalidArchitectureError(
             f"{where}: expected a real number, got {type(item).__name__} {item!r}"
         )
-    if not math.isfinite(value):
-        raise InvalidArchitectureError(f"{where} is {value}; values must be finite")
+    if not abs(value) <= MAX_MAGNITUDE:  # NaN fails too
+        raise InvalidArchitectureError(f"{where} is {value}; {VALUE_RULE}")
     return value
 
 
@@ -92,11 +97,11 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
             raise InvalidArchitectureError(
                 f"expected {self._dim} values per arch, got a matrix of shape {tuple(rows.shape)}"
             )
-        bad = (~torch.isfinite(rows)).nonzero()
+        bad = (~(rows.abs() <= MAX_MAGNITUDE)).nonzero()
         if len(bad):
             i, j = bad[0].tolist()
             raise InvalidArchitectureError(
-                f"arch {i}: element {j} is {rows[i, j].item()}; values must be finite"
+                f"arch {i}: element {j} is {rows[i, j].item()}; {VALUE_RULE}"
             )
         return rows.clone()
 

@@ -706,8 +706,11 @@ def test_vector_canonical_forms() -> None:
     [
         ([1.0, 2.0], r"^expected 3 values, got 2$"),
         ("1,2,3,4", r"^expected 3 values, got 4$"),
-        ([1.0, float("nan"), 2.0], r"^element 1 is nan; values must be finite$"),
-        (np.array([1.0, 2.0, np.inf]), r"^element 2 is inf; values must be finite$"),
+        ([1.0, float("nan"), 2.0], r"^element 1 is nan; values must be finite and at most 1e\+12"),
+        (np.array([1.0, 2.0, np.inf]), r"^element 2 is inf; values must be finite"),
+        # Accepted before: one such measurement made the device's every posterior fail.
+        ("1e160,1,1", r"^element 0 is 1e\+160; values must be finite and at most 1e\+12 in"),
+        ([1.0, -2e12, 2.0], r"^element 1 is -2000000000000.0; values must be"),
         ("1,abc,3", r"^element 1: cannot parse 'abc' as a float$"),
         ([1.0, True, 2.0], r"^element 1: expected a real number, got bool"),
         ([1.0, None, 2.0], r"^element 1: expected a real number, got NoneType"),
@@ -740,6 +743,11 @@ def test_vector_encode_sequences_and_matrices() -> None:
     bad = np.zeros((4, 2))
     bad[2, 1] = np.nan
     with pytest.raises(
-        InvalidArchitectureError, match=r"^arch 2: element 1 is nan; values must be finite$"
+        InvalidArchitectureError, match=r"^arch 2: element 1 is nan; values must be finite"
+    ):
+        space.encode(bad)
+    bad[2, 1] = 1e13
+    with pytest.raises(
+        InvalidArchitectureError, match=r"^arch 2: element 1 is 10000000000000.0; values"
     ):
         space.encode(bad)

@@ -188,6 +188,26 @@ def listed_for(stub: pb_grpc.LatencyEstimatorStub, device: str) -> list[str]:
     return [m.arch.arch for m in reply.measurements]
 
 
+def test_a_vector_beyond_the_models_range_is_refused_not_stored(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Before, [1e160, 1, 1] was stored, and every later Predict of the device's vectors was
+    INTERNAL (the covariance's eigendecomposition failed)."""
+    register(stub, "vectors")
+    huge = pb.Architecture(search_space="vector", features=[1e160, 1, 1])
+    request = pb.AddMeasurementsRequest(
+        device="vectors", measurements=[pb.Measurement(arch=huge, latency_ms=2.0)]
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.AddMeasurements(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "measurement 0" in refused.value.details() and "1e+12" in refused.value.details()
+    stored = stub.ListMeasurements(
+        pb.ListMeasurementsRequest(device="vectors", search_space="vector")
+    )
+    assert list(stored.measurements) == []
+
+
 def test_list_measurements_names_an_unknown_device_or_space(
     stub: pb_grpc.LatencyEstimatorStub,
 ) -> None:
