@@ -25,6 +25,7 @@ import numbers
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -672,7 +673,10 @@ class LatencyClient:
                 raise ClientInputError(message) from None
             message = to_architecture(arch, search_space)
             measurements.append(pb.Measurement(arch=message, latency_ms=latency_ms))
-        request = pb.AddMeasurementsRequest(device=device, measurements=measurements)
+        # One id for the upload and its retries: a retry after a lost answer is not stored twice.
+        request = pb.AddMeasurementsRequest(
+            device=device, measurements=measurements, request_id=uuid.uuid4().hex
+        )
         reply = self._call("AddMeasurements", request)
         return AddResult(reply.accepted, reply.device_total, reply.model_version)
 

@@ -1,8 +1,9 @@
 """Building and running the gRPC server: servicer, health checking, reflection, shutdown.
 
 Start-up order: open the store (refusing a corrupt one), listen (health NOT_SERVING), then
-import the dataset if the store is empty and a dataset is configured, fit or load the model,
-and report SERVING. Model RPCs answer UNAVAILABLE until then; device RPCs work at once.
+import the dataset if the store is empty and a dataset is configured (or finish an import a
+stop interrupted: ``<store>.importing`` marks one), fit or load the model, and report
+SERVING. Model RPCs answer UNAVAILABLE until then; device RPCs work at once.
 
 Every unary RPC passes, outermost first, through telemetry (access log, metrics), the write
 token check (when a token is configured) and the request guard (undecodable bytes, expired
@@ -22,6 +23,7 @@ from collections.abc import MutableMapping
 from concurrent import futures
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 import grpc
@@ -60,12 +62,34 @@ class RunningServer:
     metrics_endpoint: MetricsEndpoint | None = None
 
     def warm_up(self) -> None:
-        """Imports the configured dataset into an empty store, readies the model, SERVING."""
-        if self.config.dataset is not None and not self.store.list_devices():
-            logger.info("store is empty: importing %s", self.config.dataset)
-            import_help(self.config.dataset, self.store, progress=False)
+        """Imports the configured dataset into an empty store (or finishes an interrupted
+        import), readies the model, SERVING."""
+        self._import_dataset()
         self.registry.start()
         self._set_status(health_pb2.HealthCheckResponse.SERVING)
+
+    def _import_dataset(self) -> None:
+        # The marker outlives an import that is stopped or killed, so the next start finishes
+        # it (the import is idempotent) instead of fitting on the tables it got to.
+        marker = Path(f"{self.store.path}.importing")
+        dataset = self.config.dataset
+        if dataset is None:
+            if marker.exists():
+                logger.warning(
+                    "the import of %s into this store was interrupted: serve with --dataset"
+                    " (or run import-help) to finish it",
+                    marker.read_text().strip(),
+                )
+            return
+        if marker.exists():
+            logger.info("finishing the interrupted import of %s", dataset)
+        elif self.store.list_devices():
+            return
+        else:
+            logger.info("store is empty: importing %s", dataset)
+        marker.write_text(f"{dataset}\n")
+        import_help(dataset, self.store, progress=False)
+        marker.unlink()
 
     def _set_status(self, status: int) -> None:
         for name in ("", SERVICE_NAME):

@@ -175,7 +175,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             ) from None
         rows = _measurement_rows(request.measurements)
         with self.registry.device_lock(device.id):  # no answer about it sees half of this
-            device = self.store.add_measurements(device.id, rows)
+            device = self.store.add_measurements(device.id, rows, request.request_id)
             self.registry.invalidate(device.id)
         logger.info("stored %d measurements for %s (v%d)", len(rows), device.name, device.version)
         return pb.AddMeasurementsResponse(

@@ -16,6 +16,7 @@ because its measurements cost hours of device time.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -27,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from service.errors import DeviceExistsError, DeviceNotFoundError, StoreCorruptError
+
+logger = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
@@ -65,6 +68,12 @@ CREATE TABLE IF NOT EXISTS measurements (
 );
 CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id, search_space);
 """
+# Added later: stores made before it get the column when opened (see Store._create_schema).
+_REQUEST_ID_COLUMN = "ALTER TABLE batches ADD COLUMN request_id TEXT"
+_REQUEST_ID_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS batches_by_request ON batches(device_id, request_id)"
+    " WHERE request_id IS NOT NULL"
+)
 
 
 def check_header(path: Path) -> None:
@@ -150,6 +159,10 @@ class Store:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 self._db.execute(statement)
+        columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "request_id" not in columns:
+            self._db.execute(_REQUEST_ID_COLUMN)
+        self._db.execute(_REQUEST_ID_INDEX)
 
     def close(self) -> None:
         with self._lock:
@@ -252,19 +265,26 @@ class Store:
         )
 
     # ---- measurements ------------------------------------------------------------------
-    def add_measurements(self, device_id: int, rows: Sequence[MeasurementRow]) -> DeviceRecord:
+    def add_measurements(
+        self, device_id: int, rows: Sequence[MeasurementRow], request_id: str = ""
+    ) -> DeviceRecord:
         """Stores ``rows`` as one batch in one transaction; returns the updated device.
 
-        An empty batch stores nothing and leaves the version unchanged.
+        An empty batch stores nothing and leaves the version unchanged. A batch whose
+        ``request_id`` the device already has is a retry of one that was stored (its answer
+        may have been lost): it is not stored again.
         """
         if not rows:
             return self.get(device_id)
         now = time.time()
         with self._transaction() as db:
             self._record(device_id)  # raises if the device vanished
+            if request_id and self._has_batch(device_id, request_id):
+                logger.info("request %s was stored before: not stored again", request_id)
+                return self._record(device_id)
             cursor = db.execute(
-                "INSERT INTO batches (device_id, added_at, size) VALUES (?, ?, ?)",
-                (device_id, now, len(rows)),
+                "INSERT INTO batches (device_id, added_at, size, request_id) VALUES (?, ?, ?, ?)",
+                (device_id, now, len(rows), request_id or None),
             )
             batch = int(cursor.lastrowid or 0)
             db.executemany(
@@ -279,6 +299,12 @@ class Store:
                 (len(rows), device_id),
             )
         return self.get(device_id)
+
+    def _has_batch(self, device_id: int, request_id: str) -> bool:
+        found = self._db.execute(
+            "SELECT 1 FROM batches WHERE device_id = ? AND request_id = ?", (device_id, request_id)
+        ).fetchone()
+        return found is not None
 
     def measurements(self, device_id: int, search_space: str) -> tuple[list[str], np.ndarray]:
         """A device's measurements in one space: canonical archs and latencies, in insert order."""

@@ -376,6 +376,43 @@ def test_client_errors_are_not_retried(
     assert pauses == []
 
 
+def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, an upload that a stopping server committed after answering UNAVAILABLE was
+    retried by the library and stored twice."""
+    latency.register_device("lossy")
+    stub = latency._stub
+    real = stub.AddMeasurements
+    sent: list[str] = []
+
+    def stored_but_answer_lost(request, **kwargs):
+        sent.append(request.request_id)
+        reply = real(request, **kwargs)
+        if len(sent) == 1:
+            raise FakeUnavailable()
+        return reply
+
+    monkeypatch.setattr(stub, "AddMeasurements", stored_but_answer_lost)
+    monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)
+    latency.retries = 2
+    result = latency.add_measurements("lossy", [(LIGHT, 2.0), (HEAVY, 9.0)])
+    assert len(sent) == 2 and sent[0] == sent[1] != ""
+    assert result.device_total == 2 == latency.device("lossy").measurement_count
+    latency.add_measurements("lossy", [(LIGHT, 2.0)])  # a new upload gets a new id
+    assert latency.device("lossy").measurement_count == 3
+
+
+class FakeUnavailable(grpc.RpcError):
+    """What the channel raises when the server went away mid-call."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> str:
+        return "Cancelling all calls"
+
+
 def test_batch_limit_is_resource_exhausted(store_path: Path, model_cache: dict) -> None:
     config = ServiceConfig(
         address="127.0.0.1:0", store_path=store_path, fit=service_fixtures.fit_settings()

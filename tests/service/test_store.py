@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,50 @@ def test_batches_are_atomic_and_bump_the_version(store: Store) -> None:
     assert store.get(device.id).version == 1
     archs, latency = store.measurements(device.id, "fbnet")
     assert archs == ["b"] and latency.tolist() == [2.0]
+
+
+def test_a_retried_batch_is_stored_once(store: Store) -> None:
+    """Before, an upload committed after its answer was lost (a server stopping) and the
+    client's retry stored it again."""
+    first, second = store.register_device("d"), store.register_device("e")
+    rows = [MeasurementRow("nasbench201", "a", 1.0)]
+    assert store.add_measurements(first.id, rows, "req-1").version == 1
+    again = store.add_measurements(first.id, rows, "req-1")
+    assert (again.version, again.measurement_count) == (1, 1)
+    assert store.add_measurements(first.id, rows, "req-2").measurement_count == 2
+    assert store.add_measurements(first.id, rows).measurement_count == 3  # no id: no check
+    assert store.add_measurements(first.id, rows).measurement_count == 4
+    assert store.add_measurements(second.id, rows, "req-1").measurement_count == 1
+
+
+def test_a_store_made_before_request_ids_opens_and_gets_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_SCHEMA)
+    old.execute("INSERT INTO devices (id, name, created_at) VALUES (1, 'd', 0)")
+    old.commit()
+    old.close()
+    store = Store(path)
+    rows = [MeasurementRow("nasbench201", "a", 1.0)]
+    store.add_measurements(1, rows, "req")
+    assert store.add_measurements(1, rows, "req").measurement_count == 1
+    store.close()
+
+
+# The schema before batches had request ids (2026-12-03).
+OLD_SCHEMA = """
+CREATE TABLE devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '', descriptor TEXT NOT NULL DEFAULT '{}',
+    version INTEGER NOT NULL DEFAULT 0, measurement_count INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL);
+CREATE TABLE aliases (alias TEXT PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id));
+CREATE TABLE batches (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),
+    added_at REAL NOT NULL, size INTEGER NOT NULL);
+CREATE TABLE measurements (id INTEGER PRIMARY KEY,
+    device_id INTEGER NOT NULL REFERENCES devices(id), search_space TEXT NOT NULL,
+    arch TEXT NOT NULL, latency_ms REAL NOT NULL CHECK (latency_ms > 0),
+    added_at REAL NOT NULL, batch_id INTEGER NOT NULL REFERENCES batches(id));
+"""
 
 
 def test_reopen_keeps_everything(tmp_path: Path) -> None:
@@ -128,3 +173,39 @@ def test_serving_a_dataset_that_is_not_one_is_a_config_error(tiny_dataset: Path)
     assert ServiceConfig(dataset=tiny_dataset).dataset == tiny_dataset
     with pytest.raises(ConfigError, match="--dataset/LATENCY_DATASET: .*no latency/ folder"):
         ServiceConfig(dataset=tiny_dataset / "latency")
+
+
+def test_a_start_finishes_an_import_that_a_stop_interrupted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a start stopped during its first import left some tables, and every later start
+    fitted on those alone, saying nothing (the import ran only into an empty store)."""
+    import logging
+
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.config import ServiceConfig
+    from service.importer import import_help
+    from service.server import create_server
+
+    tables = {stem: [1.0 + i] * NUM_ARCHS for i, stem in enumerate(("a", "b", "c"))}
+    root = write_help_dataset(tmp_path / "dataset", tables)
+    path = tmp_path / "s.sqlite"
+    partial = Store(path)
+    import_help(root, partial, ["a"], progress=False)  # where the stop came
+    partial.close()
+    marker = tmp_path / "s.sqlite.importing"
+    marker.write_text(f"{root}\n")
+
+    without = create_server(ServiceConfig(address="127.0.0.1:0", store_path=path))
+    with caplog.at_level(logging.WARNING):
+        without._import_dataset()
+    without.stop(grace=0)
+    assert "the import of" in caplog.text and "was interrupted" in caplog.text
+
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=path, dataset=root))
+    try:
+        running._import_dataset()
+        counts = {d.name: d.measurement_count for d in running.store.list_devices()}
+    finally:
+        running.stop(grace=0)
+    assert counts == dict.fromkeys(tables, NUM_ARCHS) and not marker.exists()

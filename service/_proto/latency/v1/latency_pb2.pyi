@@ -87,12 +87,14 @@ class Measurement(_message.Message):
     def __init__(self, arch: _Optional[_Union[Architecture, _Mapping]] = ..., latency_ms: _Optional[float] = ...) -> None: ...
 
 class AddMeasurementsRequest(_message.Message):
-    __slots__ = ("device", "measurements")
+    __slots__ = ("device", "measurements", "request_id")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     device: str
     measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
-    def __init__(self, device: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, device: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AddMeasurementsResponse(_message.Message):
     __slots__ = ("accepted", "device_total", "model_version")
