@@ -275,8 +275,13 @@ def serve(config: ServiceConfig) -> int:
     stop.wait()
     running.stop()
     code = 1 if failed.is_set() else 0
-    if warm.is_alive():
-        # Stopped mid-fit: torch's worker threads cannot be joined, so leave at once.
+    busy = running.metrics.busy()
+    if warm.is_alive() or busy:
+        # Stopped mid-fit (torch's worker threads cannot be joined), or handlers outlived the
+        # grace period (their clients were answered UNAVAILABLE): the interpreter would wait
+        # for them at exit, past a supervisor's kill timeout. Leave at once.
+        if busy:
+            logger.warning("%d RPCs still running after the grace period: abandoned", busy)
         logging.shutdown()
         os._exit(code)
     return code

@@ -71,6 +71,10 @@ class Metrics:
             registry=self.registry,
         )
 
+    def busy(self) -> int:
+        """RPCs being handled now."""
+        return int(self.registry.get_sample_value("grpc_server_in_flight") or 0)
+
     def observe_rpc(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
         service, name = split_method(method)
         self.handled.labels("unary", service, name, code.name).inc()
@@ -107,7 +111,11 @@ class TelemetryInterceptor(UnaryInterceptor):
             code = grpc.StatusCode.UNKNOWN
             try:
                 response = behavior(request, context)
-                code = context.code() or grpc.StatusCode.OK
+                # A call whose client is gone (cancelled, past its deadline, or the server
+                # stopping past its grace period) got no answer, whatever the handler did.
+                code = context.code() or (
+                    grpc.StatusCode.OK if context.is_active() else grpc.StatusCode.CANCELLED
+                )
                 return response
             except Exception:
                 # context.abort() records the status before raising; anything else is a bug.

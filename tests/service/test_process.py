@@ -5,6 +5,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -82,3 +85,43 @@ def test_health_command_fails_without_server() -> None:
         capture_output=True,
     )
     assert result.returncode == 1
+
+
+def test_sigterm_leaves_after_the_grace_period_though_a_handler_runs_on(tmp_path: Path) -> None:
+    """Before, the process stayed until every abandoned handler ended (a suggestion over 100k
+    FBNet archs: about 40 s after SIGTERM), past a supervisor's kill timeout."""
+    from gp.spaces.fbnet import random_archs
+    from tests.service.conftest import free_port
+
+    metrics = f"127.0.0.1:{free_port()}"
+    server = ServerProcess(tmp_path / "store.sqlite", ["--metrics-address", metrics])
+    server.wait_serving()
+    channel, stub = stub_for(server)
+    stub.RegisterDevice(pb.RegisterDeviceRequest(name="edge"))
+    pool = [pb.Architecture(search_space="fbnet", arch=a) for a in random_archs(100_000, seed=1)]
+    request = pb.SuggestSamplesRequest(
+        device="edge", count=50, search_space="fbnet", candidates=pool
+    )
+    answers: list[grpc.StatusCode] = []
+
+    def suggest() -> None:
+        try:
+            stub.SuggestSamples(request, timeout=120)
+        except grpc.RpcError as exc:
+            answers.append(exc.code())
+
+    caller = threading.Thread(target=suggest)
+    caller.start()
+    while "grpc_server_in_flight 1.0" not in _metrics(metrics):
+        assert caller.is_alive(), "the suggestion ended before SIGTERM"
+        time.sleep(0.05)
+    assert server.stop(signal.SIGTERM) == 0  # waits 30 s at most
+    caller.join()
+    channel.close()
+    assert answers == [grpc.StatusCode.UNAVAILABLE]
+    assert "1 RPCs still running after the grace period: abandoned" in server.output()
+
+
+def _metrics(address: str) -> str:
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as reply:
+        return reply.read().decode()

@@ -7,6 +7,7 @@ import logging
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -17,7 +18,7 @@ from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
-from service.telemetry import JsonFormatter
+from service.telemetry import JsonFormatter, Metrics, TelemetryInterceptor
 from tests.service.conftest import nb201, start_server
 
 ARCHS = all_archs()
@@ -118,3 +119,30 @@ def test_json_formatter_puts_rpc_fields_on_one_line() -> None:
     entry = json.loads(JsonFormatter().format(record))
     assert entry["msg"] == "rpc x" and entry["level"] == "INFO"
     assert (entry["method"], entry["code"], entry["duration_ms"]) == ("Predict", "OK", 1.5)
+
+
+class _AbandonedContext:
+    """A call whose client stopped waiting while the handler ran."""
+
+    def code(self) -> None:
+        return None
+
+    def is_active(self) -> bool:
+        return False
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
+
+def test_a_call_whose_client_is_gone_is_logged_cancelled_not_ok(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, a handler that outlived the grace period was logged code=OK, though its client
+    had been answered UNAVAILABLE."""
+    metrics = Metrics()
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: "answer")
+    details = SimpleNamespace(method="/latency.v1.LatencyEstimator/SuggestSamples")
+    observed = TelemetryInterceptor(metrics).wrap(handler, details)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO):
+        observed.unary_unary(None, _AbandonedContext())
+    assert "method=SuggestSamples code=CANCELLED" in caplog.text
