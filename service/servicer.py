@@ -143,7 +143,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         try:
             return parser.space(name, dim)
         except ValueError as exc:
-            raise InvalidRequestError(str(exc)) from None
+            # An empty first vector is that candidate's fault, and says which it is.
+            where = "candidate 0: " if first is not None and key == VectorSpace.name else ""
+            raise InvalidRequestError(f"{where}{exc}") from None
 
     @staticmethod
     def _candidates(

@@ -208,6 +208,17 @@ def test_a_vector_beyond_the_models_range_is_refused_not_stored(
     assert list(stored.measurements) == []
 
 
+def test_an_empty_first_vector_candidate_is_named(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    empty = pb.Architecture(search_space="vector")
+    request = pb.SuggestSamplesRequest(
+        device="pi4", count=1, search_space="vector", candidates=[empty]
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.SuggestSamples(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == "candidate 0: a vector arch needs at least one feature"
+
+
 def test_list_measurements_names_an_unknown_device_or_space(
     stub: pb_grpc.LatencyEstimatorStub,
 ) -> None:
