@@ -2,7 +2,8 @@
 
 Servicer methods are wrapped in :func:`grpc_errors`; anything a caller can cause maps to a
 precise status (never INTERNAL): ``gp`` input errors -> INVALID_ARGUMENT, unknown device ->
-NOT_FOUND, name clash -> ALREADY_EXISTS, oversized request -> RESOURCE_EXHAUSTED.
+NOT_FOUND, name clash -> ALREADY_EXISTS, oversized request -> RESOURCE_EXHAUSTED, a store
+another process has locked (SQLite's "database is locked") -> UNAVAILABLE, which clients retry.
 """
 
 from __future__ import annotations
@@ -98,5 +99,17 @@ class ConfigError(StartupError, ValueError):
     """A setting, flag or environment variable is missing, inconsistent or unreadable."""
 
 
-class StoreCorruptError(StartupError):
+class StoreError(StartupError):
+    """The store cannot be used as it is; the message names the file and what to do."""
+
+
+class StoreCorruptError(StoreError):
     """The store file is truncated or corrupt; it is never silently recreated."""
+
+
+class StoreBusyError(StoreError, ServiceError):
+    """Another process (or a write queued before this one) held the store's write lock for
+    longer than the busy timeout. Retryable: at start-up it is a StoreError, in an RPC
+    UNAVAILABLE."""
+
+    code = grpc.StatusCode.UNAVAILABLE

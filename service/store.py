@@ -4,6 +4,11 @@
 acknowledged survives ``kill -9`` and power loss. Every write is one transaction: a batch of
 measurements is stored completely or not at all.
 
+Writes go through one connection, reads through another: in WAL mode a reader never waits for
+a writer, so a write waiting for another process's lock (a running ``import-help``) does not
+hold up reads. A write waits at most ``busy_timeout_s`` for that lock, then fails with
+:class:`StoreBusyError` (UNAVAILABLE in an RPC) and stores nothing.
+
 Names and aliases share one case-sensitive namespace: a device's name resolves like an alias.
 Each device carries a version counter, bumped by every stored batch; the model version the
 service reports is built from it.
@@ -21,20 +26,28 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from service.errors import DeviceExistsError, DeviceNotFoundError, StoreCorruptError
+from service.errors import (
+    DeviceExistsError,
+    DeviceNotFoundError,
+    StoreBusyError,
+    StoreCorruptError,
+)
 
 logger = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
 SQLITE_HEADER_BYTES = 100
-_CORRUPTION_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+_CORRUPTION_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+#: How long a write waits for the write lock (this process's earlier writes, then another
+#: process's transaction) before it fails as busy.
+BUSY_TIMEOUT_S = 10.0
 _ADVICE = "restore it from a backup, or move it away to start an empty store"
 
 _SCHEMA = """
@@ -68,7 +81,7 @@ CREATE TABLE IF NOT EXISTS measurements (
 );
 CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id, search_space);
 """
-# Added later: stores made before it get the column when opened (see Store._create_schema).
+# Added later: stores made before it get the column when opened (see _create_schema).
 _REQUEST_ID_COLUMN = "ALTER TABLE batches ADD COLUMN request_id TEXT"
 _REQUEST_ID_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS batches_by_request ON batches(device_id, request_id)"
@@ -116,36 +129,52 @@ class MeasurementRow:
 
 
 class Store:
-    """Thread-safe access to one SQLite file (one connection behind a lock)."""
+    """Thread-safe access to one SQLite file: a write connection and a read connection, each
+    behind its own lock.
 
-    def __init__(self, path: str | Path) -> None:
+    Args:
+        path: the SQLite file; created, with its folder, when missing.
+        busy_timeout_s: how long a write waits for the write lock in all before it raises
+            StoreBusyError (read at each write).
+    """
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
         existed = self.path.exists()
         if existed:
             check_header(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        with ExitStack() as undo:
+            self._db = self._connect()
+            undo.callback(self._db.close)
             self._open(check=existed)
-        except BaseException:
-            self._db.close()
-            raise
+            self._reader = self._connect()
+            undo.callback(self._reader.close)
+            # The read connection never writes, so it never takes (or waits for) the write lock.
+            self._reader.execute("PRAGMA query_only=ON")
+            undo.pop_all()
+
+    def _connect(self) -> sqlite3.Connection:
+        with self._sqlite_errors():
+            return sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_s,
+                check_same_thread=False,
+                isolation_level=None,
+            )
 
     def _open(self, check: bool) -> None:
-        try:
-            self._db.execute("PRAGMA busy_timeout=10000")
+        with self._sqlite_errors():
             if check:
                 self._quick_check()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            with self._transaction():
-                self._create_schema()
-        except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorname", "") not in _CORRUPTION_CODES:
-                raise
-            raise StoreCorruptError(f"store {self.path} is corrupt ({exc}); {_ADVICE}") from exc
+        with self._transaction() as db:
+            _create_schema(db)
 
     def _quick_check(self) -> None:
         """``PRAGMA quick_check`` (O(file size), no index cross-check): catches cut-off pages."""
@@ -155,30 +184,63 @@ class Store:
                 f"store {self.path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"
             )
 
-    def _create_schema(self) -> None:
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                self._db.execute(statement)
-        columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(batches)")}
-        if "request_id" not in columns:
-            self._db.execute(_REQUEST_ID_COLUMN)
-        self._db.execute(_REQUEST_ID_INDEX)
-
     def close(self) -> None:
-        with self._lock:
+        with self._write_lock, self._read_lock:
+            self._reader.close()
             self._db.close()
 
     @contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
+        """Turns the SQLite errors an operator or a client can act on into typed errors that
+        name the store."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+            if code == sqlite3.SQLITE_BUSY:
+                raise StoreBusyError(
+                    f"store {self.path} is busy (locked by another process); try again"
+                ) from exc
+            if code in _CORRUPTION_CODES:
+                raise StoreCorruptError(f"store {self.path} is corrupt ({exc}); {_ADVICE}") from exc
+            raise
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE ... COMMIT on the write connection, or ROLLBACK on any exception.
+
+        Waits at most ``busy_timeout_s`` in all: first for this process's earlier writes, then
+        for another process's transaction. Reads go on meanwhile on the read connection.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        if not self._write_lock.acquire(timeout=self.busy_timeout_s):
+            raise StoreBusyError(
+                f"store {self.path} is busy (earlier writes of this process hold it); try again"
+            )
+        try:
+            with self._sqlite_errors():
+                wait_ms = max(0, round((deadline - time.monotonic()) * 1000))
+                self._db.execute(f"PRAGMA busy_timeout={wait_ms}")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        finally:
+            self._write_lock.release()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on the read connection: one snapshot for all its queries."""
+        with self._read_lock, self._sqlite_errors():
+            self._reader.execute("BEGIN")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                yield self._reader
+            finally:
+                if self._reader.in_transaction:  # an I/O error may have ended it already
+                    self._reader.execute("COMMIT")
 
     # ---- devices -----------------------------------------------------------------------
     def register_device(
@@ -196,7 +258,7 @@ class Store:
         descriptor_json = json.dumps(dict(descriptor or {}), sort_keys=True)
         with self._transaction() as db:
             for taken in wanted:
-                owner = self._lookup(taken)
+                owner = _lookup(db, taken)
                 if owner is not None:
                     raise DeviceExistsError(f"{taken!r} is already taken by device {owner[1]!r}")
             cursor = db.execute(
@@ -209,60 +271,26 @@ class Store:
                 "INSERT INTO aliases (alias, device_id) VALUES (?, ?)",
                 [(alias, device_id) for alias in aliases],
             )
-        return self._record(device_id)
-
-    def _lookup(self, name: str) -> tuple[int, str] | None:
-        """(id, name) of the device ``name`` names (name first, then alias), if any."""
-        row = self._db.execute(
-            "SELECT id, name FROM devices WHERE name = ?"
-            " UNION ALL SELECT d.id, d.name FROM aliases a JOIN devices d ON d.id = a.device_id"
-            " WHERE a.alias = ?",
-            (name, name),
-        ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        return self.get(device_id)
 
     def resolve(self, name: str) -> DeviceRecord:
         """The device called ``name`` (name first, then alias); raises DeviceNotFoundError."""
-        with self._lock:
-            found = self._lookup(name)
+        with self._read() as db:
+            found = _lookup(db, name)
             if found is None:
                 raise DeviceNotFoundError(f"unknown device {name!r}")
-            return self._record(found[0])
+            return _record(db, found[0])
 
     def get(self, device_id: int) -> DeviceRecord:
         """The device with this id."""
-        with self._lock:
-            return self._record(device_id)
+        with self._read() as db:
+            return _record(db, device_id)
 
     def list_devices(self) -> list[DeviceRecord]:
         """Every device, by name."""
-        with self._lock:
-            ids = [r[0] for r in self._db.execute("SELECT id FROM devices ORDER BY name")]
-            return [self._record(int(i)) for i in ids]
-
-    def _record(self, device_id: int) -> DeviceRecord:
-        row = self._db.execute(
-            "SELECT id, name, description, descriptor, version, measurement_count"
-            " FROM devices WHERE id = ?",
-            (device_id,),
-        ).fetchone()
-        if row is None:
-            raise DeviceNotFoundError(f"no device with id {device_id}")
-        aliases = [
-            str(r[0])
-            for r in self._db.execute(
-                "SELECT alias FROM aliases WHERE device_id = ? ORDER BY rowid", (device_id,)
-            )
-        ]
-        return DeviceRecord(
-            id=int(row[0]),
-            name=str(row[1]),
-            aliases=aliases,
-            descriptor={k: float(v) for k, v in json.loads(row[3]).items()},
-            description=str(row[2]),
-            version=int(row[4]),
-            measurement_count=int(row[5]),
-        )
+        with self._read() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM devices ORDER BY name")]
+            return [_record(db, int(i)) for i in ids]
 
     # ---- measurements ------------------------------------------------------------------
     def add_measurements(
@@ -278,10 +306,10 @@ class Store:
             return self.get(device_id)
         now = time.time()
         with self._transaction() as db:
-            self._record(device_id)  # raises if the device vanished
-            if request_id and self._has_batch(device_id, request_id):
+            _record(db, device_id)  # raises if the device vanished
+            if request_id and _has_batch(db, device_id, request_id):
                 logger.info("request %s was stored before: not stored again", request_id)
-                return self._record(device_id)
+                return _record(db, device_id)
             cursor = db.execute(
                 "INSERT INTO batches (device_id, added_at, size, request_id) VALUES (?, ?, ?, ?)",
                 (device_id, now, len(rows), request_id or None),
@@ -300,16 +328,10 @@ class Store:
             )
         return self.get(device_id)
 
-    def _has_batch(self, device_id: int, request_id: str) -> bool:
-        found = self._db.execute(
-            "SELECT 1 FROM batches WHERE device_id = ? AND request_id = ?", (device_id, request_id)
-        ).fetchone()
-        return found is not None
-
     def measurements(self, device_id: int, search_space: str) -> tuple[list[str], np.ndarray]:
         """A device's measurements in one space: canonical archs and latencies, in insert order."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT arch, latency_ms FROM measurements"
                 " WHERE device_id = ? AND search_space = ? ORDER BY id",
                 (device_id, search_space),
@@ -318,8 +340,8 @@ class Store:
 
     def space_counts(self) -> dict[tuple[int, str], int]:
         """(device id, search space) -> number of measurements."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT device_id, search_space, COUNT(*) FROM measurements"
                 " GROUP BY device_id, search_space"
             ).fetchall()
@@ -327,8 +349,63 @@ class Store:
 
     def table_counts(self) -> dict[str, int]:
         """Row count of every table (tests use it to check that a rejected write left no trace)."""
-        with self._lock:
+        with self._read() as db:
             return {
-                table: int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+                table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
                 for table in ("devices", "aliases", "batches", "measurements")
             }
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
+    # One statement at a time: executescript() would commit the caller's transaction.
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(batches)")}
+    if "request_id" not in columns:
+        db.execute(_REQUEST_ID_COLUMN)
+    db.execute(_REQUEST_ID_INDEX)
+
+
+def _has_batch(db: sqlite3.Connection, device_id: int, request_id: str) -> bool:
+    """Whether the device has a batch stored under ``request_id``."""
+    found = db.execute(
+        "SELECT 1 FROM batches WHERE device_id = ? AND request_id = ?", (device_id, request_id)
+    ).fetchone()
+    return found is not None
+
+
+def _lookup(db: sqlite3.Connection, name: str) -> tuple[int, str] | None:
+    """(id, name) of the device ``name`` names (name first, then alias), if any."""
+    row = db.execute(
+        "SELECT id, name FROM devices WHERE name = ?"
+        " UNION ALL SELECT d.id, d.name FROM aliases a JOIN devices d ON d.id = a.device_id"
+        " WHERE a.alias = ?",
+        (name, name),
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _record(db: sqlite3.Connection, device_id: int) -> DeviceRecord:
+    row = db.execute(
+        "SELECT id, name, description, descriptor, version, measurement_count"
+        " FROM devices WHERE id = ?",
+        (device_id,),
+    ).fetchone()
+    if row is None:
+        raise DeviceNotFoundError(f"no device with id {device_id}")
+    aliases = [
+        str(r[0])
+        for r in db.execute(
+            "SELECT alias FROM aliases WHERE device_id = ? ORDER BY rowid", (device_id,)
+        )
+    ]
+    return DeviceRecord(
+        id=int(row[0]),
+        name=str(row[1]),
+        aliases=aliases,
+        descriptor={k: float(v) for k, v in json.loads(row[3]).items()},
+        description=str(row[2]),
+        version=int(row[4]),
+        measurement_count=int(row[5]),
+    )
