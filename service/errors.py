@@ -107,6 +107,14 @@ class StoreCorruptError(StoreError):
     """The store file is truncated or corrupt; it is never silently recreated."""
 
 
+class StoreAccessError(StoreError):
+    """The store cannot be opened for writing: a read-only file system, or no permission."""
+
+
+class StoreSchemaError(StoreError):
+    """The file is a SQLite database, but its tables or columns are not this service's."""
+
+
 class StoreBusyError(StoreError, ServiceError):
     """Another process (or a write queued before this one) held the store's write lock for
     longer than the busy timeout. Retryable: at start-up it is a StoreError, in an RPC

@@ -15,18 +15,23 @@ service reports is built from it.
 
 Opening an existing file checks it first (header, then ``PRAGMA quick_check``): a truncated or
 corrupt store raises :class:`StoreCorruptError` naming the file, and is never recreated over,
-because its measurements cost hours of device time.
+because its measurements cost hours of device time. A SQLite file whose tables lack a column this
+code uses (:class:`StoreSchemaError`), and a store the service could not write
+(:class:`StoreAccessError`: a read-only file system, no permission) are refused the same way,
+before anything is written.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +40,10 @@ import numpy as np
 from service.errors import (
     DeviceExistsError,
     DeviceNotFoundError,
+    StoreAccessError,
     StoreBusyError,
     StoreCorruptError,
+    StoreSchemaError,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,10 +52,12 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
 SQLITE_HEADER_BYTES = 100
 _CORRUPTION_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_ACCESS_CODES = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM})
 #: How long a write waits for the write lock (this process's earlier writes, then another
 #: process's transaction) before it fails as busy.
 BUSY_TIMEOUT_S = 10.0
 _ADVICE = "restore it from a backup, or move it away to start an empty store"
+_SCHEMA_ADVICE = "use a store this service created, or move it away to start an empty store"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -81,7 +90,7 @@ CREATE TABLE IF NOT EXISTS measurements (
 );
 CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id, search_space);
 """
-# Added later: stores made before it get the column when opened (see _create_schema).
+# Added later: stores made before it get the column when opened (see _add_later_columns).
 _REQUEST_ID_COLUMN = "ALTER TABLE batches ADD COLUMN request_id TEXT"
 _REQUEST_ID_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS batches_by_request ON batches(device_id, request_id)"
@@ -144,7 +153,7 @@ class Store:
         existed = self.path.exists()
         if existed:
             check_header(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_writable(existed)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         with ExitStack() as undo:
@@ -166,15 +175,42 @@ class Store:
                 isolation_level=None,
             )
 
+    def _check_writable(self, existed: bool) -> None:
+        """Creates the store's folder; raises StoreAccessError if the service could not write.
+
+        SQLite would open an unwritable store read-only without a word and fail at the first
+        write. The folder must be writable too: the -wal and -shm files live beside the store.
+        """
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreAccessError(
+                f"cannot create the folder of store {self.path}: {exc.strerror}"
+            ) from exc
+        targets = [(folder, "its folder")] + ([(self.path, "the file")] if existed else [])
+        for path, what in targets:
+            if not os.access(path, os.W_OK):  # a read-only file system says no even to root
+                raise StoreAccessError(
+                    f"cannot write store {self.path}: {what} is read-only (a read-only file"
+                    " system, or no write permission)"
+                )
+
     def _open(self, check: bool) -> None:
         with self._sqlite_errors():
             if check:
                 self._quick_check()
+            empty = self._db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None
+            if not empty:
+                # Before the first write, even of the journal mode: a foreign file stays as it was.
+                self._check_schema()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
         with self._transaction() as db:
-            _create_schema(db)
+            if empty:  # IF NOT EXISTS: another process may have created it meanwhile
+                _create_schema(db)
+            _add_later_columns(db)
 
     def _quick_check(self) -> None:
         """``PRAGMA quick_check`` (O(file size), no index cross-check): catches cut-off pages."""
@@ -183,6 +219,22 @@ class Store:
             raise StoreCorruptError(
                 f"store {self.path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"
             )
+
+    def _check_schema(self) -> None:
+        """Raises StoreSchemaError unless every table this code uses has all its columns.
+
+        Extra tables and columns are fine: stores of every earlier version pass.
+        """
+        for table, columns in _schema_columns().items():
+            have = {str(r[1]) for r in self._db.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in columns if c not in have]
+            if missing:
+                problem = (
+                    f"table {table} lacks {', '.join(missing)}" if have else f"no table {table}"
+                )
+                raise StoreSchemaError(
+                    f"store {self.path} has another schema ({problem}); {_SCHEMA_ADVICE}"
+                )
 
     def close(self) -> None:
         with self._write_lock, self._read_lock:
@@ -203,6 +255,8 @@ class Store:
                 ) from exc
             if code in _CORRUPTION_CODES:
                 raise StoreCorruptError(f"store {self.path} is corrupt ({exc}); {_ADVICE}") from exc
+            if code in _ACCESS_CODES:
+                raise StoreAccessError(f"cannot write store {self.path}: {exc}") from exc
             raise
 
     @contextmanager
@@ -356,11 +410,24 @@ class Store:
             }
 
 
+@functools.cache
+def _schema_columns() -> dict[str, list[str]]:
+    """Each table's columns as ``_SCHEMA`` creates them (read back from a database in memory)."""
+    with closing(sqlite3.connect(":memory:")) as db:
+        _create_schema(db)
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: [str(r[1]) for r in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+
+
 def _create_schema(db: sqlite3.Connection) -> None:
     # One statement at a time: executescript() would commit the caller's transaction.
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+def _add_later_columns(db: sqlite3.Connection) -> None:
+    """What the schema gained after stores were made with it (none is required of a store)."""
     columns = {str(row[1]) for row in db.execute("PRAGMA table_info(batches)")}
     if "request_id" not in columns:
         db.execute(_REQUEST_ID_COLUMN)

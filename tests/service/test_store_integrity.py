@@ -1,21 +1,27 @@
-"""A damaged store is refused by name, never recreated; dataset import never unpickles code."""
+"""A damaged store, one of another schema and one the service cannot write are refused by name
+before anything is written, never recreated; dataset import never unpickles code."""
 
 from __future__ import annotations
 
 import os
 import pickle
 import shutil
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from gp.errors import DatasetError
 from gp.spaces.nasbench201 import all_archs
-from service.errors import StoreCorruptError
+from service.cli import main
+from service.errors import StoreAccessError, StoreCorruptError, StoreSchemaError
 from service.importer import import_help
 from service.store import MeasurementRow, Store
-from tests.service.conftest import DATASET, ServerProcess
+from tests.service.conftest import DATASET, REPO, ServerProcess
 
 ARCHS = all_archs()
 PAGE = 4096
@@ -116,6 +122,151 @@ def test_serve_refuses_a_corrupt_store_with_a_clear_error(healthy: Path) -> None
     log = server.output()
     assert f"cannot start: store {healthy} is corrupt" in log, log
     assert "Traceback" not in log
+
+
+def sql(path: Path, *statements: str) -> None:
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for statement in statements:
+            db.execute(statement)
+
+
+#: How each store is made foreign, and what the error says about it.
+FOREIGN: dict[str, tuple[tuple[str, ...], str]] = {
+    "devices lack version and count": (
+        (
+            "ALTER TABLE devices DROP COLUMN version",
+            "ALTER TABLE devices DROP COLUMN measurement_count",
+        ),
+        "table devices lacks version, measurement_count",
+    ),
+    "measurements lack search_space": (
+        (
+            "DROP INDEX measurements_by_device",
+            "ALTER TABLE measurements DROP COLUMN search_space",
+        ),
+        "table measurements lacks search_space",
+    ),
+    "no aliases table": (("DROP TABLE aliases",), "no table aliases"),
+}
+
+
+def make_foreign(path: Path, case: str) -> str:
+    """Makes the store at ``path`` foreign as FOREIGN[case] says; returns what its error names."""
+    statements, fragment = FOREIGN[case]
+    sql(path, *statements)
+    return fragment
+
+
+@pytest.fixture(params=list(FOREIGN))
+def foreign(request: pytest.FixtureRequest, healthy: Path) -> tuple[Path, str]:
+    """A store whose schema lacks what this code uses, and the fragment its error names."""
+    return healthy, make_foreign(healthy, request.param)
+
+
+def test_store_of_another_schema_is_refused_by_name_and_left_alone(
+    foreign: tuple[Path, str],
+) -> None:
+    path, fragment = foreign
+    before = path.read_bytes()
+    with pytest.raises(StoreSchemaError) as info:
+        Store(path)
+    assert str(info.value) == (
+        f"store {path} has another schema ({fragment}); use a store this service created, or"
+        " move it away to start an empty store"
+    )
+    assert path.read_bytes() == before
+
+
+def test_database_of_another_program_is_refused_and_not_switched_to_wal(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite"
+    sql(path, "CREATE TABLE notes (text TEXT)")
+    before = path.read_bytes()  # rollback journal: opening it in WAL mode would rewrite it
+    with pytest.raises(StoreSchemaError, match="no table devices"):
+        Store(path)
+    assert path.read_bytes() == before and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_serve_refuses_a_store_of_another_schema_before_it_listens(healthy: Path) -> None:
+    path, fragment = healthy, make_foreign(healthy, "devices lack version and count")
+    server = ServerProcess(path)
+    assert server.process.wait(timeout=90) == 2
+    log = server.output()
+    assert f"cannot start: store {path} has another schema ({fragment})" in log, log
+    assert "Traceback" not in log and "listening" not in log
+
+
+def test_import_help_refuses_a_store_of_another_schema(
+    foreign: tuple[Path, str], help_dataset_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, fragment = foreign
+    argv = ["import-help", str(help_dataset_dir), "--store", str(path), "--devices", "raspi4"]
+    assert main(argv) == 2
+    assert f"cannot start: store {path} has another schema ({fragment})" in caplog.text
+
+
+def test_a_store_sqlite_cannot_open_is_refused_by_name(healthy: Path) -> None:
+    Path(f"{healthy}-wal").mkdir()  # where SQLite must open its write-ahead log
+    with pytest.raises(StoreAccessError) as info:
+        Store(healthy)
+    assert str(info.value) == f"cannot write store {healthy}: unable to open database file"
+
+
+#: Runs "$@" with the folder "$0" mounted read-only, for that command only: a bind mount in
+#: private user and mount namespaces, which (unlike chmod) holds for root too.
+READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+READ_ONLY_MOUNT = ["unshare", "--map-root-user", "--mount", "sh", "-c", READ_ONLY]
+
+
+@pytest.fixture(scope="module")
+def read_only_mount() -> list[str]:
+    """READ_ONLY_MOUNT, once this machine is seen to allow it (skips otherwise)."""
+    try:
+        probe = subprocess.run(
+            [*READ_ONLY_MOUNT, str(REPO), "true"], capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        pytest.skip("the unshare command is needed for a read-only mount")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a read-only mount here: {probe.stderr.strip()}")
+    return READ_ONLY_MOUNT
+
+
+@pytest.mark.parametrize(
+    ("command", "store", "message"),
+    [
+        ("serve", "store.sqlite", "cannot write store {store}: its folder is read-only"),
+        (
+            "import-help",
+            "new/store.sqlite",
+            "cannot create the folder of store {store}: Read-only file system",
+        ),
+    ],
+)
+def test_store_on_a_read_only_mount_is_refused_in_one_line(
+    command: str,
+    store: str,
+    message: str,
+    healthy: Path,
+    help_dataset_dir: Path,
+    read_only_mount: list[str],
+) -> None:
+    path = healthy.parent / store
+    argv = [command, "--store", str(path)]
+    if command == "serve":
+        argv += ["--address", "127.0.0.1:0"]
+    else:
+        argv += [str(help_dataset_dir), "--devices", "raspi4"]
+    result = subprocess.run(
+        [*read_only_mount, str(healthy.parent), sys.executable, "-m", "service", *argv],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"cannot start: {message.format(store=path)}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 class _Payload:
