@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 from service.config import (
@@ -110,6 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _import_help(args: argparse.Namespace) -> int:
     from gp.data import load_help_dataset
     from gp.errors import DatasetError
+    from service.errors import DeviceExistsError
     from service.importer import import_tables
     from service.store import Store
 
@@ -118,14 +120,11 @@ def _import_help(args: argparse.Namespace) -> int:
     try:
         # Read before the store is opened: a mistyped path or a bad table creates no store.
         dataset = load_help_dataset(args.directory, devices)
-    except DatasetError as exc:
+        with closing(Store(config.store_path)) as store:
+            summary = import_tables(dataset, store)
+    except (DatasetError, DeviceExistsError) as exc:
         logging.getLogger("service").error("cannot import: %s", exc)
         return 2
-    store = Store(config.store_path)
-    try:
-        summary = import_tables(dataset, store)
-    finally:
-        store.close()
     print(
         f"{summary.devices_created} devices created, {summary.devices_skipped} already complete,"
         f" {summary.measurements_added} measurements added to {config.store_path}"

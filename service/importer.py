@@ -1,13 +1,15 @@
 """Bulk import of HELP-format NB201 latency tables as devices (``import-help``).
 
 Idempotent: a device that already exists only gets the architectures it lacks, so a re-run
-(or a run after an interrupted one) never duplicates measurements.
+(or a run after an interrupted one) never duplicates measurements. A table whose device cannot
+be created (its name or an alias belongs to another device) stops the import before any table
+is imported.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from tqdm import tqdm
 from gp.data import DEVICE_ALIASES, LatencyDataset, load_help_dataset
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
-from service.errors import DeviceNotFoundError
+from service.errors import DeviceExistsError, DeviceNotFoundError
 from service.store import DeviceRecord, MeasurementRow, Store
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,8 @@ def import_help(
     Raises:
         DatasetError: the directory is not a HELP dataset, lacks one of ``devices``, or a table
             is unreadable (nothing is imported then).
-        DeviceExistsError: an alias from ``DEVICE_ALIASES`` belongs to another device.
+        DeviceExistsError: a table's name or alias belongs to another device (nothing is
+            imported then).
     """
     # Every table is read (and checked) before the store is touched: a bad one fails the
     # import before any device is created.
@@ -56,9 +59,11 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
     """Imports the NB201 tables of a loaded HELP ``dataset`` into ``store``.
 
     Raises:
-        DeviceExistsError: an alias from ``DEVICE_ALIASES`` belongs to another device.
+        DeviceExistsError: a table's name or alias belongs to another device (nothing is
+            imported then).
     """
     tables = dataset.latency_ms
+    _check_names(store, tables)
     summary = ImportSummary()
     archs = all_archs()
     for stem in tqdm(tables, desc="importing HELP tables", unit="device", disable=not progress):
@@ -77,6 +82,33 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
         summary.measurements_added += len(rows)
     logger.info("import from %s: %s", dataset.root, summary)
     return summary
+
+
+def _check_names(store: Store, stems: Iterable[str]) -> None:
+    """Raises DeviceExistsError unless each table's device exists or can be created.
+
+    A device named like the table is the one an earlier import made: it is reused. Otherwise
+    the name and every alias the new device would get must be free.
+    """
+    for stem in stems:
+        if _owner(store, stem) == stem:
+            continue
+        for name in [stem, *DEVICE_ALIASES.get(stem, [])]:
+            owner = _owner(store, name)
+            if owner is not None:
+                raise DeviceExistsError(
+                    f"HELP table {stem} needs the name or alias {name!r}, which device"
+                    f" {owner!r} already has; leave {stem} out of --devices, or import into"
+                    " another store"
+                )
+
+
+def _owner(store: Store, name: str) -> str | None:
+    """The name of the device that ``name`` names (as its name or an alias), if any."""
+    try:
+        return store.resolve(name).name
+    except DeviceNotFoundError:
+        return None
 
 
 def _ensure_device(store: Store, stem: str, summary: ImportSummary) -> DeviceRecord:

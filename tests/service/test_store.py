@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,35 @@ def test_import_help_is_idempotent(store: Store, help_dataset_dir: Path) -> None
     assert (second.devices_created, second.measurements_added, second.devices_skipped) == (0, 0, 1)
     device = store.resolve("pi4")
     assert device.name == "raspi4" and device.measurement_count == 15625
+
+
+@pytest.mark.parametrize(
+    ("name", "aliases", "message"),
+    [
+        ("pi4", [], "HELP table raspi4 needs the name or alias 'pi4', which device 'pi4'"),
+        ("mine", ["fpga"], "HELP table fpga needs the name or alias 'fpga', which device 'mine'"),
+    ],
+)
+def test_import_help_refuses_a_taken_name_before_importing_anything(
+    name: str,
+    aliases: list[str],
+    message: str,
+    tmp_path: Path,
+    help_dataset_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from service.cli import main
+
+    path = tmp_path / "s.sqlite"
+    with closing(Store(path)) as store:
+        store.register_device(name, aliases)
+    argv = ["import-help", str(help_dataset_dir), "--store", str(path), "--devices", "fpga,raspi4"]
+    assert main(argv) == 2
+    assert f"cannot import: {message} already has; leave" in caplog.text
+    assert "Traceback" not in caplog.text
+    with closing(Store(path)) as store:
+        assert [d.name for d in store.list_devices()] == [name]
+        assert store.table_counts()["measurements"] == 0
 
 
 @pytest.fixture
