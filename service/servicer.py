@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
 MAX_NAME_LENGTH = 200
+#: Every device is sent in each ListDevices answer, so none may be large: without these, two
+#: 40 MB descriptions made that answer exceed the message limit for every client.
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_DESCRIPTOR_KEYS = 1_000
+MAX_DESCRIPTOR_KEY_LENGTH = 200
 #: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
 #: characters), line and paragraph separators.
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
@@ -190,9 +195,13 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     def RegisterDevice(
         self, request: pb.RegisterDeviceRequest, context: grpc.ServicerContext
     ) -> pb.Device:
-        """Registers a device after checking its name, aliases and descriptor."""
+        """Registers a device after checking its name, aliases, descriptor and description."""
         _check_names(request.name, request.aliases)
         descriptor = _check_descriptor(request.descriptor)
+        if len(request.description) > MAX_DESCRIPTION_LENGTH:
+            raise InvalidRequestError(
+                f"description is longer than {MAX_DESCRIPTION_LENGTH:,} characters"
+            )
         device = self.store.register_device(
             request.name, list(request.aliases), descriptor, request.description
         )
@@ -269,10 +278,23 @@ def _check_names(name: str, aliases: Sequence[str]) -> None:
 
 
 def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
-    """Descriptor values must be finite; ``latency:<arch>`` keys must name NB201 archs."""
+    """At most MAX_DESCRIPTOR_KEYS keys, each non-empty and at most MAX_DESCRIPTOR_KEY_LENGTH
+    characters; values must be finite; ``latency:<arch>`` keys must name NB201 archs."""
+    if len(descriptor) > MAX_DESCRIPTOR_KEYS:
+        raise InvalidRequestError(
+            f"descriptor has {len(descriptor):,} keys, more than the limit of"
+            f" {MAX_DESCRIPTOR_KEYS:,}"
+        )
     space = NASBench201Space()
     checked = {}
     for key, value in sorted(descriptor.items()):
+        if not key:
+            raise InvalidRequestError("descriptor has an empty key")
+        if len(key) > MAX_DESCRIPTOR_KEY_LENGTH:
+            raise InvalidRequestError(
+                f"descriptor key {key[:20]!r}... is longer than {MAX_DESCRIPTOR_KEY_LENGTH}"
+                " characters"
+            )
         if not math.isfinite(value):
             raise InvalidRequestError(f"descriptor {key!r}: value {value!r} must be finite")
         if key.startswith(REFERENCE_LATENCY_PREFIX):

@@ -40,6 +40,7 @@ import numpy as np
 from service.errors import (
     DeviceExistsError,
     DeviceNotFoundError,
+    InvalidRequestError,
     StoreAccessError,
     StoreBusyError,
     StoreCorruptError,
@@ -304,11 +305,12 @@ class Store:
         descriptor: Mapping[str, float] | None = None,
         description: str = "",
     ) -> DeviceRecord:
-        """Adds a device; raises DeviceExistsError if its name or an alias is taken."""
+        """Adds a device; raises DeviceExistsError if its name or an alias is taken, and
+        InvalidRequestError if one is given twice (the request itself is wrong)."""
         wanted = [name, *aliases]
         duplicates = sorted({n for n in wanted if wanted.count(n) > 1})
         if duplicates:
-            raise DeviceExistsError(f"name/alias {duplicates[0]!r} is given more than once")
+            raise InvalidRequestError(f"name/alias {duplicates[0]!r} is given more than once")
         descriptor_json = json.dumps(dict(descriptor or {}), sort_keys=True)
         with self._transaction() as db:
             for taken in wanted:

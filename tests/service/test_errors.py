@@ -160,9 +160,34 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         "pixel3",
     ),
     "register: alias repeats name": (
-        register("new", ("new",)),
-        grpc.StatusCode.ALREADY_EXISTS,
-        "more than once",
+        register("d2", ("d2",)),
+        INVALID,
+        "name/alias 'd2' is given more than once",
+    ),
+    "register: alias repeated": (
+        register("new", ("a", "b", "a")),
+        INVALID,
+        "name/alias 'a' is given more than once",
+    ),
+    "register: empty descriptor key": (
+        register("new", descriptor={"": 1.0}),
+        INVALID,
+        "descriptor has an empty key",
+    ),
+    "register: descriptor key too long": (
+        register("new", descriptor={"k" * 201: 1.0}),
+        INVALID,
+        "descriptor key 'kkkkkkkkkkkkkkkkkkkk'... is longer than 200 characters",
+    ),
+    "register: too many descriptor keys": (
+        register("new", descriptor={f"k{i}": 1.0 for i in range(1001)}),
+        INVALID,
+        "descriptor has 1,001 keys, more than the limit of 1,000",
+    ),
+    "register: description too long": (
+        register("new", description="x" * 10_001),
+        INVALID,
+        "description is longer than 10,000 characters",
     ),
     "register: bad reference arch": (
         register("new", descriptor={"latency:nope": 1.0}),

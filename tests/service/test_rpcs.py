@@ -68,6 +68,12 @@ def test_register_and_get_device(stub: pb_grpc.LatencyEstimatorStub) -> None:
     assert "jetson" in names
 
 
+def test_register_accepts_a_device_at_the_size_limits(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    descriptor = {f"{i:04d}".ljust(200, "k"): float(i) for i in range(1000)}
+    device = register(stub, "big", descriptor=descriptor, description="d" * 10_000)
+    assert dict(device.descriptor) == descriptor and len(device.description) == 10_000
+
+
 def test_alias_resolves_like_the_name(stub: pb_grpc.LatencyEstimatorStub) -> None:
     archs = [nb201(a) for a in ARCHS[:50]]
     by_alias = stub.Predict(pb.PredictRequest(device="pi4", archs=archs))
