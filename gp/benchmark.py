@@ -129,8 +129,9 @@ def measured_for(
         return reference
     if strategy == "reference_active":
         given = measured_posterior(model, truth, reference)
-        picks = select(given, rows, samples, "active", seed)
-        return np.concatenate([reference, np.asarray(picks, dtype=np.int64)])
+        pool = np.setdiff1d(np.arange(NUM_ARCHS), reference)  # as the service's default pool
+        picks = select(given, rows[pool], samples, "active", seed)
+        return np.concatenate([reference, pool[np.asarray(picks, dtype=np.int64)]])
     prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
     start = time.perf_counter()
     picks = select(prior, rows, samples, strategy, seed)

@@ -222,7 +222,7 @@ class LatencyEstimator:
                 Required for other spaces.
         """
         measured = measured or Measurements.empty()
-        pool = self._pool(space, candidates, measured)
+        pool = self._pool(space, candidates, conditioned_archs(space, measured, descriptor))
         model, posterior = self.posterior(space, measured, descriptor)
         return self.suggest_from(model, posterior, space, pool, count, strategy, seed)
 
@@ -243,14 +243,24 @@ class LatencyEstimator:
         return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))
 
     def _pool(
-        self, space: SearchSpace, candidates: Sequence[ArchLike] | None, measured: Measurements
+        self, space: SearchSpace, candidates: Sequence[ArchLike] | None, known: set[str]
     ) -> list[str]:
+        """The candidates, or for NB201 the whole space less the ``known`` archs."""
         if candidates is not None:
             return space.canonicalize(candidates)
         if not isinstance(space, NASBench201Space):
             raise GPInputError(f"search space {space.name!r} needs explicit candidates")
-        done = set(measured.archs)
-        return [a for a in all_archs() if a not in done]
+        return [a for a in all_archs() if a not in known]
+
+
+def conditioned_archs(
+    space: SearchSpace, measured: Measurements, descriptor: Mapping[str, float] | None
+) -> set[str]:
+    """Every arch a device's posterior is conditioned on: its measurements and, in NB201, the
+    descriptor's reference archs. None is worth suggesting again."""
+    if not isinstance(space, NASBench201Space):
+        return set(measured.archs)
+    return set(_with_reference_latencies(space, measured, descriptor)[0])
 
 
 def _with_reference_latencies(

@@ -33,6 +33,7 @@ from gp.estimator import (
     LatencyEstimator,
     Measurements,
     Suggestion,
+    conditioned_archs,
 )
 from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
 from gp.spaces import NASBench201Space, SearchSpace
@@ -322,7 +323,8 @@ class Registry:
         if candidates is None:
             if space.name != NB201:
                 raise InvalidRequestError(f"candidates are required for search space {space.name}")
-            done = set(self.measurements(device, space_key(space)).archs)
+            measured = self.measurements(device, space_key(space))
+            done = conditioned_archs(space, measured, self._descriptor(device, space))
             candidates = [a for a in all_archs() if a not in done]
             if not candidates:
                 raise InvalidRequestError(

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from gp import benchmark
+from gp import estimator as estimator_module
 from gp.data import HELP_SOURCE_DEVICES, load_help_dataset, quantization_step
 from gp.errors import DatasetError
-from gp.estimator import LatencyEstimator, Measurements
+from gp.estimator import LatencyEstimator, Measurements, conditioned_archs
 from gp.metrics import evaluate
 from gp.model import FitSettings
 from gp.spaces import get_space
@@ -70,6 +71,28 @@ def test_suggestions_skip_measured_and_state_round_trips(estimator, tmp_path: Pa
     a = estimator.predict(space, archs[:50], measured).mean_ms
     b = again.predict(space, archs[:50], measured).mean_ms
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_suggestions_skip_the_descriptors_reference_archs(
+    dataset, estimator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the pool held the reference archs the descriptor already gave, and a noisy
+    device's greedy picks could re-pick one (pixel2, seeds 0 and 4 of the full model)."""
+    space = get_space("nasbench201")
+    archs, table = all_archs(), dataset.table("pixel2")
+    references = {archs[i] for i in dataset.reference_archs}
+    descriptor = {f"latency:{archs[i]}": float(table[i]) for i in dataset.reference_archs}
+    measured = Measurements(archs[:3], table[:3])
+    assert conditioned_archs(space, measured, descriptor) == references | set(archs[:3])
+    pools: list[int] = []
+    choose = estimator_module.select
+    monkeypatch.setattr(
+        estimator_module,
+        "select",
+        lambda posterior, rows, *args: pools.append(len(rows)) or choose(posterior, rows, *args),
+    )
+    picks = estimator.suggest(space, 10, measured, descriptor=descriptor, strategy="greedy")
+    assert pools == [NUM_ARCHS - 13] and not set(picks.archs) & references
 
 
 def test_other_spaces_get_prior_only_predictions(estimator) -> None:
