@@ -13,8 +13,9 @@ from gp.model import LatencyPrediction
 def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str, float]:
     """Scores a prediction of n archs against their measured latencies (n,).
 
-    The point prediction is the predictive mean ``mean_ms``, which for the GP's Gaussian latency
-    ratio is also its median.
+    The point prediction is the predictive mean ``mean_ms``. For one Gaussian latency ratio it
+    is also the median; mixed over noise levels the two differ by 0.07% typically (1.4% at
+    most on pixel2, changing its Spearman by 2e-5).
 
     Returns:
         spearman, kendall: rank correlations of the point prediction with the measurements.

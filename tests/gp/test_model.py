@@ -80,6 +80,22 @@ def test_lognormal_moments_match_sampling(synthetic) -> None:
     assert prediction.var_ms[0] == pytest.approx(draws.var(), rel=0.05)
 
 
+def test_the_interval_before_any_measurement_holds_90_percent_of_the_model(synthetic) -> None:
+    """Before, the ratio's 90% interval was widened by the scale's 90% range: under the stated
+    model (a log-normal scale times a Gaussian ratio) it held 97%."""
+    model, _, _ = synthetic
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    rows = model.features.universe_rows(torch.arange(0, NUM_ARCHS, 1561))
+    prediction = prior.predict(rows)
+    mean, var = prior.latent(rows)
+    measured_sd = prior.observation_variance(rows, var).sqrt().detach().numpy()
+    draws = np.random.default_rng(0).standard_normal((2, 200_000, len(rows)))
+    scale = np.exp(rows[:, 0].numpy() + prior.log_scale + np.sqrt(prior.log_scale_var) * draws[0])
+    latency = scale * (mean.detach().numpy() + measured_sd * draws[1])
+    inside = (latency >= prediction.lower_ms) & (latency <= prediction.upper_ms)
+    assert inside.mean() == pytest.approx(0.90, abs=0.01)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
 def test_bad_latencies_are_named(bad: float) -> None:
     with pytest.raises(InvalidMeasurementError, match="measurement 1: latency"):
