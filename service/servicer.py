@@ -36,6 +36,7 @@ MAX_NAME_LENGTH = 200
 #: Every device is sent in each ListDevices answer, so none may be large: without these, two
 #: 40 MB descriptions made that answer exceed the message limit for every client.
 MAX_DESCRIPTION_LENGTH = 10_000
+MAX_ALIASES = 32
 MAX_DESCRIPTOR_KEYS = 1_000
 MAX_DESCRIPTOR_KEY_LENGTH = 200
 #: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
@@ -263,6 +264,8 @@ def _measurement_rows(measurements: Sequence[pb.Measurement]) -> list[Measuremen
 def _check_names(name: str, aliases: Sequence[str]) -> None:
     if not name:
         raise InvalidRequestError("device name is empty")
+    if len(aliases) > MAX_ALIASES:
+        raise InvalidRequestError(f"{len(aliases)} aliases, more than the limit of {MAX_ALIASES}")
     for i, alias in enumerate(aliases):
         if not alias:
             raise InvalidRequestError(f"alias {i} is empty")

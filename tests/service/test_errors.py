@@ -184,6 +184,11 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         INVALID,
         "descriptor has 1,001 keys, more than the limit of 1,000",
     ),
+    "register: too many aliases": (
+        register("new", tuple(f"a{i}" for i in range(33))),
+        INVALID,
+        "33 aliases, more than the limit of 32",
+    ),
     "register: description too long": (
         register("new", description="x" * 10_001),
         INVALID,
