@@ -705,9 +705,15 @@ class LatencyClient:
         return DeviceInfo.from_message(self._call("RegisterDevice", request))
 
     def devices(self) -> list[DeviceInfo]:
-        """Every registered device."""
-        reply = self._call("ListDevices", pb.ListDevicesRequest())
-        return [DeviceInfo.from_message(d) for d in reply.devices]
+        """Every registered device, by name (every page of ListDevices)."""
+        found: list[DeviceInfo] = []
+        token = ""
+        while True:
+            reply = self._call("ListDevices", pb.ListDevicesRequest(page_token=token))
+            found += [DeviceInfo.from_message(d) for d in reply.devices]
+            token = reply.next_page_token
+            if not token:
+                return found
 
     def device(self, name: str) -> DeviceInfo:
         """One device by name or alias (NotFoundError if none)."""

@@ -37,6 +37,10 @@ MAX_NAME_LENGTH = 200
 #: 40 MB descriptions made that answer exceed the message limit for every client.
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_ALIASES = 32
+#: ListDevices pages: devices per answer by default and at most, and an answer's size.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1_000
+PAGE_BYTES = 2 * 1024 * 1024
 MAX_DESCRIPTOR_KEYS = 1_000
 MAX_DESCRIPTOR_KEY_LENGTH = 200
 #: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
@@ -213,9 +217,21 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     def ListDevices(
         self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
     ) -> pb.ListDevicesResponse:
-        """Every registered device, by name."""
-        devices = [self._device_message(d) for d in self.store.list_devices()]
-        return pb.ListDevicesResponse(devices=devices)
+        """A page of the registered devices, by name (see ListDevicesRequest)."""
+        if request.page_size < 0:
+            raise InvalidRequestError(f"page_size must be 0 or more, got {request.page_size}")
+        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        # One more than the page, to know whether another page follows.
+        found = self.store.list_devices(after=request.page_token, limit=size + 1)
+        page, budget = [], PAGE_BYTES
+        for device in found[:size]:
+            message = self._device_message(device)
+            budget -= message.ByteSize()
+            if page and budget < 0:
+                break
+            page.append(message)
+        more = len(page) < len(found)
+        return pb.ListDevicesResponse(devices=page, next_page_token=page[-1].name if more else "")
 
     @grpc_errors
     def GetDevice(self, request: pb.GetDeviceRequest, context: grpc.ServicerContext) -> pb.Device:

@@ -342,10 +342,12 @@ class Store:
         with self._read() as db:
             return _record(db, device_id)
 
-    def list_devices(self) -> list[DeviceRecord]:
-        """Every device, by name."""
+    def list_devices(self, after: str = "", limit: int = -1) -> list[DeviceRecord]:
+        """The devices by name: all of them, or at most ``limit`` whose names sort after
+        ``after``."""
         with self._read() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM devices ORDER BY name")]
+            query = "SELECT id FROM devices WHERE name > ? ORDER BY name LIMIT ?"
+            ids = [r[0] for r in db.execute(query, (after, limit))]
             return [_record(db, int(i)) for i in ids]
 
     # ---- measurements ------------------------------------------------------------------

@@ -376,6 +376,14 @@ def test_client_errors_are_not_retried(
     assert pauses == []
 
 
+def test_devices_gathers_every_page(latency: LatencyClient) -> None:
+    before = {d.name for d in latency.devices()}
+    for i in range(101):  # the server's pages hold 100
+        latency.register_device(f"paged{i:03d}")
+    names = [d.name for d in latency.devices()]
+    assert names == sorted(names) and set(names) == before | {f"paged{i:03d}" for i in range(101)}
+
+
 def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
     latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gp.spaces.fbnet import random_archs
 from gp.spaces.nasbench201 import all_archs
+from service import servicer as servicer_module
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
@@ -122,6 +123,36 @@ def test_read_your_writes(stub: pb_grpc.LatencyEstimatorStub) -> None:
     assert abs(after.predictions[0].mean_ms - 50.0) < 10.0
     assert after.predictions[0].variance_ms2 < before.predictions[0].variance_ms2
     assert stub.GetDevice(pb.GetDeviceRequest(name="target")).measurement_count == 5
+
+
+def test_devices_are_listed_a_page_at_a_time(
+    stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, every device went in one answer: a few large ones made it exceed the message
+    limit for every client (plain grpc clients refuse more than 4 MiB)."""
+    for i in range(120):
+        register(stub, f"dev{i:03d}", description="x" * 5_000)
+    everyone = sorted([*TEST_DEVICES, *(f"dev{i:03d}" for i in range(120))])
+
+    def pages(page_size: int = 0) -> list[list[str]]:
+        found, token = [], ""
+        while True:
+            request = pb.ListDevicesRequest(page_size=page_size, page_token=token)
+            reply = stub.ListDevices(request)
+            found.append([d.name for d in reply.devices])
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    default = pages()
+    assert [len(p) for p in default] == [100, len(everyone) - 100]
+    assert sum(default, []) == everyone
+    assert sum(pages(7), []) == everyone and len(pages(7)[0]) == 7
+    monkeypatch.setattr(servicer_module, "PAGE_BYTES", 50_000)  # about nine of these devices
+    assert max(len(p) for p in pages()) in (9, 10) and sum(pages(), []) == everyone
+    with pytest.raises(grpc.RpcError) as negative:
+        stub.ListDevices(pb.ListDevicesRequest(page_size=-1))
+    assert negative.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_one_model_version_is_one_answer_while_the_device_is_measured(

@@ -103,7 +103,7 @@ class LatencyEstimatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDevices(self, request, context):
-        """Lists every registered device.
+        """Lists the registered devices, a page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
