@@ -109,7 +109,9 @@ class LatencyPrediction:
         mean_log, var_log: (n,) mean and variance of log-latency (log ms) of the log-normal with
             the latent latency's moments.
         mean_ms, var_ms: (n,) posterior mean and variance of the latent latency in ms.
-        lower_ms, upper_ms: (n,) central 90% interval of a *measurement* (noise included).
+        lower_ms, upper_ms: (n,) central 90% interval of a *measurement* (noise included);
+            before any measurement the upper bound stretches to ``mean_ms`` where the scale's
+            spread puts the mean beyond it.
         obs_var_log: (n,) variance of the log-normal with a measurement's moments.
 
     The variances take the device's variance ratio at its estimate (the Student-t's scale),
@@ -527,6 +529,10 @@ class DevicePosterior:
             # interval by the scale's own made a 97% one: the interval of the log-normal with
             # a measurement's moments instead.
             lower_ms, upper_ms = _lognormal_interval(mean_ms, obs_var_log, self.interval_quantile)
+            # Beyond a log-sd of 2 * 1.645 the mean lies above the 95% quantile (no
+            # measurement, a space without sources): the bound stretches to the point
+            # prediction rather than exclude it.
+            upper_ms = torch.maximum(upper_ms, mean_ms)
         var_log = torch.log1p(var_ms / mean_ms**2)
         return LatencyPrediction(
             mean_log=(torch.log(mean_ms) - var_log / 2).numpy(),

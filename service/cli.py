@@ -112,7 +112,7 @@ def _import_help(args: argparse.Namespace) -> int:
     from gp.data import load_help_dataset
     from gp.errors import DatasetError
     from service.errors import DeviceExistsError
-    from service.importer import import_tables
+    from service.importer import import_marker, import_tables
     from service.store import Store
 
     config = ServiceConfig.from_env(store_path=args.store)
@@ -122,6 +122,8 @@ def _import_help(args: argparse.Namespace) -> int:
         dataset = load_help_dataset(args.directory, devices)
         with closing(Store(config.store_path)) as store:
             summary = import_tables(dataset, store)
+        # The operator has now said what the store holds: no start finishes another import.
+        import_marker(config.store_path).unlink(missing_ok=True)
     except (DatasetError, DeviceExistsError) as exc:
         logging.getLogger("service").error("cannot import: %s", exc)
         return 2

@@ -26,6 +26,13 @@ logger = logging.getLogger(__name__)
 NB201 = NASBench201Space.name
 
 
+def import_marker(store_path: Path) -> Path:
+    """The file that marks a first-start import (``serve --dataset``) in progress: the next
+    start finishes an import that a stop interrupted. Any completed import into the store,
+    ``import-help`` included, settles what the store holds and removes it."""
+    return Path(f"{store_path}.importing")
+
+
 @dataclass
 class ImportSummary:
     """What an import did."""

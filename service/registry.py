@@ -38,6 +38,7 @@ from gp.estimator import (
 from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
 from gp.spaces import NASBench201Space, SearchSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
+from gp.spaces.vector import MAX_MAGNITUDE
 from service.archs import SpaceKey, space_key, vector_dim
 from service.errors import InvalidRequestError, NotReadyError
 from service.store import DeviceRecord, Store
@@ -240,7 +241,16 @@ class Registry:
         archs, latency = self.store.measurements(device.id, key[0])
         if key[0] == "vector":
             keep = [i for i, a in enumerate(archs) if vector_dim(a) == key[1]]
-            archs, latency = [archs[i] for i in keep], latency[keep]
+            usable = [i for i in keep if _within_vector_bound(archs[i])]
+            if len(usable) < len(keep):
+                logger.warning(
+                    "device %s: %d stored vector measurements have values beyond %g (stored"
+                    " before the bound): left out of its model",
+                    device.name,
+                    len(keep) - len(usable),
+                    MAX_MAGNITUDE,
+                )
+            archs, latency = [archs[i] for i in usable], latency[usable]
         measured = Measurements(archs, latency)
         with self._cache_lock:
             self._measurements.put(cache_key, (device.version, measured))
@@ -336,6 +346,10 @@ class Registry:
             return estimator.suggest_from(
                 model, posterior, space, list(candidates), count, strategy, seed
             )
+
+
+def _within_vector_bound(canonical: str) -> bool:
+    return all(abs(float(value)) <= MAX_MAGNITUDE for value in canonical.split(","))
 
 
 def _complete_table(archs: list[str], latency: np.ndarray) -> np.ndarray | None:

@@ -23,7 +23,6 @@ from collections.abc import MutableMapping
 from concurrent import futures
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 
 import grpc
@@ -37,7 +36,7 @@ from service.auth import TokenAuthInterceptor, load_token
 from service.config import ServiceConfig
 from service.errors import ConfigError
 from service.guard import RequestGuardInterceptor
-from service.importer import import_help
+from service.importer import import_help, import_marker
 from service.registry import Registry
 from service.servicer import LatencyEstimatorServicer
 from service.store import Store
@@ -71,7 +70,7 @@ class RunningServer:
     def _import_dataset(self) -> None:
         # The marker outlives an import that is stopped or killed, so the next start finishes
         # it (the import is idempotent) instead of fitting on the tables it got to.
-        marker = Path(f"{self.store.path}.importing")
+        marker = import_marker(self.store.path)
         dataset = self.config.dataset
         if dataset is None:
             if marker.exists():
@@ -101,7 +100,13 @@ class RunningServer:
         self.server.stop(self.config.grace_s if grace is None else grace).wait()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
-        self.store.close()
+        if self.metrics.busy():
+            # A handler past the grace period may hold the store's write lock for seconds
+            # (waiting for another process's): every acknowledged write is on disk already,
+            # and serve() leaves at once.
+            logger.info("store left open to the RPCs still running")
+        else:
+            self.store.close()
         logger.info("server stopped")
 
 

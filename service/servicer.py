@@ -187,9 +187,17 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             ) from None
         rows = _measurement_rows(request.measurements)
         with self.registry.device_lock(device.id):  # no answer about it sees half of this
+            before = self.store.get(device.id).version
             device = self.store.add_measurements(device.id, rows, request.request_id)
             self.registry.invalidate(device.id)
-        logger.info("stored %d measurements for %s (v%d)", len(rows), device.name, device.version)
+        if rows and device.version == before:
+            logger.info(
+                "request %s to %s was stored before: not again", request.request_id, device.name
+            )
+        else:
+            logger.info(
+                "stored %d measurements for %s (v%d)", len(rows), device.name, device.version
+            )
         return pb.AddMeasurementsResponse(
             accepted=len(rows),
             device_total=device.measurement_count,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import sqlite3
 import threading
@@ -46,8 +45,6 @@ from service.errors import (
     StoreCorruptError,
     StoreSchemaError,
 )
-
-logger = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
@@ -358,15 +355,21 @@ class Store:
 
         An empty batch stores nothing and leaves the version unchanged. A batch whose
         ``request_id`` the device already has is a retry of one that was stored (its answer
-        may have been lost): it is not stored again.
+        may have been lost): it is not stored again; with other rows it is an error
+        (InvalidRequestError), not a silent loss.
         """
         if not rows:
             return self.get(device_id)
         now = time.time()
         with self._transaction() as db:
             _record(db, device_id)  # raises if the device vanished
-            if request_id and _has_batch(db, device_id, request_id):
-                logger.info("request %s was stored before: not stored again", request_id)
+            stored = _batch_rows(db, device_id, request_id) if request_id else None
+            if stored is not None:
+                if stored != [(r.search_space, r.arch, r.latency_ms) for r in rows]:
+                    raise InvalidRequestError(
+                        f"request_id {request_id!r} was used for another upload to this device;"
+                        " give each upload an id of its own"
+                    )
                 return _record(db, device_id)
             cursor = db.execute(
                 "INSERT INTO batches (device_id, added_at, size, request_id) VALUES (?, ?, ?, ?)",
@@ -438,12 +441,20 @@ def _add_later_columns(db: sqlite3.Connection) -> None:
     db.execute(_REQUEST_ID_INDEX)
 
 
-def _has_batch(db: sqlite3.Connection, device_id: int, request_id: str) -> bool:
-    """Whether the device has a batch stored under ``request_id``."""
+def _batch_rows(
+    db: sqlite3.Connection, device_id: int, request_id: str
+) -> list[tuple[str, str, float]] | None:
+    """The (space, arch, latency) rows the device stored under ``request_id``, if any."""
     found = db.execute(
-        "SELECT 1 FROM batches WHERE device_id = ? AND request_id = ?", (device_id, request_id)
+        "SELECT id FROM batches WHERE device_id = ? AND request_id = ?", (device_id, request_id)
     ).fetchone()
-    return found is not None
+    if found is None:
+        return None
+    rows = db.execute(
+        "SELECT search_space, arch, latency_ms FROM measurements WHERE batch_id = ? ORDER BY id",
+        (found[0],),
+    )
+    return [(str(space), str(arch), float(ms)) for space, arch, ms in rows]
 
 
 def _lookup(db: sqlite3.Connection, name: str) -> tuple[int, str] | None:

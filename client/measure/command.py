@@ -295,6 +295,33 @@ def _run(
         bar = _Bar(progress, "reference archs", 10)
         info = loop.register(latency, plan.device, settings, on_reference=bar)
         summary["registered"] = info is not None
+    # Asked before anything is timed: what the device had measured before this run.
+    known = loop.measured_archs(latency, plan.device, plan.space) if plan.holdout else set()
+    uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"])
+    # Held-out archs avoid everything the device has measured, so the score is out of sample.
+    targets = plan.eval_archs or (
+        loop.holdout_archs(plan.holdout, plan.space, plan.seed + 1, known | set(uploaded))
+        if plan.holdout
+        else []
+    )
+    if targets:
+        summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
+    if plan.repeat:
+        summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
+    return summary
+
+
+def _measure_rounds(
+    latency: LatencyClient,
+    plan: _Plan,
+    settings: TimingSettings,
+    progress: Progress,
+    rounds: list[dict[str, Any]],
+) -> dict[str, Timing]:
+    """Times and uploads the given archs, then each round of suggestions; appends each
+    round's summary to ``rounds`` and returns every upload's timing."""
+    from client.measure import loop
+
     uploaded: dict[str, Timing] = {}
     if plan.given or plan.per_round:
         warn_if_source(latency, plan.device)
@@ -304,34 +331,19 @@ def _run(
             picks = batch or loop.suggest(
                 latency, plan.device, plan.per_round, plan.space, plan.strategy, plan.seed
             )
-            bar = _Bar(progress, f"round {len(summary['rounds']) + 1}", len(picks))
+            bar = _Bar(progress, f"round {len(rounds) + 1}", len(picks))
             report = loop.measure_round(latency, plan.device, picks, plan.space, settings, bar)
             uploaded.update(report.timings)
-            summary["rounds"].append(_round_dict(report))
+            rounds.append(_round_dict(report))
     except KeyboardInterrupt:
         if uploaded:  # the user needs to know what a rerun would measure twice
             typer.echo(
-                f"interrupted: {len(summary['rounds'])} round(s), {len(uploaded)} archs, had"
-                f" been uploaded to {plan.device}",
+                f"interrupted: {len(rounds)} round(s), {len(uploaded)} archs, had been uploaded"
+                f" to {plan.device}",
                 err=True,
             )
         raise
-    # Held-out archs avoid everything the device has measured, so the score is out of sample.
-    targets = plan.eval_archs or (
-        loop.holdout_archs(
-            plan.holdout,
-            plan.space,
-            plan.seed + 1,
-            set(uploaded) | loop.measured_archs(latency, plan.device, plan.space),
-        )
-        if plan.holdout
-        else []
-    )
-    if targets:
-        summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
-    if plan.repeat:
-        summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
-    return summary
+    return uploaded
 
 
 def _check_device(latency: LatencyClient, plan: _Plan, settings: TimingSettings) -> None:

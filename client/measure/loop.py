@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from client.api import AddResult, DeviceInfo, LatencyClient
-from client.errors import AlreadyExistsError, NotFoundError
+from client.errors import AlreadyExistsError, LatencyServiceError, NotFoundError
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, hardware_descriptor, settings_facts
 from client.measure.errors import MeasureError, TimingError
 from client.measure.networks import FBNET, NASBENCH201, random_archs
@@ -130,8 +130,19 @@ def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:
 
 
 def measured_archs(client: LatencyClient, device: str, search_space: str) -> set[str]:
-    """Every arch ``device`` has measurements of in ``search_space`` (canonical)."""
-    return {arch for arch, _ in client.measurements(device, search_space)}
+    """Every arch ``device`` has measurements of in ``search_space`` (canonical); none from a
+    server older than ListMeasurements, with a warning."""
+    try:
+        return {arch for arch, _ in client.measurements(device, search_space)}
+    except LatencyServiceError as exc:
+        if exc.code != "UNIMPLEMENTED":
+            raise
+    logger.warning(
+        "the server cannot list %s's measurements (it predates ListMeasurements): held-out"
+        " archs avoid only this run's uploads",
+        device,
+    )
+    return set()
 
 
 def upload(

@@ -245,6 +245,26 @@ def test_an_interrupted_run_says_what_it_had_uploaded(
         assert latency.device("stopped").measurement_count == 2
 
 
+def test_a_server_without_list_measurements_still_scores_a_held_out_set(
+    target: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server older than ListMeasurements answers UNIMPLEMENTED; the review saw measure
+    fail after timing its rounds."""
+    from client.errors import GenericServiceError
+
+    def unimplemented(self, device: str, search_space: str = "nasbench201"):
+        raise GenericServiceError("Method not found!", code="UNIMPLEMENTED")
+
+    monkeypatch.setattr(LatencyClient, "measurements", unimplemented)
+    with LatencyClient(target) as latency:
+        latency.register_device("older-server")
+    args = ["measure", "-d", "older-server", "--suggested", "1", "--holdout", "2", "--json"]
+    result = invoke(target, *args, *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["evaluation"]["n"] == 2
+    assert "predates ListMeasurements" in caplog.text
+
+
 def test_saving_a_held_out_set_that_is_not_measured_is_a_usage_error(
     target: str, tmp_path: Path
 ) -> None:

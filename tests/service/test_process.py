@@ -125,3 +125,43 @@ def test_sigterm_leaves_after_the_grace_period_though_a_handler_runs_on(tmp_path
 def _metrics(address: str) -> str:
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as reply:
         return reply.read().decode()
+
+
+def test_sigterm_does_not_wait_for_a_write_stuck_on_another_process_lock(tmp_path: Path) -> None:
+    """Before, closing the store waited for a handler's write lock, held while it waited (up
+    to 10 s) for another process's transaction: the process left after the busy timeout, not
+    the grace period."""
+    import sqlite3
+
+    from tests.service.conftest import free_port
+
+    metrics = f"127.0.0.1:{free_port()}"
+    store = tmp_path / "store.sqlite"
+    server = ServerProcess(store, ["--metrics-address", metrics])
+    server.wait_serving()
+    channel, stub = stub_for(server)
+    stub.RegisterDevice(pb.RegisterDeviceRequest(name="edge"))
+    other = sqlite3.connect(store, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write, e.g. a busy import-help
+    upload = pb.AddMeasurementsRequest(
+        device="edge", measurements=[pb.Measurement(arch=nb201(ARCHS[0]), latency_ms=7.0)]
+    )
+    caller = threading.Thread(target=lambda: _ignore_rpc_error(stub.AddMeasurements, upload))
+    caller.start()
+    try:
+        while "grpc_server_in_flight 1.0" not in _metrics(metrics):
+            time.sleep(0.05)
+        assert server.stop(signal.SIGTERM) == 0
+        assert "store left open to the RPCs still running" in server.output()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        caller.join()
+        channel.close()
+
+
+def _ignore_rpc_error(call, request) -> None:
+    try:
+        call(request, timeout=30)
+    except grpc.RpcError:
+        pass

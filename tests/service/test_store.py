@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import DeviceExistsError, DeviceNotFoundError, InvalidRequestError
+from service.errors import (
+    DeviceExistsError,
+    DeviceNotFoundError,
+    InvalidRequestError,
+)
 from service.store import MeasurementRow, Store
 from tests.helpers import write_help_dataset
 
@@ -66,6 +70,10 @@ def test_a_retried_batch_is_stored_once(store: Store) -> None:
     assert store.add_measurements(first.id, rows).measurement_count == 3  # no id: no check
     assert store.add_measurements(first.id, rows).measurement_count == 4
     assert store.add_measurements(second.id, rows, "req-1").measurement_count == 1
+    # The same id with other rows is no retry: refused, not silently dropped.
+    with pytest.raises(InvalidRequestError, match="'req-1' was used for another upload"):
+        store.add_measurements(first.id, [MeasurementRow("nasbench201", "a", 1.5)], "req-1")
+    assert store.get(first.id).measurement_count == 4
 
 
 def test_a_store_made_before_request_ids_opens_and_gets_them(tmp_path: Path) -> None:
@@ -241,3 +249,19 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
     finally:
         running.stop(grace=0)
     assert counts == dict.fromkeys(tables, NUM_ARCHS) and not marker.exists()
+
+
+def test_import_help_settles_an_interrupted_first_start_import(tmp_path: Path) -> None:
+    """Before, the marker outlived an import-help that completed the store, so later starts
+    warned falsely, and one with --dataset imported every table into a curated store."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.cli import main
+
+    root = write_help_dataset(
+        tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS, "b": [2.0] * NUM_ARCHS}
+    )
+    path = tmp_path / "s.sqlite"
+    marker = tmp_path / "s.sqlite.importing"
+    marker.write_text(f"{root}\n")
+    assert main(["import-help", str(root), "--store", str(path), "--devices", "a"]) == 0
+    assert not marker.exists()
