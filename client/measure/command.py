@@ -354,9 +354,10 @@ def _check_device(latency: LatencyClient, plan: _Plan, settings: TimingSettings)
 
     try:
         device = latency.device(plan.device)
-    except NotFoundError:
+    except NotFoundError as exc:
         if plan.register or not plan.uses_device:
             return
+        exc.message += "; add --register to register it with this machine's descriptor"
         raise
     check_settings(device, settings)
 

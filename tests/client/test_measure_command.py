@@ -203,7 +203,8 @@ def test_an_unknown_device_is_refused_before_timing(target: str, tmp_path: Path)
     archs = tmp_path / "archs.txt"
     archs.write_text(format_nb201(["nor_conv_3x3"] * 6) + "\n")
     result = invoke(target, "measure", "-d", "nobody", "--archs", str(archs), *FAST_FLAGS)
-    assert result.exit_code == 1 and "nobody" in result.output
+    assert result.exit_code == 1 and "unknown device 'nobody'" in result.output
+    assert "add --register" in result.output
     assert "round 1" not in result.output
 
 
