@@ -265,3 +265,33 @@ def test_import_help_settles_an_interrupted_first_start_import(tmp_path: Path) -
     marker.write_text(f"{root}\n")
     assert main(["import-help", str(root), "--store", str(path), "--devices", "a"]) == 0
     assert not marker.exists()
+
+
+def test_openers_racing_to_create_a_store_all_get_it(tmp_path: Path) -> None:
+    """Before, an opener could find another's new, still empty file and call the store
+    truncated (19 of 40 openings, 4 at a time), advising a restore from backup."""
+    import threading
+
+    for trial in range(5):
+        path = tmp_path / f"s{trial}.sqlite"
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def open_store(
+            path: Path = path,
+            start: threading.Barrier = start,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            start.wait()
+            try:
+                Store(path).close()
+            except Exception as exc:  # noqa: BLE001 - every failure is the finding
+                errors.append(exc)
+
+        openers = [threading.Thread(target=open_store) for _ in range(4)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join()
+        assert errors == []
+    assert not list(tmp_path.glob(".*.new*"))  # no staging file left behind
