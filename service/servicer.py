@@ -37,12 +37,12 @@ MAX_NAME_LENGTH = 200
 #: 40 MB descriptions made that answer exceed the message limit for every client.
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_ALIASES = 32
+MAX_DESCRIPTOR_KEYS = 1_000
+MAX_DESCRIPTOR_KEY_LENGTH = 200
 #: ListDevices pages: devices per answer by default and at most, and an answer's size.
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1_000
 PAGE_BYTES = 2 * 1024 * 1024
-MAX_DESCRIPTOR_KEYS = 1_000
-MAX_DESCRIPTOR_KEY_LENGTH = 200
 #: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
 #: characters), line and paragraph separators.
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
@@ -253,11 +253,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """A device's measurements in one space, canonical, in upload order."""
         device = self._device(request.device)
         name = (request.search_space or NASBench201Space.name).strip().lower()
-        get_space(name, 1 if name == VectorSpace.name else None)  # an unknown name: its error
-        archs, latency = self.store.measurements(device.id, name)
-        if not archs:
-            return pb.ListMeasurementsResponse()
-        space = get_space(name, vector_dim(archs[0]) if name == VectorSpace.name else None)
+        archs, latency = self.store.measurements(device.id, name)  # none under a bad name
+        dim = (vector_dim(archs[0]) if archs else 1) if name == VectorSpace.name else None
+        space = get_space(name, dim)  # an unknown name: its error
         return pb.ListMeasurementsResponse(
             measurements=[
                 pb.Measurement(arch=to_message(space, arch), latency_ms=float(ms))
