@@ -222,7 +222,7 @@ class LatencyEstimator:
                 Required for other spaces.
         """
         measured = measured or Measurements.empty()
-        pool = self._pool(space, candidates, conditioned_archs(space, measured, descriptor))
+        pool = self._pool(space, candidates, measured, descriptor)
         model, posterior = self.posterior(space, measured, descriptor)
         return self.suggest_from(model, posterior, space, pool, count, strategy, seed)
 
@@ -243,14 +243,18 @@ class LatencyEstimator:
         return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))
 
     def _pool(
-        self, space: SearchSpace, candidates: Sequence[ArchLike] | None, known: set[str]
+        self,
+        space: SearchSpace,
+        candidates: Sequence[ArchLike] | None,
+        measured: Measurements,
+        descriptor: Mapping[str, float] | None,
     ) -> list[str]:
-        """The candidates, or for NB201 the whole space less the ``known`` archs."""
+        """The candidates, or for NB201 :func:`unconditioned_archs`."""
         if candidates is not None:
             return space.canonicalize(candidates)
         if not isinstance(space, NASBench201Space):
             raise GPInputError(f"search space {space.name!r} needs explicit candidates")
-        return [a for a in all_archs() if a not in known]
+        return unconditioned_archs(space, measured, descriptor)
 
 
 def conditioned_archs(
@@ -261,6 +265,15 @@ def conditioned_archs(
     if not isinstance(space, NASBench201Space):
         return set(measured.archs)
     return set(_with_reference_latencies(space, measured, descriptor)[0])
+
+
+def unconditioned_archs(
+    space: NASBench201Space, measured: Measurements, descriptor: Mapping[str, float] | None
+) -> list[str]:
+    """NB201's archs, in index order, less those the device is conditioned on: the pool
+    suggestions come from when no candidates are given."""
+    known = conditioned_archs(space, measured, descriptor)
+    return [arch for arch in all_archs() if arch not in known]
 
 
 def _with_reference_latencies(

@@ -26,19 +26,19 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from gp.errors import DatasetError
+from gp.errors import DatasetError, InvalidArchitectureError
 from gp.estimator import (
     FIT_REVISION,
     MIN_SOURCE_DEVICES,
     LatencyEstimator,
     Measurements,
     Suggestion,
-    conditioned_archs,
+    unconditioned_archs,
 )
 from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
 from gp.spaces import NASBench201Space, SearchSpace
-from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
-from gp.spaces.vector import MAX_MAGNITUDE
+from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
+from gp.spaces.vector import VALUE_RULE, VectorSpace
 from service.archs import SpaceKey, space_key, vector_dim
 from service.errors import InvalidRequestError, NotReadyError
 from service.store import DeviceRecord, Store
@@ -241,14 +241,15 @@ class Registry:
         archs, latency = self.store.measurements(device.id, key[0])
         if key[0] == "vector":
             keep = [i for i, a in enumerate(archs) if vector_dim(a) == key[1]]
-            usable = [i for i in keep if _within_vector_bound(archs[i])]
+            vectors = VectorSpace(key[1])
+            usable = [i for i in keep if _accepted(vectors, archs[i])]
             if len(usable) < len(keep):
                 logger.warning(
-                    "device %s: %d stored vector measurements have values beyond %g (stored"
-                    " before the bound): left out of its model",
+                    "device %s: %d stored vector measurements are outside what the space now"
+                    " accepts (%s; stored before that bound): left out of its model",
                     device.name,
                     len(keep) - len(usable),
-                    MAX_MAGNITUDE,
+                    VALUE_RULE,
                 )
             archs, latency = [archs[i] for i in usable], latency[usable]
         measured = Measurements(archs, latency)
@@ -334,8 +335,7 @@ class Registry:
             if space.name != NB201:
                 raise InvalidRequestError(f"candidates are required for search space {space.name}")
             measured = self.measurements(device, space_key(space))
-            done = conditioned_archs(space, measured, self._descriptor(device, space))
-            candidates = [a for a in all_archs() if a not in done]
+            candidates = unconditioned_archs(space, measured, self._descriptor(device, space))
             if not candidates:
                 raise InvalidRequestError(
                     f"device {device.name} has measured all {NUM_ARCHS} NB201 archs:"
@@ -348,8 +348,13 @@ class Registry:
             )
 
 
-def _within_vector_bound(canonical: str) -> bool:
-    return all(abs(float(value)) <= MAX_MAGNITUDE for value in canonical.split(","))
+def _accepted(space: SearchSpace, canonical: str) -> bool:
+    """Whether ``space`` accepts a stored arch as it stands today."""
+    try:
+        space.canonical(canonical)
+    except InvalidArchitectureError:
+        return False
+    return True
 
 
 def _complete_table(archs: list[str], latency: np.ndarray) -> np.ndarray | None:
