@@ -41,7 +41,7 @@ from client.settings import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from client.api import LatencyClient, Predictions
+    from client.api import DeviceInfo, LatencyClient, Predictions
 
 
 EXIT_ERROR = 1
@@ -590,6 +590,11 @@ def warn_if_source(latency: LatencyClient, device: str) -> None:
         info = latency.device(device)
     except NotFoundError:
         return  # the upload itself says so, with how to register
+    warn_if_source_device(info)
+
+
+def warn_if_source_device(info: DeviceInfo) -> None:
+    """:func:`warn_if_source` for a device already looked up."""
     if info.source:
         typer.echo(
             f"warning: {info.name} is a source device of the shared model (a complete NB201"

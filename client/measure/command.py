@@ -21,7 +21,7 @@ from client.cli import (
     file_lines,
     print_json,
     require_arch_lines,
-    warn_if_source,
+    warn_if_source_device,
 )
 from client.measure.timing import STEADY_LIMIT
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from client.api import LatencyClient
+    from client.api import DeviceInfo, LatencyClient
     from client.measure.loop import Evaluation, RoundReport, SpeedCheck
     from client.measure.timing import Timing, TimingSettings
 
@@ -290,13 +290,15 @@ def _run(
     from client.measure import loop
 
     summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
-    _check_device(latency, plan, settings)
+    existing = _check_device(latency, plan, settings)
     if plan.register:
         bar = _Bar(progress, "reference archs", 10)
         info = loop.register(latency, plan.device, settings, on_reference=bar)
         summary["registered"] = info is not None
     # Asked before anything is timed: what the device had measured before this run.
     known = loop.measured_archs(latency, plan.device, plan.space) if plan.holdout else set()
+    if existing is not None and (plan.given or plan.per_round):
+        warn_if_source_device(existing)  # a device registered just now is no source
     uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"])
     # Held-out archs avoid everything the device has measured, so the score is out of sample.
     targets = plan.eval_archs or (
@@ -323,8 +325,6 @@ def _measure_rounds(
     from client.measure import loop
 
     uploaded: dict[str, Timing] = {}
-    if plan.given or plan.per_round:
-        warn_if_source(latency, plan.device)
     batches = ([plan.given] if plan.given else []) + [[]] * (plan.rounds if plan.per_round else 0)
     try:
         for batch in batches:
@@ -346,9 +346,11 @@ def _measure_rounds(
     return uploaded
 
 
-def _check_device(latency: LatencyClient, plan: _Plan, settings: TimingSettings) -> None:
+def _check_device(
+    latency: LatencyClient, plan: _Plan, settings: TimingSettings
+) -> DeviceInfo | None:
     """Before anything is timed: the device exists (unless registered now) and its latencies
-    were taken with these settings."""
+    were taken with these settings. Returns the device as it was, None if it was not yet."""
     from client.errors import NotFoundError
     from client.measure.loop import check_settings
 
@@ -356,10 +358,11 @@ def _check_device(latency: LatencyClient, plan: _Plan, settings: TimingSettings)
         device = latency.device(plan.device)
     except NotFoundError as exc:
         if plan.register or not plan.uses_device:
-            return
+            return None
         exc.message += "; add --register to register it with this machine's descriptor"
         raise
     check_settings(device, settings)
+    return device
 
 
 def _evaluate(

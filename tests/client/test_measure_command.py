@@ -198,6 +198,14 @@ def test_other_settings_than_the_devices_are_refused_before_timing(target: str) 
         assert latency.device("batch1").measurement_count == 0
 
 
+def test_measuring_into_a_source_device_warns_first(target: str, tmp_path: Path) -> None:
+    archs = tmp_path / "archs.txt"
+    archs.write_text(format_nb201(["skip_connect"] * 6) + "\n")
+    result = invoke(target, "measure", "-d", "pi4", "--archs", str(archs), *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert "warning: raspi4 is a source device of the shared model" in result.output
+
+
 def test_an_unknown_device_is_refused_before_timing(target: str, tmp_path: Path) -> None:
     """Before, --archs were timed and then the upload found no such device."""
     archs = tmp_path / "archs.txt"
