@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gp.errors import DatasetError
+from gp.errors import DatasetError, InvalidArchitectureError
 from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 
 logger = logging.getLogger(__name__)
@@ -103,21 +103,54 @@ def _load(path: Path) -> object:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
 
 
+def _real_numbers(value: object, path: Path, what: str) -> np.ndarray:
+    """``value`` (a list or tensor of real numbers) as a 1-D array. Anything else (strings,
+    dicts, nested or ragged lists, complex numbers, which numpy would silently make real) is a
+    DatasetError naming ``path`` and ``what`` it should hold."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        raise DatasetError(
+            f"{path}: expected {what}, got a ragged {type(value).__name__}"
+        ) from None
+    if array.ndim != 1 or array.dtype.kind not in "iuf":
+        raise DatasetError(
+            f"{path}: expected {what}, got {type(value).__name__} of shape {array.shape}, "
+            f"dtype {array.dtype}"
+        )
+    return array
+
+
+def _arch_indices(value: object, path: Path, what: str) -> np.ndarray:
+    """``value`` as int64 indices into the NB201 space; DatasetError unless each is a whole
+    number in 0..NUM_ARCHS-1 (numpy would wrap a negative one around, truncate a fraction)."""
+    rule = f"{what}: whole numbers 0..{NUM_ARCHS - 1}"
+    numbers = _real_numbers(value, path, rule)
+    if not np.all((numbers >= 0) & (numbers < NUM_ARCHS) & (numbers == np.round(numbers))):
+        raise DatasetError(f"{path}: expected {rule}, got some outside them")
+    return numbers.astype(np.int64)
+
+
 def _help_to_canonical(root: Path) -> np.ndarray:
     """Returns an int array mapping HELP index -> canonical index."""
-    str_to_help = _load(root / "str_arch2idx.pt")
+    path = root / "str_arch2idx.pt"
+    str_to_help = _load(path)
     if not isinstance(str_to_help, dict) or len(str_to_help) != NUM_ARCHS:
-        raise DatasetError(f"{root / 'str_arch2idx.pt'}: expected a dict of {NUM_ARCHS} archs")
+        raise DatasetError(f"{path}: expected a dict of {NUM_ARCHS} archs")
+    help_index = _arch_indices(list(str_to_help.values()), path, "HELP indices")
+    try:
+        canonical = [arch_to_index(arch) for arch in str_to_help]
+    except InvalidArchitectureError as exc:
+        raise DatasetError(f"{path}: a key is not an NB201 arch string: {exc}") from None
     order = np.full(NUM_ARCHS, -1, dtype=np.int64)
-    for arch, help_index in str_to_help.items():
-        order[int(help_index)] = arch_to_index(arch)
+    order[help_index] = canonical
     if (order < 0).any() or len(set(order.tolist())) != NUM_ARCHS:
-        raise DatasetError(f"{root / 'str_arch2idx.pt'}: HELP indices are not a permutation")
+        raise DatasetError(f"{path}: HELP indices are not a permutation")
     return order
 
 
 def _read_table(path: Path, help_to_canonical: np.ndarray) -> np.ndarray:
-    values = np.asarray(_load(path), dtype=np.float64)
+    values = _real_numbers(_load(path), path, f"{NUM_ARCHS} latencies").astype(np.float64)
     if values.shape != (NUM_ARCHS,):
         raise DatasetError(f"{path}: expected {NUM_ARCHS} latencies, got shape {values.shape}")
     if not np.all(np.isfinite(values) & (values > 0)):
@@ -142,8 +175,9 @@ def load_help_dataset(root: str | Path, devices: list[str] | None = None) -> Lat
     order = _help_to_canonical(root)
     tables = {stem: _read_table(root / "latency" / f"{stem}.pt", order) for stem in stems}
     reference: list[int] = []
-    if (root / "hardware_embedding_index.pt").exists():
-        reference = [int(order[int(i)]) for i in _load(root / "hardware_embedding_index.pt")]
+    if (embedding := root / "hardware_embedding_index.pt").exists():
+        help_index = _arch_indices(_load(embedding), embedding, "HELP indices of reference archs")
+        reference = order[help_index].tolist()
     logger.info("loaded %d latency tables from %s", len(tables), root)
     return LatencyDataset(tables, reference, root, file_order=order)
 

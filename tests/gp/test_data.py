@@ -1,0 +1,72 @@
+"""Reading HELP-format directories: every malformed file is a DatasetError naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gp.data import load_help_dataset
+from gp.errors import DatasetError
+from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
+from tests.helpers import write_help_dataset
+
+ONE_TABLE = {"a": [1.0] * NUM_ARCHS}
+
+
+def _dataset(root: Path, **files: object) -> Path:
+    """A one-table dataset whose ``files`` (name -> content) replace or join the good ones."""
+    write_help_dataset(root, ONE_TABLE)
+    for name, content in files.items():
+        torch.save(content, root / name)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("index", "match"),
+    [
+        ({str(i): i for i in range(NUM_ARCHS)}, "arch"),  # keys are not arch strings
+        ({a: i + 1 for i, a in enumerate(all_archs())}, "0..15624"),  # one past the end
+        ({a: i - 1 for i, a in enumerate(all_archs())}, "0..15624"),  # would wrap around
+        ({a: i + 0.5 for i, a in enumerate(all_archs())}, "0..15624"),  # not whole numbers
+        ({a: "x" for a in all_archs()}, "0..15624"),
+    ],
+)
+def test_a_malformed_arch_index_is_a_dataset_error(tmp_path: Path, index: dict, match: str) -> None:
+    root = _dataset(tmp_path / "d", **{"str_arch2idx.pt": index})
+    with pytest.raises(DatasetError, match=match) as raised:
+        load_help_dataset(root)
+    assert "str_arch2idx.pt" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"x": 1.0},
+        ["fast"] * NUM_ARCHS,
+        [[1.0], [1.0, 2.0]],
+        torch.ones(NUM_ARCHS, dtype=torch.complex64),  # would drop the imaginary part
+    ],
+)
+def test_a_table_of_other_than_real_numbers_is_a_dataset_error(
+    tmp_path: Path, table: object
+) -> None:
+    root = _dataset(tmp_path / "d", **{"latency/a.pt": table})
+    with pytest.raises(DatasetError, match="a.pt"):
+        load_help_dataset(root)
+
+
+@pytest.mark.parametrize("reference", [[NUM_ARCHS], [-1], [1.5], 5, None, {"a": 1}, [[1, 2]]])
+def test_malformed_reference_archs_are_a_dataset_error(tmp_path: Path, reference: object) -> None:
+    root = _dataset(tmp_path / "d", **{"hardware_embedding_index.pt": reference})
+    with pytest.raises(DatasetError, match="hardware_embedding_index.pt"):
+        load_help_dataset(root)
+
+
+def test_reference_archs_may_be_a_list_or_a_tensor(tmp_path: Path) -> None:
+    for reference in ([3, 1], torch.tensor([3, 1])):
+        root = _dataset(
+            tmp_path / str(type(reference)), **{"hardware_embedding_index.pt": reference}
+        )
+        assert load_help_dataset(root).reference_archs == [3, 1]
