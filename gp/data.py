@@ -13,6 +13,7 @@ Tables are re-indexed to our canonical NB201 order (see :mod:`gp.spaces.nasbench
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,8 +100,15 @@ def _load(path: Path) -> object:
         return torch.load(path, weights_only=True)
     except FileNotFoundError:
         raise DatasetError(f"missing dataset file: {path}") from None
-    except Exception as exc:  # weights_only refusals and corrupt files alike
-        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        # torch's own message runs to several lines and suggests weights_only=False, which
+        # would run whatever the file holds.
+        raise DatasetError(
+            f"cannot read {path}: not a torch file of plain tensors, lists and dicts (other "
+            "objects are refused unread: unpickling them could run code)"
+        ) from exc
+    except Exception as exc:  # truncated or empty files, folders
+        raise DatasetError(f"cannot read {path}: {str(exc) or type(exc).__name__}") from exc
 
 
 def _real_numbers(value: object, path: Path, what: str) -> np.ndarray:

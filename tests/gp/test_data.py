@@ -70,3 +70,27 @@ def test_reference_archs_may_be_a_list_or_a_tensor(tmp_path: Path) -> None:
             tmp_path / str(type(reference)), **{"hardware_embedding_index.pt": reference}
         )
         assert load_help_dataset(root).reference_archs == [3, 1]
+
+
+class _RunsCode:
+    """Unpickling this would call a function (print): what a hostile file does with os.system."""
+
+    def __reduce__(self) -> tuple:
+        return (print, ("unpickled",))
+
+
+@pytest.mark.parametrize("content", [[_RunsCode()], b"not a pickle", b""])
+def test_a_file_of_other_objects_is_refused_in_one_clear_line(
+    tmp_path: Path, content: object
+) -> None:
+    root = _dataset(tmp_path / "d")
+    table = root / "latency" / "a.pt"
+    if isinstance(content, bytes):
+        table.write_bytes(content)
+    else:
+        torch.save(content, table)
+    with pytest.raises(DatasetError) as raised:
+        load_help_dataset(root)
+    message = str(raised.value)
+    assert message.startswith(f"cannot read {table}: ") and "\n" not in message
+    assert "weights_only" not in message  # torch's advice to load it unsafely is not passed on
