@@ -20,7 +20,7 @@ import torch
 
 from gp.active import select
 from gp.data import quantization_step
-from gp.errors import GPInputError, NotFittedError
+from gp.errors import GPInputError, InvalidMeasurementError, NotFittedError
 from gp.model import (
     ArchFeatures,
     DevicePosterior,
@@ -51,10 +51,24 @@ _PRIOR_LEVEL_SD = 3.0
 
 @dataclass
 class Measurements:
-    """A device's measurements in one search space: canonical arch strings and latencies."""
+    """A device's measurements in one search space: canonical arch strings and their
+    latencies (ms), one per arch."""
 
     archs: list[str]
     latency_ms: np.ndarray
+
+    def __post_init__(self) -> None:
+        """Makes ``latency_ms`` a float array of one latency per arch: numpy would broadcast a
+        single latency to every arch, and a 2-D one would make every prediction 2-D."""
+        try:
+            self.latency_ms = np.asarray(self.latency_ms, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidMeasurementError("latencies must be numbers (ms)") from None
+        if self.latency_ms.shape != (len(self.archs),):
+            raise InvalidMeasurementError(
+                f"{len(self.archs)} archs need as many latencies, "
+                f"got latencies of shape {self.latency_ms.shape}"
+            )
 
     @classmethod
     def empty(cls) -> Measurements:
@@ -285,12 +299,12 @@ def _with_reference_latencies(
         if key.startswith(REFERENCE_LATENCY_PREFIX)
     }
     if not reference:
-        return list(measured.archs), np.asarray(measured.latency_ms, dtype=np.float64)
+        return list(measured.archs), measured.latency_ms
     known = set(measured.archs)
     extra = [(space.canonical(a), v) for a, v in reference.items()]
     extra = [(a, v) for a, v in extra if a not in known]
     archs = list(measured.archs) + [a for a, _ in extra]
-    latency = np.concatenate([np.asarray(measured.latency_ms, float), [v for _, v in extra]])
+    latency = np.concatenate([measured.latency_ms, [v for _, v in extra]])
     return archs, latency
 
 

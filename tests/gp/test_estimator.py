@@ -1,0 +1,26 @@
+"""The estimator as a library: measurements and candidate pools as callers pass them (spaces
+without source tables, so no fit is needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gp.errors import InvalidMeasurementError
+from gp.estimator import LatencyEstimator, Measurements
+from gp.spaces import VectorSpace
+
+VECTORS = VectorSpace(3)
+
+
+@pytest.mark.parametrize(
+    ("archs", "latency_ms"),
+    [
+        (["1,2,3", "4,5,6"], [5.0]),  # would be broadcast to both archs
+        (["1,2,3"], [5.0, 6.0]),
+        (["1,2,3"], [[5.0]]),  # would make every prediction 2-D
+        (["1,2,3"], ["fast"]),
+    ],
+)
+def test_measurements_need_one_latency_per_arch(archs: list[str], latency_ms: list) -> None:
+    with pytest.raises(InvalidMeasurementError, match="latenc"):
+        LatencyEstimator(None).predict(VECTORS, [[1, 2, 3]], Measurements(archs, latency_ms))
