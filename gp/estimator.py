@@ -263,9 +263,10 @@ class LatencyEstimator:
         measured: Measurements,
         descriptor: Mapping[str, float] | None,
     ) -> list[str]:
-        """The candidates, or for NB201 :func:`unconditioned_archs`."""
+        """The distinct candidates, or for NB201 :func:`unconditioned_archs`."""
         if candidates is not None:
-            return space.canonicalize(candidates)
+            # One arch spelt twice would be two candidates, and a batch could pick both.
+            return list(dict.fromkeys(space.canonicalize(candidates)))
         if not isinstance(space, NASBench201Space):
             raise GPInputError(f"search space {space.name!r} needs explicit candidates")
         return unconditioned_archs(space, measured, descriptor)

@@ -24,3 +24,11 @@ VECTORS = VectorSpace(3)
 def test_measurements_need_one_latency_per_arch(archs: list[str], latency_ms: list) -> None:
     with pytest.raises(InvalidMeasurementError, match="latenc"):
         LatencyEstimator(None).predict(VECTORS, [[1, 2, 3]], Measurements(archs, latency_ms))
+
+
+@pytest.mark.parametrize("strategy", ["random", "active", "greedy"])
+def test_a_batch_never_repeats_a_candidate_given_twice(strategy: str) -> None:
+    candidates = [[1, 2, 3], "1.0,2.0,3.0", [4, 5, 6], "1,2,3"]  # one vector, three spellings
+    for seed in range(10):
+        picks = LatencyEstimator(None).suggest(VECTORS, 2, None, candidates, strategy, seed=seed)
+        assert sorted(picks.archs) == ["1.0,2.0,3.0", "4.0,5.0,6.0"], (seed, picks.archs)
