@@ -232,8 +232,9 @@ class LatencyEstimator:
         """Chooses ``count`` archs to measure next.
 
         Args:
-            candidates: the pool; for NB201 None means the whole space minus what is measured.
-                Required for other spaces.
+            candidates: the pool, less the archs the device is conditioned on (its
+                measurements, however spelt, and the descriptor's reference archs); for NB201
+                None means the whole space. Required for other spaces.
         """
         measured = measured or Measurements.empty()
         pool = self._pool(space, candidates, measured, descriptor)
@@ -263,23 +264,28 @@ class LatencyEstimator:
         measured: Measurements,
         descriptor: Mapping[str, float] | None,
     ) -> list[str]:
-        """The distinct candidates, or for NB201 :func:`unconditioned_archs`."""
-        if candidates is not None:
-            # One arch spelt twice would be two candidates, and a batch could pick both.
-            return list(dict.fromkeys(space.canonicalize(candidates)))
-        if not isinstance(space, NASBench201Space):
-            raise GPInputError(f"search space {space.name!r} needs explicit candidates")
-        return unconditioned_archs(space, measured, descriptor)
+        """The distinct candidates, or for NB201 the whole space, less the archs the device is
+        conditioned on (:func:`conditioned_archs`)."""
+        if candidates is None:
+            if not isinstance(space, NASBench201Space):
+                raise GPInputError(f"search space {space.name!r} needs explicit candidates")
+            return unconditioned_archs(space, measured, descriptor)
+        known = conditioned_archs(space, measured, descriptor)
+        # One arch spelt twice would be two candidates, and a batch could pick both.
+        return [arch for arch in dict.fromkeys(space.canonicalize(candidates)) if arch not in known]
 
 
 def conditioned_archs(
     space: SearchSpace, measured: Measurements, descriptor: Mapping[str, float] | None
 ) -> set[str]:
-    """Every arch a device's posterior is conditioned on: its measurements and, in NB201, the
-    descriptor's reference archs. None is worth suggesting again."""
-    if not isinstance(space, NASBench201Space):
-        return set(measured.archs)
-    return set(_with_reference_latencies(space, measured, descriptor)[0])
+    """Every arch a device's posterior is conditioned on, as canonical strings: its
+    measurements and, in NB201, the descriptor's reference archs. None is worth suggesting
+    again."""
+    archs = measured.archs
+    if isinstance(space, NASBench201Space):
+        archs = _with_reference_latencies(space, measured, descriptor)[0]
+    # A caller may spell a measured arch otherwise ("1,2" for the vector "1.0,2.0").
+    return set(space.canonicalize(archs))
 
 
 def unconditioned_archs(
@@ -301,7 +307,7 @@ def _with_reference_latencies(
     }
     if not reference:
         return list(measured.archs), measured.latency_ms
-    known = set(measured.archs)
+    known = set(space.canonicalize(measured.archs))
     extra = [(space.canonical(a), v) for a, v in reference.items()]
     extra = [(a, v) for a, v in extra if a not in known]
     archs = list(measured.archs) + [a for a, _ in extra]

@@ -32,3 +32,14 @@ def test_a_batch_never_repeats_a_candidate_given_twice(strategy: str) -> None:
     for seed in range(10):
         picks = LatencyEstimator(None).suggest(VECTORS, 2, None, candidates, strategy, seed=seed)
         assert sorted(picks.archs) == ["1.0,2.0,3.0", "4.0,5.0,6.0"], (seed, picks.archs)
+
+
+@pytest.mark.parametrize("strategy", ["random", "active", "greedy"])
+def test_suggestions_leave_out_measured_candidates_however_spelt(strategy: str) -> None:
+    measured = Measurements(["1,2,3"], [5.0])  # canonical: "1.0,2.0,3.0"
+    candidates = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    for seed in range(10):
+        picks = LatencyEstimator(None).suggest(
+            VECTORS, 2, measured, candidates, strategy, seed=seed
+        )
+        assert sorted(picks.archs) == ["4.0,5.0,6.0", "7.0,8.0,9.0"], (seed, picks.archs)
