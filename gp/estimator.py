@@ -36,8 +36,8 @@ from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
 
 logger = logging.getLogger(__name__)
 
-# Descriptor keys "latency:<arch>" are the device's latencies on reference architectures
-# (HELP's hardware embedding); they condition the model exactly like measurements.
+# Descriptor keys "latency:<arch>" are the device's latencies on NB201 reference architectures
+# (HELP's hardware embedding); they condition an NB201 model exactly like measurements.
 REFERENCE_LATENCY_PREFIX = "latency:"
 # The fit holds each source out of the profile basis in turn, and a basis takes two devices.
 MIN_SOURCE_DEVICES = 3
@@ -281,9 +281,7 @@ def conditioned_archs(
     """Every arch a device's posterior is conditioned on, as canonical strings: its
     measurements and, in NB201, the descriptor's reference archs. None is worth suggesting
     again."""
-    archs = measured.archs
-    if isinstance(space, NASBench201Space):
-        archs = _with_reference_latencies(space, measured, descriptor)[0]
+    archs = _with_reference_latencies(space, measured, descriptor)[0]
     # A caller may spell a measured arch otherwise ("1,2" for the vector "1.0,2.0").
     return set(space.canonicalize(archs))
 
@@ -300,12 +298,14 @@ def unconditioned_archs(
 def _with_reference_latencies(
     space: SearchSpace, measured: Measurements, descriptor: Mapping[str, float] | None
 ) -> tuple[list[str], np.ndarray]:
+    """The archs and latencies a device is conditioned on: its measurements and, in NB201,
+    the descriptor's reference latencies (their archs are NB201's; another space ignores them)."""
     reference = {
         key[len(REFERENCE_LATENCY_PREFIX) :]: value
         for key, value in (descriptor or {}).items()
         if key.startswith(REFERENCE_LATENCY_PREFIX)
     }
-    if not reference:
+    if not reference or not isinstance(space, NASBench201Space):
         return list(measured.archs), measured.latency_ms
     known = set(space.canonicalize(measured.archs))
     extra = [(space.canonical(a), v) for a, v in reference.items()]

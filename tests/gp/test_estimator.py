@@ -3,11 +3,13 @@ without source tables, so no fit is needed)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from gp.errors import InvalidMeasurementError
-from gp.estimator import LatencyEstimator, Measurements
-from gp.spaces import VectorSpace
+from gp.estimator import REFERENCE_LATENCY_PREFIX, LatencyEstimator, Measurements
+from gp.spaces import FBNetSpace, VectorSpace
+from gp.spaces.nasbench201 import all_archs
 
 VECTORS = VectorSpace(3)
 
@@ -43,3 +45,19 @@ def test_suggestions_leave_out_measured_candidates_however_spelt(strategy: str) 
             VECTORS, 2, measured, candidates, strategy, seed=seed
         )
         assert sorted(picks.archs) == ["4.0,5.0,6.0", "7.0,8.0,9.0"], (seed, picks.archs)
+
+
+def test_reference_latencies_in_the_descriptor_condition_nb201_devices_only() -> None:
+    """A device's descriptor holds its latencies on NB201 reference archs; in another space
+    they are not archs of that space (and would be rejected as malformed)."""
+    estimator = LatencyEstimator(None)
+    fbnet = FBNetSpace()
+    archs = fbnet.random_archs(3, seed=0)
+    measured = Measurements(archs[:1], [7.0])
+    descriptor = {f"{REFERENCE_LATENCY_PREFIX}{all_archs()[5]}": 3.0, "memory_gb": 4.0}
+    for space, candidates in ((fbnet, archs), (VECTORS, [[1, 2, 3], [4, 5, 6]])):
+        described = estimator.predict(space, candidates, None, descriptor)
+        plain = estimator.predict(space, candidates)
+        np.testing.assert_allclose(described.mean_ms, plain.mean_ms)
+    picks = estimator.suggest(fbnet, 2, measured, archs, descriptor=descriptor)
+    assert sorted(picks.archs) == sorted(archs[1:])
