@@ -276,6 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         )
     if args.json is not None and not args.json.parent.is_dir():
         parser.error(f"--json: no folder {args.json.parent}")
+    if args.json is not None and args.json.is_dir():
+        parser.error(f"--json: {args.json} is a folder; name a file in it")
     if args.source == NO_SOURCES and args.cross_validate:
         parser.error(f"--cross-validate needs sources, not --source {NO_SOURCES}")
     unknown = set(args.strategies.split(",")) - set(KNOWN_STRATEGIES)

@@ -109,3 +109,12 @@ def test_no_sources_takes_no_fit_and_no_cross_validation(
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "d", "--source", "none", "--cross-validate"])
     assert "--cross-validate needs sources" in capsys.readouterr().err
+
+
+def test_a_json_path_that_is_a_folder_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Before, the benchmark ran for minutes and then failed writing its results."""
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--json", str(tmp_path)])
+    assert f"--json: {tmp_path} is a folder" in capsys.readouterr().err
