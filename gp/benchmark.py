@@ -266,6 +266,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="optimiser steps of the source fit (default %(default)s)",
     )
     args = parser.parse_args(argv)
+    for flag, value in (("--target", args.target), ("--strategies", args.strategies)):
+        _check_names(parser, flag, value)
+    if args.source != NO_SOURCES:
+        _check_names(parser, "--source", args.source)
     if args.seeds < 1 or args.samples < 1 or args.iterations < 1:
         parser.error("--seeds, --samples and --iterations must be positive")
     most = NUM_ARCHS // 2 if "random20" in args.strategies.split(",") else NUM_ARCHS
@@ -284,6 +288,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
     return args
+
+
+def _check_names(parser: argparse.ArgumentParser, flag: str, value: str) -> None:
+    """A usage error unless the comma-separated ``value`` names each item once: a device
+    listed twice would count its seeds twice, or pass the fit's minimum of sources."""
+    names = value.split(",")
+    if "" in names:
+        parser.error(f"{flag}: an empty name in {value!r}")
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        parser.error(f"{flag}: {', '.join(repeated)} listed twice")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,3 +118,20 @@ def test_a_json_path_that_is_a_folder_is_refused_before_the_run(
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "d", "--json", str(tmp_path)])
     assert f"--json: {tmp_path} is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--source", "a,a,b", "--source: a listed twice"),  # before: a traceback from the fit
+        ("--target", "t,t", "--target: t listed twice"),  # before: every seed counted twice
+        ("--strategies", "random,,active", "--strategies: an empty name in 'random,,active'"),
+        ("--target", "", "--target: an empty name in ''"),
+    ],
+)
+def test_device_and_strategy_lists_name_each_item_once(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", flag, value])
+    assert message in capsys.readouterr().err
