@@ -59,8 +59,11 @@ def neighbour_mean(series: np.ndarray, window: int) -> np.ndarray:
     check_window(window)
     weights = np.ones(window)
     weights[window // 2] = 0.0
-    total = np.convolve(series, weights, mode="same")
-    count = np.convolve(np.ones_like(series), weights, mode="same")
+    # The full convolution's middle: mode "same" is as long as the longer input, so a window
+    # wider than the series would return more values than the series has.
+    centre = slice(window // 2, window // 2 + len(series))
+    total = np.convolve(series, weights, mode="full")[centre]
+    count = np.convolve(np.ones_like(series), weights, mode="full")[centre]
     return total / count
 
 

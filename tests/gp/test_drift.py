@@ -39,6 +39,19 @@ def test_neighbour_mean_leaves_each_value_out_of_its_own_mean() -> None:
     assert neighbour_mean(np.arange(5.0), window=5)[0] == pytest.approx(1.5)
 
 
+@pytest.mark.parametrize("window", [3, 9, 11, 13])
+def test_neighbour_mean_keeps_the_series_length_whatever_the_window(window: int) -> None:
+    """np.convolve's 'same' is as long as the longer input: a window wider than the series
+    made the drift longer than the residuals (and --window 99999 fail after the fit)."""
+    series = np.random.default_rng(0).normal(size=9)
+    half = window // 2
+    expected = [
+        np.mean([series[j] for j in range(max(0, i - half), min(9, i + half + 1)) if j != i])
+        for i in range(9)
+    ]
+    np.testing.assert_allclose(neighbour_mean(series, window), expected)
+
+
 def test_drift_of_a_slow_walk_is_most_of_it_and_of_noise_little() -> None:
     walk = _ar1(0.98, 5000, seed=2)
     noise = np.random.default_rng(3).normal(size=5000)
