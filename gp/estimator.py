@@ -105,8 +105,14 @@ class LatencyEstimator:
                 with any NaN are skipped (the profile basis needs complete tables).
             settings: optimisation settings.
             progress: called as progress(iteration, loss).
+
+        Raises:
+            GPInputError: a table is not one latency per NB201 arch, or holds a latency out of
+                range; the message names the source.
+            NotFittedError: fewer than MIN_SOURCE_DEVICES complete tables.
         """
-        complete = {n: t for n, t in sources.items() if np.all(np.isfinite(t))}
+        tables = {name: _source_table(name, table) for name, table in sources.items()}
+        complete = {n: t for n, t in tables.items() if np.all(np.isfinite(t))}
         skipped = sorted(set(sources) - set(complete))
         if skipped:
             logger.warning("not used as sources (incomplete tables): %s", ", ".join(skipped))
@@ -116,7 +122,7 @@ class LatencyEstimator:
                 f"got {len(complete)}"
             )
         names = sorted(complete)
-        log_latency = torch.stack([check_latencies(complete[n]) for n in names])
+        log_latency = torch.stack([_source_log_latency(n, complete[n]) for n in names])
         encoding = NASBench201Space().encode(all_archs())
         steps = [quantization_step(complete[n]) for n in names]
         model = LatencyModel.fit(log_latency, names, encoding, steps, settings, progress)
@@ -313,6 +319,29 @@ def _with_reference_latencies(
     archs = list(measured.archs) + [a for a, _ in extra]
     latency = np.concatenate([measured.latency_ms, [v for _, v in extra]])
     return archs, latency
+
+
+def _source_table(name: str, table: np.ndarray) -> np.ndarray:
+    """A source's table as (15,625,) floats; GPInputError naming the source otherwise (a short
+    table failed deep in the fit's least squares, a 2-D one as "too few devices")."""
+    try:
+        values = np.asarray(table, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GPInputError(f"source {name!r}: latencies must be numbers (ms)") from None
+    if values.shape != (NUM_ARCHS,):
+        raise GPInputError(
+            f"source {name!r}: expected {NUM_ARCHS} latencies (one per NB201 arch, in "
+            f"canonical index order), got shape {values.shape}"
+        )
+    return values
+
+
+def _source_log_latency(name: str, table: np.ndarray) -> torch.Tensor:
+    """:func:`check_latencies` of a source's table, its errors naming the source."""
+    try:
+        return check_latencies(table)
+    except InvalidMeasurementError as exc:
+        raise InvalidMeasurementError(f"source {name!r}: {exc}") from None
 
 
 def prior_only_model(space: SearchSpace, universe: torch.Tensor | None = None) -> LatencyModel:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gp.errors import InvalidMeasurementError
+from gp.errors import GPInputError, InvalidMeasurementError
 from gp.estimator import REFERENCE_LATENCY_PREFIX, LatencyEstimator, Measurements
 from gp.spaces import FBNetSpace, VectorSpace
-from gp.spaces.nasbench201 import all_archs
+from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 
 VECTORS = VectorSpace(3)
 
@@ -61,3 +61,18 @@ def test_reference_latencies_in_the_descriptor_condition_nb201_devices_only() ->
         np.testing.assert_allclose(described.mean_ms, plain.mean_ms)
     picks = estimator.suggest(fbnet, 2, measured, archs, descriptor=descriptor)
     assert sorted(picks.archs) == sorted(archs[1:])
+
+
+@pytest.mark.parametrize(
+    ("bad_table", "message"),
+    [
+        (np.ones(100), "source 'c': expected 15625 latencies"),  # was torch's lstsq error
+        (np.ones((NUM_ARCHS, 1)), "source 'c': expected 15625 latencies"),  # "two devices"
+        (np.r_[0.0, np.ones(NUM_ARCHS - 1)], "source 'c': measurement 0: latency 0.0"),
+    ],
+)
+def test_fit_names_the_source_whose_table_is_malformed(bad_table: np.ndarray, message: str):
+    tables = {"a": np.ones(NUM_ARCHS), "b": list(np.full(NUM_ARCHS, 2.0)), "c": bad_table}
+    with pytest.raises(GPInputError) as raised:
+        LatencyEstimator.fit(tables)
+    assert message in str(raised.value)
