@@ -20,8 +20,16 @@ import torch
 
 from gp.active import select
 from gp.data import quantization_step
-from gp.errors import GPInputError, InvalidMeasurementError, NotFittedError
+from gp.errors import (
+    GPInputError,
+    InvalidArchitectureError,
+    InvalidMeasurementError,
+    NotFittedError,
+)
 from gp.model import (
+    LATENCY_RULE,
+    MAX_LATENCY_MS,
+    MIN_LATENCY_MS,
     ArchFeatures,
     DevicePosterior,
     FitSettings,
@@ -307,18 +315,36 @@ def _with_reference_latencies(
     """The archs and latencies a device is conditioned on: its measurements and, in NB201,
     the descriptor's reference latencies (their archs are NB201's; another space ignores them)."""
     reference = {
-        key[len(REFERENCE_LATENCY_PREFIX) :]: value
+        key: value
         for key, value in (descriptor or {}).items()
         if key.startswith(REFERENCE_LATENCY_PREFIX)
     }
     if not reference or not isinstance(space, NASBench201Space):
         return list(measured.archs), measured.latency_ms
     known = set(space.canonicalize(measured.archs))
-    extra = [(space.canonical(a), v) for a, v in reference.items()]
+    extra = [_reference_latency(space, key, value) for key, value in reference.items()]
     extra = [(a, v) for a, v in extra if a not in known]
     archs = list(measured.archs) + [a for a, _ in extra]
     latency = np.concatenate([measured.latency_ms, [v for _, v in extra]])
     return archs, latency
+
+
+def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str, float]:
+    """A descriptor's ``latency:<arch>`` entry as (canonical arch, ms). Errors name the key:
+    checked among the measurements, a bad one was reported as a measurement the device has
+    not got."""
+    where = f"descriptor {key!r}"
+    try:
+        arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])
+    except InvalidArchitectureError as exc:
+        raise InvalidArchitectureError(f"{where}: {exc}") from None
+    try:
+        latency = float(value)
+    except (TypeError, ValueError):
+        raise InvalidMeasurementError(f"{where}: latency {value!r} is not a number") from None
+    if not MIN_LATENCY_MS <= latency <= MAX_LATENCY_MS:  # NaN fails too
+        raise InvalidMeasurementError(f"{where}: latency {latency!r} ms {LATENCY_RULE}")
+    return arch, latency
 
 
 def _source_table(name: str, table: np.ndarray) -> np.ndarray:

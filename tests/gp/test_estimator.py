@@ -3,15 +3,18 @@ without source tables, so no fit is needed)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from gp.errors import GPInputError, InvalidMeasurementError
+from gp.errors import GPInputError, InvalidArchitectureError, InvalidMeasurementError
 from gp.estimator import REFERENCE_LATENCY_PREFIX, LatencyEstimator, Measurements
-from gp.spaces import FBNetSpace, VectorSpace
+from gp.spaces import FBNetSpace, NASBench201Space, VectorSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 
 VECTORS = VectorSpace(3)
+NB201 = NASBench201Space()
 
 
 @pytest.mark.parametrize(
@@ -76,3 +79,21 @@ def test_fit_names_the_source_whose_table_is_malformed(bad_table: np.ndarray, me
     with pytest.raises(GPInputError) as raised:
         LatencyEstimator.fit(tables)
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("latency:nope", 3.0, InvalidArchitectureError),
+        (f"latency:{all_archs()[3]}", float("nan"), InvalidMeasurementError),
+        (f"latency:{all_archs()[3]}", "fast", InvalidMeasurementError),
+    ],
+)
+def test_a_bad_reference_latency_is_named_by_its_descriptor_key(
+    key: str, value: object, error: type[Exception]
+) -> None:
+    """Before, a NaN was 'measurement 2' of a device with two measurements, and a string a
+    TypeError from numpy."""
+    measured = Measurements(all_archs()[:2], [4.0, 5.0])
+    with pytest.raises(error, match="^" + re.escape(f"descriptor {key!r}: ")):
+        LatencyEstimator(None).predict(NB201, all_archs()[:1], measured, {key: value})
