@@ -215,12 +215,15 @@ class LatencyEstimator:
         measured: Measurements,
         descriptor: Mapping[str, float] | None = None,
     ) -> tuple[LatencyModel, DevicePosterior]:
-        """The device's model and posterior from its measurements and descriptor."""
+        """The device's model and posterior from its measurements and descriptor (an arch
+        measured several times counts once, at its median latency)."""
         archs, latency = _with_reference_latencies(space, measured, descriptor)
-        log_latency = check_latencies(latency)
+        check_latencies(latency)  # names the bad one by its position in the caller's list
+        step = quantization_step(latency)  # before medians of whole milliseconds halve them
+        archs, latency = _one_per_arch(space, archs, latency)
         model = self.model_for(space)
         rows = self.rows(model, space, archs)
-        return model, model.condition(rows, log_latency, quantization_step(latency))
+        return model, model.condition(rows, check_latencies(latency), step)
 
     def predict(
         self,
@@ -327,6 +330,22 @@ def _with_reference_latencies(
     archs = list(measured.archs) + [a for a, _ in extra]
     latency = np.concatenate([measured.latency_ms, [v for _, v in extra]])
     return archs, latency
+
+
+def _one_per_arch(
+    space: SearchSpace, archs: Sequence[ArchLike], latency_ms: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """Each distinct arch once (canonical, in first-seen order) with the median of its
+    latencies. The intervals are scaled by leave-one-out residuals: an arch's other copies
+    predicted each left-out copy almost exactly, so repeats made every interval too narrow."""
+    canonical = space.canonicalize(archs)
+    if len(set(canonical)) == len(canonical):
+        return canonical, latency_ms
+    positions: dict[str, list[int]] = {}
+    for position, arch in enumerate(canonical):
+        positions.setdefault(arch, []).append(position)
+    medians = [np.median(latency_ms[rows]) for rows in positions.values()]
+    return list(positions), np.asarray(medians, dtype=np.float64)
 
 
 def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str, float]:
