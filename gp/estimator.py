@@ -36,10 +36,11 @@ from gp.model import (
     LatencyKernel,
     LatencyModel,
     LatencyPrediction,
+    _standardisation,
     check_latencies,
 )
 from gp.profiles import SourceProfiles
-from gp.spaces import ArchLike, NASBench201Space, SearchSpace
+from gp.spaces import ArchLike, NASBench201Space, SearchSpace, VectorSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
 
 logger = logging.getLogger(__name__)
@@ -185,10 +186,14 @@ class LatencyEstimator:
         return cls(LatencyModel(kernel, features))
 
     # ---- rows --------------------------------------------------------------------------
-    def model_for(self, space: SearchSpace) -> LatencyModel:
-        """The fitted NB201 model, or a prior-only model for a space without sources."""
+    def model_for(self, space: SearchSpace, measured: Sequence[ArchLike] = ()) -> LatencyModel:
+        """The fitted NB201 model, or a prior-only model for a space without sources; in the
+        vector space its features are standardised by the ``measured`` archs' (they come in
+        the caller's units, and the kernel is for features of unit scale)."""
         if isinstance(space, NASBench201Space) and self.nasbench201 is not None:
             return self.nasbench201
+        if isinstance(space, VectorSpace) and len(measured) >= 2:
+            return prior_only_model(space, standardise_by=space.encode(measured))
         return prior_only_model(space)
 
     def rows(
@@ -221,7 +226,7 @@ class LatencyEstimator:
         check_latencies(latency)  # names the bad one by its position in the caller's list
         step = quantization_step(latency)  # before medians of whole milliseconds halve them
         archs, latency = _one_per_arch(space, archs, latency)
-        model = self.model_for(space)
+        model = self.model_for(space, archs)
         rows = self.rows(model, space, archs)
         return model, model.condition(rows, check_latencies(latency), step)
 
@@ -389,25 +394,33 @@ def _source_log_latency(name: str, table: np.ndarray) -> torch.Tensor:
         raise InvalidMeasurementError(f"source {name!r}: {exc}") from None
 
 
-def prior_only_model(space: SearchSpace, universe: torch.Tensor | None = None) -> LatencyModel:
+def prior_only_model(
+    space: SearchSpace,
+    universe: torch.Tensor | None = None,
+    standardise_by: torch.Tensor | None = None,
+) -> LatencyModel:
     """A model for a space without source tables: a level prior, the space's analytic work as
     the baseline (where it has one), plus the encoding kernel.
 
     ``universe``: (N x d) encodings of archs to address by index (``posterior(index, ...)``,
     as the benchmark does); the rows are the same as from their encodings.
+    ``standardise_by``: (n x d) encodings whose column means and sds standardise every arch's
+    (a vector space's, whose units are the caller's); else encodings are taken as they are.
     """
     work = None
     if space.work_feature is not None and space.typical_work is not None:
         work = (space.feature_names.index(space.work_feature), space.typical_work)
     prior_level = (_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD)
-    # Prior-only rows take encodings as they are: identity statistics keep a universe's alike.
-    identity = None
-    if universe is not None:
-        identity = (
+    encoding_stats = None
+    if standardise_by is not None:
+        encoding_stats = _standardisation(standardise_by)
+    elif universe is not None:
+        # Encodings are taken as they are: identity statistics keep a universe's rows alike.
+        encoding_stats = (
             torch.zeros(space.dim, dtype=universe.dtype),
             torch.ones(space.dim, dtype=universe.dtype),
         )
-    features = ArchFeatures(None, universe, identity, prior_level, work)
+    features = ArchFeatures(None, universe, encoding_stats, prior_level, work)
     kernel = LatencyKernel(features.profile_dims, space.dim)
     with torch.no_grad():
         # The ratio to the device's median: archs of one space differ by a few-fold.

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from gp.errors import GPInputError, InvalidArchitectureError, InvalidMeasurementError
 from gp.estimator import REFERENCE_LATENCY_PREFIX, LatencyEstimator, Measurements
@@ -116,3 +117,28 @@ def test_an_arch_measured_several_times_counts_as_one_measurement() -> None:
     thrice = LatencyEstimator(None).predict(fbnet, archs, Measurements(archs * 3, spread))
     at_median = LatencyEstimator(None).predict(fbnet, archs, Measurements(archs, latency * 1.1))
     np.testing.assert_allclose(thrice.mean_ms, at_median.mean_ms)
+
+
+def test_vector_predictions_do_not_depend_on_the_features_units() -> None:
+    """Vectors come in the caller's units (FLOPs, bytes, counts); the kernel's lengthscales and
+    variances are for standardised features. Raw FLOPs ranked 300 archs whose latency follows
+    them at Spearman 0.81 from 20 measurements (0.73 from 5), against 0.99 once standardised."""
+    rng = np.random.default_rng(0)
+    features = np.c_[
+        rng.uniform(1e7, 1e9, 300), rng.uniform(1e5, 1e7, 300), rng.integers(5, 30, 300)
+    ]
+    latency = 1 + features[:, 0] / 1e7 * (1 + 0.02 * rng.normal(size=300))
+    measured = rng.choice(300, 20, replace=False)
+
+    def predict(units: np.ndarray) -> np.ndarray:
+        vectors = features * units
+        archs = [VECTORS.canonical(vector) for vector in vectors[measured]]
+        return (
+            LatencyEstimator(None)
+            .predict(VECTORS, vectors, Measurements(archs, latency[measured]))
+            .mean_ms
+        )
+
+    in_units = predict(np.ones(3))
+    np.testing.assert_allclose(predict(np.array([1e-6, 1e-3, 10.0])), in_units, rtol=1e-6)
+    assert stats.spearmanr(in_units, latency).statistic > 0.95
