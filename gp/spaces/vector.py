@@ -46,6 +46,14 @@ def _value(position: int, item: object) -> float:
     return value
 
 
+def _is_real(matrix: np.ndarray | torch.Tensor) -> bool:
+    """Whether ``matrix`` holds ints or floats: what the fast path may convert to float64
+    (torch would also take bools as 0/1 and drop an imaginary part)."""
+    if isinstance(matrix, torch.Tensor):
+        return not (matrix.is_complex() or matrix.dtype == torch.bool)
+    return matrix.dtype.kind in "iuf"
+
+
 class VectorSpace(SearchSpace[tuple[float, ...]]):
     """Architectures given directly as ``dim``-dimensional real vectors.
 
@@ -86,8 +94,9 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
             InvalidArchitectureError: If a vector has the wrong length or a non-finite or
                 non-numeric element; the message starts with ``"arch <i>: "``.
         """
-        if isinstance(archs, np.ndarray | torch.Tensor) and archs.ndim == 2:
+        if isinstance(archs, np.ndarray | torch.Tensor) and archs.ndim == 2 and _is_real(archs):
             return self._encode_matrix(archs)
+        # Row by row, strings are parsed and bools and complex numbers refused, as in a list.
         return super().encode(archs)
 
     def _encode_matrix(self, matrix: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 from collections.abc import Iterator, Sequence
 
@@ -751,3 +752,28 @@ def test_vector_encode_sequences_and_matrices() -> None:
         InvalidArchitectureError, match=r"^arch 2: element 1 is 10000000000000.0; values"
     ):
         space.encode(bad)
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        np.array([["1", "2"], ["3", "4"]]),
+        np.array([[1, 2], [3, 4]], dtype=object),
+        np.array([[1 + 1j, 2], [3, 4]]),
+        torch.ones(2, 2, dtype=torch.complex64),
+        np.array([[True, False], [False, True]]),
+    ],
+)
+def test_vector_matrices_are_read_as_their_rows_would_be(matrix: np.ndarray) -> None:
+    """The fast path for matrices took any dtype torch converts: strings and object arrays
+    raised TypeError, complex ones lost their imaginary part, bools became 0/1, where the same
+    rows one by one are parsed or refused with InvalidArchitectureError."""
+    space = VectorSpace(2)
+    rows = [list(row) for row in matrix.tolist()]
+    try:
+        expected = space.encode(rows)
+    except InvalidArchitectureError as refusal:
+        with pytest.raises(InvalidArchitectureError, match=re.escape(str(refusal))):
+            space.encode(matrix)
+    else:
+        assert space.encode(matrix).tolist() == expected.tolist()
