@@ -43,7 +43,8 @@ def _value(position: int, item: object) -> float:
         )
     if not abs(value) <= MAX_MAGNITUDE:  # NaN fails too
         raise InvalidArchitectureError(f"{where} is {value}; {VALUE_RULE}")
-    return value
+    # -0.0 + 0.0 is 0.0: the vector has one canonical string however its zeros are signed.
+    return value + 0.0
 
 
 def _is_real(matrix: np.ndarray | torch.Tensor) -> bool:

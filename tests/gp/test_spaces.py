@@ -702,6 +702,14 @@ def test_vector_canonical_forms() -> None:
     assert space.feature_names == ["x0", "x1", "x2"] and space.dim == 3
 
 
+def test_a_vector_with_negative_zeros_is_the_same_arch() -> None:
+    """-0.0 == 0.0, but repr wrote "-0.0": one vector had two canonical strings, so the store
+    and the model kept its measurements as two archs' (and suggested it twice)."""
+    space = VectorSpace(3)
+    assert space.canonical([-0.0, 1, -0.0]) == space.canonical("0,1,0") == "0.0,1.0,0.0"
+    assert space.canonical(np.array([-0.0, 1.0, 0.0])) == "0.0,1.0,0.0"
+
+
 @pytest.mark.parametrize(
     ("arch", "match"),
     [
