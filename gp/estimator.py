@@ -121,7 +121,8 @@ class LatencyEstimator:
             NotFittedError: fewer than MIN_SOURCE_DEVICES complete tables.
         """
         tables = {name: _source_table(name, table) for name, table in sources.items()}
-        complete = {n: t for n, t in tables.items() if np.all(np.isfinite(t))}
+        # NaN marks an arch not measured; an infinite latency is an error, reported below.
+        complete = {n: t for n, t in tables.items() if not np.isnan(t).any()}
         skipped = sorted(set(sources) - set(complete))
         if skipped:
             logger.warning("not used as sources (incomplete tables): %s", ", ".join(skipped))

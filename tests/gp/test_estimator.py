@@ -73,6 +73,8 @@ def test_reference_latencies_in_the_descriptor_condition_nb201_devices_only() ->
         (np.ones(100), "source 'c': expected 15625 latencies"),  # was torch's lstsq error
         (np.ones((NUM_ARCHS, 1)), "source 'c': expected 15625 latencies"),  # "two devices"
         (np.r_[0.0, np.ones(NUM_ARCHS - 1)], "source 'c': measurement 0: latency 0.0"),
+        # NaN is "not measured" (the table is skipped); inf was taken for that too
+        (np.r_[np.ones(NUM_ARCHS - 1), np.inf], "source 'c': measurement 15624: latency inf"),
     ],
 )
 def test_fit_names_the_source_whose_table_is_malformed(bad_table: np.ndarray, message: str):
