@@ -1,0 +1,65 @@
+"""Accuracy and calibration metrics on hand-made predictions whose scores are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gp.metrics import evaluate
+from gp.model import LatencyPrediction
+
+
+def prediction(mean_ms: list[float], lower_ms: list[float], upper_ms: list[float], sd: float):
+    """A prediction with these means and intervals and log-sd ``sd`` of a measurement."""
+    mean = np.asarray(mean_ms, dtype=np.float64)
+    var_log = np.full_like(mean, sd**2)
+    return LatencyPrediction(
+        mean_log=np.log(mean) - var_log / 2,
+        var_log=var_log,
+        mean_ms=mean,
+        var_ms=mean**2 * np.expm1(var_log),
+        lower_ms=np.asarray(lower_ms, dtype=np.float64),
+        upper_ms=np.asarray(upper_ms, dtype=np.float64),
+        obs_var_log=var_log,
+    )
+
+
+def test_scores_of_a_known_prediction() -> None:
+    measured = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    # Relative errors 5%, 7.5%, 46.7%, 2.5% and 14%; the third and fourth swap ranks.
+    predicted = prediction(
+        [10.5, 21.5, 44.0, 41.0, 57.0],
+        lower_ms=[9.0, 20.5, 25.0, 30.0, 45.0],  # 20 lies below the second interval
+        upper_ms=[11.0, 25.0, 30.0, 39.0, 60.0],  # 40 above the fourth; 30 on its bound
+        sd=0.1,
+    )
+    scores = evaluate(predicted, measured)
+    assert scores["acc10"] == pytest.approx(3 / 5)
+    assert scores["mape"] == pytest.approx(100 * (0.05 + 0.075 + 14 / 30 + 0.025 + 0.14) / 5)
+    assert scores["coverage90"] == pytest.approx(3 / 5)  # a bound counts as inside
+    assert scores["spearman"] == pytest.approx(0.9)  # 1 - 6 * 2 / (5 * 24)
+    assert scores["kendall"] == pytest.approx(0.8)  # one discordant pair of ten
+
+
+def test_rank_scores_ignore_how_far_apart_the_values_are() -> None:
+    """Spearman ranks: a prediction in the right order scores 1 however nonlinear it is."""
+    measured = np.array([1.0, 2.0, 3.0, 4.0, 100.0])
+    scores = evaluate(prediction([1.0, 2.0, 3.0, 4.0, 5.0], [0.5] * 5, [200.0] * 5, 0.1), measured)
+    assert scores["spearman"] == pytest.approx(1.0)
+    assert scores["kendall"] == pytest.approx(1.0)
+
+
+def test_nll_is_the_log_normal_density_of_the_measured_log_latency() -> None:
+    """The log-normal has the predicted mean (not median) in ms: its log-mean is
+    ``log(mean) - sd^2 / 2``."""
+    sd, mean = 0.2, 30.0
+    measured = np.array([25.0, 33.0])
+    scores = evaluate(prediction([mean, mean], [20.0] * 2, [40.0] * 2, sd), measured)
+    log_mean = math.log(mean) - sd**2 / 2
+    expected = [
+        0.5 * ((math.log(m) - log_mean) / sd) ** 2 + math.log(sd) + 0.5 * math.log(2 * math.pi)
+        for m in measured
+    ]
+    assert scores["nll"] == pytest.approx(np.mean(expected))
