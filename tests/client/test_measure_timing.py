@@ -59,6 +59,16 @@ def test_a_machine_that_stays_noisy_is_flagged_and_warned_about(
     assert "noisy machine" in caplog.text
 
 
+def test_of_several_noisy_series_the_least_noisy_is_kept() -> None:
+    """The first series (spread 50%) is quieter than the second (100%): its median is kept."""
+    quieter, noisier = [1.0, 1.5, 2.0, 2.5, 3.0], [1.0, 2.0, 4.0, 6.0, 8.0]
+    settings = TimingSettings(warmup=0, runs=5, attempts=2, max_spread=0.1)
+    timing = time_callable(lambda: None, settings, clock=scripted_clock(quieter + noisier))
+    assert timing.noisy and timing.attempts == 2
+    assert timing.median_ms == pytest.approx(2.0)
+    assert timing.runs_ms == pytest.approx(tuple(quieter))
+
+
 def test_a_paired_reference_cancels_the_machine_changing_speed() -> None:
     """The arch costs 3 units and the reference 2; the machine runs at 1x, then at 2.5x."""
     durations = []
