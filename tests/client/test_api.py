@@ -209,6 +209,19 @@ def test_unreachable_server_is_retried_then_unavailable(monkeypatch: pytest.Monk
     assert 0.075 <= pauses[0] <= 0.125
 
 
+def test_backoff_doubles_up_to_its_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(client.api.time, "sleep", pauses.append)
+    port = service_fixtures.free_port()
+    with LatencyClient(f"127.0.0.1:{port}", retries=6, backoff_s=4.0, timeout_s=5) as latency:
+        with pytest.raises(UnavailableError):
+            latency.devices()
+    assert len(pauses) == 6
+    assert 0.75 * 8.0 <= pauses[1] <= 1.25 * 8.0
+    # 4, 8, then the 10 s ceiling, each +-25% jitter.
+    assert all(7.5 <= p <= 12.5 for p in pauses[2:])
+
+
 def test_wait_until_ready_waits_for_serving(health_only) -> None:
     target, servicer = health_only
     told: list[str] = []
