@@ -10,7 +10,14 @@ import torch
 from scipy import stats
 
 from gp.errors import InvalidMeasurementError
-from gp.model import DevicePosterior, FitSettings, LatencyModel, _mixture, check_latencies
+from gp.model import (
+    VARIANCE_RATIO_PSEUDO_COUNT,
+    DevicePosterior,
+    FitSettings,
+    LatencyModel,
+    _mixture,
+    check_latencies,
+)
 from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
 
 
@@ -264,6 +271,31 @@ def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(synthetic,
     truth = noisy[held_out].exp().numpy()
     inside = (truth >= prediction.lower_ms) & (truth <= prediction.upper_ms)
     assert 0.8 < inside.mean() < 0.99
+
+
+def test_the_variance_ratio_scores_explicit_leave_one_out_residuals(synthetic) -> None:
+    """The closed form equals conditioning on all measurements but one, n times; the ratio is
+    the inverse-gamma's ``(a0 + sum z^2) / (a0 + n - 1)`` (one degree spent on the scale)."""
+    model, target, _ = synthetic
+    generator = torch.Generator().manual_seed(4)
+    noisy = target + 0.03 * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
+    measured = torch.randperm(NUM_ARCHS, generator=generator)[:12]
+    posterior = model.posterior(measured, noisy[measured].exp().numpy())
+    rows = posterior.rows
+    with torch.no_grad():
+        covariance = posterior.kernel.covariance(rows, rows)
+        covariance = covariance + torch.diag(posterior.noise_variance(rows))
+        residual = posterior.ratio(rows, posterior.log_latency) - 1.0
+    z_squared = []
+    for i in range(len(rows)):
+        rest = [j for j in range(len(rows)) if j != i]
+        weights = torch.linalg.solve(covariance[rest][:, rest], covariance[rest, i])
+        mean = weights @ residual[rest]
+        variance = covariance[i, i] - weights @ covariance[rest, i]
+        z_squared.append(float((residual[i] - mean) ** 2 / variance))
+    a0 = VARIANCE_RATIO_PSEUDO_COUNT
+    expected = (a0 + sum(z_squared)) / (a0 + len(rows) - 1)
+    assert float(posterior.variance_ratio) == pytest.approx(expected, rel=1e-6)
 
 
 def test_a_mixture_s_interval_is_its_quantiles() -> None:
