@@ -298,6 +298,21 @@ def test_the_variance_ratio_scores_explicit_leave_one_out_residuals(synthetic) -
     assert float(posterior.variance_ratio) == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_measured_device_s_interval_takes_the_student_t_quantile(synthetic) -> None:
+    """Beyond the noise-level mixture's range one Gaussian ratio is left: its 90% interval is
+    the mean +- the Student-t's 95% quantile (a0 + n - 1 degrees of freedom) measurement sds."""
+    model, target, _ = synthetic
+    count = 60
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(5))[:count]
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    assert posterior.log_noise_levels == ()
+    prediction = posterior.predict(model.features.universe_rows(torch.arange(3, NUM_ARCHS, 301)))
+    quantile = stats.t.ppf(0.95, VARIANCE_RATIO_PSEUDO_COUNT + count - 1)
+    relative_sd = np.sqrt(np.expm1(prediction.obs_var_log))  # a measurement's sd / mean
+    np.testing.assert_allclose(prediction.upper_ms / prediction.mean_ms - 1, quantile * relative_sd)
+    np.testing.assert_allclose(1 - prediction.lower_ms / prediction.mean_ms, quantile * relative_sd)
+
+
 def test_a_mixture_s_interval_is_its_quantiles() -> None:
     """One component keeps its own mean +- quantile * sd; several give the 5% and 95% quantiles
     of the equal-weight mixture of Gaussians with the components' 90% widths."""
