@@ -313,6 +313,25 @@ def test_a_measured_device_s_interval_takes_the_student_t_quantile(synthetic) ->
     np.testing.assert_allclose(1 - prediction.lower_ms / prediction.mean_ms, quantile * relative_sd)
 
 
+def test_a_lower_bound_past_zero_mirrors_the_upper_in_log_space(synthetic) -> None:
+    """Measurements far off the model make the ratio's interval reach below zero; the bound
+    is then ``mean^2 / upper`` (as far below the mean in log space as the upper is above),
+    not zero or negative."""
+    model, target, _ = synthetic
+    generator = torch.Generator().manual_seed(8)
+    wild = target + 1.5 * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
+    measured = torch.randperm(NUM_ARCHS, generator=generator)[:60]  # one noise level: symmetric
+    posterior = model.posterior(measured, wild[measured].exp().numpy())
+    prediction = posterior.predict(model.features.universe_rows(torch.arange(0, NUM_ARCHS, 97)))
+    mirrored = prediction.upper_ms >= 2 * prediction.mean_ms  # mean - (upper - mean) <= 0
+    assert mirrored.any()
+    assert np.all(prediction.lower_ms > 0)
+    np.testing.assert_allclose(
+        prediction.lower_ms[mirrored],
+        prediction.mean_ms[mirrored] ** 2 / prediction.upper_ms[mirrored],
+    )
+
+
 def test_a_mixture_s_interval_is_its_quantiles() -> None:
     """One component keeps its own mean +- quantile * sd; several give the 5% and 95% quantiles
     of the equal-weight mixture of Gaussians with the components' 90% widths."""
