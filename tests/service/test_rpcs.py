@@ -342,6 +342,17 @@ def test_suggest_random_and_candidates(stub: pb_grpc.LatencyEstimatorStub) -> No
     assert stub.SuggestSamples(request) == reply  # seeded
 
 
+def test_candidates_given_twice_are_suggested_once(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "repeats")
+    pool = [nb201(a) for a in (ARCHS[200], ARCHS[201], ARCHS[200], ARCHS[200])]
+    for seed in range(5):
+        request = pb.SuggestSamplesRequest(
+            device="repeats", count=2, candidates=pool, strategy="random", seed=seed
+        )
+        reply = stub.SuggestSamples(request)
+        assert sorted(s.arch.arch for s in reply.suggestions) == sorted(ARCHS[200:202])
+
+
 def test_suggest_fbnet_and_vector_candidates(stub: pb_grpc.LatencyEstimatorStub) -> None:
     register(stub, "other")
     fb = [pb.Architecture(arch=a) for a in random_archs(8, seed=1)]
