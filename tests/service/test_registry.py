@@ -77,6 +77,17 @@ def test_fit_key_depends_on_the_fit_revision(
     store.close()
 
 
+def test_fit_key_depends_on_the_sources_data(store_path: Path) -> None:
+    """A source measured again (its table changed) invalidates the cached fit."""
+    store = Store(store_path)
+    device = store.register_device("a")
+    sources = {"a": None}
+    before = Registry(store, fit_settings())._fit_key(sources)  # type: ignore[arg-type]
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", all_archs()[0], 2.0)])
+    assert Registry(store, fit_settings())._fit_key(sources) != before  # type: ignore[arg-type]
+    store.close()
+
+
 def test_lru_cache_forgets_the_least_recently_used_entry() -> None:
     cache: LruCache[str, int] = LruCache(2)
     cache.put("a", 1)
