@@ -115,7 +115,7 @@ def test_an_interval_holds_its_point_prediction_however_vague() -> None:
     assert np.all(prediction.mean_ms <= prediction.upper_ms)
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0, 5e-324, 1e8])
 def test_bad_latencies_are_named(bad: float) -> None:
     with pytest.raises(InvalidMeasurementError, match="measurement 1: latency"):
         check_latencies(np.array([1.0, bad, 2.0]))
