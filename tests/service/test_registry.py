@@ -125,3 +125,15 @@ def test_two_source_tables_serve_the_prior_rather_than_fail(tmp_path: Path) -> N
     assert registry.source_names == {"gpu_a", "gpu_b"}
     assert registry.estimator.nasbench201 is None  # prior only
     store.close()
+
+
+def test_a_source_measured_twice_has_its_measurements_averaged(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.sqlite")
+    archs = all_archs()
+    device = store.register_device("twice")
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", a, 1.0) for a in archs])
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", archs[5], 3.0)])
+    table = Registry(store, fit_settings())._source_tables()["twice"]
+    assert table[5] == pytest.approx(2.0)
+    assert np.delete(table, 5) == pytest.approx(np.ones(len(archs) - 1))
+    store.close()
