@@ -189,6 +189,37 @@ def test_one_model_version_is_one_answer_while_the_device_is_measured(
     assert {version: means for version, means in answers.items() if len(means) > 1} == {}
 
 
+def test_an_upload_during_an_answer_about_its_device_lands_after_it(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload that arrives while a Predict reads the device's rows waits for the answer
+    (the device's lock): the answer is built from the rows of the version it names."""
+    for name in ("paused", "twin"):
+        register(stub, name)
+        stub.AddMeasurements(
+            pb.AddMeasurementsRequest(device=name, measurements=[measure(ARCHS[1], 4.0)])
+        )
+    late = pb.AddMeasurementsRequest(device="paused", measurements=[measure(ARCHS[2], 40.0)])
+    upload = threading.Thread(target=stub.AddMeasurements, args=(late,))
+    read_rows = server.store.measurements
+
+    def rows_with_an_upload_meanwhile(device_id: int, search_space: str):
+        if upload.ident is None:  # the first read only
+            upload.start()
+            upload.join(timeout=1.0)  # still waiting for the device: carry on without it
+        return read_rows(device_id, search_space)
+
+    monkeypatch.setattr(server.store, "measurements", rows_with_an_upload_meanwhile)
+    query = [nb201(ARCHS[0])]
+    reply = stub.Predict(pb.PredictRequest(device="paused", archs=query))
+    upload.join()
+    monkeypatch.undo()
+    assert reply.model_version.endswith("-1")
+    twin = stub.Predict(pb.PredictRequest(device="twin", archs=query))  # the same one row
+    assert reply.predictions[0].mean_ms == pytest.approx(twin.predictions[0].mean_ms)
+    assert stub.GetDevice(pb.GetDeviceRequest(name="paused")).measurement_count == 2
+
+
 def test_list_measurements_returns_each_space_canonical_in_upload_order(
     stub: pb_grpc.LatencyEstimatorStub,
 ) -> None:
