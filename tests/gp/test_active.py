@@ -35,6 +35,20 @@ def test_active_batch_is_distinct_and_reduces_variance_more_than_random(syntheti
     assert remaining_variance(prior, pool, active) < min(random_runs)
 
 
+def test_a_batch_as_large_as_the_pool_picks_each_candidate_once(synthetic) -> None:  # noqa: F811
+    """On a noisy device measuring an arch again would still reduce the variance a lot, but a
+    batch never repeats one."""
+    model, target, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 625))
+    generator = torch.Generator().manual_seed(2)
+    measured = torch.randperm(15625, generator=generator)[:20]
+    noisy = target[measured] + 0.3 * torch.randn(20, generator=generator, dtype=torch.float64)
+    posterior = model.posterior(measured, noisy.exp().numpy())
+    for share in (0.0, 0.5):
+        picks = select_active(posterior, pool, len(pool), random_share=share)
+        assert sorted(picks) == list(range(len(pool)))
+
+
 def test_active_picks_match_greedy_on_the_explicit_posterior(synthetic) -> None:  # noqa: F811
     """The factored rank-one updates choose what greedy conditioning on the full matrix does."""
     model, target, _ = synthetic
