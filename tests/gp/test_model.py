@@ -103,6 +103,22 @@ def test_the_interval_before_any_measurement_holds_90_percent_of_the_model(synth
     assert inside.mean() == pytest.approx(0.90, abs=0.01)
 
 
+def test_moments_before_any_measurement_are_those_of_scale_times_ratio(synthetic) -> None:
+    """Before a measurement the latency is a log-normal scale times a Gaussian ratio: its
+    mean and (latent) variance are that product's."""
+    model, _, _ = synthetic
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    assert prior.log_scale_var > 0.05  # the sources' scales differ
+    rows = model.features.universe_rows(torch.tensor([11, 4000, 15000]))
+    prediction = prior.predict(rows)
+    mean, var = (v.detach().numpy() for v in prior.latent(rows))
+    draws = np.random.default_rng(1).standard_normal((2, 400_000, 1))
+    log_scale = rows[:, 0].numpy() + prior.log_scale + np.sqrt(prior.log_scale_var) * draws[0]
+    latency = np.exp(log_scale) * (mean + np.sqrt(var) * draws[1])
+    np.testing.assert_allclose(prediction.mean_ms, latency.mean(0), rtol=0.01)
+    np.testing.assert_allclose(prediction.var_ms, latency.var(0), rtol=0.05)
+
+
 def test_an_interval_holds_its_point_prediction_however_vague() -> None:
     """Where the scale's spread is wide (no sources, no measurement), the log-normal's mean
     lies above its 95% quantile; a review saw 'mean 818.8, 90% high 531.6'."""
