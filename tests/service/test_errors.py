@@ -147,6 +147,8 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
     "register: line separator": (register("a\u2028b"), INVALID, "control or format character"),
     "register: escape in alias": (register("new", ("\x1b[2J",)), INVALID, "alias 0"),
     "register: name too long": (register("n" * 201), INVALID, "longer than 200 characters"),
+    "register: padded name": (register("new "), INVALID, "'new ' has leading or trailing"),
+    "register: padded alias": (register("new", ("a", " b")), INVALID, "alias 1 ' b' has leading"),
     "register: name taken": (register("raspi4"), grpc.StatusCode.ALREADY_EXISTS, "raspi4"),
     "register: name is an alias": (register("pi4"), grpc.StatusCode.ALREADY_EXISTS, "pi4"),
     "register: alias taken": (
