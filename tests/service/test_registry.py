@@ -137,3 +137,18 @@ def test_a_source_measured_twice_has_its_measurements_averaged(tmp_path: Path) -
     assert table[5] == pytest.approx(2.0)
     assert np.delete(table, 5) == pytest.approx(np.ones(len(archs) - 1))
     store.close()
+
+
+def test_a_posterior_conditions_on_at_most_max_conditioning_measurements(
+    store_path: Path,
+) -> None:
+    store = Store(store_path)
+    registry = Registry(store, fit_settings(), max_conditioning=5)
+    registry.start()
+    device = store.register_device("many")
+    rows = [MeasurementRow("nasbench201", a, 2.0 + i) for i, a in enumerate(all_archs()[:8])]
+    device = store.add_measurements(device.id, rows)
+    _, posterior = registry.posterior(device, NASBench201Space())
+    assert posterior.count == 5
+    assert len(registry.predict(device, NASBench201Space(), all_archs()[:3]).mean_ms) == 3
+    store.close()
