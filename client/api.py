@@ -603,8 +603,9 @@ class LatencyClient:
         Args:
             device: the device's name or alias.
             count: how many to pick.
-            candidates: the pool; None means every NB201 arch the device has not measured
-                (other spaces need candidates). Sent in one request, as picks are joint.
+            candidates: the pool, less what the device has measured; None means every NB201
+                arch it has not measured (other spaces need candidates). Sent in one request,
+                as picks are joint.
             strategy: ``"active"`` (the server's default: half drawn from the pool, half by
                 expected variance reduction), ``"greedy"`` (all by variance reduction) or
                 ``"random"``.

@@ -373,7 +373,8 @@ def suggest_samples(
         Path | None,
         typer.Option(
             "--candidates",
-            help="Pool to pick from, one arch per line (default: all unmeasured NB201 archs).",
+            help="Pool to pick from, one arch per line; measured ones are left out (default: all"
+            " unmeasured NB201 archs).",
         ),
     ] = None,
     seed: Annotated[

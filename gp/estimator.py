@@ -260,7 +260,7 @@ class LatencyEstimator:
                 None means the whole space. Required for other spaces.
         """
         measured = measured or Measurements.empty()
-        pool = self._pool(space, candidates, measured, descriptor)
+        pool = suggestion_pool(space, candidates, measured, descriptor)
         model, posterior = self.posterior(space, measured, descriptor)
         return self.suggest_from(model, posterior, space, pool, count, strategy, seed)
 
@@ -280,22 +280,22 @@ class LatencyEstimator:
         picks = select(posterior, rows, count, strategy, seed)
         return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))
 
-    def _pool(
-        self,
-        space: SearchSpace,
-        candidates: Sequence[ArchLike] | None,
-        measured: Measurements,
-        descriptor: Mapping[str, float] | None,
-    ) -> list[str]:
-        """The distinct candidates, or for NB201 the whole space, less the archs the device is
-        conditioned on (:func:`conditioned_archs`)."""
-        if candidates is None:
-            if not isinstance(space, NASBench201Space):
-                raise GPInputError(f"search space {space.name!r} needs explicit candidates")
-            return unconditioned_archs(space, measured, descriptor)
-        known = conditioned_archs(space, measured, descriptor)
-        # One arch spelt twice would be two candidates, and a batch could pick both.
-        return [arch for arch in dict.fromkeys(space.canonicalize(candidates)) if arch not in known]
+
+def suggestion_pool(
+    space: SearchSpace,
+    candidates: Sequence[ArchLike] | None,
+    measured: Measurements,
+    descriptor: Mapping[str, float] | None,
+) -> list[str]:
+    """The distinct candidates, or for NB201 (None) the whole space, less the archs the device
+    is conditioned on (:func:`conditioned_archs`): the pool suggestions are chosen from."""
+    if candidates is None:
+        if not isinstance(space, NASBench201Space):
+            raise GPInputError(f"search space {space.name!r} needs explicit candidates")
+        return unconditioned_archs(space, measured, descriptor)
+    known = conditioned_archs(space, measured, descriptor)
+    # One arch spelt twice would be two candidates, and a batch could pick both.
+    return [arch for arch in dict.fromkeys(space.canonicalize(candidates)) if arch not in known]
 
 
 def conditioned_archs(

@@ -33,7 +33,7 @@ from gp.estimator import (
     LatencyEstimator,
     Measurements,
     Suggestion,
-    unconditioned_archs,
+    suggestion_pool,
 )
 from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
 from gp.spaces import NASBench201Space, SearchSpace
@@ -324,28 +324,28 @@ class Registry:
         strategy: str,
         seed: int,
     ) -> Suggestion:
-        """Chooses ``count`` archs; the NB201 default pool is the space minus what is measured.
+        """Chooses ``count`` archs of the candidates (NB201 by default: the whole space) that
+        the device is not yet conditioned on (measurements and reference archs).
 
         Raises:
-            InvalidRequestError: no candidates for a space other than NB201, or nothing left
+            InvalidRequestError: no candidates for a space other than NB201, or none left
                 unmeasured. ``count`` outside 1..pool size is gp's GPInputError.
         """
-        estimator = self.estimator
-        if candidates is None:
-            if space.name != NB201:
-                raise InvalidRequestError(f"candidates are required for search space {space.name}")
-            measured = self.measurements(device, space_key(space))
-            candidates = unconditioned_archs(space, measured, self._descriptor(device, space))
-            if not candidates:
-                raise InvalidRequestError(
-                    f"device {device.name} has measured all {NUM_ARCHS} NB201 archs:"
-                    " nothing is left to suggest"
-                )
+        if candidates is None and space.name != NB201:
+            raise InvalidRequestError(f"candidates are required for search space {space.name}")
         with self.device_lock(device.id):
+            measured = self.measurements(device, space_key(space))
+            pool = suggestion_pool(space, candidates, measured, self._descriptor(device, space))
+            if not pool:
+                raise InvalidRequestError(_nothing_left(device, candidates is None))
             model, posterior = self.posterior(device, space)  # the cached one Predict uses
-            return estimator.suggest_from(
-                model, posterior, space, list(candidates), count, strategy, seed
-            )
+            return self.estimator.suggest_from(model, posterior, space, pool, count, strategy, seed)
+
+
+def _nothing_left(device: DeviceRecord, whole_space: bool) -> str:
+    if whole_space:
+        return f"device {device.name} has measured all {NUM_ARCHS} NB201 archs: nothing is left"
+    return f"device {device.name} has measured every candidate given: nothing is left to suggest"
 
 
 def _accepted(space: SearchSpace, canonical: str) -> bool:

@@ -326,9 +326,11 @@ def test_suggest(latency: LatencyClient) -> None:
     assert all(p.search_space == "nasbench201" and p.mean_ms > 0 for p in picks)
     assert math.isclose(picks[0].std_ms ** 2, picks[0].variance_ms2)
     pool = [LIGHT, HEAVY, *CELLS]
-    chosen = latency.suggest("pi4", count=2, candidates=pool, strategy="random", seed=3)
+    chosen = latency.suggest("phone", count=2, candidates=pool, strategy="random", seed=3)
     assert set(chosen.archs) <= set(pool) and len(chosen) == 2
-    assert latency.suggest("pi4", count=2, candidates=pool, strategy="random", seed=3) == chosen
+    assert latency.suggest("phone", count=2, candidates=pool, strategy="random", seed=3) == chosen
+    with pytest.raises(InvalidArgumentError, match="every candidate"):  # all measured on pi4
+        latency.suggest("pi4", count=2, candidates=pool)
     fbnet = latency.suggest("phone", count=1, candidates=[FBNET_ARCH, FBNET_ARCH[::-1]])
     assert fbnet[0].search_space == "fbnet"
     vectors = latency.suggest("phone", count=2, candidates=np.arange(12.0).reshape(6, 2))

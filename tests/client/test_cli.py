@@ -128,20 +128,22 @@ def test_register_add_suggest(target: str, tmp_path: Path) -> None:
     table = run(target, "suggest-samples", "-d", "nano", "--count", "3")
     assert table.exit_code == 0 and "Measure next on nano" in table.stdout
     assert picks["suggestions"][0]["arch"] in table.stdout
+    # The pool's measured and reference archs are left out: three others remain.
+    unmeasured = [p["arch"] for p in picks["suggestions"][:3]]
     pool = tmp_path / "pool.txt"
-    pool.write_text(f"{LIGHT}\n{HEAVY}\n{CELL}\n")
+    pool.write_text("\n".join([LIGHT, HEAVY, CELL, *unmeasured]))
     random_picks = run(
         target, "suggest-samples", "-d", "nano", "-n", "2", "--candidates", str(pool),
         "--strategy", "random", "--json",
     )  # fmt: skip
     chosen = [p["arch"] for p in json.loads(random_picks.stdout)["suggestions"]]
-    assert len(chosen) == 2 and set(chosen) <= {LIGHT, HEAVY, CELL}
+    assert len(chosen) == 2 and set(chosen) <= set(unmeasured)
     greedy = run(
         target, "suggest-samples", "-d", "nano", "-n", "2", "--candidates", str(pool),
         "--strategy", "greedy", "--json",
     )  # fmt: skip
     greedy_picks = {p["arch"] for p in json.loads(greedy.stdout)["suggestions"]}
-    assert len(greedy_picks) == 2 and greedy_picks <= {LIGHT, HEAVY, CELL}
+    assert len(greedy_picks) == 2 and greedy_picks <= set(unmeasured)
     fbnet = tmp_path / "fbnet.txt"
     fbnet.write_text("\n".join(",".join([block] * 22) for block in ("k3_e1", "skip", "k5_e6")))
     fbnet_picks = run(target, "suggest-samples", "-d", "nano", "--candidates", str(fbnet), "--json")

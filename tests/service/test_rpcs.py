@@ -384,6 +384,25 @@ def test_candidates_given_twice_are_suggested_once(stub: pb_grpc.LatencyEstimato
         assert sorted(s.arch.arch for s in reply.suggestions) == sorted(ARCHS[200:202])
 
 
+def test_measured_candidates_are_not_suggested(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    """Explicit candidates lose the archs already measured, as the default pool does."""
+    register(stub, "pooled")
+    measured = [measure(a, 5.0) for a in ARCHS[300:302]]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="pooled", measurements=measured))
+    pool = [nb201(a) for a in ARCHS[300:304]]
+    for seed in range(5):
+        request = pb.SuggestSamplesRequest(
+            device="pooled", count=2, candidates=pool, strategy="random", seed=seed
+        )
+        reply = stub.SuggestSamples(request)
+        assert sorted(s.arch.arch for s in reply.suggestions) == sorted(ARCHS[302:304])
+    request = pb.SuggestSamplesRequest(device="pooled", count=1, candidates=pool[:2])
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SuggestSamples(request)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "every candidate given" in err.value.details()
+
+
 def test_suggest_fbnet_and_vector_candidates(stub: pb_grpc.LatencyEstimatorStub) -> None:
     register(stub, "other")
     fb = [pb.Architecture(arch=a) for a in random_archs(8, seed=1)]
