@@ -7,6 +7,7 @@ import math
 import numpy as np
 from scipy import stats
 
+from gp.errors import GPInputError
 from gp.model import LatencyPrediction
 
 
@@ -26,6 +27,12 @@ def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str
             the predictive's mean and its variance of a measurement.
     """
     predicted = prediction.mean_ms
+    measured_ms = np.asarray(measured_ms, dtype=np.float64)
+    if measured_ms.shape != predicted.shape:
+        raise GPInputError(
+            f"{len(predicted)} predictions scored against measurements of shape"
+            f" {measured_ms.shape}: one measurement per prediction is needed"
+        )
     relative = np.abs(predicted / measured_ms - 1.0)
     inside = (measured_ms >= prediction.lower_ms) & (measured_ms <= prediction.upper_ms)
     sd = np.sqrt(prediction.obs_var_log)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from gp.errors import GPInputError
 from gp.metrics import evaluate
 from gp.model import LatencyPrediction
 
@@ -63,3 +64,10 @@ def test_nll_is_the_log_normal_density_of_the_measured_log_latency() -> None:
         for m in measured
     ]
     assert scores["nll"] == pytest.approx(np.mean(expected))
+
+
+def test_measurements_of_another_length_are_refused() -> None:
+    """Numpy would broadcast one measurement against every prediction and score that."""
+    predicted = prediction([10.0, 20.0], [9.0, 18.0], [11.0, 22.0], 0.1)
+    with pytest.raises(GPInputError, match="2 predictions"):
+        evaluate(predicted, np.array([10.0]))
