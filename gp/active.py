@@ -174,5 +174,7 @@ def select(
 
 
 def _check_count(count: int, pool: int) -> None:
+    if isinstance(count, bool) or not isinstance(count, int | np.integer):
+        raise GPInputError(f"count must be a whole number, got {count!r}")
     if not 1 <= count <= pool:
         raise GPInputError(f"count must be between 1 and the pool size {pool}, got {count}")

@@ -134,3 +134,13 @@ def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
         select(prior, pool, 2, "best")
     with pytest.raises(GPInputError, match="random_share must be between 0 and 1, got 1.5"):
         select_active(prior, pool, 2, random_share=1.5)
+
+
+@pytest.mark.parametrize("count", [2.5, "2", True])
+def test_a_count_that_is_not_a_whole_number_is_refused(synthetic, count) -> None:  # noqa: F811
+    model, _, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 100))
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    for strategy in ("random", "active"):
+        with pytest.raises(GPInputError, match="whole number"):
+            select(prior, pool, count, strategy, 0)
