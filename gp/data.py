@@ -173,13 +173,14 @@ def load_help_dataset(root: str | Path, devices: list[str] | None = None) -> Lat
 
     Args:
         root: the directory (e.g. ``../shared/datasets/help-nasbench201``).
-        devices: device stems to load; all tables under ``latency/`` when None.
+        devices: device stems to load; all tables under ``latency/`` when None (an empty
+            list loads none).
 
     Raises:
         DatasetError: a file is missing, unreadable, or of the wrong shape.
     """
     root = Path(root)
-    stems = help_device_stems(root, devices or None)
+    stems = help_device_stems(root, devices)
     order = _help_to_canonical(root)
     tables = {stem: _read_table(root / "latency" / f"{stem}.pt", order) for stem in stems}
     reference: list[int] = []

@@ -94,3 +94,10 @@ def test_a_file_of_other_objects_is_refused_in_one_clear_line(
     message = str(raised.value)
     assert message.startswith(f"cannot read {table}: ") and "\n" not in message
     assert "weights_only" not in message  # torch's advice to load it unsafely is not passed on
+
+
+def test_an_empty_device_list_loads_no_table(tmp_path: Path) -> None:
+    """None means every table; an empty list is a choice of none."""
+    write_help_dataset(tmp_path, ONE_TABLE)
+    assert load_help_dataset(tmp_path, []).devices == []
+    assert load_help_dataset(tmp_path).devices == ["a"]
