@@ -105,9 +105,19 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         "seed must be non-negative",
     ),
     "suggest: count > pool": (
-        suggest(device="pi4", count=3, candidates=[nb201(OK), nb201(ARCHS[1])]),
+        suggest(
+            device="pi4",
+            count=3,
+            search_space="fbnet",
+            candidates=[pb.Architecture(arch=a) for a in random_archs(2, 0)],
+        ),
         INVALID,
         "pool size 2",
+    ),
+    "suggest: every candidate measured": (
+        suggest(device="pi4", count=1, candidates=[nb201(OK), nb201(ARCHS[1])]),
+        INVALID,
+        "raspi4 has measured every candidate given",
     ),
     "suggest: fbnet without candidates": (
         suggest(device="pi4", count=1, search_space="fbnet"),
