@@ -222,14 +222,28 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 250)
 
 
+def _input_name(path: Path) -> str:
+    """How messages name an input file (``-``: stdin)."""
+    return "stdin" if str(path) == "-" else str(path)
+
+
 @contextmanager
 def _open_text(path: Path) -> Iterator[Any]:
-    """``path``, or stdin for ``-``."""
-    if str(path) == "-":
-        yield sys.stdin
-        return
-    with path.open(newline="") as handle:
-        yield handle
+    """``path`` as UTF-8 text, or stdin for ``-``. Content that is not text, or a CSV field
+    beyond the csv module's limit (a long feature vector), is a one-line error naming the
+    file rather than a traceback from deep in the reader."""
+    from client.errors import ClientInputError
+
+    try:
+        if str(path) == "-":
+            yield sys.stdin
+            return
+        with path.open(newline="", encoding="utf-8") as handle:
+            yield handle
+    except UnicodeDecodeError as exc:
+        raise ClientInputError(f"{_input_name(path)}: not UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:
+        raise ClientInputError(f"{_input_name(path)}: {exc}") from None
 
 
 def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> None:
@@ -316,8 +330,7 @@ def items_named_by_place(places: list[str]) -> Iterator[None]:
 
 def file_lines(path: Path, numbers: list[int]) -> list[str]:
     """How errors name those lines of ``path`` (``-``: stdin)."""
-    name = "stdin" if str(path) == "-" else str(path)
-    return [f"{name} line {number}" for number in numbers]
+    return [f"{_input_name(path)} line {number}" for number in numbers]
 
 
 def _json_safe(value: Any) -> Any:

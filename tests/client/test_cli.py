@@ -21,7 +21,7 @@ CELL = "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|
 COMMANDS = ["suggest-samples", "predict", "add", "measurements", "devices", "register", "report"]
 
 
-def run(target: str | None, *args: str, env: dict[str, str] | None = None, stdin: str = ""):
+def run(target: str | None, *args: str, env: dict[str, str] | None = None, stdin: str | bytes = ""):
     """Runs ``client [--target T] ARGS`` in-process; returns the click result."""
     prefix = ["--target", target] if target else []
     return CliRunner().invoke(app, [*prefix, *args], env=env, input=stdin or None)
@@ -201,6 +201,21 @@ def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
     assert_one_line_error(run(target, "add", "-d", "pi4", "-f", str(bad_value)), "line 3", "fast")
     missing = str(tmp_path / "missing.txt")
     assert_one_line_error(run(target, "predict", "-d", "pi4", "-f", missing), "missing.txt")
+
+
+def test_unreadable_input_files_are_one_line_errors(target: str, tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 (a binary or Latin-1 file given by mistake) and a CSV field
+    over the csv module's limit (a long feature vector) ended in tracebacks."""
+    binary = tmp_path / "archs.bin"
+    binary.write_bytes(b"\xff\xfe\x00|none~0|\n")
+    result = run(target, "predict", "-d", "pi4", "-f", str(binary))
+    assert_one_line_error(result, f"{binary}: not UTF-8 text")
+    assert_one_line_error(
+        run(target, "predict", "-d", "pi4", "-f", "-", stdin=b"\xff\n"), "stdin: not"
+    )
+    wide = tmp_path / "wide.csv"
+    wide.write_text('arch,latency_ms\n"' + ",".join(["1.5"] * 40_000) + '",3.0\n')
+    assert_one_line_error(run(target, "add", "-d", "pi4", "-f", str(wide)), f"{wide}: field")
 
 
 def test_rejected_items_are_named_by_their_line_in_the_file(target: str, tmp_path: Path) -> None:
