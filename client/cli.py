@@ -13,6 +13,7 @@ service or of the input, 2 for misused options.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -48,6 +49,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 #: Figure formats ``report`` writes (matplotlib picks the format from the suffix).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+#: How input files are read: UTF-8, with or without a byte-order mark.
+TEXT_ENCODING = "utf-8-sig"
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -222,6 +225,19 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 250)
 
 
+def _stdin_text() -> Iterator[Any]:
+    """stdin decoded like an input file, and left open for whoever reads it next."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # replaced by a text-only stream (embedding, tests): take it as it is
+        yield sys.stdin
+        return
+    handle = io.TextIOWrapper(buffer, encoding=TEXT_ENCODING, newline="")
+    try:
+        yield handle
+    finally:
+        handle.detach()
+
+
 def _input_name(path: Path) -> str:
     """How messages name an input file (``-``: stdin)."""
     return "stdin" if str(path) == "-" else str(path)
@@ -231,14 +247,15 @@ def _input_name(path: Path) -> str:
 def _open_text(path: Path) -> Iterator[Any]:
     """``path`` as UTF-8 text, or stdin for ``-``. Content that is not text, or a CSV field
     beyond the csv module's limit (a long feature vector), is a one-line error naming the
-    file rather than a traceback from deep in the reader."""
+    file rather than a traceback from deep in the reader. A leading byte-order mark (Excel's
+    "CSV UTF-8") is dropped: it would otherwise be part of the first column's name."""
     from client.errors import ClientInputError
 
     try:
         if str(path) == "-":
-            yield sys.stdin
+            yield from _stdin_text()
             return
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding=TEXT_ENCODING) as handle:
             yield handle
     except UnicodeDecodeError as exc:
         raise ClientInputError(f"{_input_name(path)}: not UTF-8 text ({exc.reason})") from None

@@ -167,6 +167,24 @@ def test_measurements_print_what_add_reads(target: str, tmp_path: Path) -> None:
     assert_one_line_error(run(target, "measurements", "-d", "nobody"), "nobody", "NOT_FOUND")
 
 
+def test_a_byte_order_mark_does_not_hide_the_arch_column(target: str, tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a byte-order mark, which was read as part of the first
+    column's name: "missing ['arch']" for a file whose header plainly has it."""
+    run(target, "register", "-d", "excel")
+    exported = f"\ufeffarch,latency_ms\n{HEAVY},40.5\n"
+    measured = tmp_path / "measured.csv"
+    measured.write_text(exported, encoding="utf-8")
+    added = run(target, "add", "-d", "excel", "-f", str(measured))
+    assert added.exit_code == 0, added.output
+    piped = run(target, "add", "-d", "excel", "-f", "-", stdin=exported.encode())
+    assert piped.exit_code == 0, piped.output
+    archs = tmp_path / "archs.csv"
+    archs.write_text(f"\ufeffarch\n{LIGHT}\n", encoding="utf-8")
+    predicted = run(target, "predict", "-d", "excel", "-f", str(archs), "--json")
+    assert predicted.exit_code == 0, predicted.output
+    assert json.loads(predicted.stdout)["predictions"][0]["arch"] == LIGHT
+
+
 def test_adding_to_a_source_device_warns_that_it_joins_the_table(
     target: str, tmp_path: Path
 ) -> None:
