@@ -86,6 +86,11 @@ VECTOR = "vector"
 ArchLike = str | Sequence[str] | Sequence[float] | np.ndarray | pb.Architecture
 
 
+#: The counts SuggestSamples' ``int32`` carries and the seeds the service takes (its ``int64``,
+#: not negative): protobuf raises a bare ValueError beyond the wire's range.
+COUNT_MAX = 2**31 - 1
+SEED_MAX = 2**63 - 1
+
 #: The fields of a ``Prediction`` message, also those of :class:`Predictions`.
 PREDICTION_FIELDS = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")
 
@@ -227,6 +232,7 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
     """
     if isinstance(arch, pb.Architecture):
         return arch
+    _check_space(search_space)
     if isinstance(arch, str):
         space = search_space or infer_space(arch)
         if space == VECTOR:
@@ -262,6 +268,7 @@ def to_architectures(
     Raises:
         ClientInputError: ``archs`` is not an arch or an iterable of them.
     """
+    _check_space(search_space)
     if isinstance(archs, str | pb.Architecture):
         return [to_architecture(archs, search_space)]
     if isinstance(archs, bytes | bytearray) or not isinstance(archs, Iterable):
@@ -303,6 +310,12 @@ def _is_whole(value: object) -> bool:
 def _check_text(value: object, what: str) -> None:
     if not isinstance(value, str):
         raise ClientInputError(f"{what} must be a string, got {type(value).__name__}")
+
+
+def _check_space(search_space: object) -> None:
+    """A forced search space is a name; None lets each arch say."""
+    if search_space is not None:
+        _check_text(search_space, "search_space")
 
 
 def _is_one_arch(items: Sequence[object]) -> bool:
@@ -613,8 +626,14 @@ class LatencyClient:
             seed: seeds the ``"random"`` strategy and the ``"active"`` strategy's draws.
         """
         _check_text(device, "device")
-        if not _is_whole(count):
-            raise ClientInputError(f"count must be a whole number, got {count!r}")
+        if not (_is_whole(count) and count <= COUNT_MAX):
+            raise ClientInputError(f"count must be a whole number up to {COUNT_MAX}, got {count!r}")
+        if not (_is_whole(seed) and 0 <= seed <= SEED_MAX):
+            raise ClientInputError(
+                f"seed must be a whole number from 0 to {SEED_MAX}, got {seed!r}"
+            )
+        if strategy is not None:
+            _check_text(strategy, "strategy")
         pool = [] if candidates is None else to_architectures(candidates, search_space)
         if candidates is not None and not pool:
             raise ClientInputError(
@@ -627,7 +646,7 @@ class LatencyClient:
             search_space=space,
             candidates=pool,
             strategy=strategy or "",
-            seed=seed,
+            seed=int(seed),
         )
         reply = self._call("SuggestSamples", request)
         items = tuple(
@@ -691,6 +710,7 @@ class LatencyClient:
         """Registers a device. Descriptor keys ``latency:<nb201 arch>`` are reference latencies
         (ms) that condition NB201 predictions like measurements."""
         _check_text(name, "name")
+        _check_text(description, "description")
         aliases = [aliases] if isinstance(aliases, str) else list(aliases)
         for alias in aliases:
             _check_text(alias, "alias")
@@ -718,6 +738,7 @@ class LatencyClient:
 
     def device(self, name: str) -> DeviceInfo:
         """One device by name or alias (NotFoundError if none)."""
+        _check_text(name, "name")
         return DeviceInfo.from_message(self._call("GetDevice", pb.GetDeviceRequest(name=name)))
 
     def measurements(

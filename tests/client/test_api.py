@@ -139,6 +139,25 @@ def test_wrong_argument_types_are_typed_errors(latency: LatencyClient) -> None:
     assert alias.aliases == ("nano2",)
 
 
+def test_arguments_the_wire_cannot_carry_are_typed_errors(latency: LatencyClient) -> None:
+    """Each of these raised protobuf's bare TypeError or ValueError (the CLI's --count and
+    --seed beyond the wire's int32 and int64 ended in a traceback)."""
+    for call, fragment in [
+        (lambda: latency.suggest("pi4", count=2**31), "count must be a whole number up to"),
+        (lambda: latency.suggest("pi4", seed=2**63), "seed must be a whole number from 0"),
+        (lambda: latency.suggest("pi4", seed=1.5), "seed must be"),  # type: ignore[arg-type]
+        (lambda: latency.suggest("pi4", strategy=1), "strategy must be a string"),  # type: ignore[arg-type]
+        (lambda: latency.predict("pi4", [LIGHT], search_space=1), "search_space must be"),  # type: ignore[arg-type]
+        (lambda: latency.device(3), "name must be a string"),  # type: ignore[arg-type]
+        (lambda: latency.register_device("x", description=5), "description must be"),  # type: ignore[arg-type]
+    ]:
+        with pytest.raises(ClientInputError) as info:
+            call()
+        assert fragment in str(info.value)
+    latency.register_device("fresh")
+    assert len(latency.suggest("fresh", count=2, seed=np.int64(2**63 - 1))) == 2
+
+
 def test_a_closed_client_says_so(target: str) -> None:
     latency = LatencyClient(target)
     latency.close()
