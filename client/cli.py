@@ -332,6 +332,19 @@ def read_measurements(path: Path) -> list[tuple[int, str, float]]:
     return pairs
 
 
+def require_positive_latencies(path: Path, rows: list[tuple[int, str, float]]) -> None:
+    """Refuses a measured latency that is not a positive, finite number of ms, naming its line:
+    scores divide by it and the figure's axes are logarithmic (zero made MAPE infinite, NaN
+    a matplotlib traceback, a negative value a silently wrong score)."""
+    from client.errors import ClientInputError
+
+    for line, _, value in rows:
+        if not (math.isfinite(value) and value > 0):
+            raise ClientInputError(
+                f"{_input_name(path)} line {line}: latency {value!r} ms is not a positive number"
+            )
+
+
 @contextmanager
 def items_named_by_place(places: list[str]) -> Iterator[None]:
     """Where the service rejects item N of a request ("arch 3: ..."), names the place it came
@@ -747,6 +760,7 @@ def report(
 
     check_output_path(out, "--out", FIGURE_SUFFIXES)
     rows = read_measurements(measured)
+    require_positive_latencies(measured, rows)
     places = file_lines(measured, [r[0] for r in rows])
     with connect(ctx) as latency, items_named_by_place(places):
         prediction = latency.predict(device, [r[1] for r in rows], search_space=_space(space))

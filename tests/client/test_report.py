@@ -124,3 +124,20 @@ def test_a_figure_that_cannot_be_written_is_refused_before_predicting(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and fragment in result.stderr
     assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf"])
+def test_a_measured_latency_that_is_not_positive_is_named_by_its_line(
+    target: str, tmp_path: Path, value: str
+) -> None:
+    """Before, 0 gave MAPE inf%, -5 a score as if nothing were wrong, nan a matplotlib
+    traceback; the service refuses such latencies on upload, report took them."""
+    measured = tmp_path / "held_out.csv"
+    cell = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+    measured.write_text(f"arch,latency_ms\n{cell},3.5\n{cell},{value}\n")
+    out = tmp_path / "r.png"
+    args = ["--target", target, "report", "-d", "pi4", "-m", str(measured), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: {measured} line 3: latency ")
+    assert result.stderr.count("\n") == 1 and not out.exists()
