@@ -277,19 +277,27 @@ def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -
         raise typer.BadParameter(f"{path}: cannot write in {folder}", param_hint=option)
 
 
+def _names_arch_column(text: str) -> bool:
+    """Whether the first line is a CSV header with an ``arch`` column: no arch is named so."""
+    header = text.split("\n", 1)[0]
+    return "arch" in (field.strip() for field in header.split(","))
+
+
 def read_arch_lines(path: Path) -> list[tuple[int, str]]:
-    """One arch per line (blank lines and ``#`` comments skipped), or a CSV's ``arch`` column,
-    each with its line number in the file (from 1) for error messages."""
+    """One arch per line (blank lines and ``#`` comments skipped), or a CSV's ``arch`` column
+    (a .csv file, or any input headed by an ``arch`` column: ``client measurements`` piped to
+    ``--file -``), each with its line number in the file (from 1) for error messages."""
     with _open_text(path) as handle:
-        if path.suffix.lower() == ".csv":
-            reader = csv.DictReader(handle)
+        text = handle.read()
+        if path.suffix.lower() == ".csv" or _names_arch_column(text):
+            reader = csv.DictReader(io.StringIO(text, newline=""))
             if reader.fieldnames is not None and "arch" not in reader.fieldnames:
                 from client.errors import ClientInputError
 
                 raise ClientInputError(f"{path}: no 'arch' column")
             rows = ((reader.line_num, (row.get("arch") or "").strip()) for row in reader)
             return [(number, arch) for number, arch in rows if arch]
-        lines = ((number, line.strip()) for number, line in enumerate(handle, 1))
+        lines = ((number, line.strip()) for number, line in enumerate(io.StringIO(text), 1))
         return [(number, line) for number, line in lines if line and not line.startswith("#")]
 
 

@@ -185,6 +185,15 @@ def test_a_byte_order_mark_does_not_hide_the_arch_column(target: str, tmp_path: 
     assert json.loads(predicted.stdout)["predictions"][0]["arch"] == LIGHT
 
 
+def test_predict_reads_a_csv_on_stdin(target: str) -> None:
+    """``client measurements | client predict --file -`` took the CSV header for an arch
+    ("stdin line 1: expected 22 blocks, got 2"): only a .csv name made a CSV."""
+    listed = f"arch,latency_ms\n{HEAVY},40.5\n{CELL},12.25\n"
+    result = run(target, "predict", "-d", "pi4", "-f", "-", "--json", stdin=listed)
+    assert result.exit_code == 0, result.output
+    assert [p["arch"] for p in json.loads(result.stdout)["predictions"]] == [HEAVY, CELL]
+
+
 def test_adding_to_a_source_device_warns_that_it_joins_the_table(
     target: str, tmp_path: Path
 ) -> None:
