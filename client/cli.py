@@ -516,10 +516,8 @@ def predict(
 
       client predict --device phone --space fbnet k3_e1,skip,...,k5_e6 --json
     """
-    from client.errors import ClientInputError
-
     if as_json and as_csv:
-        raise ClientInputError("choose one of --json and --csv")
+        raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
     listed = read_arch_lines(file) if file is not None else []
     names = list(archs or []) + [arch for _, arch in listed]
     if not names:
