@@ -615,7 +615,8 @@ class LatencyClient:
 
         Args:
             device: the device's name or alias.
-            count: how many to pick.
+            count: how many to pick at most (fewer where fewer candidates are left
+                unmeasured).
             candidates: the pool, less what the device has measured; None means every NB201
                 arch it has not measured (other spaces need candidates). Sent in one request,
                 as picks are joint.

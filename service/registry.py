@@ -324,22 +324,30 @@ class Registry:
         strategy: str,
         seed: int,
     ) -> Suggestion:
-        """Chooses ``count`` archs of the candidates (NB201 by default: the whole space) that
-        the device is not yet conditioned on (measurements and reference archs).
+        """Chooses up to ``count`` archs of the candidates (NB201 by default: the whole space)
+        that the device is not yet conditioned on (measurements and reference archs): fewer
+        where fewer are left.
 
         Raises:
-            InvalidRequestError: no candidates for a space other than NB201, or none left
-                unmeasured. ``count`` outside 1..pool size is gp's GPInputError.
+            InvalidRequestError: no candidates for a space other than NB201, ``count`` above the
+                candidates' number, or none left unmeasured.
         """
         if candidates is None and space.name != NB201:
             raise InvalidRequestError(f"candidates are required for search space {space.name}")
+        offered = NUM_ARCHS if candidates is None else len(candidates)
+        if count > offered:
+            raise InvalidRequestError(
+                f"count must be between 1 and the pool size {offered}, got {count}"
+            )
         with self.device_lock(device.id):
             measured = self.measurements(device, space_key(space))
             pool = suggestion_pool(space, candidates, measured, self._descriptor(device, space))
             if not pool:
                 raise InvalidRequestError(_nothing_left(device, candidates is None))
             model, posterior = self.posterior(device, space)  # the cached one Predict uses
-            return self.estimator.suggest_from(model, posterior, space, pool, count, strategy, seed)
+            # Fewer than count when measured archs leave the pool: the caller cannot tell which.
+            picks = min(count, len(pool))
+            return self.estimator.suggest_from(model, posterior, space, pool, picks, strategy, seed)
 
 
 def _nothing_left(device: DeviceRecord, whole_space: bool) -> str:

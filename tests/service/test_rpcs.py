@@ -385,7 +385,8 @@ def test_candidates_given_twice_are_suggested_once(stub: pb_grpc.LatencyEstimato
 
 
 def test_measured_candidates_are_not_suggested(stub: pb_grpc.LatencyEstimatorStub) -> None:
-    """Explicit candidates lose the archs already measured, as the default pool does."""
+    """Explicit candidates lose the archs already measured, as the default pool does, and the
+    answer is then shorter than count."""
     register(stub, "pooled")
     measured = [measure(a, 5.0) for a in ARCHS[300:302]]
     stub.AddMeasurements(pb.AddMeasurementsRequest(device="pooled", measurements=measured))
@@ -396,6 +397,10 @@ def test_measured_candidates_are_not_suggested(stub: pb_grpc.LatencyEstimatorStu
         )
         reply = stub.SuggestSamples(request)
         assert sorted(s.arch.arch for s in reply.suggestions) == sorted(ARCHS[302:304])
+    # Up to count: the caller offered four and cannot tell that two are measured.
+    request = pb.SuggestSamplesRequest(device="pooled", count=4, candidates=pool)
+    picked = sorted(s.arch.arch for s in stub.SuggestSamples(request).suggestions)
+    assert picked == sorted(ARCHS[302:304])
     request = pb.SuggestSamplesRequest(device="pooled", count=1, candidates=pool[:2])
     with pytest.raises(grpc.RpcError) as err:
         stub.SuggestSamples(request)
