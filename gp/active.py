@@ -164,6 +164,7 @@ def select(
 ) -> list[int]:
     """Dispatches to the named strategy ("" means active). Returns positions into the pool."""
     strategy = strategy or "active"
+    _check_seed(seed)
     if strategy == "random":
         return select_random(len(candidate_rows), count, seed)
     if strategy == "active":
@@ -171,6 +172,12 @@ def select(
     if strategy == "greedy":
         return select_active(posterior, candidate_rows, count, seed, random_share=0.0)
     raise GPInputError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+
+
+def _check_seed(seed: int) -> None:
+    # torch's generators take seeds of 64 bits; negative ones would alias large ones.
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
+        raise GPInputError(f"seed must be a whole number in 0..2**63-1, got {seed!r}")
 
 
 def _check_count(count: int, pool: int) -> None:

@@ -144,3 +144,14 @@ def test_a_count_that_is_not_a_whole_number_is_refused(synthetic, count) -> None
     for strategy in ("random", "active"):
         with pytest.raises(GPInputError, match="whole number"):
             select(prior, pool, count, strategy, 0)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 2**70, 1.5])
+def test_a_seed_outside_64_bits_is_refused(synthetic, seed) -> None:  # noqa: F811
+    """torch's generator overflowed on 2**70 with a bare ValueError."""
+    model, _, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 100))
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    for strategy in ("random", "active"):
+        with pytest.raises(GPInputError, match="seed must be"):
+            select(prior, pool, 2, strategy, seed)
