@@ -327,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {args.dataset} has no reference archs (hardware_embedding_index.pt),"
                 f" which {args.strategies} needs"
             )
+    if "reference_active" in strategies and args.samples > NUM_ARCHS - len(dataset.reference_archs):
+        raise SystemExit(
+            f"error: --samples: at most {NUM_ARCHS - len(dataset.reference_archs)} with"
+            " reference_active (its pool leaves out the reference archs)"
+        )
     timings = Timings()
     results = []
     for fold in folds_for(sources, targets, args.cross_validate):

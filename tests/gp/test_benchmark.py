@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gp.benchmark import METRICS, Fold, aggregate, folds_for, main, parse_args, print_table
 from gp.data import LatencyDataset
@@ -68,6 +69,17 @@ def test_strategies_that_need_reference_archs_say_so_before_the_fit(tiny_tables:
     argv = ["--dataset", str(tiny_tables), "--source", "a,b,c", "--target", "t"]
     with pytest.raises(SystemExit, match="no reference archs"):
         main([*argv, "--strategies", "zeroshot,reference_active"])
+
+
+def test_reference_active_samples_beyond_its_pool_are_refused_before_the_fit(
+    tiny_tables: Path,
+) -> None:
+    """Its pool is the space less the 10 reference archs: 15,620 samples would fail after
+    the fit."""
+    torch.save(list(range(10)), tiny_tables / "hardware_embedding_index.pt")
+    argv = ["--dataset", str(tiny_tables), "--source", "a,b,c", "--target", "t"]
+    with pytest.raises(SystemExit, match="at most 15615 with reference_active"):
+        main([*argv, "--strategies", "reference_active", "--samples", "15620"])
 
 
 def test_unknown_sources_are_named_before_they_are_counted(help_dataset_dir: Path) -> None:
