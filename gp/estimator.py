@@ -164,7 +164,24 @@ class LatencyEstimator:
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyEstimator:
-        state = torch.load(path, weights_only=True)
+        """The estimator ``save`` wrote to ``path``.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            NotFittedError: the file is not a saved estimator (another file, a truncated or
+                older one), naming the path.
+        """
+        try:
+            return cls._from_state(torch.load(path, weights_only=True))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # unpickling refusals, missing keys, shapes that do not fit
+            raise NotFittedError(
+                f"{path} is not a saved estimator ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    @classmethod
+    def _from_state(cls, state: dict) -> LatencyEstimator:
         p = state["profiles"]
         stats = p["stats"].tolist()
         profiles = SourceProfiles(

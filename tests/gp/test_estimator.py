@@ -7,9 +7,15 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
-from gp.errors import GPInputError, InvalidArchitectureError, InvalidMeasurementError
+from gp.errors import (
+    GPInputError,
+    InvalidArchitectureError,
+    InvalidMeasurementError,
+    NotFittedError,
+)
 from gp.estimator import REFERENCE_LATENCY_PREFIX, LatencyEstimator, Measurements
 from gp.spaces import FBNetSpace, NASBench201Space, VectorSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
@@ -144,3 +150,18 @@ def test_vector_predictions_do_not_depend_on_the_features_units() -> None:
     in_units = predict(np.ones(3))
     np.testing.assert_allclose(predict(np.array([1e-6, 1e-3, 10.0])), in_units, rtol=1e-6)
     assert stats.spearmanr(in_units, latency).statistic > 0.95
+
+
+@pytest.mark.parametrize("content", [{"kernel": {}}, [1.0, 2.0], b"not torch"])
+def test_loading_a_file_that_is_not_a_saved_estimator_names_it(tmp_path, content) -> None:
+    """A missing key, another object or a non-torch file was a KeyError, TypeError or
+    unpickling error; a missing file stays FileNotFoundError (the service refits then)."""
+    path = tmp_path / "model.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(NotFittedError, match=re.escape(f"{path} is not a saved estimator")):
+        LatencyEstimator.load(path)
+    with pytest.raises(FileNotFoundError):
+        LatencyEstimator.load(tmp_path / "absent.pt")
