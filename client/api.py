@@ -12,7 +12,8 @@ Example::
             print(pick.arch, pick.mean_ms, pick.std_ms)
 
 Every call has a deadline (``timeout_s``), is retried with exponential backoff when the server
-answers UNAVAILABLE (unreachable, or its model still loading) and raises the typed errors of
+answers UNAVAILABLE (unreachable, or its model still loading), an upload also when its deadline
+passed (its request id keeps a repeat from being stored twice), and raises the typed errors of
 :mod:`client.errors` otherwise. Architectures may be NB201 cell strings, FBNet block lists (or
 comma-joined strings) and feature vectors (sequences or numpy rows); see :func:`to_architecture`.
 """
@@ -38,6 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from client.errors import (
     ClientInputError,
+    DeadlineExceededError,
     GenericServiceError,
     InvalidArgumentError,
     UnavailableError,
@@ -449,10 +451,14 @@ class LatencyClient:
         self.close()
 
     # ---- transport ---------------------------------------------------------------------------
-    def _call(self, method: str, request: Any, stub: Any = None) -> Any:
+    def _call(
+        self, method: str, request: Any, stub: Any = None, *, idempotent: bool = False
+    ) -> Any:
         """One RPC with a deadline; UNAVAILABLE is retried, every failure raised typed.
 
         ``stub``: the service that has ``method``, the latency service when None.
+        ``idempotent``: a repeat has no further effect (an upload's request id), so a call
+        whose deadline passed, and which the server may have carried out, is retried too.
         """
         if self._closed:
             raise ClientInputError(f"this LatencyClient ({self.target}) is closed")
@@ -463,7 +469,10 @@ class LatencyClient:
                 return rpc(request, timeout=self.timeout_s, metadata=self._metadata)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, method, self.target)
-            if not isinstance(error, UnavailableError) or attempt == self.retries:
+            retryable = (
+                (UnavailableError, DeadlineExceededError) if idempotent else UnavailableError
+            )
+            if not isinstance(error, retryable) or attempt == self.retries:
                 raise error
             # Jitter keeps many clients from retrying in lock-step after a restart.
             pause = delay * random.uniform(0.75, 1.25)
@@ -694,11 +703,12 @@ class LatencyClient:
                 raise ClientInputError(message) from None
             message = to_architecture(arch, search_space)
             measurements.append(pb.Measurement(arch=message, latency_ms=latency_ms))
-        # One id for the upload and its retries: a retry after a lost answer is not stored twice.
+        # One id for the upload and its retries: a retry after a lost answer is not stored twice,
+        # and one after a passed deadline learns whether the server stored it.
         request = pb.AddMeasurementsRequest(
             device=device, measurements=measurements, request_id=uuid.uuid4().hex
         )
-        reply = self._call("AddMeasurements", request)
+        reply = self._call("AddMeasurements", request, idempotent=True)
         return AddResult(reply.accepted, reply.device_total, reply.model_version)
 
     def register_device(

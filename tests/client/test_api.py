@@ -432,7 +432,7 @@ def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
         sent.append(request.request_id)
         reply = real(request, **kwargs)
         if len(sent) == 1:
-            raise FakeUnavailable()
+            raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Cancelling all calls")
         return reply
 
     monkeypatch.setattr(stub, "AddMeasurements", stored_but_answer_lost)
@@ -445,14 +445,59 @@ def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
     assert latency.device("lossy").measurement_count == 3
 
 
-class FakeUnavailable(grpc.RpcError):
-    """What the channel raises when the server went away mid-call."""
+def test_an_upload_whose_deadline_passed_is_retried_and_stored_once(
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload still running at its deadline may have been stored: the caller could not tell,
+    and an upload run again got a new id and was stored twice."""
+    latency.register_device("slow")
+    stub = latency._stub
+    real = stub.AddMeasurements
+    sent: list[str] = []
+
+    def stored_after_the_deadline(request, **kwargs):
+        sent.append(request.request_id)
+        reply = real(request, **kwargs)
+        if len(sent) == 1:
+            raise FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        return reply
+
+    monkeypatch.setattr(stub, "AddMeasurements", stored_after_the_deadline)
+    monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)
+    latency.retries = 2
+    result = latency.add_measurements("slow", [(LIGHT, 2.0), (HEAVY, 9.0)])
+    assert len(sent) == 2 and sent[0] == sent[1] != ""
+    assert result.device_total == 2 == latency.device("slow").measurement_count
+
+
+def test_a_read_whose_deadline_passed_is_not_retried(
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read has no outcome to learn; the deadline is the caller's budget for it."""
+    calls: list[object] = []
+
+    def too_slow(request, **kwargs):
+        calls.append(request)
+        raise FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+    monkeypatch.setattr(latency._stub, "GetDevice", too_slow)
+    latency.retries = 2
+    with pytest.raises(DeadlineExceededError):
+        latency.device("pi4")
+    assert len(calls) == 1
+
+
+class FakeRpcError(grpc.RpcError):
+    """An error the channel raises, with its status code and details."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
 
     def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
+        return self._code
 
     def details(self) -> str:
-        return "Cancelling all calls"
+        return self._details
 
 
 def test_batch_limit_is_resource_exhausted(store_path: Path, model_cache: dict) -> None:
