@@ -418,12 +418,36 @@ def test_devices_gathers_every_page(latency: LatencyClient) -> None:
     assert names == sorted(names) and set(names) == before | {f"paged{i:03d}" for i in range(101)}
 
 
+class FakeRpcError(grpc.RpcError):
+    """An error the channel raises, with its status code and details."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # A stopping server committed the upload after answering UNAVAILABLE.
+        FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Cancelling all calls"),
+        # An upload still running at its deadline may have been stored.
+        FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"),
+    ],
+    ids=["unavailable", "deadline"],
+)
 def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
-    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch, answer: grpc.RpcError
 ) -> None:
-    """Before, an upload that a stopping server committed after answering UNAVAILABLE was
-    retried by the library and stored twice."""
-    latency.register_device("lossy")
+    """Before, the library stored such an upload twice on UNAVAILABLE, and on a passed deadline
+    the caller could not tell whether it was stored (running it again stored it twice)."""
+    device = f"lossy-{answer.code().name.lower()}"
+    latency.register_device(device)
     stub = latency._stub
     real = stub.AddMeasurements
     sent: list[str] = []
@@ -432,42 +456,17 @@ def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
         sent.append(request.request_id)
         reply = real(request, **kwargs)
         if len(sent) == 1:
-            raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Cancelling all calls")
+            raise answer
         return reply
 
     monkeypatch.setattr(stub, "AddMeasurements", stored_but_answer_lost)
     monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)
     latency.retries = 2
-    result = latency.add_measurements("lossy", [(LIGHT, 2.0), (HEAVY, 9.0)])
+    result = latency.add_measurements(device, [(LIGHT, 2.0), (HEAVY, 9.0)])
     assert len(sent) == 2 and sent[0] == sent[1] != ""
-    assert result.device_total == 2 == latency.device("lossy").measurement_count
-    latency.add_measurements("lossy", [(LIGHT, 2.0)])  # a new upload gets a new id
-    assert latency.device("lossy").measurement_count == 3
-
-
-def test_an_upload_whose_deadline_passed_is_retried_and_stored_once(
-    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An upload still running at its deadline may have been stored: the caller could not tell,
-    and an upload run again got a new id and was stored twice."""
-    latency.register_device("slow")
-    stub = latency._stub
-    real = stub.AddMeasurements
-    sent: list[str] = []
-
-    def stored_after_the_deadline(request, **kwargs):
-        sent.append(request.request_id)
-        reply = real(request, **kwargs)
-        if len(sent) == 1:
-            raise FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-        return reply
-
-    monkeypatch.setattr(stub, "AddMeasurements", stored_after_the_deadline)
-    monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)
-    latency.retries = 2
-    result = latency.add_measurements("slow", [(LIGHT, 2.0), (HEAVY, 9.0)])
-    assert len(sent) == 2 and sent[0] == sent[1] != ""
-    assert result.device_total == 2 == latency.device("slow").measurement_count
+    assert result.device_total == 2 == latency.device(device).measurement_count
+    latency.add_measurements(device, [(LIGHT, 2.0)])  # a new upload gets a new id
+    assert latency.device(device).measurement_count == 3
 
 
 def test_a_read_whose_deadline_passed_is_not_retried(
@@ -485,19 +484,6 @@ def test_a_read_whose_deadline_passed_is_not_retried(
     with pytest.raises(DeadlineExceededError):
         latency.device("pi4")
     assert len(calls) == 1
-
-
-class FakeRpcError(grpc.RpcError):
-    """An error the channel raises, with its status code and details."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
 
 
 def test_batch_limit_is_resource_exhausted(store_path: Path, model_cache: dict) -> None:
