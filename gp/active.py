@@ -176,12 +176,17 @@ def select(
 
 def _check_seed(seed: int) -> None:
     # torch's generators take seeds of 64 bits; negative ones would alias large ones.
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
+    if not _is_whole(seed) or not 0 <= seed < 2**63:
         raise GPInputError(f"seed must be a whole number in 0..2**63-1, got {seed!r}")
 
 
 def _check_count(count: int, pool: int) -> None:
-    if isinstance(count, bool) or not isinstance(count, int | np.integer):
+    if not _is_whole(count):
         raise GPInputError(f"count must be a whole number, got {count!r}")
     if not 1 <= count <= pool:
         raise GPInputError(f"count must be between 1 and the pool size {pool}, got {count}")
+
+
+def _is_whole(value: object) -> bool:
+    """An int (Python's or numpy's), and not a bool that would pass for 0 or 1."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)

@@ -136,22 +136,20 @@ def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
         select_active(prior, pool, 2, random_share=1.5)
 
 
-@pytest.mark.parametrize("count", [2.5, "2", True])
-def test_a_count_that_is_not_a_whole_number_is_refused(synthetic, count) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    ("count", "seed", "message"),
+    [
+        (2.5, 0, "count must be a whole number"),
+        ("2", 0, "count must be a whole number"),
+        (True, 0, "count must be a whole number"),
+        # torch's generator overflowed on 2**70 with a bare ValueError.
+        *[(2, seed, "seed must be") for seed in (-1, 2**63, 2**70, 1.5)],
+    ],
+)
+def test_a_count_or_seed_of_the_wrong_kind_is_refused(synthetic, count, seed, message) -> None:  # noqa: F811
     model, _, _ = synthetic
     pool = model.features.universe_rows(torch.arange(0, 100))
     prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
     for strategy in ("random", "active"):
-        with pytest.raises(GPInputError, match="whole number"):
-            select(prior, pool, count, strategy, 0)
-
-
-@pytest.mark.parametrize("seed", [-1, 2**63, 2**70, 1.5])
-def test_a_seed_outside_64_bits_is_refused(synthetic, seed) -> None:  # noqa: F811
-    """torch's generator overflowed on 2**70 with a bare ValueError."""
-    model, _, _ = synthetic
-    pool = model.features.universe_rows(torch.arange(0, 100))
-    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
-    for strategy in ("random", "active"):
-        with pytest.raises(GPInputError, match="seed must be"):
-            select(prior, pool, 2, strategy, seed)
+        with pytest.raises(GPInputError, match=message):
+            select(prior, pool, count, strategy, seed)
