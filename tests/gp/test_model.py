@@ -35,6 +35,16 @@ def _synthetic_devices() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.log(levels * (weights @ costs)) + noise, encoding
 
 
+def noisy_device(
+    target: torch.Tensor, sd: float, count: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``target``'s log-latencies with Gaussian noise of ``sd``, and ``count`` random archs
+    to measure them at (both drawn from one generator seeded ``seed``)."""
+    generator = torch.Generator().manual_seed(seed)
+    noisy = target + sd * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
+    return noisy, torch.randperm(NUM_ARCHS, generator=generator)[:count]
+
+
 @pytest.fixture(scope="module")
 def synthetic() -> tuple[LatencyModel, torch.Tensor, torch.Tensor]:
     """The model fitted on the first six synthetic devices, the seventh, and the encoding."""
@@ -276,9 +286,7 @@ def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(synthetic,
     """The same device measured with 5x the sources' noise: the posterior must put the extra
     scatter in the noise (not in the latent shape) and still cover its measurements."""
     model, target, _ = synthetic
-    generator = torch.Generator().manual_seed(3)
-    noisy = target + 0.05 * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
-    measured = torch.randperm(NUM_ARCHS, generator=generator)[:count]
+    noisy, measured = noisy_device(target, 0.05, count, seed=3)
     quiet_posterior = model.posterior(measured, target[measured].exp().numpy())
     noisy_posterior = model.posterior(measured, noisy[measured].exp().numpy())
     assert float(noisy_posterior.noise_level) > 5 * float(quiet_posterior.noise_level)
@@ -293,9 +301,7 @@ def test_the_variance_ratio_scores_explicit_leave_one_out_residuals(synthetic) -
     """The closed form equals conditioning on all measurements but one, n times; the ratio is
     the inverse-gamma's ``(a0 + sum z^2) / (a0 + n - 1)`` (one degree spent on the scale)."""
     model, target, _ = synthetic
-    generator = torch.Generator().manual_seed(4)
-    noisy = target + 0.03 * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
-    measured = torch.randperm(NUM_ARCHS, generator=generator)[:12]
+    noisy, measured = noisy_device(target, 0.03, 12, seed=4)
     posterior = model.posterior(measured, noisy[measured].exp().numpy())
     rows = posterior.rows
     with torch.no_grad():
@@ -334,9 +340,7 @@ def test_a_lower_bound_past_zero_mirrors_the_upper_in_log_space(synthetic) -> No
     is then ``mean^2 / upper`` (as far below the mean in log space as the upper is above),
     not zero or negative."""
     model, target, _ = synthetic
-    generator = torch.Generator().manual_seed(8)
-    wild = target + 1.5 * torch.randn(NUM_ARCHS, generator=generator, dtype=torch.float64)
-    measured = torch.randperm(NUM_ARCHS, generator=generator)[:60]  # one noise level: symmetric
+    wild, measured = noisy_device(target, 1.5, 60, seed=8)  # one noise level: symmetric
     posterior = model.posterior(measured, wild[measured].exp().numpy())
     prediction = posterior.predict(model.features.universe_rows(torch.arange(0, NUM_ARCHS, 97)))
     mirrored = prediction.upper_ms >= 2 * prediction.mean_ms  # mean - (upper - mean) <= 0
