@@ -27,9 +27,6 @@ from gp.errors import (
     NotFittedError,
 )
 from gp.model import (
-    LATENCY_RULE,
-    MAX_LATENCY_MS,
-    MIN_LATENCY_MS,
     ArchFeatures,
     DevicePosterior,
     FitSettings,
@@ -132,7 +129,12 @@ class LatencyEstimator:
                 f"got {len(complete)}"
             )
         names = sorted(complete)
-        log_latency = torch.stack([_source_log_latency(n, complete[n]) for n in names])
+        log_latency = torch.stack(
+            [
+                check_latencies(complete[n], lambda i, n=n: f"source {n!r}: measurement {i}")
+                for n in names
+            ]
+        )
         encoding = NASBench201Space().encode(all_archs())
         steps = [quantization_step(complete[n]) for n in names]
         model = LatencyModel.fit(log_latency, names, encoding, steps, settings, progress)
@@ -384,8 +386,7 @@ def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str,
         latency = float(value)
     except (TypeError, ValueError):
         raise InvalidMeasurementError(f"{where}: latency {value!r} is not a number") from None
-    if not MIN_LATENCY_MS <= latency <= MAX_LATENCY_MS:  # NaN fails too
-        raise InvalidMeasurementError(f"{where}: latency {latency!r} ms {LATENCY_RULE}")
+    check_latencies([latency], where=lambda _: where)
     return arch, latency
 
 
@@ -402,14 +403,6 @@ def _source_table(name: str, table: np.ndarray) -> np.ndarray:
             f"canonical index order), got shape {values.shape}"
         )
     return values
-
-
-def _source_log_latency(name: str, table: np.ndarray) -> torch.Tensor:
-    """:func:`check_latencies` of a source's table, its errors naming the source."""
-    try:
-        return check_latencies(table)
-    except InvalidMeasurementError as exc:
-        raise InvalidMeasurementError(f"source {name!r}: {exc}") from None
 
 
 def prior_only_model(

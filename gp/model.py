@@ -47,7 +47,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
 import gpytorch
@@ -826,19 +826,20 @@ def _robust_cholesky(matrix: torch.Tensor) -> torch.Tensor:
     raise GPInputError("covariance is not positive definite even with jitter")
 
 
-def check_latencies(latency_ms: np.ndarray | torch.Tensor) -> torch.Tensor:
+def check_latencies(
+    latency_ms: np.ndarray | torch.Tensor | Sequence[float],
+    where: Callable[[int], str] = lambda i: f"measurement {i}",
+) -> torch.Tensor:
     """Validates measured latencies and returns their log as float64.
 
     Raises:
-        InvalidMeasurementError: naming the first bad item.
+        InvalidMeasurementError: naming the first bad item by ``where(its position)``.
     """
     values = torch.as_tensor(np.asarray(latency_ms, dtype=np.float64))
     bad = ~((values >= MIN_LATENCY_MS) & (values <= MAX_LATENCY_MS))  # NaN fails both
     if bad.any():
         i = int(torch.nonzero(bad)[0])
-        raise InvalidMeasurementError(
-            f"measurement {i}: latency {float(values[i])!r} ms {LATENCY_RULE}"
-        )
+        raise InvalidMeasurementError(f"{where(i)}: latency {float(values[i])!r} ms {LATENCY_RULE}")
     return torch.log(values)
 
 
