@@ -245,7 +245,7 @@ class LatencyEstimator:
         archs, latency = _with_reference_latencies(space, measured, descriptor)
         check_latencies(latency)  # names the bad one by its position in the caller's list
         step = quantization_step(latency)  # before medians of whole milliseconds halve them
-        archs, latency = _one_per_arch(space, archs, latency)
+        archs, latency = _one_per_arch(archs, latency)
         model = self.model_for(space, archs)
         rows = self.rows(model, space, archs)
         return model, model.condition(rows, check_latencies(latency), step)
@@ -323,9 +323,7 @@ def conditioned_archs(
     """Every arch a device's posterior is conditioned on, as canonical strings: its
     measurements and, in NB201, the descriptor's reference archs. None is worth suggesting
     again."""
-    archs = _with_reference_latencies(space, measured, descriptor)[0]
-    # A caller may spell a measured arch otherwise ("1,2" for the vector "1.0,2.0").
-    return set(space.canonicalize(archs))
+    return set(_with_reference_latencies(space, measured, descriptor)[0])
 
 
 def unconditioned_archs(
@@ -340,34 +338,34 @@ def unconditioned_archs(
 def _with_reference_latencies(
     space: SearchSpace, measured: Measurements, descriptor: Mapping[str, float] | None
 ) -> tuple[list[str], np.ndarray]:
-    """The archs and latencies a device is conditioned on: its measurements and, in NB201,
-    the descriptor's reference latencies (their archs are NB201's; another space ignores them)."""
+    """The archs (canonical) and latencies a device is conditioned on: its measurements and, in
+    NB201, the descriptor's reference latencies (their archs are NB201's; another space ignores
+    them)."""
     reference = {
         key: value
         for key, value in (descriptor or {}).items()
         if key.startswith(REFERENCE_LATENCY_PREFIX)
     }
+    # A caller may spell a measured arch otherwise ("1,2" for the vector "1.0,2.0").
+    measured_archs = space.canonicalize(measured.archs)
     if not reference or not isinstance(space, NASBench201Space):
-        return list(measured.archs), measured.latency_ms
-    known = set(space.canonicalize(measured.archs))
+        return measured_archs, measured.latency_ms
+    known = set(measured_archs)
     extra = [_reference_latency(space, key, value) for key, value in reference.items()]
     extra = [(a, v) for a, v in extra if a not in known]
-    archs = list(measured.archs) + [a for a, _ in extra]
+    archs = measured_archs + [a for a, _ in extra]
     latency = np.concatenate([measured.latency_ms, [v for _, v in extra]])
     return archs, latency
 
 
-def _one_per_arch(
-    space: SearchSpace, archs: Sequence[ArchLike], latency_ms: np.ndarray
-) -> tuple[list[str], np.ndarray]:
-    """Each distinct arch once (canonical, in first-seen order) with the median of its
+def _one_per_arch(archs: list[str], latency_ms: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Each distinct canonical arch once (in first-seen order) with the median of its
     latencies. The intervals are scaled by leave-one-out residuals: an arch's other copies
     predicted each left-out copy almost exactly, so repeats made every interval too narrow."""
-    canonical = space.canonicalize(archs)
-    if len(set(canonical)) == len(canonical):
-        return canonical, latency_ms
+    if len(set(archs)) == len(archs):
+        return archs, latency_ms
     positions: dict[str, list[int]] = {}
-    for position, arch in enumerate(canonical):
+    for position, arch in enumerate(archs):
         positions.setdefault(arch, []).append(position)
     medians = [np.median(latency_ms[rows]) for rows in positions.values()]
     return list(positions), np.asarray(medians, dtype=np.float64)
