@@ -327,10 +327,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {args.dataset} has no reference archs (hardware_embedding_index.pt),"
                 f" which {args.strategies} needs"
             )
-    if "reference_active" in strategies and args.samples > NUM_ARCHS - len(dataset.reference_archs):
+    unreferenced = NUM_ARCHS - len(dataset.reference_archs)  # reference_active's pool
+    if "reference_active" in strategies and args.samples > unreferenced:
         raise SystemExit(
-            f"error: --samples: at most {NUM_ARCHS - len(dataset.reference_archs)} with"
-            " reference_active (its pool leaves out the reference archs)"
+            f"error: --samples: at most {unreferenced} with reference_active (its pool leaves"
+            " out the reference archs)"
         )
     timings = Timings()
     results = []
