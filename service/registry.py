@@ -330,7 +330,9 @@ class Registry:
 
         Raises:
             InvalidRequestError: no candidates for a space other than NB201, ``count`` above the
-                candidates' number, or none left unmeasured.
+                number of candidates given (repeats included: like measured ones, they leave
+                the answer shorter, and the caller cannot tell which), or none left
+                unmeasured.
         """
         if candidates is None and space.name != NB201:
             raise InvalidRequestError(f"candidates are required for search space {space.name}")

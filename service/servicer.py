@@ -122,7 +122,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         space_name = request.search_space or NASBench201Space.name
         parser = ArchParser("candidate", default_space=space_name)
         space = self._suggest_space(parser, space_name, request.candidates)
-        candidates = _distinct(self._candidates(parser, space_name, request.candidates))
+        candidates = self._candidates(parser, space_name, request.candidates)
         with self.registry.consistent(device) as device:
             result = self.registry.suggest(
                 device, space, request.count, candidates, request.strategy, request.seed
@@ -262,10 +262,6 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 for arch, ms in zip(archs, latency, strict=True)
             ]
         )
-
-
-def _distinct(archs: list[str] | None) -> list[str] | None:
-    return None if archs is None else list(dict.fromkeys(archs))
 
 
 def _measurement_rows(measurements: Sequence[pb.Measurement]) -> list[MeasurementRow]:

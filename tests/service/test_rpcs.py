@@ -382,6 +382,10 @@ def test_candidates_given_twice_are_suggested_once(stub: pb_grpc.LatencyEstimato
         )
         reply = stub.SuggestSamples(request)
         assert sorted(s.arch.arch for s in reply.suggestions) == sorted(ARCHS[200:202])
+    # Up to count: four candidates were given, two of them distinct.
+    request = pb.SuggestSamplesRequest(device="repeats", count=4, candidates=pool)
+    picked = sorted(s.arch.arch for s in stub.SuggestSamples(request).suggestions)
+    assert picked == sorted(ARCHS[200:202])
 
 
 def test_measured_candidates_are_not_suggested(stub: pb_grpc.LatencyEstimatorStub) -> None:
