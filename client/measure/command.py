@@ -6,6 +6,8 @@ torch, grpc and numpy are imported inside the command, so ``client --help`` stay
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -174,17 +176,12 @@ def measure(
       client measure --device laptop --suggested 5 --rounds 3
     """
     from client.errors import ClientInputError
-    from client.measure.errors import MeasureError
-    from client.measure.networks import SEARCH_SPACES, check_archs, space_of_arch
     from client.measure.timing import TimingSettings
 
     # Every option and input is checked before the first network is timed or anything is
     # registered: a typo should not cost a long run, nor leave a half-set-up device behind.
-    if space not in SEARCH_SPACES:
-        raise typer.BadParameter(
-            f"expected one of {', '.join(SEARCH_SPACES)}, not {space!r}", param_hint="--space"
-        )
-    try:
+    _check_space(space)
+    with _measure_error_as(typer.BadParameter):
         settings = TimingSettings(
             warmup=warmup,
             runs=runs,
@@ -194,27 +191,14 @@ def measure(
             clock=clock,
             reference=reference,
         )
-    except MeasureError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    if save_holdout is not None:
-        if not (holdout or eval_archs):
-            raise typer.BadParameter(
-                "there is no held-out set to save: add --holdout N or --eval-archs FILE",
-                param_hint="--save-holdout",
-            )
-        check_output_path(save_holdout, "--save-holdout")
-    try:
-        given = _read_archs(archs, "--archs", space)
-        held_out = _read_archs(eval_archs, "--eval-archs", space)
-        if reference:
-            check_archs([reference], space_of_arch(reference), ["--reference"])
-    except MeasureError as exc:  # a malformed arch: the user's input, one line
-        raise ClientInputError(str(exc)) from None
+    _check_save_holdout(save_holdout, holdout, eval_archs)
+    with _measure_error_as(ClientInputError):  # a malformed arch: the user's input, one line
+        given, held_out = _read_inputs(archs, eval_archs, reference, space)
     plan = _Plan(
         device=device,
         register=register,
         given=given,
-        per_round=suggested if suggested is not None else (0 if given else DEFAULT_SUGGESTED),
+        per_round=_per_round(suggested, given),
         rounds=rounds,
         holdout=holdout,
         eval_archs=held_out or None,
@@ -225,21 +209,83 @@ def measure(
         recheck=recheck,
         save_holdout=save_holdout,
     )
+    _require_work(plan)
+    with _measure_error_as(ClientInputError):  # e.g. a network that cannot run here
+        summary = _run_when_ready(ctx, plan, settings, wait)
+    _print_summary(summary, as_json)
+
+
+@contextmanager
+def _measure_error_as(error: Callable[[str], Exception]) -> Iterator[None]:
+    """Re-raises a MeasureError as ``error`` of its message alone: the user's mistake is one
+    line, not a traceback."""
+    from client.measure.errors import MeasureError
+
+    try:
+        yield
+    except MeasureError as exc:
+        raise error(str(exc)) from None
+
+
+def _check_space(space: str) -> None:
+    from client.measure.networks import SEARCH_SPACES
+
+    if space not in SEARCH_SPACES:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(SEARCH_SPACES)}, not {space!r}", param_hint="--space"
+        )
+
+
+def _check_save_holdout(save_holdout: Path | None, holdout: int, eval_archs: Path | None) -> None:
+    if save_holdout is None:
+        return
+    if not (holdout or eval_archs):
+        raise typer.BadParameter(
+            "there is no held-out set to save: add --holdout N or --eval-archs FILE",
+            param_hint="--save-holdout",
+        )
+    check_output_path(save_holdout, "--save-holdout")
+
+
+def _read_inputs(
+    archs: Path | None, eval_archs: Path | None, reference: str | None, space: str
+) -> tuple[list[str], list[str]]:
+    """The archs to upload and those to score on, read from their files; the reference arch
+    checked too."""
+    from client.measure.networks import check_archs, space_of_arch
+
+    given = _read_archs(archs, "--archs", space)
+    held_out = _read_archs(eval_archs, "--eval-archs", space)
+    if reference:
+        check_archs([reference], space_of_arch(reference), ["--reference"])
+    return given, held_out
+
+
+def _per_round(suggested: int | None, given: list[str]) -> int:
+    """Suggestions per round: --suggested, else none when archs are given, else the default."""
+    if suggested is not None:
+        return suggested
+    return 0 if given else DEFAULT_SUGGESTED
+
+
+def _require_work(plan: _Plan) -> None:
     if not plan.has_work:
         raise typer.BadParameter(
             "nothing to do: give --register, --archs, --suggested N, --holdout N, --eval-archs"
             " or --repeatability N",
             param_hint="--suggested 0",
         )
-    try:
-        with connect(ctx) as latency:
-            # A fresh server fits for up to a minute; timing first would fail only afterwards.
-            latency.wait_until_ready(wait, on_wait=lambda message: typer.echo(message, err=True))
-            with _progress() as progress:
-                summary = _run(latency, plan, settings, progress)
-    except MeasureError as exc:  # e.g. a network that cannot run here
-        raise ClientInputError(str(exc)) from None
-    _print_summary(summary, as_json)
+
+
+def _run_when_ready(
+    ctx: typer.Context, plan: _Plan, settings: TimingSettings, wait: float
+) -> dict[str, Any]:
+    """Connects, waits for the server's model, then runs ``plan`` under progress bars."""
+    with connect(ctx) as latency:
+        # A fresh server fits for up to a minute; timing first would fail only afterwards.
+        latency.wait_until_ready(wait, on_wait=lambda message: typer.echo(message, err=True))
+        with _progress() as progress:
+            return _run(latency, plan, settings, progress)
 
 
 def _read_archs(path: Path | None, option: str, space: str) -> list[str]:
