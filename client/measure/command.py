@@ -507,9 +507,19 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         return
     from rich.console import Console
 
+    console = Console()
+    _print_measured(console, summary)
+    _print_noisy_warning(console, summary)
+    if "speed_check" in summary:
+        _print_speed_check(console, summary["speed_check"], summary["settings"])
+    if "repeatability" in summary:
+        _print_repeatability(console, summary["repeatability"], summary["settings"])
+
+
+def _print_measured(console: Console, summary: dict[str, Any]) -> None:
+    """The registration, each round, and the held-out score."""
     from client.metrics import scores_line
 
-    console = Console()
     device = summary["device"]
     if "registered" in summary:
         state = "registered" if summary["registered"] else "was already registered (kept)"
@@ -524,6 +534,9 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if "evaluation" in summary:
         s = summary["evaluation"]
         console.print(f"held-out {s['n']} archs: {scores_line(s)}")
+
+
+def _print_noisy_warning(console: Console, summary: dict[str, Any]) -> None:
     noisy = sum(r["noisy"] for r in summary["rounds"])
     noisy += summary.get("evaluation", {}).get("noisy", 0)
     if noisy:
@@ -533,36 +546,38 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
             f" {summary['settings']['attempts']} series: the machine is busy; measure again at a"
             f" quieter moment{hint}[/yellow]"
         )
-    if "speed_check" in summary:
-        c = summary["speed_check"]
-        changes = ", ".join(
-            f"{now / then - 1:+.1%}"
-            for then, now in zip(c["uploaded_ms"], c["now_ms"], strict=True)
+
+
+def _print_speed_check(console: Console, check: dict[str, Any], settings: dict[str, Any]) -> None:
+    changes = ", ".join(
+        f"{now / then - 1:+.1%}"
+        for then, now in zip(check["uploaded_ms"], check["now_ms"], strict=True)
+    )
+    console.print(
+        f"speed check: {len(check['archs'])} uploaded archs timed again after the held-out set:"
+        f" {check['drift']:+.1%} (median; {changes})"
+    )
+    if not check["steady"]:
+        _warn_unsteady(
+            console,
+            settings,
+            f"moved by {check['drift']:+.1%} since the upload",
+            "the held-out score above measures the machine as much as the model",
         )
-        console.print(
-            f"speed check: {len(c['archs'])} uploaded archs timed again after the held-out set:"
-            f" {c['drift']:+.1%} (median; {changes})"
+
+
+def _print_repeatability(
+    console: Console, repeat: dict[str, Any], settings: dict[str, Any]
+) -> None:
+    medians = ", ".join(f"{m:.3f}" for m in repeat["medians_ms"])
+    console.print(
+        f"repeatability: {len(repeat['medians_ms'])} medians {medians} ms;"
+        f" spread {repeat['spread']:.1%} (max-min)/median"
+    )
+    if repeat["spread"] > STEADY_LIMIT:
+        _warn_unsteady(
+            console, settings, f"varied by {repeat['spread']:.1%} between timings of one arch"
         )
-        if not c["steady"]:
-            _warn_unsteady(
-                console,
-                summary["settings"],
-                f"moved by {c['drift']:+.1%} since the upload",
-                "the held-out score above measures the machine as much as the model",
-            )
-    if "repeatability" in summary:
-        r = summary["repeatability"]
-        medians = ", ".join(f"{m:.3f}" for m in r["medians_ms"])
-        console.print(
-            f"repeatability: {len(r['medians_ms'])} medians {medians} ms;"
-            f" spread {r['spread']:.1%} (max-min)/median"
-        )
-        if r["spread"] > STEADY_LIMIT:
-            _warn_unsteady(
-                console,
-                summary["settings"],
-                f"varied by {r['spread']:.1%} between timings of one arch",
-            )
 
 
 def _warn_unsteady(
