@@ -42,7 +42,7 @@ from client.settings import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from client.api import DeviceInfo, LatencyClient, Predictions
+    from client.api import DeviceInfo, LatencyClient, Predictions, Suggestion
 
 
 EXIT_ERROR = 1
@@ -301,14 +301,15 @@ def read_arch_lines(path: Path) -> list[tuple[int, str]]:
         return [(number, line) for number, line in lines if line and not line.startswith("#")]
 
 
-def require_arch_lines(path: Path, option: str) -> list[tuple[int, str]]:
-    """:func:`read_arch_lines`, where a file that lists no arch is an error naming ``option``."""
+def require_archs(path: Path, option: str) -> tuple[list[str], list[str]]:
+    """The archs :func:`read_arch_lines` finds in ``path`` and how errors name their lines
+    (:func:`file_lines`); a file that lists no arch is an error naming ``option``."""
     listed = read_arch_lines(path)
     if not listed:
         from client.errors import ClientInputError
 
         raise ClientInputError(f"{option} {path}: no archs in it")
-    return listed
+    return [arch for _, arch in listed], file_lines(path, [number for number, _ in listed])
 
 
 def read_measurements(path: Path) -> list[tuple[int, str, float]]:
@@ -444,11 +445,12 @@ def suggest_samples(
 
       client suggest-samples --device phone --candidates fbnet_pool.txt -n 5
     """
-    listed = require_arch_lines(candidates, "--candidates") if candidates is not None else []
-    pool = [arch for _, arch in listed] if candidates is not None else None
+    pool: list[str] | None = None
+    places: list[str] = []
+    if candidates is not None:
+        pool, places = require_archs(candidates, "--candidates")
     if pool:
         count = min(count, len(set(pool)))  # "up to --count": a small pool is not an error
-    places = file_lines(candidates, [n for n, _ in listed]) if candidates is not None else []
     with connect(ctx) as latency, items_named_by_place(places):
         picks = latency.suggest(
             device,
@@ -458,22 +460,27 @@ def suggest_samples(
             search_space=_space(space),
             seed=seed,
         )
-    rows = [
-        {
-            "arch": pick.arch,
-            "search_space": pick.search_space,
-            "mean_ms": pick.mean_ms,
-            "variance_ms2": pick.variance_ms2,
-            "std_ms": pick.std_ms,
-        }
-        for pick in picks
-    ]
+    rows = [_suggestion_row(pick) for pick in picks]
     if as_json:
         print_json({"device": device, "model_version": picks.model_version, "suggestions": rows})
-        return
+    else:
+        _print_suggestion_table(device, picks.model_version, rows)
+
+
+def _suggestion_row(pick: Suggestion) -> dict[str, Any]:
+    return {
+        "arch": pick.arch,
+        "search_space": pick.search_space,
+        "mean_ms": pick.mean_ms,
+        "variance_ms2": pick.variance_ms2,
+        "std_ms": pick.std_ms,
+    }
+
+
+def _print_suggestion_table(device: str, model_version: str, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Measure next on {device} (model {picks.model_version})")
+    table = Table(title=f"Measure next on {device} (model {model_version})")
     for column in ("#", "arch", "mean ms", "sd ms", "sd / mean"):
         table.add_column(column, justify="left" if column == "arch" else "right")
     for rank, row in enumerate(rows, 1):

@@ -20,9 +20,8 @@ from client.cli import (
     app,
     check_output_path,
     connect,
-    file_lines,
     print_json,
-    require_arch_lines,
+    require_archs,
     warn_if_source_device,
 )
 from client.measure.timing import STEADY_LIMIT
@@ -295,9 +294,8 @@ def _read_archs(path: Path | None, option: str, space: str) -> list[str]:
         return []
     from client.measure.networks import check_archs
 
-    listed = require_arch_lines(path, option)
-    archs = [arch for _, arch in listed]
-    return check_archs(archs, space, file_lines(path, [number for number, _ in listed]))
+    archs, places = require_archs(path, option)
+    return check_archs(archs, space, places)
 
 
 @dataclass(frozen=True)
