@@ -40,6 +40,8 @@ from gp.model import DevicePosterior
 STRATEGIES: tuple[str, ...] = ("active", "greedy", "random")
 DEFAULT_INTEGRATION_SIZE = 512
 DEFAULT_RANDOM_SHARE = 0.5
+#: A fantasised pick's rank-one update ``u v^T / d`` of the candidate-probe covariance.
+_Update = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def posterior_cross_covariance(
@@ -89,12 +91,9 @@ def select_active(
     _, var = posterior.latent(candidate_rows, solved, relatives=False)
     var = var / posterior.variance_ratio
     noise = posterior.noise_variance(candidate_rows)
-    # Each fantasised pick is a rank-one update u v^T / d of the candidate-probe covariance;
-    # it is kept as its factors, and the squared row norms the score needs are updated in
-    # closed form, so a pick costs a matrix-vector product instead of a pass over the matrix.
     squared_norms = (cross**2).sum(1)
     picked: list[int] = []
-    updates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (u, v, d) per pick
+    updates: list[_Update] = []
     for step in range(count):
         score = squared_norms / (var + noise)
         if picked:
@@ -102,22 +101,39 @@ def select_active(
         best = drawn[step] if step < len(drawn) else int(torch.argmax(score))
         picked.append(best)
         column = kernel.covariance(candidate_rows, candidate_rows[best : best + 1])[:, 0]
-        with_best = _updated(column - solved.T @ solved[:, best], best, updates)
-        row = cross[best] - sum(
-            (u[best] * v / d for u, v, d in updates), torch.zeros_like(cross[best])
+        squared_norms, var = _fantasise(
+            best, column - solved.T @ solved[:, best], cross, var, noise, squared_norms, updates
         )
-        projected = cross @ row - sum(
-            (u * (v @ row) / d for u, v, d in updates), torch.zeros_like(var)
-        )
-        denom = var[best] + noise[best]
-        squared_norms = (
-            squared_norms
-            - 2 * with_best * projected / denom
-            + with_best**2 * (row @ row) / denom**2
-        )
-        var = (var - with_best**2 / denom).clamp_min(0.0)
-        updates.append((with_best, row, denom))
     return picked
+
+
+def _fantasise(
+    best: int,
+    column: torch.Tensor,
+    cross: torch.Tensor,
+    var: torch.Tensor,
+    noise: torch.Tensor,
+    squared_norms: torch.Tensor,
+    updates: list[_Update],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conditions on a measurement of candidate ``best`` (``column``: the candidates' posterior
+    covariance with it before this batch): appends its update to ``updates`` and returns the
+    candidates' squared probe-covariance row norms and latent variances after it.
+
+    Each fantasised pick is a rank-one update u v^T / d of the candidate-probe covariance;
+    it is kept as its factors, and the squared row norms the score needs are updated in
+    closed form, so a pick costs a matrix-vector product instead of a pass over the matrix.
+    """
+    with_best = _updated(column, best, updates)
+    row = cross[best] - sum((u[best] * v / d for u, v, d in updates), torch.zeros_like(cross[best]))
+    projected = cross @ row - sum((u * (v @ row) / d for u, v, d in updates), torch.zeros_like(var))
+    denom = var[best] + noise[best]
+    squared_norms = (
+        squared_norms - 2 * with_best * projected / denom + with_best**2 * (row @ row) / denom**2
+    )
+    var = (var - with_best**2 / denom).clamp_min(0.0)
+    updates.append((with_best, row, denom))
+    return squared_norms, var
 
 
 def drawn_count(count: int, measured: int, random_share: float) -> int:
@@ -136,11 +152,7 @@ def drawn_count(count: int, measured: int, random_share: float) -> int:
     return total(measured + count) - total(measured)
 
 
-def _updated(
-    column: torch.Tensor,
-    best: int,
-    updates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-) -> torch.Tensor:
+def _updated(column: torch.Tensor, best: int, updates: list[_Update]) -> torch.Tensor:
     """Applies the batch's earlier fantasised picks to the candidates' covariance column with
     candidate ``best``."""
     for vector, _, denom in updates:
