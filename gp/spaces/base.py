@@ -27,6 +27,16 @@ KeyT = TypeVar("KeyT", bound=Hashable)
 ArchLike = str | Sequence[Any] | np.ndarray | torch.Tensor
 
 
+def array_items(arch: np.ndarray | torch.Tensor, what: str) -> list[Any]:
+    """The items of a 1-D array; an array of another shape is an error saying it should be a
+    1-D array of ``what``."""
+    if arch.ndim != 1:
+        raise InvalidArchitectureError(
+            f"expected a 1-D array of {what}, got shape {tuple(arch.shape)}"
+        )
+    return arch.tolist()
+
+
 class SearchSpace(abc.ABC, Generic[KeyT]):
     """An architecture search space: validation, canonical form and feature encoding.
 

@@ -33,7 +33,7 @@ import torch
 
 from gp.errors import InvalidArchitectureError
 from gp.spaces._costs import Cost, conv2d, global_avg_pool, linear
-from gp.spaces.base import ArchLike, SearchSpace
+from gp.spaces.base import ArchLike, SearchSpace, array_items
 
 #: Candidate blocks, in the order used by indices and one-hot features.
 BLOCKS: tuple[str, ...] = (
@@ -179,11 +179,7 @@ def parse_arch(arch: ArchLike) -> tuple[int, ...]:
     if isinstance(arch, str):
         items: list[object] = [t.strip() for t in arch.split(",")] if arch.strip() else []
     elif isinstance(arch, np.ndarray | torch.Tensor):
-        if arch.ndim != 1:
-            raise InvalidArchitectureError(
-                f"expected a 1-D array of block indices, got shape {tuple(arch.shape)}"
-            )
-        items = arch.tolist()
+        items = array_items(arch, "block indices")
     elif isinstance(arch, Sequence):
         items = list(arch)
     else:

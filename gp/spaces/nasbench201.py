@@ -32,7 +32,7 @@ import torch
 
 from gp.errors import InvalidArchitectureError
 from gp.spaces._costs import Cost, avg_pool, batch_norm, conv2d, global_avg_pool, linear
-from gp.spaces.base import ArchLike, SearchSpace
+from gp.spaces.base import ArchLike, SearchSpace, array_items
 
 #: Candidate ops, in the order used by one-hot features and indices.
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -159,11 +159,7 @@ def _parse_edge(source: int, target: int, token: str) -> str:
 
 def _ops_from_sequence(arch: Sequence[object] | np.ndarray | torch.Tensor) -> tuple[str, ...]:
     if isinstance(arch, np.ndarray | torch.Tensor):
-        if arch.ndim != 1:
-            raise InvalidArchitectureError(
-                f"expected a 1-D array of {NUM_EDGES} op indices, got shape {tuple(arch.shape)}"
-            )
-        items = arch.tolist()
+        items = array_items(arch, f"{NUM_EDGES} op indices")
     else:
         items = list(arch)
     if len(items) != NUM_EDGES:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from gp.errors import GPInputError, InvalidArchitectureError
-from gp.spaces.base import ArchLike, SearchSpace
+from gp.spaces.base import ArchLike, SearchSpace, array_items
 
 #: Largest magnitude of a vector element. Encodings are counts, sizes and FLOPs; beyond this a
 #: value is a unit error, and around 1e150 the kernel's squared distances overflow and every
@@ -119,11 +119,7 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
         if isinstance(arch, str):
             items: list[object] = arch.split(",") if arch.strip() else []
         elif isinstance(arch, np.ndarray | torch.Tensor):
-            if arch.ndim != 1:
-                raise InvalidArchitectureError(
-                    f"expected a 1-D array of {self._dim} values, got shape {tuple(arch.shape)}"
-                )
-            items = arch.tolist()
+            items = array_items(arch, f"{self._dim} values")
         elif isinstance(arch, Sequence):
             items = list(arch)
         else:
