@@ -121,3 +121,7 @@ class StoreBusyError(StoreError, ServiceError):
     UNAVAILABLE."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class ServerExitedError(RuntimeError):
+    """The server process ended while a caller waited for it to serve (service.probe)."""

@@ -47,6 +47,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.auth import load_token
 from service.config import ServiceConfig
+from service.errors import ServerExitedError
 from service.server import is_loopback
 
 logger = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ def wait_serving(address: str, timeout_s: float, server: ServedCopy | None = Non
     with grpc.insecure_channel(address) as channel:
         try:
             probe.wait_serving(channel, timeout_s, exited)
-        except probe.ServerExitedError:
+        except ServerExitedError:
             raise RuntimeError(f"the server exited at start-up:\n{server.tail()}") from None
         except TimeoutError:
             raise TimeoutError(f"{address}: no SERVING within {timeout_s:.0f} s") from None

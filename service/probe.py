@@ -8,9 +8,7 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-
-class ServerExitedError(RuntimeError):
-    """The server process ended while we waited for it."""
+from service.errors import ServerExitedError
 
 
 def wait_serving(
