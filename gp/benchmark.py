@@ -303,36 +303,9 @@ def _check_names(parser: argparse.ArgumentParser, flag: str, value: str) -> None
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    sources = [] if args.source == NO_SOURCES else args.source.split(",")
-    targets = args.target.split(",")
-    if args.cross_validate:
-        targets = []
-    if overlap := set(sources) & set(targets):
-        raise SystemExit(f"error: devices both source and target: {', '.join(sorted(overlap))}")
-    try:
-        dataset = load_help_dataset(args.dataset)
-        dataset.require(sources + targets)  # names unknown devices before counting them
-    except DatasetError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    if sources and len(sources) < MIN_SOURCE_DEVICES + args.cross_validate:
-        raise SystemExit(
-            f"error: the fit needs at least {MIN_SOURCE_DEVICES} sources"
-            + (", and --cross-validate holds one out" if args.cross_validate else "")
-        )
-    strategies = args.strategies.split(",")
-    if not dataset.reference_archs:  # no descriptor in this dataset
-        strategies = [s for s in strategies if s not in USES_REFERENCE]
-        if not strategies:
-            raise SystemExit(
-                f"error: {args.dataset} has no reference archs (hardware_embedding_index.pt),"
-                f" which {args.strategies} needs"
-            )
-    unreferenced = NUM_ARCHS - len(dataset.reference_archs)  # reference_active's pool
-    if "reference_active" in strategies and args.samples > unreferenced:
-        raise SystemExit(
-            f"error: --samples: at most {unreferenced} with reference_active (its pool leaves"
-            " out the reference archs)"
-        )
+    sources, targets = _devices(args)
+    dataset = _checked_dataset(args, sources, targets)
+    strategies = _runnable_strategies(args, dataset)
     timings = Timings()
     results = []
     for fold in folds_for(sources, targets, args.cross_validate):
@@ -358,6 +331,54 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
+
+
+def _devices(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The source and target devices the options name (no targets with --cross-validate)."""
+    sources = [] if args.source == NO_SOURCES else args.source.split(",")
+    targets = args.target.split(",")
+    if args.cross_validate:
+        targets = []
+    if overlap := set(sources) & set(targets):
+        raise SystemExit(f"error: devices both source and target: {', '.join(sorted(overlap))}")
+    return sources, targets
+
+
+def _checked_dataset(
+    args: argparse.Namespace, sources: list[str], targets: list[str]
+) -> LatencyDataset:
+    """The dataset, once it has every named device and the fit enough sources."""
+    try:
+        dataset = load_help_dataset(args.dataset)
+        dataset.require(sources + targets)  # names unknown devices before counting them
+    except DatasetError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if sources and len(sources) < MIN_SOURCE_DEVICES + args.cross_validate:
+        raise SystemExit(
+            f"error: the fit needs at least {MIN_SOURCE_DEVICES} sources"
+            + (", and --cross-validate holds one out" if args.cross_validate else "")
+        )
+    return dataset
+
+
+def _runnable_strategies(args: argparse.Namespace, dataset: LatencyDataset) -> list[str]:
+    """The --strategies the dataset allows: those that use reference archs only where it has
+    them, and reference_active only where its pool holds --samples archs."""
+    strategies = args.strategies.split(",")
+    if not dataset.reference_archs:  # no descriptor in this dataset
+        strategies = [s for s in strategies if s not in USES_REFERENCE]
+        if not strategies:
+            raise SystemExit(
+                f"error: {args.dataset} has no reference archs (hardware_embedding_index.pt),"
+                f" which {args.strategies} needs"
+            )
+    unreferenced = NUM_ARCHS - len(dataset.reference_archs)  # reference_active's pool
+    if "reference_active" in strategies and args.samples > unreferenced:
+        raise SystemExit(
+            f"error: --samples: at most {unreferenced} with reference_active (its pool leaves"
+            " out the reference archs)"
+        )
+    return strategies
 
 
 if __name__ == "__main__":
