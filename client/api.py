@@ -147,6 +147,16 @@ class Suggestion:
     def std_ms(self) -> float:
         return math.sqrt(self.variance_ms2)
 
+    @classmethod
+    def from_message(cls, message: pb.Suggestion) -> Suggestion:
+        return cls(
+            arch=message.arch.arch,
+            search_space=message.arch.search_space,
+            mean_ms=message.mean_ms,
+            variance_ms2=message.variance_ms2,
+            features=tuple(message.arch.features),
+        )
+
 
 @dataclass(frozen=True)
 class Suggestions(Sequence[Suggestion]):
@@ -312,6 +322,19 @@ def _is_whole(value: object) -> bool:
 def _check_text(value: object, what: str) -> None:
     if not isinstance(value, str):
         raise ClientInputError(f"{what} must be a string, got {type(value).__name__}")
+
+
+def _measurement(index: int, pair: object, search_space: str | None) -> pb.Measurement:
+    """The message of one ``(arch, latency_ms)`` pair; errors name it by ``index``."""
+    if isinstance(pair, str) or not isinstance(pair, Sequence | np.ndarray) or len(pair) != 2:
+        raise ClientInputError(f"measurement {index}: expected an (arch, latency_ms) pair")
+    arch, latency = pair
+    try:
+        latency_ms = float(latency)
+    except (TypeError, ValueError):
+        message = f"measurement {index}: latency {latency!r} is not a number"
+        raise ClientInputError(message) from None
+    return pb.Measurement(arch=to_architecture(arch, search_space), latency_ms=latency_ms)
 
 
 def _check_space(search_space: object) -> None:
@@ -659,16 +682,7 @@ class LatencyClient:
             seed=int(seed),
         )
         reply = self._call("SuggestSamples", request)
-        items = tuple(
-            Suggestion(
-                arch=s.arch.arch,
-                search_space=s.arch.search_space,
-                mean_ms=s.mean_ms,
-                variance_ms2=s.variance_ms2,
-                features=tuple(s.arch.features),
-            )
-            for s in reply.suggestions
-        )
+        items = tuple(Suggestion.from_message(message) for message in reply.suggestions)
         return Suggestions(items, reply.model_version)
 
     def add_measurements(
@@ -687,22 +701,7 @@ class LatencyClient:
         """
         _check_text(device, "device")
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
-        measurements = []
-        for i, pair in enumerate(items):
-            if (
-                isinstance(pair, str)
-                or not isinstance(pair, Sequence | np.ndarray)
-                or len(pair) != 2
-            ):
-                raise ClientInputError(f"measurement {i}: expected an (arch, latency_ms) pair")
-            arch, latency = pair
-            try:
-                latency_ms = float(latency)
-            except (TypeError, ValueError):
-                message = f"measurement {i}: latency {latency!r} is not a number"
-                raise ClientInputError(message) from None
-            message = to_architecture(arch, search_space)
-            measurements.append(pb.Measurement(arch=message, latency_ms=latency_ms))
+        measurements = [_measurement(i, pair, search_space) for i, pair in enumerate(items)]
         # One id for the upload and its retries: a retry after a lost answer is not stored twice,
         # and one after a passed deadline learns whether the server stored it.
         request = pb.AddMeasurementsRequest(
