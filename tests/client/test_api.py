@@ -139,6 +139,13 @@ def test_wrong_argument_types_are_typed_errors(latency: LatencyClient) -> None:
     assert alias.aliases == ("nano2",)
 
 
+def test_a_latency_that_is_not_a_number_is_named_by_its_measurement(
+    latency: LatencyClient,
+) -> None:
+    with pytest.raises(ClientInputError, match="measurement 1: latency 'fast' is not a number"):
+        latency.add_measurements("pi4", [(LIGHT, 1.0), (HEAVY, "fast")])
+
+
 def test_arguments_the_wire_cannot_carry_are_typed_errors(latency: LatencyClient) -> None:
     """Each of these raised protobuf's bare TypeError or ValueError (the CLI's --count and
     --seed beyond the wire's int32 and int64 ended in a traceback)."""
