@@ -5,7 +5,8 @@ Keys are stable, dotted and unit-suffixed, so descriptors of different machines 
 - ``cpu.logical_cores``, ``cpu.physical_cores``, ``cpu.freq_max_mhz``, ``cpu.freq_mhz``
 - ``memory.total_bytes``
 - ``cache.l1d_bytes``, ``cache.l1i_bytes``, ``cache.l2_bytes``, ``cache.l3_bytes`` (one
-  instance, as cpu0 sees it)
+  instance, as cpu0 sees it); without sysfs, ``cache.llc_bytes``: the one size /proc/cpuinfo
+  states
 - ``perf.<event>_per_s``: Linux perf counters over a short reference workload divided by its run
   time, as MAPLE-Edge describes devices (``perf.cpu_cycles_per_s``, ``perf.llc_load_misses_per_s``,
   ...), and ``perf.reference_ms``, that workload's run time
