@@ -378,6 +378,37 @@ def read_ca_cert(path: str | Path) -> bytes:
         raise ClientInputError(f"cannot read CA certificate {path}: {exc.strerror}") from None
 
 
+def _check_client_settings(
+    timeout_s: float, retries: int, backoff_s: float, batch_size: int
+) -> None:
+    """Refuses settings of the wrong type or range, naming them all in one message."""
+    counts_ok = all(_is_whole(n) for n in (retries, batch_size))
+    if not (counts_ok and _is_real(timeout_s) and _is_real(backoff_s)) or (
+        timeout_s <= 0 or retries < 0 or batch_size < 1 or backoff_s < 0
+    ):
+        raise ClientInputError(
+            "timeout_s and batch_size must be positive, retries and backoff_s not negative"
+            f" (batch_size and retries whole numbers); got timeout_s={timeout_s!r},"
+            f" batch_size={batch_size!r}, retries={retries!r}, backoff_s={backoff_s!r}"
+        )
+
+
+def _open_channel(
+    target: str, root_certificates: bytes | None, options: Sequence[tuple[str, Any]]
+) -> grpc.Channel:
+    """A TLS channel when ``root_certificates`` are given, else a plain one; either carries
+    messages up to MESSAGE_LIMIT_BYTES."""
+    channel_options = [
+        ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
+        ("grpc.max_receive_message_length", MESSAGE_LIMIT_BYTES),
+        *options,
+    ]
+    if root_certificates is not None:
+        credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        return grpc.secure_channel(target, credentials, options=channel_options)
+    return grpc.insecure_channel(target, options=channel_options)
+
+
 # ---- the client ------------------------------------------------------------------------------
 class LatencyClient:
     """A connection to the latency service.
@@ -408,15 +439,7 @@ class LatencyClient:
         batch_size: int = DEFAULT_BATCH_SIZE,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        counts_ok = all(_is_whole(n) for n in (retries, batch_size))
-        if not (counts_ok and _is_real(timeout_s) and _is_real(backoff_s)) or (
-            timeout_s <= 0 or retries < 0 or batch_size < 1 or backoff_s < 0
-        ):
-            raise ClientInputError(
-                "timeout_s and batch_size must be positive, retries and backoff_s not negative"
-                f" (batch_size and retries whole numbers); got timeout_s={timeout_s!r},"
-                f" batch_size={batch_size!r}, retries={retries!r}, backoff_s={backoff_s!r}"
-            )
+        _check_client_settings(timeout_s, retries, backoff_s, batch_size)
         self._closed = False
         self.target = target
         self.timeout_s = float(timeout_s)
@@ -426,16 +449,7 @@ class LatencyClient:
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         if root_certificates is None and ca_cert is not None:
             root_certificates = read_ca_cert(ca_cert)
-        channel_options = [
-            ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
-            ("grpc.max_receive_message_length", MESSAGE_LIMIT_BYTES),
-            *options,
-        ]
-        if root_certificates is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.secure_channel(target, credentials, options=channel_options)
-        else:
-            self._channel = grpc.insecure_channel(target, options=channel_options)
+        self._channel = _open_channel(target, root_certificates, options)
         self._stub = pb_grpc.LatencyEstimatorStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
