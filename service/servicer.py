@@ -110,15 +110,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """Ranks the candidate pool (or NB201 minus measured) and returns ``count`` picks."""
         self._check_batch("candidates", len(request.candidates))
         device = self._device(request.device)
-        if request.strategy not in STRATEGIES:
-            raise InvalidRequestError(
-                f"unknown strategy {request.strategy!r}; expected"
-                f" {', '.join(map(repr, STRATEGIES[:-1]))} or {STRATEGIES[-1]!r}"
-            )
-        if request.count < 1:
-            raise InvalidRequestError(f"count must be at least 1, got {request.count}")
-        if request.seed < 0:
-            raise InvalidRequestError(f"seed must be non-negative, got {request.seed}")
+        _check_suggest_options(request)
         space_name = request.search_space or NASBench201Space.name
         parser = ArchParser("candidate", default_space=space_name)
         space = self._suggest_space(parser, space_name, request.candidates)
@@ -262,6 +254,18 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 for arch, ms in zip(archs, latency, strict=True)
             ]
         )
+
+
+def _check_suggest_options(request: pb.SuggestSamplesRequest) -> None:
+    if request.strategy not in STRATEGIES:
+        raise InvalidRequestError(
+            f"unknown strategy {request.strategy!r}; expected"
+            f" {', '.join(map(repr, STRATEGIES[:-1]))} or {STRATEGIES[-1]!r}"
+        )
+    if request.count < 1:
+        raise InvalidRequestError(f"count must be at least 1, got {request.count}")
+    if request.seed < 0:
+        raise InvalidRequestError(f"seed must be non-negative, got {request.seed}")
 
 
 def _measurement_rows(measurements: Sequence[pb.Measurement]) -> list[MeasurementRow]:
