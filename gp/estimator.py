@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -183,7 +184,7 @@ class LatencyEstimator:
             ) from exc
 
     @classmethod
-    def _from_state(cls, state: dict) -> LatencyEstimator:
+    def _from_state(cls, state: dict[str, Any]) -> LatencyEstimator:
         p = state["profiles"]
         stats = p["stats"].tolist()
         profiles = SourceProfiles(

@@ -258,9 +258,10 @@ class Registry:
         return measured
 
     def invalidate(self, device_id: int) -> None:
-        """Drops a device's cached measurements (the version check makes this an optimisation)."""
+        """Drops what is cached of a device: its measurements, posteriors and whole-space
+        predictions (the version check makes this an optimisation)."""
 
-        def stale(key: tuple) -> bool:
+        def stale(key: tuple[object, ...]) -> bool:  # every cache key starts with the id
             return key[0] == device_id
 
         with self._cache_lock:
