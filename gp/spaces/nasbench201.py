@@ -318,26 +318,10 @@ def _structural_features(ops: np.ndarray) -> np.ndarray:
     depth_ops = np.where(open_paths, path_lengths, 0).max(axis=1)
     on_longest = open_paths & (path_lengths == depth_ops[:, None])
 
-    fixed = _fixed_cost()
-    edge_costs = [_edge_cost(op) for op in OPS]
-    edge_flops = np.array([c.flops for c in edge_costs], dtype=np.float64)[ops]  # n x 6
-    edge_params = np.array([c.params for c in edge_costs], dtype=np.float64)[ops]
-    flops = (fixed.flops + edge_flops.sum(axis=1)) / 1e6
-    flops_live = (fixed.flops + (edge_flops * live).sum(axis=1)) / 1e6
-    params = (fixed.params + edge_params.sum(axis=1)) / 1e6
-    params_live = (fixed.params + (edge_params * live).sum(axis=1)) / 1e6
-
     counts = [(ops == o).sum(axis=1) for o in range(len(OPS))]
     live_counts = [((ops == o) & live).sum(axis=1) for o in range(len(OPS)) if o != _NONE]
     columns = [
-        flops,
-        np.log(flops),
-        flops_live,
-        np.log(flops_live),
-        params,
-        np.log(params),
-        params_live,
-        np.log(params_live),
+        *_cost_columns(ops, live),
         *counts,
         *live_counts,
         (non_none & ~live).sum(axis=1),
@@ -348,6 +332,29 @@ def _structural_features(ops: np.ndarray) -> np.ndarray:
         np.where(on_longest, path_convs, 0).max(axis=1),
     ]
     return np.stack(columns, axis=1).astype(np.float64)
+
+
+def _cost_columns(ops: np.ndarray, live: np.ndarray) -> list[np.ndarray]:
+    """The first eight structural features: MFLOPs with every edge and with live edges only,
+    then million params likewise, each followed by its log."""
+    fixed = _fixed_cost()
+    edge_costs = [_edge_cost(op) for op in OPS]
+    edge_flops = np.array([c.flops for c in edge_costs], dtype=np.float64)[ops]  # n x 6
+    edge_params = np.array([c.params for c in edge_costs], dtype=np.float64)[ops]
+    flops = (fixed.flops + edge_flops.sum(axis=1)) / 1e6
+    flops_live = (fixed.flops + (edge_flops * live).sum(axis=1)) / 1e6
+    params = (fixed.params + edge_params.sum(axis=1)) / 1e6
+    params_live = (fixed.params + (edge_params * live).sum(axis=1)) / 1e6
+    return [
+        flops,
+        np.log(flops),
+        flops_live,
+        np.log(flops_live),
+        params,
+        np.log(params),
+        params_live,
+        np.log(params_live),
+    ]
 
 
 def _encode_ops(ops: np.ndarray) -> np.ndarray:
