@@ -62,30 +62,10 @@ def draw(report: Report) -> Figure:
 
 
 def _draw_scatter(ax: Axes, report: Report) -> None:
-    measured, median = report.measured_ms, report.median_ms
-    lower, upper = report.prediction.lower_ms, report.prediction.upper_ms
-    inside = (measured >= lower) & (measured <= upper)
-    # An unbounded interval (a device the service knows nothing about) gets no bar.
-    bars = np.flatnonzero(np.isfinite(lower) & np.isfinite(upper) & (lower > 0))
-    if len(bars) > MAX_ERROR_BARS:
-        bars = np.sort(np.random.default_rng(0).choice(bars, MAX_ERROR_BARS, replace=False))
-    for mask, color, label in (
-        (inside, INSIDE_COLOR, "inside"),
-        (~inside, OUTSIDE_COLOR, "outside"),
-    ):
-        chosen = bars[mask[bars]]
-        if len(chosen):
-            yerr = np.vstack([median[chosen] - lower[chosen], upper[chosen] - median[chosen]])
-            ax.errorbar(
-                measured[chosen], median[chosen], yerr=yerr, fmt="none",
-                ecolor=color, alpha=0.35, linewidth=0.8,
-            )  # fmt: skip
-        count = int(mask.sum())
-        ax.scatter(
-            measured[mask], median[mask], s=10, color=color, alpha=0.7, linewidths=0,
-            label=f"{label} the 90% interval ({count})",
-        )  # fmt: skip
+    bars = _error_bar_points(report)
+    _draw_points(ax, report, bars)
     # Limits follow the points; a wide interval may run off the axes rather than squash them.
+    measured, median = report.measured_ms, report.median_ms
     low = float(min(measured.min(), median.min()))
     high = float(max(measured.max(), median.max()))
     line = np.array([low / 1.25, high * 1.25])
@@ -105,6 +85,41 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="upper left", fontsize=8)
+
+
+def _error_bar_points(report: Report) -> np.ndarray:
+    """Positions of the points that get an error bar: at most MAX_ERROR_BARS of those with a
+    bounded interval."""
+    lower, upper = report.prediction.lower_ms, report.prediction.upper_ms
+    # An unbounded interval (a device the service knows nothing about) gets no bar.
+    bars = np.flatnonzero(np.isfinite(lower) & np.isfinite(upper) & (lower > 0))
+    if len(bars) > MAX_ERROR_BARS:
+        bars = np.sort(np.random.default_rng(0).choice(bars, MAX_ERROR_BARS, replace=False))
+    return bars
+
+
+def _draw_points(ax: Axes, report: Report, bars: np.ndarray) -> None:
+    """Predicted against measured, coloured by whether the 90% interval holds the measurement;
+    ``bars``: the points that also get their interval as an error bar."""
+    measured, median = report.measured_ms, report.median_ms
+    lower, upper = report.prediction.lower_ms, report.prediction.upper_ms
+    inside = (measured >= lower) & (measured <= upper)
+    for mask, color, label in (
+        (inside, INSIDE_COLOR, "inside"),
+        (~inside, OUTSIDE_COLOR, "outside"),
+    ):
+        chosen = bars[mask[bars]]
+        if len(chosen):
+            yerr = np.vstack([median[chosen] - lower[chosen], upper[chosen] - median[chosen]])
+            ax.errorbar(
+                measured[chosen], median[chosen], yerr=yerr, fmt="none",
+                ecolor=color, alpha=0.35, linewidth=0.8,
+            )  # fmt: skip
+        count = int(mask.sum())
+        ax.scatter(
+            measured[mask], median[mask], s=10, color=color, alpha=0.7, linewidths=0,
+            label=f"{label} the 90% interval ({count})",
+        )  # fmt: skip
 
 
 def _log_ticks(axis: Any) -> None:
