@@ -779,11 +779,11 @@ def report(
         prediction = latency.predict(device, [r[1] for r in rows], search_space=_space(space))
     latencies = np.array([r[2] for r in rows])
     result = write_report(out, device, latencies, prediction)
-    s = result.scores
+    scores = result.scores
     if as_json:
-        print_json({"device": device, "figure": str(out), **s.as_dict()})
+        print_json({"device": device, "figure": str(out), **scores.as_dict()})
         return
-    typer.echo(f"{device}: {s.n} archs  {scores_line(s.as_dict())}")
+    typer.echo(f"{device}: {scores.n} archs  {scores_line(scores.as_dict())}")
     typer.echo(f"wrote {out}")
 
 

@@ -38,8 +38,9 @@ class Report:
     @classmethod
     def build(cls, device: str, measured_ms: np.ndarray, prediction: Predictions) -> Report:
         measured = np.asarray(measured_ms, dtype=np.float64)
-        p = prediction
-        scores, median = score(p.lower_ms, p.upper_ms, measured, median_ms=p.median_ms)
+        scores, median = score(
+            prediction.lower_ms, prediction.upper_ms, measured, median_ms=prediction.median_ms
+        )
         return cls(device, measured, prediction, scores, median)
 
 
@@ -51,10 +52,11 @@ def draw(report: Report) -> Figure:
     scatter, calibration = figure.subplots(1, 2, width_ratios=(1.25, 1))
     _draw_scatter(scatter, report)
     _draw_calibration(calibration, report)
-    s = report.scores
+    scores = report.scores
     figure.suptitle(
-        f"{report.device}: {s.n} measured architectures    Spearman {s.spearman:.3f}    "
-        f"acc10 {s.acc10:.1%}    bias {s.bias:+.1f}%    90% coverage {s.coverage90:.1%}    "
+        f"{report.device}: {scores.n} measured architectures"
+        f"    Spearman {scores.spearman:.3f}    acc10 {scores.acc10:.1%}"
+        f"    bias {scores.bias:+.1f}%    90% coverage {scores.coverage90:.1%}    "
         f"model {report.prediction.model_version or '?'}",
         fontsize=11,
     )
@@ -132,9 +134,9 @@ def _log_ticks(axis: Any) -> None:
 
 
 def _draw_calibration(ax: Axes, report: Report) -> None:
-    p = report.prediction
+    prediction = report.prediction
     levels, observed = calibration_curve(
-        report.median_ms, p.lower_ms, p.upper_ms, report.measured_ms
+        report.median_ms, prediction.lower_ms, prediction.upper_ms, report.measured_ms
     )
     ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle="--", label="perfect calibration")
     ax.plot(levels, observed, marker="o", markersize=4, color=INSIDE_COLOR, label="observed")

@@ -530,8 +530,8 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
             f" {r['device_total']} measurements"
         )
     if "evaluation" in summary:
-        s = summary["evaluation"]
-        console.print(f"held-out {s['n']} archs: {scores_line(s)}")
+        evaluation = summary["evaluation"]
+        console.print(f"held-out {evaluation['n']} archs: {scores_line(evaluation)}")
 
 
 def _print_noisy_warning(console: Console, summary: dict[str, Any]) -> None:
