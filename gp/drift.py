@@ -113,6 +113,20 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sources = [s for s in HELP_SOURCE_DEVICES if s != args.device]
+    try:
+        dataset = load_help_dataset(args.dataset)
+        dataset.require(sources + [args.device])
+        model = fit_sources(dataset, sources, FitSettings())
+        result = drift_report(model, dataset, args.device, args.measured, args.seed, args.window)
+    except (DatasetError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    _print_report(args.device, args.window, result)
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gp.drift", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, type=Path, help="HELP-format directory")
     parser.add_argument("--device", required=True, help="the device whose table is examined")
@@ -135,23 +149,18 @@ def main(argv: list[str] | None = None) -> int:
         check_window(args.window)
     except ValueError as exc:
         parser.error(f"--window: {exc}")
-    sources = [s for s in HELP_SOURCE_DEVICES if s != args.device]
-    try:
-        dataset = load_help_dataset(args.dataset)
-        dataset.require(sources + [args.device])
-        model = fit_sources(dataset, sources, FitSettings())
-        result = drift_report(model, dataset, args.device, args.measured, args.seed, args.window)
-    except (DatasetError, ValueError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+    return args
+
+
+def _print_report(device: str, window: int, result: DriftReport) -> None:
     lags = "  ".join(f"{lag}: {r:.3f}" for lag, r in result.autocorrelation.items())
-    print(f"{args.device}: residual sd {result.residual_sd:.4f} (log), file-order lags {lags}")
-    print(f"drift ({args.window}-position neighbour mean) holds {result.drift_variance_share:.0%}")
+    print(f"{device}: residual sd {result.residual_sd:.4f} (log), file-order lags {lags}")
+    print(f"drift ({window}-position neighbour mean) holds {result.drift_variance_share:.0%}")
     print(
         f"Spearman: prediction vs table {result.spearman_vs_table:.4f}, vs table less drift "
         f"{result.spearman_vs_table_less_drift:.4f}; table less drift vs table "
         f"{result.table_less_drift_vs_table:.4f}"
     )
-    return 0
 
 
 if __name__ == "__main__":
