@@ -36,25 +36,38 @@ LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="latency-service", description=__doc__)
+def _add_logging_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """``--log-level`` and ``--log-format``; without ``defaults`` an option left out sets
+    nothing, so a subcommand's copy overrides the main parser's only where it is given."""
     parser.add_argument(
         "--log-level",
         type=str.upper,
         choices=LOG_LEVELS,
-        default=os.environ.get(ENV_LOG_LEVEL) or "INFO",
+        default=(os.environ.get(ENV_LOG_LEVEL) or "INFO") if defaults else argparse.SUPPRESS,
         help=f"env {ENV_LOG_LEVEL}; default INFO",
     )
     parser.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
-        default=os.environ.get(ENV_LOG_FORMAT) or "text",
+        default=(os.environ.get(ENV_LOG_FORMAT) or "text") if defaults else argparse.SUPPRESS,
         help=f"json: one object per line, RPC fields included (env {ENV_LOG_FORMAT})",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="latency-service", description=__doc__)
+    _add_logging_options(parser, defaults=True)
+    # The logging options are also accepted after the command (``serve --log-format json``),
+    # where the README's table of serve's flags puts them.
+    logging_options = argparse.ArgumentParser(add_help=False)
+    _add_logging_options(logging_options, defaults=False)
     commands = parser.add_subparsers(dest="command")
 
-    serve = commands.add_parser("serve", help="run the gRPC server")
+    def add_command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, parents=[logging_options])
+
+    serve = add_command("serve", "run the gRPC server")
     serve.add_argument("--address", help=f"host:port (env {ENV_ADDRESS}; {DEFAULT_ADDRESS})")
     serve.add_argument("--store", type=Path, help=f"SQLite store (env {ENV_STORE})")
     serve.add_argument(
@@ -74,12 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         f" ({ENV_METRICS_ADDRESS}; default: none)",
     )
 
-    imp = commands.add_parser("import-help", help="import HELP NB201 tables as devices")
+    imp = add_command("import-help", "import HELP NB201 tables as devices")
     imp.add_argument("directory", type=Path, help="e.g. ../shared/datasets/help-nasbench201")
     imp.add_argument("--store", type=Path, help=f"SQLite store (env {ENV_STORE})")
     imp.add_argument("--devices", help="comma-separated table stems (default: all)")
 
-    health = commands.add_parser("health", help="exit 0 if the server reports SERVING")
+    health = add_command("health", "exit 0 if the server reports SERVING")
     health.add_argument("--address", default=os.environ.get(ENV_ADDRESS, DEFAULT_ADDRESS))
     health.add_argument("--timeout", type=float, default=3.0)
     health.add_argument(
@@ -89,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"TLS: trusted CA ({ENV_TLS_CA})",
     )
 
-    commands.add_parser("gen-stubs", help="regenerate service/_proto from proto/")
+    add_command("gen-stubs", "regenerate service/_proto from proto/")
     return parser
 
 

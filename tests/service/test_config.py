@@ -107,6 +107,22 @@ def test_empty_logging_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--log-format", "json", "--log-level", "debug"],
+        ["--log-format", "json", "--log-level", "debug", "serve"],
+        ["--log-format", "text", "serve", "--log-format", "json", "--log-level", "debug"],
+    ],
+)
+def test_logging_options_go_before_or_after_the_command(argv: list[str]) -> None:
+    """The README lists --log-format among serve's flags; after serve it was refused."""
+    from service.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.log_level, args.log_format) == ("serve", "DEBUG", "json")
+
+
+@pytest.mark.parametrize(
     ("argv", "env", "fragment"),
     [
         (["--log-level", "bogus", "health"], {}, "--log-level: invalid choice: 'BOGUS'"),
