@@ -245,7 +245,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strategies",
         default=",".join(STRATEGIES),
-        help=f"subset of {','.join(KNOWN_STRATEGIES)} (default: all but greedy)",
+        help=f"subset of {','.join(KNOWN_STRATEGIES)} (default: %(default)s)",
     )
     parser.add_argument(
         "--cross-validate",

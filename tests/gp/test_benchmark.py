@@ -45,6 +45,16 @@ def test_strategies_are_validated_and_greedy_is_opt_in(capsys: pytest.CaptureFix
     assert "unknown strategies: best" in capsys.readouterr().err
 
 
+def test_help_names_the_default_strategies(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "all but greedy", but reference_active is opt-in too."""
+    monkeypatch.setenv("COLUMNS", "300")  # argparse breaks long words at a narrow width
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    assert "(default: random,active,random20,zeroshot)" in capsys.readouterr().out
+
+
 def test_cross_validation_holds_out_each_source_once() -> None:
     folds = folds_for(["a", "b", "c"], ["t"], cross_validate=True)
     assert folds == [Fold(["b", "c"], ["a"]), Fold(["a", "c"], ["b"]), Fold(["a", "b"], ["c"])]
