@@ -115,18 +115,26 @@ def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:
     and mixing them in one device spoils its model."""
     recorded = device.descriptor
     differing = [
-        (key.removeprefix("measure."), recorded[key], value)
+        (key, recorded[key], value)
         for key, value in settings_facts(settings).items()
         if key in recorded and recorded[key] != value
     ]
     if differing:
-        was = ", ".join(f"{name} {old:g}" for name, old, _ in differing)
-        now = ", ".join(f"{name} {new:g}" for name, _, new in differing)
+        was = " ".join(_as_option(key, old) for key, old, _ in differing)
+        now = " ".join(_as_option(key, new) for key, _, new in differing)
         raise MeasureError(
             f"device {device.name!r} was measured with {was}, these settings give {now}:"
             " latencies taken both ways do not mix. Measure it with its own settings, or"
             " register another device for these (--device NEW_NAME --register)"
         )
+
+
+def _as_option(key: str, value: float) -> str:
+    """A ``measure.*`` descriptor value as the option that sets it (``measure.cpu_clock 1``:
+    ``--clock cpu``): what the user types, rather than the descriptor's encoding."""
+    if key == "measure.cpu_clock":
+        return f"--clock {'cpu' if value else 'wall'}"
+    return f"--{key.removeprefix('measure.').replace('_', '-')} {value:g}"
 
 
 def measured_archs(client: LatencyClient, device: str, search_space: str) -> set[str]:

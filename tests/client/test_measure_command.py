@@ -191,11 +191,23 @@ def test_other_settings_than_the_devices_are_refused_before_timing(target: str) 
     args = ["measure", "-d", "batch1", "--suggested", "2", "--runs", "3", "--warmup", "1"]
     result = invoke(target, *args, "--batch-size", "8", "--threads", "2")
     assert result.exit_code == 1, result.output
-    assert "measured with batch_size 1, threads 1" in result.output
-    assert "these settings give batch_size 8, threads 2" in result.output
+    # Named as the options that set them: the descriptor's keys meant nothing to the user.
+    assert "measured with --batch-size 1 --threads 1" in result.output
+    assert "these settings give --batch-size 8 --threads 2" in result.output
     assert "round 1" not in result.output
     with LatencyClient(target) as latency:
         assert latency.device("batch1").measurement_count == 0
+
+
+def test_another_clock_is_named_by_its_option(target: str) -> None:
+    """Before: "measured with cpu_clock 0, these settings give cpu_clock 1"."""
+    recorded = {"measure.batch_size": 1.0, "measure.threads": 1.0, "measure.cpu_clock": 0.0}
+    with LatencyClient(target) as latency:
+        latency.register_device("wallclock", descriptor=recorded)
+    args = ["measure", "-d", "wallclock", "--suggested", "2", "--runs", "3", "--warmup", "1"]
+    result = invoke(target, *args, "--clock", "cpu")
+    assert result.exit_code == 1, result.output
+    assert "measured with --clock wall, these settings give --clock cpu" in result.output
 
 
 def test_measuring_into_a_source_device_warns_first(target: str, tmp_path: Path) -> None:
