@@ -218,7 +218,8 @@ class Strategy(StrEnum):
     random = "random"
 
 
-def _console() -> Console:
+def output_console() -> Console:
+    """The console commands print their results on (stdout)."""
     from rich.console import Console
 
     # Piped output is for files and other programs: wide rows rather than wrapped arch strings.
@@ -492,7 +493,7 @@ def _print_suggestion_table(device: str, model_version: str, rows: list[dict[str
             f"{row['std_ms']:.3f}",
             f"{relative:.1%}",
         )
-    _console().print(table)
+    output_console().print(table)
 
 
 @app.command()
@@ -574,7 +575,7 @@ def _print_prediction_table(device: str, names: list[str], result: Predictions) 
     for name, row in zip(names, _rows(result), strict=True):
         values = (row["mean_ms"], row["std_ms"], row["lower_ms"], row["upper_ms"])
         table.add_row(name, *(f"{v:.3f}" for v in values))
-    _console().print(table)
+    output_console().print(table)
 
 
 @app.command()
@@ -684,7 +685,7 @@ def devices(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for d in found:
         source = "yes" if d.source else ""
         table.add_row(d.name, ", ".join(d.aliases), str(d.measurement_count), source, d.description)
-    _console().print(table)
+    output_console().print(table)
 
 
 def _parse_descriptor(items: list[str]) -> dict[str, float]:

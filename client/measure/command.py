@@ -20,6 +20,7 @@ from client.cli import (
     app,
     check_output_path,
     connect,
+    output_console,
     print_json,
     require_archs,
     warn_if_source_device,
@@ -503,9 +504,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(summary)
         return
-    from rich.console import Console
-
-    console = Console()
+    console = output_console()  # piped to a file: whole lines, not wrapped at 80 columns
     _print_measured(console, summary)
     _print_noisy_warning(console, summary)
     if "speed_check" in summary:

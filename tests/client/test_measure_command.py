@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,9 @@ def test_measure_given_archs_on_an_existing_device_prints_a_summary(
     assert result.exit_code == 0, result.output
     assert "round 1: measured 2 archs" in result.stdout
     assert "held-out" not in result.stdout
+    # Not a terminal: each line whole (it was wrapped at 80 columns, mid-sentence).
+    whole = r"^round 1: measured 2 archs \(.*\); device now has \d+ measurements$"
+    assert re.search(whole, result.stdout, re.MULTILINE), result.stdout
 
 
 def test_a_malformed_arch_file_is_one_error_line(target: str, tmp_path: Path) -> None:
