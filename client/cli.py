@@ -36,6 +36,7 @@ from client.settings import (
     ENV_CA_CERT,
     ENV_TARGET,
     ENV_TIMEOUT,
+    ENV_TOKEN,
     ENV_TOKEN_FILE,
 )
 
@@ -56,11 +57,19 @@ TEXT_ENCODING = "utf-8-sig"
 # ---- errors ----------------------------------------------------------------------------------
 def _user_error(exc: BaseException) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug."""
-    from client.errors import ClientInputError, LatencyServiceError, UnavailableError
+    from client.errors import (
+        ClientInputError,
+        LatencyServiceError,
+        UnauthenticatedError,
+        UnavailableError,
+    )
 
     if isinstance(exc, UnavailableError):
         # Unreachable, or reached but still loading its model: the message says which.
         return f"the latency service at {exc.target} is unavailable: {exc}"
+    if isinstance(exc, UnauthenticatedError):
+        # The server's message speaks of metadata; a CLI user needs the option that sends it.
+        exc.message += f"; give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"
     if isinstance(exc, LatencyServiceError | ClientInputError):
         return str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
