@@ -91,14 +91,21 @@ def mutate(arch: str, rng: np.random.Generator) -> str:
 
 
 # ---- the simulated device ------------------------------------------------------------------------
+class UnknownTableError(ValueError):
+    """``--table`` names no table of the dataset (the dataset itself is fine)."""
+
+
 class SimulatedDevice:
     """Answers latency measurements from a HELP table and counts them."""
 
     def __init__(self, dataset: Path, table: str) -> None:
         # An example may use the modelling package to read the table; the client library may not.
-        from gp.data import load_help_dataset
+        from gp.data import help_device_stems, load_help_dataset
         from gp.spaces.nasbench201 import all_archs, arch_to_index
 
+        tables = help_device_stems(dataset)  # DatasetError where the directory is wrong
+        if table not in tables:
+            raise UnknownTableError(f"--table {table}: {dataset} has {', '.join(tables)}")
         self._latency = load_help_dataset(dataset, [table]).latency_ms[table]
         self._index = arch_to_index
         self.all_archs = all_archs()
@@ -350,6 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         result = run(argv)
+    except UnknownTableError as exc:  # a misused option, like argparse's own errors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (LatencyServiceError, DatasetError) as exc:
         hint = " (--dataset or LATENCY_DATASET_DIR)" if isinstance(exc, DatasetError) else ""
         print(f"error: {exc}{hint}", file=sys.stderr)

@@ -11,6 +11,8 @@ from types import ModuleType
 
 import pytest
 
+from gp.spaces.nasbench201 import NUM_ARCHS
+from tests.helpers import write_help_dataset
 from tests.service.conftest import DATASET, REPO
 
 EXAMPLE = REPO / "examples" / "latency_constrained_search.py"
@@ -98,6 +100,16 @@ def test_a_missing_dataset_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nowhere" in err and "LATENCY_DATASET_DIR" in err
     assert "Traceback" not in err
+
+
+def test_an_unknown_table_is_named_as_the_tables_fault(
+    example: ModuleType, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Before, --table pi4 (raspi4's alias, not a table) was blamed on --dataset."""
+    dataset = write_help_dataset(tmp_path / "help", {"raspi4": [1.0] * NUM_ARCHS})
+    assert example.main(["--dataset", str(dataset), "--table", "pi4", *SHORT]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --table pi4: {dataset} has raspi4\n"
 
 
 @pytest.mark.parametrize(
