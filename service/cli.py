@@ -18,8 +18,10 @@ from service.config import (
     DEFAULT_ADDRESS,
     ENV_ADDRESS,
     ENV_DATASET,
+    ENV_FIT_ITERATIONS,
     ENV_LOG_FORMAT,
     ENV_LOG_LEVEL,
+    ENV_MAX_BATCH,
     ENV_METRICS_ADDRESS,
     ENV_STORE,
     ENV_TLS_CA,
@@ -34,6 +36,10 @@ from service.errors import StartupError
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
+STORE_HELP = (
+    f"SQLite store (env {ENV_STORE}; default: store.sqlite in the user's data directory,"
+    " nas-latency-estimator/)"
+)
 
 
 def _add_logging_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -68,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, help=summary, parents=[logging_options])
 
     serve = add_command("serve", "run the gRPC server")
+    serve.epilog = (
+        f"Also from the environment only: {ENV_FIT_ITERATIONS} (optimiser steps of the source"
+        f" fit) and {ENV_MAX_BATCH} (most items one request may carry)."
+    )
     serve.add_argument("--address", help=f"host:port (env {ENV_ADDRESS}; {DEFAULT_ADDRESS})")
-    serve.add_argument("--store", type=Path, help=f"SQLite store (env {ENV_STORE})")
+    serve.add_argument("--store", type=Path, help=STORE_HELP)
     serve.add_argument(
         "--dataset", type=Path, help=f"HELP dataset imported into an empty store ({ENV_DATASET})"
     )
@@ -89,12 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = add_command("import-help", "import HELP NB201 tables as devices")
     imp.add_argument("directory", type=Path, help="e.g. ../shared/datasets/help-nasbench201")
-    imp.add_argument("--store", type=Path, help=f"SQLite store (env {ENV_STORE})")
+    imp.add_argument("--store", type=Path, help=STORE_HELP)
     imp.add_argument("--devices", help="comma-separated table stems (default: all)")
 
     health = add_command("health", "exit 0 if the server reports SERVING")
-    health.add_argument("--address", default=os.environ.get(ENV_ADDRESS, DEFAULT_ADDRESS))
-    health.add_argument("--timeout", type=float, default=3.0)
+    health.add_argument(
+        "--address",
+        default=os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS,
+        help=f"host:port of the server (env {ENV_ADDRESS}; {DEFAULT_ADDRESS})",
+    )
+    health.add_argument(
+        "--timeout", type=float, default=3.0, help="seconds to wait for the answer (default 3)"
+    )
     health.add_argument(
         "--ca",
         type=Path,

@@ -122,6 +122,23 @@ def test_logging_options_go_before_or_after_the_command(argv: list[str]) -> None
     assert (args.command, args.log_level, args.log_format) == ("serve", "DEBUG", "json")
 
 
+def test_health_documents_its_options_and_reads_an_empty_address_as_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """health's --address and --timeout had no help; an empty LATENCY_ADDRESS (which serve
+    ignores) made health dial an empty address."""
+    from service.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "300")  # one option per line
+    monkeypatch.setenv("LATENCY_ADDRESS", "")
+    parser = build_parser()
+    assert parser.parse_args(["health"]).address == "127.0.0.1:50051"
+    health = parser._subparsers._group_actions[0].choices["health"]
+    text = health.format_help()
+    assert "(env LATENCY_ADDRESS; 127.0.0.1:50051)" in text
+    assert "seconds to wait for the answer" in text
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "fragment"),
     [
