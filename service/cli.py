@@ -212,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (ENV_LOG_FORMAT, args.log_format, LOG_FORMATS),
     ):
         if value not in choices:
-            parser.error(f"{name}={os.environ[name]!r}: choose one of {', '.join(choices)}")
+            # One line, as for the other settings: no usage, since no flag was misused.
+            message = f"{name}={os.environ[name]!r}: choose one of {', '.join(choices)}"
+            parser.exit(2, f"{parser.prog}: error: {message}\n")
     _configure_logging(args.log_level, args.log_format)
     try:
         return _COMMANDS[args.command or "serve"](args)
