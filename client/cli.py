@@ -66,7 +66,10 @@ def _user_error(exc: BaseException) -> str | None:
 
     if isinstance(exc, UnavailableError):
         # Unreachable, or reached but still loading its model: the message says which.
-        return f"the latency service at {exc.target} is unavailable: {exc}"
+        service = f"the latency service at {exc.target}"
+        if exc.message.startswith(service):  # wait_until_ready's own sentence names it
+            return str(exc)
+        return f"{service} is unavailable: {exc}"
     if isinstance(exc, UnauthenticatedError):
         # The server's message speaks of metadata; a CLI user needs the option that sends it.
         exc.message += f"; give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"

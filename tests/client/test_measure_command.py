@@ -305,6 +305,9 @@ def test_measure_waits_for_a_loading_server_before_timing(health_only) -> None:
     assert result.exit_code != 0
     assert "still loading its model" in result.output
     assert "reference archs" not in result.output  # nothing was timed
+    # Named once: "the latency service at T is unavailable: the latency service at T is ..."
+    (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert error.count(target) == 1, error
 
 
 def slowing_machine(monkeypatch: pytest.MonkeyPatch, step: float) -> list[str]:
