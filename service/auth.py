@@ -62,7 +62,9 @@ def _read_token_file(path: Path) -> str:
         text = path.read_text(encoding="utf-8").strip()
         mode = path.stat().st_mode
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read token file {path} ({ENV_TOKEN_FILE}): {exc}") from None
+        raise ConfigError(
+            f"cannot read token file {path} (--token-file/{ENV_TOKEN_FILE}): {exc}"
+        ) from None
     if mode & 0o077:
         logger.warning("token file %s is readable by other users (chmod 600 it)", path)
     return text

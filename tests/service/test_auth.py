@@ -151,7 +151,11 @@ def test_token_from_a_file_or_the_environment(
 @pytest.mark.parametrize(
     "settings, fragment",
     [
-        ({"token_file": "missing"}, "cannot read token file"),
+        # Named like the other settings: "(LATENCY_TOKEN_FILE)" alone after --token-file.
+        (
+            {"token_file": "missing"},
+            "cannot read token file .* \\(--token-file/LATENCY_TOKEN_FILE\\)",
+        ),
         ({"token_file": "empty"}, "is empty"),
         ({"token": "two words"}, "printable ASCII without spaces"),
         ({"token": "caf\u00e9-latte-token"}, "printable ASCII"),
