@@ -632,8 +632,9 @@ def measurements(
     space: Annotated[Space, typer.Option("--space", help="Search space.")] = Space.nasbench201,
     as_json: JsonOption = False,
 ) -> None:
-    """Print a device's stored measurements as CSV (arch,latency_ms: what `add` reads), in
-    upload order.
+    """Print a device's stored measurements as CSV, in upload order.
+
+    The columns are arch,latency_ms: what `add` reads.
 
     Examples:
 
@@ -770,10 +771,10 @@ def report(
 ) -> None:
     """Score predictions against measured latencies: a figure and the numbers.
 
-    The figure shows predicted vs measured latency (median and 90% interval, log axes) and the
-    calibration curve; Spearman, acc10 (within 10%), MAPE, bias (mean signed error) and 90%
-    coverage are printed. Use measurements the device's model has not been given, or the scores
-    flatter it.
+    The figure shows predicted vs measured latency (median and 90% interval,
+    log axes) and the calibration curve; Spearman, acc10 (within 10%), MAPE,
+    bias (mean signed error) and 90% coverage are printed. Use measurements
+    the device's model has not been given, or the scores flatter it.
 
     Examples:
 

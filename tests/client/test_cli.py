@@ -49,6 +49,15 @@ def test_help_everywhere() -> None:
         assert "Examples" in result.stdout and "client " in result.stdout
 
 
+def test_help_lines_are_not_broken_mid_sentence() -> None:
+    """typer keeps a docstring's line breaks: lines near 100 characters came out re-wrapped at
+    80 columns, one word on a line of its own ("in / upload order.")."""
+    listing = run(None, "measurements", "--help", env={"COLUMNS": "80"}).stdout
+    assert "Print a device's stored measurements as CSV, in upload order." in listing
+    report = run(None, "report", "--help", env={"COLUMNS": "80"}).stdout
+    assert " log axes) and the calibration curve; Spearman, acc10 (within 10%), MAPE," in report
+
+
 def test_help_is_fast_and_console_script_works() -> None:
     # The CLI imports no grpc, numpy or matplotlib until a command runs.
     code = (
