@@ -304,6 +304,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seed", type=int, default=Settings.seed, help="search seed (default %(default)s)"
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=600.0,
+        help="seconds to wait for a server still fitting its model (one not listening yet:"
+        " 30 s at most; default %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -323,6 +330,9 @@ def run(argv: Sequence[str] | None = None) -> SearchResult:
     )
     device = args.device or f"sim-{args.table}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     with LatencyClient.from_env(target=args.target) as latency:
+        # A server started moments ago fits its model first (up to a minute): wait for it
+        # rather than fail at the first suggestion.
+        latency.wait_until_ready(args.wait, on_wait=lambda message: print(message, file=sys.stderr))
         try:
             latency.register_device(device, description=f"simulated from HELP table {args.table}")
         except AlreadyExistsError:

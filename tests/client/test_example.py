@@ -81,8 +81,23 @@ def test_unreachable_service_is_one_line(
 
     monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)  # skip the backoff
     args = ["--target", f"127.0.0.1:{free_port()}", "--dataset", str(help_dataset_dir), *SHORT]
-    assert example.main(args) == 1
+    assert example.main([*args, "--wait", "0"]) == 1
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_server_still_fitting_is_waited_for(
+    example: ModuleType,
+    health_only: tuple[str, object],
+    capsys: pytest.CaptureFixture[str],
+    help_dataset_dir: Path,
+) -> None:
+    """Before, a search started just after the server failed at its first suggestion."""
+    target, _ = health_only  # NOT_SERVING throughout
+    args = ["--target", target, "--dataset", str(help_dataset_dir), *SHORT, "--wait", "0.3"]
+    assert example.main(args) == 1
+    err = capsys.readouterr().err
+    assert f"waiting for the latency service at {target} to load its model" in err
+    assert "still loading its model after 0 s" in err
 
 
 def test_script_help() -> None:
