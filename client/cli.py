@@ -538,6 +538,11 @@ def predict(
     """
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
+    for arch in archs or []:
+        if Path(arch).is_file():  # the service would call the file's name a malformed arch
+            raise typer.BadParameter(
+                f"{arch!r} is a file: give it with --file {arch}", param_hint="ARCH"
+            )
     listed = read_arch_lines(file) if file is not None else []
     names = list(archs or []) + [arch for _, arch in listed]
     if not names:

@@ -194,6 +194,16 @@ def test_a_byte_order_mark_does_not_hide_the_arch_column(target: str, tmp_path: 
     assert json.loads(predicted.stdout)["predictions"][0]["arch"] == LIGHT
 
 
+def test_a_file_given_as_an_arch_points_to_file(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: "ARCH argument 1: expected 3 groups separated by '+' ... in 'archs.txt'"."""
+    monkeypatch.chdir(tmp_path)
+    Path("archs.txt").write_text(CELL + "\n")
+    result = run(target, "predict", "-d", "pi4", "archs.txt")
+    assert_one_line_error(result, "'archs.txt' is a file: give it with --file archs.txt", code=2)
+
+
 def test_predict_reads_a_csv_on_stdin(target: str) -> None:
     """``client measurements | client predict --file -`` took the CSV header for an arch
     ("stdin line 1: expected 22 blocks, got 2"): only a .csv name made a CSV."""
