@@ -60,6 +60,7 @@ def _user_error(exc: BaseException) -> str | None:
     from client.errors import (
         ClientInputError,
         LatencyServiceError,
+        NotFoundError,
         UnauthenticatedError,
         UnavailableError,
     )
@@ -70,6 +71,8 @@ def _user_error(exc: BaseException) -> str | None:
         if exc.message.startswith(service):  # wait_until_ready's own sentence names it
             return str(exc)
         return f"{service} is unavailable: {exc}"
+    if isinstance(exc, NotFoundError) and exc.message.startswith("unknown device"):
+        exc.message += "; 'client devices' lists the registered ones"  # a typo, most often
     if isinstance(exc, UnauthenticatedError):
         # The server's message speaks of metadata; a CLI user needs the option that sends it.
         exc.message += f"; give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"

@@ -229,7 +229,7 @@ def test_adding_to_a_source_device_warns_that_it_joins_the_table(
 # ---- errors ----------------------------------------------------------------------------------
 def test_service_errors_are_one_line(target: str) -> None:
     line = assert_one_line_error(run(target, "predict", "-d", "nobody", LIGHT), "NOT_FOUND")
-    assert "nobody" in line
+    assert "unknown device 'nobody'; 'client devices' lists the registered ones" in line
     bad_arg = run(target, "predict", "-d", "pi4", LIGHT, "|bad~0|")
     assert_one_line_error(bad_arg, "error: ARCH argument 2: ", "INVALID")
     assert_one_line_error(run(target, "register", "-d", "pi4"), "ALREADY_EXISTS")
