@@ -652,12 +652,30 @@ def measurements(
     """
     with connect(ctx) as latency:
         pairs = latency.measurements(device, space.value)
+        # An empty listing of a device measured in another space (client measure --space fbnet)
+        # looked like a device with no measurements at all.
+        elsewhere = [] if pairs else _spaces_measured(latency, device, exclude=space)
+    if elsewhere:
+        spaces = ", ".join(f"--space {other}" for other in elsewhere)
+        typer.echo(
+            f"note: {device} has no {space.value} measurements, but has some under {spaces}",
+            err=True,
+        )
     if as_json:
         print_json([{"arch": arch, "latency_ms": ms} for arch, ms in pairs])
         return
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["arch", "latency_ms"])
     writer.writerows([arch, repr(ms)] for arch, ms in pairs)
+
+
+def _spaces_measured(latency: LatencyClient, device: str, exclude: Space) -> list[str]:
+    """The search spaces other than ``exclude`` in which ``device`` has measurements."""
+    return [
+        other.value
+        for other in Space
+        if other != exclude and latency.measurements(device, other.value)
+    ]
 
 
 def warn_if_source(latency: LatencyClient, device: str) -> None:

@@ -204,6 +204,24 @@ def test_a_file_given_as_an_arch_points_to_file(
     assert_one_line_error(result, "'archs.txt' is a file: give it with --file archs.txt", code=2)
 
 
+def test_measurements_in_another_space_are_pointed_to(target: str) -> None:
+    """Before, a device measured only in FBNet listed an empty NB201 CSV and said nothing."""
+    from client.api import LatencyClient
+    from client.measure.networks import FBNET, random_archs
+
+    (arch,) = random_archs(1, FBNET, seed=0)
+    with LatencyClient(target) as latency:
+        latency.register_device("fbnet-only")
+        latency.add_measurements("fbnet-only", [(arch, 7.5)], search_space=FBNET)
+    listed = run(target, "measurements", "-d", "fbnet-only")
+    assert listed.exit_code == 0 and listed.stdout == "arch,latency_ms\n"
+    assert "fbnet-only has no nasbench201 measurements, but has some under --space fbnet" in (
+        listed.stderr
+    )
+    fbnet = run(target, "measurements", "-d", "fbnet-only", "--space", "fbnet")
+    assert fbnet.stdout.count("\n") == 2 and fbnet.stderr == ""
+
+
 def test_predict_reads_a_csv_on_stdin(target: str) -> None:
     """``client measurements | client predict --file -`` took the CSV header for an arch
     ("stdin line 1: expected 22 blocks, got 2"): only a .csv name made a CSV."""
