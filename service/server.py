@@ -82,7 +82,14 @@ class RunningServer:
             return
         if marker.exists():
             logger.info("finishing the interrupted import of %s", dataset)
-        elif self.store.list_devices():
+        elif devices := self.store.list_devices():
+            # Said, since a dataset given to a store that holds devices is left unread.
+            logger.info(
+                "the store already holds %d device(s): %s is imported only into an empty store"
+                " (import-help adds tables to this one)",
+                len(devices),
+                dataset,
+            )
             return
         else:
             logger.info("store is empty: importing %s", dataset)

@@ -251,6 +251,33 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
     assert counts == dict.fromkeys(tables, NUM_ARCHS) and not marker.exists()
 
 
+def test_a_dataset_given_to_a_store_with_devices_is_said_to_be_left_unread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, serve --dataset on a store holding a registered device imported nothing and
+    said nothing."""
+    import logging
+
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.config import ServiceConfig
+    from service.server import create_server
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=path, dataset=root))
+    try:
+        running.store.register_device("mine")
+        with caplog.at_level(logging.INFO):
+            running._import_dataset()
+        names = [d.name for d in running.store.list_devices()]
+    finally:
+        running.stop(grace=0)
+    assert names == ["mine"]
+    assert f"the store already holds 1 device(s): {root} is imported only into an empty store" in (
+        caplog.text
+    )
+
+
 def test_import_help_settles_an_interrupted_first_start_import(tmp_path: Path) -> None:
     """Before, the marker outlived an import-help that completed the store, so later starts
     warned falsely, and one with --dataset imported every table into a curated store."""
