@@ -33,6 +33,11 @@ from service.config import (
 )
 from service.errors import StartupError
 
+#: What --help says: the module docstring's reST markup (``...``) read as noise there.
+DESCRIPTION = (
+    "The NAS latency service. Without a command it serves with the defaults (python -m service"
+    " serve --help lists them)."
+)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
@@ -62,7 +67,7 @@ def _add_logging_options(parser: argparse.ArgumentParser, defaults: bool) -> Non
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="latency-service", description=__doc__)
+    parser = argparse.ArgumentParser(prog="latency-service", description=DESCRIPTION)
     _add_logging_options(parser, defaults=True)
     # The logging options are also accepted after the command (``serve --log-format json``),
     # where the README's table of serve's flags puts them.

@@ -139,6 +139,14 @@ def test_health_documents_its_options_and_reads_an_empty_address_as_the_default(
     assert "seconds to wait for the answer" in text
 
 
+def test_the_main_help_is_plain_text() -> None:
+    """It printed the module docstring, reST markup included (``python -m service ...``)."""
+    from service.cli import build_parser
+
+    text = build_parser().format_help()
+    assert "``" not in text and "Without a command it serves" in " ".join(text.split())
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "fragment"),
     [
