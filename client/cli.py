@@ -669,6 +669,21 @@ def measurements(
     writer.writerows([arch, repr(ms)] for arch, ms in pairs)
 
 
+def _measured_among(
+    latency: LatencyClient, device: str, archs: set[str], space: Space | None
+) -> int:
+    """How many of ``archs`` the device has measurements of (named archs only: a feature
+    vector has no name to match)."""
+    spaces = [space] if space is not None else [Space.nasbench201, Space.fbnet]
+    measured = {
+        arch
+        for other in spaces
+        if other != Space.vector
+        for arch, _ in latency.measurements(device, other.value)
+    }
+    return len(archs & measured)
+
+
 def _spaces_measured(latency: LatencyClient, device: str, exclude: Space) -> list[str]:
     """The search spaces other than ``exclude`` in which ``device`` has measurements."""
     return [
@@ -817,6 +832,13 @@ def report(
     places = file_lines(measured, [r[0] for r in rows])
     with connect(ctx) as latency, items_named_by_place(places):
         prediction = latency.predict(device, [r[1] for r in rows], search_space=_space(space))
+        conditioned = _measured_among(latency, device, {r[1] for r in rows}, space)
+    if conditioned:
+        typer.echo(
+            f"warning: {conditioned} of the {len(rows)} archs are among {device}'s measurements:"
+            " the model was conditioned on them, so the scores flatter it",
+            err=True,
+        )
     latencies = np.array([r[2] for r in rows])
     result = write_report(out, device, latencies, prediction)
     scores = result.scores

@@ -66,6 +66,24 @@ def test_report_figure_and_numbers(target: str, measured_csv: Path, tmp_path: Pa
     assert (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")
 
 
+def test_a_report_on_measured_archs_warns_that_it_flatters(
+    target: str, latency: LatencyClient, measured_csv: Path, tmp_path: Path
+) -> None:
+    """Before, scoring the archs just uploaded (the README's measured.csv rather than
+    held_out.csv) printed flattering scores without a word."""
+    uploaded = latency.measurements("target")[:3]
+    mixed = tmp_path / "mixed.csv"
+    held_out = measured_csv.read_text().splitlines()[1:3]
+    rows = [f"{arch},{ms!r}" for arch, ms in uploaded] + held_out
+    mixed.write_text("arch,latency_ms\n" + "\n".join(rows) + "\n")
+    args = ["--target", target, "report", "-d", "target", "--out", str(tmp_path / "r.png")]
+    result = CliRunner().invoke(app, [*args, "--measured", str(mixed)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 3 of the 5 archs are among target's measurements" in result.stderr
+    clean = CliRunner().invoke(app, [*args, "--measured", str(measured_csv)])
+    assert clean.exit_code == 0 and "warning" not in clean.stderr
+
+
 def test_report_on_missing_file_is_one_line(target: str, tmp_path: Path) -> None:
     missing = tmp_path / "none.csv"
     result = CliRunner().invoke(
