@@ -217,6 +217,11 @@ def main(
         int, typer.Option("--retries", min=0, help="Retries of a call answered UNAVAILABLE.")
     ] = DEFAULT_RETRIES,
 ) -> None:
+    if ":" not in target:  # grpc would dial port 443, not the service's 50051
+        raise typer.BadParameter(
+            f"{target!r} has no port: give host:port, e.g. {target}:50051",
+            param_hint=f"--target / ${ENV_TARGET}",
+        )
     ctx.obj = ConnectionOptions(target, token_file, ca_cert, timeout, retries)
 
 

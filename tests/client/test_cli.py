@@ -319,6 +319,16 @@ def test_usage_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(None, "bogus"), "No such command", code=2)
 
 
+def test_a_target_without_a_port_is_a_usage_error() -> None:
+    """Before, grpc dialled port 443 and the error came after the retries, as UNAVAILABLE."""
+    result = run(None, "--target", "gpu-box", "devices")
+    assert_one_line_error(
+        result, "'gpu-box' has no port: give host:port, e.g. gpu-box:50051", code=2
+    )
+    from_env = run(None, "devices", env={"LATENCY_TARGET": "gpu-box"})
+    assert_one_line_error(from_env, "LATENCY_TARGET", code=2)
+
+
 def test_unreachable_target() -> None:
     target = f"127.0.0.1:{service_fixtures.free_port()}"
     result = run(None, "--target", target, "--retries", "0", "devices")
