@@ -101,3 +101,14 @@ def test_an_empty_device_list_loads_no_table(tmp_path: Path) -> None:
     write_help_dataset(tmp_path, ONE_TABLE)
     assert load_help_dataset(tmp_path, []).devices == []
     assert load_help_dataset(tmp_path).devices == ["a"]
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_latency_that_is_not_finite_and_positive_is_a_dataset_error(
+    tmp_path: Path, bad: float
+) -> None:
+    table = [1.0] * NUM_ARCHS
+    table[7] = bad
+    root = _dataset(tmp_path / "d", **{"latency/a.pt": table})
+    with pytest.raises(DatasetError, match="a.pt: latencies must be finite and positive"):
+        load_help_dataset(root)
