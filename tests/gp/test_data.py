@@ -112,3 +112,20 @@ def test_a_latency_that_is_not_finite_and_positive_is_a_dataset_error(
     root = _dataset(tmp_path / "d", **{"latency/a.pt": table})
     with pytest.raises(DatasetError, match="a.pt: latencies must be finite and positive"):
         load_help_dataset(root)
+
+
+def test_reference_archs_are_mapped_from_help_indices_to_ours(tmp_path: Path) -> None:
+    """HELP index i names the arch of our index NUM_ARCHS - 1 - i here, so a reference arch
+    (given by HELP index) and each latency land at the mirrored position."""
+    reversed_index = {arch: NUM_ARCHS - 1 - i for i, arch in enumerate(all_archs())}
+    root = _dataset(
+        tmp_path / "d",
+        **{
+            "str_arch2idx.pt": reversed_index,
+            "hardware_embedding_index.pt": [0, 5],
+            "latency/a.pt": [float(i + 1) for i in range(NUM_ARCHS)],
+        },
+    )
+    dataset = load_help_dataset(root)
+    assert dataset.reference_archs == [NUM_ARCHS - 1, NUM_ARCHS - 6]
+    assert dataset.table("a")[NUM_ARCHS - 1] == 1.0
