@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from gp.data import load_help_dataset
+from gp.data import load_help_dataset, quantization_step
 from gp.errors import DatasetError
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 from tests.helpers import write_help_dataset
@@ -129,3 +130,9 @@ def test_reference_archs_are_mapped_from_help_indices_to_ours(tmp_path: Path) ->
     dataset = load_help_dataset(root)
     assert dataset.reference_archs == [NUM_ARCHS - 1, NUM_ARCHS - 6]
     assert dataset.table("a")[NUM_ARCHS - 1] == 1.0
+
+
+def test_two_whole_latencies_are_too_few_to_call_a_table_quantised() -> None:
+    assert quantization_step(np.array([3.0, 4.0])) == 0.0
+    assert quantization_step(np.array([3.0, 4.0, np.nan, 5.0])) == 1.0
+    assert quantization_step(np.array([3.0, 4.0, 5.5])) == 0.0
