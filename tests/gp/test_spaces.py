@@ -770,6 +770,7 @@ def test_vector_encode_sequences_and_matrices() -> None:
         np.array([[1 + 1j, 2], [3, 4]]),
         torch.ones(2, 2, dtype=torch.complex64),
         np.array([[True, False], [False, True]]),
+        torch.tensor([[True, False], [False, True]]),
     ],
 )
 def test_vector_matrices_are_read_as_their_rows_would_be(matrix: np.ndarray) -> None:
