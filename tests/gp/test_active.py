@@ -122,6 +122,14 @@ def test_greedy_strategy_is_the_batch_without_draws(synthetic) -> None:  # noqa:
     assert greedy != select(prior, pool, 6, "active", seed=1)
 
 
+def test_an_empty_strategy_is_the_active_default(synthetic) -> None:  # noqa: F811
+    """The service passes the request's strategy on as is, and "" there means active."""
+    model, _, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 25))
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    assert select(prior, pool, 6, "", seed=1) == select(prior, pool, 6, "active", seed=1)
+
+
 def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
     model, _, _ = synthetic
     pool = model.features.universe_rows(torch.arange(20))
