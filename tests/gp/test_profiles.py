@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -28,3 +30,9 @@ def test_a_baseline_below_the_floor_is_raised_to_it_in_the_source_ratios() -> No
     expected = [1e-4 / 0.05 - 1, 0.0, 0.0, 0.0, 0.0]
     for row in profiles.deviations:
         assert row.tolist() == pytest.approx(expected, abs=1e-9)
+
+
+def test_the_level_is_the_mean_and_sd_over_sources_of_their_log_scale() -> None:
+    profiles = _profiles(1.0, 2.0)
+    assert profiles.level_mean == pytest.approx(math.log(2) / 2)
+    assert profiles.level_sd == pytest.approx(math.log(2) / math.sqrt(2))  # sd with n - 1
