@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from gp.errors import GPInputError
 from gp.profiles import SourceProfiles
 
 #: Latencies (ms) of five archs on one device; the first is far below the median.
@@ -36,3 +37,8 @@ def test_the_level_is_the_mean_and_sd_over_sources_of_their_log_scale() -> None:
     profiles = _profiles(1.0, 2.0)
     assert profiles.level_mean == pytest.approx(math.log(2) / 2)
     assert profiles.level_sd == pytest.approx(math.log(2) / math.sqrt(2))  # sd with n - 1
+
+
+def test_one_source_device_is_too_few() -> None:
+    with pytest.raises(GPInputError, match="at least two"):
+        _profiles(1.0)
