@@ -58,6 +58,16 @@ def test_batches_are_atomic_and_bump_the_version(store: Store) -> None:
     assert archs == ["b"] and latency.tolist() == [2.0]
 
 
+def test_an_empty_batch_stores_nothing_and_keeps_the_version(store: Store) -> None:
+    device = store.register_device("d")
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", "a", 1.0)])
+    before = store.table_counts()
+    for request_id in ("", "req-empty"):
+        unchanged = store.add_measurements(device.id, [], request_id)
+        assert (unchanged.version, unchanged.measurement_count) == (1, 1)
+    assert store.table_counts() == before
+
+
 def test_a_retried_batch_is_stored_once(store: Store) -> None:
     """Before, an upload committed after its answer was lost (a server stopping) and the
     client's retry stored it again."""
