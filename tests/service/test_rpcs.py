@@ -149,6 +149,8 @@ def test_devices_are_listed_a_page_at_a_time(
     assert [len(p) for p in default] == [100, len(everyone) - 100]
     assert sum(default, []) == everyone
     assert sum(pages(7), []) == everyone and len(pages(7)[0]) == 7
+    monkeypatch.setattr(servicer_module, "MAX_PAGE_SIZE", 50)
+    assert [len(p) for p in pages(1_000)] == [50, 50, len(everyone) - 100]  # capped
     monkeypatch.setattr(servicer_module, "PAGE_BYTES", 50_000)  # about nine of these devices
     assert max(len(p) for p in pages()) in (9, 10) and sum(pages(), []) == everyone
     with pytest.raises(grpc.RpcError) as negative:
