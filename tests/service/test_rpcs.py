@@ -153,6 +153,8 @@ def test_devices_are_listed_a_page_at_a_time(
     assert [len(p) for p in pages(1_000)] == [50, 50, len(everyone) - 100]  # capped
     monkeypatch.setattr(servicer_module, "PAGE_BYTES", 50_000)  # about nine of these devices
     assert max(len(p) for p in pages()) in (9, 10) and sum(pages(), []) == everyone
+    monkeypatch.setattr(servicer_module, "PAGE_BYTES", 1)  # less than any device
+    assert pages() == [[name] for name in everyone]  # one a page, never an empty one
     with pytest.raises(grpc.RpcError) as negative:
         stub.ListDevices(pb.ListDevicesRequest(page_size=-1))
     assert negative.value.code() == grpc.StatusCode.INVALID_ARGUMENT
