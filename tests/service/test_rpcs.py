@@ -328,6 +328,18 @@ def test_descriptor_conditions_predictions(stub: pb_grpc.LatencyEstimatorStub) -
     assert abs(described.mean_ms - 80.0) < abs(plain.mean_ms - 80.0)
 
 
+def test_each_prediction_of_a_batch_is_its_archs_own(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    archs = [ARCHS[0], ARCHS[4321], ARCHS[15624]]
+    batch = stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(a) for a in archs]))
+    for arch, got in zip(archs, batch.predictions, strict=True):
+        alone = stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(arch)])).predictions[0]
+        fields = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")
+        assert [getattr(got, f) for f in fields] == pytest.approx(
+            [getattr(alone, f) for f in fields], rel=1e-9
+        )
+    assert len({p.variance_ms2 for p in batch.predictions}) == len(archs)
+
+
 def test_predict_mixed_spaces_keeps_request_order(stub: pb_grpc.LatencyEstimatorStub) -> None:
     register(stub, "mixed")
     fb = random_archs(1, seed=0)[0]
