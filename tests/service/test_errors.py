@@ -70,6 +70,11 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         INVALID,
         "measurement 1: expected 2 features",
     ),
+    "add: missing arch": (
+        add("pi4", m(OK), pb.Measurement(latency_ms=1.0)),
+        INVALID,
+        "measurement 1: arch is missing",
+    ),
     "add: empty device": (add("", m(OK)), INVALID, "device name is empty"),
     "add: unknown device": (
         add("nope", m(OK)),
