@@ -106,6 +106,11 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         INVALID,
         "arch 0: features apply only to the 'vector' space, not 'nasbench201'",
     ),
+    "predict: empty vector": (
+        predict("pi4", pb.Architecture(search_space="vector", arch="")),
+        INVALID,
+        "arch 0: a vector arch needs at least one feature",
+    ),
     "predict: empty device": (predict("", nb201(OK)), INVALID, "device name is empty"),
     "predict: unknown device": (predict("nope", nb201(OK)), grpc.StatusCode.NOT_FOUND, "nope"),
     "suggest: count 0": (suggest(device="pi4", count=0), INVALID, "count must be at least 1"),
