@@ -28,7 +28,7 @@ def test_address_parsing() -> None:
         parse_address("127.0.0.1:99999")
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1:99999", "50051", "localhost:http"])
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", "50051", "localhost:http", ":50051"])
 def test_a_bad_listening_address_is_refused(address: str, tmp_path: Path) -> None:
     """Before, grpc took port 99999 as 99999 - 65536 = 34463 and listened there."""
     with pytest.raises(ConfigError, match="--address/LATENCY_ADDRESS"):
