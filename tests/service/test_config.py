@@ -62,6 +62,11 @@ def test_a_metrics_port_that_cannot_be_served_leaves_no_store(tmp_path: Path) ->
     assert not store.exists()
 
 
+def test_a_batch_limit_below_one_is_refused_when_given_directly(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must be positive, got 0"):
+        ServiceConfig(store_path=tmp_path / "store.sqlite", max_batch=0)
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "abc", "1.5"])
 def test_a_batch_limit_that_is_not_a_positive_integer_is_refused(
     value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
