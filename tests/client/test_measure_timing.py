@@ -39,6 +39,14 @@ def test_summary_is_median_and_quartiles_not_the_mean() -> None:
     assert summarise([1.0, 2.0, 3.0, 4.0, 5.0]).spread == pytest.approx(2.0 / 3.0)
 
 
+def test_a_spread_at_the_threshold_is_not_noisy() -> None:
+    """Noisy means the spread exceeds max_spread: quartiles 9.5 and 10.5 of a 10 ms median
+    are a spread of exactly 0.1."""
+    assert summarise([9.0, 10.0, 11.0], max_spread=0.1).spread == 0.1
+    assert not summarise([9.0, 10.0, 11.0], max_spread=0.1).noisy
+    assert summarise([9.0, 10.0, 11.0], max_spread=0.0999).noisy
+
+
 def test_a_noisy_series_is_measured_again_and_the_quiet_one_kept() -> None:
     noisy, quiet = [1.0, 3.0, 1.0, 3.0, 2.0], [2.0, 2.0, 2.02, 2.0, 2.0]
     settings = TimingSettings(warmup=0, runs=5, attempts=3, max_spread=0.1)
