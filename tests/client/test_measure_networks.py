@@ -113,3 +113,9 @@ def test_random_nb201_draws_are_distinct_reproducible_and_avoid_exclusions() -> 
     for arch in first:
         parse_nb201(arch)
     assert len(random_archs(3, "fbnet", seed=0)) == 3
+
+
+def test_an_nb201_edge_from_the_wrong_node_is_refused() -> None:
+    wrong = MIXED.replace("skip_connect~1|none~2", "skip_connect~1|none~1")
+    with pytest.raises(ArchitectureError, match=r"edge 2->3 .*got 'none~1'"):
+        parse_nb201(wrong)
