@@ -119,3 +119,8 @@ def test_an_nb201_edge_from_the_wrong_node_is_refused() -> None:
     wrong = MIXED.replace("skip_connect~1|none~2", "skip_connect~1|none~1")
     with pytest.raises(ArchitectureError, match=r"edge 2->3 .*got 'none~1'"):
         parse_nb201(wrong)
+
+
+def test_an_fbnet_block_index_past_the_last_block_is_unknown() -> None:
+    with pytest.raises(ArchitectureError, match="block 0: unknown block '9'"):
+        parse_fbnet("9" + ",0" * 21)
