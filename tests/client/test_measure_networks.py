@@ -124,3 +124,8 @@ def test_an_nb201_edge_from_the_wrong_node_is_refused() -> None:
 def test_an_fbnet_block_index_past_the_last_block_is_unknown() -> None:
     with pytest.raises(ArchitectureError, match="block 0: unknown block '9'"):
         parse_fbnet("9" + ",0" * 21)
+
+
+def test_random_fbnet_archs_leave_out_the_excluded() -> None:
+    drawn = random_archs(3, "fbnet", seed=0)
+    assert random_archs(3, "fbnet", seed=0, exclude=set(drawn[1:])) == drawn[:1]
