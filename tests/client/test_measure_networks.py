@@ -18,6 +18,7 @@ from client.measure.networks import (
     random_archs,
     random_fbnet,
     random_nb201,
+    space_of_arch,
 )
 
 CONV3 = format_nb201(["nor_conv_3x3"] * 6)
@@ -129,3 +130,8 @@ def test_an_fbnet_block_index_past_the_last_block_is_unknown() -> None:
 def test_random_fbnet_archs_leave_out_the_excluded() -> None:
     drawn = random_archs(3, "fbnet", seed=0)
     assert random_archs(3, "fbnet", seed=0, exclude=set(drawn[1:])) == drawn[:1]
+
+
+def test_an_nb201_cell_with_leading_whitespace_is_nb201() -> None:
+    assert space_of_arch(f"  {MIXED}") == "nasbench201"
+    assert space_of_arch(FBNET) == "fbnet"
