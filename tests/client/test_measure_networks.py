@@ -135,3 +135,10 @@ def test_random_fbnet_archs_leave_out_the_excluded() -> None:
 def test_an_nb201_cell_with_leading_whitespace_is_nb201() -> None:
     assert space_of_arch(f"  {MIXED}") == "nasbench201"
     assert space_of_arch(FBNET) == "fbnet"
+
+
+def test_check_archs_names_a_bad_arch_by_its_place_counted_from_one() -> None:
+    with pytest.raises(ArchitectureError, match=r"^arch 2: "):
+        check_archs([MIXED, "junk"])
+    with pytest.raises(ArchitectureError, match=r"^mine.txt line 4: "):
+        check_archs([MIXED, "junk"], places=["mine.txt line 3", "mine.txt line 4"])
