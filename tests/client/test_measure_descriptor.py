@@ -6,13 +6,16 @@ import ctypes
 import errno
 import struct
 from pathlib import Path
+from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from client.measure.descriptor import (
     HELP_REFERENCE_ARCHS,
     REFERENCE_LATENCY_PREFIX,
     cache_facts,
+    cpu_facts,
     hardware_descriptor,
     parse_size,
 )
@@ -71,6 +74,15 @@ def test_cache_sizes_from_sysfs_and_the_cpuinfo_fallback(tmp_path: Path) -> None
     assert facts == {"cache.l1d_bytes": 32768.0, "cache.l2_bytes": 1024.0**2}
     (tmp_path / "cpuinfo").write_text("model name\t: X\ncache size\t: 512 KB\n")
     assert cache_facts(tmp_path / "empty", tmp_path / "cpuinfo") == {"cache.llc_bytes": 524288.0}
+
+
+def test_a_cpu_frequency_of_zero_is_absent_not_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some VMs report 0 MHz for the frequency they do not know."""
+    unknown = SimpleNamespace(current=0.0, min=0.0, max=0.0)
+    monkeypatch.setattr(psutil, "cpu_freq", lambda: unknown)
+    facts = cpu_facts()
+    assert "cpu.freq_max_mhz" not in facts and "cpu.freq_mhz" not in facts
+    assert facts["memory.total_bytes"] > 0
 
 
 def test_perf_counters_are_absent_rather_than_zero_when_refused() -> None:
