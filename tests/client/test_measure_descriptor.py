@@ -57,7 +57,13 @@ def test_reference_archs_are_helps_hardware_embedding(help_dataset_dir: Path) ->
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("48K", 49152), ("2048 KB", 2 * 1024**2), ("32M\n", 32 * 1024**2), ("?", None)],
+    [
+        ("48K", 49152),
+        ("2048 KB", 2 * 1024**2),
+        ("32M\n", 32 * 1024**2),
+        ("512 kB", 512 * 1024),  # a lower-case unit
+        ("?", None),
+    ],
 )
 def test_cache_sizes_parse(text: str, size: int | None) -> None:
     assert parse_size(text) == size
