@@ -80,6 +80,7 @@ def test_cache_sizes_from_sysfs_and_the_cpuinfo_fallback(tmp_path: Path) -> None
     assert facts == {"cache.l1d_bytes": 32768.0, "cache.l2_bytes": 1024.0**2}
     (tmp_path / "cpuinfo").write_text("model name\t: X\ncache size\t: 512 KB\n")
     assert cache_facts(tmp_path / "empty", tmp_path / "cpuinfo") == {"cache.llc_bytes": 524288.0}
+    assert cache_facts(tmp_path / "cache", tmp_path / "cpuinfo") == facts  # only a fallback
 
 
 def test_a_cpu_frequency_of_zero_is_absent_not_zero(monkeypatch: pytest.MonkeyPatch) -> None:
