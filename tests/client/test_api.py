@@ -196,6 +196,14 @@ def test_numpy_numbers_are_numbers(latency: LatencyClient) -> None:
         to_architecture([1.0, "x", None], search_space="vector")  # type: ignore[list-item]
 
 
+def test_a_bool_is_not_a_number_to_the_client() -> None:
+    with LatencyClient("127.0.0.1:1") as latency:  # refused before any call
+        with pytest.raises(ClientInputError, match="'fast': True is not a number"):
+            latency.register_device("x", descriptor={"fast": True})
+    with pytest.raises(ClientInputError, match="got timeout_s=True"):
+        LatencyClient(timeout_s=True)
+
+
 def test_repr_hides_the_token() -> None:
     with LatencyClient("127.0.0.1:1", token="s3cret") as latency:
         assert "s3cret" not in repr(latency)
