@@ -204,6 +204,12 @@ def test_a_bool_is_not_a_number_to_the_client() -> None:
         LatencyClient(timeout_s=True)
 
 
+def test_a_measurement_of_three_items_is_not_a_pair() -> None:
+    with LatencyClient("127.0.0.1:1") as latency:  # refused before any call
+        with pytest.raises(ClientInputError, match="measurement 1: expected an"):
+            latency.add_measurements("pi4", [(LIGHT, 1.0), (LIGHT, 1.0, "ms")])
+
+
 def test_repr_hides_the_token() -> None:
     with LatencyClient("127.0.0.1:1", token="s3cret") as latency:
         assert "s3cret" not in repr(latency)
