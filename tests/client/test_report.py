@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from client.api import LatencyClient
+from client.api import LatencyClient, Predictions
 from client.cli import app
 from client.metrics import calibration_curve, score
+from client.report import Report
 from tests.service.conftest import DATASET
 
 TABLE = "gold_6226"  # a HELP device that is not among the test store's sources
@@ -159,3 +160,19 @@ def test_a_measured_latency_that_is_not_positive_is_named_by_its_line(
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"error: {measured} line 3: latency ")
     assert result.stderr.count("\n") == 1 and not out.exists()
+
+
+def _report(measured: list[float], median: list[float], lower: float, upper: float) -> Report:
+    """A report of predictions with mean 2x and variance 12x the square of ``median``: their
+    log-normal medians are ``median`` itself. Intervals are ``lower``/``upper`` times it."""
+    m = np.array(median)
+    prediction = Predictions(
+        mean_ms=2 * m, variance_ms2=12 * m**2, lower_ms=lower * m, upper_ms=upper * m
+    )
+    return Report.build("d", np.array(measured), prediction)
+
+
+def test_the_report_scores_the_median_not_the_mean() -> None:
+    report = _report([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5, 2.0)
+    np.testing.assert_allclose(report.median_ms, [1.0, 2.0, 3.0])
+    assert report.scores.acc10 == 1.0
