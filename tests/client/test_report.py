@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from client.api import LatencyClient, Predictions
 from client.cli import app
 from client.metrics import calibration_curve, score
-from client.report import Report
+from client.report import Report, draw
 from tests.service.conftest import DATASET
 
 TABLE = "gold_6226"  # a HELP device that is not among the test store's sources
@@ -176,3 +176,9 @@ def test_the_report_scores_the_median_not_the_mean() -> None:
     report = _report([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5, 2.0)
     np.testing.assert_allclose(report.median_ms, [1.0, 2.0, 3.0])
     assert report.scores.acc10 == 1.0
+
+
+def test_a_measurement_on_an_interval_bound_is_drawn_inside() -> None:
+    report = _report([0.75, 3.0, 9.0], [1.5, 2.0, 2.5], 0.5, 1.5)  # on a bound, on one, above
+    _, labels = draw(report).axes[0].get_legend_handles_labels()
+    assert "inside the 90% interval (2)" in labels and "outside the 90% interval (1)" in labels
