@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from client.api import LatencyClient, Predictions
 from client.cli import app
 from client.metrics import calibration_curve, score
-from client.report import Report, draw
+from client.report import MAX_ERROR_BARS, Report, draw
 from tests.service.conftest import DATASET
 
 TABLE = "gold_6226"  # a HELP device that is not among the test store's sources
@@ -182,3 +182,9 @@ def test_a_measurement_on_an_interval_bound_is_drawn_inside() -> None:
     report = _report([0.75, 3.0, 9.0], [1.5, 2.0, 2.5], 0.5, 1.5)  # on a bound, on one, above
     _, labels = draw(report).axes[0].get_legend_handles_labels()
     assert "inside the 90% interval (2)" in labels and "outside the 90% interval (1)" in labels
+
+
+def test_error_bars_are_drawn_on_a_sample_of_many_points() -> None:
+    measured = list(np.linspace(1.0, 50.0, MAX_ERROR_BARS + 100))
+    title = draw(_report(measured, measured, 0.5, 2.0)).axes[0].get_title()
+    assert title.endswith(f"(error bars on {MAX_ERROR_BARS} points)")
