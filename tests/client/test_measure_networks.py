@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -114,6 +116,15 @@ def test_random_nb201_draws_are_distinct_reproducible_and_avoid_exclusions() -> 
     for arch in first:
         parse_nb201(arch)
     assert len(random_archs(3, "fbnet", seed=0)) == 3
+
+
+def test_random_nb201_draws_the_last_arch_left_and_refuses_more() -> None:
+    """Excluded archs shrink what can be drawn: past it, an error rather than a loop that never
+    finds another arch."""
+    every = [format_nb201(list(ops)) for ops in itertools.product(NB201_OPS, repeat=6)]
+    assert random_nb201(1, seed=0, exclude=set(every[1:])) == every[:1]
+    with pytest.raises(ArchitectureError, match="only 1 are left"):
+        random_nb201(2, seed=0, exclude=set(every[1:]))
 
 
 def test_an_nb201_edge_from_the_wrong_node_is_refused() -> None:
