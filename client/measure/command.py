@@ -44,14 +44,17 @@ DEFAULT_WAIT_S = 600.0
 
 
 class _Bar:
-    """A rich progress task that the loop advances once per timed architecture."""
+    """A rich progress task that the loop advances once per timed architecture, counting
+    those that stayed noisy."""
 
     def __init__(self, progress: Progress, label: str, total: int) -> None:
         self.progress = progress
         self.task = progress.add_task(label, total=total)
+        self.noisy = 0
 
     def __call__(self, arch: str, timing: Timing | None = None) -> None:
         self.progress.advance(self.task)
+        self.noisy += bool(timing is not None and timing.noisy)
 
 
 @app.command()
@@ -340,6 +343,7 @@ def _run(
         bar = _Bar(progress, "reference archs", 10)
         info = loop.register(latency, plan.device, settings, on_reference=bar)
         summary["registered"] = info is not None
+        summary["reference_noisy"] = bar.noisy
     # Asked before anything is timed: what the device had measured before this run.
     known = loop.measured_archs(latency, plan.device, plan.space) if plan.holdout else set()
     if existing is not None and (plan.given or plan.per_round):
@@ -520,6 +524,8 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
     device = summary["device"]
     if "registered" in summary:
         state = "registered" if summary["registered"] else "was already registered (kept)"
+        noisy = summary.get("reference_noisy", 0)
+        state += f" ({noisy} reference archs stayed noisy)" if noisy else ""
         console.print(f"{device} {state}")
     for number, r in enumerate(summary["rounds"], 1):
         noisy = f", {r['noisy']} noisy" if r["noisy"] else ""
@@ -535,7 +541,7 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
 
 def _print_noisy_warning(console: Console, summary: dict[str, Any]) -> None:
     noisy = sum(r["noisy"] for r in summary["rounds"])
-    noisy += summary.get("evaluation", {}).get("noisy", 0)
+    noisy += summary.get("evaluation", {}).get("noisy", 0) + summary.get("reference_noisy", 0)
     if noisy:
         hint = " (or --clock cpu)" if summary["settings"]["clock"] == "wall" else ""
         console.print(

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
 from client.measure.perf import count
-from client.measure.timing import TimingSettings, time_arch, torch_threads
+from client.measure.timing import OnMeasured, TimingSettings, time_arch, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -148,14 +147,15 @@ def perf_facts() -> dict[str, float]:
 
 
 def reference_latencies(
-    settings: TimingSettings, progress: Callable[[str], None] | None = None
+    settings: TimingSettings, progress: OnMeasured | None = None
 ) -> dict[str, float]:
     """``latency:<arch>`` -> ms for HELP's reference archs, measured here with ``settings``."""
     latencies = {}
     for arch in HELP_REFERENCE_ARCHS:
-        latencies[REFERENCE_LATENCY_PREFIX + arch] = time_arch(arch, settings=settings).median_ms
+        timing = time_arch(arch, settings=settings)
+        latencies[REFERENCE_LATENCY_PREFIX + arch] = timing.median_ms
         if progress is not None:
-            progress(arch)
+            progress(arch, timing)
     return latencies
 
 
@@ -173,7 +173,7 @@ def hardware_descriptor(
     settings: TimingSettings | None = None,
     perf: bool = True,
     references: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: OnMeasured | None = None,
 ) -> dict[str, float]:
     """The machine's descriptor (see the module docstring for its keys).
 
@@ -181,7 +181,7 @@ def hardware_descriptor(
         settings: how reference latencies are timed; also recorded as ``measure.*``.
         perf: count perf events over the reference workload.
         references: measure HELP's reference archs (``latency:<arch>`` keys).
-        progress: called with each reference arch once it is measured.
+        progress: called with each reference arch and its timing once it is measured.
     """
     settings = settings or TimingSettings()
     descriptor = cpu_facts() | cache_facts()

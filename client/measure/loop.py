@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from client.api import AddResult, DeviceInfo, LatencyClient
@@ -19,13 +19,11 @@ from client.errors import AlreadyExistsError, LatencyServiceError, NotFoundError
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, hardware_descriptor, settings_facts
 from client.measure.errors import MeasureError, TimingError
 from client.measure.networks import FBNET, NASBENCH201, random_archs
-from client.measure.timing import STEADY_LIMIT, Timing, TimingSettings, time_arch
+from client.measure.timing import STEADY_LIMIT, OnMeasured, Timing, TimingSettings, time_arch
 from client.metrics import Scores, score
 
 logger = logging.getLogger(__name__)
 
-#: Called after each architecture is timed (progress bars).
-OnMeasured = Callable[[str, Timing], None]
 #: Random FBNet candidates offered to SuggestSamples (the space is too large to enumerate).
 DEFAULT_FBNET_POOL = 2000
 
@@ -86,7 +84,7 @@ def register(
     device: str,
     settings: TimingSettings,
     description: str = "",
-    on_reference: Callable[[str], None] | None = None,
+    on_reference: OnMeasured | None = None,
 ) -> DeviceInfo | None:
     """Registers ``device`` with this machine's descriptor (reference latencies included).
 

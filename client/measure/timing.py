@@ -118,6 +118,10 @@ class Timing:
         return self.iqr_ms / self.median_ms
 
 
+#: Called after each architecture is timed, with its timing (progress bars, noisy counts).
+OnMeasured = Callable[[str, Timing], None]
+
+
 def summarise(runs_ms: list[float], attempts: int = 1, max_spread: float = 0.10) -> Timing:
     """A :class:`Timing` of one series of run times (ms)."""
     if not runs_ms:

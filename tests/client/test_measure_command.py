@@ -365,3 +365,25 @@ def test_measure_warns_when_the_machine_slowed_during_the_run(
     paired = invoke(target, *args)
     assert paired.exit_code == 0, paired.output
     assert "speed varied" in paired.stdout and "--reference" not in paired.stdout
+
+
+def test_noisy_reference_archs_count_in_the_summary(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference archs timed for --register are measurements too: a warning about noisy
+    measurements counts them, as the log did."""
+    from client.measure import descriptor
+
+    def noisy_time_arch(arch: str, space: str = "", settings: TimingSettings = TINY) -> Timing:
+        return Timing(10.0, 8.0, 12.0, (10.0,), attempts=3, noisy=True)
+
+    monkeypatch.setattr(descriptor, "time_arch", noisy_time_arch)
+    args = ["measure", "-d", "noisy-refs", "--register", "-n", "0", *FAST_FLAGS]
+    result = invoke(target, *args, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["reference_noisy"] == len(HELP_REFERENCE_ARCHS)
+    text = invoke(target, "measure", "-d", "noisy-refs2", "--register", "-n", "0", *FAST_FLAGS)
+    assert text.exit_code == 0, text.output
+    printed = " ".join(text.stdout.split())
+    assert f"({len(HELP_REFERENCE_ARCHS)} reference archs stayed noisy)" in printed
+    assert f"warning: {len(HELP_REFERENCE_ARCHS)} measurements stayed noisy" in printed
