@@ -76,6 +76,8 @@ CONSISTENT_ATTEMPTS = 3
 MAX_BACKOFF_S = 10.0
 #: How long ``wait_until_ready`` waits for a server that cannot be reached yet.
 DEFAULT_START_GRACE_S = 30.0
+#: Shortest deadline of one of ``wait_until_ready``'s health checks, even at the end of its wait.
+READINESS_PROBE_S = 1.0
 #: What ``wait_until_ready`` may be waiting for, and how it reports giving up on each.
 _STARTING, _LOADING = "start", "load its model"
 _GAVE_UP = {_STARTING: "could not be reached", _LOADING: "is still loading its model"}
@@ -314,6 +316,13 @@ def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
+def _check_seconds(name: str, value: object) -> None:
+    """A wait in seconds: a real number, 0 or more (infinity included: no limit); never NaN,
+    which compares false with everything and would wait forever."""
+    if not (_is_real(value) and value >= 0):  # type: ignore[operator]
+        raise ClientInputError(f"{name} must be a number of seconds, 0 or more; got {value!r}")
+
+
 def _is_whole(value: object) -> bool:
     """A whole number, numpy's included; not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
@@ -489,27 +498,37 @@ class LatencyClient:
 
     # ---- transport ---------------------------------------------------------------------------
     def _call(
-        self, method: str, request: Any, stub: Any = None, *, idempotent: bool = False
+        self,
+        method: str,
+        request: Any,
+        stub: Any = None,
+        *,
+        idempotent: bool = False,
+        retries: int | None = None,
+        timeout_s: float | None = None,
     ) -> Any:
         """One RPC with a deadline; UNAVAILABLE is retried, every failure raised typed.
 
         ``stub``: the service that has ``method``, the latency service when None.
         ``idempotent``: a repeat has no further effect (an upload's request id), so a call
         whose deadline passed, and which the server may have carried out, is retried too.
+        ``retries``, ``timeout_s``: this call's, instead of the client's.
         """
+        retries = self.retries if retries is None else retries
         if self._closed:
             raise ClientInputError(f"this LatencyClient ({self.target}) is closed")
         delay = self.backoff_s
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             try:
                 rpc = getattr(self._stub if stub is None else stub, method)
-                return rpc(request, timeout=self.timeout_s, metadata=self._metadata)
+                deadline_s = self.timeout_s if timeout_s is None else timeout_s
+                return rpc(request, timeout=deadline_s, metadata=self._metadata)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, method, self.target)
             retryable = (
                 (UnavailableError, DeadlineExceededError) if idempotent else UnavailableError
             )
-            if not isinstance(error, retryable) or attempt == self.retries:
+            if not isinstance(error, retryable) or attempt == retries:
                 raise error
             # Jitter keeps many clients from retrying in lock-step after a restart.
             pause = delay * random.uniform(0.75, 1.25)
@@ -543,11 +562,19 @@ class LatencyClient:
 
         Raises:
             UnavailableError: the server could not be reached within ``start_grace_s``, or
-            is still not SERVING after ``timeout_s``.
+            is still not SERVING after ``timeout_s`` (each health check is one attempt, not
+            retried, so the wait overruns these by at most a second).
+            ClientInputError: a wait that is negative, NaN or not a number.
         """
+        for name, value in (
+            ("timeout_s", timeout_s),
+            ("poll_s", poll_s),
+            ("start_grace_s", start_grace_s),
+        ):
+            _check_seconds(name, value)
         started = time.monotonic()
         told = ""
-        while (pending := self._readiness()) is not None:
+        while (pending := self._readiness(started + timeout_s)) is not None:
             waited = time.monotonic() - started
             limit = min(timeout_s, start_grace_s) if pending == _STARTING else timeout_s
             if waited >= limit:
@@ -561,12 +588,19 @@ class LatencyClient:
             told = pending
             time.sleep(min(poll_s, max(limit - waited, 0.0)))
 
-    def _readiness(self) -> str | None:
+    def _readiness(self, deadline: float) -> str | None:
         """None when the server can take work, else what it is still doing (``_STARTING`` or
-        ``_LOADING``)."""
+        ``_LOADING``).
+
+        One probe, not retried and due by ``deadline`` (``time.monotonic()``; at least
+        READINESS_PROBE_S): ``wait_until_ready`` polls itself, and the client's own retries and
+        deadline would overrun its ``timeout_s`` and ``start_grace_s`` by seconds.
+        """
+        probe_s = min(self.timeout_s, max(deadline - time.monotonic(), READINESS_PROBE_S))
+        request = health_pb2.HealthCheckRequest()
         try:
-            reply = self._call("Check", health_pb2.HealthCheckRequest(), stub=self._health)
-        except UnavailableError:
+            reply = self._call("Check", request, stub=self._health, retries=0, timeout_s=probe_s)
+        except (UnavailableError, DeadlineExceededError):  # a server that hangs is not up yet
             return _STARTING
         except GenericServiceError as error:
             if error.code == "UNIMPLEMENTED":

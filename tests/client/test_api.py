@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -299,6 +301,28 @@ def test_wait_until_ready_gives_up_on_an_unreachable_server_after_the_start_grac
             latency.wait_until_ready(600, on_wait=told.append, poll_s=0.05, start_grace_s=0.3)
     assert caught.value.method == "Check"
     assert told == [f"waiting for the latency service at 127.0.0.1:{port} to start"]
+
+
+def test_wait_until_ready_keeps_to_its_start_grace_with_the_clients_retries() -> None:
+    # Each health check is one attempt: the client's retries (0.5 + 1 + 2 s of backoff) made
+    # a 0.3 s grace last over 2.6 s.
+    port = service_fixtures.free_port()
+    with LatencyClient(f"127.0.0.1:{port}", retries=3, timeout_s=30) as latency:
+        started = time.monotonic()
+        with pytest.raises(UnavailableError, match="could not be reached"):
+            latency.wait_until_ready(600, poll_s=0.05, start_grace_s=0.3)
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("wait", [math.nan, -1.0, "5"])
+def test_wait_until_ready_refuses_a_wait_that_is_no_duration(wait: object) -> None:
+    # NaN compares false with everything: the wait for an unreachable server never ended.
+    port = service_fixtures.free_port()
+    with LatencyClient(f"127.0.0.1:{port}", retries=0) as latency:
+        for name in ("timeout_s", "poll_s", "start_grace_s"):
+            waits: dict[str, Any] = {"timeout_s": 1.0, name: wait}
+            with pytest.raises(ClientInputError, match=name):
+                latency.wait_until_ready(**waits)
 
 
 def test_wait_until_ready_waits_for_a_server_that_is_still_starting() -> None:
