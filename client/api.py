@@ -515,16 +515,22 @@ class LatencyClient:
         ``retries``, ``timeout_s``: this call's, instead of the client's.
         """
         retries = self.retries if retries is None else retries
-        if self._closed:
-            raise ClientInputError(f"this LatencyClient ({self.target}) is closed")
         delay = self.backoff_s
         for attempt in range(retries + 1):
+            # Checked before every attempt: another thread may close the client during a
+            # backoff, and grpc then raises a bare ValueError.
+            if self._closed:
+                raise ClientInputError(f"this LatencyClient ({self.target}) is closed")
             try:
                 rpc = getattr(self._stub if stub is None else stub, method)
                 deadline_s = self.timeout_s if timeout_s is None else timeout_s
                 return rpc(request, timeout=deadline_s, metadata=self._metadata)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, method, self.target)
+            except ValueError:  # "Cannot invoke RPC on closed channel!": closed just now
+                if not self._closed:
+                    raise
+                raise ClientInputError(f"this LatencyClient ({self.target}) is closed") from None
             retryable = (
                 (UnavailableError, DeadlineExceededError) if idempotent else UnavailableError
             )

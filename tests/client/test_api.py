@@ -174,6 +174,16 @@ def test_a_closed_client_says_so(target: str) -> None:
         latency.devices()
 
 
+def test_a_client_closed_during_a_retry_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another thread closes the client while a call waits to retry: grpc's bare ValueError
+    # ("Cannot invoke RPC on closed channel!") reached the caller.
+    port = service_fixtures.free_port()
+    latency = LatencyClient(f"127.0.0.1:{port}", retries=2, backoff_s=0.1)
+    monkeypatch.setattr(client.api.time, "sleep", lambda _: latency.close())
+    with pytest.raises(ClientInputError, match="is closed"):
+        latency.devices()
+
+
 def test_from_env_reads_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LATENCY_TIMEOUT", "2.5")
     assert LatencyClient.from_env().timeout_s == 2.5
