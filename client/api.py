@@ -469,9 +469,11 @@ class LatencyClient:
         ``$LATENCY_TIMEOUT``; ``overrides`` win."""
         settings: dict[str, Any] = {
             "target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET,
-            "token": read_token(),
             "ca_cert": os.environ.get(ENV_CA_CERT) or None,
         }
+        # A given token leaves $LATENCY_TOKEN_FILE unread: a stale path must not refuse it.
+        if "token" not in overrides:
+            settings["token"] = read_token()
         if "timeout_s" not in overrides and (timeout := os.environ.get(ENV_TIMEOUT)):
             settings["timeout_s"] = _seconds_from_env(timeout)
         settings.update(overrides)

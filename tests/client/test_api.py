@@ -248,6 +248,14 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         assert latency._metadata == (("authorization", "Bearer from-env"),)
 
 
+def test_from_env_leaves_the_token_file_unread_when_given_a_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LATENCY_TOKEN_FILE", "/nonexistent/token")
+    with LatencyClient.from_env(target="127.0.0.1:1", token="given") as latency:
+        assert latency._metadata == (("authorization", "Bearer given"),)
+
+
 def test_unreachable_server_is_retried_then_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     pauses: list[float] = []
     monkeypatch.setattr(client.api.time, "sleep", pauses.append)
