@@ -392,12 +392,16 @@ def _check_client_settings(
 ) -> None:
     """Refuses settings of the wrong type or range, naming them all in one message."""
     counts_ok = all(_is_whole(n) for n in (retries, batch_size))
-    if not (counts_ok and _is_real(timeout_s) and _is_real(backoff_s)) or (
+    # NaN passes every comparison below, and a NaN or infinite deadline failed every call at
+    # once with DEADLINE_EXCEEDED (a NaN backoff with grpc's bare ValueError).
+    seconds_ok = all(_is_real(x) and math.isfinite(x) for x in (timeout_s, backoff_s))
+    if not (counts_ok and seconds_ok) or (
         timeout_s <= 0 or retries < 0 or batch_size < 1 or backoff_s < 0
     ):
         raise ClientInputError(
             "timeout_s and batch_size must be positive, retries and backoff_s not negative"
-            f" (batch_size and retries whole numbers); got timeout_s={timeout_s!r},"
+            " (batch_size and retries whole numbers, timeout_s and backoff_s finite);"
+            f" got timeout_s={timeout_s!r},"
             f" batch_size={batch_size!r}, retries={retries!r}, backoff_s={backoff_s!r}"
         )
 

@@ -230,6 +230,11 @@ def test_repr_hides_the_token() -> None:
 def test_bad_settings_are_rejected() -> None:
     with pytest.raises(ClientInputError):
         LatencyClient(timeout_s=0)
+    for seconds in (math.nan, math.inf):  # every call failed at once as DEADLINE_EXCEEDED
+        with pytest.raises(ClientInputError, match="finite"):
+            LatencyClient(timeout_s=seconds)
+        with pytest.raises(ClientInputError, match="finite"):
+            LatencyClient(backoff_s=seconds)
     with pytest.raises(ClientInputError):
         LatencyClient(ca_cert="/nonexistent/ca.pem")
 
