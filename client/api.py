@@ -452,6 +452,7 @@ class LatencyClient:
         batch_size: int = DEFAULT_BATCH_SIZE,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
+        _check_text(target, "target")  # grpc's own refusal is a bare AttributeError
         _check_client_settings(timeout_s, retries, backoff_s, batch_size)
         self._closed = False
         self.target = target

@@ -230,6 +230,9 @@ def test_repr_hides_the_token() -> None:
 def test_bad_settings_are_rejected() -> None:
     with pytest.raises(ClientInputError):
         LatencyClient(timeout_s=0)
+    for target in (None, 50051):  # grpc's AttributeError: ... has no attribute 'encode'
+        with pytest.raises(ClientInputError, match="target must be a string"):
+            LatencyClient(target)  # type: ignore[arg-type]
     for seconds in (math.nan, math.inf):  # every call failed at once as DEADLINE_EXCEEDED
         with pytest.raises(ClientInputError, match="finite"):
             LatencyClient(timeout_s=seconds)
