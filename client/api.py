@@ -254,7 +254,8 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         return pb.Architecture(search_space=space, arch=arch.strip())
     if isinstance(arch, np.ndarray) and arch.ndim != 1:
         raise ClientInputError(f"an arch array must be 1-d, got shape {arch.shape}")
-    if not isinstance(arch, Sequence | np.ndarray):
+    # bytes are a Sequence of ints: b"|...|" was sent as a feature vector of its byte values.
+    if isinstance(arch, bytes | bytearray) or not isinstance(arch, Sequence | np.ndarray):
         raise ClientInputError(f"cannot send an arch of type {type(arch).__name__}")
     items = list(arch)
     if items and all(isinstance(item, str) for item in items):

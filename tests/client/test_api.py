@@ -74,6 +74,13 @@ def test_archs_of_the_wrong_type_are_a_typed_error(archs: object) -> None:
         to_architectures(archs)  # type: ignore[arg-type]
 
 
+def test_an_arch_in_bytes_is_a_typed_error() -> None:
+    # bytes are a sequence of ints: b"|...|" became a feature vector of its byte values.
+    for archs in ([LIGHT.encode()], [bytearray(LIGHT.encode())]):
+        with pytest.raises(ClientInputError, match="cannot send an arch of type byte"):
+            to_architectures(archs)  # type: ignore[arg-type]
+
+
 def test_requests_are_split_by_size_as_well_as_count() -> None:
     """20,000 vectors of 500 floats are 80 MB, over the 64 MiB message limit."""
     latency = LatencyClient("127.0.0.1:1", batch_size=20_000)
