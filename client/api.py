@@ -293,6 +293,10 @@ def to_architectures(
     if isinstance(archs, Sequence) and _is_one_arch(archs):
         return [to_architecture(archs, search_space)]
     if isinstance(archs, np.ndarray):
+        if archs.ndim not in (1, 2):  # a 0-d array cannot be iterated, a 3-d one has no rows
+            raise ClientInputError(
+                f"an archs array must be 1-d or 2-d (one arch per row), got shape {archs.shape}"
+            )
         if archs.ndim == 1 and archs.dtype.kind in "iuf":
             return [to_architecture(archs, search_space)]
         if archs.ndim == 2 and archs.dtype.kind in "iuf" and search_space in (None, VECTOR):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -72,6 +73,15 @@ def test_architecture_forms() -> None:
 def test_archs_of_the_wrong_type_are_a_typed_error(archs: object) -> None:
     with pytest.raises(ClientInputError, match="archs must be an arch or an iterable"):
         to_architectures(archs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shape", [(), (2, 2, 6)])
+def test_an_archs_array_of_other_than_one_or_two_dimensions_is_named_by_its_shape(
+    shape: tuple[int, ...],
+) -> None:
+    # A 0-d array raised numpy's bare TypeError, a 3-d one blamed the shape of a row.
+    with pytest.raises(ClientInputError, match=rf"got shape {re.escape(str(shape))}"):
+        to_architectures(np.ones(shape))
 
 
 def test_an_arch_in_bytes_is_a_typed_error() -> None:
