@@ -302,7 +302,19 @@ def to_architectures(
         if archs.ndim == 2 and archs.dtype.kind in "iuf" and search_space in (None, VECTOR):
             # The fast path for large feature matrices: one float list per row.
             return [pb.Architecture(search_space=VECTOR, features=row) for row in archs.tolist()]
-    return [to_architecture(arch, search_space) for arch in archs]  # type: ignore[union-attr]
+    items = enumerate(archs)  # type: ignore[arg-type]
+    return [_nth_architecture("arch", i, arch, search_space) for i, arch in items]
+
+
+def _nth_architecture(
+    what: str, index: int, arch: Any, search_space: str | None
+) -> pb.Architecture:
+    """``to_architecture``, whose refusal names the arch as the server's do (``arch 3: ...``):
+    in a list of thousands, the type alone does not find it."""
+    try:
+        return to_architecture(arch, search_space)
+    except ClientInputError as exc:
+        raise ClientInputError(f"{what} {index}: {exc}") from None
 
 
 def _seconds_from_env(text: str) -> float:
@@ -348,7 +360,8 @@ def _measurement(index: int, pair: object, search_space: str | None) -> pb.Measu
     except (TypeError, ValueError):
         message = f"measurement {index}: latency {latency!r} is not a number"
         raise ClientInputError(message) from None
-    return pb.Measurement(arch=to_architecture(arch, search_space), latency_ms=latency_ms)
+    message = _nth_architecture("measurement", index, arch, search_space)
+    return pb.Measurement(arch=message, latency_ms=latency_ms)
 
 
 def _check_space(search_space: object) -> None:

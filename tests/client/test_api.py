@@ -84,6 +84,14 @@ def test_an_archs_array_of_other_than_one_or_two_dimensions_is_named_by_its_shap
         to_architectures(np.ones(shape))
 
 
+def test_an_arch_the_client_refuses_is_named_by_its_index() -> None:
+    with pytest.raises(ClientInputError, match="^arch 2: cannot send an arch of type NoneType"):
+        to_architectures([LIGHT, HEAVY, None])  # type: ignore[list-item]
+    with LatencyClient("127.0.0.1:1") as latency:  # refused before any call
+        with pytest.raises(ClientInputError, match="^measurement 1: cannot send an arch of type"):
+            latency.add_measurements("pi4", [(LIGHT, 1.0), (None, 2.0)])
+
+
 def test_an_arch_in_bytes_is_a_typed_error() -> None:
     # bytes are a sequence of ints: b"|...|" became a feature vector of its byte values.
     for archs in ([LIGHT.encode()], [bytearray(LIGHT.encode())]):
