@@ -297,7 +297,8 @@ def to_architectures(
             raise ClientInputError(
                 f"an archs array must be 1-d or 2-d (one arch per row), got shape {archs.shape}"
             )
-        if archs.ndim == 1 and archs.dtype.kind in "iuf":
+        # One arch, as the same values in a list are: numbers, or FBNet block names.
+        if archs.ndim == 1 and (archs.dtype.kind in "iuf" or _is_one_arch(archs.tolist())):
             return [to_architecture(archs, search_space)]
         if archs.ndim == 2 and archs.dtype.kind in "iuf" and search_space in (None, VECTOR):
             # The fast path for large feature matrices: one float list per row.

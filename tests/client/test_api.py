@@ -92,6 +92,14 @@ def test_an_arch_the_client_refuses_is_named_by_its_index() -> None:
             latency.add_measurements("pi4", [(LIGHT, 1.0), (None, 2.0)])
 
 
+def test_an_array_of_fbnet_block_names_is_one_arch_as_a_list_of_them_is() -> None:
+    # Each block name was sent as an NB201 cell of its own.
+    for dtype in (str, object):
+        (message,) = to_architectures(np.array(FBNET_ARCH, dtype=dtype))
+        assert message == to_architecture(FBNET_ARCH)
+    assert len(to_architectures(np.array(CELLS))) == 3  # NB201 cells stay one arch each
+
+
 def test_an_arch_in_bytes_is_a_typed_error() -> None:
     # bytes are a sequence of ints: b"|...|" became a feature vector of its byte values.
     for archs in ([LIGHT.encode()], [bytearray(LIGHT.encode())]):
