@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 import grpc
 import numpy as np
@@ -162,7 +162,8 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class Suggestions(Sequence[Suggestion]):
-    """The suggestions of one call, in pick order (a sequence of :class:`Suggestion`)."""
+    """The suggestions of one call, in pick order (a sequence of :class:`Suggestion`; a slice
+    is :class:`Suggestions` too). ``model_version`` is the model that picked them."""
 
     items: tuple[Suggestion, ...]
     model_version: str = ""
@@ -170,7 +171,17 @@ class Suggestions(Sequence[Suggestion]):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: Any) -> Any:
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Suggestion: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Suggestions: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> Suggestion | Suggestions:
+        # A slice keeps .archs and .model_version (it was a bare tuple), and the overloads
+        # give a type checker Suggestion for picks[0] rather than Any.
+        if isinstance(index, slice):
+            return Suggestions(self.items[index], self.model_version)
         return self.items[index]
 
     def __iter__(self) -> Iterator[Suggestion]:

@@ -30,7 +30,7 @@ from client import (
     UnauthenticatedError,
     UnavailableError,
 )
-from client.api import to_architecture, to_architectures
+from client.api import NB201, Suggestion, Suggestions, to_architecture, to_architectures
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
@@ -458,6 +458,14 @@ def test_suggest(latency: LatencyClient) -> None:
     assert fbnet[0].search_space == "fbnet"
     vectors = latency.suggest("phone", count=2, candidates=np.arange(12.0).reshape(6, 2))
     assert [len(v.features) for v in vectors] == [2, 2]
+
+
+def test_a_slice_of_suggestions_is_suggestions() -> None:
+    picks = Suggestions(tuple(Suggestion(arch, NB201, 1.0, 0.25) for arch in CELLS), "v-1")
+    head = picks[:2]  # was a bare tuple: no .archs, no .model_version
+    assert isinstance(head, Suggestions) and head.model_version == "v-1"
+    assert head.archs == CELLS[:2]
+    assert picks[np.int64(1)].arch == CELLS[1] and picks[-1].arch == CELLS[-1]
 
 
 def test_register_add_and_list(latency: LatencyClient) -> None:
