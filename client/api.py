@@ -137,7 +137,15 @@ class Predictions:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """One architecture the service suggests measuring next, with its current prediction."""
+    """One architecture the service suggests measuring next, with its current prediction.
+
+    Attributes:
+        arch: the canonical arch string (a vector's comma-joined features), ready to pass back
+            to ``add_measurements``.
+        search_space: ``"nasbench201"``, ``"fbnet"`` or ``"vector"``.
+        mean_ms, variance_ms2: the posterior mean (ms) and variance (ms^2) of its latency.
+        features: the feature vector of a ``"vector"`` arch, else empty.
+    """
 
     arch: str
     search_space: str
@@ -147,6 +155,7 @@ class Suggestion:
 
     @property
     def std_ms(self) -> float:
+        """Posterior standard deviation (ms)."""
         return math.sqrt(self.variance_ms2)
 
     @classmethod
@@ -189,12 +198,20 @@ class Suggestions(Sequence[Suggestion]):
 
     @property
     def archs(self) -> list[str]:
+        """The suggested arch strings, in pick order."""
         return [item.arch for item in self.items]
 
 
 @dataclass(frozen=True)
 class AddResult:
-    """What AddMeasurements stored."""
+    """What AddMeasurements stored.
+
+    Attributes:
+        accepted: measurements stored by this call (an arch measured again counts again).
+        device_total: the device's measurements in all search spaces after this call.
+        model_version: the device's model version after this call (it changes with every
+            upload that stores something).
+    """
 
     accepted: int
     device_total: int
@@ -666,6 +683,10 @@ class LatencyClient:
                 most ``batch_size``.
             search_space: forces the space of every arch; inferred per arch when None.
 
+        Returns:
+            :class:`Predictions`: arrays of shape ``(n,)`` (float64, ms and ms^2), one entry
+            per arch in input order, and the ``model_version`` that made them all.
+
         Raises:
             NotFoundError: unknown device. InvalidArgumentError: a malformed arch (the message
             names its index in ``archs``, from 0). GenericServiceError (``ABORTED``): the
@@ -739,7 +760,7 @@ class LatencyClient:
         Args:
             device: the device's name or alias.
             count: how many to pick at most (fewer where fewer candidates are left
-                unmeasured).
+                unmeasured); from 1 to the number of candidates given, repeats included.
             candidates: the pool, less what the device has measured; None means every NB201
                 arch it has not measured (other spaces need candidates). Sent in one request,
                 as picks are joint.
@@ -748,6 +769,16 @@ class LatencyClient:
                 ``"random"``.
             search_space: the pool's space; inferred from the first candidate when None.
             seed: seeds the ``"random"`` strategy and the ``"active"`` strategy's draws.
+
+        Returns:
+            :class:`Suggestions`, each with its current prediction (ms), and the
+            ``model_version`` that picked them.
+
+        Raises:
+            NotFoundError: unknown device. InvalidArgumentError: ``count`` below 1 or above
+            the number of candidates given, an unknown strategy, a malformed candidate, no
+            candidates for a space other than NB201, or every candidate already measured.
+            ClientInputError: arguments of the wrong type, or an empty ``candidates``.
         """
         _check_text(device, "device")
         if not (_is_whole(count) and count <= COUNT_MAX):
@@ -789,6 +820,16 @@ class LatencyClient:
             pairs: ``(arch, latency_ms)`` pairs, or a mapping arch string -> latency_ms. Sent in
                 one request so the server's all-or-nothing guarantee holds.
             search_space: forces the space of every arch; inferred per arch when None.
+
+        A source device of the fitted model (``pi4`` after ``import-help``) takes them into its
+        table, and the server refits at its next start: measure a machine of your own under a
+        name of its own.
+
+        Raises:
+            NotFoundError: unknown device (register it first). InvalidArgumentError: a
+            malformed arch or a latency that is not finite or not within 1e-6 to 1e7 ms (the
+            message names its index in ``pairs``, from 0). ClientInputError: an item that is
+            not an ``(arch, latency_ms)`` pair of the right types.
         """
         _check_text(device, "device")
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
@@ -809,7 +850,13 @@ class LatencyClient:
         description: str = "",
     ) -> DeviceInfo:
         """Registers a device. Descriptor keys ``latency:<nb201 arch>`` are reference latencies
-        (ms) that condition NB201 predictions like measurements."""
+        (ms) that condition NB201 predictions like measurements.
+
+        Raises:
+            AlreadyExistsError: the name or an alias is taken. InvalidArgumentError: an empty
+            name or alias, one with leading or trailing whitespace or control characters, or a
+            descriptor value that is not finite. ClientInputError: arguments of the wrong type.
+        """
         _check_text(name, "name")
         _check_text(description, "description")
         aliases = [aliases] if isinstance(aliases, str) else list(aliases)
