@@ -59,3 +59,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'client' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    # The lazy names too, for a REPL's or an editor's completion of ``client.``.
+    return sorted(set(globals()) | set(__all__))

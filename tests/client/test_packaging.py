@@ -20,3 +20,8 @@ def test_the_client_and_the_stubs_it_names_ship_a_py_typed_marker() -> None:
         name = package.__name__
         assert "py.typed" in package_data.get(name, []), f"{name}: py.typed not in package-data"
         assert (Path(package.__file__).parent / "py.typed").is_file(), f"{name}: no py.typed"
+
+
+def test_dir_lists_the_lazily_loaded_names() -> None:
+    # They are loaded on first use, so dir(client) (a REPL's completion) left them all out.
+    assert {"LatencyClient", "Predictions", "NotFoundError"} <= set(dir(client))
