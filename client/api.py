@@ -100,7 +100,7 @@ PREDICTION_FIELDS = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")
 
 
 # ---- results ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Predictions:
     """Predicted latencies of n architectures on one device (arrays of shape ``(n,)``).
 
@@ -119,6 +119,16 @@ class Predictions:
 
     def __len__(self) -> int:
         return len(self.mean_ms)
+
+    # The dataclass's own == compared arrays as truth values (numpy's "ambiguous" ValueError).
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Predictions):
+            return NotImplemented
+        return self.model_version == other.model_version and all(
+            np.array_equal(getattr(self, name), getattr(other, name)) for name in PREDICTION_FIELDS
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # numpy arrays are mutable and unhashable
 
     @property
     def std_ms(self) -> np.ndarray:

@@ -30,7 +30,14 @@ from client import (
     UnauthenticatedError,
     UnavailableError,
 )
-from client.api import NB201, Suggestion, Suggestions, to_architecture, to_architectures
+from client.api import (
+    NB201,
+    Predictions,
+    Suggestion,
+    Suggestions,
+    to_architecture,
+    to_architectures,
+)
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
@@ -458,6 +465,18 @@ def test_suggest(latency: LatencyClient) -> None:
     assert fbnet[0].search_space == "fbnet"
     vectors = latency.suggest("phone", count=2, candidates=np.arange(12.0).reshape(6, 2))
     assert [len(v.features) for v in vectors] == [2, 2]
+
+
+def test_predictions_compare_by_value() -> None:
+    # The dataclass's == raised numpy's "truth value of an array is ambiguous".
+    def made(mean: list[float], version: str = "v-1") -> Predictions:
+        arrays = {name: np.asarray(mean) for name in client.api.PREDICTION_FIELDS}
+        return Predictions(**arrays, model_version=version)
+
+    assert made([1.0, 2.0]) == made([1.0, 2.0])
+    assert made([1.0, 2.0]) != made([1.0, 3.0])
+    assert made([1.0, 2.0]) != made([1.0, 2.0], "v-2")
+    assert made([1.0]) != made([1.0, 1.0])
 
 
 def test_a_slice_of_suggestions_is_suggestions() -> None:
