@@ -494,6 +494,9 @@ class LatencyClient:
         backoff_s: pause before the first retry; doubles (with jitter) up to 10 s.
         batch_size: most archs per Predict request; larger inputs are split transparently.
         options: extra gRPC channel options.
+
+    One client may be shared by threads (its gRPC channel is thread-safe). It cannot be
+    pickled: the workers of a process pool each open their own (``LatencyClient.from_env()``).
     """
 
     def __init__(
@@ -540,6 +543,14 @@ class LatencyClient:
             settings["timeout_s"] = _seconds_from_env(timeout)
         settings.update(overrides)
         return cls(**settings)
+
+    def __reduce__(self) -> Any:
+        # What pickle said of the channel ("no default __reduce__ due to non-trivial
+        # __cinit__") named neither the client nor what to do instead.
+        raise TypeError(
+            "a LatencyClient cannot be pickled (it holds an open gRPC channel): open one in"
+            " each process, e.g. with LatencyClient.from_env()"
+        )
 
     def __repr__(self) -> str:  # leaves the token out
         return f"LatencyClient(target={self.target!r}, timeout_s={self.timeout_s})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import re
 import threading
 import time
@@ -260,6 +261,12 @@ def test_a_measurement_of_three_items_is_not_a_pair() -> None:
     with LatencyClient("127.0.0.1:1") as latency:  # refused before any call
         with pytest.raises(ClientInputError, match="measurement 1: expected an"):
             latency.add_measurements("pi4", [(LIGHT, 1.0), (LIGHT, 1.0, "ms")])
+
+
+def test_pickling_a_client_says_to_open_one_per_process() -> None:
+    with LatencyClient("127.0.0.1:1", token="s3cret") as latency:
+        with pytest.raises(TypeError, match="LatencyClient cannot be pickled.*each process"):
+            pickle.dumps(latency)
 
 
 def test_repr_hides_the_token() -> None:
