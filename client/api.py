@@ -8,7 +8,8 @@ Example::
         result = latency.predict("pi4", ["|nor_conv_3x3~0|+|none~0|skip_connect~1|+"
                                          "|none~0|none~1|avg_pool_3x3~2|"])
         print(result.mean_ms, result.lower_ms, result.upper_ms)
-        for pick in latency.suggest("pi4", count=5):
+        latency.register_device("jetson")  # pi4 (HELP's raspi4) has measured every NB201 arch
+        for pick in latency.suggest("jetson", count=5):
             print(pick.arch, pick.mean_ms, pick.std_ms)
 
 Every call has a deadline (``timeout_s``), is retried with exponential backoff when the server
