@@ -439,6 +439,11 @@ def read_token(token_file: str | Path | None = None) -> str | None:
 
 
 def read_ca_cert(path: str | Path) -> bytes:
+    """The PEM bytes of the CA certificate at ``path``.
+
+    Raises:
+        ClientInputError: the file cannot be read.
+    """
     try:
         return Path(path).read_bytes()
     except OSError as exc:
@@ -559,6 +564,9 @@ class LatencyClient:
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
+        """Closes the channel. Calling it again does nothing; any call made afterwards (from
+        any thread) raises :class:`ClientInputError` ("... is closed"). ``with`` closes on
+        exit."""
         self._closed = True
         self._channel.close()
 
@@ -916,7 +924,12 @@ class LatencyClient:
         self, device: str, search_space: str = "nasbench201"
     ) -> list[tuple[str, float]]:
         """A device's stored measurements in one space: ``(canonical arch, latency_ms)`` pairs
-        in upload order (a source device lists its whole imported table)."""
+        in upload order (a source device lists its whole imported table; a vector's arch is
+        its comma-joined features).
+
+        Raises:
+            NotFoundError: unknown device. InvalidArgumentError: unknown search space.
+        """
         _check_text(device, "device")
         _check_text(search_space, "search_space")
         request = pb.ListMeasurementsRequest(device=device, search_space=search_space)
