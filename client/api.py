@@ -564,9 +564,9 @@ class LatencyClient:
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Closes the channel. Calling it again does nothing; any call made afterwards (from
-        any thread) raises :class:`ClientInputError` ("... is closed"). ``with`` closes on
-        exit."""
+        """Closes the channel. Calling it again does nothing; a call still in flight in another
+        thread, and any call made afterwards, raises :class:`ClientInputError` ("... is
+        closed"). ``with`` closes on exit."""
         self._closed = True
         self._channel.close()
 
@@ -605,17 +605,19 @@ class LatencyClient:
             # Checked before every attempt: another thread may close the client during a
             # backoff, and grpc then raises a bare ValueError.
             if self._closed:
-                raise ClientInputError(f"this LatencyClient ({self.target}) is closed")
+                raise self._closed_error()
             try:
                 rpc = getattr(self._stub if stub is None else stub, method)
                 deadline_s = self.timeout_s if timeout_s is None else timeout_s
                 return rpc(request, timeout=deadline_s, metadata=self._metadata)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, method, self.target)
+                if self._closed and error.code == "CANCELLED":  # closed while in flight
+                    raise self._closed_error() from None
             except ValueError:  # "Cannot invoke RPC on closed channel!": closed just now
                 if not self._closed:
                     raise
-                raise ClientInputError(f"this LatencyClient ({self.target}) is closed") from None
+                raise self._closed_error() from None
             retryable = (
                 (UnavailableError, DeadlineExceededError) if idempotent else UnavailableError
             )
@@ -627,6 +629,9 @@ class LatencyClient:
             time.sleep(pause)
             delay = min(delay * 2, MAX_BACKOFF_S)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _closed_error(self) -> ClientInputError:
+        return ClientInputError(f"this LatencyClient ({self.target}) is closed")
 
     def wait_until_ready(
         self,

@@ -684,6 +684,40 @@ class _TokenChecker(pb_grpc.LatencyEstimatorServicer):
         return pb.ListDevicesResponse(devices=[pb.Device(name="ok")])
 
 
+class _Stalling(pb_grpc.LatencyEstimatorServicer):
+    """Holds ListDevices until released, as a busy server would."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def ListDevices(
+        self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
+    ) -> pb.ListDevicesResponse:
+        self.entered.set()
+        self.release.wait(10)
+        return pb.ListDevicesResponse()
+
+
+def test_a_call_in_flight_when_another_thread_closes_the_client_says_it_is_closed() -> None:
+    # It raised GenericServiceError "Channel closed! [CANCELLED]", unlike any later call.
+    servicer = _Stalling()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    latency = LatencyClient(f"127.0.0.1:{port}", retries=0, timeout_s=10)
+    try:
+        with futures.ThreadPoolExecutor(max_workers=1) as pool:
+            call = pool.submit(latency.devices)
+            assert servicer.entered.wait(10)
+            latency.close()
+            with pytest.raises(ClientInputError, match="is closed"):
+                call.result(timeout=10)
+    finally:
+        servicer.release.set()
+        server.stop(None)
+
+
 def test_token_is_sent_as_bearer_metadata() -> None:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     pb_grpc.add_LatencyEstimatorServicer_to_server(_TokenChecker(), server)
