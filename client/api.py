@@ -504,6 +504,11 @@ class LatencyClient:
 
     One client may be shared by threads (its gRPC channel is thread-safe). It cannot be
     pickled: the workers of a process pool each open their own (``LatencyClient.from_env()``).
+
+    Raises:
+        ClientInputError: a setting of the wrong type or range, or an unreadable ``ca_cert``.
+        Nothing is sent yet: an unreachable server fails the first call (or
+        ``wait_until_ready``) with :class:`UnavailableError`.
     """
 
     def __init__(

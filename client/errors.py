@@ -14,7 +14,8 @@ import grpc
 
 
 class ClientInputError(ValueError):
-    """The caller's input cannot be sent (an unknown arch type, an unreadable file...)."""
+    """The caller's input cannot be sent (an unknown arch type, an unreadable file...), or the
+    client it was given to is closed."""
 
 
 class LatencyServiceError(Exception):
