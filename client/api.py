@@ -525,6 +525,8 @@ class LatencyClient:
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         _check_text(target, "target")  # grpc's own refusal is a bare AttributeError
+        if not target.strip():  # grpc accepts it and every call fails UNKNOWN
+            raise ClientInputError(f"target is empty: give host:port, e.g. {DEFAULT_TARGET}")
         _check_client_settings(timeout_s, retries, backoff_s, batch_size)
         self._closed = False
         self.target = target

@@ -280,6 +280,9 @@ def test_bad_settings_are_rejected() -> None:
     for target in (None, 50051):  # grpc's AttributeError: ... has no attribute 'encode'
         with pytest.raises(ClientInputError, match="target must be a string"):
             LatencyClient(target)  # type: ignore[arg-type]
+    for target in ("", "  "):  # grpc took them, and the first call failed as UNKNOWN
+        with pytest.raises(ClientInputError, match="target is empty"):
+            LatencyClient(target)
     for seconds in (math.nan, math.inf):  # every call failed at once as DEADLINE_EXCEEDED
         with pytest.raises(ClientInputError, match="finite"):
             LatencyClient(timeout_s=seconds)
