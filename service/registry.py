@@ -201,11 +201,23 @@ class Registry:
         logger.info("fitting on %d source devices: %s", len(sources), ", ".join(sorted(sources)))
         estimator = LatencyEstimator.fit(sources, self.fit_settings)
         logger.info("fitted in %.1f s", time.perf_counter() - started)
-        estimator.save(self.model_path)
-        tmp = Path(f"{self._key_path}.tmp")
-        tmp.write_text(self.fit_hash)
-        tmp.replace(self._key_path)
+        self._save(estimator)
         return estimator
+
+    def _save(self, estimator: LatencyEstimator) -> None:
+        """Writes the fit and its key beside the store; a cache that cannot be written (disk
+        full, no permission) costs a refit at the next start, not this start's fit."""
+        try:
+            estimator.save(self.model_path)
+            tmp = Path(f"{self._key_path}.tmp")
+            tmp.write_text(self.fit_hash)
+            tmp.replace(self._key_path)
+        except Exception as exc:  # torch reports some write failures as RuntimeError
+            logger.warning(
+                "cannot write the model cache %s (%s): serving this fit, but the next start refits",
+                self.model_path,
+                exc,
+            )
 
     # ---- queries -----------------------------------------------------------------------
     @property

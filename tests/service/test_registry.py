@@ -152,3 +152,17 @@ def test_a_posterior_conditions_on_at_most_max_conditioning_measurements(
     assert posterior.count == 5
     assert len(registry.predict(device, NASBench201Space(), all_archs()[:3]).mean_ms) == 3
     store.close()
+
+
+def test_a_model_cache_that_cannot_be_written_does_not_stop_the_start(
+    store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Disk full or no permission beside the store: serve the fit, warn, refit next time."""
+    store = Store(store_path)
+    unwritable = tmp_path / "missing-folder" / "model.pt"
+    registry = Registry(store, fit_settings(), model_path=unwritable)
+    registry.start()
+    assert registry.ready.is_set() and registry.estimator.nasbench201 is not None
+    assert "cannot write the model cache" in caplog.text
+    assert not unwritable.exists()
+    store.close()
