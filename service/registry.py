@@ -124,6 +124,7 @@ class Registry:
         self.on_fit = on_fit or (lambda stage, seconds: None)
         self.ready = threading.Event()
         self.fit_hash = ""
+        self._key_payload: dict[str, object] = {}
         self.source_names: frozenset[str] = frozenset()
         self._estimator: LatencyEstimator | None = None
         self._cache_lock = threading.Lock()
@@ -164,24 +165,41 @@ class Registry:
         return tables
 
     def _fit_key(self, sources: dict[str, np.ndarray]) -> str:
+        self._key_payload = self._key_inputs(sources)
+        return hashlib.sha256(json.dumps(self._key_payload, sort_keys=True).encode()).hexdigest()
+
+    def _key_inputs(self, sources: dict[str, np.ndarray]) -> dict[str, object]:
+        """What the fit key hashes; kept beside the cache so a refit can say what changed."""
         versions = {name: self.store.resolve(name).version for name in sorted(sources)}
-        payload = {
-            "sources": versions,
-            "settings": dataclasses.asdict(self.fit_settings),
-            "revision": FIT_REVISION,
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        settings = json.loads(json.dumps(dataclasses.asdict(self.fit_settings)))
+        return {"sources": versions, "settings": settings, "revision": FIT_REVISION}
 
     @property
     def _key_path(self) -> Path:
         return Path(f"{self.model_path}.key")
 
+    @property
+    def _inputs_path(self) -> Path:
+        return Path(f"{self.model_path}.inputs.json")
+
+    def _stale_reason(self) -> str:
+        """Why the cached fit does not match: the operator sees a refit of a minute coming."""
+        try:
+            cached = json.loads(self._inputs_path.read_text())
+        except (OSError, ValueError):
+            return "the cached fit was made for other sources, settings or code"
+        return describe_key_change(cached, self._key_payload)
+
     def _load_cached(self) -> LatencyEstimator | None:
         try:
             if self._key_path.read_text().strip() != self.fit_hash:
+                logger.info(
+                    "not reusing the cached model %s: %s", self.model_path, self._stale_reason()
+                )
                 return None
             estimator = LatencyEstimator.load(self.model_path)
         except FileNotFoundError:
+            logger.info("no cached model at %s", self.model_path)
             return None
         except Exception:  # a corrupt cache is only a reason to refit
             logger.warning("ignoring unreadable model cache %s", self.model_path, exc_info=True)
@@ -209,9 +227,8 @@ class Registry:
         full, no permission) costs a refit at the next start, not this start's fit."""
         try:
             estimator.save(self.model_path)
-            tmp = Path(f"{self._key_path}.tmp")
-            tmp.write_text(self.fit_hash)
-            tmp.replace(self._key_path)
+            _write_atomically(self._inputs_path, json.dumps(self._key_payload, sort_keys=True))
+            _write_atomically(self._key_path, self.fit_hash)
         except Exception as exc:  # torch reports some write failures as RuntimeError
             logger.warning(
                 "cannot write the model cache %s (%s): serving this fit, but the next start refits",
@@ -363,6 +380,36 @@ class Registry:
             # Fewer than count when measured archs leave the pool: the caller cannot tell which.
             picks = min(count, len(pool))
             return self.estimator.suggest_from(model, posterior, space, pool, picks, strategy, seed)
+
+
+def describe_key_change(cached: dict[str, object], current: dict[str, object]) -> str:
+    """One phrase per input of the fit key that differs between ``cached`` and ``current``."""
+    reasons = []
+    before, now = _sources(cached), _sources(current)
+    if added := sorted(set(now) - set(before)):
+        reasons.append(f"new source device(s) {', '.join(added)}")
+    if removed := sorted(set(before) - set(now)):
+        reasons.append(f"source device(s) no longer in the store {', '.join(removed)}")
+    if changed := sorted(n for n in set(now) & set(before) if now[n] != before[n]):
+        reasons.append(f"new measurements of source device(s) {', '.join(changed)}")
+    if cached.get("settings") != current.get("settings"):
+        reasons.append("other fit settings (LATENCY_FIT_ITERATIONS?)")
+    if cached.get("revision") != current.get("revision"):
+        reasons.append(
+            f"fit revision {cached.get('revision')} -> {current.get('revision')} (code upgrade)"
+        )
+    return "; ".join(reasons) or "the cached fit's key differs"
+
+
+def _sources(key_inputs: dict[str, object]) -> dict[str, object]:
+    sources = key_inputs.get("sources")
+    return sources if isinstance(sources, dict) else {}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _nothing_left(device: DeviceRecord, whole_space: bool) -> str:

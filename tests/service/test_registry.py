@@ -10,7 +10,7 @@ import pytest
 from gp.estimator import LatencyEstimator
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
-from service.registry import LruCache, Registry
+from service.registry import LruCache, Registry, describe_key_change
 from service.store import MeasurementRow, Store
 from tests.service.conftest import fit_settings
 
@@ -166,3 +166,28 @@ def test_a_model_cache_that_cannot_be_written_does_not_stop_the_start(
     assert "cannot write the model cache" in caplog.text
     assert not unwritable.exists()
     store.close()
+
+
+def test_a_refit_says_which_input_of_the_cached_fit_changed(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Restarting after a source was measured again refits for a minute: the log says why."""
+    store = Store(store_path)
+    Registry(store, fit_settings()).start()  # writes the inputs file beside the cache
+    source = sorted(Registry(store, fit_settings())._source_tables())[0]
+    device = store.resolve(source)
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", all_archs()[0], 2.0)])
+    caplog.clear()
+    caplog.set_level("INFO", logger="service.registry")
+    Registry(store, fit_settings()).start()
+    assert f"new measurements of source device(s) {source}" in caplog.text
+    store.close()
+
+
+def test_describe_key_change_names_each_changed_input() -> None:
+    cached = {"sources": {"a": 1, "b": 2}, "settings": {"iterations": 5}, "revision": 3}
+    current = {"sources": {"a": 2, "c": 1}, "settings": {"iterations": 20}, "revision": 4}
+    reason = describe_key_change(cached, current)
+    assert "new source device(s) c" in reason and "no longer in the store b" in reason
+    assert "new measurements of source device(s) a" in reason
+    assert "other fit settings" in reason and "fit revision 3 -> 4" in reason
