@@ -263,7 +263,8 @@ def _warn_if_exposed(config: ServiceConfig, has_token: bool) -> None:
 
 
 def serve(config: ServiceConfig) -> int:
-    """Runs the server until SIGTERM/SIGINT; returns the process exit code."""
+    """Runs the server until SIGTERM/SIGINT (SIGHUP is logged, not obeyed); returns the process
+    exit code."""
     running = create_server(config)
     stop = threading.Event()
     failed = threading.Event()
@@ -280,8 +281,17 @@ def serve(config: ServiceConfig) -> int:
             failed.set()
             stop.set()
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        # SIGHUP's default action kills the process without the graceful stop, and
+        # supervisors send it to "reload" (systemctl reload) or when a terminal closes.
+        logger.warning(
+            "received SIGHUP: nothing is reloaded, still serving (restart the server to refit"
+            " the model or to read changed settings)"
+        )
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     warm = threading.Thread(target=warm_up, name="warm-up", daemon=True)
     warm.start()
     stop.wait()

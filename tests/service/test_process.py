@@ -165,3 +165,16 @@ def _ignore_rpc_error(call, request) -> None:
         call(request, timeout=30)
     except grpc.RpcError:
         pass
+
+
+def test_sighup_is_logged_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    """SIGHUP (systemctl reload, a closed terminal) killed the server without its graceful
+    stop; there is nothing to reload, so it is logged and ignored."""
+    server = ServerProcess(tmp_path / "store.sqlite")  # empty store: no fit
+    server.wait_serving()
+    server.process.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert server.process.poll() is None, server.output()
+    server.wait_serving(timeout_s=10)
+    assert "received SIGHUP: nothing is reloaded" in server.output()
+    assert server.stop(signal.SIGTERM) == 0
