@@ -36,6 +36,7 @@ access_logger = logging.getLogger("service.access")
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 FIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800)
 _OWN_SERVICE = "latency.v1.LatencyEstimator"  # its methods are logged by bare name
+_HEALTH = "grpc.health.v1.Health/"
 
 
 class Metrics:
@@ -136,10 +137,14 @@ class TelemetryInterceptor(UnaryInterceptor):
 
 
 def log_rpc(method: str, code: grpc.StatusCode, seconds: float, peer: str) -> None:
-    """One access-log line; WARNING for codes that point at the server, INFO otherwise."""
+    """One access-log line; WARNING for codes that point at the server, DEBUG for a health
+    probe answered OK, INFO otherwise."""
     fields = {"method": method, "code": code.name, "duration_ms": round(seconds * 1e3, 3)}
     fields["peer"] = peer
     level = logging.WARNING if code in _SERVER_FAULTS else logging.INFO
+    if level == logging.INFO and code == grpc.StatusCode.OK and method.startswith(_HEALTH):
+        # The image's HEALTHCHECK probes every 30 s (2,880 lines a day), orchestrators more often.
+        level = logging.DEBUG
     text = " ".join(f"{key}={value}" for key, value in fields.items())
     access_logger.log(level, "rpc %s", text, extra={"rpc": fields})
 

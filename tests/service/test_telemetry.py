@@ -146,3 +146,16 @@ def test_a_call_whose_client_is_gone_is_logged_cancelled_not_ok(
     with caplog.at_level(logging.INFO):
         observed.unary_unary(None, _AbandonedContext())
     assert "method=SuggestSamples code=CANCELLED" in caplog.text
+
+
+def test_health_probes_answered_ok_log_at_debug_only(
+    observed: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A probe every 30 s (the image's HEALTHCHECK) would be 2,880 INFO lines a day."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    caplog.set_level(logging.DEBUG, logger="service.access")
+    with grpc.insecure_channel(f"127.0.0.1:{observed.port}") as channel:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    levels = [r.levelno for r in caplog.records if "Health/Check" in r.getMessage()]
+    assert levels == [logging.DEBUG]
