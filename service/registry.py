@@ -201,8 +201,9 @@ class Registry:
         except FileNotFoundError:
             logger.info("no cached model at %s", self.model_path)
             return None
-        except Exception:  # a corrupt cache is only a reason to refit
-            logger.warning("ignoring unreadable model cache %s", self.model_path, exc_info=True)
+        except Exception as exc:  # a corrupt cache is only a reason to refit
+            # One line: the error names the cause; a traceback would bury the refit notice.
+            logger.warning("ignoring unreadable model cache %s: %s", self.model_path, exc)
             return None
         logger.info("loaded cached model %s from %s", self.fit_hash[:8], self.model_path)
         return estimator

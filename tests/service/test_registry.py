@@ -191,3 +191,18 @@ def test_describe_key_change_names_each_changed_input() -> None:
     assert "new source device(s) c" in reason and "no longer in the store b" in reason
     assert "new measurements of source device(s) a" in reason
     assert "other fit settings" in reason and "fit revision 3 -> 4" in reason
+
+
+def test_a_truncated_model_cache_is_refitted_over_with_one_warning_line(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model_file = Path(f"{store_path}.model.pt")
+    model_file.write_bytes(model_file.read_bytes()[:5000])  # the key still matches
+    store = Store(store_path)
+    Registry(store, fit_settings()).start()  # fresh memory cache: must read the file
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].exc_info is None
+    assert "ignoring unreadable model cache" in warnings[0].getMessage()
+    assert "is not a saved estimator" in warnings[0].getMessage()
+    LatencyEstimator.load(model_file)  # the refit wrote a whole cache again
+    store.close()
