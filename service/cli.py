@@ -16,6 +16,7 @@ from pathlib import Path
 
 from service.config import (
     DEFAULT_ADDRESS,
+    DEFAULT_MAX_BATCH,
     ENV_ADDRESS,
     ENV_DATASET,
     ENV_FIT_ITERATIONS,
@@ -81,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add_command("serve", "run the gRPC server")
     serve.epilog = (
         f"Also from the environment only: {ENV_FIT_ITERATIONS} (optimiser steps of the source"
-        f" fit) and {ENV_MAX_BATCH} (most items one request may carry)."
+        f" fit) and {ENV_MAX_BATCH} (most items one request"
+        f" may carry; default {DEFAULT_MAX_BATCH}). The source fit is made at start-up and"
+        " cached in <store>.model.pt; a start after the sources' measurements or"
+        f" {ENV_FIT_ITERATIONS} changed refits. SIGTERM or SIGINT stops gracefully; SIGHUP"
+        " reloads nothing (restart instead)."
     )
     serve.add_argument("--address", help=f"host:port (env {ENV_ADDRESS}; {DEFAULT_ADDRESS})")
     serve.add_argument("--store", type=Path, help=STORE_HELP)

@@ -152,6 +152,17 @@ def test_the_main_help_is_plain_text() -> None:
     assert "``" not in text and "Without a command it serves" in " ".join(text.split())
 
 
+def test_serve_help_says_where_the_fit_is_cached_what_refits_and_the_signals() -> None:
+    """An operator reading ``serve --help`` learns the cache file, what costs a refit at the
+    next start, and that SIGHUP reloads nothing."""
+    from service.cli import build_parser
+
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    text = " ".join(serve.format_help().split())
+    assert "<store>.model.pt" in text and "refits" in text
+    assert "SIGHUP reloads nothing" in text and "default 100000" in text
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "fragment"),
     [
