@@ -386,15 +386,17 @@ class Registry:
 def describe_key_change(cached: dict[str, object], current: dict[str, object]) -> str:
     """One phrase per input of the fit key that differs between ``cached`` and ``current``."""
     reasons = []
-    before, now = _sources(cached), _sources(current)
+    before, now = _mapping(cached, "sources"), _mapping(current, "sources")
     if added := sorted(set(now) - set(before)):
         reasons.append(f"new source device(s) {', '.join(added)}")
     if removed := sorted(set(before) - set(now)):
         reasons.append(f"source device(s) no longer in the store {', '.join(removed)}")
     if changed := sorted(n for n in set(now) & set(before) if now[n] != before[n]):
         reasons.append(f"new measurements of source device(s) {', '.join(changed)}")
-    if cached.get("settings") != current.get("settings"):
-        reasons.append("other fit settings (LATENCY_FIT_ITERATIONS?)")
+    was, is_now = _mapping(cached, "settings"), _mapping(current, "settings")
+    if settings := sorted(k for k in set(was) | set(is_now) if was.get(k) != is_now.get(k)):
+        changes = ", ".join(f"{k} {was.get(k)} -> {is_now.get(k)}" for k in settings)
+        reasons.append(f"other fit settings ({changes})")
     if cached.get("revision") != current.get("revision"):
         reasons.append(
             f"fit revision {cached.get('revision')} -> {current.get('revision')} (code upgrade)"
@@ -402,9 +404,9 @@ def describe_key_change(cached: dict[str, object], current: dict[str, object]) -
     return "; ".join(reasons) or "the cached fit's key differs"
 
 
-def _sources(key_inputs: dict[str, object]) -> dict[str, object]:
-    sources = key_inputs.get("sources")
-    return sources if isinstance(sources, dict) else {}
+def _mapping(key_inputs: dict[str, object], name: str) -> dict[str, object]:
+    value = key_inputs.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -190,7 +190,7 @@ def test_describe_key_change_names_each_changed_input() -> None:
     reason = describe_key_change(cached, current)
     assert "new source device(s) c" in reason and "no longer in the store b" in reason
     assert "new measurements of source device(s) a" in reason
-    assert "other fit settings" in reason and "fit revision 3 -> 4" in reason
+    assert "other fit settings (iterations 5 -> 20)" in reason and "fit revision 3 -> 4" in reason
 
 
 def test_a_truncated_model_cache_is_refitted_over_with_one_warning_line(
