@@ -389,19 +389,28 @@ def test_suggest_random_and_candidates(stub: pb_grpc.LatencyEstimatorStub) -> No
     assert stub.SuggestSamples(request) == reply  # seeded
 
 
+def suggested(
+    stub: pb_grpc.LatencyEstimatorStub,
+    device: str,
+    count: int,
+    pool: list[pb.Architecture],
+    strategy: str = "",
+    seed: int = 0,
+) -> list[str]:
+    """The archs SuggestSamples picks from ``pool``, sorted."""
+    request = pb.SuggestSamplesRequest(
+        device=device, count=count, candidates=pool, strategy=strategy, seed=seed
+    )
+    return sorted(s.arch.arch for s in stub.SuggestSamples(request).suggestions)
+
+
 def test_candidates_given_twice_are_suggested_once(stub: pb_grpc.LatencyEstimatorStub) -> None:
     register(stub, "repeats")
     pool = [nb201(a) for a in (ARCHS[200], ARCHS[201], ARCHS[200], ARCHS[200])]
     for seed in range(5):
-        request = pb.SuggestSamplesRequest(
-            device="repeats", count=2, candidates=pool, strategy="random", seed=seed
-        )
-        reply = stub.SuggestSamples(request)
-        assert sorted(s.arch.arch for s in reply.suggestions) == sorted(ARCHS[200:202])
+        assert suggested(stub, "repeats", 2, pool, "random", seed) == sorted(ARCHS[200:202])
     # Up to count: four candidates were given, two of them distinct.
-    request = pb.SuggestSamplesRequest(device="repeats", count=4, candidates=pool)
-    picked = sorted(s.arch.arch for s in stub.SuggestSamples(request).suggestions)
-    assert picked == sorted(ARCHS[200:202])
+    assert suggested(stub, "repeats", 4, pool) == sorted(ARCHS[200:202])
 
 
 def test_measured_candidates_are_not_suggested(stub: pb_grpc.LatencyEstimatorStub) -> None:
@@ -412,15 +421,9 @@ def test_measured_candidates_are_not_suggested(stub: pb_grpc.LatencyEstimatorStu
     stub.AddMeasurements(pb.AddMeasurementsRequest(device="pooled", measurements=measured))
     pool = [nb201(a) for a in ARCHS[300:304]]
     for seed in range(5):
-        request = pb.SuggestSamplesRequest(
-            device="pooled", count=2, candidates=pool, strategy="random", seed=seed
-        )
-        reply = stub.SuggestSamples(request)
-        assert sorted(s.arch.arch for s in reply.suggestions) == sorted(ARCHS[302:304])
+        assert suggested(stub, "pooled", 2, pool, "random", seed) == sorted(ARCHS[302:304])
     # Up to count: the caller offered four and cannot tell that two are measured.
-    request = pb.SuggestSamplesRequest(device="pooled", count=4, candidates=pool)
-    picked = sorted(s.arch.arch for s in stub.SuggestSamples(request).suggestions)
-    assert picked == sorted(ARCHS[302:304])
+    assert suggested(stub, "pooled", 4, pool) == sorted(ARCHS[302:304])
     request = pb.SuggestSamplesRequest(device="pooled", count=1, candidates=pool[:2])
     with pytest.raises(grpc.RpcError) as err:
         stub.SuggestSamples(request)
