@@ -52,9 +52,9 @@ class _Bar:
         self.task = progress.add_task(label, total=total)
         self.noisy = 0
 
-    def __call__(self, arch: str, timing: Timing | None = None) -> None:
+    def __call__(self, arch: str, timing: Timing) -> None:
         self.progress.advance(self.task)
-        self.noisy += bool(timing is not None and timing.noisy)
+        self.noisy += timing.noisy
 
 
 @app.command()
