@@ -35,6 +35,7 @@ import torch
 
 from gp.errors import GPInputError
 from gp.model import DevicePosterior
+from gp.spaces.base import is_whole_number
 
 #: "active": half drawn, half greedy; "greedy": all by integrated variance reduction.
 STRATEGIES: tuple[str, ...] = ("active", "greedy", "random")
@@ -188,17 +189,12 @@ def select(
 
 def _check_seed(seed: int) -> None:
     # torch's generators take seeds of 64 bits; negative ones would alias large ones.
-    if not _is_whole(seed) or not 0 <= seed < 2**63:
+    if not is_whole_number(seed) or not 0 <= seed < 2**63:
         raise GPInputError(f"seed must be a whole number in 0..2**63-1, got {seed!r}")
 
 
 def _check_count(count: int, pool: int) -> None:
-    if not _is_whole(count):
+    if not is_whole_number(count):
         raise GPInputError(f"count must be a whole number, got {count!r}")
     if not 1 <= count <= pool:
         raise GPInputError(f"count must be between 1 and the pool size {pool}, got {count}")
-
-
-def _is_whole(value: object) -> bool:
-    """An int (Python's or numpy's), and not a bool that would pass for 0 or 1."""
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

@@ -13,6 +13,7 @@ hashable parsed form), ``_format`` (parsed form -> canonical string) and ``_enco
 from __future__ import annotations
 
 import abc
+import numbers
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -25,6 +26,11 @@ KeyT = TypeVar("KeyT", bound=Hashable)
 
 #: What callers may pass as one architecture: a string, or a sequence (list, tuple, 1-D array).
 ArchLike = str | Sequence[Any] | np.ndarray | torch.Tensor
+
+
+def is_whole_number(value: object) -> bool:
+    """An integer, Python's or numpy's, and not a bool that would pass for 0 or 1."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def array_items(arch: np.ndarray | torch.Tensor, what: str) -> list[Any]:

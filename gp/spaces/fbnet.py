@@ -24,7 +24,6 @@ References:
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Sequence
 from types import MappingProxyType
 
@@ -33,7 +32,7 @@ import torch
 
 from gp.errors import InvalidArchitectureError
 from gp.spaces._costs import Cost, conv2d, global_avg_pool, linear
-from gp.spaces.base import ArchLike, SearchSpace, array_items
+from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number
 
 #: Candidate blocks, in the order used by indices and one-hot features.
 BLOCKS: tuple[str, ...] = (
@@ -154,7 +153,7 @@ def _block_index(layer: int, item: object) -> int:
             f"{where}: unknown block {item!r}; expected one of {', '.join(BLOCKS)} "
             f"or an index 0..{len(BLOCKS) - 1}"
         )
-    if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+    if is_whole_number(item):
         if not 0 <= int(item) < len(BLOCKS):
             raise InvalidArchitectureError(
                 f"{where}: block index {item} out of range 0..{len(BLOCKS) - 1}"

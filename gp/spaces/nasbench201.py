@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import numbers
 from collections.abc import Sequence
 from types import MappingProxyType
 
@@ -32,7 +31,7 @@ import torch
 
 from gp.errors import InvalidArchitectureError
 from gp.spaces._costs import Cost, avg_pool, batch_norm, conv2d, global_avg_pool, linear
-from gp.spaces.base import ArchLike, SearchSpace, array_items
+from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number
 
 #: Candidate ops, in the order used by one-hot features and indices.
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -175,7 +174,7 @@ def _op_name(edge: int, item: object) -> str:
                 f"{where}: unknown op {item!r}; expected one of {', '.join(OPS)}"
             )
         return item
-    if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+    if is_whole_number(item):
         if not 0 <= int(item) < len(OPS):
             raise InvalidArchitectureError(
                 f"{where}: op index {item} out of range 0..{len(OPS) - 1}"
@@ -216,7 +215,7 @@ def index_to_arch(index: int) -> str:
     Raises:
         InvalidArchitectureError: If ``index`` is not an int in ``0..15624``.
     """
-    if not isinstance(index, numbers.Integral) or isinstance(index, bool):
+    if not is_whole_number(index):
         raise InvalidArchitectureError(
             f"arch index must be an int, got {type(index).__name__} {index!r}"
         )

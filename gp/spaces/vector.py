@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from gp.errors import GPInputError, InvalidArchitectureError
-from gp.spaces.base import ArchLike, SearchSpace, array_items
+from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number
 
 #: Largest magnitude of a vector element. Encodings are counts, sizes and FLOPs; beyond this a
 #: value is a unit error, and around 1e150 the kernel's squared distances overflow and every
@@ -72,7 +72,7 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
     name = "vector"
 
     def __init__(self, dim: int) -> None:
-        if not isinstance(dim, numbers.Integral) or isinstance(dim, bool) or dim < 1:
+        if not is_whole_number(dim) or dim < 1:
             raise GPInputError(f"vector space dim must be a positive int, got {dim!r}")
         self._dim = int(dim)
 
