@@ -144,7 +144,8 @@ class Registry:
         started = time.perf_counter()
         sources = self._source_tables()
         self.source_names = frozenset(sources)
-        self.fit_hash = self._fit_key(sources)
+        self._key_payload = self._key_inputs(sources)
+        self.fit_hash = fit_key(self._key_payload)
         estimator = self.memory_cache.get(self.fit_hash) or self._load_cached()
         self._estimator = estimator or self._fit(sources)
         self.memory_cache[self.fit_hash] = self._estimator
@@ -165,10 +166,6 @@ class Registry:
             if table is not None:
                 tables[device.name] = table
         return tables
-
-    def _fit_key(self, sources: dict[str, np.ndarray]) -> str:
-        self._key_payload = self._key_inputs(sources)
-        return hashlib.sha256(json.dumps(self._key_payload, sort_keys=True).encode()).hexdigest()
 
     def _key_inputs(self, sources: dict[str, np.ndarray]) -> dict[str, object]:
         """What the fit key hashes; kept beside the cache so a refit can say what changed."""
@@ -409,6 +406,11 @@ def describe_key_change(cached: dict[str, object], current: dict[str, object]) -
 def _mapping(key_inputs: dict[str, object], name: str) -> dict[str, object]:
     value = key_inputs.get(name)
     return value if isinstance(value, dict) else {}
+
+
+def fit_key(key_inputs: dict[str, object]) -> str:
+    """The cached fit's key: a hash of its inputs (``Registry._key_inputs``)."""
+    return hashlib.sha256(json.dumps(key_inputs, sort_keys=True).encode()).hexdigest()
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from gp.estimator import LatencyEstimator
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
-from service.registry import LruCache, Registry, describe_key_change
+from service.registry import LruCache, Registry, describe_key_change, fit_key
 from service.store import MeasurementRow, Store
 from tests.service.conftest import fit_settings
 
@@ -40,8 +40,8 @@ def test_fit_key_depends_on_settings(store_path: Path) -> None:
     store = Store(store_path)
     sources = {"a": None}  # only the names matter for the key
     store.register_device("a")
-    short = Registry(store, fit_settings())._fit_key(sources)  # type: ignore[arg-type]
-    long = Registry(store)._fit_key(sources)  # type: ignore[arg-type]
+    short = fit_key(Registry(store, fit_settings())._key_inputs(sources))  # type: ignore[arg-type]
+    long = fit_key(Registry(store)._key_inputs(sources))  # type: ignore[arg-type]
     assert short != long
     store.close()
 
@@ -71,9 +71,10 @@ def test_fit_key_depends_on_the_fit_revision(
     store = Store(store_path)
     store.register_device("a")
     sources = {"a": None}
-    before = Registry(store, fit_settings())._fit_key(sources)  # type: ignore[arg-type]
+    before = fit_key(Registry(store, fit_settings())._key_inputs(sources))  # type: ignore[arg-type]
     monkeypatch.setattr("service.registry.FIT_REVISION", 10**6)
-    assert Registry(store, fit_settings())._fit_key(sources) != before  # type: ignore[arg-type]
+    after = fit_key(Registry(store, fit_settings())._key_inputs(sources))  # type: ignore[arg-type]
+    assert after != before
     store.close()
 
 
@@ -82,9 +83,10 @@ def test_fit_key_depends_on_the_sources_data(store_path: Path) -> None:
     store = Store(store_path)
     device = store.register_device("a")
     sources = {"a": None}
-    before = Registry(store, fit_settings())._fit_key(sources)  # type: ignore[arg-type]
+    before = fit_key(Registry(store, fit_settings())._key_inputs(sources))  # type: ignore[arg-type]
     store.add_measurements(device.id, [MeasurementRow("nasbench201", all_archs()[0], 2.0)])
-    assert Registry(store, fit_settings())._fit_key(sources) != before  # type: ignore[arg-type]
+    after = fit_key(Registry(store, fit_settings())._key_inputs(sources))  # type: ignore[arg-type]
+    assert after != before
     store.close()
 
 
