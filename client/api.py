@@ -864,6 +864,9 @@ class LatencyClient:
                 one request so the server's all-or-nothing guarantee holds.
             search_space: forces the space of every arch; inferred per arch when None.
 
+        No pairs store nothing, but the call is checked as any write: it raises when the token
+        is missing or wrong, or the device unknown, before any measuring is done.
+
         A source device of the fitted model (``pi4`` after ``import-help``) takes them into its
         table, and the server refits at its next start: measure a machine of your own under a
         name of its own.

@@ -178,11 +178,14 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 f"{exc}; register it first (RegisterDevice; `client register`)"
             ) from None
         rows = _measurement_rows(request.measurements)
+        if not rows:  # a client checking its write access: nothing to store or recompute
+            logger.debug("empty upload to %s: nothing stored", device.name)
+            return self._added(device, 0)
         with self.registry.device_lock(device.id):  # no answer about it sees half of this
             before = self.store.get(device.id).version
             device = self.store.add_measurements(device.id, rows, request.request_id)
             self.registry.invalidate(device.id)
-        if rows and device.version == before:
+        if device.version == before:
             logger.info(
                 "request %s to %s was stored before: not again", request.request_id, device.name
             )
@@ -190,8 +193,11 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             logger.info(
                 "stored %d measurements for %s (v%d)", len(rows), device.name, device.version
             )
+        return self._added(device, len(rows))
+
+    def _added(self, device: DeviceRecord, accepted: int) -> pb.AddMeasurementsResponse:
         return pb.AddMeasurementsResponse(
-            accepted=len(rows),
+            accepted=accepted,
             device_total=device.measurement_count,
             model_version=self.registry.model_version(device),
         )

@@ -398,20 +398,36 @@ def _measure_rounds(
 def _check_device(
     latency: LatencyClient, plan: _Plan, settings: TimingSettings
 ) -> DeviceInfo | None:
-    """Before anything is timed: the device exists (unless registered now) and its latencies
-    were taken with these settings. Returns the device as it was, None if it was not yet."""
+    """Before anything is timed: the device exists (unless registered now), its latencies
+    were taken with these settings, and this client may write. Returns the device as it was,
+    None if it was not yet."""
     from client.errors import NotFoundError
     from client.measure.loop import check_settings
 
+    device: DeviceInfo | None = None
     try:
         device = latency.device(plan.device)
     except NotFoundError as exc:
-        if plan.register or not plan.uses_device:
-            return None
-        exc.message += "; add --register to register it with this machine's descriptor"
-        raise
-    check_settings(device, settings)
+        if plan.uses_device and not plan.register:
+            exc.message += "; add --register to register it with this machine's descriptor"
+            raise
+    else:
+        check_settings(device, settings)
+    _check_write_access(latency, plan)
     return device
+
+
+def _check_write_access(latency: LatencyClient, plan: _Plan) -> None:
+    """An empty upload stores nothing but is refused without the server's token: found out
+    now, not after the timing."""
+    from client.errors import NotFoundError
+
+    if not (plan.register or plan.given or plan.per_round):
+        return
+    try:
+        latency.add_measurements(plan.device, [])
+    except NotFoundError:
+        pass  # authorised; the device is registered later in this run
 
 
 def _evaluate(

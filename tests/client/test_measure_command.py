@@ -16,6 +16,7 @@ from client.measure import loop, timing
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, REFERENCE_LATENCY_PREFIX
 from client.measure.networks import format_nb201
 from client.measure.timing import Timing, TimingSettings
+from tests.helpers import start_server
 
 TINY = TimingSettings(warmup=1, runs=3, attempts=1)
 FAST_FLAGS = ["--runs", "3", "--warmup", "1", "--threads", "1", "--batch-size", "1"]
@@ -230,6 +231,30 @@ def test_an_unknown_device_is_refused_before_timing(target: str, tmp_path: Path)
     assert result.exit_code == 1 and "unknown device 'nobody'" in result.output
     assert "add --register" in result.output
     assert "round 1" not in result.output
+
+
+def test_a_missing_token_is_found_before_timing(
+    store_path: Path, model_cache: dict, tmp_path: Path
+) -> None:
+    """Before, the reference archs and --archs were timed and then the first write failed."""
+    guarded = start_server(store_path, model_cache, token="measure-test-token-0123456789")
+    archs = tmp_path / "archs.txt"
+    archs.write_text(format_nb201(["nor_conv_3x3"] * 6) + "\n")
+    try:
+        result = invoke(
+            f"127.0.0.1:{guarded.port}",
+            "measure",
+            "-d",
+            "new",
+            "--register",
+            "--archs",
+            str(archs),
+            *FAST_FLAGS,
+        )
+    finally:
+        guarded.stop(grace=0)
+    assert result.exit_code == 1 and "token" in result.output
+    assert "reference archs" not in result.output and "round 1" not in result.output
 
 
 def test_held_out_archs_avoid_what_the_device_measured_before(target: str, tmp_path: Path) -> None:

@@ -91,6 +91,19 @@ def test_write_with_the_token_succeeds(
     assert guarded.store.table_counts() != before
 
 
+def test_an_empty_upload_checks_the_token_and_stores_nothing(
+    guarded: RunningServer, stub: Stub
+) -> None:
+    """Clients send one before hours of measuring, to learn now that their token is wrong."""
+    empty = pb.AddMeasurementsRequest(device="edge")
+    with pytest.raises(grpc.RpcError) as info:
+        stub.AddMeasurements(empty)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    before = guarded.store.table_counts()
+    assert stub.AddMeasurements(empty, metadata=bearer(TOKEN)).accepted == 0
+    assert guarded.store.table_counts() == before
+
+
 def test_reads_need_no_token(stub: Stub) -> None:
     assert "edge" in [d.name for d in stub.ListDevices(pb.ListDevicesRequest()).devices]
     assert stub.GetDevice(pb.GetDeviceRequest(name="edge")).name == "edge"

@@ -89,7 +89,9 @@ class LatencyEstimatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddMeasurements(self, request, context):
-        """Stores measurements of a registered device: all of them, or none on any error.
+        """Stores measurements of a registered device: all of them, or none on any error. An empty
+        list stores nothing and is answered as any write: a client can check its token (and the
+        device) before it spends hours measuring.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
