@@ -103,7 +103,7 @@ PREDICTION_FIELDS = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")
 # ---- results ---------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Predictions:
-    """Predicted latencies of n architectures on one device (arrays of shape ``(n,)``).
+    """Predicted latencies of n architectures on one device (read-only arrays of shape ``(n,)``).
 
     Attributes:
         mean_ms: posterior mean latency (ms).
@@ -240,6 +240,11 @@ class DeviceInfo:
     measurement_count: int = 0
     source: bool = False
 
+    # The generated hash would hash the descriptor, a dict, and raise TypeError; equal devices
+    # have equal names and counts, so this one agrees with ==.
+    def __hash__(self) -> int:
+        return hash((self.name, self.aliases, self.measurement_count))
+
     @classmethod
     def from_message(cls, message: pb.Device) -> DeviceInfo:
         return cls(
@@ -250,6 +255,12 @@ class DeviceInfo:
             measurement_count=message.measurement_count,
             source=message.source,
         )
+
+
+def _read_only(values: list[float]) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    array.flags.writeable = False  # results are frozen: ``p.mean_ms *= 2`` raises, not edits
+    return array
 
 
 # ---- architectures ---------------------------------------------------------------------------
@@ -756,10 +767,7 @@ class LatencyClient:
                 target=self.target,
             )
         columns = {
-            name: np.asarray(
-                [getattr(p, name) for reply in replies for p in reply.predictions],
-                dtype=np.float64,
-            )
+            name: _read_only([getattr(p, name) for reply in replies for p in reply.predictions])
             for name in PREDICTION_FIELDS
         }
         return Predictions(**columns, model_version=replies[0].model_version)

@@ -434,6 +434,10 @@ def test_predict_nb201(latency: LatencyClient) -> None:
     assert result.mean_ms[1] > 2 * result.mean_ms[0]  # nine 3x3 convs vs nothing
     by_name = latency.predict("raspi4", HEAVY)  # one string, the device's real name
     assert by_name.mean_ms[0] == pytest.approx(result.mean_ms[1])
+    with pytest.raises(ValueError, match="read-only"):  # a frozen result: it stays as served
+        result.mean_ms[0] = 0.0
+    device = latency.device("pi4")
+    assert hash(device) == hash(latency.device("raspi4")) and device in {device}
 
 
 def test_predict_batches_large_inputs(target: str) -> None:
