@@ -488,12 +488,24 @@ def _open_channel(
     channel_options = [
         ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
         ("grpc.max_receive_message_length", MESSAGE_LIMIT_BYTES),
-        *options,
+        *_checked_options(options),
     ]
     if root_certificates is not None:
         credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
         return grpc.secure_channel(target, credentials, options=channel_options)
     return grpc.insecure_channel(target, options=channel_options)
+
+
+def _checked_options(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``options`` as a list of ``(name, value)`` pairs; grpc's own errors for anything else
+    ("need more than 1 value to unpack") do not say which argument is wrong."""
+    items = [] if isinstance(options, str) or not isinstance(options, Iterable) else list(options)
+    pairs = all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in items)
+    if not pairs or (options and not items):
+        raise ClientInputError(
+            f"options must be (name, value) pairs of grpc options; got {options!r}"
+        )
+    return items
 
 
 # ---- the client ------------------------------------------------------------------------------
@@ -511,7 +523,7 @@ class LatencyClient:
             about 3.5 s of backoff, less than a server's restart: see ``wait_until_ready``).
         backoff_s: pause before the first retry; doubles (with jitter) up to 10 s.
         batch_size: most archs per Predict request; larger inputs are split transparently.
-        options: extra gRPC channel options.
+        options: extra gRPC channel options, ``(name, value)`` pairs.
 
     One client may be shared by threads (its gRPC channel is thread-safe). It cannot be
     pickled: the workers of a process pool each open their own (``LatencyClient.from_env()``).

@@ -481,6 +481,13 @@ def test_suggest(latency: LatencyClient) -> None:
     assert [len(v.features) for v in vectors] == [2, 2]
 
 
+@pytest.mark.parametrize("options", [[("a",)], ["grpc.enable_retries"], [(1, 2)], 5, "abc"])
+def test_malformed_channel_options_are_a_client_input_error(options: object) -> None:
+    # grpc raised a bare ValueError or TypeError ("need more than 1 value to unpack").
+    with pytest.raises(ClientInputError, match="options must be"):
+        LatencyClient("127.0.0.1:1", options=options)  # type: ignore[arg-type]
+
+
 def test_predictions_compare_by_value() -> None:
     # The dataclass's == raised numpy's "truth value of an array is ambiguous".
     def made(mean: list[float], version: str = "v-1") -> Predictions:
