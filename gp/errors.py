@@ -32,5 +32,9 @@ class DatasetError(GPError):
     """A dataset directory is missing files or holds tables of the wrong shape."""
 
 
+class SelectionStoppedError(GPError):
+    """Active selection was stopped by its caller's ``stop`` check (say, a call that ended)."""
+
+
 class NotFittedError(GPError):
     """The model was asked to predict before its source hyperparameters were fitted."""

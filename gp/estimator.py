@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gp.active import select
+from gp.active import StopCheck, select
 from gp.data import quantization_step
 from gp.errors import (
     GPInputError,
@@ -293,11 +293,12 @@ class LatencyEstimator:
         count: int,
         strategy: str = "",
         seed: int = 0,
+        stop: StopCheck | None = None,
     ) -> Suggestion:
         """Chooses ``count`` of the canonical archs ``pool`` given the device's posterior (for
-        callers that keep posteriors, like the service)."""
+        callers that keep posteriors, like the service; ``stop``: see :func:`select_active`)."""
         rows = self.rows(model, space, pool)
-        picks = select(posterior, rows, count, strategy, seed)
+        picks = select(posterior, rows, count, strategy, seed, stop)
         return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from gp.errors import GPInputError, NotFittedError
+from gp.errors import GPInputError, NotFittedError, SelectionStoppedError
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, NotFittedError):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+    if isinstance(exc, SelectionStoppedError):  # the call ended (deadline, cancel) mid-pick
+        return grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
     return None
 
 

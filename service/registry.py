@@ -28,6 +28,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from gp.active import StopCheck
 from gp.errors import DatasetError, InvalidArchitectureError
 from gp.estimator import (
     FIT_REVISION,
@@ -353,10 +354,12 @@ class Registry:
         candidates: Sequence[str] | None,
         strategy: str,
         seed: int,
+        stop: StopCheck | None = None,
     ) -> Suggestion:
         """Chooses up to ``count`` archs of the candidates (NB201 by default: the whole space)
         that the device is not yet conditioned on (measurements and reference archs): fewer
-        where fewer are left.
+        where fewer are left. ``stop`` ends an active pick early (the call is over): it holds
+        the device's lock, which every Predict of the device waits for.
 
         Raises:
             InvalidRequestError: no candidates for a space other than NB201, ``count`` above the
@@ -379,7 +382,9 @@ class Registry:
             model, posterior = self.posterior(device, space)  # the cached one Predict uses
             # Fewer than count when measured archs leave the pool: the caller cannot tell which.
             picks = min(count, len(pool))
-            return self.estimator.suggest_from(model, posterior, space, pool, picks, strategy, seed)
+            return self.estimator.suggest_from(
+                model, posterior, space, pool, picks, strategy, seed, stop
+            )
 
 
 def describe_key_change(cached: dict[str, object], current: dict[str, object]) -> str:

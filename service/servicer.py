@@ -117,7 +117,13 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         candidates = self._candidates(parser, space_name, request.candidates)
         with self.registry.consistent(device) as device:
             result = self.registry.suggest(
-                device, space, request.count, candidates, request.strategy, request.seed
+                device,
+                space,
+                request.count,
+                candidates,
+                request.strategy,
+                request.seed,
+                stop=lambda: not context.is_active(),  # deadline passed or caller gone
             )
             version = self.registry.model_version(device)
         suggestions = [

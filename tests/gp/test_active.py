@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gp.active import drawn_count, posterior_cross_covariance, select, select_active
-from gp.errors import GPInputError
+from gp.errors import GPInputError, SelectionStoppedError
 from gp.model import DevicePosterior
 from tests.gp.test_model import synthetic  # noqa: F401  (module-scoped fixture)
 
@@ -128,6 +128,26 @@ def test_an_empty_strategy_is_the_active_default(synthetic) -> None:  # noqa: F8
     pool = model.features.universe_rows(torch.arange(0, 15625, 25))
     prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
     assert select(prior, pool, 6, "", seed=1) == select(prior, pool, 6, "active", seed=1)
+
+
+@pytest.mark.parametrize("strategy", ["active", "greedy"])
+def test_a_stop_check_ends_the_selection_between_picks(synthetic, strategy: str) -> None:  # noqa: F811
+    """A batch's cost grows with the square of its size: the service stops one whose call
+    has ended rather than hold the device's lock for hours."""
+    model, _, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 25))
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) > 3
+
+    with pytest.raises(SelectionStoppedError, match="stopped after 3 of 50 picks"):
+        select(prior, pool, 50, strategy, seed=1, stop=stop)
+    assert select(prior, pool, 6, strategy, seed=1, stop=lambda: False) == select(
+        prior, pool, 6, strategy, seed=1
+    )
 
 
 def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811

@@ -395,6 +395,23 @@ def test_deadline_is_kept_on_a_slow_call(fuzzed: RunningServer, stub: Stub) -> N
     assert time.monotonic() - started < 2.0
 
 
+def test_a_suggestion_past_its_deadline_stops_and_frees_its_device(
+    fuzzed: RunningServer, stub: Stub
+) -> None:
+    """An active pick's cost grows with the square of its count (15,000 of NB201: hours),
+    and it holds the device's lock, which every Predict of the device waits for: once the
+    caller has its DEADLINE_EXCEEDED the work stops too."""
+    stub.RegisterDevice(pb.RegisterDeviceRequest(name="huge-pick"))
+    request = pb.SuggestSamplesRequest(device="huge-pick", count=15_000, strategy="greedy")
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SuggestSamples(request, timeout=1.0)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    predicted = stub.Predict(
+        pb.PredictRequest(device="huge-pick", archs=[nb201(ARCHS[0])]), timeout=60
+    )
+    assert len(predicted.predictions) == 1
+
+
 def test_a_write_whose_deadline_passed_in_the_queue_is_not_stored(
     template_store: Path, model_cache: dict[str, LatencyEstimator], tmp_path: Path
 ) -> None:
