@@ -293,7 +293,7 @@ def test_index_to_arch_rejects_bad_index(index: object, match: str) -> None:
     reason="shared NB201 dataset not present",
 )
 def test_strings_match_published_dataset() -> None:
-    published = torch.load(DATASET / "str_arch2idx.pt", weights_only=False)
+    published = torch.load(DATASET / "str_arch2idx.pt", weights_only=True)
     assert set(published) == set(all_archs())
 
 
