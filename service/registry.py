@@ -153,8 +153,11 @@ class Registry:
         if self._estimator.nasbench201 is not None:
             self._estimator.all_nasbench201_rows()  # build once, before threads share it
         self.ready.set()
-        self.on_fit("startup", time.perf_counter() - started)
-        logger.info("model %s ready (%d source devices)", self.fit_hash[:8], len(sources))
+        seconds = time.perf_counter() - started
+        self.on_fit("startup", seconds)
+        logger.info(
+            "model %s ready (%d source devices) in %.1f s", self.fit_hash[:8], len(sources), seconds
+        )
 
     def _source_tables(self) -> dict[str, np.ndarray]:
         """Complete NB201 tables by device name (duplicates averaged), canonical order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,18 @@ def test_cached_model_is_reused_without_refit(
     registry.start()
     assert registry.ready.is_set() and registry.source_names
     store.close()
+
+
+def test_a_start_from_the_cache_logs_how_long_it_took(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The service issue asks for the reload at start-up to be timed, like a refit is.
+    caplog.set_level("INFO", logger="service.registry")
+    store = Store(store_path)
+    Registry(store, fit_settings()).start()
+    store.close()
+    assert "loaded cached model" in caplog.text
+    assert re.search(r"model \w+ ready \(\d+ source devices\) in \d+\.\d s", caplog.text)
 
 
 def test_fit_key_depends_on_settings(store_path: Path) -> None:
