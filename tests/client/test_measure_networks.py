@@ -49,20 +49,24 @@ def test_networks_are_built_in_eval_mode() -> None:
     assert not build_network(MIXED).training
 
 
-def test_parameter_counts_match_the_modelling_package() -> None:
-    # The GP's analytic features count the same weights (BN affine included): if the macro
-    # architecture drifts from gp/spaces, measured latencies would describe other networks.
+def test_flops_and_parameters_match_the_modelling_package() -> None:
+    # The GP's analytic features count the same weights (BN affine included) and MACs: if the
+    # macro architecture drifts from gp/spaces (a stride, a stage's resolution: parameter
+    # counts alone miss those), measured latencies would describe other networks.
     nb201 = pytest.importorskip("gp.spaces.nasbench201")
     fbnet = pytest.importorskip("gp.spaces.fbnet")
     from gp.spaces import FBNetSpace, NASBench201Space
+    from tests.helpers import reference_totals
 
-    for arch in (CONV3, MIXED):
-        expected = NASBench201Space().encode([arch])[0, nb201.FEATURE_NAMES.index("params_m")]
-        assert _params(build_network(arch)) == pytest.approx(1e6 * float(expected), abs=1)
-    column = fbnet.FEATURE_NAMES.index("params_m")
-    for arch in [FBNET, *random_fbnet(2, seed=3)]:
-        expected = FBNetSpace().encode([arch])[0, column]
-        assert _params(build_network(arch, "fbnet")) == pytest.approx(1e6 * float(expected), abs=1)
+    cases = [(NASBench201Space(), nb201, "nasbench201", arch) for arch in (CONV3, MIXED)]
+    cases += [(FBNetSpace(), fbnet, "fbnet", a) for a in [FBNET, *random_fbnet(2, seed=3)]]
+    for space, module, name, arch in cases:
+        row = space.encode([arch])[0]
+        flops, params = reference_totals(list(build_network(arch, name)))
+        expected_flops = 1e6 * float(row[module.FEATURE_NAMES.index("flops_m")])
+        assert flops == pytest.approx(expected_flops, abs=1), arch
+        expected_params = 1e6 * float(row[module.FEATURE_NAMES.index("params_m")])
+        assert params == pytest.approx(expected_params, abs=1), arch
 
 
 def test_names_and_index_order_match_the_modelling_package() -> None:

@@ -30,7 +30,7 @@ from gp.spaces.nasbench201 import (
     index_to_arch,
     parse_arch,
 )
-from tests.helpers import DATASET
+from tests.helpers import DATASET, count_cost, reference_totals
 
 
 def nb201(*ops: str) -> str:
@@ -54,42 +54,6 @@ def fbnet_features(arch: Sequence[str]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- reference nets
-
-
-def count_cost(blocks: Sequence[nn.Module], size: int) -> list[tuple[int, int]]:
-    """(MACs, params) of each block, run in order on a 1 x 3 x size x size input.
-
-    MACs: conv ``out.numel() * c_in/groups * k*k``, linear ``in*out``; pools one add per
-    element read. Parameters: ``sum(p.numel())``. The forward pass runs on the meta device:
-    only shapes are computed, so the check is fast however busy the CPU is.
-    """
-    flops = 0
-
-    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal flops
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            flops += output.numel() * (module.in_channels // module.groups) * kh * kw
-        elif isinstance(module, nn.Linear):
-            flops += module.in_features * module.out_features
-        elif isinstance(module, nn.AvgPool2d):
-            flops += output.numel() * module.kernel_size**2
-        elif isinstance(module, nn.AdaptiveAvgPool2d):
-            flops += inputs[0].numel()
-
-    counted = (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
-    modules = [m for block in blocks for m in block.modules() if isinstance(m, counted)]
-    handles = [m.register_forward_hook(hook) for m in modules]
-    results = []
-    x = torch.zeros(1, 3, size, size, device="meta")
-    with torch.no_grad():
-        for block in blocks:
-            flops = 0
-            x = block.to("meta").eval()(x)
-            results.append((flops, sum(p.numel() for p in block.parameters())))
-    for handle in handles:
-        handle.remove()
-    return results
 
 
 class Zero(nn.Module):
@@ -209,11 +173,6 @@ def fbnet_network(blocks: Sequence[str]) -> list[nn.Module]:
         )
     )
     return modules
-
-
-def reference_totals(blocks: list[nn.Module]) -> tuple[int, int]:
-    costs = count_cost(blocks, 32)
-    return sum(f for f, _ in costs), sum(p for _, p in costs)
 
 
 # --------------------------------------------------------------------------- get_space
