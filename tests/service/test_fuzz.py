@@ -440,8 +440,14 @@ def test_a_write_whose_deadline_passed_in_the_queue_is_not_stored(
 
 
 def _occupy(stub: Stub) -> None:
-    """Keeps the server's one worker busy for a second or more (an active whole-space pick)."""
-    stub.SuggestSamples(pb.SuggestSamplesRequest(device="busy", count=4), timeout=60)
+    """Keeps the server's one worker busy until this call's 3 s deadline, however fast the
+    machine: 15,000 greedy picks would take hours, and they stop at the deadline. (A pick of
+    4 took 0.2-1 s, and the write below sometimes ran in time.)"""
+    request = pb.SuggestSamplesRequest(device="busy", count=15_000, strategy="greedy")
+    try:
+        stub.SuggestSamples(request, timeout=3)
+    except grpc.RpcError:
+        pass  # DEADLINE_EXCEEDED, as meant
 
 
 # ---- what the fuzzing found (regressions) --------------------------------------------------
