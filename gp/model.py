@@ -901,16 +901,19 @@ class LatencyModel:
         """
         settings = settings or FitSettings()
         step_ms = step_ms or [0.0] * len(devices)
-        torch.manual_seed(settings.seed)
-        folds = _leave_one_out_features(log_latency, devices, universe_encoding, settings.rank)
-        full = ArchFeatures.from_sources(log_latency, devices, universe_encoding, settings.rank)
-        kernel = LatencyKernel(
-            full.profile_dims, full.encoding_dims, full.relative_dims, full.source_dims
-        )
-        _optimise(kernel, folds, log_latency, step_ms, settings, progress)
-        with torch.no_grad():
-            scale = _typical_variance_ratio(kernel, folds, log_latency, step_ms, settings)
-            kernel.scale.fill_(scale)
+        # Seeded for a reproducible fit, on a fork: the caller's own torch RNG stream goes on
+        # where it was, rather than restarting from settings.seed after every fit.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(settings.seed)
+            folds = _leave_one_out_features(log_latency, devices, universe_encoding, settings.rank)
+            full = ArchFeatures.from_sources(log_latency, devices, universe_encoding, settings.rank)
+            kernel = LatencyKernel(
+                full.profile_dims, full.encoding_dims, full.relative_dims, full.source_dims
+            )
+            _optimise(kernel, folds, log_latency, step_ms, settings, progress)
+            with torch.no_grad():
+                scale = _typical_variance_ratio(kernel, folds, log_latency, step_ms, settings)
+                kernel.scale.fill_(scale)
         return cls(kernel, full)
 
 

@@ -54,6 +54,18 @@ def synthetic() -> tuple[LatencyModel, torch.Tensor, torch.Tensor]:
     return model, log_latency[6], encoding
 
 
+def test_a_fit_leaves_the_caller_s_torch_random_stream_where_it_was() -> None:
+    """The fit is seeded by its settings; it used to reseed torch's global generator, so a
+    caller's seeded draws after a fit were the same whatever seed the caller had set."""
+    log_latency, encoding = _synthetic_devices()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    settings = FitSettings(iterations=1, query_size=50)
+    LatencyModel.fit(log_latency[:3], ["d0", "d1", "d2"], encoding, None, settings)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_variance_shrinks_at_measured_archs_and_grows_away(synthetic) -> None:
     model, target, _ = synthetic
     measured = torch.tensor([0, 1000, 5000, 9000, 12000])
