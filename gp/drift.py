@@ -67,6 +67,12 @@ def neighbour_mean(series: np.ndarray, window: int) -> np.ndarray:
     return total / count
 
 
+def check_seed(seed: int) -> None:
+    """Raises ValueError unless ``seed`` is one numpy's generators take (not negative)."""
+    if seed < 0:
+        raise ValueError(f"the seed must be 0 or more, got {seed}")
+
+
 @dataclass(frozen=True)
 class DriftReport:
     """Residuals of a device's unmeasured archs, in file order (see the module docstring)."""
@@ -88,6 +94,7 @@ def drift_report(
     window: int = 25,
 ) -> DriftReport:
     """Conditions ``model`` on ``measured`` random archs of ``device`` and examines the rest."""
+    check_seed(seed)
     if dataset.file_order is None:
         raise DatasetError("the dataset does not say in which order its tables list the archs")
     truth = dataset.table(device)
@@ -145,10 +152,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 1 <= args.measured <= NUM_ARCHS - 1000:
         parser.error(f"--measured must be between 1 and {NUM_ARCHS - 1000}")
-    try:
-        check_window(args.window)
-    except ValueError as exc:
-        parser.error(f"--window: {exc}")
+    # Before the fit: numpy refuses a negative seed only once the fit is done.
+    for flag, check, value in (
+        ("--window", check_window, args.window),
+        ("--seed", check_seed, args.seed),
+    ):
+        try:
+            check(value)
+        except ValueError as exc:
+            parser.error(f"{flag}: {exc}")
     return args
 
 

@@ -70,6 +70,13 @@ def test_a_window_without_a_middle_is_refused(
     assert "--window: the window must be odd" in capsys.readouterr().err
 
 
+def test_a_negative_seed_is_refused_before_any_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    """numpy refused it only after the fit, as "expected non-negative integer"."""
+    with pytest.raises(SystemExit):
+        main(["--dataset", "missing", "--device", "gold_6226", "--seed", "-1"])
+    assert "--seed: the seed must be 0 or more, got -1" in capsys.readouterr().err
+
+
 def test_a_missing_dataset_is_an_error_before_any_fit(tmp_path) -> None:
     with pytest.raises(SystemExit, match="error: .*not a HELP dataset directory"):
         main(["--dataset", str(tmp_path), "--device", "gold_6226"])
