@@ -26,6 +26,13 @@ from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 
 logger = logging.getLogger(__name__)
 
+#: Why ``torch.load(weights_only=True)`` refused a file; torch's own message runs to several
+#: lines and suggests weights_only=False, which would run whatever the file holds.
+NOT_PLAIN_TORCH_FILE = (
+    "not a torch file of plain tensors, lists and dicts (other objects are refused unread: "
+    "unpickling them could run code)"
+)
+
 # The names users know some HELP devices by.
 DEVICE_ALIASES: dict[str, list[str]] = {"raspi4": ["pi4", "raspberry_pi_4"]}
 
@@ -101,12 +108,7 @@ def _load(path: Path) -> object:
     except FileNotFoundError:
         raise DatasetError(f"missing dataset file: {path}") from None
     except pickle.UnpicklingError as exc:
-        # torch's own message runs to several lines and suggests weights_only=False, which
-        # would run whatever the file holds.
-        raise DatasetError(
-            f"cannot read {path}: not a torch file of plain tensors, lists and dicts (other "
-            "objects are refused unread: unpickling them could run code)"
-        ) from exc
+        raise DatasetError(f"cannot read {path}: {NOT_PLAIN_TORCH_FILE}") from exc
     except Exception as exc:  # truncated or empty files, folders
         raise DatasetError(f"cannot read {path}: {str(exc) or type(exc).__name__}") from exc
 

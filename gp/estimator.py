@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from gp.active import StopCheck, select
-from gp.data import quantization_step
+from gp.data import NOT_PLAIN_TORCH_FILE, quantization_step
 from gp.errors import (
     GPInputError,
     InvalidArchitectureError,
@@ -178,7 +179,11 @@ class LatencyEstimator:
             return cls._from_state(torch.load(path, weights_only=True))
         except FileNotFoundError:
             raise
-        except Exception as exc:  # unpickling refusals, missing keys, shapes that do not fit
+        except pickle.UnpicklingError as exc:
+            raise NotFittedError(
+                f"{path} is not a saved estimator: {NOT_PLAIN_TORCH_FILE}"
+            ) from exc
+        except Exception as exc:  # missing keys, shapes that do not fit, truncated files
             raise NotFittedError(
                 f"{path} is not a saved estimator ({type(exc).__name__}: {exc})"
             ) from exc
