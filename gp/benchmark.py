@@ -240,7 +240,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         " space without source tables",
     )
     parser.add_argument(
-        "--target", default=",".join(HELP_TARGET_DEVICES), help="comma-separated target devices"
+        "--target",
+        help=f"comma-separated target devices (default: {','.join(HELP_TARGET_DEVICES)}; none"
+        " with --cross-validate, which predicts the sources)",
     )
     parser.add_argument(
         "--strategies",
@@ -266,6 +268,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="optimiser steps of the source fit (default %(default)s)",
     )
     args = parser.parse_args(argv)
+    if args.cross_validate and args.target is not None:
+        # It would be ignored: the folds' targets are the sources held out.
+        parser.error("--target: --cross-validate predicts each source in turn, not targets")
+    if args.target is None:
+        args.target = ",".join(HELP_TARGET_DEVICES)
     for flag, value in (("--target", args.target), ("--strategies", args.strategies)):
         _check_names(parser, flag, value)
     if args.source != NO_SOURCES:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gp.benchmark import METRICS, Fold, aggregate, folds_for, main, parse_args, print_table
-from gp.data import LatencyDataset
+from gp.data import HELP_TARGET_DEVICES, LatencyDataset
 from gp.errors import DatasetError
 from gp.spaces.nasbench201 import NUM_ARCHS
 from tests.helpers import write_help_dataset
@@ -68,10 +68,22 @@ def tiny_tables(tmp_path: Path) -> Path:
     return write_help_dataset(tmp_path / "tiny", tables)
 
 
-@pytest.mark.parametrize("argv", [["--source", "a,b"], ["--cross-validate", "--source", "a,b,c"]])
+@pytest.mark.parametrize(
+    "argv", [["--source", "a,b", "--target", "t"], ["--cross-validate", "--source", "a,b,c"]]
+)
 def test_cross_validation_needs_a_source_more_than_a_fit(argv: list[str], tiny_tables: Path):
     with pytest.raises(SystemExit, match="at least 3 sources"):
-        main(["--dataset", str(tiny_tables), "--target", "t", *argv])
+        main(["--dataset", str(tiny_tables), *argv])
+
+
+def test_targets_given_with_cross_validation_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Cross-validation predicts the sources; --target was ignored, even a misspelt one."""
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--cross-validate", "--target", "fpgaa"])
+    assert "--target: --cross-validate predicts each source in turn" in capsys.readouterr().err
+    assert parse_args(["--dataset", "d"]).target == ",".join(HELP_TARGET_DEVICES)
 
 
 def test_strategies_that_need_reference_archs_say_so_before_the_fit(tiny_tables: Path) -> None:
