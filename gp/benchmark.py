@@ -333,6 +333,14 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets or sources,
         "cross_validate": args.cross_validate,
         "zeroshot_descriptor": "latencies on HELP's 10 reference architectures",
+        # What else the figures depend on: results of other fits or protocols look alike.
+        "settings": {
+            "dataset": str(args.dataset),
+            "strategies": strategies,
+            "seeds": args.seeds,
+            "samples": args.samples,
+            "iterations": args.iterations if sources else None,
+        },
     }
     print(json.dumps({"timings_s": report["timings_s"], "peak_rss_mb": report["peak_rss_mb"]}))
     if args.json:

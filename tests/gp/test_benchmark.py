@@ -1,5 +1,6 @@
 """Aggregation of benchmark cases into the table's rows, and its arguments (no data needed)."""
 
+import json
 import math
 from pathlib import Path
 
@@ -169,3 +170,18 @@ def test_device_and_strategy_lists_name_each_item_once(
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "d", flag, value])
     assert message in capsys.readouterr().err
+
+
+def test_the_json_report_records_the_run_s_settings(tiny_tables: Path, tmp_path: Path) -> None:
+    """Runs with other --iterations or --samples wrote JSON that could not be told apart."""
+    out = tmp_path / "out.json"
+    argv = ["--dataset", str(tiny_tables), "--source", "none", "--target", "t", "--seeds", "1",
+            "--samples", "3", "--strategies", "random", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["settings"] == {
+        "dataset": str(tiny_tables),
+        "strategies": ["random"],
+        "seeds": 1,
+        "samples": 3,
+        "iterations": None,  # no fit without sources
+    }
