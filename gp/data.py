@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gp.errors import DatasetError, InvalidArchitectureError
+from gp.errors import DatasetError, GPInputError, InvalidArchitectureError
 from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class LatencyDataset:
 
 
 def _require(devices: Sequence[str], available: Sequence[str], where: object) -> None:
+    if isinstance(devices, str):  # its letters would be reported missing one by one
+        raise GPInputError(f"expected a list of device names, got the str {devices!r}")
     if missing := [d for d in devices if d not in available]:
         raise DatasetError(f"not in {where}: {', '.join(missing)}; it has: {', '.join(available)}")
 
@@ -180,6 +182,7 @@ def load_help_dataset(root: str | Path, devices: list[str] | None = None) -> Lat
 
     Raises:
         DatasetError: a file is missing, unreadable, or of the wrong shape.
+        GPInputError: ``devices`` is a single str, not a list of them.
     """
     root = Path(root)
     stems = help_device_stems(root, devices)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gp.data import load_help_dataset, quantization_step
-from gp.errors import DatasetError
+from gp.errors import DatasetError, GPInputError
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 from tests.helpers import write_help_dataset
 
@@ -102,6 +102,15 @@ def test_an_empty_device_list_loads_no_table(tmp_path: Path) -> None:
     write_help_dataset(tmp_path, ONE_TABLE)
     assert load_help_dataset(tmp_path, []).devices == []
     assert load_help_dataset(tmp_path).devices == ["a"]
+
+
+def test_one_device_name_not_in_a_list_is_named(tmp_path: Path) -> None:
+    """Its letters were each reported missing: "not in ...: f, p, g, a"."""
+    write_help_dataset(tmp_path, ONE_TABLE)
+    with pytest.raises(GPInputError, match="expected a list of device names, got the str 'a'"):
+        load_help_dataset(tmp_path, "a")
+    with pytest.raises(GPInputError, match="got the str 'a'"):
+        load_help_dataset(tmp_path).require("a")
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
