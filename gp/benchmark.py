@@ -46,6 +46,8 @@ from gp.metrics import evaluate
 from gp.model import DevicePosterior, FitSettings, LatencyModel
 from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
 
+logger = logging.getLogger(__name__)
+
 STRATEGIES: tuple[str, ...] = ("random", "active", "random20", "zeroshot")
 # Not run by default: active picks without the drawn half, to compare against; and the
 # product's own flow (``client measure --register --suggested 10``): the descriptor's reference
@@ -381,11 +383,18 @@ def _runnable_strategies(args: argparse.Namespace, dataset: LatencyDataset) -> l
     them, and reference_active only where its pool holds --samples archs."""
     strategies = args.strategies.split(",")
     if not dataset.reference_archs:  # no descriptor in this dataset
+        unrunnable = [s for s in strategies if s in USES_REFERENCE]
         strategies = [s for s in strategies if s not in USES_REFERENCE]
         if not strategies:
             raise SystemExit(
                 f"error: {args.dataset} has no reference archs (hardware_embedding_index.pt),"
                 f" which {args.strategies} needs"
+            )
+        if unrunnable:
+            logger.warning(
+                "not run: %s (%s has no reference archs, hardware_embedding_index.pt)",
+                ", ".join(unrunnable),
+                args.dataset,
             )
     unreferenced = NUM_ARCHS - len(dataset.reference_archs)  # reference_active's pool
     if "reference_active" in strategies and args.samples > unreferenced:

@@ -94,6 +94,16 @@ def test_strategies_that_need_reference_archs_say_so_before_the_fit(tiny_tables:
         main([*argv, "--strategies", "zeroshot,reference_active"])
 
 
+def test_strategies_left_out_for_want_of_reference_archs_are_named(
+    tiny_tables: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """zeroshot was dropped from the table without a word when another strategy remained."""
+    argv = ["--dataset", str(tiny_tables), "--source", "none", "--target", "t", "--seeds", "1",
+            "--strategies", "random,zeroshot"]  # fmt: skip
+    assert main(argv) == 0
+    assert f"not run: zeroshot ({tiny_tables} has no reference archs" in caplog.text
+
+
 def test_reference_active_samples_beyond_its_pool_are_refused_before_the_fit(
     tiny_tables: Path,
 ) -> None:
