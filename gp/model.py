@@ -866,7 +866,8 @@ class LatencyModel:
     def posterior(
         self, index: torch.Tensor, latency_ms: np.ndarray | torch.Tensor, step_ms: float = 0.0
     ) -> DevicePosterior:
-        """Conditions on measurements of universe archs ``index`` (canonical indices)."""
+        """Conditions on measurements ``latency_ms`` (n,) of universe archs ``index`` (n,
+        canonical indices)."""
         rows = self.features.universe_rows(torch.as_tensor(index, dtype=torch.long))
         return self.condition(rows, check_latencies(latency_ms), step_ms)
 
@@ -874,7 +875,9 @@ class LatencyModel:
     def condition(
         self, rows: torch.Tensor, log_latency: torch.Tensor, step_ms: float = 0.0
     ) -> DevicePosterior:
-        """The posterior of a device measured at model ``rows``."""
+        """The posterior of a device measured at (n x D) model ``rows``, whose measured
+        ``log_latency`` (n,) is in log ms, unchecked: :func:`check_latencies` makes it from ms,
+        as :meth:`posterior` does."""
         return DevicePosterior(
             self.kernel, rows, log_latency, step_ms, prior_level=self.features.prior_level
         )
