@@ -60,6 +60,7 @@ from scipy import stats
 from gp.errors import GPInputError, InvalidMeasurementError
 from gp.kernels import ARDLinearKernel
 from gp.profiles import SourceProfiles, cost_features
+from gp.spaces.base import is_whole_number
 
 logger = logging.getLogger(__name__)
 
@@ -854,6 +855,24 @@ class FitSettings:
     query_size: int = 200
     rank: int = DEFAULT_RANK
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Raises GPInputError naming a setting the fit cannot use: torch failed on them
+        mid-fit (no context sizes, no episodes), or the fit silently did nothing."""
+        least = {"iterations": 0, "episodes_per_device": 1, "query_size": 0, "rank": 0, "seed": 0}
+        sizes = {f"context_sizes[{i}]": (size, 1) for i, size in enumerate(self.context_sizes)}
+        checks = {name: (getattr(self, name), bound) for name, bound in least.items()} | sizes
+        for name, (value, bound) in checks.items():
+            if not is_whole_number(value) or value < bound:
+                raise GPInputError(
+                    f"FitSettings.{name} must be a whole number >= {bound}, got {value!r}"
+                )
+        if not self.context_sizes:
+            raise GPInputError("FitSettings.context_sizes must name at least one size")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise GPInputError(
+                f"FitSettings.learning_rate must be positive, got {self.learning_rate!r}"
+            )
 
 
 class LatencyModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
-from gp.errors import InvalidMeasurementError
+from gp.errors import GPInputError, InvalidMeasurementError
 from gp.model import (
     VARIANCE_RATIO_PSEUDO_COUNT,
     DevicePosterior,
@@ -151,6 +152,23 @@ def test_an_interval_holds_its_point_prediction_however_vague() -> None:
     prediction = LatencyEstimator(None).predict(fbnet, fbnet.random_archs(50, seed=0))
     assert np.all(prediction.lower_ms < prediction.mean_ms)
     assert np.all(prediction.mean_ms <= prediction.upper_ms)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"episodes_per_device": 0}, "episodes_per_device must be a whole number >= 1, got 0"),
+        ({"context_sizes": ()}, "context_sizes must name at least one size"),
+        ({"context_sizes": (5, 0)}, "context_sizes[1] must be a whole number >= 1, got 0"),
+        ({"iterations": -1}, "iterations must be a whole number >= 0, got -1"),
+        ({"learning_rate": float("nan")}, "learning_rate must be positive, got nan"),
+    ],
+)
+def test_fit_settings_the_fit_cannot_use_are_named(setting: dict, message: str) -> None:
+    """Before, torch failed mid-fit ("torch.cat(): expected a non-empty list of Tensors",
+    "random_ expects 'from' to be less than 'to'") or the fit silently took no step."""
+    with pytest.raises(GPInputError, match=re.escape(f"FitSettings.{message}")):
+        FitSettings(**setting)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0, 5e-324, 1e8])
