@@ -232,7 +232,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dataset", required=True, type=Path, help="HELP-format directory")
     parser.add_argument(
-        "--seeds", type=int, default=5, help="seeds per device and strategy (default %(default)s)"
+        "--seeds",
+        type=int,
+        default=5,
+        help="seeds per device and strategy: seeds 0..SEEDS-1 draw the measured archs; the"
+        " source fit is the same for all (default %(default)s)",
     )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument(

@@ -53,7 +53,10 @@ def test_help_names_the_default_strategies(
     monkeypatch.setenv("COLUMNS", "300")  # argparse breaks long words at a narrow width
     with pytest.raises(SystemExit):
         parse_args(["--help"])
-    assert "(default: random,active,random20,zeroshot)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(default: random,active,random20,zeroshot)" in out
+    # Seeds vary the measured archs only; one might take them for refits too.
+    assert "seeds 0..SEEDS-1 draw the measured archs; the source fit is the same for all" in out
 
 
 def test_cross_validation_holds_out_each_source_once() -> None:
