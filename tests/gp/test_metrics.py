@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gp.errors import GPInputError
+from gp.errors import GPInputError, InvalidMeasurementError
 from gp.metrics import evaluate
 from gp.model import LatencyPrediction
 
@@ -71,3 +71,12 @@ def test_measurements_of_another_length_are_refused() -> None:
     predicted = prediction([10.0, 20.0], [9.0, 18.0], [11.0, 22.0], 0.1)
     with pytest.raises(GPInputError, match="2 predictions"):
         evaluate(predicted, np.array([10.0]))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 0.0, float("inf")])
+def test_a_measurement_that_is_no_latency_is_named(bad: float) -> None:
+    """A NaN counted as a miss in acc10 and coverage90 (0.5 here, not 1.0) and made the
+    other scores NaN; a zero made MAPE infinite."""
+    predicted = prediction([10.0, 20.0], [9.0, 18.0], [11.0, 22.0], 0.1)
+    with pytest.raises(InvalidMeasurementError, match="scored measurement 1: latency"):
+        evaluate(predicted, np.array([10.0, bad]))
