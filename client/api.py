@@ -960,13 +960,26 @@ class LatencyClient:
     ) -> list[tuple[str, float]]:
         """A device's stored measurements in one space: ``(canonical arch, latency_ms)`` pairs
         in upload order (a source device lists its whole imported table; a vector's arch is
-        its comma-joined features).
+        its comma-joined features), gathered from every page of ListMeasurements.
 
         Raises:
             NotFoundError: unknown device. InvalidArgumentError: unknown search space.
         """
         _check_text(device, "device")
         _check_text(search_space, "search_space")
-        request = pb.ListMeasurementsRequest(device=device, search_space=search_space)
-        reply = self._call("ListMeasurements", request)
-        return [(m.arch.arch, m.latency_ms) for m in reply.measurements]
+        found: list[tuple[str, float]] = []
+        token = ""
+        while True:
+            # The server also ends a page before 2 MiB; one older than pages answers all at
+            # once, with no token.
+            request = pb.ListMeasurementsRequest(
+                device=device,
+                search_space=search_space,
+                page_size=DEFAULT_BATCH_SIZE,
+                page_token=token,
+            )
+            reply = self._call("ListMeasurements", request)
+            found += [(m.arch.arch, m.latency_ms) for m in reply.measurements]
+            token = reply.next_page_token
+            if not token:
+                return found

@@ -6,10 +6,12 @@ changes nothing. Errors map to status codes in :mod:`service.errors`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 import grpc
 
@@ -30,6 +32,7 @@ from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
 
 logger = logging.getLogger(__name__)
+M = TypeVar("M", pb.Device, pb.Measurement)
 
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
 MAX_NAME_LENGTH = 200
@@ -235,13 +238,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         # One more than the page, to know whether another page follows.
         found = self.store.list_devices(after=request.page_token, limit=size + 1)
-        page, budget = [], PAGE_BYTES
-        for device in found[:size]:
-            message = self._device_message(device)
-            budget -= message.ByteSize()
-            if page and budget < 0:
-                break
-            page.append(message)
+        page = _fill_page(map(self._device_message, found[:size]))
         more = len(page) < len(found)
         return pb.ListDevicesResponse(devices=page, next_page_token=page[-1].name if more else "")
 
@@ -254,18 +251,51 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     def ListMeasurements(
         self, request: pb.ListMeasurementsRequest, context: grpc.ServicerContext
     ) -> pb.ListMeasurementsResponse:
-        """A device's measurements in one space, canonical, in upload order."""
+        """A device's measurements in one space, canonical, in upload order: all of them, or
+        a page (see ListMeasurementsRequest)."""
+        if request.page_size < 0:
+            raise InvalidRequestError(f"page_size must be 0 or more, got {request.page_size}")
+        after = _row_after(request.page_token)
         device = self._device(request.device)
         name = (request.search_space or NASBench201Space.name).strip().lower()
-        archs, latency = self.store.measurements(device.id, name)  # none under a bad name
-        dim = (vector_dim(archs[0]) if archs else 1) if name == VectorSpace.name else None
-        space = get_space(name, dim)  # an unknown name: its error
-        return pb.ListMeasurementsResponse(
-            measurements=[
-                pb.Measurement(arch=to_message(space, arch), latency_ms=float(ms))
-                for arch, ms in zip(archs, latency, strict=True)
-            ]
+        # At most a batch a page: a page can be uploaded again in one AddMeasurements.
+        size = min(request.page_size, self.max_batch)
+        # One more than the page, to know whether another page follows.
+        rows = self.store.measurement_rows(device.id, name, after, size + 1 if size else -1)
+        dim = (vector_dim(rows[0][1]) if rows else 1) if name == VectorSpace.name else None
+        space = get_space(name, dim)  # an unknown name (none stored under it): its error
+        messages = (
+            pb.Measurement(arch=to_message(space, arch), latency_ms=ms) for _, arch, ms in rows
         )
+        if not size:  # all of them, as before pages existed
+            return pb.ListMeasurementsResponse(measurements=messages)
+        page = _fill_page(itertools.islice(messages, size))
+        more = len(page) < len(rows)
+        token = str(rows[len(page) - 1][0]) if more else ""
+        return pb.ListMeasurementsResponse(measurements=page, next_page_token=token)
+
+
+def _fill_page(messages: Iterable[M]) -> list[M]:
+    """The messages up to the one that would take an answer past PAGE_BYTES (at least one)."""
+    page: list[M] = []
+    budget = PAGE_BYTES
+    for message in messages:
+        budget -= message.ByteSize()
+        if page and budget < 0:
+            break
+        page.append(message)
+    return page
+
+
+def _row_after(page_token: str) -> int:
+    """The measurement row id a ListMeasurements page token continues after (0: the first)."""
+    if not page_token:
+        return 0
+    # The token is the last row id listed; anything else was not given by this RPC, and
+    # reading it as a place to start would answer a silently partial list.
+    if page_token.isascii() and page_token.isdigit() and int(page_token) < 2**63:
+        return int(page_token)
+    raise InvalidRequestError(f"page_token {page_token[:40]!r} is not one this RPC gave")
 
 
 def _check_suggest_options(request: pb.SuggestSamplesRequest) -> None:

@@ -417,13 +417,21 @@ class Store:
 
     def measurements(self, device_id: int, search_space: str) -> tuple[list[str], np.ndarray]:
         """A device's measurements in one space: canonical archs and latencies, in insert order."""
+        rows = self.measurement_rows(device_id, search_space)
+        return [r[1] for r in rows], np.array([r[2] for r in rows], dtype=np.float64)
+
+    def measurement_rows(
+        self, device_id: int, search_space: str, after: int = 0, limit: int = -1
+    ) -> list[tuple[int, str, float]]:
+        """``(row id, canonical arch, latency)`` of a device's measurements in one space, in
+        insert order: all of them, or at most ``limit`` whose row ids exceed ``after``."""
         with self._read() as db:
             rows = db.execute(
-                "SELECT arch, latency_ms FROM measurements"
-                " WHERE device_id = ? AND search_space = ? ORDER BY id",
-                (device_id, search_space),
+                "SELECT id, arch, latency_ms FROM measurements"
+                " WHERE device_id = ? AND search_space = ? AND id > ? ORDER BY id LIMIT ?",
+                (device_id, search_space, after, limit),
             ).fetchall()
-        return [str(r[0]) for r in rows], np.array([r[1] for r in rows], dtype=np.float64)
+        return [(int(i), str(arch), float(ms)) for i, arch, ms in rows]
 
     def space_counts(self) -> dict[tuple[int, str], int]:
         """(device id, search space) -> number of measurements."""

@@ -39,6 +39,7 @@ from client.api import (
     to_architecture,
     to_architectures,
 )
+from service import servicer as servicer_module
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
@@ -568,6 +569,21 @@ def test_devices_gathers_every_page(latency: LatencyClient) -> None:
         latency.register_device(f"paged{i:03d}")
     names = [d.name for d in latency.devices()]
     assert names == sorted(names) and set(names) == before | {f"paged{i:03d}" for i in range(101)}
+
+
+def test_measurements_past_the_message_limit_come_in_pages(
+    store_path: Path, model_cache: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, one ListMeasurements answered all: a source's table (1.8 MB) from a server
+    whose messages end at 1 MiB was RESOURCE_EXHAUSTED."""
+    monkeypatch.setattr(servicer_module, "PAGE_BYTES", 256 * 1024)
+    running = service_fixtures.start_server(store_path, model_cache, max_message_bytes=1 << 20)
+    try:
+        with LatencyClient(f"127.0.0.1:{running.port}", retries=0) as latency:
+            listed = latency.measurements("pi4")
+        assert len(listed) == 15_625 and len(set(listed)) == 15_625
+    finally:
+        running.stop(grace=0)
 
 
 class FakeRpcError(grpc.RpcError):

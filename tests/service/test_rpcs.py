@@ -256,6 +256,46 @@ def test_list_measurements_returns_each_space_canonical_in_upload_order(
     assert listed_for(stub, "unmeasured") == []
 
 
+def test_measurements_are_listed_a_page_at_a_time_on_request(
+    stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, every measurement went in one answer: a plain grpc client (4 MiB) could not
+    read a device with three NB201 tables, and no client one of over 64 MiB."""
+    register(stub, "paged")
+    latencies = [1.0 + i for i in range(25)]
+    uploads = [measure(ARCHS[i], ms) for i, ms in enumerate(latencies)]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="paged", measurements=uploads))
+
+    def pages(page_size: int) -> list[list[float]]:
+        found, token = [], ""
+        while True:
+            request = pb.ListMeasurementsRequest(
+                device="paged", page_size=page_size, page_token=token
+            )
+            reply = stub.ListMeasurements(request)
+            found.append([m.latency_ms for m in reply.measurements])
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    assert pages(0) == [latencies]  # all in one answer, as before pages
+    assert [len(p) for p in pages(10)] == [10, 10, 5] and sum(pages(10), []) == latencies
+    assert pages(25) == [latencies]  # no empty last page
+    first = stub.ListMeasurements(pb.ListMeasurementsRequest(device="paged", page_size=20))
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="paged", measurements=[uploads[0]]))
+    rest = stub.ListMeasurements(
+        pb.ListMeasurementsRequest(device="paged", page_size=20, page_token=first.next_page_token)
+    )
+    assert [m.latency_ms for m in rest.measurements] == [*latencies[20:], 1.0]  # upload order
+    monkeypatch.setattr(servicer_module, "PAGE_BYTES", 1)  # less than any measurement
+    assert pages(10) == [[ms] for ms in [*latencies, 1.0]]  # one a page, never an empty one
+    for size, token in [(-1, ""), (5, "dev1"), (5, "-3"), (5, "9" * 30)]:
+        request = pb.ListMeasurementsRequest(device="paged", page_size=size, page_token=token)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListMeasurements(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (size, token)
+
+
 def listed_for(stub: pb_grpc.LatencyEstimatorStub, device: str) -> list[str]:
     reply = stub.ListMeasurements(pb.ListMeasurementsRequest(device=device))
     return [m.arch.arch for m in reply.measurements]

@@ -171,15 +171,21 @@ class GetDeviceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ListMeasurementsRequest(_message.Message):
-    __slots__ = ("device", "search_space")
+    __slots__ = ("device", "search_space", "page_size", "page_token")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     SEARCH_SPACE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     device: str
     search_space: str
-    def __init__(self, device: _Optional[str] = ..., search_space: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, device: _Optional[str] = ..., search_space: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListMeasurementsResponse(_message.Message):
-    __slots__ = ("measurements",)
+    __slots__ = ("measurements", "next_page_token")
     MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
-    def __init__(self, measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
