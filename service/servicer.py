@@ -237,10 +237,21 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             raise InvalidRequestError(f"page_size must be 0 or more, got {request.page_size}")
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         # One more than the page, to know whether another page follows.
-        found = self.store.list_devices(after=request.page_token, limit=size + 1)
+        found = self.store.list_devices(after=self._name_after(request.page_token), limit=size + 1)
         page = _fill_page(map(self._device_message, found[:size]))
         more = len(page) < len(found)
         return pb.ListDevicesResponse(devices=page, next_page_token=page[-1].name if more else "")
+
+    def _name_after(self, page_token: str) -> str:
+        """The device name a ListDevices page token continues after ("": the first page)."""
+        # The token is the last name listed, and devices are never removed: a string naming
+        # none was not given by this RPC, and starting after it answers a silently partial list.
+        try:
+            if not page_token or self.store.resolve(page_token).name == page_token:
+                return page_token
+        except DeviceNotFoundError:
+            pass
+        raise _foreign_token(page_token)
 
     @grpc_errors
     def GetDevice(self, request: pb.GetDeviceRequest, context: grpc.ServicerContext) -> pb.Device:
@@ -295,7 +306,11 @@ def _row_after(page_token: str) -> int:
     # reading it as a place to start would answer a silently partial list.
     if page_token.isascii() and page_token.isdigit() and int(page_token) < 2**63:
         return int(page_token)
-    raise InvalidRequestError(f"page_token {page_token[:40]!r} is not one this RPC gave")
+    raise _foreign_token(page_token)
+
+
+def _foreign_token(page_token: str) -> InvalidRequestError:
+    return InvalidRequestError(f"page_token {page_token[:40]!r} is not one this RPC gave")
 
 
 def _check_suggest_options(request: pb.SuggestSamplesRequest) -> None:

@@ -160,6 +160,21 @@ def test_devices_are_listed_a_page_at_a_time(
     assert negative.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_a_page_token_not_given_by_list_devices_is_refused(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Before, any string was a place to start: "dev" (or an alias) silently answered the
+    devices whose names sort after it, a partial list that looked whole."""
+    register(stub, "listed", aliases=["also-listed"])
+    for token in ["dev", "also-listed", "listed "]:
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListDevices(pb.ListDevicesRequest(page_token=token))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, token
+        assert "is not one this RPC gave" in refused.value.details()
+    after = stub.ListDevices(pb.ListDevicesRequest(page_token="listed")).devices
+    assert [d.name for d in after] == sorted(n for n in [*TEST_DEVICES, "listed"] if n > "listed")
+
+
 def test_one_model_version_is_one_answer_while_the_device_is_measured(
     stub: pb_grpc.LatencyEstimatorStub,
 ) -> None:
