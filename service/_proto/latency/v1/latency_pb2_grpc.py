@@ -98,7 +98,8 @@ class LatencyEstimatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterDevice(self, request, context):
-        """Registers a new device; its name and aliases must not be taken.
+        """Registers a new device; its name and aliases must not be taken. Not idempotent: a retry
+        whose first attempt was stored is ALREADY_EXISTS (GetDevice shows what was stored).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
