@@ -1,9 +1,12 @@
-"""Request guards around every unary RPC: undecodable bytes and expired deadlines.
+"""Request guards around every unary RPC: undecodable bytes, expired deadlines, and answers
+too large to send.
 
 grpc answers a request whose bytes do not parse with INTERNAL ("Exception deserializing
 request!") and runs a handler even when the caller's deadline passed while the call waited
 in the queue. A hostile or confused client can cause both, so neither may look like a server
-bug or, for a write, store data the caller already gave up on.
+bug or, for a write, store data the caller already gave up on. An answer over the message
+limit grpc fails to send only after the handler returned: the access log and metrics counted
+the call OK while the client got RESOURCE_EXHAUSTED.
 
 :class:`UnaryInterceptor` and :func:`wrap_unary` are what the interceptors (auth, telemetry,
 this guard) share: the first picks the unary handlers out, the second swaps a handler's
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +68,11 @@ class _Undecodable:
 
 
 class RequestGuardInterceptor(UnaryInterceptor):
-    """INVALID_ARGUMENT for undecodable requests, DEADLINE_EXCEEDED before running late ones."""
+    """INVALID_ARGUMENT for undecodable requests, DEADLINE_EXCEEDED before running late ones,
+    RESOURCE_EXHAUSTED for answers over ``max_message_bytes``."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
 
     def wrap(
         self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
@@ -94,6 +102,14 @@ class RequestGuardInterceptor(UnaryInterceptor):
                 context.abort(
                     grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call ran"
                 )
-            return behavior(request, context)
+            response = behavior(request, context)
+            size = response.ByteSize() if isinstance(response, Message) else 0
+            if size > self.max_message_bytes:
+                context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"the answer would be {size:,} bytes, over the {self.max_message_bytes:,}"
+                    " a message may carry: ask for less (ListMeasurements: a page_size)",
+                )
+            return response
 
         return wrap_unary(handler, guarded, safe_deserialize)

@@ -164,7 +164,7 @@ def _bound_server(
     interceptors: list[grpc.ServerInterceptor] = [TelemetryInterceptor(metrics)]
     if token is not None:
         interceptors.append(TokenAuthInterceptor(token))
-    interceptors.append(RequestGuardInterceptor())
+    interceptors.append(RequestGuardInterceptor(config.max_message_bytes))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
         interceptors=interceptors,

@@ -10,6 +10,7 @@ passed while it queued is never stored.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -367,6 +368,20 @@ def test_oversized_batch_is_resource_exhausted(what: str, fuzzed: RunningServer,
         ),
     }
     assert check_call(fuzzed, calls[what]) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_an_answer_over_the_message_limit_is_refused_as_such(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, grpc failed to send it after the handler returned: the client got "Sent message
+    larger than max", and the access log and metrics said OK."""
+    caplog.set_level(logging.INFO, logger="service.access")
+    request = pb.ListMeasurementsRequest(device="pi4")  # a whole table: 1.8 MB, over 1 MiB
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ListMeasurements(request)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "over the 1,048,576 a message may carry" in info.value.details()
+    assert "method=ListMeasurements code=RESOURCE_EXHAUSTED" in caplog.text
 
 
 def test_default_message_limit_is_resource_exhausted(tmp_path: Path) -> None:
