@@ -20,6 +20,10 @@ from gp.errors import GPInputError, NotFittedError, SelectionStoppedError
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Longest status message sent. Messages quote the client's input (a name, an arch), and grpc
+#: drops a call whose trailers exceed 16 KiB (8 KiB sometimes), percent-encoding the message
+#: at up to 12 bytes a character: the client got RESOURCE_EXHAUSTED ("Stream removed") instead.
+MAX_DETAILS = 500
 
 
 class ServiceError(Exception):
@@ -87,10 +91,20 @@ def grpc_errors(method: F) -> F:
                 logger.exception("%s failed", method.__name__)
                 status = (grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
             else:
+                status = (status[0], bounded(status[1]))
                 logger.info("%s: %s %s", method.__name__, status[0].name, status[1])
             context.abort(*status)
 
     return wrapper  # type: ignore[return-value]
+
+
+def bounded(message: str) -> str:
+    """``message``, its middle elided beyond MAX_DETAILS characters: its start says which item,
+    its end why (and an overlong quoted input is what gets cut)."""
+    if len(message) <= MAX_DETAILS:
+        return message
+    half = (MAX_DETAILS - 5) // 2
+    return f"{message[:half]} ... {message[-half:]}"
 
 
 class StartupError(Exception):

@@ -14,6 +14,7 @@ from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
+from service.errors import MAX_DETAILS
 from service.server import RunningServer, create_server
 from tests.service.conftest import fit_settings, nb201
 
@@ -248,6 +249,32 @@ def test_error_status_and_store_unchanged(case: str, server: RunningServer, stub
     assert info.value.code() == code, info.value.details()
     assert fragment in info.value.details()
     assert server.store.table_counts() == before
+
+
+@pytest.mark.parametrize(
+    ("call", "code", "start"),
+    [
+        (lambda stub: stub.GetDevice(pb.GetDeviceRequest(name="x" * 20_000)), "NOT_FOUND", ""),
+        (predict("pi4", nb201("y" * 20_000)), "INVALID_ARGUMENT", "arch 0: "),
+        (
+            predict("pi4", pb.Architecture(search_space="\U0001f600" * 2_000)),
+            "INVALID_ARGUMENT",
+            "",
+        ),
+        (suggest(device="pi4", count=1, strategy="s" * 20_000), "INVALID_ARGUMENT", ""),
+    ],
+    ids=["device", "arch", "space", "strategy"],
+)
+def test_a_message_quoting_long_input_keeps_its_status(
+    stub: Stub, call: Callable[[Stub], object], code: str, start: str
+) -> None:
+    """Before, the quoted input made the trailers exceed grpc's 16 KiB: the client got
+    RESOURCE_EXHAUSTED ("Stream removed") instead of the error."""
+    with pytest.raises(grpc.RpcError) as info:
+        call(stub)
+    assert info.value.code().name == code, info.value.details()
+    assert info.value.details().startswith(start) and " ... " in info.value.details()
+    assert len(info.value.details()) <= MAX_DETAILS
 
 
 @pytest.fixture
