@@ -91,7 +91,8 @@ class LatencyEstimatorServicer:
     def AddMeasurements(self, request, context):
         """Stores measurements of a registered device: all of them, or none on any error. An empty
         list stores nothing and is answered as any write: a client can check its token (and the
-        device) before it spends hours measuring.
+        device) before it spends hours measuring. Measurements of a source device (Device.source)
+        join its table, and the server refits its model at its next start.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
