@@ -253,6 +253,19 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             pass
         raise _foreign_token(page_token)
 
+    def _row_after(self, device: DeviceRecord, space: str, page_token: str) -> int:
+        """The measurement row a ListMeasurements page token continues after (0: the first)."""
+        if not page_token:
+            return 0
+        # The token is the last row listed. Anything else (another device's or space's row
+        # included) was not given for this list, and starting after it would skip rows.
+        if page_token.isascii() and page_token.isdigit() and int(page_token) < 2**63:
+            row = int(page_token)
+            listed = self.store.measurement_rows(device.id, space, row - 1, 1)
+            if listed and listed[0][0] == row:
+                return row
+        raise _foreign_token(page_token)
+
     @grpc_errors
     def GetDevice(self, request: pb.GetDeviceRequest, context: grpc.ServicerContext) -> pb.Device:
         """One device by name or alias."""
@@ -266,9 +279,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         a page (see ListMeasurementsRequest)."""
         if request.page_size < 0:
             raise InvalidRequestError(f"page_size must be 0 or more, got {request.page_size}")
-        after = _row_after(request.page_token)
         device = self._device(request.device)
         name = (request.search_space or NASBench201Space.name).strip().lower()
+        after = self._row_after(device, name, request.page_token)
         # At most a batch a page: a page can be uploaded again in one AddMeasurements.
         size = min(request.page_size, self.max_batch)
         # One more than the page, to know whether another page follows.
@@ -296,17 +309,6 @@ def _fill_page(messages: Iterable[M]) -> list[M]:
             break
         page.append(message)
     return page
-
-
-def _row_after(page_token: str) -> int:
-    """The measurement row id a ListMeasurements page token continues after (0: the first)."""
-    if not page_token:
-        return 0
-    # The token is the last row id listed; anything else was not given by this RPC, and
-    # reading it as a place to start would answer a silently partial list.
-    if page_token.isascii() and page_token.isdigit() and int(page_token) < 2**63:
-        return int(page_token)
-    raise _foreign_token(page_token)
 
 
 def _foreign_token(page_token: str) -> InvalidRequestError:

@@ -304,7 +304,12 @@ def test_measurements_are_listed_a_page_at_a_time_on_request(
     assert [m.latency_ms for m in rest.measurements] == [*latencies[20:], 1.0]  # upload order
     monkeypatch.setattr(servicer_module, "PAGE_BYTES", 1)  # less than any measurement
     assert pages(10) == [[ms] for ms in [*latencies, 1.0]]  # one a page, never an empty one
-    for size, token in [(-1, ""), (5, "dev1"), (5, "-3"), (5, "9" * 30)]:
+    register(stub, "other")
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="other", measurements=uploads[:2]))
+    theirs = stub.ListMeasurements(pb.ListMeasurementsRequest(device="other", page_size=1))
+    assert theirs.next_page_token  # a row of another device: it would skip rows of this one
+    foreign = [(5, "dev1"), (5, "-3"), (5, "9" * 30), (5, "0"), (5, theirs.next_page_token)]
+    for size, token in [(-1, ""), *foreign]:
         request = pb.ListMeasurementsRequest(device="paged", page_size=size, page_token=token)
         with pytest.raises(grpc.RpcError) as refused:
             stub.ListMeasurements(request)
