@@ -233,8 +233,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
     ) -> pb.ListDevicesResponse:
         """A page of the registered devices, by name (see ListDevicesRequest)."""
-        if request.page_size < 0:
-            raise InvalidRequestError(f"page_size must be 0 or more, got {request.page_size}")
+        _check_page_size(request.page_size)
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         # One more than the page, to know whether another page follows.
         found = self.store.list_devices(after=self._name_after(request.page_token), limit=size + 1)
@@ -277,8 +276,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     ) -> pb.ListMeasurementsResponse:
         """A device's measurements in one space, canonical, in upload order: all of them, or
         a page (see ListMeasurementsRequest)."""
-        if request.page_size < 0:
-            raise InvalidRequestError(f"page_size must be 0 or more, got {request.page_size}")
+        _check_page_size(request.page_size)
         device = self._device(request.device)
         name = (request.search_space or NASBench201Space.name).strip().lower()
         after = self._row_after(device, name, request.page_token)
@@ -309,6 +307,11 @@ def _fill_page(messages: Iterable[M]) -> list[M]:
             break
         page.append(message)
     return page
+
+
+def _check_page_size(page_size: int) -> None:
+    if page_size < 0:
+        raise InvalidRequestError(f"page_size must be 0 or more, got {page_size}")
 
 
 def _foreign_token(page_token: str) -> InvalidRequestError:
