@@ -187,6 +187,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 f"{exc}; register it first (RegisterDevice; `client register`)"
             ) from None
         rows = _measurement_rows(request.measurements)
+        if request.request_id:  # stored with the batch and logged on a retry
+            _check_text("request_id", request.request_id)
         if not rows:  # a client checking its write access: nothing to store or recompute
             logger.debug("empty upload to %s: nothing stored", device.name)
             return self._added(device, 0)
@@ -356,12 +358,17 @@ def _check_names(name: str, aliases: Sequence[str]) -> None:
     for label, value in [("name", name), *((f"alias {i}", a) for i, a in enumerate(aliases))]:
         if value != value.strip():
             raise InvalidRequestError(f"{label} {value!r} has leading or trailing whitespace")
-        # A line break, escape sequence or direction override in a name would forge log lines
-        # and garble tables.
-        if any(unicodedata.category(c) in _UNPRINTABLE for c in value):
-            raise InvalidRequestError(f"{label} {value!r} has a control or format character")
-        if len(value) > MAX_NAME_LENGTH:
-            raise InvalidRequestError(f"{label} is longer than {MAX_NAME_LENGTH} characters")
+        _check_text(label, value)
+
+
+def _check_text(label: str, value: str) -> None:
+    """No control or format characters, at most MAX_NAME_LENGTH characters."""
+    # A line break, escape sequence or direction override would forge log lines and garble
+    # tables.
+    if any(unicodedata.category(c) in _UNPRINTABLE for c in value):
+        raise InvalidRequestError(f"{label} {value!r} has a control or format character")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidRequestError(f"{label} is longer than {MAX_NAME_LENGTH} characters")
 
 
 def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:

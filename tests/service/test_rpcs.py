@@ -239,6 +239,24 @@ def test_an_upload_during_an_answer_about_its_device_lands_after_it(
     assert stub.GetDevice(pb.GetDeviceRequest(name="paused")).measurement_count == 2
 
 
+def test_a_request_id_is_checked_like_a_name(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    """Before, any id was stored with its batch and logged on a retry: a line break in one
+    forged log lines, and one of megabytes was kept for good."""
+    register(stub, "ids")
+    upload = [measure(ARCHS[0], 2.0)]
+    for request_id in ["retry\nINFO forged line", "\u202eevil", "x" * 201]:
+        request = pb.AddMeasurementsRequest(
+            device="ids", measurements=upload, request_id=request_id
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.AddMeasurements(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("request_id ")
+    assert stub.GetDevice(pb.GetDeviceRequest(name="ids")).measurement_count == 0
+    request = pb.AddMeasurementsRequest(device="ids", measurements=upload, request_id="x" * 200)
+    assert stub.AddMeasurements(request).accepted == 1
+
+
 def test_list_measurements_returns_each_space_canonical_in_upload_order(
     stub: pb_grpc.LatencyEstimatorStub,
 ) -> None:
