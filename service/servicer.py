@@ -32,7 +32,7 @@ from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
 
 logger = logging.getLogger(__name__)
-M = TypeVar("M", pb.Device, pb.Measurement)
+PageItem = TypeVar("PageItem", pb.Device, pb.Measurement)
 
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
 MAX_NAME_LENGTH = 200
@@ -299,9 +299,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         return pb.ListMeasurementsResponse(measurements=page, next_page_token=token)
 
 
-def _fill_page(messages: Iterable[M]) -> list[M]:
+def _fill_page(messages: Iterable[PageItem]) -> list[PageItem]:
     """The messages up to the one that would take an answer past PAGE_BYTES (at least one)."""
-    page: list[M] = []
+    page: list[PageItem] = []
     budget = PAGE_BYTES
     for message in messages:
         budget -= message.ByteSize()
