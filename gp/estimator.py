@@ -38,6 +38,7 @@ from gp.model import (
     _standardisation,
     check_latencies,
 )
+from gp.outliers import SurprisingMeasurement, surprising_measurements
 from gp.profiles import SourceProfiles
 from gp.spaces import ArchLike, NASBench201Space, SearchSpace, VectorSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
@@ -267,6 +268,23 @@ class LatencyEstimator:
         model, posterior = self.posterior(space, measured or Measurements.empty(), descriptor)
         return posterior.predict(self.rows(model, space, archs))
 
+    def surprising(
+        self,
+        posterior: DevicePosterior,
+        space: SearchSpace,
+        measured: Measurements,
+        descriptor: Mapping[str, float] | None = None,
+        among: Sequence[ArchLike] | None = None,
+    ) -> list[tuple[str, SurprisingMeasurement]]:
+        """The measured archs (canonical) of ``among`` (default: all of them; reference archs
+        are not checked) whose latency the device's other measurements do not explain, as
+        :func:`~gp.outliers.surprising_measurements` finds them, given the device's
+        ``posterior`` from ``measured`` and ``descriptor``."""
+        archs = conditioning_order(space, measured, descriptor)
+        wanted = set(space.canonicalize(measured.archs if among is None else among))
+        candidates = [i for i, arch in enumerate(archs) if arch in wanted]
+        return [(archs[s.position], s) for s in surprising_measurements(posterior, candidates)]
+
     def suggest(
         self,
         space: SearchSpace,
@@ -331,6 +349,14 @@ def conditioned_archs(
     measurements and, in NB201, the descriptor's reference archs. None is worth suggesting
     again."""
     return set(_with_reference_latencies(space, measured, descriptor)[0])
+
+
+def conditioning_order(
+    space: SearchSpace, measured: Measurements, descriptor: Mapping[str, float] | None
+) -> list[str]:
+    """The archs of :func:`conditioned_archs` in the order of the posterior's measurements
+    (:meth:`LatencyEstimator.posterior`: each once, first seen first)."""
+    return _one_per_arch(*_with_reference_latencies(space, measured, descriptor))[0]
 
 
 def unconditioned_archs(

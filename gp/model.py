@@ -49,6 +49,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import gpytorch
 import numpy as np
@@ -571,14 +572,32 @@ class DevicePosterior:
         return mean.clamp_min(_MIN_RATIO), var, self.observation_variance(rows, var)
 
     @functools.cached_property
-    def interval_quantile(self) -> float:
-        """95% quantile of the predictive: Student-t, as the variance ratio is itself estimated
-        (inverse-gamma posterior with a0 + n - 1 degrees of freedom, one spent on the scale).
-        Before a second measurement the ratio is the prior's 1 (the prior variance was fitted to
-        the source population): Gaussian."""
+    def standardised_error(self) -> Any:
+        """The distribution (scipy, frozen) of a new measurement's error over its predictive
+        sd: Student-t, as the variance ratio is itself estimated (inverse-gamma posterior with
+        a0 + n - 1 degrees of freedom, one spent on the scale). Before a second measurement the
+        ratio is the prior's 1 (the prior variance was fitted to the source population):
+        Gaussian."""
         if self.count < 2:
-            return float(stats.norm.ppf(0.95))
-        return float(stats.t.ppf(0.95, VARIANCE_RATIO_PSEUDO_COUNT + self.count - 1))
+            return stats.norm()
+        return stats.t(VARIANCE_RATIO_PSEUDO_COUNT + self.count - 1)
+
+    @functools.cached_property
+    def interval_quantile(self) -> float:
+        """95% quantile of ``standardised_error``: the 90% interval's half-width in sds."""
+        return float(self.standardised_error.ppf(0.95))
+
+    def loo_z_squared(self) -> torch.Tensor:
+        """(n) each measurement's squared leave-one-out residual over its predictive variance,
+        at this posterior's noise level and before the variance ratio."""
+        return _loo_z_squared(self.cholesky, self.weights)
+
+    def leaving_out(self, position: int) -> DevicePosterior:
+        """This device conditioned on all its measurements but the one at ``position``."""
+        others = torch.arange(self.count) != position
+        return DevicePosterior(
+            self.kernel, self.rows[others], self.log_latency[others], self.step_ms, self.prior_level
+        )
 
     def episode_nll(self, rows: torch.Tensor, log_latency: torch.Tensor) -> torch.Tensor:
         """([b]) mean negative log predictive density of held-out measured ratios (training

@@ -170,3 +170,29 @@ def test_loading_a_file_that_is_not_a_saved_estimator_names_it(tmp_path, content
     assert "\n" not in str(err.value) and "weights_only" not in str(err.value)
     with pytest.raises(FileNotFoundError):
         LatencyEstimator.load(tmp_path / "absent.pt")
+
+
+def test_a_latency_the_other_measurements_do_not_explain_is_named() -> None:
+    """Vector archs whose latency follows their first feature: one entered in seconds, one
+    10 times too slow; both are named (the second is not hidden behind the first), the clean
+    ones are not, and ``among`` limits the check to the archs given."""
+    rng = np.random.default_rng(1)
+    features = np.c_[rng.uniform(1.0, 10.0, 30), rng.uniform(0.0, 1.0, (30, 2))]
+    latency = 2.0 * features[:, 0] * (1 + 0.02 * rng.normal(size=30))
+    archs = [VECTORS.canonical(vector) for vector in features]
+    estimator = LatencyEstimator(None)
+
+    def surprising(latency_ms: np.ndarray, among: list[str] | None = None) -> dict[str, float]:
+        measured = Measurements(archs, latency_ms)
+        _, posterior = estimator.posterior(VECTORS, measured)
+        found = estimator.surprising(posterior, VECTORS, measured, among=among)
+        return {arch: surprise.expected_ms for arch, surprise in found}
+
+    assert surprising(latency) == {}
+    wrong = latency.copy()
+    wrong[[3, 17]] = latency[[3, 17]] * [1e-3, 10.0]
+    found = surprising(wrong)
+    assert set(found) == {archs[3], archs[17]}
+    for i in (3, 17):
+        assert found[archs[i]] == pytest.approx(latency[i], rel=0.2)
+    assert set(surprising(wrong, among=[archs[17], archs[0]])) == {archs[17]}

@@ -188,3 +188,24 @@ def test_gold_6226_table_drifts_along_its_file_order_and_fpga_does_not(dataset, 
     # no arch model ranks gold's table much above 0.99 (HELP's target is 0.989)
     assert gold.table_less_drift_vs_table < 0.993
     assert gold.spearman_vs_table_less_drift > gold.spearman_vs_table
+
+
+def test_a_wrong_measurement_is_named_and_a_clean_design_is_not(dataset, estimator) -> None:
+    """One of ten fpga measurements 10 times too large took its Spearman from 0.99 to 0.26
+    without a sign; the check names it, with the others' prediction close to the truth."""
+    space, archs = get_space("nasbench201"), all_archs()
+    truth = dataset.table("fpga")
+    picks = np.random.default_rng(0).choice(NUM_ARCHS, 10, replace=False)
+    measured = [archs[i] for i in picks]
+
+    def surprising(latency: np.ndarray) -> list:
+        _, posterior = estimator.posterior(space, Measurements(measured, latency))
+        return estimator.surprising(posterior, space, Measurements(measured, latency))
+
+    assert surprising(truth[picks]) == []
+    for factor in (10.0, 0.1):
+        latency = truth[picks].copy()
+        latency[4] *= factor
+        [(arch, surprise)] = surprising(latency)
+        assert arch == archs[picks[4]]
+        assert surprise.lower_ms < truth[picks[4]] < surprise.upper_ms
