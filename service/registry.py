@@ -39,6 +39,7 @@ from gp.estimator import (
     suggestion_pool,
 )
 from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
+from gp.outliers import SurprisingMeasurement
 from gp.spaces import NASBench201Space, SearchSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 from gp.spaces.vector import VALUE_RULE, VectorSpace
@@ -348,6 +349,22 @@ class Registry:
             with self._cache_lock:
                 self._whole_space.put(key, whole)
         return whole.take(np.array([arch_to_index(a) for a in archs], dtype=np.int64))
+
+    def surprising(
+        self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
+    ) -> list[tuple[str, SurprisingMeasurement]]:
+        """Which of the device's measured canonical ``archs`` of ``space`` its other
+        measurements do not explain (:func:`gp.outliers.surprising_measurements`): among the
+        measurements its posterior is conditioned on, at its current version.
+
+        Raises:
+            NotReadyError: the model is still loading.
+        """
+        with self.device_lock(device.id):
+            measured = self._conditioning(self.measurements(device, space_key(space)))
+            _, posterior = self.posterior(device, space)  # the cached one Predict uses
+            descriptor = self._descriptor(device, space)
+            return self.estimator.surprising(posterior, space, measured, descriptor, archs)
 
     def suggest(
         self,

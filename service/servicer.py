@@ -18,14 +18,16 @@ import grpc
 from gp.active import STRATEGIES as ACTIVE_STRATEGIES
 from gp.estimator import REFERENCE_LATENCY_PREFIX
 from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
+from gp.outliers import SurprisingMeasurement
 from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace, VectorSpace, get_space
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.archs import ArchParser, group_by_space, to_message, vector_dim
+from service.archs import ArchParser, ParsedArch, group_by_space, to_message, vector_dim
 from service.errors import (
     BatchTooLargeError,
     DeviceNotFoundError,
     InvalidRequestError,
+    NotReadyError,
     grpc_errors,
 )
 from service.registry import Registry
@@ -186,7 +188,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             raise DeviceNotFoundError(
                 f"{exc}; register it first (RegisterDevice; `client register`)"
             ) from None
-        rows = _measurement_rows(request.measurements)
+        rows, parsed = _measurement_rows(request.measurements)
         if request.request_id:  # stored with the batch and logged on a retry
             _check_text("request_id", request.request_id)
         if not rows:  # a client checking its write access: nothing to store or recompute
@@ -196,6 +198,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             before = self.store.get(device.id).version
             device = self.store.add_measurements(device.id, rows, request.request_id)
             self.registry.invalidate(device.id)
+            surprising = self._surprising(device, parsed)
         if device.version == before:
             logger.info(
                 "request %s to %s was stored before: not again", request.request_id, device.name
@@ -204,14 +207,50 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             logger.info(
                 "stored %d measurements for %s (v%d)", len(rows), device.name, device.version
             )
-        return self._added(device, len(rows))
+        return self._added(device, len(rows), surprising)
 
-    def _added(self, device: DeviceRecord, accepted: int) -> pb.AddMeasurementsResponse:
+    def _added(
+        self,
+        device: DeviceRecord,
+        accepted: int,
+        surprising: Sequence[pb.SurprisingMeasurement] = (),
+    ) -> pb.AddMeasurementsResponse:
         return pb.AddMeasurementsResponse(
             accepted=accepted,
             device_total=device.measurement_count,
             model_version=self.registry.model_version(device),
+            surprising=surprising,
         )
+
+    def _surprising(
+        self, device: DeviceRecord, uploaded: Sequence[ParsedArch]
+    ) -> list[pb.SurprisingMeasurement]:
+        """The uploaded archs whose latency the device's other measurements do not explain,
+        each logged (none while the model is loading: the upload is stored all the same)."""
+        answer = []
+        for group in group_by_space(uploaded).values():
+            try:
+                found = self.registry.surprising(device, group.space, group.archs)
+            except NotReadyError:
+                return []
+            except Exception:  # advisory: the upload is stored, and its answer must say so
+                logger.exception("device %s: the check of its upload failed", device.name)
+                return []
+            for arch, surprise in found:
+                logger.warning(
+                    "device %s: %s measured %.4g ms, %.1fx off the %.4g ms (90%%: %.4g-%.4g)"
+                    " its other measurements predict (p=%.1g); stored and used as measured",
+                    device.name,
+                    arch,
+                    surprise.measured_ms,
+                    surprise.factor,
+                    surprise.expected_ms,
+                    surprise.lower_ms,
+                    surprise.upper_ms,
+                    surprise.p_value,
+                )
+                answer.append(_surprising_message(group.space, arch, surprise))
+        return answer
 
     @grpc_errors
     def RegisterDevice(
@@ -332,10 +371,16 @@ def _check_suggest_options(request: pb.SuggestSamplesRequest) -> None:
         raise InvalidRequestError(f"seed must be non-negative, got {request.seed}")
 
 
-def _measurement_rows(measurements: Sequence[pb.Measurement]) -> list[MeasurementRow]:
-    """Validates measurements; raises InvalidRequestError naming the first bad one."""
+def _measurement_rows(
+    measurements: Sequence[pb.Measurement],
+) -> tuple[list[MeasurementRow], list[ParsedArch]]:
+    """Validates measurements; raises InvalidRequestError naming the first bad one.
+
+    Returns:
+        The rows to store, and each one's parsed arch.
+    """
     parser = ArchParser("measurement")
-    rows = []
+    rows, archs = [], []
     for i, measurement in enumerate(measurements):
         latency = measurement.latency_ms
         if not MIN_LATENCY_MS <= latency <= MAX_LATENCY_MS:  # NaN fails too
@@ -344,7 +389,21 @@ def _measurement_rows(measurements: Sequence[pb.Measurement]) -> list[Measuremen
             raise InvalidRequestError(f"measurement {i}: arch is missing")
         parsed = parser.parse_at(i, measurement.arch)
         rows.append(MeasurementRow(parsed.space.name, parsed.canonical, float(latency)))
-    return rows
+        archs.append(parsed)
+    return rows, archs
+
+
+def _surprising_message(
+    space: SearchSpace, arch: str, surprise: SurprisingMeasurement
+) -> pb.SurprisingMeasurement:
+    return pb.SurprisingMeasurement(
+        arch=to_message(space, arch),
+        latency_ms=surprise.measured_ms,
+        expected_ms=surprise.expected_ms,
+        lower_ms=surprise.lower_ms,
+        upper_ms=surprise.upper_ms,
+        p_value=surprise.p_value,
+    )
 
 
 def _check_names(name: str, aliases: Sequence[str]) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 
 import grpc
+import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gp.data import load_help_dataset
 from gp.spaces.fbnet import random_archs
 from gp.spaces.nasbench201 import all_archs
 from service import servicer as servicer_module
@@ -15,7 +17,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
 from service.store import MeasurementRow
-from tests.service.conftest import TEST_DEVICES, nb201
+from tests.service.conftest import DATASET, TEST_DEVICES, nb201
 
 ARCHS = all_archs()
 
@@ -229,6 +231,9 @@ def test_an_upload_during_an_answer_about_its_device_lands_after_it(
         return read_rows(device_id, search_space)
 
     monkeypatch.setattr(server.store, "measurements", rows_with_an_upload_meanwhile)
+    # The uploads' answers checked them on the posterior Predict would reuse: without it,
+    # Predict reads the rows again.
+    server.registry.invalidate(server.store.resolve("paused").id)
     query = [nb201(ARCHS[0])]
     reply = stub.Predict(pb.PredictRequest(device="paused", archs=query))
     upload.join()
@@ -546,3 +551,25 @@ def test_concurrent_predictions(server: RunningServer, stub: pb_grpc.LatencyEsti
     with ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(lambda _: stub.Predict(query), range(16)))
     assert all(r == expected for r in replies)
+
+
+def test_add_measurements_names_a_measurement_the_others_do_not_explain(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """A latency given in seconds among milliseconds is stored, used, and named."""
+    table = load_help_dataset(DATASET).table("fpga")
+    index = np.random.default_rng(0).choice(len(ARCHS), 12, replace=False)
+    register(stub, "fpga-like")
+    clean = [measure(ARCHS[i], float(table[i])) for i in index[:11]]
+    reply = stub.AddMeasurements(pb.AddMeasurementsRequest(device="fpga-like", measurements=clean))
+    assert list(reply.surprising) == []
+    slipped = measure(ARCHS[index[11]], float(table[index[11]]) / 1000)
+    reply = stub.AddMeasurements(
+        pb.AddMeasurementsRequest(device="fpga-like", measurements=[slipped])
+    )
+    assert reply.accepted == 1
+    [surprise] = reply.surprising
+    assert surprise.arch == slipped.arch
+    assert surprise.latency_ms == pytest.approx(slipped.latency_ms)
+    assert surprise.lower_ms < table[index[11]] < surprise.upper_ms
+    assert surprise.p_value < 1e-3

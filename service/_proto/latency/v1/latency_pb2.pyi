@@ -97,14 +97,32 @@ class AddMeasurementsRequest(_message.Message):
     def __init__(self, device: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AddMeasurementsResponse(_message.Message):
-    __slots__ = ("accepted", "device_total", "model_version")
+    __slots__ = ("accepted", "device_total", "model_version", "surprising")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TOTAL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SURPRISING_FIELD_NUMBER: _ClassVar[int]
     accepted: int
     device_total: int
     model_version: str
-    def __init__(self, accepted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
+    surprising: _containers.RepeatedCompositeFieldContainer[SurprisingMeasurement]
+    def __init__(self, accepted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ..., surprising: _Optional[_Iterable[_Union[SurprisingMeasurement, _Mapping]]] = ...) -> None: ...
+
+class SurprisingMeasurement(_message.Message):
+    __slots__ = ("arch", "latency_ms", "expected_ms", "lower_ms", "upper_ms", "p_value")
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_MS_FIELD_NUMBER: _ClassVar[int]
+    LOWER_MS_FIELD_NUMBER: _ClassVar[int]
+    UPPER_MS_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    arch: Architecture
+    latency_ms: float
+    expected_ms: float
+    lower_ms: float
+    upper_ms: float
+    p_value: float
+    def __init__(self, arch: _Optional[_Union[Architecture, _Mapping]] = ..., latency_ms: _Optional[float] = ..., expected_ms: _Optional[float] = ..., lower_ms: _Optional[float] = ..., upper_ms: _Optional[float] = ..., p_value: _Optional[float] = ...) -> None: ...
 
 class RegisterDeviceRequest(_message.Message):
     __slots__ = ("name", "aliases", "descriptor", "description")
