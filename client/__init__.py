@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         Predictions,
         Suggestion,
         Suggestions,
+        SurprisingMeasurement,
     )
     from client.errors import (
         AlreadyExistsError,
@@ -48,6 +49,7 @@ __all__ = [
     "ResourceExhaustedError",
     "Suggestion",
     "Suggestions",
+    "SurprisingMeasurement",
     "UnauthenticatedError",
     "UnavailableError",
 ]

@@ -214,6 +214,57 @@ class Suggestions(Sequence[Suggestion]):
 
 
 @dataclass(frozen=True)
+class SurprisingMeasurement:
+    """An uploaded latency far outside what the device's other measurements predict for its
+    arch (a two-sided p below 0.001 over the measurements checked, and 1.5 times or more off).
+    Often a mistake (a unit slip, a disturbed run), sometimes true of the device: the service
+    stores it and uses it as measured either way.
+
+    Attributes:
+        arch, search_space: the arch, canonical.
+        latency_ms: what the model uses: the median of the arch's measurements, so measuring
+            it twice more outvotes one wrong value.
+        expected_ms: the median the device's other measurements predict for it.
+        lower_ms, upper_ms: their 90% interval.
+        p_value: the chance of a measurement this far out among the device's, were the model
+            right.
+    """
+
+    arch: str
+    search_space: str
+    latency_ms: float
+    expected_ms: float
+    lower_ms: float
+    upper_ms: float
+    p_value: float
+
+    @property
+    def factor(self) -> float:
+        """How many times larger or smaller than expected the latency is (1 or more)."""
+        return max(self.latency_ms / self.expected_ms, self.expected_ms / self.latency_ms)
+
+    def describe(self) -> str:
+        """One line for a warning."""
+        return (
+            f"{self.arch} measured {self.latency_ms:.4g} ms, {self.factor:.1f}x off the"
+            f" {self.expected_ms:.4g} ms (90%: {self.lower_ms:.4g}-{self.upper_ms:.4g}) the"
+            f" device's other measurements predict (p={self.p_value:.1g})"
+        )
+
+    @classmethod
+    def from_message(cls, message: pb.SurprisingMeasurement) -> SurprisingMeasurement:
+        return cls(
+            arch=message.arch.arch,
+            search_space=message.arch.search_space,
+            latency_ms=message.latency_ms,
+            expected_ms=message.expected_ms,
+            lower_ms=message.lower_ms,
+            upper_ms=message.upper_ms,
+            p_value=message.p_value,
+        )
+
+
+@dataclass(frozen=True)
 class AddResult:
     """What AddMeasurements stored.
 
@@ -222,11 +273,23 @@ class AddResult:
         device_total: the device's measurements in all search spaces after this call.
         model_version: the device's model version after this call (it changes with every
             upload that stores something).
+        surprising: the archs of this upload whose latency the device's other measurements
+            do not explain, most surprising first (none while the server's model loads).
     """
 
     accepted: int
     device_total: int
     model_version: str
+    surprising: tuple[SurprisingMeasurement, ...] = ()
+
+    @classmethod
+    def from_message(cls, message: pb.AddMeasurementsResponse) -> AddResult:
+        return cls(
+            accepted=message.accepted,
+            device_total=message.device_total,
+            model_version=message.model_version,
+            surprising=tuple(SurprisingMeasurement.from_message(m) for m in message.surprising),
+        )
 
 
 @dataclass(frozen=True)
@@ -906,7 +969,7 @@ class LatencyClient:
             device=device, measurements=measurements, request_id=uuid.uuid4().hex
         )
         reply = self._call("AddMeasurements", request, idempotent=True)
-        return AddResult(reply.accepted, reply.device_total, reply.model_version)
+        return AddResult.from_message(reply)
 
     def register_device(
         self,

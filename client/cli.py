@@ -18,7 +18,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -43,7 +43,13 @@ from client.settings import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from client.api import DeviceInfo, LatencyClient, Predictions, Suggestion
+    from client.api import (
+        DeviceInfo,
+        LatencyClient,
+        Predictions,
+        Suggestion,
+        SurprisingMeasurement,
+    )
 
 
 EXIT_ERROR = 1
@@ -52,6 +58,11 @@ EXIT_USAGE = 2
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: How input files are read: UTF-8, with or without a byte-order mark.
 TEXT_ENCODING = "utf-8-sig"
+#: What to do about an upload the device's other measurements do not explain.
+SURPRISING_HINT = (
+    "stored and used as measured; if it is a mistake, measure that arch twice more (an arch"
+    " counts at the median of its measurements)"
+)
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -629,6 +640,7 @@ def add(
     with connect(ctx) as latency, items_named_by_place(file_lines(file, [r[0] for r in rows])):
         warn_if_source(latency, device)
         result = latency.add_measurements(device, pairs, search_space=_space(space))
+    warn_surprising(result.surprising)
     if as_json:
         print_json({"device": device, **asdict(result)})
         return
@@ -636,6 +648,12 @@ def add(
         f"accepted {result.accepted} measurements for {device}; it now has"
         f" {result.device_total} (model {result.model_version})"
     )
+
+
+def warn_surprising(surprising: Sequence[SurprisingMeasurement]) -> None:
+    """Warns (stderr) of uploaded latencies the device's other measurements do not explain."""
+    for measurement in surprising:
+        typer.echo(f"warning: {measurement.describe()}; {SURPRISING_HINT}", err=True)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from client.cli import (
+    SURPRISING_HINT,
     DeviceOption,
     Strategy,
     app,
@@ -481,6 +482,7 @@ def _round_dict(report: RoundReport) -> dict[str, Any]:
         "min_ms": medians[0] if medians else None,
         "max_ms": medians[-1] if medians else None,
         "worst_spread": max((t.spread for t in report.timings.values()), default=None),
+        "surprising": [asdict(measurement) for measurement in report.result.surprising],
     }
 
 
@@ -550,9 +552,20 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
             f" ms, worst spread {r['worst_spread']:.1%}{noisy}); device now has"
             f" {r['device_total']} measurements"
         )
+        _print_surprising(console, r["surprising"])
     if "evaluation" in summary:
         evaluation = summary["evaluation"]
         console.print(f"held-out {evaluation['n']} archs: {scores_line(evaluation)}")
+
+
+def _print_surprising(console: Console, surprising: list[dict[str, Any]]) -> None:
+    from rich.text import Text
+
+    from client.api import SurprisingMeasurement
+
+    for fields in surprising:  # Text: an arch string is not rich markup
+        line = f"warning: {SurprisingMeasurement(**fields).describe()}; {SURPRISING_HINT}"
+        console.print(Text(line, style="yellow"))
 
 
 def _print_noisy_warning(console: Console, summary: dict[str, Any]) -> None:

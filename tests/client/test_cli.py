@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -242,6 +243,30 @@ def test_adding_to_a_source_device_warns_that_it_joins_the_table(
     assert added.exit_code == 0, added.output
     assert "warning: raspi4 is a source device of the shared model" in added.stderr
     assert "accepted 1 measurements for pi4" in added.stdout
+
+
+def test_adding_a_latency_in_seconds_warns_with_what_was_expected(
+    target: str, tmp_path: Path
+) -> None:
+    """One of twelve fpga latencies given in seconds: the upload is stored, and stderr and the
+    JSON name it, with the 90% interval its other measurements give (it holds the truth)."""
+    from gp.data import load_help_dataset
+    from gp.spaces.nasbench201 import all_archs
+
+    table, archs = load_help_dataset(service_fixtures.DATASET).table("fpga"), all_archs()
+    picks = [int(i) for i in np.random.default_rng(0).choice(len(archs), 12, replace=False)]
+    given = {archs[i]: float(table[i]) for i in picks}
+    given[archs[picks[-1]]] /= 1000
+    measured = tmp_path / "fpga.csv"
+    measured.write_text("arch,latency_ms\n" + "".join(f"{a},{v!r}\n" for a, v in given.items()))
+    assert run(target, "register", "-d", "fpga-like").exit_code == 0
+    added = run(target, "add", "-d", "fpga-like", "-f", str(measured), "--json")
+    assert added.exit_code == 0, added.output
+    [surprise] = json.loads(added.stdout)["surprising"]
+    assert surprise["arch"] == archs[picks[-1]]
+    assert surprise["lower_ms"] < table[picks[-1]] < surprise["upper_ms"]
+    assert f"warning: {archs[picks[-1]]} measured" in added.stderr
+    assert "measure that arch twice more" in added.stderr
 
 
 # ---- errors ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -412,3 +413,33 @@ def test_noisy_reference_archs_count_in_the_summary(
     printed = " ".join(text.stdout.split())
     assert f"({len(HELP_REFERENCE_ARCHS)} reference archs stayed noisy)" in printed
     assert f"warning: {len(HELP_REFERENCE_ARCHS)} measurements stayed noisy" in printed
+
+
+def test_measure_warns_of_a_latency_the_other_measurements_do_not_explain(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Twelve archs timed as fpga's table has them, one 100 times too slow: the round names
+    it, with the advice to measure it again."""
+    from gp.data import load_help_dataset
+    from gp.spaces.nasbench201 import all_archs
+    from tests.helpers import DATASET
+
+    table, archs = load_help_dataset(DATASET).table("fpga"), all_archs()
+    picks = np.random.default_rng(0).choice(len(archs), 12, replace=False)
+    latency = {archs[i]: float(table[i]) for i in picks}
+    slow = archs[picks[5]]
+    latency[slow] *= 100
+
+    def fake_time_arch(arch: str, space: str, settings: TimingSettings) -> Timing:
+        return Timing(latency[arch], latency[arch], latency[arch], (latency[arch],))
+
+    monkeypatch.setattr(loop, "time_arch", fake_time_arch)
+    listed = tmp_path / "archs.txt"
+    listed.write_text("".join(f"{arch}\n" for arch in latency))
+    with LatencyClient(target) as client:
+        client.register_device("fpga-like")
+    args = ["measure", "-d", "fpga-like", "--archs", str(listed), "-n", "0", "--recheck", "0"]
+    result = invoke(target, *args, *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {slow} measured" in " ".join(result.stdout.split())
+    assert "measure that arch twice more" in " ".join(result.stdout.split())
