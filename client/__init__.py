@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         NotFoundError,
         PermissionDeniedError,
         ResourceExhaustedError,
+        ServerBusyError,
         UnauthenticatedError,
         UnavailableError,
     )
@@ -47,6 +48,7 @@ __all__ = [
     "PermissionDeniedError",
     "Predictions",
     "ResourceExhaustedError",
+    "ServerBusyError",
     "Suggestion",
     "Suggestions",
     "SurprisingMeasurement",

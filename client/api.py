@@ -13,10 +13,12 @@ Example::
             print(pick.arch, pick.mean_ms, pick.std_ms)
 
 Every call has a deadline (``timeout_s``), is retried with exponential backoff when the server
-answers UNAVAILABLE (unreachable, or its model still loading), an upload also when its deadline
-passed (its request id keeps a repeat from being stored twice), and raises the typed errors of
-:mod:`client.errors` otherwise. Architectures may be NB201 cell strings, FBNet block lists (or
-comma-joined strings) and feature vectors (sequences or numpy rows); see :func:`to_architecture`.
+answers UNAVAILABLE (unreachable, or its model still loading) or is busy (grpc's
+RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!", :class:`~client.errors.ServerBusyError`),
+an upload also when its deadline passed (its request id keeps a repeat from being stored
+twice), and raises the typed errors of :mod:`client.errors` otherwise. Architectures may be
+NB201 cell strings, FBNet block lists (or comma-joined strings) and feature vectors (sequences
+or numpy rows); see :func:`to_architecture`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from client.errors import (
     DeadlineExceededError,
     GenericServiceError,
     InvalidArgumentError,
+    LatencyServiceError,
+    ServerBusyError,
     UnavailableError,
     from_rpc_error,
     rename_item,
@@ -75,6 +79,14 @@ REQUEST_BUDGET_BYTES = 16 * 1024 * 1024
 CONSISTENT_ATTEMPTS = 3
 #: Longest pause between two retries of an UNAVAILABLE call.
 MAX_BACKOFF_S = 10.0
+#: The failures any call is retried on. A ServerBusyError is safe to repeat even for a write:
+#: grpc's server (``_handle_call`` in grpc/_server.py) rejects a call beyond its concurrency
+#: limit before it runs the handler, or the interceptors' wrapped behaviour (token check,
+#: access log), so nothing was done.
+RETRIED: tuple[type[LatencyServiceError], ...] = (UnavailableError, ServerBusyError)
+#: Those of a call a repeat of which has no further effect (an upload's request id): one
+#: whose deadline passed may have been carried out, and a retry learns whether it was.
+RETRIED_ON_IDEMPOTENT = (*RETRIED, DeadlineExceededError)
 #: How long ``wait_until_ready`` waits for a server that cannot be reached yet.
 DEFAULT_START_GRACE_S = 30.0
 #: Shortest deadline of one of ``wait_until_ready``'s health checks, even at the end of its wait.
@@ -582,8 +594,9 @@ class LatencyClient:
         root_certificates: PEM CA certificates; a TLS channel is used when given.
         ca_cert: path of a PEM CA certificate file (alternative to ``root_certificates``).
         timeout_s: deadline of each RPC attempt.
-        retries: extra attempts of a call that failed with UNAVAILABLE (the default 3 span
-            about 3.5 s of backoff, less than a server's restart: see ``wait_until_ready``).
+        retries: extra attempts of a call that failed with UNAVAILABLE or
+            :class:`~client.errors.ServerBusyError` (the default 3 span about 3.5 s of
+            backoff, less than a server's restart: see ``wait_until_ready``).
         backoff_s: pause before the first retry; doubles (with jitter) up to 10 s.
         batch_size: most archs per Predict request; larger inputs are split transparently.
         options: extra gRPC channel options, ``(name, value)`` pairs.
@@ -685,7 +698,8 @@ class LatencyClient:
         retries: int | None = None,
         timeout_s: float | None = None,
     ) -> Any:
-        """One RPC with a deadline; UNAVAILABLE is retried, every failure raised typed.
+        """One RPC with a deadline; UNAVAILABLE and a busy server are retried, every failure
+        raised typed.
 
         ``stub``: the service that has ``method``, the latency service when None.
         ``idempotent``: a repeat has no further effect (an upload's request id), so a call
@@ -711,9 +725,7 @@ class LatencyClient:
                 if not self._closed:
                     raise
                 raise self._closed_error() from None
-            retryable = (
-                (UnavailableError, DeadlineExceededError) if idempotent else UnavailableError
-            )
+            retryable = RETRIED_ON_IDEMPOTENT if idempotent else RETRIED
             if not isinstance(error, retryable) or attempt == retries:
                 raise error
             # Jitter keeps many clients from retrying in lock-step after a restart.

@@ -160,7 +160,8 @@ class ConnectionOptions:
             then ``$LATENCY_TOKEN``.
         ca_cert: PEM CA certificate; a TLS channel is used when given.
         timeout_s: deadline of each RPC.
-        retries: extra attempts of a call answered UNAVAILABLE.
+        retries: extra attempts of a call answered UNAVAILABLE or turned away by a busy server
+            (grpc's "Concurrent RPC limit exceeded!").
     """
 
     target: str = DEFAULT_TARGET
@@ -225,7 +226,10 @@ def main(
         typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0.001, help="Deadline of each call (s)."),
     ] = DEFAULT_TIMEOUT_S,
     retries: Annotated[
-        int, typer.Option("--retries", min=0, help="Retries of a call answered UNAVAILABLE.")
+        int,
+        typer.Option(
+            "--retries", min=0, help="Retries of a call answered UNAVAILABLE or by a busy server."
+        ),
     ] = DEFAULT_RETRIES,
 ) -> None:
     if ":" not in target:  # grpc would dial port 443, not the service's 50051

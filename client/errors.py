@@ -63,9 +63,15 @@ class AlreadyExistsError(LatencyServiceError):
 
 
 class ResourceExhaustedError(LatencyServiceError):
-    """Too many items in one request, or too many RPCs in flight on the server."""
+    """Too many items in one request, or a request or answer over the message limit (64 MiB);
+    :class:`ServerBusyError` when too many RPCs were in flight on the server."""
 
     code = "RESOURCE_EXHAUSTED"
+
+
+class ServerBusyError(ResourceExhaustedError):
+    """grpc turned the call away before the service saw it: the server already had its limit
+    of calls (256) running or queued. Retried with backoff, as nothing was done."""
 
 
 class UnauthenticatedError(LatencyServiceError):
@@ -108,11 +114,18 @@ _BY_CODE: dict[grpc.StatusCode, type[LatencyServiceError]] = {
 }
 
 
+#: What grpc's server answers, with RESOURCE_EXHAUSTED, to a call beyond its
+#: ``maximum_concurrent_rpcs``: the one RESOURCE_EXHAUSTED that is worth retrying.
+CONCURRENCY_LIMIT_DETAILS = "Concurrent RPC limit exceeded!"
+
+
 def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> LatencyServiceError:
     """The typed error for a failed call (``grpc.Call`` errors carry code and details)."""
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
     cls = _BY_CODE.get(code, GenericServiceError)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and details == CONCURRENCY_LIMIT_DETAILS:
+        cls = ServerBusyError
     return cls(details or "", code=code.name, method=method, target=target)
 
 

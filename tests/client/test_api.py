@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ from client import (
     NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
+    ServerBusyError,
     UnauthenticatedError,
     UnavailableError,
 )
 from client.api import (
     NB201,
+    DeviceInfo,
     Predictions,
     Suggestion,
     Suggestions,
@@ -671,6 +674,22 @@ def test_batch_limit_is_resource_exhausted(store_path: Path, model_cache: dict) 
         running.stop(grace=0)
 
 
+def test_the_services_own_resource_exhausted_is_not_retried(
+    store_path: Path, model_cache: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unlike a busy server's, a request over the limits fails the same way every time."""
+    pauses: list[float] = []
+    monkeypatch.setattr(client.api.time, "sleep", pauses.append)
+    running = service_fixtures.start_server(store_path, model_cache, max_batch=3)
+    try:
+        with LatencyClient(f"127.0.0.1:{running.port}", retries=3) as latency:
+            with pytest.raises(ResourceExhaustedError) as caught:
+                latency.suggest("pi4", count=1, candidates=[LIGHT, HEAVY, *CELLS])
+    finally:
+        running.stop(grace=0)
+    assert not isinstance(caught.value, ServerBusyError) and pauses == []
+
+
 def test_deadline_exceeded(latency: LatencyClient) -> None:
     latency.timeout_s = 1e-4
     with pytest.raises(DeadlineExceededError):
@@ -761,6 +780,99 @@ def test_token_is_sent_as_bearer_metadata() -> None:
                 latency.devices()
     finally:
         server.stop(0)
+
+
+class _OneSlot(pb_grpc.LatencyEstimatorServicer):
+    """Holds ListDevices until released; records the uploads that reach it."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.uploads: list[str] = []
+
+    def ListDevices(
+        self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
+    ) -> pb.ListDevicesResponse:
+        self.entered.set()
+        self.release.wait(10)
+        return pb.ListDevicesResponse()
+
+    def AddMeasurements(
+        self, request: pb.AddMeasurementsRequest, context: grpc.ServicerContext
+    ) -> pb.AddMeasurementsResponse:
+        self.uploads.append(request.request_id)
+        return pb.AddMeasurementsResponse(accepted=len(request.measurements))
+
+
+@dataclass
+class BusyServer:
+    """A server that takes one call at a time, that one a ListDevices held in flight: grpc
+    turns every other call away with "Concurrent RPC limit exceeded!" until ``free_slot``."""
+
+    target: str
+    servicer: _OneSlot
+    held: futures.Future[list[DeviceInfo]]
+
+    def free_slot(self) -> None:
+        self.servicer.release.set()
+        self.held.result(timeout=10)
+
+
+@pytest.fixture
+def busy_server() -> Iterator[BusyServer]:
+    servicer = _OneSlot()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), maximum_concurrent_rpcs=1)
+    pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
+    target = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    with (
+        LatencyClient(target, retries=0, timeout_s=20) as holder,
+        futures.ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        busy = BusyServer(target, servicer, pool.submit(holder.devices))
+        assert servicer.entered.wait(10)
+        try:
+            yield busy
+        finally:
+            busy.free_slot()
+            server.stop(None)
+
+
+@pytest.mark.parametrize("call", ["read", "upload"])
+def test_a_call_a_busy_server_turned_away_is_retried(
+    busy_server: BusyServer, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    """Before, grpc's RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!" (past 256 calls in
+    flight) failed the call at once, though the service never saw it."""
+    real_sleep = time.sleep
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:  # the slot frees while the client backs off
+        pauses.append(seconds)
+        busy_server.free_slot()
+        real_sleep(0.05)  # grpc counts the call done just after its answer
+
+    monkeypatch.setattr(client.api.time, "sleep", pause)
+    with LatencyClient(busy_server.target, retries=5, backoff_s=0.01, timeout_s=10) as latency:
+        if call == "read":
+            assert latency.devices() == []
+        else:
+            assert latency.add_measurements("jetson", {LIGHT: 2.0}).accepted == 1
+            # The attempts turned away never reached the service.
+            assert len(busy_server.servicer.uploads) == 1
+    assert 1 <= len(pauses) <= 5 and 0.0075 <= pauses[0] <= 0.0125
+
+
+def test_a_server_that_stays_busy_fails_after_the_retries(
+    busy_server: BusyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(client.api.time, "sleep", pauses.append)
+    with LatencyClient(busy_server.target, retries=3, backoff_s=0.1, timeout_s=10) as latency:
+        with pytest.raises(ServerBusyError, match="Concurrent RPC limit exceeded!") as caught:
+            latency.device("pi4")
+    assert isinstance(caught.value, ResourceExhaustedError)
+    assert caught.value.code == "RESOURCE_EXHAUSTED" and caught.value.method == "GetDevice"
+    assert len(pauses) == 3 and pauses[1] > pauses[0]  # exponential backoff, as UNAVAILABLE's
 
 
 # ---- against the real server with TLS and a write token --------------------------------------
