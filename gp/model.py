@@ -893,6 +893,19 @@ class FitSettings:
                 f"FitSettings.learning_rate must be positive, got {self.learning_rate!r}"
             )
 
+    def check_universe(self, num_archs: int) -> None:
+        """Raises GPInputError naming a context size that leaves no arch of a universe of
+        ``num_archs`` to score: each episode measures that many and is scored on the others.
+        The fit's loss was NaN (a mean over no archs) and it went on learning nothing; 20,000
+        of NB201's 15,625 archs also batched covariances of the whole universe (killed at 24 GB
+        on a 23 GB machine)."""
+        for i, size in enumerate(self.context_sizes):
+            if size >= num_archs:
+                raise GPInputError(
+                    f"FitSettings.context_sizes[{i}] must be less than the {num_archs} archs"
+                    f" of the universe (at least one is held out to score), got {size!r}"
+                )
+
 
 class LatencyModel:
     """Shared hyperparameters plus the source basis; makes DevicePosteriors for any device."""
@@ -941,6 +954,7 @@ class LatencyModel:
             progress: called as progress(iteration, loss) after each step.
         """
         settings = settings or FitSettings()
+        settings.check_universe(log_latency.shape[1])
         step_ms = step_ms or [0.0] * len(devices)
         # Seeded for a reproducible fit, on a fork: the caller's own torch RNG stream goes on
         # where it was, rather than restarting from settings.seed after every fit.
