@@ -877,8 +877,9 @@ class FitSettings:
 
     def __post_init__(self) -> None:
         """Raises GPInputError naming a setting the fit cannot use: torch failed on them
-        mid-fit (no context sizes, no episodes), or the fit silently did nothing."""
-        least = {"iterations": 0, "episodes_per_device": 1, "query_size": 0, "rank": 0, "seed": 0}
+        mid-fit (no context sizes, no episodes), or the fit silently did nothing (no query
+        archs made its loss NaN)."""
+        least = {"iterations": 0, "episodes_per_device": 1, "query_size": 1, "rank": 0, "seed": 0}
         sizes = {f"context_sizes[{i}]": (size, 1) for i, size in enumerate(self.context_sizes)}
         checks = {name: (getattr(self, name), bound) for name, bound in least.items()} | sizes
         for name, (value, bound) in checks.items():

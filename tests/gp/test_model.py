@@ -161,6 +161,8 @@ def test_an_interval_holds_its_point_prediction_however_vague() -> None:
         ({"context_sizes": ()}, "context_sizes must name at least one size"),
         ({"context_sizes": (5, 0)}, "context_sizes[1] must be a whole number >= 1, got 0"),
         ({"iterations": -1}, "iterations must be a whole number >= 0, got -1"),
+        # Each episode's loss is a mean over its query archs: NaN over none.
+        ({"query_size": 0}, "query_size must be a whole number >= 1, got 0"),
         ({"learning_rate": float("nan")}, "learning_rate must be positive, got nan"),
     ],
 )
