@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 DEFAULT_SUGGESTED = 10
 #: Uploaded archs timed again after the held-out set (a few seconds on a CPU).
 DEFAULT_RECHECK = 3
+#: More timings of an upload the service finds surprising: with the first, a median of three.
+DEFAULT_RETIME = 2
 #: Longest wait for a server that is still fitting its model (all 27 HELP devices: ~1 min on
 #: 2 cores; a slower machine or more devices take longer).
 DEFAULT_WAIT_S = 600.0
@@ -149,6 +151,16 @@ def measure(
             " the machine's speed moved since the upload (0: skip).",
         ),
     ] = DEFAULT_RECHECK,
+    retime: Annotated[
+        int,
+        typer.Option(
+            "--retime",
+            min=0,
+            help="Time each upload the service finds surprising (far from what the device's"
+            " other measurements predict) this many times more, and upload those too: an arch"
+            " counts at the median of its measurements (0: only warn).",
+        ),
+    ] = DEFAULT_RETIME,
     save_holdout: Annotated[
         Path | None,
         typer.Option(
@@ -211,6 +223,7 @@ def measure(
         seed=seed,
         repeat=repeat,
         recheck=recheck,
+        retime=retime,
         save_holdout=save_holdout,
     )
     _require_work(plan)
@@ -319,6 +332,7 @@ class _Plan:
     seed: int
     repeat: int
     recheck: int
+    retime: int
     save_holdout: Path | None
 
     @property
@@ -382,7 +396,9 @@ def _measure_rounds(
                 latency, plan.device, plan.per_round, plan.space, plan.strategy, plan.seed
             )
             bar = _Bar(progress, f"round {len(rounds) + 1}", len(picks))
-            report = loop.measure_round(latency, plan.device, picks, plan.space, settings, bar)
+            report = loop.measure_round(
+                latency, plan.device, picks, plan.space, settings, bar, plan.retime
+            )
             uploaded.update(report.timings)
             rounds.append(_round_dict(report))
     except KeyboardInterrupt:
@@ -483,6 +499,10 @@ def _round_dict(report: RoundReport) -> dict[str, Any]:
         "max_ms": medians[-1] if medians else None,
         "worst_spread": max((t.spread for t in report.timings.values()), default=None),
         "surprising": [asdict(measurement) for measurement in report.result.surprising],
+        "retimed_ms": report.retiming.medians_ms if report.retiming else {},
+        "still_surprising": [m.arch for m in report.retiming.result.surprising]
+        if report.retiming
+        else [],
     }
 
 
@@ -552,20 +572,35 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
             f" ms, worst spread {r['worst_spread']:.1%}{noisy}); device now has"
             f" {r['device_total']} measurements"
         )
-        _print_surprising(console, r["surprising"])
+        _print_surprising(console, r)
     if "evaluation" in summary:
         evaluation = summary["evaluation"]
         console.print(f"held-out {evaluation['n']} archs: {scores_line(evaluation)}")
 
 
-def _print_surprising(console: Console, surprising: list[dict[str, Any]]) -> None:
+def _print_surprising(console: Console, round_summary: dict[str, Any]) -> None:
+    """A round's surprising uploads, and what timing them again found."""
     from rich.text import Text
 
     from client.api import SurprisingMeasurement
 
-    for fields in surprising:  # Text: an arch string is not rich markup
-        line = f"warning: {SurprisingMeasurement(**fields).describe()}; {SURPRISING_HINT}"
-        console.print(Text(line, style="yellow"))
+    for fields in round_summary["surprising"]:  # Text: an arch string is not rich markup
+        measurement = SurprisingMeasurement(**fields)
+        retimed = round_summary["retimed_ms"].get(measurement.arch)
+        if retimed is None:
+            outcome = SURPRISING_HINT
+        elif measurement.arch in round_summary["still_surprising"]:
+            outcome = f"timed again: {_ms_list(retimed)}, still off: it seems true of this machine"
+        else:
+            outcome = (
+                f"timed again: {_ms_list(retimed)}; the service now counts it at the median of"
+                " its measurements"
+            )
+        console.print(Text(f"warning: {measurement.describe()}; {outcome}", style="yellow"))
+
+
+def _ms_list(values: list[float]) -> str:
+    return ", ".join(f"{value:.4g}" for value in values) + " ms"
 
 
 def _print_noisy_warning(console: Console, summary: dict[str, Any]) -> None:

@@ -34,11 +34,26 @@ def count_noisy(timings: dict[str, Timing]) -> int:
 
 
 @dataclass(frozen=True)
+class Retiming:
+    """Uploads the service found surprising, timed again and uploaded too.
+
+    Attributes:
+        medians_ms: per arch (canonical), the medians of its new timings.
+        result: the service's answer to their upload; its ``surprising`` are the archs still
+            off what the device's other measurements predict.
+    """
+
+    medians_ms: dict[str, list[float]]
+    result: AddResult
+
+
+@dataclass(frozen=True)
 class RoundReport:
     """One round: what was timed and what the service stored."""
 
     timings: dict[str, Timing]
     result: AddResult
+    retiming: Retiming | None = None
 
     @property
     def noisy(self) -> int:
@@ -189,10 +204,38 @@ def measure_round(
     search_space: str,
     settings: TimingSettings,
     on_measured: OnMeasured | None = None,
+    retime: int = 0,
 ) -> RoundReport:
-    """Times ``archs`` and uploads them."""
+    """Times ``archs`` and uploads them; each one the service finds surprising is timed
+    ``retime`` times more and uploaded again (see :func:`retime_surprising`)."""
     timings = measure_archs(archs, search_space, settings, on_measured)
-    return RoundReport(timings, upload(client, device, timings, search_space))
+    result = upload(client, device, timings, search_space)
+    retiming = retime_surprising(client, device, result, retime, search_space, settings)
+    return RoundReport(timings, result, retiming)
+
+
+def retime_surprising(
+    client: LatencyClient,
+    device: str,
+    result: AddResult,
+    times: int,
+    search_space: str,
+    settings: TimingSettings,
+) -> Retiming | None:
+    """Times each arch of ``result.surprising`` ``times`` more and uploads those timings: the
+    service counts an arch at the median of its measurements, so two more outvote one series
+    disturbed by the machine, and two that agree with it confirm it. None when there is
+    nothing to re-time."""
+    if not result.surprising or not times:
+        return None
+    medians = {
+        surprise.arch: [
+            time_arch(surprise.arch, search_space, settings).median_ms for _ in range(times)
+        ]
+        for surprise in result.surprising
+    }
+    pairs = [(arch, ms) for arch, values in medians.items() for ms in values]
+    return Retiming(medians, client.add_measurements(device, pairs, search_space=search_space))
 
 
 def holdout_archs(

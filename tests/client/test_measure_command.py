@@ -415,11 +415,25 @@ def test_noisy_reference_archs_count_in_the_summary(
     assert f"warning: {len(HELP_REFERENCE_ARCHS)} measurements stayed noisy" in printed
 
 
-def test_measure_warns_of_a_latency_the_other_measurements_do_not_explain(
-    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize(
+    ("slow_timings", "retime", "outcome"),
+    [
+        (1, 2, "the service now counts it at the median of its measurements"),
+        (3, 2, "still off: it seems true of this machine"),
+        (1, 0, "measure that arch twice more"),
+    ],
+)
+def test_measure_times_a_latency_the_other_measurements_do_not_explain_again(
+    target: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    slow_timings: int,
+    retime: int,
+    outcome: str,
 ) -> None:
-    """Twelve archs timed as fpga's table has them, one 100 times too slow: the round names
-    it, with the advice to measure it again."""
+    """Twelve archs timed as fpga's table has them, one 100 times too slow in its first
+    ``slow_timings`` timings: the round names it and, unless ``--retime 0``, times it twice
+    more, uploads those, and says whether it now fits."""
     from gp.data import load_help_dataset
     from gp.spaces.nasbench201 import all_archs
     from tests.helpers import DATASET
@@ -428,18 +442,24 @@ def test_measure_warns_of_a_latency_the_other_measurements_do_not_explain(
     picks = np.random.default_rng(0).choice(len(archs), 12, replace=False)
     latency = {archs[i]: float(table[i]) for i in picks}
     slow = archs[picks[5]]
-    latency[slow] *= 100
+    timed: list[str] = []
 
     def fake_time_arch(arch: str, space: str, settings: TimingSettings) -> Timing:
-        return Timing(latency[arch], latency[arch], latency[arch], (latency[arch],))
+        timed.append(arch)
+        ms = latency[arch] * (100 if arch == slow and timed.count(arch) <= slow_timings else 1)
+        return Timing(ms, ms, ms, (ms,))
 
     monkeypatch.setattr(loop, "time_arch", fake_time_arch)
     listed = tmp_path / "archs.txt"
     listed.write_text("".join(f"{arch}\n" for arch in latency))
+    device = f"fpga-like-{slow_timings}-{retime}"
     with LatencyClient(target) as client:
-        client.register_device("fpga-like")
-    args = ["measure", "-d", "fpga-like", "--archs", str(listed), "-n", "0", "--recheck", "0"]
-    result = invoke(target, *args, *FAST_FLAGS)
+        client.register_device(device)
+    args = ["measure", "-d", device, "--archs", str(listed), "-n", "0", "--recheck", "0"]
+    result = invoke(target, *args, "--retime", str(retime), *FAST_FLAGS)
     assert result.exit_code == 0, result.output
-    assert f"warning: {slow} measured" in " ".join(result.stdout.split())
-    assert "measure that arch twice more" in " ".join(result.stdout.split())
+    text = " ".join(result.stdout.split())
+    assert f"warning: {slow} measured" in text and outcome in text
+    assert timed.count(slow) == 1 + retime
+    with LatencyClient(target) as client:
+        assert client.device(device).measurement_count == 12 + retime
