@@ -237,18 +237,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 logger.exception("device %s: the check of its upload failed", device.name)
                 return []
             for arch, surprise in found:
-                logger.warning(
-                    "device %s: %s measured %.4g ms, %.1fx off the %.4g ms (90%%: %.4g-%.4g)"
-                    " its other measurements predict (p=%.1g); stored and used as measured",
-                    device.name,
-                    arch,
-                    surprise.measured_ms,
-                    surprise.factor,
-                    surprise.expected_ms,
-                    surprise.lower_ms,
-                    surprise.upper_ms,
-                    surprise.p_value,
-                )
+                _log_surprising(device.name, arch, surprise)
                 answer.append(_surprising_message(group.space, arch, surprise))
         return answer
 
@@ -391,6 +380,21 @@ def _measurement_rows(
         rows.append(MeasurementRow(parsed.space.name, parsed.canonical, float(latency)))
         archs.append(parsed)
     return rows, archs
+
+
+def _log_surprising(device: str, arch: str, surprise: SurprisingMeasurement) -> None:
+    logger.warning(
+        "device %s: %s measured %.4g ms, %.1fx off the %.4g ms (90%%: %.4g-%.4g) its other"
+        " measurements predict (p=%.1g); stored and used as measured",
+        device,
+        arch,
+        surprise.measured_ms,
+        surprise.factor,
+        surprise.expected_ms,
+        surprise.lower_ms,
+        surprise.upper_ms,
+        surprise.p_value,
+    )
 
 
 def _surprising_message(
