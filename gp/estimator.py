@@ -56,6 +56,8 @@ FIT_REVISION = 4
 # Prior-only models (no source tables): a device's typical log-latency, 10 ms +- a factor 20.
 _PRIOR_LEVEL_LOG_MS = math.log(10.0)
 _PRIOR_LEVEL_SD = 3.0
+#: Archs whose column means and sds standardise a vector model's features: one has no spread.
+MIN_STANDARDISING_ARCHS = 2
 
 
 @dataclass
@@ -213,14 +215,18 @@ class LatencyEstimator:
         return cls(LatencyModel(kernel, features))
 
     # ---- rows --------------------------------------------------------------------------
-    def model_for(self, space: SearchSpace, measured: Sequence[ArchLike] = ()) -> LatencyModel:
+    def model_for(
+        self, space: SearchSpace, measured: Sequence[ArchLike] = (), pool: Sequence[ArchLike] = ()
+    ) -> LatencyModel:
         """The fitted NB201 model, or a prior-only model for a space without sources; in the
         vector space its features are standardised by the ``measured`` archs' (they come in
-        the caller's units, and the kernel is for features of unit scale)."""
+        the caller's units, and the kernel is for features of unit scale), or while those are
+        too few (:func:`standardises_by_pool`) by the candidate ``pool``'s, where one is given."""
         if isinstance(space, NASBench201Space) and self.nasbench201 is not None:
             return self.nasbench201
-        if isinstance(space, VectorSpace) and len(measured) >= 2:
-            return prior_only_model(space, standardise_by=space.encode(measured))
+        standardising = pool if standardises_by_pool(space, measured) else measured
+        if isinstance(space, VectorSpace) and len(standardising) >= MIN_STANDARDISING_ARCHS:
+            return prior_only_model(space, standardise_by=space.encode(standardising))
         return prior_only_model(space)
 
     def rows(
@@ -246,14 +252,17 @@ class LatencyEstimator:
         space: SearchSpace,
         measured: Measurements,
         descriptor: Mapping[str, float] | None = None,
+        pool: Sequence[ArchLike] = (),
     ) -> tuple[LatencyModel, DevicePosterior]:
         """The device's model and posterior from its measurements and descriptor (an arch
-        measured several times counts once, at its median latency)."""
+        measured several times counts once, at its median latency); ``pool``: the candidates
+        of a suggestion, which standardise a vector device's features while it has too few
+        measurements to (:meth:`model_for`)."""
         archs, latency = _with_reference_latencies(space, measured, descriptor)
         check_latencies(latency)  # names the bad one by its position in the caller's list
         step = quantization_step(latency)  # before medians of whole milliseconds halve them
         archs, latency = _one_per_arch(archs, latency)
-        model = self.model_for(space, archs)
+        model = self.model_for(space, archs, pool)
         rows = self.rows(model, space, archs)
         return model, model.condition(rows, check_latencies(latency), step)
 
@@ -304,7 +313,7 @@ class LatencyEstimator:
         """
         measured = measured or Measurements.empty()
         pool = suggestion_pool(space, candidates, measured, descriptor)
-        model, posterior = self.posterior(space, measured, descriptor)
+        model, posterior = self.posterior(space, measured, descriptor, pool)
         return self.suggest_from(model, posterior, space, pool, count, strategy, seed)
 
     def suggest_from(
@@ -323,6 +332,14 @@ class LatencyEstimator:
         rows = self.rows(model, space, pool)
         picks = select(posterior, rows, count, strategy, seed, stop)
         return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))
+
+
+def standardises_by_pool(space: SearchSpace, conditioned: Sequence[ArchLike]) -> bool:
+    """Whether a device's model in ``space`` standardises its features by a suggestion's
+    candidate pool: in the vector space, while the archs it is ``conditioned`` on (each once)
+    are too few to standardise by. Raw features made the picks depend on the caller's units.
+    Such a posterior is the pool's: not one to keep for predictions."""
+    return isinstance(space, VectorSpace) and len(conditioned) < MIN_STANDARDISING_ARCHS
 
 
 def suggestion_pool(

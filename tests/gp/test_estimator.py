@@ -128,16 +128,19 @@ def test_an_arch_measured_several_times_counts_as_one_measurement() -> None:
     np.testing.assert_allclose(thrice.mean_ms, at_median.mean_ms)
 
 
+def synthetic_vectors(seed: int, n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """(n x 3) FLOPs, parameters and depth, and latencies (ms) that follow the FLOPs."""
+    rng = np.random.default_rng(seed)
+    features = np.c_[rng.uniform(1e7, 1e9, n), rng.uniform(1e5, 1e7, n), rng.integers(5, 30, n)]
+    return features, 1 + features[:, 0] / 1e7 * (1 + 0.02 * rng.normal(size=n))
+
+
 def test_vector_predictions_do_not_depend_on_the_features_units() -> None:
     """Vectors come in the caller's units (FLOPs, bytes, counts); the kernel's lengthscales and
     variances are for standardised features. Raw FLOPs ranked 300 archs whose latency follows
     them at Spearman 0.81 from 20 measurements (0.73 from 5), against 0.99 once standardised."""
-    rng = np.random.default_rng(0)
-    features = np.c_[
-        rng.uniform(1e7, 1e9, 300), rng.uniform(1e5, 1e7, 300), rng.integers(5, 30, 300)
-    ]
-    latency = 1 + features[:, 0] / 1e7 * (1 + 0.02 * rng.normal(size=300))
-    measured = rng.choice(300, 20, replace=False)
+    features, latency = synthetic_vectors(0)
+    measured = np.random.default_rng(0).choice(300, 20, replace=False)
 
     def predict(units: np.ndarray) -> np.ndarray:
         vectors = features * units
@@ -151,6 +154,28 @@ def test_vector_predictions_do_not_depend_on_the_features_units() -> None:
     in_units = predict(np.ones(3))
     np.testing.assert_allclose(predict(np.array([1e-6, 1e-3, 10.0])), in_units, rtol=1e-6)
     assert stats.spearmanr(in_units, latency).statistic > 0.95
+
+
+@pytest.mark.parametrize("strategy", ["active", "greedy"])
+@pytest.mark.parametrize("measured_count", [0, 1])
+def test_vector_suggestions_do_not_depend_on_the_features_units(
+    strategy: str, measured_count: int
+) -> None:
+    """Too few measurements to standardise by, the features are standardised by the pool:
+    on raw features a column in FLOPs swamped the others and the picks changed with units."""
+    features, latency = synthetic_vectors(0, 100)
+    measured = np.arange(measured_count)
+
+    def picks(units: np.ndarray) -> list[int]:
+        vectors = features * units
+        archs = [VECTORS.canonical(vector) for vector in vectors]
+        device = Measurements([archs[i] for i in measured], latency[measured])
+        chosen = LatencyEstimator(None).suggest(VECTORS, 10, device, archs, strategy, seed=3)
+        return [archs.index(arch) for arch in chosen.archs]
+
+    in_units = picks(np.ones(3))
+    assert picks(np.array([1e-6, 1.0, 1.0])) == in_units
+    assert picks(np.array([1.0, 1.0, 1e6])) == in_units
 
 
 @pytest.mark.parametrize("content", [{"kernel": {}}, [1.0, 2.0], b"not torch", Path("x")])
