@@ -36,6 +36,8 @@ from gp.estimator import (
     LatencyEstimator,
     Measurements,
     Suggestion,
+    conditioning_order,
+    standardises_by_pool,
     suggestion_pool,
 )
 from gp.model import DevicePosterior, FitSettings, LatencyModel, LatencyPrediction
@@ -323,12 +325,23 @@ class Registry:
             cached = self._posteriors.get(key)
         if cached is not None:
             return cached
-        measured = self._conditioning(self.measurements(device, space_key(space)))
-        started = time.perf_counter()
-        result = self.estimator.posterior(space, measured, self._descriptor(device, space))
-        self.on_fit("device", time.perf_counter() - started)
+        measured = self.measurements(device, space_key(space))
+        result = self._built_posterior(space, measured, self._descriptor(device, space))
         with self._cache_lock:
             self._posteriors.put(key, result)
+        return result
+
+    def _built_posterior(
+        self,
+        space: SearchSpace,
+        measured: Measurements,
+        descriptor: dict[str, float] | None,
+        pool: Sequence[str] = (),
+    ) -> tuple[LatencyModel, DevicePosterior]:
+        """The posterior of ``measured`` (at most ``max_conditioning``), built now and timed."""
+        started = time.perf_counter()
+        result = self.estimator.posterior(space, self._conditioning(measured), descriptor, pool)
+        self.on_fit("device", time.perf_counter() - started)
         return result
 
     def predict(
@@ -396,10 +409,15 @@ class Registry:
             )
         with self.device_lock(device.id):
             measured = self.measurements(device, space_key(space))
-            pool = suggestion_pool(space, candidates, measured, self._descriptor(device, space))
+            descriptor = self._descriptor(device, space)
+            pool = suggestion_pool(space, candidates, measured, descriptor)
             if not pool:
                 raise InvalidRequestError(_nothing_left(device, candidates is None))
-            model, posterior = self.posterior(device, space)  # the cached one Predict uses
+            if standardises_by_pool(space, conditioning_order(space, measured, descriptor)):
+                # This posterior is the pool's: Predict's cached one must not become it.
+                model, posterior = self._built_posterior(space, measured, descriptor, pool)
+            else:
+                model, posterior = self.posterior(device, space)  # the cached one Predict uses
             # Fewer than count when measured archs leave the pool: the caller cannot tell which.
             picks = min(count, len(pool))
             return self.estimator.suggest_from(

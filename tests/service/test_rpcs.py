@@ -573,3 +573,48 @@ def test_add_measurements_names_a_measurement_the_others_do_not_explain(
     assert surprise.latency_ms == pytest.approx(slipped.latency_ms)
     assert surprise.lower_ms < table[index[11]] < surprise.upper_ms
     assert surprise.p_value < 1e-3
+
+
+@pytest.mark.parametrize("measured_count", [0, 1])
+def test_vector_suggestions_do_not_depend_on_the_features_units(
+    stub: pb_grpc.LatencyEstimatorStub, measured_count: int
+) -> None:
+    """With under two measurements a vector device's suggestions standardise the features by
+    the candidates (raw FLOPs made the picks depend on the caller's units); that posterior is
+    the pool's, so the device's Predict stays the one of a device never asked to suggest."""
+    rng = np.random.default_rng(0)
+    features = np.c_[rng.uniform(1e7, 1e9, 40), rng.uniform(1e5, 1e7, 40), rng.integers(5, 30, 40)]
+
+    def vector(row: np.ndarray) -> pb.Architecture:
+        return pb.Architecture(search_space="vector", features=row.tolist())
+
+    def picks(device: str, units: np.ndarray, strategy: str) -> list[int]:
+        vectors = (features * units).tolist()
+        request = pb.SuggestSamplesRequest(
+            device=device,
+            count=5,
+            search_space="vector",
+            candidates=[vector(np.array(v)) for v in vectors],
+            strategy=strategy,
+            seed=3,
+        )
+        reply = stub.SuggestSamples(request)
+        return [vectors.index(list(s.arch.features)) for s in reply.suggestions]
+
+    def device(name: str, units: np.ndarray) -> str:
+        register(stub, name)
+        rows = features[:measured_count] * units
+        measurements = [pb.Measurement(arch=vector(row), latency_ms=20.0) for row in rows]
+        stub.AddMeasurements(pb.AddMeasurementsRequest(device=name, measurements=measurements))
+        return name
+
+    scaled = np.array([1e-6, 1.0, 1e6])
+    in_units, in_other_units = device("units", np.ones(3)), device("other-units", scaled)
+    for strategy in ("active", "greedy"):
+        assert picks(in_units, np.ones(3), strategy) == picks(in_other_units, scaled, strategy)
+
+    query = pb.PredictRequest(device=in_units, archs=[vector(row) for row in features[-5:]])
+    untouched = pb.PredictRequest(
+        device=device("never-suggested", np.ones(3)), archs=list(query.archs)
+    )
+    assert stub.Predict(query).predictions == stub.Predict(untouched).predictions
