@@ -58,6 +58,10 @@ _PRIOR_LEVEL_LOG_MS = math.log(10.0)
 _PRIOR_LEVEL_SD = 3.0
 #: Archs whose column means and sds standardise a vector model's features: one has no spread.
 MIN_STANDARDISING_ARCHS = 2
+#: Most distinct archs of a device the surprise check conditions on (see surprising): it
+#: runs on every upload, and the load test's mix (service.loadtest) ran at 44 RPC/s with 200,
+#: 51 with 100 and 61 without the check.
+SURPRISE_CHECK_MAX_ARCHS = 100
 
 
 @dataclass
@@ -279,7 +283,6 @@ class LatencyEstimator:
 
     def surprising(
         self,
-        posterior: DevicePosterior,
         space: SearchSpace,
         measured: Measurements,
         descriptor: Mapping[str, float] | None = None,
@@ -287,11 +290,17 @@ class LatencyEstimator:
     ) -> list[tuple[str, SurprisingMeasurement]]:
         """The measured archs (canonical) of ``among`` (default: all of them; reference archs
         are not checked) whose latency the device's other measurements do not explain, as
-        :func:`~gp.outliers.surprising_measurements` finds them, given the device's
-        ``posterior`` from ``measured`` and ``descriptor``."""
-        archs = conditioning_order(space, measured, descriptor)
-        wanted = set(space.canonicalize(measured.archs if among is None else among))
-        candidates = [i for i, arch in enumerate(archs) if arch in wanted]
+        :func:`~gp.outliers.surprising_measurements` finds them.
+
+        The check conditions on its own sample of the device (:func:`surprise_check_sample`),
+        not on the posterior predictions use: its cost grows with the cube of what it is
+        conditioned on, and it runs on every upload.
+        """
+        wanted = space.canonicalize(measured.archs if among is None else among)
+        sample, checked = surprise_check_sample(space, measured, wanted)
+        _, posterior = self.posterior(space, sample, descriptor)
+        archs = conditioning_order(space, sample, descriptor)
+        candidates = [i for i, arch in enumerate(archs) if arch in checked]
         return [(archs[s.position], s) for s in surprising_measurements(posterior, candidates)]
 
     def suggest(
@@ -336,10 +345,44 @@ class LatencyEstimator:
 
 def standardises_by_pool(space: SearchSpace, conditioned: Sequence[ArchLike]) -> bool:
     """Whether a device's model in ``space`` standardises its features by a suggestion's
-    candidate pool: in the vector space, while the archs it is ``conditioned`` on (each once)
+    candidate pool: in the vector space, while the distinct archs it is ``conditioned`` on
     are too few to standardise by. Raw features made the picks depend on the caller's units.
-    Such a posterior is the pool's: not one to keep for predictions."""
-    return isinstance(space, VectorSpace) and len(conditioned) < MIN_STANDARDISING_ARCHS
+    Such a posterior is the pool's: not one to keep for predictions.
+
+    Other spaces answer before reading ``conditioned``: putting a source device's 15,625
+    archs in canonical form on every SuggestSamples cost the load test (service.loadtest) a
+    quarter of its throughput."""
+    if not isinstance(space, VectorSpace):
+        return False
+    return len(set(space.canonicalize(conditioned))) < MIN_STANDARDISING_ARCHS
+
+
+def surprise_check_sample(
+    space: SearchSpace, measured: Measurements, wanted: Sequence[str]
+) -> tuple[Measurements, set[str]]:
+    """What the surprise check conditions on, and which of the ``wanted`` archs (canonical) it
+    checks: ``measured`` (every repeat of an arch kept together) cut to at most
+    ``SURPRISE_CHECK_MAX_ARCHS`` distinct archs, the checked ones (a fixed sample of half the
+    cap where more are wanted) and a fixed sample of the others. Each checked arch is still
+    predicted from 50 or more others: on HELP's unseen devices 20 or 50 random measurements
+    found a wrong one as often as each other (README, "Client")."""
+    canonical = space.canonicalize(measured.archs)
+    distinct = list(dict.fromkeys(canonical))
+    present = set(distinct)
+    checked = [arch for arch in dict.fromkeys(wanted) if arch in present]
+    if len(distinct) <= SURPRISE_CHECK_MAX_ARCHS:
+        return measured, set(checked)
+    rng = np.random.default_rng(0)
+    half = SURPRISE_CHECK_MAX_ARCHS // 2
+    if len(checked) > half:
+        checked = [checked[i] for i in rng.choice(len(checked), half, replace=False)]
+    kept = set(checked)
+    others = [arch for arch in distinct if arch not in kept]
+    room = SURPRISE_CHECK_MAX_ARCHS - len(kept)
+    kept |= {others[i] for i in rng.choice(len(others), room, replace=False)}
+    rows = [i for i, arch in enumerate(canonical) if arch in kept]
+    sample = Measurements([measured.archs[i] for i in rows], measured.latency_ms[rows])
+    return sample, set(checked)
 
 
 def suggestion_pool(

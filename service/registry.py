@@ -36,7 +36,6 @@ from gp.estimator import (
     LatencyEstimator,
     Measurements,
     Suggestion,
-    conditioning_order,
     standardises_by_pool,
     suggestion_pool,
 )
@@ -367,17 +366,16 @@ class Registry:
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
     ) -> list[tuple[str, SurprisingMeasurement]]:
         """Which of the device's measured canonical ``archs`` of ``space`` its other
-        measurements do not explain (:func:`gp.outliers.surprising_measurements`): among the
-        measurements its posterior is conditioned on, at its current version.
+        measurements do not explain, at its current version
+        (:meth:`~gp.estimator.LatencyEstimator.surprising`).
 
         Raises:
             NotReadyError: the model is still loading.
         """
         with self.device_lock(device.id):
-            measured = self._conditioning(self.measurements(device, space_key(space)))
-            _, posterior = self.posterior(device, space)  # the cached one Predict uses
+            measured = self.measurements(device, space_key(space))
             descriptor = self._descriptor(device, space)
-            return self.estimator.surprising(posterior, space, measured, descriptor, archs)
+            return self.estimator.surprising(space, measured, descriptor, archs)
 
     def suggest(
         self,
@@ -413,7 +411,8 @@ class Registry:
             pool = suggestion_pool(space, candidates, measured, descriptor)
             if not pool:
                 raise InvalidRequestError(_nothing_left(device, candidates is None))
-            if standardises_by_pool(space, conditioning_order(space, measured, descriptor)):
+            # Only NB201 devices are also conditioned on reference archs (their descriptor's).
+            if standardises_by_pool(space, measured.archs):
                 # This posterior is the pool's: Predict's cached one must not become it.
                 model, posterior = self._built_posterior(space, measured, descriptor, pool)
             else:

@@ -17,7 +17,13 @@ from gp.errors import (
     InvalidMeasurementError,
     NotFittedError,
 )
-from gp.estimator import REFERENCE_LATENCY_PREFIX, LatencyEstimator, Measurements
+from gp.estimator import (
+    REFERENCE_LATENCY_PREFIX,
+    SURPRISE_CHECK_MAX_ARCHS,
+    LatencyEstimator,
+    Measurements,
+    surprise_check_sample,
+)
 from gp.spaces import FBNetSpace, NASBench201Space, VectorSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 
@@ -208,9 +214,7 @@ def test_a_latency_the_other_measurements_do_not_explain_is_named() -> None:
     estimator = LatencyEstimator(None)
 
     def surprising(latency_ms: np.ndarray, among: list[str] | None = None) -> dict[str, float]:
-        measured = Measurements(archs, latency_ms)
-        _, posterior = estimator.posterior(VECTORS, measured)
-        found = estimator.surprising(posterior, VECTORS, measured, among=among)
+        found = estimator.surprising(VECTORS, Measurements(archs, latency_ms), among=among)
         return {arch: surprise.expected_ms for arch, surprise in found}
 
     assert surprising(latency) == {}
@@ -221,3 +225,19 @@ def test_a_latency_the_other_measurements_do_not_explain_is_named() -> None:
     for i in (3, 17):
         assert found[archs[i]] == pytest.approx(latency[i], rel=0.2)
     assert set(surprising(wrong, among=[archs[17], archs[0]])) == {archs[17]}
+
+
+def test_the_surprise_check_keeps_the_checked_archs_and_a_sample_of_the_others() -> None:
+    """A device of 500 archs (each measured twice) conditions the check on 100 of them: the
+    archs of the upload (50 of them where more), both measurements of each."""
+    rng = np.random.default_rng(2)
+    archs = [VECTORS.canonical(vector) for vector in rng.uniform(0.0, 1.0, (500, 3))]
+    measured = Measurements(archs * 2, rng.uniform(1.0, 2.0, 1000))
+    for uploaded, count in ((archs[:30], 30), (archs[:300], 50)):
+        sample, checked = surprise_check_sample(VECTORS, measured, uploaded)
+        kept = set(sample.archs)
+        assert len(kept) == SURPRISE_CHECK_MAX_ARCHS
+        assert len(sample.archs) == 2 * len(kept)
+        assert len(checked) == count and checked <= kept & set(uploaded)
+    small = Measurements(archs[:80], np.ones(80))
+    assert surprise_check_sample(VECTORS, small, archs[:5]) == (small, set(archs[:5]))

@@ -199,8 +199,7 @@ def test_a_wrong_measurement_is_named_and_a_clean_design_is_not(dataset, estimat
     measured = [archs[i] for i in picks]
 
     def surprising(latency: np.ndarray) -> list:
-        _, posterior = estimator.posterior(space, Measurements(measured, latency))
-        return estimator.surprising(posterior, space, Measurements(measured, latency))
+        return estimator.surprising(space, Measurements(measured, latency))
 
     assert surprising(truth[picks]) == []
     for factor in (10.0, 0.1):
@@ -209,3 +208,16 @@ def test_a_wrong_measurement_is_named_and_a_clean_design_is_not(dataset, estimat
         [(arch, surprise)] = surprising(latency)
         assert arch == archs[picks[4]]
         assert surprise.lower_ms < truth[picks[4]] < surprise.upper_ms
+
+
+def test_a_wrong_upload_to_a_device_of_a_thousand_measurements_is_named(dataset, estimator):
+    """The check conditions on a sample of 100 of the device's archs, the upload's among
+    them, rather than on all 1,005."""
+    space, archs = get_space("nasbench201"), all_archs()
+    truth = dataset.table("gold_6226")
+    picks = np.random.default_rng(1).choice(NUM_ARCHS, 1005, replace=False)
+    latency = truth[picks].copy()
+    latency[-2] *= 3.0
+    measured = Measurements([archs[i] for i in picks], latency)
+    found = estimator.surprising(space, measured, among=measured.archs[-5:])
+    assert [arch for arch, _ in found] == [archs[picks[-2]]]
