@@ -782,19 +782,12 @@ def test_token_is_sent_as_bearer_metadata() -> None:
         server.stop(0)
 
 
-class _OneSlot(pb_grpc.LatencyEstimatorServicer):
+class _OneSlot(_Stalling):
     """Holds ListDevices until released; records the uploads that reach it."""
 
     def __init__(self) -> None:
-        self.entered, self.release = threading.Event(), threading.Event()
+        super().__init__()
         self.uploads: list[str] = []
-
-    def ListDevices(
-        self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
-    ) -> pb.ListDevicesResponse:
-        self.entered.set()
-        self.release.wait(10)
-        return pb.ListDevicesResponse()
 
     def AddMeasurements(
         self, request: pb.AddMeasurementsRequest, context: grpc.ServicerContext
