@@ -221,3 +221,20 @@ def test_a_wrong_upload_to_a_device_of_a_thousand_measurements_is_named(dataset,
     measured = Measurements([archs[i] for i in picks], latency)
     found = estimator.surprising(space, measured, among=measured.archs[-5:])
     assert [arch for arch, _ in found] == [archs[picks[-2]]]
+
+
+def test_wrong_measurements_of_one_upload_do_not_hide_each_other(dataset, estimator) -> None:
+    """Five of an upload made 10 times too large (a batch timed under load, a unit slip),
+    added to 100 right fpga measurements: each widened the others' prediction of the rest,
+    and the check stopping at the first it could not name named none of them."""
+    space, archs = get_space("nasbench201"), all_archs()
+    truth = dataset.table("fpga")
+    picks = np.random.default_rng(0).choice(NUM_ARCHS, 105, replace=False)
+    latency = truth[picks].copy()
+    latency[100:] *= 10.0
+    measured = Measurements([archs[i] for i in picks], latency)
+    found = dict(estimator.surprising(space, measured, among=measured.archs[100:]))
+    assert set(found) == set(measured.archs[100:])
+    for i in range(100, 105):
+        assert found[archs[picks[i]]].p_value < 1e-3
+        assert found[archs[picks[i]]].expected_ms == pytest.approx(truth[picks[i]], rel=0.5)
