@@ -228,7 +228,8 @@ class Suggestions(Sequence[Suggestion]):
 @dataclass(frozen=True)
 class SurprisingMeasurement:
     """An uploaded latency far outside what the device's other measurements predict for its
-    arch (a two-sided p below 0.001 over the measurements checked, and 1.5 times or more off).
+    arch (a two-sided p below 0.001, Bonferroni-adjusted over the device's measurements it
+    was predicted among, and 1.5 times or more off).
     Often a mistake (a unit slip, a disturbed run), sometimes true of the device: the service
     stores it and uses it as measured either way.
 
@@ -238,8 +239,8 @@ class SurprisingMeasurement:
             it twice more outvotes one wrong value.
         expected_ms: the median the device's other measurements predict for it.
         lower_ms, upper_ms: their 90% interval.
-        p_value: the chance of a measurement this far out among the device's, were the model
-            right.
+        p_value: the chance of a measurement this far out among the device's (at most 100
+            of them, the check's sample), were the model right.
     """
 
     arch: str

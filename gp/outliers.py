@@ -46,7 +46,9 @@ class SurprisingMeasurement:
         expected_ms: the median the others predict for it.
         lower_ms, upper_ms: their 90% interval.
         p_value: the chance of one measurement this far out among the device's, were the
-            model right (two-sided, Bonferroni-adjusted over the measurements checked).
+            model right (two-sided, Bonferroni-adjusted over the measurements it is predicted
+            among, itself included, whichever of them are checked: the verdict does not
+            depend on how the device's measurements were split into uploads).
     """
 
     position: int
