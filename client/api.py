@@ -225,6 +225,16 @@ class Suggestions(Sequence[Suggestion]):
         return [item.arch for item in self.items]
 
 
+#: Smallest p-value a warning prints as a number: further out it tells the model's tails
+#: (Student-t at 30 sds) rather than a chance to rely on; a unit slip printed "p=2e-171".
+SMALLEST_P_SHOWN = 1e-6
+
+
+def p_value_text(p_value: float) -> str:
+    """``p=0.0004``, or ``p<1e-06`` below :data:`SMALLEST_P_SHOWN`."""
+    return f"p<{SMALLEST_P_SHOWN:.0e}" if p_value < SMALLEST_P_SHOWN else f"p={p_value:.1g}"
+
+
 @dataclass(frozen=True)
 class SurprisingMeasurement:
     """An uploaded latency far outside what the device's other measurements predict for its
@@ -257,11 +267,14 @@ class SurprisingMeasurement:
         return max(self.latency_ms / self.expected_ms, self.expected_ms / self.latency_ms)
 
     def describe(self) -> str:
-        """One line for a warning."""
+        """One line for a warning. The latency is the median of the arch's measurements, not
+        necessarily one the user took: an arch measured 35 ms and then 3.5 ms was "measured
+        19.24 ms"."""
         return (
-            f"{self.arch} measured {self.latency_ms:.4g} ms, {self.factor:.1f}x off the"
-            f" {self.expected_ms:.4g} ms (90%: {self.lower_ms:.4g}-{self.upper_ms:.4g}) the"
-            f" device's other measurements predict (p={self.p_value:.1g})"
+            f"{self.arch} at {self.latency_ms:.4g} ms (the median of its measurements),"
+            f" {self.factor:.1f}x off the {self.expected_ms:.4g} ms"
+            f" (90%: {self.lower_ms:.4g}-{self.upper_ms:.4g}) the device's other measurements"
+            f" predict ({p_value_text(self.p_value)})"
         )
 
     @classmethod

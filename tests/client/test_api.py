@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from client.api import (
     Predictions,
     Suggestion,
     Suggestions,
+    SurprisingMeasurement,
     to_architecture,
     to_architectures,
 )
@@ -907,3 +908,22 @@ def test_wait_until_ready_returns_at_once_from_a_serving_server(latency: Latency
     told: list[str] = []
     latency.wait_until_ready(5, on_wait=told.append)
     assert told == []
+
+
+def test_a_surprising_measurement_is_described_as_the_median_it_counts_at() -> None:
+    """An arch measured 35 ms, then 3.5 ms, counts at their median: the warning said
+    "measured 19.24 ms", a latency nobody measured, and printed p-values like 2e-171."""
+    surprise = SurprisingMeasurement(
+        arch="a",
+        search_space="nasbench201",
+        latency_ms=19.24,
+        expected_ms=3.418,
+        lower_ms=2.938,
+        upper_ms=3.91,
+        p_value=2e-171,
+    )
+    assert surprise.describe() == (
+        "a at 19.24 ms (the median of its measurements), 5.6x off the 3.418 ms"
+        " (90%: 2.938-3.91) the device's other measurements predict (p<1e-06)"
+    )
+    assert "(p=0.0004)" in replace(surprise, p_value=4e-4).describe()

@@ -265,7 +265,7 @@ def test_adding_a_latency_in_seconds_warns_with_what_was_expected(
     [surprise] = json.loads(added.stdout)["surprising"]
     assert surprise["arch"] == archs[picks[-1]]
     assert surprise["lower_ms"] < table[picks[-1]] < surprise["upper_ms"]
-    assert f"warning: {archs[picks[-1]]} measured" in added.stderr
+    assert f"warning: {archs[picks[-1]]} at " in added.stderr
     assert "measure that arch twice more" in added.stderr
 
 
