@@ -60,7 +60,7 @@ _PRIOR_LEVEL_SD = 3.0
 MIN_STANDARDISING_ARCHS = 2
 #: Most distinct archs of a device the surprise check conditions on (see surprising): it
 #: runs on every upload, and the load test's mix (service.loadtest) ran at 44 RPC/s with 200,
-#: 51 with 100 and 61 without the check.
+#: 51 with 100 and 61 without the check (2026-12-04, before its generalised ESD search).
 SURPRISE_CHECK_MAX_ARCHS = 100
 
 
