@@ -198,7 +198,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             before = self.store.get(device.id).version
             device = self.store.add_measurements(device.id, rows, request.request_id)
             self.registry.invalidate(device.id)
-            surprising = self._surprising(device, parsed)
+            surprising = self._surprising(device, parsed, stored_now=device.version != before)
         if device.version == before:
             logger.info(
                 "request %s to %s was stored before: not again", request.request_id, device.name
@@ -223,10 +223,11 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         )
 
     def _surprising(
-        self, device: DeviceRecord, uploaded: Sequence[ParsedArch]
+        self, device: DeviceRecord, uploaded: Sequence[ParsedArch], stored_now: bool
     ) -> list[pb.SurprisingMeasurement]:
-        """The uploaded archs whose latency the device's other measurements do not explain,
-        each logged (none while the model is loading: the upload is stored all the same)."""
+        """The uploaded archs whose latency the device's other measurements do not explain
+        (none while the model is loading: the upload is stored all the same), each logged when
+        ``stored_now``: a retry of a stored upload is answered alike, but not logged again."""
         answer = []
         for group in group_by_space(uploaded).values():
             try:
@@ -237,7 +238,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 logger.exception("device %s: the check of its upload failed", device.name)
                 return []
             for arch, surprise in found:
-                _log_surprising(device.name, arch, surprise)
+                if stored_now:
+                    _log_surprising(device.name, arch, surprise)
                 answer.append(_surprising_message(group.space, arch, surprise))
         return answer
 
