@@ -262,13 +262,24 @@ class LatencyEstimator:
         measured several times counts once, at its median latency); ``pool``: the candidates
         of a suggestion, which standardise a vector device's features while it has too few
         measurements to (:meth:`model_for`)."""
+        _, model, posterior = self._conditioned(space, measured, descriptor, pool)
+        return model, posterior
+
+    def _conditioned(
+        self,
+        space: SearchSpace,
+        measured: Measurements,
+        descriptor: Mapping[str, float] | None,
+        pool: Sequence[ArchLike] = (),
+    ) -> tuple[list[str], LatencyModel, DevicePosterior]:
+        """:meth:`posterior`, with the canonical archs its measurements are of, in order."""
         archs, latency = _with_reference_latencies(space, measured, descriptor)
         check_latencies(latency)  # names the bad one by its position in the caller's list
         step = quantization_step(latency)  # before medians of whole milliseconds halve them
         archs, latency = _one_per_arch(archs, latency)
         model = self.model_for(space, archs, pool)
         rows = self.rows(model, space, archs)
-        return model, model.condition(rows, check_latencies(latency), step)
+        return archs, model, model.condition(rows, check_latencies(latency), step)
 
     def predict(
         self,
@@ -298,8 +309,7 @@ class LatencyEstimator:
         """
         wanted = space.canonicalize(measured.archs if among is None else among)
         sample, checked = surprise_check_sample(space, measured, wanted)
-        _, posterior = self.posterior(space, sample, descriptor)
-        archs = conditioning_order(space, sample, descriptor)
+        archs, _, posterior = self._conditioned(space, sample, descriptor)
         candidates = [i for i, arch in enumerate(archs) if arch in checked]
         return [(archs[s.position], s) for s in surprising_measurements(posterior, candidates)]
 
@@ -409,14 +419,6 @@ def conditioned_archs(
     measurements and, in NB201, the descriptor's reference archs. None is worth suggesting
     again."""
     return set(_with_reference_latencies(space, measured, descriptor)[0])
-
-
-def conditioning_order(
-    space: SearchSpace, measured: Measurements, descriptor: Mapping[str, float] | None
-) -> list[str]:
-    """The archs of :func:`conditioned_archs` in the order of the posterior's measurements
-    (:meth:`LatencyEstimator.posterior`: each once, first seen first)."""
-    return _one_per_arch(*_with_reference_latencies(space, measured, descriptor))[0]
 
 
 def unconditioned_archs(
