@@ -300,8 +300,8 @@ class LatencyEstimator:
         among: Sequence[ArchLike] | None = None,
     ) -> list[tuple[str, SurprisingMeasurement]]:
         """The measured archs (canonical) of ``among`` (default: all of them; reference archs
-        are not checked) whose latency the device's other measurements do not explain, as
-        :func:`~gp.outliers.surprising_measurements` finds them.
+        are searched but not named) whose latency the device's other measurements do not
+        explain, as :func:`~gp.outliers.surprising_measurements` finds them.
 
         The check conditions on its own sample of the device (:func:`surprise_check_sample`),
         not on the posterior predictions use: its cost grows with the cube of what it is
