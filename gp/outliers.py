@@ -127,15 +127,15 @@ def _outliers(
         rests.append(others)
         if _passes(surprise, significance, min_factor):
             found = len(left_out)
-        elif not _may_hide_another(current, float(z_squared[candidate]), significance):
+        elif not _may_hide_another(z_squared, candidate, significance):
             break
     return left_out[:found], rests[found]
 
 
-def _may_hide_another(posterior: DevicePosterior, z_squared: float, significance: float) -> bool:
-    """Whether a leave-one-out residual of ``posterior`` (``z_squared``, before its variance
-    ratio) is large enough to be significant among its measurements were it Gaussian: one
-    inside its prediction only because another wrong measurement widened it.
+def _may_hide_another(z_squared: np.ndarray, candidate: int, significance: float) -> bool:
+    """Whether the ``candidate``'s leave-one-out residual among a posterior's (``z_squared``,
+    before its variance ratio) is large enough to be significant among them were they
+    Gaussian: one inside its prediction only because another wrong measurement widened it.
 
     Scaled by the median of the residuals (over a chi-square's), which wrong measurements
     hardly move. Unscaled, every residual of a noisy device looked significant, and the search
@@ -145,9 +145,9 @@ def _may_hide_another(posterior: DevicePosterior, z_squared: float, significance
     upload's as wrong: on HELP's six targets (10 seeds) the upload's was named in 1 of 60
     designs, and is in 54 of 60 now, at 2.8 predictions instead of 1.0.
     """
-    residuals = posterior.loo_z_squared().detach().numpy()
-    scale = max(float(np.median(residuals)) / _CHI2_MEDIAN, np.finfo(np.float64).tiny)
-    return 2.0 * float(stats.norm.sf(math.sqrt(z_squared / scale))) * posterior.count < significance
+    scale = max(float(np.median(z_squared)) / _CHI2_MEDIAN, np.finfo(np.float64).tiny)
+    tail = 2.0 * float(stats.norm.sf(math.sqrt(z_squared[candidate] / scale)))
+    return tail * len(z_squared) < significance
 
 
 def _passes(surprise: SurprisingMeasurement, significance: float, min_factor: float) -> bool:
