@@ -485,16 +485,22 @@ def suggest_samples(
     places: list[str] = []
     if candidates is not None:
         pool, places = require_archs(candidates, "--candidates")
-    if pool:
-        count = min(count, len(set(pool)))  # "up to --count": a small pool is not an error
+    # "Up to --count": a small pool is not an error, but it is said below.
+    allowed = min(count, len(set(pool))) if pool else count
     with connect(ctx) as latency, items_named_by_place(places):
         picks = latency.suggest(
             device,
-            count=count,
+            count=allowed,
             candidates=pool,
             strategy=strategy.value if strategy else None,
             search_space=_space(space),
             seed=seed,
+        )
+    if len(picks) < count:  # the service leaves out what the device is conditioned on
+        typer.echo(
+            f"note: only {len(picks)} of the {count} suggestions asked for: no other arch of"
+            f" the pool is left that {device} has not measured (or has as a reference arch)",
+            err=True,
         )
     rows = [_suggestion_row(pick) for pick in picks]
     if as_json:

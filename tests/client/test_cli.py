@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from client.api import LatencyClient
 from client.cli import app
 from tests.client.conftest import HEAVY, LIGHT
 from tests.service import conftest as service_fixtures
@@ -159,6 +160,23 @@ def test_register_add_suggest(target: str, tmp_path: Path) -> None:
     fbnet_picks = run(target, "suggest-samples", "-d", "nano", "--candidates", str(fbnet), "--json")
     assert fbnet_picks.exit_code == 0, fbnet_picks.output  # the space follows the candidates
     assert {p["search_space"] for p in json.loads(fbnet_picks.stdout)["suggestions"]} == {"fbnet"}
+
+
+def test_fewer_suggestions_than_asked_for_are_pointed_out(target: str, tmp_path: Path) -> None:
+    """Before, --count 10 over a pool with two unmeasured archs printed a two-row table and said
+    nothing: a script or a user took the pool for covered."""
+    with LatencyClient(target) as latency:
+        latency.register_device("short-pool")
+        latency.add_measurements("short-pool", [(HEAVY, 40.5)])
+    pool = tmp_path / "pool.txt"
+    pool.write_text(f"{HEAVY}\n{LIGHT}\n{CELL}\n")
+    args = ["suggest-samples", "-d", "short-pool", "--candidates", str(pool), "-n", "10"]
+    result = run(target, *args, "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["suggestions"]) == 2
+    assert "note: only 2 of the 10 suggestions asked for" in result.stderr
+    enough = run(target, *args[:-1], "2")
+    assert enough.exit_code == 0 and enough.stderr == ""
 
 
 def test_measurements_print_what_add_reads(target: str, tmp_path: Path) -> None:
