@@ -301,7 +301,9 @@ def _open_text(path: Path) -> Iterator[Any]:
 
 def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> None:
     """A usage error now, before any work, where ``path`` could not be written afterwards
-    (its folder missing or read-only, or a suffix outside ``suffixes``)."""
+    (a folder itself, its folder missing or read-only, or a suffix outside ``suffixes``)."""
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder: give a file name", param_hint=option)
     if suffixes and path.suffix.lower() not in suffixes:
         raise typer.BadParameter(
             f"{path}: the file name must end in {', '.join(suffixes)}", param_hint=option

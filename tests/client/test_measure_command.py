@@ -188,6 +188,18 @@ def test_an_unwritable_holdout_file_is_refused_before_timing(target: str, tmp_pa
         assert latency.device("pi4").measurement_count == before
 
 
+def test_a_folder_as_holdout_file_is_refused_before_timing(target: str, tmp_path: Path) -> None:
+    """Before, a folder passed the check, and opening it after the held-out set was timed
+    failed ("Is a directory"): the uploads were made and the scores lost."""
+    with LatencyClient(target) as latency:
+        before = latency.device("pi4").measurement_count
+    args = ["measure", "-d", "pi4", "--holdout", "2", "--save-holdout", str(tmp_path)]
+    result = invoke(target, *args, *FAST_FLAGS)
+    assert result.exit_code == 2 and f"{tmp_path} is a folder" in result.output
+    with LatencyClient(target) as latency:
+        assert latency.device("pi4").measurement_count == before
+
+
 def test_other_settings_than_the_devices_are_refused_before_timing(target: str) -> None:
     """Before, a batch of 8 joined a device measured at batch 1: the held-out MAPE went from
     5.6% to 59%."""
