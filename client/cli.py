@@ -719,6 +719,14 @@ def _measured_among(
     return len(archs & measured)
 
 
+def flattery(conditioned: int, scored: int, device: str) -> str:
+    """Why a score on ``conditioned`` of ``scored`` archs the device has measured is too good."""
+    return (
+        f"{conditioned} of the {scored} archs are among {device}'s measurements: the model was"
+        " conditioned on them, so the scores flatter it"
+    )
+
+
 def _spaces_measured(latency: LatencyClient, device: str, exclude: Space) -> list[str]:
     """The search spaces other than ``exclude`` in which ``device`` has measurements."""
     return [
@@ -869,11 +877,7 @@ def report(
         prediction = latency.predict(device, [r[1] for r in rows], search_space=_space(space))
         conditioned = _measured_among(latency, device, {r[1] for r in rows}, space)
     if conditioned:
-        typer.echo(
-            f"warning: {conditioned} of the {len(rows)} archs are among {device}'s measurements:"
-            " the model was conditioned on them, so the scores flatter it",
-            err=True,
-        )
+        typer.echo(f"warning: {flattery(conditioned, len(rows), device)}", err=True)
     latencies = np.array([r[2] for r in rows])
     result = write_report(out, device, latencies, prediction)
     scores = result.scores

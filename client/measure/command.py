@@ -21,6 +21,7 @@ from client.cli import (
     app,
     check_output_path,
     connect,
+    flattery,
     output_console,
     print_json,
     require_archs,
@@ -360,7 +361,8 @@ def _run(
         summary["registered"] = info is not None
         summary["reference_noisy"] = bar.noisy
     # Asked before anything is timed: what the device had measured before this run.
-    known = loop.measured_archs(latency, plan.device, plan.space) if plan.holdout else set()
+    scored = plan.holdout or plan.eval_archs
+    known = loop.measured_archs(latency, plan.device, plan.space) if scored else set()
     if existing is not None and (plan.given or plan.per_round):
         warn_if_source_device(existing)  # a device registered just now is no source
     uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"])
@@ -372,6 +374,9 @@ def _run(
     )
     if targets:
         summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
+        # Random held-out archs avoid these; --eval-archs are the user's and may not.
+        conditioned = len(set(targets) & (known | set(uploaded)))
+        summary["evaluation"]["conditioned"] = conditioned
     if plan.repeat:
         summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
     return summary
@@ -557,6 +562,8 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 def _print_measured(console: Console, summary: dict[str, Any]) -> None:
     """The registration, each round, and the held-out score."""
+    from rich.text import Text
+
     from client.metrics import scores_line
 
     device = summary["device"]
@@ -576,6 +583,9 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
     if "evaluation" in summary:
         evaluation = summary["evaluation"]
         console.print(f"held-out {evaluation['n']} archs: {scores_line(evaluation)}")
+        if evaluation["conditioned"]:
+            warning = flattery(evaluation["conditioned"], evaluation["n"], device)
+            console.print(Text(f"warning: {warning}", style="yellow"))
 
 
 def _print_surprising(console: Console, round_summary: dict[str, Any]) -> None:

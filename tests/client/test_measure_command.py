@@ -86,6 +86,26 @@ def test_measure_given_archs_on_an_existing_device_prints_a_summary(
     assert re.search(whole, result.stdout, re.MULTILINE), result.stdout
 
 
+def test_scoring_on_measured_archs_warns_that_it_flatters(target: str, tmp_path: Path) -> None:
+    """Before, --eval-archs naming archs the device was conditioned on (uploaded in this run or
+    before) printed a held-out score without a word, where ``client report`` warns."""
+    skip, none = format_nb201(["skip_connect"] * 6), format_nb201(["none"] * 6)
+    archs = tmp_path / "archs.txt"
+    archs.write_text(f"{skip}\n")
+    scored = tmp_path / "scored.txt"
+    scored.write_text(f"{skip}\n{none}\n")
+    with LatencyClient(target) as latency:
+        latency.register_device("flattered")
+    args = ["measure", "-d", "flattered", "--archs", str(archs), "--eval-archs", str(scored)]
+    result = invoke(target, *args, "--recheck", "0", *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 of the 2 archs are among flattered's measurements" in result.stdout
+    summary = json.loads(invoke(target, *args, "--recheck", "0", "--json", *FAST_FLAGS).stdout)
+    assert summary["evaluation"]["conditioned"] == 1
+    held_out = ["measure", "-d", "flattered", "--eval-archs", str(archs), "--suggested", "0"]
+    assert "warning" in invoke(target, *held_out, *FAST_FLAGS).stdout  # uploaded before
+
+
 def test_a_malformed_arch_file_is_one_error_line(target: str, tmp_path: Path) -> None:
     archs = tmp_path / "bad.txt"
     archs.write_text("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
