@@ -198,6 +198,7 @@ def measure(
     # Every option and input is checked before the first network is timed or anything is
     # registered: a typo should not cost a long run, nor leave a half-set-up device behind.
     _check_space(space)
+    _check_counts(suggested, holdout, space)
     with _measure_error_as(typer.BadParameter):
         settings = TimingSettings(
             warmup=warmup,
@@ -252,6 +253,24 @@ def _check_space(space: str) -> None:
         raise typer.BadParameter(
             f"expected one of {', '.join(SEARCH_SPACES)}, not {space!r}", param_hint="--space"
         )
+
+
+def _check_counts(suggested: int | None, holdout: int, space: str) -> None:
+    """More suggestions or held-out archs than the space offers: the service, or the held-out
+    draw, refused them only after the device was registered and the rounds were timed."""
+    from client.measure.loop import DEFAULT_FBNET_POOL
+    from client.measure.networks import FBNET, NB201_SIZE
+
+    if space == FBNET:  # suggested from a random pool; held-out draws are not distinct
+        _at_most("--suggested", suggested, DEFAULT_FBNET_POOL, "the FBNet pool offered")
+        return
+    for option, given in (("--suggested", suggested), ("--holdout", holdout)):
+        _at_most(option, given, NB201_SIZE, "the NB201 space's archs")
+
+
+def _at_most(option: str, given: int | None, most: int, what: str) -> None:
+    if given is not None and given > most:
+        raise typer.BadParameter(f"at most {most} ({what}), got {given}", param_hint=option)
 
 
 def _check_save_holdout(save_holdout: Path | None, holdout: int, eval_archs: Path | None) -> None:

@@ -47,6 +47,8 @@ NB201_OPS: tuple[str, ...] = (
     "nor_conv_3x3",
     "avg_pool_3x3",
 )
+#: Archs in the NB201 space: an op on each of the cell's 6 edges.
+NB201_SIZE = len(NB201_OPS) ** 6
 _NB201_CELLS_PER_STAGE = 5
 _NB201_CHANNELS = (16, 32, 64)
 _NB201_CLASSES = 10
@@ -123,7 +125,7 @@ def random_nb201(count: int, seed: int | None = None, exclude: set[str] | None =
     """``count`` distinct NB201 arch strings drawn uniformly, none of them in ``exclude``."""
     rng = random.Random(seed)
     taken = set(exclude or ())
-    left = len(NB201_OPS) ** 6 - len(taken)
+    left = NB201_SIZE - len(taken)
     if count > left:
         raise ArchitectureError(
             f"cannot draw {count} distinct NB201 archs: only {left} are left outside those"

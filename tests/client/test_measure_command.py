@@ -165,6 +165,9 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--strategy", "bogus"], "'bogus' is not one of 'active', 'greedy', 'random'"),
         (["--clock", "bogus"], "clock must be one of wall, cpu"),
         (["--clock", "cpu", "--threads", "2"], "the cpu clock needs threads=1"),
+        (["--suggested", "20000"], "at most 15625 (the NB201 space's archs)"),
+        (["--holdout", "20000"], "at most 15625 (the NB201 space's archs)"),
+        (["--space", "fbnet", "--suggested", "2001"], "at most 2000 (the FBNet pool offered)"),
     ],
 )
 def test_misused_options_are_usage_errors_before_anything_is_registered(
