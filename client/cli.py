@@ -394,15 +394,20 @@ def require_positive_latencies(path: Path, rows: list[tuple[int, str, float]]) -
 
 @contextmanager
 def items_named_by_place(places: list[str]) -> Iterator[None]:
-    """Where the service rejects item N of a request ("arch 3: ..."), names the place it came
-    from instead: ``places[N]``, e.g. ``archs.txt line 5``."""
-    from client.errors import InvalidArgumentError, rename_item
+    """Where the service, or the client before sending, rejects item N of a request ("arch 3:
+    ..."), names the place it came from instead: ``places[N]``, e.g. ``archs.txt line 5``."""
+    from client.errors import ClientInputError, InvalidArgumentError, rename_item, renamed
+
+    def place(index: int) -> str | None:
+        return places[index] if index < len(places) else None
 
     try:
         yield
     except InvalidArgumentError as error:
-        rename_item(error, lambda index: places[index] if index < len(places) else None)
+        rename_item(error, place)
         raise
+    except ClientInputError as error:  # e.g. a feature vector that is not numbers
+        raise ClientInputError(renamed(str(error), place)) from None
 
 
 def file_lines(path: Path, numbers: list[int]) -> list[str]:

@@ -134,12 +134,14 @@ def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> 
 _ITEM = re.compile(r"^(arch|measurement|candidate) (\d+): ")
 
 
-def rename_item(error: LatencyServiceError, place: Callable[[int], str | None]) -> None:
-    """Rewrites ``error``'s leading ``arch N:`` as ``place(N):`` (where place knows N), e.g. its
+def renamed(message: str, place: Callable[[int], str | None]) -> str:
+    """``message`` with its leading ``arch N:`` as ``place(N):`` (where place knows N), e.g. its
     index in a larger input, or the file and line it came from."""
-    match = _ITEM.match(error.message)
-    if match is None:
-        return
-    where = place(int(match[2]))
-    if where is not None:
-        error.message = f"{where}: {error.message[match.end() :]}"
+    match = _ITEM.match(message)
+    where = None if match is None else place(int(match[2]))
+    return message if match is None or where is None else f"{where}: {message[match.end() :]}"
+
+
+def rename_item(error: LatencyServiceError, place: Callable[[int], str | None]) -> None:
+    """Rewrites ``error``'s leading ``arch N:`` as :func:`renamed` does."""
+    error.message = renamed(error.message, place)

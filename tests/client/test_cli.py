@@ -343,6 +343,25 @@ def test_rejected_items_are_named_by_their_line_in_the_file(target: str, tmp_pat
     assert_one_line_error(added, f"error: {measured} line 4: latency -1.0 ms", "INVALID_ARGUMENT")
 
 
+def test_vectors_the_client_refuses_are_named_by_their_line_too(
+    target: str, tmp_path: Path
+) -> None:
+    """A feature vector that is not numbers is refused before sending, and was named by its
+    index from 0 ("arch 1: ...", "measurement 1: ...") rather than by its line in the file."""
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("# mine\n1,2\n3,x\n")
+    refused = "a feature vector must hold numbers"
+    predicted = run(target, "predict", "-d", "pi4", "--space", "vector", "-f", str(vectors))
+    assert_one_line_error(predicted, f"error: {vectors} line 3: {refused}")
+    pool = ["suggest-samples", "-d", "pi4", "--space", "vector", "--candidates", str(vectors)]
+    assert_one_line_error(run(target, *pool), f"error: {vectors} line 3: {refused}")
+    measured = tmp_path / "measured.csv"
+    measured.write_text('arch,latency_ms\n"1,2",3\n\n"3,x",4\n')
+    assert run(target, "register", "-d", "vectors").exit_code == 0
+    added = run(target, "add", "-d", "vectors", "--space", "vector", "-f", str(measured))
+    assert_one_line_error(added, f"error: {measured} line 4: {refused}")
+
+
 def test_an_empty_candidate_file_is_an_error_not_the_whole_space(
     target: str, tmp_path: Path
 ) -> None:
