@@ -27,7 +27,7 @@ from client.cli import (
     require_archs,
     warn_if_source_device,
 )
-from client.measure.timing import STEADY_LIMIT
+from client.measure.timing import MIN_REPEATS, STEADY_LIMIT
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -199,6 +199,10 @@ def measure(
     # registered: a typo should not cost a long run, nor leave a half-set-up device behind.
     _check_space(space)
     _check_counts(suggested, holdout, space)
+    if 0 < repeat < MIN_REPEATS:  # refused by repeatability() only after the whole run
+        raise typer.BadParameter(
+            f"at least {MIN_REPEATS} timings to compare, or 0 to skip", param_hint="--repeatability"
+        )
     with _measure_error_as(typer.BadParameter):
         settings = TimingSettings(
             warmup=warmup,

@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 #: issue's repeatability bound); beyond it a held-out score also measures the machine.
 STEADY_LIMIT = 0.05
 
+#: Fewest timings of one arch whose medians have a spread.
+MIN_REPEATS = 2
+
 #: Clock name -> nanosecond counter.
 CLOCKS: dict[str, Callable[[], int]] = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
 
@@ -316,7 +319,7 @@ def repeatability(
     settings: TimingSettings | None = None,
 ) -> Repeatability:
     """Measures ``arch`` ``repeats`` times (each a full :func:`time_arch`)."""
-    if repeats < 2:
-        raise TimingError(f"repeatability needs at least 2 repeats, got {repeats}")
+    if repeats < MIN_REPEATS:
+        raise TimingError(f"repeatability needs at least {MIN_REPEATS} repeats, got {repeats}")
     medians = tuple(time_arch(arch, search_space, settings).median_ms for _ in range(repeats))
     return Repeatability(medians)
