@@ -575,7 +575,7 @@ def predict(
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
     for arch in archs or []:
-        if Path(arch).is_file():  # the service would call the file's name a malformed arch
+        if _names_a_file(arch):  # the service would call the file's name a malformed arch
             raise typer.BadParameter(
                 f"{arch!r} is a file: give it with --file {arch}", param_hint="ARCH"
             )
@@ -596,6 +596,14 @@ def predict(
         print_json({"device": device, "model_version": result.model_version, "predictions": rows})
     else:
         _print_prediction_table(device, names, result)
+
+
+def _names_a_file(arch: str) -> bool:
+    """Whether an ARCH argument is the name of a file rather than an arch."""
+    try:
+        return Path(arch).is_file()
+    except OSError:  # "File name too long": a feature vector of more than 255 characters
+        return False
 
 
 def _rows(result: Predictions) -> list[dict[str, float]]:

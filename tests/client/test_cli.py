@@ -223,6 +223,15 @@ def test_a_file_given_as_an_arch_points_to_file(
     assert_one_line_error(result, "'archs.txt' is a file: give it with --file archs.txt", code=2)
 
 
+def test_a_long_vector_argument_is_predicted_not_taken_for_a_file_name(target: str) -> None:
+    """Before, the check for a file given as an arch asked the OS about the vector's text, and
+    a vector of more than 255 characters ended in "error: 0.125,...: File name too long"."""
+    vector = ",".join(["0.125"] * 60)
+    result = run(target, "predict", "-d", "pi4", "--space", "vector", vector, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["predictions"][0]["arch"] == vector
+
+
 def test_measurements_in_another_space_are_pointed_to(target: str) -> None:
     """Before, a device measured only in FBNet listed an empty NB201 CSV and said nothing."""
     from client.api import LatencyClient
