@@ -254,11 +254,13 @@ class Strategy(StrEnum):
 
 
 def output_console() -> Console:
-    """The console commands print their results on (stdout)."""
+    """The console commands print their results on (stdout). It prints text as given: device
+    names and descriptions are users' text, which rich would read as markup ("[b]", ":smile:";
+    "[/x]" raised MarkupError); colour is a ``style``."""
     from rich.console import Console
 
     # Piped output is for files and other programs: wide rows rather than wrapped arch strings.
-    return Console(width=None if sys.stdout.isatty() else 250)
+    return Console(width=None if sys.stdout.isatty() else 250, markup=False, emoji=False)
 
 
 def _stdin_text() -> Iterator[Any]:

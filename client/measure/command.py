@@ -642,9 +642,10 @@ def _print_noisy_warning(console: Console, summary: dict[str, Any]) -> None:
     if noisy:
         hint = " (or --clock cpu)" if summary["settings"]["clock"] == "wall" else ""
         console.print(
-            f"[yellow]warning: {noisy} measurements stayed noisy after"
+            f"warning: {noisy} measurements stayed noisy after"
             f" {summary['settings']['attempts']} series: the machine is busy; measure again at a"
-            f" quieter moment{hint}[/yellow]"
+            f" quieter moment{hint}",
+            style="yellow",
         )
 
 
@@ -686,6 +687,7 @@ def _warn_unsteady(
     consequence = f"{consequence}; " if consequence else ""
     hint = "" if settings["reference"] else ", or with --reference"
     console.print(
-        f"[yellow]warning: this machine's speed {how}, beyond {STEADY_LIMIT:.0%}:"
-        f" {consequence}measure again at a quieter moment{hint}[/yellow]"
+        f"warning: this machine's speed {how}, beyond {STEADY_LIMIT:.0%}:"
+        f" {consequence}measure again at a quieter moment{hint}",
+        style="yellow",
     )

@@ -83,6 +83,21 @@ def test_devices(target: str) -> None:
     assert names["raspi4"]["aliases"] == ["pi4", "raspberry_pi_4"] and names["raspi4"]["source"]
 
 
+def test_names_and_descriptions_are_printed_as_given(target: str) -> None:
+    """Tables read user text as rich markup: "[b]" made the rest of a name bold and vanished,
+    ":thumbs_up:" became an emoji, and one device named "lab[/x]" made `client devices` end
+    in a MarkupError traceback for everyone."""
+    described = "Jetson [4GB] :thumbs_up:"
+    assert run(target, "register", "-d", "lab[/x]", "--description", described).exit_code == 0
+    assert run(target, "register", "-d", "nano[b]", "-a", "n[/b]").exit_code == 0
+    table = run(target, "devices")
+    assert table.exit_code == 0, table.output
+    for text in ("lab[/x]", described, "nano[b]", "n[/b]"):
+        assert text in table.stdout
+    predicted = run(target, "predict", "-d", "lab[/x]", LIGHT)
+    assert predicted.exit_code == 0 and "Predicted latency on lab[/x]" in predicted.stdout
+
+
 def test_target_from_environment(target: str) -> None:
     result = run(None, "devices", "--json", env={"LATENCY_TARGET": target})
     assert result.exit_code == 0 and len(json.loads(result.stdout)) == 4
