@@ -59,6 +59,7 @@ def draw(report: Report) -> Figure:
         f"    bias {scores.bias:+.1f}%    90% coverage {scores.coverage90:.1%}    "
         f"model {report.prediction.model_version or '?'}",
         fontsize=11,
+        parse_math=False,  # a device name is the user's text, not TeX between two '$'
     )
     return figure
 

@@ -131,6 +131,22 @@ def test_unbounded_intervals(tmp_path: Path) -> None:
     assert report.scores.coverage90 == 1.0 and (tmp_path / "r.png").stat().st_size > 10_000
 
 
+def test_a_device_name_is_drawn_as_given(tmp_path: Path) -> None:
+    """matplotlib read a title between two '$' as TeX: a device named 'rtx$\\frac$' ended the
+    report in a ParseSyntaxException traceback."""
+    from client.report import write_report
+
+    name = "rtx$\\frac$"
+    prediction = Predictions(
+        mean_ms=np.array([2.0, 4.0]),
+        variance_ms2=np.array([0.1, 0.2]),
+        lower_ms=np.array([1.5, 3.0]),
+        upper_ms=np.array([2.5, 5.0]),
+    )
+    write_report(tmp_path / "r.png", name, np.array([2.1, 3.9]), prediction)
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+
+
 @pytest.mark.parametrize(
     ("name", "fragment"), [("r.txt", "must end in .png, .pdf, .svg"), ("nodir/r.png", "no folder")]
 )
