@@ -323,6 +323,15 @@ def _names_arch_column(text: str) -> bool:
     return "arch" in (field.strip() for field in header.split(","))
 
 
+def _csv_reader(handle: Any) -> csv.DictReader[str]:
+    """Rows by column name, the names stripped as the values are: "arch, latency_ms" (typed
+    with a space) has a latency_ms column."""
+    reader = csv.DictReader(handle)
+    if reader.fieldnames is not None:
+        reader.fieldnames = [name.strip() for name in reader.fieldnames]
+    return reader
+
+
 def read_arch_lines(path: Path) -> list[tuple[int, str]]:
     """One arch per line (blank lines and ``#`` comments skipped), or a CSV's ``arch`` column
     (a .csv file, or any input headed by an ``arch`` column: ``client measurements`` piped to
@@ -330,7 +339,7 @@ def read_arch_lines(path: Path) -> list[tuple[int, str]]:
     with _open_text(path) as handle:
         text = handle.read()
         if path.suffix.lower() == ".csv" or _names_arch_column(text):
-            reader = csv.DictReader(io.StringIO(text, newline=""))
+            reader = _csv_reader(io.StringIO(text, newline=""))
             if reader.fieldnames is not None and "arch" not in reader.fieldnames:
                 from client.errors import ClientInputError
 
@@ -358,7 +367,7 @@ def read_measurements(path: Path) -> list[tuple[int, str, float]]:
     from client.errors import ClientInputError
 
     with _open_text(path) as handle:
-        reader = csv.DictReader(handle)
+        reader = _csv_reader(handle)
         missing = {"arch", "latency_ms"} - set(reader.fieldnames or ())
         if missing:
             raise ClientInputError(

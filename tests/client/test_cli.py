@@ -335,6 +335,23 @@ def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
     assert_one_line_error(run(target, "predict", "-d", "pi4", "-f", missing), "missing.txt")
 
 
+def test_spaces_around_header_names_are_ignored_like_around_values(
+    target: str, tmp_path: Path
+) -> None:
+    """Values were stripped, but a header typed "arch, latency_ms" was refused as missing
+    latency_ms, which it plainly has (and "latency_ms, arch" as having no 'arch' column)."""
+    assert run(target, "register", "-d", "typed").exit_code == 0
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch, latency_ms\n{HEAVY}, 40.5\n")
+    added = run(target, "add", "-d", "typed", "-f", str(measured))
+    assert added.exit_code == 0 and "accepted 1 measurements" in added.stdout, added.output
+    archs = tmp_path / "archs.csv"
+    archs.write_text(f"latency_ms, arch\n40.5, {LIGHT}\n")
+    predicted = run(target, "predict", "-d", "typed", "-f", str(archs), "--json")
+    assert predicted.exit_code == 0, predicted.output
+    assert json.loads(predicted.stdout)["predictions"][0]["arch"] == LIGHT
+
+
 def test_unreadable_input_files_are_one_line_errors(target: str, tmp_path: Path) -> None:
     """Bytes that are not UTF-8 (a binary or Latin-1 file given by mistake) and a CSV field
     over the csv module's limit (a long feature vector) ended in tracebacks."""
