@@ -316,6 +316,11 @@ def _require_work(plan: _Plan) -> None:
             " or --repeatability N",
             param_hint="--suggested 0",
         )
+    if plan.rounds > 1 and not plan.per_round:  # else silently one pass over --archs
+        raise typer.BadParameter(
+            "rounds of suggestions need --suggested N (0 by default with --archs)",
+            param_hint="--rounds",
+        )
 
 
 def _run_when_ready(
