@@ -250,10 +250,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """Registers a device after checking its name, aliases, descriptor and description."""
         _check_names(request.name, request.aliases)
         descriptor = _check_descriptor(request.descriptor)
-        if len(request.description) > MAX_DESCRIPTION_LENGTH:
-            raise InvalidRequestError(
-                f"description is longer than {MAX_DESCRIPTION_LENGTH:,} characters"
-            )
+        _check_description(request.description)
         device = self.store.register_device(
             request.name, list(request.aliases), descriptor, request.description
         )
@@ -436,6 +433,18 @@ def _check_text(label: str, value: str) -> None:
         raise InvalidRequestError(f"{label} {value!r} has a control or format character")
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidRequestError(f"{label} is longer than {MAX_NAME_LENGTH} characters")
+
+
+def _check_description(description: str) -> None:
+    """Free text of at most MAX_DESCRIPTION_LENGTH characters, lines and tabs included, but no
+    other control character: every device table prints it, and an escape sequence there
+    cleared or recoloured the terminal of whoever listed the devices."""
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidRequestError(
+            f"description is longer than {MAX_DESCRIPTION_LENGTH:,} characters"
+        )
+    if any(unicodedata.category(c) == "Cc" for c in description if c not in "\n\t"):
+        raise InvalidRequestError(f"description {description[:40]!r} has a control character")
 
 
 def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:

@@ -222,6 +222,11 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         INVALID,
         "description is longer than 10,000 characters",
     ),
+    "register: escape in description": (
+        register("new", description="fast \x1b[2J\x1b[31mred"),
+        INVALID,
+        "description 'fast \\x1b[2J\\x1b[31mred' has a control character",
+    ),
     "register: bad reference arch": (
         register("new", descriptor={"latency:nope": 1.0}),
         INVALID,

@@ -62,7 +62,7 @@ def test_register_and_get_device(stub: pb_grpc.LatencyEstimatorStub) -> None:
         "jetson",
         aliases=["nano", "jetson_nano"],
         descriptor={"memory_gb": 4.0, f"latency:{arch}": 12.5},
-        description="Jetson Nano",
+        description="Jetson Nano\n\t4 GB: lines and tabs are text",
     )
     assert device.name == "jetson" and list(device.aliases) == ["nano", "jetson_nano"]
     assert device.descriptor["memory_gb"] == 4.0 and device.measurement_count == 0
