@@ -136,7 +136,9 @@ def measure(
             " (all by gain) or random.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds suggestions and held-out archs.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seeds suggestions and held-out archs.")
+    ] = 0,
     repeat: Annotated[
         int,
         typer.Option(

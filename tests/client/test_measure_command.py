@@ -169,6 +169,7 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--holdout", "20000"], "at most 15625 (the NB201 space's archs)"),
         (["--space", "fbnet", "--suggested", "2001"], "at most 2000 (the FBNet pool offered)"),
         (["--repeatability", "1"], "at least 2 timings to compare, or 0"),
+        (["--seed", "-1"], "--seed"),
         (["--suggested", "0", "--rounds", "3", "--holdout", "2"], "rounds of suggestions need"),
     ],
 )
