@@ -436,7 +436,7 @@ def _measure_rounds(
             )
             uploaded.update(report.timings)
             rounds.append(_round_dict(report))
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or a failure (the server gone) after some rounds
         if uploaded:  # the user needs to know what a rerun would measure twice
             typer.echo(
                 f"interrupted: {len(rounds)} round(s), {len(uploaded)} archs, had been uploaded"

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from client.api import LatencyClient
 from client.cli import app
+from client.errors import UnavailableError
 from client.measure import loop, timing
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, REFERENCE_LATENCY_PREFIX
 from client.measure.networks import format_nb201
@@ -311,16 +312,23 @@ def test_held_out_archs_avoid_what_the_device_measured_before(target: str, tmp_p
     assert len(held_out) == 6 and not set(held_out) & set(usual[:3])
 
 
+@pytest.mark.parametrize(
+    "stop",
+    [KeyboardInterrupt(), UnavailableError("server gone", target="t")],
+    ids=["ctrl-c", "server-gone"],
+)
 def test_an_interrupted_run_says_what_it_had_uploaded(
-    target: str, monkeypatch: pytest.MonkeyPatch
+    target: str, monkeypatch: pytest.MonkeyPatch, stop: BaseException
 ) -> None:
+    """Before, only Ctrl-C said so: a server that went away in round 2 ended the run with its
+    error alone, and the user could not tell that round 1 had been uploaded."""
     measure_round = loop.measure_round
     calls: list[int] = []
 
     def interrupted_second_round(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            raise stop
         return measure_round(*args, **kwargs)
 
     monkeypatch.setattr(loop, "measure_round", interrupted_second_round)
