@@ -464,7 +464,11 @@ def _write_atomically(path: Path, text: str) -> None:
 def _nothing_left(device: DeviceRecord, whole_space: bool) -> str:
     if whole_space:
         return f"device {device.name} has measured all {NUM_ARCHS} NB201 archs: nothing is left"
-    return f"device {device.name} has measured every candidate given: nothing is left to suggest"
+    # Reference archs (the descriptor's) condition the device as measurements do.
+    return (
+        f"device {device.name}: every candidate given is measured or a reference arch,"
+        " nothing is left to suggest"
+    )
 
 
 def _accepted(space: SearchSpace, canonical: str) -> bool:

@@ -133,7 +133,7 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
     "suggest: every candidate measured": (
         suggest(device="pi4", count=1, candidates=[nb201(OK), nb201(ARCHS[1])]),
         INVALID,
-        "raspi4 has measured every candidate given",
+        "raspi4: every candidate given is measured or a reference arch",
     ),
     "suggest: fbnet without candidates": (
         suggest(device="pi4", count=1, search_space="fbnet"),

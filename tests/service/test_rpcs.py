@@ -515,6 +515,17 @@ def test_measured_candidates_are_not_suggested(stub: pb_grpc.LatencyEstimatorStu
     assert "every candidate given" in err.value.details()
 
 
+def test_a_pool_of_reference_archs_is_said_to_be_so(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    """Before, a device with no measurements, offered only its reference archs, was said to
+    have "measured every candidate given"."""
+    register(stub, "referenced", descriptor={f"latency:{ARCHS[310]}": 9.0})
+    request = pb.SuggestSamplesRequest(device="referenced", count=1, candidates=[nb201(ARCHS[310])])
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SuggestSamples(request)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "every candidate given is measured or a reference arch" in err.value.details()
+
+
 def test_suggest_fbnet_and_vector_candidates(stub: pb_grpc.LatencyEstimatorStub) -> None:
     register(stub, "other")
     fb = [pb.Architecture(arch=a) for a in random_archs(8, seed=1)]
