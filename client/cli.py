@@ -18,6 +18,7 @@ import json
 import math
 import os
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -261,6 +262,22 @@ def output_console() -> Console:
 
     # Piped output is for files and other programs: wide rows rather than wrapped arch strings.
     return Console(width=None if sys.stdout.isatty() else 250, markup=False, emoji=False)
+
+
+def plain_text(text: str) -> str:
+    """``text`` with each control character but line breaks and tabs written as its escape
+    (``\\x1b``). Stored names and descriptions are other users' text: the service refuses
+    control characters in them, but ones stored before it did would still clear, move or
+    recolour the terminal of whoever prints them."""
+    return "".join(_escaped(c) if _is_control(c) else c for c in text)
+
+
+def _is_control(character: str) -> bool:
+    return character not in "\n\t" and unicodedata.category(character) == "Cc"
+
+
+def _escaped(character: str) -> str:
+    return character.encode("unicode_escape").decode("ascii")
 
 
 def _stdin_text() -> Iterator[Any]:
@@ -805,7 +822,8 @@ def devices(ctx: typer.Context, as_json: JsonOption = False) -> None:
         table.add_column(column, justify="right" if column == "measurements" else "left")
     for d in found:
         source = "yes" if d.source else ""
-        table.add_row(d.name, ", ".join(d.aliases), str(d.measurement_count), source, d.description)
+        names = (plain_text(d.name), plain_text(", ".join(d.aliases)))
+        table.add_row(*names, str(d.measurement_count), source, plain_text(d.description))
     output_console().print(table)
 
 

@@ -98,6 +98,24 @@ def test_names_and_descriptions_are_printed_as_given(target: str) -> None:
     assert predicted.exit_code == 0 and "Predicted latency on lab[/x]" in predicted.stdout
 
 
+def test_control_characters_stored_before_they_were_refused_are_printed_escaped(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service refuses control characters in a description only since 83ef266: one stored
+    before, with ESC "[2J", still reached the terminal raw and cleared the screen of whoever
+    ran `client devices`."""
+    from service import servicer
+
+    monkeypatch.setattr(servicer, "_check_description", lambda description: None)
+    with LatencyClient(target) as latency:
+        latency.register_device("stored-early", description="fast\x1b[2J\x1b[31mred\r\x9bA\tok")
+    table = run(target, "devices")
+    assert table.exit_code == 0, table.output
+    for raw in ("\x1b", "\x9b", "\r"):
+        assert raw not in table.stdout
+    assert "fast\\x1b[2J\\x1b[31mred\\r\\x9bA" in table.stdout
+
+
 def test_target_from_environment(target: str) -> None:
     result = run(None, "devices", "--json", env={"LATENCY_TARGET": target})
     assert result.exit_code == 0 and len(json.loads(result.stdout)) == 4
