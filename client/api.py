@@ -98,6 +98,8 @@ _GAVE_UP = {_STARTING: "could not be reached", _LOADING: "is still loading its m
 NB201 = "nasbench201"
 FBNET = "fbnet"
 VECTOR = "vector"
+#: Descriptor keys ``latency:<nb201 arch>`` hold reference latencies (ms).
+REFERENCE_LATENCY_PREFIX = "latency:"
 
 #: What :func:`to_architecture` accepts for one architecture.
 ArchLike = str | Sequence[str] | Sequence[float] | np.ndarray | pb.Architecture
@@ -333,6 +335,13 @@ class DeviceInfo:
     # have equal names and counts, so this one agrees with ==.
     def __hash__(self) -> int:
         return hash((self.name, self.aliases, self.measurement_count))
+
+    @property
+    def reference_archs(self) -> frozenset[str]:
+        """The NB201 archs of the descriptor's reference latencies (canonical, as the service
+        stores them): its NB201 predictions are conditioned on them like on measurements."""
+        prefix = REFERENCE_LATENCY_PREFIX
+        return frozenset(key[len(prefix) :] for key in self.descriptor if key.startswith(prefix))
 
     @classmethod
     def from_message(cls, message: pb.Device) -> DeviceInfo:

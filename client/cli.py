@@ -745,26 +745,29 @@ def measurements(
     writer.writerows([arch, repr(ms)] for arch, ms in pairs)
 
 
-def _measured_among(
+def _conditioned_among(
     latency: LatencyClient, device: str, archs: set[str], space: Space | None
 ) -> int:
-    """How many of ``archs`` the device has measurements of (named archs only: a feature
-    vector has no name to match)."""
+    """How many of ``archs`` the device's predictions are conditioned on: its measurements and
+    its reference archs (named archs only: a feature vector has no name to match)."""
     spaces = [space] if space is not None else [Space.nasbench201, Space.fbnet]
-    measured = {
+    conditioned = {
         arch
         for other in spaces
         if other != Space.vector
         for arch, _ in latency.measurements(device, other.value)
     }
-    return len(archs & measured)
+    if Space.nasbench201 in spaces:  # reference latencies condition NB201 predictions only
+        conditioned |= latency.device(device).reference_archs
+    return len(archs & conditioned)
 
 
 def flattery(conditioned: int, scored: int, device: str) -> str:
-    """Why a score on ``conditioned`` of ``scored`` archs the device has measured is too good."""
+    """Why a score on ``conditioned`` of ``scored`` archs the device's model was conditioned on
+    is too good."""
     return (
-        f"{conditioned} of the {scored} archs are among {device}'s measurements: the model was"
-        " conditioned on them, so the scores flatter it"
+        f"{conditioned} of the {scored} archs are among {device}'s measurements or reference"
+        " archs: the model was conditioned on them, so the scores flatter it"
     )
 
 
@@ -917,7 +920,7 @@ def report(
     places = file_lines(measured, [r[0] for r in rows])
     with connect(ctx) as latency, items_named_by_place(places):
         prediction = latency.predict(device, [r[1] for r in rows], search_space=_space(space))
-        conditioned = _measured_among(latency, device, {r[1] for r in rows}, space)
+        conditioned = _conditioned_among(latency, device, {r[1] for r in rows}, space)
     if conditioned:
         typer.echo(f"warning: {flattery(conditioned, len(rows), device)}", err=True)
     latencies = np.array([r[2] for r in rows])

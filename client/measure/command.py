@@ -385,14 +385,16 @@ def _run(
 
     summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
     existing = _check_device(latency, plan, settings)
+    registered = None
     if plan.register:
         bar = _Bar(progress, "reference archs", 10)
-        info = loop.register(latency, plan.device, settings, on_reference=bar)
-        summary["registered"] = info is not None
+        registered = loop.register(latency, plan.device, settings, on_reference=bar)
+        summary["registered"] = registered is not None
         summary["reference_noisy"] = bar.noisy
-    # Asked before anything is timed: what the device had measured before this run.
+    # Asked before anything is timed: what the device was conditioned on before this run.
     scored = plan.holdout or plan.eval_archs
-    known = loop.measured_archs(latency, plan.device, plan.space) if scored else set()
+    device = registered or existing
+    known = loop.conditioned_archs(latency, device, plan.space) if scored and device else set()
     if existing is not None and (plan.given or plan.per_round):
         warn_if_source_device(existing)  # a device registered just now is no source
     uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"])

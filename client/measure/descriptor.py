@@ -27,12 +27,11 @@ from pathlib import Path
 
 import psutil
 
+from client.api import REFERENCE_LATENCY_PREFIX
 from client.measure.perf import count
 from client.measure.timing import OnMeasured, TimingSettings, time_arch, torch_threads
 
 logger = logging.getLogger(__name__)
-
-REFERENCE_LATENCY_PREFIX = "latency:"
 
 #: HELP's 10 reference architectures (``hardware_embedding_index.pt``, in that order), as arch
 #: strings so the client needs no dataset: read once with torch.load(weights_only=True) and

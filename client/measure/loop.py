@@ -166,6 +166,13 @@ def measured_archs(client: LatencyClient, device: str, search_space: str) -> set
     return set()
 
 
+def conditioned_archs(client: LatencyClient, device: DeviceInfo, search_space: str) -> set[str]:
+    """The archs the device's predictions in ``search_space`` are conditioned on: its
+    measurements (:func:`measured_archs`) and, in NB201, its reference archs."""
+    references = device.reference_archs if search_space == NASBENCH201 else frozenset()
+    return measured_archs(client, device.name, search_space) | references
+
+
 def upload(
     client: LatencyClient, device: str, timings: dict[str, Timing], search_space: str
 ) -> AddResult:

@@ -107,6 +107,36 @@ def test_scoring_on_measured_archs_warns_that_it_flatters(target: str, tmp_path:
     assert "warning" in invoke(target, *held_out, *FAST_FLAGS).stdout  # uploaded before
 
 
+def test_scoring_on_reference_archs_warns_that_it_flatters(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Reference latencies condition the device's predictions like measurements, but only
+    measured archs were counted as conditioned on: --eval-archs naming the device's reference
+    archs, registered before or in this run, printed a held-out score without a warning."""
+    from client.measure import descriptor
+
+    def quick_time_arch(arch: str, space: str = "", settings: TimingSettings = TINY) -> Timing:
+        return Timing(10.0, 9.9, 10.1, (10.0,))
+
+    monkeypatch.setattr(descriptor, "time_arch", quick_time_arch)
+    none = format_nb201(["none"] * 6)
+    scored = tmp_path / "scored.txt"
+    scored.write_text(f"{HELP_REFERENCE_ARCHS[0]}\n{none}\n")
+    with LatencyClient(target) as latency:
+        latency.register_device(
+            "referenced", descriptor={f"{REFERENCE_LATENCY_PREFIX}{HELP_REFERENCE_ARCHS[0]}": 5.0}
+        )
+    for device, register in (("referenced", []), ("referenced-now", ["--register"])):
+        args = ["measure", "-d", device, *register, "--eval-archs", str(scored), "-n", "0"]
+        result = invoke(target, *args, "--json", *FAST_FLAGS)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["evaluation"]["conditioned"] == 1, device
+    text = invoke(target, *args, *FAST_FLAGS)
+    assert "warning: 1 of the 2 archs are among referenced-now's measurements or" in " ".join(
+        text.stdout.split()
+    )
+
+
 def test_a_malformed_arch_file_is_one_error_line(target: str, tmp_path: Path) -> None:
     archs = tmp_path / "bad.txt"
     archs.write_text("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from client.api import LatencyClient, Predictions
+from client.api import REFERENCE_LATENCY_PREFIX, LatencyClient, Predictions
 from client.cli import app
 from client.metrics import calibration_curve, score
 from client.report import MAX_ERROR_BARS, Report, draw
@@ -83,6 +83,25 @@ def test_a_report_on_measured_archs_warns_that_it_flatters(
     assert "warning: 3 of the 5 archs are among target's measurements" in result.stderr
     clean = CliRunner().invoke(app, [*args, "--measured", str(measured_csv)])
     assert clean.exit_code == 0 and "warning" not in clean.stderr
+
+
+def test_a_report_on_reference_archs_warns_that_it_flatters(
+    target: str, latency: LatencyClient, measured_csv: Path, tmp_path: Path
+) -> None:
+    """A device's reference latencies condition its predictions like measurements, but only
+    its measurements were counted: scoring its reference archs printed no warning."""
+    rows = measured_csv.read_text().splitlines()[1:4]
+    referenced = {arch: float(ms) for arch, ms in (row.split(",") for row in rows[:2])}
+    descriptor = {f"{REFERENCE_LATENCY_PREFIX}{arch}": ms for arch, ms in referenced.items()}
+    latency.register_device("referenced", descriptor=descriptor)
+    scored = tmp_path / "scored.csv"
+    scored.write_text("arch,latency_ms\n" + "\n".join(rows) + "\n")
+    args = ["--target", target, "report", "-d", "referenced", "--out", str(tmp_path / "r.png")]
+    result = CliRunner().invoke(app, [*args, "--measured", str(scored)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 of the 3 archs are among referenced's measurements or reference" in (
+        result.stderr
+    )
 
 
 def test_report_on_missing_file_is_one_line(target: str, tmp_path: Path) -> None:
