@@ -360,7 +360,7 @@ def read_arch_lines(path: Path) -> list[tuple[int, str]]:
             if reader.fieldnames is not None and "arch" not in reader.fieldnames:
                 from client.errors import ClientInputError
 
-                raise ClientInputError(f"{path}: no 'arch' column")
+                raise ClientInputError(f"{_input_name(path)}: no 'arch' column")
             rows = ((reader.line_num, (row.get("arch") or "").strip()) for row in reader)
             return [(number, arch) for number, arch in rows if arch]
         lines = ((number, line.strip()) for number, line in enumerate(io.StringIO(text), 1))
@@ -374,7 +374,7 @@ def require_archs(path: Path, option: str) -> tuple[list[str], list[str]]:
     if not listed:
         from client.errors import ClientInputError
 
-        raise ClientInputError(f"{option} {path}: no archs in it")
+        raise ClientInputError(f"{option} {_input_name(path)}: no archs in it")
     return [arch for _, arch in listed], file_lines(path, [number for number, _ in listed])
 
 
@@ -383,12 +383,13 @@ def read_measurements(path: Path) -> list[tuple[int, str, float]]:
     row's line number in the file, from 1, for error messages)."""
     from client.errors import ClientInputError
 
+    name = _input_name(path)
     with _open_text(path) as handle:
         reader = _csv_reader(handle)
         missing = {"arch", "latency_ms"} - set(reader.fieldnames or ())
         if missing:
             raise ClientInputError(
-                f"{path}: needs a header with columns arch,latency_ms (missing {sorted(missing)})"
+                f"{name}: needs a header with columns arch,latency_ms (missing {sorted(missing)})"
             )
         pairs = []
         for row in reader:
@@ -400,10 +401,10 @@ def read_measurements(path: Path) -> list[tuple[int, str, float]]:
                 pairs.append((line, arch, float(value)))
             except ValueError:
                 raise ClientInputError(
-                    f"{path} line {line}: latency {value!r} is no number"
+                    f"{name} line {line}: latency {value!r} is no number"
                 ) from None
     if not pairs:
-        raise ClientInputError(f"{path}: no measurements")
+        raise ClientInputError(f"{name}: no measurements")
     return pairs
 
 

@@ -385,6 +385,17 @@ def test_unreadable_input_files_are_one_line_errors(target: str, tmp_path: Path)
     assert_one_line_error(run(target, "add", "-d", "pi4", "-f", str(wide)), f"{wide}: field")
 
 
+def test_errors_in_stdin_name_it_stdin(target: str) -> None:
+    """Most errors in a file given as ``-`` named it "-" ("-: no measurements")."""
+    add = ["add", "-d", "pi4", "-f", "-"]
+    assert_one_line_error(run(target, *add, stdin=f"{LIGHT},3.0\n"), "error: stdin: needs a header")
+    no_number = f"arch,latency_ms\n{LIGHT},fast\n"
+    assert_one_line_error(run(target, *add, stdin=no_number), "error: stdin line 2: latency")
+    assert_one_line_error(run(target, *add, stdin="arch,latency_ms\n"), "error: stdin: no meas")
+    pool = ["suggest-samples", "-d", "pi4", "--candidates", "-"]
+    assert_one_line_error(run(target, *pool, stdin="# none\n"), "--candidates stdin: no archs")
+
+
 def test_rejected_items_are_named_by_their_line_in_the_file(target: str, tmp_path: Path) -> None:
     """The service counts items from 0 within a request; a user reads line numbers."""
     archs = tmp_path / "archs.txt"
