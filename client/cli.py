@@ -692,8 +692,8 @@ def add(
     rows = read_measurements(file)
     pairs = [(arch, value) for _, arch, value in rows]
     with connect(ctx) as latency, items_named_by_place(file_lines(file, [r[0] for r in rows])):
-        warn_if_source(latency, device)
         result = latency.add_measurements(device, pairs, search_space=_space(space))
+        warn_if_source_device(latency.device(device))  # not before: a refused upload joins none
     warn_surprising(result.surprising)
     if as_json:
         print_json({"device": device, **asdict(result)})
@@ -781,20 +781,10 @@ def _spaces_measured(latency: LatencyClient, device: str, exclude: Space) -> lis
     ]
 
 
-def warn_if_source(latency: LatencyClient, device: str) -> None:
-    """Warns (stderr) before an upload to one of the shared model's source devices: the
-    measurements join its complete table, and the server refits at its next start."""
-    from client.errors import NotFoundError
-
-    try:
-        info = latency.device(device)
-    except NotFoundError:
-        return  # the upload itself says so, with how to register
-    warn_if_source_device(info)
-
-
 def warn_if_source_device(info: DeviceInfo) -> None:
-    """:func:`warn_if_source` for a device already looked up."""
+    """Warns (stderr) of an upload to one of the shared model's source devices: the
+    measurements join its complete table, and the server refits at its next start. Call it
+    once the upload goes ahead, not before one the service may refuse."""
     if info.source:
         typer.echo(
             f"warning: {info.name} is a source device of the shared model (a complete NB201"

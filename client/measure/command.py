@@ -395,9 +395,7 @@ def _run(
     scored = plan.holdout or plan.eval_archs
     device = registered or existing
     known = loop.conditioned_archs(latency, device, plan.space) if scored and device else set()
-    if existing is not None and (plan.given or plan.per_round):
-        warn_if_source_device(existing)  # a device registered just now is no source
-    uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"])
+    uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"], existing)
     # Held-out archs avoid everything the device has measured, so the score is out of sample.
     targets = plan.eval_archs or (
         loop.holdout_archs(plan.holdout, plan.space, plan.seed + 1, known | set(uploaded))
@@ -420,9 +418,11 @@ def _measure_rounds(
     settings: TimingSettings,
     progress: Progress,
     rounds: list[dict[str, Any]],
+    existing: DeviceInfo | None,
 ) -> dict[str, Timing]:
     """Times and uploads the given archs, then each round of suggestions; appends each
-    round's summary to ``rounds`` and returns every upload's timing."""
+    round's summary to ``rounds`` and returns every upload's timing. ``existing``: the device
+    as it was before this run (None when registered now), for the source-device warning."""
     from client.measure import loop
 
     uploaded: dict[str, Timing] = {}
@@ -432,6 +432,10 @@ def _measure_rounds(
             picks = batch or loop.suggest(
                 latency, plan.device, plan.per_round, plan.space, plan.strategy, plan.seed
             )
+            if existing is not None and not rounds:
+                # Once the first archs are known, before they are timed: the suggestions may be
+                # refused (a complete table has none), and then nothing joins the table.
+                warn_if_source_device(existing)
             bar = _Bar(progress, f"round {len(rounds) + 1}", len(picks))
             report = loop.measure_round(
                 latency, plan.device, picks, plan.space, settings, bar, plan.retime

@@ -305,6 +305,17 @@ def test_adding_to_a_source_device_warns_that_it_joins_the_table(
     assert "accepted 1 measurements for pi4" in added.stdout
 
 
+def test_a_refused_upload_to_a_source_device_does_not_warn_that_it_joins_the_table(
+    target: str, tmp_path: Path
+) -> None:
+    """Before, the warning came before the upload: an upload the service then refused was
+    announced as joining raspi4's table, above the error that said nothing was stored."""
+    measured = tmp_path / "mine.csv"
+    measured.write_text(f"arch,latency_ms\n{CELL},-1\n")
+    refused = run(target, "add", "-d", "pi4", "-f", str(measured))
+    assert_one_line_error(refused, "latency -1.0 ms", "INVALID_ARGUMENT")
+
+
 def test_adding_a_latency_in_seconds_warns_with_what_was_expected(
     target: str, tmp_path: Path
 ) -> None:

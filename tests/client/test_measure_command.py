@@ -293,6 +293,16 @@ def test_measuring_into_a_source_device_warns_first(target: str, tmp_path: Path)
     assert "warning: raspi4 is a source device of the shared model" in result.output
 
 
+def test_suggestions_refused_on_a_source_device_do_not_warn_that_they_join_it(
+    target: str,
+) -> None:
+    """raspi4's table is complete, so the service has nothing to suggest; the warning that
+    this run's measurements join the table came first all the same, above that error."""
+    result = invoke(target, "measure", "-d", "pi4", "--suggested", "2", *FAST_FLAGS)
+    assert result.exit_code == 1 and "nothing is left" in result.output
+    assert "source device" not in result.output
+
+
 def test_an_unknown_device_is_refused_before_timing(target: str, tmp_path: Path) -> None:
     """Before, --archs were timed and then the upload found no such device."""
     archs = tmp_path / "archs.txt"
