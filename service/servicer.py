@@ -30,6 +30,7 @@ from service.errors import (
     NotReadyError,
     grpc_errors,
 )
+from service.names import name_problem, text_problem
 from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
 
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 PageItem = TypeVar("PageItem", pb.Device, pb.Measurement)
 
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
-MAX_NAME_LENGTH = 200
 #: Every device is sent in each ListDevices answer, so none may be large: without these, two
 #: 40 MB descriptions made that answer exceed the message limit for every client.
 MAX_DESCRIPTION_LENGTH = 10_000
@@ -48,9 +48,6 @@ MAX_DESCRIPTOR_KEY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1_000
 PAGE_BYTES = 2 * 1024 * 1024
-#: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
-#: characters), line and paragraph separators.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
@@ -412,27 +409,20 @@ def _surprising_message(
 
 
 def _check_names(name: str, aliases: Sequence[str]) -> None:
-    if not name:
-        raise InvalidRequestError("device name is empty")
+    _refuse(name_problem("device name", name))
     if len(aliases) > MAX_ALIASES:
         raise InvalidRequestError(f"{len(aliases)} aliases, more than the limit of {MAX_ALIASES}")
     for i, alias in enumerate(aliases):
-        if not alias:
-            raise InvalidRequestError(f"alias {i} is empty")
-    for label, value in [("name", name), *((f"alias {i}", a) for i, a in enumerate(aliases))]:
-        if value != value.strip():
-            raise InvalidRequestError(f"{label} {value!r} has leading or trailing whitespace")
-        _check_text(label, value)
+        _refuse(name_problem(f"alias {i}", alias))
 
 
 def _check_text(label: str, value: str) -> None:
-    """No control or format characters, at most MAX_NAME_LENGTH characters."""
-    # A line break, escape sequence or direction override would forge log lines and garble
-    # tables.
-    if any(unicodedata.category(c) in _UNPRINTABLE for c in value):
-        raise InvalidRequestError(f"{label} {value!r} has a control or format character")
-    if len(value) > MAX_NAME_LENGTH:
-        raise InvalidRequestError(f"{label} is longer than {MAX_NAME_LENGTH} characters")
+    _refuse(text_problem(label, value))
+
+
+def _refuse(problem: str | None) -> None:
+    if problem is not None:
+        raise InvalidRequestError(problem)
 
 
 def _check_description(description: str) -> None:

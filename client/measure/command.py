@@ -200,6 +200,8 @@ def measure(
     # Every option and input is checked before the first network is timed or anything is
     # registered: a typo should not cost a long run, nor leave a half-set-up device behind.
     _check_space(space)
+    if register:
+        _check_new_name(device)
     _check_counts(suggested, holdout, space)
     if 0 < repeat < MIN_REPEATS:  # refused by repeatability() only after the whole run
         raise typer.BadParameter(
@@ -259,6 +261,16 @@ def _check_space(space: str) -> None:
         raise typer.BadParameter(
             f"expected one of {', '.join(SEARCH_SPACES)}, not {space!r}", param_hint="--space"
         )
+
+
+def _check_new_name(device: str) -> None:
+    """The service's rules for a device's name: RegisterDevice applies them only after the
+    reference archs were timed for its descriptor."""
+    from service.names import name_problem
+
+    problem = name_problem("device name", device)
+    if problem is not None:
+        raise typer.BadParameter(problem, param_hint="--device")
 
 
 def _check_counts(suggested: int | None, holdout: int, space: str) -> None:

@@ -217,6 +217,35 @@ def test_misused_options_are_usage_errors_before_anything_is_registered(
         assert "half-set-up" not in {d.name for d in latency.devices()}
 
 
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("padded ", "'padded ' has leading or trailing whitespace"),
+        ("a\x1bb", "has a control or format character"),
+        ("n" * 201, "longer than 200 characters"),
+    ],
+    ids=["whitespace", "escape", "too-long"],
+)
+def test_a_name_the_service_refuses_is_refused_before_timing(
+    target: str, monkeypatch: pytest.MonkeyPatch, name: str, fragment: str
+) -> None:
+    """Before, --register timed the ten reference archs and only then did RegisterDevice
+    refuse the name."""
+    from client.measure import descriptor
+
+    timed: list[str] = []
+
+    def counted_time_arch(arch: str, space: str = "", settings: TimingSettings = TINY) -> Timing:
+        timed.append(arch)
+        return Timing(10.0, 9.9, 10.1, (10.0,))
+
+    monkeypatch.setattr(descriptor, "time_arch", counted_time_arch)
+    result = invoke(target, "measure", "-d", name, "--register", "-n", "0", *FAST_FLAGS)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output and "--device" in result.output
+    assert timed == []
+
+
 def test_nothing_to_do_is_a_usage_error(target: str) -> None:
     result = invoke(target, "measure", "-d", "pi4", "--suggested", "0", *FAST_FLAGS)
     assert result.exit_code == 2 and "nothing to do" in result.output

@@ -1,0 +1,37 @@
+"""What a device name or alias, or another short text of a request, may be.
+
+The servicer applies these rules; they import neither grpc nor ``gp``, so that the client,
+which already imports this package's stubs, checks a name by the same rules before work that
+precedes its registration (``client measure --register`` times the reference archs first).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+MAX_NAME_LENGTH = 200
+#: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
+#: characters), line and paragraph separators.
+UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def text_problem(label: str, value: str) -> str | None:
+    """Why ``value`` is not a valid short text (control or format characters, more than
+    MAX_NAME_LENGTH characters), or None; messages start with ``label``."""
+    # A line break, escape sequence or direction override would forge log lines and garble
+    # tables.
+    if any(unicodedata.category(c) in UNPRINTABLE for c in value):
+        return f"{label} {value!r} has a control or format character"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"{label} is longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
+def name_problem(label: str, value: str) -> str | None:
+    """Why ``value`` is not a valid device name or alias (empty, leading or trailing
+    whitespace, or a :func:`text_problem`), or None."""
+    if not value:
+        return f"{label} is empty"
+    if value != value.strip():
+        return f"{label} {value!r} has leading or trailing whitespace"
+    return text_problem(label, value)
