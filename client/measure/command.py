@@ -217,6 +217,10 @@ def measure(
             clock=clock,
             reference=reference,
         )
+    if holdout and eval_archs is not None:  # one scored set: --holdout was silently ignored
+        raise typer.BadParameter(
+            "choose one of --holdout N and --eval-archs FILE", param_hint="--holdout"
+        )
     _check_save_holdout(save_holdout, holdout, eval_archs)
     with _measure_error_as(ClientInputError):  # a malformed arch: the user's input, one line
         given, held_out = _read_inputs(archs, eval_archs, reference, space)

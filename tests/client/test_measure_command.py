@@ -246,6 +246,17 @@ def test_a_name_the_service_refuses_is_refused_before_timing(
     assert timed == []
 
 
+def test_holdout_with_eval_archs_is_a_usage_error(target: str, tmp_path: Path) -> None:
+    """Before, --holdout N was silently ignored beside --eval-archs: the score was on the
+    file's archs alone, and the summary did not say so."""
+    scored = tmp_path / "scored.txt"
+    scored.write_text(format_nb201(["none"] * 6) + "\n")
+    args = ["measure", "-d", "pi4", "-n", "0", "--holdout", "5", "--eval-archs", str(scored)]
+    result = invoke(target, *args, *FAST_FLAGS)
+    assert result.exit_code == 2, result.output
+    assert "choose one of --holdout N and --eval-archs FILE" in result.output
+
+
 def test_nothing_to_do_is_a_usage_error(target: str) -> None:
     result = invoke(target, "measure", "-d", "pi4", "--suggested", "0", *FAST_FLAGS)
     assert result.exit_code == 2 and "nothing to do" in result.output
