@@ -150,6 +150,14 @@ app = typer.Typer(
 )
 
 
+def finite(value: float) -> float:
+    """Option callback: NaN and infinity are no setting, yet click's range check passes NaN
+    (it compares false with any bound) and any lower bound passes infinity."""
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 # ---- connection ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ConnectionOptions:

@@ -21,6 +21,7 @@ from client.cli import (
     app,
     check_output_path,
     connect,
+    finite,
     flattery,
     output_console,
     print_json,
@@ -109,7 +110,10 @@ def measure(
     max_spread: Annotated[
         float,
         typer.Option(
-            "--max-spread", min=0.001, help="IQR/median above which an arch is timed again."
+            "--max-spread",
+            min=0.001,
+            callback=finite,
+            help="IQR/median above which an arch is timed again.",
         ),
     ] = 0.10,
     clock: Annotated[

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -83,8 +84,8 @@ class TimingSettings:
             )
         if self.threads is not None and self.threads < 1:
             raise TimingError(f"threads must be >= 1, got {self.threads}")
-        if self.max_spread <= 0:
-            raise TimingError(f"max_spread must be positive, got {self.max_spread}")
+        if not 0 < self.max_spread < math.inf:  # NaN or infinity: no series would be noisy
+            raise TimingError(f"max_spread must be positive and finite, got {self.max_spread}")
         if self.clock not in CLOCKS:
             raise TimingError(f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
         if self.clock == "cpu" and self.threads != 1:

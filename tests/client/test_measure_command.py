@@ -202,6 +202,10 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--repeatability", "1"], "at least 2 timings to compare, or 0"),
         (["--seed", "-1"], "--seed"),
         (["--suggested", "0", "--rounds", "3", "--holdout", "2"], "rounds of suggestions need"),
+        # Either made no series noisy, ever. Click's range check passed NaN (it compares false
+        # with the bound; typer 0.29's refuses it), and infinity passes both.
+        (["--max-spread", "nan"], "'--max-spread'"),
+        (["--max-spread", "inf"], "'--max-spread': inf is not a finite number"),
     ],
 )
 def test_misused_options_are_usage_errors_before_anything_is_registered(

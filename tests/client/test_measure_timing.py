@@ -125,6 +125,8 @@ def test_warmup_calls_are_not_timed() -> None:
         {"batch_size": 0},
         {"threads": 0},
         {"max_spread": 0},
+        {"max_spread": float("nan")},
+        {"max_spread": float("inf")},
         {"clock": "sundial"},
         {"clock": "cpu", "threads": 2},
     ],
