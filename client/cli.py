@@ -232,7 +232,13 @@ def main(
     ] = None,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0.001, help="Deadline of each call (s)."),
+        typer.Option(
+            "--timeout",
+            envvar=ENV_TIMEOUT,
+            min=0.001,
+            callback=finite,
+            help="Deadline of each call (s).",
+        ),
     ] = DEFAULT_TIMEOUT_S,
     retries: Annotated[
         int,

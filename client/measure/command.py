@@ -181,6 +181,7 @@ def measure(
         typer.Option(
             "--wait",
             min=0,
+            callback=finite,
             help="Seconds to wait for a server still loading its model before timing anything"
             " (one not listening yet: 30 s at most).",
         ),

@@ -472,6 +472,16 @@ def test_a_target_without_a_port_is_a_usage_error() -> None:
     assert_one_line_error(from_env, "LATENCY_TARGET", code=2)
 
 
+def test_a_timeout_that_is_not_a_finite_number_is_refused_by_its_option_name() -> None:
+    """Before, the library refused it, naming its own field: "timeout_s and batch_size must be
+    positive, ...; got timeout_s=inf, batch_size=20000, ..."."""
+    for value in ("inf", "nan"):
+        refused = assert_one_line_error(run(None, "--timeout", value, "devices"), code=2)
+        assert "'--timeout'" in refused and "timeout_s" not in refused
+    from_env = run(None, "devices", env={"LATENCY_TIMEOUT": "inf"})
+    assert_one_line_error(from_env, "LATENCY_TIMEOUT", "inf is not a finite number", code=2)
+
+
 def test_unreachable_target() -> None:
     target = f"127.0.0.1:{service_fixtures.free_port()}"
     result = run(None, "--target", target, "--retries", "0", "devices")

@@ -206,6 +206,9 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         # with the bound; typer 0.29's refuses it), and infinity passes both.
         (["--max-spread", "nan"], "'--max-spread'"),
         (["--max-spread", "inf"], "'--max-spread': inf is not a finite number"),
+        # Refused by the library after parsing, as "timeout_s must be a number of seconds".
+        (["--wait", "nan"], "'--wait'"),
+        (["--wait", "inf"], "'--wait': inf is not a finite number"),
     ],
 )
 def test_misused_options_are_usage_errors_before_anything_is_registered(
