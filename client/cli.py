@@ -838,15 +838,21 @@ def devices(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def _parse_descriptor(items: list[str]) -> dict[str, float]:
     from client.errors import ClientInputError
 
-    descriptor = {}
+    descriptor: dict[str, float] = {}
     for item in items:
         key, sep, value = item.rpartition("=")
+        key = key.strip()
         try:
             if not sep or not key:
                 raise ValueError
-            descriptor[key.strip()] = float(value)
+            number = float(value)
         except ValueError:
             raise ClientInputError(f"descriptor {item!r} is not KEY=NUMBER") from None
+        if key in descriptor:  # else the last value won, and a typo lost another silently
+            raise ClientInputError(
+                f"descriptor key {key!r} is given twice ({descriptor[key]} and {number})"
+            )
+        descriptor[key] = number
     return descriptor
 
 

@@ -364,6 +364,14 @@ def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
     assert_one_line_error(run(target, "predict", "-d", "pi4", "-f", missing), "missing.txt")
 
 
+def test_a_descriptor_key_given_twice_is_refused(target: str) -> None:
+    """Before, -D memory_gb=4 -D memory_gb=8 registered 8 without a word: a typo in one of
+    several -D options silently dropped another value."""
+    twice = run(target, "register", "-d", "twice", "-D", "memory_gb=4", "-D", "memory_gb =8")
+    assert_one_line_error(twice, "descriptor key 'memory_gb' is given twice (4.0 and 8.0)")
+    assert "twice" not in {d["name"] for d in json.loads(run(target, "devices", "--json").stdout)}
+
+
 def test_spaces_around_header_names_are_ignored_like_around_values(
     target: str, tmp_path: Path
 ) -> None:
