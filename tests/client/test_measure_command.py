@@ -280,26 +280,24 @@ def test_an_arch_file_without_archs_is_an_error_not_a_default_round(
     assert result.output.startswith(f"error: --archs {empty}: no archs in it")
 
 
-def test_an_unwritable_holdout_file_is_refused_before_timing(target: str, tmp_path: Path) -> None:
-    """Before, the path was opened after the held-out set was timed, and the scores were lost."""
-    missing = tmp_path / "nodir" / "holdout.csv"
+@pytest.mark.parametrize(
+    ("place", "message"),
+    [
+        # Before, the path was opened after the held-out set was timed, and the scores were lost.
+        ("nodir/holdout.csv", "no folder {tmp}/nodir"),
+        # Before, a folder passed the check, and opening it after the held-out set was timed
+        # failed ("Is a directory"): the uploads were made and the scores lost.
+        ("", "{tmp} is a folder"),
+    ],
+)
+def test_an_unwritable_holdout_file_is_refused_before_timing(
+    target: str, tmp_path: Path, place: str, message: str
+) -> None:
     with LatencyClient(target) as latency:
         before = latency.device("pi4").measurement_count
-    args = ["measure", "-d", "pi4", "--holdout", "2", "--save-holdout", str(missing)]
+    args = ["measure", "-d", "pi4", "--holdout", "2", "--save-holdout", str(tmp_path / place)]
     result = invoke(target, *args, *FAST_FLAGS)
-    assert result.exit_code == 2 and f"no folder {missing.parent}" in result.output
-    with LatencyClient(target) as latency:
-        assert latency.device("pi4").measurement_count == before
-
-
-def test_a_folder_as_holdout_file_is_refused_before_timing(target: str, tmp_path: Path) -> None:
-    """Before, a folder passed the check, and opening it after the held-out set was timed
-    failed ("Is a directory"): the uploads were made and the scores lost."""
-    with LatencyClient(target) as latency:
-        before = latency.device("pi4").measurement_count
-    args = ["measure", "-d", "pi4", "--holdout", "2", "--save-holdout", str(tmp_path)]
-    result = invoke(target, *args, *FAST_FLAGS)
-    assert result.exit_code == 2 and f"{tmp_path} is a folder" in result.output
+    assert result.exit_code == 2 and message.format(tmp=tmp_path) in result.output
     with LatencyClient(target) as latency:
         assert latency.device("pi4").measurement_count == before
 
