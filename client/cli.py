@@ -18,7 +18,6 @@ import json
 import math
 import os
 import sys
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -40,6 +39,7 @@ from client.settings import (
     ENV_TOKEN,
     ENV_TOKEN_FILE,
 )
+from service.names import TEXT_LAYOUT, is_unprintable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -279,15 +279,11 @@ def output_console() -> Console:
 
 
 def plain_text(text: str) -> str:
-    """``text`` with each control character but line breaks and tabs written as its escape
-    (``\\x1b``). Stored names and descriptions are other users' text: the service refuses
-    control characters in them, but ones stored before it did would still clear, move or
-    recolour the terminal of whoever prints them."""
-    return "".join(_escaped(c) if _is_control(c) else c for c in text)
-
-
-def _is_control(character: str) -> bool:
-    return character not in "\n\t" and unicodedata.category(character) == "Cc"
+    """``text`` with each control or format character but line breaks and tabs written as its
+    escape (``\\x1b``, ``\\u202e``). Stored names and descriptions are other users' text: the
+    service refuses these characters in them, but ones stored before it did would still clear,
+    move or recolour the terminal of whoever prints them, or reverse the rest of a table row."""
+    return "".join(_escaped(c) if is_unprintable(c, TEXT_LAYOUT) else c for c in text)
 
 
 def _escaped(character: str) -> str:

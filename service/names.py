@@ -13,17 +13,31 @@ MAX_NAME_LENGTH = 200
 #: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
 #: characters), line and paragraph separators.
 UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: The unprintable characters free text (a device's description) may hold: it has lines.
+TEXT_LAYOUT = "\n\t"
+
+
+def is_unprintable(character: str, allowed: str = "") -> bool:
+    """Whether ``character`` is of an UNPRINTABLE category and not one of ``allowed``."""
+    return character not in allowed and unicodedata.category(character) in UNPRINTABLE
 
 
 def text_problem(label: str, value: str) -> str | None:
     """Why ``value`` is not a valid short text (control or format characters, more than
     MAX_NAME_LENGTH characters), or None; messages start with ``label``."""
+    problem = unprintable_problem(label, value)
+    if problem is None and len(value) > MAX_NAME_LENGTH:
+        return f"{label} is longer than {MAX_NAME_LENGTH} characters"
+    return problem
+
+
+def unprintable_problem(label: str, value: str, allowed: str = "") -> str | None:
+    """Why ``value`` holds an unprintable character other than ``allowed`` ones, or None;
+    the message quotes at most its first 40 characters."""
     # A line break, escape sequence or direction override would forge log lines and garble
     # tables.
-    if any(unicodedata.category(c) in UNPRINTABLE for c in value):
-        return f"{label} {value!r} has a control or format character"
-    if len(value) > MAX_NAME_LENGTH:
-        return f"{label} is longer than {MAX_NAME_LENGTH} characters"
+    if any(is_unprintable(c, allowed) for c in value):
+        return f"{label} {value[:40]!r} has a control or format character"
     return None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
@@ -30,7 +29,7 @@ from service.errors import (
     NotReadyError,
     grpc_errors,
 )
-from service.names import name_problem, text_problem
+from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
 from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
 
@@ -427,14 +426,16 @@ def _refuse(problem: str | None) -> None:
 
 def _check_description(description: str) -> None:
     """Free text of at most MAX_DESCRIPTION_LENGTH characters, lines and tabs included, but no
-    other control character: every device table prints it, and an escape sequence there
-    cleared or recoloured the terminal of whoever listed the devices."""
+    other character a name may not hold: every device table prints it, an escape sequence there
+    cleared or recoloured the terminal of whoever listed the devices, and a direction override
+    reversed the rest of the row."""
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidRequestError(
             f"description is longer than {MAX_DESCRIPTION_LENGTH:,} characters"
         )
-    if any(unicodedata.category(c) == "Cc" for c in description if c not in "\n\t"):
-        raise InvalidRequestError(f"description {description[:40]!r} has a control character")
+    problem = unprintable_problem("description", description, allowed=TEXT_LAYOUT)
+    if problem is not None:
+        raise InvalidRequestError(problem)
 
 
 def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:

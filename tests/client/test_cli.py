@@ -116,6 +116,24 @@ def test_control_characters_stored_before_they_were_refused_are_printed_escaped(
     assert "fast\\x1b[2J\\x1b[31mred\\r\\x9bA" in table.stdout
 
 
+def test_format_characters_stored_before_they_were_refused_are_printed_escaped(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A right-to-left override (U+202E) stored in a description before the service refused
+    format characters reversed the rest of its row in `client devices`, and a line separator
+    (U+2028) broke it."""
+    from service import servicer
+
+    monkeypatch.setattr(servicer, "_check_description", lambda description: None)
+    with LatencyClient(target) as latency:
+        latency.register_device("stored-rtl", description="gpu\u202eexe.\u2028next\u200b\tok")
+    table = run(target, "devices")
+    assert table.exit_code == 0, table.output
+    for raw in ("\u202e", "\u2028", "\u200b"):
+        assert raw not in table.stdout
+    assert "gpu\\u202eexe.\\u2028next\\u200b" in table.stdout
+
+
 def test_target_from_environment(target: str) -> None:
     result = run(None, "devices", "--json", env={"LATENCY_TARGET": target})
     assert result.exit_code == 0 and len(json.loads(result.stdout)) == 4

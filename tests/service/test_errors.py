@@ -225,7 +225,17 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
     "register: escape in description": (
         register("new", description="fast \x1b[2J\x1b[31mred"),
         INVALID,
-        "description 'fast \\x1b[2J\\x1b[31mred' has a control character",
+        "description 'fast \\x1b[2J\\x1b[31mred' has a control or format character",
+    ),
+    "register: direction override in description": (
+        register("new", description="Jetson \u202egnp.exe"),
+        INVALID,
+        "description 'Jetson \\u202egnp.exe' has a control or format character",
+    ),
+    "register: line separator in description": (
+        register("new", description="one\u2028two"),
+        INVALID,
+        "description 'one\\u2028two' has a control or format character",
     ),
     "register: bad reference arch": (
         register("new", descriptor={"latency:nope": 1.0}),
