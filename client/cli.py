@@ -18,7 +18,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -757,7 +757,7 @@ def measurements(
 
 
 def _conditioned_among(
-    latency: LatencyClient, device: str, archs: set[str], space: Space | None
+    latency: LatencyClient, device: str, archs: Iterable[str], space: Space | None
 ) -> int:
     """How many of ``archs`` the device's predictions are conditioned on: its measurements and
     its reference archs (named archs only: a feature vector has no name to match)."""
@@ -770,7 +770,17 @@ def _conditioned_among(
     }
     if Space.nasbench201 in spaces:  # reference latencies condition NB201 predictions only
         conditioned |= latency.device(device).reference_archs
-    return len(archs & conditioned)
+    return len({_stored_spelling(arch, space) for arch in archs} & conditioned)
+
+
+def _stored_spelling(arch: str, space: Space | None) -> str:
+    """``arch`` as the service stores and lists it: it also takes FBNet block indices and
+    spaces after commas, which would otherwise match none of the listed archs."""
+    from client.api import infer_space
+    from client.measure.networks import canonical_arch
+
+    named = space.value if space is not None else infer_space(arch)
+    return arch if named == Space.vector else canonical_arch(arch, named)
 
 
 def flattery(conditioned: int, scored: int, device: str) -> str:
@@ -927,7 +937,7 @@ def report(
     places = file_lines(measured, [r[0] for r in rows])
     with connect(ctx) as latency, items_named_by_place(places):
         prediction = latency.predict(device, [r[1] for r in rows], search_space=_space(space))
-        conditioned = _conditioned_among(latency, device, {r[1] for r in rows}, space)
+        conditioned = _conditioned_among(latency, device, [r[1] for r in rows], space)
     if conditioned:
         typer.echo(f"warning: {flattery(conditioned, len(rows), device)}", err=True)
     latencies = np.array([r[2] for r in rows])

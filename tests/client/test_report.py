@@ -104,6 +104,29 @@ def test_a_report_on_reference_archs_warns_that_it_flatters(
     )
 
 
+def test_a_report_counts_archs_spelled_otherwise_as_conditioned_on(
+    target: str, latency: LatencyClient, tmp_path: Path
+) -> None:
+    """The service stores FBNet archs as block names joined by bare commas, but takes block
+    indices and spaces after commas: measured archs written so in the report's file were not
+    counted, and their flattering scores printed without a word."""
+    from gp.spaces.fbnet import BLOCKS, parse_arch, random_archs
+
+    measured, fresh = random_archs(3, seed=0), random_archs(2, seed=1)
+    latency.register_device("fb")
+    latency.add_measurements("fb", [(arch, 5.0 + i) for i, arch in enumerate(measured)])
+    indices = ",".join(str(i) for i in parse_arch(measured[0]))
+    spaced = ", ".join(BLOCKS[i] for i in parse_arch(measured[1]))
+    rows = [(indices, 5.0), (spaced, 6.0), *((arch, 7.0) for arch in fresh)]
+    scored = tmp_path / "scored.csv"
+    with scored.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("arch", "latency_ms"), *rows])
+    args = ["--target", target, "report", "-d", "fb", "--space", "fbnet"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "r.png"), "-m", str(scored)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 of the 4 archs are among fb's measurements" in result.stderr
+
+
 def test_report_on_missing_file_is_one_line(target: str, tmp_path: Path) -> None:
     missing = tmp_path / "none.csv"
     result = CliRunner().invoke(
