@@ -985,9 +985,9 @@ class LatencyClient:
         No pairs store nothing, but the call is checked as any write: it raises when the token
         is missing or wrong, or the device unknown, before any measuring is done.
 
-        A source device of the fitted model (``pi4`` after ``import-help``) takes them into its
-        table, and the server refits at its next start: measure a machine of your own under a
-        name of its own.
+        A source device of the fitted model (``pi4`` after ``import-help``) takes NB201 ones
+        into its table and keeps others as its own beside it, and the server refits at its next
+        start either way: measure a machine of your own under a name of its own.
 
         Raises:
             NotFoundError: unknown device (register it first). InvalidArgumentError: a

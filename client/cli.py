@@ -703,7 +703,8 @@ def add(
     pairs = [(arch, value) for _, arch, value in rows]
     with connect(ctx) as latency, items_named_by_place(file_lines(file, [r[0] for r in rows])):
         result = latency.add_measurements(device, pairs, search_space=_space(space))
-        warn_if_source_device(latency.device(device))  # not before: a refused upload joins none
+        # Not before: a refused upload joins none.
+        warn_if_source_device(latency.device(device), _spaces_of(pairs, space))
     warn_surprising(result.surprising)
     if as_json:
         print_json({"device": device, **asdict(result)})
@@ -756,6 +757,13 @@ def measurements(
     writer.writerows([arch, repr(ms)] for arch, ms in pairs)
 
 
+def _spaces_of(pairs: Sequence[tuple[str, float]], space: Space | None) -> set[str]:
+    """The search spaces of the archs of ``pairs``: ``space``, or each arch's own."""
+    from client.api import infer_space
+
+    return {space.value} if space is not None else {infer_space(arch) for arch, _ in pairs}
+
+
 def _conditioned_among(
     latency: LatencyClient, device: str, archs: Iterable[str], space: Space | None
 ) -> int:
@@ -801,17 +809,28 @@ def _spaces_measured(latency: LatencyClient, device: str, exclude: Space) -> lis
     ]
 
 
-def warn_if_source_device(info: DeviceInfo) -> None:
-    """Warns (stderr) of an upload to one of the shared model's source devices: the
-    measurements join its complete table, and the server refits at its next start. Call it
-    once the upload goes ahead, not before one the service may refuse."""
-    if info.source:
-        typer.echo(
-            f"warning: {info.name} is a source device of the shared model (a complete NB201"
-            " table): these measurements join its table, and the server refits the model at its"
-            " next start; register your own device to keep them apart",
-            err=True,
-        )
+def warn_if_source_device(info: DeviceInfo, search_spaces: Iterable[str]) -> None:
+    """Warns (stderr) of an upload, of archs of ``search_spaces``, to one of the shared model's
+    source devices: NB201 measurements join its complete table, others become its own beside
+    it, and the server refits at its next start either way (the fit is keyed on the sources'
+    versions, which any upload bumps). Call it once the upload goes ahead, not before one the
+    service may refuse."""
+    if not info.source:
+        return
+    spaces = set(search_spaces)
+    others = sorted(spaces - {Space.nasbench201})
+    if not others:
+        fate = "these measurements join its table"
+    else:
+        fate = f"these {' and '.join(others)} measurements become its own, beside its NB201 table"
+        if Space.nasbench201 in spaces:
+            fate += " (the NB201 ones join it)"
+    typer.echo(
+        f"warning: {info.name} is a source device of the shared model (a complete NB201"
+        f" table): {fate}, and the server refits the model at its next start; register your"
+        " own device to keep them apart",
+        err=True,
+    )
 
 
 @app.command()

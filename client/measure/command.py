@@ -456,7 +456,7 @@ def _measure_rounds(
             if existing is not None and not rounds:
                 # Once the first archs are known, before they are timed: the suggestions may be
                 # refused (a complete table has none), and then nothing joins the table.
-                warn_if_source_device(existing)
+                warn_if_source_device(existing, [plan.space])
             bar = _Bar(progress, f"round {len(rounds) + 1}", len(picks))
             report = loop.measure_round(
                 latency, plan.device, picks, plan.space, settings, bar, plan.retime

@@ -323,6 +323,24 @@ def test_adding_to_a_source_device_warns_that_it_joins_the_table(
     assert "accepted 1 measurements for pi4" in added.stdout
 
 
+def test_adding_fbnet_archs_to_a_source_device_does_not_say_they_join_its_table(
+    target: str, tmp_path: Path
+) -> None:
+    """raspi4's complete table is NB201: FBNet measurements are stored as its own beside it,
+    but the warning said they joined it."""
+    from gp.spaces.fbnet import random_archs
+
+    measured = tmp_path / "mine.csv"
+    measured.write_text(f'arch,latency_ms\n"{random_archs(1, seed=0)[0]}",5.0\n')
+    added = run(target, "add", "-d", "pi4", "-f", str(measured))
+    assert added.exit_code == 0, added.output
+    warning = " ".join(added.stderr.split())
+    assert "warning: raspi4 is a source device of the shared model" in warning
+    assert "join its table" not in warning
+    assert "these fbnet measurements become its own, beside its NB201 table" in warning
+    assert "refits the model at its next start" in warning
+
+
 def test_a_refused_upload_to_a_source_device_does_not_warn_that_it_joins_the_table(
     target: str, tmp_path: Path
 ) -> None:
