@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"host:port of the server (env {ENV_ADDRESS}; {DEFAULT_ADDRESS})",
     )
     health.add_argument(
-        "--timeout", type=float, default=3.0, help="seconds to wait for the answer (default 3)"
+        "--timeout", type=_seconds, default=3.0, help="seconds to wait for the answer (default 3)"
     )
     health.add_argument(
         "--ca",
@@ -130,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_command("gen-stubs", "regenerate service/_proto from proto/")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds: grpc takes a deadline of 0, a negative one or NaN
+    as already passed, and one of inf too, and health then printed "unhealthy" of a server
+    it never asked."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite number of seconds")
+    return value
 
 
 def _serve(args: argparse.Namespace) -> int:

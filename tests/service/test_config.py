@@ -195,3 +195,17 @@ def test_health_with_an_unreadable_ca_file_says_so(
     missing = tmp_path / "nope.pem"
     assert main(["health", "--ca", str(missing)]) == 2
     assert f"cannot read --ca {missing}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
+def test_health_refuses_a_timeout_that_is_not_a_positive_finite_number(
+    timeout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, any of these asked the server and printed "unhealthy: DEADLINE_EXCEEDED" (or
+    UNAVAILABLE), exit 1, as if the server were down; "inf" (wait as long as it takes) too."""
+    with pytest.raises(SystemExit) as info:
+        main(["health", "--address", "127.0.0.1:1", "--timeout", timeout])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--timeout: {timeout!r} is not a positive, finite number of seconds" in err
+    assert "unhealthy" not in err
