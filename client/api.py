@@ -499,6 +499,22 @@ def _check_text(value: object, what: str) -> None:
         raise ClientInputError(f"{what} must be a string, got {type(value).__name__}")
 
 
+def _alias_list(aliases: object) -> list[str]:
+    """The aliases of ``register_device``: None or one string or an iterable of strings."""
+    if aliases is None:
+        return []
+    if isinstance(aliases, str):
+        return [aliases]
+    if not isinstance(aliases, Iterable):
+        raise ClientInputError(
+            f"aliases must be a string or a sequence of strings, got {type(aliases).__name__}"
+        )
+    found = list(aliases)
+    for alias in found:
+        _check_text(alias, "alias")
+    return found
+
+
 def _measurement(index: int, pair: object, search_space: str | None) -> pb.Measurement:
     """The message of one ``(arch, latency_ms)`` pair; errors name it by ``index``."""
     if isinstance(pair, str) or not isinstance(pair, Sequence | np.ndarray) or len(pair) != 2:
@@ -1009,7 +1025,7 @@ class LatencyClient:
     def register_device(
         self,
         name: str,
-        aliases: str | Sequence[str] = (),
+        aliases: str | Sequence[str] | None = (),
         descriptor: Mapping[str, float] | None = None,
         description: str = "",
     ) -> DeviceInfo:
@@ -1023,9 +1039,9 @@ class LatencyClient:
         """
         _check_text(name, "name")
         _check_text(description, "description")
-        aliases = [aliases] if isinstance(aliases, str) else list(aliases)
-        for alias in aliases:
-            _check_text(alias, "alias")
+        aliases = _alias_list(aliases)
+        if not isinstance(descriptor, Mapping | None):
+            raise ClientInputError(f"descriptor must be a mapping, got {type(descriptor).__name__}")
         values = {}
         for key, value in (descriptor or {}).items():
             _check_text(key, "descriptor key")

@@ -531,6 +531,20 @@ def test_register_add_and_list(latency: LatencyClient) -> None:
     assert latency.device("nano").description == "Jetson Nano"
 
 
+def test_register_takes_no_aliases_as_none_and_names_arguments_of_the_wrong_type(
+    latency: LatencyClient,
+) -> None:
+    """aliases=None, as descriptor=None, raised a bare TypeError ('NoneType' object is not
+    iterable), as did a number; a descriptor given as pairs an AttributeError."""
+    assert latency.register_device("no-aliases", aliases=None).aliases == ()
+    for fields, fragment in (
+        ({"aliases": 5}, "aliases must be a string or a sequence of strings, got int"),
+        ({"descriptor": [("memory_gb", 4.0)]}, "descriptor must be a mapping, got list"),
+    ):
+        with pytest.raises(ClientInputError, match=re.escape(fragment)):
+            latency.register_device("wrongly-typed", **fields)  # type: ignore[arg-type]
+
+
 def test_server_errors_are_typed(latency: LatencyClient) -> None:
     with pytest.raises(NotFoundError) as caught:
         latency.predict("no-such-device", LIGHT)
