@@ -521,6 +521,8 @@ def _measurement(index: int, pair: object, search_space: str | None) -> pb.Measu
         raise ClientInputError(f"measurement {index}: expected an (arch, latency_ms) pair")
     arch, latency = pair
     try:
+        if isinstance(latency, bool | np.bool_):  # float() makes True 1 ms
+            raise TypeError
         latency_ms = float(latency)
     except (TypeError, ValueError):
         message = f"measurement {index}: latency {latency!r} is not a number"
@@ -1012,6 +1014,10 @@ class LatencyClient:
             not an ``(arch, latency_ms)`` pair of the right types.
         """
         _check_text(device, "device")
+        if not isinstance(pairs, Iterable):
+            raise ClientInputError(
+                f"pairs must be (arch, latency_ms) pairs or a mapping, got {type(pairs).__name__}"
+            )
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
         measurements = [_measurement(i, pair, search_space) for i, pair in enumerate(items)]
         # One id for the upload and its retries: a retry after a lost answer is not stored twice,

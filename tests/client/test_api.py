@@ -545,6 +545,21 @@ def test_register_takes_no_aliases_as_none_and_names_arguments_of_the_wrong_type
             latency.register_device("wrongly-typed", **fields)  # type: ignore[arg-type]
 
 
+def test_add_measurements_refuses_pairs_of_the_wrong_type_before_sending(
+    latency: LatencyClient,
+) -> None:
+    """None or a number as ``pairs`` raised a bare TypeError ('NoneType' object is not
+    iterable), and a latency of True was stored as 1 ms (register_device refuses a bool)."""
+    for pairs, fragment in (
+        (None, "pairs must be (arch, latency_ms) pairs or a mapping, got NoneType"),
+        (5, "pairs must be (arch, latency_ms) pairs or a mapping, got int"),
+        ([(LIGHT, True)], "measurement 0: latency True is not a number"),
+    ):
+        with pytest.raises(ClientInputError, match=re.escape(fragment)):
+            latency.add_measurements("pi4", pairs)  # type: ignore[arg-type]
+    assert latency.device("pi4").measurement_count == 15_625
+
+
 def test_server_errors_are_typed(latency: LatencyClient) -> None:
     with pytest.raises(NotFoundError) as caught:
         latency.predict("no-such-device", LIGHT)
