@@ -56,14 +56,40 @@ def generate(out_root: Path, proto_root: Path = PROTO_ROOT) -> list[Path]:
 
 
 def main() -> int:
-    """Regenerates the stubs in place (via a temporary folder, copying only the results)."""
+    """Regenerates the stubs in place (via a temporary folder, copying only the results);
+    2, with one line on stderr, where that cannot be done."""
+    problem = _missing_tool() or _missing_proto()
+    if problem is not None:
+        print(f"gen-stubs: {problem}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
-        for rel in generate(Path(tmp)):
+        for rel in generate(Path(tmp), PROTO_ROOT):
             target = STUB_ROOT / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes((Path(tmp) / rel).read_bytes())
             print(f"wrote {target.relative_to(REPO)}")
     return 0
+
+
+def _missing_tool() -> str | None:
+    """What to install when protoc's Python package is absent (it is a test extra only)."""
+    try:
+        import grpc_tools  # noqa: F401
+    except ImportError:
+        return "grpcio-tools is not installed: pip install grpcio-tools (or the test extra)"
+    return None
+
+
+def _missing_proto() -> str | None:
+    """Why the sources are not there: an installed package has no proto/ beside it, and
+    protoc then printed a path error and a traceback."""
+    missing = [p for p in PROTO_FILES if not (PROTO_ROOT / p).is_file()]
+    if missing:
+        return (
+            f"no {PROTO_ROOT / missing[0]}: run gen-stubs in a checkout of the repository,"
+            " whose proto/ it reads"
+        )
+    return None
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,28 @@ def test_health_refuses_a_timeout_that_is_not_a_positive_finite_number(
     err = capsys.readouterr().err
     assert f"--timeout: {timeout!r} is not a positive, finite number of seconds" in err
     assert "unhealthy" not in err
+
+
+def test_gen_stubs_without_grpcio_tools_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """grpcio-tools comes with the test extra only: without it gen-stubs ended in a
+    ModuleNotFoundError traceback."""
+    monkeypatch.setitem(sys.modules, "grpc_tools", None)  # import raises ImportError
+    assert main(["gen-stubs"]) == 2
+    assert "gen-stubs: grpcio-tools is not installed" in capsys.readouterr().err
+
+
+def test_gen_stubs_outside_a_checkout_says_it_needs_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An installed package has no proto/ beside it: gen-stubs printed protoc's "Could not make
+    proto path relative" and a RuntimeError traceback."""
+    from service import gen_stubs
+
+    monkeypatch.setattr(gen_stubs, "PROTO_ROOT", tmp_path / "proto")
+    monkeypatch.setattr(gen_stubs, "STUB_ROOT", tmp_path / "stubs")
+    assert main(["gen-stubs"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'proto'}" in err and "checkout" in err
+    assert not (tmp_path / "stubs").exists()
