@@ -171,6 +171,10 @@ def _import_help(args: argparse.Namespace) -> int:
     config = ServiceConfig.from_env(store_path=args.store)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
     try:
+        if devices is not None and not all(devices):
+            # Looked up, the stem '' was "not in" the dataset: a message hard to read.
+            stray = f"--devices {args.devices!r} has an empty table stem (a stray comma?)"
+            raise DatasetError(stray)
         # Read before the store is opened: a mistyped path or a bad table creates no store.
         dataset = load_help_dataset(args.directory, devices)
         with closing(Store(config.store_path)) as store:

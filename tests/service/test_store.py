@@ -166,6 +166,21 @@ def test_import_help_refuses_a_taken_name_before_importing_anything(
         assert store.table_counts()["measurements"] == 0
 
 
+@pytest.mark.parametrize("devices", ["fpga,", ",", "fpga,,raspi4"])
+def test_import_help_names_an_empty_table_stem_as_such(
+    devices: str, tmp_path: Path, help_dataset_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stray comma was looked up as a stem named '': "not in <dir>: ; it has: ..." and 27
+    names, with nothing to say the comma was the problem."""
+    from service.cli import main
+
+    path = tmp_path / "s.sqlite"
+    argv = ["import-help", str(help_dataset_dir), "--store", str(path), "--devices", devices]
+    assert main(argv) == 2
+    assert f"cannot import: --devices {devices!r} has an empty table stem" in caplog.text
+    assert not path.exists()
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     """A directory shaped like a HELP dataset with two (unread) tables."""
