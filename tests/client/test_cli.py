@@ -98,40 +98,44 @@ def test_names_and_descriptions_are_printed_as_given(target: str) -> None:
     assert predicted.exit_code == 0 and "Predicted latency on lab[/x]" in predicted.stdout
 
 
-def test_control_characters_stored_before_they_were_refused_are_printed_escaped(
-    target: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("description", "raws", "shown"),
+    [
+        # The service refuses control characters in a description only since 83ef266: one
+        # stored before, with ESC "[2J", still reached the terminal raw and cleared the screen
+        # of whoever ran `client devices`.
+        (
+            "fast\x1b[2J\x1b[31mred\r\x9bA\tok",
+            ("\x1b", "\x9b", "\r"),
+            "fast\\x1b[2J\\x1b[31mred\\r\\x9bA",
+        ),
+        # A right-to-left override (U+202E) stored before format characters were refused
+        # reversed the rest of its row, and a line separator (U+2028) broke it.
+        (
+            "gpu\u202eexe.\u2028next\u200b\tok",
+            ("\u202e", "\u2028", "\u200b"),
+            "gpu\\u202eexe.\\u2028next\\u200b",
+        ),
+    ],
+)
+def test_unprintable_characters_stored_before_they_were_refused_are_printed_escaped(
+    target: str,
+    monkeypatch: pytest.MonkeyPatch,
+    description: str,
+    raws: tuple[str, ...],
+    shown: str,
 ) -> None:
-    """The service refuses control characters in a description only since 83ef266: one stored
-    before, with ESC "[2J", still reached the terminal raw and cleared the screen of whoever
-    ran `client devices`."""
     from service import servicer
 
     monkeypatch.setattr(servicer, "_check_description", lambda description: None)
+    name = f"stored-early-{len(raws)}-{description[:3]}"
     with LatencyClient(target) as latency:
-        latency.register_device("stored-early", description="fast\x1b[2J\x1b[31mred\r\x9bA\tok")
+        latency.register_device(name, description=description)
     table = run(target, "devices")
     assert table.exit_code == 0, table.output
-    for raw in ("\x1b", "\x9b", "\r"):
+    for raw in raws:
         assert raw not in table.stdout
-    assert "fast\\x1b[2J\\x1b[31mred\\r\\x9bA" in table.stdout
-
-
-def test_format_characters_stored_before_they_were_refused_are_printed_escaped(
-    target: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A right-to-left override (U+202E) stored in a description before the service refused
-    format characters reversed the rest of its row in `client devices`, and a line separator
-    (U+2028) broke it."""
-    from service import servicer
-
-    monkeypatch.setattr(servicer, "_check_description", lambda description: None)
-    with LatencyClient(target) as latency:
-        latency.register_device("stored-rtl", description="gpu\u202eexe.\u2028next\u200b\tok")
-    table = run(target, "devices")
-    assert table.exit_code == 0, table.output
-    for raw in ("\u202e", "\u2028", "\u200b"):
-        assert raw not in table.stdout
-    assert "gpu\\u202eexe.\\u2028next\\u200b" in table.stdout
+    assert shown in table.stdout
 
 
 def test_target_from_environment(target: str) -> None:
