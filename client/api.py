@@ -577,6 +577,18 @@ def read_ca_cert(path: str | Path) -> bytes:
         raise ClientInputError(f"cannot read CA certificate {path}: {exc.strerror}") from None
 
 
+def _check_root_certificates(root_certificates: object) -> None:
+    """PEM bytes or None. A str is refused rather than encoded: it is as often a path (``ca_cert``
+    and other libraries' ``verify=`` take one) as PEM text, and grpc's bare TypeError ("expected
+    certificate to be bytes") named neither the argument nor what to pass."""
+    if root_certificates is not None and not isinstance(root_certificates, bytes):
+        raise ClientInputError(
+            "root_certificates must be the PEM bytes of CA certificates, got"
+            f" {type(root_certificates).__name__}: read the file in binary"
+            " (Path(...).read_bytes()) or give its path as ca_cert=PATH"
+        )
+
+
 def _check_client_settings(
     timeout_s: float, retries: int, backoff_s: float, batch_size: int
 ) -> None:
@@ -632,7 +644,7 @@ class LatencyClient:
         target: ``host:port`` of the server.
         token: bearer token sent as ``authorization`` metadata on every call (the server
             requires one for writes when it is configured so). Never logged.
-        root_certificates: PEM CA certificates; a TLS channel is used when given.
+        root_certificates: PEM CA certificates, as bytes; a TLS channel is used when given.
         ca_cert: path of a PEM CA certificate file (alternative to ``root_certificates``).
         timeout_s: deadline of each RPC attempt.
         retries: extra attempts of a call that failed with UNAVAILABLE or
@@ -668,6 +680,7 @@ class LatencyClient:
         if not target.strip():  # grpc accepts it and every call fails UNKNOWN
             raise ClientInputError(f"target is empty: give host:port, e.g. {DEFAULT_TARGET}")
         _check_client_settings(timeout_s, retries, backoff_s, batch_size)
+        _check_root_certificates(root_certificates)
         self._closed = False
         self.target = target
         self.timeout_s = float(timeout_s)

@@ -297,6 +297,16 @@ def test_bad_settings_are_rejected() -> None:
         LatencyClient(ca_cert="/nonexistent/ca.pem")
 
 
+@pytest.mark.parametrize("certificates", ["-----BEGIN CERTIFICATE-----\n", "ca.pem", 5])
+def test_root_certificates_other_than_bytes_are_refused_by_name(certificates: object) -> None:
+    """grpc raised a bare TypeError ("expected certificate to be bytes") from the channel."""
+    with pytest.raises(ClientInputError) as caught:
+        LatencyClient(root_certificates=certificates)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message.startswith("root_certificates must be the PEM bytes of CA certificates, got")
+    assert "read the file in binary" in message and "ca_cert=PATH" in message
+
+
 def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("from-file\n")
