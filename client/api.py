@@ -64,6 +64,7 @@ from client.settings import (
 )
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.names import token_problem
 
 logger = logging.getLogger(__name__)
 
@@ -547,22 +548,38 @@ def _is_one_arch(items: Sequence[object]) -> bool:
     return all(isinstance(item, str) and item.strip() in FBNET_BLOCKS for item in items)
 
 
+def _check_token(token: object, label: str = "token") -> None:
+    """A bearer token: a str the server would accept (service/names.py's rule, which it
+    applies to its own); before, ``token=5`` was sent as "Bearer 5", ``""`` as no token, and
+    one with a space or an accent failed every call, writes and reads alike."""
+    _check_text(token, label)
+    if problem := token_problem(label, token):  # type: ignore[arg-type]
+        raise ClientInputError(problem)
+
+
 def read_token(token_file: str | Path | None = None) -> str | None:
-    """The bearer token: ``token_file``, else ``$LATENCY_TOKEN_FILE``, else ``$LATENCY_TOKEN``.
+    """The bearer token: ``token_file``, else ``$LATENCY_TOKEN_FILE``, else ``$LATENCY_TOKEN``;
+    stripped of surrounding whitespace, as the server strips its own.
 
     Raises:
-        ClientInputError: the token file cannot be read or is empty.
+        ClientInputError: the token file cannot be read, or the token is empty or holds
+        whitespace or a character other than printable ASCII.
     """
     path = token_file or os.environ.get(ENV_TOKEN_FILE) or None
     if path is None:
-        return os.environ.get(ENV_TOKEN) or None
-    try:
-        token = Path(path).read_text().strip()
-    except OSError as exc:
-        raise ClientInputError(f"cannot read token file {path}: {exc.strerror}") from None
-    if not token:
-        raise ClientInputError(f"token file {path} is empty")
-    return token
+        if not (token := os.environ.get(ENV_TOKEN)):
+            return None
+        label = f"${ENV_TOKEN}"
+    else:
+        label = f"token file {path}"
+        try:
+            token = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ClientInputError(f"cannot read token file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:  # a binary file: it was a traceback
+            raise ClientInputError(f"token file {path} is not text") from None
+    _check_token(token.strip(), label)
+    return token.strip()
 
 
 def read_ca_cert(path: str | Path) -> bytes:
@@ -643,7 +660,8 @@ class LatencyClient:
     Args:
         target: ``host:port`` of the server.
         token: bearer token sent as ``authorization`` metadata on every call (the server
-            requires one for writes when it is configured so). Never logged.
+            requires one for writes when it is configured so): printable ASCII without
+            spaces, as the server requires. Never logged.
         root_certificates: PEM CA certificates, as bytes; a TLS channel is used when given.
         ca_cert: path of a PEM CA certificate file (alternative to ``root_certificates``).
         timeout_s: deadline of each RPC attempt.
@@ -681,13 +699,15 @@ class LatencyClient:
             raise ClientInputError(f"target is empty: give host:port, e.g. {DEFAULT_TARGET}")
         _check_client_settings(timeout_s, retries, backoff_s, batch_size)
         _check_root_certificates(root_certificates)
+        if token is not None:
+            _check_token(token)
         self._closed = False
         self.target = target
         self.timeout_s = float(timeout_s)
         self.retries = int(retries)
         self.backoff_s = float(backoff_s)
         self.batch_size = int(batch_size)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
         if root_certificates is None and ca_cert is not None:
             root_certificates = read_ca_cert(ca_cert)
         self._channel = _open_channel(target, root_certificates, options)

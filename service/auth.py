@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,13 @@ import grpc
 from service.config import ENV_TOKEN, ENV_TOKEN_FILE, ServiceConfig
 from service.errors import ConfigError
 from service.guard import UnaryInterceptor, wrap_unary
+from service.names import token_problem
 
 logger = logging.getLogger(__name__)
 
 _SERVICE = "/latency.v1.LatencyEstimator/"
 WRITE_METHODS = frozenset({_SERVICE + "AddMeasurements", _SERVICE + "RegisterDevice"})
 AUTHORIZATION = "authorization"
-#: Visible ASCII only: metadata values must be ASCII, and whitespace would not survive
-#: ``Bearer <token>`` parsing.
-_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 _MIN_TOKEN_LENGTH = 16
 
 
@@ -46,10 +43,9 @@ def load_token(config: ServiceConfig) -> str | None:
         source, token = ENV_TOKEN, config.token.strip()
     else:
         return None
-    if not token:
-        raise ConfigError(f"{source} is empty")
-    if not _TOKEN_PATTERN.fullmatch(token):
-        raise ConfigError(f"{source}: the token must be printable ASCII without spaces")
+    # The client checks its token by the same rule (client/api.py), so both sides agree.
+    if problem := token_problem(source, token):
+        raise ConfigError(problem)
     if len(token) < _MIN_TOKEN_LENGTH:
         logger.warning(
             "the write token is short (< %d characters): easy to guess", _MIN_TOKEN_LENGTH

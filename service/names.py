@@ -1,18 +1,24 @@
-"""What a device name or alias, or another short text of a request, may be.
+"""What a device name or alias, another short text of a request, or a write token may be.
 
-The servicer applies these rules; they import neither grpc nor ``gp``, so that the client,
-which already imports this package's stubs, checks a name by the same rules before work that
-precedes its registration (``client measure --register`` times the reference archs first).
+The servicer and the token check apply these rules; they import neither grpc nor ``gp``, so
+that the client, which already imports this package's stubs, checks a name by the same rules
+before work that precedes its registration (``client measure --register`` times the reference
+archs first), and a token before it sends one.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 MAX_NAME_LENGTH = 200
 #: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
 #: characters), line and paragraph separators.
 UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: What a bearer token may hold: visible ASCII. Metadata values must be ASCII (grpc fails the
+#: call with INTERNAL "Invalid metadata" otherwise), and whitespace would not survive
+#: ``Bearer <token>`` parsing.
+TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 #: The unprintable characters free text (a device's description) may hold: it has lines.
 TEXT_LAYOUT = "\n\t"
 
@@ -49,3 +55,13 @@ def name_problem(label: str, value: str) -> str | None:
     if value != value.strip():
         return f"{label} {value!r} has leading or trailing whitespace"
     return text_problem(label, value)
+
+
+def token_problem(label: str, token: str) -> str | None:
+    """Why ``token`` cannot be a write token (empty, or not :data:`TOKEN_PATTERN`), or None;
+    the message starts with ``label`` and never quotes the token."""
+    if not token:
+        return f"{label} is empty"
+    if not TOKEN_PATTERN.fullmatch(token):
+        return f"{label} must be printable ASCII without spaces"
+    return None

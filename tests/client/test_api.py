@@ -307,6 +307,43 @@ def test_root_certificates_other_than_bytes_are_refused_by_name(certificates: ob
     assert "read the file in binary" in message and "ca_cert=PATH" in message
 
 
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (5, "token must be a string, got int"),  # it was sent as "Bearer 5"
+        (b"s3cret-token", "token must be a string, got bytes"),
+        ("", "token is empty"),  # it was taken as no token
+        ("two words", "token must be printable ASCII without spaces"),
+        ("s3cret\n", "token must be printable ASCII without spaces"),  # every call: INTERNAL
+        ("caf\u00e9-token", "token must be printable ASCII without spaces"),
+    ],
+)
+def test_a_token_the_server_could_not_accept_is_refused_up_front(
+    token: object, message: str
+) -> None:
+    with pytest.raises(ClientInputError) as caught:
+        LatencyClient("127.0.0.1:1", token=token)  # type: ignore[arg-type]
+    assert str(caught.value) == message  # the token itself is never quoted
+
+
+def test_read_token_strips_and_checks_the_token_wherever_it_comes_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As the server does its own (service/auth.py); $LATENCY_TOKEN was sent as it was."""
+    monkeypatch.setenv("LATENCY_TOKEN", " from-env\n")
+    assert client.api.read_token() == "from-env"
+    monkeypatch.setenv("LATENCY_TOKEN", "two words")
+    with pytest.raises(ClientInputError, match=r"^\$LATENCY_TOKEN must be printable ASCII"):
+        client.api.read_token()
+    spaced, binary = tmp_path / "spaced", tmp_path / "binary"
+    spaced.write_text("  two words \n")
+    binary.write_bytes(b"\xff\xfe")
+    with pytest.raises(ClientInputError, match=f"^token file {spaced} must be printable ASCII"):
+        client.api.read_token(spaced)
+    with pytest.raises(ClientInputError, match=f"^token file {binary} is not text$"):
+        client.api.read_token(binary)
+
+
 def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("from-file\n")
