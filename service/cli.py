@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
+from service.addresses import address_problem
 from service.config import (
     DEFAULT_ADDRESS,
     DEFAULT_MAX_BATCH,
@@ -195,6 +196,11 @@ def _health(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    # grpc dials an empty or portless address and fails UNKNOWN or at port 443, which read as
+    # a server that is down.
+    if problem := address_problem(args.address):
+        print(f"--address/{ENV_ADDRESS} {problem}", file=sys.stderr)
+        return 2
     if args.ca is None:
         channel = grpc.insecure_channel(args.address)
     else:
@@ -209,10 +215,10 @@ def _health(args: argparse.Namespace) -> int:
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
         except grpc.RpcError as exc:
-            print(f"unhealthy: {exc.code().name}", file=sys.stderr)
+            print(f"{args.address}: unhealthy: {exc.code().name}", file=sys.stderr)
             return 1
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-    print(status)
+    print(f"{args.address}: {status}")  # which server, when a script checks several
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from service.addresses import address_problem, split_address
 from service.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_BATCH = 100_000
 MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
-MAX_PORT = 65535
 
 ENV_ADDRESS = "LATENCY_ADDRESS"
 ENV_STORE = "LATENCY_STORE"
@@ -66,14 +66,12 @@ def positive_int_from_env(name: str) -> int | None:
 
 
 def parse_address(address: str, what: str = "address") -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` -> (host, port), the port within 0-65535 (0: any free
-    one); raises ConfigError naming ``what`` the address is for."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ConfigError(f"{what} {address!r} is not host:port")
-    if int(port) > MAX_PORT:
-        raise ConfigError(f"{what} {address!r}: port {port} is beyond {MAX_PORT}")
-    return host.strip("[]"), int(port)
+    """:func:`~service.addresses.split_address`, raising ConfigError naming ``what`` the
+    address is for."""
+    try:
+        return split_address(address)
+    except ValueError as exc:
+        raise ConfigError(f"{what} {exc}") from None
 
 
 @dataclass
@@ -129,8 +127,8 @@ class ServiceConfig:
                 f"set the write token either in a file (--token-file/{ENV_TOKEN_FILE}) or in"
                 f" {ENV_TOKEN}, not both"
             )
-        if not self.address.startswith(("unix:", "unix-abstract:")):
-            parse_address(self.address, f"--address/{ENV_ADDRESS}")
+        if problem := address_problem(self.address):
+            raise ConfigError(f"--address/{ENV_ADDRESS} {problem}")
         if self.metrics_address is not None:
             parse_address(self.metrics_address, f"--metrics-address/{ENV_METRICS_ADDRESS}")
         if self.max_batch < 1:

@@ -32,6 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from gp.estimator import LatencyEstimator
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.addresses import SOCKET_SCHEMES
 from service.auth import TokenAuthInterceptor, load_token
 from service.config import ServiceConfig
 from service.errors import ConfigError
@@ -240,7 +241,7 @@ def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
 
 def is_loopback(address: str) -> bool:
     """Whether ``host:port`` (or a ``unix:`` socket) only listens on this machine."""
-    if address.startswith(("unix:", "unix-abstract:")):
+    if address.startswith(SOCKET_SCHEMES):
         return True
     host = address.rpartition(":")[0].strip("[]") or address
     if host == "localhost":

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import socket
 import sys
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from service.cli import main
 from service.config import (
@@ -27,6 +30,8 @@ def test_address_parsing() -> None:
         parse_address("9464")
     with pytest.raises(ConfigError, match="port 99999 is beyond 65535"):
         parse_address("127.0.0.1:99999")
+    with pytest.raises(ConfigError, match="'127.0.0.1:\u00b2' is not host:port"):
+        parse_address("127.0.0.1:\u00b2")  # str.isdigit() is true of it: int()'s ValueError
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:99999", "50051", "localhost:http", ":50051"])
@@ -196,6 +201,49 @@ def test_health_with_an_unreadable_ca_file_says_so(
     missing = tmp_path / "nope.pem"
     assert main(["health", "--ca", str(missing)]) == 2
     assert f"cannot read --ca {missing}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("", "'' is not host:port"),  # it printed "unhealthy: UNKNOWN", exit 1
+        ("localhost", "'localhost' is not host:port"),  # grpc dialled port 443
+        ("localhost:", "'localhost:' is not host:port"),
+        ("localhost:99999", "'localhost:99999': port 99999 is beyond 65535"),
+    ],
+)
+def test_health_refuses_an_address_that_is_not_host_port_before_asking(
+    address: str,
+    problem: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["health", "--address", address, "--timeout", "0.5"]) == 2
+    assert capsys.readouterr().err == f"--address/LATENCY_ADDRESS {problem}\n"
+    monkeypatch.setenv("LATENCY_ADDRESS", address or " ")  # empty: read as the default
+    assert main(["health", "--timeout", "0.5"]) == 2
+    assert capsys.readouterr().err.startswith("--address/LATENCY_ADDRESS ")
+
+
+def test_health_names_the_address_it_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    """It printed a bare SERVING or "unhealthy: UNAVAILABLE": of which server, a script
+    checking several could not tell."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    try:
+        health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        assert main(["health", "--address", address]) == 0
+        assert capsys.readouterr().out == f"{address}: SERVING\n"
+        health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert main(["health", "--address", address]) == 1
+        assert capsys.readouterr().out == f"{address}: NOT_SERVING\n"
+    finally:
+        server.stop(grace=0)
+    assert main(["health", "--address", address, "--timeout", "0.5"]) == 1
+    assert capsys.readouterr().err == f"{address}: unhealthy: UNAVAILABLE\n"
 
 
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
