@@ -39,6 +39,7 @@ from client.settings import (
     ENV_TOKEN,
     ENV_TOKEN_FILE,
 )
+from service.addresses import address_problem
 from service.names import TEXT_LAYOUT, is_unprintable
 
 if TYPE_CHECKING:
@@ -247,10 +248,12 @@ def main(
         ),
     ] = DEFAULT_RETRIES,
 ) -> None:
-    if ":" not in target:  # grpc would dial port 443, not the service's 50051
+    # The server's own check (service/addresses.py): grpc dialled "host:" at port 443, a
+    # port beyond 65535 modulo 65536, and a host alone at 443, not the service's 50051.
+    if problem := address_problem(target):
+        example = f"{target}:50051" if target.strip() and ":" not in target else DEFAULT_TARGET
         raise typer.BadParameter(
-            f"{target!r} has no port: give host:port, e.g. {target}:50051",
-            param_hint=f"--target / ${ENV_TARGET}",
+            f"{problem} (e.g. {example})", param_hint=f"--target / ${ENV_TARGET}"
         )
     ctx.obj = ConnectionOptions(target, token_file, ca_cert, timeout, retries)
 

@@ -513,11 +513,23 @@ def test_usage_errors_are_one_line(target: str) -> None:
 def test_a_target_without_a_port_is_a_usage_error() -> None:
     """Before, grpc dialled port 443 and the error came after the retries, as UNAVAILABLE."""
     result = run(None, "--target", "gpu-box", "devices")
-    assert_one_line_error(
-        result, "'gpu-box' has no port: give host:port, e.g. gpu-box:50051", code=2
-    )
+    assert_one_line_error(result, "'gpu-box' is not host:port (e.g. gpu-box:50051)", code=2)
     from_env = run(None, "devices", env={"LATENCY_TARGET": "gpu-box"})
     assert_one_line_error(from_env, "LATENCY_TARGET", code=2)
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("", "'' is not host:port (e.g. 127.0.0.1:50051)"),  # its hint was ":50051"
+        ("gpu-box:", "'gpu-box:' is not host:port"),  # grpc dialled port 443
+        ("gpu-box:99999", "port 99999 is beyond 65535"),  # grpc dialled 99999 - 65536
+    ],
+)
+def test_a_target_the_server_would_not_take_is_a_usage_error(target: str, problem: str) -> None:
+    """--target is checked by the rule the server's --address is (service/addresses.py)."""
+    result = run(None, "--target", target, "--retries", "0", "devices")
+    assert_one_line_error(result, "--target / $LATENCY_TARGET", problem, code=2)
 
 
 def test_a_timeout_that_is_not_a_finite_number_is_refused_by_its_option_name() -> None:
