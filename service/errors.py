@@ -123,6 +123,10 @@ class StoreCorruptError(StoreError):
     """The store file is truncated or corrupt; it is never silently recreated."""
 
 
+class StoreNotAFileError(StoreError):
+    """The store's path is a directory, a pipe or a device, not a file."""
+
+
 class StoreAccessError(StoreError):
     """The store cannot be opened for writing: a read-only file system, or no permission."""
 

@@ -18,7 +18,8 @@ corrupt store raises :class:`StoreCorruptError` naming the file, and is never re
 because its measurements cost hours of device time. A SQLite file whose tables lack a column this
 code uses (:class:`StoreSchemaError`), and a store the service could not write
 (:class:`StoreAccessError`: a read-only file system, no permission) are refused the same way,
-before anything is written.
+before anything is written, and so is a path that is no file (:class:`StoreNotAFileError`: a
+directory, a pipe, a device).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from service.errors import (
     StoreAccessError,
     StoreBusyError,
     StoreCorruptError,
+    StoreNotAFileError,
     StoreSchemaError,
 )
 
@@ -97,7 +99,17 @@ _REQUEST_ID_INDEX = (
 
 
 def check_header(path: Path) -> None:
-    """Raises StoreCorruptError unless ``path`` starts with a whole SQLite header."""
+    """Raises StoreNotAFileError unless ``path`` is a regular file, StoreCorruptError unless
+    it starts with a whole SQLite header."""
+    # Read, a directory failed with a raw "[Errno 21] Is a directory", and a named pipe
+    # blocked the start for ever, waiting for a writer.
+    if path.is_dir():
+        raise StoreNotAFileError(
+            f"store {path} is a directory; give the path of a store file, e.g."
+            f" {path / 'store.sqlite'}"
+        )
+    if not path.is_file():
+        raise StoreNotAFileError(f"store {path} is not a regular file (a pipe or a device?)")
     try:
         with path.open("rb") as file:
             header = file.read(SQLITE_HEADER_BYTES)

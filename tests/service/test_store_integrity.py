@@ -18,7 +18,12 @@ import pytest
 from gp.errors import DatasetError
 from gp.spaces.nasbench201 import all_archs
 from service.cli import main
-from service.errors import StoreAccessError, StoreCorruptError, StoreSchemaError
+from service.errors import (
+    StoreAccessError,
+    StoreCorruptError,
+    StoreNotAFileError,
+    StoreSchemaError,
+)
 from service.importer import import_help
 from service.store import MeasurementRow, Store
 from tests.service.conftest import DATASET, REPO, ServerProcess
@@ -81,6 +86,24 @@ def test_damaged_store_is_refused_by_name_and_left_alone(case: str, healthy: Pat
     assert str(healthy) in message and fragment in message, message
     assert "restore it from a backup" in message
     assert healthy.read_bytes() == before  # never repaired or recreated over
+
+
+def test_a_store_path_that_is_no_file_is_refused_by_name(tmp_path: Path) -> None:
+    """A directory failed with "cannot read store X: [Errno 21] Is a directory: 'X'", and a
+    named pipe blocked the start for ever (no writer ever came)."""
+    folder, pipe = tmp_path / "data", tmp_path / "pipe"
+    folder.mkdir()
+    os.mkfifo(pipe)
+    with pytest.raises(StoreNotAFileError) as info:
+        Store(folder)
+    assert str(info.value) == (
+        f"store {folder} is a directory; give the path of a store file, e.g."
+        f" {folder / 'store.sqlite'}"
+    )
+    assert list(folder.iterdir()) == []
+    for path in (pipe, Path(os.devnull)):
+        with pytest.raises(StoreNotAFileError, match="is not a regular file"):
+            Store(path)
 
 
 def test_healthy_store_reopens_with_everything(healthy: Path) -> None:
