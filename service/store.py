@@ -115,14 +115,20 @@ def check_header(path: Path) -> None:
             header = file.read(SQLITE_HEADER_BYTES)
     except OSError as exc:
         raise StoreCorruptError(f"cannot read store {path}: {exc}") from None
+    # Checked first: a short file that does not start as SQLite is another file (a path
+    # mistyped to a CSV or a token file), not a store cut off, which it was called, with the
+    # advice to restore it from a backup. Such a file is the user's: the path is the suspect.
+    if not (header.startswith(SQLITE_MAGIC) or SQLITE_MAGIC.startswith(header)):
+        raise StoreCorruptError(
+            f"store {path} is not a SQLite database (bad header): check the path; if it is"
+            f" the store, {_ADVICE}"
+        )
     if len(header) < SQLITE_HEADER_BYTES:
         # The service never leaves a file this short (it writes the schema at creation).
         raise StoreCorruptError(
             f"store {path} is truncated ({len(header)} bytes, shorter than a SQLite header);"
             f" {_ADVICE}"
         )
-    if not header.startswith(SQLITE_MAGIC):
-        raise StoreCorruptError(f"store {path} is not a SQLite database (bad header); {_ADVICE}")
 
 
 @dataclass

@@ -71,6 +71,11 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "last page missing": (lambda p: os.truncate(p, p.stat().st_size - PAGE), "corrupt"),
     "first pages only": (truncate_to_pages(3), "corrupt"),
     "not a SQLite file": (overwrite(0, b"PK\x03\x04 this is a zip"), "not a SQLite database"),
+    # It was "truncated (12 bytes, ...)": a short file that is not SQLite is no cut-off store.
+    "a short text file": (
+        lambda p: p.write_text("arch,latency\n"),
+        "SQLite database (bad header): check the path",
+    ),
     "page overwritten": (overwrite(6 * PAGE + 8, bytes(range(256)) * 8), "integrity check"),
 }
 
