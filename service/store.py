@@ -227,8 +227,11 @@ class Store:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            # A file where a folder must be: mkdir said only "File exists" or "Not a directory".
+            in_the_way = [p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()]
+            problem = f"{in_the_way[0]} is not a folder" if in_the_way else exc.strerror
             raise StoreAccessError(
-                f"cannot create the folder of store {self.path}: {exc.strerror}"
+                f"cannot create the folder of store {self.path}: {problem}"
             ) from exc
         targets = [(folder, "its folder")] + ([(self.path, "the file")] if existed else [])
         for path, what in targets:

@@ -111,6 +111,19 @@ def test_a_store_path_that_is_no_file_is_refused_by_name(tmp_path: Path) -> None
             Store(path)
 
 
+@pytest.mark.parametrize("store", ["notes.txt/store.sqlite", "notes.txt/deeper/store.sqlite"])
+def test_a_file_where_the_stores_folder_must_be_is_named(store: str, tmp_path: Path) -> None:
+    """mkdir said only "File exists" (or "Not a directory") of the path's folder."""
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(StoreAccessError) as info:
+        Store(tmp_path / store)
+    in_the_way = tmp_path / "notes.txt"
+    assert str(info.value) == (
+        f"cannot create the folder of store {tmp_path / store}: {in_the_way} is not a folder"
+    )
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
 def test_healthy_store_reopens_with_everything(healthy: Path) -> None:
     store = Store(healthy)
     try:
