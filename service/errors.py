@@ -128,7 +128,8 @@ class StoreNotAFileError(StoreError):
 
 
 class StoreAccessError(StoreError):
-    """The store cannot be opened for writing: a read-only file system, or no permission."""
+    """The store cannot be read, or opened for writing: a read-only file system, or no
+    permission."""
 
 
 class StoreSchemaError(StoreError):

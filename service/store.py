@@ -99,8 +99,8 @@ _REQUEST_ID_INDEX = (
 
 
 def check_header(path: Path) -> None:
-    """Raises StoreNotAFileError unless ``path`` is a regular file, StoreCorruptError unless
-    it starts with a whole SQLite header."""
+    """Raises StoreNotAFileError unless ``path`` is a regular file, StoreAccessError if it
+    cannot be read, StoreCorruptError unless it starts with a whole SQLite header."""
     # Read, a directory failed with a raw "[Errno 21] Is a directory", and a named pipe
     # blocked the start for ever, waiting for a writer.
     if path.is_dir():
@@ -113,8 +113,8 @@ def check_header(path: Path) -> None:
     try:
         with path.open("rb") as file:
             header = file.read(SQLITE_HEADER_BYTES)
-    except OSError as exc:
-        raise StoreCorruptError(f"cannot read store {path}: {exc}") from None
+    except OSError as exc:  # no permission: nothing is known of the file's content yet
+        raise StoreAccessError(f"cannot read store {path}: {exc.strerror}") from None
     # Checked first: a short file that does not start as SQLite is another file (a path
     # mistyped to a CSV or a token file), not a store cut off, which it was called, with the
     # advice to restore it from a backup. Such a file is the user's: the path is the suspect.

@@ -124,6 +124,21 @@ def test_a_file_where_the_stores_folder_must_be_is_named(store: str, tmp_path: P
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
+def test_a_store_the_service_cannot_read_is_an_access_error(
+    healthy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was a StoreCorruptError, "cannot read store X: [Errno 13] Permission denied: 'X'"
+    (root, which runs the tests, reads any file: the refusal is simulated)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(healthy))
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(StoreAccessError) as info:
+        Store(healthy)
+    assert str(info.value) == f"cannot read store {healthy}: Permission denied"
+
+
 def test_healthy_store_reopens_with_everything(healthy: Path) -> None:
     store = Store(healthy)
     try:
