@@ -64,6 +64,7 @@ from client.settings import (
 )
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.certificates import certificates_problem
 from service.names import token_problem
 
 logger = logging.getLogger(__name__)
@@ -586,24 +587,42 @@ def read_ca_cert(path: str | Path) -> bytes:
     """The PEM bytes of the CA certificate at ``path``.
 
     Raises:
-        ClientInputError: the file cannot be read.
+        ClientInputError: the file cannot be read, or holds no PEM certificate grpc can load
+        (a DER file, say: see :func:`service.certificates.certificates_problem`).
     """
     try:
-        return Path(path).read_bytes()
+        certificates = Path(path).read_bytes()
     except OSError as exc:
         raise ClientInputError(f"cannot read CA certificate {path}: {exc.strerror}") from None
+    if problem := certificates_problem(certificates, Path(path)):
+        raise ClientInputError(problem)
+    return certificates
 
 
 def _check_root_certificates(root_certificates: object) -> None:
     """PEM bytes or None. A str is refused rather than encoded: it is as often a path (``ca_cert``
     and other libraries' ``verify=`` take one) as PEM text, and grpc's bare TypeError ("expected
     certificate to be bytes") named neither the argument nor what to pass."""
-    if root_certificates is not None and not isinstance(root_certificates, bytes):
+    if root_certificates is None:
+        return
+    if not isinstance(root_certificates, bytes):
         raise ClientInputError(
             "root_certificates must be the PEM bytes of CA certificates, got"
             f" {type(root_certificates).__name__}: read the file in binary"
             " (Path(...).read_bytes()) or give its path as ca_cert=PATH"
         )
+    if problem := certificates_problem(root_certificates, "root_certificates"):
+        if _names_a_file(root_certificates):
+            problem += f"; {root_certificates!r} is a file's path: give it as ca_cert=PATH"
+        raise ClientInputError(problem)
+
+
+def _names_a_file(data: bytes) -> bool:
+    """Whether ``data`` is the path of a file (a path's bytes passed for the file's)."""
+    try:
+        return b"\n" not in data and Path(os.fsdecode(data)).is_file()
+    except (OSError, ValueError):  # too long a name, a NUL byte: certificates, not a path
+        return False
 
 
 def _check_client_settings(
@@ -676,7 +695,8 @@ class LatencyClient:
     pickled: the workers of a process pool each open their own (``LatencyClient.from_env()``).
 
     Raises:
-        ClientInputError: a setting of the wrong type or range, or an unreadable ``ca_cert``.
+        ClientInputError: a setting of the wrong type or range, or CA certificates
+            (``ca_cert`` or ``root_certificates``) that cannot be read or hold no PEM certificate.
         Nothing is sent yet: an unreachable server fails the first call (or
         ``wait_until_ready``) with :class:`UnavailableError`.
     """

@@ -16,6 +16,7 @@ from contextlib import closing
 from pathlib import Path
 
 from service.addresses import address_problem
+from service.certificates import certificates_problem
 from service.config import (
     DEFAULT_ADDRESS,
     DEFAULT_MAX_BATCH,
@@ -208,6 +209,10 @@ def _health(args: argparse.Namespace) -> int:
             ca = Path(args.ca).read_bytes()
         except OSError as exc:
             print(f"cannot read --ca {args.ca}: {exc.strerror}", file=sys.stderr)
+            return 2
+        # grpc took a DER or empty file and the server then read as down (UNAVAILABLE).
+        if problem := certificates_problem(ca, Path(args.ca)):
+            print(f"--ca: {problem}", file=sys.stderr)
             return 2
         channel = grpc.secure_channel(args.address, grpc.ssl_channel_credentials(ca))
     with channel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -295,6 +296,56 @@ def test_bad_settings_are_rejected() -> None:
             LatencyClient(backoff_s=seconds)
     with pytest.raises(ClientInputError):
         LatencyClient(ca_cert="/nonexistent/ca.pem")
+
+
+@pytest.fixture(scope="module")
+def ca_pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real CA certificate, PEM."""
+    return service_fixtures.make_tls_files(tmp_path_factory.mktemp("tls")).ca
+
+
+def test_ca_certificates_grpc_cannot_load_are_refused_naming_their_source(
+    ca_pem: Path, tmp_path: Path
+) -> None:
+    """grpc took them, logged C-level errors ("Could not load any root certificate") and failed
+    every call UNAVAILABLE after the retries; empty bytes made it trust the system's CAs."""
+    der = tmp_path / "ca.der"
+    der.write_bytes(ssl.PEM_cert_to_DER_cert(ca_pem.read_text()))
+    damaged = tmp_path / "damaged.pem"
+    damaged.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    key = ca_pem.with_name("ca.key")
+    none_in = "no PEM certificate (-----BEGIN CERTIFICATE-----) in"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"root_certificates": b""}, f"{none_in} root_certificates: it is empty"),
+        (
+            {"root_certificates": bytes(ca_pem)},
+            f"{none_in} root_certificates; {bytes(ca_pem)!r} is a file's path: give it as"
+            " ca_cert=PATH",
+        ),
+        (
+            {"root_certificates": der.read_bytes()},
+            f"{none_in} root_certificates: convert a DER file with openssl x509 -inform der"
+            " -in ca.der -out ca.pem",
+        ),
+        (
+            {"ca_cert": der},
+            f"{none_in} {der}: convert a DER file with openssl x509 -inform der -in {der}"
+            f" -out {tmp_path / 'ca.pem'}",
+        ),
+        ({"ca_cert": key}, f"{none_in} {key}: it holds a private key; give the CA's certificate"),
+        (
+            {"ca_cert": str(damaged)},
+            f"the first PEM certificate in {damaged} does not parse (damaged or cut off?)",
+        ),
+    ]
+    for settings, message in cases:
+        with pytest.raises(ClientInputError) as caught:
+            LatencyClient(**settings)
+        assert str(caught.value) == message
+    # What grpc loads is taken: a bundle damaged after its first certificate, text around it.
+    bundle = b"# our CA\n" + ca_pem.read_bytes() + damaged.read_bytes()
+    LatencyClient(root_certificates=bundle).close()
+    LatencyClient(ca_cert=ca_pem).close()
 
 
 @pytest.mark.parametrize("certificates", ["-----BEGIN CERTIFICATE-----\n", "ca.pem", 5])

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -573,6 +574,20 @@ def test_console_script_error_exit(tmp_path: Path) -> None:
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+
+
+def test_a_ca_cert_grpc_cannot_load_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """grpc took a DER file, logged C-level errors and failed UNAVAILABLE after the retries."""
+    ca = service_fixtures.make_tls_files(tmp_path / "tls").ca
+    der = tmp_path / "ca.der"
+    der.write_bytes(ssl.PEM_cert_to_DER_cert(ca.read_text()))
+    expected = (
+        f"no PEM certificate (-----BEGIN CERTIFICATE-----) in {der}: convert a DER file with"
+        f" openssl x509 -inform der -in {der} -out {tmp_path / 'ca.pem'}"
+    )
+    for options, env in ((["--ca-cert", str(der)], None), ([], {"LATENCY_CA_CERT": str(der)})):
+        result = run("127.0.0.1:1", "--retries", "0", *options, "devices", env=env)
+        assert assert_one_line_error(result) == f"error: {expected}"
 
 
 def test_tls_and_token_options(store_path: Path, model_cache: dict, tmp_path: Path) -> None:

@@ -1,0 +1,58 @@
+"""What trusted CA certificates may be: the one check of the client's ``root_certificates`` and
+``ca_cert`` (library and CLI) and of ``service health --ca``.
+
+grpc takes any bytes as root certificates. Those it cannot load (a DER file, a path given as
+bytes, a damaged PEM block) made it log C-level errors ("Could not load any root certificate")
+and fail every call UNAVAILABLE after the retries; empty bytes made it trust the system's CAs
+instead of the one meant, and a server with a private CA failed every handshake.
+
+Imports only the standard library, so the client uses it without the server's modules.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from pathlib import Path
+
+PEM_CERTIFICATE_START = "-----BEGIN CERTIFICATE-----"
+#: One PEM certificate block; grpc skips any text around the blocks (comments, a key).
+PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+#: How DER, the binary form, starts: an ASN.1 SEQUENCE.
+DER_START = b"\x30"
+
+
+def certificates_problem(data: bytes, source: Path | str) -> str | None:
+    """Why grpc cannot load a CA certificate from ``data``, or None.
+
+    Args:
+        data: what would be given to ``grpc.ssl_channel_credentials``.
+        source: where it came from, named by the message: the file (a Path) or the parameter
+            (a str) that held it.
+    """
+    blocks = PEM_CERTIFICATE.findall(data)
+    if not blocks:
+        return f"no PEM certificate ({PEM_CERTIFICATE_START}) in {source}{_hint(data, source)}"
+    # grpc loads the blocks up to the first that does not parse, and fails with none: a bundle
+    # damaged after its first certificate still works, so only the first is checked.
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=blocks[0].decode("ascii") + "\n")
+    except (ssl.SSLError, UnicodeDecodeError):
+        return f"the first PEM certificate in {source} does not parse (damaged or cut off?)"
+    return None
+
+
+def _hint(data: bytes, source: Path | str) -> str:
+    """What the content of a source without PEM certificates looks like, and what to do."""
+    if not data.strip():
+        return ": it is empty"
+    if data.startswith(DER_START):
+        der = source if isinstance(source, Path) else Path("ca.der")
+        pem = der.with_suffix(".pem")
+        if pem == der:  # a DER file named .pem: openssl must not write over what it reads
+            pem = der.with_name(f"{der.stem}-converted.pem")
+        return f": convert a DER file with openssl x509 -inform der -in {der} -out {pem}"
+    if b"PRIVATE KEY-----" in data:
+        return ": it holds a private key; give the CA's certificate"
+    return ""
