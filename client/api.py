@@ -682,7 +682,7 @@ class LatencyClient:
             requires one for writes when it is configured so): printable ASCII without
             spaces, as the server requires. Never logged.
         root_certificates: PEM CA certificates, as bytes; a TLS channel is used when given.
-        ca_cert: path of a PEM CA certificate file (alternative to ``root_certificates``).
+        ca_cert: path of a PEM CA certificate file (instead of ``root_certificates``: not both).
         timeout_s: deadline of each RPC attempt.
         retries: extra attempts of a call that failed with UNAVAILABLE or
             :class:`~client.errors.ServerBusyError` (the default 3 span about 3.5 s of
@@ -718,6 +718,10 @@ class LatencyClient:
         if not target.strip():  # grpc accepts it and every call fails UNKNOWN
             raise ClientInputError(f"target is empty: give host:port, e.g. {DEFAULT_TARGET}")
         _check_client_settings(timeout_s, retries, backoff_s, batch_size)
+        if root_certificates is not None and ca_cert is not None:  # ca_cert was ignored
+            raise ClientInputError(
+                "give root_certificates or ca_cert, not both: which CA to trust is ambiguous"
+            )
         _check_root_certificates(root_certificates)
         if token is not None:
             _check_token(token)
@@ -728,7 +732,7 @@ class LatencyClient:
         self.backoff_s = float(backoff_s)
         self.batch_size = int(batch_size)
         self._metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
-        if root_certificates is None and ca_cert is not None:
+        if ca_cert is not None:
             root_certificates = read_ca_cert(ca_cert)
         self._channel = _open_channel(target, root_certificates, options)
         self._stub = pb_grpc.LatencyEstimatorStub(self._channel)
@@ -739,10 +743,11 @@ class LatencyClient:
         """A client configured like the CLI: ``$LATENCY_TARGET``, the token from
         ``$LATENCY_TOKEN_FILE`` or ``$LATENCY_TOKEN``, ``$LATENCY_CA_CERT``,
         ``$LATENCY_TIMEOUT``; ``overrides`` win."""
-        settings: dict[str, Any] = {
-            "target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET,
-            "ca_cert": os.environ.get(ENV_CA_CERT) or None,
-        }
+        settings: dict[str, Any] = {"target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET}
+        # Given certificates stand for $LATENCY_CA_CERT, as a given token for the token's
+        # variables: with both, the client would refuse the pair.
+        if "root_certificates" not in overrides:
+            settings["ca_cert"] = os.environ.get(ENV_CA_CERT) or None
         # A given token leaves $LATENCY_TOKEN_FILE unread: a stale path must not refuse it.
         if "token" not in overrides:
             settings["token"] = read_token()

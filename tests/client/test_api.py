@@ -348,6 +348,20 @@ def test_ca_certificates_grpc_cannot_load_are_refused_naming_their_source(
     LatencyClient(ca_cert=ca_pem).close()
 
 
+def test_root_certificates_and_ca_cert_together_are_refused(
+    ca_pem: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ca_cert was ignored without a word."""
+    with pytest.raises(ClientInputError) as caught:
+        LatencyClient(root_certificates=ca_pem.read_bytes(), ca_cert=ca_pem)
+    assert str(caught.value) == (
+        "give root_certificates or ca_cert, not both: which CA to trust is ambiguous"
+    )
+    # Given certificates stand for $LATENCY_CA_CERT, as a given token for $LATENCY_TOKEN.
+    monkeypatch.setenv("LATENCY_CA_CERT", "/nonexistent/ca.pem")
+    LatencyClient.from_env(root_certificates=ca_pem.read_bytes()).close()
+
+
 @pytest.mark.parametrize("certificates", ["-----BEGIN CERTIFICATE-----\n", "ca.pem", 5])
 def test_root_certificates_other_than_bytes_are_refused_by_name(certificates: object) -> None:
     """grpc raised a bare TypeError ("expected certificate to be bytes") from the channel."""
