@@ -131,6 +131,22 @@ def check_header(path: Path) -> None:
         )
 
 
+def check_link(path: Path) -> None:
+    """Raises StoreAccessError if ``path`` is a symbolic link to nowhere a store can be made:
+    into a missing folder, or in a loop. SQLite said only "unable to open database file"."""
+    if not path.is_symlink() or path.exists():
+        return  # a link into an existing folder: the store is made at its target
+    broken = f"store {path} is a broken symbolic link to {os.readlink(path)}"
+    try:
+        folder = path.resolve().parent
+    except (RuntimeError, OSError):  # a loop: RuntimeError up to Python 3.12, then OSError
+        raise StoreAccessError(f"{broken}, a loop of links; fix the link") from None
+    if not folder.is_dir():
+        raise StoreAccessError(
+            f"{broken}: its folder {folder} does not exist; fix the link or create the folder"
+        )
+
+
 @dataclass
 class DeviceRecord:
     """One registered device as stored."""
@@ -169,6 +185,8 @@ class Store:
         existed = self.path.exists()
         if existed:
             check_header(self.path)
+        else:
+            check_link(self.path)
         self._check_writable(existed)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()

@@ -124,6 +124,29 @@ def test_a_file_where_the_stores_folder_must_be_is_named(store: str, tmp_path: P
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
+def test_a_broken_link_as_the_store_is_named_with_its_target(tmp_path: Path) -> None:
+    """It was "cannot write store X: unable to open database file"."""
+    broken, loop = tmp_path / "store.sqlite", tmp_path / "loop.sqlite"
+    broken.symlink_to("gone/store.sqlite")
+    loop.symlink_to(loop.name)
+    with pytest.raises(StoreAccessError) as info:
+        Store(broken)
+    assert str(info.value) == (
+        f"store {broken} is a broken symbolic link to gone/store.sqlite: its folder"
+        f" {tmp_path / 'gone'} does not exist; fix the link or create the folder"
+    )
+    with pytest.raises(StoreAccessError) as info:
+        Store(loop)
+    assert str(info.value) == (
+        f"store {loop} is a broken symbolic link to loop.sqlite, a loop of links; fix the link"
+    )
+    assert sorted(tmp_path.iterdir()) == [loop, broken]  # nothing made
+    # A link into an existing folder is where the store is to be made, as before.
+    (tmp_path / "gone").mkdir()
+    Store(broken).close()
+    assert (tmp_path / "gone" / "store.sqlite").is_file()
+
+
 def test_a_store_the_service_cannot_read_is_an_access_error(
     healthy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
