@@ -64,6 +64,7 @@ from client.settings import (
 )
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.addresses import target_problem
 from service.certificates import certificates_problem
 from service.names import token_problem
 
@@ -677,7 +678,8 @@ class LatencyClient:
     """A connection to the latency service.
 
     Args:
-        target: ``host:port`` of the server.
+        target: ``host:port`` of the server, or another grpc target (``unix:PATH``,
+            ``dns:///host:port``); a port left empty or beyond 65535 is refused.
         token: bearer token sent as ``authorization`` metadata on every call (the server
             requires one for writes when it is configured so): printable ASCII without
             spaces, as the server requires. Never logged.
@@ -717,6 +719,9 @@ class LatencyClient:
         _check_text(target, "target")  # grpc's own refusal is a bare AttributeError
         if not target.strip():  # grpc accepts it and every call fails UNKNOWN
             raise ClientInputError(f"target is empty: give host:port, e.g. {DEFAULT_TARGET}")
+        # Only the port: a target may be any of grpc's, unlike the CLI's --target (host:port).
+        if problem := target_problem(target):
+            raise ClientInputError(f"target {problem}")
         _check_client_settings(timeout_s, retries, backoff_s, batch_size)
         if root_certificates is not None and ca_cert is not None:  # ca_cert was ignored
             raise ClientInputError(

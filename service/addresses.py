@@ -1,5 +1,6 @@
 """What a ``host:port`` address may be: the one check of the address ``serve`` listens on,
-``health`` asks and the client CLI's ``--target`` dials.
+``health`` asks and the client CLI's ``--target`` dials, and of the ports of the client
+library's targets (which may be any grpc target).
 
 Imports only the standard library, so the client uses it without the server's modules
 (``service.config`` reaches ``gp`` through ``service.errors``). grpc itself takes much that is
@@ -12,6 +13,9 @@ from __future__ import annotations
 MAX_PORT = 65535
 #: grpc's unix-domain socket addresses, which have no port.
 SOCKET_SCHEMES = ("unix:", "unix-abstract:")
+#: The schemes of grpc's name resolvers (its doc/naming.md): a target starting with one is a
+#: URI grpc reads itself; any other is a host and port, dialled as ``dns:///<target>``.
+GRPC_SCHEMES = ("dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock", "xds", "google-c2p")
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -22,12 +26,39 @@ def split_address(address: str) -> tuple[str, int]:
         ValueError: saying what is wrong, the address quoted.
     """
     host, sep, port = address.rpartition(":")
-    # isascii: str.isdigit() is true of "²", which int() refuses.
-    if not sep or not host or not (port.isascii() and port.isdigit()):
+    if not sep or not host or not _is_number(port):
         raise ValueError(f"{address!r} is not host:port")
-    if int(port) > MAX_PORT:
-        raise ValueError(f"{address!r}: port {port} is beyond {MAX_PORT}")
+    if problem := _port_range_problem(address, port):
+        raise ValueError(problem)
     return host.strip("[]"), int(port)
+
+
+def target_problem(target: str) -> str | None:
+    """Why ``target``, any grpc target, has a port grpc would dial elsewhere without a word, or
+    None: an empty one (``host:`` was dialled at 443) or one beyond 65535 (dialled modulo
+    65536). Only a target without a grpc scheme is a host and port; the rest of what grpc takes
+    is left to it: a URI (``dns:///host:port``, ``unix:path``), a bare host (dialled at 443),
+    an IPv6 address without brackets (``::1``, a host), a port by name (``host:https``)."""
+    if target.partition(":")[0].lower() in GRPC_SCHEMES:  # grpc reads "DNS:" as "dns:"
+        return None
+    host, sep, port = target.rpartition(":")
+    if not sep or (":" in host and not host.endswith("]")):
+        return None  # a bare host, or an IPv6 address without brackets: no port
+    if not port:
+        return f"{target!r} has an empty port (grpc would dial 443)"
+    return _port_range_problem(target, port)
+
+
+def _is_number(port: str) -> bool:
+    # isascii: str.isdigit() is true of "²", which int() refuses.
+    return port.isascii() and port.isdigit()
+
+
+def _port_range_problem(address: str, port: str) -> str | None:
+    """Why the number ``port`` of ``address`` is beyond MAX_PORT, or None."""
+    if _is_number(port) and int(port) > MAX_PORT:
+        return f"{address!r}: port {port} is beyond {MAX_PORT}"
+    return None
 
 
 def address_problem(address: str) -> str | None:

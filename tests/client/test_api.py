@@ -280,6 +280,43 @@ def test_repr_hides_the_token() -> None:
         assert "s3cret" not in repr(latency)
 
 
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("gpu-box:", "'gpu-box:' has an empty port (grpc would dial 443)"),
+        ("[::1]:", "'[::1]:' has an empty port (grpc would dial 443)"),
+        ("gpu-box:99999", "'gpu-box:99999': port 99999 is beyond 65535"),  # dialled at 34463
+        ("127.0.0.1:65536", "'127.0.0.1:65536': port 65536 is beyond 65535"),  # at 0
+    ],
+)
+def test_a_target_whose_port_grpc_would_misdial_is_refused(target: str, problem: str) -> None:
+    """Only an empty target was refused; the CLI's --target refused these already."""
+    with pytest.raises(ClientInputError) as caught:
+        LatencyClient(target)
+    assert str(caught.value) == f"target {problem}"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "dns:///gpu-box:50051",
+        "DNS:///gpu-box:50051",  # grpc reads schemes in any case
+        "dns:gpu-box:",  # a URI: grpc's to read
+        "ipv4:127.0.0.1:50051",
+        "ipv6:[::1]:50051",
+        "unix:/tmp/latency.sock",
+        "unix-abstract:latency",
+        "xds:///latency",
+        "[::1]:50051",
+        "gpu-box",  # grpc dials 443: right behind a TLS proxy
+        "::1",  # an IPv6 address without brackets: a host, no port
+        "gpu-box:https",  # a port by name
+    ],
+)
+def test_every_grpc_target_form_is_taken(target: str) -> None:
+    LatencyClient(target).close()
+
+
 def test_bad_settings_are_rejected() -> None:
     with pytest.raises(ClientInputError):
         LatencyClient(timeout_s=0)
