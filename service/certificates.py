@@ -1,5 +1,5 @@
 """What trusted CA certificates may be: the one check of the client's ``root_certificates`` and
-``ca_cert`` (library and CLI) and of ``service health --ca``.
+``ca_cert`` (library and CLI), of ``service health --ca`` and of ``serve --tls-cert``.
 
 grpc takes any bytes as root certificates. Those it cannot load (a DER file, a path given as
 bytes, a damaged PEM block) made it log C-level errors ("Could not load any root certificate")
@@ -18,6 +18,8 @@ from pathlib import Path
 PEM_CERTIFICATE_START = "-----BEGIN CERTIFICATE-----"
 #: One PEM certificate block; grpc skips any text around the blocks (comments, a key).
 PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+#: The start of a PEM private key: PKCS#8 (``PRIVATE KEY``) or an algorithm's own (``EC ...``).
+PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")
 #: How DER, the binary form, starts: an ASN.1 SEQUENCE.
 DER_START = b"\x30"
 
@@ -53,6 +55,19 @@ def _hint(data: bytes, source: Path | str) -> str:
         if pem == der:  # a DER file named .pem: openssl must not write over what it reads
             pem = der.with_name(f"{der.stem}-converted.pem")
         return f": convert a DER file with openssl x509 -inform der -in {der} -out {pem}"
-    if b"PRIVATE KEY-----" in data:
-        return ": it holds a private key; give the CA's certificate"
+    if PEM_PRIVATE_KEY.search(data):
+        return ": it holds a private key, not a certificate"
     return ""
+
+
+def private_key_problem(data: bytes, source: Path) -> str | None:
+    """Why the file ``source``, read as ``data``, holds no PEM private key, or None."""
+    if PEM_PRIVATE_KEY.search(data):
+        return None
+    if not data.strip():
+        hint = ": it is empty"
+    elif PEM_CERTIFICATE.search(data):
+        hint = ": it holds a certificate, not a key"
+    else:
+        hint = ""
+    return f"no PEM private key (-----BEGIN PRIVATE KEY-----) in {source}{hint}"

@@ -34,6 +34,12 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import SOCKET_SCHEMES
 from service.auth import TokenAuthInterceptor, load_token
+from service.certificates import (
+    PEM_CERTIFICATE,
+    PEM_PRIVATE_KEY,
+    certificates_problem,
+    private_key_problem,
+)
 from service.config import ServiceConfig
 from service.errors import ConfigError
 from service.guard import RequestGuardInterceptor
@@ -226,16 +232,24 @@ def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
     """TLS credentials from the configured PEM files, checked to load and to match."""
     if config.tls_cert is None or config.tls_key is None:
         return None
+    unusable = f"cannot use TLS certificate {config.tls_cert} with key {config.tls_key}"
     try:
+        cert, key = config.tls_cert.read_bytes(), config.tls_key.read_bytes()
+        # ssl's own words for a file that is no PEM, or the two swapped, were "[SSL] PEM lib".
+        if problem := certificates_problem(cert, config.tls_cert) or private_key_problem(
+            key, config.tls_key
+        ):
+            swapped = PEM_PRIVATE_KEY.search(cert) and PEM_CERTIFICATE.search(key)
+            raise ConfigError(
+                f"{unusable}: {problem}"
+                + ("; --tls-cert and --tls-key swapped?" if swapped else "")
+            )
         # grpc only fails at the first handshake; ssl says at once what is wrong and where.
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
             config.tls_cert, config.tls_key
         )
-        cert, key = config.tls_cert.read_bytes(), config.tls_key.read_bytes()
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"cannot use TLS certificate {config.tls_cert} with key {config.tls_key}: {exc}"
-        ) from None
+        raise ConfigError(f"{unusable}: {exc}") from None
     return grpc.ssl_server_credentials([(key, cert)])
 
 

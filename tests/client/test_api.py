@@ -369,7 +369,7 @@ def test_ca_certificates_grpc_cannot_load_are_refused_naming_their_source(
             f"{none_in} {der}: convert a DER file with openssl x509 -inform der -in {der}"
             f" -out {tmp_path / 'ca.pem'}",
         ),
-        ({"ca_cert": key}, f"{none_in} {key}: it holds a private key; give the CA's certificate"),
+        ({"ca_cert": key}, f"{none_in} {key}: it holds a private key, not a certificate"),
         (
             {"ca_cert": str(damaged)},
             f"the first PEM certificate in {damaged} does not parse (damaged or cut off?)",

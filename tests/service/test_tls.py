@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -89,6 +90,31 @@ def test_unusable_tls_files_are_named_at_start_up(
         create_server(config, {})
     assert str(cert) in str(info.value)
     assert not (tmp_path / "s.sqlite").exists()  # failed before touching the store
+
+
+def test_tls_files_that_are_no_pem_or_swapped_are_named_at_start_up(
+    tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    """ssl refused them with "[SSL] PEM lib (_ssl.c:3905)", which said neither file nor why."""
+    der = tmp_path / "server.der"
+    der.write_bytes(ssl.PEM_cert_to_DER_cert(tls_files.cert.read_text()))
+    cert, key = tls_files.cert, tls_files.key
+    cases = [
+        (der, key, f"no PEM certificate (-----BEGIN CERTIFICATE-----) in {der}: convert a DER"
+                   f" file with openssl x509 -inform der -in {der} -out {tmp_path / 'server.pem'}"),
+        (key, cert, f"no PEM certificate (-----BEGIN CERTIFICATE-----) in {key}: it holds a"
+                    " private key, not a certificate; --tls-cert and --tls-key swapped?"),
+        (cert, cert, f"no PEM private key (-----BEGIN PRIVATE KEY-----) in {cert}: it holds a"
+                     " certificate, not a key"),
+    ]  # fmt: skip
+    for cert, key, problem in cases:
+        config = ServiceConfig(
+            address="127.0.0.1:0", store_path=tmp_path / "s.sqlite", tls_cert=cert, tls_key=key
+        )
+        with pytest.raises(ConfigError) as info:
+            create_server(config, {})
+        assert str(info.value) == f"cannot use TLS certificate {cert} with key {key}: {problem}"
+    assert not (tmp_path / "s.sqlite").exists()
 
 
 def test_default_address_is_loopback() -> None:
