@@ -59,8 +59,11 @@ from client.settings import (
     ENV_CA_CERT,
     ENV_TARGET,
     ENV_TIMEOUT,
+    ENV_TLS,
     ENV_TOKEN,
     ENV_TOKEN_FILE,
+    SWITCH_OFF,
+    SWITCH_ON,
 )
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
@@ -480,6 +483,14 @@ def _seconds_from_env(text: str) -> float:
     return seconds
 
 
+def _switch_from_env(name: str, text: str) -> bool:
+    """An on/off variable's value, in the words the CLI's flags take from the environment."""
+    word = text.strip().lower()
+    if word not in SWITCH_ON | SWITCH_OFF:
+        raise ClientInputError(f"{name}={text!r}: expected 1, true, yes or on (0, false, no, off)")
+    return word in SWITCH_ON
+
+
 def _is_real(value: object) -> bool:
     """A real number, numpy's included; not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
@@ -646,16 +657,18 @@ def _check_client_settings(
 
 
 def _open_channel(
-    target: str, root_certificates: bytes | None, options: Sequence[tuple[str, Any]]
+    target: str, root_certificates: bytes | None, tls: bool, options: Sequence[tuple[str, Any]]
 ) -> grpc.Channel:
-    """A TLS channel when ``root_certificates`` are given, else a plain one; either carries
-    messages up to MESSAGE_LIMIT_BYTES."""
+    """A TLS channel when ``root_certificates`` are given (trusting them) or ``tls`` is
+    (trusting the system's CAs), else a plain one; either carries messages up to
+    MESSAGE_LIMIT_BYTES."""
     channel_options = [
         ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
         ("grpc.max_receive_message_length", MESSAGE_LIMIT_BYTES),
         *_checked_options(options),
     ]
-    if root_certificates is not None:
+    if tls or root_certificates is not None:
+        # None: grpc's default roots, the system's CAs (or $GRPC_DEFAULT_SSL_ROOTS_FILE_PATH).
         credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
         return grpc.secure_channel(target, credentials, options=channel_options)
     return grpc.insecure_channel(target, options=channel_options)
@@ -685,6 +698,8 @@ class LatencyClient:
             spaces, as the server requires. Never logged.
         root_certificates: PEM CA certificates, as bytes; a TLS channel is used when given.
         ca_cert: path of a PEM CA certificate file (instead of ``root_certificates``: not both).
+        tls: connect by TLS, trusting the system's CAs, when neither is given (a server whose
+            certificate a public CA signed); either of them implies TLS.
         timeout_s: deadline of each RPC attempt.
         retries: extra attempts of a call that failed with UNAVAILABLE or
             :class:`~client.errors.ServerBusyError` (the default 3 span about 3.5 s of
@@ -710,6 +725,7 @@ class LatencyClient:
         token: str | None = None,
         root_certificates: bytes | None = None,
         ca_cert: str | Path | None = None,
+        tls: bool = False,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         backoff_s: float = 0.5,
@@ -728,6 +744,8 @@ class LatencyClient:
                 "give root_certificates or ca_cert, not both: which CA to trust is ambiguous"
             )
         _check_root_certificates(root_certificates)
+        if not isinstance(tls, bool):  # "no" would have been true
+            raise ClientInputError(f"tls must be True or False, got {type(tls).__name__}")
         if token is not None:
             _check_token(token)
         self._closed = False
@@ -739,7 +757,7 @@ class LatencyClient:
         self._metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
         if ca_cert is not None:
             root_certificates = read_ca_cert(ca_cert)
-        self._channel = _open_channel(target, root_certificates, options)
+        self._channel = _open_channel(target, root_certificates, tls, options)
         self._stub = pb_grpc.LatencyEstimatorStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -747,7 +765,7 @@ class LatencyClient:
     def from_env(cls, **overrides: Any) -> LatencyClient:
         """A client configured like the CLI: ``$LATENCY_TARGET``, the token from
         ``$LATENCY_TOKEN_FILE`` or ``$LATENCY_TOKEN``, ``$LATENCY_CA_CERT``,
-        ``$LATENCY_TIMEOUT``; ``overrides`` win."""
+        ``$LATENCY_TLS``, ``$LATENCY_TIMEOUT``; ``overrides`` win."""
         settings: dict[str, Any] = {"target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET}
         # Given certificates stand for $LATENCY_CA_CERT, as a given token for the token's
         # variables: with both, the client would refuse the pair.
@@ -756,6 +774,8 @@ class LatencyClient:
         # A given token leaves $LATENCY_TOKEN_FILE unread: a stale path must not refuse it.
         if "token" not in overrides:
             settings["token"] = read_token()
+        if "tls" not in overrides and (tls := os.environ.get(ENV_TLS)):
+            settings["tls"] = _switch_from_env(ENV_TLS, tls)
         if "timeout_s" not in overrides and (timeout := os.environ.get(ENV_TIMEOUT)):
             settings["timeout_s"] = _seconds_from_env(timeout)
         settings.update(overrides)

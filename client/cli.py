@@ -1,10 +1,10 @@
 """The ``client`` command line: predictions, suggestions, measurements, devices and reports.
 
 Connection options come before the command (``client --target host:port predict ...``) or
-from the environment: ``LATENCY_TARGET``, ``LATENCY_TOKEN_FILE`` / ``LATENCY_TOKEN`` and
-``LATENCY_CA_CERT``. Other modules add commands to :data:`app` and open a connection with
-:func:`connect`. numpy, grpc and matplotlib are imported inside the commands, so ``--help``
-stays fast.
+from the environment: ``LATENCY_TARGET``, ``LATENCY_TOKEN_FILE`` / ``LATENCY_TOKEN``,
+``LATENCY_CA_CERT`` and ``LATENCY_TLS``. Other modules add commands to :data:`app` and open a
+connection with :func:`connect`. numpy, grpc and matplotlib are imported inside the commands,
+so ``--help`` stays fast.
 
 Every failure is one line on stderr (``error: ...``) and a non-zero exit: 1 for errors of the
 service or of the input, 2 for misused options.
@@ -36,6 +36,7 @@ from client.settings import (
     ENV_CA_CERT,
     ENV_TARGET,
     ENV_TIMEOUT,
+    ENV_TLS,
     ENV_TOKEN,
     ENV_TOKEN_FILE,
 )
@@ -172,6 +173,7 @@ class ConnectionOptions:
         timeout_s: deadline of each RPC.
         retries: extra attempts of a call answered UNAVAILABLE or turned away by a busy server
             (grpc's "Concurrent RPC limit exceeded!").
+        tls: connect by TLS trusting the system's CAs (without ``ca_cert``).
     """
 
     target: str = DEFAULT_TARGET
@@ -179,6 +181,7 @@ class ConnectionOptions:
     ca_cert: Path | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = DEFAULT_RETRIES
+    tls: bool = False
 
     def client(self) -> LatencyClient:
         """A connected :class:`~client.api.LatencyClient` (use it as a context manager)."""
@@ -188,6 +191,7 @@ class ConnectionOptions:
             self.target,
             token=read_token(self.token_file),
             ca_cert=self.ca_cert,
+            tls=self.tls,
             timeout_s=self.timeout_s,
             retries=self.retries,
         )
@@ -231,6 +235,14 @@ def main(
         Path | None,
         typer.Option("--ca-cert", envvar=ENV_CA_CERT, help="PEM CA certificate: connect by TLS."),
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            envvar=ENV_TLS,
+            help="Connect by TLS, trusting the system's CAs (--ca-cert implies TLS).",
+        ),
+    ] = False,
     timeout: Annotated[
         float,
         typer.Option(
@@ -255,7 +267,7 @@ def main(
         raise typer.BadParameter(
             f"{problem} (e.g. {example})", param_hint=f"--target / ${ENV_TARGET}"
         )
-    ctx.obj = ConnectionOptions(target, token_file, ca_cert, timeout, retries)
+    ctx.obj = ConnectionOptions(target, token_file, ca_cert, timeout, retries, tls)
 
 
 # ---- input and output ------------------------------------------------------------------------

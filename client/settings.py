@@ -13,4 +13,9 @@ ENV_TARGET = "LATENCY_TARGET"
 ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"
 ENV_TOKEN = "LATENCY_TOKEN"
 ENV_CA_CERT = "LATENCY_CA_CERT"
+ENV_TLS = "LATENCY_TLS"
+#: The values an on/off variable may take: click's, so that ``$LATENCY_TLS`` reads the same in
+#: the library and for the CLI's ``--tls``.
+SWITCH_ON = frozenset({"1", "true", "t", "yes", "y", "on"})
+SWITCH_OFF = frozenset({"0", "false", "f", "no", "n", "off"})
 ENV_TIMEOUT = "LATENCY_TIMEOUT"

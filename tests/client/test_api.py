@@ -1082,6 +1082,26 @@ def test_tls_and_token_against_the_real_server(secure_server: RunningServer) -> 
             plaintext.devices()
 
 
+def test_tls_takes_a_bool_and_latency_tls_a_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A str was truthy: tls="no" would have meant TLS."""
+    with pytest.raises(ClientInputError, match="tls must be True or False, got str"):
+        LatencyClient("127.0.0.1:1", tls="no")  # type: ignore[arg-type]
+    monkeypatch.setenv("LATENCY_TLS", "maybe")
+    with pytest.raises(ClientInputError, match="LATENCY_TLS='maybe': expected 1, true, yes"):
+        LatencyClient.from_env()
+    opened: list[bool] = []
+
+    def open_channel(target: str, roots: bytes | None, tls: bool, options: Any) -> grpc.Channel:
+        opened.append(tls)
+        return grpc.insecure_channel(target)
+
+    monkeypatch.setattr(client.api, "_open_channel", open_channel)
+    for word in ("Yes", "0", "off", "1"):
+        monkeypatch.setenv("LATENCY_TLS", word)
+        LatencyClient.from_env().close()
+    assert opened == [True, False, False, True]
+
+
 def test_wait_until_ready_returns_at_once_from_a_serving_server(latency: LatencyClient) -> None:
     told: list[str] = []
     latency.wait_until_ready(5, on_wait=told.append)

@@ -618,5 +618,29 @@ def test_tls_and_token_options(store_path: Path, model_cache: dict, tmp_path: Pa
         assert {"a", "b"} <= {d["name"] for d in listed}
         plaintext = run(target, "--retries", "0", "devices")
         assert_one_line_error(plaintext, "UNAVAILABLE")
+        assert_tls_trusts_the_systems_cas(target, tls.ca)
     finally:
         running.stop(grace=0)
+
+
+def assert_tls_trusts_the_systems_cas(target: str, ca: Path) -> None:
+    """``--tls`` (or ``LATENCY_TLS``) without ``--ca-cert`` connects by TLS trusting the
+    system's CAs, which grpc reads from ``$GRPC_DEFAULT_SSL_ROOTS_FILE_PATH`` when set: here the
+    server's private CA stands in for a public one. In processes of their own, since grpc
+    loads its default roots once per process."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LATENCY_")}
+
+    def devices(*options: str, **env: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "client", "--target", target, "--retries", "0"]
+        return subprocess.run(
+            [*command, *options, "devices", "--json"],
+            capture_output=True, text=True, env={**clean, **env}, timeout=60,
+        )  # fmt: skip
+
+    system_roots = {"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca)}
+    for trusted in (devices("--tls", **system_roots), devices(LATENCY_TLS="yes", **system_roots)):
+        assert trusted.returncode == 0, trusted.stderr
+        assert {"a", "b"} <= {d["name"] for d in json.loads(trusted.stdout)}
+    # The machine's own CAs do not know the test CA: the handshake fails.
+    untrusted = devices("--tls")
+    assert untrusted.returncode == 1 and "UNAVAILABLE" in untrusted.stderr
