@@ -636,3 +636,34 @@ def test_vector_suggestions_do_not_depend_on_the_features_units(
         device=device("never-suggested", np.ones(3)), archs=list(query.archs)
     )
     assert stub.Predict(query).predictions == stub.Predict(untouched).predictions
+
+
+@pytest.mark.parametrize("measured_count", [0, 1])
+def test_vector_suggestions_answer_as_predict(
+    stub: pb_grpc.LatencyEstimatorStub, measured_count: int
+) -> None:
+    """The contract's Suggestion.mean_ms and variance_ms2 are "as Predict answers": before,
+    a vector device with under two measurements answered the variances of the posterior
+    that picked them (standardised by the pool), tens to thousands of times smaller."""
+    rng = np.random.default_rng(0)
+    vectors = [
+        pb.Architecture(search_space="vector", features=row.tolist())
+        for row in rng.normal(size=(30, 3)) * 100
+    ]
+    register(stub, "vec-suggest")
+    measurements = [pb.Measurement(arch=v, latency_ms=5.0) for v in vectors[:measured_count]]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="vec-suggest", measurements=measurements))
+    for strategy in ("active", "random"):
+        request = pb.SuggestSamplesRequest(
+            device="vec-suggest",
+            count=3,
+            search_space="vector",
+            candidates=vectors,
+            strategy=strategy,
+        )
+        suggestions = stub.SuggestSamples(request).suggestions
+        archs = [s.arch for s in suggestions]
+        predicted = stub.Predict(pb.PredictRequest(device="vec-suggest", archs=archs))
+        for suggestion, prediction in zip(suggestions, predicted.predictions, strict=True):
+            assert suggestion.mean_ms == pytest.approx(prediction.mean_ms)
+            assert suggestion.variance_ms2 == pytest.approx(prediction.variance_ms2)
