@@ -46,6 +46,12 @@ def space_key(space: SearchSpace) -> SpaceKey:
     return (space.name, space.dim if isinstance(space, VectorSpace) else 0)
 
 
+def space_name(given: str, default: str = DEFAULT_SPACE) -> str:
+    """The space a request's ``search_space`` names: case and surrounding spaces ignored, and
+    ``default`` where nothing else is left (the contract's empty name)."""
+    return given.strip().lower() or default
+
+
 def vector_dim(canonical: str) -> int:
     """The length of a canonical vector string."""
     return canonical.count(",") + 1 if canonical else 0
@@ -56,13 +62,13 @@ class ArchParser:
 
     def __init__(self, label: str = "arch", default_space: str = DEFAULT_SPACE) -> None:
         self.label = label
-        self.default_space = default_space
+        self.default_space = space_name(default_space)
         self._spaces: dict[str, SearchSpace] = {}
         self._vector_dim: int | None = None
 
     def space(self, name: str, dim: int | None = None) -> SearchSpace:
         """The space called ``name`` (``dim`` only for vectors), one instance per request."""
-        key = (name or self.default_space).strip().lower()
+        key = space_name(name, self.default_space)
         if key == VectorSpace.name:
             if self._vector_dim is None:
                 if not dim:
@@ -77,7 +83,7 @@ class ArchParser:
 
     def parse_one(self, message: pb.Architecture) -> ParsedArch:
         """Validates one Architecture message (errors carry no position)."""
-        name = (message.search_space or self.default_space).strip().lower()
+        name = space_name(message.search_space, self.default_space)
         if name == VectorSpace.name:
             values = list(message.features) if message.features else message.arch
             dim = len(values) if not isinstance(values, str) else vector_dim(values.strip())

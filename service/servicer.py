@@ -21,7 +21,14 @@ from gp.outliers import SurprisingMeasurement
 from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace, VectorSpace, get_space
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.archs import ArchParser, ParsedArch, group_by_space, to_message, vector_dim
+from service.archs import (
+    ArchParser,
+    ParsedArch,
+    group_by_space,
+    space_name,
+    to_message,
+    vector_dim,
+)
 from service.errors import (
     BatchTooLargeError,
     DeviceNotFoundError,
@@ -112,10 +119,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         self._check_batch("candidates", len(request.candidates))
         device = self._device(request.device)
         _check_suggest_options(request)
-        space_name = request.search_space or NASBench201Space.name
-        parser = ArchParser("candidate", default_space=space_name)
-        space = self._suggest_space(parser, space_name, request.candidates)
-        candidates = self._candidates(parser, space_name, request.candidates)
+        name = space_name(request.search_space)
+        parser = ArchParser("candidate", default_space=name)
+        space = self._suggest_space(parser, name, request.candidates)
+        candidates = self._candidates(parser, name, request.candidates)
         with self.registry.consistent(device) as device:
             result = self.registry.suggest(
                 device,
@@ -141,10 +148,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     def _suggest_space(
         parser: ArchParser, name: str, candidates: Sequence[pb.Architecture]
     ) -> SearchSpace:
-        """The request's space; for vectors its length comes from the first candidate."""
-        key = name.strip().lower()
-        if not candidates and key in SPACE_NAMES and key != NASBench201Space.name:
-            raise InvalidRequestError(f"candidates are required for search space {key}")
+        """The request's space (``name``: :func:`space_name`'s); for vectors its length comes
+        from the first candidate."""
+        if not candidates and name in SPACE_NAMES and name != NASBench201Space.name:
+            raise InvalidRequestError(f"candidates are required for search space {name}")
         first = candidates[0] if candidates else None
         dim = None
         if first is not None:
@@ -153,17 +160,17 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             return parser.space(name, dim)
         except ValueError as exc:
             # An empty first vector is that candidate's fault, and says which it is.
-            where = "candidate 0: " if first is not None and key == VectorSpace.name else ""
+            where = "candidate 0: " if first is not None and name == VectorSpace.name else ""
             raise InvalidRequestError(f"{where}{exc}") from None
 
     @staticmethod
     def _candidates(
-        parser: ArchParser, space_name: str, candidates: Sequence[pb.Architecture]
+        parser: ArchParser, name: str, candidates: Sequence[pb.Architecture]
     ) -> list[str] | None:
         if not candidates:
             return None
         parsed = parser.parse(candidates)
-        expected = parser.space(space_name).name
+        expected = parser.space(name).name
         for i, item in enumerate(parsed):
             if item.space.name != expected:
                 raise InvalidRequestError(
@@ -303,7 +310,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         a page (see ListMeasurementsRequest)."""
         _check_page_size(request.page_size)
         device = self._device(request.device)
-        name = (request.search_space or NASBench201Space.name).strip().lower()
+        name = space_name(request.search_space)
         after = self._row_after(device, name, request.page_token)
         # At most a batch a page: a page can be uploaded again in one AddMeasurements.
         size = min(request.page_size, self.max_batch)

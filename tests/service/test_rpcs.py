@@ -402,6 +402,31 @@ def test_list_measurements_names_an_unknown_device_or_space(
     assert len(listed_for(stub, "pi4")) == len(ARCHS)  # a source lists its imported table
 
 
+@pytest.mark.parametrize("blank", [" ", " \t"])
+def test_a_blank_search_space_means_nasbench201_in_every_rpc(
+    stub: pb_grpc.LatencyEstimatorStub, blank: str
+) -> None:
+    """Space names are matched ignoring surrounding spaces, and empty means nasbench201:
+    Predict took a blank name so, SuggestSamples and ListMeasurements refused it as the
+    unknown search space ''."""
+    register(stub, "blank")
+    arch = pb.Architecture(search_space=blank, arch=ARCHS[3])
+    stub.AddMeasurements(
+        pb.AddMeasurementsRequest(
+            device="blank", measurements=[pb.Measurement(arch=arch, latency_ms=2.0)]
+        )
+    )
+    assert stub.Predict(pb.PredictRequest(device="blank", archs=[arch])).predictions
+    listed = stub.ListMeasurements(pb.ListMeasurementsRequest(device="blank", search_space=blank))
+    assert [m.arch.arch for m in listed.measurements] == [ARCHS[3]]
+    request = pb.SuggestSamplesRequest(device="blank", count=2, search_space=blank)
+    assert len(stub.SuggestSamples(request).suggestions) == 2
+    request.candidates.append(pb.Architecture(arch=ARCHS[4]))
+    request.count = 1
+    [picked] = stub.SuggestSamples(request).suggestions
+    assert picked.arch == nb201(ARCHS[4])
+
+
 def test_descriptor_conditions_predictions(stub: pb_grpc.LatencyEstimatorStub) -> None:
     arch = ARCHS[7]
     register(stub, "plain")
