@@ -155,7 +155,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         first = candidates[0] if candidates else None
         dim = None
         if first is not None:
-            dim = len(first.features) or (first.arch.count(",") + 1 if first.arch else 0)
+            dim = len(first.features) or vector_dim(first.arch.strip())  # as parse_one counts
         try:
             return parser.space(name, dim)
         except ValueError as exc:

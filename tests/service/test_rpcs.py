@@ -365,8 +365,13 @@ def test_a_vector_beyond_the_models_range_is_refused_not_stored(
     assert list(stored.measurements) == []
 
 
-def test_an_empty_first_vector_candidate_is_named(stub: pb_grpc.LatencyEstimatorStub) -> None:
-    empty = pb.Architecture(search_space="vector")
+@pytest.mark.parametrize("arch", ["", " "])
+def test_an_empty_first_vector_candidate_is_named(
+    stub: pb_grpc.LatencyEstimatorStub, arch: str
+) -> None:
+    """A blank one was measured as one feature, then refused as having 0 where "the length of
+    the request's first vector" (itself) was 1."""
+    empty = pb.Architecture(search_space="vector", arch=arch)
     request = pb.SuggestSamplesRequest(
         device="pi4", count=1, search_space="vector", candidates=[empty]
     )
