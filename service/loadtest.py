@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -45,6 +46,7 @@ from gp.spaces.nasbench201 import all_archs
 from service import probe
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.addresses import address_problem
 from service.auth import load_token
 from service.config import ServiceConfig
 from service.errors import ServerExitedError
@@ -148,8 +150,6 @@ def free_port() -> int:
 
 def copy_store(source: Path, folder: Path) -> Path:
     """A consistent copy of the SQLite store (backup API) and its model cache files."""
-    if not source.is_file():
-        raise FileNotFoundError(f"no store at {source} (see --store; import-help builds one)")
     target = folder / source.name
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
@@ -327,17 +327,14 @@ class RssSampler(threading.Thread):
 # ---- the run -----------------------------------------------------------------------------------
 def run_load(settings: LoadSettings) -> LoadReport:
     """Starts (or connects to) the server, drives it, checks the counts; see the module doc."""
+    if problem := settings_problem(settings):
+        raise ValueError(problem)
     with tempfile.TemporaryDirectory(prefix="latency-load-") as folder:
         server = None
         if settings.address is None:
-            store = settings.store or ServiceConfig.from_env().store_path
-            server = ServedCopy(Path(store), Path(folder))
+            server = ServedCopy(served_store(settings), Path(folder))
             address = server.address
         else:
-            if not is_loopback(settings.address):
-                raise ValueError(
-                    f"the load test only drives loopback servers, not {settings.address}"
-                )
             address = settings.address
         try:
             wait_serving(address, settings.start_timeout_s, server)
@@ -345,6 +342,38 @@ def run_load(settings: LoadSettings) -> LoadReport:
         finally:
             if server is not None:
                 server.stop()
+
+
+def served_store(settings: LoadSettings) -> Path:
+    """The store a run copies and serves: ``settings.store`` or the service's own."""
+    return Path(settings.store or ServiceConfig.from_env().store_path)
+
+
+def settings_problem(settings: LoadSettings) -> str | None:
+    """Why ``settings`` cannot make a run, or None; checked before anything starts."""
+    if settings.address is None:
+        store = served_store(settings)
+        if not store.is_file():
+            return f"no store at {store} (see --store; import-help builds one)"
+    elif problem := address_problem(settings.address):
+        return f"--address {problem}"
+    elif not is_loopback(settings.address):
+        return f"the load test only drives loopback servers, not {settings.address}"
+    if settings.clients < 1:
+        return f"--clients {settings.clients}: at least one client is needed"
+    if not (math.isfinite(settings.duration_s) and settings.duration_s > 0):
+        return f"--duration {settings.duration_s:g}: expected a positive number of seconds"
+    if not 0 <= settings.warmup_s < settings.duration_s:
+        # No sample would fall in the baseline's window: it silently became the whole run's
+        # median, and the RSS check compared the end with itself.
+        return (
+            f"--warmup {settings.warmup_s:g} must be shorter than --duration"
+            f" {settings.duration_s:g} (and not negative)"
+        )
+    growth = settings.max_rss_growth
+    if growth is not None and not (math.isfinite(growth) and growth >= 0):
+        return f"--max-rss-growth {growth:g}: expected a fraction >= 0 (0.1 is 10%)"
+    return None
 
 
 def _drive(settings: LoadSettings, address: str, server: ServedCopy | None) -> LoadReport:
@@ -582,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -596,6 +626,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_rss_growth=args.max_rss_growth,
         seed=args.seed,
     )
+    if problem := settings_problem(settings):
+        # One line, before the store is copied or a server started; a traceback said it before.
+        parser.exit(2, f"{parser.prog}: error: {problem}\n")
     report = run_load(settings)
     print(format_report(report))
     if args.json is not None:

@@ -41,3 +41,32 @@ def test_short_load_run_has_no_errors_and_exact_counts(
 def test_load_test_only_drives_loopback_servers() -> None:
     with pytest.raises(ValueError, match="only drives loopback servers"):
         run_load(LoadSettings(address="10.1.2.3:50051", duration_s=1))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--clients", "0"], "--clients 0: at least one client is needed"),
+        (["--duration", "-5"], "--duration -5: expected a positive number of seconds"),
+        (["--duration", "nan"], "--duration nan: expected a positive number of seconds"),
+        (["--duration", "5", "--warmup", "5"], "--warmup 5 must be shorter than --duration 5"),
+        (["--max-rss-growth", "-0.1"], "--max-rss-growth -0.1: expected a fraction >= 0"),
+        (["--address", "10.1.2.3:50051"], "only drives loopback servers, not 10.1.2.3:50051"),
+        (["--address", "127.0.0.1:99999"], "--address '127.0.0.1:99999': port 99999 is beyond"),
+        (["--store", "missing.sqlite"], "no store at missing.sqlite (see --store"),
+    ],
+)
+def test_load_test_refuses_bad_options_in_one_line_before_it_starts(
+    options: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "store.sqlite").touch()  # only looked at: no server may start
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--store", "store.sqlite", *options])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1, error
