@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import math
-import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +41,7 @@ from client.settings import (
 )
 from service.addresses import address_problem
 from service.names import TEXT_LAYOUT, is_unprintable
+from service.outputs import output_path_problem
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -346,17 +346,12 @@ def _open_text(path: Path) -> Iterator[Any]:
 def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> None:
     """A usage error now, before any work, where ``path`` could not be written afterwards
     (a folder itself, its folder missing or read-only, or a suffix outside ``suffixes``)."""
-    if path.is_dir():
-        raise typer.BadParameter(f"{path} is a folder: give a file name", param_hint=option)
-    if suffixes and path.suffix.lower() not in suffixes:
+    if not path.is_dir() and suffixes and path.suffix.lower() not in suffixes:
         raise typer.BadParameter(
             f"{path}: the file name must end in {', '.join(suffixes)}", param_hint=option
         )
-    folder = path.parent
-    if not folder.is_dir():
-        raise typer.BadParameter(f"{path}: no folder {folder}", param_hint=option)
-    if not os.access(folder, os.W_OK):
-        raise typer.BadParameter(f"{path}: cannot write in {folder}", param_hint=option)
+    if problem := output_path_problem(path):
+        raise typer.BadParameter(problem, param_hint=option)
 
 
 def _names_arch_column(text: str) -> bool:

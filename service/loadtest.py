@@ -50,6 +50,7 @@ from service.addresses import address_problem
 from service.auth import load_token
 from service.config import ServiceConfig
 from service.errors import ServerExitedError
+from service.outputs import output_path_problem, write_atomically
 from service.server import is_loopback
 
 logger = logging.getLogger(__name__)
@@ -610,6 +611,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _json_problem(path: Path | None) -> str | None:
+    """Why the report could not be written to ``--json path``: found out only after the run,
+    it lost the report to a traceback."""
+    problem = output_path_problem(path) if path is not None else None
+    return f"--json {problem}" if problem else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -626,13 +634,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_rss_growth=args.max_rss_growth,
         seed=args.seed,
     )
-    if problem := settings_problem(settings):
+    if problem := settings_problem(settings) or _json_problem(args.json):
         # One line, before the store is copied or a server started; a traceback said it before.
         parser.exit(2, f"{parser.prog}: error: {problem}\n")
     report = run_load(settings)
     print(format_report(report))
     if args.json is not None:
-        args.json.write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+        write_atomically(args.json, json.dumps({**asdict(report), "ok": report.ok}, indent=2))
     return 0 if report.ok else 1
 
 

@@ -46,6 +46,7 @@ from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 from gp.spaces.vector import VALUE_RULE, VectorSpace
 from service.archs import SpaceKey, space_key, vector_dim
 from service.errors import InvalidRequestError, NotReadyError
+from service.outputs import write_atomically
 from service.store import DeviceRecord, Store
 
 logger = logging.getLogger(__name__)
@@ -233,8 +234,8 @@ class Registry:
         full, no permission) costs a refit at the next start, not this start's fit."""
         try:
             estimator.save(self.model_path)
-            _write_atomically(self._inputs_path, json.dumps(self._key_payload, sort_keys=True))
-            _write_atomically(self._key_path, self.fit_hash)
+            write_atomically(self._inputs_path, json.dumps(self._key_payload, sort_keys=True))
+            write_atomically(self._key_path, self.fit_hash)
         except Exception as exc:  # torch reports some write failures as RuntimeError
             logger.warning(
                 "cannot write the model cache %s (%s): serving this fit, but the next start refits",
@@ -459,12 +460,6 @@ def _mapping(key_inputs: dict[str, object], name: str) -> dict[str, object]:
 def fit_key(key_inputs: dict[str, object]) -> str:
     """The cached fit's key: a hash of its inputs (``Registry._key_inputs``)."""
     return hashlib.sha256(json.dumps(key_inputs, sort_keys=True).encode()).hexdigest()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _nothing_left(device: DeviceRecord, whole_space: bool) -> str:

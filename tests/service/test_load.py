@@ -54,6 +54,8 @@ def test_load_test_only_drives_loopback_servers() -> None:
         (["--address", "10.1.2.3:50051"], "only drives loopback servers, not 10.1.2.3:50051"),
         (["--address", "127.0.0.1:99999"], "--address '127.0.0.1:99999': port 99999 is beyond"),
         (["--store", "missing.sqlite"], "no store at missing.sqlite (see --store"),
+        (["--json", "."], "--json . is a folder: give a file name"),
+        (["--json", "gone/load.json"], "--json gone/load.json: no folder gone"),
     ],
 )
 def test_load_test_refuses_bad_options_in_one_line_before_it_starts(

@@ -1,0 +1,31 @@
+"""Files the tools write: the one check that a path can take a file, made before the work
+that fills it, and writing it whole.
+
+Imports only the standard library, so the client uses it without the server's modules.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def output_path_problem(path: Path) -> str | None:
+    """Why ``path`` could not be written (a folder itself, its folder missing or read-only),
+    or None."""
+    if path.is_dir():
+        return f"{path} is a folder: give a file name"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{path}: no folder {folder}"
+    if not os.access(folder, os.W_OK):
+        return f"{path}: cannot write in {folder}"
+    return None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file beside it: a failure (a full disk)
+    leaves no half-written file."""
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
