@@ -1,6 +1,6 @@
 """Observability: one structured log line per RPC and Prometheus metrics.
 
-Every unary RPC is logged by the ``service.access`` logger as
+Every RPC is logged by the ``service.access`` logger as
 ``rpc method=Predict code=OK duration_ms=12.3 peer=ipv4:127.0.0.1:50312`` (the same fields
 ride on the record as ``record.rpc`` for :class:`JsonFormatter`). Request metadata is never
 logged: it carries the bearer token.
@@ -12,13 +12,21 @@ Metrics follow the go-grpc-prometheus names, so the usual dashboards work:
 start-up (``stage="startup"``) and each device posterior refitted on new data
 (``stage="device"``). Each server owns its :class:`prometheus_client.CollectorRegistry`, so
 servers in one process (tests) do not clash.
+
+Streaming RPCs (the health service's ``Watch``, reflection) are logged and counted too, with
+``grpc_type`` ``server_stream`` or ``bidi_stream``, from their start to their status (a
+``Watch`` ends when its client cancels it: code ``CANCELLED``). ``grpc_server_in_flight``
+counts unary RPCs only: a ``Watch`` may stay open for days without holding a worker.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -27,7 +35,7 @@ from prometheus_client.exposition import start_http_server
 
 from service.config import parse_address
 from service.errors import ConfigError
-from service.guard import UnaryInterceptor, wrap_unary
+from service.guard import Continuation, UnaryInterceptor, wrap_unary
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("service.access")
@@ -76,10 +84,12 @@ class Metrics:
         """RPCs being handled now."""
         return int(self.registry.get_sample_value("grpc_server_in_flight") or 0)
 
-    def observe_rpc(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+    def observe_rpc(
+        self, method: str, code: grpc.StatusCode, seconds: float, kind: str = "unary"
+    ) -> None:
         service, name = split_method(method)
-        self.handled.labels("unary", service, name, code.name).inc()
-        self.handling.labels("unary", service, name).observe(seconds)
+        self.handled.labels(kind, service, name, code.name).inc()
+        self.handling.labels(kind, service, name).observe(seconds)
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
@@ -93,10 +103,20 @@ def split_method(method: str) -> tuple[str, str]:
 
 
 class TelemetryInterceptor(UnaryInterceptor):
-    """Times every unary RPC; logs and counts it with its status code and peer."""
+    """Times every RPC, streams included; logs and counts it with its status code and peer."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+
+    def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.unary_unary is not None:
+            return self.wrap(handler, handler_call_details)
+        return _observed_stream(handler, handler_call_details.method, self.metrics)
 
     def wrap(
         self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
@@ -126,14 +146,108 @@ class TelemetryInterceptor(UnaryInterceptor):
                 seconds = time.perf_counter() - started
                 self.metrics.in_flight.dec()
                 self.metrics.observe_rpc(method, code, seconds)
-                log_rpc(
-                    name if service == _OWN_SERVICE else f"{service}/{name}",
-                    code,
-                    seconds,
-                    context.peer(),
-                )
+                log_rpc(_logged_name(method), code, seconds, context.peer())
 
         return wrap_unary(handler, observed)
+
+
+def _logged_name(method: str) -> str:
+    service, name = split_method(method)
+    return name if service == _OWN_SERVICE else f"{service}/{name}"
+
+
+def _observed_stream(
+    handler: grpc.RpcMethodHandler, method: str, metrics: Metrics
+) -> grpc.RpcMethodHandler:
+    """``handler`` (a streaming one) logged and counted from its start to its status.
+
+    The status is known at one of three points: the handler raises, its responses end (an
+    iterator's end, or ``None`` given to the callback of a non-blocking handler such as the
+    health service's ``Watch``, which holds no thread while it waits), or the call ends
+    without either: its client cancelled it, its deadline passed, or the server stopped.
+    """
+    kind, behavior, make_handler = _STREAM_KINDS[
+        (handler.request_streaming, handler.response_streaming)
+    ](handler)
+
+    def observed(
+        request: Any, context: grpc.ServicerContext, *send_response: Callable[[Any], None]
+    ) -> Any:
+        service, name = split_method(method)
+        metrics.started.labels(kind, service, name).inc()
+        started = time.perf_counter()
+        unfinished = threading.Lock()  # held once the call is recorded
+
+        def finish(code: grpc.StatusCode | None) -> None:
+            if not unfinished.acquire(blocking=False):
+                return  # recorded already: the call's end follows its handler's
+            code = context.code() or code or _gone_code(context)
+            seconds = time.perf_counter() - started
+            metrics.observe_rpc(method, code, seconds, kind)
+            log_rpc(_logged_name(method), code, seconds, context.peer())
+
+        context.add_callback(lambda: finish(None))
+        # A non-blocking handler is given grpc's callback for its responses as a third argument.
+        sending = [functools.partial(_sent, send=send, finish=finish) for send in send_response]
+        try:
+            responses = behavior(request, context, *sending)
+        except Exception:
+            finish(grpc.StatusCode.UNKNOWN)
+            raise
+        if not handler.response_streaming:
+            finish(grpc.StatusCode.OK)
+            return responses
+        return None if responses is None else _observed_responses(responses, finish)
+
+    for name in ("experimental_non_blocking", "experimental_thread_pool"):
+        if hasattr(behavior, name):  # how grpc tells a non-blocking handler
+            setattr(observed, name, getattr(behavior, name))
+    return make_handler(observed, handler.request_deserializer, handler.response_serializer)
+
+
+#: (request streaming, response streaming) -> go-grpc-prometheus' grpc_type, the behaviour and
+#: the handler factory.
+_STREAM_KINDS: dict[tuple[bool, bool], Callable[[grpc.RpcMethodHandler], tuple[Any, ...]]] = {
+    (False, True): lambda h: (
+        "server_stream",
+        h.unary_stream,
+        grpc.unary_stream_rpc_method_handler,
+    ),
+    (True, False): lambda h: (
+        "client_stream",
+        h.stream_unary,
+        grpc.stream_unary_rpc_method_handler,
+    ),
+    (True, True): lambda h: ("bidi_stream", h.stream_stream, grpc.stream_stream_rpc_method_handler),
+}
+
+
+def _gone_code(context: grpc.ServicerContext) -> grpc.StatusCode:
+    """The code of a call that ended with no status from its handler."""
+    remaining = context.time_remaining()
+    past_deadline = remaining is not None and remaining <= 0
+    return grpc.StatusCode.DEADLINE_EXCEEDED if past_deadline else grpc.StatusCode.CANCELLED
+
+
+def _sent(
+    response: Any,
+    send: Callable[[Any], None],
+    finish: Callable[[grpc.StatusCode | None], None],
+) -> None:
+    if response is None:  # a non-blocking handler's way of ending the call; recorded first,
+        finish(grpc.StatusCode.OK)  # since the call's end may be seen before send returns
+    send(response)
+
+
+def _observed_responses(
+    responses: Iterator[Any], finish: Callable[[grpc.StatusCode | None], None]
+) -> Iterator[Any]:
+    try:
+        yield from responses
+    except Exception:
+        finish(grpc.StatusCode.UNKNOWN)
+        raise
+    finish(grpc.StatusCode.OK)
 
 
 def log_rpc(method: str, code: grpc.StatusCode, seconds: float, peer: str) -> None:

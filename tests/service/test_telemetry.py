@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,3 +160,69 @@ def test_health_probes_answered_ok_log_at_debug_only(
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
     levels = [r.levelno for r in caplog.records if "Health/Check" in r.getMessage()]
     assert levels == [logging.DEBUG]
+
+
+def test_streaming_rpcs_are_logged_and_counted_by_their_status(
+    observed: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, only unary RPCs were observed: a health Watch or a reflection stream (grpcurl
+    list) left no access-log line and no count."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    caplog.set_level(logging.INFO, logger="service.access")
+    with grpc.insecure_channel(f"127.0.0.1:{observed.port}") as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
+        ask = reflection_pb2.ServerReflectionRequest(list_services="")
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo
+        assert list(reflect(iter([ask])))[0].list_services_response.service
+    health = {"grpc_service": "grpc.health.v1.Health", "grpc_method": "Watch"}
+    reflection = {
+        "grpc_service": "grpc.reflection.v1alpha.ServerReflection",
+        "grpc_method": "ServerReflectionInfo",
+    }
+    for _ in range(50):  # the cancelled Watch is recorded when grpc sees its end
+        samples = scrape(observed)
+        if value(
+            samples,
+            "grpc_server_handled_total",
+            grpc_type="server_stream",
+            **health,
+            grpc_code="CANCELLED",
+        ):
+            break
+        time.sleep(0.1)
+    assert value(samples, "grpc_server_started_total", grpc_type="server_stream", **health) == 1
+    assert (
+        value(
+            samples,
+            "grpc_server_handled_total",
+            grpc_type="server_stream",
+            **health,
+            grpc_code="CANCELLED",
+        )
+        == 1
+    )
+    assert (
+        value(
+            samples,
+            "grpc_server_handled_total",
+            grpc_type="bidi_stream",
+            **reflection,
+            grpc_code="OK",
+        )
+        == 1
+    )
+    assert (
+        value(samples, "grpc_server_handling_seconds_count", grpc_type="bidi_stream", **reflection)
+        == 1
+    )
+    assert value(samples, "grpc_server_in_flight") == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "service.access"]
+    assert any("method=grpc.health.v1.Health/Watch code=CANCELLED" in line for line in lines)
+    assert any(
+        "method=grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo code=OK" in line
+        for line in lines
+    )
