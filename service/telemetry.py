@@ -135,7 +135,7 @@ class TelemetryInterceptor(UnaryInterceptor):
                 # A call whose client is gone (cancelled, past its deadline, or the server
                 # stopping past its grace period) got no answer, whatever the handler did.
                 code = context.code() or (
-                    grpc.StatusCode.OK if context.is_active() else grpc.StatusCode.CANCELLED
+                    grpc.StatusCode.OK if context.is_active() else _gone_code(context)
                 )
                 return response
             except Exception:

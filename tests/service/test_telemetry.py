@@ -125,8 +125,14 @@ def test_json_formatter_puts_rpc_fields_on_one_line() -> None:
 class _AbandonedContext:
     """A call whose client stopped waiting while the handler ran."""
 
+    def __init__(self, time_remaining: float | None = None) -> None:
+        self.remaining = time_remaining
+
     def code(self) -> None:
         return None
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
 
     def is_active(self) -> bool:
         return False
@@ -147,6 +153,22 @@ def test_a_call_whose_client_is_gone_is_logged_cancelled_not_ok(
     with caplog.at_level(logging.INFO):
         observed.unary_unary(None, _AbandonedContext())
     assert "method=SuggestSamples code=CANCELLED" in caplog.text
+
+
+def test_a_call_that_ran_past_its_deadline_is_logged_deadline_exceeded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, it was logged and counted CANCELLED, though its client saw DEADLINE_EXCEEDED."""
+    metrics = Metrics()
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: "answer")
+    details = SimpleNamespace(method="/latency.v1.LatencyEstimator/Predict")
+    observed = TelemetryInterceptor(metrics).wrap(handler, details)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO):
+        observed.unary_unary(None, _AbandonedContext(time_remaining=-0.5))
+    assert "method=Predict code=DEADLINE_EXCEEDED" in caplog.text
+    labels = {"grpc_type": "unary", "grpc_service": "latency.v1.LatencyEstimator"}
+    handled = {**labels, "grpc_method": "Predict", "grpc_code": "DEADLINE_EXCEEDED"}
+    assert metrics.registry.get_sample_value("grpc_server_handled_total", handled) == 1
 
 
 def test_health_probes_answered_ok_log_at_debug_only(
