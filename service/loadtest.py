@@ -100,14 +100,14 @@ class LoadSettings:
 
 @dataclass
 class RpcStats:
-    """Latency figures of one RPC (milliseconds)."""
+    """Latency figures of one RPC (milliseconds; None when it was never called)."""
 
     calls: int
     errors: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
 
 
 @dataclass
@@ -450,10 +450,14 @@ def _report(settings: LoadSettings, clients: Sequence[Client], elapsed: float) -
         messages.extend(client.outcome.errors)
     rpcs = {}
     for method in MIX:
-        values = np.array(latency.get(method, [float("nan")])) * 1e3
+        if not latency.get(method):
+            # NaN figures would make the --json report invalid JSON (and print "nan").
+            rpcs[method] = RpcStats(0, 0, None, None, None, None)
+            continue
+        values = np.array(latency[method]) * 1e3
         failed = sum(n for key, n in errors.items() if key.startswith(f"{method} "))
         p50, p90, p99 = np.percentile(values, [50, 90, 99])
-        rpcs[method] = RpcStats(len(latency.get(method, [])), failed, p50, p90, p99, values.max())
+        rpcs[method] = RpcStats(len(values), failed, p50, p90, p99, values.max())
     batches = sum(c.outcome.batches for c in clients)
     acked = sum(len(v) for c in clients for v in c.outcome.acked.values())
     return LoadReport(
@@ -560,9 +564,10 @@ def format_report(report: LoadReport) -> str:
         + "".join(f"{h:>10}" for h in ("p50 ms", "p90 ms", "p99 ms", "max ms")),
     ]
     for method, s in report.rpcs.items():
+        figures = (s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms)
         lines.append(
-            f"{method:<16}{s.calls:>8}{s.errors:>8}{s.p50_ms:>10.1f}{s.p90_ms:>10.1f}"
-            f"{s.p99_ms:>10.1f}{s.max_ms:>10.1f}"
+            f"{method:<16}{s.calls:>8}{s.errors:>8}"
+            + "".join(f"{'-':>10}" if ms is None else f"{ms:>10.1f}" for ms in figures)
         )
     lines.append(
         f"measurements: {report.acknowledged_measurements} acknowledged"

@@ -7,11 +7,13 @@ The full run (32 clients, 60 s, RSS growth <= 10%) is documented in the README:
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from service.loadtest import LoadSettings, main, run_load
+from service.loadtest import LoadSettings, Outcome, _report, format_report, main, run_load
 from tests.service.conftest import FIT_ITERATIONS, STORE_NAME
 
 
@@ -72,3 +74,15 @@ def test_load_test_refuses_bad_options_in_one_line_before_it_starts(
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1, error
+
+
+def test_an_rpc_never_called_has_no_figures_and_the_report_stays_json() -> None:
+    """Before, its percentiles were NaN: "nan" printed, and NaN in --json, which is no JSON."""
+    client = SimpleNamespace(outcome=Outcome())
+    client.outcome.latency_s["Predict"].append(0.012)
+    report = _report(LoadSettings(clients=1), [client], elapsed=1.0)  # type: ignore[list-item]
+    assert report.rpcs["SuggestSamples"].calls == 0
+    assert report.rpcs["SuggestSamples"].p50_ms is None
+    json.dumps(asdict(report), allow_nan=False)
+    row = next(line for line in format_report(report).splitlines() if line.startswith("Suggest"))
+    assert "nan" not in row and row.split()[-4:] == ["-", "-", "-", "-"]
