@@ -143,7 +143,7 @@ def create_server(
         undo.callback(server.stop, None)
         endpoint = None
         if config.metrics_address:
-            endpoint = MetricsEndpoint(metrics, config.metrics_address)
+            endpoint = MetricsEndpoint(metrics, config.metrics_address, port)
             undo.callback(endpoint.close)
         store = Store(config.store_path)
         undo.callback(store.close)

@@ -287,12 +287,17 @@ class JsonFormatter(logging.Formatter):
 class MetricsEndpoint:
     """Serves :class:`Metrics` over HTTP (``GET /metrics``) on ``host:port``."""
 
-    def __init__(self, metrics: Metrics, address: str) -> None:
+    def __init__(self, metrics: Metrics, address: str, grpc_port: int | None = None) -> None:
+        """``grpc_port``: the port the gRPC server is bound to, named if the two collide."""
         host, port = parse_address(address, "metrics address")
         try:
             self._httpd, self._thread = start_http_server(port, host, registry=metrics.registry)
         except OSError as exc:
-            raise ConfigError(f"cannot serve metrics on {address}: {exc}") from None
+            # "[Errno 98] Address already in use" alone did not say what holds the port.
+            clash = "; it is the gRPC port (--address): give the metrics another" * (
+                port == grpc_port
+            )
+            raise ConfigError(f"cannot serve metrics on {address}: {exc}{clash}") from None
         self.port = int(self._httpd.server_port)
         self.host = host
         logger.info("metrics on http://%s:%d/metrics", host, self.port)

@@ -18,9 +18,11 @@ from gp.estimator import LatencyEstimator
 from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.server import RunningServer
+from service.config import ServiceConfig
+from service.errors import ConfigError
+from service.server import RunningServer, create_server
 from service.telemetry import JsonFormatter, Metrics, TelemetryInterceptor
-from tests.service.conftest import nb201, start_server
+from tests.service.conftest import free_port, nb201, start_server
 
 ARCHS = all_archs()
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -61,6 +63,20 @@ def exercise(server: RunningServer) -> None:
         measurement = pb.Measurement(arch=nb201(ARCHS[3]), latency_ms=2.0)
         stub.AddMeasurements(pb.AddMeasurementsRequest(device="pi4", measurements=[measurement]))
         stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(ARCHS[0])]))
+
+
+def test_metrics_on_the_grpc_port_are_refused_naming_it(tmp_path: Path) -> None:
+    """The refusal said only "[Errno 98] Address already in use", not what held the port;
+    nothing is left behind (no store)."""
+    port = free_port()
+    config = ServiceConfig(
+        address=f"127.0.0.1:{port}",
+        store_path=tmp_path / "store.sqlite",
+        metrics_address=f"127.0.0.1:{port}",
+    )
+    with pytest.raises(ConfigError, match=r"in use; it is the gRPC port \(--address\)"):
+        create_server(config, {})
+    assert not (tmp_path / "store.sqlite").exists()
 
 
 def test_metrics_endpoint_counts_statuses_latencies_and_fits(observed: RunningServer) -> None:
