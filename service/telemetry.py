@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -272,8 +273,11 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and an RPC's fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        # With its UTC offset: a local time alone could not be lined up with other hosts'
+        # logs, or with itself across a change of daylight saving time.
+        logged_at = datetime.fromtimestamp(record.created).astimezone()
         entry: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "ts": logged_at.isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

@@ -7,6 +7,7 @@ import logging
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -135,6 +136,10 @@ def test_json_formatter_puts_rpc_fields_on_one_line() -> None:
     record.rpc = {"method": "Predict", "code": "OK", "duration_ms": 1.5, "peer": "ipv4:1"}
     entry = json.loads(JsonFormatter().format(record))
     assert entry["msg"] == "rpc x" and entry["level"] == "INFO"
+    # An ISO 8601 time with its offset (it had none), at the record's instant to the ms.
+    logged = datetime.fromisoformat(entry["ts"])
+    assert logged.utcoffset() is not None
+    assert abs(logged.timestamp() - record.created) < 1e-3
     assert (entry["method"], entry["code"], entry["duration_ms"]) == ("Predict", "OK", 1.5)
 
 
