@@ -261,6 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A configuration or store problem the operator must fix: one clear line, no trace.
         logging.getLogger("service").error("cannot start: %s", exc)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C in import-help, or in serve before its own handlers are installed, printed a
+        # traceback. The store keeps what was committed; import-help is idempotent.
+        logging.getLogger("service").error("interrupted")
+        return 130
 
 
 def _configure_logging(level: str, style: str) -> None:

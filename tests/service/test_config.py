@@ -12,6 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+import service.cli
 from service.cli import main
 from service.config import (
     ENV_FIT_ITERATIONS,
@@ -298,3 +299,17 @@ def test_gen_stubs_outside_a_checkout_says_it_needs_one(
     err = capsys.readouterr().err
     assert f"{tmp_path / 'proto'}" in err and "checkout" in err
     assert not (tmp_path / "stubs").exists()
+
+
+def test_ctrl_c_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """Ctrl-C in import-help (or in serve before its handlers are installed) printed a
+    KeyboardInterrupt traceback."""
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(service.cli._COMMANDS, "import-help", interrupted)
+    assert main(["import-help", str(tmp_path), "--store", str(tmp_path / "s.sqlite")]) == 130
+    assert [r.getMessage() for r in caplog.records if r.name == "service"] == ["interrupted"]
