@@ -186,9 +186,11 @@ def _import_help(args: argparse.Namespace) -> int:
     except (DatasetError, DeviceExistsError) as exc:
         logging.getLogger("service").error("cannot import: %s", exc)
         return 2
+    # A device an interrupted import left without all its archs was counted nowhere.
+    completed = f" {summary.devices_completed} completed," if summary.devices_completed else ""
     print(
-        f"{summary.devices_created} devices created, {summary.devices_skipped} already complete,"
-        f" {summary.measurements_added} measurements added to {config.store_path}"
+        f"{summary.devices_created} devices created,{completed} {summary.devices_skipped} already"
+        f" complete, {summary.measurements_added} measurements added to {config.store_path}"
     )
     return 0
 

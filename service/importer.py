@@ -40,6 +40,8 @@ class ImportSummary:
     devices_created: int = 0
     measurements_added: int = 0
     devices_skipped: int = 0
+    #: Devices an earlier, interrupted import had created that got the archs they lacked.
+    devices_completed: int = 0
 
 
 def import_help(
@@ -75,6 +77,7 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
     archs = all_archs()
     for stem in tqdm(tables, desc="importing HELP tables", unit="device", disable=not progress):
         table = tables[stem]
+        created_before = summary.devices_created
         device = _ensure_device(store, stem, summary)
         have = set(store.measurements(device.id, NB201)[0])
         rows = [
@@ -87,6 +90,7 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
             continue
         store.add_measurements(device.id, rows)
         summary.measurements_added += len(rows)
+        summary.devices_completed += summary.devices_created == created_before
     logger.info("import from %s: %s", dataset.root, summary)
     return summary
 

@@ -319,6 +319,29 @@ def test_import_help_settles_an_interrupted_first_start_import(tmp_path: Path) -
     assert not marker.exists()
 
 
+def test_import_help_counts_the_devices_an_interrupted_import_left_incomplete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A device created by an import stopped before its table was stored was counted neither
+    created nor complete: "0 devices created, 1 already complete" for two tables."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.cli import main
+
+    root = write_help_dataset(
+        tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS, "b": [2.0] * NUM_ARCHS}
+    )
+    path = tmp_path / "s.sqlite"
+    assert main(["import-help", str(root), "--store", str(path), "--devices", "b"]) == 0
+    with closing(Store(path)) as store:
+        store.register_device("a", [])  # as the stopped import left it: no measurements
+    capsys.readouterr()
+    assert main(["import-help", str(root), "--store", str(path)]) == 0
+    assert capsys.readouterr().out == (
+        f"0 devices created, 1 completed, 1 already complete, {NUM_ARCHS} measurements added"
+        f" to {path}\n"
+    )
+
+
 def test_openers_racing_to_create_a_store_all_get_it(tmp_path: Path) -> None:
     """Before, an opener could find another's new, still empty file and call the store
     truncated (19 of 40 openings, 4 at a time), advising a restore from backup."""
