@@ -65,16 +65,27 @@ class NotReadyError(ServiceError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
-def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
-    """The status and message for an expected error, or None for a bug."""
+def ended_call_code(context: grpc.ServicerContext) -> grpc.StatusCode:
+    """The status of a call that ended before its handler answered: DEADLINE_EXCEEDED past its
+    deadline, else CANCELLED (its client cancelled it, or the server stopped)."""
+    remaining = context.time_remaining()
+    past_deadline = remaining is not None and remaining <= 0
+    return grpc.StatusCode.DEADLINE_EXCEEDED if past_deadline else grpc.StatusCode.CANCELLED
+
+
+def status_of(
+    exc: BaseException, context: grpc.ServicerContext
+) -> tuple[grpc.StatusCode, str] | None:
+    """The status and message for an expected error raised in the call ``context``, or None
+    for a bug."""
     if isinstance(exc, ServiceError):
         return exc.code, str(exc)
     if isinstance(exc, GPInputError):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, NotFittedError):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
-    if isinstance(exc, SelectionStoppedError):  # the call ended (deadline, cancel) mid-pick
-        return grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
+    if isinstance(exc, SelectionStoppedError):  # the call ended mid-pick: a client that
+        return ended_call_code(context), str(exc)  # cancelled was logged DEADLINE_EXCEEDED
     return None
 
 
@@ -86,7 +97,7 @@ def grpc_errors(method: F) -> F:
         try:
             return method(self, request, context)
         except Exception as exc:
-            status = status_of(exc)
+            status = status_of(exc, context)
             if status is None:
                 logger.exception("%s failed", method.__name__)
                 status = (grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")

@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import start_http_server
 
 from service.config import parse_address
-from service.errors import ConfigError
+from service.errors import ConfigError, ended_call_code
 from service.guard import Continuation, UnaryInterceptor, wrap_unary
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class TelemetryInterceptor(UnaryInterceptor):
                 # A call whose client is gone (cancelled, past its deadline, or the server
                 # stopping past its grace period) got no answer, whatever the handler did.
                 code = context.code() or (
-                    grpc.StatusCode.OK if context.is_active() else _gone_code(context)
+                    grpc.StatusCode.OK if context.is_active() else ended_call_code(context)
                 )
                 return response
             except Exception:
@@ -182,7 +182,7 @@ def _observed_stream(
         def finish(code: grpc.StatusCode | None) -> None:
             if not unfinished.acquire(blocking=False):
                 return  # recorded already: the call's end follows its handler's
-            code = context.code() or code or _gone_code(context)
+            code = context.code() or code or ended_call_code(context)
             seconds = time.perf_counter() - started
             metrics.observe_rpc(method, code, seconds, kind)
             log_rpc(_logged_name(method), code, seconds, context.peer())
@@ -221,13 +221,6 @@ _STREAM_KINDS: dict[tuple[bool, bool], Callable[[grpc.RpcMethodHandler], tuple[A
     ),
     (True, True): lambda h: ("bidi_stream", h.stream_stream, grpc.stream_stream_rpc_method_handler),
 }
-
-
-def _gone_code(context: grpc.ServicerContext) -> grpc.StatusCode:
-    """The code of a call that ended with no status from its handler."""
-    remaining = context.time_remaining()
-    past_deadline = remaining is not None and remaining <= 0
-    return grpc.StatusCode.DEADLINE_EXCEEDED if past_deadline else grpc.StatusCode.CANCELLED
 
 
 def _sent(

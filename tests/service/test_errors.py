@@ -8,13 +8,14 @@ from pathlib import Path
 import grpc
 import pytest
 
+from gp.errors import SelectionStoppedError
 from gp.estimator import LatencyEstimator
 from gp.spaces.fbnet import random_archs
 from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
-from service.errors import MAX_DETAILS
+from service.errors import MAX_DETAILS, grpc_errors
 from service.server import RunningServer, create_server
 from tests.service.conftest import fit_settings, nb201
 
@@ -329,3 +330,39 @@ def test_batch_limit_is_resource_exhausted(
     assert "exceed the limit of 3" in info.value.details()
     assert ok.accepted == 3
     assert small_batch_server.store.table_counts()["measurements"] == before["measurements"] + 3
+
+
+class _EndedCall:
+    """The context of a call that ended while its handler picked suggestions."""
+
+    def __init__(self, time_remaining: float | None) -> None:
+        self.remaining = time_remaining
+        self.status: tuple[grpc.StatusCode, str] | None = None
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.status = (code, details)
+        raise RuntimeError("aborted")
+
+
+@pytest.mark.parametrize(
+    ("remaining", "code"),
+    [(None, grpc.StatusCode.CANCELLED), (-0.5, grpc.StatusCode.DEADLINE_EXCEEDED)],
+)
+def test_suggestions_stopped_by_the_call_take_its_status(
+    remaining: float | None, code: grpc.StatusCode
+) -> None:
+    """A client that cancelled its SuggestSamples (no deadline) was logged and counted
+    DEADLINE_EXCEEDED."""
+
+    class Servicer:
+        @grpc_errors
+        def SuggestSamples(self, request: object, context: object) -> None:
+            raise SelectionStoppedError("stopped after 3 of 50 picks")
+
+    context = _EndedCall(remaining)
+    with pytest.raises(RuntimeError, match="aborted"):
+        Servicer().SuggestSamples(None, context)
+    assert context.status == (code, "stopped after 3 of 50 picks")
