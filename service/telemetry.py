@@ -130,6 +130,7 @@ class TelemetryInterceptor(UnaryInterceptor):
             self.metrics.started.labels("unary", service, name).inc()
             self.metrics.in_flight.inc()
             started = time.perf_counter()
+            peer = context.peer()  # once its client is gone, grpc tells none
             code = grpc.StatusCode.UNKNOWN
             try:
                 response = behavior(request, context)
@@ -147,7 +148,7 @@ class TelemetryInterceptor(UnaryInterceptor):
                 seconds = time.perf_counter() - started
                 self.metrics.in_flight.dec()
                 self.metrics.observe_rpc(method, code, seconds)
-                log_rpc(_logged_name(method), code, seconds, context.peer())
+                log_rpc(_logged_name(method), code, seconds, peer)
 
         return wrap_unary(handler, observed)
 
@@ -177,6 +178,7 @@ def _observed_stream(
         service, name = split_method(method)
         metrics.started.labels(kind, service, name).inc()
         started = time.perf_counter()
+        peer = context.peer()  # once its client is gone, grpc tells none
         unfinished = threading.Lock()  # held once the call is recorded
 
         def finish(code: grpc.StatusCode | None) -> None:
@@ -185,7 +187,7 @@ def _observed_stream(
             code = context.code() or code or ended_call_code(context)
             seconds = time.perf_counter() - started
             metrics.observe_rpc(method, code, seconds, kind)
-            log_rpc(_logged_name(method), code, seconds, context.peer())
+            log_rpc(_logged_name(method), code, seconds, peer)
 
         context.add_callback(lambda: finish(None))
         # A non-blocking handler is given grpc's callback for its responses as a third argument.

@@ -148,6 +148,7 @@ class _AbandonedContext:
 
     def __init__(self, time_remaining: float | None = None) -> None:
         self.remaining = time_remaining
+        self.address = "ipv4:127.0.0.1:1"
 
     def code(self) -> None:
         return None
@@ -159,7 +160,12 @@ class _AbandonedContext:
         return False
 
     def peer(self) -> str:
-        return "ipv4:127.0.0.1:1"
+        return self.address
+
+    def leave(self) -> str:
+        """The handler's answer, given after its client left: grpc then tells no peer."""
+        self.address = ""
+        return "answer"
 
 
 def test_a_call_whose_client_is_gone_is_logged_cancelled_not_ok(
@@ -168,7 +174,7 @@ def test_a_call_whose_client_is_gone_is_logged_cancelled_not_ok(
     """Before, a handler that outlived the grace period was logged code=OK, though its client
     had been answered UNAVAILABLE."""
     metrics = Metrics()
-    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: "answer")
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: context.leave())
     details = SimpleNamespace(method="/latency.v1.LatencyEstimator/SuggestSamples")
     observed = TelemetryInterceptor(metrics).wrap(handler, details)  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO):
@@ -181,12 +187,14 @@ def test_a_call_that_ran_past_its_deadline_is_logged_deadline_exceeded(
 ) -> None:
     """Before, it was logged and counted CANCELLED, though its client saw DEADLINE_EXCEEDED."""
     metrics = Metrics()
-    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: "answer")
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: context.leave())
     details = SimpleNamespace(method="/latency.v1.LatencyEstimator/Predict")
     observed = TelemetryInterceptor(metrics).wrap(handler, details)  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO):
         observed.unary_unary(None, _AbandonedContext(time_remaining=-0.5))
+    # The peer as the call began: it was logged empty ("peer="), its client being gone.
     assert "method=Predict code=DEADLINE_EXCEEDED" in caplog.text
+    assert caplog.text.rstrip().endswith("peer=ipv4:127.0.0.1:1")
     labels = {"grpc_type": "unary", "grpc_service": "latency.v1.LatencyEstimator"}
     handled = {**labels, "grpc_method": "Predict", "grpc_code": "DEADLINE_EXCEEDED"}
     assert metrics.registry.get_sample_value("grpc_server_handled_total", handled) == 1
