@@ -69,8 +69,9 @@ SURPRISING_HINT = (
 
 
 # ---- errors ----------------------------------------------------------------------------------
-def _user_error(exc: BaseException) -> str | None:
-    """The one-line message of an error the user can fix, or None for a bug."""
+def _user_error(exc: BaseException, plaintext: bool) -> str | None:
+    """The one-line message of an error the user can fix, or None for a bug (``plaintext``:
+    the connection was not TLS)."""
     from client.errors import (
         ClientInputError,
         LatencyServiceError,
@@ -84,6 +85,11 @@ def _user_error(exc: BaseException) -> str | None:
         service = f"the latency service at {exc.target}"
         if exc.message.startswith(service):  # wait_until_ready's own sentence names it
             return str(exc)
+        if plaintext and "Socket closed" in exc.message:  # all grpc says of a TLS server
+            exc.message += (
+                "; a server that speaks TLS closes plaintext connections: if it does, connect"
+                " with --ca-cert or --tls"
+            )
         return f"{service} is unavailable: {exc}"
     if isinstance(exc, NotFoundError) and exc.message.startswith("unknown device"):
         exc.message += "; 'client devices' lists the registered ones"  # a typo, most often
@@ -127,7 +133,9 @@ class _OneLineErrors(TyperGroup):
         except TyperException as exc:
             raise _usage_exit(exc, ctx) from None
         except Exception as exc:
-            message = _user_error(exc)
+            options = ctx.find_object(ConnectionOptions)
+            plaintext = options is None or (options.ca_cert is None and not options.tls)
+            message = _user_error(exc, plaintext)
             if message is None:
                 raise
             typer.echo(f"error: {message}", err=True)
