@@ -98,11 +98,13 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
 def _check_names(store: Store, stems: Iterable[str]) -> None:
     """Raises DeviceExistsError unless each table's device exists or can be created.
 
-    A device named like the table is the one an earlier import made: it is reused. Otherwise
-    the name and every alias the new device would get must be free.
+    A device named like the table that an earlier import made (its description says so) is
+    reused. Otherwise the name and every alias the new device would get must be free: a
+    device a user registered under a table's name got the whole table merged into its own
+    measurements.
     """
     for stem in stems:
-        if _owner(store, stem) == stem:
+        if _owner(store, stem) == stem and store.resolve(stem).description == _description(stem):
             continue
         for name in [stem, *DEVICE_ALIASES.get(stem, [])]:
             owner = _owner(store, name)
@@ -128,7 +130,11 @@ def _ensure_device(store: Store, stem: str, summary: ImportSummary) -> DeviceRec
     except DeviceNotFoundError:
         summary.devices_created += 1
         return store.register_device(
-            stem,
-            DEVICE_ALIASES.get(stem, []),
-            description=f"HELP NAS-Bench-201 latency table {stem}",
+            stem, DEVICE_ALIASES.get(stem, []), description=_description(stem)
         )
+
+
+def _description(stem: str) -> str:
+    """The description of the device an import makes of table ``stem``: how a later import
+    knows the device for its own."""
+    return f"HELP NAS-Bench-201 latency table {stem}"

@@ -142,6 +142,8 @@ def test_import_help_is_idempotent(store: Store, help_dataset_dir: Path) -> None
     [
         ("pi4", [], "HELP table raspi4 needs the name or alias 'pi4', which device 'pi4'"),
         ("mine", ["fpga"], "HELP table fpga needs the name or alias 'fpga', which device 'mine'"),
+        # A device registered under a table's name got the whole table merged into it.
+        ("raspi4", [], "HELP table raspi4 needs the name or alias 'raspi4', which device 'raspi4'"),
     ],
 )
 def test_import_help_refuses_a_taken_name_before_importing_anything(
@@ -333,7 +335,8 @@ def test_import_help_counts_the_devices_an_interrupted_import_left_incomplete(
     path = tmp_path / "s.sqlite"
     assert main(["import-help", str(root), "--store", str(path), "--devices", "b"]) == 0
     with closing(Store(path)) as store:
-        store.register_device("a", [])  # as the stopped import left it: no measurements
+        # As the stopped import left it: its description, no measurements.
+        store.register_device("a", [], description="HELP NAS-Bench-201 latency table a")
     capsys.readouterr()
     assert main(["import-help", str(root), "--store", str(path)]) == 0
     assert capsys.readouterr().out == (
