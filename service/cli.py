@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health.add_argument(
         "--ca",
+        "--ca-cert",  # the client's name for it
+        dest="ca",
         type=Path,
         default=os.environ.get(ENV_TLS_CA),
         help=f"TLS: trusted CA ({ENV_TLS_CA})",

@@ -206,13 +206,14 @@ def test_health_with_an_unreadable_ca_file_says_so(
     assert f"cannot read --ca {missing}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", ["--ca", "--ca-cert"])  # --ca-cert: the client's name
 def test_health_refuses_a_ca_file_without_a_pem_certificate(
-    tls_files: TlsFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    option: str, tls_files: TlsFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """grpc took a DER file and the server read as down: "unhealthy: UNAVAILABLE", exit 1."""
     der = tmp_path / "ca.der"
     der.write_bytes(ssl.PEM_cert_to_DER_cert(tls_files.ca.read_text()))
-    assert main(["health", "--address", "127.0.0.1:1", "--ca", str(der)]) == 2
+    assert main(["health", "--address", "127.0.0.1:1", option, str(der)]) == 2
     assert capsys.readouterr().err == (
         f"--ca: no PEM certificate (-----BEGIN CERTIFICATE-----) in {der}: convert a DER file"
         f" with openssl x509 -inform der -in {der} -out {tmp_path / 'ca.pem'}\n"
