@@ -408,10 +408,11 @@ def _run(
     existing = _check_device(latency, plan, settings)
     registered = None
     if plan.register:
-        bar = _Bar(progress, "reference archs", 10)
+        # A registered device keeps its descriptor: no bar for archs that are not timed.
+        bar = _Bar(progress, "reference archs", 10) if existing is None else None
         registered = loop.register(latency, plan.device, settings, on_reference=bar)
         summary["registered"] = registered is not None
-        summary["reference_noisy"] = bar.noisy
+        summary["reference_noisy"] = bar.noisy if bar is not None else 0
     # Asked before anything is timed: what the device was conditioned on before this run.
     scored = plan.holdout or plan.eval_archs
     device = registered or existing

@@ -183,6 +183,21 @@ def test_loop_evaluation_scores_out_of_sample_archs(latency: LatencyClient) -> N
     assert all(t.median_ms > 0 for t in evaluation.timings.values())
 
 
+def test_register_on_a_registered_device_times_no_reference_archs(
+    target: str, tmp_path: Path
+) -> None:
+    """The device keeps its descriptor, yet an empty "reference archs 0/10" bar was shown."""
+    with LatencyClient(target) as latency:
+        latency.register_device("kept")
+    archs = tmp_path / "archs.txt"
+    archs.write_text(format_nb201(["skip_connect"] * 6) + "\n")
+    args = ["measure", "-d", "kept", "--register", "--archs", str(archs), *FAST_FLAGS, "--json"]
+    result = invoke(target, *args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["registered"] is False
+    assert "reference archs" not in result.output
+
+
 def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> None:
     settings = TimingSettings(warmup=0, runs=1, attempts=1)
     assert loop.register(latency, "pi4", settings) is None
