@@ -85,10 +85,17 @@ def help_stub(help_server: tuple[RunningServer, float]) -> Iterator[pb_grpc.Late
         yield pb_grpc.LatencyEstimatorStub(channel)
 
 
-def test_start_up_with_13_sources(benchmark, cold_start: float, help_server) -> None:  # noqa: ANN001
-    warm = help_server[1]
-    benchmark.extra_info.update({"cold_start_s": cold_start, "warm_start_s": warm})
-    benchmark.pedantic(lambda: None, rounds=1)
+def test_start_up_with_13_sources(benchmark, cold_start: float, help_store: Path) -> None:  # noqa: ANN001
+    """The row times starts that load the cached fit (it timed an empty lambda: 444 ns); the
+    cold start, which fits, is measured once by its fixture and kept in extra_info."""
+
+    def warm_start() -> float:
+        running, seconds = start_server(help_store)
+        running.stop(grace=0)
+        return seconds
+
+    warm = benchmark.pedantic(warm_start, rounds=3)
+    benchmark.extra_info["cold_start_s"] = cold_start
     print(f"\nstart-up with 13 sources: fit {cold_start:.1f} s, cached fit {warm:.1f} s")
     assert cold_start <= 120.0 and warm <= 120.0
 
