@@ -70,6 +70,18 @@ def test_search_in_a_short_setting(
     assert "budget 9.00 ms" in printed and "measurements spent" in printed
 
 
+def test_a_table_the_service_was_fitted_on_is_said_to_be_no_unseen_device(
+    example: ModuleType, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """raspi4 is a source of the test server's model: the "simulated" device was predicted
+    exactly, and nothing said why."""
+    args = ["--target", target, "--dataset", str(DATASET), *SHORT, "--generations", "1"]
+    example.run([*args, "--table", "raspi4", "--device", "sim-pi4"])
+    assert "the service's model was fitted on raspi4's table" in capsys.readouterr().err
+    example.run([*args, "--table", "gold_6226", "--device", "sim-gold"])
+    assert "fitted on" not in capsys.readouterr().err
+
+
 def test_unreachable_service_is_one_line(
     example: ModuleType,
     monkeypatch: pytest.MonkeyPatch,
