@@ -425,6 +425,14 @@ def read_measurements(path: Path) -> list[tuple[int, str, float]]:
             if not arch and not value:
                 continue
             line = reader.line_num
+            # Fields beyond the header's (DictReader's restkey None) were dropped: "3,5" read
+            # as 3 ms, an unquoted vector "0.5,1.5,4.2" as arch 0.5 measured at 1.5 ms.
+            if extra := [field for field in row.get(None, ()) if field.strip()]:
+                columns = len(reader.fieldnames or ())
+                raise ClientInputError(
+                    f"{name} line {line}: {columns + len(extra)} fields where the header has"
+                    f" {columns}; quote an arch that holds commas, and write decimals with a point"
+                )
             try:
                 pairs.append((line, arch, float(value)))
             except ValueError:

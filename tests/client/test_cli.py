@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from client.api import LatencyClient
-from client.cli import app
+from client.cli import app, read_measurements
 from tests.client.conftest import HEAVY, LIGHT
 from tests.service import conftest as service_fixtures
 
@@ -403,6 +403,25 @@ def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
     assert_one_line_error(run(target, "add", "-d", "pi4", "-f", str(bad_value)), "line 3", "fast")
     missing = str(tmp_path / "missing.txt")
     assert_one_line_error(run(target, "predict", "-d", "pi4", "-f", missing), "missing.txt")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [f"{LIGHT},3,5", "0.5,1.5,4.2,3.0", "k3_e1,skip,k5_e6,3.0"],
+    ids=["comma", "vector", "fbnet"],
+)
+def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path: Path, row: str) -> None:
+    """The csv reader dropped fields beyond the header's: a decimal comma read "3,5" as 3 ms,
+    and an unquoted vector or FBNet arch was scored as its first number or block, measured at
+    its second, without a word (report) or refused by the service for another reason (add)."""
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{row}\n")
+    expected = f"{measured} line 2: "
+    for command in ("add", "report"):
+        result = run(None, command, "-d", "pi4", "-f" if command == "add" else "-m", str(measured))
+        assert_one_line_error(result, expected, "quote an arch that holds commas")
+    measured.write_text(f"arch,latency_ms\n{LIGHT},3.5,\n")  # an empty trailing field: harmless
+    assert read_measurements(measured) == [(2, LIGHT, 3.5)]
 
 
 def test_a_descriptor_key_given_twice_is_refused(target: str) -> None:
