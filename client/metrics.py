@@ -58,7 +58,9 @@ def scores_line(scores: Mapping[str, float]) -> str:
 
 def spearman(predicted: np.ndarray, measured: np.ndarray) -> float:
     """Spearman rank correlation (NaN for fewer than two points or constant inputs)."""
-    if len(predicted) < 2:
+    # scipy gives NaN for a constant input too, but warns: two lines of source path and
+    # warning class amid the report's output (measured latencies all alike, say).
+    if len(predicted) < 2 or np.ptp(predicted) == 0 or np.ptp(measured) == 0:
         return float("nan")
     return float(stats.spearmanr(predicted, measured).statistic)
 

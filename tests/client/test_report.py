@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from client.api import REFERENCE_LATENCY_PREFIX, LatencyClient, Predictions
 from client.cli import app
-from client.metrics import calibration_curve, score
+from client.metrics import calibration_curve, score, spearman
 from client.report import MAX_ERROR_BARS, Report, draw
 from tests.service.conftest import DATASET
 
@@ -151,6 +152,19 @@ def test_metrics_of_perfect_and_biased_predictions() -> None:
     # Every measurement sits 0.74 sd off-centre: outside the central intervals below ~54%.
     assert observed[0] == 0.0 and observed[-1] == 1.0
     assert np.all(np.diff(observed) >= 0) and len(levels) == len(observed)
+
+
+def test_spearman_of_constant_inputs_is_nan_without_a_warning() -> None:
+    """scipy's ConstantInputWarning reached the terminal: ``client report`` on latencies all
+    alike printed two lines of source path and warning class before its scores."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(spearman(np.array([1.0, 2.0, 3.0]), np.array([4.0, 4.0, 4.0])))
+        assert np.isnan(spearman(np.array([5.0, 5.0]), np.array([1.0, 2.0])))
+        assert np.isnan(spearman(np.array([5.0]), np.array([1.0])))
+    assert spearman(np.array([1.0, 2.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0, 4.0])) == (
+        pytest.approx(0.9486832980505139)  # scipy's, with the tie at their average rank
+    )
 
 
 def test_unbounded_intervals(tmp_path: Path) -> None:
