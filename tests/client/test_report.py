@@ -256,6 +256,19 @@ def test_a_measurement_on_an_interval_bound_is_drawn_inside() -> None:
     assert "inside the 90% interval (2)" in labels and "outside the 90% interval (1)" in labels
 
 
+def test_the_calibration_curve_at_90_percent_is_the_90_percent_coverage() -> None:
+    """The interval was rescaled with one log scale for both sides, but the service's is
+    Gaussian in latency, longer below the median in log space: measurements above the interval
+    (and inside it, below) were counted the other way round at the curve's 90% point."""
+    median = np.array([1.0, 2.0, 4.0, 8.0])
+    lower, upper = 0.5 * median, 1.5 * median
+    for factor, inside in ((1.6, 0.0), (0.55, 1.0), (1.45, 1.0), (0.45, 0.0)):
+        measured = factor * median
+        levels, observed = calibration_curve(median, lower, upper, measured)
+        assert observed[np.flatnonzero(levels == 0.9)[0]] == inside, factor
+        assert score(lower, upper, measured, median)[0].coverage90 == inside
+
+
 def test_error_bars_are_drawn_on_a_sample_of_many_points() -> None:
     measured = list(np.linspace(1.0, 50.0, MAX_ERROR_BARS + 100))
     title = draw(_report(measured, measured, 0.5, 2.0)).axes[0].get_title()
