@@ -794,13 +794,10 @@ def _conditioned_among(
     latency: LatencyClient, device: str, archs: Iterable[str], space: Space | None
 ) -> int:
     """How many of ``archs`` the device's predictions are conditioned on: its measurements and
-    its reference archs (named archs only: a feature vector has no name to match)."""
-    spaces = [space] if space is not None else [Space.nasbench201, Space.fbnet]
+    its reference archs."""
+    spaces = [space] if space is not None else list(Space)
     conditioned = {
-        arch
-        for other in spaces
-        if other != Space.vector
-        for arch, _ in latency.measurements(device, other.value)
+        arch for other in spaces for arch, _ in latency.measurements(device, other.value)
     }
     if Space.nasbench201 in spaces:  # reference latencies condition NB201 predictions only
         conditioned |= latency.device(device).reference_archs
@@ -808,13 +805,16 @@ def _conditioned_among(
 
 
 def _stored_spelling(arch: str, space: Space | None) -> str:
-    """``arch`` as the service stores and lists it: it also takes FBNet block indices and
-    spaces after commas, which would otherwise match none of the listed archs."""
+    """``arch`` as the service stores and lists it: it also takes FBNet block indices, spaces
+    after commas and vector elements spelled otherwise ("1" for "1.0"), which would otherwise
+    match none of the listed archs. Call it on archs the service has taken."""
     from client.api import infer_space
     from client.measure.networks import canonical_arch
 
     named = space.value if space is not None else infer_space(arch)
-    return arch if named == Space.vector else canonical_arch(arch, named)
+    if named == Space.vector:  # listed as its elements' repr, as gp.spaces.vector keys it
+        return ",".join(repr(float(element)) for element in arch.split(","))
+    return canonical_arch(arch, named)
 
 
 def flattery(conditioned: int, scored: int, device: str) -> str:

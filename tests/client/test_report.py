@@ -128,6 +128,26 @@ def test_a_report_counts_archs_spelled_otherwise_as_conditioned_on(
     assert "warning: 2 of the 4 archs are among fb's measurements" in result.stderr
 
 
+def test_a_report_counts_feature_vectors_conditioned_on(
+    target: str, latency: LatencyClient, tmp_path: Path
+) -> None:
+    """Feature vectors were never counted (taken to have no name to match, though the service
+    lists them as their elements' repr): a report on a device's own measured vectors printed
+    flattering scores without a word."""
+    measured = [[1.0, 2.0, 3.0], [2.0, 1.0, 0.5], [0.0, 4.0, 1.0]]
+    latency.register_device("vec")
+    latency.add_measurements("vec", [(v, 5.0 + i) for i, v in enumerate(measured)])
+    rows = [("1,2,3", 5.0), ("2.0, 1.0, 0.50", 6.0), ("3,3,3", 7.0), ("0.5,0.5,4", 8.0)]
+    scored = tmp_path / "scored.csv"
+    with scored.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("arch", "latency_ms"), *rows])
+    for space in ([], ["--space", "vector"]):
+        args = ["--target", target, "report", "-d", "vec", *space, "-m", str(scored)]
+        result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "r.png")])
+        assert result.exit_code == 0, result.output
+        assert "warning: 2 of the 4 archs are among vec's measurements" in result.stderr
+
+
 def test_report_on_missing_file_is_one_line(target: str, tmp_path: Path) -> None:
     missing = tmp_path / "none.csv"
     result = CliRunner().invoke(
