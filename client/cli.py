@@ -793,15 +793,16 @@ def _spaces_of(pairs: Sequence[tuple[str, float]], space: Space | None) -> set[s
 def _conditioned_among(
     latency: LatencyClient, device: str, archs: Iterable[str], space: Space | None
 ) -> int:
-    """How many of ``archs`` the device's predictions are conditioned on: its measurements and
-    its reference archs."""
+    """How many of ``archs`` (each time it is listed) the device's predictions are conditioned
+    on: its measurements and its reference archs."""
     spaces = [space] if space is not None else list(Space)
     conditioned = {
         arch for other in spaces for arch, _ in latency.measurements(device, other.value)
     }
     if Space.nasbench201 in spaces:  # reference latencies condition NB201 predictions only
         conditioned |= latency.device(device).reference_archs
-    return len({_stored_spelling(arch, space) for arch in archs} & conditioned)
+    # Rows, not distinct archs: the warning says "N of the M archs" of the M rows scored.
+    return sum(_stored_spelling(arch, space) in conditioned for arch in archs)
 
 
 def _stored_spelling(arch: str, space: Space | None) -> str:

@@ -86,6 +86,21 @@ def test_a_report_on_measured_archs_warns_that_it_flatters(
     assert clean.exit_code == 0 and "warning" not in clean.stderr
 
 
+def test_a_measured_arch_listed_twice_counts_twice_among_the_flattering_ones(
+    target: str, latency: LatencyClient, measured_csv: Path, tmp_path: Path
+) -> None:
+    """Distinct archs were counted against rows: 3 rows of one uploaded arch and a fresh one
+    were "1 of the 4 archs" conditioned on, though 3 of the 4 scores were."""
+    arch, ms = latency.measurements("target")[0]
+    fresh = measured_csv.read_text().splitlines()[1]
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text("arch,latency_ms\n" + f"{arch},{ms!r}\n" * 3 + fresh + "\n")
+    args = ["--target", target, "report", "-d", "target", "--out", str(tmp_path / "r.png")]
+    result = CliRunner().invoke(app, [*args, "--measured", str(repeated)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 3 of the 4 archs are among target's measurements" in result.stderr
+
+
 def test_a_report_on_reference_archs_warns_that_it_flatters(
     target: str, latency: LatencyClient, measured_csv: Path, tmp_path: Path
 ) -> None:
