@@ -75,6 +75,12 @@ class Measurements:
     def __post_init__(self) -> None:
         """Makes ``latency_ms`` a float array of one latency per arch: numpy would broadcast a
         single latency to every arch, and a 2-D one would make every prediction 2-D."""
+        if isinstance(self.archs, str):
+            # Its length is its characters': one arch was reported as "147 archs need as
+            # many latencies".
+            raise InvalidArchitectureError(
+                "archs must be a list of architectures, got a single str; wrap it in a list"
+            )
         try:
             self.latency_ms = np.asarray(self.latency_ms, dtype=np.float64)
         except (TypeError, ValueError):

@@ -45,6 +45,14 @@ def test_measurements_need_one_latency_per_arch(archs: list[str], latency_ms: li
         LatencyEstimator(None).predict(VECTORS, [[1, 2, 3]], Measurements(archs, latency_ms))
 
 
+@pytest.mark.parametrize("latency_ms", [[5.0], 5.0])
+def test_one_arch_given_as_a_bare_string_is_named_as_such(latency_ms: object) -> None:
+    """Its characters were counted as archs: "147 archs need as many latencies"."""
+    arch = FBNetSpace().random_archs(1)[0]
+    with pytest.raises(InvalidArchitectureError, match="got a single str; wrap it in a list"):
+        Measurements(arch, latency_ms)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("strategy", ["random", "active", "greedy"])
 def test_a_batch_never_repeats_a_candidate_given_twice(strategy: str) -> None:
     candidates = [[1, 2, 3], "1.0,2.0,3.0", [4, 5, 6], "1,2,3"]  # one vector, three spellings
