@@ -91,7 +91,8 @@ def select_active(
     _check_count(count, num_candidates)
     if not 0.0 <= random_share <= 1.0:
         raise GPInputError(f"random_share must be between 0 and 1, got {random_share}")
-    generator = torch.Generator().manual_seed(seed)
+    # int(): torch's generator refuses numpy integers ("an integer is required").
+    generator = torch.Generator().manual_seed(int(seed))
     probe = torch.randperm(num_candidates, generator=generator)[:integration_size]
     drawn_picks = drawn_count(count, posterior.count, random_share)
     drawn = torch.randperm(num_candidates, generator=generator)[:drawn_picks].tolist()

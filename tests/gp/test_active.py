@@ -181,3 +181,14 @@ def test_a_count_or_seed_of_the_wrong_kind_is_refused(synthetic, count, seed, me
     for strategy in ("random", "active"):
         with pytest.raises(GPInputError, match=message):
             select(prior, pool, count, strategy, seed)
+
+
+def test_numpy_integer_seeds_pick_as_python_ints_do(synthetic) -> None:  # noqa: F811
+    """A seed from a numpy array (a NAS loop's rng) failed active picks with torch's bare
+    TypeError "an integer is required"."""
+    model, _, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 100))
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    for strategy in ("random", "active", "greedy"):
+        expected = select(prior, pool, 4, strategy, 3)
+        assert select(prior, pool, np.int64(4), strategy, np.int64(3)) == expected
