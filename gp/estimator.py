@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from gp.model import (
 from gp.outliers import SurprisingMeasurement, surprising_measurements
 from gp.profiles import SourceProfiles
 from gp.spaces import ArchLike, NASBench201Space, SearchSpace, VectorSpace
+from gp.spaces.base import is_whole_number
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs, arch_to_index
 
 logger = logging.getLogger(__name__)
@@ -338,6 +339,7 @@ class LatencyEstimator:
         """
         measured = measured or Measurements.empty()
         pool = suggestion_pool(space, candidates, measured, descriptor)
+        _check_count_fits_pool(count, pool, _offered(candidates))
         model, posterior = self.posterior(space, measured, descriptor, pool)
         return self.suggest_from(model, posterior, space, pool, count, strategy, seed)
 
@@ -357,6 +359,26 @@ class LatencyEstimator:
         rows = self.rows(model, space, pool)
         picks = select(posterior, rows, count, strategy, seed, stop)
         return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))
+
+
+def _check_count_fits_pool(count: int, pool: Sequence[str], offered: int) -> None:
+    """Raises GPInputError where ``count`` exceeds a pool that leaving out archs the device is
+    conditioned on (and repeats) made smaller than the ``offered`` candidates: the bare
+    "count must be between 1 and the pool size 1" for 4 candidates given did not say why."""
+    if is_whole_number(count) and len(pool) < min(count, offered):
+        raise GPInputError(
+            f"count {count} is more than the {len(pool)} candidates left of the {offered} given:"
+            " archs the device is measured on (or has reference latencies for) and repeats are"
+            " left out"
+        )
+
+
+def _offered(candidates: Sequence[ArchLike] | None) -> int:
+    """How many candidates a caller offered: NB201's archs for None; a one-pass iterable,
+    already consumed, counts as the pool it made."""
+    if candidates is None:
+        return NUM_ARCHS
+    return len(candidates) if isinstance(candidates, Sized) else 0
 
 
 def standardises_by_pool(space: SearchSpace, conditioned: Sequence[ArchLike]) -> bool:

@@ -53,6 +53,17 @@ def test_one_arch_given_as_a_bare_string_is_named_as_such(latency_ms: object) ->
         Measurements(arch, latency_ms)  # type: ignore[arg-type]
 
 
+def test_a_count_beyond_the_candidates_left_unmeasured_says_why() -> None:
+    """4 candidates, 3 of them measured or repeated: the refusal said only "the pool size 1"."""
+    measured = Measurements(["1,2,3", "4,5,6"], [5.0, 6.0])
+    candidates = ["1,2,3", "4.0,5,6", "7,8,9", [7, 8, 9]]
+    for count in (2, 5):
+        with pytest.raises(GPInputError, match=f"count {count} is more than the 1 candidates left"):
+            LatencyEstimator(None).suggest(VECTORS, count, measured, candidates)
+    with pytest.raises(GPInputError, match="count must be between 1 and the pool size 2, got 3"):
+        LatencyEstimator(None).suggest(VECTORS, 3, measured, ["7,8,9", "1,1,1"])
+
+
 @pytest.mark.parametrize("strategy", ["random", "active", "greedy"])
 def test_a_batch_never_repeats_a_candidate_given_twice(strategy: str) -> None:
     candidates = [[1, 2, 3], "1.0,2.0,3.0", [4, 5, 6], "1,2,3"]  # one vector, three spellings
