@@ -65,6 +65,21 @@ MIN_STANDARDISING_ARCHS = 2
 SURPRISE_CHECK_MAX_ARCHS = 100
 
 
+# numpy takes True for 1.0: a mask passed for the latencies became measurements of 1 ms.
+_NOT_A_BOOL = "latencies must be numbers (ms), not bools"
+
+
+def _holds_bools(values: object) -> bool:
+    """Whether ``values`` (a latency, or a list, tuple or array of them) holds a bool."""
+    if isinstance(values, list | tuple):
+        return any(_holds_bools(value) for value in values)
+    if isinstance(values, torch.Tensor):
+        return values.dtype == torch.bool
+    if isinstance(values, np.ndarray):
+        return values.dtype == np.bool_
+    return isinstance(values, bool | np.bool_)
+
+
 @dataclass
 class Measurements:
     """A device's measurements in one search space: canonical arch strings and their
@@ -82,6 +97,8 @@ class Measurements:
             raise InvalidArchitectureError(
                 "archs must be a list of architectures, got a single str; wrap it in a list"
             )
+        if _holds_bools(self.latency_ms):
+            raise InvalidMeasurementError(_NOT_A_BOOL)
         try:
             self.latency_ms = np.asarray(self.latency_ms, dtype=np.float64)
         except (TypeError, ValueError):
@@ -503,6 +520,8 @@ def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str,
         arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])
     except InvalidArchitectureError as exc:
         raise InvalidArchitectureError(f"{where}: {exc}") from None
+    if _holds_bools(value):
+        raise InvalidMeasurementError(f"{where}: {_NOT_A_BOOL}")
     try:
         latency = float(value)
     except (TypeError, ValueError):

@@ -45,6 +45,22 @@ def test_measurements_need_one_latency_per_arch(archs: list[str], latency_ms: li
         LatencyEstimator(None).predict(VECTORS, [[1, 2, 3]], Measurements(archs, latency_ms))
 
 
+@pytest.mark.parametrize(
+    "latency_ms",
+    [[True, 5.0], np.array([True, True]), torch.tensor([True, False]), (np.bool_(True), 5.0)],
+)
+def test_bools_are_not_latencies(latency_ms: object) -> None:
+    """numpy made True a measurement of 1 ms (a mask passed for the latencies, say)."""
+    with pytest.raises(InvalidMeasurementError, match="not bools"):
+        Measurements(["1,2,3", "4,5,6"], latency_ms)
+
+
+def test_a_bool_reference_latency_is_refused() -> None:
+    descriptor = {REFERENCE_LATENCY_PREFIX + all_archs()[9]: True}
+    with pytest.raises(InvalidMeasurementError, match="descriptor 'latency:.*not bools"):
+        LatencyEstimator(None).predict(NB201, all_archs()[:1], None, descriptor)
+
+
 @pytest.mark.parametrize("latency_ms", [[5.0], 5.0])
 def test_one_arch_given_as_a_bare_string_is_named_as_such(latency_ms: object) -> None:
     """Its characters were counted as archs: "147 archs need as many latencies"."""
