@@ -53,7 +53,7 @@ REFERENCE_LATENCY_PREFIX = "latency:"
 MIN_SOURCE_DEVICES = 3
 #: Revision of the fit (objective, features, saved state). Caches of a fitted estimator key on
 #: it, so a fit made by older code is not reused after the model changes.
-FIT_REVISION = 4
+FIT_REVISION = 5
 # Prior-only models (no source tables): a device's typical log-latency, 10 ms +- a factor 20.
 _PRIOR_LEVEL_LOG_MS = math.log(10.0)
 _PRIOR_LEVEL_SD = 3.0
@@ -192,6 +192,7 @@ class LatencyEstimator:
                 ),
             },
             "encoding_stats": list(model.features.encoding_stats),
+            "revision": FIT_REVISION,
         }
         tmp = Path(f"{path}.tmp")
         torch.save(state, tmp)
@@ -207,8 +208,16 @@ class LatencyEstimator:
                 older one), naming the path.
         """
         try:
-            return cls._from_state(torch.load(path, weights_only=True))
-        except FileNotFoundError:
+            state = torch.load(path, weights_only=True)
+            revision = state.get("revision") if isinstance(state, dict) else None
+            if isinstance(state, dict) and "kernel" in state and revision != FIT_REVISION:
+                # A fit of other code loaded whenever its tensors had the shapes of this one's.
+                raise NotFittedError(
+                    f"{path} is not a saved estimator of this code: fit revision {revision},"
+                    f" not {FIT_REVISION} (fit it again)"
+                )
+            return cls._from_state(state)
+        except (FileNotFoundError, NotFittedError):
             raise
         except pickle.UnpicklingError as exc:
             raise NotFittedError(

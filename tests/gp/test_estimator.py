@@ -18,12 +18,14 @@ from gp.errors import (
     NotFittedError,
 )
 from gp.estimator import (
+    FIT_REVISION,
     REFERENCE_LATENCY_PREFIX,
     SURPRISE_CHECK_MAX_ARCHS,
     LatencyEstimator,
     Measurements,
     surprise_check_sample,
 )
+from gp.model import FitSettings
 from gp.spaces import FBNetSpace, NASBench201Space, VectorSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 
@@ -217,6 +219,23 @@ def test_vector_suggestions_do_not_depend_on_the_features_units(
     in_units = picks(np.ones(3))
     assert picks(np.array([1e-6, 1.0, 1.0])) == in_units
     assert picks(np.array([1.0, 1.0, 1e6])) == in_units
+
+
+def test_an_estimator_saved_by_another_fit_revision_is_refused(tmp_path: Path) -> None:
+    """save wrote no revision, so a fit of older code loaded whenever its shapes fitted."""
+    flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
+    sources = {f"d{i}": flops * (1 + i) for i in range(3)}
+    settings = FitSettings(iterations=1, query_size=20, context_sizes=(5,))
+    path = tmp_path / "model.pt"
+    LatencyEstimator.fit(sources, settings).save(path)
+    assert LatencyEstimator.load(path).nasbench201 is not None
+    state = torch.load(path, weights_only=True)
+    for revision in (FIT_REVISION - 1, None):
+        torch.save(state | {"revision": revision}, path)
+        with pytest.raises(
+            NotFittedError, match=f"not a saved estimator of this code: fit revision {revision},"
+        ):
+            LatencyEstimator.load(path)
 
 
 @pytest.mark.parametrize("content", [{"kernel": {}}, [1.0, 2.0], b"not torch", Path("x")])
