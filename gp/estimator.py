@@ -367,7 +367,15 @@ class LatencyEstimator:
         pool = suggestion_pool(space, candidates, measured, descriptor)
         _check_count_fits_pool(count, pool, _offered(candidates))
         model, posterior = self.posterior(space, measured, descriptor, pool)
-        return self.suggest_from(model, posterior, space, pool, count, strategy, seed)
+        # A pool-standardised posterior picks; the device's own answers, as predict would.
+        answered_by = (
+            self.posterior(space, measured, descriptor)
+            if standardises_by_pool(space, measured.archs)
+            else None
+        )
+        return self.suggest_from(
+            model, posterior, space, pool, count, strategy, seed, answered_by=answered_by
+        )
 
     def suggest_from(
         self,
@@ -379,12 +387,22 @@ class LatencyEstimator:
         strategy: str = "",
         seed: int = 0,
         stop: StopCheck | None = None,
+        answered_by: tuple[LatencyModel, DevicePosterior] | None = None,
     ) -> Suggestion:
         """Chooses ``count`` of the canonical archs ``pool`` given the device's posterior (for
-        callers that keep posteriors, like the service; ``stop``: see :func:`select_active`)."""
+        callers that keep posteriors, like the service; ``stop``: see :func:`select_active`).
+
+        ``answered_by``: the model and posterior that predict the picks, where they are not the
+        ones that chose them: the device's own, when a posterior standardised by the pool
+        (:func:`standardises_by_pool`) chose them, whose variances were tens to thousands of
+        times smaller than the device's predictions."""
         rows = self.rows(model, space, pool)
         picks = select(posterior, rows, count, strategy, seed, stop)
-        return Suggestion([pool[i] for i in picks], posterior.predict(rows[picks]))
+        chosen = [pool[i] for i in picks]
+        if answered_by is None:
+            return Suggestion(chosen, posterior.predict(rows[picks]))
+        own_model, own_posterior = answered_by
+        return Suggestion(chosen, own_posterior.predict(self.rows(own_model, space, chosen)))
 
 
 def _check_count_fits_pool(count: int, pool: Sequence[str], offered: int) -> None:

@@ -413,22 +413,20 @@ class Registry:
             if not pool:
                 raise InvalidRequestError(_nothing_left(device, candidates is None))
             # Only NB201 devices are also conditioned on reference archs (their descriptor's).
-            by_pool = standardises_by_pool(space, measured.archs)
-            if by_pool:
-                # This posterior is the pool's: Predict's cached one must not become it.
+            own = self.posterior(device, space)  # the cached one Predict uses
+            answered_by = None
+            if standardises_by_pool(space, measured.archs):
+                # This posterior is the pool's: Predict's cached one must not become it, and
+                # answers the picks (Suggestion.variance_ms2: "as Predict answers").
                 model, posterior = self._built_posterior(space, measured, descriptor, pool)
+                answered_by = own
             else:
-                model, posterior = self.posterior(device, space)  # the cached one Predict uses
+                model, posterior = own
             # Fewer than count when measured archs leave the pool: the caller cannot tell which.
             picks = min(count, len(pool))
-            chosen = self.estimator.suggest_from(
-                model, posterior, space, pool, picks, strategy, seed, stop
+            return self.estimator.suggest_from(
+                model, posterior, space, pool, picks, strategy, seed, stop, answered_by
             )
-            if not by_pool:
-                return chosen
-            # The pool's variances are tens to thousands of times smaller than Predict's: a
-            # suggestion answers as Predict does for its arch (Suggestion.variance_ms2).
-            return Suggestion(chosen.archs, self.predict(device, space, chosen.archs))
 
 
 def describe_key_change(cached: dict[str, object], current: dict[str, object]) -> str:
