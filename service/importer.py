@@ -77,8 +77,8 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
     archs = all_archs()
     for stem in tqdm(tables, desc="importing HELP tables", unit="device", disable=not progress):
         table = tables[stem]
-        created_before = summary.devices_created
-        device = _ensure_device(store, stem, summary)
+        device, created = _ensure_device(store, stem)
+        summary.devices_created += created
         have = set(store.measurements(device.id, NB201)[0])
         rows = [
             MeasurementRow(NB201, arch, float(table[i]))
@@ -90,7 +90,7 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
             continue
         store.add_measurements(device.id, rows)
         summary.measurements_added += len(rows)
-        summary.devices_completed += summary.devices_created == created_before
+        summary.devices_completed += not created
     logger.info("import from %s: %s", dataset.root, summary)
     return summary
 
@@ -104,7 +104,7 @@ def _check_names(store: Store, stems: Iterable[str]) -> None:
     measurements.
     """
     for stem in stems:
-        if _owner(store, stem) == stem and store.resolve(stem).description == _description(stem):
+        if _made_by_import(store, stem):
             continue
         for name in [stem, *DEVICE_ALIASES.get(stem, [])]:
             owner = _owner(store, name)
@@ -124,14 +124,24 @@ def _owner(store: Store, name: str) -> str | None:
         return None
 
 
-def _ensure_device(store: Store, stem: str, summary: ImportSummary) -> DeviceRecord:
+def _made_by_import(store: Store, stem: str) -> bool:
+    """Whether a device of table ``stem``'s name exists and an import made it."""
     try:
-        return store.resolve(stem)
+        device = store.resolve(stem)
     except DeviceNotFoundError:
-        summary.devices_created += 1
-        return store.register_device(
+        return False
+    return device.name == stem and device.description == _description(stem)
+
+
+def _ensure_device(store: Store, stem: str) -> tuple[DeviceRecord, bool]:
+    """The device of table ``stem``, and whether it was created now."""
+    try:
+        return store.resolve(stem), False
+    except DeviceNotFoundError:
+        device = store.register_device(
             stem, DEVICE_ALIASES.get(stem, []), description=_description(stem)
         )
+        return device, True
 
 
 def _description(stem: str) -> str:
