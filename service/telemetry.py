@@ -293,8 +293,10 @@ class MetricsEndpoint:
             self._httpd, self._thread = start_http_server(port, host, registry=metrics.registry)
         except OSError as exc:
             # "[Errno 98] Address already in use" alone did not say what holds the port.
-            clash = "; it is the gRPC port (--address): give the metrics another" * (
-                port == grpc_port
+            clash = (
+                "; it is the gRPC port (--address): give the metrics another"
+                if port == grpc_port
+                else ""
             )
             raise ConfigError(f"cannot serve metrics on {address}: {exc}{clash}") from None
         self.port = int(self._httpd.server_port)
