@@ -624,7 +624,7 @@ def _single_measurement_scale_var(
     measurement (``prior_sd``; raw vector features make that prior variance any size). Taken
     as exact, the scale made every other arch's interval too narrow: coverage90 0.70, 0.42 and
     0.60 on pixel2, raspi4 and eyeriss from one random measurement (8 seeds), where two
-    measurements give 0.94-0.98 and their residuals carry the scale's error."""
+    measurements give 0.94-1.00 and their residuals carry the scale's error."""
     deviation = float((covariance[0, 0] + noise[0]) * variance_ratio.reshape(()))
     return min(deviation, prior_sd**2)
 
