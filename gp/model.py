@@ -94,6 +94,13 @@ _Z95 = float(stats.norm.ppf(0.95))
 # this prior probability (against "no source is").
 _RELATIVE_BOOSTS = torch.tensor([10.0, 30.0, 100.0], dtype=torch.float64)
 _RELATIVE_PRIOR = 0.1
+# Least sd of the log scale of a device with no measurement and no reference latencies. The
+# sources' own spread (HELP's 13: 0.41) is that of their classes, GPUs, server CPUs and phones;
+# a device of another class lies beyond it (HELP's FPGA and ASIC 3.3 and 2.4 of those sds below
+# the sources' mean, raspi4 1.6 above), and intervals of that spread held 0.1%, 30% and 60% of
+# their latencies. At 1 the 90% interval spans a factor 5 either way of the sources' typical
+# level, which is about what is known of a device before a measurement.
+_NEW_DEVICE_LEVEL_MIN_SD = 1.0
 # Physically plausible latencies (1 ns to ~3 h). Beyond them a measurement is a unit error or
 # garbage, and values like 5e-324 ms break the Cholesky factor of every later posterior.
 MIN_LATENCY_MS = 1e-6
@@ -164,7 +171,8 @@ class ArchFeatures:
         universe_encoding: (N x d) raw encodings of the universe archs.
         encoding_stats: (mean, sd) to standardise encodings by; default the universe's.
         prior_level: mean and sd of a device's log scale before it has measurements, for
-            prior-only models (a fitted model takes them from the sources).
+            prior-only models (a fitted model takes the sources' mean and their spread, but no
+            less than ``_NEW_DEVICE_LEVEL_MIN_SD``).
         work: for a prior-only model, the encoding column of an arch's analytic work and the
             space's typical work, which set its baseline (see the class docstring).
         """
@@ -172,7 +180,10 @@ class ArchFeatures:
         self.prior_level = prior_level
         self.work = work
         if profiles is not None:
-            self.prior_level = (profiles.level_mean, profiles.level_sd)
+            self.prior_level = (
+                profiles.level_mean,
+                max(profiles.level_sd, _NEW_DEVICE_LEVEL_MIN_SD),
+            )
         if encoding_stats is None and universe_encoding is not None:
             encoding_stats = _standardisation(universe_encoding)
         self.encoding_stats = encoding_stats
