@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from client.cli import app
+from service.grpc_logs import quiet_grpc_core
 
 
 def main() -> None:
-    # grpc's C core printed its own lines (a failed TLS handshake, at INFO) before the one-line
-    # error; a user's own GRPC_VERBOSITY still wins.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # client.cli imports grpc inside the commands, so this comes before it.
+    quiet_grpc_core()
     app(prog_name="client")
 
 

@@ -117,6 +117,22 @@ def test_tls_files_that_are_no_pem_or_swapped_are_named_at_start_up(
     assert not (tmp_path / "s.sqlite").exists()
 
 
+def test_health_over_tls_fails_in_one_line(tls_server: RunningServer, stranger: TlsFiles) -> None:
+    """``health`` defaults GRPC_VERBOSITY to ERROR, as the client CLI does: grpc's C core
+    printed its own "Handshake failed" line before the verdict."""
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}
+    address = f"127.0.0.1:{tls_server.port}"
+    health = ["health", "--address", address, "--ca", str(stranger.ca)]
+    # The main parser's options may come before the command.
+    for argv in (health, ["--log-level", "INFO", *health]):
+        result = subprocess.run(
+            [sys.executable, "-m", "service", *argv],
+            cwd=REPO, capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert result.stderr == f"{address}: unhealthy: UNAVAILABLE\n"
+
+
 def test_default_address_is_loopback() -> None:
     assert DEFAULT_ADDRESS.startswith("127.0.0.1:")
     assert is_loopback(DEFAULT_ADDRESS) and is_loopback("[::1]:1") and is_loopback("localhost:1")

@@ -1,0 +1,22 @@
+"""grpc's own log lines in the command-line tools that call a server (``client``, ``service
+health``).
+
+grpc's C core writes to stderr itself: a failed TLS handshake printed an INFO line ("Handshake
+failed with error ...") before the tool's one-line error. It reads ``GRPC_VERBOSITY`` once, when
+grpc is imported, so a tool sets the default before anything imports grpc. ``serve`` keeps
+grpc's default: there a handshake that failed is news to the operator.
+
+Imports only the standard library, so the client uses it without the server's modules.
+"""
+
+from __future__ import annotations
+
+import os
+
+ENV_GRPC_VERBOSITY = "GRPC_VERBOSITY"
+
+
+def quiet_grpc_core() -> None:
+    """Makes grpc's C core log errors only, unless the user set ``GRPC_VERBOSITY``. Has no
+    effect once grpc is imported."""
+    os.environ.setdefault(ENV_GRPC_VERBOSITY, "ERROR")
