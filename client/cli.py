@@ -42,6 +42,7 @@ from client.settings import (
 from service.addresses import address_problem
 from service.names import TEXT_LAYOUT, is_unprintable
 from service.outputs import output_path_problem
+from service.wording import quantity
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -570,8 +571,9 @@ def suggest_samples(
         )
     if len(picks) < count:  # the service leaves out what the device is conditioned on
         typer.echo(
-            f"note: only {len(picks)} of the {count} suggestions asked for: no other arch of"
-            f" the pool is left that {device} has not measured (or has as a reference arch)",
+            f"note: only {len(picks)} of the {quantity(count, 'suggestion')} asked for: no other"
+            f" arch of the pool is left that {device} has not measured (or has as a reference"
+            " arch)",
             err=True,
         )
     rows = [_suggestion_row(pick) for pick in picks]
@@ -736,7 +738,7 @@ def add(
         print_json({"device": device, **asdict(result)})
         return
     typer.echo(
-        f"accepted {result.accepted} measurements for {device}; it now has"
+        f"accepted {quantity(result.accepted, 'measurement')} for {device}; it now has"
         f" {result.device_total} (model {result.model_version})"
     )
 
@@ -822,7 +824,8 @@ def flattery(conditioned: int, scored: int, device: str) -> str:
     """Why a score on ``conditioned`` of ``scored`` archs the device's model was conditioned on
     is too good."""
     return (
-        f"{conditioned} of the {scored} archs are among {device}'s measurements or reference"
+        f"{conditioned} of the {quantity(scored, 'arch')} {'is' if conditioned == 1 else 'are'}"
+        f" among {device}'s measurements or reference"
         " archs: the model was conditioned on them, so the scores flatter it"
     )
 
@@ -877,7 +880,7 @@ def devices(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(found)} devices")
+    table = Table(title=quantity(len(found), "device"))
     for column in ("name", "aliases", "measurements", "source", "description"):
         table.add_column(column, justify="right" if column == "measurements" else "left")
     for d in found:
@@ -944,7 +947,8 @@ def register(
         print_json(asdict(info))
         return
     aliases = f" (aliases {', '.join(info.aliases)})" if info.aliases else ""
-    typer.echo(f"registered {info.name}{aliases} with {len(info.descriptor)} descriptor values")
+    values = quantity(len(info.descriptor), "descriptor value")
+    typer.echo(f"registered {info.name}{aliases} with {values}")
 
 
 @app.command()
@@ -992,7 +996,7 @@ def report(
     if as_json:
         print_json({"device": device, "figure": str(out), **scores.as_dict()})
         return
-    typer.echo(f"{device}: {scores.n} archs  {scores_line(scores.as_dict())}")
+    typer.echo(f"{device}: {quantity(scores.n, 'arch')}  {scores_line(scores.as_dict())}")
     typer.echo(f"wrote {out}")
 
 

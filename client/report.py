@@ -14,6 +14,7 @@ import numpy as np
 
 from client.api import Predictions
 from client.metrics import Scores, calibration_curve, score
+from service.wording import quantity
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -84,7 +85,7 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
     ax.set_ylabel("predicted latency (ms): median, 90% interval")
     title = "Predicted vs measured"
     if len(bars) < len(measured):
-        title += f" (error bars on {len(bars)} points)"
+        title += f" (error bars on {quantity(len(bars), 'point')})"
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="upper left", fontsize=8)

@@ -36,6 +36,7 @@ from service.config import (
     ServiceConfig,
 )
 from service.errors import StartupError
+from service.wording import quantity
 
 #: What --help says: the module docstring's reST markup (``...``) read as noise there.
 DESCRIPTION = (
@@ -191,8 +192,9 @@ def _import_help(args: argparse.Namespace) -> int:
     # A device an interrupted import left without all its archs was counted nowhere.
     completed = f" {summary.devices_completed} completed," if summary.devices_completed else ""
     print(
-        f"{summary.devices_created} devices created,{completed} {summary.devices_skipped} already"
-        f" complete, {summary.measurements_added} measurements added to {config.store_path}"
+        f"{quantity(summary.devices_created, 'device')} created,{completed}"
+        f" {summary.devices_skipped} already complete,"
+        f" {quantity(summary.measurements_added, 'measurement')} added to {config.store_path}"
     )
     return 0
 

@@ -52,6 +52,7 @@ from service.config import ServiceConfig
 from service.errors import ServerExitedError
 from service.outputs import output_path_problem, write_atomically
 from service.server import is_loopback
+from service.wording import quantity
 
 logger = logging.getLogger(__name__)
 
@@ -515,7 +516,10 @@ def _check_store_file(store: Path, acked: dict[str, Counter[float]]) -> list[str
             if stored != expected:
                 missing = sum((expected - stored).values())
                 extra = sum((stored - expected).values())
-                problems.append(f"{name}: {missing} acknowledged rows missing, {extra} extra rows")
+                problems.append(
+                    f"{name}: {quantity(missing, 'acknowledged row')} missing,"
+                    f" {quantity(extra, 'extra row')}"
+                )
     return problems
 
 
@@ -559,7 +563,8 @@ def _rss(report: LoadReport, sampler: RssSampler, baseline_at: float, limit: flo
 # ---- command line ------------------------------------------------------------------------------
 def format_report(report: LoadReport) -> str:
     lines = [
-        f"{report.clients} clients, {report.duration_s:.1f} s, {report.throughput:.1f} RPC/s",
+        f"{quantity(report.clients, 'client')}, {report.duration_s:.1f} s,"
+        f" {report.throughput:.1f} RPC/s",
         f"{'rpc':<16}{'calls':>8}{'errors':>8}"
         + "".join(f"{h:>10}" for h in ("p50 ms", "p90 ms", "p99 ms", "max ms")),
     ]
@@ -571,8 +576,9 @@ def format_report(report: LoadReport) -> str:
         )
     lines.append(
         f"measurements: {report.acknowledged_measurements} acknowledged"
-        f" ({report.preloaded_measurements} preloaded, then {report.acknowledged_batches}"
-        f" batches), {report.stored_measurements} stored:"
+        f" ({report.preloaded_measurements} preloaded, then"
+        f" {quantity(report.acknowledged_batches, 'batch', 'batches')}),"
+        f" {report.stored_measurements} stored:"
         f" {'OK' if report.counts_ok else 'MISMATCH ' + '; '.join(report.count_problems)}"
     )
     if report.rss_growth is not None:

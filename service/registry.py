@@ -48,6 +48,7 @@ from service.archs import SpaceKey, space_key, vector_dim
 from service.errors import InvalidRequestError, NotReadyError
 from service.outputs import write_atomically
 from service.store import DeviceRecord, Store
+from service.wording import quantity
 
 logger = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
@@ -159,7 +160,10 @@ class Registry:
         seconds = time.perf_counter() - started
         self.on_fit("startup", seconds)
         logger.info(
-            "model %s ready (%d source devices) in %.1f s", self.fit_hash[:8], len(sources), seconds
+            "model %s ready (%s) in %.1f s",
+            self.fit_hash[:8],
+            quantity(len(sources), "source device"),
+            seconds,
         )
 
     def _source_tables(self) -> dict[str, np.ndarray]:
@@ -217,13 +221,15 @@ class Registry:
     def _fit(self, sources: dict[str, np.ndarray]) -> LatencyEstimator:
         if len(sources) < MIN_SOURCE_DEVICES:
             logger.warning(
-                "only %d complete NB201 source table(s) in the store: predictions use the"
-                " prior only (import a dataset with `python -m service import-help DIR`)",
-                len(sources),
+                "only %s in the store: predictions use the prior only (import a dataset"
+                " with `python -m service import-help DIR`)",
+                quantity(len(sources), "complete NB201 source table"),
             )
             return LatencyEstimator(None)
         started = time.perf_counter()
-        logger.info("fitting on %d source devices: %s", len(sources), ", ".join(sorted(sources)))
+        logger.info(
+            "fitting on %s: %s", quantity(len(sources), "source device"), ", ".join(sorted(sources))
+        )
         estimator = LatencyEstimator.fit(sources, self.fit_settings)
         logger.info("fitted in %.1f s", time.perf_counter() - started)
         self._save(estimator)
@@ -281,10 +287,10 @@ class Registry:
             usable = [i for i in keep if _accepted(vectors, archs[i])]
             if len(usable) < len(keep):
                 logger.warning(
-                    "device %s: %d stored vector measurements are outside what the space now"
-                    " accepts (%s; stored before that bound): left out of its model",
+                    "device %s: left out of its model: %s outside what the space now accepts"
+                    " (%s; stored before that bound)",
                     device.name,
-                    len(keep) - len(usable),
+                    quantity(len(keep) - len(usable), "stored vector measurement"),
                     VALUE_RULE,
                 )
             archs, latency = [archs[i] for i in usable], latency[usable]

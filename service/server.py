@@ -48,6 +48,7 @@ from service.registry import Registry
 from service.servicer import LatencyEstimatorServicer
 from service.store import Store
 from service.telemetry import Metrics, MetricsEndpoint, TelemetryInterceptor
+from service.wording import quantity
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +93,9 @@ class RunningServer:
         elif devices := self.store.list_devices():
             # Said, since a dataset given to a store that holds devices is left unread.
             logger.info(
-                "the store already holds %d device(s): %s is imported only into an empty store"
+                "the store already holds %s: %s is imported only into an empty store"
                 " (import-help adds tables to this one)",
-                len(devices),
+                quantity(len(devices), "device"),
                 dataset,
             )
             return

@@ -39,6 +39,7 @@ from service.errors import (
 from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
 from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
+from service.wording import quantity
 
 logger = logging.getLogger(__name__)
 PageItem = TypeVar("PageItem", pb.Device, pb.Measurement)
@@ -208,7 +209,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             )
         else:
             logger.info(
-                "stored %d measurements for %s (v%d)", len(rows), device.name, device.version
+                "stored %s for %s (v%d)",
+                quantity(len(rows), "measurement"),
+                device.name,
+                device.version,
             )
         return self._added(device, len(rows), surprising)
 

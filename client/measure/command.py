@@ -29,6 +29,7 @@ from client.cli import (
     warn_if_source_device,
 )
 from client.measure.timing import MIN_REPEATS, STEADY_LIMIT
+from service.wording import quantity
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -467,8 +468,8 @@ def _measure_rounds(
     except BaseException:  # Ctrl-C, or a failure (the server gone) after some rounds
         if uploaded:  # the user needs to know what a rerun would measure twice
             typer.echo(
-                f"interrupted: {len(rounds)} round(s), {len(uploaded)} archs, had been uploaded"
-                f" to {plan.device}",
+                f"interrupted: {quantity(len(rounds), 'round')},"
+                f" {quantity(len(uploaded), 'arch')}, had been uploaded to {plan.device}",
                 err=True,
             )
         raise
@@ -628,19 +629,20 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
     if "registered" in summary:
         state = "registered" if summary["registered"] else "was already registered (kept)"
         noisy = summary.get("reference_noisy", 0)
-        state += f" ({noisy} reference archs stayed noisy)" if noisy else ""
+        state += f" ({quantity(noisy, 'reference arch')} stayed noisy)" if noisy else ""
         console.print(f"{device} {state}")
     for number, r in enumerate(summary["rounds"], 1):
         noisy = f", {r['noisy']} noisy" if r["noisy"] else ""
         console.print(
-            f"round {number}: measured {r['measured']} archs ({r['min_ms']:.3f}-{r['max_ms']:.3f}"
+            f"round {number}: measured {quantity(r['measured'], 'arch')}"
+            f" ({r['min_ms']:.3f}-{r['max_ms']:.3f}"
             f" ms, worst spread {r['worst_spread']:.1%}{noisy}); device now has"
-            f" {r['device_total']} measurements"
+            f" {quantity(r['device_total'], 'measurement')}"
         )
         _print_surprising(console, r)
     if "evaluation" in summary:
         evaluation = summary["evaluation"]
-        console.print(f"held-out {evaluation['n']} archs: {scores_line(evaluation)}")
+        console.print(f"held-out {quantity(evaluation['n'], 'arch')}: {scores_line(evaluation)}")
         if evaluation["conditioned"]:
             warning = flattery(evaluation["conditioned"], evaluation["n"], device)
             console.print(Text(f"warning: {warning}", style="yellow"))
@@ -677,7 +679,7 @@ def _print_noisy_warning(console: Console, summary: dict[str, Any]) -> None:
     if noisy:
         hint = " (or --clock cpu)" if summary["settings"]["clock"] == "wall" else ""
         console.print(
-            f"warning: {noisy} measurements stayed noisy after"
+            f"warning: {quantity(noisy, 'measurement')} stayed noisy after"
             f" {summary['settings']['attempts']} series: the machine is busy; measure again at a"
             f" quieter moment{hint}",
             style="yellow",
@@ -690,8 +692,8 @@ def _print_speed_check(console: Console, check: dict[str, Any], settings: dict[s
         for then, now in zip(check["uploaded_ms"], check["now_ms"], strict=True)
     )
     console.print(
-        f"speed check: {len(check['archs'])} uploaded archs timed again after the held-out set:"
-        f" {check['drift']:+.1%} (median; {changes})"
+        f"speed check: {quantity(len(check['archs']), 'uploaded arch')} timed again after the"
+        f" held-out set: {check['drift']:+.1%} (median; {changes})"
     )
     if not check["steady"]:
         _warn_unsteady(
@@ -707,7 +709,7 @@ def _print_repeatability(
 ) -> None:
     medians = ", ".join(f"{m:.3f}" for m in repeat["medians_ms"])
     console.print(
-        f"repeatability: {len(repeat['medians_ms'])} medians {medians} ms;"
+        f"repeatability: {quantity(len(repeat['medians_ms']), 'median')} {medians} ms;"
         f" spread {repeat['spread']:.1%} (max-min)/median"
     )
     if repeat["spread"] > STEADY_LIMIT:

@@ -21,6 +21,7 @@ from client.measure.errors import MeasureError, TimingError
 from client.measure.networks import FBNET, NASBENCH201, random_archs
 from client.measure.timing import STEADY_LIMIT, OnMeasured, Timing, TimingSettings, time_arch
 from client.metrics import Scores, score
+from service.wording import quantity
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ def measure_archs(
     noisy = count_noisy(timings)
     if noisy:
         logger.warning(
-            "%d of %d measurements stayed noisy (spread above threshold)", noisy, len(timings)
+            "%d of %s stayed noisy (spread above threshold)",
+            noisy,
+            quantity(len(timings), "measurement"),
         )
     return timings
 
@@ -317,8 +320,8 @@ def recheck_speed(
     )
     if not check.steady:
         logger.warning(
-            "the machine's speed moved by %+.1f%% since the upload (%d archs timed again)",
+            "the machine's speed moved by %+.1f%% since the upload (%s timed again)",
             100 * check.drift,
-            len(archs),
+            quantity(len(archs), "arch"),
         )
     return check

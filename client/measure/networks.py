@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from client.measure.errors import ArchitectureError
+from service.wording import quantity
 
 if TYPE_CHECKING:  # torch is imported lazily so the CLI starts fast
     from torch import Tensor, nn
@@ -116,7 +117,7 @@ def _parse_nb201_group(node: int, group: str, arch: str) -> list[str]:
 def format_nb201(ops: list[str]) -> str:
     """The arch string of 6 edge ops in string order (1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2)."""
     if len(ops) != 6:
-        raise ArchitectureError(f"an NB201 cell has 6 edges, got {len(ops)} ops")
+        raise ArchitectureError(f"an NB201 cell has 6 edges, got {quantity(len(ops), 'op')}")
     groups = (ops[0:1], ops[1:3], ops[3:6])
     return "+".join("|" + "|".join(f"{op}~{j}" for j, op in enumerate(g)) + "|" for g in groups)
 
@@ -128,8 +129,8 @@ def random_nb201(count: int, seed: int | None = None, exclude: set[str] | None =
     left = NB201_SIZE - len(taken)
     if count > left:
         raise ArchitectureError(
-            f"cannot draw {count} distinct NB201 archs: only {left} are left outside those"
-            " excluded (measured already, or reference archs)"
+            f"cannot draw {quantity(count, 'distinct NB201 arch')}: only {left} are left outside"
+            " those excluded (measured already, or reference archs)"
         )
     drawn: list[str] = []
     while len(drawn) < count:

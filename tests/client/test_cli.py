@@ -325,7 +325,7 @@ def test_adding_to_a_source_device_warns_that_it_joins_the_table(
     added = run(target, "add", "-d", "pi4", "-f", str(measured))
     assert added.exit_code == 0, added.output
     assert "warning: raspi4 is a source device of the shared model" in added.stderr
-    assert "accepted 1 measurements for pi4" in added.stdout
+    assert "accepted 1 measurement for pi4" in added.stdout
 
 
 def test_adding_fbnet_archs_to_a_source_device_does_not_say_they_join_its_table(
@@ -441,7 +441,7 @@ def test_spaces_around_header_names_are_ignored_like_around_values(
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch, latency_ms\n{HEAVY}, 40.5\n")
     added = run(target, "add", "-d", "typed", "-f", str(measured))
-    assert added.exit_code == 0 and "accepted 1 measurements" in added.stdout, added.output
+    assert added.exit_code == 0 and "accepted 1 measurement " in added.stdout, added.output
     archs = tmp_path / "archs.csv"
     archs.write_text(f"latency_ms, arch\n40.5, {LIGHT}\n")
     predicted = run(target, "predict", "-d", "typed", "-f", str(archs), "--json")

@@ -100,7 +100,7 @@ def test_scoring_on_measured_archs_warns_that_it_flatters(target: str, tmp_path:
     args = ["measure", "-d", "flattered", "--archs", str(archs), "--eval-archs", str(scored)]
     result = invoke(target, *args, "--recheck", "0", *FAST_FLAGS)
     assert result.exit_code == 0, result.output
-    assert "warning: 1 of the 2 archs are among flattered's measurements" in result.stdout
+    assert "warning: 1 of the 2 archs is among flattered's measurements" in result.stdout
     summary = json.loads(invoke(target, *args, "--recheck", "0", "--json", *FAST_FLAGS).stdout)
     assert summary["evaluation"]["conditioned"] == 1
     held_out = ["measure", "-d", "flattered", "--eval-archs", str(archs), "--suggested", "0"]
@@ -132,7 +132,7 @@ def test_scoring_on_reference_archs_warns_that_it_flatters(
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["evaluation"]["conditioned"] == 1, device
     text = invoke(target, *args, *FAST_FLAGS)
-    assert "warning: 1 of the 2 archs are among referenced-now's measurements or" in " ".join(
+    assert "warning: 1 of the 2 archs is among referenced-now's measurements or" in " ".join(
         text.stdout.split()
     )
 
@@ -437,7 +437,7 @@ def test_an_interrupted_run_says_what_it_had_uploaded(
     args = ["measure", "-d", "stopped", "--suggested", "2", "--rounds", "3", *FAST_FLAGS]
     result = invoke(target, *args)
     assert result.exit_code != 0
-    assert "interrupted: 1 round(s), 2 archs, had been uploaded to stopped" in result.output
+    assert "interrupted: 1 round, 2 archs, had been uploaded to stopped" in result.output
     with LatencyClient(target) as latency:
         assert latency.device("stopped").measurement_count == 2
 

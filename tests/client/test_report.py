@@ -68,6 +68,16 @@ def test_report_figure_and_numbers(target: str, measured_csv: Path, tmp_path: Pa
     assert (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")
 
 
+def test_a_report_on_one_arch_says_arch(target: str, measured_csv: Path, tmp_path: Path) -> None:
+    """It said "target: 1 archs"."""
+    one = tmp_path / "one.csv"
+    one.write_text("\n".join(measured_csv.read_text().splitlines()[:2]) + "\n")
+    args = ["--target", target, "report", "-d", "target", "--out", str(tmp_path / "r.png")]
+    result = CliRunner().invoke(app, [*args, "--measured", str(one)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("target: 1 arch "), result.stdout
+
+
 def test_a_report_on_measured_archs_warns_that_it_flatters(
     target: str, latency: LatencyClient, measured_csv: Path, tmp_path: Path
 ) -> None:

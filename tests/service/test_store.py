@@ -300,7 +300,7 @@ def test_a_dataset_given_to_a_store_with_devices_is_said_to_be_left_unread(
     finally:
         running.stop(grace=0)
     assert names == ["mine"]
-    assert f"the store already holds 1 device(s): {root} is imported only into an empty store" in (
+    assert f"the store already holds 1 device: {root} is imported only into an empty store" in (
         caplog.text
     )
 
@@ -319,6 +319,21 @@ def test_import_help_settles_an_interrupted_first_start_import(tmp_path: Path) -
     marker.write_text(f"{root}\n")
     assert main(["import-help", str(root), "--store", str(path), "--devices", "a"]) == 0
     assert not marker.exists()
+
+
+def test_import_help_counts_one_device_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "1 devices created"."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.cli import main
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    assert main(["import-help", str(root), "--store", str(path)]) == 0
+    assert capsys.readouterr().out == (
+        f"1 device created, 0 already complete, {NUM_ARCHS} measurements added to {path}\n"
+    )
 
 
 def test_import_help_counts_the_devices_an_interrupted_import_left_incomplete(
