@@ -65,19 +65,36 @@ MIN_STANDARDISING_ARCHS = 2
 SURPRISE_CHECK_MAX_ARCHS = 100
 
 
-# numpy takes True for 1.0: a mask passed for the latencies became measurements of 1 ms.
-_NOT_A_BOOL = "latencies must be numbers (ms), not bools"
+# numpy converts what is no latency without a word: True became a measurement of 1 ms (a mask
+# passed for the latencies, say), and "3.5" or b"3.5" (a CSV's cells unparsed) one of 3.5 ms.
+_NOT_A_NUMBER = "latencies must be numbers (ms), not bools, strings or bytes"
 
 
-def _holds_bools(values: object) -> bool:
-    """Whether ``values`` (a latency, or a list, tuple or array of them) holds a bool."""
-    if isinstance(values, list | tuple):
-        return any(_holds_bools(value) for value in values)
+def _first_non_number(values: object) -> tuple[int, object] | None:
+    """The position and value of the first bool, str or bytes in ``values`` (a latency, or a
+    list, tuple or array of them), or None."""
     if isinstance(values, torch.Tensor):
-        return values.dtype == torch.bool
-    if isinstance(values, np.ndarray):
-        return values.dtype == np.bool_
-    return isinstance(values, bool | np.bool_)
+        if values.dtype != torch.bool:  # torch holds no strings
+            return None
+        values = values.tolist()
+    elif isinstance(values, np.ndarray):
+        if values.dtype.kind not in "bUSO":  # bool, str, bytes, object: others are numbers
+            return None
+        values = values.tolist()
+    if isinstance(values, list | tuple):
+        for position, value in enumerate(values):
+            if (found := _first_non_number(value)) is not None:
+                return position, found[1]
+        return None
+    return (0, values) if isinstance(values, bool | np.bool_ | str | bytes) else None
+
+
+def _check_numbers(values: object, where: Callable[[int], str]) -> None:
+    """Raises InvalidMeasurementError naming the first bool, str or bytes in ``values`` by
+    ``where(its position)``, as :func:`gp.model.check_latencies` names a bad latency."""
+    if (found := _first_non_number(values)) is not None:
+        position, value = found
+        raise InvalidMeasurementError(f"{where(position)}: latency {value!r}: {_NOT_A_NUMBER}")
 
 
 @dataclass
@@ -97,8 +114,7 @@ class Measurements:
             raise InvalidArchitectureError(
                 "archs must be a list of architectures, got a single str; wrap it in a list"
             )
-        if _holds_bools(self.latency_ms):
-            raise InvalidMeasurementError(_NOT_A_BOOL)
+        _check_numbers(self.latency_ms, where=lambda i: f"measurement {i}")
         try:
             self.latency_ms = np.asarray(self.latency_ms, dtype=np.float64)
         except (TypeError, ValueError):
@@ -547,8 +563,7 @@ def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str,
         arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])
     except InvalidArchitectureError as exc:
         raise InvalidArchitectureError(f"{where}: {exc}") from None
-    if _holds_bools(value):
-        raise InvalidMeasurementError(f"{where}: {_NOT_A_BOOL}")
+    _check_numbers(value, where=lambda _: where)
     try:
         latency = float(value)
     except (TypeError, ValueError):

@@ -57,6 +57,29 @@ def test_bools_are_not_latencies(latency_ms: object) -> None:
         Measurements(["1,2,3", "4,5,6"], latency_ms)
 
 
+@pytest.mark.parametrize(
+    ("latency_ms", "named"),
+    [
+        ([5.0, "3.5"], "measurement 1: latency '3.5'"),
+        ((b"3.5", 5.0), "measurement 0: latency b'3.5'"),
+        (np.array(["3.5", "4"]), "measurement 0: latency '3.5'"),
+        (np.array([b"3.5", b"4"]), "measurement 0: latency b'3.5'"),
+        (np.array([5.0, "4"], dtype=object), "measurement 1: latency '4'"),
+        ([5.0, True], "measurement 1: latency True"),
+    ],
+)
+def test_strings_are_not_latencies(latency_ms: object, named: str) -> None:
+    """numpy read "3.5" (a CSV's cells left unparsed, say) as a measurement of 3.5 ms."""
+    with pytest.raises(InvalidMeasurementError, match=re.escape(named) + ": latencies must be"):
+        Measurements(["1,2,3", "4,5,6"], latency_ms)
+
+
+def test_a_string_reference_latency_is_refused() -> None:
+    descriptor = {REFERENCE_LATENCY_PREFIX + all_archs()[9]: "3.5"}
+    with pytest.raises(InvalidMeasurementError, match="descriptor 'latency:.*'3.5'.*strings"):
+        LatencyEstimator(None).predict(NB201, all_archs()[:1], None, descriptor)
+
+
 def test_a_bool_reference_latency_is_refused() -> None:
     descriptor = {REFERENCE_LATENCY_PREFIX + all_archs()[9]: True}
     with pytest.raises(InvalidMeasurementError, match="descriptor 'latency:.*not bools"):
