@@ -463,11 +463,13 @@ def surprise_check_sample(
     ``SURPRISE_CHECK_MAX_ARCHS`` distinct archs, the checked ones (a fixed sample of half the
     cap where more are wanted) and a fixed sample of the others. Each checked arch is still
     predicted from 50 or more others: on HELP's unseen devices 20 or 50 random measurements
-    found a wrong one as often as each other (README, "Client")."""
+    found a wrong one as often as each other (README, "Client").
+
+    The samples depend on the sets of archs only, not on the order they were uploaded in: the
+    same measurements gave another verdict uploaded in another order."""
     canonical = space.canonicalize(measured.archs)
-    distinct = list(dict.fromkeys(canonical))
-    present = set(distinct)
-    checked = [arch for arch in dict.fromkeys(wanted) if arch in present]
+    distinct = sorted(set(canonical))
+    checked = sorted(set(wanted) & set(distinct))
     if len(distinct) <= SURPRISE_CHECK_MAX_ARCHS:
         return measured, set(checked)
     rng = np.random.default_rng(0)

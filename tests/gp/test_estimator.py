@@ -332,3 +332,30 @@ def test_the_surprise_check_keeps_the_checked_archs_and_a_sample_of_the_others()
         assert len(checked) == count and checked <= kept & set(uploaded)
     small = Measurements(archs[:80], np.ones(80))
     assert surprise_check_sample(VECTORS, small, archs[:5]) == (small, set(archs[:5]))
+
+
+def test_the_surprise_check_gives_one_verdict_whatever_the_upload_order() -> None:
+    """Its samples were drawn by position in the upload: the same 150 measurements, two of
+    them wrong, gave other samples, p-values and findings when uploaded in another order."""
+    rng = np.random.default_rng(3)
+    features = np.c_[rng.uniform(1.0, 10.0, 150), rng.uniform(0.0, 1.0, (150, 2))]
+    latency = 2.0 * features[:, 0] * (1 + 0.02 * rng.normal(size=150))
+    latency[[5, 70]] *= [1e-3, 10.0]
+    archs = [VECTORS.canonical(vector) for vector in features]
+    uploaded = archs[:80]  # more than the check takes: it samples them too
+
+    def check(order: np.ndarray) -> tuple[set[str], set[str], dict[str, tuple[float, float]]]:
+        measured = Measurements([archs[i] for i in order], latency[order])
+        among = [arch for arch in (archs[i] for i in order) if arch in uploaded]
+        sample, checked = surprise_check_sample(VECTORS, measured, among)
+        found = LatencyEstimator(None).surprising(VECTORS, measured, among=among)
+        return set(sample.archs), checked, {a: (s.expected_ms, s.p_value) for a, s in found}
+
+    first = check(np.arange(150))
+    assert first[2]  # a wrong one was among those checked
+    for seed in (4, 5):
+        again = check(np.random.default_rng(seed).permutation(150))
+        assert again[:2] == first[:2]
+        assert again[2].keys() == first[2].keys()
+        for arch, figures in again[2].items():
+            assert figures == pytest.approx(first[2][arch], rel=1e-6)
