@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from client.api import REFERENCE_LATENCY_PREFIX, LatencyClient, Predictions
 from client.cli import app
-from client.metrics import calibration_curve, score, spearman
+from client.metrics import acc10, calibration_curve, score, spearman
 from client.report import MAX_ERROR_BARS, Report, draw
 from tests.service.conftest import DATASET
 
@@ -197,6 +197,18 @@ def test_metrics_of_perfect_and_biased_predictions() -> None:
     # Every measurement sits 0.74 sd off-centre: outside the central intervals below ~54%.
     assert observed[0] == 0.0 and observed[-1] == 1.0
     assert np.all(np.diff(observed) >= 0) and len(levels) == len(observed)
+
+
+def test_acc10_counts_a_prediction_exactly_10_percent_off_on_either_side() -> None:
+    """1.1 / 1.0 - 1 is 0.10000000000000009: a prediction 10% high was a miss, 10% low a hit."""
+    measured = np.array([1.0, 1.0, 100.0, 100.0])
+    assert acc10(np.array([1.1, 0.9, 110.0, 90.0]), measured) == 1.0
+    assert acc10(np.array([1.1 * (1 + 1e-9), 0.9 * (1 - 1e-9), 110.0, 90.0]), measured) == 0.5
+    # gp's accuracy benchmark (gp.metrics) counts by the same bound.
+    from client import metrics
+    from gp.metrics import ACC10_LIMIT
+
+    assert metrics.ACC10_LIMIT == ACC10_LIMIT
 
 
 def test_spearman_of_constant_inputs_is_nan_without_a_warning() -> None:

@@ -44,6 +44,17 @@ def test_scores_of_a_known_prediction() -> None:
     assert scores["kendall"] == pytest.approx(0.8)  # one discordant pair of ten
 
 
+def test_acc10_counts_a_prediction_exactly_10_percent_off_on_either_side() -> None:
+    """1.1 / 1.0 - 1 is 0.10000000000000009: a prediction 10% high was a miss, 10% low a hit."""
+    measured = np.array([1.0, 1.0, 100.0, 100.0, 0.1, 0.1])
+    exact = [1.1, 0.9, 110.0, 90.0, 0.11, 0.09]
+    scores = evaluate(prediction(exact, [0.01] * 6, [200.0] * 6, 0.1), measured)
+    assert scores["acc10"] == 1.0
+    beyond = [1.1 * (1 + 1e-9), 0.9 * (1 - 1e-9), 110.0, 90.0, 0.11, 0.09]
+    scores = evaluate(prediction(beyond, [0.01] * 6, [200.0] * 6, 0.1), measured)
+    assert scores["acc10"] == pytest.approx(4 / 6)
+
+
 def test_rank_scores_ignore_how_far_apart_the_values_are() -> None:
     """Spearman ranks: a prediction in the right order scores 1 however nonlinear it is."""
     measured = np.array([1.0, 2.0, 3.0, 4.0, 100.0])
