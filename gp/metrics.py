@@ -49,7 +49,7 @@ def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str
     relative = np.abs(predicted / measured_ms - 1.0)
     inside = (measured_ms >= prediction.lower_ms) & (measured_ms <= prediction.upper_ms)
     sd = np.sqrt(prediction.obs_var_log)
-    z = (np.log(measured_ms) - (np.log(predicted) - sd**2 / 2)) / sd
+    z = (np.log(measured_ms) - prediction.obs_mean_log) / sd
     nll = np.mean(0.5 * z**2 + np.log(sd) + 0.5 * math.log(2 * math.pi))
     return {
         "spearman": float(stats.spearmanr(predicted, measured_ms).statistic),

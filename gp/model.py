@@ -137,6 +137,12 @@ class LatencyPrediction:
     upper_ms: np.ndarray
     obs_var_log: np.ndarray
 
+    @property
+    def obs_mean_log(self) -> np.ndarray:
+        """(n,) mean of the log-normal with a measurement's moments, whose variance is
+        ``obs_var_log``: the log of a measurement's predicted median."""
+        return np.log(self.mean_ms) - self.obs_var_log / 2
+
     def take(self, index: np.ndarray) -> LatencyPrediction:
         """The prediction of the architectures at ``index`` (an int array into this one)."""
         return LatencyPrediction(*(getattr(self, f.name)[index] for f in fields(self)))
