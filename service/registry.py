@@ -311,11 +311,15 @@ class Registry:
                 cache.drop(stale)
 
     def _conditioning(self, measured: Measurements) -> Measurements:
-        """At most ``max_conditioning`` measurements, a fixed subsample beyond that."""
+        """At most ``max_conditioning`` measurements, a fixed subsample beyond that. It is drawn
+        from the archs in sorted order, so that it depends on the measurements, not on the
+        order they were uploaded in (it did, and so did the device's predictions)."""
         n = len(measured.archs)
         if n <= self.max_conditioning:
             return measured
-        keep = np.sort(np.random.default_rng(0).choice(n, self.max_conditioning, replace=False))
+        by_arch = np.argsort(np.asarray(measured.archs, dtype=object), kind="stable")
+        drawn = np.random.default_rng(0).choice(n, self.max_conditioning, replace=False)
+        keep = np.sort(by_arch[drawn])
         return Measurements([measured.archs[i] for i in keep], measured.latency_ms[keep])
 
     def _descriptor(self, device: DeviceRecord, space: SearchSpace) -> dict[str, float] | None:

@@ -169,6 +169,24 @@ def test_a_posterior_conditions_on_at_most_max_conditioning_measurements(
     store.close()
 
 
+def test_the_conditioning_subsample_does_not_depend_on_the_upload_order(
+    store_path: Path,
+) -> None:
+    store = Store(store_path)
+    registry = Registry(store, fit_settings(), max_conditioning=5)
+    registry.start()
+    archs = all_archs()[:12]
+    latency = {a: 2.0 + i for i, a in enumerate(archs)}
+    predictions = []
+    for name, order in (("forward", archs), ("backward", archs[::-1])):
+        device = store.register_device(name)
+        rows = [MeasurementRow("nasbench201", a, latency[a]) for a in order]
+        device = store.add_measurements(device.id, rows)
+        predictions.append(registry.predict(device, NASBench201Space(), archs).mean_ms)
+    np.testing.assert_allclose(predictions[0], predictions[1], rtol=1e-9)
+    store.close()
+
+
 def test_a_model_cache_that_cannot_be_written_does_not_stop_the_start(
     store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
