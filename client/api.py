@@ -309,12 +309,16 @@ class AddResult:
             upload that stores something).
         surprising: the archs of this upload whose latency the device's other measurements
             do not explain, most surprising first (none while the server's model loads).
+        surprising_before: the device's archs measured before this upload that the same
+            check found: a wrong one drags every prediction, and is named on each upload
+            while it stands.
     """
 
     accepted: int
     device_total: int
     model_version: str
     surprising: tuple[SurprisingMeasurement, ...] = ()
+    surprising_before: tuple[SurprisingMeasurement, ...] = ()
 
     @classmethod
     def from_message(cls, message: pb.AddMeasurementsResponse) -> AddResult:
@@ -323,6 +327,9 @@ class AddResult:
             device_total=message.device_total,
             model_version=message.model_version,
             surprising=tuple(SurprisingMeasurement.from_message(m) for m in message.surprising),
+            surprising_before=tuple(
+                SurprisingMeasurement.from_message(m) for m in message.surprising_before
+            ),
         )
 
 

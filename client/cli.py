@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from client.api import (
+        AddResult,
         DeviceInfo,
         LatencyClient,
         Predictions,
@@ -733,7 +734,7 @@ def add(
         result = latency.add_measurements(device, pairs, search_space=_space(space))
         # Not before: a refused upload joins none.
         warn_if_source_device(latency.device(device), _spaces_of(pairs, space))
-    warn_surprising(result.surprising)
+    warn_surprising(result)
     if as_json:
         print_json({"device": device, **asdict(result)})
         return
@@ -743,10 +744,18 @@ def add(
     )
 
 
-def warn_surprising(surprising: Sequence[SurprisingMeasurement]) -> None:
-    """Warns (stderr) of uploaded latencies the device's other measurements do not explain."""
-    for measurement in surprising:
+def warn_surprising(result: AddResult) -> None:
+    """Warns (stderr) of the latencies, uploaded or measured before, that the device's other
+    measurements do not explain."""
+    for measurement in result.surprising:
         typer.echo(f"warning: {measurement.describe()}; {SURPRISING_HINT}", err=True)
+    for measurement in result.surprising_before:
+        typer.echo(surprising_before_warning(measurement), err=True)
+
+
+def surprising_before_warning(measurement: SurprisingMeasurement) -> str:
+    """The warning for a surprising latency measured before the upload that found it."""
+    return f"warning: measured before this upload, {measurement.describe()}; {SURPRISING_HINT}"
 
 
 @app.command()

@@ -347,10 +347,14 @@ class LatencyEstimator:
         measured: Measurements,
         descriptor: Mapping[str, float] | None = None,
         among: Sequence[ArchLike] | None = None,
+        others_too: bool = False,
     ) -> list[tuple[str, SurprisingMeasurement]]:
         """The measured archs (canonical) of ``among`` (default: all of them; reference archs
         are searched but not named) whose latency the device's other measurements do not
-        explain, as :func:`~gp.outliers.surprising_measurements` finds them.
+        explain, as :func:`~gp.outliers.surprising_measurements` finds them. ``others_too``
+        also names the other measured archs the check found among its sample, e.g. a wrong
+        measurement stored before the upload ``among`` is: it drags every prediction of the
+        device, and only an upload of its own would have named it.
 
         The check conditions on its own sample of the device (:func:`surprise_check_sample`),
         not on the posterior predictions use: its cost grows with the cube of what it is
@@ -359,7 +363,8 @@ class LatencyEstimator:
         wanted = space.canonicalize(measured.archs if among is None else among)
         sample, checked = surprise_check_sample(space, measured, wanted)
         archs, _, posterior = self._conditioned(space, sample, descriptor)
-        candidates = [i for i, arch in enumerate(archs) if arch in checked]
+        named = set(space.canonicalize(sample.archs)) if others_too else checked
+        candidates = [i for i, arch in enumerate(archs) if arch in named]
         return [(archs[s.position], s) for s in surprising_measurements(posterior, candidates)]
 
     def suggest(

@@ -377,8 +377,9 @@ class Registry:
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
     ) -> list[tuple[str, SurprisingMeasurement]]:
         """Which of the device's measured canonical ``archs`` of ``space`` its other
-        measurements do not explain, at its current version
-        (:meth:`~gp.estimator.LatencyEstimator.surprising`).
+        measurements do not explain, at its current version, and which of its measurements
+        stored before them the same search found
+        (:meth:`~gp.estimator.LatencyEstimator.surprising`, ``others_too``).
 
         Raises:
             NotReadyError: the model is still loading.
@@ -386,7 +387,7 @@ class Registry:
         with self.device_lock(device.id):
             measured = self.measurements(device, space_key(space))
             descriptor = self._descriptor(device, space)
-            return self.estimator.surprising(space, measured, descriptor, archs)
+            return self.estimator.surprising(space, measured, descriptor, archs, others_too=True)
 
     def suggest(
         self,

@@ -43,6 +43,8 @@ from service.wording import quantity
 
 logger = logging.getLogger(__name__)
 PageItem = TypeVar("PageItem", pb.Device, pb.Measurement)
+#: AddMeasurements' surprising latencies: the upload's, and those measured before it.
+Surprises = tuple[Sequence[pb.SurprisingMeasurement], Sequence[pb.SurprisingMeasurement]]
 
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
 #: Every device is sent in each ListDevices answer, so none may be large: without these, two
@@ -217,37 +219,39 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         return self._added(device, len(rows), surprising)
 
     def _added(
-        self,
-        device: DeviceRecord,
-        accepted: int,
-        surprising: Sequence[pb.SurprisingMeasurement] = (),
+        self, device: DeviceRecord, accepted: int, surprising: Surprises = ((), ())
     ) -> pb.AddMeasurementsResponse:
+        uploaded, before = surprising
         return pb.AddMeasurementsResponse(
             accepted=accepted,
             device_total=device.measurement_count,
             model_version=self.registry.model_version(device),
-            surprising=surprising,
+            surprising=uploaded,
+            surprising_before=before,
         )
 
     def _surprising(
         self, device: DeviceRecord, uploaded: Sequence[ParsedArch], stored_now: bool
-    ) -> list[pb.SurprisingMeasurement]:
-        """The uploaded archs whose latency the device's other measurements do not explain
-        (none while the model is loading: the upload is stored all the same), each logged when
-        ``stored_now``: a retry of a stored upload is answered alike, but not logged again."""
-        answer = []
+    ) -> Surprises:
+        """The uploaded archs whose latency the device's other measurements do not explain,
+        and the archs measured before them that the same search found (none while the model
+        is loading: the upload is stored all the same), each logged when ``stored_now``: a
+        retry of a stored upload is answered alike, but not logged again."""
+        answer: tuple[list[pb.SurprisingMeasurement], list[pb.SurprisingMeasurement]] = ([], [])
         for group in group_by_space(uploaded).values():
             try:
                 found = self.registry.surprising(device, group.space, group.archs)
             except NotReadyError:
-                return []
+                return (), ()
             except Exception:  # advisory: the upload is stored, and its answer must say so
                 logger.exception("device %s: the check of its upload failed", device.name)
-                return []
+                return (), ()
+            in_upload = set(group.archs)
             for arch, surprise in found:
+                stored_before = arch not in in_upload
                 if stored_now:
-                    _log_surprising(device.name, arch, surprise)
-                answer.append(_surprising_message(group.space, arch, surprise))
+                    _log_surprising(device.name, arch, surprise, stored_before)
+                answer[stored_before].append(_surprising_message(group.space, arch, surprise))
         return answer
 
     @grpc_errors
@@ -388,13 +392,16 @@ def _measurement_rows(
     return rows, archs
 
 
-def _log_surprising(device: str, arch: str, surprise: SurprisingMeasurement) -> None:
+def _log_surprising(
+    device: str, arch: str, surprise: SurprisingMeasurement, stored_before: bool
+) -> None:
     # The median of the arch's measurements, not necessarily one uploaded; beyond 1e-6 the
     # p-value tells the model's far tails, not a chance (a unit slip gave 2e-171).
     logger.warning(
-        "device %s: %s at %.4g ms (the median of its measurements), %.1fx off the %.4g ms"
+        "device %s: %s%s at %.4g ms (the median of its measurements), %.1fx off the %.4g ms"
         " (90%%: %.4g-%.4g) its other measurements predict (p%s); stored and used as measured",
         device,
+        "measured before this upload, " if stored_before else "",
         arch,
         surprise.measured_ms,
         surprise.factor,

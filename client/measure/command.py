@@ -26,6 +26,7 @@ from client.cli import (
     output_console,
     print_json,
     require_archs,
+    surprising_before_warning,
     warn_if_source_device,
 )
 from client.measure.timing import MIN_REPEATS, STEADY_LIMIT
@@ -563,6 +564,7 @@ def _round_dict(report: RoundReport) -> dict[str, Any]:
         "max_ms": medians[-1] if medians else None,
         "worst_spread": max((t.spread for t in report.timings.values()), default=None),
         "surprising": [asdict(measurement) for measurement in report.result.surprising],
+        "surprising_before": [asdict(m) for m in report.result.surprising_before],
         "retimed_ms": report.retiming.medians_ms if report.retiming else {},
         "still_surprising": [m.arch for m in report.retiming.result.surprising]
         if report.retiming
@@ -649,7 +651,8 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
 
 
 def _print_surprising(console: Console, round_summary: dict[str, Any]) -> None:
-    """A round's surprising uploads, and what timing them again found."""
+    """A round's surprising uploads, what timing them again found, and the surprising
+    measurements stored before it."""
     from rich.text import Text
 
     from client.api import SurprisingMeasurement
@@ -667,6 +670,9 @@ def _print_surprising(console: Console, round_summary: dict[str, Any]) -> None:
                 " its measurements"
             )
         console.print(Text(f"warning: {measurement.describe()}; {outcome}", style="yellow"))
+    for fields in round_summary["surprising_before"]:
+        line = surprising_before_warning(SurprisingMeasurement(**fields))
+        console.print(Text(line, style="yellow"))
 
 
 def _ms_list(values: list[float]) -> str:

@@ -381,6 +381,29 @@ def test_adding_a_latency_in_seconds_warns_with_what_was_expected(
     assert "measure that arch twice more" in added.stderr
 
 
+def test_a_clean_upload_warns_of_a_slip_measured_before_it(target: str, tmp_path: Path) -> None:
+    """A latency in seconds uploaded alone, then eleven right ones: the second upload names
+    the first, which drags every prediction of the device."""
+    from gp.data import load_help_dataset
+    from gp.spaces.nasbench201 import all_archs
+
+    table, archs = load_help_dataset(service_fixtures.DATASET).table("fpga"), all_archs()
+    picks = [int(i) for i in np.random.default_rng(1).choice(len(archs), 12, replace=False)]
+    slip, clean = tmp_path / "slip.csv", tmp_path / "clean.csv"
+    slip.write_text(f"arch,latency_ms\n{archs[picks[0]]},{float(table[picks[0]]) / 1000!r}\n")
+    clean.write_text(
+        "arch,latency_ms\n" + "".join(f"{archs[i]},{float(table[i])!r}\n" for i in picks[1:])
+    )
+    assert run(target, "register", "-d", "fpga-slip-first").exit_code == 0
+    assert run(target, "add", "-d", "fpga-slip-first", "-f", str(slip)).exit_code == 0
+    added = run(target, "add", "-d", "fpga-slip-first", "-f", str(clean), "--json")
+    assert added.exit_code == 0, added.output
+    answer = json.loads(added.stdout)
+    assert answer["surprising"] == []
+    assert [s["arch"] for s in answer["surprising_before"]] == [archs[picks[0]]]
+    assert f"warning: measured before this upload, {archs[picks[0]]} at " in added.stderr
+
+
 # ---- errors ----------------------------------------------------------------------------------
 def test_service_errors_are_one_line(target: str) -> None:
     line = assert_one_line_error(run(target, "predict", "-d", "nobody", LIGHT), "NOT_FOUND")

@@ -617,10 +617,34 @@ def test_add_measurements_names_a_measurement_the_others_do_not_explain(
     assert len(logged) == 1 and ARCHS[index[11]] in logged[0].getMessage()
     assert reply.accepted == 1
     [surprise] = reply.surprising
+    assert list(reply.surprising_before) == []
     assert surprise.arch == slipped.arch
     assert surprise.latency_ms == pytest.approx(slipped.latency_ms)
     assert surprise.lower_ms < table[index[11]] < surprise.upper_ms
     assert surprise.p_value < 1e-3
+
+
+def test_add_measurements_names_a_surprising_measurement_stored_before_the_upload(
+    stub: pb_grpc.LatencyEstimatorStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A slip uploaded alone has no others to be checked against, and a clean upload after it
+    named nothing: every later prediction of the device was dragged by it without a word."""
+    table = load_help_dataset(DATASET).table("fpga")
+    index = np.random.default_rng(1).choice(len(ARCHS), 12, replace=False)
+    register(stub, "fpga-slipped-first")
+    slipped = measure(ARCHS[index[0]], float(table[index[0]]) / 1000)
+    first = pb.AddMeasurementsRequest(device="fpga-slipped-first", measurements=[slipped])
+    assert list(stub.AddMeasurements(first).surprising) == []
+    clean = [measure(ARCHS[i], float(table[i])) for i in index[1:]]
+    upload = pb.AddMeasurementsRequest(device="fpga-slipped-first", measurements=clean)
+    with caplog.at_level(logging.WARNING, logger="service.servicer"):
+        reply = stub.AddMeasurements(upload)
+    assert list(reply.surprising) == []
+    [surprise] = reply.surprising_before
+    assert surprise.arch == slipped.arch
+    assert surprise.expected_ms == pytest.approx(table[index[0]], rel=0.2)
+    logged = [r.getMessage() for r in caplog.records if "predict" in r.getMessage()]
+    assert len(logged) == 1 and f"measured before this upload, {ARCHS[index[0]]}" in logged[0]
 
 
 @pytest.mark.parametrize("measured_count", [0, 1])
