@@ -159,7 +159,22 @@ def create_server(
         "need a token" if token is not None else "open",
         config.store_path,
     )
+    if running.store.created:
+        _say_the_store_is_new(config)
     return running
+
+
+def _say_the_store_is_new(config: ServiceConfig) -> None:
+    """A mistyped --store served a new, empty store, and only the fit's later note of 0
+    source tables hinted at it."""
+    if config.dataset is not None:  # a first start that imports: the expected case
+        logger.info("no store at %s: created a new one for %s", config.store_path, config.dataset)
+        return
+    logger.warning(
+        "no store at %s: created a new, empty one (check the path if you meant an existing"
+        " store; import-help or --dataset loads the HELP tables)",
+        config.store_path,
+    )
 
 
 def _bound_server(

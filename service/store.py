@@ -177,6 +177,10 @@ class Store:
         path: the SQLite file; created, with its folder, when missing.
         busy_timeout_s: how long a write waits for the write lock in all before it raises
             StoreBusyError (read at each write).
+
+    Attributes:
+        created: whether this opening made the file (a new, empty store), so that a caller
+            can say so: a mistyped path otherwise gives a store that works but holds nothing.
     """
 
     def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
@@ -190,8 +194,7 @@ class Store:
         self._check_writable(existed)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        if not existed:
-            self._create()
+        self.created = not existed and self._create()
         with ExitStack() as undo:
             self._db = self._connect()
             undo.callback(self._db.close)
@@ -202,11 +205,13 @@ class Store:
             self._reader.execute("PRAGMA query_only=ON")
             undo.pop_all()
 
-    def _create(self) -> None:
+    def _create(self) -> bool:
         """Makes a new store whole under another name, then links it into place: a process
         opening the path meanwhile finds no file or a whole store, never one being made.
         Before, a second process read the first one's new, empty file as a truncated store
-        (19 of 40 concurrent openings) and advised restoring it from a backup."""
+        (19 of 40 concurrent openings) and advised restoring it from a backup.
+
+        Returns whether this process's store was linked into place (not another's)."""
         staging = self.path.with_name(
             f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new"
         )
@@ -221,7 +226,8 @@ class Store:
             try:
                 os.link(staging, self.path)
             except FileExistsError:
-                pass  # another process made it first: theirs is the store
+                return False  # another process made it first: theirs is the store
+            return True
         finally:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{staging}{suffix}").unlink(missing_ok=True)

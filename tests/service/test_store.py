@@ -305,6 +305,35 @@ def test_a_dataset_given_to_a_store_with_devices_is_said_to_be_left_unread(
     )
 
 
+def test_a_start_that_creates_the_store_warns_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, serve --store with a mistyped path made its folders and a new, empty store and
+    served it, said only by a later note of 0 source tables."""
+    import logging
+
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.config import ServiceConfig
+    from service.server import create_server
+
+    path = tmp_path / "typo" / "dir" / "s.sqlite"
+    created = "no store at {}: created a new, empty one".format
+    for start in range(2):  # the second start finds the store the first made: no warning
+        with caplog.at_level(logging.WARNING):
+            create_server(ServiceConfig(address="127.0.0.1:0", store_path=path)).stop(grace=0)
+        assert (created(path) in caplog.text) == (start == 0)
+        caplog.clear()
+    # A first start that imports a dataset expects a new store: said, but not as a warning.
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    fresh = tmp_path / "fresh.sqlite"
+    with caplog.at_level(logging.INFO):
+        create_server(ServiceConfig(address="127.0.0.1:0", store_path=fresh, dataset=root)).stop(
+            grace=0
+        )
+    said = [r for r in caplog.records if r.getMessage().startswith(f"no store at {fresh}")]
+    assert [r.levelno for r in said] == [logging.INFO]
+
+
 def test_import_help_settles_an_interrupted_first_start_import(tmp_path: Path) -> None:
     """Before, the marker outlived an import-help that completed the store, so later starts
     warned falsely, and one with --dataset imported every table into a curated store."""
@@ -369,15 +398,18 @@ def test_openers_racing_to_create_a_store_all_get_it(tmp_path: Path) -> None:
         path = tmp_path / f"s{trial}.sqlite"
         start = threading.Barrier(4)
         errors: list[BaseException] = []
+        created: list[bool] = []
 
         def open_store(
             path: Path = path,
             start: threading.Barrier = start,
             errors: list[BaseException] = errors,
+            created: list[bool] = created,
         ) -> None:
             start.wait()
             try:
-                Store(path).close()
+                with closing(Store(path)) as store:
+                    created.append(store.created)
             except Exception as exc:  # noqa: BLE001 - every failure is the finding
                 errors.append(exc)
 
@@ -387,4 +419,5 @@ def test_openers_racing_to_create_a_store_all_get_it(tmp_path: Path) -> None:
         for opener in openers:
             opener.join()
         assert errors == []
+        assert sorted(created) == [False, False, False, True]  # one made it, and says so
     assert not list(tmp_path.glob(".*.new*"))  # no staging file left behind
