@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,9 @@ NOT_PLAIN_TORCH_FILE = (
     "not a torch file of plain tensors, lists and dicts (other objects are refused unread: "
     "unpickling them could run code)"
 )
+#: Why torch.load failed on a file of another format: its own words were a pickle opcode's
+#: KeyError ("174812789" for a text file), "pop from empty list" or a zip reader's internals.
+NOT_A_TORCH_FILE = "not a file torch.save wrote (another kind of file, or one cut off)"
 
 # The names users know some HELP devices by.
 DEVICE_ALIASES: dict[str, list[str]] = {"raspi4": ["pi4", "raspberry_pi_4"]}
@@ -106,13 +110,19 @@ def help_device_stems(root: str | Path, devices: Sequence[str] | None = None) ->
 
 def _load(path: Path) -> object:
     try:
-        return torch.load(path, weights_only=True)
+        with warnings.catch_warnings():
+            # Said of a plain pickle (not torch.save's format) on stderr, beside our one line.
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, weights_only=True)
     except FileNotFoundError:
         raise DatasetError(f"missing dataset file: {path}") from None
+    except OSError as exc:  # a folder, no permission
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except pickle.UnpicklingError as exc:
         raise DatasetError(f"cannot read {path}: {NOT_PLAIN_TORCH_FILE}") from exc
-    except Exception as exc:  # truncated or empty files, folders
-        raise DatasetError(f"cannot read {path}: {str(exc) or type(exc).__name__}") from exc
+    except Exception as exc:  # torch names no single error type for a file of another format
+        problem = "the file is empty" if path.stat().st_size == 0 else NOT_A_TORCH_FILE
+        raise DatasetError(f"cannot read {path}: {problem}") from exc
 
 
 def _real_numbers(value: object, path: Path, what: str) -> np.ndarray:
@@ -148,7 +158,15 @@ def _help_to_canonical(root: Path) -> np.ndarray:
     path = root / "str_arch2idx.pt"
     str_to_help = _load(path)
     if not isinstance(str_to_help, dict) or len(str_to_help) != NUM_ARCHS:
-        raise DatasetError(f"{path}: expected a dict of {NUM_ARCHS} archs")
+        got = (
+            f"a dict of {len(str_to_help)} entries"
+            if isinstance(str_to_help, dict)
+            else f"a {type(str_to_help).__name__}"
+        )
+        raise DatasetError(
+            f"{path}: expected a dict of the {NUM_ARCHS} NB201 arch strings to their HELP"
+            f" indices, got {got}"
+        )
     help_index = _arch_indices(list(str_to_help.values()), path, "HELP indices")
     try:
         canonical = [arch_to_index(arch) for arch in str_to_help]

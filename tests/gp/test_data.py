@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from gp.data import load_help_dataset, quantization_step
+from gp.data import NOT_A_TORCH_FILE, load_help_dataset, quantization_step
 from gp.errors import DatasetError, GPInputError
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 from tests.helpers import write_help_dataset
@@ -95,6 +96,39 @@ def test_a_file_of_other_objects_is_refused_in_one_clear_line(
     message = str(raised.value)
     assert message.startswith(f"cannot read {table}: ") and "\n" not in message
     assert "weights_only" not in message  # torch's advice to load it unsafely is not passed on
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"junk\n", NOT_A_TORCH_FILE),  # was torch's KeyError: "174812789"
+        (b"arch,latency_ms\nx,1\n", NOT_A_TORCH_FILE),  # was "pop from empty list"
+        (pickle.dumps(5), NOT_A_TORCH_FILE),  # with a UserWarning of three lines on stderr
+        (b"", "the file is empty"),  # was "EOFError"
+    ],
+)
+def test_a_file_torch_cannot_read_is_said_to_be_one_in_words(
+    tmp_path: Path, content: bytes, problem: str, recwarn: pytest.WarningsRecorder
+) -> None:
+    root = _dataset(tmp_path / "d")
+    index = root / "str_arch2idx.pt"
+    index.write_bytes(content)
+    with pytest.raises(DatasetError) as raised:
+        load_help_dataset(root)
+    assert str(raised.value) == f"cannot read {index}: {problem}"
+    assert [str(w.message) for w in recwarn] == []
+
+
+@pytest.mark.parametrize(
+    ("index", "got"), [({"a": 1, "b": [2]}, "a dict of 2 entries"), ([1, 2], "a list")]
+)
+def test_an_arch_index_of_the_wrong_shape_says_what_it_holds(
+    tmp_path: Path, index: object, got: str
+) -> None:
+    """Before: "expected a dict of 15625 archs", whatever the file held."""
+    root = _dataset(tmp_path / "d", **{"str_arch2idx.pt": index})
+    with pytest.raises(DatasetError, match=f"arch strings to their HELP indices, got {got}$"):
+        load_help_dataset(root)
 
 
 def test_an_empty_device_list_loads_no_table(tmp_path: Path) -> None:
