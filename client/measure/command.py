@@ -34,7 +34,7 @@ from service.wording import quantity
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     from client.api import DeviceInfo, LatencyClient
     from client.measure.loop import Evaluation, RoundReport, SpeedCheck
@@ -56,7 +56,7 @@ class _Bar:
 
     def __init__(self, progress: Progress, label: str, total: int) -> None:
         self.progress = progress
-        self.task = progress.add_task(label, total=total)
+        self.task = _add_task(progress, label, total)
         self.noisy = 0
 
     def __call__(self, arch: str, timing: Timing) -> None:
@@ -537,12 +537,15 @@ def _evaluate(
     return result
 
 
-def _progress() -> Progress:
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    """Progress bars on stderr (so --json output on stdout stays parseable), drawn from the
+    first task on (:func:`_add_task`): started at once, rich wrote a blank line at the end
+    even of a run that failed before timing anything, above its one-line error."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    # Bars go to stderr so --json output on stdout stays parseable.
-    return Progress(
+    progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
@@ -550,6 +553,17 @@ def _progress() -> Progress:
         console=Console(stderr=True),
         transient=False,
     )
+    try:
+        yield progress
+    finally:
+        if progress.live.is_started:  # off a terminal, rich's stop writes a newline regardless
+            progress.stop()
+
+
+def _add_task(progress: Progress, label: str, total: int) -> TaskID:
+    """A new task of ``progress``, its display started if this is the first."""
+    progress.start()  # rich starts a started display no second time
+    return progress.add_task(label, total=total)
 
 
 def _round_dict(report: RoundReport) -> dict[str, Any]:
@@ -590,7 +604,7 @@ def _repeatability(
     from client.measure.timing import repeatability
 
     arch = random_archs(1, FBNET, seed=0)[0] if space == FBNET else HELP_REFERENCE_ARCHS[-1]
-    task = progress.add_task("repeatability", total=1)
+    task = _add_task(progress, "repeatability", 1)
     result = repeatability(arch, repeats, space, settings)
     progress.advance(task)
     return {

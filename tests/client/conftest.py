@@ -23,6 +23,19 @@ HEAVY = "+".join(
 )
 
 
+def assert_one_line_error(result, *fragments: str, code: int = 1) -> str:
+    """Checks that a CLI run failed with ``code`` and one line ``error: ...`` holding each of
+    ``fragments`` on stderr, and nothing else; returns the line."""
+    assert result.exit_code == code, result.output
+    lines = result.stderr.splitlines()  # not stripped: a blank line above it is one too many
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
 @pytest.fixture
 def target(server: RunningServer) -> str:
     return f"127.0.0.1:{server.port}"

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from client.api import LatencyClient
 from client.cli import app, read_measurements
-from tests.client.conftest import HEAVY, LIGHT
+from tests.client.conftest import HEAVY, LIGHT, assert_one_line_error
 from tests.service import conftest as service_fixtures
 
 CELL = "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
@@ -28,17 +28,6 @@ def run(target: str | None, *args: str, env: dict[str, str] | None = None, stdin
     """Runs ``client [--target T] ARGS`` in-process; returns the click result."""
     prefix = ["--target", target] if target else []
     return CliRunner().invoke(app, [*prefix, *args], env=env, input=stdin or None)
-
-
-def assert_one_line_error(result, *fragments: str, code: int = 1) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 # ---- help ------------------------------------------------------------------------------------

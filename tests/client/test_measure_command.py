@@ -18,6 +18,7 @@ from client.measure import loop, timing
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, REFERENCE_LATENCY_PREFIX
 from client.measure.networks import format_nb201
 from client.measure.timing import Timing, TimingSettings
+from tests.client.conftest import assert_one_line_error
 from tests.helpers import start_server
 
 TINY = TimingSettings(warmup=1, runs=3, attempts=1)
@@ -368,9 +369,8 @@ def test_an_unknown_device_is_refused_before_timing(target: str, tmp_path: Path)
     archs = tmp_path / "archs.txt"
     archs.write_text(format_nb201(["nor_conv_3x3"] * 6) + "\n")
     result = invoke(target, "measure", "-d", "nobody", "--archs", str(archs), *FAST_FLAGS)
-    assert result.exit_code == 1 and "unknown device 'nobody'" in result.output
-    assert "add --register" in result.output
-    assert "round 1" not in result.output
+    line = assert_one_line_error(result, "unknown device 'nobody'", "add --register")
+    assert "round 1" not in line
 
 
 def test_a_missing_token_is_found_before_timing(
