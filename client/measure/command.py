@@ -48,6 +48,8 @@ DEFAULT_RETIME = 2
 #: Longest wait for a server that is still fitting its model (all 27 HELP devices: ~1 min on
 #: 2 cores; a slower machine or more devices take longer).
 DEFAULT_WAIT_S = 600.0
+#: The header of --save-holdout's CSV: ``client add`` and ``client report`` read the first two.
+HOLDOUT_COLUMNS = ("arch", "latency_ms", "spread")
 
 
 class _Bar:
@@ -174,7 +176,8 @@ def measure(
         Path | None,
         typer.Option(
             "--save-holdout",
-            help="Write the held-out measurements (CSV: arch,latency_ms,spread; IQR/median).",
+            help=f"Write the held-out measurements (CSV: {','.join(HOLDOUT_COLUMNS)};"
+            " spread: IQR/median).",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
@@ -617,7 +620,7 @@ def _repeatability(
 def _write_csv(path: Path, evaluation: Evaluation) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["arch", "latency_ms", "spread"])
+        writer.writerow(HOLDOUT_COLUMNS)
         for arch, timing in evaluation.timings.items():
             writer.writerow([arch, repr(timing.median_ms), f"{timing.spread:.4f}"])
 

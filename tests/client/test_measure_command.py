@@ -15,6 +15,7 @@ from client.api import LatencyClient
 from client.cli import app
 from client.errors import UnavailableError
 from client.measure import loop, timing
+from client.measure.command import HOLDOUT_COLUMNS
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, REFERENCE_LATENCY_PREFIX
 from client.measure.networks import format_nb201
 from client.measure.timing import Timing, TimingSettings
@@ -53,7 +54,13 @@ def test_measure_registers_suggests_uploads_and_scores(target: str, tmp_path: Pa
     assert scores["n"] == 5
     assert 0 <= scores["coverage90"] <= 1 and math.isfinite(scores["spearman"])
     assert len(summary["repeatability"]["medians_ms"]) == 2
-    assert len(holdout_csv.read_text().splitlines()) == 6
+    header, *rows = holdout_csv.read_text().splitlines()
+    assert tuple(header.split(",")) == HOLDOUT_COLUMNS and len(rows) == 5
+    # report (and add: the same reader) takes the file as it is, the spread column ignored.
+    report = ["report", "-d", "here", "--measured", str(holdout_csv), "--json"]
+    reported = invoke(target, *report, "--out", str(tmp_path / "report.svg"))
+    assert reported.exit_code == 0, reported.output
+    assert json.loads(reported.stdout)["n"] == 5
     check = summary["speed_check"]  # every uploaded arch timed again (3, the default)
     assert len(check["archs"]) == 3 and min(check["now_ms"]) > 0
     assert math.isfinite(check["drift"]) and isinstance(check["steady"], bool)
@@ -362,6 +369,13 @@ def test_suggestions_refused_on_a_source_device_do_not_warn_that_they_join_it(
     result = invoke(target, "measure", "-d", "pi4", "--suggested", "2", *FAST_FLAGS)
     assert result.exit_code == 1 and "nothing is left" in result.output
     assert "source device" not in result.output
+
+
+def test_the_readme_names_the_columns_of_a_saved_holdout() -> None:
+    """The README said held_out.csv, as --save-holdout writes it, has the columns
+    arch,latency_ms; it has a spread column too."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"`{','.join(HOLDOUT_COLUMNS)}`" in readme
 
 
 def test_an_unknown_device_is_refused_before_timing(target: str, tmp_path: Path) -> None:
