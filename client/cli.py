@@ -42,7 +42,7 @@ from client.settings import (
 from service.addresses import address_problem
 from service.names import TEXT_LAYOUT, is_unprintable
 from service.outputs import output_path_problem
-from service.wording import quantity
+from service.wording import quantity, tls_hint
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -87,11 +87,8 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         service = f"the latency service at {exc.target}"
         if exc.message.startswith(service):  # wait_until_ready's own sentence names it
             return str(exc)
-        if plaintext and "Socket closed" in exc.message:  # all grpc says of a TLS server
-            exc.message += (
-                "; a server that speaks TLS closes plaintext connections: if it does, connect"
-                " with --ca-cert or --tls"
-            )
+        if plaintext:
+            exc.message += tls_hint(exc.message, "--ca-cert or --tls")
         return f"{service} is unavailable: {exc}"
     if isinstance(exc, NotFoundError) and exc.message.startswith("unknown device"):
         exc.message += "; 'client devices' lists the registered ones"  # a typo, most often

@@ -36,7 +36,7 @@ from service.config import (
     ServiceConfig,
 )
 from service.errors import StartupError
-from service.wording import quantity
+from service.wording import quantity, tls_hint
 
 #: What --help says: the module docstring's reST markup (``...``) read as noise there.
 DESCRIPTION = (
@@ -226,7 +226,8 @@ def _health(args: argparse.Namespace) -> int:
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
         except grpc.RpcError as exc:
-            print(f"{args.address}: unhealthy: {exc.code().name}", file=sys.stderr)
+            hint = tls_hint(exc.details() or "", "--ca") if args.ca is None else ""
+            print(f"{args.address}: unhealthy: {exc.code().name}{hint}", file=sys.stderr)
             return 1
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"{args.address}: {status}")  # which server, when a script checks several

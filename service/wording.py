@@ -1,4 +1,5 @@
-"""How the tools word a count in a message: "1 arch", "2 archs", never "1 archs".
+"""How the tools word a count in a message ("1 arch", "2 archs", never "1 archs"), and what
+they add to grpc's few words for a plaintext call to a server that speaks TLS.
 
 Imports only the standard library, so the client uses it without the server's modules.
 """
@@ -9,3 +10,15 @@ from __future__ import annotations
 def quantity(count: int, noun: str, plural: str | None = None) -> str:
     """``count`` and ``noun``, in the plural (``plural``, else ``noun`` + "s") unless one."""
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def tls_hint(details: str, options: str) -> str:
+    """What to add to an UNAVAILABLE error of a plaintext call whose ``details`` are grpc's
+    whole account of a server that speaks TLS ("Socket closed"), naming the ``options`` that
+    connect by TLS; "" for other details."""
+    if "Socket closed" not in details:
+        return ""
+    return (
+        "; a server that speaks TLS closes plaintext connections: if it does, connect with"
+        f" {options}"
+    )

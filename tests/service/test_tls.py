@@ -133,6 +133,20 @@ def test_health_over_tls_fails_in_one_line(tls_server: RunningServer, stranger: 
         assert result.stderr == f"{address}: unhealthy: UNAVAILABLE\n"
 
 
+def test_health_in_plaintext_of_a_tls_server_says_how_to_connect(
+    tls_server: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It printed only "unhealthy: UNAVAILABLE", where the client CLI adds the same hint."""
+    from service.cli import main
+
+    address = f"127.0.0.1:{tls_server.port}"
+    assert main(["health", "--address", address]) == 1
+    assert capsys.readouterr().err == (
+        f"{address}: unhealthy: UNAVAILABLE; a server that speaks TLS closes plaintext"
+        " connections: if it does, connect with --ca\n"
+    )
+
+
 def test_default_address_is_loopback() -> None:
     assert DEFAULT_ADDRESS.startswith("127.0.0.1:")
     assert is_loopback(DEFAULT_ADDRESS) and is_loopback("[::1]:1") and is_loopback("localhost:1")

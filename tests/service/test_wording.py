@@ -1,8 +1,8 @@
-"""Counts in messages: "1 arch", "2 archs"."""
+"""Counts in messages ("1 arch", "2 archs"), and the hint at a server that speaks TLS."""
 
 from __future__ import annotations
 
-from service.wording import quantity
+from service.wording import quantity, tls_hint
 
 
 def test_one_is_singular_and_any_other_count_plural() -> None:
@@ -10,3 +10,8 @@ def test_one_is_singular_and_any_other_count_plural() -> None:
     assert [quantity(n, "arch") for n in (0, 2)] == ["0 archs", "2 archs"]
     assert quantity(1, "batch", "batches") == "1 batch"
     assert quantity(3, "batch", "batches") == "3 batches"
+
+
+def test_the_tls_hint_is_given_only_for_grpcs_words_of_a_tls_server() -> None:
+    assert tls_hint("Socket closed", "--ca").endswith("connect with --ca")
+    assert tls_hint("failed to connect to all addresses", "--ca") == ""  # nothing listening
