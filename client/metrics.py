@@ -8,11 +8,14 @@ within a fraction of a percent of the mean the service's own benchmark scores.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
+
+from service.wording import quantity
 
 #: The quantile of a standard normal that bounds a central 90% interval.
 Z90 = float(stats.norm.ppf(0.95))
@@ -54,10 +57,21 @@ class Scores:
 def scores_line(scores: Mapping[str, float]) -> str:
     """One line of :class:`Scores` fields (``Scores.as_dict()`` or the JSON summaries)."""
     return (
-        f"Spearman {scores['spearman']:.3f}  acc10 {scores['acc10']:.1%}  MAPE"
+        f"Spearman {spearman_text(scores['spearman'], int(scores['n']))}  acc10"
+        f" {scores['acc10']:.1%}  MAPE"
         f" {scores['mape']:.1f}%  bias {scores['bias']:+.1f}%  90% coverage"
         f" {scores['coverage90']:.1%}"
     )
+
+
+def spearman_text(value: float | None, n: int) -> str:
+    """Spearman as printed: to three decimals, or why there is none, where it printed "nan"
+    (None: the JSON summaries' word for it)."""
+    if value is not None and math.isfinite(value):
+        return f"{value:.3f}"
+    if n < 2:  # a rank correlation needs two archs to rank
+        return f"n/a ({quantity(n, 'arch')})"
+    return "n/a (measured or predicted latencies all alike)"
 
 
 def spearman(predicted: np.ndarray, measured: np.ndarray) -> float:

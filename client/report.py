@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from client.api import Predictions
-from client.metrics import Scores, calibration_curve, score
+from client.metrics import Scores, calibration_curve, score, spearman_text
 from service.wording import quantity
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def draw(report: Report) -> Figure:
     scores = report.scores
     figure.suptitle(
         f"{report.device}: {scores.n} measured architectures"
-        f"    Spearman {scores.spearman:.3f}    acc10 {scores.acc10:.1%}"
+        f"    Spearman {spearman_text(scores.spearman, scores.n)}    acc10 {scores.acc10:.1%}"
         f"    bias {scores.bias:+.1f}%    90% coverage {scores.coverage90:.1%}    "
         f"model {report.prediction.model_version or '?'}",
         fontsize=11,

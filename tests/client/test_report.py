@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from client.api import REFERENCE_LATENCY_PREFIX, LatencyClient, Predictions
 from client.cli import app
-from client.metrics import acc10, calibration_curve, score, spearman
+from client.metrics import acc10, calibration_curve, score, scores_line, spearman
 from client.report import MAX_ERROR_BARS, Report, draw
 from tests.service.conftest import DATASET
 
@@ -69,13 +69,31 @@ def test_report_figure_and_numbers(target: str, measured_csv: Path, tmp_path: Pa
 
 
 def test_a_report_on_one_arch_says_arch(target: str, measured_csv: Path, tmp_path: Path) -> None:
-    """It said "target: 1 archs"."""
+    """It said "target: 1 archs", and "Spearman nan": one arch has no rank correlation."""
     one = tmp_path / "one.csv"
     one.write_text("\n".join(measured_csv.read_text().splitlines()[:2]) + "\n")
     args = ["--target", target, "report", "-d", "target", "--out", str(tmp_path / "r.png")]
     result = CliRunner().invoke(app, [*args, "--measured", str(one)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("target: 1 arch "), result.stdout
+    assert result.stdout.startswith("target: 1 arch  Spearman n/a (1 arch)  acc10 "), result.stdout
+    assert "nan" not in result.stdout.lower()
+    as_json = CliRunner().invoke(app, [*args, "--measured", str(one), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout, parse_constant=_no_constant)["spearman"] is None
+
+
+def _no_constant(name: str) -> None:
+    """For json.loads: NaN and Infinity are no JSON, though Python reads them."""
+    raise ValueError(f"{name} in JSON output")
+
+
+def test_scores_say_why_a_spearman_is_undefined() -> None:
+    alike = {"n": 3, "spearman": float("nan"), "acc10": 1.0, "mape": 0, "bias": 0, "coverage90": 1}
+    assert scores_line(alike).startswith(
+        "Spearman n/a (measured or predicted latencies all alike)  acc10 100.0%"
+    )
+    assert scores_line({**alike, "n": 0, "spearman": None}).startswith("Spearman n/a (0 archs)")
+    assert scores_line({**alike, "spearman": 0.98765}).startswith("Spearman 0.988  acc10")
 
 
 def test_a_report_on_measured_archs_warns_that_it_flatters(
