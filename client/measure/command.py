@@ -29,7 +29,7 @@ from client.cli import (
     surprising_before_warning,
     warn_if_source_device,
 )
-from client.measure.timing import MIN_REPEATS, STEADY_LIMIT
+from client.measure.timing import MIN_REPEATS, STEADY_LIMIT, percents
 from service.wording import quantity
 
 if TYPE_CHECKING:
@@ -719,10 +719,11 @@ def _print_speed_check(console: Console, check: dict[str, Any], settings: dict[s
         f" held-out set: {check['drift']:+.1%} (median; {changes})"
     )
     if not check["steady"]:
+        drift, limit = percents(check["drift"], STEADY_LIMIT, signed=True)
         _warn_unsteady(
             console,
             settings,
-            f"moved by {check['drift']:+.1%} since the upload",
+            f"moved by {drift} since the upload, beyond {limit}",
             "the held-out score above measures the machine as much as the model",
         )
 
@@ -736,8 +737,9 @@ def _print_repeatability(
         f" spread {repeat['spread']:.1%} (max-min)/median"
     )
     if repeat["spread"] > STEADY_LIMIT:
+        spread, limit = percents(repeat["spread"], STEADY_LIMIT)
         _warn_unsteady(
-            console, settings, f"varied by {repeat['spread']:.1%} between timings of one arch"
+            console, settings, f"varied by {spread} between timings of one arch, beyond {limit}"
         )
 
 
@@ -747,7 +749,7 @@ def _warn_unsteady(
     consequence = f"{consequence}; " if consequence else ""
     hint = "" if settings["reference"] else ", or with --reference"
     console.print(
-        f"warning: this machine's speed {how}, beyond {STEADY_LIMIT:.0%}:"
-        f" {consequence}measure again at a quieter moment{hint}",
+        f"warning: this machine's speed {how}: {consequence}measure again at a quieter"
+        f" moment{hint}",
         style="yellow",
     )

@@ -52,6 +52,15 @@ MIN_REPEATS = 2
 CLOCKS: dict[str, Callable[[], int]] = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
 
 
+def percents(value: float, limit: float, signed: bool = False) -> tuple[str, str]:
+    """``value`` and the ``limit`` it is compared with as percentages, with the fewest decimals
+    (one to four) that tell them apart: a spread just above a 10% threshold read "10.0%", equal
+    to it. ``signed``: ``value`` with its sign (the limit bounds its size)."""
+    sign = "+" if signed else ""
+    pairs = [(f"{100 * value:{sign}.{d}f}%", f"{100 * limit:.{d}f}%") for d in range(1, 5)]
+    return next((p for p in pairs if p[0].lstrip("+-") != p[1]), pairs[0])
+
+
 @dataclass(frozen=True)
 class TimingSettings:
     """How to time one network.
@@ -209,20 +218,17 @@ def time_callable(
             best = timing
         if not timing.noisy:
             break
-        logger.info(
-            "series %d: spread %.1f%% > %.1f%%, measuring again",
-            attempt,
-            100 * timing.spread,
-            100 * settings.max_spread,
-        )
+        spread, limit = percents(timing.spread, settings.max_spread)
+        logger.info("series %d: spread %s > %s, measuring again", attempt, spread, limit)
     assert best is not None  # attempts >= 1
     best = Timing(best.median_ms, best.q1_ms, best.q3_ms, best.runs_ms, attempt, best.noisy)
     if best.noisy:
+        spread, limit = percents(best.spread, settings.max_spread)
         logger.warning(
-            "noisy machine: spread %.1f%% after %d series (threshold %.1f%%); median %.3f ms",
-            100 * best.spread,
+            "noisy machine: spread %s after %d series (above the threshold, %s); median %.3f ms",
+            spread,
             attempt,
-            100 * settings.max_spread,
+            limit,
             best.median_ms,
         )
     return best

@@ -13,6 +13,7 @@ from client.measure.networks import format_nb201
 from client.measure.timing import (
     Reference,
     TimingSettings,
+    percents,
     repeatability,
     summarise,
     time_arch,
@@ -65,6 +66,26 @@ def test_a_machine_that_stays_noisy_is_flagged_and_warned_about(
         timing = time_callable(lambda: None, settings, clock=scripted_clock(series * 2))
     assert timing.noisy and timing.attempts == 2
     assert "noisy machine" in caplog.text
+
+
+def test_a_spread_just_above_the_threshold_is_shown_above_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """It said "spread 10.0% after 3 series (threshold 10.0%)" of a spread of 10.04%."""
+    series = [8.996, 10.0, 11.004]  # quartiles 9.498 and 10.502: a spread of 10.04%
+    settings = TimingSettings(warmup=0, runs=3, attempts=3, max_spread=0.1)
+    with caplog.at_level(logging.INFO):
+        timing = time_callable(lambda: None, settings, clock=scripted_clock(series * 3))
+    assert timing.noisy
+    assert "series 1: spread 10.04% > 10.00%, measuring again" in caplog.text
+    assert "spread 10.04% after 3 series (above the threshold, 10.00%)" in caplog.text
+
+
+def test_percents_take_the_decimals_that_tell_a_value_from_its_limit() -> None:
+    assert percents(0.25, 0.1) == ("25.0%", "10.0%")
+    assert percents(0.10004, 0.1) == ("10.004%", "10.000%")
+    assert percents(-0.0502, 0.05, signed=True) == ("-5.02%", "5.00%")
+    assert percents(0.1, 0.1) == ("10.0%", "10.0%")  # no decimals tell them apart
 
 
 def test_of_several_noisy_series_the_least_noisy_is_kept() -> None:
