@@ -55,7 +55,7 @@ def draw(report: Report) -> Figure:
     _draw_calibration(calibration, report)
     scores = report.scores
     figure.suptitle(
-        f"{report.device}: {scores.n} measured architectures"
+        f"{report.device}: {quantity(scores.n, 'measured architecture')}"
         f"    Spearman {spearman_text(scores.spearman, scores.n)}    acc10 {scores.acc10:.1%}"
         f"    bias {scores.bias:+.1f}%    90% coverage {scores.coverage90:.1%}    "
         f"model {report.prediction.model_version or '?'}",

@@ -82,6 +82,14 @@ def test_a_report_on_one_arch_says_arch(target: str, measured_csv: Path, tmp_pat
     assert json.loads(as_json.stdout, parse_constant=_no_constant)["spearman"] is None
 
 
+def test_the_figure_of_one_arch_says_architecture() -> None:
+    one = np.array([2.0])
+    prediction = Predictions(one, one * 0.01, one * 0.9, one * 1.1, "v1")
+    figure = draw(Report.build("pi4", np.array([2.1]), prediction))
+    title = figure.get_suptitle()
+    assert title.startswith("pi4: 1 measured architecture    Spearman n/a (1 arch)"), title
+
+
 def _no_constant(name: str) -> None:
     """For json.loads: NaN and Infinity are no JSON, though Python reads them."""
     raise ValueError(f"{name} in JSON output")
