@@ -1,5 +1,6 @@
 """What trusted CA certificates may be: the one check of the client's ``root_certificates`` and
-``ca_cert`` (library and CLI), of ``service health --ca`` and of ``serve --tls-cert``.
+``ca_cert`` (library and CLI), of ``service health --ca`` and of ``serve --tls-cert`` (which must
+also be valid now).
 
 grpc takes any bytes as root certificates. Those it cannot load (a DER file, a path given as
 bytes, a damaged PEM block) made it log C-level errors ("Could not load any root certificate")
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import time
 from pathlib import Path
 
 PEM_CERTIFICATE_START = "-----BEGIN CERTIFICATE-----"
@@ -71,3 +73,28 @@ def private_key_problem(data: bytes, source: Path) -> str | None:
     else:
         hint = ""
     return f"no PEM private key (-----BEGIN PRIVATE KEY-----) in {source}{hint}"
+
+
+def validity_problem(path: Path, now: float | None = None) -> str | None:
+    """Why the first certificate in the PEM file ``path`` is not valid at ``now`` (default:
+    the present), or None. A server's expired certificate passed every start-up check, and
+    every client's handshake failed with grpc's few words ("Socket closed", UNAVAILABLE).
+
+    ssl has no public parser of a certificate file; where CPython's ``_test_decode_cert`` is
+    missing, or the file is one it cannot read (the PEM checks name those), nothing is said.
+    """
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    if decode is None:
+        return None
+    try:
+        fields = decode(str(path))
+        starts = ssl.cert_time_to_seconds(fields["notBefore"])
+        ends = ssl.cert_time_to_seconds(fields["notAfter"])
+    except (ssl.SSLError, OSError, KeyError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    if now > ends:
+        return f"{path} expired on {fields['notAfter']}"
+    if now < starts:
+        return f"{path} is not valid before {fields['notBefore']} (is this machine's clock right?)"
+    return None

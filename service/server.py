@@ -39,6 +39,7 @@ from service.certificates import (
     PEM_PRIVATE_KEY,
     certificates_problem,
     private_key_problem,
+    validity_problem,
 )
 from service.config import ServiceConfig
 from service.errors import ConfigError
@@ -264,6 +265,8 @@ def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
             config.tls_cert, config.tls_key
         )
+        if problem := validity_problem(config.tls_cert):
+            raise ConfigError(f"{unusable}: {problem}")
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"{unusable}: {exc}") from None
     return grpc.ssl_server_credentials([(key, cert)])

@@ -7,12 +7,14 @@ import signal
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
+from service import certificates
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import DEFAULT_ADDRESS, ServiceConfig
@@ -115,6 +117,38 @@ def test_tls_files_that_are_no_pem_or_swapped_are_named_at_start_up(
             create_server(config, {})
         assert str(info.value) == f"cannot use TLS certificate {cert} with key {key}: {problem}"
     assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_certificate_is_checked_to_be_valid_now(tls_files: TlsFiles) -> None:
+    assert certificates.validity_problem(tls_files.cert) is None
+    expired = certificates.validity_problem(tls_files.cert, now=time_in_years(50))
+    assert expired is not None and expired.startswith(f"{tls_files.cert} expired on ")
+    early = certificates.validity_problem(tls_files.cert, now=0.0)
+    assert early is not None and "is not valid before" in early
+
+
+def test_an_expired_server_certificate_is_refused_at_start_up(
+    tls_files: TlsFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It passed every check, and each client's handshake failed with "Socket closed"."""
+    later = time_in_years(50)
+    monkeypatch.setattr(
+        certificates, "time", type("Clock", (), {"time": staticmethod(lambda: later)})
+    )
+    config = ServiceConfig(
+        address="127.0.0.1:0",
+        store_path=tmp_path / "s.sqlite",
+        tls_cert=tls_files.cert,
+        tls_key=tls_files.key,
+    )
+    with pytest.raises(ConfigError, match="cannot use TLS certificate") as info:
+        create_server(config, {})
+    assert f": {tls_files.cert} expired on " in str(info.value)
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def time_in_years(years: float) -> float:
+    return time.time() + years * 365.25 * 86400
 
 
 def test_health_over_tls_fails_in_one_line(tls_server: RunningServer, stranger: TlsFiles) -> None:
