@@ -64,6 +64,8 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: How input files are read: UTF-8, with or without a byte-order mark.
 TEXT_ENCODING = "utf-8-sig"
 #: What to do about an upload the device's other measurements do not explain.
+#: What a warning of a surprising latency measured before the upload that found it starts with.
+MEASURED_BEFORE = "measured before this upload, "
 SURPRISING_HINT = (
     "stored and used as measured; if it is a mistake, measure that arch twice more (an arch"
     " counts at the median of its measurements)"
@@ -752,7 +754,7 @@ def warn_surprising(result: AddResult) -> None:
 
 def surprising_before_warning(measurement: SurprisingMeasurement) -> str:
     """The warning for a surprising latency measured before the upload that found it."""
-    return f"warning: measured before this upload, {measurement.describe()}; {SURPRISING_HINT}"
+    return f"warning: {MEASURED_BEFORE}{measurement.describe()}; {SURPRISING_HINT}"
 
 
 @app.command()

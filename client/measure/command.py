@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from client.cli import (
+    MEASURED_BEFORE,
     SURPRISING_HINT,
     DeviceOption,
     Strategy,
@@ -26,7 +27,6 @@ from client.cli import (
     output_console,
     print_json,
     require_archs,
-    surprising_before_warning,
     warn_if_source_device,
 )
 from client.measure.timing import MIN_REPEATS, STEADY_LIMIT, percents
@@ -168,8 +168,9 @@ def measure(
             "--retime",
             min=0,
             help="Time each upload the service finds surprising (far from what the device's"
-            " other measurements predict) this many times more, and upload those too: an arch"
-            " counts at the median of its measurements (0: only warn).",
+            " other measurements predict), and each such arch measured before, this many times"
+            " more, and upload those too: an arch counts at the median of its measurements"
+            " (0: only warn).",
         ),
     ] = DEFAULT_RETIME,
     save_holdout: Annotated[
@@ -674,7 +675,10 @@ def _print_surprising(console: Console, round_summary: dict[str, Any]) -> None:
 
     from client.api import SurprisingMeasurement
 
-    for fields in round_summary["surprising"]:  # Text: an arch string is not rich markup
+    found = [("", f) for f in round_summary["surprising"]] + [
+        (MEASURED_BEFORE, f) for f in round_summary["surprising_before"]
+    ]
+    for when, fields in found:  # Text: an arch string is not rich markup
         measurement = SurprisingMeasurement(**fields)
         retimed = round_summary["retimed_ms"].get(measurement.arch)
         if retimed is None:
@@ -686,9 +690,7 @@ def _print_surprising(console: Console, round_summary: dict[str, Any]) -> None:
                 f"timed again: {_ms_list(retimed)}; the service now counts it at the median of"
                 " its measurements"
             )
-        console.print(Text(f"warning: {measurement.describe()}; {outcome}", style="yellow"))
-    for fields in round_summary["surprising_before"]:
-        line = surprising_before_warning(SurprisingMeasurement(**fields))
+        line = f"warning: {when}{measurement.describe()}; {outcome}"
         console.print(Text(line, style="yellow"))
 
 

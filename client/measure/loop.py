@@ -232,17 +232,19 @@ def retime_surprising(
     search_space: str,
     settings: TimingSettings,
 ) -> Retiming | None:
-    """Times each arch of ``result.surprising`` ``times`` more and uploads those timings: the
-    service counts an arch at the median of its measurements, so two more outvote one series
+    """Times each arch of ``result.surprising`` and ``result.surprising_before`` (this
+    machine's earlier measurements) ``times`` more and uploads those timings: the service
+    counts an arch at the median of its measurements, so two more outvote one series
     disturbed by the machine, and two that agree with it confirm it. None when there is
     nothing to re-time."""
-    if not result.surprising or not times:
+    surprising = [*result.surprising, *result.surprising_before]
+    if not surprising or not times:
         return None
     medians = {
         surprise.arch: [
             time_arch(surprise.arch, search_space, settings).median_ms for _ in range(times)
         ]
-        for surprise in result.surprising
+        for surprise in surprising
     }
     pairs = [(arch, ms) for arch, values in medians.items() for ms in values]
     return Retiming(medians, client.add_measurements(device, pairs, search_space=search_space))

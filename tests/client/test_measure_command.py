@@ -575,6 +575,40 @@ def test_noisy_reference_archs_count_in_the_summary(
     assert f"warning: {len(HELP_REFERENCE_ARCHS)} measurements stayed noisy" in printed
 
 
+def test_measure_times_a_surprising_earlier_measurement_again(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An fpga-like arch stored 100 times too slow before the run: the run's upload names it
+    as measured before, and it is timed twice more, which outvotes it."""
+    from gp.data import load_help_dataset
+    from gp.spaces.nasbench201 import all_archs
+    from tests.helpers import DATASET
+
+    table, archs = load_help_dataset(DATASET).table("fpga"), all_archs()
+    picks = np.random.default_rng(0).choice(len(archs), 12, replace=False)
+    latency = {archs[i]: float(table[i]) for i in picks}
+    slow = archs[picks[5]]
+    timed: list[str] = []
+
+    def fake_time_arch(arch: str, space: str, settings: TimingSettings) -> Timing:
+        timed.append(arch)
+        return Timing(latency[arch], latency[arch], latency[arch], (latency[arch],))
+
+    monkeypatch.setattr(loop, "time_arch", fake_time_arch)
+    listed = tmp_path / "archs.txt"
+    listed.write_text("".join(f"{arch}\n" for arch in latency if arch != slow))
+    with LatencyClient(target) as client:
+        client.register_device("fpga-like-before")
+        client.add_measurements("fpga-like-before", [(slow, latency[slow] * 100)])
+    args = ["measure", "-d", "fpga-like-before", "--archs", str(listed), "-n", "0"]
+    result = invoke(target, *args, "--recheck", "0", *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert f"warning: measured before this upload, {slow} at " in text
+    assert "the service now counts it at the median of its measurements" in text
+    assert timed.count(slow) == 2
+
+
 @pytest.mark.parametrize(
     ("slow_timings", "retime", "outcome"),
     [
