@@ -311,7 +311,7 @@ class AddResult:
             do not explain, most surprising first (none while the server's model loads).
         surprising_before: the device's archs measured before this upload that the same
             check found: a wrong one drags every prediction, and is named on each upload
-            while it stands.
+            until the arch has 3 measurements (measure it twice more).
     """
 
     accepted: int

@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +66,10 @@ WHOLE_SPACE_CACHE_SIZE = 32
 #: Devices' measurements (per device and space) kept in memory; a source device's NB201 table
 #: is ~2 MB, so a service with thousands of devices must not keep them all.
 MEASUREMENT_CACHE_SIZE = 256
+#: An arch measured this often counts at the median of its measurements, so one slip among them
+#: is outvoted, and a median still surprising is the device's own: named as measured before an
+#: upload until then (the warning says to measure it twice more), not on every later upload.
+SETTLED_MEASUREMENTS = 3
 
 
 class LruCache(Generic[K, V]):
@@ -377,8 +381,8 @@ class Registry:
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
     ) -> list[tuple[str, SurprisingMeasurement]]:
         """Which of the device's measured canonical ``archs`` of ``space`` its other
-        measurements do not explain, at its current version, and which of its measurements
-        stored before them the same search found
+        measurements do not explain, at its current version, and which of its archs measured
+        before them the same search found, but fewer than ``SETTLED_MEASUREMENTS`` times
         (:meth:`~gp.estimator.LatencyEstimator.surprising`, ``others_too``).
 
         Raises:
@@ -387,7 +391,9 @@ class Registry:
         with self.device_lock(device.id):
             measured = self.measurements(device, space_key(space))
             descriptor = self._descriptor(device, space)
-            return self.estimator.surprising(space, measured, descriptor, archs, others_too=True)
+            found = self.estimator.surprising(space, measured, descriptor, archs, others_too=True)
+        uploaded, counts = set(archs), Counter(measured.archs)
+        return [(a, s) for a, s in found if a in uploaded or counts[a] < SETTLED_MEASUREMENTS]
 
     def suggest(
         self,

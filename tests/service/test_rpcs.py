@@ -645,6 +645,11 @@ def test_add_measurements_names_a_surprising_measurement_stored_before_the_uploa
     assert surprise.expected_ms == pytest.approx(table[index[0]], rel=0.2)
     logged = [r.getMessage() for r in caplog.records if "predict" in r.getMessage()]
     assert len(logged) == 1 and f"measured before this upload, {ARCHS[index[0]]}" in logged[0]
+    # Measured twice more alike, it is the device's own: named with that upload, then no more.
+    again = pb.AddMeasurementsRequest(device="fpga-slipped-first", measurements=[slipped] * 2)
+    assert [s.arch for s in stub.AddMeasurements(again).surprising] == [slipped.arch]
+    later = pb.AddMeasurementsRequest(device="fpga-slipped-first", measurements=clean[:1])
+    assert list(stub.AddMeasurements(later).surprising_before) == []
 
 
 @pytest.mark.parametrize("measured_count", [0, 1])
