@@ -575,19 +575,23 @@ def test_noisy_reference_archs_count_in_the_summary(
     assert f"warning: {len(HELP_REFERENCE_ARCHS)} measurements stayed noisy" in printed
 
 
-def test_measure_times_a_surprising_earlier_measurement_again(
-    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """An fpga-like arch stored 100 times too slow before the run: the run's upload names it
-    as measured before, and it is timed twice more, which outvotes it."""
+def fpga_latencies() -> tuple[dict[str, float], str]:
+    """Twelve random archs' fpga latencies (ms) from its table, and one of them to slow down."""
     from gp.data import load_help_dataset
     from gp.spaces.nasbench201 import all_archs
     from tests.helpers import DATASET
 
     table, archs = load_help_dataset(DATASET).table("fpga"), all_archs()
     picks = np.random.default_rng(0).choice(len(archs), 12, replace=False)
-    latency = {archs[i]: float(table[i]) for i in picks}
-    slow = archs[picks[5]]
+    return {archs[i]: float(table[i]) for i in picks}, archs[picks[5]]
+
+
+def test_measure_times_a_surprising_earlier_measurement_again(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An fpga-like arch stored 100 times too slow before the run: the run's upload names it
+    as measured before, and it is timed twice more, which outvotes it."""
+    latency, slow = fpga_latencies()
     timed: list[str] = []
 
     def fake_time_arch(arch: str, space: str, settings: TimingSettings) -> Timing:
@@ -628,14 +632,7 @@ def test_measure_times_a_latency_the_other_measurements_do_not_explain_again(
     """Twelve archs timed as fpga's table has them, one 100 times too slow in its first
     ``slow_timings`` timings: the round names it and, unless ``--retime 0``, times it twice
     more, uploads those, and says whether it now fits."""
-    from gp.data import load_help_dataset
-    from gp.spaces.nasbench201 import all_archs
-    from tests.helpers import DATASET
-
-    table, archs = load_help_dataset(DATASET).table("fpga"), all_archs()
-    picks = np.random.default_rng(0).choice(len(archs), 12, replace=False)
-    latency = {archs[i]: float(table[i]) for i in picks}
-    slow = archs[picks[5]]
+    latency, slow = fpga_latencies()
     timed: list[str] = []
 
     def fake_time_arch(arch: str, space: str, settings: TimingSettings) -> Timing:
