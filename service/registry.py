@@ -316,14 +316,14 @@ class Registry:
 
     def _conditioning(self, measured: Measurements) -> Measurements:
         """At most ``max_conditioning`` measurements, a fixed subsample beyond that. It is drawn
-        from the archs in sorted order, so that it depends on the measurements, not on the
-        order they were uploaded in (it did, and so did the device's predictions)."""
+        from the measurements sorted by arch and latency, so that it depends on them, not on
+        the order they were uploaded in (it did, and so did the device's predictions)."""
         n = len(measured.archs)
         if n <= self.max_conditioning:
             return measured
-        by_arch = np.argsort(np.asarray(measured.archs, dtype=object), kind="stable")
+        by_value = sorted(range(n), key=lambda i: (measured.archs[i], measured.latency_ms[i]))
         drawn = np.random.default_rng(0).choice(n, self.max_conditioning, replace=False)
-        keep = np.sort(by_arch[drawn])
+        keep = np.sort(np.asarray(by_value)[drawn])
         return Measurements([measured.archs[i] for i in keep], measured.latency_ms[keep])
 
     def _descriptor(self, device: DeviceRecord, space: SearchSpace) -> dict[str, float] | None:

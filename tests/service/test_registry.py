@@ -176,11 +176,13 @@ def test_the_conditioning_subsample_does_not_depend_on_the_upload_order(
     registry = Registry(store, fit_settings(), max_conditioning=5)
     registry.start()
     archs = all_archs()[:12]
-    latency = {a: 2.0 + i for i, a in enumerate(archs)}
+    # Each arch measured twice, alike but for 10%: which of the two is drawn must not depend
+    # on which came first either.
+    measured = [(a, (2.0 + i) * f) for i, a in enumerate(archs) for f in (1.0, 1.1)]
     predictions = []
-    for name, order in (("forward", archs), ("backward", archs[::-1])):
+    for name, order in (("forward", measured), ("backward", measured[::-1])):
         device = store.register_device(name)
-        rows = [MeasurementRow("nasbench201", a, latency[a]) for a in order]
+        rows = [MeasurementRow("nasbench201", a, ms) for a, ms in order]
         device = store.add_measurements(device.id, rows)
         predictions.append(registry.predict(device, NASBench201Space(), archs).mean_ms)
     np.testing.assert_allclose(predictions[0], predictions[1], rtol=1e-9)
