@@ -379,11 +379,12 @@ class Registry:
 
     def surprising(
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
-    ) -> list[tuple[str, SurprisingMeasurement]]:
+    ) -> tuple[list[tuple[str, SurprisingMeasurement]], list[tuple[str, SurprisingMeasurement]]]:
         """Which of the device's measured canonical ``archs`` of ``space`` its other
         measurements do not explain, at its current version, and which of its archs measured
         before them the same search found, but fewer than ``SETTLED_MEASUREMENTS`` times
-        (:meth:`~gp.estimator.LatencyEstimator.surprising`, ``others_too``).
+        (:meth:`~gp.estimator.LatencyEstimator.surprising`, ``others_too``): the two lists,
+        most surprising first.
 
         Raises:
             NotReadyError: the model is still loading.
@@ -393,7 +394,11 @@ class Registry:
             descriptor = self._descriptor(device, space)
             found = self.estimator.surprising(space, measured, descriptor, archs, others_too=True)
         uploaded, counts = set(archs), Counter(measured.archs)
-        return [(a, s) for a, s in found if a in uploaded or counts[a] < SETTLED_MEASUREMENTS]
+        before = [(a, s) for a, s in found if a not in uploaded]
+        return (
+            [(a, s) for a, s in found if a in uploaded],
+            [(a, s) for a, s in before if counts[a] < SETTLED_MEASUREMENTS],
+        )
 
     def suggest(
         self,

@@ -237,22 +237,24 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         and the archs measured before them that the same search found (none while the model
         is loading: the upload is stored all the same), each logged when ``stored_now``: a
         retry of a stored upload is answered alike, but not logged again."""
-        answer: tuple[list[pb.SurprisingMeasurement], list[pb.SurprisingMeasurement]] = ([], [])
+        in_upload: list[pb.SurprisingMeasurement] = []
+        before: list[pb.SurprisingMeasurement] = []
         for group in group_by_space(uploaded).values():
             try:
-                found = self.registry.surprising(device, group.space, group.archs)
+                found_in_upload, found_before = self.registry.surprising(
+                    device, group.space, group.archs
+                )
             except NotReadyError:
                 return (), ()
             except Exception:  # advisory: the upload is stored, and its answer must say so
                 logger.exception("device %s: the check of its upload failed", device.name)
                 return (), ()
-            in_upload = set(group.archs)
-            for arch, surprise in found:
-                stored_before = arch not in in_upload
-                if stored_now:
-                    _log_surprising(device.name, arch, surprise, stored_before)
-                answer[stored_before].append(_surprising_message(group.space, arch, surprise))
-        return answer
+            logged = device.name if stored_now else None
+            in_upload += _surprise_messages(
+                group.space, found_in_upload, logged, stored_before=False
+            )
+            before += _surprise_messages(group.space, found_before, logged, stored_before=True)
+        return in_upload, before
 
     @grpc_errors
     def RegisterDevice(
@@ -390,6 +392,20 @@ def _measurement_rows(
         rows.append(MeasurementRow(parsed.space.name, parsed.canonical, float(latency)))
         archs.append(parsed)
     return rows, archs
+
+
+def _surprise_messages(
+    space: SearchSpace,
+    found: Sequence[tuple[str, SurprisingMeasurement]],
+    log_for: str | None,
+    stored_before: bool,
+) -> list[pb.SurprisingMeasurement]:
+    """The answer's messages for ``found``, each logged as the device ``log_for``'s (None: a
+    retry's answer, not logged again)."""
+    if log_for is not None:
+        for arch, surprise in found:
+            _log_surprising(log_for, arch, surprise, stored_before)
+    return [_surprising_message(space, arch, surprise) for arch, surprise in found]
 
 
 def _log_surprising(
