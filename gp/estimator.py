@@ -594,6 +594,21 @@ def _source_table(name: str, table: np.ndarray) -> np.ndarray:
     return values
 
 
+def _units_free_standardisation(encoding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column mean and sd of (n x d) ``encoding`` (n >= 2), in which every arch's features
+    are the same whatever their units: a column constant over ``encoding`` has no spread to
+    scale by, so it is scaled by its magnitude (an arch's relative difference from the
+    value). Scaled by 1, as :func:`~gp.model._standardisation` does, a constant column kept
+    the caller's units: an arch differing in it got intervals that grew with them (x1000:
+    upper bounds of 300-1,450 ms for archs predicted at 10 ms, against 10-13 ms). A column
+    constant at 0 has no magnitude either and still keeps them: left out instead, an arch
+    differing only in it would be predicted as confidently as the measured arch it then
+    equals."""
+    mean, sd = _standardisation(encoding)
+    constant = (encoding.amax(0) == encoding.amin(0)) & (mean != 0)
+    return mean, torch.where(constant, mean.abs(), sd)
+
+
 def prior_only_model(
     space: SearchSpace,
     universe: torch.Tensor | None = None,
@@ -605,7 +620,8 @@ def prior_only_model(
     ``universe``: (N x d) encodings of archs to address by index (``posterior(index, ...)``,
     as the benchmark does); the rows are the same as from their encodings.
     ``standardise_by``: (n x d) encodings whose column means and sds standardise every arch's
-    (a vector space's, whose units are the caller's); else encodings are taken as they are.
+    (a vector space's, whose units are the caller's; see :func:`_units_free_standardisation`);
+    else encodings are taken as they are.
     """
     work = None
     if space.work_feature is not None and space.typical_work is not None:
@@ -613,7 +629,7 @@ def prior_only_model(
     prior_level = (_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD)
     encoding_stats = None
     if standardise_by is not None:
-        encoding_stats = _standardisation(standardise_by)
+        encoding_stats = _units_free_standardisation(standardise_by)
     elif universe is not None:
         # Encodings are taken as they are: identity statistics keep a universe's rows alike.
         encoding_stats = (

@@ -25,7 +25,7 @@ from gp.estimator import (
     Measurements,
     surprise_check_sample,
 )
-from gp.model import FitSettings
+from gp.model import FitSettings, LatencyPrediction
 from gp.spaces import FBNetSpace, NASBench201Space, VectorSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 
@@ -359,3 +359,21 @@ def test_the_surprise_check_gives_one_verdict_whatever_the_upload_order() -> Non
         assert again[2].keys() == first[2].keys()
         for arch, figures in again[2].items():
             assert figures == pytest.approx(first[2][arch], rel=1e-6)
+
+
+def test_vector_predictions_do_not_depend_on_the_units_of_a_column_the_device_holds_constant():
+    """A column the measured archs do not vary in was scaled by 1 in the caller's units: the
+    depth counted in thousandths moved the other archs' means by up to 20% and widened their
+    intervals."""
+    features, latency = synthetic_vectors(0, 40)
+    features[:20, 2] = 5.0  # the measured archs share one depth; the others do not
+
+    def predict(units: np.ndarray) -> LatencyPrediction:
+        vectors = features * units
+        archs = [VECTORS.canonical(vector) for vector in vectors]
+        device = Measurements(archs[:20], latency[:20])
+        return LatencyEstimator(None).predict(VECTORS, archs[20:], device)
+
+    in_units, in_thousandths = predict(np.ones(3)), predict(np.array([1.0, 1.0, 1000.0]))
+    for field in ("mean_ms", "var_ms", "lower_ms", "upper_ms"):
+        np.testing.assert_allclose(getattr(in_thousandths, field), getattr(in_units, field))
