@@ -119,8 +119,10 @@ class LatencyPrediction:
             the latent latency's moments.
         mean_ms, var_ms: (n,) posterior mean and variance of the latent latency in ms.
         lower_ms, upper_ms: (n,) central 90% interval of a *measurement* (noise included);
-            before any measurement the upper bound stretches to ``mean_ms`` where the scale's
-            spread puts the mean beyond it.
+            below two measurements (the scale still uncertain, see :class:`DevicePosterior`)
+            the upper bound stretches to ``mean_ms`` where the scale's spread puts the mean
+            beyond it: before any measurement in a space without sources, and from a single
+            one there too, where raw encodings make that arch's own deviation large.
         obs_var_log: (n,) variance of the log-normal with a measurement's moments.
 
     The variances take the device's variance ratio at its estimate (the Student-t's scale),
@@ -539,8 +541,8 @@ class DevicePosterior:
         ]
         mean, var, obs_var, lower, upper = _mixture(moments, self.interval_quantile)
         baseline_ms = torch.exp(rows[:, 0] + self.log_scale)
-        # Exact moments of scale * baseline * ratio with a log-normal scale (before any
-        # measurement) and a Gaussian ratio.
+        # Exact moments of scale * baseline * ratio with a log-normal scale (below two
+        # measurements) and a Gaussian ratio.
         spread = math.exp(self.log_scale_var)
         mean_ms = baseline_ms * mean * math.sqrt(spread)
         var_ms = baseline_ms**2 * spread * (spread * (mean**2 + var) - mean**2)
@@ -549,12 +551,12 @@ class DevicePosterior:
         lower_ms, upper_ms = baseline_ms * lower, baseline_ms * upper
         obs_var_log = torch.log1p(obs_var / mean**2) + self.log_scale_var
         if self.log_scale_var:
-            # Before any measurement the scale's spread dominates. Widening the ratio's 90%
+            # Below two measurements the scale's spread dominates. Widening the ratio's 90%
             # interval by the scale's own made a 97% one: the interval of the log-normal with
             # a measurement's moments instead.
             lower_ms, upper_ms = _lognormal_interval(mean_ms, obs_var_log, self.interval_quantile)
-            # Beyond a log-sd of 2 * 1.645 the mean lies above the 95% quantile (no
-            # measurement, a space without sources): the bound stretches to the point
+            # Beyond a log-sd of 2 * 1.645 the mean lies above the 95% quantile (a space
+            # without sources, with no measurement or one): the bound stretches to the point
             # prediction rather than exclude it.
             upper_ms = torch.maximum(upper_ms, mean_ms)
         var_log = torch.log1p(var_ms / mean_ms**2)
