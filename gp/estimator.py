@@ -67,18 +67,19 @@ SURPRISE_CHECK_MAX_ARCHS = 100
 
 # numpy converts what is no latency without a word: True became a measurement of 1 ms (a mask
 # passed for the latencies, say), and "3.5" or b"3.5" (a CSV's cells unparsed) one of 3.5 ms.
-_NOT_A_NUMBER = "latencies must be numbers (ms), not bools, strings or bytes"
+_NOT_A_NUMBER = "latencies must be real numbers (ms), not bools, complex numbers, strings or bytes"
 
 
 def _first_non_number(values: object) -> tuple[int, object] | None:
-    """The position and value of the first bool, str or bytes in ``values`` (a latency, or a
-    list, tuple or array of them), or None."""
+    """The position and value of the first bool, complex, str or bytes in ``values`` (a
+    latency, or a list, tuple or array of them), or None. numpy makes a complex latency real
+    with only a warning."""
     if isinstance(values, torch.Tensor):
-        if values.dtype != torch.bool:  # torch holds no strings
+        if values.dtype != torch.bool and not values.is_complex():  # torch holds no strings
             return None
         values = values.tolist()
     elif isinstance(values, np.ndarray):
-        if values.dtype.kind not in "bUSO":  # bool, str, bytes, object: others are numbers
+        if values.dtype.kind not in "bcUSO":  # bool, complex, str, bytes, object: others are real
             return None
         values = values.tolist()
     if isinstance(values, list | tuple):
@@ -86,11 +87,12 @@ def _first_non_number(values: object) -> tuple[int, object] | None:
             if (found := _first_non_number(value)) is not None:
                 return position, found[1]
         return None
-    return (0, values) if isinstance(values, bool | np.bool_ | str | bytes) else None
+    non_number = bool | np.bool_ | complex | np.complexfloating | str | bytes
+    return (0, values) if isinstance(values, non_number) else None
 
 
 def _check_numbers(values: object, where: Callable[[int], str]) -> None:
-    """Raises InvalidMeasurementError naming the first bool, str or bytes in ``values`` by
+    """Raises InvalidMeasurementError naming the first bool, complex, str or bytes in ``values`` by
     ``where(its position)``, as :func:`gp.model.check_latencies` names a bad latency."""
     if (found := _first_non_number(values)) is not None:
         position, value = found

@@ -74,6 +74,20 @@ def test_strings_are_not_latencies(latency_ms: object, named: str) -> None:
         Measurements(["1,2,3", "4,5,6"], latency_ms)
 
 
+@pytest.mark.parametrize(
+    ("latency_ms", "named"),
+    [
+        ([5.0, 4 + 1j], "measurement 1: latency (4+1j)"),
+        (np.array([5.0, 4 + 0j]), "measurement 0: latency (5+0j)"),
+        (torch.tensor([5.0, 4.0], dtype=torch.complex64), "measurement 0: latency (5+0j)"),
+    ],
+)
+def test_complex_numbers_are_not_latencies(latency_ms: object, named: str) -> None:
+    """numpy dropped the imaginary part with only a warning."""
+    with pytest.raises(InvalidMeasurementError, match=re.escape(named) + ": latencies must be"):
+        Measurements(["1,2,3", "4,5,6"], latency_ms)
+
+
 def test_a_string_reference_latency_is_refused() -> None:
     descriptor = {REFERENCE_LATENCY_PREFIX + all_archs()[9]: "3.5"}
     with pytest.raises(InvalidMeasurementError, match="descriptor 'latency:.*'3.5'.*strings"):
