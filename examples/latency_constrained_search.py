@@ -271,6 +271,21 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     return parse
 
 
+def _not_negative(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: a number of ``kind``, 0 or more (a float may be infinite: no limit)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not value >= 0:  # NaN too
+            raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+        return value
+
+    return parse
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -303,11 +318,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ):
         parser.add_argument(flag, type=count, default=default, help=f"{what} (default %(default)s)")
     parser.add_argument(
-        "--seed", type=int, default=Settings.seed, help="search seed (default %(default)s)"
+        "--seed",
+        type=_not_negative(int),
+        default=Settings.seed,
+        help="search seed (default %(default)s)",
     )
     parser.add_argument(
         "--wait",
-        type=float,
+        type=_not_negative(float),
         default=600.0,
         help="seconds to wait for a server still fitting its model (one not listening yet:"
         " 30 s at most; default %(default)s)",
@@ -381,6 +399,7 @@ def report(result: SearchResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from client import ClientInputError
     from gp.errors import DatasetError
 
     try:
@@ -388,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnknownTableError as exc:  # a misused option, like argparse's own errors
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (LatencyServiceError, DatasetError) as exc:
+    except (LatencyServiceError, ClientInputError, DatasetError) as exc:
         hint = " (--dataset or LATENCY_DATASET_DIR)" if isinstance(exc, DatasetError) else ""
         print(f"error: {exc}{hint}", file=sys.stderr)
         return 1

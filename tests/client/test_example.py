@@ -148,12 +148,41 @@ def test_an_unknown_table_is_named_as_the_tables_fault(
         ["--budget-ms", "inf"],
         ["--population", "0"],
         ["--top", "x"],
+        ["--wait", "-1"],
+        ["--wait", "nan"],
+        ["--seed", "-1"],
     ],
 )
 def test_counts_and_budgets_must_be_positive(
     example: ModuleType, flags: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Before, --budget-ms 0 fell back to the default budget and -5 ended in a traceback."""
+    """Before, --budget-ms 0 fell back to the default budget and -5 ended in a traceback, as
+    did --wait -1 (from wait_until_ready) and --seed -1 (from numpy, after the wait)."""
     with pytest.raises(SystemExit) as info:
         example.parse_args(flags)
     assert info.value.code == 2 and flags[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "fragment"),
+    [
+        (["--target", "127.0.0.1:99999"], {}, "port 99999 is beyond 65535"),
+        ([], {"LATENCY_TIMEOUT": "abc"}, "LATENCY_TIMEOUT='abc'"),
+    ],
+)
+def test_a_setting_the_client_refuses_is_one_line(
+    example: ModuleType,
+    flags: list[str],
+    env: dict[str, str],
+    fragment: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    help_dataset_dir: Path,
+) -> None:
+    """Before, the client's ClientInputError for a bad target or $LATENCY_TIMEOUT was a
+    traceback."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert example.main(["--dataset", str(help_dataset_dir), *SHORT, *flags]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err
