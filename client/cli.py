@@ -648,6 +648,10 @@ def predict(
             )
     listed = read_arch_lines(file) if file is not None else []
     names = list(archs or []) + [arch for _, arch in listed]
+    if not names and file is not None:  # was "give ARCH arguments or --file", given --file
+        from client.errors import ClientInputError
+
+        raise ClientInputError(f"--file {_input_name(file)}: no archs in it")
     if not names:
         raise typer.BadParameter("no architectures: give ARCH arguments or --file")
     places = [f"ARCH argument {k}" for k in range(1, len(archs or []) + 1)]

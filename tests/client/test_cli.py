@@ -532,6 +532,16 @@ def test_an_empty_candidate_file_is_an_error_not_the_whole_space(
     assert_one_line_error(result, f"--candidates {empty}: no archs in it")
 
 
+def test_an_empty_arch_file_is_named_not_asked_for(target: str, tmp_path: Path) -> None:
+    """Before, predict --file of a file with no arch said "give ARCH arguments or --file"."""
+    empty = tmp_path / "held_out.csv"
+    empty.write_text("arch,latency_ms\n")
+    result = run(target, "predict", "-d", "pi4", "--file", str(empty))
+    assert_one_line_error(result, f"--file {empty}: no archs in it")
+    result = run(target, "predict", "-d", "pi4", "--file", "-", stdin="# none\n")
+    assert_one_line_error(result, "--file stdin: no archs in it")
+
+
 def test_usage_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(target, "predict", LIGHT), "--device", code=2)
     assert_one_line_error(run(target, "predict", "-d", "pi4"), "no architectures", code=2)
