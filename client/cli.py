@@ -78,6 +78,7 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     the connection was not TLS)."""
     from client.errors import (
         ClientInputError,
+        DeadlineExceededError,
         LatencyServiceError,
         NotFoundError,
         UnauthenticatedError,
@@ -94,6 +95,15 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         return f"{service} is unavailable: {exc}"
     if isinstance(exc, NotFoundError) and exc.message.startswith("unknown device"):
         exc.message += "; 'client devices' lists the registered ones"  # a typo, most often
+    if isinstance(exc, DeadlineExceededError):
+        # grpc's "Deadline Exceeded" named neither the option nor, for an upload, that the
+        # server may have stored it: adding the file again then stored it twice.
+        exc.message += " (no answer within --timeout)"
+        if exc.method == "AddMeasurements":
+            exc.message += (
+                "; the upload may have been stored all the same: 'client measurements' lists"
+                " what the device holds"
+            )
     if isinstance(exc, UnauthenticatedError):
         # The server's message speaks of metadata; a CLI user needs the option that sends it.
         exc.message += f"; give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"

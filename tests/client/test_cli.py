@@ -403,6 +403,25 @@ def test_service_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(target, "suggest-samples", "-d", "pi4"), "INVALID_ARGUMENT")
 
 
+def test_an_upload_past_its_deadline_may_have_been_stored(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every attempt of an upload can pass its deadline after the server stored it: the CLI
+    said only "Deadline Exceeded", and adding the file again stored it twice."""
+    from client.errors import DeadlineExceededError
+
+    def late(self: LatencyClient, *args: object, **kwargs: object) -> None:
+        raise DeadlineExceededError("Deadline Exceeded", method="AddMeasurements", target=target)
+
+    monkeypatch.setattr(LatencyClient, "add_measurements", late)
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{LIGHT},3.5\n")
+    result = run(target, "--timeout", "0.5", "add", "-d", "pi4", "-f", str(measured))
+    assert_one_line_error(
+        result, "--timeout", "may have been stored", "client measurements", "[DEADLINE_EXCEEDED]"
+    )
+
+
 def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
     both = run(target, "predict", "-d", "pi4", LIGHT, "--json", "--csv")
     assert_one_line_error(both, "one of", code=2)  # a misused option, as the README says
