@@ -431,7 +431,7 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
 def _floats(items: Iterable[object]) -> list[float]:
     try:
         return [float(item) for item in items]  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # overflow: an int beyond 1e308
         raise ClientInputError(f"a feature vector must hold numbers: {exc}") from None
 
 
@@ -548,6 +548,8 @@ def _measurement(index: int, pair: object, search_space: str | None) -> pb.Measu
     except (TypeError, ValueError):
         message = f"measurement {index}: latency {latency!r} is not a number"
         raise ClientInputError(message) from None
+    except OverflowError:  # an int beyond 1e308, whose repr is hundreds of digits
+        raise ClientInputError(f"measurement {index}: latency is too large for a float") from None
     message = _nth_architecture("measurement", index, arch, search_space)
     return pb.Measurement(arch=message, latency_ms=latency_ms)
 
@@ -1143,7 +1145,10 @@ class LatencyClient:
             _check_text(key, "descriptor key")
             if not _is_real(value):
                 raise ClientInputError(f"descriptor {key!r}: {value!r} is not a number")
-            values[key] = float(value)
+            try:
+                values[key] = float(value)
+            except OverflowError:  # an int beyond 1e308
+                raise ClientInputError(f"descriptor {key!r}: too large for a float") from None
         request = pb.RegisterDeviceRequest(
             name=name, aliases=aliases, descriptor=values, description=description
         )

@@ -709,6 +709,19 @@ def test_add_measurements_refuses_pairs_of_the_wrong_type_before_sending(
     assert latency.device("pi4").measurement_count == 15_625
 
 
+def test_an_int_too_large_for_a_float_is_a_typed_error(latency: LatencyClient) -> None:
+    """An int beyond 1e308 (a latency, a feature, a descriptor value) raised float()'s bare
+    OverflowError, where any other number the server cannot take is a typed error."""
+    huge = 10**400
+    for call, fragment in (
+        (lambda: latency.add_measurements("pi4", [(LIGHT, huge)]), "measurement 0: latency"),
+        (lambda: latency.predict("pi4", [[1.0, 2.0], [huge, 1.0]]), "arch 1: a feature vector"),
+        (lambda: latency.register_device("huge", descriptor={"x": huge}), "descriptor 'x'"),
+    ):
+        with pytest.raises(ClientInputError, match=re.escape(fragment)):
+            call()
+
+
 def test_server_errors_are_typed(latency: LatencyClient) -> None:
     with pytest.raises(NotFoundError) as caught:
         latency.predict("no-such-device", LIGHT)
