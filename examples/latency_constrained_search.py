@@ -18,7 +18,8 @@ table the server was fitted on, after importing all 27, is no unseen device, and
     python examples/latency_constrained_search.py --table raspi4 --budget-ms 40
 
 The device is registered under a fresh name (``--device`` to pick one); its measurements stay in
-the service's store afterwards, like a real device's would.
+the service's store afterwards, like a real device's would, and a later run under that name
+starts from them (they settle those archs and are not counted as spent again).
 """
 
 from __future__ import annotations
@@ -111,6 +112,18 @@ class SimulatedDevice:
         self._index = arch_to_index
         self.all_archs = all_archs()
         self.measured: dict[str, float] = {}
+        self.recalled = 0
+
+    def recall(self, pairs: Sequence[tuple[str, float]]) -> None:
+        """Measurements the device holds from an earlier run: known to the search (settled,
+        and no candidates for suggestion, which the service would refuse), not spent by it."""
+        self.measured.update(pairs)
+        self.recalled = len(self.measured)
+
+    @property
+    def spent(self) -> int:
+        """Measurements taken by this run."""
+        return len(self.measured) - self.recalled
 
     def measure(self, archs: Sequence[str]) -> list[float]:
         values = [float(self._latency[self._index(arch)]) for arch in archs]
@@ -217,13 +230,11 @@ def search(
         best = population[0]
         history.append(
             f"generation {generation + 1:2d}: best capacity {capacity(best):.2f}"
-            f" (p_ok {p_ok[order[0]]:.2f}), {len(simulator.measured)} measured"
+            f" (p_ok {p_ok[order[0]]:.2f}), {simulator.spent} measured"
         )
 
     finds = _finds(latency, device, population, simulator, settings)
-    return SearchResult(
-        device, budget, finds, len(simulator.measured), predictions, history=history
-    )
+    return SearchResult(device, budget, finds, simulator.spent, predictions, history=history)
 
 
 def _finds(
@@ -356,7 +367,14 @@ def run(argv: Sequence[str] | None = None) -> SearchResult:
         try:
             latency.register_device(device, description=f"simulated from HELP table {args.table}")
         except AlreadyExistsError:
-            print(f"note: {device} exists; continuing with its measurements", file=sys.stderr)
+            # Its measurements settle those archs, as this run's own do; unknown to the search,
+            # they were doubtful candidates, and a suggestion among them alone was refused.
+            simulator.recall(latency.measurements(device))
+            print(
+                f"note: {device} exists; continuing with its measurements of"
+                f" {simulator.recalled} archs",
+                file=sys.stderr,
+            )
         result = search(latency, device, simulator, settings)
     feasible = [
         capacity(a) for a, t in zip(simulator.all_archs, all_latency, strict=True) if t <= budget

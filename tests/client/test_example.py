@@ -70,6 +70,21 @@ def test_search_in_a_short_setting(
     assert "budget 9.00 ms" in printed and "measurements spent" in printed
 
 
+def test_a_device_searched_before_is_searched_again_with_its_measurements(
+    example: ModuleType, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second run under the same --device did not know the first's measurements: they were
+    doubtful candidates again, and once they were all the doubtful ones, the service refused
+    to suggest among them ("every candidate given is measured") and the search ended."""
+    args = ["--target", target, "--dataset", str(DATASET), "--table", "gold_6226", *SHORT]
+    args += ["--device", "sim-again", "--generations", "8"]
+    assert example.main(args) == 0
+    again = example.run(args)  # the same seed: the same doubts, measured before
+    assert again.measurements <= 5 + 8 * 2  # this run's, not the device's
+    assert example.main(args) == 0, capsys.readouterr().err
+    assert "continuing with its measurements of" in capsys.readouterr().err
+
+
 def test_a_table_the_service_was_fitted_on_is_said_to_be_no_unseen_device(
     example: ModuleType, target: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
