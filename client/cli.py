@@ -746,7 +746,7 @@ def add(
     with connect(ctx) as latency, items_named_by_place(file_lines(file, [r[0] for r in rows])):
         result = latency.add_measurements(device, pairs, search_space=_space(space))
         # Not before: a refused upload joins none.
-        warn_if_source_device(latency.device(device), _spaces_of(pairs, space))
+        _warn_if_stored_to_a_source(latency, device, _spaces_of(pairs, space))
     warn_surprising(result)
     if as_json:
         print_json({"device": device, **asdict(result)})
@@ -755,6 +755,22 @@ def add(
         f"accepted {quantity(result.accepted, 'measurement')} for {device}; it now has"
         f" {result.device_total} (model {result.model_version})"
     )
+
+
+def _warn_if_stored_to_a_source(
+    latency: LatencyClient, device: str, search_spaces: Iterable[str]
+) -> None:
+    """:func:`warn_if_source_device` after an upload that was stored: a failed look-up of the
+    device is a warning, not the command's error, which read as a failed upload and invited a
+    second, duplicate one."""
+    from client.errors import LatencyServiceError
+
+    try:
+        info = latency.device(device)
+    except LatencyServiceError as exc:
+        typer.echo(f"warning: uploaded, but could not look {device} up afterwards: {exc}", err=True)
+        return
+    warn_if_source_device(info, search_spaces)
 
 
 def warn_surprising(result: AddResult) -> None:

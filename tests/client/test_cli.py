@@ -422,6 +422,26 @@ def test_an_upload_past_its_deadline_may_have_been_stored(
     )
 
 
+def test_a_failed_look_up_after_an_upload_does_not_hide_that_it_was_stored(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``add`` looks the device up after the upload (to warn of a source device); that
+    look-up failing ended the command in an error, as if the upload had failed, and adding
+    the file again stored it twice."""
+    from client.errors import UnavailableError
+
+    def gone(self: LatencyClient, *args: object, **kwargs: object) -> None:
+        raise UnavailableError("server went away", method="GetDevice", target=target)
+
+    monkeypatch.setattr(LatencyClient, "device", gone)
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{LIGHT},3.5\n")
+    result = run(target, "add", "-d", "pi4", "-f", str(measured))
+    assert result.exit_code == 0, result.output
+    assert "accepted 1 measurement for pi4" in result.stdout
+    assert "warning: uploaded, but could not look pi4 up afterwards" in result.stderr
+
+
 def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
     both = run(target, "predict", "-d", "pi4", LIGHT, "--json", "--csv")
     assert_one_line_error(both, "one of", code=2)  # a misused option, as the README says
