@@ -6,6 +6,7 @@ and needs no display; matplotlib is imported only when a figure is drawn.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ import numpy as np
 
 from client.api import Predictions
 from client.metrics import Scores, calibration_curve, score, spearman_text
+from service.outputs import write_atomically
 from service.wording import quantity
 
 if TYPE_CHECKING:
@@ -160,8 +162,11 @@ def write_report(
     path: str | Path, device: str, measured_ms: np.ndarray, prediction: Predictions
 ) -> Report:
     """Scores ``prediction`` against ``measured_ms`` and saves the figure to ``path`` (the
-    format follows its suffix: .png, .pdf, .svg)."""
+    format follows its suffix: .png, .pdf, .svg), whole or not at all: matplotlib writes as
+    it draws, so an interrupted save left part of a file."""
     report = Report.build(device, measured_ms, prediction)
     figure = draw(report)
-    figure.savefig(path, dpi=120)
+    image = io.BytesIO()
+    figure.savefig(image, format=Path(path).suffix.lstrip(".").lower(), dpi=120)
+    write_atomically(Path(path), image.getvalue())
     return report

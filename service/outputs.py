@@ -23,9 +23,12 @@ def output_path_problem(path: Path) -> str | None:
     return None
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file beside it: a failure (a full disk)
-    leaves no half-written file."""
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Writes ``content`` to ``path`` through a temporary file beside it: a failure (a full
+    disk, Ctrl-C) leaves no half-written file."""
     tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content)
     tmp.replace(path)

@@ -6,6 +6,7 @@ torch, grpc and numpy are imported inside the command, so ``client --help`` stay
 from __future__ import annotations
 
 import csv
+import io
 import math
 import statistics
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from client.cli import (
     warn_if_source_device,
 )
 from client.measure.timing import MIN_REPEATS, STEADY_LIMIT, percents
+from service.outputs import write_atomically
 from service.wording import quantity
 
 if TYPE_CHECKING:
@@ -621,11 +623,13 @@ def _repeatability(
 
 
 def _write_csv(path: Path, evaluation: Evaluation) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(HOLDOUT_COLUMNS)
-        for arch, timing in evaluation.timings.items():
-            writer.writerow([arch, repr(timing.median_ms), f"{timing.spread:.4f}"])
+    """The held-out timings as CSV, whole or not at all (an interrupted write left a part)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(HOLDOUT_COLUMNS)
+    for arch, timing in evaluation.timings.items():
+        writer.writerow([arch, repr(timing.median_ms), f"{timing.spread:.4f}"])
+    write_atomically(path, text.getvalue())
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:

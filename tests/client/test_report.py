@@ -356,3 +356,35 @@ def test_error_bars_are_drawn_on_a_sample_of_many_points() -> None:
     measured = list(np.linspace(1.0, 50.0, MAX_ERROR_BARS + 100))
     title = draw(_report(measured, measured, 0.5, 2.0)).axes[0].get_title()
     assert title.endswith(f"(error bars on {MAX_ERROR_BARS} points)")
+
+
+@pytest.mark.parametrize("name", ["r.svg", "r.PNG"])
+def test_an_interrupted_report_leaves_no_part_of_a_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """matplotlib writes as it draws: a Ctrl-C during the save left part of a file (and a
+    previous report of that name overwritten by it)."""
+    from matplotlib.figure import Figure
+
+    from client.report import write_report
+
+    measured = np.array([2.0, 5.0])
+    prediction = Predictions(
+        mean_ms=np.array([2.5, 4.0]),
+        variance_ms2=np.array([1.0, 4.0]),
+        lower_ms=np.array([1.5, 3.0]),
+        upper_ms=np.array([3.5, 6.0]),
+    )
+    out = tmp_path / name
+    write_report(out, "pi4", measured, prediction)
+    whole = out.read_bytes()
+    save = Figure.savefig
+
+    def interrupted(self: Figure, target: object, **kwargs: object) -> None:
+        save(self, target, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(out, "other", measured * 2, prediction)
+    assert out.read_bytes() == whole
