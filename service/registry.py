@@ -243,6 +243,9 @@ class Registry:
         """Writes the fit and its key beside the store; a cache that cannot be written (disk
         full, no permission) costs a refit at the next start, not this start's fit."""
         try:
+            # The old key must not vouch for the new file if a write below fails: a start
+            # with the old settings then loaded this fit as its own.
+            self._key_path.unlink(missing_ok=True)
             estimator.save(self.model_path)
             write_atomically(self._inputs_path, json.dumps(self._key_payload, sort_keys=True))
             write_atomically(self._key_path, self.fit_hash)

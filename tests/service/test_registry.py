@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from gp.estimator import LatencyEstimator
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
+from service import registry as registry_module
 from service.registry import LruCache, Registry, describe_key_change, fit_key
 from service.store import MeasurementRow, Store
 from tests.service.conftest import fit_settings
@@ -240,4 +242,31 @@ def test_a_truncated_model_cache_is_refitted_over_with_one_warning_line(
     assert "ignoring unreadable model cache" in warnings[0].getMessage()
     assert "is not a saved estimator" in warnings[0].getMessage()
     LatencyEstimator.load(model_file)  # the refit wrote a whole cache again
+    store.close()
+
+
+def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refit with other settings wrote the model but not its key (disk full, or killed in
+    between): the old key vouched for the new fit, and a start with the old settings served it."""
+    store = Store(store_path)
+    other = dataclasses.replace(fit_settings(), seed=fit_settings().seed + 1)
+
+    def disk_full(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry_module, "write_atomically", disk_full)
+    Registry(store, other).start()  # refits, writes the model file, then fails
+    monkeypatch.undo()
+    fitted = []
+    fit = LatencyEstimator.fit
+
+    def counted_fit(*args: object, **kwargs: object) -> LatencyEstimator:
+        fitted.append(True)
+        return fit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LatencyEstimator, "fit", counted_fit)
+    Registry(store, fit_settings()).start()  # fresh memory cache: reads the files
+    assert fitted, "loaded the other settings' fit as this one's"
     store.close()
