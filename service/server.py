@@ -311,6 +311,12 @@ def serve(config: ServiceConfig) -> int:
         try:
             running.warm_up()
         except Exception:
+            if stop.is_set():
+                # The stop closed the store under the import or the read of the sources: a
+                # requested stop, not a failed start (it logged a traceback, and exited 1 when
+                # this ran before the exit code was read).
+                logger.info("start-up stopped before the model was ready")
+                return
             logger.exception("start-up failed")
             failed.set()
             stop.set()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -11,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import grpc
+import pytest
 
 from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
@@ -178,3 +181,47 @@ def test_sighup_is_logged_and_the_server_keeps_serving(tmp_path: Path) -> None:
     server.wait_serving(timeout_s=10)
     assert "received SIGHUP: nothing is reloaded" in server.output()
     assert server.stop(signal.SIGTERM) == 0
+
+
+def test_a_stop_that_closes_the_store_under_the_start_up_is_not_a_failed_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM during a first-start import (or the read of the sources) closed the store under
+    it: its error was logged 'start-up failed' with a traceback, and the process exited 1
+    when that came before the exit code was read."""
+    from service import server as server_module
+    from service.config import ServiceConfig
+    from service.telemetry import Metrics
+
+    stopping = threading.Event()
+
+    class StartingServer:
+        metrics = Metrics()
+
+        def warm_up(self) -> None:
+            stopping.wait(30)
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+
+        def stop(self) -> None:
+            stopping.set()  # closes the store, as RunningServer.stop does
+            while any(t.name == "warm-up" for t in threading.enumerate()):
+                time.sleep(0.01)  # the start-up's error comes before the exit code is read
+
+    monkeypatch.setattr(server_module, "create_server", lambda config: StartingServer())
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+
+    def send_sigterm() -> None:  # once serve() handles it: by default it would end pytest
+        while signal.getsignal(signal.SIGTERM) is handlers[signal.SIGTERM]:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    sigterm = threading.Thread(target=send_sigterm)
+    sigterm.start()
+    try:
+        code = server_module.serve(ServiceConfig(store_path=tmp_path / "store.sqlite"))
+    finally:
+        sigterm.join()
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert code == 0
+    assert "start-up failed" not in caplog.text
