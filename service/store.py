@@ -348,7 +348,10 @@ class Store:
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # SQLite has rolled back itself after some errors (a full disk): another
+                    # ROLLBACK failed, and its error hid the one that says what happened.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
         finally:

@@ -58,6 +58,22 @@ def test_batches_are_atomic_and_bump_the_version(store: Store) -> None:
     assert archs == ["b"] and latency.tolist() == [2.0]
 
 
+def test_a_batch_that_fills_the_disk_fails_with_that_error_and_stores_nothing(
+    store: Store,
+) -> None:
+    """SQLite rolls back a transaction that fills the disk itself: the store's own ROLLBACK
+    then failed, and its error ('cannot rollback - no transaction is active') hid the real one."""
+    device = store.register_device("d")
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count={pages + 3}")  # a disk with 3 pages left
+    rows = [MeasurementRow("nasbench201", f"a{i}", 1.0 + i) for i in range(3000)]
+    before = store.table_counts()
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        store.add_measurements(device.id, rows)
+    assert store.table_counts() == before and store.get(device.id).version == 0
+    assert store.add_measurements(device.id, rows[:2]).version == 1  # the store still works
+
+
 def test_an_empty_batch_stores_nothing_and_keeps_the_version(store: Store) -> None:
     device = store.register_device("d")
     store.add_measurements(device.id, [MeasurementRow("nasbench201", "a", 1.0)])
