@@ -155,5 +155,12 @@ class StoreBusyError(StoreError, ServiceError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class StoreFullError(StoreError, ServiceError):
+    """The store's disk is full: the write stored nothing. At start-up it is a StoreError, in
+    an RPC RESOURCE_EXHAUSTED (grpc's code for a file system out of space)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class ServerExitedError(RuntimeError):
     """The server process ended while a caller waited for it to serve (service.probe)."""

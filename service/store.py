@@ -44,6 +44,7 @@ from service.errors import (
     StoreAccessError,
     StoreBusyError,
     StoreCorruptError,
+    StoreFullError,
     StoreNotAFileError,
     StoreSchemaError,
 )
@@ -321,6 +322,12 @@ class Store:
             if code == sqlite3.SQLITE_BUSY:
                 raise StoreBusyError(
                     f"store {self.path} is busy (locked by another process); try again"
+                ) from exc
+            if code == sqlite3.SQLITE_FULL:
+                # Raw, it was INTERNAL "internal error: OperationalError" to the client.
+                raise StoreFullError(
+                    f"store {self.path}: its disk is full (nothing of this request was stored);"
+                    " free space and try again"
                 ) from exc
             if code in _CORRUPTION_CODES:
                 raise StoreCorruptError(f"store {self.path} is corrupt ({exc}); {_ADVICE}") from exc

@@ -585,6 +585,22 @@ def test_add_measurements_in_all_spaces(stub: pb_grpc.LatencyEstimatorStub) -> N
     assert (reply.accepted, reply.device_total) == (0, 3)
 
 
+def test_an_upload_to_a_full_disk_is_resource_exhausted_and_stores_nothing(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub
+) -> None:
+    """It was INTERNAL 'internal error: OperationalError', which says nothing of the cause."""
+    register(stub, "full")
+    db = server.store._db
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count={pages + 3}")  # a disk with 3 pages left
+    measurements = [measure(arch, 5.0) for arch in ARCHS[:3000]]
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.AddMeasurements(pb.AddMeasurementsRequest(device="full", measurements=measurements))
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "its disk is full" in raised.value.details()
+    assert stub.GetDevice(pb.GetDeviceRequest(name="full")).measurement_count == 0
+
+
 def test_concurrent_predictions(server: RunningServer, stub: pb_grpc.LatencyEstimatorStub) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -13,6 +13,7 @@ from service.errors import (
     DeviceExistsError,
     DeviceNotFoundError,
     InvalidRequestError,
+    StoreFullError,
 )
 from service.store import MeasurementRow, Store
 from tests.helpers import write_help_dataset
@@ -68,7 +69,7 @@ def test_a_batch_that_fills_the_disk_fails_with_that_error_and_stores_nothing(
     store._db.execute(f"PRAGMA max_page_count={pages + 3}")  # a disk with 3 pages left
     rows = [MeasurementRow("nasbench201", f"a{i}", 1.0 + i) for i in range(3000)]
     before = store.table_counts()
-    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+    with pytest.raises(StoreFullError, match="its disk is full"):
         store.add_measurements(device.id, rows)
     assert store.table_counts() == before and store.get(device.id).version == 0
     assert store.add_measurements(device.id, rows[:2]).version == 1  # the store still works
