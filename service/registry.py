@@ -136,6 +136,8 @@ class Registry:
         self.ready = threading.Event()
         self.fit_hash = ""
         self._key_payload: dict[str, object] = {}
+        #: Each source's version as of before its table was read (see _source_tables).
+        self._table_versions: dict[str, int] = {}
         self.source_names: frozenset[str] = frozenset()
         self._estimator: LatencyEstimator | None = None
         self._cache_lock = threading.Lock()
@@ -180,11 +182,19 @@ class Registry:
             table = _complete_table(*self.store.measurements(device.id, NB201))
             if table is not None:
                 tables[device.name] = table
+                # Read before the table: an upload meanwhile (device RPCs are served during
+                # the start-up) makes the next start refit. Read after, it was in the key but
+                # not in the fit, which the next start then reused.
+                self._table_versions[device.name] = device.version
         return tables
 
     def _key_inputs(self, sources: dict[str, np.ndarray]) -> dict[str, object]:
         """What the fit key hashes; kept beside the cache so a refit can say what changed."""
-        versions = {name: self.store.resolve(name).version for name in sorted(sources)}
+        known = self._table_versions
+        versions = {
+            name: known[name] if name in known else self.store.resolve(name).version
+            for name in sorted(sources)
+        }
         settings = json.loads(json.dumps(dataclasses.asdict(self.fit_settings)))
         return {"sources": versions, "settings": settings, "revision": FIT_REVISION}
 

@@ -270,3 +270,36 @@ def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
     Registry(store, fit_settings()).start()  # fresh memory cache: reads the files
     assert fitted, "loaded the other settings' fit as this one's"
     store.close()
+
+
+def test_an_upload_to_a_source_while_its_table_is_read_makes_the_next_start_refit(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key took the sources' versions after their tables were read: an upload in between
+    (device RPCs are served during the start-up) was in the key but not in the fit, and the
+    next start reused that fit as if it had seen the upload."""
+    store = Store(store_path)
+    read = store.measurements
+    uploaded = []
+
+    def read_then_upload(device_id: int, space: str) -> tuple[list[str], np.ndarray]:
+        table = read(device_id, space)
+        if not uploaded:  # an AddMeasurements lands right after the first table is read
+            row = MeasurementRow("nasbench201", all_archs()[0], 2.0)
+            uploaded.append(store.add_measurements(device_id, [row]).name)
+        return table
+
+    monkeypatch.setattr(store, "measurements", read_then_upload)
+    Registry(store, fit_settings()).start()  # the upload changed the key: fits, writes it
+    monkeypatch.undo()
+    fitted = []
+    fit = LatencyEstimator.fit
+
+    def counted_fit(*args: object, **kwargs: object) -> LatencyEstimator:
+        fitted.append(True)
+        return fit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LatencyEstimator, "fit", counted_fit)
+    Registry(store, fit_settings()).start()
+    assert fitted, f"reused a fit made without the upload to {uploaded[0]}"
+    store.close()
