@@ -259,16 +259,7 @@ def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
     monkeypatch.setattr(registry_module, "write_atomically", disk_full)
     Registry(store, other).start()  # refits, writes the model file, then fails
     monkeypatch.undo()
-    fitted = []
-    fit = LatencyEstimator.fit
-
-    def counted_fit(*args: object, **kwargs: object) -> LatencyEstimator:
-        fitted.append(True)
-        return fit(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(LatencyEstimator, "fit", counted_fit)
-    Registry(store, fit_settings()).start()  # fresh memory cache: reads the files
-    assert fitted, "loaded the other settings' fit as this one's"
+    assert _start_refits(store, monkeypatch), "loaded the other settings' fit as this one's"
     store.close()
 
 
@@ -292,6 +283,15 @@ def test_an_upload_to_a_source_while_its_table_is_read_makes_the_next_start_refi
     monkeypatch.setattr(store, "measurements", read_then_upload)
     Registry(store, fit_settings()).start()  # the upload changed the key: fits, writes it
     monkeypatch.undo()
+    assert _start_refits(store, monkeypatch), (
+        f"reused a fit made without the upload to {uploaded[0]}"
+    )
+    store.close()
+
+
+def _start_refits(store: Store, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether a start with the default settings, from a fresh memory cache (so it reads the
+    cache files), fits rather than loads."""
     fitted = []
     fit = LatencyEstimator.fit
 
@@ -301,5 +301,4 @@ def test_an_upload_to_a_source_while_its_table_is_read_makes_the_next_start_refi
 
     monkeypatch.setattr(LatencyEstimator, "fit", counted_fit)
     Registry(store, fit_settings()).start()
-    assert fitted, f"reused a fit made without the upload to {uploaded[0]}"
-    store.close()
+    return bool(fitted)
