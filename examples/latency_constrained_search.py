@@ -269,29 +269,28 @@ def _finds(
 # ---- command line --------------------------------------------------------------------------------
 def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     """An argparse type: a number of ``kind`` above zero."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
-        return value
-
-    return parse
+    return _number(
+        kind, lambda value: math.isfinite(value) and value > 0, "a finite number above 0"
+    )
 
 
 def _not_negative(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     """An argparse type: a number of ``kind``, 0 or more (a float may be infinite: no limit)."""
+    return _number(kind, lambda value: value >= 0, "0 or more")  # NaN fails too
+
+
+def _number(
+    kind: type[int] | type[float], accepts: Callable[[float], bool], requirement: str
+) -> Callable[[str], int | float]:
+    """An argparse type: a number of ``kind`` that ``accepts`` (else "must be ``requirement``")."""
 
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not value >= 0:  # NaN too
-            raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
         return value
 
     return parse
