@@ -330,7 +330,7 @@ def _read_inputs(
 
     given = _read_archs(archs, "--archs", space)
     held_out = _read_archs(eval_archs, "--eval-archs", space)
-    if reference:
+    if reference is not None:  # '' too: it would fail only when the first network is timed
         check_archs([reference], space_of_arch(reference), ["--reference"])
     return given, held_out
 

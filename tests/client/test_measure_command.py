@@ -174,8 +174,11 @@ def test_measure_against_a_reference_uploads_paired_timings(target: str, tmp_pat
     assert summary["rounds"][0]["accepted"] == 1 and summary["rounds"][0]["min_ms"] > 0
 
 
-def test_a_malformed_reference_is_refused_before_timing(target: str) -> None:
-    result = invoke(target, "measure", "-d", "pi4", "--reference", "|conv~0|", *FAST_FLAGS)
+@pytest.mark.parametrize("reference", ["|conv~0|", ""], ids=["malformed", "empty"])
+def test_a_malformed_reference_is_refused_before_timing(target: str, reference: str) -> None:
+    """Before, an empty --reference passed the check and failed only when the first network
+    was timed, as "an FBNet arch has 22 blocks, got 0", naming no option."""
+    result = invoke(target, "measure", "-d", "pi4", "--reference", reference, *FAST_FLAGS)
     assert result.exit_code == 1 and result.output.startswith("error: --reference: ")
 
 
