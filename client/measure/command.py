@@ -301,8 +301,35 @@ def _check_counts(suggested: int | None, holdout: int, space: str) -> None:
     if space == FBNET:  # suggested from a random pool; held-out draws are not distinct
         _at_most("--suggested", suggested, DEFAULT_FBNET_POOL, "the FBNet pool offered")
         return
-    for option, given in (("--suggested", suggested), ("--holdout", holdout)):
-        _at_most(option, given, NB201_SIZE, "the NB201 space's archs")
+    _at_most("--suggested", suggested, NB201_SIZE, "the NB201 space's archs")
+    # The held-out draw always avoids HELP's reference archs.
+    _at_most("--holdout", holdout, _holdout_room(set()), "the NB201 archs held-out draws offer")
+
+
+def _holdout_room(excluded: set[str], uploads: int = 0) -> int:
+    """How many NB201 archs a held-out draw can take: those outside ``excluded``, HELP's
+    reference archs and ``uploads`` more archs (suggestions, never measured before)."""
+    from client.measure.descriptor import HELP_REFERENCE_ARCHS
+    from client.measure.networks import NB201_SIZE
+
+    return NB201_SIZE - len(excluded | set(HELP_REFERENCE_ARCHS)) - uploads
+
+
+def _check_holdout_room(plan: _Plan, known: set[str]) -> None:
+    """Before the rounds: the held-out draw, made after them, has room for ``--holdout``;
+    it refused only once the rounds were timed and uploaded."""
+    from client.errors import ClientInputError
+    from client.measure.networks import NASBENCH201
+
+    if not plan.holdout or plan.eval_archs or plan.space != NASBENCH201:
+        return
+    room = _holdout_room(known | set(plan.given), plan.per_round * plan.rounds)
+    if plan.holdout > room:
+        raise ClientInputError(
+            f"--holdout {plan.holdout}: only {room} NB201 archs are left to hold out outside"
+            f" those {plan.device} has measured or will upload in this run, and HELP's"
+            " reference archs"
+        )
 
 
 def _at_most(option: str, given: int | None, most: int, what: str) -> None:
@@ -427,6 +454,7 @@ def _run(
     scored = plan.holdout or plan.eval_archs
     device = registered or existing
     known = loop.conditioned_archs(latency, device, plan.space) if scored and device else set()
+    _check_holdout_room(plan, known)
     uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"], existing)
     # Held-out archs avoid everything the device has measured, so the score is out of sample.
     targets = plan.eval_archs or (

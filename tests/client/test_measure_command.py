@@ -223,7 +223,10 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--clock", "bogus"], "clock must be one of wall, cpu"),
         (["--clock", "cpu", "--threads", "2"], "the cpu clock needs threads=1"),
         (["--suggested", "20000"], "at most 15625 (the NB201 space's archs)"),
-        (["--holdout", "20000"], "at most 15625 (the NB201 space's archs)"),
+        (["--holdout", "20000"], "at most 15615 (the NB201 archs held-out draws offer)"),
+        # Accepted before, though the draw avoids HELP's 10 reference archs: it failed after
+        # the reference archs and the round were timed and uploaded.
+        (["--holdout", "15620"], "at most 15615 (the NB201 archs held-out draws offer)"),
         (["--space", "fbnet", "--suggested", "2001"], "at most 2000 (the FBNet pool offered)"),
         (["--repeatability", "1"], "at least 2 timings to compare, or 0"),
         (["--seed", "-1"], "--seed"),
@@ -277,6 +280,18 @@ def test_a_name_the_service_refuses_is_refused_before_timing(
     assert result.exit_code == 2, result.output
     assert fragment in result.output and "--device" in result.output
     assert timed == []
+
+
+def test_a_holdout_the_space_has_no_room_for_is_refused_before_timing(target: str) -> None:
+    """Before, the held-out draw, made after the rounds, refused it only once the suggestions
+    had been timed and uploaded."""
+    with LatencyClient(target) as latency:
+        latency.register_device("roomless")
+    args = ["measure", "-d", "roomless", "--suggested", "3", "--holdout", "15613", *FAST_FLAGS]
+    result = invoke(target, *args)
+    assert_one_line_error(result, "--holdout 15613: only 15612 NB201 archs are left")
+    with LatencyClient(target) as latency:
+        assert latency.device("roomless").measurement_count == 0
 
 
 def test_holdout_with_eval_archs_is_a_usage_error(target: str, tmp_path: Path) -> None:
