@@ -456,19 +456,23 @@ def _run(
     known = loop.conditioned_archs(latency, device, plan.space) if scored and device else set()
     _check_holdout_room(plan, known)
     uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"], existing)
-    # Held-out archs avoid everything the device has measured, so the score is out of sample.
-    targets = plan.eval_archs or (
-        loop.holdout_archs(plan.holdout, plan.space, plan.seed + 1, known | set(uploaded))
-        if plan.holdout
-        else []
-    )
-    if targets:
-        summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
-        # Random held-out archs avoid these; --eval-archs are the user's and may not.
-        conditioned = len(set(targets) & (known | set(uploaded)))
-        summary["evaluation"]["conditioned"] = conditioned
-    if plan.repeat:
-        summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
+    try:
+        # Held-out archs avoid everything the device has measured, so the score is out of sample.
+        targets = plan.eval_archs or (
+            loop.holdout_archs(plan.holdout, plan.space, plan.seed + 1, known | set(uploaded))
+            if plan.holdout
+            else []
+        )
+        if targets:
+            summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
+            # Random held-out archs avoid these; --eval-archs are the user's and may not.
+            conditioned = len(set(targets) & (known | set(uploaded)))
+            summary["evaluation"]["conditioned"] = conditioned
+        if plan.repeat:
+            summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
+    except BaseException:  # Ctrl-C in the held-out set (the longest part): no summary follows
+        _say_interrupted(plan, summary["rounds"], uploaded)
+        raise
     return summary
 
 
@@ -503,14 +507,20 @@ def _measure_rounds(
             uploaded.update(report.timings)
             rounds.append(_round_dict(report))
     except BaseException:  # Ctrl-C, or a failure (the server gone) after some rounds
-        if uploaded:  # the user needs to know what a rerun would measure twice
-            typer.echo(
-                f"interrupted: {quantity(len(rounds), 'round')},"
-                f" {quantity(len(uploaded), 'arch')}, had been uploaded to {plan.device}",
-                err=True,
-            )
+        _say_interrupted(plan, rounds, uploaded)
         raise
     return uploaded
+
+
+def _say_interrupted(
+    plan: _Plan, rounds: list[dict[str, Any]], uploaded: dict[str, Timing]
+) -> None:
+    if uploaded:  # the user needs to know what a rerun would measure twice
+        typer.echo(
+            f"interrupted: {quantity(len(rounds), 'round')},"
+            f" {quantity(len(uploaded), 'arch')}, had been uploaded to {plan.device}",
+            err=True,
+        )
 
 
 def _check_device(

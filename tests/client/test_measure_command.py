@@ -474,6 +474,24 @@ def test_an_interrupted_run_says_what_it_had_uploaded(
         assert latency.device("stopped").measurement_count == 2
 
 
+def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, Ctrl-C in the held-out set (the longest part of a run) said nothing: the rounds'
+    lines are printed only with the summary, and a rerun uploaded --archs twice."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "evaluate", interrupted)
+    with LatencyClient(target) as latency:
+        latency.register_device("stopped-late")
+    args = ["measure", "-d", "stopped-late", "--suggested", "2", "--holdout", "3", *FAST_FLAGS]
+    result = invoke(target, *args)
+    assert result.exit_code != 0
+    assert "interrupted: 1 round, 2 archs, had been uploaded to stopped-late" in result.output
+
+
 def test_a_server_without_list_measurements_still_scores_a_held_out_set(
     target: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
