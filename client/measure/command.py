@@ -500,7 +500,7 @@ def _measure_rounds(
                 # Once the first archs are known, before they are timed: the suggestions may be
                 # refused (a complete table has none), and then nothing joins the table.
                 warn_if_source_device(existing, [plan.space])
-            bar = _Bar(progress, f"round {len(rounds) + 1}", len(picks))
+            bar = _Bar(progress, f"round {len(rounds) + 1}", len(set(picks)))  # each timed once
             report = loop.measure_round(
                 latency, plan.device, picks, plan.space, settings, bar, plan.retime
             )
@@ -570,7 +570,7 @@ def _evaluate(
     ``uploaded`` were timed: the summary's "evaluation" and "speed_check"."""
     from client.measure import loop
 
-    bar = _Bar(progress, "held-out", len(targets))
+    bar = _Bar(progress, "held-out", len(set(targets)))  # a repeated arch is timed once
     evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
     if plan.save_holdout is not None:
         _write_csv(plan.save_holdout, evaluation)

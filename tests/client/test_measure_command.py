@@ -145,6 +145,22 @@ def test_scoring_on_reference_archs_warns_that_it_flatters(
     )
 
 
+def test_an_arch_listed_twice_is_timed_once_and_the_bars_end_full(
+    target: str, tmp_path: Path
+) -> None:
+    """Before, the bars counted lines, not archs: a repeated arch is timed once, so they
+    ended at "2/3" as if the run had stopped short."""
+    archs = tmp_path / "archs.txt"
+    light, other = format_nb201(["none"] * 6), format_nb201(["skip_connect"] + ["none"] * 5)
+    archs.write_text(f"{light}\n{light}\n{other}\n")
+    args = ["measure", "-d", "pi4-twice", "--register", "--archs", str(archs)]
+    result = invoke(target, *args, "--eval-archs", str(archs), "--recheck", "0", *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert "round 1: measured 2 archs" in result.stdout
+    rounds = [line for line in result.stderr.splitlines() if line.startswith(("round", "held"))]
+    assert len(rounds) == 2 and all("2/2" in line for line in rounds), result.stderr
+
+
 def test_a_malformed_arch_file_is_one_error_line(target: str, tmp_path: Path) -> None:
     archs = tmp_path / "bad.txt"
     archs.write_text("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
