@@ -23,6 +23,7 @@ import json
 import logging
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -295,12 +296,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--json: no folder {args.json.parent}")
     if args.json is not None and args.json.is_dir():
         parser.error(f"--json: {args.json} is a folder; name a file in it")
+    if args.json is not None and (problem := _unwritable(args.json.parent)):
+        parser.error(f"--json: cannot write in {args.json.parent}: {problem}")
     if args.source == NO_SOURCES and args.cross_validate:
         parser.error(f"--cross-validate needs sources, not --source {NO_SOURCES}")
     unknown = set(args.strategies.split(",")) - set(KNOWN_STRATEGIES)
     if unknown:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
     return args
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why no file can be made in ``folder``, or None: tried with a nameless file, since
+    os.access says yes to root in a folder that takes none (/proc)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def write_report(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file beside it, so that a failure or
+    Ctrl-C leaves the previous file (if any) whole and no half-written one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _check_names(parser: argparse.ArgumentParser, flag: str, value: str) -> None:
@@ -350,7 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps({"timings_s": report["timings_s"], "peak_rss_mb": report["peak_rss_mb"]}))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        try:
+            write_report(args.json, json.dumps(report, indent=2))
+        except OSError as exc:
+            raise SystemExit(f"error: cannot write --json {args.json}: {exc}") from None
     return 0
 
 

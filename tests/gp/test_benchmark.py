@@ -198,3 +198,36 @@ def test_the_json_report_records_the_run_s_settings(tiny_tables: Path, tmp_path:
         "samples": 3,
         "iterations": None,  # no fit without sources
     }
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_json_folder_that_takes_no_file_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before, only a missing folder was: the run went on for minutes, then ended in a
+    traceback from writing the results (os.access says yes to root even in /proc)."""
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--json", "/proc/bench.json"])
+    assert "--json: cannot write in /proc:" in capsys.readouterr().err
+
+
+def test_an_interrupted_json_write_leaves_the_previous_file_whole(
+    tiny_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, Ctrl-C (or a full disk) while writing left the file cut off."""
+    out = tmp_path / "out.json"
+    out.write_text('{"previous": "run"}')
+    write_text = Path.write_text
+
+    def cut_off(self: Path, text: str, *args, **kwargs) -> int:
+        write_text(self, text[:10], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", cut_off)
+    argv = ["--dataset", str(tiny_tables), "--source", "none", "--target", "t", "--seeds", "1",
+            "--strategies", "random", "--json", str(out)]  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    monkeypatch.undo()
+    assert json.loads(out.read_text()) == {"previous": "run"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "tiny"]
