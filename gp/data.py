@@ -119,10 +119,20 @@ def _load(path: Path) -> object:
     except OSError as exc:  # a folder, no permission
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except pickle.UnpicklingError as exc:
-        raise DatasetError(f"cannot read {path}: {NOT_PLAIN_TORCH_FILE}") from exc
+        # torch's refusal of an opcode it does not know reads like its refusal of an object:
+        # a JSON or CSV file ("{", "1,2") was said to hold objects refused unread.
+        problem = NOT_PLAIN_TORCH_FILE if _saved_by_torch(path) else NOT_A_TORCH_FILE
+        raise DatasetError(f"cannot read {path}: {problem}") from exc
     except Exception as exc:  # torch names no single error type for a file of another format
         problem = "the file is empty" if path.stat().st_size == 0 else NOT_A_TORCH_FILE
         raise DatasetError(f"cannot read {path}: {problem}") from exc
+
+
+def _saved_by_torch(path: Path) -> bool:
+    """Whether ``path`` starts as torch.save's files do: a zip archive (its format since torch
+    1.6) or a pickle of protocol 2 or more (the legacy format)."""
+    with path.open("rb") as file:
+        return file.read(2) in (b"PK", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
 def _real_numbers(value: object, path: Path, what: str) -> np.ndarray:

@@ -104,6 +104,10 @@ def test_a_file_of_other_objects_is_refused_in_one_clear_line(
         (b"junk\n", NOT_A_TORCH_FILE),  # was torch's KeyError: "174812789"
         (b"arch,latency_ms\nx,1\n", NOT_A_TORCH_FILE),  # was "pop from empty list"
         (pickle.dumps(5), NOT_A_TORCH_FILE),  # with a UserWarning of three lines on stderr
+        # were said to hold objects refused unread (torch's refusal of an unknown opcode)
+        (b'{"fpga": [1.5, 2.5]}', NOT_A_TORCH_FILE),
+        (b"1.5,2.5\n", NOT_A_TORCH_FILE),
+        (b"garbage\n", NOT_A_TORCH_FILE),
         (b"", "the file is empty"),  # was "EOFError"
     ],
 )
