@@ -27,8 +27,12 @@ def write_atomically(path: Path, content: str | bytes) -> None:
     """Writes ``content`` to ``path`` through a temporary file beside it: a failure (a full
     disk, Ctrl-C) leaves no half-written file."""
     tmp = Path(f"{path}.tmp")
-    if isinstance(content, bytes):
-        tmp.write_bytes(content)
-    else:
-        tmp.write_text(content)
-    tmp.replace(path)
+    try:
+        if isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            tmp.write_text(content)
+        tmp.replace(path)
+    except BaseException:  # the temporary file was left behind, cut off
+        tmp.unlink(missing_ok=True)
+        raise
