@@ -7,6 +7,7 @@ Imports only the standard library, so the client uses it without the server's mo
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -20,7 +21,11 @@ def output_path_problem(path: Path) -> str | None:
         return f"{path}: no folder {folder}"
     if not os.access(folder, os.W_OK):
         return f"{path}: cannot write in {folder}"
-    return None
+    try:  # os.access says yes to root in a folder that takes no file (/proc)
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as exc:
+        return f"{path}: cannot write in {folder} ({exc.strerror or exc})"
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:

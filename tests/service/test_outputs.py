@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.outputs import write_atomically
+from service.outputs import output_path_problem, write_atomically
 
 
 def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary_one(
@@ -27,3 +27,13 @@ def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary_one(
     monkeypatch.undo()
     assert out.read_text() == '{"previous": "run"}'
     assert [p.name for p in tmp_path.iterdir()] == ["load.json"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_that_takes_no_file_is_named_before_the_work(tmp_path: Path) -> None:
+    """os.access says yes to root there: the load test ran, then lost its report to a
+    traceback."""
+    problem = output_path_problem(Path("/proc/load.json"))
+    assert problem is not None and problem.startswith("/proc/load.json: cannot write in /proc")
+    assert output_path_problem(tmp_path / "load.json") is None
+    assert list(tmp_path.iterdir()) == []  # the check leaves nothing behind
