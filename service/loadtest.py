@@ -399,7 +399,12 @@ def _drive(settings: LoadSettings, address: str, server: ServedCopy | None) -> L
     ]
     started = time.monotonic()
     until = started + settings.duration_s
-    threads = [threading.Thread(target=c.run, args=(until, settings.timeout_s)) for c in clients]
+    # Daemons: after Ctrl-C, the process ended only once every client had called until the
+    # end of --duration (against the server stopped by then).
+    threads = [
+        threading.Thread(target=c.run, args=(until, settings.timeout_s), daemon=True)
+        for c in clients
+    ]
     logger.info("%d clients for %.0f s against %s", len(clients), settings.duration_s, address)
     for thread in threads:
         thread.start()
