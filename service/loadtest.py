@@ -49,9 +49,10 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import address_problem
 from service.auth import load_token
 from service.config import ServiceConfig
-from service.errors import ServerExitedError
+from service.errors import ServerExitedError, StoreError
 from service.outputs import output_path_problem, write_atomically
 from service.server import is_loopback
+from service.store import check_header
 from service.wording import quantity
 
 logger = logging.getLogger(__name__)
@@ -357,6 +358,10 @@ def settings_problem(settings: LoadSettings) -> str | None:
         store = served_store(settings)
         if not store.is_file():
             return f"no store at {store} (see --store; import-help builds one)"
+        try:  # as serve does: copying another kind of file failed in a traceback
+            check_header(store)
+        except StoreError as exc:
+            return str(exc)
     elif problem := address_problem(settings.address):
         return f"--address {problem}"
     elif not is_loopback(settings.address):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -63,6 +65,8 @@ def test_load_test_only_drives_loopback_servers() -> None:
         (["--store", "missing.sqlite"], "no store at missing.sqlite (see --store"),
         (["--json", "."], "--json . is a folder: give a file name"),
         (["--json", "gone/load.json"], "--json gone/load.json: no folder gone"),
+        # before: sqlite3.DatabaseError's traceback from copying it
+        (["--store", "notes.txt"], "store notes.txt is not a SQLite database (bad header)"),
     ],
 )
 def test_load_test_refuses_bad_options_in_one_line_before_it_starts(
@@ -73,7 +77,9 @@ def test_load_test_refuses_bad_options_in_one_line_before_it_starts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "store.sqlite").touch()  # only looked at: no server may start
+    (tmp_path / "notes.txt").write_text("not a store\n")
+    with closing(sqlite3.connect(tmp_path / "store.sqlite")) as db:  # no server may start
+        db.execute("CREATE TABLE devices (name TEXT)")
     with pytest.raises(SystemExit) as exit_info:
         main(["--store", "store.sqlite", *options])
     assert exit_info.value.code == 2
