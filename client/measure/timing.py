@@ -274,12 +274,29 @@ def time_arch(
     from client.measure.networks import build_network, example_input
 
     settings = settings or TimingSettings()
-    model = build_network(arch, search_space)
-    example = example_input(settings.batch_size)
-    if settings.reference is None:
-        return time_network(model, example, settings)
-    reference_model, reference_ms = _reference(settings)
-    return time_network(model, example, settings, reference_model, reference_ms)
+    with _memory_named(settings):
+        model = build_network(arch, search_space)
+        example = example_input(settings.batch_size)
+        if settings.reference is None:
+            return time_network(model, example, settings)
+        reference_model, reference_ms = _reference(settings)
+        return time_network(model, example, settings, reference_model, reference_ms)
+
+
+@contextlib.contextmanager
+def _memory_named(settings: TimingSettings) -> Iterator[None]:
+    """Turns torch's failure to allocate (a batch too large for this machine) into a
+    TimingError naming the batch size: it ended ``client measure`` in a RuntimeError
+    traceback."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "can't allocate memory" not in str(exc) and "out of memory" not in str(exc):
+            raise
+        raise TimingError(
+            f"batch size {settings.batch_size}: the network and its input do not fit in this"
+            " machine's memory; give a smaller --batch-size"
+        ) from None
 
 
 _REFERENCES: dict[TimingSettings, tuple[nn.Module, float]] = {}

@@ -167,6 +167,36 @@ def test_real_networks_have_positive_latencies_and_convs_cost_more_than_skips() 
     assert fbnet.median_ms > 0
 
 
+def test_a_batch_too_large_for_memory_is_a_timing_error_naming_the_batch_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """torch's failure to allocate ended ``client measure`` in a RuntimeError traceback. (Its
+    message is given here rather than provoked: with memory overcommitted a real attempt
+    could wake the kernel's OOM killer instead.)"""
+    from client.measure import networks
+
+    def too_large(batch_size: int) -> None:
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate"
+            " memory: you tried to allocate 1228800000000 bytes. Error code 12"
+        )
+
+    monkeypatch.setattr(networks, "example_input", too_large)
+    with pytest.raises(TimingError, match="batch size 100000000: .* give a smaller --batch-size"):
+        time_arch(CONV3, settings=TimingSettings(batch_size=10**8, runs=3, warmup=0))
+
+
+def test_other_runtime_errors_are_not_taken_for_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from client.measure import networks
+
+    def broken(batch_size: int) -> None:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(networks, "example_input", broken)
+    with pytest.raises(RuntimeError, match="shapes"):
+        time_arch(CONV3, settings=FAST)
+
+
 def test_repeatability_reports_every_median() -> None:
     result = repeatability(SKIP, 2, settings=FAST)
     assert len(result.medians_ms) == 2 and result.spread >= 0
