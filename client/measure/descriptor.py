@@ -80,11 +80,13 @@ def cpu_facts() -> dict[str, float]:
 
 
 def parse_size(text: str) -> int | None:
-    """Bytes of a cache size such as ``48K``, ``2048 KB`` or ``32M``; None if unreadable."""
+    """Bytes of a cache size such as ``48K``, ``2048 KB`` or ``32M``; None if unreadable or
+    zero (no cache has no bytes: a size the system does not know, which would be stored as a
+    fact rather than left out)."""
     match = _SIZE.match(text)
     if match is None:
         return None
-    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+    return int(match.group(1)) * _UNITS[match.group(2).upper()] or None
 
 
 def cache_facts(

@@ -63,6 +63,7 @@ def test_reference_archs_are_helps_hardware_embedding(help_dataset_dir: Path) ->
         ("32M\n", 32 * 1024**2),
         ("512 kB", 512 * 1024),  # a lower-case unit
         ("?", None),
+        ("0K", None),  # unknown, not a cache of 0 bytes: left out like a missing counter
     ],
 )
 def test_cache_sizes_parse(text: str, size: int | None) -> None:
