@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from client.measure import timing as timing_module
 from client.measure.errors import TimingError
 from client.measure.networks import format_nb201
 from client.measure.timing import (
@@ -118,8 +119,11 @@ def test_real_networks_timed_against_a_reference_keep_their_order() -> None:
     conv = time_arch(CONV3, settings=settings)
     skip = time_arch(SKIP, settings=settings)
     assert conv.median_ms > skip.median_ms > 0
-    # Timed against itself an arch measures the reference's own latency, ratio ~1.
-    assert 0.5 < skip.median_ms / time_arch(SKIP, settings=FAST).median_ms < 2.0
+    # Timed against itself an arch measures the reference's own latency, ratio ~1. (Against a
+    # second timing of it alone, five runs of a sub-millisecond network each, the ratio fell
+    # to 0.2 on a loaded machine.)
+    _, reference_ms = timing_module._reference(settings)
+    assert 0.5 < skip.median_ms / reference_ms < 2.0
 
 
 def test_a_reference_of_the_other_space_paces_the_arch_in_its_own() -> None:
