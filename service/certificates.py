@@ -22,6 +22,9 @@ PEM_CERTIFICATE_START = "-----BEGIN CERTIFICATE-----"
 PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
 #: The start of a PEM private key: PKCS#8 (``PRIVATE KEY``) or an algorithm's own (``EC ...``).
 PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")
+#: A passphrase-protected PEM key: PKCS#8's ``ENCRYPTED PRIVATE KEY``, or the ``Proc-Type``
+#: header of an algorithm's own (``openssl ec -aes256``). grpc takes no passphrase.
+PEM_ENCRYPTED_KEY = re.compile(rb"-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: *4, *ENCRYPTED")
 #: How DER, the binary form, starts: an ASN.1 SEQUENCE.
 DER_START = b"\x30"
 
@@ -63,8 +66,17 @@ def _hint(data: bytes, source: Path | str) -> str:
 
 
 def private_key_problem(data: bytes, source: Path) -> str | None:
-    """Why the file ``source``, read as ``data``, holds no PEM private key, or None."""
+    """Why the file ``source``, read as ``data``, holds no PEM private key that grpc can use
+    (none, or an encrypted one), or None."""
     if PEM_PRIVATE_KEY.search(data):
+        if PEM_ENCRYPTED_KEY.search(data):
+            # ssl asked for the passphrase on the terminal ("Enter PEM pass phrase:"), and
+            # without one said "[Errno 22] Invalid argument".
+            plain = source.with_name(f"{source.stem}-decrypted{source.suffix}")
+            return (
+                f"the private key in {source} is encrypted, and grpc takes no passphrase:"
+                f" decrypt it with openssl pkey -in {source} -out {plain}"
+            )
         return None
     if not data.strip():
         hint = ": it is empty"

@@ -262,8 +262,9 @@ def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
                 + ("; --tls-cert and --tls-key swapped?" if swapped else "")
             )
         # grpc only fails at the first handshake; ssl says at once what is wrong and where.
+        # A password, so that ssl never asks for one on the terminal.
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-            config.tls_cert, config.tls_key
+            config.tls_cert, config.tls_key, password=b""
         )
         if problem := validity_problem(config.tls_cert):
             raise ConfigError(f"{unusable}: {problem}")

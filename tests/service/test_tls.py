@@ -119,6 +119,34 @@ def test_tls_files_that_are_no_pem_or_swapped_are_named_at_start_up(
     assert not (tmp_path / "s.sqlite").exists()
 
 
+@pytest.mark.parametrize("form", [("pkcs8", "-topk8"), ("ec", "-aes256")])
+def test_an_encrypted_key_is_named_at_start_up(
+    form: tuple[str, str], tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    """ssl asked for its passphrase on the terminal ("Enter PEM pass phrase:"), and without
+    one the start failed with "[Errno 22] Invalid argument"; grpc takes no passphrase."""
+    key = tmp_path / "encrypted.key"
+    subprocess.run(
+        ["openssl", *form, "-in", str(tls_files.key), "-out", str(key), "-passout", "pass:pw"],
+        check=True,
+        capture_output=True,
+    )
+    config = ServiceConfig(
+        address="127.0.0.1:0",
+        store_path=tmp_path / "s.sqlite",
+        tls_cert=tls_files.cert,
+        tls_key=key,
+    )
+    with pytest.raises(ConfigError) as info:
+        create_server(config, {})
+    assert str(info.value) == (
+        f"cannot use TLS certificate {tls_files.cert} with key {key}: the private key in {key}"
+        " is encrypted, and grpc takes no passphrase: decrypt it with openssl pkey -in"
+        f" {key} -out {tmp_path / 'encrypted-decrypted.key'}"
+    )
+    assert not (tmp_path / "s.sqlite").exists()
+
+
 def test_a_certificate_is_checked_to_be_valid_now(tls_files: TlsFiles) -> None:
     assert certificates.validity_problem(tls_files.cert) is None
     expired = certificates.validity_problem(tls_files.cert, now=time_in_years(50))
