@@ -62,6 +62,7 @@ from client.settings import (
     ENV_TLS,
     ENV_TOKEN,
     ENV_TOKEN_FILE,
+    MAX_DEADLINE_S,
     SWITCH_OFF,
     SWITCH_ON,
 )
@@ -849,6 +850,7 @@ class LatencyClient:
             try:
                 rpc = getattr(self._stub if stub is None else stub, method)
                 deadline_s = self.timeout_s if timeout_s is None else timeout_s
+                deadline_s = min(deadline_s, MAX_DEADLINE_S)
                 return rpc(request, timeout=deadline_s, metadata=self._metadata)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, method, self.target)

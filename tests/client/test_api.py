@@ -241,6 +241,15 @@ def test_from_env_reads_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     assert LatencyClient.from_env(timeout_s=4.0).timeout_s == 4.0  # given: the variable unread
 
 
+def test_a_timeout_beyond_what_grpc_can_carry_waits_instead_of_failing_at_once(
+    target: str,
+) -> None:
+    """grpc answers DEADLINE_EXCEEDED, without asking, to a deadline past 2**63 ns after 1970:
+    a timeout_s of 1e10 (or $LATENCY_TIMEOUT, --timeout), meant as no limit, failed every call."""
+    with LatencyClient(target, timeout_s=1e10, retries=0) as latency:
+        assert latency.devices()
+
+
 def test_numpy_numbers_are_numbers(latency: LatencyClient) -> None:
     """protobuf takes numpy scalars; the type checks must too."""
     assert LatencyClient("127.0.0.1:1", batch_size=np.int64(100)).batch_size == 100
