@@ -43,6 +43,7 @@ DESCRIPTION = (
     "The NAS latency service. Without a command it serves with the defaults (python -m service"
     " serve --help lists them)."
 )
+MAX_DEADLINE_S = 1e9
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
@@ -148,7 +149,9 @@ def _seconds(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite number of seconds")
-    return value
+    # grpc also reads a deadline past 2**63 ns after 1970 (a timeout above about 7.4e9 s) as
+    # passed: a longer wait, meant as no limit, is cut to about 31 years.
+    return min(value, MAX_DEADLINE_S)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -277,6 +277,24 @@ def test_health_refuses_a_timeout_that_is_not_a_positive_finite_number(
     assert "unhealthy" not in err
 
 
+def test_health_with_a_timeout_beyond_what_grpc_can_carry_asks_the_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """grpc answers DEADLINE_EXCEEDED, without asking, to a deadline past 2**63 ns after 1970:
+    "--timeout 1e10" printed "unhealthy: DEADLINE_EXCEEDED" of a server that was SERVING."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        address = f"127.0.0.1:{port}"
+        assert main(["health", "--address", address, "--timeout", "1e10"]) == 0
+        assert capsys.readouterr().out == f"{address}: SERVING\n"
+    finally:
+        server.stop(grace=0)
+
+
 def test_gen_stubs_without_grpcio_tools_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
