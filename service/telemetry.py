@@ -301,7 +301,9 @@ class MetricsEndpoint:
             raise ConfigError(f"cannot serve metrics on {address}: {exc}{clash}") from None
         self.port = int(self._httpd.server_port)
         self.host = host
-        logger.info("metrics on http://%s:%d/metrics", host, self.port)
+        # An IPv6 host is bracketed in a URL: "http://::1:9464/metrics" was none.
+        shown = f"[{host}]" if ":" in host else host
+        logger.info("metrics on http://%s:%d/metrics", shown, self.port)
 
     def close(self) -> None:
         self._httpd.shutdown()

@@ -277,3 +277,20 @@ def test_streaming_rpcs_are_logged_and_counted_by_their_status(
         "method=grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo code=OK" in line
         for line in lines
     )
+
+
+def test_the_metrics_url_logged_for_an_ipv6_host_is_a_url(caplog: pytest.LogCaptureFixture) -> None:
+    """It was "http://::1:9464/metrics", which no browser or scraper config takes."""
+    from service.telemetry import MetricsEndpoint
+
+    caplog.set_level(logging.INFO, logger="service.telemetry")
+    try:
+        endpoint = MetricsEndpoint(Metrics(), "[::1]:0")
+    except ConfigError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{endpoint.port}/metrics", timeout=10) as reply:
+            assert reply.status == 200
+    finally:
+        endpoint.close()
+    assert f"metrics on http://[::1]:{endpoint.port}/metrics" in caplog.text
