@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ca-cert",  # the client's name for it
         dest="ca",
         type=Path,
-        default=os.environ.get(ENV_TLS_CA),
+        default=os.environ.get(ENV_TLS_CA) or None,  # empty: unset, as for the others
         help=f"TLS: trusted CA ({ENV_TLS_CA})",
     )
 

@@ -242,6 +242,23 @@ def test_health_refuses_an_address_that_is_not_host_port_before_asking(
     assert capsys.readouterr().err.startswith("--address/LATENCY_ADDRESS ")
 
 
+def test_health_reads_an_empty_ca_variable_as_unset(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LATENCY_TLS_CA="" was the path "" (the current folder): "cannot read --ca .: Is a
+    directory", exit 2, where every other empty variable means its default."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    monkeypatch.setenv("LATENCY_TLS_CA", "")
+    try:
+        assert main(["health", "--address", address]) == 0
+        assert capsys.readouterr().out == f"{address}: SERVING\n"
+    finally:
+        server.stop(grace=0)
+
+
 def test_health_names_the_address_it_asked(capsys: pytest.CaptureFixture[str]) -> None:
     """It printed a bare SERVING or "unhealthy: UNAVAILABLE": of which server, a script
     checking several could not tell."""
