@@ -1041,7 +1041,9 @@ class LatencyClient:
                 expected variance reduction), ``"greedy"`` (all by variance reduction) or
                 ``"random"``.
             search_space: the pool's space; inferred from the first candidate when None.
-            seed: seeds the ``"random"`` strategy and the ``"active"`` strategy's draws.
+            seed: seeds the ``"random"`` strategy, the ``"active"`` strategy's draws, and the
+                sample of a pool over 512 archs that ``"active"`` and ``"greedy"`` score picks
+                on (greedy picks from such a pool change with it too).
 
         Returns:
             :class:`Suggestions`, each with its current prediction (ms), and the

@@ -550,7 +550,11 @@ def suggest_samples(
     ] = None,
     seed: Annotated[
         int,
-        typer.Option("--seed", help="Seed of the random picks (random strategy, active draws)."),
+        typer.Option(
+            "--seed",
+            help="Seed of the random picks (random strategy, active draws) and of the sample of"
+            " a pool over 512 archs that active and greedy picks are scored on.",
+        ),
     ] = 0,
     as_json: JsonOption = False,
 ) -> None:
