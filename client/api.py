@@ -1087,6 +1087,7 @@ class LatencyClient:
         device: str,
         pairs: Mapping[str, float] | Iterable[tuple[ArchLike, float]],
         search_space: str | None = None,
+        request_id: str | None = None,
     ) -> AddResult:
         """Stores measured latencies (ms) of ``device``: all of them, or none on any error.
 
@@ -1095,6 +1096,12 @@ class LatencyClient:
             pairs: ``(arch, latency_ms)`` pairs, or a mapping arch string -> latency_ms. Sent in
                 one request so the server's all-or-nothing guarantee holds.
             search_space: forces the space of every arch; inferred per arch when None.
+            request_id: the upload's id (e.g. a UUID; at most 200 characters, no control
+                characters), to give again, with the same pairs in the same order, when
+                repeating an upload this client gave up on (UnavailableError,
+                DeadlineExceededError: it may have been stored): the device stores an id's
+                upload once and answers a repeat with its state. None: a fresh id, which this
+                call's own retries reuse.
 
         No pairs store nothing, but the call is checked as any write: it raises when the token
         is missing or wrong, or the device unknown, before any measuring is done.
@@ -1106,10 +1113,16 @@ class LatencyClient:
         Raises:
             NotFoundError: unknown device (register it first). InvalidArgumentError: a
             malformed arch or a latency that is not finite or not within 1e-6 to 1e7 ms (the
-            message names its index in ``pairs``, from 0). ClientInputError: an item that is
-            not an ``(arch, latency_ms)`` pair of the right types.
+            message names its index in ``pairs``, from 0), or a ``request_id`` the device
+            stored another upload under. ClientInputError: an item that is not an
+            ``(arch, latency_ms)`` pair of the right types, or a ``request_id`` that is not a
+            non-empty string.
         """
         _check_text(device, "device")
+        if request_id is not None:
+            _check_text(request_id, "request_id")
+            if not request_id:  # the wire's "no id": retries could store the upload twice
+                raise ClientInputError("request_id is empty: give None for a fresh one")
         if not isinstance(pairs, Iterable):
             raise ClientInputError(
                 f"pairs must be (arch, latency_ms) pairs or a mapping, got {type(pairs).__name__}"
@@ -1119,7 +1132,9 @@ class LatencyClient:
         # One id for the upload and its retries: a retry after a lost answer is not stored twice,
         # and one after a passed deadline learns whether the server stored it.
         request = pb.AddMeasurementsRequest(
-            device=device, measurements=measurements, request_id=uuid.uuid4().hex
+            device=device,
+            measurements=measurements,
+            request_id=uuid.uuid4().hex if request_id is None else request_id,
         )
         reply = self._call("AddMeasurements", request, idempotent=True)
         return AddResult.from_message(reply)

@@ -1147,3 +1147,24 @@ def test_a_surprising_measurement_is_described_as_the_median_it_counts_at() -> N
         " (90%: 2.938-3.91) the device's other measurements predict (p<1e-06)"
     )
     assert "(p=0.0004)" in replace(surprise, p_value=4e-4).describe()
+
+
+def test_an_upload_the_client_gave_up_on_is_repeated_under_its_request_id(
+    latency: LatencyClient,
+) -> None:
+    """The proto's request_id was not the caller's to give: the library drew a fresh one per
+    call, so an upload repeated after its retries ran out (the server restarting, a passed
+    deadline) was stored twice when the first attempt had been stored."""
+    latency.register_device("repeated")
+    pairs = [(LIGHT, 2.0), (HEAVY, 9.0)]
+    first = latency.add_measurements("repeated", pairs, request_id="upload-1")
+    again = latency.add_measurements("repeated", pairs, request_id="upload-1")
+    assert (first.accepted, again.accepted) == (2, 2)
+    assert again.device_total == 2 == latency.device("repeated").measurement_count
+    assert again.model_version == first.model_version
+    with pytest.raises(InvalidArgumentError, match="another upload"):
+        latency.add_measurements("repeated", [(LIGHT, 3.0)], request_id="upload-1")
+    for request_id, fragment in ((5, "request_id must be a string"), ("", "request_id is empty")):
+        with pytest.raises(ClientInputError, match=fragment):
+            latency.add_measurements("repeated", pairs, request_id=request_id)  # type: ignore[arg-type]
+    assert latency.device("repeated").measurement_count == 2
