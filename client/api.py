@@ -1096,12 +1096,12 @@ class LatencyClient:
             pairs: ``(arch, latency_ms)`` pairs, or a mapping arch string -> latency_ms. Sent in
                 one request so the server's all-or-nothing guarantee holds.
             search_space: forces the space of every arch; inferred per arch when None.
-            request_id: the upload's id (e.g. a UUID; at most 200 characters, no control
-                characters), to give again, with the same pairs in the same order, when
-                repeating an upload this client gave up on (UnavailableError,
-                DeadlineExceededError: it may have been stored): the device stores an id's
-                upload once and answers a repeat with its state. None: a fresh id, which this
-                call's own retries reuse.
+            request_id: the upload's id (e.g. a UUID; at most 200 characters, no control,
+                format or line-separator characters), to give again, with the same pairs in
+                the same order, when repeating an upload this client gave up on
+                (UnavailableError, DeadlineExceededError: it may have been stored): the device
+                stores an id's upload once and answers a repeat with its state. None: a fresh
+                id, which this call's own retries reuse.
 
         No pairs store nothing, but the call is checked as any write: it raises when the token
         is missing or wrong, or the device unknown, before any measuring is done.
