@@ -1033,10 +1033,12 @@ class LatencyClient:
         Args:
             device: the device's name or alias.
             count: how many to pick at most (fewer where fewer candidates are left
-                unmeasured); from 1 to the number of candidates given, repeats included.
-            candidates: the pool, less what the device has measured; None means every NB201
-                arch it has not measured (other spaces need candidates). Sent in one request,
-                as picks are joint.
+                unmeasured); from 1 to the number of candidates given, repeats included
+                (15,625 without candidates).
+            candidates: the pool, less what the device is conditioned on: its measurements
+                and its descriptor's reference archs (:attr:`DeviceInfo.reference_archs`);
+                None means every such NB201 arch left (other spaces need candidates). Sent in
+                one request, as picks are joint.
             strategy: ``"active"`` (the server's default: half drawn from the pool, half by
                 expected variance reduction), ``"greedy"`` (all by variance reduction) or
                 ``"random"``.
@@ -1052,7 +1054,8 @@ class LatencyClient:
         Raises:
             NotFoundError: unknown device. InvalidArgumentError: ``count`` below 1 or above
             the number of candidates given, an unknown strategy, a malformed candidate, no
-            candidates for a space other than NB201, or every candidate already measured.
+            candidates for a space other than NB201, or every candidate already measured
+            or a reference arch.
             ClientInputError: arguments of the wrong type, or an empty ``candidates``.
         """
         _check_text(device, "device")
