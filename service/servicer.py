@@ -299,8 +299,14 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         if not page_token:
             return 0
         # The token is the last row listed. Anything else (another device's or space's row
-        # included) was not given for this list, and starting after it would skip rows.
-        if page_token.isascii() and page_token.isdigit() and int(page_token) < 2**63:
+        # included) was not given for this list, and starting after it would skip rows. A row
+        # id has at most 19 digits, and int() refuses over 4,300 (a ValueError: INTERNAL).
+        if (
+            page_token.isascii()
+            and page_token.isdigit()
+            and len(page_token) <= len(str(2**63 - 1))
+            and int(page_token) < 2**63
+        ):
             row = int(page_token)
             listed = self.store.measurement_rows(device.id, space, row - 1, 1)
             if listed and listed[0][0] == row:

@@ -333,6 +333,7 @@ def test_measurements_are_listed_a_page_at_a_time_on_request(
     theirs = stub.ListMeasurements(pb.ListMeasurementsRequest(device="other", page_size=1))
     assert theirs.next_page_token  # a row of another device: it would skip rows of this one
     foreign = [(5, "dev1"), (5, "-3"), (5, "9" * 30), (5, "0"), (5, theirs.next_page_token)]
+    foreign.append((5, "1" * 5000))  # past int()'s 4,300 digits: was INTERNAL (ValueError)
     for size, token in [(-1, ""), *foreign]:
         request = pb.ListMeasurementsRequest(device="paged", page_size=size, page_token=token)
         with pytest.raises(grpc.RpcError) as refused:
