@@ -148,6 +148,10 @@ def _block_index(layer: int, item: object) -> int:
         if item in _BLOCK_INDEX:
             return _BLOCK_INDEX[item]
         if item.isascii() and item.isdigit():
+            if len(item.lstrip("0")) > 2:  # int() refuses over 4,300 digits (a bare ValueError)
+                raise InvalidArchitectureError(
+                    f"{where}: block index {item[:12]}... out of range 0..{len(BLOCKS) - 1}"
+                )
             return _block_index(layer, int(item))
         raise InvalidArchitectureError(
             f"{where}: unknown block {item!r}; expected one of {', '.join(BLOCKS)} "

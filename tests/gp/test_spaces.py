@@ -572,6 +572,8 @@ def test_fbnet_forms_share_one_canonical_string() -> None:
         (",".join(FB_MIX[:3] + ["K3_E1"] + FB_MIX[4:]), r"^block 3: unknown block 'K3_E1'"),
         ([0] * 21 + [9], r"^block 21: block index 9 out of range 0\.\.8$"),
         ([0] * 21 + [-1], r"^block 21: block index -1 out of range 0\.\.8$"),
+        # Past int()'s 4,300 digits: was a bare ValueError (INTERNAL over the wire).
+        (["1" * 5000] + FB_MIX[1:], r"^block 0: block index 111111111111\.\.\. out of range"),
         ([0.0] + [0] * 21, r"^block 0: expected a block name or index, got float 0\.0$"),
         ([0] * 10 + [False] + [0] * 11, r"^block 10: expected a block name or index, got bool"),
         (
