@@ -479,8 +479,9 @@ def _check_description(description: str) -> None:
 
 
 def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
-    """At most MAX_DESCRIPTOR_KEYS keys, each non-empty and at most MAX_DESCRIPTOR_KEY_LENGTH
-    characters; values must be finite; ``latency:<arch>`` keys must name NB201 archs."""
+    """At most MAX_DESCRIPTOR_KEYS keys, each non-empty, printable and at most
+    MAX_DESCRIPTOR_KEY_LENGTH characters; values must be finite; ``latency:<arch>`` keys must
+    name NB201 archs."""
     if len(descriptor) > MAX_DESCRIPTOR_KEYS:
         raise InvalidRequestError(
             f"descriptor has {len(descriptor):,} keys, more than the limit of"
@@ -496,6 +497,8 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
                 f"descriptor key {key[:20]!r}... is longer than {MAX_DESCRIPTOR_KEY_LENGTH}"
                 " characters"
             )
+        if problem := unprintable_problem("descriptor key", key):
+            raise InvalidRequestError(problem)  # stored and listed back, as names are
         if not math.isfinite(value):
             raise InvalidRequestError(f"descriptor {key!r}: value {value!r} must be finite")
         if key.startswith(REFERENCE_LATENCY_PREFIX):

@@ -208,6 +208,11 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         INVALID,
         "descriptor key 'kkkkkkkkkkkkkkkkkkkk'... is longer than 200 characters",
     ),
+    "register: descriptor key with an escape sequence": (
+        register("new", descriptor={"x\nFAKE\x1b[31m": 1.0}),
+        INVALID,
+        "descriptor key 'x\\nFAKE\\x1b[31m' has a control or format character",
+    ),
     "register: too many descriptor keys": (
         register("new", descriptor={f"k{i}": 1.0 for i in range(1001)}),
         INVALID,
