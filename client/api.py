@@ -1104,7 +1104,8 @@ class LatencyClient:
                 the same order, when repeating an upload this client gave up on
                 (UnavailableError, DeadlineExceededError: it may have been stored): the device
                 stores an id's upload once and answers a repeat with its state. None: a fresh
-                id, which this call's own retries reuse.
+                id, which this call's own retries reuse, and which its error carries
+                (``LatencyServiceError.request_id``).
 
         No pairs store nothing, but the call is checked as any write: it raises when the token
         is missing or wrong, or the device unknown, before any measuring is done.
@@ -1139,7 +1140,11 @@ class LatencyClient:
             measurements=measurements,
             request_id=uuid.uuid4().hex if request_id is None else request_id,
         )
-        reply = self._call("AddMeasurements", request, idempotent=True)
+        try:
+            reply = self._call("AddMeasurements", request, idempotent=True)
+        except LatencyServiceError as exc:
+            exc.request_id = request.request_id  # to repeat it without storing it twice
+            raise
         return AddResult.from_message(reply)
 
     def register_device(

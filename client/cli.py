@@ -85,6 +85,15 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         UnavailableError,
     )
 
+    if isinstance(exc, DeadlineExceededError):
+        exc.message += " (no answer within --timeout)"  # grpc's words name no option
+    if isinstance(exc, DeadlineExceededError | UnavailableError) and exc.request_id:
+        # An upload given up on may have been stored: adding the file again stored it twice.
+        exc.message += (
+            "; the upload may have been stored all the same: 'client measurements' lists what"
+            f" the device holds, and 'client add' with --request-id {exc.request_id} repeats it"
+            " without storing it twice"
+        )
     if isinstance(exc, UnavailableError):
         # Unreachable, or reached but still loading its model: the message says which.
         service = f"the latency service at {exc.target}"
@@ -95,15 +104,6 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         return f"{service} is unavailable: {exc}"
     if isinstance(exc, NotFoundError) and exc.message.startswith("unknown device"):
         exc.message += "; 'client devices' lists the registered ones"  # a typo, most often
-    if isinstance(exc, DeadlineExceededError):
-        # grpc's "Deadline Exceeded" named neither the option nor, for an upload, that the
-        # server may have stored it: adding the file again then stored it twice.
-        exc.message += " (no answer within --timeout)"
-        if exc.method == "AddMeasurements":
-            exc.message += (
-                "; the upload may have been stored all the same: 'client measurements' lists"
-                " what the device holds"
-            )
     if isinstance(exc, UnauthenticatedError):
         # The server's message speaks of metadata; a CLI user needs the option that sends it.
         exc.message += f"; give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"
@@ -735,6 +735,14 @@ def add(
         ),
     ],
     space: SpaceOption = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option(
+            "--request-id",
+            help="The upload's id (default: a fresh one). Give the id a failed upload names to"
+            " repeat it: stored once, however many times it is sent.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Upload measured latencies of a registered device (all rows, or none on any error).
@@ -748,7 +756,9 @@ def add(
     rows = read_measurements(file)
     pairs = [(arch, value) for _, arch, value in rows]
     with connect(ctx) as latency, items_named_by_place(file_lines(file, [r[0] for r in rows])):
-        result = latency.add_measurements(device, pairs, search_space=_space(space))
+        result = latency.add_measurements(
+            device, pairs, search_space=_space(space), request_id=request_id
+        )
         # Not before: a refused upload joins none.
         _warn_if_stored_to_a_source(latency, device, _spaces_of(pairs, space))
     warn_surprising(result)

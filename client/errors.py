@@ -26,6 +26,9 @@ class LatencyServiceError(Exception):
         message: the server's message (for transport failures, gRPC's own description).
         method: the RPC that failed, e.g. ``"Predict"``.
         target: the server's address.
+        request_id: of a failed upload, its id: to give ``add_measurements`` again when
+            repeating an upload that may have been stored (UnavailableError,
+            DeadlineExceededError); otherwise empty.
     """
 
     code: str = "UNKNOWN"
@@ -37,6 +40,7 @@ class LatencyServiceError(Exception):
         self.message = message
         self.method = method
         self.target = target
+        self.request_id = ""
         if code is not None:
             self.code = code
 

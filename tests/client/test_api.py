@@ -1168,3 +1168,15 @@ def test_an_upload_the_client_gave_up_on_is_repeated_under_its_request_id(
         with pytest.raises(ClientInputError, match=fragment):
             latency.add_measurements("repeated", pairs, request_id=request_id)  # type: ignore[arg-type]
     assert latency.device("repeated").measurement_count == 2
+
+
+def test_a_failed_upload_carries_the_id_that_repeats_it(latency: LatencyClient) -> None:
+    """Given no id, a failed upload's id was the library's secret, so the caller could not
+    repeat it under that id: its error now carries it."""
+    latency.register_device("failing")
+    with pytest.raises(InvalidArgumentError) as failed:
+        latency.add_measurements("failing", [(LIGHT, -1.0)])
+    assert len(failed.value.request_id) == 32  # a fresh UUID's hex
+    with pytest.raises(InvalidArgumentError) as given:
+        latency.add_measurements("failing", [(LIGHT, -1.0)], request_id="mine")
+    assert given.value.request_id == "mine"

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -403,23 +404,37 @@ def test_service_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(target, "suggest-samples", "-d", "pi4"), "INVALID_ARGUMENT")
 
 
-def test_an_upload_past_its_deadline_may_have_been_stored(
+def test_an_upload_past_its_deadline_names_the_id_that_repeats_it_once(
     target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every attempt of an upload can pass its deadline after the server stored it: the CLI
-    said only "Deadline Exceeded", and adding the file again stored it twice."""
+    said only "Deadline Exceeded", and adding the file again stored it twice. It now names
+    the upload's id, and ``add --request-id`` with it is answered without storing again."""
     from client.errors import DeadlineExceededError
 
-    def late(self: LatencyClient, *args: object, **kwargs: object) -> None:
-        raise DeadlineExceededError("Deadline Exceeded", method="AddMeasurements", target=target)
-
-    monkeypatch.setattr(LatencyClient, "add_measurements", late)
+    assert run(target, "register", "-d", "late-answer").exit_code == 0
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{LIGHT},3.5\n")
-    result = run(target, "--timeout", "0.5", "add", "-d", "pi4", "-f", str(measured))
+    call = LatencyClient._call
+
+    def stored_but_late(self: LatencyClient, method: str, *args: object, **kwargs: object):
+        answer = call(self, method, *args, **kwargs)
+        if method == "AddMeasurements":
+            raise DeadlineExceededError("Deadline Exceeded", method=method, target=target)
+        return answer
+
+    monkeypatch.setattr(LatencyClient, "_call", stored_but_late)
+    failed = run(target, "--timeout", "5", "add", "-d", "late-answer", "-f", str(measured))
     assert_one_line_error(
-        result, "--timeout", "may have been stored", "client measurements", "[DEADLINE_EXCEEDED]"
+        failed, "--timeout", "may have been stored", "client measurements", "[DEADLINE_EXCEEDED]"
     )
+    request_id = re.search(r"--request-id (\w+)", failed.stderr).group(1)
+    monkeypatch.undo()
+    again = run(target, "add", "-d", "late-answer", "-f", str(measured), "--request-id", request_id)
+    assert again.exit_code == 0, again.output
+    assert "it now has 1 " in again.stdout
+    listed = run(target, "measurements", "-d", "late-answer")
+    assert listed.stdout.count(LIGHT) == 1
 
 
 def test_a_failed_look_up_after_an_upload_does_not_hide_that_it_was_stored(
