@@ -65,6 +65,7 @@ def select_active(
     integration_size: int = DEFAULT_INTEGRATION_SIZE,
     random_share: float = DEFAULT_RANDOM_SHARE,
     stop: StopCheck | None = None,
+    measured: int | None = None,
 ) -> list[int]:
     """A batch of ``count`` candidates, some drawn uniformly, the rest by greedy integrated
     variance reduction given those (see :func:`drawn_count`).
@@ -80,6 +81,9 @@ def select_active(
         stop: asked before each pick; a batch's cost grows with the square of ``count``
             (minutes for a thousand picks of the NB201 space), so a caller that has gone
             away can end it.
+        measured: how many archs the device is measured on, where the posterior is conditioned
+            on a subsample of them (the service's ``max_conditioning``); default
+            ``posterior.count``. The share of draws is counted over all of them.
 
     Returns:
         Positions into ``candidate_rows``, in pick order.
@@ -94,7 +98,8 @@ def select_active(
     # int(): torch's generator refuses numpy integers ("an integer is required").
     generator = torch.Generator().manual_seed(int(seed))
     probe = torch.randperm(num_candidates, generator=generator)[:integration_size]
-    drawn_picks = drawn_count(count, posterior.count, random_share)
+    measured = posterior.count if measured is None else measured
+    drawn_picks = drawn_count(count, measured, random_share)
     drawn = torch.randperm(num_candidates, generator=generator)[:drawn_picks].tolist()
     # Solved once: every pick's covariance column below reuses it.
     solved = posterior.solve(candidate_rows)
@@ -188,15 +193,16 @@ def select(
     strategy: str = "active",
     seed: int = 0,
     stop: StopCheck | None = None,
+    measured: int | None = None,
 ) -> list[int]:
     """Dispatches to the named strategy ("" means active). Returns positions into the pool;
-    ``stop`` is :func:`select_active`'s."""
+    ``stop`` and ``measured`` are :func:`select_active`'s."""
     strategy = strategy or "active"
     _check_seed(seed)
     if strategy == "random":
         return select_random(len(candidate_rows), count, seed)
     if strategy == "active":
-        return select_active(posterior, candidate_rows, count, seed, stop=stop)
+        return select_active(posterior, candidate_rows, count, seed, stop=stop, measured=measured)
     if strategy == "greedy":
         return select_active(posterior, candidate_rows, count, seed, random_share=0.0, stop=stop)
     raise GPInputError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")

@@ -411,6 +411,7 @@ class LatencyEstimator:
         seed: int = 0,
         stop: StopCheck | None = None,
         answered_by: tuple[LatencyModel, DevicePosterior] | None = None,
+        measured: int | None = None,
     ) -> Suggestion:
         """Chooses ``count`` of the canonical archs ``pool`` given the device's posterior (for
         callers that keep posteriors, like the service; ``stop``: see :func:`select_active`).
@@ -418,9 +419,12 @@ class LatencyEstimator:
         ``answered_by``: the model and posterior that predict the picks, where they are not the
         ones that chose them: the device's own, when a posterior standardised by the pool
         (:func:`standardises_by_pool`) chose them, whose variances were tens to thousands of
-        times smaller than the device's predictions."""
+        times smaller than the device's predictions.
+
+        ``measured``: the archs the device is conditioned on, where ``posterior`` is conditioned
+        on a subsample of them (see :func:`~gp.active.select_active`)."""
         rows = self.rows(model, space, pool)
-        picks = select(posterior, rows, count, strategy, seed, stop)
+        picks = select(posterior, rows, count, strategy, seed, stop, measured)
         chosen = [pool[i] for i in picks]
         if answered_by is None:
             return Suggestion(chosen, posterior.predict(rows[picks]))

@@ -36,6 +36,7 @@ from gp.estimator import (
     LatencyEstimator,
     Measurements,
     Suggestion,
+    conditioned_archs,
     standardises_by_pool,
     suggestion_pool,
 )
@@ -457,10 +458,18 @@ class Registry:
                 answered_by = own
             else:
                 model, posterior = own
+            # Beyond max_conditioning the posterior counts a subsample: the share of drawn
+            # picks is over every arch the device is conditioned on (a loop of single picks
+            # alternates), not stuck at the subsample's count.
+            conditioned = (
+                len(conditioned_archs(space, measured, descriptor))
+                if len(measured.archs) > self.max_conditioning
+                else None
+            )
             # Fewer than count when measured archs leave the pool: the caller cannot tell which.
             picks = min(count, len(pool))
             return self.estimator.suggest_from(
-                model, posterior, space, pool, picks, strategy, seed, stop, answered_by
+                model, posterior, space, pool, picks, strategy, seed, stop, answered_by, conditioned
             )
 
 

@@ -302,3 +302,25 @@ def _start_refits(store: Store, monkeypatch: pytest.MonkeyPatch) -> bool:
     monkeypatch.setattr(LatencyEstimator, "fit", counted_fit)
     Registry(store, fit_settings()).start()
     return bool(fitted)
+
+
+def test_the_share_of_drawn_picks_counts_every_measurement_beyond_max_conditioning(
+    store_path: Path,
+) -> None:
+    """The posterior of a device measured beyond ``max_conditioning`` counts only its
+    subsample: a loop of single active picks got a drawn one every time (or never), where it
+    alternates greedy, drawn, greedy... by the device's measurements (gp.active.drawn_count)."""
+    store = Store(store_path)
+    registry = Registry(store, fit_settings(), max_conditioning=5)
+    registry.start()
+    space = NASBench201Space()
+    archs = all_archs()
+    device = store.register_device("beyond")
+    for measured in (8, 9, 10):
+        rows = [MeasurementRow("nasbench201", a, 2.0 + i) for i, a in enumerate(archs[:measured])]
+        device = store.add_measurements(device.id, rows[-1:] if measured > 8 else rows)
+        active = registry.suggest(device, space, 1, None, "active", seed=3).archs
+        greedy = registry.suggest(device, space, 1, None, "greedy", seed=3).archs
+        # An even count is followed by a greedy pick, an odd one by a drawn one.
+        assert (active == greedy) == (measured % 2 == 0), measured
+    store.close()
