@@ -177,8 +177,13 @@ def _import_help(args: argparse.Namespace) -> int:
     from service.store import Store
 
     config = ServiceConfig.from_env(store_path=args.store)
-    devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
+    # An empty --devices ('--devices "$UNSET"') names no table: it imported all 27.
+    devices = [d.strip() for d in args.devices.split(",")] if args.devices is not None else None
     try:
+        if devices == [""]:
+            raise DatasetError(
+                f"--devices {args.devices!r} names no table; leave --devices out to import all"
+            )
         if devices is not None and not all(devices):
             # Looked up, the stem '' was "not in" the dataset: a message hard to read.
             stray = f"--devices {args.devices!r} has an empty table stem (a stray comma?)"

@@ -200,6 +200,21 @@ def test_import_help_names_an_empty_table_stem_as_such(
     assert not path.exists()
 
 
+@pytest.mark.parametrize("devices", ["", " "])
+def test_import_help_refuses_an_empty_devices_list(
+    devices: str, tmp_path: Path, help_dataset_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An empty --devices (a variable left unset) imported all 27 tables, which all became
+    sources at the next start, where the README's --devices keeps HELP's 13."""
+    from service.cli import main
+
+    path = tmp_path / "s.sqlite"
+    argv = ["import-help", str(help_dataset_dir), "--store", str(path), "--devices", devices]
+    assert main(argv) == 2
+    assert f"cannot import: --devices {devices!r} names no table" in caplog.text
+    assert not path.exists()
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     """A directory shaped like a HELP dataset with two (unread) tables."""
