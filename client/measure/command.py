@@ -358,7 +358,10 @@ def _read_inputs(
     given = _read_archs(archs, "--archs", space)
     held_out = _read_archs(eval_archs, "--eval-archs", space)
     if reference is not None:  # '' too: it would fail only when the first network is timed
-        check_archs([reference], space_of_arch(reference), ["--reference"])
+        # The reference may be of either space; one that looks like neither ('', a word) is
+        # checked as --space's, not called "an FBNet arch" of 0 or 1 blocks.
+        looks_like = reference.strip().startswith("|") or "," in reference
+        check_archs([reference], space_of_arch(reference) if looks_like else space, ["--reference"])
     return given, held_out
 
 
