@@ -199,17 +199,35 @@ class ServedCopy:
         return self.log.read_text(errors="replace")[-4000:]
 
 
+#: How long ``--address`` may go unanswered: a server still fitting answers (NOT_SERVING), so
+#: silence means a wrong address, which waited the whole start timeout (10 min) unsaid.
+UNREACHABLE_WAIT_S = 30.0
+
+
+class NotServingError(RuntimeError):
+    """The server to drive never reported SERVING: one line for the command line."""
+
+
 def wait_serving(address: str, timeout_s: float, server: ServedCopy | None = None) -> None:
     def exited() -> bool:
         return server is not None and server.process.poll() is not None
 
     with grpc.insecure_channel(address) as channel:
+        if server is None:
+            logger.info("waiting for %s to report SERVING", address)
+            try:
+                grpc.channel_ready_future(channel).result(timeout=UNREACHABLE_WAIT_S)
+            except grpc.FutureTimeoutError:
+                raise NotServingError(
+                    f"--address {address}: nothing answers there within"
+                    f" {UNREACHABLE_WAIT_S:.0f} s; is the server running on that port?"
+                ) from None
         try:
             probe.wait_serving(channel, timeout_s, exited)
         except ServerExitedError:
-            raise RuntimeError(f"the server exited at start-up:\n{server.tail()}") from None
+            raise NotServingError(f"the server exited at start-up:\n{server.tail()}") from None
         except TimeoutError:
-            raise TimeoutError(f"{address}: no SERVING within {timeout_s:.0f} s") from None
+            raise NotServingError(f"{address}: no SERVING within {timeout_s:.0f} s") from None
 
 
 # ---- the clients -------------------------------------------------------------------------------
@@ -658,7 +676,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem := settings_problem(settings) or _json_problem(args.json):
         # One line, before the store is copied or a server started; a traceback said it before.
         parser.exit(2, f"{parser.prog}: error: {problem}\n")
-    report = run_load(settings)
+    try:
+        report = run_load(settings)
+    except NotServingError as exc:
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
     print(format_report(report))
     if args.json is not None:
         write_atomically(args.json, json.dumps({**asdict(report), "ok": report.ok}, indent=2))

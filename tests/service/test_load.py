@@ -87,6 +87,29 @@ def test_load_test_refuses_bad_options_in_one_line_before_it_starts(
     assert message in error and error.count("\n") == 1, error
 
 
+def test_an_address_nothing_answers_on_fails_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--address to a port nothing listens on waited the whole start timeout (600 s) without a
+    word, then ended in a TimeoutError traceback."""
+    from service import loadtest
+    from tests.service.conftest import free_port
+
+    monkeypatch.setattr(loadtest, "UNREACHABLE_WAIT_S", 1.0, raising=False)
+
+    def no_serving(*args: object, **kwargs: object) -> None:  # the old 600 s, cut short
+        raise TimeoutError("no SERVING within 600 s")
+
+    monkeypatch.setattr(loadtest.probe, "wait_serving", no_serving)
+    address = f"127.0.0.1:{free_port()}"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--clients", "1", "--duration", "1", "--address", address])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert f"error: --address {address}: nothing answers there within 1 s" in error, error
+    assert error.count("\n") == 1, error
+
+
 def test_an_rpc_never_called_has_no_figures_and_the_report_stays_json() -> None:
     """Before, its percentiles were NaN: "nan" printed, and NaN in --json, which is no JSON."""
     client = SimpleNamespace(outcome=Outcome())
