@@ -407,10 +407,15 @@ def report(result: SearchResult) -> str:
         numbers = f"{f.capacity:8.2f}  {f.predicted_ms:9.2f}  {f.upper_ms:9.2f}  {f.true_ms:8.2f}"
         lines.append(f"{numbers}  {ok:>6}  {f.arch}" + ("  (measured)" if f.measured else ""))
     within = sum(f.true_ms <= result.budget_ms for f in result.finds)
+    # No arch of the table within the budget: its best capacity was printed as "nan".
+    best = (
+        f"best capacity possible under the budget {result.best_possible:.2f}"
+        if not math.isnan(result.best_possible)
+        else "no arch of the table is within the budget"
+    )
     lines.append(
         f"{within} of {len(result.finds)} finds within budget; {result.measurements} measurements"
-        f" spent of 15,625 archs, {result.predictions} predictions asked; best capacity possible"
-        f" under the budget {result.best_possible:.2f}"
+        f" spent of 15,625 archs, {result.predictions} predictions asked; {best}"
     )
     return "\n".join(lines)
 

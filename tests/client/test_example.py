@@ -70,6 +70,16 @@ def test_search_in_a_short_setting(
     assert "budget 9.00 ms" in printed and "measurements spent" in printed
 
 
+def test_a_budget_no_arch_meets_is_said_so(example: ModuleType) -> None:
+    """Before: "best capacity possible under the budget nan"."""
+    result = example.SearchResult(device="d", budget_ms=0.001, finds=[], measurements=8,
+                                  predictions=79)  # fmt: skip
+    last = example.report(result).splitlines()[-1]
+    assert "nan" not in last and last.endswith("no arch of the table is within the budget")
+    result.best_possible = 9.1
+    assert example.report(result).endswith("best capacity possible under the budget 9.10")
+
+
 def test_a_device_searched_before_is_searched_again_with_its_measurements(
     example: ModuleType, target: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
