@@ -132,7 +132,11 @@ def test_ctrl_c_ends_the_run_without_waiting_out_its_duration(
     argv = ["--clients", "2", "--duration", "300", "--store", str(template_store / STORE_NAME)]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.loadtest", *argv], stderr=out, env=env, cwd=REPO
+            [sys.executable, "-m", "service.loadtest", *argv],
+            stderr=out,
+            env=env,
+            cwd=REPO,
+            preexec_fn=_sigint_as_a_terminal_sends_it,
         )
     try:
         deadline = time.monotonic() + 120
@@ -147,3 +151,10 @@ def test_ctrl_c_ends_the_run_without_waiting_out_its_duration(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _sigint_as_a_terminal_sends_it() -> None:
+    """SIGINT's default disposition in the child: a suite run as a background job without job
+    control ignores SIGINT, the child inherited that, and Python then never raises
+    KeyboardInterrupt (the run went on for its whole --duration)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
