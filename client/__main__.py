@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from client.cli import app
-from service.grpc_logs import quiet_grpc_core
+from service.grpc_callers import quiet_grpc_core
 
 
 def main() -> None:

@@ -62,7 +62,6 @@ from client.settings import (
     ENV_TLS,
     ENV_TOKEN,
     ENV_TOKEN_FILE,
-    MAX_DEADLINE_S,
     SWITCH_OFF,
     SWITCH_ON,
 )
@@ -70,6 +69,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import target_problem
 from service.certificates import certificates_problem
+from service.grpc_callers import MAX_DEADLINE_S
 from service.names import token_problem
 
 logger = logging.getLogger(__name__)

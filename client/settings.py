@@ -8,10 +8,6 @@ from __future__ import annotations
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 3
-#: The longest deadline given to grpc (about 31 years): it answers DEADLINE_EXCEEDED at once,
-#: without asking the server, to one that ends past 2**63 ns after 1970 (a timeout above about
-#: 7.4e9 s), so a longer timeout, meant as "wait as long as it takes", is cut to this.
-MAX_DEADLINE_S = 1e9
 
 ENV_TARGET = "LATENCY_TARGET"
 ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"

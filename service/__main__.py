@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from service.grpc_logs import quiet_grpc_core
+from service.grpc_callers import quiet_grpc_core
 
 
 def main() -> None:

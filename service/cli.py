@@ -36,6 +36,7 @@ from service.config import (
     ServiceConfig,
 )
 from service.errors import StartupError
+from service.grpc_callers import MAX_DEADLINE_S
 from service.wording import quantity, tls_hint
 
 #: What --help says: the module docstring's reST markup (``...``) read as noise there.
@@ -43,7 +44,6 @@ DESCRIPTION = (
     "The NAS latency service. Without a command it serves with the defaults (python -m service"
     " serve --help lists them)."
 )
-MAX_DEADLINE_S = 1e9
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
