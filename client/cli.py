@@ -42,7 +42,7 @@ from client.settings import (
 from service.addresses import address_problem
 from service.names import TEXT_LAYOUT, is_unprintable
 from service.outputs import output_path_problem
-from service.wording import quantity, tls_hint
+from service.wording import MEASURED_BEFORE, quantity, tls_hint
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,8 +64,6 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: How input files are read: UTF-8, with or without a byte-order mark.
 TEXT_ENCODING = "utf-8-sig"
 #: What to do about an upload the device's other measurements do not explain.
-#: What a warning of a surprising latency measured before the upload that found it starts with.
-MEASURED_BEFORE = "measured before this upload, "
 SURPRISING_HINT = (
     "stored and used as measured; if it is a mistake, measure that arch twice more (an arch"
     " counts at the median of its measurements)"

@@ -39,7 +39,7 @@ from service.errors import (
 from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
 from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
-from service.wording import quantity
+from service.wording import MEASURED_BEFORE, quantity
 
 logger = logging.getLogger(__name__)
 PageItem = TypeVar("PageItem", pb.Device, pb.Measurement)
@@ -423,7 +423,7 @@ def _log_surprising(
         "device %s: %s%s at %.4g ms (the median of its measurements), %.1fx off the %.4g ms"
         " (90%%: %.4g-%.4g) its other measurements predict (p%s); stored and used as measured",
         device,
-        "measured before this upload, " if stored_before else "",
+        MEASURED_BEFORE if stored_before else "",
         arch,
         surprise.measured_ms,
         surprise.factor,

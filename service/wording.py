@@ -1,10 +1,15 @@
-"""How the tools word a count in a message ("1 arch", "2 archs", never "1 archs"), and what
-they add to grpc's few words for a plaintext call to a server that speaks TLS.
+"""How the tools word a count in a message ("1 arch", "2 archs", never "1 archs"), a surprising
+latency measured before the upload that found it, and what they add to grpc's few words for a
+plaintext call to a server that speaks TLS.
 
 Imports only the standard library, so the client uses it without the server's modules.
 """
 
 from __future__ import annotations
+
+#: What the server's log line and the client's warning of a surprising latency measured before
+#: the upload that found it start with.
+MEASURED_BEFORE = "measured before this upload, "
 
 
 def quantity(count: int, noun: str, plural: str | None = None) -> str:

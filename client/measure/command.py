@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from client.cli import (
-    MEASURED_BEFORE,
     SURPRISING_HINT,
     DeviceOption,
     Strategy,
@@ -34,7 +33,7 @@ from client.cli import (
 )
 from client.measure.timing import MIN_REPEATS, STEADY_LIMIT, percents
 from service.outputs import write_atomically
-from service.wording import quantity
+from service.wording import MEASURED_BEFORE, quantity
 
 if TYPE_CHECKING:
     from rich.console import Console
