@@ -80,6 +80,15 @@ NOISE_LEVEL_PRIOR_SD = 2.0
 # Topped at 55 it cut off up to 30% of pixel2's posterior mass (a review, 2026-12-03).
 _LOG_NOISE_LEVELS = torch.linspace(-8.0, 8.0, 65, dtype=torch.float64)
 _NOISE_LEVEL_MAX_MEASUREMENTS = 512
+# The most one arch's log ratio to its device's scale is taken to vary (sd 0.5: within a
+# factor 2.3 at 90%). The fitted kernel gives 0.056-0.079 on NB201 (19 devices, 8 seeds); the
+# 19 tables' own variances of log(latency / baseline) have median 0.05 (0.005-0.79). A space
+# without sources has only the hand-set kernel, whose raw encodings give a ratio variance of
+# 30-90 before the variance ratio (0.05-0.5 once two measurements estimate it) tames it.
+# Capped at the level prior's 9 instead, one 4 ms FBNet measurement predicted the others at
+# 350-400 ms (NB201 as if without sources, 19 devices, 5 seeds: median prediction 71 times the
+# table's, against 1.11 times with this cap; 2026-12-04).
+SINGLE_ARCH_MAX_LOG_VAR = 0.25
 # Equally probable noise levels that predictions mix over (see _noise_level_posterior), up to
 # this many measurements. Beyond it the mixture changed no HELP target's coverage90 by more than
 # 0.003 (100 random measurements) while each level costs a triangular solve against every
@@ -474,7 +483,7 @@ class DevicePosterior:
             self.variance_ratio = _loo_variance_ratio(self.cholesky, self.weights)
             if self.count == 1 and rows.dim() == 2:
                 self.log_scale_var = _single_measurement_scale_var(
-                    covariance, noise * self.noise_level, self.variance_ratio, prior_level[1]
+                    covariance, noise * self.noise_level, self.variance_ratio
                 )
             if kernel.sources is not None:
                 self.relatives = RelativeSources(
@@ -633,19 +642,16 @@ class DevicePosterior:
 
 
 def _single_measurement_scale_var(
-    covariance: torch.Tensor,
-    noise: torch.Tensor,
-    variance_ratio: torch.Tensor,
-    prior_sd: float,
+    covariance: torch.Tensor, noise: torch.Tensor, variance_ratio: torch.Tensor
 ) -> float:
     """The log scale's variance when it is one measurement's ratio: that arch's own deviation
-    from the device's scale, its prior variance (noise included), but no more than before the
-    measurement (``prior_sd``; raw vector features make that prior variance any size). Taken
-    as exact, the scale made every other arch's interval too narrow: coverage90 0.70, 0.42 and
-    0.60 on pixel2, raspi4 and eyeriss from one random measurement (8 seeds), where two
-    measurements give 0.94-1.00 and their residuals carry the scale's error."""
+    from the device's scale, its prior variance (noise included), but no more than
+    ``SINGLE_ARCH_MAX_LOG_VAR``. Taken as exact, the scale made every other arch's interval
+    too narrow: coverage90 0.70, 0.42 and 0.60 on pixel2, raspi4 and eyeriss from one random
+    measurement (8 seeds), where two measurements give 0.94-1.00 and their residuals carry the
+    scale's error."""
     deviation = float((covariance[0, 0] + noise[0]) * variance_ratio.reshape(()))
-    return min(deviation, prior_sd**2)
+    return min(deviation, SINGLE_ARCH_MAX_LOG_VAR)
 
 
 def _lognormal_interval(

@@ -391,3 +391,19 @@ def test_vector_predictions_do_not_depend_on_the_units_of_a_column_the_device_ho
     in_units, in_thousandths = predict(np.ones(3)), predict(np.array([1.0, 1.0, 1000.0]))
     for field in ("mean_ms", "var_ms", "lower_ms", "upper_ms"):
         np.testing.assert_allclose(getattr(in_thousandths, field), getattr(in_units, field))
+
+
+def test_one_measurement_in_a_space_without_sources_predicts_the_others_near_it() -> None:
+    """The scale's error after one measurement was the hand-set kernel's whole prior variance
+    of that arch's ratio (30-90 on raw FBNet encodings, capped at the level prior's 9): one
+    4 ms measurement predicted other FBNet archs at 350-400 ms."""
+    fbnet = FBNetSpace()
+    archs = fbnet.random_archs(20, seed=3)
+    prediction = LatencyEstimator(None).predict(fbnet, archs, Measurements(archs[:1], [4.0]))
+    work = fbnet.encode(archs)[:, fbnet.feature_names.index(fbnet.work_feature)].numpy()
+    # Within the archs' work ratio, give or take the scale's and overhead's allowance.
+    relative_work = (work + fbnet.typical_work) / (work[0] + fbnet.typical_work)
+    assert np.all(prediction.mean_ms / (4.0 * relative_work) < 1.5), prediction.mean_ms
+    assert np.all(prediction.mean_ms / (4.0 * relative_work) > 0.67), prediction.mean_ms
+    assert np.all(prediction.lower_ms < prediction.mean_ms)
+    assert np.all(prediction.upper_ms > prediction.mean_ms)
