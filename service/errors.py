@@ -59,6 +59,12 @@ class BatchTooLargeError(ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class DeadlineExceededError(ServiceError):
+    """The call's deadline passed before it could do its work (it waited for a device)."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class NotReadyError(ServiceError):
     """The model is still being fitted or loaded."""
 

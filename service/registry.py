@@ -46,7 +46,7 @@ from gp.spaces import NASBench201Space, SearchSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 from gp.spaces.vector import VALUE_RULE, VectorSpace
 from service.archs import SpaceKey, space_key, vector_dim
-from service.errors import InvalidRequestError, NotReadyError
+from service.errors import DeadlineExceededError, InvalidRequestError, NotReadyError
 from service.outputs import write_atomically
 from service.store import DeviceRecord, Store
 from service.wording import quantity
@@ -278,17 +278,35 @@ class Registry:
         """``<fit hash[:8]>-<device version>``: changes with the fit or the device's data."""
         return f"{self.fit_hash[:8]}-{device.version}"
 
-    def device_lock(self, device_id: int) -> threading.RLock:
-        """Held by every upload to the device and by every answer about it (re-entrant)."""
+    @contextmanager
+    def device_lock(self, device: DeviceRecord, timeout: float | None = None) -> Iterator[None]:
+        """Holds the device's lock (re-entrant), which every upload to the device and every
+        answer about it hold, waiting at most ``timeout`` seconds for it (None: no limit).
+
+        Raises:
+            DeadlineExceededError: the lock stayed held by other calls for ``timeout``.
+        """
         with self._cache_lock:
-            return self._device_locks.setdefault(device_id, threading.RLock())
+            lock = self._device_locks.setdefault(device.id, threading.RLock())
+        if not lock.acquire(timeout=_lock_wait(timeout)):
+            raise DeadlineExceededError(
+                f"the deadline passed while the call waited for device {device.name}, busy"
+                " with other calls (an upload, a long SuggestSamples): nothing was done"
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
     @contextmanager
-    def consistent(self, device: DeviceRecord) -> Iterator[DeviceRecord]:
-        """Holds the device's lock and yields its record as of now: no upload through this
-        server changes the device meanwhile, so everything answered under it, model version
-        included, is of that one version (a record read before the lock may be stale)."""
-        with self.device_lock(device.id):
+    def consistent(
+        self, device: DeviceRecord, timeout: float | None = None
+    ) -> Iterator[DeviceRecord]:
+        """Holds the device's lock (waiting at most ``timeout`` seconds, as
+        :meth:`device_lock`) and yields its record as of now: no upload through this server
+        changes the device meanwhile, so everything answered under it, model version included,
+        is of that one version (a record read before the lock may be stale)."""
+        with self.device_lock(device, timeout):
             yield self.store.get(device.id)
 
     def measurements(self, device: DeviceRecord, key: SpaceKey) -> Measurements:
@@ -377,7 +395,7 @@ class Registry:
     ) -> LatencyPrediction:
         """Predicts canonical ``archs`` of ``space`` on ``device``."""
         estimator = self.estimator
-        with self.device_lock(device.id):
+        with self.device_lock(device):
             model, posterior = self.posterior(device, space)
             key = (device.id, device.version)
             with self._cache_lock:
@@ -403,7 +421,7 @@ class Registry:
         Raises:
             NotReadyError: the model is still loading.
         """
-        with self.device_lock(device.id):
+        with self.device_lock(device):
             measured = self.measurements(device, space_key(space))
             descriptor = self._descriptor(device, space)
             found = self.estimator.surprising(space, measured, descriptor, archs, others_too=True)
@@ -442,7 +460,7 @@ class Registry:
             raise InvalidRequestError(
                 f"count must be between 1 and the pool size {offered}, got {count}"
             )
-        with self.device_lock(device.id):
+        with self.device_lock(device):
             measured = self.measurements(device, space_key(space))
             descriptor = self._descriptor(device, space)
             pool = suggestion_pool(space, candidates, measured, descriptor)
@@ -512,6 +530,14 @@ def _nothing_left(device: DeviceRecord, whole_space: bool) -> str:
         f"device {device.name}: every candidate given is measured or a reference arch,"
         " nothing is left to suggest"
     )
+
+
+def _lock_wait(timeout: float | None) -> float:
+    """``timeout`` as Lock.acquire takes it: -1 for none or one beyond what it takes (grpc's
+    time_remaining() of a call without a deadline is about 9.2e18 s)."""
+    if timeout is None or timeout > threading.TIMEOUT_MAX:
+        return -1
+    return max(timeout, 0.0)
 
 
 def _accepted(space: SearchSpace, canonical: str) -> bool:

@@ -101,7 +101,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         groups = group_by_space(ArchParser("arch").parse(request.archs))
         self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
         predictions: list[pb.Prediction | None] = [None] * len(request.archs)
-        with self.registry.consistent(device) as device:
+        with self.registry.consistent(device, context.time_remaining()) as device:
             for group in groups.values():
                 result = self.registry.predict(device, group.space, group.archs)
                 for j, position in enumerate(group.positions):
@@ -126,7 +126,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         parser = ArchParser("candidate", default_space=name)
         space = self._suggest_space(parser, name, request.candidates)
         candidates = self._candidates(parser, name, request.candidates)
-        with self.registry.consistent(device) as device:
+        with self.registry.consistent(device, context.time_remaining()) as device:
             result = self.registry.suggest(
                 device,
                 space,
@@ -200,7 +200,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         if not rows:  # a client checking its write access: nothing to store or recompute
             logger.debug("empty upload to %s: nothing stored", device.name)
             return self._added(device, 0)
-        with self.registry.device_lock(device.id):  # no answer about it sees half of this
+        # No answer about the device sees half of this.
+        with self.registry.device_lock(device, context.time_remaining()):
             before = self.store.get(device.id).version
             device = self.store.add_measurements(device.id, rows, request.request_id)
             self.registry.invalidate(device.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -243,6 +244,27 @@ def test_an_upload_during_an_answer_about_its_device_lands_after_it(
     twin = stub.Predict(pb.PredictRequest(device="twin", archs=query))  # the same one row
     assert reply.predictions[0].mean_ms == pytest.approx(twin.predictions[0].mean_ms)
     assert stub.GetDevice(pb.GetDeviceRequest(name="paused")).measurement_count == 2
+
+
+def test_a_call_waiting_for_a_busy_device_ends_at_its_deadline(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub
+) -> None:
+    """Before, a call waiting for its device's lock outlived its deadline: it held one of the
+    server's 8 workers until the lock was free, then stored the upload its caller had given
+    up on."""
+    register(stub, "held")
+    upload = pb.AddMeasurementsRequest(device="held", measurements=[measure(ARCHS[0], 1.0)])
+    query = pb.PredictRequest(device="held", archs=[nb201(ARCHS[0])])
+    with server.registry.consistent(server.store.resolve("held")):  # as a long pick holds it
+        for call, request in ((stub.AddMeasurements, upload), (stub.Predict, query)):
+            with pytest.raises(grpc.RpcError) as info:
+                call(request, timeout=0.3)
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        deadline = time.monotonic() + 5.0
+        while server.metrics.busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.metrics.busy() == 0  # their workers are free while the device is held
+    assert stub.GetDevice(pb.GetDeviceRequest(name="held")).measurement_count == 0
 
 
 def test_a_request_id_is_checked_like_a_name(stub: pb_grpc.LatencyEstimatorStub) -> None:
