@@ -41,7 +41,7 @@ from service.certificates import (
     private_key_problem,
     validity_problem,
 )
-from service.config import ServiceConfig
+from service.config import ENV_TOKEN, ServiceConfig
 from service.errors import ConfigError
 from service.guard import RequestGuardInterceptor
 from service.importer import import_help, import_marker
@@ -287,14 +287,24 @@ def is_loopback(address: str) -> bool:
 
 
 def _warn_if_exposed(config: ServiceConfig, has_token: bool) -> None:
-    if config.tls or is_loopback(config.address):
+    if is_loopback(config.address):
         return
-    logger.warning(
-        "serving plaintext on %s, reachable from other machines: anyone on the network can"
-        " read the traffic%s; configure --tls-cert and --tls-key",
-        config.address,
-        ", including the write token" if has_token else " and, without a token, write",
-    )
+    if not config.tls:
+        logger.warning(
+            "serving plaintext on %s, reachable from other machines: anyone on the network can"
+            " read the traffic%s; configure --tls-cert and --tls-key",
+            config.address,
+            ", including the write token" if has_token else " and, without a token, write",
+        )
+    elif not has_token:
+        # TLS hides the traffic but checks no client: writes are as open as in plaintext.
+        logger.warning(
+            "serving TLS on %s, reachable from other machines, with no write token: anyone who"
+            " can reach it can add measurements and register devices; configure --token-file"
+            " (or %s)",
+            config.address,
+            ENV_TOKEN,
+        )
 
 
 def serve(config: ServiceConfig) -> int:

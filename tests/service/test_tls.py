@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import ssl
@@ -214,6 +215,46 @@ def test_default_address_is_loopback() -> None:
     assert is_loopback(DEFAULT_ADDRESS) and is_loopback("[::1]:1") and is_loopback("localhost:1")
     assert not is_loopback("0.0.0.0:50051") and not is_loopback("[::]:50051")
     assert not is_loopback("example.org:50051")
+
+
+@pytest.mark.parametrize(
+    ("tls", "token", "warned"),
+    [
+        (
+            True,
+            None,
+            "serving TLS on 0.0.0.0:0, reachable from other machines, with no write token:"
+            " anyone who can reach it can add measurements and register devices; configure"
+            " --token-file (or LATENCY_TOKEN)",
+        ),
+        (True, TOKEN, None),
+        (
+            False,
+            None,
+            "serving plaintext on 0.0.0.0:0, reachable from other machines: anyone on the"
+            " network can read the traffic and, without a token, write; configure --tls-cert"
+            " and --tls-key",
+        ),
+    ],
+)
+def test_a_server_off_loopback_warns_of_what_anyone_can_do(
+    tls: bool,
+    token: str | None,
+    warned: str | None,
+    tls_files: TlsFiles,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, only plaintext was warned of: a TLS server on 0.0.0.0 with no token took
+    anyone's AddMeasurements and RegisterDevice without a word."""
+    files = {"tls_cert": tls_files.cert, "tls_key": tls_files.key} if tls else {}
+    config = ServiceConfig(
+        address="0.0.0.0:0", store_path=tmp_path / "store.sqlite", token=token, **files
+    )
+    with caplog.at_level(logging.WARNING, logger="service.server"):
+        create_server(config, {}).stop(grace=0)
+    lines = [r.getMessage() for r in caplog.records if "reachable from other" in r.getMessage()]
+    assert lines == ([] if warned is None else [warned])
 
 
 def test_serve_flags_tls_and_token_file_end_to_end(tls_files: TlsFiles, tmp_path: Path) -> None:
