@@ -56,7 +56,6 @@ from client.settings import (
     DEFAULT_RETRIES,
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT_S,
-    ENV_CA_CERT,
     ENV_TARGET,
     ENV_TIMEOUT,
     ENV_TLS,
@@ -69,7 +68,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import target_problem
 from service.certificates import certificates_problem
-from service.grpc_callers import MAX_DEADLINE_S
+from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
 from service.names import token_problem
 
 logger = logging.getLogger(__name__)

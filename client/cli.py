@@ -32,7 +32,6 @@ from client.settings import (
     DEFAULT_RETRIES,
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT_S,
-    ENV_CA_CERT,
     ENV_TARGET,
     ENV_TIMEOUT,
     ENV_TLS,
@@ -40,6 +39,7 @@ from client.settings import (
     ENV_TOKEN_FILE,
 )
 from service.addresses import address_problem
+from service.grpc_callers import ENV_CA_CERT
 from service.names import TEXT_LAYOUT, is_unprintable
 from service.outputs import output_path_problem
 from service.wording import MEASURED_BEFORE, quantity, tls_hint

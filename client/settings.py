@@ -12,7 +12,6 @@ DEFAULT_RETRIES = 3
 ENV_TARGET = "LATENCY_TARGET"
 ENV_TOKEN_FILE = "LATENCY_TOKEN_FILE"
 ENV_TOKEN = "LATENCY_TOKEN"
-ENV_CA_CERT = "LATENCY_CA_CERT"
 ENV_TLS = "LATENCY_TLS"
 #: The values an on/off variable may take: click's, so that ``$LATENCY_TLS`` reads the same in
 #: the library and for the CLI's ``--tls``.

@@ -36,7 +36,7 @@ from service.config import (
     ServiceConfig,
 )
 from service.errors import StartupError
-from service.grpc_callers import MAX_DEADLINE_S
+from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
 from service.wording import quantity, tls_hint
 
 #: What --help says: the module docstring's reST markup (``...``) read as noise there.
@@ -131,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--ca-cert",  # the client's name for it
         dest="ca",
         type=Path,
-        default=os.environ.get(ENV_TLS_CA) or None,  # empty: unset, as for the others
-        help=f"TLS: trusted CA ({ENV_TLS_CA})",
+        # Empty: unset, as for the others. The client's variable too: set up for the client,
+        # health dialled plaintext and a TLS server read as down.
+        default=os.environ.get(ENV_TLS_CA) or os.environ.get(ENV_CA_CERT) or None,
+        help=f"TLS: trusted CA ({ENV_TLS_CA}, else the client's {ENV_CA_CERT})",
     )
 
     add_command("gen-stubs", "regenerate service/_proto from proto/")

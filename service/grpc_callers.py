@@ -1,5 +1,5 @@
 """What the tools and the library that call a server (``client``, ``service health``) share
-about grpc: its C core's own log lines, and the longest deadline it takes.
+about grpc: its C core's own log lines, the longest deadline it takes, and the CA to trust.
 
 grpc's C core writes to stderr itself: a failed TLS handshake printed an INFO line ("Handshake
 failed with error ...") before the tool's one-line error. It reads ``GRPC_VERBOSITY`` once, when
@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 
 ENV_GRPC_VERBOSITY = "GRPC_VERBOSITY"
+#: The client's CA certificate, which ``service health`` also trusts when not given its own.
+ENV_CA_CERT = "LATENCY_CA_CERT"
 #: The longest deadline given to grpc (about 31 years): it answers DEADLINE_EXCEEDED at once,
 #: without asking the server, to one that ends past 2**63 ns after 1970 (a timeout above about
 #: 7.4e9 s), so a longer timeout, meant as "wait as long as it takes", is cut to this.

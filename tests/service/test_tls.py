@@ -210,6 +210,27 @@ def test_health_in_plaintext_of_a_tls_server_says_how_to_connect(
     )
 
 
+def test_health_trusts_the_clients_ca_variable_unless_given_its_own(
+    tls_server: RunningServer,
+    tls_files: TlsFiles,
+    stranger: TlsFiles,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before, health read LATENCY_TLS_CA only: a user who had set the client's LATENCY_CA_CERT
+    found a TLS server unhealthy (UNAVAILABLE)."""
+    from service.cli import main
+
+    address = f"127.0.0.1:{tls_server.port}"
+    monkeypatch.setenv("LATENCY_CA_CERT", str(tls_files.ca))
+    monkeypatch.setenv("LATENCY_TLS_CA", "")  # empty: unset
+    assert main(["health", "--address", address]) == 0
+    assert capsys.readouterr().out == f"{address}: SERVING\n"
+    monkeypatch.setenv("LATENCY_TLS_CA", str(stranger.ca))  # the service's variable wins
+    assert main(["health", "--address", address]) == 1
+    assert main(["health", "--address", address, "--ca", str(tls_files.ca)]) == 0  # and --ca
+
+
 def test_default_address_is_loopback() -> None:
     assert DEFAULT_ADDRESS.startswith("127.0.0.1:")
     assert is_loopback(DEFAULT_ADDRESS) and is_loopback("[::1]:1") and is_loopback("localhost:1")
