@@ -42,7 +42,7 @@ from service.addresses import address_problem
 from service.grpc_callers import ENV_CA_CERT
 from service.names import TEXT_LAYOUT, is_unprintable
 from service.outputs import output_path_problem
-from service.wording import MEASURED_BEFORE, quantity, tls_hint
+from service.wording import MEASURED_BEFORE, no_tls_hint, quantity, tls_hint
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -99,6 +99,10 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
             return str(exc)
         if plaintext:
             exc.message += tls_hint(exc.message, "--ca-cert or --tls")
+        else:  # set in the environment as often as given: name both
+            exc.message += no_tls_hint(
+                exc.message, f"--ca-cert/${ENV_CA_CERT} and --tls/${ENV_TLS}"
+            )
         return f"{service} is unavailable: {exc}"
     if isinstance(exc, NotFoundError) and exc.message.startswith("unknown device"):
         exc.message += "; 'client devices' lists the registered ones"  # a typo, most often

@@ -37,7 +37,7 @@ from service.config import (
 )
 from service.errors import StartupError
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
-from service.wording import quantity, tls_hint
+from service.wording import no_tls_hint, quantity, tls_hint
 
 #: What --help says: the module docstring's reST markup (``...``) read as noise there.
 DESCRIPTION = (
@@ -236,7 +236,11 @@ def _health(args: argparse.Namespace) -> int:
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
         except grpc.RpcError as exc:
-            hint = tls_hint(exc.details() or "", "--ca") if args.ca is None else ""
+            details = exc.details() or ""
+            if args.ca is None:
+                hint = tls_hint(details, "--ca")
+            else:
+                hint = no_tls_hint(details, f"--ca/${ENV_TLS_CA}/${ENV_CA_CERT}")
             print(f"{args.address}: unhealthy: {exc.code().name}{hint}", file=sys.stderr)
             return 1
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

@@ -1,6 +1,6 @@
 """How the tools word a count in a message ("1 arch", "2 archs", never "1 archs"), a surprising
 latency measured before the upload that found it, and what they add to grpc's few words for a
-plaintext call to a server that speaks TLS.
+plaintext call to a server that speaks TLS, or a TLS call to one that does not.
 
 Imports only the standard library, so the client uses it without the server's modules.
 """
@@ -27,3 +27,12 @@ def tls_hint(details: str, options: str) -> str:
         "; a server that speaks TLS closes plaintext connections: if it does, connect with"
         f" {options}"
     )
+
+
+def no_tls_hint(details: str, options: str) -> str:
+    """What to add to an UNAVAILABLE error of a TLS call whose ``details`` are grpc's account
+    of a server that answered in plaintext (OpenSSL's WRONG_VERSION_NUMBER: its first bytes
+    were no TLS record), naming the ``options`` that made the call TLS; "" for other details."""
+    if "WRONG_VERSION_NUMBER" not in details:
+        return ""
+    return f"; the server does not seem to speak TLS: if it serves plaintext, drop {options}"

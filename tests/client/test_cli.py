@@ -719,6 +719,22 @@ def test_tls_and_token_options(store_path: Path, model_cache: dict, tmp_path: Pa
         running.stop(grace=0)
 
 
+def test_tls_to_a_plaintext_server_says_to_drop_the_tls_options(
+    health_only: tuple[str, object], tmp_path: Path
+) -> None:
+    """grpc said only "Tls handshake failed ... WRONG_VERSION_NUMBER", which names no option."""
+    target, _ = health_only
+    ca = service_fixtures.make_tls_files(tmp_path / "tls").ca
+    drop = "does not seem to speak TLS: if it serves plaintext, drop --ca-cert/$LATENCY_CA_CERT"
+    for options, env in (
+        (["--ca-cert", str(ca)], None),
+        ([], {"LATENCY_CA_CERT": str(ca)}),
+        (["--tls"], None),
+    ):
+        result = run(target, "--retries", "0", *options, "devices", env=env)
+        assert_one_line_error(result, "WRONG_VERSION_NUMBER", drop, "--tls/$LATENCY_TLS")
+
+
 def assert_tls_trusts_the_systems_cas(target: str, ca: Path) -> None:
     """``--tls`` (or ``LATENCY_TLS``) without ``--ca-cert`` connects by TLS trusting the
     system's CAs, which grpc reads from ``$GRPC_DEFAULT_SSL_ROOTS_FILE_PATH`` when set: here the

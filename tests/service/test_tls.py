@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health, health_pb2_grpc
 
 from service import certificates
 from service._proto.latency.v1 import latency_pb2 as pb
@@ -229,6 +231,26 @@ def test_health_trusts_the_clients_ca_variable_unless_given_its_own(
     monkeypatch.setenv("LATENCY_TLS_CA", str(stranger.ca))  # the service's variable wins
     assert main(["health", "--address", address]) == 1
     assert main(["health", "--address", address, "--ca", str(tls_files.ca)]) == 0  # and --ca
+
+
+def test_health_over_tls_of_a_plaintext_server_says_to_drop_the_ca(
+    tls_files: TlsFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It printed only "unhealthy: UNAVAILABLE"; grpc's details say "WRONG_VERSION_NUMBER"."""
+    from service.cli import main
+
+    plaintext = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), plaintext)
+    address = f"127.0.0.1:{plaintext.add_insecure_port('127.0.0.1:0')}"
+    plaintext.start()
+    try:
+        assert main(["health", "--address", address, "--ca", str(tls_files.ca)]) == 1
+    finally:
+        plaintext.stop(None)
+    assert capsys.readouterr().err == (
+        f"{address}: unhealthy: UNAVAILABLE; the server does not seem to speak TLS: if it"
+        " serves plaintext, drop --ca/$LATENCY_TLS_CA/$LATENCY_CA_CERT\n"
+    )
 
 
 def test_default_address_is_loopback() -> None:
