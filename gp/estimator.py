@@ -13,7 +13,7 @@ import logging
 import math
 import pickle
 from collections.abc import Callable, Mapping, Sequence, Sized
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +313,7 @@ class LatencyEstimator:
         measured several times counts once, at its median latency); ``pool``: the candidates
         of a suggestion, which standardise a vector device's features while it has too few
         measurements to (:meth:`model_for`)."""
-        _, model, posterior = self._conditioned(space, measured, descriptor, pool)
+        _, _, model, posterior = self._conditioned(space, measured, descriptor, pool)
         return model, posterior
 
     def _conditioned(
@@ -322,15 +322,16 @@ class LatencyEstimator:
         measured: Measurements,
         descriptor: Mapping[str, float] | None,
         pool: Sequence[ArchLike] = (),
-    ) -> tuple[list[str], LatencyModel, DevicePosterior]:
-        """:meth:`posterior`, with the canonical archs its measurements are of, in order."""
+    ) -> tuple[list[str], np.ndarray, LatencyModel, DevicePosterior]:
+        """:meth:`posterior`, with the canonical archs its measurements are of and their
+        (median) latencies in ms, in order."""
         archs, latency = _with_reference_latencies(space, measured, descriptor)
         check_latencies(latency)  # names the bad one by its position in the caller's list
         step = quantization_step(latency)  # before medians of whole milliseconds halve them
         archs, latency = _one_per_arch(archs, latency)
         model = self.model_for(space, archs, pool)
         rows = self.rows(model, space, archs)
-        return archs, model, model.condition(rows, check_latencies(latency), step)
+        return archs, latency, model, model.condition(rows, check_latencies(latency), step)
 
     def predict(
         self,
@@ -364,10 +365,14 @@ class LatencyEstimator:
         """
         wanted = space.canonicalize(measured.archs if among is None else among)
         sample, checked = surprise_check_sample(space, measured, wanted)
-        archs, _, posterior = self._conditioned(space, sample, descriptor)
+        archs, latency_ms, _, posterior = self._conditioned(space, sample, descriptor)
         named = set(space.canonicalize(sample.archs)) if others_too else checked
         candidates = [i for i, arch in enumerate(archs) if arch in named]
-        return [(archs[s.position], s) for s in surprising_measurements(posterior, candidates)]
+        # The latency as measured, not the exp of its log: 5 ms came back as 4.999999999999999.
+        return [
+            (archs[s.position], replace(s, measured_ms=float(latency_ms[s.position])))
+            for s in surprising_measurements(posterior, candidates)
+        ]
 
     def suggest(
         self,

@@ -371,6 +371,26 @@ def test_adding_a_latency_in_seconds_warns_with_what_was_expected(
     assert "measure that arch twice more" in added.stderr
 
 
+@pytest.mark.parametrize("slip", ["seconds", "ms"])
+def test_a_surprising_latency_is_echoed_as_uploaded(slip: str, target: str, tmp_path: Path) -> None:
+    """5 ms given as 0.005 among latencies in ms, or as 5 among latencies in seconds: the JSON
+    said 0.005000000000000002 and 4.999999999999999, the exp of the latency's log."""
+    from gp.data import load_help_dataset
+    from gp.spaces.nasbench201 import all_archs
+
+    table, archs = load_help_dataset(service_fixtures.DATASET).table("fpga"), all_archs()
+    picks = [int(i) for i in np.random.default_rng(2).choice(len(archs), 12, replace=False)]
+    others_scale, given = (1.0, 0.005) if slip == "seconds" else (0.001, 5.0)
+    rows = [f"{archs[i]},{float(table[i]) * others_scale!r}\n" for i in picks[1:]]
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{archs[picks[0]]},{given!r}\n" + "".join(rows))
+    assert run(target, "register", "-d", f"fpga-{slip}").exit_code == 0
+    added = run(target, "add", "-d", f"fpga-{slip}", "-f", str(measured), "--json")
+    assert added.exit_code == 0, added.output
+    [surprise] = json.loads(added.stdout)["surprising"]
+    assert (surprise["arch"], surprise["latency_ms"]) == (archs[picks[0]], given)
+
+
 def test_a_clean_upload_warns_of_a_slip_measured_before_it(target: str, tmp_path: Path) -> None:
     """A latency in seconds uploaded alone, then eleven right ones: the second upload names
     the first, which drags every prediction of the device."""
