@@ -311,7 +311,8 @@ class AddResult:
             do not explain, most surprising first (none while the server's model loads).
         surprising_before: the device's archs measured before this upload that the same
             check found: a wrong one drags every prediction, and is named on each upload
-            until the arch has 3 measurements (measure it twice more).
+            until the arch has 3 measurements (measure it twice more); none on a retry of an
+            upload stored before (its ``request_id``).
     """
 
     accepted: int

@@ -236,8 +236,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     ) -> Surprises:
         """The uploaded archs whose latency the device's other measurements do not explain,
         and the archs measured before them that the same search found (none while the model
-        is loading: the upload is stored all the same), each logged when ``stored_now``: a
-        retry of a stored upload is answered alike, but not logged again."""
+        is loading: the upload is stored all the same), each logged when ``stored_now``. A
+        retry of a stored upload is answered its own, not logged again, and none measured
+        before it: it cannot tell them from the archs of uploads stored after its batch."""
         in_upload: list[pb.SurprisingMeasurement] = []
         before: list[pb.SurprisingMeasurement] = []
         for group in group_by_space(uploaded).values():
@@ -254,7 +255,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             in_upload += _surprise_messages(
                 group.space, found_in_upload, logged, stored_before=False
             )
-            before += _surprise_messages(group.space, found_before, logged, stored_before=True)
+            if stored_now:
+                before += _surprise_messages(group.space, found_before, logged, stored_before=True)
         return in_upload, before
 
     @grpc_errors

@@ -691,6 +691,28 @@ def test_add_measurements_names_a_surprising_measurement_stored_before_the_uploa
     assert list(stub.AddMeasurements(later).surprising_before) == []
 
 
+def test_a_retried_upload_names_no_measurement_of_a_later_upload_as_before_it(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """A clean upload, a slip uploaded after it, then the clean one retried (its answer lost):
+    the retry's answer named the slip "measured before this upload", which the first answer
+    did not, and the client warned of it as such."""
+    table = load_help_dataset(DATASET).table("fpga")
+    index = np.random.default_rng(3).choice(len(ARCHS), 12, replace=False)
+    register(stub, "fpga-retried")
+    clean = [measure(ARCHS[i], float(table[i])) for i in index[:11]]
+    upload = pb.AddMeasurementsRequest(
+        device="fpga-retried", measurements=clean, request_id="clean"
+    )
+    first = stub.AddMeasurements(upload)
+    slipped = measure(ARCHS[index[11]], float(table[index[11]]) / 1000)
+    later = pb.AddMeasurementsRequest(device="fpga-retried", measurements=[slipped])
+    assert [s.arch for s in stub.AddMeasurements(later).surprising] == [slipped.arch]
+    retried = stub.AddMeasurements(upload)
+    assert (retried.accepted, list(retried.surprising)) == (11, list(first.surprising))
+    assert list(retried.surprising_before) == list(first.surprising_before) == []
+
+
 @pytest.mark.parametrize("measured_count", [0, 1])
 def test_vector_suggestions_do_not_depend_on_the_features_units(
     stub: pb_grpc.LatencyEstimatorStub, measured_count: int
