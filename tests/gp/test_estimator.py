@@ -236,6 +236,21 @@ def test_vector_predictions_do_not_depend_on_the_features_units() -> None:
     assert stats.spearmanr(in_units, latency).statistic > 0.95
 
 
+def test_vector_point_predictions_from_one_measurement_do_not_depend_on_the_units() -> None:
+    """One measurement leaves nothing to standardise by, and the scale's error was the raw
+    features' prior variance capped at the level prior's: the same archs with FLOPs and
+    parameters given in G and M were predicted 8.5 times lower than in units."""
+    features, latency = synthetic_vectors(0, 20)
+
+    def predict(units: np.ndarray) -> np.ndarray:
+        vectors = features * units
+        device = Measurements([VECTORS.canonical(vectors[0])], latency[:1])
+        return LatencyEstimator(None).predict(VECTORS, vectors, device).mean_ms
+
+    in_gflops = predict(np.array([1e-9, 1e-6, 1.0]))
+    np.testing.assert_allclose(predict(np.ones(3)), in_gflops, rtol=0.1)
+
+
 @pytest.mark.parametrize("strategy", ["active", "greedy"])
 @pytest.mark.parametrize("measured_count", [0, 1])
 def test_vector_suggestions_do_not_depend_on_the_features_units(
