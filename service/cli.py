@@ -131,9 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--ca-cert",  # the client's name for it
         dest="ca",
         type=Path,
-        # Empty: unset, as for the others. The client's variable too: set up for the client,
-        # health dialled plaintext and a TLS server read as down.
-        default=os.environ.get(ENV_TLS_CA) or os.environ.get(ENV_CA_CERT) or None,
         help=f"TLS: trusted CA ({ENV_TLS_CA}, else the client's {ENV_CA_CERT})",
     )
 
@@ -218,17 +215,18 @@ def _health(args: argparse.Namespace) -> int:
     if problem := address_problem(args.address):
         print(f"--address/{ENV_ADDRESS} {problem}", file=sys.stderr)
         return 2
-    if args.ca is None:
+    ca_path, ca_source = _trusted_ca(args.ca)
+    if ca_path is None:
         channel = grpc.insecure_channel(args.address)
     else:
         try:
-            ca = Path(args.ca).read_bytes()
+            ca = ca_path.read_bytes()
         except OSError as exc:
-            print(f"cannot read --ca {args.ca}: {exc.strerror}", file=sys.stderr)
+            print(f"cannot read {ca_source} {ca_path}: {exc.strerror}", file=sys.stderr)
             return 2
         # grpc took a DER or empty file and the server then read as down (UNAVAILABLE).
-        if problem := certificates_problem(ca, Path(args.ca)):
-            print(f"--ca: {problem}", file=sys.stderr)
+        if problem := certificates_problem(ca, ca_path):
+            print(f"{ca_source}: {problem}", file=sys.stderr)
             return 2
         channel = grpc.secure_channel(args.address, grpc.ssl_channel_credentials(ca))
     with channel:
@@ -237,7 +235,7 @@ def _health(args: argparse.Namespace) -> int:
             reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
         except grpc.RpcError as exc:
             details = exc.details() or ""
-            if args.ca is None:
+            if ca_path is None:
                 hint = tls_hint(details, "--ca")
             else:
                 hint = no_tls_hint(details, f"--ca/${ENV_TLS_CA}/${ENV_CA_CERT}")
@@ -246,6 +244,20 @@ def _health(args: argparse.Namespace) -> int:
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"{args.address}: {status}")  # which server, when a script checks several
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _trusted_ca(given: Path | None) -> tuple[Path | None, str]:
+    """The CA file health trusts and where it was named, for the messages about it: ``--ca``,
+    else ``$LATENCY_TLS_CA``, else the client's ``$LATENCY_CA_CERT`` (an empty variable is
+    unset); ``(None, "")`` for plaintext. A bad file from the client's variable was reported
+    as "--ca", an option the user never gave."""
+    if given is not None:
+        return given, "--ca"
+    for variable in (ENV_TLS_CA, ENV_CA_CERT):
+        if value := os.environ.get(variable):
+            # Set up for the client, health dialled plaintext and a TLS server read as down.
+            return Path(value), f"${variable}"
+    return None, ""
 
 
 def _gen_stubs(args: argparse.Namespace) -> int:

@@ -206,6 +206,27 @@ def test_health_with_an_unreadable_ca_file_says_so(
     assert f"cannot read --ca {missing}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("variable", ["LATENCY_TLS_CA", "LATENCY_CA_CERT"])
+def test_health_names_the_variable_a_bad_ca_file_came_from(
+    variable: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both said "--ca", which the user never gave: the client's LATENCY_CA_CERT, which health
+    falls back on, left them looking for a health option."""
+    missing, empty = tmp_path / "nope.pem", tmp_path / "empty.pem"
+    empty.write_bytes(b"")
+    monkeypatch.delenv("LATENCY_TLS_CA", raising=False)
+    for path, said in (
+        (missing, f"cannot read ${variable} {missing}: "),
+        (empty, f"${variable}: "),
+    ):
+        monkeypatch.setenv(variable, str(path))
+        assert main(["health", "--address", "127.0.0.1:1"]) == 2
+        assert capsys.readouterr().err.startswith(said)
+
+
 @pytest.mark.parametrize("option", ["--ca", "--ca-cert"])  # --ca-cert: the client's name
 def test_health_refuses_a_ca_file_without_a_pem_certificate(
     option: str, tls_files: TlsFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
