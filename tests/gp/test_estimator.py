@@ -408,6 +408,25 @@ def test_vector_predictions_do_not_depend_on_the_units_of_a_column_the_device_ho
         np.testing.assert_allclose(getattr(in_thousandths, field), getattr(in_units, field))
 
 
+def test_a_column_constant_up_to_rounding_is_standardised_as_constant() -> None:
+    """A depth of 0.3 that half the measured archs' features wrote as 0.1 + 0.2 was scaled by
+    that rounding (sd 4e-17): archs of depth 0.6 lay 7e15 sds out and were predicted at 1.5e14
+    ms from measurements of 2-96 ms. They are now predicted as where the depth is exactly 0.3."""
+    features, latency = synthetic_vectors(0, 40)
+    features[20:, 2] = 0.6
+
+    def predict(measured_depths: np.ndarray) -> LatencyPrediction:
+        features[:20, 2] = measured_depths
+        archs = [VECTORS.canonical(vector) for vector in features]
+        device = Measurements(archs[:20], latency[:20])
+        return LatencyEstimator(None).predict(VECTORS, archs[20:], device)
+
+    rounded = predict(np.where(np.arange(20) % 2, 0.1 + 0.2, 0.3))
+    exact = predict(np.full(20, 0.3))
+    for field in ("mean_ms", "var_ms", "lower_ms", "upper_ms"):
+        np.testing.assert_allclose(getattr(rounded, field), getattr(exact, field), rtol=1e-6)
+
+
 def test_one_measurement_in_a_space_without_sources_predicts_the_others_near_it() -> None:
     """The scale's error after one measurement was the hand-set kernel's whole prior variance
     of that arch's ratio (30-90 on raw FBNet encodings, capped at the level prior's 9): one
