@@ -358,6 +358,29 @@ def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(synthetic,
     assert 0.8 < inside.mean() < 0.99
 
 
+def test_a_large_device_s_noise_level_does_not_depend_on_the_order_of_its_measurements(
+    synthetic,
+) -> None:
+    """Above 512 measurements the noise level is estimated on a strided subset of them, which
+    was strided in the order they were given in: the same 600 measurements, shuffled, gave
+    another noise level and other predictions."""
+    model, target, _ = synthetic
+    noisy, measured = noisy_device(target, 0.05, 600, seed=3)
+
+    def posterior(order: torch.Tensor) -> DevicePosterior:
+        return model.posterior(measured[order], noisy[measured[order]].exp().numpy())
+
+    given = posterior(torch.arange(600))
+    shuffled = posterior(torch.randperm(600, generator=torch.Generator().manual_seed(1)))
+    assert float(shuffled.noise_level) == pytest.approx(float(given.noise_level), rel=1e-9)
+    rows = model.features.universe_rows(torch.arange(7, NUM_ARCHS, 31))
+    given_prediction, shuffled_prediction = given.predict(rows), shuffled.predict(rows)
+    for field in ("mean_ms", "lower_ms", "upper_ms"):
+        np.testing.assert_allclose(
+            getattr(shuffled_prediction, field), getattr(given_prediction, field), rtol=1e-9
+        )
+
+
 def test_the_variance_ratio_scores_explicit_leave_one_out_residuals(synthetic) -> None:
     """The closed form equals conditioning on all measurements but one, n times; the ratio is
     the inverse-gamma's ``(a0 + sum z^2) / (a0 + n - 1)`` (one degree spent on the scale)."""
