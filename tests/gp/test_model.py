@@ -436,6 +436,32 @@ def test_a_lower_bound_past_zero_mirrors_the_upper_in_log_space(synthetic) -> No
     )
 
 
+def test_a_mean_ratio_at_or_below_zero_is_predicted_at_the_least_ratio_seen(synthetic) -> None:
+    """A latency uploaded 1,000 times too large drives the GP's mean ratio of thousands of
+    other archs to zero or below. They were predicted at ``_MIN_RATIO`` of their baseline
+    (about 0.02 ms on HELP's devices); now at the least ratio the data show there: the
+    device's smallest measured ratio, or a source device's at that arch where lower."""
+    model, target, _ = synthetic
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(1))[:11]
+    latency = target[measured].exp().numpy()
+    latency[-1] *= 1000
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    # One noise level, so that the prediction is this posterior's alone, not a mixture.
+    posterior = DevicePosterior(
+        model.kernel, rows[measured], torch.log(torch.as_tensor(latency)), noise_level=1.0
+    )
+    mean, _ = posterior.latent(rows)
+    ratio = posterior.predict(rows).mean_ms / torch.exp(rows[:, 0] + posterior.log_scale).numpy()
+    measured_least = float(posterior.ratio(rows[measured], posterior.log_latency).min())
+    source_least = (1 + model.kernel.source_columns(rows)).min(-1).values
+    off = (mean <= 0).numpy()
+    from_source = off & (source_least < measured_least).numpy()
+    assert off.sum() > 1000 and 0 < from_source.sum() < off.sum()
+    np.testing.assert_allclose(ratio[off & ~from_source], measured_least)
+    np.testing.assert_allclose(ratio[from_source], source_least[from_source].numpy())
+    np.testing.assert_allclose(ratio[~off], mean[~off].detach().numpy())
+
+
 def test_a_mixture_s_interval_is_its_quantiles() -> None:
     """One component keeps its own mean +- quantile * sd; several give the 5% and 95% quantiles
     of the equal-weight mixture of Gaussians with the components' 90% widths."""
@@ -510,6 +536,25 @@ def test_a_space_without_sources_is_predicted_from_its_flops() -> None:
     measured = Measurements(space.canonicalize(archs[:8]), 2.0 + work[:8] / typical)
     predicted = estimator.predict(space, archs[8:], measured).mean_ms
     assert stats.spearmanr(predicted, work[8:]).statistic == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("slip", [1000.0, 10.0])
+def test_a_slipped_latency_leaves_no_arch_of_a_space_without_sources_near_zero(slip) -> None:
+    """One of eleven FBNet latencies 1,000 (or 10) times too large put 47 (24) of 200 other
+    archs at 0.003 ms, where every arch takes 2.6 ms or more: their mean ratio was at or below
+    zero. They are now predicted at the device's smallest measured ratio."""
+    from gp.estimator import LatencyEstimator, Measurements
+    from gp.spaces import FBNetSpace
+
+    space = FBNetSpace()
+    archs = space.random_archs(211, seed=0)
+    work = space.encode(archs)[:, space.feature_names.index("flops_m")].numpy()
+    latency = 2.0 + work / space.typical_work
+    measured = latency[:11].copy()
+    measured[10] *= slip
+    device = Measurements(archs[:11], measured)
+    predicted = LatencyEstimator(None).predict(space, archs[11:], device)
+    assert predicted.mean_ms.min() > 0.1 * latency.min()
 
 
 def test_a_space_without_analytic_work_keeps_a_flat_baseline() -> None:
