@@ -53,6 +53,7 @@ from client.errors import (
 )
 from client.measure.networks import FBNET_BLOCKS
 from client.settings import (
+    COUNT_MAX,
     DEFAULT_RETRIES,
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT_S,
@@ -61,6 +62,7 @@ from client.settings import (
     ENV_TLS,
     ENV_TOKEN,
     ENV_TOKEN_FILE,
+    SEED_MAX,
     SWITCH_OFF,
     SWITCH_ON,
 )
@@ -109,12 +111,6 @@ REFERENCE_LATENCY_PREFIX = "latency:"
 
 #: What :func:`to_architecture` accepts for one architecture.
 ArchLike = str | Sequence[str] | Sequence[float] | np.ndarray | pb.Architecture
-
-
-#: The counts SuggestSamples' ``int32`` carries and the seeds the service takes (its ``int64``,
-#: not negative): protobuf raises a bare ValueError beyond the wire's range.
-COUNT_MAX = 2**31 - 1
-SEED_MAX = 2**63 - 1
 
 #: The fields of a ``Prediction`` message, also those of :class:`Predictions`.
 PREDICTION_FIELDS = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")

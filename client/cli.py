@@ -29,6 +29,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from client.settings import (
+    COUNT_MAX,
     DEFAULT_RETRIES,
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT_S,
@@ -37,6 +38,7 @@ from client.settings import (
     ENV_TLS,
     ENV_TOKEN,
     ENV_TOKEN_FILE,
+    SEED_MAX,
 )
 from service.addresses import address_problem
 from service.grpc_callers import ENV_CA_CERT
@@ -528,7 +530,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 def suggest_samples(
     ctx: typer.Context,
     device: DeviceOption,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many to pick.")] = 10,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1, max=COUNT_MAX, help="How many to pick.")
+    ] = 10,
     space: Annotated[
         Space | None,
         typer.Option(
@@ -554,6 +558,8 @@ def suggest_samples(
         int,
         typer.Option(
             "--seed",
+            min=0,
+            max=SEED_MAX,
             help="Seed of the random picks (random strategy, active draws) and of the sample of"
             " a pool over 512 archs that active and greedy picks are scored on.",
         ),

@@ -18,3 +18,9 @@ ENV_TLS = "LATENCY_TLS"
 SWITCH_ON = frozenset({"1", "true", "t", "yes", "y", "on"})
 SWITCH_OFF = frozenset({"0", "false", "f", "no", "n", "off"})
 ENV_TIMEOUT = "LATENCY_TIMEOUT"
+
+#: The counts SuggestSamples' ``int32`` carries and the seeds the service takes (its ``int64``,
+#: not negative): protobuf raises a bare ValueError beyond the wire's range. The CLI's options
+#: are bounded by them too, so that their names, not the library's arguments, are refused.
+COUNT_MAX = 2**31 - 1
+SEED_MAX = 2**63 - 1

@@ -32,6 +32,7 @@ from client.cli import (
     warn_if_source_device,
 )
 from client.measure.timing import MIN_REPEATS, STEADY_LIMIT, percents
+from client.settings import SEED_MAX
 from service.outputs import write_atomically
 from service.wording import MEASURED_BEFORE, quantity
 
@@ -148,7 +149,8 @@ def measure(
         ),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Seeds suggestions and held-out archs.")
+        int,
+        typer.Option("--seed", min=0, max=SEED_MAX, help="Seeds suggestions and held-out archs."),
     ] = 0,
     repeat: Annotated[
         int,

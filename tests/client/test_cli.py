@@ -626,6 +626,19 @@ def test_usage_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(None, "bogus"), "No such command", code=2)
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--seed", "-1"), ("--seed", str(2**63)), ("--count", str(2**31))],
+)
+def test_a_count_or_seed_beyond_the_wire_is_refused_by_its_option_name(
+    target: str, option: str, value: str
+) -> None:
+    """Before, the library refused them, naming its own argument and exiting 1 as for a
+    service error: "error: seed must be a whole number from 0 to 9223372036854775807"."""
+    result = run(target, "suggest-samples", "-d", "pi4", option, value)
+    assert_one_line_error(result, f"'{option}'", code=2)
+
+
 def test_a_target_without_a_port_is_a_usage_error() -> None:
     """Before, grpc dialled port 443 and the error came after the retries, as UNAVAILABLE."""
     result = run(None, "--target", "gpu-box", "devices")
