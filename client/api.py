@@ -406,6 +406,7 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         return arch
     _check_space(search_space)
     if isinstance(arch, str):
+        _check_text(arch, "arch")
         space = search_space or infer_space(arch)
         if space == VECTOR:
             return pb.Architecture(search_space=VECTOR, features=_floats(arch.split(",")))
@@ -417,7 +418,9 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         raise ClientInputError(f"cannot send an arch of type {type(arch).__name__}")
     items = list(arch)
     if items and all(isinstance(item, str) for item in items):
-        return pb.Architecture(search_space=search_space or FBNET, arch=",".join(items))
+        blocks = ",".join(items)
+        _check_text(blocks, "arch")
+        return pb.Architecture(search_space=search_space or FBNET, arch=blocks)
     space = search_space or VECTOR
     if space == VECTOR:
         return pb.Architecture(search_space=VECTOR, features=_floats(items))
@@ -515,6 +518,12 @@ def _is_whole(value: object) -> bool:
 def _check_text(value: object, what: str) -> None:
     if not isinstance(value, str):
         raise ClientInputError(f"{what} must be a string, got {type(value).__name__}")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        # Bytes of a command-line argument that are not UTF-8 reach Python as lone surrogates,
+        # which protobuf refused in a bare UnicodeEncodeError.
+        raise ClientInputError(f"{what} {value!r} is not UTF-8 text") from None
 
 
 def _alias_list(aliases: object) -> list[str]:

@@ -492,6 +492,25 @@ def test_input_errors_are_one_line(target: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["predict", "-d", "pi4", "|nor\udcff|"], "ARCH argument 1: arch '|nor\\udcff|'"),
+        (["predict", "-d", "pi\udcff", LIGHT], "device 'pi\\udcff'"),
+        (["register", "-d", "jet\udcff"], "name 'jet\\udcff'"),
+        (["suggest-samples", "-d", "pi4\udcff"], "device 'pi4\\udcff'"),
+    ],
+    ids=["arch", "device", "new-name", "suggest"],
+)
+def test_an_argument_that_is_not_utf8_is_one_line(
+    target: str, args: list[str], fragment: str
+) -> None:
+    """Bytes of an argument that are not UTF-8 (a name typed in a Latin-1 terminal) reach
+    Python as lone surrogates (U+DCFF for the byte 0xff), which protobuf refused in a
+    UnicodeEncodeError traceback."""
+    assert_one_line_error(run(target, *args), fragment, "is not UTF-8 text")
+
+
+@pytest.mark.parametrize(
     "row",
     [f"{LIGHT},3,5", "0.5,1.5,4.2,3.0", "k3_e1,skip,k5_e6,3.0"],
     ids=["comma", "vector", "fbnet"],
