@@ -31,7 +31,7 @@ from client.cli import (
     require_archs,
     warn_if_source_device,
 )
-from client.measure.timing import MIN_REPEATS, STEADY_LIMIT, percents
+from client.measure.timing import MAX_THREADS, MIN_REPEATS, STEADY_LIMIT, percents
 from client.settings import SEED_MAX
 from service.outputs import write_atomically
 from service.wording import MEASURED_BEFORE, quantity
@@ -112,7 +112,9 @@ def measure(
         str, typer.Option("--space", help="Search space: nasbench201 or fbnet.")
     ] = "nasbench201",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Batch.")] = 1,
-    threads: Annotated[int, typer.Option("--threads", "-t", min=1, help="Torch threads.")] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", "-t", min=1, max=MAX_THREADS, help="Torch threads.")
+    ] = 1,
     runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs per arch.")] = 30,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs first.")] = 10,
     max_spread: Annotated[

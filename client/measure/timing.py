@@ -48,6 +48,10 @@ STEADY_LIMIT = 0.05
 #: Fewest timings of one arch whose medians have a spread.
 MIN_REPEATS = 2
 
+#: Most intra-op threads: ``torch.set_num_threads`` takes a C int, and a larger count raised a
+#: bare "Overflow when unpacking long" once the first network was timed.
+MAX_THREADS = 2**31 - 1
+
 #: Clock name -> nanosecond counter.
 CLOCKS: dict[str, Callable[[], int]] = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
 
@@ -91,8 +95,8 @@ class TimingSettings:
             raise TimingError(
                 f"need runs >= 1, warmup >= 0, attempts >= 1 and batch_size >= 1, got {self}"
             )
-        if self.threads is not None and self.threads < 1:
-            raise TimingError(f"threads must be >= 1, got {self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise TimingError(f"threads must be from 1 to {MAX_THREADS}, got {self.threads}")
         if not 0 < self.max_spread < math.inf:  # NaN or infinity: no series would be noisy
             raise TimingError(f"max_spread must be positive and finite, got {self.max_spread}")
         if self.clock not in CLOCKS:

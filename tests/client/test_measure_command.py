@@ -256,6 +256,8 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         # Beyond the service's int64 seed: refused only by the first suggestion, once the
         # reference archs were timed and the device registered ("seed must be ...", exit 1).
         (["--seed", str(2**63)], "'--seed'"),
+        # Beyond the C int torch takes: a ValueError traceback at the first network timed.
+        (["--threads", str(2**31)], "'--threads'"),
         (["--suggested", "0", "--rounds", "3", "--holdout", "2"], "rounds of suggestions need"),
         # Either made no series noisy, ever. Click's range check passed NaN (it compares false
         # with the bound; typer 0.29's refuses it), and infinity passes both.
