@@ -31,6 +31,7 @@ from client.cli import (
     require_archs,
     warn_if_source_device,
 )
+from client.measure.networks import MAX_BATCH_SIZE
 from client.measure.timing import MAX_THREADS, MIN_REPEATS, STEADY_LIMIT, percents
 from client.settings import SEED_MAX
 from service.outputs import write_atomically
@@ -111,7 +112,9 @@ def measure(
     space: Annotated[
         str, typer.Option("--space", help="Search space: nasbench201 or fbnet.")
     ] = "nasbench201",
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Batch.")] = 1,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, max=MAX_BATCH_SIZE, help="Batch.")
+    ] = 1,
     threads: Annotated[
         int, typer.Option("--threads", "-t", min=1, max=MAX_THREADS, help="Torch threads.")
     ] = 1,

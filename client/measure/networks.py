@@ -75,6 +75,10 @@ _FBNET_CLASSES = 100
 FBNET_LAYERS = sum(_FBNET_DEPTHS)  # 22
 
 INPUT_SIDE = 32  # both spaces are CIFAR sized
+#: Largest batch whose float32 input torch can size (its byte count is an int64). A larger one
+#: ended in a traceback ("Storage size calculation overflowed"; beyond 2**63, an overflow
+#: unpacking the size) where a batch merely too large for the memory is told so.
+MAX_BATCH_SIZE = (2**63 - 1) // (3 * INPUT_SIDE**2 * 4)
 
 
 # --------------------------------------------------------------------------- arch strings

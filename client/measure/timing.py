@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from client.measure.errors import TimingError
+from client.measure.networks import MAX_BATCH_SIZE
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -95,6 +96,8 @@ class TimingSettings:
             raise TimingError(
                 f"need runs >= 1, warmup >= 0, attempts >= 1 and batch_size >= 1, got {self}"
             )
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise TimingError(f"batch_size must be at most {MAX_BATCH_SIZE}, got {self.batch_size}")
         if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
             raise TimingError(f"threads must be from 1 to {MAX_THREADS}, got {self.threads}")
         if not 0 < self.max_spread < math.inf:  # NaN or infinity: no series would be noisy

@@ -258,6 +258,9 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--seed", str(2**63)], "'--seed'"),
         # Beyond the C int torch takes: a ValueError traceback at the first network timed.
         (["--threads", str(2**31)], "'--threads'"),
+        # An input whose size overflows torch's int64 byte count: a RuntimeError traceback,
+        # where a batch merely too large for the memory is a one-line error.
+        (["--batch-size", str(2**62)], "'--batch-size'"),
         (["--suggested", "0", "--rounds", "3", "--holdout", "2"], "rounds of suggestions need"),
         # Either made no series noisy, ever. Click's range check passed NaN (it compares false
         # with the bound; typer 0.29's refuses it), and infinity passes both.
