@@ -24,6 +24,7 @@ directory, a pipe, a device).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import os
@@ -412,7 +413,7 @@ class Store:
         with self._read() as db:
             found = _lookup(db, name)
             if found is None:
-                raise DeviceNotFoundError(f"unknown device {name!r}")
+                raise DeviceNotFoundError(f"unknown device {name!r}{_near_names(db, name)}")
             return _record(db, found[0])
 
     def get(self, device_id: int) -> DeviceRecord:
@@ -555,6 +556,23 @@ def _lookup(db: sqlite3.Connection, name: str) -> tuple[int, str] | None:
         (name, name),
     ).fetchone()
     return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _near_names(db: sqlite3.Connection, name: str) -> str:
+    """`` (did you mean 'pi4'?)``, naming the registered names and aliases nearest ``name``
+    (one per device), or "" when none is near: a name is mistyped more often than
+    unregistered, and names are case-sensitive ("PI4" is not pi4)."""
+    spelled = {
+        str(other).casefold(): (str(other), int(device))
+        for other, device in db.execute(
+            "SELECT name, id FROM devices UNION ALL SELECT alias, device_id FROM aliases"
+        )
+    }
+    nearest: dict[int, str] = {}  # closest first
+    for key in difflib.get_close_matches(name.casefold(), spelled, n=3):
+        other, device = spelled[key]
+        nearest.setdefault(device, repr(other))
+    return f" (did you mean {' or '.join(nearest.values())}?)" if nearest else ""
 
 
 def _record(db: sqlite3.Connection, device_id: int) -> DeviceRecord:

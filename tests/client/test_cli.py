@@ -418,6 +418,8 @@ def test_a_clean_upload_warns_of_a_slip_measured_before_it(target: str, tmp_path
 def test_service_errors_are_one_line(target: str) -> None:
     line = assert_one_line_error(run(target, "predict", "-d", "nobody", LIGHT), "NOT_FOUND")
     assert "unknown device 'nobody'; 'client devices' lists the registered ones" in line
+    typo = assert_one_line_error(run(target, "predict", "-d", "raspi", LIGHT), "NOT_FOUND")
+    assert "unknown device 'raspi' (did you mean 'raspi4'?)" in typo
     bad_arg = run(target, "predict", "-d", "pi4", LIGHT, "|bad~0|")
     assert_one_line_error(bad_arg, "error: ARCH argument 2: ", "INVALID")
     assert_one_line_error(run(target, "register", "-d", "pi4"), "ALREADY_EXISTS")

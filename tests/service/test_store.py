@@ -45,6 +45,20 @@ def test_names_and_aliases_share_a_namespace(store: Store) -> None:
     assert store.table_counts()["devices"] == 1
 
 
+def test_an_unknown_name_is_answered_with_the_nearest_registered_ones(store: Store) -> None:
+    """Before, a typo ("raspi", "PI4": names are case-sensitive) was answered "unknown device"
+    alone, whichever device the user meant."""
+    store.register_device("raspi4", ["pi4"])
+    store.register_device("pixel3")
+    for typed, meant in [("raspi", "'raspi4'"), ("PI4", "'pi4'"), ("pixel", "'pixel3'")]:
+        with pytest.raises(DeviceNotFoundError) as refused:
+            store.resolve(typed)
+        assert str(refused.value).strip('"') == f"unknown device {typed!r} (did you mean {meant}?)"
+    with pytest.raises(DeviceNotFoundError) as far:
+        store.resolve("jetson")
+    assert str(far.value).strip('"') == "unknown device 'jetson'"
+
+
 def test_batches_are_atomic_and_bump_the_version(store: Store) -> None:
     device = store.register_device("d")
     rows = [MeasurementRow("nasbench201", "a", 1.0), MeasurementRow("fbnet", "b", 2.0)]
