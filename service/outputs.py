@@ -38,6 +38,10 @@ def write_atomically(path: Path, content: str | bytes) -> None:
         else:
             tmp.write_text(content)
         tmp.replace(path)
-    except BaseException:  # the temporary file was left behind, cut off
+    except BaseException as exc:  # the temporary file was left behind, cut off
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A full disk fails the write itself, whose error names no file: client report
+            # ended in a traceback ending "OSError: [Errno 28] No space left on device".
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise

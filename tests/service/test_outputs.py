@@ -29,6 +29,23 @@ def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary_one(
     assert [p.name for p in tmp_path.iterdir()] == ["load.json"]
 
 
+def test_a_write_that_fills_the_disk_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write's own error names no file: client report --out on a full disk ended in an
+    "OSError: [Errno 28] No space left on device" traceback, not a line naming the figure."""
+
+    def disk_full(self: Path, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    out = tmp_path / "report.png"
+    with pytest.raises(OSError) as failed:
+        write_atomically(out, b"png")
+    assert (failed.value.filename, failed.value.strerror) == (str(out), "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
 def test_a_folder_that_takes_no_file_is_named_before_the_work(tmp_path: Path) -> None:
     """os.access says yes to root there: the load test ran, then lost its report to a
