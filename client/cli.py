@@ -13,12 +13,14 @@ service or of the input, 2 for misused options.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -65,6 +67,8 @@ EXIT_USAGE = 2
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: How input files are read: UTF-8, with or without a byte-order mark.
 TEXT_ENCODING = "utf-8-sig"
+#: Errors only a write raises: a full disk, a quota, a file grown past its limit.
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: What to do about an upload the device's other measurements do not explain.
 SURPRISING_HINT = (
     "stored and used as measured; if it is a mistake, measure that arch twice more (an arch"
@@ -115,7 +119,19 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         return str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror}"
-    return None
+    return _output_error(exc)
+
+
+def _output_error(exc: BaseException) -> str | None:
+    """The one-line message of a write to stdout that failed (redirected to a file on a full
+    disk), whose unwritten rest is dropped: Python's exit wrote it again, and failed with a
+    second message and exit code 120. None for other errors."""
+    # The files the commands write name themselves (service.outputs.write_atomically).
+    if not (isinstance(exc, OSError) and exc.filename is None and exc.errno in WRITE_FAILURES):
+        return None
+    with suppress(OSError, ValueError):  # a stdout without a file descriptor (tests')
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return f"cannot write the output: {exc.strerror}"
 
 
 def _usage_exit(exc: TyperException, ctx: typer.Context) -> typer.Exit:
@@ -144,7 +160,9 @@ class _OneLineErrors(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         """Runs the command; what the user can fix ends in one line and exit code 1 or 2."""
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # output buffered for a full disk fails here, not at the exit
+            return result
         except TyperException as exc:
             raise _usage_exit(exc, ctx) from None
         except Exception as exc:

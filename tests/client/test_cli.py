@@ -711,6 +711,28 @@ def test_token_file_errors_never_show_the_token(target: str, tmp_path: Path) -> 
     assert "s3cret" not in line
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("buffering", ["", "1"], ids=["buffered", "unbuffered"])
+def test_output_to_a_full_disk_is_one_line(target: str, buffering: str) -> None:
+    """Stdout redirected to a file on a full disk ended in an OSError traceback (unbuffered)
+    or, its write deferred to the exit, in "Exception ignored ... No space left on device" and
+    exit code 120."""
+    env = {**os.environ, "LATENCY_TARGET": target, "PYTHONUNBUFFERED": buffering}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "client", "devices", "--json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert (done.returncode, done.stderr) == (
+        1,
+        "error: cannot write the output: No space left on device\n",
+    )
+
+
 def test_console_script_error_exit(tmp_path: Path) -> None:
     """A real process: one line on stderr, exit code 1, no traceback."""
     env = {**os.environ, "LATENCY_TARGET": f"127.0.0.1:{service_fixtures.free_port()}"}
