@@ -168,5 +168,13 @@ class StoreFullError(StoreError, ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class StoreMovedError(StoreError, ServiceError):
+    """The store's file was moved, deleted or replaced while the service had it open: SQLite
+    writes on to the file it opened, so a write is refused, storing nothing. In an RPC
+    FAILED_PRECONDITION: no retry helps until the file is back or the server restarts."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
 class ServerExitedError(RuntimeError):
     """The server process ended while a caller waited for it to serve (service.probe)."""

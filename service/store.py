@@ -13,6 +13,10 @@ Names and aliases share one case-sensitive namespace: a device's name resolves l
 Each device carries a version counter, bumped by every stored batch; the model version the
 service reports is built from it.
 
+A write checks that the path still names the file the store opened (:class:`StoreMovedError`
+otherwise): SQLite writes on to a file moved or deleted under it, and what it writes then is
+lost (its -wal stays under the old name).
+
 Opening an existing file checks it first (header, then ``PRAGMA quick_check``): a truncated or
 corrupt store raises :class:`StoreCorruptError` naming the file, and is never recreated over,
 because its measurements cost hours of device time. A SQLite file whose tables lack a column this
@@ -46,6 +50,7 @@ from service.errors import (
     StoreBusyError,
     StoreCorruptError,
     StoreFullError,
+    StoreMovedError,
     StoreNotAFileError,
     StoreSchemaError,
 )
@@ -200,6 +205,7 @@ class Store:
         with ExitStack() as undo:
             self._db = self._connect()
             undo.callback(self._db.close)
+            self._identity = _file_identity(self.path)  # what every write checks is still there
             self._open(check=existed)
             self._reader = self._connect()
             undo.callback(self._reader.close)
@@ -355,6 +361,7 @@ class Store:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
+                    self._check_in_place()
                 except BaseException:
                     # SQLite has rolled back itself after some errors (a full disk): another
                     # ROLLBACK failed, and its error hid the one that says what happened.
@@ -364,6 +371,20 @@ class Store:
                 self._db.execute("COMMIT")
         finally:
             self._write_lock.release()
+
+    def _check_in_place(self) -> None:
+        """Raises StoreMovedError unless the store's path still names the file it opened.
+
+        SQLite writes on to a file moved, deleted or replaced under it: after `mv store.sqlite
+        backup/` a write was acknowledged, and after the stop it was in neither file (its
+        -wal stays under the old name, where only a new store at that path reads it).
+        """
+        if _file_identity(self.path) != self._identity:
+            raise StoreMovedError(
+                f"store {self.path} was moved, deleted or replaced since the service opened it:"
+                " a write would be lost, so nothing of this request was stored; put the file"
+                " back, or restart the service"
+            )
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -435,12 +456,14 @@ class Store:
     ) -> DeviceRecord:
         """Stores ``rows`` as one batch in one transaction; returns the updated device.
 
-        An empty batch stores nothing and leaves the version unchanged. A batch whose
-        ``request_id`` the device already has is a retry of one that was stored (its answer
-        may have been lost): it is not stored again; with other rows it is an error
-        (InvalidRequestError), not a silent loss.
+        An empty batch stores nothing and leaves the version unchanged, but is refused as a
+        write is where the store was moved (StoreMovedError). A batch whose ``request_id`` the
+        device already has is a retry of one that was stored (its answer may have been lost):
+        it is not stored again; with other rows it is an error (InvalidRequestError), not a
+        silent loss.
         """
-        if not rows:
+        if not rows:  # a client's check that it may write: the store must be in place too
+            self._check_in_place()
             return self.get(device_id)
         now = time.time()
         with self._transaction() as db:
@@ -505,6 +528,15 @@ class Store:
                 table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
                 for table in ("devices", "aliases", "batches", "measurements")
             }
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names, or None where it names none."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 @functools.cache

@@ -624,6 +624,29 @@ def test_an_upload_to_a_full_disk_is_resource_exhausted_and_stores_nothing(
     assert stub.GetDevice(pb.GetDeviceRequest(name="full")).measurement_count == 0
 
 
+def test_an_upload_to_a_store_moved_away_is_failed_precondition_and_stores_nothing(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub
+) -> None:
+    """It was acknowledged, and lost: written to the moved file, whose -wal kept the old name."""
+    register(stub, "moved")
+    upload = pb.AddMeasurementsRequest(device="moved", measurements=[measure(ARCHS[0], 5.0)])
+    elsewhere = server.store.path.with_name("backup.sqlite")
+    server.store.path.rename(elsewhere)
+    check = pb.AddMeasurementsRequest(device="moved")  # a client's check that it may write
+    for request in (upload, check):
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.AddMeasurements(request)
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert raised.value.details() == (
+            f"store {server.store.path} was moved, deleted or replaced since the service opened"
+            " it: a write would be lost, so nothing of this request was stored; put the file"
+            " back, or restart the service"
+        )
+    assert stub.GetDevice(pb.GetDeviceRequest(name="moved")).measurement_count == 0
+    elsewhere.rename(server.store.path)
+    assert stub.AddMeasurements(upload).device_total == 1
+
+
 def test_concurrent_predictions(server: RunningServer, stub: pb_grpc.LatencyEstimatorStub) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -14,6 +14,7 @@ from service.errors import (
     DeviceNotFoundError,
     InvalidRequestError,
     StoreFullError,
+    StoreMovedError,
 )
 from service.store import MeasurementRow, Store
 from tests.helpers import write_help_dataset
@@ -87,6 +88,35 @@ def test_a_batch_that_fills_the_disk_fails_with_that_error_and_stores_nothing(
         store.add_measurements(device.id, rows)
     assert store.table_counts() == before and store.get(device.id).version == 0
     assert store.add_measurements(device.id, rows[:2]).version == 1  # the store still works
+
+
+@pytest.mark.parametrize("away", ["moved", "deleted", "replaced"])
+def test_a_write_to_a_store_moved_away_while_open_is_refused(
+    store: Store, tmp_path: Path, away: str
+) -> None:
+    """Before, SQLite wrote on to the file it had opened: after `mv store.sqlite backup/` a
+    write was acknowledged, and after the stop it was in neither file (its -wal stays under
+    the old name)."""
+    device = store.register_device("d")
+    rows = [MeasurementRow("nasbench201", "a", 1.0)]
+    before = store.table_counts()
+    elsewhere = tmp_path / "backup.sqlite"
+    store.path.rename(elsewhere)
+    if away == "deleted":
+        elsewhere.unlink()
+    elif away == "replaced":  # a backup restored over it
+        store.path.write_bytes(elsewhere.read_bytes())
+    for write in (
+        lambda: store.add_measurements(device.id, rows),
+        lambda: store.add_measurements(device.id, []),  # a client's check that it may write
+        lambda: store.register_device("e"),
+    ):
+        with pytest.raises(StoreMovedError, match="was moved, deleted or replaced since"):
+            write()
+    assert store.table_counts() == before  # reads go on, from the file it opened
+    if away == "moved":  # put back, it is written again
+        elsewhere.rename(store.path)
+        assert store.add_measurements(device.id, rows).version == 1
 
 
 def test_an_empty_batch_stores_nothing_and_keeps_the_version(store: Store) -> None:
