@@ -168,6 +168,14 @@ class StoreFullError(StoreError, ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class StoreIOError(StoreError, ServiceError):
+    """The store's disk failed a read or write (SQLite's "disk I/O error": a file system that
+    went read-only after errors, a failing or detached disk). At start-up a StoreError, in an
+    RPC UNAVAILABLE: the store cannot be served until an operator fixes the disk."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
 class StoreMovedError(StoreError, ServiceError):
     """The store's file was moved, deleted or replaced while the service had it open: SQLite
     writes on to the file it opened, so a write is refused, storing nothing. In an RPC

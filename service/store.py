@@ -50,6 +50,7 @@ from service.errors import (
     StoreBusyError,
     StoreCorruptError,
     StoreFullError,
+    StoreIOError,
     StoreMovedError,
     StoreNotAFileError,
     StoreSchemaError,
@@ -335,6 +336,13 @@ class Store:
                 raise StoreFullError(
                     f"store {self.path}: its disk is full (nothing of this request was stored);"
                     " free space and try again"
+                ) from exc
+            if code == sqlite3.SQLITE_IOERR:
+                # Raw, it was INTERNAL "internal error: OperationalError", a traceback logged.
+                raise StoreIOError(
+                    f"store {self.path}: disk I/O error ({exc.sqlite_errorname}): its file"
+                    " system may have gone read-only after errors, or the disk failed; try"
+                    " again once it is fixed"
                 ) from exc
             if code in _CORRUPTION_CODES:
                 raise StoreCorruptError(f"store {self.path} is corrupt ({exc}); {_ADVICE}") from exc

@@ -7,8 +7,10 @@ The real latency tables are read from ``$LATENCY_DATASET_DIR`` or
 from __future__ import annotations
 
 import os
+import resource
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -51,6 +53,19 @@ def start_server(
     running = create_server(config, model_cache)
     running.warm_up()
     return running
+
+
+@contextmanager
+def files_capped_at(size: int) -> Iterator[None]:
+    """No file this process writes grows past ``size`` bytes while the block runs: a write
+    beyond fails (EFBIG; Python ignores SIGXFSZ), as on a disk that fails, and SQLite says
+    "disk I/O error"."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def write_help_dataset(root: Path, tables: dict[str, list[float]]) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -19,6 +20,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
 from service.store import MeasurementRow
+from tests.helpers import files_capped_at
 from tests.service.conftest import DATASET, TEST_DEVICES, nb201
 
 ARCHS = all_archs()
@@ -622,6 +624,25 @@ def test_an_upload_to_a_full_disk_is_resource_exhausted_and_stores_nothing(
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "its disk is full" in raised.value.details()
     assert stub.GetDevice(pb.GetDeviceRequest(name="full")).measurement_count == 0
+
+
+def test_an_upload_the_disk_fails_is_unavailable_naming_the_store(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It was INTERNAL 'internal error: OperationalError', a traceback logged, naming neither
+    the store nor its disk."""
+    register(stub, "failing")
+    upload = pb.AddMeasurementsRequest(
+        device="failing", measurements=[measure(arch, 5.0) for arch in ARCHS[:3000]]
+    )
+    log_size = Path(f"{server.store.path}-wal").stat().st_size
+    with files_capped_at(log_size + 8192), pytest.raises(grpc.RpcError) as raised:
+        stub.AddMeasurements(upload)
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert raised.value.details().startswith(f"store {server.store.path}: disk I/O error")
+    assert not any(r.exc_info for r in caplog.records)
+    assert stub.GetDevice(pb.GetDeviceRequest(name="failing")).measurement_count == 0
+    assert stub.AddMeasurements(upload).device_total == 3000  # the disk is back
 
 
 def test_an_upload_to_a_store_moved_away_is_failed_precondition_and_stores_nothing(

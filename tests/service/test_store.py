@@ -14,10 +14,11 @@ from service.errors import (
     DeviceNotFoundError,
     InvalidRequestError,
     StoreFullError,
+    StoreIOError,
     StoreMovedError,
 )
 from service.store import MeasurementRow, Store
-from tests.helpers import write_help_dataset
+from tests.helpers import files_capped_at, write_help_dataset
 
 
 @pytest.fixture
@@ -117,6 +118,23 @@ def test_a_write_to_a_store_moved_away_while_open_is_refused(
     if away == "moved":  # put back, it is written again
         elsewhere.rename(store.path)
         assert store.add_measurements(device.id, rows).version == 1
+
+
+def test_a_batch_the_disk_fails_is_an_io_error_naming_the_store_and_stores_nothing(
+    store: Store,
+) -> None:
+    """It was sqlite3's bare OperationalError 'disk I/O error', INTERNAL in an RPC."""
+    device = store.register_device("d")
+    rows = [MeasurementRow("nasbench201", f"a{i}", 1.0 + i) for i in range(3000)]
+    before = store.table_counts()
+    log_size = Path(f"{store.path}-wal").stat().st_size
+    with files_capped_at(log_size + 8192), pytest.raises(StoreIOError) as failed:
+        store.add_measurements(device.id, rows)
+    assert str(failed.value).startswith(
+        f"store {store.path}: disk I/O error (SQLITE_IOERR_WRITE): its file system may have"
+    )
+    assert store.table_counts() == before and store.get(device.id).version == 0
+    assert store.add_measurements(device.id, rows[:2]).version == 1  # the disk is back
 
 
 def test_an_empty_batch_stores_nothing_and_keeps_the_version(store: Store) -> None:
