@@ -203,7 +203,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         # No answer about the device sees half of this.
         with self.registry.device_lock(device, context.time_remaining()):
             before = self.store.get(device.id).version
-            device = self.store.add_measurements(device.id, rows, request.request_id)
+            device = self.store.add_measurements(
+                device.id, rows, request.request_id, context.time_remaining()
+            )
             self.registry.invalidate(device.id)
             surprising = self._surprising(device, parsed, stored_now=device.version != before)
         if device.version == before:
@@ -268,7 +270,11 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         descriptor = _check_descriptor(request.descriptor)
         _check_description(request.description)
         device = self.store.register_device(
-            request.name, list(request.aliases), descriptor, request.description
+            request.name,
+            list(request.aliases),
+            descriptor,
+            request.description,
+            context.time_remaining(),
         )
         logger.info("registered device %s (aliases %s)", device.name, device.aliases)
         return self._device_message(device)

@@ -7,7 +7,8 @@ measurements is stored completely or not at all.
 Writes go through one connection, reads through another: in WAL mode a reader never waits for
 a writer, so a write waiting for another process's lock (a running ``import-help``) does not
 hold up reads. A write waits at most ``busy_timeout_s`` for that lock, then fails with
-:class:`StoreBusyError` (UNAVAILABLE in an RPC) and stores nothing.
+:class:`StoreBusyError` (UNAVAILABLE in an RPC) and stores nothing; one given less time (a
+call's deadline) fails then with :class:`~service.errors.DeadlineExceededError`.
 
 Names and aliases share one case-sensitive namespace: a device's name resolves like an alias.
 Each device carries a version counter, bumped by every stored batch; the model version the
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from service.errors import (
+    DeadlineExceededError,
     DeviceExistsError,
     DeviceNotFoundError,
     InvalidRequestError,
@@ -351,14 +353,38 @@ class Store:
             raise
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, timeout: float | None = None) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT on the write connection, or ROLLBACK on any exception.
 
-        Waits at most ``busy_timeout_s`` in all: first for this process's earlier writes, then
-        for another process's transaction. Reads go on meanwhile on the read connection.
+        Waits at most ``busy_timeout_s`` in all, or ``timeout`` (a call's time left) where that
+        is shorter: first for this process's earlier writes, then for another process's
+        transaction. Reads go on meanwhile on the read connection.
+
+        Raises:
+            StoreBusyError: the store stayed locked for ``busy_timeout_s``.
+            DeadlineExceededError: it stayed locked for ``timeout``, the shorter: the caller
+                has given up, and is not to find its write stored later.
         """
-        deadline = time.monotonic() + self.busy_timeout_s
-        if not self._write_lock.acquire(timeout=self.busy_timeout_s):
+        wait = (
+            self.busy_timeout_s if timeout is None else min(max(timeout, 0.0), self.busy_timeout_s)
+        )
+        try:
+            with self._locked_transaction(wait) as db:
+                yield db
+        except StoreBusyError as exc:
+            if wait < self.busy_timeout_s:
+                raise DeadlineExceededError(
+                    f"the deadline passed while the call waited for store {self.path}, busy"
+                    " with other writes (another process's, or this server's before it): nothing"
+                    " was stored"
+                ) from exc
+            raise
+
+    @contextmanager
+    def _locked_transaction(self, wait: float) -> Iterator[sqlite3.Connection]:
+        """:meth:`_transaction`, waiting at most ``wait`` seconds in all for the write lock."""
+        deadline = time.monotonic() + wait
+        if not self._write_lock.acquire(timeout=wait):
             raise StoreBusyError(
                 f"store {self.path} is busy (earlier writes of this process hold it); try again"
             )
@@ -412,15 +438,17 @@ class Store:
         aliases: Sequence[str] = (),
         descriptor: Mapping[str, float] | None = None,
         description: str = "",
+        timeout: float | None = None,
     ) -> DeviceRecord:
         """Adds a device; raises DeviceExistsError if its name or an alias is taken, and
-        InvalidRequestError if one is given twice (the request itself is wrong)."""
+        InvalidRequestError if one is given twice (the request itself is wrong). It waits for
+        the store's write lock as :meth:`_transaction` does, at most ``timeout`` seconds."""
         wanted = [name, *aliases]
         duplicates = sorted({n for n in wanted if wanted.count(n) > 1})
         if duplicates:
             raise InvalidRequestError(f"name/alias {duplicates[0]!r} is given more than once")
         descriptor_json = json.dumps(dict(descriptor or {}), sort_keys=True)
-        with self._transaction() as db:
+        with self._transaction(timeout) as db:
             for taken in wanted:
                 owner = _lookup(db, taken)
                 if owner is not None:
@@ -460,7 +488,11 @@ class Store:
 
     # ---- measurements ------------------------------------------------------------------
     def add_measurements(
-        self, device_id: int, rows: Sequence[MeasurementRow], request_id: str = ""
+        self,
+        device_id: int,
+        rows: Sequence[MeasurementRow],
+        request_id: str = "",
+        timeout: float | None = None,
     ) -> DeviceRecord:
         """Stores ``rows`` as one batch in one transaction; returns the updated device.
 
@@ -468,13 +500,14 @@ class Store:
         write is where the store was moved (StoreMovedError). A batch whose ``request_id`` the
         device already has is a retry of one that was stored (its answer may have been lost):
         it is not stored again; with other rows it is an error (InvalidRequestError), not a
-        silent loss.
+        silent loss. It waits for the store's write lock as :meth:`_transaction` does, at most
+        ``timeout`` seconds.
         """
         if not rows:  # a client's check that it may write: the store must be in place too
             self._check_in_place()
             return self.get(device_id)
         now = time.time()
-        with self._transaction() as db:
+        with self._transaction(timeout) as db:
             _record(db, device_id)  # raises if the device vanished
             stored = _batch_rows(db, device_id, request_id) if request_id else None
             if stored is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,30 @@ def test_a_write_to_a_locked_store_is_unavailable_and_stores_nothing(
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
     assert server.store.table_counts() == before
     assert stub.AddMeasurements(add_request()).accepted == 3  # once the lock is gone
+
+
+def test_a_write_waiting_for_the_lock_ends_at_its_deadline_and_stores_nothing(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, store_path: Path
+) -> None:
+    """Before, it waited the busy timeout (10 s by default) past its deadline, holding its
+    worker (and an upload its device's lock), and stored what its caller had given up on
+    once the other process let go."""
+    server.store.busy_timeout_s = PATIENT_S
+    before = server.store.table_counts()
+    register = pb.RegisterDeviceRequest(name="late")
+    with locked(store_path):
+        for call, request in (
+            (stub.AddMeasurements, add_request()),
+            (stub.RegisterDevice, register),
+        ):
+            with pytest.raises(grpc.RpcError) as info:
+                call(request, timeout=0.5)
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        waited = time.monotonic() + 10.0
+        while server.metrics.busy() and time.monotonic() < waited:
+            time.sleep(0.05)
+        assert server.metrics.busy() == 0  # their workers are free while the store is locked
+    assert server.store.table_counts() == before
 
 
 def test_reads_go_on_while_a_write_waits_for_the_lock(
