@@ -199,16 +199,16 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             _check_text("request_id", request.request_id)
         if not rows:  # a client checking its write access: nothing to store or recompute
             logger.debug("empty upload to %s: nothing stored", device.name)
-            return self._added(self.store.add_measurements(device.id, []), 0)  # checked as a write
+            # Through the store all the same, which refuses it where a write would be lost.
+            return self._added(self.store.add_batch(device.id, []).device, 0)
         # No answer about the device sees half of this.
         with self.registry.device_lock(device, context.time_remaining()):
-            before = self.store.get(device.id).version
-            device = self.store.add_measurements(
+            device, stored_now = self.store.add_batch(
                 device.id, rows, request.request_id, context.time_remaining()
             )
             self.registry.invalidate(device.id)
-            surprising = self._surprising(device, parsed, stored_now=device.version != before)
-        if device.version == before:
+            surprising = self._surprising(device, parsed, stored_now)
+        if not stored_now:
             logger.info(
                 "request %s to %s was stored before: not again", request.request_id, device.name
             )

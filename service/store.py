@@ -40,6 +40,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -168,6 +169,14 @@ class DeviceRecord:
     description: str = ""
     version: int = 0
     measurement_count: int = 0
+
+
+class AddedBatch(NamedTuple):
+    """What :meth:`Store.add_batch` did: the device after it, and whether the batch was
+    stored now (not when empty, nor when a retry of one stored under its request_id)."""
+
+    device: DeviceRecord
+    stored: bool
 
 
 @dataclass(frozen=True)
@@ -494,7 +503,19 @@ class Store:
         request_id: str = "",
         timeout: float | None = None,
     ) -> DeviceRecord:
-        """Stores ``rows`` as one batch in one transaction; returns the updated device.
+        """The device after :meth:`add_batch` of these arguments."""
+        return self.add_batch(device_id, rows, request_id, timeout).device
+
+    def add_batch(
+        self,
+        device_id: int,
+        rows: Sequence[MeasurementRow],
+        request_id: str = "",
+        timeout: float | None = None,
+    ) -> AddedBatch:
+        """Stores ``rows`` as one batch in one transaction; returns the updated device, and
+        whether the batch was stored now (told by the transaction: another process may have
+        stored batches meanwhile, so the device's version cannot tell).
 
         An empty batch stores nothing and leaves the version unchanged, but is refused as a
         write is where the store was moved (StoreMovedError). A batch whose ``request_id`` the
@@ -505,7 +526,7 @@ class Store:
         """
         if not rows:  # a client's check that it may write: the store must be in place too
             self._check_in_place()
-            return self.get(device_id)
+            return AddedBatch(self.get(device_id), stored=False)
         now = time.time()
         with self._transaction(timeout) as db:
             _record(db, device_id)  # raises if the device vanished
@@ -516,7 +537,7 @@ class Store:
                         f"request_id {request_id!r} was used for another upload to this device;"
                         " give each upload an id of its own"
                     )
-                return _record(db, device_id)
+                return AddedBatch(_record(db, device_id), stored=False)
             cursor = db.execute(
                 "INSERT INTO batches (device_id, added_at, size, request_id) VALUES (?, ?, ?, ?)",
                 (device_id, now, len(rows), request_id or None),
@@ -533,7 +554,7 @@ class Store:
                 " measurement_count = measurement_count + ? WHERE id = ?",
                 (len(rows), device_id),
             )
-        return self.get(device_id)
+        return AddedBatch(self.get(device_id), stored=True)
 
     def measurements(self, device_id: int, search_space: str) -> tuple[list[str], np.ndarray]:
         """A device's measurements in one space: canonical archs and latencies, in insert order."""

@@ -19,7 +19,7 @@ from service import servicer as servicer_module
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
-from service.store import MeasurementRow
+from service.store import MeasurementRow, Store
 from tests.helpers import files_capped_at
 from tests.service.conftest import DATASET, TEST_DEVICES, nb201
 
@@ -755,6 +755,42 @@ def test_a_retried_upload_names_no_measurement_of_a_later_upload_as_before_it(
     retried = stub.AddMeasurements(upload)
     assert (retried.accepted, list(retried.surprising)) == (11, list(first.surprising))
     assert list(retried.surprising_before) == list(first.surprising_before) == []
+
+
+def test_a_retry_is_told_from_an_upload_though_another_process_stores_one_meanwhile(
+    server: RunningServer,
+    stub: pb_grpc.LatencyEstimatorStub,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A retry was told from a new upload by the device's version: another server of the store
+    storing a slip between the retry's read of the version and its write made the retry new,
+    logged as stored again, and its answer named the slip as measured before it."""
+    table = load_help_dataset(DATASET).table("fpga")
+    index = np.random.default_rng(3).choice(len(ARCHS), 12, replace=False)
+    register(stub, "fpga-shared")
+    clean = [measure(ARCHS[i], float(table[i])) for i in index[:11]]
+    upload = pb.AddMeasurementsRequest(device="fpga-shared", measurements=clean, request_id="c")
+    first = stub.AddMeasurements(upload)
+    slip = MeasurementRow("nasbench201", ARCHS[index[11]], float(table[index[11]]) / 1000)
+    other = Store(server.store.path)  # another server's
+    device_id = server.store.resolve("fpga-shared").id
+    transaction = server.store._transaction
+
+    def after_another_upload(*args: object, **kwargs: object):
+        other.add_measurements(device_id, [slip])
+        return transaction(*args, **kwargs)
+
+    monkeypatch.setattr(server.store, "_transaction", after_another_upload)
+    with caplog.at_level(logging.INFO, logger="service.servicer"):
+        retried = stub.AddMeasurements(upload)
+    monkeypatch.undo()
+    other.close()
+    assert (retried.accepted, list(retried.surprising)) == (11, list(first.surprising))
+    assert list(retried.surprising_before) == []
+    assert "request c to fpga-shared was stored before: not again" in caplog.text
+    assert "stored 11 measurements" not in caplog.text
+    assert retried.device_total == 12
 
 
 @pytest.mark.parametrize("measured_count", [0, 1])
