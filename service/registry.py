@@ -310,13 +310,13 @@ class Registry:
             yield self.store.get(device.id)
 
     def measurements(self, device: DeviceRecord, key: SpaceKey) -> Measurements:
-        """The device's measurements in one space at its current version (cached)."""
+        """The device's measurements in one space at the version of ``device`` (cached)."""
         cache_key = (device.id, key)
         with self._cache_lock:
             cached = self._measurements.get(cache_key)
         if cached is not None and cached[0] == device.version:
             return cached[1]
-        archs, latency = self.store.measurements(device.id, key[0])
+        archs, latency = self.store.measurements(device.id, key[0], device.version)
         if key[0] == "vector":
             keep = [i for i, a in enumerate(archs) if vector_dim(a) == key[1]]
             vectors = VectorSpace(key[1])

@@ -556,10 +556,30 @@ class Store:
             )
         return AddedBatch(self.get(device_id), stored=True)
 
-    def measurements(self, device_id: int, search_space: str) -> tuple[list[str], np.ndarray]:
-        """A device's measurements in one space: canonical archs and latencies, in insert order."""
-        rows = self.measurement_rows(device_id, search_space)
-        return [r[1] for r in rows], np.array([r[2] for r in rows], dtype=np.float64)
+    def measurements(
+        self, device_id: int, search_space: str, version: int | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """A device's measurements in one space: canonical archs and latencies, in insert order;
+        with ``version``, those it had at that version, whatever was stored since.
+
+        A version is the device's count of batches (each batch bumps it by one, in one
+        transaction), and batch ids grow in the order they were stored: the device at version
+        v is its first v batches. Read so, an answer stamped with a version is of its rows
+        though another process (a second server, import-help) stores a batch after the
+        version was read.
+        """
+        if version is None:
+            rows = [(arch, ms) for _, arch, ms in self.measurement_rows(device_id, search_space)]
+        else:
+            with self._read() as db:
+                rows = db.execute(
+                    "SELECT arch, latency_ms FROM measurements"
+                    " WHERE device_id = ? AND search_space = ? AND batch_id IN"
+                    " (SELECT id FROM batches WHERE device_id = ? ORDER BY id LIMIT ?)"
+                    " ORDER BY id",
+                    (device_id, search_space, device_id, version),
+                ).fetchall()
+        return [str(r[0]) for r in rows], np.array([r[1] for r in rows], dtype=np.float64)
 
     def measurement_rows(
         self, device_id: int, search_space: str, after: int = 0, limit: int = -1

@@ -228,11 +228,11 @@ def test_an_upload_during_an_answer_about_its_device_lands_after_it(
     upload = threading.Thread(target=stub.AddMeasurements, args=(late,))
     read_rows = server.store.measurements
 
-    def rows_with_an_upload_meanwhile(device_id: int, search_space: str):
+    def rows_with_an_upload_meanwhile(*args: object, **kwargs: object):
         if upload.ident is None:  # the first read only
             upload.start()
             upload.join(timeout=1.0)  # still waiting for the device: carry on without it
-        return read_rows(device_id, search_space)
+        return read_rows(*args, **kwargs)
 
     monkeypatch.setattr(server.store, "measurements", rows_with_an_upload_meanwhile)
     # The uploads' answers checked them on the posterior Predict would reuse: without it,
@@ -246,6 +246,38 @@ def test_an_upload_during_an_answer_about_its_device_lands_after_it(
     twin = stub.Predict(pb.PredictRequest(device="twin", archs=query))  # the same one row
     assert reply.predictions[0].mean_ms == pytest.approx(twin.predictions[0].mean_ms)
     assert stub.GetDevice(pb.GetDeviceRequest(name="paused")).measurement_count == 2
+
+
+def test_an_answer_is_of_the_version_it_names_though_another_process_uploads_meanwhile(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The device's lock keeps this server's uploads out of an answer, not another process's
+    (a second server, import-help): one stored between the answer's read of the version and
+    of the rows was answered under the version before it, which this server then kept."""
+    for name in ("shared", "twin"):
+        register(stub, name)
+        stub.AddMeasurements(
+            pb.AddMeasurementsRequest(device=name, measurements=[measure(ARCHS[1], 4.0)])
+        )
+    other = Store(server.store.path)  # another server's
+    device_id = server.store.resolve("shared").id
+    read_rows = server.store.measurements
+
+    def rows_after_another_upload(*args: object, **kwargs: object):
+        monkeypatch.undo()  # the first read only
+        other.add_measurements(device_id, [MeasurementRow("nasbench201", ARCHS[2], 40.0)])
+        return read_rows(*args, **kwargs)
+
+    monkeypatch.setattr(server.store, "measurements", rows_after_another_upload)
+    server.registry.invalidate(device_id)  # the upload's check cached its rows
+    query = [nb201(ARCHS[0])]
+    reply = stub.Predict(pb.PredictRequest(device="shared", archs=query))
+    other.close()
+    assert reply.model_version.endswith("-1")
+    twin = stub.Predict(pb.PredictRequest(device="twin", archs=query))  # the same one row
+    assert reply.predictions[0].mean_ms == pytest.approx(twin.predictions[0].mean_ms)
+    now = stub.Predict(pb.PredictRequest(device="shared", archs=query))
+    assert now.model_version.endswith("-2") and now.predictions != reply.predictions
 
 
 def test_a_call_waiting_for_a_busy_device_ends_at_its_deadline(

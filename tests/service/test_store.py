@@ -75,6 +75,15 @@ def test_batches_are_atomic_and_bump_the_version(store: Store) -> None:
     assert archs == ["b"] and latency.tolist() == [2.0]
 
 
+def test_measurements_as_of_a_version_are_the_batches_stored_up_to_it(store: Store) -> None:
+    first, other = store.register_device("d"), store.register_device("e")
+    for device, arch in [(first, "a"), (other, "x"), (first, "b"), (first, "c"), (other, "y")]:
+        store.add_measurements(device.id, [MeasurementRow("nasbench201", arch, 1.0)])
+    as_of = [store.measurements(first.id, "nasbench201", v)[0] for v in range(4)]
+    assert as_of == [[], ["a"], ["a", "b"], ["a", "b", "c"]]
+    assert store.measurements(first.id, "nasbench201")[0] == as_of[3]
+
+
 def test_a_batch_that_fills_the_disk_fails_with_that_error_and_stores_nothing(
     store: Store,
 ) -> None:
