@@ -3,7 +3,8 @@
 Start-up order: open the store (refusing a corrupt one), listen (health NOT_SERVING), then
 import the dataset if the store is empty and a dataset is configured (or finish an import a
 stop interrupted: ``<store>.importing`` marks one), fit or load the model, and report
-SERVING. Model RPCs answer UNAVAILABLE until then; device RPCs work at once.
+SERVING. Model RPCs answer UNAVAILABLE until then, and RegisterDevice until the import is done;
+the other device RPCs work at once.
 
 Every unary RPC passes, outermost first, through telemetry (access log, metrics), the write
 token check (when a token is configured) and the request guard (undecodable bytes, expired
@@ -68,6 +69,8 @@ class RunningServer:
     config: ServiceConfig
     metrics: Metrics = field(default_factory=Metrics)
     metrics_endpoint: MetricsEndpoint | None = None
+    #: Set from before the server listens until the dataset's import (if any) is done.
+    importing: threading.Event = field(default_factory=threading.Event)
 
     def warm_up(self) -> None:
         """Imports the configured dataset into an empty store (or finishes an interrupted
@@ -77,6 +80,12 @@ class RunningServer:
         self._set_status(health_pb2.HealthCheckResponse.SERVING)
 
     def _import_dataset(self) -> None:
+        try:
+            self._import_into_store()
+        finally:
+            self.importing.clear()
+
+    def _import_into_store(self) -> None:
         # The marker outlives an import that is stopped or killed, so the next start finishes
         # it (the import is idempotent) instead of fitting on the tables it got to.
         marker = import_marker(self.store.path)
@@ -231,14 +240,17 @@ def _start(
         memory_cache=model_cache,
         on_fit=lambda stage, seconds: metrics.fit.labels(stage).observe(seconds),
     )
-    servicer = LatencyEstimatorServicer(store, registry, config.max_batch)
+    importing = threading.Event()
+    if config.dataset is not None:  # held from before the first call: see RegisterDevice
+        importing.set()
+    servicer = LatencyEstimatorServicer(store, registry, config.max_batch, importing)
     pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     running = RunningServer(
-        server, port, store, registry, health_servicer, config, metrics, endpoint
+        server, port, store, registry, health_servicer, config, metrics, endpoint, importing
     )
     running._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
     server.start()

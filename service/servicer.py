@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
@@ -62,10 +63,18 @@ PAGE_BYTES = 2 * 1024 * 1024
 class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     """Implements the RPCs of ``proto/latency/v1/latency.proto``."""
 
-    def __init__(self, store: Store, registry: Registry, max_batch: int = 100_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        max_batch: int = 100_000,
+        importing: threading.Event | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.max_batch = max_batch
+        #: Set while the start imports its dataset: RegisterDevice waits for it (see there).
+        self.importing = importing or threading.Event()
 
     # ---- helpers -----------------------------------------------------------------------
     def _check_batch(self, what: str, size: int) -> None:
@@ -269,6 +278,13 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         _check_names(request.name, request.aliases)
         descriptor = _check_descriptor(request.descriptor)
         _check_description(request.description)
+        if self.importing.is_set():
+            # A device registered meanwhile under a table's name got the table merged into its
+            # own measurements; under an alias of one it stopped the start, and every restart.
+            raise NotReadyError(
+                "the server is importing its dataset (its first start): devices can be"
+                " registered once it is done; retry shortly"
+            )
         device = self.store.register_device(
             request.name,
             list(request.aliases),

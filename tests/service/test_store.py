@@ -381,6 +381,39 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
     assert counts == dict.fromkeys(tables, NUM_ARCHS) and not marker.exists()
 
 
+def test_devices_are_registered_once_a_first_start_has_imported_its_dataset(
+    tmp_path: Path,
+) -> None:
+    """Before, a device registered while a first start imported its dataset under a table's
+    name (raspi4) got that table merged into its own measurements, and one under an alias of
+    a table (pi4) stopped the start, and every restart ('HELP table raspi4 needs the name or
+    alias 'pi4''); one registered before the import made it skip the whole dataset."""
+    import grpc
+
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service._proto.latency.v1 import latency_pb2 as pb
+    from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+    from service.config import ServiceConfig
+    from service.server import create_server
+
+    root = write_help_dataset(tmp_path / "dataset", {"raspi4": [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=path, dataset=root))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.LatencyEstimatorStub(channel)
+            with pytest.raises(grpc.RpcError) as held:
+                stub.RegisterDevice(pb.RegisterDeviceRequest(name="pi4"))
+            assert held.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert held.value.details().startswith("the server is importing its dataset")
+            running._import_dataset()
+            stub.RegisterDevice(pb.RegisterDeviceRequest(name="mine"))
+        devices = {d.name: (d.aliases, d.measurement_count) for d in running.store.list_devices()}
+    finally:
+        running.stop(grace=0)
+    assert devices == {"mine": ([], 0), "raspi4": (["pi4", "raspberry_pi_4"], NUM_ARCHS)}
+
+
 def test_a_dataset_given_to_a_store_with_devices_is_said_to_be_left_unread(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
