@@ -130,18 +130,36 @@ def _made_by_import(store: Store, stem: str) -> bool:
         device = store.resolve(stem)
     except DeviceNotFoundError:
         return False
+    return _is_tables(device, stem)
+
+
+def _is_tables(device: DeviceRecord, stem: str) -> bool:
+    """Whether ``device`` is the one an import made of table ``stem``."""
     return device.name == stem and device.description == _description(stem)
 
 
 def _ensure_device(store: Store, stem: str) -> tuple[DeviceRecord, bool]:
-    """The device of table ``stem``, and whether it was created now."""
+    """The device of table ``stem``, and whether it was created now.
+
+    Raises:
+        DeviceExistsError: another device took the table's name after _check_names (a
+            server serving the store registers devices meanwhile): the table is not merged
+            into its measurements.
+    """
     try:
-        return store.resolve(stem), False
+        device = store.resolve(stem)
     except DeviceNotFoundError:
         device = store.register_device(
             stem, DEVICE_ALIASES.get(stem, []), description=_description(stem)
         )
         return device, True
+    if not _is_tables(device, stem):
+        raise DeviceExistsError(
+            f"HELP table {stem} needs the name {stem!r}, which device {device.name!r} took"
+            " during the import (registered meanwhile); the tables before it are imported:"
+            f" leave {stem} out of --devices, or import into another store"
+        )
+    return device, False
 
 
 def _description(stem: str) -> str:

@@ -256,6 +256,30 @@ def test_import_help_refuses_a_taken_name_before_importing_anything(
         assert store.table_counts()["measurements"] == 0
 
 
+def test_import_help_merges_no_table_into_a_device_registered_while_it_runs(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device a server registered under a table's name after the import checked the names
+    got the whole table merged into its own measurements."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service import importer
+
+    root = write_help_dataset(
+        tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS, "b": [2.0] * NUM_ARCHS}
+    )
+    check_names = importer._check_names
+
+    def then_registered(*args: object) -> None:
+        check_names(*args)
+        store.register_device("b")  # as a server on the store does, meanwhile
+
+    monkeypatch.setattr(importer, "_check_names", then_registered)
+    with pytest.raises(DeviceExistsError, match="HELP table b needs the name 'b', which device"):
+        importer.import_help(root, store, progress=False)
+    counts = {d.name: d.measurement_count for d in store.list_devices()}
+    assert counts == {"a": NUM_ARCHS, "b": 0}
+
+
 @pytest.mark.parametrize("devices", ["fpga,", ",", "fpga,,raspi4"])
 def test_import_help_names_an_empty_table_stem_as_such(
     devices: str, tmp_path: Path, help_dataset_dir: Path, caplog: pytest.LogCaptureFixture
