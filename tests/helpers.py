@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import grpc
+import pytest
 import torch
 from torch import nn
 
@@ -119,3 +122,18 @@ def count_cost(blocks: Sequence[nn.Module], size: int) -> list[tuple[int, int]]:
 def reference_totals(blocks: list[nn.Module]) -> tuple[int, int]:
     costs = count_cost(blocks, 32)
     return sum(f for f, _ in costs), sum(p for _, p in costs)
+
+
+def assert_calls_end_at_their_deadline(
+    server: RunningServer, calls: Sequence[tuple[Callable, object]], timeout: float
+) -> None:
+    """Each ``(stub method, request)`` call with ``timeout`` ends DEADLINE_EXCEEDED, and soon
+    after no worker of ``server`` is busy with it (a waiter held its worker past the deadline)."""
+    for call, request in calls:
+        with pytest.raises(grpc.RpcError) as info:
+            call(request, timeout=timeout)
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    waited = time.monotonic() + 10.0
+    while server.metrics.busy() and time.monotonic() < waited:
+        time.sleep(0.05)
+    assert server.metrics.busy() == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -20,7 +19,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
 from service.store import MeasurementRow, Store
-from tests.helpers import files_capped_at
+from tests.helpers import assert_calls_end_at_their_deadline, files_capped_at
 from tests.service.conftest import DATASET, TEST_DEVICES, nb201
 
 ARCHS = all_archs()
@@ -290,14 +289,8 @@ def test_a_call_waiting_for_a_busy_device_ends_at_its_deadline(
     upload = pb.AddMeasurementsRequest(device="held", measurements=[measure(ARCHS[0], 1.0)])
     query = pb.PredictRequest(device="held", archs=[nb201(ARCHS[0])])
     with server.registry.consistent(server.store.resolve("held")):  # as a long pick holds it
-        for call, request in ((stub.AddMeasurements, upload), (stub.Predict, query)):
-            with pytest.raises(grpc.RpcError) as info:
-                call(request, timeout=0.3)
-            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        deadline = time.monotonic() + 5.0
-        while server.metrics.busy() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.metrics.busy() == 0  # their workers are free while the device is held
+        calls = ((stub.AddMeasurements, upload), (stub.Predict, query))
+        assert_calls_end_at_their_deadline(server, calls, timeout=0.3)
     assert stub.GetDevice(pb.GetDeviceRequest(name="held")).measurement_count == 0
 
 

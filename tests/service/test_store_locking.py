@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.errors import StoreBusyError
 from service.server import RunningServer
 from service.store import Store
+from tests.helpers import assert_calls_end_at_their_deadline
 from tests.service.conftest import nb201
 
 ARCHS = all_archs()
@@ -90,17 +90,8 @@ def test_a_write_waiting_for_the_lock_ends_at_its_deadline_and_stores_nothing(
     before = server.store.table_counts()
     register = pb.RegisterDeviceRequest(name="late")
     with locked(store_path):
-        for call, request in (
-            (stub.AddMeasurements, add_request()),
-            (stub.RegisterDevice, register),
-        ):
-            with pytest.raises(grpc.RpcError) as info:
-                call(request, timeout=0.5)
-            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        waited = time.monotonic() + 10.0
-        while server.metrics.busy() and time.monotonic() < waited:
-            time.sleep(0.05)
-        assert server.metrics.busy() == 0  # their workers are free while the store is locked
+        calls = ((stub.AddMeasurements, add_request()), (stub.RegisterDevice, register))
+        assert_calls_end_at_their_deadline(server, calls, timeout=0.5)
     assert server.store.table_counts() == before
 
 
