@@ -52,6 +52,7 @@ from service.errors import (
     StoreAccessError,
     StoreBusyError,
     StoreCorruptError,
+    StoreError,
     StoreFullError,
     StoreIOError,
     StoreMovedError,
@@ -142,6 +143,26 @@ def check_header(path: Path) -> None:
         )
 
 
+def _journal_left(path: Path) -> Path | None:
+    """The store's write-ahead log beside ``path``, if there is one."""
+    wal = Path(f"{path}-wal")
+    return wal if wal.exists() else None
+
+
+def check_no_orphan_journal(path: Path, journal: Path | None) -> None:
+    """Raises StoreError if a missing store's write-ahead log is still there (the
+    store deleted or moved while a server ran, or after it was killed): SQLite replays a log
+    it finds beside a new file, and a new store made at that path came up holding the old
+    one's devices. Left alone, it may be the newest part of measurements that cost hours."""
+    if journal is None:
+        return
+    raise StoreError(
+        f"store {path} is missing, but {journal.name}, the unsaved end of a store that was"
+        f" there, is beside it, and SQLite would replay it into a new store: put the store"
+        f" back, or move {journal.name} (and {path.name}-shm) elsewhere to start a new one"
+    )
+
+
 def check_link(path: Path) -> None:
     """Raises StoreAccessError if ``path`` is a symbolic link to nowhere a store can be made:
     into a missing folder, or in a loop. SQLite said only "unable to open database file"."""
@@ -205,10 +226,14 @@ class Store:
     def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
+        # The journal first: another process making the store links the file before SQLite
+        # makes its -wal, so a -wal seen before a missing file is no live store's.
+        journal = _journal_left(self.path)
         existed = self.path.exists()
         if existed:
             check_header(self.path)
         else:
+            check_no_orphan_journal(self.path, journal)
             check_link(self.path)
         self._check_writable(existed)
         self._write_lock = threading.Lock()

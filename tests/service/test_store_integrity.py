@@ -21,6 +21,7 @@ from service.cli import main
 from service.errors import (
     StoreAccessError,
     StoreCorruptError,
+    StoreError,
     StoreNotAFileError,
     StoreSchemaError,
 )
@@ -192,6 +193,28 @@ def test_store_with_an_uncheckpointed_wal_is_not_mistaken_for_corrupt(tmp_path: 
         assert reopened.resolve("edge").measurement_count == 1
     finally:
         reopened.close()
+
+
+def test_a_new_store_is_not_made_over_a_deleted_ones_write_ahead_log(tmp_path: Path) -> None:
+    """A store deleted while its server ran (or after a kill -9) leaves its -wal, and SQLite
+    replayed it into the new store made at that path: it came up holding the old devices."""
+    path = tmp_path / "store.sqlite"
+    old = Store(path)
+    old.register_device("gone")
+    wal = Path(f"{path}-wal")
+    kept = wal.read_bytes()  # what a killed server leaves: a closing one checkpoints it
+    path.unlink()
+    old.close()
+    wal.write_bytes(kept)
+    with pytest.raises(StoreError, match="store.sqlite-wal, the unsaved end of a store"):
+        Store(path)
+    assert not path.exists() and wal.read_bytes() == kept  # nothing made, nothing lost
+    wal.rename(tmp_path / "aside-wal")
+    fresh = Store(path)
+    try:
+        assert fresh.created and fresh.list_devices() == []
+    finally:
+        fresh.close()
 
 
 def test_serve_refuses_a_corrupt_store_with_a_clear_error(healthy: Path) -> None:
