@@ -788,13 +788,30 @@ def add(
         # Not before: a refused upload joins none.
         _warn_if_stored_to_a_source(latency, device, _spaces_of(pairs, space))
     warn_surprising(result)
-    if as_json:
-        print_json({"device": device, **asdict(result)})
-        return
-    typer.echo(
-        f"accepted {quantity(result.accepted, 'measurement')} for {device}; it now has"
-        f" {result.device_total} (model {result.model_version})"
-    )
+    with _said_stored_if_unprinted(f"{quantity(result.accepted, 'measurement')} for {device}"):
+        if as_json:
+            print_json({"device": device, **asdict(result)})
+            return
+        typer.echo(
+            f"accepted {quantity(result.accepted, 'measurement')} for {device}; it now has"
+            f" {result.device_total} (model {result.model_version})"
+        )
+
+
+@contextmanager
+def _said_stored_if_unprinted(stored: str) -> Iterator[None]:
+    """An upload's report that cannot be written (stdout on a full disk) says the upload was
+    stored: "cannot write the output" alone read as a failed upload, and adding the file again
+    stored it twice."""
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in WRITE_FAILURES:
+            raise
+        raise OSError(
+            exc.errno, f"{exc.strerror} (the upload was stored, {stored}: do not add it again)"
+        ) from None
 
 
 def _warn_if_stored_to_a_source(

@@ -733,6 +733,35 @@ def test_output_to_a_full_disk_is_one_line(target: str, buffering: str) -> None:
     )
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_an_upload_whose_report_cannot_be_written_says_it_was_stored(
+    target: str, tmp_path: Path, as_json: bool
+) -> None:
+    """Only "cannot write the output" was said, which read as a failed upload: adding the
+    file again stored it twice."""
+    device = f"full{int(as_json)}"
+    assert run(target, "register", "-d", device).exit_code == 0
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{CELL},12.25\n")
+    env = {**os.environ, "LATENCY_TARGET": target}
+    command = [sys.executable, "-m", "client", "add", "-d", device, "-f", str(measured)]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            command + ["--json"] * as_json,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert (done.returncode, done.stderr) == (
+        1,
+        "error: cannot write the output: No space left on device (the upload was stored,"
+        f" 1 measurement for {device}: do not add it again)\n",
+    )
+
+
 def test_console_script_error_exit(tmp_path: Path) -> None:
     """A real process: one line on stderr, exit code 1, no traceback."""
     env = {**os.environ, "LATENCY_TARGET": f"127.0.0.1:{service_fixtures.free_port()}"}
