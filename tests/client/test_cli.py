@@ -711,29 +711,37 @@ def test_token_file_errors_never_show_the_token(target: str, tmp_path: Path) -> 
     assert "s3cret" not in line
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
-@pytest.mark.parametrize("buffering", ["", "1"], ids=["buffered", "unbuffered"])
-def test_output_to_a_full_disk_is_one_line(target: str, buffering: str) -> None:
-    """Stdout redirected to a file on a full disk ended in an OSError traceback (unbuffered)
-    or, its write deferred to the exit, in "Exception ignored ... No space left on device" and
-    exit code 120."""
-    env = {**os.environ, "LATENCY_TARGET": target, "PYTHONUNBUFFERED": buffering}
+NEEDS_DEV_FULL = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+
+
+def run_into_a_full_disk(target: str, *args: str, unbuffered: bool = False) -> tuple[int, str]:
+    """Runs ``client ARGS`` with stdout on Linux's /dev/full; its exit code and stderr."""
+    env = {**os.environ, "LATENCY_TARGET": target, "PYTHONUNBUFFERED": "1" if unbuffered else ""}
     with open("/dev/full", "w") as full:
         done = subprocess.run(
-            [sys.executable, "-m", "client", "devices", "--json"],
+            [sys.executable, "-m", "client", *args],
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
             timeout=60,
         )
-    assert (done.returncode, done.stderr) == (
+    return done.returncode, done.stderr
+
+
+@NEEDS_DEV_FULL
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_output_to_a_full_disk_is_one_line(target: str, unbuffered: bool) -> None:
+    """Stdout redirected to a file on a full disk ended in an OSError traceback (unbuffered)
+    or, its write deferred to the exit, in "Exception ignored ... No space left on device" and
+    exit code 120."""
+    assert run_into_a_full_disk(target, "devices", "--json", unbuffered=unbuffered) == (
         1,
         "error: cannot write the output: No space left on device\n",
     )
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@NEEDS_DEV_FULL
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_an_upload_whose_report_cannot_be_written_says_it_was_stored(
     target: str, tmp_path: Path, as_json: bool
@@ -744,18 +752,8 @@ def test_an_upload_whose_report_cannot_be_written_says_it_was_stored(
     assert run(target, "register", "-d", device).exit_code == 0
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{CELL},12.25\n")
-    env = {**os.environ, "LATENCY_TARGET": target}
-    command = [sys.executable, "-m", "client", "add", "-d", device, "-f", str(measured)]
-    with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            command + ["--json"] * as_json,
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-    assert (done.returncode, done.stderr) == (
+    command = ["add", "-d", device, "-f", str(measured)] + ["--json"] * as_json
+    assert run_into_a_full_disk(target, *command) == (
         1,
         "error: cannot write the output: No space left on device (the upload was stored,"
         f" 1 measurement for {device}: do not add it again)\n",
