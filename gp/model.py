@@ -604,9 +604,12 @@ class DevicePosterior:
         mean, var = self.latent(rows, self.solve(rows, cross), prior_variance=prior_variance)
         # A mean ratio at or below zero is the model far outside its data (a unit slip among
         # the measurements, a space without sources extrapolating from a few): clamped at
-        # _MIN_RATIO, such archs were predicted at about 0.02 ms.
-        floored = torch.where(mean > _MIN_RATIO, mean, self._least_seen_ratio(rows))
-        return floored, var, self.observation_variance(rows, var)
+        # _MIN_RATIO, such archs were predicted at about 0.02 ms. The floor is worked out for
+        # those rows alone: for every row it cost about 2 ms of a 40 ms whole-space prediction.
+        low = mean <= _MIN_RATIO
+        if low.any():
+            mean = mean.masked_scatter(low, self._least_seen_ratio(rows[low]))
+        return mean, var, self.observation_variance(rows, var)
 
     def _least_seen_ratio(self, rows: torch.Tensor) -> torch.Tensor:
         """(m) the least ratio the data show at rows: the device's smallest measured ratio, or
