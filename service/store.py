@@ -522,14 +522,11 @@ class Store:
 
     # ---- measurements ------------------------------------------------------------------
     def add_measurements(
-        self,
-        device_id: int,
-        rows: Sequence[MeasurementRow],
-        request_id: str = "",
-        timeout: float | None = None,
+        self, device_id: int, rows: Sequence[MeasurementRow], request_id: str = ""
     ) -> DeviceRecord:
-        """The device after :meth:`add_batch` of these arguments."""
-        return self.add_batch(device_id, rows, request_id, timeout).device
+        """The device after :meth:`add_batch` of these arguments (for callers with no
+        deadline, such as the importer)."""
+        return self.add_batch(device_id, rows, request_id).device
 
     def add_batch(
         self,
