@@ -122,12 +122,17 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     return _output_error(exc)
 
 
+def _is_output_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed write to stdout (a full disk), not to a named file."""
+    # The files the commands write name themselves (service.outputs.write_atomically).
+    return isinstance(exc, OSError) and exc.filename is None and exc.errno in WRITE_FAILURES
+
+
 def _output_error(exc: BaseException) -> str | None:
     """The one-line message of a write to stdout that failed (redirected to a file on a full
     disk), whose unwritten rest is dropped: Python's exit wrote it again, and failed with a
     second message and exit code 120. None for other errors."""
-    # The files the commands write name themselves (service.outputs.write_atomically).
-    if not (isinstance(exc, OSError) and exc.filename is None and exc.errno in WRITE_FAILURES):
+    if not _is_output_failure(exc):
         return None
     with suppress(OSError, ValueError):  # a stdout without a file descriptor (tests')
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -788,13 +793,13 @@ def add(
         # Not before: a refused upload joins none.
         _warn_if_stored_to_a_source(latency, device, _spaces_of(pairs, space))
     warn_surprising(result)
-    with _said_stored_if_unprinted(f"{quantity(result.accepted, 'measurement')} for {device}"):
+    accepted = f"{quantity(result.accepted, 'measurement')} for {device}"
+    with _said_stored_if_unprinted(accepted):
         if as_json:
             print_json({"device": device, **asdict(result)})
             return
         typer.echo(
-            f"accepted {quantity(result.accepted, 'measurement')} for {device}; it now has"
-            f" {result.device_total} (model {result.model_version})"
+            f"accepted {accepted}; it now has {result.device_total} (model {result.model_version})"
         )
 
 
@@ -807,7 +812,7 @@ def _said_stored_if_unprinted(stored: str) -> Iterator[None]:
         yield
         sys.stdout.flush()
     except OSError as exc:
-        if exc.filename is not None or exc.errno not in WRITE_FAILURES:
+        if not _is_output_failure(exc):
             raise
         raise OSError(
             exc.errno, f"{exc.strerror} (the upload was stored, {stored}: do not add it again)"
