@@ -495,12 +495,7 @@ def test_an_interrupted_run_says_what_it_had_uploaded(
         return measure_round(*args, **kwargs)
 
     monkeypatch.setattr(loop, "measure_round", interrupted_second_round)
-    with LatencyClient(target) as latency:
-        latency.register_device("stopped")
-    args = ["measure", "-d", "stopped", "--suggested", "2", "--rounds", "3", *FAST_FLAGS]
-    result = invoke(target, *args)
-    assert result.exit_code != 0
-    assert "interrupted: 1 round, 2 archs, had been uploaded to stopped" in result.output
+    assert_interrupted_after_one_round(target, "stopped", "--rounds", "3")
     with LatencyClient(target) as latency:
         assert latency.device("stopped").measurement_count == 2
 
@@ -515,12 +510,17 @@ def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(loop, "evaluate", interrupted)
+    assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
+
+
+def assert_interrupted_after_one_round(target: str, device: str, *options: str) -> None:
+    """Registers ``device`` and runs ``measure --suggested 2 OPTIONS`` on it, which must fail
+    saying that its first round, 2 archs, had been uploaded."""
     with LatencyClient(target) as latency:
-        latency.register_device("stopped-late")
-    args = ["measure", "-d", "stopped-late", "--suggested", "2", "--holdout", "3", *FAST_FLAGS]
-    result = invoke(target, *args)
+        latency.register_device(device)
+    result = invoke(target, "measure", "-d", device, "--suggested", "2", *options, *FAST_FLAGS)
     assert result.exit_code != 0
-    assert "interrupted: 1 round, 2 archs, had been uploaded to stopped-late" in result.output
+    assert f"interrupted: 1 round, 2 archs, had been uploaded to {device}" in result.output
 
 
 def test_a_server_without_list_measurements_still_scores_a_held_out_set(
