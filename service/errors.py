@@ -65,6 +65,11 @@ class DeadlineExceededError(ServiceError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class CallEndedError(ServiceError):
+    """The call ended while it waited for a lock (its client cancelled it, or its deadline
+    passed): nothing was done. Its status is the call's own (:func:`ended_call_code`)."""
+
+
 class NotReadyError(ServiceError):
     """The model is still being fitted or loaded."""
 
@@ -84,14 +89,14 @@ def status_of(
 ) -> tuple[grpc.StatusCode, str] | None:
     """The status and message for an expected error raised in the call ``context``, or None
     for a bug."""
+    if isinstance(exc, (SelectionStoppedError, CallEndedError)):  # the call's own status: a
+        return ended_call_code(context), str(exc)  # cancelled one was DEADLINE_EXCEEDED
     if isinstance(exc, ServiceError):
         return exc.code, str(exc)
     if isinstance(exc, GPInputError):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, NotFittedError):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
-    if isinstance(exc, SelectionStoppedError):  # the call ended mid-pick: a client that
-        return ended_call_code(context), str(exc)  # cancelled was logged DEADLINE_EXCEEDED
     return None
 
 

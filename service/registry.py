@@ -49,6 +49,7 @@ from service.archs import SpaceKey, space_key, vector_dim
 from service.errors import DeadlineExceededError, InvalidRequestError, NotReadyError
 from service.outputs import write_atomically
 from service.store import DeviceRecord, Store
+from service.waiting import Ended, acquiring, never, wait_until
 from service.wording import quantity
 
 logger = logging.getLogger(__name__)
@@ -279,16 +280,20 @@ class Registry:
         return f"{self.fit_hash[:8]}-{device.version}"
 
     @contextmanager
-    def device_lock(self, device: DeviceRecord, timeout: float | None = None) -> Iterator[None]:
+    def device_lock(
+        self, device: DeviceRecord, timeout: float | None = None, ended: Ended = never
+    ) -> Iterator[None]:
         """Holds the device's lock (re-entrant), which every upload to the device and every
-        answer about it hold, waiting at most ``timeout`` seconds for it (None: no limit).
+        answer about it hold, waiting at most ``timeout`` seconds for it (None: no limit),
+        and no longer than the call waiting lasts (``ended``).
 
         Raises:
             DeadlineExceededError: the lock stayed held by other calls for ``timeout``.
+            CallEndedError: the call ended while it waited.
         """
         with self._cache_lock:
             lock = self._device_locks.setdefault(device.id, threading.RLock())
-        if not lock.acquire(timeout=_lock_wait(timeout)):
+        if not wait_until(acquiring(lock), timeout, ended, f"device {device.name}"):
             raise DeadlineExceededError(
                 f"the deadline passed while the call waited for device {device.name}, busy"
                 " with other calls (an upload, a long SuggestSamples): nothing was done"
@@ -300,13 +305,13 @@ class Registry:
 
     @contextmanager
     def consistent(
-        self, device: DeviceRecord, timeout: float | None = None
+        self, device: DeviceRecord, timeout: float | None = None, ended: Ended = never
     ) -> Iterator[DeviceRecord]:
-        """Holds the device's lock (waiting at most ``timeout`` seconds, as
-        :meth:`device_lock`) and yields its record as of now: no upload through this server
-        changes the device meanwhile, so everything answered under it, model version included,
-        is of that one version (a record read before the lock may be stale)."""
-        with self.device_lock(device, timeout):
+        """Holds the device's lock (waiting as :meth:`device_lock` does) and yields its record
+        as of now: no upload through this server changes the device meanwhile, so everything
+        answered under it, model version included, is of that one version (a record read
+        before the lock may be stale)."""
+        with self.device_lock(device, timeout, ended):
             yield self.store.get(device.id)
 
     def measurements(self, device: DeviceRecord, key: SpaceKey) -> Measurements:
@@ -530,14 +535,6 @@ def _nothing_left(device: DeviceRecord, whole_space: bool) -> str:
         f"device {device.name}: every candidate given is measured or a reference arch,"
         " nothing is left to suggest"
     )
-
-
-def _lock_wait(timeout: float | None) -> float:
-    """``timeout`` as Lock.acquire takes it: -1 for none or one beyond what it takes (grpc's
-    time_remaining() of a call without a deadline is about 9.2e18 s)."""
-    if timeout is None or timeout > threading.TIMEOUT_MAX:
-        return -1
-    return max(timeout, 0.0)
 
 
 def _accepted(space: SearchSpace, canonical: str) -> bool:

@@ -40,6 +40,7 @@ from service.errors import (
 from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
 from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
+from service.waiting import Ended
 from service.wording import MEASURED_BEFORE, quantity
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         groups = group_by_space(ArchParser("arch").parse(request.archs))
         self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
         predictions: list[pb.Prediction | None] = [None] * len(request.archs)
-        with self.registry.consistent(device, context.time_remaining()) as device:
+        with self.registry.consistent(device, context.time_remaining(), _ended(context)) as device:
             for group in groups.values():
                 result = self.registry.predict(device, group.space, group.archs)
                 for j, position in enumerate(group.positions):
@@ -135,7 +136,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         parser = ArchParser("candidate", default_space=name)
         space = self._suggest_space(parser, name, request.candidates)
         candidates = self._candidates(parser, name, request.candidates)
-        with self.registry.consistent(device, context.time_remaining()) as device:
+        ended = _ended(context)
+        with self.registry.consistent(device, context.time_remaining(), ended) as device:
             result = self.registry.suggest(
                 device,
                 space,
@@ -143,7 +145,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 candidates,
                 request.strategy,
                 request.seed,
-                stop=lambda: not context.is_active(),  # deadline passed or caller gone
+                stop=ended,
             )
             version = self.registry.model_version(device)
         suggestions = [
@@ -211,9 +213,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             # Through the store all the same, which refuses it where a write would be lost.
             return self._added(self.store.add_batch(device.id, []).device, 0)
         # No answer about the device sees half of this.
-        with self.registry.device_lock(device, context.time_remaining()):
+        ended = _ended(context)
+        with self.registry.device_lock(device, context.time_remaining(), ended):
             device, stored_now = self.store.add_batch(
-                device.id, rows, request.request_id, context.time_remaining()
+                device.id, rows, request.request_id, context.time_remaining(), ended
             )
             self.registry.invalidate(device.id)
             surprising = self._surprising(device, parsed, stored_now)
@@ -291,6 +294,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             descriptor,
             request.description,
             context.time_remaining(),
+            _ended(context),
         )
         logger.info("registered device %s (aliases %s)", device.name, device.aliases)
         return self._device_message(device)
@@ -368,6 +372,11 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         more = len(page) < len(rows)
         token = str(rows[len(page) - 1][0]) if more else ""
         return pb.ListMeasurementsResponse(measurements=page, next_page_token=token)
+
+
+def _ended(context: grpc.ServicerContext) -> Ended:
+    """Whether the call has ended: its deadline passed, or its client cancelled it or left."""
+    return lambda: not context.is_active()
 
 
 def _fill_page(messages: Iterable[PageItem]) -> list[PageItem]:

@@ -59,6 +59,7 @@ from service.errors import (
     StoreNotAFileError,
     StoreSchemaError,
 )
+from service.waiting import Ended, acquiring, never, wait_until
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
@@ -362,11 +363,9 @@ class Store:
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+            code = _primary_code(exc)
             if code == sqlite3.SQLITE_BUSY:
-                raise StoreBusyError(
-                    f"store {self.path} is busy (locked by another process); try again"
-                ) from exc
+                raise self._busy() from exc
             if code == sqlite3.SQLITE_FULL:
                 # Raw, it was INTERNAL "internal error: OperationalError" to the client.
                 raise StoreFullError(
@@ -386,24 +385,32 @@ class Store:
                 raise StoreAccessError(f"cannot write store {self.path}: {exc}") from exc
             raise
 
+    def _busy(self) -> StoreBusyError:
+        return StoreBusyError(f"store {self.path} is busy (locked by another process); try again")
+
     @contextmanager
-    def _transaction(self, timeout: float | None = None) -> Iterator[sqlite3.Connection]:
+    def _transaction(
+        self, timeout: float | None = None, ended: Ended = never
+    ) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT on the write connection, or ROLLBACK on any exception.
 
         Waits at most ``busy_timeout_s`` in all, or ``timeout`` (a call's time left) where that
-        is shorter: first for this process's earlier writes, then for another process's
-        transaction. Reads go on meanwhile on the read connection.
+        is shorter, and no longer than the call waiting lasts (``ended``): first for this
+        process's earlier writes, then for another process's transaction. Reads go on
+        meanwhile on the read connection.
 
         Raises:
             StoreBusyError: the store stayed locked for ``busy_timeout_s``.
             DeadlineExceededError: it stayed locked for ``timeout``, the shorter: the caller
                 has given up, and is not to find its write stored later.
+            CallEndedError: the call ended while it waited (its client cancelled it): nothing
+                was stored.
         """
         wait = (
             self.busy_timeout_s if timeout is None else min(max(timeout, 0.0), self.busy_timeout_s)
         )
         try:
-            with self._locked_transaction(wait) as db:
+            with self._locked_transaction(wait, ended) as db:
                 yield db
         except StoreBusyError as exc:
             if wait < self.busy_timeout_s:
@@ -415,18 +422,19 @@ class Store:
             raise
 
     @contextmanager
-    def _locked_transaction(self, wait: float) -> Iterator[sqlite3.Connection]:
-        """:meth:`_transaction`, waiting at most ``wait`` seconds in all for the write lock."""
+    def _locked_transaction(self, wait: float, ended: Ended) -> Iterator[sqlite3.Connection]:
+        """:meth:`_transaction`, waiting at most ``wait`` seconds in all for the write lock,
+        and no longer than the call waiting lasts (``ended``)."""
         deadline = time.monotonic() + wait
-        if not self._write_lock.acquire(timeout=wait):
+        waiting_for = f"store {self.path}"
+        if not wait_until(acquiring(self._write_lock), wait, ended, waiting_for):
             raise StoreBusyError(
                 f"store {self.path} is busy (earlier writes of this process hold it); try again"
             )
         try:
             with self._sqlite_errors():
-                wait_ms = max(0, round((deadline - time.monotonic()) * 1000))
-                self._db.execute(f"PRAGMA busy_timeout={wait_ms}")
-                self._db.execute("BEGIN IMMEDIATE")
+                if not wait_until(self._begin, deadline - time.monotonic(), ended, waiting_for):
+                    raise self._busy()
                 try:
                     yield self._db
                     self._check_in_place()
@@ -439,6 +447,18 @@ class Store:
                 self._db.execute("COMMIT")
         finally:
             self._write_lock.release()
+
+    def _begin(self, seconds: float) -> bool:
+        """BEGIN IMMEDIATE, waiting at most ``seconds`` for another process's transaction:
+        whether it began."""
+        self._db.execute(f"PRAGMA busy_timeout={round(seconds * 1000)}")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _primary_code(exc) == sqlite3.SQLITE_BUSY:
+                return False
+            raise
+        return True
 
     def _check_in_place(self) -> None:
         """Raises StoreMovedError unless the store's path still names the file it opened.
@@ -473,16 +493,18 @@ class Store:
         descriptor: Mapping[str, float] | None = None,
         description: str = "",
         timeout: float | None = None,
+        ended: Ended = never,
     ) -> DeviceRecord:
         """Adds a device; raises DeviceExistsError if its name or an alias is taken, and
         InvalidRequestError if one is given twice (the request itself is wrong). It waits for
-        the store's write lock as :meth:`_transaction` does, at most ``timeout`` seconds."""
+        the store's write lock as :meth:`_transaction` does, at most ``timeout`` seconds, and
+        no longer than the call waiting lasts (``ended``)."""
         wanted = [name, *aliases]
         duplicates = sorted({n for n in wanted if wanted.count(n) > 1})
         if duplicates:
             raise InvalidRequestError(f"name/alias {duplicates[0]!r} is given more than once")
         descriptor_json = json.dumps(dict(descriptor or {}), sort_keys=True)
-        with self._transaction(timeout) as db:
+        with self._transaction(timeout, ended) as db:
             for taken in wanted:
                 owner = _lookup(db, taken)
                 if owner is not None:
@@ -534,6 +556,7 @@ class Store:
         rows: Sequence[MeasurementRow],
         request_id: str = "",
         timeout: float | None = None,
+        ended: Ended = never,
     ) -> AddedBatch:
         """Stores ``rows`` as one batch in one transaction; returns the updated device, and
         whether the batch was stored now (told by the transaction: another process may have
@@ -544,13 +567,13 @@ class Store:
         device already has is a retry of one that was stored (its answer may have been lost):
         it is not stored again; with other rows it is an error (InvalidRequestError), not a
         silent loss. It waits for the store's write lock as :meth:`_transaction` does, at most
-        ``timeout`` seconds.
+        ``timeout`` seconds, and no longer than the call waiting lasts (``ended``).
         """
         if not rows:  # a client's check that it may write: the store must be in place too
             self._check_in_place()
             return AddedBatch(self.get(device_id), stored=False)
         now = time.time()
-        with self._transaction(timeout) as db:
+        with self._transaction(timeout, ended) as db:
             _record(db, device_id)  # raises if the device vanished
             stored = _batch_rows(db, device_id, request_id) if request_id else None
             if stored is not None:
@@ -632,6 +655,11 @@ class Store:
                 table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
                 for table in ("devices", "aliases", "batches", "measurements")
             }
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    """The primary SQLite result code of ``exc`` (of an extended one too); 0 if none."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

@@ -133,6 +133,28 @@ def assert_calls_end_at_their_deadline(
         with pytest.raises(grpc.RpcError) as info:
             call(request, timeout=timeout)
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert_no_worker_busy(server)
+
+
+def assert_calls_end_when_cancelled(
+    server: RunningServer, calls: Sequence[tuple[Callable, object]]
+) -> None:
+    """Each ``(stub method, request)`` call, given no deadline, is cancelled by its client once
+    it is being handled, and soon after no worker of ``server`` is busy with it (a waiter held
+    its worker until what it waited for was free)."""
+    for call, request in calls:
+        future = call.future(request)
+        began = time.monotonic() + 10.0
+        while not server.metrics.busy() and time.monotonic() < began:
+            time.sleep(0.01)
+        assert server.metrics.busy() == 1, "the call never reached its handler"
+        future.cancel()
+        assert future.cancelled()
+        assert_no_worker_busy(server)
+
+
+def assert_no_worker_busy(server: RunningServer) -> None:
+    """No worker of ``server`` is busy, at the latest 10 s from now."""
     waited = time.monotonic() + 10.0
     while server.metrics.busy() and time.monotonic() < waited:
         time.sleep(0.05)

@@ -19,7 +19,11 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
 from service.store import MeasurementRow, Store
-from tests.helpers import assert_calls_end_at_their_deadline, files_capped_at
+from tests.helpers import (
+    assert_calls_end_at_their_deadline,
+    assert_calls_end_when_cancelled,
+    files_capped_at,
+)
 from tests.service.conftest import DATASET, TEST_DEVICES, nb201
 
 ARCHS = all_archs()
@@ -892,3 +896,20 @@ def test_vector_suggestions_answer_as_predict(
         for suggestion, prediction in zip(suggestions, predicted.predictions, strict=True):
             assert suggestion.mean_ms == pytest.approx(prediction.mean_ms)
             assert suggestion.variance_ms2 == pytest.approx(prediction.variance_ms2)
+
+
+def test_a_call_without_deadline_waiting_for_a_busy_device_ends_when_cancelled(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a call with no deadline whose client cancelled it went on waiting for its
+    device's lock, holding one of the server's 8 workers until the lock was free, then stored
+    the upload its caller had given up on."""
+    register(stub, "held")
+    upload = pb.AddMeasurementsRequest(device="held", measurements=[measure(ARCHS[0], 1.0)])
+    query = pb.PredictRequest(device="held", archs=[nb201(ARCHS[0])])
+    with caplog.at_level(logging.INFO), server.registry.consistent(server.store.resolve("held")):
+        calls = ((stub.AddMeasurements, upload), (stub.Predict, query))
+        assert_calls_end_when_cancelled(server, calls)
+    assert stub.GetDevice(pb.GetDeviceRequest(name="held")).measurement_count == 0
+    for method in ("AddMeasurements", "Predict"):
+        assert f"{method}: CANCELLED the call ended while it waited for device held" in caplog.text

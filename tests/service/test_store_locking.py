@@ -23,7 +23,7 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.errors import StoreBusyError
 from service.server import RunningServer
 from service.store import Store
-from tests.helpers import assert_calls_end_at_their_deadline
+from tests.helpers import assert_calls_end_at_their_deadline, assert_calls_end_when_cancelled
 from tests.service.conftest import nb201
 
 ARCHS = all_archs()
@@ -93,6 +93,30 @@ def test_a_write_waiting_for_the_lock_ends_at_its_deadline_and_stores_nothing(
         calls = ((stub.AddMeasurements, add_request()), (stub.RegisterDevice, register))
         assert_calls_end_at_their_deadline(server, calls, timeout=0.5)
     assert server.store.table_counts() == before
+
+
+@pytest.mark.parametrize("holder", ["another process", "an earlier write of this process"])
+def test_a_write_without_deadline_waiting_for_the_lock_ends_when_cancelled(
+    holder: str,
+    server: RunningServer,
+    stub: pb_grpc.LatencyEstimatorStub,
+    store_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, a write whose client set no deadline and then cancelled it waited on for the
+    busy timeout (10 s by default), holding its worker (and an upload its device's lock), and
+    stored what its caller had given up on once the lock was free."""
+    server.store.busy_timeout_s = PATIENT_S
+    before = server.store.table_counts()
+    register = pb.RegisterDeviceRequest(name="late")
+    held = locked(store_path) if holder == "another process" else server.store._write_lock
+    with caplog.at_level(logging.INFO), held:
+        calls = ((stub.AddMeasurements, add_request()), (stub.RegisterDevice, register))
+        assert_calls_end_when_cancelled(server, calls)
+    assert server.store.table_counts() == before
+    for method in ("AddMeasurements", "RegisterDevice"):
+        logged = f"{method}: CANCELLED the call ended while it waited for store {store_path}:"
+        assert logged in caplog.text
 
 
 def test_reads_go_on_while_a_write_waits_for_the_lock(
