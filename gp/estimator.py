@@ -146,10 +146,17 @@ class Suggestion:
 
 
 class LatencyEstimator:
-    """Predicts and suggests for any device from its measurements (see module docstring)."""
+    """Predicts and suggests for any device from its measurements (see module docstring).
 
-    def __init__(self, nasbench201: LatencyModel | None) -> None:
+    Attributes:
+        tag: an opaque string kept with the fit, saved with it and restored by :meth:`load`
+            ("" if none): a caller's name for what the fit was made from, so that it can tell
+            its own fit from another's in a file.
+    """
+
+    def __init__(self, nasbench201: LatencyModel | None, tag: str = "") -> None:
         self.nasbench201 = nasbench201
+        self.tag = tag
         self._universe_rows: torch.Tensor | None = None
 
     # ---- fitting and persistence -------------------------------------------------------
@@ -159,6 +166,7 @@ class LatencyEstimator:
         sources: Mapping[str, np.ndarray],
         settings: FitSettings | None = None,
         progress: Callable[[int, float], None] | None = None,
+        tag: str = "",
     ) -> LatencyEstimator:
         """Fits on NB201 source devices.
 
@@ -167,6 +175,7 @@ class LatencyEstimator:
                 with any NaN are skipped (the profile basis needs complete tables).
             settings: optimisation settings.
             progress: called as progress(iteration, loss).
+            tag: the fit's :attr:`tag`.
 
         Raises:
             GPInputError: a table is not one latency per NB201 arch, or holds a latency out of
@@ -194,7 +203,7 @@ class LatencyEstimator:
         encoding = NASBench201Space().encode(all_archs())
         steps = [quantization_step(complete[n]) for n in names]
         model = LatencyModel.fit(log_latency, names, encoding, steps, settings, progress)
-        return cls(model)
+        return cls(model, tag)
 
     def save(self, path: str | Path) -> None:
         """Writes the fitted state as plain tensors (loadable with weights_only=True)."""
@@ -216,6 +225,7 @@ class LatencyEstimator:
             },
             "encoding_stats": list(model.features.encoding_stats),
             "revision": FIT_REVISION,
+            "tag": self.tag,
         }
         tmp = Path(f"{path}.tmp")
         torch.save(state, tmp)
@@ -253,6 +263,9 @@ class LatencyEstimator:
 
     @classmethod
     def _from_state(cls, state: dict[str, Any]) -> LatencyEstimator:
+        tag = state.get("tag", "")  # files saved before tags were kept have none
+        if not isinstance(tag, str):
+            raise TypeError(f"its tag is a {type(tag).__name__}, not a str")
         p = state["profiles"]
         stats = p["stats"].tolist()
         profiles = SourceProfiles(
@@ -272,7 +285,7 @@ class LatencyEstimator:
             features.source_dims,
         )
         kernel.load_state_dict(state["kernel"])
-        return cls(LatencyModel(kernel, features))
+        return cls(LatencyModel(kernel, features), tag)
 
     # ---- rows --------------------------------------------------------------------------
     def model_for(

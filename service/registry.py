@@ -3,9 +3,10 @@
 At start-up the :class:`Registry` finds the *source* devices in the store (those with all
 15,625 NB201 measurements), and loads the fitted state cached beside the store
 (``<store>.model.pt``) when its key (a hash of the sources' names and versions and of the fit
-settings) matches; otherwise it logs why (the key's inputs are kept in
-``<store>.model.pt.inputs.json`` to compare), refits, logs how long that took, and rewrites the
-cache. The fit is made at start-up only: a running server keeps it.
+settings) matches, both the key file's and the one saved in the model file (two starts at once
+can leave one's key file beside the other's model); otherwise it logs why (the key's inputs
+are kept in ``<store>.model.pt.inputs.json`` to compare), refits, logs how long that took, and
+rewrites the cache. The fit is made at start-up only: a running server keeps it.
 
 Per request it reads the device's current measurements (cached per device and space, keyed by
 the device's version, so a write is visible to the very next read) and calls
@@ -224,6 +225,13 @@ class Registry:
                 )
                 return None
             estimator = LatencyEstimator.load(self.model_path)
+            if estimator.tag != self.fit_hash:
+                logger.info(
+                    "not reusing the cached model %s: %s",
+                    self.model_path,
+                    _other_fit(estimator.tag, self.fit_hash),
+                )
+                return None
         except FileNotFoundError:
             logger.info("no cached model at %s", self.model_path)
             return None
@@ -246,18 +254,17 @@ class Registry:
         logger.info(
             "fitting on %s: %s", quantity(len(sources), "source device"), ", ".join(sorted(sources))
         )
-        estimator = LatencyEstimator.fit(sources, self.fit_settings)
+        estimator = LatencyEstimator.fit(sources, self.fit_settings, tag=self.fit_hash)
         logger.info("fitted in %.1f s", time.perf_counter() - started)
         self._save(estimator)
         return estimator
 
     def _save(self, estimator: LatencyEstimator) -> None:
-        """Writes the fit and its key beside the store; a cache that cannot be written (disk
-        full, no permission) costs a refit at the next start, not this start's fit."""
+        """Writes the fit (its key in it: the estimator's tag) and its key file beside the store;
+        a cache that cannot be written (disk full, no permission) costs a refit at the next
+        start, not this start's fit. Whatever order two starts' writes land in, a key file
+        beside another fit's model costs a refit, as the key in the model then differs."""
         try:
-            # The old key must not vouch for the new file if a write below fails: a start
-            # with the old settings then loaded this fit as its own.
-            self._key_path.unlink(missing_ok=True)
             estimator.save(self.model_path)
             write_atomically(self._inputs_path, json.dumps(self._key_payload, sort_keys=True))
             write_atomically(self._key_path, self.fit_hash)
@@ -515,6 +522,16 @@ def describe_key_change(cached: dict[str, object], current: dict[str, object]) -
             f"fit revision {cached.get('revision')} -> {current.get('revision')} (code upgrade)"
         )
     return "; ".join(reasons) or "the cached fit's key differs"
+
+
+def _other_fit(saved_key: str, fit_hash: str) -> str:
+    """Why a cached model whose key file matched holds another fit than ``fit_hash``'s."""
+    if not saved_key:
+        return "the model file holds no fit key (written by older code)"
+    return (
+        f"the model file holds fit {saved_key[:8]}, not {fit_hash[:8]}: another start, with"
+        " other sources or settings, wrote it beside this fit's key file"
+    )
 
 
 def _mapping(key_inputs: dict[str, object], name: str) -> dict[str, object]:

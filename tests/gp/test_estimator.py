@@ -304,6 +304,22 @@ def test_an_estimator_saved_by_another_fit_revision_is_refused(tmp_path: Path) -
             LatencyEstimator.load(path)
 
 
+def test_the_tag_of_a_fit_is_saved_with_it_and_a_file_without_one_still_loads(
+    tmp_path: Path,
+) -> None:
+    """The tag is what lets a caller tell its own fit from another's in a file."""
+    flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
+    sources = {f"d{i}": flops * (1 + i) for i in range(3)}
+    settings = FitSettings(iterations=1, query_size=20, context_sizes=(5,))
+    path = tmp_path / "model.pt"
+    LatencyEstimator.fit(sources, settings, tag="fit-a").save(path)
+    assert LatencyEstimator.load(path).tag == "fit-a"
+    state = torch.load(path, weights_only=True)
+    del state["tag"]  # as saved before tags were kept
+    torch.save(state, path)
+    assert LatencyEstimator.load(path).tag == ""
+
+
 @pytest.mark.parametrize("content", [{"kernel": {}}, [1.0, 2.0], b"not torch", Path("x")])
 def test_loading_a_file_that_is_not_a_saved_estimator_names_it(tmp_path, content) -> None:
     """A missing key, another object, a non-torch file or a pickled object torch refuses to

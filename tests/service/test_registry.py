@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gp.estimator import LatencyEstimator
 from gp.spaces import NASBench201Space
@@ -260,6 +261,52 @@ def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
     Registry(store, other).start()  # refits, writes the model file, then fails
     monkeypatch.undo()
     assert _start_refits(store, monkeypatch), "loaded the other settings' fit as this one's"
+    store.close()
+
+
+def test_starts_with_other_settings_writing_the_cache_at_once_leave_no_key_beside_the_other_fit(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two servers started at once on one store, with other fit settings, each refit and wrote
+    the cache: one's key file could end up beside the other's model file (A writes its model,
+    B writes its model, inputs and key, A writes its inputs and key), and a later start with
+    A's settings loaded B's fit as its own."""
+    store = Store(store_path)
+    Path(f"{store_path}.model.pt.key").unlink()  # A (the default settings) refits
+    other = dataclasses.replace(fit_settings(), seed=fit_settings().seed + 1)
+    save = LatencyEstimator.save
+    interleaved = []
+
+    def save_then_another_start(*args: object, **kwargs: object) -> None:
+        save(*args, **kwargs)  # type: ignore[arg-type]
+        if not interleaved:  # A's model is written: B's whole start runs before A's key
+            interleaved.append(True)
+            Registry(store, other).start()
+
+    monkeypatch.setattr(LatencyEstimator, "save", save_then_another_start)
+    Registry(store, fit_settings()).start()
+    monkeypatch.undo()
+    caplog.set_level("INFO", logger="service.registry")
+    assert _start_refits(store, monkeypatch), "loaded the other settings' fit as this one's"
+    assert "another start, with other sources or settings, wrote it" in caplog.text
+    store.close()
+
+
+def test_a_cache_saved_without_its_fit_key_is_refitted_over_with_one_line(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model file of older code holds no key: its key file alone cannot tell whose it is."""
+    model_file = Path(f"{store_path}.model.pt")
+    state = torch.load(model_file, weights_only=True)
+    del state["tag"]
+    torch.save(state, model_file)
+    store = Store(store_path)
+    caplog.set_level("INFO", logger="service.registry")
+    assert _start_refits(store, monkeypatch)
+    said = [r.getMessage() for r in caplog.records if "holds no fit key" in r.getMessage()]
+    assert len(said) == 1 and "\n" not in said[0]
+    assert not any(r.exc_info or r.levelname == "WARNING" for r in caplog.records)
+    assert LatencyEstimator.load(model_file).tag  # the refit wrote a keyed cache
     store.close()
 
 
