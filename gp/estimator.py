@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
+import uuid
 from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -227,9 +228,16 @@ class LatencyEstimator:
             "revision": FIT_REVISION,
             "tag": self.tag,
         }
-        tmp = Path(f"{path}.tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)  # atomic: a crash never leaves half a file
+        # A temporary file of this save's own: two processes saving one path at once (two
+        # servers starting on one store) wrote into one shared name and moved it in turn.
+        # Named at random, not mkstemp'd, so that the file gets the umask's mode, as before.
+        tmp = Path(f"{path}.{uuid.uuid4().hex}.tmp")
+        try:
+            torch.save(state, tmp)
+            tmp.replace(path)  # atomic: a crash never leaves half a file
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyEstimator:

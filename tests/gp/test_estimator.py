@@ -320,6 +320,32 @@ def test_the_tag_of_a_fit_is_saved_with_it_and_a_file_without_one_still_loads(
     assert LatencyEstimator.load(path).tag == ""
 
 
+def test_a_save_during_another_save_of_the_same_path_writes_a_whole_file_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """save wrote through one temporary file, <path>.tmp: a second save of the path meanwhile
+    (another server starting on the same store) wrote into that file too and moved it, and the
+    first failed with FileNotFoundError (or, interleaved otherwise, could move a file holding
+    parts of both fits)."""
+    flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
+    sources = {f"d{i}": flops * (1 + i) for i in range(3)}
+    settings = FitSettings(iterations=1, query_size=20, context_sizes=(5,))
+    model = LatencyEstimator.fit(sources, settings).nasbench201
+    first, second = LatencyEstimator(model, "first"), LatencyEstimator(model, "second")
+    path = tmp_path / "model.pt"
+    save = torch.save
+
+    def save_then_the_other(state: dict[str, object], *args: object, **kwargs: object) -> None:
+        save(state, *args, **kwargs)  # type: ignore[arg-type]
+        if state["tag"] == "first":  # written, not yet moved into place
+            second.save(path)
+
+    monkeypatch.setattr(torch, "save", save_then_the_other)
+    first.save(path)
+    assert LatencyEstimator.load(path).tag == "first"  # the last one moved into place
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left
+
+
 @pytest.mark.parametrize("content", [{"kernel": {}}, [1.0, 2.0], b"not torch", Path("x")])
 def test_loading_a_file_that_is_not_a_saved_estimator_names_it(tmp_path, content) -> None:
     """A missing key, another object, a non-torch file or a pickled object torch refuses to
