@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 
@@ -31,7 +32,10 @@ def output_path_problem(path: Path) -> str | None:
 def write_atomically(path: Path, content: str | bytes) -> None:
     """Writes ``content`` to ``path`` through a temporary file beside it: a failure (a full
     disk, Ctrl-C) leaves no half-written file."""
-    tmp = Path(f"{path}.tmp")
+    # Named for this write alone: two writers of one path (two servers starting on one store
+    # write its model's key file) shared "<path>.tmp", and one moved the other's half-written
+    # file into place.
+    tmp = Path(f"{path}.{uuid.uuid4().hex}.tmp")
     try:
         if isinstance(content, bytes):
             tmp.write_bytes(content)

@@ -29,6 +29,19 @@ def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary_one(
     assert [p.name for p in tmp_path.iterdir()] == ["load.json"]
 
 
+def test_a_write_leaves_another_writers_temporary_file_of_the_same_path_alone(
+    tmp_path: Path,
+) -> None:
+    """Every write went through ``<path>.tmp``: a second writer of the path meanwhile
+    overwrote the first one's file there and moved it, half-written, into place."""
+    out = tmp_path / "model.pt.key"
+    in_flight = tmp_path / "model.pt.key.tmp"
+    in_flight.write_text("another writer's")
+    write_atomically(out, "this writer's")
+    assert out.read_text() == "this writer's"
+    assert in_flight.read_text() == "another writer's"
+
+
 def test_a_write_that_fills_the_disk_names_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
