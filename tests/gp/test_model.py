@@ -19,6 +19,7 @@ from gp.model import (
     _mixture,
     check_latencies,
 )
+from gp.outliers import surprising_measurements
 from gp.spaces.nasbench201 import NUM_ARCHS, NASBench201Space, all_archs
 
 
@@ -460,6 +461,32 @@ def test_a_mean_ratio_at_or_below_zero_is_predicted_at_the_least_ratio_seen(synt
     np.testing.assert_allclose(ratio[off & ~from_source], measured_least)
     np.testing.assert_allclose(ratio[from_source], source_least[from_source].numpy())
     np.testing.assert_allclose(ratio[~off], mean[~off].detach().numpy())
+
+
+def test_a_latency_slipped_1000_times_too_small_does_not_set_the_floor(synthetic) -> None:
+    """A latency given in seconds where ms were meant (x0.001) is a ratio of about 0.001 and
+    drags the mean ratio of hundreds of other archs to zero or below. As the device's smallest
+    measured ratio it was their floor, and they were predicted about 1,000 times too low; the
+    floor now leaves out the measurements :mod:`gp.outliers` names."""
+    model, target, _ = synthetic
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(2))[:10]
+    latency = target[measured].exp().numpy()
+    latency[-1] /= 1000
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    # One noise level, so that the prediction is this posterior's alone, not a mixture.
+    posterior = DevicePosterior(
+        model.kernel, rows[measured], torch.log(torch.as_tensor(latency)), noise_level=1.0
+    )
+    assert [s.position for s in surprising_measurements(posterior)] == [9]
+    mean, _ = posterior.latent(rows)
+    prediction = posterior.predict(rows)
+    ratio = prediction.mean_ms / torch.exp(rows[:, 0] + posterior.log_scale).numpy()
+    others_least = float(posterior.ratio(rows[measured], posterior.log_latency)[:-1].min())
+    source_least = (1 + model.kernel.source_columns(rows)).min(-1).values.numpy()
+    off = (mean <= 0).numpy()
+    assert off.sum() > 100
+    np.testing.assert_allclose(ratio[off], np.minimum(others_least, source_least[off]))
+    assert np.all(prediction.mean_ms[off] > 0.05 * target.exp().numpy()[off])
 
 
 def test_a_mixture_s_interval_is_its_quantiles() -> None:
