@@ -65,6 +65,14 @@ MIN_STANDARDISING_ARCHS = 2
 # Scaled by that spread, a depth of 0.3 written 0.1 + 0.2 on half the measured archs (sd 4e-17)
 # put archs of depth 0.6 7e15 sds out, predicted at 1.5e14 ms from measurements of 2-96 ms.
 _CONSTANT_RELATIVE_SPREAD = 1e-6
+# A column whose standardising values all lie within this many float64 epsilons of the largest
+# magnitude among them, in any column, is zero up to rounding: a - b of equal quantities no
+# larger than the features is a few units in their last place. Scaled by its sd (1e-16), a
+# column of 0 computed so put other archs' rounding (1e-14) 100 sds out, predicted at 0.2-2.6
+# times their latency, against 0.985-1.011 with exact zeros. A genuine column is taken for such
+# only 15 orders of magnitude below the largest feature (a depth of 1e-5 beside FLOPs of 1e9 is
+# 14, a factor 11 above the line): the magnitudes the rounding came from are not in the matrix.
+_ZERO_RELATIVE_MAGNITUDE = 4 * float(np.finfo(np.float64).eps)
 #: Most distinct archs of a device the surprise check conditions on (see surprising): it
 #: runs on every upload, and the load test's mix (service.loadtest) ran at 44 RPC/s with 200,
 #: 51 with 100 and 61 without the check (2026-12-04, before its generalised ESD search).
@@ -631,21 +639,36 @@ def _source_table(name: str, table: np.ndarray) -> np.ndarray:
     return values
 
 
-def _units_free_standardisation(encoding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column mean and sd of (n x d) ``encoding`` (n >= 2), in which every arch's features
-    are the same whatever their units: a column constant over ``encoding`` has no spread to
-    scale by, so it is scaled by its magnitude (an arch's relative difference from the
-    value). Scaled by 1, as :func:`~gp.model._standardisation` does, a constant column kept
-    the caller's units: an arch differing in it got intervals that grew with them (x1000:
-    upper bounds of 300-1,450 ms for archs predicted at 10 ms, against 10-13 ms). A column
-    constant at 0 has no magnitude either and still keeps them: left out instead, an arch
-    differing only in it would be predicted as confidently as the measured arch it then
-    equals. A column that varies only by rounding (:data:`_CONSTANT_RELATIVE_SPREAD`) is
-    constant too."""
+def _units_free_standardisation(
+    encoding: torch.Tensor, names: Sequence[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column mean and sd of (n x d) ``encoding`` (n >= 2; columns named ``names``), in
+    which every arch's features are the same whatever their units: a column constant over
+    ``encoding`` has no spread to scale by, so it is scaled by its magnitude (an arch's
+    relative difference from the value). Scaled by 1, as :func:`~gp.model._standardisation`
+    does, a constant column kept the caller's units: an arch differing in it got intervals
+    that grew with them (x1000: upper bounds of 300-1,450 ms for archs predicted at 10 ms,
+    against 10-13 ms). A column constant at 0 has no magnitude either and still keeps them:
+    left out instead, an arch differing only in it would be predicted as confidently as the
+    measured arch it then equals. A column that varies only by rounding
+    (:data:`_CONSTANT_RELATIVE_SPREAD`) is constant too, and one that is zero up to rounding
+    (:data:`_ZERO_RELATIVE_MAGNITUDE`) is constant at 0, with a warning naming it."""
     mean, sd = _standardisation(encoding)
     spread = encoding.amax(0) - encoding.amin(0)
     constant = (spread <= _CONSTANT_RELATIVE_SPREAD * mean.abs()) & (mean != 0)
-    return mean, torch.where(constant, mean.abs(), sd)
+    magnitude = encoding.abs().amax(0)
+    rounded_zero = (magnitude <= _ZERO_RELATIVE_MAGNITUDE * magnitude.max()) & (magnitude > 0)
+    if rounded_zero.any():
+        logger.warning(
+            "vector features %s: 0 up to rounding (at most %.3g in magnitude beside features"
+            " of up to %.3g), taken as 0: archs that differ in them only by rounding are"
+            " predicted alike",
+            ", ".join(names[j] for j in rounded_zero.nonzero()[:, 0].tolist()),
+            float(magnitude[rounded_zero].max()),
+            float(magnitude.max()),
+        )
+    sd = torch.where(rounded_zero, 1.0, sd)
+    return mean, torch.where(constant & ~rounded_zero, mean.abs(), sd)
 
 
 def prior_only_model(
@@ -668,7 +691,7 @@ def prior_only_model(
     prior_level = (_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD)
     encoding_stats = None
     if standardise_by is not None:
-        encoding_stats = _units_free_standardisation(standardise_by)
+        encoding_stats = _units_free_standardisation(standardise_by, space.feature_names)
     elif universe is not None:
         # Encodings are taken as they are: identity statistics keep a universe's rows alike.
         encoding_stats = (
