@@ -65,8 +65,8 @@ MIN_STANDARDISING_ARCHS = 2
 # Scaled by that spread, a depth of 0.3 written 0.1 + 0.2 on half the measured archs (sd 4e-17)
 # put archs of depth 0.6 7e15 sds out, predicted at 1.5e14 ms from measurements of 2-96 ms.
 _CONSTANT_RELATIVE_SPREAD = 1e-6
-# A column whose standardising values all lie within this many float64 epsilons of the largest
-# magnitude among them, in any column, is zero up to rounding: a - b of equal quantities no
+# A column whose standardising values are all at most this fraction (4 float64 epsilons) of the
+# largest magnitude among them, in any column, is zero up to rounding: a - b of equal quantities no
 # larger than the features is a few units in their last place. Scaled by its sd (1e-16), a
 # column of 0 computed so put other archs' rounding (1e-14) 100 sds out, predicted at 0.2-2.6
 # times their latency, against 0.985-1.011 with exact zeros. A genuine column is taken for such
