@@ -238,8 +238,9 @@ class LatencyEstimator:
         }
         # A temporary file of this save's own: two processes saving one path at once (two
         # servers starting on one store) wrote into one shared name and moved it in turn.
-        # Named at random, not mkstemp'd, so that the file gets the umask's mode, as before.
-        tmp = Path(f"{path}.{uuid.uuid4().hex}.tmp")
+        # Named at random, not mkstemp'd, so that the file gets the umask's mode, as before;
+        # not after the file, whose name may already be as long as a name may be.
+        tmp = Path(path).with_name(f".{uuid.uuid4().hex}.tmp")
         try:
             torch.save(state, tmp)
             tmp.replace(path)  # atomic: a crash never leaves half a file

@@ -34,8 +34,9 @@ def write_atomically(path: Path, content: str | bytes) -> None:
     disk, Ctrl-C) leaves no half-written file."""
     # Named for this write alone: two writers of one path (two servers starting on one store
     # write its model's key file) shared "<path>.tmp", and one moved the other's half-written
-    # file into place.
-    tmp = Path(f"{path}.{uuid.uuid4().hex}.tmp")
+    # file into place. Not named after the file either: a name of 244 bytes, which the file
+    # takes, was too long with the suffix.
+    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
     try:
         if isinstance(content, bytes):
             tmp.write_bytes(content)

@@ -327,10 +327,7 @@ def test_a_save_during_another_save_of_the_same_path_writes_a_whole_file_of_its_
     (another server starting on the same store) wrote into that file too and moved it, and the
     first failed with FileNotFoundError (or, interleaved otherwise, could move a file holding
     parts of both fits)."""
-    flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
-    sources = {f"d{i}": flops * (1 + i) for i in range(3)}
-    settings = FitSettings(iterations=1, query_size=20, context_sizes=(5,))
-    model = LatencyEstimator.fit(sources, settings).nasbench201
+    model = _quick_fit().nasbench201
     first, second = LatencyEstimator(model, "first"), LatencyEstimator(model, "second")
     path = tmp_path / "model.pt"
     save = torch.save
@@ -344,6 +341,24 @@ def test_a_save_during_another_save_of_the_same_path_writes_a_whole_file_of_its_
     first.save(path)
     assert LatencyEstimator.load(path).tag == "first"  # the last one moved into place
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left
+
+
+def test_a_file_name_as_long_as_a_name_may_be_is_saved(tmp_path: Path) -> None:
+    """The temporary file was named after the file plus a 37-character suffix: a name of 244
+    characters, within the 255 a name may have, failed "File name too long"."""
+    path = tmp_path / ("m" * 255)
+    _quick_fit().save(path)
+    assert list(tmp_path.iterdir()) == [path]
+    LatencyEstimator.load(path)
+
+
+def _quick_fit() -> LatencyEstimator:
+    """A fit of one iteration on three made-up sources, for what needs only some fit."""
+    flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
+    sources = {f"d{i}": flops * (1 + i) for i in range(3)}
+    return LatencyEstimator.fit(
+        sources, FitSettings(iterations=1, query_size=20, context_sizes=(5,))
+    )
 
 
 @pytest.mark.parametrize("content", [{"kernel": {}}, [1.0, 2.0], b"not torch", Path("x")])

@@ -42,6 +42,14 @@ def test_a_write_leaves_another_writers_temporary_file_of_the_same_path_alone(
     assert in_flight.read_text() == "another writer's"
 
 
+def test_a_file_name_as_long_as_a_name_may_be_is_written(tmp_path: Path) -> None:
+    """The temporary file was named after the file plus a 37-character suffix: a name of
+    244 characters, within the 255 a name may have, failed "File name too long"."""
+    out = tmp_path / ("r" * 255)
+    write_atomically(out, "figures")
+    assert [p.read_text() for p in tmp_path.iterdir()] == ["figures"]
+
+
 def test_a_write_that_fills_the_disk_names_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
