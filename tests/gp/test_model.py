@@ -111,6 +111,23 @@ def test_lognormal_moments_match_sampling(synthetic) -> None:
     assert prediction.var_ms[0] == pytest.approx(draws.var(), rel=0.05)
 
 
+@pytest.mark.parametrize("count", [0, 3])
+def test_the_log_normal_has_the_prediction_s_mean_and_variance_in_ms(synthetic, count) -> None:
+    """``mean_log`` and ``var_log`` are the log-normal whose moments are ``mean_ms`` and
+    ``var_ms``. Sampling (above) cannot tell ``log(mean) + var_log / 2`` from ``- var_log / 2``
+    where ``var_log`` is 1e-3; before any measurement it is about 1."""
+    model, target, _ = synthetic
+    measured = torch.tensor([3, 30, 300])[:count]
+    prediction = model.posterior(measured, target[measured].exp().numpy()).predict(
+        model.features.universe_rows(torch.arange(7, NUM_ARCHS, 1009))
+    )
+    mean_log, var_log = prediction.mean_log, prediction.var_log
+    np.testing.assert_allclose(np.exp(mean_log + var_log / 2), prediction.mean_ms)
+    np.testing.assert_allclose(
+        np.expm1(var_log) * np.exp(2 * mean_log + var_log), prediction.var_ms
+    )
+
+
 def test_the_interval_before_any_measurement_holds_90_percent_of_the_model(synthetic) -> None:
     """Before, the ratio's 90% interval was widened by the scale's 90% range: under the stated
     model (a log-normal scale times a Gaussian ratio) it held 97%."""
