@@ -444,6 +444,18 @@ def test_a_measured_device_s_interval_takes_the_student_t_quantile(synthetic) ->
     np.testing.assert_allclose(1 - prediction.lower_ms / prediction.mean_ms, quantile * relative_sd)
 
 
+def test_one_measurement_s_interval_takes_the_gaussian_quantile(synthetic) -> None:
+    """One measurement leaves no residual to estimate the variance ratio by: it is the prior's
+    1, and the interval the log-normal's at the Gaussian's 1.645 sds. The Student-t of
+    a0 + n - 1 = 0.1 degrees of freedom (95% quantile 1.6e9) made the bounds 0 and inf."""
+    model, target, _ = synthetic
+    measured = torch.tensor([4000])
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    prediction = posterior.predict(model.features.universe_rows(torch.arange(3, NUM_ARCHS, 301)))
+    half_width = np.log(prediction.upper_ms / prediction.lower_ms) / 2
+    np.testing.assert_allclose(half_width, stats.norm.ppf(0.95) * np.sqrt(prediction.obs_var_log))
+
+
 def test_a_lower_bound_past_zero_mirrors_the_upper_in_log_space(synthetic) -> None:
     """Measurements far off the model make the ratio's interval reach below zero; the bound
     is then ``mean^2 / upper`` (as far below the mean in log space as the upper is above),
