@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,11 +13,14 @@ from scipy import stats
 
 from gp.errors import GPInputError, InvalidMeasurementError
 from gp.model import (
+    _LOG_NOISE_LEVELS,
+    NOISE_LEVEL_PRIOR_SD,
     VARIANCE_RATIO_PSEUDO_COUNT,
     DevicePosterior,
     FitSettings,
     LatencyModel,
     _mixture,
+    _noise_level_posterior,
     check_latencies,
 )
 from gp.outliers import surprising_measurements
@@ -381,6 +385,30 @@ def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(
     truth = noisy[held_out].exp().numpy()
     inside = (truth >= prediction.lower_ms) & (truth <= prediction.upper_ms)
     assert 0.8 < inside.mean() < 0.99
+
+
+def test_the_noise_level_posterior_is_each_level_s_evidence_times_its_prior(synthetic) -> None:
+    """At each level rho of the grid, the residuals' Gaussian density under s^2 (K + rho N),
+    the scale s^2 at its most likely, times the log-normal prior of rho (sd 2): computed here
+    with a dense solve and log-determinant instead of the eigendecomposition."""
+    model, target, _ = synthetic
+    noisy, measured = noisy_device(target, 0.03, 10, seed=4)
+    posterior = model.posterior(measured, noisy[measured].exp().numpy())
+    rows = posterior.rows
+    with torch.no_grad():
+        covariance = model.kernel.covariance(rows, rows)
+        noise = torch.diag(posterior.noise_variance(rows) / posterior.noise_level)
+        residual = posterior.ratio(rows, posterior.log_latency) - 1.0
+    log_posterior = []
+    for log_level in _LOG_NOISE_LEVELS.tolist():
+        measured_covariance = covariance + math.exp(log_level) * noise
+        quadratic = float(residual @ torch.linalg.solve(measured_covariance, residual))
+        log_evidence = -0.5 * len(rows) * math.log(quadratic / len(rows))
+        log_evidence -= 0.5 * float(torch.logdet(measured_covariance))
+        log_posterior.append(log_evidence - log_level**2 / (2 * NOISE_LEVEL_PRIOR_SD**2))
+    expected = torch.softmax(torch.tensor(log_posterior, dtype=torch.float64), 0)
+    found = _noise_level_posterior(covariance, torch.diag(noise), residual[:, None], rows)
+    torch.testing.assert_close(found, expected)
 
 
 def test_a_large_device_s_noise_level_does_not_depend_on_the_order_of_its_measurements(
