@@ -411,6 +411,17 @@ def test_the_noise_level_posterior_is_each_level_s_evidence_times_its_prior(synt
     torch.testing.assert_close(found, expected)
 
 
+def test_rounding_to_whole_steps_adds_its_variance_relative_to_the_latency(synthetic) -> None:
+    """A table rounded to ``step`` ms is off by a uniform error of variance step^2 / 12 ms^2;
+    the GP is over the ratio (latency relative to its expected value), where that variance is
+    step^2 / (12 latency^2): a 1 ms step is 1/12 at 1 ms and 1/1200 at 10 ms."""
+    model, _, _ = synthetic
+    latency = torch.tensor([0.5, 1.0, 10.0, 80.0], dtype=torch.float64)
+    rounded = model.kernel.noise_variance(latency.log(), 1.0)
+    exact = model.kernel.noise_variance(latency.log(), 0.0)
+    torch.testing.assert_close(rounded - exact, 1 / (12 * latency**2))
+
+
 def test_a_large_device_s_noise_level_does_not_depend_on_the_order_of_its_measurements(
     synthetic,
 ) -> None:
