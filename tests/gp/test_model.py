@@ -337,6 +337,20 @@ def test_relatives_average_the_explicit_posteriors_of_each_hypothesis(synthetic)
     torch.testing.assert_close(mixed_var, second - first**2)
 
 
+def test_measurements_that_tell_nothing_of_the_sources_leave_the_relatives_their_prior() -> None:
+    """Where no measured arch's source deviation is non-zero, the evidence cannot favour a
+    relative: the hypotheses keep their prior, 0.1 for all sources and boosts together, shared
+    equally. Each given 0.1 of its own, the 4 sources' 12 hypotheses held 0.57 together."""
+    from gp.model import _RELATIVE_BOOSTS, _relative_weights
+
+    sources = 4
+    nothing = torch.zeros(sources, 1, dtype=torch.float64)  # g^T K^-1 g and g^T K^-1 r
+    whitened = torch.randn(10, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    weights = _relative_weights(nothing, nothing, whitened, _RELATIVE_BOOSTS)
+    hypotheses = sources * len(_RELATIVE_BOOSTS)
+    torch.testing.assert_close(weights, torch.full_like(weights, 0.1 / hypotheses))
+
+
 def test_a_batch_of_devices_conditions_as_each_device_alone(synthetic) -> None:
     """The fit evaluates episodes in batches; each must equal its own one-device posterior."""
     from gp.model import DevicePosterior
