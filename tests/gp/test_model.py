@@ -164,6 +164,20 @@ def test_moments_before_any_measurement_are_those_of_scale_times_ratio(synthetic
     np.testing.assert_allclose(prediction.var_ms, latency.var(0), rtol=0.05)
 
 
+def test_before_any_measurement_the_log_latency_spreads_by_the_level_prior_s_sd(synthetic):
+    """The log-latency's variance is the log scale's prior variance plus the ratio's
+    ``log1p(var / mean^2)``. A space without sources gives the scale an sd of 3 (10 ms, within
+    a factor 20 at one sd); read as the variance, its 90% interval spanned a factor 17 either
+    way instead of about 140. (A fitted model's sd is at least 1, where the two slips agree.)"""
+    model, _, _ = synthetic
+    rows = model.features.universe_rows(torch.arange(0, NUM_ARCHS, 1561))
+    nothing = torch.zeros(0, dtype=torch.float64)
+    prior = DevicePosterior(model.kernel, rows[:0], nothing, prior_level=(math.log(10.0), 3.0))
+    prediction = prior.predict(rows)
+    mean, var = (v.detach().numpy() for v in prior.latent(rows))
+    np.testing.assert_allclose(prediction.var_log, 3.0**2 + np.log1p(var / mean**2))
+
+
 @pytest.mark.parametrize("measured", [0, 1])
 def test_an_interval_holds_its_point_prediction_however_vague(measured: int) -> None:
     """Where the scale's spread is wide (no sources, no measurement or one), the log-normal's
