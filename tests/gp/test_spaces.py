@@ -518,6 +518,8 @@ def test_nb201_live_edges_with_a_dead_conv() -> None:
     assert f["disconnected"] == 0 and f["num_paths"] == 1 and f["dead_edges"] == 2
     assert f["live_skip_connect"] == 1 and f["live_nor_conv_3x3"] == f["live_nor_conv_1x1"] == 0
     assert f["flops_live_m"] == nb201_features(uniform("none"))["flops_m"]
+    # Paths through a none edge carry no conv chain (counting them, depth_conv was 2 here).
+    assert f["depth_ops"] == 1 and f["depth_conv"] == f["convs_on_longest"] == 0
 
 
 def test_nb201_longest_path_is_not_the_deepest_conv_chain() -> None:
