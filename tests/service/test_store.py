@@ -174,6 +174,23 @@ def test_a_retried_batch_is_stored_once(store: Store) -> None:
     assert store.get(first.id).measurement_count == 4
 
 
+def test_a_retry_of_several_rows_is_told_from_another_upload_by_their_upload_order(
+    store: Store,
+) -> None:
+    """The stored batch is compared with the retry row by row, so it must be read back in the
+    order it was uploaded in: read back in any other (by latency, by arch), this genuine retry
+    was refused as another upload under its request_id."""
+    device = store.register_device("d")
+    rows = [
+        MeasurementRow("nasbench201", "b", 3.0),
+        MeasurementRow("fbnet", "c", 1.0),
+        MeasurementRow("nasbench201", "a", 2.0),
+    ]
+    store.add_measurements(device.id, rows, "req-1")
+    again = store.add_measurements(device.id, rows, "req-1")
+    assert (again.version, again.measurement_count) == (1, 3)
+
+
 def test_a_store_made_before_request_ids_opens_and_gets_them(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)
