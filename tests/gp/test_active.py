@@ -113,6 +113,18 @@ def test_a_loop_of_single_picks_alternates_greedy_and_drawn(synthetic) -> None: 
     assert len({single_pick([5, 9000]), single_pick([7000, 300]), single_pick([12000, 40])}) > 1
 
 
+def test_the_active_strategy_counts_the_draws_over_every_measurement(synthetic) -> None:  # noqa: F811
+    """A posterior conditioned on a subsample (the service's max_conditioning) passes the
+    device's full count on: with one measurement the next single pick is drawn, as with a
+    posterior of that one measurement, whatever the posterior's own count (0 here)."""
+    model, _, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 25))
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    drawn = select_active(prior, pool, 1, seed=4, random_share=1.0)
+    assert select(prior, pool, 1, "active", seed=4, measured=1) == drawn
+    assert select(prior, pool, 1, "active", seed=4) != drawn
+
+
 def test_greedy_strategy_is_the_batch_without_draws(synthetic) -> None:  # noqa: F811
     model, _, _ = synthetic
     pool = model.features.universe_rows(torch.arange(0, 15625, 25))
