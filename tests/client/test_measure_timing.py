@@ -215,3 +215,12 @@ def test_the_cpu_clock_times_the_calling_thread() -> None:
     assert asleep.median_ms < 5
     awake = time_arch(SKIP, settings=TimingSettings(warmup=1, runs=3, clock="cpu"))
     assert awake.median_ms > 0
+
+
+def test_every_warmup_pass_also_runs_the_reference() -> None:
+    """Without its warm-up the reference's first paired run is cold, and the first ratio low."""
+    arch_calls, reference_calls = itertools.count(), itertools.count()
+    settings = TimingSettings(warmup=3, runs=4, attempts=1)
+    reference = Reference(lambda: next(reference_calls), latency_ms=1.0)
+    time_callable(lambda: next(arch_calls), settings, reference=reference)
+    assert next(arch_calls) == next(reference_calls) == 7
