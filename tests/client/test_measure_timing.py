@@ -224,3 +224,26 @@ def test_every_warmup_pass_also_runs_the_reference() -> None:
     reference = Reference(lambda: next(reference_calls), latency_ms=1.0)
     time_callable(lambda: next(arch_calls), settings, reference=reference)
     assert next(arch_calls) == next(reference_calls) == 7
+
+
+def test_networks_run_with_the_thread_count_asked_for_and_restore_torchs() -> None:
+    """A library user's torch thread count is theirs again after timing."""
+    import torch
+
+    from client.measure.timing import time_network
+
+    class ThreadsSeen(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: set[int] = set()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen.add(torch.get_num_threads())
+            return x
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    model = ThreadsSeen()
+    time_network(model, torch.zeros(1), TimingSettings(warmup=1, runs=2, threads=wanted))
+    assert model.seen == {wanted}
+    assert torch.get_num_threads() == before
