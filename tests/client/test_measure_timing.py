@@ -247,3 +247,25 @@ def test_networks_run_with_the_thread_count_asked_for_and_restore_torchs() -> No
     time_network(model, torch.zeros(1), TimingSettings(warmup=1, runs=2, threads=wanted))
     assert model.seen == {wanted}
     assert torch.get_num_threads() == before
+
+
+def test_the_batch_size_sizes_the_input_of_the_arch_and_of_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--batch-size reached neither network: both were timed on one image."""
+    from client.measure import networks
+
+    sizes: list[int] = []
+
+    def recorded(batch_size: int = 1):
+        sizes.append(batch_size)
+        return real_example_input(batch_size)
+
+    real_example_input = networks.example_input
+    monkeypatch.setattr(networks, "example_input", recorded)
+    monkeypatch.setattr(timing_module, "_REFERENCES", {})
+    time_arch(SKIP, settings=TimingSettings(warmup=0, runs=1, attempts=1, batch_size=3))
+    assert sizes == [3]
+    settings = TimingSettings(warmup=0, runs=1, attempts=1, batch_size=3, reference=SKIP)
+    time_arch(SKIP, settings=settings)
+    assert sizes == [3, 3, 3]  # the arch's input and the reference's own latency
