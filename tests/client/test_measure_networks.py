@@ -157,3 +157,28 @@ def test_check_archs_names_a_bad_arch_by_its_place_counted_from_one() -> None:
         check_archs([MIXED, "junk"])
     with pytest.raises(ArchitectureError, match=r"^mine.txt line 4: "):
         check_archs([MIXED, "junk"], places=["mine.txt line 3", "mine.txt line 4"])
+
+
+def test_an_nb201_cell_sums_each_edge_from_its_own_node_and_outputs_node_3() -> None:
+    """Node k is the sum over j < k of op(j -> k)(node j); ``none`` multiplies by zero."""
+    from client.measure._modules import NB201Cell
+
+    x = torch.ones(1, 2, 4, 4)
+    all_skips = [["skip_connect"], ["skip_connect"] * 2, ["skip_connect"] * 3]
+    # node 1 = x, node 2 = x + node 1 = 2x, node 3 = x + node 1 + node 2 = 4x
+    assert torch.equal(NB201Cell(all_skips, 2)(x), 4 * x)
+    chain = [["skip_connect"], ["none", "skip_connect"], ["none", "none", "skip_connect"]]
+    assert torch.equal(NB201Cell(chain, 2)(x), x)  # only the path 0 -> 1 -> 2 -> 3 is open
+    assert torch.equal(NB201Cell([["none"], ["none"] * 2, ["none"] * 3], 2)(x), 0 * x)
+
+
+def test_an_fbnet_block_adds_its_input_back_only_where_the_shapes_allow() -> None:
+    from client.measure._modules import FBNetBlock
+
+    x = example_input(1)[:, :1].expand(1, 16, 32, 32).contiguous()
+    same = FBNetBlock(16, 16, kernel=3, expansion=1, groups=1, stride=1).eval()
+    torch.nn.init.zeros_(same.body[-1][0].weight)  # the projection outputs zeros
+    with torch.inference_mode():
+        assert torch.equal(same(x), x)
+    assert not FBNetBlock(16, 24, 3, 1, 1, 1).residual
+    assert not FBNetBlock(16, 16, 3, 1, 1, 2).residual
