@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import struct
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,11 +19,13 @@ from client.measure.descriptor import (
     cpu_facts,
     hardware_descriptor,
     parse_size,
+    settings_facts,
 )
 from client.measure.perf import _EXCLUDE_KERNEL as EXCLUDE_KERNEL
-from client.measure.perf import EVENTS, count, paranoid_level
+from client.measure.perf import EVENTS, CounterReading, count, paranoid_level
 from client.measure.perf import _open as perf_open
-from client.measure.timing import TimingSettings
+from client.measure.perf import _syscall_number as perf_syscall_number
+from client.measure.timing import Timing, TimingSettings
 
 TINY = TimingSettings(warmup=1, runs=3, attempts=1)
 
@@ -122,3 +125,54 @@ def test_a_kernel_event_is_not_counted_in_user_space_only() -> None:
     for name in ("cpu-migrations", "cpu-cycles"):
         assert perf_open(RefusingLibc(name), 298, name) is None  # type: ignore[arg-type]
     assert attempts == [("cpu-migrations", False), ("cpu-cycles", False), ("cpu-cycles", True)]
+
+
+def test_a_physical_core_count_psutil_does_not_know_is_absent_not_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """psutil gives None for the physical cores where the platform does not say."""
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 4 if logical else None)
+    facts = cpu_facts()
+    assert facts["cpu.logical_cores"] == 4.0 and "cpu.physical_cores" not in facts
+
+
+@pytest.mark.skipif(perf_syscall_number() is None, reason="perf_event_open is Linux-only")
+def test_an_unscheduled_counter_is_absent_and_a_multiplexed_one_scaled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A counter the PMU never ran (time running 0) has no count, not a count of zero; one that
+    ran a quarter of the time counts four times what it read. Pipes stand in for the counters'
+    file descriptors: each holds the (value, time enabled, time running) the kernel would give."""
+    from client.measure import perf
+
+    readings = {"cpu-cycles": (100, 8, 2), "cache-misses": (0, 8, 0)}
+
+    def opened(libc: ctypes.CDLL, number: int, name: str) -> int:
+        read_end, write_end = os.pipe()
+        os.write(write_end, struct.pack("=QQQ", *readings[name]))
+        os.close(write_end)
+        return read_end
+
+    monkeypatch.setattr(perf, "_open", opened)
+    reading = count(lambda: None, list(readings))
+    assert reading.counts == {"cpu-cycles": 400.0}
+
+
+def test_unknown_threads_are_absent_from_the_settings_facts() -> None:
+    facts = settings_facts(TimingSettings(threads=None))
+    assert "measure.threads" not in facts and facts["measure.batch_size"] == 1.0
+
+
+def test_perf_rates_are_per_second_and_reference_latencies_are_medians(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from client.measure import descriptor
+
+    reading = CounterReading({"cpu-cycles": 3e6}, seconds=0.002)
+    monkeypatch.setattr(descriptor, "count", lambda workload: reading)
+    facts = descriptor.perf_facts()
+    assert facts == {"perf.cpu_cycles_per_s": 1.5e9, "perf.reference_ms": 2.0}
+    timing = Timing(median_ms=2.0, q1_ms=1.0, q3_ms=5.0, runs_ms=(1.0, 2.0, 5.0))
+    monkeypatch.setattr(descriptor, "time_arch", lambda arch, settings: timing)
+    latencies = descriptor.reference_latencies(TINY)
+    assert list(latencies.values()) == [2.0] * len(HELP_REFERENCE_ARCHS)
