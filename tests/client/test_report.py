@@ -388,3 +388,11 @@ def test_an_interrupted_report_leaves_no_part_of_a_figure(
     with pytest.raises(KeyboardInterrupt):
         write_report(out, "other", measured * 2, prediction)
     assert out.read_bytes() == whole
+
+
+def test_spearman_ranks_rather_than_correlating_the_values() -> None:
+    """Predictions in the measured order but not on a line rank perfectly; the printed
+    "Spearman" was no rank correlation if it scored them below 1."""
+    measured = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert spearman(measured**4, measured) == pytest.approx(1.0)
+    assert spearman(np.array([1.0, 3.0, 2.0, 5.0, 4.0]), measured) == pytest.approx(0.8)
