@@ -396,3 +396,10 @@ def test_spearman_ranks_rather_than_correlating_the_values() -> None:
     measured = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     assert spearman(measured**4, measured) == pytest.approx(1.0)
     assert spearman(np.array([1.0, 3.0, 2.0, 5.0, 4.0]), measured) == pytest.approx(0.8)
+
+
+def test_a_measurement_on_an_interval_bound_counts_as_covered() -> None:
+    """The figure draws a measurement on a bound inside; the coverage printed beside it must
+    count it too."""
+    report = _report([0.75, 3.0, 9.0], [1.5, 2.0, 2.5], 0.5, 1.5)  # on a bound, on one, above
+    assert report.scores.coverage90 == pytest.approx(2 / 3)
