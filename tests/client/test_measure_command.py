@@ -6,6 +6,7 @@ import json
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -723,3 +724,19 @@ def test_measure_times_a_latency_the_other_measurements_do_not_explain_again(
     assert timed.count(slow) == 1 + retime
     with LatencyClient(target) as client:
         assert client.device(device).measurement_count == 12 + retime
+
+
+def test_the_held_out_evaluation_scores_the_predicted_median_not_the_mean(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service's log-normal median is the point estimate the report scores too."""
+    measured = {"a": 1.0, "b": 2.0, "c": 4.0}
+    timings = {a: Timing(ms, ms, ms, (ms,)) for a, ms in measured.items()}
+    monkeypatch.setattr(loop, "measure_archs", lambda *args, **kwargs: timings)
+    median = np.array(list(measured.values()))
+    predicted = SimpleNamespace(
+        median_ms=median, mean_ms=1.5 * median, lower_ms=median / 2, upper_ms=median * 2
+    )
+    service = SimpleNamespace(predict=lambda *args, **kwargs: predicted)
+    evaluation = loop.evaluate(service, "dev", list(measured), "nasbench201", TINY)  # type: ignore[arg-type]
+    assert evaluation.scores.acc10 == 1.0 and evaluation.scores.bias == pytest.approx(0.0)
