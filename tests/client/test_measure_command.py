@@ -740,3 +740,14 @@ def test_the_held_out_evaluation_scores_the_predicted_median_not_the_mean(
     service = SimpleNamespace(predict=lambda *args, **kwargs: predicted)
     evaluation = loop.evaluate(service, "dev", list(measured), "nasbench201", TINY)  # type: ignore[arg-type]
     assert evaluation.scores.acc10 == 1.0 and evaluation.scores.bias == pytest.approx(0.0)
+
+
+def test_the_speed_check_takes_the_median_ratio_and_flags_a_machine_grown_faster() -> None:
+    """One re-timed arch caught by a preemption does not move the drift; a machine 10% faster
+    since the upload is as unsteady as one 10% slower."""
+    one_preempted = loop.SpeedCheck(
+        {"a": 10.0, "b": 10.0, "c": 10.0}, {"a": 10.0, "b": 10.1, "c": 20.0}
+    )
+    assert one_preempted.drift == pytest.approx(0.01) and one_preempted.steady
+    faster = loop.SpeedCheck({"a": 10.0, "b": 10.0}, {"a": 9.0, "b": 9.0})
+    assert faster.drift == pytest.approx(-0.1) and not faster.steady
