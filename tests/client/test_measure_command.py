@@ -751,3 +751,15 @@ def test_the_speed_check_takes_the_median_ratio_and_flags_a_machine_grown_faster
     assert one_preempted.drift == pytest.approx(0.01) and one_preempted.steady
     faster = loop.SpeedCheck({"a": 10.0, "b": 10.0}, {"a": 9.0, "b": 9.0})
     assert faster.drift == pytest.approx(-0.1) and not faster.steady
+
+
+def test_repeatability_within_the_steady_limit_gives_no_warning() -> None:
+    from rich.console import Console
+
+    from client.measure.command import _print_repeatability
+
+    for spread, warned in ((0.01, False), (0.06, True)):
+        console = Console(record=True, width=200)
+        repeat = {"medians_ms": [1.0, 1.0 + spread], "spread": spread}
+        _print_repeatability(console, repeat, {"reference": None})
+        assert ("warning" in console.export_text()) == warned, spread
