@@ -15,8 +15,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 import service.cli
 from service.cli import main
 from service.config import (
+    ENV_ADDRESS,
+    ENV_DATASET,
     ENV_FIT_ITERATIONS,
     ENV_MAX_BATCH,
+    ENV_METRICS_ADDRESS,
+    ENV_TLS_CERT,
+    ENV_TLS_KEY,
     ServiceConfig,
     fit_settings_from_env,
     parse_address,
@@ -98,6 +103,34 @@ def test_fit_iterations_that_are_not_a_number_are_refused(monkeypatch: pytest.Mo
     monkeypatch.setenv(ENV_FIT_ITERATIONS, "abc")
     with pytest.raises(ConfigError, match=f"{ENV_FIT_ITERATIONS}='abc'"):
         fit_settings_from_env()
+
+
+def test_flags_left_out_keep_each_variable_in_its_own_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve passes every flag it was not given as None: each must leave the environment's
+    value, and each variable must land in its own setting (cert and key alike are paths)."""
+    values = {
+        ENV_ADDRESS: "127.0.0.1:6001",
+        ENV_TLS_CERT: str(tmp_path / "cert.pem"),
+        ENV_TLS_KEY: str(tmp_path / "key.pem"),
+        ENV_METRICS_ADDRESS: "127.0.0.1:6002",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    flags = ("address", "dataset", "tls_cert", "tls_key", "token_file", "metrics_address")
+    config = ServiceConfig.from_env(store_path=tmp_path / "s.sqlite", **dict.fromkeys(flags))
+    assert config.address == values[ENV_ADDRESS]
+    assert (config.tls_cert, config.tls_key) == (Path(values[ENV_TLS_CERT]), tmp_path / "key.pem")
+    assert config.metrics_address == values[ENV_METRICS_ADDRESS]
+
+
+def test_a_dataset_from_the_environment_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_DATASET, str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=f"--dataset/{ENV_DATASET}: "):
+        ServiceConfig.from_env(store_path=tmp_path / "s.sqlite")
 
 
 def test_serve_reports_a_bad_setting_in_one_line_and_exits_2(
