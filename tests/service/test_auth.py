@@ -159,6 +159,9 @@ def test_token_from_a_file_or_the_environment(
     assert load_token(ServiceConfig.from_env()) == TOKEN
     # An explicit --token-file replaces the environment's token instead of clashing with it.
     assert ServiceConfig.from_env(token_file=path).token is None
+    # And an explicit token replaces the environment's token file.
+    monkeypatch.setenv("LATENCY_TOKEN_FILE", str(path))
+    assert ServiceConfig.from_env(token=TOKEN).token_file is None
 
 
 @pytest.mark.parametrize(
