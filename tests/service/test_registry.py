@@ -223,12 +223,17 @@ def test_a_refit_says_which_input_of_the_cached_fit_changed(
 
 
 def test_describe_key_change_names_each_changed_input() -> None:
-    cached = {"sources": {"a": 1, "b": 2}, "settings": {"iterations": 5}, "revision": 3}
-    current = {"sources": {"a": 2, "c": 1}, "settings": {"iterations": 20}, "revision": 4}
-    reason = describe_key_change(cached, current)
+    # "d" and "seed" are unchanged; "noise" is a setting only the current code has.
+    cached = {"sources": {"a": 1, "b": 2, "d": 1}, "settings": {"iterations": 5, "seed": 0}}
+    current = {
+        "sources": {"a": 2, "c": 1, "d": 1},
+        "settings": {"iterations": 20, "seed": 0, "noise": 0.1},
+    }
+    reason = describe_key_change({**cached, "revision": 3}, {**current, "revision": 4})
     assert "new source device(s) c" in reason and "no longer in the store b" in reason
-    assert "new measurements of source device(s) a" in reason
-    assert "other fit settings (iterations 5 -> 20)" in reason and "fit revision 3 -> 4" in reason
+    assert "new measurements of source device(s) a;" in reason
+    assert "other fit settings (iterations 5 -> 20, noise None -> 0.1)" in reason
+    assert "fit revision 3 -> 4" in reason
 
 
 def test_a_truncated_model_cache_is_refitted_over_with_one_warning_line(
