@@ -157,6 +157,18 @@ def test_a_source_measured_twice_has_its_measurements_averaged(tmp_path: Path) -
     store.close()
 
 
+def test_a_device_of_15625_rows_that_lacks_an_arch_is_no_source(tmp_path: Path) -> None:
+    """As many rows as NB201 has archs, one arch measured twice and another never: its table
+    is not complete, and its missing arch must not be fitted as a mean of no measurement."""
+    store = Store(tmp_path / "store.sqlite")
+    archs = all_archs()
+    device = store.register_device("gappy")
+    rows = [MeasurementRow("nasbench201", a, 1.0) for a in [archs[1], *archs[1:]]]
+    store.add_measurements(device.id, rows)
+    assert "gappy" not in Registry(store, fit_settings())._source_tables()
+    store.close()
+
+
 def test_a_posterior_conditions_on_at_most_max_conditioning_measurements(
     store_path: Path,
 ) -> None:
