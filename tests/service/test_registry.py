@@ -169,6 +169,23 @@ def test_a_device_of_15625_rows_that_lacks_an_arch_is_no_source(tmp_path: Path) 
     store.close()
 
 
+def test_vector_measurements_are_read_per_length(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A device measured in vectors of two lengths: each length's model reads its own, and the
+    other length's are no stored vectors "outside what the space now accepts"."""
+    store = Store(tmp_path / "store.sqlite")
+    device = store.register_device("vectors")
+    pairs, triples = ["1.0,2.0", "2.0,1.0"], ["1.0,2.0,0.5"]
+    rows = [MeasurementRow("vector", v, 3.0) for v in [*pairs, *triples]]
+    device = store.add_measurements(device.id, rows)
+    registry = Registry(store, fit_settings())
+    assert registry.measurements(device, ("vector", 2)).archs == pairs
+    assert registry.measurements(device, ("vector", 3)).archs == triples
+    assert "left out of its model" not in caplog.text
+    store.close()
+
+
 def test_a_posterior_conditions_on_at_most_max_conditioning_measurements(
     store_path: Path,
 ) -> None:
