@@ -242,6 +242,20 @@ def test_import_help_is_idempotent(store: Store, help_dataset_dir: Path) -> None
     assert device.name == "raspi4" and device.measurement_count == 15625
 
 
+def test_import_help_stores_each_archs_own_latency_in_ms(store: Store, tmp_path: Path) -> None:
+    """HELP tables are in ms, one latency per arch index: every table of the other tests
+    is one constant, so a shifted index or a unit conversion stored a wrong table unnoticed."""
+    from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
+    from service.importer import import_help
+
+    table = [1.0 + i / NUM_ARCHS for i in range(NUM_ARCHS)]
+    root = write_help_dataset(tmp_path / "dataset", {"ramp": table})
+    import_help(root, store, progress=False)
+    archs, latency = store.measurements(store.resolve("ramp").id, "nasbench201")
+    stored = dict(zip(archs, latency.tolist(), strict=True))
+    assert [stored[a] for a in all_archs()] == pytest.approx(table)
+
+
 @pytest.mark.parametrize(
     ("name", "aliases", "message"),
     [
