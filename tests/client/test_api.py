@@ -139,6 +139,23 @@ def test_requests_are_split_by_size_as_well_as_count() -> None:
     assert list(latency._batches([])) == [(0, 0)]  # the server still checks the device
 
 
+def test_a_latency_below_the_expected_one_is_as_many_times_off() -> None:
+    """A slip 4x too fast (a timer that missed the sync) is as far off as one 4x too slow."""
+    fast = SurprisingMeasurement(CELLS[0], NB201, 2.0, 8.0, 6.0, 11.0, 1e-5)
+    assert fast.factor == 4.0 and "4.0x off the 8 ms" in fast.describe()
+
+
+def test_a_suggestion_reply_keeps_its_variance_and_features() -> None:
+    message = pb.Suggestion(
+        arch=pb.Architecture(search_space="vector", arch="1.0,2.0", features=[1.0, 2.0]),
+        mean_ms=3.0,
+        variance_ms2=16.0,
+    )
+    suggestion = Suggestion.from_message(message)
+    assert (suggestion.arch, suggestion.search_space) == ("1.0,2.0", "vector")
+    assert (suggestion.mean_ms, suggestion.std_ms, suggestion.features) == (3.0, 4.0, (1.0, 2.0))
+
+
 def test_a_split_prediction_is_redone_until_one_model_version_made_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
