@@ -415,6 +415,20 @@ def test_a_noisy_device_gets_a_higher_noise_level_and_wider_intervals(
     assert 0.8 < inside.mean() < 0.99
 
 
+def _measured_covariance_noise_residual(
+    posterior: DevicePosterior,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The kernel's (n x n) covariance of a posterior's measured archs, their (n) noise
+    variances at its noise level, and their (n) ratios' residuals from the prior mean 1."""
+    rows = posterior.rows
+    with torch.no_grad():
+        return (
+            posterior.kernel.covariance(rows, rows),
+            posterior.noise_variance(rows),
+            posterior.ratio(rows, posterior.log_latency) - 1.0,
+        )
+
+
 def test_the_noise_level_posterior_is_each_level_s_evidence_times_its_prior(synthetic) -> None:
     """At each level rho of the grid, the residuals' Gaussian density under s^2 (K + rho N),
     the scale s^2 at its most likely, times the log-normal prior of rho (sd 2): computed here
@@ -422,20 +436,17 @@ def test_the_noise_level_posterior_is_each_level_s_evidence_times_its_prior(synt
     model, target, _ = synthetic
     noisy, measured = noisy_device(target, 0.03, 10, seed=4)
     posterior = model.posterior(measured, noisy[measured].exp().numpy())
-    rows = posterior.rows
-    with torch.no_grad():
-        covariance = model.kernel.covariance(rows, rows)
-        noise = torch.diag(posterior.noise_variance(rows) / posterior.noise_level)
-        residual = posterior.ratio(rows, posterior.log_latency) - 1.0
+    covariance, noise_variance, residual = _measured_covariance_noise_residual(posterior)
+    noise = torch.diag(noise_variance / posterior.noise_level)
     log_posterior = []
     for log_level in _LOG_NOISE_LEVELS.tolist():
         measured_covariance = covariance + math.exp(log_level) * noise
         quadratic = float(residual @ torch.linalg.solve(measured_covariance, residual))
-        log_evidence = -0.5 * len(rows) * math.log(quadratic / len(rows))
+        log_evidence = -0.5 * len(residual) * math.log(quadratic / len(residual))
         log_evidence -= 0.5 * float(torch.logdet(measured_covariance))
         log_posterior.append(log_evidence - log_level**2 / (2 * NOISE_LEVEL_PRIOR_SD**2))
     expected = torch.softmax(torch.tensor(log_posterior, dtype=torch.float64), 0)
-    found = _noise_level_posterior(covariance, torch.diag(noise), residual[:, None], rows)
+    found = _noise_level_posterior(covariance, torch.diag(noise), residual[:, None], posterior.rows)
     torch.testing.assert_close(found, expected)
 
 
@@ -480,10 +491,8 @@ def test_the_variance_ratio_scores_explicit_leave_one_out_residuals(synthetic) -
     noisy, measured = noisy_device(target, 0.03, 12, seed=4)
     posterior = model.posterior(measured, noisy[measured].exp().numpy())
     rows = posterior.rows
-    with torch.no_grad():
-        covariance = posterior.kernel.covariance(rows, rows)
-        covariance = covariance + torch.diag(posterior.noise_variance(rows))
-        residual = posterior.ratio(rows, posterior.log_latency) - 1.0
+    covariance, noise_variance, residual = _measured_covariance_noise_residual(posterior)
+    covariance = covariance + torch.diag(noise_variance)
     z_squared = []
     for i in range(len(rows)):
         rest = [j for j in range(len(rows)) if j != i]
