@@ -530,7 +530,8 @@ def _other_fit(saved_key: str, fit_hash: str) -> str:
         return "the model file holds no fit key (written by older code)"
     return (
         f"the model file holds fit {saved_key[:8]}, not {fit_hash[:8]}: another start, with"
-        " other sources or settings, wrote it beside this fit's key file"
+        " other sources or settings, wrote it beside this fit's key file (two starts at once,"
+        " or that start's key file could not be written)"
     )
 
 

@@ -281,7 +281,7 @@ def test_a_truncated_model_cache_is_refitted_over_with_one_warning_line(
 
 
 def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
-    store_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A refit with other settings wrote the model but not its key (disk full, or killed in
     between): the old key vouched for the new fit, and a start with the old settings served it."""
@@ -294,7 +294,9 @@ def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
     monkeypatch.setattr(registry_module, "write_atomically", disk_full)
     Registry(store, other).start()  # refits, writes the model file, then fails
     monkeypatch.undo()
+    caplog.set_level("INFO", logger="service.registry")
     assert _start_refits(store, monkeypatch), "loaded the other settings' fit as this one's"
+    assert "or that start's key file could not be written" in caplog.text
     store.close()
 
 
