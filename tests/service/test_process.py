@@ -133,8 +133,9 @@ def _metrics(address: str) -> str:
 def test_sigterm_does_not_wait_for_a_write_stuck_on_another_process_lock(tmp_path: Path) -> None:
     """Before, closing the store waited for a handler's write lock, held while it waited (up
     to 10 s) for another process's transaction: the process left after the busy timeout, not
-    the grace period. The upload stops waiting once the grace period cancels it, stores
-    nothing, and the store is closed."""
+    the grace period. The grace period's end cancels the upload, which stops waiting within
+    a slice (service.waiting) having stored nothing: the process leaves with the upload ended,
+    or, where it has not yet noticed, with the store left open to it."""
     import sqlite3
 
     from tests.service.conftest import free_port
@@ -156,9 +157,9 @@ def test_sigterm_does_not_wait_for_a_write_stuck_on_another_process_lock(tmp_pat
         while "grpc_server_in_flight 1.0" not in _metrics(metrics):
             time.sleep(0.05)
         assert server.stop(signal.SIGTERM) == 0
-        assert f"AddMeasurements: CANCELLED the call ended while it waited for store {store}" in (
-            server.output()
-        )
+        output = server.output()
+        cancelled = f"AddMeasurements: CANCELLED the call ended while it waited for store {store}"
+        assert cancelled in output or "store left open to the RPCs still running" in output
     finally:
         other.execute("ROLLBACK")
         caller.join()
