@@ -293,10 +293,7 @@ def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
 
     monkeypatch.setattr(registry_module, "write_atomically", disk_full)
     Registry(store, other).start()  # refits, writes the model file, then fails
-    monkeypatch.undo()
-    caplog.set_level("INFO", logger="service.registry")
-    assert _start_refits(store, monkeypatch), "loaded the other settings' fit as this one's"
-    assert "or that start's key file could not be written" in caplog.text
+    _assert_a_default_start_refits(store, monkeypatch, caplog, "key file could not be written")
     store.close()
 
 
@@ -321,10 +318,7 @@ def test_starts_with_other_settings_writing_the_cache_at_once_leave_no_key_besid
 
     monkeypatch.setattr(LatencyEstimator, "save", save_then_another_start)
     Registry(store, fit_settings()).start()
-    monkeypatch.undo()
-    caplog.set_level("INFO", logger="service.registry")
-    assert _start_refits(store, monkeypatch), "loaded the other settings' fit as this one's"
-    assert "another start, with other sources or settings, wrote it" in caplog.text
+    _assert_a_default_start_refits(store, monkeypatch, caplog, "another start, with other sources")
     store.close()
 
 
@@ -370,6 +364,17 @@ def test_an_upload_to_a_source_while_its_table_is_read_makes_the_next_start_refi
         f"reused a fit made without the upload to {uploaded[0]}"
     )
     store.close()
+
+
+def _assert_a_default_start_refits(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, why: str
+) -> None:
+    """Undoes the test's patches; then a start with the default settings refits over the other
+    settings' model file, logging ``why``."""
+    monkeypatch.undo()
+    caplog.set_level("INFO", logger="service.registry")
+    assert _start_refits(store, monkeypatch), "loaded the other settings' fit as this one's"
+    assert why in caplog.text
 
 
 def _start_refits(store: Store, monkeypatch: pytest.MonkeyPatch) -> bool:
