@@ -144,10 +144,7 @@ def assert_calls_end_when_cancelled(
     its worker until what it waited for was free)."""
     for call, request in calls:
         future = call.future(request)
-        began = time.monotonic() + 10.0
-        while not server.metrics.busy() and time.monotonic() < began:
-            time.sleep(0.01)
-        assert server.metrics.busy() == 1, "the call never reached its handler"
+        assert _busy_workers(server, 1) == 1, "the call never reached its handler"
         future.cancel()
         assert future.cancelled()
         assert_no_worker_busy(server)
@@ -155,7 +152,12 @@ def assert_calls_end_when_cancelled(
 
 def assert_no_worker_busy(server: RunningServer) -> None:
     """No worker of ``server`` is busy, at the latest 10 s from now."""
+    assert _busy_workers(server, 0) == 0
+
+
+def _busy_workers(server: RunningServer, expected: int) -> int:
+    """How many workers of ``server`` are busy once ``expected`` are, or after 10 s."""
     waited = time.monotonic() + 10.0
-    while server.metrics.busy() and time.monotonic() < waited:
-        time.sleep(0.05)
-    assert server.metrics.busy() == 0
+    while server.metrics.busy() != expected and time.monotonic() < waited:
+        time.sleep(0.01)
+    return server.metrics.busy()
