@@ -9,10 +9,10 @@ so the service owns storage and versions.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import pickle
-import uuid
 from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -214,8 +214,10 @@ class LatencyEstimator:
         model = LatencyModel.fit(log_latency, names, encoding, steps, settings, progress)
         return cls(model, tag)
 
-    def save(self, path: str | Path) -> None:
-        """Writes the fitted state as plain tensors (loadable with weights_only=True)."""
+    def to_bytes(self) -> bytes:
+        """The fitted state as a file's content: plain tensors, which :meth:`load` reads with
+        weights_only=True. Bytes, not a file: writing it whole (a temporary file moved into
+        place, as two servers may write one cache at once) is the caller's business."""
         if self.nasbench201 is None:
             raise NotFittedError("nothing to save: the estimator has no fitted model")
         model = self.nasbench201
@@ -236,21 +238,13 @@ class LatencyEstimator:
             "revision": FIT_REVISION,
             "tag": self.tag,
         }
-        # A temporary file of this save's own: two processes saving one path at once (two
-        # servers starting on one store) wrote into one shared name and moved it in turn.
-        # Named at random, not mkstemp'd, so that the file gets the umask's mode, as before;
-        # not after the file, whose name may already be as long as a name may be.
-        tmp = Path(path).with_name(f".{uuid.uuid4().hex}.tmp")
-        try:
-            torch.save(state, tmp)
-            tmp.replace(path)  # atomic: a crash never leaves half a file
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        content = io.BytesIO()
+        torch.save(state, content)
+        return content.getvalue()
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyEstimator:
-        """The estimator ``save`` wrote to ``path``.
+        """The estimator whose :meth:`to_bytes` ``path`` holds.
 
         Raises:
             FileNotFoundError: no file at ``path``.

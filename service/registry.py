@@ -265,7 +265,7 @@ class Registry:
         start, not this start's fit. Whatever order two starts' writes land in, a key file
         beside another fit's model costs a refit, as the key in the model then differs."""
         try:
-            estimator.save(self.model_path)
+            write_atomically(self.model_path, estimator.to_bytes())
             write_atomically(self._inputs_path, json.dumps(self._key_payload, sort_keys=True))
             write_atomically(self._key_path, self.fit_hash)
         except Exception as exc:  # torch reports some write failures as RuntimeError

@@ -71,7 +71,7 @@ def test_suggestions_skip_measured_and_state_round_trips(estimator, tmp_path: Pa
     measured = Measurements(archs[:5], np.array([10.0, 12.0, 9.0, 15.0, 11.0]))
     suggestion = estimator.suggest(space, 4, measured)
     assert len(set(suggestion.archs)) == 4 and not set(suggestion.archs) & set(archs[:5])
-    estimator.save(tmp_path / "model.pt")
+    (tmp_path / "model.pt").write_bytes(estimator.to_bytes())
     again = LatencyEstimator.load(tmp_path / "model.pt")
     a = estimator.predict(space, archs[:50], measured).mean_ms
     b = again.predict(space, archs[:50], measured).mean_ms
