@@ -25,6 +25,7 @@ import resource
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,7 +320,10 @@ def _unwritable(folder: Path) -> str | None:
 def write_report(path: Path, text: str) -> None:
     """Writes ``text`` to ``path`` through a temporary file beside it, so that a failure or
     Ctrl-C leaves the previous file (if any) whole and no half-written one."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    # Named for this write alone, as service.outputs.write_atomically does (gp does not import
+    # the service): two runs writing one report shared ".<name>.tmp", and a name as long as a
+    # name may be was too long with the suffix.
+    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
     try:
         tmp.write_text(text)
         tmp.replace(path)

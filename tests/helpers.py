@@ -161,3 +161,21 @@ def _busy_workers(server: RunningServer, expected: int) -> int:
     while server.metrics.busy() != expected and time.monotonic() < waited:
         time.sleep(0.01)
     return server.metrics.busy()
+
+
+def assert_another_writers_temporary_file_is_left_alone(
+    write: Callable[[Path, str], object], out: Path, in_flight: Path
+) -> None:
+    """``write(out, ...)`` leaves ``in_flight``, another writer's temporary file of ``out``
+    under the name a shared temporary name would take, as it was."""
+    in_flight.write_text("another writer's")
+    write(out, "this writer's")
+    assert out.read_text() == "this writer's"
+    assert in_flight.read_text() == "another writer's"
+
+
+def assert_a_longest_name_is_written(write: Callable[[Path, str], object], folder: Path) -> None:
+    """``write`` takes a file name as long as a name may be (255 bytes), leaving only it."""
+    out = folder / ("r" * 255)
+    write(out, "figures")
+    assert [(p.name, p.read_text()) for p in folder.iterdir()] == [(out.name, "figures")]

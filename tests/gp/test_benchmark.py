@@ -8,11 +8,24 @@ import numpy as np
 import pytest
 import torch
 
-from gp.benchmark import METRICS, Fold, aggregate, folds_for, main, parse_args, print_table
+from gp.benchmark import (
+    METRICS,
+    Fold,
+    aggregate,
+    folds_for,
+    main,
+    parse_args,
+    print_table,
+    write_report,
+)
 from gp.data import HELP_TARGET_DEVICES, LatencyDataset
 from gp.errors import DatasetError
 from gp.spaces.nasbench201 import NUM_ARCHS
-from tests.helpers import write_help_dataset
+from tests.helpers import (
+    assert_a_longest_name_is_written,
+    assert_another_writers_temporary_file_is_left_alone,
+    write_help_dataset,
+)
 
 
 def _metrics(value: float) -> dict[str, float]:
@@ -231,3 +244,16 @@ def test_an_interrupted_json_write_leaves_the_previous_file_whole(
     monkeypatch.undo()
     assert json.loads(out.read_text()) == {"previous": "run"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "tiny"]
+
+
+def test_a_report_write_leaves_another_writers_temporary_file_alone(tmp_path: Path) -> None:
+    """Every write went through ``.<name>.tmp``: a second run writing the same report meanwhile
+    overwrote the first one's file there and moved it, half-written, into place."""
+    assert_another_writers_temporary_file_is_left_alone(
+        write_report, tmp_path / "bench.json", tmp_path / ".bench.json.tmp"
+    )
+
+
+def test_a_report_name_as_long_as_a_name_may_be_is_written(tmp_path: Path) -> None:
+    """The temporary name added 5 characters to the report's: 251 or more failed."""
+    assert_a_longest_name_is_written(write_report, tmp_path)

@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 
 from service.outputs import output_path_problem, write_atomically
+from tests.helpers import (
+    assert_a_longest_name_is_written,
+    assert_another_writers_temporary_file_is_left_alone,
+)
 
 
 def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary_one(
@@ -34,20 +38,15 @@ def test_a_write_leaves_another_writers_temporary_file_of_the_same_path_alone(
 ) -> None:
     """Every write went through ``<path>.tmp``: a second writer of the path meanwhile
     overwrote the first one's file there and moved it, half-written, into place."""
-    out = tmp_path / "model.pt.key"
-    in_flight = tmp_path / "model.pt.key.tmp"
-    in_flight.write_text("another writer's")
-    write_atomically(out, "this writer's")
-    assert out.read_text() == "this writer's"
-    assert in_flight.read_text() == "another writer's"
+    assert_another_writers_temporary_file_is_left_alone(
+        write_atomically, tmp_path / "model.pt.key", tmp_path / "model.pt.key.tmp"
+    )
 
 
 def test_a_file_name_as_long_as_a_name_may_be_is_written(tmp_path: Path) -> None:
     """The temporary file was named after the file plus a 37-character suffix: a name of
     244 characters, within the 255 a name may have, failed "File name too long"."""
-    out = tmp_path / ("r" * 255)
-    write_atomically(out, "figures")
-    assert [p.read_text() for p in tmp_path.iterdir()] == ["figures"]
+    assert_a_longest_name_is_written(write_atomically, tmp_path)
 
 
 def test_a_write_that_fills_the_disk_names_the_file(
