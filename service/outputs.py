@@ -7,9 +7,17 @@ Imports only the standard library, so the client uses it without the server's mo
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 import uuid
 from pathlib import Path
+
+#: The age from which a temporary file of :func:`write_atomically` counts as abandoned: a write
+#: takes seconds, but one killed outright (SIGKILL, a power cut) leaves its file (a model cache's
+#: is 2-5 MB) for good.
+ABANDONED_AFTER_S = 3600.0
+_TEMPORARY_NAME = re.compile(r"\.[0-9a-f]{32}\.tmp")
 
 
 def output_path_problem(path: Path) -> str | None:
@@ -36,7 +44,7 @@ def write_atomically(path: Path, content: str | bytes) -> None:
     # write its model's key file) shared "<path>.tmp", and one moved the other's half-written
     # file into place. Not named after the file either: a name of 244 bytes, which the file
     # takes, was too long with the suffix.
-    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
+    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")  # as _TEMPORARY_NAME matches
     try:
         if isinstance(content, bytes):
             tmp.write_bytes(content)
@@ -50,3 +58,24 @@ def write_atomically(path: Path, content: str | bytes) -> None:
             # ended in a traceback ending "OSError: [Errno 28] No space left on device".
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def remove_abandoned_temporaries(folder: Path) -> list[Path]:
+    """Removes the temporary files of :func:`write_atomically` in ``folder`` older than
+    :data:`ABANDONED_AFTER_S`, and returns them; one that cannot be removed is left."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    cutoff = time.time() - ABANDONED_AFTER_S
+    for entry in entries:
+        if not _TEMPORARY_NAME.fullmatch(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+    return removed

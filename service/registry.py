@@ -48,7 +48,7 @@ from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 from gp.spaces.vector import VALUE_RULE, VectorSpace
 from service.archs import SpaceKey, space_key, vector_dim
 from service.errors import DeadlineExceededError, InvalidRequestError, NotReadyError
-from service.outputs import write_atomically
+from service.outputs import remove_abandoned_temporaries, write_atomically
 from service.store import DeviceRecord, Store
 from service.waiting import Ended, acquiring, never, wait_until
 from service.wording import quantity
@@ -156,6 +156,7 @@ class Registry:
     def start(self) -> None:
         """Loads the cached fit if it matches the store's sources, else refits; then ready."""
         started = time.perf_counter()
+        self._remove_abandoned_writes()
         sources = self._source_tables()
         self.source_names = frozenset(sources)
         self._key_payload = self._key_inputs(sources)
@@ -174,6 +175,18 @@ class Registry:
             quantity(len(sources), "source device"),
             seconds,
         )
+
+    def _remove_abandoned_writes(self) -> None:
+        """A start killed while it wrote the cache left its temporary file (2-5 MB) beside it."""
+        folder = self.model_path.parent
+        removed = remove_abandoned_temporaries(folder)
+        if removed:
+            logger.info(
+                "removed %s that writes killed mid-way left in %s: %s",
+                quantity(len(removed), "temporary file"),
+                folder,
+                ", ".join(p.name for p in removed),
+            )
 
     def _source_tables(self) -> dict[str, np.ndarray]:
         """Complete NB201 tables by device name (duplicates averaged), canonical order."""

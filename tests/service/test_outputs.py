@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from service.outputs import output_path_problem, write_atomically
+from service.outputs import (
+    ABANDONED_AFTER_S,
+    output_path_problem,
+    remove_abandoned_temporaries,
+    write_atomically,
+)
 from tests.helpers import (
     assert_a_longest_name_is_written,
     assert_another_writers_temporary_file_is_left_alone,
@@ -74,3 +81,31 @@ def test_a_folder_that_takes_no_file_is_named_before_the_work(tmp_path: Path) ->
     assert problem is not None and problem.startswith("/proc/load.json: cannot write in /proc")
     assert output_path_problem(tmp_path / "load.json") is None
     assert list(tmp_path.iterdir()) == []  # the check leaves nothing behind
+
+
+def _killed_write(out: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary file a write_atomically of ``out`` killed outright (SIGKILL: no cleanup
+    ran) leaves behind."""
+    before = set(out.parent.iterdir())
+    with monkeypatch.context() as patched:
+        # The move never happens, and nor does the cleanup: killed just before it.
+        patched.setattr(Path, "replace", lambda self, target: None)
+        write_atomically(out, b"half a model")
+    (left,) = set(out.parent.iterdir()) - before - {out}
+    return left
+
+
+def test_temporary_files_of_writes_killed_long_ago_are_removed_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write killed mid-way left its hidden temporary file (a model cache's: 2-5 MB) for good."""
+    old = _killed_write(tmp_path / "store.sqlite.model.pt", monkeypatch)
+    in_flight = _killed_write(tmp_path / "store.sqlite.model.pt.key", monkeypatch)
+    someone_elses = tmp_path / ".notes.tmp"
+    someone_elses.write_text("not ours")
+    long_ago = time.time() - ABANDONED_AFTER_S - 60
+    for path in (old, someone_elses):
+        os.utime(path, (long_ago, long_ago))
+    assert remove_abandoned_temporaries(tmp_path) == [old]
+    assert sorted(tmp_path.iterdir()) == sorted([in_flight, someone_elses])
+    assert remove_abandoned_temporaries(tmp_path / "absent") == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from gp.estimator import LatencyEstimator
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service import registry as registry_module
+from service.outputs import ABANDONED_AFTER_S
 from service.registry import LruCache, Registry, describe_key_change, fit_key
 from service.store import MeasurementRow, Store
 from tests.service.conftest import fit_settings
@@ -275,6 +278,24 @@ def test_a_truncated_model_cache_is_refitted_over_with_one_warning_line(
     assert "is not a saved estimator" in warnings[0].getMessage()
     LatencyEstimator.load(model_file)  # the refit wrote a whole cache again
     store.close()
+
+
+def test_a_start_removes_what_a_cache_write_killed_long_ago_left_beside_the_store(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A start killed while it wrote the cache left a hidden 2-5 MB file there for good."""
+    left = store_path.parent / f".{'0' * 32}.tmp"
+    left.write_bytes(b"half a model")
+    long_ago = time.time() - ABANDONED_AFTER_S - 60
+    os.utime(left, (long_ago, long_ago))
+    caplog.set_level("INFO", logger="service.registry")
+    store = Store(store_path)
+    Registry(store, fit_settings()).start()
+    store.close()
+    assert not left.exists()
+    assert f"removed 1 temporary file that writes killed mid-way left in {left.parent}" in (
+        caplog.text
+    )
 
 
 def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
