@@ -403,3 +403,55 @@ def test_ctrl_c_is_one_line_and_exit_130(
     monkeypatch.setitem(service.cli._COMMANDS, "import-help", interrupted)
     assert main(["import-help", str(tmp_path), "--store", str(tmp_path / "s.sqlite")]) == 130
     assert [r.getMessage() for r in caplog.records if r.name == "service"] == ["interrupted"]
+
+
+def _served_config(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> ServiceConfig:
+    """The configuration ``main(argv)`` hands to the server, which is not started."""
+    import service.server
+
+    served: list[ServiceConfig] = []
+    monkeypatch.setattr(service.server, "serve", lambda config: served.append(config) or 0)
+    assert main(argv) == 0
+    assert len(served) == 1
+    return served[0]
+
+
+def test_every_serve_flag_reaches_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, help_dataset_dir: Path
+) -> None:
+    """A flag serve parsed but did not pass on was ignored without a word (only a slow process
+    test, through the metrics it scrapes, noticed --metrics-address go missing)."""
+    monkeypatch.delenv("LATENCY_TOKEN", raising=False)
+    paths = {name: tmp_path / f"{name}.pem" for name in ("cert", "key", "token")}
+    config = _served_config(
+        monkeypatch,
+        [
+            *("serve", "--address", "127.0.0.1:6001", "--store", str(tmp_path / "s.sqlite")),
+            *("--dataset", str(help_dataset_dir), "--metrics-address", "127.0.0.1:6002"),
+            *("--tls-cert", str(paths["cert"]), "--tls-key", str(paths["key"])),
+            *("--token-file", str(paths["token"])),
+        ],
+    )
+    assert (config.address, config.metrics_address) == ("127.0.0.1:6001", "127.0.0.1:6002")
+    assert (config.store_path, config.dataset) == (tmp_path / "s.sqlite", help_dataset_dir)
+    assert (config.tls_cert, config.tls_key) == (paths["cert"], paths["key"])
+    assert config.token_file == paths["token"]
+
+
+def test_without_a_command_the_service_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module docstring and --help promise that plain ``python -m service`` serves."""
+    monkeypatch.setenv("LATENCY_STORE", str(tmp_path / "s.sqlite"))
+    monkeypatch.setenv("LATENCY_ADDRESS", "127.0.0.1:6003")
+    config = _served_config(monkeypatch, [])
+    assert (config.address, config.store_path) == ("127.0.0.1:6003", tmp_path / "s.sqlite")
+
+
+def test_health_waits_as_long_as_its_help_says_by_default() -> None:
+    from service.cli import build_parser
+
+    parser = build_parser()
+    health = parser._subparsers._group_actions[0].choices["health"]
+    assert "(default 3)" in health.format_help()
+    assert parser.parse_args(["health"]).timeout == 3.0
