@@ -861,3 +861,169 @@ def assert_tls_trusts_the_systems_cas(target: str, ca: Path) -> None:
     untrusted = devices("--tls")
     assert untrusted.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
     assert untrusted.stderr.count("\n") == 1 and untrusted.stderr.startswith("error: ")
+
+
+# ---- what each option and column carries ----------------------------------------------------
+def _calls_of(monkeypatch: pytest.MonkeyPatch, method: str) -> list[dict[str, object]]:
+    """The keyword arguments of each call of ``LatencyClient.<method>``, which still runs."""
+    calls: list[dict[str, object]] = []
+    original = getattr(LatencyClient, method)
+
+    def recorded(self: LatencyClient, *args: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LatencyClient, method, recorded)
+    return calls
+
+
+def test_the_connection_options_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--timeout and --retries are checked by the CLI; a client built without them would use
+    the defaults and say nothing."""
+    used: list[tuple[str, float, int]] = []
+
+    def devices(self: LatencyClient) -> list[object]:
+        used.append((self.target, self.timeout_s, self.retries))
+        return []
+
+    monkeypatch.setattr(LatencyClient, "devices", devices)
+    result = run("127.0.0.1:1", "--timeout", "7.5", "--retries", "5", "devices", "--json")
+    assert result.exit_code == 0, result.output
+    assert used == [("127.0.0.1:1", 7.5, 5)]  # neither is its default
+
+
+def test_a_timeout_of_zero_is_refused_by_its_option_name() -> None:
+    result = run(None, "--timeout", "0", "devices")
+    assert_one_line_error(result, "'--timeout'", code=2)
+
+
+def test_a_target_with_an_empty_port_is_not_told_to_add_another() -> None:
+    """Only a target without a colon gets ":50051" appended as its example."""
+    line = assert_one_line_error(run(None, "--target", "gpu-box:", "devices"), code=2)
+    assert "(e.g. 127.0.0.1:50051)" in line and "gpu-box::" not in line
+
+
+def test_an_unreachable_server_is_not_said_to_have_stored_an_upload() -> None:
+    """Only an upload given up on may have been stored; a listing is not an upload."""
+    target = f"127.0.0.1:{service_fixtures.free_port()}"
+    line = assert_one_line_error(run(target, "--retries", "0", "devices"), "UNAVAILABLE")
+    assert "may have been stored" not in line and "--request-id" not in line
+
+
+def test_a_figure_suffix_in_capitals_is_taken(tmp_path: Path) -> None:
+    """matplotlib reads the format from the suffix in any case (client.report lowers it)."""
+    from client.cli import FIGURE_SUFFIXES, check_output_path
+
+    for name in ("report.PNG", "report.Pdf", "report.svg"):
+        check_output_path(tmp_path / name, "--out", FIGURE_SUFFIXES)
+
+
+def test_a_row_with_an_arch_and_no_latency_is_refused_not_skipped(tmp_path: Path) -> None:
+    """Only a row with neither is a blank line; an arch without its latency is a mistake."""
+    from client.errors import ClientInputError
+
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{LIGHT},2.5\n{HEAVY},\n\n")
+    with pytest.raises(ClientInputError, match="line 3: latency '' is no number"):
+        read_measurements(measured)
+
+
+def test_suggest_samples_passes_on_its_strategy_space_and_seed(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(target, "register", "-d", "picky").exit_code == 0
+    calls = _calls_of(monkeypatch, "suggest")
+    args = ["-d", "picky", "-n", "2", "--strategy", "greedy", "--space", "nasbench201"]
+    result = run(target, "suggest-samples", *args, "--seed", "7", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1
+    expected = {"strategy": "greedy", "search_space": "nasbench201", "seed": 7, "count": 2}
+    assert {k: calls[0][k] for k in expected} == expected
+
+
+def _table_row(output: str, first_cell: str) -> list[str]:
+    """The cells of the rich table row that starts with ``first_cell``."""
+    for line in output.splitlines():
+        bordered = line.strip()
+        if not bordered.startswith("│"):
+            continue  # the title, the header, a rule
+        cells = [cell.strip() for cell in bordered[1:-1].split("│")]
+        if cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no row {first_cell!r} in {output}")
+
+
+def test_predict_prints_each_column_under_its_own_name(target: str) -> None:
+    """Mean, variance (CSV, JSON) or sd (table) and the 90% bounds: none may stand in for
+    another, as an sd under variance_ms2 would."""
+    listed = json.loads(run(target, "predict", "-d", "pi4", LIGHT, "--json").stdout)
+    row = listed["predictions"][0]
+    assert row["std_ms"] == pytest.approx(row["variance_ms2"] ** 0.5)
+    assert abs(row["std_ms"] - row["variance_ms2"]) > 1e-3  # else a swap would go unseen
+    as_csv = next(
+        csv.DictReader(io.StringIO(run(target, "predict", "-d", "pi4", LIGHT, "--csv").stdout))
+    )
+    fields = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")
+    assert {k: float(as_csv[k]) for k in fields} == {k: row[k] for k in fields}
+    table = run(target, "predict", "-d", "pi4", LIGHT).stdout
+    assert _table_row(table, LIGHT)[1:] == [
+        f"{row[k]:.3f}" for k in ("mean_ms", "std_ms", "lower_ms", "upper_ms")
+    ]
+
+
+def test_the_suggestion_table_shows_the_sd_and_its_ratio_to_the_mean(target: str) -> None:
+    assert run(target, "register", "-d", "ranked").exit_code == 0
+    args = ["suggest-samples", "-d", "ranked", "-n", "1", "--strategy", "greedy"]
+    pick = json.loads(run(target, *args, "--json").stdout)["suggestions"][0]
+    assert abs(pick["std_ms"] - pick["variance_ms2"]) > 1e-3  # else a swap would go unseen
+    cells = _table_row(run(target, *args).stdout, "1")
+    ratio = pick["std_ms"] / pick["mean_ms"]
+    assert cells[1:] == [
+        pick["arch"],
+        f"{pick['mean_ms']:.3f}",
+        f"{pick['std_ms']:.3f}",
+        f"{ratio:.1%}",
+    ]
+
+
+def test_add_says_how_many_measurements_the_device_now_has(target: str, tmp_path: Path) -> None:
+    """Not how many were accepted: the device's total (a first upload has them equal)."""
+    assert run(target, "register", "-d", "twice").exit_code == 0
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(f"arch,latency_ms\n{LIGHT},2.5\n")
+    second.write_text(f"arch,latency_ms\n{HEAVY},40.5\n{CELL},12.25\n")
+    assert run(target, "add", "-d", "twice", "-f", str(first)).exit_code == 0
+    added = run(target, "add", "-d", "twice", "-f", str(second))
+    assert "accepted 2 measurements for twice; it now has 3 " in added.stdout
+
+
+def test_fbnet_block_indices_added_to_a_source_device_are_warned_of_as_fbnet(
+    target: str, tmp_path: Path
+) -> None:
+    """With --space fbnet the archs are FBNet, though block indices alone read as a vector."""
+    measured = tmp_path / "mine.csv"
+    measured.write_text('arch,latency_ms\n"' + ",".join(["0"] * 22) + '",5.0\n')
+    added = run(target, "add", "-d", "pi4", "--space", "fbnet", "-f", str(measured))
+    assert added.exit_code == 0, added.output
+    warning = " ".join(added.stderr.split())
+    assert "these fbnet measurements become its own, beside its NB201 table" in warning
+
+
+@pytest.mark.parametrize(
+    ("spaces", "joins"),
+    [({"fbnet"}, False), ({"fbnet", "nasbench201"}, True), ({"vector"}, False)],
+)
+def test_the_source_device_warning_says_nb201_ones_join_only_when_there_are_some(
+    capsys: pytest.CaptureFixture[str], spaces: set[str], joins: bool
+) -> None:
+    from client.api import DeviceInfo
+    from client.cli import warn_if_source_device
+
+    warn_if_source_device(DeviceInfo("raspi4", source=True), spaces)
+    assert ("(the NB201 ones join it)" in capsys.readouterr().err) == joins
+
+
+def test_the_devices_table_marks_the_source_devices(target: str) -> None:
+    assert run(target, "register", "-d", "mine").exit_code == 0
+    table = run(target, "devices").stdout
+    assert _table_row(table, "raspi4")[3] == "yes" and _table_row(table, "mine")[3] == ""
