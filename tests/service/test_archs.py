@@ -1,0 +1,43 @@
+"""Architecture messages parsed as the contract says: vectors by their features, errors named."""
+
+from __future__ import annotations
+
+import pytest
+
+from service._proto.latency.v1 import latency_pb2 as pb
+from service.archs import ArchParser
+from service.errors import InvalidRequestError
+
+
+def vector(arch: str = "", features: tuple[float, ...] = ()) -> pb.Architecture:
+    return pb.Architecture(search_space="vector", arch=arch, features=features)
+
+
+def test_a_vector_with_both_features_and_arch_is_read_from_its_features() -> None:
+    """The .proto: "when both are set, features are used"."""
+    parsed = ArchParser().parse_one(vector(arch="9,9,9", features=(1.0, 2.0)))
+    assert (parsed.canonical, parsed.space.dim) == ("1.0,2.0", 2)
+
+
+@pytest.mark.parametrize("blank", ["", " "])
+def test_a_blank_first_vector_is_named_as_having_no_feature(blank: str) -> None:
+    """As the SuggestSamples candidates check does: a blank counted as one feature was refused
+    as "expected 1 values, got 0", a length it had fixed itself."""
+    with pytest.raises(InvalidRequestError) as refused:
+        ArchParser().parse([vector(arch=blank)])
+    assert str(refused.value) == "arch 0: a vector arch needs at least one feature"
+
+
+@pytest.mark.parametrize("features", [(1.0,), (1.0, 2.0, 3.0, 4.0)])
+def test_a_vector_of_another_length_than_the_first_names_the_first_one(
+    features: tuple[float, ...],
+) -> None:
+    """Shorter and longer alike: the first vector fixed the length, not the space."""
+    with pytest.raises(InvalidRequestError) as refused:
+        ArchParser("measurement").parse(
+            [vector(features=(1.0, 2.0, 3.0)), vector(features=features)]
+        )
+    assert str(refused.value) == (
+        "measurement 1: expected 3 features (the length of the request's first vector),"
+        f" got {len(features)}"
+    )
