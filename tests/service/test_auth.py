@@ -203,3 +203,32 @@ def test_bad_token_settings_are_clear_errors(
 )
 def test_bearer_token_parsing(metadata: object, token: str | None) -> None:
     assert bearer_token(metadata) == token
+
+
+@pytest.mark.parametrize(("token", "warned"), [("short-token", True), (TOKEN, False)])
+def test_only_a_short_token_is_warned_about(
+    token: str, warned: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="service.auth"):
+        assert load_token(ServiceConfig(store_path=tmp_path / "s.sqlite", token=token)) == token
+    assert ("the write token is short" in caplog.text) is warned
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o600, False), (0o640, True), (0o604, True)])
+def test_a_token_file_others_can_read_is_warned_about(
+    mode: int, warned: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its group reading it is a leak too, not only everyone."""
+    path = tmp_path / "token"
+    path.write_text(TOKEN)
+    path.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="service.auth"):
+        assert load_token(ServiceConfig(store_path=tmp_path / "s.sqlite", token_file=path)) == TOKEN
+    assert ("is readable by other users" in caplog.text) is warned
+
+
+def test_a_token_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(b"\xff\xfe" + TOKEN.encode("utf-16-le"))  # saved as UTF-16
+    with pytest.raises(ConfigError, match=f"cannot read token file {path} .*utf-8"):
+        load_token(ServiceConfig(store_path=tmp_path / "s.sqlite", token_file=path))
