@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
 from service.errors import ConfigError
 from service.server import RunningServer, create_server
-from service.telemetry import JsonFormatter, Metrics, TelemetryInterceptor
+from service.telemetry import JsonFormatter, Metrics, TelemetryInterceptor, log_rpc
 from tests.service.conftest import free_port, nb201, start_server
 
 ARCHS = all_archs()
@@ -294,3 +295,113 @@ def test_the_metrics_url_logged_for_an_ipv6_host_is_a_url(caplog: pytest.LogCapt
     finally:
         endpoint.close()
     assert f"metrics on http://[::1]:{endpoint.port}/metrics" in caplog.text
+
+
+class _StreamContext:
+    """A streaming call that runs to its end; ``end()`` runs what grpc runs when it ends."""
+
+    def __init__(self) -> None:
+        self.status: grpc.StatusCode | None = None
+        self.callbacks: list[Callable[[], None]] = []
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        self.callbacks.append(callback)
+        return True
+
+    def code(self) -> grpc.StatusCode | None:
+        return self.status
+
+    def time_remaining(self) -> float | None:
+        return None
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.status = code
+        raise RuntimeError(details)
+
+    def end(self) -> None:
+        for callback in self.callbacks:
+            callback()
+
+
+def _observe_stream(
+    handler: grpc.RpcMethodHandler, metrics: Metrics
+) -> tuple[grpc.RpcMethodHandler, _StreamContext]:
+    details = SimpleNamespace(method="/latency.v1.LatencyEstimator/Stream")
+    observed = TelemetryInterceptor(metrics).intercept_service(lambda _: handler, details)  # type: ignore[arg-type]
+    assert observed is not None
+    return observed, _StreamContext()
+
+
+def _handled(metrics: Metrics) -> dict[tuple[str, str], float]:
+    return {
+        (s.labels["grpc_type"], s.labels["grpc_code"]): s.value
+        for family in metrics.registry.collect()
+        if family.name == "grpc_server_handled"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+
+
+def test_a_stream_that_ends_is_recorded_once_as_ok(caplog: pytest.LogCaptureFixture) -> None:
+    """grpc runs a call's end callbacks after a stream's last answer too: had that end been
+    recorded again, each finished stream would also have been logged and counted CANCELLED
+    (the server test may scrape the metrics before that callback has run)."""
+    metrics = Metrics()
+    answers = grpc.unary_stream_rpc_method_handler(lambda request, context: iter([1, 2]))
+    observed, context = _observe_stream(answers, metrics)
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        assert list(observed.unary_stream(None, context)) == [1, 2]
+        context.end()
+    one = grpc.stream_unary_rpc_method_handler(lambda requests, context: sum(requests))
+    observed, context = _observe_stream(one, metrics)
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        assert observed.stream_unary(iter([1, 2]), context) == 3
+        context.end()
+    assert _handled(metrics) == {("server_stream", "OK"): 1, ("client_stream", "OK"): 1}
+    assert [r.rpc["code"] for r in caplog.records] == ["OK", "OK"]  # type: ignore[attr-defined]
+
+
+def test_a_stream_its_handler_aborts_is_recorded_with_the_abort_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not UNKNOWN, which reads as a server bug (a WARNING line)."""
+
+    def refuse(request: object, context: _StreamContext) -> Iterator[int]:
+        yield 1
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, "not yours")
+
+    metrics = Metrics()
+    observed, context = _observe_stream(grpc.unary_stream_rpc_method_handler(refuse), metrics)
+    with caplog.at_level(logging.INFO, logger="service.access"), pytest.raises(RuntimeError):
+        list(observed.unary_stream(None, context))
+    context.end()
+    assert _handled(metrics) == {("server_stream", "PERMISSION_DENIED"): 1}
+    assert "method=Stream code=PERMISSION_DENIED" in caplog.text
+
+
+def test_an_access_line_gives_milliseconds_and_warns_of_server_faults(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        log_rpc("Predict", grpc.StatusCode.OK, 0.0123, "ipv4:1")
+        log_rpc("Predict", grpc.StatusCode.INTERNAL, 0.5, "ipv4:1")
+        log_rpc("Predict", grpc.StatusCode.NOT_FOUND, 0.5, "ipv4:1")
+    assert (
+        caplog.records[0].getMessage() == "rpc method=Predict code=OK duration_ms=12.3 peer=ipv4:1"
+    )
+    levels = [r.levelno for r in caplog.records]
+    assert levels == [logging.INFO, logging.WARNING, logging.INFO]
+
+
+def test_json_formatter_keeps_the_traceback() -> None:
+    try:
+        raise ValueError("broken fit")
+    except ValueError:
+        record = logging.LogRecord(
+            "service", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["exc"].startswith("Traceback") and "ValueError: broken fit" in entry["exc"]
