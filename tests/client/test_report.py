@@ -403,3 +403,65 @@ def test_a_measurement_on_an_interval_bound_counts_as_covered() -> None:
     count it too."""
     report = _report([0.75, 3.0, 9.0], [1.5, 2.0, 2.5], 0.5, 1.5)  # on a bound, on one, above
     assert report.scores.coverage90 == pytest.approx(2 / 3)
+
+
+def test_the_scores_line_puts_each_score_in_its_place() -> None:
+    scores = {"n": 5, "spearman": 0.9, "acc10": 0.4, "mape": 12.34, "bias": 3.21, "coverage90": 0.8}
+    assert scores_line(scores) == (
+        "Spearman 0.900  acc10 40.0%  MAPE 12.3%  bias +3.2%  90% coverage 80.0%"
+    )
+
+
+def test_the_report_scores_the_services_median_not_the_intervals_midpoint() -> None:
+    """The service's interval is Gaussian in latency, so its geometric midpoint is not the
+    median the report promises to score (and is NaN for an unbounded one)."""
+    mean = np.array([2.0, 4.0, 10.0])
+    sd = np.array([0.5, 1.5, 30.0])
+    prediction = Predictions(mean, sd**2, np.maximum(mean - 1.645 * sd, 0.0), mean + 1.645 * sd)
+    report = Report.build("d", np.array([2.0, 4.0, 9.0]), prediction)
+    np.testing.assert_allclose(report.median_ms, prediction.median_ms)
+    assert np.all(np.isfinite(report.median_ms))
+
+
+def test_a_report_of_few_points_gives_every_one_an_error_bar() -> None:
+    title = draw(_report([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5, 2.0)).axes[0].get_title()
+    assert title == "Predicted vs measured"
+
+
+def test_the_legend_counts_every_point_not_only_those_with_an_error_bar() -> None:
+    measured = list(np.linspace(1.0, 50.0, MAX_ERROR_BARS + 100))
+    _, labels = draw(_report(measured, measured, 0.5, 2.0)).axes[0].get_legend_handles_labels()
+    assert f"inside the 90% interval ({MAX_ERROR_BARS + 100})" in labels
+
+
+def test_the_calibration_panel_marks_the_90_percent_coverage() -> None:
+    report = _report([0.75, 3.0, 9.0, 2.6], [1.5, 2.0, 2.5, 2.5], 0.5, 1.5)
+    assert (report.scores.coverage90, report.scores.acc10) == (0.75, 0.25)
+    calibration = draw(report).axes[1]
+    marker = next(c for c in calibration.collections if c.get_label().startswith("90% interval"))
+    assert marker.get_offsets()[0][1] == pytest.approx(0.75)
+
+
+def test_a_report_cut_off_while_written_leaves_the_previous_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk or Ctrl-C in the write itself, after matplotlib has drawn the figure."""
+    from client.report import write_report
+
+    prediction = Predictions(
+        np.array([2.5, 4.0]), np.array([1.0, 4.0]), np.array([1.5, 3.0]), np.array([3.5, 6.0])
+    )
+    out = tmp_path / "r.png"
+    write_report(out, "pi4", np.array([2.0, 5.0]), prediction)
+    whole = out.read_bytes()
+    write_bytes = Path.write_bytes
+
+    def cut_off(self: Path, data: bytes) -> int:
+        write_bytes(self, data[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_bytes", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(out, "other", np.array([4.0, 10.0]), prediction)
+    monkeypatch.undo()
+    assert out.read_bytes() == whole and [p.name for p in tmp_path.iterdir()] == ["r.png"]
