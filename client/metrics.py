@@ -162,9 +162,9 @@ def calibration_curve(
         # One scale for both sides, from the interval's whole log width, put the curve's 90%
         # point 3.5 points above the 90% coverage drawn beside it (HELP's pixel2, 10 measured).
         bound = np.where(offset > 0, upper_ms, lower_ms)
-        sd = np.abs(np.log(bound / median_ms)) / Z90
-        z = np.abs(offset) / np.maximum(sd, 1e-12)
-    z = np.where(np.isfinite(sd), z, 0.0)
-    bounds = stats.norm.ppf(0.5 + levels / 2)
-    observed = np.array([np.mean(z <= bound) for bound in bounds])
+        reach = np.abs(np.log(bound / median_ms))  # the 90% interval's, on the measurement's side
+    # The reach is scaled, not the offset divided by it: at 90% the scale is exactly 1, so a
+    # measurement on a bound is inside, as the coverage counts it (dividing rounded it out).
+    scales = stats.norm.ppf(0.5 + levels / 2) / Z90
+    observed = np.array([np.mean(np.abs(offset) <= scale * reach) for scale in scales])
     return np.asarray(levels, dtype=np.float64), observed

@@ -465,3 +465,14 @@ def test_a_report_cut_off_while_written_leaves_the_previous_one(
         write_report(out, "other", np.array([4.0, 10.0]), prediction)
     monkeypatch.undo()
     assert out.read_bytes() == whole and [p.name for p in tmp_path.iterdir()] == ["r.png"]
+
+
+def test_a_measurement_on_an_interval_bound_is_inside_at_the_curves_90_percent_point() -> None:
+    """The coverage beside the curve counts it inside; the curve rescaled the interval's log
+    reach to a normal scale and back, and its rounding put 0.8 outside [0.8, 2.6]."""
+    median = np.array([2.0, 2.0])
+    lower, upper = np.array([0.8, 0.8]), np.array([2.6, 2.6])
+    measured = np.array([0.8, 2.6])
+    levels, observed = calibration_curve(median, lower, upper, measured)
+    assert score(lower, upper, measured, median)[0].coverage90 == 1.0
+    assert observed[np.flatnonzero(levels == 0.9)[0]] == 1.0
