@@ -179,3 +179,23 @@ def assert_a_longest_name_is_written(write: Callable[[Path, str], object], folde
     out = folder / ("r" * 255)
     write(out, "figures")
     assert [(p.name, p.read_text()) for p in folder.iterdir()] == [(out.name, "figures")]
+
+
+class CallAborted(Exception):
+    """What :meth:`FakeCallContext.abort` raises, as grpc's abort raises to end the handler."""
+
+
+class FakeCallContext:
+    """The context of a unary call with ``remaining`` seconds left (None: no deadline), which
+    records the status it is aborted with."""
+
+    def __init__(self, remaining: float | None) -> None:
+        self.remaining = remaining
+        self.status: tuple[grpc.StatusCode, str] | None = None
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.status = (code, details)
+        raise CallAborted(details)

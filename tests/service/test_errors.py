@@ -17,6 +17,7 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
 from service.errors import MAX_DETAILS, grpc_errors
 from service.server import RunningServer, create_server
+from tests.helpers import CallAborted, FakeCallContext
 from tests.service.conftest import fit_settings, nb201
 
 ARCHS = all_archs()
@@ -337,21 +338,6 @@ def test_batch_limit_is_resource_exhausted(
     assert small_batch_server.store.table_counts()["measurements"] == before["measurements"] + 3
 
 
-class _EndedCall:
-    """The context of a call that ended while its handler picked suggestions."""
-
-    def __init__(self, time_remaining: float | None) -> None:
-        self.remaining = time_remaining
-        self.status: tuple[grpc.StatusCode, str] | None = None
-
-    def time_remaining(self) -> float | None:
-        return self.remaining
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        self.status = (code, details)
-        raise RuntimeError("aborted")
-
-
 @pytest.mark.parametrize(
     ("remaining", "code"),
     [(None, grpc.StatusCode.CANCELLED), (-0.5, grpc.StatusCode.DEADLINE_EXCEEDED)],
@@ -367,7 +353,7 @@ def test_suggestions_stopped_by_the_call_take_its_status(
         def SuggestSamples(self, request: object, context: object) -> None:
             raise SelectionStoppedError("stopped after 3 of 50 picks")
 
-    context = _EndedCall(remaining)
-    with pytest.raises(RuntimeError, match="aborted"):
+    context = FakeCallContext(remaining)  # a call that ended while its handler picked
+    with pytest.raises(CallAborted):
         Servicer().SuggestSamples(None, context)
     assert context.status == (code, "stopped after 3 of 50 picks")

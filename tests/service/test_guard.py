@@ -14,25 +14,7 @@ import pytest
 
 from service._proto.latency.v1 import latency_pb2 as pb
 from service.guard import RequestGuardInterceptor
-
-
-class _Aborted(Exception):
-    pass
-
-
-class _Context:
-    """A call with ``remaining`` seconds left (None: no deadline)."""
-
-    def __init__(self, remaining: float | None) -> None:
-        self.remaining = remaining
-        self.status: tuple[grpc.StatusCode, str] | None = None
-
-    def time_remaining(self) -> float | None:
-        return self.remaining
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        self.status = (code, details)
-        raise _Aborted
+from tests.helpers import CallAborted, FakeCallContext
 
 
 def _guarded(ran: list[object]) -> grpc.RpcMethodHandler:
@@ -51,8 +33,8 @@ def _guarded(ran: list[object]) -> grpc.RpcMethodHandler:
 
 def test_a_call_whose_deadline_passed_is_refused_before_it_runs() -> None:
     ran: list[object] = []
-    context = _Context(remaining=0.0)  # grpc's time_remaining() stops at 0
-    with pytest.raises(_Aborted):
+    context = FakeCallContext(remaining=0.0)  # grpc's time_remaining() stops at 0
+    with pytest.raises(CallAborted):
         _guarded(ran).unary_unary(pb.GetDeviceRequest(name="pi4"), context)
     assert context.status == (
         grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -64,6 +46,6 @@ def test_a_call_whose_deadline_passed_is_refused_before_it_runs() -> None:
 @pytest.mark.parametrize("remaining", [None, 0.5])
 def test_a_call_without_deadline_or_with_time_left_runs(remaining: float | None) -> None:
     ran: list[object] = []
-    context = _Context(remaining)
+    context = FakeCallContext(remaining)
     answer = _guarded(ran).unary_unary(pb.GetDeviceRequest(name="pi4"), context)
     assert answer.name == "pi4" and len(ran) == 1 and context.status is None
