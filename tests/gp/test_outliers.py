@@ -1,4 +1,5 @@
-"""The surprise check's verdict on one measurement: the predictive it is tested against."""
+"""The surprise check: the predictive a measurement is tested against, and the search for the
+measurements the others do not explain."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import numpy as np
 import pytest
 
 from gp.estimator import LatencyEstimator, Measurements
-from gp.outliers import surprising_measurements
+from gp.model import DevicePosterior
+from gp.outliers import (
+    _CHI2_MEDIAN,
+    MIN_FACTOR,
+    _may_hide_another,
+    surprising_measurements,
+)
 from gp.spaces import VectorSpace
 
 VECTORS = VectorSpace(3)
@@ -33,3 +40,53 @@ def test_a_measurement_is_tested_against_the_predictive_of_a_measurement() -> No
     p_value = 2.0 * others.standardised_error.sf(z) * posterior.count
     assert surprise.expected_ms == pytest.approx(math.exp(centre), rel=1e-9)
     assert surprise.p_value == pytest.approx(p_value, rel=1e-9)
+
+
+def _posterior(count: int, seed: int, noise: float, wrong: dict[int, float]) -> DevicePosterior:
+    """A vector device whose latency follows its archs' first feature (log-normal noise of
+    sd ``noise``), the measurements at the keys of ``wrong`` made that many times larger."""
+    rng = np.random.default_rng(seed)
+    features = np.c_[rng.uniform(1.0, 10.0, count), rng.uniform(0.0, 1.0, (count, 2))]
+    latency = 2.0 * features[:, 0] * np.exp(noise * rng.normal(size=count))
+    for position, factor in wrong.items():
+        latency[position] *= factor
+    archs = [VECTORS.canonical(vector) for vector in features]
+    return LatencyEstimator(None).posterior(VECTORS, Measurements(archs, latency))[1]
+
+
+def test_a_measurement_is_named_only_where_it_is_also_far_enough_off() -> None:
+    """On a device of 0.2% noise a measurement 1.2 times too large is far outside its
+    prediction (p about 1e-15), but not by ``MIN_FACTOR``: not worth a look. 1.6 times is,
+    and its interval holds what the others expect and leaves the measurement out."""
+    assert surprising_measurements(_posterior(30, 0, 0.002, {4: 1.2})) == []
+    [surprise] = surprising_measurements(_posterior(30, 0, 0.002, {4: 1.6}))
+    assert surprise.position == 4 and surprise.factor >= MIN_FACTOR
+    assert surprise.lower_ms < surprise.expected_ms < surprise.upper_ms < surprise.measured_ms
+
+
+def test_wrong_measurements_that_hide_each_other_are_all_named() -> None:
+    """Two of 20 made 10 times too large: the first one searched lies inside the others'
+    prediction (the second widens it), so the search goes on, finds the second outside its
+    own, and names both, each predicted without the other."""
+    found = surprising_measurements(_posterior(20, 0, 0.05, {18: 10.0, 19: 10.0}))
+    assert sorted(s.position for s in found) == [18, 19]
+    assert all(s.factor > 5.0 for s in found)
+
+
+@pytest.mark.parametrize(("count", "most"), [(4, 1), (9, 1), (10, 2), (14, 2), (15, 3)])
+def test_at_most_a_fifth_of_the_measurements_are_named(count: int, most: int) -> None:
+    """Every measurement passing (a significance above any p-value), the search stops at a
+    fifth of them, one below ten, and never predicts one from fewer than three others."""
+    posterior = _posterior(count, 1, 0.05, {})
+    found = surprising_measurements(posterior, significance=2.0, min_factor=1.0)
+    assert len(found) == most
+    assert surprising_measurements(_posterior(3, 1, 0.05, {0: 1000.0}), significance=2.0) == []
+
+
+def test_the_search_goes_on_past_a_residual_significant_among_the_device_s() -> None:
+    """Among 20 residuals whose median is a squared standard normal's (scale 1), the 20th's
+    two-sided tail times 20 is the verdict: below 1e-3 from about 16.45."""
+    typical = np.full(20, _CHI2_MEDIAN)
+    for z_squared, hides in ((18.0, True), (15.8, False)):
+        typical[19] = z_squared
+        assert _may_hide_another(typical, 19, 1e-3) is hides
