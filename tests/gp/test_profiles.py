@@ -1,4 +1,5 @@
-"""Source profiles: the baseline floor, the source levels and the least sources needed."""
+"""Source profiles: the baseline floor, the source levels, the mean cost, its directions and
+misfit, and the sources they need."""
 
 from __future__ import annotations
 
@@ -42,3 +43,39 @@ def test_the_level_is_the_mean_and_sd_over_sources_of_their_log_scale() -> None:
 def test_one_source_device_is_too_few() -> None:
     with pytest.raises(GPInputError, match="at least two"):
         _profiles(1.0)
+
+
+def test_the_mean_cost_and_its_directions_are_the_sources_mean_and_spread() -> None:
+    """Three sources of other shapes, one indicator feature per arch (each source's costs are
+    its latencies over their median): the mean cost is their mean, and the directions span
+    their spread about it, each as large as a source's sd along it (``D^T D`` is their
+    covariance over S), and the directions past what three sources span are zero."""
+    latency = torch.stack([LATENCY, LATENCY.flip(0), LATENCY.roll(2)]).clamp_min(0.1)
+    features = torch.eye(len(LATENCY), dtype=torch.float64)
+    profiles = SourceProfiles.from_log_latency(latency.log(), features, ["a", "b", "c"], 4)
+    normalised = latency / latency.median(dim=1, keepdim=True).values
+    torch.testing.assert_close(profiles.mean_cost, normalised.mean(0))
+    centred = normalised - normalised.mean(0)
+    torch.testing.assert_close(profiles.directions.T @ profiles.directions, centred.T @ centred / 3)
+    torch.testing.assert_close(profiles.directions[2:], torch.zeros_like(profiles.directions[2:]))
+
+
+def test_the_misfit_is_what_the_cost_model_leaves_out_in_units_of_the_baseline() -> None:
+    """With the intercept as the only feature, each source's cost is its mean normalised
+    latency, and the rest of each arch's is misfit, over the (floored) baseline."""
+    latency = torch.stack([LATENCY, 2.0 * LATENCY.flip(0)])
+    features = torch.ones(len(LATENCY), 1, dtype=torch.float64)
+    profiles = SourceProfiles.from_log_latency(latency.log(), features, ["a", "b"], 1)
+    normalised = latency / latency.median(dim=1, keepdim=True).values
+    left_out = normalised - normalised.mean(1, keepdim=True)
+    baseline = profiles.baseline(features)
+    assert baseline[0] != 1.0  # the misfit's unit shows
+    torch.testing.assert_close(profiles.misfit[0], left_out.mean(0) / baseline)
+
+
+def test_a_non_finite_source_latency_is_an_input_error() -> None:
+    log_latency = torch.log(torch.stack([LATENCY, LATENCY]))
+    log_latency[1, 2] = math.inf
+    features = torch.eye(len(LATENCY), dtype=torch.float64)
+    with pytest.raises(GPInputError, match="finite"):
+        SourceProfiles.from_log_latency(log_latency, features, ["a", "b"], 1)
