@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from gp.data import NOT_A_TORCH_FILE, load_help_dataset, quantization_step
+from gp.data import (
+    NOT_A_TORCH_FILE,
+    NOT_PLAIN_TORCH_FILE,
+    help_device_stems,
+    load_help_dataset,
+    quantization_step,
+)
 from gp.errors import DatasetError, GPInputError
 from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
 from tests.helpers import write_help_dataset
@@ -183,3 +189,48 @@ def test_two_whole_latencies_are_too_few_to_call_a_table_quantised() -> None:
     assert quantization_step(np.array([3.0, 4.0])) == 0.0
     assert quantization_step(np.array([3.0, 4.0, np.nan, 5.0])) == 1.0
     assert quantization_step(np.array([3.0, 4.0, 5.5])) == 0.0
+
+
+@pytest.mark.parametrize("table", [[1.0], [1.0] * (NUM_ARCHS - 1)])
+def test_a_table_of_another_length_is_a_dataset_error(tmp_path: Path, table: list) -> None:
+    """One latency would have been broadcast to every arch."""
+    root = _dataset(tmp_path / "d", **{"latency/a.pt": table})
+    with pytest.raises(DatasetError, match=f"a.pt: expected {NUM_ARCHS} latencies, got shape"):
+        load_help_dataset(root)
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_torch_file_of_other_objects_is_said_to_hold_them(tmp_path: Path, zipped: bool) -> None:
+    """torch.save's zip and legacy formats alike: a file torch wrote, its objects refused."""
+    root = _dataset(tmp_path / "d")
+    table = root / "latency" / "a.pt"
+    torch.save([_RunsCode()], table, _use_new_zipfile_serialization=zipped)
+    with pytest.raises(DatasetError) as raised:
+        load_help_dataset(root)
+    assert str(raised.value) == f"cannot read {table}: {NOT_PLAIN_TORCH_FILE}"
+
+
+def test_the_tables_are_the_latency_folder_s_torch_files(tmp_path: Path) -> None:
+    """Another file beside them is not a device; a folder of none is a DatasetError."""
+    write_help_dataset(tmp_path, ONE_TABLE)
+    (tmp_path / "latency" / "notes.txt").write_text("measured in May\n")
+    assert help_device_stems(tmp_path) == ["a"]
+    (tmp_path / "latency" / "a.pt").unlink()
+    with pytest.raises(DatasetError, match="no latency tables"):
+        help_device_stems(tmp_path)
+
+
+def test_a_device_the_dataset_lacks_is_named_with_those_it_has(tmp_path: Path) -> None:
+    write_help_dataset(tmp_path, ONE_TABLE)
+    with pytest.raises(DatasetError, match="fpga; it has: a$"):
+        load_help_dataset(tmp_path).table("fpga")
+
+
+def test_the_file_order_is_the_canonical_index_of_each_position_of_the_files(
+    tmp_path: Path,
+) -> None:
+    reversed_index = {arch: NUM_ARCHS - 1 - i for i, arch in enumerate(all_archs())}
+    root = _dataset(tmp_path / "d", **{"str_arch2idx.pt": reversed_index})
+    order = load_help_dataset(root).file_order
+    assert order is not None
+    np.testing.assert_array_equal(order, np.arange(NUM_ARCHS)[::-1])
