@@ -3,6 +3,7 @@ without source tables, so no fit is needed)."""
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from gp.estimator import (
     SURPRISE_CHECK_MAX_ARCHS,
     LatencyEstimator,
     Measurements,
+    prior_only_model,
     surprise_check_sample,
 )
 from gp.model import FitSettings, LatencyPrediction
@@ -501,3 +503,134 @@ def test_one_measurement_in_a_space_without_sources_predicts_the_others_near_it(
     assert np.all(prediction.mean_ms / (4.0 * relative_work) > 0.67), prediction.mean_ms
     assert np.all(prediction.lower_ms < prediction.mean_ms)
     assert np.all(prediction.upper_ms > prediction.mean_ms)
+
+
+def test_a_source_table_with_a_nan_is_left_out_of_the_fit(caplog) -> None:
+    """NaN marks an arch not measured: the table is skipped, with a warning, not refused."""
+    flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
+    partial = flops.copy()
+    partial[7] = np.nan
+    sources = {"a": flops, "b": 2 * flops, "c": partial}
+    with pytest.raises(NotFittedError, match="at least 3 complete NB201 source tables, got 2"):
+        LatencyEstimator.fit(sources)
+    assert "not used as sources (incomplete tables): c" in caplog.text
+
+
+def test_a_saved_estimator_loads_with_the_same_profiles_and_a_tag_must_be_a_str(
+    tmp_path: Path,
+) -> None:
+    flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
+    sources = {f"d{i}": flops * (1 + i) + 10 * i for i in range(3)}
+    settings = FitSettings(iterations=1, query_size=20, context_sizes=(5,))
+    path = tmp_path / "model.pt"
+    fitted = LatencyEstimator.fit(sources, settings)
+    path.write_bytes(fitted.to_bytes())
+    profiles = fitted.nasbench201.features.profiles
+    loaded = LatencyEstimator.load(path).nasbench201.features.profiles
+    assert (loaded.level_mean, loaded.level_sd, loaded.baseline_floor) == pytest.approx(
+        (profiles.level_mean, profiles.level_sd, profiles.baseline_floor), rel=1e-6
+    )
+    assert profiles.level_mean != pytest.approx(profiles.level_sd)  # an exchange would show
+    torch.save(torch.load(path, weights_only=True) | {"tag": 5}, path)
+    with pytest.raises(NotFittedError, match="its tag is a int, not a str"):
+        LatencyEstimator.load(path)
+
+
+def test_vector_predictions_from_two_measurements_do_not_depend_on_the_units() -> None:
+    """Two distinct archs are enough to standardise the features by."""
+    features, latency = synthetic_vectors(0, 20)
+
+    def predict(units: np.ndarray) -> np.ndarray:
+        vectors = features * units
+        archs = [VECTORS.canonical(vector) for vector in vectors[:2]]
+        return LatencyEstimator(None).predict(VECTORS, vectors, Measurements(archs, latency[:2]))
+
+    in_units = predict(np.ones(3))
+    np.testing.assert_allclose(predict(np.array([1e-9, 1e-6, 1.0])).var_ms, in_units.var_ms)
+
+
+def test_an_arch_measured_twice_suggests_as_one_measurement_of_it() -> None:
+    """One distinct arch is too few to standardise by, however often it was measured: the
+    pool standardises the posterior that picks, and the device's own answers for the picks."""
+    features, latency = synthetic_vectors(0, 60)
+    archs = [VECTORS.canonical(vector) for vector in features]
+    estimator = LatencyEstimator(None)
+    once = estimator.suggest(VECTORS, 5, Measurements(archs[:1], latency[:1]), archs, seed=3)
+    twice = Measurements(archs[:1] * 2, np.repeat(latency[:1], 2))
+    chosen = estimator.suggest(VECTORS, 5, twice, archs, seed=3)
+    assert chosen.archs == once.archs
+    np.testing.assert_allclose(chosen.prediction.var_ms, once.prediction.var_ms, rtol=1e-9)
+
+
+def test_a_device_of_exactly_the_cap_of_archs_is_checked_whole() -> None:
+    archs = [VECTORS.canonical(v) for v in np.random.default_rng(0).uniform(0, 1, (100, 3))]
+    measured = Measurements(archs, np.ones(100))
+    assert surprise_check_sample(VECTORS, measured, archs) == (measured, set(archs))
+
+
+def test_a_measured_arch_s_reference_latency_is_left_out() -> None:
+    """The measurement is what the device is conditioned on; the descriptor's latency of the
+    same arch (1,000 times larger here) neither replaces nor joins it."""
+    arch = all_archs()[5]
+    descriptor = {REFERENCE_LATENCY_PREFIX + arch: 4000.0}
+    _, posterior = LatencyEstimator(None).posterior(NB201, Measurements([arch], [4.0]), descriptor)
+    assert posterior.count == 1
+    assert float(posterior.log_latency[0]) == pytest.approx(math.log(4.0))
+
+
+def test_a_bad_latency_among_repeats_is_named_by_its_position_in_the_upload() -> None:
+    archs = all_archs()[:2]
+    measured = Measurements([archs[0], archs[0], archs[1]], [1.0, 2.0, -1.0])
+    with pytest.raises(InvalidMeasurementError, match="^measurement 2: latency -1.0 ms"):
+        LatencyEstimator(None).predict(NB201, archs, measured)
+
+
+def test_whole_millisecond_measurements_are_rounded_ones_though_their_medians_are_not() -> None:
+    """An arch measured at 3 and 4 ms has a median of 3.5: still a device of whole ms."""
+    archs = all_archs()[:4]
+    measured = Measurements([archs[0], *archs], [3.0, 4.0, 7.0, 9.0, 12.0])
+    _, posterior = LatencyEstimator(None).posterior(NB201, measured)
+    assert posterior.step_ms == 1.0
+
+
+def test_a_surprising_measurement_is_returned_as_measured() -> None:
+    """Its latency came back as exp(log(latency)): 5 ms as 4.999999999999999."""
+    rng = np.random.default_rng(1)
+    features = np.c_[rng.uniform(1.0, 10.0, 30), rng.uniform(0.0, 1.0, (30, 2))]
+    latency = 2.0 * features[:, 0] * (1 + 0.02 * rng.normal(size=30))
+    slowest = int(features[:, 0].argmax())  # about 20 ms: 5 ms is 4 times too fast
+    latency[slowest] = 5.0
+    archs = [VECTORS.canonical(vector) for vector in features]
+    [(arch, surprise)] = LatencyEstimator(None).surprising(VECTORS, Measurements(archs, latency))
+    assert arch == archs[slowest] and surprise.measured_ms == 5.0
+
+
+def test_a_count_beyond_nb201_less_the_measured_archs_says_why() -> None:
+    measured = Measurements(all_archs()[:1], [4.0])
+    with pytest.raises(GPInputError, match=f"left of the {NUM_ARCHS} given"):
+        LatencyEstimator(None).suggest(NB201, NUM_ARCHS, measured)
+
+
+def test_a_universe_s_rows_are_those_of_its_encodings_as_they_are() -> None:
+    """The benchmark's prior-only model addresses archs by index; its rows were of encodings
+    standardised by the universe's own statistics, not as the caller gave them."""
+    universe = torch.as_tensor(np.random.default_rng(0).uniform(0, 100, (20, 3)))
+    index = torch.tensor([3, 11])
+    by_index = prior_only_model(VECTORS, universe).features.universe_rows(index)
+    by_encoding = prior_only_model(VECTORS).features.encoding_rows(universe[index])
+    torch.testing.assert_close(by_index, by_encoding)
+
+
+def test_a_column_constant_at_a_rounding_residue_is_taken_as_zeros() -> None:
+    """0.1 + 0.2 - 0.3 (5.6e-17) in every measured arch is constant and zero up to rounding:
+    scaled by its magnitude, an exact 0 elsewhere was a whole sd from the measured archs."""
+    features, latency = synthetic_vectors(0, 40)
+
+    def predict(residue: float) -> LatencyPrediction:
+        features[:, 2] = np.r_[np.full(20, residue), np.zeros(20)]
+        archs = [VECTORS.canonical(vector) for vector in features]
+        device = Measurements(archs[:20], latency[:20])
+        return LatencyEstimator(None).predict(VECTORS, archs[20:], device)
+
+    exact = predict(0.0)
+    np.testing.assert_allclose(predict(0.1 + 0.2 - 0.3).var_ms, exact.var_ms, rtol=1e-6)
