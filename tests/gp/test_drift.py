@@ -1,9 +1,16 @@
 """The file-order drift diagnostic's statistics, on series whose answer is known."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+from scipy import stats
 
+from gp import drift as drift_module
+from gp.data import HELP_SOURCE_DEVICES, LatencyDataset
 from gp.drift import check_window, lag_autocorrelation, main, neighbour_mean
+from gp.errors import DatasetError
+from gp.spaces.nasbench201 import NUM_ARCHS
 
 
 def _ar1(phi: float, n: int, seed: int) -> np.ndarray:
@@ -80,3 +87,82 @@ def test_a_negative_seed_is_refused_before_any_fit(capsys: pytest.CaptureFixture
 def test_a_missing_dataset_is_an_error_before_any_fit(tmp_path) -> None:
     with pytest.raises(SystemExit, match="error: .*not a HELP dataset directory"):
         main(["--dataset", str(tmp_path), "--device", "gold_6226"])
+
+
+def test_autocorrelation_takes_a_series_two_longer_than_its_longest_lag() -> None:
+    """Shorter, the correlation at that lag is of one pair or none: NaN."""
+    with pytest.raises(ValueError, match="a series of 627 is too short"):
+        lag_autocorrelation(np.arange(627.0))
+    assert np.isfinite(lag_autocorrelation(_ar1(0.5, 628, seed=4))).all()
+
+
+def test_the_report_is_of_the_unmeasured_archs_residuals_in_file_order(monkeypatch) -> None:
+    """A device predicted at exp(g) (a stand-in posterior, rows being the archs' indices),
+    whose table is exp(g + noise) times a slow walk along a file order of its own: the
+    report's figures are those of the residuals taken in that order, measured archs left out."""
+    rng = np.random.default_rng(5)
+    order = rng.permutation(NUM_ARCHS)
+    g = rng.normal(size=NUM_ARCHS)
+    walk = np.empty(NUM_ARCHS)
+    walk[order] = _ar1(0.99, NUM_ARCHS, seed=6) * 0.1
+    truth = np.exp(g + 0.3 * rng.normal(size=NUM_ARCHS) + walk)
+    dataset = LatencyDataset({"dev": truth}, file_order=order)
+    model = SimpleNamespace(features=SimpleNamespace(universe_rows=lambda index: index.numpy()))
+    conditioned_on: list[np.ndarray] = []
+
+    def measured_posterior(_model, table: np.ndarray, index: np.ndarray) -> SimpleNamespace:
+        assert table is truth
+        conditioned_on.append(index)
+        return SimpleNamespace(predict=lambda rows: SimpleNamespace(mean_ms=np.exp(g[rows])))
+
+    monkeypatch.setattr(drift_module, "measured_posterior", measured_posterior)
+    report = drift_module.drift_report(model, dataset, "dev", measured=500, seed=1, window=25)
+
+    [chosen] = conditioned_on
+    assert len(set(chosen.tolist())) == 500
+    held_out = [arch for arch in order if arch not in set(chosen.tolist())]
+    table = np.log(truth[held_out])
+    residual = table - g[held_out]
+    trend = neighbour_mean(residual, 25)
+    assert report.residual_sd == pytest.approx(residual.std())
+    assert list(report.autocorrelation.values()) == pytest.approx(lag_autocorrelation(residual))
+    assert report.autocorrelation[1] > 0.5  # the walk shows in file order only
+    assert report.drift_variance_share == pytest.approx(trend.var() / residual.var())
+    spearman = {
+        "spearman_vs_table": (g[held_out], table),
+        "spearman_vs_table_less_drift": (g[held_out], table - trend),
+        "table_less_drift_vs_table": (table - trend, table),
+    }
+    for field, (a, b) in spearman.items():
+        assert getattr(report, field) == pytest.approx(stats.spearmanr(a, b).statistic), field
+
+
+def test_a_dataset_without_a_file_order_has_no_drift_report() -> None:
+    dataset = LatencyDataset({"dev": np.ones(NUM_ARCHS)})
+    with pytest.raises(DatasetError, match="does not say in which order"):
+        drift_module.drift_report(SimpleNamespace(), dataset, "dev")
+
+
+@pytest.mark.parametrize("measured", [0, NUM_ARCHS - 999])
+def test_measured_counts_that_leave_too_few_or_nothing_measured_are_refused(
+    measured: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        drift_module.parse_args(["--dataset", "d", "--device", "fpga", "--measured", str(measured)])
+    assert f"--measured must be between 1 and {NUM_ARCHS - 1000}" in capsys.readouterr().err
+
+
+def test_a_source_device_examined_is_left_out_of_the_sources(monkeypatch) -> None:
+    fitted_on: list[list[str]] = []
+
+    def fit_sources(_dataset, sources: list[str], _settings) -> None:
+        fitted_on.append(sources)
+        raise ValueError("stop before fitting")
+
+    monkeypatch.setattr(
+        drift_module, "load_help_dataset", lambda _: SimpleNamespace(require=lambda devices: None)
+    )
+    monkeypatch.setattr(drift_module, "fit_sources", fit_sources)
+    with pytest.raises(SystemExit, match="stop before fitting"):
+        main(["--dataset", "d", "--device", HELP_SOURCE_DEVICES[0]])
+    assert fitted_on == [list(HELP_SOURCE_DEVICES[1:])]
