@@ -519,11 +519,8 @@ def test_a_source_table_with_a_nan_is_left_out_of_the_fit(caplog) -> None:
 def test_a_saved_estimator_loads_with_the_same_profiles_and_a_tag_must_be_a_str(
     tmp_path: Path,
 ) -> None:
-    flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
-    sources = {f"d{i}": flops * (1 + i) + 10 * i for i in range(3)}
-    settings = FitSettings(iterations=1, query_size=20, context_sizes=(5,))
     path = tmp_path / "model.pt"
-    fitted = LatencyEstimator.fit(sources, settings)
+    fitted = _quick_fit()
     path.write_bytes(fitted.to_bytes())
     profiles = fitted.nasbench201.features.profiles
     loaded = LatencyEstimator.load(path).nasbench201.features.profiles
@@ -634,3 +631,21 @@ def test_a_column_constant_at_a_rounding_residue_is_taken_as_zeros() -> None:
 
     exact = predict(0.0)
     np.testing.assert_allclose(predict(0.1 + 0.2 - 0.3).var_ms, exact.var_ms, rtol=1e-6)
+
+
+def test_an_empty_among_checks_no_measurement() -> None:
+    rng = np.random.default_rng(1)
+    features = np.c_[rng.uniform(1.0, 10.0, 30), rng.uniform(0.0, 1.0, (30, 2))]
+    latency = 2.0 * features[:, 0] * (1 + 0.02 * rng.normal(size=30))
+    latency[3] *= 1e-3
+    measured = Measurements([VECTORS.canonical(vector) for vector in features], latency)
+    assert LatencyEstimator(None).surprising(VECTORS, measured, among=[]) == []
+    assert len(LatencyEstimator(None).surprising(VECTORS, measured)) == 1
+
+
+def test_an_nb201_descriptor_s_other_keys_are_not_reference_latencies() -> None:
+    archs = all_archs()[:3]
+    measured = Measurements(archs[:1], [7.0])
+    described = LatencyEstimator(None).predict(NB201, archs, measured, {"memory_gb": 4.0})
+    plain = LatencyEstimator(None).predict(NB201, archs, measured)
+    np.testing.assert_allclose(described.mean_ms, plain.mean_ms)
