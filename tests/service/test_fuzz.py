@@ -446,7 +446,10 @@ def test_a_write_whose_deadline_passed_in_the_queue_is_not_stored(
             with pytest.raises(grpc.RpcError) as info:
                 stub.AddMeasurements(request, timeout=0.3)
             slow.join()
-            time.sleep(0.3)  # let the queued write reach the guard
+            # Give the queued write its turn: grpc (1.85) drops a call whose deadline passed
+            # in the queue before its handler runs, and the guard refuses one that gets there
+            # (test_guard checks the guard itself): either way nothing is stored.
+            time.sleep(0.3)
             assert running.store.table_counts() == before
             assert stub.AddMeasurements(request, timeout=30).accepted == 1  # still serving
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
