@@ -1,0 +1,33 @@
+"""The rules for names, short texts and write tokens, at their edges (service.names)."""
+
+from __future__ import annotations
+
+from service.names import MAX_NAME_LENGTH, name_problem, token_problem, unprintable_problem
+
+
+def test_a_name_of_the_maximum_length_is_taken_and_one_more_is_refused() -> None:
+    assert name_problem("device name", "n" * MAX_NAME_LENGTH) is None
+    assert name_problem("device name", "n" * (MAX_NAME_LENGTH + 1)) == (
+        f"device name is longer than {MAX_NAME_LENGTH} characters"
+    )
+
+
+def test_every_unprintable_category_is_refused_in_a_name() -> None:
+    # Cc (escape), Cf (direction override), Zl (line separator), Zp (paragraph separator)
+    for character in ("\x1b", "\u202e", "\u2028", "\u2029"):
+        problem = name_problem("device name", f"a{character}b")
+        assert problem is not None and problem.endswith("has a control or format character")
+
+
+def test_a_refused_text_is_quoted_only_up_to_40_characters() -> None:
+    """A 10,000-character description with one escape must not come back whole in the error."""
+    value = "\x1b" + "x" * 9_999
+    assert unprintable_problem("description", value) == (
+        f"description {value[:40]!r} has a control or format character"
+    )
+
+
+def test_a_token_is_visible_ascii_only() -> None:
+    assert token_problem("token", "\x21" + "a" * 30 + "\x7e") is None
+    for bad in ("abc\x7fdef", "abc def", "abc\tdef"):  # DEL, space, tab: not visible
+        assert token_problem("token", bad) == "token must be printable ASCII without spaces"
