@@ -1,0 +1,49 @@
+"""Waiting for SERVING on the health service (service.probe), against an in-process server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from service.errors import ServerExitedError
+from service.probe import wait_serving
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[health.HealthServicer, grpc.Channel]]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield servicer, channel
+    server.stop(None)
+
+
+def test_serving_ends_the_wait(health_server: tuple[health.HealthServicer, grpc.Channel]) -> None:
+    servicer, channel = health_server
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    wait_serving(channel, timeout_s=30)
+
+
+def test_a_server_that_never_serves_times_out(
+    health_server: tuple[health.HealthServicer, grpc.Channel],
+) -> None:
+    servicer, channel = health_server
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    with pytest.raises(TimeoutError, match="no SERVING within 1 s"):
+        wait_serving(channel, timeout_s=1.0)
+
+
+def test_an_exited_server_ends_the_wait_at_once(
+    health_server: tuple[health.HealthServicer, grpc.Channel],
+) -> None:
+    servicer, channel = health_server
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    with pytest.raises(ServerExitedError, match="exited before it reported SERVING"):
+        wait_serving(channel, timeout_s=30, exited=lambda: True)
