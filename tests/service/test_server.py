@@ -1,0 +1,72 @@
+"""A server's life in-process (service.server): health from start to stop, the grace period,
+and the store closed at the stop."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.config import ServiceConfig
+from service.server import SERVICE_NAME, RunningServer, create_server
+
+Status = health_pb2.HealthCheckResponse
+
+
+def statuses(running: RunningServer) -> list[int]:
+    """The health of the server as a whole and of the latency service, in that order."""
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        return [
+            health.Check(health_pb2.HealthCheckRequest(service=name), timeout=10).status
+            for name in ("", SERVICE_NAME)
+        ]
+
+
+def test_health_is_not_serving_until_warmed_up_and_after_the_stop(tmp_path: Path) -> None:
+    """A load balancer or ``client wait`` must not send model calls before the model is ready,
+    nor new calls to a server draining its in-flight ones."""
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite"))
+    try:
+        assert statuses(running) == [Status.NOT_SERVING] * 2
+        running.warm_up()  # an empty store: nothing to fit
+        assert statuses(running) == [Status.SERVING] * 2
+    finally:
+        running.stop(grace=0)
+    for name in ("", SERVICE_NAME):
+        request = health_pb2.HealthCheckRequest(service=name)
+        assert running.health.Check(request, None).status == Status.NOT_SERVING
+
+
+def test_stop_closes_an_idle_store(tmp_path: Path) -> None:
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite"))
+    running.stop(grace=0)
+    with pytest.raises(sqlite3.ProgrammingError):
+        running.store.list_devices()
+
+
+class RecordingServer:
+    """A grpc server that records the grace periods it is stopped with."""
+
+    def __init__(self, server: grpc.Server) -> None:
+        self.server = server
+        self.graces: list[float | None] = []
+
+    def stop(self, grace: float | None) -> object:
+        self.graces.append(grace)
+        return self.server.stop(grace)
+
+
+@pytest.mark.parametrize(("grace", "expected"), [(None, 7.0), (0, 0)])
+def test_stop_waits_the_grace_it_is_given_else_the_configured_one(
+    grace: float | None, expected: float, tmp_path: Path
+) -> None:
+    config = ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite", grace_s=7.0)
+    running = create_server(config)
+    recorder = RecordingServer(running.server)
+    running.server = recorder  # type: ignore[assignment]
+    running.stop(grace=grace)
+    assert recorder.graces == [expected]
