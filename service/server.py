@@ -151,7 +151,7 @@ def create_server(
         # Both ports are bound before the store is opened: a start that cannot listen leaves
         # no new, empty store behind.
         server, port = _bound_server(config, metrics, token, credentials)
-        undo.callback(server.stop, None)
+        undo.callback(_release, server)
         endpoint = None
         if config.metrics_address:
             endpoint = MetricsEndpoint(metrics, config.metrics_address, port)
@@ -172,6 +172,14 @@ def create_server(
     if running.store.created:
         _say_the_store_is_new(config)
     return running
+
+
+def _release(server: grpc.Server) -> None:
+    """Frees the port of a server that never started. grpc unbinds a port only when a started
+    server stops: stop() alone, or dropping the server, kept it bound for the rest of the
+    process, and the next start there failed "cannot listen"."""
+    server.start()
+    server.stop(None).wait()
 
 
 def _say_the_store_is_new(config: ServiceConfig) -> None:

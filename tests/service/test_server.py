@@ -1,5 +1,5 @@
 """A server's life in-process (service.server): health from start to stop, the grace period,
-and the store closed at the stop."""
+the store closed at the stop, and a start that fails releasing its port."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.config import ServiceConfig
+from service.errors import StoreError
 from service.server import SERVICE_NAME, RunningServer, create_server
+from tests.service.conftest import free_port
 
 Status = health_pb2.HealthCheckResponse
 
@@ -70,3 +72,14 @@ def test_stop_waits_the_grace_it_is_given_else_the_configured_one(
     running.server = recorder  # type: ignore[assignment]
     running.stop(grace=grace)
     assert recorder.graces == [expected]
+
+
+def test_a_start_that_fails_at_the_store_releases_its_port(tmp_path: Path) -> None:
+    """The port is bound before the store is opened; a start the store refuses must not keep
+    it, or a retry in the same process cannot listen there."""
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"not a SQLite database\n" * 100)
+    address = f"127.0.0.1:{free_port()}"
+    with pytest.raises(StoreError):
+        create_server(ServiceConfig(address=address, store_path=corrupt))
+    create_server(ServiceConfig(address=address, store_path=tmp_path / "s.sqlite")).stop(grace=0)
