@@ -238,3 +238,32 @@ def test_a_stop_that_closes_the_store_under_the_start_up_is_not_a_failed_start(
             signal.signal(number, handler)
     assert code == 0
     assert "start-up failed" not in caplog.text
+
+
+def test_a_start_up_that_fails_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A supervisor restarts on failure only: a failed start must not end with exit code 0."""
+    from service import server as server_module
+    from service.config import ServiceConfig
+    from service.telemetry import Metrics
+
+    class FailingServer:
+        metrics = Metrics()
+
+        def warm_up(self) -> None:
+            raise RuntimeError("the fit failed")
+
+        def stop(self) -> None:
+            while any(t.name == "warm-up" for t in threading.enumerate()):
+                time.sleep(0.01)  # else serve() leaves by os._exit, which would end pytest
+
+    monkeypatch.setattr(server_module, "create_server", lambda config: FailingServer())
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        code = server_module.serve(ServiceConfig(store_path=tmp_path / "store.sqlite"))
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert code == 1
+    assert "start-up failed" in caplog.text and "the fit failed" in caplog.text
