@@ -260,6 +260,11 @@ def test_default_address_is_loopback() -> None:
     assert not is_loopback("example.org:50051")
 
 
+def test_a_unix_socket_is_loopback() -> None:
+    """Only this machine can reach it: no warning of what anyone on the network can do."""
+    assert is_loopback("unix:/run/latency.sock") and is_loopback("unix-abstract:latency")
+
+
 @pytest.mark.parametrize(
     ("tls", "token", "warned"),
     [
@@ -276,6 +281,13 @@ def test_default_address_is_loopback() -> None:
             None,
             "serving plaintext on 0.0.0.0:0, reachable from other machines: anyone on the"
             " network can read the traffic and, without a token, write; configure --tls-cert"
+            " and --tls-key",
+        ),
+        (
+            False,
+            TOKEN,
+            "serving plaintext on 0.0.0.0:0, reachable from other machines: anyone on the"
+            " network can read the traffic, including the write token; configure --tls-cert"
             " and --tls-key",
         ),
     ],
