@@ -384,6 +384,23 @@ def test_an_answer_over_the_message_limit_is_refused_as_such(
     assert "method=ListMeasurements code=RESOURCE_EXHAUSTED" in caplog.text
 
 
+def test_a_request_over_the_configured_limit_is_refused_before_its_handler(
+    tmp_path: Path,
+) -> None:
+    """A 2 MiB request to a server configured for 1 MiB: under grpc's own 4 MiB default, so
+    only the configured receive limit refuses it (the handler would answer INVALID_ARGUMENT,
+    a description over 10,000 characters)."""
+    running = start_server(tmp_path / "store.sqlite", {}, max_message_bytes=1 << 20)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            big = pb.RegisterDeviceRequest(name="big", description="x" * (2 << 20))
+            with pytest.raises(grpc.RpcError) as info:
+                pb_grpc.LatencyEstimatorStub(channel).RegisterDevice(big, timeout=60)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        running.stop(grace=0)
+
+
 def test_default_message_limit_is_resource_exhausted(tmp_path: Path) -> None:
     """The stock 64 MiB limit answers RESOURCE_EXHAUSTED too (not a dropped connection)."""
     running = start_server(tmp_path / "store.sqlite", {})
