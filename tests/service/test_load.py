@@ -20,7 +20,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from service.loadtest import LoadSettings, Outcome, _report, format_report, main, run_load
+from service.loadtest import (
+    LoadSettings,
+    Outcome,
+    RssSampler,
+    _report,
+    _rss,
+    format_report,
+    main,
+    run_load,
+    settings_problem,
+)
 from tests.service.conftest import FIT_ITERATIONS, REPO, STORE_NAME
 
 
@@ -58,6 +68,8 @@ def test_load_test_only_drives_loopback_servers() -> None:
         (["--clients", "0"], "--clients 0: at least one client is needed"),
         (["--duration", "-5"], "--duration -5: expected a positive number of seconds"),
         (["--duration", "nan"], "--duration nan: expected a positive number of seconds"),
+        (["--duration", "inf"], "--duration inf: expected a positive number of seconds"),
+        (["--warmup", "-1"], "--warmup -1 must be shorter than --duration 60 (and not negative)"),
         (["--duration", "5", "--warmup", "5"], "--warmup 5 must be shorter than --duration 5"),
         (["--max-rss-growth", "-0.1"], "--max-rss-growth -0.1: expected a fraction >= 0"),
         (["--address", "10.1.2.3:50051"], "only drives loopback servers, not 10.1.2.3:50051"),
@@ -158,3 +170,38 @@ def _sigint_as_a_terminal_sends_it() -> None:
     control ignores SIGINT, the child inherited that, and Python then never raises
     KeyboardInterrupt (the run went on for its whole --duration)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_a_zero_rss_growth_limit_is_a_valid_setting() -> None:
+    assert settings_problem(LoadSettings(address="127.0.0.1:1", max_rss_growth=0.0)) is None
+
+
+def test_the_summary_has_millisecond_percentiles_errors_and_the_rate() -> None:
+    client = SimpleNamespace(outcome=Outcome())
+    client.outcome.latency_s["Predict"].extend(ms / 1000 for ms in range(100, 0, -1))
+    client.outcome.error_counts.update({"Predict UNAVAILABLE": 2, "SuggestSamples INTERNAL": 1})
+    report = _report(LoadSettings(clients=1), [client], elapsed=4.0)  # type: ignore[list-item]
+    predict = report.rpcs["Predict"]
+    assert (predict.calls, predict.errors) == (100, 2)
+    figures = (predict.p50_ms, predict.p90_ms, predict.p99_ms, predict.max_ms)
+    assert figures == pytest.approx((50.5, 90.1, 99.01, 100.0))  # numpy's linear percentiles
+    assert report.throughput == 25.0
+    lines = format_report(report).splitlines()
+    assert lines[0] == "1 client, 4.0 s, 25.0 RPC/s"
+    assert lines[2].split() == ["Predict", "100", "2", "50.5", "90.1", "99.0", "100.0"]
+    assert lines[-1] == "FAIL"  # errors
+
+
+def test_rss_growth_is_relative_to_the_median_after_the_warm_up() -> None:
+    sampler = RssSampler(os.getpid())  # never started: the samples are set here
+    mb = 1 << 20
+    sampler.samples = [(0.0, 90 * mb), (10.0, 100 * mb), (11.0, 100 * mb), (30.0, 125 * mb)]
+    report = _report(LoadSettings(clients=2), [], elapsed=30.0)
+    report.counts_ok = True
+    _rss(report, sampler, baseline_at=10.0, limit=0.25)
+    assert report.rss_growth == pytest.approx(0.25) and report.rss_ok
+    assert (report.rss_start_mb, report.rss_after_warmup_mb, report.rss_end_mb) == (90, 100, 125)
+    assert format_report(report).splitlines()[-1] == "PASS"
+    _rss(report, sampler, baseline_at=10.0, limit=0.2)
+    assert not report.rss_ok
+    assert "+25.0% TOO MUCH" in format_report(report) and not report.ok
