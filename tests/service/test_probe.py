@@ -12,9 +12,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from service.errors import ServerExitedError
 from service.probe import wait_serving
 
+HealthServer = tuple[health.HealthServicer, grpc.Channel]
+
 
 @pytest.fixture
-def health_server() -> Iterator[tuple[health.HealthServicer, grpc.Channel]]:
+def health_server() -> Iterator[HealthServer]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
@@ -25,25 +27,24 @@ def health_server() -> Iterator[tuple[health.HealthServicer, grpc.Channel]]:
     server.stop(None)
 
 
-def test_serving_ends_the_wait(health_server: tuple[health.HealthServicer, grpc.Channel]) -> None:
+def _reporting(health_server: HealthServer, status: int) -> grpc.Channel:
+    """The channel to ``health_server``, whose health now says ``status``."""
     servicer, channel = health_server
-    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    wait_serving(channel, timeout_s=30)
+    servicer.set("", status)
+    return channel
 
 
-def test_a_server_that_never_serves_times_out(
-    health_server: tuple[health.HealthServicer, grpc.Channel],
-) -> None:
-    servicer, channel = health_server
-    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+def test_serving_ends_the_wait(health_server: HealthServer) -> None:
+    wait_serving(_reporting(health_server, health_pb2.HealthCheckResponse.SERVING), timeout_s=30)
+
+
+def test_a_server_that_never_serves_times_out(health_server: HealthServer) -> None:
+    channel = _reporting(health_server, health_pb2.HealthCheckResponse.NOT_SERVING)
     with pytest.raises(TimeoutError, match="no SERVING within 1 s"):
         wait_serving(channel, timeout_s=1.0)
 
 
-def test_an_exited_server_ends_the_wait_at_once(
-    health_server: tuple[health.HealthServicer, grpc.Channel],
-) -> None:
-    servicer, channel = health_server
-    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+def test_an_exited_server_ends_the_wait_at_once(health_server: HealthServer) -> None:
+    channel = _reporting(health_server, health_pb2.HealthCheckResponse.NOT_SERVING)
     with pytest.raises(ServerExitedError, match="exited before it reported SERVING"):
         wait_serving(channel, timeout_s=30, exited=lambda: True)
