@@ -2,12 +2,15 @@
 
 import json
 import math
+import resource
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from gp import benchmark
 from gp.benchmark import (
     METRICS,
     Fold,
@@ -18,8 +21,9 @@ from gp.benchmark import (
     print_table,
     write_report,
 )
-from gp.data import HELP_TARGET_DEVICES, LatencyDataset
+from gp.data import HELP_TARGET_DEVICES, LatencyDataset, load_help_dataset
 from gp.errors import DatasetError
+from gp.model import DevicePosterior, FitSettings, LatencyModel
 from gp.spaces.nasbench201 import NUM_ARCHS
 from tests.helpers import (
     assert_a_longest_name_is_written,
@@ -257,3 +261,177 @@ def test_a_report_write_leaves_another_writers_temporary_file_alone(tmp_path: Pa
 def test_a_report_name_as_long_as_a_name_may_be_is_written(tmp_path: Path) -> None:
     """The temporary name added 5 characters to the report's: 251 or more failed."""
     assert_a_longest_name_is_written(write_report, tmp_path)
+
+
+@pytest.fixture
+def varied_tables(tmp_path: Path) -> Path:
+    """Five tables that vary across archs, with ten reference archs: every strategy runs on
+    the prior-only model (``--source none``) in seconds."""
+    index = np.arange(NUM_ARCHS)
+    tables = {name: (1.0 + i + (index % (7 + i)) / 10).tolist()
+              for i, name in enumerate(("a", "b", "c", "t", "u"))}  # fmt: skip
+    root = write_help_dataset(tmp_path / "varied", tables)
+    torch.save(list(range(0, 100, 10)), root / "hardware_embedding_index.pt")
+    return root
+
+
+def _report(dataset: Path, out: Path, *argv: str) -> dict:
+    assert main(["--dataset", str(dataset), "--json", str(out), *argv]) == 0
+    return json.loads(out.read_text())
+
+
+def test_rows_count_each_strategy_s_measurements_and_seeds(
+    varied_tables: Path, tmp_path: Path
+) -> None:
+    """n is what the target measured: random20 twice --samples, the descriptor's reference
+    latencies not at all; seeds are the row's own."""
+    strategies = "random,active,random20,zeroshot,reference_active"
+    report = _report(varied_tables, tmp_path / "out.json", "--source", "none", "--target", "t,u",
+                     "--seeds", "2", "--samples", "3", "--strategies", strategies)  # fmt: skip
+    samples = {"random": 3, "active": 3, "random20": 6, "zeroshot": 0, "reference_active": 3}
+    assert {(r["device"], r["strategy"]): (r["samples"], r["seeds"]) for r in report["rows"]} == {
+        (device, strategy): (n, 2) for device in ("t", "u") for strategy, n in samples.items()
+    }
+    assert report["targets"] == ["t", "u"]
+
+
+def test_each_stage_is_timed_around_its_own_call(
+    varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock that ticks once per reading: each stage spans one tick, and a run without
+    sources has no fit to time. The peak RSS is in MB (ru_maxrss is in KB on Linux)."""
+    ticks = iter(range(1000))
+    monkeypatch.setattr(benchmark, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report = _report(varied_tables, tmp_path / "out.json", "--source", "none", "--target", "t",
+                     "--seeds", "2", "--samples", "3", "--strategies", "random,active")  # fmt: skip
+    assert report["timings_s"] == {"adapt": 1.0, "predict_all": 1.0, "suggest3": 1.0}
+    after_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert before_mb <= report["peak_rss_mb"] <= after_mb
+
+
+def test_seed_k_measures_what_measured_for_draws_with_seed_k(
+    varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--seeds 3 runs seeds 0, 1 and 2, each with its own draw."""
+    measured: list[np.ndarray] = []
+    spied = benchmark.measured_posterior
+
+    def spy(model: LatencyModel, truth: np.ndarray, index: np.ndarray) -> DevicePosterior:
+        measured.append(index)
+        return spied(model, truth, index)
+
+    monkeypatch.setattr(benchmark, "measured_posterior", spy)
+    _report(varied_tables, tmp_path / "out.json", "--source", "none", "--target", "t",
+            "--seeds", "3", "--samples", "3", "--strategies", "random")  # fmt: skip
+    dataset = load_help_dataset(varied_tables)
+    model = benchmark.fit_sources(dataset, [], FitSettings())
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    truth = dataset.table("t")
+    timings = benchmark.Timings()
+    draws = [
+        benchmark.measured_for("random", model, rows, dataset, truth, 3, seed, timings)
+        for seed in range(3)
+    ]
+    assert [index.tolist() for index in measured] == [draw.tolist() for draw in draws]
+    assert len({tuple(draw) for draw in draws}) == 3
+
+
+def test_reference_active_picks_for_each_device_given_its_own_latencies(
+    varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Picks made given the device's reference latencies are not shared with other devices,
+    as the prior's active picks are."""
+    posteriors: list[DevicePosterior] = []
+    spied = benchmark.select
+
+    def spy(posterior: DevicePosterior, *args, **kwargs) -> list[int]:
+        posteriors.append(posterior)
+        return spied(posterior, *args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "select", spy)
+    _report(varied_tables, tmp_path / "out.json", "--source", "none", "--target", "t,u",
+            "--seeds", "1", "--strategies", "reference_active,active")  # fmt: skip
+    assert len(posteriors) == 3  # t and u given their references, and the prior once
+
+
+def test_cross_validation_reports_the_sources_as_targets(
+    varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def prior_only(dataset: LatencyDataset, sources: list[str], settings: FitSettings):
+        return spied(dataset, [], settings)  # the fit is not what is checked here
+
+    spied = benchmark.fit_sources
+    monkeypatch.setattr(benchmark, "fit_sources", prior_only)
+    report = _report(varied_tables, tmp_path / "out.json", "--source", "a,b,c,t",
+                     "--cross-validate", "--seeds", "1", "--strategies", "random")  # fmt: skip
+    assert report["targets"] == report["sources"] == ["a", "b", "c", "t"]
+    assert [r["device"] for r in report["rows"]] == ["a", "b", "c", "t"]
+    assert "fit_source" in report["timings_s"]
+
+
+def test_rows_take_the_mean_over_seeds_and_no_spread_from_one_seed() -> None:
+    cases = [("pi", "random", 10, _metrics(v)) for v in (0.0, 0.3, 1.2)]
+    (row,) = aggregate(cases)
+    assert row["coverage90"] == pytest.approx(0.5)  # the median is 0.3
+    (row,) = aggregate(cases[:1])
+    assert row["coverage90_se"] is None
+
+
+def test_timings_report_the_median_call() -> None:
+    timings = benchmark.Timings()
+    for seconds in (1.0, 2.0, 30.0):
+        timings.add("adapt", seconds)
+    assert timings.summary() == {"adapt": 2.0}
+
+
+def test_counts_are_checked_at_their_bounds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--seeds", "0"])
+    assert "--seeds, --samples and --iterations must be positive" in capsys.readouterr().err
+    # random20 measures twice --samples: half the space is the most it allows
+    assert parse_args(["--dataset", "d", "--samples", str(NUM_ARCHS // 2)]).samples == 7812
+
+
+class _ReachedTheFit(Exception):
+    pass
+
+
+def test_reference_active_may_take_its_whole_pool(
+    tiny_tables: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fit(*args: object) -> None:
+        raise _ReachedTheFit
+
+    monkeypatch.setattr(benchmark, "fit_sources", fit)
+    torch.save(list(range(10)), tiny_tables / "hardware_embedding_index.pt")
+    argv = ["--dataset", str(tiny_tables), "--source", "a,b,c", "--target", "t",
+            "--strategies", "reference_active", "--samples", str(NUM_ARCHS - 10)]  # fmt: skip
+    with pytest.raises(_ReachedTheFit):
+        main(argv)
+
+
+def test_a_device_both_source_and_target_is_refused(tiny_tables: Path) -> None:
+    with pytest.raises(SystemExit, match="devices both source and target: a"):
+        main(["--dataset", str(tiny_tables), "--source", "a,b,c", "--target", "t,a"])
+
+
+def test_reference_active_picks_only_archs_the_device_is_not_conditioned_on(
+    tmp_path: Path,
+) -> None:
+    """Its pool is the service's default one, the space less the reference archs: drawn from
+    the whole space, a pick could measure a reference arch twice (with every 25th arch a
+    reference arch, seed 2 drew one)."""
+    index = np.arange(NUM_ARCHS)
+    root = write_help_dataset(tmp_path / "refs", {"t": (1.0 + (index % 7) / 10).tolist()})
+    torch.save(list(range(0, NUM_ARCHS, 25)), root / "hardware_embedding_index.pt")
+    dataset = load_help_dataset(root)
+    model = benchmark.fit_sources(dataset, [], FitSettings())
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    truth = dataset.table("t")
+    measured = benchmark.measured_for(
+        "reference_active", model, rows, dataset, truth, 10, 2, benchmark.Timings()
+    )
+    reference = set(dataset.reference_archs)
+    picks = measured[len(reference) :].tolist()
+    assert len(set(picks)) == 10 and not set(picks) & reference
