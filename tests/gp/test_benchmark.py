@@ -435,3 +435,35 @@ def test_reference_active_picks_only_archs_the_device_is_not_conditioned_on(
     reference = set(dataset.reference_archs)
     picks = measured[len(reference) :].tolist()
     assert len(set(picks)) == 10 and not set(picks) & reference
+
+
+def test_table_means_each_strategy_over_its_own_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """The cov90_se column is coverage90's, and a strategy's MEAN row averages its rows only."""
+    cases = [
+        (device, strategy, 10, {**_metrics(value), "coverage90": coverage})
+        for device, strategy, value, coverage in (
+            ("pi", "random", 0.5, 0.8), ("pi", "random", 0.9, 0.9),
+            ("tx2", "random", 0.7, 1.0), ("tx2", "random", 0.7, 1.0),
+            ("pi", "active", 0.1, 0.5), ("pi", "active", 0.1, 0.5),
+        )
+    ]  # fmt: skip
+    print_table(aggregate(cases))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[-1] == "0.0500"  # pi/random: coverage 0.8 and 0.9
+    means = {line.split()[1]: line.split()[2] for line in lines if line.startswith("MEAN")}
+    assert means == {"random": "0.7000", "active": "0.1000"}  # spearman, the first metric
+
+
+def test_a_report_that_cannot_be_written_after_the_run_is_a_message(
+    tiny_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder is checked before the run, but a disk can fill up during it."""
+
+    def full_disk(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(benchmark, "write_report", full_disk)
+    argv = ["--dataset", str(tiny_tables), "--source", "none", "--target", "t", "--seeds", "1",
+            "--strategies", "random", "--json", str(tmp_path / "out.json")]  # fmt: skip
+    with pytest.raises(SystemExit, match="cannot write --json .*No space left on device"):
+        main(argv)
