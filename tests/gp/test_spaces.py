@@ -749,3 +749,21 @@ def test_vector_matrices_are_read_as_their_rows_would_be(matrix: np.ndarray) -> 
             space.encode(matrix)
     else:
         assert space.encode(matrix).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    ("space", "what"),
+    [
+        (NASBench201Space(), "6 op indices"),
+        (FBNetSpace(), "block indices"),
+        (VectorSpace(3), "3 values"),
+    ],
+)
+@pytest.mark.parametrize("arch", [np.array(5), torch.tensor(5)])
+def test_a_zero_dimensional_array_is_a_malformed_arch(
+    space: SearchSpace, what: str, arch: np.ndarray | torch.Tensor
+) -> None:
+    """Tested only with 2-D arrays: a check for more than one dimension passed them, and a
+    scalar array then failed as a TypeError ("object of type 'int' has no len()")."""
+    with pytest.raises(InvalidArchitectureError, match=rf"1-D array of {what}, got shape \(\)"):
+        space.canonical(arch)
