@@ -767,3 +767,35 @@ def test_a_zero_dimensional_array_is_a_malformed_arch(
     scalar array then failed as a TypeError ("object of type 'int' has no len()")."""
     with pytest.raises(InvalidArchitectureError, match=rf"1-D array of {what}, got shape \(\)"):
         space.canonical(arch)
+
+
+def test_fbnet_random_archs_draw_every_block() -> None:
+    """Uniform over the 9 blocks: 100 archs (2,200 draws) miss none of them."""
+    drawn = {block for arch in FBNetSpace().random_archs(100, seed=0) for block in arch.split(",")}
+    assert drawn == set(fbnet.BLOCKS)
+
+
+def test_nb201_typical_work_is_the_median_arch_s() -> None:
+    """The prior-only model's baseline divides by it: the median, not the mean, of the space."""
+    space = NASBench201Space()
+    flops = space.encode(all_archs())[:, space.feature_names.index("flops_m")]
+    assert space.typical_work == pytest.approx(float(flops.median()))
+    assert float(flops.mean()) != pytest.approx(float(flops.median()), rel=0.01)
+
+
+def test_nb201_encodings_are_the_caller_s_own() -> None:
+    """Rows come from a cached read-only table: a caller writing to its encoding must not
+    change the next one's."""
+    space = NASBench201Space()
+    rows = space.encode([GOOD])
+    expected = rows.clone()
+    rows[0, 0] = -1.0
+    assert torch.equal(space.encode([GOOD]), expected)
+
+
+@pytest.mark.parametrize("magnitude", [1e12, -1e12])
+def test_vector_values_at_the_largest_magnitude_are_accepted(magnitude: float) -> None:
+    """The rule says "at most 1e12": the bound itself is a valid value, in a list or a matrix."""
+    space = VectorSpace(2)
+    assert space.canonical([magnitude, 0.0]) == f"{magnitude!r},0.0"
+    assert space.encode(np.array([[magnitude, 0.0]]))[0, 0] == magnitude
