@@ -178,6 +178,18 @@ def test_before_any_measurement_the_log_latency_spreads_by_the_level_prior_s_sd(
     np.testing.assert_allclose(prediction.var_log, 3.0**2 + np.log1p(var / mean**2))
 
 
+def test_a_fitted_model_s_new_device_level_spreads_at_least_by_its_floor(synthetic) -> None:
+    """The sources' own spread of levels (here below 1) understates how far a new device's
+    class may lie; a device with no measurement takes an sd of at least
+    ``_NEW_DEVICE_LEVEL_MIN_SD``."""
+    from gp.model import _NEW_DEVICE_LEVEL_MIN_SD
+
+    model, _, _ = synthetic
+    assert model.features.profiles.level_sd < _NEW_DEVICE_LEVEL_MIN_SD
+    prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))
+    assert prior.log_scale_var == _NEW_DEVICE_LEVEL_MIN_SD**2
+
+
 @pytest.mark.parametrize("measured", [0, 1])
 def test_an_interval_holds_its_point_prediction_however_vague(measured: int) -> None:
     """Where the scale's spread is wide (no sources, no measurement or one), the log-normal's
@@ -365,6 +377,44 @@ def test_measurements_that_tell_nothing_of_the_sources_leave_the_relatives_their
     torch.testing.assert_close(weights, torch.full_like(weights, 0.1 / hypotheses))
 
 
+def test_a_source_relative_s_weight_is_its_evidence_times_its_prior(synthetic) -> None:
+    """Each hypothesis "source s, its deviation's prior variance boosted to b times the
+    kernel's" has posterior weight proportional to its prior (0.1 shared by all of them, 0.9
+    for "none") times the residuals' density under K + b c g g^T (c: the kernel's own prior
+    variance of a source deviation's weight), the overall scale maximised out as for the
+    noise level: computed here with dense solves and log-determinants."""
+    from gp.model import _RELATIVE_BOOSTS
+
+    model, target, _ = synthetic
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(5))[:12]
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    covariance, noise_variance, residual = _measured_covariance_noise_residual(posterior)
+    covariance = covariance + torch.diag(noise_variance)
+    deviations = model.kernel.source_columns(posterior.rows)
+    # The source term is the only one that sees the source columns.
+    unit = torch.zeros(2, posterior.rows.shape[1], dtype=torch.float64)
+    unit[1, -1] = 1.0
+    with torch.no_grad():
+        own = model.kernel.variance(unit)
+    boosts = _RELATIVE_BOOSTS * float(own[1] - own[0])
+
+    def log_evidence(measured_covariance: torch.Tensor) -> float:
+        quadratic = float(residual @ torch.linalg.solve(measured_covariance, residual))
+        count = len(residual)
+        return -0.5 * count * math.log(quadratic) - 0.5 * float(torch.logdet(measured_covariance))
+
+    hypotheses = deviations.shape[1] * len(boosts)
+    log_posterior = [math.log(0.9) + log_evidence(covariance)]
+    for s in range(deviations.shape[1]):
+        g = deviations[:, s : s + 1]
+        for boost in boosts.tolist():
+            log_posterior.append(
+                math.log(0.1 / hypotheses) + log_evidence(covariance + boost * g @ g.T)
+            )
+    expected = torch.softmax(torch.tensor(log_posterior, dtype=torch.float64), 0)[1:]
+    torch.testing.assert_close(posterior.relatives.weights.flatten(), expected)
+
+
 def test_a_batch_of_devices_conditions_as_each_device_alone(synthetic) -> None:
     """The fit evaluates episodes in batches; each must equal its own one-device posterior."""
     from gp.model import DevicePosterior
@@ -461,6 +511,22 @@ def test_rounding_to_whole_steps_adds_its_variance_relative_to_the_latency(synth
     torch.testing.assert_close(rounded - exact, 1 / (12 * latency**2))
 
 
+def test_the_rounding_term_is_relative_to_the_device_s_own_latency(synthetic) -> None:
+    """A whole-millisecond table's rounding error is step^2 / 12 ms^2 against the latency
+    the device's scale predicts at that arch, not against the sources' baseline."""
+    model, target, _ = synthetic
+    measured = torch.tensor([3, 300, 3000, 9000])
+    rows = model.features.universe_rows(measured)
+    log_latency = target[measured] + math.log(30.0)  # a device far from the baseline's scale
+    rounded = DevicePosterior(model.kernel, rows, log_latency, 1.0, noise_level=1.0)
+    exact = DevicePosterior(model.kernel, rows, log_latency, 0.0, noise_level=1.0)
+    assert abs(float(rounded.log_scale)) > 1
+    expected_ms = torch.exp(rows[:, 0] + rounded.log_scale)
+    with torch.no_grad():
+        added = rounded.noise_variance(rows) - exact.noise_variance(rows)
+    torch.testing.assert_close(added, 1 / (12 * expected_ms**2))
+
+
 def test_a_large_device_s_noise_level_does_not_depend_on_the_order_of_its_measurements(
     synthetic,
 ) -> None:
@@ -530,6 +596,26 @@ def test_one_measurement_s_interval_takes_the_gaussian_quantile(synthetic) -> No
     prediction = posterior.predict(model.features.universe_rows(torch.arange(3, NUM_ARCHS, 301)))
     half_width = np.log(prediction.upper_ms / prediction.lower_ms) / 2
     np.testing.assert_allclose(half_width, stats.norm.ppf(0.95) * np.sqrt(prediction.obs_var_log))
+
+
+def test_one_measurement_s_scale_varies_by_its_arch_s_own_deviation_up_to_a_cap(synthetic):
+    """From one measurement the device's scale is that arch's ratio, off by its deviation
+    from the scale: the prior variance of its ratio, noise included, but no more than
+    ``SINGLE_ARCH_MAX_LOG_VAR`` (here reached by a noise level 10^6 times the kernel's)."""
+    from gp.model import SINGLE_ARCH_MAX_LOG_VAR
+
+    model, target, _ = synthetic
+    rows = model.features.universe_rows(torch.tensor([4000]))
+    with torch.no_grad():
+        one = DevicePosterior(model.kernel, rows, target[[4000]])
+        loud = DevicePosterior(model.kernel, rows, target[[4000]], noise_level=1e6)
+        expected = float(model.kernel.covariance(rows, rows)[0, 0] + one.noise_variance(rows)[0])
+        loud_noise = float(loud.noise_variance(rows)[0])
+    assert one.variance_ratio.item() == pytest.approx(1.0)
+    assert 0 < expected < SINGLE_ARCH_MAX_LOG_VAR
+    assert one.log_scale_var == pytest.approx(expected, rel=1e-9)
+    assert loud_noise > SINGLE_ARCH_MAX_LOG_VAR
+    assert loud.log_scale_var == SINGLE_ARCH_MAX_LOG_VAR
 
 
 def test_a_lower_bound_past_zero_mirrors_the_upper_in_log_space(synthetic) -> None:
@@ -704,3 +790,17 @@ def test_a_space_without_analytic_work_keeps_a_flat_baseline() -> None:
     assert space.work_feature is None and space.typical_work is None
     prediction = LatencyEstimator(None).predict(space, [[0.0, 0.0, 0.0], [5.0, 1.0, 2.0]])
     assert prediction.mean_ms[0] == pytest.approx(prediction.mean_ms[1])
+
+
+def test_every_row_carries_the_device_wide_offset_s_column(synthetic) -> None:
+    """Column 1 is the profile kernel's intercept, the device-wide offset c_t of the ratio:
+    ones in every row, with sources or without. Zeros in the rows of a space without sources
+    would drop that offset's prior variance from all their predictions, and no other test
+    noticed (a mutation round)."""
+    from gp.model import ArchFeatures
+
+    model, _, _ = synthetic
+    universe = model.features.universe_rows(torch.arange(0, NUM_ARCHS, 999))
+    encoding = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    prior_only = ArchFeatures(None, None, work=(0, 1.0)).encoding_rows(encoding.abs())
+    assert torch.all(universe[:, 1] == 1) and torch.all(prior_only[:, 1] == 1)
