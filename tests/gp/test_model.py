@@ -687,6 +687,32 @@ def test_a_latency_slipped_1000_times_too_small_does_not_set_the_floor(synthetic
     assert np.all(prediction.mean_ms[off] > 0.05 * target.exp().numpy()[off])
 
 
+def test_the_floor_of_near_zero_means_is_no_less_than_the_least_ratio_predicted(synthetic):
+    """A measured ratio far below ``_MIN_RATIO`` (here 1e-5, kept in the floor as beyond
+    ``_FLOOR_CHECK_MAX_MEASUREMENTS`` measurements, by ``floor_checked=False``) does not take
+    the near-zero means down with it: they are predicted at ``_MIN_RATIO`` of their baseline."""
+    from gp.model import _MIN_RATIO
+
+    model, target, _ = synthetic
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(2))[:10]
+    latency = target[measured].exp().numpy()
+    latency[-1] /= 1e5
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    posterior = DevicePosterior(
+        model.kernel,
+        rows[measured],
+        torch.log(torch.as_tensor(latency)),
+        noise_level=1.0,
+        floor_checked=False,
+    )
+    assert float(posterior.ratio(posterior.rows, posterior.log_latency).min()) < 1e-4
+    mean, _ = posterior.latent(rows)
+    ratio = posterior.predict(rows).mean_ms / torch.exp(rows[:, 0] + posterior.log_scale).numpy()
+    off = (mean <= _MIN_RATIO).numpy()
+    assert off.sum() > 100
+    np.testing.assert_allclose(ratio[off], _MIN_RATIO)
+
+
 def test_a_mixture_s_interval_is_its_quantiles() -> None:
     """One component keeps its own mean +- quantile * sd; several give the 5% and 95% quantiles
     of the equal-weight mixture of Gaussians with the components' 90% widths."""
