@@ -139,6 +139,17 @@ def test_requests_are_split_by_size_as_well_as_count() -> None:
     assert list(latency._batches([])) == [(0, 0)]  # the server still checks the device
 
 
+def test_a_request_holds_as_many_archs_as_its_byte_budget_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each request starts its byte count afresh: counting the arch that opens it twice cut
+    every request after the first one arch short."""
+    messages = to_architectures([LIGHT] * 9)
+    monkeypatch.setattr(client.api, "REQUEST_BUDGET_BYTES", 3 * messages[0].ByteSize())
+    latency = LatencyClient("127.0.0.1:1")
+    assert list(latency._batches(messages)) == [(0, 3), (3, 6), (6, 9)]
+
+
 def test_a_latency_below_the_expected_one_is_as_many_times_off() -> None:
     """A slip 4x too fast (a timer that missed the sync) is as far off as one 4x too slow."""
     fast = SurprisingMeasurement(CELLS[0], NB201, 2.0, 8.0, 6.0, 11.0, 1e-5)
@@ -185,6 +196,23 @@ def test_a_split_prediction_is_redone_until_one_model_version_made_it(
     assert info.value.code == "ABORTED"
 
 
+def test_a_split_prediction_is_attempted_three_times_before_giving_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    latency = LatencyClient("127.0.0.1:1", batch_size=1)
+    starts: list[int] = []
+
+    def always_mixed(device: str, messages: list, start: int, stop: int) -> pb.PredictResponse:
+        starts.append(start)
+        version = f"v{len(starts)}"  # every part from another model version
+        return pb.PredictResponse(predictions=[pb.Prediction()], model_version=version)
+
+    monkeypatch.setattr(latency, "_predict_batch", always_mixed)
+    with pytest.raises(LatencyServiceError, match="changed during each of 3 attempts"):
+        latency.predict("pi4", [LIGHT, HEAVY])
+    assert starts == [0, 1] * 3
+
+
 def test_wrong_argument_types_are_typed_errors(latency: LatencyClient) -> None:
     """Before, each of these ended in a TypeError or ValueError from protobuf or unpacking."""
     for call, fragment in [
@@ -229,6 +257,21 @@ def test_arguments_the_wire_cannot_carry_are_typed_errors(latency: LatencyClient
         assert fragment in str(info.value)
     latency.register_device("fresh")
     assert len(latency.suggest("fresh", count=2, seed=np.int64(2**63 - 1))) == 2
+
+
+def test_the_largest_count_and_seed_the_wire_carries_are_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    latency = LatencyClient("127.0.0.1:1")
+    sent: list[pb.SuggestSamplesRequest] = []
+
+    def call(method: str, request: pb.SuggestSamplesRequest) -> pb.SuggestSamplesResponse:
+        sent.append(request)
+        return pb.SuggestSamplesResponse()
+
+    monkeypatch.setattr(latency, "_call", call)
+    latency.suggest("pi4", count=2**31 - 1, seed=2**63 - 1)
+    assert (sent[0].count, sent[0].seed) == (2**31 - 1, 2**63 - 1)
 
 
 def test_a_closed_client_says_so(target: str) -> None:
