@@ -8,7 +8,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -404,6 +404,37 @@ def test_bad_settings_are_rejected() -> None:
         LatencyClient(ca_cert="/nonexistent/ca.pem")
 
 
+def test_settings_out_of_range_are_rejected_at_their_bounds() -> None:
+    """A negative retries ended every call in "unreachable", a negative backoff in
+    time.sleep's ValueError, and a batch_size of 0 left requests bounded by bytes alone."""
+    for setting, value in (("retries", -1), ("backoff_s", -0.5), ("batch_size", 0)):
+        with pytest.raises(ClientInputError, match=f"{setting}={value!r}"):
+            LatencyClient(**{setting: value})
+    LatencyClient(retries=0, backoff_s=0.0, batch_size=1).close()
+
+
+def test_channels_carry_messages_up_to_the_message_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """grpc's default limit, 4 MiB, is under one request's REQUEST_BUDGET_BYTES."""
+    opened: list[dict[str, Any]] = []
+
+    def insecure_channel(target: str, options: Any) -> grpc.Channel:
+        opened.append(dict(options))
+        return real(target)
+
+    real = grpc.insecure_channel
+    monkeypatch.setattr(client.api.grpc, "insecure_channel", insecure_channel)
+    LatencyClient("127.0.0.1:1", options=[("grpc.primary_user_agent", "nas")]).close()
+    limit = client.api.MESSAGE_LIMIT_BYTES
+    assert limit > client.api.REQUEST_BUDGET_BYTES
+    assert opened == [
+        {
+            "grpc.max_send_message_length": limit,
+            "grpc.max_receive_message_length": limit,
+            "grpc.primary_user_agent": "nas",
+        }
+    ]
+
+
 @pytest.fixture(scope="module")
 def ca_pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real CA certificate, PEM."""
@@ -561,6 +592,22 @@ def test_backoff_doubles_up_to_its_ceiling(monkeypatch: pytest.MonkeyPatch) -> N
     assert 0.75 * 8.0 <= pauses[1] <= 1.25 * 8.0
     # 4, 8, then the 10 s ceiling, each +-25% jitter.
     assert all(7.5 <= p <= 12.5 for p in pauses[2:])
+
+
+@pytest.mark.parametrize("jitter", [min, max], ids=["least", "most"])
+def test_backoff_doubles_within_a_quarter_of_jitter(
+    monkeypatch: pytest.MonkeyPatch, jitter: Callable[[float, float], float]
+) -> None:
+    """The pauses at either end of their jitter: random ones passed loose bounds by chance."""
+    pauses: list[float] = []
+    monkeypatch.setattr(client.api.time, "sleep", pauses.append)
+    monkeypatch.setattr(client.api.random, "uniform", jitter)
+    port = service_fixtures.free_port()
+    with LatencyClient(f"127.0.0.1:{port}", retries=4, backoff_s=0.1) as latency:
+        with pytest.raises(UnavailableError):
+            latency.devices()
+    factor = jitter(0.75, 1.25)
+    assert pauses == pytest.approx([0.1 * factor, 0.2 * factor, 0.4 * factor, 0.8 * factor])
 
 
 def test_wait_until_ready_waits_for_serving(health_only) -> None:
