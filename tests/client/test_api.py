@@ -660,6 +660,57 @@ def test_wait_until_ready_keeps_to_its_start_grace_with_the_clients_retries() ->
     assert time.monotonic() - started < 1.5
 
 
+def test_wait_until_ready_gives_up_on_an_unreachable_server_after_a_shorter_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A timeout_s below start_grace_s bounds the wait for a server to start too."""
+
+    def sleep(seconds: float) -> None:
+        raise AssertionError(f"waited {seconds} s past a timeout_s of 0")
+
+    port = service_fixtures.free_port()
+    with LatencyClient(f"127.0.0.1:{port}", retries=0, timeout_s=5) as latency:
+        monkeypatch.setattr(client.api.time, "sleep", sleep)
+        with pytest.raises(UnavailableError, match="could not be reached after 0 s"):
+            latency.wait_until_ready(0.0, start_grace_s=600)
+
+
+def test_wait_until_ready_pauses_no_longer_than_what_is_left_of_its_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_sleep = time.sleep
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        real_sleep(min(seconds, 0.3))
+
+    port = service_fixtures.free_port()
+    with LatencyClient(f"127.0.0.1:{port}", retries=0, timeout_s=5) as latency:
+        monkeypatch.setattr(client.api.time, "sleep", sleep)
+        with pytest.raises(UnavailableError, match="could not be reached"):
+            latency.wait_until_ready(600, poll_s=1000, start_grace_s=0.3)
+    assert pauses and max(pauses) <= 0.3
+
+
+def test_wait_until_ready_gives_each_health_check_what_is_left_of_its_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Due by the end of timeout_s (not the client's longer deadline, nor start_grace_s), and
+    never below READINESS_PROBE_S: a server that hangs must not hold the wait past either."""
+    deadlines: list[float] = []
+
+    def check(request: health_pb2.HealthCheckRequest, **kwargs: Any) -> Any:
+        deadlines.append(kwargs["timeout"])
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+    with LatencyClient("127.0.0.1:1", timeout_s=60) as latency:
+        monkeypatch.setattr(latency._health, "Check", check)
+        latency.wait_until_ready(5.0, start_grace_s=30)
+        latency.wait_until_ready(0.0)
+    assert deadlines[0] <= 5.0 and deadlines[1] == client.api.READINESS_PROBE_S == 1.0
+
+
 @pytest.mark.parametrize("wait", [math.nan, -1.0, "5"])
 def test_wait_until_ready_refuses_a_wait_that_is_no_duration(wait: object) -> None:
     # NaN compares false with everything: the wait for an unreachable server never ended.
