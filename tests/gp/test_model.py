@@ -667,14 +667,7 @@ def test_a_latency_slipped_1000_times_too_small_does_not_set_the_floor(synthetic
     measured ratio it was their floor, and they were predicted about 1,000 times too low; the
     floor now leaves out the measurements :mod:`gp.outliers` names."""
     model, target, _ = synthetic
-    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(2))[:10]
-    latency = target[measured].exp().numpy()
-    latency[-1] /= 1000
-    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
-    # One noise level, so that the prediction is this posterior's alone, not a mixture.
-    posterior = DevicePosterior(
-        model.kernel, rows[measured], torch.log(torch.as_tensor(latency)), noise_level=1.0
-    )
+    rows, measured, posterior = _slipped_posterior(synthetic, 1000)
     assert [s.position for s in surprising_measurements(posterior)] == [9]
     mean, _ = posterior.latent(rows)
     prediction = posterior.predict(rows)
@@ -694,17 +687,7 @@ def test_the_floor_of_near_zero_means_is_no_less_than_the_least_ratio_predicted(
     from gp.model import _MIN_RATIO
 
     model, target, _ = synthetic
-    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(2))[:10]
-    latency = target[measured].exp().numpy()
-    latency[-1] /= 1e5
-    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
-    posterior = DevicePosterior(
-        model.kernel,
-        rows[measured],
-        torch.log(torch.as_tensor(latency)),
-        noise_level=1.0,
-        floor_checked=False,
-    )
+    rows, measured, posterior = _slipped_posterior(synthetic, 1e5, floor_checked=False)
     assert float(posterior.ratio(posterior.rows, posterior.log_latency).min()) < 1e-4
     mean, _ = posterior.latent(rows)
     ratio = posterior.predict(rows).mean_ms / torch.exp(rows[:, 0] + posterior.log_scale).numpy()
@@ -830,3 +813,21 @@ def test_every_row_carries_the_device_wide_offset_s_column(synthetic) -> None:
     encoding = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     prior_only = ArchFeatures(None, None, work=(0, 1.0)).encoding_rows(encoding.abs())
     assert torch.all(universe[:, 1] == 1) and torch.all(prior_only[:, 1] == 1)
+
+
+def _slipped_posterior(
+    synthetic, divisor: float, **options: bool
+) -> tuple[torch.Tensor, torch.Tensor, DevicePosterior]:
+    """All rows, 10 measured archs (seed 2) and their posterior at one noise level (so that a
+    prediction is that posterior's alone, not a mixture), the last latency divided by
+    ``divisor``."""
+    model, target, _ = synthetic
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(2))[:10]
+    latency = target[measured].exp().numpy()
+    latency[-1] /= divisor
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    log_latency = torch.log(torch.as_tensor(latency))
+    posterior = DevicePosterior(
+        model.kernel, rows[measured], log_latency, noise_level=1.0, **options
+    )
+    return rows, measured, posterior
