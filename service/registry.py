@@ -281,7 +281,7 @@ class Registry:
             write_atomically(self.model_path, estimator.to_bytes())
             write_atomically(self._inputs_path, json.dumps(self._key_payload, sort_keys=True))
             write_atomically(self._key_path, self.fit_hash)
-        except Exception as exc:  # torch reports some write failures as RuntimeError
+        except Exception as exc:  # OSError from a write, or whatever serialising the state raises
             logger.warning(
                 "cannot write the model cache %s (%s): serving this fit, but the next start refits",
                 self.model_path,
