@@ -204,10 +204,7 @@ class LatencyEstimator:
             )
         names = sorted(complete)
         log_latency = torch.stack(
-            [
-                check_latencies(complete[n], lambda i, n=n: f"source {n!r}: measurement {i}")
-                for n in names
-            ]
+            [check_latencies(complete[n], _naming_source_measurements(n)) for n in names]
         )
         encoding = NASBench201Space().encode(all_archs())
         steps = [quantization_step(complete[n]) for n in names]
@@ -221,7 +218,9 @@ class LatencyEstimator:
         if self.nasbench201 is None:
             raise NotFittedError("nothing to save: the estimator has no fitted model")
         model = self.nasbench201
-        profiles = model.features.profiles
+        profiles, encoding_stats = model.features.profiles, model.features.encoding_stats
+        if profiles is None or encoding_stats is None:
+            raise NotFittedError("nothing to save: the model was not fitted on source tables")
         state = {
             "kernel": model.kernel.state_dict(),
             "profiles": {
@@ -234,7 +233,7 @@ class LatencyEstimator:
                     [profiles.level_mean, profiles.level_sd, profiles.baseline_floor]
                 ),
             },
-            "encoding_stats": list(model.features.encoding_stats),
+            "encoding_stats": list(encoding_stats),
             "revision": FIT_REVISION,
             "tag": self.tag,
         }
@@ -278,12 +277,14 @@ class LatencyEstimator:
         if not isinstance(tag, str):
             raise TypeError(f"its tag is a {type(tag).__name__}, not a str")
         p = state["profiles"]
-        stats = p["stats"].tolist()
+        level_mean, level_sd, baseline_floor = p["stats"].tolist()
         profiles = SourceProfiles(
             p["devices"],
             p["mean_cost"],
             p["directions"],
-            *stats,
+            level_mean,
+            level_sd,
+            baseline_floor,
             misfit=p["misfit"],
             deviations=p["deviations"],
         )
@@ -464,6 +465,11 @@ class LatencyEstimator:
             return Suggestion(chosen, posterior.predict(rows[picks]))
         own_model, own_posterior = answered_by
         return Suggestion(chosen, own_posterior.predict(self.rows(own_model, space, chosen)))
+
+
+def _naming_source_measurements(name: str) -> Callable[[int], str]:
+    """What an error says about source ``name``'s ``i``-th latency."""
+    return lambda i: f"source {name!r}: measurement {i}"
 
 
 def _check_count_fits_pool(count: int, pool: Sequence[str], offered: int) -> None:

@@ -533,6 +533,18 @@ def test_a_saved_estimator_loads_with_the_same_profiles_and_a_tag_must_be_a_str(
         LatencyEstimator.load(path)
 
 
+@pytest.mark.parametrize(
+    "model, message",
+    [(None, "the estimator has no fitted model"),
+     (prior_only_model(NB201), "the model was not fitted on source tables")],
+    ids=["no model", "prior-only model"],
+)  # fmt: skip
+def test_only_a_model_fitted_on_sources_is_saved(model, message: str) -> None:
+    """A prior-only model has no source profiles to save: an AttributeError on None before."""
+    with pytest.raises(NotFittedError, match=f"nothing to save: {message}"):
+        LatencyEstimator(model).to_bytes()
+
+
 def test_vector_predictions_from_two_measurements_do_not_depend_on_the_units() -> None:
     """Two distinct archs are enough to standardise the features by."""
     features, latency = synthetic_vectors(0, 20)
