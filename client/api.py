@@ -556,8 +556,8 @@ def _measurement(index: int, pair: object, search_space: str | None) -> pb.Measu
         raise ClientInputError(message) from None
     except OverflowError:  # an int beyond 1e308, whose repr is hundreds of digits
         raise ClientInputError(f"measurement {index}: latency is too large for a float") from None
-    message = _nth_architecture("measurement", index, arch, search_space)
-    return pb.Measurement(arch=message, latency_ms=latency_ms)
+    architecture = _nth_architecture("measurement", index, arch, search_space)
+    return pb.Measurement(arch=architecture, latency_ms=latency_ms)
 
 
 def _check_space(search_space: object) -> None:

@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import typer
 from typer.core import TyperGroup
@@ -122,7 +122,7 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     return _output_error(exc)
 
 
-def _is_output_failure(exc: BaseException) -> bool:
+def _is_output_failure(exc: BaseException) -> TypeGuard[OSError]:
     """Whether ``exc`` is a failed write to stdout (a full disk), not to a named file."""
     # The files the commands write name themselves (service.outputs.write_atomically).
     return isinstance(exc, OSError) and exc.filename is None and exc.errno in WRITE_FAILURES
@@ -162,7 +162,9 @@ class _OneLineErrors(TyperGroup):
                 raise  # plain ``client``: click prints the help
             raise _usage_exit(exc, typer.Context(self, info_name=info_name)) from None
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # typer hands its own Context subclass here; the base class names click's, which typer
+    # vendors under a private module name that differs between typer releases.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         """Runs the command; what the user can fix ends in one line and exit code 1 or 2."""
         try:
             result = super().invoke(ctx)
@@ -1047,8 +1049,8 @@ def register(
         print_json(asdict(info))
         return
     aliases = f" (aliases {', '.join(info.aliases)})" if info.aliases else ""
-    values = quantity(len(info.descriptor), "descriptor value")
-    typer.echo(f"registered {info.name}{aliases} with {values}")
+    count = quantity(len(info.descriptor), "descriptor value")
+    typer.echo(f"registered {info.name}{aliases} with {count}")
 
 
 @app.command()

@@ -74,15 +74,16 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
     measured, median = report.measured_ms, report.median_ms
     low = float(min(measured.min(), median.min()))
     high = float(max(measured.max(), median.max()))
-    line = np.array([low / 1.25, high * 1.25])
+    bounds = (low / 1.25, high * 1.25)
+    line = np.array(bounds)
     ax.plot(line, line, color="black", linewidth=1, label="predicted = measured")
     ax.fill_between(line, line / 1.1, line * 1.1, color="gray", alpha=0.15, label="within 10%")
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):
         _log_ticks(axis)
-    ax.set_xlim(line)
-    ax.set_ylim(line)
+    ax.set_xlim(bounds)
+    ax.set_ylim(bounds)
     ax.set_xlabel("measured latency (ms)")
     ax.set_ylabel("predicted latency (ms): median, 90% interval")
     title = "Predicted vs measured"

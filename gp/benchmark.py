@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = _checked_dataset(args, sources, targets)
     strategies = _runnable_strategies(args, dataset)
     timings = Timings()
-    results = []
+    results: list[tuple[str, str, int, dict[str, float]]] = []
     for fold in folds_for(sources, targets, args.cross_validate):
         start = time.perf_counter()
         model = fit_sources(dataset, fold.sources, FitSettings(iterations=args.iterations))

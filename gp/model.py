@@ -401,7 +401,9 @@ class LatencyKernel(gpytorch.Module):
         terms = [self.profile, self.residual, self.linear, self.relative, self.sources]
         return [term for term in terms if term is not None]
 
-    def noise_variance(self, log_latency: torch.Tensor, step_ms: float) -> torch.Tensor:
+    def noise_variance(
+        self, log_latency: torch.Tensor, step_ms: float | torch.Tensor
+    ) -> torch.Tensor:
         """Observation noise of the latency ratio at (expected) ``log_latency``; rounding to
         ``step_ms`` adds step^2/12 in ms^2, relative to the latency."""
         rounding = (step_ms**2 / 12.0) * torch.exp(-2.0 * log_latency)
@@ -544,7 +546,8 @@ class DevicePosterior:
             mean = mean + (solved.mT @ self.whitened)[..., 0]
             var = var - (solved**2).sum(-2)
         var = var.clamp_min(1e-10) * self.variance_ratio
-        if relatives and self.relatives is not None:
+        # Relatives exist only with measurements, so solved is set too.
+        if relatives and self.relatives is not None and solved is not None:
             return self.relatives.averaged(rows, solved, mean, var)
         return mean, var
 
@@ -925,6 +928,8 @@ class RelativeSources:
         )
         spread = (self.solved**2).sum(-2)[..., None]  # [b x] S x 1: g^T K^-1 g
         overlap = (self.solved * whitened).sum(-2)[..., None]  # [b x] S x 1: g^T K^-1 r
+        if kernel.sources is None:
+            raise ValueError("relative sources need a kernel with source deviations")
         shared = kernel.scale * kernel.sources.variance.reshape(())
         #: (m,) the boosted prior variances of a source's deviation weight.
         self.variances = _RELATIVE_BOOSTS.to(rows.dtype) * shared

@@ -212,6 +212,9 @@ def wait_serving(address: str, timeout_s: float, server: ServedCopy | None = Non
     def exited() -> bool:
         return server is not None and server.process.poll() is not None
 
+    def log_tail() -> str:
+        return server.tail() if server is not None else ""
+
     with grpc.insecure_channel(address) as channel:
         if server is None:
             logger.info("waiting for %s to report SERVING", address)
@@ -225,7 +228,7 @@ def wait_serving(address: str, timeout_s: float, server: ServedCopy | None = Non
         try:
             probe.wait_serving(channel, timeout_s, exited)
         except ServerExitedError:
-            raise NotServingError(f"the server exited at start-up:\n{server.tail()}") from None
+            raise NotServingError(f"the server exited at start-up:\n{log_tail()}") from None
         except TimeoutError:
             raise NotServingError(f"{address}: no SERVING within {timeout_s:.0f} s") from None
 
@@ -473,8 +476,8 @@ def _report(settings: LoadSettings, clients: Sequence[Client], elapsed: float) -
     errors: Counter[str] = Counter()
     messages: list[str] = []
     for client in clients:
-        for method, values in client.outcome.latency_s.items():
-            latency[method].extend(values)
+        for method, seconds in client.outcome.latency_s.items():
+            latency[method].extend(seconds)
         errors.update(client.outcome.error_counts)
         messages.extend(client.outcome.errors)
     rpcs = {}
@@ -483,10 +486,10 @@ def _report(settings: LoadSettings, clients: Sequence[Client], elapsed: float) -
             # NaN figures would make the --json report invalid JSON (and print "nan").
             rpcs[method] = RpcStats(0, 0, None, None, None, None)
             continue
-        values = np.array(latency[method]) * 1e3
+        latency_ms = np.array(latency[method]) * 1e3
         failed = sum(n for key, n in errors.items() if key.startswith(f"{method} "))
-        p50, p90, p99 = np.percentile(values, [50, 90, 99])
-        rpcs[method] = RpcStats(len(values), failed, p50, p90, p99, values.max())
+        p50, p90, p99 = np.percentile(latency_ms, [50, 90, 99])
+        rpcs[method] = RpcStats(len(latency_ms), failed, p50, p90, p99, latency_ms.max())
     batches = sum(c.outcome.batches for c in clients)
     acked = sum(len(v) for c in clients for v in c.outcome.acked.values())
     return LoadReport(
@@ -560,7 +563,7 @@ def _server_codes(url: str) -> dict[str, float]:
             text = reply.read().decode()
     except OSError:
         return {}
-    codes: Counter[str] = Counter()
+    codes: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "grpc_server_handled_total":

@@ -63,7 +63,7 @@ def write_atomically(path: Path, content: str | bytes) -> None:
 def remove_abandoned_temporaries(folder: Path) -> list[Path]:
     """Removes the temporary files of :func:`write_atomically` in ``folder`` older than
     :data:`ABANDONED_AFTER_S`, and returns them; one that cannot be removed is left."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

@@ -110,7 +110,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         device = self._device(request.device)
         groups = group_by_space(ArchParser("arch").parse(request.archs))
         self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
-        predictions: list[pb.Prediction | None] = [None] * len(request.archs)
+        predictions: dict[int, pb.Prediction] = {}
         with self.registry.consistent(device, context.time_remaining(), _ended(context)) as device:
             for group in groups.values():
                 result = self.registry.predict(device, group.space, group.archs)
@@ -122,7 +122,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                         upper_ms=float(result.upper_ms[j]),
                     )
             version = self.registry.model_version(device)
-        return pb.PredictResponse(predictions=predictions, model_version=version)
+        ordered = [predictions[i] for i in range(len(request.archs))]
+        return pb.PredictResponse(predictions=ordered, model_version=version)
 
     @grpc_errors
     def SuggestSamples(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -50,7 +53,7 @@ class NB201Cell(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
-        for node_edges in self.edges:
+        for node_edges in cast(Iterable[nn.ModuleList], self.edges):
             total = node_edges[0](nodes[0])
             for source in range(1, len(node_edges)):
                 total = total + node_edges[source](nodes[source])

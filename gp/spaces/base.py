@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import numbers
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeGuard, TypeVar
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ KeyT = TypeVar("KeyT", bound=Hashable)
 ArchLike = str | Sequence[Any] | np.ndarray | torch.Tensor
 
 
-def is_whole_number(value: object) -> bool:
+def is_whole_number(value: object) -> TypeGuard[int | np.integer]:
     """An integer, Python's or numpy's, and not a bool that would pass for 0 or 1."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -97,8 +98,9 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
         """
         if isinstance(archs, np.ndarray | torch.Tensor) and archs.ndim == 2 and _is_real(archs):
             return self._encode_matrix(archs)
-        # Row by row, strings are parsed and bools and complex numbers refused, as in a list.
-        return super().encode(archs)
+        # Row by row, strings are parsed and bools and complex numbers refused, as in a list
+        # (an array's rows are its items).
+        return super().encode(cast(Sequence[ArchLike], archs))
 
     def _encode_matrix(self, matrix: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Fast path for a ready-made ``n x dim`` matrix."""
@@ -117,7 +119,7 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
 
     def _key(self, arch: ArchLike) -> tuple[float, ...]:
         if isinstance(arch, str):
-            items: list[object] = arch.split(",") if arch.strip() else []
+            items: list[object] = list(arch.split(",")) if arch.strip() else []
         elif isinstance(arch, np.ndarray | torch.Tensor):
             items = array_items(arch, f"{self._dim} values")
         elif isinstance(arch, Sequence):
