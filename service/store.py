@@ -314,11 +314,11 @@ class Store:
     def _open(self, check: bool) -> None:
         with self._sqlite_errors():
             if check:
-                self._quick_check()
+                quick_check(self._db, self.path)
             empty = self._db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None
             if not empty:
                 # Before the first write, even of the journal mode: a foreign file stays as it was.
-                self._check_schema()
+                check_schema(self._db, self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -326,30 +326,6 @@ class Store:
             if empty:  # IF NOT EXISTS: another process may have created it meanwhile
                 _create_schema(db)
             _add_later_columns(db)
-
-    def _quick_check(self) -> None:
-        """``PRAGMA quick_check`` (O(file size), no index cross-check): catches cut-off pages."""
-        problems = [str(r[0]) for r in self._db.execute("PRAGMA quick_check(5)")]
-        if problems != ["ok"]:
-            raise StoreCorruptError(
-                f"store {self.path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"
-            )
-
-    def _check_schema(self) -> None:
-        """Raises StoreSchemaError unless every table this code uses has all its columns.
-
-        Extra tables and columns are fine: stores of every earlier version pass.
-        """
-        for table, columns in _schema_columns().items():
-            have = {str(r[1]) for r in self._db.execute(f"PRAGMA table_info({table})")}
-            missing = [c for c in columns if c not in have]
-            if missing:
-                problem = (
-                    f"table {table} lacks {', '.join(missing)}" if have else f"no table {table}"
-                )
-                raise StoreSchemaError(
-                    f"store {self.path} has another schema ({problem}); {_SCHEMA_ADVICE}"
-                )
 
     def close(self) -> None:
         with self._write_lock, self._read_lock:
@@ -363,7 +339,7 @@ class Store:
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            code = _primary_code(exc)
+            code = primary_code(exc)
             if code == sqlite3.SQLITE_BUSY:
                 raise self._busy() from exc
             if code == sqlite3.SQLITE_FULL:
@@ -455,7 +431,7 @@ class Store:
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if _primary_code(exc) == sqlite3.SQLITE_BUSY:
+            if primary_code(exc) == sqlite3.SQLITE_BUSY:
                 return False
             raise
         return True
@@ -651,13 +627,42 @@ class Store:
     def table_counts(self) -> dict[str, int]:
         """Row count of every table (tests use it to check that a rejected write left no trace)."""
         with self._read() as db:
-            return {
-                table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-                for table in ("devices", "aliases", "batches", "measurements")
-            }
+            return table_counts(db)
 
 
-def _primary_code(exc: sqlite3.Error) -> int:
+def quick_check(db: sqlite3.Connection, path: Path) -> None:
+    """Raises StoreCorruptError naming the store ``path`` unless ``PRAGMA quick_check`` on
+    ``db`` passes (O(file size), no index cross-check): catches cut-off pages."""
+    problems = [str(r[0]) for r in db.execute("PRAGMA quick_check(5)")]
+    if problems != ["ok"]:
+        raise StoreCorruptError(
+            f"store {path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"
+        )
+
+
+def check_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Raises StoreSchemaError naming the store ``path`` unless every table this code uses
+    has all its columns in ``db``.
+
+    Extra tables and columns are fine: stores of every earlier version pass.
+    """
+    for table, columns in _schema_columns().items():
+        have = {str(r[1]) for r in db.execute(f"PRAGMA table_info({table})")}
+        missing = [c for c in columns if c not in have]
+        if missing:
+            problem = f"table {table} lacks {', '.join(missing)}" if have else f"no table {table}"
+            raise StoreSchemaError(f"store {path} has another schema ({problem}); {_SCHEMA_ADVICE}")
+
+
+def table_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Row count of every table of the store ``db``."""
+    return {
+        table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        for table in ("devices", "aliases", "batches", "measurements")
+    }
+
+
+def primary_code(exc: sqlite3.Error) -> int:
     """The primary SQLite result code of ``exc`` (of an extended one too); 0 if none."""
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF
 
