@@ -11,6 +11,8 @@ import re
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: The age from which a temporary file of :func:`write_atomically` counts as abandoned: a write
@@ -40,16 +42,25 @@ def output_path_problem(path: Path) -> str | None:
 def write_atomically(path: Path, content: str | bytes) -> None:
     """Writes ``content`` to ``path`` through a temporary file beside it: a failure (a full
     disk, Ctrl-C) leaves no half-written file."""
+    with replacing_atomically(path) as tmp:
+        if isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            tmp.write_text(content)
+
+
+@contextmanager
+def replacing_atomically(path: Path) -> Iterator[Path]:
+    """A temporary file's path beside ``path`` for the block to write; moved into place when
+    the block ends, removed when it fails (a full disk, Ctrl-C), so that no half-written file
+    is left under either name."""
     # Named for this write alone: two writers of one path (two servers starting on one store
     # write its model's key file) shared "<path>.tmp", and one moved the other's half-written
     # file into place. Not named after the file either: a name of 244 bytes, which the file
     # takes, was too long with the suffix.
     tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")  # as _TEMPORARY_NAME matches
     try:
-        if isinstance(content, bytes):
-            tmp.write_bytes(content)
-        else:
-            tmp.write_text(content)
+        yield tmp
         tmp.replace(path)
     except BaseException as exc:  # the temporary file was left behind, cut off
         tmp.unlink(missing_ok=True)
