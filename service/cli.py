@@ -1,4 +1,4 @@
-"""Command line: ``python -m service [serve|import-help|health|gen-stubs]``.
+"""Command line: ``python -m service [serve|import-help|backup|health|gen-stubs]``.
 
 Plain ``python -m service`` serves with the defaults. Heavy modules (torch via ``gp``) are
 imported only by the commands that need them, so ``health`` stays fast.
@@ -34,6 +34,7 @@ from service.config import (
     ENV_TOKEN,
     ENV_TOKEN_FILE,
     ServiceConfig,
+    store_path_from_env,
 )
 from service.errors import StartupError
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("directory", type=Path, help="e.g. ../shared/datasets/help-nasbench201")
     imp.add_argument("--store", type=Path, help=STORE_HELP)
     imp.add_argument("--devices", help="comma-separated table stems (default: all)")
+
+    backup = add_command("backup", "copy the store, consistent while a server uses it")
+    backup.add_argument("out", type=Path, metavar="OUT", help="the copy (its folder must exist)")
+    backup.add_argument("--store", type=Path, help=STORE_HELP)
+    backup.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
     health = add_command("health", "exit 0 if the server reports SERVING")
     health.add_argument(
@@ -206,6 +212,23 @@ def _import_help(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from service.backup import backup_store
+    from service.errors import BackupError, StoreError
+
+    store = store_path_from_env(args.store)
+    try:
+        summary = backup_store(store, args.out, replace=args.force)
+    except (StoreError, BackupError) as exc:
+        logging.getLogger("service").error("cannot back up: %s", exc)
+        return 2
+    print(
+        f"{quantity(summary.devices, 'device')} and"
+        f" {quantity(summary.measurements, 'measurement')} copied from {store} to {args.out}"
+    )
+    return 0
+
+
 def _health(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -269,6 +292,7 @@ def _gen_stubs(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "serve": _serve,
     "import-help": _import_help,
+    "backup": _backup,
     "health": _health,
     "gen-stubs": _gen_stubs,
 }

@@ -43,6 +43,15 @@ def default_store_path() -> Path:
     return Path(platformdirs.user_data_dir("nas-latency-estimator")) / "store.sqlite"
 
 
+def store_path_from_env(given: Path | None = None) -> Path:
+    """``given``, else ``$LATENCY_STORE``, else :func:`default_store_path`: for the commands
+    that need only the store (:class:`ServiceConfig` also reads the fit's settings, which
+    imports torch)."""
+    if given is not None:
+        return given
+    return Path(os.environ[ENV_STORE]) if os.environ.get(ENV_STORE) else default_store_path()
+
+
 def fit_settings_from_env() -> FitSettings:
     """Default fit settings, with ``LATENCY_FIT_ITERATIONS`` overriding the iteration count."""
     from gp.model import FitSettings  # torch: only where a fit is configured

@@ -189,5 +189,10 @@ class StoreMovedError(StoreError, ServiceError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class BackupError(Exception):
+    """A backup of the store cannot be made, and none was written; the message says why (the
+    CLI logs it, exits 2)."""
+
+
 class ServerExitedError(RuntimeError):
     """The server process ended while a caller waited for it to serve (service.probe)."""

@@ -1,0 +1,120 @@
+"""Online backup of the store: ``python -m service backup --store STORE OUT``.
+
+Measurements users upload are the only data that cannot be recomputed. Copying the store's
+file while a server runs can miss what is still in its ``-wal``; SQLite's backup API, read
+in one step on a connection of its own, copies one snapshot of every committed batch (a WAL
+reader neither waits for nor holds up the server's writes). The copy is written beside OUT
+under a temporary name, checked as the service checks a store it opens, fsynced, then moved
+into place: a failure leaves neither OUT nor the temporary file.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+from contextlib import closing, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.errors import BackupError, StoreError
+from service.outputs import output_path_problem, replacing_atomically
+from service.store import (
+    BUSY_TIMEOUT_S,
+    check_header,
+    check_schema,
+    primary_code,
+    quick_check,
+    table_counts,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    """What a backup holds, counted from the copy."""
+
+    devices: int
+    measurements: int
+
+
+def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary:
+    """Copies the store ``store`` (a server may be using it) to ``out``, whole or not at all.
+
+    Raises:
+        StoreError: ``store`` is missing or no store of this service (the store's own checks
+            and messages), or its copy failed the integrity check.
+        BackupError: ``out`` exists (unless ``replace``), is the store itself, or cannot be
+            written (its folder missing, its disk full).
+    """
+    _check_paths(store, out, replace)
+    logger.info("backing up store %s to %s", store, out)
+    try:
+        with replacing_atomically(out) as tmp:
+            _copy(store, tmp)
+            # Closed, the connections leave no journal beside the copy, even after an error.
+            with closing(sqlite3.connect(tmp)) as copy:
+                # Named after the store: the copy is its snapshot, page for page.
+                quick_check(copy, store)
+                check_schema(copy, store)
+                counts = table_counts(copy)
+            _fsync(tmp)
+    except (sqlite3.Error, OSError) as exc:
+        raise _backup_error(exc, store, out) from exc
+    # Some file systems cannot flush a folder (EINVAL); the copy in place is whole either way.
+    with suppress(OSError):
+        _fsync(out.parent)  # the move itself survives a power cut
+    return BackupSummary(devices=counts["devices"], measurements=counts["measurements"])
+
+
+def _check_paths(store: Path, out: Path, replace: bool) -> None:
+    """Refuses, before anything is written, a store that is missing or no SQLite file, and an
+    ``out`` that cannot take the copy."""
+    if not store.exists():
+        # Not made, as serve and import-help would make a new store: there is nothing to copy.
+        raise StoreError(f"no store at {store} (see --store)")
+    check_header(store)
+    if problem := output_path_problem(out):
+        raise BackupError(problem)
+    if out.exists() and not replace:
+        raise BackupError(f"{out} exists: give another name, or --force to replace it")
+    store_files = {Path(f"{store.resolve()}{suffix}") for suffix in ("", "-wal", "-shm")}
+    if out.resolve() in store_files:
+        # Replaced, the running server's file is no longer the one at the path: its writes fail.
+        raise BackupError(f"{out} is the store itself (or its journal): back it up elsewhere")
+
+
+def _copy(store: Path, target: Path) -> None:
+    """Copies ``store`` into the new database ``target`` in one backup step: one snapshot."""
+    # Read-write like the store's own reader (query_only): a read-only connection left an
+    # empty -wal and -shm beside a store no server had open. mode=rw: a missing store is an
+    # error, not created.
+    source = sqlite3.connect(
+        f"{store.resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S
+    )
+    with closing(source), closing(sqlite3.connect(target)) as copy:
+        source.execute("PRAGMA query_only=ON")
+        source.backup(copy)
+
+
+def _fsync(path: Path) -> None:
+    """Flushes the file or folder ``path`` to its disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _backup_error(exc: sqlite3.Error | OSError, store: Path, out: Path) -> BackupError:
+    """One line for a copy that failed: SQLite's and the file system's errors say no file."""
+    if isinstance(exc, OSError):
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    else:
+        full = primary_code(exc) == sqlite3.SQLITE_FULL
+    if full:
+        return BackupError(f"{out}: its disk is full, so no backup was written; free space")
+    reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+    return BackupError(f"cannot back up store {store} to {out}: {reason}; no backup was written")

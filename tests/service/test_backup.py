@@ -1,0 +1,222 @@
+"""``python -m service backup``: a whole, checked copy of a store in use, or nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from service.backup import backup_store
+from service.cli import main
+from service.errors import BackupError, StoreCorruptError
+from service.store import MeasurementRow, Store
+from tests.helpers import files_capped_at
+
+BATCH = 50
+
+
+def rows(batch: int) -> list[MeasurementRow]:
+    return [MeasurementRow("nasbench201", f"b{batch}-{i}", 1.0 + i) for i in range(BATCH)]
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """A closed store with two devices and 3,000 measurements in 6 batches."""
+    path = tmp_path / "store.sqlite"
+    with closing(Store(path)) as store:
+        edge = store.register_device("edge", ["e1"])
+        store.register_device("idle")
+        for batch in range(6):
+            store.add_measurements(edge.id, rows(batch) * 10)
+    return path
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def batches_whole(path: Path) -> list[int]:
+    """The copy's batch ids, each checked to hold all its measurements."""
+    with closing(sqlite3.connect(path)) as db:
+        found = db.execute(
+            "SELECT b.id, b.size, COUNT(m.id) FROM batches b"
+            " LEFT JOIN measurements m ON m.batch_id = b.id GROUP BY b.id ORDER BY b.id"
+        ).fetchall()
+    assert all(size == count for _, size, count in found), found
+    return [batch for batch, _, _ in found]
+
+
+def test_a_backup_taken_while_another_connection_writes_holds_every_committed_batch(
+    tmp_path: Path,
+) -> None:
+    """Copying the file missed the batches still in its -wal; the backup is one snapshot."""
+    live = tmp_path / "live" / "store.sqlite"
+    writer = Store(live)
+    device = writer.register_device("edge")
+    acknowledged: list[int] = []
+    enough, stop = threading.Event(), threading.Event()
+
+    def write() -> None:
+        for batch in range(10_000):
+            if stop.is_set():
+                return
+            writer.add_measurements(device.id, rows(batch))
+            acknowledged.append(batch)
+            if len(acknowledged) == 20:
+                enough.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        assert enough.wait(60)
+        stored_before = len(acknowledged)
+        assert Path(f"{live}-wal").stat().st_size > 0  # what copying the file misses
+        summary = backup_store(live, tmp_path / "backup.sqlite")
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    batches = batches_whole(tmp_path / "backup.sqlite")
+    assert len(batches) >= stored_before
+    assert summary.devices == 1 and summary.measurements == len(batches) * BATCH
+    with closing(Store(tmp_path / "backup.sqlite")) as copy:
+        assert copy.resolve("edge").measurement_count == summary.measurements
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.sqlite", "live"]
+
+
+def test_the_command_prints_what_it_copied(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "backup.sqlite"
+    assert main(["backup", "--store", str(store_path), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == f"2 devices and 3000 measurements copied from {store_path} to {out}\n"
+    assert batches_whole(out) == [1, 2, 3, 4, 5, 6]
+    # A read-only connection left an empty -wal and -shm beside the store.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.sqlite", "store.sqlite"]
+
+
+def test_force_replaces_an_earlier_backup(store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "backup.sqlite"
+    out.write_text("last week's\n")
+    assert main(["backup", "--store", str(store_path), str(out), "--force"]) == 0
+    assert batches_whole(out) == [1, 2, 3, 4, 5, 6]
+
+
+def refusals(tmp_path: Path, store_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Arguments of backups refused, and the message of each."""
+    foreign = tmp_path / "foreign.db"
+    with closing(sqlite3.connect(foreign)) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.commit()
+    (tmp_path / "notes.txt").write_text("arch,latency\n")
+    out, earlier = tmp_path / "backup.sqlite", tmp_path / "earlier.sqlite"
+    earlier.write_text("last week's\n")
+    return {
+        "OUT exists": (
+            [str(store_path), str(earlier)],
+            f"{earlier} exists: give another name, or --force to replace it",
+        ),
+        "STORE missing": ([str(tmp_path / "gone.sqlite"), str(out)], "no store at"),
+        "STORE no SQLite file": (
+            [str(tmp_path / "notes.txt"), str(out)],
+            "is not a SQLite database (bad header): check the path",
+        ),
+        "STORE of another schema": (
+            [str(foreign), str(out)],
+            f"store {foreign} has another schema (no table devices)",
+        ),
+        "STORE a folder": ([str(tmp_path), str(out)], "is a directory"),
+        "OUT's folder missing": (
+            [str(store_path), str(tmp_path / "nowhere" / "backup.sqlite")],
+            f"no folder {tmp_path / 'nowhere'}",
+        ),
+        "OUT the store itself": (
+            [str(store_path), str(store_path), "--force"],
+            "is the store itself",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "OUT exists",
+        "STORE missing",
+        "STORE no SQLite file",
+        "STORE of another schema",
+        "STORE a folder",
+        "OUT's folder missing",
+        "OUT the store itself",
+    ],
+)
+def test_a_refused_backup_says_why_in_one_line_and_leaves_nothing(
+    case: str, store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (store, *args), message = refusals(tmp_path, store_path)[case]
+    before = files(tmp_path)
+    assert main(["backup", "--store", store, *args]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith("cannot back up: "), errors
+    assert message in errors[0]
+    assert "Traceback" not in caplog.text
+    assert files(tmp_path) == before
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_copy_cut_off_midway_leaves_no_temporary_file(
+    force: bool, store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "backup.sqlite"
+    if force:
+        out.write_text("last week's\n")
+    before = files(tmp_path)
+    # The copy's file cannot grow past half the store: the disk fails mid-copy.
+    with files_capped_at(store_path.stat().st_size // 2), pytest.raises(BackupError) as failed:
+        backup_store(store_path, out, replace=force)
+    assert str(failed.value) == (
+        f"cannot back up store {store_path} to {out}: disk I/O error; no backup was written"
+    )
+    assert files(tmp_path) == before  # an earlier backup is kept
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(
+    store_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def no_space(path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("service.backup._fsync", no_space)  # the copy made, not yet in place
+    out = tmp_path / "backup.sqlite"
+    before = files(tmp_path)
+    assert main(["backup", "--store", str(store_path), str(out)]) == 2
+    assert f"cannot back up: {out}: its disk is full, so no backup was written" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert files(tmp_path) == before
+
+
+def test_a_store_that_fails_its_integrity_check_is_refused_and_no_copy_is_left(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """The copy holds the store's pages as they are: a damaged one must not pass as a backup."""
+    with store_path.open("r+b") as file:
+        file.seek(6 * 4096 + 8)  # inside a table page, past its header
+        file.write(bytes(range(256)) * 8)
+    before = files(tmp_path)
+    with pytest.raises(StoreCorruptError, match=f"store {store_path} failed its integrity check"):
+        backup_store(store_path, tmp_path / "backup.sqlite")
+    assert files(tmp_path) == before
+
+
+def test_the_store_is_read_from_the_environment_as_serve_reads_it(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LATENCY_STORE", str(store_path))
+    assert main(["backup", str(tmp_path / "backup.sqlite")]) == 0
+    assert batches_whole(tmp_path / "backup.sqlite") == [1, 2, 3, 4, 5, 6]
