@@ -396,7 +396,8 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
 
     Args:
         arch: an NB201 cell string, an FBNet block list or comma-joined string, a feature
-            vector (sequence of numbers or 1-d numpy array), or an ``Architecture`` message.
+            vector (sequence of numbers or 1-d numpy array), an ``Architecture`` message, or
+            a one-item sequence of an arch string (a row of a one-column table).
         search_space: forces the space; inferred per arch when None (see :func:`infer_space`).
 
     Raises:
@@ -417,6 +418,10 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
     if isinstance(arch, bytes | bytearray) or not isinstance(arch, Sequence | np.ndarray):
         raise ClientInputError(f"cannot send an arch of type {type(arch).__name__}")
     items = list(arch)
+    if len(items) == 1 and isinstance(items[0], str) and items[0].strip() not in FBNET_BLOCKS:
+        # A row of a one-column table (csv.reader, fetchall(), a 2-d array of arch strings):
+        # its string is the arch. An NB201 cell went as one FBNet block ("expected 22 blocks").
+        return to_architecture(items[0], search_space)
     if items and all(isinstance(item, str) for item in items):
         blocks = ",".join(items)
         _check_text(blocks, "arch")

@@ -114,6 +114,17 @@ def test_an_array_of_fbnet_block_names_is_one_arch_as_a_list_of_them_is() -> Non
     assert len(to_architectures(np.array(CELLS))) == 3  # NB201 cells stay one arch each
 
 
+def test_a_row_of_one_arch_string_is_that_arch() -> None:
+    # Rows of a one-column table (csv.reader, fetchall(), a 2-d array) went as one FBNet
+    # block each, and the server answered "expected 22 blocks, got 1" for NB201 cells.
+    expected = to_architectures(CELLS)
+    assert to_architectures([[cell] for cell in CELLS]) == expected
+    assert to_architectures([(cell,) for cell in CELLS]) == expected
+    assert to_architectures(np.array(CELLS).reshape(-1, 1)) == expected
+    assert to_architecture([",".join(FBNET_ARCH)]) == to_architecture(FBNET_ARCH)
+    assert to_architecture(["k3_e1"]).search_space == "fbnet"  # a block name stays a block
+
+
 def test_an_arch_in_bytes_is_a_typed_error() -> None:
     # bytes are a sequence of ints: b"|...|" became a feature vector of its byte values.
     for archs in ([LIGHT.encode()], [bytearray(LIGHT.encode())]):
