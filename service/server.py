@@ -14,6 +14,7 @@ certificate and key the port speaks TLS only.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -327,6 +328,15 @@ def _warn_if_exposed(config: ServiceConfig, has_token: bool) -> None:
         )
 
 
+def _freeze_start_up_heap() -> None:
+    """Takes what start-up made (torch, gpytorch, grpc, the fitted model: it lives as long as
+    the process) out of the cyclic garbage collector's scans. A Predict of all 15,625 NB201
+    archs makes some 100,000 objects, so every third to fifth one ran a full collection over
+    that heap: 190-260 ms in place of 60-70 ms, a third of the handlers' mean time."""
+    gc.collect()  # the fit's cyclic garbage, which a frozen heap would keep for good
+    gc.freeze()
+
+
 def serve(config: ServiceConfig) -> int:
     """Runs the server until SIGTERM/SIGINT (SIGHUP is logged, not obeyed); returns the process
     exit code."""
@@ -351,6 +361,8 @@ def serve(config: ServiceConfig) -> int:
             logger.exception("start-up failed")
             failed.set()
             stop.set()
+            return
+        _freeze_start_up_heap()
 
     def on_hangup(signum: int, frame: FrameType | None) -> None:
         # SIGHUP's default action kills the process without the graceful stop, and

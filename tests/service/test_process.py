@@ -267,3 +267,50 @@ def test_a_start_up_that_fails_exits_1(
             signal.signal(number, handler)
     assert code == 1
     assert "start-up failed" in caplog.text and "the fit failed" in caplog.text
+
+
+def test_serve_takes_the_start_up_heap_out_of_the_collector_once_the_model_is_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full collections scanned torch's and the model's objects every few whole-space
+    Predicts (190-260 ms in place of 60-70); the heap is frozen after the fit's garbage is
+    collected, and only after a start-up that succeeded."""
+    import gc
+
+    from service import server as server_module
+    from service.config import ServiceConfig
+    from service.telemetry import Metrics
+
+    calls: list[str] = []
+
+    class StartedServer:
+        metrics = Metrics()
+
+        def warm_up(self) -> None:
+            calls.append("warm_up")
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(server_module, "create_server", lambda config: StartedServer())
+    monkeypatch.setattr(gc, "collect", lambda: calls.append("collect"))
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+
+    def sigterm_after_warm_up() -> None:  # once serve() handles it and its warm-up is over
+        while signal.getsignal(signal.SIGTERM) is handlers[signal.SIGTERM] or any(
+            t.name == "warm-up" for t in threading.enumerate()
+        ):
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    sigterm = threading.Thread(target=sigterm_after_warm_up)
+    sigterm.start()
+    try:
+        code = server_module.serve(ServiceConfig(store_path=tmp_path / "store.sqlite"))
+    finally:
+        sigterm.join()
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert code == 0
+    assert calls == ["warm_up", "collect", "freeze"]
