@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.addresses import address_problem
 from service.certificates import certificates_problem
@@ -39,6 +40,9 @@ from service.config import (
 from service.errors import StartupError
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
 from service.wording import no_tls_hint, quantity, tls_hint
+
+if TYPE_CHECKING:
+    import grpc
 
 #: What --help says: the module docstring's reST markup (``...``) read as noise there.
 DESCRIPTION = (
@@ -257,16 +261,25 @@ def _health(args: argparse.Namespace) -> int:
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=args.timeout)
         except grpc.RpcError as exc:
-            details = exc.details() or ""
-            if ca_path is None:
-                hint = tls_hint(details, "--ca")
-            else:
-                hint = no_tls_hint(details, f"--ca/${ENV_TLS_CA}/${ENV_CA_CERT}")
-            print(f"{args.address}: unhealthy: {exc.code().name}{hint}", file=sys.stderr)
+            print(_health_failure(args.address, exc, ca_path is not None), file=sys.stderr)
             return 1
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"{args.address}: {status}")  # which server, when a script checks several
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _health_failure(address: str, exc: grpc.RpcError, tls: bool) -> str:
+    """The line for a health check that got no answer: grpc's details say why ("Connection
+    refused": nothing listens there, a mistyped port; "CERTIFICATE_VERIFY_FAILED"), unless
+    a hint at the TLS option explains them better. The bare status code read as a server
+    that answered it was unhealthy."""
+    details = " ".join((exc.details() or "").split())
+    if tls:
+        hint = no_tls_hint(details, f"--ca/${ENV_TLS_CA}/${ENV_CA_CERT}")
+    else:
+        hint = tls_hint(details, "--ca")
+    reason = hint or (f" ({details})" if details else "")
+    return f"{address}: unhealthy: {exc.code().name}{reason}"
 
 
 def _trusted_ca(given: Path | None) -> tuple[Path | None, str]:

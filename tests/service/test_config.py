@@ -331,7 +331,19 @@ def test_health_names_the_address_it_asked(capsys: pytest.CaptureFixture[str]) -
     finally:
         server.stop(grace=0)
     assert main(["health", "--address", address, "--timeout", "0.5"]) == 1
-    assert capsys.readouterr().err == f"{address}: unhealthy: UNAVAILABLE\n"
+    assert capsys.readouterr().err.startswith(f"{address}: unhealthy: UNAVAILABLE")
+
+
+def test_health_says_why_no_server_answered(capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped port printed "unhealthy: UNAVAILABLE" alone, as if a server there had
+    answered that it was unhealthy; grpc's details say that nothing listens there."""
+    with socket.socket() as probe:  # bound, never listening: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+        assert main(["health", "--address", address]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{address}: unhealthy: UNAVAILABLE (") and err.count("\n") == 1
+    assert "Connection refused" in err
 
 
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
