@@ -331,14 +331,17 @@ class Strategy(StrEnum):
     random = "random"
 
 
-def output_console() -> Console:
-    """The console commands print their results on (stdout). It prints text as given: device
-    names and descriptions are users' text, which rich would read as markup ("[b]", ":smile:";
-    "[/x]" raised MarkupError); colour is a ``style``."""
+def output_console(stderr: bool = False) -> Console:
+    """The console commands print their results on (stdout; ``stderr``: text beside a JSON
+    result on stdout). It prints text as given: device names and descriptions are users' text,
+    which rich would read as markup ("[b]", ":smile:"; "[/x]" raised MarkupError); colour is a
+    ``style``."""
     from rich.console import Console
 
+    stream = sys.stderr if stderr else sys.stdout
     # Piped output is for files and other programs: wide rows rather than wrapped arch strings.
-    return Console(width=None if sys.stdout.isatty() else 250, markup=False, emoji=False)
+    width = None if stream.isatty() else 250
+    return Console(width=width, markup=False, emoji=False, stderr=stderr)
 
 
 def plain_text(text: str) -> str:

@@ -191,7 +191,12 @@ def measure(
             " spread: IQR/median).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print a JSON summary (the text one, with its warnings, on stderr)."
+        ),
+    ] = False,
     wait: Annotated[
         float,
         typer.Option(
@@ -682,8 +687,9 @@ def _write_csv(path: Path, evaluation: Evaluation) -> None:
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(summary)
-        return
-    console = output_console()  # piped to a file: whole lines, not wrapped at 80 columns
+    # Beside JSON the text goes to stderr, with the progress bars: its warnings (a busy machine,
+    # a surprising upload, a flattered score) were printed nowhere with --json.
+    console = output_console(stderr=as_json)
     _print_measured(console, summary)
     _print_noisy_warning(console, summary)
     if "speed_check" in summary:
