@@ -73,6 +73,23 @@ MEASUREMENT_CACHE_SIZE = 256
 #: is outvoted, and a median still surprising is the device's own: named as measured before an
 #: upload until then (the warning says to measure it twice more), not on every later upload.
 SETTLED_MEASUREMENTS = 3
+#: Progress lines the source fit logs on its way: it takes minutes on a busy machine, and a
+#: log silent from "fitting on ..." to "fitted in ..." read as a hung server.
+FIT_PROGRESS_LINES = 5
+
+
+def fit_progress(iterations: int, started: float) -> Callable[[int, float], None]:
+    """The source fit's progress callback: logs the step reached, and the seconds since
+    ``started``, at up to :data:`FIT_PROGRESS_LINES` evenly spaced steps before the last."""
+    parts = FIT_PROGRESS_LINES + 1
+    logged = {iterations * k // parts for k in range(1, parts)}
+
+    def progress(iteration: int, loss: float) -> None:
+        if (done := iteration + 1) in logged:
+            elapsed = time.perf_counter() - started
+            logger.info("fitting: step %d of %d after %.0f s", done, iterations, elapsed)
+
+    return progress
 
 
 class LruCache(Generic[K, V]):
@@ -267,7 +284,8 @@ class Registry:
         logger.info(
             "fitting on %s: %s", quantity(len(sources), "source device"), ", ".join(sorted(sources))
         )
-        estimator = LatencyEstimator.fit(sources, self.fit_settings, tag=self.fit_hash)
+        progress = fit_progress(self.fit_settings.iterations, started)
+        estimator = LatencyEstimator.fit(sources, self.fit_settings, progress, tag=self.fit_hash)
         logger.info("fitted in %.1f s", time.perf_counter() - started)
         self._save(estimator)
         return estimator

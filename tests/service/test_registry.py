@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from gp.estimator import LatencyEstimator
+from gp.model import FitSettings
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service import registry as registry_module
@@ -50,6 +52,36 @@ def test_a_start_from_the_cache_logs_how_long_it_took(
     store.close()
     assert "loaded cached model" in caplog.text
     assert re.search(r"model \w+ ready \(\d+ source devices\) in \d+\.\d s", caplog.text)
+
+
+def test_a_fit_logs_its_progress(
+    store_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The log said "fitting on 27 source devices", then nothing until "fitted in 321.0 s" on
+    a busy 2-core machine: minutes of silence that read as a hung server."""
+    cached = LatencyEstimator.load(Path(f"{store_path}.model.pt"))
+
+    def stepping_fit(
+        sources: object,
+        settings: FitSettings,
+        progress: Callable[[int, float], None] | None = None,
+        tag: str = "",
+    ) -> LatencyEstimator:
+        if progress is not None:  # the code before passed none
+            for iteration in range(settings.iterations):
+                progress(iteration, 0.0)
+        return cached
+
+    monkeypatch.setattr(LatencyEstimator, "fit", stepping_fit)
+    caplog.set_level("INFO", logger="service.registry")
+    store = Store(store_path)
+    Registry(store, FitSettings(iterations=300), model_path=tmp_path / "model.pt").start()
+    store.close()
+    steps = re.findall(r"fitting: step (\d+) of 300 after \d+ s", caplog.text)
+    assert steps == ["50", "100", "150", "200", "250"]
 
 
 def test_fit_key_depends_on_settings(store_path: Path) -> None:
