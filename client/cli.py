@@ -142,9 +142,28 @@ def _output_error(exc: BaseException) -> str | None:
 def _usage_exit(exc: TyperException, ctx: typer.Context) -> typer.Exit:
     """Prints a click usage or file error as one line (no rich panel); the exit to raise."""
     failed = getattr(exc, "ctx", None) or ctx
+    message = exc.format_message()
+    if misplaced := _misplaced_option(exc, failed):
+        message, failed = misplaced, failed.find_root()  # whose help lists the option
     hint = f" (see '{failed.command_path} --help')" if exc.exit_code == EXIT_USAGE else ""
-    typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+    typer.echo(f"error: {message}{hint}", err=True)
     return typer.Exit(exc.exit_code)
+
+
+def _misplaced_option(exc: TyperException, failed: typer.Context) -> str | None:
+    """What to say of an option of ``client`` itself given after a command, or None for other
+    errors: click offered the command's nearest option ("No such option: --target (Possible
+    options: --retime)")."""
+    option = getattr(exc, "option_name", None)
+    root = failed.find_root()
+    if option is None or failed is root:
+        return None
+    if option not in {name for param in root.command.params for name in param.opts}:
+        return None
+    return (
+        f"{option} is an option of '{root.info_name}' itself, not of '{failed.info_name}': give"
+        f" it before the command ('{root.info_name} {option} ... {failed.info_name} ...')"
+    )
 
 
 class _OneLineErrors(TyperGroup):

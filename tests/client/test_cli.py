@@ -647,6 +647,16 @@ def test_usage_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(None, "bogus"), "No such command", code=2)
 
 
+@pytest.mark.parametrize("command", ["devices", "measure"])
+def test_a_connection_option_after_the_command_says_where_it_goes(command: str) -> None:
+    """It said "No such option: --target (Possible options: --retime)" after measure: the
+    README's connection options go before the command."""
+    result = run(None, command, "--target", "127.0.0.1:50051")
+    line = assert_one_line_error(result, code=2)
+    assert f"--target is an option of 'client' itself, not of '{command}'" in line
+    assert "'client --target ... " in line and "(see 'client --help')" in line
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [("--seed", "-1"), ("--seed", str(2**63)), ("--count", str(2**31))],
