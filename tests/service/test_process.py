@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -203,7 +204,6 @@ def test_a_stop_that_closes_the_store_under_the_start_up_is_not_a_failed_start(
     it: its error was logged 'start-up failed' with a traceback, and the process exited 1
     when that came before the exit code was read."""
     from service import server as server_module
-    from service.config import ServiceConfig
     from service.telemetry import Metrics
 
     stopping = threading.Event()
@@ -221,22 +221,7 @@ def test_a_stop_that_closes_the_store_under_the_start_up_is_not_a_failed_start(
                 time.sleep(0.01)  # the start-up's error comes before the exit code is read
 
     monkeypatch.setattr(server_module, "create_server", lambda config: StartingServer())
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-
-    def send_sigterm() -> None:  # once serve() handles it: by default it would end pytest
-        while signal.getsignal(signal.SIGTERM) is handlers[signal.SIGTERM]:
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    sigterm = threading.Thread(target=send_sigterm)
-    sigterm.start()
-    try:
-        code = server_module.serve(ServiceConfig(store_path=tmp_path / "store.sqlite"))
-    finally:
-        sigterm.join()
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-    assert code == 0
+    assert _serve_until_sigterm(tmp_path, when=lambda: True) == 0
     assert "start-up failed" not in caplog.text
 
 
@@ -278,7 +263,6 @@ def test_serve_takes_the_start_up_heap_out_of_the_collector_once_the_model_is_re
     import gc
 
     from service import server as server_module
-    from service.config import ServiceConfig
     from service.telemetry import Metrics
 
     calls: list[str] = []
@@ -295,22 +279,29 @@ def test_serve_takes_the_start_up_heap_out_of_the_collector_once_the_model_is_re
     monkeypatch.setattr(server_module, "create_server", lambda config: StartedServer())
     monkeypatch.setattr(gc, "collect", lambda: calls.append("collect"))
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    warmed_up = lambda: not any(t.name == "warm-up" for t in threading.enumerate())  # noqa: E731
+    assert _serve_until_sigterm(tmp_path, when=warmed_up) == 0
+    assert calls == ["warm_up", "collect", "freeze"]
+
+
+def _serve_until_sigterm(tmp_path: Path, when: Callable[[], bool]) -> int:
+    """serve()'s exit code when it is sent SIGTERM once it handles the signal (by default
+    SIGTERM would end pytest) and ``when()`` holds; the signal handlers are restored."""
+    from service import server as server_module
+    from service.config import ServiceConfig
+
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
 
-    def sigterm_after_warm_up() -> None:  # once serve() handles it and its warm-up is over
-        while signal.getsignal(signal.SIGTERM) is handlers[signal.SIGTERM] or any(
-            t.name == "warm-up" for t in threading.enumerate()
-        ):
+    def send_sigterm() -> None:
+        while signal.getsignal(signal.SIGTERM) is handlers[signal.SIGTERM] or not when():
             time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    sigterm = threading.Thread(target=sigterm_after_warm_up)
+    sigterm = threading.Thread(target=send_sigterm)
     sigterm.start()
     try:
-        code = server_module.serve(ServiceConfig(store_path=tmp_path / "store.sqlite"))
+        return server_module.serve(ServiceConfig(store_path=tmp_path / "store.sqlite"))
     finally:
         sigterm.join()
         for number, handler in handlers.items():
             signal.signal(number, handler)
-    assert code == 0
-    assert calls == ["warm_up", "collect", "freeze"]
