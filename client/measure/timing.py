@@ -18,8 +18,10 @@ Neither clock helps when the machine itself changes speed (turbo and thermal lim
 host moves it between busier and idler cores): a forward pass then takes 60% longer for
 minutes at a time, on both clocks. With a ``reference`` architecture each timed run is paired
 back to back with a run of the reference network (the order alternating), and the run's value is
-the ratio of the two times times the reference's latency, measured once per session. Drift that
-slows both alike cancels: the ratio stays within a few percent while raw medians jump.
+the ratio of the two times times the reference's latency. Drift that slows both alike cancels:
+the ratio stays within a few percent while raw medians jump. That latency is recorded when a
+device is registered (``reference_ms``) and reused by every later session, so all of them share
+one scale; timed anew per session, a moment of load at its start shifted all it uploaded.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class TimingSettings:
         clock: ``"wall"`` or ``"cpu"`` (calling thread's CPU time; needs ``threads=1``).
         reference: an architecture (NB201 or FBNet, whatever is measured) to pair every run
             with, cancelling drift of the machine's speed; None times runs alone.
+        reference_ms: the reference's latency that run ratios are scaled by, as recorded when
+            the device was registered; None times it at its first use in this process.
     """
 
     warmup: int = 10
@@ -90,6 +94,7 @@ class TimingSettings:
     attempts: int = 3
     clock: str = "wall"
     reference: str | None = None
+    reference_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.runs < 1 or self.warmup < 0 or self.attempts < 1 or self.batch_size < 1:
@@ -107,6 +112,12 @@ class TimingSettings:
         if self.clock == "cpu" and self.threads != 1:
             # Other intra-op threads' work would be missing from the calling thread's CPU time.
             raise TimingError(f"the cpu clock needs threads=1, got threads={self.threads}")
+        if self.reference_ms is not None and not (
+            self.reference is not None and 0 < self.reference_ms < math.inf
+        ):
+            raise TimingError(
+                f"reference_ms needs a reference and must be positive and finite, got {self}"
+            )
 
 
 @dataclass(frozen=True)
@@ -309,17 +320,24 @@ def _memory_named(settings: TimingSettings) -> Iterator[None]:
 _REFERENCES: dict[TimingSettings, tuple[nn.Module, float]] = {}
 
 
+def reference_latency(settings: TimingSettings) -> float:
+    """The latency that ``settings.reference`` scales run ratios by (see :func:`_reference`)."""
+    return _reference(settings)[1]
+
+
 def _reference(settings: TimingSettings) -> tuple[nn.Module, float]:
-    """The reference network and its latency, measured at its first use in this process.
-    It is built in its own space: an FBNet reference also paces NB201 archs (the
-    descriptor's)."""
+    """The reference network and its latency: ``settings.reference_ms``, else measured at its
+    first use in this process. It is built in its own space: an FBNet reference also paces
+    NB201 archs (the descriptor's)."""
     from client.measure.networks import build_network, example_input, space_of_arch
 
     if settings not in _REFERENCES:
         assert settings.reference is not None
         model = build_network(settings.reference, space_of_arch(settings.reference))
-        alone = dataclasses.replace(settings, reference=None)
-        latency = time_network(model, example_input(settings.batch_size), alone).median_ms
+        latency = settings.reference_ms
+        if latency is None:
+            alone = dataclasses.replace(settings, reference=None)
+            latency = time_network(model, example_input(settings.batch_size), alone).median_ms
         _REFERENCES[settings] = (model, latency)
     return _REFERENCES[settings]
 

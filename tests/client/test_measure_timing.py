@@ -154,6 +154,11 @@ def test_warmup_calls_are_not_timed() -> None:
         {"max_spread": float("inf")},
         {"clock": "sundial"},
         {"clock": "cpu", "threads": 2},
+        # A recorded reference latency scales nothing without a reference; one of 0 or less
+        # would make every upload one the service refuses, after the timing.
+        {"reference_ms": 4.0},
+        {"reference": SKIP, "reference_ms": 0.0},
+        {"reference": SKIP, "reference_ms": float("nan")},
     ],
 )
 def test_impossible_settings_are_refused(bad: dict[str, float]) -> None:
