@@ -141,8 +141,9 @@ def measure(
         str | None,
         typer.Option(
             "--reference",
-            help="Time every run back to back with this arch and scale by its latency: cancels"
-            " drift of the machine's speed (turbo, throttling, a busy VM host).",
+            help="Time every run back to back with this arch and scale by its latency (recorded"
+            " at --register, reused by every later run): cancels drift of the machine's speed"
+            " (turbo, throttling, a busy VM host).",
         ),
     ] = None,
     strategy: Annotated[
@@ -464,9 +465,12 @@ def _run(
         registered = loop.register(latency, plan.device, settings, on_reference=bar)
         summary["registered"] = registered is not None
         summary["reference_noisy"] = bar.noisy if bar is not None else 0
+    device = registered or existing
+    if device is not None:  # every session scales by the reference latency registered
+        settings = loop.with_recorded_reference(device, settings)
+        summary["settings"] = asdict(settings)
     # Asked before anything is timed: what the device was conditioned on before this run.
     scored = plan.holdout or plan.eval_archs
-    device = registered or existing
     known = loop.conditioned_archs(latency, device, plan.space) if scored and device else set()
     _check_holdout_room(plan, known)
     uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"], existing)

@@ -12,6 +12,10 @@ Keys are stable, dotted and unit-suffixed, so descriptors of different machines 
   ...), and ``perf.reference_ms``, that workload's run time
 - ``measure.threads``, ``measure.batch_size``, ``measure.cpu_clock`` (1 when timed by thread CPU
   time): the settings the latencies were taken with
+- ``measure.reference`` (1 when timed against a ``--reference`` arch, else 0) and
+  ``measure.reference_ms:<arch>`` (an FBNet arch as block indices): that arch's latency (ms),
+  timed at registration, which every later session scales its paired timings by. A device
+  registered before these keys were recorded has neither
 - ``latency:<nb201 arch>``: latencies (ms) of HELP's 10 reference architectures. The service
   conditions NB201 predictions on these like on measurements, which is what makes a freshly
   registered device predictable before any other measurement (HELP's "hardware embedding").
@@ -28,8 +32,15 @@ from pathlib import Path
 import psutil
 
 from client.api import REFERENCE_LATENCY_PREFIX
+from client.measure.networks import FBNET, FBNET_BLOCKS, canonical_arch, parse_fbnet, space_of_arch
 from client.measure.perf import count
-from client.measure.timing import OnMeasured, TimingSettings, time_arch, torch_threads
+from client.measure.timing import (
+    OnMeasured,
+    TimingSettings,
+    reference_latency,
+    time_arch,
+    torch_threads,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +63,12 @@ HELP_REFERENCE_ARCHS: tuple[str, ...] = (
 #: The perf reference workload: the heaviest NB201 cell, batch 1, a fixed number of passes.
 REFERENCE_WORKLOAD_ARCH = HELP_REFERENCE_ARCHS[-1]
 REFERENCE_WORKLOAD_PASSES = 20
+
+#: 1 when a device's latencies are timed against a ``--reference`` arch, 0 when alone.
+REFERENCE_KEY = "measure.reference"
+#: Followed by the reference arch (:func:`reference_ms_key`): its latency (ms), recorded at
+#: registration.
+REFERENCE_MS_PREFIX = "measure.reference_ms:"
 
 _SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
@@ -170,6 +187,26 @@ def settings_facts(settings: TimingSettings) -> dict[str, float]:
     return facts
 
 
+def reference_ms_key(arch: str) -> str:
+    """The descriptor key of ``arch``'s latency as a reference: an NB201 arch canonical, an
+    FBNet arch as block indices (its names made keys of up to 218 characters; the service
+    takes 200)."""
+    if space_of_arch(arch) == FBNET:
+        spelled = ",".join(str(FBNET_BLOCKS.index(block)) for block in parse_fbnet(arch))
+    else:
+        spelled = canonical_arch(arch)
+    return REFERENCE_MS_PREFIX + spelled
+
+
+def reference_facts(settings: TimingSettings) -> dict[str, float]:
+    """``measure.reference`` and, with a reference, its latency (timed now unless
+    ``settings.reference_ms`` gives it): later sessions scale by it rather than by their own
+    timing of it."""
+    if settings.reference is None:
+        return {REFERENCE_KEY: 0.0}
+    return {REFERENCE_KEY: 1.0, reference_ms_key(settings.reference): reference_latency(settings)}
+
+
 def hardware_descriptor(
     settings: TimingSettings | None = None,
     perf: bool = True,
@@ -179,7 +216,8 @@ def hardware_descriptor(
     """The machine's descriptor (see the module docstring for its keys).
 
     Args:
-        settings: how reference latencies are timed; also recorded as ``measure.*``.
+        settings: how reference latencies are timed; also recorded as ``measure.*``, with the
+            ``--reference`` arch's latency.
         perf: count perf events over the reference workload.
         references: measure HELP's reference archs (``latency:<arch>`` keys).
         progress: called with each reference arch and its timing once it is measured.
@@ -188,7 +226,7 @@ def hardware_descriptor(
     descriptor = cpu_facts() | cache_facts()
     if perf:
         descriptor |= perf_facts()
-    descriptor |= settings_facts(settings)
+    descriptor |= settings_facts(settings) | reference_facts(settings)
     if references:
         descriptor |= reference_latencies(settings, progress)
     logger.debug("descriptor: %s", descriptor)

@@ -9,16 +9,24 @@ architectures, asks for their prediction (``Predict``) and scores it with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from client.api import AddResult, DeviceInfo, LatencyClient
 from client.errors import AlreadyExistsError, LatencyServiceError, NotFoundError
-from client.measure.descriptor import HELP_REFERENCE_ARCHS, hardware_descriptor, settings_facts
+from client.measure.descriptor import (
+    HELP_REFERENCE_ARCHS,
+    REFERENCE_KEY,
+    REFERENCE_MS_PREFIX,
+    hardware_descriptor,
+    reference_ms_key,
+    settings_facts,
+)
 from client.measure.errors import MeasureError, TimingError
-from client.measure.networks import FBNET, NASBENCH201, random_archs
+from client.measure.networks import FBNET, NASBENCH201, canonical_arch, random_archs, space_of_arch
 from client.measure.timing import STEADY_LIMIT, OnMeasured, Timing, TimingSettings, time_arch
 from client.metrics import Scores, score
 from service.wording import quantity
@@ -128,16 +136,21 @@ def register(
 def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:
     """Raises :class:`MeasureError` when ``settings`` differ from those the device's latencies
     were taken with (its descriptor's ``measure.*`` keys): a batch of 8 is not a batch of 1,
-    and mixing them in one device spoils its model."""
+    and mixing them in one device spoils its model. So does another ``--reference``, or none
+    where one was recorded: the device's latencies are on that reference's scale."""
     recorded = device.descriptor
     differing = [
-        (key, recorded[key], value)
+        (_as_option(key, recorded[key]), _as_option(key, value))
         for key, value in settings_facts(settings).items()
         if key in recorded and recorded[key] != value
     ]
+    if REFERENCE_KEY in recorded:  # else registered before references were recorded
+        was, now = _recorded_reference(recorded), _reference_key(settings)
+        if was != now:
+            differing.append((_as_option(was), _as_option(now)))
     if differing:
-        was = " ".join(_as_option(key, old) for key, old, _ in differing)
-        now = " ".join(_as_option(key, new) for key, _, new in differing)
+        was = " ".join(old for old, _ in differing)
+        now = " ".join(new for _, new in differing)
         raise MeasureError(
             f"device {device.name!r} was measured with {was}, these settings give {now}:"
             " latencies taken both ways do not mix. Measure it with its own settings, or"
@@ -145,11 +158,46 @@ def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:
         )
 
 
-def _as_option(key: str, value: float) -> str:
+def with_recorded_reference(device: DeviceInfo, settings: TimingSettings) -> TimingSettings:
+    """``settings`` scaled by the reference latency recorded when ``device`` was registered,
+    so that every session's uploads share one scale. A device registered before it was
+    recorded keeps the latency this process times, with a warning."""
+    if settings.reference is None:
+        return settings
+    key = _reference_key(settings)
+    if key in device.descriptor:
+        return dataclasses.replace(settings, reference_ms=device.descriptor[key])
+    logger.warning(
+        "device %r has no --reference latency recorded (registered before they were, or not by"
+        " client measure --register): this session times the reference itself, and its uploads"
+        " are scaled apart from other sessions'",
+        device.name,
+    )
+    return settings
+
+
+def _reference_key(settings: TimingSettings) -> str:
+    """The descriptor key naming the reference ``settings`` time with, or none."""
+    return REFERENCE_KEY if settings.reference is None else reference_ms_key(settings.reference)
+
+
+def _recorded_reference(descriptor: Mapping[str, float]) -> str:
+    """The descriptor key naming the reference the device was registered with, or none."""
+    return next((key for key in descriptor if key.startswith(REFERENCE_MS_PREFIX)), REFERENCE_KEY)
+
+
+def _as_option(key: str, value: float = 0.0) -> str:
     """A ``measure.*`` descriptor value as the option that sets it (``measure.cpu_clock 1``:
-    ``--clock cpu``): what the user types, rather than the descriptor's encoding."""
+    ``--clock cpu``): what the user types, rather than the descriptor's encoding. A reference
+    is named by its key alone: ``measure.reference_ms:ARCH`` is ``--reference ARCH``, and
+    ``measure.reference`` stands for none."""
     if key == "measure.cpu_clock":
         return f"--clock {'cpu' if value else 'wall'}"
+    if key == REFERENCE_KEY:
+        return "no --reference"
+    if key.startswith(REFERENCE_MS_PREFIX):
+        arch = key.removeprefix(REFERENCE_MS_PREFIX)
+        return f"--reference '{canonical_arch(arch, space_of_arch(arch))}'"
     return f"--{key.removeprefix('measure.').replace('_', '-')} {value:g}"
 
 

@@ -25,6 +25,10 @@ from tests.helpers import start_server
 
 TINY = TimingSettings(warmup=1, runs=3, attempts=1)
 FAST_FLAGS = ["--runs", "3", "--warmup", "1", "--threads", "1", "--batch-size", "1"]
+#: The measure.* keys of a device registered with FAST_FLAGS' batch, threads and clock.
+RECORDED_SETTINGS = {"measure.batch_size": 1.0, "measure.threads": 1.0, "measure.cpu_clock": 0.0}
+SKIP = format_nb201(["skip_connect"] * 6)
+CONV3 = format_nb201(["nor_conv_3x3"] * 6)
 
 
 def invoke(target: str, *args: str):
@@ -378,9 +382,8 @@ def test_an_unwritable_holdout_file_is_refused_before_timing(
 def test_other_settings_than_the_devices_are_refused_before_timing(target: str) -> None:
     """Before, a batch of 8 joined a device measured at batch 1: the held-out MAPE went from
     5.6% to 59%."""
-    recorded = {"measure.batch_size": 1.0, "measure.threads": 1.0, "measure.cpu_clock": 0.0}
     with LatencyClient(target) as latency:
-        latency.register_device("batch1", descriptor=recorded)
+        latency.register_device("batch1", descriptor=RECORDED_SETTINGS)
     args = ["measure", "-d", "batch1", "--suggested", "2", "--runs", "3", "--warmup", "1"]
     result = invoke(target, *args, "--batch-size", "8", "--threads", "2")
     assert result.exit_code == 1, result.output
@@ -394,13 +397,102 @@ def test_other_settings_than_the_devices_are_refused_before_timing(target: str) 
 
 def test_another_clock_is_named_by_its_option(target: str) -> None:
     """Before: "measured with cpu_clock 0, these settings give cpu_clock 1"."""
-    recorded = {"measure.batch_size": 1.0, "measure.threads": 1.0, "measure.cpu_clock": 0.0}
     with LatencyClient(target) as latency:
-        latency.register_device("wallclock", descriptor=recorded)
+        latency.register_device("wallclock", descriptor=RECORDED_SETTINGS)
     args = ["measure", "-d", "wallclock", "--suggested", "2", "--runs", "3", "--warmup", "1"]
     result = invoke(target, *args, "--clock", "cpu")
     assert result.exit_code == 1, result.output
     assert "measured with --clock wall, these settings give --clock cpu" in result.output
+
+
+def reference_timed_at(monkeypatch: pytest.MonkeyPatch, ms: float) -> None:
+    """A new process in which the reference, timed alone, takes ``ms``, and every arch paired
+    with it runs twice as long as it: uploads are twice the reference latency scaled by."""
+
+    def fake_time_network(model, example, settings, reference_model=None, reference_ms=0.0):
+        latency = ms if reference_model is None else 2 * reference_ms
+        return Timing(latency, latency, latency, (latency,))
+
+    monkeypatch.setattr(timing, "time_network", fake_time_network)
+    monkeypatch.setattr(timing, "_REFERENCES", {})
+
+
+def test_every_session_scales_by_the_reference_latency_recorded_at_registration(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each session timed the reference anew and scaled all it uploaded by that timing: a
+    moment of load at one session's start gave a held-out bias of -38%, the next +26%."""
+    archs = tmp_path / "archs.txt"
+    archs.write_text(CONV3 + "\n")
+    args = ["measure", "-d", "paced", "--archs", str(archs), "--reference", SKIP, "--json"]
+    reference_timed_at(monkeypatch, 4.0)
+    first = invoke(target, *args, *FAST_FLAGS, "--register")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["rounds"][0]["min_ms"] == 8.0
+    with LatencyClient(target) as latency:
+        device = latency.device("paced")
+    assert device.descriptor["measure.reference"] == 1.0
+    assert device.descriptor[f"measure.reference_ms:{SKIP}"] == 4.0
+    assert device.reference_archs == set(HELP_REFERENCE_ARCHS)  # a plain value, not latency:
+    reference_timed_at(monkeypatch, 6.0)  # the next session starts at a busy moment
+    second = invoke(target, *args, *FAST_FLAGS)
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["rounds"][0]["min_ms"] == 8.0
+
+
+# The longest FBNet arch: by block names its key was 218 characters, beyond the service's 200.
+FBNET_K5 = ",".join(["k5_e1_g2"] * 22)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "options", "was", "now"),
+    [
+        ({f"measure.reference_ms:{SKIP}": 4.0}, ["--reference", CONV3], SKIP, f"'{CONV3}'"),
+        ({f"measure.reference_ms:{SKIP}": 4.0}, [], SKIP, "no --reference"),
+        ({}, ["--reference", SKIP], "no --reference", f"'{SKIP}'"),
+        (
+            {"measure.reference_ms:" + ",".join(["5"] * 22): 4.0},
+            ["--reference", ",".join(["skip"] * 22)],
+            FBNET_K5,
+            "skip,skip",
+        ),
+    ],
+    ids=["another", "none", "one-where-none", "fbnet"],
+)
+def test_another_reference_than_the_devices_is_refused_before_timing(
+    target: str, recorded: dict[str, float], options: list[str], was: str, now: str
+) -> None:
+    """Latencies paced by another reference, or by none, are on another scale; they joined
+    the device unremarked."""
+    paced = float(bool(recorded))
+    descriptor = RECORDED_SETTINGS | {"measure.reference": paced} | recorded
+    with LatencyClient(target) as latency:
+        device = latency.register_device("refpaced", descriptor=descriptor)
+    assert device.reference_archs == frozenset()  # the reference's key is a plain value
+    args = ["measure", "-d", "refpaced", "--suggested", "2", *FAST_FLAGS, *options]
+    result = invoke(target, *args)
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.output.split())
+    expected = was if was == "no --reference" else f"--reference '{was}'"
+    assert f"measured with {expected}, these settings give" in message
+    assert now in message.split("these settings give")[1]
+    assert "round 1" not in result.output
+
+
+def test_a_device_registered_before_references_were_recorded_times_its_own(
+    target: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No recorded latency to share (the device predates it): the session scales by its own
+    timing of the reference, as before, and says so."""
+    with LatencyClient(target) as latency:
+        latency.register_device("unpaced-before", descriptor=RECORDED_SETTINGS)
+    reference_timed_at(monkeypatch, 5.0)
+    args = ["measure", "-d", "unpaced-before", "--suggested", "1", "--json", *FAST_FLAGS]
+    result = invoke(target, *args, "--reference", SKIP)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rounds"][0]["min_ms"] == 10.0
+    assert "no --reference latency recorded" in caplog.text
+    assert "scaled apart from other sessions'" in caplog.text
 
 
 def test_measuring_into_a_source_device_warns_first(target: str, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from client.measure.descriptor import (
     cpu_facts,
     hardware_descriptor,
     parse_size,
+    reference_ms_key,
     settings_facts,
 )
 from client.measure.perf import _EXCLUDE_KERNEL as EXCLUDE_KERNEL
@@ -176,3 +177,16 @@ def test_perf_rates_are_per_second_and_reference_latencies_are_medians(
     monkeypatch.setattr(descriptor, "time_arch", lambda arch, settings: timing)
     latencies = descriptor.reference_latencies(TINY)
     assert list(latencies.values()) == [2.0] * len(HELP_REFERENCE_ARCHS)
+
+
+def test_every_reference_arch_makes_a_key_the_service_takes() -> None:
+    """By block names the longest FBNet arch's key was 218 characters: RegisterDevice, after
+    the reference archs were timed, refused it."""
+    from service.servicer import MAX_DESCRIPTOR_KEY_LENGTH
+
+    longest_fbnet = ",".join(["k5_e1_g2"] * 22)
+    longest_nb201 = HELP_REFERENCE_ARCHS[-1].replace("nor_conv_3x3", "avg_pool_3x3")
+    for arch in (longest_fbnet, longest_nb201):
+        assert len(reference_ms_key(arch)) <= MAX_DESCRIPTOR_KEY_LENGTH
+    # One key per network, however it is spelled.
+    assert reference_ms_key(longest_fbnet) == reference_ms_key(" 5, " * 21 + "5")
