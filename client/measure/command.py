@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -244,6 +245,7 @@ def measure(
             clock=clock,
             reference=reference,
         )
+    _warn_oversubscribed(threads)
     if holdout and eval_archs is not None:  # one scored set: --holdout was silently ignored
         raise typer.BadParameter(
             "choose one of --holdout N and --eval-archs FILE", param_hint="--holdout"
@@ -302,6 +304,28 @@ def _check_new_name(device: str) -> None:
     problem = name_problem("device name", device)
     if problem is not None:
         raise typer.BadParameter(problem, param_hint="--device")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity where the system tells it (a container
+    or taskset may allow fewer than the machine has), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on macOS and Windows
+        return os.cpu_count() or 1
+
+
+def _warn_oversubscribed(threads: int | None) -> None:
+    """Warns, before anything is timed, of more threads than CPUs to run them: they take
+    turns, and the latencies then time that contention rather than the network."""
+    cpus = usable_cpus()
+    if threads is not None and threads > cpus:
+        typer.echo(
+            f"warning: --threads {threads} on {quantity(cpus, 'CPU')} this process may use:"
+            " threads beyond them take turns, so the latencies time that contention; give"
+            f" at most --threads {cpus}",
+            err=True,
+        )
 
 
 def _check_counts(suggested: int | None, holdout: int, space: str) -> None:

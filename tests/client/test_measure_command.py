@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from client.api import LatencyClient
 from client.cli import app
 from client.errors import UnavailableError
-from client.measure import loop, timing
+from client.measure import command, loop, timing
 from client.measure.command import HOLDOUT_COLUMNS
 from client.measure.descriptor import HELP_REFERENCE_ARCHS, REFERENCE_LATENCY_PREFIX
 from client.measure.networks import format_nb201
@@ -393,6 +393,23 @@ def test_other_settings_than_the_devices_are_refused_before_timing(target: str) 
     assert "round 1" not in result.output
     with LatencyClient(target) as latency:
         assert latency.device("batch1").measurement_count == 0
+
+
+@pytest.mark.parametrize("threads, warned", [("2", False), ("3", True)])
+def test_more_threads_than_usable_cpus_is_warned_before_timing(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: str, warned: bool
+) -> None:
+    monkeypatch.setattr(command, "usable_cpus", lambda: 2)
+    archs = tmp_path / "archs.txt"
+    archs.write_text(SKIP + "\n")
+    with LatencyClient(target) as latency:
+        latency.register_device("busy")
+    flags = ["--runs", "3", "--warmup", "1", "--threads", threads]
+    result = invoke(target, "measure", "-d", "busy", "--archs", str(archs), *flags)
+    assert result.exit_code == 0, result.output
+    warning = f"warning: --threads {threads} on 2 CPUs this process may use"
+    assert (warning in result.stderr) is warned
+    assert result.stderr.startswith(warning) is warned  # before anything is timed
 
 
 def test_another_clock_is_named_by_its_option(target: str) -> None:
