@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -69,6 +70,20 @@ def files_capped_at(size: int) -> Iterator[None]:
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def mount_namespace(script: str, folder: Path) -> list[str]:
+    """``unshare`` running ``sh -c script FOLDER COMMAND...`` as root of private user and mount
+    namespaces, so that its mounts (which, unlike chmod, hold for root too) end with the
+    command; skips the test where this machine refuses it (tried once on ``folder``)."""
+    command = ["unshare", "--map-root-user", "--mount", "sh", "-c", script]
+    try:
+        probe = subprocess.run([*command, str(folder), "true"], capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("the unshare command is needed for a private mount")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a private mount here: {probe.stderr.strip()}")
+    return command
 
 
 def write_help_dataset(root: Path, tables: dict[str, list[float]]) -> Path:

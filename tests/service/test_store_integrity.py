@@ -27,6 +27,7 @@ from service.errors import (
 )
 from service.importer import import_help
 from service.store import MeasurementRow, Store
+from tests.helpers import mount_namespace
 from tests.service.conftest import DATASET, REPO, ServerProcess
 
 ARCHS = all_archs()
@@ -316,21 +317,12 @@ def test_a_store_sqlite_cannot_open_is_refused_by_name(healthy: Path) -> None:
 #: Runs "$@" with the folder "$0" mounted read-only, for that command only: a bind mount in
 #: private user and mount namespaces, which (unlike chmod) holds for root too.
 READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
-READ_ONLY_MOUNT = ["unshare", "--map-root-user", "--mount", "sh", "-c", READ_ONLY]
 
 
 @pytest.fixture(scope="module")
 def read_only_mount() -> list[str]:
-    """READ_ONLY_MOUNT, once this machine is seen to allow it (skips otherwise)."""
-    try:
-        probe = subprocess.run(
-            [*READ_ONLY_MOUNT, str(REPO), "true"], capture_output=True, text=True
-        )
-    except FileNotFoundError:
-        pytest.skip("the unshare command is needed for a read-only mount")
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a read-only mount here: {probe.stderr.strip()}")
-    return READ_ONLY_MOUNT
+    """Runs READ_ONLY in private namespaces, once this machine is seen to allow it."""
+    return mount_namespace(READ_ONLY, REPO)
 
 
 @pytest.mark.parametrize(
