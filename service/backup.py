@@ -54,8 +54,12 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
     try:
         with replacing_atomically(out) as tmp:
             _copy(store, tmp)
-            # Closed, the connections leave no journal beside the copy, even after an error.
-            with closing(sqlite3.connect(tmp)) as copy:
+            # Immutable: the copy, in WAL mode like the store, was read through a -wal and
+            # -shm made beside it, which a disk with room for the copy alone could not take
+            # ("disk I/O error"), and which were left there.
+            with closing(
+                sqlite3.connect(f"{tmp.resolve().as_uri()}?immutable=1", uri=True)
+            ) as copy:
                 # Named after the store: the copy is its snapshot, page for page.
                 quick_check(copy, store)
                 check_schema(copy, store)
@@ -95,6 +99,9 @@ def _copy(store: Path, target: Path) -> None:
         f"{store.resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S
     )
     with closing(source), closing(sqlite3.connect(target)) as copy:
+        # The new file is removed if the copy fails, so it needs no rollback journal; one that
+        # a full disk kept SQLite from rolling back stayed beside OUT (".<hex>.tmp-journal").
+        copy.execute("PRAGMA journal_mode=OFF")
         source.execute("PRAGMA query_only=ON")
         source.backup(copy)
 

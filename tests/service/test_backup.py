@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -13,7 +16,7 @@ from service.backup import backup_store
 from service.cli import main
 from service.errors import BackupError, StoreCorruptError
 from service.store import MeasurementRow, Store
-from tests.helpers import files_capped_at
+from tests.helpers import REPO, files_capped_at, mount_namespace
 
 BATCH = 50
 
@@ -199,6 +202,73 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(
     assert f"cannot back up: {out}: its disk is full, so no backup was written" in caplog.text
     assert "Traceback" not in caplog.text
     assert files(tmp_path) == before
+
+
+#: Runs "$@" with a tmpfs of $DISK_BYTES bytes (4096 unless set) on the folder "$0", then
+#: lists what is left on it: the mount, and the files, end with the command.
+SMALL_DISK = (
+    'mount -t tmpfs -o "size=${DISK_BYTES:-4096}" tmpfs "$0"'
+    ' && { "$@"; code=$?; ls -A "$0"; exit $code; }'
+)
+PAGE = 4096  # tmpfs sizes round up to whole pages
+
+
+@pytest.fixture(scope="module")
+def small_disk() -> list[str]:
+    return mount_namespace(SMALL_DISK, REPO)
+
+
+def back_up_on_a_small_disk(
+    small_disk: list[str], store: Path, disk: Path, size: int
+) -> subprocess.CompletedProcess[str]:
+    """``backup`` of ``store`` to ``disk``/backup.sqlite, a disk of ``size`` bytes; its stdout
+    ends with what the command left on the disk."""
+    disk.mkdir()
+    argv = ["-m", "service", "backup", "--store", str(store), str(disk / "backup.sqlite")]
+    return subprocess.run(
+        [*small_disk, str(disk), sys.executable, *argv],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "DISK_BYTES": str(size)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+@pytest.fixture
+def large_store(tmp_path: Path) -> Path:
+    """A closed store of about 3 MB: more than SQLite's page cache (2 MB), so that a copy of
+    it is written to its disk before its commit."""
+    path = tmp_path / "large.sqlite"
+    with closing(Store(path)) as store:
+        edge = store.register_device("edge")
+        for batch in range(80):
+            store.add_measurements(edge.id, rows(batch) * 10)
+    return path
+
+
+def test_a_disk_too_small_for_the_copy_is_left_empty(
+    large_store: Path, tmp_path: Path, small_disk: list[str]
+) -> None:
+    """SQLite, stopped by the full disk before its commit, could not roll back: the copy's
+    rollback journal (".<hex>.tmp-journal") was left beside OUT."""
+    result = back_up_on_a_small_disk(small_disk, large_store, tmp_path / "disk", 16 * PAGE)
+    assert result.returncode == 2, result.stderr
+    assert "its disk is full, so no backup was written" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_disk_with_room_for_the_copy_alone_takes_it(
+    store_path: Path, tmp_path: Path, small_disk: list[str]
+) -> None:
+    """The copy was checked through a -wal and -shm beside it, which such a disk could not
+    take: "disk I/O error", and both were left there."""
+    size = (-(-store_path.stat().st_size // PAGE) + 1) * PAGE
+    disk = tmp_path / "disk"
+    result = back_up_on_a_small_disk(small_disk, store_path, disk, size)
+    assert result.returncode == 0, result.stderr
+    copied = f"2 devices and 3000 measurements copied from {store_path} to {disk / 'backup.sqlite'}"
+    assert result.stdout == f"{copied}\nbackup.sqlite\n"
 
 
 def test_a_store_that_fails_its_integrity_check_is_refused_and_no_copy_is_left(
