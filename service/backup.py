@@ -108,7 +108,9 @@ def _copy(store: Path, target: Path) -> None:
 
 def _fsync(path: Path) -> None:
     """Flushes the file or folder ``path`` to its disk."""
-    fd = os.open(path, os.O_RDONLY)
+    # A file is opened for writing: Windows flushes only a handle with write access (os.fsync
+    # of a read-only one fails there, EBADF). A folder cannot be, and POSIX needs no more.
+    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)
     try:
         os.fsync(fd)
     finally:

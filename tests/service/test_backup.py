@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -202,6 +205,25 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(
     assert f"cannot back up: {out}: its disk is full, so no backup was written" in caplog.text
     assert "Traceback" not in caplog.text
     assert files(tmp_path) == before
+
+
+def test_the_copy_is_flushed_through_a_handle_that_windows_can_flush(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows' FlushFileBuffers needs write access: os.fsync of a file opened read-only fails
+    there (EBADF), and every backup failed "cannot back up ...: Bad file descriptor"."""
+    real_fsync = os.fsync
+
+    def fsync_as_on_windows(fd: int) -> None:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):  # a folder: Windows cannot open one
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+                raise OSError(errno.EBADF, "Bad file descriptor")
+        real_fsync(fd)
+
+    monkeypatch.setattr("service.backup.os.fsync", fsync_as_on_windows)
+    out = tmp_path / "backup.sqlite"
+    assert backup_store(store_path, out).measurements == 3000
+    assert batches_whole(out) == [1, 2, 3, 4, 5, 6]
 
 
 #: Runs "$@" with a tmpfs of $DISK_BYTES bytes (4096 unless set) on the folder "$0", then
