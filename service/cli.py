@@ -10,10 +10,12 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from service.addresses import address_problem
@@ -222,7 +224,8 @@ def _backup(args: argparse.Namespace) -> int:
 
     store = store_path_from_env(args.store)
     try:
-        summary = backup_store(store, args.out, replace=args.force)
+        with _sigterm_as_interrupt():
+            summary = backup_store(store, args.out, replace=args.force)
     except (StoreError, BackupError) as exc:
         logging.getLogger("service").error("cannot back up: %s", exc)
         return 2
@@ -231,6 +234,22 @@ def _backup(args: argparse.Namespace) -> int:
         f" {quantity(summary.measurements, 'measurement')} copied from {store} to {args.out}"
     )
     return 0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the block, so that it cleans up as for Ctrl-C: a
+    backup killed outright (a cron job's timeout, systemd stopping it) left its temporary
+    copy beside OUT."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _health(args: argparse.Namespace) -> int:

@@ -189,6 +189,43 @@ def test_a_copy_cut_off_midway_leaves_no_temporary_file(
     assert files(tmp_path) == before  # an earlier backup is kept
 
 
+#: Runs ``python -m service backup ARGS`` with a SIGTERM sent to itself once the copy is made,
+#: before it is checked and moved into place (a cron job's timeout, systemd stopping it).
+TERMINATED_MIDWAY = """
+import os, signal, sys
+import service.backup
+from service.cli import main
+
+copy = service.backup._copy
+
+def copy_then_terminated(store, target):
+    copy(store, target)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+service.backup._copy = copy_then_terminated
+sys.exit(main(["backup", *sys.argv[1:]]))
+"""
+
+
+def test_a_backup_terminated_midway_leaves_no_temporary_file(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """SIGTERM killed the process outright and left the copy (".<hex>.tmp") beside OUT."""
+    out = tmp_path / "backup.sqlite"
+    before = files(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", TERMINATED_MIDWAY, "--store", str(store_path), str(out)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr and "Traceback" not in done.stderr
+    assert files(tmp_path) == before
+
+
 def test_a_full_disk_is_one_line_and_leaves_nothing(
     store_path: Path,
     tmp_path: Path,
