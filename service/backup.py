@@ -82,12 +82,13 @@ def _check_paths(store: Path, out: Path, replace: bool) -> None:
     check_header(store)
     if problem := output_path_problem(out):
         raise BackupError(problem)
-    if out.exists() and not replace:
-        raise BackupError(f"{out} exists: give another name, or --force to replace it")
     store_files = {Path(f"{store.resolve()}{suffix}") for suffix in ("", "-wal", "-shm")}
     if out.resolve() in store_files:
         # Replaced, the running server's file is no longer the one at the path: its writes fail.
+        # Before "exists": that one's advice, --force, is refused here.
         raise BackupError(f"{out} is the store itself (or its journal): back it up elsewhere")
+    if out.exists() and not replace:
+        raise BackupError(f"{out} exists: give another name, or --force to replace it")
 
 
 def _copy(store: Path, target: Path) -> None:

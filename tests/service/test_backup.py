@@ -144,6 +144,11 @@ def refusals(tmp_path: Path, store_path: Path) -> dict[str, tuple[list[str], str
             [str(store_path), str(store_path), "--force"],
             "is the store itself",
         ),
+        # Not "exists: ... --force to replace it", which was then refused.
+        "OUT the store itself, without --force": (
+            [str(store_path), str(store_path)],
+            "is the store itself",
+        ),
     }
 
 
@@ -157,6 +162,7 @@ def refusals(tmp_path: Path, store_path: Path) -> dict[str, tuple[list[str], str
         "STORE a folder",
         "OUT's folder missing",
         "OUT the store itself",
+        "OUT the store itself, without --force",
     ],
 )
 def test_a_refused_backup_says_why_in_one_line_and_leaves_nothing(
