@@ -168,8 +168,7 @@ class ServiceConfig:
         values: dict[str, object] = {}
         if os.environ.get(ENV_ADDRESS):
             values["address"] = os.environ[ENV_ADDRESS]
-        if os.environ.get(ENV_STORE):
-            values["store_path"] = Path(os.environ[ENV_STORE])
+        values["store_path"] = store_path_from_env()
         if os.environ.get(ENV_DATASET):
             values["dataset"] = Path(os.environ[ENV_DATASET])
         if max_batch := positive_int_from_env(ENV_MAX_BATCH):
