@@ -490,6 +490,11 @@ def _run(
         summary["registered"] = registered is not None
         summary["reference_noisy"] = bar.noisy if bar is not None else 0
     device = registered or existing
+    if device is None and plan.register:
+        # Registered by another session since _check_device: its settings and recorded
+        # reference rule this session's uploads too (they went unchecked and scaled apart).
+        device = latency.device(plan.device)
+        loop.check_settings(device, settings)
     if device is not None:  # every session scales by the reference latency registered
         settings = loop.with_recorded_reference(device, settings)
         summary["settings"] = asdict(settings)

@@ -457,6 +457,55 @@ def test_every_session_scales_by_the_reference_latency_recorded_at_registration(
     assert json.loads(second.stdout)["rounds"][0]["min_ms"] == 8.0
 
 
+def registration_lost_to_another_session(
+    monkeypatch: pytest.MonkeyPatch, reference: str, reference_ms: float
+) -> None:
+    """``--register`` finds the device new, but another session registers it first (with
+    ``reference`` timed at ``reference_ms``): loop.register answers None, as on
+    AlreadyExistsError."""
+    recorded = RECORDED_SETTINGS | {
+        "measure.reference": 1.0,
+        f"measure.reference_ms:{reference}": reference_ms,
+    }
+
+    def registered_first_by_another(client: LatencyClient, device: str, *args, **kwargs):
+        client.register_device(device, descriptor=recorded)
+
+    monkeypatch.setattr(loop, "register", registered_first_by_another)
+
+
+def test_a_session_that_lost_the_registration_uses_the_recorded_reference(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first sessions of one new device: the one whose --register lost the race scaled
+    its uploads by its own timing of the reference (12 ms here, not 8)."""
+    registration_lost_to_another_session(monkeypatch, SKIP, 4.0)
+    reference_timed_at(monkeypatch, 6.0)
+    archs = tmp_path / "archs.txt"
+    archs.write_text(CONV3 + "\n")
+    args = ["measure", "-d", "raced", "--register", "--archs", str(archs), "--json"]
+    result = invoke(target, *args, "--reference", SKIP, *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rounds"][0]["min_ms"] == 8.0
+
+
+def test_a_session_that_lost_the_registration_is_held_to_the_devices_settings(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session whose --register lost the race uploaded latencies paced by another
+    reference than the device's, unchecked."""
+    registration_lost_to_another_session(monkeypatch, CONV3, 4.0)
+    reference_timed_at(monkeypatch, 6.0)
+    archs = tmp_path / "archs.txt"
+    archs.write_text(SKIP + "\n")
+    args = ["measure", "-d", "raced-other", "--register", "--archs", str(archs)]
+    result = invoke(target, *args, "--reference", SKIP, *FAST_FLAGS)
+    assert result.exit_code == 1, result.output
+    assert f"measured with --reference '{CONV3}'" in " ".join(result.output.split())
+    with LatencyClient(target) as latency:
+        assert latency.device("raced-other").measurement_count == 0
+
+
 # The longest FBNet arch: by block names its key was 218 characters, beyond the service's 200.
 FBNET_K5 = ",".join(["k5_e1_g2"] * 22)
 
