@@ -10,6 +10,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -70,6 +71,24 @@ def files_capped_at(size: int) -> Iterator[None]:
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def run_python(
+    argv: Sequence[str],
+    prefix: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGV`` run from the checkout with it importable, under the command ``prefix``
+    (a private mount's, say) where given; ``env`` adds to the environment."""
+    return subprocess.run(
+        [*prefix, sys.executable, *argv],
+        cwd=REPO,
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def mount_namespace(script: str, folder: Path) -> list[str]:

@@ -8,7 +8,6 @@ import os
 import sqlite3
 import stat
 import subprocess
-import sys
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -19,7 +18,7 @@ from service.backup import backup_store
 from service.cli import main
 from service.errors import BackupError, StoreCorruptError
 from service.store import MeasurementRow, Store
-from tests.helpers import REPO, files_capped_at, mount_namespace
+from tests.helpers import REPO, files_capped_at, mount_namespace, run_python
 
 BATCH = 50
 
@@ -219,14 +218,7 @@ def test_a_backup_terminated_midway_leaves_no_temporary_file(
     """SIGTERM killed the process outright and left the copy (".<hex>.tmp") beside OUT."""
     out = tmp_path / "backup.sqlite"
     before = files(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-c", TERMINATED_MIDWAY, "--store", str(store_path), str(out)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_python(["-c", TERMINATED_MIDWAY, "--store", str(store_path), str(out)])
     assert done.returncode == 130, done.stderr
     assert "interrupted" in done.stderr and "Traceback" not in done.stderr
     assert files(tmp_path) == before
@@ -290,14 +282,7 @@ def back_up_on_a_small_disk(
     ends with what the command left on the disk."""
     disk.mkdir()
     argv = ["-m", "service", "backup", "--store", str(store), str(disk / "backup.sqlite")]
-    return subprocess.run(
-        [*small_disk, str(disk), sys.executable, *argv],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), "DISK_BYTES": str(size)},
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    return run_python(argv, [*small_disk, str(disk)], {"DISK_BYTES": str(size)})
 
 
 @pytest.fixture

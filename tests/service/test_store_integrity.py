@@ -7,8 +7,6 @@ import os
 import pickle
 import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -27,7 +25,7 @@ from service.errors import (
 )
 from service.importer import import_help
 from service.store import MeasurementRow, Store
-from tests.helpers import mount_namespace
+from tests.helpers import mount_namespace, run_python
 from tests.service.conftest import DATASET, REPO, ServerProcess
 
 ARCHS = all_archs()
@@ -350,14 +348,7 @@ def test_store_on_a_read_only_mount_is_refused_in_one_line(
         argv += ["--address", "127.0.0.1:0"]
     else:
         argv += [str(help_dataset_dir), "--devices", "raspi4"]
-    result = subprocess.run(
-        [*read_only_mount, str(healthy.parent), sys.executable, "-m", "service", *argv],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    result = run_python(["-m", "service", *argv], [*read_only_mount, str(healthy.parent)])
     assert result.returncode == 2, result.stderr
     assert f"cannot start: {message.format(store=path)}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
