@@ -26,6 +26,7 @@ from service.archs import (
     ArchParser,
     ParsedArch,
     group_by_space,
+    space_key,
     space_name,
     to_message,
     vector_dim,
@@ -113,6 +114,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         predictions: dict[int, pb.Prediction] = {}
         with self.registry.consistent(device, context.time_remaining(), _ended(context)) as device:
             for group in groups.values():
+                self._check_vector_length(device, group.space, f"arch {group.positions[0]}: ")
                 result = self.registry.predict(device, group.space, group.archs)
                 for j, position in enumerate(group.positions):
                     predictions[position] = pb.Prediction(
@@ -139,6 +141,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         candidates = self._candidates(parser, name, request.candidates)
         ended = _ended(context)
         with self.registry.consistent(device, context.time_remaining(), ended) as device:
+            self._check_vector_length(device, space, "candidate 0: ")
             result = self.registry.suggest(
                 device,
                 space,
@@ -158,6 +161,25 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             for j, arch in enumerate(result.archs)
         ]
         return pb.SuggestSamplesResponse(suggestions=suggestions, model_version=version)
+
+    def _check_vector_length(self, device: DeviceRecord, space: SearchSpace, where: str) -> None:
+        """Refuses vectors of a length the device has no measurements of while it has some of
+        another: a mistaken encoding, whose answer would be the prior's (900 ms, sd 97,000 ms
+        for a 3-feature query of a device measured with 4 features), given as if it knew."""
+        if (
+            not isinstance(space, VectorSpace)
+            or self.registry.measurements(device, space_key(space)).archs
+        ):
+            return
+        archs, _ = self.store.measurements(device.id, VectorSpace.name, device.version)
+        # Its own length too, where all its vectors of it are beyond the space's bound now.
+        measured = sorted({vector_dim(arch) for arch in archs} - {space.dim})
+        if measured:
+            lengths = " or ".join(str(dim) for dim in measured)
+            raise InvalidRequestError(
+                f"{where}expected {lengths} features (the length of {device.name}'s measured"
+                f" vectors), got {space.dim}"
+            )
 
     @staticmethod
     def _suggest_space(

@@ -536,6 +536,34 @@ def test_vector_measurements_move_vector_predictions(stub: pb_grpc.LatencyEstima
     assert abs(after.mean_ms - 3.0) < abs(before.mean_ms - 3.0)
 
 
+def test_a_vector_of_another_length_than_the_devices_is_refused(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Before, a 3-feature query of a device measured with 2 features was answered the prior's
+    guess (hundreds of ms, sd of thousands) as if it were a prediction."""
+    register(stub, "vec-length")
+    measured = pb.Architecture(search_space="vector", features=[1.0, 2.0])
+    stub.AddMeasurements(
+        pb.AddMeasurementsRequest(
+            device="vec-length", measurements=[pb.Measurement(arch=measured, latency_ms=3.0)]
+        )
+    )
+    longer = pb.Architecture(search_space="vector", features=[1.0, 2.0, 3.0])
+    expected = "expected 2 features (the length of vec-length's measured vectors), got 3"
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Predict(pb.PredictRequest(device="vec-length", archs=[nb201(ARCHS[0]), longer]))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == f"arch 1: {expected}"
+    request = pb.SuggestSamplesRequest(
+        device="vec-length", count=1, search_space="vector", candidates=[longer]
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.SuggestSamples(request)
+    assert refused.value.details() == f"candidate 0: {expected}"
+    register(stub, "vec-unmeasured")  # no vectors yet: any length is its first
+    stub.Predict(pb.PredictRequest(device="vec-unmeasured", archs=[longer]))
+
+
 def test_suggest_nb201_whole_space_skips_measured(stub: pb_grpc.LatencyEstimatorStub) -> None:
     register(stub, "active")
     stub.AddMeasurements(
