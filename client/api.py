@@ -51,7 +51,7 @@ from client.errors import (
     from_rpc_error,
     rename_item,
 )
-from client.measure.networks import FBNET_BLOCKS
+from client.measure.networks import FBNET_BLOCKS, FBNET_LAYERS
 from client.settings import (
     COUNT_MAX,
     DEFAULT_RETRIES,
@@ -431,6 +431,30 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         return pb.Architecture(search_space=VECTOR, features=_floats(items))
     # Non-vector spaces given as numbers (e.g. FBNet block indices): the server parses the list.
     return pb.Architecture(search_space=space, arch=",".join(str(item) for item in items))
+
+
+def _warn_of_block_indices(messages: Sequence[pb.Architecture], search_space: str | None) -> None:
+    """Warns when vectors were inferred from what reads as FBNet block indices (22 whole
+    numbers 0..8, HW-NAS-Bench's encoding): answered as a vector space the device has no
+    measurements of, such an arch got the prior's guess (900 ms, sd 190,000 ms) silently."""
+    if search_space is not None:
+        return
+    count = sum(1 for message in messages if _looks_like_block_indices(message.features))
+    if count:
+        logger.warning(
+            "%d arch(s) of %d whole numbers 0..%d, read as feature vectors, look like FBNet"
+            " block indices: give search_space='fbnet' (--space fbnet) for those, or 'vector'"
+            " to keep them vectors",
+            count,
+            FBNET_LAYERS,
+            len(FBNET_BLOCKS) - 1,
+        )
+
+
+def _looks_like_block_indices(features: Sequence[float]) -> bool:
+    return len(features) == FBNET_LAYERS and all(
+        value.is_integer() and 0 <= value < len(FBNET_BLOCKS) for value in features
+    )
 
 
 def _floats(items: Iterable[object]) -> list[float]:
@@ -981,6 +1005,7 @@ class LatencyClient:
         """
         _check_text(device, "device")
         messages = to_architectures(archs, search_space)
+        _warn_of_block_indices(messages, search_space)
         batches = list(self._batches(messages))
         for _ in range(CONSISTENT_ATTEMPTS):
             replies = [
@@ -1078,6 +1103,7 @@ class LatencyClient:
         if strategy is not None:
             _check_text(strategy, "strategy")
         pool = [] if candidates is None else to_architectures(candidates, search_space)
+        _warn_of_block_indices(pool, search_space)
         if candidates is not None and not pool:
             raise ClientInputError(
                 "candidates is empty: pass None to pick from every unmeasured NB201 arch"
@@ -1143,6 +1169,7 @@ class LatencyClient:
             )
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
         measurements = [_measurement(i, pair, search_space) for i, pair in enumerate(items)]
+        _warn_of_block_indices([m.arch for m in measurements], search_space)
         # One id for the upload and its retries: a retry after a lost answer is not stored twice,
         # and one after a passed deadline learns whether the server stored it.
         request = pb.AddMeasurementsRequest(

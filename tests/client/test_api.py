@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import pickle
 import re
@@ -793,6 +794,28 @@ def test_predict_fbnet_and_vectors(latency: LatencyClient) -> None:
     result = latency.predict("phone", vectors)
     assert len(result) == 3 and np.all(result.mean_ms > 0)
     assert abs(result.median_ms[0] - 3.0) < abs(result.median_ms[2] - 3.0)
+
+
+def test_fbnet_block_indices_read_as_a_vector_are_warned_of(
+    latency: LatencyClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, HW-NAS-Bench's encoding of an FBNet arch (22 indices 0..8) was predicted as a
+    vector nobody measured (900 ms, sd 190,000 ms) without a word."""
+    latency.register_device("phone")
+    indices = [i % 9 for i in range(22)]
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        latency.predict("phone", [indices, indices[::-1], [0.5] * 22])
+        latency.add_measurements("phone", [(",".join(map(str, indices)), 30.0)])
+        latency.suggest("phone", count=1, candidates=[indices[::-1]], strategy="random")
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned[0].startswith("2 arch(s) of 22 whole numbers 0..8, read as feature vectors,")
+    assert "search_space='fbnet' (--space fbnet)" in warned[0]
+    assert [w.split(" ")[0] for w in warned] == ["2", "1", "1"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        latency.predict("phone", indices, search_space="vector")
+        latency.predict("phone", indices, search_space="fbnet")
+    assert caplog.records == []
 
 
 def test_suggest(latency: LatencyClient) -> None:
