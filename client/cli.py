@@ -901,6 +901,15 @@ def measurements(
             f"note: {device} has no {space.value} measurements, but has some under {spaces}",
             err=True,
         )
+    lengths = sorted({arch.count(",") + 1 for arch, _ in pairs}) if space == Space.vector else []
+    if len(lengths) > 1:
+        # Each length is a space of its own, and one upload takes one: the listing as a whole
+        # was refused by `add` ("line 13: expected 4 features ..., got 5").
+        typer.echo(
+            f"note: {device} holds vectors of {' and '.join(map(str, lengths))} features;"
+            " `add` takes one length per file, so split this listing by length to upload it",
+            err=True,
+        )
     if as_json:
         print_json([{"arch": arch, "latency_ms": ms} for arch, ms in pairs])
         return

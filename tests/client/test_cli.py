@@ -296,6 +296,26 @@ def test_measurements_in_another_space_are_pointed_to(target: str) -> None:
     assert fbnet.stdout.count("\n") == 2 and fbnet.stderr == ""
 
 
+def test_measurements_of_vectors_of_two_lengths_say_add_takes_one(target: str) -> None:
+    """Before, the listing of a device measured with 2- and 3-feature vectors was printed as
+    one CSV without a word, which `add` then refused ("expected 2 features ..., got 3")."""
+    from client.api import LatencyClient
+
+    with LatencyClient(target) as latency:
+        latency.register_device("two-lengths")
+        latency.add_measurements("two-lengths", [([1.0, 2.0], 3.0)])
+        latency.add_measurements("two-lengths", [([1.0, 2.0, 3.0], 4.0)])
+    listed = run(target, "measurements", "-d", "two-lengths", "--space", "vector")
+    assert listed.exit_code == 0 and listed.stdout.count("\n") == 3
+    assert listed.stderr == (
+        "note: two-lengths holds vectors of 2 and 3 features; `add` takes one length per file,"
+        " so split this listing by length to upload it\n"
+    )
+    run(target, "register", "-d", "copy-of-two")
+    refused = run(target, "add", "-d", "copy-of-two", "-f", "-", stdin=listed.stdout)
+    assert_one_line_error(refused, "line 3: expected 2 features")
+
+
 def test_predict_reads_a_csv_on_stdin(target: str) -> None:
     """``client measurements | client predict --file -`` took the CSV header for an arch
     ("stdin line 1: expected 22 blocks, got 2"): only a .csv name made a CSV."""
