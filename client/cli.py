@@ -890,6 +890,8 @@ def measurements(
 
       client measurements --device pi4 --json | jq length
     """
+    from service.archs import vector_dim  # grpc: not for --help
+
     with connect(ctx) as latency:
         pairs = latency.measurements(device, space.value)
         # An empty listing of a device measured in another space (client measure --space fbnet)
@@ -901,7 +903,7 @@ def measurements(
             f"note: {device} has no {space.value} measurements, but has some under {spaces}",
             err=True,
         )
-    lengths = sorted({arch.count(",") + 1 for arch, _ in pairs}) if space == Space.vector else []
+    lengths = sorted({vector_dim(arch) for arch, _ in pairs}) if space == Space.vector else []
     if len(lengths) > 1:
         # Each length is a space of its own, and one upload takes one: the listing as a whole
         # was refused by `add` ("line 13: expected 4 features ..., got 5").
