@@ -921,6 +921,8 @@ class RelativeSources:
     ) -> None:
         """Args: the GP's measured ([b x] n x D) rows, the lower Cholesky factor of their
         covariance (noise included), ``L^-1 r`` for the residuals r, and the variance ratio."""
+        if kernel.sources is None:
+            raise ValueError("relative sources need a kernel with source deviations")
         self.kernel = kernel
         #: ([b x] n x S) L^-1 G for the measured archs' source deviations G.
         self.solved = torch.linalg.solve_triangular(
@@ -928,8 +930,6 @@ class RelativeSources:
         )
         spread = (self.solved**2).sum(-2)[..., None]  # [b x] S x 1: g^T K^-1 g
         overlap = (self.solved * whitened).sum(-2)[..., None]  # [b x] S x 1: g^T K^-1 r
-        if kernel.sources is None:
-            raise ValueError("relative sources need a kernel with source deviations")
         shared = kernel.scale * kernel.sources.variance.reshape(())
         #: (m,) the boosted prior variances of a source's deviation weight.
         self.variances = _RELATIVE_BOOSTS.to(rows.dtype) * shared
