@@ -48,6 +48,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import address_problem
 from service.auth import load_token
+from service.backup import backup_store
 from service.config import ServiceConfig
 from service.errors import ServerExitedError, StoreError
 from service.outputs import output_path_problem, write_atomically
@@ -152,10 +153,10 @@ def free_port() -> int:
 
 
 def copy_store(source: Path, folder: Path) -> Path:
-    """A consistent copy of the SQLite store (backup API) and its model cache files."""
+    """A consistent copy of the SQLite store (as ``service backup`` makes it) and its model
+    cache files."""
     target = folder / source.name
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
+    backup_store(source, target)
     for extra in source.parent.glob(f"{source.name}.model.pt*"):
         shutil.copy2(extra, folder / extra.name)
     return target
