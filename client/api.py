@@ -38,6 +38,7 @@ from typing import Any, SupportsIndex, overload
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from client.errors import (
@@ -121,6 +122,9 @@ PREDICTION_FIELDS = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")
 class Predictions:
     """Predicted latencies of n architectures on one device (read-only arrays of shape ``(n,)``).
 
+    ``p[i]`` is arch i's :class:`Prediction` (floats); ``p[2:5]``, ``p[[0, 7]]`` and
+    ``p[p.upper_ms < 20]`` are the :class:`Predictions` of those archs, of the same model.
+
     Attributes:
         mean_ms: posterior mean latency (ms).
         variance_ms2: posterior variance of the latency (ms^2).
@@ -154,12 +158,74 @@ class Predictions:
 
     @property
     def median_ms(self) -> np.ndarray:
-        """The posterior median under a log-normal reading of the mean and variance,
-        ``mean^2 / median^2 = 1 + var / mean^2``: the better point estimate for relative error
-        when the uncertainty is large (a device with no measurements, whose scale is
-        log-normal). Once a device has measurements the service's latency is Gaussian and this
-        is within ``sqrt(1 + var / mean^2)`` of its median, under 1% at a 14% sd."""
-        return self.mean_ms / np.sqrt(1.0 + self.variance_ms2 / self.mean_ms**2)
+        """The posterior median (ms), see :func:`lognormal_median_ms`."""
+        return lognormal_median_ms(self.mean_ms, self.variance_ms2)
+
+    # An index array first: numpy types every ndarray as SupportsIndex (a 0-d one is), so
+    # after the int overload p[mask] was typed a Prediction.
+    @overload
+    def __getitem__(  # type: ignore[overload-overlap]
+        self, index: slice | Sequence[int] | np.ndarray
+    ) -> Predictions: ...
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Prediction: ...
+
+    def __getitem__(
+        self, index: SupportsIndex | slice | Sequence[int] | np.ndarray
+    ) -> Prediction | Predictions:
+        """One arch's :class:`Prediction` for an int (negative from the end), or the
+        :class:`Predictions` of the archs a slice, an array of ints or a boolean mask picks;
+        numpy's rules and IndexError either way."""
+        picked = {name: getattr(self, name)[index] for name in PREDICTION_FIELDS}
+        if np.ndim(picked["mean_ms"]) == 0:
+            return Prediction(
+                **{name: float(value) for name, value in picked.items()},
+                model_version=self.model_version,
+            )
+        if np.ndim(picked["mean_ms"]) != 1:  # numpy took it as more axes (a 2-d index, True)
+            raise IndexError(f"expected an int, a slice, ints or a boolean mask, got {index!r}")
+        columns = {name: _read_only(value) for name, value in picked.items()}
+        return Predictions(**columns, model_version=self.model_version)
+
+    def __iter__(self) -> Iterator[Prediction]:
+        return (self[i] for i in range(len(self)))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The predicted latency of one architecture: ``predictions[i]`` of :class:`Predictions`.
+
+    Attributes:
+        mean_ms, variance_ms2, lower_ms, upper_ms, model_version: as in :class:`Predictions`,
+            this arch's.
+    """
+
+    mean_ms: float
+    variance_ms2: float
+    lower_ms: float
+    upper_ms: float
+    model_version: str = ""
+
+    @property
+    def std_ms(self) -> float:
+        """Posterior standard deviation (ms)."""
+        return math.sqrt(self.variance_ms2)
+
+    @property
+    def median_ms(self) -> float:
+        """The posterior median (ms), see :func:`lognormal_median_ms`."""
+        return float(lognormal_median_ms(self.mean_ms, self.variance_ms2))
+
+
+def lognormal_median_ms(mean_ms: npt.ArrayLike, variance_ms2: npt.ArrayLike) -> np.ndarray:
+    """The posterior median under a log-normal reading of the mean and variance,
+    ``mean^2 / median^2 = 1 + var / mean^2``: the better point estimate for relative error
+    when the uncertainty is large (a device with no measurements, whose scale is log-normal).
+    Once a device has measurements the service's latency is Gaussian and this is within
+    ``sqrt(1 + var / mean^2)`` of its median, under 1% at a 14% sd."""
+    mean, variance = np.asarray(mean_ms), np.asarray(variance_ms2)
+    return mean / np.sqrt(1.0 + variance / mean**2)
 
 
 @dataclass(frozen=True)
@@ -365,7 +431,7 @@ class DeviceInfo:
         )
 
 
-def _read_only(values: list[float]) -> np.ndarray:
+def _read_only(values: list[float] | np.ndarray) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     array.flags.writeable = False  # results are frozen: ``p.mean_ms *= 2`` raises, not edits
     return array

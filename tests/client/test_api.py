@@ -38,6 +38,7 @@ from client import (
 from client.api import (
     NB201,
     DeviceInfo,
+    Prediction,
     Predictions,
     Suggestion,
     Suggestions,
@@ -853,6 +854,53 @@ def test_predictions_compare_by_value() -> None:
     assert made([1.0, 2.0]) != made([1.0, 3.0])
     assert made([1.0, 2.0]) != made([1.0, 2.0], "v-2")
     assert made([1.0]) != made([1.0, 1.0])
+
+
+def predictions_of(mean: list[float], version: str = "v-1") -> Predictions:
+    """Predictions of means ``mean`` (ms), an sd of 10% and an interval of +-20%."""
+    mean_ms = np.asarray(mean)
+    arrays = (mean_ms, (0.1 * mean_ms) ** 2, mean_ms - 0.2 * mean_ms, mean_ms + 0.2 * mean_ms)
+    return Predictions(*(client.api._read_only(values) for values in arrays), version)
+
+
+def test_one_archs_prediction_is_an_index_away() -> None:
+    """Predictions could not be indexed: a NAS loop spelt p.mean_ms[i], p.upper_ms[i]... out."""
+    p = predictions_of([10.0, 20.0, 40.0])
+    assert p[1] == Prediction(20.0, 4.0, 16.0, 24.0, "v-1")
+    assert p[-1] == p[np.int64(2)] == Prediction(40.0, 16.0, 32.0, 48.0, "v-1")
+    assert type(p[0].mean_ms) is float and p[0].std_ms == pytest.approx(1.0)
+    assert p[2].median_ms == pytest.approx(p.median_ms[2])
+    assert list(p) == [p[0], p[1], p[2]]
+    for index in (3, -4):
+        with pytest.raises(IndexError, match="out of bounds"):  # numpy's own
+            p[index]
+
+
+@pytest.mark.parametrize(
+    "index, kept",
+    [
+        (slice(1, None), [20.0, 40.0]),
+        (slice(None, None, -1), [40.0, 20.0, 10.0]),
+        ([2, 0], [40.0, 10.0]),
+        (np.array([0, 0]), [10.0, 10.0]),
+        (np.array([True, False, True]), [10.0, 40.0]),
+        (np.array([], dtype=int), []),
+    ],
+)
+def test_a_subset_of_predictions_is_predictions_of_the_same_model(
+    index: object, kept: list[float]
+) -> None:
+    p = predictions_of([10.0, 20.0, 40.0])
+    subset = p[index]  # type: ignore[index]
+    assert subset == predictions_of(kept)
+    with pytest.raises(ValueError, match="read-only"):  # frozen as a served result is
+        subset.mean_ms[...] = 0.0
+
+
+@pytest.mark.parametrize("index", [np.array([True, False]), np.array([[0]]), (0, 0), 1.0])
+def test_an_index_that_picks_no_archs_is_an_index_error(index: object) -> None:
+    with pytest.raises(IndexError):
+        predictions_of([10.0, 20.0, 40.0])[index]  # type: ignore[index]
 
 
 def test_a_slice_of_suggestions_is_suggestions() -> None:
