@@ -32,8 +32,19 @@ from tests.helpers import (  # noqa: F401 - also imported from here by the tests
     TEST_DEVICES,
     copy_store,
     fit_settings,
+    mount_namespace,
     start_server,
 )
+
+#: Runs "$@" with the folder "$0" mounted read-only, for that command only: a bind mount in
+#: private user and mount namespaces, which (unlike chmod) holds for root too.
+READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+
+
+@pytest.fixture(scope="module")
+def read_only_mount() -> list[str]:
+    """Runs READ_ONLY in private namespaces, once this machine is seen to allow it."""
+    return mount_namespace(READ_ONLY, REPO)
 
 
 @pytest.fixture

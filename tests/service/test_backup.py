@@ -242,6 +242,21 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(
     assert files(tmp_path) == before
 
 
+def test_a_read_only_folder_for_out_is_named_with_the_reason(
+    store_path: Path, tmp_path: Path, read_only_mount: list[str]
+) -> None:
+    """Only "cannot back up: OUT: cannot write in FOLDER" was said, not why."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    out = folder / "backup.sqlite"
+    argv = ["-m", "service", "backup", "--store", str(store_path), str(out)]
+    result = run_python(argv, [*read_only_mount, str(folder)])
+    assert result.returncode == 2, result.stderr
+    reason = "Read-only file system"
+    assert f"cannot back up: {out}: cannot write in {folder} ({reason})" in result.stderr
+    assert list(folder.iterdir()) == []
+
+
 def test_the_copy_is_flushed_through_a_handle_that_windows_can_flush(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

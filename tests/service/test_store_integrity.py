@@ -25,8 +25,8 @@ from service.errors import (
 )
 from service.importer import import_help
 from service.store import MeasurementRow, Store
-from tests.helpers import mount_namespace, run_python
-from tests.service.conftest import DATASET, REPO, ServerProcess
+from tests.helpers import run_python
+from tests.service.conftest import DATASET, ServerProcess
 
 ARCHS = all_archs()
 PAGE = 4096
@@ -310,17 +310,6 @@ def test_a_store_sqlite_cannot_open_is_refused_by_name(healthy: Path) -> None:
     with pytest.raises(StoreAccessError) as info:
         Store(healthy)
     assert str(info.value) == f"cannot write store {healthy}: unable to open database file"
-
-
-#: Runs "$@" with the folder "$0" mounted read-only, for that command only: a bind mount in
-#: private user and mount namespaces, which (unlike chmod) holds for root too.
-READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
-
-
-@pytest.fixture(scope="module")
-def read_only_mount() -> list[str]:
-    """Runs READ_ONLY in private namespaces, once this machine is seen to allow it."""
-    return mount_namespace(READ_ONLY, REPO)
 
 
 @pytest.mark.parametrize(
