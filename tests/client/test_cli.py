@@ -790,18 +790,32 @@ def test_an_upload_whose_report_cannot_be_written_says_it_was_stored(
     )
 
 
-def test_console_script_error_exit(tmp_path: Path) -> None:
-    """A real process: one line on stderr, exit code 1, no traceback."""
+def predict_without_a_server(arch: str) -> subprocess.CompletedProcess[str]:
+    """``python -m client predict -d pi4 ARCH``, a real process, with no server to answer."""
     env = {**os.environ, "LATENCY_TARGET": f"127.0.0.1:{service_fixtures.free_port()}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "client", "--retries", "0", "predict", "-d", "pi4", LIGHT],
+    return subprocess.run(
+        [sys.executable, "-m", "client", "--retries", "0", "predict", "-d", "pi4", arch],
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
     )
+
+
+def test_console_script_error_exit(tmp_path: Path) -> None:
+    """A real process: one line on stderr, exit code 1, no traceback."""
+    done = predict_without_a_server(LIGHT)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+
+
+def test_the_librarys_warnings_are_printed_as_the_commands_own() -> None:
+    """The warning about FBNet block indices came bare ("1 arch(s) of 22 whole numbers..."),
+    unlike every "warning: ..." the commands print."""
+    done = predict_without_a_server(",".join(["2", "1", "7"] + ["0"] * 19))
+    warning, error = done.stderr.splitlines()
+    assert warning.startswith("warning: 1 arch(s) of 22 whole numbers 0..8"), warning
+    assert "--space fbnet" in warning and error.startswith("error: ")
 
 
 def test_a_ca_cert_grpc_cannot_load_is_refused_naming_the_file(tmp_path: Path) -> None:
