@@ -24,6 +24,7 @@ from service.store import (
     BUSY_TIMEOUT_S,
     check_header,
     check_schema,
+    measurement_total,
     primary_code,
     quick_check,
     table_counts,
@@ -63,14 +64,16 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
                 # Named after the store: the copy is its snapshot, page for page.
                 quick_check(copy, store)
                 check_schema(copy, store)
-                counts = table_counts(copy)
+                devices = table_counts(copy)["devices"]
+                # As the devices count them: deleted measurements stay in their table.
+                measurements = measurement_total(copy)
             _fsync(tmp)
     except (sqlite3.Error, OSError) as exc:
         raise _backup_error(exc, store, out) from exc
     # Some file systems cannot flush a folder (EINVAL); the copy in place is whole either way.
     with suppress(OSError):
         _fsync(out.parent)  # the move itself survives a power cut
-    return BackupSummary(devices=counts["devices"], measurements=counts["measurements"])
+    return BackupSummary(devices=devices, measurements=measurements)
 
 
 def _check_paths(store: Path, out: Path, replace: bool) -> None:

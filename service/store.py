@@ -12,7 +12,9 @@ call's deadline) fails then with :class:`~service.errors.DeadlineExceededError`.
 
 Names and aliases share one case-sensitive namespace: a device's name resolves like an alias.
 Each device carries a version counter, bumped by every stored batch; the model version the
-service reports is built from it.
+service reports is built from it. A deletion is a batch too (a tombstone): the measurements it
+deletes stay in their table, marked with its id, so the device at an earlier version still has
+them.
 
 A write checks that the path still names the file the store opened (:class:`StoreMovedError`
 otherwise): SQLite writes on to a file moved or deleted under it, and what it writes then is
@@ -103,12 +105,26 @@ CREATE TABLE IF NOT EXISTS measurements (
 );
 CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id, search_space);
 """
-# Added later: stores made before it get the column when opened (see _add_later_columns).
-_REQUEST_ID_COLUMN = "ALTER TABLE batches ADD COLUMN request_id TEXT"
-_REQUEST_ID_INDEX = (
+# Added later: stores made before them get them when opened (see _add_later_columns).
+_LATER_COLUMNS = {
+    "batches": {
+        "request_id": "TEXT",
+        # A deletion's request: the JSON list of the [space, arch] pairs it deleted the
+        # measurements of (NULL: an upload), to tell a retry from another request.
+        "deleted_archs": "TEXT",
+    },
+    # The deletion (batch) that deleted the measurement; NULL while it counts.
+    "measurements": {"deleted_by": "INTEGER REFERENCES batches(id)"},
+}
+_LATER_INDEXES = (
     "CREATE UNIQUE INDEX IF NOT EXISTS batches_by_request ON batches(device_id, request_id)"
-    " WHERE request_id IS NOT NULL"
+    " WHERE request_id IS NOT NULL",
+    # A deletion finds an arch's measurements by it, not by scanning the device's table.
+    "CREATE INDEX IF NOT EXISTS measurements_by_arch"
+    " ON measurements(device_id, search_space, arch)",
 )
+#: The measurements that count now: those no deletion has deleted.
+_LIVE = "deleted_by IS NULL"
 
 
 def check_header(path: Path) -> None:
@@ -198,6 +214,16 @@ class AddedBatch(NamedTuple):
     stored now (not when empty, nor when a retry of one stored under its request_id)."""
 
     device: DeviceRecord
+    stored: bool
+
+
+class DeletedBatch(NamedTuple):
+    """What :meth:`Store.delete_batch` did: the device after it, how many measurements the
+    deletion deleted (a retry: its first time), and whether it was stored now (not when it
+    deleted nothing, nor when a retry of one stored under its request_id)."""
+
+    device: DeviceRecord
+    deleted: int
     stored: bool
 
 
@@ -551,13 +577,11 @@ class Store:
         now = time.time()
         with self._transaction(timeout, ended) as db:
             _record(db, device_id)  # raises if the device vanished
-            stored = _batch_rows(db, device_id, request_id) if request_id else None
+            stored = _stored_batch(db, device_id, request_id)
             if stored is not None:
-                if stored != [(r.search_space, r.arch, r.latency_ms) for r in rows]:
-                    raise InvalidRequestError(
-                        f"request_id {request_id!r} was used for another upload to this device;"
-                        " give each upload an id of its own"
-                    )
+                uploaded = [(r.search_space, r.arch, r.latency_ms) for r in rows]
+                if stored.deleted_archs is not None or _batch_rows(db, stored.id) != uploaded:
+                    raise _reused(request_id)
                 return AddedBatch(_record(db, device_id), stored=False)
             cursor = db.execute(
                 "INSERT INTO batches (device_id, added_at, size, request_id) VALUES (?, ?, ?, ?)",
@@ -577,6 +601,58 @@ class Store:
             )
         return AddedBatch(self.get(device_id), stored=True)
 
+    def delete_batch(
+        self,
+        device_id: int,
+        archs: Sequence[tuple[str, str]],
+        request_id: str = "",
+        timeout: float | None = None,
+        ended: Ended = never,
+    ) -> DeletedBatch:
+        """Deletes every measurement of the device of the ``(search space, canonical arch)``
+        pairs ``archs``, as one batch in one transaction (a tombstone: it bumps the version,
+        and the measurements stay, marked with its id); returns the device after it.
+
+        Archs the device has no measurements of are no error. A deletion of nothing stores no
+        batch and leaves the version unchanged, and a retry of it deletes what was uploaded
+        since. ``request_id``, ``timeout`` and ``ended`` are as :meth:`add_batch` takes them: a
+        retry of a stored deletion deletes nothing more; the id with other archs (in any
+        order, repeats aside), or an upload's id, is an error (InvalidRequestError).
+        """
+        if not archs:  # as add_batch: a client's check that it may write
+            self._check_in_place()
+            return DeletedBatch(self.get(device_id), 0, stored=False)
+        wanted = sorted(set(archs))
+        request = json.dumps(wanted)
+        with self._transaction(timeout, ended) as db:
+            _record(db, device_id)  # raises if the device vanished
+            stored = _stored_batch(db, device_id, request_id)
+            if stored is not None:
+                if stored.deleted_archs != request:
+                    raise _reused(request_id)
+                return DeletedBatch(_record(db, device_id), stored.size, stored=False)
+            cursor = db.execute(
+                "INSERT INTO batches (device_id, added_at, size, request_id, deleted_archs)"
+                " VALUES (?, ?, 0, ?, ?)",
+                (device_id, time.time(), request_id or None, request),
+            )
+            batch = int(cursor.lastrowid or 0)
+            deleted = db.executemany(
+                "UPDATE measurements SET deleted_by = ?"
+                f" WHERE device_id = ? AND search_space = ? AND arch = ? AND {_LIVE}",
+                [(batch, device_id, space, arch) for space, arch in wanted],
+            ).rowcount
+            if not deleted:  # no batch, as no upload is stored of nothing
+                db.execute("DELETE FROM batches WHERE id = ?", (batch,))
+                return DeletedBatch(_record(db, device_id), 0, stored=False)
+            db.execute("UPDATE batches SET size = ? WHERE id = ?", (deleted, batch))
+            db.execute(
+                "UPDATE devices SET version = version + 1,"
+                " measurement_count = measurement_count - ? WHERE id = ?",
+                (deleted, device_id),
+            )
+        return DeletedBatch(self.get(device_id), deleted, stored=True)
+
     def measurements(
         self, device_id: int, search_space: str, version: int | None = None
     ) -> tuple[list[str], np.ndarray]:
@@ -585,41 +661,45 @@ class Store:
 
         A version is the device's count of batches (each batch bumps it by one, in one
         transaction), and batch ids grow in the order they were stored: the device at version
-        v is its first v batches. Read so, an answer stamped with a version is of its rows
-        though another process (a second server, import-help) stores a batch after the
-        version was read.
+        v is its first v batches, the measurements they stored less those they deleted. Read
+        so, an answer stamped with a version is of its rows though another process (a second
+        server, import-help) stores a batch after the version was read.
         """
         if version is None:
             rows = [(arch, ms) for _, arch, ms in self.measurement_rows(device_id, search_space)]
         else:
             with self._read() as db:
                 rows = db.execute(
-                    "SELECT arch, latency_ms FROM measurements"
-                    " WHERE device_id = ? AND search_space = ? AND batch_id IN"
+                    "WITH upto AS"
                     " (SELECT id FROM batches WHERE device_id = ? ORDER BY id LIMIT ?)"
+                    " SELECT arch, latency_ms FROM measurements"
+                    " WHERE device_id = ? AND search_space = ? AND batch_id IN upto"
+                    " AND (deleted_by IS NULL OR deleted_by NOT IN upto)"
                     " ORDER BY id",
-                    (device_id, search_space, device_id, version),
+                    (device_id, version, device_id, search_space),
                 ).fetchall()
         return [str(r[0]) for r in rows], np.array([r[1] for r in rows], dtype=np.float64)
 
     def measurement_rows(
         self, device_id: int, search_space: str, after: int = 0, limit: int = -1
     ) -> list[tuple[int, str, float]]:
-        """``(row id, canonical arch, latency)`` of a device's measurements in one space, in
-        insert order: all of them, or at most ``limit`` whose row ids exceed ``after``."""
+        """``(row id, canonical arch, latency)`` of a device's measurements in one space (not
+        deleted), in insert order: all of them, or at most ``limit`` whose row ids exceed
+        ``after``."""
         with self._read() as db:
             rows = db.execute(
                 "SELECT id, arch, latency_ms FROM measurements"
-                " WHERE device_id = ? AND search_space = ? AND id > ? ORDER BY id LIMIT ?",
+                f" WHERE device_id = ? AND search_space = ? AND id > ? AND {_LIVE}"
+                " ORDER BY id LIMIT ?",
                 (device_id, search_space, after, limit),
             ).fetchall()
         return [(int(i), str(arch), float(ms)) for i, arch, ms in rows]
 
     def space_counts(self) -> dict[tuple[int, str], int]:
-        """(device id, search space) -> number of measurements."""
+        """(device id, search space) -> number of measurements (not deleted)."""
         with self._read() as db:
             rows = db.execute(
-                "SELECT device_id, search_space, COUNT(*) FROM measurements"
+                f"SELECT device_id, search_space, COUNT(*) FROM measurements WHERE {_LIVE}"
                 " GROUP BY device_id, search_space"
             ).fetchall()
         return {(int(d), str(s)): int(n) for d, s, n in rows}
@@ -662,6 +742,12 @@ def table_counts(db: sqlite3.Connection) -> dict[str, int]:
     }
 
 
+def measurement_total(db: sqlite3.Connection) -> int:
+    """The measurements the devices of the store ``db`` count, all together: the deleted ones
+    stay in their table, but no longer count."""
+    return int(db.execute("SELECT COALESCE(SUM(measurement_count), 0) FROM devices").fetchone()[0])
+
+
 def primary_code(exc: sqlite3.Error) -> int:
     """The primary SQLite result code of ``exc`` (of an extended one too); 0 if none."""
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF
@@ -694,26 +780,48 @@ def _create_schema(db: sqlite3.Connection) -> None:
 
 def _add_later_columns(db: sqlite3.Connection) -> None:
     """What the schema gained after stores were made with it (none is required of a store)."""
-    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(batches)")}
-    if "request_id" not in columns:
-        db.execute(_REQUEST_ID_COLUMN)
-    db.execute(_REQUEST_ID_INDEX)
+    for table, later in _LATER_COLUMNS.items():
+        columns = {str(row[1]) for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, declaration in later.items():
+            if column not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    for index in _LATER_INDEXES:
+        db.execute(index)
 
 
-def _batch_rows(
-    db: sqlite3.Connection, device_id: int, request_id: str
-) -> list[tuple[str, str, float]] | None:
-    """The (space, arch, latency) rows the device stored under ``request_id``, if any."""
-    found = db.execute(
-        "SELECT id FROM batches WHERE device_id = ? AND request_id = ?", (device_id, request_id)
-    ).fetchone()
-    if found is None:
+class _StoredBatch(NamedTuple):
+    id: int
+    size: int
+    deleted_archs: str | None  # None: an upload
+
+
+def _stored_batch(db: sqlite3.Connection, device_id: int, request_id: str) -> _StoredBatch | None:
+    """The batch the device stored under ``request_id``, if any ("": none)."""
+    if not request_id:
         return None
+    found = db.execute(
+        "SELECT id, size, deleted_archs FROM batches WHERE device_id = ? AND request_id = ?",
+        (device_id, request_id),
+    ).fetchone()
+    return None if found is None else _StoredBatch(int(found[0]), int(found[1]), found[2])
+
+
+def _batch_rows(db: sqlite3.Connection, batch_id: int) -> list[tuple[str, str, float]]:
+    """The (space, arch, latency) rows an upload stored, in upload order."""
     rows = db.execute(
         "SELECT search_space, arch, latency_ms FROM measurements WHERE batch_id = ? ORDER BY id",
-        (found[0],),
+        (batch_id,),
     )
     return [(str(space), str(arch), float(ms)) for space, arch, ms in rows]
+
+
+def _reused(request_id: str) -> InvalidRequestError:
+    """The error of a request_id the device stored another request under: no retry, and
+    dropping it as one would lose it silently."""
+    return InvalidRequestError(
+        f"request_id {request_id!r} was used for another request to this device (an upload"
+        " or a deletion); give each request an id of its own"
+    )
 
 
 def _lookup(db: sqlite3.Connection, name: str) -> tuple[int, str] | None:

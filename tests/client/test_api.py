@@ -1404,7 +1404,7 @@ def test_an_upload_the_client_gave_up_on_is_repeated_under_its_request_id(
     assert (first.accepted, again.accepted) == (2, 2)
     assert again.device_total == 2 == latency.device("repeated").measurement_count
     assert again.model_version == first.model_version
-    with pytest.raises(InvalidArgumentError, match="another upload"):
+    with pytest.raises(InvalidArgumentError, match="another request"):
         latency.add_measurements("repeated", [(LIGHT, 3.0)], request_id="upload-1")
     for request_id, fragment in ((5, "request_id must be a string"), ("", "request_id is empty")):
         with pytest.raises(ClientInputError, match=fragment):

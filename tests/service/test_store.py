@@ -169,7 +169,7 @@ def test_a_retried_batch_is_stored_once(store: Store) -> None:
     assert store.add_measurements(first.id, rows).measurement_count == 4
     assert store.add_measurements(second.id, rows, "req-1").measurement_count == 1
     # The same id with other rows is no retry: refused, not silently dropped.
-    with pytest.raises(InvalidRequestError, match="'req-1' was used for another upload"):
+    with pytest.raises(InvalidRequestError, match="'req-1' was used for another request"):
         store.add_measurements(first.id, [MeasurementRow("nasbench201", "a", 1.5)], "req-1")
     assert store.get(first.id).measurement_count == 4
 
@@ -219,6 +219,93 @@ CREATE TABLE measurements (id INTEGER PRIMARY KEY,
     arch TEXT NOT NULL, latency_ms REAL NOT NULL CHECK (latency_ms > 0),
     added_at REAL NOT NULL, batch_id INTEGER NOT NULL REFERENCES batches(id));
 """
+
+
+def _nb201(*archs: str, latency_ms: float = 1.0) -> list[MeasurementRow]:
+    return [MeasurementRow("nasbench201", arch, latency_ms) for arch in archs]
+
+
+def test_a_deletion_is_a_batch_and_earlier_versions_keep_what_it_deleted(store: Store) -> None:
+    """The version rule: the device at version v is its first v batches, the measurements
+    they stored less those they deleted, whatever was stored or deleted since."""
+    device, other = store.register_device("d"), store.register_device("e")
+    store.add_measurements(device.id, _nb201("a", "b"))  # v1
+    store.add_measurements(other.id, _nb201("a"))
+    store.add_measurements(device.id, [*_nb201("a", latency_ms=1000.0), *_nb201("c")])  # v2
+    deleted = store.delete_batch(device.id, [("nasbench201", "a")])
+    assert (deleted.deleted, deleted.stored) == (2, True)
+    assert (deleted.device.version, deleted.device.measurement_count) == (3, 2)
+    store.add_measurements(device.id, _nb201("a", latency_ms=2.0))  # v4: measured again
+    as_of = [store.measurements(device.id, "nasbench201", v) for v in range(5)]
+    expected = [[], ["a", "b"], ["a", "b", "a", "c"], ["b", "c"], ["b", "c", "a"]]
+    assert [archs for archs, _ in as_of] == expected
+    assert as_of[4][1].tolist() == [1.0, 1.0, 2.0]
+    assert store.measurements(device.id, "nasbench201")[0] == ["b", "c", "a"]
+    assert [arch for _, arch, _ in store.measurement_rows(device.id, "nasbench201")] == [
+        "b",
+        "c",
+        "a",
+    ]
+    assert store.space_counts()[(device.id, "nasbench201")] == 3
+    assert store.measurements(other.id, "nasbench201")[0] == ["a"]  # another device's stay
+
+
+def test_a_deletion_of_nothing_stores_no_batch(store: Store) -> None:
+    device = store.register_device("d")
+    store.add_measurements(device.id, [*_nb201("a"), MeasurementRow("fbnet", "b", 1.0)])
+    before = store.table_counts()
+    # Not measured, or measured only in another space: nothing to delete.
+    for archs in ([("nasbench201", "z")], [("nasbench201", "b")], []):
+        nothing = store.delete_batch(device.id, archs, "req")
+        assert (nothing.deleted, nothing.stored, nothing.device.version) == (0, False, 1)
+    assert store.table_counts() == before
+
+
+def test_a_retried_deletion_deletes_nothing_more(store: Store) -> None:
+    device = store.register_device("d")
+    store.add_measurements(device.id, _nb201("a", "b"))
+    first = store.delete_batch(device.id, [("nasbench201", "a")], "req-del")
+    store.add_measurements(device.id, _nb201("a"))  # measured again after the deletion
+    # Its answer lost, the deletion is sent again: the new measurement stays.
+    again = store.delete_batch(device.id, [("nasbench201", "a")], "req-del")
+    assert (again.deleted, again.stored) == (1, False)
+    assert again.device.version == first.device.version + 1
+    assert store.measurements(device.id, "nasbench201")[0] == ["b", "a"]
+    # The id with other archs is another request, and so is an upload's id given to a
+    # deletion and the reverse: refused, not taken for retries.
+    store.add_measurements(device.id, _nb201("c"), "req-add")
+    with pytest.raises(InvalidRequestError, match="'req-del' was used for another request"):
+        store.delete_batch(device.id, [("nasbench201", "b")], "req-del")
+    with pytest.raises(InvalidRequestError, match="'req-add' was used for another request"):
+        store.delete_batch(device.id, [("nasbench201", "c")], "req-add")
+    with pytest.raises(InvalidRequestError, match="'req-del' was used for another request"):
+        store.add_measurements(device.id, _nb201("a"), "req-del")
+    assert store.measurements(device.id, "nasbench201")[0] == ["b", "a", "c"]
+
+
+def test_a_store_made_before_deletions_opens_and_deletes(tmp_path: Path) -> None:
+    """A store of the code before deletions (its measurements without deleted_by) gets the
+    column when opened, and its measurements count until deleted."""
+    path = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(path)) as old:
+        old.executescript(OLD_SCHEMA)
+        old.execute("ALTER TABLE batches ADD COLUMN request_id TEXT")
+        old.execute("INSERT INTO devices (id, name, version, measurement_count, created_at)"
+                    " VALUES (1, 'd', 1, 2, 0)")  # fmt: skip
+        old.execute("INSERT INTO batches (id, device_id, added_at, size) VALUES (1, 1, 0, 2)")
+        old.executemany(
+            "INSERT INTO measurements (device_id, search_space, arch, latency_ms, added_at,"
+            " batch_id) VALUES (1, 'nasbench201', ?, 1.0, 0, 1)",
+            [("a",), ("b",)],
+        )
+        old.commit()
+    store = Store(path)
+    assert store.measurements(1, "nasbench201", 1)[0] == ["a", "b"]
+    deleted = store.delete_batch(1, [("nasbench201", "a")], "req")
+    assert (deleted.deleted, deleted.device.measurement_count) == (1, 1)
+    assert store.measurements(1, "nasbench201")[0] == ["b"]
+    assert store.measurements(1, "nasbench201", 1)[0] == ["a", "b"]
+    store.close()
 
 
 def test_reopen_keeps_everything(tmp_path: Path) -> None:

@@ -243,6 +243,7 @@ FOREIGN: dict[str, tuple[tuple[str, ...], str]] = {
     "measurements lack search_space": (
         (
             "DROP INDEX measurements_by_device",
+            "DROP INDEX measurements_by_arch",
             "ALTER TABLE measurements DROP COLUMN search_space",
         ),
         "table measurements lacks search_space",
