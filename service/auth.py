@@ -1,4 +1,5 @@
-"""Bearer-token authorisation of the write RPCs (AddMeasurements, RegisterDevice).
+"""Bearer-token authorisation of the write RPCs (AddMeasurements, DeleteMeasurements,
+RegisterDevice).
 
 When a token is configured (``--token-file``/``LATENCY_TOKEN_FILE`` or ``LATENCY_TOKEN``) a
 write must carry the metadata ``authorization: Bearer <token>``: without it the call fails
@@ -25,7 +26,9 @@ from service.names import token_problem
 logger = logging.getLogger(__name__)
 
 _SERVICE = "/latency.v1.LatencyEstimator/"
-WRITE_METHODS = frozenset({_SERVICE + "AddMeasurements", _SERVICE + "RegisterDevice"})
+WRITE_METHODS = frozenset(
+    _SERVICE + method for method in ("AddMeasurements", "DeleteMeasurements", "RegisterDevice")
+)
 AUTHORIZATION = "authorization"
 _MIN_TOKEN_LENGTH = 16
 

@@ -222,15 +222,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     ) -> pb.AddMeasurementsResponse:
         """Validates every measurement, then stores them all in one transaction."""
         self._check_batch("measurements", len(request.measurements))
-        try:
-            device = self._device(request.device)
-        except DeviceNotFoundError as exc:
-            raise DeviceNotFoundError(
-                f"{exc}; register it first (RegisterDevice; `client register`)"
-            ) from None
+        device = self._registered(request.device)
         rows, parsed = _measurement_rows(request.measurements)
-        if request.request_id:  # stored with the batch and logged on a retry
-            _check_text("request_id", request.request_id)
+        _check_request_id(request.request_id)
         if not rows:  # a client checking its write access: nothing to store or recompute
             logger.debug("empty upload to %s: nothing stored", device.name)
             # Through the store all the same, which refuses it where a write would be lost.
@@ -255,6 +249,49 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 device.version,
             )
         return self._added(device, len(rows), surprising)
+
+    def _registered(self, name: str) -> DeviceRecord:
+        """The device a write names; its NOT_FOUND says how to register it."""
+        try:
+            return self._device(name)
+        except DeviceNotFoundError as exc:
+            raise DeviceNotFoundError(
+                f"{exc}; register it first (RegisterDevice; `client register`)"
+            ) from None
+
+    @grpc_errors
+    def DeleteMeasurements(
+        self, request: pb.DeleteMeasurementsRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteMeasurementsResponse:
+        """Validates every arch, then deletes their measurements in one transaction."""
+        self._check_batch("archs", len(request.archs))
+        device = self._registered(request.device)
+        targets = [(a.space.name, a.canonical) for a in ArchParser("arch").parse(request.archs)]
+        _check_request_id(request.request_id)
+        ended = _ended(context)
+        # Under the device's lock, as an upload: no answer about the device sees half of it.
+        with self.registry.device_lock(device, context.time_remaining(), ended):
+            device, deleted, stored_now = self.store.delete_batch(
+                device.id, targets, request.request_id, context.time_remaining(), ended
+            )
+            self.registry.invalidate(device.id)
+        if stored_now:
+            logger.info(
+                "deleted %s of %s for %s (v%d)",
+                quantity(deleted, "measurement"),
+                quantity(len(set(targets)), "arch"),
+                device.name,
+                device.version,
+            )
+        elif deleted:
+            logger.info(
+                "deletion %s of %s was stored before: not again", request.request_id, device.name
+            )
+        return pb.DeleteMeasurementsResponse(
+            deleted=deleted,
+            device_total=device.measurement_count,
+            model_version=self.registry.model_version(device),
+        )
 
     def _added(
         self, device: DeviceRecord, accepted: int, surprising: Surprises = ((), ())
@@ -360,8 +397,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             and int(page_token) < 2**63
         ):
             row = int(page_token)
-            listed = self.store.measurement_rows(device.id, space, row - 1, 1)
-            if listed and listed[0][0] == row:
+            # Deleted since it was listed, it still says where the listing goes on.
+            if self.store.holds_row(device.id, space, row):
                 return row
         raise _foreign_token(page_token)
 
@@ -514,6 +551,11 @@ def _check_names(name: str, aliases: Sequence[str]) -> None:
 
 def _check_text(label: str, value: str) -> None:
     _refuse(text_problem(label, value))
+
+
+def _check_request_id(request_id: str) -> None:
+    if request_id:  # stored with the batch and logged on a retry
+        _check_text("request_id", request_id)
 
 
 def _refuse(problem: str | None) -> None:

@@ -695,6 +695,15 @@ class Store:
             ).fetchall()
         return [(int(i), str(arch), float(ms)) for i, arch, ms in rows]
 
+    def holds_row(self, device_id: int, search_space: str, row: int) -> bool:
+        """Whether ``row`` is a measurement row of the device in one space, deleted or not."""
+        with self._read() as db:
+            found = db.execute(
+                "SELECT 1 FROM measurements WHERE id = ? AND device_id = ? AND search_space = ?",
+                (row, device_id, search_space),
+            ).fetchone()
+        return found is not None
+
     def space_counts(self) -> dict[tuple[int, str], int]:
         """(device id, search space) -> number of measurements (not deleted)."""
         with self._read() as db:

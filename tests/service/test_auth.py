@@ -30,6 +30,9 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
     running = start_server(store, {}, token=TOKEN)
     stub = pb_grpc.LatencyEstimatorStub(grpc.insecure_channel(f"127.0.0.1:{running.port}"))
     stub.RegisterDevice(pb.RegisterDeviceRequest(name="edge"), metadata=bearer(TOKEN))
+    measured = [pb.Measurement(arch=nb201(arch), latency_ms=3.0) for arch in DELETABLE]
+    request = pb.AddMeasurementsRequest(device="edge", measurements=measured)
+    stub.AddMeasurements(request, metadata=bearer(TOKEN))
     yield running
     running.stop(grace=0)
 
@@ -55,7 +58,22 @@ def register(stub: Stub, metadata: Metadata) -> object:
     return stub.RegisterDevice(pb.RegisterDeviceRequest(name=name), metadata=metadata)
 
 
-WRITES: dict[str, Callable[[Stub, Metadata], object]] = {"add": add, "register": register}
+#: Archs of edge measured at the start: each deletion asks for the next one, so that one let
+#: through deletes something.
+DELETABLE = all_archs()[1:40]
+_to_delete = iter(DELETABLE)
+
+
+def delete(stub: Stub, metadata: Metadata) -> object:
+    request = pb.DeleteMeasurementsRequest(device="edge", archs=[nb201(next(_to_delete))])
+    return stub.DeleteMeasurements(request, metadata=metadata)
+
+
+WRITES: dict[str, Callable[[Stub, Metadata], object]] = {
+    "add": add,
+    "register": register,
+    "delete": delete,
+}
 REFUSED = {
     "no metadata": (None, grpc.StatusCode.UNAUTHENTICATED),
     "other header": ([("x-token", TOKEN)], grpc.StatusCode.UNAUTHENTICATED),

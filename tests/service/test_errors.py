@@ -35,6 +35,11 @@ def add(device: str, *measurements: pb.Measurement) -> Callable[[Stub], object]:
     return lambda stub: stub.AddMeasurements(request)
 
 
+def delete(device: str, *archs: pb.Architecture, request_id: str = "") -> Callable[[Stub], object]:
+    request = pb.DeleteMeasurementsRequest(device=device, archs=archs, request_id=request_id)
+    return lambda stub: stub.DeleteMeasurements(request)
+
+
 def predict(device: str, *archs: pb.Architecture) -> Callable[[Stub], object]:
     return lambda stub: stub.Predict(pb.PredictRequest(device=device, archs=archs))
 
@@ -253,6 +258,26 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         register("new", descriptor={"ram": float("nan")}),
         INVALID,
         "must be finite",
+    ),
+    "delete: malformed arch": (delete("pi4", nb201(OK), nb201("|bad~0|")), INVALID, "arch 1:"),
+    "delete: vector length mismatch": (
+        delete(
+            "pi4",
+            pb.Architecture(search_space="vector", features=[1, 2]),
+            pb.Architecture(search_space="vector", features=[1, 2, 3]),
+        ),
+        INVALID,
+        "arch 1: expected 2 features",
+    ),
+    "delete: request_id with a line break": (
+        delete("pi4", nb201(OK), request_id="a\nb"),
+        INVALID,
+        "request_id",
+    ),
+    "delete: unknown device": (
+        delete("nobody", nb201(OK)),
+        grpc.StatusCode.NOT_FOUND,
+        "unknown device 'nobody'; register it first",
     ),
     "get: unknown device": (
         lambda stub: stub.GetDevice(pb.GetDeviceRequest(name="x")),

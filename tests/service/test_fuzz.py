@@ -225,6 +225,13 @@ REGISTER = st.builds(
     description=st.text(max_size=40),
 )
 GET = st.builds(pb.GetDeviceRequest, name=NAMES)
+#: Not of the target: the module's last check counts its measurements.
+DELETE = st.builds(
+    pb.DeleteMeasurementsRequest,
+    device=NAMES.filter(lambda name: name not in (TARGET, "ft")),
+    archs=VALID_SPACES.flatmap(arch_lists),
+    request_id=st.just("") | st.text(max_size=12),
+)
 
 
 # ---- the property ---------------------------------------------------------------------------
@@ -311,7 +318,26 @@ def test_fuzz_get_and_list(request: pb.GetDeviceRequest, fuzzed: RunningServer, 
     check_call(fuzzed, lambda: stub.ListDevices(pb.ListDevicesRequest(), timeout=60))
 
 
-METHODS = ["Predict", "SuggestSamples", "AddMeasurements", "RegisterDevice", "GetDevice"]
+@FUZZ
+@given(request=DELETE)
+def test_fuzz_delete_measurements(
+    request: pb.DeleteMeasurementsRequest, fuzzed: RunningServer, stub: Stub
+) -> None:
+    before = fuzzed.store.table_counts()
+    check_call(fuzzed, lambda: stub.DeleteMeasurements(request, timeout=60))
+    after = fuzzed.store.table_counts()
+    assert after["measurements"] == before["measurements"]  # deleted ones stay, marked
+    assert after["batches"] - before["batches"] in (0, 1)  # one batch, or none of nothing
+
+
+METHODS = [
+    "Predict",
+    "SuggestSamples",
+    "AddMeasurements",
+    "DeleteMeasurements",
+    "RegisterDevice",
+    "GetDevice",
+]
 
 
 def _cut(data: bytes) -> st.SearchStrategy[bytes]:
@@ -326,7 +352,7 @@ def _cut(data: bytes) -> st.SearchStrategy[bytes]:
     return cut | flip
 
 
-SERIALIZED = st.one_of(PREDICT, SUGGEST, ADD, REGISTER).map(lambda m: m.SerializeToString())
+SERIALIZED = st.one_of(PREDICT, SUGGEST, ADD, DELETE, REGISTER).map(lambda m: m.SerializeToString())
 PAYLOADS = st.binary(max_size=300) | SERIALIZED.flatmap(_cut)
 
 
@@ -353,7 +379,7 @@ def test_oversized_message_is_resource_exhausted(fuzzed: RunningServer, stub: St
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-@pytest.mark.parametrize("what", ["archs", "measurements", "candidates"])
+@pytest.mark.parametrize("what", ["archs", "measurements", "candidates", "deletions"])
 def test_oversized_batch_is_resource_exhausted(what: str, fuzzed: RunningServer, stub: Stub):
     items = [nb201(a) for a in ARCHS[: MAX_BATCH + 1]]
     calls = {
@@ -365,6 +391,9 @@ def test_oversized_batch_is_resource_exhausted(what: str, fuzzed: RunningServer,
         ),
         "candidates": lambda: stub.SuggestSamples(
             pb.SuggestSamplesRequest(device=TARGET, count=1, candidates=items)
+        ),
+        "deletions": lambda: stub.DeleteMeasurements(
+            pb.DeleteMeasurementsRequest(device=TARGET, archs=items)
         ),
     }
     assert check_call(fuzzed, calls[what]) == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -189,6 +189,24 @@ def test_a_source_measured_twice_has_its_measurements_averaged(tmp_path: Path) -
     store.close()
 
 
+def test_a_source_whose_arch_is_deleted_is_no_source_until_measured_again(
+    tmp_path: Path,
+) -> None:
+    """A deletion leaves the measurements in their table: counted by rows, the table was
+    complete still, and a slip deleted from a source was fitted on."""
+    store = Store(tmp_path / "store.sqlite")
+    archs = all_archs()
+    device = store.register_device("src")
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", a, 1.0) for a in archs])
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", archs[5], 1000.0)])
+    store.delete_batch(device.id, [("nasbench201", archs[5])])
+    assert "src" not in Registry(store, fit_settings())._source_tables()
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", archs[5], 3.0)])
+    table = Registry(store, fit_settings())._source_tables()["src"]
+    assert table[5] == pytest.approx(3.0)  # the slip, deleted, counts no more
+    store.close()
+
+
 def test_a_device_of_15625_rows_that_lacks_an_arch_is_no_source(tmp_path: Path) -> None:
     """As many rows as NB201 has archs, one arch measured twice and another never: its table
     is not complete, and its missing arch must not be fitted as a mean of no measurement."""

@@ -725,6 +725,113 @@ def test_an_upload_to_a_store_moved_away_is_failed_precondition_and_stores_nothi
     assert stub.AddMeasurements(upload).device_total == 1
 
 
+def delete(
+    stub: pb_grpc.LatencyEstimatorStub, device: str, archs: list[str], request_id: str = ""
+) -> pb.DeleteMeasurementsResponse:
+    request = pb.DeleteMeasurementsRequest(
+        device=device, archs=[nb201(a) for a in archs], request_id=request_id
+    )
+    return stub.DeleteMeasurements(request)
+
+
+def test_a_deleted_slip_leaves_predictions_and_suggestions_as_before_it(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Before, a wrong measurement could only be outvoted, by measuring its arch twice more."""
+    register(stub, "slipped")
+    measured = [measure(a, 50.0 + i) for i, a in enumerate(ARCHS[:5])]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="slipped", measurements=measured))
+    query = pb.PredictRequest(device="slipped", archs=[nb201(a) for a in ARCHS[:20]])
+    before = stub.Predict(query)
+    slip = pb.AddMeasurementsRequest(device="slipped", measurements=[measure(ARCHS[5], 50_000.0)])
+    stub.AddMeasurements(slip)
+    slipped = stub.Predict(query)
+    assert slipped.predictions[5].mean_ms > 10 * before.predictions[5].mean_ms
+    pool = pb.SuggestSamplesRequest(device="slipped", count=1, candidates=[nb201(ARCHS[5])])
+    with pytest.raises(grpc.RpcError, match="nothing is left"):  # measured: not offered
+        stub.SuggestSamples(pool)
+    deleted = delete(stub, "slipped", [ARCHS[5]])
+    assert (deleted.deleted, deleted.device_total) == (1, 5)
+    after = stub.Predict(query)
+    assert after.model_version == deleted.model_version != slipped.model_version
+    assert list(after.predictions) == list(before.predictions)
+    assert [s.arch.arch for s in stub.SuggestSamples(pool).suggestions] == [ARCHS[5]]
+    assert listed_for(stub, "slipped") == ARCHS[:5]
+    assert stub.GetDevice(pb.GetDeviceRequest(name="slipped")).measurement_count == 5
+
+
+def test_delete_measurements_answers_and_refuses_as_uploads_do(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    register(stub, "deleting")
+    measured = [measure(ARCHS[0], 5.0), measure(ARCHS[0], 6.0), measure(ARCHS[1], 7.0)]
+    added = stub.AddMeasurements(
+        pb.AddMeasurementsRequest(device="deleting", measurements=measured, request_id="up-1")
+    )
+    # Archs it has no measurements of: nothing deleted, nothing stored, the version kept.
+    for archs in ([ARCHS[2]], []):
+        nothing = delete(stub, "deleting", archs, "del-0")
+        assert (nothing.deleted, nothing.device_total) == (0, 3)
+        assert nothing.model_version == added.model_version
+    first = delete(stub, "deleting", [ARCHS[0], ARCHS[2], ARCHS[0]], "del-1")
+    assert (first.deleted, first.device_total) == (2, 1)
+    retried = delete(stub, "deleting", [ARCHS[2], ARCHS[0]], "del-1")  # order, repeats aside
+    assert (retried.deleted, retried.device_total) == (2, 1)
+    assert retried.model_version == first.model_version
+    refused = {
+        "arch 1: ": lambda: delete(stub, "deleting", [ARCHS[1], "|bad|"]),
+        "request_id 'del-1' was used for another request": lambda: delete(
+            stub, "deleting", [ARCHS[1]], "del-1"
+        ),
+        "request_id 'up-1' was used for another request": lambda: delete(
+            stub, "deleting", [ARCHS[1]], "up-1"
+        ),
+        "request_id ": lambda: delete(stub, "deleting", [ARCHS[1]], "bad\nid"),
+    }
+    for prefix, call in refused.items():
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, prefix
+        assert raised.value.details().startswith(prefix), raised.value.details()
+    with pytest.raises(grpc.RpcError) as raised:
+        delete(stub, "nobody", [ARCHS[1]])
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "register it first" in raised.value.details()
+    assert listed_for(stub, "deleting") == [ARCHS[1]]
+
+
+def test_a_deletion_in_a_store_moved_away_is_failed_precondition_and_deletes_nothing(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub
+) -> None:
+    register(stub, "moved-away")
+    upload = pb.AddMeasurementsRequest(device="moved-away", measurements=[measure(ARCHS[0], 5.0)])
+    stub.AddMeasurements(upload)
+    elsewhere = server.store.path.with_name("backup.sqlite")
+    server.store.path.rename(elsewhere)
+    for archs in ([ARCHS[0]], []):  # [] : a client's check that it may write
+        with pytest.raises(grpc.RpcError) as raised:
+            delete(stub, "moved-away", archs)
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    elsewhere.rename(server.store.path)
+    assert listed_for(stub, "moved-away") == [ARCHS[0]]
+
+
+def test_a_listing_goes_on_after_its_last_listed_measurement_is_deleted(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """The page token names the last row listed; deleted, it is still where the listing goes
+    on, not a token this RPC did not give."""
+    register(stub, "listed")
+    measured = [measure(a, 1.0 + i) for i, a in enumerate(ARCHS[:4])]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="listed", measurements=measured))
+    first = stub.ListMeasurements(pb.ListMeasurementsRequest(device="listed", page_size=2))
+    delete(stub, "listed", [ARCHS[1], ARCHS[2]])
+    rest = stub.ListMeasurements(
+        pb.ListMeasurementsRequest(device="listed", page_size=2, page_token=first.next_page_token)
+    )
+    assert [m.arch.arch for m in rest.measurements] == [ARCHS[3]]
+
+
 def test_concurrent_predictions(server: RunningServer, stub: pb_grpc.LatencyEstimatorStub) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -126,6 +126,26 @@ class SurprisingMeasurement(_message.Message):
     p_value: float
     def __init__(self, arch: _Optional[_Union[Architecture, _Mapping]] = ..., latency_ms: _Optional[float] = ..., expected_ms: _Optional[float] = ..., lower_ms: _Optional[float] = ..., upper_ms: _Optional[float] = ..., p_value: _Optional[float] = ...) -> None: ...
 
+class DeleteMeasurementsRequest(_message.Message):
+    __slots__ = ("device", "archs", "request_id")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    ARCHS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    device: str
+    archs: _containers.RepeatedCompositeFieldContainer[Architecture]
+    request_id: str
+    def __init__(self, device: _Optional[str] = ..., archs: _Optional[_Iterable[_Union[Architecture, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class DeleteMeasurementsResponse(_message.Message):
+    __slots__ = ("deleted", "device_total", "model_version")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    deleted: int
+    device_total: int
+    model_version: str
+    def __init__(self, deleted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
+
 class RegisterDeviceRequest(_message.Message):
     __slots__ = ("name", "aliases", "descriptor", "description")
     class DescriptorEntry(_message.Message):

@@ -49,6 +49,11 @@ class LatencyEstimatorStub:
                 request_serializer=latency_dot_v1_dot_latency__pb2.AddMeasurementsRequest.SerializeToString,
                 response_deserializer=latency_dot_v1_dot_latency__pb2.AddMeasurementsResponse.FromString,
                 _registered_method=True)
+        self.DeleteMeasurements = channel.unary_unary(
+                '/latency.v1.LatencyEstimator/DeleteMeasurements',
+                request_serializer=latency_dot_v1_dot_latency__pb2.DeleteMeasurementsRequest.SerializeToString,
+                response_deserializer=latency_dot_v1_dot_latency__pb2.DeleteMeasurementsResponse.FromString,
+                _registered_method=True)
         self.RegisterDevice = channel.unary_unary(
                 '/latency.v1.LatencyEstimator/RegisterDevice',
                 request_serializer=latency_dot_v1_dot_latency__pb2.RegisterDeviceRequest.SerializeToString,
@@ -94,6 +99,19 @@ class LatencyEstimatorServicer:
         device) before it spends hours measuring. NB201 measurements of a source device
         (Device.source) join its table, others become its own beside it, and the server refits
         its model at its next start either way.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMeasurements(self, request, context):
+        """Deletes every measurement of the given archs (each in its search space) of a registered
+        device, as one write: a wrong one (a unit slip, a disturbed run) stops dragging its
+        predictions, which the next Predict and SuggestSamples make without it. Archs the device
+        has no measurements of are no error. An empty list deletes nothing and is answered as any
+        write. Deleting NB201 measurements of a source device (Device.source) leaves its table
+        incomplete: the server's next start fits without it (upload the arch's right latency to
+        complete it again).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,6 +163,11 @@ def add_LatencyEstimatorServicer_to_server(servicer, server):
                     servicer.AddMeasurements,
                     request_deserializer=latency_dot_v1_dot_latency__pb2.AddMeasurementsRequest.FromString,
                     response_serializer=latency_dot_v1_dot_latency__pb2.AddMeasurementsResponse.SerializeToString,
+            ),
+            'DeleteMeasurements': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMeasurements,
+                    request_deserializer=latency_dot_v1_dot_latency__pb2.DeleteMeasurementsRequest.FromString,
+                    response_serializer=latency_dot_v1_dot_latency__pb2.DeleteMeasurementsResponse.SerializeToString,
             ),
             'RegisterDevice': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterDevice,
@@ -248,6 +271,33 @@ class LatencyEstimator:
             '/latency.v1.LatencyEstimator/AddMeasurements',
             latency_dot_v1_dot_latency__pb2.AddMeasurementsRequest.SerializeToString,
             latency_dot_v1_dot_latency__pb2.AddMeasurementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMeasurements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/latency.v1.LatencyEstimator/DeleteMeasurements',
+            latency_dot_v1_dot_latency__pb2.DeleteMeasurementsRequest.SerializeToString,
+            latency_dot_v1_dot_latency__pb2.DeleteMeasurementsResponse.FromString,
             options,
             channel_credentials,
             insecure,
