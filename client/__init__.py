@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from client.api import (
         AddResult,
+        DeleteResult,
         DeviceInfo,
         LatencyClient,
         Prediction,
@@ -40,6 +41,7 @@ __all__ = [
     "AlreadyExistsError",
     "ClientInputError",
     "DeadlineExceededError",
+    "DeleteResult",
     "DeviceInfo",
     "GenericServiceError",
     "InvalidArgumentError",

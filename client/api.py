@@ -316,7 +316,7 @@ class SurprisingMeasurement:
     Attributes:
         arch, search_space: the arch, canonical.
         latency_ms: what the model uses: the median of the arch's measurements, so measuring
-            it twice more outvotes one wrong value.
+            it twice more outvotes one wrong value (or ``delete_measurements`` deletes it).
         expected_ms: the median the device's other measurements predict for it.
         lower_ms, upper_ms: their 90% interval.
         p_value: the chance of a measurement this far out among the device's (at most 100
@@ -393,6 +393,32 @@ class AddResult:
             surprising_before=tuple(
                 SurprisingMeasurement.from_message(m) for m in message.surprising_before
             ),
+        )
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """What DeleteMeasurements deleted.
+
+    Attributes:
+        deleted: measurements deleted by this call, every one of each arch given (a repeat of
+            a deletion under its ``request_id``: deleted then); 0 where the device had none of
+            the archs, and then nothing changed.
+        device_total: the device's measurements in all search spaces after this call.
+        model_version: the device's model version after this call (it changes with every
+            deletion that deletes something).
+    """
+
+    deleted: int
+    device_total: int
+    model_version: str
+
+    @classmethod
+    def from_message(cls, message: pb.DeleteMeasurementsResponse) -> DeleteResult:
+        return cls(
+            deleted=message.deleted,
+            device_total=message.device_total,
+            model_version=message.model_version,
         )
 
 
@@ -619,6 +645,17 @@ def _check_text(value: object, what: str) -> None:
         # Bytes of a command-line argument that are not UTF-8 reach Python as lone surrogates,
         # which protobuf refused in a bare UnicodeEncodeError.
         raise ClientInputError(f"{what} {value!r} is not UTF-8 text") from None
+
+
+def _request_id(request_id: object) -> str:
+    """A write's id: the caller's, checked, or a fresh one for None. One id for a write and
+    its retries: a retry after a lost answer is not carried out twice."""
+    if request_id is None:
+        return uuid.uuid4().hex
+    _check_text(request_id, "request_id")
+    if not request_id:  # the wire's "no id": retries could carry the write out twice
+        raise ClientInputError("request_id is empty: give None for a fresh one")
+    return str(request_id)
 
 
 def _alias_list(aliases: object) -> list[str]:
@@ -1220,15 +1257,12 @@ class LatencyClient:
             NotFoundError: unknown device (register it first). InvalidArgumentError: a
             malformed arch or a latency that is not finite or not within 1e-6 to 1e7 ms (the
             message names its index in ``pairs``, from 0), or a ``request_id`` the device
-            stored another upload under. ClientInputError: an item that is not an
+            stored another request under. ClientInputError: an item that is not an
             ``(arch, latency_ms)`` pair of the right types, or a ``request_id`` that is not a
             non-empty string.
         """
         _check_text(device, "device")
-        if request_id is not None:
-            _check_text(request_id, "request_id")
-            if not request_id:  # the wire's "no id": retries could store the upload twice
-                raise ClientInputError("request_id is empty: give None for a fresh one")
+        upload_id = _request_id(request_id)
         if not isinstance(pairs, Iterable):
             raise ClientInputError(
                 f"pairs must be (arch, latency_ms) pairs or a mapping, got {type(pairs).__name__}"
@@ -1236,19 +1270,61 @@ class LatencyClient:
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
         measurements = [_measurement(i, pair, search_space) for i, pair in enumerate(items)]
         _warn_of_block_indices([m.arch for m in measurements], search_space)
-        # One id for the upload and its retries: a retry after a lost answer is not stored twice,
-        # and one after a passed deadline learns whether the server stored it.
         request = pb.AddMeasurementsRequest(
-            device=device,
-            measurements=measurements,
-            request_id=uuid.uuid4().hex if request_id is None else request_id,
+            device=device, measurements=measurements, request_id=upload_id
         )
+        return AddResult.from_message(self._write_once("AddMeasurements", request))
+
+    def delete_measurements(
+        self,
+        device: str,
+        archs: ArchLike | Iterable[ArchLike],
+        search_space: str | None = None,
+        request_id: str | None = None,
+    ) -> DeleteResult:
+        """Deletes every measurement of ``archs`` (each in its search space) of ``device``, as
+        one write: a wrong one (a unit slip, an :attr:`AddResult.surprising` latency) stops
+        dragging the device's predictions, which the next call makes without it.
+
+        Args:
+            device: a registered device's name or alias.
+            archs: one arch or many (see :func:`to_architectures`), sent in one request; an
+                arch measured several times loses every measurement.
+            search_space: forces the space of every arch; inferred per arch when None.
+            request_id: the deletion's id, as :meth:`add_measurements` takes it: a repeat
+                under it, with the same archs, deletes nothing more. None: a fresh id, which
+                this call's own retries reuse, and which its error carries.
+
+        Archs the device has no measurements of are no error: ``deleted`` counts what was
+        deleted. Deleting NB201 measurements of a source device (``pi4`` after
+        ``import-help``) leaves its table incomplete: the server's next start fits the model
+        without it, until those archs are measured again.
+
+        Raises:
+            NotFoundError: unknown device. InvalidArgumentError: a malformed arch (the message
+            names its index in ``archs``, from 0), or a ``request_id`` the device stored
+            another request under. ClientInputError: arguments of the wrong type, or an empty
+            ``request_id``.
+        """
+        _check_text(device, "device")
+        deletion_id = _request_id(request_id)
+        messages = to_architectures(archs, search_space)
+        _warn_of_block_indices(messages, search_space)
+        request = pb.DeleteMeasurementsRequest(
+            device=device, archs=messages, request_id=deletion_id
+        )
+        return DeleteResult.from_message(self._write_once("DeleteMeasurements", request))
+
+    def _write_once(self, method: str, request: Any) -> Any:
+        """``method`` with a ``request`` whose request_id makes repeating it safe: retried
+        also when its deadline passed (it may have been carried out, and a retry learns
+        whether it was), and its error carries the id (``LatencyServiceError.request_id``) to
+        repeat it under."""
         try:
-            reply = self._call("AddMeasurements", request, idempotent=True)
+            return self._call(method, request, idempotent=True)
         except LatencyServiceError as exc:
-            exc.request_id = request.request_id  # to repeat it without storing it twice
+            exc.request_id = request.request_id
             raise
-        return AddResult.from_message(reply)
 
     def register_device(
         self,

@@ -19,7 +19,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -71,12 +71,21 @@ TEXT_ENCODING = "utf-8-sig"
 WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: What to do about an upload the device's other measurements do not explain.
 SURPRISING_HINT = (
-    "stored and used as measured; if it is a mistake, measure that arch twice more (an arch"
-    " counts at the median of its measurements)"
+    "stored and used as measured; if it is a mistake, delete it (client delete --device DEVICE"
+    " ARCH) and measure it again, or measure that arch twice more (an arch counts at the"
+    " median of its measurements)"
 )
 
 
 # ---- errors ----------------------------------------------------------------------------------
+#: A write given up on, by RPC ("": an upload): its name, the command that repeats it under
+#: its request id, and what that repeat does not do.
+_REPEATED_WRITES = {
+    "": ("upload", "add", "storing it twice"),
+    "DeleteMeasurements": ("deletion", "delete", "deleting anything more"),
+}
+
+
 def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (``plaintext``:
     the connection was not TLS)."""
@@ -93,10 +102,11 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         exc.message += " (no answer within --timeout)"  # grpc's words name no option
     if isinstance(exc, DeadlineExceededError | UnavailableError) and exc.request_id:
         # An upload given up on may have been stored: adding the file again stored it twice.
+        write, command, effect = _REPEATED_WRITES.get(exc.method, _REPEATED_WRITES[""])
         exc.message += (
-            "; the upload may have been stored all the same: 'client measurements' lists what"
-            f" the device holds, and 'client add' with --request-id {exc.request_id} repeats it"
-            " without storing it twice"
+            f"; the {write} may have been stored all the same: 'client measurements' lists what"
+            f" the device holds, and 'client {command}' with --request-id {exc.request_id}"
+            f" repeats it without {effect}"
         )
     if isinstance(exc, UnavailableError):
         # Unreachable, or reached but still loading its model: the message says which.
@@ -571,6 +581,16 @@ SpaceOption = Annotated[
     typer.Option("--space", help="Search space of the archs (default: inferred from each arch)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ArchsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="Architectures: NB201 cell strings, FBNet block lists, vectors."),
+]
+ArchFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--file", "-f", help="One arch per line (or a CSV with an arch column); - is stdin."
+    ),
+]
 
 
 @app.command("suggest-samples")
@@ -684,16 +704,8 @@ def _print_suggestion_table(device: str, model_version: str, rows: list[dict[str
 def predict(
     ctx: typer.Context,
     device: DeviceOption,
-    archs: Annotated[
-        list[str] | None,
-        typer.Argument(help="Architectures: NB201 cell strings, FBNet block lists, vectors."),
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file", "-f", help="One arch per line (or a CSV with an arch column); - is stdin."
-        ),
-    ] = None,
+    archs: ArchsArgument = None,
+    file: ArchFileOption = None,
     space: SpaceOption = None,
     as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
@@ -710,6 +722,23 @@ def predict(
     """
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
+    names, places = given_archs(archs, file)
+    with connect(ctx) as latency, items_named_by_place(places):
+        result = latency.predict(device, names, search_space=_space(space))
+    if as_csv:
+        _print_csv(names, result)
+    elif as_json:
+        rows = [
+            dict(arch=name, **values) for name, values in zip(names, _rows(result), strict=True)
+        ]
+        print_json({"device": device, "model_version": result.model_version, "predictions": rows})
+    else:
+        _print_prediction_table(device, names, result)
+
+
+def given_archs(archs: list[str] | None, file: Path | None) -> tuple[list[str], list[str]]:
+    """The archs of a command's ARCH arguments and ``--file``, and how errors name each one's
+    place (:func:`items_named_by_place`); none at all is an error."""
     for arch in archs or []:
         if _names_a_file(arch):  # the service would call the file's name a malformed arch
             raise typer.BadParameter(
@@ -725,17 +754,7 @@ def predict(
         raise typer.BadParameter("no architectures: give ARCH arguments or --file")
     places = [f"ARCH argument {k}" for k in range(1, len(archs or []) + 1)]
     places += file_lines(file, [number for number, _ in listed]) if file is not None else []
-    with connect(ctx) as latency, items_named_by_place(places):
-        result = latency.predict(device, names, search_space=_space(space))
-    if as_csv:
-        _print_csv(names, result)
-    elif as_json:
-        rows = [
-            dict(arch=name, **values) for name, values in zip(names, _rows(result), strict=True)
-        ]
-        print_json({"device": device, "model_version": result.model_version, "predictions": rows})
-    else:
-        _print_prediction_table(device, names, result)
+    return names, places
 
 
 def _names_a_file(arch: str) -> bool:
@@ -815,10 +834,10 @@ def add(
             device, pairs, search_space=_space(space), request_id=request_id
         )
         # Not before: a refused upload joins none.
-        _warn_if_stored_to_a_source(latency, device, _spaces_of(pairs, space))
+        _warn_if_stored_to_a_source(latency, device, _spaces_of((a for a, _ in pairs), space))
     warn_surprising(result)
     accepted = f"{quantity(result.accepted, 'measurement')} for {device}"
-    with _said_stored_if_unprinted(accepted):
+    with _said_done_if_unprinted(f"the upload was stored, {accepted}", "add it"):
         if as_json:
             print_json({"device": device, **asdict(result)})
             return
@@ -827,36 +846,98 @@ def add(
         )
 
 
+@app.command()
+def delete(
+    ctx: typer.Context,
+    device: DeviceOption,
+    archs: ArchsArgument = None,
+    file: ArchFileOption = None,
+    space: SpaceOption = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option(
+            "--request-id",
+            help="The deletion's id (default: a fresh one). Give the id a failed deletion names"
+            " to repeat it: it deletes nothing more, however many times it is sent.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete every measurement of the given architectures of a device (a unit slip, a run
+    another process disturbed), as one write; predictions are made without them from then on.
+
+    Archs the device has no measurements of are no error: the count says what was deleted.
+
+    Examples:
+
+      client delete -d jetson '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
+
+      client delete --device jetson --file wrong.txt
+    """
+    names, places = given_archs(archs, file)
+    with connect(ctx) as latency, items_named_by_place(places):
+        result = latency.delete_measurements(
+            device, names, search_space=_space(space), request_id=request_id
+        )
+        if result.deleted and Space.nasbench201 in _spaces_of(names, space):
+            _warn_if_deleted_from_a_source(latency, device)
+    deleted = f"{quantity(result.deleted, 'measurement')} of {device}"
+    with _said_done_if_unprinted(f"the deletion was stored, {deleted} deleted", "delete it"):
+        if as_json:
+            print_json({"device": device, **asdict(result)})
+            return
+        typer.echo(
+            f"deleted {deleted}; it now has {result.device_total} (model {result.model_version})"
+        )
+
+
+def _warn_if_deleted_from_a_source(latency: LatencyClient, device: str) -> None:
+    """Warns (stderr) of NB201 measurements deleted from a source device of the shared model:
+    its table is incomplete now, so the server's next start fits without it."""
+    info = _looked_up_after(latency, device, "deleted")
+    if info is not None and info.source:
+        typer.echo(
+            f"warning: {info.name} is a source device of the shared model: its NB201 table is"
+            " incomplete now, and the server's next start fits the model without it; add the"
+            " right latencies of these archs to complete it again",
+            err=True,
+        )
+
+
 @contextmanager
-def _said_stored_if_unprinted(stored: str) -> Iterator[None]:
-    """An upload's report that cannot be written (stdout on a full disk) says the upload was
-    stored: "cannot write the output" alone read as a failed upload, and adding the file again
-    stored it twice."""
+def _said_done_if_unprinted(done: str, again: str) -> Iterator[None]:
+    """A write's report that cannot be written (stdout on a full disk) says the write was
+    ``done``, not to ``again``: "cannot write the output" alone read as a failed upload, and
+    adding the file again stored it twice."""
     try:
         yield
         sys.stdout.flush()
     except OSError as exc:
         if not _is_output_failure(exc):
             raise
-        raise OSError(
-            exc.errno, f"{exc.strerror} (the upload was stored, {stored}: do not add it again)"
-        ) from None
+        raise OSError(exc.errno, f"{exc.strerror} ({done}: do not {again} again)") from None
 
 
 def _warn_if_stored_to_a_source(
     latency: LatencyClient, device: str, search_spaces: Iterable[str]
 ) -> None:
-    """:func:`warn_if_source_device` after an upload that was stored: a failed look-up of the
-    device is a warning, not the command's error, which read as a failed upload and invited a
-    second, duplicate one."""
+    """:func:`warn_if_source_device` after an upload that was stored."""
+    info = _looked_up_after(latency, device, "uploaded")
+    if info is not None:
+        warn_if_source_device(info, search_spaces)
+
+
+def _looked_up_after(latency: LatencyClient, device: str, done: str) -> DeviceInfo | None:
+    """The device, looked up after a write that was ``done``; None where that failed, which
+    is a warning, not the command's error: that read as a failed write and invited a second,
+    duplicate one."""
     from client.errors import LatencyServiceError
 
     try:
-        info = latency.device(device)
+        return latency.device(device)
     except LatencyServiceError as exc:
-        typer.echo(f"warning: uploaded, but could not look {device} up afterwards: {exc}", err=True)
-        return
-    warn_if_source_device(info, search_spaces)
+        typer.echo(f"warning: {done}, but could not look {device} up afterwards: {exc}", err=True)
+        return None
 
 
 def warn_surprising(result: AddResult) -> None:
@@ -920,11 +1001,11 @@ def measurements(
     writer.writerows([arch, repr(ms)] for arch, ms in pairs)
 
 
-def _spaces_of(pairs: Sequence[tuple[str, float]], space: Space | None) -> set[str]:
-    """The search spaces of the archs of ``pairs``: ``space``, or each arch's own."""
+def _spaces_of(archs: Iterable[str], space: Space | None) -> set[str]:
+    """The search spaces of ``archs``: ``space``, or each arch's own."""
     from client.api import infer_space
 
-    return {space.value} if space is not None else {infer_space(arch) for arch, _ in pairs}
+    return {space.value} if space is not None else {infer_space(arch) for arch in archs}
 
 
 def _conditioned_among(

@@ -37,6 +37,7 @@ from client import (
 )
 from client.api import (
     NB201,
+    DeleteResult,
     DeviceInfo,
     Prediction,
     Predictions,
@@ -1422,6 +1423,42 @@ def test_a_failed_upload_carries_the_id_that_repeats_it(latency: LatencyClient) 
     with pytest.raises(InvalidArgumentError) as given:
         latency.add_measurements("failing", [(LIGHT, -1.0)], request_id="mine")
     assert given.value.request_id == "mine"
+
+
+def test_a_deleted_slip_is_predicted_as_before_it(latency: LatencyClient) -> None:
+    """Before, a surprising latency could only be outvoted by measuring its arch twice more."""
+    latency.register_device("slip")
+    latency.add_measurements("slip", [(cell, 20.0 + i) for i, cell in enumerate(CELLS)])
+    before = latency.predict("slip", [LIGHT, HEAVY])
+    latency.add_measurements("slip", [(HEAVY, 40_000.0)])  # seconds typed as ms, 1000x
+    assert latency.predict("slip", HEAVY).mean_ms[0] > 10 * before.mean_ms[1]
+    deleted = latency.delete_measurements("slip", [HEAVY, LIGHT])  # LIGHT: never measured
+    assert deleted == DeleteResult(1, len(CELLS), deleted.model_version)
+    after = latency.predict("slip", [LIGHT, HEAVY])
+    assert after.model_version == deleted.model_version != before.model_version
+    assert after == replace(before, model_version=after.model_version)
+    assert latency.device("slip").measurement_count == len(CELLS)
+
+
+def test_a_deletion_repeated_under_its_request_id_deletes_nothing_more(
+    latency: LatencyClient,
+) -> None:
+    latency.register_device("undo")
+    latency.add_measurements("undo", [(LIGHT, 2.0), (HEAVY, 9.0)])
+    first = latency.delete_measurements("undo", LIGHT, request_id="undo-1")
+    latency.add_measurements("undo", [(LIGHT, 2.5)])  # measured again meanwhile
+    again = latency.delete_measurements("undo", LIGHT, request_id="undo-1")
+    assert (first.deleted, again.deleted) == (1, 1)
+    assert latency.measurements("undo") == [(HEAVY, 9.0), (LIGHT, 2.5)]
+    with pytest.raises(InvalidArgumentError, match="another request") as reused:
+        latency.delete_measurements("undo", HEAVY, request_id="undo-1")
+    assert reused.value.request_id == "undo-1"
+    with pytest.raises(InvalidArgumentError, match="arch 1: ") as failed:
+        latency.delete_measurements("undo", [HEAVY, "|bad|"])
+    assert len(failed.value.request_id) == 32  # a fresh UUID's hex, to repeat it under
+    with pytest.raises(ClientInputError, match="request_id is empty"):
+        latency.delete_measurements("undo", HEAVY, request_id="")
+    assert latency.device("undo").measurement_count == 2
 
 
 def test_a_client_retries_three_times_by_default() -> None:

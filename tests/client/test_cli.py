@@ -22,7 +22,16 @@ from tests.client.conftest import HEAVY, LIGHT, assert_one_line_error
 from tests.service import conftest as service_fixtures
 
 CELL = "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
-COMMANDS = ["suggest-samples", "predict", "add", "measurements", "devices", "register", "report"]
+COMMANDS = [
+    "suggest-samples",
+    "predict",
+    "add",
+    "delete",
+    "measurements",
+    "devices",
+    "register",
+    "report",
+]
 
 
 def run(target: str | None, *args: str, env: dict[str, str] | None = None, stdin: str | bytes = ""):
@@ -325,6 +334,35 @@ def test_predict_reads_a_csv_on_stdin(target: str) -> None:
     assert [p["arch"] for p in json.loads(result.stdout)["predictions"]] == [HEAVY, CELL]
 
 
+def test_delete_takes_back_what_add_stored(target: str, tmp_path: Path) -> None:
+    assert run(target, "register", "-d", "undo").exit_code == 0
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{CELL},12.5\n{LIGHT},3.0\n{LIGHT},3.5\n")
+    assert run(target, "add", "-d", "undo", "-f", str(measured)).exit_code == 0
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text(f"# slips\n{LIGHT}\n")
+    deleted = run(target, "delete", "-d", "undo", "-f", str(wrong))
+    assert deleted.exit_code == 0, deleted.output
+    assert deleted.stdout.startswith("deleted 2 measurements of undo; it now has 1 (model ")
+    assert deleted.stderr == ""
+    listed = run(target, "measurements", "-d", "undo").stdout
+    assert listed == f"arch,latency_ms\n{CELL},12.5\n"
+    again = run(target, "delete", "-d", "undo", LIGHT, "--json")
+    assert json.loads(again.stdout)["deleted"] == 0 and again.exit_code == 0
+    wrong.write_text(f"{CELL}\n|bad|\n")
+    refused = run(target, "delete", "-d", "undo", "-f", str(wrong))
+    assert_one_line_error(refused, f"{wrong} line 2: ")
+    assert run(target, "measurements", "-d", "undo").stdout == listed
+
+
+def test_deleting_from_a_source_device_warns_that_its_table_is_incomplete(target: str) -> None:
+    deleted = run(target, "delete", "-d", "pi4", CELL)
+    assert deleted.exit_code == 0, deleted.output
+    assert "deleted 1 measurement of pi4" in deleted.stdout
+    assert "warning: raspi4 is a source device of the shared model" in deleted.stderr
+    assert "next start fits the model without it" in deleted.stderr
+
+
 def test_adding_to_a_source_device_warns_that_it_joins_the_table(
     target: str, tmp_path: Path
 ) -> None:
@@ -477,6 +515,21 @@ def test_an_upload_past_its_deadline_names_the_id_that_repeats_it_once(
     assert "it now has 1 " in again.stdout
     listed = run(target, "measurements", "-d", "late-answer")
     assert listed.stdout.count(LIGHT) == 1
+
+
+def test_a_deletion_past_its_deadline_names_the_command_that_repeats_it(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deletion given up on was said to be an upload, to repeat with 'client add'."""
+    from client.errors import DeadlineExceededError
+
+    def late(self: LatencyClient, method: str, *args: object, **kwargs: object) -> None:
+        raise DeadlineExceededError("Deadline Exceeded", method=method, target=target)
+
+    monkeypatch.setattr(LatencyClient, "_call", late)
+    failed = run(target, "--timeout", "5", "delete", "-d", "pi4", LIGHT)
+    line = assert_one_line_error(failed, "the deletion may have been stored", "[DEADLINE_EXCEEDED]")
+    assert re.search(r"'client delete' with --request-id \w+ repeats it without deleting", line)
 
 
 def test_a_failed_look_up_after_an_upload_does_not_hide_that_it_was_stored(
