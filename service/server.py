@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 import grpc
+import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -44,6 +45,7 @@ from service.certificates import (
     validity_problem,
 )
 from service.config import ENV_TOKEN, ServiceConfig
+from service.cpus import usable_cpus
 from service.errors import ConfigError
 from service.guard import RequestGuardInterceptor
 from service.importer import import_help, import_marker
@@ -337,9 +339,25 @@ def _freeze_start_up_heap() -> None:
     gc.freeze()
 
 
+def limit_torch_threads() -> None:
+    """Runs torch on as many threads as this process has CPUs: its default counts the
+    affinity's cores, which a container's CPU quota (``docker run --cpus 2`` on a 64-core host)
+    does not shrink, and threads beyond the quota stall each other's parallel loops. An
+    operator's ``OMP_NUM_THREADS`` is theirs to keep (torch reads it)."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    cpus, threads = usable_cpus(), torch.get_num_threads()
+    if threads > cpus:
+        logger.info(
+            "torch threads: %d, the CPUs this process may use (its default: %d)", cpus, threads
+        )
+        torch.set_num_threads(cpus)
+
+
 def serve(config: ServiceConfig) -> int:
     """Runs the server until SIGTERM/SIGINT (SIGHUP is logged, not obeyed); returns the process
     exit code."""
+    limit_torch_threads()
     running = create_server(config)
     stop = threading.Event()
     failed = threading.Event()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from client.cli import (
 from client.measure.networks import MAX_BATCH_SIZE
 from client.measure.timing import MAX_THREADS, MIN_REPEATS, STEADY_LIMIT, percents
 from client.settings import SEED_MAX
+from service.cpus import usable_cpus
 from service.outputs import write_atomically
 from service.wording import MEASURED_BEFORE, quantity
 
@@ -56,8 +56,6 @@ DEFAULT_RETIME = 2
 DEFAULT_WAIT_S = 600.0
 #: The header of --save-holdout's CSV: ``client add`` and ``client report`` read the first two.
 HOLDOUT_COLUMNS = ("arch", "latency_ms", "spread")
-#: Where Linux mounts the cgroup file system: a container sees its own cgroup there.
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class _Bar:
@@ -306,44 +304,6 @@ def _check_new_name(device: str) -> None:
     problem = name_problem("device name", device)
     if problem is not None:
         raise typer.BadParameter(problem, param_hint="--device")
-
-
-def usable_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
-    """The CPUs this process may use: the fewer of those it may run on (its affinity: a
-    taskset or cpuset may allow fewer than the machine has) and those its container's CPU
-    quota pays for (``docker run --cpus 2`` leaves all of a 16-core host in the affinity)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity on macOS and Windows
-        cpus = os.cpu_count() or 1
-    quota = cpu_quota(cgroup_root)
-    return cpus if quota is None else min(cpus, quota)
-
-
-def cpu_quota(cgroup_root: Path = CGROUP_ROOT) -> int | None:
-    """The CPUs the cgroup's quota pays for, rounded up (1.5 CPUs run two threads at a time,
-    throttled), from cgroup v2's ``cpu.max`` or v1's ``cpu.cfs_quota_us`` and
-    ``cpu.cfs_period_us``; None without a quota, or where those files cannot be read."""
-    v2 = _read_cgroup(cgroup_root / "cpu.max")
-    if v2 is not None:
-        quota, _, period = v2.partition(" ")
-    else:
-        quota = _read_cgroup(cgroup_root / "cpu" / "cpu.cfs_quota_us") or ""
-        period = _read_cgroup(cgroup_root / "cpu" / "cpu.cfs_period_us") or ""
-    try:
-        quota_us, period_us = int(quota), int(period)
-    except ValueError:  # v2's "max": no quota; anything else is no quota we can read
-        return None
-    if quota_us <= 0 or period_us <= 0:  # v1's -1: no quota
-        return None
-    return math.ceil(quota_us / period_us)
-
-
-def _read_cgroup(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError):  # absent outside a cgroup, or not ours to read
-        return None
 
 
 def _warn_oversubscribed(threads: int | None) -> None:

@@ -277,11 +277,36 @@ def test_serve_takes_the_start_up_heap_out_of_the_collector_once_the_model_is_re
             pass
 
     monkeypatch.setattr(server_module, "create_server", lambda config: StartedServer())
+    monkeypatch.setattr(server_module, "limit_torch_threads", lambda: calls.append("threads"))
     monkeypatch.setattr(gc, "collect", lambda: calls.append("collect"))
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
     warmed_up = lambda: not any(t.name == "warm-up" for t in threading.enumerate())  # noqa: E731
     assert _serve_until_sigterm(tmp_path, when=warmed_up) == 0
-    assert calls == ["warm_up", "collect", "freeze"]
+    assert calls == ["threads", "warm_up", "collect", "freeze"]
+
+
+@pytest.mark.parametrize("omp_threads, expected", [(None, 1), ("2", 2)])
+def test_torch_runs_on_the_cpus_the_process_may_use_unless_the_operator_says(
+    monkeypatch: pytest.MonkeyPatch, omp_threads: str | None, expected: int
+) -> None:
+    """torch's default counted the affinity's cores: in docker run --cpus 2 on a 64-core host
+    the fit and Predict ran 32 threads on 2 CPUs' worth of time."""
+    import torch
+
+    from service import server as server_module
+
+    monkeypatch.setattr(server_module, "usable_cpus", lambda: 1)
+    if omp_threads is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp_threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        server_module.limit_torch_threads()
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
 
 
 def _serve_until_sigterm(tmp_path: Path, when: Callable[[], bool]) -> int:

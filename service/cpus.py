@@ -1,0 +1,54 @@
+"""How many CPUs this process may use: its affinity, and its container's CPU quota.
+
+``docker run --cpus 2`` (or a Kubernetes CPU limit) sets a cgroup bandwidth quota, not an
+affinity: the host's every core stays visible to ``os.cpu_count`` and ``sched_getaffinity``, and
+so to torch's default thread count. Threads beyond the quota take turns under the kernel's
+throttling, which slows a parallel computation rather than speeding it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+#: Where Linux mounts the cgroup file system: a container sees its own cgroup there.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def usable_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """The CPUs this process may use at once: the fewer of those it may run on (a taskset or
+    cpuset may allow fewer than the machine has) and the whole CPUs its quota pays for (1.5
+    runs one thread without throttling, not two), at least 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on macOS and Windows
+        cpus = os.cpu_count() or 1
+    quota = cpu_quota(cgroup_root)
+    return cpus if quota is None else max(1, min(cpus, math.floor(quota)))
+
+
+def cpu_quota(cgroup_root: Path = CGROUP_ROOT) -> float | None:
+    """The CPUs the cgroup's quota pays for (quota over period), from cgroup v2's ``cpu.max``
+    or v1's ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us``; None without a quota, or where
+    those files cannot be read."""
+    v2 = _read_cgroup(cgroup_root / "cpu.max")
+    if v2 is not None:
+        quota, _, period = v2.partition(" ")
+    else:
+        quota = _read_cgroup(cgroup_root / "cpu" / "cpu.cfs_quota_us") or ""
+        period = _read_cgroup(cgroup_root / "cpu" / "cpu.cfs_period_us") or ""
+    try:
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:  # v2's "max": no quota; anything else is no quota we can read
+        return None
+    if quota_us <= 0 or period_us <= 0:  # v1's -1: no quota
+        return None
+    return quota_us / period_us
+
+
+def _read_cgroup(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):  # absent outside a cgroup, or not ours to read
+        return None
