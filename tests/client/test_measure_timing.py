@@ -142,11 +142,22 @@ def test_warmup_calls_are_not_timed() -> None:
     assert len(timing.runs_ms) == 4
 
 
+def test_every_series_is_warmed_up_again() -> None:
+    """A series measured again follows a preemption that left the caches cold."""
+    calls = itertools.count()
+    series = [1.0, 3.0, 1.0, 3.0, 2.0]
+    settings = TimingSettings(warmup=3, runs=5, attempts=2, max_spread=0.1)
+    timing = time_callable(lambda: next(calls), settings, clock=scripted_clock(series * 2))
+    assert timing.attempts == 2
+    assert next(calls) == 2 * (3 + 5)
+
+
 @pytest.mark.parametrize(
     "bad",
     [
         {"runs": 0},
         {"warmup": -1},
+        {"attempts": 0},  # no series would be timed, none kept
         {"batch_size": 0},
         {"threads": 0},
         {"max_spread": 0},
