@@ -242,27 +242,45 @@ def test_every_warmup_pass_also_runs_the_reference() -> None:
     assert next(arch_calls) == next(reference_calls) == 7
 
 
-def test_networks_run_with_the_thread_count_asked_for_and_restore_torchs() -> None:
-    """A library user's torch thread count is theirs again after timing."""
+def test_networks_run_in_eval_and_inference_mode_with_the_threads_asked_for() -> None:
+    """Training mode would time batch norm's statistics updates, and autograd's bookkeeping
+    without inference mode. A library user's torch thread count is theirs again after."""
     import torch
 
     from client.measure.timing import time_network
 
-    class ThreadsSeen(torch.nn.Module):
+    class ModesSeen(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.seen: set[int] = set()
+            self.seen: set[tuple[int, bool, bool]] = set()
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            self.seen.add(torch.get_num_threads())
+            self.seen.add(
+                (torch.get_num_threads(), self.training, torch.is_inference_mode_enabled())
+            )
             return x
 
     before = torch.get_num_threads()
     wanted = 1 if before != 1 else 2
-    model = ThreadsSeen()
+    model = ModesSeen()
     time_network(model, torch.zeros(1), TimingSettings(warmup=1, runs=2, threads=wanted))
-    assert model.seen == {wanted}
+    assert model.seen == {(wanted, False, True)}
     assert torch.get_num_threads() == before
+
+
+def test_a_recorded_reference_latency_is_used_without_timing_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every session of a device scales by the latency recorded at its registration; timed
+    anew, a moment of load at a session's start shifted all it uploaded."""
+
+    def not_timed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the reference was timed")
+
+    monkeypatch.setattr(timing_module, "_REFERENCES", {})
+    monkeypatch.setattr(timing_module, "time_network", not_timed)
+    settings = TimingSettings(reference=SKIP, reference_ms=4.0)
+    assert timing_module.reference_latency(settings) == 4.0
 
 
 def test_the_batch_size_sizes_the_input_of_the_arch_and_of_the_reference(
