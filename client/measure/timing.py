@@ -145,8 +145,9 @@ class Timing:
 
     @property
     def spread(self) -> float:
-        """Interquartile range relative to the median."""
-        return self.iqr_ms / self.median_ms
+        """Interquartile range relative to the median; infinite for a median of 0 (a clock
+        too coarse for the network), which no threshold accepts."""
+        return self.iqr_ms / self.median_ms if self.median_ms > 0 else math.inf
 
 
 #: Called after each architecture is timed, with its timing (progress bars, noisy counts).
@@ -161,8 +162,8 @@ def summarise(runs_ms: list[float], attempts: int = 1, max_spread: float = 0.10)
         q1 = median = q3 = runs_ms[0]
     else:
         q1, median, q3 = statistics.quantiles(runs_ms, n=4, method="inclusive")
-    spread = (q3 - q1) / median if median > 0 else float("inf")
-    return Timing(median, q1, q3, tuple(runs_ms), attempts, noisy=spread > max_spread)
+    timing = Timing(median, q1, q3, tuple(runs_ms), attempts)
+    return dataclasses.replace(timing, noisy=timing.spread > max_spread)
 
 
 @dataclass(frozen=True)

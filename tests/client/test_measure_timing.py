@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 
 import pytest
@@ -47,6 +48,15 @@ def test_a_spread_at_the_threshold_is_not_noisy() -> None:
     assert summarise([9.0, 10.0, 11.0], max_spread=0.1).spread == 0.1
     assert not summarise([9.0, 10.0, 11.0], max_spread=0.1).noisy
     assert summarise([9.0, 10.0, 11.0], max_spread=0.0999).noisy
+
+
+def test_a_series_timed_at_zero_is_noisy_rather_than_a_crash() -> None:
+    """A clock too coarse for the network reads 0 ms for every run: summarise counted that
+    spread as infinite, but measuring again divided by the zero median (ZeroDivisionError)."""
+    settings = TimingSettings(warmup=0, runs=3, attempts=2)
+    timing = time_callable(lambda: None, settings, clock=scripted_clock([0.0] * 6))
+    assert timing.noisy and timing.attempts == 2
+    assert timing.spread == math.inf
 
 
 def test_a_noisy_series_is_measured_again_and_the_quiet_one_kept() -> None:
