@@ -47,6 +47,7 @@ def test_a_batch_as_large_as_the_pool_picks_each_candidate_once(synthetic) -> No
     for share in (0.0, 0.5):
         picks = select_active(posterior, pool, len(pool), random_share=share)
         assert sorted(picks) == list(range(len(pool)))
+    assert sorted(select(posterior, pool, len(pool), "random")) == list(range(len(pool)))
 
 
 @pytest.mark.parametrize(("sd", "count"), [(0.0, 3), (0.3, 20)])
