@@ -13,7 +13,10 @@ from gp.model import DevicePosterior
 from gp.outliers import (
     _CHI2_MEDIAN,
     MIN_FACTOR,
+    SIGNIFICANCE,
+    SurprisingMeasurement,
     _may_hide_another,
+    _passes,
     surprising_measurements,
 )
 from gp.spaces import VectorSpace
@@ -62,6 +65,18 @@ def test_a_measurement_is_named_only_where_it_is_also_far_enough_off() -> None:
     [surprise] = surprising_measurements(_posterior(30, 0, 0.002, {4: 1.6}))
     assert surprise.position == 4 and surprise.factor >= MIN_FACTOR
     assert surprise.lower_ms < surprise.expected_ms < surprise.upper_ms < surprise.measured_ms
+
+
+@pytest.mark.parametrize(
+    ("p_value", "measured_ms", "named"),
+    [(9e-4, 3.0, True), (1e-3, 3.0, False), (2e-3, 3.0, False), (9e-4, 2.98, False)],
+)
+def test_the_default_verdict_is_p_below_0_001_and_1_5_times_off_or_more(
+    p_value: float, measured_ms: float, named: bool
+) -> None:
+    """The README's thresholds; 3 ms where 2 ms are expected is 1.5 times off exactly."""
+    surprise = SurprisingMeasurement(0, measured_ms, 2.0, 1.8, 2.2, p_value)
+    assert _passes(surprise, SIGNIFICANCE, MIN_FACTOR) is named
 
 
 def test_wrong_measurements_that_hide_each_other_are_all_named() -> None:
