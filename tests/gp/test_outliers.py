@@ -79,6 +79,13 @@ def test_the_default_verdict_is_p_below_0_001_and_1_5_times_off_or_more(
     assert _passes(surprise, SIGNIFICANCE, MIN_FACTOR) is named
 
 
+def test_a_measurement_too_small_is_named_as_one_too_large_is() -> None:
+    """The test is two-sided: a latency 10 times too small (ms read as tenths) is as wrong."""
+    [surprise] = surprising_measurements(_posterior(30, 0, 0.002, {4: 0.1}))
+    assert surprise.position == 4 and surprise.factor > 5.0
+    assert surprise.measured_ms < surprise.lower_ms < surprise.expected_ms < surprise.upper_ms
+
+
 def test_wrong_measurements_that_hide_each_other_are_all_named() -> None:
     """Two of 20 made 10 times too large: the first one searched lies inside the others'
     prediction (the second widens it), so the search goes on, finds the second outside its
