@@ -86,6 +86,14 @@ def test_a_measurement_too_small_is_named_as_one_too_large_is() -> None:
     assert surprise.measured_ms < surprise.lower_ms < surprise.expected_ms < surprise.upper_ms
 
 
+def test_a_measurement_the_search_passed_over_is_named_only_if_far_enough_off() -> None:
+    """On a device of 1% noise one measurement 1.3 times too large lies further outside its
+    prediction than one 1.8 times too large and is searched first; the search goes on to the
+    other and predicts each without both, but names only the one ``MIN_FACTOR`` off."""
+    found = surprising_measurements(_posterior(30, 0, 0.01, {12: 1.3, 18: 1.8}))
+    assert [s.position for s in found] == [18]
+
+
 def test_wrong_measurements_that_hide_each_other_are_all_named() -> None:
     """Two of 20 made 10 times too large: the first one searched lies inside the others'
     prediction (the second widens it), so the search goes on, finds the second outside its
@@ -93,6 +101,13 @@ def test_wrong_measurements_that_hide_each_other_are_all_named() -> None:
     found = surprising_measurements(_posterior(20, 0, 0.05, {18: 10.0, 19: 10.0}))
     assert sorted(s.position for s in found) == [18, 19]
     assert all(s.factor > 5.0 for s in found)
+
+
+def test_only_the_candidates_are_named_but_the_others_are_searched_too() -> None:
+    """An upload's check names the upload's measurements alone; a wrong one stored before is
+    still left out of what predicts them rather than hiding them."""
+    [surprise] = surprising_measurements(_posterior(20, 0, 0.05, {18: 10.0, 19: 10.0}), [18])
+    assert surprise.position == 18 and surprise.factor > 5.0
 
 
 @pytest.mark.parametrize(("count", "most"), [(4, 1), (9, 1), (10, 2), (14, 2), (15, 3)])
