@@ -120,10 +120,12 @@ def test_at_most_a_fifth_of_the_measurements_are_named(count: int, most: int) ->
     assert surprising_measurements(_posterior(3, 1, 0.05, {0: 1000.0}), significance=2.0) == []
 
 
-def test_the_search_goes_on_past_a_residual_significant_among_the_device_s() -> None:
-    """Among 20 residuals whose median is a squared standard normal's (scale 1), the 20th's
-    two-sided tail times 20 is the verdict: below 1e-3 from about 16.45."""
-    typical = np.full(20, _CHI2_MEDIAN)
+@pytest.mark.parametrize("scale", [1.0, 4.0])
+def test_the_search_goes_on_past_a_residual_significant_among_the_device_s(scale: float) -> None:
+    """Among 20 residuals whose median is a squared standard normal's times ``scale`` (4: a
+    device noisier than its model, every residual larger), the 20th's two-sided tail, once
+    scaled, times 20 is the verdict: below 1e-3 from about 16.45 times the scale."""
+    typical = np.full(20, scale * _CHI2_MEDIAN)
     for z_squared, hides in ((18.0, True), (15.8, False)):
-        typical[19] = z_squared
+        typical[19] = scale * z_squared
         assert _may_hide_another(typical, 19, 1e-3) is hides
