@@ -207,6 +207,12 @@ def time_series(
         else:
             other = _elapsed_ms(reference.forward, clock)
             own = _elapsed_ms(forward, clock)
+        if other <= 0:  # the ratio is undefined, and any other value a guess
+            raise TimingError(
+                "the clock read 0 ms for a run of the reference network: too coarse to pair"
+                " runs with it (Windows' thread clock ticks every 15.6 ms); time with the wall"
+                " clock (--clock wall), or without --reference"
+            )
         times.append(own / other * reference.latency_ms)
     return times
 
@@ -359,6 +365,9 @@ class Repeatability:
 
     @property
     def spread(self) -> float:
+        """Infinite for a median of 0, as :attr:`Timing.spread` is."""
+        if self.median_ms <= 0:
+            return math.inf
         return (max(self.medians_ms) - min(self.medians_ms)) / self.median_ms
 
 

@@ -14,6 +14,7 @@ from client.measure.errors import TimingError
 from client.measure.networks import format_nb201
 from client.measure.timing import (
     Reference,
+    Repeatability,
     TimingSettings,
     percents,
     repeatability,
@@ -122,6 +123,20 @@ def test_a_paired_reference_cancels_the_machine_changing_speed() -> None:
     assert not timing.noisy
     alone = time_callable(lambda: None, settings, scripted_clock([3.0] * 3 + [7.5] * 3))
     assert alone.noisy
+
+
+def test_a_reference_run_timed_at_zero_is_a_timing_error_not_a_crash() -> None:
+    """A clock too coarse for the reference network (Windows' thread clock ticks every 15.6
+    ms) read one of its runs as 0 ms, and the run ratio divided by it (ZeroDivisionError)."""
+    settings = TimingSettings(warmup=0, runs=2, attempts=1)
+    reference = Reference(lambda: None, latency_ms=4.0)
+    with pytest.raises(TimingError, match="--clock wall"):
+        time_callable(lambda: None, settings, scripted_clock([0.0, 3.0]), reference)
+
+
+def test_the_repeatability_of_medians_of_zero_is_infinite_not_a_crash() -> None:
+    assert Repeatability((0.0, 0.0, 0.0)).spread == math.inf
+    assert Repeatability((9.0, 10.0, 11.0)).spread == pytest.approx(0.2)
 
 
 def test_real_networks_timed_against_a_reference_keep_their_order() -> None:
