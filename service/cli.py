@@ -210,10 +210,16 @@ def _import_help(args: argparse.Namespace) -> int:
         return 2
     # A device an interrupted import left without all its archs was counted nowhere.
     completed = f" {summary.devices_completed} completed," if summary.devices_completed else ""
+    deleted = (
+        f" ({quantity(summary.archs_deleted, 'arch')} left out: their measurements were deleted)"
+        if summary.archs_deleted
+        else ""
+    )
     print(
         f"{quantity(summary.devices_created, 'device')} created,{completed}"
         f" {summary.devices_skipped} already complete,"
         f" {quantity(summary.measurements_added, 'measurement')} added to {config.store_path}"
+        f"{deleted}"
     )
     return 0
 

@@ -1,9 +1,9 @@
 """Bulk import of HELP-format NB201 latency tables as devices (``import-help``).
 
 Idempotent: a device that already exists only gets the architectures it lacks, so a re-run
-(or a run after an interrupted one) never duplicates measurements. A table whose device cannot
-be created (its name or an alias belongs to another device) stops the import before any table
-is imported.
+(or a run after an interrupted one) never duplicates measurements, nor brings back those a
+user deleted (DeleteMeasurements). A table whose device cannot be created (its name or an
+alias belongs to another device) stops the import before any table is imported.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class ImportSummary:
     devices_skipped: int = 0
     #: Devices an earlier, interrupted import had created that got the archs they lacked.
     devices_completed: int = 0
+    #: Archs left out because their measurements were deleted (DeleteMeasurements): their
+    #: devices' tables stay incomplete until the right latencies are uploaded.
+    archs_deleted: int = 0
 
 
 def import_help(
@@ -79,7 +82,10 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
         table = tables[stem]
         device, created = _ensure_device(store, stem)
         summary.devices_created += created
-        have = set(store.measurements(device.id, NB201)[0])
+        deleted = store.wholly_deleted_archs(device.id, NB201)
+        # The user took those back: a re-run imported them again, undoing the deletion.
+        summary.archs_deleted += len(deleted)
+        have = set(store.measurements(device.id, NB201)[0]) | deleted
         rows = [
             MeasurementRow(NB201, arch, float(table[i]))
             for i, arch in enumerate(archs)

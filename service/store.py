@@ -704,6 +704,17 @@ class Store:
             ).fetchone()
         return found is not None
 
+    def wholly_deleted_archs(self, device_id: int, search_space: str) -> set[str]:
+        """The canonical archs of a device in one space whose measurements were all deleted
+        (none measured since)."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT arch FROM measurements WHERE device_id = ? AND search_space = ?"
+                f" GROUP BY arch HAVING SUM({_LIVE}) = 0",
+                (device_id, search_space),
+            ).fetchall()
+        return {str(arch) for (arch,) in rows}
+
     def space_counts(self) -> dict[tuple[int, str], int]:
         """(device id, search space) -> number of measurements (not deleted)."""
         with self._read() as db:

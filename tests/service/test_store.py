@@ -329,6 +329,31 @@ def test_import_help_is_idempotent(store: Store, help_dataset_dir: Path) -> None
     assert device.name == "raspi4" and device.measurement_count == 15625
 
 
+def test_import_help_does_not_undo_a_deletion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A re-run took the archs whose measurements a user had deleted for archs the device
+    lacked, and imported them again: the deleted latency was back, the device a source."""
+    from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
+    from service.cli import main
+
+    root = write_help_dataset(tmp_path / "dataset", {"ramp": [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    assert main(["import-help", str(root), "--store", str(path)]) == 0
+    with closing(Store(path)) as store:
+        device = store.resolve("ramp")
+        store.delete_batch(device.id, [("nasbench201", all_archs()[7])])
+    capsys.readouterr()
+    assert main(["import-help", str(root), "--store", str(path)]) == 0
+    assert capsys.readouterr().out == (
+        f"0 devices created, 1 already complete, 0 measurements added to {path} (1 arch left"
+        " out: their measurements were deleted)\n"
+    )
+    with closing(Store(path)) as store:
+        assert store.get(device.id).measurement_count == NUM_ARCHS - 1
+        assert all_archs()[7] not in store.measurements(device.id, "nasbench201")[0]
+
+
 def test_import_help_stores_each_archs_own_latency_in_ms(store: Store, tmp_path: Path) -> None:
     """HELP tables are in ms, one latency per arch index: every table of the other tests
     is one constant, so a shifted index or a unit conversion stored a wrong table unnoticed."""
