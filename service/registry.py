@@ -541,7 +541,8 @@ def describe_key_change(cached: dict[str, object], current: dict[str, object]) -
     if added := sorted(set(now) - set(before)):
         reasons.append(f"new source device(s) {', '.join(added)}")
     if removed := sorted(set(before) - set(now)):
-        reasons.append(f"source device(s) no longer in the store {', '.join(removed)}")
+        # Gone from the store, or (far likelier) an arch of their table deleted.
+        reasons.append(f"source device(s) without a complete NB201 table now {', '.join(removed)}")
     if changed := sorted(n for n in set(now) & set(before) if now[n] != before[n]):
         reasons.append(f"new measurements of source device(s) {', '.join(changed)}")
     was, is_now = _mapping(cached, "settings"), _mapping(current, "settings")

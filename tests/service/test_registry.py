@@ -301,6 +301,23 @@ def test_a_refit_says_which_input_of_the_cached_fit_changed(
     store.close()
 
 
+def test_a_refit_after_a_deletion_from_a_source_does_not_say_it_left_the_store(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleting one arch of a source's table said "source device(s) no longer in the store",
+    though the device and its other measurements were all there."""
+    store = Store(store_path)
+    Registry(store, fit_settings()).start()  # writes the inputs file beside the cache
+    source = sorted(Registry(store, fit_settings())._source_tables())[0]
+    store.delete_batch(store.resolve(source).id, [("nasbench201", all_archs()[0])])
+    caplog.clear()
+    caplog.set_level("INFO", logger="service.registry")
+    Registry(store, fit_settings()).start()
+    assert "no longer in the store" not in caplog.text
+    assert f"source device(s) without a complete NB201 table now {source}" in caplog.text
+    store.close()
+
+
 def test_describe_key_change_names_each_changed_input() -> None:
     # "d" and "seed" are unchanged; "noise" is a setting only the current code has.
     cached = {"sources": {"a": 1, "b": 2, "d": 1}, "settings": {"iterations": 5, "seed": 0}}
@@ -309,7 +326,8 @@ def test_describe_key_change_names_each_changed_input() -> None:
         "settings": {"iterations": 20, "seed": 0, "noise": 0.1},
     }
     reason = describe_key_change({**cached, "revision": 3}, {**current, "revision": 4})
-    assert "new source device(s) c" in reason and "no longer in the store b" in reason
+    assert "new source device(s) c" in reason
+    assert "without a complete NB201 table now b" in reason
     assert "new measurements of source device(s) a;" in reason
     assert "other fit settings (iterations 5 -> 20, noise None -> 0.1)" in reason
     assert "fit revision 3 -> 4" in reason
