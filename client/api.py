@@ -1298,7 +1298,9 @@ class LatencyClient:
         Archs the device has no measurements of are no error: ``deleted`` counts what was
         deleted. Deleting NB201 measurements of a source device (``pi4`` after
         ``import-help``) leaves its table incomplete: the server's next start fits the model
-        without it, until those archs are measured again.
+        without it, until those archs are measured again. Until that start, the running
+        server's fit keeps the deleted latencies, and its predictions of that device (and of
+        devices like it) do not change.
 
         Raises:
             NotFoundError: unknown device. InvalidArgumentError: a malformed arch (the message

@@ -893,11 +893,14 @@ def delete(
 
 def _warn_if_deleted_from_a_source(latency: LatencyClient, device: str) -> None:
     """Warns (stderr) of NB201 measurements deleted from a source device of the shared model:
-    its table is incomplete now, so the server's next start fits without it."""
+    the running server's fit holds its table, deleted latencies included, and predicts the
+    device (and the devices that resemble it) from it; its next start fits without it."""
     info = _looked_up_after(latency, device, "deleted")
     if info is not None and info.source:
         typer.echo(
-            f"warning: {info.name} is a source device of the shared model: its NB201 table is"
+            f"warning: {info.name} is a source device of the shared model, whose fit in the"
+            " running server keeps the deleted latencies until it restarts (its predictions of"
+            f" {info.name} and of devices like it are unchanged till then); its NB201 table is"
             " incomplete now, and the server's next start fits the model without it; add the"
             " right latencies of these archs to complete it again",
             err=True,

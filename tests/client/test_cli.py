@@ -356,11 +356,14 @@ def test_delete_takes_back_what_add_stored(target: str, tmp_path: Path) -> None:
 
 
 def test_deleting_from_a_source_device_warns_that_its_table_is_incomplete(target: str) -> None:
+    """The warning spoke of the next start only: meanwhile the source's predictions, made
+    with the fit's copy of its table, stayed where they were, which read as a lost deletion."""
     deleted = run(target, "delete", "-d", "pi4", CELL)
     assert deleted.exit_code == 0, deleted.output
     assert "deleted 1 measurement of pi4" in deleted.stdout
     assert "warning: raspi4 is a source device of the shared model" in deleted.stderr
     assert "next start fits the model without it" in deleted.stderr
+    assert "keeps the deleted latencies until it restarts" in deleted.stderr
 
 
 def test_adding_to_a_source_device_warns_that_it_joins_the_table(

@@ -111,7 +111,8 @@ class LatencyEstimatorServicer:
         has no measurements of are no error. An empty list deletes nothing and is answered as any
         write. Deleting NB201 measurements of a source device (Device.source) leaves its table
         incomplete: the server's next start fits without it (upload the arch's right latency to
-        complete it again).
+        complete it again); until then the running server's fit keeps the deleted latencies, and
+        its predictions of that device do not change.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
