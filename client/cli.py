@@ -122,6 +122,13 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         return f"{service} is unavailable: {exc}"
     if isinstance(exc, NotFoundError) and exc.message.startswith("unknown device"):
         exc.message += "; 'client devices' lists the registered ones"  # a typo, most often
+    if isinstance(exc, LatencyServiceError) and exc.code == "UNIMPLEMENTED" and exc.method:
+        # grpc's own "Method not found!": a server older than the command (DeleteMeasurements).
+        exc.message = (
+            f"the service at {exc.target} has no {exc.method} ({exc.message}): a latency"
+            " service older than this client (upgrade it to use this command), or another"
+            " gRPC service at that address"
+        )
     if isinstance(exc, UnauthenticatedError):
         # The server's message speaks of metadata; a CLI user needs the option that sends it.
         exc.message += f"; give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"

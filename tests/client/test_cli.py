@@ -10,8 +10,10 @@ import re
 import ssl
 import subprocess
 import sys
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -533,6 +535,25 @@ def test_a_deletion_past_its_deadline_names_the_command_that_repeats_it(
     failed = run(target, "--timeout", "5", "delete", "-d", "pi4", LIGHT)
     line = assert_one_line_error(failed, "the deletion may have been stored", "[DEADLINE_EXCEEDED]")
     assert re.search(r"'client delete' with --request-id \w+ repeats it without deleting", line)
+
+
+def test_a_server_without_the_commands_rpc_is_said_to_be_older() -> None:
+    """A server of the version before DeleteMeasurements answered 'client delete' with
+    grpc's bare "error: Method not found! [UNIMPLEMENTED]"."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # no service of ours
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        target = f"127.0.0.1:{port}"
+        failed = run(target, "--retries", "0", "delete", "-d", "pi4", LIGHT)
+    finally:
+        server.stop(None)
+    assert_one_line_error(
+        failed,
+        f"the service at {target} has no DeleteMeasurements",
+        "a latency service older than this client (upgrade it",
+        "[UNIMPLEMENTED]",
+    )
 
 
 def test_a_failed_look_up_after_an_upload_does_not_hide_that_it_was_stored(
