@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -251,12 +252,26 @@ def test_an_upload_during_an_answer_about_its_device_lands_after_it(
     assert stub.GetDevice(pb.GetDeviceRequest(name="paused")).measurement_count == 2
 
 
-def test_an_answer_is_of_the_version_it_names_though_another_process_uploads_meanwhile(
-    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+#: Another process's write to a device (id): an upload, or a deletion of its one measurement.
+OTHER_WRITES: dict[str, Callable[[Store, int], object]] = {
+    "upload": lambda store, device_id: store.add_measurements(
+        device_id, [MeasurementRow("nasbench201", ARCHS[2], 40.0)]
+    ),
+    "deletion": lambda store, device_id: store.delete_batch(device_id, [("nasbench201", ARCHS[1])]),
+}
+
+
+@pytest.mark.parametrize("write", OTHER_WRITES)
+def test_an_answer_is_of_the_version_it_names_though_another_process_writes_meanwhile(
+    server: RunningServer,
+    stub: pb_grpc.LatencyEstimatorStub,
+    monkeypatch: pytest.MonkeyPatch,
+    write: str,
 ) -> None:
-    """The device's lock keeps this server's uploads out of an answer, not another process's
+    """The device's lock keeps this server's writes out of an answer, not another process's
     (a second server, import-help): one stored between the answer's read of the version and
-    of the rows was answered under the version before it, which this server then kept."""
+    of the rows was answered under the version before it, which this server then kept. A
+    deletion's measurements stay in their table for that: the version before it has them."""
     for name in ("shared", "twin"):
         register(stub, name)
         stub.AddMeasurements(
@@ -268,7 +283,7 @@ def test_an_answer_is_of_the_version_it_names_though_another_process_uploads_mea
 
     def rows_after_another_upload(*args: object, **kwargs: object):
         monkeypatch.undo()  # the first read only
-        other.add_measurements(device_id, [MeasurementRow("nasbench201", ARCHS[2], 40.0)])
+        OTHER_WRITES[write](other, device_id)
         return read_rows(*args, **kwargs)
 
     monkeypatch.setattr(server.store, "measurements", rows_after_another_upload)
