@@ -888,6 +888,12 @@ def delete(
         )
         if result.deleted and Space.nasbench201 in _spaces_of(names, space):
             _warn_if_deleted_from_a_source(latency, device)
+    if not result.deleted:  # exit 0 as asked, but a mistyped arch or --space reads the same
+        typer.echo(
+            f"warning: {device} has no measurements of these archs in their search space:"
+            " nothing was deleted (see `client measurements`)",
+            err=True,
+        )
     deleted = f"{quantity(result.deleted, 'measurement')} of {device}"
     with _said_done_if_unprinted(f"the deletion was stored, {deleted} deleted", "delete it"):
         if as_json:

@@ -283,6 +283,16 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 device.name,
                 device.version,
             )
+            if device.name in self.registry.source_names and any(
+                s == NASBench201Space.name for s, _ in targets
+            ):
+                logger.warning(
+                    "source device %s: NB201 measurements deleted; this server's fit keeps"
+                    " them until it restarts, and the next start fits without %s unless its"
+                    " table is completed again",
+                    device.name,
+                    device.name,
+                )
         elif deleted:
             logger.info(
                 "deletion %s of %s was stored before: not again", request.request_id, device.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
 import ssl
@@ -351,16 +352,22 @@ def test_delete_takes_back_what_add_stored(target: str, tmp_path: Path) -> None:
     assert listed == f"arch,latency_ms\n{CELL},12.5\n"
     again = run(target, "delete", "-d", "undo", LIGHT, "--json")
     assert json.loads(again.stdout)["deleted"] == 0 and again.exit_code == 0
+    assert again.stderr.startswith("warning: undo has no measurements of these archs")
     wrong.write_text(f"{CELL}\n|bad|\n")
     refused = run(target, "delete", "-d", "undo", "-f", str(wrong))
     assert_one_line_error(refused, f"{wrong} line 2: ")
     assert run(target, "measurements", "-d", "undo").stdout == listed
 
 
-def test_deleting_from_a_source_device_warns_that_its_table_is_incomplete(target: str) -> None:
+def test_deleting_from_a_source_device_warns_that_its_table_is_incomplete(
+    target: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """The warning spoke of the next start only: meanwhile the source's predictions, made
-    with the fit's copy of its table, stayed where they were, which read as a lost deletion."""
+    with the fit's copy of its table, stayed where they were, which read as a lost deletion.
+    The server's log said it too little: an info line, like any deletion's."""
+    caplog.set_level(logging.WARNING, logger="service.servicer")
     deleted = run(target, "delete", "-d", "pi4", CELL)
+    assert "source device raspi4: NB201 measurements deleted" in caplog.text
     assert deleted.exit_code == 0, deleted.output
     assert "deleted 1 measurement of pi4" in deleted.stdout
     assert "warning: raspi4 is a source device of the shared model" in deleted.stderr
