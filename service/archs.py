@@ -58,28 +58,44 @@ def vector_dim(canonical: str) -> int:
 
 
 class ArchParser:
-    """Parses the architectures of one request; the first vector fixes the vector length."""
+    """Parses the architectures of one request.
 
-    def __init__(self, label: str = "arch", default_space: str = DEFAULT_SPACE) -> None:
+    Archs a model takes (Predict's, an upload's, candidates) are of one vector length per
+    request, which the first vector fixes. Archs that only name stored measurements
+    (``naming_stored``: a deletion's) may be vectors of several lengths, each its own space.
+    """
+
+    def __init__(
+        self, label: str = "arch", default_space: str = DEFAULT_SPACE, naming_stored: bool = False
+    ) -> None:
         self.label = label
         self.default_space = space_name(default_space)
+        self.naming_stored = naming_stored
         self._spaces: dict[str, SearchSpace] = {}
+        self._vector_spaces: dict[int, VectorSpace] = {}
         self._vector_dim: int | None = None
 
     def space(self, name: str, dim: int | None = None) -> SearchSpace:
         """The space called ``name`` (``dim`` only for vectors), one instance per request."""
         key = space_name(name, self.default_space)
         if key == VectorSpace.name:
-            if self._vector_dim is None:
-                if not dim:
-                    raise GPInputError("a vector arch needs at least one feature")
-                self._vector_dim = dim
-            key = f"{key}:{self._vector_dim}"
-            if key not in self._spaces:
-                self._spaces[key] = get_space(VectorSpace.name, vector_dim=self._vector_dim)
-        elif key not in self._spaces:
+            return self._vectors(dim)
+        if key not in self._spaces:
             self._spaces[key] = get_space(key)
         return self._spaces[key]
+
+    def _vectors(self, dim: int | None) -> VectorSpace:
+        """The vector space of length ``dim``, or of the request's first vector's length."""
+        if self._vector_dim is None or self.naming_stored:
+            if not dim:
+                raise GPInputError("a vector arch needs at least one feature")
+            if not self.naming_stored:
+                self._vector_dim = dim
+        else:
+            dim = self._vector_dim
+        if dim not in self._vector_spaces:
+            self._vector_spaces[dim] = VectorSpace(dim)
+        return self._vector_spaces[dim]
 
     def parse_one(self, message: pb.Architecture) -> ParsedArch:
         """Validates one Architecture message (errors carry no position)."""

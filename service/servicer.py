@@ -266,7 +266,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """Validates every arch, then deletes their measurements in one transaction."""
         self._check_batch("archs", len(request.archs))
         device = self._registered(request.device)
-        targets = [(a.space.name, a.canonical) for a in ArchParser("arch").parse(request.archs)]
+        targets = [
+            (a.space.name, a.canonical)
+            for a in ArchParser("arch", naming_stored=True).parse(request.archs)
+        ]
         _check_request_id(request.request_id)
         ended = _ended(context)
         # Under the device's lock, as an upload: no answer about the device sees half of it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -260,14 +261,14 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         "must be finite",
     ),
     "delete: malformed arch": (delete("pi4", nb201(OK), nb201("|bad~0|")), INVALID, "arch 1:"),
-    "delete: vector length mismatch": (
+    "delete: non-finite vector": (
         delete(
             "pi4",
             pb.Architecture(search_space="vector", features=[1, 2]),
-            pb.Architecture(search_space="vector", features=[1, 2, 3]),
+            pb.Architecture(search_space="vector", features=[1, math.inf, 3]),
         ),
         INVALID,
-        "arch 1: expected 2 features",
+        "arch 1: element 1 is inf; values must be finite",
     ),
     "delete: request_id with a line break": (
         delete("pi4", nb201(OK), request_id="a\nb"),

@@ -847,6 +847,32 @@ def test_a_listing_goes_on_after_its_last_listed_measurement_is_deleted(
     assert [m.arch.arch for m in rest.measurements] == [ARCHS[3]]
 
 
+def vectors(*values: list[float]) -> list[pb.Architecture]:
+    return [pb.Architecture(search_space="vector", features=v) for v in values]
+
+
+def test_a_deletion_takes_vectors_of_several_lengths(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    """A deletion names stored archs, each in its own space: it was refused as "arch 1:
+    expected 3 features (the length of the request's first vector)", the rule of the archs a
+    model takes (one length per request), though the device had both measured."""
+    register(stub, "two-lengths")
+    for vector in ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]):  # an upload is of one length
+        [arch] = vectors(vector)
+        upload = pb.AddMeasurementsRequest(
+            device="two-lengths", measurements=[pb.Measurement(arch=arch, latency_ms=3.0)]
+        )
+        stub.AddMeasurements(upload)
+    request = pb.DeleteMeasurementsRequest(
+        device="two-lengths", archs=vectors([1, 2, 3], [1, 2, 3, 4], [1, 2])
+    )
+    deleted = stub.DeleteMeasurements(request)
+    assert (deleted.deleted, deleted.device_total) == (2, 0)
+    request.archs.append(pb.Architecture(search_space="vector"))
+    with pytest.raises(grpc.RpcError) as empty:
+        stub.DeleteMeasurements(request)
+    assert empty.value.details() == "arch 3: a vector arch needs at least one feature"
+
+
 def test_concurrent_predictions(server: RunningServer, stub: pb_grpc.LatencyEstimatorStub) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
