@@ -6,6 +6,7 @@ exactly the offending entry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -57,12 +58,21 @@ def vector_dim(canonical: str) -> int:
     return canonical.count(",") + 1 if canonical else 0
 
 
+class StoredVectorSpace(VectorSpace):
+    """Vectors as a store may hold them: of any finite values, those stored before the space's
+    bound on their magnitude too (the model leaves them out). Only to name stored archs by."""
+
+    max_magnitude = math.inf
+    value_rule = "values must be finite"
+
+
 class ArchParser:
     """Parses the architectures of one request.
 
     Archs a model takes (Predict's, an upload's, candidates) are of one vector length per
     request, which the first vector fixes. Archs that only name stored measurements
-    (``naming_stored``: a deletion's) may be vectors of several lengths, each its own space.
+    (``naming_stored``: a deletion's) may be vectors of several lengths, each its own space,
+    and of values beyond today's bound, as older stores hold (:class:`StoredVectorSpace`).
     """
 
     def __init__(
@@ -94,7 +104,8 @@ class ArchParser:
         else:
             dim = self._vector_dim
         if dim not in self._vector_spaces:
-            self._vector_spaces[dim] = VectorSpace(dim)
+            kind = StoredVectorSpace if self.naming_stored else VectorSpace
+            self._vector_spaces[dim] = kind(dim)
         return self._vector_spaces[dim]
 
     def parse_one(self, message: pb.Architecture) -> ParsedArch:

@@ -11,6 +11,7 @@ string that round-trips exactly) and joined by ``","`` without spaces, e.g.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import cast
@@ -28,8 +29,8 @@ MAX_MAGNITUDE = 1e12
 VALUE_RULE = f"values must be finite and at most {MAX_MAGNITUDE:g} in magnitude"
 
 
-def _value(position: int, item: object) -> float:
-    """One element as a float within ``MAX_MAGNITUDE``."""
+def _value(position: int, item: object, bound: float, rule: str) -> float:
+    """One element as a finite float of magnitude at most ``bound`` (else ``rule`` says why)."""
     where = f"element {position}"
     if isinstance(item, str):
         try:
@@ -42,8 +43,8 @@ def _value(position: int, item: object) -> float:
         raise InvalidArchitectureError(
             f"{where}: expected a real number, got {type(item).__name__} {item!r}"
         )
-    if not abs(value) <= MAX_MAGNITUDE:  # NaN fails too
-        raise InvalidArchitectureError(f"{where} is {value}; {VALUE_RULE}")
+    if not (math.isfinite(value) and abs(value) <= bound):
+        raise InvalidArchitectureError(f"{where} is {value}; {rule}")
     # -0.0 + 0.0 is 0.0: the vector has one canonical string however its zeros are signed.
     return value + 0.0
 
@@ -71,6 +72,10 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
     """
 
     name = "vector"
+    #: The largest magnitude of an element, and the rule as errors state it (a space that only
+    #: names archs stored before the bound may lift it).
+    max_magnitude: float = MAX_MAGNITUDE
+    value_rule: str = VALUE_RULE
 
     def __init__(self, dim: int) -> None:
         if not is_whole_number(dim) or dim < 1:
@@ -109,11 +114,11 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
             raise InvalidArchitectureError(
                 f"expected {self._dim} values per arch, got a matrix of shape {tuple(rows.shape)}"
             )
-        bad = (~(rows.abs() <= MAX_MAGNITUDE)).nonzero()
+        bad = (~(torch.isfinite(rows) & (rows.abs() <= self.max_magnitude))).nonzero()
         if len(bad):
             i, j = bad[0].tolist()
             raise InvalidArchitectureError(
-                f"arch {i}: element {j} is {rows[i, j].item()}; {VALUE_RULE}"
+                f"arch {i}: element {j} is {rows[i, j].item()}; {self.value_rule}"
             )
         return rows.clone()
 
@@ -130,7 +135,10 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
             )
         if len(items) != self._dim:
             raise InvalidArchitectureError(f"expected {self._dim} values, got {len(items)}")
-        return tuple(_value(position, item) for position, item in enumerate(items))
+        return tuple(
+            _value(position, item, self.max_magnitude, self.value_rule)
+            for position, item in enumerate(items)
+        )
 
     def _format(self, key: tuple[float, ...]) -> str:
         return ",".join(repr(value) for value in key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from math import inf
 from pathlib import Path
 
 import grpc
@@ -871,6 +872,31 @@ def test_a_deletion_takes_vectors_of_several_lengths(stub: pb_grpc.LatencyEstima
     with pytest.raises(grpc.RpcError) as empty:
         stub.DeleteMeasurements(request)
     assert empty.value.details() == "arch 3: a vector arch needs at least one feature"
+
+
+def test_a_vector_stored_before_the_bound_can_be_deleted(
+    stub: pb_grpc.LatencyEstimatorStub, server: RunningServer
+) -> None:
+    """The model leaves such a measurement out, but it was listed and counted, and a deletion
+    naming it was refused ("element 0 is 10000000000000.0; values must be finite and at most
+    1e+12 in magnitude")."""
+    device = server.store.resolve(register(stub, "old-bound").name)
+    stored = "10000000000000.0,1.0,2.0"
+    server.store.add_measurements(device.id, [MeasurementRow("vector", stored, 4.0)])
+    listing = pb.ListMeasurementsRequest(device="old-bound", search_space="vector")
+    [listed] = stub.ListMeasurements(listing).measurements
+    request = pb.DeleteMeasurementsRequest(
+        device="old-bound", archs=[listed.arch, *vectors([1e13, 1.0, 2.0])]
+    )
+    deleted = stub.DeleteMeasurements(request)
+    assert (deleted.deleted, deleted.device_total) == (1, 0)
+    infinite = pb.DeleteMeasurementsRequest(device="old-bound", archs=vectors([inf, 1.0, 2.0]))
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.DeleteMeasurements(infinite)
+    assert refused.value.details() == "arch 0: element 0 is inf; values must be finite"
+    with pytest.raises(grpc.RpcError) as beyond:  # the archs a model takes keep the bound
+        stub.Predict(pb.PredictRequest(device="old-bound", archs=vectors([1e13, 1.0, 2.0])))
+    assert "values must be finite and at most 1e+12" in beyond.value.details()
 
 
 def test_concurrent_predictions(server: RunningServer, stub: pb_grpc.LatencyEstimatorStub) -> None:
