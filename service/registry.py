@@ -544,7 +544,9 @@ def describe_key_change(cached: dict[str, object], current: dict[str, object]) -
         # Gone from the store, or (far likelier) an arch of their table deleted.
         reasons.append(f"source device(s) without a complete NB201 table now {', '.join(removed)}")
     if changed := sorted(n for n in set(now) & set(before) if now[n] != before[n]):
-        reasons.append(f"new measurements of source device(s) {', '.join(changed)}")
+        # The key holds each source's version, which a write of any space bumps: an FBNet
+        # upload or deletion too, though the fit is of the NB201 tables alone.
+        reasons.append(f"measurements of source device(s) {', '.join(changed)} changed")
     was, is_now = _mapping(cached, "settings"), _mapping(current, "settings")
     if settings := sorted(k for k in set(was) | set(is_now) if was.get(k) != is_now.get(k)):
         changes = ", ".join(f"{k} {was.get(k)} -> {is_now.get(k)}" for k in settings)

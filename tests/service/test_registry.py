@@ -15,7 +15,7 @@ import torch
 
 from gp.estimator import LatencyEstimator
 from gp.model import FitSettings
-from gp.spaces import NASBench201Space
+from gp.spaces import FBNetSpace, NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service import registry as registry_module
 from service.outputs import ABANDONED_AFTER_S
@@ -297,7 +297,7 @@ def test_a_refit_says_which_input_of_the_cached_fit_changed(
     caplog.clear()
     caplog.set_level("INFO", logger="service.registry")
     Registry(store, fit_settings()).start()
-    assert f"new measurements of source device(s) {source}" in caplog.text
+    assert f"measurements of source device(s) {source} changed" in caplog.text
     store.close()
 
 
@@ -318,6 +318,26 @@ def test_a_refit_after_a_deletion_from_a_source_does_not_say_it_left_the_store(
     store.close()
 
 
+def test_a_refit_after_a_source_changed_in_another_space_says_no_new_measurements(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fit key holds each source's version, which every write bumps, of any space: after
+    an FBNet measurement of a source was deleted the start refit "for new measurements of
+    source device(s) ...", though nothing was measured (and its NB201 table was as before)."""
+    store = Store(store_path)
+    source = store.resolve(sorted(Registry(store, fit_settings())._source_tables())[0])
+    fbnet = FBNetSpace().random_archs(1, seed=0)
+    store.add_measurements(source.id, [MeasurementRow("fbnet", fbnet[0], 3.0)])
+    Registry(store, fit_settings()).start()  # the cached fit of this version
+    store.delete_batch(source.id, [("fbnet", fbnet[0])])
+    caplog.clear()
+    caplog.set_level("INFO", logger="service.registry")
+    Registry(store, fit_settings()).start()
+    assert "new measurements" not in caplog.text
+    assert f"measurements of source device(s) {source.name} changed" in caplog.text
+    store.close()
+
+
 def test_describe_key_change_names_each_changed_input() -> None:
     # "d" and "seed" are unchanged; "noise" is a setting only the current code has.
     cached = {"sources": {"a": 1, "b": 2, "d": 1}, "settings": {"iterations": 5, "seed": 0}}
@@ -328,7 +348,7 @@ def test_describe_key_change_names_each_changed_input() -> None:
     reason = describe_key_change({**cached, "revision": 3}, {**current, "revision": 4})
     assert "new source device(s) c" in reason
     assert "without a complete NB201 table now b" in reason
-    assert "new measurements of source device(s) a;" in reason
+    assert "measurements of source device(s) a changed" in reason
     assert "other fit settings (iterations 5 -> 20, noise None -> 0.1)" in reason
     assert "fit revision 3 -> 4" in reason
 
