@@ -236,6 +236,14 @@ app = typer.Typer(
 )
 
 
+def request_id_given(value: str | None) -> str | None:
+    """Option callback: an empty id is the wire's "no id", under which a retry could carry the
+    write out twice; the library refuses it in Python's terms ("give None")."""
+    if value == "":
+        raise typer.BadParameter("empty: omit --request-id for a fresh one")
+    return value
+
+
 def finite(value: float) -> float:
     """Option callback: NaN and infinity are no setting, yet click's range check passes NaN
     (it compares false with any bound) and any lower bound passes infinity."""
@@ -820,6 +828,7 @@ def add(
         str | None,
         typer.Option(
             "--request-id",
+            callback=request_id_given,
             help="The upload's id (default: a fresh one). Give the id a failed upload names to"
             " repeat it: stored once, however many times it is sent.",
         ),
@@ -864,6 +873,7 @@ def delete(
         str | None,
         typer.Option(
             "--request-id",
+            callback=request_id_given,
             help="The deletion's id (default: a fresh one). Give the id a failed deletion names"
             " to repeat it: it deletes nothing more, however many times it is sent.",
         ),

@@ -359,6 +359,17 @@ def test_delete_takes_back_what_add_stored(target: str, tmp_path: Path) -> None:
     assert run(target, "measurements", "-d", "undo").stdout == listed
 
 
+@pytest.mark.parametrize("command", ["add", "delete"])
+def test_an_empty_request_id_is_refused_in_the_clis_terms(command: str, tmp_path: Path) -> None:
+    """It said "request_id is empty: give None for a fresh one", the library's Python words."""
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{CELL},12.5\n")
+    given = ["-f", str(measured)] if command == "add" else [CELL]
+    refused = run(None, command, "-d", "pi4", *given, "--request-id", "")
+    line = assert_one_line_error(refused, "--request-id", "omit --request-id", code=2)
+    assert "None" not in line
+
+
 def test_deleting_from_a_source_device_warns_that_its_table_is_incomplete(
     target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
