@@ -211,7 +211,8 @@ def _import_help(args: argparse.Namespace) -> int:
     # A device an interrupted import left without all its archs was counted nowhere.
     completed = f" {summary.devices_completed} completed," if summary.devices_completed else ""
     deleted = (
-        f" ({quantity(summary.archs_deleted, 'arch')} left out: their measurements were deleted)"
+        f" ({quantity(summary.archs_deleted, 'arch')} left out: their measurements were deleted;"
+        f" left incomplete: {', '.join(summary.devices_left_incomplete)})"
         if summary.archs_deleted
         else ""
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -39,12 +39,15 @@ class ImportSummary:
 
     devices_created: int = 0
     measurements_added: int = 0
+    #: Devices that held their whole table already.
     devices_skipped: int = 0
     #: Devices an earlier, interrupted import had created that got the archs they lacked.
     devices_completed: int = 0
     #: Archs left out because their measurements were deleted (DeleteMeasurements): their
     #: devices' tables stay incomplete until the right latencies are uploaded.
     archs_deleted: int = 0
+    #: The devices those archs belong to, counted neither complete nor completed.
+    devices_left_incomplete: list[str] = field(default_factory=list)
 
 
 def import_help(
@@ -85,18 +88,23 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
         deleted = store.wholly_deleted_archs(device.id, NB201)
         # The user took those back: a re-run imported them again, undoing the deletion.
         summary.archs_deleted += len(deleted)
+        if deleted:
+            summary.devices_left_incomplete.append(device.name)
         have = set(store.measurements(device.id, NB201)[0]) | deleted
         rows = [
             MeasurementRow(NB201, arch, float(table[i]))
             for i, arch in enumerate(archs)
             if arch not in have
         ]
-        if not rows:
-            summary.devices_skipped += 1
-            continue
-        store.add_measurements(device.id, rows)
-        summary.measurements_added += len(rows)
-        summary.devices_completed += not created
+        if rows:
+            store.add_measurements(device.id, rows)
+            summary.measurements_added += len(rows)
+        # A device without its whole table is no source: "complete" would tell otherwise.
+        if not deleted:
+            if not rows:
+                summary.devices_skipped += 1
+            elif not created:
+                summary.devices_completed += 1
     logger.info("import from %s: %s", dataset.root, summary)
     return summary
 

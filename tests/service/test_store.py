@@ -333,7 +333,8 @@ def test_import_help_does_not_undo_a_deletion(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A re-run took the archs whose measurements a user had deleted for archs the device
-    lacked, and imported them again: the deleted latency was back, the device a source."""
+    lacked, and imported them again: the deleted latency was back, the device a source. Then
+    it left them out but counted the device "already complete", though it is no source now."""
     from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
     from service.cli import main
 
@@ -346,8 +347,8 @@ def test_import_help_does_not_undo_a_deletion(
     capsys.readouterr()
     assert main(["import-help", str(root), "--store", str(path)]) == 0
     assert capsys.readouterr().out == (
-        f"0 devices created, 1 already complete, 0 measurements added to {path} (1 arch left"
-        " out: their measurements were deleted)\n"
+        f"0 devices created, 0 already complete, 0 measurements added to {path} (1 arch left"
+        " out: their measurements were deleted; left incomplete: ramp)\n"
     )
     with closing(Store(path)) as store:
         assert store.get(device.id).measurement_count == NUM_ARCHS - 1
