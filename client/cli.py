@@ -881,9 +881,10 @@ def delete(
     as_json: JsonOption = False,
 ) -> None:
     """Delete every measurement of the given architectures of a device (a unit slip, a run
-    another process disturbed), as one write; predictions are made without them from then on.
+    another process disturbed), as one write; predictions are made without them from then on
+    (a source device's from the server's next start: its running fit keeps them).
 
-    Archs the device has no measurements of are no error: the count says what was deleted.
+    Archs the device has no measurements of are no error (exit 0), but warned of.
 
     Examples:
 
