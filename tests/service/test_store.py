@@ -355,6 +355,28 @@ def test_import_help_does_not_undo_a_deletion(
         assert all_archs()[7] not in store.measurements(device.id, "nasbench201")[0]
 
 
+def test_import_help_counts_a_device_with_deleted_archs_not_completed(
+    store: Store, tmp_path: Path
+) -> None:
+    """An interrupted import's device, one of whose archs a user deleted, was counted
+    "completed" by the import that added the rest, though its table stays incomplete."""
+    from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
+    from service.importer import import_help
+
+    root = write_help_dataset(tmp_path / "dataset", {"ramp": [1.0] * NUM_ARCHS})
+    # As a stopped import left it, with its first two archs; the user deleted the first.
+    device = store.register_device("ramp", [], description="HELP NAS-Bench-201 latency table ramp")
+    first_two = [MeasurementRow("nasbench201", arch, 1.0) for arch in all_archs()[:2]]
+    store.add_measurements(device.id, first_two)
+    store.delete_batch(device.id, [("nasbench201", all_archs()[0])])
+    summary = import_help(root, store, progress=False)
+    assert (summary.devices_completed, summary.devices_skipped) == (0, 0)
+    assert (summary.measurements_added, summary.devices_left_incomplete) == (
+        NUM_ARCHS - 2,
+        ["ramp"],
+    )
+
+
 def test_import_help_stores_each_archs_own_latency_in_ms(store: Store, tmp_path: Path) -> None:
     """HELP tables are in ms, one latency per arch index: every table of the other tests
     is one constant, so a shifted index or a unit conversion stored a wrong table unnoticed."""
