@@ -608,6 +608,20 @@ ArchFileOption = Annotated[
 ]
 
 
+def _request_id_option(write: str, repeated: str) -> Any:
+    """The ``--request-id`` option of a write (``write``: "upload"), which a retry repeats."""
+    return typer.Option(
+        "--request-id",
+        callback=request_id_given,
+        help=f"The {write}'s id (default: a fresh one). Give the id a failed {write} names to"
+        f" repeat it: {repeated}, however many times it is sent.",
+    )
+
+
+UploadIdOption = Annotated[str | None, _request_id_option("upload", "stored once")]
+DeletionIdOption = Annotated[str | None, _request_id_option("deletion", "it deletes nothing more")]
+
+
 @app.command("suggest-samples")
 def suggest_samples(
     ctx: typer.Context,
@@ -824,15 +838,7 @@ def add(
         ),
     ],
     space: SpaceOption = None,
-    request_id: Annotated[
-        str | None,
-        typer.Option(
-            "--request-id",
-            callback=request_id_given,
-            help="The upload's id (default: a fresh one). Give the id a failed upload names to"
-            " repeat it: stored once, however many times it is sent.",
-        ),
-    ] = None,
+    request_id: UploadIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Upload measured latencies of a registered device (all rows, or none on any error).
@@ -869,15 +875,7 @@ def delete(
     archs: ArchsArgument = None,
     file: ArchFileOption = None,
     space: SpaceOption = None,
-    request_id: Annotated[
-        str | None,
-        typer.Option(
-            "--request-id",
-            callback=request_id_given,
-            help="The deletion's id (default: a fresh one). Give the id a failed deletion names"
-            " to repeat it: it deletes nothing more, however many times it is sent.",
-        ),
-    ] = None,
+    request_id: DeletionIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Delete every measurement of the given architectures of a device (a unit slip, a run
