@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import shlex
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -69,12 +70,17 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 TEXT_ENCODING = "utf-8-sig"
 #: Errors only a write raises: a full disk, a quota, a file grown past its limit.
 WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-#: What to do about an upload the device's other measurements do not explain.
-SURPRISING_HINT = (
-    "stored and used as measured; if it is a mistake, delete it (client delete --device DEVICE"
-    " ARCH) and measure it again, or measure that arch twice more (an arch counts at the"
-    " median of its measurements)"
-)
+
+
+def surprising_hint(device: str, measurement: SurprisingMeasurement) -> str:
+    """What to do about a latency the device's other measurements do not explain, with the
+    command that deletes it ready to paste (it said ``--device DEVICE ARCH``)."""
+    command = shlex.join(["client", "delete", "--device", device, measurement.arch])
+    return (
+        f"stored and used as measured; if it is a mistake, delete it ({command}) and measure it"
+        " again, or measure that arch twice more (an arch counts at the median of its"
+        " measurements)"
+    )
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -857,7 +863,7 @@ def add(
         )
         # Not before: a refused upload joins none.
         _warn_if_stored_to_a_source(latency, device, _spaces_of((a for a, _ in pairs), space))
-    warn_surprising(result)
+    warn_surprising(result, device)
     accepted = f"{quantity(result.accepted, 'measurement')} for {device}"
     with _said_done_if_unprinted(f"the upload was stored, {accepted}", "add it"):
         if as_json:
@@ -965,18 +971,13 @@ def _looked_up_after(latency: LatencyClient, device: str, done: str) -> DeviceIn
         return None
 
 
-def warn_surprising(result: AddResult) -> None:
+def warn_surprising(result: AddResult, device: str) -> None:
     """Warns (stderr) of the latencies, uploaded or measured before, that the device's other
     measurements do not explain."""
-    for measurement in result.surprising:
-        typer.echo(f"warning: {measurement.describe()}; {SURPRISING_HINT}", err=True)
-    for measurement in result.surprising_before:
-        typer.echo(surprising_before_warning(measurement), err=True)
-
-
-def surprising_before_warning(measurement: SurprisingMeasurement) -> str:
-    """The warning for a surprising latency measured before the upload that found it."""
-    return f"warning: {MEASURED_BEFORE}{measurement.describe()}; {SURPRISING_HINT}"
+    for when, found in (("", result.surprising), (MEASURED_BEFORE, result.surprising_before)):
+        for measurement in found:
+            hint = surprising_hint(device, measurement)
+            typer.echo(f"warning: {when}{measurement.describe()}; {hint}", err=True)
 
 
 @app.command()

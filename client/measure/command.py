@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from client.cli import (
-    SURPRISING_HINT,
     DeviceOption,
     Strategy,
     app,
@@ -29,6 +28,7 @@ from client.cli import (
     output_console,
     print_json,
     require_archs,
+    surprising_hint,
     warn_if_source_device,
 )
 from client.measure.networks import MAX_BATCH_SIZE
@@ -742,7 +742,7 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
             f" ms, worst spread {r['worst_spread']:.1%}{noisy}); device now has"
             f" {quantity(r['device_total'], 'measurement')}"
         )
-        _print_surprising(console, r)
+        _print_surprising(console, r, device)
     if "evaluation" in summary:
         evaluation = summary["evaluation"]
         console.print(f"held-out {quantity(evaluation['n'], 'arch')}: {scores_line(evaluation)}")
@@ -751,7 +751,7 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
             console.print(Text(f"warning: {warning}", style="yellow"))
 
 
-def _print_surprising(console: Console, round_summary: dict[str, Any]) -> None:
+def _print_surprising(console: Console, round_summary: dict[str, Any], device: str) -> None:
     """A round's surprising uploads, what timing them again found, and the surprising
     measurements stored before it."""
     from rich.text import Text
@@ -765,7 +765,7 @@ def _print_surprising(console: Console, round_summary: dict[str, Any]) -> None:
         measurement = SurprisingMeasurement(**fields)
         retimed = round_summary["retimed_ms"].get(measurement.arch)
         if retimed is None:
-            outcome = SURPRISING_HINT
+            outcome = surprising_hint(device, measurement)
         elif measurement.arch in round_summary["still_surprising"] and _agree_with_prediction(
             retimed, measurement
         ):

@@ -493,6 +493,8 @@ def test_a_clean_upload_warns_of_a_slip_measured_before_it(target: str, tmp_path
     assert answer["surprising"] == []
     assert [s["arch"] for s in answer["surprising_before"]] == [archs[picks[0]]]
     assert f"warning: measured before this upload, {archs[picks[0]]} at " in added.stderr
+    # The command that deletes it, ready to paste (it said "--device DEVICE ARCH").
+    assert f"(client delete --device fpga-slip-first '{archs[picks[0]]}')" in added.stderr
 
 
 # ---- errors ----------------------------------------------------------------------------------

@@ -860,6 +860,7 @@ def test_measure_times_a_surprising_earlier_measurement_again(
         (3, 2, "still off: it seems true of this machine"),
         (1, 1, "predicted, but still off: the arch's earlier measurements outvote these"),
         (1, 0, "measure that arch twice more"),
+        (1, 0, "(client delete --device fpga-like-1-0 '|"),  # it said --device DEVICE ARCH
     ],
 )
 def test_measure_times_a_latency_the_other_measurements_do_not_explain_again(
