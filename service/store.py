@@ -109,8 +109,11 @@ CREATE INDEX IF NOT EXISTS measurements_by_device ON measurements(device_id, sea
 _LATER_COLUMNS = {
     "batches": {
         "request_id": "TEXT",
-        # A deletion's request: the JSON list of the [space, arch] pairs it deleted the
-        # measurements of (NULL: an upload), to tell a retry from another request.
+        # A deletion's request, to tell a retry from another request (NULL: an upload): the
+        # JSON list of the [space, arch] pairs it deleted every measurement of, or where it
+        # named exact measurements too, {"archs": that list, "measurements": its sorted
+        # [space, arch, latency_ms] triples} (an archs-only request keeps the list, which
+        # deletions stored before exact ones were recorded).
         "deleted_archs": "TEXT",
     },
     # The deletion (batch) that deleted the measurement; NULL while it counts.
@@ -125,6 +128,8 @@ _LATER_INDEXES = (
 )
 #: The measurements that count now: those no deletion has deleted.
 _LIVE = "deleted_by IS NULL"
+#: A device's live measurements of one arch: the rows a deletion marks.
+_ARCH_ROWS = f" WHERE device_id = ? AND search_space = ? AND arch = ? AND {_LIVE}"
 
 
 def check_header(path: Path) -> None:
@@ -608,22 +613,26 @@ class Store:
         request_id: str = "",
         timeout: float | None = None,
         ended: Ended = never,
+        exact: Sequence[MeasurementRow] = (),
     ) -> DeletedBatch:
         """Deletes every measurement of the device of the ``(search space, canonical arch)``
-        pairs ``archs``, as one batch in one transaction (a tombstone: it bumps the version,
-        and the measurements stay, marked with its id); returns the device after it.
+        pairs ``archs``, and of the rows ``exact`` those of its arch whose latency equals the
+        row's exactly, as one batch in one transaction (a tombstone: it bumps the version, and
+        the measurements stay, marked with its id); returns the device after it.
 
-        Archs the device has no measurements of are no error. A deletion of nothing stores no
-        batch and leaves the version unchanged, and a retry of it deletes what was uploaded
-        since. ``request_id``, ``timeout`` and ``ended`` are as :meth:`add_batch` takes them: a
-        retry of a stored deletion deletes nothing more; the id with other archs (in any
-        order, repeats aside), or an upload's id, is an error (InvalidRequestError).
+        Archs and rows the device has no measurements of are no error. A deletion of nothing
+        stores no batch and leaves the version unchanged, and a retry of it deletes what was
+        uploaded since. ``request_id``, ``timeout`` and ``ended`` are as :meth:`add_batch`
+        takes them: a retry of a stored deletion deletes nothing more; the id with other archs
+        or rows (in any order, repeats aside), or an upload's id, is an error
+        (InvalidRequestError).
         """
-        if not archs:  # as add_batch: a client's check that it may write
+        if not archs and not exact:  # as add_batch: a client's check that it may write
             self._check_in_place()
             return DeletedBatch(self.get(device_id), 0, stored=False)
         wanted = sorted(set(archs))
-        request = json.dumps(wanted)
+        pairs = sorted({(r.search_space, r.arch, r.latency_ms) for r in exact})
+        request = _deletion_identity(wanted, pairs)
         with self._transaction(timeout, ended) as db:
             _record(db, device_id)  # raises if the device vanished
             stored = _stored_batch(db, device_id, request_id)
@@ -637,10 +646,14 @@ class Store:
                 (device_id, time.time(), request_id or None, request),
             )
             batch = int(cursor.lastrowid or 0)
+            whole = "UPDATE measurements SET deleted_by = ?" + _ARCH_ROWS
             deleted = db.executemany(
-                "UPDATE measurements SET deleted_by = ?"
-                f" WHERE device_id = ? AND search_space = ? AND arch = ? AND {_LIVE}",
-                [(batch, device_id, space, arch) for space, arch in wanted],
+                whole, [(batch, device_id, space, arch) for space, arch in wanted]
+            ).rowcount
+            # After the whole archs: a row they deleted is no longer live, so not counted twice.
+            deleted += db.executemany(
+                whole + " AND latency_ms = ?",
+                [(batch, device_id, space, arch, ms) for space, arch, ms in pairs],
             ).rowcount
             if not deleted:  # no batch, as no upload is stored of nothing
                 db.execute("DELETE FROM batches WHERE id = ?", (batch,))
@@ -833,6 +846,14 @@ def _batch_rows(db: sqlite3.Connection, batch_id: int) -> list[tuple[str, str, f
         (batch_id,),
     )
     return [(str(space), str(arch), float(ms)) for space, arch, ms in rows]
+
+
+def _deletion_identity(archs: list[tuple[str, str]], exact: list[tuple[str, str, float]]) -> str:
+    """What a deletion's ``deleted_archs`` holds (see _LATER_COLUMNS): sorted lists, so that a
+    retry's order and repeats do not matter, and JSON's floats round-trip exactly."""
+    if not exact:
+        return json.dumps(archs)
+    return json.dumps({"archs": archs, "measurements": exact})
 
 
 def _reused(request_id: str) -> InvalidRequestError:

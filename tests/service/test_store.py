@@ -283,6 +283,62 @@ def test_a_retried_deletion_deletes_nothing_more(store: Store) -> None:
     assert store.measurements(device.id, "nasbench201")[0] == ["b", "a", "c"]
 
 
+def test_an_exact_deletion_deletes_only_the_measurements_of_that_value(store: Store) -> None:
+    """Deleting an arch deleted its good measurements with the wrong one (and a source's table
+    value with a slip beside it): a (space, arch, latency) row deletes only the equal ones."""
+    device = store.register_device("d")
+    measured = [
+        *_nb201("a"),
+        *_nb201("a", latency_ms=1000.0),
+        *_nb201("a", "b", latency_ms=0.1 + 0.2),
+    ]
+    store.add_measurements(device.id, [*measured, MeasurementRow("fbnet", "a", 1000.0)])
+    slip = store.delete_batch(device.id, [], exact=_nb201("a", latency_ms=1000.0))
+    assert (slip.deleted, slip.stored, slip.device.measurement_count) == (1, True, 4)
+    listed = [(arch, ms) for _, arch, ms in store.measurement_rows(device.id, "nasbench201")]
+    assert listed == [("a", 1.0), ("a", 0.1 + 0.2), ("b", 0.1 + 0.2)]
+    # Equal means equal: 0.3 is not the stored 0.1 + 0.2, and nothing matched stores nothing.
+    before = store.table_counts()
+    for rows in (_nb201("a", latency_ms=0.3), _nb201("c"), _nb201("a", latency_ms=1000.0)):
+        nothing = store.delete_batch(device.id, [], "req-none", exact=rows)
+        assert (nothing.deleted, nothing.stored, nothing.device.version) == (0, False, 2)
+    assert store.table_counts() == before
+    # Mixed, in one batch: a whole arch, and exact rows of it too (counted once) and of another.
+    exact = [*_nb201("b", latency_ms=0.1 + 0.2), *_nb201("a", latency_ms=1.0), *_nb201("z")]
+    mixed = store.delete_batch(device.id, [("nasbench201", "a")], exact=exact)
+    assert (mixed.deleted, mixed.device.version, mixed.device.measurement_count) == (3, 3, 1)
+    assert store.measurements(device.id, "nasbench201")[0] == []
+    assert store.measurements(device.id, "fbnet")[0] == ["a"]  # another space's stays
+    assert store.measurements(device.id, "nasbench201", 2)[0] == ["a", "a", "b"]
+
+
+def test_a_retried_exact_deletion_is_told_from_another_request(store: Store) -> None:
+    device = store.register_device("d")
+    store.add_measurements(device.id, [*_nb201("a"), *_nb201("a", "b", latency_ms=9.0)])
+    rows = [*_nb201("a", latency_ms=9.0), *_nb201("b", latency_ms=9.0)]
+    first = store.delete_batch(device.id, [], "req-exact", exact=rows)
+    assert first.deleted == 2
+    store.add_measurements(device.id, _nb201("b", latency_ms=9.0))  # measured again since
+    # Its answer lost, it is sent again (in another order, a row repeated): nothing more.
+    again = store.delete_batch(device.id, [], "req-exact", exact=[rows[1], *rows])
+    assert (again.deleted, again.stored) == (2, False)
+    assert store.measurements(device.id, "nasbench201")[0] == ["a", "b"]
+    # Under that id, another value, the arch without a value, or an arch more are others.
+    for archs, exact in (
+        ([], [rows[0], *_nb201("b", latency_ms=9.5)]),
+        ([("nasbench201", "a")], rows[1:]),
+        ([("nasbench201", "c")], rows),
+    ):
+        with pytest.raises(InvalidRequestError, match="'req-exact' was used for another request"):
+            store.delete_batch(device.id, archs, "req-exact", exact=exact)
+    # And an archs-only deletion's id (stored as before exact rows) with rows is another.
+    store.delete_batch(device.id, [("nasbench201", "a")], "req-arch")
+    with pytest.raises(InvalidRequestError, match="'req-arch' was used for another request"):
+        store.delete_batch(device.id, [("nasbench201", "a")], "req-arch", exact=rows[1:])
+    assert store.delete_batch(device.id, [("nasbench201", "a")], "req-arch").deleted == 1
+    assert store.measurements(device.id, "nasbench201")[0] == ["b"]
+
+
 def test_a_store_made_before_deletions_opens_and_deletes(tmp_path: Path) -> None:
     """A store of the code before deletions (its measurements without deleted_by) gets the
     column when opened, and its measurements count until deleted."""
