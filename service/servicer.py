@@ -263,39 +263,34 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     def DeleteMeasurements(
         self, request: pb.DeleteMeasurementsRequest, context: grpc.ServicerContext
     ) -> pb.DeleteMeasurementsResponse:
-        """Validates every arch, then deletes their measurements in one transaction."""
+        """Validates every arch and measurement, then deletes in one transaction."""
         self._check_batch("archs", len(request.archs))
+        self._check_batch("measurements", len(request.measurements))
         device = self._registered(request.device)
         targets = [
             (a.space.name, a.canonical)
             for a in ArchParser("arch", naming_stored=True).parse(request.archs)
         ]
+        exact, _ = _measurement_rows(request.measurements, naming_stored=True)
         _check_request_id(request.request_id)
         ended = _ended(context)
         # Under the device's lock, as an upload: no answer about the device sees half of it.
         with self.registry.device_lock(device, context.time_remaining(), ended):
             device, deleted, stored_now = self.store.delete_batch(
-                device.id, targets, request.request_id, context.time_remaining(), ended
+                device.id, targets, request.request_id, context.time_remaining(), ended, exact
             )
             self.registry.invalidate(device.id)
         if stored_now:
             logger.info(
                 "deleted %s of %s for %s (v%d)",
                 quantity(deleted, "measurement"),
-                quantity(len(set(targets)), "arch"),
+                quantity(len(set(targets) | {(r.search_space, r.arch) for r in exact}), "arch"),
                 device.name,
                 device.version,
             )
-            if device.name in self.registry.source_names and any(
-                s == NASBench201Space.name for s, _ in targets
-            ):
-                logger.warning(
-                    "source device %s: NB201 measurements deleted; this server's fit keeps"
-                    " them until it restarts, and the next start fits without %s unless its"
-                    " table is completed again",
-                    device.name,
-                    device.name,
-                )
+            self._log_source_deletion(
+                device, [*targets, *((r.search_space, r.arch) for r in exact)]
+            )
         elif deleted:
             logger.info(
                 "deletion %s of %s was stored before: not again", request.request_id, device.name
@@ -305,6 +300,22 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             device_total=device.measurement_count,
             model_version=self.registry.model_version(device),
         )
+
+    def _log_source_deletion(self, device: DeviceRecord, archs: Sequence[tuple[str, str]]) -> None:
+        """Warns where a deletion left a source device's NB201 table without some of these
+        archs: the running fit keeps them, and the next start fits without the device. A slip
+        deleted beside the table's value (an exact row) leaves the table whole: no warning."""
+        if device.name not in self.registry.source_names:
+            return
+        named = {arch for space, arch in archs if space == NASBench201Space.name}
+        if named & self.store.wholly_deleted_archs(device.id, NASBench201Space.name):
+            logger.warning(
+                "source device %s: NB201 measurements deleted; this server's fit keeps"
+                " them until it restarts, and the next start fits without %s unless its"
+                " table is completed again",
+                device.name,
+                device.name,
+            )
 
     def _added(
         self, device: DeviceRecord, accepted: int, surprising: Surprises = ((), ())
@@ -486,14 +497,15 @@ def _check_suggest_options(request: pb.SuggestSamplesRequest) -> None:
 
 
 def _measurement_rows(
-    measurements: Sequence[pb.Measurement],
+    measurements: Sequence[pb.Measurement], naming_stored: bool = False
 ) -> tuple[list[MeasurementRow], list[ParsedArch]]:
-    """Validates measurements; raises InvalidRequestError naming the first bad one.
+    """Validates measurements (``naming_stored``: a deletion's, whose archs are parsed as
+    :class:`ArchParser` says); raises InvalidRequestError naming the first bad one.
 
     Returns:
-        The rows to store, and each one's parsed arch.
+        The rows to store (or delete), and each one's parsed arch.
     """
-    parser = ArchParser("measurement")
+    parser = ArchParser("measurement", naming_stored=naming_stored)
     rows, archs = [], []
     for i, measurement in enumerate(measurements):
         latency = measurement.latency_ms

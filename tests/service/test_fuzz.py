@@ -231,6 +231,7 @@ DELETE = st.builds(
     device=NAMES.filter(lambda name: name not in (TARGET, "ft")),
     archs=VALID_SPACES.flatmap(arch_lists),
     request_id=st.just("") | st.text(max_size=12),
+    measurements=VALID_SPACES.flatmap(measurement_lists),
 )
 
 

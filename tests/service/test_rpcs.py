@@ -816,6 +816,72 @@ def test_delete_measurements_answers_and_refuses_as_uploads_do(
     assert listed_for(stub, "deleting") == [ARCHS[1]]
 
 
+def test_a_slip_deleted_exactly_keeps_a_source_devices_table_complete(
+    server: RunningServer,
+    stub: pb_grpc.LatencyEstimatorStub,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Deleting the slipped arch deleted the table's own latency too: the table incomplete,
+    the next start fitted without the device. An exact (arch, latency_ms) pair deletes the
+    slip alone."""
+    caplog.set_level(logging.WARNING, logger="service.servicer")
+    raspi4 = server.store.resolve("raspi4")
+    archs, latency = server.store.measurements(raspi4.id, "nasbench201")
+    table_value = float(latency[5])
+    slip = pb.AddMeasurementsRequest(device="pi4", measurements=[measure(archs[5], 5_000.0)])
+    stub.AddMeasurements(slip)
+    request = pb.DeleteMeasurementsRequest(
+        device="pi4",
+        measurements=[measure(archs[5], 5_000.0), measure(archs[6], 5_000.0)],  # 2nd: no match
+        request_id="del-slip",
+    )
+    deleted = stub.DeleteMeasurements(request)
+    assert deleted.deleted == 1
+    assert server.store.space_counts()[(raspi4.id, "nasbench201")] == 15_625
+    assert server.registry._source_tables()["raspi4"][5] == table_value
+    assert "NB201 measurements deleted" not in caplog.text
+    assert stub.DeleteMeasurements(request).deleted == 1  # a retry: deleted before
+    # The table's value is a measurement as any: named exactly, it goes, and the table with it.
+    request = pb.DeleteMeasurementsRequest(
+        device="pi4", measurements=[measure(archs[5], table_value)]
+    )
+    assert stub.DeleteMeasurements(request).deleted == 1
+    assert "raspi4" not in server.registry._source_tables()
+    assert "source device raspi4: NB201 measurements deleted" in caplog.text
+
+
+def test_exact_deletions_are_checked_as_uploads_are(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    register(stub, "exact")
+    measured = [measure(ARCHS[0], 5.0), measure(ARCHS[0], 6.0), measure(ARCHS[1], 7.0)]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="exact", measurements=measured))
+    refused = {
+        "measurement 1: latency nan ms": [measure(ARCHS[0], 5.0), measure(ARCHS[0], np.nan)],
+        "measurement 0: latency 0.0 ms": [measure(ARCHS[0], 0.0)],
+        "measurement 0: latency -5.0 ms": [measure(ARCHS[0], -5.0)],
+        "measurement 0: arch is missing": [pb.Measurement(latency_ms=5.0)],
+        "measurement 1: ": [measure(ARCHS[0], 5.0), measure("|bad|", 5.0)],
+    }
+    for prefix, measurements in refused.items():
+        request = pb.DeleteMeasurementsRequest(device="exact", measurements=measurements)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.DeleteMeasurements(request)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, prefix
+        assert raised.value.details().startswith(prefix), raised.value.details()
+    # Both kinds in one request: the arch loses all, the pair only its value.
+    request = pb.DeleteMeasurementsRequest(
+        device="exact", archs=[nb201(ARCHS[1])], measurements=[measure(ARCHS[0], 6.0)]
+    )
+    deleted = stub.DeleteMeasurements(request)
+    assert (deleted.deleted, deleted.device_total) == (2, 1)
+    assert listed_for(stub, "exact") == [ARCHS[0]]
+    # Vectors of several lengths, as a deletion's archs may be.
+    vectors = [measure("1.0,2.0", 3.0, "vector"), measure("1.0,2.0,3.0", 3.0, "vector")]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="exact", measurements=vectors[:1]))
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="exact", measurements=vectors[1:]))
+    request = pb.DeleteMeasurementsRequest(device="exact", measurements=vectors)
+    assert stub.DeleteMeasurements(request).deleted == 2
+
+
 def test_a_deletion_in_a_store_moved_away_is_failed_precondition_and_deletes_nothing(
     server: RunningServer, stub: pb_grpc.LatencyEstimatorStub
 ) -> None:

@@ -127,14 +127,16 @@ class SurprisingMeasurement(_message.Message):
     def __init__(self, arch: _Optional[_Union[Architecture, _Mapping]] = ..., latency_ms: _Optional[float] = ..., expected_ms: _Optional[float] = ..., lower_ms: _Optional[float] = ..., upper_ms: _Optional[float] = ..., p_value: _Optional[float] = ...) -> None: ...
 
 class DeleteMeasurementsRequest(_message.Message):
-    __slots__ = ("device", "archs", "request_id")
+    __slots__ = ("device", "archs", "request_id", "measurements")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     ARCHS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     device: str
     archs: _containers.RepeatedCompositeFieldContainer[Architecture]
     request_id: str
-    def __init__(self, device: _Optional[str] = ..., archs: _Optional[_Iterable[_Union[Architecture, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
+    def __init__(self, device: _Optional[str] = ..., archs: _Optional[_Iterable[_Union[Architecture, _Mapping]]] = ..., request_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ...) -> None: ...
 
 class DeleteMeasurementsResponse(_message.Message):
     __slots__ = ("deleted", "device_total", "model_version")

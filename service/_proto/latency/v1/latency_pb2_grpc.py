@@ -106,13 +106,15 @@ class LatencyEstimatorServicer:
 
     def DeleteMeasurements(self, request, context):
         """Deletes every measurement of the given archs (each in its search space) of a registered
-        device, as one write: a wrong one (a unit slip, a disturbed run) stops dragging its
-        predictions, which the next Predict and SuggestSamples make without it. Archs the device
-        has no measurements of are no error. An empty list deletes nothing and is answered as any
-        write. Deleting NB201 measurements of a source device (Device.source) leaves its table
+        device, or only those of an exact (arch, latency_ms) pair, as one write: a wrong one (a
+        unit slip, a disturbed run) stops dragging its predictions, which the next Predict and
+        SuggestSamples make without it. Archs and pairs the device has no measurements of are no
+        error. An empty request deletes nothing and is answered as any write. Deleting every
+        measurement of an NB201 arch of a source device (Device.source) leaves its table
         incomplete: the server's next start fits without it (upload the arch's right latency to
-        complete it again); until then the running server's fit keeps the deleted latencies, and
-        its predictions of that device do not change.
+        complete it again; a slip beside the table's value deleted as an exact pair keeps it
+        complete); until then the running server's fit keeps the deleted latencies, and its
+        predictions of that device do not change.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
