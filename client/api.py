@@ -401,9 +401,9 @@ class DeleteResult:
     """What DeleteMeasurements deleted.
 
     Attributes:
-        deleted: measurements deleted by this call, every one of each arch given (a repeat of
-            a deletion under its ``request_id``: deleted then); 0 where the device had none of
-            the archs, and then nothing changed.
+        deleted: measurements deleted by this call, every one of each arch given and those
+            of each pair's value (a repeat of a deletion under its ``request_id``: deleted
+            then); 0 where the device had none of them, and then nothing changed.
         device_total: the device's measurements in all search spaces after this call.
         model_version: the device's model version after this call (it changes with every
             deletion that deletes something).
@@ -672,6 +672,21 @@ def _alias_list(aliases: object) -> list[str]:
     for alias in found:
         _check_text(alias, "alias")
     return found
+
+
+def _measurements(
+    name: str,
+    pairs: Mapping[str, float] | Iterable[tuple[ArchLike, float]],
+    search_space: str | None,
+) -> list[pb.Measurement]:
+    """The messages of ``(arch, latency_ms)`` pairs or a mapping arch -> latency_ms, the
+    argument ``name``."""
+    if not isinstance(pairs, Iterable):
+        raise ClientInputError(
+            f"{name} must be (arch, latency_ms) pairs or a mapping, got {type(pairs).__name__}"
+        )
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    return [_measurement(i, pair, search_space) for i, pair in enumerate(items)]
 
 
 def _measurement(index: int, pair: object, search_space: str | None) -> pb.Measurement:
@@ -1263,12 +1278,7 @@ class LatencyClient:
         """
         _check_text(device, "device")
         upload_id = _request_id(request_id)
-        if not isinstance(pairs, Iterable):
-            raise ClientInputError(
-                f"pairs must be (arch, latency_ms) pairs or a mapping, got {type(pairs).__name__}"
-            )
-        items = pairs.items() if isinstance(pairs, Mapping) else pairs
-        measurements = [_measurement(i, pair, search_space) for i, pair in enumerate(items)]
+        measurements = _measurements("pairs", pairs, search_space)
         _warn_of_block_indices([m.arch for m in measurements], search_space)
         request = pb.AddMeasurementsRequest(
             device=device, measurements=measurements, request_id=upload_id
@@ -1278,13 +1288,15 @@ class LatencyClient:
     def delete_measurements(
         self,
         device: str,
-        archs: ArchLike | Iterable[ArchLike],
+        archs: ArchLike | Iterable[ArchLike] = (),
         search_space: str | None = None,
         request_id: str | None = None,
+        measurements: Mapping[str, float] | Iterable[tuple[ArchLike, float]] = (),
     ) -> DeleteResult:
-        """Deletes every measurement of ``archs`` (each in its search space) of ``device``, as
-        one write: a wrong one (a unit slip, an :attr:`AddResult.surprising` latency) stops
-        dragging the device's predictions, which the next call makes without it.
+        """Deletes every measurement of ``archs``, and the exact ``measurements``, (each in
+        its search space) of ``device``, as one write: a wrong one (a unit slip, an
+        :attr:`AddResult.surprising` latency) stops dragging the device's predictions, which
+        the next call makes without it.
 
         Args:
             device: a registered device's name or alias.
@@ -1292,28 +1304,36 @@ class LatencyClient:
                 arch measured several times loses every measurement.
             search_space: forces the space of every arch; inferred per arch when None.
             request_id: the deletion's id, as :meth:`add_measurements` takes it: a repeat
-                under it, with the same archs, deletes nothing more. None: a fresh id, which
-                this call's own retries reuse, and which its error carries.
+                under it, with the same archs and measurements, deletes nothing more. None: a
+                fresh id, which this call's own retries reuse, and which its error carries.
+            measurements: ``(arch, latency_ms)`` pairs (or a mapping), as
+                :meth:`add_measurements` takes them: of each arch only the measurements whose
+                stored latency equals ``latency_ms`` exactly are deleted (a slip beside a
+                source device's table value, one wrong measurement of three). Stored
+                latencies are the floats uploaded, so the value uploaded, or the one
+                :meth:`measurements` lists, matches; a rounded one does not.
 
-        Archs the device has no measurements of are no error: ``deleted`` counts what was
-        deleted. Deleting NB201 measurements of a source device (``pi4`` after
-        ``import-help``) leaves its table incomplete: the server's next start fits the model
-        without it, until those archs are measured again. Until that start, the running
-        server's fit keeps the deleted latencies, and its predictions of that device (and of
-        devices like it) do not change.
+        Archs and pairs the device has no measurements of are no error: ``deleted`` counts
+        what was deleted. Deleting every measurement of an NB201 arch of a source device
+        (``pi4`` after ``import-help``) leaves its table incomplete: the server's next start
+        fits the model without it, until the arch is measured again. Until that start, the
+        running server's fit keeps the deleted latencies, and its predictions of that device
+        (and of devices like it) do not change.
 
         Raises:
             NotFoundError: unknown device. InvalidArgumentError: a malformed arch (the message
-            names its index in ``archs``, from 0), or a ``request_id`` the device stored
-            another request under. ClientInputError: arguments of the wrong type, or an empty
-            ``request_id``.
+            names its index in ``archs``, or ``measurement N`` in ``measurements``, from 0),
+            a latency that is not finite or not within 1e-6 to 1e7 ms, or a ``request_id``
+            the device stored another request under. ClientInputError: arguments of the
+            wrong type, or an empty ``request_id``.
         """
         _check_text(device, "device")
         deletion_id = _request_id(request_id)
         messages = to_architectures(archs, search_space)
-        _warn_of_block_indices(messages, search_space)
+        exact = _measurements("measurements", measurements, search_space)
+        _warn_of_block_indices([*messages, *(m.arch for m in exact)], search_space)
         request = pb.DeleteMeasurementsRequest(
-            device=device, archs=messages, request_id=deletion_id
+            device=device, archs=messages, measurements=exact, request_id=deletion_id
         )
         return DeleteResult.from_message(self._write_once("DeleteMeasurements", request))
 

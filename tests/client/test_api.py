@@ -1461,6 +1461,28 @@ def test_a_deletion_repeated_under_its_request_id_deletes_nothing_more(
     assert latency.device("undo").measurement_count == 2
 
 
+def test_exact_measurements_delete_only_the_wrong_one_of_an_arch(latency: LatencyClient) -> None:
+    """Deleting the arch deleted its two good measurements with the wrong one."""
+    latency.register_device("three")
+    latency.add_measurements("three", [(LIGHT, 2.0), (LIGHT, 2000.0), (LIGHT, 2.1), (HEAVY, 9.0)])
+    listed = latency.measurements("three")
+    wrong = [pair for pair in listed if pair[1] > 100]  # as listed: the stored float
+    deleted = latency.delete_measurements("three", measurements=wrong, request_id="exact-1")
+    assert (deleted.deleted, deleted.device_total) == (1, 3)
+    again = latency.delete_measurements("three", measurements=wrong, request_id="exact-1")
+    assert again == deleted
+    assert latency.measurements("three") == [(LIGHT, 2.0), (LIGHT, 2.1), (HEAVY, 9.0)]
+    # A mapping, and archs beside pairs; a value that matches nothing deletes nothing.
+    both = latency.delete_measurements("three", [HEAVY], measurements={LIGHT: 2.1})
+    assert (both.deleted, both.device_total) == (2, 1)
+    assert latency.delete_measurements("three", measurements=[(LIGHT, 2.05)]).deleted == 0
+    with pytest.raises(InvalidArgumentError, match="measurement 1: latency nan ms"):
+        latency.delete_measurements("three", measurements=[(LIGHT, 2.0), (LIGHT, math.nan)])
+    with pytest.raises(ClientInputError, match="measurements must be .arch, latency_ms. pairs"):
+        latency.delete_measurements("three", measurements=2.0)  # type: ignore[arg-type]
+    assert latency.measurements("three") == [(LIGHT, 2.0)]
+
+
 def test_a_client_retries_three_times_by_default() -> None:
     """As the README says ("The default 3 retries wait ...")."""
     with LatencyClient("127.0.0.1:1") as latency:
