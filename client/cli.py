@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 
 
 EXIT_ERROR = 1
+#: NB201's archs (5 operations on each of a cell's 6 edges): a complete table measures each.
+NB201_ARCHS = 5**6
 EXIT_USAGE = 2
 #: Figure formats ``report`` writes (matplotlib picks the format from the suffix).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -455,10 +457,11 @@ def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -
         raise typer.BadParameter(problem, param_hint=option)
 
 
-def _names_arch_column(text: str) -> bool:
-    """Whether the first line is a CSV header with an ``arch`` column: no arch is named so."""
+def _header_names(text: str) -> set[str]:
+    """The fields of the first line, were it a CSV header: no arch is named ``arch``, so one
+    that names ``arch`` is a header."""
     header = text.split("\n", 1)[0]
-    return "arch" in (field.strip() for field in header.split(","))
+    return {field.strip() for field in header.split(",")}
 
 
 def _csv_reader(handle: Any) -> csv.DictReader[str]:
@@ -475,17 +478,33 @@ def read_arch_lines(path: Path) -> list[tuple[int, str]]:
     (a .csv file, or any input headed by an ``arch`` column: ``client measurements`` piped to
     ``--file -``), each with its line number in the file (from 1) for error messages."""
     with _open_text(path) as handle:
-        text = handle.read()
-        if path.suffix.lower() == ".csv" or _names_arch_column(text):
-            reader = _csv_reader(io.StringIO(text, newline=""))
-            if reader.fieldnames is not None and "arch" not in reader.fieldnames:
-                from client.errors import ClientInputError
+        return _arch_lines_in(path, handle.read())
 
-                raise ClientInputError(f"{_input_name(path)}: no 'arch' column")
-            rows = ((reader.line_num, (row.get("arch") or "").strip()) for row in reader)
-            return [(number, arch) for number, arch in rows if arch]
-        lines = ((number, line.strip()) for number, line in enumerate(io.StringIO(text), 1))
-        return [(number, line) for number, line in lines if line and not line.startswith("#")]
+
+def _arch_lines_in(path: Path, text: str) -> list[tuple[int, str]]:
+    """:func:`read_arch_lines` of ``path``'s ``text``, read by the caller."""
+    if path.suffix.lower() == ".csv" or "arch" in _header_names(text):
+        reader = _csv_reader(io.StringIO(text, newline=""))
+        if reader.fieldnames is not None and "arch" not in reader.fieldnames:
+            from client.errors import ClientInputError
+
+            raise ClientInputError(f"{_input_name(path)}: no 'arch' column")
+        rows = ((reader.line_num, (row.get("arch") or "").strip()) for row in reader)
+        return [(number, arch) for number, arch in rows if arch]
+    lines = ((number, line.strip()) for number, line in enumerate(io.StringIO(text), 1))
+    return [(number, line) for number, line in lines if line and not line.startswith("#")]
+
+
+def read_deletions(path: Path) -> tuple[list[tuple[int, str]], list[tuple[int, str, float]]]:
+    """What ``client delete --file`` names: exact measurements, ``(line, arch, latency_ms)``
+    rows of a CSV headed by both columns (``client measurements``' listing, filtered), or
+    else archs (:func:`read_arch_lines`); the other list is empty. The file is read once:
+    stdin cannot be read again."""
+    with _open_text(path) as handle:
+        text = handle.read()
+        if {"arch", "latency_ms"} <= _header_names(text):
+            return [], _measurements_in(path, _csv_reader(io.StringIO(text, newline="")))
+        return _arch_lines_in(path, text), []
 
 
 def require_archs(path: Path, option: str) -> tuple[list[str], list[str]]:
@@ -502,36 +521,39 @@ def require_archs(path: Path, option: str) -> tuple[list[str], list[str]]:
 def read_measurements(path: Path) -> list[tuple[int, str, float]]:
     """``(line, arch, latency_ms)`` rows of a CSV with a header naming those columns (line: the
     row's line number in the file, from 1, for error messages)."""
+    with _open_text(path) as handle:
+        return _measurements_in(path, _csv_reader(handle))
+
+
+def _measurements_in(path: Path, reader: csv.DictReader[str]) -> list[tuple[int, str, float]]:
+    """:func:`read_measurements` of ``reader``, a CSV of ``path`` (read within
+    :func:`_open_text`, which names the file in a reader's error)."""
     from client.errors import ClientInputError
 
     name = _input_name(path)
-    with _open_text(path) as handle:
-        reader = _csv_reader(handle)
-        missing = {"arch", "latency_ms"} - set(reader.fieldnames or ())
-        if missing:
+    missing = {"arch", "latency_ms"} - set(reader.fieldnames or ())
+    if missing:
+        raise ClientInputError(
+            f"{name}: needs a header with columns arch,latency_ms (missing {sorted(missing)})"
+        )
+    pairs = []
+    for row in reader:
+        arch, value = (row["arch"] or "").strip(), (row["latency_ms"] or "").strip()
+        if not arch and not value:
+            continue
+        line = reader.line_num
+        # Fields beyond the header's (DictReader's restkey None) were dropped: "3,5" read
+        # as 3 ms, an unquoted vector "0.5,1.5,4.2" as arch 0.5 measured at 1.5 ms.
+        if extra := [field for field in row.get(None, ()) if field.strip()]:
+            columns = len(reader.fieldnames or ())
             raise ClientInputError(
-                f"{name}: needs a header with columns arch,latency_ms (missing {sorted(missing)})"
+                f"{name} line {line}: {columns + len(extra)} fields where the header has"
+                f" {columns}; quote an arch that holds commas, and write decimals with a point"
             )
-        pairs = []
-        for row in reader:
-            arch, value = (row["arch"] or "").strip(), (row["latency_ms"] or "").strip()
-            if not arch and not value:
-                continue
-            line = reader.line_num
-            # Fields beyond the header's (DictReader's restkey None) were dropped: "3,5" read
-            # as 3 ms, an unquoted vector "0.5,1.5,4.2" as arch 0.5 measured at 1.5 ms.
-            if extra := [field for field in row.get(None, ()) if field.strip()]:
-                columns = len(reader.fieldnames or ())
-                raise ClientInputError(
-                    f"{name} line {line}: {columns + len(extra)} fields where the header has"
-                    f" {columns}; quote an arch that holds commas, and write decimals with a point"
-                )
-            try:
-                pairs.append((line, arch, float(value)))
-            except ValueError:
-                raise ClientInputError(
-                    f"{name} line {line}: latency {value!r} is no number"
-                ) from None
+        try:
+            pairs.append((line, arch, float(value)))
+        except ValueError:
+            raise ClientInputError(f"{name} line {line}: latency {value!r} is no number") from None
     if not pairs:
         raise ClientInputError(f"{name}: no measurements")
     return pairs
@@ -774,12 +796,18 @@ def predict(
 def given_archs(archs: list[str] | None, file: Path | None) -> tuple[list[str], list[str]]:
     """The archs of a command's ARCH arguments and ``--file``, and how errors name each one's
     place (:func:`items_named_by_place`); none at all is an error."""
+    return _given_archs(archs, file, read_arch_lines(file) if file is not None else [])
+
+
+def _given_archs(
+    archs: list[str] | None, file: Path | None, listed: list[tuple[int, str]]
+) -> tuple[list[str], list[str]]:
+    """:func:`given_archs`, the file's archs already ``listed`` (line, arch)."""
     for arch in archs or []:
         if _names_a_file(arch):  # the service would call the file's name a malformed arch
             raise typer.BadParameter(
                 f"{arch!r} is a file: give it with --file {arch}", param_hint="ARCH"
             )
-    listed = read_arch_lines(file) if file is not None else []
     names = list(archs or []) + [arch for _, arch in listed]
     if not names and file is not None:  # was "give ARCH arguments or --file", given --file
         from client.errors import ClientInputError
@@ -879,34 +907,72 @@ def delete(
     ctx: typer.Context,
     device: DeviceOption,
     archs: ArchsArgument = None,
-    file: ArchFileOption = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="One arch per line (or a CSV with an arch column), every measurement of each"
+            " deleted; or a CSV with columns arch,latency_ms, only those exact measurements"
+            " deleted (not with ARCH arguments); - is stdin.",
+        ),
+    ] = None,
     space: SpaceOption = None,
     request_id: DeletionIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete every measurement of the given architectures of a device (a unit slip, a run
-    another process disturbed), as one write; predictions are made without them from then on
-    (a source device's from the server's next start: its running fit keeps them).
+    """Delete measurements of a device (a unit slip, a run another process disturbed), as one
+    write; predictions are made without them from then on (a source device's from the
+    server's next start: its running fit keeps them).
 
-    Archs the device has no measurements of are no error (exit 0), but warned of.
+    ARCH arguments, and a file of archs, delete every measurement of each arch. A --file CSV
+    with columns arch,latency_ms (what `client measurements` prints, kept to the wrong rows)
+    deletes only the measurements of each arch whose stored latency equals the row's
+    exactly: the value `client measurements` lists, or the one uploaded, matches; a rounded
+    one does not. It keeps an arch's good measurements, and a source device's table value
+    beside a slip (deleting an arch of a source device's NB201 table leaves it incomplete:
+    the next start fits without the device).
+
+    Archs and rows the device has no measurements of are no error (exit 0), but warned of.
 
     Examples:
 
       client delete -d jetson '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
 
       client delete --device jetson --file wrong.txt
+
+      client measurements -d pi4 > pi4.csv  # then keep the header and the wrong rows
+
+      client delete --device pi4 --file pi4.csv
     """
-    names, places = given_archs(archs, file)
+    listed, rows = read_deletions(file) if file is not None else ([], [])
+    if rows and archs:  # the server's "arch N" and "measurement N" would both name places
+        raise typer.BadParameter(
+            "ARCH arguments delete every measurement of an arch; give them apart from a --file"
+            " of exact measurements (columns arch,latency_ms)",
+            param_hint="ARCH",
+        )
+    if file is not None and rows:
+        names: list[str] = []
+        places = file_lines(file, [line for line, _, _ in rows])
+    else:
+        names, places = _given_archs(archs, file, listed)
+    exact = [(arch, ms) for _, arch, ms in rows]
     with connect(ctx) as latency, items_named_by_place(places):
         result = latency.delete_measurements(
-            device, names, search_space=_space(space), request_id=request_id
+            device, names, _space(space), request_id, measurements=exact
         )
-        if result.deleted and Space.nasbench201 in _spaces_of(names, space):
-            _warn_if_deleted_from_a_source(latency, device)
+        if result.deleted:
+            _warn_if_deleted_from_a_source(latency, device, names, exact, space)
     if not result.deleted:  # exit 0 as asked, but a mistyped arch or --space reads the same
+        what = (
+            "none of these measurements in their search space (a latency must equal the"
+            " stored one exactly)"
+            if exact
+            else "no measurements of these archs in their search space"
+        )
         typer.echo(
-            f"warning: {device} has no measurements of these archs in their search space:"
-            " nothing was deleted (see `client measurements`)",
+            f"warning: {device} has {what}: nothing was deleted (see `client measurements`)",
             err=True,
         )
     deleted = f"{quantity(result.deleted, 'measurement')} of {device}"
@@ -919,20 +985,48 @@ def delete(
         )
 
 
-def _warn_if_deleted_from_a_source(latency: LatencyClient, device: str) -> None:
-    """Warns (stderr) of NB201 measurements deleted from a source device of the shared model:
-    the running server's fit holds its table, deleted latencies included, and predicts the
-    device (and the devices that resemble it) from it; its next start fits without it."""
+def _warn_if_deleted_from_a_source(
+    latency: LatencyClient,
+    device: str,
+    archs: list[str],
+    exact: list[tuple[str, float]],
+    space: Space | None,
+) -> None:
+    """Warns (stderr) where a deletion left a source device of the shared model without a
+    complete NB201 table: the running server's fit holds the table, deleted latencies
+    included, and predicts the device (and the devices that resemble it) from it; its next
+    start fits without it. A whole NB201 arch deleted always does that; exact measurements
+    (a slip beside the table's value) only where an arch lost every one, which the listing
+    of its NB201 measurements tells (read only for a source device)."""
+    whole = Space.nasbench201 in _spaces_of(archs, space)
+    if not whole and Space.nasbench201 not in _spaces_of((a for a, _ in exact), space):
+        return
     info = _looked_up_after(latency, device, "deleted")
-    if info is not None and info.source:
-        typer.echo(
-            f"warning: {info.name} is a source device of the shared model, whose fit in the"
-            " running server keeps the deleted latencies until it restarts (its predictions of"
-            f" {info.name} and of devices like it are unchanged till then); its NB201 table is"
-            " incomplete now, and the server's next start fits the model without it; add the"
-            " right latencies of these archs to complete it again",
-            err=True,
-        )
+    if info is None or not info.source:
+        return
+    if not whole and _table_complete(latency, info.name):
+        return
+    typer.echo(
+        f"warning: {info.name} is a source device of the shared model, whose fit in the"
+        " running server keeps the deleted latencies until it restarts (its predictions of"
+        f" {info.name} and of devices like it are unchanged till then); its NB201 table is"
+        " incomplete now, and the server's next start fits the model without it; add the"
+        " right latencies of these archs to complete it again",
+        err=True,
+    )
+
+
+def _table_complete(latency: LatencyClient, device: str) -> bool:
+    """Whether the device has a measurement of every NB201 arch (True where it cannot be
+    looked up: a warning not given beats one given wrongly after a stored deletion)."""
+    from client.errors import LatencyServiceError
+
+    try:
+        measured = {arch for arch, _ in latency.measurements(device, Space.nasbench201.value)}
+    except LatencyServiceError as exc:
+        typer.echo(f"warning: deleted, but could not list {device} afterwards: {exc}", err=True)
+        return True
+    return len(measured) >= NB201_ARCHS
 
 
 @contextmanager

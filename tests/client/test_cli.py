@@ -359,6 +359,37 @@ def test_delete_takes_back_what_add_stored(target: str, tmp_path: Path) -> None:
     assert run(target, "measurements", "-d", "undo").stdout == listed
 
 
+def test_delete_of_a_listing_of_measurements_deletes_those_alone(
+    target: str, tmp_path: Path
+) -> None:
+    """A file of archs deleted every measurement of each: the good ones of an arch measured
+    three times went with its wrong one. A CSV with latencies deletes those values only."""
+    assert run(target, "register", "-d", "thrice").exit_code == 0
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{LIGHT},3.0\n{LIGHT},3000.0\n{LIGHT},3.5\n")
+    assert run(target, "add", "-d", "thrice", "-f", str(measured)).exit_code == 0
+    listed = run(target, "measurements", "-d", "thrice").stdout
+    wrong = "".join(line for line in listed.splitlines(True) if "3000" in line or "arch" in line)
+    deleted = run(target, "delete", "-d", "thrice", "-f", "-", stdin=wrong)
+    assert deleted.exit_code == 0, deleted.output
+    assert deleted.stdout.startswith("deleted 1 measurement of thrice; it now has 2 (model ")
+    assert deleted.stderr == ""
+    assert run(target, "measurements", "-d", "thrice").stdout == (
+        f"arch,latency_ms\n{LIGHT},3.0\n{LIGHT},3.5\n"
+    )
+    rounded = run(
+        target, "delete", "-d", "thrice", "-f", "-", stdin=f"arch,latency_ms\n{LIGHT},3.50001\n"
+    )
+    assert rounded.exit_code == 0 and "deleted 0 measurements" in rounded.stdout
+    assert rounded.stderr.startswith("warning: thrice has none of these measurements")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"arch,latency_ms\n{LIGHT},3.0\n{LIGHT},-3.5\n")
+    assert_one_line_error(run(target, "delete", "-d", "thrice", "-f", str(bad)), f"{bad} line 3: ")
+    mixed = run(target, "delete", "-d", "thrice", CELL, "-f", str(bad))
+    assert_one_line_error(mixed, "ARCH arguments delete every measurement", code=2)
+    assert run(target, "measurements", "-d", "thrice").stdout.count("\n") == 3
+
+
 @pytest.mark.parametrize("command", ["add", "delete"])
 def test_an_empty_request_id_is_refused_in_the_clis_terms(command: str, tmp_path: Path) -> None:
     """It said "request_id is empty: give None for a fresh one", the library's Python words."""
@@ -384,6 +415,27 @@ def test_deleting_from_a_source_device_warns_that_its_table_is_incomplete(
     assert "warning: raspi4 is a source device of the shared model" in deleted.stderr
     assert "next start fits the model without it" in deleted.stderr
     assert "keeps the deleted latencies until it restarts" in deleted.stderr
+
+
+def test_a_slip_deleted_exactly_from_a_source_device_warns_of_no_incomplete_table(
+    target: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleting the slipped arch emptied it in raspi4's table, which the warning rightly said;
+    deleting the slip alone leaves the table whole, and said the same."""
+    caplog.set_level(logging.WARNING, logger="service.servicer")
+    slip = tmp_path / "slip.csv"
+    slip.write_text(f"arch,latency_ms\n{CELL},5000.0\n")
+    assert run(target, "add", "-d", "pi4", "-f", str(slip)).exit_code == 0
+    deleted = run(target, "delete", "-d", "pi4", "-f", str(slip))
+    assert deleted.exit_code == 0, deleted.output
+    assert "deleted 1 measurement of pi4" in deleted.stdout
+    assert deleted.stderr == ""
+    assert "NB201 measurements deleted" not in caplog.text
+    table = run(target, "measurements", "-d", "pi4").stdout
+    value = next(line for line in table.splitlines() if line.startswith(f"{CELL},"))
+    emptied = run(target, "delete", "-d", "pi4", "-f", "-", stdin=f"arch,latency_ms\n{value}\n")
+    assert "deleted 1 measurement of pi4" in emptied.stdout
+    assert "its NB201 table is incomplete now" in emptied.stderr
 
 
 def test_adding_to_a_source_device_warns_that_it_joins_the_table(
