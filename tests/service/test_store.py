@@ -336,6 +336,9 @@ def test_a_retried_exact_deletion_is_told_from_another_request(store: Store) -> 
     with pytest.raises(InvalidRequestError, match="'req-arch' was used for another request"):
         store.delete_batch(device.id, [("nasbench201", "a")], "req-arch", exact=rows[1:])
     assert store.delete_batch(device.id, [("nasbench201", "a")], "req-arch").deleted == 1
+    with closing(sqlite3.connect(store.path)) as db:  # as code before exact rows wrote it
+        query = "SELECT deleted_archs FROM batches WHERE request_id = 'req-arch'"
+        assert db.execute(query).fetchone() == ('[["nasbench201", "a"]]',)
     assert store.measurements(device.id, "nasbench201")[0] == ["b"]
 
 
