@@ -20,7 +20,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -74,10 +74,17 @@ TEXT_ENCODING = "utf-8-sig"
 WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
-def surprising_hint(device: str, measurement: SurprisingMeasurement) -> str:
+def surprising_hint(
+    device: str, measurement: SurprisingMeasurement, uploaded_ms: float | None = None
+) -> str:
     """What to do about a latency the device's other measurements do not explain, with the
-    command that deletes it ready to paste (it said ``--device DEVICE ARCH``)."""
-    command = shlex.join(["client", "delete", "--device", device, measurement.arch])
+    command that deletes it ready to paste (it said ``--device DEVICE ARCH``): that value
+    alone where the caller knows it (``uploaded_ms``; the measurement's own latency is the
+    median of the arch's), else every measurement of the arch."""
+    words = ["client", "delete", "--device", device, measurement.arch]
+    if uploaded_ms is not None:  # a source's table value beside the slip stays
+        words += ["--latency-ms", repr(uploaded_ms)]
+    command = shlex.join(words)
     return (
         f"stored and used as measured; if it is a mistake, delete it ({command}) and measure it"
         " again, or measure that arch twice more (an arch counts at the median of its"
@@ -258,6 +265,11 @@ def finite(value: float) -> float:
     if not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not a finite number")
     return value
+
+
+def finite_if_given(value: float | None) -> float | None:
+    """:func:`finite` for an option without a default (None: not given)."""
+    return None if value is None else finite(value)
 
 
 # ---- connection ------------------------------------------------------------------------------
@@ -891,7 +903,7 @@ def add(
         )
         # Not before: a refused upload joins none.
         _warn_if_stored_to_a_source(latency, device, _spaces_of((a for a, _ in pairs), space))
-    warn_surprising(result, device)
+    warn_surprising(result, device, pairs)
     accepted = f"{quantity(result.accepted, 'measurement')} for {device}"
     with _said_done_if_unprinted(f"the upload was stored, {accepted}", "add it"):
         if as_json:
@@ -918,6 +930,16 @@ def delete(
         ),
     ] = None,
     space: SpaceOption = None,
+    latency_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--latency-ms",
+            callback=finite_if_given,
+            help="With one ARCH: delete only its measurements of exactly this latency (the"
+            " value uploaded, or listed by `client measurements`).",
+            show_default=False,
+        ),
+    ] = None,
     request_id: DeletionIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -929,9 +951,9 @@ def delete(
     with columns arch,latency_ms (what `client measurements` prints, kept to the wrong rows)
     deletes only the measurements of each arch whose stored latency equals the row's
     exactly: the value `client measurements` lists, or the one uploaded, matches; a rounded
-    one does not. It keeps an arch's good measurements, and a source device's table value
-    beside a slip (deleting an arch of a source device's NB201 table leaves it incomplete:
-    the next start fits without the device).
+    one does not; so does --latency-ms with one ARCH. It keeps an arch's good measurements,
+    and a source device's table value beside a slip (deleting an arch of a source device's
+    NB201 table leaves it incomplete: the next start fits without the device).
 
     Archs and rows the device has no measurements of are no error (exit 0), but warned of.
 
@@ -940,6 +962,9 @@ def delete(
       client delete -d jetson '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
 
       client delete --device jetson --file wrong.txt
+
+      client delete -d pi4 --latency-ms 0.0212 \\
+        '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
 
       client measurements -d pi4 > pi4.csv  # then keep the header and the wrong rows
 
@@ -958,6 +983,14 @@ def delete(
     else:
         names, places = _given_archs(archs, file, listed)
     exact = [(arch, ms) for _, arch, ms in rows]
+    if latency_ms is not None:
+        if file is not None or len(names) != 1:
+            raise typer.BadParameter(
+                "give exactly one ARCH with it (a --file of exact measurements takes columns"
+                " arch,latency_ms)",
+                param_hint="--latency-ms",
+            )
+        exact, names = [(names[0], latency_ms)], []
     with connect(ctx) as latency, items_named_by_place(places):
         result = latency.delete_measurements(
             device, names, _space(space), request_id, measurements=exact
@@ -1065,12 +1098,21 @@ def _looked_up_after(latency: LatencyClient, device: str, done: str) -> DeviceIn
         return None
 
 
-def warn_surprising(result: AddResult, device: str) -> None:
+def warn_surprising(
+    result: AddResult, device: str, uploaded: Sequence[tuple[str, float]] = ()
+) -> None:
     """Warns (stderr) of the latencies, uploaded or measured before, that the device's other
-    measurements do not explain."""
+    measurements do not explain; ``uploaded``: the upload's (arch, latency) pairs, whose
+    value of a surprising arch its hint deletes alone (where the arch was given once, in its
+    canonical form)."""
+    values: dict[str, list[float]] = {}
+    for arch, ms in uploaded:
+        values.setdefault(arch.strip(), []).append(ms)
     for when, found in (("", result.surprising), (MEASURED_BEFORE, result.surprising_before)):
         for measurement in found:
-            hint = surprising_hint(device, measurement)
+            given = values.get(measurement.arch, []) if not when else []
+            value = given[0] if len(given) == 1 else None
+            hint = surprising_hint(device, measurement, value)
             typer.echo(f"warning: {when}{measurement.describe()}; {hint}", err=True)
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import ssl
 import subprocess
 import sys
@@ -502,6 +503,41 @@ def test_adding_a_latency_in_seconds_warns_with_what_was_expected(
     assert surprise["lower_ms"] < table[picks[-1]] < surprise["upper_ms"]
     assert f"warning: {archs[picks[-1]]} at " in added.stderr
     assert "measure that arch twice more" in added.stderr
+
+
+def test_the_hint_of_a_surprising_upload_deletes_that_value_alone(
+    target: str, tmp_path: Path
+) -> None:
+    """The hint deleted every measurement of the arch ('client delete --device D ARCH'): on a
+    source device, the table's own value beside the slip, which left the table incomplete;
+    here, the right measurement uploaded after the wrong one."""
+    from gp.data import load_help_dataset
+    from gp.spaces.nasbench201 import all_archs
+
+    table, archs = load_help_dataset(service_fixtures.DATASET).table("fpga"), all_archs()
+    picks = [int(i) for i in np.random.default_rng(0).choice(len(archs), 12, replace=False)]
+    slipped, right = archs[picks[-1]], float(table[picks[-1]])
+    rows = [f"{archs[i]},{float(table[i])!r}\n" for i in picks[:-1]]
+    measured, remeasured = tmp_path / "fpga.csv", tmp_path / "again.csv"
+    measured.write_text("arch,latency_ms\n" + "".join(rows) + f"{slipped},{right / 1000!r}\n")
+    remeasured.write_text(f"arch,latency_ms\n{slipped},{right!r}\n")
+    assert run(target, "register", "-d", "fpga-exact").exit_code == 0
+    added = run(target, "add", "-d", "fpga-exact", "-f", str(measured))
+    assert added.exit_code == 0, added.output
+    found = re.search(r"delete it \((client delete [^)]*)\)", added.stderr)
+    assert found, added.output
+    command = shlex.split(found[1])
+    assert command[-2:] == ["--latency-ms", repr(right / 1000)]
+    assert run(target, "add", "-d", "fpga-exact", "-f", str(remeasured)).exit_code == 0
+    deleted = run(target, *command[1:])
+    assert deleted.stdout.startswith("deleted 1 measurement of fpga-exact; it now has 12")
+    listed = run(target, "measurements", "-d", "fpga-exact").stdout
+    assert f"{slipped},{right!r}\n" in listed and f"{right / 1000!r}" not in listed
+
+
+def test_latency_ms_takes_one_arch_alone(target: str, tmp_path: Path) -> None:
+    refused = run(target, "delete", "-d", "pi4", CELL, LIGHT, "--latency-ms", "3.0")
+    assert refused.exit_code == 2 and "give exactly one ARCH with it" in refused.stderr
 
 
 @pytest.mark.parametrize("slip", ["seconds", "ms"])
