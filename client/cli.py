@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
     from client.api import (
         AddResult,
+        DeleteResult,
         DeviceInfo,
         LatencyClient,
         Predictions,
@@ -905,13 +906,8 @@ def add(
         _warn_if_stored_to_a_source(latency, device, _spaces_of((a for a, _ in pairs), space))
     warn_surprising(result, device, pairs)
     accepted = f"{quantity(result.accepted, 'measurement')} for {device}"
-    with _said_done_if_unprinted(f"the upload was stored, {accepted}", "add it"):
-        if as_json:
-            print_json({"device": device, **asdict(result)})
-            return
-        typer.echo(
-            f"accepted {accepted}; it now has {result.device_total} (model {result.model_version})"
-        )
+    stored = f"the upload was stored, {accepted}"
+    _print_written(device, result, as_json, f"accepted {accepted}", stored, "add it")
 
 
 @app.command()
@@ -1009,13 +1005,26 @@ def delete(
             err=True,
         )
     deleted = f"{quantity(result.deleted, 'measurement')} of {device}"
-    with _said_done_if_unprinted(f"the deletion was stored, {deleted} deleted", "delete it"):
+    stored = f"the deletion was stored, {deleted} deleted"
+    _print_written(device, result, as_json, f"deleted {deleted}", stored, "delete it")
+
+
+def _print_written(
+    device: str,
+    result: AddResult | DeleteResult,
+    as_json: bool,
+    summary: str,
+    done: str,
+    again: str,
+) -> None:
+    """A stored write's answer (``summary``: what it did), as JSON or a line with the device's
+    total and model version; ``done`` and ``again`` as :func:`_said_done_if_unprinted` takes
+    them, where the answer cannot be printed."""
+    with _said_done_if_unprinted(done, again):
         if as_json:
             print_json({"device": device, **asdict(result)})
             return
-        typer.echo(
-            f"deleted {deleted}; it now has {result.device_total} (model {result.model_version})"
-        )
+        typer.echo(f"{summary}; it now has {result.device_total} (model {result.model_version})")
 
 
 def _warn_if_deleted_from_a_source(
