@@ -407,11 +407,15 @@ class DeleteResult:
         device_total: the device's measurements in all search spaces after this call.
         model_version: the device's model version after this call (it changes with every
             deletion that deletes something).
+        source_table_incomplete: the device is a source of the server's fit, and the
+            deletion left its NB201 table without an arch: the server's next start fits
+            without it (its running fit keeps the deleted latencies until then).
     """
 
     deleted: int
     device_total: int
     model_version: str
+    source_table_incomplete: bool = False
 
     @classmethod
     def from_message(cls, message: pb.DeleteMeasurementsResponse) -> DeleteResult:
@@ -419,6 +423,7 @@ class DeleteResult:
             deleted=message.deleted,
             device_total=message.device_total,
             model_version=message.model_version,
+            source_table_incomplete=message.source_table_incomplete,
         )
 
 

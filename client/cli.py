@@ -64,8 +64,6 @@ if TYPE_CHECKING:
 
 
 EXIT_ERROR = 1
-#: NB201's archs (5 operations on each of a cell's 6 edges): a complete table measures each.
-NB201_ARCHS = 5**6
 EXIT_USAGE = 2
 #: Figure formats ``report`` writes (matplotlib picks the format from the suffix).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -991,8 +989,8 @@ def delete(
         result = latency.delete_measurements(
             device, names, _space(space), request_id, measurements=exact
         )
-        if result.deleted:
-            _warn_if_deleted_from_a_source(latency, device, names, exact, space)
+        if result.source_table_incomplete:
+            _warn_of_an_incomplete_source(latency, device)
     if not result.deleted:  # exit 0 as asked, but a mistyped arch or --space reads the same
         what = (
             "none of these measurements in their search space (a latency must equal the"
@@ -1027,48 +1025,21 @@ def _print_written(
         typer.echo(f"{summary}; it now has {result.device_total} (model {result.model_version})")
 
 
-def _warn_if_deleted_from_a_source(
-    latency: LatencyClient,
-    device: str,
-    archs: list[str],
-    exact: list[tuple[str, float]],
-    space: Space | None,
-) -> None:
-    """Warns (stderr) where a deletion left a source device of the shared model without a
-    complete NB201 table: the running server's fit holds the table, deleted latencies
-    included, and predicts the device (and the devices that resemble it) from it; its next
-    start fits without it. A whole NB201 arch deleted always does that; exact measurements
-    (a slip beside the table's value) only where an arch lost every one, which the listing
-    of its NB201 measurements tells (read only for a source device)."""
-    whole = Space.nasbench201 in _spaces_of(archs, space)
-    if not whole and Space.nasbench201 not in _spaces_of((a for a, _ in exact), space):
-        return
+def _warn_of_an_incomplete_source(latency: LatencyClient, device: str) -> None:
+    """Warns (stderr) that a deletion left a source device of the shared model without a
+    complete NB201 table (the service tells): the running server's fit holds the table,
+    deleted latencies included, and predicts the device (and the devices that resemble it)
+    from it; its next start fits without it."""
     info = _looked_up_after(latency, device, "deleted")
-    if info is None or not info.source:
-        return
-    if not whole and _table_complete(latency, info.name):
-        return
+    name = device if info is None else info.name
     typer.echo(
-        f"warning: {info.name} is a source device of the shared model, whose fit in the"
+        f"warning: {name} is a source device of the shared model, whose fit in the"
         " running server keeps the deleted latencies until it restarts (its predictions of"
-        f" {info.name} and of devices like it are unchanged till then); its NB201 table is"
+        f" {name} and of devices like it are unchanged till then); its NB201 table is"
         " incomplete now, and the server's next start fits the model without it; add the"
         " right latencies of these archs to complete it again",
         err=True,
     )
-
-
-def _table_complete(latency: LatencyClient, device: str) -> bool:
-    """Whether the device has a measurement of every NB201 arch (True where it cannot be
-    looked up: a warning not given beats one given wrongly after a stored deletion)."""
-    from client.errors import LatencyServiceError
-
-    try:
-        measured = {arch for arch, _ in latency.measurements(device, Space.nasbench201.value)}
-    except LatencyServiceError as exc:
-        typer.echo(f"warning: deleted, but could not list {device} afterwards: {exc}", err=True)
-        return True
-    return len(measured) >= NB201_ARCHS
 
 
 @contextmanager

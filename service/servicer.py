@@ -280,17 +280,24 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 device.id, targets, request.request_id, context.time_remaining(), ended, exact
             )
             self.registry.invalidate(device.id)
+        named = [*targets, *((r.search_space, r.arch) for r in exact)]
+        incomplete = bool(deleted) and self._emptied_source_archs(device, named)
         if stored_now:
             logger.info(
                 "deleted %s of %s for %s (v%d)",
                 quantity(deleted, "measurement"),
-                quantity(len(set(targets) | {(r.search_space, r.arch) for r in exact}), "arch"),
+                quantity(len(set(named)), "arch"),
                 device.name,
                 device.version,
             )
-            self._log_source_deletion(
-                device, [*targets, *((r.search_space, r.arch) for r in exact)]
-            )
+            if incomplete:
+                logger.warning(
+                    "source device %s: NB201 measurements deleted; this server's fit keeps"
+                    " them until it restarts, and the next start fits without %s unless its"
+                    " table is completed again",
+                    device.name,
+                    device.name,
+                )
         elif deleted:
             logger.info(
                 "deletion %s of %s was stored before: not again", request.request_id, device.name
@@ -299,23 +306,17 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             deleted=deleted,
             device_total=device.measurement_count,
             model_version=self.registry.model_version(device),
+            source_table_incomplete=incomplete,
         )
 
-    def _log_source_deletion(self, device: DeviceRecord, archs: Sequence[tuple[str, str]]) -> None:
-        """Warns where a deletion left a source device's NB201 table without some of these
-        archs: the running fit keeps them, and the next start fits without the device. A slip
-        deleted beside the table's value (an exact row) leaves the table whole: no warning."""
+    def _emptied_source_archs(self, device: DeviceRecord, archs: Sequence[tuple[str, str]]) -> bool:
+        """Whether a deletion of these archs left a source device's NB201 table without some
+        of them: the running fit keeps them, and the next start fits without the device. A slip
+        deleted beside the table's value (an exact row) leaves the table whole."""
         if device.name not in self.registry.source_names:
-            return
+            return False
         named = {arch for space, arch in archs if space == NASBench201Space.name}
-        if named & self.store.wholly_deleted_archs(device.id, NASBench201Space.name):
-            logger.warning(
-                "source device %s: NB201 measurements deleted; this server's fit keeps"
-                " them until it restarts, and the next start fits without %s unless its"
-                " table is completed again",
-                device.name,
-                device.name,
-            )
+        return bool(named & self.store.wholly_deleted_archs(device.id, NASBench201Space.name))
 
     def _added(
         self, device: DeviceRecord, accepted: int, surprising: Surprises = ((), ())

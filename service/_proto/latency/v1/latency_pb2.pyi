@@ -139,14 +139,16 @@ class DeleteMeasurementsRequest(_message.Message):
     def __init__(self, device: _Optional[str] = ..., archs: _Optional[_Iterable[_Union[Architecture, _Mapping]]] = ..., request_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ...) -> None: ...
 
 class DeleteMeasurementsResponse(_message.Message):
-    __slots__ = ("deleted", "device_total", "model_version")
+    __slots__ = ("deleted", "device_total", "model_version", "source_table_incomplete")
     DELETED_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TOTAL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TABLE_INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
     deleted: int
     device_total: int
     model_version: str
-    def __init__(self, deleted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
+    source_table_incomplete: bool
+    def __init__(self, deleted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ..., source_table_incomplete: _Optional[bool] = ...) -> None: ...
 
 class RegisterDeviceRequest(_message.Message):
     __slots__ = ("name", "aliases", "descriptor", "description")
