@@ -69,6 +69,8 @@ WHOLE_SPACE_CACHE_SIZE = 32
 #: Devices' measurements (per device and space) kept in memory; a source device's NB201 table
 #: is ~2 MB, so a service with thousands of devices must not keep them all.
 MEASUREMENT_CACHE_SIZE = 256
+#: What the fit key's "sources" hold: 2, each table's digest (before: each device's version).
+KEY_FORMAT = 2
 #: An arch measured this often counts at the median of its measurements, so one slip among them
 #: is outvoted, and a median still surprising is the device's own: named as measured before an
 #: upload until then (the warning says to measure it twice more), not on every later upload.
@@ -156,8 +158,6 @@ class Registry:
         self.ready = threading.Event()
         self.fit_hash = ""
         self._key_payload: dict[str, object] = {}
-        #: Each source's version as of before its table was read (see _source_tables).
-        self._table_versions: dict[str, int] = {}
         self.source_names: frozenset[str] = frozenset()
         self._estimator: LatencyEstimator | None = None
         self._cache_lock = threading.Lock()
@@ -215,21 +215,18 @@ class Registry:
             table = _complete_table(*self.store.measurements(device.id, NB201))
             if table is not None:
                 tables[device.name] = table
-                # Read before the table: an upload meanwhile (device RPCs are served during
-                # the start-up) makes the next start refit. Read after, it was in the key but
-                # not in the fit, which the next start then reused.
-                self._table_versions[device.name] = device.version
         return tables
 
     def _key_inputs(self, sources: dict[str, np.ndarray]) -> dict[str, object]:
         """What the fit key hashes; kept beside the cache so a refit can say what changed."""
-        known = self._table_versions
-        versions = {
-            name: known[name] if name in known else self.store.resolve(name).version
-            for name in sorted(sources)
-        }
+        digests = {name: table_digest(sources[name]) for name in sorted(sources)}
         settings = json.loads(json.dumps(dataclasses.asdict(self.fit_settings)))
-        return {"sources": versions, "settings": settings, "revision": FIT_REVISION}
+        return {
+            "sources": digests,
+            "settings": settings,
+            "revision": FIT_REVISION,
+            "format": KEY_FORMAT,
+        }
 
     @property
     def _key_path(self) -> Path:
@@ -543,10 +540,11 @@ def describe_key_change(cached: dict[str, object], current: dict[str, object]) -
     if removed := sorted(set(before) - set(now)):
         # Gone from the store, or (far likelier) an arch of their table deleted.
         reasons.append(f"source device(s) without a complete NB201 table now {', '.join(removed)}")
-    if changed := sorted(n for n in set(now) & set(before) if now[n] != before[n]):
-        # The key holds each source's version, which a write of any space bumps: an FBNet
-        # upload or deletion too, though the fit is of the NB201 tables alone.
-        reasons.append(f"measurements of source device(s) {', '.join(changed)} changed")
+    if cached.get("format") != current.get("format"):
+        # Every source's entry differs in kind: naming them all as changed would mislead.
+        reasons.append("the fit key now holds each source table's contents (code upgrade)")
+    elif changed := sorted(n for n in set(now) & set(before) if now[n] != before[n]):
+        reasons.append(f"NB201 measurements of source device(s) {', '.join(changed)} changed")
     was, is_now = _mapping(cached, "settings"), _mapping(current, "settings")
     if settings := sorted(k for k in set(was) | set(is_now) if was.get(k) != is_now.get(k)):
         changes = ", ".join(f"{k} {was.get(k)} -> {is_now.get(k)}" for k in settings)
@@ -572,6 +570,14 @@ def _other_fit(saved_key: str, fit_hash: str) -> str:
 def _mapping(key_inputs: dict[str, object], name: str) -> dict[str, object]:
     value = key_inputs.get(name)
     return value if isinstance(value, dict) else {}
+
+
+def table_digest(table: np.ndarray) -> str:
+    """A source's entry in the fit key: its table's contents, all the fit reads of it. A
+    device's version also changes with writes the fit never reads (another space's
+    measurements or deletions), each costing a refit of a minute; and a table read while an
+    upload lands is keyed as it was read, not as the upload left it."""
+    return hashlib.sha256(np.ascontiguousarray(table, dtype=np.float64).tobytes()).hexdigest()
 
 
 def fit_key(key_inputs: dict[str, object]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import time
@@ -128,14 +129,12 @@ def test_fit_key_depends_on_the_fit_revision(
 
 def test_fit_key_depends_on_the_sources_data(store_path: Path) -> None:
     """A source measured again (its table changed) invalidates the cached fit."""
-    store = Store(store_path)
-    device = store.register_device("a")
-    sources = {"a": None}
-    before = fit_key(Registry(store, fit_settings())._key_inputs(sources))  # type: ignore[arg-type]
-    store.add_measurements(device.id, [MeasurementRow("nasbench201", all_archs()[0], 2.0)])
-    after = fit_key(Registry(store, fit_settings())._key_inputs(sources))  # type: ignore[arg-type]
-    assert after != before
-    store.close()
+    registry = Registry(Store(store_path), fit_settings())
+    table = np.full(15_625, 2.0)
+    before = fit_key(registry._key_inputs({"a": table}))
+    table[0] = 2.5
+    assert fit_key(registry._key_inputs({"a": table})) != before
+    registry.store.close()
 
 
 def test_lru_cache_forgets_the_least_recently_used_entry() -> None:
@@ -318,23 +317,41 @@ def test_a_refit_after_a_deletion_from_a_source_does_not_say_it_left_the_store(
     store.close()
 
 
-def test_a_refit_after_a_source_changed_in_another_space_says_no_new_measurements(
-    store_path: Path, caplog: pytest.LogCaptureFixture
+def test_a_write_to_a_source_in_another_space_does_not_refit(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The fit key holds each source's version, which every write bumps, of any space: after
-    an FBNet measurement of a source was deleted the start refit "for new measurements of
-    source device(s) ...", though nothing was measured (and its NB201 table was as before)."""
+    """The fit key held each source's version, which every write bumps, of any space: an
+    FBNet upload to a source, or its deletion, made the next start refit (a minute), though the
+    fit reads the NB201 tables alone."""
     store = Store(store_path)
     source = store.resolve(sorted(Registry(store, fit_settings())._source_tables())[0])
+    Registry(store, fit_settings()).start()  # the cached fit
     fbnet = FBNetSpace().random_archs(1, seed=0)
     store.add_measurements(source.id, [MeasurementRow("fbnet", fbnet[0], 3.0)])
-    Registry(store, fit_settings()).start()  # the cached fit of this version
+    assert not _start_refits(store, monkeypatch)
     store.delete_batch(source.id, [("fbnet", fbnet[0])])
-    caplog.clear()
-    caplog.set_level("INFO", logger="service.registry")
+    assert not _start_refits(store, monkeypatch)
+    store.close()
+
+
+def test_a_cache_keyed_by_versions_refits_once_and_says_the_key_changed(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cache written by the code that keyed sources by version: the refit names the upgrade,
+    not every source as changed."""
+    store = Store(store_path)
     Registry(store, fit_settings()).start()
-    assert "new measurements" not in caplog.text
-    assert f"measurements of source device(s) {source.name} changed" in caplog.text
+    inputs = Path(f"{store_path}.model.pt.inputs.json")
+    old = json.loads(inputs.read_text())
+    old["sources"] = dict.fromkeys(old["sources"], 7)
+    del old["format"]
+    inputs.write_text(json.dumps(old))
+    Path(f"{store_path}.model.pt.key").write_text(fit_key(old))
+    caplog.set_level("INFO", logger="service.registry")
+    assert _start_refits(store, monkeypatch)
+    assert "the fit key now holds each source table's contents (code upgrade)" in caplog.text
+    assert "measurements of source device(s)" not in caplog.text
+    assert not _start_refits(store, monkeypatch)
     store.close()
 
 
@@ -348,7 +365,7 @@ def test_describe_key_change_names_each_changed_input() -> None:
     reason = describe_key_change({**cached, "revision": 3}, {**current, "revision": 4})
     assert "new source device(s) c" in reason
     assert "without a complete NB201 table now b" in reason
-    assert "measurements of source device(s) a changed" in reason
+    assert "NB201 measurements of source device(s) a changed" in reason
     assert "other fit settings (iterations 5 -> 20, noise None -> 0.1)" in reason
     assert "fit revision 3 -> 4" in reason
 
