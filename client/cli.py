@@ -815,10 +815,7 @@ def _given_archs(
 ) -> tuple[list[str], list[str]]:
     """:func:`given_archs`, the file's archs already ``listed`` (line, arch)."""
     for arch in archs or []:
-        if _names_a_file(arch):  # the service would call the file's name a malformed arch
-            raise typer.BadParameter(
-                f"{arch!r} is a file: give it with --file {arch}", param_hint="ARCH"
-            )
+        _refuse_a_file_name(arch)
     names = list(archs or []) + [arch for _, arch in listed]
     if not names and file is not None:  # was "give ARCH arguments or --file", given --file
         from client.errors import ClientInputError
@@ -829,6 +826,15 @@ def _given_archs(
     places = [f"ARCH argument {k}" for k in range(1, len(archs or []) + 1)]
     places += file_lines(file, [number for number, _ in listed]) if file is not None else []
     return names, places
+
+
+def _refuse_a_file_name(arch: str) -> None:
+    """An ARCH argument that names a file was meant as --file: the service would call the
+    file's name a malformed arch."""
+    if _names_a_file(arch):
+        raise typer.BadParameter(
+            f"{arch!r} is a file: give it with --file {arch}", param_hint="ARCH"
+        )
 
 
 def _names_a_file(arch: str) -> bool:
@@ -876,12 +882,28 @@ def _print_prediction_table(device: str, names: list[str], result: Predictions) 
 def add(
     ctx: typer.Context,
     device: DeviceOption,
+    arch: Annotated[
+        str | None,
+        typer.Argument(
+            help="One arch timed by hand, with --latency-ms (more go in a --file).",
+            show_default=False,
+        ),
+    ] = None,
     file: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--file", "-f", help="CSV with a header and columns arch,latency_ms; - is stdin."
         ),
-    ],
+    ] = None,
+    latency_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--latency-ms",
+            callback=finite_if_given,
+            help="ARCH's measured latency (ms).",
+            show_default=False,
+        ),
+    ] = None,
     space: SpaceOption = None,
     request_id: UploadIdOption = None,
     as_json: JsonOption = False,
@@ -893,10 +915,12 @@ def add(
       client add --device pi4 --file measured.csv
 
       client add --device pi4 --file - < measured.csv
+
+      client add -d pi4 --latency-ms 12.7 \\
+        '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
     """
-    rows = read_measurements(file)
-    pairs = [(arch, value) for _, arch, value in rows]
-    with connect(ctx) as latency, items_named_by_place(file_lines(file, [r[0] for r in rows])):
+    pairs, places = _uploaded(arch, file, latency_ms)
+    with connect(ctx) as latency, items_named_by_place(places):
         result = latency.add_measurements(
             device, pairs, search_space=_space(space), request_id=request_id
         )
@@ -906,6 +930,32 @@ def add(
     accepted = f"{quantity(result.accepted, 'measurement')} for {device}"
     stored = f"the upload was stored, {accepted}"
     _print_written(device, result, as_json, f"accepted {accepted}", stored, "add it")
+
+
+def _uploaded(
+    arch: str | None, file: Path | None, latency_ms: float | None
+) -> tuple[list[tuple[str, float]], list[str]]:
+    """``add``'s ``(arch, latency_ms)`` pairs and how errors name each: a --file's rows, or
+    the one ARCH with its --latency-ms."""
+    if file is not None:
+        if arch is not None or latency_ms is not None:
+            raise typer.BadParameter(
+                "give the measurements in the --file, or one ARCH with --latency-ms, not both",
+                param_hint="ARCH / --latency-ms",
+            )
+        rows = read_measurements(file)
+        return [(arch, value) for _, arch, value in rows], file_lines(file, [r[0] for r in rows])
+    if arch is None:
+        raise typer.BadParameter(
+            "no measurements: give a --file of them, or one ARCH with --latency-ms",
+            param_hint="--file",
+        )
+    _refuse_a_file_name(arch)
+    if latency_ms is None:
+        raise typer.BadParameter(
+            "give the arch's measured latency with --latency-ms", param_hint="ARCH"
+        )
+    return [(arch, latency_ms)], ["ARCH argument"]
 
 
 @app.command()

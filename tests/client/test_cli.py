@@ -540,6 +540,34 @@ def test_latency_ms_takes_one_arch_alone(target: str, tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "give exactly one ARCH with it" in refused.stderr
 
 
+def test_add_uploads_one_arch_given_with_its_latency(target: str) -> None:
+    assert run(target, "register", "-d", "by-hand").exit_code == 0
+    added = run(target, "add", "-d", "by-hand", CELL, "--latency-ms", "3.25")
+    assert added.stdout.startswith("accepted 1 measurement for by-hand"), added.output
+    assert f"{CELL},3.25\n" in run(target, "measurements", "-d", "by-hand").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([CELL], "give the arch's measured latency with --latency-ms"),
+        (["--latency-ms", "3"], "no measurements: give a --file of them"),
+        ([], "no measurements: give a --file of them"),
+        ([CELL, "--latency-ms", "3", "--file", "FILE"], "or one ARCH with --latency-ms, not both"),
+        (["--latency-ms", "3", "--file", "FILE"], "or one ARCH with --latency-ms, not both"),
+        (["FILE", "--latency-ms", "3"], "is a file: give it with --file"),
+    ],
+)
+def test_add_takes_a_file_or_one_arch_with_its_latency(
+    args: list[str], says: str, target: str, tmp_path: Path
+) -> None:
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{CELL},3.0\n")
+    given = [str(measured) if arg == "FILE" else arg for arg in args]
+    refused = run(target, "add", "-d", "pi4", *given)
+    assert refused.exit_code == 2 and says in refused.stderr, refused.output
+
+
 @pytest.mark.parametrize("slip", ["seconds", "ms"])
 def test_a_surprising_latency_is_echoed_as_uploaded(slip: str, target: str, tmp_path: Path) -> None:
     """5 ms given as 0.005 among latencies in ms, or as 5 among latencies in seconds: the JSON
