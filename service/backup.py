@@ -5,7 +5,8 @@ file while a server runs can miss what is still in its ``-wal``; SQLite's backup
 in one step on a connection of its own, copies one snapshot of every committed batch (a WAL
 reader neither waits for nor holds up the server's writes). The copy is written beside OUT
 under a temporary name, checked as the service checks a store it opens, fsynced, then moved
-into place: a failure leaves neither OUT nor the temporary file.
+into place (onto an OUT made meanwhile only if asked to replace it): a failure leaves neither
+OUT nor the temporary file.
 """
 
 from __future__ import annotations
@@ -47,13 +48,15 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
     Raises:
         StoreError: ``store`` is missing or no store of this service (the store's own checks
             and messages), or its copy failed the integrity check.
-        BackupError: ``out`` exists (unless ``replace``), is the store itself, or cannot be
-            written (its folder missing, its disk full).
+        BackupError: ``out`` exists before the copy or when it is moved into place (unless
+            ``replace``), is the store itself, or cannot be written (its folder missing, its
+            disk full).
     """
     _check_paths(store, out, replace)
     logger.info("backing up store %s to %s", store, out)
     try:
-        with replacing_atomically(out) as tmp:
+        # replace: a check before the copy alone let an OUT made during it be replaced.
+        with replacing_atomically(out, replace=replace) as tmp:
             _copy(store, tmp)
             # Immutable: the copy, in WAL mode like the store, was read through a -wal and
             # -shm made beside it, which a disk with room for the copy alone could not take
@@ -68,6 +71,8 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
                 # As the devices count them: deleted measurements stay in their table.
                 measurements = measurement_total(copy)
             _fsync(tmp)
+    except FileExistsError as exc:  # made during the copy
+        raise _exists_error(out) from exc
     except (sqlite3.Error, OSError) as exc:
         raise _backup_error(exc, store, out) from exc
     # Some file systems cannot flush a folder (EINVAL); the copy in place is whole either way.
@@ -91,7 +96,12 @@ def _check_paths(store: Path, out: Path, replace: bool) -> None:
         # Before "exists": that one's advice, --force, is refused here.
         raise BackupError(f"{out} is the store itself (or its journal): back it up elsewhere")
     if out.exists() and not replace:
-        raise BackupError(f"{out} exists: give another name, or --force to replace it")
+        raise _exists_error(out)
+
+
+def _exists_error(out: Path) -> BackupError:
+    """The refusal of an ``out`` that exists, before the copy or made during it."""
+    return BackupError(f"{out} exists: give another name, or --force to replace it")
 
 
 def _copy(store: Path, target: Path) -> None:

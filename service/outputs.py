@@ -6,6 +6,7 @@ Imports only the standard library, so the client uses it without the server's mo
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 #: is 2-5 MB) for good.
 ABANDONED_AFTER_S = 3600.0
 _TEMPORARY_NAME = re.compile(r"\.[0-9a-f]{32}\.tmp")
+#: What link(2) says on a file system that makes no hard links (FAT, some network shares).
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
 
 def output_path_problem(path: Path) -> str | None:
@@ -50,10 +53,15 @@ def write_atomically(path: Path, content: str | bytes) -> None:
 
 
 @contextmanager
-def replacing_atomically(path: Path) -> Iterator[Path]:
+def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
     """A temporary file's path beside ``path`` for the block to write; moved into place when
     the block ends, removed when it fails (a full disk, Ctrl-C), so that no half-written file
-    is left under either name."""
+    is left under either name.
+
+    Raises:
+        FileExistsError: ``path`` exists when the block ends, unless ``replace``; the
+            temporary file is removed and ``path`` left as it is.
+    """
     # Named for this write alone: two writers of one path (two servers starting on one store
     # write its model's key file) shared "<path>.tmp", and one moved the other's half-written
     # file into place. Not named after the file either: a name of 244 bytes, which the file
@@ -61,7 +69,7 @@ def replacing_atomically(path: Path) -> Iterator[Path]:
     tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")  # as _TEMPORARY_NAME matches
     try:
         yield tmp
-        tmp.replace(path)
+        _move_into_place(tmp, path, replace)
     except BaseException as exc:  # the temporary file was left behind, cut off
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.filename is None:
@@ -69,6 +77,28 @@ def replacing_atomically(path: Path) -> Iterator[Path]:
             # ended in a traceback ending "OSError: [Errno 28] No space left on device".
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def _move_into_place(tmp: Path, path: Path, replace: bool) -> None:
+    """Moves the written file ``tmp`` to ``path``; unless ``replace``, only where no file has
+    that name at the moment of the move."""
+    if replace:
+        tmp.replace(path)
+        return
+    try:
+        # Not a check, then a rename: a file made at ``path`` between the two was replaced.
+        # A link fails where the name is taken, in one step.
+        os.link(tmp, path)
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, *_NO_HARD_LINKS):
+            raise
+        # Without hard links, checked, then renamed: the best this file system allows, though
+        # a file made between the two is replaced.
+        if exc.errno == errno.EEXIST or os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from exc
+        tmp.replace(path)
+        return
+    tmp.unlink()
 
 
 def remove_abandoned_temporaries(folder: Path) -> list[Path]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import service.backup
 from service.backup import backup_store
 from service.cli import main
 from service.errors import BackupError, StoreCorruptError
@@ -192,6 +193,30 @@ def test_a_copy_cut_off_midway_leaves_no_temporary_file(
         f"cannot back up store {store_path} to {out}: disk I/O error; no backup was written"
     )
     assert files(tmp_path) == before  # an earlier backup is kept
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_an_out_made_during_the_copy_is_replaced_only_with_force(
+    replace: bool, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OUT was checked before the copy alone: one made meanwhile was replaced without --force."""
+    out = tmp_path / "backup.sqlite"
+    copy = service.backup._copy
+
+    def copy_while_out_is_made(store: Path, target: Path) -> None:
+        copy(store, target)
+        out.write_text("another backup's\n")
+
+    monkeypatch.setattr("service.backup._copy", copy_while_out_is_made)
+    if replace:
+        backup_store(store_path, out, replace=True)
+        assert batches_whole(out) == [1, 2, 3, 4, 5, 6]
+    else:
+        with pytest.raises(BackupError) as refused:
+            backup_store(store_path, out)
+        assert str(refused.value) == f"{out} exists: give another name, or --force to replace it"
+        assert out.read_text() == "another backup's\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.sqlite", "store.sqlite"]
 
 
 #: Runs ``python -m service backup ARGS`` with a SIGTERM sent to itself once the copy is made,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from service.outputs import (
     ABANDONED_AFTER_S,
     output_path_problem,
     remove_abandoned_temporaries,
+    replacing_atomically,
     write_atomically,
 )
 from tests.helpers import (
@@ -109,3 +111,27 @@ def test_temporary_files_of_writes_killed_long_ago_are_removed_and_nothing_else(
     assert remove_abandoned_temporaries(tmp_path) == [old]
     assert sorted(tmp_path.iterdir()) == sorted([in_flight, someone_elses])
     assert remove_abandoned_temporaries(tmp_path / "absent") == []
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_file_made_at_the_path_during_a_write_is_kept_unless_replacing(
+    hard_links: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the path is not to be replaced, a file made there meanwhile is kept, also on a
+    file system that makes no hard links (FAT: link(2) fails EPERM)."""
+    if not hard_links:
+
+        def no_link(source: Path, target: Path) -> None:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr("service.outputs.os.link", no_link)
+    kept, out = tmp_path / "kept.json", tmp_path / "out.json"
+    with pytest.raises(FileExistsError) as refused:
+        with replacing_atomically(kept, replace=False) as tmp:
+            tmp.write_text("new")
+            kept.write_text("another writer's")
+    assert refused.value.filename == str(kept)
+    with replacing_atomically(out, replace=False) as tmp:
+        tmp.write_text("new")
+    assert kept.read_text() == "another writer's" and out.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json", "out.json"]
