@@ -485,16 +485,14 @@ class Registry:
         """Chooses up to ``count`` archs of the candidates (NB201 by default: the whole space)
         that the device is not yet conditioned on (measurements and reference archs): fewer
         where fewer are left. ``stop`` ends an active pick early (the call is over): it holds
-        the device's lock, which every Predict of the device waits for.
+        the device's lock, which every Predict of the device waits for. Candidates of other
+        spaces are required, as SuggestSamples checks before it calls this.
 
         Raises:
-            InvalidRequestError: no candidates for a space other than NB201, ``count`` above the
-                number of candidates given (repeats included: like measured ones, they leave
-                the answer shorter, and the caller cannot tell which), or none left
-                unmeasured.
+            InvalidRequestError: ``count`` above the number of candidates given (repeats
+                included: like measured ones, they leave the answer shorter, and the caller
+                cannot tell which), or none left unmeasured.
         """
-        if candidates is None and space.name != NB201:
-            raise InvalidRequestError(f"candidates are required for search space {space.name}")
         offered = NUM_ARCHS if candidates is None else len(candidates)
         if count > offered:
             raise InvalidRequestError(
