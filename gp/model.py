@@ -1231,5 +1231,7 @@ def _typical_variance_ratio(
     posterior = _episode_posterior(kernel, folds, log_latency, step_ms, episodes)
     # Only the factor and weights are needed: the LOO ratio is averaged here in log space.
     z_squared = _loo_z_squared(posterior.cholesky, posterior.weights)
+    # Over n - 1, as a target's ratio is (_variance_ratio): the scale is then the typical
+    # source's ratio as a target's is estimated, and centres that estimate on 1.
     logs = torch.log(z_squared.sum(-1) / (_CALIBRATION_CONTEXT - 1))
     return math.exp(float(logs.mean()))

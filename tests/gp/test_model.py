@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,8 +20,10 @@ from gp.model import (
     DevicePosterior,
     FitSettings,
     LatencyModel,
+    _Episode,
     _mixture,
     _noise_level_posterior,
+    _typical_variance_ratio,
     check_latencies,
 )
 from gp.outliers import surprising_measurements
@@ -569,6 +572,40 @@ def test_the_variance_ratio_scores_explicit_leave_one_out_residuals(synthetic) -
     a0 = VARIANCE_RATIO_PSEUDO_COUNT
     expected = (a0 + sum(z_squared)) / (a0 + len(rows) - 1)
     assert float(posterior.variance_ratio) == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_typical_variance_ratio_divides_each_episode_s_sum_by_n_minus_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kernel's scale is the geometric mean over episodes of ``sum z^2 / (n - 1)``: n - 1,
+    as a target's own ratio (_variance_ratio) is ``(a0 + sum z^2) / (a0 + n - 1)``, its
+    residuals taken from a scale (the median) estimated from the same n measurements. Set to
+    the typical source's ratio so estimated, the scale centres that estimate on 1; dividing by
+    n would leave a typical device's ratio at 10/9 with the 10 measurements of an episode."""
+
+    def unit_z_episodes(
+        kernel: object,
+        folds: object,
+        log_latency: object,
+        step_ms: object,
+        episodes: list[_Episode],
+    ) -> SimpleNamespace:
+        # An identity factor makes each squared leave-one-out z its weight squared: 1 on
+        # device 0, 4 on device 1.
+        sizes = {len(e.context) for e in episodes}
+        assert sizes == {10}, sizes
+        weights = torch.stack(
+            [torch.full((10, 1), 1.0 + e.device, dtype=torch.float64) for e in episodes]
+        )
+        cholesky = torch.eye(10, dtype=weights.dtype).expand(len(episodes), 10, 10)
+        return SimpleNamespace(cholesky=cholesky, weights=weights)
+
+    monkeypatch.setattr("gp.model._episode_posterior", unit_z_episodes)
+    log_latency = torch.zeros(2, 12, dtype=torch.float64)
+    ratio = _typical_variance_ratio(None, [None, None], log_latency, [0.0, 0.0], FitSettings())
+    # Each episode's ratio: 10 * 1 / 9 on device 0, 10 * 4 / 9 on device 1; their geometric
+    # mean is 20 / 9 (over n: 2).
+    assert ratio == pytest.approx(20 / 9, rel=1e-12)
 
 
 def test_a_measured_device_s_interval_takes_the_student_t_quantile(synthetic) -> None:
