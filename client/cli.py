@@ -1178,11 +1178,12 @@ def measurements(
         )
     lengths = sorted({vector_dim(arch) for arch, _ in pairs}) if space == Space.vector else []
     if len(lengths) > 1:
-        # Each length is a space of its own, and one upload takes one: the listing as a whole
-        # was refused by `add` ("line 13: expected 4 features ..., got 5").
+        # Stored before a device's vectors were held to one length: the listing as a whole was
+        # refused by `add` ("line 13: expected 4 features ..., got 5"), and a device given one
+        # length's rows refuses the other's.
         typer.echo(
             f"note: {device} holds vectors of {' and '.join(map(str, lengths))} features;"
-            " `add` takes one length per file, so split this listing by length to upload it",
+            " a device takes one length, so upload each length's rows to a device of its own",
             err=True,
         )
     if as_json:

@@ -60,6 +60,11 @@ MAX_DESCRIPTOR_KEY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1_000
 PAGE_BYTES = 2 * 1024 * 1024
+#: What a device measured with vectors of one length needs to be measured with another.
+UPLOAD_WAY_OUT = (
+    "; to measure it with another encoding, delete its vectors first (DeleteMeasurements;"
+    " `client delete --space vector`), or upload these under another device name"
+)
 
 
 class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
@@ -162,10 +167,14 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         ]
         return pb.SuggestSamplesResponse(suggestions=suggestions, model_version=version)
 
-    def _check_vector_length(self, device: DeviceRecord, space: SearchSpace, where: str) -> None:
+    def _check_vector_length(
+        self, device: DeviceRecord, space: SearchSpace, where: str, way_out: str = ""
+    ) -> None:
         """Refuses vectors of a length the device has no measurements of while it has some of
         another: a mistaken encoding, whose answer would be the prior's (900 ms, sd 97,000 ms
-        for a 3-feature query of a device measured with 4 features), given as if it knew."""
+        for a 3-feature query of a device measured with 4 features), given as if it knew. An
+        upload of one would start a second model of the device, of its few vectors, and such
+        queries would be answered from it. ``way_out`` ends the message."""
         if (
             not isinstance(space, VectorSpace)
             or self.registry.measurements(device, space_key(space)).archs
@@ -178,7 +187,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             lengths = " or ".join(str(dim) for dim in measured)
             raise InvalidRequestError(
                 f"{where}expected {lengths} features (the length of {device.name}'s measured"
-                f" vectors), got {space.dim}"
+                f" vectors), got {space.dim}{way_out}"
             )
 
     @staticmethod
@@ -231,7 +240,11 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             return self._added(self.store.add_batch(device.id, []).device, 0)
         # No answer about the device sees half of this.
         ended = _ended(context)
-        with self.registry.device_lock(device, context.time_remaining(), ended):
+        with self.registry.consistent(device, context.time_remaining(), ended) as device:
+            # Under the lock: two uploads of new lengths at once would both find none measured.
+            for group in group_by_space(parsed).values():
+                where = f"measurement {group.positions[0]}: "
+                self._check_vector_length(device, group.space, where, UPLOAD_WAY_OUT)
             device, stored_now = self.store.add_batch(
                 device.id, rows, request.request_id, context.time_remaining(), ended
             )

@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 
 from client.api import LatencyClient
 from client.cli import app, read_measurements
+from service.server import RunningServer
+from service.store import MeasurementRow
 from tests.client.conftest import HEAVY, LIGHT, assert_one_line_error
 from tests.service import conftest as service_fixtures
 
@@ -309,24 +311,45 @@ def test_measurements_in_another_space_are_pointed_to(target: str) -> None:
     assert fbnet.stdout.count("\n") == 2 and fbnet.stderr == ""
 
 
-def test_measurements_of_vectors_of_two_lengths_say_add_takes_one(target: str) -> None:
+def test_measurements_of_vectors_of_two_lengths_say_a_device_takes_one(
+    target: str, server: RunningServer
+) -> None:
     """Before, the listing of a device measured with 2- and 3-feature vectors was printed as
     one CSV without a word, which `add` then refused ("expected 2 features ..., got 3")."""
-    from client.api import LatencyClient
-
-    with LatencyClient(target) as latency:
-        latency.register_device("two-lengths")
-        latency.add_measurements("two-lengths", [([1.0, 2.0], 3.0)])
-        latency.add_measurements("two-lengths", [([1.0, 2.0, 3.0], 4.0)])
+    assert run(target, "register", "-d", "two-lengths").exit_code == 0
+    # As a store from before a device's vectors were held to one length may hold them.
+    rows = [MeasurementRow("vector", "1.0,2.0", 3.0), MeasurementRow("vector", "1.0,2.0,3.0", 4.0)]
+    server.store.add_measurements(server.store.resolve("two-lengths").id, rows)
     listed = run(target, "measurements", "-d", "two-lengths", "--space", "vector")
     assert listed.exit_code == 0 and listed.stdout.count("\n") == 3
     assert listed.stderr == (
-        "note: two-lengths holds vectors of 2 and 3 features; `add` takes one length per file,"
-        " so split this listing by length to upload it\n"
+        "note: two-lengths holds vectors of 2 and 3 features; a device takes one length, so"
+        " upload each length's rows to a device of its own\n"
     )
     run(target, "register", "-d", "copy-of-two")
     refused = run(target, "add", "-d", "copy-of-two", "-f", "-", stdin=listed.stdout)
     assert_one_line_error(refused, "line 3: expected 2 features")
+
+
+def test_add_of_vectors_of_another_length_than_the_devices_says_how_to_measure_them(
+    target: str, tmp_path: Path
+) -> None:
+    """Before, 3-feature vectors added to a device measured with 2 were stored, a second model
+    of the device of their few measurements."""
+    assert run(target, "register", "-d", "vec-cli").exit_code == 0
+    pairs, triples = tmp_path / "pairs.csv", tmp_path / "triples.csv"
+    pairs.write_text('arch,latency_ms\n"1,2",3\n')
+    triples.write_text('arch,latency_ms\n"1,2,3",4\n')
+    added = run(target, "add", "-d", "vec-cli", "--space", "vector", "-f", str(pairs))
+    assert added.exit_code == 0, added.output
+    refused = run(target, "add", "-d", "vec-cli", "--space", "vector", "-f", str(triples))
+    assert_one_line_error(
+        refused,
+        f"error: {triples} line 2: expected 2 features (the length of vec-cli's measured"
+        " vectors), got 3; to measure it with another encoding, delete its vectors first",
+        "`client delete --space vector`",
+        "[INVALID_ARGUMENT]",
+    )
 
 
 def test_predict_reads_a_csv_on_stdin(target: str) -> None:

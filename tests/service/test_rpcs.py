@@ -580,6 +580,67 @@ def test_a_vector_of_another_length_than_the_devices_is_refused(
     stub.Predict(pb.PredictRequest(device="vec-unmeasured", archs=[longer]))
 
 
+def uploaded(
+    stub: pb_grpc.LatencyEstimatorStub, device: str, measurements: list[pb.Measurement]
+) -> pb.AddMeasurementsResponse:
+    request = pb.AddMeasurementsRequest(device=device, measurements=measurements)
+    return stub.AddMeasurements(request)
+
+
+def test_an_upload_of_another_vector_length_than_the_devices_is_refused_whole(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Before, 4-feature vectors uploaded to a device measured with 3 were stored as a second
+    model of it, of their few measurements, and a 4-feature Predict was answered from it."""
+    register(stub, "vec-upload")
+    triples = vectors([1.0, 2.0, 3.0], [2.0, 1.0, 3.0])
+    first = uploaded(stub, "vec-upload", [pb.Measurement(arch=a, latency_ms=3.0) for a in triples])
+    assert first.accepted == 2  # its first vectors: any length
+    quads = vectors([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0])
+    slipped = [measure(ARCHS[0], 5.0), *(pb.Measurement(arch=a, latency_ms=4.0) for a in quads)]
+    with pytest.raises(grpc.RpcError) as refused:
+        uploaded(stub, "vec-upload", slipped)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == (
+        "measurement 1: expected 3 features (the length of vec-upload's measured vectors),"
+        " got 4; to measure it with another encoding, delete its vectors first"
+        " (DeleteMeasurements; `client delete --space vector`), or upload these under another"
+        " device name"
+    )
+    device = stub.GetDevice(pb.GetDeviceRequest(name="vec-upload"))
+    assert device.measurement_count == 2  # not even the NB201 measurement beside them
+    predicted = stub.Predict(pb.PredictRequest(device="vec-upload", archs=triples))
+    assert predicted.model_version == first.model_version
+    with pytest.raises(grpc.RpcError) as still:
+        stub.Predict(pb.PredictRequest(device="vec-upload", archs=quads))
+    assert still.value.details().startswith("arch 0: expected 3 features")
+    deletion = pb.DeleteMeasurementsRequest(device="vec-upload", archs=triples)
+    assert stub.DeleteMeasurements(deletion).deleted == 2
+    # Its vectors all deleted, it takes a new length as a device never measured does.
+    assert uploaded(stub, "vec-upload", slipped).device_total == 3
+    stub.Predict(pb.PredictRequest(device="vec-upload", archs=quads))
+
+
+def test_vectors_all_beyond_todays_bound_keep_their_length(
+    stub: pb_grpc.LatencyEstimatorStub, server: RunningServer
+) -> None:
+    """The model leaves them out, but they are the device's measured length: an upload of it
+    is taken (as a Predict of it is answered), one of another length refused."""
+    device = server.store.resolve(register(stub, "vec-old-bound").name)
+    stored = MeasurementRow("vector", "10000000000000.0,1.0,2.0", 4.0)
+    server.store.add_measurements(device.id, [stored])
+    [longer] = vectors([1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(grpc.RpcError) as refused:
+        uploaded(stub, "vec-old-bound", [pb.Measurement(arch=longer, latency_ms=4.0)])
+    assert refused.value.details().startswith(
+        "measurement 0: expected 3 features (the length of vec-old-bound's measured vectors),"
+        " got 4;"
+    )
+    [within] = vectors([1.0, 2.0, 3.0])
+    taken = uploaded(stub, "vec-old-bound", [pb.Measurement(arch=within, latency_ms=4.0)])
+    assert taken.device_total == 2
+
+
 def test_suggest_nb201_whole_space_skips_measured(stub: pb_grpc.LatencyEstimatorStub) -> None:
     register(stub, "active")
     stub.AddMeasurements(
@@ -851,8 +912,10 @@ def test_a_slip_deleted_exactly_keeps_a_source_devices_table_complete(
     assert "source device raspi4: NB201 measurements deleted" in caplog.text
 
 
-def test_exact_deletions_are_checked_as_uploads_are(stub: pb_grpc.LatencyEstimatorStub) -> None:
-    register(stub, "exact")
+def test_exact_deletions_are_checked_as_uploads_are(
+    stub: pb_grpc.LatencyEstimatorStub, server: RunningServer
+) -> None:
+    device = server.store.resolve(register(stub, "exact").name)
     measured = [measure(ARCHS[0], 5.0), measure(ARCHS[0], 6.0), measure(ARCHS[1], 7.0)]
     stub.AddMeasurements(pb.AddMeasurementsRequest(device="exact", measurements=measured))
     refused = {
@@ -875,10 +938,11 @@ def test_exact_deletions_are_checked_as_uploads_are(stub: pb_grpc.LatencyEstimat
     deleted = stub.DeleteMeasurements(request)
     assert (deleted.deleted, deleted.device_total) == (2, 1)
     assert listed_for(stub, "exact") == [ARCHS[0]]
-    # Vectors of several lengths, as a deletion's archs may be.
+    # Vectors of several lengths, as a deletion's archs may be (a store from before a
+    # device's vectors were held to one length may hold them).
     vectors = [measure("1.0,2.0", 3.0, "vector"), measure("1.0,2.0,3.0", 3.0, "vector")]
-    stub.AddMeasurements(pb.AddMeasurementsRequest(device="exact", measurements=vectors[:1]))
-    stub.AddMeasurements(pb.AddMeasurementsRequest(device="exact", measurements=vectors[1:]))
+    rows = [MeasurementRow("vector", m.arch.arch, m.latency_ms) for m in vectors]
+    server.store.add_measurements(device.id, rows)
     request = pb.DeleteMeasurementsRequest(device="exact", measurements=vectors)
     assert stub.DeleteMeasurements(request).deleted == 2
 
@@ -919,17 +983,16 @@ def vectors(*values: list[float]) -> list[pb.Architecture]:
     return [pb.Architecture(search_space="vector", features=v) for v in values]
 
 
-def test_a_deletion_takes_vectors_of_several_lengths(stub: pb_grpc.LatencyEstimatorStub) -> None:
+def test_a_deletion_takes_vectors_of_several_lengths(
+    stub: pb_grpc.LatencyEstimatorStub, server: RunningServer
+) -> None:
     """A deletion names stored archs, each in its own space: it was refused as "arch 1:
     expected 3 features (the length of the request's first vector)", the rule of the archs a
     model takes (one length per request), though the device had both measured."""
-    register(stub, "two-lengths")
-    for vector in ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]):  # an upload is of one length
-        [arch] = vectors(vector)
-        upload = pb.AddMeasurementsRequest(
-            device="two-lengths", measurements=[pb.Measurement(arch=arch, latency_ms=3.0)]
-        )
-        stub.AddMeasurements(upload)
+    device = server.store.resolve(register(stub, "two-lengths").name)
+    # As a store from before a device's vectors were held to one length may hold them.
+    rows = [MeasurementRow("vector", v, 3.0) for v in ("1.0,2.0,3.0", "1.0,2.0,3.0,4.0")]
+    server.store.add_measurements(device.id, rows)
     request = pb.DeleteMeasurementsRequest(
         device="two-lengths", archs=vectors([1, 2, 3], [1, 2, 3, 4], [1, 2])
     )
