@@ -52,7 +52,7 @@ from client.errors import (
     from_rpc_error,
     rename_item,
 )
-from client.measure.networks import FBNET_BLOCKS, FBNET_LAYERS
+from client.measure.networks import FBNET_BLOCKS, FBNET_LAYERS, NB201_SIZE
 from client.settings import (
     COUNT_MAX,
     DEFAULT_RETRIES,
@@ -107,6 +107,12 @@ _GAVE_UP = {_STARTING: "could not be reached", _LOADING: "is still loading its m
 NB201 = "nasbench201"
 FBNET = "fbnet"
 VECTOR = "vector"
+#: Why an NB201 arch cannot be given by its index, in the refusal and the warning that say so.
+NB201_INDICES_UNTAKEN = (
+    "NB201 archs are cell strings ('|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'), not indices:"
+    " NAS-Bench-201's API, HELP's tables and this service each order the"
+    f" {NB201_SIZE:,} archs differently"
+)
 #: Descriptor keys ``latency:<nb201 arch>`` hold reference latencies (ms).
 REFERENCE_LATENCY_PREFIX = "latency:"
 
@@ -498,19 +504,25 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         search_space: forces the space; inferred per arch when None (see :func:`infer_space`).
 
     Raises:
-        ClientInputError: ``arch`` is none of the above.
+        ClientInputError: ``arch`` is none of the above, or numbers with ``search_space``
+            ``"nasbench201"`` (an index: NB201 archs are taken as cell strings only).
     """
     if isinstance(arch, pb.Architecture):
         return arch
     _check_space(search_space)
     if isinstance(arch, str):
         _check_text(arch, "arch")
-        space = search_space or infer_space(arch)
+        inferred = infer_space(arch)
+        if search_space == NB201 and inferred == VECTOR:
+            raise _nb201_numbers_refused(repr(arch.strip()))
+        space = search_space or inferred
         if space == VECTOR:
             return pb.Architecture(search_space=VECTOR, features=_floats(arch.split(",")))
         return pb.Architecture(search_space=space, arch=arch.strip())
     if isinstance(arch, np.ndarray) and arch.ndim != 1:
         raise ClientInputError(f"an arch array must be 1-d, got shape {arch.shape}")
+    if search_space == NB201 and _is_real(arch):
+        raise _nb201_numbers_refused(str(arch))
     # bytes are a Sequence of ints: b"|...|" was sent as a feature vector of its byte values.
     if isinstance(arch, bytes | bytearray) or not isinstance(arch, Sequence | np.ndarray):
         raise ClientInputError(f"cannot send an arch of type {type(arch).__name__}")
@@ -526,16 +538,33 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
     space = search_space or VECTOR
     if space == VECTOR:
         return pb.Architecture(search_space=VECTOR, features=_floats(items))
+    if space == NB201 and items and all(_is_real(item) for item in items):
+        raise _nb201_numbers_refused(f"a sequence of {len(items)} number(s)")
     # Non-vector spaces given as numbers (e.g. FBNet block indices): the server parses the list.
     return pb.Architecture(search_space=space, arch=",".join(str(item) for item in items))
 
 
-def _warn_of_block_indices(messages: Sequence[pb.Architecture], search_space: str | None) -> None:
-    """Warns when vectors were inferred from what reads as FBNet block indices (22 whole
-    numbers 0..8, HW-NAS-Bench's encoding): answered as a vector space the device has no
-    measurements of, such an arch got the prior's guess (900 ms, sd 190,000 ms) silently."""
+def _nb201_numbers_refused(given: str) -> ClientInputError:
+    """The refusal of numbers given as an NB201 arch: an index of one of the NB201 orders that
+    disagree, most likely, which the server refused as a malformed cell string."""
+    return ClientInputError(f"{given} is not an NB201 arch; {NB201_INDICES_UNTAKEN}")
+
+
+def _warn_of_indices(
+    messages: Sequence[pb.Architecture], search_space: str | None, archs: object = None
+) -> None:
+    """Warns when vectors were inferred from what reads as another space's indices: answered
+    as a vector space the device has no measurements of, such an arch got the prior's guess
+    (900 ms, sd 190,000 ms) silently. ``archs``: the argument ``messages`` were read from,
+    whose form (one flat list) they no longer show; None where there is none."""
     if search_space is not None:
         return
+    _warn_of_block_indices(messages)
+    _warn_of_nb201_indices(messages, archs)
+
+
+def _warn_of_block_indices(messages: Sequence[pb.Architecture]) -> None:
+    """Warns of vectors of 22 whole numbers 0..8, HW-NAS-Bench's encoding of FBNet archs."""
     count = sum(1 for message in messages if _looks_like_block_indices(message.features))
     if count:
         logger.warning(
@@ -554,6 +583,50 @@ def _looks_like_block_indices(features: Sequence[float]) -> bool:
     )
 
 
+def _warn_of_nb201_indices(messages: Sequence[pb.Architecture], archs: object) -> None:
+    """Warns of vectors that read as NB201 indices, which the service does not take: vectors
+    of one whole number 0..15624, whatever its type (``client predict -d pi4 123``, a file of
+    one index a line, rows ``[[5], [17]]``: a 1-feature encoding is rare), or ``archs``
+    itself a flat list or 1-d array of ints (Python's or numpy's; floats are features)
+    0..15624, read as one vector. A flat list of 0s and 1s only (one-hot and adjacency
+    encodings) or of FBNet block indices (warned of on their own) is left alone; a real
+    vector of whole numbers is kept quiet by search_space='vector'."""
+    singles = sum(1 for message in messages if _looks_like_an_nb201_index(message.features))
+    highest = NB201_SIZE - 1
+    suspects = []
+    if singles:
+        suspects.append(f"{singles} arch(s) of one whole number 0..{highest}, read as vectors,")
+    if _looks_like_nb201_indices(archs):
+        suspects.append(f"archs, a flat list of whole numbers 0..{highest} read as one vector,")
+    for suspect in suspects:
+        logger.warning(
+            "%s look like NB201 indices: %s; give cell strings, or search_space='vector'"
+            " (--space vector) to keep them vectors",
+            suspect,
+            NB201_INDICES_UNTAKEN,
+        )
+
+
+def _looks_like_an_nb201_index(features: Sequence[float]) -> bool:
+    return len(features) == 1 and features[0].is_integer() and 0 <= features[0] < NB201_SIZE
+
+
+def _looks_like_nb201_indices(archs: object) -> bool:
+    """``archs`` is a flat list or 1-d array of ints 0..15624, some above 1, that are not
+    FBNet block indices (see :func:`_warn_of_nb201_indices`)."""
+    if isinstance(archs, str | bytes | bytearray) or not isinstance(archs, Sequence | np.ndarray):
+        return False
+    if isinstance(archs, np.ndarray) and archs.ndim != 1:
+        return False
+    values = list(archs)
+    return (
+        len(values) > 1
+        and all(_is_whole(value) and 0 <= value < NB201_SIZE for value in values)
+        and max(values) > 1
+        and not _looks_like_block_indices([float(value) for value in values])
+    )
+
+
 def _floats(items: Iterable[object]) -> list[float]:
     try:
         return [float(item) for item in items]  # type: ignore[arg-type]
@@ -568,11 +641,14 @@ def to_architectures(
     names are one arch each, and a 2-d array one arch per row.
 
     Raises:
-        ClientInputError: ``archs`` is not an arch or an iterable of them.
+        ClientInputError: ``archs`` is not an arch or an iterable of them, or holds numbers
+            with ``search_space`` ``"nasbench201"`` (see :func:`to_architecture`).
     """
     _check_space(search_space)
     if isinstance(archs, str | pb.Architecture):
         return [to_architecture(archs, search_space)]
+    if search_space == NB201 and _is_real(archs):
+        raise _nb201_numbers_refused(str(archs))
     if isinstance(archs, bytes | bytearray) or not isinstance(archs, Iterable):
         raise ClientInputError(
             f"archs must be an arch or an iterable of archs, got {type(archs).__name__}"
@@ -1128,7 +1204,7 @@ class LatencyClient:
         """
         _check_text(device, "device")
         messages = to_architectures(archs, search_space)
-        _warn_of_block_indices(messages, search_space)
+        _warn_of_indices(messages, search_space, archs)
         batches = list(self._batches(messages))
         for _ in range(CONSISTENT_ATTEMPTS):
             replies = [
@@ -1226,7 +1302,7 @@ class LatencyClient:
         if strategy is not None:
             _check_text(strategy, "strategy")
         pool = [] if candidates is None else to_architectures(candidates, search_space)
-        _warn_of_block_indices(pool, search_space)
+        _warn_of_indices(pool, search_space, candidates)
         if candidates is not None and not pool:
             raise ClientInputError(
                 "candidates is empty: pass None to pick from every unmeasured NB201 arch"
@@ -1284,7 +1360,7 @@ class LatencyClient:
         _check_text(device, "device")
         upload_id = _request_id(request_id)
         measurements = _measurements("pairs", pairs, search_space)
-        _warn_of_block_indices([m.arch for m in measurements], search_space)
+        _warn_of_indices([m.arch for m in measurements], search_space)
         request = pb.AddMeasurementsRequest(
             device=device, measurements=measurements, request_id=upload_id
         )
@@ -1336,7 +1412,7 @@ class LatencyClient:
         deletion_id = _request_id(request_id)
         messages = to_architectures(archs, search_space)
         exact = _measurements("measurements", measurements, search_space)
-        _warn_of_block_indices([*messages, *(m.arch for m in exact)], search_space)
+        _warn_of_indices([*messages, *(m.arch for m in exact)], search_space, archs)
         request = pb.DeleteMeasurementsRequest(
             device=device, archs=messages, measurements=exact, request_id=deletion_id
         )

@@ -109,6 +109,122 @@ def test_an_arch_the_client_refuses_is_named_by_its_index() -> None:
             latency.add_measurements("pi4", [(LIGHT, 1.0), (None, 2.0)])
 
 
+@pytest.mark.parametrize(
+    ("archs", "given"),
+    [
+        (5, "5"),
+        (np.int64(5), "5"),
+        ([0, 1, 2], "a sequence of 3 number(s)"),
+        (np.array([0, 1, 2]), "a sequence of 3 number(s)"),
+        ([0.0, 1.0], "a sequence of 2 number(s)"),
+        ("123", "'123'"),
+        (["123"], "arch 0: '123'"),
+        (np.array([[3], [4]]), "arch 0: a sequence of 1 number(s)"),
+        ([LIGHT, HEAVY, 7], "arch 2: 7"),
+    ],
+)
+def test_nb201_indices_are_refused_when_the_space_is_nasbench201(archs: Any, given: str) -> None:
+    """Numbers went as the cell "0,1,2", which the server refused as a malformed cell
+    ("expected 3 groups separated by '+'"), and a lone index as "archs must be an arch or an
+    iterable": neither said indices are not taken, nor why."""
+    expected = f"^{re.escape(given)} is not an NB201 arch; NB201 archs are cell strings"
+    with pytest.raises(ClientInputError, match=expected) as refused:
+        to_architectures(archs, search_space=NB201)
+    assert "15,625 archs differently" in str(refused.value)
+
+
+def test_an_nb201_index_measured_is_refused_naming_its_measurement() -> None:
+    with LatencyClient("127.0.0.1:1") as latency:  # refused before any call
+        with pytest.raises(ClientInputError, match="^measurement 1: 5 is not an NB201 arch"):
+            pairs = [(LIGHT, 1.0), (5, 2.0)]
+            latency.add_measurements("pi4", pairs, search_space=NB201)  # type: ignore[arg-type]
+
+
+def _answered_without_a_server(monkeypatch: pytest.MonkeyPatch) -> LatencyClient:
+    """A client whose predictions are answered here: what it warns of is decided before."""
+    latency = LatencyClient("127.0.0.1:1")
+
+    def reply(device: str, messages: list, start: int, stop: int) -> pb.PredictResponse:
+        predictions = [pb.Prediction(mean_ms=1.0)] * (stop - start)
+        return pb.PredictResponse(predictions=predictions, model_version="v1")
+
+    monkeypatch.setattr(latency, "_predict_batch", reply)
+    return latency
+
+
+def test_numbers_read_as_vectors_that_look_like_nb201_indices_are_warned_of(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``predict("pi4", [0, 1, 2])`` was answered as one 3-feature vector nobody measured,
+    and ``client predict -d pi4 123`` as a 1-feature one: the prior's guess, without a word."""
+    latency = _answered_without_a_server(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        latency.predict("pi4", [0, 1, 2])
+        latency.predict("pi4", np.array([5, 17, 300]))
+        latency.predict("pi4", ["123", "4", "0.5"])
+        latency.predict("pi4", np.array([[3], [4]]))
+    warned = [r.getMessage() for r in caplog.records]
+    flat = "archs, a flat list of whole numbers 0..15624 read as one vector, look like NB201"
+    assert [w.startswith(flat) for w in warned] == [True, True, False, False]
+    assert [w.split(" of one whole number")[0] for w in warned[2:]] == ["2 arch(s)", "2 arch(s)"]
+    assert all("NB201 indices: NB201 archs are cell strings" in w for w in warned)
+    assert all("search_space='vector' (--space vector)" in w for w in warned)
+
+
+def test_suggest_and_the_writes_warn_of_nb201_indices_as_predict_does(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    latency = LatencyClient("127.0.0.1:1")
+    replies = {
+        "SuggestSamples": pb.SuggestSamplesResponse(),
+        "AddMeasurements": pb.AddMeasurementsResponse(),
+        "DeleteMeasurements": pb.DeleteMeasurementsResponse(),
+    }
+    monkeypatch.setattr(latency, "_call", lambda method, *args, **kwargs: replies[method])
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        latency.suggest("pi4", count=1, candidates=[5, 17, 300])
+        latency.add_measurements("pi4", {"5": 3.0, "17": 4.0})
+        latency.delete_measurements("pi4", [5, 17, 300], measurements=[([5], 3.0)])
+    warned = [r.getMessage().split(" look like NB201 indices")[0] for r in caplog.records]
+    flat = "archs, a flat list of whole numbers 0..15624 read as one vector,"
+    singles = "arch(s) of one whole number 0..15624, read as vectors,"
+    assert warned == [flat, f"2 {singles}", f"1 {singles}", flat]
+
+
+@pytest.mark.parametrize(
+    ("archs", "search_space"),
+    [
+        ([0, 1, 2], "vector"),
+        (["123"], "vector"),
+        ([0.0, 1.0, 2.0], None),  # floats are features, not indices
+        (np.arange(3.0), None),
+        ([[16, 32, 64]], None),  # a list of vectors says what it is
+        ([0, 1, 0, 0, 1], None),  # one-hot
+        ([[0.5], [2.5]], None),
+    ],
+)
+def test_feature_vectors_are_not_warned_of_as_nb201_indices(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    archs: Any,
+    search_space: str | None,
+) -> None:
+    latency = _answered_without_a_server(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        latency.predict("pi4", archs, search_space=search_space)
+    assert caplog.records == []
+
+
+def test_fbnet_block_indices_are_not_warned_of_as_nb201_indices(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    latency = _answered_without_a_server(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        latency.predict("pi4", [i % 9 for i in range(22)])
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert "look like FBNet block indices" in warned
+
+
 def test_an_array_of_fbnet_block_names_is_one_arch_as_a_list_of_them_is() -> None:
     # Each block name was sent as an NB201 cell of its own.
     for dtype in (str, object):

@@ -1054,6 +1054,25 @@ def test_the_librarys_warnings_are_printed_as_the_commands_own() -> None:
     assert "--space fbnet" in warning and error.startswith("error: ")
 
 
+def test_a_bare_whole_number_arch_is_warned_of_as_an_nb201_index() -> None:
+    """``client predict -d pi4 123`` was answered as a 1-feature vector nobody measured, the
+    prior's guess, without a word: an NB201 index, most likely, which the service does not take."""
+    done = predict_without_a_server("123")
+    warning, error = done.stderr.splitlines()
+    assert warning.startswith("warning: 1 arch(s) of one whole number 0..15624"), warning
+    assert "look like NB201 indices" in warning and "--space vector" in warning
+    assert error.startswith("error: ")
+
+
+def test_a_whole_number_arch_in_the_nasbench201_space_is_refused_as_an_index() -> None:
+    """With --space nasbench201 the server refused "123" as a malformed cell ("expected 3
+    groups separated by '+'"), which did not say that indices are not taken."""
+    refused = run("127.0.0.1:1", "predict", "-d", "pi4", "--space", "nasbench201", LIGHT, "123")
+    assert_one_line_error(
+        refused, "error: ARCH argument 2: '123' is not an NB201 arch; NB201 archs are cell strings"
+    )
+
+
 def test_a_ca_cert_grpc_cannot_load_is_refused_naming_the_file(tmp_path: Path) -> None:
     """grpc took a DER file, logged C-level errors and failed UNAVAILABLE after the retries."""
     ca = service_fixtures.make_tls_files(tmp_path / "tls").ca
