@@ -14,7 +14,7 @@ Names and aliases share one case-sensitive namespace: a device's name resolves l
 Each device carries a version counter, bumped by every stored batch; the model version the
 service reports is built from it. A deletion is a batch too (a tombstone): the measurements it
 deletes stay in their table, marked with its id, so the device at an earlier version still has
-them.
+them. One that deleted nothing stores no batch, only its request_id (for its retries).
 
 A write checks that the path still names the file the store opened (:class:`StoreMovedError`
 otherwise): SQLite writes on to a file moved or deleted under it, and what it writes then is
@@ -119,6 +119,18 @@ _LATER_COLUMNS = {
     # The deletion (batch) that deleted the measurement; NULL while it counts.
     "measurements": {"deleted_by": "INTEGER REFERENCES batches(id)"},
 }
+# A deletion that deleted nothing stores no batch (a batch bumps the version, and the model
+# version with it), so its request_id and request (as batches.deleted_archs) are kept here:
+# its retry deletes nothing either, not what was uploaded of its archs since.
+_LATER_TABLES = """
+CREATE TABLE IF NOT EXISTS empty_deletions (
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    request_id TEXT NOT NULL,
+    deleted_archs TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    UNIQUE (device_id, request_id)
+);
+"""
 _LATER_INDEXES = (
     "CREATE UNIQUE INDEX IF NOT EXISTS batches_by_request ON batches(device_id, request_id)"
     " WHERE request_id IS NOT NULL",
@@ -582,10 +594,14 @@ class Store:
         now = time.time()
         with self._transaction(timeout, ended) as db:
             _record(db, device_id)  # raises if the device vanished
-            stored = _stored_batch(db, device_id, request_id)
+            stored = _stored_request(db, device_id, request_id)
             if stored is not None:
                 uploaded = [(r.search_space, r.arch, r.latency_ms) for r in rows]
-                if stored.deleted_archs is not None or _batch_rows(db, stored.id) != uploaded:
+                if (
+                    stored.batch_id is None  # a deletion's, of nothing
+                    or stored.deleted_archs is not None
+                    or _batch_rows(db, stored.batch_id) != uploaded
+                ):
                     raise _reused(request_id)
                 return AddedBatch(_record(db, device_id), stored=False)
             cursor = db.execute(
@@ -621,11 +637,12 @@ class Store:
         the measurements stay, marked with its id); returns the device after it.
 
         Archs and rows the device has no measurements of are no error. A deletion of nothing
-        stores no batch and leaves the version unchanged, and a retry of it deletes what was
+        stores no batch and leaves the version unchanged; its ``request_id`` is kept apart
+        (table empty_deletions), so that its retry deletes nothing either, not what was
         uploaded since. ``request_id``, ``timeout`` and ``ended`` are as :meth:`add_batch`
-        takes them: a retry of a stored deletion deletes nothing more; the id with other archs
-        or rows (in any order, repeats aside), or an upload's id, is an error
-        (InvalidRequestError).
+        takes them: a retry of a deletion deletes nothing more; the id with other archs or
+        rows (in any order, repeats aside), or an upload's id, is an error
+        (InvalidRequestError), and so is a deletion's id given to an upload.
         """
         if not archs and not exact:  # as add_batch: a client's check that it may write
             self._check_in_place()
@@ -635,7 +652,7 @@ class Store:
         request = _deletion_identity(wanted, pairs)
         with self._transaction(timeout, ended) as db:
             _record(db, device_id)  # raises if the device vanished
-            stored = _stored_batch(db, device_id, request_id)
+            stored = _stored_request(db, device_id, request_id)
             if stored is not None:
                 if stored.deleted_archs != request:
                     raise _reused(request_id)
@@ -655,8 +672,14 @@ class Store:
                 whole + " AND latency_ms = ?",
                 [(batch, device_id, space, arch, ms) for space, arch, ms in pairs],
             ).rowcount
-            if not deleted:  # no batch, as no upload is stored of nothing
+            if not deleted:  # no batch, as no upload is stored of nothing: its id apart
                 db.execute("DELETE FROM batches WHERE id = ?", (batch,))
+                if request_id:
+                    db.execute(
+                        "INSERT INTO empty_deletions"
+                        " (device_id, request_id, deleted_archs, added_at) VALUES (?, ?, ?, ?)",
+                        (device_id, request_id, request, time.time()),
+                    )
                 return DeletedBatch(_record(db, device_id), 0, stored=False)
             db.execute("UPDATE batches SET size = ? WHERE id = ?", (deleted, batch))
             db.execute(
@@ -768,10 +791,13 @@ def check_schema(db: sqlite3.Connection, path: Path) -> None:
 
 
 def table_counts(db: sqlite3.Connection) -> dict[str, int]:
-    """Row count of every table of the store ``db``."""
+    """Row count of every table of the store ``db`` (a later one where it has it: a store
+    not yet opened by this code, backed up, lacks it)."""
+    present = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     return {
         table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-        for table in ("devices", "aliases", "batches", "measurements")
+        for table in ("devices", "aliases", "batches", "measurements", "empty_deletions")
+        if table in present
     }
 
 
@@ -805,14 +831,20 @@ def _schema_columns() -> dict[str, list[str]]:
 
 
 def _create_schema(db: sqlite3.Connection) -> None:
+    _execute_script(db, _SCHEMA)
+
+
+def _execute_script(db: sqlite3.Connection, script: str) -> None:
     # One statement at a time: executescript() would commit the caller's transaction.
-    for statement in _SCHEMA.split(";"):
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
 def _add_later_columns(db: sqlite3.Connection) -> None:
-    """What the schema gained after stores were made with it (none is required of a store)."""
+    """What the schema gained after stores were made with it (none is required of a store:
+    check_schema reads _SCHEMA alone, so that code of every version opens it)."""
+    _execute_script(db, _LATER_TABLES)
     for table, later in _LATER_COLUMNS.items():
         columns = {str(row[1]) for row in db.execute(f"PRAGMA table_info({table})")}
         for column, declaration in later.items():
@@ -822,21 +854,29 @@ def _add_later_columns(db: sqlite3.Connection) -> None:
         db.execute(index)
 
 
-class _StoredBatch(NamedTuple):
-    id: int
+class _StoredRequest(NamedTuple):
+    batch_id: int | None  # None: a deletion that deleted nothing (no batch)
     size: int
     deleted_archs: str | None  # None: an upload
 
 
-def _stored_batch(db: sqlite3.Connection, device_id: int, request_id: str) -> _StoredBatch | None:
-    """The batch the device stored under ``request_id``, if any ("": none)."""
+def _stored_request(
+    db: sqlite3.Connection, device_id: int, request_id: str
+) -> _StoredRequest | None:
+    """The request the device stored under ``request_id``, if any ("": none): a batch, or a
+    deletion that deleted nothing."""
     if not request_id:
         return None
     found = db.execute(
-        "SELECT id, size, deleted_archs FROM batches WHERE device_id = ? AND request_id = ?",
-        (device_id, request_id),
+        "SELECT id, size, deleted_archs FROM batches WHERE device_id = ? AND request_id = ?"
+        " UNION ALL SELECT NULL, 0, deleted_archs FROM empty_deletions"
+        " WHERE device_id = ? AND request_id = ?",
+        (device_id, request_id, device_id, request_id),
     ).fetchone()
-    return None if found is None else _StoredBatch(int(found[0]), int(found[1]), found[2])
+    if found is None:
+        return None
+    batch_id = None if found[0] is None else int(found[0])
+    return _StoredRequest(batch_id, int(found[1]), found[2])
 
 
 def _batch_rows(db: sqlite3.Connection, batch_id: int) -> list[tuple[str, str, float]]:

@@ -877,6 +877,35 @@ def test_delete_measurements_answers_and_refuses_as_uploads_do(
     assert listed_for(stub, "deleting") == [ARCHS[1]]
 
 
+def test_a_retried_deletion_of_nothing_deletes_nothing_and_keeps_its_id(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Before, a deletion that deleted nothing recorded no request_id: its retry deleted the
+    arch uploaded meanwhile, and its id was free for another request."""
+    register(stub, "undeleted")
+    nothing = delete(stub, "undeleted", [ARCHS[0]], "del-none")
+    added = stub.AddMeasurements(
+        pb.AddMeasurementsRequest(device="undeleted", measurements=[measure(ARCHS[0], 5.0)])
+    )
+    retried = delete(stub, "undeleted", [ARCHS[0]], "del-none")
+    assert (nothing.deleted, retried.deleted, retried.device_total) == (0, 0, 1)
+    assert nothing.model_version != added.model_version == retried.model_version
+    reused = {
+        "another arch": lambda: delete(stub, "undeleted", [ARCHS[1]], "del-none"),
+        "an upload": lambda: stub.AddMeasurements(
+            pb.AddMeasurementsRequest(
+                device="undeleted", measurements=[measure(ARCHS[1], 5.0)], request_id="del-none"
+            )
+        ),
+    }
+    for what, call in reused.items():
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, what
+        assert "request_id 'del-none' was used for another request" in raised.value.details()
+    assert listed_for(stub, "undeleted") == [ARCHS[0]]
+
+
 def test_a_slip_deleted_exactly_keeps_a_source_devices_table_complete(
     server: RunningServer,
     stub: pb_grpc.LatencyEstimatorStub,

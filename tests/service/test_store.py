@@ -255,10 +255,49 @@ def test_a_deletion_of_nothing_stores_no_batch(store: Store) -> None:
     store.add_measurements(device.id, [*_nb201("a"), MeasurementRow("fbnet", "b", 1.0)])
     before = store.table_counts()
     # Not measured, or measured only in another space: nothing to delete.
-    for archs in ([("nasbench201", "z")], [("nasbench201", "b")], []):
-        nothing = store.delete_batch(device.id, archs, "req")
+    for i, archs in enumerate(([("nasbench201", "z")], [("nasbench201", "b")], [])):
+        nothing = store.delete_batch(device.id, archs, f"req-{i}")
         assert (nothing.deleted, nothing.stored, nothing.device.version) == (0, False, 1)
-    assert store.table_counts() == before
+    # No batch: only the ids of the two that named archs (an empty request is none).
+    assert store.table_counts() == {**before, "empty_deletions": 2}
+
+
+def test_a_retried_deletion_of_nothing_deletes_nothing_uploaded_since(store: Store) -> None:
+    """Before, a deletion that deleted nothing recorded no request_id: its retry (its answer
+    lost) deleted what was uploaded of its archs meanwhile, which it never meant to."""
+    device = store.register_device("d")
+    archs, exact = [("nasbench201", "a")], _nb201("b", latency_ms=5.0)
+    for request_id, (named, rows) in {"req-arch": (archs, []), "req-row": ([], exact)}.items():
+        nothing = store.delete_batch(device.id, named, request_id, exact=rows)
+        assert (nothing.deleted, nothing.stored, nothing.device.version) == (0, False, 0)
+    store.add_measurements(device.id, [*_nb201("a"), *exact])  # v1
+    for request_id, (named, rows) in {"req-arch": (archs, []), "req-row": ([], exact)}.items():
+        again = store.delete_batch(device.id, named, request_id, exact=rows)
+        assert (again.deleted, again.stored, again.device.version) == (0, False, 1)
+    assert store.measurements(device.id, "nasbench201")[0] == ["a", "b"]
+
+
+def test_the_id_of_a_deletion_of_nothing_is_taken_as_a_stored_batchs(store: Store) -> None:
+    """Before, it was free: given to another deletion or an upload, it was no error."""
+    device, other = store.register_device("d"), store.register_device("e")
+    store.add_measurements(device.id, _nb201("b", latency_ms=5.0))
+    store.delete_batch(device.id, [("nasbench201", "a")], "req-arch")
+    store.delete_batch(device.id, [], "req-row", exact=_nb201("b"))
+    refused = {
+        "another arch": lambda: store.delete_batch(device.id, [("nasbench201", "b")], "req-arch"),
+        "another row": lambda: store.delete_batch(
+            device.id, [], "req-row", exact=_nb201("b", latency_ms=5.0)
+        ),
+        "an upload": lambda: store.add_measurements(device.id, _nb201("c"), "req-arch"),
+    }
+    before = store.table_counts()
+    for what, call in refused.items():
+        with pytest.raises(InvalidRequestError, match="'req-.*' was used for another request"):
+            call()
+        assert store.table_counts() == before, what
+    assert store.get(device.id).measurement_count == 1
+    # Another device's ids are its own.
+    assert store.add_measurements(other.id, _nb201("c"), "req-arch").measurement_count == 1
 
 
 def test_a_retried_deletion_deletes_nothing_more(store: Store) -> None:
@@ -300,7 +339,7 @@ def test_an_exact_deletion_deletes_only_the_measurements_of_that_value(store: St
     # Equal means equal: 0.3 is not the stored 0.1 + 0.2, and nothing matched stores nothing.
     before = store.table_counts()
     for rows in (_nb201("a", latency_ms=0.3), _nb201("c"), _nb201("a", latency_ms=1000.0)):
-        nothing = store.delete_batch(device.id, [], "req-none", exact=rows)
+        nothing = store.delete_batch(device.id, [], exact=rows)
         assert (nothing.deleted, nothing.stored, nothing.device.version) == (0, False, 2)
     assert store.table_counts() == before
     # Mixed, in one batch: a whole arch, and exact rows of it too (counted once) and of another.
@@ -364,6 +403,24 @@ def test_a_store_made_before_deletions_opens_and_deletes(tmp_path: Path) -> None
     assert (deleted.deleted, deleted.device.measurement_count) == (1, 1)
     assert store.measurements(1, "nasbench201")[0] == ["b"]
     assert store.measurements(1, "nasbench201", 1)[0] == ["a", "b"]
+    store.close()
+
+
+def test_a_store_made_before_empty_deletions_were_kept_opens_and_keeps_them(
+    tmp_path: Path,
+) -> None:
+    """A store of the code before (no empty_deletions table) gets the table when opened: the
+    schema check requires none of it (nor did that code's, which opens a store with it)."""
+    path = tmp_path / "old.sqlite"
+    Store(path).close()
+    with closing(sqlite3.connect(path)) as old:
+        old.execute("DROP TABLE IF EXISTS empty_deletions")
+    store = Store(path)
+    device = store.register_device("d")
+    store.delete_batch(device.id, [("nasbench201", "a")], "req")
+    store.add_measurements(device.id, _nb201("a"))
+    assert store.delete_batch(device.id, [("nasbench201", "a")], "req").deleted == 0
+    assert store.get(device.id).measurement_count == 1
     store.close()
 
 

@@ -171,6 +171,7 @@ def test_healthy_store_reopens_with_everything(healthy: Path) -> None:
             "aliases": 1,
             "batches": 6,
             "measurements": 3000,
+            "empty_deletions": 0,
         }
     finally:
         store.close()
