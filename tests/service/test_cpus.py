@@ -20,12 +20,24 @@ def cgroup(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
-def usable_in(root: Path, files: dict[str, bytes], own: str = "") -> int:
+def usable_in(
+    root: Path, files: dict[str, bytes], own: str = "", mountinfo: str | None = None
+) -> int:
     """usable_cpus of 16 CPUs of affinity in a fake cgroup file system whose process is in
-    the cgroups ``own`` names (``/proc/self/cgroup``'s lines)."""
+    the cgroups ``own`` names (``/proc/self/cgroup``'s lines), mounted where ``mountinfo``
+    (``/proc/self/mountinfo``'s lines) says, or with no mountinfo to read where it is None."""
     own_cgroups = root.parent / f"{root.name}-own"
     own_cgroups.write_text(own)
-    return cpus.usable_cpus(cgroup(root, files), own_cgroups)
+    mounts = root.parent / f"{root.name}-mountinfo"
+    if mountinfo is not None:
+        mounts.write_text(mountinfo)
+    return cpus.usable_cpus(cgroup(root, files), own_cgroups, mounts)
+
+
+def mount(hierarchy_root: str, point: Path | str, fstype: str, super_options: str) -> str:
+    """A line of mountinfo: the folder ``hierarchy_root`` of a cgroup hierarchy at ``point``."""
+    mounted = f"32 31 0:29 {hierarchy_root} {point} rw,relatime shared:9"  # shared: optional
+    return f"{mounted} - {fstype} cgroup {super_options}\n"
 
 
 @pytest.mark.parametrize(
@@ -113,6 +125,141 @@ def test_the_quota_of_the_process_s_own_cgroup_and_its_ancestors_counts(
     cgroup, below the root) ran torch on every core."""
     monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     assert usable_in(tmp_path / "cgroup", files, own) == expected
+
+
+def hybrid(root: Path) -> str:
+    """mountinfo of the hybrid layout (this VM's): a tmpfs at ``root`` with v1's controllers
+    each in a folder of it, and v2's hierarchy in ``root/unified``."""
+    return (
+        f"31 23 0:28 / {root} rw,relatime - tmpfs tmpfs rw,mode=755\n"
+        + mount("/", root / "cpu", "cgroup", "rw,cpu")
+        + mount("/", root / "memory", "cgroup", "rw,memory")
+        + mount("/", root / "unified", "cgroup2", "rw")
+    )
+
+
+@pytest.mark.parametrize(
+    "own, files, expected",
+    [
+        (
+            "1:cpu:/\n0::/user.slice/job\n",
+            {"unified/user.slice/job/cpu.max": b"200000 100000\n"},
+            2,
+        ),
+        # An ancestor's quota holds for its children.
+        ("1:cpu:/\n0::/a/b\n", {"unified/a/cpu.max": b"300000 100000\n"}, 3),
+    ],
+)
+def test_cgroup_v2_is_read_where_mountinfo_says_it_is_mounted(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    own: str,
+    files: dict[str, bytes],
+    expected: int,
+) -> None:
+    """Only /sys/fs/cgroup was read for v2: in the hybrid layout, v2 at
+    /sys/fs/cgroup/unified, its quota was missed."""
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert usable_in(tmp_path, files, own, hybrid(tmp_path)) == expected
+
+
+def test_a_v1_cpu_controller_mounted_under_another_name_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only /sys/fs/cgroup/cpu was read for v1: a mount at /sys/fs/cgroup/cpu,cpuacct without
+    the ``cpu`` link beside it was missed."""
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
+    mountinfo = mount("/", tmp_path / "cpu,cpuacct", "cgroup", "rw,cpu,cpuacct")
+    files = {
+        "cpu,cpuacct/batch/cpu.cfs_quota_us": b"300000\n",
+        "cpu,cpuacct/batch/cpu.cfs_period_us": b"100000\n",
+    }
+    assert usable_in(tmp_path, files, "4:cpu,cpuacct:/batch\n", mountinfo) == 3
+
+
+def test_an_escaped_space_in_a_mount_point_is_read_as_a_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
+    mountinfo = mount("/", f"{tmp_path}/cgroup\\040v2", "cgroup2", "rw")
+    assert usable_in(tmp_path, {"cgroup v2/cpu.max": b"200000 100000\n"}, "0::/\n", mountinfo) == 2
+
+
+@pytest.mark.parametrize(
+    "own, files, expected",
+    [
+        # Its own cgroup: the mount point itself
+        ("0::/docker/abc\n", {"container/cpu.max": b"200000 100000\n"}, 2),
+        (
+            "0::/docker/abc/worker\n",
+            {
+                "container/cpu.max": b"200000 100000\n",
+                "container/worker/cpu.max": b"100000 100000\n",
+            },
+            1,
+        ),
+    ],
+)
+def test_a_container_s_mount_of_its_own_subtree_is_read_from_the_mount_s_root(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    own: str,
+    files: dict[str, bytes],
+    expected: int,
+) -> None:
+    """A container's mount shows only its subtree of the hierarchy (mountinfo's root,
+    /docker/abc), while /proc/self/cgroup names the path from the hierarchy's root: the
+    folder was looked for at <mount point>/docker/abc, which is not there."""
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
+    mountinfo = mount("/docker/abc", tmp_path / "container", "cgroup2", "rw")
+    assert usable_in(tmp_path, files, own, mountinfo) == expected
+
+
+@pytest.mark.parametrize(
+    "hierarchy_root, own",
+    [
+        ("/docker/abc", "0::/docker/other\n"),
+        ("/", "0::/../sibling\n"),  # a cgroup namespace's path of a cgroup outside it
+    ],
+)
+def test_a_cgroup_no_mount_shows_says_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hierarchy_root: str, own: str
+) -> None:
+    """The mount point's quota is another cgroup's, and ``..`` would climb out of the mount."""
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
+    mountinfo = mount(hierarchy_root, tmp_path / "container", "cgroup2", "rw")
+    files = {"container/cpu.max": b"100000 100000\n", "sibling/cpu.max": b"100000 100000\n"}
+    assert usable_in(tmp_path, files, own, mountinfo) == 16
+
+
+@pytest.mark.parametrize(
+    "mountinfo",
+    [
+        None,  # none to read
+        "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n",
+        mount("/", "/sys/fs/cgroup/memory", "cgroup", "rw,memory"),  # no cpu controller
+        "not a mount\n",
+    ],
+)
+def test_without_a_cgroup_mount_in_mountinfo_the_usual_places_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mountinfo: str | None
+) -> None:
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
+    files = {
+        "cpu.max": b"300000 100000\n",
+        "cpu/batch/cpu.cfs_quota_us": b"200000\n",
+        "cpu/batch/cpu.cfs_period_us": b"100000\n",
+    }
+    assert usable_in(tmp_path / "cgroup", files, "1:cpu:/batch\n", mountinfo) == 2
+
+
+def test_this_machine_s_mounts_name_existing_cgroup_folders() -> None:
+    """Every folder found through this machine's mountinfo exists: one joined wrongly (the
+    mount's root or point ignored) would not."""
+    if not cpus._cgroup_mounts(cpus.MOUNTINFO):
+        pytest.skip("no cgroup mount in this machine's mountinfo")
+    folders = cpus._cgroup_folders(cpus.CGROUP_ROOT, cpus.OWN_CGROUPS, cpus.MOUNTINFO)
+    assert folders and all(folder.is_dir() for folder in folders)
 
 
 def test_a_real_cgroup_quota_is_found() -> None:
