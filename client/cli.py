@@ -1250,24 +1250,29 @@ def _spaces_measured(latency: LatencyClient, device: str, exclude: Space) -> lis
 
 def warn_if_source_device(info: DeviceInfo, search_spaces: Iterable[str]) -> None:
     """Warns (stderr) of an upload, of archs of ``search_spaces``, to one of the shared model's
-    source devices: NB201 measurements join its complete table, others become its own beside
-    it, and the server refits at its next start either way (the fit is keyed on the sources'
-    versions, which any upload bumps). Call it once the upload goes ahead, not before one the
-    service may refuse."""
+    source devices: NB201 measurements join its complete table, and the server refits at its
+    next start; others become its own beside it, which the fit (of NB201 tables alone) does not
+    read. Call it once the upload goes ahead, not before one the service may refuse."""
     if not info.source:
         return
     spaces = set(search_spaces)
     others = sorted(spaces - {Space.nasbench201})
+    refit = "the server refits the model at its next start"
     if not others:
-        fate = "these measurements join its table"
+        fate = f"these measurements join its table, and {refit}"
+    elif Space.nasbench201 in spaces:
+        fate = (
+            f"these {' and '.join(others)} measurements become its own, beside its NB201 table"
+            f" (the NB201 ones join it, and {refit})"
+        )
     else:
-        fate = f"these {' and '.join(others)} measurements become its own, beside its NB201 table"
-        if Space.nasbench201 in spaces:
-            fate += " (the NB201 ones join it)"
+        fate = (
+            f"these {' and '.join(others)} measurements become its own, beside its NB201 table"
+            " (the shared model, fitted on NB201 tables, does not change)"
+        )
     typer.echo(
         f"warning: {info.name} is a source device of the shared model (a complete NB201"
-        f" table): {fate}, and the server refits the model at its next start; register your"
-        " own device to keep them apart",
+        f" table): {fate}; register your own device to keep them apart",
         err=True,
     )
 
