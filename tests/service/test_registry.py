@@ -471,9 +471,9 @@ def test_a_cache_saved_without_its_fit_key_is_refitted_over_with_one_line(
 def test_an_upload_to_a_source_while_its_table_is_read_makes_the_next_start_refit(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The key took the sources' versions after their tables were read: an upload in between
-    (device RPCs are served during the start-up) was in the key but not in the fit, and the
-    next start reused that fit as if it had seen the upload."""
+    """The key must be of the tables the fit read: once it took the sources' versions after
+    their tables were read, and an upload in between (device RPCs are served during the
+    start-up) was in the key but not in the fit, which the next start reused."""
     store = Store(store_path)
     read = store.measurements
     uploaded = []
