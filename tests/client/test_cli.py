@@ -565,6 +565,25 @@ def test_latency_ms_takes_one_arch_alone(target: str, tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "give exactly one ARCH with it" in refused.stderr
 
 
+def test_predicting_a_space_the_device_has_no_measurements_of_warns(target: str) -> None:
+    """An FBNet prediction of a device measured on NB201 alone is the prior's guess (about a
+    second, its sd in kiloseconds), which the table printed as any other prediction."""
+    fbnet = ",".join(["k5_e6"] * 22)
+    assert run(target, "register", "-d", "nb201-only").exit_code == 0
+    assert run(target, "add", "-d", "nb201-only", CELL, "--latency-ms", "3.0").exit_code == 0
+    predicted = run(target, "predict", "-d", "nb201-only", "--space", "fbnet", fbnet)
+    assert predicted.exit_code == 0, predicted.output
+    assert "warning: nb201-only has no fbnet measurements: these are the prior's guesses" in (
+        " ".join(predicted.stderr.split())
+    )
+    vectors = run(target, "predict", "-d", "nb201-only", "--space", "vector", "1.5,2.5")
+    assert "warning: nb201-only has no vector measurements" in vectors.stderr
+    assert "warning" not in run(target, "predict", "-d", "nb201-only", CELL).stderr
+    assert run(target, "add", "-d", "nb201-only", fbnet, "--latency-ms", "9.0").exit_code == 0
+    measured = run(target, "predict", "-d", "nb201-only", "--space", "fbnet", fbnet)
+    assert measured.exit_code == 0 and "warning" not in measured.stderr, measured.output
+
+
 def test_add_uploads_one_arch_given_with_its_latency(target: str) -> None:
     assert run(target, "register", "-d", "by-hand").exit_code == 0
     added = run(target, "add", "-d", "by-hand", CELL, "--latency-ms", "3.25")
