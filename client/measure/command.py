@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from client.measure.timing import Timing, TimingSettings
 
 DEFAULT_SUGGESTED = 10
+#: Passes over each list of archs (see --passes): on the development VM, 200 held-out archs timed
+#: twice ranked against the service's predictions at Spearman 0.92-0.98 by their quicker pass,
+#: 0.79-0.93 by the first alone (three runs, 2026-12-05, docs/measuring-notes.md).
+DEFAULT_PASSES = 2
 #: Uploaded archs timed again after the held-out set (a few seconds on a CPU).
 DEFAULT_RECHECK = 3
 #: More timings of an upload the service finds surprising: with the first, a median of three.
@@ -59,17 +63,23 @@ HOLDOUT_COLUMNS = ("arch", "latency_ms", "spread")
 
 
 class _Bar:
-    """A rich progress task that the loop advances once per timed architecture, counting
-    those that stayed noisy."""
+    """A rich progress task that the loop advances once per timing (``passes`` per arch),
+    counting the archs whose kept timing stayed noisy."""
 
-    def __init__(self, progress: Progress, label: str, total: int) -> None:
+    def __init__(self, progress: Progress, label: str, archs: int, passes: int) -> None:
         self.progress = progress
-        self.task = _add_task(progress, label, total)
-        self.noisy = 0
+        self.task = _add_task(progress, label, archs * passes)
+        self.kept: dict[str, Timing] = {}
 
     def __call__(self, arch: str, timing: Timing) -> None:
+        from client.measure.timing import keep_quicker
+
         self.progress.advance(self.task)
-        self.noisy += timing.noisy
+        keep_quicker(self.kept, arch, timing)
+
+    @property
+    def noisy(self) -> int:
+        return sum(timing.noisy for timing in self.kept.values())
 
 
 @app.command()
@@ -121,6 +131,16 @@ def measure(
     ] = 1,
     runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs per arch.")] = 30,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs first.")] = 10,
+    passes: Annotated[
+        int,
+        typer.Option(
+            "--passes",
+            min=1,
+            help="Time each list of archs this many times over, each arch kept at its quickest"
+            " pass: a second or two of a slowed machine, steady within a series, costs one"
+            " pass, not the arch's latency.",
+        ),
+    ] = DEFAULT_PASSES,
     max_spread: Annotated[
         float,
         typer.Option(
@@ -244,6 +264,7 @@ def measure(
             max_spread=max_spread,
             clock=clock,
             reference=reference,
+            passes=passes,
         )
     _warn_oversubscribed(threads)
     if holdout and eval_archs is not None:  # one scored set: --holdout was silently ignored
@@ -476,7 +497,7 @@ def _run(
     registered = None
     if plan.register:
         # A registered device keeps its descriptor: no bar for archs that are not timed.
-        bar = _Bar(progress, "reference archs", 10) if existing is None else None
+        bar = _Bar(progress, "reference archs", 10, settings.passes) if existing is None else None
         registered = loop.register(latency, plan.device, settings, on_reference=bar)
         summary["registered"] = registered is not None
         summary["reference_noisy"] = bar.noisy if bar is not None else 0
@@ -538,7 +559,9 @@ def _measure_rounds(
                 # Once the first archs are known, before they are timed: the suggestions may be
                 # refused (a complete table has none), and then nothing joins the table.
                 warn_if_source_device(existing, [plan.space])
-            bar = _Bar(progress, f"round {len(rounds) + 1}", len(set(picks)))  # each timed once
+            bar = _Bar(
+                progress, f"round {len(rounds) + 1}", len(set(picks)), settings.passes
+            )  # each timed once
             report = loop.measure_round(
                 latency, plan.device, picks, plan.space, settings, bar, plan.retime
             )
@@ -608,14 +631,16 @@ def _evaluate(
     ``uploaded`` were timed: the summary's "evaluation" and "speed_check"."""
     from client.measure import loop
 
-    bar = _Bar(progress, "held-out", len(set(targets)))  # a repeated arch is timed once
+    bar = _Bar(
+        progress, "held-out", len(set(targets)), settings.passes
+    )  # a repeated arch is timed once
     evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
     if plan.save_holdout is not None:
         _write_csv(plan.save_holdout, evaluation)
     result: dict[str, Any] = {"evaluation": evaluation.scores.as_dict()}
     result["evaluation"]["noisy"] = evaluation.noisy
     if plan.recheck and uploaded:
-        bar = _Bar(progress, "speed check", min(plan.recheck, len(uploaded)))
+        bar = _Bar(progress, "speed check", min(plan.recheck, len(uploaded)), settings.passes)
         check = loop.recheck_speed(uploaded, plan.recheck, plan.space, settings, bar)
         result["speed_check"] = _speed_check_dict(check)
     return result

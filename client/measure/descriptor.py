@@ -38,7 +38,7 @@ from client.measure.timing import (
     OnMeasured,
     TimingSettings,
     reference_latency,
-    time_arch,
+    time_archs,
     torch_threads,
 )
 
@@ -168,13 +168,8 @@ def reference_latencies(
     settings: TimingSettings, progress: OnMeasured | None = None
 ) -> dict[str, float]:
     """``latency:<arch>`` -> ms for HELP's reference archs, measured here with ``settings``."""
-    latencies = {}
-    for arch in HELP_REFERENCE_ARCHS:
-        timing = time_arch(arch, settings=settings)
-        latencies[REFERENCE_LATENCY_PREFIX + arch] = timing.median_ms
-        if progress is not None:
-            progress(arch, timing)
-    return latencies
+    timings = time_archs(HELP_REFERENCE_ARCHS, settings=settings, on_measured=progress)
+    return {REFERENCE_LATENCY_PREFIX + arch: t.median_ms for arch, t in timings.items()}
 
 
 def settings_facts(settings: TimingSettings) -> dict[str, float]:

@@ -27,7 +27,14 @@ from client.measure.descriptor import (
 )
 from client.measure.errors import MeasureError, TimingError
 from client.measure.networks import FBNET, NASBENCH201, canonical_arch, random_archs, space_of_arch
-from client.measure.timing import STEADY_LIMIT, OnMeasured, Timing, TimingSettings, time_arch
+from client.measure.timing import (
+    STEADY_LIMIT,
+    OnMeasured,
+    Timing,
+    TimingSettings,
+    time_arch,
+    time_archs,
+)
 from client.metrics import Scores, score
 from service.wording import quantity
 
@@ -87,14 +94,8 @@ def measure_archs(
     settings: TimingSettings,
     on_measured: OnMeasured | None = None,
 ) -> dict[str, Timing]:
-    """Times every arch (duplicates once), in order."""
-    timings: dict[str, Timing] = {}
-    for arch in archs:
-        if arch in timings:
-            continue
-        timings[arch] = time_arch(arch, search_space, settings)
-        if on_measured is not None:
-            on_measured(arch, timings[arch])
+    """:func:`time_archs`, warning of the archs whose kept timing stayed noisy."""
+    timings = time_archs(archs, search_space, settings, on_measured)
     noisy = count_noisy(timings)
     if noisy:
         logger.warning(

@@ -15,11 +15,13 @@ from client.measure.networks import format_nb201
 from client.measure.timing import (
     Reference,
     Repeatability,
+    Timing,
     TimingSettings,
     percents,
     repeatability,
     summarise,
     time_arch,
+    time_archs,
     time_callable,
 )
 
@@ -328,3 +330,48 @@ def test_the_batch_size_sizes_the_input_of_the_arch_and_of_the_reference(
     settings = TimingSettings(warmup=0, runs=1, attempts=1, batch_size=3, reference=SKIP)
     time_arch(SKIP, settings=settings)
     assert sizes == [3, 3, 3]  # the arch's input and the reference's own latency
+
+
+def scripted_time_arch(
+    monkeypatch: pytest.MonkeyPatch, medians_ms: dict[str, list[float]]
+) -> list[str]:
+    """``time_arch`` gives each arch its next scripted median (quiet series); returns the
+    archs in the order they were timed."""
+    timed: list[str] = []
+
+    def fake_time_arch(arch: str, space: str, settings: TimingSettings) -> Timing:
+        ms = medians_ms[arch][sum(a == arch for a in timed)]
+        timed.append(arch)
+        return Timing(ms, 0.99 * ms, 1.01 * ms, (ms,))
+
+    monkeypatch.setattr(timing_module, "time_arch", fake_time_arch)
+    return timed
+
+
+def test_passes_go_over_the_list_and_keep_each_arch_s_quickest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second or two at half speed, steady within each series, doubled the medians of the
+    archs timed in it; a second pass over the list, later, keeps what the slowdown spared."""
+    timed = scripted_time_arch(monkeypatch, {"a": [20.0, 10.0, 20.0], "b": [10.0, 30.0]})
+    heard: list[tuple[str, float]] = []
+    settings = TimingSettings(passes=2)
+    timings = time_archs(
+        ["a", "b", "a"], settings=settings, on_measured=lambda a, t: heard.append((a, t.median_ms))
+    )
+    assert timed == ["a", "b", "a", "b"]  # pass by pass, a repeated arch once a pass
+    assert {arch: t.median_ms for arch, t in timings.items()} == {"a": 10.0, "b": 10.0}
+    assert heard == [("a", 20.0), ("b", 10.0), ("a", 10.0), ("b", 30.0)]  # every timing
+    one_pass = time_archs(["a"], settings=TimingSettings())
+    assert list(timed[4:]) == ["a"] and one_pass["a"].median_ms == 20.0
+
+
+def test_repeatability_times_each_repeat_as_an_upload_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted_time_arch(monkeypatch, {"a": [10.0, 20.0, 21.0, 10.5]})
+    result = repeatability("a", 2, settings=TimingSettings(passes=2))
+    assert result.medians_ms == (10.0, 10.5)
+
+
+def test_passes_must_be_at_least_one() -> None:
+    with pytest.raises(TimingError, match="passes >= 1"):
+        TimingSettings(passes=0)
