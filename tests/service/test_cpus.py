@@ -12,6 +12,12 @@ import pytest
 from service import cpus
 
 
+@pytest.fixture
+def sixteen_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An affinity of 16 CPUs: more than any quota of the fake trees pays for."""
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
+
+
 def cgroup(root: Path, files: dict[str, bytes]) -> Path:
     """A fake cgroup file system at ``root`` holding ``files`` (paths under it)."""
     for name, content in files.items():
@@ -50,11 +56,10 @@ def mount(hierarchy_root: str, point: Path | str, fstype: str, super_options: st
     ],
 )
 def test_a_containers_cpu_quota_limits_the_usable_cpus(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes], expected: int
+    tmp_path: Path, sixteen_cpus: None, files: dict[str, bytes], expected: int
 ) -> None:
     """Only the affinity was counted: in docker run --cpus 2 on a 16-core host, --threads 8
     ran without a warning, at a fraction of its speed."""
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     assert usable_in(tmp_path, files) == expected
 
 
@@ -72,9 +77,8 @@ def test_a_containers_cpu_quota_limits_the_usable_cpus(
     ],
 )
 def test_no_quota_or_one_that_cannot_be_read_leaves_the_affinity(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes]
+    tmp_path: Path, sixteen_cpus: None, files: dict[str, bytes]
 ) -> None:
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     assert usable_in(tmp_path, files) == 16
 
 
@@ -116,14 +120,13 @@ def test_the_affinity_limits_the_usable_cpus_below_the_quota(
 )
 def test_the_quota_of_the_process_s_own_cgroup_and_its_ancestors_counts(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    sixteen_cpus: None,
     own: str,
     files: dict[str, bytes],
     expected: int,
 ) -> None:
     """Only the root's quota was read: a server in a systemd unit with CPUQuota= (its own
     cgroup, below the root) ran torch on every core."""
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     assert usable_in(tmp_path / "cgroup", files, own) == expected
 
 
@@ -152,23 +155,21 @@ def hybrid(root: Path) -> str:
 )
 def test_cgroup_v2_is_read_where_mountinfo_says_it_is_mounted(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    sixteen_cpus: None,
     own: str,
     files: dict[str, bytes],
     expected: int,
 ) -> None:
     """Only /sys/fs/cgroup was read for v2: in the hybrid layout, v2 at
     /sys/fs/cgroup/unified, its quota was missed."""
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     assert usable_in(tmp_path, files, own, hybrid(tmp_path)) == expected
 
 
 def test_a_v1_cpu_controller_mounted_under_another_name_is_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sixteen_cpus: None
 ) -> None:
     """Only /sys/fs/cgroup/cpu was read for v1: a mount at /sys/fs/cgroup/cpu,cpuacct without
     the ``cpu`` link beside it was missed."""
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     mountinfo = mount("/", tmp_path / "cpu,cpuacct", "cgroup", "rw,cpu,cpuacct")
     files = {
         "cpu,cpuacct/batch/cpu.cfs_quota_us": b"300000\n",
@@ -178,9 +179,8 @@ def test_a_v1_cpu_controller_mounted_under_another_name_is_read(
 
 
 def test_an_escaped_space_in_a_mount_point_is_read_as_a_space(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sixteen_cpus: None
 ) -> None:
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     mountinfo = mount("/", f"{tmp_path}/cgroup\\040v2", "cgroup2", "rw")
     assert usable_in(tmp_path, {"cgroup v2/cpu.max": b"200000 100000\n"}, "0::/\n", mountinfo) == 2
 
@@ -202,7 +202,7 @@ def test_an_escaped_space_in_a_mount_point_is_read_as_a_space(
 )
 def test_a_container_s_mount_of_its_own_subtree_is_read_from_the_mount_s_root(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    sixteen_cpus: None,
     own: str,
     files: dict[str, bytes],
     expected: int,
@@ -210,7 +210,6 @@ def test_a_container_s_mount_of_its_own_subtree_is_read_from_the_mount_s_root(
     """A container's mount shows only its subtree of the hierarchy (mountinfo's root,
     /docker/abc), while /proc/self/cgroup names the path from the hierarchy's root: the
     folder was looked for at <mount point>/docker/abc, which is not there."""
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     mountinfo = mount("/docker/abc", tmp_path / "container", "cgroup2", "rw")
     assert usable_in(tmp_path, files, own, mountinfo) == expected
 
@@ -223,10 +222,9 @@ def test_a_container_s_mount_of_its_own_subtree_is_read_from_the_mount_s_root(
     ],
 )
 def test_a_cgroup_no_mount_shows_says_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hierarchy_root: str, own: str
+    tmp_path: Path, sixteen_cpus: None, hierarchy_root: str, own: str
 ) -> None:
     """The mount point's quota is another cgroup's, and ``..`` would climb out of the mount."""
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     mountinfo = mount(hierarchy_root, tmp_path / "container", "cgroup2", "rw")
     files = {"container/cpu.max": b"100000 100000\n", "sibling/cpu.max": b"100000 100000\n"}
     assert usable_in(tmp_path, files, own, mountinfo) == 16
@@ -242,9 +240,8 @@ def test_a_cgroup_no_mount_shows_says_nothing(
     ],
 )
 def test_without_a_cgroup_mount_in_mountinfo_the_usual_places_are_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mountinfo: str | None
+    tmp_path: Path, sixteen_cpus: None, mountinfo: str | None
 ) -> None:
-    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: set(range(16)))
     files = {
         "cpu.max": b"300000 100000\n",
         "cpu/batch/cpu.cfs_quota_us": b"200000\n",
