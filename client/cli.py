@@ -816,7 +816,7 @@ def _warn_of_unmeasured_spaces(latency: LatencyClient, device: str, spaces: set[
         how = (
             "`client add --space vector`"
             if space == Space.vector.value
-            else (f"`client measure --space {space}`, or `client add`")
+            else f"`client measure --space {space}`, or `client add`"
         )
         typer.echo(
             f"warning: {device} has no {space} measurements: these are the prior's guesses,"
@@ -1281,16 +1281,12 @@ def warn_if_source_device(info: DeviceInfo, search_spaces: Iterable[str]) -> Non
     refit = "the server refits the model at its next start"
     if not others:
         fate = f"these measurements join its table, and {refit}"
-    elif Space.nasbench201 in spaces:
-        fate = (
-            f"these {' and '.join(others)} measurements become its own, beside its NB201 table"
-            f" (the NB201 ones join it, and {refit})"
-        )
     else:
-        fate = (
-            f"these {' and '.join(others)} measurements become its own, beside its NB201 table"
-            " (the shared model, fitted on NB201 tables, does not change)"
-        )
+        fate = f"these {' and '.join(others)} measurements become its own, beside its NB201 table"
+        if Space.nasbench201 in spaces:
+            fate += f" (the NB201 ones join it, and {refit})"
+        else:
+            fate += " (the shared model, fitted on NB201 tables, does not change)"
     typer.echo(
         f"warning: {info.name} is a source device of the shared model (a complete NB201"
         f" table): {fate}; register your own device to keep them apart",

@@ -559,9 +559,8 @@ def _measure_rounds(
                 # Once the first archs are known, before they are timed: the suggestions may be
                 # refused (a complete table has none), and then nothing joins the table.
                 warn_if_source_device(existing, [plan.space])
-            bar = _Bar(
-                progress, f"round {len(rounds) + 1}", len(set(picks)), settings.passes
-            )  # each timed once
+            # A repeated pick is timed once a pass.
+            bar = _Bar(progress, f"round {len(rounds) + 1}", len(set(picks)), settings.passes)
             report = loop.measure_round(
                 latency, plan.device, picks, plan.space, settings, bar, plan.retime
             )
@@ -631,9 +630,8 @@ def _evaluate(
     ``uploaded`` were timed: the summary's "evaluation" and "speed_check"."""
     from client.measure import loop
 
-    bar = _Bar(
-        progress, "held-out", len(set(targets)), settings.passes
-    )  # a repeated arch is timed once
+    # A repeated arch is timed once a pass.
+    bar = _Bar(progress, "held-out", len(set(targets)), settings.passes)
     evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
     if plan.save_holdout is not None:
         _write_csv(plan.save_holdout, evaluation)
