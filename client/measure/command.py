@@ -11,7 +11,7 @@ import math
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from client.measure.timing import Timing, TimingSettings
 
 DEFAULT_SUGGESTED = 10
+#: --reference's spelling of no reference.
+NO_REFERENCE = "none"
 #: Passes over each list of archs (see --passes): on the development VM, 200 held-out archs timed
 #: twice ranked against the service's predictions at Spearman 0.92-0.98 by their quicker pass,
 #: 0.79-0.93 by the first alone (three runs, 2026-12-05, docs/measuring-notes.md).
@@ -164,7 +166,9 @@ def measure(
             "--reference",
             help="Time every run back to back with this arch and scale by its latency (recorded"
             " at --register, reused by every later run): cancels drift of the machine's speed"
-            " (turbo, throttling, a busy VM host).",
+            " (turbo, throttling, a busy VM host). Default: the one the device was registered"
+            " with; a new device gets the all-nor_conv_1x1 NB201 cell. 'none' times each"
+            " network alone (and takes half the time).",
         ),
     ] = None,
     strategy: Annotated[
@@ -263,7 +267,7 @@ def measure(
             threads=threads,
             max_spread=max_spread,
             clock=clock,
-            reference=reference,
+            reference=None if reference == NO_REFERENCE else reference,
             passes=passes,
         )
     _warn_oversubscribed(threads)
@@ -273,7 +277,7 @@ def measure(
         )
     _check_save_holdout(save_holdout, holdout, eval_archs)
     with _measure_error_as(ClientInputError):  # a malformed arch: the user's input, one line
-        given, held_out = _read_inputs(archs, eval_archs, reference, space)
+        given, held_out = _read_inputs(archs, eval_archs, settings.reference, space)
     plan = _Plan(
         device=device,
         register=register,
@@ -289,6 +293,7 @@ def measure(
         recheck=recheck,
         retime=retime,
         save_holdout=save_holdout,
+        reference_given=reference is not None,
     )
     _require_work(plan)
     with _measure_error_as(ClientInputError):  # e.g. a network that cannot run here
@@ -474,6 +479,8 @@ class _Plan:
     recheck: int
     retime: int
     save_holdout: Path | None
+    #: Whether --reference was given; else the device's registered one is used.
+    reference_given: bool
 
     @property
     def has_work(self) -> bool:
@@ -493,7 +500,7 @@ def _run(
     from client.measure import loop
 
     summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
-    existing = _check_device(latency, plan, settings)
+    existing, settings = _check_device(latency, plan, settings)
     registered = None
     if plan.register:
         # A registered device keeps its descriptor: no bar for archs that are not timed.
@@ -585,12 +592,13 @@ def _say_interrupted(
 
 def _check_device(
     latency: LatencyClient, plan: _Plan, settings: TimingSettings
-) -> DeviceInfo | None:
+) -> tuple[DeviceInfo | None, TimingSettings]:
     """Before anything is timed: the device exists (unless registered now), its latencies
-    were taken with these settings, and this client may write. Returns the device as it was,
-    None if it was not yet."""
+    were taken with these settings, and this client may write. Returns the device as it was
+    (None if it was not yet) and the settings, with the reference it was registered with
+    unless --reference names one."""
     from client.errors import NotFoundError
-    from client.measure.loop import check_settings
+    from client.measure.loop import check_settings, registered_reference
 
     device: DeviceInfo | None = None
     try:
@@ -599,10 +607,12 @@ def _check_device(
         if plan.uses_device and not plan.register:
             exc.message += "; add --register to register it with this machine's descriptor"
             raise
-    else:
+    if not plan.reference_given:
+        settings = replace(settings, reference=registered_reference(device))
+    if device is not None:
         check_settings(device, settings)
     _check_write_access(latency, plan)
-    return device
+    return device, settings
 
 
 def _check_write_access(latency: LatencyClient, plan: _Plan) -> None:
@@ -737,12 +747,24 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     # Beside JSON the text goes to stderr, with the progress bars: its warnings (a busy machine,
     # a surprising upload, a flattered score) were printed nowhere with --json.
     console = output_console(stderr=as_json)
+    _print_reference(console, summary["settings"])
     _print_measured(console, summary)
     _print_noisy_warning(console, summary)
     if "speed_check" in summary:
         _print_speed_check(console, summary["speed_check"], summary["settings"])
     if "repeatability" in summary:
         _print_repeatability(console, summary["repeatability"], summary["settings"])
+
+
+def _print_reference(console: Console, settings: dict[str, Any]) -> None:
+    """The reference every timing was paired with: by default no option names it."""
+    from rich.text import Text
+
+    if settings["reference"] is None:
+        return
+    recorded = settings["reference_ms"]
+    scale = f" ({recorded:.3f} ms, as recorded at registration)" if recorded else ""
+    console.print(Text(f"timed against the reference {settings['reference']}{scale}"))
 
 
 def _print_measured(console: Console, summary: dict[str, Any]) -> None:
@@ -874,7 +896,7 @@ def _warn_unsteady(
     console: Console, settings: dict[str, Any], how: str, consequence: str = ""
 ) -> None:
     consequence = f"{consequence}; " if consequence else ""
-    hint = "" if settings["reference"] else ", or with --reference"
+    hint = "" if settings["reference"] else ", or as a device timed with --reference"
     console.print(
         f"warning: this machine's speed {how}: {consequence}measure again at a quieter"
         f" moment{hint}",

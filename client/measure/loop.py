@@ -28,6 +28,7 @@ from client.measure.descriptor import (
 from client.measure.errors import MeasureError, TimingError
 from client.measure.networks import FBNET, NASBENCH201, canonical_arch, random_archs, space_of_arch
 from client.measure.timing import (
+    DEFAULT_REFERENCE,
     STEADY_LIMIT,
     OnMeasured,
     Timing,
@@ -175,6 +176,25 @@ def with_recorded_reference(device: DeviceInfo, settings: TimingSettings) -> Tim
         device.name,
     )
     return settings
+
+
+def registered_reference(device: DeviceInfo | None) -> str | None:
+    """The reference ``device``'s latencies are timed against when ``--reference`` is not
+    given: the one recorded at its registration; none for a device registered without one, or
+    by other means than ``client measure``; :data:`DEFAULT_REFERENCE` for a device not
+    registered yet (None)."""
+    if device is None:
+        return DEFAULT_REFERENCE
+    recorded = _recorded_reference(device.descriptor)
+    if recorded != REFERENCE_KEY:
+        return recorded.removeprefix(REFERENCE_MS_PREFIX)
+    if device.descriptor.get(REFERENCE_KEY):
+        raise MeasureError(
+            f"device {device.name!r} was measured with a --reference that its descriptor does"
+            " not name (registered before references were recorded): give it again with"
+            " --reference ARCH"
+        )
+    return None
 
 
 def _reference_key(settings: TimingSettings) -> str:

@@ -310,6 +310,20 @@ def test_a_recorded_reference_latency_is_used_without_timing_the_reference(
     assert timing_module.reference_latency(settings) == 4.0
 
 
+def test_a_reference_timed_here_keeps_its_quickest_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timed once, a half-speed moment at registration slowed the scale of every later timing
+    of the device."""
+    medians = iter([9.0, 4.0, 5.0])
+
+    def timed_alone(*args: object, **kwargs: object) -> Timing:
+        median = next(medians)
+        return Timing(median, median, median, (median,))
+
+    monkeypatch.setattr(timing_module, "_REFERENCES", {})
+    monkeypatch.setattr(timing_module, "time_network", timed_alone)
+    assert timing_module.reference_latency(TimingSettings(reference=SKIP, passes=3)) == 4.0
+
+
 def test_the_batch_size_sizes_the_input_of_the_arch_and_of_the_reference(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
