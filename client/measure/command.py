@@ -499,8 +499,8 @@ def _run(
     """Register, measure the given archs, run the suggestion rounds, evaluate; a summary."""
     from client.measure import loop
 
-    summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
     existing, settings = _check_device(latency, plan, settings)
+    summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
     registered = None
     if plan.register:
         # A registered device keeps its descriptor: no bar for archs that are not timed.

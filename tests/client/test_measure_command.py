@@ -513,6 +513,19 @@ def test_a_new_device_is_timed_against_the_default_reference_and_keeps_it(
     assert "these settings give no --reference" in alone.output
 
 
+def test_a_repeatability_check_of_no_device_says_it_was_paired(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its summary was made before the default reference was settled: it said no reference,
+    and the unsteady warning suggested one."""
+    reference_timed_at(monkeypatch, 4.0)
+    args = ["measure", "-d", "nowhere", "-n", "0", "--repeatability", "2", "--json", *FAST_FLAGS]
+    result = invoke(target, *args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["reference"] == DEFAULT_REFERENCE
+    assert f"timed against the reference {DEFAULT_REFERENCE}" in result.stderr
+
+
 def test_reference_none_registers_a_device_timed_alone_and_keeps_it(
     target: str, tmp_path: Path
 ) -> None:
