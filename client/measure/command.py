@@ -267,7 +267,7 @@ def measure(
             threads=threads,
             max_spread=max_spread,
             clock=clock,
-            reference=None if reference == NO_REFERENCE else reference,
+            reference=_named_reference(reference),
             passes=passes,
         )
     _warn_oversubscribed(threads)
@@ -399,6 +399,13 @@ def _check_save_holdout(save_holdout: Path | None, holdout: int, eval_archs: Pat
             param_hint="--save-holdout",
         )
     check_output_path(save_holdout, "--save-holdout")
+
+
+def _named_reference(reference: str | None) -> str | None:
+    """--reference's arch; None for none, in any case (``None`` is no NB201 arch)."""
+    if reference is not None and reference.strip().casefold() == NO_REFERENCE:
+        return None
+    return reference
 
 
 def _read_inputs(

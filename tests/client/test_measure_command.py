@@ -542,6 +542,8 @@ def test_reference_none_registers_a_device_timed_alone_and_keeps_it(
     second = invoke(target, *args)
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)["settings"]["reference"] is None
+    spelt = invoke(target, *args, "--reference", "None")  # not taken for an NB201 arch
+    assert spelt.exit_code == 0, spelt.output
 
 
 def test_a_reference_the_descriptor_does_not_name_must_be_given(target: str) -> None:
