@@ -490,8 +490,8 @@ def test_every_session_scales_by_the_reference_latency_recorded_at_registration(
 def test_a_new_device_is_timed_against_the_default_reference_and_keeps_it(
     target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Timed alone by default, runs on a VM whose speed stepped for minutes ranked held-out
-    archs at Spearman 0.72; later sessions need not type the reference again."""
+    """Before, timings were alone by default: runs on a VM whose speed stepped for minutes
+    ranked held-out archs at Spearman 0.72. Later sessions need not type the reference."""
     archs = tmp_path / "archs.txt"
     archs.write_text(CONV3 + "\n")
     args = ["measure", "-d", "paired", "--archs", str(archs), "--json", *FAST_FLAGS]
