@@ -147,6 +147,7 @@ def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:
         if key in recorded and recorded[key] != value
     ]
     if REFERENCE_KEY in recorded:  # else registered before references were recorded
+        registered_reference(device)  # refuses a descriptor that names no reference
         was, now = _recorded_reference(recorded), _reference_key(settings)
         if was != now:
             differing.append((_as_option(was), _as_option(now)))
@@ -189,10 +190,12 @@ def registered_reference(device: DeviceInfo | None) -> str | None:
     if recorded != REFERENCE_KEY:
         return recorded.removeprefix(REFERENCE_MS_PREFIX)
     if device.descriptor.get(REFERENCE_KEY):
+        # Only a hand-made descriptor gets here: measure records both keys together.
         raise MeasureError(
             f"device {device.name!r} was measured with a --reference that its descriptor does"
-            " not name (registered before references were recorded): give it again with"
-            " --reference ARCH"
+            " not name, so the scale of its latencies is unknown and no reference can be"
+            " matched to it: register another device for this machine"
+            " (--device NEW_NAME --register)"
         )
     return None
 

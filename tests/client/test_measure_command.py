@@ -546,14 +546,18 @@ def test_reference_none_registers_a_device_timed_alone_and_keeps_it(
     assert spelt.exit_code == 0, spelt.output
 
 
-def test_a_reference_the_descriptor_does_not_name_must_be_given(target: str) -> None:
-    """Registered between the two descriptor keys: timed against some reference, which a
-    session without --reference cannot tell, so it would mix scales."""
+@pytest.mark.parametrize("reference", [(), ("--reference", DEFAULT_REFERENCE)])
+def test_a_device_whose_descriptor_names_no_reference_is_sent_to_a_new_name(
+    target: str, reference: tuple[str, ...]
+) -> None:
+    """A hand-made descriptor that says "timed against a reference" without naming it: no
+    session can tell the scale, with --reference or without, so the advice is a new device
+    rather than an option that is refused in turn."""
     with LatencyClient(target) as latency:
         latency.register_device("unnamed", descriptor=RECORDED_SETTINGS | {"measure.reference": 1})
-    result = invoke(target, "measure", "-d", "unnamed", "--suggested", "2", *FAST_FLAGS)
+    result = invoke(target, "measure", "-d", "unnamed", "--suggested", "2", *reference, *FAST_FLAGS)
     assert_one_line_error(result, "does not name")
-    assert "--reference ARCH" in result.output
+    assert "--device NEW_NAME --register" in result.output
 
 
 def registration_lost_to_another_session(
