@@ -30,6 +30,7 @@ from gp.errors import (
     NotFittedError,
 )
 from gp.model import (
+    HAND_SET_VARIANCE_RATIO_PSEUDO_COUNT,
     ArchFeatures,
     DevicePosterior,
     FitSettings,
@@ -708,4 +709,5 @@ def prior_only_model(
         kernel.linear.variance = 0.01
         kernel.residual.outputscale = 0.25
         kernel.raw_noise.copy_(kernel.raw_noise_constraint.inverse_transform(torch.tensor(0.01)))
+    kernel.variance_ratio_pseudo_count = HAND_SET_VARIANCE_RATIO_PSEUDO_COUNT
     return LatencyModel(kernel, features)

@@ -369,6 +369,9 @@ class LatencyKernel(gpytorch.Module):
         self.linear.variance = 1e-3
         self.raw_noise = torch.nn.Parameter(torch.tensor(-4.0))
         self.register_constraint("raw_noise", GreaterThan(1e-6))
+        #: The prior pseudo-count of a device's variance ratio; a prior-only model's hand-set
+        #: kernel takes HAND_SET_VARIANCE_RATIO_PSEUDO_COUNT (gp.estimator.prior_only_model).
+        self.variance_ratio_pseudo_count = VARIANCE_RATIO_PSEUDO_COUNT
         # Each term's active_dims as a slice: they are consecutive columns, and slicing is a
         # view where gathering them copied the whole matrix (63% of predicting all of NB201).
         self._columns = {term: _as_slice(term.active_dims) for term in self.terms()}
@@ -403,14 +406,6 @@ class LatencyKernel(gpytorch.Module):
         """
         columns = self._columns[term]
         return to_dense(term.forward(x1[..., columns], x2[..., columns], diag=diag))
-
-    @property
-    def variance_ratio_pseudo_count(self) -> float:
-        """The prior pseudo-count of a device's variance ratio: a kernel without sources is a
-        prior-only model's, hand-set."""
-        if self.sources is None:
-            return HAND_SET_VARIANCE_RATIO_PSEUDO_COUNT
-        return VARIANCE_RATIO_PSEUDO_COUNT
 
     def source_columns(self, x: torch.Tensor) -> torch.Tensor:
         """([b x] n x S) the source-deviation columns of rows ``x``."""
