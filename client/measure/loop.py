@@ -147,8 +147,15 @@ def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:
         if key in recorded and recorded[key] != value
     ]
     if REFERENCE_KEY in recorded:  # else registered before references were recorded
-        registered_reference(device)  # refuses a descriptor that names no reference
         was, now = _recorded_reference(recorded), _reference_key(settings)
+        if was == REFERENCE_KEY and recorded[REFERENCE_KEY]:
+            # Only a hand-made descriptor gets here: measure records both keys together.
+            raise MeasureError(
+                f"device {device.name!r} was measured with a --reference that its descriptor"
+                " does not name, so the scale of its latencies is unknown and no reference can"
+                " be matched to it: register another device for this machine"
+                " (--device NEW_NAME --register)"
+            )
         if was != now:
             differing.append((_as_option(was), _as_option(now)))
     if differing:
@@ -183,21 +190,12 @@ def registered_reference(device: DeviceInfo | None) -> str | None:
     """The reference ``device``'s latencies are timed against when ``--reference`` is not
     given: the one recorded at its registration; none for a device registered without one, or
     by other means than ``client measure``; :data:`DEFAULT_REFERENCE` for a device not
-    registered yet (None)."""
+    registered yet (None). A descriptor that says "timed against a reference" without naming
+    it gives None too: :func:`check_settings` refuses it."""
     if device is None:
         return DEFAULT_REFERENCE
     recorded = _recorded_reference(device.descriptor)
-    if recorded != REFERENCE_KEY:
-        return recorded.removeprefix(REFERENCE_MS_PREFIX)
-    if device.descriptor.get(REFERENCE_KEY):
-        # Only a hand-made descriptor gets here: measure records both keys together.
-        raise MeasureError(
-            f"device {device.name!r} was measured with a --reference that its descriptor does"
-            " not name, so the scale of its latencies is unknown and no reference can be"
-            " matched to it: register another device for this machine"
-            " (--device NEW_NAME --register)"
-        )
-    return None
+    return None if recorded == REFERENCE_KEY else recorded.removeprefix(REFERENCE_MS_PREFIX)
 
 
 def _reference_key(settings: TimingSettings) -> str:
