@@ -59,6 +59,9 @@ FIT_REVISION = 5
 # Prior-only models (no source tables): a device's typical log-latency, 10 ms +- a factor 20.
 _PRIOR_LEVEL_LOG_MS = math.log(10.0)
 _PRIOR_LEVEL_SD = 3.0
+# Prior variance of the weight of a prior-only model's standardised layer count, before the
+# variance ratio (see prior_only_model).
+_LAYER_COUNT_PRIOR_VARIANCE = 10.0
 #: Archs whose column means and sds standardise a vector model's features: one has no spread.
 MIN_STANDARDISING_ARCHS = 2
 # A column whose standardising values differ by no more than this share of their magnitude is
@@ -690,6 +693,10 @@ def prior_only_model(
     work = None
     if space.work_feature is not None and space.typical_work is not None:
         work = (space.feature_names.index(space.work_feature), space.typical_work)
+    layer_count = None
+    if space.layer_count_feature is not None and space.layer_count_spread is not None:
+        column = space.feature_names.index(space.layer_count_feature)
+        layer_count = (column, *space.layer_count_spread)
     prior_level = (_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD)
     encoding_stats = None
     if standardise_by is not None:
@@ -700,12 +707,17 @@ def prior_only_model(
             torch.zeros(space.dim, dtype=universe.dtype),
             torch.ones(space.dim, dtype=universe.dtype),
         )
-    features = ArchFeatures(None, universe, encoding_stats, prior_level, work)
+    features = ArchFeatures(None, universe, encoding_stats, prior_level, work, layer_count)
     kernel = LatencyKernel(features.profile_dims, space.dim)
+    # The ratio to the device's median: archs of one space differ by a few-fold. The layer
+    # count's weight is left to the measurements (10 and 100 gave the same predictions).
+    variances = [0.05] + [_LAYER_COUNT_PRIOR_VARIANCE] * (layer_count is not None)
     with torch.no_grad():
-        # The ratio to the device's median: archs of one space differ by a few-fold.
-        level = kernel.profile.raw_variance_constraint.inverse_transform(torch.tensor(0.05))
-        kernel.profile.raw_variance.fill_(float(level))
+        kernel.profile.raw_variance.copy_(
+            kernel.profile.raw_variance_constraint.inverse_transform(
+                torch.tensor(variances, dtype=kernel.profile.raw_variance.dtype)
+            )
+        )
         kernel.linear.variance = 0.01
         kernel.residual.outputscale = 0.25
         kernel.raw_noise.copy_(kernel.raw_noise_constraint.inverse_transform(torch.tensor(0.01)))

@@ -54,10 +54,19 @@ class SearchSpace(abc.ABC, Generic[KeyT]):
     #: The encoding column holding an arch's analytic work (MFLOPs), None where the space has
     #: none (caller vectors). A model without source devices takes it as its baseline.
     work_feature: ClassVar[str | None] = None
+    #: The encoding column that counts the layers an arch skips (or runs), None where the space
+    #: has none. Each layer run costs an overhead of its own on a CPU, beside its work; a model
+    #: without source devices learns that cost as a direction of its own.
+    layer_count_feature: ClassVar[str | None] = None
 
     @property
     def typical_work(self) -> float | None:
         """The median work of the space's archs (None without ``work_feature``)."""
+        return None
+
+    @property
+    def layer_count_spread(self) -> tuple[float, float] | None:
+        """Mean and sd of ``layer_count_feature`` over the space's archs (None without it)."""
         return None
 
     @property

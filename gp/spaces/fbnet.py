@@ -233,10 +233,19 @@ def _encode_indices(indices: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
+def _typical_encoding() -> np.ndarray:
+    """Encodings of 4,096 random archs (fixed seed): the space is too large to enumerate."""
+    return _encode_indices(np.random.default_rng(0).integers(len(BLOCKS), size=(4096, NUM_LAYERS)))
+
+
+@functools.cache
 def _median_flops() -> float:
-    """Median MFLOPs of 4,096 random archs (fixed seed): the space is too large to enumerate."""
-    flops = _encode_indices(np.random.default_rng(0).integers(len(BLOCKS), size=(4096, NUM_LAYERS)))
-    return float(np.median(flops[:, FEATURE_NAMES.index("flops_m")]))
+    return float(np.median(_typical_encoding()[:, FEATURE_NAMES.index("flops_m")]))
+
+
+def _skip_count_spread() -> tuple[float, float]:
+    skips = _typical_encoding()[:, FEATURE_NAMES.index("count_skip")]
+    return float(skips.mean()), float(skips.std())
 
 
 class FBNetSpace(SearchSpace[tuple[int, ...]]):
@@ -248,10 +257,19 @@ class FBNetSpace(SearchSpace[tuple[int, ...]]):
 
     name = "fbnet"
     work_feature = "flops_m"
+    # Every block but skip runs three convolutions. Timed on this project's VM, latency was a
+    # per-layer overhead plus work: the prior-only model ranked 200 archs from 10 suggested
+    # measurements at 0.79-0.84 with total MFLOPs alone, at 0.88-0.92 with the skip count too
+    # (four runs; docs/model-notes.md).
+    layer_count_feature = "count_skip"
 
     @property
     def typical_work(self) -> float:
         return _median_flops()
+
+    @property
+    def layer_count_spread(self) -> tuple[float, float]:
+        return _skip_count_spread()
 
     @property
     def feature_names(self) -> list[str]:

@@ -531,6 +531,24 @@ def test_ten_measurements_in_a_space_without_sources_give_intervals_of_their_err
     assert np.median(width_over_need) < 1.5, width_over_need
 
 
+def test_a_space_that_counts_layers_learns_their_overhead_from_ten_measurements() -> None:
+    """FBNet latencies that are a per-layer overhead plus work, as timed on this project's VM
+    (every block but skip runs three convolutions), 3% noise: from 10 random measurements the
+    FLOPs baseline and the encoding kernel alone ranked the other 300 archs at 0.84-0.89 (10
+    seeds); with the skip count as a direction of its own, at 0.93-0.96."""
+    fbnet = FBNetSpace()
+    archs = fbnet.random_archs(310, seed=11)
+    encoding = fbnet.encode(archs).numpy()
+    work = encoding[:, fbnet.feature_names.index("flops_m")]
+    layers_run = 22 - encoding[:, fbnet.feature_names.index("count_skip")]
+    for seed in range(10):
+        noise = np.random.default_rng(seed).normal(0.0, 0.03, len(archs))
+        latency = (0.035 * work + 0.18 * layers_run) * np.exp(noise)
+        measured = Measurements(archs[:10], latency[:10])
+        prediction = LatencyEstimator(None).predict(fbnet, archs[10:], measured)
+        assert stats.spearmanr(prediction.mean_ms, latency[10:]).statistic > 0.92, seed
+
+
 def test_a_source_table_with_a_nan_is_left_out_of_the_fit(caplog) -> None:
     """NaN marks an arch not measured: the table is skipped, with a warning, not refused."""
     flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()

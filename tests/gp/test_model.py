@@ -852,6 +852,19 @@ def test_every_row_carries_the_device_wide_offset_s_column(synthetic) -> None:
     assert torch.all(universe[:, 1] == 1) and torch.all(prior_only[:, 1] == 1)
 
 
+def test_a_prior_only_row_carries_the_standardised_layer_count_after_the_level() -> None:
+    """The layer count sits between the level and the encoding, centred and scaled by its
+    spread over the space; a space that counts none keeps its rows as they were."""
+    from gp.model import ArchFeatures
+
+    encoding = torch.tensor([[3.0, 1.0, 2.0], [5.0, 4.0, 0.0]], dtype=torch.float64)
+    counted = ArchFeatures(None, None, layer_count=(2, 1.0, 0.5)).encoding_rows(encoding)
+    plain = ArchFeatures(None, None).encoding_rows(encoding)
+    assert counted[:, 2].tolist() == [2.0, -2.0]
+    assert torch.equal(torch.cat([counted[:, :2], counted[:, 3:]], 1), plain)
+    assert plain.shape == (2, 5)
+
+
 def _slipped_posterior(
     synthetic, divisor: float, **options: bool
 ) -> tuple[torch.Tensor, torch.Tensor, DevicePosterior]:
