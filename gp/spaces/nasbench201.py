@@ -387,7 +387,7 @@ class NASBench201Space(SearchSpace[int]):
     work_feature = "flops_m"
     # No layer_count_feature: the count of live ops as one (gp.benchmark --source none, 5 seeds,
     # 2026-12-06) ranked HELP's six targets worse from 10 random measurements (0.903 -> 0.900;
-    # active 10: 0.918 -> 0.906) and the 13 other devices too (0.888 -> 0.864).
+    # active 10: 0.918 -> 0.906) and the 13 other devices too (0.888 -> 0.864; docs/model-notes.md).
 
     @property
     def typical_work(self) -> float:
