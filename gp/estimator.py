@@ -60,8 +60,12 @@ FIT_REVISION = 5
 _PRIOR_LEVEL_LOG_MS = math.log(10.0)
 _PRIOR_LEVEL_SD = 3.0
 # Prior variance of the weight of a prior-only model's standardised layer count, before the
-# variance ratio (see prior_only_model).
-_LAYER_COUNT_PRIOR_VARIANCE = 10.0
+# variance ratio (see prior_only_model). From 10 random FBNet archs of the VM's runs at batch 1
+# (20 draws each) the others ranked at 0.88-0.91 with 10, 0.87-0.90 with 0.3 and 0.85-0.88 with
+# 0.1 (0.79-0.83 without the count), at batch 8 at 0.77, 0.76 and 0.77 (0.78 without). But on
+# synthetic latencies proportional to FLOPs one design of 10 ranked the rest at 0.58 with 10,
+# 0.89 with 0.3, 0.95 with 0.1 and 0.97 without (docs/model-notes.md).
+_LAYER_COUNT_PRIOR_VARIANCE = 0.3
 #: Archs whose column means and sds standardise a vector model's features: one has no spread.
 MIN_STANDARDISING_ARCHS = 2
 # A column whose standardising values differ by no more than this share of their magnitude is
@@ -364,8 +368,16 @@ class LatencyEstimator:
         step = quantization_step(latency)  # before medians of whole milliseconds halve them
         archs, latency = _one_per_arch(archs, latency)
         model = self.model_for(space, archs, pool)
-        rows = self.rows(model, space, archs)
-        return archs, latency, model, model.condition(rows, check_latencies(latency), step)
+        log_latency = check_latencies(latency)
+        posterior = model.condition(self.rows(model, space, archs), log_latency, step)
+        if model.features.layer_count is not None and len(archs) >= 2:
+            # Whether layers cost an overhead of their own is the device's to say: on the VM
+            # at batch 1 they did, at batch 8 the direction cost the ranking (docs/model-notes.md).
+            plain = prior_only_model(space, layer_count=False)
+            alone = plain.condition(self.rows(plain, space, archs), log_latency, step)
+            if _likelier(alone, than=posterior):
+                model, posterior = plain, alone
+        return archs, latency, model, posterior
 
     def predict(
         self,
@@ -676,10 +688,19 @@ def _units_free_standardisation(
     return mean, torch.where(constant & ~rounded_zero, mean.abs(), sd)
 
 
+def _likelier(posterior: DevicePosterior, than: DevicePosterior) -> bool:
+    """Whether the measurements are likelier under ``posterior``'s kernel than ``than``'s
+    (each device's own evidence, the noise level integrated out)."""
+    if posterior.log_evidence is None or than.log_evidence is None:
+        return False
+    return bool(posterior.log_evidence > than.log_evidence)
+
+
 def prior_only_model(
     space: SearchSpace,
     universe: torch.Tensor | None = None,
     standardise_by: torch.Tensor | None = None,
+    layer_count: bool = True,
 ) -> LatencyModel:
     """A model for a space without source tables: a level prior, the space's analytic work as
     the baseline (where it has one), plus the encoding kernel.
@@ -689,14 +710,16 @@ def prior_only_model(
     ``standardise_by``: (n x d) encodings whose column means and sds standardise every arch's
     (a vector space's, whose units are the caller's; see :func:`_units_free_standardisation`);
     else encodings are taken as they are.
+    ``layer_count``: False leaves out the direction of the space's layer count, if it has one
+    (a device whose measurements are likelier without it gets this model).
     """
     work = None
     if space.work_feature is not None and space.typical_work is not None:
         work = (space.feature_names.index(space.work_feature), space.typical_work)
-    layer_count = None
-    if space.layer_count_feature is not None and space.layer_count_spread is not None:
+    counted = None
+    if layer_count and space.layer_count_feature and space.layer_count_spread is not None:
         column = space.feature_names.index(space.layer_count_feature)
-        layer_count = (column, *space.layer_count_spread)
+        counted = (column, *space.layer_count_spread)
     prior_level = (_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD)
     encoding_stats = None
     if standardise_by is not None:
@@ -707,11 +730,10 @@ def prior_only_model(
             torch.zeros(space.dim, dtype=universe.dtype),
             torch.ones(space.dim, dtype=universe.dtype),
         )
-    features = ArchFeatures(None, universe, encoding_stats, prior_level, work, layer_count)
+    features = ArchFeatures(None, universe, encoding_stats, prior_level, work, counted)
     kernel = LatencyKernel(features.profile_dims, space.dim)
-    # The ratio to the device's median: archs of one space differ by a few-fold. The layer
-    # count's weight is left to the measurements (10 and 100 gave the same predictions).
-    variances = [0.05] + [_LAYER_COUNT_PRIOR_VARIANCE] * (layer_count is not None)
+    # The ratio to the device's median: archs of one space differ by a few-fold.
+    variances = [0.05] + [_LAYER_COUNT_PRIOR_VARIANCE] * (counted is not None)
     with torch.no_grad():
         kernel.profile.raw_variance.copy_(
             kernel.profile.raw_variance_constraint.inverse_transform(

@@ -257,10 +257,10 @@ class FBNetSpace(SearchSpace[tuple[int, ...]]):
 
     name = "fbnet"
     work_feature = "flops_m"
-    # Every block but skip runs three convolutions. Timed on this project's VM, latency was a
-    # per-layer overhead plus work: the prior-only model ranked 200 archs from 10 suggested
-    # measurements at 0.79-0.84 with total MFLOPs alone, at 0.88-0.92 with the skip count too
-    # (four runs; docs/model-notes.md).
+    # Every block but skip runs three convolutions. Timed on this project's VM at batch 1,
+    # latency was a per-layer overhead plus work: from 10 random archs of a run the prior-only
+    # model ranked the rest at 0.79-0.83 with total MFLOPs alone, at 0.87-0.90 with the skip
+    # count too (six runs; docs/model-notes.md).
     layer_count_feature = "count_skip"
 
     @property
