@@ -373,7 +373,7 @@ class LatencyEstimator:
         if model.features.layer_count is not None and len(archs) >= 2:
             # Whether layers cost an overhead of their own is the device's to say: on the VM
             # at batch 1 they did, at batch 8 the direction cost the ranking (docs/model-notes.md).
-            plain = prior_only_model(space, layer_count=False)
+            plain = prior_only_model(space, count_layers=False)
             alone = plain.condition(self.rows(plain, space, archs), log_latency, step)
             if _likelier(alone, than=posterior):
                 model, posterior = plain, alone
@@ -700,7 +700,7 @@ def prior_only_model(
     space: SearchSpace,
     universe: torch.Tensor | None = None,
     standardise_by: torch.Tensor | None = None,
-    layer_count: bool = True,
+    count_layers: bool = True,
 ) -> LatencyModel:
     """A model for a space without source tables: a level prior, the space's analytic work as
     the baseline (where it has one), plus the encoding kernel.
@@ -710,14 +710,14 @@ def prior_only_model(
     ``standardise_by``: (n x d) encodings whose column means and sds standardise every arch's
     (a vector space's, whose units are the caller's; see :func:`_units_free_standardisation`);
     else encodings are taken as they are.
-    ``layer_count``: False leaves out the direction of the space's layer count, if it has one
+    ``count_layers``: False leaves out the direction of the space's layer count, if it has one
     (a device whose measurements are likelier without it gets this model).
     """
     work = None
     if space.work_feature is not None and space.typical_work is not None:
         work = (space.feature_names.index(space.work_feature), space.typical_work)
     counted = None
-    if layer_count and space.layer_count_feature and space.layer_count_spread is not None:
+    if count_layers and space.layer_count_feature and space.layer_count_spread is not None:
         column = space.feature_names.index(space.layer_count_feature)
         counted = (column, *space.layer_count_spread)
     prior_level = (_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD)
