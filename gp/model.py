@@ -87,7 +87,7 @@ VARIANCE_RATIO_PSEUDO_COUNT = 0.1
 HAND_SET_VARIANCE_RATIO_PSEUDO_COUNT = 0.003
 DEFAULT_RANK = 10
 # Log-normal prior on a device's noise level relative to the kernel's (see
-# _noise_level_posterior), mean 1: the kernel's noise is the sources' typical level. The sd is
+# _noise_level_log_joint), mean 1: the kernel's noise is the sources' typical level. The sd is
 # about their spread (1.8 in log space, levels fitted on 400 measurements each, those below e^-4
 # counted as e^-4).
 NOISE_LEVEL_PRIOR_SD = 2.0
@@ -105,7 +105,7 @@ _NOISE_LEVEL_MAX_MEASUREMENTS = 512
 # without sources, 19 devices, 5 seeds: median prediction 71 times the table's, against 1.11
 # times with this cap; 2026-12-04).
 SINGLE_ARCH_MAX_LOG_VAR = 0.25
-# Equally probable noise levels that predictions mix over (see _noise_level_posterior), up to
+# Equally probable noise levels that predictions mix over (see _noise_level_log_joint), up to
 # this many measurements. Beyond it the mixture changed no HELP target's coverage90 by more than
 # 0.003 (100 random measurements) while each level costs a triangular solve against every
 # queried arch (n = 1,000: 0.6 s for the whole space).
@@ -855,13 +855,6 @@ def _loo_z_squared(cholesky: torch.Tensor, weights: torch.Tensor) -> torch.Tenso
     return weights[..., 0] ** 2 / torch.cholesky_inverse(cholesky).diagonal(dim1=-2, dim2=-1)
 
 
-def _noise_level_posterior(
-    covariance: torch.Tensor, noise: torch.Tensor, residual: torch.Tensor, rows: torch.Tensor
-) -> torch.Tensor:
-    """([b x] G) :func:`_noise_level_log_joint` normalised: the posterior probabilities."""
-    return torch.softmax(_noise_level_log_joint(covariance, noise, residual, rows), dim=-1)
-
-
 def _noise_level_log_joint(
     covariance: torch.Tensor, noise: torch.Tensor, residual: torch.Tensor, rows: torch.Tensor
 ) -> torch.Tensor:
@@ -909,7 +902,7 @@ def _noise_level_log_joint(
 def _value_ordered_sample(
     covariance: torch.Tensor, noise: torch.Tensor, residual: torch.Tensor, rows: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`_noise_level_posterior`'s arguments for a strided subset of a large device's
+    """:func:`_noise_level_log_joint`'s arguments for a strided subset of a large device's
     measurements (the eigendecomposition is cubic), strided in the order of their residuals
     and rows. Strided in the order the caller gave them in, the subset depended on that order,
     and so did the device's noise level: raspi4's 1,000 measurements of HELP's table, shuffled,

@@ -22,7 +22,7 @@ from gp.model import (
     LatencyModel,
     _Episode,
     _mixture,
-    _noise_level_posterior,
+    _noise_level_log_joint,
     _typical_variance_ratio,
     check_latencies,
 )
@@ -499,7 +499,10 @@ def test_the_noise_level_posterior_is_each_level_s_evidence_times_its_prior(synt
         log_evidence -= 0.5 * float(torch.logdet(measured_covariance))
         log_posterior.append(log_evidence - log_level**2 / (2 * NOISE_LEVEL_PRIOR_SD**2))
     expected = torch.softmax(torch.tensor(log_posterior, dtype=torch.float64), 0)
-    found = _noise_level_posterior(covariance, torch.diag(noise), residual[:, None], posterior.rows)
+    log_joint = _noise_level_log_joint(
+        covariance, torch.diag(noise), residual[:, None], posterior.rows
+    )
+    found = torch.softmax(log_joint, 0)
     torch.testing.assert_close(found, expected)
 
 
