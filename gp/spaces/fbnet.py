@@ -243,6 +243,7 @@ def _median_flops() -> float:
     return float(np.median(_typical_encoding()[:, FEATURE_NAMES.index("flops_m")]))
 
 
+@functools.cache
 def _skip_count_spread() -> tuple[float, float]:
     skips = _typical_encoding()[:, FEATURE_NAMES.index("count_skip")]
     return float(skips.mean()), float(skips.std())
