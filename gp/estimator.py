@@ -56,9 +56,16 @@ MIN_SOURCE_DEVICES = 3
 #: Revision of the fit (objective, features, saved state). Caches of a fitted estimator key on
 #: it, so a fit made by older code is not reused after the model changes.
 FIT_REVISION = 5
-# Prior-only models (no source tables): a device's typical log-latency, 10 ms +- a factor 20.
+# Prior-only models (no source tables): a device's typical latency, 10 ms, within a factor 27
+# either way at 90%. The tables at hand have medians of 3.7-26 ms (HELP's 27 NB201 devices, log
+# sd 0.51) and 6-57 ms (FBNet on the VM at batch 1 and 8, runs 78-83), and a space without
+# sources may run on devices of other classes. With no measurement (2026-12-06; 19 of HELP's
+# tables, and those FBNet runs) an sd of 3 covered them as well (coverage90 0.999 and 1.000),
+# but its point predictions, the log-normal's mean, were 68 and 16-150 times their latency (now
+# 5.6 and 1.3-12; NLL 2.06 -> 1.70 and 2.04-2.22 -> 1.65-2.05); an sd of 1 covered batch-8
+# FBNet (run 80) at 0.42 (docs/model-notes.md).
 _PRIOR_LEVEL_LOG_MS = math.log(10.0)
-_PRIOR_LEVEL_SD = 3.0
+_PRIOR_LEVEL_SD = 2.0
 # Prior variance of the weight of a prior-only model's standardised layer count, before the
 # variance ratio (see prior_only_model). From 10 random FBNet archs of the VM's runs at batch 1
 # (20 draws each) the others ranked at 0.88-0.91 with 10, 0.87-0.90 with 0.3 and 0.85-0.88 with

@@ -105,6 +105,15 @@ _NOISE_LEVEL_MAX_MEASUREMENTS = 512
 # without sources, 19 devices, 5 seeds: median prediction 71 times the table's, against 1.11
 # times with this cap; 2026-12-04).
 SINGLE_ARCH_MAX_LOG_VAR = 0.25
+# Below two measurements no residual estimates the variance ratio, which stays at its prior's 1,
+# and a hand-set kernel's ratio variances (30-90 on raw encodings) then mean little: each arch's
+# is capped as the scale's is, at the variance whose log-normal has SINGLE_ARCH_MAX_LOG_VAR.
+# Predictions from one measurement, 2026-12-06 (NB201 as if without sources, 19 devices, 5
+# seeds; FBNet on the VM, runs 78-83, 20 draws): NLL 1.36 -> 0.81 and 1.44-1.49 -> 0.63-0.70,
+# coverage90 0.989 -> 0.979 and 1.000 -> 1.000, the interval's upper / lower bound (median) 29 ->
+# 11 and 94-107 -> 11. The fitted NB201 kernel (median 0.062) reaches it on a handful of archs:
+# HELP's targets from 0 or 1 measurement scored the same to three decimals.
+_UNESTIMATED_RATIO_MAX_VAR = math.expm1(SINGLE_ARCH_MAX_LOG_VAR)
 # Equally probable noise levels that predictions mix over (see _noise_level_log_joint), up to
 # this many measurements. Beyond it the mixture changed no HELP target's coverage90 by more than
 # 0.003 (100 random measurements) while each level costs a triangular solve against every
@@ -153,8 +162,7 @@ class LatencyPrediction:
         lower_ms, upper_ms: (n,) central 90% interval of a *measurement* (noise included);
             below two measurements (the scale still uncertain, see :class:`DevicePosterior`)
             the upper bound stretches to ``mean_ms`` where the scale's spread puts the mean
-            beyond it: before any measurement in a space without sources, and from a single
-            one there too, where raw encodings make that arch's own deviation large.
+            beyond it (a level prior's sd above 3.3).
         obs_var_log: (n,) variance of the log-normal with a measurement's moments.
 
     The variances take the device's variance ratio at its estimate (the Student-t's scale),
@@ -624,9 +632,8 @@ class DevicePosterior:
             # interval by the scale's own made a 97% one: the interval of the log-normal with
             # a measurement's moments instead.
             lower_ms, upper_ms = _lognormal_interval(mean_ms, obs_var_log, self.interval_quantile)
-            # Beyond a log-sd of 2 * 1.645 the mean lies above the 95% quantile (a space
-            # without sources, with no measurement or one): the bound stretches to the point
-            # prediction rather than exclude it.
+            # Beyond a log-sd of 2 * 1.645 (a level prior that wide) the mean lies above the
+            # 95% quantile: the bound stretches to the point prediction rather than exclude it.
             upper_ms = torch.maximum(upper_ms, mean_ms)
         var_log = torch.log1p(var_ms / mean_ms**2)
         return LatencyPrediction(
@@ -664,8 +671,11 @@ class DevicePosterior:
         """(m) mean, latent variance and variance of a measurement of the ratio at rows, given
         the kernel's ``cross = k(measured, rows)`` and ``prior_variance = k(rows, rows)``;
         ``least_seen_ratio``: the floor of means at or below ``_MIN_RATIO`` (the whole
-        posterior's, not this noise level's, so that its check runs once)."""
+        posterior's, not this noise level's, so that its check runs once). Below two
+        measurements the latent variance is at most ``_UNESTIMATED_RATIO_MAX_VAR``."""
         mean, var = self.latent(rows, self.solve(rows, cross), prior_variance=prior_variance)
+        if self.count < 2:
+            var = var.clamp_max(_UNESTIMATED_RATIO_MAX_VAR)
         # A mean ratio at or below zero is the model far outside its data (a unit slip among
         # the measurements, a space without sources extrapolating from a few): clamped at
         # _MIN_RATIO, such archs were predicted at about 0.02 ms. The floor is worked out for

@@ -566,8 +566,8 @@ def test_latency_ms_takes_one_arch_alone(target: str, tmp_path: Path) -> None:
 
 
 def test_predicting_a_space_the_device_has_no_measurements_of_warns(target: str) -> None:
-    """An FBNet prediction of a device measured on NB201 alone is the prior's guess (about a
-    second, its sd in kiloseconds), which the table printed as any other prediction."""
+    """An FBNet prediction of a device measured on NB201 alone is the prior's guess (a tenth of
+    a second, its sd a second), which the table printed as any other prediction."""
     fbnet = ",".join(["k5_e6"] * 22)
     assert run(target, "register", "-d", "nb201-only").exit_code == 0
     assert run(target, "add", "-d", "nb201-only", CELL, "--latency-ms", "3.0").exit_code == 0

@@ -13,9 +13,12 @@ import torch
 from scipy import stats
 
 from gp.errors import GPInputError, InvalidMeasurementError
+from gp.estimator import _PRIOR_LEVEL_SD
 from gp.model import (
     _LOG_NOISE_LEVELS,
+    _UNESTIMATED_RATIO_MAX_VAR,
     NOISE_LEVEL_PRIOR_SD,
+    SINGLE_ARCH_MAX_LOG_VAR,
     VARIANCE_RATIO_PSEUDO_COUNT,
     DevicePosterior,
     FitSettings,
@@ -169,16 +172,58 @@ def test_moments_before_any_measurement_are_those_of_scale_times_ratio(synthetic
 
 def test_before_any_measurement_the_log_latency_spreads_by_the_level_prior_s_sd(synthetic):
     """The log-latency's variance is the log scale's prior variance plus the ratio's
-    ``log1p(var / mean^2)``. A space without sources gives the scale an sd of 3 (10 ms, within
-    a factor 20 at one sd); read as the variance, its 90% interval spanned a factor 17 either
-    way instead of about 140. (A fitted model's sd is at least 1, where the two slips agree.)"""
+    ``log1p(var / mean^2)``. Read as the variance, a level sd of 3 gave a 90% interval a factor
+    17 either way instead of about 140. (A fitted model's sd is at least 1, where the two slips
+    agree.)"""
     model, _, _ = synthetic
     rows = model.features.universe_rows(torch.arange(0, NUM_ARCHS, 1561))
     nothing = torch.zeros(0, dtype=torch.float64)
     prior = DevicePosterior(model.kernel, rows[:0], nothing, prior_level=(math.log(10.0), 3.0))
     prediction = prior.predict(rows)
     mean, var = (v.detach().numpy() for v in prior.latent(rows))
+    assert np.all(var < _UNESTIMATED_RATIO_MAX_VAR)  # the fitted kernel's: not capped
     np.testing.assert_allclose(prediction.var_log, 3.0**2 + np.log1p(var / mean**2))
+
+
+@pytest.mark.parametrize(
+    ("measured", "scale_var"), [(0, _PRIOR_LEVEL_SD**2), (1, SINGLE_ARCH_MAX_LOG_VAR)]
+)
+def test_below_two_measurements_an_arch_s_ratio_varies_no_more_than_the_scale_may(
+    measured: int, scale_var: float
+) -> None:
+    """Without a residual to estimate the variance ratio from, the hand-set kernel's ratio
+    variances of raw FBNet encodings (above 5) went into predictions as they were: one
+    measurement left every other arch's 90% interval spanning a factor 40-210, none a factor
+    of 9,900 (median). Each is capped at the log-normal variance ``SINGLE_ARCH_MAX_LOG_VAR``,
+    as the scale's is; from two measurements on the estimated variance ratio sets it."""
+    from gp.estimator import LatencyEstimator, Measurements
+    from gp.spaces import get_space
+
+    fbnet = get_space("fbnet")
+    archs = fbnet.random_archs(50 + measured, seed=0)
+    device = Measurements(archs[50:], [5.0] * measured)
+    model, posterior = LatencyEstimator(None).posterior(fbnet, device)
+    _, var = posterior.latent(model.features.encoding_rows(fbnet.encode(archs[:50])))
+    assert torch.all(var > 5 * _UNESTIMATED_RATIO_MAX_VAR)
+    prediction = LatencyEstimator(None).predict(fbnet, archs[:50], device)
+    np.testing.assert_allclose(prediction.var_log, scale_var + SINGLE_ARCH_MAX_LOG_VAR)
+
+
+def test_two_measurements_estimate_the_ratio_s_variance_uncapped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gp.estimator import LatencyEstimator, Measurements
+    from gp.spaces import get_space
+
+    fbnet = get_space("fbnet")
+    archs = fbnet.random_archs(52, seed=0)
+    device = Measurements(archs[50:], [5.0, 7.0])
+    capped = LatencyEstimator(None).predict(fbnet, archs[:50], device)
+    monkeypatch.setattr("gp.model._UNESTIMATED_RATIO_MAX_VAR", math.inf)
+    uncapped = LatencyEstimator(None).predict(fbnet, archs[:50], device)
+    assert np.all(capped.var_log > SINGLE_ARCH_MAX_LOG_VAR / 4)
+    np.testing.assert_array_equal(capped.var_log, uncapped.var_log)
+    np.testing.assert_array_equal(capped.upper_ms, uncapped.upper_ms)
 
 
 def test_a_fitted_model_s_new_device_level_spreads_at_least_by_its_floor(synthetic) -> None:
@@ -642,8 +687,6 @@ def test_one_measurement_s_scale_varies_by_its_arch_s_own_deviation_up_to_a_cap(
     """From one measurement the device's scale is that arch's ratio, off by its deviation
     from the scale: the prior variance of its ratio, noise included, but no more than
     ``SINGLE_ARCH_MAX_LOG_VAR`` (here reached by a noise level 10^6 times the kernel's)."""
-    from gp.model import SINGLE_ARCH_MAX_LOG_VAR
-
     model, target, _ = synthetic
     rows = model.features.universe_rows(torch.tensor([4000]))
     with torch.no_grad():
