@@ -57,8 +57,9 @@ MAX_THREADS = 2**31 - 1
 
 #: The reference ``client measure`` pairs a new device's timings with: the all-``nor_conv_1x1``
 #: NB201 cell, a mid-cost network. On the development VM, whose speed steps for seconds to
-#: minutes, every run paired with it ranked 200 held-out archs at Spearman 0.979-0.997, where
-#: runs timed alone ranked them at 0.645-0.993 (docs/measuring-notes.md, to 2026-12-05).
+#: minutes, every NB201 run paired with it ranked 200 held-out archs at Spearman 0.975-0.997,
+#: where runs timed alone ranked them at 0.645-0.993 (docs/measuring-notes.md, to 2026-12-06;
+#: FBNet runs paired with it, 0.79-0.93, timed alone 0.648 and 0.064).
 DEFAULT_REFERENCE = (
     "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_1x1~1|+"
     "|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_1x1~2|"
