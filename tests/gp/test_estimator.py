@@ -238,19 +238,23 @@ def test_vector_predictions_do_not_depend_on_the_features_units() -> None:
     assert stats.spearmanr(in_units, latency).statistic > 0.95
 
 
-def test_vector_point_predictions_from_one_measurement_do_not_depend_on_the_units() -> None:
+def test_vector_predictions_from_one_measurement_do_not_depend_on_the_units() -> None:
     """One measurement leaves nothing to standardise by, and the scale's error was the raw
     features' prior variance capped at the level prior's: the same archs with FLOPs and
-    parameters given in G and M were predicted 8.5 times lower than in units."""
+    parameters given in G and M were predicted 8.5 times lower than in units. Each arch's ratio
+    variance was uncapped: in units the intervals' upper bound was about 1e9 times the lower
+    (17.5 in G and M)."""
     features, latency = synthetic_vectors(0, 20)
 
-    def predict(units: np.ndarray) -> np.ndarray:
+    def predict(units: np.ndarray) -> LatencyPrediction:
         vectors = features * units
         device = Measurements([VECTORS.canonical(vectors[0])], latency[:1])
-        return LatencyEstimator(None).predict(VECTORS, vectors, device).mean_ms
+        return LatencyEstimator(None).predict(VECTORS, vectors[1:], device)
 
-    in_gflops = predict(np.array([1e-9, 1e-6, 1.0]))
-    np.testing.assert_allclose(predict(np.ones(3)), in_gflops, rtol=0.1)
+    in_units, in_gflops = predict(np.ones(3)), predict(np.array([1e-9, 1e-6, 1.0]))
+    np.testing.assert_allclose(in_units.mean_ms, in_gflops.mean_ms, rtol=0.1)
+    np.testing.assert_allclose(in_units.upper_ms, in_gflops.upper_ms, rtol=0.1)
+    np.testing.assert_allclose(in_units.lower_ms, in_gflops.lower_ms, rtol=0.1)
 
 
 @pytest.mark.parametrize("strategy", ["active", "greedy"])
