@@ -377,7 +377,7 @@ class LatencyEstimator:
         model = self.model_for(space, archs, pool)
         log_latency = check_latencies(latency)
         posterior = model.condition(self.rows(model, space, archs), log_latency, step)
-        if model.features.layer_count is not None and len(archs) >= 2:
+        if model.features.layer_count is not None and posterior.log_evidence is not None:
             # Whether layers cost an overhead of their own is the device's to say: on the VM
             # at batch 1 they did, at batch 8 the direction cost the ranking (docs/model-notes.md).
             plain = prior_only_model(space, count_layers=False)

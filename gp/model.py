@@ -114,6 +114,11 @@ SINGLE_ARCH_MAX_LOG_VAR = 0.25
 # 11 and 94-107 -> 11. The fitted NB201 kernel (median 0.062) reaches it on a handful of archs:
 # HELP's targets from 0 or 1 measurement scored the same to three decimals.
 _UNESTIMATED_RATIO_MAX_VAR = math.expm1(SINGLE_ARCH_MAX_LOG_VAR)
+# Fewest measurements whose log evidence tells kernels apart by the latencies. The median arch's
+# residual is 0 by construction and the overall scale is maximised out, so with two the evidence
+# depends only on which archs were measured (a review, 2026-12-06: FBNet's layer count was kept
+# or left out alike whether the second arch took 0.2 or 500 ms), and with one it is degenerate.
+_EVIDENCE_MIN_MEASUREMENTS = 3
 # Equally probable noise levels that predictions mix over (see _noise_level_log_joint), up to
 # this many measurements. Beyond it the mixture changed no HELP target's coverage90 by more than
 # 0.003 (100 random measurements) while each level costs a triangular solve against every
@@ -512,8 +517,9 @@ class DevicePosterior:
         self.log_noise_levels: tuple[float, ...] = ()
         #: ([b x]) log marginal likelihood of the measurements, the noise level integrated over
         #: its prior and the variance's overall scale maximised out, up to a constant that
-        #: depends on the rows' noise alone: it compares kernels on one device's measurements.
-        #: None where the level is not estimated (fixed, fitting, or no measurement).
+        #: depends on their count alone: it compares kernels on one device's measurements.
+        #: None where the level is not estimated (fixed, fitting) and below
+        #: ``_EVIDENCE_MIN_MEASUREMENTS``.
         self.log_evidence: torch.Tensor | None = None
         self.log_latency = log_latency
         self.prior_level = prior_level
@@ -531,7 +537,8 @@ class DevicePosterior:
             self.noise_level = noise_level
         elif not fitting:
             log_joint = _noise_level_log_joint(covariance, noise, residual, rows)
-            self.log_evidence = torch.logsumexp(log_joint, -1)
+            if self.count >= _EVIDENCE_MIN_MEASUREMENTS:
+                self.log_evidence = torch.logsumexp(log_joint, -1)
             levels = torch.softmax(log_joint, -1)
             log_levels = _LOG_NOISE_LEVELS.to(levels.dtype)
             self.noise_level = torch.exp((levels * log_levels).sum(-1, keepdim=True))
@@ -902,9 +909,12 @@ def _noise_level_log_joint(
     spectrum = eigenvalues.clamp_min(0.0)[..., None, :] + torch.exp(log_levels)[:, None]
     count = residual.shape[-1]
     quadratic = (projected / spectrum).sum(-1).clamp_min(torch.finfo(residual.dtype).tiny)
+    # log|N| is the same at every level, but not for every kernel (its noise and scale): with
+    # it the normaliser is the evidence that compares kernels (DevicePosterior.log_evidence).
     return -(
         0.5 * count * torch.log(quadratic / count)
         + 0.5 * torch.log(spectrum).sum(-1)
+        + 0.5 * torch.log(noise).sum(-1, keepdim=True)
         + log_levels**2 / (2 * NOISE_LEVEL_PRIOR_SD**2)
     )
 

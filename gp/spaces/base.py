@@ -54,9 +54,10 @@ class SearchSpace(abc.ABC, Generic[KeyT]):
     #: The encoding column holding an arch's analytic work (MFLOPs), None where the space has
     #: none (caller vectors). A model without source devices takes it as its baseline.
     work_feature: ClassVar[str | None] = None
-    #: The encoding column that counts the layers an arch skips (or runs), None where the space
-    #: has none. Each layer run costs an overhead of its own on a CPU, beside its work; a model
-    #: without source devices learns that cost as a direction of its own.
+    #: The encoding column that counts (more or less exactly) the layers an arch skips or runs,
+    #: None where the space has none. Each layer run costs an overhead of its own on a CPU,
+    #: beside its work; a model without source devices learns that cost as a direction of its
+    #: own.
     layer_count_feature: ClassVar[str | None] = None
 
     @property

@@ -258,7 +258,8 @@ class FBNetSpace(SearchSpace[tuple[int, ...]]):
 
     name = "fbnet"
     work_feature = "flops_m"
-    # Every block but skip runs three convolutions. Timed on this project's VM at batch 1,
+    # Every block but skip runs three convolutions (a skip one, a 1x1 one at the six layers
+    # that change stride or channels, none elsewhere). Timed on this project's VM at batch 1,
     # latency was a per-layer overhead plus work: from 10 random archs of a run the prior-only
     # model ranked the rest at 0.79-0.83 with total MFLOPs alone, at 0.87-0.90 with the skip
     # count too (six runs; docs/model-notes.md).

@@ -577,6 +577,34 @@ def test_the_layer_count_is_kept_where_the_measurements_are_likelier_with_it(
         assert (model.features.layer_count is not None) == counted, seed
 
 
+@pytest.mark.parametrize("count", [1, 2])
+def test_below_three_measurements_the_layer_count_is_kept_whatever_they_took(count: int) -> None:
+    """With two measurements the evidence depended only on which archs were measured (the
+    median's residual is 0 and the scale is maximised out): the second arch's latency, 0.2 ms
+    or 500 ms, left the decision alike (a review). Below three it is not asked."""
+    archs, latency, _ = _fbnet_device(0, count, per_layer_ms=0.0)
+    for factor in (0.01, 1.0, 100.0):
+        measured = Measurements(archs[:count], latency[:count] * [1.0, factor][:count])
+        model, posterior = LatencyEstimator(None).posterior(FBNetSpace(), measured)
+        assert posterior.log_evidence is None
+        assert model.features.layer_count is not None
+
+
+def test_the_evidence_compares_kernels_whatever_their_overall_scale() -> None:
+    """It left out the noise's log-determinant, the same at every noise level but not for every
+    kernel: scaling a kernel's variances and noise by 10 moved it by 23 where the marginal
+    likelihood, the scale maximised out, does not move."""
+    archs, latency, _ = _fbnet_device(0, 10, per_layer_ms=0.18)
+    model = prior_only_model(FBNetSpace())
+    rows = model.features.encoding_rows(FBNetSpace().encode(archs[:10]))
+    log_latency = torch.log(torch.as_tensor(latency[:10]))
+    evidence = model.condition(rows, log_latency, 0.0).log_evidence
+    model.kernel.scale.fill_(10.0)
+    scaled = model.condition(rows, log_latency, 0.0).log_evidence
+    assert evidence is not None and scaled is not None
+    assert float(scaled) == pytest.approx(float(evidence), abs=1e-6)
+
+
 def test_a_source_table_with_a_nan_is_left_out_of_the_fit(caplog) -> None:
     """NaN marks an arch not measured: the table is skipped, with a warning, not refused."""
     flops = NB201.encode(all_archs())[:, NB201.feature_names.index("flops_m")].numpy()
