@@ -550,6 +550,12 @@ def _nb201_numbers_refused(given: str) -> ClientInputError:
     return ClientInputError(f"{given} is not an NB201 arch; {NB201_INDICES_UNTAKEN}")
 
 
+def _log_service_warnings(device: str, warnings: Iterable[str]) -> None:
+    """Logs (once each) what the service's model assumed of ``device``'s data to answer."""
+    for text in dict.fromkeys(warnings):
+        logger.warning("%s: %s", device, text)
+
+
 def _warn_of_indices(
     messages: Sequence[pb.Architecture], search_space: str | None, archs: object = None
 ) -> None:
@@ -1222,6 +1228,7 @@ class LatencyClient:
                 method="Predict",
                 target=self.target,
             )
+        _log_service_warnings(device, [text for reply in replies for text in reply.warnings])
         columns = {
             name: _read_only([getattr(p, name) for reply in replies for p in reply.predictions])
             for name in PREDICTION_FIELDS
@@ -1317,6 +1324,7 @@ class LatencyClient:
             seed=int(seed),
         )
         reply = self._call("SuggestSamples", request)
+        _log_service_warnings(device, reply.warnings)
         items = tuple(Suggestion.from_message(message) for message in reply.suggestions)
         return Suggestions(items, reply.model_version)
 

@@ -163,10 +163,12 @@ class Measurements:
 
 @dataclass
 class Suggestion:
-    """Archs chosen for measurement, in pick order, with their current prediction."""
+    """Archs chosen for measurement, in pick order, with their current prediction and the
+    warnings of the models that chose and predicted them (:attr:`LatencyModel.warnings`)."""
 
     archs: list[str]
     prediction: LatencyPrediction
+    warnings: tuple[str, ...] = ()
 
 
 class LatencyEstimator:
@@ -485,9 +487,11 @@ class LatencyEstimator:
         picks = select(posterior, rows, count, strategy, seed, stop, measured)
         chosen = [pool[i] for i in picks]
         if answered_by is None:
-            return Suggestion(chosen, posterior.predict(rows[picks]))
+            return Suggestion(chosen, posterior.predict(rows[picks]), model.warnings)
         own_model, own_posterior = answered_by
-        return Suggestion(chosen, own_posterior.predict(self.rows(own_model, space, chosen)))
+        prediction = own_posterior.predict(self.rows(own_model, space, chosen))
+        warnings = tuple(dict.fromkeys(model.warnings + own_model.warnings))
+        return Suggestion(chosen, prediction, warnings)
 
 
 def _naming_source_measurements(name: str) -> Callable[[int], str]:
@@ -665,8 +669,9 @@ def _source_table(name: str, table: np.ndarray) -> np.ndarray:
 
 def _units_free_standardisation(
     encoding: torch.Tensor, names: Sequence[str]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column mean and sd of (n x d) ``encoding`` (n >= 2; columns named ``names``), in
+) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """Per-column mean and sd of (n x d) ``encoding`` (n >= 2; columns named ``names``), and
+    the warnings it gives, in
     which every arch's features are the same whatever their units: a column constant over
     ``encoding`` has no spread to scale by, so it is scaled by its magnitude (an arch's
     relative difference from the value). Scaled by 1, as :func:`~gp.model._standardisation`
@@ -682,17 +687,18 @@ def _units_free_standardisation(
     constant = (spread <= _CONSTANT_RELATIVE_SPREAD * mean.abs()) & (mean != 0)
     magnitude = encoding.abs().amax(0)
     rounded_zero = (magnitude <= _ZERO_RELATIVE_MAGNITUDE * magnitude.max()) & (magnitude > 0)
+    warnings: tuple[str, ...] = ()
     if rounded_zero.any():
-        logger.warning(
-            "vector features %s: 0 up to rounding (at most %.3g in magnitude beside features"
-            " of up to %.3g), taken as 0: archs that differ in them only by rounding are"
-            " predicted alike",
-            ", ".join(names[j] for j in rounded_zero.nonzero()[:, 0].tolist()),
-            float(magnitude[rounded_zero].max()),
-            float(magnitude.max()),
+        columns = ", ".join(names[j] for j in rounded_zero.nonzero()[:, 0].tolist())
+        warnings = (
+            f"vector features {columns}: 0 up to rounding (at most"
+            f" {float(magnitude[rounded_zero].max()):.3g} in magnitude beside features of up to"
+            f" {float(magnitude.max()):.3g}), taken as 0: archs that differ in them only by"
+            " rounding are predicted alike",
         )
+        logger.warning("%s", warnings[0])
     sd = torch.where(rounded_zero, 1.0, sd)
-    return mean, torch.where(constant & ~rounded_zero, mean.abs(), sd)
+    return mean, torch.where(constant & ~rounded_zero, mean.abs(), sd), warnings
 
 
 def _likelier(posterior: DevicePosterior, than: DevicePosterior) -> bool:
@@ -729,8 +735,10 @@ def prior_only_model(
         counted = (column, *space.layer_count_spread)
     prior_level = (_PRIOR_LEVEL_LOG_MS, _PRIOR_LEVEL_SD)
     encoding_stats = None
+    warnings: tuple[str, ...] = ()
     if standardise_by is not None:
-        encoding_stats = _units_free_standardisation(standardise_by, space.feature_names)
+        mean, sd, warnings = _units_free_standardisation(standardise_by, space.feature_names)
+        encoding_stats = (mean, sd)
     elif universe is not None:
         # Encodings are taken as they are: identity statistics keep a universe's rows alike.
         encoding_stats = (
@@ -751,4 +759,4 @@ def prior_only_model(
         kernel.residual.outputscale = 0.25
         kernel.raw_noise.copy_(kernel.raw_noise_constraint.inverse_transform(torch.tensor(0.01)))
     kernel.variance_ratio_pseudo_count = HAND_SET_VARIANCE_RATIO_PSEUDO_COUNT
-    return LatencyModel(kernel, features)
+    return LatencyModel(kernel, features, warnings)

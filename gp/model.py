@@ -1115,11 +1115,19 @@ class FitSettings:
 
 
 class LatencyModel:
-    """Shared hyperparameters plus the source basis; makes DevicePosteriors for any device."""
+    """Shared hyperparameters plus the source basis; makes DevicePosteriors for any device.
 
-    def __init__(self, kernel: LatencyKernel, features: ArchFeatures) -> None:
+    Attributes:
+        warnings: what the model assumed of the data it was built from, for the caller to pass
+            on to whoever sent that data (a vector feature taken as 0, say).
+    """
+
+    def __init__(
+        self, kernel: LatencyKernel, features: ArchFeatures, warnings: tuple[str, ...] = ()
+    ) -> None:
         self.kernel = kernel
         self.features = features
+        self.warnings = warnings
 
     def posterior(
         self, index: torch.Tensor, latency_ms: np.ndarray | torch.Tensor, step_ms: float = 0.0

@@ -430,6 +430,12 @@ class Registry:
         self.on_fit("device", time.perf_counter() - started)
         return result
 
+    def warnings(self, device: DeviceRecord, space: SearchSpace) -> tuple[str, ...]:
+        """What the device's model in ``space`` assumed of its data (:meth:`posterior`'s, the
+        one :meth:`predict` answers with)."""
+        model, _ = self.posterior(device, space)
+        return model.warnings
+
     def predict(
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
     ) -> LatencyPrediction:

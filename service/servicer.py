@@ -117,10 +117,12 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         groups = group_by_space(ArchParser("arch").parse(request.archs))
         self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
         predictions: dict[int, pb.Prediction] = {}
+        warnings: dict[str, None] = {}  # in order, once each
         with self.registry.consistent(device, context.time_remaining(), _ended(context)) as device:
             for group in groups.values():
                 self._check_vector_length(device, group.space, f"arch {group.positions[0]}: ")
                 result = self.registry.predict(device, group.space, group.archs)
+                warnings.update(dict.fromkeys(self.registry.warnings(device, group.space)))
                 for j, position in enumerate(group.positions):
                     predictions[position] = pb.Prediction(
                         mean_ms=float(result.mean_ms[j]),
@@ -130,7 +132,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                     )
             version = self.registry.model_version(device)
         ordered = [predictions[i] for i in range(len(request.archs))]
-        return pb.PredictResponse(predictions=ordered, model_version=version)
+        return pb.PredictResponse(predictions=ordered, model_version=version, warnings=warnings)
 
     @grpc_errors
     def SuggestSamples(
@@ -165,7 +167,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             )
             for j, arch in enumerate(result.archs)
         ]
-        return pb.SuggestSamplesResponse(suggestions=suggestions, model_version=version)
+        return pb.SuggestSamplesResponse(
+            suggestions=suggestions, model_version=version, warnings=result.warnings
+        )
 
     def _check_vector_length(
         self, device: DeviceRecord, space: SearchSpace, where: str, way_out: str = ""

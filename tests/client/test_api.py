@@ -326,6 +326,24 @@ def test_a_split_prediction_is_redone_until_one_model_version_made_it(
     assert info.value.code == "ABORTED"
 
 
+def test_the_service_s_warnings_are_logged_once_each_for_a_split_prediction(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the model assumed of the device's data (a vector feature taken as 0) reached the
+    server's log alone; each request of a split prediction carries it."""
+    latency = LatencyClient("127.0.0.1:1", batch_size=1)
+    said = "vector features x2: 0 up to rounding (...), taken as 0"
+
+    def reply(device: str, messages: list, start: int, stop: int) -> pb.PredictResponse:
+        prediction = [pb.Prediction(mean_ms=1.0)]
+        return pb.PredictResponse(predictions=prediction, model_version="v1", warnings=[said])
+
+    monkeypatch.setattr(latency, "_predict_batch", reply)
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        latency.predict("vec", [[1.0, 2.0, 0.0], [3.0, 4.0, 0.0], [5.0, 6.0, 0.0]])
+    assert [r.getMessage() for r in caplog.records] == [f"vec: {said}"]
+
+
 def test_a_split_prediction_is_attempted_three_times_before_giving_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -475,6 +475,9 @@ def test_a_column_of_zeros_up_to_rounding_is_taken_as_zeros(caplog) -> None:
         np.testing.assert_allclose(getattr(rounded, field), getattr(exact, field), rtol=1e-6)
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert caplog.records[0].getMessage().startswith("vector features x2: 0 up to rounding")
+    device = Measurements([VECTORS.canonical(vector) for vector in features[:20]], latency[:20])
+    model, _ = LatencyEstimator(None).posterior(VECTORS, device)
+    assert model.warnings == (caplog.records[0].getMessage(),)  # for the service to pass on
 
 
 def test_a_genuine_column_of_tiny_values_is_standardised_by_its_spread(caplog) -> None:

@@ -35,6 +35,10 @@ def measure(arch: str, latency: float, space: str = "nasbench201") -> pb.Measure
     return pb.Measurement(arch=pb.Architecture(search_space=space, arch=arch), latency_ms=latency)
 
 
+def measure_vector(vector: pb.Architecture, latency_ms: float) -> pb.Measurement:
+    return pb.Measurement(arch=vector, latency_ms=float(latency_ms))
+
+
 def register(stub: pb_grpc.LatencyEstimatorStub, name: str, **kwargs: object) -> pb.Device:
     return stub.RegisterDevice(pb.RegisterDeviceRequest(name=name, **kwargs))
 
@@ -1257,6 +1261,37 @@ def test_vector_suggestions_answer_as_predict(
         for suggestion, prediction in zip(suggestions, predicted.predictions, strict=True):
             assert suggestion.mean_ms == pytest.approx(prediction.mean_ms)
             assert suggestion.variance_ms2 == pytest.approx(prediction.variance_ms2)
+
+
+def test_a_vector_feature_taken_as_zero_is_said_to_the_caller(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """A feature that is 0 up to rounding (a - b of equal quantities) is taken as 0: before,
+    only the server's log said so, and the caller's archs differing in it were predicted alike
+    without a word."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0, 1, 12), rng.uniform(0, 100, 12)
+    rows = np.c_[rng.uniform(1e7, 1e9, 12), rng.integers(5, 30, 12), (a + b) - b - a]
+    assert np.any(rows[:, 2] != 0)
+    vectors = [pb.Architecture(search_space="vector", features=row.tolist()) for row in rows]
+    register(stub, "vec-rounded")
+    latency = 1 + rows[:10, 0] / 1e8
+    measurements = [measure_vector(v, ms) for v, ms in zip(vectors, latency, strict=False)]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="vec-rounded", measurements=measurements))
+    predicted = stub.Predict(pb.PredictRequest(device="vec-rounded", archs=vectors[10:] * 2))
+    (warning,) = predicted.warnings  # once, though every arch was answered by that model
+    assert warning.startswith("vector features x2: 0 up to rounding"), warning
+    request = pb.SuggestSamplesRequest(
+        device="vec-rounded", count=1, search_space="vector", candidates=vectors[10:]
+    )
+    assert list(stub.SuggestSamples(request).warnings) == [warning]
+    clean = vectors[:10]
+    for vector in clean:
+        vector.features[2] = 0.0
+    register(stub, "vec-exact")
+    measurements = [measure_vector(v, ms) for v, ms in zip(clean, latency, strict=True)]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="vec-exact", measurements=measurements))
+    assert not stub.Predict(pb.PredictRequest(device="vec-exact", archs=clean)).warnings
 
 
 def test_a_call_without_deadline_waiting_for_a_busy_device_ends_when_cancelled(

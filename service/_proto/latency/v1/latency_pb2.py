@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18latency/v1/latency.proto\x12\nlatency.v1\"D\n\x0c\x41rchitecture\x12\x14\n\x0csearch_space\x18\x01 \x01(\t\x12\x0c\n\x04\x61rch\x18\x02 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\x01\"I\n\x0ePredictRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\'\n\x05\x61rchs\x18\x02 \x03(\x0b\x32\x18.latency.v1.Architecture\"W\n\nPrediction\x12\x0f\n\x07mean_ms\x18\x01 \x01(\x01\x12\x14\n\x0cvariance_ms2\x18\x02 \x01(\x01\x12\x10\n\x08lower_ms\x18\x03 \x01(\x01\x12\x10\n\x08upper_ms\x18\x04 \x01(\x01\"U\n\x0fPredictResponse\x12+\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x16.latency.v1.Prediction\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"\x9a\x01\n\x15SuggestSamplesRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x14\n\x0csearch_space\x18\x03 \x01(\t\x12,\n\ncandidates\x18\x04 \x03(\x0b\x32\x18.latency.v1.Architecture\x12\x10\n\x08strategy\x18\x05 \x01(\t\x12\x0c\n\x04seed\x18\x06 \x01(\x03\"[\n\nSuggestion\x12&\n\x04\x61rch\x18\x01 \x01(\x0b\x32\x18.latency.v1.Architecture\x12\x0f\n\x07mean_ms\x18\x02 \x01(\x01\x12\x14\n\x0cvariance_ms2\x18\x03 \x01(\x01\"\\\n\x16SuggestSamplesResponse\x12+\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x16.latency.v1.Suggestion\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"I\n\x0bMeasurement\x12&\n\x04\x61rch\x18\x01 \x01(\x0b\x32\x18.latency.v1.Architecture\x12\x12\n\nlatency_ms\x18\x02 \x01(\x01\"k\n\x16\x41\x64\x64MeasurementsRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12-\n\x0cmeasurements\x18\x02 \x03(\x0b\x32\x17.latency.v1.Measurement\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xcd\x01\n\x17\x41\x64\x64MeasurementsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x14\n\x0c\x64\x65vice_total\x18\x02 \x01(\x03\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x35\n\nsurprising\x18\x04 \x03(\x0b\x32!.latency.v1.SurprisingMeasurement\x12<\n\x11surprising_before\x18\x05 \x03(\x0b\x32!.latency.v1.SurprisingMeasurement\"\x9d\x01\n\x15SurprisingMeasurement\x12&\n\x04\x61rch\x18\x01 \x01(\x0b\x32\x18.latency.v1.Architecture\x12\x12\n\nlatency_ms\x18\x02 \x01(\x01\x12\x13\n\x0b\x65xpected_ms\x18\x03 \x01(\x01\x12\x10\n\x08lower_ms\x18\x04 \x01(\x01\x12\x10\n\x08upper_ms\x18\x05 \x01(\x01\x12\x0f\n\x07p_value\x18\x06 \x01(\x01\"\x97\x01\n\x19\x44\x65leteMeasurementsRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\'\n\x05\x61rchs\x18\x02 \x03(\x0b\x32\x18.latency.v1.Architecture\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12-\n\x0cmeasurements\x18\x04 \x03(\x0b\x32\x17.latency.v1.Measurement\"{\n\x1a\x44\x65leteMeasurementsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x12\x14\n\x0c\x64\x65vice_total\x18\x02 \x01(\x03\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x1f\n\x17source_table_incomplete\x18\x04 \x01(\x08\"\xc5\x01\n\x15RegisterDeviceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x45\n\ndescriptor\x18\x03 \x03(\x0b\x32\x31.latency.v1.RegisterDeviceRequest.DescriptorEntry\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x1a\x31\n\x0f\x44\x65scriptorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xd2\x01\n\x06\x44\x65vice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x36\n\ndescriptor\x18\x03 \x03(\x0b\x32\".latency.v1.Device.DescriptorEntry\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x19\n\x11measurement_count\x18\x05 \x01(\x03\x12\x0e\n\x06source\x18\x06 \x01(\x08\x1a\x31\n\x0f\x44\x65scriptorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\";\n\x12ListDevicesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListDevicesResponse\x12#\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x12.latency.v1.Device\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x10GetDeviceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"f\n\x17ListMeasurementsRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x14\n\x0csearch_space\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"b\n\x18ListMeasurementsResponse\x12-\n\x0cmeasurements\x18\x01 \x03(\x0b\x32\x17.latency.v1.Measurement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xa7\x05\n\x10LatencyEstimator\x12\x42\n\x07Predict\x12\x1a.latency.v1.PredictRequest\x1a\x1b.latency.v1.PredictResponse\x12W\n\x0eSuggestSamples\x12!.latency.v1.SuggestSamplesRequest\x1a\".latency.v1.SuggestSamplesResponse\x12Z\n\x0f\x41\x64\x64Measurements\x12\".latency.v1.AddMeasurementsRequest\x1a#.latency.v1.AddMeasurementsResponse\x12\x63\n\x12\x44\x65leteMeasurements\x12%.latency.v1.DeleteMeasurementsRequest\x1a&.latency.v1.DeleteMeasurementsResponse\x12G\n\x0eRegisterDevice\x12!.latency.v1.RegisterDeviceRequest\x1a\x12.latency.v1.Device\x12N\n\x0bListDevices\x12\x1e.latency.v1.ListDevicesRequest\x1a\x1f.latency.v1.ListDevicesResponse\x12=\n\tGetDevice\x12\x1c.latency.v1.GetDeviceRequest\x1a\x12.latency.v1.Device\x12]\n\x10ListMeasurements\x12#.latency.v1.ListMeasurementsRequest\x1a$.latency.v1.ListMeasurementsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18latency/v1/latency.proto\x12\nlatency.v1\"D\n\x0c\x41rchitecture\x12\x14\n\x0csearch_space\x18\x01 \x01(\t\x12\x0c\n\x04\x61rch\x18\x02 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\x01\"I\n\x0ePredictRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\'\n\x05\x61rchs\x18\x02 \x03(\x0b\x32\x18.latency.v1.Architecture\"W\n\nPrediction\x12\x0f\n\x07mean_ms\x18\x01 \x01(\x01\x12\x14\n\x0cvariance_ms2\x18\x02 \x01(\x01\x12\x10\n\x08lower_ms\x18\x03 \x01(\x01\x12\x10\n\x08upper_ms\x18\x04 \x01(\x01\"g\n\x0fPredictResponse\x12+\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x16.latency.v1.Prediction\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x10\n\x08warnings\x18\x03 \x03(\t\"\x9a\x01\n\x15SuggestSamplesRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x14\n\x0csearch_space\x18\x03 \x01(\t\x12,\n\ncandidates\x18\x04 \x03(\x0b\x32\x18.latency.v1.Architecture\x12\x10\n\x08strategy\x18\x05 \x01(\t\x12\x0c\n\x04seed\x18\x06 \x01(\x03\"[\n\nSuggestion\x12&\n\x04\x61rch\x18\x01 \x01(\x0b\x32\x18.latency.v1.Architecture\x12\x0f\n\x07mean_ms\x18\x02 \x01(\x01\x12\x14\n\x0cvariance_ms2\x18\x03 \x01(\x01\"n\n\x16SuggestSamplesResponse\x12+\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x16.latency.v1.Suggestion\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x10\n\x08warnings\x18\x03 \x03(\t\"I\n\x0bMeasurement\x12&\n\x04\x61rch\x18\x01 \x01(\x0b\x32\x18.latency.v1.Architecture\x12\x12\n\nlatency_ms\x18\x02 \x01(\x01\"k\n\x16\x41\x64\x64MeasurementsRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12-\n\x0cmeasurements\x18\x02 \x03(\x0b\x32\x17.latency.v1.Measurement\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xcd\x01\n\x17\x41\x64\x64MeasurementsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x14\n\x0c\x64\x65vice_total\x18\x02 \x01(\x03\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x35\n\nsurprising\x18\x04 \x03(\x0b\x32!.latency.v1.SurprisingMeasurement\x12<\n\x11surprising_before\x18\x05 \x03(\x0b\x32!.latency.v1.SurprisingMeasurement\"\x9d\x01\n\x15SurprisingMeasurement\x12&\n\x04\x61rch\x18\x01 \x01(\x0b\x32\x18.latency.v1.Architecture\x12\x12\n\nlatency_ms\x18\x02 \x01(\x01\x12\x13\n\x0b\x65xpected_ms\x18\x03 \x01(\x01\x12\x10\n\x08lower_ms\x18\x04 \x01(\x01\x12\x10\n\x08upper_ms\x18\x05 \x01(\x01\x12\x0f\n\x07p_value\x18\x06 \x01(\x01\"\x97\x01\n\x19\x44\x65leteMeasurementsRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\'\n\x05\x61rchs\x18\x02 \x03(\x0b\x32\x18.latency.v1.Architecture\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12-\n\x0cmeasurements\x18\x04 \x03(\x0b\x32\x17.latency.v1.Measurement\"{\n\x1a\x44\x65leteMeasurementsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x12\x14\n\x0c\x64\x65vice_total\x18\x02 \x01(\x03\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x1f\n\x17source_table_incomplete\x18\x04 \x01(\x08\"\xc5\x01\n\x15RegisterDeviceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x45\n\ndescriptor\x18\x03 \x03(\x0b\x32\x31.latency.v1.RegisterDeviceRequest.DescriptorEntry\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x1a\x31\n\x0f\x44\x65scriptorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xd2\x01\n\x06\x44\x65vice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x36\n\ndescriptor\x18\x03 \x03(\x0b\x32\".latency.v1.Device.DescriptorEntry\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x19\n\x11measurement_count\x18\x05 \x01(\x03\x12\x0e\n\x06source\x18\x06 \x01(\x08\x1a\x31\n\x0f\x44\x65scriptorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\";\n\x12ListDevicesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListDevicesResponse\x12#\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x12.latency.v1.Device\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x10GetDeviceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"f\n\x17ListMeasurementsRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x14\n\x0csearch_space\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"b\n\x18ListMeasurementsResponse\x12-\n\x0cmeasurements\x18\x01 \x03(\x0b\x32\x17.latency.v1.Measurement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xa7\x05\n\x10LatencyEstimator\x12\x42\n\x07Predict\x12\x1a.latency.v1.PredictRequest\x1a\x1b.latency.v1.PredictResponse\x12W\n\x0eSuggestSamples\x12!.latency.v1.SuggestSamplesRequest\x1a\".latency.v1.SuggestSamplesResponse\x12Z\n\x0f\x41\x64\x64Measurements\x12\".latency.v1.AddMeasurementsRequest\x1a#.latency.v1.AddMeasurementsResponse\x12\x63\n\x12\x44\x65leteMeasurements\x12%.latency.v1.DeleteMeasurementsRequest\x1a&.latency.v1.DeleteMeasurementsResponse\x12G\n\x0eRegisterDevice\x12!.latency.v1.RegisterDeviceRequest\x1a\x12.latency.v1.Device\x12N\n\x0bListDevices\x12\x1e.latency.v1.ListDevicesRequest\x1a\x1f.latency.v1.ListDevicesResponse\x12=\n\tGetDevice\x12\x1c.latency.v1.GetDeviceRequest\x1a\x12.latency.v1.Device\x12]\n\x10ListMeasurements\x12#.latency.v1.ListMeasurementsRequest\x1a$.latency.v1.ListMeasurementsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,43 +42,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREDICTION']._serialized_start=185
   _globals['_PREDICTION']._serialized_end=272
   _globals['_PREDICTRESPONSE']._serialized_start=274
-  _globals['_PREDICTRESPONSE']._serialized_end=359
-  _globals['_SUGGESTSAMPLESREQUEST']._serialized_start=362
-  _globals['_SUGGESTSAMPLESREQUEST']._serialized_end=516
-  _globals['_SUGGESTION']._serialized_start=518
-  _globals['_SUGGESTION']._serialized_end=609
-  _globals['_SUGGESTSAMPLESRESPONSE']._serialized_start=611
-  _globals['_SUGGESTSAMPLESRESPONSE']._serialized_end=703
-  _globals['_MEASUREMENT']._serialized_start=705
-  _globals['_MEASUREMENT']._serialized_end=778
-  _globals['_ADDMEASUREMENTSREQUEST']._serialized_start=780
-  _globals['_ADDMEASUREMENTSREQUEST']._serialized_end=887
-  _globals['_ADDMEASUREMENTSRESPONSE']._serialized_start=890
-  _globals['_ADDMEASUREMENTSRESPONSE']._serialized_end=1095
-  _globals['_SURPRISINGMEASUREMENT']._serialized_start=1098
-  _globals['_SURPRISINGMEASUREMENT']._serialized_end=1255
-  _globals['_DELETEMEASUREMENTSREQUEST']._serialized_start=1258
-  _globals['_DELETEMEASUREMENTSREQUEST']._serialized_end=1409
-  _globals['_DELETEMEASUREMENTSRESPONSE']._serialized_start=1411
-  _globals['_DELETEMEASUREMENTSRESPONSE']._serialized_end=1534
-  _globals['_REGISTERDEVICEREQUEST']._serialized_start=1537
-  _globals['_REGISTERDEVICEREQUEST']._serialized_end=1734
-  _globals['_REGISTERDEVICEREQUEST_DESCRIPTORENTRY']._serialized_start=1685
-  _globals['_REGISTERDEVICEREQUEST_DESCRIPTORENTRY']._serialized_end=1734
-  _globals['_DEVICE']._serialized_start=1737
-  _globals['_DEVICE']._serialized_end=1947
-  _globals['_DEVICE_DESCRIPTORENTRY']._serialized_start=1685
-  _globals['_DEVICE_DESCRIPTORENTRY']._serialized_end=1734
-  _globals['_LISTDEVICESREQUEST']._serialized_start=1949
-  _globals['_LISTDEVICESREQUEST']._serialized_end=2008
-  _globals['_LISTDEVICESRESPONSE']._serialized_start=2010
-  _globals['_LISTDEVICESRESPONSE']._serialized_end=2093
-  _globals['_GETDEVICEREQUEST']._serialized_start=2095
-  _globals['_GETDEVICEREQUEST']._serialized_end=2127
-  _globals['_LISTMEASUREMENTSREQUEST']._serialized_start=2129
-  _globals['_LISTMEASUREMENTSREQUEST']._serialized_end=2231
-  _globals['_LISTMEASUREMENTSRESPONSE']._serialized_start=2233
-  _globals['_LISTMEASUREMENTSRESPONSE']._serialized_end=2331
-  _globals['_LATENCYESTIMATOR']._serialized_start=2334
-  _globals['_LATENCYESTIMATOR']._serialized_end=3013
+  _globals['_PREDICTRESPONSE']._serialized_end=377
+  _globals['_SUGGESTSAMPLESREQUEST']._serialized_start=380
+  _globals['_SUGGESTSAMPLESREQUEST']._serialized_end=534
+  _globals['_SUGGESTION']._serialized_start=536
+  _globals['_SUGGESTION']._serialized_end=627
+  _globals['_SUGGESTSAMPLESRESPONSE']._serialized_start=629
+  _globals['_SUGGESTSAMPLESRESPONSE']._serialized_end=739
+  _globals['_MEASUREMENT']._serialized_start=741
+  _globals['_MEASUREMENT']._serialized_end=814
+  _globals['_ADDMEASUREMENTSREQUEST']._serialized_start=816
+  _globals['_ADDMEASUREMENTSREQUEST']._serialized_end=923
+  _globals['_ADDMEASUREMENTSRESPONSE']._serialized_start=926
+  _globals['_ADDMEASUREMENTSRESPONSE']._serialized_end=1131
+  _globals['_SURPRISINGMEASUREMENT']._serialized_start=1134
+  _globals['_SURPRISINGMEASUREMENT']._serialized_end=1291
+  _globals['_DELETEMEASUREMENTSREQUEST']._serialized_start=1294
+  _globals['_DELETEMEASUREMENTSREQUEST']._serialized_end=1445
+  _globals['_DELETEMEASUREMENTSRESPONSE']._serialized_start=1447
+  _globals['_DELETEMEASUREMENTSRESPONSE']._serialized_end=1570
+  _globals['_REGISTERDEVICEREQUEST']._serialized_start=1573
+  _globals['_REGISTERDEVICEREQUEST']._serialized_end=1770
+  _globals['_REGISTERDEVICEREQUEST_DESCRIPTORENTRY']._serialized_start=1721
+  _globals['_REGISTERDEVICEREQUEST_DESCRIPTORENTRY']._serialized_end=1770
+  _globals['_DEVICE']._serialized_start=1773
+  _globals['_DEVICE']._serialized_end=1983
+  _globals['_DEVICE_DESCRIPTORENTRY']._serialized_start=1721
+  _globals['_DEVICE_DESCRIPTORENTRY']._serialized_end=1770
+  _globals['_LISTDEVICESREQUEST']._serialized_start=1985
+  _globals['_LISTDEVICESREQUEST']._serialized_end=2044
+  _globals['_LISTDEVICESRESPONSE']._serialized_start=2046
+  _globals['_LISTDEVICESRESPONSE']._serialized_end=2129
+  _globals['_GETDEVICEREQUEST']._serialized_start=2131
+  _globals['_GETDEVICEREQUEST']._serialized_end=2163
+  _globals['_LISTMEASUREMENTSREQUEST']._serialized_start=2165
+  _globals['_LISTMEASUREMENTSREQUEST']._serialized_end=2267
+  _globals['_LISTMEASUREMENTSRESPONSE']._serialized_start=2269
+  _globals['_LISTMEASUREMENTSRESPONSE']._serialized_end=2367
+  _globals['_LATENCYESTIMATOR']._serialized_start=2370
+  _globals['_LATENCYESTIMATOR']._serialized_end=3049
 # @@protoc_insertion_point(module_scope)

@@ -37,12 +37,14 @@ class Prediction(_message.Message):
     def __init__(self, mean_ms: _Optional[float] = ..., variance_ms2: _Optional[float] = ..., lower_ms: _Optional[float] = ..., upper_ms: _Optional[float] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("predictions", "model_version")
+    __slots__ = ("predictions", "model_version", "warnings")
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
     model_version: str
-    def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., model_version: _Optional[str] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., model_version: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SuggestSamplesRequest(_message.Message):
     __slots__ = ("device", "count", "search_space", "candidates", "strategy", "seed")
@@ -71,12 +73,14 @@ class Suggestion(_message.Message):
     def __init__(self, arch: _Optional[_Union[Architecture, _Mapping]] = ..., mean_ms: _Optional[float] = ..., variance_ms2: _Optional[float] = ...) -> None: ...
 
 class SuggestSamplesResponse(_message.Message):
-    __slots__ = ("suggestions", "model_version")
+    __slots__ = ("suggestions", "model_version", "warnings")
     SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     suggestions: _containers.RepeatedCompositeFieldContainer[Suggestion]
     model_version: str
-    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., model_version: _Optional[str] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., model_version: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Measurement(_message.Message):
     __slots__ = ("arch", "latency_ms")
