@@ -670,9 +670,9 @@ def _source_table(name: str, table: np.ndarray) -> np.ndarray:
 def _units_free_standardisation(
     encoding: torch.Tensor, names: Sequence[str]
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
-    """Per-column mean and sd of (n x d) ``encoding`` (n >= 2; columns named ``names``), and
-    the warnings it gives, in
-    which every arch's features are the same whatever their units: a column constant over
+    """Per-column mean and sd of (n x d) ``encoding`` (n >= 2; columns named ``names``), in
+    which every arch's features are the same whatever their units, and the warnings for the
+    caller (:attr:`~gp.model.LatencyModel.warnings`): a column constant over
     ``encoding`` has no spread to scale by, so it is scaled by its magnitude (an arch's
     relative difference from the value). Scaled by 1, as :func:`~gp.model._standardisation`
     does, a constant column kept the caller's units: an arch differing in it got intervals
