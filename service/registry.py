@@ -430,16 +430,11 @@ class Registry:
         self.on_fit("device", time.perf_counter() - started)
         return result
 
-    def warnings(self, device: DeviceRecord, space: SearchSpace) -> tuple[str, ...]:
-        """What the device's model in ``space`` assumed of its data (:meth:`posterior`'s, the
-        one :meth:`predict` answers with)."""
-        model, _ = self.posterior(device, space)
-        return model.warnings
-
     def predict(
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
-    ) -> LatencyPrediction:
-        """Predicts canonical ``archs`` of ``space`` on ``device``."""
+    ) -> tuple[LatencyPrediction, tuple[str, ...]]:
+        """Predicts canonical ``archs`` of ``space`` on ``device``; with the warnings of the
+        model that did (:attr:`~gp.model.LatencyModel.warnings`)."""
         estimator = self.estimator
         with self.device_lock(device):
             model, posterior = self.posterior(device, space)
@@ -448,12 +443,13 @@ class Registry:
                 whole = self._whole_space.get(key)
             use_whole = whole is not None or len(archs) >= WHOLE_SPACE_THRESHOLD
             if model is not estimator.nasbench201 or not use_whole:
-                return posterior.predict(estimator.rows(model, space, archs))
+                return posterior.predict(estimator.rows(model, space, archs)), model.warnings
             if whole is None:
                 whole = posterior.predict(estimator.all_nasbench201_rows())
             with self._cache_lock:
                 self._whole_space.put(key, whole)
-        return whole.take(np.array([arch_to_index(a) for a in archs], dtype=np.int64))
+        index = np.array([arch_to_index(a) for a in archs], dtype=np.int64)
+        return whole.take(index), model.warnings
 
     def surprising(
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]

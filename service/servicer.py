@@ -121,8 +121,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         with self.registry.consistent(device, context.time_remaining(), _ended(context)) as device:
             for group in groups.values():
                 self._check_vector_length(device, group.space, f"arch {group.positions[0]}: ")
-                result = self.registry.predict(device, group.space, group.archs)
-                warnings.update(dict.fromkeys(self.registry.warnings(device, group.space)))
+                result, said = self.registry.predict(device, group.space, group.archs)
+                warnings.update(dict.fromkeys(said))
                 for j, position in enumerate(group.positions):
                     predictions[position] = pb.Prediction(
                         mean_ms=float(result.mean_ms[j]),

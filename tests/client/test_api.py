@@ -344,6 +344,18 @@ def test_the_service_s_warnings_are_logged_once_each_for_a_split_prediction(
     assert [r.getMessage() for r in caplog.records] == [f"vec: {said}"]
 
 
+def test_the_service_s_warnings_about_suggestions_are_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    latency = LatencyClient("127.0.0.1:1")
+    said = "vector features x2: 0 up to rounding (...), taken as 0"
+    reply = pb.SuggestSamplesResponse(model_version="v1", warnings=[said, said])
+    monkeypatch.setattr(latency, "_call", lambda method, request: reply)
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        latency.suggest("vec", 1, candidates=[[1.0, 2.0, 0.0], [3.0, 4.0, 0.0]])
+    assert [r.getMessage() for r in caplog.records] == [f"vec: {said}"]
+
+
 def test_a_split_prediction_is_attempted_three_times_before_giving_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -102,14 +102,14 @@ def test_whole_space_prediction_is_cached_per_device_version(store_path: Path) -
     space = NASBench201Space()
     archs = all_archs()
     device = store.register_device("fresh")
-    few = registry.predict(device, space, archs[:5])
-    whole = registry.predict(device, space, archs)  # computes and caches the whole space
-    again = registry.predict(device, space, archs[:5])  # answered from the cache
+    few = registry.predict(device, space, archs[:5])[0]
+    whole = registry.predict(device, space, archs)[0]  # computes and caches the whole space
+    again = registry.predict(device, space, archs[:5])[0]  # answered from the cache
     np.testing.assert_allclose(whole.mean_ms[:5], few.mean_ms, rtol=1e-9)
     np.testing.assert_allclose(again.upper_ms, few.upper_ms, rtol=1e-9)
     rows = [MeasurementRow(space.name, a, 3.0) for a in archs[:5]]
     device = store.add_measurements(device.id, rows)
-    updated = registry.predict(device, space, archs[:5])  # a new version: not the stale cache
+    updated = registry.predict(device, space, archs[:5])[0]  # a new version: not the stale cache
     assert np.all(np.abs(np.log(updated.mean_ms / 3.0)) < np.abs(np.log(few.mean_ms / 3.0)))
     store.close()
 
@@ -246,7 +246,7 @@ def test_a_posterior_conditions_on_at_most_max_conditioning_measurements(
     device = store.add_measurements(device.id, rows)
     _, posterior = registry.posterior(device, NASBench201Space())
     assert posterior.count == 5
-    assert len(registry.predict(device, NASBench201Space(), all_archs()[:3]).mean_ms) == 3
+    assert len(registry.predict(device, NASBench201Space(), all_archs()[:3])[0].mean_ms) == 3
     store.close()
 
 
@@ -265,7 +265,7 @@ def test_the_conditioning_subsample_does_not_depend_on_the_upload_order(
         device = store.register_device(name)
         rows = [MeasurementRow("nasbench201", a, ms) for a, ms in order]
         device = store.add_measurements(device.id, rows)
-        predictions.append(registry.predict(device, NASBench201Space(), archs).mean_ms)
+        predictions.append(registry.predict(device, NASBench201Space(), archs)[0].mean_ms)
     np.testing.assert_allclose(predictions[0], predictions[1], rtol=1e-9)
     store.close()
 

@@ -1278,13 +1278,23 @@ def test_a_vector_feature_taken_as_zero_is_said_to_the_caller(
     latency = 1 + rows[:10, 0] / 1e8
     measurements = [measure_vector(v, ms) for v, ms in zip(vectors, latency, strict=False)]
     stub.AddMeasurements(pb.AddMeasurementsRequest(device="vec-rounded", measurements=measurements))
-    predicted = stub.Predict(pb.PredictRequest(device="vec-rounded", archs=vectors[10:] * 2))
-    (warning,) = predicted.warnings  # once, though every arch was answered by that model
+    mixed = [*vectors[10:], nb201(ARCHS[0]), *vectors[10:]]  # two space groups
+    predicted = stub.Predict(pb.PredictRequest(device="vec-rounded", archs=mixed))
+    (warning,) = predicted.warnings  # once, though several archs were answered by that model
     assert warning.startswith("vector features x2: 0 up to rounding"), warning
     request = pb.SuggestSamplesRequest(
         device="vec-rounded", count=1, search_space="vector", candidates=vectors[10:]
     )
     assert list(stub.SuggestSamples(request).warnings) == [warning]
+    # With one measurement the candidates standardise the features that choose the picks.
+    register(stub, "vec-rounded-1")
+    first = pb.AddMeasurementsRequest(device="vec-rounded-1", measurements=measurements[:1])
+    stub.AddMeasurements(first)
+    request = pb.SuggestSamplesRequest(
+        device="vec-rounded-1", count=1, search_space="vector", candidates=vectors[1:]
+    )
+    (from_pool,) = stub.SuggestSamples(request).warnings
+    assert from_pool.startswith("vector features x2: 0 up to rounding"), from_pool
     clean = vectors[:10]
     for vector in clean:
         vector.features[2] = 0.0
