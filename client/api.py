@@ -136,6 +136,8 @@ class Predictions:
         variance_ms2: posterior variance of the latency (ms^2).
         lower_ms, upper_ms: central 90% interval of a measurement (noise included).
         model_version: changes whenever the fit or the device's data changes.
+        warnings: what the service's model assumed of the device's data to answer (a vector
+            feature taken as 0, say), once each; also logged.
     """
 
     mean_ms: np.ndarray
@@ -143,6 +145,7 @@ class Predictions:
     lower_ms: np.ndarray
     upper_ms: np.ndarray
     model_version: str = ""
+    warnings: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.mean_ms)
@@ -151,7 +154,7 @@ class Predictions:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Predictions):
             return NotImplemented
-        return self.model_version == other.model_version and all(
+        return (self.model_version, self.warnings) == (other.model_version, other.warnings) and all(
             np.array_equal(getattr(self, name), getattr(other, name)) for name in PREDICTION_FIELDS
         )
 
@@ -192,7 +195,7 @@ class Predictions:
         if np.ndim(picked["mean_ms"]) != 1:  # numpy took it as more axes (a 2-d index, True)
             raise IndexError(f"expected an int, a slice, ints or a boolean mask, got {index!r}")
         columns = {name: _read_only(value) for name, value in picked.items()}
-        return Predictions(**columns, model_version=self.model_version)
+        return Predictions(**columns, model_version=self.model_version, warnings=self.warnings)
 
     def __iter__(self) -> Iterator[Prediction]:
         return (self[i] for i in range(len(self)))
@@ -271,10 +274,13 @@ class Suggestion:
 @dataclass(frozen=True)
 class Suggestions(Sequence[Suggestion]):
     """The suggestions of one call, in pick order (a sequence of :class:`Suggestion`; a slice
-    is :class:`Suggestions` too). ``model_version`` is the model that picked them."""
+    is :class:`Suggestions` too). ``model_version`` is the model that picked them; ``warnings``
+    what the service's models assumed of the device's data to pick and answer them (as
+    :attr:`Predictions.warnings`)."""
 
     items: tuple[Suggestion, ...]
     model_version: str = ""
+    warnings: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -289,7 +295,7 @@ class Suggestions(Sequence[Suggestion]):
         # A slice keeps .archs and .model_version (it was a bare tuple), and the overloads
         # give a type checker Suggestion for picks[0] rather than Any.
         if isinstance(index, slice):
-            return Suggestions(self.items[index], self.model_version)
+            return Suggestions(self.items[index], self.model_version, self.warnings)
         return self.items[index]
 
     def __iter__(self) -> Iterator[Suggestion]:
@@ -550,10 +556,13 @@ def _nb201_numbers_refused(given: str) -> ClientInputError:
     return ClientInputError(f"{given} is not an NB201 arch; {NB201_INDICES_UNTAKEN}")
 
 
-def _log_service_warnings(device: str, warnings: Iterable[str]) -> None:
-    """Logs (once each) what the service's model assumed of ``device``'s data to answer."""
-    for text in dict.fromkeys(warnings):
+def _log_service_warnings(device: str, warnings: Iterable[str]) -> tuple[str, ...]:
+    """Logs what the service's model assumed of ``device``'s data to answer, and returns it,
+    once each."""
+    once = tuple(dict.fromkeys(warnings))
+    for text in once:
         logger.warning("%s: %s", device, text)
+    return once
 
 
 def _warn_of_indices(
@@ -1228,12 +1237,14 @@ class LatencyClient:
                 method="Predict",
                 target=self.target,
             )
-        _log_service_warnings(device, [text for reply in replies for text in reply.warnings])
+        warnings = _log_service_warnings(
+            device, [text for reply in replies for text in reply.warnings]
+        )
         columns = {
             name: _read_only([getattr(p, name) for reply in replies for p in reply.predictions])
             for name in PREDICTION_FIELDS
         }
-        return Predictions(**columns, model_version=replies[0].model_version)
+        return Predictions(**columns, model_version=replies[0].model_version, warnings=warnings)
 
     def _batches(self, messages: list[pb.Architecture]) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` of consecutive requests, each within ``batch_size`` archs and
@@ -1324,9 +1335,9 @@ class LatencyClient:
             seed=int(seed),
         )
         reply = self._call("SuggestSamples", request)
-        _log_service_warnings(device, reply.warnings)
+        warnings = _log_service_warnings(device, reply.warnings)
         items = tuple(Suggestion.from_message(message) for message in reply.suggestions)
-        return Suggestions(items, reply.model_version)
+        return Suggestions(items, reply.model_version, warnings)
 
     def add_measurements(
         self,

@@ -340,8 +340,9 @@ def test_the_service_s_warnings_are_logged_once_each_for_a_split_prediction(
 
     monkeypatch.setattr(latency, "_predict_batch", reply)
     with caplog.at_level(logging.WARNING, logger="client.api"):
-        latency.predict("vec", [[1.0, 2.0, 0.0], [3.0, 4.0, 0.0], [5.0, 6.0, 0.0]])
+        predicted = latency.predict("vec", [[1.0, 2.0, 0.0], [3.0, 4.0, 0.0], [5.0, 6.0, 0.0]])
     assert [r.getMessage() for r in caplog.records] == [f"vec: {said}"]
+    assert predicted.warnings == (said,) and predicted[1:].warnings == (said,)
 
 
 def test_the_service_s_warnings_about_suggestions_are_logged(
@@ -352,8 +353,9 @@ def test_the_service_s_warnings_about_suggestions_are_logged(
     reply = pb.SuggestSamplesResponse(model_version="v1", warnings=[said, said])
     monkeypatch.setattr(latency, "_call", lambda method, request: reply)
     with caplog.at_level(logging.WARNING, logger="client.api"):
-        latency.suggest("vec", 1, candidates=[[1.0, 2.0, 0.0], [3.0, 4.0, 0.0]])
+        picks = latency.suggest("vec", 1, candidates=[[1.0, 2.0, 0.0], [3.0, 4.0, 0.0]])
     assert [r.getMessage() for r in caplog.records] == [f"vec: {said}"]
+    assert picks.warnings == (said,) and picks[:1].warnings == (said,)
 
 
 def test_a_split_prediction_is_attempted_three_times_before_giving_up(

@@ -156,6 +156,7 @@ def test_predict_outputs(target: str, tmp_path: Path) -> None:
     payload = json.loads(run(target, "predict", "-d", "pi4", LIGHT, HEAVY, "--json").stdout)
     rows = payload["predictions"]
     assert payload["device"] == "pi4" and payload["model_version"]
+    assert payload["warnings"] == []
     assert [r["arch"] for r in rows] == [LIGHT, HEAVY]
     for row in rows:
         assert row["lower_ms"] < row["mean_ms"] < row["upper_ms"] and row["variance_ms2"] > 0
@@ -193,7 +194,7 @@ def test_register_add_suggest(target: str, tmp_path: Path) -> None:
     assert (again["accepted"], again["device_total"]) == (2, 4)
 
     picks = json.loads(run(target, "suggest-samples", "--device", "nano", "--json").stdout)
-    assert len(picks["suggestions"]) == 10 and picks["model_version"]
+    assert len(picks["suggestions"]) == 10 and picks["model_version"] and picks["warnings"] == []
     for pick in picks["suggestions"]:
         assert pick["search_space"] == "nasbench201" and pick["std_ms"] > 0
     assert {HEAVY, CELL}.isdisjoint(p["arch"] for p in picks["suggestions"])
@@ -582,6 +583,29 @@ def test_predicting_a_space_the_device_has_no_measurements_of_warns(target: str)
     assert run(target, "add", "-d", "nb201-only", fbnet, "--latency-ms", "9.0").exit_code == 0
     measured = run(target, "predict", "-d", "nb201-only", "--space", "fbnet", fbnet)
     assert measured.exit_code == 0 and "warning" not in measured.stderr, measured.output
+
+
+def test_the_service_s_warnings_are_logged_and_in_the_json(
+    target: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A vector feature that is 0 up to rounding is taken as 0: the service says so (``python -m
+    client`` echoes the library's log as ``warning: ...`` on stderr)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0, 1, 11), rng.uniform(0, 100, 11)
+    rows = np.c_[rng.uniform(1e7, 1e9, 11), rng.integers(5, 30, 11), (a + b) - b - a]
+    vectors = [",".join(repr(float(x)) for x in row) for row in rows]
+    measured = tmp_path / "vectors.csv"
+    lines = [f'"{v}",{1 + float(row[0]) / 1e8}' for v, row in zip(vectors, rows[:10], strict=False)]
+    measured.write_text("arch,latency_ms\n" + "\n".join(lines) + "\n")
+    assert run(target, "register", "-d", "rounded").exit_code == 0
+    assert run(target, "add", "-d", "rounded", "-f", str(measured)).exit_code == 0
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        table = run(target, "predict", "-d", "rounded", "--space", "vector", vectors[10])
+    assert table.exit_code == 0, table.output
+    assert "rounded: vector features x2: 0 up to rounding" in caplog.text
+    as_json = run(target, "predict", "-d", "rounded", "--space", "vector", vectors[10], "--json")
+    (said,) = json.loads(as_json.stdout)["warnings"]
+    assert said.startswith("vector features x2: 0 up to rounding"), said
 
 
 def test_add_uploads_one_arch_given_with_its_latency(target: str) -> None:
