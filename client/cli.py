@@ -735,8 +735,14 @@ def suggest_samples(
         )
     rows = [_suggestion_row(pick) for pick in picks]
     if as_json:
-        payload = {"device": device, "model_version": picks.model_version, "suggestions": rows}
-        print_json({**payload, "warnings": list(picks.warnings)})
+        print_json(
+            {
+                "device": device,
+                "model_version": picks.model_version,
+                "suggestions": rows,
+                "warnings": list(picks.warnings),
+            }
+        )
     else:
         _print_suggestion_table(device, picks.model_version, rows)
 
@@ -801,8 +807,14 @@ def predict(
         rows = [
             dict(arch=name, **values) for name, values in zip(names, _rows(result), strict=True)
         ]
-        payload = {"device": device, "model_version": result.model_version, "predictions": rows}
-        print_json({**payload, "warnings": list(result.warnings)})
+        print_json(
+            {
+                "device": device,
+                "model_version": result.model_version,
+                "predictions": rows,
+                "warnings": list(result.warnings),
+            }
+        )
     else:
         _print_prediction_table(device, names, result)
 
