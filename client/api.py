@@ -137,7 +137,8 @@ class Predictions:
         lower_ms, upper_ms: central 90% interval of a measurement (noise included).
         model_version: changes whenever the fit or the device's data changes.
         warnings: what the service's model assumed of the device's data to answer (a vector
-            feature taken as 0, say), once each; also logged.
+            feature taken as 0, say), once each; also logged, the first time this client gets
+            each for the device.
     """
 
     mean_ms: np.ndarray
@@ -554,15 +555,6 @@ def _nb201_numbers_refused(given: str) -> ClientInputError:
     """The refusal of numbers given as an NB201 arch: an index of one of the NB201 orders that
     disagree, most likely, which the server refused as a malformed cell string."""
     return ClientInputError(f"{given} is not an NB201 arch; {NB201_INDICES_UNTAKEN}")
-
-
-def _log_service_warnings(device: str, warnings: Iterable[str]) -> tuple[str, ...]:
-    """Logs what the service's model assumed of ``device``'s data to answer, and returns it,
-    once each."""
-    once = tuple(dict.fromkeys(warnings))
-    for text in once:
-        logger.warning("%s: %s", device, text)
-    return once
 
 
 def _warn_of_indices(
@@ -1018,6 +1010,9 @@ class LatencyClient:
         self._channel = _open_channel(target, root_certificates, tls, options)
         self._stub = pb_grpc.LatencyEstimatorStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
+        # (device, text) of the service's warnings logged so far: a NAS loop predicting
+        # thousands of times would otherwise log the same assumption on every call.
+        self._logged_warnings: set[tuple[str, str]] = set()
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LatencyClient:
@@ -1237,7 +1232,7 @@ class LatencyClient:
                 method="Predict",
                 target=self.target,
             )
-        warnings = _log_service_warnings(
+        warnings = self._service_warnings(
             device, [text for reply in replies for text in reply.warnings]
         )
         columns = {
@@ -1245,6 +1240,16 @@ class LatencyClient:
             for name in PREDICTION_FIELDS
         }
         return Predictions(**columns, model_version=replies[0].model_version, warnings=warnings)
+
+    def _service_warnings(self, device: str, warnings: Iterable[str]) -> tuple[str, ...]:
+        """What the service's model assumed of ``device``'s data to answer, once each; logs
+        those this client has not logged for ``device`` before."""
+        once = tuple(dict.fromkeys(warnings))
+        for text in once:
+            if (device, text) not in self._logged_warnings:
+                self._logged_warnings.add((device, text))
+                logger.warning("%s: %s", device, text)
+        return once
 
     def _batches(self, messages: list[pb.Architecture]) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` of consecutive requests, each within ``batch_size`` archs and
@@ -1335,7 +1340,7 @@ class LatencyClient:
             seed=int(seed),
         )
         reply = self._call("SuggestSamples", request)
-        warnings = _log_service_warnings(device, reply.warnings)
+        warnings = self._service_warnings(device, reply.warnings)
         items = tuple(Suggestion.from_message(message) for message in reply.suggestions)
         return Suggestions(items, reply.model_version, warnings)
 

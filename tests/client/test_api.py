@@ -345,6 +345,29 @@ def test_the_service_s_warnings_are_logged_once_each_for_a_split_prediction(
     assert predicted.warnings == (said,) and predicted[1:].warnings == (said,)
 
 
+def test_a_loop_of_predictions_logs_each_of_the_service_s_warnings_once_a_device(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A NAS loop predicting thousands of times logged the same assumption on every call; each
+    answer still carries it."""
+    latency = LatencyClient("127.0.0.1:1")
+    said, other = "feature x2 taken as 0", "feature x3 taken as 0"
+    replies = iter([[said], [said], [said, other], [said]])
+
+    def reply(device: str, messages: list, start: int, stop: int) -> pb.PredictResponse:
+        prediction = [pb.Prediction(mean_ms=1.0)]
+        return pb.PredictResponse(
+            predictions=prediction, model_version="v1", warnings=next(replies)
+        )
+
+    monkeypatch.setattr(latency, "_predict_batch", reply)
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        answers = [latency.predict(device, [[1.0, 2.0, 0.0]]) for device in ("a", "a", "a", "b")]
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == [f"a: {said}", f"a: {other}", f"b: {said}"]
+    assert [answer.warnings for answer in answers] == [(said,), (said,), (said, other), (said,)]
+
+
 def test_the_service_s_warnings_about_suggestions_are_logged(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
