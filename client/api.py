@@ -388,6 +388,8 @@ class AddResult:
             check found: a wrong one drags every prediction, and is named on each upload
             until the arch has 3 measurements (measure it twice more); none on a retry of an
             upload stored before (its ``request_id``).
+        warnings: what the model that checked the upload assumed of the device's data, as
+            :attr:`Predictions.warnings`.
     """
 
     accepted: int
@@ -395,9 +397,12 @@ class AddResult:
     model_version: str
     surprising: tuple[SurprisingMeasurement, ...] = ()
     surprising_before: tuple[SurprisingMeasurement, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @classmethod
-    def from_message(cls, message: pb.AddMeasurementsResponse) -> AddResult:
+    def from_message(
+        cls, message: pb.AddMeasurementsResponse, warnings: tuple[str, ...] = ()
+    ) -> AddResult:
         return cls(
             accepted=message.accepted,
             device_total=message.device_total,
@@ -406,6 +411,7 @@ class AddResult:
             surprising_before=tuple(
                 SurprisingMeasurement.from_message(m) for m in message.surprising_before
             ),
+            warnings=warnings,
         )
 
 
@@ -1388,7 +1394,8 @@ class LatencyClient:
         request = pb.AddMeasurementsRequest(
             device=device, measurements=measurements, request_id=upload_id
         )
-        return AddResult.from_message(self._write_once("AddMeasurements", request))
+        reply = self._write_once("AddMeasurements", request)
+        return AddResult.from_message(reply, self._service_warnings(device, reply.warnings))
 
     def delete_measurements(
         self,

@@ -171,6 +171,16 @@ class Suggestion:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass
+class SurpriseCheck:
+    """Measured archs (canonical) whose latency a device's other measurements do not explain,
+    with their surprise, most surprising first; and the warnings of the model that checked
+    them (:attr:`LatencyModel.warnings`)."""
+
+    found: list[tuple[str, SurprisingMeasurement]]
+    warnings: tuple[str, ...] = ()
+
+
 class LatencyEstimator:
     """Predicts and suggests for any device from its measurements (see module docstring).
 
@@ -406,7 +416,7 @@ class LatencyEstimator:
         descriptor: Mapping[str, float] | None = None,
         among: Sequence[ArchLike] | None = None,
         others_too: bool = False,
-    ) -> list[tuple[str, SurprisingMeasurement]]:
+    ) -> SurpriseCheck:
         """The measured archs (canonical) of ``among`` (default: all of them; reference archs
         are searched but not named) whose latency the device's other measurements do not
         explain, as :func:`~gp.outliers.surprising_measurements` finds them. ``others_too``
@@ -420,14 +430,15 @@ class LatencyEstimator:
         """
         wanted = space.canonicalize(measured.archs if among is None else among)
         sample, checked = surprise_check_sample(space, measured, wanted)
-        archs, latency_ms, _, posterior = self._conditioned(space, sample, descriptor)
+        archs, latency_ms, model, posterior = self._conditioned(space, sample, descriptor)
         named = set(space.canonicalize(sample.archs)) if others_too else checked
         candidates = [i for i, arch in enumerate(archs) if arch in named]
         # The latency as measured, not the exp of its log: 5 ms came back as 4.999999999999999.
-        return [
+        found = [
             (archs[s.position], replace(s, measured_ms=float(latency_ms[s.position])))
             for s in surprising_measurements(posterior, candidates)
         ]
+        return SurpriseCheck(found, model.warnings)
 
     def suggest(
         self,

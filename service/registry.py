@@ -25,7 +25,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -92,6 +92,17 @@ def fit_progress(iterations: int, started: float) -> Callable[[int, float], None
             logger.info("fitting: step %d of %d after %.0f s", done, iterations, elapsed)
 
     return progress
+
+
+class UploadCheck(NamedTuple):
+    """What the check of an upload found (:meth:`Registry.surprising`)."""
+
+    #: The upload's archs whose latency the device's other measurements do not explain.
+    in_upload: list[tuple[str, SurprisingMeasurement]]
+    #: Archs measured before the upload that the same check found.
+    before: list[tuple[str, SurprisingMeasurement]]
+    #: What the model that checked assumed of the device's data (LatencyModel.warnings).
+    warnings: tuple[str, ...]
 
 
 class LruCache(Generic[K, V]):
@@ -453,12 +464,12 @@ class Registry:
 
     def surprising(
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]
-    ) -> tuple[list[tuple[str, SurprisingMeasurement]], list[tuple[str, SurprisingMeasurement]]]:
+    ) -> UploadCheck:
         """Which of the device's measured canonical ``archs`` of ``space`` its other
         measurements do not explain, at its current version, and which of its archs measured
         before them the same search found, but fewer than ``SETTLED_MEASUREMENTS`` times
         (:meth:`~gp.estimator.LatencyEstimator.surprising`, ``others_too``): the two lists,
-        most surprising first.
+        most surprising first, and the checking model's warnings.
 
         Raises:
             NotReadyError: the model is still loading.
@@ -466,12 +477,13 @@ class Registry:
         with self.device_lock(device):
             measured = self.measurements(device, space_key(space))
             descriptor = self._descriptor(device, space)
-            found = self.estimator.surprising(space, measured, descriptor, archs, others_too=True)
+            check = self.estimator.surprising(space, measured, descriptor, archs, others_too=True)
         uploaded, counts = set(archs), Counter(measured.archs)
-        before = [(a, s) for a, s in found if a not in uploaded]
-        return (
-            [(a, s) for a, s in found if a in uploaded],
+        before = [(a, s) for a, s in check.found if a not in uploaded]
+        return UploadCheck(
+            [(a, s) for a, s in check.found if a in uploaded],
             [(a, s) for a, s in before if counts[a] < SETTLED_MEASUREMENTS],
+            check.warnings,
         )
 
     def suggest(

@@ -46,8 +46,11 @@ from service.wording import MEASURED_BEFORE, quantity
 
 logger = logging.getLogger(__name__)
 PageItem = TypeVar("PageItem", pb.Device, pb.Measurement)
-#: AddMeasurements' surprising latencies: the upload's, and those measured before it.
-Surprises = tuple[Sequence[pb.SurprisingMeasurement], Sequence[pb.SurprisingMeasurement]]
+#: AddMeasurements' surprising latencies, the upload's and those measured before it, and the
+#: checking models' warnings.
+Surprises = tuple[
+    Sequence[pb.SurprisingMeasurement], Sequence[pb.SurprisingMeasurement], Sequence[str]
+]
 
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
 #: Every device is sent in each ListDevices answer, so none may be large: without these, two
@@ -336,15 +339,16 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         return bool(named & self.store.wholly_deleted_archs(device.id, NASBench201Space.name))
 
     def _added(
-        self, device: DeviceRecord, accepted: int, surprising: Surprises = ((), ())
+        self, device: DeviceRecord, accepted: int, surprising: Surprises = ((), (), ())
     ) -> pb.AddMeasurementsResponse:
-        uploaded, before = surprising
+        uploaded, before, warnings = surprising
         return pb.AddMeasurementsResponse(
             accepted=accepted,
             device_total=device.measurement_count,
             model_version=self.registry.model_version(device),
             surprising=uploaded,
             surprising_before=before,
+            warnings=warnings,
         )
 
     def _surprising(
@@ -352,28 +356,29 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     ) -> Surprises:
         """The uploaded archs whose latency the device's other measurements do not explain,
         and the archs measured before them that the same search found (none while the model
-        is loading: the upload is stored all the same), each logged when ``stored_now``. A
-        retry of a stored upload is answered its own, not logged again, and none measured
-        before it: it cannot tell them from the archs of uploads stored after its batch."""
+        is loading: the upload is stored all the same), each logged when ``stored_now``; with
+        the checking models' warnings, once each. A retry of a stored upload is answered its
+        own, not logged again, and none measured before it: it cannot tell them from the archs
+        of uploads stored after its batch."""
         in_upload: list[pb.SurprisingMeasurement] = []
         before: list[pb.SurprisingMeasurement] = []
+        warnings: list[str] = []
         for group in group_by_space(uploaded).values():
             try:
-                found_in_upload, found_before = self.registry.surprising(
-                    device, group.space, group.archs
-                )
+                check = self.registry.surprising(device, group.space, group.archs)
             except NotReadyError:
-                return (), ()
+                return (), (), ()
             except Exception:  # advisory: the upload is stored, and its answer must say so
                 logger.exception("device %s: the check of its upload failed", device.name)
-                return (), ()
+                return (), (), ()
             logged = device.name if stored_now else None
             in_upload += _surprise_messages(
-                group.space, found_in_upload, logged, stored_before=False
+                group.space, check.in_upload, logged, stored_before=False
             )
             if stored_now:
-                before += _surprise_messages(group.space, found_before, logged, stored_before=True)
-        return in_upload, before
+                before += _surprise_messages(group.space, check.before, logged, stored_before=True)
+            warnings += check.warnings
+        return in_upload, before, list(dict.fromkeys(warnings))
 
     @grpc_errors
     def RegisterDevice(

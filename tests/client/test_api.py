@@ -345,6 +345,19 @@ def test_the_service_s_warnings_are_logged_once_each_for_a_split_prediction(
     assert predicted.warnings == (said,) and predicted[1:].warnings == (said,)
 
 
+def test_an_upload_s_answer_keeps_and_logs_the_service_s_warnings(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    latency = LatencyClient("127.0.0.1:1")
+    said = "vector features x2: 0 up to rounding (...), taken as 0"
+    reply = pb.AddMeasurementsResponse(accepted=1, model_version="v1", warnings=[said, said])
+    monkeypatch.setattr(latency, "_write_once", lambda method, request: reply)
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        added = latency.add_measurements("vec", [([1.0, 2.0, 0.0], 3.0)])
+    assert [r.getMessage() for r in caplog.records] == [f"vec: {said}"]
+    assert added.warnings == (said,) and added.accepted == 1
+
+
 def test_a_loop_of_predictions_logs_each_of_the_service_s_warnings_once_a_device(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

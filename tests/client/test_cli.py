@@ -598,7 +598,13 @@ def test_the_service_s_warnings_are_logged_and_in_the_json(
     lines = [f'"{v}",{1 + float(row[0]) / 1e8}' for v, row in zip(vectors, rows[:10], strict=False)]
     measured.write_text("arch,latency_ms\n" + "\n".join(lines) + "\n")
     assert run(target, "register", "-d", "rounded").exit_code == 0
-    assert run(target, "add", "-d", "rounded", "-f", str(measured)).exit_code == 0
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        added = run(target, "add", "-d", "rounded", "-f", str(measured), "--json")
+    assert added.exit_code == 0, added.output
+    (checked,) = json.loads(added.stdout)["warnings"]  # the upload's surprise check's model
+    assert checked.startswith("vector features x2: 0 up to rounding"), checked
+    assert f"rounded: {checked}" in caplog.text
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="client.api"):
         table = run(target, "predict", "-d", "rounded", "--space", "vector", vectors[10])
     assert table.exit_code == 0, table.output

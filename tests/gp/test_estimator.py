@@ -359,7 +359,7 @@ def test_a_latency_the_other_measurements_do_not_explain_is_named() -> None:
     estimator = LatencyEstimator(None)
 
     def surprising(latency_ms: np.ndarray, among: list[str] | None = None) -> dict[str, float]:
-        found = estimator.surprising(VECTORS, Measurements(archs, latency_ms), among=among)
+        found = estimator.surprising(VECTORS, Measurements(archs, latency_ms), among=among).found
         return {arch: surprise.expected_ms for arch, surprise in found}
 
     assert surprising(latency) == {}
@@ -402,7 +402,7 @@ def test_the_surprise_check_gives_one_verdict_whatever_the_upload_order() -> Non
         measured = Measurements([archs[i] for i in order], latency[order])
         among = [arch for arch in (archs[i] for i in order) if arch in uploaded]
         sample, checked = surprise_check_sample(VECTORS, measured, among)
-        found = LatencyEstimator(None).surprising(VECTORS, measured, among=among)
+        found = LatencyEstimator(None).surprising(VECTORS, measured, among=among).found
         return set(sample.archs), checked, {a: (s.expected_ms, s.p_value) for a, s in found}
 
     first = check(np.arange(150))
@@ -713,7 +713,9 @@ def test_a_surprising_measurement_is_returned_as_measured() -> None:
     slowest = int(features[:, 0].argmax())  # about 20 ms: 5 ms is 4 times too fast
     latency[slowest] = 5.0
     archs = [VECTORS.canonical(vector) for vector in features]
-    [(arch, surprise)] = LatencyEstimator(None).surprising(VECTORS, Measurements(archs, latency))
+    [(arch, surprise)] = (
+        LatencyEstimator(None).surprising(VECTORS, Measurements(archs, latency)).found
+    )
     assert arch == archs[slowest] and surprise.measured_ms == 5.0
 
 
@@ -754,8 +756,8 @@ def test_an_empty_among_checks_no_measurement() -> None:
     latency = 2.0 * features[:, 0] * (1 + 0.02 * rng.normal(size=30))
     latency[3] *= 1e-3
     measured = Measurements([VECTORS.canonical(vector) for vector in features], latency)
-    assert LatencyEstimator(None).surprising(VECTORS, measured, among=[]) == []
-    assert len(LatencyEstimator(None).surprising(VECTORS, measured)) == 1
+    assert LatencyEstimator(None).surprising(VECTORS, measured, among=[]).found == []
+    assert len(LatencyEstimator(None).surprising(VECTORS, measured).found) == 1
 
 
 def test_an_nb201_descriptor_s_other_keys_are_not_reference_latencies() -> None:

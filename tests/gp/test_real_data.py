@@ -204,7 +204,7 @@ def test_a_wrong_measurement_is_named_and_a_clean_design_is_not(dataset, estimat
     measured = [archs[i] for i in picks]
 
     def surprising(latency: np.ndarray) -> list:
-        return estimator.surprising(space, Measurements(measured, latency))
+        return estimator.surprising(space, Measurements(measured, latency)).found
 
     assert surprising(truth[picks]) == []
     for factor in (10.0, 0.1):
@@ -224,7 +224,7 @@ def test_a_wrong_upload_to_a_device_of_a_thousand_measurements_is_named(dataset,
     latency = truth[picks].copy()
     latency[-2] *= 3.0
     measured = Measurements([archs[i] for i in picks], latency)
-    found = estimator.surprising(space, measured, among=measured.archs[-5:])
+    found = estimator.surprising(space, measured, among=measured.archs[-5:]).found
     assert [arch for arch, _ in found] == [archs[picks[-2]]]
 
 
@@ -238,7 +238,7 @@ def test_wrong_measurements_of_one_upload_do_not_hide_each_other(dataset, estima
     latency = truth[picks].copy()
     latency[100:] *= 10.0
     measured = Measurements([archs[i] for i in picks], latency)
-    found = dict(estimator.surprising(space, measured, among=measured.archs[100:]))
+    found = dict(estimator.surprising(space, measured, among=measured.archs[100:]).found)
     assert set(found) == set(measured.archs[100:])
     for i in range(100, 105):
         assert found[archs[picks[i]]].p_value < 1e-3
@@ -258,7 +258,7 @@ def test_a_wrong_measurement_stored_earlier_does_not_hide_a_wrong_upload(dataset
         latency = truth[picks].copy()
         latency[[0, -1]] *= 10.0
         measured = Measurements([archs[i] for i in picks], latency)
-        found = estimator.surprising(space, measured, among=measured.archs[10:])
+        found = estimator.surprising(space, measured, among=measured.archs[10:]).found
         assert [arch for arch, _ in found] in ([], [archs[picks[-1]]])
         named += len(found)
     assert named >= 5
@@ -276,7 +276,7 @@ def test_a_wrong_reference_latency_does_not_make_a_right_upload_surprising(datas
     for seed in range(3):
         picks = np.random.default_rng(seed).choice(others, 10, replace=False)
         measured = Measurements([archs[i] for i in picks], truth[picks])
-        assert estimator.surprising(space, measured, descriptor) == []
+        assert estimator.surprising(space, measured, descriptor).found == []
 
 
 def test_one_measurement_leaves_the_scale_uncertain(dataset, estimator) -> None:

@@ -1277,11 +1277,15 @@ def test_a_vector_feature_taken_as_zero_is_said_to_the_caller(
     register(stub, "vec-rounded")
     latency = 1 + rows[:10, 0] / 1e8
     measurements = [measure_vector(v, ms) for v, ms in zip(vectors, latency, strict=False)]
-    stub.AddMeasurements(pb.AddMeasurementsRequest(device="vec-rounded", measurements=measurements))
+    upload = [*measurements, pb.Measurement(arch=nb201(ARCHS[0]), latency_ms=5.0)]
+    added = stub.AddMeasurements(
+        pb.AddMeasurementsRequest(device="vec-rounded", measurements=upload)
+    )
     mixed = [*vectors[10:], nb201(ARCHS[0]), *vectors[10:]]  # two space groups
     predicted = stub.Predict(pb.PredictRequest(device="vec-rounded", archs=mixed))
     (warning,) = predicted.warnings  # once, though several archs were answered by that model
     assert warning.startswith("vector features x2: 0 up to rounding"), warning
+    assert list(added.warnings) == [warning]  # its surprise check's model assumed the same
     request = pb.SuggestSamplesRequest(
         device="vec-rounded", count=1, search_space="vector", candidates=vectors[10:]
     )

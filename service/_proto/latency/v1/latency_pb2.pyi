@@ -101,18 +101,20 @@ class AddMeasurementsRequest(_message.Message):
     def __init__(self, device: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AddMeasurementsResponse(_message.Message):
-    __slots__ = ("accepted", "device_total", "model_version", "surprising", "surprising_before")
+    __slots__ = ("accepted", "device_total", "model_version", "surprising", "surprising_before", "warnings")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TOTAL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SURPRISING_FIELD_NUMBER: _ClassVar[int]
     SURPRISING_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     accepted: int
     device_total: int
     model_version: str
     surprising: _containers.RepeatedCompositeFieldContainer[SurprisingMeasurement]
     surprising_before: _containers.RepeatedCompositeFieldContainer[SurprisingMeasurement]
-    def __init__(self, accepted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ..., surprising: _Optional[_Iterable[_Union[SurprisingMeasurement, _Mapping]]] = ..., surprising_before: _Optional[_Iterable[_Union[SurprisingMeasurement, _Mapping]]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, accepted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ..., surprising: _Optional[_Iterable[_Union[SurprisingMeasurement, _Mapping]]] = ..., surprising_before: _Optional[_Iterable[_Union[SurprisingMeasurement, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SurprisingMeasurement(_message.Message):
     __slots__ = ("arch", "latency_ms", "expected_ms", "lower_ms", "upper_ms", "p_value")
