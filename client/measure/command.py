@@ -556,13 +556,14 @@ def _measure_rounds(
     progress: Progress,
     rounds: list[dict[str, Any]],
     existing: DeviceInfo | None,
-) -> dict[str, Timing]:
+) -> dict[str, list[float]]:
     """Times and uploads the given archs, then each round of suggestions; appends each
-    round's summary to ``rounds`` and returns every upload's timing. ``existing``: the device
+    round's summary to ``rounds`` and returns, per arch uploaded, the medians of its timings
+    uploaded (the first, then any re-timings). ``existing``: the device
     as it was before this run (None when registered now), for the source-device warning."""
     from client.measure import loop
 
-    uploaded: dict[str, Timing] = {}
+    uploaded: dict[str, list[float]] = {}
     batches = ([plan.given] if plan.given else []) + [[]] * (plan.rounds if plan.per_round else 0)
     try:
         for batch in batches:
@@ -578,7 +579,11 @@ def _measure_rounds(
             report = loop.measure_round(
                 latency, plan.device, picks, plan.space, settings, bar, plan.retime
             )
-            uploaded.update(report.timings)
+            for arch, medians in report.uploaded_ms().items():
+                # Of the archs re-timed, those measured before this run count at medians
+                # this run does not know.
+                if arch in report.timings or arch in uploaded:
+                    uploaded.setdefault(arch, []).extend(medians)
             rounds.append(_round_dict(report))
     except BaseException:  # Ctrl-C, or a failure (the server gone) after some rounds
         _say_interrupted(plan, rounds, uploaded)
@@ -587,7 +592,7 @@ def _measure_rounds(
 
 
 def _say_interrupted(
-    plan: _Plan, rounds: list[dict[str, Any]], uploaded: dict[str, Timing]
+    plan: _Plan, rounds: list[dict[str, Any]], uploaded: dict[str, list[float]]
 ) -> None:
     if uploaded:  # the user needs to know what a rerun would measure twice
         typer.echo(
@@ -641,7 +646,7 @@ def _evaluate(
     settings: TimingSettings,
     progress: Progress,
     targets: list[str],
-    uploaded: dict[str, Timing],
+    uploaded: dict[str, list[float]],
 ) -> dict[str, Any]:
     """Scores the service on ``targets``, then checks whether the machine's speed moved since
     ``uploaded`` were timed: the summary's "evaluation" and "speed_check"."""
@@ -656,7 +661,8 @@ def _evaluate(
     result["evaluation"]["noisy"] = evaluation.noisy
     if plan.recheck and uploaded:
         bar = _Bar(progress, "speed check", min(plan.recheck, len(uploaded)), settings.passes)
-        check = loop.recheck_speed(uploaded, plan.recheck, plan.space, settings, bar)
+        uploaded_ms = {arch: statistics.median(ms) for arch, ms in uploaded.items()}
+        check = loop.recheck_speed(uploaded_ms, plan.recheck, plan.space, settings, bar)
         result["speed_check"] = _speed_check_dict(check)
     return result
 

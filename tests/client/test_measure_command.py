@@ -846,7 +846,8 @@ def test_the_speed_check_times_uploaded_archs_again_and_measures_the_drift(
     timed = slowing_machine(monkeypatch, 0.01)
     uploaded = loop.measure_archs(["a", "b", "c", "d"], "nasbench201", TINY)
     loop.measure_archs([f"held-out {i}" for i in range(6)], "nasbench201", TINY)
-    check = loop.recheck_speed(uploaded, 2, "nasbench201", TINY)
+    uploaded_ms = {arch: timing.median_ms for arch, timing in uploaded.items()}
+    check = loop.recheck_speed(uploaded_ms, 2, "nasbench201", TINY)
     assert timed[-2:] == ["a", "b"]  # the first uploaded ones, timed last
     # a was timed 1st and 11th, b 2nd and 12th: both 1.01^10 slower.
     assert check.drift == pytest.approx(1.01**10 - 1)
@@ -1014,6 +1015,36 @@ def test_measure_times_a_latency_the_other_measurements_do_not_explain_again(
     assert timed.count(slow) == 1 + retime
     with LatencyClient(target) as client:
         assert client.device(device).measurement_count == 12 + retime
+
+
+def test_the_speed_check_compares_a_re_timed_arch_with_the_median_of_its_uploads(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The speed check timed the surprising arch again against its first, slipped timing, and
+    called a steady machine 99% faster (a review, 2026-12-06)."""
+    latency, slow = fpga_latencies()
+    timed: list[str] = []
+
+    def fake_time_arch(arch: str, space: str, settings: TimingSettings) -> Timing:
+        timed.append(arch)
+        ms = latency[arch] * (100 if arch == slow and timed.count(arch) == 1 else 1)
+        return Timing(ms, ms, ms, (ms,))
+
+    monkeypatch.setattr(loop, "time_arch", fake_time_arch)
+    monkeypatch.setattr(timing, "time_arch", fake_time_arch)
+    listed, scored = tmp_path / "archs.txt", tmp_path / "scored.txt"
+    listed.write_text("".join(f"{arch}\n" for arch in [slow, *latency]))  # slow first
+    scored.write_text("".join(f"{arch}\n" for arch in list(latency)[:3]))
+    with LatencyClient(target) as client:
+        client.register_device("slipped-once")
+    args = ["measure", "-d", "slipped-once", "--archs", str(listed), "-n", "0"]
+    result = invoke(target, *args, "--eval-archs", str(scored), "--recheck", "1", *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "the service now counts it at the median of its measurements" in text
+    assert timed.count(slow) == 4  # the upload, two re-timings, the speed check
+    assert "speed check: 1 uploaded arch timed again" in text
+    assert "speed moved" not in text, text
 
 
 def test_the_held_out_evaluation_scores_the_predicted_median_not_the_mean(
