@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from client.api import Predictions
-from client.metrics import Scores, calibration_curve, score, spearman_text
+from client.metrics import ACC10_LIMIT, Scores, calibration_curve, score, spearman_text
 from service.outputs import write_atomically
 from service.wording import quantity
 
@@ -77,7 +77,9 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
     bounds = (low / 1.25, high * 1.25)
     line = np.array(bounds)
     ax.plot(line, line, color="black", linewidth=1, label="predicted = measured")
-    ax.fill_between(line, line / 1.1, line * 1.1, color="gray", alpha=0.15, label="within 10%")
+    # The band acc10 counts: within 10% of the measurement, 0.9-1.1 times it.
+    within = (line * (1 - ACC10_LIMIT), line * (1 + ACC10_LIMIT))
+    ax.fill_between(line, *within, color="gray", alpha=0.15, label="within 10%")
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):

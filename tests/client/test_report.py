@@ -90,6 +90,19 @@ def test_the_figure_of_one_arch_says_architecture() -> None:
     assert title.startswith("pi4: 1 measured architecture    Spearman n/a (1 arch)"), title
 
 
+def test_the_figure_s_10_percent_band_is_the_one_acc10_counts() -> None:
+    """The band ran from 1 / 1.1 (9.1% low), so a prediction 9.1-10% low counted in acc10 but
+    was drawn outside it (a review, 2026-12-06)."""
+    one = np.array([10.0])
+    prediction = Predictions(one * 0.905, one * 0.01, one * 0.8, one * 1.1, "v1")
+    figure = draw(Report.build("pi4", one, prediction))
+    (band,) = [c for c in figure.axes[0].collections if c.get_label() == "within 10%"]
+    edges = band.get_paths()[0].vertices
+    x, y = edges[:, 0], edges[:, 1]
+    assert np.allclose(sorted(set(np.round(y / x, 9))), [0.9, 1.1])
+    assert Report.build("pi4", one, prediction).scores.acc10 == 1.0
+
+
 def _no_constant(name: str) -> None:
     """For json.loads: NaN and Infinity are no JSON, though Python reads them."""
     raise ValueError(f"{name} in JSON output")
