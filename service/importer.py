@@ -1,9 +1,9 @@
 """Bulk import of HELP-format NB201 latency tables as devices (``import-help``).
 
 Idempotent: a device that already exists only gets the architectures it lacks, so a re-run
-(or a run after an interrupted one) never duplicates measurements, nor brings back those a
-user deleted (DeleteMeasurements). A table whose device cannot be created (its name or an
-alias belongs to another device) stops the import before any table is imported.
+(or a run after an interrupted one, or two at once) never duplicates measurements, nor brings
+back those a user deleted (DeleteMeasurements). A table whose device cannot be created (its
+name or an alias belongs to another device) stops the import before any table is imported.
 """
 
 from __future__ import annotations
@@ -85,20 +85,14 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
         table = tables[stem]
         device, created = _ensure_device(store, stem)
         summary.devices_created += created
+        # The user took those back (DeleteMeasurements): add_unmeasured leaves them out.
         deleted = store.wholly_deleted_archs(device.id, NB201)
-        # The user took those back: a re-run imported them again, undoing the deletion.
         summary.archs_deleted += len(deleted)
         if deleted:
             summary.devices_left_incomplete.append(device.name)
-        have = set(store.measurements(device.id, NB201)[0]) | deleted
-        rows = [
-            MeasurementRow(NB201, arch, float(table[i]))
-            for i, arch in enumerate(archs)
-            if arch not in have
-        ]
-        if rows:
-            store.add_measurements(device.id, rows)
-            summary.measurements_added += len(rows)
+        table_rows = [MeasurementRow(NB201, arch, float(table[i])) for i, arch in enumerate(archs)]
+        _, rows = store.add_unmeasured(device.id, table_rows)
+        summary.measurements_added += len(rows)
         # A device without its whole table is no source: "complete" would tell otherwise.
         if not deleted:
             if not rows:
@@ -163,10 +157,15 @@ def _ensure_device(store: Store, stem: str) -> tuple[DeviceRecord, bool]:
     try:
         device = store.resolve(stem)
     except DeviceNotFoundError:
-        device = store.register_device(
-            stem, DEVICE_ALIASES.get(stem, []), description=_description(stem)
-        )
-        return device, True
+        try:
+            device = store.register_device(
+                stem, DEVICE_ALIASES.get(stem, []), description=_description(stem)
+            )
+            return device, True
+        except DeviceExistsError:  # another import at once (reused), or a user, took it
+            if _owner(store, stem) is None:  # an alias, not the name: nothing to reuse
+                raise
+            device = store.resolve(stem)
     if not _is_tables(device, stem):
         raise DeviceExistsError(
             f"HELP table {stem} needs the name {stem!r}, which device {device.name!r} took"

@@ -116,7 +116,7 @@ class RunningServer:
             logger.info("store is empty: importing %s", dataset)
         marker.write_text(f"{dataset}\n")
         import_help(dataset, self.store, progress=False)
-        marker.unlink()
+        marker.unlink(missing_ok=True)  # a server started on the store at once finished too
 
     def _set_status(self, status: int) -> None:
         for name in ("", SERVICE_NAME):

@@ -591,7 +591,6 @@ class Store:
         if not rows:  # a client's check that it may write: the store must be in place too
             self._check_in_place()
             return AddedBatch(self.get(device_id), stored=False)
-        now = time.time()
         with self._transaction(timeout, ended) as db:
             _record(db, device_id)  # raises if the device vanished
             stored = _stored_request(db, device_id, request_id)
@@ -604,23 +603,29 @@ class Store:
                 ):
                     raise _reused(request_id)
                 return AddedBatch(_record(db, device_id), stored=False)
-            cursor = db.execute(
-                "INSERT INTO batches (device_id, added_at, size, request_id) VALUES (?, ?, ?, ?)",
-                (device_id, now, len(rows), request_id or None),
-            )
-            batch = int(cursor.lastrowid or 0)
-            db.executemany(
-                "INSERT INTO measurements"
-                " (device_id, search_space, arch, latency_ms, added_at, batch_id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(device_id, r.search_space, r.arch, r.latency_ms, now, batch) for r in rows],
-            )
-            db.execute(
-                "UPDATE devices SET version = version + 1,"
-                " measurement_count = measurement_count + ? WHERE id = ?",
-                (len(rows), device_id),
-            )
+            _insert_batch(db, device_id, rows, request_id)
         return AddedBatch(self.get(device_id), stored=True)
+
+    def add_unmeasured(
+        self, device_id: int, rows: Sequence[MeasurementRow]
+    ) -> tuple[DeviceRecord, list[MeasurementRow]]:
+        """Stores, as one batch, the ``rows`` whose arch the device has no measurement of in
+        its space, deleted ones included (a user's deletion is not undone); returns the device
+        after it and the rows stored. The check and the write are one transaction: two
+        imports of a table at once stored it twice."""
+        with self._transaction() as db:
+            _record(db, device_id)  # raises if the device vanished
+            measured = {
+                (str(space), str(arch))
+                for space, arch in db.execute(
+                    "SELECT DISTINCT search_space, arch FROM measurements WHERE device_id = ?",
+                    (device_id,),
+                )
+            }
+            missing = [r for r in rows if (r.search_space, r.arch) not in measured]
+            if missing:
+                _insert_batch(db, device_id, missing)
+        return self.get(device_id), missing
 
     def delete_batch(
         self,
@@ -764,6 +769,29 @@ class Store:
         """Row count of every table (tests use it to check that a rejected write left no trace)."""
         with self._read() as db:
             return table_counts(db)
+
+
+def _insert_batch(
+    db: sqlite3.Connection, device_id: int, rows: Sequence[MeasurementRow], request_id: str = ""
+) -> None:
+    """Stores ``rows`` as one batch of the device, within the caller's transaction."""
+    now = time.time()
+    cursor = db.execute(
+        "INSERT INTO batches (device_id, added_at, size, request_id) VALUES (?, ?, ?, ?)",
+        (device_id, now, len(rows), request_id or None),
+    )
+    batch = int(cursor.lastrowid or 0)
+    db.executemany(
+        "INSERT INTO measurements"
+        " (device_id, search_space, arch, latency_ms, added_at, batch_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(device_id, r.search_space, r.arch, r.latency_ms, now, batch) for r in rows],
+    )
+    db.execute(
+        "UPDATE devices SET version = version + 1,"
+        " measurement_count = measurement_count + ? WHERE id = ?",
+        (len(rows), device_id),
+    )
 
 
 def quick_check(db: sqlite3.Connection, path: Path) -> None:

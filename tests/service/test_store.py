@@ -7,8 +7,10 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from gp.data import LatencyDataset
 from service.errors import (
     DeviceExistsError,
     DeviceNotFoundError,
@@ -491,6 +493,47 @@ def test_import_help_counts_a_device_with_deleted_archs_not_completed(
         NUM_ARCHS - 2,
         ["ramp"],
     )
+
+
+def test_two_imports_at_once_store_each_table_once(tmp_path: Path) -> None:
+    """Two servers started at once on a new store (or import-help beside one) each read what a
+    device lacked, then wrote it in a transaction of its own: both wrote every table (a
+    review, 2026-12-06), and the one that lost the race to register a device failed."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+
+    tables = {name: np.full(NUM_ARCHS, ms) for name, ms in (("ramp", 1.0), ("flat", 2.0))}
+    for attempt in range(3):
+        path = tmp_path / f"s{attempt}.sqlite"
+        Store(path).close()  # created before: both importers open an existing store
+        assert _imports_at_once(path, LatencyDataset(tables), 2) == []
+        with closing(Store(path)) as store:
+            for name in tables:
+                assert store.resolve(name).measurement_count == NUM_ARCHS
+
+
+def _imports_at_once(path: Path, dataset: LatencyDataset, count: int) -> list[Exception]:
+    """Imports ``dataset`` into the store at ``path`` from ``count`` threads at once, each
+    with a connection of its own; what they raised."""
+    import threading
+
+    from service.importer import import_tables
+
+    start, failures = threading.Barrier(count), []
+
+    def run() -> None:
+        try:
+            with closing(Store(path)) as store:
+                start.wait()
+                import_tables(dataset, store, progress=False)
+        except Exception as exc:  # the test thread reports it
+            failures.append(exc)
+
+    importers = [threading.Thread(target=run) for _ in range(count)]
+    for thread in importers:
+        thread.start()
+    for thread in importers:
+        thread.join()
+    return failures
 
 
 def test_import_help_stores_each_archs_own_latency_in_ms(store: Store, tmp_path: Path) -> None:
