@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import sqlite3
+import stat
 from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from service.store import (
     BUSY_TIMEOUT_S,
     check_header,
     check_schema,
+    journal_left,
     measurement_total,
     primary_code,
     quick_check,
@@ -57,6 +59,7 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
     try:
         # replace: a check before the copy alone let an OUT made during it be replaced.
         with replacing_atomically(out, replace=replace) as tmp:
+            _create_like(tmp, store)
             _copy(store, tmp)
             # Immutable: the copy, in WAL mode like the store, was read through a -wal and
             # -shm made beside it, which a disk with room for the copy alone could not take
@@ -71,6 +74,7 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
                 # As the devices count them: deleted measurements stay in their table.
                 measurements = measurement_total(copy)
             _fsync(tmp)
+            _refuse_a_journal_beside(out)  # made during the copy
     except FileExistsError as exc:  # made during the copy
         raise _exists_error(out) from exc
     except (sqlite3.Error, OSError) as exc:
@@ -91,17 +95,44 @@ def _check_paths(store: Path, out: Path, replace: bool) -> None:
     if problem := output_path_problem(out):
         raise BackupError(problem)
     store_files = {Path(f"{store.resolve()}{suffix}") for suffix in ("", "-wal", "-shm")}
-    if out.resolve() in store_files:
+    try:
+        resolved = out.resolve()
+    except (RuntimeError, OSError):  # a loop: RuntimeError up to Python 3.12, then OSError
+        raise BackupError(
+            f"{out} is a symbolic link in a loop: fix it, or give another name"
+        ) from None
+    if resolved in store_files:
         # Replaced, the running server's file is no longer the one at the path: its writes fail.
         # Before "exists": that one's advice, --force, is refused here.
         raise BackupError(f"{out} is the store itself (or its journal): back it up elsewhere")
     if out.exists() and not replace:
         raise _exists_error(out)
+    _refuse_a_journal_beside(out)
+
+
+def _refuse_a_journal_beside(out: Path) -> None:
+    """Refuses an ``out`` with a write-ahead log beside it (of a database there whose writer
+    was killed, say): SQLite replays it into the copy the first time the copy is opened, and
+    the backup it reported held another database's devices (a review, 2026-12-06)."""
+    if (journal := journal_left(out)) is not None:
+        raise BackupError(
+            f"{journal} is beside {out}: the write-ahead log of a database that was there,"
+            " which SQLite would replay into the backup when it is opened; move it (and"
+            f" {out.name}-shm) elsewhere, or give another name"
+        )
 
 
 def _exists_error(out: Path) -> BackupError:
     """The refusal of an ``out`` that exists, before the copy or made during it."""
     return BackupError(f"{out} exists: give another name, or --force to replace it")
+
+
+def _create_like(path: Path, store: Path) -> None:
+    """Makes the empty file ``path`` with the store's permissions (and its owner's write, which
+    the copy and a restored store need): a store only its owner could read was backed up
+    readable by everyone."""
+    mode = stat.S_IMODE(store.stat().st_mode) | stat.S_IWUSR | stat.S_IRUSR
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
 
 
 def _copy(store: Path, target: Path) -> None:

@@ -177,8 +177,8 @@ def check_header(path: Path) -> None:
         )
 
 
-def _journal_left(path: Path) -> Path | None:
-    """The store's write-ahead log beside ``path``, if there is one."""
+def journal_left(path: Path) -> Path | None:
+    """The write-ahead log beside the database ``path``, if there is one."""
     wal = Path(f"{path}-wal")
     return wal if wal.exists() else None
 
@@ -272,7 +272,7 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         # The journal first: another process making the store links the file before SQLite
         # makes its -wal, so a -wal seen before a missing file is no live store's.
-        journal = _journal_left(self.path)
+        journal = journal_left(self.path)
         existed = self.path.exists()
         if existed:
             check_header(self.path)

@@ -179,6 +179,46 @@ def test_a_refused_backup_says_why_in_one_line_and_leaves_nothing(
 
 
 @pytest.mark.parametrize("force", [False, True])
+def test_an_out_with_a_write_ahead_log_beside_it_is_refused(
+    force: bool, store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A -wal left by a killed writer of a database at OUT was replayed into the copy when it
+    was first opened: the backup reported 2 devices and held the other database's."""
+    out = tmp_path / "backup.sqlite"
+    with closing(Store(out)) as other:
+        other.register_device("other")
+    Path(f"{out}-wal").write_bytes(b"the unsaved end of another database")
+    if not force:
+        out.unlink()
+    before = files(tmp_path)
+    assert main(["backup", "--store", str(store_path), str(out), *["--force"] * force]) == 2
+    (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert f"{out}-wal is beside {out}: the write-ahead log of a database" in error, error
+    assert files(tmp_path) == before
+
+
+def test_an_out_that_is_a_loop_of_links_is_refused_in_one_line(
+    store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "a.sqlite").symlink_to(links / "b.sqlite")
+    (links / "b.sqlite").symlink_to(links / "a.sqlite")
+    assert main(["backup", "--store", str(store_path), str(links / "a.sqlite")]) == 2
+    (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "a.sqlite is a symbolic link in a loop" in error, error
+    assert "Traceback" not in caplog.text
+
+
+def test_a_backup_is_as_private_as_its_store(store_path: Path, tmp_path: Path) -> None:
+    """A store only its owner may read was backed up readable by everyone (0644)."""
+    store_path.chmod(0o600)
+    out = tmp_path / "backup.sqlite"
+    backup_store(store_path, out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("force", [False, True])
 def test_a_copy_cut_off_midway_leaves_no_temporary_file(
     force: bool, store_path: Path, tmp_path: Path
 ) -> None:
