@@ -57,13 +57,14 @@ def load_token(config: ServiceConfig) -> str | None:
 
 
 def _read_token_file(path: Path) -> str:
+    where = f"token file {path} (--token-file/{ENV_TOKEN_FILE})"
     try:
         text = path.read_text(encoding="utf-8").strip()
         mode = path.stat().st_mode
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read token file {path} (--token-file/{ENV_TOKEN_FILE}): {exc}"
-        ) from None
+    except UnicodeDecodeError:  # its message quoted a byte of the token and where it lies
+        raise ConfigError(f"{where} is not text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {where}: {exc}") from None
     if mode & 0o077:
         logger.warning("token file %s is readable by other users (chmod 600 it)", path)
     return text
