@@ -140,15 +140,40 @@ def _copy(store: Path, target: Path) -> None:
     # Read-write like the store's own reader (query_only): a read-only connection left an
     # empty -wal and -shm beside a store no server had open. mode=rw: a missing store is an
     # error, not created.
-    source = sqlite3.connect(
-        f"{store.resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S
-    )
-    with closing(source), closing(sqlite3.connect(target)) as copy:
+    with closing(_opened(store)) as source, closing(sqlite3.connect(target)) as copy:
         # The new file is removed if the copy fails, so it needs no rollback journal; one that
         # a full disk kept SQLite from rolling back stayed beside OUT (".<hex>.tmp-journal").
         copy.execute("PRAGMA journal_mode=OFF")
-        source.execute("PRAGMA query_only=ON")
         source.backup(copy)
+
+
+def _opened(store: Path) -> sqlite3.Connection:
+    """A query-only connection to ``store`` that has read it.
+
+    Raises:
+        BackupError: SQLite cannot read it here: a store no server has open is read through a
+            -shm made beside it, which a user who may not write there cannot make (SQLite
+            said only "unable to open database file" or "attempt to write a readonly
+            database").
+    """
+    source: sqlite3.Connection | None = None
+    try:
+        source = sqlite3.connect(
+            f"{store.resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S
+        )
+        source.execute("PRAGMA query_only=ON")
+        source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        if source is not None:
+            source.close()
+        if primary_code(exc) not in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
+            raise
+        raise BackupError(
+            f"cannot back up store {store}: SQLite cannot read it here ({exc}): with no server"
+            " running on it, reading it needs write access to it and its folder (SQLite makes"
+            " its -shm there); back it up as the store's owner, or while its server runs"
+        ) from exc
+    return source
 
 
 def _fsync(path: Path) -> None:

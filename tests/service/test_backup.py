@@ -322,6 +322,20 @@ def test_a_read_only_folder_for_out_is_named_with_the_reason(
     assert list(folder.iterdir()) == []
 
 
+def test_a_store_this_user_cannot_read_unserved_says_what_reading_it_needs(
+    store_path: Path, tmp_path: Path, read_only_mount: list[str]
+) -> None:
+    """A store no server has open is read through a -shm made beside it; on a read-only
+    folder SQLite said only "unable to open database file"."""
+    out = tmp_path.parent / f"{tmp_path.name}-backup.sqlite"
+    argv = ["-m", "service", "backup", "--store", str(store_path), str(out)]
+    result = run_python(argv, [*read_only_mount, str(tmp_path)])
+    assert result.returncode == 2, result.stderr
+    assert "SQLite cannot read it here (unable to open database file)" in result.stderr
+    assert "back it up as the store's owner, or while its server runs" in result.stderr
+    assert not out.exists()
+
+
 def test_the_copy_is_flushed_through_a_handle_that_windows_can_flush(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
