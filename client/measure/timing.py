@@ -396,9 +396,11 @@ def _reference(settings: TimingSettings) -> tuple[nn.Module, float]:
             # Quickest of the passes, as time_archs keeps each arch: every later timing of the
             # device is scaled by this one, and a half-speed moment would slow them all.
             alone = dataclasses.replace(settings, reference=None)
-            example = example_input(settings.batch_size)
-            passes = range(settings.passes)
-            latency = min(time_network(model, example, alone).median_ms for _ in passes)
+            # Named here too: a device's registration times the reference before any arch.
+            with _memory_named(settings):
+                example = example_input(settings.batch_size)
+                passes = range(settings.passes)
+                latency = min(time_network(model, example, alone).median_ms for _ in passes)
         _REFERENCES[settings] = (model, latency)
     return _REFERENCES[settings]
 

@@ -18,6 +18,7 @@ from client.measure.timing import (
     Timing,
     TimingSettings,
     percents,
+    reference_latency,
     repeatability,
     summarise,
     time_arch,
@@ -231,6 +232,10 @@ def test_a_batch_too_large_for_memory_is_a_timing_error_naming_the_batch_size(
     monkeypatch.setattr(networks, "example_input", too_large)
     with pytest.raises(TimingError, match="batch size 100000000: .* give a smaller --batch-size"):
         time_arch(CONV3, settings=TimingSettings(batch_size=10**8, runs=3, warmup=0))
+    # A device's registration times its reference alone first: that ended in the traceback.
+    paired = TimingSettings(batch_size=10**8, runs=3, warmup=0, reference=SKIP)
+    with pytest.raises(TimingError, match="batch size 100000000: .* give a smaller --batch-size"):
+        reference_latency(paired)
 
 
 def test_other_runtime_errors_are_not_taken_for_memory(monkeypatch: pytest.MonkeyPatch) -> None:
