@@ -2,7 +2,9 @@
 
 Keys are stable, dotted and unit-suffixed, so descriptors of different machines line up:
 
-- ``cpu.logical_cores``, ``cpu.physical_cores``, ``cpu.freq_max_mhz``, ``cpu.freq_mhz``
+- ``cpu.logical_cores``, ``cpu.physical_cores`` (the machine's), ``cpu.usable_cores`` (those
+  this process may use at once: its affinity and cgroup quota, as ``--threads`` is checked
+  against), ``cpu.freq_max_mhz``, ``cpu.freq_mhz``
 - ``memory.total_bytes``
 - ``cache.l1d_bytes``, ``cache.l1i_bytes``, ``cache.l2_bytes``, ``cache.l3_bytes`` (one
   instance, as cpu0 sees it); without sysfs, ``cache.llc_bytes``: the one size /proc/cpuinfo
@@ -41,6 +43,7 @@ from client.measure.timing import (
     time_archs,
     torch_threads,
 )
+from service.cpus import usable_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -84,15 +87,26 @@ def cpu_facts() -> dict[str, float]:
         facts["cpu.logical_cores"] = float(logical)
     if physical:
         facts["cpu.physical_cores"] = float(physical)
-    try:
-        freq = psutil.cpu_freq()
-    except (NotImplementedError, OSError, RuntimeError):  # absent on some VMs and platforms
-        freq = None
-    if freq is not None and freq.max > 0:
-        facts["cpu.freq_max_mhz"] = float(freq.max)
-    if freq is not None and freq.current > 0:
-        facts["cpu.freq_mhz"] = float(freq.current)
+    # A container given 2 of a 64-core host's CPUs was described by the host's 64 alone.
+    facts["cpu.usable_cores"] = float(usable_cpus())
+    facts.update(_frequency_facts())
     facts["memory.total_bytes"] = float(psutil.virtual_memory().total)
+    return facts
+
+
+def _frequency_facts() -> dict[str, float]:
+    """The fastest core's maximum frequency and the online cores' mean current one (MHz).
+    Per CPU: psutil's overall figure averages them, offline ones (0) and a hybrid CPU's slow
+    cores included, into a maximum no core has (a review, 2026-12-06)."""
+    try:
+        per_cpu = psutil.cpu_freq(percpu=True) or []
+    except (NotImplementedError, OSError, RuntimeError):  # absent on some VMs and platforms
+        per_cpu = []
+    facts: dict[str, float] = {}
+    if maxima := [cpu.max for cpu in per_cpu if cpu.max > 0]:
+        facts["cpu.freq_max_mhz"] = float(max(maxima))
+    if current := [cpu.current for cpu in per_cpu if cpu.current > 0]:
+        facts["cpu.freq_mhz"] = float(sum(current) / len(current))
     return facts
 
 

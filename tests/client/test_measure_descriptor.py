@@ -92,10 +92,35 @@ def test_cache_sizes_from_sysfs_and_the_cpuinfo_fallback(tmp_path: Path) -> None
 def test_a_cpu_frequency_of_zero_is_absent_not_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     """Some VMs report 0 MHz for the frequency they do not know."""
     unknown = SimpleNamespace(current=0.0, min=0.0, max=0.0)
-    monkeypatch.setattr(psutil, "cpu_freq", lambda: unknown)
+    monkeypatch.setattr(psutil, "cpu_freq", lambda percpu: [unknown] * 2)
     facts = cpu_facts()
     assert "cpu.freq_max_mhz" not in facts and "cpu.freq_mhz" not in facts
     assert facts["memory.total_bytes"] > 0
+
+
+def test_the_frequencies_are_the_fastest_core_s_and_the_online_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """psutil's overall figure averaged its CPUs: offline ones (0 MHz) halved the maximum of
+    two online ones, and a hybrid CPU's efficient cores pulled its maximum below any core's."""
+    online = SimpleNamespace(current=3000.0, min=800.0, max=3600.0)
+    offline = SimpleNamespace(current=0.0, min=0.0, max=0.0)
+    efficient = SimpleNamespace(current=2000.0, min=800.0, max=2400.0)
+    monkeypatch.setattr(psutil, "cpu_freq", lambda percpu: [online, offline, efficient, offline])
+    facts = cpu_facts()
+    assert (facts["cpu.freq_max_mhz"], facts["cpu.freq_mhz"]) == (3600.0, 2500.0)
+
+
+def test_the_cores_this_process_may_use_are_described_beside_the_machine_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container given 2 of a host's 64 CPUs was described by the host's 64 alone."""
+    from client.measure import descriptor
+
+    monkeypatch.setattr(descriptor, "usable_cpus", lambda: 2)
+    facts = cpu_facts()
+    assert facts["cpu.usable_cores"] == 2.0
+    assert facts["cpu.logical_cores"] == psutil.cpu_count(logical=True)
 
 
 def test_perf_counters_are_absent_rather_than_zero_when_refused() -> None:
