@@ -176,9 +176,16 @@ class ServiceConfig:
         for name, key in ((ENV_TLS_CERT, "tls_cert"), (ENV_TLS_KEY, "tls_key")):
             if os.environ.get(name):
                 values[key] = Path(os.environ[name])
-        if os.environ.get(ENV_TOKEN_FILE):
+        # Set but empty is refused, not taken for unset: `-e LATENCY_TOKEN=$TOKEN` with TOKEN
+        # unset started a server with writes open (a review, 2026-12-06).
+        if ENV_TOKEN_FILE in os.environ:
+            if not os.environ[ENV_TOKEN_FILE].strip():
+                raise ConfigError(
+                    f"{ENV_TOKEN_FILE} is empty: name the token file, or unset it (and"
+                    f" {ENV_TOKEN}) to leave writes open"
+                )
             values["token_file"] = Path(os.environ[ENV_TOKEN_FILE])
-        if os.environ.get(ENV_TOKEN):
+        if ENV_TOKEN in os.environ:
             values["token"] = os.environ[ENV_TOKEN]
         if os.environ.get(ENV_METRICS_ADDRESS):
             values["metrics_address"] = os.environ[ENV_METRICS_ADDRESS]

@@ -182,6 +182,18 @@ def test_token_from_a_file_or_the_environment(
     assert ServiceConfig.from_env(token=TOKEN).token_file is None
 
 
+@pytest.mark.parametrize("name", ["LATENCY_TOKEN", "LATENCY_TOKEN_FILE"])
+def test_a_token_variable_set_empty_is_refused_not_taken_for_unset(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-e LATENCY_TOKEN=$TOKEN` with TOKEN unset started a server with writes open."""
+    for variable in ("LATENCY_TOKEN", "LATENCY_TOKEN_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv(name, "")
+    with pytest.raises(ConfigError, match=f"^{name} is empty"):
+        load_token(ServiceConfig.from_env())
+
+
 @pytest.mark.parametrize(
     "settings, fragment",
     [
