@@ -344,7 +344,7 @@ def limit_torch_threads() -> None:
     affinity's cores, which a container's CPU quota (``docker run --cpus 2`` on a 64-core host)
     does not shrink, and threads beyond the quota stall each other's parallel loops. An
     operator's ``OMP_NUM_THREADS`` is theirs to keep (torch reads it)."""
-    if "OMP_NUM_THREADS" in os.environ:
+    if os.environ.get("OMP_NUM_THREADS"):  # set empty, torch ignores it too
         return
     cpus, threads = usable_cpus(), torch.get_num_threads()
     if threads > cpus:

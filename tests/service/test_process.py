@@ -285,7 +285,8 @@ def test_serve_takes_the_start_up_heap_out_of_the_collector_once_the_model_is_re
     assert calls == ["threads", "warm_up", "collect", "freeze"]
 
 
-@pytest.mark.parametrize("omp_threads, expected", [(None, 1), ("2", 2)])
+# Set empty, torch ignores it (and uses every core it sees): the quota still limits it.
+@pytest.mark.parametrize("omp_threads, expected", [(None, 1), ("2", 2), ("", 1)])
 def test_torch_runs_on_the_cpus_the_process_may_use_unless_the_operator_says(
     monkeypatch: pytest.MonkeyPatch, omp_threads: str | None, expected: int
 ) -> None:
