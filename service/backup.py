@@ -26,6 +26,7 @@ from service.store import (
     BUSY_TIMEOUT_S,
     check_header,
     check_schema,
+    exists,
     journal_left,
     measurement_total,
     primary_code,
@@ -88,7 +89,7 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
 def _check_paths(store: Path, out: Path, replace: bool) -> None:
     """Refuses, before anything is written, a store that is missing or no SQLite file, and an
     ``out`` that cannot take the copy."""
-    if not store.exists():
+    if not exists(store, store):
         # Not made, as serve and import-help would make a new store: there is nothing to copy.
         raise StoreError(f"no store at {store} (see --store)")
     check_header(store)

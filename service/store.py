@@ -180,7 +180,20 @@ def check_header(path: Path) -> None:
 def journal_left(path: Path) -> Path | None:
     """The write-ahead log beside the database ``path``, if there is one."""
     wal = Path(f"{path}-wal")
-    return wal if wal.exists() else None
+    return wal if exists(wal, path) else None
+
+
+def exists(path: Path, store: Path) -> bool:
+    """Whether ``path`` (the store ``store`` or a file beside it) exists.
+
+    Raises:
+        StoreAccessError: the service may not look (a folder it cannot enter), or the name is
+            too long: Path.exists raised PermissionError or OSError in a traceback.
+    """
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise StoreAccessError(f"cannot read store {store}: {exc.strerror}") from None
 
 
 def check_no_orphan_journal(path: Path, journal: Path | None) -> None:
@@ -273,7 +286,7 @@ class Store:
         # The journal first: another process making the store links the file before SQLite
         # makes its -wal, so a -wal seen before a missing file is no live store's.
         journal = journal_left(self.path)
-        existed = self.path.exists()
+        existed = exists(self.path, self.path)
         if existed:
             check_header(self.path)
         else:

@@ -15,6 +15,7 @@ from service.errors import (
     DeviceExistsError,
     DeviceNotFoundError,
     InvalidRequestError,
+    StoreAccessError,
     StoreFullError,
     StoreIOError,
     StoreMovedError,
@@ -493,6 +494,18 @@ def test_import_help_counts_a_device_with_deleted_archs_not_completed(
         NUM_ARCHS - 2,
         ["ramp"],
     )
+
+
+def test_a_store_path_the_service_cannot_look_at_is_one_line(tmp_path: Path) -> None:
+    """Path.exists raised (a name too long, a folder the service may not enter), and serve,
+    import-help and backup ended in a traceback (a review, 2026-12-06)."""
+    from service.backup import backup_store
+
+    path = tmp_path / ("x" * 300 + ".sqlite")
+    with pytest.raises(StoreAccessError, match=f"^cannot read store {path}: File name too long$"):
+        Store(path)
+    with pytest.raises(StoreAccessError, match="File name too long"):
+        backup_store(path, tmp_path / "backup.sqlite")
 
 
 def test_two_imports_at_once_store_each_table_once(tmp_path: Path) -> None:
