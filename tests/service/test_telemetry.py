@@ -201,6 +201,21 @@ def test_a_call_that_ran_past_its_deadline_is_logged_deadline_exceeded(
     assert metrics.registry.get_sample_value("grpc_server_handled_total", handled) == 1
 
 
+@pytest.mark.parametrize(("remaining", "code"), [(0.01, "DEADLINE_EXCEEDED"), (0.5, "CANCELLED")])
+def test_a_call_ended_just_before_the_server_s_copy_of_its_deadline_ended_by_it(
+    remaining: float, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its client gives up at the deadline, the server's copy of which is later by the
+    request's transit: health Watch streams every client saw end DEADLINE_EXCEEDED were
+    mostly counted CANCELLED."""
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: context.leave())
+    details = SimpleNamespace(method="/latency.v1.LatencyEstimator/Predict")
+    observed = TelemetryInterceptor(Metrics()).wrap(handler, details)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO):
+        observed.unary_unary(None, _AbandonedContext(time_remaining=remaining))
+    assert f"method=Predict code={code}" in caplog.text
+
+
 def test_health_probes_answered_ok_log_at_debug_only(
     observed: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
