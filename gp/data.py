@@ -55,7 +55,8 @@ class LatencyDataset:
     """Latency tables of one search space, indexed by our canonical arch index.
 
     Attributes:
-        latency_ms: device name -> array of shape (NUM_ARCHS,), NaN where not measured.
+        latency_ms: device name -> array of shape (NUM_ARCHS,): every arch measured (a table
+            with a latency that is not finite and positive is refused at loading).
         reference_archs: canonical indices of the reference architectures (HELP's hardware
             embedding), empty when the dataset has none.
         root: the directory the tables were read from.

@@ -295,6 +295,26 @@ def test_rows_count_each_strategy_s_measurements_and_seeds(
     assert report["targets"] == ["t", "u"]
 
 
+def test_adapt_times_the_conditioning_at_each_noise_level_and_unused_tables_are_not_read(
+    varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """predict conditioned at each of the device's noise levels on its first call, which the
+    "adapt" timing left to "predict_all" (a review, 2026-12-06); and a table the run does not
+    use, unreadable, stopped it."""
+    torch.save([math.nan] * NUM_ARCHS, varied_tables / "latency" / "unused.pt")
+    seen: list[tuple[int, bool]] = []
+    real = DevicePosterior.predict
+
+    def predict(self: DevicePosterior, rows: torch.Tensor) -> object:
+        seen.append((len(rows), "_noise_level_components" in self.__dict__))
+        return real(self, rows)
+
+    monkeypatch.setattr(DevicePosterior, "predict", predict)
+    _report(varied_tables, tmp_path / "out.json", "--source", "none", "--target", "t",
+            "--seeds", "1", "--samples", "3", "--strategies", "random")  # fmt: skip
+    assert seen == [(1, False), (NUM_ARCHS, True)]
+
+
 def test_each_stage_is_timed_around_its_own_call(
     varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
