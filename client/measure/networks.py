@@ -103,7 +103,8 @@ def parse_nb201(arch: str) -> list[list[str]]:
 
 
 def _parse_nb201_group(node: int, group: str, arch: str) -> list[str]:
-    tokens = group.strip("|").split("|")
+    # One '|' each side, as gp's parser has it: "||op~0||" was taken for "|op~0|".
+    tokens = group[1:-1].split("|")
     if not (group.startswith("|") and group.endswith("|")) or len(tokens) != node:
         raise ArchitectureError(f"group {node} of {arch!r} must be {node} '|op~j|' edge(s)")
     ops = []
@@ -157,10 +158,18 @@ def parse_fbnet(arch: str) -> list[str]:
     return [_fbnet_block(layer, item) for layer, item in enumerate(items)]
 
 
-def random_fbnet(count: int, seed: int | None = None) -> list[str]:
-    """``count`` FBNet archs (comma-joined block names), blocks drawn independently per layer."""
+def random_fbnet(count: int, seed: int | None = None, exclude: set[str] | None = None) -> list[str]:
+    """``count`` distinct FBNet archs (comma-joined block names) outside ``exclude``, blocks
+    drawn independently per layer: the first such of the seed's draws."""
     rng = random.Random(seed)
-    return [",".join(rng.choice(FBNET_BLOCKS) for _ in range(FBNET_LAYERS)) for _ in range(count)]
+    taken = set(exclude or ())
+    drawn: list[str] = []
+    while len(drawn) < count:  # 9^22 archs: room for any count asked
+        arch = ",".join(rng.choice(FBNET_BLOCKS) for _ in range(FBNET_LAYERS))
+        if arch not in taken:
+            taken.add(arch)
+            drawn.append(arch)
+    return drawn
 
 
 def random_archs(
@@ -169,20 +178,22 @@ def random_archs(
     seed: int | None = None,
     exclude: set[str] | None = None,
 ) -> list[str]:
-    """``count`` random archs of a space; NB201 draws are distinct and avoid ``exclude``."""
+    """``count`` distinct random archs of a space outside ``exclude``."""
     if search_space in ("", NASBENCH201):
         return random_nb201(count, seed, exclude)
     if search_space == FBNET:
-        taken = set(exclude or ())
-        return [a for a in random_fbnet(count, seed) if a not in taken]
+        # The excluded were dropped, not replaced: a held-out set came out short, unsaid.
+        return random_fbnet(count, seed, exclude)
     raise ArchitectureError(f"no random archs for search space {search_space!r}")
 
 
 def _fbnet_block(layer: int, item: str) -> str:
     if item in FBNET_BLOCKS:
         return item
-    if item.isascii() and item.isdigit() and int(item) < len(FBNET_BLOCKS):
-        return FBNET_BLOCKS[int(item)]
+    # One digit past leading zeros at most: int() of 4,301 digits raised a bare ValueError.
+    digit = item.lstrip("0") or "0"
+    if item.isascii() and item.isdigit() and len(digit) == 1 and int(digit) < len(FBNET_BLOCKS):
+        return FBNET_BLOCKS[int(digit)]
     raise ArchitectureError(
         f"block {layer}: unknown block {item!r}; expected one of {', '.join(FBNET_BLOCKS)}"
     )

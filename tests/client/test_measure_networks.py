@@ -142,9 +142,25 @@ def test_an_fbnet_block_index_past_the_last_block_is_unknown() -> None:
         parse_fbnet("9" + ",0" * 21)
 
 
-def test_random_fbnet_archs_leave_out_the_excluded() -> None:
-    drawn = random_archs(3, "fbnet", seed=0)
-    assert random_archs(3, "fbnet", seed=0, exclude=set(drawn[1:])) == drawn[:1]
+def test_random_fbnet_archs_leave_out_the_excluded_and_draw_others_for_them() -> None:
+    """The excluded were dropped, not replaced: a held-out set came out short, unsaid."""
+    drawn = random_archs(5, "fbnet", seed=0)
+    others = random_archs(3, "fbnet", seed=0, exclude=set(drawn[1:3]))
+    assert others == [drawn[0], *drawn[3:]]
+
+
+def test_an_fbnet_block_index_of_thousands_of_digits_is_an_unknown_block() -> None:
+    """int() refuses over 4,300 digits with a bare ValueError, which ended measure in a
+    traceback; leading zeros still spell an index."""
+    with pytest.raises(ArchitectureError, match="block 0: unknown block '1111"):
+        parse_fbnet("1" * 5000 + ",0" * 21)
+    assert parse_fbnet("007" + ",0" * 21)[0] == "k5_e6"
+
+
+def test_an_nb201_group_with_doubled_bars_is_refused() -> None:
+    """Stripping every '|' took "||op~0||" for "|op~0|", which gp's parser refuses."""
+    with pytest.raises(ArchitectureError, match="group 1 of"):
+        parse_nb201("|" + MIXED.replace("+", "|+", 1))
 
 
 def test_an_nb201_cell_with_leading_whitespace_is_nb201() -> None:
