@@ -38,7 +38,10 @@ def _value(position: int, item: object, bound: float, rule: str) -> float:
         except ValueError:
             raise InvalidArchitectureError(f"{where}: cannot parse {item!r} as a float") from None
     elif isinstance(item, numbers.Real) and not isinstance(item, bool):
-        value = float(item)
+        try:
+            value = float(item)
+        except OverflowError:  # an int or Fraction beyond any float, as 10**400
+            raise InvalidArchitectureError(f"{where} is beyond any float; {rule}") from None
     else:
         raise InvalidArchitectureError(
             f"{where}: expected a real number, got {type(item).__name__} {item!r}"

@@ -686,6 +686,8 @@ def test_a_vector_with_negative_zeros_is_the_same_arch() -> None:
         ("1,abc,3", r"^element 1: cannot parse 'abc' as a float$"),
         ([1.0, True, 2.0], r"^element 1: expected a real number, got bool"),
         ([1.0, None, 2.0], r"^element 1: expected a real number, got NoneType"),
+        # float() of it raised OverflowError (a review, 2026-12-06).
+        ([1.0, 10**400, 2.0], r"^element 1 is beyond any float; values must be finite"),
         (np.ones((3, 1)), r"expected a 1-D array of 3 values, got shape \(3, 1\)"),
         (3.0, r"expected a sequence of 3 numbers, got float"),
     ],
