@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import stat
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,15 +74,11 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
                 devices = table_counts(copy)["devices"]
                 # As the devices count them: deleted measurements stay in their table.
                 measurements = measurement_total(copy)
-            _fsync(tmp)
             _refuse_a_journal_beside(out)  # made during the copy
     except FileExistsError as exc:  # made during the copy
         raise _exists_error(out) from exc
     except (sqlite3.Error, OSError) as exc:
         raise _backup_error(exc, store, out) from exc
-    # Some file systems cannot flush a folder (EINVAL); the copy in place is whole either way.
-    with suppress(OSError):
-        _fsync(out.parent)  # the move itself survives a power cut
     return BackupSummary(devices=devices, measurements=measurements)
 
 
@@ -175,17 +171,6 @@ def _opened(store: Path) -> sqlite3.Connection:
             " its -shm there); back it up as the store's owner, or while its server runs"
         ) from exc
     return source
-
-
-def _fsync(path: Path) -> None:
-    """Flushes the file or folder ``path`` to its disk."""
-    # A file is opened for writing: Windows flushes only a handle with write access (os.fsync
-    # of a read-only one fails there, EBADF). A folder cannot be, and POSIX needs no more.
-    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _backup_error(exc: sqlite3.Error | OSError, store: Path, out: Path) -> BackupError:

@@ -298,7 +298,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(
     def no_space(path: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("service.backup._fsync", no_space)  # the copy made, not yet in place
+    monkeypatch.setattr("service.outputs.fsync_path", no_space)  # the copy made, not in place
     out = tmp_path / "backup.sqlite"
     before = files(tmp_path)
     assert main(["backup", "--store", str(store_path), str(out)]) == 2

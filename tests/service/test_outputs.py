@@ -42,6 +42,27 @@ def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary_one(
     assert [p.name for p in tmp_path.iterdir()] == ["load.json"]
 
 
+def test_a_write_is_on_its_disk_before_the_move_and_the_move_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing was flushed: a power cut after the move could leave an empty file in place of
+    the one replaced (a review, 2026-12-06)."""
+    flushed: list[tuple[str, bytes | None]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        target = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        flushed.append((target.name, target.read_bytes() if target.is_file() else None))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = tmp_path / "holdout.csv"
+    write_atomically(path, "arch,latency_ms\n")
+    (file_name, content), (folder_name, nothing) = flushed
+    assert file_name != path.name and content == b"arch,latency_ms\n"  # the temporary file
+    assert (folder_name, nothing) == (tmp_path.name, None)
+
+
 def test_a_write_leaves_another_writers_temporary_file_of_the_same_path_alone(
     tmp_path: Path,
 ) -> None:
