@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 import tempfile
 import time
 import uuid
@@ -44,12 +45,16 @@ def output_path_problem(path: Path) -> str | None:
 
 def write_atomically(path: Path, content: str | bytes) -> None:
     """Writes ``content`` to ``path`` through a temporary file beside it: a failure (a full
-    disk, Ctrl-C) leaves no half-written file."""
+    disk, Ctrl-C) leaves no half-written file. A file it replaces keeps its permissions."""
     with replacing_atomically(path) as tmp:
         if isinstance(content, bytes):
             tmp.write_bytes(content)
         else:
             tmp.write_text(content)
+        # The new file had the umask's: a hold-out CSV its owner had made private was
+        # readable by all once rewritten (a review, 2026-12-06).
+        with suppress(FileNotFoundError):
+            tmp.chmod(stat.S_IMODE(path.stat().st_mode))
 
 
 @contextmanager

@@ -63,6 +63,16 @@ def test_a_write_is_on_its_disk_before_the_move_and_the_move_after_it(
     assert (folder_name, nothing) == (tmp_path.name, None)
 
 
+def test_a_file_rewritten_keeps_its_permissions(tmp_path: Path) -> None:
+    """The new file had the umask's: a private hold-out CSV was readable by all once
+    rewritten."""
+    path = tmp_path / "holdout.csv"
+    path.write_text("old\n")
+    path.chmod(0o600)
+    write_atomically(path, "new\n")
+    assert path.read_text() == "new\n" and (path.stat().st_mode & 0o777) == 0o600
+
+
 def test_a_write_leaves_another_writers_temporary_file_of_the_same_path_alone(
     tmp_path: Path,
 ) -> None:
