@@ -8,7 +8,8 @@ is stored exactly once (the multiset of latencies on the test's devices equals t
 acknowledged one), reports p50/p99 latency per RPC and the server's RSS, and exits 1 on any
 RPC error, count mismatch, or RSS growth above ``--max-rss-growth`` (10%) from just after the
 warm-up to the end of the run (medians of 5 s of samples at each end). ``--address`` drives a
-running loopback server instead (counts are then checked over the API only).
+running loopback server instead (counts are then checked over the API only): its test devices
+and their random latencies stay in that server's store, as no RPC deletes a device.
 
 The writes go to devices the test registers (``loadtest-<run>-<k>``) and preloads with 1,000
 measurements each (a posterior's conditioning cap), so the store's own devices are only read
@@ -50,7 +51,7 @@ from service.addresses import address_problem
 from service.auth import load_token
 from service.backup import backup_store
 from service.config import ServiceConfig
-from service.errors import ServerExitedError, StoreError
+from service.errors import ConfigError, ServerExitedError, StoreError
 from service.outputs import output_path_problem, write_atomically
 from service.server import is_loopback
 from service.store import check_header
@@ -376,6 +377,10 @@ def served_store(settings: LoadSettings) -> Path:
 
 def settings_problem(settings: LoadSettings) -> str | None:
     """Why ``settings`` cannot make a run, or None; checked before anything starts."""
+    try:  # the service's own, which the served copy and the clients' token come from
+        ServiceConfig.from_env()
+    except ConfigError as exc:
+        return str(exc)
     if settings.address is None:
         store = served_store(settings)
         if not store.is_file():
@@ -647,7 +652,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store", type=Path, help="store to copy and serve (default: the service's)"
     )
-    parser.add_argument("--address", help="drive this running loopback server instead")
+    parser.add_argument(
+        "--address",
+        help="drive this running loopback server instead (its four test devices and their"
+        " random latencies stay in its store: use a test server)",
+    )
     parser.add_argument("--max-rss-growth", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the report here")
@@ -661,9 +670,17 @@ def _json_problem(path: Path | None) -> str | None:
     return f"--json {problem}" if problem else None
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM as Ctrl-C: its default ended Python without the cleanup, and the served copy's
+    # server ran on (its parent gone) beside the copied store (`timeout`, a CI job cancelled,
+    # `kill`; a review, 2026-12-06).
+    signal.signal(signal.SIGTERM, _interrupted)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -684,6 +701,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run_load(settings)
     except NotServingError as exc:
         parser.exit(1, f"{parser.prog}: error: {exc}\n")
+    except ConfigError as exc:  # the service's settings (a token file, LATENCY_MAX_BATCH)
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     print(format_report(report))
     if args.json is not None:
         write_atomically(args.json, json.dumps({**asdict(report), "ok": report.ok}, indent=2))

@@ -14,11 +14,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from service.loadtest import (
@@ -135,12 +136,21 @@ def test_an_rpc_never_called_has_no_figures_and_the_report_stays_json() -> None:
     assert "nan" not in row and row.split()[-4:] == ["-", "-", "-", "-"]
 
 
-def test_ctrl_c_ends_the_run_without_waiting_out_its_duration(
-    template_store: Path, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_ends_the_run_without_waiting_out_its_duration(
+    stop: signal.Signals, template_store: Path, tmp_path: Path
 ) -> None:
     """Before, the clients' threads kept the process alive until --duration ended: a minute
-    after Ctrl-C on a 40 s run."""
-    env = {**os.environ, "LATENCY_FIT_ITERATIONS": str(FIT_ITERATIONS), "PYTHONPATH": str(REPO)}
+    after Ctrl-C on a 40 s run. SIGTERM ended Python without the cleanup: the served copy's
+    server ran on beside the copied store (a review, 2026-12-06)."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {
+        **os.environ,
+        "LATENCY_FIT_ITERATIONS": str(FIT_ITERATIONS),
+        "PYTHONPATH": str(REPO),
+        "TMPDIR": str(temporary),
+    }
     log = tmp_path / "loadtest.log"
     argv = ["--clients", "2", "--duration", "300", "--store", str(template_store / STORE_NAME)]
     with log.open("wb") as out, _sigint_not_ignored():
@@ -153,13 +163,27 @@ def test_ctrl_c_ends_the_run_without_waiting_out_its_duration(
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         time.sleep(1)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert process.wait(timeout=30) != 0
         assert "KeyboardInterrupt" in log.read_text()
+        assert list(temporary.iterdir()) == []  # the store's copy, and its server, gone
+        assert _servers_in(temporary) == []
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        for server in _servers_in(temporary):  # left by a failure: not for later tests
+            with suppress(psutil.NoSuchProcess):
+                server.kill()
+
+
+def _servers_in(folder: Path) -> list[psutil.Process]:
+    """The processes whose command line names ``folder`` (a served copy's server)."""
+    return [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if str(folder) in " ".join(process.info["cmdline"] or [])
+    ]
 
 
 @contextmanager
@@ -179,6 +203,15 @@ def _sigint_not_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_the_service_s_bad_settings_are_one_line_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LATENCY_MAX_BATCH=abc ended in a traceback from the served copy's settings."""
+    monkeypatch.setenv("LATENCY_MAX_BATCH", "abc")
+    problem = settings_problem(LoadSettings(address="127.0.0.1:1"))
+    assert problem == "LATENCY_MAX_BATCH='abc': expected a positive whole number"
 
 
 def test_a_zero_rss_growth_limit_is_a_valid_setting() -> None:
