@@ -211,7 +211,8 @@ def search(
             if arch in simulator.measured:
                 p_ok[i] = float(simulator.measured[arch] <= budget)
         scores = np.array([capacity(arch) for arch in pool])
-        # Survivors: the most capable of the probably-feasible, topped up with the fastest.
+        # Survivors: the most capable of the probably-feasible, topped up with the most capable
+        # of the rest (the faster first among equals): they may turn out feasible.
         order = sorted(
             range(len(pool)), key=lambda i: (p_ok[i] < 0.5, -scores[i], result.median_ms[i])
         )
