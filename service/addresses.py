@@ -30,7 +30,15 @@ def split_address(address: str) -> tuple[str, int]:
         raise ValueError(f"{address!r} is not host:port")
     if problem := _port_range_problem(address, port):
         raise ValueError(problem)
-    return host.strip("[]"), int(port)
+    # grpc could not parse these, and serve blamed a taken port (a review, 2026-12-06).
+    if ":" in host or "[" in host or "]" in host:
+        inner = host[1:-1]
+        if not (host.startswith("[") and host.endswith("]")) or not inner or "[" in inner:
+            raise ValueError(f"{address!r}: an IPv6 host needs brackets, as [::1]:50051")
+        host = inner
+    if not host.strip() or any(c.isspace() for c in host):
+        raise ValueError(f"{address!r}: the host is empty or has a space")
+    return host, int(port)
 
 
 def target_problem(target: str) -> str | None:
@@ -65,6 +73,9 @@ def address_problem(address: str) -> str | None:
     """Why ``address`` is neither ``host:port`` (:func:`split_address`) nor a unix socket,
     or None."""
     if address.startswith(SOCKET_SCHEMES):
+        # Nothing after the scheme: grpc bound an unnamed socket no client could reach.
+        if not address.partition(":")[2]:
+            return f"{address!r} has no socket path (as unix:/run/latency.sock)"
         return None
     try:
         split_address(address)

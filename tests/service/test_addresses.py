@@ -29,3 +29,26 @@ def test_a_unix_socket_is_an_address_to_listen_on(address: str) -> None:
 )
 def test_a_target_whose_tail_only_looks_like_a_port_is_left_to_grpc(target: str) -> None:
     assert target_problem(target) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        # grpc could not parse these, and serve blamed a taken port (a review, 2026-12-06).
+        ("::1:50051", "an IPv6 host needs brackets"),
+        ("[::1:50051", "an IPv6 host needs brackets"),
+        ("[]:80", "an IPv6 host needs brackets"),
+        ("[ ]:80", "the host is empty or has a space"),
+        ("a b:80", "the host is empty or has a space"),
+        # grpc bound an unnamed socket that no client could reach.
+        ("unix:", "has no socket path"),
+        ("unix-abstract:", "has no socket path"),
+    ],
+)
+def test_addresses_grpc_cannot_use_are_refused_with_the_reason(address: str, says: str) -> None:
+    problem = address_problem(address)
+    assert problem is not None and says in problem, problem
+
+
+def test_an_ipv6_host_in_brackets_is_split_from_its_port() -> None:
+    assert split_address("[::1]:50051") == ("::1", 50051)
