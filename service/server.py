@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import ssl
 import threading
 from collections.abc import MutableMapping
@@ -198,6 +199,25 @@ def _say_the_store_is_new(config: ServiceConfig) -> None:
     )
 
 
+def _socket_answers(address: str) -> bool:
+    """Whether ``address`` is a ``unix:`` socket file another process listens on. grpc removes
+    the file before it binds (no port reuse to refuse it), so a second server took the first's
+    path, and removed it when it stopped: the first ran on unreachable (a review, 2026-12-06)."""
+    if not address.startswith("unix:"):
+        return False
+    path = address.removeprefix("unix:")
+    path = "/" + path.lstrip("/") if path.startswith("//") else path  # unix:///abs/path
+    if not os.path.exists(path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:  # refused: a file no server listens on, which grpc may replace
+            return False
+    return True
+
+
 def _bound_server(
     config: ServiceConfig,
     metrics: Metrics,
@@ -205,6 +225,8 @@ def _bound_server(
     credentials: grpc.ServerCredentials | None,
 ) -> tuple[grpc.Server, int]:
     """A grpc server (not started) listening on the configured address, and its port."""
+    if _socket_answers(config.address):
+        raise ConfigError(f"cannot listen on {config.address}: another process listens there")
     interceptors: list[grpc.ServerInterceptor] = [TelemetryInterceptor(metrics)]
     if token is not None:
         interceptors.append(TokenAuthInterceptor(token))

@@ -83,3 +83,22 @@ def test_a_start_that_fails_at_the_store_releases_its_port(tmp_path: Path) -> No
     with pytest.raises(StoreError):
         create_server(ServiceConfig(address=address, store_path=corrupt))
     create_server(ServiceConfig(address=address, store_path=tmp_path / "s.sqlite")).stop(grace=0)
+
+
+def test_a_second_server_on_a_unix_socket_in_use_is_refused(tmp_path: Path) -> None:
+    """grpc removes the socket file before it binds: a second server took the first's path,
+    and removed it when it stopped, leaving the first unreachable (a review, 2026-12-06)."""
+    import socket
+
+    from service.errors import ConfigError
+    from service.server import _socket_answers
+
+    path = tmp_path / "latency.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listening:
+        listening.bind(str(path))
+        listening.listen()
+        assert _socket_answers(f"unix:{path}") and _socket_answers(f"unix://{path}")
+        with pytest.raises(ConfigError, match="another process listens there"):
+            create_server(ServiceConfig(address=f"unix:{path}", store_path=tmp_path / "s.sqlite"))
+    assert not _socket_answers(f"unix:{path}")  # a file no one listens on: grpc may take it
+    assert not _socket_answers("127.0.0.1:50051")
