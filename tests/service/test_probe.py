@@ -48,3 +48,24 @@ def test_an_exited_server_ends_the_wait_at_once(health_server: HealthServer) -> 
     channel = _reporting(health_server, health_pb2.HealthCheckResponse.NOT_SERVING)
     with pytest.raises(ServerExitedError, match="exited before it reported SERVING"):
         wait_serving(channel, timeout_s=30, exited=lambda: True)
+
+
+def test_each_check_asks_within_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each check waited 2 s whatever was left: a server that accepts but never answers ran
+    the wait up to 2 s past its timeout (a review, 2026-12-06)."""
+    from service import probe
+
+    asked: list[float] = []
+
+    class Unanswering:
+        def __init__(self, channel: object) -> None:
+            pass
+
+        def Check(self, request: object, timeout: float) -> None:  # noqa: N802 (grpc's name)
+            asked.append(timeout)
+            raise grpc.RpcError
+
+    monkeypatch.setattr(probe.health_pb2_grpc, "HealthStub", Unanswering)
+    with pytest.raises(TimeoutError, match="no SERVING within 0.3 s"):
+        wait_serving(None, timeout_s=0.3)  # type: ignore[arg-type]
+    assert asked and max(asked) <= 0.3
