@@ -410,17 +410,27 @@ def settings_problem(settings: LoadSettings) -> str | None:
     return None
 
 
+class SetupRefusedError(Exception):
+    """The server refused the test's setup (its devices and their preload), before any load."""
+
+
 def _drive(settings: LoadSettings, address: str, server: ServedCopy | None) -> LoadReport:
     run = f"loadtest-{os.getpid()}-{int(time.time())}"
     metadata = auth_metadata()
-    with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.LatencyEstimatorStub(channel)
-        existing = [d.name for d in stub.ListDevices(pb.ListDevicesRequest()).devices]
-        targets = [f"{run}-{k}" for k in range(TARGETS)]
-        preloaded = {
-            name: _preload(stub, name, settings.seed + k, metadata)
-            for k, name in enumerate(targets)
-        }
+    targets = [f"{run}-{k}" for k in range(TARGETS)]
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = pb_grpc.LatencyEstimatorStub(channel)
+            existing = [d.name for d in stub.ListDevices(pb.ListDevicesRequest()).devices]
+            preloaded = {
+                name: _preload(stub, name, settings.seed + k, metadata)
+                for k, name in enumerate(targets)
+            }
+    except grpc.RpcError as exc:  # a write token this shell lacks, a smaller LATENCY_MAX_BATCH
+        code, details = exc.code(), exc.details()  # type: ignore[attr-defined]
+        raise SetupRefusedError(
+            f"{address} refused the test's setup ({code.name}: {details})"
+        ) from None
     readable = targets + existing[:8]
     sampler = RssSampler(server.pid) if server is not None else None
     if sampler is not None:
@@ -703,6 +713,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(1, f"{parser.prog}: error: {exc}\n")
     except ConfigError as exc:  # the service's settings (a token file, LATENCY_MAX_BATCH)
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    except SetupRefusedError as exc:  # a raw gRPC error and its traceback before
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
     print(format_report(report))
     if args.json is not None:
         write_atomically(args.json, json.dumps({**asdict(report), "ok": report.ok}, indent=2))

@@ -205,6 +205,25 @@ def _sigint_not_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
+def test_a_server_that_refuses_the_setup_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A write token this shell lacks, or a LATENCY_MAX_BATCH below the preload's batches,
+    ended in a raw gRPC error's traceback (a review, 2026-12-06)."""
+    from service import loadtest
+
+    def refusing(settings: LoadSettings) -> object:  # nothing listens there: UNAVAILABLE
+        return loadtest._drive(settings, "127.0.0.1:1", None)
+
+    monkeypatch.setattr(loadtest, "run_load", refusing)
+    with pytest.raises(SystemExit) as exit_info:
+        loadtest.main(["--address", "127.0.0.1:1", "--duration", "1"])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert "error: 127.0.0.1:1 refused the test's setup (UNAVAILABLE: " in error, error
+    assert error.count("\n") == 1, error
+
+
 def test_the_service_s_bad_settings_are_one_line_before_anything_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
