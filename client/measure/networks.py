@@ -27,7 +27,7 @@ References:
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from client.measure.errors import ArchitectureError
@@ -137,13 +137,11 @@ def random_nb201(count: int, seed: int | None = None, exclude: set[str] | None =
             f"cannot draw {quantity(count, 'distinct NB201 arch')}: only {left} are left outside"
             " those excluded (measured already, or reference archs)"
         )
-    drawn: list[str] = []
-    while len(drawn) < count:
-        arch = format_nb201([rng.choice(NB201_OPS) for _ in range(6)])
-        if arch not in taken:
-            taken.add(arch)
-            drawn.append(arch)
-    return drawn
+
+    def draw() -> str:
+        return format_nb201([rng.choice(NB201_OPS) for _ in range(6)])
+
+    return _distinct_draws(count, draw, taken)
 
 
 def parse_fbnet(arch: str) -> list[str]:
@@ -162,10 +160,18 @@ def random_fbnet(count: int, seed: int | None = None, exclude: set[str] | None =
     """``count`` distinct FBNet archs (comma-joined block names) outside ``exclude``, blocks
     drawn independently per layer: the first such of the seed's draws."""
     rng = random.Random(seed)
-    taken = set(exclude or ())
+
+    def draw() -> str:  # 9^22 archs: room for any count asked
+        return ",".join(rng.choice(FBNET_BLOCKS) for _ in range(FBNET_LAYERS))
+
+    return _distinct_draws(count, draw, set(exclude or ()))
+
+
+def _distinct_draws(count: int, draw: Callable[[], str], taken: set[str]) -> list[str]:
+    """The first ``count`` of ``draw``'s archs not in ``taken`` (which it extends), each once."""
     drawn: list[str] = []
-    while len(drawn) < count:  # 9^22 archs: room for any count asked
-        arch = ",".join(rng.choice(FBNET_BLOCKS) for _ in range(FBNET_LAYERS))
+    while len(drawn) < count:
+        arch = draw()
         if arch not in taken:
             taken.add(arch)
             drawn.append(arch)
