@@ -91,7 +91,7 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
         if deleted:
             summary.devices_left_incomplete.append(device.name)
         table_rows = [MeasurementRow(NB201, arch, float(table[i])) for i, arch in enumerate(archs)]
-        _, rows = store.add_unmeasured(device.id, table_rows)
+        rows = store.add_unmeasured(device.id, table_rows)
         summary.measurements_added += len(rows)
         # A device without its whole table is no source: "complete" would tell otherwise.
         if not deleted:

@@ -579,7 +579,7 @@ class Store:
         self, device_id: int, rows: Sequence[MeasurementRow], request_id: str = ""
     ) -> DeviceRecord:
         """The device after :meth:`add_batch` of these arguments (for callers with no
-        deadline, such as the importer)."""
+        deadline)."""
         return self.add_batch(device_id, rows, request_id).device
 
     def add_batch(
@@ -621,11 +621,11 @@ class Store:
 
     def add_unmeasured(
         self, device_id: int, rows: Sequence[MeasurementRow]
-    ) -> tuple[DeviceRecord, list[MeasurementRow]]:
+    ) -> list[MeasurementRow]:
         """Stores, as one batch, the ``rows`` whose arch the device has no measurement of in
-        its space, deleted ones included (a user's deletion is not undone); returns the device
-        after it and the rows stored. The check and the write are one transaction: two
-        imports of a table at once stored it twice."""
+        its space, deleted ones included (a user's deletion is not undone); returns the rows
+        stored. The check and the write are one transaction: two imports of a table at once
+        stored it twice."""
         with self._transaction() as db:
             _record(db, device_id)  # raises if the device vanished
             measured = {
@@ -638,7 +638,7 @@ class Store:
             missing = [r for r in rows if (r.search_space, r.arch) not in measured]
             if missing:
                 _insert_batch(db, device_id, missing)
-        return self.get(device_id), missing
+        return missing
 
     def delete_batch(
         self,
