@@ -36,7 +36,7 @@ def split_address(address: str) -> tuple[str, int]:
         if not (host.startswith("[") and host.endswith("]")) or not inner or "[" in inner:
             raise ValueError(f"{address!r}: an IPv6 host needs brackets, as [::1]:50051")
         host = inner
-    if not host.strip() or any(c.isspace() for c in host):
+    if any(c.isspace() for c in host):  # not empty: checked above
         raise ValueError(f"{address!r}: the host is empty or has a space")
     return host, int(port)
 
