@@ -31,7 +31,7 @@ def output_path_problem(path: Path) -> str | None:
     or None."""
     if path.is_dir():
         return f"{path} is a folder: give a file name"
-    folder = path.parent
+    folder = _link_target(path).parent
     if not folder.is_dir():
         return f"{path}: no folder {folder}"
     # A file made there, not os.access: that said no without a reason (a read-only mount, no
@@ -71,13 +71,17 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
     # write its model's key file) shared "<path>.tmp", and one moved the other's half-written
     # file into place. Not named after the file either: a name of 244 bytes, which the file
     # takes, was too long with the suffix.
-    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")  # as _TEMPORARY_NAME matches
+    # Where a file replaces, a symbolic link is written through, as open() would: the link
+    # itself had been replaced by a file (a review, 2026-12-06). One that may not replace
+    # keeps its link name, which is taken.
+    written = _link_target(path) if replace else path
+    tmp = written.with_name(f".{uuid.uuid4().hex}.tmp")  # as _TEMPORARY_NAME matches
     try:
         yield tmp
         # On its disk before the move: a power cut after a move of unflushed data can leave
         # an empty file in place of the one replaced (a review, 2026-12-06).
         fsync_path(tmp)
-        _move_into_place(tmp, path, replace)
+        _move_into_place(tmp, written, replace)
     except BaseException as exc:  # the temporary file was left behind, cut off
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.filename is None:
@@ -87,7 +91,12 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
         raise
     # Some file systems cannot flush a folder (EINVAL); the file in place is whole either way.
     with suppress(OSError):
-        fsync_path(path.parent)  # the move itself survives a power cut
+        fsync_path(written.parent)  # the move itself survives a power cut
+
+
+def _link_target(path: Path) -> Path:
+    """The file a symbolic link ``path`` leads to, through any chain of links; else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def fsync_path(path: Path) -> None:

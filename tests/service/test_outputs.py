@@ -73,6 +73,34 @@ def test_a_file_rewritten_keeps_its_permissions(tmp_path: Path) -> None:
     assert path.read_text() == "new\n" and (path.stat().st_mode & 0o777) == 0o600
 
 
+def test_a_write_through_a_symbolic_link_writes_the_file_it_leads_to(tmp_path: Path) -> None:
+    """The link was replaced by a file: the file it led to kept its old content."""
+    target_folder = tmp_path / "results"
+    target_folder.mkdir()
+    target = target_folder / "holdout.csv"
+    target.write_text("old\n")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(target)
+    write_atomically(link, "new\n")
+    assert link.is_symlink() and target.read_text() == "new\n"
+    assert sorted(p.name for p in target_folder.iterdir()) == ["holdout.csv"]
+
+
+def test_a_symbolic_link_into_a_missing_folder_is_named_before_the_work(tmp_path: Path) -> None:
+    link = tmp_path / "latest.csv"
+    link.symlink_to(tmp_path / "gone" / "holdout.csv")
+    assert "no folder" in (output_path_problem(link) or "")
+
+
+def test_a_symbolic_link_is_kept_where_a_file_may_not_be_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "backup.sqlite"
+    link = tmp_path / "latest.sqlite"
+    link.symlink_to(target)
+    with pytest.raises(FileExistsError), replacing_atomically(link, replace=False) as tmp:
+        tmp.write_text("copy")
+    assert link.is_symlink() and not target.exists()
+
+
 def test_a_write_leaves_another_writers_temporary_file_of_the_same_path_alone(
     tmp_path: Path,
 ) -> None:
