@@ -14,6 +14,7 @@ certificate and key the port speaks TLS only.
 
 from __future__ import annotations
 
+import errno
 import gc
 import ipaddress
 import logging
@@ -36,7 +37,7 @@ from grpc_reflection.v1alpha import reflection
 from gp.estimator import LatencyEstimator
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.addresses import SOCKET_SCHEMES
+from service.addresses import SOCKET_SCHEMES, split_address
 from service.auth import TokenAuthInterceptor, load_token
 from service.certificates import (
     PEM_CERTIFICATE,
@@ -218,6 +219,29 @@ def _socket_answers(address: str) -> bool:
     return True
 
 
+def _localhost_taken(address: str) -> str | None:
+    """Which of localhost's two loopback addresses another process listens on at the port of
+    ``address`` (``localhost:P``), or None. grpc binds both and starts where only one is free,
+    saying so at INFO: clients dialling localhost then reached the other process (a review,
+    2026-12-06)."""
+    if address.startswith(SOCKET_SCHEMES):
+        return None
+    host, port = split_address(address)
+    if host.lower() != "localhost" or port == 0:
+        return None
+    for family, loopback in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                # As grpc binds: a port left in TIME_WAIT by a server just stopped is free.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((loopback, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return loopback
+            # No IPv6 (or IPv4) here: grpc binds the other alone, as it should.
+    return None
+
+
 def _bound_server(
     config: ServiceConfig,
     metrics: Metrics,
@@ -227,6 +251,11 @@ def _bound_server(
     """A grpc server (not started) listening on the configured address, and its port."""
     if _socket_answers(config.address):
         raise ConfigError(f"cannot listen on {config.address}: another process listens there")
+    if taken := _localhost_taken(config.address):
+        raise ConfigError(
+            f"cannot listen on {config.address}: another process listens on [{taken}]:"
+            f"{split_address(config.address)[1]}, which clients of localhost may reach"
+        )
     interceptors: list[grpc.ServerInterceptor] = [TelemetryInterceptor(metrics)]
     if token is not None:
         interceptors.append(TokenAuthInterceptor(token))

@@ -102,3 +102,27 @@ def test_a_second_server_on_a_unix_socket_in_use_is_refused(tmp_path: Path) -> N
             create_server(ServiceConfig(address=f"unix:{path}", store_path=tmp_path / "s.sqlite"))
     assert not _socket_answers(f"unix:{path}")  # a file no one listens on: grpc may take it
     assert not _socket_answers("127.0.0.1:50051")
+
+
+@pytest.mark.parametrize(("family", "loopback"), [("AF_INET", "127.0.0.1"), ("AF_INET6", "::1")])
+def test_localhost_is_refused_where_another_process_listens_on_either_loopback(
+    family: str, loopback: str, tmp_path: Path
+) -> None:
+    """grpc binds localhost's two loopback addresses and started where one was taken: clients
+    dialling localhost reached the other process (a review, 2026-12-06)."""
+    import socket
+
+    from service.errors import ConfigError
+
+    try:
+        listening = socket.socket(getattr(socket, family), socket.SOCK_STREAM)
+        listening.bind((loopback, 0))
+    except OSError:
+        pytest.skip(f"no {loopback} on this machine")
+    with listening:
+        listening.listen()
+        port = listening.getsockname()[1]
+        config = ServiceConfig(address=f"localhost:{port}", store_path=tmp_path / "s.sqlite")
+        with pytest.raises(ConfigError, match=rf"another process listens on \[{loopback}\]"):
+            create_server(config)
+    create_server(config).stop(grace=0)  # free again: both bound
