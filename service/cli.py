@@ -187,7 +187,9 @@ def _import_help(args: argparse.Namespace) -> int:
     from service.importer import import_marker, import_tables
     from service.store import Store
 
-    config = ServiceConfig.from_env(store_path=args.store)
+    # The store alone: the server's settings (a token, TLS, the dataset) were checked too, and
+    # one meant for serve stopped an import that does not use it (a review, 2026-12-06).
+    store_path = store_path_from_env(args.store)
     # An empty --devices ('--devices "$UNSET"') names no table: it imported all 27.
     devices = [d.strip() for d in args.devices.split(",")] if args.devices is not None else None
     try:
@@ -201,10 +203,10 @@ def _import_help(args: argparse.Namespace) -> int:
             raise DatasetError(stray)
         # Read before the store is opened: a mistyped path or a bad table creates no store.
         dataset = load_help_dataset(args.directory, devices)
-        with closing(Store(config.store_path)) as store:
+        with closing(Store(store_path)) as store:
             summary = import_tables(dataset, store)
         # The operator has now said what the store holds: no start finishes another import.
-        import_marker(config.store_path).unlink(missing_ok=True)
+        import_marker(store_path).unlink(missing_ok=True)
     except (DatasetError, DeviceExistsError) as exc:
         logging.getLogger("service").error("cannot import: %s", exc)
         return 2
@@ -219,7 +221,7 @@ def _import_help(args: argparse.Namespace) -> int:
     print(
         f"{quantity(summary.devices_created, 'device')} created,{completed}"
         f" {summary.devices_skipped} already complete,"
-        f" {quantity(summary.measurements_added, 'measurement')} added to {config.store_path}"
+        f" {quantity(summary.measurements_added, 'measurement')} added to {store_path}"
         f"{deleted}"
     )
     return 0

@@ -496,6 +496,23 @@ def test_import_help_counts_a_device_with_deleted_archs_not_completed(
     )
 
 
+def test_import_help_is_not_stopped_by_settings_only_serve_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """import-help read the server's settings too: an empty token file variable, or a TLS key
+    without its certificate, meant for serve, stopped an import that uses neither."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.cli import main
+    from service.config import ENV_TLS_KEY, ENV_TOKEN_FILE
+
+    root = write_help_dataset(tmp_path / "dataset", {"ramp": [1.0] * NUM_ARCHS})
+    monkeypatch.setenv(ENV_TOKEN_FILE, "")
+    monkeypatch.setenv(ENV_TLS_KEY, str(tmp_path / "server.key"))
+    assert main(["import-help", str(root), "--store", str(tmp_path / "s.sqlite")]) == 0
+    with closing(Store(tmp_path / "s.sqlite")) as store:
+        assert store.resolve("ramp").measurement_count == NUM_ARCHS
+
+
 def test_a_store_path_the_service_cannot_look_at_is_one_line(tmp_path: Path) -> None:
     """Path.exists raised (a name too long, a folder the service may not enter), and serve,
     import-help and backup ended in a traceback (a review, 2026-12-06)."""
