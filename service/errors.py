@@ -3,7 +3,8 @@
 Servicer methods are wrapped in :func:`grpc_errors`; anything a caller can cause maps to a
 precise status (never INTERNAL): ``gp`` input errors -> INVALID_ARGUMENT, unknown device ->
 NOT_FOUND, name clash -> ALREADY_EXISTS, oversized request -> RESOURCE_EXHAUSTED, a store
-another process has locked (SQLite's "database is locked") -> UNAVAILABLE, which clients retry.
+another process has locked (SQLite's "database is locked") -> UNAVAILABLE, which clients retry,
+a store found corrupt while serving -> DATA_LOSS.
 """
 
 from __future__ import annotations
@@ -149,17 +150,24 @@ class StoreError(StartupError):
     """The store cannot be used as it is; the message names the file and what to do."""
 
 
-class StoreCorruptError(StoreError):
-    """The store file is truncated or corrupt; it is never silently recreated."""
+class StoreCorruptError(StoreError, ServiceError):
+    """The store file is truncated or corrupt; it is never silently recreated. In an RPC
+    DATA_LOSS: a read found it so while serving, and the client was told only "internal
+    error" (a review, 2026-12-06)."""
+
+    code = grpc.StatusCode.DATA_LOSS
 
 
 class StoreNotAFileError(StoreError):
     """The store's path is a directory, a pipe or a device, not a file."""
 
 
-class StoreAccessError(StoreError):
+class StoreAccessError(StoreError, ServiceError):
     """The store cannot be read, or opened for writing: a read-only file system, or no
-    permission."""
+    permission. In an RPC UNAVAILABLE, as a failing disk: served again once an operator fixes
+    it."""
+
+    code = grpc.StatusCode.UNAVAILABLE
 
 
 class StoreSchemaError(StoreError):

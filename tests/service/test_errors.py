@@ -16,7 +16,7 @@ from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
-from service.errors import MAX_DETAILS, grpc_errors
+from service.errors import MAX_DETAILS, StoreAccessError, StoreCorruptError, grpc_errors
 from service.server import RunningServer, create_server
 from tests.helpers import CallAborted, FakeCallContext
 from tests.service.conftest import fit_settings, nb201
@@ -383,3 +383,25 @@ def test_suggestions_stopped_by_the_call_take_its_status(
     with pytest.raises(CallAborted):
         Servicer().SuggestSamples(None, context)
     assert context.status == (code, "stopped after 3 of 50 picks")
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (StoreCorruptError("store s.sqlite is corrupt; restore it from a backup"), "DATA_LOSS"),
+        (StoreAccessError("cannot read store s.sqlite: Permission denied"), "UNAVAILABLE"),
+    ],
+)
+def test_a_store_found_unusable_while_serving_says_so_to_the_client(
+    server: RunningServer, stub: Stub, monkeypatch: pytest.MonkeyPatch, error: Exception, code: str
+) -> None:
+    """They were INTERNAL "internal error: StoreCorruptError": the message saying what to do
+    reached only the server's log (a review, 2026-12-06)."""
+
+    def unusable(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(server.store, "list_devices", unusable)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ListDevices(pb.ListDevicesRequest())
+    assert (info.value.code().name, info.value.details()) == (code, str(error))
