@@ -471,8 +471,11 @@ def check_output_path(path: Path, option: str, suffixes: tuple[str, ...] = ()) -
 def _header_names(text: str) -> set[str]:
     """The fields of the first line, were it a CSV header: no arch is named ``arch``, so one
     that names ``arch`` is a header."""
-    header = text.split("\n", 1)[0]
-    return {field.strip() for field in header.split(",")}
+    # Read as CSV: R's write.csv quotes its header ("arch","latency_ms"), which split on commas
+    # was no header, and delete --file took its exact rows for whole archs (a review,
+    # 2026-12-06).
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    return {field.strip() for field in header}
 
 
 def _csv_reader(handle: Any) -> csv.DictReader[str]:
