@@ -97,8 +97,8 @@ class ServiceConfig:
             answers RESOURCE_EXHAUSTED; well above the expected clients, since grpc counts a
             call until its status is sent and a client's next call can arrive before that.
         grace_s: how long in-flight RPCs may finish on shutdown.
-        max_conditioning: most measurements one device's posterior is conditioned on (an exact
-            GP costs n^3; a source device has 15,625).
+        max_conditioning: most distinct archs one device's posterior is conditioned on, each
+            with all its measurements (an exact GP costs n^3; a source device has 15,625).
         fit: the source fit's settings.
         max_message_bytes: largest request or response; bigger ones get RESOURCE_EXHAUSTED.
         tls_cert: PEM server certificate (chain); with ``tls_key`` the server speaks TLS only.

@@ -142,8 +142,9 @@ class Registry:
     Args:
         store: the device store.
         fit: settings of the source fit.
-        max_conditioning: most measurements a posterior is conditioned on; beyond it a fixed
-            pseudo-random subsample is used (an exact GP on 15,625 points would not fit memory).
+        max_conditioning: most distinct archs a posterior is conditioned on; beyond it a fixed
+            pseudo-random sample of them is used (an exact GP on 15,625 points would not fit
+            memory).
         model_path: where the fitted state is cached; ``<store>.model.pt`` by default.
         memory_cache: fitted estimators by fit key, consulted before the file and filled after
             a fit (lets servers in one process, e.g. tests, share one fit).
@@ -398,16 +399,19 @@ class Registry:
                 cache.drop(stale)
 
     def _conditioning(self, measured: Measurements) -> Measurements:
-        """At most ``max_conditioning`` measurements, a fixed subsample beyond that. It is drawn
-        from the measurements sorted by arch and latency, so that it depends on them, not on
-        the order they were uploaded in (it did, and so did the device's predictions)."""
-        n = len(measured.archs)
-        if n <= self.max_conditioning:
+        """The measurements of at most ``max_conditioning`` distinct archs, a fixed sample of
+        them beyond that, each with all its measurements: the model takes an arch at their
+        median. Drawn from the archs sorted, so that it depends on them, not on the order
+        they were uploaded in (it did, and so did the device's predictions)."""
+        distinct = sorted(set(measured.archs))
+        if len(distinct) <= self.max_conditioning:
             return measured
-        by_value = sorted(range(n), key=lambda i: (measured.archs[i], measured.latency_ms[i]))
-        drawn = np.random.default_rng(0).choice(n, self.max_conditioning, replace=False)
-        keep = np.sort(np.asarray(by_value)[drawn])
-        return Measurements([measured.archs[i] for i in keep], measured.latency_ms[keep])
+        # Archs, not rows: rows drawn apart split an arch's repeats, and one slip of three
+        # entered alone, its two right values left out (a review, 2026-12-06).
+        drawn = np.random.default_rng(0).choice(len(distinct), self.max_conditioning, replace=False)
+        kept = {distinct[i] for i in drawn}
+        rows = [i for i, arch in enumerate(measured.archs) if arch in kept]
+        return Measurements([measured.archs[i] for i in rows], measured.latency_ms[rows])
 
     def _descriptor(self, device: DeviceRecord, space: SearchSpace) -> dict[str, float] | None:
         # Reference latencies in the descriptor are NB201 archs; other spaces ignore them.

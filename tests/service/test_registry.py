@@ -250,6 +250,28 @@ def test_a_posterior_conditions_on_at_most_max_conditioning_measurements(
     store.close()
 
 
+def test_beyond_max_conditioning_an_arch_keeps_all_its_measurements(store_path: Path) -> None:
+    """Rows were drawn, not archs: an arch measured thrice, once wrong, could enter with the
+    wrong value alone, and a device of few archs measured often lost some of them."""
+    store = Store(store_path)
+    registry = Registry(store, fit_settings(), max_conditioning=5)
+    registry.start()
+    archs = all_archs()[:8]
+    device = store.register_device("thrice")
+    rows = [
+        MeasurementRow("nasbench201", a, (2.0 + i) * f)
+        for f in (1.0, 1.05, 10.0)  # one slip x10 of each
+        for i, a in enumerate(archs)
+    ]
+    device = store.add_measurements(device.id, rows)
+    measured = registry.measurements(device, registry_module.space_key(NASBench201Space()))
+    kept = registry._conditioning(measured)
+    assert len(set(kept.archs)) == 5 and len(kept.archs) == 15
+    _, posterior = registry.posterior(device, NASBench201Space())
+    assert posterior.count == 5  # an arch at the median of its three
+    store.close()
+
+
 def test_the_conditioning_subsample_does_not_depend_on_the_upload_order(
     store_path: Path,
 ) -> None:
