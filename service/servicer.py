@@ -286,7 +286,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """Validates every arch and measurement, then deletes in one transaction."""
         self._check_batch("archs", len(request.archs))
         self._check_batch("measurements", len(request.measurements))
-        device = self._registered(request.device)
+        device = self._device(request.device)  # nothing to delete: no hint to register it
         targets = [
             (a.space.name, a.canonical)
             for a in ArchParser("arch", naming_stored=True).parse(request.archs)

@@ -877,7 +877,8 @@ def test_delete_measurements_answers_and_refuses_as_uploads_do(
     with pytest.raises(grpc.RpcError) as raised:
         delete(stub, "nobody", [ARCHS[1]])
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
-    assert "register it first" in raised.value.details()
+    # Registering it would leave nothing to delete: the hint is an upload's.
+    assert raised.value.details() == "unknown device 'nobody'"
     assert listed_for(stub, "deleting") == [ARCHS[1]]
 
 

@@ -97,8 +97,8 @@ class LatencyEstimatorServicer:
         """Stores measurements of a registered device: all of them, or none on any error. An empty
         list stores nothing and is answered as any write: a client can check its token (and the
         device) before it spends hours measuring. NB201 measurements of a source device
-        (Device.source) join its table, others become its own beside it, and the server refits
-        its model at its next start either way.
+        (Device.source) join its table, and the server refits its model at its next start;
+        others become its own beside it, and change no fit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
