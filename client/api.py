@@ -1159,10 +1159,22 @@ class LatencyClient:
             _check_seconds(name, value)
         started = time.monotonic()
         told = ""
+        # The grace runs from when the server stopped answering: from the wait's start, a
+        # server restarted late in a long load was given up at its first failed probe (a
+        # review, 2026-12-06).
+        unreachable_since: float | None = None
+        probed = started
         while (pending := self._readiness(started + timeout_s)) is not None:
-            waited = time.monotonic() - started
-            limit = min(timeout_s, start_grace_s) if pending == _STARTING else timeout_s
-            if waited >= limit:
+            now = time.monotonic()
+            if pending != _STARTING:
+                unreachable_since = None
+            elif unreachable_since is None:
+                unreachable_since = probed  # down since the probe that failed was sent
+            left = started + timeout_s - now
+            if unreachable_since is not None:
+                left = min(left, unreachable_since + start_grace_s - now)
+            if left <= 0:
+                limit = min(timeout_s, start_grace_s) if pending == _STARTING else timeout_s
                 raise UnavailableError(
                     f"the latency service at {self.target} {_GAVE_UP[pending]} after {limit:.0f} s",
                     method="Check",
@@ -1171,7 +1183,8 @@ class LatencyClient:
             if pending != told and on_wait is not None:
                 on_wait(f"waiting for the latency service at {self.target} to {pending}")
             told = pending
-            time.sleep(min(poll_s, max(limit - waited, 0.0)))
+            time.sleep(min(poll_s, left))
+            probed = time.monotonic()
 
     def _readiness(self, deadline: float) -> str | None:
         """None when the server can take work, else what it is still doing (``_STARTING`` or

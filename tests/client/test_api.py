@@ -942,6 +942,27 @@ def test_wait_until_ready_waits_for_a_server_that_is_still_starting() -> None:
     assert len(told) == 1 and told[0].endswith("to start")
 
 
+def test_wait_until_ready_gives_a_server_down_late_in_the_wait_its_whole_start_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The grace ran from the wait's start: a server restarted after it was given up at once,
+    though it had been down for less than a second (a review, 2026-12-06)."""
+    started = time.monotonic()
+    probes: list[str | None] = []
+
+    def readiness(deadline: float) -> str | None:
+        waited = time.monotonic() - started
+        probes.append(client.api._LOADING if waited < 0.4 else None)
+        if len(probes) > 1 and probes[-1] is None and client.api._STARTING not in probes:
+            probes[-1] = client.api._STARTING  # down once, then back and serving
+        return probes[-1]
+
+    with LatencyClient("127.0.0.1:1", timeout_s=5) as latency:
+        monkeypatch.setattr(latency, "_readiness", readiness)
+        latency.wait_until_ready(30, poll_s=0.05, start_grace_s=0.2)
+    assert probes[-2:] == [client.api._STARTING, None]
+
+
 # ---- against the real server -----------------------------------------------------------------
 def test_predict_nb201(latency: LatencyClient) -> None:
     result = latency.predict("pi4", [LIGHT, HEAVY, *CELLS])
