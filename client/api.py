@@ -42,11 +42,13 @@ import numpy.typing as npt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from client.errors import (
+    AlreadyExistsError,
     ClientInputError,
     DeadlineExceededError,
     GenericServiceError,
     InvalidArgumentError,
     LatencyServiceError,
+    NotFoundError,
     ServerBusyError,
     UnavailableError,
     from_rpc_error,
@@ -1080,6 +1082,7 @@ class LatencyClient:
         idempotent: bool = False,
         retries: int | None = None,
         timeout_s: float | None = None,
+        on_retry: Callable[[LatencyServiceError], None] | None = None,
     ) -> Any:
         """One RPC with a deadline; UNAVAILABLE and a busy server are retried, every failure
         raised typed.
@@ -1088,6 +1091,7 @@ class LatencyClient:
         ``idempotent``: a repeat has no further effect (an upload's request id), so a call
         whose deadline passed, and which the server may have carried out, is retried too.
         ``retries``, ``timeout_s``: this call's, instead of the client's.
+        ``on_retry``: told each error that is retried.
         """
         retries = self.retries if retries is None else retries
         delay = self.backoff_s
@@ -1115,6 +1119,8 @@ class LatencyClient:
             # Jitter keeps many clients from retrying in lock-step after a restart.
             pause = delay * random.uniform(0.75, 1.25)
             logger.info("%s: %s; retry %d in %.1f s", method, error, attempt + 1, pause)
+            if on_retry is not None:
+                on_retry(error)
             time.sleep(pause)
             delay = min(delay * 2, MAX_BACKOFF_S)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -1505,7 +1511,28 @@ class LatencyClient:
         request = pb.RegisterDeviceRequest(
             name=name, aliases=aliases, descriptor=values, description=description
         )
-        return DeviceInfo.from_message(self._call("RegisterDevice", request))
+        retried: list[LatencyServiceError] = []
+        try:
+            return DeviceInfo.from_message(
+                self._call("RegisterDevice", request, on_retry=retried.append)
+            )
+        except AlreadyExistsError:
+            # UNAVAILABLE may come after the server registered it (a connection lost on the
+            # way back): the retry then found its own device and failed (a review, 2026-12-06).
+            if retried and (mine := self._registered_as_asked(request)) is not None:
+                return mine
+            raise
+
+    def _registered_as_asked(self, request: pb.RegisterDeviceRequest) -> DeviceInfo | None:
+        """The device named by ``request`` if it is registered just as the request asks."""
+        try:
+            found = self.device(request.name)
+        except NotFoundError:
+            return None
+        asked = (request.name, set(request.aliases), dict(request.descriptor))
+        if (found.name, set(found.aliases), found.descriptor) != asked:
+            return None
+        return found if found.description == request.description else None
 
     def devices(self) -> list[DeviceInfo]:
         """Every registered device, by name (every page of ListDevices)."""

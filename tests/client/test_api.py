@@ -1287,6 +1287,50 @@ def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
     assert latency.device(device).measurement_count == 3
 
 
+def test_a_registration_whose_answer_was_lost_returns_the_device_it_registered(
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry found the device its first attempt had registered and raised AlreadyExists:
+    a NAS loop stopped, its device registered (a review, 2026-12-06). Another device of that
+    name is still refused."""
+    stub = latency._stub
+    real = stub.RegisterDevice
+    sent: list[str] = []
+
+    def registered_but_answer_lost(request, **kwargs):
+        sent.append(request.name)
+        reply = real(request, **kwargs)
+        if len(sent) == 1:
+            raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Stream removed")
+        return reply
+
+    monkeypatch.setattr(stub, "RegisterDevice", registered_but_answer_lost)
+    monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)
+    latency.retries = 2
+    found = latency.register_device("lost-answer", ["lost"], {"memory_gb": 4.0}, "a board")
+    assert len(sent) == 2
+    assert (found.name, found.aliases, found.descriptor) == (
+        "lost-answer",
+        ("lost",),
+        {"memory_gb": 4.0},
+    )
+    sent.clear()
+
+    def unavailable_once(request, **kwargs):
+        sent.append(request.name)
+        if len(sent) == 1:
+            raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Stream removed")
+        return real(request, **kwargs)
+
+    monkeypatch.setattr(stub, "RegisterDevice", unavailable_once)
+    with pytest.raises(AlreadyExistsError):  # retried, but not as asked: not ours
+        latency.register_device("lost-answer", ["lost"], {"memory_gb": 8.0}, "a board")
+    assert len(sent) == 2
+    monkeypatch.setattr(stub, "RegisterDevice", real)
+    with pytest.raises(AlreadyExistsError):  # not retried: someone else's, whatever it holds
+        latency.register_device("lost-answer", ["lost"], {"memory_gb": 4.0}, "a board")
+
+
 def test_a_read_whose_deadline_passed_is_not_retried(
     latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
