@@ -184,7 +184,7 @@ def _import_help(args: argparse.Namespace) -> int:
     from gp.data import load_help_dataset
     from gp.errors import DatasetError
     from service.errors import DeviceExistsError
-    from service.importer import import_marker, import_tables
+    from service.importer import check_table_names, import_marker, import_tables
     from service.store import Store
 
     # The store alone: the server's settings (a token, TLS, the dataset) were checked too, and
@@ -203,6 +203,7 @@ def _import_help(args: argparse.Namespace) -> int:
             raise DatasetError(stray)
         # Read before the store is opened: a mistyped path or a bad table creates no store.
         dataset = load_help_dataset(args.directory, devices)
+        check_table_names(dataset.latency_ms)
         with closing(Store(store_path)) as store:
             summary = import_tables(dataset, store)
         # The operator has now said what the store holds: no start finishes another import.

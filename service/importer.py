@@ -16,9 +16,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gp.data import DEVICE_ALIASES, LatencyDataset, load_help_dataset
+from gp.errors import DatasetError
 from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service.errors import DeviceExistsError, DeviceNotFoundError
+from service.names import name_problem
 from service.store import DeviceRecord, MeasurementRow, Store
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
     Raises:
         DeviceExistsError: a table's name or alias belongs to another device (nothing is
             imported then).
+        DatasetError: a table's name cannot be a device's (:func:`check_table_names`).
     """
     tables = dataset.latency_ms
     _check_names(store, tables)
@@ -103,6 +106,15 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
     return summary
 
 
+def check_table_names(stems: Iterable[str]) -> None:
+    """Raises DatasetError unless each table's name can be a device's: the file's name becomes
+    one unchecked otherwise, and an escape sequence in it reached the store and forged log
+    lines (a review, 2026-12-06)."""
+    for stem in stems:
+        if problem := name_problem("HELP table name", stem):
+            raise DatasetError(f"{problem}; rename its file")
+
+
 def _check_names(store: Store, stems: Iterable[str]) -> None:
     """Raises DeviceExistsError unless each table's device exists or can be created.
 
@@ -111,6 +123,7 @@ def _check_names(store: Store, stems: Iterable[str]) -> None:
     device a user registered under a table's name got the whole table merged into its own
     measurements.
     """
+    check_table_names(stems)
     for stem in stems:
         if _made_by_import(store, stem):
             continue

@@ -44,6 +44,10 @@ def unprintable_problem(label: str, value: str, allowed: str = "") -> str | None
     # tables.
     if any(is_unprintable(c, allowed) for c in value):
         return f"{label} {value[:40]!r} has a control or format character"
+    # Python's stand-ins for bytes that are not UTF-8 (a file or argument name): SQLite and
+    # protobuf cannot encode them, and an import ended in a UnicodeEncodeError traceback.
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        return f"{label} {value[:40]!r} is not UTF-8 text"
     return None
 
 

@@ -936,3 +936,26 @@ def test_openers_racing_to_create_a_store_all_get_it(tmp_path: Path) -> None:
         assert errors == []
         assert sorted(created) == [False, False, False, True]  # one made it, and says so
     assert not list(tmp_path.glob(".*.new*"))  # no staging file left behind
+
+
+@pytest.mark.parametrize(
+    ("stem", "problem"),
+    [
+        ("phone\x1b[31mred", "has a control or format character"),
+        (" trailing ", "has leading or trailing whitespace"),
+        ("board\udcff", "is not UTF-8 text"),  # a file name of bytes that are not UTF-8
+    ],
+)
+def test_import_help_refuses_a_table_whose_name_cannot_be_a_devices(
+    stem: str, problem: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table's file name became a device name unchecked: an escape sequence reached the
+    store (and forged log lines), and bytes that are not UTF-8 ended in a traceback."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.cli import main
+
+    root = write_help_dataset(tmp_path / "dataset", {stem: [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    assert main(["import-help", str(root), "--store", str(path)]) == 2
+    assert f"cannot import: HELP table name {stem!r} {problem}; rename its file" in caplog.text
+    assert not path.exists()
