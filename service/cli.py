@@ -183,7 +183,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _import_help(args: argparse.Namespace) -> int:
     from gp.data import load_help_dataset
     from gp.errors import DatasetError
-    from service.errors import DeviceExistsError
+    from service.errors import DeviceExistsError, StoreError
     from service.importer import check_table_names, import_marker, import_tables
     from service.store import Store
 
@@ -205,7 +205,17 @@ def _import_help(args: argparse.Namespace) -> int:
         dataset = load_help_dataset(args.directory, devices)
         check_table_names(dataset.latency_ms)
         with closing(Store(store_path)) as store:
-            summary = import_tables(dataset, store)
+            try:
+                summary = import_tables(dataset, store)
+            except StoreError as exc:
+                # Said "cannot start", and "nothing of this request was stored" after whole
+                # tables were (a disk full part way; a review, 2026-12-06).
+                logging.getLogger("service").error(
+                    "import stopped: %s; the tables imported before are kept, and import-help"
+                    " run again imports the rest",
+                    exc,
+                )
+                return 2
         # The operator has now said what the store holds: no start finishes another import.
         import_marker(store_path).unlink(missing_ok=True)
     except (DatasetError, DeviceExistsError) as exc:

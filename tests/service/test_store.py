@@ -959,3 +959,32 @@ def test_import_help_refuses_a_table_whose_name_cannot_be_a_devices(
     assert main(["import-help", str(root), "--store", str(path)]) == 2
     assert f"cannot import: HELP table name {stem!r} {problem}; rename its file" in caplog.text
     assert not path.exists()
+
+
+def test_an_import_stopped_by_a_full_disk_says_the_tables_before_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It said "cannot start: ... its disk is full (nothing of this request was stored)" after
+    whole tables were stored."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.cli import main
+
+    tables = {"first": [1.0] * NUM_ARCHS, "second": [2.0] * NUM_ARCHS}
+    root = write_help_dataset(tmp_path / "dataset", tables)
+    real = Store.add_unmeasured
+
+    def full_at_the_second(self: Store, device_id: int, rows: list[MeasurementRow]) -> object:
+        if self.resolve("first").measurement_count:
+            raise StoreFullError(f"store {self.path}: its disk is full (nothing of this ...)")
+        return real(self, device_id, rows)
+
+    monkeypatch.setattr(Store, "add_unmeasured", full_at_the_second)
+    path = tmp_path / "s.sqlite"
+    assert main(["import-help", str(root), "--store", str(path)]) == 2
+    assert f"import stopped: store {path}: its disk is full" in caplog.text
+    assert "the tables imported before are kept, and import-help run again" in caplog.text
+    assert "cannot start" not in caplog.text
+    monkeypatch.setattr(Store, "add_unmeasured", real)
+    with closing(Store(path)) as store:
+        assert store.resolve("first").measurement_count == NUM_ARCHS
+    assert main(["import-help", str(root), "--store", str(path)]) == 0
