@@ -137,6 +137,10 @@ _LATER_INDEXES = (
     # A deletion finds an arch's measurements by it, not by scanning the device's table.
     "CREATE INDEX IF NOT EXISTS measurements_by_arch"
     " ON measurements(device_id, search_space, arch)",
+    # A device's measurements as of a version read its first batches: without it every batch
+    # of every device was scanned (36 ms against 19 ms for 8,000 rows among 400,000 batches
+    # of 50 devices; a review, 2026-12-06).
+    "CREATE INDEX IF NOT EXISTS batches_by_device ON batches(device_id, id)",
 )
 #: The measurements that count now: those no deletion has deleted.
 _LIVE = "deleted_by IS NULL"

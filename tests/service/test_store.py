@@ -988,3 +988,15 @@ def test_an_import_stopped_by_a_full_disk_says_the_tables_before_are_kept(
     with closing(Store(path)) as store:
         assert store.resolve("first").measurement_count == NUM_ARCHS
     assert main(["import-help", str(root), "--store", str(path)]) == 0
+
+
+def test_a_devices_measurements_as_of_a_version_read_only_its_own_batches(store: Store) -> None:
+    """Every batch of every device was scanned: the read grew with the whole store."""
+    device = store.register_device("d")
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", "a", 1.0)])
+    plan = store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM batches WHERE device_id = ? ORDER BY id LIMIT ?",
+        (device.id, 1),
+    ).fetchall()
+    assert not any("SCAN batches" in str(row[-1]) for row in plan), plan
+    assert store.measurements(device.id, "nasbench201", 1)[0] == ["a"]
