@@ -81,7 +81,7 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
         # On its disk before the move: a power cut after a move of unflushed data can leave
         # an empty file in place of the one replaced (a review, 2026-12-06).
         fsync_path(tmp)
-        _move_into_place(tmp, written, replace)
+        move_into_place(tmp, written, replace)
     except BaseException as exc:  # the temporary file was left behind, cut off
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.filename is None:
@@ -110,7 +110,7 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _move_into_place(tmp: Path, path: Path, replace: bool) -> None:
+def move_into_place(tmp: Path, path: Path, replace: bool) -> None:
     """Moves the written file ``tmp`` to ``path``; unless ``replace``, only where no file has
     that name at the moment of the move."""
     if replace:

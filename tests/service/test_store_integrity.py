@@ -143,8 +143,35 @@ def test_a_broken_link_as_the_store_is_named_with_its_target(tmp_path: Path) -> 
     assert sorted(tmp_path.iterdir()) == [loop, broken]  # nothing made
     # A link into an existing folder is where the store is to be made, as before.
     (tmp_path / "gone").mkdir()
-    Store(broken).close()
-    assert (tmp_path / "gone" / "store.sqlite").is_file()
+    store = Store(broken)
+    store.close()
+    # Made whole and said to be new: it was taken for another process's store, and SQLite
+    # made it in place unwarned.
+    assert store.created and broken.is_symlink()
+    assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == ["store.sqlite"]
+
+
+@pytest.mark.parametrize("errno_name", ["EPERM", "EOPNOTSUPP"])
+def test_a_store_is_made_on_a_file_system_without_hard_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_name: str
+) -> None:
+    """A new store is linked into place: where links fail (FAT, some shares) serve and
+    import-help ended in a PermissionError traceback, and no store could be made there."""
+    import errno
+
+    def no_links(source: object, destination: object) -> None:
+        code = getattr(errno, errno_name)
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "link", no_links)
+    store = Store(tmp_path / "store.sqlite")
+    store.register_device("d")
+    store.close()
+    assert store.created
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    assert left == ["store.sqlite"]  # no staging file left
+    with closing(Store(tmp_path / "store.sqlite")) as again:
+        assert [d.name for d in again.list_devices()] == ["d"]
 
 
 def test_a_store_the_service_cannot_read_is_an_access_error(
