@@ -2,11 +2,11 @@
 
 At start-up the :class:`Registry` finds the *source* devices in the store (those with all
 15,625 NB201 measurements), and loads the fitted state cached beside the store
-(``<store>.model.pt``) when its key (a hash of the sources' names and versions and of the fit
-settings) matches, both the key file's and the one saved in the model file (two starts at once
-can leave one's key file beside the other's model); otherwise it logs why (the key's inputs
-are kept in ``<store>.model.pt.inputs.json`` to compare), refits, logs how long that took, and
-rewrites the cache. The fit is made at start-up only: a running server keeps it.
+(``<store>.model.pt``) when its key (a hash of the sources' names and table contents and of
+the fit settings) matches, both the key file's and the one saved in the model file (two
+starts at once can leave one's key file beside the other's model); otherwise it logs why (the
+key's inputs are kept in ``<store>.model.pt.inputs.json`` to compare), refits, logs how long
+that took, and rewrites the cache. The fit is made at start-up only: a running server keeps it.
 
 Per request it reads the device's current measurements (cached per device and space, keyed by
 the device's version, so a write is visible to the very next read) and calls

@@ -1000,3 +1000,26 @@ def test_a_devices_measurements_as_of_a_version_read_only_its_own_batches(store:
     ).fetchall()
     assert not any("SCAN batches" in str(row[-1]) for row in plan), plan
     assert store.measurements(device.id, "nasbench201", 1)[0] == ["a"]
+
+
+def test_the_names_near_an_unknown_one_are_matched_outside_the_read_lock(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every read of the server waits on that lock: over 5,000 names one unknown name held
+    them all for 83-260 ms while difflib compared it."""
+    import difflib
+
+    from service import store as store_module
+
+    store.register_device("raspi4", ["pi4"])
+    real = difflib.get_close_matches
+    held: list[bool] = []
+
+    def matching(*args: object, **kwargs: object) -> list[str]:
+        held.append(store._read_lock.locked())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module.difflib, "get_close_matches", matching)
+    with pytest.raises(DeviceNotFoundError, match=r"unknown device 'pi5' \(did you mean 'pi4'\?\)"):
+        store.resolve("pi5")
+    assert held == [False]
