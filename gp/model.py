@@ -27,11 +27,11 @@ random measurements, 5 seeds).
 
 Hyperparameters are shared by all devices and learned on the source devices by maximising the
 marginal likelihood of few-shot *episodes*: each source device in turn is held out of the
-profile basis, a few of its measurements are the context, and the log marginal density of
-held-out measurements given the context is maximised (a chain-rule factor of the marginal
-likelihood; it trains the prior for the regime it is used in, as in Rothfuss et al., "PACOH",
-ICML 2021). Fitting leave-one-device-out keeps the model from learning that every target has a
-twin among the sources.
+profile basis, a few of its measurements are the context, and the mean log predictive
+density of each held-out measurement given the context is maximised (a pseudo-likelihood: each
+query's own density, not their joint one; it trains the prior for the regime it is used in, as
+in Rothfuss et al., "PACOH", ICML 2021). Fitting leave-one-device-out keeps the model from
+learning that every target has a twin among the sources.
 
 Adapting to a target estimates its noise level (how much of its scatter is independent noise
 rather than structure the kernel explains), conditions on its n measurements (an n x n
