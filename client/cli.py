@@ -1025,16 +1025,18 @@ def delete(
     request_id: DeletionIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete measurements of a device (a unit slip, a run another process disturbed), as one
-    write; predictions are made without them from then on (a source device's from the
-    server's next start: its running fit keeps them).
+    """Delete measurements of a device (a unit slip, a run another process disturbed).
 
-    ARCH arguments, and a file of archs, delete every measurement of each arch. A --file CSV
-    with columns arch,latency_ms (what `client measurements` prints, kept to the wrong rows)
-    deletes only the measurements of each arch whose stored latency equals the row's
-    exactly: the value `client measurements` lists, or the one uploaded, matches; a rounded
-    one does not; so does --latency-ms with one ARCH. It keeps an arch's good measurements,
-    and a source device's table value beside a slip (deleting an arch of a source device's
+    One write deletes them all; predictions are made without them from then on (a
+    source device's from the server's next start: its running fit keeps them).
+
+    ARCH arguments, and a file of archs, delete every measurement of each arch. A
+    --file CSV with columns arch,latency_ms (what `client measurements` prints,
+    kept to the wrong rows) deletes only the measurements of each arch whose
+    stored latency equals the row's exactly: the value `client measurements`
+    lists, or the one uploaded, matches; a rounded one does not; so does
+    --latency-ms with one ARCH. It keeps an arch's good measurements, and a source
+    device's table value beside a slip (deleting an arch of a source device's
     NB201 table leaves it incomplete: the next start fits without the device).
 
     Archs and rows the device has no measurements of are no error (exit 0), but warned of.
