@@ -862,7 +862,12 @@ def _print_noisy_warning(console: Console, summary: dict[str, Any]) -> None:
     noisy = sum(r["noisy"] for r in summary["rounds"])
     noisy += summary.get("evaluation", {}).get("noisy", 0) + summary.get("reference_noisy", 0)
     if noisy:
-        hint = " (or --clock cpu)" if summary["settings"]["clock"] == "wall" else ""
+        # The clock is the device's: this device refuses --clock cpu (a review, 2026-12-06).
+        hint = (
+            ", or as a new device timed with --clock cpu --threads 1"
+            if summary["settings"]["clock"] == "wall"
+            else ""
+        )
         console.print(
             f"warning: {quantity(noisy, 'measurement')} stayed noisy after"
             f" {summary['settings']['attempts']} series: the machine is busy; measure again at a"

@@ -928,6 +928,8 @@ def test_noisy_reference_archs_count_in_the_summary(
     printed = " ".join(text.stdout.split())
     assert f"({len(HELP_REFERENCE_ARCHS)} reference archs stayed noisy)" in printed
     assert f"warning: {len(HELP_REFERENCE_ARCHS)} measurements stayed noisy" in printed
+    # Not "(or --clock cpu)": the device, timed by the wall clock, refuses it.
+    assert "quieter moment, or as a new device timed with --clock cpu --threads 1" in printed
 
 
 def fpga_latencies() -> tuple[dict[str, float], str]:
