@@ -576,19 +576,45 @@ def _measure_rounds(
                 warn_if_source_device(existing, [plan.space])
             # A repeated pick is timed once a pass.
             bar = _Bar(progress, f"round {len(rounds) + 1}", len(set(picks)), settings.passes)
+            # Recorded as uploaded before its re-timing: Ctrl-C then left a stored round out
+            # of what the run said it had uploaded (a review, 2026-12-06).
+            stored = _StoredRound(rounds, uploaded)
             report = loop.measure_round(
-                latency, plan.device, picks, plan.space, settings, bar, plan.retime
+                latency, plan.device, picks, plan.space, settings, bar, plan.retime, stored.add
             )
-            for arch, medians in report.uploaded_ms().items():
-                # Of the archs re-timed, those measured before this run count at medians
-                # this run does not know.
-                if arch in report.timings or arch in uploaded:
-                    uploaded.setdefault(arch, []).extend(medians)
-            rounds.append(_round_dict(report))
+            stored.complete(report)
     except BaseException:  # Ctrl-C, or a failure (the server gone) after some rounds
         _say_interrupted(plan, rounds, uploaded)
         raise
     return uploaded
+
+
+class _StoredRound:
+    """Records a round in ``rounds`` and its medians in ``uploaded`` once it is uploaded
+    (:meth:`add`), then once re-timed (:meth:`complete`)."""
+
+    def __init__(self, rounds: list[dict[str, Any]], uploaded: dict[str, list[float]]) -> None:
+        self.rounds, self.uploaded = rounds, uploaded
+        self.added: RoundReport | None = None
+
+    def add(self, report: RoundReport) -> None:
+        self._record(report.uploaded_ms(), report)
+        self.rounds.append(_round_dict(report))
+        self.added = report
+
+    def complete(self, report: RoundReport) -> None:
+        if self.added is None:
+            self.add(report)
+            return
+        self._record(report.retiming.medians_ms if report.retiming else {}, report)
+        self.rounds[-1] = _round_dict(report)
+
+    def _record(self, medians_by_arch: dict[str, list[float]], report: RoundReport) -> None:
+        for arch, medians in medians_by_arch.items():
+            # Of the archs re-timed, those measured before this run count at medians this
+            # run does not know.
+            if arch in report.timings or arch in self.uploaded:
+                self.uploaded.setdefault(arch, []).extend(medians)
 
 
 def _say_interrupted(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from client.api import AddResult, DeviceInfo, LatencyClient
@@ -291,11 +291,16 @@ def measure_round(
     settings: TimingSettings,
     on_measured: OnMeasured | None = None,
     retime: int = 0,
+    on_uploaded: Callable[[RoundReport], None] | None = None,
 ) -> RoundReport:
     """Times ``archs`` and uploads them; each one the service finds surprising is timed
-    ``retime`` times more and uploaded again (see :func:`retime_surprising`)."""
+    ``retime`` times more and uploaded again (see :func:`retime_surprising`).
+    ``on_uploaded`` is told the round as uploaded, before any re-timing: a run interrupted
+    while re-timing must still know what it stored."""
     timings = measure_archs(archs, search_space, settings, on_measured)
     result = upload(client, device, timings, search_space)
+    if on_uploaded is not None:
+        on_uploaded(RoundReport(timings, result))
     retiming = retime_surprising(client, device, result, retime, search_space, settings)
     return RoundReport(timings, result, retiming)
 

@@ -762,6 +762,19 @@ def test_an_interrupted_run_says_what_it_had_uploaded(
         assert latency.device("stopped").measurement_count == 2
 
 
+def test_a_run_interrupted_while_re_timing_says_what_it_had_uploaded(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The round was recorded only once re-timed: Ctrl-C while re-timing its surprising
+    uploads, already stored, said nothing, and a rerun with --archs uploaded them twice."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "retime_surprising", interrupted)
+    assert_interrupted_after_one_round(target, "stopped-retiming")
+
+
 def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
