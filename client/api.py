@@ -71,7 +71,7 @@ from client.settings import (
 )
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.addresses import target_problem
+from service.addresses import address_problem, target_problem
 from service.certificates import certificates_problem
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
 from service.names import token_problem
@@ -671,6 +671,8 @@ def to_architectures(
     if isinstance(archs, Sequence) and _is_one_arch(archs):
         return [to_architecture(archs, search_space)]
     if isinstance(archs, np.ndarray):
+        if archs.size == 0:  # as [] is: np.array([]) was one vector of no feature
+            return []
         if archs.ndim not in (1, 2):  # a 0-d array cannot be iterated, a 3-d one has no rows
             raise ClientInputError(
                 f"an archs array must be 1-d or 2-d (one arch per row), got shape {archs.shape}"
@@ -1028,6 +1030,9 @@ class LatencyClient:
         ``$LATENCY_TOKEN_FILE`` or ``$LATENCY_TOKEN``, ``$LATENCY_CA_CERT``,
         ``$LATENCY_TLS``, ``$LATENCY_TIMEOUT``; ``overrides`` win."""
         settings: dict[str, Any] = {"target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET}
+        # The CLI's check of it: a host alone was dialled at port 443 (a review, 2026-12-06).
+        if "target" not in overrides and (problem := address_problem(settings["target"])):
+            raise ClientInputError(f"${ENV_TARGET}: {problem} (e.g. {DEFAULT_TARGET})")
         # Given certificates stand for $LATENCY_CA_CERT, as a given token for the token's
         # variables: with both, the client would refuse the pair.
         if "root_certificates" not in overrides:

@@ -427,6 +427,8 @@ def test_wrong_argument_types_are_typed_errors(latency: LatencyClient) -> None:
     with pytest.raises(NotFoundError):
         latency.predict("nope", [])  # no archs: the device is still checked
     assert len(latency.predict("pi4", [])) == 0
+    # As [] is: an empty float array was one vector of no feature (INVALID_ARGUMENT).
+    assert len(latency.predict("pi4", np.array([]))) == 0
     alias = latency.register_device("tx2", aliases="nano2")  # one alias, not five letters
     assert alias.aliases == ("nano2",)
 
@@ -756,6 +758,18 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with LatencyClient.from_env(timeout_s=5) as latency:
         assert latency.target == "10.0.0.1:1234" and latency.timeout_s == 5
         assert latency._metadata == (("authorization", "Bearer from-env"),)
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1", "host:", "host:70000"])
+def test_from_env_refuses_a_target_the_cli_refuses(
+    monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """A host alone was dialled at port 443 (and failed there after retries), where the CLI
+    refused it at once (a review, 2026-12-06)."""
+    monkeypatch.setenv("LATENCY_TARGET", target)
+    with pytest.raises(ClientInputError, match=r"^\$LATENCY_TARGET: "):
+        LatencyClient.from_env()
+    LatencyClient.from_env(target="127.0.0.1:50051").close()  # a given target is checked alone
 
 
 def test_from_env_leaves_the_token_file_unread_when_given_a_token(
