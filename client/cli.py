@@ -503,8 +503,12 @@ def _arch_lines_in(path: Path, text: str) -> list[tuple[int, str]]:
             from client.errors import ClientInputError
 
             raise ClientInputError(f"{_input_name(path)}: no 'arch' column")
-        rows = ((reader.line_num, (row.get("arch") or "").strip()) for row in reader)
-        return [(number, arch) for number, arch in rows if arch]
+        listed = []
+        for row in reader:
+            _check_no_extra_fields(_input_name(path), reader, row)
+            if arch := (row.get("arch") or "").strip():
+                listed.append((reader.line_num, arch))
+        return listed
     lines = ((number, line.strip()) for number, line in enumerate(io.StringIO(text), 1))
     return [(number, line) for number, line in lines if line and not line.startswith("#")]
 
@@ -539,6 +543,20 @@ def read_measurements(path: Path) -> list[tuple[int, str, float]]:
         return _measurements_in(path, _csv_reader(handle))
 
 
+def _check_no_extra_fields(name: str, reader: csv.DictReader[str], row: dict[Any, Any]) -> None:
+    """Raises ClientInputError if ``row``, just read, has fields beyond the header's."""
+    # DictReader keeps them under its restkey None, and they were dropped: "3,5" read as 3 ms,
+    # an unquoted vector "0.5,1.5,4.2" as arch 0.5 (measured at 1.5 ms).
+    if extra := [field for field in row.get(None, ()) if field.strip()]:
+        from client.errors import ClientInputError
+
+        columns = len(reader.fieldnames or ())
+        raise ClientInputError(
+            f"{name} line {reader.line_num}: {columns + len(extra)} fields where the header has"
+            f" {columns}; quote an arch that holds commas, and write decimals with a point"
+        )
+
+
 def _measurements_in(path: Path, reader: csv.DictReader[str]) -> list[tuple[int, str, float]]:
     """:func:`read_measurements` of ``reader``, a CSV of ``path`` (read within
     :func:`_open_text`, which names the file in a reader's error)."""
@@ -556,14 +574,7 @@ def _measurements_in(path: Path, reader: csv.DictReader[str]) -> list[tuple[int,
         if not arch and not value:
             continue
         line = reader.line_num
-        # Fields beyond the header's (DictReader's restkey None) were dropped: "3,5" read
-        # as 3 ms, an unquoted vector "0.5,1.5,4.2" as arch 0.5 measured at 1.5 ms.
-        if extra := [field for field in row.get(None, ()) if field.strip()]:
-            columns = len(reader.fieldnames or ())
-            raise ClientInputError(
-                f"{name} line {line}: {columns + len(extra)} fields where the header has"
-                f" {columns}; quote an arch that holds commas, and write decimals with a point"
-            )
+        _check_no_extra_fields(name, reader, row)
         try:
             pairs.append((line, arch, float(value)))
         except ValueError:

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from client.api import LatencyClient
-from client.cli import app, read_measurements
+from client.cli import app, read_arch_lines, read_measurements
 from service.server import RunningServer
 from service.store import MeasurementRow
 from tests.client.conftest import HEAVY, LIGHT, assert_one_line_error
@@ -859,6 +859,18 @@ def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path: Path, row: 
         assert_one_line_error(result, expected, "quote an arch that holds commas")
     measured.write_text(f"arch,latency_ms\n{LIGHT},3.5,\n")  # an empty trailing field: harmless
     assert read_measurements(measured) == [(2, LIGHT, 3.5)]
+
+
+def test_a_list_of_archs_with_more_fields_than_its_header_is_refused(tmp_path: Path) -> None:
+    """An unquoted vector under an arch header was read as its first number, and predicted
+    (with a misleading NB201-index warning) as a 1-feature vector."""
+    listed = tmp_path / "archs.csv"
+    listed.write_text("arch\n1,2,3\n")
+    for command in ("predict", "delete"):
+        result = run(None, command, "-d", "pi4", "-f", str(listed))
+        assert_one_line_error(result, f"{listed} line 2: 3 fields where the header has 1")
+    listed.write_text('arch\n"1,2,3"\n')
+    assert read_arch_lines(listed) == [(2, "1,2,3")]
 
 
 def test_a_descriptor_key_given_twice_is_refused(target: str) -> None:
