@@ -163,11 +163,22 @@ def _output_error(exc: BaseException) -> str | None:
     """The one-line message of a write to stdout that failed (redirected to a file on a full
     disk), whose unwritten rest is dropped: Python's exit wrote it again, and failed with a
     second message and exit code 120. None for other errors."""
+    if isinstance(exc, _UnprintedWriteError):
+        return str(exc)
     if not _is_output_failure(exc):
         return None
+    _drop_stdout()
+    return f"cannot write the output: {exc.strerror}"
+
+
+def _drop_stdout() -> None:
+    """Sends what is left of stdout to nowhere: Python's exit flushes it, and failed again."""
     with suppress(OSError, ValueError):  # a stdout without a file descriptor (tests')
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return f"cannot write the output: {exc.strerror}"
+
+
+class _UnprintedWriteError(Exception):
+    """A stored write whose answer could not be printed (:func:`_said_done_if_unprinted`)."""
 
 
 def _usage_exit(exc: TyperException, ctx: typer.Context) -> typer.Exit:
@@ -1152,9 +1163,14 @@ def _said_done_if_unprinted(done: str, again: str) -> Iterator[None]:
         yield
         sys.stdout.flush()
     except OSError as exc:
-        if not _is_output_failure(exc):
+        # A pipe closed early too (`| true`): click exited 1 without a word, the write
+        # stored, and a script retrying on 1 stored it twice (a review, 2026-12-06).
+        if not (_is_output_failure(exc) or exc.errno == errno.EPIPE):
             raise
-        raise OSError(exc.errno, f"{exc.strerror} ({done}: do not {again} again)") from None
+        _drop_stdout()
+        raise _UnprintedWriteError(
+            f"cannot write the output: {exc.strerror} ({done}: do not {again} again)"
+        ) from None
 
 
 def _warn_if_stored_to_a_source(

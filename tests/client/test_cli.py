@@ -1112,6 +1112,34 @@ def test_an_upload_whose_report_cannot_be_written_says_it_was_stored(
     )
 
 
+def test_an_upload_whose_report_meets_a_closed_pipe_says_it_was_stored(
+    target: str, tmp_path: Path
+) -> None:
+    """`client add ... | true`: click exited 1 without a word, the upload stored, and a
+    script retrying on exit 1 stored it twice (a review, 2026-12-06)."""
+    assert run(target, "register", "-d", "piped").exit_code == 0
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{CELL},12.25\n")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before anything is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "client", "add", "-d", "piped", "-f", str(measured)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "LATENCY_TARGET": target},
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (
+        1,
+        "error: cannot write the output: Broken pipe (the upload was stored, 1 measurement"
+        " for piped: do not add it again)\n",
+    )
+
+
 def predict_without_a_server(arch: str) -> subprocess.CompletedProcess[str]:
     """``python -m client predict -d pi4 ARCH``, a real process, with no server to answer."""
     env = {**os.environ, "LATENCY_TARGET": f"127.0.0.1:{service_fixtures.free_port()}"}
