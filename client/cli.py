@@ -986,7 +986,7 @@ def add(
         )
         # Not before: a refused upload joins none.
         _warn_if_stored_to_a_source(latency, device, _spaces_of((a for a, _ in pairs), space))
-    warn_surprising(result, device, pairs)
+    warn_surprising(result, device, pairs, space)
     accepted = f"{quantity(result.accepted, 'measurement')} for {device}"
     stored = f"the upload was stored, {accepted}"
     _print_written(device, result, as_json, f"accepted {accepted}", stored, "add it")
@@ -1196,15 +1196,20 @@ def _looked_up_after(latency: LatencyClient, device: str, done: str) -> DeviceIn
 
 
 def warn_surprising(
-    result: AddResult, device: str, uploaded: Sequence[tuple[str, float]] = ()
+    result: AddResult,
+    device: str,
+    uploaded: Sequence[tuple[str, float]] = (),
+    space: Space | None = None,
 ) -> None:
     """Warns (stderr) of the latencies, uploaded or measured before, that the device's other
-    measurements do not explain; ``uploaded``: the upload's (arch, latency) pairs, whose
-    value of a surprising arch its hint deletes alone (where the arch was given once, in its
-    canonical form)."""
+    measurements do not explain; ``uploaded``: the upload's (arch, latency) pairs of
+    ``space`` (None: each arch's own), whose value of a surprising arch its hint deletes
+    alone (where the arch was given once)."""
     values: dict[str, list[float]] = {}
     for arch, ms in uploaded:
-        values.setdefault(arch.strip(), []).append(ms)
+        # As stored: FBNet by block index or a vector's "1" for "1.0" found no value, and the
+        # hint deleted every measurement of the arch (a review, 2026-12-06).
+        values.setdefault(_stored_spelling(arch, space), []).append(ms)
     for when, found in (("", result.surprising), (MEASURED_BEFORE, result.surprising_before)):
         for measurement in found:
             given = values.get(measurement.arch, []) if not when else []

@@ -584,6 +584,24 @@ def test_the_hint_of_a_surprising_upload_deletes_that_value_alone(
     assert f"{slipped},{right!r}\n" in listed and f"{right / 1000!r}" not in listed
 
 
+def test_the_hint_finds_the_uploaded_value_of_an_arch_spelt_otherwise(
+    target: str, tmp_path: Path
+) -> None:
+    """A vector typed "3,9" is stored as "3.0,9.0": the value was looked up by the arch as
+    typed, found none, and the hint deleted every measurement of the arch (a review,
+    2026-12-06)."""
+    rows = [f'"{i},{3 * i}",{2.0 + 0.5 * i!r}\n' for i in range(1, 13)]
+    rows[-1] = f'"13,39",{(2.0 + 0.5 * 13) * 1000!r}\n'  # a slip x1000
+    measured = tmp_path / "vectors.csv"
+    measured.write_text("arch,latency_ms\n" + "".join(rows))
+    assert run(target, "register", "-d", "vector-typed").exit_code == 0
+    added = run(target, "add", "-d", "vector-typed", "--space", "vector", "-f", str(measured))
+    assert added.exit_code == 0, added.output
+    found = re.search(r"delete it \((client delete [^)]*)\)", added.stderr)
+    assert found, added.output
+    assert shlex.split(found[1])[-3:] == ["13.0,39.0", "--latency-ms", repr(8500.0)]
+
+
 def test_latency_ms_takes_one_arch_alone(target: str, tmp_path: Path) -> None:
     refused = run(target, "delete", "-d", "pi4", CELL, LIGHT, "--latency-ms", "3.0")
     assert refused.exit_code == 2 and "give exactly one ARCH with it" in refused.stderr
