@@ -54,8 +54,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def exercise(server: RunningServer) -> None:
-    """Two Predicts, a NOT_FOUND, a write and a refit of the written device."""
+def exercise(server: RunningServer) -> float:
+    """Two Predicts, a NOT_FOUND, a write and a refit of the written device; the seconds they
+    took in all, which bound every duration recorded of them."""
+    started = time.perf_counter()
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = pb_grpc.LatencyEstimatorStub(channel)
         for _ in range(2):
@@ -65,6 +67,7 @@ def exercise(server: RunningServer) -> None:
         measurement = pb.Measurement(arch=nb201(ARCHS[3]), latency_ms=2.0)
         stub.AddMeasurements(pb.AddMeasurementsRequest(device="pi4", measurements=[measurement]))
         stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(ARCHS[0])]))
+    return time.perf_counter() - started
 
 
 def test_metrics_on_the_grpc_port_are_refused_naming_it(tmp_path: Path) -> None:
@@ -82,7 +85,7 @@ def test_metrics_on_the_grpc_port_are_refused_naming_it(tmp_path: Path) -> None:
 
 
 def test_metrics_endpoint_counts_statuses_latencies_and_fits(observed: RunningServer) -> None:
-    exercise(observed)
+    elapsed = exercise(observed)
     samples = scrape(observed)
     rpc = {"grpc_service": "latency.v1.LatencyEstimator", "grpc_type": "unary"}
     handled = "grpc_server_handled_total"
@@ -92,13 +95,14 @@ def test_metrics_endpoint_counts_statuses_latencies_and_fits(observed: RunningSe
     assert value(samples, "grpc_server_started_total", **rpc, grpc_method="Predict") == 3
     histogram = "grpc_server_handling_seconds"
     assert value(samples, f"{histogram}_count", **rpc, grpc_method="Predict") == 3
-    assert value(samples, f"{histogram}_sum", **rpc, grpc_method="Predict") > 0
+    # In seconds: any other unit (ms) would exceed the calls' own wall time.
+    assert 0 < value(samples, f"{histogram}_sum", **rpc, grpc_method="Predict") < elapsed
     assert value(samples, f"{histogram}_bucket", **rpc, grpc_method="Predict", le="+Inf") == 3
     assert value(samples, "grpc_server_in_flight") == 0
     assert value(samples, "latency_model_fit_seconds_count", stage="startup") == 1
     # pi4 was conditioned twice: before and after its new measurement (one refit each).
     assert value(samples, "latency_model_fit_seconds_count", stage="device") == 2
-    assert value(samples, "latency_model_fit_seconds_sum", stage="device") > 0
+    assert 0 < value(samples, "latency_model_fit_seconds_sum", stage="device") < elapsed
 
 
 def test_servers_in_one_process_keep_their_own_metrics(
@@ -117,7 +121,7 @@ def test_one_access_log_line_per_rpc(
     observed: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="service.access")
-    exercise(observed)
+    elapsed = exercise(observed)
     lines = [r for r in caplog.records if r.name == "service.access"]
     assert [(r.rpc["method"], r.rpc["code"]) for r in lines] == [  # type: ignore[attr-defined]
         ("Predict", "OK"),
@@ -129,7 +133,8 @@ def test_one_access_log_line_per_rpc(
     text = lines[2].getMessage()
     assert text.startswith("rpc method=GetDevice code=NOT_FOUND duration_ms=")
     assert " peer=ipv4:127.0.0.1:" in text
-    assert all(r.rpc["duration_ms"] >= 0 for r in lines)  # type: ignore[attr-defined]
+    durations = [r.rpc["duration_ms"] for r in lines]  # type: ignore[attr-defined]
+    assert all(0 <= ms < elapsed * 1000 for ms in durations), (durations, elapsed)
 
 
 def test_json_formatter_puts_rpc_fields_on_one_line() -> None:
