@@ -93,7 +93,8 @@ def measure(
         typer.Option(
             "--register",
             help="Register the device first, with this machine's descriptor and its latencies"
-            " on HELP's 10 reference archs (zero-shot prior).",
+            " on HELP's 10 reference archs (zero-shot prior). A device of that name is kept;"
+            " an alias of another device, or a source device, is refused.",
         ),
     ] = False,
     archs: Annotated[
@@ -645,12 +646,33 @@ def _check_device(
         if plan.uses_device and not plan.register:
             exc.message += "; add --register to register it with this machine's descriptor"
             raise
+    if plan.register and device is not None:
+        _check_registered_as_asked(device, plan.device)
     if not plan.reference_given:
         settings = replace(settings, reference=registered_reference(device))
     if device is not None:
         check_settings(device, settings)
     _check_write_access(latency, plan)
     return device, settings
+
+
+def _check_registered_as_asked(device: DeviceInfo, name: str) -> None:
+    """Raises ClientInputError where --register names another's device: a source device of
+    the service's model, or a device of which ``name`` is an alias. Timed on, this machine's
+    latencies joined HELP's raspi4 table by its alias pi4 (a review, 2026-12-06)."""
+    from client.errors import ClientInputError
+
+    taken = f"--register: {name!r} is already taken"
+    if device.name != name:
+        raise ClientInputError(
+            f"{taken}, as an alias of device {device.name!r}: choose a new name for this"
+            " machine, or leave out --register to add to that device"
+        )
+    if device.source:
+        raise ClientInputError(
+            f"{taken} by a source device of the service's model (a whole NB201 table): choose"
+            " a new name for this machine, or leave out --register to add to its table"
+        )
 
 
 def _check_write_access(latency: LatencyClient, plan: _Plan) -> None:

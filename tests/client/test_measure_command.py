@@ -197,6 +197,33 @@ def test_an_arch_listed_twice_is_timed_once_and_the_bars_end_full(
     assert len(rounds) == 2 and all("2/2" in line for line in rounds), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("pi4", ", as an alias of device 'raspi4'"),
+        ("raspi4", " by a source device of the service's model"),
+    ],
+)
+def test_register_refuses_a_name_taken_by_another_s_device_before_timing(
+    target: str, monkeypatch: pytest.MonkeyPatch, name: str, fragment: str
+) -> None:
+    """`measure -d pi4 --register` kept raspi4 (pi4 is its alias) and timed on: this
+    machine's latencies joined a HELP table, refitted at the next start (a review,
+    2026-12-06)."""
+
+    def timed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("timed before the name was checked")
+
+    monkeypatch.setattr(loop, "measure_archs", timed)
+    monkeypatch.setattr(loop, "hardware_descriptor", timed)
+    with LatencyClient(target) as latency:
+        before = latency.device("raspi4").measurement_count
+    result = invoke(target, "measure", "-d", name, "--register", "-n", "1", *FAST_FLAGS)
+    assert_one_line_error(result, f"--register: {name!r} is already taken{fragment}")
+    with LatencyClient(target) as latency:
+        assert latency.device("raspi4").measurement_count == before
+
+
 def test_a_malformed_arch_file_is_one_error_line(target: str, tmp_path: Path) -> None:
     archs = tmp_path / "bad.txt"
     archs.write_text("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
