@@ -63,6 +63,9 @@ MAX_DESCRIPTOR_KEY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1_000
 PAGE_BYTES = 2 * 1024 * 1024
+#: What the rest of a page's answer may take: its next_page_token (a device name of at most 200
+#: characters, 4 bytes each in UTF-8, or a row id) and its field's prefix.
+PAGE_TOKEN_ROOM = 1024
 #: What a device measured with vectors of one length needs to be measured with another.
 UPLOAD_WAY_OUT = (
     "; to measure it with another encoding, delete its vectors first (DeleteMeasurements;"
@@ -489,13 +492,21 @@ def _ended(context: grpc.ServicerContext) -> Ended:
 def _fill_page(messages: Iterable[PageItem]) -> list[PageItem]:
     """The messages up to the one that would take an answer past PAGE_BYTES (at least one)."""
     page: list[PageItem] = []
-    budget = PAGE_BYTES
+    budget = PAGE_BYTES - PAGE_TOKEN_ROOM
     for message in messages:
-        budget -= message.ByteSize()
+        # With its field's tag and length prefix, 2-4 bytes each: a page of 19,023 short
+        # measurements ended 38 KB past 2 MiB (a review, 2026-12-06).
+        size = message.ByteSize()
+        budget -= 1 + _varint_bytes(size) + size
         if page and budget < 0:
             break
         page.append(message)
     return page
+
+
+def _varint_bytes(value: int) -> int:
+    """The bytes protobuf encodes the non-negative ``value`` in."""
+    return max(1, (value.bit_length() + 6) // 7)
 
 
 def _check_page_size(page_size: int) -> None:

@@ -414,6 +414,28 @@ def test_measurements_are_listed_a_page_at_a_time_on_request(
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (size, token)
 
 
+def test_a_page_of_measurements_ends_within_its_bytes(
+    stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each item's field prefix (2-4 bytes) was not counted: a page of 19,023 measurements
+    ended 38 KB past its 2 MiB (a review, 2026-12-06)."""
+    register(stub, "bytes")
+    uploads = [measure(ARCHS[i], 1.0 + i) for i in range(400)]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="bytes", measurements=uploads))
+    limit = 4_000 + servicer_module.PAGE_TOKEN_ROOM
+    monkeypatch.setattr(servicer_module, "PAGE_BYTES", limit)
+    token, sizes, listed = "", [], 0
+    while True:
+        request = pb.ListMeasurementsRequest(device="bytes", page_size=1000, page_token=token)
+        reply = stub.ListMeasurements(request)
+        sizes.append(reply.ByteSize())
+        listed += len(reply.measurements)
+        if not (token := reply.next_page_token):
+            break
+    assert listed == 400 and len(sizes) > 5
+    assert 4_000 - 200 < max(sizes) <= limit  # full, room kept for its token, and not past it
+
+
 def listed_for(stub: pb_grpc.LatencyEstimatorStub, device: str) -> list[str]:
     reply = stub.ListMeasurements(pb.ListMeasurementsRequest(device=device))
     return [m.arch.arch for m in reply.measurements]
