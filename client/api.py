@@ -431,12 +431,19 @@ class DeleteResult:
         source_table_incomplete: the device is a source of the server's fit, and the
             deletion left its NB201 table without an arch: the server's next start fits
             without it (its running fit keeps the deleted latencies until then).
+        unmatched_archs: indices into the ``archs`` given of those the device had no
+            measurement of (each deleted nothing); empty on a repeat under a ``request_id``,
+            and from servers older than this field.
+        unmatched_measurements: the same, into the ``measurements`` given: pairs whose arch
+            had no measurement of exactly that latency.
     """
 
     deleted: int
     device_total: int
     model_version: str
     source_table_incomplete: bool = False
+    unmatched_archs: tuple[int, ...] = ()
+    unmatched_measurements: tuple[int, ...] = ()
 
     @classmethod
     def from_message(cls, message: pb.DeleteMeasurementsResponse) -> DeleteResult:
@@ -445,6 +452,8 @@ class DeleteResult:
             device_total=message.device_total,
             model_version=message.model_version,
             source_table_incomplete=message.source_table_incomplete,
+            unmatched_archs=tuple(message.unmatched_archs),
+            unmatched_measurements=tuple(message.unmatched_measurements),
         )
 
 

@@ -1103,20 +1103,34 @@ def delete(
         )
         if result.source_table_incomplete:
             _warn_of_an_incomplete_source(latency, device)
-    if not result.deleted:  # exit 0 as asked, but a mistyped arch or --space reads the same
-        what = (
-            "none of these measurements in their search space (a latency must equal the"
-            " stored one exactly)"
-            if exact
-            else "no measurements of these archs in their search space"
-        )
-        typer.echo(
-            f"warning: {device} has {what}: nothing was deleted (see `client measurements`)",
-            err=True,
-        )
+    _warn_of_unmatched(device, result, bool(exact), places)
     deleted = f"{quantity(result.deleted, 'measurement')} of {device}"
     stored = f"the deletion was stored, {deleted} deleted"
     _print_written(device, result, as_json, f"deleted {deleted}", stored, "delete it")
+
+
+def _warn_of_unmatched(device: str, result: DeleteResult, exact: bool, places: list[str]) -> None:
+    """Warns (stderr) of the archs or rows of a deletion that matched no measurement: exit 0
+    as asked, but a mistyped arch or a rounded latency reads the same. Among others that
+    matched they went unsaid (a review, 2026-12-06)."""
+    unmatched = result.unmatched_measurements if exact else result.unmatched_archs
+    exactly = " (a latency must equal the stored one exactly)" if exact else ""
+    if not result.deleted:
+        what = "none of these measurements" if exact else "no measurements of these archs"
+        typer.echo(
+            f"warning: {device} has {what} in their search space{exactly}: nothing was deleted"
+            " (see `client measurements`)",
+            err=True,
+        )
+    elif unmatched:
+        named = [places[i] for i in unmatched[:5] if i < len(places)]
+        more = f" and {len(unmatched) - len(named)} more" if len(unmatched) > len(named) else ""
+        what = "measurements" if exact else "archs"
+        typer.echo(
+            f"warning: {device} has no measurement of {len(unmatched)} of these {what}"
+            f" ({', '.join(named)}{more}){exactly}: nothing of them was deleted",
+            err=True,
+        )
 
 
 def _print_written(

@@ -299,10 +299,11 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         ended = _ended(context)
         # Under the device's lock, as an upload: no answer about the device sees half of it.
         with self.registry.device_lock(device, context.time_remaining(), ended):
-            device, deleted, stored_now = self.store.delete_batch(
+            done = self.store.delete_batch(
                 device.id, targets, request.request_id, context.time_remaining(), ended, exact
             )
             self.registry.invalidate(device.id)
+        device, deleted, stored_now = done.device, done.deleted, done.stored
         named = [*targets, *((r.search_space, r.arch) for r in exact)]
         incomplete = bool(deleted) and self._emptied_source_archs(device, named)
         if stored_now:
@@ -330,6 +331,12 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             device_total=device.measurement_count,
             model_version=self.registry.model_version(device),
             source_table_incomplete=incomplete,
+            unmatched_archs=[i for i, key in enumerate(targets) if key in done.unmatched_archs],
+            unmatched_measurements=[
+                i
+                for i, row in enumerate(exact)
+                if (row.search_space, row.arch, row.latency_ms) in done.unmatched_rows
+            ],
         )
 
     def _emptied_source_archs(self, device: DeviceRecord, archs: Sequence[tuple[str, str]]) -> bool:

@@ -255,12 +255,15 @@ class AddedBatch(NamedTuple):
 
 class DeletedBatch(NamedTuple):
     """What :meth:`Store.delete_batch` did: the device after it, how many measurements the
-    deletion deleted (a retry: its first time), and whether it was stored now (not when it
-    deleted nothing, nor when a retry of one stored under its request_id)."""
+    deletion deleted (a retry: its first time), whether it was stored now (not when it
+    deleted nothing, nor when a retry of one stored under its request_id), and the archs and
+    exact rows that matched no live measurement (none on such a retry: it cannot tell)."""
 
     device: DeviceRecord
     deleted: int
     stored: bool
+    unmatched_archs: frozenset[tuple[str, str]] = frozenset()
+    unmatched_rows: frozenset[tuple[str, str, float]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -695,14 +698,25 @@ class Store:
             )
             batch = int(cursor.lastrowid or 0)
             whole = "UPDATE measurements SET deleted_by = ?" + _ARCH_ROWS
-            deleted = db.executemany(
-                whole, [(batch, device_id, space, arch) for space, arch in wanted]
-            ).rowcount
-            # After the whole archs: a row they deleted is no longer live, so not counted twice.
-            deleted += db.executemany(
-                whole + " AND latency_ms = ?",
-                [(batch, device_id, space, arch, ms) for space, arch, ms in pairs],
-            ).rowcount
+            # One at a time, to tell which matched nothing: the client warns of those (a
+            # mistyped arch, or a rounded value, among others that matched).
+            counts = {
+                (space, arch): db.execute(whole, (batch, device_id, space, arch)).rowcount
+                for space, arch in wanted
+            }
+            # After the whole archs: a row they deleted is no longer live, so not counted
+            # twice, nor taken for one that matched nothing.
+            row_counts = {
+                (space, arch, ms): db.execute(
+                    whole + " AND latency_ms = ?", (batch, device_id, space, arch, ms)
+                ).rowcount
+                for space, arch, ms in pairs
+            }
+            deleted = sum(counts.values()) + sum(row_counts.values())
+            unmatched_archs = frozenset(key for key, n in counts.items() if not n)
+            unmatched_rows = frozenset(
+                key for key, n in row_counts.items() if not n and not counts.get(key[:2])
+            )
             if not deleted:  # no batch, as no upload is stored of nothing: its id apart
                 db.execute("DELETE FROM batches WHERE id = ?", (batch,))
                 if request_id:
@@ -711,14 +725,16 @@ class Store:
                         " (device_id, request_id, deleted_archs, added_at) VALUES (?, ?, ?, ?)",
                         (device_id, request_id, request, time.time()),
                     )
-                return DeletedBatch(_record(db, device_id), 0, stored=False)
+                return DeletedBatch(
+                    _record(db, device_id), 0, False, unmatched_archs, unmatched_rows
+                )
             db.execute("UPDATE batches SET size = ? WHERE id = ?", (deleted, batch))
             db.execute(
                 "UPDATE devices SET version = version + 1,"
                 " measurement_count = measurement_count - ? WHERE id = ?",
                 (deleted, device_id),
             )
-        return DeletedBatch(self.get(device_id), deleted, stored=True)
+        return DeletedBatch(self.get(device_id), deleted, True, unmatched_archs, unmatched_rows)
 
     def measurements(
         self, device_id: int, search_space: str, version: int | None = None

@@ -438,6 +438,32 @@ def test_delete_of_a_listing_of_measurements_deletes_those_alone(
     assert run(target, "measurements", "-d", "thrice").stdout.count("\n") == 2
 
 
+def test_a_deletion_warns_of_the_archs_and_rows_that_matched_nothing_among_others(
+    target: str, tmp_path: Path
+) -> None:
+    """Only a deletion of nothing was warned of: one stored arch beside a mistyped one, or a
+    rounded value beside an exact one (a listing round-tripped through a spreadsheet),
+    deleted what matched without a word (a review, 2026-12-06)."""
+    assert run(target, "register", "-d", "partly").exit_code == 0
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{LIGHT},3.0\n{LIGHT},3.5\n{HEAVY},9.0\n")
+    assert run(target, "add", "-d", "partly", "-f", str(measured)).exit_code == 0
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"arch,latency_ms\n{LIGHT},3.0\n{LIGHT},3.50001\n")
+    deleted = run(target, "delete", "-d", "partly", "-f", str(rows))
+    assert deleted.exit_code == 0 and deleted.stdout.startswith("deleted 1 measurement")
+    assert deleted.stderr == (
+        f"warning: partly has no measurement of 1 of these measurements ({rows} line 3) (a"
+        " latency must equal the stored one exactly): nothing of them was deleted\n"
+    )
+    archs = run(target, "delete", "-d", "partly", HEAVY, CELL)
+    assert archs.exit_code == 0 and archs.stdout.startswith("deleted 1 measurement")
+    assert archs.stderr == (
+        "warning: partly has no measurement of 1 of these archs (ARCH argument 2): nothing of"
+        " them was deleted\n"
+    )
+
+
 @pytest.mark.parametrize("command", ["add", "delete"])
 def test_an_empty_request_id_is_refused_in_the_clis_terms(command: str, tmp_path: Path) -> None:
     """It said "request_id is empty: give None for a fresh one", the library's Python words."""

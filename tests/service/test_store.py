@@ -1023,3 +1023,25 @@ def test_the_names_near_an_unknown_one_are_matched_outside_the_read_lock(
     with pytest.raises(DeviceNotFoundError, match=r"unknown device 'pi5' \(did you mean 'pi4'\?\)"):
         store.resolve("pi5")
     assert held == [False]
+
+
+def test_a_deletion_says_which_archs_and_rows_matched_nothing(store: Store) -> None:
+    """The client warned only when nothing at all was deleted: a mistyped arch, or a rounded
+    value, among others that matched went unsaid."""
+    device = store.register_device("d")
+    rows = [MeasurementRow("nasbench201", a, ms) for a, ms in (("a", 1.0), ("a", 3.0), ("b", 2.0))]
+    store.add_measurements(device.id, rows)
+    done = store.delete_batch(
+        device.id,
+        [("nasbench201", "b"), ("nasbench201", "typo")],
+        exact=[
+            MeasurementRow("nasbench201", "a", 3.0),
+            MeasurementRow("nasbench201", "a", 3.00001),  # rounded: matches nothing
+            MeasurementRow("nasbench201", "b", 2.0),  # deleted with its arch: not unmatched
+        ],
+    )
+    assert done.deleted == 2 and done.stored
+    assert done.unmatched_archs == {("nasbench201", "typo")}
+    assert done.unmatched_rows == {("nasbench201", "a", 3.00001)}
+    nothing = store.delete_batch(device.id, [("nasbench201", "typo")])
+    assert nothing.deleted == 0 and nothing.unmatched_archs == {("nasbench201", "typo")}

@@ -145,16 +145,20 @@ class DeleteMeasurementsRequest(_message.Message):
     def __init__(self, device: _Optional[str] = ..., archs: _Optional[_Iterable[_Union[Architecture, _Mapping]]] = ..., request_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ...) -> None: ...
 
 class DeleteMeasurementsResponse(_message.Message):
-    __slots__ = ("deleted", "device_total", "model_version", "source_table_incomplete")
+    __slots__ = ("deleted", "device_total", "model_version", "source_table_incomplete", "unmatched_archs", "unmatched_measurements")
     DELETED_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TOTAL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TABLE_INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
+    UNMATCHED_ARCHS_FIELD_NUMBER: _ClassVar[int]
+    UNMATCHED_MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     deleted: int
     device_total: int
     model_version: str
     source_table_incomplete: bool
-    def __init__(self, deleted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ..., source_table_incomplete: _Optional[bool] = ...) -> None: ...
+    unmatched_archs: _containers.RepeatedScalarFieldContainer[int]
+    unmatched_measurements: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, deleted: _Optional[int] = ..., device_total: _Optional[int] = ..., model_version: _Optional[str] = ..., source_table_incomplete: _Optional[bool] = ..., unmatched_archs: _Optional[_Iterable[int]] = ..., unmatched_measurements: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RegisterDeviceRequest(_message.Message):
     __slots__ = ("name", "aliases", "descriptor", "description")
