@@ -36,6 +36,7 @@ import difflib
 import functools
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -69,6 +70,9 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
 SQLITE_HEADER_BYTES = 100
 _CORRUPTION_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+#: Free bytes below which a disk I/O error is taken for a full disk: less than SQLite's pages
+#: of a -shm file (32 KiB) or of a write's log.
+SPACE_LEFT_BYTES = 1024 * 1024
 _ACCESS_CODES = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM})
 #: How long a write waits for the write lock (this process's earlier writes, then another
 #: process's transaction) before it fails as busy.
@@ -409,7 +413,7 @@ class Store:
             code = primary_code(exc)
             if code == sqlite3.SQLITE_BUSY:
                 raise self._busy() from exc
-            if code == sqlite3.SQLITE_FULL:
+            if code == sqlite3.SQLITE_FULL or self._ran_out_of_space(exc):
                 # Raw, it was INTERNAL "internal error: OperationalError" to the client.
                 raise StoreFullError(
                     f"store {self.path}: its disk is full (nothing of this request was stored);"
@@ -427,6 +431,17 @@ class Store:
             if code in _ACCESS_CODES:
                 raise StoreAccessError(f"cannot write store {self.path}: {exc}") from exc
             raise
+
+    def _ran_out_of_space(self, exc: sqlite3.DatabaseError) -> bool:
+        """Whether an I/O error is a full disk: SQLite says SQLITE_IOERR_SHMSIZE, not
+        SQLITE_FULL, where the -shm file cannot grow, and a full disk at the start was blamed
+        on a failing one (a review, 2026-12-06)."""
+        if primary_code(exc) != sqlite3.SQLITE_IOERR:
+            return False
+        try:
+            return shutil.disk_usage(self.path.parent).free < SPACE_LEFT_BYTES
+        except OSError:
+            return False
 
     def _busy(self) -> StoreBusyError:
         return StoreBusyError(f"store {self.path} is busy (locked by another process); try again")

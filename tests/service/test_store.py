@@ -149,6 +149,25 @@ def test_a_batch_the_disk_fails_is_an_io_error_naming_the_store_and_stores_nothi
     assert store.add_measurements(device.id, rows[:2]).version == 1  # the disk is back
 
 
+def test_an_io_error_on_a_disk_without_space_is_a_full_disk(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite says SQLITE_IOERR_SHMSIZE, not SQLITE_FULL, where its -shm file cannot grow: a
+    full disk at the start was blamed on a failing one (a review, 2026-12-06)."""
+    import collections
+
+    from service import store as store_module
+
+    device = store.register_device("d")
+    rows = [MeasurementRow("nasbench201", f"a{i}", 1.0 + i) for i in range(3000)]
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(store_module.shutil, "disk_usage", lambda path: usage(10, 10, 0))
+    log_size = Path(f"{store.path}-wal").stat().st_size
+    with files_capped_at(log_size + 8192), pytest.raises(StoreFullError, match="disk is full"):
+        store.add_measurements(device.id, rows)
+    assert store.get(device.id).version == 0
+
+
 def test_an_empty_batch_stores_nothing_and_keeps_the_version(store: Store) -> None:
     device = store.register_device("d")
     store.add_measurements(device.id, [MeasurementRow("nasbench201", "a", 1.0)])
