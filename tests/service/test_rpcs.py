@@ -436,6 +436,32 @@ def test_a_page_of_measurements_ends_within_its_bytes(
     assert 4_000 - 200 < max(sizes) <= limit  # full, room kept for its token, and not past it
 
 
+def test_predictions_over_the_wire_are_the_models_in_process(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub
+) -> None:
+    """The only check of the wire against the model ran in a benchmark that the normal run
+    skips (a review, 2026-12-06): units, log-normal moments or an arch's order lost between
+    them would have passed every test."""
+    from gp.estimator import Measurements
+    from gp.spaces import NASBench201Space
+
+    table = load_help_dataset(DATASET).table("fpga")
+    measured = [int(i) for i in np.random.default_rng(3).choice(len(ARCHS), 10, replace=False)]
+    register(stub, "wire")
+    uploads = [measure(ARCHS[i], float(table[i])) for i in measured]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="wire", measurements=uploads))
+    asked = [ARCHS[i] for i in range(0, len(ARCHS), 311)]
+    reply = stub.Predict(pb.PredictRequest(device="wire", archs=[nb201(a) for a in asked]))
+    estimator, space = server.registry.estimator, NASBench201Space()
+    given = Measurements([ARCHS[i] for i in measured], np.array([table[i] for i in measured]))
+    model, posterior = estimator.posterior(space, given)
+    local = posterior.predict(estimator.rows(model, space, asked))
+    for field in ("mean_ms", "variance_ms2", "lower_ms", "upper_ms"):
+        over_wire = [getattr(p, field) for p in reply.predictions]
+        expected = local.var_ms if field == "variance_ms2" else getattr(local, field)
+        np.testing.assert_allclose(over_wire, expected, rtol=1e-12, err_msg=field)
+
+
 def listed_for(stub: pb_grpc.LatencyEstimatorStub, device: str) -> list[str]:
     reply = stub.ListMeasurements(pb.ListMeasurementsRequest(device=device))
     return [m.arch.arch for m in reply.measurements]
