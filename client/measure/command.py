@@ -116,7 +116,11 @@ def measure(
     holdout: Annotated[
         int,
         typer.Option(
-            "--holdout", min=0, help="Random other archs to measure (not upload) and score."
+            "--holdout",
+            min=0,
+            help="Random other archs to measure (not upload) and score, after the rounds"
+            " (with neither --archs nor --suggested, one round of"
+            f" {DEFAULT_SUGGESTED} is uploaded first: -n 0 scores alone).",
         ),
     ] = 0,
     eval_archs: Annotated[
@@ -187,7 +191,10 @@ def measure(
     repeat: Annotated[
         int,
         typer.Option(
-            "--repeatability", min=0, help="Also time one arch this many times: spread of medians."
+            "--repeatability",
+            min=0,
+            help="Also time one arch this many times: spread of medians (after the rounds, as"
+            " --holdout: -n 0 for this alone).",
         ),
     ] = 0,
     recheck: Annotated[
