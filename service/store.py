@@ -40,6 +40,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
@@ -556,7 +557,10 @@ class Store:
         """Adds a device; raises DeviceExistsError if its name or an alias is taken, and
         InvalidRequestError if one is given twice (the request itself is wrong). It waits for
         the store's write lock as :meth:`_transaction` does, at most ``timeout`` seconds, and
-        no longer than the call waiting lasts (``ended``)."""
+        no longer than the call waiting lasts (``ended``). Names are stored in Unicode's
+        composed form (NFC): "café" typed composed and decomposed were two devices that
+        printed alike (a review, 2026-12-06)."""
+        name, aliases = _composed(name), [_composed(alias) for alias in aliases]
         wanted = [name, *aliases]
         duplicates = sorted({n for n in wanted if wanted.count(n) > 1})
         if duplicates:
@@ -580,9 +584,12 @@ class Store:
         return self.get(device_id)
 
     def resolve(self, name: str) -> DeviceRecord:
-        """The device called ``name`` (name first, then alias); raises DeviceNotFoundError."""
+        """The device called ``name`` (name first, then alias; as given, then in its composed
+        form, as names are stored); raises DeviceNotFoundError."""
         with self._read() as db:
             found = _lookup(db, name)
+            if found is None and _composed(name) != name:
+                found = _lookup(db, _composed(name))
             if found is not None:
                 return _record(db, found[0])
             known = db.execute(
@@ -999,6 +1006,11 @@ def _lookup(db: sqlite3.Connection, name: str) -> tuple[int, str] | None:
         (name, name),
     ).fetchone()
     return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _composed(name: str) -> str:
+    """``name`` in Unicode's composed form (NFC)."""
+    return unicodedata.normalize("NFC", name)
 
 
 def _near_names(known: Sequence[tuple[str, int]], name: str) -> str:

@@ -1064,3 +1064,17 @@ def test_a_deletion_says_which_archs_and_rows_matched_nothing(store: Store) -> N
     assert done.unmatched_rows == {("nasbench201", "a", 3.00001)}
     nothing = store.delete_batch(device.id, [("nasbench201", "typo")])
     assert nothing.deleted == 0 and nothing.unmatched_archs == {("nasbench201", "typo")}
+
+
+def test_a_name_typed_composed_or_decomposed_is_one_device(store: Store) -> None:
+    """NFC "café" and NFD "café" were two devices that printed alike, and "did you mean"
+    offered both (a review, 2026-12-06)."""
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(f, "café-jetson") for f in ("NFC", "NFD"))
+    assert composed != decomposed
+    device = store.register_device(decomposed, [unicodedata.normalize("NFD", "tx2-é")])
+    assert device.name == composed and device.aliases == [unicodedata.normalize("NFC", "tx2-é")]
+    assert store.resolve(decomposed).id == store.resolve(composed).id == device.id
+    with pytest.raises(DeviceExistsError, match="already taken"):
+        store.register_device(composed)
