@@ -80,6 +80,10 @@ MIN_STANDARDISING_ARCHS = 2
 # Scaled by that spread, a depth of 0.3 written 0.1 + 0.2 on half the measured archs (sd 4e-17)
 # put archs of depth 0.6 7e15 sds out, predicted at 1.5e14 ms from measurements of 2-96 ms.
 _CONSTANT_RELATIVE_SPREAD = 1e-6
+# The least sd a measured vector column is scaled by, relative to its mean's magnitude: 5%, so
+# that a column that hardly varies is not a ruler of its rounding (features that tell archs
+# apart, FLOPs or parameters, vary by far more over a device's measured archs).
+_LEAST_RELATIVE_SD = 0.05
 # A column whose standardising values are all at most this fraction (4 float64 epsilons) of the
 # largest magnitude among them, in any column, is zero up to rounding: a - b of equal quantities no
 # larger than the features is a few units in their last place. Scaled by its sd (1e-16), a
@@ -100,7 +104,7 @@ _NOT_A_NUMBER = "latencies must be real numbers (ms), not bools, complex numbers
 
 
 def _first_non_number(values: object) -> tuple[int, object] | None:
-    """The position and value of the first bool, complex, str or bytes in ``values`` (a
+    """The position and value of the first bool, complex, str, bytes or None in ``values`` (a
     latency, or a list, tuple or array of them), or None. numpy makes a complex latency real
     with only a warning."""
     if isinstance(values, torch.Tensor):
@@ -116,7 +120,8 @@ def _first_non_number(values: object) -> tuple[int, object] | None:
             if (found := _first_non_number(value)) is not None:
                 return position, found[1]
         return None
-    non_number = bool | np.bool_ | complex | np.complexfloating | str | bytes
+    # None too: numpy made it NaN, reported as "latency nan ms", which named no None.
+    non_number = bool | np.bool_ | complex | np.complexfloating | str | bytes | None
     return (0, values) if isinstance(values, non_number) else None
 
 
@@ -146,6 +151,8 @@ class Measurements:
                 "archs must be a list of architectures, got a single str; wrap it in a list"
             )
         _check_numbers(self.latency_ms, where=lambda i: f"measurement {i}")
+        if isinstance(self.latency_ms, torch.Tensor):  # one that requires grad has no numpy()
+            self.latency_ms = self.latency_ms.detach().cpu().numpy()
         try:
             self.latency_ms = np.asarray(self.latency_ms, dtype=np.float64)
         except (TypeError, ValueError):
@@ -709,6 +716,11 @@ def _units_free_standardisation(
         )
         logger.warning("%s", warnings[0])
     sd = torch.where(rounded_zero, 1.0, sd)
+    # A column varying by less than a few percent of its size is not scaled by that spread
+    # either: just above _CONSTANT_RELATIVE_SPREAD an arch differing in it lay thousands of sds
+    # out, and was predicted at 3 ms with an interval of 0-3.2 ms where the measurements gave
+    # 11 ms (a review, 2026-12-06).
+    sd = torch.maximum(sd, _LEAST_RELATIVE_SD * mean.abs())
     return mean, torch.where(constant & ~rounded_zero, mean.abs(), sd), warnings
 
 

@@ -68,6 +68,7 @@ def test_bools_are_not_latencies(latency_ms: object) -> None:
         (np.array([b"3.5", b"4"]), "measurement 0: latency b'3.5'"),
         (np.array([5.0, "4"], dtype=object), "measurement 1: latency '4'"),
         ([5.0, True], "measurement 1: latency True"),
+        ([5.0, None], "measurement 1: latency None"),  # was "latency nan ms"
     ],
 )
 def test_strings_are_not_latencies(latency_ms: object, named: str) -> None:
@@ -88,6 +89,14 @@ def test_complex_numbers_are_not_latencies(latency_ms: object, named: str) -> No
     """numpy dropped the imaginary part with only a warning."""
     with pytest.raises(InvalidMeasurementError, match=re.escape(named) + ": latencies must be"):
         Measurements(["1,2,3", "4,5,6"], latency_ms)
+
+
+def test_latencies_in_a_tensor_that_requires_grad_are_taken() -> None:
+    """It failed with torch's bare RuntimeError "Can't call numpy() on Tensor that requires
+    grad"."""
+    latency = torch.tensor([5.0, 4.0], requires_grad=True)
+    taken = Measurements(["1,2,3", "4,5,6"], latency)
+    np.testing.assert_array_equal(taken.latency_ms, [5.0, 4.0])
 
 
 def test_a_string_reference_latency_is_refused() -> None:
@@ -450,6 +459,20 @@ def test_a_column_constant_up_to_rounding_is_standardised_as_constant() -> None:
     exact = predict(np.full(20, 0.3))
     for field in ("mean_ms", "var_ms", "lower_ms", "upper_ms"):
         np.testing.assert_allclose(getattr(rounded, field), getattr(exact, field), rtol=1e-6)
+
+
+def test_a_column_that_hardly_varies_is_no_ruler_of_its_spread() -> None:
+    """Just above the rounding threshold a column was scaled by its tiny spread: an arch
+    differing in it lay thousands of sds out, predicted at 3 ms with an interval of 0-3.2 ms
+    where every measurement said 11 (latency 1 + x0 / 50, the column playing no part; a
+    review, 2026-12-06). Its interval now holds the truth."""
+    x0 = np.array([100.0, 300.0, 500.0, 700.0, 900.0])
+    space = VectorSpace(2)
+    for x1 in ([50.0] * 5, [50.0, 50.002, 49.998, 50.001, 49.999]):
+        device = Measurements([[a, b] for a, b in zip(x0, x1, strict=True)], 1 + x0 / 50)
+        p = LatencyEstimator(None).predict(space, [[500.0, 75.0], [500.0, 100.0]], device)
+        assert np.all(p.lower_ms < 11.0) and np.all(11.0 < p.upper_ms), x1
+        np.testing.assert_allclose(p.mean_ms, 11.0, rtol=0.05)
 
 
 def test_a_column_of_zeros_up_to_rounding_is_taken_as_zeros(caplog) -> None:
