@@ -634,6 +634,11 @@ def _say_interrupted(
             f" {quantity(len(uploaded), 'arch')}, had been uploaded to {plan.device}",
             err=True,
         )
+        # And which of them the service found surprising, with the hint that deletes each:
+        # only the summary said so, and an interrupted run prints none (a review, 2026-12-06).
+        console = output_console(stderr=True)
+        for round_summary in rounds:
+            _print_surprising(console, round_summary, plan.device)
 
 
 def _check_device(

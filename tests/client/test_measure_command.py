@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from client.api import LatencyClient
+from client.api import LatencyClient, SurprisingMeasurement
 from client.cli import app
 from client.errors import UnavailableError
 from client.measure import command, loop, timing
@@ -799,7 +800,19 @@ def test_a_run_interrupted_while_re_timing_says_what_it_had_uploaded(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(loop, "retime_surprising", interrupted)
-    assert_interrupted_after_one_round(target, "stopped-retiming")
+    upload = loop.upload
+
+    def flagged(*args, **kwargs):  # as the service flags a slip: the first arch
+        result = upload(*args, **kwargs)
+        arch = next(iter(args[2]))
+        slip = SurprisingMeasurement(arch, "nasbench201", 500.0, 5.0, 4.0, 6.0, 1e-6)
+        return dataclasses.replace(result, surprising=(slip,))
+
+    monkeypatch.setattr(loop, "upload", flagged)
+    output = assert_interrupted_after_one_round(target, "stopped-retiming")
+    # Which upload was surprising, with the command that deletes it: only the summary,
+    # which an interrupted run never prints, had said so.
+    assert "at 500 ms" in output and "client delete --device stopped-retiming" in output
 
 
 def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
@@ -815,7 +828,7 @@ def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
     assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
 
 
-def assert_interrupted_after_one_round(target: str, device: str, *options: str) -> None:
+def assert_interrupted_after_one_round(target: str, device: str, *options: str) -> str:
     """Registers ``device`` and runs ``measure --suggested 2 OPTIONS`` on it, which must fail
     saying that its first round, 2 archs, had been uploaded."""
     with LatencyClient(target) as latency:
@@ -823,6 +836,7 @@ def assert_interrupted_after_one_round(target: str, device: str, *options: str) 
     result = invoke(target, "measure", "-d", device, "--suggested", "2", *options, *FAST_FLAGS)
     assert result.exit_code != 0
     assert f"interrupted: 1 round, 2 archs, had been uploaded to {device}" in result.output
+    return " ".join(result.output.split())
 
 
 def test_a_server_without_list_measurements_still_scores_a_held_out_set(
