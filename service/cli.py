@@ -217,7 +217,17 @@ def _import_help(args: argparse.Namespace) -> int:
                 )
                 return 2
         # The operator has now said what the store holds: no start finishes another import.
-        import_marker(store_path).unlink(missing_ok=True)
+        # Said where it drops the rest of one: its other tables went unimported without a
+        # word, and the next start fitted on the few (a review, 2026-12-06).
+        marker = import_marker(store_path)
+        if devices is not None and marker.exists():
+            logging.getLogger("service").warning(
+                "the store's first import, of %s, had not finished: this import settles it,"
+                " and its other tables are not imported (import-help without --devices"
+                " imports them)",
+                marker.read_text().strip(),
+            )
+        marker.unlink(missing_ok=True)
     except (DatasetError, DeviceExistsError) as exc:
         logging.getLogger("service").error("cannot import: %s", exc)
         return 2

@@ -34,6 +34,8 @@ import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gp.data import load_help_dataset
+from gp.errors import DatasetError
 from gp.estimator import LatencyEstimator
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
@@ -48,9 +50,9 @@ from service.certificates import (
 )
 from service.config import ENV_TOKEN, ServiceConfig
 from service.cpus import usable_cpus
-from service.errors import ConfigError
+from service.errors import ConfigError, DeviceExistsError, StoreError
 from service.guard import RequestGuardInterceptor
-from service.importer import import_help, import_marker
+from service.importer import check_table_names, import_marker, import_tables
 from service.registry import Registry
 from service.servicer import LatencyEstimatorServicer
 from service.store import Store
@@ -88,7 +90,10 @@ class RunningServer:
         try:
             self._import_into_store()
         finally:
-            self.importing.clear()
+            # An import left pending (interrupted, and no --dataset now to finish it) keeps
+            # devices from registering, as during it (a review, 2026-12-06).
+            if not import_marker(self.store.path).exists():
+                self.importing.clear()
 
     def _import_into_store(self) -> None:
         # The marker outlives an import that is stopped or killed, so the next start finishes
@@ -116,8 +121,12 @@ class RunningServer:
             return
         else:
             logger.info("store is empty: importing %s", dataset)
+        # Read and checked before the marker: a bad table had left one, and the next start
+        # said the import was interrupted (a review, 2026-12-06).
+        tables = load_help_dataset(dataset)
+        check_table_names(tables.latency_ms)
         marker.write_text(f"{dataset}\n")
-        import_help(dataset, self.store, progress=False)
+        import_tables(tables, self.store, progress=False)
         marker.unlink(missing_ok=True)  # a server started on the store at once finished too
 
     def _set_status(self, status: int) -> None:
@@ -303,7 +312,9 @@ def _start(
         on_fit=lambda stage, seconds: metrics.fit.labels(stage).observe(seconds),
     )
     importing = threading.Event()
-    if config.dataset is not None:  # held from before the first call: see RegisterDevice
+    # Held from before the first call (see RegisterDevice), and while an interrupted import
+    # waits for a start with --dataset to finish it.
+    if config.dataset is not None or import_marker(store.path).exists():
         importing.set()
     servicer = LatencyEstimatorServicer(store, registry, config.max_batch, importing)
     pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
@@ -411,7 +422,7 @@ def serve(config: ServiceConfig) -> int:
     limit_torch_threads()
     running = create_server(config)
     stop = threading.Event()
-    failed = threading.Event()
+    failed, refused = threading.Event(), threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         logger.info("received %s, shutting down", signal.Signals(signum).name)
@@ -420,6 +431,13 @@ def serve(config: ServiceConfig) -> int:
     def warm_up() -> None:
         try:
             running.warm_up()
+        except (DatasetError, DeviceExistsError, StoreError) as exc:
+            # What the operator must fix, in one line as the other start-up errors: a bad
+            # dataset ended in a traceback and exit 1 (a review, 2026-12-06).
+            logger.error("cannot start: %s", exc)
+            refused.set()
+            stop.set()
+            return
         except Exception:
             if stop.is_set():
                 # The stop closed the store under the import or the read of the sources: a
@@ -448,7 +466,7 @@ def serve(config: ServiceConfig) -> int:
     warm.start()
     stop.wait()
     running.stop()
-    code = 1 if failed.is_set() else 0
+    code = 2 if refused.is_set() else 1 if failed.is_set() else 0
     busy = running.metrics.busy()
     if warm.is_alive() or busy:
         # Stopped mid-fit (torch's worker threads cannot be joined), or handlers outlived the

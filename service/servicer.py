@@ -402,8 +402,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             # A device registered meanwhile under a table's name got the table merged into its
             # own measurements; under an alias of one it stopped the start, and every restart.
             raise NotReadyError(
-                "the server is importing its dataset (its first start): devices can be"
-                " registered once it is done; retry shortly"
+                "the store's first import of its dataset is not done (running now, or"
+                " interrupted: the next start with --dataset finishes it): devices can be"
+                " registered once it is; retry shortly"
             )
         device = self.store.register_device(
             request.name,

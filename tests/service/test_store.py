@@ -767,6 +767,9 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
     without = create_server(ServiceConfig(address="127.0.0.1:0", store_path=path))
     with caplog.at_level(logging.WARNING):
         without._import_dataset()
+    # Devices still wait for the import, as during it: one named like a table took it, and
+    # every later start with --dataset failed (a review, 2026-12-06).
+    assert without.importing.is_set()
     without.stop(grace=0)
     assert "the import of" in caplog.text and "was interrupted" in caplog.text
 
@@ -803,7 +806,7 @@ def test_devices_are_registered_once_a_first_start_has_imported_its_dataset(
             with pytest.raises(grpc.RpcError) as held:
                 stub.RegisterDevice(pb.RegisterDeviceRequest(name="pi4"))
             assert held.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert held.value.details().startswith("the server is importing its dataset")
+            assert held.value.details().startswith("the store's first import of its dataset")
             running._import_dataset()
             stub.RegisterDevice(pb.RegisterDeviceRequest(name="mine"))
         devices = {d.name: (d.aliases, d.measurement_count) for d in running.store.list_devices()}
@@ -868,7 +871,9 @@ def test_a_start_that_creates_the_store_warns_naming_it(
     assert [r.levelno for r in said] == [logging.INFO]
 
 
-def test_import_help_settles_an_interrupted_first_start_import(tmp_path: Path) -> None:
+def test_import_help_settles_an_interrupted_first_start_import(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Before, the marker outlived an import-help that completed the store, so later starts
     warned falsely, and one with --dataset imported every table into a curated store."""
     from gp.spaces.nasbench201 import NUM_ARCHS
@@ -882,6 +887,8 @@ def test_import_help_settles_an_interrupted_first_start_import(tmp_path: Path) -
     marker.write_text(f"{root}\n")
     assert main(["import-help", str(root), "--store", str(path), "--devices", "a"]) == 0
     assert not marker.exists()
+    # Said: the other tables of the pending import went unimported without a word.
+    assert "had not finished: this import settles it, and its other tables" in caplog.text
 
 
 def test_import_help_counts_one_device_in_the_singular(
@@ -1078,3 +1085,19 @@ def test_a_name_typed_composed_or_decomposed_is_one_device(store: Store) -> None
     assert store.resolve(decomposed).id == store.resolve(composed).id == device.id
     with pytest.raises(DeviceExistsError, match="already taken"):
         store.register_device(composed)
+
+
+def test_serve_refuses_a_bad_dataset_in_one_line_and_leaves_no_import_pending(
+    tmp_path: Path,
+) -> None:
+    """Found in the warm-up, a dataset without its arch index ended in a traceback and exit 1,
+    and left the marker of an import "interrupted" (a review, 2026-12-06)."""
+    from tests.helpers import run_python
+
+    root = write_help_dataset(tmp_path / "dataset", {"raspi4": [1.0] * 4})  # a short table
+    path = tmp_path / "s.sqlite"
+    argv = ["-m", "service", "serve", "--store", str(path), "--address", "127.0.0.1:0"]
+    result = run_python([*argv, "--dataset", str(root)])
+    assert result.returncode == 2, result.stderr
+    assert "cannot start: " in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "s.sqlite.importing").exists()
