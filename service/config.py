@@ -177,23 +177,20 @@ class ServiceConfig:
             if os.environ.get(name):
                 values[key] = Path(os.environ[name])
         # Set but empty is refused, not taken for unset: `-e LATENCY_TOKEN=$TOKEN` with TOKEN
-        # unset started a server with writes open (a review, 2026-12-06).
-        if ENV_TOKEN_FILE in os.environ:
+        # unset started a server with writes open (a review, 2026-12-06). An explicit token
+        # source replaces both variables, instead of clashing: an empty one beside
+        # --token-file stopped the start.
+        given_token = any(overrides.get(key) is not None for key in ("token", "token_file"))
+        if ENV_TOKEN_FILE in os.environ and not given_token:
             if not os.environ[ENV_TOKEN_FILE].strip():
                 raise ConfigError(
                     f"{ENV_TOKEN_FILE} is empty: name the token file, or unset it (and"
                     f" {ENV_TOKEN}) to leave writes open"
                 )
             values["token_file"] = Path(os.environ[ENV_TOKEN_FILE])
-        if ENV_TOKEN in os.environ:
+        if ENV_TOKEN in os.environ and not given_token:
             values["token"] = os.environ[ENV_TOKEN]
         if os.environ.get(ENV_METRICS_ADDRESS):
             values["metrics_address"] = os.environ[ENV_METRICS_ADDRESS]
-        explicit = {k: v for k, v in overrides.items() if v is not None}
-        # An explicit token source replaces the environment's other one instead of clashing.
-        if "token_file" in explicit:
-            values.pop("token", None)
-        if "token" in explicit:
-            values.pop("token_file", None)
-        values.update(explicit)
+        values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

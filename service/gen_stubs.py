@@ -63,7 +63,12 @@ def main() -> int:
         print(f"gen-stubs: {problem}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        for rel in generate(Path(tmp), PROTO_ROOT):
+        try:
+            generated = generate(Path(tmp), PROTO_ROOT)
+        except RuntimeError as exc:  # protoc has said why above: a traceback added nothing
+            print(f"gen-stubs: {exc}; the stubs are unchanged", file=sys.stderr)
+            return 2
+        for rel in generated:
             target = STUB_ROOT / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes((Path(tmp) / rel).read_bytes())

@@ -194,6 +194,20 @@ def test_a_token_variable_set_empty_is_refused_not_taken_for_unset(
         load_token(ServiceConfig.from_env())
 
 
+@pytest.mark.parametrize("name", ["LATENCY_TOKEN", "LATENCY_TOKEN_FILE"])
+def test_an_explicit_token_file_replaces_a_token_variable_set_empty(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An empty LATENCY_TOKEN_FILE stopped a start given --token-file, which replaces the
+    environment's token everywhere else (a review, 2026-12-06)."""
+    for variable in ("LATENCY_TOKEN", "LATENCY_TOKEN_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv(name, "")
+    path = tmp_path / "token"
+    path.write_text(f"{TOKEN}\n")
+    assert load_token(ServiceConfig.from_env(token_file=path)) == TOKEN
+
+
 @pytest.mark.parametrize(
     "settings, fragment",
     [

@@ -33,3 +33,25 @@ def test_stubs_import_without_torch() -> None:
     )
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_a_proto_protoc_refuses_is_one_line_and_leaves_the_stubs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """protoc's own message was followed by a traceback, where main() promises one line and
+    exit 2 (a review, 2026-12-06)."""
+    import shutil
+
+    from service import gen_stubs
+
+    proto_root = tmp_path / "proto"
+    shutil.copytree(gen_stubs.PROTO_ROOT, proto_root)
+    broken = proto_root / gen_stubs.PROTO_FILES[0]
+    broken.write_text(broken.read_text() + "\nmessage {\n")
+    before = {p: p.read_bytes() for p in STUB_ROOT.rglob("*_pb2*.py*")}
+    monkeypatch.setattr(gen_stubs, "PROTO_ROOT", proto_root)
+    assert gen_stubs.main() == 2
+    assert capsys.readouterr().err.endswith(
+        f"gen-stubs: protoc failed on {gen_stubs.PROTO_FILES[0]}; the stubs are unchanged\n"
+    )
+    assert {p: p.read_bytes() for p in STUB_ROOT.rglob("*_pb2*.py*")} == before
