@@ -284,9 +284,11 @@ class Registry:
     def _fit(self, sources: dict[str, np.ndarray]) -> LatencyEstimator:
         if len(sources) < MIN_SOURCE_DEVICES:
             logger.warning(
-                "only %s in the store: predictions use the prior only (import a dataset"
-                " with `python -m service import-help DIR`)",
+                "only %s in the store, of the %d a fit needs: predictions use the prior only"
+                " (import more with `python -m service import-help DIR`; a table left"
+                " incomplete by a deletion counts again once its archs are measured again)",
                 quantity(len(sources), "complete NB201 source table"),
+                MIN_SOURCE_DEVICES,
             )
             return LatencyEstimator(None)
         started = time.perf_counter()
