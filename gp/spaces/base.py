@@ -33,6 +33,15 @@ def is_whole_number(value: object) -> TypeGuard[int | np.integer]:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def shown_index(index: int | np.integer) -> str:
+    """A whole number as an error message shows it: one too long to read at a glance is cut,
+    and one Python will not print (over 4,300 digits: a bare ValueError, a review,
+    2026-12-06) is named by its size."""
+    if int(index).bit_length() > 64:
+        return f"of {int(index).bit_length()} bits"
+    return str(int(index))
+
+
 def array_items(arch: np.ndarray | torch.Tensor, what: str) -> list[Any]:
     """The items of a 1-D array; an array of another shape is an error saying it should be a
     1-D array of ``what``."""

@@ -32,7 +32,7 @@ import torch
 
 from gp.errors import InvalidArchitectureError
 from gp.spaces._costs import Cost, conv2d, global_avg_pool, linear
-from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number
+from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number, shown_index
 
 #: Candidate blocks, in the order used by indices and one-hot features.
 BLOCKS: tuple[str, ...] = (
@@ -152,7 +152,8 @@ def _block_index(layer: int, item: object) -> int:
                 raise InvalidArchitectureError(
                     f"{where}: block index {item[:12]}... out of range 0..{len(BLOCKS) - 1}"
                 )
-            return _block_index(layer, int(item))
+            # Stripped first: "000...3" passed the length check and int() refused it.
+            return _block_index(layer, int(item.lstrip("0") or "0"))
         raise InvalidArchitectureError(
             f"{where}: unknown block {item!r}; expected one of {', '.join(BLOCKS)} "
             f"or an index 0..{len(BLOCKS) - 1}"
@@ -160,7 +161,7 @@ def _block_index(layer: int, item: object) -> int:
     if is_whole_number(item):
         if not 0 <= int(item) < len(BLOCKS):
             raise InvalidArchitectureError(
-                f"{where}: block index {item} out of range 0..{len(BLOCKS) - 1}"
+                f"{where}: block index {shown_index(item)} out of range 0..{len(BLOCKS) - 1}"
             )
         return int(item)
     raise InvalidArchitectureError(

@@ -31,7 +31,7 @@ import torch
 
 from gp.errors import InvalidArchitectureError
 from gp.spaces._costs import Cost, avg_pool, batch_norm, conv2d, global_avg_pool, linear
-from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number
+from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number, shown_index
 
 #: Candidate ops, in the order used by one-hot features and indices.
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -177,7 +177,7 @@ def _op_name(edge: int, item: object) -> str:
     if is_whole_number(item):
         if not 0 <= int(item) < len(OPS):
             raise InvalidArchitectureError(
-                f"{where}: op index {item} out of range 0..{len(OPS) - 1}"
+                f"{where}: op index {shown_index(item)} out of range 0..{len(OPS) - 1}"
             )
         return OPS[int(item)]
     raise InvalidArchitectureError(
@@ -220,7 +220,9 @@ def index_to_arch(index: int) -> str:
             f"arch index must be an int, got {type(index).__name__} {index!r}"
         )
     if not 0 <= int(index) < NUM_ARCHS:
-        raise InvalidArchitectureError(f"arch index {index} out of range 0..{NUM_ARCHS - 1}")
+        raise InvalidArchitectureError(
+            f"arch index {shown_index(index)} out of range 0..{NUM_ARCHS - 1}"
+        )
     return _all_archs()[int(index)]
 
 

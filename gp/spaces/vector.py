@@ -112,6 +112,10 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
 
     def _encode_matrix(self, matrix: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Fast path for a ready-made ``n x dim`` matrix."""
+        # numpy's as float64 first: torch takes no negative strides (a flipped matrix) nor
+        # longdouble, which rows one by one took (a review, 2026-12-06).
+        if isinstance(matrix, np.ndarray):
+            matrix = np.ascontiguousarray(matrix, dtype=np.float64)
         rows = torch.as_tensor(matrix).detach().to(device="cpu", dtype=torch.float64)
         if rows.shape[1] != self._dim:
             raise InvalidArchitectureError(

@@ -576,6 +576,9 @@ def test_fbnet_forms_share_one_canonical_string() -> None:
         ([0] * 21 + [-1], r"^block 21: block index -1 out of range 0\.\.8$"),
         # Past int()'s 4,300 digits: was a bare ValueError (INTERNAL over the wire).
         (["1" * 5000] + FB_MIX[1:], r"^block 0: block index 111111111111\.\.\. out of range"),
+        # Padded with zeros it passed that check and int() refused it (a review, 2026-12-06).
+        (["0" * 4400 + "9"] + FB_MIX[1:], r"^block 0: block index 9 out of range 0\.\.8$"),
+        ([10**5000] + [0] * 21, r"^block 0: block index of 16610 bits out of range 0\.\.8$"),
         ([0.0] + [0] * 21, r"^block 0: expected a block name or index, got float 0\.0$"),
         ([0] * 10 + [False] + [0] * 11, r"^block 10: expected a block name or index, got bool"),
         (
@@ -588,6 +591,31 @@ def test_fbnet_forms_share_one_canonical_string() -> None:
 def test_fbnet_malformed_archs_name_the_problem(arch: object, match: str) -> None:
     with pytest.raises(InvalidArchitectureError, match=match):
         FBNetSpace().canonical(arch)  # type: ignore[arg-type]
+
+
+def test_a_zero_padded_fbnet_index_is_its_block() -> None:
+    padded = ["0" * 4400 + "3"] + FB_MIX[1:]
+    assert FBNetSpace().canonical(padded) == FBNetSpace().canonical([3] + FB_MIX[1:])
+
+
+def test_nb201_indices_too_long_to_print_are_named_by_their_size() -> None:
+    """Formatting an int of over 4,300 digits into the message raised a bare ValueError."""
+    with pytest.raises(InvalidArchitectureError, match=r"^arch index of 16610 bits out of range"):
+        index_to_arch(10**5000)
+    with pytest.raises(InvalidArchitectureError, match=r"op index of 16610 bits out of range"):
+        NASBench201Space().canonical([10**5000] + [0] * 5)
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [np.array([[2.0, 1.0], [4.0, 3.0]])[:, ::-1], np.array([[1, 2], [3, 4]], dtype=np.longdouble)],
+    ids=["flipped", "longdouble"],
+)
+def test_a_feature_matrix_numpy_holds_otherwise_is_encoded_as_its_rows(matrix: np.ndarray) -> None:
+    """torch took neither a negative stride nor longdouble: raw torch errors, where the same
+    rows one by one were taken (a review, 2026-12-06)."""
+    space = VectorSpace(2)
+    np.testing.assert_array_equal(space.encode(matrix).numpy(), [[1.0, 2.0], [3.0, 4.0]])
 
 
 def test_fbnet_encode_shape_and_item_index() -> None:
