@@ -71,10 +71,10 @@ from client.settings import (
 )
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.addresses import address_problem, target_problem
+from service.addresses import GRPC_SCHEMES, address_problem, target_problem
 from service.certificates import certificates_problem
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
-from service.names import token_problem
+from service.names import composed, token_problem
 
 logger = logging.getLogger(__name__)
 
@@ -680,7 +680,7 @@ def to_architectures(
     if isinstance(archs, Sequence) and _is_one_arch(archs):
         return [to_architecture(archs, search_space)]
     if isinstance(archs, np.ndarray):
-        if archs.size == 0:  # as [] is: np.array([]) was one vector of no feature
+        if archs.shape[:1] == (0,):  # as [] is: np.array([]) was one vector of no feature
             return []
         if archs.ndim not in (1, 2):  # a 0-d array cannot be iterated, a 3-d one has no rows
             raise ClientInputError(
@@ -694,6 +694,14 @@ def to_architectures(
             return [pb.Architecture(search_space=VECTOR, features=row) for row in archs.tolist()]
     items = enumerate(archs)  # type: ignore[arg-type]
     return [_nth_architecture("arch", i, arch, search_space) for i, arch in items]
+
+
+def _env_target_problem(target: str) -> str | None:
+    """Why ``$LATENCY_TARGET`` cannot be dialled as meant: a grpc URI as the constructor
+    checks it, anything else as the CLI checks a host and port."""
+    if target.partition(":")[0].lower() in GRPC_SCHEMES:
+        return target_problem(target)
+    return address_problem(target)
 
 
 def _nth_architecture(
@@ -1039,8 +1047,9 @@ class LatencyClient:
         ``$LATENCY_TOKEN_FILE`` or ``$LATENCY_TOKEN``, ``$LATENCY_CA_CERT``,
         ``$LATENCY_TLS``, ``$LATENCY_TIMEOUT``; ``overrides`` win."""
         settings: dict[str, Any] = {"target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET}
-        # The CLI's check of it: a host alone was dialled at port 443 (a review, 2026-12-06).
-        if "target" not in overrides and (problem := address_problem(settings["target"])):
+        # The CLI's check of a host and port: a host alone was dialled at port 443 (a review,
+        # 2026-12-06). A grpc URI (dns:///host:port), which the CLI does not take, is grpc's.
+        if "target" not in overrides and (problem := _env_target_problem(settings["target"])):
             raise ClientInputError(f"${ENV_TARGET}: {problem} (e.g. {DEFAULT_TARGET})")
         # Given certificates stand for $LATENCY_CA_CERT, as a given token for the token's
         # variables: with both, the client would refuse the pair.
@@ -1543,8 +1552,9 @@ class LatencyClient:
             found = self.device(request.name)
         except NotFoundError:
             return None
-        asked = (request.name, set(request.aliases), dict(request.descriptor))
-        if (found.name, set(found.aliases), found.descriptor) != asked:
+        # As the store keeps them: a name typed decomposed is stored composed.
+        asked = (composed(request.name), {composed(a) for a in request.aliases})
+        if (found.name, set(found.aliases)) != asked or found.descriptor != request.descriptor:
             return None
         return found if found.description == request.description else None
 

@@ -642,7 +642,9 @@ class DevicePosterior:
             # 0.858 / 0.923 / 0.944 (random 10 / active 10 / random 20, 5 seeds).
             log_normal = _lognormal_interval(mean_ms, obs_var_log, self.interval_quantile)
             lower_ms = torch.where(reaches_zero, log_normal[0], lower_ms)
-            upper_ms = torch.where(reaches_zero, log_normal[1], upper_ms)
+            # Past a log-sd of 2 * 1.645 the log-normal's upper bound lies below its mean (as
+            # below two measurements): it stretches to the point prediction instead.
+            upper_ms = torch.where(reaches_zero, torch.maximum(log_normal[1], mean_ms), upper_ms)
         if self.log_scale_var:
             # Below two measurements the scale's spread dominates. Widening the ratio's 90%
             # interval by the scale's own made a 97% one: the interval of the log-normal with

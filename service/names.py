@@ -61,6 +61,12 @@ def name_problem(label: str, value: str) -> str | None:
     return text_problem(label, value)
 
 
+def composed(name: str) -> str:
+    """``name`` in Unicode's composed form (NFC), as the store keeps device names: "café"
+    typed decomposed is the same device."""
+    return unicodedata.normalize("NFC", name)
+
+
 def token_problem(label: str, token: str) -> str | None:
     """Why ``token`` cannot be a write token (empty, or not :data:`TOKEN_PATTERN`), or None;
     the message starts with ``label`` and never quotes the token."""

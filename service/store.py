@@ -40,7 +40,6 @@ import shutil
 import sqlite3
 import threading
 import time
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ from service.errors import (
     StoreNotAFileError,
     StoreSchemaError,
 )
+from service.names import composed
 from service.outputs import move_into_place
 from service.waiting import Ended, acquiring, never, wait_until
 
@@ -560,7 +560,7 @@ class Store:
         no longer than the call waiting lasts (``ended``). Names are stored in Unicode's
         composed form (NFC): "café" typed composed and decomposed were two devices that
         printed alike (a review, 2026-12-06)."""
-        name, aliases = _composed(name), [_composed(alias) for alias in aliases]
+        name, aliases = composed(name), [composed(alias) for alias in aliases]
         wanted = [name, *aliases]
         duplicates = sorted({n for n in wanted if wanted.count(n) > 1})
         if duplicates:
@@ -588,8 +588,8 @@ class Store:
         form, as names are stored); raises DeviceNotFoundError."""
         with self._read() as db:
             found = _lookup(db, name)
-            if found is None and _composed(name) != name:
-                found = _lookup(db, _composed(name))
+            if found is None and composed(name) != name:
+                found = _lookup(db, composed(name))
             if found is not None:
                 return _record(db, found[0])
             known = db.execute(
@@ -1006,11 +1006,6 @@ def _lookup(db: sqlite3.Connection, name: str) -> tuple[int, str] | None:
         (name, name),
     ).fetchone()
     return None if row is None else (int(row[0]), str(row[1]))
-
-
-def _composed(name: str) -> str:
-    """``name`` in Unicode's composed form (NFC)."""
-    return unicodedata.normalize("NFC", name)
 
 
 def _near_names(known: Sequence[tuple[str, int]], name: str) -> str:

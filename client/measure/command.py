@@ -673,9 +673,10 @@ def _check_registered_as_asked(device: DeviceInfo, name: str) -> None:
     the service's model, or a device of which ``name`` is an alias. Timed on, this machine's
     latencies joined HELP's raspi4 table by its alias pi4 (a review, 2026-12-06)."""
     from client.errors import ClientInputError
+    from service.names import composed
 
     taken = f"--register: {name!r} is already taken"
-    if device.name != name:
+    if device.name != composed(name):  # as the store keeps names: "café" typed decomposed
         raise ClientInputError(
             f"{taken}, as an alias of device {device.name!r}: choose a new name for this"
             " machine, or leave out --register to add to that device"

@@ -9,6 +9,7 @@ import re
 import ssl
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, replace
@@ -429,6 +430,8 @@ def test_wrong_argument_types_are_typed_errors(latency: LatencyClient) -> None:
     assert len(latency.predict("pi4", [])) == 0
     # As [] is: an empty float array was one vector of no feature (INVALID_ARGUMENT).
     assert len(latency.predict("pi4", np.array([]))) == 0
+    with pytest.raises(InvalidArgumentError, match="at least one feature"):  # 3 archs, not 0
+        latency.predict("pi4", np.zeros((3, 0)), search_space="vector")
     alias = latency.register_device("tx2", aliases="nano2")  # one alias, not five letters
     assert alias.aliases == ("nano2",)
 
@@ -770,6 +773,8 @@ def test_from_env_refuses_a_target_the_cli_refuses(
     with pytest.raises(ClientInputError, match=r"^\$LATENCY_TARGET: "):
         LatencyClient.from_env()
     LatencyClient.from_env(target="127.0.0.1:50051").close()  # a given target is checked alone
+    monkeypatch.setenv("LATENCY_TARGET", "dns:///localhost:50051")  # a grpc URI is grpc's
+    LatencyClient.from_env().close()
 
 
 def test_from_env_leaves_the_token_file_unread_when_given_a_token(
@@ -1343,6 +1348,12 @@ def test_a_registration_whose_answer_was_lost_returns_the_device_it_registered(
     monkeypatch.setattr(stub, "RegisterDevice", real)
     with pytest.raises(AlreadyExistsError):  # not retried: someone else's, whatever it holds
         latency.register_device("lost-answer", ["lost"], {"memory_gb": 4.0}, "a board")
+    # A name typed decomposed is stored composed: still this call's own device.
+    monkeypatch.setattr(stub, "RegisterDevice", registered_but_answer_lost)
+    sent.clear()
+    decomposed = unicodedata.normalize("NFD", "café-board")
+    found = latency.register_device(decomposed)
+    assert found.name == unicodedata.normalize("NFC", "café-board") and len(sent) == 2
 
 
 def test_a_read_whose_deadline_passed_is_not_retried(

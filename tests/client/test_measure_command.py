@@ -225,6 +225,18 @@ def test_register_refuses_a_name_taken_by_another_s_device_before_timing(
         assert latency.device("raspi4").measurement_count == before
 
 
+def test_register_keeps_a_device_whose_name_was_typed_decomposed() -> None:
+    """The store keeps names composed (NFC): "café" typed decomposed was taken for an alias of
+    another device, its own (a review, 2026-12-06)."""
+    import unicodedata
+
+    from client.api import DeviceInfo
+    from client.measure.command import _check_registered_as_asked
+
+    typed = unicodedata.normalize("NFD", "café")
+    _check_registered_as_asked(DeviceInfo(unicodedata.normalize("NFC", "café")), typed)
+
+
 def test_a_malformed_arch_file_is_one_error_line(target: str, tmp_path: Path) -> None:
     archs = tmp_path / "bad.txt"
     archs.write_text("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")

@@ -704,8 +704,9 @@ def test_one_measurement_s_scale_varies_by_its_arch_s_own_deviation_up_to_a_cap(
 def test_an_interval_reaching_below_zero_is_the_log_normals_of_the_measurement(synthetic) -> None:
     """Measurements far off the model make the ratio's interval reach below zero; there both
     bounds are the log-normal's with a measurement's moments. The lower bound had been
-    ``mean^2 / upper``: it jumped from 0 to half the mean as the interval widened past zero,
-    so a less certain arch got a tighter bound (a review, 2026-12-06)."""
+    ``mean^2 / upper``: it jumped from 0 to half the mean as the interval widened past zero
+    (the log-normal's from 0 to a third; a review, 2026-12-06). An upper bound the log-normal
+    puts below the mean (a log-sd beyond 2 * 1.645) stretches to the mean."""
     model, target, _ = synthetic
     wild, measured = noisy_device(target, 0.6, 60, seed=8)  # one noise level: symmetric
     posterior = model.posterior(measured, wild[measured].exp().numpy())
@@ -721,6 +722,12 @@ def test_an_interval_reaching_below_zero_is_the_log_normals_of_the_measurement(s
     )
     assert np.all(symmetric ^ log_normal)
     assert symmetric.any() and log_normal.any()
+    # Far wilder: some archs' log-normal upper bound lay below their mean (9% of it).
+    wild, measured = noisy_device(target, 2.5, 20, seed=1)
+    posterior = model.posterior(measured, wild[measured].exp().numpy())
+    p = posterior.predict(model.features.universe_rows(torch.arange(0, NUM_ARCHS, 7)))
+    past = posterior.interval_quantile * np.sqrt(p.obs_var_log) > p.obs_var_log / 2
+    assert (~past).any() and np.all(p.lower_ms <= p.mean_ms) and np.all(p.mean_ms <= p.upper_ms)
 
 
 def test_a_mean_ratio_at_or_below_zero_is_predicted_at_the_least_ratio_seen(synthetic) -> None:
