@@ -28,6 +28,7 @@ import math
 import numbers
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ from client.errors import (
     InvalidArgumentError,
     LatencyServiceError,
     NotFoundError,
+    ResourceExhaustedError,
     ServerBusyError,
     UnavailableError,
     from_rpc_error,
@@ -81,6 +83,8 @@ logger = logging.getLogger(__name__)
 
 #: Most archs per Predict request: well under the server's default limit (100,000).
 DEFAULT_BATCH_SIZE = 20_000
+#: How the service states its batch limit (service.servicer's _check_batch).
+_BATCH_LIMIT = re.compile(r"in one request exceed the limit of (\d+)")
 MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
 #: Most bytes of archs per Predict request: long feature vectors fill the 64 MiB messages
 #: before the count limit does (20,000 vectors of 500 floats are 80 MB).
@@ -1263,11 +1267,8 @@ class LatencyClient:
         _check_text(device, "device")
         messages = to_architectures(archs, search_space)
         _warn_of_indices(messages, search_space, archs)
-        batches = list(self._batches(messages))
         for _ in range(CONSISTENT_ATTEMPTS):
-            replies = [
-                self._predict_batch(device, messages, start, stop) for start, stop in batches
-            ]
+            replies = self._predict_batches(device, messages)
             versions = {reply.model_version for reply in replies}
             if len(versions) == 1:
                 break
@@ -1298,6 +1299,27 @@ class LatencyClient:
                 self._logged_warnings.add((device, text))
                 logger.warning("%s: %s", device, text)
         return once
+
+    def _predict_batches(
+        self, device: str, messages: list[pb.Architecture]
+    ) -> list[pb.PredictResponse]:
+        """One answer per request of :meth:`_batches`; split again, by the server's own batch
+        limit, where it refuses a request as beyond it."""
+
+        def sent() -> list[pb.PredictResponse]:
+            return [self._predict_batch(device, messages, *b) for b in self._batches(messages)]
+
+        try:
+            return sent()
+        except ResourceExhaustedError as error:
+            # A server run with LATENCY_MAX_BATCH below batch_size refused every large predict,
+            # and the CLI had no way to split finer (a review, 2026-12-06).
+            found = _BATCH_LIMIT.search(error.message)
+            if found is None or not 0 < int(found[1]) < self.batch_size:
+                raise
+            self.batch_size = int(found[1])
+            logger.info("%s takes at most %d archs a request: split so", self.target, found[1])
+            return sent()
 
     def _batches(self, messages: list[pb.Architecture]) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` of consecutive requests, each within ``batch_size`` archs and

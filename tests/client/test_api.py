@@ -1406,6 +1406,23 @@ def test_the_services_own_resource_exhausted_is_not_retried(
     assert not isinstance(caught.value, ServerBusyError) and pauses == []
 
 
+def test_a_predict_beyond_the_servers_batch_limit_is_split_by_it(
+    store_path: Path, model_cache: dict
+) -> None:
+    """A server run with LATENCY_MAX_BATCH below the client's 20,000 refused every larger
+    predict ("split the request"), which the CLI could not (a review, 2026-12-06)."""
+    running = service_fixtures.start_server(store_path, model_cache, max_batch=3)
+    archs = [LIGHT, HEAVY, *CELLS, LIGHT]
+    try:
+        with LatencyClient(f"127.0.0.1:{running.port}") as latency:
+            split = latency.predict("pi4", archs)
+            assert latency.batch_size == 3
+            whole = [latency.predict("pi4", arch).mean_ms[0] for arch in archs]
+    finally:
+        running.stop(grace=0)
+    np.testing.assert_allclose(split.mean_ms, whole, rtol=1e-12)
+
+
 def test_deadline_exceeded(latency: LatencyClient) -> None:
     latency.timeout_s = 1e-4
     with pytest.raises(DeadlineExceededError):
