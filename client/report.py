@@ -119,7 +119,10 @@ def _draw_points(ax: Axes, report: Report, bars: np.ndarray) -> None:
     ):
         chosen = bars[mask[bars]]
         if len(chosen):
+            # At 0 where a caller's own prediction lies outside its interval: matplotlib
+            # refused a negative bar in a traceback (a review, 2026-12-06).
             yerr = np.vstack([median[chosen] - lower[chosen], upper[chosen] - median[chosen]])
+            yerr = yerr.clip(min=0)
             ax.errorbar(
                 measured[chosen], median[chosen], yerr=yerr, fmt="none",
                 ecolor=color, alpha=0.35, linewidth=0.8,

@@ -364,9 +364,14 @@ def run(argv: Sequence[str] | None = None) -> SearchResult:
         # rather than fail at the first suggestion.
         latency.wait_until_ready(args.wait, on_wait=lambda message: print(message, file=sys.stderr))
         _warn_if_source(latency, args.table)
+        description = f"simulated from HELP table {args.table}"
         try:
-            latency.register_device(device, description=f"simulated from HELP table {args.table}")
+            latency.register_device(device, description=description)
         except AlreadyExistsError:
+            # Only a device an earlier run simulated from this table: another's (a real
+            # machine's) got this table's latencies stored for good (a review, 2026-12-06).
+            if latency.device(device).description != description:
+                sys.exit(f"error: {device} exists and was not {description}: name a new --device")
             # Its measurements settle those archs, as this run's own do; unknown to the search,
             # they were doubtful candidates, and a suggestion among them alone was refused.
             simulator.recall(latency.measurements(device))

@@ -11,6 +11,7 @@ from types import ModuleType
 
 import pytest
 
+from client.api import LatencyClient
 from gp.spaces.nasbench201 import NUM_ARCHS
 from tests.helpers import write_help_dataset
 from tests.service.conftest import DATASET, REPO
@@ -93,6 +94,14 @@ def test_a_device_searched_before_is_searched_again_with_its_measurements(
     assert again.measurements <= 5 + 8 * 2  # this run's, not the device's
     assert example.main(args) == 0, capsys.readouterr().err
     assert "continuing with its measurements of" in capsys.readouterr().err
+    # Not another's device, a real machine's: this table's latencies went into it for good.
+    with LatencyClient(target) as latency:
+        latency.register_device("real-laptop", description="my own laptop")
+    mine = ["--target", target, "--dataset", str(DATASET), "--table", "gold_6226", *SHORT]
+    with pytest.raises(SystemExit, match="real-laptop exists and was not simulated from"):
+        example.main([*mine, "--device", "real-laptop"])
+    with LatencyClient(target) as latency:
+        assert latency.device("real-laptop").measurement_count == 0
 
 
 def test_a_table_the_service_was_fitted_on_is_said_to_be_no_unseen_device(

@@ -283,6 +283,21 @@ def test_unbounded_intervals(tmp_path: Path) -> None:
     assert report.scores.coverage90 == 1.0 and (tmp_path / "r.png").stat().st_size > 10_000
 
 
+def test_a_prediction_outside_its_own_interval_is_drawn(tmp_path: Path) -> None:
+    """A library caller's own Predictions, the point outside its interval, ended the figure in
+    matplotlib's "'yerr' must not contain negative values" (a review, 2026-12-06)."""
+    from client.report import write_report
+
+    prediction = Predictions(
+        mean_ms=np.array([10.0, 10.0]),
+        variance_ms2=np.array([1.0, 1.0]),
+        lower_ms=np.array([11.0, 9.0]),
+        upper_ms=np.array([12.0, 9.5]),
+    )
+    write_report(tmp_path / "r.png", "mine", np.array([10.5, 9.2]), prediction)
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+
+
 def test_a_device_name_is_drawn_as_given(tmp_path: Path) -> None:
     """matplotlib read a title between two '$' as TeX: a device named 'rtx$\\frac$' ended the
     report in a ParseSyntaxException traceback."""
