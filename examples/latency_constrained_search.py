@@ -19,7 +19,8 @@ table the server was fitted on, after importing all 27, is no unseen device, and
 
 The device is registered under a fresh name (``--device`` to pick one); its measurements stay in
 the service's store afterwards, like a real device's would, and a later run under that name
-starts from them (they settle those archs and are not counted as spent again).
+and table starts from them (they settle those archs and are not counted as spent again). A
+device of that name not simulated from that table is refused.
 """
 
 from __future__ import annotations
