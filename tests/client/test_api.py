@@ -1268,6 +1268,22 @@ class FakeRpcError(grpc.RpcError):
         return self._details
 
 
+def answer_lost_once(
+    rpc: Callable[..., Any], answer: grpc.RpcError, sent: list[str], field: str
+) -> Callable[..., Any]:
+    """``rpc`` whose first call is carried out but answered ``answer`` (its answer lost on
+    the way back); each request's ``field`` is appended to ``sent``."""
+
+    def call(request: Any, **kwargs: Any) -> Any:
+        sent.append(getattr(request, field))
+        reply = rpc(request, **kwargs)
+        if len(sent) == 1:
+            raise answer
+        return reply
+
+    return call
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -1286,16 +1302,8 @@ def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
     device = f"lossy-{answer.code().name.lower()}"
     latency.register_device(device)
     stub = latency._stub
-    real = stub.AddMeasurements
     sent: list[str] = []
-
-    def stored_but_answer_lost(request, **kwargs):
-        sent.append(request.request_id)
-        reply = real(request, **kwargs)
-        if len(sent) == 1:
-            raise answer
-        return reply
-
+    stored_but_answer_lost = answer_lost_once(stub.AddMeasurements, answer, sent, "request_id")
     monkeypatch.setattr(stub, "AddMeasurements", stored_but_answer_lost)
     monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)
     latency.retries = 2
@@ -1315,13 +1323,8 @@ def test_a_registration_whose_answer_was_lost_returns_the_device_it_registered(
     stub = latency._stub
     real = stub.RegisterDevice
     sent: list[str] = []
-
-    def registered_but_answer_lost(request, **kwargs):
-        sent.append(request.name)
-        reply = real(request, **kwargs)
-        if len(sent) == 1:
-            raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Stream removed")
-        return reply
+    lost = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Stream removed")
+    registered_but_answer_lost = answer_lost_once(real, lost, sent, "name")
 
     monkeypatch.setattr(stub, "RegisterDevice", registered_but_answer_lost)
     monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)

@@ -381,11 +381,16 @@ def test_predict_reads_a_csv_on_stdin(target: str) -> None:
     assert [p["arch"] for p in json.loads(result.stdout)["predictions"]] == [HEAVY, CELL]
 
 
+def register_with(target: str, device: str, tmp_path: Path, rows: list[tuple[str, float]]) -> None:
+    """Registers ``device`` and adds ``rows`` (arch, latency) to it from a CSV file."""
+    assert run(target, "register", "-d", device).exit_code == 0
+    measured = tmp_path / f"{device}.csv"
+    measured.write_text("arch,latency_ms\n" + "".join(f"{a},{ms!r}\n" for a, ms in rows))
+    assert run(target, "add", "-d", device, "-f", str(measured)).exit_code == 0
+
+
 def test_delete_takes_back_what_add_stored(target: str, tmp_path: Path) -> None:
-    assert run(target, "register", "-d", "undo").exit_code == 0
-    measured = tmp_path / "measured.csv"
-    measured.write_text(f"arch,latency_ms\n{CELL},12.5\n{LIGHT},3.0\n{LIGHT},3.5\n")
-    assert run(target, "add", "-d", "undo", "-f", str(measured)).exit_code == 0
+    register_with(target, "undo", tmp_path, [(CELL, 12.5), (LIGHT, 3.0), (LIGHT, 3.5)])
     wrong = tmp_path / "wrong.txt"
     wrong.write_text(f"# slips\n{LIGHT}\n")
     deleted = run(target, "delete", "-d", "undo", "-f", str(wrong))
@@ -408,10 +413,7 @@ def test_delete_of_a_listing_of_measurements_deletes_those_alone(
 ) -> None:
     """A file of archs deleted every measurement of each: the good ones of an arch measured
     three times went with its wrong one. A CSV with latencies deletes those values only."""
-    assert run(target, "register", "-d", "thrice").exit_code == 0
-    measured = tmp_path / "measured.csv"
-    measured.write_text(f"arch,latency_ms\n{LIGHT},3.0\n{LIGHT},3000.0\n{LIGHT},3.5\n")
-    assert run(target, "add", "-d", "thrice", "-f", str(measured)).exit_code == 0
+    register_with(target, "thrice", tmp_path, [(LIGHT, 3.0), (LIGHT, 3000.0), (LIGHT, 3.5)])
     listed = run(target, "measurements", "-d", "thrice").stdout
     wrong = "".join(line for line in listed.splitlines(True) if "3000" in line or "arch" in line)
     deleted = run(target, "delete", "-d", "thrice", "-f", "-", stdin=wrong)
@@ -444,10 +446,7 @@ def test_a_deletion_warns_of_the_archs_and_rows_that_matched_nothing_among_other
     """Only a deletion of nothing was warned of: one stored arch beside a mistyped one, or a
     rounded value beside an exact one (a listing round-tripped through a spreadsheet),
     deleted what matched without a word (a review, 2026-12-06)."""
-    assert run(target, "register", "-d", "partly").exit_code == 0
-    measured = tmp_path / "measured.csv"
-    measured.write_text(f"arch,latency_ms\n{LIGHT},3.0\n{LIGHT},3.5\n{HEAVY},9.0\n")
-    assert run(target, "add", "-d", "partly", "-f", str(measured)).exit_code == 0
+    register_with(target, "partly", tmp_path, [(LIGHT, 3.0), (LIGHT, 3.5), (HEAVY, 9.0)])
     rows = tmp_path / "rows.csv"
     rows.write_text(f"arch,latency_ms\n{LIGHT},3.0\n{LIGHT},3.50001\n")
     deleted = run(target, "delete", "-d", "partly", "-f", str(rows))
