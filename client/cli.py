@@ -372,7 +372,7 @@ def main(
             envvar=ENV_TIMEOUT,
             min=0.001,
             callback=finite,
-            help="Deadline of each call (s).",
+            help="Deadline of each attempt of a call (s).",
         ),
     ] = DEFAULT_TIMEOUT_S,
     retries: Annotated[
