@@ -12,9 +12,10 @@ Example::
         for pick in latency.suggest("jetson", count=5):
             print(pick.arch, pick.mean_ms, pick.std_ms)
 
-Every call has a deadline (``timeout_s``), is retried with exponential backoff when the server
-answers UNAVAILABLE (unreachable, or its model still loading) or is busy (grpc's
-RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!", :class:`~client.errors.ServerBusyError`),
+Each attempt of a call has a deadline (``timeout_s``); a call is retried with exponential
+backoff when the server answers UNAVAILABLE (unreachable, or its model still loading) or is
+busy (grpc's RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!",
+:class:`~client.errors.ServerBusyError`),
 an upload also when its deadline passed (its request id keeps a repeat from being stored
 twice), and raises the typed errors of :mod:`client.errors` otherwise. Architectures may be
 NB201 cell strings, FBNet block lists (or comma-joined strings) and feature vectors (sequences
@@ -73,7 +74,7 @@ from client.settings import (
 )
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.addresses import GRPC_SCHEMES, address_problem, target_problem
+from service.addresses import dialled_target_problem, target_problem
 from service.certificates import certificates_problem
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
 from service.names import composed, token_problem
@@ -84,7 +85,7 @@ logger = logging.getLogger(__name__)
 #: Most archs per Predict request: well under the server's default limit (100,000).
 DEFAULT_BATCH_SIZE = 20_000
 #: How the service states its batch limit (service.servicer's _check_batch).
-_BATCH_LIMIT = re.compile(r"in one request exceed the limit of (\d+)")
+_BATCH_LIMIT = re.compile(r"(\d+) archs in one request exceed the limit of (\d+)")
 MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
 #: Most bytes of archs per Predict request: long feature vectors fill the 64 MiB messages
 #: before the count limit does (20,000 vectors of 500 floats are 80 MB).
@@ -700,14 +701,6 @@ def to_architectures(
     return [_nth_architecture("arch", i, arch, search_space) for i, arch in items]
 
 
-def _env_target_problem(target: str) -> str | None:
-    """Why ``$LATENCY_TARGET`` cannot be dialled as meant: a grpc URI as the constructor
-    checks it, anything else as the CLI checks a host and port."""
-    if target.partition(":")[0].lower() in GRPC_SCHEMES:
-        return target_problem(target)
-    return address_problem(target)
-
-
 def _nth_architecture(
     what: str, index: int, arch: Any, search_space: str | None
 ) -> pb.Architecture:
@@ -1053,7 +1046,7 @@ class LatencyClient:
         settings: dict[str, Any] = {"target": os.environ.get(ENV_TARGET) or DEFAULT_TARGET}
         # The CLI's check of a host and port: a host alone was dialled at port 443 (a review,
         # 2026-12-06). A grpc URI (dns:///host:port), which the CLI does not take, is grpc's.
-        if "target" not in overrides and (problem := _env_target_problem(settings["target"])):
+        if "target" not in overrides and (problem := dialled_target_problem(settings["target"])):
             raise ClientInputError(f"${ENV_TARGET}: {problem} (e.g. {DEFAULT_TARGET})")
         # Given certificates stand for $LATENCY_CA_CERT, as a given token for the token's
         # variables: with both, the client would refuse the pair.
@@ -1314,11 +1307,13 @@ class LatencyClient:
         except ResourceExhaustedError as error:
             # A server run with LATENCY_MAX_BATCH below batch_size refused every large predict,
             # and the CLI had no way to split finer (a review, 2026-12-06).
+            # Against the request refused, not batch_size: another thread may have lowered it
+            # already, and this one's refusal then named the limit it held (a review).
             found = _BATCH_LIMIT.search(error.message)
-            if found is None or not 0 < int(found[1]) < self.batch_size:
+            if found is None or not 0 < int(found[2]) < int(found[1]):
                 raise
-            self.batch_size = int(found[1])
-            logger.info("%s takes at most %d archs a request: split so", self.target, found[1])
+            self.batch_size = min(self.batch_size, int(found[2]))
+            logger.info("%s takes at most %d archs a request: split so", self.target, int(found[2]))
             return sent()
 
     def _batches(self, messages: list[pb.Architecture]) -> Iterator[tuple[int, int]]:

@@ -43,7 +43,7 @@ from client.settings import (
     ENV_TOKEN_FILE,
     SEED_MAX,
 )
-from service.addresses import address_problem
+from service.addresses import dialled_target_problem
 from service.grpc_callers import ENV_CA_CERT
 from service.names import TEXT_LAYOUT, is_unprintable
 from service.outputs import output_path_problem
@@ -343,7 +343,11 @@ def main(
     ctx: typer.Context,
     target: Annotated[
         str,
-        typer.Option("--target", envvar=ENV_TARGET, help="host:port of the latency service."),
+        typer.Option(
+            "--target",
+            envvar=ENV_TARGET,
+            help="host:port of the latency service (or a grpc URI, dns:///host:port).",
+        ),
     ] = DEFAULT_TARGET,
     token_file: Annotated[
         Path | None,
@@ -384,7 +388,7 @@ def main(
 ) -> None:
     # The server's own check (service/addresses.py): grpc dialled "host:" at port 443, a
     # port beyond 65535 modulo 65536, and a host alone at 443, not the service's 50051.
-    if problem := address_problem(target):
+    if problem := dialled_target_problem(target):
         example = f"{target}:50051" if target.strip() and ":" not in target else DEFAULT_TARGET
         raise typer.BadParameter(
             f"{problem} (e.g. {example})", param_hint=f"--target / ${ENV_TARGET}"

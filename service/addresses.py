@@ -82,3 +82,13 @@ def address_problem(address: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+def dialled_target_problem(target: str) -> str | None:
+    """Why ``target``, given to a client (``--target``, ``$LATENCY_TARGET``), cannot be dialled
+    as meant, or None: a grpc URI (``dns:///host:port``) as :func:`target_problem` checks it,
+    anything else as a host and port or socket (:func:`address_problem`): a host alone was
+    dialled at port 443."""
+    if target.partition(":")[0].lower() in GRPC_SCHEMES:
+        return target_problem(target)
+    return address_problem(target)

@@ -1410,20 +1410,40 @@ def test_the_services_own_resource_exhausted_is_not_retried(
 
 
 def test_a_predict_beyond_the_servers_batch_limit_is_split_by_it(
-    store_path: Path, model_cache: dict
+    store_path: Path,
+    model_cache: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A server run with LATENCY_MAX_BATCH below the client's 20,000 refused every larger
     predict ("split the request"), which the CLI could not (a review, 2026-12-06)."""
     running = service_fixtures.start_server(store_path, model_cache, max_batch=3)
     archs = [LIGHT, HEAVY, *CELLS, LIGHT]
+    caplog.set_level(logging.INFO, logger="client.api")  # its line once failed to format
     try:
         with LatencyClient(f"127.0.0.1:{running.port}") as latency:
-            split = latency.predict("pi4", archs)
+            # Two threads at once: the second's refusal named the limit the first had set,
+            # and it was raised instead of split (a review, 2026-12-06).
+            barrier, real = threading.Barrier(2, timeout=30), latency._predict_batch
+            first: set[int] = set()
+
+            def together(*args: Any) -> Any:
+                if threading.get_ident() not in first:
+                    first.add(threading.get_ident())
+                    barrier.wait()
+                return real(*args)
+
+            monkeypatch.setattr(latency, "_predict_batch", together)
+            with futures.ThreadPoolExecutor(2) as pool:
+                splits = list(pool.map(lambda _: latency.predict("pi4", archs), range(2)))
             assert latency.batch_size == 3
+            monkeypatch.setattr(latency, "_predict_batch", real)
             whole = [latency.predict("pi4", arch).mean_ms[0] for arch in archs]
     finally:
         running.stop(grace=0)
-    np.testing.assert_allclose(split.mean_ms, whole, rtol=1e-12)
+    for split in splits:
+        np.testing.assert_allclose(split.mean_ms, whole, rtol=1e-12)
+    assert "takes at most 3 archs a request: split so" in caplog.text
 
 
 def test_deadline_exceeded(latency: LatencyClient) -> None:

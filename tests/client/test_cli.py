@@ -1093,6 +1093,16 @@ def test_unreachable_target() -> None:
     assert_one_line_error(result, f"the latency service at {target} is unavailable", "UNAVAILABLE")
 
 
+def test_a_grpc_uri_target_is_taken_as_the_library_takes_it(target: str) -> None:
+    """The CLI refused `dns:///host:port`, which LatencyClient and from_env take, with "an
+    IPv6 host needs brackets" (a review, 2026-12-06)."""
+    listed = run(None, "devices", "--json", env={"LATENCY_TARGET": f"dns:///{target}"})
+    assert listed.exit_code == 0, listed.output
+    assert "raspi4" in {d["name"] for d in json.loads(listed.stdout)}
+    refused = run(None, "devices", env={"LATENCY_TARGET": "127.0.0.1"})
+    assert_one_line_error(refused, "is not host:port", code=2)
+
+
 def test_token_file_errors_never_show_the_token(target: str, tmp_path: Path) -> None:
     empty = tmp_path / "empty-token"
     empty.write_text("\n")

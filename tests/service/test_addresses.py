@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from service.addresses import address_problem, split_address, target_problem
+from service.addresses import (
+    address_problem,
+    dialled_target_problem,
+    split_address,
+    target_problem,
+)
 
 
 def test_the_last_port_is_a_port() -> None:
@@ -52,3 +57,19 @@ def test_addresses_grpc_cannot_use_are_refused_with_the_reason(address: str, say
 
 def test_an_ipv6_host_in_brackets_is_split_from_its_port() -> None:
     assert split_address("[::1]:50051") == ("::1", 50051)
+
+
+@pytest.mark.parametrize(
+    ("target", "refused"),
+    [
+        ("127.0.0.1:50051", False),
+        ("unix:/run/latency.sock", False),
+        ("dns:///localhost:50051", False),
+        ("ipv4:127.0.0.1:50051", False),
+        ("127.0.0.1", True),  # a host alone: dialled at 443
+        ("host:", True),
+        ("dns:///host:70000", False),  # a URI is grpc's to read, as the library leaves it
+    ],
+)
+def test_what_a_client_dials_is_a_grpc_uri_or_a_host_and_port(target: str, refused: bool) -> None:
+    assert (dialled_target_problem(target) is not None) is refused
