@@ -632,27 +632,22 @@ class DevicePosterior:
         var_ms = baseline_ms**2 * spread * (spread * (mean**2 + var) - mean**2)
         lower_ms, upper_ms = baseline_ms * lower, baseline_ms * upper
         obs_var_log = torch.log1p(obs_var / mean**2) + self.log_scale_var
-        reaches_zero = lower <= 0
-        if reaches_zero.any():
-            # A ratio that may be negative is no latency: there the interval is the
-            # log-normal's with the measurement's moments. The lower bound had mirrored the
-            # upper (mean^2 / upper), jumping from 0 to half the mean as the interval widened
-            # past it, and raspi4's latencies fell below it 21-48% of the time (a review,
-            # 2026-12-06); this one moved its coverage90 from 0.853 / 0.922 / 0.943 to
-            # 0.858 / 0.923 / 0.944 (random 10 / active 10 / random 20, 5 seeds).
-            log_normal = _lognormal_interval(mean_ms, obs_var_log, self.interval_quantile)
-            lower_ms = torch.where(reaches_zero, log_normal[0], lower_ms)
-            # Past a log-sd of 2 * 1.645 the log-normal's upper bound lies below its mean (as
-            # below two measurements): it stretches to the point prediction instead.
-            upper_ms = torch.where(reaches_zero, torch.maximum(log_normal[1], mean_ms), upper_ms)
-        if self.log_scale_var:
-            # Below two measurements the scale's spread dominates. Widening the ratio's 90%
-            # interval by the scale's own made a 97% one: the interval of the log-normal with
-            # a measurement's moments instead.
-            lower_ms, upper_ms = _lognormal_interval(mean_ms, obs_var_log, self.interval_quantile)
-            # Beyond a log-sd of 2 * 1.645 (a level prior that wide) the mean lies above the
-            # 95% quantile: the bound stretches to the point prediction rather than exclude it.
-            upper_ms = torch.maximum(upper_ms, mean_ms)
+        # The interval of the log-normal with a measurement's moments, not the ratio's own:
+        # - below two measurements, for every arch: the scale's spread dominates, and widening
+        #   the ratio's 90% interval by the scale's own made a 97% one;
+        # - where the ratio's interval reaches below zero (a ratio that may be negative is no
+        #   latency). The lower bound had mirrored the upper there (mean^2 / upper), jumping
+        #   from 0 to half the mean as the interval widened past it, and raspi4's latencies
+        #   fell below it 21-48% of the time (a review, 2026-12-06); this moved its coverage90
+        #   from 0.853 / 0.922 / 0.943 to 0.858 / 0.923 / 0.944 (random 10 / active 10 /
+        #   random 20, 5 seeds).
+        log_normal = (lower <= 0) | (self.log_scale_var > 0)
+        if log_normal.any():
+            bounds = _lognormal_interval(mean_ms, obs_var_log, self.interval_quantile)
+            lower_ms = torch.where(log_normal, bounds[0], lower_ms)
+            # Beyond a log-sd of 2 * 1.645 the mean lies above the 95% quantile: the bound
+            # stretches to the point prediction rather than exclude it.
+            upper_ms = torch.where(log_normal, torch.maximum(bounds[1], mean_ms), upper_ms)
         var_log = torch.log1p(var_ms / mean_ms**2)
         return LatencyPrediction(
             mean_log=(torch.log(mean_ms) - var_log / 2).numpy(),
