@@ -31,7 +31,7 @@ def output_path_problem(path: Path) -> str | None:
     or None."""
     if path.is_dir():
         return f"{path} is a folder: give a file name"
-    folder = _link_target(path).parent
+    folder = link_target(path).parent
     if not folder.is_dir():
         return f"{path}: no folder {folder}"
     # A file made there, not os.access: that said no without a reason (a read-only mount, no
@@ -74,7 +74,7 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
     # Where a file replaces, a symbolic link is written through, as open() would: the link
     # itself had been replaced by a file (a review, 2026-12-06). One that may not replace
     # keeps its link name, which is taken.
-    written = _link_target(path) if replace else path
+    written = link_target(path) if replace else path
     tmp = written.with_name(f".{uuid.uuid4().hex}.tmp")  # as _TEMPORARY_NAME matches
     try:
         yield tmp
@@ -94,7 +94,7 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
         fsync_path(written.parent)  # the move itself survives a power cut
 
 
-def _link_target(path: Path) -> Path:
+def link_target(path: Path) -> Path:
     """The file a symbolic link ``path`` leads to, through any chain of links; else ``path``."""
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 

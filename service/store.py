@@ -64,7 +64,7 @@ from service.errors import (
     StoreSchemaError,
 )
 from service.names import composed
-from service.outputs import move_into_place
+from service.outputs import link_target, move_into_place
 from service.waiting import Ended, acquiring, never, wait_until
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -330,7 +330,7 @@ class Store:
         Returns whether this process's store was linked into place (not another's)."""
         # Made where a link leads: one to a file yet to be made was taken for a store another
         # process had made, and SQLite made it in place, unwarned (a review, 2026-12-06).
-        target = Path(os.path.realpath(self.path)) if self.path.is_symlink() else self.path
+        target = link_target(self.path)
         staging = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.new")
         try:
             with self._sqlite_errors(), closing(sqlite3.connect(staging)) as db:
