@@ -181,10 +181,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _import_help(args: argparse.Namespace) -> int:
-    from gp.data import load_help_dataset
     from gp.errors import DatasetError
     from service.errors import DeviceExistsError, StoreError
-    from service.importer import check_table_names, import_marker, import_tables
+    from service.importer import import_marker, import_tables, read_tables
     from service.store import Store
 
     # The store alone: the server's settings (a token, TLS, the dataset) were checked too, and
@@ -202,8 +201,7 @@ def _import_help(args: argparse.Namespace) -> int:
             stray = f"--devices {args.devices!r} has an empty table stem (a stray comma?)"
             raise DatasetError(stray)
         # Read before the store is opened: a mistyped path or a bad table creates no store.
-        dataset = load_help_dataset(args.directory, devices)
-        check_table_names(dataset.latency_ms)
+        dataset = read_tables(args.directory, devices)
         with closing(Store(store_path)) as store:
             try:
                 summary = import_tables(dataset, store)

@@ -66,19 +66,29 @@ def import_help(
         DeviceExistsError: a table's name or alias belongs to another device (nothing is
             imported then).
     """
-    # Every table is read (and checked) before the store is touched: a bad one fails the
-    # import before any device is created.
+    return import_tables(read_tables(root, devices), store, progress)
+
+
+def read_tables(root: str | Path, devices: Sequence[str] | None = None) -> LatencyDataset:
+    """HELP's tables in ``root`` (all, or ``devices``), each read and checked, and each name
+    checked as a device's, before a store is touched: a bad one fails the import before any
+    device is created (and before ``serve`` marks an import pending).
+
+    Raises:
+        DatasetError: the directory is not a HELP dataset, lacks one of ``devices``, a table
+            is unreadable, or a table's file name cannot be a device's.
+    """
     dataset = load_help_dataset(root, list(devices) if devices else None)
-    return import_tables(dataset, store, progress)
+    _check_table_names(dataset.latency_ms)
+    return dataset
 
 
 def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) -> ImportSummary:
-    """Imports the NB201 tables of a loaded HELP ``dataset`` into ``store``.
+    """Imports the NB201 tables of a HELP ``dataset`` (:func:`read_tables`) into ``store``.
 
     Raises:
         DeviceExistsError: a table's name or alias belongs to another device (nothing is
             imported then).
-        DatasetError: a table's name cannot be a device's (:func:`check_table_names`).
     """
     tables = dataset.latency_ms
     _check_names(store, tables)
@@ -106,7 +116,7 @@ def import_tables(dataset: LatencyDataset, store: Store, progress: bool = True) 
     return summary
 
 
-def check_table_names(stems: Iterable[str]) -> None:
+def _check_table_names(stems: Iterable[str]) -> None:
     """Raises DatasetError unless each table's name can be a device's: the file's name becomes
     one unchecked otherwise, and an escape sequence in it reached the store and forged log
     lines (a review, 2026-12-06)."""
@@ -123,7 +133,6 @@ def _check_names(store: Store, stems: Iterable[str]) -> None:
     device a user registered under a table's name got the whole table merged into its own
     measurements.
     """
-    check_table_names(stems)
     for stem in stems:
         if _made_by_import(store, stem):
             continue

@@ -34,7 +34,6 @@ import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gp.data import load_help_dataset
 from gp.errors import DatasetError
 from gp.estimator import LatencyEstimator
 from service._proto.latency.v1 import latency_pb2 as pb
@@ -52,7 +51,7 @@ from service.config import ENV_TOKEN, ServiceConfig
 from service.cpus import usable_cpus
 from service.errors import ConfigError, DeviceExistsError, StoreError
 from service.guard import RequestGuardInterceptor
-from service.importer import check_table_names, import_marker, import_tables
+from service.importer import import_marker, import_tables, read_tables
 from service.registry import Registry
 from service.servicer import LatencyEstimatorServicer
 from service.store import Store
@@ -123,8 +122,7 @@ class RunningServer:
             logger.info("store is empty: importing %s", dataset)
         # Read and checked before the marker: a bad table had left one, and the next start
         # said the import was interrupted (a review, 2026-12-06).
-        tables = load_help_dataset(dataset)
-        check_table_names(tables.latency_ms)
+        tables = read_tables(dataset)
         marker.write_text(f"{dataset}\n")
         import_tables(tables, self.store, progress=False)
         marker.unlink(missing_ok=True)  # a server started on the store at once finished too
