@@ -13,7 +13,7 @@ import io
 import logging
 import math
 import pickle
-from collections.abc import Callable, Mapping, Sequence, Sized
+from collections.abc import Callable, Collection, Mapping, Sequence, Sized
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,15 @@ class Measurements:
     @classmethod
     def empty(cls) -> Measurements:
         return cls([], np.zeros(0))
+
+    def of_archs(
+        self, kept: Collection[str], canonical: Sequence[str] | None = None
+    ) -> Measurements:
+        """The measurements, in their order, whose arch is one of ``kept``: compared as
+        ``canonical`` spells each (one string per measurement), else as stored."""
+        spelled = self.archs if canonical is None else canonical
+        rows = [i for i, arch in enumerate(spelled) if arch in kept]
+        return Measurements([self.archs[i] for i in rows], self.latency_ms[rows])
 
 
 @dataclass
@@ -576,9 +585,7 @@ def surprise_check_sample(
     others = [arch for arch in distinct if arch not in kept]
     room = SURPRISE_CHECK_MAX_ARCHS - len(kept)
     kept |= {others[i] for i in rng.choice(len(others), room, replace=False)}
-    rows = [i for i, arch in enumerate(canonical) if arch in kept]
-    sample = Measurements([measured.archs[i] for i in rows], measured.latency_ms[rows])
-    return sample, set(checked)
+    return measured.of_archs(kept, canonical), set(checked)
 
 
 def suggestion_pool(

@@ -411,9 +411,7 @@ class Registry:
         # Archs, not rows: rows drawn apart split an arch's repeats, and one slip of three
         # entered alone, its two right values left out (a review, 2026-12-06).
         drawn = np.random.default_rng(0).choice(len(distinct), self.max_conditioning, replace=False)
-        kept = {distinct[i] for i in drawn}
-        rows = [i for i, arch in enumerate(measured.archs) if arch in kept]
-        return Measurements([measured.archs[i] for i in rows], measured.latency_ms[rows])
+        return measured.of_archs({distinct[i] for i in drawn})
 
     def _descriptor(self, device: DeviceRecord, space: SearchSpace) -> dict[str, float] | None:
         # Reference latencies in the descriptor are NB201 archs; other spaces ignore them.
