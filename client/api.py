@@ -1306,9 +1306,8 @@ class LatencyClient:
             return sent()
         except ResourceExhaustedError as error:
             # A server run with LATENCY_MAX_BATCH below batch_size refused every large predict,
-            # and the CLI had no way to split finer (a review, 2026-12-06).
-            # Against the request refused, not batch_size: another thread may have lowered it
-            # already, and this one's refusal then named the limit it held (a review).
+            # and the CLI had no way to split finer (a review, 2026-12-06). The limit is held
+            # against the request refused, not batch_size: another thread may have lowered it.
             found = _BATCH_LIMIT.search(error.message)
             if found is None or not 0 < int(found[2]) < int(found[1]):
                 raise

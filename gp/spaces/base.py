@@ -34,9 +34,9 @@ def is_whole_number(value: object) -> TypeGuard[int | np.integer]:
 
 
 def shown_index(index: int | np.integer) -> str:
-    """A whole number as an error message shows it: one too long to read at a glance is cut,
-    and one Python will not print (over 4,300 digits: a bare ValueError, a review,
-    2026-12-06) is named by its size."""
+    """A whole number as an error message shows it: one beyond 64 bits by its size, since
+    Python will not print one of over 4,300 digits (a bare ValueError; a review,
+    2026-12-06)."""
     if int(index).bit_length() > 64:
         return f"of {int(index).bit_length()} bits"
     return str(int(index))
