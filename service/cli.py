@@ -252,7 +252,7 @@ def _backup(args: argparse.Namespace) -> int:
 
     store = store_path_from_env(args.store)
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             summary = backup_store(store, args.out, replace=args.force)
     except (StoreError, BackupError) as exc:
         logging.getLogger("service").error("cannot back up: %s", exc)
@@ -265,13 +265,13 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt in the block, so that it cleans up as for Ctrl-C: a
     backup killed outright (a cron job's timeout, systemd stopping it) left its temporary
-    copy beside OUT."""
+    copy beside OUT, and the load test its served copy's server, running on."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:

@@ -50,6 +50,7 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import address_problem
 from service.auth import load_token
 from service.backup import backup_store
+from service.cli import sigterm_as_interrupt
 from service.config import ServiceConfig
 from service.errors import ConfigError, ServerExitedError, StoreError
 from service.outputs import output_path_problem, write_atomically
@@ -680,17 +681,9 @@ def _json_problem(path: Path | None) -> str | None:
     return f"--json {problem}" if problem else None
 
 
-def _interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # SIGTERM as Ctrl-C: its default ended Python without the cleanup, and the served copy's
-    # server ran on (its parent gone) beside the copied store (`timeout`, a CI job cancelled,
-    # `kill`; a review, 2026-12-06).
-    signal.signal(signal.SIGTERM, _interrupted)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -708,7 +701,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line, before the store is copied or a server started; a traceback said it before.
         parser.exit(2, f"{parser.prog}: error: {problem}\n")
     try:
-        report = run_load(settings)
+        # SIGTERM as Ctrl-C: its default ended Python without the cleanup, and the served
+        # copy's server ran on (its parent gone) beside the copied store (`timeout`, a CI job
+        # cancelled, `kill`; a review, 2026-12-06).
+        with sigterm_as_interrupt():
+            report = run_load(settings)
     except NotServingError as exc:
         parser.exit(1, f"{parser.prog}: error: {exc}\n")
     except ConfigError as exc:  # the service's settings (a token file, LATENCY_MAX_BATCH)
