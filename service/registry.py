@@ -10,7 +10,8 @@ that took, and rewrites the cache. The fit is made at start-up only: a running s
 
 Per request it reads the device's current measurements (cached per device and space, keyed by
 the device's version, so a write is visible to the very next read) and calls
-:class:`gp.estimator.LatencyEstimator`. Torch work is serialised per device.
+:class:`gp.estimator.LatencyEstimator`. Uploads to a device and reads of its data take turns
+(the device's lock); a suggestion's pick, seconds of work, runs on what it read, outside it.
 """
 
 from __future__ import annotations
@@ -103,6 +104,25 @@ class UploadCheck(NamedTuple):
     before: list[tuple[str, SurprisingMeasurement]]
     #: What the model that checked assumed of the device's data (LatencyModel.warnings).
     warnings: tuple[str, ...]
+
+
+class SuggestionInputs(NamedTuple):
+    """What a device's suggestion is chosen from, read under its lock
+    (:meth:`Registry.suggestion_inputs`)."""
+
+    space: SearchSpace
+    #: The device's measurements in ``space`` (at the version read).
+    measured: Measurements
+    #: Its descriptor, where its posterior is conditioned on it (NB201's reference archs).
+    descriptor: dict[str, float] | None
+    #: The canonical archs it may be suggested: candidates it is not yet conditioned on.
+    pool: list[str]
+    #: How many to choose.
+    picks: int
+    #: The model and posterior that Predict answers the device with.
+    own: tuple[LatencyModel, DevicePosterior]
+    #: How many archs the device is conditioned on, where its posterior counts a subsample.
+    conditioned: int | None
 
 
 class LruCache(Generic[K, V]):
@@ -345,7 +365,7 @@ class Registry:
         if not wait_until(acquiring(lock), timeout, ended, f"device {device.name}"):
             raise DeadlineExceededError(
                 f"the deadline passed while the call waited for device {device.name}, busy"
-                " with other calls (an upload, a long SuggestSamples): nothing was done"
+                " with other calls (an upload, a posterior being built): nothing was done"
             )
         try:
             yield
@@ -490,21 +510,18 @@ class Registry:
             check.warnings,
         )
 
-    def suggest(
+    def suggestion_inputs(
         self,
         device: DeviceRecord,
         space: SearchSpace,
         count: int,
         candidates: Sequence[str] | None,
-        strategy: str,
-        seed: int,
-        stop: StopCheck | None = None,
-    ) -> Suggestion:
-        """Chooses up to ``count`` archs of the candidates (NB201 by default: the whole space)
-        that the device is not yet conditioned on (measurements and reference archs): fewer
-        where fewer are left. ``stop`` ends an active pick early (the call is over): it holds
-        the device's lock, which every Predict of the device waits for. Candidates of other
-        spaces are required, as SuggestSamples checks before it calls this.
+    ) -> SuggestionInputs:
+        """What a suggestion of up to ``count`` archs of the candidates (NB201 by default: the
+        whole space) is chosen from: the archs the device is not yet conditioned on
+        (measurements and reference archs), and its posterior, read under the device's lock.
+        The pick itself (:meth:`suggest`) needs no lock. Candidates of other spaces are
+        required, as SuggestSamples checks before it calls this.
 
         Raises:
             InvalidRequestError: ``count`` above the number of candidates given (repeats
@@ -524,14 +541,6 @@ class Registry:
                 raise InvalidRequestError(_nothing_left(device, candidates is None))
             # Only NB201 devices are also conditioned on reference archs (their descriptor's).
             own = self.posterior(device, space)  # the cached one Predict uses
-            answered_by = None
-            if standardises_by_pool(space, measured.archs):
-                # This posterior is the pool's: Predict's cached one must not become it, and
-                # answers the picks (Suggestion.variance_ms2: "as Predict answers").
-                model, posterior = self._built_posterior(space, measured, descriptor, pool)
-                answered_by = own
-            else:
-                model, posterior = own
             # Beyond max_conditioning the posterior counts a subsample: the share of drawn
             # picks is over every arch the device is conditioned on (a loop of single picks
             # alternates), not stuck at the subsample's count.
@@ -540,11 +549,39 @@ class Registry:
                 if len(measured.archs) > self.max_conditioning
                 else None
             )
-            # Fewer than count when measured archs leave the pool: the caller cannot tell which.
-            picks = min(count, len(pool))
-            return self.estimator.suggest_from(
-                model, posterior, space, pool, picks, strategy, seed, stop, answered_by, conditioned
+        # Fewer than count when measured archs leave the pool: the caller cannot tell which.
+        picks = min(count, len(pool))
+        return SuggestionInputs(space, measured, descriptor, pool, picks, own, conditioned)
+
+    def suggest(
+        self, inputs: SuggestionInputs, strategy: str, seed: int, stop: StopCheck | None = None
+    ) -> Suggestion:
+        """Chooses ``inputs.picks`` of its pool. It holds no lock: an active pick takes seconds,
+        and had held the device's lock throughout, so that every Predict of the device waited,
+        each holding one of the server's few workers. ``stop`` ends an active pick early (the
+        call is over)."""
+        space, own = inputs.space, inputs.own
+        model, posterior = own
+        answered_by = None
+        if standardises_by_pool(space, inputs.measured.archs):
+            # This posterior is the pool's: Predict's cached one must not become it, and
+            # answers the picks (Suggestion.variance_ms2: "as Predict answers").
+            model, posterior = self._built_posterior(
+                space, inputs.measured, inputs.descriptor, inputs.pool
             )
+            answered_by = own
+        return self.estimator.suggest_from(
+            model,
+            posterior,
+            space,
+            inputs.pool,
+            inputs.picks,
+            strategy,
+            seed,
+            stop,
+            answered_by,
+            inputs.conditioned,
+        )
 
 
 def describe_key_change(cached: dict[str, object], current: dict[str, object]) -> str:

@@ -155,16 +155,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         ended = _ended(context)
         with self.registry.consistent(device, context.time_remaining(), ended) as device:
             self._check_vector_length(device, space, "candidate 0: ")
-            result = self.registry.suggest(
-                device,
-                space,
-                request.count,
-                candidates,
-                request.strategy,
-                request.seed,
-                stop=ended,
-            )
+            inputs = self.registry.suggestion_inputs(device, space, request.count, candidates)
             version = self.registry.model_version(device)
+        result = self.registry.suggest(inputs, request.strategy, request.seed, stop=ended)
         suggestions = [
             pb.Suggestion(
                 arch=to_message(space, arch),

@@ -303,6 +303,40 @@ def test_an_answer_is_of_the_version_it_names_though_another_process_writes_mean
     assert now.model_version.endswith("-2") and now.predictions != reply.predictions
 
 
+def test_a_device_answers_and_takes_uploads_while_a_suggestion_for_it_is_chosen(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, SuggestSamples held its device's lock while it chose (seconds for an active
+    pick of 10, hours for thousands), so every Predict and upload of the device waited, each
+    holding one of the server's 8 workers: 7 of them left health checks and every other
+    device's calls waiting too. The suggestion is still of the version it names."""
+    register(stub, "picked")
+    stub.AddMeasurements(
+        pb.AddMeasurementsRequest(device="picked", measurements=[measure(ARCHS[1], 4.0)])
+    )
+    estimator = server.registry.estimator
+    choose, choosing, answered = estimator.suggest_from, threading.Event(), threading.Event()
+
+    def choose_once_answered(*args: object, **kwargs: object):
+        choosing.set()
+        answered.wait(timeout=30)
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "suggest_from", choose_once_answered)
+    suggest = pb.SuggestSamplesRequest(device="picked", count=3, strategy="active")
+    suggestion = stub.SuggestSamples.future(suggest, timeout=60)
+    assert choosing.wait(timeout=30)
+    query = pb.PredictRequest(device="picked", archs=[nb201(ARCHS[0])])
+    before = stub.Predict(query, timeout=5)
+    upload = pb.AddMeasurementsRequest(device="picked", measurements=[measure(ARCHS[2], 5.0)])
+    stub.AddMeasurements(upload, timeout=5)
+    after = stub.Predict(query, timeout=5)
+    answered.set()
+    picks = suggestion.result()
+    assert picks.model_version == before.model_version != after.model_version
+    assert len(picks.suggestions) == 3
+
+
 def test_a_call_waiting_for_a_busy_device_ends_at_its_deadline(
     server: RunningServer, stub: pb_grpc.LatencyEstimatorStub
 ) -> None:
