@@ -153,7 +153,7 @@ def test_an_empty_strategy_is_the_active_default(synthetic) -> None:  # noqa: F8
 @pytest.mark.parametrize("strategy", ["active", "greedy"])
 def test_a_stop_check_ends_the_selection_between_picks(synthetic, strategy: str) -> None:  # noqa: F811
     """A batch's cost grows with the square of its size: the service stops one whose call
-    has ended rather than hold the device's lock for hours."""
+    has ended rather than hold one of its workers for hours."""
     model, _, _ = synthetic
     pool = model.features.universe_rows(torch.arange(0, 15625, 25))
     prior = model.posterior(torch.zeros(0, dtype=torch.long), np.zeros(0))

@@ -557,8 +557,9 @@ def test_the_share_of_drawn_picks_counts_every_measurement_beyond_max_conditioni
     for measured in (8, 9, 10):
         rows = [MeasurementRow("nasbench201", a, 2.0 + i) for i, a in enumerate(archs[:measured])]
         device = store.add_measurements(device.id, rows[-1:] if measured > 8 else rows)
-        active = registry.suggest(device, space, 1, None, "active", seed=3).archs
-        greedy = registry.suggest(device, space, 1, None, "greedy", seed=3).archs
+        inputs = registry.suggestion_inputs(device, space, 1, None)
+        active = registry.suggest(inputs, "active", seed=3).archs
+        greedy = registry.suggest(inputs, "greedy", seed=3).archs
         # An even count is followed by a greedy pick, an odd one by a drawn one.
         assert (active == greedy) == (measured % 2 == 0), measured
     store.close()
