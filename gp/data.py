@@ -49,6 +49,11 @@ HELP_TARGET_DEVICES: tuple[str, ...] = (
     "titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss",
 )  # fmt: skip
 
+#: HELP's published scores rank, on each unseen device, the files' positions 900-1899 (after
+#: the 900 its samples come from) less the 10% fastest and 10% slowest of them there: 800 archs.
+HELP_QUERY_POSITIONS = range(900, 1900)
+HELP_QUERY_TRIMMED_SHARE = 0.1
+
 
 @dataclass
 class LatencyDataset:
@@ -76,6 +81,18 @@ class LatencyDataset:
     def table(self, device: str) -> np.ndarray:
         self.require([device])
         return self.latency_ms[device]
+
+    def help_query_archs(self, device: str) -> np.ndarray | None:
+        """Canonical indices of the 800 archs HELP's published scores rank on ``device``
+        (:data:`HELP_QUERY_POSITIONS`, trimmed by the device's latency), fastest first; None
+        when the files' order is unknown. Ranking them is harder than ranking all 15,625:
+        the trimmed ends are the archs easiest to tell apart."""
+        if self.file_order is None:
+            return None
+        query = self.file_order[HELP_QUERY_POSITIONS.start : HELP_QUERY_POSITIONS.stop]
+        trimmed = int(len(query) * HELP_QUERY_TRIMMED_SHARE)
+        by_latency = query[np.argsort(self.table(device)[query], kind="stable")]
+        return by_latency[trimmed : len(query) - trimmed]
 
     def require(self, devices: list[str]) -> None:
         """Raises DatasetError naming every one of ``devices`` the dataset lacks (all at once:

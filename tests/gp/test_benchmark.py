@@ -489,3 +489,16 @@ def test_a_report_that_cannot_be_written_after_the_run_is_a_message(
             "--strategies", "random", "--json", str(tmp_path / "out.json")]  # fmt: skip
     with pytest.raises(SystemExit, match="cannot write --json .*No space left on device"):
         main(argv)
+
+
+def test_the_help_query_score_leaves_out_the_measured_archs() -> None:
+    """HELP's samples and query set are apart: an arch measured here is not ranked in it."""
+    truth = np.arange(1.0, 21.0)
+    predicted = truth.copy()
+    predicted[3] = 100.0  # far off, but measured
+    prediction = SimpleNamespace(mean_ms=predicted)
+    query = np.arange(10)
+    score = benchmark.help_query_spearman(prediction, truth, query, np.array([3, 15]))
+    assert score == pytest.approx(1.0)
+    assert benchmark.help_query_spearman(prediction, truth, query, np.array([15])) < 0.9
+    assert math.isnan(benchmark.help_query_spearman(prediction, truth, None, np.array([3])))

@@ -12,6 +12,7 @@ import torch
 from gp.data import (
     NOT_A_TORCH_FILE,
     NOT_PLAIN_TORCH_FILE,
+    LatencyDataset,
     help_device_stems,
     load_help_dataset,
     quantization_step,
@@ -234,3 +235,17 @@ def test_the_file_order_is_the_canonical_index_of_each_position_of_the_files(
     order = load_help_dataset(root).file_order
     assert order is not None
     np.testing.assert_array_equal(order, np.arange(NUM_ARCHS)[::-1])
+
+
+def test_help_s_query_set_is_the_middle_800_by_latency_of_file_positions_900_to_1899() -> None:
+    """The 800 archs HELP's published Spearman ranks: the files' positions 900-1899, less the
+    100 fastest and the 100 slowest of them on the device."""
+    order = np.arange(NUM_ARCHS)[::-1]  # position p holds canonical arch NUM_ARCHS - 1 - p
+    latency = np.arange(1.0, NUM_ARCHS + 1.0)  # canonical arch i takes i + 1 ms
+    dataset = LatencyDataset({"dev": latency}, file_order=order)
+    query = dataset.help_query_archs("dev")
+    assert query is not None and len(query) == 800
+    positions = NUM_ARCHS - 1 - query
+    assert set(positions) == set(range(1000, 1800))  # later positions hold faster archs here
+    assert list(latency[query]) == sorted(latency[query])
+    assert LatencyDataset({"dev": latency}).help_query_archs("dev") is None
