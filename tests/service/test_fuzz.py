@@ -32,8 +32,8 @@ from service import servicer
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
-from tests.service.conftest import copy_store, nb201, start_server
 from tests.helpers import assert_calls_end_at_their_deadline
+from tests.service.conftest import copy_store, nb201, start_server
 
 ARCHS = all_archs()
 EXAMPLES = int(os.environ.get("LATENCY_FUZZ_EXAMPLES", "40"))
