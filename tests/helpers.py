@@ -178,7 +178,7 @@ def assert_calls_end_when_cancelled(
     its worker until what it waited for was free)."""
     for call, request in calls:
         future = call.future(request)
-        assert _busy_workers(server, 1) == 1, "the call never reached its handler"
+        assert busy_workers(server, 1) == 1, "the call never reached its handler"
         future.cancel()
         assert future.cancelled()
         assert_no_worker_busy(server)
@@ -186,10 +186,10 @@ def assert_calls_end_when_cancelled(
 
 def assert_no_worker_busy(server: RunningServer) -> None:
     """No worker of ``server`` is busy, at the latest 10 s from now."""
-    assert _busy_workers(server, 0) == 0
+    assert busy_workers(server, 0) == 0
 
 
-def _busy_workers(server: RunningServer, expected: int) -> int:
+def busy_workers(server: RunningServer, expected: int) -> int:
     """How many workers of ``server`` are busy once ``expected`` are, or after 10 s."""
     waited = time.monotonic() + 10.0
     while server.metrics.busy() != expected and time.monotonic() < waited:

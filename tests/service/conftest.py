@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import grpc
 import pytest
@@ -69,7 +70,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m service serve`` in a subprocess on a free port."""
+    """``python -m service serve`` in a subprocess on a free port, killed after its test
+    at the latest (:func:`no_server_process_outlives_its_test`)."""
+
+    #: Those started and not yet killed: a test that failed part-way had left its own running.
+    started: ClassVar[list[ServerProcess]] = []
 
     def __init__(
         self, store: Path, extra: list[str] | None = None, env: dict[str, str] | None = None
@@ -90,6 +95,7 @@ class ServerProcess:
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )
+        ServerProcess.started.append(self)
 
     def channel(self, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
         if credentials is None:
@@ -112,6 +118,18 @@ class ServerProcess:
     def stop(self, sig: int) -> int:
         self.process.send_signal(sig)
         return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def no_server_process_outlives_its_test() -> Iterator[None]:
+    yield
+    while ServerProcess.started:
+        ServerProcess.started.pop().kill()
 
 
 @dataclass(frozen=True)
