@@ -375,6 +375,13 @@ def _memory_named(settings: TimingSettings) -> Iterator[None]:
 
 
 _REFERENCES: dict[TimingSettings, tuple[nn.Module, float]] = {}
+#: A busy machine's reference is slow, and every latency of the session is scaled by it: with
+#: ``--register`` every later one of the device too (2.4 times too slow, in a review's run).
+NOISY_REFERENCE = (
+    "the reference cell's %.3f ms was timed on a noisy machine: every latency of this session is"
+    " scaled by it, and a device registered now keeps it for good. If the machine was busy,"
+    " stop (Ctrl-C) and measure when it is quiet, registering under another name if it is done"
+)
 
 
 def reference_latency(settings: TimingSettings) -> float:
@@ -399,8 +406,11 @@ def _reference(settings: TimingSettings) -> tuple[nn.Module, float]:
             # Named here too: a device's registration times the reference before any arch.
             with _memory_named(settings):
                 example = example_input(settings.batch_size)
-                passes = range(settings.passes)
-                latency = min(time_network(model, example, alone).median_ms for _ in passes)
+                passes = [time_network(model, example, alone) for _ in range(settings.passes)]
+            quickest = min(passes, key=lambda timing: timing.median_ms)
+            if quickest.noisy:
+                logger.warning(NOISY_REFERENCE, quickest.median_ms)
+            latency = quickest.median_ms
         _REFERENCES[settings] = (model, latency)
     return _REFERENCES[settings]
 

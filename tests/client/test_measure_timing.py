@@ -414,3 +414,23 @@ def test_repeatability_times_each_repeat_as_an_upload_is(monkeypatch: pytest.Mon
 def test_passes_must_be_at_least_one() -> None:
     with pytest.raises(TimingError, match="passes >= 1"):
         TimingSettings(passes=0)
+
+
+@pytest.mark.parametrize(("noisy", "warned"), [((True, True), True), ((False, True), False)])
+def test_a_noisy_reference_says_that_every_later_latency_is_scaled_by_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, noisy: tuple, warned: bool
+) -> None:
+    """Timed under load at registration, the reference scaled every later upload of the
+    device (2.4 times too slow) with only the generic noisy-machine line to say so. A quiet
+    quickest pass says nothing more."""
+    passes = iter(zip([4.0, 5.0], noisy, strict=True))
+
+    def timed_alone(*args: object, **kwargs: object) -> Timing:
+        median, is_noisy = next(passes)
+        return Timing(median, median, median, (median,), noisy=is_noisy)
+
+    monkeypatch.setattr(timing_module, "_REFERENCES", {})
+    monkeypatch.setattr(timing_module, "time_network", timed_alone)
+    assert timing_module.reference_latency(TimingSettings(reference=SKIP, passes=2)) == 4.0
+    said = "the reference cell's 4.000 ms was timed on a noisy machine" in caplog.text
+    assert said == warned
