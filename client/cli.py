@@ -664,6 +664,11 @@ SpaceOption = Annotated[
     typer.Option("--space", help="Search space of the archs (default: inferred from each arch)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+#: What the scores' JSON holds in which unit: the keys mix shares and percents.
+SCORE_UNITS = "acc10 and coverage90 as shares (0-1), mape and bias in percent"
+ScoresJsonOption = Annotated[
+    bool, typer.Option("--json", help=f"Print JSON for scripts: {SCORE_UNITS}.")
+]
 ArchsArgument = Annotated[
     list[str] | None,
     typer.Argument(help="Architectures: NB201 cell strings, FBNet block lists, vectors."),
@@ -1463,7 +1468,7 @@ def report(
         Path, typer.Option("--out", "-o", help=f"Figure file ({', '.join(FIGURE_SUFFIXES)}).")
     ] = Path("report.png"),
     space: SpaceOption = None,
-    as_json: JsonOption = False,
+    as_json: ScoresJsonOption = False,
 ) -> None:
     """Score predictions against measured latencies: a figure and the numbers.
 

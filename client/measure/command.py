@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from client.cli import (
+    SCORE_UNITS,
     DeviceOption,
     Strategy,
     app,
@@ -228,7 +229,9 @@ def measure(
     as_json: Annotated[
         bool,
         typer.Option(
-            "--json", help="Print a JSON summary (the text one, with its warnings, on stderr)."
+            "--json",
+            help="Print a JSON summary (the text one, with its warnings, on stderr); its scores'"
+            f" {SCORE_UNITS}.",
         ),
     ] = False,
     wait: Annotated[
@@ -421,6 +424,7 @@ def _read_inputs(
 ) -> tuple[list[str], list[str]]:
     """The archs to upload and those to score on, read from their files; the reference arch
     checked too."""
+    from client.measure.errors import ArchitectureError
     from client.measure.networks import check_archs, space_of_arch
 
     given = _read_archs(archs, "--archs", space)
@@ -429,7 +433,11 @@ def _read_inputs(
         # The reference may be of either space; one that looks like neither ('', a word) is
         # checked as --space's, not called "an FBNet arch" of 0 or 1 blocks.
         looks_like = reference.strip().startswith("|") or "," in reference
-        check_archs([reference], space_of_arch(reference) if looks_like else space, ["--reference"])
+        try:
+            check_archs([reference], space_of_arch(reference) if looks_like else space)
+        except ArchitectureError as exc:  # a misused option (exit 2), as a bad --clock is
+            problem = str(exc).removeprefix("arch 1: ")
+            raise typer.BadParameter(problem, param_hint="--reference") from None
     return given, held_out
 
 

@@ -270,15 +270,17 @@ def test_measure_against_a_reference_uploads_paired_timings(target: str, tmp_pat
 def test_a_malformed_reference_is_refused_before_timing(target: str, reference: str) -> None:
     """Before, an empty --reference passed the check and failed only when the first network
     was timed, as "an FBNet arch has 22 blocks, got 0", naming no option; then it named the
-    option but still called '' (or a word) an FBNet arch, measuring NB201."""
+    option but still called '' (or a word) an FBNet arch, measuring NB201. A misused option
+    exits 2, as the README says (it exited 1)."""
     result = invoke(target, "measure", "-d", "pi4", "--reference", reference, *FAST_FLAGS)
-    assert result.exit_code == 1 and result.output.startswith("error: --reference: ")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: Invalid value for --reference: ")
     assert "FBNet" not in result.output and "NB201 arch" in result.output
 
 
 def test_an_fbnet_reference_is_checked_as_fbnet(target: str) -> None:
     result = invoke(target, "measure", "-d", "pi4", "--reference", "k3_e1,skip", *FAST_FLAGS)
-    assert result.exit_code == 1 and "an FBNet arch has 22 blocks, got 2" in result.output
+    assert result.exit_code == 2 and "an FBNet arch has 22 blocks, got 2" in result.output
 
 
 def test_loop_evaluation_scores_out_of_sample_archs(latency: LatencyClient) -> None:
