@@ -19,6 +19,7 @@ and the run sees the steady state of devices in long use.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -148,10 +149,18 @@ class LoadReport:
 
 
 # ---- the server under test ---------------------------------------------------------------------
+def free_ports(count: int) -> list[int]:
+    """``count`` different loopback ports free now: each socket is held until all are chosen,
+    as one closed may be handed out again at once."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def copy_store(source: Path, folder: Path) -> Path:
@@ -174,8 +183,9 @@ class ServedCopy:
 
     def __init__(self, store: Path, folder: Path) -> None:
         self.store = copy_store(store, folder)
-        self.address = f"127.0.0.1:{free_port()}"
-        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        port, metrics_port = free_ports(2)
+        self.address = f"127.0.0.1:{port}"
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.log = folder / "server.log"
         metrics = self.metrics_url.removeprefix("http://").removesuffix("/metrics")
         command = [sys.executable, "-m", "service", "serve", "--address", self.address]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+from service.loadtest import free_port
 from service.probe import ServerExitedError, wait_serving
 from service.server import RunningServer
 from tests.helpers import (  # noqa: F401 - also imported from here by the tests
@@ -61,12 +61,6 @@ def stub(channel: grpc.Channel) -> pb_grpc.LatencyEstimatorStub:
 
 def nb201(arch: str) -> pb.Architecture:
     return pb.Architecture(search_space="nasbench201", arch=arch)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServerProcess:
