@@ -645,9 +645,13 @@ class DevicePosterior:
         if log_normal.any():
             bounds = _lognormal_interval(mean_ms, obs_var_log, self.interval_quantile)
             lower_ms = torch.where(log_normal, bounds[0], lower_ms)
-            # Beyond a log-sd of 2 * 1.645 the mean lies above the 95% quantile: the bound
-            # stretches to the point prediction rather than exclude it.
-            upper_ms = torch.where(log_normal, torch.maximum(bounds[1], mean_ms), upper_ms)
+            # The log-normal's 95% quantile falls once its log-sd passes 1.645, to below the
+            # mean past 3.29, so that the least known archs had the lowest upper bounds (a
+            # review: [0, mean] at an sd 30,000 times the mean); a measurement's Gaussian
+            # bound, mean + 1.645 sd, keeps it rising with the uncertainty.
+            sd_ms = mean_ms * torch.sqrt(torch.expm1(obs_var_log))
+            gaussian_upper = mean_ms + self.interval_quantile * sd_ms
+            upper_ms = torch.where(log_normal, torch.maximum(bounds[1], gaussian_upper), upper_ms)
         var_log = torch.log1p(var_ms / mean_ms**2)
         return LatencyPrediction(
             mean_log=(torch.log(mean_ms) - var_log / 2).numpy(),
