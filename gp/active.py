@@ -184,9 +184,11 @@ def _updated(column: torch.Tensor, best: int, updates: list[_Update]) -> torch.T
 
 
 def select_random(num_candidates: int, count: int, seed: int = 0) -> list[int]:
-    """``count`` distinct positions drawn uniformly from ``num_candidates``."""
+    """``count`` distinct positions drawn uniformly from ``num_candidates``, by ``seed`` and
+    the pool's size: a loop that measures its picks and asks again with the same seed had
+    drawn the same positions of a pool short of them, the next archs of the space along."""
     _check_count(count, num_candidates)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, num_candidates])
     return rng.choice(num_candidates, size=count, replace=False).tolist()
 
 

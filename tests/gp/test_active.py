@@ -212,3 +212,18 @@ def test_numpy_integer_seeds_pick_as_python_ints_do(synthetic) -> None:  # noqa:
     for strategy in ("random", "active", "greedy"):
         expected = select(prior, pool, 4, strategy, 3)
         assert select(prior, pool, np.int64(4), strategy, np.int64(3)) == expected
+
+
+def test_random_picks_asked_again_with_the_same_seed_are_not_the_last_ones_neighbours() -> None:
+    """A loop that measured its random picks and asked again with the same (default) seed got
+    the same positions of the pool short of them: the next archs of the space along (640,
+    4214, ... then 639, 4215, ...), each one edge from one it had just measured."""
+    from gp.active import select_random
+
+    pool = list(range(15_625))
+    first = [pool[i] for i in select_random(len(pool), 6, seed=0)]
+    rest = [arch for arch in pool if arch not in set(first)]
+    second = [rest[i] for i in select_random(len(rest), 6, seed=0)]
+    near = [arch for arch in second if min(abs(arch - f) for f in first) <= 3]
+    assert near == [], (first, second)
+    assert select_random(len(rest), 6, seed=0) == select_random(len(rest), 6, seed=0)
