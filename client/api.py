@@ -561,9 +561,11 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         # its string is the arch. An NB201 cell went as one FBNet block ("expected 22 blocks").
         return to_architecture(items[0], search_space)
     if items and all(isinstance(item, str) for item in items):
-        blocks = ",".join(items)
-        _check_text(blocks, "arch")
-        return pb.Architecture(search_space=search_space or FBNET, arch=blocks)
+        # A csv.reader row of numbers is a vector, as the same text joined is, not FBNet
+        # blocks ("expected 22 blocks, got 4"); any other strings are blocks, one alone too.
+        joined = ",".join(items)
+        numbers = infer_space(joined) == VECTOR
+        return to_architecture(joined, search_space or (VECTOR if numbers else FBNET))
     space = search_space or VECTOR
     if space == VECTOR:
         return pb.Architecture(search_space=VECTOR, features=_floats(items))
@@ -1373,15 +1375,18 @@ class LatencyClient:
             ``model_version`` that picked them.
 
         Raises:
-            NotFoundError: unknown device. InvalidArgumentError: ``count`` below 1 or above
-            the number of candidates given, an unknown strategy, a malformed candidate, no
-            candidates for a space other than NB201, or every candidate already measured
-            or a reference arch.
-            ClientInputError: arguments of the wrong type, or an empty ``candidates``.
+            NotFoundError: unknown device. InvalidArgumentError: ``count`` above the number
+            of candidates given, an unknown strategy, a malformed candidate, no candidates for
+            a space other than NB201, or every candidate already measured or a reference arch.
+            ClientInputError: arguments of the wrong type, ``count`` below 1 or above
+            ``COUNT_MAX``, or an empty ``candidates``.
         """
         _check_text(device, "device")
-        if not (_is_whole(count) and count <= COUNT_MAX):
-            raise ClientInputError(f"count must be a whole number up to {COUNT_MAX}, got {count!r}")
+        # Below 1 too: one below the wire's int32 was protobuf's bare ValueError.
+        if not (_is_whole(count) and 1 <= count <= COUNT_MAX):
+            raise ClientInputError(
+                f"count must be a whole number from 1 up to {COUNT_MAX}, got {count!r}"
+            )
         if not (_is_whole(seed) and 0 <= seed <= SEED_MAX):
             raise ClientInputError(
                 f"seed must be a whole number from 0 to {SEED_MAX}, got {seed!r}"

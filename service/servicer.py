@@ -31,6 +31,7 @@ from service.archs import (
     to_message,
     vector_dim,
 )
+from service.config import ENV_MAX_BATCH
 from service.errors import (
     BatchTooLargeError,
     DeviceNotFoundError,
@@ -90,11 +91,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         self.importing = importing or threading.Event()
 
     # ---- helpers -----------------------------------------------------------------------
-    def _check_batch(self, what: str, size: int) -> None:
+    def _check_batch(self, what: str, size: int, remedy: str = "split the request") -> None:
         if size > self.max_batch:
             raise BatchTooLargeError(
-                f"{size} {what} in one request exceed the limit of {self.max_batch};"
-                " split the request"
+                f"{size} {what} in one request exceed the limit of {self.max_batch}; {remedy}"
             )
 
     def _device(self, name: str) -> DeviceRecord:
@@ -145,7 +145,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         self, request: pb.SuggestSamplesRequest, context: grpc.ServicerContext
     ) -> pb.SuggestSamplesResponse:
         """Ranks the candidate pool (or NB201 minus measured) and returns ``count`` picks."""
-        self._check_batch("candidates", len(request.candidates))
+        # Split, a suggestion's candidates would be two suggestions, each blind to the other.
+        self._check_batch(
+            "candidates", len(request.candidates), f"give fewer (or raise {ENV_MAX_BATCH})"
+        )
         device = self._device(request.device)
         _check_suggest_options(request)
         name = space_name(request.search_space)

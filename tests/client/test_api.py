@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import math
 import pickle
@@ -245,6 +247,16 @@ def test_a_row_of_one_arch_string_is_that_arch() -> None:
     assert to_architecture(["k3_e1"]).search_space == "fbnet"  # a block name stays a block
 
 
+def test_a_row_of_number_strings_is_a_vector_as_the_same_text_joined_is() -> None:
+    """csv.reader rows of a feature file went as FBNet archs: "expected 22 blocks, got 4"."""
+    rows = list(csv.reader(io.StringIO("1.5,1.2,1.1,0\n2,3,4,5\n")))
+    assert to_architectures(rows) == to_architectures(["1.5,1.2,1.1,0", "2,3,4,5"])
+    assert to_architecture(rows[0]).search_space == "vector"
+    assert to_architecture(FBNET_ARCH).search_space == "fbnet"
+    with pytest.raises(ClientInputError, match="not an NB201 arch"):
+        to_architecture(rows[0], "nasbench201")
+
+
 def test_an_arch_in_bytes_is_a_typed_error() -> None:
     # bytes are a sequence of ints: b"|...|" became a feature vector of its byte values.
     for archs in ([LIGHT.encode()], [bytearray(LIGHT.encode())]):
@@ -447,7 +459,8 @@ def test_arguments_the_wire_cannot_carry_are_typed_errors(latency: LatencyClient
     """Each of these raised protobuf's bare TypeError or ValueError (the CLI's --count and
     --seed beyond the wire's int32 and int64 ended in a traceback)."""
     for call, fragment in [
-        (lambda: latency.suggest("pi4", count=2**31), "count must be a whole number up to"),
+        (lambda: latency.suggest("pi4", count=2**31), "count must be a whole number from 1"),
+        (lambda: latency.suggest("pi4", count=-(2**40)), "count must be a whole number from 1"),
         (lambda: latency.suggest("pi4", seed=2**63), "seed must be a whole number from 0"),
         (lambda: latency.suggest("pi4", seed=1.5), "seed must be"),  # type: ignore[arg-type]
         (lambda: latency.suggest("pi4", strategy=1), "strategy must be a string"),  # type: ignore[arg-type]
@@ -1207,7 +1220,7 @@ def test_server_errors_are_typed(latency: LatencyClient) -> None:
         latency.register_device("pi4")
     with pytest.raises(InvalidArgumentError):
         latency.add_measurements("pi4", [(LIGHT, -1.0)])
-    with pytest.raises(InvalidArgumentError):
+    with pytest.raises(ClientInputError):
         latency.suggest("pi4", count=0)
     with pytest.raises(ClientInputError):
         latency.add_measurements("pi4", [(LIGHT, "fast")])  # type: ignore[list-item]

@@ -360,6 +360,10 @@ def test_batch_limit_is_resource_exhausted(
         )
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "exceed the limit of 3" in info.value.details()
+    # Split, a suggestion's candidates would be two suggestions: it had said to split them.
+    suggesting = "candidates" in info.value.details()
+    assert ("split the request" in info.value.details()) != suggesting
+    assert suggesting == info.value.details().endswith("give fewer (or raise LATENCY_MAX_BATCH)")
     assert ok.accepted == 3
     assert small_batch_server.store.table_counts()["measurements"] == before["measurements"] + 3
 
