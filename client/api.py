@@ -77,7 +77,7 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import dialled_target_problem, target_problem
 from service.certificates import certificates_problem
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
-from service.names import composed, token_problem
+from service.names import composed, token_file_named, token_problem
 
 logger = logging.getLogger(__name__)
 
@@ -860,13 +860,13 @@ def read_token(token_file: str | Path | None = None) -> str | None:
             return None
         label = f"${ENV_TOKEN}"
     else:
-        label = f"token file {path}"
+        label = token_file_named(path)
         try:
             token = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ClientInputError(f"cannot read token file {path}: {exc.strerror}") from None
+            raise ClientInputError(f"cannot read {label}: {exc.strerror}") from None
         except UnicodeDecodeError:  # a binary file: it was a traceback
-            raise ClientInputError(f"token file {path} is not text") from None
+            raise ClientInputError(f"{label} is not text") from None
     _check_token(token.strip(), label)
     return token.strip()
 

@@ -21,7 +21,7 @@ import grpc
 from service.config import ENV_TOKEN, ENV_TOKEN_FILE, ServiceConfig
 from service.errors import ConfigError
 from service.guard import UnaryInterceptor, wrap_unary
-from service.names import token_problem
+from service.names import token_file_named, token_problem
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +57,14 @@ def load_token(config: ServiceConfig) -> str | None:
 
 
 def _read_token_file(path: Path) -> str:
-    where = f"token file {path} (--token-file/{ENV_TOKEN_FILE})"
+    where = f"{token_file_named(path)} (--token-file/{ENV_TOKEN_FILE})"
     try:
         text = path.read_text(encoding="utf-8").strip()
         mode = path.stat().st_mode
     except UnicodeDecodeError:  # its message quoted a byte of the token and where it lies
         raise ConfigError(f"{where} is not text") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {where}: {exc}") from None
+    except OSError as exc:  # its own message repeats the path
+        raise ConfigError(f"cannot read {where}: {exc.strerror}") from None
     if mode & 0o077:
         logger.warning("token file %s is readable by other users (chmod 600 it)", path)
     return text

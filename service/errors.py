@@ -123,7 +123,11 @@ def grpc_errors(method: F) -> F:
                 status = (grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
             else:
                 status = (status[0], bounded(status[1]))
-                logger.info("%s: %s %s", method.__name__, status[0].name, status[1])
+                # The store's own faults (a full disk, lost access, corruption) are the
+                # operator's to fix, not the caller's: at INFO, a log at WARNING kept none.
+                operators = isinstance(exc, StoreError) and not isinstance(exc, StoreBusyError)
+                level = logging.WARNING if operators else logging.INFO
+                logger.log(level, "%s: %s %s", method.__name__, status[0].name, status[1])
             context.abort(*status)
 
     return wrapper  # type: ignore[return-value]

@@ -8,8 +8,10 @@ archs first), and a token before it sends one.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
+from pathlib import Path
 
 MAX_NAME_LENGTH = 200
 #: Unicode categories a name may not hold: controls, formats (direction overrides, zero-width
@@ -75,3 +77,13 @@ def token_problem(label: str, token: str) -> str | None:
     if not TOKEN_PATTERN.fullmatch(token):
         return f"{label} must be printable ASCII without spaces"
     return None
+
+
+def token_file_named(path: str | Path) -> str:
+    """How a message names a token file it could not read: by its path where that reads as
+    one (the file, or a folder holding it, exists), else not at all, as a token given in the
+    path's place by mistake (``LATENCY_TOKEN_FILE=$TOKEN``) would be printed."""
+    path = Path(path)
+    if path.exists() or (os.sep in str(path) and path.parent.is_dir()):
+        return f"token file {path}"
+    return "the token file (its path, which names nothing here, not shown: it may be a token)"

@@ -370,6 +370,14 @@ def is_loopback(address: str) -> bool:
 
 
 def _warn_if_exposed(config: ServiceConfig, has_token: bool) -> None:
+    if config.metrics_address and not is_loopback(config.metrics_address):
+        # It holds no device names nor tokens, but it answers anyone, in plaintext, with a
+        # thread per connection held open.
+        logger.warning(
+            "serving metrics on %s, reachable from other machines, unauthenticated and in"
+            " plaintext; keep it on loopback unless a firewall guards the port",
+            config.metrics_address,
+        )
     if is_loopback(config.address):
         return
     if not config.tls:

@@ -31,7 +31,15 @@ from datetime import datetime
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import start_http_server
 
 from service.config import parse_address
@@ -53,6 +61,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # The process's memory, CPU and open files (as the default registry has them): the
+        # README sizes hosts by the server's RSS, which its own registry left unscraped.
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         labels = ["grpc_type", "grpc_service", "grpc_method"]
         self.started = Counter(
             "grpc_server_started", "RPCs started on the server.", labels, registry=self.registry

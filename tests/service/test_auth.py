@@ -208,6 +208,15 @@ def test_an_explicit_token_file_replaces_a_token_variable_set_empty(
     assert load_token(ServiceConfig.from_env(token_file=path)) == TOKEN
 
 
+def test_a_token_given_as_the_token_file_is_not_printed() -> None:
+    """``LATENCY_TOKEN_FILE=$TOKEN`` by mistake printed the token as the file's path."""
+    config = ServiceConfig.from_env(token_file=Path("Zq8s3cretTOKENvalue123"))
+    with pytest.raises(ConfigError) as refused:
+        load_token(config)
+    assert "s3cret" not in str(refused.value)
+    assert str(refused.value).startswith("cannot read the token file (its path")
+
+
 @pytest.mark.parametrize(
     "settings, fragment",
     [

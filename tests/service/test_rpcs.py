@@ -831,9 +831,10 @@ def test_add_measurements_in_all_spaces(stub: pb_grpc.LatencyEstimatorStub) -> N
 
 
 def test_an_upload_to_a_full_disk_is_resource_exhausted_and_stores_nothing(
-    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """It was INTERNAL 'internal error: OperationalError', which says nothing of the cause."""
+    """It was INTERNAL 'internal error: OperationalError', which says nothing of the cause;
+    then logged at INFO, as a caller's mistake is, so that a log at WARNING showed nothing."""
     register(stub, "full")
     db = server.store._db
     pages = db.execute("PRAGMA page_count").fetchone()[0]
@@ -844,6 +845,8 @@ def test_an_upload_to_a_full_disk_is_resource_exhausted_and_stores_nothing(
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "its disk is full" in raised.value.details()
     assert stub.GetDevice(pb.GetDeviceRequest(name="full")).measurement_count == 0
+    (logged,) = [r for r in caplog.records if "its disk is full" in r.getMessage()]
+    assert logged.levelno == logging.WARNING
 
 
 def test_an_upload_the_disk_fails_is_unavailable_naming_the_store(

@@ -103,6 +103,8 @@ def test_metrics_endpoint_counts_statuses_latencies_and_fits(observed: RunningSe
     # pi4 was conditioned twice: before and after its new measurement (one refit each).
     assert value(samples, "latency_model_fit_seconds_count", stage="device") == 2
     assert 0 < value(samples, "latency_model_fit_seconds_sum", stage="device") < elapsed
+    # The server's own memory (the README sizes hosts by it): its registry had none.
+    assert value(samples, "process_resident_memory_bytes") > 10e6
 
 
 def test_servers_in_one_process_keep_their_own_metrics(

@@ -313,6 +313,25 @@ def test_a_server_off_loopback_warns_of_what_anyone_can_do(
     assert lines == ([] if warned is None else [warned])
 
 
+@pytest.mark.parametrize("metrics", ["0.0.0.0:0", "127.0.0.1:0"])
+def test_metrics_off_loopback_are_warned_of(
+    metrics: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the gRPC address was checked: metrics on 0.0.0.0, unauthenticated and plaintext,
+    started without a word."""
+    config = ServiceConfig(
+        address="127.0.0.1:0", store_path=tmp_path / "store.sqlite", metrics_address=metrics
+    )
+    with caplog.at_level(logging.WARNING, logger="service.server"):
+        create_server(config, {}).stop(grace=0)
+    lines = [r.getMessage() for r in caplog.records if "reachable from other" in r.getMessage()]
+    exposed = [
+        f"serving metrics on {metrics}, reachable from other machines, unauthenticated and in"
+        " plaintext; keep it on loopback unless a firewall guards the port"
+    ]
+    assert lines == (exposed if metrics.startswith("0.0.0.0") else [])
+
+
 def test_serve_flags_tls_and_token_file_end_to_end(tls_files: TlsFiles, tmp_path: Path) -> None:
     """The CLI: TLS from flags, token from a file, health --ca; the token never logged."""
     token_file = tmp_path / "token"
