@@ -16,6 +16,9 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service.errors import InvalidRequestError
 
 DEFAULT_SPACE = "nasbench201"
+#: Most features of a vector arch: far above any encoding (FBNet's has 255), and one of 4
+#: million took 26 s and 1 GB to canonicalise, past its caller's deadline (a review).
+MAX_VECTOR_FEATURES = 10_000
 
 #: (space name, vector dim or 0): how the store and the caches group measurements.
 SpaceKey = tuple[str, int]
@@ -114,6 +117,10 @@ class ArchParser:
         if name == VectorSpace.name:
             values = list(message.features) if message.features else message.arch
             dim = len(values) if not isinstance(values, str) else vector_dim(values.strip())
+            if dim > MAX_VECTOR_FEATURES:
+                raise GPInputError(
+                    f"a vector arch has at most {MAX_VECTOR_FEATURES:,} features, got {dim:,}"
+                )
             space = self.space(name, dim)
             if dim != space.dim:
                 raise GPInputError(

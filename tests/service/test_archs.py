@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service._proto.latency.v1 import latency_pb2 as pb
-from service.archs import ArchParser
+from service.archs import MAX_VECTOR_FEATURES, ArchParser
 from service.errors import InvalidRequestError
 
 
@@ -41,3 +41,15 @@ def test_a_vector_of_another_length_than_the_first_names_the_first_one(
         "measurement 1: expected 3 features (the length of the request's first vector),"
         f" got {len(features)}"
     )
+
+
+@pytest.mark.parametrize("spelled", ["features", "arch"])
+def test_a_vector_longer_than_any_encoding_is_refused_before_it_is_read(spelled: str) -> None:
+    """One of 4 million features took 26 s and 1 GB to canonicalise, past its deadline."""
+    values = (0.5,) * (MAX_VECTOR_FEATURES + 1)
+    given = {"features": values} if spelled == "features" else {"arch": ",".join(map(str, values))}
+    with pytest.raises(InvalidRequestError) as refused:
+        ArchParser().parse([vector(**given)])
+    assert str(refused.value) == "arch 0: a vector arch has at most 10,000 features, got 10,001"
+    longest = ArchParser().parse_one(vector(features=values[1:]))
+    assert longest.space.dim == MAX_VECTOR_FEATURES
