@@ -141,7 +141,8 @@ class Predictions:
     Attributes:
         mean_ms: posterior mean latency (ms).
         variance_ms2: posterior variance of the latency (ms^2).
-        lower_ms, upper_ms: central 90% interval of a measurement (noise included).
+        lower_ms, upper_ms: central 90% interval of a measurement (noise included); where
+            the uncertainty is large, upper_ms is at least mean + 1.645 sd (see the .proto).
         model_version: changes whenever the fit or the device's data changes.
         warnings: what the service's model assumed of the device's data to answer (a vector
             feature taken as 0, say), once each; also logged, the first time this client gets

@@ -91,7 +91,10 @@ class LatencyDataset:
             return None
         query = self.file_order[HELP_QUERY_POSITIONS.start : HELP_QUERY_POSITIONS.stop]
         trimmed = int(len(query) * HELP_QUERY_TRIMMED_SHARE)
-        by_latency = query[np.argsort(self.table(device)[query], kind="stable")]
+        # Sorted as HELP's loader sorts (numpy's default sort of float32 latencies), so that
+        # ties at the cuts (pixel2's whole milliseconds) fall as its code breaks them here.
+        latency = self.table(device)[query].astype(np.float32)
+        by_latency = query[np.argsort(latency)]
         return by_latency[trimmed : len(query) - trimmed]
 
     def require(self, devices: list[str]) -> None:

@@ -115,12 +115,13 @@ class ArchParser:
         """Validates one Architecture message (errors carry no position)."""
         name = space_name(message.search_space, self.default_space)
         if name == VectorSpace.name:
-            values = list(message.features) if message.features else message.arch
-            dim = len(values) if not isinstance(values, str) else vector_dim(values.strip())
-            if dim > MAX_VECTOR_FEATURES:
+            features = message.features
+            dim = len(features) if features else vector_dim(message.arch.strip())
+            if dim > MAX_VECTOR_FEATURES:  # before a copy of it is made
                 raise GPInputError(
                     f"a vector arch has at most {MAX_VECTOR_FEATURES:,} features, got {dim:,}"
                 )
+            values = list(features) if features else message.arch
             space = self.space(name, dim)
             if dim != space.dim:
                 raise GPInputError(

@@ -84,6 +84,10 @@ def token_file_named(path: str | Path) -> str:
     one (the file, or a folder holding it, exists), else not at all, as a token given in the
     path's place by mistake (``LATENCY_TOKEN_FILE=$TOKEN``) would be printed."""
     path = Path(path)
-    if path.exists() or (os.sep in str(path) and path.parent.is_dir()):
+    try:
+        reads_as_path = path.exists() or (os.sep in str(path) and path.parent.is_dir())
+    except (OSError, ValueError):  # a part too long for a file name (a JWT), or a NUL
+        reads_as_path = False
+    if reads_as_path:
         return f"token file {path}"
     return "the token file (its path, which names nothing here, not shown: it may be a token)"

@@ -78,6 +78,10 @@ _ACCESS_CODES = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sql
 #: How long a write waits for the write lock (this process's earlier writes, then another
 #: process's transaction) before it fails as busy.
 BUSY_TIMEOUT_S = 10.0
+#: Longest name a lookup compares: a name is checked at most MAX_NAME_LENGTH characters as
+#: given, but stored composed (NFC), and either form may be some times longer than the other
+#: (U+0958 composes to two characters; a Hangul syllable decomposes to three).
+LONGEST_LOOKUP = 8 * MAX_NAME_LENGTH
 _ADVICE = "restore it from a backup, or move it away to start an empty store"
 _SCHEMA_ADVICE = "use a store this service created, or move it away to start an empty store"
 
@@ -586,12 +590,10 @@ class Store:
     def resolve(self, name: str) -> DeviceRecord:
         """The device called ``name`` (name first, then alias; as given, then in its composed
         form, as names are stored); raises DeviceNotFoundError."""
-        if len(name) > MAX_NAME_LENGTH:
-            # No name is that long, and near-names of one of 30 million characters took 13 s
-            # and 1.5 GB (a review, 2026-12-06): the one quoted whole, too.
-            raise DeviceNotFoundError(
-                f"unknown device {name[:40]!r}...: longer than any name ({MAX_NAME_LENGTH})"
-            )
+        if len(name) > LONGEST_LOOKUP:
+            # Near-names of one of 30 million characters took 13 s and 1.5 GB (a review,
+            # 2026-12-06), and the message quoted it whole.
+            raise DeviceNotFoundError(f"unknown device {name[:40]!r}...: longer than any name")
         with self._read() as db:
             found = _lookup(db, name)
             if found is None and composed(name) != name:

@@ -9,8 +9,9 @@ in a subprocess; a proxy takes their loopback calls (grpc and the metrics scrape
 
 import os
 
-#: The variables the suite itself reads: where the tables are, and a longer fuzzing run.
-_SUITE_SETTINGS = {"LATENCY_DATASET_DIR", "LATENCY_FUZZ_EXAMPLES"}
+#: The variables the suite itself reads: where the tables are, and longer fuzzing and crash
+#: runs (the README's).
+_SUITE_SETTINGS = {"LATENCY_DATASET_DIR", "LATENCY_FUZZ_EXAMPLES", "LATENCY_CRASH_CYCLES"}
 _RUNNER_ONLY = {"GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE"}
 _PROXIES = {"http_proxy", "https_proxy", "grpc_proxy", "all_proxy"}
 

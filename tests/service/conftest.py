@@ -22,7 +22,7 @@ import pytest
 
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
-from service.loadtest import free_port
+from service.loadtest import free_port, free_ports  # noqa: F401 - free_port: for the tests
 from service.probe import ServerExitedError, wait_serving
 from service.server import RunningServer
 from tests.helpers import (  # noqa: F401 - also imported from here by the tests
@@ -71,9 +71,18 @@ class ServerProcess:
     started: ClassVar[list[ServerProcess]] = []
 
     def __init__(
-        self, store: Path, extra: list[str] | None = None, env: dict[str, str] | None = None
+        self,
+        store: Path,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        metrics: bool = False,
     ) -> None:
-        self.address = f"127.0.0.1:{free_port()}"
+        port, metrics_port = free_ports(2)  # together: one closed may be handed out again
+        self.address = f"127.0.0.1:{port}"
+        #: Where its metrics are served (``metrics``), else None.
+        self.metrics_address = f"127.0.0.1:{metrics_port}" if metrics else None
+        if self.metrics_address is not None:
+            extra = [*(extra or []), "--metrics-address", self.metrics_address]
         env = {
             **os.environ,
             "LATENCY_FIT_ITERATIONS": str(FIT_ITERATIONS),

@@ -209,12 +209,14 @@ def test_an_explicit_token_file_replaces_a_token_variable_set_empty(
 
 
 def test_a_token_given_as_the_token_file_is_not_printed() -> None:
-    """``LATENCY_TOKEN_FILE=$TOKEN`` by mistake printed the token as the file's path."""
-    config = ServiceConfig.from_env(token_file=Path("Zq8s3cretTOKENvalue123"))
-    with pytest.raises(ConfigError) as refused:
-        load_token(config)
-    assert "s3cret" not in str(refused.value)
-    assert str(refused.value).startswith("cannot read the token file (its path")
+    """``LATENCY_TOKEN_FILE=$TOKEN`` by mistake printed the token as the file's path; one too
+    long for a file name (a JWT) was a traceback that printed it too."""
+    for token in ("Zq8s3cretTOKENvalue123", "Zq8s3cret" * 40):
+        config = ServiceConfig.from_env(token_file=Path(token))
+        with pytest.raises(ConfigError) as refused:
+            load_token(config)
+        assert "s3cret" not in str(refused.value)
+        assert str(refused.value).startswith("cannot read the token file (its path")
 
 
 @pytest.mark.parametrize(

@@ -95,10 +95,9 @@ def test_sigterm_leaves_after_the_grace_period_though_a_handler_runs_on(tmp_path
     """Before, the process stayed until every abandoned handler ended (a suggestion over 100k
     FBNet archs: about 40 s after SIGTERM), past a supervisor's kill timeout."""
     from gp.spaces.fbnet import random_archs
-    from tests.service.conftest import free_port
 
-    metrics = f"127.0.0.1:{free_port()}"
-    server = ServerProcess(tmp_path / "store.sqlite", ["--metrics-address", metrics])
+    server = ServerProcess(tmp_path / "store.sqlite", metrics=True)
+    metrics = server.metrics_address
     server.wait_serving()
     channel, stub = stub_for(server)
     stub.RegisterDevice(pb.RegisterDeviceRequest(name="edge"))
@@ -139,11 +138,9 @@ def test_sigterm_does_not_wait_for_a_write_stuck_on_another_process_lock(tmp_pat
     or, where it has not yet noticed, with the store left open to it."""
     import sqlite3
 
-    from tests.service.conftest import free_port
-
-    metrics = f"127.0.0.1:{free_port()}"
     store = tmp_path / "store.sqlite"
-    server = ServerProcess(store, ["--metrics-address", metrics])
+    server = ServerProcess(store, metrics=True)
+    metrics = server.metrics_address
     server.wait_serving()
     channel, stub = stub_for(server)
     stub.RegisterDevice(pb.RegisterDeviceRequest(name="edge"))

@@ -346,7 +346,7 @@ def test_a_call_waiting_for_a_busy_device_ends_at_its_deadline(
     register(stub, "held")
     upload = pb.AddMeasurementsRequest(device="held", measurements=[measure(ARCHS[0], 1.0)])
     query = pb.PredictRequest(device="held", archs=[nb201(ARCHS[0])])
-    with server.registry.consistent(server.store.resolve("held")):  # as a long pick holds it
+    with server.registry.consistent(server.store.resolve("held")):  # as an upload holds it
         calls = ((stub.AddMeasurements, upload), (stub.Predict, query))
         assert_calls_end_at_their_deadline(server, calls, timeout=0.3)
     assert stub.GetDevice(pb.GetDeviceRequest(name="held")).measurement_count == 0

@@ -76,10 +76,21 @@ def test_a_name_longer_than_any_is_unknown_without_a_search_for_near_ones(
 
     monkeypatch.setattr("service.store._near_names", no_search)
     with pytest.raises(DeviceNotFoundError) as refused:
-        store.resolve("raspi4" + "x" * 1_000)
+        store.resolve("raspi4" + "x" * 2_000)
     assert str(refused.value).strip('"') == (
-        f"unknown device {'raspi4' + 'x' * 34!r}...: longer than any name (200)"
+        f"unknown device {'raspi4' + 'x' * 34!r}...: longer than any name"
     )
+
+
+def test_a_name_longer_in_one_normal_form_than_the_checked_length_is_found(store: Store) -> None:
+    """A name is checked as given (at most 200 characters) but stored composed: U+0958 x 150
+    is stored as 300 characters, and a 200-character "cafe..." typed decomposed is 250; each
+    was refused as longer than any name."""
+    widened = store.register_device("\u0958" * 150)
+    assert len(widened.name) == 300
+    assert store.resolve(widened.name).id == widened.id
+    accented = store.register_device("caf\u00e9" * 50)
+    assert store.resolve("cafe\u0301" * 50).id == accented.id
 
 
 def test_batches_are_atomic_and_bump_the_version(store: Store) -> None:
