@@ -91,10 +91,10 @@ class LatencyDataset:
             return None
         query = self.file_order[HELP_QUERY_POSITIONS.start : HELP_QUERY_POSITIONS.stop]
         trimmed = int(len(query) * HELP_QUERY_TRIMMED_SHARE)
-        # Sorted as HELP's loader sorts (numpy's default sort of float32 latencies), so that
-        # ties at the cuts (pixel2's whole milliseconds) fall as its code breaks them here.
-        latency = self.table(device)[query].astype(np.float32)
-        by_latency = query[np.argsort(latency)]
+        # Ties at the cuts (pixel2's whole milliseconds) go by file position: HELP's loader
+        # sorts with numpy's unstable default, whose ties fall differently from one numpy
+        # release, and one CPU, to the next (5-24 archs of the 800 on some devices).
+        by_latency = query[np.argsort(self.table(device)[query], kind="stable")]
         return by_latency[trimmed : len(query) - trimmed]
 
     def require(self, devices: list[str]) -> None:

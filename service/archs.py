@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from gp.errors import GPInputError
 from gp.spaces import SearchSpace, VectorSpace, get_space
 from service._proto.latency.v1 import latency_pb2 as pb
-from service.errors import InvalidRequestError
+from service.errors import CallEndedError, InvalidRequestError
+from service.waiting import Ended, never
 
 DEFAULT_SPACE = "nasbench201"
 #: Most features of a vector arch: far above any encoding (FBNet's has 255), and one of 4
 #: million took 26 s and 1 GB to canonicalise, past its caller's deadline (a review).
 MAX_VECTOR_FEATURES = 10_000
+
+#: How many archs are read between two looks at whether the call has ended.
+ENDED_CHECK_EVERY = 256
 
 #: (space name, vector dim or 0): how the store and the caches group measurements.
 SpaceKey = tuple[str, int]
@@ -79,9 +83,16 @@ class ArchParser:
     """
 
     def __init__(
-        self, label: str = "arch", default_space: str = DEFAULT_SPACE, naming_stored: bool = False
+        self,
+        label: str = "arch",
+        default_space: str = DEFAULT_SPACE,
+        naming_stored: bool = False,
+        ended: Ended = never,
     ) -> None:
         self.label = label
+        #: Whether the call reading the archs has ended: a request of 830 vectors of 10,000
+        #: features took 14 s to read, past its caller's deadline (a review, 2026-12-06).
+        self.ended = ended
         self.default_space = space_name(default_space)
         self.naming_stored = naming_stored
         self._spaces: dict[str, SearchSpace] = {}
@@ -139,7 +150,15 @@ class ArchParser:
         return [self.parse_at(i, message) for i, message in enumerate(messages)]
 
     def parse_at(self, index: int, message: pb.Architecture) -> ParsedArch:
-        """:meth:`parse_one`, with errors naming the item (``"<label> <index>: ..."``)."""
+        """:meth:`parse_one`, with errors naming the item (``"<label> <index>: ..."``).
+
+        Raises:
+            CallEndedError: the call ended before the item (asked every ENDED_CHECK_EVERY).
+        """
+        if index % ENDED_CHECK_EVERY == 0 and self.ended():
+            raise CallEndedError(
+                f"the call ended while its {self.label}s were read: nothing was done"
+            )
         try:
             return self.parse_one(message)
         except GPInputError as exc:

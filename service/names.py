@@ -84,10 +84,17 @@ def token_file_named(path: str | Path) -> str:
     one (the file, or a folder holding it, exists), else not at all, as a token given in the
     path's place by mistake (``LATENCY_TOKEN_FILE=$TOKEN``) would be printed."""
     path = Path(path)
-    try:
-        reads_as_path = path.exists() or (os.sep in str(path) and path.parent.is_dir())
-    except (OSError, ValueError):  # a part too long for a file name (a JWT), or a NUL
-        reads_as_path = False
-    if reads_as_path:
+    if _names_a_place(path) or (os.sep in str(path) and _names_a_place(path.parent)):
         return f"token file {path}"
     return "the token file (its path, which names nothing here, not shown: it may be a token)"
+
+
+def _names_a_place(path: Path) -> bool:
+    """Whether something is at ``path``, or may be where this process may not look (a folder
+    it cannot search); not for a name too long for a file (a JWT) or one holding a NUL."""
+    try:
+        return path.exists()
+    except PermissionError:
+        return True
+    except (OSError, ValueError):
+        return False

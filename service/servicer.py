@@ -42,7 +42,7 @@ from service.errors import (
 from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
 from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
-from service.waiting import Ended
+from service.waiting import Ended, never
 from service.wording import MEASURED_BEFORE, quantity
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """Predicts every requested arch, grouped by space, answers in request order."""
         self._check_batch("archs", len(request.archs))
         device = self._device(request.device)
-        groups = group_by_space(ArchParser("arch").parse(request.archs))
+        parser = ArchParser("arch", ended=_ended(context))
+        groups = group_by_space(parser.parse(request.archs))
         self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
         predictions: dict[int, pb.Prediction] = {}
         warnings: dict[str, None] = {}  # in order, once each
@@ -152,7 +153,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         device = self._device(request.device)
         _check_suggest_options(request)
         name = space_name(request.search_space)
-        parser = ArchParser("candidate", default_space=name)
+        parser = ArchParser("candidate", default_space=name, ended=_ended(context))
         space = self._suggest_space(parser, name, request.candidates)
         candidates = self._candidates(parser, name, request.candidates)
         ended = _ended(context)
@@ -238,7 +239,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """Validates every measurement, then stores them all in one transaction."""
         self._check_batch("measurements", len(request.measurements))
         device = self._registered(request.device)
-        rows, parsed = _measurement_rows(request.measurements)
+        rows, parsed = _measurement_rows(request.measurements, ended=_ended(context))
         _check_request_id(request.request_id)
         if not rows:  # a client checking its write access: nothing to store or recompute
             logger.debug("empty upload to %s: nothing stored", device.name)
@@ -286,13 +287,11 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         self._check_batch("archs", len(request.archs))
         self._check_batch("measurements", len(request.measurements))
         device = self._device(request.device)  # nothing to delete: no hint to register it
-        targets = [
-            (a.space.name, a.canonical)
-            for a in ArchParser("arch", naming_stored=True).parse(request.archs)
-        ]
-        exact, _ = _measurement_rows(request.measurements, naming_stored=True)
-        _check_request_id(request.request_id)
         ended = _ended(context)
+        parser = ArchParser("arch", naming_stored=True, ended=ended)
+        targets = [(a.space.name, a.canonical) for a in parser.parse(request.archs)]
+        exact, _ = _measurement_rows(request.measurements, naming_stored=True, ended=ended)
+        _check_request_id(request.request_id)
         # Under the device's lock, as an upload: no answer about the device sees half of it.
         with self.registry.device_lock(device, context.time_remaining(), ended):
             done = self.store.delete_batch(
@@ -535,15 +534,16 @@ def _check_suggest_options(request: pb.SuggestSamplesRequest) -> None:
 
 
 def _measurement_rows(
-    measurements: Sequence[pb.Measurement], naming_stored: bool = False
+    measurements: Sequence[pb.Measurement], naming_stored: bool = False, ended: Ended = never
 ) -> tuple[list[MeasurementRow], list[ParsedArch]]:
     """Validates measurements (``naming_stored``: a deletion's, whose archs are parsed as
-    :class:`ArchParser` says); raises InvalidRequestError naming the first bad one.
+    :class:`ArchParser` says; ``ended``: the call's, asked as they are read); raises
+    InvalidRequestError naming the first bad one.
 
     Returns:
         The rows to store (or delete), and each one's parsed arch.
     """
-    parser = ArchParser("measurement", naming_stored=naming_stored)
+    parser = ArchParser("measurement", naming_stored=naming_stored, ended=ended)
     rows, archs = [], []
     for i, measurement in enumerate(measurements):
         latency = measurement.latency_ms

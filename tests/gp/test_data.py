@@ -249,3 +249,13 @@ def test_help_s_query_set_is_the_middle_800_by_latency_of_file_positions_900_to_
     assert set(positions) == set(range(1000, 1800))  # later positions hold faster archs here
     assert list(latency[query]) == sorted(latency[query])
     assert LatencyDataset({"dev": latency}).help_query_archs("dev") is None
+
+
+def test_ties_at_help_s_cuts_go_by_file_position() -> None:
+    """HELP's loader sorts with numpy's unstable default: its ties (pixel2's whole
+    milliseconds) fell differently from one numpy release, and CPU, to the next."""
+    order = np.arange(NUM_ARCHS)
+    latency = np.full(NUM_ARCHS, 5.0)  # all of HELP's 1,000 tie
+    query = LatencyDataset({"dev": latency}, file_order=order).help_query_archs("dev")
+    assert query is not None
+    np.testing.assert_array_equal(query, np.arange(1000, 1800))

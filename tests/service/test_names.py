@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from service.names import MAX_NAME_LENGTH, name_problem, token_problem, unprintable_problem
+from pathlib import Path
+
+import pytest
+
+from service.names import (
+    MAX_NAME_LENGTH,
+    name_problem,
+    token_file_named,
+    token_problem,
+    unprintable_problem,
+)
 
 
 def test_a_name_of_the_maximum_length_is_taken_and_one_more_is_refused() -> None:
@@ -31,3 +41,22 @@ def test_a_token_is_visible_ascii_only() -> None:
     assert token_problem("token", "\x21" + "a" * 30 + "\x7e") is None
     for bad in ("abc\x7fdef", "abc def", "abc\tdef"):  # DEL, space, tab: not visible
         assert token_problem("token", bad) == "token must be printable ASCII without spaces"
+
+
+def test_a_token_file_is_named_unless_its_path_may_be_a_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token given in the path's place is not printed (one too long for a file name was a
+    traceback that printed it); a file in a folder this process may not search is named."""
+    held = tmp_path / "token"
+    held.write_text("x")
+    assert token_file_named(held) == f"token file {held}"
+    assert token_file_named(tmp_path / "missing") == f"token file {tmp_path / 'missing'}"
+    for token in ("Zq8s3cretTOKENvalue123", "Zq8s3cret" * 40):
+        assert "s3cret" not in token_file_named(token)
+
+    def refused(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "exists", refused)
+    assert token_file_named(held) == f"token file {held}"
