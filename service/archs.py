@@ -153,9 +153,10 @@ class ArchParser:
         """:meth:`parse_one`, with errors naming the item (``"<label> <index>: ..."``).
 
         Raises:
-            CallEndedError: the call ended before the item (asked every ENDED_CHECK_EVERY).
+            CallEndedError: the call ended before the item (asked every ENDED_CHECK_EVERY,
+                not before the first: a short request is read at once).
         """
-        if index % ENDED_CHECK_EVERY == 0 and self.ended():
+        if index and index % ENDED_CHECK_EVERY == 0 and self.ended():
             raise CallEndedError(
                 f"the call ended while its {self.label}s were read: nothing was done"
             )

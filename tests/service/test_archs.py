@@ -66,4 +66,4 @@ def test_reading_stops_once_the_call_has_ended() -> None:
     messages = [vector(features=(1.0, 2.0))] * (3 * ENDED_CHECK_EVERY)
     with pytest.raises(CallEndedError, match="^the call ended while its archs were read"):
         ArchParser(ended=ended).parse(messages)
-    assert len(asked) == 2  # at arch 0 and at arch ENDED_CHECK_EVERY, not at each
+    assert len(asked) == 2  # at ENDED_CHECK_EVERY and twice that, not at each arch
