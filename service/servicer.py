@@ -120,12 +120,12 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """Predicts every requested arch, grouped by space, answers in request order."""
         self._check_batch("archs", len(request.archs))
         device = self._device(request.device)
-        parser = ArchParser("arch", ended=_ended(context))
-        groups = group_by_space(parser.parse(request.archs))
+        ended = _ended(context)
+        groups = group_by_space(ArchParser("arch", ended=ended).parse(request.archs))
         self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
         predictions: dict[int, pb.Prediction] = {}
         warnings: dict[str, None] = {}  # in order, once each
-        with self.registry.consistent(device, context.time_remaining(), _ended(context)) as device:
+        with self.registry.consistent(device, context.time_remaining(), ended) as device:
             for group in groups.values():
                 self._check_vector_length(device, group.space, f"arch {group.positions[0]}: ")
                 result, said = self.registry.predict(device, group.space, group.archs)
@@ -153,10 +153,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         device = self._device(request.device)
         _check_suggest_options(request)
         name = space_name(request.search_space)
-        parser = ArchParser("candidate", default_space=name, ended=_ended(context))
+        ended = _ended(context)
+        parser = ArchParser("candidate", default_space=name, ended=ended)
         space = self._suggest_space(parser, name, request.candidates)
         candidates = self._candidates(parser, name, request.candidates)
-        ended = _ended(context)
         with self.registry.consistent(device, context.time_remaining(), ended) as device:
             self._check_vector_length(device, space, "candidate 0: ")
             inputs = self.registry.suggestion_inputs(device, space, request.count, candidates)

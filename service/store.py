@@ -596,8 +596,8 @@ class Store:
             raise DeviceNotFoundError(f"unknown device {name[:40]!r}...: longer than any name")
         with self._read() as db:
             found = _lookup(db, name)
-            if found is None and composed(name) != name:
-                found = _lookup(db, composed(name))
+            if found is None and (stored := composed(name)) != name:
+                found = _lookup(db, stored)
             if found is not None:
                 return _record(db, found[0])
             known = db.execute(
