@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import grpc
 
+from service.wording import SERVER_BUSY
+
 
 class ClientInputError(ValueError):
     """The caller's input cannot be sent (an unknown arch type, an unreadable file...), or the
@@ -74,8 +76,10 @@ class ResourceExhaustedError(LatencyServiceError):
 
 
 class ServerBusyError(ResourceExhaustedError):
-    """grpc turned the call away before the service saw it: the server already had its limit
-    of calls (256) running or queued. Retried with backoff, as nothing was done."""
+    """The server turned the call away busy: grpc, before the service saw it, when the
+    server already had its limit of calls (256) running or queued; or the service, when half
+    its workers were choosing suggestions (SuggestSamples). Retried with backoff, as nothing
+    was done."""
 
 
 class UnauthenticatedError(LatencyServiceError):
@@ -128,7 +132,9 @@ def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> 
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
     cls = _BY_CODE.get(code, GenericServiceError)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and details == CONCURRENCY_LIMIT_DETAILS:
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and (
+        details == CONCURRENCY_LIMIT_DETAILS or details.startswith(SERVER_BUSY)
+    ):
         cls = ServerBusyError
     return cls(details or "", code=code.name, method=method, target=target)
 

@@ -92,7 +92,8 @@ class ServiceConfig:
         store_path: the SQLite file; the model cache lives beside it.
         dataset: a HELP dataset directory imported at first start when the store is empty.
         max_batch: most archs/measurements/candidates one request may carry.
-        max_workers: gRPC thread pool size.
+        max_workers: gRPC thread pool size; half of them (at least one) may choose
+            suggestions at once (:attr:`suggestion_slots`).
         max_concurrent_rpcs: RPCs in flight (running or queued for a worker) before the server
             answers RESOURCE_EXHAUSTED; well above the expected clients, since grpc counts a
             call until its status is sent and a client's next call can arrive before that.
@@ -146,6 +147,12 @@ class ServiceConfig:
             )
         if self.dataset is not None:
             self._check_dataset(self.dataset)
+
+    @property
+    def suggestion_slots(self) -> int:
+        """How many SuggestSamples may choose at once: an active pick of thousands takes
+        hours, so without a bound a few such calls would hold every worker."""
+        return max(1, self.max_workers // 2)
 
     @staticmethod
     def _check_dataset(path: Path) -> None:

@@ -60,6 +60,14 @@ class BatchTooLargeError(ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class ServerBusyError(ServiceError):
+    """The server is doing as much of this kind of work as it allows at once: nothing was
+    done, and a retry after a pause may succeed (its message starts with
+    :data:`service.wording.SERVER_BUSY`, which the client retries on)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class DeadlineExceededError(ServiceError):
     """The call's deadline passed before it could do its work (it waited for a device)."""
 

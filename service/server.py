@@ -314,7 +314,9 @@ def _start(
     # waits for a start with --dataset to finish it.
     if config.dataset is not None or import_marker(store.path).exists():
         importing.set()
-    servicer = LatencyEstimatorServicer(store, registry, config.max_batch, importing)
+    servicer = LatencyEstimatorServicer(
+        store, registry, config.max_batch, importing, config.suggestion_slots
+    )
     pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

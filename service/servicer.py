@@ -10,7 +10,8 @@ import itertools
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 import grpc
@@ -37,13 +38,14 @@ from service.errors import (
     DeviceNotFoundError,
     InvalidRequestError,
     NotReadyError,
+    ServerBusyError,
     grpc_errors,
 )
 from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
 from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
-from service.waiting import Ended, never
-from service.wording import MEASURED_BEFORE, quantity
+from service.waiting import Ended, acquiring, never, wait_until
+from service.wording import MEASURED_BEFORE, SERVER_BUSY, quantity
 
 logger = logging.getLogger(__name__)
 PageItem = TypeVar("PageItem", pb.Device, pb.Measurement)
@@ -72,6 +74,9 @@ UPLOAD_WAY_OUT = (
     "; to measure it with another encoding, delete its vectors first (DeleteMeasurements;"
     " `client delete --space vector`), or upload these under another device name"
 )
+#: How long a suggestion waits for a slot before it is turned away busy: a burst of short
+#: picks queues for a moment, and a call that cannot start holds its worker no longer.
+SLOT_WAIT_S = 1.0
 
 
 class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
@@ -83,10 +88,13 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         registry: Registry,
         max_batch: int = 100_000,
         importing: threading.Event | None = None,
+        suggestion_slots: int = 4,
     ) -> None:
         self.store = store
         self.registry = registry
         self.max_batch = max_batch
+        self.suggestion_slots = suggestion_slots
+        self._free_suggestion_slots = threading.BoundedSemaphore(suggestion_slots)
         #: Set while the start imports its dataset: RegisterDevice waits for it (see there).
         self.importing = importing or threading.Event()
 
@@ -152,8 +160,34 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         )
         device = self._device(request.device)
         _check_suggest_options(request)
-        name = space_name(request.search_space)
         ended = _ended(context)
+        with self._suggestion_slot(context.time_remaining(), ended):
+            return self._suggest(device, request, context, ended)
+
+    @contextmanager
+    def _suggestion_slot(self, remaining: float | None, ended: Ended) -> Iterator[None]:
+        """Holds one of the server's suggestion slots, or turns the call away busy."""
+        wait = SLOT_WAIT_S if remaining is None else min(remaining, SLOT_WAIT_S)
+        slot = acquiring(self._free_suggestion_slots)
+        if not wait_until(slot, wait, ended, "a suggestion slot"):
+            raise ServerBusyError(
+                f"{SERVER_BUSY}it is choosing {quantity(self.suggestion_slots, 'suggestion')}"
+                " already, as many as it chooses at once (half its workers): nothing was done;"
+                " retry after a pause"
+            )
+        try:
+            yield
+        finally:
+            self._free_suggestion_slots.release()
+
+    def _suggest(
+        self,
+        device: DeviceRecord,
+        request: pb.SuggestSamplesRequest,
+        context: grpc.ServicerContext,
+        ended: Ended,
+    ) -> pb.SuggestSamplesResponse:
+        name = space_name(request.search_space)
         parser = ArchParser("candidate", default_space=name, ended=ended)
         space = self._suggest_space(parser, name, request.candidates)
         candidates = self._candidates(parser, name, request.candidates)

@@ -1,6 +1,6 @@
 """How the tools word a count in a message ("1 arch", "2 archs", never "1 archs"), a surprising
-latency measured before the upload that found it, and what they add to grpc's few words for a
-plaintext call to a server that speaks TLS, or a TLS call to one that does not.
+latency measured before the upload that found it, a busy server, and what they add to grpc's
+few words for a plaintext call to a server that speaks TLS, or a TLS call to one that does not.
 
 Imports only the standard library, so the client uses it without the server's modules.
 """
@@ -10,6 +10,12 @@ from __future__ import annotations
 #: What the server's log line and the client's warning of a surprising latency measured before
 #: the upload that found it start with.
 MEASURED_BEFORE = "measured before this upload, "
+
+#: What the message of a call the server turned away for being busy starts with (status
+#: RESOURCE_EXHAUSTED): nothing was done, and the client retries it after a pause, as it does
+#: grpc's own "Concurrent RPC limit exceeded!". The service's other RESOURCE_EXHAUSTED (a
+#: request over its limits, a full disk) fail alike every time and are not retried.
+SERVER_BUSY = "server busy: "
 
 
 def quantity(count: int, noun: str, plural: str | None = None) -> str:

@@ -21,10 +21,12 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
 from service.store import MeasurementRow, Store
+from service.wording import SERVER_BUSY
 from tests.helpers import (
     assert_calls_end_at_their_deadline,
     assert_calls_end_when_cancelled,
     files_capped_at,
+    start_server,
 )
 from tests.service.conftest import DATASET, TEST_DEVICES, nb201
 
@@ -335,6 +337,45 @@ def test_a_device_answers_and_takes_uploads_while_a_suggestion_for_it_is_chosen(
     picks = suggestion.result()
     assert picks.model_version == before.model_version != after.model_version
     assert len(picks.suggestions) == 3
+
+
+def test_suggestions_beyond_half_the_workers_are_turned_away_busy(
+    store_path: Path, model_cache: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, every SuggestSamples chose at once: an active pick of thousands takes hours,
+    and a client that sets no deadline keeps it going, so 8 such calls held all 8 workers and
+    every other call waited. Now half the workers at most choose; a call beyond them waits
+    1 s for a slot, then is turned away busy (nothing done), and other calls go on."""
+    running = start_server(store_path, model_cache, max_workers=2)  # one slot
+    estimator = running.registry.estimator
+    choose, choosing, answered = estimator.suggest_from, threading.Event(), threading.Event()
+
+    def choose_once_answered(*args: object, **kwargs: object):
+        choosing.set()
+        answered.wait(timeout=30)
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "suggest_from", choose_once_answered)
+    suggest = pb.SuggestSamplesRequest(device="busy", count=3, strategy="active")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.LatencyEstimatorStub(channel)
+            register(stub, "busy")
+            first = stub.SuggestSamples.future(suggest, timeout=60)
+            assert choosing.wait(timeout=30), first.exception()
+            with pytest.raises(grpc.RpcError) as turned_away:
+                stub.SuggestSamples(suggest, timeout=10)
+            query = pb.PredictRequest(device="pi4", archs=[nb201(ARCHS[0])])
+            assert len(stub.Predict(query, timeout=10).predictions) == 1
+            answered.set()
+            assert len(first.result().suggestions) == 3
+            assert len(stub.SuggestSamples(suggest, timeout=30).suggestions) == 3  # slot freed
+    finally:
+        answered.set()
+        running.stop(grace=0)
+    assert turned_away.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = turned_away.value.details()
+    assert details.startswith(SERVER_BUSY) and "choosing 1 suggestion already" in details
 
 
 def test_a_call_waiting_for_a_busy_device_ends_at_its_deadline(
