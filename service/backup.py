@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.errors import BackupError, StoreError
-from service.outputs import output_path_problem, replacing_atomically
+from service.outputs import (
+    link_target,
+    output_path_problem,
+    remove_abandoned_temporaries,
+    replacing_atomically,
+)
 from service.store import (
     BUSY_TIMEOUT_S,
     check_header,
@@ -56,6 +61,9 @@ def backup_store(store: Path, out: Path, replace: bool = False) -> BackupSummary
             disk full).
     """
     _check_paths(store, out, replace)
+    # A backup killed outright (SIGKILL: a cron job's timeout, the OOM killer) left its
+    # store-sized temporary file beside OUT, and backups went on piling them up there.
+    remove_abandoned_temporaries(link_target(out).parent)
     logger.info("backing up store %s to %s", store, out)
     try:
         # replace: a check before the copy alone let an OUT made during it be replaced.
@@ -111,11 +119,13 @@ def _refuse_a_journal_beside(out: Path) -> None:
     """Refuses an ``out`` with a write-ahead log beside it (of a database there whose writer
     was killed, say): SQLite replays it into the copy the first time the copy is opened, and
     the backup it reported held another database's devices (a review, 2026-12-06)."""
-    if (journal := journal_left(out)) is not None:
+    # Beside the file a link leads to: the copy is written there, and its log with it.
+    target = link_target(out)
+    if (journal := journal_left(target)) is not None:
         raise BackupError(
-            f"{journal} is beside {out}: the write-ahead log of a database that was there,"
+            f"{journal} is beside {target}: the write-ahead log of a database that was there,"
             " which SQLite would replay into the backup when it is opened; move it (and"
-            f" {out.name}-shm) elsewhere, or give another name"
+            f" {target.name}-shm) elsewhere, or give another name"
         )
 
 

@@ -7,6 +7,7 @@ Imports only the standard library, so the client uses it without the server's mo
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import stat
@@ -16,6 +17,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from service.wording import quantity
+
+logger = logging.getLogger(__name__)
 
 #: The age from which a temporary file of :func:`write_atomically` counts as abandoned: a write
 #: takes seconds, but one killed outright (SIGKILL, a power cut) leaves its file (a model cache's
@@ -95,8 +100,13 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
 
 
 def link_target(path: Path) -> Path:
-    """The file a symbolic link ``path`` leads to, through any chain of links; else ``path``."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    """The file a symbolic link ``path`` leads to, through any chain of links; else ``path``
+    (also where ``path`` cannot be looked at: the caller's own checks say why)."""
+    try:
+        linked = path.is_symlink()
+    except OSError:  # a name too long, say
+        return path
+    return Path(os.path.realpath(path)) if linked else path
 
 
 def fsync_path(path: Path) -> None:
@@ -134,7 +144,7 @@ def move_into_place(tmp: Path, path: Path, replace: bool) -> None:
 
 def remove_abandoned_temporaries(folder: Path) -> list[Path]:
     """Removes the temporary files of :func:`write_atomically` in ``folder`` older than
-    :data:`ABANDONED_AFTER_S`, and returns them; one that cannot be removed is left."""
+    :data:`ABANDONED_AFTER_S`, logs and returns them; one that cannot be removed is left."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -150,4 +160,11 @@ def remove_abandoned_temporaries(folder: Path) -> list[Path]:
                 removed.append(Path(entry.path))
         except OSError:  # gone meanwhile, or not ours to remove
             continue
+    if removed:
+        logger.info(
+            "removed %s that writes killed mid-way left in %s: %s",
+            quantity(len(removed), "temporary file"),
+            folder,
+            ", ".join(p.name for p in removed),
+        )
     return removed

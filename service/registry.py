@@ -205,7 +205,8 @@ class Registry:
     def start(self) -> None:
         """Loads the cached fit if it matches the store's sources, else refits; then ready."""
         started = time.perf_counter()
-        self._remove_abandoned_writes()
+        # A start killed while it wrote the cache left its temporary file (2-5 MB) beside it.
+        remove_abandoned_temporaries(self.model_path.parent)
         sources = self._source_tables()
         self.source_names = frozenset(sources)
         self._key_payload = self._key_inputs(sources)
@@ -224,18 +225,6 @@ class Registry:
             quantity(len(sources), "source device"),
             seconds,
         )
-
-    def _remove_abandoned_writes(self) -> None:
-        """A start killed while it wrote the cache left its temporary file (2-5 MB) beside it."""
-        folder = self.model_path.parent
-        removed = remove_abandoned_temporaries(folder)
-        if removed:
-            logger.info(
-                "removed %s that writes killed mid-way left in %s: %s",
-                quantity(len(removed), "temporary file"),
-                folder,
-                ", ".join(p.name for p in removed),
-            )
 
     def _source_tables(self) -> dict[str, np.ndarray]:
         """Complete NB201 tables by device name (duplicates averaged), canonical order."""

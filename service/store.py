@@ -219,9 +219,9 @@ def check_no_orphan_journal(path: Path, journal: Path | None) -> None:
     if journal is None:
         return
     raise StoreError(
-        f"store {path} is missing, but {journal.name}, the unsaved end of a store that was"
-        f" there, is beside it, and SQLite would replay it into a new store: put the store"
-        f" back, or move {journal.name} (and {path.name}-shm) elsewhere to start a new one"
+        f"store {path} is missing, but {journal}, the unsaved end of a store that was"
+        f" there, is left, and SQLite would replay it into a new store: put the store back,"
+        f" or move {journal.name} (and the -shm beside it) elsewhere to start a new one"
     )
 
 
@@ -303,7 +303,9 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         # The journal first: another process making the store links the file before SQLite
         # makes its -wal, so a -wal seen before a missing file is no live store's.
-        journal = journal_left(self.path)
+        # SQLite keeps it beside the file a link leads to: beside the link, an old log went
+        # unseen and was replayed into a new store (a review, 2026-12-06).
+        journal = journal_left(link_target(self.path))
         existed = exists(self.path, self.path)
         if existed:
             check_header(self.path)
@@ -344,6 +346,10 @@ class Store:
                 _create_schema(db)
                 _add_later_columns(db)
                 db.execute("COMMIT")
+                # Into the file itself before it is linked: closing checkpoints too, but says
+                # nothing where that fails (a full disk), and the -wal removed below held the
+                # only whole copy of the schema: every later start called the store corrupt.
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             try:
                 # A file system without hard links (FAT, some shares) made no store at all.
                 move_into_place(staging, target, replace=False)
@@ -421,8 +427,8 @@ class Store:
             if code == sqlite3.SQLITE_FULL or self._ran_out_of_space(exc):
                 # Raw, it was INTERNAL "internal error: OperationalError" to the client.
                 raise StoreFullError(
-                    f"store {self.path}: its disk is full (nothing of this request was stored);"
-                    " free space and try again"
+                    f"store {self.path}: its disk is full, and the write that found it stored"
+                    " nothing; free space and try again"
                 ) from exc
             if code == sqlite3.SQLITE_IOERR:
                 # Raw, it was INTERNAL "internal error: OperationalError", a traceback logged.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import sqlite3
 import stat
 import subprocess
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import service.backup
 from service.backup import backup_store
 from service.cli import main
 from service.errors import BackupError, StoreCorruptError
+from service.outputs import ABANDONED_AFTER_S
 from service.store import MeasurementRow, Store
 from tests.helpers import REPO, files_capped_at, mount_namespace, run_python
 
@@ -197,6 +200,25 @@ def test_an_out_with_a_write_ahead_log_beside_it_is_refused(
     assert files(tmp_path) == before
 
 
+def test_a_write_ahead_log_beside_the_file_an_out_link_leads_to_is_refused(
+    store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With --force the copy replaces the file a link OUT leads to, and SQLite keeps its -wal
+    beside that file: the one looked for beside the link was never there."""
+    real = tmp_path / "real" / "backup.sqlite"
+    real.parent.mkdir()
+    with closing(Store(real)) as other:
+        other.register_device("other")
+    Path(f"{real}-wal").write_bytes(b"the unsaved end of another database")
+    out = tmp_path / "backup.sqlite"
+    out.symlink_to(real)
+    before = files(real.parent)
+    assert main(["backup", "--store", str(store_path), str(out), "--force"]) == 2
+    (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert f"{real}-wal is beside {real}: the write-ahead log of a database" in error, error
+    assert files(real.parent) == before and out.is_symlink()
+
+
 def test_an_out_that_is_a_loop_of_links_is_refused_in_one_line(
     store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -287,6 +309,24 @@ def test_a_backup_terminated_midway_leaves_no_temporary_file(
     assert done.returncode == 130, done.stderr
     assert "interrupted" in done.stderr and "Traceback" not in done.stderr
     assert files(tmp_path) == before
+
+
+def test_a_backup_removes_what_backups_killed_outright_long_ago_left_beside_out(
+    store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGKILL (a cron job's ``timeout -s KILL``, the OOM killer) runs no cleanup: each such
+    backup left its store-sized ".<hex>.tmp" beside OUT, and they piled up there for good."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    abandoned, recent = folder / f".{'a' * 32}.tmp", folder / f".{'b' * 32}.tmp"
+    for left in (abandoned, recent):  # a backup running now may still write the recent one
+        left.write_bytes(b"half a copy")
+    long_ago = time.time() - ABANDONED_AFTER_S - 60
+    os.utime(abandoned, (long_ago, long_ago))
+    caplog.set_level(logging.INFO)
+    assert main(["backup", "--store", str(store_path), str(folder / "backup.sqlite")]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["backup.sqlite", recent.name])
+    assert f"removed 1 temporary file that writes killed mid-way left in {folder}" in caplog.text
 
 
 def test_a_full_disk_is_one_line_and_leaves_nothing(

@@ -415,7 +415,7 @@ def test_a_start_removes_what_a_cache_write_killed_long_ago_left_beside_the_stor
     left.write_bytes(b"half a model")
     long_ago = time.time() - ABANDONED_AFTER_S - 60
     os.utime(left, (long_ago, long_ago))
-    caplog.set_level("INFO", logger="service.registry")
+    caplog.set_level("INFO", logger="service.outputs")
     store = Store(store_path)
     Registry(store, fit_settings()).start()
     store.close()

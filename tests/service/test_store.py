@@ -21,7 +21,12 @@ from service.errors import (
     StoreMovedError,
 )
 from service.store import MeasurementRow, Store
-from tests.helpers import files_capped_at, write_help_dataset
+from tests.helpers import (
+    files_capped_at,
+    mount_namespace,
+    run_python,
+    write_help_dataset,
+)
 
 
 @pytest.fixture
@@ -114,6 +119,49 @@ def test_measurements_as_of_a_version_are_the_batches_stored_up_to_it(store: Sto
     as_of = [store.measurements(first.id, "nasbench201", v)[0] for v in range(4)]
     assert as_of == [[], ["a"], ["a", "b"], ["a", "b", "c"]]
     assert store.measurements(first.id, "nasbench201")[0] == as_of[3]
+
+
+#: Runs "$@" with a tmpfs of each size in $DISK_KIB (KiB) on a folder of "$0" named after it.
+SMALL_DISKS = (
+    'for kib in $DISK_KIB; do mkdir "$0/$kib" && mount -t tmpfs -o "size=${kib}k" tmpfs'
+    ' "$0/$kib" || exit 1; done; exec "$@"'
+)
+#: Makes a store on each disk, opens it again as a restart would, and prints how each went.
+MAKE_AND_REOPEN = """
+import sys
+from pathlib import Path
+from service.errors import StoreFullError
+from service.store import Store
+for disk in sorted(Path(sys.argv[1]).iterdir(), key=lambda p: int(p.name)):
+    said = []
+    for attempt in ("make", "reopen"):
+        try:
+            Store(disk / "s.sqlite").close()
+            said.append("ok")
+        except StoreFullError:
+            said.append("full")
+    print(disk.name, *said, *sorted(p.name for p in disk.iterdir()))
+"""
+
+
+def test_a_store_made_on_a_nearly_full_disk_is_whole_or_not_there(tmp_path: Path) -> None:
+    """Closing the new store's connection moved its schema from the -wal into the file, and
+    said nothing where the disk could not take it: the half-written file was linked into
+    place, its -wal removed, and every start after called the store corrupt (from 96 to 136
+    KiB free; a review, 2026-12-06)."""
+    disks = tmp_path / "disks"
+    disks.mkdir()
+    sizes = [str(kib) for kib in range(64, 161, 8)]
+    argv = ["-c", MAKE_AND_REOPEN, str(disks)]
+    result = run_python(
+        argv, [*mount_namespace(SMALL_DISKS, disks), str(disks)], {"DISK_KIB": " ".join(sizes)}
+    )
+    assert result.returncode == 0, result.stderr
+    seen = [line.split() for line in result.stdout.splitlines()]
+    assert [line[0] for line in seen] == sizes
+    outcomes = {tuple(line[1:]) for line in seen}
+    assert outcomes <= {("full", "full"), ("ok", "ok", "s.sqlite")}, result.stdout
+    assert len(outcomes) == 2, result.stdout  # the sizes span both
 
 
 def test_a_batch_that_fills_the_disk_fails_with_that_error_and_stores_nothing(

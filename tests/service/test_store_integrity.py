@@ -222,22 +222,32 @@ def test_store_with_an_uncheckpointed_wal_is_not_mistaken_for_corrupt(tmp_path: 
         reopened.close()
 
 
-def test_a_new_store_is_not_made_over_a_deleted_ones_write_ahead_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("linked", [False, True])
+def test_a_new_store_is_not_made_over_a_deleted_ones_write_ahead_log(
+    linked: bool, tmp_path: Path
+) -> None:
     """A store deleted while its server ran (or after a kill -9) leaves its -wal, and SQLite
-    replayed it into the new store made at that path: it came up holding the old devices."""
-    path = tmp_path / "store.sqlite"
-    old = Store(path)
+    replayed it into the new store made at that path: it came up holding the old devices.
+    Through a link, the -wal is beside the file it leads to, and was looked for beside the
+    link: the old devices came up in a store announced as new (a review, 2026-12-06)."""
+    path = tmp_path / "real" / "store.sqlite"
+    path.parent.mkdir()
+    opened = path
+    if linked:
+        opened = tmp_path / "link.sqlite"
+        opened.symlink_to(path)
+    old = Store(opened)
     old.register_device("gone")
     wal = Path(f"{path}-wal")
     kept = wal.read_bytes()  # what a killed server leaves: a closing one checkpoints it
     path.unlink()
     old.close()
     wal.write_bytes(kept)
-    with pytest.raises(StoreError, match="store.sqlite-wal, the unsaved end of a store"):
-        Store(path)
+    with pytest.raises(StoreError, match=f"but {wal}, the unsaved end of a store"):
+        Store(opened)
     assert not path.exists() and wal.read_bytes() == kept  # nothing made, nothing lost
     wal.rename(tmp_path / "aside-wal")
-    fresh = Store(path)
+    fresh = Store(opened)
     try:
         assert fresh.created and fresh.list_devices() == []
     finally:
