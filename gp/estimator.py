@@ -38,7 +38,9 @@ from gp.model import (
     LatencyModel,
     LatencyPrediction,
     _standardisation,
+    as_latency_array,
     check_latencies,
+    check_numbers,
 )
 from gp.outliers import SurprisingMeasurement, surprising_measurements
 from gp.profiles import SourceProfiles
@@ -98,41 +100,6 @@ _ZERO_RELATIVE_MAGNITUDE = 4 * float(np.finfo(np.float64).eps)
 SURPRISE_CHECK_MAX_ARCHS = 100
 
 
-# numpy converts what is no latency without a word: True became a measurement of 1 ms (a mask
-# passed for the latencies, say), and "3.5" or b"3.5" (a CSV's cells unparsed) one of 3.5 ms.
-_NOT_A_NUMBER = "latencies must be real numbers (ms), not bools, complex numbers, strings or bytes"
-
-
-def _first_non_number(values: object) -> tuple[int, object] | None:
-    """The position and value of the first bool, complex, str, bytes or None in ``values`` (a
-    latency, or a list, tuple or array of them), or None. numpy makes a complex latency real
-    with only a warning."""
-    if isinstance(values, torch.Tensor):
-        if values.dtype != torch.bool and not values.is_complex():  # torch holds no strings
-            return None
-        values = values.tolist()
-    elif isinstance(values, np.ndarray):
-        if values.dtype.kind not in "bcUSO":  # bool, complex, str, bytes, object: others are real
-            return None
-        values = values.tolist()
-    if isinstance(values, list | tuple):
-        for position, value in enumerate(values):
-            if (found := _first_non_number(value)) is not None:
-                return position, found[1]
-        return None
-    # None too: numpy made it NaN, reported as "latency nan ms", which named no None.
-    non_number = bool | np.bool_ | complex | np.complexfloating | str | bytes | None
-    return (0, values) if isinstance(values, non_number) else None
-
-
-def _check_numbers(values: object, where: Callable[[int], str]) -> None:
-    """Raises InvalidMeasurementError naming the first bool, complex, str or bytes in ``values`` by
-    ``where(its position)``, as :func:`gp.model.check_latencies` names a bad latency."""
-    if (found := _first_non_number(values)) is not None:
-        position, value = found
-        raise InvalidMeasurementError(f"{where(position)}: latency {value!r}: {_NOT_A_NUMBER}")
-
-
 @dataclass
 class Measurements:
     """A device's measurements in one search space: canonical arch strings and their
@@ -150,13 +117,7 @@ class Measurements:
             raise InvalidArchitectureError(
                 "archs must be a list of architectures, got a single str; wrap it in a list"
             )
-        _check_numbers(self.latency_ms, where=lambda i: f"measurement {i}")
-        if isinstance(self.latency_ms, torch.Tensor):  # one that requires grad has no numpy()
-            self.latency_ms = self.latency_ms.detach().cpu().numpy()
-        try:
-            self.latency_ms = np.asarray(self.latency_ms, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InvalidMeasurementError("latencies must be numbers (ms)") from None
+        self.latency_ms = as_latency_array(self.latency_ms, lambda i: f"measurement {i}")
         if self.latency_ms.shape != (len(self.archs),):
             raise InvalidMeasurementError(
                 f"{len(self.archs)} archs need as many latencies, "
@@ -668,7 +629,7 @@ def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str,
         arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])
     except InvalidArchitectureError as exc:
         raise InvalidArchitectureError(f"{where}: {exc}") from None
-    _check_numbers(value, where=lambda _: where)
+    check_numbers(value, where=lambda _: where)
     try:
         latency = float(value)
     except (TypeError, ValueError):

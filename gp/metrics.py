@@ -8,7 +8,7 @@ import numpy as np
 from scipy import stats
 
 from gp.errors import GPInputError
-from gp.model import LatencyPrediction, check_latencies
+from gp.model import LatencyPrediction, as_latency_array, check_latencies
 
 #: The largest relative error acc10 counts as within +-10%, the bound included: 1.1 / 1.0 - 1
 #: is 0.10000000000000009 in floats, so a prediction 10% high was a miss and one 10% low
@@ -37,7 +37,7 @@ def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str
             the predictive's mean and its variance of a measurement.
     """
     predicted = prediction.mean_ms
-    measured_ms = np.asarray(measured_ms, dtype=np.float64)
+    measured_ms = as_latency_array(measured_ms, lambda i: f"scored measurement {i}")
     if measured_ms.shape != predicted.shape:
         raise GPInputError(
             f"{len(predicted)} predictions scored against measurements of shape"

@@ -1062,6 +1062,74 @@ def _robust_cholesky(matrix: torch.Tensor) -> torch.Tensor:
     raise GPInputError("covariance is not positive definite even with jitter")
 
 
+# numpy converts what is no latency without a word: True became a measurement of 1 ms (a mask
+# passed for the latencies, say), and "3.5" or b"3.5" (a CSV's cells unparsed) one of 3.5 ms.
+_NOT_A_NUMBER = (
+    "latencies must be real numbers (ms), not bools, complex numbers, strings, bytes or"
+    " durations (numpy's count a duration in its own unit: divide by np.timedelta64(1, 'ms'))"
+)
+
+
+def _first_non_number(values: object) -> tuple[int, object] | None:
+    """The position and value of the first bool, complex, str, bytes, numpy duration or None in
+    ``values`` (a latency, or a list, tuple or array of them), or None. numpy makes a complex
+    latency real with only a warning, and a duration its count of its own unit (5 ms in
+    microseconds became 5,000 ms)."""
+    if isinstance(values, torch.Tensor):
+        if values.dtype != torch.bool and not values.is_complex():  # torch holds no strings
+            return None
+        values = values.tolist()
+    elif isinstance(values, np.ndarray):
+        if values.dtype.kind in "mM" and values.size:  # a duration's count, in its own unit
+            return 0, values.flat[0]
+        if values.dtype.kind not in "bcUSO":  # bool, complex, str, bytes, object: others are real
+            return None
+        values = values.tolist()
+    if isinstance(values, list | tuple):
+        for position, value in enumerate(values):
+            if (found := _first_non_number(value)) is not None:
+                return position, found[1]
+        return None
+    # None too: numpy made it NaN, reported as "latency nan ms", which named no None.
+    non_number = (
+        bool
+        | np.bool_
+        | complex
+        | np.complexfloating
+        | str
+        | bytes
+        | np.timedelta64
+        | np.datetime64
+        | None
+    )
+    return (0, values) if isinstance(values, non_number) else None
+
+
+def check_numbers(values: object, where: Callable[[int], str]) -> None:
+    """Raises InvalidMeasurementError naming the first value of ``values`` that is no real
+    number (:func:`_first_non_number`) by ``where(its position)``, as :func:`check_latencies`
+    names a bad latency."""
+    if (found := _first_non_number(values)) is not None:
+        position, value = found
+        raise InvalidMeasurementError(f"{where(position)}: latency {value!r}: {_NOT_A_NUMBER}")
+
+
+def as_latency_array(values: object, where: Callable[[int], str]) -> np.ndarray:
+    """``values`` (latencies in ms: a sequence, array or tensor of any real dtype) as a float64
+    array, unchecked beyond :func:`check_numbers`.
+
+    Raises:
+        InvalidMeasurementError: a value that is no real number, named by ``where``.
+    """
+    check_numbers(values, where)
+    if isinstance(values, torch.Tensor):  # one that requires grad has no numpy(), bfloat16 none
+        values = values.detach().cpu().to(torch.float64).numpy()
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidMeasurementError("latencies must be numbers (ms)") from None
+
+
 def check_latencies(
     latency_ms: np.ndarray | torch.Tensor | Sequence[float],
     where: Callable[[int], str] = lambda i: f"measurement {i}",
@@ -1071,7 +1139,7 @@ def check_latencies(
     Raises:
         InvalidMeasurementError: naming the first bad item by ``where(its position)``.
     """
-    values = torch.as_tensor(np.asarray(latency_ms, dtype=np.float64))
+    values = torch.as_tensor(as_latency_array(latency_ms, where))
     bad = ~((values >= MIN_LATENCY_MS) & (values <= MAX_LATENCY_MS))  # NaN fails both
     if bad.any():
         i = int(torch.nonzero(bad)[0])

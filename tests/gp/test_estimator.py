@@ -78,6 +78,28 @@ def test_strings_are_not_latencies(latency_ms: object, named: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "latency_ms",
+    [
+        np.array([5000, 6000], dtype="timedelta64[us]"),
+        np.array([5_000_000, 6_000_000], dtype="timedelta64[ns]"),
+        [5.0, np.timedelta64(6, "ms")],
+    ],
+)
+def test_durations_are_not_latencies(latency_ms: object) -> None:
+    """numpy took a duration as its count of its own unit: 5 ms in microseconds was a
+    measurement of 5,000 ms (in nanoseconds 5,000,000), and was scored as such without a
+    word (a review, 2026-12-06)."""
+    with pytest.raises(InvalidMeasurementError, match="np.timedelta64"):
+        Measurements(["1,2,3", "4,5,6"], latency_ms)
+
+
+def test_a_tensor_of_any_real_dtype_is_taken() -> None:
+    """bfloat16 has no numpy twin: torch's TypeError escaped, no GPInputError."""
+    latency = torch.tensor([5.0, 6.0], dtype=torch.bfloat16)
+    assert Measurements(["1,2,3", "4,5,6"], latency).latency_ms.tolist() == [5.0, 6.0]
+
+
+@pytest.mark.parametrize(
     ("latency_ms", "named"),
     [
         ([5.0, 4 + 1j], "measurement 1: latency (4+1j)"),

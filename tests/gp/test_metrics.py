@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from gp.errors import GPInputError, InvalidMeasurementError
 from gp.metrics import evaluate
@@ -100,3 +101,13 @@ def test_a_measurement_that_is_no_latency_is_named(bad: float) -> None:
     predicted = prediction([10.0, 20.0], [9.0, 18.0], [11.0, 22.0], 0.1)
     with pytest.raises(InvalidMeasurementError, match="scored measurement 1: latency"):
         evaluate(predicted, np.array([10.0, bad]))
+
+
+def test_measurements_are_read_as_an_estimators_are() -> None:
+    """A duration was scored as its count of microseconds (coverage90 0.0, NLL 2720), and a
+    bfloat16 tensor raised torch's TypeError."""
+    predicted = prediction([10.0, 20.0], [9.0, 18.0], [11.0, 22.0], 0.1)
+    with pytest.raises(InvalidMeasurementError, match="scored measurement 0: latency"):
+        evaluate(predicted, np.array([10_000, 20_000], dtype="timedelta64[us]"))
+    scores = evaluate(predicted, torch.tensor([10.0, 20.0], dtype=torch.bfloat16))
+    assert scores["coverage90"] == 1.0
