@@ -152,7 +152,8 @@ class Suggestion:
 class SurpriseCheck:
     """Measured archs (canonical) whose latency a device's other measurements do not explain,
     with their surprise, most surprising first; and the warnings of the model that checked
-    them (:attr:`LatencyModel.warnings`)."""
+    them (:attr:`LatencyModel.warnings`). The arch says which measurement a surprise is: its
+    ``position`` counts the check's own sample of the device, not the caller's list."""
 
     found: list[tuple[str, SurprisingMeasurement]]
     warnings: tuple[str, ...] = ()
@@ -168,6 +169,7 @@ class LatencyEstimator:
     """
 
     def __init__(self, nasbench201: LatencyModel | None, tag: str = "") -> None:
+        _check_tag(tag)
         self.nasbench201 = nasbench201
         self.tag = tag
         self._universe_rows: torch.Tensor | None = None
@@ -192,9 +194,10 @@ class LatencyEstimator:
 
         Raises:
             GPInputError: a table is not one latency per NB201 arch, or holds a latency out of
-                range; the message names the source.
+                range (the message names the source); ``tag`` is no str.
             NotFittedError: fewer than MIN_SOURCE_DEVICES complete tables.
         """
+        _check_tag(tag)  # before the fit's minutes
         tables = {name: _source_table(name, table) for name, table in sources.items()}
         # NaN marks an arch not measured; an infinite latency is an error, reported below.
         complete = {n: t for n, t in tables.items() if not np.isnan(t).any()}
@@ -618,6 +621,13 @@ def _one_per_arch(archs: list[str], latency_ms: np.ndarray) -> tuple[list[str], 
         positions.setdefault(arch, []).append(position)
     medians = [np.median(latency_ms[rows]) for rows in positions.values()]
     return list(positions), np.asarray(medians, dtype=np.float64)
+
+
+def _check_tag(tag: object) -> None:
+    """Refuses a tag that is no str: one was saved all the same, and then the file could not
+    be loaded (a review, 2026-12-06)."""
+    if not isinstance(tag, str):
+        raise GPInputError(f"tag must be a str, got a {type(tag).__name__}")
 
 
 def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str, float]:

@@ -679,6 +679,11 @@ def test_a_saved_estimator_loads_with_the_same_profiles_and_a_tag_must_be_a_str(
     torch.save(torch.load(path, weights_only=True) | {"tag": 5}, path)
     with pytest.raises(NotFittedError, match="its tag is a int, not a str"):
         LatencyEstimator.load(path)
+    for tag in (5, None):  # saved all the same, before: then the file could not be loaded
+        with pytest.raises(GPInputError, match="tag must be a str, got a"):
+            LatencyEstimator.fit({}, tag=tag)  # type: ignore[arg-type]
+        with pytest.raises(GPInputError, match="tag must be a str, got a"):
+            LatencyEstimator(fitted.nasbench201, tag=tag)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
