@@ -245,6 +245,24 @@ def test_wrong_measurements_of_one_upload_do_not_hide_each_other(dataset, estima
         assert found[archs[picks[i]]].expected_ms == pytest.approx(truth[picks[i]], rel=0.5)
 
 
+def test_an_upload_in_the_wrong_unit_is_named_after_a_few_right_measurements(dataset, estimator):
+    """Five latencies uploaded in microseconds (x1000) after 20 right fpga ones: each moved the
+    median residual that judged whether the search went on, and it stopped after the first,
+    which the other four hid (named in 10 of 300 such cases on HELP's six targets)."""
+    space, archs = get_space("nasbench201"), all_archs()
+    truth = dataset.table("fpga")
+    named = 0
+    for seed in range(5):
+        picks = np.random.default_rng(100 + seed).choice(NUM_ARCHS, 25, replace=False)
+        latency = truth[picks].copy()
+        latency[20:] *= 1000.0
+        measured = Measurements([archs[i] for i in picks], latency)
+        found = estimator.surprising(space, measured, among=measured.archs[20:]).found
+        assert {arch for arch, _ in found} <= set(measured.archs[20:])
+        named += len(found)
+    assert named >= 20
+
+
 def test_a_wrong_measurement_stored_earlier_does_not_hide_a_wrong_upload(dataset, estimator):
     """One of ten stored fpga latencies 10 times too large widened the others' prediction of
     an upload's, also 10 times too large, until it passed (0 of these 10 designs named it):
