@@ -34,6 +34,7 @@ from service.store import (
     exists,
     journal_left,
     measurement_total,
+    nearly_full,
     primary_code,
     quick_check,
     table_counts,
@@ -189,6 +190,14 @@ def _backup_error(exc: sqlite3.Error | OSError, store: Path, out: Path) -> Backu
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
     else:
         full = primary_code(exc) == sqlite3.SQLITE_FULL
+        if primary_code(exc) == sqlite3.SQLITE_IOERR and nearly_full(link_target(store).parent):
+            # SQLite reads a store through a -shm file it makes beside it: this was blamed on
+            # a failing disk, where the operator most wants a backup (a review, 2026-12-06).
+            return BackupError(
+                f"cannot back up store {store}: its disk is full, and reading it needs room"
+                " beside it for SQLite's -shm file; free space there (with no server running,"
+                " a copy of the file alone is a backup too); no backup was written"
+            )
     if full:
         return BackupError(f"{out}: its disk is full, so no backup was written; free space")
     reason = exc.strerror if isinstance(exc, OSError) else str(exc)

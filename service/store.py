@@ -192,6 +192,15 @@ def check_header(path: Path) -> None:
         )
 
 
+def nearly_full(folder: Path) -> bool:
+    """Whether the disk of ``folder`` has less than SPACE_LEFT_BYTES free (False where that
+    cannot be told)."""
+    try:
+        return shutil.disk_usage(folder).free < SPACE_LEFT_BYTES
+    except OSError:
+        return False
+
+
 def journal_left(path: Path) -> Path | None:
     """The write-ahead log beside the database ``path``, if there is one."""
     wal = Path(f"{path}-wal")
@@ -447,12 +456,7 @@ class Store:
         """Whether an I/O error is a full disk: SQLite says SQLITE_IOERR_SHMSIZE, not
         SQLITE_FULL, where the -shm file cannot grow, and a full disk at the start was blamed
         on a failing one (a review, 2026-12-06)."""
-        if primary_code(exc) != sqlite3.SQLITE_IOERR:
-            return False
-        try:
-            return shutil.disk_usage(self.path.parent).free < SPACE_LEFT_BYTES
-        except OSError:
-            return False
+        return primary_code(exc) == sqlite3.SQLITE_IOERR and nearly_full(self.path.parent)
 
     def _busy(self) -> StoreBusyError:
         return StoreBusyError(f"store {self.path} is busy (locked by another process); try again")

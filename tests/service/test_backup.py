@@ -9,6 +9,7 @@ import os
 import sqlite3
 import stat
 import subprocess
+import sys
 import threading
 import time
 from contextlib import closing
@@ -452,6 +453,33 @@ def back_up_on_a_small_disk(
     disk.mkdir()
     argv = ["-m", "service", "backup", "--store", str(store), str(disk / "backup.sqlite")]
     return run_python(argv, [*small_disk, str(disk)], {"DISK_BYTES": str(size)})
+
+
+def test_a_store_on_a_full_disk_is_named_as_what_is_full(
+    store_path: Path, tmp_path: Path, small_disk: list[str]
+) -> None:
+    """SQLite reads a store through a -shm it makes beside it: with the store's disk full
+    (OUT's had room) the backup said "disk I/O error", as of a failing disk."""
+    disk, out = tmp_path / "disk", tmp_path / "backup.sqlite"
+    disk.mkdir()
+    size = (-(-store_path.stat().st_size // PAGE) + 2) * PAGE
+    fill_and_back_up = (
+        f'cp "{store_path}" "$0/s.sqlite" && {{ cat /dev/zero > "$0/fill" 2>/dev/null; true; }}'
+        f' && exec "$@" -m service backup --store "$0/s.sqlite" "{out}"'
+    )
+    result = subprocess.run(
+        [*small_disk, str(disk), "sh", "-c", fill_and_back_up, str(disk), sys.executable],
+        cwd=REPO,
+        env={**os.environ, "DISK_BYTES": str(size), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"cannot back up store {disk / 's.sqlite'}: its disk is full, and reading it" in (
+        result.stderr
+    )
+    assert not out.exists()
 
 
 @pytest.fixture
