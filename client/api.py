@@ -14,8 +14,8 @@ Example::
 
 Each attempt of a call has a deadline (``timeout_s``); a call is retried with exponential
 backoff when the server answers UNAVAILABLE (unreachable, or its model still loading) or is
-busy (grpc's RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!",
-:class:`~client.errors.ServerBusyError`),
+busy (grpc's RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!", or the service's "server
+busy: ..." when half its workers are choosing suggestions: :class:`~client.errors.ServerBusyError`),
 an upload also when its deadline passed (its request id keeps a repeat from being stored
 twice), and raises the typed errors of :mod:`client.errors` otherwise. Architectures may be
 NB201 cell strings, FBNet block lists (or comma-joined strings) and feature vectors (sequences
@@ -98,7 +98,8 @@ MAX_BACKOFF_S = 10.0
 #: The failures any call is retried on. A ServerBusyError is safe to repeat even for a write:
 #: grpc's server (``_handle_call`` in grpc/_server.py) rejects a call beyond its concurrency
 #: limit before it runs the handler, or the interceptors' wrapped behaviour (token check,
-#: access log), so nothing was done.
+#: access log), and the service's own busy answer (SuggestSamples only) comes before any of
+#: its work, so nothing was done.
 RETRIED: tuple[type[LatencyServiceError], ...] = (UnavailableError, ServerBusyError)
 #: Those of a call a repeat of which has no further effect (an upload's request id): one
 #: whose deadline passed may have been carried out, and a retry learns whether it was.

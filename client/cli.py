@@ -294,7 +294,7 @@ class ConnectionOptions:
         ca_cert: PEM CA certificate; a TLS channel is used when given.
         timeout_s: deadline of each RPC.
         retries: extra attempts of a call answered UNAVAILABLE or turned away by a busy server
-            (grpc's "Concurrent RPC limit exceeded!").
+            (grpc's "Concurrent RPC limit exceeded!", or the service's "server busy: ...").
         tls: connect by TLS trusting the system's CAs (without ``ca_cert``).
     """
 

@@ -70,7 +70,7 @@ class AlreadyExistsError(LatencyServiceError):
 
 class ResourceExhaustedError(LatencyServiceError):
     """Too many items in one request, or a request or answer over the message limit (64 MiB);
-    :class:`ServerBusyError` when too many RPCs were in flight on the server."""
+    :class:`ServerBusyError` when the server turned the call away busy."""
 
     code = "RESOURCE_EXHAUSTED"
 
@@ -131,12 +131,13 @@ def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> 
     """The typed error for a failed call (``grpc.Call`` errors carry code and details)."""
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
+    details = details or ""  # grpc's may be None
     cls = _BY_CODE.get(code, GenericServiceError)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and (
         details == CONCURRENCY_LIMIT_DETAILS or details.startswith(SERVER_BUSY)
     ):
         cls = ServerBusyError
-    return cls(details or "", code=code.name, method=method, target=target)
+    return cls(details, code=code.name, method=method, target=target)
 
 
 #: How the service names the item a rejection is about: ``arch 3: ...`` (counted from 0 within

@@ -1126,7 +1126,7 @@ def as_latency_array(values: object, where: Callable[[int], str]) -> np.ndarray:
         values = values.detach().cpu().to(torch.float64).numpy()
     try:
         return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         raise InvalidMeasurementError("latencies must be numbers (ms)") from None
 
 

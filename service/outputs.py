@@ -34,11 +34,14 @@ _NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.
 def output_path_problem(path: Path) -> str | None:
     """Why ``path`` could not be written (a folder itself, its folder missing or read-only),
     or None."""
-    if path.is_dir():
-        return f"{path} is a folder: give a file name"
-    folder = link_target(path).parent
-    if not folder.is_dir():
-        return f"{path}: no folder {folder}"
+    try:
+        if path.is_dir():
+            return f"{path} is a folder: give a file name"
+        folder = link_target(path).parent
+        if not folder.is_dir():
+            return f"{path}: no folder {folder}"
+    except OSError as exc:  # a name too long, say: a traceback before (a review, 2026-12-06)
+        return f"{path}: {exc.strerror or exc}"
     # A file made there, not os.access: that said no without a reason (a read-only mount, no
     # permission), and yes to root in a folder that takes no file (/proc).
     try:

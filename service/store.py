@@ -456,7 +456,9 @@ class Store:
         """Whether an I/O error is a full disk: SQLite says SQLITE_IOERR_SHMSIZE, not
         SQLITE_FULL, where the -shm file cannot grow, and a full disk at the start was blamed
         on a failing one (a review, 2026-12-06)."""
-        return primary_code(exc) == sqlite3.SQLITE_IOERR and nearly_full(self.path.parent)
+        return primary_code(exc) == sqlite3.SQLITE_IOERR and nearly_full(
+            link_target(self.path).parent
+        )
 
     def _busy(self) -> StoreBusyError:
         return StoreBusyError(f"store {self.path} is busy (locked by another process); try again")

@@ -233,3 +233,16 @@ class FakeCallContext:
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.status = (code, details)
         raise CallAborted(details)
+
+
+class FakeRpcError(grpc.RpcError):
+    """An error the channel raises, with its status code and details (grpc's may be None)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str | None) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str | None:
+        return self._details

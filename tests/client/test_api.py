@@ -56,6 +56,7 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
 from service.server import RunningServer, create_server
 from tests.client.conftest import HEAVY, LIGHT
+from tests.helpers import FakeRpcError
 from tests.service import conftest as service_fixtures
 
 FBNET_ARCH = ["k3_e1", "skip", "k5_e6", "k3_e3", "k5_e1_g2", "k3_e6"] * 3 + ["k5_e3"] * 4
@@ -1266,19 +1267,6 @@ def test_measurements_past_the_message_limit_come_in_pages(
         assert len(listed) == 15_625 and len(set(listed)) == 15_625
     finally:
         running.stop(grace=0)
-
-
-class FakeRpcError(grpc.RpcError):
-    """An error the channel raises, with its status code and details."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
 
 
 def answer_lost_once(

@@ -13,6 +13,7 @@ from client.errors import (
     from_rpc_error,
 )
 from service.wording import SERVER_BUSY
+from tests.helpers import FakeRpcError
 
 
 def test_an_error_reads_as_its_message_and_status_or_its_status_alone() -> None:
@@ -28,17 +29,6 @@ def test_an_rpc_error_without_a_status_is_unknown() -> None:
     assert (error.code, error.message, error.method) == ("UNKNOWN", "channel closed", "Predict")
 
 
-class _Failed(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-
 @pytest.mark.parametrize(
     ("details", "busy"),
     [
@@ -50,6 +40,12 @@ class _Failed(grpc.RpcError):
 )
 def test_only_a_busy_servers_resource_exhausted_is_server_busy(details: str, busy: bool) -> None:
     """Those two are retried; a request over the limits or a full disk fails alike each time."""
-    error = from_rpc_error(_Failed(grpc.StatusCode.RESOURCE_EXHAUSTED, details))
+    error = from_rpc_error(FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, details))
     assert isinstance(error, ResourceExhaustedError)
     assert isinstance(error, ServerBusyError) is busy
+
+
+def test_a_resource_exhausted_without_details_is_no_crash() -> None:
+    """grpc's details may be None: the busy check's startswith raised AttributeError."""
+    error = from_rpc_error(FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, None))
+    assert type(error) is ResourceExhaustedError and error.message == ""

@@ -93,6 +93,12 @@ def test_durations_are_not_latencies(latency_ms: object) -> None:
         Measurements(["1,2,3", "4,5,6"], latency_ms)
 
 
+def test_an_int_beyond_any_float_is_refused_as_a_latency() -> None:
+    """numpy's OverflowError escaped, no GPInputError."""
+    with pytest.raises(InvalidMeasurementError, match="latencies must be numbers"):
+        Measurements(["1,2,3"], [10**400])
+
+
 def test_a_tensor_of_any_real_dtype_is_taken() -> None:
     """bfloat16 has no numpy twin: torch's TypeError escaped, no GPInputError."""
     latency = torch.tensor([5.0, 6.0], dtype=torch.bfloat16)

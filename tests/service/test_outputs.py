@@ -144,6 +144,12 @@ def test_a_folder_that_takes_no_file_is_named_before_the_work(tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == []  # the check leaves nothing behind
 
 
+def test_a_name_too_long_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    """``backup --store S /tmp/<300 characters>`` ended in OSError's traceback."""
+    problem = output_path_problem(tmp_path / ("x" * 300))
+    assert problem is not None and problem.endswith(": File name too long")
+
+
 def _killed_write(out: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The temporary file a write_atomically of ``out`` killed outright (SIGKILL: no cleanup
     ran) leaves behind."""

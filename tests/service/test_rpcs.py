@@ -14,6 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gp.data import load_help_dataset
+from gp.estimator import LatencyEstimator
 from gp.spaces.fbnet import random_archs
 from gp.spaces.nasbench201 import all_archs
 from service import servicer as servicer_module
@@ -305,6 +306,22 @@ def test_an_answer_is_of_the_version_it_names_though_another_process_writes_mean
     assert now.model_version.endswith("-2") and now.predictions != reply.predictions
 
 
+def held_picks(
+    estimator: LatencyEstimator, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event]:
+    """Makes each pick of ``estimator`` set the first event once it starts, then wait (30 s
+    at most) for the second to be set."""
+    choose, choosing, answered = estimator.suggest_from, threading.Event(), threading.Event()
+
+    def choose_once_answered(*args: object, **kwargs: object):
+        choosing.set()
+        answered.wait(timeout=30)
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "suggest_from", choose_once_answered)
+    return choosing, answered
+
+
 def test_a_device_answers_and_takes_uploads_while_a_suggestion_for_it_is_chosen(
     server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -317,14 +334,7 @@ def test_a_device_answers_and_takes_uploads_while_a_suggestion_for_it_is_chosen(
         pb.AddMeasurementsRequest(device="picked", measurements=[measure(ARCHS[1], 4.0)])
     )
     estimator = server.registry.estimator
-    choose, choosing, answered = estimator.suggest_from, threading.Event(), threading.Event()
-
-    def choose_once_answered(*args: object, **kwargs: object):
-        choosing.set()
-        answered.wait(timeout=30)
-        return choose(*args, **kwargs)
-
-    monkeypatch.setattr(estimator, "suggest_from", choose_once_answered)
+    choosing, answered = held_picks(estimator, monkeypatch)
     suggest = pb.SuggestSamplesRequest(device="picked", count=3, strategy="active")
     suggestion = stub.SuggestSamples.future(suggest, timeout=60)
     assert choosing.wait(timeout=30)
@@ -348,14 +358,7 @@ def test_suggestions_beyond_half_the_workers_are_turned_away_busy(
     1 s for a slot, then is turned away busy (nothing done), and other calls go on."""
     running = start_server(store_path, model_cache, max_workers=2)  # one slot
     estimator = running.registry.estimator
-    choose, choosing, answered = estimator.suggest_from, threading.Event(), threading.Event()
-
-    def choose_once_answered(*args: object, **kwargs: object):
-        choosing.set()
-        answered.wait(timeout=30)
-        return choose(*args, **kwargs)
-
-    monkeypatch.setattr(estimator, "suggest_from", choose_once_answered)
+    choosing, answered = held_picks(estimator, monkeypatch)
     suggest = pb.SuggestSamplesRequest(device="busy", count=3, strategy="active")
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:

@@ -164,6 +164,43 @@ def test_a_store_made_on_a_nearly_full_disk_is_whole_or_not_there(tmp_path: Path
     assert len(outcomes) == 2, result.stdout  # the sizes span both
 
 
+#: Makes a store on the disk, fills the disk, then opens the store through the link argv[2].
+FULL_THROUGH_A_LINK = """
+import sys
+from pathlib import Path
+from service.errors import StoreFullError
+from service.store import Store
+[disk] = Path(sys.argv[1]).iterdir()
+Store(disk / "s.sqlite").close()
+with open(disk / "fill", "wb") as fill:
+    try:
+        while True:
+            fill.write(bytes(65536))
+            fill.flush()
+    except OSError:
+        pass
+try:
+    Store(sys.argv[2]).close()
+except StoreFullError as exc:
+    print(exc)
+"""
+
+
+def test_a_full_disk_is_named_so_through_a_link_to_the_store(tmp_path: Path) -> None:
+    """SQLite makes the -shm beside the file a link leads to; the free space was looked up
+    beside the link, on another disk, and a full one was blamed on a failing one ("disk I/O
+    error"; a review, 2026-12-06)."""
+    disks, link = tmp_path / "disks", tmp_path / "link.sqlite"
+    disks.mkdir()
+    link.symlink_to(disks / "256" / "s.sqlite")
+    argv = ["-c", FULL_THROUGH_A_LINK, str(disks), str(link)]
+    result = run_python(
+        argv, [*mount_namespace(SMALL_DISKS, disks), str(disks)], {"DISK_KIB": "256"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"store {link}: its disk is full"), result.stdout
+
+
 def test_a_batch_that_fills_the_disk_fails_with_that_error_and_stores_nothing(
     store: Store,
 ) -> None:
