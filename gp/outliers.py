@@ -39,7 +39,7 @@ SIGNIFICANCE = 1e-3
 MIN_FACTOR = 1.5
 #: How many measurements in a row the search passes over, unnamed but MIN_FACTOR or more off,
 #: before it stops (see _outliers).
-MAX_PASSED_OVER = 4
+MAX_PASSED_OVER = 2
 #: The others must be at least this many to predict one of them.
 MIN_OTHERS = 3
 #: The median of a chi-square with one degree of freedom: a squared standard normal's.
@@ -123,16 +123,16 @@ def _outliers(
     Going on for the residual alone, several wrong measurements among few still hid each
     other: they moved the median residual that scales it. On HELP's six targets (10 seeds, the
     13 sources' fit at 150 iterations, 2026-12-06) 2 of 10 random measurements made 10 times
-    too large were named in 0 of 120 cases, 4 of 20 in 7 of 240, an upload of 5 in the wrong
-    unit (x1000) after 20 right ones in 10 of 300; now in 110, 227 and 299. Clean designs
-    warned (measurements flagged) went with 20 random measurements from 2 to 3 (2 to 4) of 60,
-    with 50 from 4 to 7 (6 to 12), with 100 from 3 to 5 (8 to 15): the new ones all on raspi4,
-    whose table has archs several times faster than its others (0.1-8 ms against a median of
-    25), none on the four accurate devices. Unbounded, the search went on through most of a
-    noisy device's sample (devices of random latencies, as the load test's: 20 predictions an
-    upload of 5 onto 100, 100-140 ms, against 1.7 and 11 ms before); bounded at 4 it makes 7.2
-    (30 ms), on pixel2 3.7 and raspi4 2.5 (1.6 before), 2 or less on the accurate devices;
-    bounded at 2 it named 249 of the 300 unit slips.
+    too large were named in 0 of 120 cases, 3 of 20 in 120 of 180, 4 of 20 in 7 of 240, an
+    upload of 5 in the wrong unit (x1000) after 20 right ones in 10 of 300. Passing over at
+    most 2 in a row: 110, 174, 219 and 249 (at most 4: 110, 174, 227 and 299; unbounded the
+    same). Clean designs warned went with 50 random measurements from 6 to 8 measurements
+    flagged of 3,000, with 100 from 8 to 14 of 6,000, all the new ones on raspi4, whose table
+    has archs several times faster than its others (0.1-8 ms against a median of 25). The
+    bound is the cost: on devices of random latencies (the load test's) an upload of 5 onto
+    100 took 1.7 predictions before, 4.4 now (7.2 at 4; unbounded 20, 100-140 ms against 11),
+    on pixel2 1.6 -> 3.1, raspi4 1.6 -> 2.3, the accurate devices about 1 either way; the load
+    test (32 clients, 40 s, alternated) made 20-22 RPC/s against 23-31 before (16-21 at 4).
     """
     most = max(1, posterior.count // 5)
     positions = list(range(posterior.count))
