@@ -280,8 +280,17 @@ class Registry:
                     _other_fit(estimator.tag, self.fit_hash),
                 )
                 return None
-        except FileNotFoundError:
-            logger.info("no cached model at %s", self.model_path)
+        except FileNotFoundError as exc:
+            if exc.filename == str(self._key_path) and self.model_path.exists():
+                # Said "no cached model" of a model file that was there (a review, 2026-12-06).
+                logger.info(
+                    "not reusing the cached model %s: its key file %s is missing (a start"
+                    " stopped while it wrote the cache, or only the model was copied)",
+                    self.model_path,
+                    self._key_path,
+                )
+            else:
+                logger.info("no cached model at %s", self.model_path)
             return None
         except Exception as exc:  # a corrupt cache is only a reason to refit
             # One line: the error names the cause; a traceback would bury the refit notice.

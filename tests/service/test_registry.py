@@ -425,6 +425,21 @@ def test_a_start_removes_what_a_cache_write_killed_long_ago_left_beside_the_stor
     )
 
 
+def test_a_model_without_its_key_file_is_named_as_such(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log said "no cached model at M" of a model file that was there, then refitted."""
+    key = Path(f"{store_path}.model.pt.key")
+    key.unlink()
+    caplog.set_level("INFO", logger="service.registry")
+    store = Store(store_path)
+    Registry(store, fit_settings()).start()
+    store.close()
+    model = f"{store_path}.model.pt"
+    assert f"not reusing the cached model {model}: its key file {key} is missing" in caplog.text
+    assert "no cached model" not in caplog.text
+
+
 def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
     store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
