@@ -24,12 +24,13 @@ def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str
     most on pixel2, changing its Spearman by 2e-5).
 
     Raises:
-        GPInputError: ``measured_ms`` is not one latency per prediction.
+        GPInputError: ``measured_ms`` is not one latency per prediction, or there is none.
         InvalidMeasurementError: a measurement is NaN, infinite or out of range (score only
             the archs a table has), naming its position.
 
     Returns:
-        spearman, kendall: rank correlations of the point prediction with the measurements.
+        spearman, kendall: rank correlations of the point prediction with the measurements
+            (NaN where either is constant, one arch included: no ranking to compare).
         acc10: share of predictions within +-10% of the measurement.
         mape: mean absolute percentage error (in %).
         coverage90: share of measurements inside the 90% interval.
@@ -45,6 +46,8 @@ def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str
         )
     # A NaN (an arch a table lacks) scored as outside +-10% and the interval: acc10 and
     # coverage90 fell without a word while the other scores were NaN.
+    if not len(measured_ms):  # every score was NaN, with numpy's warnings only
+        raise GPInputError("no predictions to score")
     check_latencies(measured_ms, lambda i: f"scored measurement {i}")
     relative = np.abs(predicted / measured_ms - 1.0)
     inside = (measured_ms >= prediction.lower_ms) & (measured_ms <= prediction.upper_ms)

@@ -111,3 +111,11 @@ def test_measurements_are_read_as_an_estimators_are() -> None:
         evaluate(predicted, np.array([10_000, 20_000], dtype="timedelta64[us]"))
     scores = evaluate(predicted, torch.tensor([10.0, 20.0], dtype=torch.bfloat16))
     assert scores["coverage90"] == 1.0
+
+
+def test_nothing_to_score_is_refused_and_one_arch_has_no_ranking() -> None:
+    """Zero archs gave NaN for every score, with numpy's runtime warnings alone."""
+    with pytest.raises(GPInputError, match="no predictions to score"):
+        evaluate(prediction([], [], [], 0.1), np.array([]))
+    one = evaluate(prediction([10.0], [9.0], [11.0], 0.1), np.array([10.5]))
+    assert math.isnan(one["spearman"]) and one["coverage90"] == 1.0
