@@ -669,8 +669,11 @@ def _units_free_standardisation(
     """Per-column mean and sd of (n x d) ``encoding`` (n >= 2; columns named ``names``), in
     which every arch's features are the same whatever their units, and the warnings for the
     caller (:attr:`~gp.model.LatencyModel.warnings`): a column constant over
-    ``encoding`` has no spread to scale by, so it is scaled by its magnitude (an arch's
-    relative difference from the value). Scaled by 1, as :func:`~gp.model._standardisation`
+    ``encoding`` has no spread to scale by, so it is scaled by :data:`_LEAST_RELATIVE_SD` of
+    its magnitude, as one that varies by less (an arch's relative difference from the value;
+    scaled by the whole magnitude, an arch 1.5 times the value was predicted at 4.56 ms
+    [2.23, 6.90] where a column varying by a hair gave 6.46 [1.51, 17.61], and the latency was
+    2.04; a review, 2026-12-06). Scaled by 1, as :func:`~gp.model._standardisation`
     does, a constant column kept the caller's units: an arch differing in it got intervals
     that grew with them (x1000: upper bounds of 300-1,450 ms for archs predicted at 10 ms,
     against 10-13 ms). A column constant at 0 has no magnitude either and still keeps them:
@@ -699,7 +702,11 @@ def _units_free_standardisation(
     # out, and was predicted at 3 ms with an interval of 0-3.2 ms where the measurements gave
     # 11 ms (a review, 2026-12-06).
     sd = torch.maximum(sd, _LEAST_RELATIVE_SD * mean.abs())
-    return mean, torch.where(constant & ~rounded_zero, mean.abs(), sd), warnings
+    return (
+        mean,
+        torch.where(constant & ~rounded_zero, _LEAST_RELATIVE_SD * mean.abs(), sd),
+        warnings,
+    )
 
 
 def _likelier(posterior: DevicePosterior, than: DevicePosterior) -> bool:

@@ -503,6 +503,29 @@ def test_a_column_that_hardly_varies_is_no_ruler_of_its_spread() -> None:
         np.testing.assert_allclose(p.mean_ms, 11.0, rtol=0.05)
 
 
+def test_a_constant_column_is_scaled_as_one_that_varies_by_a_hair() -> None:
+    """A column constant over the measured archs was scaled by its whole magnitude, one that
+    varied by just more than rounding by 5% of it: the predictions of archs differing in it
+    jumped (at 1.5 times the value 4.56 ms [2.23, 6.90] against 6.46 [1.51, 17.61]; a
+    review, 2026-12-06)."""
+    rng = np.random.default_rng(0)
+    work = rng.uniform(1.0, 10.0, 13)
+    features = np.c_[work, np.linspace(0.0, 1.0, 13), np.full(13, 100.0)]
+    features[10:, 2] = [100.0, 150.0, 200.0]
+    latency = 1.0 + work
+
+    def predict(first_depth: float) -> LatencyPrediction:
+        features[0, 2] = first_depth
+        archs = [VECTORS.canonical(vector) for vector in features]
+        return LatencyEstimator(None).predict(
+            VECTORS, archs[10:], Measurements(archs[:10], latency[:10])
+        )
+
+    constant, hair = predict(100.0), predict(100.0 + 1.1e-4)
+    for field in ("mean_ms", "lower_ms", "upper_ms"):
+        np.testing.assert_allclose(getattr(constant, field), getattr(hair, field), rtol=1e-3)
+
+
 def test_a_column_of_zeros_up_to_rounding_is_taken_as_zeros(caplog) -> None:
     """A column that should be 0, computed as a - b of equal quantities, holds rounding noise
     (1e-16) that is no constant relative to its own tiny mean: scaled by its sd, other archs'
