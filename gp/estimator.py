@@ -651,10 +651,8 @@ def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str,
 def _source_table(name: str, table: np.ndarray) -> np.ndarray:
     """A source's table as (15,625,) floats; GPInputError naming the source otherwise (a short
     table failed deep in the fit's least squares, a 2-D one as "too few devices")."""
-    try:
-        values = np.asarray(table, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise GPInputError(f"source {name!r}: latencies must be numbers (ms)") from None
+    # As every latency is read: a plain float conversion took durations, bools and strings.
+    values = as_latency_array(table, _naming_source_measurements(name), f"source {name!r}: ")
     if values.shape != (NUM_ARCHS,):
         raise GPInputError(
             f"source {name!r}: expected {NUM_ARCHS} latencies (one per NB201 arch, in "

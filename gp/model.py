@@ -1114,12 +1114,13 @@ def check_numbers(values: object, where: Callable[[int], str]) -> None:
         raise InvalidMeasurementError(f"{where(position)}: latency {value!r}: {_NOT_A_NUMBER}")
 
 
-def as_latency_array(values: object, where: Callable[[int], str]) -> np.ndarray:
+def as_latency_array(values: object, where: Callable[[int], str], whose: str = "") -> np.ndarray:
     """``values`` (latencies in ms: a sequence, array or tensor of any real dtype) as a float64
     array, unchecked beyond :func:`check_numbers`.
 
     Raises:
-        InvalidMeasurementError: a value that is no real number, named by ``where``.
+        InvalidMeasurementError: a value that is no real number, named by ``where``; or values
+            numpy cannot read as numbers at all (``whose`` prefixes that message).
     """
     check_numbers(values, where)
     if isinstance(values, torch.Tensor):  # one that requires grad has no numpy(), bfloat16 none
@@ -1127,7 +1128,7 @@ def as_latency_array(values: object, where: Callable[[int], str]) -> np.ndarray:
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
-        raise InvalidMeasurementError("latencies must be numbers (ms)") from None
+        raise InvalidMeasurementError(f"{whose}latencies must be numbers (ms)") from None
 
 
 def check_latencies(

@@ -201,9 +201,17 @@ def test_reference_latencies_in_the_descriptor_condition_nb201_devices_only() ->
         (np.r_[0.0, np.ones(NUM_ARCHS - 1)], "source 'c': measurement 0: latency 0.0"),
         # NaN is "not measured" (the table is skipped); inf was taken for that too
         (np.r_[np.ones(NUM_ARCHS - 1), np.inf], "source 'c': measurement 15624: latency inf"),
+        # read by a plain float conversion, which took these for latencies (a review, 2026-12-06)
+        (np.full(NUM_ARCHS, 5000, dtype="timedelta64[us]"), "source 'c': measurement 0: latency"),
+        (np.ones(NUM_ARCHS, dtype=bool), "source 'c': measurement 0: latency True"),
+        (np.full(NUM_ARCHS, "3.5"), "source 'c': measurement 0: latency '3.5'"),
+        (  # torch's RuntimeError ("Can't call numpy() on Tensor that requires grad") escaped
+            torch.cat([torch.zeros(1), torch.ones(NUM_ARCHS - 1)]).requires_grad_(),
+            "source 'c': measurement 0: latency 0.0",
+        ),
     ],
 )
-def test_fit_names_the_source_whose_table_is_malformed(bad_table: np.ndarray, message: str):
+def test_fit_names_the_source_whose_table_is_malformed(bad_table: object, message: str):
     tables = {"a": np.ones(NUM_ARCHS), "b": list(np.full(NUM_ARCHS, 2.0)), "c": bad_table}
     with pytest.raises(GPInputError) as raised:
         LatencyEstimator.fit(tables)
