@@ -34,7 +34,7 @@ from service.store import (
     exists,
     journal_left,
     measurement_total,
-    nearly_full,
+    out_of_space,
     primary_code,
     quick_check,
     table_counts,
@@ -122,7 +122,7 @@ def _refuse_a_journal_beside(out: Path) -> None:
     the backup it reported held another database's devices (a review, 2026-12-06)."""
     # Beside the file a link leads to: the copy is written there, and its log with it.
     target = link_target(out)
-    if (journal := journal_left(target)) is not None:
+    if (journal := journal_left(out)) is not None:
         raise BackupError(
             f"{journal} is beside {target}: the write-ahead log of a database that was there,"
             " which SQLite would replay into the backup when it is opened; move it (and"
@@ -190,7 +190,7 @@ def _backup_error(exc: sqlite3.Error | OSError, store: Path, out: Path) -> Backu
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
     else:
         full = primary_code(exc) == sqlite3.SQLITE_FULL
-        if primary_code(exc) == sqlite3.SQLITE_IOERR and nearly_full(link_target(store).parent):
+        if not full and out_of_space(exc, store):
             # SQLite reads a store through a -shm file it makes beside it: this was blamed on
             # a failing disk, where the operator most wants a backup (a review, 2026-12-06).
             return BackupError(

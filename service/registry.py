@@ -17,6 +17,7 @@ the device's version, so a write is visible to the very next read) and calls
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -49,9 +50,9 @@ from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 from gp.spaces.vector import VALUE_RULE, VectorSpace
 from service.archs import SpaceKey, space_key, vector_dim
 from service.errors import DeadlineExceededError, InvalidRequestError, NotReadyError
-from service.outputs import remove_abandoned_temporaries, write_atomically
+from service.outputs import link_target, remove_abandoned_temporaries, write_atomically
 from service.store import DeviceRecord, Store
-from service.waiting import Ended, acquiring, never, wait_until
+from service.waiting import Ended, holding, never
 from service.wording import quantity
 
 logger = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ class Registry:
         """Loads the cached fit if it matches the store's sources, else refits; then ready."""
         started = time.perf_counter()
         # A start killed while it wrote the cache left its temporary file (2-5 MB) beside it.
-        remove_abandoned_temporaries(self.model_path.parent)
+        remove_abandoned_temporaries(link_target(self.model_path).parent)
         sources = self._source_tables()
         self.source_names = frozenset(sources)
         self._key_payload = self._key_inputs(sources)
@@ -360,15 +361,13 @@ class Registry:
         """
         with self._cache_lock:
             lock = self._device_locks.setdefault(device.id, threading.RLock())
-        if not wait_until(acquiring(lock), timeout, ended, f"device {device.name}"):
-            raise DeadlineExceededError(
-                f"the deadline passed while the call waited for device {device.name}, busy"
-                " with other calls (an upload, a posterior being built): nothing was done"
-            )
-        try:
+        refusal = functools.partial(
+            DeadlineExceededError,
+            f"the deadline passed while the call waited for device {device.name}, busy with"
+            " other calls (an upload, a posterior being built): nothing was done",
+        )
+        with holding(lock, timeout, ended, f"device {device.name}", refusal):
             yield
-        finally:
-            lock.release()
 
     @contextmanager
     def consistent(

@@ -315,7 +315,7 @@ def _start(
     if config.dataset is not None or import_marker(store.path).exists():
         importing.set()
     servicer = LatencyEstimatorServicer(
-        store, registry, config.max_batch, importing, config.suggestion_slots
+        store, registry, config.max_batch, importing, suggestion_slots=config.suggestion_slots
     )
     pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()

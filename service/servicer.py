@@ -10,8 +10,8 @@ import itertools
 import logging
 import math
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import grpc
@@ -35,16 +35,18 @@ from service.archs import (
 from service.config import ENV_MAX_BATCH
 from service.errors import (
     BatchTooLargeError,
+    DeadlineExceededError,
     DeviceNotFoundError,
     InvalidRequestError,
     NotReadyError,
     ServerBusyError,
+    ServiceError,
     grpc_errors,
 )
 from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
 from service.registry import Registry
 from service.store import DeviceRecord, MeasurementRow, Store
-from service.waiting import Ended, acquiring, never, wait_until
+from service.waiting import CHECK_EVERY_S, Ended, holding, never
 from service.wording import MEASURED_BEFORE, SERVER_BUSY, quantity
 
 logger = logging.getLogger(__name__)
@@ -74,9 +76,11 @@ UPLOAD_WAY_OUT = (
     "; to measure it with another encoding, delete its vectors first (DeleteMeasurements;"
     " `client delete --space vector`), or upload these under another device name"
 )
-#: How long a suggestion waits for a slot before it is turned away busy: a burst of short
-#: picks queues for a moment, and a call that cannot start holds its worker no longer.
-SLOT_WAIT_S = 1.0
+#: How long a suggestion waits for a slot before it is turned away busy: a call that cannot
+#: start holds its worker no longer, and its client waits out its backoff instead. At 1 s,
+#: clients retrying suggestions kept the workers the slots leave free busy: a Predict took up
+#: to 0.98 s (0.02 s at 0.1; a review, 2026-12-06).
+SLOT_WAIT_S = CHECK_EVERY_S
 
 
 class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
@@ -88,7 +92,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         registry: Registry,
         max_batch: int = 100_000,
         importing: threading.Event | None = None,
-        suggestion_slots: int = 4,
+        *,
+        suggestion_slots: int,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -164,21 +169,28 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         with self._suggestion_slot(context.time_remaining(), ended):
             return self._suggest(device, request, context, ended)
 
-    @contextmanager
-    def _suggestion_slot(self, remaining: float | None, ended: Ended) -> Iterator[None]:
-        """Holds one of the server's suggestion slots, or turns the call away busy."""
-        wait = SLOT_WAIT_S if remaining is None else min(remaining, SLOT_WAIT_S)
-        slot = acquiring(self._free_suggestion_slots)
-        if not wait_until(slot, wait, ended, "a suggestion slot"):
-            raise ServerBusyError(
+    def _suggestion_slot(
+        self, remaining: float | None, ended: Ended
+    ) -> AbstractContextManager[None]:
+        """Holds one of the server's suggestion slots, or turns the call away busy (or ended
+        by its deadline, where that came first)."""
+        by_deadline = remaining is not None and remaining <= SLOT_WAIT_S
+
+        def refusal() -> ServiceError:
+            if by_deadline:
+                return DeadlineExceededError(
+                    "the deadline passed while the call waited for a suggestion slot: nothing"
+                    " was done"
+                )
+            return ServerBusyError(
                 f"{SERVER_BUSY}it is choosing {quantity(self.suggestion_slots, 'suggestion')}"
                 " already, as many as it chooses at once (half its workers): nothing was done;"
                 " retry after a pause"
             )
-        try:
-            yield
-        finally:
-            self._free_suggestion_slots.release()
+
+        wait = SLOT_WAIT_S if remaining is None else min(remaining, SLOT_WAIT_S)
+        slot, what = self._free_suggestion_slots, "a suggestion slot"
+        return holding(slot, wait, ended, what, refusal)
 
     def _suggest(
         self,

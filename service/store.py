@@ -192,18 +192,26 @@ def check_header(path: Path) -> None:
         )
 
 
-def nearly_full(folder: Path) -> bool:
-    """Whether the disk of ``folder`` has less than SPACE_LEFT_BYTES free (False where that
-    cannot be told)."""
+def out_of_space(exc: sqlite3.Error, database: Path) -> bool:
+    """Whether SQLite's error ``exc`` on ``database`` is its disk being full: SQLite says
+    SQLITE_IOERR (SQLITE_IOERR_SHMSIZE), not SQLITE_FULL, where it cannot make or grow the -shm
+    file beside the database (beside the file a link leads to), and a full disk was blamed on
+    a failing one (reviews, 2026-12-06)."""
+    if primary_code(exc) == sqlite3.SQLITE_FULL:
+        return True
+    if primary_code(exc) != sqlite3.SQLITE_IOERR:
+        return False
     try:
-        return shutil.disk_usage(folder).free < SPACE_LEFT_BYTES
+        return shutil.disk_usage(link_target(database).parent).free < SPACE_LEFT_BYTES
     except OSError:
         return False
 
 
 def journal_left(path: Path) -> Path | None:
-    """The write-ahead log beside the database ``path``, if there is one."""
-    wal = Path(f"{path}-wal")
+    """The write-ahead log of the database ``path``, if there is one: beside the file a link
+    ``path`` leads to, where SQLite keeps it (looked for beside the link, an old log went
+    unseen and was replayed into a new database; a review, 2026-12-06)."""
+    wal = Path(f"{link_target(path)}-wal")
     return wal if exists(wal, path) else None
 
 
@@ -312,9 +320,7 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         # The journal first: another process making the store links the file before SQLite
         # makes its -wal, so a -wal seen before a missing file is no live store's.
-        # SQLite keeps it beside the file a link leads to: beside the link, an old log went
-        # unseen and was replayed into a new store (a review, 2026-12-06).
-        journal = journal_left(link_target(self.path))
+        journal = journal_left(self.path)
         existed = exists(self.path, self.path)
         if existed:
             check_header(self.path)
@@ -433,7 +439,7 @@ class Store:
             code = primary_code(exc)
             if code == sqlite3.SQLITE_BUSY:
                 raise self._busy() from exc
-            if code == sqlite3.SQLITE_FULL or self._ran_out_of_space(exc):
+            if out_of_space(exc, self.path):
                 # Raw, it was INTERNAL "internal error: OperationalError" to the client.
                 raise StoreFullError(
                     f"store {self.path}: its disk is full, and the write that found it stored"
@@ -451,14 +457,6 @@ class Store:
             if code in _ACCESS_CODES:
                 raise StoreAccessError(f"cannot write store {self.path}: {exc}") from exc
             raise
-
-    def _ran_out_of_space(self, exc: sqlite3.DatabaseError) -> bool:
-        """Whether an I/O error is a full disk: SQLite says SQLITE_IOERR_SHMSIZE, not
-        SQLITE_FULL, where the -shm file cannot grow, and a full disk at the start was blamed
-        on a failing one (a review, 2026-12-06)."""
-        return primary_code(exc) == sqlite3.SQLITE_IOERR and nearly_full(
-            link_target(self.path).parent
-        )
 
     def _busy(self) -> StoreBusyError:
         return StoreBusyError(f"store {self.path} is busy (locked by another process); try again")

@@ -10,7 +10,8 @@ module knows no gRPC: the servicer hands in what tells it that the call is over.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from service.errors import CallEndedError
@@ -26,9 +27,11 @@ Ended = Callable[[], bool]
 
 
 class Lock(Protocol):
-    """What waits here take: a threading Lock or RLock."""
+    """What waits here take: a threading Lock, RLock or Semaphore."""
 
     def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 def acquiring(lock: Lock) -> Attempt:
@@ -60,3 +63,21 @@ def wait_until(attempt: Attempt, timeout: float | None, ended: Ended, waiting_fo
             raise CallEndedError(
                 f"the call ended while it waited for {waiting_for}: nothing was done"
             )
+
+
+@contextmanager
+def holding(
+    lock: Lock,
+    timeout: float | None,
+    ended: Ended,
+    waiting_for: str,
+    refusal: Callable[[], Exception],
+) -> Iterator[None]:
+    """Holds ``lock``, waiting for it as :func:`wait_until` does; raises ``refusal()`` where it
+    stayed taken for ``timeout`` seconds, and CallEndedError where the call ended meanwhile."""
+    if not wait_until(acquiring(lock), timeout, ended, waiting_for):
+        raise refusal()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -355,7 +355,7 @@ def test_suggestions_beyond_half_the_workers_are_turned_away_busy(
     """Before, every SuggestSamples chose at once: an active pick of thousands takes hours,
     and a client that sets no deadline keeps it going, so 8 such calls held all 8 workers and
     every other call waited. Now half the workers at most choose; a call beyond them waits
-    1 s for a slot, then is turned away busy (nothing done), and other calls go on."""
+    0.1 s for a slot, then is turned away busy (nothing done), and other calls go on."""
     running = start_server(store_path, model_cache, max_workers=2)  # one slot
     estimator = running.registry.estimator
     choosing, answered = held_picks(estimator, monkeypatch)
