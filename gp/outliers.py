@@ -126,13 +126,14 @@ def _outliers(
     too large were named in 0 of 120 cases, 3 of 20 in 120 of 180, 4 of 20 in 7 of 240, an
     upload of 5 in the wrong unit (x1000) after 20 right ones in 10 of 300. Passing over at
     most 2 in a row: 110, 174, 219 and 249 (at most 4: 110, 174, 227 and 299; unbounded the
-    same). Clean designs warned went with 50 random measurements from 6 to 8 measurements
-    flagged of 3,000, with 100 from 8 to 14 of 6,000, all the new ones on raspi4, whose table
-    has archs several times faster than its others (0.1-8 ms against a median of 25). The
-    bound is the cost: on devices of random latencies (the load test's) an upload of 5 onto
-    100 took 1.7 predictions before, 4.4 now (7.2 at 4; unbounded 20, 100-140 ms against 11),
-    on pixel2 1.6 -> 3.1, raspi4 1.6 -> 2.3, the accurate devices about 1 either way; the load
-    test (32 clients, 40 s, alternated) made 20-22 RPC/s against 23-31 before (16-21 at 4).
+    same). Clean measurements flagged went with 50 random measurements from 6 to 8 of 3,000,
+    with 100 from 8 to 14 of 6,000, all the new ones on raspi4, whose table has archs far
+    faster than its others (those flagged 0.1-8.6 ms against a median of 25; its fastest
+    0.01 ms). The bound is the cost: on devices of random latencies (the load test's) an
+    upload of 5 onto 100 took 1.7 predictions before, 4.4 now (7.2 at 4; unbounded 20,
+    100-140 ms against 11), on pixel2 1.6 -> 3.1, raspi4 1.6 -> 2.3 (same design, 10 seeds),
+    the accurate devices about 1 either way; the load test (32 clients, 40 s, run alternately
+    on a loaded VM) made 19-22 RPC/s against 23-31 before (16-21 at 4).
     """
     most = max(1, posterior.count // 5)
     positions = list(range(posterior.count))
