@@ -407,6 +407,17 @@ class Store:
                     f"cannot write store {self.path}: {what} is read-only (a read-only file"
                     " system, or no write permission)"
                 )
+        # Left by another user (a read-only user's backup, say): SQLite said only "attempt to
+        # write a readonly database", of the store, which this user may write (a review,
+        # 2026-12-06). Not removed: a -wal may hold the newest writes.
+        target = link_target(self.path)
+        for side in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+            if existed and exists(side, self.path) and not os.access(side, os.W_OK):
+                raise StoreAccessError(
+                    f"cannot write store {self.path}: {side} beside it is read-only (left by"
+                    " another user, say): give this user write access to it, or run the"
+                    " service as its owner"
+                )
 
     def _open(self, check: bool) -> None:
         with self._sqlite_errors():

@@ -201,6 +201,32 @@ def test_a_full_disk_is_named_so_through_a_link_to_the_store(tmp_path: Path) -> 
     assert result.stdout.startswith(f"store {link}: its disk is full"), result.stdout
 
 
+OPEN_STORE = """
+import sys
+from service.errors import StoreAccessError
+from service.store import Store
+try:
+    Store(sys.argv[1]).close()
+except StoreAccessError as exc:
+    print(exc)
+"""
+
+
+def test_a_write_ahead_log_this_user_cannot_write_is_named(
+    tmp_path: Path, read_only_mount: list[str]
+) -> None:
+    """Left by another user (a read-only user's backup), it was reported as the store being
+    read-only: "attempt to write a readonly database", of a store this user may write."""
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    wal = Path(f"{path}-wal")
+    for side in (wal, Path(f"{path}-shm")):
+        side.write_bytes(b"")
+    result = run_python(["-c", OPEN_STORE, str(path)], [*read_only_mount, str(wal)])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"cannot write store {path}: {wal} beside it is read-only")
+
+
 def test_a_batch_that_fills_the_disk_fails_with_that_error_and_stores_nothing(
     store: Store,
 ) -> None:
