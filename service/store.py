@@ -65,7 +65,7 @@ from service.errors import (
 )
 from service.names import MAX_NAME_LENGTH, composed
 from service.outputs import link_target, move_into_place
-from service.waiting import Ended, acquiring, never, wait_until
+from service.waiting import Ended, holding, never, wait_until
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
@@ -511,26 +511,23 @@ class Store:
         and no longer than the call waiting lasts (``ended``)."""
         deadline = time.monotonic() + wait
         waiting_for = f"store {self.path}"
-        if not wait_until(acquiring(self._write_lock), wait, ended, waiting_for):
-            raise StoreBusyError(
-                f"store {self.path} is busy (earlier writes of this process hold it); try again"
-            )
-        try:
-            with self._sqlite_errors():
-                if not wait_until(self._begin, deadline - time.monotonic(), ended, waiting_for):
-                    raise self._busy()
-                try:
-                    yield self._db
-                    self._check_in_place()
-                except BaseException:
-                    # SQLite has rolled back itself after some errors (a full disk): another
-                    # ROLLBACK failed, and its error hid the one that says what happened.
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-        finally:
-            self._write_lock.release()
+        refusal = functools.partial(
+            StoreBusyError,
+            f"store {self.path} is busy (earlier writes of this process hold it); try again",
+        )
+        with holding(self._write_lock, wait, ended, waiting_for, refusal), self._sqlite_errors():
+            if not wait_until(self._begin, deadline - time.monotonic(), ended, waiting_for):
+                raise self._busy()
+            try:
+                yield self._db
+                self._check_in_place()
+            except BaseException:
+                # SQLite has rolled back itself after some errors (a full disk): another
+                # ROLLBACK failed, and its error hid the one that says what happened.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _begin(self, seconds: float) -> bool:
         """BEGIN IMMEDIATE, waiting at most ``seconds`` for another process's transaction:
