@@ -834,7 +834,6 @@ def predict(
     names, places = given_archs(archs, file)
     with connect(ctx) as latency, items_named_by_place(places):
         result = latency.predict(device, names, search_space=_space(space))
-        _warn_of_unmeasured_spaces(latency, device, _spaces_of(names, space))
     if as_csv:
         _print_csv(names, result)
     elif as_json:
@@ -851,26 +850,6 @@ def predict(
         )
     else:
         _print_prediction_table(device, names, result)
-
-
-def _warn_of_unmeasured_spaces(latency: LatencyClient, device: str, spaces: set[str]) -> None:
-    """Warns of predictions in a space without source tables (FBNet, vectors) of a device with
-    no measurements in it: the prior's guess (all-k5_e6 FBNet 129 ms, sd 1,069 ms, on a
-    device measured on NB201 alone), which a table of means reads as a prediction."""
-    for space in sorted(spaces - {Space.nasbench201.value}):
-        if latency.measurements(device, space):
-            continue
-        # `measure` builds networks of NB201 and FBNet; vectors are the caller's own encoding.
-        how = (
-            "`client add --space vector`"
-            if space == Space.vector.value
-            else f"`client measure --space {space}`, or `client add`"
-        )
-        typer.echo(
-            f"warning: {device} has no {space} measurements: these are the prior's guesses,"
-            f" not this device's latencies (see the sd); measure a few on it first ({how})",
-            err=True,
-        )
 
 
 def given_archs(archs: list[str] | None, file: Path | None) -> tuple[list[str], list[str]]:

@@ -157,6 +157,27 @@ class LruCache(Generic[K, V]):
             del self._items[key]
 
 
+def _prior_guess_warning(
+    space: SearchSpace, model: LatencyModel, posterior: DevicePosterior
+) -> tuple[str, ...]:
+    """The warning that predictions are the prior's guesses: of a device with no measurements
+    in a space without source tables (FBNet and vectors; NB201 too before a fit), such as an
+    FBNet arch on a device measured on NB201 alone (all-k5_e6: 129 ms, sd 1,069 ms), which a
+    table of means reads as a prediction. In the answer, not in the CLI alone, so that a NAS
+    loop calling the library learns it too."""
+    if posterior.count or model.kernel.sources is not None:
+        return ()
+    # `measure` builds NB201 and FBNet networks; vectors are the caller's own encoding.
+    if space.name == "vector":
+        how = "client add --space vector"
+    else:
+        how = f"client measure --space {space.name}, or client add"
+    return (
+        f"no {space.name} measurements: these are the prior's guesses, not this device's"
+        f" latencies (see the sd); measure a few on it first ({how})",
+    )
+
+
 class Registry:
     """Owns the fitted estimator and the per-device measurement cache.
 
@@ -474,14 +495,15 @@ class Registry:
             with self._cache_lock:
                 whole = self._whole_space.get(key)
             use_whole = whole is not None or len(archs) >= WHOLE_SPACE_THRESHOLD
+            warnings = model.warnings + _prior_guess_warning(space, model, posterior)
             if model is not estimator.nasbench201 or not use_whole:
-                return posterior.predict(estimator.rows(model, space, archs)), model.warnings
+                return posterior.predict(estimator.rows(model, space, archs)), warnings
             if whole is None:
                 whole = posterior.predict(estimator.all_nasbench201_rows())
             with self._cache_lock:
                 self._whole_space.put(key, whole)
         index = np.array([arch_to_index(a) for a in archs], dtype=np.int64)
-        return whole.take(index), model.warnings
+        return whole.take(index), warnings
 
     def surprising(
         self, device: DeviceRecord, space: SearchSpace, archs: Sequence[str]

@@ -1050,12 +1050,16 @@ def test_fbnet_block_indices_read_as_a_vector_are_warned_of(
     warned = [r.getMessage() for r in caplog.records]
     assert warned[0].startswith("2 arch(s) of 22 whole numbers 0..8, read as feature vectors,")
     assert "search_space='fbnet' (--space fbnet)" in warned[0]
-    assert [w.split(" ")[0] for w in warned] == ["2", "1", "1"]
+    assert [w.split(" ")[0] for w in warned] == ["2", "phone:", "1", "1"]
+    assert warned[1].startswith("phone: no vector measurements: these are the prior's guesses")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="client.api"):
         latency.predict("phone", indices, search_space="vector")
         latency.predict("phone", indices, search_space="fbnet")
-    assert caplog.records == []
+    # No word of indices; the service's, that phone has no FBNet measurement, alone.
+    assert [r.getMessage().split(":")[:2] for r in caplog.records] == [
+        ["phone", " no fbnet measurements"]
+    ]
 
 
 def test_suggest(latency: LatencyClient) -> None:

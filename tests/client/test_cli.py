@@ -632,23 +632,30 @@ def test_latency_ms_takes_one_arch_alone(target: str, tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "give exactly one ARCH with it" in refused.stderr
 
 
-def test_predicting_a_space_the_device_has_no_measurements_of_warns(target: str) -> None:
+def test_predicting_a_space_the_device_has_no_measurements_of_warns(
+    target: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """An FBNet prediction of a device measured on NB201 alone is the prior's guess (a tenth of
-    a second, its sd a second), which the table printed as any other prediction."""
+    a second, its sd a second), which the table printed as any other prediction. The service
+    says so in its answer, so that the library's callers learn it too."""
     fbnet = ",".join(["k5_e6"] * 22)
     assert run(target, "register", "-d", "nb201-only").exit_code == 0
     assert run(target, "add", "-d", "nb201-only", CELL, "--latency-ms", "3.0").exit_code == 0
-    predicted = run(target, "predict", "-d", "nb201-only", "--space", "fbnet", fbnet)
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        predicted = run(target, "predict", "-d", "nb201-only", "--space", "fbnet", fbnet)
     assert predicted.exit_code == 0, predicted.output
-    assert "warning: nb201-only has no fbnet measurements: these are the prior's guesses" in (
-        " ".join(predicted.stderr.split())
-    )
-    vectors = run(target, "predict", "-d", "nb201-only", "--space", "vector", "1.5,2.5")
-    assert "warning: nb201-only has no vector measurements" in vectors.stderr
-    assert "warning" not in run(target, "predict", "-d", "nb201-only", CELL).stderr
+    assert "nb201-only: no fbnet measurements: these are the prior's guesses" in caplog.text
+    assert "(client measure --space fbnet, or client add)" in caplog.text
+    as_json = run(target, "predict", "-d", "nb201-only", "--space", "vector", "1.5,2.5", "--json")
+    (said,) = json.loads(as_json.stdout)["warnings"]
+    assert said.startswith("no vector measurements") and "client add --space vector" in said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="client.api"):
+        assert run(target, "predict", "-d", "nb201-only", CELL).exit_code == 0
+    assert "prior's guesses" not in caplog.text
     assert run(target, "add", "-d", "nb201-only", fbnet, "--latency-ms", "9.0").exit_code == 0
-    measured = run(target, "predict", "-d", "nb201-only", "--space", "fbnet", fbnet)
-    assert measured.exit_code == 0 and "warning" not in measured.stderr, measured.output
+    measured = run(target, "predict", "-d", "nb201-only", "--space", "fbnet", fbnet, "--json")
+    assert measured.exit_code == 0 and json.loads(measured.stdout)["warnings"] == []
 
 
 def test_the_service_s_warnings_are_logged_and_in_the_json(
