@@ -33,7 +33,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, SupportsIndex, overload
@@ -169,6 +169,18 @@ class Predictions:
         )
 
     __hash__ = None  # type: ignore[assignment]  # numpy arrays are mutable and unhashable
+
+    def __post_init__(self) -> None:
+        # Every way of making one keeps its arrays read-only: a pickled copy (a process
+        # pool's), unpickled through __reduce__, was writable.
+        for name in PREDICTION_FIELDS:
+            array = np.asarray(getattr(self, name), dtype=np.float64)
+            if array.flags.writeable:
+                array = _read_only(array.copy())  # a caller's own array stays theirs to edit
+            object.__setattr__(self, name, array)
+
+    def __reduce__(self) -> tuple[type[Predictions], tuple[Any, ...]]:
+        return Predictions, tuple(getattr(self, field.name) for field in fields(self))
 
     @property
     def std_ms(self) -> np.ndarray:
@@ -387,7 +399,8 @@ class AddResult:
     """What AddMeasurements stored.
 
     Attributes:
-        accepted: measurements stored by this call (an arch measured again counts again).
+        accepted: measurements stored by this call (an arch measured again counts again); a
+            repeat under a stored ``request_id`` stores nothing and reports those stored then.
         device_total: the device's measurements in all search spaces after this call.
         model_version: the device's model version after this call (it changes with every
             upload that stores something).
@@ -574,7 +587,16 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
     if space == NB201 and items and all(_is_real(item) for item in items):
         raise _nb201_numbers_refused(f"a sequence of {len(items)} number(s)")
     # Non-vector spaces given as numbers (e.g. FBNet block indices): the server parses the list.
-    return pb.Architecture(search_space=space, arch=",".join(str(item) for item in items))
+    return pb.Architecture(search_space=space, arch=",".join(_block_text(item) for item in items))
+
+
+def _block_text(item: object) -> str:
+    """An FBNet block as the server parses it: a whole float as its int. np.loadtxt reads
+    block indices as 6.0, which the server refused ("unknown block '6.0'") after the warning
+    of block indices had said to give search_space='fbnet' (a review, 2026-12-06)."""
+    if _is_real(item) and math.isfinite(item) and float(item).is_integer():  # type: ignore[arg-type]
+        return str(int(item))  # type: ignore[call-overload]
+    return str(item)
 
 
 def _nb201_numbers_refused(given: str) -> ClientInputError:
@@ -664,7 +686,21 @@ def _floats(items: Iterable[object]) -> list[float]:
     try:
         return [float(item) for item in items]  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError) as exc:  # overflow: an int beyond 1e308
-        raise ClientInputError(f"a feature vector must hold numbers: {exc}") from None
+        hint = _pair_hint(items)
+        raise ClientInputError(f"a feature vector must hold numbers: {exc}{hint}") from None
+
+
+def _pair_hint(items: Iterable[object]) -> str:
+    """What to add where a "feature vector" is an arch string and a number: an ``(arch,
+    latency_ms)`` pair given where archs were asked for."""
+    pair = list(items)
+    arch = pair[0] if len(pair) == 2 and _is_real(pair[1]) else None
+    if isinstance(arch, str) and ("|" in arch or "," in arch):
+        return (
+            "; it is an arch and a number, as an (arch, latency_ms) pair is: give the archs"
+            " alone (or the pairs as measurements, where a call takes them)"
+        )
+    return ""
 
 
 def to_architectures(
@@ -981,7 +1017,9 @@ class LatencyClient:
         timeout_s: deadline of each RPC attempt.
         retries: extra attempts of a call that failed with UNAVAILABLE or
             :class:`~client.errors.ServerBusyError` (the default 3 span about 3.5 s of
-            backoff, less than a server's restart: see ``wait_until_ready``).
+            backoff, less than a server's restart: see ``wait_until_ready``); uploads,
+            deletions and registrations also when their deadline passed (a repeat of one the
+            server carried out does nothing more).
         backoff_s: pause before the first retry; doubles (with jitter) up to 10 s.
         batch_size: most archs per Predict request; larger inputs are split transparently.
         options: extra gRPC channel options, ``(name, value)`` pairs.
@@ -1052,6 +1090,10 @@ class LatencyClient:
         # 2026-12-06). A grpc URI (dns:///host:port), which the CLI does not take, is grpc's.
         if "target" not in overrides and (problem := dialled_target_problem(settings["target"])):
             raise ClientInputError(f"${ENV_TARGET}: {problem} (e.g. {DEFAULT_TARGET})")
+        # A given one alike: the example's --target 127.0.0.1 waited 30 s for port 443.
+        given = overrides.get("target")
+        if isinstance(given, str) and (problem := dialled_target_problem(given)):
+            raise ClientInputError(f"target {given!r}: {problem} (e.g. {DEFAULT_TARGET})")
         # Given certificates stand for $LATENCY_CA_CERT, as a given token for the token's
         # variables: with both, the client would refuse the pair.
         if "root_certificates" not in overrides:
@@ -1381,7 +1423,8 @@ class LatencyClient:
             of candidates given, an unknown strategy, a malformed candidate, no candidates for
             a space other than NB201, or every candidate already measured or a reference arch.
             ClientInputError: arguments of the wrong type, ``count`` below 1 or above
-            ``COUNT_MAX``, or an empty ``candidates``.
+            ``COUNT_MAX``, or an empty ``candidates``. ResourceExhaustedError: more
+            candidates than the server takes in one request (its ``LATENCY_MAX_BATCH``).
         """
         _check_text(device, "device")
         # Below 1 too: one below the wire's int32 was protobuf's bare ValueError.
@@ -1450,7 +1493,8 @@ class LatencyClient:
             message names its index in ``pairs``, from 0), or a ``request_id`` the device
             stored another request under. ClientInputError: an item that is not an
             ``(arch, latency_ms)`` pair of the right types, or a ``request_id`` that is not a
-            non-empty string.
+            non-empty string. ResourceExhaustedError: more pairs than the server takes in one
+            request (its ``LATENCY_MAX_BATCH``; sent in one request, they are not split).
         """
         _check_text(device, "device")
         upload_id = _request_id(request_id)
@@ -1505,6 +1549,12 @@ class LatencyClient:
             wrong type, or an empty ``request_id``.
         """
         _check_text(device, "device")
+        if isinstance(archs, Mapping):
+            # Read as its keys, {arch: wrong latency} deleted every measurement of each arch.
+            raise ClientInputError(
+                "archs is a mapping: to delete only its latencies, pass it as measurements=;"
+                " to delete every measurement of its archs, pass list(archs)"
+            )
         deletion_id = _request_id(request_id)
         messages = to_architectures(archs, search_space)
         exact = _measurements("measurements", measurements, search_space)
@@ -1559,12 +1609,14 @@ class LatencyClient:
         )
         retried: list[LatencyServiceError] = []
         try:
-            return DeviceInfo.from_message(
-                self._call("RegisterDevice", request, on_retry=retried.append)
-            )
+            # Retried past its deadline too, as an upload is: the server may have registered
+            # it, and a caller's own retry then failed, the name taken by its own device.
+            reply = self._call("RegisterDevice", request, idempotent=True, on_retry=retried.append)
+            return DeviceInfo.from_message(reply)
         except AlreadyExistsError:
-            # UNAVAILABLE may come after the server registered it (a connection lost on the
-            # way back): the retry then found its own device and failed (a review, 2026-12-06).
+            # UNAVAILABLE or DEADLINE_EXCEEDED may come after the server registered it (a
+            # connection lost on the way back): the retry then found its own device and
+            # failed (a review, 2026-12-06).
             if retried and (mine := self._registered_as_asked(request)) is not None:
                 return mine
             raise

@@ -787,6 +787,8 @@ def test_from_env_refuses_a_target_the_cli_refuses(
     with pytest.raises(ClientInputError, match=r"^\$LATENCY_TARGET: "):
         LatencyClient.from_env()
     LatencyClient.from_env(target="127.0.0.1:50051").close()  # a given target is checked alone
+    with pytest.raises(ClientInputError, match=rf"^target {re.escape(repr(target))}: "):
+        LatencyClient.from_env(target=target)  # the example's --target 127.0.0.1 waited 30 s
     monkeypatch.setenv("LATENCY_TARGET", "dns:///localhost:50051")  # a grpc URI is grpc's
     LatencyClient.from_env().close()
 
@@ -1362,6 +1364,11 @@ def test_a_registration_whose_answer_was_lost_returns_the_device_it_registered(
     decomposed = unicodedata.normalize("NFD", "café-board")
     found = latency.register_device(decomposed)
     assert found.name == unicodedata.normalize("NFC", "café-board") and len(sent) == 2
+    # Its deadline passed after the server registered it: retried, and found as asked.
+    late = FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    monkeypatch.setattr(stub, "RegisterDevice", answer_lost_once(real, late, sent, "name"))
+    sent.clear()
+    assert latency.register_device("late-answer").name == "late-answer" and len(sent) == 2
 
 
 def test_a_read_whose_deadline_passed_is_not_retried(
@@ -1800,6 +1807,44 @@ def test_exact_measurements_delete_only_the_wrong_one_of_an_arch(latency: Latenc
     with pytest.raises(ClientInputError, match="measurements must be .arch, latency_ms. pairs"):
         latency.delete_measurements("three", measurements=2.0)  # type: ignore[arg-type]
     assert latency.measurements("three") == [(LIGHT, 2.0)]
+    # A mapping as archs: read as its keys, it deleted every measurement of each arch.
+    with pytest.raises(ClientInputError, match="pass it as measurements="):
+        latency.delete_measurements("three", {LIGHT: 2.0})  # type: ignore[arg-type]
+    assert latency.measurements("three") == [(LIGHT, 2.0)]
+
+
+def test_fbnet_block_indices_read_as_floats_are_sent_as_ints(latency: LatencyClient) -> None:
+    """np.loadtxt reads block indices as 6.0, which the server refused as "unknown block '6.0'"
+    after the warning of block indices had said to give search_space='fbnet'."""
+    rows = np.loadtxt(io.StringIO("6 " + "1 " * 21 + "\n" + "0 " * 22))
+    sent = to_architectures(rows, "fbnet")
+    assert [m.arch for m in sent] == ["6," + ",".join(["1"] * 21), ",".join(["0"] * 22)]
+    latency.register_device("floats")
+    assert len(latency.predict("floats", rows, search_space="fbnet")) == 2
+    assert to_architecture([6.5] + [1] * 21, "fbnet").arch.startswith("6.5,1,")  # the server's
+
+
+def test_an_arch_given_with_its_latency_where_archs_are_asked_is_named_so() -> None:
+    """An (arch, latency_ms) row given to predict was "a feature vector must hold numbers"."""
+    with pytest.raises(ClientInputError, match="it is an arch and a number, as an .arch, latency"):
+        to_architectures([(LIGHT, 5.0)])
+    with pytest.raises(ClientInputError, match="must hold numbers: could not convert") as refused:
+        to_architectures([("fast", 5.0)])
+    assert "an arch and a number" not in str(refused.value)
+
+
+def test_predictions_stay_read_only_when_pickled_or_copied() -> None:
+    """A process pool's pickled copy of a Predictions had writable arrays."""
+    import copy
+
+    own = np.array([1.0, 2.0])
+    predictions = Predictions(own, own, own, own, "v-1", ("said",))
+    own[0] = 5.0  # the caller's array stays theirs
+    assert predictions.mean_ms.tolist() == [1.0, 2.0]
+    for copied in (pickle.loads(pickle.dumps(predictions)), copy.deepcopy(predictions)):
+        assert copied == predictions
+        with pytest.raises(ValueError, match="read-only"):
+            copied.mean_ms[0] = 0.0
 
 
 def test_a_client_retries_three_times_by_default() -> None:
