@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from gp.errors import DatasetError, GPInputError, InvalidArchitectureError
+from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
 from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ class LatencyDataset:
 
     Attributes:
         latency_ms: device name -> array of shape (NUM_ARCHS,): every arch measured (a table
-            with a latency that is not finite and positive is refused at loading).
+            with a latency the model refuses, not finite or outside 1e-6 to 1e7 ms, is
+            refused at loading).
         reference_archs: canonical indices of the reference architectures (HELP's hardware
             embedding), empty when the dataset has none.
         root: the directory the tables were read from.
@@ -137,16 +139,19 @@ def _load(path: Path) -> object:
             return torch.load(path, weights_only=True)
     except FileNotFoundError:
         raise DatasetError(f"missing dataset file: {path}") from None
-    except OSError as exc:  # a folder, no permission
-        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except pickle.UnpicklingError as exc:
+    except Exception as exc:  # torch names no single error type for a file of another format
+        raise DatasetError(f"cannot read {path}: {unreadable_torch_file(path, exc)}") from exc
+
+
+def unreadable_torch_file(path: Path, failure: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed with ``failure``, in words."""
+    if isinstance(failure, OSError):  # a folder, no permission
+        return str(failure.strerror or failure)
+    if isinstance(failure, pickle.UnpicklingError):
         # torch's refusal of an opcode it does not know reads like its refusal of an object:
         # a JSON or CSV file ("{", "1,2") was said to hold objects refused unread.
-        problem = NOT_PLAIN_TORCH_FILE if _saved_by_torch(path) else NOT_A_TORCH_FILE
-        raise DatasetError(f"cannot read {path}: {problem}") from exc
-    except Exception as exc:  # torch names no single error type for a file of another format
-        problem = "the file is empty" if path.stat().st_size == 0 else NOT_A_TORCH_FILE
-        raise DatasetError(f"cannot read {path}: {problem}") from exc
+        return NOT_PLAIN_TORCH_FILE if _saved_by_torch(path) else NOT_A_TORCH_FILE
+    return "the file is empty" if path.stat().st_size == 0 else NOT_A_TORCH_FILE
 
 
 def _saved_by_torch(path: Path) -> bool:
@@ -160,6 +165,11 @@ def _real_numbers(value: object, path: Path, what: str) -> np.ndarray:
     """``value`` (a list or tensor of real numbers) as a 1-D array. Anything else (strings,
     dicts, nested or ragged lists, complex numbers, which numpy would silently make real) is a
     DatasetError naming ``path`` and ``what`` it should hold."""
+    if isinstance(value, torch.Tensor):
+        # One that requires grad (an nn.Parameter saved) has no numpy(), a bfloat16 one no
+        # numpy dtype (it was "a ragged Tensor"); the model takes both (a review, 2026-12-06).
+        value = value.detach().cpu()
+        value = value.to(torch.float64) if value.is_floating_point() else value
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):
@@ -214,8 +224,15 @@ def _read_table(path: Path, help_to_canonical: np.ndarray) -> np.ndarray:
     values = _real_numbers(_load(path), path, f"{NUM_ARCHS} latencies").astype(np.float64)
     if values.shape != (NUM_ARCHS,):
         raise DatasetError(f"{path}: expected {NUM_ARCHS} latencies, got shape {values.shape}")
-    if not np.all(np.isfinite(values) & (values > 0)):
-        raise DatasetError(f"{path}: latencies must be finite and positive")
+    # The model's own rule, checked here: a table that broke it loaded, and the benchmark
+    # failed after the fit with a traceback naming the arch's position in our order.
+    bad = np.flatnonzero(~((values >= MIN_LATENCY_MS) & (values <= MAX_LATENCY_MS)))  # NaN too
+    if bad.size:
+        position = int(bad[0])
+        raise DatasetError(
+            f"{path}: latency {float(values[position])!r} at position {position}: latencies"
+            f" {LATENCY_RULE}"
+        )
     table = np.empty(NUM_ARCHS)
     table[help_to_canonical] = values
     return table
@@ -241,6 +258,9 @@ def load_help_dataset(root: str | Path, devices: list[str] | None = None) -> Lat
     if (embedding := root / "hardware_embedding_index.pt").exists():
         help_index = _arch_indices(_load(embedding), embedding, "HELP indices of reference archs")
         reference = order[help_index].tolist()
+        if len(set(reference)) != len(reference):
+            # Zero-shot then conditioned on one arch as if measured ten times (coverage90 0.33).
+            raise DatasetError(f"{embedding}: a reference arch is listed twice")
     logger.info("loaded %d latency tables from %s", len(tables), root)
     return LatencyDataset(tables, reference, root, file_order=order)
 

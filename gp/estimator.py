@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import pickle
 from collections.abc import Callable, Collection, Mapping, Sequence, Sized
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from gp.active import StopCheck, select
-from gp.data import NOT_PLAIN_TORCH_FILE, quantization_step
+from gp.data import quantization_step, unreadable_torch_file
 from gp.errors import (
     GPInputError,
     InvalidArchitectureError,
@@ -259,6 +258,14 @@ class LatencyEstimator:
         """
         try:
             state = torch.load(path, weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            # As a dataset's files are read: a text file was "a refused pickle", a CSV or an
+            # empty file named torch's internals ("IndexError: pop from empty list").
+            problem = unreadable_torch_file(Path(path), exc)
+            raise NotFittedError(f"{path} is not a saved estimator: {problem}") from exc
+        try:
             revision = state.get("revision") if isinstance(state, dict) else None
             if isinstance(state, dict) and "kernel" in state and revision != FIT_REVISION:
                 # A fit of other code loaded whenever its tensors had the shapes of this one's.
@@ -267,13 +274,9 @@ class LatencyEstimator:
                     f" not {FIT_REVISION} (fit it again)"
                 )
             return cls._from_state(state)
-        except (FileNotFoundError, NotFittedError):
+        except NotFittedError:
             raise
-        except pickle.UnpicklingError as exc:
-            raise NotFittedError(
-                f"{path} is not a saved estimator: {NOT_PLAIN_TORCH_FILE}"
-            ) from exc
-        except Exception as exc:  # missing keys, shapes that do not fit, truncated files
+        except Exception as exc:  # missing keys, shapes that do not fit
             raise NotFittedError(
                 f"{path} is not a saved estimator ({type(exc).__name__}: {exc})"
             ) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,9 @@ def test_a_table_of_other_than_real_numbers_is_a_dataset_error(
         load_help_dataset(root)
 
 
-@pytest.mark.parametrize("reference", [[NUM_ARCHS], [-1], [1.5], 5, None, {"a": 1}, [[1, 2]]])
+@pytest.mark.parametrize(
+    "reference", [[NUM_ARCHS], [-1], [1.5], 5, None, {"a": 1}, [[1, 2]], [5] * 10, [3, 1, 3]]
+)
 def test_malformed_reference_archs_are_a_dataset_error(tmp_path: Path, reference: object) -> None:
     root = _dataset(tmp_path / "d", **{"hardware_embedding_index.pt": reference})
     with pytest.raises(DatasetError, match="hardware_embedding_index.pt"):
@@ -158,15 +161,35 @@ def test_one_device_name_not_in_a_list_is_named(tmp_path: Path) -> None:
         load_help_dataset(tmp_path).require("a")
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
-def test_a_latency_that_is_not_finite_and_positive_is_a_dataset_error(
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), 1e-7, 2e7])
+def test_a_latency_the_model_refuses_is_a_dataset_error_naming_its_position(
     tmp_path: Path, bad: float
 ) -> None:
+    """1e-7 ms loaded, and the benchmark failed after the fit with a traceback."""
     table = [1.0] * NUM_ARCHS
     table[7] = bad
     root = _dataset(tmp_path / "d", **{"latency/a.pt": table})
-    with pytest.raises(DatasetError, match="a.pt: latencies must be finite and positive"):
+    with pytest.raises(
+        DatasetError, match=rf"a.pt: latency {re.escape(repr(bad))} at position 7: "
+    ):
         load_help_dataset(root)
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        torch.full((NUM_ARCHS,), 2.0, requires_grad=True),
+        torch.nn.Parameter(torch.full((NUM_ARCHS,), 2.0)),
+        torch.full((NUM_ARCHS,), 2.0, dtype=torch.bfloat16),
+    ],
+)
+def test_a_table_saved_as_a_parameter_or_in_bfloat16_loads(
+    tmp_path: Path, saved: torch.Tensor
+) -> None:
+    """One that required grad was a traceback ("Can't call numpy() on Tensor that requires
+    grad"), a bfloat16 one "a ragged Tensor", where the model takes both."""
+    root = _dataset(tmp_path / "d", **{"latency/a.pt": saved})
+    assert load_help_dataset(root).latency_ms["a"].tolist() == [2.0] * NUM_ARCHS
 
 
 def test_reference_archs_are_mapped_from_help_indices_to_ours(tmp_path: Path) -> None:

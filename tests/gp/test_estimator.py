@@ -393,6 +393,23 @@ def test_loading_a_file_that_is_not_a_saved_estimator_names_it(tmp_path, content
         LatencyEstimator.load(tmp_path / "absent.pt")
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b'{"kernel": 1}', "not a file torch.save wrote"),  # was "objects refused unread"
+        (b"arch,latency_ms\n", "not a file torch.save wrote"),  # was "IndexError: pop from"
+        (b"", "the file is empty"),  # was "(EOFError: )"
+    ],
+)
+def test_a_file_torch_cannot_read_is_named_as_a_dataset_s_file_is(
+    tmp_path: Path, content: bytes, says: str
+) -> None:
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(NotFittedError, match=f"is not a saved estimator: {says}"):
+        LatencyEstimator.load(path)
+
+
 def test_a_latency_the_other_measurements_do_not_explain_is_named() -> None:
     """Vector archs whose latency follows their first feature: one entered in seconds, one
     10 times too slow; both are named (the second is not hidden behind the first), the clean
