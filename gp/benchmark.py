@@ -20,10 +20,12 @@ size) stay among the sources, so it is easier than the HELP split where those ha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import resource
+import stat
 import sys
 import tempfile
 import time
@@ -31,6 +33,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -269,8 +272,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--source",
         default=",".join(HELP_SOURCE_DEVICES),
-        help=f"comma-separated source devices, or {NO_SOURCES!r}: the prior-only model of a"
-        " space without source tables",
+        help=f"comma-separated source devices (default: HELP's {len(HELP_SOURCE_DEVICES)}), or"
+        f" {NO_SOURCES!r}: the prior-only model of a space without source tables",
     )
     parser.add_argument(
         "--target",
@@ -306,6 +309,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--target: --cross-validate predicts each source in turn, not targets")
     if args.target is None:
         args.target = ",".join(HELP_TARGET_DEVICES)
+    # "fpga, pixel2" named " pixel2", which the error's list showed as "pixel2".
+    for name in ("target", "strategies", "source"):
+        setattr(args, name, ",".join(item.strip() for item in getattr(args, name).split(",")))
     for flag, value in (("--target", args.target), ("--strategies", args.strategies)):
         _check_names(parser, flag, value)
     if args.source != NO_SOURCES:
@@ -318,18 +324,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             f"--samples: at most {most}"
             + (" (random20 measures twice as many)" if most < NUM_ARCHS else "")
         )
-    if args.json is not None and not args.json.parent.is_dir():
-        parser.error(f"--json: no folder {args.json.parent}")
-    if args.json is not None and args.json.is_dir():
-        parser.error(f"--json: {args.json} is a folder; name a file in it")
-    if args.json is not None and (problem := _unwritable(args.json.parent)):
-        parser.error(f"--json: cannot write in {args.json.parent}: {problem}")
+    if args.json is not None and (problem := _json_problem(args.json)):
+        parser.error(f"--json: {problem}")
     if args.source == NO_SOURCES and args.cross_validate:
         parser.error(f"--cross-validate needs sources, not --source {NO_SOURCES}")
     unknown = set(args.strategies.split(",")) - set(KNOWN_STRATEGIES)
     if unknown:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
     return args
+
+
+def _json_problem(path: Path) -> str | None:
+    """Why the report could not be written to ``path``, or None."""
+    try:
+        if not path.parent.is_dir():
+            return f"no folder {path.parent}"
+        if path.is_dir():
+            return f"{path} is a folder; name a file in it"
+    except OSError as exc:  # a name too long: a traceback before (a review, 2026-12-06)
+        return f"{path}: {exc.strerror or exc}"
+    if problem := _unwritable(path.parent):
+        return f"cannot write in {path.parent}: {problem}"
+    return None
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -344,14 +360,19 @@ def _unwritable(folder: Path) -> str | None:
 
 def write_report(path: Path, text: str) -> None:
     """Writes ``text`` to ``path`` through a temporary file beside it, so that a failure or
-    Ctrl-C leaves the previous file (if any) whole and no half-written one."""
-    # Named for this write alone, as service.outputs.write_atomically does (gp does not import
-    # the service): two runs writing one report shared ".<name>.tmp", and a name as long as a
-    # name may be was too long with the suffix.
-    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
+    Ctrl-C leaves the previous file (if any) whole and no half-written one. A file it
+    replaces keeps its permissions; a symbolic link is written through."""
+    # As service.outputs.write_atomically does (gp does not import the service): named for
+    # this write alone (two runs shared ".<name>.tmp", and a name as long as a name may be
+    # was too long with the suffix); through a link (`latest.json -> run5.json` became a
+    # file, run5.json left as it was); keeping a private file private (a review, 2026-12-06).
+    written = path.resolve() if path.is_symlink() else path
+    tmp = written.with_name(f".{uuid.uuid4().hex}.tmp")
     try:
         tmp.write_text(text)
-        tmp.replace(path)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.chmod(stat.S_IMODE(written.stat().st_mode))
+        tmp.replace(written)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -405,10 +426,22 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"timings_s": report["timings_s"], "peak_rss_mb": report["peak_rss_mb"]}))
     if args.json:
         try:
-            write_report(args.json, json.dumps(report, indent=2))
+            # NaN (Spearman of a constant table) is no JSON: strict readers failed on it.
+            write_report(args.json, json.dumps(_nan_as_null(report), indent=2, allow_nan=False))
         except OSError as exc:
             raise SystemExit(f"error: cannot write --json {args.json}: {exc}") from None
     return 0
+
+
+def _nan_as_null(value: Any) -> Any:
+    """``value`` (JSON-able) with every NaN float as None."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _nan_as_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_as_null(item) for item in value]
+    return value
 
 
 def _devices(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -432,9 +465,12 @@ def _checked_dataset(
     except DatasetError as exc:
         raise SystemExit(f"error: {exc}") from None
     if sources and len(sources) < MIN_SOURCE_DEVICES + args.cross_validate:
+        # With 3 sources and --cross-validate it said "needs at least 3 sources".
         raise SystemExit(
-            f"error: the fit needs at least {MIN_SOURCE_DEVICES} sources"
-            + (", and --cross-validate holds one out" if args.cross_validate else "")
+            f"error: --cross-validate needs at least {MIN_SOURCE_DEVICES + 1} sources (each"
+            f" fit holds one out of them), got {len(sources)}"
+            if args.cross_validate
+            else f"error: the fit needs at least {MIN_SOURCE_DEVICES} sources"
         )
     return dataset
 

@@ -3,6 +3,7 @@
 import json
 import math
 import resource
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -90,10 +91,17 @@ def tiny_tables(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--source", "a,b", "--target", "t"], ["--cross-validate", "--source", "a,b,c"]]
+    ("argv", "says"),
+    [
+        (["--source", "a,b", "--target", "t"], "the fit needs at least 3 sources"),
+        # It said "the fit needs at least 3 sources" of 3 sources.
+        (["--cross-validate", "--source", "a,b,c"], "--cross-validate needs at least 4 sources"),
+    ],
 )
-def test_cross_validation_needs_a_source_more_than_a_fit(argv: list[str], tiny_tables: Path):
-    with pytest.raises(SystemExit, match="at least 3 sources"):
+def test_cross_validation_needs_a_source_more_than_a_fit(
+    argv: list[str], says: str, tiny_tables: Path
+) -> None:
+    with pytest.raises(SystemExit, match=says):
         main(["--dataset", str(tiny_tables), *argv])
 
 
@@ -256,6 +264,54 @@ def test_a_report_write_leaves_another_writers_temporary_file_alone(tmp_path: Pa
     assert_another_writers_temporary_file_is_left_alone(
         write_report, tmp_path / "bench.json", tmp_path / ".bench.json.tmp"
     )
+
+
+def test_a_report_is_written_through_a_link_and_keeps_its_file_s_permissions(
+    tmp_path: Path,
+) -> None:
+    """`latest.json -> run5.json` became a file of its own, run5.json left as it was; a report
+    its owner had made private came back readable by all (a review, 2026-12-06)."""
+    (tmp_path / "run5.json").write_text("{}")
+    (tmp_path / "run5.json").chmod(0o600)
+    (tmp_path / "latest.json").symlink_to("run5.json")
+    write_report(tmp_path / "latest.json", '{"rows": []}')
+    assert (tmp_path / "latest.json").is_symlink()
+    assert (tmp_path / "run5.json").read_text() == '{"rows": []}'
+    assert stat.S_IMODE((tmp_path / "run5.json").stat().st_mode) == 0o600
+
+
+def test_the_report_holds_null_where_a_metric_is_undefined(
+    tiny_tables: Path, tmp_path: Path
+) -> None:
+    """Spearman of a constant table is NaN, which json wrote as NaN: no JSON, and strict
+    readers (JavaScript's JSON.parse, Python's with parse_constant) failed on it."""
+    out = tmp_path / "out.json"
+    argv = ["--dataset", str(tiny_tables), "--source", "none", "--target", "t", "--seeds", "1",
+            "--samples", "3", "--strategies", "random", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the report")
+
+    (row,) = json.loads(out.read_text(), parse_constant=refuse)["rows"]
+    assert row["spearman"] is None and row["kendall"] is None and row["mape"] > 0
+
+
+def test_a_json_name_too_long_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """It was a traceback (OSError: File name too long) before any work."""
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--json", str(tmp_path / ("b" * 300 + ".json"))])
+    assert "--json: " in capsys.readouterr().err
+
+
+def test_spaces_after_the_commas_of_a_list_are_not_part_of_the_names() -> None:
+    """ "fpga, pixel2" named " pixel2", and the error showed "not in ...:  pixel2"."""
+    args = parse_args(
+        ["--dataset", "d", "--target", "fpga, pixel2", "--strategies", "random, active"]
+    )
+    assert (args.target, args.strategies) == ("fpga,pixel2", "random,active")
 
 
 def test_a_report_name_as_long_as_a_name_may_be_is_written(tmp_path: Path) -> None:

@@ -153,16 +153,21 @@ def test_measured_counts_that_leave_too_few_or_nothing_measured_are_refused(
 
 
 def test_a_source_device_examined_is_left_out_of_the_sources(monkeypatch) -> None:
+    """And only the tables used are loaded: another one, unreadable, stopped the report."""
     fitted_on: list[list[str]] = []
+    loaded: list[list[str]] = []
 
     def fit_sources(_dataset, sources: list[str], _settings) -> None:
         fitted_on.append(sources)
         raise ValueError("stop before fitting")
 
-    monkeypatch.setattr(
-        drift_module, "load_help_dataset", lambda _: SimpleNamespace(require=lambda devices: None)
-    )
+    def load_help_dataset(_root, devices: list[str]) -> SimpleNamespace:
+        loaded.append(devices)
+        return SimpleNamespace()
+
+    monkeypatch.setattr(drift_module, "load_help_dataset", load_help_dataset)
     monkeypatch.setattr(drift_module, "fit_sources", fit_sources)
     with pytest.raises(SystemExit, match="stop before fitting"):
         main(["--dataset", "d", "--device", HELP_SOURCE_DEVICES[0]])
     assert fitted_on == [list(HELP_SOURCE_DEVICES[1:])]
+    assert loaded == [[*HELP_SOURCE_DEVICES[1:], HELP_SOURCE_DEVICES[0]]]
