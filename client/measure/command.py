@@ -126,7 +126,11 @@ def measure(
     ] = 0,
     eval_archs: Annotated[
         Path | None,
-        typer.Option("--eval-archs", help="Score on these archs instead of random ones."),
+        typer.Option(
+            "--eval-archs",
+            help="Score on these archs (one per line) instead of --holdout's random ones (as"
+            " with --holdout, one round is uploaded first unless -n 0).",
+        ),
     ] = None,
     space: Annotated[
         str, typer.Option("--space", help="Search space: nasbench201 or fbnet.")
@@ -525,6 +529,10 @@ def _run(
     existing, settings = _check_device(latency, plan, settings)
     summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
     registered = None
+    if existing is None:
+        # A new device has measured nothing: checked before its reference archs are timed
+        # and it is registered (it stayed registered, with no measurement, a review found).
+        _check_holdout_room(plan, set())
     if plan.register:
         # A registered device keeps its descriptor: no bar for archs that are not timed.
         bar = _Bar(progress, "reference archs", 10, settings.passes) if existing is None else None
@@ -692,7 +700,7 @@ def _check_registered_as_asked(device: DeviceInfo, name: str) -> None:
     if device.source:
         raise ClientInputError(
             f"{taken} by a source device of the service's model (a whole NB201 table): choose"
-            " a new name for this machine, or leave out --register to add to its table"
+            " a new name for this machine (its latencies would join that table)"
         )
 
 
@@ -725,7 +733,14 @@ def _evaluate(
     bar = _Bar(progress, "held-out", len(set(targets)), settings.passes)
     evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
     if plan.save_holdout is not None:
-        _write_csv(plan.save_holdout, evaluation)
+        try:
+            _write_csv(plan.save_holdout, evaluation)
+        except OSError as exc:  # a full disk, its folder removed: the scores still follow
+            typer.echo(
+                f"warning: --save-holdout {plan.save_holdout}: {exc.strerror or exc}; the"
+                " held-out timings were not saved",
+                err=True,
+            )
     result: dict[str, Any] = {"evaluation": evaluation.scores.as_dict()}
     result["evaluation"]["noisy"] = evaluation.noisy
     if plan.recheck and uploaded:
@@ -770,7 +785,8 @@ def _round_dict(report: RoundReport) -> dict[str, Any]:
     return {
         "measured": len(report.timings),
         "accepted": report.result.accepted,
-        "device_total": report.result.device_total,
+        # After its re-timing's upload too: the line said 30 where the device then held 32.
+        "device_total": (report.retiming or report).result.device_total,
         "model_version": report.result.model_version,
         "noisy": report.noisy,
         "min_ms": medians[0] if medians else None,

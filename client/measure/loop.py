@@ -9,9 +9,13 @@ architectures, asks for their prediction (``Predict``) and scores it with
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import logging
+import os
 import statistics
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -257,7 +261,42 @@ def upload(
 ) -> AddResult:
     """Stores the medians of ``timings`` as the device's measurements."""
     pairs = [(arch, t.median_ms) for arch, t in timings.items()]
-    return client.add_measurements(device, pairs, search_space=search_space)
+    return _stored(client, device, pairs, search_space)
+
+
+def _stored(
+    client: LatencyClient, device: str, pairs: list[tuple[str, float]], search_space: str
+) -> AddResult:
+    """``client.add_measurements``; where it fails, the error names a CSV file holding
+    ``pairs``: the timings were lost with it, minutes of them, and the hint to repeat the
+    upload with 'client add' had no file to give it (a review, 2026-12-06)."""
+    try:
+        return client.add_measurements(device, pairs, search_space=search_space)
+    except LatencyServiceError as exc:
+        if saved := _save_timings(pairs):
+            exc.message += (
+                f"; its {quantity(len(pairs), 'timing')} are saved in {saved}, as"
+                f" 'client add --device {device} --file {saved}' reads them"
+            )
+        raise
+
+
+def _save_timings(pairs: list[tuple[str, float]]) -> str | None:
+    """Writes ``pairs`` as CSV (arch,latency_ms) to a new file in the working folder, else in
+    the temporary one; its path, or None where neither takes it."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["arch", "latency_ms"])
+    writer.writerows((arch, repr(ms)) for arch, ms in pairs)
+    for folder in (".", None):
+        try:
+            handle, path = tempfile.mkstemp(prefix="measured-", suffix=".csv", dir=folder)
+            with os.fdopen(handle, "w") as file:
+                file.write(text.getvalue())
+            return path
+        except OSError:
+            continue
+    return None
 
 
 def suggest(
@@ -330,7 +369,7 @@ def retime_surprising(
         for surprise in surprising
     }
     pairs = [(arch, ms) for arch, values in medians.items() for ms in values]
-    return Retiming(medians, client.add_measurements(device, pairs, search_space=search_space))
+    return Retiming(medians, _stored(client, device, pairs, search_space))
 
 
 def holdout_archs(

@@ -223,8 +223,21 @@ def check_archs(
             canonical.append(canonical_arch(arch, search_space))
         except ArchitectureError as exc:
             place = places[number - 1] if places else f"arch {number}"
-            raise ArchitectureError(f"{place}: {exc}") from None
+            raise ArchitectureError(
+                f"{place}: {exc}{_other_space_hint(arch, search_space)}"
+            ) from None
     return canonical
+
+
+def _other_space_hint(arch: str, search_space: str) -> str:
+    """What to add where a malformed ``arch`` is one of the other space: an FBNet file given
+    without --space fbnet was "expected 3 '+'-separated groups in NB201 arch" (a review)."""
+    other = FBNET if search_space != FBNET else NASBENCH201
+    try:
+        canonical_arch(arch, other)
+    except ArchitectureError:
+        return ""
+    return f" (an arch of {other}: give --space {other})"
 
 
 def canonical_arch(arch: str, search_space: str = NASBENCH201) -> str:

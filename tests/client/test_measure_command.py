@@ -202,7 +202,12 @@ def test_an_arch_listed_twice_is_timed_once_and_the_bars_end_full(
     ("name", "fragment"),
     [
         ("pi4", ", as an alias of device 'raspi4'"),
-        ("raspi4", " by a source device of the service's model"),
+        # It offered to add to the table without --register, which the README advises against.
+        (
+            "raspi4",
+            " by a source device of the service's model (a whole NB201 table): choose a"
+            " new name for this machine (its latencies would join that table)",
+        ),
     ],
 )
 def test_register_refuses_a_name_taken_by_another_s_device_before_timing(
@@ -252,6 +257,24 @@ def test_a_bad_arch_is_named_by_its_line_in_the_file(target: str, tmp_path: Path
     archs.write_text(f"# my archs\n{good}\n\n{good.replace('skip_connect', 'skip', 1)}\n")
     result = invoke(target, "measure", "-d", "pi4", "--archs", str(archs), *FAST_FLAGS)
     assert result.exit_code == 1 and result.output.startswith(f"error: {archs} line 4: ")
+
+
+@pytest.mark.parametrize(
+    ("space", "line", "hint"),
+    [
+        ([], ",".join(["k3_e1"] * 22), "(an arch of fbnet: give --space fbnet)"),
+        (["--space", "fbnet"], SKIP, "(an arch of nasbench201: give --space nasbench201)"),
+    ],
+)
+def test_an_arch_of_the_other_space_says_which_space_to_give(
+    target: str, tmp_path: Path, space: list[str], line: str, hint: str
+) -> None:
+    """An FBNet file without --space fbnet was "expected 3 '+'-separated groups in NB201
+    arch", where add, predict and report tell the space from each arch (a review)."""
+    archs = tmp_path / "mine.txt"
+    archs.write_text(f"{line}\n")
+    result = invoke(target, "measure", "-d", "pi4", "--archs", str(archs), *space, *FAST_FLAGS)
+    assert_one_line_error(result, f"{archs} line 1: ", hint)
 
 
 def test_measure_against_a_reference_uploads_paired_timings(target: str, tmp_path: Path) -> None:
@@ -400,6 +423,77 @@ def test_a_holdout_the_space_has_no_room_for_is_refused_before_timing(target: st
     assert_one_line_error(result, "--holdout 15613: only 15612 NB201 archs are left")
     with LatencyClient(target) as latency:
         assert latency.device("roomless").measurement_count == 0
+
+
+def test_a_holdout_a_new_device_has_no_room_for_is_refused_before_registering(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was refused once the reference archs had been timed and the device registered, which
+    stayed registered with no measurement (a review, 2026-12-06)."""
+
+    def timed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("timed before the held-out room was checked")
+
+    monkeypatch.setattr(loop, "hardware_descriptor", timed)
+    monkeypatch.setattr(loop, "measure_archs", timed)
+    args = ["measure", "-d", "roomless-new", "--register", "-n", "10", "--holdout", "15610"]
+    result = invoke(target, *args, *FAST_FLAGS)
+    assert_one_line_error(result, "--holdout 15610: only 15605 NB201 archs are left")
+    with LatencyClient(target) as latency:
+        assert "roomless-new" not in {device.name for device in latency.devices()}
+
+
+def test_timings_an_upload_failed_to_store_are_saved_for_client_add(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A refused or lost upload lost the round's timings, and the error's hint to repeat it
+    with 'client add' had no file to give it (a review, 2026-12-06)."""
+    from client.errors import ResourceExhaustedError
+
+    def refused(self: LatencyClient, device: str, pairs: list, **kwargs: object) -> None:
+        if pairs:  # the empty upload that checks the token passes
+            raise ResourceExhaustedError("2 measurements exceed the limit")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(LatencyClient, "add_measurements", refused)
+    with LatencyClient(target) as latency:
+        latency.register_device("refused-upload")
+    listed = tmp_path / "archs.txt"
+    listed.write_text(f"{SKIP}\n{CONV3}\n")
+    result = invoke(target, "measure", "-d", "refused-upload", "--archs", str(listed), *FAST_FLAGS)
+    (saved,) = tmp_path.glob("measured-*.csv")
+    error = result.stderr.splitlines()[-1]
+    assert result.exit_code == 1 and error.startswith("error: 2 measurements exceed the limit")
+    assert f"its 2 timings are saved in {saved}" in error
+    assert f"'client add --device refused-upload --file {saved}'" in error
+    monkeypatch.undo()
+    added = invoke(target, "add", "-d", "refused-upload", "--file", str(saved))
+    assert added.exit_code == 0, added.output
+    with LatencyClient(target) as latency:
+        assert {arch for arch, _ in latency.measurements("refused-upload")} == {SKIP, CONV3}
+
+
+def test_a_held_out_file_that_cannot_be_written_leaves_the_scores_printed(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its folder removed during the run (or a full disk): the error named a hidden temporary
+    file, and the scores, already computed, were not printed (a review, 2026-12-06)."""
+    import errno
+
+    def full_disk(path: Path, evaluation: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(command, "_write_csv", full_disk)
+    with LatencyClient(target) as latency:
+        latency.register_device("unsaved")
+        latency.add_measurements("unsaved", [(SKIP, 2.0), (CONV3, 9.0)])
+    saved = tmp_path / "held.csv"
+    args = ["measure", "-d", "unsaved", "-n", "0", "--holdout", "2", "--save-holdout", str(saved)]
+    result = invoke(target, *args, "--recheck", "0", *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert "held-out 2 archs: Spearman" in result.stdout
+    warning = f"warning: --save-holdout {saved}: No space left on device; the held-out timings"
+    assert warning in " ".join(result.stderr.split())
 
 
 def test_holdout_with_eval_archs_is_a_usage_error(target: str, tmp_path: Path) -> None:
@@ -1036,6 +1130,8 @@ def test_measure_times_a_surprising_earlier_measurement_again(
     assert f"warning: measured before this upload, {slow} at " in text
     assert "the service now counts it at the median of its measurements" in text
     assert timed.count(slow) == 2
+    # 1 before, 11 uploaded, 2 re-timed: the line said 12, the count before the re-timing.
+    assert "device now has 14 measurements" in text
 
 
 @pytest.mark.parametrize(
