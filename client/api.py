@@ -175,12 +175,17 @@ class Predictions:
         # pool's), unpickled through __reduce__, was writable.
         for name in PREDICTION_FIELDS:
             array = np.asarray(getattr(self, name), dtype=np.float64)
-            if array.flags.writeable:
-                array = _read_only(array.copy())  # a caller's own array stays theirs to edit
+            if array.flags.writeable or not array.flags.owndata:
+                # A caller's own array, or a view of one, stays theirs to edit.
+                array = _read_only(array.copy())
             object.__setattr__(self, name, array)
 
-    def __reduce__(self) -> tuple[type[Predictions], tuple[Any, ...]]:
-        return Predictions, tuple(getattr(self, field.name) for field in fields(self))
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # By class and keywords, so that a subclass with fields of its own comes back whole.
+        return _rebuilt, (
+            type(self),
+            {field.name: getattr(self, field.name) for field in fields(self)},
+        )
 
     @property
     def std_ms(self) -> np.ndarray:
@@ -510,6 +515,11 @@ class DeviceInfo:
             measurement_count=message.measurement_count,
             source=message.source,
         )
+
+
+def _rebuilt(cls: type[Predictions], values: dict[str, Any]) -> Predictions:
+    """A pickled :class:`Predictions` (or subclass) made again, through its ``__post_init__``."""
+    return cls(**values)
 
 
 def _read_only(values: list[float] | np.ndarray) -> np.ndarray:

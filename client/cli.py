@@ -239,7 +239,9 @@ class _OneLineErrors(TyperGroup):
             message = _user_error(exc, plaintext)
             if message is None:
                 raise
-            typer.echo(f"error: {message}", err=True)
+            # What the command knew to add (measure: where a failed upload's timings are).
+            notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
+            typer.echo(f"error: {message}{notes}", err=True)
             raise typer.Exit(EXIT_ERROR) from None
 
 

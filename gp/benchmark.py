@@ -337,15 +337,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _json_problem(path: Path) -> str | None:
     """Why the report could not be written to ``path``, or None."""
     try:
-        if not path.parent.is_dir():
-            return f"no folder {path.parent}"
-        if path.is_dir():
+        written = _report_file(path)
+        if not written.parent.is_dir():
+            return f"no folder {written.parent}"
+        if written.is_dir():
             return f"{path} is a folder; name a file in it"
     except OSError as exc:  # a name too long: a traceback before (a review, 2026-12-06)
         return f"{path}: {exc.strerror or exc}"
-    if problem := _unwritable(path.parent):
-        return f"cannot write in {path.parent}: {problem}"
+    except RuntimeError as exc:  # a link that leads to itself
+        return f"{path}: {exc}"
+    if problem := _unwritable(written.parent):
+        return f"cannot write in {written.parent}: {problem}"
     return None
+
+
+def _report_file(path: Path) -> Path:
+    """The file a report to ``path`` is written to: a symbolic link's target."""
+    return path.resolve() if path.is_symlink() else path
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -366,7 +374,7 @@ def write_report(path: Path, text: str) -> None:
     # this write alone (two runs shared ".<name>.tmp", and a name as long as a name may be
     # was too long with the suffix); through a link (`latest.json -> run5.json` became a
     # file, run5.json left as it was); keeping a private file private (a review, 2026-12-06).
-    written = path.resolve() if path.is_symlink() else path
+    written = _report_file(path)
     tmp = written.with_name(f".{uuid.uuid4().hex}.tmp")
     try:
         tmp.write_text(text)
@@ -428,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             # NaN (Spearman of a constant table) is no JSON: strict readers failed on it.
             write_report(args.json, json.dumps(_nan_as_null(report), indent=2, allow_nan=False))
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a link made a loop since
             raise SystemExit(f"error: cannot write --json {args.json}: {exc}") from None
     return 0
 

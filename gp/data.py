@@ -258,9 +258,9 @@ def load_help_dataset(root: str | Path, devices: list[str] | None = None) -> Lat
     if (embedding := root / "hardware_embedding_index.pt").exists():
         help_index = _arch_indices(_load(embedding), embedding, "HELP indices of reference archs")
         reference = order[help_index].tolist()
-        if len(set(reference)) != len(reference):
+        if repeated := sorted({int(i) for i in help_index if (help_index == i).sum() > 1}):
             # Zero-shot then conditioned on one arch as if measured ten times (coverage90 0.33).
-            raise DatasetError(f"{embedding}: a reference arch is listed twice")
+            raise DatasetError(f"{embedding}: HELP indices listed twice: {repeated}")
     logger.info("loaded %d latency tables from %s", len(tables), root)
     return LatencyDataset(tables, reference, root, file_order=order)
 

@@ -589,7 +589,7 @@ class Registry:
                 space, inputs.measured, inputs.descriptor, inputs.pool
             )
             answered_by = own
-        return self.estimator.suggest_from(
+        chosen = self.estimator.suggest_from(
             model,
             posterior,
             space,
@@ -601,6 +601,9 @@ class Registry:
             answered_by,
             inputs.conditioned,
         )
+        # The picks' predictions are Predict's (the device's own model): its warning too.
+        guess = _prior_guess_warning(space, *own)
+        return dataclasses.replace(chosen, warnings=chosen.warnings + guess)
 
 
 def describe_key_change(cached: dict[str, object], current: dict[str, object]) -> str:

@@ -129,7 +129,8 @@ def measure(
         typer.Option(
             "--eval-archs",
             help="Score on these archs (one per line) instead of --holdout's random ones (as"
-            " with --holdout, one round is uploaded first unless -n 0).",
+            " with --holdout: with neither --archs nor --suggested, one round is uploaded"
+            " first; -n 0 scores alone).",
         ),
     ] = None,
     space: Annotated[
@@ -787,7 +788,7 @@ def _round_dict(report: RoundReport) -> dict[str, Any]:
         "accepted": report.result.accepted,
         # After its re-timing's upload too: the line said 30 where the device then held 32.
         "device_total": (report.retiming or report).result.device_total,
-        "model_version": report.result.model_version,
+        "model_version": (report.retiming or report).result.model_version,
         "noisy": report.noisy,
         "min_ms": medians[0] if medians else None,
         "max_ms": medians[-1] if medians else None,

@@ -14,6 +14,7 @@ import dataclasses
 import io
 import logging
 import os
+import shlex
 import statistics
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -274,9 +275,12 @@ def _stored(
         return client.add_measurements(device, pairs, search_space=search_space)
     except LatencyServiceError as exc:
         if saved := _save_timings(pairs):
-            exc.message += (
-                f"; its {quantity(len(pairs), 'timing')} are saved in {saved}, as"
-                f" 'client add --device {device} --file {saved}' reads them"
+            command = ["client", "add", "--device", device, "--file", saved]
+            # A lost answer's upload may have been stored: under its id it is stored once.
+            command += ["--request-id", exc.request_id] if exc.request_id else []
+            exc.add_note(
+                f"the timings it carried ({quantity(len(pairs), 'arch')}) are saved in {saved}:"
+                f" {shlex.join(command)} uploads them"
             )
         raise
 

@@ -1813,6 +1813,20 @@ def test_exact_measurements_delete_only_the_wrong_one_of_an_arch(latency: Latenc
     assert latency.measurements("three") == [(LIGHT, 2.0)]
 
 
+def test_suggestions_of_a_space_without_measurements_warn_as_predictions_do(
+    latency: LatencyClient,
+) -> None:
+    """Their predictions are Predict's, the prior's guesses, which Predict's answer said and
+    SuggestSamples' did not (a review, 2026-12-06)."""
+    latency.register_device("nb201-only-picks")
+    latency.add_measurements("nb201-only-picks", [(LIGHT, 2.0)])
+    blocks = [",".join(["k3_e1"] * 21 + [block]) for block in ("skip", "k5_e6")]
+    picks = latency.suggest("nb201-only-picks", 1, candidates=blocks, search_space="fbnet")
+    (said,) = picks.warnings
+    assert said.startswith("no fbnet measurements: these are the prior's guesses")
+    assert latency.suggest("nb201-only-picks", 1, strategy="random").warnings == ()
+
+
 def test_fbnet_block_indices_read_as_floats_are_sent_as_ints(latency: LatencyClient) -> None:
     """np.loadtxt reads block indices as 6.0, which the server refused as "unknown block '6.0'"
     after the warning of block indices had said to give search_space='fbnet'."""
@@ -1838,13 +1852,24 @@ def test_predictions_stay_read_only_when_pickled_or_copied() -> None:
     import copy
 
     own = np.array([1.0, 2.0])
-    predictions = Predictions(own, own, own, own, "v-1", ("said",))
-    own[0] = 5.0  # the caller's array stays theirs
-    assert predictions.mean_ms.tolist() == [1.0, 2.0]
+    view = own.view()
+    view.flags.writeable = False
+    predictions = Predictions(own, own, view, own, "v-1", ("said",))
+    own[0] = 5.0  # the caller's array, and a read-only view of it, stay theirs
+    assert predictions.mean_ms.tolist() == [1.0, 2.0] == predictions.lower_ms.tolist()
     for copied in (pickle.loads(pickle.dumps(predictions)), copy.deepcopy(predictions)):
         assert copied == predictions
         with pytest.raises(ValueError, match="read-only"):
             copied.mean_ms[0] = 0.0
+    # A subclass with a field of its own comes back whole, of its class.
+    tagged = _TaggedPredictions(own, own, own, own, "v-1", (), "mine")
+    for copied in (pickle.loads(pickle.dumps(tagged)), copy.copy(tagged)):
+        assert isinstance(copied, _TaggedPredictions) and copied.tag == "mine"
+
+
+@dataclass(frozen=True, eq=False)
+class _TaggedPredictions(Predictions):
+    tag: str = ""
 
 
 def test_a_client_retries_three_times_by_default() -> None:

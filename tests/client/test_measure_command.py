@@ -425,6 +425,36 @@ def test_a_holdout_the_space_has_no_room_for_is_refused_before_timing(target: st
         assert latency.device("roomless").measurement_count == 0
 
 
+def test_timings_of_an_upload_whose_answer_was_lost_are_saved_with_its_request_id(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The saved file's command had no --request-id: the lost upload may have been stored, and
+    the command stored it twice; a device name with a space was not quoted (a review)."""
+    from client.errors import DeadlineExceededError
+
+    def lost(self: LatencyClient, device: str, pairs: list, **kwargs: object) -> None:
+        if pairs:
+            error = DeadlineExceededError("Deadline Exceeded")
+            error.request_id = "abc-123"
+            raise error
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(LatencyClient, "add_measurements", lost)
+    with LatencyClient(target) as latency:
+        latency.register_device("my laptop")
+    listed = tmp_path / "archs.txt"
+    listed.write_text(f"{SKIP}\n")
+    result = invoke(target, "measure", "-d", "my laptop", "--archs", str(listed), *FAST_FLAGS)
+    (saved,) = tmp_path.glob("measured-*.csv")
+    error = result.stderr.splitlines()[-1]
+    assert "(no answer within --timeout); the upload may have been stored all the same" in error
+    assert error.endswith(
+        f"[DEADLINE_EXCEEDED]; the timings it carried (1 arch) are saved in {saved}: client add"
+        f" --device"
+        f" 'my laptop' --file {saved} --request-id abc-123 uploads them"
+    )
+
+
 def test_a_holdout_a_new_device_has_no_room_for_is_refused_before_registering(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -464,8 +494,10 @@ def test_timings_an_upload_failed_to_store_are_saved_for_client_add(
     (saved,) = tmp_path.glob("measured-*.csv")
     error = result.stderr.splitlines()[-1]
     assert result.exit_code == 1 and error.startswith("error: 2 measurements exceed the limit")
-    assert f"its 2 timings are saved in {saved}" in error
-    assert f"'client add --device refused-upload --file {saved}'" in error
+    assert error.endswith(
+        f"; the timings it carried (2 archs) are saved in {saved}: client add --device"
+        f" refused-upload --file {saved} uploads them"
+    )
     monkeypatch.undo()
     added = invoke(target, "add", "-d", "refused-upload", "--file", str(saved))
     assert added.exit_code == 0, added.output

@@ -280,6 +280,20 @@ def test_a_report_is_written_through_a_link_and_keeps_its_file_s_permissions(
     assert stat.S_IMODE((tmp_path / "run5.json").stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize(
+    ("link", "says"), [("loop.json", "loop.json: Symlink loop"), ("nodir/x.json", "no folder")]
+)
+def test_a_json_link_that_leads_nowhere_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, link: str, says: str
+) -> None:
+    """Both passed the checks, and the run failed at its end: a link to itself with a
+    traceback, one into a missing folder as "cannot write --json" (a review)."""
+    (tmp_path / "loop.json").symlink_to(tmp_path / link)
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--json", str(tmp_path / "loop.json")])
+    assert says in capsys.readouterr().err
+
+
 def test_the_report_holds_null_where_a_metric_is_undefined(
     tiny_tables: Path, tmp_path: Path
 ) -> None:

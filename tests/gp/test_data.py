@@ -76,6 +76,13 @@ def test_malformed_reference_archs_are_a_dataset_error(tmp_path: Path, reference
         load_help_dataset(root)
 
 
+def test_a_reference_arch_listed_twice_is_named(tmp_path: Path) -> None:
+    """Zero-shot conditioned on it as if measured twice (ten times: coverage90 0.33)."""
+    root = _dataset(tmp_path / "d", **{"hardware_embedding_index.pt": [3, 1, 3, 2, 1]})
+    with pytest.raises(DatasetError, match=re.escape("HELP indices listed twice: [1, 3]")):
+        load_help_dataset(root)
+
+
 def test_reference_archs_may_be_a_list_or_a_tensor(tmp_path: Path) -> None:
     for reference in ([3, 1], torch.tensor([3, 1])):
         root = _dataset(
