@@ -425,36 +425,6 @@ def test_a_holdout_the_space_has_no_room_for_is_refused_before_timing(target: st
         assert latency.device("roomless").measurement_count == 0
 
 
-def test_timings_of_an_upload_whose_answer_was_lost_are_saved_with_its_request_id(
-    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """The saved file's command had no --request-id: the lost upload may have been stored, and
-    the command stored it twice; a device name with a space was not quoted (a review)."""
-    from client.errors import DeadlineExceededError
-
-    def lost(self: LatencyClient, device: str, pairs: list, **kwargs: object) -> None:
-        if pairs:
-            error = DeadlineExceededError("Deadline Exceeded")
-            error.request_id = "abc-123"
-            raise error
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(LatencyClient, "add_measurements", lost)
-    with LatencyClient(target) as latency:
-        latency.register_device("my laptop")
-    listed = tmp_path / "archs.txt"
-    listed.write_text(f"{SKIP}\n")
-    result = invoke(target, "measure", "-d", "my laptop", "--archs", str(listed), *FAST_FLAGS)
-    (saved,) = tmp_path.glob("measured-*.csv")
-    error = result.stderr.splitlines()[-1]
-    assert "(no answer within --timeout); the upload may have been stored all the same" in error
-    assert error.endswith(
-        f"[DEADLINE_EXCEEDED]; the timings it carried (1 arch) are saved in {saved}: client add"
-        f" --device"
-        f" 'my laptop' --file {saved} --request-id abc-123 uploads them"
-    )
-
-
 def test_a_holdout_a_new_device_has_no_room_for_is_refused_before_registering(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -473,6 +443,30 @@ def test_a_holdout_a_new_device_has_no_room_for_is_refused_before_registering(
         assert "roomless-new" not in {device.name for device in latency.devices()}
 
 
+def _measure_failing_its_upload(
+    target: str, monkeypatch: pytest.MonkeyPatch, folder: Path, device: str, error: Exception
+) -> tuple[str, Path]:
+    """``measure`` of two archs on a new ``device`` whose upload raises ``error`` (the empty
+    one that checks the token passes), run in ``folder``: the error line, and the CSV file
+    the timings were saved in."""
+
+    def failed(self: LatencyClient, device: str, pairs: list, **kwargs: object) -> None:
+        if pairs:
+            raise error
+
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(LatencyClient, "add_measurements", failed)
+    with LatencyClient(target) as latency:
+        latency.register_device(device)
+    listed = folder / "archs.txt"
+    listed.write_text(f"{SKIP}\n{CONV3}\n")
+    result = invoke(target, "measure", "-d", device, "--archs", str(listed), *FAST_FLAGS)
+    assert result.exit_code == 1, result.output
+    (saved,) = folder.glob("measured-*.csv")
+    monkeypatch.undo()
+    return result.stderr.splitlines()[-1], saved
+
+
 def test_timings_an_upload_failed_to_store_are_saved_for_client_add(
     target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -480,29 +474,36 @@ def test_timings_an_upload_failed_to_store_are_saved_for_client_add(
     with 'client add' had no file to give it (a review, 2026-12-06)."""
     from client.errors import ResourceExhaustedError
 
-    def refused(self: LatencyClient, device: str, pairs: list, **kwargs: object) -> None:
-        if pairs:  # the empty upload that checks the token passes
-            raise ResourceExhaustedError("2 measurements exceed the limit")
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(LatencyClient, "add_measurements", refused)
-    with LatencyClient(target) as latency:
-        latency.register_device("refused-upload")
-    listed = tmp_path / "archs.txt"
-    listed.write_text(f"{SKIP}\n{CONV3}\n")
-    result = invoke(target, "measure", "-d", "refused-upload", "--archs", str(listed), *FAST_FLAGS)
-    (saved,) = tmp_path.glob("measured-*.csv")
-    error = result.stderr.splitlines()[-1]
-    assert result.exit_code == 1 and error.startswith("error: 2 measurements exceed the limit")
+    refused = ResourceExhaustedError("2 measurements exceed the limit")
+    error, saved = _measure_failing_its_upload(
+        target, monkeypatch, tmp_path, "refused-upload", refused
+    )
+    assert error.startswith("error: 2 measurements exceed the limit")
     assert error.endswith(
         f"; the timings it carried (2 archs) are saved in {saved}: client add --device"
         f" refused-upload --file {saved} uploads them"
     )
-    monkeypatch.undo()
     added = invoke(target, "add", "-d", "refused-upload", "--file", str(saved))
     assert added.exit_code == 0, added.output
     with LatencyClient(target) as latency:
         assert {arch for arch, _ in latency.measurements("refused-upload")} == {SKIP, CONV3}
+
+
+def test_timings_of_an_upload_whose_answer_was_lost_are_saved_with_its_request_id(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The saved file's command had no --request-id: the lost upload may have been stored, and
+    the command stored it twice; a device name with a space was not quoted (a review)."""
+    from client.errors import DeadlineExceededError
+
+    lost = DeadlineExceededError("Deadline Exceeded")
+    lost.request_id = "abc-123"
+    error, saved = _measure_failing_its_upload(target, monkeypatch, tmp_path, "my laptop", lost)
+    assert "(no answer within --timeout); the upload may have been stored all the same" in error
+    assert error.endswith(
+        f"[DEADLINE_EXCEEDED]; the timings it carried (2 archs) are saved in {saved}: client"
+        f" add --device 'my laptop' --file {saved} --request-id abc-123 uploads them"
+    )
 
 
 def test_a_held_out_file_that_cannot_be_written_leaves_the_scores_printed(
