@@ -85,7 +85,7 @@ logger = logging.getLogger(__name__)
 #: Most archs per Predict request: well under the server's default limit (100,000).
 DEFAULT_BATCH_SIZE = 20_000
 #: How the service states its batch limit (service.servicer's _check_batch).
-_BATCH_LIMIT = re.compile(r"(\d+) archs in one request exceed the limit of (\d+)")
+_REQUEST_LIMIT = re.compile(r"(\d+) (\w+) in one request exceed the limit of (\d+)")
 MESSAGE_LIMIT_BYTES = 64 * 1024 * 1024
 #: Most bytes of archs per Predict request: long feature vectors fill the 64 MiB messages
 #: before the count limit does (20,000 vectors of 500 floats are 80 MB).
@@ -520,6 +520,16 @@ class DeviceInfo:
 def _rebuilt(cls: type[Predictions], values: dict[str, Any]) -> Predictions:
     """A pickled :class:`Predictions` (or subclass) made again, through its ``__post_init__``."""
     return cls(**values)
+
+
+def request_limit(error: ResourceExhaustedError, what: str) -> int | None:
+    """The most ``what`` ("archs", "candidates", ...) the server takes in one request, where
+    ``error`` is its refusal of a request of more (of a server run with a low
+    LATENCY_MAX_BATCH); None for another refusal."""
+    found = _REQUEST_LIMIT.search(error.message)
+    if found is None or found[2] != what or not 0 < int(found[3]) < int(found[1]):
+        return None
+    return int(found[3])
 
 
 def _read_only(values: list[float] | np.ndarray) -> np.ndarray:
@@ -1364,11 +1374,11 @@ class LatencyClient:
             # A server run with LATENCY_MAX_BATCH below batch_size refused every large predict,
             # and the CLI had no way to split finer (a review, 2026-12-06). The limit is held
             # against the request refused, not batch_size: another thread may have lowered it.
-            found = _BATCH_LIMIT.search(error.message)
-            if found is None or not 0 < int(found[2]) < int(found[1]):
+            limit = request_limit(error, "archs")
+            if limit is None:
                 raise
-            self.batch_size = min(self.batch_size, int(found[2]))
-            logger.info("%s takes at most %d archs a request: split so", self.target, int(found[2]))
+            self.batch_size = min(self.batch_size, limit)
+            logger.info("%s takes at most %d archs a request: split so", self.target, limit)
             return sent()
 
     def _batches(self, messages: list[pb.Architecture]) -> Iterator[tuple[int, int]]:

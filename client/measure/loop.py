@@ -20,8 +20,13 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from client.api import AddResult, DeviceInfo, LatencyClient
-from client.errors import AlreadyExistsError, LatencyServiceError, NotFoundError
+from client.api import AddResult, DeviceInfo, LatencyClient, request_limit
+from client.errors import (
+    AlreadyExistsError,
+    LatencyServiceError,
+    NotFoundError,
+    ResourceExhaustedError,
+)
 from client.measure.descriptor import (
     HELP_REFERENCE_ARCHS,
     REFERENCE_KEY,
@@ -315,15 +320,27 @@ def suggest(
     candidates = None
     if search_space == FBNET:
         candidates = random_archs(DEFAULT_FBNET_POOL, FBNET, seed=seed)
-    picks = client.suggest(
-        device,
-        count,
-        candidates=candidates,
-        strategy=strategy,
-        search_space=search_space,
-        seed=seed,
-    )
-    return picks.archs
+
+    def picked() -> list[str]:
+        return client.suggest(
+            device,
+            count,
+            candidates=candidates,
+            strategy=strategy,
+            search_space=search_space,
+            seed=seed,
+        ).archs
+
+    try:
+        return picked()
+    except ResourceExhaustedError as error:
+        # A server run with LATENCY_MAX_BATCH below the pool refused it, once the device had
+        # been registered, and no option made the pool smaller (a review, 2026-12-06).
+        limit = request_limit(error, "candidates")
+        if candidates is None or limit is None or limit < count:
+            raise
+        candidates = candidates[:limit]
+        return picked()
 
 
 def measure_round(

@@ -1421,6 +1421,25 @@ def test_the_services_own_resource_exhausted_is_not_retried(
     assert not isinstance(caught.value, ServerBusyError) and pauses == []
 
 
+def test_measure_s_fbnet_pool_is_cut_to_the_servers_batch_limit(
+    store_path: Path, model_cache: dict
+) -> None:
+    """Its 2,000 random archs were refused by a server of a lower limit, once the device had
+    been registered, and no option made the pool smaller (a review, 2026-12-06)."""
+    from client.measure import loop
+
+    running = service_fixtures.start_server(store_path, model_cache, max_batch=30)
+    try:
+        with LatencyClient(f"127.0.0.1:{running.port}") as latency:
+            latency.register_device("fbnet-pool")
+            picks = loop.suggest(latency, "fbnet-pool", 2, "fbnet", strategy="random")
+            assert len(picks) == 2 and set(picks) <= set(loop.random_archs(30, "fbnet", seed=0))
+            with pytest.raises(ResourceExhaustedError):  # more picks than it takes: as refused
+                loop.suggest(latency, "fbnet-pool", 31, "fbnet", strategy="random")
+    finally:
+        running.stop(grace=0)
+
+
 def test_a_predict_beyond_the_servers_batch_limit_is_split_by_it(
     store_path: Path,
     model_cache: dict,
