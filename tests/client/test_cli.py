@@ -511,6 +511,21 @@ def test_a_slip_deleted_exactly_from_a_source_device_warns_of_no_incomplete_tabl
     assert "its NB201 table is incomplete now" in emptied.stderr
 
 
+@pytest.mark.parametrize("column", ["Latency_ms", "latency", "latency ms"])
+def test_a_deletion_file_whose_latency_column_is_misnamed_deletes_nothing(
+    target: str, column: str
+) -> None:
+    """It deleted every measurement of each arch, a source table's own value too, where the
+    one wrong value was meant; add refuses the same header (a review, 2026-12-06)."""
+    before = run(target, "measurements", "-d", "pi4").stdout
+    assert run(target, "add", "-d", "pi4", CELL, "--latency-ms", "999").exit_code == 0
+    refused = run(target, "delete", "-d", "pi4", "-f", "-", stdin=f"arch,{column}\n{CELL},999\n")
+    assert refused.exit_code == 1, refused.output
+    assert f"a column {column!r} but none named 'latency_ms'" in refused.stderr
+    deleted = run(target, "delete", "-d", "pi4", CELL, "--latency-ms", "999")
+    assert deleted.exit_code == 0 and run(target, "measurements", "-d", "pi4").stdout == before
+
+
 def test_adding_to_a_source_device_warns_that_it_joins_the_table(
     target: str, tmp_path: Path
 ) -> None:
@@ -1185,11 +1200,32 @@ def test_an_upload_whose_report_meets_a_closed_pipe_says_it_was_stored(
     assert run(target, "register", "-d", "piped").exit_code == 0
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{CELL},12.25\n")
+    done = run_into_a_closed_pipe(target, "add", "-d", "piped", "-f", str(measured))
+    assert (done.returncode, done.stderr) == (
+        1,
+        "error: cannot write the output: Broken pipe (the upload was stored, 1 measurement"
+        " for piped: do not add it again)\n",
+    )
+
+
+@pytest.mark.parametrize("format_", [[], ["--json"]])
+def test_a_listing_whose_reader_stops_early_exits_0_quietly(
+    target: str, format_: list[str]
+) -> None:
+    """`client measurements | head -1`: click exited 1 (a service or input error, says the
+    convention) where the output filled the pipe, 0 where it did not (a review)."""
+    done = run_into_a_closed_pipe(target, "measurements", "-d", "pi4", *format_)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def run_into_a_closed_pipe(target: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m client ARGS``, a real process, its stdout a pipe whose reader has gone
+    before anything is written."""
     read_end, write_end = os.pipe()
-    os.close(read_end)  # the reader has gone before anything is written
+    os.close(read_end)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "client", "add", "-d", "piped", "-f", str(measured)],
+        return subprocess.run(
+            [sys.executable, "-m", "client", *args],
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,
@@ -1198,11 +1234,6 @@ def test_an_upload_whose_report_meets_a_closed_pipe_says_it_was_stored(
         )
     finally:
         os.close(write_end)
-    assert (done.returncode, done.stderr) == (
-        1,
-        "error: cannot write the output: Broken pipe (the upload was stored, 1 measurement"
-        " for piped: do not add it again)\n",
-    )
 
 
 def predict_without_a_server(arch: str) -> subprocess.CompletedProcess[str]:
