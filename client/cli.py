@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import re
 import shlex
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -600,6 +601,11 @@ def _check_no_extra_fields(name: str, reader: csv.DictReader[str], row: dict[Any
         )
 
 
+#: A latency as a measurements file gives it: a decimal number, an exponent allowed, or
+#: inf/nan (refused as not positive and finite, with their own message).
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.I | re.A)
+
+
 def _measurements_in(path: Path, reader: csv.DictReader[str]) -> list[tuple[int, str, float]]:
     """:func:`read_measurements` of ``reader``, a CSV of ``path`` (read within
     :func:`_open_text`, which names the file in a reader's error)."""
@@ -618,10 +624,10 @@ def _measurements_in(path: Path, reader: csv.DictReader[str]) -> list[tuple[int,
             continue
         line = reader.line_num
         _check_no_extra_fields(name, reader, row)
-        try:
-            pairs.append((line, arch, float(value)))
-        except ValueError:
-            raise ClientInputError(f"{name} line {line}: latency {value!r} is no number") from None
+        # float() reads more than numbers: "4_1.2" as 41.2, Arabic-Indic digits (a review).
+        if not _DECIMAL.fullmatch(value):
+            raise ClientInputError(f"{name} line {line}: latency {value!r} is no number")
+        pairs.append((line, arch, float(value)))
     if not pairs:
         raise ClientInputError(f"{name}: no measurements")
     return pairs
@@ -656,6 +662,26 @@ def items_named_by_place(places: list[str]) -> Iterator[None]:
         raise
     except ClientInputError as error:  # e.g. a feature vector that is not numbers
         raise ClientInputError(renamed(str(error), place)) from None
+
+
+@contextmanager
+def _file_over_the_limit(file: Path | None) -> Iterator[None]:
+    """Where the server refuses a write of ``file``'s rows as more than it takes in one
+    request, says how to split the file: its "split the request" meant nothing to a user of
+    the CLI, which sends a file in one request (a review, 2026-12-06)."""
+    from client.api import request_limit
+    from client.errors import ResourceExhaustedError
+
+    try:
+        yield
+    except ResourceExhaustedError as error:
+        limit = request_limit(error, "measurements") or request_limit(error, "archs")
+        if file is not None and limit is not None and error.message.endswith("the request"):
+            error.message += (
+                f": {_input_name(file)} into files of at most {quantity(limit, 'row')} (each"
+                " stored whole or not at all)"
+            )
+        raise
 
 
 def file_lines(path: Path, numbers: list[int]) -> list[str]:
@@ -996,7 +1022,7 @@ def add(
         '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
     """
     pairs, places = _uploaded(arch, file, latency_ms)
-    with connect(ctx) as latency, items_named_by_place(places):
+    with connect(ctx) as latency, items_named_by_place(places), _file_over_the_limit(file):
         result = latency.add_measurements(
             device, pairs, search_space=_space(space), request_id=request_id
         )
@@ -1113,7 +1139,7 @@ def delete(
                 param_hint="--latency-ms",
             )
         exact, names = [(names[0], latency_ms)], []
-    with connect(ctx) as latency, items_named_by_place(places):
+    with connect(ctx) as latency, items_named_by_place(places), _file_over_the_limit(file):
         result = latency.delete_measurements(
             device, names, _space(space), request_id, measurements=exact
         )

@@ -1297,6 +1297,26 @@ def test_a_ca_cert_grpc_cannot_load_is_refused_naming_the_file(tmp_path: Path) -
         assert assert_one_line_error(result) == f"error: {expected}"
 
 
+def test_a_file_over_the_servers_limit_says_how_to_split_it(
+    store_path: Path, model_cache: dict, tmp_path: Path
+) -> None:
+    """ "split the request" meant nothing to a user of the CLI, which sends a file whole."""
+    running = service_fixtures.start_server(store_path, model_cache, max_batch=1)
+    measured = tmp_path / "big.csv"
+    measured.write_text(f"arch,latency_ms\n{LIGHT},2.0\n{HEAVY},9.0\n")
+    try:
+        target = f"127.0.0.1:{running.port}"
+        assert run(target, "register", "-d", "big").exit_code == 0
+        for command in ("add", "delete"):
+            refused = run(target, command, "-d", "big", "-f", str(measured))
+            assert_one_line_error(
+                refused,
+                f"split the request: {measured} into files of at most 1 row (each stored whole",
+            )
+    finally:
+        running.stop(grace=0)
+
+
 def test_tls_and_token_options(store_path: Path, model_cache: dict, tmp_path: Path) -> None:
     """``--ca-cert`` and the token sources against the real server speaking TLS."""
     secret = "cli-test-token-0123456789abcdef"
@@ -1435,6 +1455,24 @@ def test_a_row_with_an_arch_and_no_latency_is_refused_not_skipped(tmp_path: Path
     measured.write_text(f"arch,latency_ms\n{LIGHT},2.5\n{HEAVY},\n\n")
     with pytest.raises(ClientInputError, match="line 3: latency '' is no number"):
         read_measurements(measured)
+
+
+@pytest.mark.parametrize("value", ["4_1.2", "\u0661\u0662", "0x1p3", "41.2ms"])
+def test_a_latency_float_reads_but_a_file_does_not_write_is_refused(
+    tmp_path: Path, value: str
+) -> None:
+    """float() read "4_1.2" as 41.2 and Arabic-Indic digits as 12 (a review, 2026-12-06)."""
+    from client.errors import ClientInputError
+
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{LIGHT},{value}\n", encoding="utf-8")
+    with pytest.raises(ClientInputError, match=f"line 2: latency {re.escape(repr(value))} is no"):
+        read_measurements(measured)
+    for number in ("2.5", "+2.", ".5", "1e-3", "2E+2", "inf", "NaN"):
+        measured.write_text(f"arch,latency_ms\n{LIGHT},{number}\n")
+        assert [row[2] for row in read_measurements(measured)] == [
+            pytest.approx(float(number), nan_ok=True)
+        ]
 
 
 def test_suggest_samples_passes_on_its_strategy_space_and_seed(
