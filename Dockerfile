@@ -4,16 +4,22 @@
 #       -v /path/to/help-nasbench201:/dataset:ro -e LATENCY_DATASET=/dataset nas-latency-estimator
 FROM python:3.11-slim
 
+# PYTHONSAFEPATH: `python -m` puts no folder of its own first on sys.path, so the installed
+# package is what runs, whatever the working folder holds.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONSAFEPATH=1 \
     PIP_NO_CACHE_DIR=1 \
     LATENCY_ADDRESS=0.0.0.0:50051 \
     LATENCY_STORE=/data/store.sqlite
 
-RUN groupadd --system latency && useradd --system --gid latency --home-dir /app latency
+RUN groupadd --system latency && useradd --system --gid latency --home-dir /data latency
 
-WORKDIR /app
-COPY pyproject.toml README.md ./
+# Built from a copy that is removed afterwards: the image ran the copied source folders (first
+# on sys.path under `python -m` from their folder), not the wheel pip installed from them, and
+# kept pip's build/ and *.egg-info beside them (a review, 2026-12-06).
+WORKDIR /src
+COPY pyproject.toml README.md MANIFEST.in ./
 COPY proto ./proto
 COPY gp ./gp
 COPY service ./service
@@ -21,8 +27,10 @@ COPY client ./client
 # To keep the image small, point pip at a CPU-only torch index with PIP_EXTRA_INDEX_URL.
 ARG PIP_EXTRA_INDEX_URL=""
 RUN pip install . \
+    && cd / && rm -rf /src \
     && mkdir -p /data && chown latency:latency /data
 
+WORKDIR /data
 USER latency
 VOLUME ["/data"]
 EXPOSE 50051

@@ -44,6 +44,7 @@ from client.settings import (
     ENV_TOKEN_FILE,
     SEED_MAX,
 )
+from service import DISTRIBUTION, installed_version
 from service.addresses import dialled_target_problem
 from service.grpc_callers import ENV_CA_CERT
 from service.names import TEXT_LAYOUT, is_unprintable
@@ -348,6 +349,12 @@ def connect(ctx: typer.Context) -> LatencyClient:
     return LatencyClient.from_env()
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"client ({DISTRIBUTION}) {installed_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -395,6 +402,12 @@ def main(
             "--retries", min=0, help="Retries of a call answered UNAVAILABLE or by a busy server."
         ),
     ] = DEFAULT_RETRIES,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     # The server's own check (service/addresses.py): grpc dialled "host:" at port 443, a
     # port beyond 65535 modulo 65536, and a host alone at 443, not the service's 50051.

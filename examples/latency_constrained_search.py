@@ -308,8 +308,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dataset",
         type=Path,
-        default=Path(os.environ.get("LATENCY_DATASET_DIR", DEFAULT_DATASET)),
-        help="HELP NB201 dataset directory (env LATENCY_DATASET_DIR; default %(default)s)",
+        # The tests' variable, else the server's: a user who set LATENCY_DATASET for `serve`
+        # was told the default was no dataset (a review, 2026-12-06).
+        default=Path(
+            os.environ.get("LATENCY_DATASET_DIR")
+            or os.environ.get("LATENCY_DATASET")
+            or DEFAULT_DATASET
+        ),
+        help="HELP NB201 dataset directory (env LATENCY_DATASET_DIR, else LATENCY_DATASET;"
+        " default %(default)s)",
     )
     parser.add_argument(
         "--table", default="raspi4", help="HELP table that plays the device (default %(default)s)"

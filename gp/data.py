@@ -120,6 +120,10 @@ def help_device_stems(root: str | Path, devices: Sequence[str] | None = None) ->
         DatasetError: ``root`` is not a HELP dataset directory, or lacks one of ``devices``.
     """
     root = Path(root)
+    if not root.exists():
+        # A relative path is the working folder's: ../shared/... from another folder said
+        # "not a HELP dataset directory" of a folder that is not there (a review, 2026-12-06).
+        raise DatasetError(f"{root}: no such folder (from {Path.cwd()})")
     if not (root / "latency").is_dir():
         raise DatasetError(f"{root}: not a HELP dataset directory (no latency/ folder)")
     available = sorted(p.stem for p in (root / "latency").glob("*.pt"))

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from service import installed_version
 from service.addresses import address_problem
 from service.certificates import certificates_problem
 from service.config import (
@@ -81,6 +82,7 @@ def _add_logging_options(parser: argparse.ArgumentParser, defaults: bool) -> Non
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="latency-service", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     _add_logging_options(parser, defaults=True)
     # The logging options are also accepted after the command (``serve --log-format json``),
     # where the README's table of serve's flags puts them.

@@ -58,7 +58,9 @@ def generate(out_root: Path, proto_root: Path = PROTO_ROOT) -> list[Path]:
 def main() -> int:
     """Regenerates the stubs in place (via a temporary folder, copying only the results);
     2, with one line on stderr, where that cannot be done."""
-    problem = _missing_tool() or _missing_proto()
+    # The .proto first: outside a checkout (an installed wheel) no tool helps, and the first
+    # line had said to install one (a review, 2026-12-06).
+    problem = _missing_proto() or _missing_tool()
     if problem is not None:
         print(f"gen-stubs: {problem}", file=sys.stderr)
         return 2

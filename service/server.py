@@ -36,6 +36,7 @@ from grpc_reflection.v1alpha import reflection
 
 from gp.errors import DatasetError
 from gp.estimator import LatencyEstimator
+from service import DISTRIBUTION, installed_version
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import SOCKET_SCHEMES, split_address
@@ -428,6 +429,7 @@ def serve(config: ServiceConfig) -> int:
     """Runs the server until SIGTERM/SIGINT (SIGHUP is logged, not obeyed); returns the process
     exit code."""
     limit_torch_threads()
+    logger.info("%s %s", DISTRIBUTION, installed_version())
     running = create_server(config)
     stop = threading.Event()
     failed, refused = threading.Event(), threading.Event()

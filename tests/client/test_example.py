@@ -163,6 +163,17 @@ def test_a_missing_dataset_is_one_line(
     assert "Traceback" not in err
 
 
+def test_the_dataset_defaults_to_the_server_s_variable_too(
+    example: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user who set LATENCY_DATASET for `serve` was told the default was no dataset."""
+    monkeypatch.delenv("LATENCY_DATASET_DIR", raising=False)
+    monkeypatch.setenv("LATENCY_DATASET", "/data/help")
+    assert example.parse_args([]).dataset == Path("/data/help")
+    monkeypatch.setenv("LATENCY_DATASET_DIR", "/tests/help")  # the tests' name first
+    assert example.parse_args([]).dataset == Path("/tests/help")
+
+
 def test_an_unknown_table_is_named_as_the_tables_fault(
     example: ModuleType, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

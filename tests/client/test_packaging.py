@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import client
+import gp
 import service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +24,8 @@ def test_the_client_and_the_stubs_it_names_ship_a_py_typed_marker() -> None:
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
     ]
-    for package in (client, service):
+    # gp too: the example, and users of the model, import it (a review, 2026-12-06).
+    for package in (client, service, gp):
         name = package.__name__
         assert "py.typed" in package_data.get(name, []), f"{name}: py.typed not in package-data"
         assert (Path(package.__file__).parent / "py.typed").is_file(), f"{name}: no py.typed"
@@ -37,16 +40,7 @@ def test_the_wheel_holds_every_module_stub_and_marker_and_both_commands(tmp_path
     """CI installs editable, which reads the source tree; the Docker image installs a wheel,
     which holds only what the packaging lists: a module, generated stub or marker left out of
     it would fail there alone, at import."""
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("needs the git checkout, to build from its tracked files alone")
-    listed = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    source = tmp_path / "source"
-    for name in listed:  # a copy: a build writes build/ and *.egg-info beside its sources
-        if (ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, source / name)
+    listed, source = _tracked_copy(tmp_path / "source")
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
@@ -68,3 +62,36 @@ def test_the_wheel_holds_every_module_stub_and_marker_and_both_commands(tmp_path
     assert shipped - held == set()
     assert "latency-service = service.__main__:main" in commands
     assert "client = client.__main__:main" in commands
+
+
+def test_the_sdist_holds_the_proto_docs_and_example_and_no_tests(tmp_path: Path) -> None:
+    """It held no .proto (the wire's contract, gen-stubs' input), none of the docs and the
+    example the README links to, and tests/test_environment.py without the package it
+    imports (a review, 2026-12-06)."""
+    _, source = _tracked_copy(tmp_path / "source")
+    subprocess.run(
+        [sys.executable, "-c", "import sys; from setuptools import build_meta;"
+         " build_meta.build_sdist(sys.argv[1])", str(tmp_path / "dist")],
+        cwd=source, check=True, capture_output=True,
+    )  # fmt: skip
+    (sdist,) = (tmp_path / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        held = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"proto/latency/v1/latency.proto", "docs/model-notes.md", "MANIFEST.in"} <= held
+    assert "examples/latency_constrained_search.py" in held
+    assert not any(name.startswith("tests") for name in held)
+
+
+def _tracked_copy(folder: Path) -> tuple[list[str], Path]:
+    """The checkout's tracked files (their names, and ``folder`` holding a copy of them): a
+    build writes build/ and *.egg-info beside its sources."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs the git checkout, to build from its tracked files alone")
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in listed:
+        if (ROOT / name).is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
+    return listed, folder

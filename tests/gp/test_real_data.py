@@ -46,9 +46,15 @@ def test_tables_are_reindexed_by_arch_string(dataset, help_dataset_dir: Path) ->
     assert quantization_step(dataset.table("raspi4")) == 0.0
 
 
-def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+def test_missing_directory_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(DatasetError, match="not a HELP dataset directory"):
         load_help_dataset(tmp_path)
+    # One not there at all says so, and where a relative path was read from (a review).
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetError, match=f"nowhere: no such folder \\(from {tmp_path}\\)"):
+        load_help_dataset("nowhere")
 
 
 def test_ten_random_measurements_rank_unseen_devices(dataset, estimator) -> None:

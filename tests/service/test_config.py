@@ -397,10 +397,30 @@ def test_gen_stubs_outside_a_checkout_says_it_needs_one(
 
     monkeypatch.setattr(gen_stubs, "PROTO_ROOT", tmp_path / "proto")
     monkeypatch.setattr(gen_stubs, "STUB_ROOT", tmp_path / "stubs")
+    # Said first, grpcio-tools or not: installing it outside a checkout helps nothing.
+    monkeypatch.setitem(sys.modules, "grpc_tools", None)
     assert main(["gen-stubs"]) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path / 'proto'}" in err and "checkout" in err
+    assert f"{tmp_path / 'proto'}" in err and "checkout" in err and "grpcio-tools" not in err
     assert not (tmp_path / "stubs").exists()
+
+
+def test_both_commands_print_the_installed_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A user reporting a bug could not say which build ran (a review, 2026-12-06)."""
+    from importlib import metadata
+
+    from typer.testing import CliRunner
+
+    from client.cli import app
+
+    version = metadata.version("nas-latency-estimator")
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == f"latency-service {version}\n"
+    printed = CliRunner().invoke(app, ["--version"])
+    assert (printed.exit_code, printed.stdout) == (0, f"client (nas-latency-estimator) {version}\n")
 
 
 def test_ctrl_c_is_one_line_and_exit_130(

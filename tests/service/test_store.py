@@ -853,7 +853,7 @@ def test_import_help_reads_every_table_before_writing_any(store: Store, tmp_path
 @pytest.mark.parametrize(
     ("directory", "devices", "message"),
     [
-        ("missing", None, "not a HELP dataset directory"),
+        ("missing", None, "missing: no such folder \\(from /"),
         ("dataset", "raspi4,tpu,gpu", "not in .*dataset: tpu, gpu; it has: fpga, raspi4"),
         ("dataset", None, "missing dataset file: .*str_arch2idx.pt"),
     ],
