@@ -182,10 +182,9 @@ class Predictions:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # By class and keywords, so that a subclass with fields of its own comes back whole.
-        return _rebuilt, (
-            type(self),
-            {field.name: getattr(self, field.name) for field in fields(self)},
-        )
+        # Its own __init__'s fields alone: one of init=False was refused as a keyword.
+        values = {field.name: getattr(self, field.name) for field in fields(self) if field.init}
+        return _rebuilt, (type(self), values)
 
     @property
     def std_ms(self) -> np.ndarray:

@@ -235,13 +235,6 @@ class _OneLineErrors(TyperGroup):
             return result
         except TyperException as exc:
             raise _usage_exit(exc, ctx) from None
-        except BrokenPipeError:
-            # A reader that stopped early (`client measurements | head -1`): click exited 1,
-            # the code of a service or input error, where the output was long enough to
-            # fill the pipe, and 0 where it was not. Writes say so themselves
-            # (_said_done_if_unprinted: the write was stored).
-            _drop_stdout()
-            raise typer.Exit(0) from None
         except Exception as exc:
             options = ctx.find_object(ConnectionOptions)
             plaintext = options is None or (options.ca_cert is None and not options.tls)
@@ -561,20 +554,27 @@ def read_deletions(path: Path) -> tuple[list[tuple[int, str]], list[tuple[int, s
         header = _header_names(text)
         if {"arch", "latency_ms"} <= header:
             return [], _measurements_in(path, _csv_reader(io.StringIO(text, newline="")))
-        _refuse_a_misnamed_latency_column(path, header)
+        if "arch" in header:
+            _refuse_a_misnamed_latency_column(path, text)
         return _arch_lines_in(path, text), []
 
 
-def _refuse_a_misnamed_latency_column(path: Path, header: set[str]) -> None:
+def _refuse_a_misnamed_latency_column(path: Path, text: str) -> None:
     """Raises ClientInputError where an ``arch`` column stands beside a latency column not
-    named ``latency_ms``: "arch,Latency_ms" deleted every measurement of each arch, a source
-    table's own value too, where the one wrong value was meant (a review, 2026-12-06)."""
-    if "arch" not in header:
-        return
+    named ``latency_ms``: one whose name says latency, or whose values are all numbers.
+    "arch,Latency_ms" (or "arch,time_ms") deleted every measurement of each arch, a source
+    table's own value too, where the one wrong value was meant (reviews, 2026-12-06)."""
     from client.errors import ClientInputError
 
-    for name in sorted(header):
-        if "latency" in name.lower():
+    reader = _csv_reader(io.StringIO(text, newline=""))
+    columns: dict[str, list[str]] = {name: [] for name in reader.fieldnames or () if name}
+    for row in reader:
+        for name, values in columns.items():
+            if value := (row.get(name) or "").strip():
+                values.append(value)
+    for name, values in sorted(columns.items()):
+        numbers = bool(values) and all(_DECIMAL.fullmatch(value) for value in values)
+        if name != "arch" and ("latency" in name.lower() or numbers):
             raise ClientInputError(
                 f"{_input_name(path)}: a column {name!r} but none named 'latency_ms': name it"
                 " latency_ms to delete only those values, or drop it to delete every"

@@ -319,7 +319,10 @@ def suggest(
     """The archs the service would have this device measure next."""
     candidates = None
     if search_space == FBNET:
-        candidates = random_archs(DEFAULT_FBNET_POOL, FBNET, seed=seed)
+        # Drawn outside the device's FBNet archs: a pool of one seed, less those measured in
+        # earlier rounds and runs, ran out (30 archs of a server's limit after 3 rounds of 10).
+        measured = measured_archs(client, device, FBNET)
+        candidates = random_archs(DEFAULT_FBNET_POOL, FBNET, seed=seed, exclude=measured)
 
     def picked() -> list[str]:
         return client.suggest(
@@ -337,7 +340,14 @@ def suggest(
         # A server run with LATENCY_MAX_BATCH below the pool refused it, once the device had
         # been registered, and no option made the pool smaller (a review, 2026-12-06).
         limit = request_limit(error, "candidates")
-        if candidates is None or limit is None or limit < count:
+        if candidates is None or limit is None:
+            raise
+        if limit < count:  # "give fewer" candidates, of which the user gave none
+            error.message = (
+                f"this server takes at most {limit} FBNet candidates a request"
+                f" (LATENCY_MAX_BATCH), so at most {limit} suggestions: give --suggested {limit}"
+                " or fewer"
+            )
             raise
         candidates = candidates[:limit]
         return picked()
