@@ -526,6 +526,13 @@ def test_a_deletion_file_whose_latency_column_is_misnamed_deletes_nothing(
     assert deleted.exit_code == 0 and run(target, "measurements", "-d", "pi4").stdout == before
 
 
+@pytest.mark.parametrize("command", ["add", "delete"])
+def test_latency_ms_takes_a_number_as_a_file_s_latency_is_read(command: str) -> None:
+    """click's float() took "4_1.2" as 41.2, where the file reader refuses it (a review)."""
+    refused = run("127.0.0.1:1", command, "-d", "x", CELL, "--latency-ms", "4_1.2")
+    assert_one_line_error(refused, "'--latency-ms': '4_1.2' is no number", code=2)
+
+
 def test_a_deletion_file_with_an_arch_and_a_column_of_words_names_archs(tmp_path: Path) -> None:
     """Only a column that reads as latencies is refused: a note beside each arch is none."""
     listed = tmp_path / "wrong.csv"
