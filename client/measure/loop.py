@@ -283,8 +283,9 @@ def _stored(
             command = ["client", "add", "--device", device, "--file", saved]
             # A lost answer's upload may have been stored: under its id it is stored once.
             command += ["--request-id", exc.request_id] if exc.request_id else []
+            carried = quantity(len(pairs), "measurement")
             exc.add_note(
-                f"the timings it carried ({quantity(len(pairs), 'arch')}) are saved in {saved}:"
+                f"the timings it carried ({carried}) are saved in {saved}:"
                 f" {shlex.join(command)} uploads them"
             )
         raise

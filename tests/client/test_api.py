@@ -1850,6 +1850,9 @@ def test_suggestions_of_a_space_without_measurements_warn_as_predictions_do(
     (said,) = picks.warnings
     assert said.startswith("no fbnet measurements: these are the prior's guesses")
     assert latency.suggest("nb201-only-picks", 1, strategy="random").warnings == ()
+    # NB201's fitted model has its sources: a device with no measurement is no prior's guess.
+    latency.register_device("nb201-none")
+    assert latency.predict("nb201-none", [LIGHT]).warnings == ()
 
 
 def test_fbnet_block_indices_read_as_floats_are_sent_as_ints(latency: LatencyClient) -> None:

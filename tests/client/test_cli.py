@@ -511,15 +511,25 @@ def test_a_slip_deleted_exactly_from_a_source_device_warns_of_no_incomplete_tabl
     assert "its NB201 table is incomplete now" in emptied.stderr
 
 
-@pytest.mark.parametrize("column", ["Latency_ms", "latency", "latency ms", "time_ms", "ms"])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("Latency_ms", "999"),
+        ("latency", "999 ms"),  # by its name alone: its value is no number
+        ("latency ms", "999"),
+        ("time_ms", "999"),  # by its numbers alone
+        ("ms", "999"),
+    ],
+)
 def test_a_deletion_file_whose_latency_column_is_misnamed_deletes_nothing(
-    target: str, column: str
+    target: str, column: str, value: str
 ) -> None:
     """It deleted every measurement of each arch, a source table's own value too, where the
     one wrong value was meant; add refuses the same header (a review, 2026-12-06)."""
     before = run(target, "measurements", "-d", "pi4").stdout
     assert run(target, "add", "-d", "pi4", CELL, "--latency-ms", "999").exit_code == 0
-    refused = run(target, "delete", "-d", "pi4", "-f", "-", stdin=f"arch,{column}\n{CELL},999\n")
+    slip = f"arch,{column}\n{CELL},{value}\n"
+    refused = run(target, "delete", "-d", "pi4", "-f", "-", stdin=slip)
     assert refused.exit_code == 1, refused.output
     assert f"a column {column!r} but none named 'latency_ms'" in refused.stderr
     deleted = run(target, "delete", "-d", "pi4", CELL, "--latency-ms", "999")
@@ -1308,14 +1318,16 @@ def test_a_file_over_the_servers_limit_says_how_to_split_it(
     running = service_fixtures.start_server(store_path, model_cache, max_batch=1)
     measured = tmp_path / "big.csv"
     measured.write_text(f"arch,latency_ms\n{LIGHT},2.0\n{HEAVY},9.0\n")
+    listed = tmp_path / "archs.txt"  # a deletion of archs alone is refused by its archs
+    listed.write_text(f"{LIGHT}\n{HEAVY}\n")
     try:
         target = f"127.0.0.1:{running.port}"
         assert run(target, "register", "-d", "big").exit_code == 0
-        for command in ("add", "delete"):
-            refused = run(target, command, "-d", "big", "-f", str(measured))
+        for command, file in (("add", measured), ("delete", measured), ("delete", listed)):
+            refused = run(target, command, "-d", "big", "-f", str(file))
             assert_one_line_error(
                 refused,
-                f"split the request: {measured} into files of at most 1 row (each stored whole",
+                f"split the request: {file} into files of at most 1 row (each stored whole",
             )
     finally:
         running.stop(grace=0)

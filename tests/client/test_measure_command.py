@@ -425,6 +425,33 @@ def test_a_holdout_the_space_has_no_room_for_is_refused_before_timing(target: st
         assert latency.device("roomless").measurement_count == 0
 
 
+def test_timings_a_re_timing_failed_to_upload_are_saved_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The re-timings of a surprising arch go through the same upload as a round's."""
+    from client.api import AddResult
+    from client.errors import ResourceExhaustedError
+
+    class Refusing:
+        def add_measurements(self, device: str, pairs: list, **kwargs: object) -> None:
+            raise ResourceExhaustedError("2 measurements exceed the limit")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        loop, "time_archs", lambda archs, *args: {a: Timing(5.0, 5.0, 5.0, (5.0,)) for a in archs}
+    )
+    slip = SurprisingMeasurement(SKIP, "nasbench201", 500.0, 5.0, 4.0, 6.0, 1e-6)
+    result = AddResult(1, 1, "v-1", surprising=(slip,))
+    with pytest.raises(ResourceExhaustedError) as refused:
+        loop.retime_surprising(Refusing(), "d", result, 2, "nasbench201", TINY)  # type: ignore[arg-type]
+    (saved,) = tmp_path.glob("measured-*.csv")
+    assert (
+        f"the timings it carried (2 measurements) are saved in {saved}"
+        in refused.value.__notes__[0]
+    )
+    assert saved.read_text() == f"arch,latency_ms\n{SKIP},5.0\n{SKIP},5.0\n"
+
+
 def test_a_holdout_a_new_device_has_no_room_for_is_refused_before_registering(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -480,7 +507,7 @@ def test_timings_an_upload_failed_to_store_are_saved_for_client_add(
     )
     assert error.startswith("error: 2 measurements exceed the limit")
     assert error.endswith(
-        f"; the timings it carried (2 archs) are saved in {saved}: client add --device"
+        f"; the timings it carried (2 measurements) are saved in {saved}: client add --device"
         f" refused-upload --file {saved} uploads them"
     )
     added = invoke(target, "add", "-d", "refused-upload", "--file", str(saved))
@@ -501,7 +528,7 @@ def test_timings_of_an_upload_whose_answer_was_lost_are_saved_with_its_request_i
     error, saved = _measure_failing_its_upload(target, monkeypatch, tmp_path, "my laptop", lost)
     assert "(no answer within --timeout); the upload may have been stored all the same" in error
     assert error.endswith(
-        f"[DEADLINE_EXCEEDED]; the timings it carried (2 archs) are saved in {saved}: client"
+        f"[DEADLINE_EXCEEDED]; the timings it carried (2 measurements) are saved in {saved}: client"
         f" add --device 'my laptop' --file {saved} --request-id abc-123 uploads them"
     )
 

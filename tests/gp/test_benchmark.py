@@ -322,10 +322,9 @@ def test_a_json_name_too_long_is_a_usage_error(
 
 def test_spaces_after_the_commas_of_a_list_are_not_part_of_the_names() -> None:
     """ "fpga, pixel2" named " pixel2", and the error showed "not in ...:  pixel2"."""
-    args = parse_args(
-        ["--dataset", "d", "--target", "fpga, pixel2", "--strategies", "random, active"]
-    )
-    assert (args.target, args.strategies) == ("fpga,pixel2", "random,active")
+    given = ["--target", "fpga, pixel2", "--strategies", "random, active", "--source", "a, b, c"]
+    args = parse_args(["--dataset", "d", *given])
+    assert (args.target, args.strategies, args.source) == ("fpga,pixel2", "random,active", "a,b,c")
 
 
 def test_a_report_name_as_long_as_a_name_may_be_is_written(tmp_path: Path) -> None:
