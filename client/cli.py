@@ -26,7 +26,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
+from typing import IO, TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import typer
 from typer.core import TyperGroup
@@ -599,6 +599,14 @@ def require_archs(path: Path, option: str) -> tuple[list[str], list[str]]:
 
         raise ClientInputError(f"{option} {_input_name(path)}: no archs in it")
     return [arch for _, arch in listed], file_lines(path, [number for number, _ in listed])
+
+
+def write_measurements(handle: IO[str], pairs: Iterable[tuple[str, float]]) -> None:
+    """``(arch, latency_ms)`` pairs as the CSV :func:`read_measurements` (``client add
+    --file``) reads: an FBNet arch quoted, each latency the float itself (repr)."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["arch", "latency_ms"])
+    writer.writerows([arch, repr(ms)] for arch, ms in pairs)
 
 
 def read_measurements(path: Path) -> list[tuple[int, str, float]]:
@@ -1340,9 +1348,7 @@ def measurements(
     if as_json:
         print_json([{"arch": arch, "latency_ms": ms} for arch, ms in pairs])
         return
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["arch", "latency_ms"])
-    writer.writerows([arch, repr(ms)] for arch, ms in pairs)
+    write_measurements(sys.stdout, pairs)
 
 
 def _spaces_of(archs: Iterable[str], space: Space | None) -> set[str]:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from gp.errors import DatasetError, GPInputError, InvalidArchitectureError
-from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
+from gp.model import LATENCY_RULE, first_out_of_range
 from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 
 logger = logging.getLogger(__name__)
@@ -230,9 +230,7 @@ def _read_table(path: Path, help_to_canonical: np.ndarray) -> np.ndarray:
         raise DatasetError(f"{path}: expected {NUM_ARCHS} latencies, got shape {values.shape}")
     # The model's own rule, checked here: a table that broke it loaded, and the benchmark
     # failed after the fit with a traceback naming the arch's position in our order.
-    bad = np.flatnonzero(~((values >= MIN_LATENCY_MS) & (values <= MAX_LATENCY_MS)))  # NaN too
-    if bad.size:
-        position = int(bad[0])
+    if (position := first_out_of_range(values)) is not None:
         raise DatasetError(
             f"{path}: latency {float(values[position])!r} at position {position}: latencies"
             f" {LATENCY_RULE}"

@@ -1141,11 +1141,16 @@ def check_latencies(
         InvalidMeasurementError: naming the first bad item by ``where(its position)``.
     """
     values = torch.as_tensor(as_latency_array(latency_ms, where))
-    bad = ~((values >= MIN_LATENCY_MS) & (values <= MAX_LATENCY_MS))  # NaN fails both
-    if bad.any():
-        i = int(torch.nonzero(bad)[0])
+    if (i := first_out_of_range(values.numpy())) is not None:
         raise InvalidMeasurementError(f"{where(i)}: latency {float(values[i])!r} ms {LATENCY_RULE}")
     return torch.log(values)
+
+
+def first_out_of_range(latency_ms: np.ndarray) -> int | None:
+    """The position of the first latency that breaks :data:`LATENCY_RULE` (NaN fails it), or
+    None."""
+    bad = np.flatnonzero(~((latency_ms >= MIN_LATENCY_MS) & (latency_ms <= MAX_LATENCY_MS)))
+    return int(bad[0]) if bad.size else None
 
 
 @dataclass

@@ -9,7 +9,6 @@ architectures, asks for their prediction (``Predict``) and scores it with
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import logging
@@ -294,10 +293,10 @@ def _stored(
 def _save_timings(pairs: list[tuple[str, float]]) -> str | None:
     """Writes ``pairs`` as CSV (arch,latency_ms) to a new file in the working folder, else in
     the temporary one; its path, or None where neither takes it."""
+    from client.cli import write_measurements
+
     text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["arch", "latency_ms"])
-    writer.writerows((arch, repr(ms)) for arch, ms in pairs)
+    write_measurements(text, pairs)
     for folder in (".", None):
         try:
             handle, path = tempfile.mkstemp(prefix="measured-", suffix=".csv", dir=folder)
