@@ -2,10 +2,11 @@
 
 Conventions (shared by every space so their features are comparable):
 
-* FLOPs are multiply-accumulates (MACs) of convolutions and linear layers, plus one
-  accumulate per input element a pooling window reads (``k*k`` per output element of an
-  average pool, ``H*W`` per channel of a global average pool). Bias adds, batch norm (folded
-  at inference), activations, residual adds and node sums are not counted.
+* FLOPs are multiply-accumulates (MACs) of convolutions and linear layers, plus ``k*k``
+  accumulates per output element of a ``k x k`` average pool (padding included, though the
+  NB201 cell's pool skips it at the borders) and ``H*W`` per channel of a global average
+  pool. Bias adds, batch norm (folded at inference), activations, residual adds and node sums
+  are not counted.
 * Parameters are trainable weights: conv/linear weights and biases, and batch-norm affine
   weight and bias (``2 * C``). Running statistics are buffers, not parameters.
 * Feature maps are square; ``size`` is the side length.

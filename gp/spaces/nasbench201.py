@@ -72,8 +72,8 @@ STRUCTURAL_FEATURES: tuple[str, ...] = (
     "live_nor_conv_1x1",  # 1x1 convs such a runtime still runs
     "live_nor_conv_3x3",  # 3x3 convs such a runtime still runs: its main compute
     "live_avg_pool_3x3",  # pools such a runtime still runs: memory passes
-    "dead_edges",  # non-none edges on no live path: work only a naive runtime does
-    "disconnected",  # 1 if no non-none path 0 -> 3: the cell output is constant zero
+    "dead_edges",  # non-none edges on no non-none path 0 -> 3: what constant folding drops
+    "disconnected",  # 1 if no such path: the output is a constant (zero with untrained BN)
     "num_paths",  # parallel branches (0..4): more concurrency, more node sums
     "depth_conv",  # most convs on one path: the serial chain of heavy kernels per cell
     "depth_ops",  # longest non-none path in ops: sequential kernel launches (latency-bound)
