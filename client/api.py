@@ -57,6 +57,7 @@ from client.errors import (
     from_rpc_error,
     rename_item,
 )
+from client.grammar import is_decimal
 from client.measure.networks import FBNET_BLOCKS, FBNET_LAYERS, NB201_SIZE
 from client.settings import (
     COUNT_MAX,
@@ -544,17 +545,9 @@ def infer_space(arch: str) -> str:
     text = arch.strip()
     if text.startswith("|") or "," not in text:
         # Single tokens go to NB201 too: the server then names what is wrong with them.
-        return VECTOR if _is_number(text) else NB201
+        return VECTOR if is_decimal(text) else NB201
     tokens = [token.strip() for token in text.split(",")]
-    return VECTOR if all(_is_number(token) for token in tokens) else FBNET
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return VECTOR if all(is_decimal(token) for token in tokens) else FBNET
 
 
 def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Architecture:
@@ -703,10 +696,17 @@ def _looks_like_nb201_indices(archs: object) -> bool:
 
 def _floats(items: Iterable[object]) -> list[float]:
     try:
-        return [float(item) for item in items]  # type: ignore[arg-type]
+        return [_float(item) for item in items]
     except (TypeError, ValueError, OverflowError) as exc:  # overflow: an int beyond 1e308
         hint = _pair_hint(items)
         raise ClientInputError(f"a feature vector must hold numbers: {exc}{hint}") from None
+
+
+def _float(item: object) -> float:
+    """A vector element as a float; text only where :func:`client.grammar.is_decimal`."""
+    if isinstance(item, str) and not is_decimal(item):
+        raise ValueError(f"could not convert string to float: {item!r}")
+    return float(item)  # type: ignore[arg-type]
 
 
 def _pair_hint(items: Iterable[object]) -> str:

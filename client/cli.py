@@ -18,7 +18,6 @@ import io
 import json
 import math
 import os
-import re
 import shlex
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from client.grammar import is_decimal
 from client.settings import (
     COUNT_MAX,
     DEFAULT_RETRIES,
@@ -282,9 +282,9 @@ def finite(value: float) -> float:
 
 
 def decimal_number(text: str) -> float:
-    """An option's number as a measurements file's latency is read (``_DECIMAL``): click's
+    """An option's number as a measurements file's latency is read (``is_decimal``): click's
     float() took "4_1.2" as 41.2 (a review, 2026-12-06)."""
-    if not _DECIMAL.fullmatch(text.strip()):
+    if not is_decimal(text):
         raise typer.BadParameter(f"{text!r} is no number")
     return float(text)
 
@@ -581,7 +581,7 @@ def _refuse_a_misnamed_latency_column(path: Path, text: str) -> None:
             if value := (row.get(name) or "").strip():
                 values.append(value)
     for name, values in sorted(columns.items()):
-        numbers = bool(values) and all(_DECIMAL.fullmatch(value) for value in values)
+        numbers = bool(values) and all(is_decimal(value) for value in values)
         if name != "arch" and ("latency" in name.lower() or numbers):
             raise ClientInputError(
                 f"{_input_name(path)}: a column {name!r} but none named 'latency_ms': name it"
@@ -630,11 +630,6 @@ def _check_no_extra_fields(name: str, reader: csv.DictReader[str], row: dict[Any
         )
 
 
-#: A latency as a measurements file gives it: a decimal number, an exponent allowed, or
-#: inf/nan (refused as not positive and finite, with their own message).
-_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.I | re.A)
-
-
 def _measurements_in(path: Path, reader: csv.DictReader[str]) -> list[tuple[int, str, float]]:
     """:func:`read_measurements` of ``reader``, a CSV of ``path`` (read within
     :func:`_open_text`, which names the file in a reader's error)."""
@@ -654,7 +649,7 @@ def _measurements_in(path: Path, reader: csv.DictReader[str]) -> list[tuple[int,
         line = reader.line_num
         _check_no_extra_fields(name, reader, row)
         # float() reads more than numbers: "4_1.2" as 41.2, Arabic-Indic digits (a review).
-        if not _DECIMAL.fullmatch(value):
+        if not is_decimal(value):
             raise ClientInputError(f"{name} line {line}: latency {value!r} is no number")
         pairs.append((line, arch, float(value)))
     if not pairs:

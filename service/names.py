@@ -60,7 +60,12 @@ def name_problem(label: str, value: str) -> str | None:
         return f"{label} is empty"
     if value != value.strip():
         return f"{label} {value!r} has leading or trailing whitespace"
-    return text_problem(label, value)
+    # Measured as stored: 150 "e" + combining accents are 150 characters once composed (and
+    # a few characters, as U+0958, two).
+    stored = composed(value)
+    if len(stored) > MAX_NAME_LENGTH >= len(value):
+        return f"{label} is longer than {MAX_NAME_LENGTH} characters in Unicode's composed form"
+    return text_problem(label, stored)
 
 
 def composed(name: str) -> str:

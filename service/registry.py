@@ -167,11 +167,11 @@ def _prior_guess_warning(
     loop calling the library learns it too."""
     if posterior.count or model.kernel.sources is not None:
         return ()
-    # `measure` builds NB201 and FBNet networks; vectors are the caller's own encoding.
-    if space.name == "vector":
-        how = "client add --space vector"
-    else:
-        how = f"client measure --space {space.name}, or client add"
+    # `measure` builds NB201 and FBNet networks; vectors are the caller's own encoding. The
+    # RPC first: a NAS loop in another language has no `client` command.
+    how = f"AddMeasurements; the Python CLI: client add --space {space.name}"
+    if space.name != "vector":
+        how += f" or client measure --space {space.name}"
     return (
         f"no {space.name} measurements: these are the prior's guesses, not this device's"
         f" latencies (see the sd); measure a few on it first ({how})",

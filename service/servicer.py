@@ -709,6 +709,11 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
             raise InvalidRequestError(problem)  # stored and listed back, as names are
         if not math.isfinite(value):
             raise InvalidRequestError(f"descriptor {key!r}: value {value!r} must be finite")
+        if _miscased_reference_key(key):
+            raise InvalidRequestError(
+                f"descriptor {key!r}: reference latencies are keyed"
+                f" {REFERENCE_LATENCY_PREFIX!r} in lower case, then the NB201 arch"
+            )
         if key.startswith(REFERENCE_LATENCY_PREFIX):
             if not MIN_LATENCY_MS <= value <= MAX_LATENCY_MS:
                 raise InvalidRequestError(f"descriptor {key!r}: latency {LATENCY_RULE}")
@@ -719,3 +724,10 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
             key = REFERENCE_LATENCY_PREFIX + arch
         checked[key] = float(value)
     return checked
+
+
+def _miscased_reference_key(key: str) -> bool:
+    """Whether ``key`` is a reference latency's in other case ("Latency:..."), which was kept
+    as a plain fact, the device then predicted as if unmeasured (a review, 2026-12-06)."""
+    head = key[: len(REFERENCE_LATENCY_PREFIX)]
+    return head != REFERENCE_LATENCY_PREFIX and head.casefold() == REFERENCE_LATENCY_PREFIX

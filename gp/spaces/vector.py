@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Sequence
 from typing import cast
 
@@ -27,16 +28,20 @@ from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number
 #: later posterior of the device fails.
 MAX_MAGNITUDE = 1e12
 VALUE_RULE = f"values must be finite and at most {MAX_MAGNITUDE:g} in magnitude"
+#: An element written as text: ASCII digits, a point, an exponent (inf and nan are read, and
+#: refused by VALUE_RULE). The client reads text by the same grammar (``client.grammar``).
+DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.I | re.A)
 
 
 def _value(position: int, item: object, bound: float, rule: str) -> float:
     """One element as a finite float of magnitude at most ``bound`` (else ``rule`` says why)."""
     where = f"element {position}"
     if isinstance(item, str):
-        try:
-            value = float(item.strip())
-        except ValueError:
-            raise InvalidArchitectureError(f"{where}: cannot parse {item!r} as a float") from None
+        # float() reads more than a client in another language writes: "1_0" as 10, Arabic-
+        # Indic or full-width digits (a review, 2026-12-06).
+        if not DECIMAL.fullmatch(item.strip()):
+            raise InvalidArchitectureError(f"{where}: cannot parse {item!r} as a decimal number")
+        value = float(item)
     elif isinstance(item, numbers.Real) and not isinstance(item, bool):
         try:
             value = float(item)

@@ -90,6 +90,16 @@ def test_architecture_forms() -> None:
     assert len(to_architectures([FBNET_ARCH, FBNET_ARCH])) == 2
 
 
+@pytest.mark.parametrize("element", ["1_0", "\u0661", "\uff11"])
+def test_vector_text_is_read_as_decimals_only(element: str) -> None:
+    """float() read "1_0" as 10 and other scripts' digits as 1: a typo was a vector of other
+    values (a review, 2026-12-06). Such text is no vector; given as one, it is refused."""
+    assert to_architecture(f"{element},2").search_space == "fbnet"  # the server names the block
+    with pytest.raises(ClientInputError, match=f"must hold numbers: .*{element!r}"):
+        to_architecture(f"{element},2", search_space="vector")
+    assert list(to_architecture(" -1.5e3 , .5 ", search_space="vector").features) == [-1500, 0.5]
+
+
 @pytest.mark.parametrize("archs", [None, 5, np.float64(3.0), b"|none~0|"])
 def test_archs_of_the_wrong_type_are_a_typed_error(archs: object) -> None:
     with pytest.raises(ClientInputError, match="archs must be an arch or an iterable"):

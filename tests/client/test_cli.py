@@ -684,7 +684,10 @@ def test_predicting_a_space_the_device_has_no_measurements_of_warns(
         predicted = run(target, "predict", "-d", "nb201-only", "--space", "fbnet", fbnet)
     assert predicted.exit_code == 0, predicted.output
     assert "nb201-only: no fbnet measurements: these are the prior's guesses" in caplog.text
-    assert "(client measure --space fbnet, or client add)" in caplog.text
+    assert (
+        "(AddMeasurements; the Python CLI: client add --space fbnet or client measure --space"
+        " fbnet)" in caplog.text
+    )
     as_json = run(target, "predict", "-d", "nb201-only", "--space", "vector", "1.5,2.5", "--json")
     (said,) = json.loads(as_json.stdout)["warnings"]
     assert said.startswith("no vector measurements") and "client add --space vector" in said

@@ -711,7 +711,11 @@ def test_a_vector_with_negative_zeros_is_the_same_arch() -> None:
         # Accepted before: one such measurement made the device's every posterior fail.
         ("1e160,1,1", r"^element 0 is 1e\+160; values must be finite and at most 1e\+12 in"),
         ([1.0, -2e12, 2.0], r"^element 1 is -2000000000000.0; values must be"),
-        ("1,abc,3", r"^element 1: cannot parse 'abc' as a float$"),
+        ("1,abc,3", r"^element 1: cannot parse 'abc' as a decimal number$"),
+        # float() read these as 10, 1 and 1 (a review, 2026-12-06).
+        ("1_0,2,3", r"^element 0: cannot parse '1_0' as a decimal number$"),
+        ("\u0661,2,3", r"^element 0: cannot parse '\u0661' as a decimal number$"),
+        ("\uff11,2,3", r"^element 0: cannot parse '\uff11' as a decimal number$"),
         ([1.0, True, 2.0], r"^element 1: expected a real number, got bool"),
         ([1.0, None, 2.0], r"^element 1: expected a real number, got NoneType"),
         # float() of it raised OverflowError (a review, 2026-12-06).

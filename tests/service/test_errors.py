@@ -220,6 +220,14 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         INVALID,
         "descriptor key 'x\\nFAKE\\x1b[31m' has a control or format character",
     ),
+    "register: a reference latency's key in other case": (
+        # Kept as a plain fact before, and the device predicted as if unmeasured (a review).
+        register("new", descriptor={"Latency:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 1}),
+        INVALID,
+        "descriptor 'Latency:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|': reference latencies"
+        " are keyed"
+        " 'latency:' in lower case, then the NB201 arch",
+    ),
     "register: too many descriptor keys": (
         register("new", descriptor={f"k{i}": 1.0 for i in range(1001)}),
         INVALID,

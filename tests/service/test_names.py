@@ -22,6 +22,15 @@ def test_a_name_of_the_maximum_length_is_taken_and_one_more_is_refused() -> None
     )
 
 
+def test_a_name_is_measured_in_its_composed_form_as_it_is_stored() -> None:
+    """Names are stored composed (NFC): 150 "e" + combining acute are 150 characters there, and
+    were refused as longer than 200 (a review, 2026-12-06); U+0958 composes to two."""
+    assert name_problem("device name", "e\u0301" * 150) is None
+    assert name_problem("device name", "\u0958" * 150) == (
+        f"device name is longer than {MAX_NAME_LENGTH} characters in Unicode's composed form"
+    )
+
+
 def test_every_unprintable_category_is_refused_in_a_name() -> None:
     # Cc (escape), Cf (direction override), Zl (line separator), Zp (paragraph separator)
     for character in ("\x1b", "\u202e", "\u2028", "\u2029"):
