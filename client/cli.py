@@ -1460,7 +1460,7 @@ def _parse_descriptor(items: list[str]) -> dict[str, float]:
         key, sep, value = item.rpartition("=")
         key = key.strip()
         try:
-            if not sep or not key:
+            if not sep or not key or not is_decimal(value):  # float() took "1_0" as 10
                 raise ValueError
             number = float(value)
         except ValueError:

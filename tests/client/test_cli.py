@@ -543,6 +543,12 @@ def test_latency_ms_takes_a_number_as_a_file_s_latency_is_read(command: str) -> 
     assert_one_line_error(refused, "'--latency-ms': '4_1.2' is no number", code=2)
 
 
+def test_a_descriptor_value_is_a_number_as_a_latency_is() -> None:
+    """float() took "memory_gb=1_6" as 16 (a review, 2026-12-06)."""
+    refused = run("127.0.0.1:1", "register", "-d", "x", "--descriptor", "memory_gb=1_6")
+    assert_one_line_error(refused, "descriptor 'memory_gb=1_6' is not KEY=NUMBER")
+
+
 def test_a_deletion_file_with_an_arch_and_a_column_of_words_names_archs(tmp_path: Path) -> None:
     """Only a column that reads as latencies is refused: a note beside each arch is none."""
     listed = tmp_path / "wrong.csv"
