@@ -790,7 +790,8 @@ def suggest_samples(
         Strategy | None,
         typer.Option(
             "--strategy",
-            help="active: half at random, half by expected gain (default); greedy: all by gain.",
+            help="active: half at random, half by expected gain given those (default); greedy:"
+            " all by gain; random: all drawn from the pool.",
         ),
     ] = None,
     candidates: Annotated[
@@ -815,6 +816,9 @@ def suggest_samples(
 ) -> None:
     """The architectures to measure next, with their predicted latency and uncertainty.
 
+    They are listed in the order they were picked, not ranked: an active batch's draws come
+    first, and its other picks were chosen given them. Measure the batch whole.
+
     Examples:
 
       client suggest-samples --device jetson --count 10
@@ -838,13 +842,8 @@ def suggest_samples(
             search_space=_space(space),
             seed=seed,
         )
-    if len(picks) < count:  # the service leaves out what the device is conditioned on
-        typer.echo(
-            f"note: only {len(picks)} of the {quantity(count, 'suggestion')} asked for: no other"
-            f" arch of the pool is left that {device} has not measured (or has as a reference"
-            " arch)",
-            err=True,
-        )
+    if len(picks) < count:
+        typer.echo(f"note: {_fewer_picks(len(picks), count, allowed, device)}", err=True)
     rows = [_suggestion_row(pick) for pick in picks]
     if as_json:
         print_json(
@@ -857,6 +856,19 @@ def suggest_samples(
         )
     else:
         _print_suggestion_table(device, picks.model_version, rows)
+
+
+def _fewer_picks(picked: int, count: int, allowed: int, device: str) -> str:
+    """Why ``picked`` is below ``count``: a pool of ``allowed`` distinct lines, or what the
+    service leaves out (the device's measured and reference archs, one arch spelt twice). A
+    small pool was said to be measured (a review, 2026-12-06)."""
+    only = f"only {picked} of the {quantity(count, 'suggestion')} asked for"
+    if picked == allowed:
+        return f"{only}: the pool holds {quantity(allowed, 'distinct arch')}"
+    return (
+        f"{only}: no other arch of the pool is left that {device} has not measured (or has as a"
+        " reference arch; an arch spelt two ways counts once)"
+    )
 
 
 def _suggestion_row(pick: Suggestion) -> dict[str, Any]:

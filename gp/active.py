@@ -25,9 +25,11 @@ predicted: the half-drawn batch covers 0.85 on that CPU and is within 0.85-0.95 
 HELP's six devices (20 seeds), at a cost of 0.002 in mean Spearman (0.973 against 0.975;
 random 10: 0.969). Strategy ``greedy`` is the batch without draws.
 
-The pool is summarised by a random subsample of ``integration_size`` archs; on 15,625 archs
-512 of them estimate the integrated variance within a few percent and keep a suggestion of 10
-under a second on two cores.
+The pool is summarised by a random subsample of ``integration_size`` archs, which keeps a
+suggestion of 10 from 15,625 archs under a second on two cores. The picks depend on the
+sample: on gold_6226 with 10 measurements, 10 greedy picks left a summed variance over the
+whole pool of 221-264 (8 seeds; 582 before, 297-403 after 10 random picks) with 512 archs,
+and 221-226 with 2,048 (a review, 2026-12-06).
 """
 
 from __future__ import annotations

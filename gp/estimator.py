@@ -442,7 +442,7 @@ class LatencyEstimator:
         """
         measured = measured or Measurements.empty()
         pool = suggestion_pool(space, candidates, measured, descriptor)
-        _check_count_fits_pool(count, pool, _offered(candidates))
+        _check_count_fits_pool(count, pool, candidates)
         model, posterior = self.posterior(space, measured, descriptor, pool)
         # A pool-standardised posterior picks; the device's own answers, as predict would.
         answered_by = (
@@ -493,16 +493,25 @@ def _naming_source_measurements(name: str) -> Callable[[int], str]:
     return lambda i: f"source {name!r}: measurement {i}"
 
 
-def _check_count_fits_pool(count: int, pool: Sequence[str], offered: int) -> None:
+def _check_count_fits_pool(
+    count: int, pool: Sequence[str], candidates: Sequence[ArchLike] | None
+) -> None:
     """Raises GPInputError where ``count`` exceeds a pool that leaving out archs the device is
-    conditioned on (and repeats) made smaller than the ``offered`` candidates: the bare
-    "count must be between 1 and the pool size 1" for 4 candidates given did not say why."""
-    if is_whole_number(count) and len(pool) < min(count, offered):
-        raise GPInputError(
-            f"count {count} is more than the {len(pool)} candidates left of the {offered} given:"
-            " archs the device is measured on (or has reference latencies for) and repeats are"
-            " left out"
-        )
+    conditioned on (and repeats) made smaller than the candidates offered: the bare "count
+    must be between 1 and the pool size 1" for 4 candidates given did not say why."""
+    offered = _offered(candidates)
+    if candidates is not None and not pool and not offered:  # was "the pool size 0"
+        raise GPInputError("candidates is empty (None means the whole NB201 space)")
+    if not is_whole_number(count) or len(pool) >= min(count, offered):
+        return
+    if candidates is None:
+        given = f"NB201's {offered:,}"
+    else:
+        given = f"the {offered:,} given"
+    raise GPInputError(
+        f"count {count} is more than the {len(pool):,} candidates left of {given}: archs the"
+        " device is measured on (or has reference latencies for) and repeats are left out"
+    )
 
 
 def _offered(candidates: Sequence[ArchLike] | None) -> int:
@@ -562,14 +571,19 @@ def suggestion_pool(
     descriptor: Mapping[str, float] | None,
 ) -> list[str]:
     """The distinct candidates, or for NB201 (None) the whole space, less the archs the device
-    is conditioned on (:func:`conditioned_archs`): the pool suggestions are chosen from."""
+    is conditioned on (:func:`conditioned_archs`): the pool suggestions are chosen from, in
+    the space's order (NB201's index, else the canonical strings')."""
     if candidates is None:
         if not isinstance(space, NASBench201Space):
             raise GPInputError(f"search space {space.name!r} needs explicit candidates")
         return unconditioned_archs(space, measured, descriptor)
     known = conditioned_archs(space, measured, descriptor)
-    # One arch spelt twice would be two candidates, and a batch could pick both.
-    return [arch for arch in dict.fromkeys(space.canonicalize(candidates)) if arch not in known]
+    # One arch spelt twice would be two candidates, and a batch could pick both. Ordered as the
+    # space orders them: the draws and the scoring sample are positions in the pool, and a pool
+    # built from a Python set came in another order in each process, with other picks for the
+    # same seed (a review, 2026-12-06).
+    distinct = set(space.canonicalize(candidates)) - known
+    return sorted(distinct, key=arch_to_index if isinstance(space, NASBench201Space) else None)
 
 
 def conditioned_archs(

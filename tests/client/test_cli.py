@@ -255,9 +255,16 @@ def test_fewer_suggestions_than_asked_for_are_pointed_out(target: str, tmp_path:
     result = run(target, *args, "--json")
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["suggestions"]) == 2
-    assert "note: only 2 of the 10 suggestions asked for" in result.stderr
+    assert "note: only 2 of the 10 suggestions asked for: no other arch" in result.stderr
     enough = run(target, *args[:-1], "2")
     assert enough.exit_code == 0 and enough.stderr == ""
+    # A small pool of unmeasured archs was said to be measured (a review, 2026-12-06).
+    pool.write_text(f"{LIGHT}\n{CELL}\n{LIGHT}\n")
+    small = run(target, *args)
+    assert small.exit_code == 0, small.output
+    assert "note: only 2 of the 10 suggestions asked for: the pool holds 2 distinct archs" in (
+        small.stderr
+    )
 
 
 def test_measurements_print_what_add_reads(target: str, tmp_path: Path) -> None:

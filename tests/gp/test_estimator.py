@@ -825,8 +825,24 @@ def test_a_surprising_measurement_is_returned_as_measured() -> None:
 
 def test_a_count_beyond_nb201_less_the_measured_archs_says_why() -> None:
     measured = Measurements(all_archs()[:1], [4.0])
-    with pytest.raises(GPInputError, match=f"left of the {NUM_ARCHS} given"):
+    # None given: the refusal said "of the 15625 given" (a review, 2026-12-06).
+    with pytest.raises(GPInputError, match=f"15,624 candidates left of NB201's {NUM_ARCHS:,}:"):
         LatencyEstimator(None).suggest(NB201, NUM_ARCHS, measured)
+    with pytest.raises(GPInputError, match=r"^candidates is empty \(None means the whole NB201"):
+        LatencyEstimator(None).suggest(NB201, 3, measured, [])
+
+
+@pytest.mark.parametrize("strategy", ["random", "active", "greedy"])
+def test_the_same_candidates_in_another_order_give_the_same_picks(strategy: str) -> None:
+    """The draws and the scoring sample are positions in the pool: a pool built from a Python
+    set, in another order in each process, gave other picks for the same seed (a review)."""
+    pool = all_archs()[::7]  # 2,233 archs: over the 512 that active picks are scored on
+    shuffled = list(np.random.default_rng(1).permutation(pool))
+    picks = [
+        LatencyEstimator(None).suggest(NB201, 6, None, order, strategy, seed=3).archs
+        for order in (pool, shuffled, pool[::-1])
+    ]
+    assert picks[0] == picks[1] == picks[2]
 
 
 def test_a_universe_s_rows_are_those_of_its_encodings_as_they_are() -> None:
