@@ -1,4 +1,6 @@
-"""The client's typed errors: one class per gRPC status the service answers with on purpose.
+"""The client's typed errors: one class per gRPC status a caller acts on itself; the ones
+only an operator can fix (FAILED_PRECONDITION: the store moved; DATA_LOSS: it is corrupt)
+and grpc's own (INTERNAL, UNKNOWN, ...) are :class:`GenericServiceError`, with its ``code``.
 
 Every failed RPC surfaces as a :class:`LatencyServiceError` subclass carrying the status name
 and the server's message, so callers never have to catch raw ``grpc.RpcError``. Mistakes in

@@ -206,7 +206,16 @@ def _import_help(args: argparse.Namespace) -> int:
         dataset = read_tables(args.directory, devices)
         with closing(Store(store_path)) as store:
             try:
-                summary = import_tables(dataset, store)
+                # SIGTERM (a job's timeout) ended it with exit 143 and no word, a device
+                # registered without its table (a review, 2026-12-06).
+                with sigterm_as_interrupt():
+                    summary = import_tables(dataset, store)
+            except KeyboardInterrupt:
+                logging.getLogger("service").error(
+                    "interrupted: the tables imported before are kept, and import-help run"
+                    " again imports the rest"
+                )
+                return 130
             except StoreError as exc:
                 # Said "cannot start", and "nothing of this request was stored" after whole
                 # tables were (a disk full part way; a review, 2026-12-06).

@@ -442,10 +442,13 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         if self.importing.is_set():
             # A device registered meanwhile under a table's name got the table merged into its
             # own measurements; under an alias of one it stopped the start, and every restart.
+            # "Retry shortly" alone was wrong for an interrupted import that a server without
+            # --dataset never finishes (a review, 2026-12-06).
             raise NotReadyError(
-                "the store's first import of its dataset is not done (running now, or"
-                " interrupted: the next start with --dataset finishes it): devices can be"
-                " registered once it is; retry shortly"
+                "the store's first import of its dataset is not done: devices can be"
+                " registered once it is (while the server imports it, retry shortly; if it"
+                " was interrupted, as the server's log says, restart it with --dataset or run"
+                " import-help to finish it)"
             )
         device = self.store.register_device(
             request.name,

@@ -901,7 +901,11 @@ def _insert_batch(
 def quick_check(db: sqlite3.Connection, path: Path) -> None:
     """Raises StoreCorruptError naming the store ``path`` unless ``PRAGMA quick_check`` on
     ``db`` passes (O(file size), no index cross-check): catches cut-off pages."""
-    problems = [str(r[0]) for r in db.execute("PRAGMA quick_check(5)")]
+    # A row may hold lines ("*** in database main ***\nPage 972: ..."): the error is one.
+    problems = [
+        "; ".join(line for line in str(r[0]).splitlines() if line.strip())
+        for r in db.execute("PRAGMA quick_check(5)")
+    ]
     if problems != ["ok"]:
         raise StoreCorruptError(
             f"store {path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"

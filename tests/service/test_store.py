@@ -1058,6 +1058,40 @@ def test_import_help_settles_an_interrupted_first_start_import(
     assert "had not finished: this import settles it, and its other tables" in caplog.text
 
 
+TERMINATED_IMPORT = """
+import os, signal, sys
+import service.importer
+from service.cli import main
+
+add = service.importer.Store.add_unmeasured
+
+def add_then_terminated(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return add(*args, **kwargs)
+
+service.importer.Store.add_unmeasured = add_then_terminated
+sys.exit(main(["import-help", *sys.argv[1:]]))
+"""
+
+
+def test_import_help_terminated_says_so_and_a_rerun_finishes(tmp_path: Path) -> None:
+    """SIGTERM (a job's timeout) ended it with exit 143 and no word, a device registered
+    without its table (a review, 2026-12-06)."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    done = run_python(["-c", TERMINATED_IMPORT, str(root), "--store", str(path)])
+    assert done.returncode == 130, done.stderr
+    assert "interrupted: the tables imported before are kept, and import-help run again" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+    again = run_python(["-m", "service", "import-help", str(root), "--store", str(path)])
+    assert again.returncode == 0, again.stderr
+    assert "1 completed" in again.stdout
+
+
 def test_import_help_counts_one_device_in_the_singular(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
