@@ -427,6 +427,8 @@ class Store:
             if not empty:
                 # Before the first write, even of the journal mode: a foreign file stays as it was.
                 check_schema(self._db, self.path)
+                if check:
+                    orphan_check(self._db, self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -909,6 +911,20 @@ def quick_check(db: sqlite3.Connection, path: Path) -> None:
     if problems != ["ok"]:
         raise StoreCorruptError(
             f"store {path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"
+        )
+
+
+def orphan_check(db: sqlite3.Connection, path: Path) -> None:
+    """Raises StoreCorruptError naming the store ``path`` where a row refers to a device (or
+    batch) that is gone: a device deleted by hand in SQL, whose id SQLite then gives the next
+    device registered, which took over its measurements (a review, 2026-12-06)."""
+    orphan = db.execute("PRAGMA foreign_key_check").fetchone()
+    if orphan is not None:
+        table, row, parent, _ = orphan
+        raise StoreCorruptError(
+            f"store {path} has {table} rows whose {parent} row is gone (row {row}; a device"
+            " deleted by hand?): a device registered later would take them over; delete them"
+            f" too, or {_ADVICE}"
         )
 
 

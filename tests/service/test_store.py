@@ -16,6 +16,7 @@ from service.errors import (
     DeviceNotFoundError,
     InvalidRequestError,
     StoreAccessError,
+    StoreCorruptError,
     StoreFullError,
     StoreIOError,
     StoreMovedError,
@@ -270,6 +271,19 @@ def test_a_write_to_a_store_moved_away_while_open_is_refused(
     if away == "moved":  # put back, it is written again
         elsewhere.rename(store.path)
         assert store.add_measurements(device.id, rows).version == 1
+
+
+def test_a_store_with_rows_of_a_device_deleted_by_hand_is_refused_at_open(tmp_path: Path) -> None:
+    """SQLite gives a deleted device's id to the next one registered, which took over the old
+    device's measurements: a start said nothing (a review, 2026-12-06)."""
+    store = Store(tmp_path / "s.sqlite")
+    gone = store.register_device("gone", ["gone_alias"])
+    store.add_measurements(gone.id, [MeasurementRow("nasbench201", "a", 1.0)])
+    store.close()
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("DELETE FROM devices WHERE name = 'gone'")
+    with pytest.raises(StoreCorruptError, match=r"has \w+ rows whose devices row is gone"):
+        Store(store.path)
 
 
 @pytest.mark.parametrize("refused_write", ["in a transaction", "empty", "none"])
