@@ -20,7 +20,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -53,6 +53,7 @@ from service.wording import MEASURED_BEFORE, no_tls_hint, quantity, tls_hint
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from client.api import (
         AddResult,
@@ -444,6 +445,20 @@ def output_console(stderr: bool = False) -> Console:
     # Piped output is for files and other programs: wide rows rather than wrapped arch strings.
     width = None if stream.isatty() else 250
     return Console(width=width, markup=False, emoji=False, stderr=stderr)
+
+
+def add_columns(table: Table, names: Sequence[str], left: Container[str]) -> None:
+    """Adds columns ``names`` to ``table``, right-justified but those in ``left``. Long values
+    fold onto more lines: rich's default cropped them to "...", an arch or a device's name
+    losing the characters that tell it apart (a review, 2026-12-06)."""
+    for name in names:
+        table.add_column(name, justify="left" if name in left else "right", overflow="fold")
+
+
+def milliseconds(value: float) -> str:
+    """A latency for a table: 3 decimals, or 4 significant digits below 1 ms (a device timed
+    in microseconds printed 0.000 throughout)."""
+    return f"{value:.3f}" if abs(value) >= 1 or not math.isfinite(value) else f"{value:.4g}"
 
 
 def plain_text(text: str) -> str:
@@ -885,15 +900,14 @@ def _print_suggestion_table(device: str, model_version: str, rows: list[dict[str
     from rich.table import Table
 
     table = Table(title=f"Measure next on {device} (model {model_version})")
-    for column in ("#", "arch", "mean ms", "sd ms", "sd / mean"):
-        table.add_column(column, justify="left" if column == "arch" else "right")
+    add_columns(table, ("#", "arch", "mean ms", "sd ms", "sd / mean"), left={"arch"})
     for rank, row in enumerate(rows, 1):
         relative = row["std_ms"] / row["mean_ms"] if row["mean_ms"] else float("nan")
         table.add_row(
             str(rank),
             row["arch"],
-            f"{row['mean_ms']:.3f}",
-            f"{row['std_ms']:.3f}",
+            milliseconds(row["mean_ms"]),
+            milliseconds(row["std_ms"]),
             f"{relative:.1%}",
         )
     output_console().print(table)
@@ -1008,11 +1022,10 @@ def _print_prediction_table(device: str, names: list[str], result: Predictions) 
     from rich.table import Table
 
     table = Table(title=f"Predicted latency on {device} (model {result.model_version})")
-    for column in ("arch", "mean ms", "sd ms", "90% low", "90% high"):
-        table.add_column(column, justify="left" if column == "arch" else "right")
+    add_columns(table, ("arch", "mean ms", "sd ms", "90% low", "90% high"), left={"arch"})
     for name, row in zip(names, _rows(result), strict=True):
         values = (row["mean_ms"], row["std_ms"], row["lower_ms"], row["upper_ms"])
-        table.add_row(name, *(f"{v:.3f}" for v in values))
+        table.add_row(name, *(milliseconds(v) for v in values))
     output_console().print(table)
 
 
@@ -1455,8 +1468,8 @@ def devices(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from rich.table import Table
 
     table = Table(title=quantity(len(found), "device"))
-    for column in ("name", "aliases", "measurements", "source", "description"):
-        table.add_column(column, justify="right" if column == "measurements" else "left")
+    columns = ("name", "aliases", "measurements", "source", "description")
+    add_columns(table, columns, left=set(columns) - {"measurements"})
     for d in found:
         source = "yes" if d.source else ""
         names = (plain_text(d.name), plain_text(", ".join(d.aliases)))

@@ -1604,6 +1604,34 @@ def test_the_source_device_warning_says_nb201_ones_join_only_when_there_are_some
     assert ("refits the model at its next start" in warning) == joins
 
 
+def _column(output: str, index: int) -> str:
+    """The text of the rich table's column ``index``, every line's cell joined: a folded
+    value comes back whole."""
+    cells = []
+    for line in output.splitlines():
+        bordered = line.strip()
+        if bordered.startswith("│"):
+            cells.append(bordered[1:-1].split("│")[index].strip())
+    return "".join(cells)
+
+
+def test_tables_fold_long_archs_and_names_and_show_microseconds(target: str) -> None:
+    """Rich cropped a 309-character vector and a 128-character name to "..." (in a file too),
+    and a device timed in microseconds printed 0.000 throughout (a review, 2026-12-06)."""
+    name = "jetson_" + "x" * 121
+    assert run(target, "register", "-d", name, "--description", "d" * 200).exit_code == 0
+    assert name in _column(run(target, "devices").stdout, 0)
+    vector = ",".join(f"{0.1234567891 * i:.10f}" for i in range(1, 25))
+    for latency, features in ((0.0004, "1,2"), (0.0005, "2,2"), (0.0006, "3,3")):
+        assert run(target, "add", "-d", name, features, "--latency-ms", str(latency)).exit_code == 0
+    table = run(target, "predict", "-d", name, "--space", "vector", "2,2").stdout
+    mean = json.loads(run(target, "predict", "-d", name, "2,2", "--json").stdout)
+    assert _table_row(table, "2,2")[1] == f"{mean['predictions'][0]['mean_ms']:.4g}"
+    assert "0.000 " not in table
+    long = run(target, "predict", "-d", "pi4", "--space", "vector", vector)
+    assert long.exit_code == 0 and vector in _column(long.stdout, 0)
+
+
 def test_the_devices_table_marks_the_source_devices(target: str) -> None:
     assert run(target, "register", "-d", "mine").exit_code == 0
     table = run(target, "devices").stdout
