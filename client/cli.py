@@ -1406,6 +1406,22 @@ def _stored_spelling(arch: str, space: Space | None) -> str:
     return canonical_arch(arch, named)
 
 
+def _repeated_archs(rows: Sequence[tuple[int, str, float]]) -> str:
+    """What to say of archs a measurements file lists more than once ("" if none): each row
+    is scored as an arch, and the scores count them as so many archs."""
+    lines: dict[str, list[int]] = {}
+    for line, arch, _ in rows:
+        lines.setdefault(arch, []).append(line)
+    repeated = {arch: at for arch, at in lines.items() if len(at) > 1}
+    if not repeated:
+        return ""
+    arch, at = next(iter(repeated.items()))
+    return (
+        f"{quantity(len(repeated), 'arch')} listed more than once (first {arch!r}, lines"
+        f" {', '.join(map(str, at))}): each row is scored as an arch of its own"
+    )
+
+
 def flattery(conditioned: int, scored: int, device: str) -> str:
     """Why a score on ``conditioned`` of ``scored`` archs the device's model was conditioned on
     is too good."""
@@ -1577,11 +1593,23 @@ def report(
         conditioned = _conditioned_among(latency, device, [r[1] for r in rows], space)
     if conditioned:
         typer.echo(f"warning: {flattery(conditioned, len(rows), device)}", err=True)
+    if repeated := _repeated_archs(rows):
+        typer.echo(f"warning: {measured}: {repeated}", err=True)
     latencies = np.array([r[2] for r in rows])
     result = write_report(out, device, latencies, prediction)
     scores = result.scores
     if as_json:
-        print_json({"device": device, "figure": str(out), **scores.as_dict()})
+        # What the text says beside the scores, for scripts: which model, and how many of
+        # the archs it was conditioned on (a review, 2026-12-06).
+        print_json(
+            {
+                "device": device,
+                "figure": str(out),
+                "model_version": prediction.model_version,
+                "conditioned": conditioned,
+                **scores.as_dict(),
+            }
+        )
         return
     typer.echo(f"{device}: {quantity(scores.n, 'arch')}  {scores_line(scores.as_dict())}")
     typer.echo(f"wrote {out}")

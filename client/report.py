@@ -7,6 +7,8 @@ and needs no display; matplotlib is imported only when a figure is drawn.
 from __future__ import annotations
 
 import io
+import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,8 @@ from service.wording import quantity
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
 
 #: Above this many points only a random subset gets error bars, which would hide the cloud.
 MAX_ERROR_BARS = 300
@@ -56,11 +60,12 @@ def draw(report: Report) -> Figure:
     _draw_scatter(scatter, report)
     _draw_calibration(calibration, report)
     scores = report.scores
+    # Two lines: on one, a 40-character name pushed both ends off the figure (a review).
     figure.suptitle(
         f"{report.device}: {quantity(scores.n, 'measured architecture')}"
-        f"    Spearman {spearman_text(scores.spearman, scores.n)}    acc10 {scores.acc10:.1%}"
-        f"    bias {scores.bias:+.1f}%    90% coverage {scores.coverage90:.1%}    "
-        f"model {report.prediction.model_version or '?'}",
+        f"    model {report.prediction.model_version or '?'}\n"
+        f"Spearman {spearman_text(scores.spearman, scores.n)}    acc10 {scores.acc10:.1%}"
+        f"    bias {scores.bias:+.1f}%    90% coverage {scores.coverage90:.1%}",
         fontsize=11,
         parse_math=False,  # a device name is the user's text, not TeX between two '$'
     )
@@ -83,7 +88,7 @@ def _draw_scatter(ax: Axes, report: Report) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):
-        _log_ticks(axis)
+        _log_ticks(axis, bounds)
     ax.set_xlim(bounds)
     ax.set_ylim(bounds)
     ax.set_xlabel("measured latency (ms)")
@@ -134,11 +139,13 @@ def _draw_points(ax: Axes, report: Report, bars: np.ndarray) -> None:
         )  # fmt: skip
 
 
-def _log_ticks(axis: Any) -> None:
-    """Log-axis ticks at 1-2-5 in plain numbers: latencies rarely span many decades."""
+def _log_ticks(axis: Any, bounds: tuple[float, float]) -> None:
+    """Log-axis ticks in plain numbers: at 1-2-5 where the axis spans at most 2 decades, else
+    at decades only (labels at 1-2-5 over 7 decades ran into each other; a review)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    decades = np.log10(bounds[1] / bounds[0])
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 2 else (1.0,)))
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -173,6 +180,22 @@ def write_report(
     report = Report.build(device, measured_ms, prediction)
     figure = draw(report)
     image = io.BytesIO()
-    figure.savefig(image, format=Path(path).suffix.lstrip(".").lower(), dpi=120)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure.savefig(image, format=Path(path).suffix.lstrip(".").lower(), dpi=120)
+    _say_warnings(caught, device)
     write_atomically(Path(path), image.getvalue())
     return report
+
+
+def _say_warnings(caught: list[warnings.WarningMessage], device: str) -> None:
+    """Passes on what matplotlib warned of while saving, but a font's missing glyphs, which
+    it reported once per character and drawing, with a source line each: one line says it."""
+    glyphs = [w for w in caught if "missing from font" in str(w.message)]
+    if glyphs:
+        logger.warning("the figure's font lacks characters of %r: they are drawn as boxes", device)
+    for warning in caught:
+        if warning not in glyphs:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )

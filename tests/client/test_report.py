@@ -65,6 +65,8 @@ def test_report_figure_and_numbers(target: str, measured_csv: Path, tmp_path: Pa
     as_json = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "r.svg"), "--json"])
     scores = json.loads(as_json.stdout)
     assert scores["n"] == 150 and scores["spearman"] == pytest.approx(spearman, abs=1e-3)
+    # What the text says beside the scores (a review, 2026-12-06).
+    assert scores["conditioned"] == 0 and scores["model_version"].endswith("-1")
     assert (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")
 
 
@@ -87,7 +89,7 @@ def test_the_figure_of_one_arch_says_architecture() -> None:
     prediction = Predictions(one, one * 0.01, one * 0.9, one * 1.1, "v1")
     figure = draw(Report.build("pi4", np.array([2.1]), prediction))
     title = figure.get_suptitle()
-    assert title.startswith("pi4: 1 measured architecture    Spearman n/a (1 arch)"), title
+    assert title.startswith("pi4: 1 measured architecture    model v1\nSpearman n/a (1 arch)")
 
 
 def test_the_figure_s_10_percent_band_is_the_one_acc10_counts() -> None:
@@ -148,6 +150,11 @@ def test_a_measured_arch_listed_twice_counts_twice_among_the_flattering_ones(
     result = CliRunner().invoke(app, [*args, "--measured", str(repeated)])
     assert result.exit_code == 0, result.output
     assert "warning: 3 of the 4 archs are among target's measurements" in result.stderr
+    # Each row is scored as an arch: said (a review, 2026-12-06).
+    assert (
+        f"warning: {repeated}: 1 arch listed more than once (first {arch!r}, lines 2, 3, 4):"
+        " each row is scored as an arch of its own" in " ".join(result.stderr.split())
+    )
 
 
 def test_a_report_on_reference_archs_warns_that_it_flatters(
@@ -460,6 +467,42 @@ def test_the_legend_counts_every_point_not_only_those_with_an_error_bar() -> Non
     measured = list(np.linspace(1.0, 50.0, MAX_ERROR_BARS + 100))
     _, labels = draw(_report(measured, measured, 0.5, 2.0)).axes[0].get_legend_handles_labels()
     assert f"inside the 90% interval ({MAX_ERROR_BARS + 100})" in labels
+
+
+def test_the_title_keeps_a_long_name_and_the_scores_on_two_lines() -> None:
+    """On one line a 40-character name pushed both ends off the figure (a review)."""
+    report = _report([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5, 2.0)
+    name = "jetson_orin_nano_maxn_fp16_b1_threads4"
+    title = draw(Report(name, *list(vars(report).values())[1:])).get_suptitle()
+    first, second = title.split("\n")
+    assert first.startswith(f"{name}: 3 measured architectures") and "model" in first
+    assert second.startswith("Spearman") and second.endswith("90% coverage 100.0%")
+
+
+@pytest.mark.parametrize(("low", "high", "subs"), [(1.0, 50.0, 3), (1e-5, 100.0, 1)])
+def test_log_ticks_at_1_2_5_only_over_two_decades_or_less(
+    low: float, high: float, subs: int
+) -> None:
+    """Over 7 decades (raspi4's disconnected archs, 2e-5 ms predicted) labels at 1, 2 and 5
+    of each decade ran into each other (a review)."""
+    axis = draw(_report([low, high], [low, high], 0.5, 2.0)).axes[0].xaxis
+    assert len(axis.get_major_locator()._subs) == subs
+
+
+def test_a_name_the_font_cannot_draw_is_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """matplotlib warned once per character and drawing, each with a source line (a review)."""
+    from client.report import write_report
+
+    report = _report([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5, 2.0)
+    with warnings.catch_warnings(record=True) as passed_on, caplog.at_level("WARNING"):
+        warnings.simplefilter("always")
+        write_report(tmp_path / "r.png", "模型机", report.measured_ms, report.prediction)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the figure's font lacks characters of '模型机': they are drawn as boxes"
+    ]
+    assert not [w for w in passed_on if "missing from font" in str(w.message)]
 
 
 def test_the_calibration_panel_marks_the_90_percent_coverage() -> None:
