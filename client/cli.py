@@ -831,8 +831,9 @@ def suggest_samples(
 ) -> None:
     """The architectures to measure next, with their predicted latency and uncertainty.
 
-    They are listed in the order they were picked, not ranked: an active batch's draws come
-    first, and its other picks were chosen given them. Measure the batch whole.
+    Listed in the order they were picked, not ranked: an active batch's
+    draws come first, and its other picks were chosen given them. Measure
+    the batch whole.
 
     Examples:
 
