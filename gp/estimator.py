@@ -572,7 +572,7 @@ def suggestion_pool(
 ) -> list[str]:
     """The distinct candidates, or for NB201 (None) the whole space, less the archs the device
     is conditioned on (:func:`conditioned_archs`): the pool suggestions are chosen from, in
-    the space's order (NB201's index, else the canonical strings')."""
+    the space's order (:meth:`~gp.spaces.base.SearchSpace.distinct_in_order`)."""
     if candidates is None:
         if not isinstance(space, NASBench201Space):
             raise GPInputError(f"search space {space.name!r} needs explicit candidates")
@@ -582,8 +582,7 @@ def suggestion_pool(
     # space orders them: the draws and the scoring sample are positions in the pool, and a pool
     # built from a Python set came in another order in each process, with other picks for the
     # same seed (a review, 2026-12-06).
-    distinct = set(space.canonicalize(candidates)) - known
-    return sorted(distinct, key=arch_to_index if isinstance(space, NASBench201Space) else None)
+    return [arch for arch in space.distinct_in_order(candidates) if arch not in known]
 
 
 def conditioned_archs(

@@ -15,14 +15,21 @@ from __future__ import annotations
 import abc
 import numbers
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any, ClassVar, Generic, TypeGuard, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeGuard, TypeVar
 
 import numpy as np
 import torch
 
 from gp.errors import InvalidArchitectureError
 
-KeyT = TypeVar("KeyT", bound=Hashable)
+
+class _OrderedKey(Hashable, Protocol):
+    """A parsed architecture: hashable, and ordered (an index, a tuple of indices or values)."""
+
+    def __lt__(self, other: Any, /) -> bool: ...
+
+
+KeyT = TypeVar("KeyT", bound=_OrderedKey)
 
 #: What callers may pass as one architecture: a string, or a sequence (list, tuple, 1-D array).
 ArchLike = str | Sequence[Any] | np.ndarray | torch.Tensor
@@ -117,6 +124,16 @@ class SearchSpace(abc.ABC, Generic[KeyT]):
                 ``"arch <i>: "`` (0-based position in ``archs``).
         """
         return [self._format(key) for key in self._keys(archs)]
+
+    def distinct_in_order(self, archs: Sequence[ArchLike]) -> list[str]:
+        """The distinct canonical strings of ``archs`` in the space's order (of their parsed
+        forms: NB201's index, FBNet's block indices, a vector's values): the same set in any
+        order comes out the same, and a vector's order survives a feature's rescaling.
+
+        Raises:
+            InvalidArchitectureError: as :meth:`canonicalize`.
+        """
+        return [self._format(key) for key in sorted(set(self._keys(archs)))]
 
     def encode(self, archs: Sequence[ArchLike]) -> torch.Tensor:
         """Validate and encode architectures as a feature matrix.

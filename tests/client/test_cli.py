@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from client.api import LatencyClient
-from client.cli import app, read_arch_lines, read_deletions, read_measurements
+from client.cli import app, milliseconds, read_arch_lines, read_deletions, read_measurements
 from service.server import RunningServer
 from service.store import MeasurementRow
 from tests.client.conftest import HEAVY, LIGHT, assert_one_line_error
@@ -1546,7 +1546,7 @@ def test_predict_prints_each_column_under_its_own_name(target: str) -> None:
     assert {k: float(as_csv[k]) for k in fields} == {k: row[k] for k in fields}
     table = run(target, "predict", "-d", "pi4", LIGHT).stdout
     assert _table_row(table, LIGHT)[1:] == [
-        f"{row[k]:.3f}" for k in ("mean_ms", "std_ms", "lower_ms", "upper_ms")
+        milliseconds(row[k]) for k in ("mean_ms", "std_ms", "lower_ms", "upper_ms")
     ]
 
 
