@@ -57,7 +57,7 @@ from client.errors import (
     from_rpc_error,
     rename_item,
 )
-from client.grammar import is_decimal
+from client.grammar import decimal
 from client.measure.networks import FBNET_BLOCKS, FBNET_LAYERS, NB201_SIZE
 from client.settings import (
     COUNT_MAX,
@@ -545,9 +545,20 @@ def infer_space(arch: str) -> str:
     text = arch.strip()
     if text.startswith("|") or "," not in text:
         # Single tokens go to NB201 too: the server then names what is wrong with them.
-        return VECTOR if is_decimal(text) else NB201
+        return VECTOR if _looks_numeric(text) else NB201
     tokens = [token.strip() for token in text.split(",")]
-    return VECTOR if all(is_decimal(token) for token in tokens) else FBNET
+    return VECTOR if all(_looks_numeric(token) for token in tokens) else FBNET
+
+
+def _looks_numeric(text: str) -> bool:
+    """Whether ``text`` is meant as a number: what float() reads, "1_0" and other scripts'
+    digits too, which are then refused as a vector's element ("must hold numbers: ... '1_0'")
+    rather than read as FBNet blocks ("expected 22 blocks"; a review, 2026-12-06)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Architecture:
@@ -703,9 +714,9 @@ def _floats(items: Iterable[object]) -> list[float]:
 
 
 def _float(item: object) -> float:
-    """A vector element as a float; text only where :func:`client.grammar.is_decimal`."""
-    if isinstance(item, str) and not is_decimal(item):
-        raise ValueError(f"could not convert string to float: {item!r}")
+    """A vector element as a float; text as :func:`client.grammar.decimal` reads it."""
+    if isinstance(item, str):
+        return decimal(item)
     return float(item)  # type: ignore[arg-type]
 
 

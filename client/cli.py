@@ -31,7 +31,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from client.grammar import is_decimal
+from client.grammar import decimal, is_decimal
 from client.settings import (
     COUNT_MAX,
     DEFAULT_RETRIES,
@@ -285,9 +285,10 @@ def finite(value: float) -> float:
 def decimal_number(text: str) -> float:
     """An option's number as a measurements file's latency is read (``is_decimal``): click's
     float() took "4_1.2" as 41.2 (a review, 2026-12-06)."""
-    if not is_decimal(text):
-        raise typer.BadParameter(f"{text!r} is no number")
-    return float(text)
+    try:
+        return decimal(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is no number") from None
 
 
 def finite_if_given(value: float | None) -> float | None:
@@ -1502,9 +1503,9 @@ def _parse_descriptor(items: list[str]) -> dict[str, float]:
         key, sep, value = item.rpartition("=")
         key = key.strip()
         try:
-            if not sep or not key or not is_decimal(value):  # float() took "1_0" as 10
+            if not sep or not key:
                 raise ValueError
-            number = float(value)
+            number = decimal(value)  # float() took "1_0" as 10
         except ValueError:
             raise ClientInputError(f"descriptor {item!r} is not KEY=NUMBER") from None
         if key in descriptor:  # else the last value won, and a typo lost another silently

@@ -30,7 +30,7 @@ MAX_MAGNITUDE = 1e12
 VALUE_RULE = f"values must be finite and at most {MAX_MAGNITUDE:g} in magnitude"
 #: An element written as text: ASCII digits, a point, an exponent (inf and nan are read, and
 #: refused by VALUE_RULE). The client reads text by the same grammar (``client.grammar``).
-DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.I | re.A)
+DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.I | re.A)
 
 
 def _value(position: int, item: object, bound: float, rule: str) -> float:
@@ -41,7 +41,7 @@ def _value(position: int, item: object, bound: float, rule: str) -> float:
         # Indic or full-width digits (a review, 2026-12-06).
         if not DECIMAL.fullmatch(item.strip()):
             raise InvalidArchitectureError(f"{where}: cannot parse {item!r} as a decimal number")
-        value = float(item)
+        value = float(item.strip())  # float() refuses separators strip() drops ("\x1c")
     elif isinstance(item, numbers.Real) and not isinstance(item, bool):
         try:
             value = float(item)

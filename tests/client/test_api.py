@@ -90,14 +90,36 @@ def test_architecture_forms() -> None:
     assert len(to_architectures([FBNET_ARCH, FBNET_ARCH])) == 2
 
 
+def test_the_client_and_the_server_read_numbers_by_one_grammar() -> None:
+    """Two copies (the client may not import gp): a fix to one must reach the other."""
+    from client.grammar import DECIMAL
+    from gp.spaces.vector import DECIMAL as SERVERS
+
+    assert (DECIMAL.pattern, DECIMAL.flags) == (SERVERS.pattern, SERVERS.flags)
+
+
+def test_a_long_run_of_digits_is_refused_without_backtracking() -> None:
+    """ "\\d+\\.?\\d*" matched the same digits two ways: refusing 20,000 of them and an "x"
+    took 9 s, the server's worker holding the GIL (a review, 2026-12-06); 50,000 took a
+    minute. Linear, it takes milliseconds: the bound is a hundred times that."""
+    import time
+
+    from client.grammar import is_decimal
+
+    started = time.perf_counter()
+    assert not is_decimal("1" * 50_000 + "x")
+    assert time.perf_counter() - started < 5.0
+
+
 @pytest.mark.parametrize("element", ["1_0", "\u0661", "\uff11"])
 def test_vector_text_is_read_as_decimals_only(element: str) -> None:
     """float() read "1_0" as 10 and other scripts' digits as 1: a typo was a vector of other
-    values (a review, 2026-12-06). Such text is no vector; given as one, it is refused."""
-    assert to_architecture(f"{element},2").search_space == "fbnet"  # the server names the block
-    with pytest.raises(ClientInputError, match=f"must hold numbers: .*{element!r}"):
-        to_architecture(f"{element},2", search_space="vector")
+    values (a review, 2026-12-06). Refused as a vector's element, not read as FBNet blocks."""
+    for space in (None, "vector"):
+        with pytest.raises(ClientInputError, match=f"must hold numbers: .*{element!r}"):
+            to_architecture(f"{element},2", search_space=space)
     assert list(to_architecture(" -1.5e3 , .5 ", search_space="vector").features) == [-1500, 0.5]
+    assert list(to_architecture("\x1c1.,+2E1").features) == [1.0, 20.0]  # as before
 
 
 @pytest.mark.parametrize("archs", [None, 5, np.float64(3.0), b"|none~0|"])

@@ -701,6 +701,12 @@ def test_a_vector_with_negative_zeros_is_the_same_arch() -> None:
     assert space.canonical(np.array([-0.0, 1.0, 0.0])) == "0.0,1.0,0.0"
 
 
+def test_vector_text_is_read_as_it_was_but_other_scripts_and_underscores() -> None:
+    """An element with a separator strip() drops ("\\x1c") was matched stripped and parsed
+    unstripped: INTERNAL over gRPC (a review, 2026-12-06)."""
+    assert VectorSpace(3).canonical("\x1c1., +2E1 ,\t-.5\n") == "1.0,20.0,-0.5"
+
+
 @pytest.mark.parametrize(
     ("arch", "match"),
     [
