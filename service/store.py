@@ -35,13 +35,14 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, closing, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -66,6 +67,8 @@ from service.errors import (
 from service.names import MAX_NAME_LENGTH, composed
 from service.outputs import link_target, move_into_place
 from service.waiting import Ended, holding, never, wait_until
+
+logger = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
@@ -335,6 +338,7 @@ class Store:
             self._db = self._connect()
             undo.callback(self._db.close)
             self._identity = _file_identity(self.path)  # what every write checks is still there
+            self._moved_reported = False
             self._open(check=existed)
             self._reader = self._connect()
             undo.callback(self._reader.close)
@@ -441,16 +445,27 @@ class Store:
         with self._write_lock, self._read_lock:
             self._reader.close()
             if _file_identity(self.path) != self._identity:
-                self._checkpoint_moved()
+                self._report_moved()
             self._db.close()
 
-    def _checkpoint_moved(self) -> None:
-        """Writes the log into the store's file where its path no longer names it: SQLite's
-        own checkpoint at close skips a moved file, and writes acknowledged before the move
-        stayed in the -wal under the old name, missing from the moved file (62 of 200 in a
-        review, 2026-12-06). Best effort: a deleted file has nowhere to keep them."""
-        with suppress(sqlite3.Error):
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def _report_moved(self) -> None:
+        """Says, once, where the writes acknowledged before a move are: SQLite's checkpoint at
+        close skips a moved file, so the last of them stay in the -wal under the old name (62
+        of 200 in a review, 2026-12-06), which a start on the new path never reads. Writing
+        them into the moved file ourselves corrupted it where another server had opened it
+        meanwhile (the same review)."""
+        if self._moved_reported:
+            return
+        self._moved_reported = True
+        logger.error(
+            "store %s was moved, deleted or replaced while this server ran: the writes it"
+            " acknowledged last may be only in %s-wal beside the old path, not in the moved"
+            " file; to keep them, stop the servers using it, put the file back at %s, start"
+            " and stop a server on it once (SQLite replays the log into it), then move it",
+            self.path,
+            self.path,
+            self.path,
+        )
 
     @contextmanager
     def _sqlite_errors(self) -> Iterator[None]:
@@ -533,13 +548,11 @@ class Store:
             try:
                 yield self._db
                 self._check_in_place()
-            except BaseException as exc:
+            except BaseException:
                 # SQLite has rolled back itself after some errors (a full disk): another
                 # ROLLBACK failed, and its error hid the one that says what happened.
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                if isinstance(exc, StoreMovedError):
-                    self._checkpoint_moved()
                 raise
             self._db.execute("COMMIT")
 
@@ -563,8 +576,7 @@ class Store:
         -wal stays under the old name, where only a new store at that path reads it).
         """
         if _file_identity(self.path) != self._identity:
-            if not self._db.in_transaction:  # else after its rollback (_locked_transaction)
-                self._checkpoint_moved()
+            self._report_moved()
             raise StoreMovedError(
                 f"store {self.path} was moved, deleted or replaced since the service opened it:"
                 " a write would be lost, so nothing of this request was stored; put the file"
@@ -921,10 +933,14 @@ def orphan_check(db: sqlite3.Connection, path: Path) -> None:
     orphan = db.execute("PRAGMA foreign_key_check").fetchone()
     if orphan is not None:
         table, row, parent, _ = orphan
+        risk = (
+            " (a device deleted by hand?): a device registered later would take them over;"
+            if parent == "devices"
+            else " (deleted by hand?):"
+        )
         raise StoreCorruptError(
-            f"store {path} has {table} rows whose {parent} row is gone (row {row}; a device"
-            " deleted by hand?): a device registered later would take them over; delete them"
-            f" too, or {_ADVICE}"
+            f"store {path} has {table} rows whose {parent} row is gone (row {row}){risk}"
+            f" delete them too, or {_ADVICE}"
         )
 
 
