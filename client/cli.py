@@ -459,7 +459,7 @@ def add_columns(table: Table, names: Sequence[str], left: Container[str]) -> Non
 def milliseconds(value: float) -> str:
     """A latency for a table: 3 decimals, or 4 significant digits below 1 ms (a device timed
     in microseconds printed 0.000 throughout)."""
-    return f"{value:.3f}" if abs(value) >= 1 or not math.isfinite(value) else f"{value:.4g}"
+    return f"{value:.3f}" if abs(value) >= 0.9995 or not math.isfinite(value) else f"{value:#.4g}"
 
 
 def plain_text(text: str) -> str:
@@ -1408,12 +1408,12 @@ def _stored_spelling(arch: str, space: Space | None) -> str:
     return canonical_arch(arch, named)
 
 
-def _repeated_archs(rows: Sequence[tuple[int, str, float]]) -> str:
-    """What to say of archs a measurements file lists more than once ("" if none): each row
-    is scored as an arch, and the scores count them as so many archs."""
+def _repeated_archs(rows: Sequence[tuple[int, str, float]], space: Space | None) -> str:
+    """What to say of archs a measurements file lists more than once, however spelt ("" if
+    none): each row is scored as an arch, and the scores count them as so many archs."""
     lines: dict[str, list[int]] = {}
     for line, arch, _ in rows:
-        lines.setdefault(arch, []).append(line)
+        lines.setdefault(_stored_spelling(arch, space), []).append(line)
     repeated = {arch: at for arch, at in lines.items() if len(at) > 1}
     if not repeated:
         return ""
@@ -1595,7 +1595,7 @@ def report(
         conditioned = _conditioned_among(latency, device, [r[1] for r in rows], space)
     if conditioned:
         typer.echo(f"warning: {flattery(conditioned, len(rows), device)}", err=True)
-    if repeated := _repeated_archs(rows):
+    if repeated := _repeated_archs(rows, space):
         typer.echo(f"warning: {measured}: {repeated}", err=True)
     latencies = np.array([r[2] for r in rows])
     result = write_report(out, device, latencies, prediction)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import textwrap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Characters per line of the figure's title (11-point type across its 12 inches).
+TITLE_WIDTH = 100
 #: Above this many points only a random subset gets error bars, which would hide the cloud.
 MAX_ERROR_BARS = 300
 INSIDE_COLOR = "#1f77b4"
@@ -60,10 +63,15 @@ def draw(report: Report) -> Figure:
     _draw_scatter(scatter, report)
     _draw_calibration(calibration, report)
     scores = report.scores
-    # Two lines: on one, a 40-character name pushed both ends off the figure (a review).
-    figure.suptitle(
+    # The scores on a line of their own, the rest wrapped: on one line a 40-character name
+    # pushed both ends off the figure, and names may have 200 (reviews, 2026-12-06).
+    heading = textwrap.fill(
         f"{report.device}: {quantity(scores.n, 'measured architecture')}"
-        f"    model {report.prediction.model_version or '?'}\n"
+        f"    model {report.prediction.model_version or '?'}",
+        TITLE_WIDTH,
+    )
+    figure.suptitle(
+        f"{heading}\n"
         f"Spearman {spearman_text(scores.spearman, scores.n)}    acc10 {scores.acc10:.1%}"
         f"    bias {scores.bias:+.1f}%    90% coverage {scores.coverage90:.1%}",
         fontsize=11,

@@ -500,7 +500,7 @@ def _check_count_fits_pool(
     conditioned on (and repeats) made smaller than the candidates offered: the bare "count
     must be between 1 and the pool size 1" for 4 candidates given did not say why."""
     offered = _offered(candidates)
-    if candidates is not None and not pool and not offered:  # was "the pool size 0"
+    if isinstance(candidates, Sized) and not candidates:  # was "the pool size 0"
         raise GPInputError("candidates is empty (None means the whole NB201 space)")
     if not is_whole_number(count) or len(pool) >= min(count, offered):
         return

@@ -447,8 +447,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             raise NotReadyError(
                 "the store's first import of its dataset is not done: devices can be"
                 " registered once it is (while the server imports it, retry shortly; if it"
-                " was interrupted, as the server's log says, restart it with --dataset or run"
-                " import-help to finish it)"
+                " was interrupted, as the server's log says, restart it with --dataset, or run"
+                " import-help and then restart it)"
             )
         device = self.store.register_device(
             request.name,

@@ -26,6 +26,7 @@ from client.cli import (
     connect,
     finite,
     flattery,
+    milliseconds,
     output_console,
     print_json,
     require_archs,
@@ -882,7 +883,7 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
         noisy = f", {r['noisy']} noisy" if r["noisy"] else ""
         console.print(
             f"round {number}: measured {quantity(r['measured'], 'arch')}"
-            f" ({r['min_ms']:.3f}-{r['max_ms']:.3f}"
+            f" ({milliseconds(r['min_ms'])}-{milliseconds(r['max_ms'])}"
             f" ms, worst spread {r['worst_spread']:.1%}{noisy}); device now has"
             f" {quantity(r['device_total'], 'measurement')}"
         )

@@ -550,6 +550,19 @@ def test_latency_ms_takes_a_number_as_a_file_s_latency_is_read(command: str) -> 
     assert_one_line_error(refused, "'--latency-ms': '4_1.2' is no number", code=2)
 
 
+def test_archs_listed_twice_in_a_report_s_file_are_found_however_spelt() -> None:
+    """Raw spellings were compared: "0.10,0.2" beside "0.1,0.2" was not named, though both
+    were scored as one arch (a review, 2026-12-06)."""
+    from client.cli import _repeated_archs
+
+    rows = [(2, "0.1,0.2", 1.0), (3, "5,6", 2.0), (4, "0.10,0.2", 1.1)]
+    assert _repeated_archs(rows, None) == (
+        "1 arch listed more than once (first '0.1,0.2', lines 2, 4): each row is scored as an"
+        " arch of its own"
+    )
+    assert _repeated_archs(rows[:2], None) == ""
+
+
 def test_a_descriptor_value_is_a_number_as_a_latency_is() -> None:
     """float() took "memory_gb=1_6" as 16 (a review, 2026-12-06)."""
     refused = run("127.0.0.1:1", "register", "-d", "x", "--descriptor", "memory_gb=1_6")
@@ -1626,7 +1639,8 @@ def test_tables_fold_long_archs_and_names_and_show_microseconds(target: str) -> 
         assert run(target, "add", "-d", name, features, "--latency-ms", str(latency)).exit_code == 0
     table = run(target, "predict", "-d", name, "--space", "vector", "2,2").stdout
     mean = json.loads(run(target, "predict", "-d", name, "2,2", "--json").stdout)
-    assert _table_row(table, "2,2")[1] == f"{mean['predictions'][0]['mean_ms']:.4g}"
+    assert _table_row(table, "2,2")[1] == milliseconds(mean["predictions"][0]["mean_ms"])
+    assert [milliseconds(v) for v in (0.5, 0.99996, 3e-5)] == ["0.5000", "1.000", "3.000e-05"]
     assert "0.000 " not in table
     long = run(target, "predict", "-d", "pi4", "--space", "vector", vector)
     assert long.exit_code == 0 and vector in _column(long.stdout, 0)

@@ -469,14 +469,19 @@ def test_the_legend_counts_every_point_not_only_those_with_an_error_bar() -> Non
     assert f"inside the 90% interval ({MAX_ERROR_BARS + 100})" in labels
 
 
-def test_the_title_keeps_a_long_name_and_the_scores_on_two_lines() -> None:
-    """On one line a 40-character name pushed both ends off the figure (a review)."""
+@pytest.mark.parametrize("length", [40, 120, 200])
+def test_the_title_keeps_a_long_name_and_the_scores_within_the_figure(length: int) -> None:
+    """On one line a 40-character name pushed both ends off the figure, and on two a name of
+    more than about 90 (names may have 200; reviews, 2026-12-06)."""
     report = _report([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5, 2.0)
-    name = "jetson_orin_nano_maxn_fp16_b1_threads4"
-    title = draw(Report(name, *list(vars(report).values())[1:])).get_suptitle()
-    first, second = title.split("\n")
-    assert first.startswith(f"{name}: 3 measured architectures") and "model" in first
-    assert second.startswith("Spearman") and second.endswith("90% coverage 100.0%")
+    name = ("jetson_orin_nano_maxn_fp16_b1_threads4_" * 6)[:length]
+    figure = draw(Report(name, *list(vars(report).values())[1:]))
+    title = figure.get_suptitle()
+    assert title.replace("\n", "").startswith(f"{name}: 3 measured architectures")
+    assert title.split("\n")[-1].startswith("Spearman") and title.endswith("coverage 100.0%")
+    figure.canvas.draw()
+    extent = figure._suptitle.get_window_extent()
+    assert 0 <= extent.x0 and extent.x1 <= figure.bbox.width
 
 
 @pytest.mark.parametrize(("low", "high", "subs"), [(1.0, 50.0, 3), (1e-5, 100.0, 1)])
