@@ -87,6 +87,10 @@ def private_key_problem(data: bytes, source: Path) -> str | None:
     return f"no PEM private key (-----BEGIN PRIVATE KEY-----) in {source}{hint}"
 
 
+#: A server certificate expiring within this many days is warned of at start.
+EXPIRY_WARNING_DAYS = 14
+
+
 def validity_problem(path: Path, now: float | None = None) -> str | None:
     """Why the first certificate in the PEM file ``path`` is not valid at ``now`` (default:
     the present), or None. A server's expired certificate passed every start-up check, and
@@ -95,6 +99,38 @@ def validity_problem(path: Path, now: float | None = None) -> str | None:
     ssl has no public parser of a certificate file; where CPython's ``_test_decode_cert`` is
     missing, or the file is one it cannot read (the PEM checks name those), nothing is said.
     """
+    validity = _validity(path)
+    if validity is None:
+        return None
+    (starts, not_before), (ends, not_after) = validity
+    now = time.time() if now is None else now
+    if now > ends:
+        return f"{path} expired on {not_after}"
+    if now < starts:
+        return f"{path} is not valid before {not_before} (is this machine's clock right?)"
+    return None
+
+
+def expiry_warning(path: Path, now: float | None = None) -> str | None:
+    """What to say where the certificate in ``path`` expires within
+    :data:`EXPIRY_WARNING_DAYS`, or None: it is read at start, and once expired every client's
+    handshake fails with nothing in the server's log (a review, 2026-12-06)."""
+    validity = _validity(path)
+    if validity is None:
+        return None
+    _, (ends, not_after) = validity
+    days = (ends - (time.time() if now is None else now)) / 86_400
+    if not 0 <= days <= EXPIRY_WARNING_DAYS:
+        return None
+    return (
+        f"{path} expires on {not_after}, in {days:.1f} days: renew it and restart the service"
+        " (it is read at start)"
+    )
+
+
+def _validity(path: Path) -> tuple[tuple[float, str], tuple[float, str]] | None:
+    """(start, as written) and (end, as written) of the first certificate in ``path``, or
+    None where it cannot be read (see :func:`validity_problem`)."""
     decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
     if decode is None:
         return None
@@ -104,9 +140,4 @@ def validity_problem(path: Path, now: float | None = None) -> str | None:
         ends = ssl.cert_time_to_seconds(fields["notAfter"])
     except (ssl.SSLError, OSError, KeyError, ValueError):
         return None
-    now = time.time() if now is None else now
-    if now > ends:
-        return f"{path} expired on {fields['notAfter']}"
-    if now < starts:
-        return f"{path} is not valid before {fields['notBefore']} (is this machine's clock right?)"
-    return None
+    return (starts, fields["notBefore"]), (ends, fields["notAfter"])

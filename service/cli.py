@@ -73,6 +73,7 @@ def _add_logging_options(parser: argparse.ArgumentParser, defaults: bool) -> Non
     )
     parser.add_argument(
         "--log-format",
+        type=str.lower,  # as --log-level: LATENCY_LOG_FORMAT=JSON was refused (a review)
         choices=LOG_FORMATS,
         default=(os.environ.get(ENV_LOG_FORMAT) or "text") if defaults else argparse.SUPPRESS,
         help=f"json: one object per line, RPC fields included (env {ENV_LOG_FORMAT})",
@@ -107,13 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dataset", type=Path, help=f"HELP dataset imported into an empty store ({ENV_DATASET})"
     )
-    serve.add_argument("--tls-cert", type=Path, help=f"PEM server certificate ({ENV_TLS_CERT})")
+    serve.add_argument(
+        "--tls-cert",
+        type=Path,
+        help=f"PEM server certificate ({ENV_TLS_CERT}; read at start: restart to renew it)",
+    )
     serve.add_argument("--tls-key", type=Path, help=f"PEM key of --tls-cert ({ENV_TLS_KEY})")
     serve.add_argument(
         "--token-file",
         type=Path,
         help=f"file with the bearer token writes need ({ENV_TOKEN_FILE}; or the token in"
-        f" {ENV_TOKEN})",
+        f" {ENV_TOKEN}); read at start: restart to rotate it",
     )
     serve.add_argument(
         "--metrics-address",
@@ -209,7 +214,10 @@ def _import_help(args: argparse.Namespace) -> int:
                 # SIGTERM (a job's timeout) ended it with exit 143 and no word, a device
                 # registered without its table (a review, 2026-12-06).
                 with sigterm_as_interrupt():
-                    summary = import_tables(dataset, store)
+                    # Bars on a terminal only: in a file or beside JSON logs they are
+                    # lines no parser reads (a review, 2026-12-06).
+                    bars = sys.stderr.isatty() and args.log_format != "json"
+                    summary = import_tables(dataset, store, progress=bars)
             except KeyboardInterrupt:
                 logging.getLogger("service").error(
                     "interrupted: the tables imported before are kept, and import-help run"

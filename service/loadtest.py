@@ -662,7 +662,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--clients", type=int, default=32, help="concurrent clients, one thread each (default 32)"
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument(
         "--warmup",
@@ -676,10 +678,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--address",
         help="drive this running loopback server instead (its four test devices and their"
-        " random latencies stay in its store: use a test server)",
+        " random latencies stay in its store: use a test server; plaintext only, with the"
+        " token of LATENCY_TOKEN_FILE or LATENCY_TOKEN where it needs one)",
     )
-    parser.add_argument("--max-rss-growth", type=float, default=0.10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-rss-growth",
+        type=float,
+        default=0.10,
+        help="the server's median RSS may grow by this fraction after the warm-up (default 0.10)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds the clients' calls (default 0)")
     parser.add_argument("--json", type=Path, help="write the report here")
     return parser
 

@@ -45,6 +45,7 @@ from service.certificates import (
     PEM_CERTIFICATE,
     PEM_PRIVATE_KEY,
     certificates_problem,
+    expiry_warning,
     private_key_problem,
     validity_problem,
 )
@@ -354,6 +355,8 @@ def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
         )
         if problem := validity_problem(config.tls_cert):
             raise ConfigError(f"{unusable}: {problem}")
+        if soon := expiry_warning(config.tls_cert):
+            logger.warning("TLS certificate %s", soon)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"{unusable}: {exc}") from None
     return grpc.ssl_server_credentials([(key, cert)])

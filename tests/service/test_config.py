@@ -153,6 +153,29 @@ def test_empty_logging_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPat
     assert build_parser().parse_args(["--log-level", "warn", "health"]).log_level == "WARN"
 
 
+def test_the_log_format_ignores_case_as_the_level_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LATENCY_LOG_FORMAT=JSON was refused where LATENCY_LOG_LEVEL=info was not (a review)."""
+    from service.cli import build_parser
+
+    monkeypatch.setenv("LATENCY_LOG_FORMAT", "JSON")
+    assert build_parser().parse_args(["health"]).log_format == "json"
+    assert build_parser().parse_args(["serve", "--log-format", "Text"]).log_format == "text"
+
+
+def test_import_help_draws_no_progress_bars_beside_json_logs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its bars went to stderr among the JSON lines, and into files (a review, 2026-12-06)."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.cli import main
+    from tests.helpers import write_help_dataset
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    store = str(tmp_path / "s.sqlite")
+    assert main(["--log-format", "json", "import-help", str(root), "--store", store]) == 0
+    assert "importing HELP tables" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv",
     [

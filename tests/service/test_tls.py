@@ -158,6 +158,21 @@ def test_a_certificate_is_checked_to_be_valid_now(tls_files: TlsFiles) -> None:
     assert early is not None and "is not valid before" in early
 
 
+def test_a_certificate_expiring_within_two_weeks_is_warned_of(tls_files: TlsFiles) -> None:
+    """Read at start, a certificate that expired while serving failed every client with nothing
+    in the server's log (a review, 2026-12-06): a start close to its end says so."""
+    validity = certificates._validity(tls_files.cert)
+    assert validity is not None
+    (_, _), (ends, not_after) = validity
+    soon = certificates.expiry_warning(tls_files.cert, now=ends - 3 * 86_400)
+    assert soon == (
+        f"{tls_files.cert} expires on {not_after}, in 3.0 days: renew it and restart the"
+        " service (it is read at start)"
+    )
+    assert certificates.expiry_warning(tls_files.cert, now=ends - 15 * 86_400) is None
+    assert certificates.expiry_warning(tls_files.cert, now=ends + 1) is None  # refused instead
+
+
 def test_an_expired_server_certificate_is_refused_at_start_up(
     tls_files: TlsFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
