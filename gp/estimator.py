@@ -197,6 +197,12 @@ class LatencyEstimator:
             NotFittedError: fewer than MIN_SOURCE_DEVICES complete tables.
         """
         _check_tag(tag)  # before the fit's minutes
+        if not isinstance(sources, Mapping):
+            raise GPInputError(
+                f"sources must map each device's name to its table, got {type(sources).__name__}"
+            )
+        if not isinstance(settings, FitSettings | None):
+            raise GPInputError(f"settings must be FitSettings, got {type(settings).__name__}")
         tables = {name: _source_table(name, table) for name, table in sources.items()}
         # NaN marks an arch not measured; an infinite latency is an error, reported below.
         complete = {n: t for n, t in tables.items() if not np.isnan(t).any()}
@@ -264,7 +270,10 @@ class LatencyEstimator:
             # As a dataset's files are read: a text file was "a refused pickle", a CSV or an
             # empty file named torch's internals ("IndexError: pop from empty list").
             problem = unreadable_torch_file(Path(path), exc)
-            raise NotFittedError(f"{path} is not a saved estimator: {problem}") from exc
+            raise NotFittedError(
+                f"{path} is not a saved estimator: {problem} (one is saved as"
+                " Path(path).write_bytes(estimator.to_bytes()), not with torch.save)"
+            ) from exc
         try:
             revision = state.get("revision") if isinstance(state, dict) else None
             if isinstance(state, dict) and "kernel" in state and revision != FIT_REVISION:
@@ -365,6 +374,7 @@ class LatencyEstimator:
     ) -> tuple[list[str], np.ndarray, LatencyModel, DevicePosterior]:
         """:meth:`posterior`, with the canonical archs its measurements are of and their
         (median) latencies in ms, in order."""
+        _check_device_inputs(space, measured)
         archs, latency = _with_reference_latencies(space, measured, descriptor)
         check_latencies(latency)  # names the bad one by its position in the caller's list
         step = quantization_step(latency)  # before medians of whole milliseconds halve them
@@ -409,7 +419,9 @@ class LatencyEstimator:
 
         The check conditions on its own sample of the device (:func:`surprise_check_sample`),
         not on the posterior predictions use: its cost grows with the cube of what it is
-        conditioned on, and it runs on every upload.
+        conditioned on, and it runs on every upload. So beyond ``SURPRISE_CHECK_MAX_ARCHS``
+        distinct archs in ``among`` only a fixed half of that many are checked: to check
+        more, give ``among`` in parts of at most that size.
         """
         wanted = space.canonicalize(measured.archs if among is None else among)
         sample, checked = surprise_check_sample(space, measured, wanted)
@@ -441,6 +453,7 @@ class LatencyEstimator:
                 None means the whole space. Required for other spaces.
         """
         measured = measured or Measurements.empty()
+        _check_device_inputs(space, measured)
         pool = suggestion_pool(space, candidates, measured, descriptor)
         _check_count_fits_pool(count, pool, candidates)
         model, posterior = self.posterior(space, measured, descriptor, pool)
@@ -488,6 +501,19 @@ class LatencyEstimator:
         return Suggestion(chosen, prediction, warnings)
 
 
+def _check_device_inputs(space: object, measured: object) -> None:
+    """Raises GPInputError for a space or measurements of another type: a space's name or a
+    dict of arch -> ms met an AttributeError naming internals (a review, 2026-12-06)."""
+    if not isinstance(space, SearchSpace):
+        raise GPInputError(
+            f"space must be a SearchSpace (gp.spaces.get_space(name)), got {space!r}"[:200]
+        )
+    if not isinstance(measured, Measurements):
+        raise GPInputError(
+            f"measured must be Measurements(archs, latency_ms), got {type(measured).__name__}"
+        )
+
+
 def _naming_source_measurements(name: str) -> Callable[[int], str]:
     """What an error says about source ``name``'s ``i``-th latency."""
     return lambda i: f"source {name!r}: measurement {i}"
@@ -500,7 +526,7 @@ def _check_count_fits_pool(
     conditioned on (and repeats) made smaller than the candidates offered: the bare "count
     must be between 1 and the pool size 1" for 4 candidates given did not say why."""
     offered = _offered(candidates)
-    if isinstance(candidates, Sized) and not candidates:  # was "the pool size 0"
+    if isinstance(candidates, Sized) and len(candidates) == 0:  # was "the pool size 0"
         raise GPInputError("candidates is empty (None means the whole NB201 space)")
     if not is_whole_number(count) or len(pool) >= min(count, offered):
         return

@@ -1126,7 +1126,9 @@ def as_latency_array(values: object, where: Callable[[int], str], whose: str = "
     if isinstance(values, torch.Tensor):  # one that requires grad has no numpy(), bfloat16 none
         values = values.detach().cpu().to(torch.float64).numpy()
     try:
-        return np.asarray(values, dtype=np.float64)
+        # Contiguous: torch refused a reversed float64 array, a view of negative stride, which
+        # np.asarray passes through (a review, 2026-12-06).
+        return np.ascontiguousarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         raise InvalidMeasurementError(f"{whose}latencies must be numbers (ms)") from None
 

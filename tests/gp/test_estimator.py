@@ -406,8 +406,12 @@ def test_a_file_torch_cannot_read_is_named_as_a_dataset_s_file_is(
 ) -> None:
     path = tmp_path / "model.pt"
     path.write_bytes(content)
-    with pytest.raises(NotFittedError, match=f"is not a saved estimator: {says}"):
+    with pytest.raises(NotFittedError, match=f"is not a saved estimator: {says}") as refused:
         LatencyEstimator.load(path)
+    # torch.save(estimator) is what a library user tries first (a review, 2026-12-06).
+    assert str(refused.value).endswith(
+        "(one is saved as Path(path).write_bytes(estimator.to_bytes()), not with torch.save)"
+    )
 
 
 def test_a_latency_the_other_measurements_do_not_explain_is_named() -> None:
@@ -830,6 +834,43 @@ def test_a_count_beyond_nb201_less_the_measured_archs_says_why() -> None:
         LatencyEstimator(None).suggest(NB201, NUM_ARCHS, measured)
     with pytest.raises(GPInputError, match=r"^candidates is empty \(None means the whole NB201"):
         LatencyEstimator(None).suggest(NB201, 3, measured, [])
+
+
+def test_arguments_of_another_type_are_input_errors_that_say_what_is_wanted() -> None:
+    """A space's name, a dict of arch -> ms or a list of tables met AttributeErrors naming
+    internals (a review, 2026-12-06)."""
+    archs = all_archs()
+    estimator = LatencyEstimator(None)
+    with pytest.raises(GPInputError, match=r"^space must be a SearchSpace \(gp.spaces.get_space"):
+        estimator.predict("nasbench201", archs[:1])  # type: ignore[arg-type]
+    with pytest.raises(GPInputError, match=r"^measured must be Measurements\(archs, latency_ms\)"):
+        estimator.predict(NB201, archs[:1], {archs[0]: 1.0})  # type: ignore[arg-type]
+    with pytest.raises(GPInputError, match=r"^measured must be Measurements"):
+        estimator.suggest(NB201, 2, {archs[0]: 1.0})  # type: ignore[arg-type]
+    with pytest.raises(GPInputError, match=r"^sources must map each device's name"):
+        LatencyEstimator.fit([np.ones(len(archs))] * 3)  # type: ignore[arg-type]
+    with pytest.raises(GPInputError, match=r"^settings must be FitSettings, got dict"):
+        LatencyEstimator.fit({}, {"iterations": 1})  # type: ignore[arg-type]
+
+
+def test_reversed_float64_latencies_and_array_candidates_are_taken() -> None:
+    """A reversed float64 array (a view of negative stride) reached torch, which refused it,
+    and an array of candidates met `not candidates` (a review, 2026-12-06)."""
+    from gp.model import check_latencies
+
+    reversed_ms = np.array([1.0, 2.0, 3.0])[::-1]
+    np.testing.assert_allclose(np.exp(check_latencies(reversed_ms).numpy()), [3.0, 2.0, 1.0])
+    archs = all_archs()
+    measured = Measurements(archs[:3], reversed_ms)
+    forward = Measurements(archs[:3], np.array([3.0, 2.0, 1.0]))
+    np.testing.assert_array_equal(
+        LatencyEstimator(None).predict(NB201, archs[3:5], measured).mean_ms,
+        LatencyEstimator(None).predict(NB201, archs[3:5], forward).mean_ms,
+    )
+    picks = LatencyEstimator(None).suggest(NB201, 2, measured, np.array(archs[:50]))
+    assert len(picks.archs) == 2 and not set(picks.archs) & set(archs[:3])
+    vectors = np.random.default_rng(0).uniform(1.0, 5.0, (20, 3))
+    assert len(LatencyEstimator(None).suggest(VECTORS, 2, None, vectors).archs) == 2
 
 
 @pytest.mark.parametrize("strategy", ["random", "active", "greedy"])
