@@ -444,27 +444,53 @@ class Store:
     def close(self) -> None:
         with self._write_lock, self._read_lock:
             self._reader.close()
-            if _file_identity(self.path) != self._identity:
-                self._report_moved()
+            moved = _file_identity(self.path) != self._identity
+            log = Path(f"{self.path}-wal")
+            own_log = moved and _held_by_this_process(log)
             self._db.close()
+            if moved:
+                self._set_log_aside(log if own_log else None)
 
     def _report_moved(self) -> None:
-        """Says, once, where the writes acknowledged before a move are: SQLite's checkpoint at
-        close skips a moved file, so the last of them stay in the -wal under the old name (62
-        of 200 in a review, 2026-12-06), which a start on the new path never reads. Writing
-        them into the moved file ourselves corrupted it where another server had opened it
-        meanwhile (the same review)."""
+        """Says, once, that writes are refused and that the stop sets the log aside."""
         if self._moved_reported:
             return
         self._moved_reported = True
         logger.error(
-            "store %s was moved, deleted or replaced while this server ran: the writes it"
-            " acknowledged last may be only in %s-wal beside the old path, not in the moved"
-            " file; to keep them, stop the servers using it, put the file back at %s, start"
-            " and stop a server on it once (SQLite replays the log into it), then move it",
+            "store %s was moved, deleted or replaced while this server ran: writes are"
+            " refused; stop the server (its log, which holds the writes it acknowledged last,"
+            " is then set aside beside the old path)",
             self.path,
+        )
+
+    def _set_log_aside(self, log: Path | None) -> None:
+        """Renames this store's -wal away from the path once its file has moved: SQLite's
+        checkpoint at close skips a moved file, and the next start at the path replayed the
+        stale log into whatever file was there, corrupting a backup restored over the store
+        (a review, 2026-12-06); writing it into the moved file ourselves corrupted that one
+        where another server had opened it meanwhile (the same review). ``log``: the -wal at
+        the path where it is this connection's own (None: another process's, or gone)."""
+        if log is None:
+            logger.error(
+                "store %s was moved, deleted or replaced while this server ran: the writes it"
+                " acknowledged last, in its log, are lost (the log at the path is not its own)",
+                self.path,
+            )
+            return
+        aside = log.with_name(f"{log.name}.moved-{time.strftime('%Y%m%dT%H%M%S')}")
+        try:
+            log.rename(aside)
+        except OSError as exc:
+            logger.error("cannot set store %s's log aside: %s", self.path, exc)
+            return
+        logger.error(
+            "store %s was moved, deleted or replaced while this server ran: its log, with the"
+            " writes it acknowledged last, is set aside as %s; it belongs to the file as it was"
+            " when moved: if no server has opened that file since, copy it to NEW and %s to"
+            " NEW-wal, then open NEW once (sqlite3 NEW 'PRAGMA integrity_check') to apply it",
             self.path,
-            self.path,
+            aside,
+            aside,
         )
 
     @contextmanager
@@ -924,6 +950,24 @@ def quick_check(db: sqlite3.Connection, path: Path) -> None:
         raise StoreCorruptError(
             f"store {path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"
         )
+
+
+def _held_by_this_process(path: Path) -> bool:
+    """Whether this process has ``path`` (the very file: its inode) open; False where that
+    cannot be told (no /proc)."""
+    try:
+        wanted = path.stat()
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError:
+        return False
+    for descriptor in descriptors:
+        try:
+            held = os.stat(f"/proc/self/fd/{descriptor}")
+        except OSError:  # closed meanwhile, or the listing's own
+            continue
+        if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino):
+            return True
+    return False
 
 
 def orphan_check(db: sqlite3.Connection, path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -291,13 +293,13 @@ def test_a_store_with_rows_of_a_device_deleted_by_hand_is_refused_at_open(tmp_pa
     Store(store.path).close()  # whole again
 
 
-def test_a_store_moved_while_open_says_where_its_last_writes_are_and_they_are_recovered(
+def test_a_store_moved_while_open_sets_its_log_aside_and_says_how_to_apply_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """SQLite's checkpoint at close skips a moved file: of 200 acknowledged uploads the moved
-    file held 159, the rest in the -wal under the old name, without a word (a review,
-    2026-12-06). Writing them in ourselves corrupted the file where another server had opened
-    it meanwhile (the same review), so the log says how to recover them, once."""
+    file held 159, the rest in the -wal left under the old name (a review, 2026-12-06), which
+    the next start there replays into whatever file is at the path. The log is set aside,
+    and the way to apply it to the moved file, said in the log, works."""
     store = Store(tmp_path / "s.sqlite")
     device = store.register_device("d")
     for i in range(200):
@@ -308,14 +310,39 @@ def test_a_store_moved_while_open_says_where_its_last_writes_are_and_they_are_re
         with pytest.raises(StoreMovedError):
             store.add_measurements(device.id, [])
     store.close()
-    (said,) = [r.getMessage() for r in caplog.records if r.name == "service.store"]
-    assert f"may be only in {store.path}-wal beside the old path" in said
-    assert f"put the file back at {store.path}, start and stop a server on it once" in said
-    moved.rename(store.path)  # the recovery it describes
-    Store(store.path).close()
-    store.path.rename(moved)
-    with closing(sqlite3.connect(f"file:{moved}?mode=ro", uri=True)) as db:
+    said = [r.getMessage() for r in caplog.records if r.name == "service.store"]
+    assert len(said) == 2 and "writes are refused; stop the server" in said[0]
+    (aside,) = tmp_path.glob("s.sqlite-wal.moved-*")
+    assert f"is set aside as {aside}; it belongs to the file as it was when moved" in said[1]
+    assert not Path(f"{store.path}-wal").exists()
+    recovered = tmp_path / "new.sqlite"  # the way the log gives
+    shutil.copy(moved, recovered)
+    shutil.copy(aside, f"{recovered}-wal")
+    with closing(sqlite3.connect(recovered)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM measurements").fetchone()[0] == 200
+
+
+def test_a_backup_restored_over_an_open_store_is_not_corrupted_by_its_stale_log(
+    tmp_path: Path,
+) -> None:
+    """The stale -wal stayed at the path, and the next start replayed it into the restored
+    file: "database disk image is malformed", for good (a review, 2026-12-06)."""
+    store = Store(tmp_path / "s.sqlite")
+    device = store.register_device("d")
+    store.add_measurements(device.id, [MeasurementRow("nasbench201", "a", 1.0)])
+    backup = tmp_path / "backup.sqlite"
+    with closing(sqlite3.connect(store.path)) as source, closing(sqlite3.connect(backup)) as copy:
+        source.backup(copy)
+    for i in range(200):
+        store.add_measurements(device.id, [MeasurementRow("nasbench201", "a", 2.0 + i)])
+    os.replace(backup, store.path)
+    with pytest.raises(StoreMovedError):
+        store.add_measurements(device.id, [])
+    store.close()
+    restored = Store(store.path)
+    assert restored.table_counts()["measurements"] == 1
+    restored.close()
 
 
 def test_a_batch_the_disk_fails_is_an_io_error_naming_the_store_and_stores_nothing(
