@@ -1404,7 +1404,8 @@ def _stored_spelling(arch: str, space: Space | None) -> str:
 
     named = space.value if space is not None else infer_space(arch)
     if named == Space.vector:  # listed as its elements' repr, as gp.spaces.vector keys it
-        return ",".join(repr(float(element)) for element in arch.split(","))
+        # + 0.0: -0 is 0 there (gp.spaces.vector), and "-0,1" was another arch here.
+        return ",".join(repr(float(element) + 0.0) for element in arch.split(","))
     return canonical_arch(arch, named)
 
 

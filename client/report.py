@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
-import textwrap
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Characters per line of the figure's title (11-point type across its 12 inches).
+#: Columns per line of the figure's title (11-point type across its 12 inches).
 TITLE_WIDTH = 100
 #: Above this many points only a random subset gets error bars, which would hide the cloud.
 MAX_ERROR_BARS = 300
@@ -65,10 +65,9 @@ def draw(report: Report) -> Figure:
     scores = report.scores
     # The scores on a line of their own, the rest wrapped: on one line a 40-character name
     # pushed both ends off the figure, and names may have 200 (reviews, 2026-12-06).
-    heading = textwrap.fill(
+    heading = _wrapped(
         f"{report.device}: {quantity(scores.n, 'measured architecture')}"
-        f"    model {report.prediction.model_version or '?'}",
-        TITLE_WIDTH,
+        f"    model {report.prediction.model_version or '?'}"
     )
     figure.suptitle(
         f"{heading}\n"
@@ -78,6 +77,20 @@ def draw(report: Report) -> Figure:
         parse_math=False,  # a device name is the user's text, not TeX between two '$'
     )
     return figure
+
+
+def _wrapped(text: str) -> str:
+    """``text`` in lines of at most TITLE_WIDTH columns, an East Asian wide character taking
+    two: "设备" x 30 ran off the figure at 100 characters a line (a review, 2026-12-06)."""
+    lines, line, used = [], "", 0
+    for character in text:
+        width = 2 if unicodedata.east_asian_width(character) in "WF" else 1
+        if used + width > TITLE_WIDTH:
+            lines.append(line.rstrip())
+            line, used = character.lstrip(), 0 if character.isspace() else width
+            continue
+        line, used = line + character, used + width
+    return "\n".join([*lines, line])
 
 
 def _draw_scatter(ax: Axes, report: Report) -> None:

@@ -399,7 +399,8 @@ class LatencyEstimator:
         descriptor: Mapping[str, float] | None = None,
     ) -> LatencyPrediction:
         """Predicts ``archs`` on a device known by ``measured`` (and ``descriptor``)."""
-        model, posterior = self.posterior(space, measured or Measurements.empty(), descriptor)
+        measured = Measurements.empty() if measured is None else measured
+        model, posterior = self.posterior(space, measured, descriptor)
         return posterior.predict(self.rows(model, space, archs))
 
     def surprising(
@@ -423,6 +424,7 @@ class LatencyEstimator:
         distinct archs in ``among`` only a fixed half of that many are checked: to check
         more, give ``among`` in parts of at most that size.
         """
+        _check_device_inputs(space, measured)
         wanted = space.canonicalize(measured.archs if among is None else among)
         sample, checked = surprise_check_sample(space, measured, wanted)
         archs, latency_ms, model, posterior = self._conditioned(space, sample, descriptor)
@@ -452,8 +454,10 @@ class LatencyEstimator:
                 measurements, however spelt, and the descriptor's reference archs); for NB201
                 None means the whole space. Required for other spaces.
         """
-        measured = measured or Measurements.empty()
+        measured = Measurements.empty() if measured is None else measured
         _check_device_inputs(space, measured)
+        if candidates is not None and not isinstance(candidates, Sized):
+            candidates = list(candidates)  # one pass: counted and read as a list
         pool = suggestion_pool(space, candidates, measured, descriptor)
         _check_count_fits_pool(count, pool, candidates)
         model, posterior = self.posterior(space, measured, descriptor, pool)
@@ -541,11 +545,8 @@ def _check_count_fits_pool(
 
 
 def _offered(candidates: Sequence[ArchLike] | None) -> int:
-    """How many candidates a caller offered: NB201's archs for None; a one-pass iterable,
-    already consumed, counts as the pool it made."""
-    if candidates is None:
-        return NUM_ARCHS
-    return len(candidates) if isinstance(candidates, Sized) else 0
+    """How many candidates a caller offered: NB201's archs for None."""
+    return NUM_ARCHS if candidates is None else len(candidates)
 
 
 def standardises_by_pool(space: SearchSpace, conditioned: Sequence[ArchLike]) -> bool:

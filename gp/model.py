@@ -1127,8 +1127,9 @@ def as_latency_array(values: object, where: Callable[[int], str], whose: str = "
         values = values.detach().cpu().to(torch.float64).numpy()
     try:
         # Contiguous: torch refused a reversed float64 array, a view of negative stride, which
-        # np.asarray passes through (a review, 2026-12-06).
-        return np.ascontiguousarray(values, dtype=np.float64)
+        # np.asarray passes through (a review, 2026-12-06); a scalar stays 0-d, refused as one.
+        array = np.asarray(values, dtype=np.float64)
+        return np.ascontiguousarray(array) if array.ndim else array
     except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         raise InvalidMeasurementError(f"{whose}latencies must be numbers (ms)") from None
 

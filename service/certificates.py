@@ -122,8 +122,9 @@ def expiry_warning(path: Path, now: float | None = None) -> str | None:
     days = (ends - (time.time() if now is None else now)) / 86_400
     if not 0 <= days <= EXPIRY_WARNING_DAYS:
         return None
+    left = f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
     return (
-        f"{path} expires on {not_after}, in {days:.1f} days: renew it and restart the service"
+        f"{path} expires on {not_after}, in {left}: renew it and restart the service"
         " (it is read at start)"
     )
 

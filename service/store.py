@@ -977,14 +977,15 @@ def orphan_check(db: sqlite3.Connection, path: Path) -> None:
     orphan = db.execute("PRAGMA foreign_key_check").fetchone()
     if orphan is not None:
         table, row, parent, _ = orphan
-        risk = (
-            " (a device deleted by hand?): a device registered later would take them over;"
-            if parent == "devices"
-            else " (deleted by hand?):"
-        )
+        if parent == "devices":
+            advice = (
+                "; a device deleted by hand?): a device registered later would take them"
+                f" over; delete them too, or {_ADVICE}"
+            )
+        else:  # an upload's record: its measurements are real
+            advice = f"; deleted by hand?): {_ADVICE}"
         raise StoreCorruptError(
-            f"store {path} has {table} rows whose {parent} row is gone (row {row}){risk}"
-            f" delete them too, or {_ADVICE}"
+            f"store {path} has {table} rows whose {parent} row is gone (row {row}{advice}"
         )
 
 

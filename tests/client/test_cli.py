@@ -560,6 +560,7 @@ def test_archs_listed_twice_in_a_report_s_file_are_found_however_spelt() -> None
         "1 arch listed more than once (first '0.1,0.2', lines 2, 4): each row is scored as an"
         " arch of its own"
     )
+    assert _repeated_archs([(2, "0,1", 1.0), (3, "-0,1", 1.0)], None).startswith("1 arch")
     assert _repeated_archs(rows[:2], None) == ""
 
 

@@ -469,12 +469,15 @@ def test_the_legend_counts_every_point_not_only_those_with_an_error_bar() -> Non
     assert f"inside the 90% interval ({MAX_ERROR_BARS + 100})" in labels
 
 
-@pytest.mark.parametrize("length", [40, 120, 200])
-def test_the_title_keeps_a_long_name_and_the_scores_within_the_figure(length: int) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [("jetson_orin_nano_maxn_fp16_b1_threads4_" * 6)[:length] for length in (40, 120, 200)]
+    + ["设备" * 100],
+)
+def test_the_title_keeps_a_long_name_and_the_scores_within_the_figure(name: str) -> None:
     """On one line a 40-character name pushed both ends off the figure, and on two a name of
-    more than about 90 (names may have 200; reviews, 2026-12-06)."""
+    more than about 90, or 60 East Asian characters (names may have 200; reviews, 2026-12-06)."""
     report = _report([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5, 2.0)
-    name = ("jetson_orin_nano_maxn_fp16_b1_threads4_" * 6)[:length]
     figure = draw(Report(name, *list(vars(report).values())[1:]))
     title = figure.get_suptitle()
     assert title.replace("\n", "").startswith(f"{name}: 3 measured architectures")

@@ -847,6 +847,17 @@ def test_arguments_of_another_type_are_input_errors_that_say_what_is_wanted() ->
         estimator.predict(NB201, archs[:1], {archs[0]: 1.0})  # type: ignore[arg-type]
     with pytest.raises(GPInputError, match=r"^measured must be Measurements"):
         estimator.suggest(NB201, 2, {archs[0]: 1.0})  # type: ignore[arg-type]
+    with pytest.raises(GPInputError, match=r"^measured must be Measurements"):
+        estimator.predict(NB201, archs[:1], {})  # type: ignore[arg-type]  # was taken as none
+    for wrong in ("nasbench201", NB201):
+        with pytest.raises(GPInputError, match=r"^(space|measured) must be"):
+            estimator.surprising(wrong, {archs[0]: 1.0})  # type: ignore[arg-type]
+    with pytest.raises(GPInputError, match=r"^candidates is empty"):
+        estimator.suggest(NB201, 2, None, iter([]))  # type: ignore[arg-type]
+    with pytest.raises(GPInputError, match=r"0 candidates left of the 1 given"):
+        estimator.suggest(NB201, 2, Measurements(archs[:1], [1.0]), iter(archs[:1]))  # type: ignore[arg-type]
+    with pytest.raises(GPInputError, match=r"shape \(\)"):
+        Measurements(archs[:1], 5.0)  # type: ignore[arg-type]  # a scalar stays refused
     with pytest.raises(GPInputError, match=r"^sources must map each device's name"):
         LatencyEstimator.fit([np.ones(len(archs))] * 3)  # type: ignore[arg-type]
     with pytest.raises(GPInputError, match=r"^settings must be FitSettings, got dict"):

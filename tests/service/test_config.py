@@ -162,8 +162,16 @@ def test_the_log_format_ignores_case_as_the_level_does(monkeypatch: pytest.Monke
     assert build_parser().parse_args(["serve", "--log-format", "Text"]).log_format == "text"
 
 
-def test_import_help_draws_no_progress_bars_beside_json_logs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("terminal", "log_format", "bars"), [
+    (True, "text", True), (True, "json", False), (False, "text", False),
+])  # fmt: skip
+def test_import_help_draws_progress_bars_on_a_terminal_beside_text_logs_only(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
+    log_format: str,
+    bars: bool,
 ) -> None:
     """Its bars went to stderr among the JSON lines, and into files (a review, 2026-12-06)."""
     from gp.spaces.nasbench201 import NUM_ARCHS
@@ -172,8 +180,9 @@ def test_import_help_draws_no_progress_bars_beside_json_logs(
 
     root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
     store = str(tmp_path / "s.sqlite")
-    assert main(["--log-format", "json", "import-help", str(root), "--store", store]) == 0
-    assert "importing HELP tables" not in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    assert main(["--log-format", log_format, "import-help", str(root), "--store", store]) == 0
+    assert ("importing HELP tables" in capsys.readouterr().err) == bars
 
 
 @pytest.mark.parametrize(

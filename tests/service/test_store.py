@@ -284,13 +284,24 @@ def test_a_store_with_rows_of_a_device_deleted_by_hand_is_refused_at_open(tmp_pa
     store.close()
     with closing(sqlite3.connect(store.path)) as db, db:
         db.execute("DELETE FROM devices WHERE name = 'gone'")
-    with pytest.raises(StoreCorruptError, match=r"has \w+ rows whose devices row is gone.*take"):
+    with pytest.raises(StoreCorruptError, match=r"has \w+ rows whose devices row is gone"):
         Store(store.path)
     with closing(sqlite3.connect(store.path)) as db, db:
         db.execute("DELETE FROM aliases")
         db.execute("DELETE FROM measurements")
         db.execute("DELETE FROM batches")
     Store(store.path).close()  # whole again
+    again = Store(store.path)
+    device = again.register_device("kept")
+    again.add_measurements(device.id, [MeasurementRow("nasbench201", "a", 1.0)])
+    again.close()
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("DELETE FROM batches")
+    with pytest.raises(StoreCorruptError) as refused:
+        Store(store.path)
+    assert "measurements rows whose batches row is gone (row 1; deleted by hand?): restore" in (
+        str(refused.value)
+    )
 
 
 def test_a_store_moved_while_open_sets_its_log_aside_and_says_how_to_apply_it(

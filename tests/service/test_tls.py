@@ -169,6 +169,8 @@ def test_a_certificate_expiring_within_two_weeks_is_warned_of(tls_files: TlsFile
         f"{tls_files.cert} expires on {not_after}, in 3.0 days: renew it and restart the"
         " service (it is read at start)"
     )
+    hours = certificates.expiry_warning(tls_files.cert, now=ends - 3_600)
+    assert hours is not None and ", in 1.0 hours: renew it" in hours  # was "in 0.0 days"
     assert certificates.expiry_warning(tls_files.cert, now=ends - 15 * 86_400) is None
     assert certificates.expiry_warning(tls_files.cert, now=ends + 1) is None  # refused instead
 
