@@ -339,6 +339,8 @@ class Store:
             undo.callback(self._db.close)
             self._identity = _file_identity(self.path)  # what every write checks is still there
             self._moved_reported = False
+            # SQLite keeps the log beside the file it opened: a link's target, not the link.
+            self._log = Path(f"{link_target(self.path)}-wal")
             self._open(check=existed)
             self._reader = self._connect()
             undo.callback(self._reader.close)
@@ -445,52 +447,43 @@ class Store:
         with self._write_lock, self._read_lock:
             self._reader.close()
             moved = _file_identity(self.path) != self._identity
-            log = Path(f"{self.path}-wal")
-            own_log = moved and _held_by_this_process(log)
             self._db.close()
             if moved:
-                self._set_log_aside(log if own_log else None)
+                self._report_log_left()
 
     def _report_moved(self) -> None:
-        """Says, once, that writes are refused and that the stop sets the log aside."""
+        """Says, once, that writes are refused, and what to do before the stop."""
         if self._moved_reported:
             return
         self._moved_reported = True
         logger.error(
             "store %s was moved, deleted or replaced while this server ran: writes are"
-            " refused; stop the server (its log, which holds the writes it acknowledged last,"
-            " is then set aside beside the old path)",
+            " refused; stop the server, then see what its stop logs about %s",
             self.path,
+            self._log,
         )
 
-    def _set_log_aside(self, log: Path | None) -> None:
-        """Renames this store's -wal away from the path once its file has moved: SQLite's
-        checkpoint at close skips a moved file, and the next start at the path replayed the
-        stale log into whatever file was there, corrupting a backup restored over the store
-        (a review, 2026-12-06); writing it into the moved file ourselves corrupted that one
-        where another server had opened it meanwhile (the same review). ``log``: the -wal at
-        the path where it is this connection's own (None: another process's, or gone)."""
-        if log is None:
-            logger.error(
-                "store %s was moved, deleted or replaced while this server ran: the writes it"
-                " acknowledged last, in its log, are lost (the log at the path is not its own)",
-                self.path,
-            )
-            return
-        aside = log.with_name(f"{log.name}.moved-{time.strftime('%Y%m%dT%H%M%S')}")
-        try:
-            log.rename(aside)
-        except OSError as exc:
-            logger.error("cannot set store %s's log aside: %s", self.path, exc)
-            return
+    def _report_log_left(self) -> None:
+        """Says where the writes acknowledged last before a move may be, and how to keep the
+        next start from harm: SQLite's checkpoint at close skips a moved file, leaving its
+        -wal under the old name (62 of 200 uploads in a review, 2026-12-06), and the next
+        start there replays it into whatever file is at the path, corrupting a backup
+        restored over the store. Nothing is done to the files: writing the log into the
+        moved file, or renaming it, corrupted stores other servers had opened meanwhile
+        (reviews, 2026-12-06)."""
+        if not self._log.exists():
+            return  # checkpointed, or moved along with the file
         logger.error(
-            "store %s was moved, deleted or replaced while this server ran: its log, with the"
-            " writes it acknowledged last, is set aside as %s; it belongs to the file as it was"
-            " when moved: if no server has opened that file since, copy it to NEW and %s to"
-            " NEW-wal, then open NEW once (sqlite3 NEW 'PRAGMA integrity_check') to apply it",
+            "store %s was moved, deleted or replaced while this server ran: %s may hold the"
+            " writes it acknowledged last; before a server starts at %s again, stop every"
+            " server on it and move %s and its -shm aside (a start replays the log into"
+            " whatever file is there). They apply to the moved file only if no server has"
+            " written to it since: copy it to NEW and the log to NEW-wal, then open NEW once"
+            " (sqlite3 NEW 'PRAGMA integrity_check')",
             self.path,
-            aside,
-            aside,
+            self._log,
+            self.path,
+            self._log,
         )
 
     @contextmanager
@@ -950,24 +943,6 @@ def quick_check(db: sqlite3.Connection, path: Path) -> None:
         raise StoreCorruptError(
             f"store {path} failed its integrity check: {'; '.join(problems)}; {_ADVICE}"
         )
-
-
-def _held_by_this_process(path: Path) -> bool:
-    """Whether this process has ``path`` (the very file: its inode) open; False where that
-    cannot be told (no /proc)."""
-    try:
-        wanted = path.stat()
-        descriptors = os.listdir("/proc/self/fd")
-    except OSError:
-        return False
-    for descriptor in descriptors:
-        try:
-            held = os.stat(f"/proc/self/fd/{descriptor}")
-        except OSError:  # closed meanwhile, or the listing's own
-            continue
-        if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino):
-            return True
-    return False
 
 
 def orphan_check(db: sqlite3.Connection, path: Path) -> None:

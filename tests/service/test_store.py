@@ -304,13 +304,12 @@ def test_a_store_with_rows_of_a_device_deleted_by_hand_is_refused_at_open(tmp_pa
     )
 
 
-def test_a_store_moved_while_open_sets_its_log_aside_and_says_how_to_apply_it(
+def test_a_store_moved_while_open_says_where_its_last_writes_are_and_how_to_apply_them(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """SQLite's checkpoint at close skips a moved file: of 200 acknowledged uploads the moved
-    file held 159, the rest in the -wal left under the old name (a review, 2026-12-06), which
-    the next start there replays into whatever file is at the path. The log is set aside,
-    and the way to apply it to the moved file, said in the log, works."""
+    file held 159, the rest in the -wal left under the old name, without a word (a review,
+    2026-12-06). The log says so, and the way it gives to apply them works."""
     store = Store(tmp_path / "s.sqlite")
     device = store.register_device("d")
     for i in range(200):
@@ -322,23 +321,23 @@ def test_a_store_moved_while_open_sets_its_log_aside_and_says_how_to_apply_it(
             store.add_measurements(device.id, [])
     store.close()
     said = [r.getMessage() for r in caplog.records if r.name == "service.store"]
+    log = Path(f"{store.path}-wal")
     assert len(said) == 2 and "writes are refused; stop the server" in said[0]
-    (aside,) = tmp_path.glob("s.sqlite-wal.moved-*")
-    assert f"is set aside as {aside}; it belongs to the file as it was when moved" in said[1]
-    assert not Path(f"{store.path}-wal").exists()
+    assert f"{log} may hold the writes it acknowledged last; before a server starts" in said[1]
     recovered = tmp_path / "new.sqlite"  # the way the log gives
     shutil.copy(moved, recovered)
-    shutil.copy(aside, f"{recovered}-wal")
+    shutil.copy(log, f"{recovered}-wal")
     with closing(sqlite3.connect(recovered)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM measurements").fetchone()[0] == 200
 
 
-def test_a_backup_restored_over_an_open_store_is_not_corrupted_by_its_stale_log(
-    tmp_path: Path,
+def test_a_backup_restored_over_an_open_store_starts_whole_once_its_log_is_moved_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The stale -wal stayed at the path, and the next start replayed it into the restored
-    file: "database disk image is malformed", for good (a review, 2026-12-06)."""
+    """The stale -wal stays at the path, and a start replays it into the restored file:
+    "database disk image is malformed", for good (a review, 2026-12-06). The stop's log says
+    to move it aside first; done so, the backup starts whole."""
     store = Store(tmp_path / "s.sqlite")
     device = store.register_device("d")
     store.add_measurements(device.id, [MeasurementRow("nasbench201", "a", 1.0)])
@@ -351,6 +350,9 @@ def test_a_backup_restored_over_an_open_store_is_not_corrupted_by_its_stale_log(
     with pytest.raises(StoreMovedError):
         store.add_measurements(device.id, [])
     store.close()
+    assert "move" in caplog.text and f"{store.path}-wal and its -shm aside" in caplog.text
+    for side in ("-wal", "-shm"):
+        Path(f"{store.path}{side}").rename(tmp_path / f"aside{side}")
     restored = Store(store.path)
     assert restored.table_counts()["measurements"] == 1
     restored.close()
