@@ -665,9 +665,10 @@ def _measurements_in(path: Path, reader: csv.DictReader[str]) -> list[tuple[int,
         line = reader.line_num
         _check_no_extra_fields(name, reader, row)
         # float() reads more than numbers: "4_1.2" as 41.2, Arabic-Indic digits (a review).
-        if not is_decimal(value):
-            raise ClientInputError(f"{name} line {line}: latency {value!r} is no number")
-        pairs.append((line, arch, float(value)))
+        try:
+            pairs.append((line, arch, decimal(value)))
+        except ValueError:
+            raise ClientInputError(f"{name} line {line}: latency {value!r} is no number") from None
     if not pairs:
         raise ClientInputError(f"{name}: no measurements")
     return pairs
