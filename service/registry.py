@@ -438,12 +438,13 @@ class Registry:
             for cache in (self._measurements, self._posteriors, self._whole_space):
                 cache.drop(stale)
 
-    def _conditioning(self, measured: Measurements) -> Measurements:
+    def _conditioning(self, measured: Measurements, space: SearchSpace) -> Measurements:
         """The measurements of at most ``max_conditioning`` distinct archs, a fixed sample of
         them beyond that, each with all its measurements: the model takes an arch at their
-        median. Drawn from the archs sorted, so that it depends on them, not on the order
-        they were uploaded in (it did, and so did the device's predictions)."""
-        distinct = sorted(set(measured.archs))
+        median. Drawn from the archs in the space's order, so that it depends on them, not on
+        the order they were uploaded in (it did, and so did the device's predictions), nor on
+        a vector feature's units (as strings it did; a review, 2026-12-06)."""
+        distinct = space.distinct_in_order(measured.archs)
         if len(distinct) <= self.max_conditioning:
             return measured
         # Archs, not rows: rows drawn apart split an arch's repeats, and one slip of three
@@ -479,7 +480,8 @@ class Registry:
     ) -> tuple[LatencyModel, DevicePosterior]:
         """The posterior of ``measured`` (at most ``max_conditioning``), built now and timed."""
         started = time.perf_counter()
-        result = self.estimator.posterior(space, self._conditioning(measured), descriptor, pool)
+        conditioning = self._conditioning(measured, space)
+        result = self.estimator.posterior(space, conditioning, descriptor, pool)
         self.on_fit("device", time.perf_counter() - started)
         return result
 

@@ -836,6 +836,22 @@ def test_a_count_beyond_nb201_less_the_measured_archs_says_why() -> None:
         LatencyEstimator(None).suggest(NB201, 3, measured, [])
 
 
+def test_a_vector_device_s_surprise_sample_does_not_depend_on_the_features_units() -> None:
+    """Drawn from the archs sorted as strings, beyond SURPRISE_CHECK_MAX_ARCHS the sample
+    changed with a feature's units (a review, 2026-12-06), as suggestion pools had."""
+    features, latency = synthetic_vectors(0, 150)
+
+    def sampled(units: np.ndarray) -> tuple[list[int], list[int]]:
+        archs = [VECTORS.canonical(vector) for vector in features * units]
+        sample, checked = surprise_check_sample(VECTORS, Measurements(archs, latency), archs[:60])
+        kept = {archs.index(arch) for arch in VECTORS.canonicalize(sample.archs)}
+        return sorted(kept), sorted(archs.index(arch) for arch in checked)
+
+    in_units = sampled(np.ones(3))
+    assert len(in_units[0]) == 100 and len(in_units[1]) == 50
+    assert sampled(np.array([1e-6, 1.0, 1.0])) == in_units == sampled(np.array([1.0, 1.0, 1e6]))
+
+
 def test_arguments_of_another_type_are_input_errors_that_say_what_is_wanted() -> None:
     """A space's name, a dict of arch -> ms or a list of tables met AttributeErrors naming
     internals (a review, 2026-12-06)."""

@@ -265,11 +265,33 @@ def test_beyond_max_conditioning_an_arch_keeps_all_its_measurements(store_path: 
     ]
     device = store.add_measurements(device.id, rows)
     measured = registry.measurements(device, registry_module.space_key(NASBench201Space()))
-    kept = registry._conditioning(measured)
+    kept = registry._conditioning(measured, NASBench201Space())
     assert len(set(kept.archs)) == 5 and len(kept.archs) == 15
     _, posterior = registry.posterior(device, NASBench201Space())
     assert posterior.count == 5  # an arch at the median of its three
     store.close()
+
+
+def test_a_vector_device_s_conditioning_subsample_does_not_depend_on_the_features_units(
+    store_path: Path,
+) -> None:
+    """Drawn from the archs sorted as strings, it changed with a feature's units ("12.0"
+    sorts before "3.5"), and so did the device's predictions (a review, 2026-12-06)."""
+    from gp.estimator import Measurements
+    from gp.spaces import VectorSpace
+
+    space = VectorSpace(3)
+    features = np.random.default_rng(0).uniform(1.0, 9.0, (12, 3))
+    registry = Registry(Store(store_path), fit_settings(), max_conditioning=5)
+
+    def kept(units: np.ndarray) -> list[int]:
+        archs = [space.canonical(vector) for vector in features * units]
+        sample = registry._conditioning(Measurements(archs, np.ones(12)), space)
+        return sorted(archs.index(arch) for arch in sample.archs)
+
+    assert len(kept(np.ones(3))) == 5
+    assert kept(np.ones(3)) == kept(np.array([3.0, 1.0, 1.0])) == kept(np.array([0.3, 1.0, 1.0]))
+    registry.store.close()
 
 
 def test_the_conditioning_subsample_does_not_depend_on_the_upload_order(
