@@ -283,7 +283,7 @@ def finite(value: float) -> float:
 
 
 def decimal_number(text: str) -> float:
-    """An option's number as a measurements file's latency is read (``is_decimal``): click's
+    """An option's number as a measurements file's latency is read (``decimal``): click's
     float() took "4_1.2" as 41.2 (a review, 2026-12-06)."""
     try:
         return decimal(text)

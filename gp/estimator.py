@@ -576,13 +576,14 @@ def surprise_check_sample(
     The samples depend on the sets of archs only, not on the order they were uploaded in: the
     same measurements gave another verdict uploaded in another order."""
     canonical = space.canonicalize(measured.archs)
+    if len(set(canonical)) <= SURPRISE_CHECK_MAX_ARCHS:
+        return measured, set(wanted) & set(canonical)
     # In the space's order, as suggestion pools are: sorted as strings, a vector device's
-    # sample changed with a feature's units (a review, 2026-12-06).
+    # sample changed with a feature's units (a review, 2026-12-06). Ordered only here: it
+    # parses each arch again, on every upload.
     distinct = space.distinct_in_order(canonical)
     asked = set(wanted)
     checked = [arch for arch in distinct if arch in asked]
-    if len(distinct) <= SURPRISE_CHECK_MAX_ARCHS:
-        return measured, set(checked)
     rng = np.random.default_rng(0)
     half = SURPRISE_CHECK_MAX_ARCHS // 2
     if len(checked) > half:

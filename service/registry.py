@@ -444,9 +444,9 @@ class Registry:
         median. Drawn from the archs in the space's order, so that it depends on them, not on
         the order they were uploaded in (it did, and so did the device's predictions), nor on
         a vector feature's units (as strings it did; a review, 2026-12-06)."""
+        if len(set(measured.archs)) <= self.max_conditioning:
+            return measured  # before the ordering, which parses every arch: a posterior's path
         distinct = space.distinct_in_order(measured.archs)
-        if len(distinct) <= self.max_conditioning:
-            return measured
         # Archs, not rows: rows drawn apart split an arch's repeats, and one slip of three
         # entered alone, its two right values left out (a review, 2026-12-06).
         drawn = np.random.default_rng(0).choice(len(distinct), self.max_conditioning, replace=False)
