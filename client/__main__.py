@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-
-import typer
+import sys
 
 from client.cli import app
 from service.grpc_callers import quiet_grpc_core
@@ -15,7 +14,10 @@ class _EchoedLogRecords(logging.Handler):
     on stderr): without a handler, Python's last resort printed them bare among those."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        typer.echo(f"{record.levelname.lower()}: {self.format(record)}", err=True)
+        # Through sys.stderr, not click: under progress bars on a terminal rich stands in for
+        # it and prints above them; click writes to the stream beneath, and the warning was
+        # glued to a bar's line (a review, 2026-12-06).
+        print(f"{record.levelname.lower()}: {self.format(record)}", file=sys.stderr, flush=True)
 
 
 def main() -> None:

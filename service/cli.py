@@ -10,12 +10,10 @@ import argparse
 import logging
 import math
 import os
-import signal
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from service import installed_version
@@ -42,6 +40,7 @@ from service.config import (
 )
 from service.errors import StartupError
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
+from service.interrupts import sigterm_as_interrupt
 from service.wording import no_tls_hint, quantity, tls_hint
 
 if TYPE_CHECKING:
@@ -281,22 +280,6 @@ def _backup(args: argparse.Namespace) -> int:
         f" {quantity(summary.measurements, 'measurement')} copied from {store} to {args.out}"
     )
     return 0
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt in the block, so that it cleans up as for Ctrl-C: a
-    backup killed outright (a cron job's timeout, systemd stopping it) left its temporary
-    copy beside OUT, and the load test its served copy's server, running on."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _health(args: argparse.Namespace) -> int:

@@ -51,9 +51,9 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import address_problem
 from service.auth import load_token
 from service.backup import backup_store
-from service.cli import sigterm_as_interrupt
 from service.config import ServiceConfig
 from service.errors import ConfigError, ServerExitedError, StoreError
+from service.interrupts import sigterm_as_interrupt
 from service.outputs import output_path_problem, write_atomically
 from service.server import is_loopback
 from service.store import check_header

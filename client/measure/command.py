@@ -37,6 +37,7 @@ from client.measure.networks import MAX_BATCH_SIZE
 from client.measure.timing import MAX_THREADS, MIN_REPEATS, STEADY_LIMIT, percents
 from client.settings import SEED_MAX
 from service.cpus import usable_cpus
+from service.interrupts import sigterm_as_interrupt
 from service.outputs import write_atomically
 from service.wording import MEASURED_BEFORE, quantity
 
@@ -276,7 +277,7 @@ def measure(
         raise typer.BadParameter(
             f"at least {MIN_REPEATS} timings to compare, or 0 to skip", param_hint="--repeatability"
         )
-    with _measure_error_as(typer.BadParameter):
+    with _bad_setting_as_option():
         settings = TimingSettings(
             warmup=warmup,
             runs=runs,
@@ -293,6 +294,10 @@ def measure(
             "choose one of --holdout N and --eval-archs FILE", param_hint="--holdout"
         )
     _check_save_holdout(save_holdout, holdout, eval_archs)
+    if str(archs) == str(eval_archs) == "-":  # the second read found stdin empty, and said so
+        raise typer.BadParameter(
+            "stdin can feed one of --archs - and --eval-archs -", param_hint="--eval-archs"
+        )
     with _measure_error_as(ClientInputError):  # a malformed arch: the user's input, one line
         given, held_out = _read_inputs(archs, eval_archs, settings.reference, space)
     plan = _Plan(
@@ -316,6 +321,20 @@ def measure(
     with _measure_error_as(ClientInputError):  # e.g. a network that cannot run here
         summary = _run_when_ready(ctx, plan, settings, wait)
     _print_summary(summary, as_json)
+
+
+@contextmanager
+def _bad_setting_as_option() -> Iterator[None]:
+    """A MeasureError as the misused option's error (exit 2), naming the option where a
+    TimingError names one setting: ``--clock cpu --threads 2`` named none (a review, 2026-12-06)."""
+    from client.measure.errors import MeasureError
+
+    try:
+        yield
+    except MeasureError as exc:
+        setting = getattr(exc, "setting", None)
+        option = f"--{setting.replace('_', '-')}" if setting else None
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 @contextmanager
@@ -475,8 +494,17 @@ def _run_when_ready(
     with connect(ctx) as latency:
         # A fresh server fits for up to a minute; timing first would fail only afterwards.
         latency.wait_until_ready(wait, on_wait=lambda message: typer.echo(message, err=True))
-        with _progress() as progress:
-            return _run(latency, plan, settings, progress)
+        summary: dict[str, Any] = {"device": plan.device, "rounds": []}
+        uploaded: dict[str, list[float]] = {}
+        try:
+            with sigterm_as_interrupt(), _progress() as progress:
+                _run(latency, plan, settings, progress, summary, uploaded)
+        except BaseException:  # Ctrl-C, or a failure (the server gone) partway
+            # Once the bars have stopped: on a terminal their last redraw erased a line
+            # printed under them (a review, 2026-12-06).
+            _say_interrupted(plan, summary, uploaded)
+            raise
+        return summary
 
 
 def _read_archs(path: Path | None, option: str, space: str) -> list[str]:
@@ -523,13 +551,20 @@ class _Plan:
 
 
 def _run(
-    latency: LatencyClient, plan: _Plan, settings: TimingSettings, progress: Progress
-) -> dict[str, Any]:
-    """Register, measure the given archs, run the suggestion rounds, evaluate; a summary."""
+    latency: LatencyClient,
+    plan: _Plan,
+    settings: TimingSettings,
+    progress: Progress,
+    summary: dict[str, Any],
+    uploaded: dict[str, list[float]],
+) -> None:
+    """Register, measure the given archs, run the suggestion rounds, evaluate; recorded in
+    ``summary`` as it goes, and the medians uploaded per arch in ``uploaded``, so that a run
+    cut short can say what it had stored."""
     from client.measure import loop
 
     existing, settings = _check_device(latency, plan, settings)
-    summary: dict[str, Any] = {"device": plan.device, "settings": asdict(settings), "rounds": []}
+    summary["settings"] = asdict(settings)
     registered = None
     if existing is None:
         # A new device has measured nothing: checked before its reference archs are timed
@@ -554,25 +589,20 @@ def _run(
     scored = plan.holdout or plan.eval_archs
     known = loop.conditioned_archs(latency, device, plan.space) if scored and device else set()
     _check_holdout_room(plan, known)
-    uploaded = _measure_rounds(latency, plan, settings, progress, summary["rounds"], existing)
-    try:
-        # Held-out archs avoid everything the device has measured, so the score is out of sample.
-        targets = plan.eval_archs or (
-            loop.holdout_archs(plan.holdout, plan.space, plan.seed + 1, known | set(uploaded))
-            if plan.holdout
-            else []
-        )
-        if targets:
-            summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
-            # Random held-out archs avoid these; --eval-archs are the user's and may not.
-            conditioned = len(set(targets) & (known | set(uploaded)))
-            summary["evaluation"]["conditioned"] = conditioned
-        if plan.repeat:
-            summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
-    except BaseException:  # Ctrl-C in the held-out set (the longest part): no summary follows
-        _say_interrupted(plan, summary["rounds"], uploaded)
-        raise
-    return summary
+    _measure_rounds(latency, plan, settings, progress, summary["rounds"], uploaded, existing)
+    # Held-out archs avoid everything the device has measured, so the score is out of sample.
+    targets = plan.eval_archs or (
+        loop.holdout_archs(plan.holdout, plan.space, plan.seed + 1, known | set(uploaded))
+        if plan.holdout
+        else []
+    )
+    if targets:
+        summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
+        # Random held-out archs avoid these; --eval-archs are the user's and may not.
+        conditioned = len(set(targets) & (known | set(uploaded)))
+        summary["evaluation"]["conditioned"] = conditioned
+    if plan.repeat:
+        summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
 
 
 def _measure_rounds(
@@ -581,38 +611,33 @@ def _measure_rounds(
     settings: TimingSettings,
     progress: Progress,
     rounds: list[dict[str, Any]],
+    uploaded: dict[str, list[float]],
     existing: DeviceInfo | None,
-) -> dict[str, list[float]]:
+) -> None:
     """Times and uploads the given archs, then each round of suggestions; appends each
-    round's summary to ``rounds`` and returns, per arch uploaded, the medians of its timings
-    uploaded (the first, then any re-timings). ``existing``: the device
-    as it was before this run (None when registered now), for the source-device warning."""
+    round's summary to ``rounds`` and, per arch uploaded, the medians of its timings uploaded
+    (the first, then any re-timings) to ``uploaded``. ``existing``: the device as it was
+    before this run (None when registered now), for the source-device warning."""
     from client.measure import loop
 
-    uploaded: dict[str, list[float]] = {}
     batches = ([plan.given] if plan.given else []) + [[]] * (plan.rounds if plan.per_round else 0)
-    try:
-        for batch in batches:
-            picks = batch or loop.suggest(
-                latency, plan.device, plan.per_round, plan.space, plan.strategy, plan.seed
-            )
-            if existing is not None and not rounds:
-                # Once the first archs are known, before they are timed: the suggestions may be
-                # refused (a complete table has none), and then nothing joins the table.
-                warn_if_source_device(existing, [plan.space])
-            # A repeated pick is timed once a pass.
-            bar = _Bar(progress, f"round {len(rounds) + 1}", len(set(picks)), settings.passes)
-            # Recorded as uploaded before its re-timing: Ctrl-C then left a stored round out
-            # of what the run said it had uploaded (a review, 2026-12-06).
-            stored = _StoredRound(rounds, uploaded)
-            report = loop.measure_round(
-                latency, plan.device, picks, plan.space, settings, bar, plan.retime, stored.add
-            )
-            stored.complete(report)
-    except BaseException:  # Ctrl-C, or a failure (the server gone) after some rounds
-        _say_interrupted(plan, rounds, uploaded)
-        raise
-    return uploaded
+    for batch in batches:
+        picks = batch or loop.suggest(
+            latency, plan.device, plan.per_round, plan.space, plan.strategy, plan.seed
+        )
+        if existing is not None and not rounds:
+            # Once the first archs are known, before they are timed: the suggestions may be
+            # refused (a complete table has none), and then nothing joins the table.
+            warn_if_source_device(existing, [plan.space])
+        # A repeated pick is timed once a pass.
+        bar = _Bar(progress, f"round {len(rounds) + 1}", len(set(picks)), settings.passes)
+        # Recorded as uploaded before its re-timing: Ctrl-C then left a stored round out
+        # of what the run said it had uploaded (a review, 2026-12-06).
+        stored = _StoredRound(rounds, uploaded)
+        report = loop.measure_round(
+            latency, plan.device, picks, plan.space, settings, bar, plan.retime, stored.add
+        )
+        stored.complete(report)
 
 
 class _StoredRound:
@@ -644,19 +669,27 @@ class _StoredRound:
 
 
 def _say_interrupted(
-    plan: _Plan, rounds: list[dict[str, Any]], uploaded: dict[str, list[float]]
+    plan: _Plan, summary: dict[str, Any], uploaded: dict[str, list[float]]
 ) -> None:
-    if uploaded:  # the user needs to know what a rerun would measure twice
-        typer.echo(
-            f"interrupted: {quantity(len(rounds), 'round')},"
-            f" {quantity(len(uploaded), 'arch')}, had been uploaded to {plan.device}",
-            err=True,
+    """What a run cut short had stored: a rerun would register or measure it again."""
+    stored = []
+    if summary.get("registered"):  # said nothing, though the device stays (a review)
+        noisy = summary.get("reference_noisy", 0)
+        stayed_noisy = f" ({noisy} of its reference archs stayed noisy)" if noisy else ""
+        stored.append(f"{plan.device} was registered{stayed_noisy}")
+    if uploaded:
+        rounds = quantity(len(summary["rounds"]), "round")
+        stored.append(
+            f"{rounds} ({quantity(len(uploaded), 'arch')}) had been uploaded to {plan.device}"
         )
-        # And which of them the service found surprising, with the hint that deletes each:
-        # only the summary said so, and an interrupted run prints none (a review, 2026-12-06).
-        console = output_console(stderr=True)
-        for round_summary in rounds:
-            _print_surprising(console, round_summary, plan.device)
+    if not stored:
+        return
+    typer.echo(f"interrupted: {'; '.join(stored)}", err=True)
+    # And which of them the service found surprising, with the hint that deletes each:
+    # only the summary said so, and an interrupted run prints none (a review, 2026-12-06).
+    console = output_console(stderr=True)
+    for round_summary in summary["rounds"]:
+        _print_surprising(console, round_summary, plan.device)
 
 
 def _check_device(

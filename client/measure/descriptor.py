@@ -7,8 +7,8 @@ Keys are stable, dotted and unit-suffixed, so descriptors of different machines 
   against), ``cpu.freq_max_mhz``, ``cpu.freq_mhz``
 - ``memory.total_bytes``
 - ``cache.l1d_bytes``, ``cache.l1i_bytes``, ``cache.l2_bytes``, ``cache.l3_bytes`` (one
-  instance, as cpu0 sees it); without sysfs, ``cache.llc_bytes``: the one size /proc/cpuinfo
-  states
+  instance, as cpu0 sees it); without sysfs, the one size /proc/cpuinfo states:
+  ``cache.llc_bytes`` (Intel's), ``cache.l2_bytes`` on AMD and Hygon
 - ``perf.<event>_per_s``: Linux perf counters over a short reference workload divided by its run
   time, as MAPLE-Edge describes devices (``perf.cpu_cycles_per_s``, ``perf.llc_load_misses_per_s``,
   ...), and ``perf.reference_ms``, that workload's run time
@@ -141,16 +141,21 @@ def cache_facts(
 
 
 def _cpuinfo_cache(cpuinfo: Path) -> dict[str, float]:
-    # x86 /proc/cpuinfo states one "cache size", the last-level cache's.
+    # x86 /proc/cpuinfo states one "cache size": Intel's last-level cache, but AMD's (and
+    # Hygon's) per-core L2, which was called the last level (a review, 2026-12-06).
     try:
         lines = cpuinfo.read_text().splitlines()
     except OSError:
         return {}
-    for line in lines:
+    fields: dict[str, str] = {}
+    for line in lines:  # the first processor's (each states the same)
         key, _, value = line.partition(":")
-        if key.strip() == "cache size" and (size := parse_size(value)) is not None:
-            return {"cache.llc_bytes": float(size)}
-    return {}
+        fields.setdefault(key.strip(), value.strip())
+    size = parse_size(fields.get("cache size", ""))
+    if size is None:
+        return {}
+    level = "l2" if fields.get("vendor_id") in ("AuthenticAMD", "HygonGenuine") else "llc"
+    return {f"cache.{level}_bytes": float(size)}
 
 
 def _perf_key(event: str) -> str:

@@ -13,3 +13,8 @@ class ArchitectureError(MeasureError, ValueError):
 
 class TimingError(MeasureError, ValueError):
     """Timing settings that cannot give a measurement (no runs, a non-positive batch...)."""
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        #: The setting at fault where one alone is: the CLI names its option.
+        self.setting = setting

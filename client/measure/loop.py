@@ -16,6 +16,7 @@ import os
 import shlex
 import statistics
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -272,22 +273,38 @@ def upload(
 def _stored(
     client: LatencyClient, device: str, pairs: list[tuple[str, float]], search_space: str
 ) -> AddResult:
-    """``client.add_measurements``; where it fails, the error names a CSV file holding
-    ``pairs``: the timings were lost with it, minutes of them, and the hint to repeat the
-    upload with 'client add' had no file to give it (a review, 2026-12-06)."""
+    """``client.add_measurements``; where it fails or is interrupted, ``pairs`` are saved to a
+    CSV file, and the error (or a warning, for Ctrl-C) gives the 'client add' command that
+    uploads them: the timings were lost with it, minutes of them (a review, 2026-12-06)."""
+    # Chosen here, not by the call: Ctrl-C carries no id, and an upload cut off in flight
+    # may have been stored.
+    request_id = uuid.uuid4().hex
     try:
-        return client.add_measurements(device, pairs, search_space=search_space)
+        return client.add_measurements(
+            device, pairs, search_space=search_space, request_id=request_id
+        )
     except LatencyServiceError as exc:
-        if saved := _save_timings(pairs):
-            command = ["client", "add", "--device", device, "--file", saved]
-            # A lost answer's upload may have been stored: under its id it is stored once.
-            command += ["--request-id", exc.request_id] if exc.request_id else []
-            carried = quantity(len(pairs), "measurement")
-            exc.add_note(
-                f"the timings it carried ({carried}) are saved in {saved}:"
-                f" {shlex.join(command)} uploads them"
-            )
+        exc.add_note(_saved_hint(device, pairs, exc.request_id))
         raise
+    except KeyboardInterrupt:
+        hint = _saved_hint(device, pairs, request_id)
+        logger.warning("interrupted while uploading, which may have been stored: %s", hint)
+        raise
+
+
+def _saved_hint(device: str, pairs: list[tuple[str, float]], request_id: str) -> str:
+    """Where ``pairs`` are saved, and the command that uploads them, once under
+    ``request_id`` where one is given (a repeat of a stored upload stores nothing more)."""
+    carried = quantity(len(pairs), "measurement")
+    saved = _save_timings(pairs)
+    if saved is None:
+        return f"the timings it carried ({carried}) could not be saved"
+    command = ["client", "add", "--device", device, "--file", saved]
+    command += ["--request-id", request_id] if request_id else []
+    return (
+        f"the timings it carried ({carried}) are saved in {saved}:"
+        f" {shlex.join(command)} uploads them"
+    )
 
 
 def _save_timings(pairs: list[tuple[str, float]]) -> str | None:

@@ -124,16 +124,28 @@ class TimingSettings:
                 f" got {self}"
             )
         if self.batch_size > MAX_BATCH_SIZE:
-            raise TimingError(f"batch_size must be at most {MAX_BATCH_SIZE}, got {self.batch_size}")
+            raise TimingError(
+                f"batch_size must be at most {MAX_BATCH_SIZE}, got {self.batch_size}",
+                setting="batch_size",
+            )
         if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
-            raise TimingError(f"threads must be from 1 to {MAX_THREADS}, got {self.threads}")
+            raise TimingError(
+                f"threads must be from 1 to {MAX_THREADS}, got {self.threads}", setting="threads"
+            )
         if not 0 < self.max_spread < math.inf:  # NaN or infinity: no series would be noisy
-            raise TimingError(f"max_spread must be positive and finite, got {self.max_spread}")
+            raise TimingError(
+                f"max_spread must be positive and finite, got {self.max_spread}",
+                setting="max_spread",
+            )
         if self.clock not in CLOCKS:
-            raise TimingError(f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
+            raise TimingError(
+                f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}", setting="clock"
+            )
         if self.clock == "cpu" and self.threads != 1:
             # Other intra-op threads' work would be missing from the calling thread's CPU time.
-            raise TimingError(f"the cpu clock needs threads=1, got threads={self.threads}")
+            raise TimingError(
+                f"the cpu clock needs threads=1, got threads={self.threads}", setting="clock"
+            )
         if self.reference_ms is not None and not (
             self.reference is not None and 0 < self.reference_ms < math.inf
         ):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -344,8 +346,9 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--space", "vector"], "--space"),
         (["--space", "cifar"], "--space"),
         (["--strategy", "bogus"], "'bogus' is not one of 'active', 'greedy', 'random'"),
-        (["--clock", "bogus"], "clock must be one of wall, cpu"),
-        (["--clock", "cpu", "--threads", "2"], "the cpu clock needs threads=1"),
+        (["--clock", "bogus"], "for --clock: clock must be one of wall, cpu"),
+        # It named no option (a review, 2026-12-06).
+        (["--clock", "cpu", "--threads", "2"], "for --clock: the cpu clock needs threads=1"),
         (["--suggested", "20000"], "at most 15625 (the NB201 space's archs)"),
         (["--holdout", "20000"], "at most 15615 (the NB201 archs held-out draws offer)"),
         # Accepted before, though the draw avoids HELP's 10 reference archs: it failed after
@@ -353,6 +356,8 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--holdout", "15620"], "at most 15615 (the NB201 archs held-out draws offer)"),
         (["--space", "fbnet", "--suggested", "2001"], "at most 2000 (the FBNet pool offered)"),
         (["--repeatability", "1"], "at least 2 timings to compare, or 0"),
+        # The second read found stdin empty and blamed --eval-archs (a review, 2026-12-06).
+        (["--archs", "-", "--eval-archs", "-"], "stdin can feed one of --archs - and"),
         (["--seed", "-1"], "--seed"),
         # Beyond the service's int64 seed: refused only by the first suggestion, once the
         # reference archs were timed and the device registered ("seed must be ...", exit 1).
@@ -1003,8 +1008,89 @@ def assert_interrupted_after_one_round(target: str, device: str, *options: str) 
         latency.register_device(device)
     result = invoke(target, "measure", "-d", device, "--suggested", "2", *options, *FAST_FLAGS)
     assert result.exit_code != 0
-    assert f"interrupted: 1 round, 2 archs, had been uploaded to {device}" in result.output
+    assert f"interrupted: 1 round (2 archs) had been uploaded to {device}" in result.output
     return " ".join(result.output.split())
+
+
+def test_a_run_interrupted_after_registering_says_the_device_stays_registered(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped before its first upload, a run said nothing, though the device it had
+    registered, with this machine's descriptor, stays (a review, 2026-12-06)."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "measure_round", interrupted)
+    args = ["measure", "-d", "stopped-new", "--register", "-n", "2", *FAST_FLAGS]
+    result = invoke(target, *args)
+    assert result.exit_code != 0
+    assert "interrupted: stopped-new was registered" in result.output
+    assert "uploaded" not in result.output
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (timeout, systemd, a cancelled CI job) ended the run at once: no word of what it
+    had uploaded, and on a terminal the bars' cursor stayed hidden (a review, 2026-12-06)."""
+    measure_round = loop.measure_round
+    calls: list[int] = []
+
+    def terminated_second_round(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return measure_round(*args, **kwargs)
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(loop, "measure_round", terminated_second_round)
+    assert_interrupted_after_one_round(target, "terminated", "--rounds", "3")
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_the_interrupted_line_outlives_the_bars_on_a_terminal(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was printed under the running bars, and their last redraw erased it: on a terminal
+    the user saw no "interrupted" line (a review, 2026-12-06)."""
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich draws as on a terminal
+    measure_round = loop.measure_round
+    calls: list[int] = []
+
+    def interrupted_second_round(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return measure_round(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "measure_round", interrupted_second_round)
+    with LatencyClient(target) as latency:
+        latency.register_device("stopped-on-a-terminal")
+    options = ["--suggested", "2", "--rounds", "3", *FAST_FLAGS]
+    result = invoke(target, "measure", "-d", "stopped-on-a-terminal", *options)
+    line_erased = "\x1b[2K"
+    said = result.stderr.rfind("interrupted: 1 round (2 archs) had been uploaded")
+    assert line_erased in result.stderr and said > result.stderr.rfind(line_erased)
+
+
+def test_an_upload_interrupted_in_flight_saves_its_timings_with_the_request_id(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C during the upload: it may have been stored, and the timings were lost with the
+    run; now they are saved, with the id that stores them once (a review, 2026-12-06)."""
+    sent: list[str] = []
+
+    class Cut:
+        def add_measurements(self, device: str, pairs: list, **kwargs: str) -> None:
+            sent.append(kwargs["request_id"])
+            raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    timings = {SKIP: Timing(5.0, 5.0, 5.0, (5.0,))}
+    with pytest.raises(KeyboardInterrupt):
+        loop.upload(Cut(), "d", timings, "nasbench201")  # type: ignore[arg-type]
+    (saved,) = tmp_path.glob("measured-*.csv")
+    assert saved.read_text() == f"arch,latency_ms\n{SKIP},5.0\n"
+    assert f"client add --device d --file {saved} --request-id {sent[0]}" in caplog.text
 
 
 def test_a_server_without_list_measurements_still_scores_a_held_out_set(

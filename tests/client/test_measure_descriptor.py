@@ -87,6 +87,10 @@ def test_cache_sizes_from_sysfs_and_the_cpuinfo_fallback(tmp_path: Path) -> None
     (tmp_path / "cpuinfo").write_text("model name\t: X\ncache size\t: 512 KB\n")
     assert cache_facts(tmp_path / "empty", tmp_path / "cpuinfo") == {"cache.llc_bytes": 524288.0}
     assert cache_facts(tmp_path / "cache", tmp_path / "cpuinfo") == facts  # only a fallback
+    # AMD's is the per-core L2, which was called the last level (a review, 2026-12-06).
+    amd = "vendor_id\t: AuthenticAMD\ncache size\t: 1024 KB\n"
+    (tmp_path / "cpuinfo").write_text(amd * 2)
+    assert cache_facts(tmp_path / "empty", tmp_path / "cpuinfo") == {"cache.l2_bytes": 1024.0**2}
 
 
 def test_a_cpu_frequency_of_zero_is_absent_not_zero(monkeypatch: pytest.MonkeyPatch) -> None:
