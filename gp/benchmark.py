@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import resource
 import stat
 import sys
@@ -33,7 +34,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -66,8 +67,13 @@ DEVICE_DEPENDENT: frozenset[str] = frozenset({"reference_active"})
 #: Strategies that condition on the descriptor's reference latencies (not counted in ``n``).
 USES_REFERENCE: frozenset[str] = frozenset({"zeroshot", "reference_active"})
 KNOWN_STRATEGIES: tuple[str, ...] = STRATEGIES + EXTRA_STRATEGIES
+#: Strategies whose measured archs are the same for every seed (HELP's reference archs), run
+#: once: five identical seeds reported a standard error of 0, as if the figure were certain.
+SEEDLESS: frozenset[str] = frozenset({"zeroshot"})
 #: ``--source`` value for no source devices.
 NO_SOURCES = "none"
+#: ``--json`` value for stdout.
+STDOUT = "-"
 #: ``spearman800``: Spearman over the 800 archs HELP's published scores rank
 #: (:meth:`~gp.data.LatencyDataset.help_query_archs`) less those measured; NaN where unknown.
 METRICS: tuple[str, ...] = (
@@ -171,7 +177,9 @@ def run_cases(
     timings: Timings,
 ) -> Iterator[tuple[str, str, int, dict[str, float]]]:
     rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
-    cases = [(d, s, k) for d in targets for s in strategies for k in range(seeds)]
+    cases = [
+        (d, s, k) for d in targets for s in strategies for k in range(1 if s in SEEDLESS else seeds)
+    ]
     # What is measured depends on the strategy and seed only (active picks use the prior), so
     # every target of a seed measures the same archs and each choice is made once; picks made
     # given the device's reference latencies are the device's own.
@@ -233,24 +241,28 @@ def standard_error(values: list[float]) -> float | None:
     return float(np.std(values, ddof=1) / np.sqrt(len(values)))
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], file: TextIO | None = None) -> None:
     """The rows, then per strategy the means over devices; ``cov90_se`` is coverage90's
     standard error over seeds (blank for one seed), to tell a miss from seed noise."""
+    # A device named longer than 14 characters ran into its strategy (a review, 2026-12-06).
+    named = max([15, *(len(r["device"]) + 1 for r in rows)])
     width = max([10, *(len(r["strategy"]) + 2 for r in rows)])
-    header = f"{'device':<15}{'strategy':<{width}}{'n':>4}" + "".join(f"{k:>12}" for k in METRICS)
-    print(header + f"{'cov90_se':>10}")
-    print("-" * (len(header) + 10))
+    header = f"{'device':<{named}}{'strategy':<{width}}{'n':>4}"
+    header += "".join(f"{k:>12}" for k in METRICS)
+    print(header + f"{'cov90_se':>10}", file=file)
+    print("-" * (len(header) + 10), file=file)
     for r in rows:
         se = r["coverage90_se"]
         print(
-            f"{r['device']:<15}{r['strategy']:<{width}}{r['samples']:>4}"
+            f"{r['device']:<{named}}{r['strategy']:<{width}}{r['samples']:>4}"
             + "".join(f"{r[k]:>12.4f}" for k in METRICS)
-            + (f"{se:>10.4f}" if se is not None else "")
+            + (f"{se:>10.4f}" if se is not None else ""),
+            file=file,
         )
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         group = [r for r in rows if r["strategy"] == strategy]
         means = "".join(f"{np.mean([r[k] for r in group]):>12.4f}" for k in METRICS)
-        print(f"{'MEAN':<15}{strategy:<{width}}{'':>4}{means}")
+        print(f"{'MEAN':<{named}}{strategy:<{width}}{'':>4}{means}", file=file)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -268,7 +280,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seeds per device and strategy: seeds 0..SEEDS-1 draw the measured archs; the"
         " source fit is the same for all (default %(default)s)",
     )
-    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help=f"write the results here as JSON; {STDOUT!r}: to stdout, the table then to stderr",
+    )
     parser.add_argument(
         "--source",
         default=",".join(HELP_SOURCE_DEVICES),
@@ -283,7 +299,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strategies",
         default=",".join(STRATEGIES),
-        help=f"subset of {','.join(KNOWN_STRATEGIES)} (default: %(default)s)",
+        # ", ": argparse wrapped the list inside a name ("refer" / "ence_active").
+        help=f"comma-separated subset of {', '.join(KNOWN_STRATEGIES)} (default: %(default)s;"
+        " zeroshot measures the same archs whatever the seed, and runs once)",
     )
     parser.add_argument(
         "--cross-validate",
@@ -336,6 +354,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _json_problem(path: Path) -> str | None:
     """Why the report could not be written to ``path``, or None."""
+    if _written_in_place(path):
+        return None
     try:
         written = _report_file(path)
         if not written.parent.is_dir():
@@ -366,10 +386,42 @@ def _unwritable(folder: Path) -> str | None:
         return exc.strerror or str(exc)
 
 
+def _written_in_place(path: Path) -> bool:
+    """Whether a report to ``path`` is written into it as it stands rather than replacing it:
+    stdout (``-``), a terminal, pipe or /dev/null, or the file stdout or stderr writes to.
+    ``--json /dev/stdout > log`` replaced the log, and the table printed into it was lost;
+    piped, it was refused (a review, 2026-12-06)."""
+    if str(path) == STDOUT:
+        return True
+    try:
+        target = path.stat()
+    except (OSError, ValueError):  # not there (yet), or no name a file can have
+        return False
+    if stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode):
+        return True
+    return stat.S_ISREG(target.st_mode) and _stream_of(target) is not None
+
+
+def _stream_of(target: os.stat_result) -> TextIO | None:
+    """stdout or stderr where it writes to the file ``target`` is the status of, else None."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            status = os.fstat(stream.fileno())
+        except (OSError, ValueError, AttributeError):  # a stream with no file (captured)
+            continue
+        if (status.st_dev, status.st_ino) == (target.st_dev, target.st_ino):
+            return stream
+    return None
+
+
 def write_report(path: Path, text: str) -> None:
     """Writes ``text`` to ``path`` through a temporary file beside it, so that a failure or
     Ctrl-C leaves the previous file (if any) whole and no half-written one. A file it
-    replaces keeps its permissions; a symbolic link is written through."""
+    replaces keeps its permissions; a symbolic link is written through. Stdout (``-``), a
+    device, a pipe, or the file stdout or stderr writes to, is written into as it stands."""
+    if _written_in_place(path):
+        _write_in_place(path, text)
+        return
     # As service.outputs.write_atomically does (gp does not import the service): named for
     # this write alone (two runs shared ".<name>.tmp", and a name as long as a name may be
     # was too long with the suffix); through a link (`latest.json -> run5.json` became a
@@ -384,6 +436,29 @@ def write_report(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_in_place(path: Path, text: str) -> None:
+    """``text`` and a newline written into ``path``, after what stdout and stderr wrote there."""
+    stream = sys.stdout if str(path) == STDOUT else _stream_of(path.stat())
+    if stream is not None:  # its buffer first: the table comes before the report
+        stream.write(text + "\n")
+        stream.flush()
+        return
+    with path.open("w") as device:  # a pipe or a device: nothing there to replace
+        device.write(text + "\n")
+
+
+def _saved_aside(text: str) -> str | None:
+    """``text`` written to a new file in the temporary folder: its path, or None where that
+    failed too."""
+    try:
+        handle, name = tempfile.mkstemp(prefix="benchmark-", suffix=".json")
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+    except OSError:
+        return None
+    return name
 
 
 def _check_names(parser: argparse.ArgumentParser, flag: str, value: str) -> None:
@@ -413,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
             model, dataset, fold.targets, strategies, args.seeds, args.samples, timings
         )
     rows = aggregate(results)
-    print_table(rows)
+    # With the report on stdout, the table goes to stderr: stdout stays JSON alone.
+    table_file = sys.stderr if str(args.json) == STDOUT else sys.stdout
+    print_table(rows, table_file)
     report = {
         "rows": rows,
         "timings_s": timings.summary(),
@@ -431,14 +508,26 @@ def main(argv: list[str] | None = None) -> int:
             "iterations": args.iterations if sources else None,
         },
     }
-    print(json.dumps({"timings_s": report["timings_s"], "peak_rss_mb": report["peak_rss_mb"]}))
+    summary = {"timings_s": report["timings_s"], "peak_rss_mb": report["peak_rss_mb"]}
+    print(json.dumps(summary), file=table_file, flush=True)
     if args.json:
+        # NaN (Spearman of a constant table) is no JSON: strict readers failed on it.
+        text = json.dumps(_nan_as_null(report), indent=2, allow_nan=False)
         try:
-            # NaN (Spearman of a constant table) is no JSON: strict readers failed on it.
-            write_report(args.json, json.dumps(_nan_as_null(report), indent=2, allow_nan=False))
+            write_report(args.json, text)
         except (OSError, RuntimeError) as exc:  # RuntimeError: a link made a loop since
-            raise SystemExit(f"error: cannot write --json {args.json}: {exc}") from None
+            raise SystemExit(_unwritten(args.json, exc, text)) from None
     return 0
+
+
+def _unwritten(path: Path, exc: OSError | RuntimeError, text: str) -> str:
+    """The error of a report that could not be written to ``path``, which saves it elsewhere:
+    the folder removed during a run (or a full disk) lost minutes of results, and the error
+    named a hidden temporary file the user never chose (a review, 2026-12-06)."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    saved = _saved_aside(text)
+    aside = f"; the report is saved in {saved}" if saved else ""
+    return f"error: cannot write --json {path}: {reason} (in {path.parent}){aside}"
 
 
 def _nan_as_null(value: Any) -> Any:

@@ -109,7 +109,14 @@ def _require(devices: Sequence[str], available: Sequence[str], where: object) ->
     if isinstance(devices, str):  # its letters would be reported missing one by one
         raise GPInputError(f"expected a list of device names, got the str {devices!r}")
     if missing := [d for d in devices if d not in available]:
-        raise DatasetError(f"not in {where}: {', '.join(missing)}; it has: {', '.join(available)}")
+        # pi4 is what the service calls raspi4: the tables know only their own names.
+        named = [f"{d} ({table}'s alias)" if (table := _aliased(d)) else d for d in missing]
+        raise DatasetError(f"not in {where}: {', '.join(named)}; it has: {', '.join(available)}")
+
+
+def _aliased(name: str) -> str | None:
+    """The table whose alias ``name`` is (DEVICE_ALIASES), or None."""
+    return next((table for table, names in DEVICE_ALIASES.items() if name in names), None)
 
 
 def help_device_stems(root: str | Path, devices: Sequence[str] | None = None) -> list[str]:
@@ -126,7 +133,10 @@ def help_device_stems(root: str | Path, devices: Sequence[str] | None = None) ->
         raise DatasetError(f"{root}: no such folder (from {Path.cwd()})")
     if not (root / "latency").is_dir():
         raise DatasetError(f"{root}: not a HELP dataset directory (no latency/ folder)")
-    available = sorted(p.stem for p in (root / "latency").glob("*.pt"))
+    # Not hidden files: a Mac's copy adds "._fpga.pt" beside each table, which was read as
+    # device "._fpga" and failed the import (a review, 2026-12-06).
+    tables = (root / "latency").glob("*.pt")
+    available = sorted(p.stem for p in tables if not p.name.startswith("."))
     if not available:
         raise DatasetError(f"{root / 'latency'}: no latency tables (*.pt)")
     if devices is None:

@@ -34,8 +34,9 @@ def evaluate(prediction: LatencyPrediction, measured_ms: np.ndarray) -> dict[str
         acc10: share of predictions within +-10% of the measurement.
         mape: mean absolute percentage error (in %).
         coverage90: share of measurements inside the 90% interval.
-        nll: mean negative log-likelihood of the measured log-latency under the log-normal with
-            the predictive's mean and its variance of a measurement.
+        nll: mean negative log-likelihood of the measured log-latency under the Gaussian
+            of log-latency with the predictive's mean and its variance of a measurement
+            (unit-free: the log-normal's NLL of the latency in ms less the mean log-latency).
     """
     predicted = prediction.mean_ms
     measured_ms = as_latency_array(measured_ms, lambda i: f"scored measurement {i}")

@@ -4,6 +4,8 @@ import json
 import math
 import resource
 import stat
+import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -72,7 +74,7 @@ def test_help_names_the_default_strategies(
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     out = capsys.readouterr().out
-    assert "(default: random,active,random20,zeroshot)" in out
+    assert "(default: random,active,random20,zeroshot;" in out
     # Seeds vary the measured archs only; one might take them for refits too.
     assert "seeds 0..SEEDS-1 draw the measured archs; the source fit is the same for all" in out
 
@@ -358,10 +360,79 @@ def test_rows_count_each_strategy_s_measurements_and_seeds(
     report = _report(varied_tables, tmp_path / "out.json", "--source", "none", "--target", "t,u",
                      "--seeds", "2", "--samples", "3", "--strategies", strategies)  # fmt: skip
     samples = {"random": 3, "active": 3, "random20": 6, "zeroshot": 0, "reference_active": 3}
+    # zeroshot measures the reference archs whatever the seed: run once, not reported as two
+    # identical seeds with a standard error of 0 (a review, 2026-12-06).
+    seeds = {strategy: 1 if strategy == "zeroshot" else 2 for strategy in samples}
     assert {(r["device"], r["strategy"]): (r["samples"], r["seeds"]) for r in report["rows"]} == {
-        (device, strategy): (n, 2) for device in ("t", "u") for strategy, n in samples.items()
+        (device, strategy): (n, seeds[strategy])
+        for device in ("t", "u")
+        for strategy, n in samples.items()
     }
+    assert all(r["coverage90_se"] is None for r in report["rows"] if r["strategy"] == "zeroshot")
     assert report["targets"] == ["t", "u"]
+
+
+def _random_run(dataset: Path, *argv: str) -> list[str]:
+    return ["--dataset", str(dataset), "--source", "none", "--target", "t", "--seeds", "1",
+            "--samples", "3", "--strategies", "random", *argv]  # fmt: skip
+
+
+def test_a_report_to_stdout_leaves_the_table_to_stderr(
+    varied_tables: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--json -`` made a file named "-"; /dev/stdout piped was refused (a review)."""
+    assert main(_random_run(varied_tables, "--json", "-")) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["rows"][0]["device"] == "t"
+    assert "MEAN" in err
+
+
+def test_a_report_to_the_file_stdout_writes_follows_the_table(
+    varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--json /dev/stdout > log`` replaced the log with the report: the table printed into
+    it was lost (a review, 2026-12-06)."""
+    log = tmp_path / "log.txt"
+    with log.open("w") as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert main(_random_run(varied_tables, "--json", str(log))) == 0
+    text = log.read_text()
+    assert "MEAN" in text
+    assert json.loads(text[text.index("{\n") :])["rows"][0]["device"] == "t"
+
+
+def test_a_report_that_cannot_be_written_at_the_end_is_saved_aside(
+    varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its folder removed during the run: the results were lost, and the error named a hidden
+    temporary file (a review, 2026-12-06)."""
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_cases = benchmark.run_cases
+
+    def removing(*args: object, **kwargs: object) -> object:
+        folder.rmdir()
+        return real_cases(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "run_cases", removing)
+    with pytest.raises(SystemExit) as failed:
+        main(_random_run(varied_tables, "--json", str(folder / "x.json")))
+    message = str(failed.value)
+    assert f"cannot write --json {folder / 'x.json'}: No such file or directory (in {folder})" in (
+        message
+    )
+    (saved,) = tmp_path.glob("benchmark-*.json")
+    assert f"the report is saved in {saved}" in message
+    assert json.loads(saved.read_text())["rows"][0]["device"] == "t"
+
+
+def test_a_long_device_name_keeps_the_table_s_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    """A name of 15 characters or more ran into its strategy (a review, 2026-12-06)."""
+    cases = [(d, "random", 10, {k: 0.5 for k in METRICS}) for d in ("xilinx_zc706_fpga_b1", "t")]
+    print_table(aggregate(cases))
+    lines = capsys.readouterr().out.splitlines()
+    assert {line.index("random") for line in lines if "random" in line} == {21}
 
 
 def test_adapt_times_the_conditioning_at_each_noise_level_and_unused_tables_are_not_read(
