@@ -194,6 +194,11 @@ class LatencyPrediction:
         """The prediction of the architectures at ``index`` (an int array into this one)."""
         return LatencyPrediction(*(getattr(self, f.name)[index] for f in fields(self)))
 
+    @classmethod
+    def concatenated(cls, parts: Sequence[LatencyPrediction]) -> LatencyPrediction:
+        """One prediction of the architectures of ``parts``, in their order (at least one)."""
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
 
 class ArchFeatures:
     """Builds the model's input rows: [log baseline | profile | encoding | relative].

@@ -141,7 +141,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         with self.registry.consistent(device, context.time_remaining(), ended) as device:
             for group in groups.values():
                 self._check_vector_length(device, group.space, f"arch {group.positions[0]}: ")
-                result, said = self.registry.predict(device, group.space, group.archs)
+                result, said = self.registry.predict(device, group.space, group.archs, ended)
                 warnings.update(dict.fromkeys(said))
                 for j, position in enumerate(group.positions):
                     predictions[position] = pb.Prediction(

@@ -19,6 +19,7 @@ from gp.model import FitSettings
 from gp.spaces import FBNetSpace, NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service import registry as registry_module
+from service.errors import CallEndedError
 from service.outputs import ABANDONED_AFTER_S
 from service.registry import LruCache, Registry, describe_key_change, fit_key
 from service.store import MeasurementRow, Store
@@ -111,6 +112,36 @@ def test_whole_space_prediction_is_cached_per_device_version(store_path: Path) -
     device = store.add_measurements(device.id, rows)
     updated = registry.predict(device, space, archs[:5])[0]  # a new version: not the stale cache
     assert np.all(np.abs(np.log(updated.mean_ms / 3.0)) < np.abs(np.log(few.mean_ms / 3.0)))
+    store.close()
+
+
+def test_predictions_come_in_chunks_that_stop_when_the_call_ends(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside the whole space, 100,000 vectors were predicted at once (2.4 GB for 9 s), past
+    their deadline, holding the device's lock (a review, 2026-12-06)."""
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    registry.start()
+    space, archs = NASBench201Space(), all_archs()[:50]
+    device = store.add_measurements(
+        store.register_device("chunked").id,
+        [MeasurementRow(space.name, a, 2.0 + i) for i, a in enumerate(archs[:8])],
+    )
+    whole = registry.predict(device, space, archs)[0]
+    monkeypatch.setattr(registry_module, "PREDICT_CHUNK", 16)
+    chunked = registry.predict(device, space, archs)[0]
+    for name in ("mean_ms", "var_ms", "lower_ms", "upper_ms", "obs_var_log"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-12)
+    asked: list[int] = []
+
+    def ends_after_the_first_chunk() -> bool:
+        asked.append(1)
+        return True
+
+    with pytest.raises(CallEndedError, match="ended while its archs were predicted"):
+        registry.predict(device, space, archs, ends_after_the_first_chunk)
+    assert asked == [1]
     store.close()
 
 
