@@ -10,7 +10,7 @@ import itertools
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
@@ -228,20 +228,17 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         for a 3-feature query of a device measured with 4 features), given as if it knew. An
         upload of one would start a second model of the device, of its few vectors, and such
         queries would be answered from it. ``way_out`` ends the message."""
-        if (
-            not isinstance(space, VectorSpace)
-            or self.registry.measurements(device, space_key(space)).archs
-        ):
-            return
-        archs, _ = self.store.measurements(device.id, VectorSpace.name, device.version)
-        # Its own length too, where all its vectors of it are beyond the space's bound now.
-        measured = sorted({vector_dim(arch) for arch in archs} - {space.dim})
-        if measured:
-            lengths = " or ".join(str(dim) for dim in measured)
-            raise InvalidRequestError(
-                f"{where}expected {lengths} features (the length of {device.name}'s measured"
-                f" vectors), got {space.dim}{way_out}"
-            )
+        if self._of_a_new_length(device, space):
+            archs, _ = self.store.measurements(device.id, VectorSpace.name, device.version)
+            _refuse_other_lengths(device, space, archs, where, way_out)
+
+    def _of_a_new_length(self, device: DeviceRecord, space: SearchSpace) -> bool:
+        """Whether ``space`` is of vectors of a length the device has no measurements of (that
+        this server has seen)."""
+        return (
+            isinstance(space, VectorSpace)
+            and not self.registry.measurements(device, space_key(space)).archs
+        )
 
     @staticmethod
     def _suggest_space(
@@ -294,12 +291,25 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         # No answer about the device sees half of this.
         ended = _ended(context)
         with self.registry.consistent(device, context.time_remaining(), ended) as device:
-            # Under the lock: two uploads of new lengths at once would both find none measured.
-            for group in group_by_space(parsed).values():
-                where = f"measurement {group.positions[0]}: "
-                self._check_vector_length(device, group.space, where, UPLOAD_WAY_OUT)
+            new_lengths = [
+                g for g in group_by_space(parsed).values() if self._of_a_new_length(device, g.space)
+            ]
+
+            def refuse_new_lengths(stored: Callable[[str], list[str]]) -> None:
+                # In the store's write transaction: two uploads of new lengths at once, through
+                # two servers of one store, both found none measured (a review, 2026-12-06).
+                for group in new_lengths:
+                    where = f"measurement {group.positions[0]}: "
+                    archs = stored(VectorSpace.name)
+                    _refuse_other_lengths(device, group.space, archs, where, UPLOAD_WAY_OUT)
+
             device, stored_now = self.store.add_batch(
-                device.id, rows, request.request_id, context.time_remaining(), ended
+                device.id,
+                rows,
+                request.request_id,
+                context.time_remaining(),
+                ended,
+                refuse_new_lengths if new_lengths else None,
             )
             self.registry.invalidate(device.id)
             surprising = self._surprising(device, parsed, stored_now)
@@ -534,6 +544,21 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         more = len(page) < len(rows)
         token = str(rows[len(page) - 1][0]) if more else ""
         return pb.ListMeasurementsResponse(measurements=page, next_page_token=token)
+
+
+def _refuse_other_lengths(
+    device: DeviceRecord, space: SearchSpace, archs: Sequence[str], where: str, way_out: str
+) -> None:
+    """Refuses ``space``'s vectors where the device's measured ``archs`` are all of other
+    lengths (see ``_check_vector_length``)."""
+    # Its own length too, where all its vectors of it are beyond the space's bound now.
+    measured = sorted({vector_dim(arch) for arch in archs} - {space.dim})
+    if measured:
+        lengths = " or ".join(str(dim) for dim in measured)
+        raise InvalidRequestError(
+            f"{where}expected {lengths} features (the length of {device.name}'s measured"
+            f" vectors), got {space.dim}{way_out}"
+        )
 
 
 def _ended(context: grpc.ServicerContext) -> Ended:

@@ -41,7 +41,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +158,9 @@ _LATER_INDEXES = (
 )
 #: The measurements that count now: those no deletion has deleted.
 _LIVE = "deleted_by IS NULL"
+#: A check of a batch before it is stored (:meth:`Store.add_batch`), given a reader of the
+#: device's live archs in a space.
+BatchCheck = Callable[[Callable[[str], list[str]]], None]
 #: A device's live measurements of one arch: the rows a deletion marks.
 _ARCH_ROWS = f" WHERE device_id = ? AND search_space = ? AND arch = ? AND {_LIVE}"
 
@@ -700,6 +703,7 @@ class Store:
         request_id: str = "",
         timeout: float | None = None,
         ended: Ended = never,
+        check: BatchCheck | None = None,
     ) -> AddedBatch:
         """Stores ``rows`` as one batch in one transaction; returns the updated device, and
         whether the batch was stored now (told by the transaction: another process may have
@@ -711,6 +715,10 @@ class Store:
         it is not stored again; with other rows it is an error (InvalidRequestError), not a
         silent loss. It waits for the store's write lock as :meth:`_transaction` does, at most
         ``timeout`` seconds, and no longer than the call waiting lasts (``ended``).
+
+        ``check``, where given, is called in the transaction before a new batch is stored,
+        with a reader of the device's live archs in a space: what it raises refuses the batch
+        against what every process has stored, not what this one has seen.
         """
         if not rows:  # a client's check that it may write: the store must be in place too
             self._check_in_place()
@@ -727,6 +735,8 @@ class Store:
                 ):
                     raise _reused(request_id)
                 return AddedBatch(_record(db, device_id), stored=False)
+            if check is not None:
+                check(lambda space: _live_archs(db, device_id, space))
             _insert_batch(db, device_id, rows, request_id)
         return AddedBatch(self.get(device_id), stored=True)
 
@@ -1139,3 +1149,13 @@ def _record(db: sqlite3.Connection, device_id: int) -> DeviceRecord:
         version=int(row[4]),
         measurement_count=int(row[5]),
     )
+
+
+def _live_archs(db: sqlite3.Connection, device_id: int, search_space: str) -> list[str]:
+    """The canonical archs of a device's live measurements in one space, read in ``db``'s
+    transaction."""
+    rows = db.execute(
+        f"SELECT arch FROM measurements WHERE device_id = ? AND search_space = ? AND {_LIVE}",
+        (device_id, search_space),
+    )
+    return [str(arch) for (arch,) in rows]

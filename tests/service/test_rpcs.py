@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from math import inf
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -749,6 +750,30 @@ def test_an_upload_of_another_vector_length_than_the_devices_is_refused_whole(
     # Its vectors all deleted, it takes a new length as a device never measured does.
     assert uploaded(stub, "vec-upload", slipped).device_total == 3
     stub.Predict(pb.PredictRequest(device="vec-upload", archs=quads))
+
+
+def test_vectors_of_a_new_length_are_checked_against_what_another_process_stored(
+    stub: pb_grpc.LatencyEstimatorStub, server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check ran before the store's write transaction: two servers of one store, taking
+    3- and 4-feature vectors of a new device at once, stored both lengths (32 devices of 40
+    in a review's run, 2026-12-06)."""
+    device = server.store.resolve(register(stub, "vec-two-servers").name)
+    add_batch = server.store.add_batch
+
+    def after_another_process(*args: Any, **kwargs: Any) -> Any:
+        other = Store(server.store.path)  # as a second server's connection
+        other.add_measurements(device.id, [MeasurementRow("vector", "1.0,2.0,3.0", 3.0)])
+        other.close()
+        return add_batch(*args, **kwargs)
+
+    monkeypatch.setattr(server.store, "add_batch", after_another_process)
+    quads = vectors([1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(grpc.RpcError) as refused:
+        uploaded(stub, "vec-two-servers", [pb.Measurement(arch=quads[0], latency_ms=4.0)])
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details().startswith("measurement 0: expected 3 features")
+    assert stub.GetDevice(pb.GetDeviceRequest(name="vec-two-servers")).measurement_count == 1
 
 
 def test_vectors_all_beyond_todays_bound_keep_their_length(
