@@ -104,8 +104,9 @@ class RunningServer:
         if dataset is None:
             if marker.exists():
                 logger.warning(
-                    "the import of %s into this store was interrupted: serve with --dataset"
-                    " (or run import-help) to finish it",
+                    "the import of %s into this store is not finished: if it was interrupted"
+                    " (not under way in another process), serve with --dataset (or run"
+                    " import-help) to finish it",
                     marker.read_text().strip(),
                 )
             return
@@ -312,12 +313,19 @@ def _start(
         on_fit=lambda stage, seconds: metrics.fit.labels(stage).observe(seconds),
     )
     importing = threading.Event()
-    # Held from before the first call (see RegisterDevice), and while an interrupted import
-    # waits for a start with --dataset to finish it.
-    if config.dataset is not None or import_marker(store.path).exists():
+    # Held from before the first call (see RegisterDevice), and while an import this server
+    # does not finish is unfinished: interrupted, or another process's under way.
+    marker = import_marker(store.path)
+    awaited = marker if config.dataset is None and marker.exists() else None
+    if config.dataset is not None or awaited is not None:
         importing.set()
     servicer = LatencyEstimatorServicer(
-        store, registry, config.max_batch, importing, suggestion_slots=config.suggestion_slots
+        store,
+        registry,
+        config.max_batch,
+        importing,
+        suggestion_slots=config.suggestion_slots,
+        awaited_import=awaited,
     )
     pb_grpc.add_LatencyEstimatorServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()

@@ -12,6 +12,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -94,6 +95,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         importing: threading.Event | None = None,
         *,
         suggestion_slots: int,
+        awaited_import: Path | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -102,8 +104,20 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         self._free_suggestion_slots = threading.BoundedSemaphore(suggestion_slots)
         #: Set while the start imports its dataset: RegisterDevice waits for it (see there).
         self.importing = importing or threading.Event()
+        #: The marker of an import another process (or none yet) is to finish, which this
+        #: server does not: its removal ends ``importing``.
+        self.awaited_import = awaited_import
 
     # ---- helpers -----------------------------------------------------------------------
+    def _import_finished_elsewhere(self) -> bool:
+        """Whether the import this server waits for, another process's, is done (its marker
+        gone): a server started during one refused registrations until its restart (a
+        review, 2026-12-06)."""
+        if self.awaited_import is None or self.awaited_import.exists():
+            return False
+        self.importing.clear()
+        return True
+
     def _check_batch(self, what: str, size: int, remedy: str = "split the request") -> None:
         if size > self.max_batch:
             raise BatchTooLargeError(
@@ -449,7 +463,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         _check_names(request.name, request.aliases)
         descriptor = _check_descriptor(request.descriptor)
         _check_description(request.description)
-        if self.importing.is_set():
+        if self.importing.is_set() and not self._import_finished_elsewhere():
             # A device registered meanwhile under a table's name got the table merged into its
             # own measurements; under an alias of one it stopped the start, and every restart.
             # "Retry shortly" alone was wrong for an interrupted import that a server without

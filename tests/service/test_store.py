@@ -996,8 +996,12 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
     # Devices still wait for the import, as during it: one named like a table took it, and
     # every later start with --dataset failed (a review, 2026-12-06).
     assert without.importing.is_set()
-    without.stop(grace=0)
+    try:
+        assert_registers_once_the_marker_is_gone(without.port, marker)
+    finally:
+        without.stop(grace=0)
     assert "the import of" in caplog.text and "was interrupted" in caplog.text
+    marker.write_text(f"{root}\n")
 
     running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=path, dataset=root))
     try:
@@ -1005,7 +1009,25 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
         counts = {d.name: d.measurement_count for d in running.store.list_devices()}
     finally:
         running.stop(grace=0)
-    assert counts == dict.fromkeys(tables, NUM_ARCHS) and not marker.exists()
+    assert counts == {**dict.fromkeys(tables, NUM_ARCHS), "early": 0} and not marker.exists()
+
+
+def assert_registers_once_the_marker_is_gone(port: int, marker: Path) -> None:
+    """RegisterDevice on the server at ``port`` is refused while the import ``marker`` is
+    there, and taken once it is gone: another process finished that import, and a server
+    started during it refused registrations until its restart (a review, 2026-12-06)."""
+    import grpc
+
+    from service._proto.latency.v1 import latency_pb2 as pb
+    from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.LatencyEstimatorStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.RegisterDevice(pb.RegisterDeviceRequest(name="early"))
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        marker.unlink()
+        assert stub.RegisterDevice(pb.RegisterDeviceRequest(name="early")).name == "early"
 
 
 def test_devices_are_registered_once_a_first_start_has_imported_its_dataset(
