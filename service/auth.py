@@ -115,4 +115,12 @@ def _refusal(
     def refuse(request: Any, context: grpc.ServicerContext) -> Any:
         context.abort(code, message)
 
-    return wrap_unary(handler, refuse)
+    # The request unread: a 64 MiB upload without a token was parsed whole before its refusal,
+    # 2.5 s and 1.6 GB of the server's (a review, 2026-12-06).
+    return wrap_unary(handler, refuse, deserializer=_unread)
+
+
+def _unread(data: bytes) -> bytes:
+    """The deserializer of a request refused whatever it holds: nothing read (None would be
+    grpc's sign of a request that could not be read, INTERNAL)."""
+    return b""

@@ -169,16 +169,20 @@ class LruCache(Generic[K, V]):
 
 
 def _predicted_in_chunks(
-    posterior: DevicePosterior, rows: torch.Tensor, ended: Ended
+    posterior: DevicePosterior,
+    rows: Callable[[Sequence[str]], torch.Tensor],
+    archs: Sequence[str],
+    ended: Ended,
 ) -> LatencyPrediction:
-    """``posterior.predict(rows)``, PREDICT_CHUNK rows at a time, stopping where the call has
-    ended: 100,000 vectors at once took 2.4 GB for 9 s, and ran on past their deadline
-    holding the device's lock (a review, 2026-12-06)."""
+    """``posterior.predict(rows(archs))``, PREDICT_CHUNK archs at a time, stopping where the
+    call has ended: 100,000 vectors at once took 2.4 GB for 9 s, and long vectors' parsing
+    and prediction ran on past their deadline holding the device's lock (a review,
+    2026-12-06)."""
     parts = []
-    for start in range(0, max(len(rows), 1), PREDICT_CHUNK):
+    for start in range(0, max(len(archs), 1), PREDICT_CHUNK):
         if start and ended():
             raise CallEndedError("the call ended while its archs were predicted")
-        parts.append(posterior.predict(rows[start : start + PREDICT_CHUNK]))
+        parts.append(posterior.predict(rows(archs[start : start + PREDICT_CHUNK])))
     return LatencyPrediction.concatenated(parts)
 
 
@@ -528,8 +532,8 @@ class Registry:
             use_whole = whole is not None or len(archs) >= WHOLE_SPACE_THRESHOLD
             warnings = model.warnings + _prior_guess_warning(space, model, posterior)
             if model is not estimator.nasbench201 or not use_whole:
-                rows = estimator.rows(model, space, archs)
-                return _predicted_in_chunks(posterior, rows, ended), warnings
+                rows = functools.partial(estimator.rows, model, space)
+                return _predicted_in_chunks(posterior, rows, archs, ended), warnings
             if whole is None:
                 whole = posterior.predict(estimator.all_nasbench201_rows())
             with self._cache_lock:
@@ -587,9 +591,6 @@ class Registry:
         with self.device_lock(device):
             measured = self.measurements(device, space_key(space))
             descriptor = self._descriptor(device, space)
-            pool = suggestion_pool(space, candidates, measured, descriptor)
-            if not pool:
-                raise InvalidRequestError(_nothing_left(device, candidates is None))
             # Only NB201 devices are also conditioned on reference archs (their descriptor's).
             own = self.posterior(device, space)  # the cached one Predict uses
             # Beyond max_conditioning the posterior counts a subsample: the share of drawn
@@ -600,6 +601,11 @@ class Registry:
                 if len(measured.archs) > self.max_conditioning
                 else None
             )
+        # Outside the lock: 800 candidates of 10,000 features are parsed for seconds, and every
+        # Predict of the device waited for them (a review, 2026-12-06).
+        pool = suggestion_pool(space, candidates, measured, descriptor)
+        if not pool:
+            raise InvalidRequestError(_nothing_left(device, candidates is None))
         # Fewer than count when measured archs leave the pool: the caller cannot tell which.
         picks = min(count, len(pool))
         return SuggestionInputs(space, measured, descriptor, pool, picks, own, conditioned)

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from service.errors import (
     StoreIOError,
     StoreMovedError,
 )
-from service.store import MeasurementRow, Store
+from service.store import NEAR_NAME_LONGEST, MeasurementRow, Store
 from tests.helpers import (
     files_capped_at,
     mount_namespace,
@@ -90,6 +91,30 @@ def test_a_name_longer_than_any_is_unknown_without_a_search_for_near_ones(
     )
 
 
+def test_near_names_are_looked_for_only_for_a_short_unknown_name(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """difflib's cost grows with the square of the length: among 990 names of 199 similar
+    characters one unknown name of that length took 4 s of a worker (a review, 2026-12-06)."""
+    from difflib import get_close_matches
+
+    long_name = "raspberry-pi-4-" + "x" * (NEAR_NAME_LONGEST - 15)
+    store.register_device(long_name)
+    compared: list[int] = []
+
+    def counted(word: str, *args: Any, **kwargs: Any) -> list[str]:
+        compared.append(len(word))
+        return get_close_matches(word, *args, **kwargs)
+
+    monkeypatch.setattr("service.store.difflib.get_close_matches", counted)
+    with pytest.raises(DeviceNotFoundError, match="did you mean"):
+        store.resolve(long_name[:-1])
+    with pytest.raises(DeviceNotFoundError) as refused:
+        store.resolve(long_name + "y")
+    assert "did you mean" not in str(refused.value)
+    assert compared == [NEAR_NAME_LONGEST - 1]
+
+
 def test_a_name_longer_in_one_normal_form_than_the_checked_length_is_found(store: Store) -> None:
     """A name is checked as given (at most 200 characters) but stored composed: U+0958 x 150
     is stored as 300 characters, and a 200-character "cafe..." typed decomposed is 250; each
@@ -133,6 +158,7 @@ SMALL_DISKS = (
 MAKE_AND_REOPEN = """
 import sys
 from pathlib import Path
+from typing import Any
 from service.errors import StoreFullError
 from service.store import Store
 for disk in sorted(Path(sys.argv[1]).iterdir(), key=lambda p: int(p.name)):
@@ -171,6 +197,7 @@ def test_a_store_made_on_a_nearly_full_disk_is_whole_or_not_there(tmp_path: Path
 FULL_THROUGH_A_LINK = """
 import sys
 from pathlib import Path
+from typing import Any
 from service.errors import StoreFullError
 from service.store import Store
 [disk] = Path(sys.argv[1]).iterdir()
