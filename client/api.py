@@ -55,6 +55,7 @@ from client.errors import (
     ServerBusyError,
     UnavailableError,
     from_rpc_error,
+    no_answer_within,
     rename_item,
 )
 from client.grammar import decimal
@@ -125,8 +126,13 @@ NB201_INDICES_UNTAKEN = (
 #: Descriptor keys ``latency:<nb201 arch>`` hold reference latencies (ms).
 REFERENCE_LATENCY_PREFIX = "latency:"
 
+#: A number the client takes for a latency, a feature or a descriptor value: numpy's too,
+#: which a type checker refused though they worked (a review, 2026-12-06).
+RealLike = float | np.floating[Any] | np.integer[Any]
+#: A whole number the client takes for a count or a seed.
+WholeLike = int | np.integer[Any]
 #: What :func:`to_architecture` accepts for one architecture.
-ArchLike = str | Sequence[str] | Sequence[float] | np.ndarray | pb.Architecture
+ArchLike = str | Sequence[str] | Sequence[RealLike] | np.ndarray | pb.Architecture
 
 #: The fields of a ``Prediction`` message, also those of :class:`Predictions`.
 PREDICTION_FIELDS = ("mean_ms", "variance_ms2", "lower_ms", "upper_ms")
@@ -298,7 +304,11 @@ class Suggestion:
         )
 
 
-@dataclass(frozen=True)
+#: Suggestions a repr shows.
+REPR_ITEMS = 3
+
+
+@dataclass(frozen=True, repr=False)
 class Suggestions(Sequence[Suggestion]):
     """The suggestions of one call, in pick order (a sequence of :class:`Suggestion`; a slice
     is :class:`Suggestions` too). ``model_version`` is the model that picked them; ``warnings``
@@ -332,6 +342,15 @@ class Suggestions(Sequence[Suggestion]):
     def archs(self) -> list[str]:
         """The suggested arch strings, in pick order."""
         return [item.arch for item in self.items]
+
+    def __repr__(self) -> str:
+        # The first few: every item printed 3 MB for 15,625 picks (a review, 2026-12-06).
+        shown = ", ".join(repr(item) for item in self.items[:REPR_ITEMS])
+        more = f", ... {len(self.items) - REPR_ITEMS} more" if len(self.items) > REPR_ITEMS else ""
+        return (
+            f"Suggestions(items=({shown}{more}), model_version={self.model_version!r},"
+            f" warnings={self.warnings!r})"
+        )
 
 
 #: Smallest p-value a warning prints as a number: further out it tells the model's tails
@@ -714,7 +733,8 @@ def _floats(items: Iterable[object]) -> list[float]:
 
 
 def _float(item: object) -> float:
-    """A vector element as a float; text as :func:`client.grammar.decimal` reads it."""
+    """A number (a vector element, a latency) as a float; text as
+    :func:`client.grammar.decimal` reads it."""
     if isinstance(item, str):
         return decimal(item)
     return float(item)  # type: ignore[arg-type]
@@ -858,7 +878,7 @@ def _alias_list(aliases: object) -> list[str]:
 
 def _measurements(
     name: str,
-    pairs: Mapping[str, float] | Iterable[tuple[ArchLike, float]],
+    pairs: Mapping[str, RealLike] | Iterable[tuple[ArchLike, RealLike]],
     search_space: str | None,
 ) -> list[pb.Measurement]:
     """The messages of ``(arch, latency_ms)`` pairs or a mapping arch -> latency_ms, the
@@ -879,7 +899,8 @@ def _measurement(index: int, pair: object, search_space: str | None) -> pb.Measu
     try:
         if isinstance(latency, bool | np.bool_):  # float() makes True 1 ms
             raise TypeError
-        latency_ms = float(latency)
+        # Text as the CLI reads it: float() took "1_0" as 10 ms (a review, 2026-12-06).
+        latency_ms = _float(latency)
     except (TypeError, ValueError):
         message = f"measurement {index}: latency {latency!r} is not a number"
         raise ClientInputError(message) from None
@@ -1022,7 +1043,14 @@ def _checked_options(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]
     """``options`` as a list of ``(name, value)`` pairs; grpc's own errors for anything else
     ("need more than 1 value to unpack") do not say which argument is wrong."""
     items = [] if isinstance(options, str) or not isinstance(options, Iterable) else list(options)
-    pairs = all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in items)
+    # A value grpc takes: another raised its bare TypeError at the channel (a review).
+    pairs = all(
+        isinstance(i, tuple)
+        and len(i) == 2
+        and isinstance(i[0], str)
+        and isinstance(i[1], int | str | bytes)
+        for i in items
+    )
     if not pairs or (options and not items):
         raise ClientInputError(
             f"options must be (name, value) pairs of grpc options; got {options!r}"
@@ -1081,6 +1109,8 @@ class LatencyClient:
         _check_text(target, "target")  # grpc's own refusal is a bare AttributeError
         if not target.strip():  # grpc accepts it and every call fails UNKNOWN
             raise ClientInputError(f"target is empty: give host:port, e.g. {DEFAULT_TARGET}")
+        if target != target.strip():  # every call failed, after retries, "misformatted"
+            raise ClientInputError(f"target {target!r} has spaces around it")
         # Only the port: a target may be any of grpc's, unlike the CLI's --target (host:port).
         if problem := target_problem(target):
             raise ClientInputError(f"target {problem}")
@@ -1211,6 +1241,8 @@ class LatencyClient:
                 raise self._closed_error() from None
             retryable = RETRIED_ON_IDEMPOTENT if idempotent else RETRIED
             if not isinstance(error, retryable) or attempt == retries:
+                if isinstance(error, DeadlineExceededError):
+                    error.message += no_answer_within(deadline_s)
                 raise error
             # Jitter keeps many clients from retrying in lock-step after a restart.
             pause = delay * random.uniform(0.75, 1.25)
@@ -1419,11 +1451,11 @@ class LatencyClient:
     def suggest(
         self,
         device: str,
-        count: int = 10,
+        count: WholeLike = 10,
         candidates: Iterable[ArchLike] | np.ndarray | None = None,
         strategy: str | None = None,
         search_space: str | None = None,
-        seed: int = 0,
+        seed: WholeLike = 0,
     ) -> Suggestions:
         """The ``count`` architectures whose measurement would teach the model most.
 
@@ -1491,7 +1523,7 @@ class LatencyClient:
     def add_measurements(
         self,
         device: str,
-        pairs: Mapping[str, float] | Iterable[tuple[ArchLike, float]],
+        pairs: Mapping[str, RealLike] | Iterable[tuple[ArchLike, RealLike]],
         search_space: str | None = None,
         request_id: str | None = None,
     ) -> AddResult:
@@ -1542,7 +1574,7 @@ class LatencyClient:
         archs: ArchLike | Iterable[ArchLike] = (),
         search_space: str | None = None,
         request_id: str | None = None,
-        measurements: Mapping[str, float] | Iterable[tuple[ArchLike, float]] = (),
+        measurements: Mapping[str, RealLike] | Iterable[tuple[ArchLike, RealLike]] = (),
     ) -> DeleteResult:
         """Deletes every measurement of ``archs``, and the exact ``measurements``, (each in
         its search space) of ``device``, as one write: a wrong one (a unit slip, an
@@ -1609,7 +1641,7 @@ class LatencyClient:
         self,
         name: str,
         aliases: str | Sequence[str] | None = (),
-        descriptor: Mapping[str, float] | None = None,
+        descriptor: Mapping[str, RealLike] | None = None,
         description: str = "",
     ) -> DeviceInfo:
         """Registers a device. Descriptor keys ``latency:<nb201 arch>`` are reference latencies

@@ -107,6 +107,7 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (``plaintext``:
     the connection was not TLS)."""
     from client.errors import (
+        TIMEOUT_SETTING,
         ClientInputError,
         DeadlineExceededError,
         LatencyServiceError,
@@ -115,8 +116,12 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         UnavailableError,
     )
 
-    if isinstance(exc, DeadlineExceededError):
-        exc.message += " (no answer within --timeout)"  # grpc's words name no option
+    if isinstance(exc, DeadlineExceededError):  # the library's words name its setting
+        setting = f": {TIMEOUT_SETTING})"
+        if setting in exc.message:
+            exc.message = exc.message.replace(setting, ": --timeout)")
+        else:
+            exc.message += " (no answer within --timeout)"
     if isinstance(exc, DeadlineExceededError | UnavailableError) and exc.request_id:
         # An upload given up on may have been stored: adding the file again stored it twice.
         write, command, effect = _REPEATED_WRITES.get(exc.method, _REPEATED_WRITES[""])
@@ -720,7 +725,7 @@ def _file_over_the_limit(file: Path | None) -> Iterator[None]:
         if file is not None and limit is not None and error.message.endswith("the request"):
             error.message += (
                 f": {_input_name(file)} into files of at most {quantity(limit, 'row')} (each"
-                " stored whole or not at all)"
+                " applied whole or not at all)"
             )
         raise
 

@@ -103,9 +103,19 @@ class UnavailableError(LatencyServiceError):
 
 
 class DeadlineExceededError(LatencyServiceError, TimeoutError):
-    """The call did not finish within the client's deadline (``timeout_s``)."""
+    """The call did not finish within the client's deadline (``timeout_s``); its message says
+    how long that was (grpc's "Deadline Exceeded" alone said nothing a caller could act on)."""
 
     code = "DEADLINE_EXCEEDED"
+
+
+#: How a DeadlineExceededError's message names the setting its wait came from.
+TIMEOUT_SETTING = "timeout_s"
+
+
+def no_answer_within(seconds: float, setting: str = TIMEOUT_SETTING) -> str:
+    """What a DeadlineExceededError's message adds: the wait, and the setting that sets it."""
+    return f" (no answer within {seconds:g} s: {setting})"
 
 
 class GenericServiceError(LatencyServiceError):

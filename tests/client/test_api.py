@@ -486,6 +486,11 @@ def test_a_latency_that_is_not_a_number_is_named_by_its_measurement(
 ) -> None:
     with pytest.raises(ClientInputError, match="measurement 1: latency 'fast' is not a number"):
         latency.add_measurements("pi4", [(LIGHT, 1.0), (HEAVY, "fast")])
+    # Text is read as the CLI reads it: float() took "1_0" as 10 ms and full-width digits as
+    # digits (a review, 2026-12-06).
+    for text in ["1_0", "\uff11\uff12", "\u0661\u0662"]:
+        with pytest.raises(ClientInputError, match=f"latency {text!r} is not a number"):
+            latency.add_measurements("pi4", [(HEAVY, text)])
 
 
 def test_arguments_the_wire_cannot_carry_are_typed_errors(latency: LatencyClient) -> None:
@@ -1114,11 +1119,32 @@ def test_suggest(latency: LatencyClient) -> None:
     assert [len(v.features) for v in vectors] == [2, 2]
 
 
-@pytest.mark.parametrize("options", [[("a",)], ["grpc.enable_retries"], [(1, 2)], 5, "abc"])
+@pytest.mark.parametrize(
+    "options",
+    # A value grpc refuses raised its bare TypeError (a review, 2026-12-06).
+    [[("a",)], ["grpc.enable_retries"], [(1, 2)], 5, "abc", [("grpc.keepalive_time_ms", None)]],
+)
 def test_malformed_channel_options_are_a_client_input_error(options: object) -> None:
     # grpc raised a bare ValueError or TypeError ("need more than 1 value to unpack").
     with pytest.raises(ClientInputError, match="options must be"):
         LatencyClient("127.0.0.1:1", options=options)  # type: ignore[arg-type]
+
+
+def test_a_target_with_spaces_around_it_is_refused() -> None:
+    """Every call failed, after its retries, with grpc's "Misformatted domain name"."""
+    with pytest.raises(ClientInputError, match="has spaces around it"):
+        LatencyClient(" 127.0.0.1:1")
+
+
+def test_a_long_suggestions_repr_shows_the_first_few() -> None:
+    """It printed every suggestion: 3 MB for the whole NB201 space (a review, 2026-12-06)."""
+    from client.api import Suggestion, Suggestions
+
+    items = tuple(Suggestion(f"arch{i}", "nasbench201", 1.0, 0.5) for i in range(1000))
+    picks = Suggestions(items, "v-1")
+    text = repr(picks)
+    assert len(text) < 600 and "arch2" in text and "arch3" not in text
+    assert "... 997 more" in text and "model_version='v-1'" in text
 
 
 def test_predictions_compare_by_value() -> None:
@@ -1415,9 +1441,14 @@ def test_a_read_whose_deadline_passed_is_not_retried(
 
     monkeypatch.setattr(latency._stub, "GetDevice", too_slow)
     latency.retries = 2
-    with pytest.raises(DeadlineExceededError):
+    latency.timeout_s = 7.5
+    with pytest.raises(DeadlineExceededError) as late:
         latency.device("pi4")
     assert len(calls) == 1
+    # grpc's "Deadline Exceeded" alone said nothing a caller could act on (a review).
+    assert str(late.value) == (
+        "Deadline Exceeded (no answer within 7.5 s: timeout_s) [DEADLINE_EXCEEDED]"
+    )
 
 
 def test_batch_limit_is_resource_exhausted(store_path: Path, model_cache: dict) -> None:

@@ -874,6 +874,29 @@ def test_an_upload_past_its_deadline_names_the_id_that_repeats_it_once(
     assert listed.stdout.count(LIGHT) == 1
 
 
+def test_a_call_past_its_deadline_names_the_wait_and_the_option(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library names its setting (timeout_s); the CLI, its option (a review)."""
+    from types import SimpleNamespace
+
+    import grpc
+
+    from tests.helpers import FakeRpcError
+
+    def too_slow(request: object, **kwargs: object) -> None:
+        raise FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+    call = LatencyClient._call
+
+    def late(self: LatencyClient, method: str, request: object, *args: object, **kwargs: bool):
+        return call(self, method, request, SimpleNamespace(**{method: too_slow}), **kwargs)
+
+    monkeypatch.setattr(LatencyClient, "_call", late)
+    failed = run(target, "--timeout", "2.5", "devices")
+    assert "error: Deadline Exceeded (no answer within 2.5 s: --timeout)" in failed.stderr
+
+
 def test_a_deletion_past_its_deadline_names_the_command_that_repeats_it(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
