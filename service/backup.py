@@ -32,6 +32,7 @@ from service.store import (
     check_header,
     check_schema,
     exists,
+    is_corruption,
     journal_left,
     measurement_total,
     out_of_space,
@@ -200,5 +201,7 @@ def _backup_error(exc: sqlite3.Error | OSError, store: Path, out: Path) -> Backu
             )
     if full:
         return BackupError(f"{out}: its disk is full, so no backup was written; free space")
+    if isinstance(exc, sqlite3.Error) and is_corruption(exc):  # serve's words for it, not SQLite's
+        return BackupError(f"store {store} is corrupt ({exc}); no backup was written")
     reason = exc.strerror if isinstance(exc, OSError) else str(exc)
     return BackupError(f"cannot back up store {store} to {out}: {reason}; no backup was written")

@@ -244,7 +244,8 @@ def _import_help(args: argparse.Namespace) -> int:
                 marker.read_text().strip(),
             )
         marker.unlink(missing_ok=True)
-    except (DatasetError, DeviceExistsError) as exc:
+    except (DatasetError, DeviceExistsError, StoreError) as exc:  # StoreError: at its opening
+        # A corrupt store's was "cannot start", as if a server had failed (a review).
         logging.getLogger("service").error("cannot import: %s", exc)
         return 2
     # A device an interrupted import left without all its archs was counted nowhere.

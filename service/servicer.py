@@ -470,9 +470,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             # --dataset never finishes (a review, 2026-12-06).
             raise NotReadyError(
                 "the store's first import of its dataset is not done: devices can be"
-                " registered once it is (while the server imports it, retry shortly; if it"
-                " was interrupted, as the server's log says, restart it with --dataset, or run"
-                " import-help and then restart it)"
+                " registered once it is (while a server imports it, retry shortly; if it was"
+                " interrupted, as the server's log says, restart it with --dataset, or run"
+                " import-help, and restart it to fit on the tables)"
             )
         device = self.store.register_device(
             request.name,

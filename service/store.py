@@ -74,6 +74,13 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A SQLite file starts with a 100-byte header; a shorter (or empty) store file was cut off.
 SQLITE_HEADER_BYTES = 100
 _CORRUPTION_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def is_corruption(exc: sqlite3.Error) -> bool:
+    """Whether SQLite found the database corrupt (or no database)."""
+    return primary_code(exc) in _CORRUPTION_CODES
+
+
 #: Free bytes below which a disk I/O error is taken for a full disk: less than SQLite's pages
 #: of a -shm file (32 KiB) or of a write's log.
 SPACE_LEFT_BYTES = 1024 * 1024
@@ -512,7 +519,7 @@ class Store:
                     " system may have gone read-only after errors, or the disk failed; try"
                     " again once it is fixed"
                 ) from exc
-            if code in _CORRUPTION_CODES:
+            if is_corruption(exc):
                 raise StoreCorruptError(f"store {self.path} is corrupt ({exc}); {_ADVICE}") from exc
             if code in _ACCESS_CODES:
                 raise StoreAccessError(f"cannot write store {self.path}: {exc}") from exc

@@ -125,7 +125,11 @@ def refusals(tmp_path: Path, store_path: Path) -> dict[str, tuple[list[str], str
     (tmp_path / "notes.txt").write_text("arch,latency\n")
     out, earlier = tmp_path / "backup.sqlite", tmp_path / "earlier.sqlite"
     earlier.write_text("last week's\n")
+    truncated = tmp_path / "truncated.sqlite"
+    truncated.write_bytes(store_path.read_bytes()[: store_path.stat().st_size * 2 // 5])
     return {
+        # SQLite's bare "database disk image is malformed" (a review, 2026-12-06).
+        "STORE truncated": ([str(truncated), str(out)], f"store {truncated} is corrupt ("),
         "OUT exists": (
             [str(store_path), str(earlier)],
             f"{earlier} exists: give another name, or --force to replace it",
@@ -160,6 +164,7 @@ def refusals(tmp_path: Path, store_path: Path) -> dict[str, tuple[list[str], str
     "case",
     [
         "OUT exists",
+        "STORE truncated",
         "STORE missing",
         "STORE no SQLite file",
         "STORE of another schema",

@@ -341,7 +341,8 @@ def test_import_help_refuses_a_store_of_another_schema(
     path, fragment = foreign
     argv = ["import-help", str(help_dataset_dir), "--store", str(path), "--devices", "raspi4"]
     assert main(argv) == 2
-    assert f"cannot start: store {path} has another schema ({fragment})" in caplog.text
+    # "cannot start", as if a server had failed (a review, 2026-12-06).
+    assert f"cannot import: store {path} has another schema ({fragment})" in caplog.text
 
 
 def test_a_store_sqlite_cannot_open_is_refused_by_name(healthy: Path) -> None:
@@ -378,7 +379,8 @@ def test_store_on_a_read_only_mount_is_refused_in_one_line(
         argv += [str(help_dataset_dir), "--devices", "raspi4"]
     result = run_python(["-m", "service", *argv], [*read_only_mount, str(healthy.parent)])
     assert result.returncode == 2, result.stderr
-    assert f"cannot start: {message.format(store=path)}" in result.stderr, result.stderr
+    failed = "cannot start" if command == "serve" else "cannot import"
+    assert f"{failed}: {message.format(store=path)}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
 
