@@ -118,6 +118,15 @@ class UploadCheck(NamedTuple):
     warnings: tuple[str, ...]
 
 
+class DeviceState(NamedTuple):
+    """A device's data in one space, read under its lock (:meth:`Registry.device_state`)."""
+
+    measured: Measurements
+    descriptor: dict[str, float] | None
+    #: The model and posterior that Predict answers the device with.
+    own: tuple[LatencyModel, DevicePosterior]
+
+
 class SuggestionInputs(NamedTuple):
     """What a device's suggestion is chosen from, read under its lock
     (:meth:`Registry.suggestion_inputs`)."""
@@ -565,18 +574,32 @@ class Registry:
             check.warnings,
         )
 
+    def device_state(self, device: DeviceRecord, space: SearchSpace) -> DeviceState:
+        """The device's measurements in ``space``, descriptor and posterior, read under its
+        lock: taken under :meth:`consistent`, they are of the version it yields."""
+        with self.device_lock(device):
+            measured = self.measurements(device, space_key(space))
+            descriptor = self._descriptor(device, space)
+            # Only NB201 devices are also conditioned on reference archs (their descriptor's).
+            own = self.posterior(device, space)  # the cached one Predict uses
+        return DeviceState(measured, descriptor, own)
+
     def suggestion_inputs(
         self,
         device: DeviceRecord,
         space: SearchSpace,
         count: int,
         candidates: Sequence[str] | None,
+        state: DeviceState | None = None,
     ) -> SuggestionInputs:
         """What a suggestion of up to ``count`` archs of the candidates (NB201 by default: the
         whole space) is chosen from: the archs the device is not yet conditioned on
-        (measurements and reference archs), and its posterior, read under the device's lock.
-        The pick itself (:meth:`suggest`) needs no lock. Candidates of other spaces are
-        required, as SuggestSamples checks before it calls this.
+        (measurements and reference archs), and its posterior, read under the device's lock
+        (:meth:`device_state`; ``state`` where the caller read it). The pool is built, and the
+        pick made (:meth:`suggest`), without the lock: 800 candidates of 10,000 features are
+        parsed for seconds, and every Predict of the device waited for them (a review,
+        2026-12-06). Candidates of other spaces are required, as SuggestSamples checks before
+        it calls this.
 
         Raises:
             InvalidRequestError: ``count`` above the number of candidates given (repeats
@@ -588,21 +611,15 @@ class Registry:
             raise InvalidRequestError(
                 f"count must be between 1 and the pool size {offered}, got {count}"
             )
-        with self.device_lock(device):
-            measured = self.measurements(device, space_key(space))
-            descriptor = self._descriptor(device, space)
-            # Only NB201 devices are also conditioned on reference archs (their descriptor's).
-            own = self.posterior(device, space)  # the cached one Predict uses
-            # Beyond max_conditioning the posterior counts a subsample: the share of drawn
-            # picks is over every arch the device is conditioned on (a loop of single picks
-            # alternates), not stuck at the subsample's count.
-            conditioned = (
-                len(conditioned_archs(space, measured, descriptor))
-                if len(measured.archs) > self.max_conditioning
-                else None
-            )
-        # Outside the lock: 800 candidates of 10,000 features are parsed for seconds, and every
-        # Predict of the device waited for them (a review, 2026-12-06).
+        measured, descriptor, own = state or self.device_state(device, space)
+        # Beyond max_conditioning the posterior counts a subsample: the share of drawn picks
+        # is over every arch the device is conditioned on (a loop of single picks alternates),
+        # not stuck at the subsample's count.
+        conditioned = (
+            len(conditioned_archs(space, measured, descriptor))
+            if len(measured.archs) > self.max_conditioning
+            else None
+        )
         pool = suggestion_pool(space, candidates, measured, descriptor)
         if not pool:
             raise InvalidRequestError(_nothing_left(device, candidates is None))

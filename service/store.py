@@ -1121,9 +1121,9 @@ def _lookup(db: sqlite3.Connection, name: str) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-#: The longest unknown name near names are looked for: difflib's cost grows with the square
-#: of the length (a lookup of 199 characters among 990 names of that length took 4 s; of 48,
-#: about 0.2 s), and a mistyped name is a short one.
+#: Names are compared for near ones by this many first characters: difflib's cost grows with
+#: the square of the length (a lookup of 199 characters among 990 names of that length took
+#: 4 s; of 48, about 0.2 s), and a longer name's slip past them leaves its start as typed.
 NEAR_NAME_LONGEST = 48
 
 
@@ -1131,11 +1131,11 @@ def _near_names(known: Sequence[tuple[str, int]], name: str) -> str:
     """`` (did you mean 'pi4'?)``, naming the ``known`` ``(name or alias, device id)`` nearest
     ``name`` (one per device), or "" when none is near: a name is mistyped more often than
     unregistered, and names are case-sensitive ("PI4" is not pi4)."""
-    if len(name) > NEAR_NAME_LONGEST:
-        return ""
-    spelled = {str(other).casefold(): (str(other), int(device)) for other, device in known}
+    spelled: dict[str, tuple[str, int]] = {}
+    for other, device in known:  # by their first characters (NEAR_NAME_LONGEST)
+        spelled.setdefault(str(other).casefold()[:NEAR_NAME_LONGEST], (str(other), int(device)))
     nearest: dict[int, str] = {}  # closest first
-    for key in difflib.get_close_matches(name.casefold(), spelled, n=3):
+    for key in difflib.get_close_matches(name.casefold()[:NEAR_NAME_LONGEST], spelled, n=3):
         other, device = spelled[key]
         nearest.setdefault(device, repr(other))
     return f" (did you mean {' or '.join(nearest.values())}?)" if nearest else ""

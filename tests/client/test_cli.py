@@ -1380,7 +1380,7 @@ def test_a_file_over_the_servers_limit_says_how_to_split_it(
             refused = run(target, command, "-d", "big", "-f", str(file))
             assert_one_line_error(
                 refused,
-                f"split the request: {file} into files of at most 1 row (each stored whole",
+                f"split the request: {file} into files of at most 1 row (each applied whole",
             )
     finally:
         running.stop(grace=0)

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -948,16 +949,7 @@ def test_an_interrupted_run_says_what_it_had_uploaded(
 ) -> None:
     """Before, only Ctrl-C said so: a server that went away in round 2 ended the run with its
     error alone, and the user could not tell that round 1 had been uploaded."""
-    measure_round = loop.measure_round
-    calls: list[int] = []
-
-    def interrupted_second_round(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise stop
-        return measure_round(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "measure_round", interrupted_second_round)
+    stop_in_the_second_round(monkeypatch, stop)
     assert_interrupted_after_one_round(target, "stopped", "--rounds", "3")
     with LatencyClient(target) as latency:
         assert latency.device("stopped").measurement_count == 2
@@ -1001,6 +993,24 @@ def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
     assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
 
 
+def stop_in_the_second_round(
+    monkeypatch: pytest.MonkeyPatch, stop: BaseException | Callable[[], object]
+) -> None:
+    """Makes a run's second round raise ``stop``, or call it (to send a signal) and go on."""
+    measure_round = loop.measure_round
+    calls: list[int] = []
+
+    def stopped_second_round(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            if isinstance(stop, BaseException):
+                raise stop
+            stop()
+        return measure_round(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "measure_round", stopped_second_round)
+
+
 def assert_interrupted_after_one_round(target: str, device: str, *options: str) -> str:
     """Registers ``device`` and runs ``measure --suggested 2 OPTIONS`` on it, which must fail
     saying that its first round, 2 archs, had been uploaded."""
@@ -1032,17 +1042,8 @@ def test_a_run_interrupted_after_registering_says_the_device_stays_registered(
 def test_sigterm_stops_a_run_as_ctrl_c_does(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGTERM (timeout, systemd, a cancelled CI job) ended the run at once: no word of what it
     had uploaded, and on a terminal the bars' cursor stayed hidden (a review, 2026-12-06)."""
-    measure_round = loop.measure_round
-    calls: list[int] = []
-
-    def terminated_second_round(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return measure_round(*args, **kwargs)
-
     before = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(loop, "measure_round", terminated_second_round)
+    stop_in_the_second_round(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGTERM))
     assert_interrupted_after_one_round(target, "terminated", "--rounds", "3")
     assert signal.getsignal(signal.SIGTERM) == before
 
@@ -1053,16 +1054,7 @@ def test_the_interrupted_line_outlives_the_bars_on_a_terminal(
     """It was printed under the running bars, and their last redraw erased it: on a terminal
     the user saw no "interrupted" line (a review, 2026-12-06)."""
     monkeypatch.setenv("FORCE_COLOR", "1")  # rich draws as on a terminal
-    measure_round = loop.measure_round
-    calls: list[int] = []
-
-    def interrupted_second_round(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return measure_round(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "measure_round", interrupted_second_round)
+    stop_in_the_second_round(monkeypatch, KeyboardInterrupt())
     with LatencyClient(target) as latency:
         latency.register_device("stopped-on-a-terminal")
     options = ["--suggested", "2", "--rounds", "3", *FAST_FLAGS]

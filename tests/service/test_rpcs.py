@@ -18,6 +18,7 @@ from gp.data import load_help_dataset
 from gp.estimator import LatencyEstimator
 from gp.spaces.fbnet import random_archs
 from gp.spaces.nasbench201 import all_archs
+from service import registry as registry_module
 from service import servicer as servicer_module
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
@@ -348,6 +349,25 @@ def test_a_device_answers_and_takes_uploads_while_a_suggestion_for_it_is_chosen(
     picks = suggestion.result()
     assert picks.model_version == before.model_version != after.model_version
     assert len(picks.suggestions) == 3
+
+
+def test_a_suggestion_s_pool_is_built_without_its_device_s_lock(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """800 candidates of 10,000 features are parsed for seconds, and every Predict of the
+    device waited for them: a first fix released the registry's lock, but the servicer's
+    hold (consistent) went on (a review, 2026-12-06)."""
+    device = server.store.resolve(register(stub, "pooled").name)
+    owned: list[bool] = []
+    pool = registry_module.suggestion_pool
+
+    def watched(*args: Any) -> list[str]:
+        owned.append(server.registry._device_locks[device.id]._is_owned())  # type: ignore[attr-defined]
+        return pool(*args)
+
+    monkeypatch.setattr(registry_module, "suggestion_pool", watched)
+    stub.SuggestSamples(pb.SuggestSamplesRequest(device="pooled", count=2, strategy="random"))
+    assert owned == [False]
 
 
 def test_suggestions_beyond_half_the_workers_are_turned_away_busy(
