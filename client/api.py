@@ -44,6 +44,7 @@ import numpy.typing as npt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from client.errors import (
+    LIBRARY_SETTINGS,
     AlreadyExistsError,
     ClientInputError,
     DeadlineExceededError,
@@ -735,6 +736,8 @@ def _floats(items: Iterable[object]) -> list[float]:
 def _float(item: object) -> float:
     """A number (a vector element, a latency) as a float; text as
     :func:`client.grammar.decimal` reads it."""
+    if isinstance(item, bytes | bytearray):  # np.bytes_ too: float() read b"1_0" as 10
+        item = item.decode("ascii")  # UnicodeDecodeError is a ValueError: not a number
     if isinstance(item, str):
         return decimal(item)
     return float(item)  # type: ignore[arg-type]
@@ -805,7 +808,7 @@ def _nth_architecture(
 def _seconds_from_env(text: str) -> float:
     """``$LATENCY_TIMEOUT``'s value: finite seconds above 0."""
     try:
-        seconds = float(text)
+        seconds = decimal(text)  # float() read "1_0" as 10 s (a review, 2026-12-06)
     except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds > 0):
@@ -1053,7 +1056,8 @@ def _checked_options(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]
     )
     if not pairs or (options and not items):
         raise ClientInputError(
-            f"options must be (name, value) pairs of grpc options; got {options!r}"
+            f"options must be (name, value) pairs of grpc options, each value an int, str or"
+            f" bytes; got {options!r}"
         )
     return items
 
@@ -1242,7 +1246,8 @@ class LatencyClient:
             retryable = RETRIED_ON_IDEMPOTENT if idempotent else RETRIED
             if not isinstance(error, retryable) or attempt == retries:
                 if isinstance(error, DeadlineExceededError):
-                    error.message += no_answer_within(deadline_s)
+                    error.waited = (deadline_s, attempt + 1)
+                    error.message += no_answer_within(*error.waited, LIBRARY_SETTINGS)
                 raise error
             # Jitter keeps many clients from retrying in lock-step after a restart.
             pause = delay * random.uniform(0.75, 1.25)

@@ -107,21 +107,23 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (``plaintext``:
     the connection was not TLS)."""
     from client.errors import (
-        TIMEOUT_SETTING,
+        LIBRARY_SETTINGS,
         ClientInputError,
         DeadlineExceededError,
         LatencyServiceError,
         NotFoundError,
         UnauthenticatedError,
         UnavailableError,
+        no_answer_within,
     )
 
-    if isinstance(exc, DeadlineExceededError):  # the library's words name its setting
-        setting = f": {TIMEOUT_SETTING})"
-        if setting in exc.message:
-            exc.message = exc.message.replace(setting, ": --timeout)")
-        else:
+    if isinstance(exc, DeadlineExceededError):  # the library's words name its settings
+        if exc.waited is None:
             exc.message += " (no answer within --timeout)"
+        else:
+            said = no_answer_within(*exc.waited, LIBRARY_SETTINGS)
+            options = no_answer_within(*exc.waited, ("--timeout", "--retries"))
+            exc.message = exc.message.replace(said, options)
     if isinstance(exc, DeadlineExceededError | UnavailableError) and exc.request_id:
         # An upload given up on may have been stored: adding the file again stored it twice.
         write, command, effect = _REPEATED_WRITES.get(exc.method, _REPEATED_WRITES[""])

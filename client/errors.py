@@ -107,15 +107,22 @@ class DeadlineExceededError(LatencyServiceError, TimeoutError):
     how long that was (grpc's "Deadline Exceeded" alone said nothing a caller could act on)."""
 
     code = "DEADLINE_EXCEEDED"
+    #: The wait of each attempt and the number of attempts, where the client library timed
+    #: them (its message then says so).
+    waited: tuple[float, int] | None = None
 
 
-#: How a DeadlineExceededError's message names the setting its wait came from.
-TIMEOUT_SETTING = "timeout_s"
+#: The library's names of the settings a DeadlineExceededError's wait came from.
+LIBRARY_SETTINGS = ("timeout_s", "retries")
 
 
-def no_answer_within(seconds: float, setting: str = TIMEOUT_SETTING) -> str:
-    """What a DeadlineExceededError's message adds: the wait, and the setting that sets it."""
-    return f" (no answer within {seconds:g} s: {setting})"
+def no_answer_within(seconds: float, attempts: int, settings: tuple[str, str]) -> str:
+    """What a DeadlineExceededError's message adds: the wait of each of ``attempts``, and the
+    ``settings`` (timeout, retries) that set them. Retried, the call waited that many times
+    as long (a review, 2026-12-06)."""
+    if attempts == 1:
+        return f" (no answer within {seconds:g} s: {settings[0]})"
+    return f" (no answer within {seconds:g} s, {attempts} times: {', '.join(settings)})"
 
 
 class GenericServiceError(LatencyServiceError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -393,13 +394,27 @@ def _written_in_place(path: Path) -> bool:
     piped, it was refused (a review, 2026-12-06)."""
     if str(path) == STDOUT:
         return True
-    try:
-        target = path.stat()
-    except (OSError, ValueError):  # not there (yet), or no name a file can have
+    target = _status(path)
+    if target is None:
         return False
-    if stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode):
+    # stdout's file whatever it is: a socket under systemd was refused (a review).
+    stream = stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode)
+    return stream or _stream_of(target) is not None
+
+
+def _to_stdout(path: Path) -> bool:
+    """Whether a report to ``path`` goes to stdout: ``-``, or stdout's file (/dev/stdout)."""
+    if str(path) == STDOUT:
         return True
-    return stat.S_ISREG(target.st_mode) and _stream_of(target) is not None
+    target = _status(path)
+    return target is not None and _stream_of(target) is sys.stdout
+
+
+def _status(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except (OSError, ValueError):  # not there (yet), or no name a file can have
+        return None
 
 
 def _stream_of(target: os.stat_result) -> TextIO | None:
@@ -441,7 +456,9 @@ def write_report(path: Path, text: str) -> None:
 def _write_in_place(path: Path, text: str) -> None:
     """``text`` and a newline written into ``path``, after what stdout and stderr wrote there."""
     stream = sys.stdout if str(path) == STDOUT else _stream_of(path.stat())
-    if stream is not None:  # its buffer first: the table comes before the report
+    if str(path) == STDOUT and stream is None:  # closed (>&-): "-" is no file to make
+        raise OSError(errno.EBADF, "stdout is closed")
+    if stream is not None:  # its buffer first: what was printed comes before the report
         stream.write(text + "\n")
         stream.flush()
         return
@@ -488,8 +505,9 @@ def main(argv: list[str] | None = None) -> int:
             model, dataset, fold.targets, strategies, args.seeds, args.samples, timings
         )
     rows = aggregate(results)
-    # With the report on stdout, the table goes to stderr: stdout stays JSON alone.
-    table_file = sys.stderr if str(args.json) == STDOUT else sys.stdout
+    # With the report on stdout (``-``, /dev/stdout), the table goes to stderr: stdout stays
+    # JSON alone, which `--json /dev/stdout | jq` could not read (a review, 2026-12-06).
+    table_file = sys.stderr if args.json is not None and _to_stdout(args.json) else sys.stdout
     print_table(rows, table_file)
     report = {
         "rows": rows,
@@ -527,7 +545,8 @@ def _unwritten(path: Path, exc: OSError | RuntimeError, text: str) -> str:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     saved = _saved_aside(text)
     aside = f"; the report is saved in {saved}" if saved else ""
-    return f"error: cannot write --json {path}: {reason} (in {path.parent}){aside}"
+    where = "" if _written_in_place(path) else f" (in {path.parent})"
+    return f"error: cannot write --json {path}: {reason}{where}{aside}"
 
 
 def _nan_as_null(value: Any) -> Any:

@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import re
+import shutil
 import stat
 import tempfile
 import time
@@ -34,6 +35,8 @@ _NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.
 def output_path_problem(path: Path) -> str | None:
     """Why ``path`` could not be written (a folder itself, its folder missing or read-only),
     or None."""
+    if _is_stream(path):  # written into: its folder (/dev) need take no file
+        return None
     try:
         if path.is_dir():
             return f"{path} is a folder: give a file name"
@@ -51,9 +54,25 @@ def output_path_problem(path: Path) -> str | None:
         return f"{path}: cannot write in {folder} ({exc.strerror or exc})"
 
 
+def _is_stream(path: Path) -> bool:
+    """Whether ``path`` is a device (``/dev/null``) or a pipe: what is written into, not
+    replaced."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _copy_into(source: Path, target: Path) -> None:
+    with source.open("rb") as read, target.open("wb") as written:
+        shutil.copyfileobj(read, written)
+
+
 def write_atomically(path: Path, content: str | bytes) -> None:
     """Writes ``content`` to ``path`` through a temporary file beside it: a failure (a full
-    disk, Ctrl-C) leaves no half-written file. A file it replaces keeps its permissions."""
+    disk, Ctrl-C) leaves no half-written file. A file it replaces keeps its permissions; a
+    device or pipe is written into."""
     with replacing_atomically(path) as tmp:
         if isinstance(content, bytes):
             tmp.write_bytes(content)
@@ -83,9 +102,18 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
     # itself had been replaced by a file (a review, 2026-12-06). One that may not replace
     # keeps its link name, which is taken.
     written = link_target(path) if replace else path
-    tmp = written.with_name(f".{uuid.uuid4().hex}.tmp")  # as _TEMPORARY_NAME matches
+    # A device or pipe is written into: run as root, --save-holdout /dev/null made /dev/null
+    # a file (a review, 2026-12-06). Its temporary file is the temporary folder's (/dev takes
+    # none of a user's).
+    streamed = replace and _is_stream(written)
+    folder = Path(tempfile.gettempdir()) if streamed else written.parent
+    tmp = folder / f".{uuid.uuid4().hex}.tmp"  # as _TEMPORARY_NAME matches
     try:
         yield tmp
+        if streamed:
+            _copy_into(tmp, written)
+            tmp.unlink()
+            return
         # On its disk before the move: a power cut after a move of unflushed data can leave
         # an empty file in place of the one replaced (a review, 2026-12-06).
         fsync_path(tmp)

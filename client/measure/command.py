@@ -9,6 +9,7 @@ import csv
 import io
 import math
 import statistics
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -294,7 +295,7 @@ def measure(
             "choose one of --holdout N and --eval-archs FILE", param_hint="--holdout"
         )
     _check_save_holdout(save_holdout, holdout, eval_archs)
-    if str(archs) == str(eval_archs) == "-":  # the second read found stdin empty, and said so
+    if _is_stdin(archs) and _is_stdin(eval_archs):  # the second read found it empty, and said so
         raise typer.BadParameter(
             "stdin can feed one of --archs - and --eval-archs -", param_hint="--eval-archs"
         )
@@ -321,6 +322,11 @@ def measure(
     with _measure_error_as(ClientInputError):  # e.g. a network that cannot run here
         summary = _run_when_ready(ctx, plan, settings, wait)
     _print_summary(summary, as_json)
+
+
+def _is_stdin(path: Path | None) -> bool:
+    """Whether ``path`` names stdin: ``-``, or the names Linux gives it."""
+    return str(path) in ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
 
 
 @contextmanager
@@ -771,10 +777,12 @@ def _evaluate(
         try:
             _write_csv(plan.save_holdout, evaluation)
         except OSError as exc:  # a full disk, its folder removed: the scores still follow
-            typer.echo(
+            # Through sys.stderr, which rich stands in for under the bars: click's line was
+            # glued to a bar's (a review, 2026-12-06).
+            print(
                 f"warning: --save-holdout {plan.save_holdout}: {exc.strerror or exc}; the"
                 " held-out timings were not saved",
-                err=True,
+                file=sys.stderr,
             )
     result: dict[str, Any] = {"evaluation": evaluation.scores.as_dict()}
     result["evaluation"]["noisy"] = evaluation.noisy

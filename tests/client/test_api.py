@@ -488,9 +488,11 @@ def test_a_latency_that_is_not_a_number_is_named_by_its_measurement(
         latency.add_measurements("pi4", [(LIGHT, 1.0), (HEAVY, "fast")])
     # Text is read as the CLI reads it: float() took "1_0" as 10 ms and full-width digits as
     # digits (a review, 2026-12-06).
-    for text in ["1_0", "\uff11\uff12", "\u0661\u0662"]:
-        with pytest.raises(ClientInputError, match=f"latency {text!r} is not a number"):
+    for text in ["1_0", "\uff11\uff12", "\u0661\u0662", b"1_0", np.bytes_(b"1_0")]:
+        with pytest.raises(ClientInputError, match="is not a number"):
             latency.add_measurements("pi4", [(HEAVY, text)])
+    latency.register_device("bytes-read")
+    assert latency.add_measurements("bytes-read", [(HEAVY, b"2.5")]).accepted == 1
 
 
 def test_arguments_the_wire_cannot_carry_are_typed_errors(latency: LatencyClient) -> None:
@@ -548,7 +550,7 @@ def test_a_client_closed_during_a_retry_says_so(monkeypatch: pytest.MonkeyPatch)
 def test_from_env_reads_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LATENCY_TIMEOUT", "2.5")
     assert LatencyClient.from_env().timeout_s == 2.5
-    for bad in ("soon", "0", "nan", "inf"):
+    for bad in ("soon", "0", "nan", "inf", "1_0"):  # float() read "1_0" as 10 s (a review)
         monkeypatch.setenv("LATENCY_TIMEOUT", bad)
         with pytest.raises(ClientInputError, match=f"LATENCY_TIMEOUT='{bad}'"):
             LatencyClient.from_env()
@@ -1449,6 +1451,22 @@ def test_a_read_whose_deadline_passed_is_not_retried(
     assert str(late.value) == (
         "Deadline Exceeded (no answer within 7.5 s: timeout_s) [DEADLINE_EXCEEDED]"
     )
+
+
+def test_a_write_past_its_deadline_says_how_often_it_waited(
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write is retried when its deadline passes: it waited three times as long as one
+    attempt's deadline, which the message gave as the wait (a review, 2026-12-06)."""
+
+    def too_slow(request, **kwargs):
+        raise FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+    monkeypatch.setattr(latency._stub, "RegisterDevice", too_slow)
+    latency.retries, latency.timeout_s, latency.backoff_s = 2, 7.5, 0.001
+    with pytest.raises(DeadlineExceededError) as late:
+        latency.register_device("slow")
+    assert "(no answer within 7.5 s, 3 times: timeout_s, retries)" in str(late.value)
 
 
 def test_batch_limit_is_resource_exhausted(store_path: Path, model_cache: dict) -> None:

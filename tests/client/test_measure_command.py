@@ -359,6 +359,7 @@ def test_registering_a_taken_name_keeps_the_device(latency: LatencyClient) -> No
         (["--repeatability", "1"], "at least 2 timings to compare, or 0"),
         # The second read found stdin empty and blamed --eval-archs (a review, 2026-12-06).
         (["--archs", "-", "--eval-archs", "-"], "stdin can feed one of --archs - and"),
+        (["--archs", "/dev/stdin", "--eval-archs", "-"], "stdin can feed one of --archs - and"),
         (["--seed", "-1"], "--seed"),
         # Beyond the service's int64 seed: refused only by the first suggestion, once the
         # reference archs were timed and the device registered ("seed must be ...", exit 1).

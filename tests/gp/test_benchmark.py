@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import resource
 import stat
 import sys
@@ -387,18 +388,30 @@ def test_a_report_to_stdout_leaves_the_table_to_stderr(
     assert "MEAN" in err
 
 
-def test_a_report_to_the_file_stdout_writes_follows_the_table(
+def test_a_report_to_the_file_stdout_writes_is_written_into_it_alone(
     varied_tables: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``--json /dev/stdout > log`` replaced the log with the report: the table printed into
-    it was lost (a review, 2026-12-06)."""
+    """``--json /dev/stdout > log`` replaced the log with the report, and the table printed
+    into it was lost (a review, 2026-12-06); the table goes to stderr, as with ``-``."""
     log = tmp_path / "log.txt"
     with log.open("w") as stdout:
         monkeypatch.setattr(sys, "stdout", stdout)
         assert main(_random_run(varied_tables, "--json", str(log))) == 0
-    text = log.read_text()
-    assert "MEAN" in text
-    assert json.loads(text[text.index("{\n") :])["rows"][0]["device"] == "t"
+    assert json.loads(log.read_text())["rows"][0]["device"] == "t"
+
+
+def test_a_report_to_a_piped_stdout_is_json_alone(
+    varied_tables: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--json /dev/stdout | jq`` was refused, and then the table came first in the pipe
+    (a review, 2026-12-06)."""
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert main(_random_run(varied_tables, "--json", f"/dev/fd/{write}")) == 0
+    with os.fdopen(read) as piped:
+        assert json.loads(piped.read())["rows"][0]["device"] == "t"
+    assert "MEAN" in capsys.readouterr().err
 
 
 def test_a_report_that_cannot_be_written_at_the_end_is_saved_aside(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -200,3 +201,21 @@ def test_a_file_made_at_the_path_during_a_write_is_kept_unless_replacing(
         tmp.write_text("new")
     assert kept.read_text() == "another writer's" and out.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json", "out.json"]
+
+
+def test_a_pipe_is_written_into_not_replaced(tmp_path: Path) -> None:
+    """Run as root, ``--save-holdout /dev/null`` (or /dev/full) made the device a file: it was
+    replaced as a file is (a review, 2026-12-06). A pipe stands in for a device here."""
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_text()))
+    reader.start()
+    assert output_path_problem(pipe) is None
+    write_atomically(pipe, "arch,latency_ms\n")
+    reader.join(timeout=10)
+    assert read == ["arch,latency_ms\n"]
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+    assert sorted(tmp_path.iterdir()) == [pipe]
