@@ -1225,6 +1225,7 @@ class LatencyClient:
         """
         retries = self.retries if retries is None else retries
         delay = self.backoff_s
+        waits = 0  # attempts that waited out their deadline, not those refused at once
         for attempt in range(retries + 1):
             # Checked before every attempt: another thread may close the client during a
             # backoff, and grpc then raises a bare ValueError.
@@ -1243,10 +1244,11 @@ class LatencyClient:
                 if not self._closed:
                     raise
                 raise self._closed_error() from None
+            waits += isinstance(error, DeadlineExceededError)
             retryable = RETRIED_ON_IDEMPOTENT if idempotent else RETRIED
             if not isinstance(error, retryable) or attempt == retries:
                 if isinstance(error, DeadlineExceededError):
-                    error.waited = (deadline_s, attempt + 1)
+                    error.waited = (deadline_s, waits)
                     error.message += no_answer_within(*error.waited, LIBRARY_SETTINGS)
                 raise error
             # Jitter keeps many clients from retrying in lock-step after a restart.

@@ -355,6 +355,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _json_problem(path: Path) -> str | None:
     """Why the report could not be written to ``path``, or None."""
+    if str(path) == STDOUT and sys.stdout is None:  # >&-: found only after the run
+        return "stdout is closed"
     if _written_in_place(path):
         return None
     try:

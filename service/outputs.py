@@ -12,12 +12,14 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TextIO
 
 from service.wording import quantity
 
@@ -55,18 +57,42 @@ def output_path_problem(path: Path) -> str | None:
 
 
 def _is_stream(path: Path) -> bool:
-    """Whether ``path`` is a device (``/dev/null``) or a pipe: what is written into, not
-    replaced."""
+    """Whether ``path`` (through links, as the kernel reads /dev/stdout) is a device
+    (``/dev/null``), a pipe, or the file stdout or stderr writes to: what is written into,
+    not replaced."""
     try:
-        mode = path.stat().st_mode
+        status = path.stat()
     except (OSError, ValueError):
         return False
-    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+    device = stat.S_ISCHR(status.st_mode) or stat.S_ISFIFO(status.st_mode)
+    return device or _standard_stream(status) is not None
+
+
+def _standard_stream(status: os.stat_result) -> TextIO | None:
+    """stdout or stderr where it writes to the file of ``status``, else None."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            own = os.fstat(stream.fileno())
+        except (OSError, ValueError, AttributeError):  # closed, or no file (captured)
+            continue
+        if (own.st_dev, own.st_ino) == (status.st_dev, status.st_ino):
+            return stream
+    return None
 
 
 def _copy_into(source: Path, target: Path) -> None:
-    with source.open("rb") as read, target.open("wb") as written:
-        shutil.copyfileobj(read, written)
+    """``source``'s bytes written into the stream ``target``: through stdout or stderr where
+    it is theirs (opened anew, their file was truncated: `loadtest --json /dev/stdout > log`
+    lost what was printed first; a review, 2026-12-06)."""
+    stream = _standard_stream(target.stat())
+    with source.open("rb") as read:
+        if stream is not None:
+            stream.flush()
+            shutil.copyfileobj(read, stream.buffer)
+            stream.buffer.flush()
+            return
+        with target.open("wb") as written:
+            shutil.copyfileobj(read, written)
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:
@@ -79,9 +105,11 @@ def write_atomically(path: Path, content: str | bytes) -> None:
         else:
             tmp.write_text(content)
         # The new file had the umask's: a hold-out CSV its owner had made private was
-        # readable by all once rewritten (a review, 2026-12-06).
-        with suppress(FileNotFoundError):
-            tmp.chmod(stat.S_IMODE(path.stat().st_mode))
+        # readable by all once rewritten (a review, 2026-12-06). Not a stream's (/dev/null's
+        # 0666), whose bytes it holds in the temporary folder until they are copied.
+        if not _is_stream(path):
+            with suppress(FileNotFoundError):
+                tmp.chmod(stat.S_IMODE(path.stat().st_mode))
 
 
 @contextmanager
@@ -102,16 +130,21 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
     # itself had been replaced by a file (a review, 2026-12-06). One that may not replace
     # keeps its link name, which is taken.
     written = link_target(path) if replace else path
-    # A device or pipe is written into: run as root, --save-holdout /dev/null made /dev/null
-    # a file (a review, 2026-12-06). Its temporary file is the temporary folder's (/dev takes
-    # none of a user's).
-    streamed = replace and _is_stream(written)
-    folder = Path(tempfile.gettempdir()) if streamed else written.parent
-    tmp = folder / f".{uuid.uuid4().hex}.tmp"  # as _TEMPORARY_NAME matches
+    # A device or pipe is written into, as the kernel finds it through the path (/dev/stdout
+    # resolves to no name): run as root, --save-holdout /dev/null made /dev/null a file (a
+    # review, 2026-12-06). Its temporary file is a private one of the temporary folder's
+    # (/dev takes none of a user's).
+    streamed = replace and _is_stream(path)
+    if streamed:
+        handle, name = tempfile.mkstemp(prefix=".", suffix=".tmp")
+        os.close(handle)
+        tmp = Path(name)
+    else:
+        tmp = written.parent / f".{uuid.uuid4().hex}.tmp"  # as _TEMPORARY_NAME matches
     try:
         yield tmp
         if streamed:
-            _copy_into(tmp, written)
+            _copy_into(tmp, path)
             tmp.unlink()
             return
         # On its disk before the move: a power cut after a move of unflushed data can leave

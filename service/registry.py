@@ -177,6 +177,17 @@ class LruCache(Generic[K, V]):
             del self._items[key]
 
 
+def check_count(count: int, candidates: Sequence[str] | None) -> None:
+    """Refuses ``count`` above the number of candidates given (NB201's space without them):
+    repeats included, since like measured ones they leave the answer shorter, and the caller
+    cannot tell which."""
+    offered = NUM_ARCHS if candidates is None else len(candidates)
+    if count > offered:
+        raise InvalidRequestError(
+            f"count must be between 1 and the pool size {offered}, got {count}"
+        )
+
+
 def _predicted_in_chunks(
     posterior: DevicePosterior,
     rows: Callable[[Sequence[str]], torch.Tensor],
@@ -606,11 +617,7 @@ class Registry:
                 included: like measured ones, they leave the answer shorter, and the caller
                 cannot tell which), or none left unmeasured.
         """
-        offered = NUM_ARCHS if candidates is None else len(candidates)
-        if count > offered:
-            raise InvalidRequestError(
-                f"count must be between 1 and the pool size {offered}, got {count}"
-            )
+        check_count(count, candidates)
         measured, descriptor, own = state or self.device_state(device, space)
         # Beyond max_conditioning the posterior counts a subsample: the share of drawn picks
         # is over every arch the device is conditioned on (a loop of single picks alternates),

@@ -45,7 +45,7 @@ from service.errors import (
     grpc_errors,
 )
 from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
-from service.registry import Registry
+from service.registry import Registry, check_count
 from service.store import DeviceRecord, MeasurementRow, Store
 from service.waiting import CHECK_EVERY_S, Ended, holding, never
 from service.wording import MEASURED_BEFORE, SERVER_BUSY, quantity
@@ -224,6 +224,8 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         parser = ArchParser("candidate", default_space=name, ended=ended)
         space = self._suggest_space(parser, name, request.candidates)
         candidates = self._candidates(parser, name, request.candidates)
+        # Before the device's lock: a request bound to be refused waited behind uploads.
+        check_count(request.count, candidates)
         with self.registry.consistent(device, context.time_remaining(), ended) as device:
             self._check_vector_length(device, space, "candidate 0: ")
             state = self.registry.device_state(device, space)

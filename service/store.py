@@ -1131,14 +1131,34 @@ def _near_names(known: Sequence[tuple[str, int]], name: str) -> str:
     """`` (did you mean 'pi4'?)``, naming the ``known`` ``(name or alias, device id)`` nearest
     ``name`` (one per device), or "" when none is near: a name is mistyped more often than
     unregistered, and names are case-sensitive ("PI4" is not pi4)."""
-    spelled: dict[str, tuple[str, int]] = {}
+    spelled: dict[str, list[tuple[str, int]]] = {}
     for other, device in known:  # by their first characters (NEAR_NAME_LONGEST)
-        spelled.setdefault(str(other).casefold()[:NEAR_NAME_LONGEST], (str(other), int(device)))
+        key = str(other).casefold()[:NEAR_NAME_LONGEST]
+        spelled.setdefault(key, []).append((str(other), int(device)))
+    typed = name.casefold()
     nearest: dict[int, str] = {}  # closest first
-    for key in difflib.get_close_matches(name.casefold()[:NEAR_NAME_LONGEST], spelled, n=3):
-        other, device = spelled[key]
-        nearest.setdefault(device, repr(other))
-    return f" (did you mean {' or '.join(nearest.values())}?)" if nearest else ""
+    for key in difflib.get_close_matches(typed[:NEAR_NAME_LONGEST], spelled, n=3):
+        # Names sharing those characters, the nearest in full first: one of two kept alone
+        # hid the other (a review, 2026-12-06).
+        for other, device in _by_nearness(spelled[key], typed):
+            nearest.setdefault(device, repr(other))
+    shown = list(nearest.values())[:3]
+    return f" (did you mean {' or '.join(shown)}?)" if shown else ""
+
+
+def _by_nearness(names: list[tuple[str, int]], typed: str) -> list[tuple[str, int]]:
+    """The first few ``names`` (of one start) nearest ``typed`` first, by twice the characters
+    compared before: bounded however many names share a start."""
+    few, longest = names[:8], 2 * NEAR_NAME_LONGEST
+    if len(few) == 1:
+        return few
+    ratio = difflib.SequenceMatcher(None, "", typed[:longest])  # typed is b, cached
+    return sorted(few, key=lambda pair: -_ratio(ratio, pair[0].casefold()[:longest]))
+
+
+def _ratio(matcher: difflib.SequenceMatcher[str], other: str) -> float:
+    matcher.set_seq1(other)
+    return matcher.ratio()
 
 
 def _record(db: sqlite3.Connection, device_id: int) -> DeviceRecord:

@@ -1469,6 +1469,23 @@ def test_a_write_past_its_deadline_says_how_often_it_waited(
     assert "(no answer within 7.5 s, 3 times: timeout_s, retries)" in str(late.value)
 
 
+def test_attempts_refused_at_once_are_not_counted_as_waits(
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two UNAVAILABLE answers and then a deadline waited once, not "3 times" (a review)."""
+    answers = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE]
+
+    def refused_then_slow(request, **kwargs):
+        code = answers.pop(0) if answers else grpc.StatusCode.DEADLINE_EXCEEDED
+        raise FakeRpcError(code, "Deadline Exceeded" if not answers else "gone")
+
+    monkeypatch.setattr(latency._stub, "GetDevice", refused_then_slow)
+    latency.retries, latency.timeout_s, latency.backoff_s = 3, 2.0, 0.001
+    with pytest.raises(DeadlineExceededError) as late:
+        latency.device("pi4")
+    assert str(late.value).endswith("(no answer within 2 s: timeout_s) [DEADLINE_EXCEEDED]")
+
+
 def test_batch_limit_is_resource_exhausted(store_path: Path, model_cache: dict) -> None:
     config = ServiceConfig(
         address="127.0.0.1:0", store_path=store_path, fit=service_fixtures.fit_settings()

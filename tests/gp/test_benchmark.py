@@ -400,6 +400,16 @@ def test_a_report_to_the_file_stdout_writes_is_written_into_it_alone(
     assert json.loads(log.read_text())["rows"][0]["device"] == "t"
 
 
+def test_a_report_to_a_closed_stdout_is_refused_before_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was refused after every seed had run (a review, 2026-12-06)."""
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "d", "--json", "-"])
+    assert "--json: stdout is closed" in capsys.readouterr().err
+
+
 def test_a_report_to_a_piped_stdout_is_json_alone(
     varied_tables: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -219,3 +219,20 @@ def test_a_pipe_is_written_into_not_replaced(tmp_path: Path) -> None:
     assert read == ["arch,latency_ms\n"]
     assert stat.S_ISFIFO(pipe.stat().st_mode)
     assert sorted(tmp_path.iterdir()) == [pipe]
+
+
+def test_the_file_stdout_writes_to_is_written_after_what_was_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``loadtest --json /dev/stdout > log`` replaced the log, and the report printed into it
+    first was lost (a review, 2026-12-06)."""
+    import sys
+
+    log = tmp_path / "log.txt"
+    with log.open("w") as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        print("printed first")
+        assert output_path_problem(log) is None
+        write_atomically(log, '{"json": 1}\n')
+    assert log.read_text() == 'printed first\n{"json": 1}\n'
+    assert sorted(tmp_path.iterdir()) == [log]

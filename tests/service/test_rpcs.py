@@ -370,6 +370,22 @@ def test_a_suggestion_s_pool_is_built_without_its_device_s_lock(
     assert owned == [False]
 
 
+def test_a_count_beyond_the_candidates_is_refused_before_the_device_is_read(
+    server: RunningServer, stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It waited for the device's lock and built its posterior first (a review, 2026-12-06)."""
+    register(stub, "overcounted")
+
+    def read(*args: Any) -> None:
+        raise AssertionError("the device was read")
+
+    monkeypatch.setattr(server.registry, "device_state", read)
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.SuggestSamples(pb.SuggestSamplesRequest(device="overcounted", count=20_000))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "pool size 15625, got 20000" in refused.value.details()
+
+
 def test_suggestions_beyond_half_the_workers_are_turned_away_busy(
     store_path: Path, model_cache: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
