@@ -48,7 +48,7 @@ from service import DISTRIBUTION, installed_version
 from service.addresses import dialled_target_problem
 from service.grpc_callers import ENV_CA_CERT
 from service.names import TEXT_LAYOUT, is_unprintable
-from service.outputs import output_path_problem
+from service.outputs import output_path_problem, said_beside
 from service.wording import MEASURED_BEFORE, no_tls_hint, quantity, tls_hint
 
 if TYPE_CHECKING:
@@ -1622,8 +1622,9 @@ def report(
             }
         )
         return
-    typer.echo(f"{device}: {quantity(scores.n, 'arch')}  {scores_line(scores.as_dict())}")
-    typer.echo(f"wrote {out}")
+    said = said_beside(out)  # not into the figure where it is stdout's file
+    print(f"{device}: {quantity(scores.n, 'arch')}  {scores_line(scores.as_dict())}", file=said)
+    print(f"wrote {out}", file=said)
 
 
 from client.measure import command as _measure_command  # noqa: E402, F401  (adds "measure")

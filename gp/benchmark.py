@@ -426,7 +426,8 @@ def _stream_of(target: os.stat_result) -> TextIO | None:
             status = os.fstat(stream.fileno())
         except (OSError, ValueError, AttributeError):  # a stream with no file (captured)
             continue
-        if (status.st_dev, status.st_ino) == (target.st_dev, target.st_ino):
+        # An inode of 0 is none (Windows' consoles, pipes and NUL): NUL was stdout.
+        if status.st_ino and (status.st_dev, status.st_ino) == (target.st_dev, target.st_ino):
             return stream
     return None
 

@@ -41,6 +41,7 @@ from service.config import (
 from service.errors import StartupError
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
 from service.interrupts import sigterm_as_interrupt
+from service.outputs import said_beside
 from service.wording import no_tls_hint, quantity, tls_hint
 
 if TYPE_CHECKING:
@@ -278,7 +279,8 @@ def _backup(args: argparse.Namespace) -> int:
         return 2
     print(
         f"{quantity(summary.devices, 'device')} and"
-        f" {quantity(summary.measurements, 'measurement')} copied from {store} to {args.out}"
+        f" {quantity(summary.measurements, 'measurement')} copied from {store} to {args.out}",
+        file=said_beside(args.out),
     )
     return 0
 

@@ -75,9 +75,21 @@ def _standard_stream(status: os.stat_result) -> TextIO | None:
             own = os.fstat(stream.fileno())
         except (OSError, ValueError, AttributeError):  # closed, or no file (captured)
             continue
-        if (own.st_dev, own.st_ino) == (status.st_dev, status.st_ino):
+        # An inode of 0 is none (Windows' consoles, pipes and NUL): NUL was stdout.
+        if own.st_ino and (own.st_dev, own.st_ino) == (status.st_dev, status.st_ino):
             return stream
     return None
+
+
+def said_beside(path: Path) -> TextIO:
+    """Where a command says what it wrote to ``path``: stderr where ``path`` is stdout's
+    file, which it would join (`backup --force /dev/stdout > copy` added the summary line
+    to the copy; a review, 2026-12-06), else stdout."""
+    try:
+        written_to_stdout = _standard_stream(path.stat()) is sys.stdout
+    except (OSError, ValueError):
+        written_to_stdout = False
+    return sys.stderr if written_to_stdout else sys.stdout
 
 
 def _copy_into(source: Path, target: Path) -> None:
@@ -86,13 +98,15 @@ def _copy_into(source: Path, target: Path) -> None:
     lost what was printed first; a review, 2026-12-06)."""
     stream = _standard_stream(target.stat())
     with source.open("rb") as read:
-        if stream is not None:
-            stream.flush()
-            shutil.copyfileobj(read, stream.buffer)
-            stream.buffer.flush()
+        if stream is None:
+            with target.open("wb") as written:
+                shutil.copyfileobj(read, written)
             return
-        with target.open("wb") as written:
-            shutil.copyfileobj(read, written)
+        stream.flush()  # what was printed first; then its file, whatever wraps it (no .buffer)
+        while chunk := read.read(1 << 16):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(stream.fileno(), view) :]
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:
@@ -135,10 +149,11 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
     # review, 2026-12-06). Its temporary file is a private one of the temporary folder's
     # (/dev takes none of a user's).
     streamed = replace and _is_stream(path)
-    if streamed:
-        handle, name = tempfile.mkstemp(prefix=".", suffix=".tmp")
-        os.close(handle)
-        tmp = Path(name)
+    # A folder of its own (0700) for the temporary file, which the block creates: one made by
+    # mkstemp already existed, and backup's exclusive create refused it (a review).
+    private = Path(tempfile.mkdtemp(prefix="latency-stream-")) if streamed else None
+    if private is not None:
+        tmp = private / "copy.tmp"
     else:
         tmp = written.parent / f".{uuid.uuid4().hex}.tmp"  # as _TEMPORARY_NAME matches
     try:
@@ -158,6 +173,9 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
             # ended in a traceback ending "OSError: [Errno 28] No space left on device".
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+    finally:
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
     # Some file systems cannot flush a folder (EINVAL); the file in place is whole either way.
     with suppress(OSError):
         fsync_path(written.parent)  # the move itself survives a power cut

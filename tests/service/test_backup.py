@@ -546,3 +546,37 @@ def test_the_store_is_read_from_the_environment_as_serve_reads_it(
     monkeypatch.setenv("LATENCY_STORE", str(store_path))
     assert main(["backup", str(tmp_path / "backup.sqlite")]) == 0
     assert batches_whole(tmp_path / "backup.sqlite") == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_backup_is_written_into_a_pipe_with_force(store_path: Path, tmp_path: Path) -> None:
+    """The temporary file of a stream was made before the copy, whose exclusive create then
+    refused it as "OUT exists" (a review, 2026-12-06)."""
+    import os
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_bytes()))
+    reader.start()
+    assert main(["backup", "--store", str(store_path), "--force", str(pipe)]) == 0
+    reader.join(timeout=30)
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(read[0])
+    with closing(Store(copy)) as store:
+        assert store.table_counts()["measurements"] == 3000
+
+
+def test_a_backup_to_stdout_s_file_holds_the_copy_alone(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backup --force /dev/stdout > copy` added the summary line to the copy (a review)."""
+    import sys
+
+    copy = tmp_path / "copy.sqlite"
+    with copy.open("w") as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert main(["backup", "--store", str(store_path), "--force", str(copy)]) == 0
+    assert copy.stat().st_size == store_path.stat().st_size
+    with closing(Store(copy)) as store:
+        assert store.table_counts()["measurements"] == 3000

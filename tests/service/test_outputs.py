@@ -236,3 +236,25 @@ def test_the_file_stdout_writes_to_is_written_after_what_was_printed(
         write_atomically(log, '{"json": 1}\n')
     assert log.read_text() == 'printed first\n{"json": 1}\n'
     assert sorted(tmp_path.iterdir()) == [log]
+
+
+def test_stdout_without_a_buffer_is_written_through_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrapper with a file but no .buffer (codecs' writer, a notebook's stream) raised
+    AttributeError and lost the output (a review, 2026-12-06)."""
+    import sys
+
+    log = tmp_path / "log.txt"
+    with log.open("w") as file:
+
+        class Wrapped:
+            def fileno(self) -> int:
+                return file.fileno()
+
+            def flush(self) -> None:
+                file.flush()
+
+        monkeypatch.setattr(sys, "stdout", Wrapped())
+        write_atomically(log, "report\n")
+    assert log.read_text() == "report\n"

@@ -112,12 +112,13 @@ def test_near_names_are_looked_for_by_the_first_characters_of_names(
         with pytest.raises(DeviceNotFoundError, match=f"did you mean {long_name!r}"):
             store.resolve(typed)
     assert max(compared) == NEAR_NAME_LONGEST
-    # Two names of one start: the nearer in full is named (one of them alone hid the other).
+    # Names of one start: the nearer in full is named (one of them alone hid the others,
+    # then the first 8 hid a 9th).
     start = "jetson-orin-nano-developer-kit-maxn-25w-trt-fp16-"
-    store.register_device(start + "batch1")
-    store.register_device(start + "batch8")
-    with pytest.raises(DeviceNotFoundError, match=f"did you mean {start + 'batch8'!r}"):
-        store.resolve(start + "batch8x")
+    for batch in range(12):
+        store.register_device(f"{start}batch{batch:02d}")
+    with pytest.raises(DeviceNotFoundError, match=f"did you mean {start + 'batch10'!r}"):
+        store.resolve(start + "batch10x")
 
 
 def test_a_name_longer_in_one_normal_form_than_the_checked_length_is_found(store: Store) -> None:
