@@ -1622,9 +1622,11 @@ def report(
             }
         )
         return
-    said = said_beside(out)  # not into the figure where it is stdout's file
-    print(f"{device}: {quantity(scores.n, 'arch')}  {scores_line(scores.as_dict())}", file=said)
-    print(f"wrote {out}", file=said)
+    beside = said_beside(out) is sys.stderr  # not into the figure where it is stdout's file
+    typer.echo(
+        f"{device}: {quantity(scores.n, 'arch')}  {scores_line(scores.as_dict())}", err=beside
+    )
+    typer.echo(f"wrote {out}", err=beside)
 
 
 from client.measure import command as _measure_command  # noqa: E402, F401  (adds "measure")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from service.errors import BackupError, StoreError
 from service.outputs import (
+    is_log_stream,
     link_target,
     output_path_problem,
     remove_abandoned_temporaries,
@@ -101,6 +102,8 @@ def _check_paths(store: Path, out: Path, replace: bool) -> None:
     check_header(store)
     if problem := output_path_problem(out):
         raise BackupError(problem)
+    if is_log_stream(out):  # its log lines would open the copy (a review, 2026-12-06)
+        raise BackupError(f"{out} is where the log goes (stderr's file): give another name")
     store_files = {Path(f"{store.resolve()}{suffix}") for suffix in ("", "-wal", "-shm")}
     try:
         resolved = out.resolve()

@@ -81,6 +81,16 @@ def _standard_stream(status: os.stat_result) -> TextIO | None:
     return None
 
 
+def is_log_stream(path: Path) -> bool:
+    """Whether ``path`` is the file stderr, where the log goes, writes to: a copy written there
+    would hold log lines too (`backup --force /dev/stderr 2> copy` made no database)."""
+    try:
+        status, own = path.stat(), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(own.st_ino) and (own.st_dev, own.st_ino) == (status.st_dev, status.st_ino)
+
+
 def said_beside(path: Path) -> TextIO:
     """Where a command says what it wrote to ``path``: stderr where ``path`` is stdout's
     file, which it would join (`backup --force /dev/stdout > copy` added the summary line

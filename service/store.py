@@ -1147,20 +1147,19 @@ def _near_names(known: Sequence[tuple[str, int]], name: str) -> str:
 
 
 def _by_nearness(names: list[tuple[str, int]], typed: str) -> list[tuple[str, int]]:
-    """``names`` (of one start) nearest ``typed`` first, by their next NEAR_NAME_LONGEST
-    characters, among the first 200: bounded however many names share a start (the first 8
-    alone missed a 9th that was the nearest; a review, 2026-12-06)."""
-    if len(names) == 1:
-        return names
-    tails: dict[str, list[tuple[str, int]]] = {}
-    for other, device in names[:200]:
-        tails.setdefault(_tail(other.casefold()), []).append((other, device))
-    nearest = difflib.get_close_matches(_tail(typed), tails, n=3, cutoff=0.0)
-    return [pair for tail in nearest for pair in tails[tail]]
+    """The first 200 ``names`` (of one start), nearest ``typed`` first by their first 96
+    characters, ties in their order: bounded however many names share a start (the first 8
+    alone missed a 9th; a review, 2026-12-06)."""
+    few, longest = names[:200], 2 * NEAR_NAME_LONGEST
+    if len(few) == 1:
+        return few
+    ratio = difflib.SequenceMatcher(None, "", typed[:longest])  # typed is b, cached
+    return sorted(few, key=lambda pair: -_ratio(ratio, pair[0].casefold()[:longest]))
 
 
-def _tail(name: str) -> str:
-    return name[NEAR_NAME_LONGEST : 2 * NEAR_NAME_LONGEST]
+def _ratio(matcher: difflib.SequenceMatcher[str], other: str) -> float:
+    matcher.set_seq1(other)
+    return matcher.ratio()
 
 
 def _record(db: sqlite3.Connection, device_id: int) -> DeviceRecord:

@@ -580,3 +580,21 @@ def test_a_backup_to_stdout_s_file_holds_the_copy_alone(
     assert copy.stat().st_size == store_path.stat().st_size
     with closing(Store(copy)) as store:
         assert store.table_counts()["measurements"] == 3000
+
+
+def test_a_backup_to_stderr_s_file_is_refused(
+    store_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`backup --force /dev/stderr 2> copy` said it copied, and the log line opened the copy:
+    no database (a review, 2026-12-06)."""
+    import sys
+
+    copy = tmp_path / "copy.sqlite"
+    with copy.open("w") as stderr:
+        monkeypatch.setattr(sys, "stderr", stderr)
+        assert main(["backup", "--store", str(store_path), "--force", str(copy)]) == 2
+    assert "is where the log goes (stderr's file)" in caplog.text
+    assert copy.read_text() == ""

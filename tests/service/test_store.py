@@ -119,6 +119,13 @@ def test_near_names_are_looked_for_by_the_first_characters_of_names(
         store.register_device(f"{start}batch{batch:02d}")
     with pytest.raises(DeviceNotFoundError, match=f"did you mean {start + 'batch10'!r}"):
         store.resolve(start + "batch10x")
+    # A slip within the first characters shifts the rest; aliases of the nearest device do not
+    # crowd another device out (a review, 2026-12-06).
+    store.register_device(start + "v1", ["orin-v1-y", "orin-v1-z"])
+    store.register_device(start + "v2")
+    with pytest.raises(DeviceNotFoundError) as refused:
+        store.resolve(start.replace("nano", "nno") + "v1")
+    assert f"did you mean {start + 'v1'!r} or {start + 'v2'!r}" in str(refused.value)
 
 
 def test_a_name_longer_in_one_normal_form_than_the_checked_length_is_found(store: Store) -> None:
