@@ -60,9 +60,8 @@ def _is_stream(path: Path) -> bool:
     """Whether ``path`` (through links, as the kernel reads /dev/stdout) is a device
     (``/dev/null``), a pipe, or the file stdout or stderr writes to: what is written into,
     not replaced."""
-    try:
-        status = path.stat()
-    except (OSError, ValueError):
+    status = _status(path)
+    if status is None:
         return False
     device = stat.S_ISCHR(status.st_mode) or stat.S_ISFIFO(status.st_mode)
     return device or _standard_stream(status) is not None
@@ -70,36 +69,39 @@ def _is_stream(path: Path) -> bool:
 
 def _standard_stream(status: os.stat_result) -> TextIO | None:
     """stdout or stderr where it writes to the file of ``status``, else None."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            own = os.fstat(stream.fileno())
-        except (OSError, ValueError, AttributeError):  # closed, or no file (captured)
-            continue
-        # An inode of 0 is none (Windows' consoles, pipes and NUL): NUL was stdout.
-        if own.st_ino and (own.st_dev, own.st_ino) == (status.st_dev, status.st_ino):
-            return stream
-    return None
+    return next((s for s in (sys.stdout, sys.stderr) if _writes_to(s, status)), None)
+
+
+def _writes_to(stream: TextIO, status: os.stat_result) -> bool:
+    """Whether ``stream`` writes to the file of ``status``."""
+    try:
+        own = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # closed or None, or no file (captured)
+        return False
+    # An inode of 0 is none (Windows' consoles, pipes and NUL): NUL was stdout.
+    return bool(own.st_ino) and (own.st_dev, own.st_ino) == (status.st_dev, status.st_ino)
+
+
+def _status(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except (OSError, ValueError):  # not there (yet), or no name a file can have
+        return None
 
 
 def is_log_stream(path: Path) -> bool:
     """Whether ``path`` is the file stderr, where the log goes, writes to: a copy written there
     would hold log lines too (`backup --force /dev/stderr 2> copy` made no database)."""
-    try:
-        status, own = path.stat(), os.fstat(sys.stderr.fileno())
-    except (OSError, ValueError, AttributeError):
-        return False
-    return bool(own.st_ino) and (own.st_dev, own.st_ino) == (status.st_dev, status.st_ino)
+    status = _status(path)
+    return status is not None and _writes_to(sys.stderr, status)
 
 
 def said_beside(path: Path) -> TextIO:
     """Where a command says what it wrote to ``path``: stderr where ``path`` is stdout's
     file, which it would join (`backup --force /dev/stdout > copy` added the summary line
     to the copy; a review, 2026-12-06), else stdout."""
-    try:
-        written_to_stdout = _standard_stream(path.stat()) is sys.stdout
-    except (OSError, ValueError):
-        written_to_stdout = False
-    return sys.stderr if written_to_stdout else sys.stdout
+    status = _status(path)
+    return sys.stderr if status is not None and _writes_to(sys.stdout, status) else sys.stdout
 
 
 def _copy_into(source: Path, target: Path) -> None:

@@ -323,9 +323,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             def refuse_new_lengths(stored: Callable[[str], list[str]]) -> None:
                 # In the store's write transaction: two uploads of new lengths at once, through
                 # two servers of one store, both found none measured (a review, 2026-12-06).
+                archs = stored(VectorSpace.name)  # read once, for every group
                 for group in new_lengths:
                     where = f"measurement {group.positions[0]}: "
-                    archs = stored(VectorSpace.name)
                     _refuse_other_lengths(device, group.space, archs, where, UPLOAD_WAY_OUT)
 
             device, stored_now = self.store.add_batch(
