@@ -1051,7 +1051,7 @@ def _checked_options(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]
         isinstance(i, tuple)
         and len(i) == 2
         and isinstance(i[0], str)
-        and isinstance(i[1], int | str | bytes)
+        and isinstance(i[1], numbers.Integral | str | bytes)
         for i in items
     )
     if not pairs or (options and not items):
@@ -1059,7 +1059,8 @@ def _checked_options(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]
             f"options must be (name, value) pairs of grpc options, each value an int, str or"
             f" bytes; got {options!r}"
         )
-    return items
+    # numpy's integers as Python's, which grpc alone takes (a review, 2026-12-07).
+    return [(name, int(v) if _is_whole(v) else v) for name, v in items]
 
 
 # ---- the client ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -289,13 +289,28 @@ def finite(value: float) -> float:
     return value
 
 
-def decimal_number(text: str) -> float:
+def decimal_number(text: str | float) -> float:
     """An option's number as a measurements file's latency is read (``decimal``): click's
-    float() took "4_1.2" as 41.2 (a review, 2026-12-06)."""
+    float() took "4_1.2" as 41.2 (a review, 2026-12-06). A default is a number already."""
+    if isinstance(text, int | float):
+        return float(text)
     try:
         return decimal(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is no number") from None
+
+
+def decimal_at_least(minimum: float) -> Callable[[float], float]:
+    """Option callback for a number parsed by :func:`decimal_number`: :func:`finite`, and
+    ``minimum`` or more, which click's own range (``min=``) no longer checks once an option
+    has a parser of its own."""
+
+    def checked(value: float) -> float:
+        if finite(value) < minimum:
+            raise typer.BadParameter(f"{value:g} is not in the range x>={minimum:g}.")
+        return value
+
+    return checked
 
 
 def finite_if_given(value: float | None) -> float | None:
@@ -401,9 +416,9 @@ def main(
         typer.Option(
             "--timeout",
             envvar=ENV_TIMEOUT,
-            min=0.001,
-            callback=finite,
-            help="Deadline of each attempt of a call (s).",
+            parser=decimal_number,  # click's float() took "1_0" as 10 (a review, 2026-12-06)
+            callback=decimal_at_least(0.001),
+            help="Deadline of each attempt of a call (s, at least 0.001).",
         ),
     ] = DEFAULT_TIMEOUT_S,
     retries: Annotated[

@@ -25,7 +25,8 @@ from client.cli import (
     app,
     check_output_path,
     connect,
-    finite,
+    decimal_at_least,
+    decimal_number,
     flattery,
     milliseconds,
     output_console,
@@ -39,7 +40,7 @@ from client.measure.timing import MAX_THREADS, MIN_REPEATS, STEADY_LIMIT, percen
 from client.settings import SEED_MAX
 from service.cpus import usable_cpus
 from service.interrupts import sigterm_as_interrupt
-from service.outputs import write_atomically
+from service.outputs import said_beside, write_atomically
 from service.wording import MEASURED_BEFORE, quantity
 
 if TYPE_CHECKING:
@@ -161,9 +162,9 @@ def measure(
         float,
         typer.Option(
             "--max-spread",
-            min=0.001,
-            callback=finite,
-            help="IQR/median above which an arch is timed again.",
+            parser=decimal_number,
+            callback=decimal_at_least(0.001),
+            help="IQR/median above which an arch is timed again (at least 0.001).",
         ),
     ] = 0.10,
     clock: Annotated[
@@ -246,8 +247,8 @@ def measure(
         float,
         typer.Option(
             "--wait",
-            min=0,
-            callback=finite,
+            parser=decimal_number,
+            callback=decimal_at_least(0),
             help="Seconds to wait for a server still loading its model before timing anything"
             " (one not listening yet: 30 s at most).",
         ),
@@ -294,7 +295,7 @@ def measure(
         raise typer.BadParameter(
             "choose one of --holdout N and --eval-archs FILE", param_hint="--holdout"
         )
-    _check_save_holdout(save_holdout, holdout, eval_archs)
+    _check_save_holdout(save_holdout, holdout, eval_archs, as_json)
     if _is_stdin(archs) and _is_stdin(eval_archs):  # the second read found it empty, and said so
         raise typer.BadParameter(
             "stdin can feed one of --archs - and --eval-archs -", param_hint="--eval-archs"
@@ -321,7 +322,7 @@ def measure(
     _require_work(plan)
     with _measure_error_as(ClientInputError):  # e.g. a network that cannot run here
         summary = _run_when_ready(ctx, plan, settings, wait)
-    _print_summary(summary, as_json)
+    _print_summary(summary, as_json, _is_stdout(save_holdout))
 
 
 def _is_stdin(path: Path | None) -> bool:
@@ -432,7 +433,9 @@ def _at_most(option: str, given: int | None, most: int, what: str) -> None:
         raise typer.BadParameter(f"at most {most} ({what}), got {given}", param_hint=option)
 
 
-def _check_save_holdout(save_holdout: Path | None, holdout: int, eval_archs: Path | None) -> None:
+def _check_save_holdout(
+    save_holdout: Path | None, holdout: int, eval_archs: Path | None, as_json: bool
+) -> None:
     if save_holdout is None:
         return
     if not (holdout or eval_archs):
@@ -440,7 +443,17 @@ def _check_save_holdout(save_holdout: Path | None, holdout: int, eval_archs: Pat
             "there is no held-out set to save: add --holdout N or --eval-archs FILE",
             param_hint="--save-holdout",
         )
+    if as_json and _is_stdout(save_holdout):  # one stream, two documents: neither readable
+        raise typer.BadParameter(
+            f"{save_holdout} is stdout, where --json prints: save the held-out timings to a file",
+            param_hint="--save-holdout",
+        )
     check_output_path(save_holdout, "--save-holdout")
+
+
+def _is_stdout(path: Path | None) -> bool:
+    """Whether ``path`` is the file stdout writes to (``--save-holdout /dev/stdout``)."""
+    return path is not None and said_beside(path) is sys.stderr
 
 
 def _named_reference(reference: str | None) -> str | None:
@@ -882,12 +895,13 @@ def _write_csv(path: Path, evaluation: Evaluation) -> None:
     write_atomically(path, text.getvalue())
 
 
-def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+def _print_summary(summary: dict[str, Any], as_json: bool, holdout_on_stdout: bool) -> None:
     if as_json:
         print_json(summary)
     # Beside JSON the text goes to stderr, with the progress bars: its warnings (a busy machine,
-    # a surprising upload, a flattered score) were printed nowhere with --json.
-    console = output_console(stderr=as_json)
+    # a surprising upload, a flattered score) were printed nowhere with --json. So it does
+    # beside the held-out CSV, which it had joined (a review, 2026-12-06).
+    console = output_console(stderr=as_json or holdout_on_stdout)
     _print_reference(console, summary["settings"])
     _print_measured(console, summary)
     _print_noisy_warning(console, summary)

@@ -1132,6 +1132,13 @@ def test_malformed_channel_options_are_a_client_input_error(options: object) -> 
         LatencyClient("127.0.0.1:1", options=options)  # type: ignore[arg-type]
 
 
+def test_numpy_integers_are_channel_option_values() -> None:
+    """grpc takes only Python's int; numpy's were refused (a review, 2026-12-07)."""
+    limit = np.int64(1 << 20)
+    with LatencyClient("127.0.0.1:1", options=[("grpc.max_receive_message_length", limit)]):
+        pass
+
+
 def test_a_target_with_spaces_around_it_is_refused() -> None:
     """Every call failed, after its retries, with grpc's "Misformatted domain name"."""
     with pytest.raises(ClientInputError, match="has spaces around it"):

@@ -1184,6 +1184,10 @@ def test_a_timeout_that_is_not_a_finite_number_is_refused_by_its_option_name() -
         assert "'--timeout'" in refused and "timeout_s" not in refused
     from_env = run(None, "devices", env={"LATENCY_TIMEOUT": "inf"})
     assert_one_line_error(from_env, "LATENCY_TIMEOUT", "inf is not a finite number", code=2)
+    # click's float() took "1_0" as 10 (a review, 2026-12-06).
+    assert_one_line_error(run(None, "--timeout", "1_0", "devices"), "'1_0' is no number", code=2)
+    too_short = run(None, "--timeout", "0.0001", "devices")
+    assert_one_line_error(too_short, "0.0001 is not in the range x>=0.001", code=2)
 
 
 def test_unreachable_target() -> None:
