@@ -30,6 +30,11 @@ logger = logging.getLogger(__name__)
 #: is 2-5 MB) for good.
 ABANDONED_AFTER_S = 3600.0
 _TEMPORARY_NAME = re.compile(r"\.[0-9a-f]{32}\.tmp")
+#: The private folders of writes into a stream, in the temporary folder.
+_STREAM_FOLDER_PREFIX = "latency-stream-"
+#: The age from which such a folder counts as abandoned: a day, since its copy into a pipe
+#: waits on the reader (``backup --force /dev/stdout | slow``), however long it takes.
+STREAM_ABANDONED_AFTER_S = 86400.0
 #: What link(2) says on a file system that makes no hard links (FAT, some network shares).
 _NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
@@ -163,7 +168,7 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
     streamed = replace and _is_stream(path)
     # A folder of its own (0700) for the temporary file, which the block creates: one made by
     # mkstemp already existed, and backup's exclusive create refused it (a review).
-    private = Path(tempfile.mkdtemp(prefix="latency-stream-")) if streamed else None
+    private = _private_folder() if streamed else None
     if private is not None:
         tmp = private / "copy.tmp"
     else:
@@ -172,7 +177,6 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
         yield tmp
         if streamed:
             _copy_into(tmp, path)
-            tmp.unlink()
             return
         # On its disk before the move: a power cut after a move of unflushed data can leave
         # an empty file in place of the one replaced (a review, 2026-12-06).
@@ -191,6 +195,31 @@ def replacing_atomically(path: Path, replace: bool = True) -> Iterator[Path]:
     # Some file systems cannot flush a folder (EINVAL); the file in place is whole either way.
     with suppress(OSError):
         fsync_path(written.parent)  # the move itself survives a power cut
+
+
+def _private_folder() -> Path:
+    """A new private (0700) folder in the temporary folder for a stream's copy; those of
+    writes killed long ago, which no ``finally`` removed (SIGKILL), are removed first: each
+    held a whole copy (a backup's: the store)."""
+    with suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            if entry.name.startswith(_STREAM_FOLDER_PREFIX) and _abandoned_folder(entry):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=_STREAM_FOLDER_PREFIX))
+
+
+def _abandoned_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a folder of this user's untouched for STREAM_ABANDONED_AFTER_S."""
+    try:
+        status = entry.stat(follow_symlinks=False)
+    except OSError:  # gone meanwhile
+        return False
+    mine = status.st_uid == os.getuid() if hasattr(os, "getuid") else True  # Windows: no uid
+    return (
+        mine
+        and stat.S_ISDIR(status.st_mode)
+        and status.st_mtime < time.time() - STREAM_ABANDONED_AFTER_S
+    )
 
 
 def link_target(path: Path) -> Path:

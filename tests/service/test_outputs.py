@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from service.outputs import (
     ABANDONED_AFTER_S,
+    STREAM_ABANDONED_AFTER_S,
     output_path_problem,
     remove_abandoned_temporaries,
     replacing_atomically,
@@ -177,6 +179,28 @@ def test_temporary_files_of_writes_killed_long_ago_are_removed_and_nothing_else(
     assert remove_abandoned_temporaries(tmp_path) == [old]
     assert sorted(tmp_path.iterdir()) == sorted([in_flight, someone_elses])
     assert remove_abandoned_temporaries(tmp_path / "absent") == []
+
+
+def test_private_folders_of_stream_writes_killed_long_ago_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write into a stream killed outright (SIGKILL) left its private folder, a whole copy
+    in it (a backup's: the store), in the temporary folder for good (a review, 2026-12-06)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed, recent = tmp_path / "latency-stream-killed", tmp_path / "latency-stream-running"
+    someone_elses = tmp_path / "other-stream-old"
+    for folder in (killed, recent, someone_elses):
+        folder.mkdir()
+        (folder / "copy.tmp").write_bytes(b"a store's copy")
+    long_ago = time.time() - STREAM_ABANDONED_AFTER_S - 60
+    for folder in (killed, someone_elses):
+        os.utime(folder, (long_ago, long_ago))
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with open(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK), "rb") as reader:
+        write_atomically(pipe, b"report")
+        assert reader.read() == b"report"
+    assert sorted(tmp_path.iterdir()) == sorted([recent, someone_elses, pipe])
 
 
 @pytest.mark.parametrize("hard_links", [True, False])
