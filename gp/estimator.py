@@ -116,6 +116,13 @@ class Measurements:
             raise InvalidArchitectureError(
                 "archs must be a list of architectures, got a single str; wrap it in a list"
             )
+        if not isinstance(self.archs, Sequence | np.ndarray | torch.Tensor):
+            # A set paired its archs with the latencies in an order that changed from one
+            # process to the next (string hashing): 2.1 ms or 19.8 ms (a review, 2026-12-07).
+            raise InvalidArchitectureError(
+                f"archs must be a list of architectures in the latencies' order, got a"
+                f" {type(self.archs).__name__}"
+            )
         self.latency_ms = as_latency_array(self.latency_ms, lambda i: f"measurement {i}")
         if self.latency_ms.shape != (len(self.archs),):
             raise InvalidMeasurementError(
@@ -229,6 +236,7 @@ class LatencyEstimator:
         place, as two servers may write one cache at once) is the caller's business."""
         if self.nasbench201 is None:
             raise NotFittedError("nothing to save: the estimator has no fitted model")
+        _check_tag(self.tag)  # set since: saved all the same, the file failed to load
         model = self.nasbench201
         profiles, encoding_stats = model.features.profiles, model.features.encoding_stats
         if profiles is None or encoding_stats is None:
@@ -640,6 +648,10 @@ def _with_reference_latencies(
     """The archs (canonical) and latencies a device is conditioned on: its measurements and, in
     NB201, the descriptor's reference latencies (their archs are NB201's; another space ignores
     them)."""
+    if descriptor is not None and not (
+        isinstance(descriptor, Mapping) and all(isinstance(k, str) for k in descriptor)
+    ):  # an int key raised a bare AttributeError (a review, 2026-12-07)
+        raise GPInputError("descriptor must be a mapping of str keys to numbers")
     reference = {
         key: value
         for key, value in (descriptor or {}).items()

@@ -62,7 +62,7 @@ from gp.errors import GPInputError, InvalidMeasurementError
 from gp.kernels import ARDLinearKernel
 from gp.outliers import surprising_measurements
 from gp.profiles import SourceProfiles, cost_features
-from gp.spaces.base import is_whole_number
+from gp.spaces.base import is_real_number, is_whole_number
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,12 @@ VARIANCE_RATIO_PSEUDO_COUNT = 0.1
 # 0.911 / 0.930 / 0.902 (random 10 / active 10 / random 20), the ranking unchanged.
 HAND_SET_VARIANCE_RATIO_PSEUDO_COUNT = 0.003
 DEFAULT_RANK = 10
+#: The most deviation directions a fit keeps: more than that many source devices span, each
+#: a (universe-sized) row of zeros. A rank of 10**6 tried to allocate 125 GB (a review).
+MAX_RANK = 256
+#: The largest seed: the fit also seeds a generator with ``seed + 1``, and torch's takes
+#: seeds below 2**63 (2**64 - 1 failed with a bare ValueError after the whole fit).
+MAX_FIT_SEED = 2**63 - 2
 # Log-normal prior on a device's noise level relative to the kernel's (see
 # _noise_level_log_joint), mean 1: the kernel's noise is the sources' typical level. The sd is
 # about their spread (1.8 in log space, levels fitted on 400 measurements each, those below e^-4
@@ -1185,12 +1191,17 @@ class FitSettings:
                 raise GPInputError(
                     f"FitSettings.{name} must be a whole number >= {bound}, got {value!r}"
                 )
+        for name, most in (("rank", MAX_RANK), ("seed", MAX_FIT_SEED)):
+            if getattr(self, name) > most:
+                raise GPInputError(
+                    f"FitSettings.{name} must be at most {most}, got {getattr(self, name)!r}"
+                )
         if not self.context_sizes:
             raise GPInputError("FitSettings.context_sizes must name at least one size")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise GPInputError(
-                f"FitSettings.learning_rate must be positive, got {self.learning_rate!r}"
-            )
+        rate = self.learning_rate
+        # A str or None raised Python's bare TypeError, and True passed as 1.0 (a review).
+        if not (is_real_number(rate) and math.isfinite(rate) and rate > 0):
+            raise GPInputError(f"FitSettings.learning_rate must be a positive number, got {rate!r}")
 
     def check_universe(self, num_archs: int) -> None:
         """Raises GPInputError naming a context size that leaves no arch of a universe of

@@ -52,7 +52,8 @@ class SurprisingMeasurement:
 
     Attributes:
         position: its index among the posterior's measurements.
-        measured_ms: the measurement.
+        measured_ms: the measurement; of an arch measured more than once, the median of its
+            measurements, which the model is conditioned on.
         expected_ms: the median of a measurement the others predict for it.
         lower_ms, upper_ms: their 90% interval.
         p_value: the chance of one measurement this far out among the device's, were the

@@ -40,6 +40,11 @@ def is_whole_number(value: object) -> TypeGuard[int | np.integer]:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def is_real_number(value: object) -> TypeGuard[float | int | np.floating | np.integer]:
+    """A real number, Python's or numpy's, and not a bool that would pass for 0 or 1."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def shown_index(index: int | np.integer) -> str:
     """A whole number as an error message shows it: one beyond 64 bits by its size, since
     Python will not print one of over 4,300 digits (a bare ValueError; a review,
@@ -108,7 +113,7 @@ class SearchSpace(abc.ABC, Generic[KeyT]):
         Raises:
             InvalidArchitectureError: If ``arch`` is malformed; the message names the problem.
         """
-        return self._format(self._key(arch))
+        return self._format(self._checked_key(arch))
 
     def canonicalize(self, archs: Sequence[ArchLike]) -> list[str]:
         """Validate many architectures and return their canonical strings.
@@ -156,10 +161,11 @@ class SearchSpace(abc.ABC, Generic[KeyT]):
 
     def _keys(self, archs: Sequence[ArchLike]) -> list[KeyT]:
         """Parse every item, prefixing any error with the item's position."""
-        if isinstance(archs, str):
+        if isinstance(archs, str | bytes | bytearray):
             # Iterating a string would report a confusing error about its first character.
             raise InvalidArchitectureError(
-                "expected a sequence of architectures, got a single str; wrap it in a list"
+                f"expected a sequence of architectures, got a single {type(archs).__name__};"
+                " wrap it in a list"
             )
         if not isinstance(archs, Iterable):
             raise InvalidArchitectureError(
@@ -168,10 +174,20 @@ class SearchSpace(abc.ABC, Generic[KeyT]):
         keys = []
         for i, arch in enumerate(archs):
             try:
-                keys.append(self._key(arch))
+                keys.append(self._checked_key(arch))
             except InvalidArchitectureError as exc:
                 raise InvalidArchitectureError(f"arch {i}: {exc}") from None
         return keys
+
+    def _checked_key(self, arch: ArchLike) -> KeyT:
+        """:meth:`_key`, refusing bytes: read as a sequence of small numbers, undecoded text
+        became a valid arch (b"12" the vector 49.0,50.0; a review, 2026-12-07)."""
+        if isinstance(arch, bytes | bytearray | memoryview):
+            raise InvalidArchitectureError(
+                f"an arch is text or a sequence of numbers, got {type(arch).__name__}: decode it"
+                " first"
+            )
+        return self._key(arch)
 
     @abc.abstractmethod
     def _key(self, arch: ArchLike) -> KeyT:

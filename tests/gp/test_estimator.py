@@ -147,6 +147,21 @@ def test_one_arch_given_as_a_bare_string_is_named_as_such(latency_ms: object) ->
         Measurements(arch, latency_ms)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("archs", [{"a", "b"}, {"a": 1, "b": 2}, (a for a in "ab"), None])
+def test_archs_in_no_order_are_refused(archs: object) -> None:
+    """A set paired archs and latencies in an order that changed from one process to the next
+    (2.1 ms or 19.8 ms for one arch); None raised a bare TypeError (a review, 2026-12-07)."""
+    with pytest.raises(InvalidArchitectureError, match="a list of architectures in the latencies"):
+        Measurements(archs, [2.0, 20.0])  # type: ignore[arg-type]
+
+
+def test_a_descriptor_keyed_by_other_than_text_is_refused() -> None:
+    """An int key raised a bare AttributeError ('int' object has no attribute 'startswith')."""
+    with pytest.raises(GPInputError, match="descriptor must be a mapping of str keys"):
+        descriptor = {3: 4.0}
+        LatencyEstimator(None).predict(NASBench201Space(), all_archs()[:1], descriptor=descriptor)  # type: ignore[arg-type]
+
+
 def test_a_count_beyond_the_candidates_left_unmeasured_says_why() -> None:
     """4 candidates, 3 of them measured or repeated: the refusal said only "the pool size 1"."""
     measured = Measurements(["1,2,3", "4,5,6"], [5.0, 6.0])
@@ -742,6 +757,9 @@ def test_a_saved_estimator_loads_with_the_same_profiles_and_a_tag_must_be_a_str(
             LatencyEstimator.fit({}, tag=tag)  # type: ignore[arg-type]
         with pytest.raises(GPInputError, match="tag must be a str, got a"):
             LatencyEstimator(fitted.nasbench201, tag=tag)  # type: ignore[arg-type]
+    fitted.tag = 5  # type: ignore[assignment]  # set since: the file saved failed to load
+    with pytest.raises(GPInputError, match="tag must be a str, got a int"):
+        fitted.to_bytes()
 
 
 @pytest.mark.parametrize(

@@ -263,7 +263,14 @@ def test_an_interval_holds_its_point_prediction_however_vague(measured: int) -> 
         ({"iterations": -1}, "iterations must be a whole number >= 0, got -1"),
         # Each episode's loss is a mean over its query archs: NaN over none.
         ({"query_size": 0}, "query_size must be a whole number >= 1, got 0"),
-        ({"learning_rate": float("nan")}, "learning_rate must be positive, got nan"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a positive number, got nan"),
+        # Python's bare TypeError, or 1.0 (a review, 2026-12-07).
+        ({"learning_rate": "0.1"}, "learning_rate must be a positive number, got '0.1'"),
+        ({"learning_rate": True}, "learning_rate must be a positive number, got True"),
+        # A rank of 10**6 tried to allocate 125 GB; a seed of 2**64 - 1 failed with a bare
+        # ValueError once the whole fit was done (a review, 2026-12-07).
+        ({"rank": 10**6}, "rank must be at most 256, got 1000000"),
+        ({"seed": 2**63 - 1}, f"seed must be at most {2**63 - 2}, got {2**63 - 1}"),
     ],
 )
 def test_fit_settings_the_fit_cannot_use_are_named(setting: dict, message: str) -> None:

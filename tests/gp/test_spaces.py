@@ -363,6 +363,26 @@ def test_nb201_malformed_sequences_name_the_problem(arch: object, match: str) ->
         NASBench201Space().canonical(arch)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("space", "arch"),
+    [
+        (VectorSpace(2), b"12"),
+        (NASBench201Space(), b"\x00\x01\x02\x03\x04\x00"),
+        (FBNetSpace(), bytes(22)),
+        (FBNetSpace(), bytearray(22)),
+    ],
+)
+def test_bytes_are_no_arch(space: SearchSpace, arch: bytes) -> None:
+    """Read as small numbers, undecoded text became a valid arch: b"12" the vector 49.0,50.0
+    (a review, 2026-12-07)."""
+    with pytest.raises(InvalidArchitectureError, match="decode it first"):
+        space.canonical(arch)
+    with pytest.raises(InvalidArchitectureError, match="^arch 0: .*decode it first"):
+        space.encode([arch])
+    with pytest.raises(InvalidArchitectureError, match="got a single bytes; wrap it in a list"):
+        space.encode(b"abc")
+
+
 def test_nb201_encode_reports_item_index() -> None:
     archs = [GOOD, GOOD, GOOD.replace("none~2", "conv~2")]
     with pytest.raises(
