@@ -1273,6 +1273,29 @@ def test_noisy_reference_archs_count_in_the_summary(
     assert "quieter moment, or as a new device timed with --clock cpu --threads 1" in printed
 
 
+def test_a_rounds_noisy_archs_are_counted_whichever_comes_first(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No test had a round with a noisy arch: skipping the first timing in the count went
+    unnoticed (a mutation review, 2026-12-07)."""
+
+    def conv_noisy(arch: str, space: str = "", settings: TimingSettings = TINY) -> Timing:
+        if arch == CONV3:
+            return Timing(10.0, 8.0, 12.0, (10.0,), attempts=3, noisy=True)
+        return Timing(5.0, 4.9, 5.1, (5.0,))
+
+    monkeypatch.setattr(timing, "time_arch", conv_noisy)
+    archs = tmp_path / "archs.txt"
+    archs.write_text(f"{CONV3}\n{SKIP}\n")
+    with LatencyClient(target) as latency:
+        latency.register_device("one-noisy")
+    args = ["measure", "-d", "one-noisy", "--archs", str(archs), "--json", *FAST_FLAGS]
+    result = invoke(target, *args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rounds"][0]["noisy"] == 1
+    assert "1 noisy)" in " ".join(result.stderr.split())
+
+
 def fpga_latencies() -> tuple[dict[str, float], str]:
     """Twelve random archs' fpga latencies (ms) from its table, and one of them to slow down."""
     from gp.data import load_help_dataset

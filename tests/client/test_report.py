@@ -110,6 +110,12 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} in JSON output")
 
 
+def test_a_spearman_of_two_archs_is_their_order() -> None:
+    """Two archs rank as well or as badly as can be: not n/a, which says they are all alike."""
+    assert spearman(np.array([2.0, 5.0]), np.array([5.0, 2.0])) == pytest.approx(-1.0)
+    assert spearman(np.array([2.0, 5.0]), np.array([3.0, 7.0])) == pytest.approx(1.0)
+
+
 def test_scores_say_why_a_spearman_is_undefined() -> None:
     alike = {"n": 3, "spearman": float("nan"), "acc10": 1.0, "mape": 0, "bias": 0, "coverage90": 1}
     assert scores_line(alike).startswith(

@@ -116,6 +116,23 @@ def test_force_replaces_an_earlier_backup(store_path: Path, tmp_path: Path) -> N
     assert batches_whole(out) == [1, 2, 3, 4, 5, 6]
 
 
+def test_an_existing_out_is_refused_before_anything_is_copied(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The move into place refuses it too, with the same words, but after a whole copy: the
+    time and the disk space of a large store's, spent to be told "exists"."""
+
+    def no_copy(store: Path, target: Path) -> None:
+        raise AssertionError("copied before the refusal")
+
+    monkeypatch.setattr(service.backup, "_copy", no_copy)
+    out = tmp_path / "backup.sqlite"
+    out.write_text("last week's\n")
+    with pytest.raises(BackupError, match="exists"):
+        backup_store(store_path, out)
+    assert out.read_text() == "last week's\n"
+
+
 def refusals(tmp_path: Path, store_path: Path) -> dict[str, tuple[list[str], str]]:
     """Arguments of backups refused, and the message of each."""
     foreign = tmp_path / "foreign.db"

@@ -1132,6 +1132,8 @@ def test_a_slip_deleted_exactly_keeps_a_source_devices_table_complete(
     )
     emptied = stub.DeleteMeasurements(request)
     assert emptied.deleted == 1 and emptied.source_table_incomplete  # the client warns of it
+    again = stub.DeleteMeasurements(request)  # a new request, no id: nothing left to delete
+    assert again.deleted == 0 and not again.source_table_incomplete  # no warning repeated
     assert "raspi4" not in server.registry._source_tables()
     assert "source device raspi4: NB201 measurements deleted" in caplog.text
 
