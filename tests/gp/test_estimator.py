@@ -408,6 +408,26 @@ def test_loading_a_file_that_is_not_a_saved_estimator_names_it(tmp_path, content
         LatencyEstimator.load(tmp_path / "absent.pt")
 
 
+class _TouchesAFile:
+    """Unpickling this would make the file ``path``: what a hostile file does with os.system."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.path,))
+
+
+def test_loading_a_saved_estimator_runs_none_of_its_code(tmp_path: Path) -> None:
+    """A file of other objects is refused unread: loaded unsafely (weights_only=False) it was
+    refused all the same, but only after its code had run (a mutation review, 2026-12-07)."""
+    marker, path = tmp_path / "ran", tmp_path / "model.pt"
+    torch.save({"kernel": _TouchesAFile(marker)}, path)
+    with pytest.raises(NotFittedError, match="is not a saved estimator"):
+        LatencyEstimator.load(path)
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize(
     ("content", "says"),
     [

@@ -119,3 +119,12 @@ def test_nothing_to_score_is_refused_and_one_arch_has_no_ranking() -> None:
         evaluate(prediction([], [], [], 0.1), np.array([]))
     one = evaluate(prediction([10.0], [9.0], [11.0], 0.1), np.array([10.5]))
     assert math.isnan(one["spearman"]) and one["coverage90"] == 1.0
+
+
+def test_kendall_of_tied_measurements_is_tau_b() -> None:
+    """Whole-millisecond tables (pixel2) tie: tau-b counts the ties, tau-c (1.0 here) would
+    not (a mutation review, 2026-12-07)."""
+    mean = list(np.arange(1.0, 7.0))
+    predicted = prediction(mean, [m / 2 for m in mean], [m * 2 for m in mean], sd=0.1)
+    measured = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
+    assert evaluate(predicted, measured)["kendall"] == pytest.approx(0.8944, abs=1e-4)

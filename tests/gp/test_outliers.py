@@ -129,7 +129,14 @@ def test_the_search_passes_over_at_most_a_few_far_off_measurements_in_a_row(
     monkeypatch.setattr(gp.outliers, "_surprises", counted)
     monkeypatch.setattr(gp.outliers, "_may_hide_another", lambda *args: False)
     assert surprising_measurements(_posterior(100, 0, 1.0, {})) == []
-    assert len(predictions) == MAX_PASSED_OVER + 1
+    assert len(predictions) == MAX_PASSED_OVER + 1 == 3
+
+
+def test_four_far_off_measurements_in_a_row_are_all_named() -> None:
+    """The search passes over two far-off measurements to find more behind them: passing over
+    one named none of these four (a mutation review, 2026-12-07)."""
+    posterior = _posterior(20, 0, 0.1, {16: 10.0, 17: 10.0, 18: 10.0, 19: 10.0})
+    assert sorted(s.position for s in surprising_measurements(posterior)) == [16, 17, 18, 19]
 
 
 @pytest.mark.parametrize(("count", "most"), [(4, 1), (9, 1), (10, 2), (14, 2), (15, 3)])

@@ -859,3 +859,12 @@ def test_vector_values_at_the_largest_magnitude_are_accepted(magnitude: float) -
     space = VectorSpace(2)
     assert space.canonical([magnitude, 0.0]) == f"{magnitude!r},0.0"
     assert space.encode(np.array([[magnitude, 0.0]]))[0, 0] == magnitude
+
+
+def test_fbnet_layer_count_spread_is_that_of_uniform_blocks() -> None:
+    """The skip count's mean and sd over the space (22 layers, 9 blocks, skip one of them:
+    binomial) set the layer-count direction's prior; no test read them (a mutation review,
+    2026-12-07)."""
+    mean, sd = FBNetSpace().layer_count_spread
+    assert mean == pytest.approx(22 / 9, abs=0.1)
+    assert sd == pytest.approx(math.sqrt(22 * 8 / 81), abs=0.1)
