@@ -1059,7 +1059,7 @@ def _checked_options(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]
             f"options must be (name, value) pairs of grpc options, each value an int, str or"
             f" bytes; got {options!r}"
         )
-    # numpy's integers as Python's, which grpc alone takes (a review, 2026-12-07).
+    # numpy's integers as Python's: grpc took a numpy one without a word, and ignored it.
     return [(name, int(v) if _is_whole(v) else v) for name, v in items]
 
 

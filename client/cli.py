@@ -307,7 +307,7 @@ def decimal_at_least(minimum: float) -> Callable[[float], float]:
 
     def checked(value: float) -> float:
         if finite(value) < minimum:
-            raise typer.BadParameter(f"{value:g} is not in the range x>={minimum:g}.")
+            raise typer.BadParameter(f"{value!r} is not in the range x>={minimum:g}.")
         return value
 
     return checked

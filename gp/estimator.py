@@ -13,6 +13,7 @@ import io
 import logging
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence, Sized
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -116,13 +117,15 @@ class Measurements:
             raise InvalidArchitectureError(
                 "archs must be a list of architectures, got a single str; wrap it in a list"
             )
-        if not isinstance(self.archs, Sequence | np.ndarray | torch.Tensor):
+        if not _is_ordered(self.archs):
             # A set paired its archs with the latencies in an order that changed from one
             # process to the next (string hashing): 2.1 ms or 19.8 ms (a review, 2026-12-07).
             raise InvalidArchitectureError(
                 f"archs must be a list of architectures in the latencies' order, got a"
                 f" {type(self.archs).__name__}"
             )
+        if not isinstance(self.archs, Sequence | np.ndarray | torch.Tensor):
+            self.archs = list(self.archs)  # a pandas Series, say: indexed by its labels
         self.latency_ms = as_latency_array(self.latency_ms, lambda i: f"measurement {i}")
         if self.latency_ms.shape != (len(self.archs),):
             raise InvalidMeasurementError(
@@ -680,6 +683,15 @@ def _one_per_arch(archs: list[str], latency_ms: np.ndarray) -> tuple[list[str], 
         positions.setdefault(arch, []).append(position)
     medians = [np.median(latency_ms[rows]) for rows in positions.values()]
     return list(positions), np.asarray(medians, dtype=np.float64)
+
+
+def _is_ordered(archs: object) -> bool:
+    """Whether ``archs`` has an order of its own: a sequence, an array, a pandas Series (which
+    is no Sequence); not a set, a mapping, or an iterator that can be read once."""
+    if isinstance(archs, Sequence | np.ndarray | torch.Tensor):
+        return True
+    indexed = hasattr(archs, "__getitem__") and hasattr(archs, "__len__")
+    return indexed and not isinstance(archs, Mapping | AbstractSet)
 
 
 def _check_tag(tag: object) -> None:

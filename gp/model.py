@@ -1200,7 +1200,7 @@ class FitSettings:
             raise GPInputError("FitSettings.context_sizes must name at least one size")
         rate = self.learning_rate
         # A str or None raised Python's bare TypeError, and True passed as 1.0 (a review).
-        if not (is_real_number(rate) and math.isfinite(rate) and rate > 0):
+        if not (is_real_number(rate) and _is_finite(rate) and rate > 0):
             raise GPInputError(f"FitSettings.learning_rate must be a positive number, got {rate!r}")
 
     def check_universe(self, num_archs: int) -> None:
@@ -1215,6 +1215,14 @@ class FitSettings:
                     f"FitSettings.context_sizes[{i}] must be less than the {num_archs} archs"
                     f" of the universe (at least one is held out to score), got {size!r}"
                 )
+
+
+def _is_finite(value: float | int | np.floating | np.integer) -> bool:
+    """math.isfinite, and False for an int beyond any float (10**400 raised OverflowError)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 class LatencyModel:

@@ -104,9 +104,17 @@ def is_log_stream(path: Path) -> bool:
 def said_beside(path: Path) -> TextIO:
     """Where a command says what it wrote to ``path``: stderr where ``path`` is stdout's
     file, which it would join (`backup --force /dev/stdout > copy` added the summary line
-    to the copy; a review, 2026-12-06), else stdout."""
+    to the copy; a review, 2026-12-06), else stdout. A device that keeps nothing (stdout on
+    /dev/null) mixes nothing: what is said there goes where the user sent stdout."""
     status = _status(path)
-    return sys.stderr if status is not None and _writes_to(sys.stdout, status) else sys.stdout
+    if status is None or not _writes_to(sys.stdout, status):
+        return sys.stdout
+    return sys.stdout if _keeps_nothing(status) else sys.stderr
+
+
+def _keeps_nothing(status: os.stat_result) -> bool:
+    """Whether the file of ``status`` is a device other than a terminal (/dev/null)."""
+    return stat.S_ISCHR(status.st_mode) and not sys.stdout.isatty()
 
 
 def _copy_into(source: Path, target: Path) -> None:

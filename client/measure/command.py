@@ -250,7 +250,7 @@ def measure(
             parser=decimal_number,
             callback=decimal_at_least(0),
             help="Seconds to wait for a server still loading its model before timing anything"
-            " (one not listening yet: 30 s at most).",
+            " (one not listening yet: 30 s at most; 0 or more).",
         ),
     ] = DEFAULT_WAIT_S,
 ) -> None:

@@ -161,7 +161,7 @@ class SearchSpace(abc.ABC, Generic[KeyT]):
 
     def _keys(self, archs: Sequence[ArchLike]) -> list[KeyT]:
         """Parse every item, prefixing any error with the item's position."""
-        if isinstance(archs, str | bytes | bytearray):
+        if isinstance(archs, str | bytes | bytearray | memoryview):
             # Iterating a string would report a confusing error about its first character.
             raise InvalidArchitectureError(
                 f"expected a sequence of architectures, got a single {type(archs).__name__};"

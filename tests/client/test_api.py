@@ -1132,11 +1132,14 @@ def test_malformed_channel_options_are_a_client_input_error(options: object) -> 
         LatencyClient("127.0.0.1:1", options=options)  # type: ignore[arg-type]
 
 
-def test_numpy_integers_are_channel_option_values() -> None:
-    """grpc takes only Python's int; numpy's were refused (a review, 2026-12-07)."""
-    limit = np.int64(1 << 20)
-    with LatencyClient("127.0.0.1:1", options=[("grpc.max_receive_message_length", limit)]):
+def test_numpy_integers_are_channel_option_values_grpc_reads() -> None:
+    """numpy's integers were refused; passed on, grpc takes one without a word and ignores it
+    (a limit of 1 byte let a health check through), so they are passed as Python's."""
+    options = [("grpc.max_receive_message_length", np.int64(1 << 20))]
+    with LatencyClient("127.0.0.1:1", options=options):
         pass
+    ((_, value),) = client.api._checked_options(options)
+    assert type(value) is int and value == 1 << 20
 
 
 def test_a_target_with_spaces_around_it_is_refused() -> None:

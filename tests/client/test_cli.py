@@ -1188,6 +1188,9 @@ def test_a_timeout_that_is_not_a_finite_number_is_refused_by_its_option_name() -
     assert_one_line_error(run(None, "--timeout", "1_0", "devices"), "'1_0' is no number", code=2)
     too_short = run(None, "--timeout", "0.0001", "devices")
     assert_one_line_error(too_short, "0.0001 is not in the range x>=0.001", code=2)
+    # Not rounded to the bound it falls short of ("0.001 is not in the range x>=0.001").
+    just_short = run(None, "--timeout", "0.00099999999", "devices")
+    assert_one_line_error(just_short, "0.00099999999 is not in the range x>=0.001", code=2)
 
 
 def test_unreachable_target() -> None:

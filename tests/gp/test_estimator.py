@@ -155,6 +155,25 @@ def test_archs_in_no_order_are_refused(archs: object) -> None:
         Measurements(archs, [2.0, 20.0])  # type: ignore[arg-type]
 
 
+class _LabelledColumn:
+    """A pandas Series' shape: indexed and sized, but no Sequence (pandas registers none)."""
+
+    def __init__(self, values: list[str]) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, label: int) -> str:
+        return self.values[label]
+
+
+def test_archs_in_an_indexed_column_keep_its_order() -> None:
+    archs = FBNetSpace().random_archs(2, seed=0)
+    measured = Measurements(_LabelledColumn(archs), [2.0, 20.0])  # type: ignore[arg-type]
+    assert measured.archs == archs
+
+
 def test_a_descriptor_keyed_by_other_than_text_is_refused() -> None:
     """An int key raised a bare AttributeError ('int' object has no attribute 'startswith')."""
     with pytest.raises(GPInputError, match="descriptor must be a mapping of str keys"):

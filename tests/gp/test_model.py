@@ -268,6 +268,7 @@ def test_an_interval_holds_its_point_prediction_however_vague(measured: int) -> 
         # Python's bare TypeError, or 1.0 (a review, 2026-12-07).
         ({"learning_rate": "0.1"}, "learning_rate must be a positive number, got '0.1'"),
         ({"learning_rate": True}, "learning_rate must be a positive number, got True"),
+        ({"learning_rate": 10**400}, "learning_rate must be a positive number, got 1000"),
         # A rank of 10**6 tried to allocate 125 GB; a seed of 2**64 - 1 failed with a bare
         # ValueError once the whole fit was done (a review, 2026-12-07).
         ({"rank": 10**6}, "rank must be at most 256, got 1000000"),

@@ -381,6 +381,8 @@ def test_bytes_are_no_arch(space: SearchSpace, arch: bytes) -> None:
         space.encode([arch])
     with pytest.raises(InvalidArchitectureError, match="got a single bytes; wrap it in a list"):
         space.encode(b"abc")
+    with pytest.raises(InvalidArchitectureError, match="got a single memoryview; wrap it"):
+        space.encode(memoryview(b"abc"))
 
 
 def test_nb201_encode_reports_item_index() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from service.outputs import (
     write_atomically,
 )
 from tests.helpers import (
+    REPO,
     assert_a_longest_name_is_written,
     assert_another_writers_temporary_file_is_left_alone,
 )
@@ -179,6 +182,32 @@ def test_temporary_files_of_writes_killed_long_ago_are_removed_and_nothing_else(
     assert remove_abandoned_temporaries(tmp_path) == [old]
     assert sorted(tmp_path.iterdir()) == sorted([in_flight, someone_elses])
     assert remove_abandoned_temporaries(tmp_path / "absent") == []
+
+
+def test_what_is_written_to_stdout_s_file_is_said_on_stderr_unless_it_keeps_nothing(
+    tmp_path: Path,
+) -> None:
+    """Said on stdout, a summary joined a copy written to stdout's file; on /dev/null it
+    mixes with nothing, and stays where the user sent stdout (a review, 2026-12-07)."""
+    code = (
+        "import sys; from pathlib import Path; from service.outputs import said_beside;"
+        "print(said_beside(Path(sys.argv[1])) is sys.stderr, file=sys.stderr)"
+    )
+    file = tmp_path / "out"
+    for stdout, named, beside in (
+        (file, file, "True"),
+        (Path(os.devnull), Path(os.devnull), "False"),
+    ):
+        with stdout.open("w") as handle:
+            done = subprocess.run(
+                [sys.executable, "-c", code, str(named)],
+                stdout=handle,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+                check=True,
+            )
+        assert done.stderr.strip() == beside
 
 
 def test_private_folders_of_stream_writes_killed_long_ago_are_removed(
