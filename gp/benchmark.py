@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "rows": rows,
         "timings_s": timings.summary(),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "sources": sources,
         "targets": targets or sources,
         "cross_validate": args.cross_validate,
