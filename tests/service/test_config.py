@@ -76,6 +76,12 @@ def test_a_metrics_port_that_cannot_be_served_leaves_no_store(tmp_path: Path) ->
     assert not store.exists()
 
 
+def test_one_worker_has_one_suggestion_slot(tmp_path: Path) -> None:
+    """Half the workers, rounded down, would be none: every SuggestSamples refused as busy."""
+    config = ServiceConfig(store_path=tmp_path / "store.sqlite", max_workers=1)
+    assert config.suggestion_slots == 1
+
+
 def test_a_batch_limit_below_one_is_refused_when_given_directly(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must be positive, got 0"):
         ServiceConfig(store_path=tmp_path / "store.sqlite", max_batch=0)

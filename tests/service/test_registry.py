@@ -477,6 +477,19 @@ def test_a_start_removes_what_a_cache_write_killed_long_ago_left_beside_the_stor
     )
 
 
+def test_a_first_start_says_there_is_no_cached_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not that a key file is missing: that would send an operator looking for a cache that
+    was never written (a mutation review, 2026-12-07)."""
+    caplog.set_level("INFO", logger="service.registry")
+    store = Store(tmp_path / "fresh.sqlite")
+    Registry(store, fit_settings()).start()
+    store.close()
+    assert f"no cached model at {tmp_path / 'fresh.sqlite'}.model.pt" in caplog.text
+    assert "key file" not in caplog.text
+
+
 def test_a_model_without_its_key_file_is_named_as_such(
     store_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

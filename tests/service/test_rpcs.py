@@ -619,16 +619,19 @@ def test_an_empty_first_vector_candidate_is_named(
 
 
 def test_vectors_stored_before_the_bound_are_left_out_not_fatal(
-    stub: pb_grpc.LatencyEstimatorStub, server: RunningServer
+    stub: pb_grpc.LatencyEstimatorStub, server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A store written before the 1e12 bound may hold larger values: the review found such a
-    device's every vector Predict refused. They are now left out of its model."""
+    device's every vector Predict refused. They are now left out of its model, and the log
+    says so."""
+    caplog.set_level(logging.WARNING, logger="service.registry")
     device = server.store.resolve(register(stub, "old-vectors").name)
     rows = [MeasurementRow("vector", "10000000000000.0,1.0,2.0", 4.0)]
     server.store.add_measurements(device.id, [*rows, MeasurementRow("vector", "3.0,1.0,2.0", 5.0)])
     query = pb.Architecture(search_space="vector", features=[1, 2, 3])
     reply = stub.Predict(pb.PredictRequest(device="old-vectors", archs=[query]))
     assert 0 < reply.predictions[0].mean_ms < float("inf")
+    assert "device old-vectors: left out of its model: 1 stored vector measurement" in (caplog.text)
 
 
 def test_list_measurements_names_an_unknown_device_or_space(

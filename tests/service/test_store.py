@@ -73,6 +73,16 @@ def test_an_unknown_name_is_answered_with_the_nearest_registered_ones(store: Sto
     assert str(far.value).strip('"') == "unknown device 'jetson'"
 
 
+def test_an_unknown_name_near_three_devices_names_all_three(store: Store) -> None:
+    """Up to three near names are offered; the tests had offered one or two (a mutation
+    review, 2026-12-07)."""
+    for name in ("pi3", "pi4", "pi5"):
+        store.register_device(name)
+    with pytest.raises(DeviceNotFoundError) as refused:
+        store.resolve("pi")
+    assert all(f"'pi{n}'" in str(refused.value) for n in (3, 4, 5))
+
+
 def test_a_name_longer_than_any_is_unknown_without_a_search_for_near_ones(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1054,6 +1064,29 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
     assert counts == {**dict.fromkeys(tables, NUM_ARCHS), "early": 0} and not marker.exists()
 
 
+def test_a_first_start_with_a_dataset_fits_on_the_tables_it_imported(tmp_path: Path) -> None:
+    """Fitted before the import, a first `serve --dataset` served the prior alone until its
+    restart; no test had a dataset of enough sources to tell (a mutation review, 2026-12-07)."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.config import ServiceConfig
+    from service.server import create_server
+    from tests.service.conftest import fit_settings
+
+    base = np.random.default_rng(0).uniform(1, 10, NUM_ARCHS)
+    root = write_help_dataset(
+        tmp_path / "ds", {f"t{i}": (base * (i + 1)).tolist() for i in range(3)}
+    )
+    config = ServiceConfig(
+        address="127.0.0.1:0", store_path=tmp_path / "s.sqlite", dataset=root, fit=fit_settings()
+    )
+    running = create_server(config)
+    try:
+        running.warm_up()
+        assert running.registry.source_names == {"t0", "t1", "t2"}
+    finally:
+        running.stop(grace=0)
+
+
 def assert_registers_once_the_marker_is_gone(port: int, marker: Path) -> None:
     """RegisterDevice on the server at ``port`` is refused while the import ``marker`` is
     there, and taken once it is gone: another process finished that import, and a server
@@ -1409,6 +1442,9 @@ def test_a_name_typed_composed_or_decomposed_is_one_device(store: Store) -> None
     assert store.resolve(decomposed).id == store.resolve(composed).id == device.id
     with pytest.raises(DeviceExistsError, match="already taken"):
         store.register_device(composed)
+    # Composed, not folded: "pi²" (NFKC's "pi2") is a device of its own.
+    store.register_device("pi2")
+    assert store.register_device("pi²").name == "pi²" and store.resolve("pi²").name == "pi²"
 
 
 def test_serve_refuses_a_bad_dataset_in_one_line_and_leaves_no_import_pending(
