@@ -88,7 +88,7 @@ def test_a_fit_logs_its_progress(
 
 def test_fit_key_depends_on_settings(store_path: Path) -> None:
     store = Store(store_path)
-    sources = {"a": None}  # only the names matter for the key
+    sources = {"a": None}  # one table, the same in both keys (None hashed as NaN)
     store.register_device("a")
     short = fit_key(Registry(store, fit_settings())._key_inputs(sources))  # type: ignore[arg-type]
     long = fit_key(Registry(store)._key_inputs(sources))  # type: ignore[arg-type]
