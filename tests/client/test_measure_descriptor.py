@@ -66,6 +66,7 @@ def test_reference_archs_are_helps_hardware_embedding(help_dataset_dir: Path) ->
         ("48K", 49152),
         ("2048 KB", 2 * 1024**2),
         ("32M\n", 32 * 1024**2),
+        ("2G", 2 * 1024**3),  # binary, as sysfs means it
         ("512 kB", 512 * 1024),  # a lower-case unit
         ("?", None),
         ("0K", None),  # unknown, not a cache of 0 bytes: left out like a missing counter
@@ -76,21 +77,31 @@ def test_cache_sizes_parse(text: str, size: int | None) -> None:
 
 
 def test_cache_sizes_from_sysfs_and_the_cpuinfo_fallback(tmp_path: Path) -> None:
-    for name, level, kind, size in [("index0", 1, "Data", "32K"), ("index2", 2, "Unified", "1M")]:
+    for name, level, kind, size in [
+        ("index0", 1, "Data", "32K"),
+        ("index1", 1, "Instruction", "64K"),
+        ("index2", 2, "Unified", "1M"),
+    ]:
         folder = tmp_path / "cache" / name
         folder.mkdir(parents=True)
         (folder / "level").write_text(f"{level}\n")
         (folder / "type").write_text(f"{kind}\n")
         (folder / "size").write_text(f"{size}\n")
     facts = cache_facts(tmp_path / "cache", tmp_path / "none")
-    assert facts == {"cache.l1d_bytes": 32768.0, "cache.l2_bytes": 1024.0**2}
+    assert facts == {
+        "cache.l1d_bytes": 32768.0,
+        "cache.l1i_bytes": 65536.0,
+        "cache.l2_bytes": 1024.0**2,
+    }
     (tmp_path / "cpuinfo").write_text("model name\t: X\ncache size\t: 512 KB\n")
     assert cache_facts(tmp_path / "empty", tmp_path / "cpuinfo") == {"cache.llc_bytes": 524288.0}
     assert cache_facts(tmp_path / "cache", tmp_path / "cpuinfo") == facts  # only a fallback
     # AMD's is the per-core L2, which was called the last level (a review, 2026-12-06).
-    amd = "vendor_id\t: AuthenticAMD\ncache size\t: 1024 KB\n"
-    (tmp_path / "cpuinfo").write_text(amd * 2)
-    assert cache_facts(tmp_path / "empty", tmp_path / "cpuinfo") == {"cache.l2_bytes": 1024.0**2}
+    for vendor in ("AuthenticAMD", "HygonGenuine"):  # Hygon's are AMD's design
+        amd = f"vendor_id\t: {vendor}\ncache size\t: 1024 KB\n"
+        (tmp_path / "cpuinfo").write_text(amd * 2)
+        only_l2 = cache_facts(tmp_path / "empty", tmp_path / "cpuinfo")
+        assert only_l2 == {"cache.l2_bytes": 1024.0**2}, vendor
 
 
 def test_a_cpu_frequency_of_zero_is_absent_not_zero(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from client.api import REFERENCE_LATENCY_PREFIX, LatencyClient, Predictions
 from client.cli import app
 from client.metrics import acc10, calibration_curve, score, scores_line, spearman
-from client.report import MAX_ERROR_BARS, Report, draw
+from client.report import INSIDE_COLOR, MAX_ERROR_BARS, OUTSIDE_COLOR, Report, draw
 from tests.service.conftest import DATASET
 
 TABLE = "gold_6226"  # a HELP device that is not among the test store's sources
@@ -376,8 +376,18 @@ def test_the_report_scores_the_median_not_the_mean() -> None:
 
 def test_a_measurement_on_an_interval_bound_is_drawn_inside() -> None:
     report = _report([0.75, 3.0, 9.0], [1.5, 2.0, 2.5], 0.5, 1.5)  # on a bound, on one, above
-    _, labels = draw(report).axes[0].get_legend_handles_labels()
+    handles, labels = draw(report).axes[0].get_legend_handles_labels()
     assert "inside the 90% interval (2)" in labels and "outside the 90% interval (1)" in labels
+    # Each in its own colour: swapped, no test noticed (a mutation review, 2026-12-07).
+    from matplotlib.colors import to_rgb
+
+    colours = {
+        label.split(" the")[0]: handle.get_facecolor()[0][:3]
+        for handle, label in zip(handles, labels, strict=True)
+        if "90% interval" in label
+    }
+    assert tuple(colours["inside"]) == pytest.approx(to_rgb(INSIDE_COLOR))
+    assert tuple(colours["outside"]) == pytest.approx(to_rgb(OUTSIDE_COLOR))
 
 
 def test_the_calibration_curve_at_90_percent_is_the_90_percent_coverage() -> None:

@@ -33,6 +33,18 @@ def _dataset(root: Path, **files: object) -> Path:
     return root
 
 
+def test_a_table_is_read_in_help_s_order_and_stored_in_the_space_s(tmp_path: Path) -> None:
+    """Each latency is filed under the arch HELP's index gives it. Every synthetic dataset's
+    index was the identity, under which the inverse mapping reads alike: only the real data
+    told them apart, and its tests skip without it (a mutation review, 2026-12-07)."""
+    help_index = {arch: (i + 1) % NUM_ARCHS for i, arch in enumerate(all_archs())}
+    root = _dataset(tmp_path / "d", **{"str_arch2idx.pt": help_index})
+    torch.save([float(h + 1) for h in range(NUM_ARCHS)], root / "latency" / "a.pt")
+    table = load_help_dataset(root).table("a")
+    expected = [float(help_index[arch] + 1) for arch in all_archs()]
+    np.testing.assert_array_equal(table, expected)
+
+
 @pytest.mark.parametrize(
     ("index", "match"),
     [

@@ -344,6 +344,10 @@ def test_kernel_terms_see_their_active_columns() -> None:
     expected = sum(to_dense(term(x1, x2)) for term in kernel.terms())
     torch.testing.assert_close(kernel.covariance(x1, x2), kernel.scale * expected)
     torch.testing.assert_close(kernel.variance(x1), kernel.covariance(x1, x1).diagonal())
+    # The residual sees the profile coordinates as well as the encoding: a ratio can be a
+    # nonlinear function of how the sources respond (a mutation review, 2026-12-07).
+    residual_columns = kernel.residual.base_kernel.active_dims.tolist()
+    assert residual_columns == list(range(1, 1 + 3 + 4))
 
 
 def test_source_columns_are_each_source_s_deviation_and_folds_pad_them(synthetic) -> None:
