@@ -198,3 +198,32 @@ def test_an_fbnet_block_adds_its_input_back_only_where_the_shapes_allow() -> Non
         assert torch.equal(same(x), x)
     assert not FBNetBlock(16, 24, 3, 1, 1, 1).residual
     assert not FBNetBlock(16, 16, 3, 1, 1, 2).residual
+
+
+def _leaves(model: torch.nn.Module) -> list[torch.nn.Module]:
+    return [module for module in model.modules() if not list(module.children())]
+
+
+def test_the_timed_networks_apply_their_ops_in_the_papers_order() -> None:
+    """FLOPs and parameters, which the other tests compare, are the same whatever the order of
+    ReLU, conv and BN, and with a ReLU more or less: so the timed network could drift from
+    the one the tables were measured on unseen (a mutation review, 2026-12-07)."""
+    from torch import fx, nn
+
+    from client.measure._modules import Zero
+
+    nb201 = _leaves(build_network(MIXED))
+    after_relu = [type(nb201[i + 1]) for i, m in enumerate(nb201) if isinstance(m, nn.ReLU)]
+    # ReLU-conv-BN everywhere (2 in each of the 2 reductions, 1 in each of 15 cells: MIXED
+    # has one nor_conv_1x1), then the head's BN-ReLU-pool.
+    assert after_relu == [nn.Conv2d] * (2 * 2 + 15) + [nn.AdaptiveAvgPool2d]
+    pools = [m for m in nb201 if isinstance(m, nn.AvgPool2d) and m.kernel_size == 3]
+    assert len(pools) == 15 and not any(pool.count_include_pad for pool in pools)
+    # none multiplies by zero, reading its input as NB201's code does, not a fresh zero tensor.
+    assert [node.target for node in fx.symbolic_trace(Zero()).graph.nodes][1:-1] == ["mul"]
+    fbnet = build_network(FBNET, "fbnet")
+    relus = [m for m in _leaves(fbnet) if isinstance(m, nn.ReLU)]
+    # The stem's, two in each of the 20 blocks that are not skip (expand and depthwise; none
+    # after the projection), and the head's.
+    assert len(relus) == 1 + 2 * 20 + 1
+    assert isinstance(list(fbnet.children())[-4][-1], nn.ReLU)  # the head: conv-BN-ReLU
