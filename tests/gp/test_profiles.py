@@ -71,6 +71,12 @@ def test_the_misfit_is_what_the_cost_model_leaves_out_in_units_of_the_baseline()
     baseline = profiles.baseline(features)
     assert baseline[0] != 1.0  # the misfit's unit shows
     torch.testing.assert_close(profiles.misfit[0], left_out.mean(0) / baseline)
+    # Its directions span the sources' misfits about that mean, as the cost directions do
+    # their costs (no test read them: a mutation review, 2026-12-07).
+    misfits = left_out / baseline
+    centred = misfits - misfits.mean(0)
+    directions = profiles.misfit[1:]
+    torch.testing.assert_close(directions.T @ directions, centred.T @ centred / 2)
 
 
 def test_a_non_finite_source_latency_is_an_input_error() -> None:
