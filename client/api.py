@@ -1048,19 +1048,28 @@ def _checked_options(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]
     items = [] if isinstance(options, str) or not isinstance(options, Iterable) else list(options)
     # A value grpc takes: another raised its bare TypeError at the channel (a review).
     pairs = all(
-        isinstance(i, tuple)
-        and len(i) == 2
-        and isinstance(i[0], str)
-        and isinstance(i[1], numbers.Integral | str | bytes)
+        isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) and _is_option_value(i[1])
         for i in items
     )
     if not pairs or (options and not items):
         raise ClientInputError(
-            f"options must be (name, value) pairs of grpc options, each value an int, str or"
-            f" bytes; got {options!r}"
+            f"options must be (name, value) pairs of grpc options, each value a str, bytes or"
+            f" an int of C's int range; got {options!r}"
         )
     # numpy's integers as Python's: grpc took a numpy one without a word, and ignored it.
-    return [(name, int(v) if _is_whole(v) else v) for name, v in items]
+    return [
+        (name, int(v) if isinstance(v, numbers.Integral | np.bool_) else v) for name, v in items
+    ]
+
+
+def _is_option_value(value: object) -> bool:
+    """A value grpc's channel takes: a str, bytes, or a whole number (a bool included, numpy's
+    too) that fits C's int; one beyond raised grpc's bare OverflowError (a review)."""
+    if isinstance(value, np.bool_):
+        return True
+    if isinstance(value, numbers.Integral):
+        return -(2**31) <= int(value) < 2**31
+    return isinstance(value, str | bytes)
 
 
 # ---- the client ------------------------------------------------------------------------------

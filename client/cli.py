@@ -300,17 +300,21 @@ def decimal_number(text: str | float) -> float:
         raise typer.BadParameter(f"{text!r} is no number") from None
 
 
-def decimal_at_least(minimum: float) -> Callable[[float], float]:
-    """Option callback for a number parsed by :func:`decimal_number`: :func:`finite`, and
-    ``minimum`` or more, which click's own range (``min=``) no longer checks once an option
-    has a parser of its own."""
+def decimal_at_least(minimum: float) -> Callable[[str | float], float]:
+    """Option parser: :func:`decimal_number`, finite and ``minimum`` or more (click's own
+    range, ``min=``, is not checked for an option with a parser of its own). Errors quote the
+    number as typed: Python's repr showed 0.00001 as 1e-05 (a review, 2026-12-07)."""
 
-    def checked(value: float) -> float:
-        if finite(value) < minimum:
-            raise typer.BadParameter(f"{value!r} is not in the range x>={minimum:g}.")
+    def parsed(text: str | float) -> float:
+        value = decimal_number(text)
+        shown = text.strip() if isinstance(text, str) else repr(value)
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{shown} is not a finite number")
+        if value < minimum:
+            raise typer.BadParameter(f"{shown} is not in the range x>={minimum:g}.")
         return value
 
-    return checked
+    return parsed
 
 
 def finite_if_given(value: float | None) -> float | None:
@@ -416,8 +420,7 @@ def main(
         typer.Option(
             "--timeout",
             envvar=ENV_TIMEOUT,
-            parser=decimal_number,  # click's float() took "1_0" as 10 (a review, 2026-12-06)
-            callback=decimal_at_least(0.001),
+            parser=decimal_at_least(0.001),  # float() took "1_0" as 10 (a review, 2026-12-06)
             help="Deadline of each attempt of a call (s, at least 0.001).",
         ),
     ] = DEFAULT_TIMEOUT_S,

@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "rows": rows,
         "timings_s": timings.summary(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb(),
         "sources": sources,
         "targets": targets or sources,
         "cross_validate": args.cross_validate,
@@ -539,6 +539,13 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, RuntimeError) as exc:  # RuntimeError: a link made a loop since
             raise SystemExit(_unwritten(args.json, exc, text)) from None
     return 0
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident memory in whole MB: ru_maxrss is in KB on Linux, in bytes
+    on macOS."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024**2 if sys.platform == "darwin" else 1024))
 
 
 def _unwritten(path: Path, exc: OSError | RuntimeError, text: str) -> str:

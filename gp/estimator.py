@@ -125,7 +125,7 @@ class Measurements:
                 f" {type(self.archs).__name__}"
             )
         if not isinstance(self.archs, Sequence | np.ndarray | torch.Tensor):
-            self.archs = list(self.archs)  # a pandas Series, say: indexed by its labels
+            self.archs = _in_order(self.archs)  # a pandas Series, say: indexed by its labels
         self.latency_ms = as_latency_array(self.latency_ms, lambda i: f"measurement {i}")
         if self.latency_ms.shape != (len(self.archs),):
             raise InvalidMeasurementError(
@@ -692,6 +692,18 @@ def _is_ordered(archs: object) -> bool:
         return True
     indexed = hasattr(archs, "__getitem__") and hasattr(archs, "__len__")
     return indexed and not isinstance(archs, Mapping | AbstractSet)
+
+
+def _in_order(archs: Any) -> list[Any]:
+    """The items of an indexed column as a list, as iterating it gives them: a Series
+    iterates its values whatever its labels."""
+    try:
+        return list(archs)
+    except (KeyError, IndexError, TypeError) as exc:  # labelled, without an iteration of its own
+        raise InvalidArchitectureError(
+            f"archs must be a list of architectures in the latencies' order; a"
+            f" {type(archs).__name__} could not be read in order ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _check_tag(tag: object) -> None:

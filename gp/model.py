@@ -25,12 +25,12 @@ own times the kernel's noise plus the rounding error of whole-millisecond tables
 level's reach ranked pixel2, the only rounded target, worse: 0.8913 against 0.8931 with 10
 random measurements, 5 seeds).
 
-Hyperparameters are shared by all devices and learned on the source devices by maximising the
-marginal likelihood of few-shot *episodes*: each source device in turn is held out of the
-profile basis, a few of its measurements are the context, and the mean log predictive
-density of each held-out measurement given the context is maximised (a pseudo-likelihood: each
-query's own density, not their joint one; it trains the prior for the regime it is used in, as
-in Rothfuss et al., "PACOH", ICML 2021). Fitting leave-one-device-out keeps the model from
+Hyperparameters are shared by all devices and learned on the source devices from few-shot
+*episodes*: each source device in turn is held out of the profile basis, a few of its
+measurements are the context, and the mean log predictive density of each held-out
+measurement given the context is maximised (a pseudo-likelihood, not a marginal likelihood:
+each query's own density, not their joint one; it trains the prior for the regime it is used
+in, as in Rothfuss et al., "PACOH", ICML 2021). Fitting leave-one-device-out keeps the model from
 learning that every target has a twin among the sources.
 
 Adapting to a target estimates its noise level (how much of its scatter is independent noise

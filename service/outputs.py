@@ -113,8 +113,13 @@ def said_beside(path: Path) -> TextIO:
 
 
 def _keeps_nothing(status: os.stat_result) -> bool:
-    """Whether the file of ``status`` is a device other than a terminal (/dev/null)."""
-    return stat.S_ISCHR(status.st_mode) and not sys.stdout.isatty()
+    """Whether the file of ``status`` is /dev/null: other devices keep what is written (a
+    tape, the kernel log) or fail it (/dev/full; a review, 2026-12-07)."""
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(status.st_mode) and status.st_rdev == null.st_rdev
 
 
 def _copy_into(source: Path, target: Path) -> None:

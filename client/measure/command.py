@@ -26,7 +26,6 @@ from client.cli import (
     check_output_path,
     connect,
     decimal_at_least,
-    decimal_number,
     flattery,
     milliseconds,
     output_console,
@@ -162,8 +161,7 @@ def measure(
         float,
         typer.Option(
             "--max-spread",
-            parser=decimal_number,
-            callback=decimal_at_least(0.001),
+            parser=decimal_at_least(0.001),
             help="IQR/median above which an arch is timed again (at least 0.001).",
         ),
     ] = 0.10,
@@ -247,8 +245,7 @@ def measure(
         float,
         typer.Option(
             "--wait",
-            parser=decimal_number,
-            callback=decimal_at_least(0),
+            parser=decimal_at_least(0),
             help="Seconds to wait for a server still loading its model before timing anything"
             " (one not listening yet: 30 s at most; 0 or more).",
         ),

@@ -1124,7 +1124,17 @@ def test_suggest(latency: LatencyClient) -> None:
 @pytest.mark.parametrize(
     "options",
     # A value grpc refuses raised its bare TypeError (a review, 2026-12-06).
-    [[("a",)], ["grpc.enable_retries"], [(1, 2)], 5, "abc", [("grpc.keepalive_time_ms", None)]],
+    [
+        [("a",)],
+        ["grpc.enable_retries"],
+        [(1, 2)],
+        5,
+        "abc",
+        [("grpc.keepalive_time_ms", None)],
+        # Beyond C's int: grpc's bare OverflowError (a review, 2026-12-07).
+        [("grpc.max_receive_message_length", 2**31)],
+        [("grpc.max_receive_message_length", np.uint64(2**63))],
+    ],
 )
 def test_malformed_channel_options_are_a_client_input_error(options: object) -> None:
     # grpc raised a bare ValueError or TypeError ("need more than 1 value to unpack").
@@ -1140,6 +1150,9 @@ def test_numpy_integers_are_channel_option_values_grpc_reads() -> None:
         pass
     ((_, value),) = client.api._checked_options(options)
     assert type(value) is int and value == 1 << 20
+    flags = client.api._checked_options([("grpc.enable_retries", np.True_), ("x", False)])
+    assert flags == [("grpc.enable_retries", 1), ("x", 0)]
+    assert all(type(flag) is int for _, flag in flags)
 
 
 def test_a_target_with_spaces_around_it_is_refused() -> None:

@@ -1191,6 +1191,8 @@ def test_a_timeout_that_is_not_a_finite_number_is_refused_by_its_option_name() -
     # Not rounded to the bound it falls short of ("0.001 is not in the range x>=0.001").
     just_short = run(None, "--timeout", "0.00099999999", "devices")
     assert_one_line_error(just_short, "0.00099999999 is not in the range x>=0.001", code=2)
+    tiny = run(None, "--timeout", "0.00001", "devices")  # as typed: repr said 1e-05
+    assert_one_line_error(tiny, "0.00001 is not in the range x>=0.001", code=2)
 
 
 def test_unreachable_target() -> None:

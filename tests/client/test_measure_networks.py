@@ -210,7 +210,7 @@ def test_the_timed_networks_apply_their_ops_in_the_papers_order() -> None:
     the one the tables were measured on unseen (a mutation review, 2026-12-07)."""
     from torch import fx, nn
 
-    from client.measure._modules import Zero
+    from client.measure._modules import FBNetBlock, Zero
 
     nb201 = _leaves(build_network(MIXED))
     after_relu = [type(nb201[i + 1]) for i, m in enumerate(nb201) if isinstance(m, nn.ReLU)]
@@ -221,9 +221,13 @@ def test_the_timed_networks_apply_their_ops_in_the_papers_order() -> None:
     assert len(pools) == 15 and not any(pool.count_include_pad for pool in pools)
     # none multiplies by zero, reading its input as NB201's code does, not a fresh zero tensor.
     assert [node.target for node in fx.symbolic_trace(Zero()).graph.nodes][1:-1] == ["mul"]
+    assert sum(isinstance(m, Zero) for m in nb201) == 2 * 15  # MIXED's two none edges a cell
     fbnet = build_network(FBNET, "fbnet")
     relus = [m for m in _leaves(fbnet) if isinstance(m, nn.ReLU)]
-    # The stem's, two in each of the 20 blocks that are not skip (expand and depthwise; none
-    # after the projection), and the head's.
+    # The stem's, two in each of the 20 blocks that are not skip, and the head's.
     assert len(relus) == 1 + 2 * 20 + 1
+    blocks = [m for m in fbnet.modules() if isinstance(m, FBNetBlock)]
+    assert len(blocks) == 20
+    for block in blocks:  # after the expand and the depthwise conv, none after the projection
+        assert [isinstance(step[-1], nn.ReLU) for step in block.body] == [True, True, False]
     assert isinstance(list(fbnet.children())[-4][-1], nn.ReLU)  # the head: conv-BN-ReLU

@@ -485,14 +485,14 @@ def test_each_stage_is_timed_around_its_own_call(
     sources has no fit to time. The peak RSS is in MB (ru_maxrss is in KB on Linux)."""
     ticks = iter(range(1000))
     monkeypatch.setattr(benchmark, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
-    before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KB
     report = _report(varied_tables, tmp_path / "out.json", "--source", "none", "--target", "t",
                      "--seeds", "2", "--samples", "3", "--strategies", "random,active")  # fmt: skip
     assert report["timings_s"] == {"adapt": 1.0, "predict_all": 1.0, "suggest3": 1.0}
-    after_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     # Whole MB, as the issue's JSON shape has it.
     assert isinstance(report["peak_rss_mb"], int)
-    assert round(before_mb) <= report["peak_rss_mb"] <= round(after_mb)
+    assert before_mb <= report["peak_rss_mb"] <= after_mb
 
 
 def test_seed_k_measures_what_measured_for_draws_with_seed_k(

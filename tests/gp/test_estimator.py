@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +157,8 @@ def test_archs_in_no_order_are_refused(archs: object) -> None:
 
 
 class _LabelledColumn:
-    """A pandas Series' shape: indexed and sized, but no Sequence (pandas registers none)."""
+    """Indexed by labels (here from 10) and sized, but no Sequence, and with no iteration of
+    its own: list() reads labels 0, 1, ..."""
 
     def __init__(self, values: list[str]) -> None:
         self.values = values
@@ -165,13 +167,25 @@ class _LabelledColumn:
         return len(self.values)
 
     def __getitem__(self, label: int) -> str:
-        return self.values[label]
+        if not 10 <= label < 10 + len(self.values):
+            raise KeyError(label)
+        return self.values[label - 10]
+
+
+class _Series(_LabelledColumn):
+    """A pandas Series' shape: as above, iterating its values (pandas registers no Sequence)."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
 
 
 def test_archs_in_an_indexed_column_keep_its_order() -> None:
     archs = FBNetSpace().random_archs(2, seed=0)
-    measured = Measurements(_LabelledColumn(archs), [2.0, 20.0])  # type: ignore[arg-type]
+    measured = Measurements(_Series(archs), [2.0, 20.0])  # type: ignore[arg-type]
     assert measured.archs == archs
+    # No iteration of its own: list() asked for label 0, a bare KeyError (a review).
+    with pytest.raises(InvalidArchitectureError, match="could not be read in order"):
+        Measurements(_LabelledColumn(archs), [2.0, 20.0])  # type: ignore[arg-type]
 
 
 def test_a_descriptor_keyed_by_other_than_text_is_refused() -> None:

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -184,30 +185,37 @@ def test_temporary_files_of_writes_killed_long_ago_are_removed_and_nothing_else(
     assert remove_abandoned_temporaries(tmp_path / "absent") == []
 
 
-def test_what_is_written_to_stdout_s_file_is_said_on_stderr_unless_it_keeps_nothing(
-    tmp_path: Path,
-) -> None:
-    """Said on stdout, a summary joined a copy written to stdout's file; on /dev/null it
-    mixes with nothing, and stays where the user sent stdout (a review, 2026-12-07)."""
+def _said_on_stderr(stdout: int | IO[str], named: str) -> bool:
+    """Whether a process whose stdout is ``stdout`` says what it wrote to ``named`` on stderr."""
     code = (
         "import sys; from pathlib import Path; from service.outputs import said_beside;"
         "print(said_beside(Path(sys.argv[1])) is sys.stderr, file=sys.stderr)"
     )
-    file = tmp_path / "out"
-    for stdout, named, beside in (
-        (file, file, "True"),
-        (Path(os.devnull), Path(os.devnull), "False"),
-    ):
-        with stdout.open("w") as handle:
-            done = subprocess.run(
-                [sys.executable, "-c", code, str(named)],
-                stdout=handle,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=REPO,
-                check=True,
-            )
-        assert done.stderr.strip() == beside
+    done = subprocess.run(
+        [sys.executable, "-c", code, named],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    return {"True": True, "False": False}[done.stderr.strip()]
+
+
+def test_what_is_written_to_stdout_s_file_is_said_on_stderr_unless_it_keeps_nothing(
+    tmp_path: Path,
+) -> None:
+    """Said on stdout, a summary joined a copy written to stdout's file or pipe; on /dev/null
+    it mixes with nothing, and stays where the user sent stdout (a review, 2026-12-07). Other
+    devices keep what is written (a tape, the kernel log): only /dev/null is such a sink."""
+    with (tmp_path / "out").open("w") as file:
+        assert _said_on_stderr(file, str(tmp_path / "out"))
+    assert _said_on_stderr(subprocess.PIPE, "/dev/stdout")
+    with open(os.devnull, "w") as null:
+        assert not _said_on_stderr(null, os.devnull)
+    if Path("/dev/full").exists():  # a device that is no sink: it fails every write
+        with open("/dev/full", "w") as full:
+            assert _said_on_stderr(full, "/dev/full")
 
 
 def test_private_folders_of_stream_writes_killed_long_ago_are_removed(
