@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -128,6 +129,19 @@ def test_scoring_on_measured_archs_warns_that_it_flatters(target: str, tmp_path:
     assert "warning" in invoke(target, *held_out, *FAST_FLAGS).stdout  # uploaded before
 
 
+def measure_listed(
+    target: str, folder: Path, device: str, archs: list[str], *extra: str
+) -> tuple[list[str], Any]:
+    """``measure --archs FILE --json`` of ``archs`` on ``device``, registered first: the
+    arguments (less FAST_FLAGS and ``extra``) and the result."""
+    listed = folder / "archs.txt"
+    listed.write_text("".join(f"{arch}\n" for arch in archs))
+    with LatencyClient(target) as latency:
+        latency.register_device(device)
+    args = ["measure", "-d", device, "--archs", str(listed), "--json"]
+    return args, invoke(target, *args, *FAST_FLAGS, *extra)
+
+
 def test_each_arch_is_uploaded_at_its_quickest_pass(
     target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -142,12 +156,7 @@ def test_each_arch_is_uploaded_at_its_quickest_pass(
         return Timing(10.0, 9.9, 10.1, (10.0,))
 
     monkeypatch.setattr(timing, "time_arch", slowed_first)
-    archs = tmp_path / "archs.txt"
-    archs.write_text(f"{SKIP}\n{CONV3}\n")
-    with LatencyClient(target) as latency:
-        latency.register_device("two-passes")
-    args = ["measure", "-d", "two-passes", "--archs", str(archs), "--json"]
-    result = invoke(target, *args, *FAST_FLAGS, "--passes", "2")
+    args, result = measure_listed(target, tmp_path, "two-passes", [SKIP, CONV3], "--passes", "2")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["settings"]["passes"] == 2 and passes == {SKIP: 2, CONV3: 2}
@@ -1285,12 +1294,7 @@ def test_a_rounds_noisy_archs_are_counted_whichever_comes_first(
         return Timing(5.0, 4.9, 5.1, (5.0,))
 
     monkeypatch.setattr(timing, "time_arch", conv_noisy)
-    archs = tmp_path / "archs.txt"
-    archs.write_text(f"{CONV3}\n{SKIP}\n")
-    with LatencyClient(target) as latency:
-        latency.register_device("one-noisy")
-    args = ["measure", "-d", "one-noisy", "--archs", str(archs), "--json", *FAST_FLAGS]
-    result = invoke(target, *args)
+    _, result = measure_listed(target, tmp_path, "one-noisy", [CONV3, SKIP])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rounds"][0]["noisy"] == 1
     assert "1 noisy)" in " ".join(result.stderr.split())
