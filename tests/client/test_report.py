@@ -368,6 +368,21 @@ def _report(measured: list[float], median: list[float], lower: float, upper: flo
     return Report.build("d", np.array(measured), prediction)
 
 
+def test_an_interval_down_to_zero_gets_no_error_bar() -> None:
+    """The axes are logarithmic: a bar down to 0 ms has no end to draw (a mutation review)."""
+    from client.report import _error_bar_points
+
+    assert _error_bar_points(_report([1.0, 2.0], [1.0, 2.0], 0.5, 2.0)).tolist() == [0, 1]
+    assert _error_bar_points(_report([1.0, 2.0], [1.0, 2.0], 0.0, 2.0)).tolist() == []
+
+
+def test_a_wrapped_title_line_starts_at_its_first_word() -> None:
+    """The space the line broke at is dropped, not carried to the next line's start."""
+    from client.report import TITLE_WIDTH, _wrapped
+
+    assert _wrapped("x" * TITLE_WIDTH + " tail").split("\n") == ["x" * TITLE_WIDTH, "tail"]
+
+
 def test_the_report_scores_the_median_not_the_mean() -> None:
     report = _report([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5, 2.0)
     np.testing.assert_allclose(report.median_ms, [1.0, 2.0, 3.0])
