@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from client.api import DeviceInfo, LatencyClient, SurprisingMeasurement
+    from client.errors import ClientInputError
+    from client.measure.errors import MeasureError
     from client.measure.loop import Evaluation, RoundReport, SpeedCheck
     from client.measure.timing import Timing, TimingSettings
 
@@ -263,7 +265,6 @@ def measure(
 
       client measure --device laptop --suggested 5 --rounds 3
     """
-    from client.errors import ClientInputError
     from client.measure.timing import TimingSettings
 
     # Every option and input is checked before the first network is timed or anything is
@@ -276,7 +277,7 @@ def measure(
         raise typer.BadParameter(
             f"at least {MIN_REPEATS} timings to compare, or 0 to skip", param_hint="--repeatability"
         )
-    with _bad_setting_as_option():
+    with _measure_error_as(_as_option_error):
         settings = TimingSettings(
             warmup=warmup,
             runs=runs,
@@ -297,7 +298,7 @@ def measure(
         raise typer.BadParameter(
             "stdin can feed one of --archs - and --eval-archs -", param_hint="--eval-archs"
         )
-    with _measure_error_as(ClientInputError):  # a malformed arch: the user's input, one line
+    with _measure_error_as(_input_error):  # a malformed arch: the user's input, one line
         given, held_out = _read_inputs(archs, eval_archs, settings.reference, space)
     plan = _Plan(
         device=device,
@@ -317,7 +318,7 @@ def measure(
         reference_given=reference is not None,
     )
     _require_work(plan)
-    with _measure_error_as(ClientInputError):  # e.g. a network that cannot run here
+    with _measure_error_as(_input_error):  # e.g. a network that cannot run here
         summary = _run_when_ready(ctx, plan, settings, wait)
     _print_summary(summary, as_json, _is_stdout(save_holdout))
 
@@ -327,30 +328,32 @@ def _is_stdin(path: Path | None) -> bool:
     return str(path) in ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
 
 
-@contextmanager
-def _bad_setting_as_option() -> Iterator[None]:
+def _as_option_error(exc: MeasureError) -> typer.BadParameter:
     """A MeasureError as the misused option's error (exit 2), naming the option where a
     TimingError names one setting: ``--clock cpu --threads 2`` named none (a review, 2026-12-06)."""
-    from client.measure.errors import MeasureError
-
-    try:
-        yield
-    except MeasureError as exc:
-        setting = getattr(exc, "setting", None)
-        option = f"--{setting.replace('_', '-')}" if setting else None
-        raise typer.BadParameter(str(exc), param_hint=option) from None
+    setting = getattr(exc, "setting", None)
+    option = f"--{setting.replace('_', '-')}" if setting else None
+    return typer.BadParameter(str(exc), param_hint=option)
 
 
 @contextmanager
-def _measure_error_as(error: Callable[[str], Exception]) -> Iterator[None]:
-    """Re-raises a MeasureError as ``error`` of its message alone: the user's mistake is one
-    line, not a traceback."""
+def _measure_error_as(error: Callable[[MeasureError], Exception]) -> Iterator[None]:
+    """Re-raises a MeasureError as the exception ``error`` makes of it: the user's mistake is
+    one line, not a traceback."""
     from client.measure.errors import MeasureError
 
     try:
         yield
     except MeasureError as exc:
-        raise error(str(exc)) from None
+        raise error(exc) from None
+
+
+def _input_error(exc: MeasureError) -> ClientInputError:
+    """A MeasureError as the user's input at fault (a malformed arch, a network that cannot
+    run here): its message alone."""
+    from client.errors import ClientInputError
+
+    return ClientInputError(str(exc))
 
 
 def _check_space(space: str) -> None:
