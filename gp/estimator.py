@@ -117,15 +117,7 @@ class Measurements:
             raise InvalidArchitectureError(
                 "archs must be a list of architectures, got a single str; wrap it in a list"
             )
-        if not _is_ordered(self.archs):
-            # A set paired its archs with the latencies in an order that changed from one
-            # process to the next (string hashing): 2.1 ms or 19.8 ms (a review, 2026-12-07).
-            raise InvalidArchitectureError(
-                f"archs must be a list of architectures in the latencies' order, got a"
-                f" {type(self.archs).__name__}"
-            )
-        if not isinstance(self.archs, Sequence | np.ndarray | torch.Tensor):
-            self.archs = _in_order(self.archs)  # a pandas Series, say: indexed by its labels
+        self.archs = _in_order(self.archs)
         self.latency_ms = as_latency_array(self.latency_ms, lambda i: f"measurement {i}")
         if self.latency_ms.shape != (len(self.archs),):
             raise InvalidMeasurementError(
@@ -685,18 +677,20 @@ def _one_per_arch(archs: list[str], latency_ms: np.ndarray) -> tuple[list[str], 
     return list(positions), np.asarray(medians, dtype=np.float64)
 
 
-def _is_ordered(archs: object) -> bool:
-    """Whether ``archs`` has an order of its own: a sequence, an array, a pandas Series (which
-    is no Sequence); not a set, a mapping, or an iterator that can be read once."""
+def _in_order(archs: Any) -> Any:
+    """``archs`` where it is a sequence or an array; an indexed column (a pandas Series, which
+    is no Sequence) as a list, as iterating it gives them, whatever its labels. A set, a
+    mapping, or an iterator that can be read once has no order of its own: a set paired its
+    archs with the latencies in an order that changed from one process to the next (string
+    hashing): 2.1 ms or 19.8 ms (a review, 2026-12-07)."""
     if isinstance(archs, Sequence | np.ndarray | torch.Tensor):
-        return True
+        return archs
     indexed = hasattr(archs, "__getitem__") and hasattr(archs, "__len__")
-    return indexed and not isinstance(archs, Mapping | AbstractSet)
-
-
-def _in_order(archs: Any) -> list[Any]:
-    """The items of an indexed column as a list, as iterating it gives them: a Series
-    iterates its values whatever its labels."""
+    if not indexed or isinstance(archs, Mapping | AbstractSet):
+        raise InvalidArchitectureError(
+            f"archs must be a list of architectures in the latencies' order, got a"
+            f" {type(archs).__name__}"
+        )
     try:
         return list(archs)
     except (KeyError, IndexError, TypeError) as exc:  # labelled, without an iteration of its own

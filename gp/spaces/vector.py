@@ -12,7 +12,6 @@ string that round-trips exactly) and joined by ``","`` without spaces, e.g.
 from __future__ import annotations
 
 import math
-import numbers
 import re
 from collections.abc import Sequence
 from typing import cast
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from gp.errors import GPInputError, InvalidArchitectureError
-from gp.spaces.base import ArchLike, SearchSpace, array_items, is_whole_number
+from gp.spaces.base import ArchLike, SearchSpace, array_items, is_real_number, is_whole_number
 
 #: Largest magnitude of a vector element. Encodings are counts, sizes and FLOPs; beyond this a
 #: value is a unit error, and around 1e150 the kernel's squared distances overflow and every
@@ -42,7 +41,7 @@ def _value(position: int, item: object, bound: float, rule: str) -> float:
         if not DECIMAL.fullmatch(item.strip()):
             raise InvalidArchitectureError(f"{where}: cannot parse {item!r} as a decimal number")
         value = float(item.strip())  # float() refuses separators strip() drops ("\x1c")
-    elif isinstance(item, numbers.Real) and not isinstance(item, bool):
+    elif is_real_number(item):
         try:
             value = float(item)
         except OverflowError:  # an int or Fraction beyond any float, as 10**400
