@@ -98,6 +98,11 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
     def dim(self) -> int:
         return self._dim
 
+    @property
+    def _values(self) -> str:
+        """The count of values an arch holds, in words: "1 value" in a space of one feature."""
+        return f"{self._dim} value" if self._dim == 1 else f"{self._dim} values"
+
     def encode(self, archs: Sequence[ArchLike] | np.ndarray | torch.Tensor) -> torch.Tensor:
         """Validate and stack vectors into an ``n x dim`` float64 tensor.
 
@@ -123,7 +128,7 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
         rows = torch.as_tensor(matrix).detach().to(device="cpu", dtype=torch.float64)
         if rows.shape[1] != self._dim:
             raise InvalidArchitectureError(
-                f"expected {self._dim} values per arch, got a matrix of shape {tuple(rows.shape)}"
+                f"expected {self._values} per arch, got a matrix of shape {tuple(rows.shape)}"
             )
         bad = (~(torch.isfinite(rows) & (rows.abs() <= self.max_magnitude))).nonzero()
         if len(bad):
@@ -137,15 +142,15 @@ class VectorSpace(SearchSpace[tuple[float, ...]]):
         if isinstance(arch, str):
             items: list[object] = list(arch.split(",")) if arch.strip() else []
         elif isinstance(arch, np.ndarray | torch.Tensor):
-            items = array_items(arch, f"{self._dim} values")
+            items = array_items(arch, self._values)
         elif isinstance(arch, Sequence):
             items = list(arch)
         else:
             raise InvalidArchitectureError(
-                f"expected a sequence of {self._dim} numbers, got {type(arch).__name__}"
+                f"expected a sequence of {self._values}, got {type(arch).__name__}"
             )
         if len(items) != self._dim:
-            raise InvalidArchitectureError(f"expected {self._dim} values, got {len(items)}")
+            raise InvalidArchitectureError(f"expected {self._values}, got {len(items)}")
         return tuple(
             _value(position, item, self.max_magnitude, self.value_rule)
             for position, item in enumerate(items)

@@ -27,6 +27,7 @@ from gp.benchmark import (
 )
 from gp.data import HELP_TARGET_DEVICES, LatencyDataset, load_help_dataset
 from gp.errors import DatasetError
+from gp.metrics import evaluate
 from gp.model import DevicePosterior, FitSettings, LatencyModel
 from gp.spaces.nasbench201 import NUM_ARCHS
 from tests.helpers import (
@@ -520,6 +521,50 @@ def test_seed_k_measures_what_measured_for_draws_with_seed_k(
     ]
     assert [index.tolist() for index in measured] == [draw.tolist() for draw in draws]
     assert len({tuple(draw) for draw in draws}) == 3
+    # Seed k is numpy's seed k: a run can be redone, and its draws checked, without this code.
+    expected = np.random.default_rng(0).choice(NUM_ARCHS, size=3, replace=False)
+    assert draws[0].tolist() == expected.tolist()
+
+
+def test_each_target_is_scored_against_its_own_table_and_query_set(
+    varied_tables: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two targets whose tables and HELP query sets differ: each row's metrics are its own
+    device's, and HELP's 800 leave out what that device measured."""
+    conditioned: list[tuple[np.ndarray, DevicePosterior]] = []
+    ranked: list[tuple[np.ndarray, np.ndarray]] = []
+    spied_posterior, spied_query = benchmark.measured_posterior, benchmark.help_query_spearman
+
+    def spy_posterior(model: LatencyModel, truth: np.ndarray, index: np.ndarray):
+        conditioned.append((index, posterior := spied_posterior(model, truth, index)))
+        return posterior
+
+    def spy_query(prediction, truth: np.ndarray, query: np.ndarray, measured: np.ndarray):
+        ranked.append((query, measured))
+        return spied_query(prediction, truth, query, measured)
+
+    monkeypatch.setattr(benchmark, "measured_posterior", spy_posterior)
+    monkeypatch.setattr(benchmark, "help_query_spearman", spy_query)
+    dataset = load_help_dataset(varied_tables)
+    model = benchmark.fit_sources(dataset, [], FitSettings())
+    rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
+    cases = list(
+        benchmark.run_cases(model, dataset, ["t", "u"], ["random"], 1, 3, benchmark.Timings())
+    )
+    assert [device for device, *_ in cases] == ["t", "u"]
+    queries = [dataset.help_query_archs(device) for device in ("t", "u")]
+    assert not np.array_equal(*queries)
+    for (device, _, _, scores), (index, posterior), (query, measured), own_query in zip(
+        cases, conditioned, ranked, queries, strict=True
+    ):
+        prediction = posterior.predict(rows)
+        assert scores["mape"] == pytest.approx(evaluate(prediction, dataset.table(device))["mape"])
+        assert np.array_equal(query, own_query) and np.array_equal(measured, index)
+    mapes = [
+        evaluate(posterior.predict(rows), dataset.table("t"))["mape"]
+        for _, posterior in conditioned
+    ]
+    assert cases[1][3]["mape"] != pytest.approx(mapes[1])  # t's table scores u's otherwise
 
 
 def test_reference_active_picks_for_each_device_given_its_own_latencies(
@@ -573,6 +618,9 @@ def test_timings_report_the_median_call() -> None:
 def test_counts_are_checked_at_their_bounds(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "d", "--seeds", "0"])
+    assert "--seeds, --samples and --iterations must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # zero steps would score an unfitted model
+        parse_args(["--dataset", "d", "--iterations", "0"])
     assert "--seeds, --samples and --iterations must be positive" in capsys.readouterr().err
     # random20 measures twice --samples: half the space is the most it allows
     assert parse_args(["--dataset", "d", "--samples", str(NUM_ARCHS // 2)]).samples == 7812

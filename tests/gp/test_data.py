@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from gp.data import (
+    HELP_SOURCE_DEVICES,
+    HELP_TARGET_DEVICES,
     NOT_A_TORCH_FILE,
     NOT_PLAIN_TORCH_FILE,
     LatencyDataset,
@@ -307,3 +309,28 @@ def test_ties_at_help_s_cuts_go_by_file_position() -> None:
     query = LatencyDataset({"dev": latency}, file_order=order).help_query_archs("dev")
     assert query is not None
     np.testing.assert_array_equal(query, np.arange(1000, 1800))
+
+
+def test_the_tables_are_listed_in_name_order(tmp_path: Path) -> None:
+    """The order of the folder's entries is the file system's: lists and errors sort it."""
+    names = ["gamma", "omega", "zeta", "beta", "alpha", "mid"]
+    write_help_dataset(tmp_path, {name: [1.0] * NUM_ARCHS for name in names})
+    assert help_device_stems(tmp_path) == sorted(names)
+    with pytest.raises(DatasetError, match="it has: alpha, beta, gamma, mid, omega, zeta$"):
+        help_device_stems(tmp_path, ["fpga"])
+
+
+def test_help_s_devices_are_those_the_dataset_s_readme_names(help_dataset_dir: Path) -> None:
+    """HELP's Table 3 as the dataset's README gives it: the sources (with the four HELP
+    validates on) and the unseen devices, each a table of the dataset."""
+    readme = help_dataset_dir.parent / "README.md"
+    if not readme.is_file():
+        pytest.skip(f"no README beside {help_dataset_dir}")
+    protocol = readme.read_text()
+    protocol = protocol[protocol.index("HELP, Table 3") :]
+    learned, validated, unseen = re.findall(r"`([\w,]+)`", protocol)[:3]
+    assert HELP_SOURCE_DEVICES == tuple(f"{learned},{validated}".split(","))
+    assert HELP_TARGET_DEVICES == tuple(unseen.split(","))
+    assert set(HELP_SOURCE_DEVICES + HELP_TARGET_DEVICES) <= set(
+        help_device_stems(help_dataset_dir)
+    )

@@ -171,3 +171,26 @@ def test_a_source_device_examined_is_left_out_of_the_sources(monkeypatch) -> Non
         main(["--dataset", "d", "--device", HELP_SOURCE_DEVICES[0]])
     assert fitted_on == [list(HELP_SOURCE_DEVICES[1:])]
     assert loaded == [[*HELP_SOURCE_DEVICES[1:], HELP_SOURCE_DEVICES[0]]]
+
+
+def test_the_report_prints_each_figure_in_its_unit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = drift_module.DriftReport(
+        residual_sd=0.01234,
+        autocorrelation={1: 0.7812, 25: 0.5249, 625: -0.0911},
+        drift_variance_share=0.6789,
+        spearman_vs_table=0.98901,
+        spearman_vs_table_less_drift=0.99704,
+        table_less_drift_vs_table=0.99149,
+    )
+    monkeypatch.setattr(drift_module, "load_help_dataset", lambda *args: SimpleNamespace())
+    monkeypatch.setattr(drift_module, "fit_sources", lambda *args: SimpleNamespace())
+    monkeypatch.setattr(drift_module, "drift_report", lambda *args: report)
+    assert main(["--dataset", "d", "--device", "gold_6226", "--window", "9"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "gold_6226: residual sd 0.0123 (log), file-order lags 1: 0.781  25: 0.525  625: -0.091",
+        "drift (9-position neighbour mean) holds 68%",
+        "Spearman: prediction vs table 0.9890, vs table less drift 0.9970; table less drift vs"
+        " table 0.9915",
+    ]
