@@ -242,6 +242,24 @@ def test_a_write_ahead_log_beside_the_file_an_out_link_leads_to_is_refused(
     assert files(real.parent) == before and out.is_symlink()
 
 
+def test_an_out_that_is_a_link_leading_nowhere_is_refused_before_the_copy(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "backup.sqlite"
+    out.symlink_to(tmp_path / "missing.sqlite")
+
+    def no_copy(store: Path, target: Path) -> None:
+        raise AssertionError("copied before OUT was refused")
+
+    monkeypatch.setattr("service.backup._copy", no_copy)
+    with pytest.raises(BackupError, match="backup.sqlite exists: give another name, or --force"):
+        backup_store(store_path, out)
+    assert out.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "backup.sqlite",
+        "store.sqlite",
+    ]
+
+
 def test_an_out_that_is_a_loop_of_links_is_refused_in_one_line(
     store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -304,6 +322,23 @@ def test_an_out_made_during_the_copy_is_replaced_only_with_force(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.sqlite", "store.sqlite"]
 
 
+def test_a_journal_made_beside_out_during_the_copy_is_refused(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite would replay it into the copy when the copy is first opened."""
+    out = tmp_path / "backup.sqlite"
+    copy = service.backup._copy
+
+    def copy_while_a_journal_is_made(store: Path, target: Path) -> None:
+        copy(store, target)
+        Path(f"{out}-wal").write_bytes(b"another database's log")
+
+    monkeypatch.setattr("service.backup._copy", copy_while_a_journal_is_made)
+    with pytest.raises(BackupError, match=r"backup\.sqlite-wal is beside .*the write-ahead log"):
+        backup_store(store_path, out)
+    assert not out.exists()
+
+
 #: Runs ``python -m service backup ARGS`` with a SIGTERM sent to itself once the copy is made,
 #: before it is checked and moved into place (a cron job's timeout, systemd stopping it).
 TERMINATED_MIDWAY = """
@@ -352,14 +387,18 @@ def test_a_backup_removes_what_backups_killed_outright_long_ago_left_beside_out(
     assert f"removed 1 temporary file that writes killed mid-way left in {folder}" in caplog.text
 
 
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
 def test_a_full_disk_is_one_line_and_leaves_nothing(
+    code: int,
     store_path: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """A user's quota spent is a full disk to that user."""
+
     def no_space(path: Path) -> None:
-        raise OSError(28, "No space left on device")
+        raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr("service.outputs.fsync_path", no_space)  # the copy made, not in place
     out = tmp_path / "backup.sqlite"

@@ -36,3 +36,14 @@ def test_a_file_of_whitespace_is_said_to_be_empty(tmp_path: Path) -> None:
     assert private_key_problem(b"\n", blank) == (
         f"no PEM private key (-----BEGIN PRIVATE KEY-----) in {blank}: it is empty"
     )
+
+
+def test_only_the_first_certificate_of_a_bundle_is_checked(tls_files: TlsFiles) -> None:
+    """grpc loads a bundle's blocks up to the first that does not parse: one damaged after a
+    good one still works, one damaged first does not."""
+    good = tls_files.ca.read_bytes()
+    damaged = b"-----BEGIN CERTIFICATE-----\nMIIBcut\n-----END CERTIFICATE-----\n"
+    assert certificates_problem(good + damaged, "root_certificates") is None
+    assert certificates_problem(damaged + good, "root_certificates") == (
+        "the first PEM certificate in root_certificates does not parse (damaged or cut off?)"
+    )

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict
@@ -26,6 +27,7 @@ from service.loadtest import (
     LoadSettings,
     Outcome,
     RssSampler,
+    _check_store_file,
     _report,
     _rss,
     format_report,
@@ -266,3 +268,52 @@ def test_rss_growth_is_relative_to_the_median_after_the_warm_up() -> None:
     _rss(report, sampler, baseline_at=10.0, limit=0.2)
     assert not report.rss_ok
     assert "+25.0% TOO MUCH" in format_report(report) and not report.ok
+
+
+class _Started(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("options", "warmup_s"),
+    [(["--duration", "30"], 5.0), (["--duration", "600"], 10.0), (["--warmup", "2"], 2.0)],
+)
+def test_the_warm_up_is_a_sixth_of_the_run_up_to_10_s_unless_given(
+    options: list[str], warmup_s: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[LoadSettings] = []
+
+    def run(settings: LoadSettings) -> None:
+        started.append(settings)
+        raise _Started
+
+    monkeypatch.setattr("service.loadtest.run_load", run)
+    with pytest.raises(_Started):
+        main(["--address", "127.0.0.1:1", *options])
+    assert [settings.warmup_s for settings in started] == [warmup_s]
+
+
+def test_a_store_that_differs_from_what_was_acknowledged_is_counted_both_ways(
+    tmp_path: Path,
+) -> None:
+    """Rows acknowledged but not stored, and rows stored but never acknowledged, apart."""
+    store = tmp_path / "store.sqlite"
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("CREATE TABLE devices (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("CREATE TABLE measurements (device_id INTEGER, latency_ms REAL)")
+        db.execute("INSERT INTO devices VALUES (1, 'dev')")
+        db.executemany(
+            "INSERT INTO measurements VALUES (1, ?)", [(ms,) for ms in (1.0, 2.0, 9.0, 9.5, 9.7)]
+        )
+    acknowledged = {"dev": Counter([1.0, 2.0, 3.0])}
+    problems = _check_store_file(store, acknowledged)
+    assert problems == ["dev: 1 acknowledged row missing, 3 extra rows"]
+    report = _report(LoadSettings(clients=1), [], elapsed=1.0)
+    report.acknowledged_measurements, report.stored_measurements = 3, 5
+    report.counts_ok, report.count_problems = False, problems
+    for batches, words in ((1, "1 batch"), (3, "3 batches")):
+        report.acknowledged_batches = batches
+        assert (
+            f"measurements: 3 acknowledged (0 preloaded, then {words}), 5 stored: MISMATCH"
+            " dev: 1 acknowledged row missing, 3 extra rows"
+        ) in format_report(report).splitlines()

@@ -319,3 +319,14 @@ def test_stdout_without_a_buffer_is_written_through_its_file(
         monkeypatch.setattr(sys, "stdout", Wrapped())
         write_atomically(log, "report\n")
     assert log.read_text() == "report\n"
+
+
+def test_a_temporary_file_half_an_hour_old_is_a_write_still_running(tmp_path: Path) -> None:
+    """A backup of a large store, or a copy onto a slow disk, takes minutes: only a file left
+    untouched for hours is abandoned."""
+    running, abandoned = tmp_path / f".{'a' * 32}.tmp", tmp_path / f".{'b' * 32}.tmp"
+    for path, age_s in ((running, 30 * 60), (abandoned, 2 * 3600)):
+        path.write_bytes(b"part of a copy")
+        os.utime(path, (time.time() - age_s, time.time() - age_s))
+    assert remove_abandoned_temporaries(tmp_path) == [abandoned]
+    assert running.exists()

@@ -411,11 +411,16 @@ def test_an_access_line_gives_milliseconds_and_warns_of_server_faults(
         log_rpc("Predict", grpc.StatusCode.OK, 0.0123, "ipv4:1")
         log_rpc("Predict", grpc.StatusCode.INTERNAL, 0.5, "ipv4:1")
         log_rpc("Predict", grpc.StatusCode.NOT_FOUND, 0.5, "ipv4:1")
+        log_rpc("AddMeasurements", grpc.StatusCode.DATA_LOSS, 0.5, "ipv4:1")  # a corrupt store
+        log_rpc("Predict", grpc.StatusCode.UNKNOWN, 0.5, "ipv4:1")
+        log_rpc("Predict", grpc.StatusCode.UNAVAILABLE, 0.5, "ipv4:1")  # busy: the client retries
     assert (
         caplog.records[0].getMessage() == "rpc method=Predict code=OK duration_ms=12.3 peer=ipv4:1"
     )
     levels = [r.levelno for r in caplog.records]
-    assert levels == [logging.INFO, logging.WARNING, logging.INFO]
+    assert levels == [logging.INFO, logging.WARNING, logging.INFO] + [logging.WARNING] * 2 + [
+        logging.INFO
+    ]
 
 
 def test_json_formatter_keeps_the_traceback() -> None:

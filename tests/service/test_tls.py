@@ -156,6 +156,16 @@ def test_a_certificate_is_checked_to_be_valid_now(tls_files: TlsFiles) -> None:
     assert expired is not None and expired.startswith(f"{tls_files.cert} expired on ")
     early = certificates.validity_problem(tls_files.cert, now=0.0)
     assert early is not None and "is not valid before" in early
+    validity = certificates._validity(tls_files.cert)
+    assert validity is not None
+    (starts, not_before), (ends, _) = validity
+    # At its bounds, to the second: valid from its first second to its last.
+    assert certificates.validity_problem(tls_files.cert, now=starts - 1) == (
+        f"{tls_files.cert} is not valid before {not_before} (is this machine's clock right?)"
+    )
+    assert certificates.validity_problem(tls_files.cert, now=starts) is None
+    assert certificates.validity_problem(tls_files.cert, now=ends) is None
+    assert certificates.validity_problem(tls_files.cert, now=ends + 1) is not None
 
 
 def test_a_certificate_expiring_within_two_weeks_is_warned_of(tls_files: TlsFiles) -> None:
