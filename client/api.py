@@ -56,6 +56,7 @@ from client.errors import (
     ServerBusyError,
     UnavailableError,
     from_rpc_error,
+    may_have_been_carried_out,
     no_answer_within,
     rename_item,
 )
@@ -1086,7 +1087,7 @@ class LatencyClient:
         ca_cert: path of a PEM CA certificate file (instead of ``root_certificates``: not both).
         tls: connect by TLS, trusting the system's CAs, when neither is given (a server whose
             certificate a public CA signed); either of them implies TLS.
-        timeout_s: deadline of each RPC attempt.
+        timeout_s: deadline of each RPC attempt (default 30 s).
         retries: extra attempts of a call that failed with UNAVAILABLE or
             :class:`~client.errors.ServerBusyError` (the default 3 span about 3.5 s of
             backoff, less than a server's restart: see ``wait_until_ready``); uploads,
@@ -1647,11 +1648,13 @@ class LatencyClient:
         """``method`` with a ``request`` whose request_id makes repeating it safe: retried
         also when its deadline passed (it may have been carried out, and a retry learns
         whether it was), and its error carries the id (``LatencyServiceError.request_id``) to
-        repeat it under."""
+        repeat it under, and whether any attempt may have been carried out."""
+        retried: list[LatencyServiceError] = []
         try:
-            return self._call(method, request, idempotent=True)
+            return self._call(method, request, idempotent=True, on_retry=retried.append)
         except LatencyServiceError as exc:
             exc.request_id = request.request_id
+            exc.maybe_carried_out = any(map(may_have_been_carried_out, [*retried, exc]))
             raise
 
     def register_device(

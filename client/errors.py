@@ -33,6 +33,10 @@ class LatencyServiceError(Exception):
         request_id: of a failed upload, its id: to give ``add_measurements`` again when
             repeating an upload that may have been stored (UnavailableError,
             DeadlineExceededError); otherwise empty.
+        maybe_carried_out: of a failed write (an upload, a deletion), whether the server may
+            have carried it out all the same: an attempt waited out its deadline, or lost its
+            connection once sent. False where every attempt was refused before it was sent
+            (no connection made, a name that did not resolve, a busy server).
     """
 
     code: str = "UNKNOWN"
@@ -45,6 +49,7 @@ class LatencyServiceError(Exception):
         self.method = method
         self.target = target
         self.request_id = ""
+        self.maybe_carried_out = False
         if code is not None:
             self.code = code
 
@@ -100,6 +105,19 @@ class UnavailableError(LatencyServiceError):
     """The server cannot be reached, or its model is still loading (retried with backoff)."""
 
     code = "UNAVAILABLE"
+
+
+#: How grpc begins an UNAVAILABLE whose call never left this machine: no connection could be
+#: made (refused, no route), or the target's name did not resolve (in grpc's older words too).
+_NEVER_SENT = ("failed to connect to all addresses", "errors resolving", "DNS resolution failed")
+
+
+def may_have_been_carried_out(error: LatencyServiceError) -> bool:
+    """Whether the call that failed with ``error`` may have reached the server and been carried
+    out there: its deadline passed, or its connection failed other than before it was sent."""
+    if isinstance(error, DeadlineExceededError):
+        return True
+    return isinstance(error, UnavailableError) and not error.message.startswith(_NEVER_SENT)
 
 
 class DeadlineExceededError(LatencyServiceError, TimeoutError):

@@ -55,6 +55,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
 from service.server import RunningServer, create_server
+from service.wording import SERVER_BUSY
 from tests.client.conftest import HEAVY, LIGHT
 from tests.helpers import FakeRpcError
 from tests.service import conftest as service_fixtures
@@ -1404,6 +1405,56 @@ def test_a_retried_upload_whose_answer_was_lost_is_stored_once(
     assert latency.device(device).measurement_count == 3
 
 
+REFUSED = (
+    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused"
+)
+
+
+@pytest.mark.parametrize(
+    ("answers", "maybe"),
+    [
+        ([(grpc.StatusCode.UNAVAILABLE, REFUSED)] * 3, False),
+        ([(grpc.StatusCode.UNAVAILABLE, "errors resolving nowhere.invalid:50051")] * 3, False),
+        ([(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{SERVER_BUSY}: try again")] * 3, False),
+        (
+            [(grpc.StatusCode.UNAVAILABLE, "Socket closed")]
+            + [(grpc.StatusCode.UNAVAILABLE, REFUSED)] * 2,
+            True,
+        ),
+        (
+            [(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")]
+            + [(grpc.StatusCode.UNAVAILABLE, REFUSED)] * 2,
+            True,
+        ),
+    ],
+    ids=["refused", "unresolved", "busy", "lost-then-refused", "late-then-refused"],
+)
+def test_a_failed_write_says_whether_an_attempt_may_have_been_carried_out(
+    latency: LatencyClient,
+    monkeypatch: pytest.MonkeyPatch,
+    answers: list[tuple[grpc.StatusCode, str]],
+    maybe: bool,
+) -> None:
+    """A connection refused sent nothing: the CLI said such an upload "may have been stored all
+    the same" (a review, 2026-12-07). One attempt sent and unanswered may have been."""
+    for method in ("AddMeasurements", "DeleteMeasurements"):
+        left = list(answers)
+
+        def fail(request: Any, left: list = left, **kwargs: Any) -> None:
+            raise FakeRpcError(*left.pop(0))
+
+        monkeypatch.setattr(latency._stub, method, fail)
+        monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)
+        latency.retries = len(answers) - 1
+        with pytest.raises(LatencyServiceError) as failed:
+            if method == "AddMeasurements":
+                latency.add_measurements("pi4", [(LIGHT, 2.0)])
+            else:
+                latency.delete_measurements("pi4", LIGHT)
+        assert left == [] and len(failed.value.request_id) == 32
+        assert failed.value.maybe_carried_out is maybe
+
+
 def test_a_registration_whose_answer_was_lost_returns_the_device_it_registered(
     latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -2022,7 +2073,7 @@ class _TaggedPredictions(Predictions):
     derived: float = field(init=False, default=0.0)  # no keyword of __init__: not pickled
 
 
-def test_a_client_retries_three_times_by_default() -> None:
-    """As the README says ("The default 3 retries wait ...")."""
+def test_a_client_retries_three_times_by_default_each_attempt_for_30_s() -> None:
+    """As the README says ("The default 3 retries wait ..."), and the docstring and --help."""
     with LatencyClient("127.0.0.1:1") as latency:
-        assert latency.retries == 3
+        assert (latency.retries, latency.timeout_s) == (3, 30.0)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from concurrent import futures
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import numpy as np
@@ -22,6 +24,7 @@ from typer.testing import CliRunner
 
 from client.api import LatencyClient
 from client.cli import app, milliseconds, read_arch_lines, read_deletions, read_measurements
+from client.errors import ClientInputError
 from service.server import RunningServer
 from service.store import MeasurementRow
 from tests.client.conftest import HEAVY, LIGHT, assert_one_line_error
@@ -575,6 +578,24 @@ def test_a_deletion_file_with_an_arch_and_a_column_of_words_names_archs(tmp_path
     listed = tmp_path / "wrong.csv"
     listed.write_text(f"arch,note\n{CELL},typo\n{LIGHT},\n")
     assert read_deletions(listed) == ([(2, CELL), (3, LIGHT)], [])
+
+
+def test_a_deletion_file_with_a_misspelt_latency_column_in_capitals_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Its values not numbers, it would be read as a list of archs: every measurement of each
+    deleted, not the one latency each row names."""
+    listed = tmp_path / "wrong.csv"
+    listed.write_text(f"arch,Latency_ms\n{CELL},12.5 ms\n")
+    with pytest.raises(ClientInputError, match="a column 'Latency_ms' but none named 'latency_ms'"):
+        read_deletions(listed)
+
+
+def test_a_deletion_file_s_header_may_have_spaces_after_its_commas(tmp_path: Path) -> None:
+    """As add's and predict's files may."""
+    listed = tmp_path / "measured.csv"
+    listed.write_text(f"arch, latency_ms\n{CELL}, 12.5\n")
+    assert read_deletions(listed) == ([], [(2, CELL, 12.5)])
 
 
 def test_adding_to_a_source_device_warns_that_it_joins_the_table(
@@ -1504,16 +1525,41 @@ def test_a_timeout_of_zero_is_refused_by_its_option_name() -> None:
     assert_one_line_error(result, "'--timeout'", code=2)
 
 
+def test_the_least_timeout_the_help_names_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--help says "at least 0.001": that bound is in."""
+    used: list[float] = []
+    monkeypatch.setattr(LatencyClient, "devices", lambda self: used.append(self.timeout_s) or [])
+    result = run("127.0.0.1:1", "--timeout", "0.001", "devices", "--json")
+    assert result.exit_code == 0, result.output
+    assert used == [0.001]
+
+
+@pytest.mark.parametrize("command", ["add", "delete"])
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_a_latency_option_that_is_no_finite_number_is_refused_before_any_call(
+    command: str, value: str
+) -> None:
+    result = run("127.0.0.1:1", command, "-d", "pi4", LIGHT, "--latency-ms", value)
+    assert_one_line_error(result, "'--latency-ms'", "is not a finite number", code=2)
+
+
 def test_a_target_with_an_empty_port_is_not_told_to_add_another() -> None:
     """Only a target without a colon gets ":50051" appended as its example."""
     line = assert_one_line_error(run(None, "--target", "gpu-box:", "devices"), code=2)
     assert "(e.g. 127.0.0.1:50051)" in line and "gpu-box::" not in line
 
 
-def test_an_unreachable_server_is_not_said_to_have_stored_an_upload() -> None:
-    """Only an upload given up on may have been stored; a listing is not an upload."""
+@pytest.mark.parametrize(
+    "command",
+    [["devices"], ["add", "-d", "pi4", LIGHT, "--latency-ms", "3"], ["delete", "-d", "pi4", LIGHT]],
+    ids=["listing", "upload", "deletion"],
+)
+def test_an_unreachable_server_is_not_said_to_have_stored_anything(command: list[str]) -> None:
+    """A listing is no upload, and a connection refused sent none: an upload or deletion
+    refused so was said to be maybe "stored all the same" (a review, 2026-12-07)."""
     target = f"127.0.0.1:{service_fixtures.free_port()}"
-    line = assert_one_line_error(run(target, "--retries", "0", "devices"), "UNAVAILABLE")
+    line = assert_one_line_error(run(target, "--retries", "1", *command), "UNAVAILABLE")
+    assert "failed to connect to all addresses" in line
     assert "may have been stored" not in line and "--request-id" not in line
 
 
@@ -1527,7 +1573,6 @@ def test_a_figure_suffix_in_capitals_is_taken(tmp_path: Path) -> None:
 
 def test_a_row_with_an_arch_and_no_latency_is_refused_not_skipped(tmp_path: Path) -> None:
     """Only a row with neither is a blank line; an arch without its latency is a mistake."""
-    from client.errors import ClientInputError
 
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{LIGHT},2.5\n{HEAVY},\n\n")
@@ -1540,7 +1585,6 @@ def test_a_latency_float_reads_but_a_file_does_not_write_is_refused(
     tmp_path: Path, value: str
 ) -> None:
     """float() read "4_1.2" as 41.2 and Arabic-Indic digits as 12 (a review, 2026-12-06)."""
-    from client.errors import ClientInputError
 
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{LIGHT},{value}\n", encoding="utf-8")
@@ -1674,6 +1718,8 @@ def test_tables_fold_long_archs_and_names_and_show_microseconds(target: str) -> 
     mean = json.loads(run(target, "predict", "-d", name, "2,2", "--json").stdout)
     assert _table_row(table, "2,2")[1] == milliseconds(mean["predictions"][0]["mean_ms"])
     assert [milliseconds(v) for v in (0.5, 0.99996, 3e-5)] == ["0.5000", "1.000", "3.000e-05"]
+    # Where 4 significant digits would round to 1.000 anyway, it is written as 1 ms and more.
+    assert [milliseconds(v) for v in (0.9994, 0.9995, 0.9996)] == ["0.9994", "1.000", "1.000"]
     assert "0.000 " not in table
     long = run(target, "predict", "-d", "pi4", "--space", "vector", vector)
     assert long.exit_code == 0 and vector in _column(long.stdout, 0)
@@ -1683,3 +1729,51 @@ def test_the_devices_table_marks_the_source_devices(target: str) -> None:
     assert run(target, "register", "-d", "mine").exit_code == 0
     table = run(target, "devices").stdout
     assert _table_row(table, "raspi4")[3] == "yes" and _table_row(table, "mine")[3] == ""
+
+
+def test_json_output_writes_every_non_finite_float_as_null() -> None:
+    """An unbounded interval's upper bound is infinite; JSON has no Infinity."""
+    from client.cli import _json_safe
+
+    payload = {"upper_ms": math.inf, "bounds": [-math.inf, math.nan, 1.5], "pair": (math.inf,)}
+    assert _json_safe(payload) == {"upper_ms": None, "bounds": [None, None, 1.5], "pair": [None]}
+
+
+def test_a_deletion_names_five_of_the_rows_that_matched_nothing_and_counts_the_rest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from client.cli import _warn_of_unmatched
+
+    result = SimpleNamespace(
+        deleted=1, unmatched_archs=list(range(1, 7)), unmatched_measurements=[]
+    )
+    _warn_of_unmatched("pi4", result, False, [f"archs.txt line {i}" for i in range(1, 8)])
+    named = ", ".join(f"archs.txt line {i}" for i in range(2, 7))
+    assert capsys.readouterr().err == (
+        f"warning: pi4 has no measurement of 6 of these archs ({named} and 1 more): nothing of"
+        " them was deleted\n"
+    )
+
+
+def test_a_surprising_arch_uploaded_twice_is_deleted_whole_by_its_hint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Which of its two values was the slip is not said: a hint naming the first deleted the
+    good one and kept the slip."""
+    from client.api import SurprisingMeasurement
+    from client.cli import warn_surprising
+
+    slip = SurprisingMeasurement(CELL, "nasbench201", 5000.0, 5.0, 4.0, 6.0, 1e-9)
+    result = SimpleNamespace(surprising=[slip], surprising_before=[])
+    warn_surprising(result, "pi4", [(CELL, 5.1), (CELL, 5000.0)])  # type: ignore[arg-type]
+    warned = capsys.readouterr().err
+    assert f"client delete --device pi4 '{CELL}'" in warned and "--latency-ms" not in warned
+    warn_surprising(result, "pi4", [(CELL, 5000.0)])  # type: ignore[arg-type]
+    assert "--latency-ms 5000" in capsys.readouterr().err
+
+
+def test_a_score_on_one_conditioned_arch_is_said_in_the_singular() -> None:
+    from client.cli import flattery
+
+    assert flattery(1, 5, "pi4").startswith("1 of the 5 archs is among pi4's measurements")
+    assert flattery(2, 5, "pi4").startswith("2 of the 5 archs are among pi4's measurements")

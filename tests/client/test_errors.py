@@ -49,3 +49,14 @@ def test_a_resource_exhausted_without_details_is_no_crash() -> None:
     """grpc's details may be None: the busy check's startswith raised AttributeError."""
     error = from_rpc_error(FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, None))
     assert type(error) is ResourceExhaustedError and error.message == ""
+
+
+def test_a_deadline_error_names_the_wait_the_number_of_attempts_and_the_settings() -> None:
+    from client.errors import no_answer_within
+
+    settings = ("--timeout", "--retries")
+    assert no_answer_within(5, 1, settings) == " (no answer within 5 s: --timeout)"
+    assert no_answer_within(5, 2, settings) == (
+        " (no answer within 5 s, 2 times: --timeout, --retries)"
+    )
+    assert no_answer_within(0.25, 4, settings).startswith(" (no answer within 0.25 s, 4 times")

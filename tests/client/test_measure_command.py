@@ -546,7 +546,7 @@ def test_timings_of_an_upload_whose_answer_was_lost_are_saved_with_its_request_i
     from client.errors import DeadlineExceededError
 
     lost = DeadlineExceededError("Deadline Exceeded")
-    lost.request_id = "abc-123"
+    lost.request_id, lost.maybe_carried_out = "abc-123", True  # as add_measurements says
     error, saved = _measure_failing_its_upload(target, monkeypatch, tmp_path, "my laptop", lost)
     assert "(no answer within --timeout); the upload may have been stored all the same" in error
     assert error.endswith(

@@ -586,3 +586,25 @@ def test_a_measurement_on_an_interval_bound_is_inside_at_the_curves_90_percent_p
     levels, observed = calibration_curve(median, lower, upper, measured)
     assert score(lower, upper, measured, median)[0].coverage90 == 1.0
     assert observed[np.flatnonzero(levels == 0.9)[0]] == 1.0
+
+
+def test_a_figure_written_to_stdout_s_file_gets_the_words_on_stderr(
+    target: str, measured_csv: Path, tmp_path: Path
+) -> None:
+    """``--out fig.png`` where fig.png leads to stdout, redirected to a file: the scores and
+    'wrote' line went into the figure's file after the PNG's end."""
+    import subprocess
+    import sys
+
+    figure = tmp_path / "fig.png"
+    figure.symlink_to("/dev/stdout")
+    captured = tmp_path / "captured.png"
+    command = [sys.executable, "-m", "client", "--target", target, "report", "-d", "target",
+               "--measured", str(measured_csv), "--out", str(figure)]  # fmt: skip
+    with captured.open("wb") as stdout:
+        done = subprocess.run(
+            command, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr
+    assert captured.read_bytes().endswith(b"IEND\xaeB`\x82")  # the PNG's last chunk, alone
+    assert f"wrote {figure}" in done.stderr and "Spearman" in done.stderr
