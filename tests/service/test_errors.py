@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,15 @@ from gp.spaces.nasbench201 import all_archs
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
-from service.errors import MAX_DETAILS, StoreAccessError, StoreCorruptError, grpc_errors
+from service.errors import (
+    MAX_DETAILS,
+    StoreAccessError,
+    StoreBusyError,
+    StoreCorruptError,
+    StoreIOError,
+    bounded,
+    grpc_errors,
+)
 from service.server import RunningServer, create_server
 from tests.helpers import CallAborted, FakeCallContext
 from tests.service.conftest import fit_settings, nb201
@@ -156,7 +165,7 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
     "suggest: unknown strategy": (
         suggest(device="pi4", count=1, strategy="best"),
         INVALID,
-        "unknown strategy",
+        "unknown strategy 'best'; expected '', 'active', 'greedy' or 'random'",
     ),
     "suggest: bad candidate": (
         suggest(device="pi4", count=1, candidates=[nb201(OK), nb201("x")]),
@@ -418,3 +427,65 @@ def test_a_store_found_unusable_while_serving_says_so_to_the_client(
     with pytest.raises(grpc.RpcError) as info:
         stub.ListDevices(pb.ListDevicesRequest())
     assert (info.value.code().name, info.value.details()) == (code, str(error))
+
+
+def test_an_unknown_search_space_of_candidates_is_not_blamed_on_one(
+    server: RunningServer, stub: Stub
+) -> None:
+    """The request's own field, not its first candidate's (the space says how each is read)."""
+    request = pb.SuggestSamplesRequest(
+        device="pi4", count=1, search_space="darts", candidates=[pb.Architecture(arch="x")]
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SuggestSamples(request)
+    assert info.value.details().startswith("unknown search space 'darts'")
+
+
+def test_a_bug_is_internal_and_its_message_stays_in_the_server_s_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The client learns the error's type alone: its text may name the server's files."""
+
+    class Servicer:
+        @grpc_errors
+        def Predict(self, request: object, context: object) -> None:
+            raise RuntimeError("secret at /srv/private/store.sqlite")
+
+    context = FakeCallContext(None)
+    with pytest.raises(CallAborted):
+        Servicer().Predict(None, context)
+    assert context.status == (grpc.StatusCode.INTERNAL, "internal error: RuntimeError")
+    assert "secret at /srv/private/store.sqlite" in caplog.text  # with its traceback
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (StoreBusyError("store s.sqlite is busy (locked by another process); try again"), "INFO"),
+        (StoreIOError("store s.sqlite: disk I/O error"), "WARNING"),
+        (StoreCorruptError("store s.sqlite is corrupt"), "WARNING"),
+    ],
+)
+def test_a_store_s_faults_are_warned_of_but_a_busy_store_is_not(
+    error: Exception, level: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk, lost access or corruption is the operator's to fix; a lock held by another
+    process passes, and clients retry it."""
+
+    class Servicer:
+        @grpc_errors
+        def AddMeasurements(self, request: object, context: object) -> None:
+            raise error
+
+    caplog.set_level(logging.INFO, logger="service.errors")
+    with pytest.raises(CallAborted):
+        Servicer().AddMeasurements(None, FakeCallContext(None))
+    (record,) = [r for r in caplog.records if r.name == "service.errors"]
+    assert record.levelname == level and str(error) in record.getMessage()
+
+
+def test_a_message_of_the_longest_length_sent_is_sent_whole() -> None:
+    assert bounded("x" * MAX_DETAILS) == "x" * MAX_DETAILS
+    elided = bounded("a" * 300 + "b" * 201)
+    assert len(elided) <= MAX_DETAILS and elided.startswith("a" * 247 + " ... ")
+    assert elided.endswith("b" * 201)

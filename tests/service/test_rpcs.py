@@ -24,7 +24,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.server import RunningServer
 from service.store import MeasurementRow, Store
-from service.wording import SERVER_BUSY
+from service.wording import MEASURED_BEFORE, SERVER_BUSY
 from tests.helpers import (
     assert_calls_end_at_their_deadline,
     assert_calls_end_when_cancelled,
@@ -483,6 +483,26 @@ def test_list_measurements_returns_each_space_canonical_in_upload_order(
     assert listed_for(stub, "unmeasured") == []
 
 
+def test_a_page_of_measurements_is_at_most_a_batch(
+    store_path: Path, model_cache: dict[str, LatencyEstimator]
+) -> None:
+    """So that a page listed can be uploaded again in one AddMeasurements."""
+    running = start_server(store_path, model_cache, max_batch=3)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            small = pb_grpc.LatencyEstimatorStub(channel)
+            register(small, "small")
+            for archs in (ARCHS[:3], ARCHS[3:5]):
+                uploads = [measure(a, 2.0) for a in archs]
+                small.AddMeasurements(
+                    pb.AddMeasurementsRequest(device="small", measurements=uploads)
+                )
+            page = small.ListMeasurements(pb.ListMeasurementsRequest(device="small", page_size=10))
+            assert len(page.measurements) == 3 and page.next_page_token
+    finally:
+        running.stop(grace=0)
+
+
 def test_measurements_are_listed_a_page_at_a_time_on_request(
     stub: pb_grpc.LatencyEstimatorStub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -521,6 +541,7 @@ def test_measurements_are_listed_a_page_at_a_time_on_request(
     theirs = stub.ListMeasurements(pb.ListMeasurementsRequest(device="other", page_size=1))
     assert theirs.next_page_token  # a row of another device: it would skip rows of this one
     foreign = [(5, "dev1"), (5, "-3"), (5, "9" * 30), (5, "0"), (5, theirs.next_page_token)]
+    foreign += [(5, "9" * 19), (5, str(2**63))]  # past SQLite's int64: was INTERNAL
     foreign.append((5, "1" * 5000))  # past int()'s 4,300 digits: was INTERNAL (ValueError)
     for size, token in [(-1, ""), *foreign]:
         request = pb.ListMeasurementsRequest(device="paged", page_size=size, page_token=token)
@@ -854,6 +875,54 @@ def test_suggest_random_and_candidates(stub: pb_grpc.LatencyEstimatorStub) -> No
     reply = stub.SuggestSamples(request)
     assert {s.arch.arch for s in reply.suggestions} <= set(ARCHS[100:110])
     assert stub.SuggestSamples(request) == reply  # seeded
+
+
+def test_suggestions_follow_their_seed_and_strategy(stub: pb_grpc.LatencyEstimatorStub) -> None:
+    """Each pick of each suggestion is the request's: its seed, its strategy, and the mean and
+    variance Predict gives the arch."""
+    register(stub, "seeded")
+    uploads = [measure(a, 5.0 + i) for i, a in enumerate(ARCHS[1000:1010])]
+    stub.AddMeasurements(pb.AddMeasurementsRequest(device="seeded", measurements=uploads))
+    pool = [nb201(a) for a in ARCHS[:200]]
+    picks = {
+        (strategy, seed): suggested(stub, "seeded", 5, pool, strategy, seed)
+        for strategy in ("random", "greedy")
+        for seed in (0, 1)
+    }
+    assert picks["random", 0] != picks["random", 1]
+    assert picks["random", 0] != picks["greedy", 0]
+    request = pb.SuggestSamplesRequest(device="seeded", count=4, candidates=pool, strategy="random")
+    suggestions = stub.SuggestSamples(request).suggestions
+    predicted = stub.Predict(
+        pb.PredictRequest(device="seeded", archs=[s.arch for s in suggestions])
+    ).predictions
+    assert len({s.mean_ms for s in suggestions}) == 4  # each its own
+    assert [s.mean_ms for s in suggestions] == pytest.approx([p.mean_ms for p in predicted])
+    assert [s.variance_ms2 for s in suggestions] == pytest.approx(
+        [p.variance_ms2 for p in predicted]
+    )
+
+
+def test_a_call_whose_deadline_ends_waiting_for_a_suggestion_slot_is_deadline_exceeded(
+    server: RunningServer,
+) -> None:
+    """Not "server busy", which clients retry: its deadline, not the server, ended it."""
+    from service.servicer import LatencyEstimatorServicer
+    from tests.helpers import CallAborted, FakeCallContext
+
+    class Context(FakeCallContext):
+        def is_active(self) -> bool:
+            return True
+
+    servicer = LatencyEstimatorServicer(server.store, server.registry, suggestion_slots=1)
+    assert servicer._free_suggestion_slots.acquire(timeout=1)  # a suggestion being chosen
+    context = Context(0.05)
+    with pytest.raises(CallAborted):
+        servicer.SuggestSamples(pb.SuggestSamplesRequest(device="pi4", count=1), context)
+    assert context.status == (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "the deadline passed while the call waited for a suggestion slot: nothing was done",
+    )
 
 
 def suggested(
@@ -1288,6 +1357,7 @@ def test_add_measurements_names_a_measurement_the_others_do_not_explain(
         assert stub.AddMeasurements(upload).surprising == reply.surprising
     logged = [r for r in caplog.records if "other measurements predict" in r.getMessage()]
     assert len(logged) == 1 and ARCHS[index[11]] in logged[0].getMessage()
+    assert MEASURED_BEFORE not in logged[0].getMessage()  # it is this upload's own
     assert reply.accepted == 1
     [surprise] = reply.surprising
     assert list(reply.surprising_before) == []
@@ -1519,3 +1589,18 @@ def test_a_call_without_deadline_waiting_for_a_busy_device_ends_when_cancelled(
     assert stub.GetDevice(pb.GetDeviceRequest(name="held")).measurement_count == 0
     for method in ("AddMeasurements", "Predict"):
         assert f"{method}: CANCELLED the call ended while it waited for device held" in caplog.text
+
+
+def test_vectors_of_a_length_no_measured_one_has_are_refused_naming_every_length() -> None:
+    from types import SimpleNamespace
+
+    from gp.spaces import VectorSpace
+    from service.errors import InvalidRequestError
+    from service.servicer import _refuse_other_lengths
+
+    device = SimpleNamespace(name="vec")
+    with pytest.raises(InvalidRequestError) as refused:
+        _refuse_other_lengths(device, VectorSpace(2), ["1,2,3", "1,2,3,4", "5,6,7"], "arch 0: ", "")
+    assert str(refused.value) == (
+        "arch 0: expected 3 or 4 features (the length of vec's measured vectors), got 2"
+    )
