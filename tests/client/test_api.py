@@ -2077,3 +2077,33 @@ def test_a_client_retries_three_times_by_default_each_attempt_for_30_s() -> None
     """As the README says ("The default 3 retries wait ..."), and the docstring and --help."""
     with LatencyClient("127.0.0.1:1") as latency:
         assert (latency.retries, latency.timeout_s) == (3, 30.0)
+
+
+def test_leaving_a_with_block_closes_the_client() -> None:
+    with LatencyClient("127.0.0.1:1", retries=0, timeout_s=2) as latency:
+        pass
+    with pytest.raises(ClientInputError, match="is closed"):
+        latency.devices()
+
+
+def test_a_retried_registration_finding_another_description_is_not_its_own(
+    latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first attempt lost, the retry finds the name taken: by a device that differs only in
+    its description, which is someone else's."""
+    latency.register_device("desc-board", ["d"], {"memory_gb": 4.0}, "mine")
+    stub = latency._stub
+    real, sent = stub.RegisterDevice, []
+
+    def unavailable_once(request: Any, **kwargs: Any) -> Any:
+        sent.append(request.name)
+        if len(sent) == 1:
+            raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Stream removed")
+        return real(request, **kwargs)
+
+    monkeypatch.setattr(stub, "RegisterDevice", unavailable_once)
+    monkeypatch.setattr(client.api.time, "sleep", lambda seconds: None)
+    latency.retries = 2
+    with pytest.raises(AlreadyExistsError):
+        latency.register_device("desc-board", ["d"], {"memory_gb": 4.0}, "someone else's")
+    assert len(sent) == 2

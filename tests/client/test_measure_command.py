@@ -1471,3 +1471,113 @@ def test_repeatability_within_the_steady_limit_gives_no_warning() -> None:
         repeat = {"medians_ms": [1.0, 1.0 + spread], "spread": spread}
         _print_repeatability(console, repeat, {"reference": None})
         assert ("warning" in console.export_text()) == warned, spread
+
+
+def _noisy_skip(arch: str, space: str = "", settings: TimingSettings = TINY) -> Timing:
+    """A noisy sub-microsecond SKIP (a latency 3 decimals would write as 0), 5 ms otherwise."""
+    if arch == SKIP:
+        return Timing(0.00043217, 0.0003, 0.0005, (0.00043217,), attempts=3, noisy=True)
+    return Timing(5.0, 4.9, 5.1, (5.0,))
+
+
+def test_held_out_timings_are_saved_exactly_and_their_noisy_ones_counted(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(timing, "time_arch", _noisy_skip)
+    listed = tmp_path / "eval.txt"
+    listed.write_text(f"{SKIP}\n{CONV3}\n")
+    saved = tmp_path / "held.csv"
+    result = invoke(target, "measure", "-d", "pi4", "-n", "0", "--eval-archs", str(listed),
+                    "--save-holdout", str(saved), "--json", *FAST_FLAGS)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["evaluation"]["noisy"] == 1
+    rows = dict(line.split(",")[:2] for line in saved.read_text().splitlines()[1:])
+    assert rows == {SKIP: "0.00043217", CONV3: "5.0"}  # as measured: what client add reads
+
+
+def test_repeatability_times_the_all_conv3x3_cell(target: str) -> None:
+    """The README's figure is of that cell's medians."""
+    result = invoke(target, "measure", "-d", "nowhere", "-n", "0", "--repeatability", "2",
+                    "--json", *FAST_FLAGS)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["repeatability"]["arch"] == CONV3
+
+
+def test_a_missing_token_is_found_before_a_registration_s_reference_archs_are_timed(
+    store_path: Path, model_cache: dict
+) -> None:
+    guarded = start_server(store_path, model_cache, token="measure-test-token-0123456789")
+    try:
+        result = invoke(f"127.0.0.1:{guarded.port}", "measure", "-d", "new", "--register",
+                        "-n", "0", *FAST_FLAGS)  # fmt: skip
+    finally:
+        guarded.stop(grace=0)
+    assert result.exit_code == 1 and "token" in result.output
+    assert "reference archs" not in result.output
+
+
+def test_the_speed_check_gives_each_arch_s_change_as_its_median_is() -> None:
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    check = {"archs": ["a", "b", "c"], "uploaded_ms": [10.0, 10.0, 10.0],
+             "now_ms": [11.0, 12.0, 11.5], "drift": 0.15, "steady": True}  # fmt: skip
+    command._print_speed_check(console, check, {})
+    assert "+15.0% (median; +10.0%, +20.0%, +15.0%)" in console.export_text()
+
+
+def test_room_for_the_held_out_set_counts_every_round_s_uploads() -> None:
+    from client.errors import ClientInputError
+
+    plan = command._Plan(device="new", register=True, given=[], per_round=10, rounds=3,
+                         holdout=15600, eval_archs=None, space="nasbench201", strategy="",
+                         seed=0, repeat=0, recheck=0, retime=0, save_holdout=None,
+                         reference_given=False)  # fmt: skip
+    with pytest.raises(ClientInputError, match="--holdout 15600: only 15585 NB201 archs"):
+        command._check_holdout_room(plan, set())
+    command._check_holdout_room(dataclasses.replace(plan, holdout=15585), set())
+
+
+def test_an_fbnet_pool_a_server_refuses_is_cut_to_its_limit() -> None:
+    """A server run with LATENCY_MAX_BATCH below the FBNet pool (2,000 candidates)."""
+    from client.errors import ResourceExhaustedError
+
+    sent: list[int] = []
+
+    class Limited:
+        def measurements(self, device: str, search_space: str) -> list:
+            return []
+
+        def suggest(self, device: str, count: int, candidates: list, **kwargs: Any):
+            sent.append(len(candidates))
+            if len(candidates) > 500:
+                raise ResourceExhaustedError(
+                    f"{len(candidates)} candidates in one request exceed the limit of 500:"
+                    " give fewer (or raise LATENCY_MAX_BATCH)"
+                )
+            return SimpleNamespace(archs=candidates[:count])
+
+    assert len(loop.suggest(Limited(), "fb", 3, "fbnet")) == 3  # type: ignore[arg-type]
+    assert sent == [loop.DEFAULT_FBNET_POOL, 500]
+    with pytest.raises(ResourceExhaustedError, match="give --suggested 500 or fewer"):
+        loop.suggest(Limited(), "fb", 600, "fbnet")  # type: ignore[arg-type]
+
+
+def test_held_out_archs_leave_out_the_reference_archs() -> None:
+    assert not set(loop.holdout_archs(15615)) & set(HELP_REFERENCE_ARCHS)
+
+
+def test_fbnet_held_out_archs_are_drawn_apart_from_the_suggestions_pool(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Of the same seed, the held-out draw replayed the pool's stream: the held-out set was
+    the pool's unpicked rest."""
+    monkeypatch.setattr(timing, "time_arch", lambda arch, *args: Timing(5.0, 4.9, 5.1, (5.0,)))
+    saved = tmp_path / "held.csv"
+    result = invoke(target, "measure", "-d", "fb-apart", "--register", "--space", "fbnet",
+                    "-n", "2", "--holdout", "5", "--seed", "0", "--save-holdout", str(saved),
+                    *FAST_FLAGS)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    held_out = {line.rsplit(",", 2)[0].strip('"') for line in saved.read_text().splitlines()[1:]}
+    assert len(held_out) == 5
+    assert not held_out & set(loop.random_archs(loop.DEFAULT_FBNET_POOL, "fbnet", seed=0))
