@@ -124,9 +124,10 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
             said = no_answer_within(*exc.waited, LIBRARY_SETTINGS)
             options = no_answer_within(*exc.waited, ("--timeout", "--retries"))
             exc.message = exc.message.replace(said, options)
-    if isinstance(exc, DeadlineExceededError | UnavailableError) and exc.maybe_carried_out:
+    if isinstance(exc, LatencyServiceError) and exc.maybe_carried_out:
         # An upload given up on may have been stored: adding the file again stored it twice.
-        # Not one refused before it was sent (a connection refused): that stored nothing.
+        # Whatever ended its last attempt (a busy server, after one that timed out): not one
+        # refused before it was sent (a connection refused), or by the service.
         write, command, effect = _REPEATED_WRITES.get(exc.method, _REPEATED_WRITES[""])
         exc.message += (
             f"; the {write} may have been stored all the same: 'client measurements' lists what"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import grpc
 
-from service.wording import SERVER_BUSY
+from service.wording import NOTHING_DONE_KEY, SERVER_BUSY
 
 
 class ClientInputError(ValueError):
@@ -36,7 +36,10 @@ class LatencyServiceError(Exception):
         maybe_carried_out: of a failed write (an upload, a deletion), whether the server may
             have carried it out all the same: an attempt waited out its deadline, or lost its
             connection once sent. False where every attempt was refused before it was sent
-            (no connection made, a name that did not resolve, a busy server).
+            (no connection made, a name that did not resolve) or by the service, which did
+            nothing of it (busy, its model still loading, its store locked). grpc's own
+            retries (a retry policy in the channel's options) can hide an attempt that was.
+        nothing_done: the service said it did nothing of the call (in its trailing metadata).
     """
 
     code: str = "UNKNOWN"
@@ -50,6 +53,7 @@ class LatencyServiceError(Exception):
         self.target = target
         self.request_id = ""
         self.maybe_carried_out = False
+        self.nothing_done = False
         if code is not None:
             self.code = code
 
@@ -117,7 +121,9 @@ def may_have_been_carried_out(error: LatencyServiceError) -> bool:
     out there: its deadline passed, or its connection failed other than before it was sent."""
     if isinstance(error, DeadlineExceededError):
         return True
-    return isinstance(error, UnavailableError) and not error.message.startswith(_NEVER_SENT)
+    if not isinstance(error, UnavailableError) or error.nothing_done:
+        return False
+    return not error.message.startswith(_NEVER_SENT)
 
 
 class DeadlineExceededError(LatencyServiceError, TimeoutError):
@@ -174,7 +180,12 @@ def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> 
         details == CONCURRENCY_LIMIT_DETAILS or details.startswith(SERVER_BUSY)
     ):
         cls = ServerBusyError
-    return cls(details, code=code.name, method=method, target=target)
+    typed = cls(details, code=code.name, method=method, target=target)
+    trailers = getattr(error, "trailing_metadata", None)
+    typed.nothing_done = callable(trailers) and any(
+        key == NOTHING_DONE_KEY for key, _ in trailers() or ()
+    )
+    return typed
 
 
 #: How the service names the item a rejection is about: ``arch 3: ...`` (counted from 0 within

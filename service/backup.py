@@ -115,9 +115,14 @@ def _check_paths(store: Path, out: Path, replace: bool) -> None:
         # Replaced, the running server's file is no longer the one at the path: its writes fail.
         # Before "exists": that one's advice, --force, is refused here.
         raise BackupError(f"{out} is the store itself (or its journal): back it up elsewhere")
-    # A link leading nowhere, too: exists() follows it, and the whole store was copied before
-    # the move into place refused it (a review, 2026-12-07).
     if os.path.lexists(out) and not replace:
+        if not out.exists():
+            # exists() follows the link: the whole store was copied before the move into
+            # place refused it (a review, 2026-12-07). --force writes through it.
+            raise BackupError(
+                f"{out} is a link to {link_target(out)}, which does not exist: give another"
+                " name, or --force to write the backup there"
+            )
         raise _exists_error(out)
     _refuse_a_journal_beside(out)
 

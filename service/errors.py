@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import grpc
 
 from gp.errors import GPInputError, NotFittedError, SelectionStoppedError
+from service.wording import NOTHING_DONE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,12 @@ MAX_DETAILS = 500
 
 
 class ServiceError(Exception):
-    """Base class of errors the service raises on purpose; ``code`` is the gRPC status."""
+    """Base class of errors the service raises on purpose; ``code`` is the gRPC status, and
+    ``nothing_done`` says (in the call's trailing metadata) that a retryable refusal did
+    nothing of the request."""
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    nothing_done: bool = False
 
 
 class InvalidRequestError(ServiceError, ValueError):
@@ -83,6 +87,7 @@ class NotReadyError(ServiceError):
     """The model is still being fitted or loaded."""
 
     code = grpc.StatusCode.UNAVAILABLE
+    nothing_done = True
 
 
 #: A call that ends this close to its deadline ended by it: its client gives up at the deadline,
@@ -136,6 +141,8 @@ def grpc_errors(method: F) -> F:
                 operators = isinstance(exc, StoreError) and not isinstance(exc, StoreBusyError)
                 level = logging.WARNING if operators else logging.INFO
                 logger.log(level, "%s: %s %s", method.__name__, status[0].name, status[1])
+                if getattr(exc, "nothing_done", False):
+                    context.set_trailing_metadata(((NOTHING_DONE_KEY, "1"),))
             context.abort(*status)
 
     return wrapper  # type: ignore[return-value]
@@ -192,6 +199,7 @@ class StoreBusyError(StoreError, ServiceError):
     UNAVAILABLE."""
 
     code = grpc.StatusCode.UNAVAILABLE
+    nothing_done = True  # the write stored nothing (its transaction rolled back, or never began)
 
 
 class StoreFullError(StoreError, ServiceError):

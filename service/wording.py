@@ -1,5 +1,6 @@
 """How the tools word a count in a message ("1 arch", "2 archs", never "1 archs"), a surprising
-latency measured before the upload that found it, a busy server, and what they add to grpc's
+latency measured before the upload that found it, a busy server, a call it did nothing of,
+and what they add to grpc's
 few words for a plaintext call to a server that speaks TLS, or a TLS call to one that does not.
 
 Imports only the standard library, so the client uses it without the server's modules.
@@ -16,6 +17,11 @@ MEASURED_BEFORE = "measured before this upload, "
 #: grpc's own "Concurrent RPC limit exceeded!". The service's other RESOURCE_EXHAUSTED (a
 #: request over its limits, a full disk) fail alike every time and are not retried.
 SERVER_BUSY = "server busy: "
+
+#: The trailing metadata key of a failed call the service did nothing of, though its status
+#: alone (UNAVAILABLE) does not say so: a model still loading, a store locked by another
+#: process. A client need not tell its user that such a write may have been stored.
+NOTHING_DONE_KEY = "latency-nothing-done"
 
 
 def quantity(count: int, noun: str, plural: str | None = None) -> str:

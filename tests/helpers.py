@@ -226,6 +226,10 @@ class FakeCallContext:
     def __init__(self, remaining: float | None) -> None:
         self.remaining = remaining
         self.status: tuple[grpc.StatusCode, str] | None = None
+        self.trailing_metadata: tuple[tuple[str, str], ...] = ()
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.trailing_metadata = metadata
 
     def time_remaining(self) -> float | None:
         return self.remaining

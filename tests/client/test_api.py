@@ -1415,7 +1415,12 @@ REFUSED = (
     [
         ([(grpc.StatusCode.UNAVAILABLE, REFUSED)] * 3, False),
         ([(grpc.StatusCode.UNAVAILABLE, "errors resolving nowhere.invalid:50051")] * 3, False),
-        ([(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{SERVER_BUSY}: try again")] * 3, False),
+        ([(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{SERVER_BUSY}try again")] * 3, False),
+        (
+            [(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")]
+            + [(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{SERVER_BUSY}try again")] * 2,
+            True,
+        ),
         (
             [(grpc.StatusCode.UNAVAILABLE, "Socket closed")]
             + [(grpc.StatusCode.UNAVAILABLE, REFUSED)] * 2,
@@ -1427,7 +1432,14 @@ REFUSED = (
             True,
         ),
     ],
-    ids=["refused", "unresolved", "busy", "lost-then-refused", "late-then-refused"],
+    ids=[
+        "refused",
+        "unresolved",
+        "busy",
+        "late-then-busy",
+        "lost-then-refused",
+        "late-then-refused",
+    ],
 )
 def test_a_failed_write_says_whether_an_attempt_may_have_been_carried_out(
     latency: LatencyClient,
@@ -1453,6 +1465,23 @@ def test_a_failed_write_says_whether_an_attempt_may_have_been_carried_out(
                 latency.delete_measurements("pi4", LIGHT)
         assert left == [] and len(failed.value.request_id) == 32
         assert failed.value.maybe_carried_out is maybe
+
+
+def test_a_write_the_service_turned_away_as_its_store_was_locked_is_not_maybe_stored(
+    server: RunningServer, latency: LatencyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UNAVAILABLE alone could be a write cut off once sent: the service says, in the call's
+    trailing metadata, that it did nothing of it."""
+    from service.errors import StoreBusyError
+
+    def locked(*args: object, **kwargs: object) -> None:
+        raise StoreBusyError("store s.sqlite is busy (locked by another process); try again")
+
+    latency.register_device("locked-out")
+    monkeypatch.setattr(server.store, "add_batch", locked)
+    with pytest.raises(UnavailableError) as refused:
+        latency.add_measurements("locked-out", [(LIGHT, 2.0)])
+    assert refused.value.nothing_done and not refused.value.maybe_carried_out
 
 
 def test_a_registration_whose_answer_was_lost_returns_the_device_it_registered(

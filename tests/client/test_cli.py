@@ -1777,3 +1777,20 @@ def test_a_score_on_one_conditioned_arch_is_said_in_the_singular() -> None:
 
     assert flattery(1, 5, "pi4").startswith("1 of the 5 archs is among pi4's measurements")
     assert flattery(2, 5, "pi4").startswith("2 of the 5 archs are among pi4's measurements")
+
+
+@pytest.mark.parametrize("maybe", [True, False])
+def test_a_write_whose_last_attempt_found_the_server_busy_says_an_earlier_may_have_stored(
+    maybe: bool,
+) -> None:
+    """An overloaded server: the first attempt admitted but late, the retries turned away. Only
+    the DEADLINE_EXCEEDED and UNAVAILABLE ending a call were said to leave it maybe stored."""
+    from client.cli import _user_error
+    from client.errors import ServerBusyError
+
+    busy = ServerBusyError("server busy: try again", method="AddMeasurements")
+    busy.request_id, busy.maybe_carried_out = "abc", maybe
+    line = _user_error(busy, plaintext=True)
+    assert line is not None and line.endswith("[RESOURCE_EXHAUSTED]")
+    said = "the upload may have been stored all the same" in line and "--request-id abc" in line
+    assert said is maybe

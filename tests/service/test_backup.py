@@ -252,12 +252,19 @@ def test_an_out_that_is_a_link_leading_nowhere_is_refused_before_the_copy(
         raise AssertionError("copied before OUT was refused")
 
     monkeypatch.setattr("service.backup._copy", no_copy)
-    with pytest.raises(BackupError, match="backup.sqlite exists: give another name, or --force"):
+    with pytest.raises(BackupError) as refused:
         backup_store(store_path, out)
+    assert str(refused.value) == (
+        f"{out} is a link to {tmp_path / 'missing.sqlite'}, which does not exist: give another"
+        " name, or --force to write the backup there"
+    )
     assert out.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == [
         "backup.sqlite",
         "store.sqlite",
     ]
+    monkeypatch.undo()
+    assert backup_store(store_path, out, replace=True).devices == 2
+    assert out.is_symlink() and (tmp_path / "missing.sqlite").is_file()
 
 
 def test_an_out_that_is_a_loop_of_links_is_refused_in_one_line(

@@ -27,6 +27,7 @@ from service.errors import (
     grpc_errors,
 )
 from service.server import RunningServer, create_server
+from service.wording import NOTHING_DONE_KEY
 from tests.helpers import CallAborted, FakeCallContext
 from tests.service.conftest import fit_settings, nb201
 
@@ -478,10 +479,14 @@ def test_a_store_s_faults_are_warned_of_but_a_busy_store_is_not(
             raise error
 
     caplog.set_level(logging.INFO, logger="service.errors")
+    context = FakeCallContext(None)
     with pytest.raises(CallAborted):
-        Servicer().AddMeasurements(None, FakeCallContext(None))
+        Servicer().AddMeasurements(None, context)
     (record,) = [r for r in caplog.records if r.name == "service.errors"]
     assert record.levelname == level and str(error) in record.getMessage()
+    # A busy store stored nothing, and says so: a client need not warn of a maybe-stored write.
+    busy = isinstance(error, StoreBusyError)
+    assert context.trailing_metadata == (((NOTHING_DONE_KEY, "1"),) if busy else ())
 
 
 def test_a_message_of_the_longest_length_sent_is_sent_whole() -> None:
