@@ -56,9 +56,9 @@ from client.errors import (
     ServerBusyError,
     UnavailableError,
     from_rpc_error,
-    may_have_been_carried_out,
     no_answer_within,
     rename_item,
+    write_may_have_been_carried_out,
 )
 from client.grammar import decimal
 from client.measure.networks import FBNET_BLOCKS, FBNET_LAYERS, NB201_SIZE
@@ -1555,7 +1555,7 @@ class LatencyClient:
             request_id: the upload's id (e.g. a UUID; at most 200 characters, no control,
                 format or line-separator characters), to give again, with the same pairs in
                 the same order, when repeating an upload this client gave up on
-                (UnavailableError, DeadlineExceededError: it may have been stored): the device
+                (its error's ``maybe_carried_out``: it may have been stored): the device
                 stores an id's upload once and answers a repeat with its state. None: a fresh
                 id, which this call's own retries reuse, and which its error carries
                 (``LatencyServiceError.request_id``).
@@ -1654,7 +1654,7 @@ class LatencyClient:
             return self._call(method, request, idempotent=True, on_retry=retried.append)
         except LatencyServiceError as exc:
             exc.request_id = request.request_id
-            exc.maybe_carried_out = any(map(may_have_been_carried_out, [*retried, exc]))
+            exc.maybe_carried_out = write_may_have_been_carried_out(exc, retried)
             raise
 
     def register_device(

@@ -30,9 +30,8 @@ class LatencyServiceError(Exception):
         message: the server's message (for transport failures, gRPC's own description).
         method: the RPC that failed, e.g. ``"Predict"``.
         target: the server's address.
-        request_id: of a failed upload, its id: to give ``add_measurements`` again when
-            repeating an upload that may have been stored (UnavailableError,
-            DeadlineExceededError); otherwise empty.
+        request_id: of a failed upload or deletion, its id: to give again when repeating one
+            that may have been carried out (``maybe_carried_out``); otherwise empty.
         maybe_carried_out: of a failed write (an upload, a deletion), whether the server may
             have carried it out all the same: an attempt waited out its deadline, or lost its
             connection once sent. False where every attempt was refused before it was sent
@@ -118,12 +117,24 @@ _NEVER_SENT = ("failed to connect to all addresses", "errors resolving", "DNS re
 
 def may_have_been_carried_out(error: LatencyServiceError) -> bool:
     """Whether the call that failed with ``error`` may have reached the server and been carried
-    out there: its deadline passed, or its connection failed other than before it was sent."""
+    out there: its deadline passed, or its connection failed other than before it was sent,
+    and the service did not say it did nothing of it."""
+    if error.nothing_done:
+        return False
     if isinstance(error, DeadlineExceededError):
         return True
-    if not isinstance(error, UnavailableError) or error.nothing_done:
+    return isinstance(error, UnavailableError) and not error.message.startswith(_NEVER_SENT)
+
+
+def write_may_have_been_carried_out(
+    final: LatencyServiceError, retried: list[LatencyServiceError]
+) -> bool:
+    """Whether a write whose attempts failed with ``retried`` and then ``final`` may have been
+    carried out. Not where the service answered the last attempt with a refusal of the
+    request itself: a repeat of a write it had carried out is answered with its result."""
+    if isinstance(final, InvalidArgumentError | NotFoundError | AlreadyExistsError):
         return False
-    return not error.message.startswith(_NEVER_SENT)
+    return any(map(may_have_been_carried_out, [*retried, final]))
 
 
 class DeadlineExceededError(LatencyServiceError, TimeoutError):
@@ -183,7 +194,7 @@ def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> 
     typed = cls(details, code=code.name, method=method, target=target)
     trailers = getattr(error, "trailing_metadata", None)
     typed.nothing_done = callable(trailers) and any(
-        key == NOTHING_DONE_KEY for key, _ in trailers() or ()
+        key == NOTHING_DONE_KEY and value == "1" for key, value in trailers() or ()
     )
     return typed
 

@@ -118,7 +118,9 @@ def _check_paths(store: Path, out: Path, replace: bool) -> None:
     if os.path.lexists(out) and not replace:
         if not out.exists():
             # exists() follows the link: the whole store was copied before the move into
-            # place refused it (a review, 2026-12-07). --force writes through it.
+            # place refused it (a review, 2026-12-07). --force writes through it, unless a
+            # -wal is beside where it leads (refused first, as --force would be).
+            _refuse_a_journal_beside(out)
             raise BackupError(
                 f"{out} is a link to {link_target(out)}, which does not exist: give another"
                 " name, or --force to write the backup there"

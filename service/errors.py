@@ -196,10 +196,10 @@ class StoreSchemaError(StoreError):
 class StoreBusyError(StoreError, ServiceError):
     """Another process (or a write queued before this one) held the store's write lock for
     longer than the busy timeout. Retryable: at start-up it is a StoreError, in an RPC
-    UNAVAILABLE."""
+    UNAVAILABLE. Said to have done nothing (``nothing_done``) where a write transaction raised
+    it: rolled back, or never begun; a read after a write's commit may raise it too."""
 
     code = grpc.StatusCode.UNAVAILABLE
-    nothing_done = True  # the write stored nothing (its transaction rolled back, or never began)
 
 
 class StoreFullError(StoreError, ServiceError):

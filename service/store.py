@@ -559,6 +559,7 @@ class Store:
                     " with other writes (another process's, or this server's before it): nothing"
                     " was stored"
                 ) from exc
+            exc.nothing_done = True  # the transaction rolled back, or never began
             raise
 
     @contextmanager

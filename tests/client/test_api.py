@@ -1431,6 +1431,18 @@ REFUSED = (
             + [(grpc.StatusCode.UNAVAILABLE, REFUSED)] * 2,
             True,
         ),
+        # A repeat of a write the service had carried out is answered with its result: a
+        # refusal of the request itself says the late attempt stored nothing.
+        (
+            [(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")]
+            + [(grpc.StatusCode.INVALID_ARGUMENT, "request_id 'x' was used for another")],
+            False,
+        ),
+        (
+            [(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")]
+            + [(grpc.StatusCode.NOT_FOUND, "unknown device 'pi4'")],
+            False,
+        ),
     ],
     ids=[
         "refused",
@@ -1439,6 +1451,8 @@ REFUSED = (
         "late-then-busy",
         "lost-then-refused",
         "late-then-refused",
+        "late-then-invalid",
+        "late-then-unknown",
     ],
 )
 def test_a_failed_write_says_whether_an_attempt_may_have_been_carried_out(
@@ -1474,11 +1488,11 @@ def test_a_write_the_service_turned_away_as_its_store_was_locked_is_not_maybe_st
     trailing metadata, that it did nothing of it."""
     from service.errors import StoreBusyError
 
-    def locked(*args: object, **kwargs: object) -> None:
+    def locked(*args: object, **kwargs: object) -> None:  # the write lock never came
         raise StoreBusyError("store s.sqlite is busy (locked by another process); try again")
 
     latency.register_device("locked-out")
-    monkeypatch.setattr(server.store, "add_batch", locked)
+    monkeypatch.setattr(server.store, "_locked_transaction", locked)
     with pytest.raises(UnavailableError) as refused:
         latency.add_measurements("locked-out", [(LIGHT, 2.0)])
     assert refused.value.nothing_done and not refused.value.maybe_carried_out

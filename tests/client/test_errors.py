@@ -60,3 +60,17 @@ def test_a_deadline_error_names_the_wait_the_number_of_attempts_and_the_settings
         " (no answer within 5 s, 2 times: --timeout, --retries)"
     )
     assert no_answer_within(0.25, 4, settings).startswith(" (no answer within 0.25 s, 4 times")
+
+
+@pytest.mark.parametrize(("value", "said"), [("1", True), ("0", False), (None, False)])
+def test_a_call_the_service_did_nothing_of_says_so_in_its_trailing_metadata(
+    value: str | None, said: bool
+) -> None:
+    from service.wording import NOTHING_DONE_KEY
+
+    class Refused(FakeRpcError):
+        def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+            return () if value is None else (("other", "1"), (NOTHING_DONE_KEY, value))
+
+    error = from_rpc_error(Refused(grpc.StatusCode.UNAVAILABLE, "store s.sqlite is busy"))
+    assert error.nothing_done is said

@@ -262,6 +262,11 @@ def test_an_out_that_is_a_link_leading_nowhere_is_refused_before_the_copy(
         "backup.sqlite",
         "store.sqlite",
     ]
+    journal = tmp_path / "missing.sqlite-wal"  # where --force would write: refused first
+    journal.write_bytes(b"another database's log")
+    with pytest.raises(BackupError, match=r"missing\.sqlite-wal is beside .*write-ahead log"):
+        backup_store(store_path, out)
+    journal.unlink()
     monkeypatch.undo()
     assert backup_store(store_path, out, replace=True).devices == 2
     assert out.is_symlink() and (tmp_path / "missing.sqlite").is_file()
