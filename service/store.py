@@ -553,13 +553,15 @@ class Store:
             with self._locked_transaction(wait, ended) as db:
                 yield db
         except StoreBusyError as exc:
+            exc.nothing_done = True  # the transaction rolled back, or never began
             if wait < self.busy_timeout_s:
-                raise DeadlineExceededError(
+                late = DeadlineExceededError(
                     f"the deadline passed while the call waited for store {self.path}, busy"
                     " with other writes (another process's, or this server's before it): nothing"
                     " was stored"
-                ) from exc
-            exc.nothing_done = True  # the transaction rolled back, or never began
+                )
+                late.nothing_done = True
+                raise late from exc
             raise
 
     @contextmanager

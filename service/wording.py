@@ -1,7 +1,7 @@
 """How the tools word a count in a message ("1 arch", "2 archs", never "1 archs"), a surprising
-latency measured before the upload that found it, a busy server, a call it did nothing of,
-and what they add to grpc's
-few words for a plaintext call to a server that speaks TLS, or a TLS call to one that does not.
+latency measured before the upload that found it, a busy server, a call it did nothing of, and
+what they add to grpc's few words for a plaintext call to a server that speaks TLS, or a TLS
+call to one that does not.
 
 Imports only the standard library, so the client uses it without the server's modules.
 """

@@ -23,6 +23,7 @@ from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.errors import StoreBusyError
 from service.server import RunningServer
 from service.store import Store
+from service.wording import NOTHING_DONE_KEY
 from tests.helpers import assert_calls_end_at_their_deadline, assert_calls_end_when_cancelled
 from tests.service.conftest import nb201
 
@@ -75,6 +76,8 @@ def test_a_write_to_a_locked_store_is_unavailable_and_stores_nothing(
     assert (
         info.value.details() == f"store {store_path} is busy (locked by another process); try again"
     )
+    # It stored nothing, and says so: a client need not say the upload may have been stored.
+    assert (NOTHING_DONE_KEY, "1") in tuple(info.value.trailing_metadata())
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
     assert server.store.table_counts() == before
     assert stub.AddMeasurements(add_request()).accepted == 3  # once the lock is gone
