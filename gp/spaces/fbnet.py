@@ -148,12 +148,14 @@ def _block_index(layer: int, item: object) -> int:
         if item in _BLOCK_INDEX:
             return _BLOCK_INDEX[item]
         if item.isascii() and item.isdigit():
-            if len(item.lstrip("0")) > 2:  # int() refuses over 4,300 digits (a bare ValueError)
+            digits = item.lstrip("0")
+            if len(digits) > 2:  # int() refuses over 4,300 digits (a bare ValueError)
+                shown = digits if len(digits) <= 12 else f"{digits[:12]}..."
                 raise InvalidArchitectureError(
-                    f"{where}: block index {item[:12]}... out of range 0..{len(BLOCKS) - 1}"
+                    f"{where}: block index {shown} out of range 0..{len(BLOCKS) - 1}"
                 )
             # Stripped first: "000...3" passed the length check and int() refused it.
-            return _block_index(layer, int(item.lstrip("0") or "0"))
+            return _block_index(layer, int(digits or "0"))
         raise InvalidArchitectureError(
             f"{where}: unknown block {item!r}; expected one of {', '.join(BLOCKS)} "
             f"or an index 0..{len(BLOCKS) - 1}"

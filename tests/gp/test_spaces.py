@@ -617,6 +617,12 @@ def test_fbnet_forms_share_one_canonical_string() -> None:
         # Padded with zeros it passed that check and int() refused it (a review, 2026-12-06).
         (["0" * 4400 + "9"] + FB_MIX[1:], r"^block 0: block index 9 out of range 0\.\.8$"),
         ([10**5000] + [0] * 21, r"^block 0: block index of 16610 bits out of range 0\.\.8$"),
+        # A short index is shown whole: "100..." read as if it were cut.
+        (["100"] + FB_MIX[1:], r"^block 0: block index 100 out of range 0\.\.8$"),
+        (["00" + "1" * 12] + FB_MIX[1:], r"^block 0: block index 1{12} out of range 0\.\.8$"),
+        # Digits up to 64 bits, the size beyond.
+        ([2**64 - 1] + [0] * 21, r"^block 0: block index 18446744073709551615 out of range"),
+        ([2**64] + [0] * 21, r"^block 0: block index of 65 bits out of range 0\.\.8$"),
         ([0.0] + [0] * 21, r"^block 0: expected a block name or index, got float 0\.0$"),
         ([0] * 10 + [False] + [0] * 11, r"^block 10: expected a block name or index, got bool"),
         (
