@@ -68,6 +68,8 @@ def test_reference_archs_are_helps_hardware_embedding(help_dataset_dir: Path) ->
         ("32M\n", 32 * 1024**2),
         ("2G", 2 * 1024**3),  # binary, as sysfs means it
         ("512 kB", 512 * 1024),  # a lower-case unit
+        ("48KiB", 49152),  # lscpu's and some kernels' binary spelling
+        ("32 MiB", 32 * 1024**2),
         ("?", None),
         ("0K", None),  # unknown, not a cache of 0 bytes: left out like a missing counter
     ],
@@ -96,6 +98,10 @@ def test_cache_sizes_from_sysfs_and_the_cpuinfo_fallback(tmp_path: Path) -> None
     (tmp_path / "cpuinfo").write_text("model name\t: X\ncache size\t: 512 KB\n")
     assert cache_facts(tmp_path / "empty", tmp_path / "cpuinfo") == {"cache.llc_bytes": 524288.0}
     assert cache_facts(tmp_path / "cache", tmp_path / "cpuinfo") == facts  # only a fallback
+    # An index folder that cannot be read is passed over, not the end of the list.
+    (tmp_path / "cache" / "index1" / "size").unlink()
+    without_l1i = cache_facts(tmp_path / "cache", tmp_path / "none")
+    assert without_l1i == {"cache.l1d_bytes": 32768.0, "cache.l2_bytes": 1024.0**2}
     # AMD's is the per-core L2, which was called the last level (a review, 2026-12-06).
     for vendor in ("AuthenticAMD", "HygonGenuine"):  # Hygon's are AMD's design
         amd = f"vendor_id\t: {vendor}\ncache size\t: 1024 KB\n"
@@ -121,7 +127,8 @@ def test_the_frequencies_are_the_fastest_core_s_and_the_online_cores(
     online = SimpleNamespace(current=3000.0, min=800.0, max=3600.0)
     offline = SimpleNamespace(current=0.0, min=0.0, max=0.0)
     efficient = SimpleNamespace(current=2000.0, min=800.0, max=2400.0)
-    monkeypatch.setattr(psutil, "cpu_freq", lambda percpu: [online, offline, efficient, offline])
+    # The efficient core first: the fastest is the largest maximum, not the first core's.
+    monkeypatch.setattr(psutil, "cpu_freq", lambda percpu: [efficient, offline, online, offline])
     facts = cpu_facts()
     assert (facts["cpu.freq_max_mhz"], facts["cpu.freq_mhz"]) == (3600.0, 2500.0)
 
@@ -155,7 +162,7 @@ def test_perf_counters_are_absent_rather_than_zero_when_refused(
     reading = count(lambda: sum(range(100_000)))
     assert reading.seconds > 0
     assert set(reading.counts) <= set(EVENTS) - refused
-    assert all(rate >= 0 for rate in reading.rates().values())
+    assert set(reading.rates()) == set(reading.counts)
     monkeypatch.setattr(perf, "_open", lambda libc, number, name: None)
     assert count(lambda: None).counts == {}
 
@@ -200,7 +207,8 @@ def test_an_unscheduled_counter_is_absent_and_a_multiplexed_one_scaled(
     file descriptors: each holds the (value, time enabled, time running) the kernel would give."""
     from client.measure import perf
 
-    readings = {"cpu-cycles": (100, 8, 2), "cache-misses": (0, 8, 0)}
+    # A counter that ran and counted nothing counted zero: that one is kept.
+    readings = {"cpu-cycles": (100, 8, 2), "cache-misses": (0, 8, 0), "cpu-migrations": (0, 8, 8)}
 
     def opened(libc: ctypes.CDLL, number: int, name: str) -> int:
         read_end, write_end = os.pipe()
@@ -210,7 +218,49 @@ def test_an_unscheduled_counter_is_absent_and_a_multiplexed_one_scaled(
 
     monkeypatch.setattr(perf, "_open", opened)
     reading = count(lambda: None, list(readings))
-    assert reading.counts == {"cpu-cycles": 400.0}
+    assert reading.counts == {"cpu-cycles": 400.0, "cpu-migrations": 0.0}
+
+
+def test_the_perf_workload_is_the_heaviest_cell_run_21_times_on_one_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counter rates and ``perf.reference_ms`` compare across machines only when every
+    machine counts the same work: the all-``nor_conv_3x3`` cell, one warm-up pass outside the
+    count and 20 counted, on one thread whatever torch's own count."""
+    import torch
+
+    from client.measure import descriptor, networks
+
+    built: list[str] = []
+    threads_seen: list[int] = []
+
+    class Recorded(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            threads_seen.append(torch.get_num_threads())
+            return x
+
+    def build(arch: str, search_space: str = "nasbench201") -> torch.nn.Module:
+        built.append(arch)
+        return Recorded()
+
+    def run_and_count(workload):
+        passes_before = len(threads_seen)
+        workload()
+        counted.append(len(threads_seen) - passes_before)
+        return CounterReading({}, seconds=0.001)
+
+    counted: list[int] = []
+    monkeypatch.setattr(networks, "build_network", build)
+    monkeypatch.setattr(descriptor, "count", run_and_count)
+    before = torch.get_num_threads()
+    torch.set_num_threads(before + 1)
+    try:
+        facts = descriptor.perf_facts()
+    finally:
+        torch.set_num_threads(before)
+    assert built == [networks.format_nb201(["nor_conv_3x3"] * 6)]
+    assert counted == [20] and threads_seen == [1] * 21
+    assert facts == {"perf.reference_ms": 1.0}
 
 
 def test_unknown_threads_are_absent_from_the_settings_facts() -> None:

@@ -91,6 +91,12 @@ def test_malformed_nb201_archs_are_refused(arch: str) -> None:
         build_network(arch)
 
 
+def test_an_nb201_cell_is_formatted_from_exactly_six_ops() -> None:
+    for count in (5, 7):
+        with pytest.raises(ArchitectureError, match=f"6 edges, got {count} ops"):
+            format_nb201(["none"] * count)
+
+
 def test_malformed_fbnet_archs_and_unknown_spaces_are_refused() -> None:
     with pytest.raises(ArchitectureError, match="22 blocks"):
         build_network("k3_e1,skip", "fbnet")
@@ -120,6 +126,14 @@ def test_random_nb201_draws_are_distinct_reproducible_and_avoid_exclusions() -> 
     for arch in first:
         parse_nb201(arch)
     assert len(random_archs(3, "fbnet", seed=0)) == 3
+    # Enough draws that, without the check, some of 15,625 archs came twice (239 of 3,000).
+    assert len(set(random_nb201(3000, seed=0))) == 3000
+
+
+def test_the_empty_space_name_is_nb201() -> None:
+    """A request's unset search space is the empty string: NB201, as in the service."""
+    assert random_archs(2, "", seed=0) == random_archs(2, "nasbench201", seed=0)
+    assert isinstance(build_network(MIXED, ""), type(build_network(MIXED)))
 
 
 def test_random_nb201_draws_the_last_arch_left_and_refuses_more() -> None:
