@@ -44,6 +44,26 @@ def test_a_server_that_never_serves_times_out(health_server: HealthServer) -> No
         wait_serving(channel, timeout_s=1.0)
 
 
+def test_a_server_of_unknown_health_is_not_serving() -> None:
+    """Only SERVING is healthy: UNKNOWN, which another server may report, is not, to the
+    wait nor to ``python -m service health`` (exit 1)."""
+    from service.cli import main
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    servicer.set("", health_pb2.HealthCheckResponse.UNKNOWN)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            with pytest.raises(TimeoutError, match="no SERVING within 1 s"):
+                wait_serving(channel, timeout_s=1.0)
+        assert main(["health", "--address", address]) == 1
+    finally:
+        server.stop(None)
+
+
 def test_an_exited_server_ends_the_wait_at_once(health_server: HealthServer) -> None:
     channel = _reporting(health_server, health_pb2.HealthCheckResponse.NOT_SERVING)
     with pytest.raises(ServerExitedError, match="exited before it reported SERVING"):

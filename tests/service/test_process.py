@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -77,6 +78,48 @@ def test_first_start_imports_the_dataset(tmp_path: Path, help_dataset_dir: Path)
     )
     assert health.returncode == 0 and "SERVING" in health.stdout
     assert server.stop(signal.SIGINT) == 0
+
+
+def test_sigterm_during_the_fit_leaves_at_once_with_exit_0(
+    tmp_path: Path, help_dataset_dir: Path
+) -> None:
+    """torch's fit threads cannot be joined: an interpreter left to exit under them aborted
+    ("terminate called without an active exception", exit 134), which a supervisor reads as
+    a crash. serve() leaves by os._exit while the start-up's fit still runs."""
+    subset = tmp_path / "dataset"
+    (subset / "latency").mkdir(parents=True)
+    (subset / "str_arch2idx.pt").symlink_to(help_dataset_dir / "str_arch2idx.pt")
+    for name in ("1080ti_1", "pixel3", "silver_4114"):
+        table = f"latency/{name}.pt"
+        (subset / table).symlink_to(help_dataset_dir / table)
+    long_fit = {"LATENCY_FIT_ITERATIONS": "100000"}
+    server = ServerProcess(tmp_path / "store.sqlite", ["--dataset", str(subset)], long_fit)
+    deadline = time.monotonic() + 120
+    while "fitting on 3 source devices" not in server.output():
+        assert server.process.poll() is None and time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the fit's torch work
+    assert server.stop(signal.SIGTERM) == 0, server.output()
+    assert "terminate called" not in server.output()
+
+
+def test_the_log_options_set_the_level_and_the_format(tmp_path: Path) -> None:
+    """--log-level WARNING leaves out the INFO lines; --log-format json writes one object a
+    line, the version first."""
+    from importlib.metadata import version
+
+    quiet = ServerProcess(tmp_path / "quiet.sqlite", ["--log-level", "WARNING"])
+    quiet.wait_serving()
+    assert quiet.stop(signal.SIGTERM) == 0
+    assert "no store at" in quiet.output()  # a WARNING
+    assert " INFO " not in quiet.output() and "listening on" not in quiet.output()
+    structured = ServerProcess(tmp_path / "json.sqlite", ["--log-format", "json"])
+    structured.wait_serving()
+    assert structured.stop(signal.SIGTERM) == 0
+    entries = [json.loads(line) for line in structured.output().splitlines()]
+    assert {"ts", "level", "logger", "msg"} <= entries[0].keys()
+    assert entries[0]["msg"] == f"nas-latency-estimator {version('nas-latency-estimator')}"
+    assert any(entry["msg"].startswith("listening on ") for entry in entries)
 
 
 def test_health_command_fails_without_server() -> None:

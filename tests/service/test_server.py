@@ -3,6 +3,9 @@ the store closed at the stop, and a start that fails releasing its port."""
 
 from __future__ import annotations
 
+import errno
+import logging
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -10,10 +13,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gp.spaces.nasbench201 import all_archs
 from service.config import ServiceConfig
 from service.errors import StoreError
 from service.server import SERVICE_NAME, RunningServer, create_server
-from tests.service.conftest import free_port
+from tests.service.conftest import free_port, nb201
 
 Status = health_pb2.HealthCheckResponse
 
@@ -74,6 +78,58 @@ def test_stop_waits_the_grace_it_is_given_else_the_configured_one(
     assert recorder.graces == [expected]
 
 
+def test_a_stop_past_the_grace_leaves_the_store_open_to_the_calls_still_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler past the grace period may hold the store's write lock for seconds: closing
+    the store under it would wait for that lock, and serve() leaves at once instead."""
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite"))
+    running.metrics.busy = lambda: 1  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="service.server"):
+        running.stop(grace=0)
+    assert "store left open to the RPCs still running" in caplog.text
+    assert running.store.list_devices() == []  # still open
+    running.store.close()
+
+
+def test_the_concurrent_call_limit_refuses_the_call_past_it(tmp_path: Path) -> None:
+    """Past ``max_concurrent_rpcs`` a call is refused RESOURCE_EXHAUSTED rather than queued
+    behind the ones the workers hold. (Health's Watch holds no slot: grpc answers it by
+    callback.) The held call here is an upload waiting for another process's write lock."""
+    import threading
+
+    from service._proto.latency.v1 import latency_pb2 as pb
+    from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
+
+    store = tmp_path / "s.sqlite"
+    config = ServiceConfig(address="127.0.0.1:0", store_path=store, max_concurrent_rpcs=1)
+    running = create_server(config)
+    other = None
+    try:
+        running.warm_up()
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.LatencyEstimatorStub(channel)
+            stub.RegisterDevice(pb.RegisterDeviceRequest(name="edge"), timeout=10)
+            other = sqlite3.connect(store, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            upload = pb.AddMeasurementsRequest(
+                device="edge",
+                measurements=[pb.Measurement(arch=nb201(all_archs()[0]), latency_ms=7.0)],
+            )
+            held = stub.AddMeasurements.future(upload, timeout=30)
+            while running.metrics.busy() < 1:
+                threading.Event().wait(0.01)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ListDevices(pb.ListDevicesRequest(), timeout=10)
+            other.execute("ROLLBACK")
+            assert held.result().accepted == 1  # the held one went on once the lock was free
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        if other is not None:
+            other.close()
+        running.stop(grace=0)
+
+
 def test_a_start_that_fails_at_the_store_releases_its_port(tmp_path: Path) -> None:
     """The port is bound before the store is opened; a start the store refuses must not keep
     it, or a retry in the same process cannot listen there."""
@@ -88,8 +144,6 @@ def test_a_start_that_fails_at_the_store_releases_its_port(tmp_path: Path) -> No
 def test_a_second_server_on_a_unix_socket_in_use_is_refused(tmp_path: Path) -> None:
     """grpc removes the socket file before it binds: a second server took the first's path,
     and removed it when it stopped, leaving the first unreachable (a review, 2026-12-06)."""
-    import socket
-
     from service.errors import ConfigError
     from service.server import _socket_answers
 
@@ -110,9 +164,9 @@ def test_localhost_is_refused_where_another_process_listens_on_either_loopback(
 ) -> None:
     """grpc binds localhost's two loopback addresses and started where one was taken: clients
     dialling localhost reached the other process (a review, 2026-12-06)."""
-    import socket
 
     from service.errors import ConfigError
+    from service.server import _localhost_taken
 
     try:
         listening = socket.socket(getattr(socket, family), socket.SOCK_STREAM)
@@ -122,7 +176,27 @@ def test_localhost_is_refused_where_another_process_listens_on_either_loopback(
     with listening:
         listening.listen()
         port = listening.getsockname()[1]
+        assert _localhost_taken(f"LOCALHOST:{port}") == loopback  # a host name's case is no matter
         config = ServiceConfig(address=f"localhost:{port}", store_path=tmp_path / "s.sqlite")
         with pytest.raises(ConfigError, match=rf"another process listens on \[{loopback}\]"):
             create_server(config)
     create_server(config).stop(grace=0)  # free again: both bound
+
+
+def test_localhost_starts_where_the_kernel_has_no_ipv6(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a port in use on a loopback address refuses the start: a kernel without IPv6
+    (EAFNOSUPPORT for ::1) was taken for another process listening there."""
+    from service import server as server_module
+
+    real_socket = socket.socket
+
+    def no_ipv6(family: int = socket.AF_INET, *args: object, **kwargs: object) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return real_socket(family, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(server_module.socket, "socket", no_ipv6)
+    address = f"localhost:{free_port()}"
+    assert server_module._localhost_taken(address) is None

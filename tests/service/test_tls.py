@@ -340,6 +340,25 @@ def test_a_server_off_loopback_warns_of_what_anyone_can_do(
     assert lines == ([] if warned is None else [warned])
 
 
+def test_a_loopback_tls_server_is_not_called_reachable_and_its_nearing_end_is_logged(
+    tls_files: TlsFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On loopback no token is needed; the test certificate's two days are within the
+    two weeks a start warns of (in the log, where an operator sees it)."""
+    config = ServiceConfig(
+        address="127.0.0.1:0",
+        store_path=tmp_path / "store.sqlite",
+        tls_cert=tls_files.cert,
+        tls_key=tls_files.key,
+    )
+    with caplog.at_level(logging.WARNING, logger="service.server"):
+        create_server(config, {}).stop(grace=0)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert not [line for line in warnings if "reachable from other machines" in line]
+    expiring = f"TLS certificate {tls_files.cert} expires on "
+    assert len([line for line in warnings if line.startswith(expiring)]) == 1, warnings
+
+
 @pytest.mark.parametrize("metrics", ["0.0.0.0:0", "127.0.0.1:0"])
 def test_metrics_off_loopback_are_warned_of(
     metrics: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
