@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -67,6 +68,7 @@ def test_report_figure_and_numbers(target: str, measured_csv: Path, tmp_path: Pa
     assert scores["n"] == 150 and scores["spearman"] == pytest.approx(spearman, abs=1e-3)
     # What the text says beside the scores (a review, 2026-12-06).
     assert scores["conditioned"] == 0 and scores["model_version"].endswith("-1")
+    assert (scores["device"], scores["figure"]) == ("target", str(tmp_path / "r.svg"))
     assert (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")
 
 
@@ -249,6 +251,8 @@ def test_metrics_of_perfect_and_biased_predictions() -> None:
     # Every measurement sits 0.74 sd off-centre: outside the central intervals below ~54%.
     assert observed[0] == 0.0 and observed[-1] == 1.0
     assert np.all(np.diff(observed) >= 0) and len(levels) == len(observed)
+    # Every 5%: 19 levels, from 5% to 95%.
+    np.testing.assert_allclose(levels, np.linspace(0.05, 0.95, 19))
 
 
 def test_acc10_counts_a_prediction_exactly_10_percent_off_on_either_side() -> None:
@@ -256,6 +260,9 @@ def test_acc10_counts_a_prediction_exactly_10_percent_off_on_either_side() -> No
     measured = np.array([1.0, 1.0, 100.0, 100.0])
     assert acc10(np.array([1.1, 0.9, 110.0, 90.0]), measured) == 1.0
     assert acc10(np.array([1.1 * (1 + 1e-9), 0.9 * (1 - 1e-9), 110.0, 90.0]), measured) == 0.5
+    from client.metrics import ACC10_LIMIT as LIMIT
+
+    assert acc10(np.array([1.0 + LIMIT]), np.array([1.0])) == 1.0  # the bound itself is in
     # gp's accuracy benchmark (gp.metrics) counts by the same bound.
     from client import metrics
     from gp.metrics import ACC10_LIMIT
@@ -374,6 +381,8 @@ def test_an_interval_down_to_zero_gets_no_error_bar() -> None:
 
     assert _error_bar_points(_report([1.0, 2.0], [1.0, 2.0], 0.5, 2.0)).tolist() == [0, 1]
     assert _error_bar_points(_report([1.0, 2.0], [1.0, 2.0], 0.0, 2.0)).tolist() == []
+    # Nor one up to infinity, which a library caller's own intervals may reach.
+    assert _error_bar_points(_report([1.0, 2.0], [1.0, 2.0], 0.5, math.inf)).tolist() == []
 
 
 def test_a_wrapped_title_line_starts_at_its_first_word() -> None:
@@ -381,6 +390,10 @@ def test_a_wrapped_title_line_starts_at_its_first_word() -> None:
     from client.report import TITLE_WIDTH, _wrapped
 
     assert _wrapped("x" * TITLE_WIDTH + " tail").split("\n") == ["x" * TITLE_WIDTH, "tail"]
+    # Full-width Latin letters ("F") take two columns, as East Asian wide ones ("W") do.
+    for wide in ("设", "\uff26"):
+        lines = _wrapped(wide * 80).split("\n")
+        assert [len(line) for line in lines] == [TITLE_WIDTH // 2, 80 - TITLE_WIDTH // 2], wide
 
 
 def test_the_report_scores_the_median_not_the_mean() -> None:
@@ -420,8 +433,12 @@ def test_the_calibration_curve_at_90_percent_is_the_90_percent_coverage() -> Non
 
 def test_error_bars_are_drawn_on_a_sample_of_many_points() -> None:
     measured = list(np.linspace(1.0, 50.0, MAX_ERROR_BARS + 100))
-    title = draw(_report(measured, measured, 0.5, 2.0)).axes[0].get_title()
+    report = _report(measured, measured, 0.5, 2.0)
+    title = draw(report).axes[0].get_title()
     assert title.endswith(f"(error bars on {MAX_ERROR_BARS} points)")
+    from client.report import _error_bar_points
+
+    assert len(set(_error_bar_points(report).tolist())) == MAX_ERROR_BARS  # no point twice
 
 
 @pytest.mark.parametrize("name", ["r.svg", "r.PNG"])
@@ -518,7 +535,10 @@ def test_the_title_keeps_a_long_name_and_the_scores_within_the_figure(name: str)
     assert 0 <= extent.x0 and extent.x1 <= figure.bbox.width
 
 
-@pytest.mark.parametrize(("low", "high", "subs"), [(1.0, 50.0, 3), (1e-5, 100.0, 1)])
+@pytest.mark.parametrize(
+    ("low", "high", "subs"),
+    [(1.0, 50.0, 3), (1.0, 64.0, 3), (1e-5, 100.0, 1)],  # 64 x 1.25^2 = 100: two decades
+)
 def test_log_ticks_at_1_2_5_only_over_two_decades_or_less(
     low: float, high: float, subs: int
 ) -> None:
@@ -542,6 +562,38 @@ def test_a_name_the_font_cannot_draw_is_one_warning(
         "the figure's font lacks characters of '模型机': they are drawn as boxes"
     ]
     assert not [w for w in passed_on if "missing from font" in str(w.message)]
+
+
+def test_the_scatter_is_log_log_and_holds_every_point_with_a_margin() -> None:
+    """A prediction far below the measurements (0.2 ms) is inside the limits too, a quarter
+    beyond the outermost point on both axes."""
+    report = _report([1.2, 2.5, 4.0, 9.0, 3.0], [1.0, 2.0, 4.0, 8.0, 0.2], 0.5, 2.0)
+    scatter = draw(report).axes[0]
+    assert scatter.get_xscale() == scatter.get_yscale() == "log"
+    for limits in (scatter.get_xlim(), scatter.get_ylim()):
+        assert limits == pytest.approx((0.2 / 1.25, 9.0 * 1.25))
+
+
+def test_the_title_gives_the_bias_with_its_sign_and_a_missing_model_version_as_a_mark() -> None:
+    report = _report([1.2, 2.5, 4.0, 9.0, 3.0], [1.0, 2.0, 4.0, 8.0, 0.2], 0.5, 2.0)
+    assert report.scores.bias < 0 < report.scores.mape
+    title = draw(report).get_suptitle()
+    assert f"bias {report.scores.bias:+.1f}%" in title and "bias -" in title
+    assert "    model ?\n" in title  # a library caller's predictions may carry none
+
+
+def test_the_calibration_panel_draws_the_observed_curve() -> None:
+    """Drawn as the diagonal, every report looked perfectly calibrated and no test noticed."""
+    report = _report([1.2, 2.5, 4.0, 9.0, 3.0], [1.0, 2.0, 4.0, 8.0, 0.2], 0.5, 2.0)
+    prediction = report.prediction
+    levels, observed = calibration_curve(
+        report.median_ms, prediction.lower_ms, prediction.upper_ms, report.measured_ms
+    )
+    calibration = draw(report).axes[1]
+    line = next(line for line in calibration.get_lines() if line.get_label() == "observed")
+    np.testing.assert_allclose(line.get_xdata(), levels)
+    np.testing.assert_allclose(line.get_ydata(), observed)
+    assert not np.allclose(observed, levels)  # else the test could not tell them apart
 
 
 def test_the_calibration_panel_marks_the_90_percent_coverage() -> None:
