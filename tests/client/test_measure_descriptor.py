@@ -167,9 +167,11 @@ def test_perf_counters_are_absent_rather_than_zero_when_refused(
     assert count(lambda: None).counts == {}
 
 
-def test_a_kernel_event_is_not_counted_in_user_space_only() -> None:
+@pytest.mark.parametrize("refusal", [errno.EACCES, errno.EPERM])
+def test_a_kernel_event_is_not_counted_in_user_space_only(refusal: int) -> None:
     """Where perf_event_paranoid refuses kernel counting, a user-only migration counter would
-    read zero; it is left out instead, while hardware events still retry user-only."""
+    read zero; it is left out instead, while hardware events still retry user-only. Kernels
+    refuse with EACCES or, some of them, EPERM."""
     attempts: list[tuple[str, bool]] = []
 
     class RefusingLibc:
@@ -181,7 +183,7 @@ def test_a_kernel_event_is_not_counted_in_user_space_only() -> None:
         def syscall(self, number: int, attr: ctypes.Array, *args: int) -> int:
             flags = struct.unpack_from("=Q", attr.raw, 40)[0]  # after type..read_format
             attempts.append((self.name, bool(flags & EXCLUDE_KERNEL)))
-            ctypes.set_errno(errno.EACCES)
+            ctypes.set_errno(refusal)
             return -1
 
     for name in ("cpu-migrations", "cpu-cycles"):
