@@ -108,14 +108,15 @@ def test_the_log_options_set_the_level_and_the_format(tmp_path: Path) -> None:
     line, the version first."""
     from importlib.metadata import version
 
-    quiet = ServerProcess(tmp_path / "quiet.sqlite", ["--log-level", "WARNING"])
-    quiet.wait_serving()
-    assert quiet.stop(signal.SIGTERM) == 0
+    # Neither the caller's log settings nor a library's warnings (plain text) reach the log.
+    env = {"LATENCY_LOG_LEVEL": "", "LATENCY_LOG_FORMAT": "", "PYTHONWARNINGS": "ignore"}
+    quiet = ServerProcess(tmp_path / "quiet.sqlite", ["--log-level", "WARNING"], env)
+    structured = ServerProcess(tmp_path / "json.sqlite", ["--log-format", "json"], env)
+    for server in (quiet, structured):
+        server.wait_serving()
+        assert server.stop(signal.SIGTERM) == 0
     assert "no store at" in quiet.output()  # a WARNING
     assert " INFO " not in quiet.output() and "listening on" not in quiet.output()
-    structured = ServerProcess(tmp_path / "json.sqlite", ["--log-format", "json"])
-    structured.wait_serving()
-    assert structured.stop(signal.SIGTERM) == 0
     entries = [json.loads(line) for line in structured.output().splitlines()]
     assert {"ts", "level", "logger", "msg"} <= entries[0].keys()
     assert entries[0]["msg"] == f"nas-latency-estimator {version('nas-latency-estimator')}"

@@ -7,6 +7,7 @@ import errno
 import logging
 import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import grpc
@@ -107,9 +108,11 @@ def test_the_concurrent_call_limit_refuses_the_call_past_it(tmp_path: Path) -> N
     other = None
     try:
         running.warm_up()
+        # Registered in process: grpc frees a call's slot only after its answer is sent, so an
+        # upload right after a RegisterDevice call could find the slot still taken.
+        running.store.register_device("edge")
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             stub = pb_grpc.LatencyEstimatorStub(channel)
-            stub.RegisterDevice(pb.RegisterDeviceRequest(name="edge"), timeout=10)
             other = sqlite3.connect(store, isolation_level=None)
             other.execute("BEGIN IMMEDIATE")
             upload = pb.AddMeasurementsRequest(
@@ -117,7 +120,10 @@ def test_the_concurrent_call_limit_refuses_the_call_past_it(tmp_path: Path) -> N
                 measurements=[pb.Measurement(arch=nb201(all_archs()[0]), latency_ms=7.0)],
             )
             held = stub.AddMeasurements.future(upload, timeout=30)
+            deadline = time.monotonic() + 15
             while running.metrics.busy() < 1:
+                assert not held.done(), held.exception()
+                assert time.monotonic() < deadline, "the upload never reached its handler"
                 threading.Event().wait(0.01)
             with pytest.raises(grpc.RpcError) as refused:
                 stub.ListDevices(pb.ListDevicesRequest(), timeout=10)
@@ -190,13 +196,19 @@ def test_localhost_starts_where_the_kernel_has_no_ipv6(
     (EAFNOSUPPORT for ::1) was taken for another process listening there."""
     from service import server as server_module
 
-    real_socket = socket.socket
+    class WithoutIPv6:
+        """The socket module as service.server sees it, on a kernel without IPv6 (patched
+        there alone: other threads keep the real module)."""
 
-    def no_ipv6(family: int = socket.AF_INET, *args: object, **kwargs: object) -> socket.socket:
-        if family == socket.AF_INET6:
-            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
-        return real_socket(family, *args, **kwargs)  # type: ignore[arg-type]
+        def __getattr__(self, name: str) -> object:
+            return getattr(socket, name)
 
-    monkeypatch.setattr(server_module.socket, "socket", no_ipv6)
+        @staticmethod
+        def socket(family: int = socket.AF_INET, *args: object) -> socket.socket:
+            if family == socket.AF_INET6:
+                raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+            return socket.socket(family, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(server_module, "socket", WithoutIPv6())
     address = f"localhost:{free_port()}"
     assert server_module._localhost_taken(address) is None
