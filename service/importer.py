@@ -78,7 +78,9 @@ def read_tables(root: str | Path, devices: Sequence[str] | None = None) -> Laten
         DatasetError: the directory is not a HELP dataset, lacks one of ``devices``, a table
             is unreadable, or a table's file name cannot be a device's.
     """
-    dataset = load_help_dataset(root, list(devices) if devices else None)
+    # As given: an empty list names no table ([] read as None imported all 27), and a str
+    # is refused rather than read as a list of one-letter names.
+    dataset = load_help_dataset(root, devices)
     _check_table_names(dataset.latency_ms)
     return dataset
 

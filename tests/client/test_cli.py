@@ -739,6 +739,7 @@ def test_predicting_a_space_the_device_has_no_measurements_of_warns(
     as_json = run(target, "predict", "-d", "nb201-only", "--space", "vector", "1.5,2.5", "--json")
     (said,) = json.loads(as_json.stdout)["warnings"]
     assert said.startswith("no vector measurements") and "client add --space vector" in said
+    assert "client measure" not in said  # it times networks; a vector is the caller's own
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="client.api"):
         assert run(target, "predict", "-d", "nb201-only", CELL).exit_code == 0

@@ -56,7 +56,13 @@ def test_a_start_from_the_cache_logs_how_long_it_took(
     assert re.search(r"model \w+ ready \(\d+ source devices\) in \d+\.\d s", caplog.text)
 
 
+@pytest.mark.parametrize(
+    ("iterations", "logged"),
+    [(300, ["50", "100", "150", "200", "250"]), (5, ["1", "2", "3", "4"])],  # steps done
+)
 def test_a_fit_logs_its_progress(
+    iterations: int,
+    logged: list[str],
     store_path: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -80,10 +86,10 @@ def test_a_fit_logs_its_progress(
     monkeypatch.setattr(LatencyEstimator, "fit", stepping_fit)
     caplog.set_level("INFO", logger="service.registry")
     store = Store(store_path)
-    Registry(store, FitSettings(iterations=300), model_path=tmp_path / "model.pt").start()
+    settings = FitSettings(iterations=iterations)
+    Registry(store, settings, model_path=tmp_path / "model.pt").start()
     store.close()
-    steps = re.findall(r"fitting: step (\d+) of 300 after \d+ s", caplog.text)
-    assert steps == ["50", "100", "150", "200", "250"]
+    assert re.findall(rf"fitting: step (\d+) of {iterations} after \d+ s", caplog.text) == logged
 
 
 def test_fit_key_depends_on_settings(store_path: Path) -> None:
@@ -105,7 +111,9 @@ def test_whole_space_prediction_is_cached_per_device_version(store_path: Path) -
     device = store.register_device("fresh")
     few = registry.predict(device, space, archs[:5])[0]
     whole = registry.predict(device, space, archs)[0]  # computes and caches the whole space
-    again = registry.predict(device, space, archs[:5])[0]  # answered from the cache
+    with pytest.MonkeyPatch.context() as patch:  # answered from the cache, not predicted
+        patch.setattr(registry_module, "_predicted_in_chunks", None)
+        again = registry.predict(device, space, archs[:5])[0]
     np.testing.assert_allclose(whole.mean_ms[:5], few.mean_ms, rtol=1e-9)
     np.testing.assert_allclose(again.upper_ms, few.upper_ms, rtol=1e-9)
     rows = [MeasurementRow(space.name, a, 3.0) for a in archs[:5]]
@@ -134,6 +142,9 @@ def test_predictions_come_in_chunks_that_stop_when_the_call_ends(
     for name in ("mean_ms", "var_ms", "lower_ms", "upper_ms", "obs_var_log"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-12)
     asked: list[int] = []
+    chunks: list[int] = []
+    rows = LatencyEstimator.rows
+    monkeypatch.setattr(LatencyEstimator, "rows", lambda *args: chunks.append(1) or rows(*args))
 
     def ends_after_the_first_chunk() -> bool:
         asked.append(1)
@@ -141,7 +152,7 @@ def test_predictions_come_in_chunks_that_stop_when_the_call_ends(
 
     with pytest.raises(CallEndedError, match="ended while its archs were predicted"):
         registry.predict(device, space, archs, ends_after_the_first_chunk)
-    assert asked == [1]
+    assert asked == chunks == [1]  # asked after the first chunk, not before it
     store.close()
 
 
@@ -204,6 +215,31 @@ def test_two_source_tables_serve_the_prior_rather_than_fail(tmp_path: Path) -> N
     registry.start()
     assert registry.source_names == {"gpu_a", "gpu_b"}
     assert registry.estimator.nasbench201 is None  # prior only
+    store.close()
+
+
+def test_three_source_tables_are_enough_to_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fitted_on: list[list[str]] = []
+
+    def recording_fit(sources: dict[str, np.ndarray], *args: object, **kwargs: object) -> None:
+        fitted_on.append(sorted(sources))
+        raise _Fitted
+
+    class _Fitted(Exception):
+        pass
+
+    store = Store(tmp_path / "store.sqlite")
+    archs = all_archs()
+    for name, scale in (("gpu_a", 1.0), ("gpu_b", 2.0), ("gpu_c", 3.0)):
+        device = store.register_device(name)
+        rows = [MeasurementRow("nasbench201", a, scale * (1 + i % 7)) for i, a in enumerate(archs)]
+        store.add_measurements(device.id, rows)
+    monkeypatch.setattr(LatencyEstimator, "fit", recording_fit)
+    with pytest.raises(_Fitted):
+        Registry(store, fit_settings(), model_path=tmp_path / "model.pt").start()
+    assert fitted_on == [["gpu_a", "gpu_b", "gpu_c"]]
     store.close()
 
 

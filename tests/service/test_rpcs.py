@@ -1395,6 +1395,22 @@ def test_add_measurements_names_a_surprising_measurement_stored_before_the_uploa
     assert list(stub.AddMeasurements(later).surprising_before) == []
 
 
+def test_a_slip_measured_twice_alike_is_still_named_before_the_next_upload(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Three measurements alike make an arch's latency the device's own; two of a slip are
+    not yet, and a clean upload after them names it."""
+    table = load_help_dataset(DATASET).table("fpga")
+    index = np.random.default_rng(1).choice(len(ARCHS), 12, replace=False)
+    register(stub, "fpga-slipped-twice")
+    slipped = measure(ARCHS[index[0]], float(table[index[0]]) / 1000)
+    twice = pb.AddMeasurementsRequest(device="fpga-slipped-twice", measurements=[slipped] * 2)
+    stub.AddMeasurements(twice)
+    clean = [measure(ARCHS[i], float(table[i])) for i in index[1:]]
+    upload = pb.AddMeasurementsRequest(device="fpga-slipped-twice", measurements=clean)
+    assert [s.arch for s in stub.AddMeasurements(upload).surprising_before] == [slipped.arch]
+
+
 def test_a_retried_upload_names_no_measurement_of_a_later_upload_as_before_it(
     stub: pb_grpc.LatencyEstimatorStub,
 ) -> None:

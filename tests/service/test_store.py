@@ -930,6 +930,46 @@ def test_import_help_merges_no_table_into_a_device_registered_while_it_runs(
     assert counts == {"a": NUM_ARCHS, "b": 0}
 
 
+def test_import_help_merges_no_table_into_a_device_that_took_its_alias_meanwhile(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for a table's name: a device registered with the table's alias (raspi4's pi4) after
+    the names were checked is named, not found missing."""
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service import importer
+
+    root = write_help_dataset(tmp_path / "dataset", {"raspi4": [1.0] * NUM_ARCHS})
+    check_names = importer._check_names
+
+    def then_registered(*args: object) -> None:
+        check_names(*args)
+        store.register_device("my-pi", ["pi4"])  # as a server on the store does, meanwhile
+
+    monkeypatch.setattr(importer, "_check_names", then_registered)
+    with pytest.raises(DeviceExistsError, match="'pi4' is already taken by device 'my-pi'"):
+        importer.import_help(root, store, progress=False)
+    assert {d.name: d.measurement_count for d in store.list_devices()} == {"my-pi": 0}
+
+
+def test_import_help_takes_an_empty_list_as_no_table_and_says_what_it_imported(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The library read [] as None, "all", where the CLI refuses an empty --devices for
+    importing all 27; and a str as a list of one-letter names."""
+    from gp.errors import GPInputError
+    from gp.spaces.nasbench201 import NUM_ARCHS
+    from service.importer import import_help
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    assert import_help(root, store, [], progress=False).devices_created == 0
+    assert store.list_devices() == []
+    with pytest.raises(GPInputError, match="expected a list of device names, got the str"):
+        import_help(root, store, "a", progress=False)  # type: ignore[arg-type]
+    with caplog.at_level("INFO", logger="service.importer"):
+        import_help(root, store, progress=False)
+    assert f"import from {root}: ImportSummary(devices_created=1, " in caplog.text
+
+
 @pytest.mark.parametrize("devices", ["fpga,", ",", "fpga,,raspi4"])
 def test_import_help_names_an_empty_table_stem_as_such(
     devices: str, tmp_path: Path, help_dataset_dir: Path, caplog: pytest.LogCaptureFixture
