@@ -101,6 +101,11 @@ def select_active(
     _check_count(count, num_candidates)
     if not 0.0 <= random_share <= 1.0:
         raise GPInputError(f"random_share must be between 0 and 1, got {random_share}")
+    if not is_whole_number(integration_size) or integration_size < 1:
+        # 0 scored every candidate 0, and the picks were the pool's first archs, unsaid.
+        raise GPInputError(
+            f"integration_size must be a whole number >= 1, got {integration_size!r}"
+        )
     # int(): torch's generator refuses numpy integers ("an integer is required").
     generator = torch.Generator().manual_seed(int(seed))
     probe = torch.randperm(num_candidates, generator=generator)[:integration_size]

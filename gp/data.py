@@ -250,9 +250,7 @@ def _read_table(path: Path, help_to_canonical: np.ndarray) -> np.ndarray:
     return table
 
 
-def load_help_dataset(
-    root: str | Path, devices: Sequence[str] | None = None
-) -> LatencyDataset:
+def load_help_dataset(root: str | Path, devices: Sequence[str] | None = None) -> LatencyDataset:
     """Loads a HELP-format NB201 dataset directory.
 
     Args:

@@ -77,6 +77,23 @@ def test_active_picks_match_greedy_on_the_explicit_posterior(
     assert picks == expected
 
 
+def test_the_seed_and_the_integration_size_choose_the_picks(synthetic) -> None:  # noqa: F811
+    """On a pool past the 512 archs the variance is integrated over, the seed chooses those
+    and the drawn picks, and integration_size how many: a seed or a size ignored gave every
+    NAS loop the same picks."""
+    model, target, _ = synthetic
+    pool = model.features.universe_rows(torch.arange(0, 15625, 5))
+    noisy, measured = noisy_device(target, 0.0, 3, seed=2)
+    posterior = model.posterior(measured, noisy[measured].exp().numpy())
+
+    def picks(seed: int, **settings: float) -> list[int]:
+        return select_active(posterior, pool, 6, seed, **settings)  # type: ignore[arg-type]
+
+    assert picks(1, random_share=0.0) != picks(2, random_share=0.0)
+    assert picks(1, random_share=0.0) != picks(1, random_share=0.0, integration_size=64)
+    assert picks(1)[:3] != picks(2)[:3]  # the drawn half
+
+
 def test_half_the_default_batch_is_drawn_from_the_pool(synthetic) -> None:  # noqa: F811
     """The drawn half ignores the model (the same archs whatever was measured), and the greedy
     half given it leaves far less variance than drawing the rest too."""
@@ -182,6 +199,9 @@ def test_count_and_strategy_are_validated(synthetic) -> None:  # noqa: F811
         select(prior, pool, 2, "best")
     with pytest.raises(GPInputError, match="random_share must be between 0 and 1, got 1.5"):
         select_active(prior, pool, 2, random_share=1.5)
+    for size in (0, -1, 2.5):
+        with pytest.raises(GPInputError, match=f"integration_size must be a whole .*, got {size}"):
+            select_active(prior, pool, 2, integration_size=size)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
