@@ -81,7 +81,8 @@ def select_active(
         candidate_rows: (m x D) model rows of the candidate pool.
         count: how many to pick (1 <= count <= m).
         seed: seeds the integration subsample and the drawn picks.
-        integration_size: pool archs the variance is integrated over.
+        integration_size: pool archs the variance is integrated over (a whole number >= 1;
+            the whole pool where it has fewer).
         random_share: the share of a device's picks drawn uniformly from the pool (0: all
             greedy).
         stop: asked before each pick; a batch's cost grows with the square of ``count``
@@ -95,6 +96,7 @@ def select_active(
         Positions into ``candidate_rows``, in pick order.
 
     Raises:
+        GPInputError: ``count``, ``random_share`` or ``integration_size`` is out of range.
         SelectionStoppedError: ``stop`` returned True.
     """
     num_candidates = len(candidate_rows)

@@ -121,10 +121,11 @@ def _aliased(name: str) -> str | None:
 
 def help_device_stems(root: str | Path, devices: Sequence[str] | None = None) -> list[str]:
     """The device tables of a HELP dataset directory: all of them, or ``devices`` once each is
-    checked to be there (before anything is read or written).
+    checked to be there (before anything is read or written); an empty list names none.
 
     Raises:
         DatasetError: ``root`` is not a HELP dataset directory, or lacks one of ``devices``.
+        GPInputError: ``devices`` is a single str, not a list of them.
     """
     root = Path(root)
     if not root.exists():
@@ -141,8 +142,10 @@ def help_device_stems(root: str | Path, devices: Sequence[str] | None = None) ->
         raise DatasetError(f"{root / 'latency'}: no latency tables (*.pt)")
     if devices is None:
         return available
-    _require(devices, available, root)
-    return list(devices)
+    # Listed once: an iterator checked by _require was empty by the time it was returned.
+    names = devices if isinstance(devices, str) else list(devices)
+    _require(names, available, root)
+    return list(names)
 
 
 def _load(path: Path) -> object:

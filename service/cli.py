@@ -399,3 +399,6 @@ def _configure_logging(level: str, style: str) -> None:
     else:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
+    # Python's warnings (a library's deprecations, shown under -W default) in the log's own
+    # format: written raw to stderr they broke "one JSON object per line".
+    logging.captureWarnings(True)

@@ -58,13 +58,14 @@ def import_help(
     devices: Sequence[str] | None = None,
     progress: bool = True,
 ) -> ImportSummary:
-    """Imports HELP tables (all, or ``devices``) into ``store``.
+    """Imports HELP tables (all, or ``devices``: an empty list imports none) into ``store``.
 
     Raises:
         DatasetError: the directory is not a HELP dataset, lacks one of ``devices``, or a table
             is unreadable (nothing is imported then).
         DeviceExistsError: a table's name or alias belongs to another device (nothing is
             imported then).
+        GPInputError: ``devices`` is a single str, not a list of them.
     """
     return import_tables(read_tables(root, devices), store, progress)
 
@@ -77,6 +78,7 @@ def read_tables(root: str | Path, devices: Sequence[str] | None = None) -> Laten
     Raises:
         DatasetError: the directory is not a HELP dataset, lacks one of ``devices``, a table
             is unreadable, or a table's file name cannot be a device's.
+        GPInputError: ``devices`` is a single str, not a list of them.
     """
     # As given: an empty list names no table ([] read as None imported all 27), and a str
     # is refused rather than read as a list of one-letter names.

@@ -958,10 +958,11 @@ def test_import_help_takes_an_empty_list_as_no_table_and_says_what_it_imported(
     importing all 27; and a str as a list of one-letter names."""
     from gp.errors import GPInputError
     from gp.spaces.nasbench201 import NUM_ARCHS
-    from service.importer import import_help
+    from service.importer import import_help, read_tables
 
     root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
     assert import_help(root, store, [], progress=False).devices_created == 0
+    assert list(read_tables(root, iter(["a"])).latency_ms) == ["a"]  # an iterator, read once
     assert store.list_devices() == []
     with pytest.raises(GPInputError, match="expected a list of device names, got the str"):
         import_help(root, store, "a", progress=False)  # type: ignore[arg-type]
