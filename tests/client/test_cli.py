@@ -1574,7 +1574,6 @@ def test_a_figure_suffix_in_capitals_is_taken(tmp_path: Path) -> None:
 
 def test_a_row_with_an_arch_and_no_latency_is_refused_not_skipped(tmp_path: Path) -> None:
     """Only a row with neither is a blank line; an arch without its latency is a mistake."""
-
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{LIGHT},2.5\n{HEAVY},\n\n")
     with pytest.raises(ClientInputError, match="line 3: latency '' is no number"):
@@ -1586,7 +1585,6 @@ def test_a_latency_float_reads_but_a_file_does_not_write_is_refused(
     tmp_path: Path, value: str
 ) -> None:
     """float() read "4_1.2" as 41.2 and Arabic-Indic digits as 12 (a review, 2026-12-06)."""
-
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{LIGHT},{value}\n", encoding="utf-8")
     with pytest.raises(ClientInputError, match=f"line 2: latency {re.escape(repr(value))} is no"):

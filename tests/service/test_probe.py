@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent import futures
+from typing import NamedTuple
 
 import grpc
 import pytest
@@ -12,7 +13,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from service.errors import ServerExitedError
 from service.probe import wait_serving
 
-HealthServer = tuple[health.HealthServicer, grpc.Channel]
+
+class HealthServer(NamedTuple):
+    """A grpc server of the health service alone, and a channel to it."""
+
+    servicer: health.HealthServicer
+    channel: grpc.Channel
+    address: str
 
 
 @pytest.fixture
@@ -20,18 +27,17 @@ def health_server() -> Iterator[HealthServer]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
     server.start()
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield servicer, channel
+    with grpc.insecure_channel(address) as channel:
+        yield HealthServer(servicer, channel, address)
     server.stop(None)
 
 
 def _reporting(health_server: HealthServer, status: int) -> grpc.Channel:
     """The channel to ``health_server``, whose health now says ``status``."""
-    servicer, channel = health_server
-    servicer.set("", status)
-    return channel
+    health_server.servicer.set("", status)
+    return health_server.channel
 
 
 def test_serving_ends_the_wait(health_server: HealthServer) -> None:
@@ -44,24 +50,15 @@ def test_a_server_that_never_serves_times_out(health_server: HealthServer) -> No
         wait_serving(channel, timeout_s=1.0)
 
 
-def test_a_server_of_unknown_health_is_not_serving() -> None:
+def test_a_server_of_unknown_health_is_not_serving(health_server: HealthServer) -> None:
     """Only SERVING is healthy: UNKNOWN, which another server may report, is not, to the
     wait nor to ``python -m service health`` (exit 1)."""
     from service.cli import main
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-    server.start()
-    servicer.set("", health_pb2.HealthCheckResponse.UNKNOWN)
-    try:
-        with grpc.insecure_channel(address) as channel:
-            with pytest.raises(TimeoutError, match="no SERVING within 1 s"):
-                wait_serving(channel, timeout_s=1.0)
-        assert main(["health", "--address", address]) == 1
-    finally:
-        server.stop(None)
+    channel = _reporting(health_server, health_pb2.HealthCheckResponse.UNKNOWN)
+    with pytest.raises(TimeoutError, match="no SERVING within 1 s"):
+        wait_serving(channel, timeout_s=1.0)
+    assert main(["health", "--address", health_server.address]) == 1
 
 
 def test_an_exited_server_ends_the_wait_at_once(health_server: HealthServer) -> None:

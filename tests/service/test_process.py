@@ -57,11 +57,17 @@ def test_acknowledged_writes_survive_kill_9_and_restart(tmp_path: Path) -> None:
     assert restarted.stop(signal.SIGTERM) == 0
 
 
-def test_first_start_imports_the_dataset(tmp_path: Path, help_dataset_dir: Path) -> None:
+def help_subset(tmp_path: Path, help_dataset_dir: Path, tables: list[str]) -> Path:
+    """A HELP dataset folder under ``tmp_path`` holding only ``tables`` (links to them)."""
     subset = tmp_path / "dataset"
     (subset / "latency").mkdir(parents=True)
-    (subset / "str_arch2idx.pt").symlink_to(help_dataset_dir / "str_arch2idx.pt")
-    (subset / "latency" / "raspi4.pt").symlink_to(help_dataset_dir / "latency" / "raspi4.pt")
+    for name in ["str_arch2idx.pt", *(f"latency/{table}.pt" for table in tables)]:
+        (subset / name).symlink_to(help_dataset_dir / name)
+    return subset
+
+
+def test_first_start_imports_the_dataset(tmp_path: Path, help_dataset_dir: Path) -> None:
+    subset = help_subset(tmp_path, help_dataset_dir, ["raspi4"])
     server = ServerProcess(tmp_path / "store.sqlite", ["--dataset", str(subset)])
     server.wait_serving()
     channel, stub = stub_for(server)
@@ -85,13 +91,10 @@ def test_sigterm_during_the_fit_leaves_at_once_with_exit_0(
 ) -> None:
     """torch's fit threads cannot be joined: an interpreter left to exit under them aborted
     ("terminate called without an active exception", exit 134), which a supervisor reads as
-    a crash. serve() leaves by os._exit while the start-up's fit still runs."""
-    subset = tmp_path / "dataset"
-    (subset / "latency").mkdir(parents=True)
-    (subset / "str_arch2idx.pt").symlink_to(help_dataset_dir / "str_arch2idx.pt")
-    for name in ("1080ti_1", "pixel3", "silver_4114"):
-        table = f"latency/{name}.pt"
-        (subset / table).symlink_to(help_dataset_dir / table)
+    a crash. serve() leaves by os._exit while the start-up's fit still runs. (The abort comes
+    only where torch's threads are at work at that instant: without os._exit this test failed
+    in about two runs of three on the 2-core VM, not in every one.)"""
+    subset = help_subset(tmp_path, help_dataset_dir, ["1080ti_1", "pixel3", "silver_4114"])
     long_fit = {"LATENCY_FIT_ITERATIONS": "100000"}
     server = ServerProcess(tmp_path / "store.sqlite", ["--dataset", str(subset)], long_fit)
     deadline = time.monotonic() + 120

@@ -202,15 +202,21 @@ def test_measurements_of_many_devices_stay_bounded(
     store.close()
 
 
-def test_two_source_tables_serve_the_prior_rather_than_fail(tmp_path: Path) -> None:
-    # The fit holds each source out in turn and a profile basis takes two: two tables are one
-    # short, which used to fail deep in the fit instead of falling back to the prior.
+def store_of_complete_tables(tmp_path: Path, scales: dict[str, float]) -> Store:
+    """A store of a complete NB201 table per name, ``scale`` times 1-7 ms."""
     store = Store(tmp_path / "store.sqlite")
     archs = all_archs()
-    for name, scale in (("gpu_a", 1.0), ("gpu_b", 2.0)):
+    for name, scale in scales.items():
         device = store.register_device(name)
         rows = [MeasurementRow("nasbench201", a, scale * (1 + i % 7)) for i, a in enumerate(archs)]
         store.add_measurements(device.id, rows)
+    return store
+
+
+def test_two_source_tables_serve_the_prior_rather_than_fail(tmp_path: Path) -> None:
+    # The fit holds each source out in turn and a profile basis takes two: two tables are one
+    # short, which used to fail deep in the fit instead of falling back to the prior.
+    store = store_of_complete_tables(tmp_path, {"gpu_a": 1.0, "gpu_b": 2.0})
     registry = Registry(store, fit_settings())
     registry.start()
     assert registry.source_names == {"gpu_a", "gpu_b"}
@@ -230,12 +236,7 @@ def test_three_source_tables_are_enough_to_fit(
     class _Fitted(Exception):
         pass
 
-    store = Store(tmp_path / "store.sqlite")
-    archs = all_archs()
-    for name, scale in (("gpu_a", 1.0), ("gpu_b", 2.0), ("gpu_c", 3.0)):
-        device = store.register_device(name)
-        rows = [MeasurementRow("nasbench201", a, scale * (1 + i % 7)) for i, a in enumerate(archs)]
-        store.add_measurements(device.id, rows)
+    store = store_of_complete_tables(tmp_path, {"gpu_a": 1.0, "gpu_b": 2.0, "gpu_c": 3.0})
     monkeypatch.setattr(LatencyEstimator, "fit", recording_fit)
     with pytest.raises(_Fitted):
         Registry(store, fit_settings(), model_path=tmp_path / "model.pt").start()

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from gp.data import LatencyDataset
+from gp.spaces.nasbench201 import NUM_ARCHS
 from service.errors import (
     DeviceExistsError,
     DeviceNotFoundError,
@@ -749,7 +750,7 @@ def test_import_help_does_not_undo_a_deletion(
     """A re-run took the archs whose measurements a user had deleted for archs the device
     lacked, and imported them again: the deleted latency was back, the device a source. Then
     it left them out but counted the device "already complete", though it is no source now."""
-    from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
+    from gp.spaces.nasbench201 import all_archs
     from service.cli import main
 
     root = write_help_dataset(tmp_path / "dataset", {"ramp": [1.0] * NUM_ARCHS})
@@ -774,7 +775,7 @@ def test_import_help_counts_a_device_with_deleted_archs_not_completed(
 ) -> None:
     """An interrupted import's device, one of whose archs a user deleted, was counted
     "completed" by the import that added the rest, though its table stays incomplete."""
-    from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
+    from gp.spaces.nasbench201 import all_archs
     from service.importer import import_help
 
     root = write_help_dataset(tmp_path / "dataset", {"ramp": [1.0] * NUM_ARCHS})
@@ -796,7 +797,6 @@ def test_import_help_is_not_stopped_by_settings_only_serve_uses(
 ) -> None:
     """import-help read the server's settings too: an empty token file variable, or a TLS key
     without its certificate, meant for serve, stopped an import that uses neither."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.cli import main
     from service.config import ENV_TLS_KEY, ENV_TOKEN_FILE
 
@@ -824,8 +824,6 @@ def test_two_imports_at_once_store_each_table_once(tmp_path: Path) -> None:
     """Two servers started at once on a new store (or import-help beside one) each read what a
     device lacked, then wrote it in a transaction of its own: both wrote every table (a
     review, 2026-12-06), and the one that lost the race to register a device failed."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
-
     tables = {name: np.full(NUM_ARCHS, ms) for name, ms in (("ramp", 1.0), ("flat", 2.0))}
     for attempt in range(3):
         path = tmp_path / f"s{attempt}.sqlite"
@@ -864,7 +862,7 @@ def _imports_at_once(path: Path, dataset: LatencyDataset, count: int) -> list[Ex
 def test_import_help_stores_each_archs_own_latency_in_ms(store: Store, tmp_path: Path) -> None:
     """HELP tables are in ms, one latency per arch index: every table of the other tests
     is one constant, so a shifted index or a unit conversion stored a wrong table unnoticed."""
-    from gp.spaces.nasbench201 import NUM_ARCHS, all_archs
+    from gp.spaces.nasbench201 import all_archs
     from service.importer import import_help
 
     table = [1.0 + i / NUM_ARCHS for i in range(NUM_ARCHS)]
@@ -906,49 +904,45 @@ def test_import_help_refuses_a_taken_name_before_importing_anything(
         assert store.table_counts()["measurements"] == 0
 
 
+@pytest.mark.parametrize(
+    ("tables", "registered", "refusal", "counts"),
+    [
+        # Under a table's name: the whole table was merged into its own measurements.
+        (
+            ["a", "b"],
+            ("b", []),
+            "HELP table b needs the name 'b', which device",
+            {"a": NUM_ARCHS, "b": 0},
+        ),
+        # Under a table's alias (raspi4's pi4): it was found missing, not named.
+        (["raspi4"], ("my-pi", ["pi4"]), "'pi4' is already taken by device 'my-pi'", {"my-pi": 0}),
+    ],
+    ids=["name", "alias"],
+)
 def test_import_help_merges_no_table_into_a_device_registered_while_it_runs(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tables: list[str],
+    registered: tuple[str, list[str]],
+    refusal: str,
+    counts: dict[str, int],
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A device a server registered under a table's name after the import checked the names
-    got the whole table merged into its own measurements."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
+    """A device a server registered, after the import checked the names, under a table's name
+    or alias is named in the import's refusal."""
     from service import importer
 
-    root = write_help_dataset(
-        tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS, "b": [2.0] * NUM_ARCHS}
-    )
+    root = write_help_dataset(tmp_path / "dataset", {t: [1.0] * NUM_ARCHS for t in tables})
     check_names = importer._check_names
 
     def then_registered(*args: object) -> None:
         check_names(*args)
-        store.register_device("b")  # as a server on the store does, meanwhile
+        store.register_device(*registered)  # as a server on the store does, meanwhile
 
     monkeypatch.setattr(importer, "_check_names", then_registered)
-    with pytest.raises(DeviceExistsError, match="HELP table b needs the name 'b', which device"):
+    with pytest.raises(DeviceExistsError, match=refusal):
         importer.import_help(root, store, progress=False)
-    counts = {d.name: d.measurement_count for d in store.list_devices()}
-    assert counts == {"a": NUM_ARCHS, "b": 0}
-
-
-def test_import_help_merges_no_table_into_a_device_that_took_its_alias_meanwhile(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """As for a table's name: a device registered with the table's alias (raspi4's pi4) after
-    the names were checked is named, not found missing."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
-    from service import importer
-
-    root = write_help_dataset(tmp_path / "dataset", {"raspi4": [1.0] * NUM_ARCHS})
-    check_names = importer._check_names
-
-    def then_registered(*args: object) -> None:
-        check_names(*args)
-        store.register_device("my-pi", ["pi4"])  # as a server on the store does, meanwhile
-
-    monkeypatch.setattr(importer, "_check_names", then_registered)
-    with pytest.raises(DeviceExistsError, match="'pi4' is already taken by device 'my-pi'"):
-        importer.import_help(root, store, progress=False)
-    assert {d.name: d.measurement_count for d in store.list_devices()} == {"my-pi": 0}
+    assert {d.name: d.measurement_count for d in store.list_devices()} == counts
 
 
 def test_import_help_takes_an_empty_list_as_no_table_and_says_what_it_imported(
@@ -957,7 +951,6 @@ def test_import_help_takes_an_empty_list_as_no_table_and_says_what_it_imported(
     """The library read [] as None, "all", where the CLI refuses an empty --devices for
     importing all 27; and a str as a list of one-letter names."""
     from gp.errors import GPInputError
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.importer import import_help, read_tables
 
     root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
@@ -1013,7 +1006,6 @@ def tiny_dataset(tmp_path: Path) -> Path:
 
 def test_import_help_reads_every_table_before_writing_any(store: Store, tmp_path: Path) -> None:
     from gp.errors import DatasetError
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.importer import import_help
 
     # "a_good" sorts first: a per-table import would have written it before reading "b_short".
@@ -1067,7 +1059,6 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
     fitted on those alone, saying nothing (the import ran only into an empty store)."""
     import logging
 
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.config import ServiceConfig
     from service.importer import import_help
     from service.server import create_server
@@ -1108,7 +1099,6 @@ def test_a_start_finishes_an_import_that_a_stop_interrupted(
 def test_a_first_start_with_a_dataset_fits_on_the_tables_it_imported(tmp_path: Path) -> None:
     """Fitted before the import, a first `serve --dataset` served the prior alone until its
     restart; no test had a dataset of enough sources to tell (a mutation review, 2026-12-07)."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.config import ServiceConfig
     from service.server import create_server
     from tests.service.conftest import fit_settings
@@ -1155,7 +1145,6 @@ def test_devices_are_registered_once_a_first_start_has_imported_its_dataset(
     alias 'pi4''); one registered before the import made it skip the whole dataset."""
     import grpc
 
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service._proto.latency.v1 import latency_pb2 as pb
     from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
     from service.config import ServiceConfig
@@ -1186,7 +1175,6 @@ def test_a_dataset_given_to_a_store_with_devices_is_said_to_be_left_unread(
     said nothing."""
     import logging
 
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.config import ServiceConfig
     from service.server import create_server
 
@@ -1213,7 +1201,6 @@ def test_a_start_that_creates_the_store_warns_naming_it(
     served it, said only by a later note of 0 source tables."""
     import logging
 
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.config import ServiceConfig
     from service.server import create_server
 
@@ -1240,7 +1227,6 @@ def test_import_help_settles_an_interrupted_first_start_import(
 ) -> None:
     """Before, the marker outlived an import-help that completed the store, so later starts
     warned falsely, and one with --dataset imported every table into a curated store."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.cli import main
 
     root = write_help_dataset(
@@ -1274,8 +1260,6 @@ sys.exit(main(["import-help", *sys.argv[1:]]))
 def test_import_help_terminated_says_so_and_a_rerun_finishes(tmp_path: Path) -> None:
     """SIGTERM (a job's timeout) ended it with exit 143 and no word, a device registered
     without its table (a review, 2026-12-06)."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
-
     root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
     path = tmp_path / "s.sqlite"
     done = run_python(["-c", TERMINATED_IMPORT, str(root), "--store", str(path)])
@@ -1293,7 +1277,6 @@ def test_import_help_counts_one_device_in_the_singular(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """It said "1 devices created"."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.cli import main
 
     root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
@@ -1309,7 +1292,6 @@ def test_import_help_counts_the_devices_an_interrupted_import_left_incomplete(
 ) -> None:
     """A device created by an import stopped before its table was stored was counted neither
     created nor complete: "0 devices created, 1 already complete" for two tables."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.cli import main
 
     root = write_help_dataset(
@@ -1375,7 +1357,6 @@ def test_import_help_refuses_a_table_whose_name_cannot_be_a_devices(
 ) -> None:
     """A table's file name became a device name unchecked: an escape sequence reached the
     store (and forged log lines), and bytes that are not UTF-8 ended in a traceback."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.cli import main
 
     root = write_help_dataset(tmp_path / "dataset", {stem: [1.0] * NUM_ARCHS})
@@ -1390,7 +1371,6 @@ def test_an_import_stopped_by_a_full_disk_says_the_tables_before_are_kept(
 ) -> None:
     """It said "cannot start: ... its disk is full (nothing of this request was stored)" after
     whole tables were stored."""
-    from gp.spaces.nasbench201 import NUM_ARCHS
     from service.cli import main
 
     tables = {"first": [1.0] * NUM_ARCHS, "second": [2.0] * NUM_ARCHS}
