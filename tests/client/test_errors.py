@@ -74,3 +74,21 @@ def test_a_call_the_service_did_nothing_of_says_so_in_its_trailing_metadata(
 
     error = from_rpc_error(Refused(grpc.StatusCode.UNAVAILABLE, "store s.sqlite is busy"))
     assert error.nothing_done is said
+
+
+@pytest.mark.parametrize(
+    ("message", "renamed_as"),
+    [
+        ("arch 1: not an NB201 cell", "archs.txt line 3: not an NB201 cell"),
+        ("measurement 0: latency -1", "archs.txt line 2: latency -1"),
+        ("arch 7: not an NB201 cell", "arch 7: not an NB201 cell"),  # a place it cannot name
+        ("device 'pi4' is unknown", "device 'pi4' is unknown"),
+    ],
+)
+def test_a_rejected_item_is_named_by_its_place_where_the_place_is_known(
+    message: str, renamed_as: str
+) -> None:
+    from client.errors import renamed
+
+    lines = ["archs.txt line 2", "archs.txt line 3"]
+    assert renamed(message, lambda n: lines[n] if n < len(lines) else None) == renamed_as
