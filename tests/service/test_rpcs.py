@@ -891,6 +891,9 @@ def test_suggestions_follow_their_seed_and_strategy(stub: pb_grpc.LatencyEstimat
     }
     assert picks["random", 0] != picks["random", 1]
     assert picks["random", 0] != picks["greedy", 0]
+    # Greedy draws nothing: its seed only subsamples the pool it integrates over, and this
+    # pool is smaller than that subsample.
+    assert picks["greedy", 0] == picks["greedy", 1]
     request = pb.SuggestSamplesRequest(device="seeded", count=4, candidates=pool, strategy="random")
     suggestions = stub.SuggestSamples(request).suggestions
     predicted = stub.Predict(
