@@ -115,7 +115,7 @@ class UnavailableError(LatencyServiceError):
 _NEVER_SENT = ("failed to connect to all addresses", "errors resolving", "DNS resolution failed")
 
 
-def may_have_been_carried_out(error: LatencyServiceError) -> bool:
+def _may_have_been_carried_out(error: LatencyServiceError) -> bool:
     """Whether the call that failed with ``error`` may have reached the server and been carried
     out there: its deadline passed, or its connection failed other than before it was sent,
     and the service did not say it did nothing of it."""
@@ -134,7 +134,7 @@ def write_may_have_been_carried_out(
     request itself: a repeat of a write it had carried out is answered with its result."""
     if isinstance(final, InvalidArgumentError | NotFoundError | AlreadyExistsError):
         return False
-    return any(map(may_have_been_carried_out, [*retried, final]))
+    return any(map(_may_have_been_carried_out, [*retried, final]))
 
 
 class DeadlineExceededError(LatencyServiceError, TimeoutError):
