@@ -128,3 +128,9 @@ def test_kendall_of_tied_measurements_is_tau_b() -> None:
     predicted = prediction(mean, [m / 2 for m in mean], [m * 2 for m in mean], sd=0.1)
     measured = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
     assert evaluate(predicted, measured)["kendall"] == pytest.approx(0.8944, abs=1e-4)
+
+
+def test_a_measurement_on_either_bound_of_its_interval_is_covered() -> None:
+    measured = np.array([9.0, 22.0])
+    predicted = prediction([10.0, 20.0], lower_ms=[9.0, 18.0], upper_ms=[11.0, 22.0], sd=0.1)
+    assert evaluate(predicted, measured)["coverage90"] == 1.0

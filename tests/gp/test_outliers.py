@@ -112,21 +112,27 @@ def test_only_the_candidates_are_named_but_the_others_are_searched_too() -> None
     assert surprise.position == 18 and surprise.factor > 5.0
 
 
+@pytest.fixture
+def predictions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per prediction the search makes (``_surprises`` predicts the left out)."""
+    made: list[int] = []
+    surprises = gp.outliers._surprises
+
+    def counted(*args: object) -> list[SurprisingMeasurement]:
+        made.append(1)
+        return surprises(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gp.outliers, "_surprises", counted)
+    return made
+
+
 def test_the_search_passes_over_at_most_a_few_far_off_measurements_in_a_row(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, predictions: list[int]
 ) -> None:
     """On a device whose latencies scatter by far more than its model's (the load test's are
     random), most measurements lie 1.5 times off what the others predict: unbounded, the
     search went through a fifth of its sample, 20 predictions for an upload (100-140 ms, not
     11), and named nothing more."""
-    predictions: list[int] = []
-    surprises = gp.outliers._surprises
-
-    def counted(*args: object) -> list[SurprisingMeasurement]:
-        predictions.append(1)
-        return surprises(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(gp.outliers, "_surprises", counted)
     monkeypatch.setattr(gp.outliers, "_may_hide_another", lambda *args: False)
     assert surprising_measurements(_posterior(100, 0, 1.0, {})) == []
     assert len(predictions) == MAX_PASSED_OVER + 1 == 3
@@ -158,3 +164,27 @@ def test_the_search_goes_on_past_a_residual_significant_among_the_device_s(scale
     for z_squared, hides in ((18.0, True), (15.8, False)):
         typical[19] = scale * z_squared
         assert _may_hide_another(typical, 19, 1e-3) is hides
+
+
+def test_a_clean_accurate_device_costs_one_prediction(predictions: list[int]) -> None:
+    """Its most surprising measurement lies inside its prediction and is not ``MIN_FACTOR``
+    off: the search stops there rather than passing over more (each a prediction per upload)."""
+    assert surprising_measurements(_posterior(30, 0, 0.002, {})) == []
+    assert len(predictions) == 1
+
+
+def test_the_far_off_measurements_passed_over_are_counted_anew_after_a_named_one(
+    monkeypatch: pytest.MonkeyPatch, predictions: list[int]
+) -> None:
+    """Passed over, named, passed over twice: the fifth far-off one stops the search, the
+    third passed over in a row (counted in all, the fourth stopped it)."""
+    verdicts: list[bool] = []
+
+    def second_named(surprise: SurprisingMeasurement, *args: object) -> bool:
+        verdicts.append(len(verdicts) == 1)
+        return verdicts[-1]
+
+    monkeypatch.setattr(gp.outliers, "_passes", second_named)
+    monkeypatch.setattr(gp.outliers, "_may_hide_another", lambda *args: False)
+    surprising_measurements(_posterior(100, 0, 1.0, {}))
+    assert len(predictions) == 5 + 1  # five searched, then the named ones predicted again

@@ -85,3 +85,17 @@ def test_a_non_finite_source_latency_is_an_input_error() -> None:
     features = torch.eye(len(LATENCY), dtype=torch.float64)
     with pytest.raises(GPInputError, match="finite"):
         SourceProfiles.from_log_latency(log_latency, features, ["a", "b"], 1)
+
+
+def test_the_deviations_are_padded_with_zero_rows_to_the_padded_source_count() -> None:
+    """A fold that leaves a source out shares the full model's input shape: its two sources'
+    rows, then zero rows up to four, not four zero rows more."""
+    log_latency = torch.stack([torch.log(LATENCY), torch.log(2.0 * LATENCY.flip(0))])
+    features = torch.eye(len(LATENCY), dtype=torch.float64)
+    unpadded = SourceProfiles.from_log_latency(log_latency, features, ["a", "b"], 1)
+    padded = SourceProfiles.from_log_latency(log_latency, features, ["a", "b"], 1, 4)
+    assert padded.deviations.shape == (4, len(LATENCY))
+    torch.testing.assert_close(padded.deviations[:2], unpadded.deviations)
+    torch.testing.assert_close(
+        padded.deviations[2:], torch.zeros(2, len(LATENCY), dtype=torch.float64)
+    )

@@ -48,6 +48,7 @@ def test_a_target_whose_tail_only_looks_like_a_port_is_left_to_grpc(target: str)
         # grpc bound an unnamed socket that no client could reach.
         ("unix:", "has no socket path"),
         ("unix-abstract:", "has no socket path"),
+        ("[[::1]]:80", "an IPv6 host needs brackets"),  # a bracket inside the brackets
     ],
 )
 def test_addresses_grpc_cannot_use_are_refused_with_the_reason(address: str, says: str) -> None:
@@ -69,6 +70,7 @@ def test_an_ipv6_host_in_brackets_is_split_from_its_port() -> None:
         ("127.0.0.1", True),  # a host alone: dialled at 443
         ("host:", True),
         ("dns:///host:70000", False),  # a URI is grpc's to read, as the library leaves it
+        ("DNS:///localhost:50051", False),  # in any case, as grpc reads its schemes
     ],
 )
 def test_what_a_client_dials_is_a_grpc_uri_or_a_host_and_port(target: str, refused: bool) -> None:

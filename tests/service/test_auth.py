@@ -260,7 +260,10 @@ def test_bearer_token_parsing(metadata: object, token: str | None) -> None:
     assert bearer_token(metadata) == token
 
 
-@pytest.mark.parametrize(("token", "warned"), [("short-token", True), (TOKEN, False)])
+@pytest.mark.parametrize(
+    ("token", "warned"),
+    [("short-token", True), ("x" * 15, True), ("x" * 16, False), (TOKEN, False)],
+)
 def test_only_a_short_token_is_warned_about(
     token: str, warned: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -525,3 +525,41 @@ def test_health_waits_as_long_as_its_help_says_by_default() -> None:
     health = parser._subparsers._group_actions[0].choices["health"]
     assert "(default 3)" in health.format_help()
     assert parser.parse_args(["health"]).timeout == 3.0
+
+
+@pytest.mark.parametrize("name", [ENV_MAX_BATCH, ENV_FIT_ITERATIONS])
+def test_an_empty_number_variable_means_its_default(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every other empty variable does: `-e LATENCY_MAX_BATCH=$LIMIT` with LIMIT unset must
+    not stop the start."""
+    from gp.model import FitSettings
+    from service.config import DEFAULT_MAX_BATCH
+
+    monkeypatch.setenv(name, "")
+    config = ServiceConfig.from_env(store_path=tmp_path / "store.sqlite")
+    assert (config.max_batch, config.fit) == (DEFAULT_MAX_BATCH, FitSettings())
+
+
+@pytest.mark.parametrize(("workers", "slots"), [(8, 4), (9, 4), (2, 1)])
+def test_half_the_workers_may_choose_suggestions_at_once(
+    workers: int, slots: int, tmp_path: Path
+) -> None:
+    """The other half stays free for the cheap calls while suggestions are chosen."""
+    config = ServiceConfig(store_path=tmp_path / "store.sqlite", max_workers=workers)
+    assert config.suggestion_slots == slots
+
+
+def test_without_a_store_setting_the_store_is_in_the_user_s_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where earlier versions kept it: another folder would serve a new, empty store."""
+    from service.config import ENV_STORE, store_path_from_env
+
+    if sys.platform != "linux":
+        pytest.skip("XDG_DATA_HOME names the user's data directory on Linux")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.delenv(ENV_STORE, raising=False)
+    expected = tmp_path / "nas-latency-estimator" / "store.sqlite"
+    assert store_path_from_env() == expected
+    assert ServiceConfig.from_env().store_path == expected

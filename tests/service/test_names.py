@@ -8,6 +8,7 @@ import pytest
 
 from service.names import (
     MAX_NAME_LENGTH,
+    TEXT_LAYOUT,
     name_problem,
     token_file_named,
     token_problem,
@@ -69,3 +70,18 @@ def test_a_token_file_is_named_unless_its_path_may_be_a_token(
 
     monkeypatch.setattr(Path, "exists", refused)
     assert token_file_named(held) == f"token file {held}"
+
+
+def test_a_name_of_the_maximum_length_that_is_longer_composed_says_so() -> None:
+    """200 characters as typed: "longer than 200 characters" alone would be wrong of it."""
+    assert name_problem("device name", "\u0958" * MAX_NAME_LENGTH) == (
+        f"device name is longer than {MAX_NAME_LENGTH} characters in Unicode's composed form"
+    )
+
+
+def test_free_text_may_hold_line_breaks_and_tabs_but_a_name_may_not() -> None:
+    """A device's description has lines; its name is one line of a table."""
+    text = "Jetson Nano\n\tpower mode 10 W"
+    assert unprintable_problem("description", text, allowed=TEXT_LAYOUT) is None
+    assert unprintable_problem("description", "a\x1bb", allowed=TEXT_LAYOUT) is not None
+    assert name_problem("device name", text) is not None

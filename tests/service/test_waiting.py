@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
+from service.errors import CallEndedError
 from service.waiting import CHECK_EVERY_S, acquiring, never, wait_until
 
 
@@ -40,3 +43,17 @@ def test_acquiring_waits_for_a_lock_another_thread_lets_go() -> None:
         assert acquiring(lock)(30.0) is True
     finally:
         release.join()
+
+
+def test_a_wait_with_a_distant_limit_still_looks_each_slice_whether_its_call_ended() -> None:
+    """A call with a deadline an hour away whose client cancelled it gives its worker back
+    after one slice, not at the deadline or when the lock comes free, and does nothing."""
+    asked: list[float] = []
+
+    def free_at_the_tenth_time(seconds: float) -> bool:
+        asked.append(seconds)
+        return len(asked) == 10
+
+    with pytest.raises(CallEndedError, match="while it waited for device x: nothing was done"):
+        wait_until(free_at_the_tenth_time, 3600.0, lambda: True, "device x")
+    assert len(asked) == 1 and asked[0] <= CHECK_EVERY_S
