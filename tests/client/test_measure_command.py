@@ -231,11 +231,7 @@ def test_register_refuses_a_name_taken_by_another_s_device_before_timing(
     machine's latencies joined a HELP table, refitted at the next start (a review,
     2026-12-06)."""
 
-    def timed(*args: object, **kwargs: object) -> None:
-        raise AssertionError("timed before the name was checked")
-
-    monkeypatch.setattr(loop, "measure_archs", timed)
-    monkeypatch.setattr(loop, "hardware_descriptor", timed)
+    refuse_timing(monkeypatch, "the name was checked")
     with LatencyClient(target) as latency:
         before = latency.device("raspi4").measurement_count
     result = invoke(target, "measure", "-d", name, "--register", "-n", "1", *FAST_FLAGS)
@@ -480,11 +476,7 @@ def test_a_holdout_a_new_device_has_no_room_for_is_refused_before_registering(
     """It was refused once the reference archs had been timed and the device registered, which
     stayed registered with no measurement (a review, 2026-12-06)."""
 
-    def timed(*args: object, **kwargs: object) -> None:
-        raise AssertionError("timed before the held-out room was checked")
-
-    monkeypatch.setattr(loop, "hardware_descriptor", timed)
-    monkeypatch.setattr(loop, "measure_archs", timed)
+    refuse_timing(monkeypatch, "the held-out room was checked")
     args = ["measure", "-d", "roomless-new", "--register", "-n", "10", "--holdout", "15610"]
     result = invoke(target, *args, *FAST_FLAGS)
     assert_one_line_error(result, "--holdout 15610: only 15605 NB201 archs are left")
@@ -1175,6 +1167,17 @@ def test_measure_waits_for_a_loading_server_before_timing(health_only) -> None:
     assert error.count(target) == 1, error
 
 
+def refuse_timing(monkeypatch: pytest.MonkeyPatch, checked: str) -> None:
+    """Fails the test where anything is timed (the descriptor's reference archs included)
+    before ``checked``: a refusal must come first."""
+
+    def timed(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"timed before {checked}")
+
+    monkeypatch.setattr(loop, "measure_archs", timed)
+    monkeypatch.setattr(loop, "hardware_descriptor", timed)
+
+
 def slowing_machine(monkeypatch: pytest.MonkeyPatch, step: float) -> list[str]:
     """Every timed arch takes 10 ms, times (1 + step) per arch timed before it: a machine
     slowing down steadily while each series stays quiet. Returns the timed archs."""
@@ -1462,11 +1465,12 @@ def test_the_speed_check_takes_the_median_ratio_and_flags_a_machine_grown_faster
 
 
 def test_repeatability_within_the_steady_limit_gives_no_warning() -> None:
+    """ "Beyond" the limit warns; at it, as loop.SpeedCheck.steady has it, it does not."""
     from rich.console import Console
 
     from client.measure.command import _print_repeatability
 
-    for spread, warned in ((0.01, False), (0.06, True)):
+    for spread, warned in ((0.01, False), (timing.STEADY_LIMIT, False), (0.06, True)):
         console = Console(record=True, width=200)
         repeat = {"medians_ms": [1.0, 1.0 + spread], "spread": spread}
         _print_repeatability(console, repeat, {"reference": None})
@@ -1581,3 +1585,156 @@ def test_fbnet_held_out_archs_are_drawn_apart_from_the_suggestions_pool(
     held_out = {line.rsplit(",", 2)[0].strip('"') for line in saved.read_text().splitlines()[1:]}
     assert len(held_out) == 5
     assert not held_out & set(loop.random_archs(loop.DEFAULT_FBNET_POOL, "fbnet", seed=0))
+
+
+def test_a_reference_arch_the_device_was_registered_with_counts_once_against_the_holdout_room(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held-out draw avoids HELP's reference archs and the device's measured ones; a
+    reference arch the device was registered with is both, and leaves one place less, not two."""
+
+    refuse_timing(monkeypatch, "the held-out room was checked")
+    measured = loop.holdout_archs(3, seed=5)  # none of them a reference arch
+    with LatencyClient(target) as latency:
+        latency.register_device(
+            "referenced-room",
+            descriptor={f"{REFERENCE_LATENCY_PREFIX}{HELP_REFERENCE_ARCHS[0]}": 5.0},
+        )
+        latency.add_measurements("referenced-room", [(arch, 5.0) for arch in measured])
+    args = ["measure", "-d", "referenced-room", "--suggested", "3", "--holdout", "15610"]
+    result = invoke(target, *args, *FAST_FLAGS)
+    # 15625 archs less the 10 reference archs, the 3 measured ones and the 3 suggestions to come.
+    assert_one_line_error(result, "--holdout 15610: only 15609 NB201 archs are left")
+
+
+def test_the_holdout_room_of_nb201_bounds_no_fbnet_holdout() -> None:
+    """FBNet's held-out draws are not distinct (see _check_counts): more than NB201's 15615
+    archs is no reason to refuse them."""
+    plan = command._Plan(device="fb", register=True, given=[], per_round=10, rounds=3,
+                         holdout=20000, eval_archs=None, space="fbnet", strategy="",
+                         seed=0, repeat=0, recheck=0, retime=0, save_holdout=None,
+                         reference_given=False)  # fmt: skip
+    command._check_holdout_room(plan, set())
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--suggested", "15625"],
+        ["--holdout", "15615"],
+        ["--space", "fbnet", "--suggested", "2000"],
+    ],
+)
+def test_as_many_archs_as_the_space_offers_are_not_a_usage_error(
+    target: str, option: list[str]
+) -> None:
+    """The bounds are inclusive: the run goes on to its first check of the device (here one
+    that does not exist), where one more is refused as a misused option (exit 2)."""
+    result = invoke(target, "measure", "-d", "nobody", *option, *FAST_FLAGS)
+    assert_one_line_error(result, "unknown device 'nobody'")
+
+
+def test_two_rounds_without_suggestions_are_a_usage_error_before_registering(
+    target: str,
+) -> None:
+    """--rounds 2 with -n 0 was one pass over nothing: only --rounds 3 was tested."""
+    args = ["measure", "-d", "two-rounds", "--register", *FAST_FLAGS]
+    result = invoke(target, *args, "--suggested", "0", "--rounds", "2", "--holdout", "2")
+    assert result.exit_code == 2, result.output
+    assert "rounds of suggestions need --suggested N" in result.output
+    with LatencyClient(target) as latency:
+        assert "two-rounds" not in {d.name for d in latency.devices()}
+
+
+def test_a_round_reports_its_quickest_and_slowest_median_and_its_widest_spread(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def two_speeds(arch: str, space: str = "", settings: TimingSettings = TINY) -> Timing:
+        if arch == CONV3:
+            return Timing(10.0, 9.0, 11.0, (10.0,))  # spread 20%
+        return Timing(5.0, 4.9, 5.1, (5.0,))  # spread 4%
+
+    monkeypatch.setattr(timing, "time_arch", two_speeds)
+    args, result = measure_listed(target, tmp_path, "two-speeds", [CONV3, SKIP])
+    assert result.exit_code == 0, result.output
+    (only_round,) = json.loads(result.stdout)["rounds"]
+    assert (only_round["min_ms"], only_round["max_ms"]) == (5.0, 10.0)
+    assert only_round["worst_spread"] == pytest.approx(0.2)
+    text = " ".join(result.stderr.split())
+    assert "round 1: measured 2 archs (5.000-10.000 ms, worst spread 20.0%)" in text
+
+
+def test_the_speed_check_reports_each_arch_s_uploaded_latency_beside_its_latency_now(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slowing_machine(monkeypatch, 0.02)  # 3 uploaded, 2 held out: each re-timed 5 archs later
+    with LatencyClient(target) as latency:
+        latency.register_device("drifting-report")
+    args = ["measure", "-d", "drifting-report", "--suggested", "3", "--holdout", "2", "--json"]
+    result = invoke(target, *args, *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    check = json.loads(result.stdout)["speed_check"]
+    with LatencyClient(target) as latency:
+        stored = dict(latency.measurements("drifting-report"))
+    assert check["uploaded_ms"] == [stored[arch] for arch in check["archs"]]
+    assert check["now_ms"] == pytest.approx([ms * 1.02**5 for ms in check["uploaded_ms"]])
+
+
+def test_held_out_timings_are_saved_with_their_spread(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The CSV's third column, named in the README: IQR/median of the kept series."""
+    monkeypatch.setattr(timing, "time_arch", _noisy_skip)
+    listed = tmp_path / "eval.txt"
+    listed.write_text(f"{SKIP}\n{CONV3}\n")
+    saved = tmp_path / "held.csv"
+    result = invoke(target, "measure", "-d", "pi4", "-n", "0", "--eval-archs", str(listed),
+                    "--save-holdout", str(saved), *FAST_FLAGS)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spreads = dict(line.split(",")[::2] for line in saved.read_text().splitlines())
+    assert spreads == {"arch": "spread", SKIP: "0.4628", CONV3: "0.0400"}
+
+
+def test_noisy_held_out_timings_are_warned_of_in_the_summary(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The held-out set's noisy archs count in the warning, as the rounds' and the reference
+    archs' do."""
+    monkeypatch.setattr(timing, "time_arch", _noisy_skip)
+    listed = tmp_path / "eval.txt"
+    listed.write_text(f"{SKIP}\n{CONV3}\n")
+    args = ["measure", "-d", "pi4", "-n", "0", "--eval-archs", str(listed), "--recheck", "0"]
+    result = invoke(target, *args, *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 measurement stayed noisy" in " ".join(result.stdout.split())
+
+
+def test_rounds_into_a_source_device_warn_of_it_once(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FBNet suggestions go on round after round on a source device (its NB201 table alone is
+    complete): the warning belongs above the first, not above each."""
+    monkeypatch.setattr(timing, "time_arch", lambda arch, *args: Timing(5.0, 4.9, 5.1, (5.0,)))
+    args = ["measure", "-d", "pi4", "--space", "fbnet", "-n", "1", "--rounds", "2"]
+    result = invoke(target, *args, "--recheck", "0", *FAST_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert "round 2: measured 1 arch" in result.stdout
+    assert result.stderr.count("is a source device of the shared model") == 1
+
+
+def test_a_run_interrupted_on_a_device_registered_before_does_not_say_it_registered_it(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--register on a device already registered keeps it: a stop before the first upload has
+    stored nothing, and says nothing of a registration."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "measure_round", interrupted)
+    with LatencyClient(target) as latency:
+        latency.register_device("stopped-kept", descriptor=RECORDED_SETTINGS)
+    args = ["measure", "-d", "stopped-kept", "--register", "-n", "2", *FAST_FLAGS]
+    result = invoke(target, *args)
+    assert result.exit_code != 0
+    assert "interrupted" not in result.output and "was registered" not in result.output
