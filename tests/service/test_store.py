@@ -1482,3 +1482,82 @@ def test_serve_refuses_a_bad_dataset_in_one_line_and_leaves_no_import_pending(
     assert result.returncode == 2, result.stderr
     assert "cannot start: " in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "s.sqlite.importing").exists()
+
+
+def test_devices_are_listed_by_name_a_page_after_the_name_given(store: Store) -> None:
+    """ListDevices pages by the last name listed: a page starts after it (not at it, which
+    listed it twice) and goes on in name order, whatever order the devices came in."""
+    for name in ("pi5", "jetson", "raspi4", "coral"):
+        store.register_device(name, [f"{name}-alias"])
+    assert [d.name for d in store.list_devices()] == ["coral", "jetson", "pi5", "raspi4"]
+    assert [d.name for d in store.list_devices(after="jetson", limit=1)] == ["pi5"]
+    assert [d.name for d in store.list_devices(after="jetson")] == ["pi5", "raspi4"]
+    assert store.list_devices(after="raspi4", limit=5) == []
+
+
+def test_a_row_is_held_only_by_its_own_device_and_space_deleted_or_not(store: Store) -> None:
+    """A ListMeasurements page token is a row id: one of another space (or device) was not
+    given for this list, and starting after it would skip rows of this one."""
+    device, other = store.register_device("d"), store.register_device("e")
+    store.add_measurements(device.id, [*_nb201("a"), MeasurementRow("fbnet", "b", 1.0)])
+    store.add_measurements(other.id, _nb201("c"))
+    [(nb201_row, _, _)] = store.measurement_rows(device.id, "nasbench201")
+    [(fbnet_row, _, _)] = store.measurement_rows(device.id, "fbnet")
+    [(theirs, _, _)] = store.measurement_rows(other.id, "nasbench201")
+    assert store.holds_row(device.id, "nasbench201", nb201_row)
+    assert not store.holds_row(device.id, "nasbench201", fbnet_row)
+    assert not store.holds_row(device.id, "fbnet", nb201_row)
+    assert not store.holds_row(device.id, "nasbench201", theirs)
+    store.delete_batch(device.id, [("nasbench201", "a")])
+    assert store.holds_row(device.id, "nasbench201", nb201_row)  # deleted since it was listed
+
+
+def test_a_batch_says_whether_it_was_stored_now_or_was_a_retry(store: Store) -> None:
+    """The server logs an upload as stored, and checks it against what was stored before,
+    only when it was stored now: a retry of a stored upload is neither."""
+    device = store.register_device("d")
+    rows = _nb201("a", "b")
+    first = store.add_batch(device.id, rows, "req-1")
+    assert (first.stored, first.device.version) == (True, 1)
+    again = store.add_batch(device.id, rows, "req-1")
+    assert (again.stored, again.device.version) == (False, 1)
+    assert store.add_batch(device.id, []).stored is False
+    assert store.add_batch(device.id, rows).stored is True  # no id: a new upload
+
+
+def test_a_deletion_counts_a_repeated_arch_once_and_its_retry_may_name_archs_in_any_order(
+    store: Store,
+) -> None:
+    """A request's archs are a set: an arch named twice is deleted and counted once (not
+    taken for one that matched nothing), and a retry listing them in another order is the
+    same request, not another one under its id."""
+    device = store.register_device("d")
+    store.add_measurements(device.id, _nb201("a", "b"))
+    archs = [("nasbench201", "b"), ("nasbench201", "a"), ("nasbench201", "b")]
+    first = store.delete_batch(device.id, archs, "req-del")
+    assert (first.deleted, first.stored, first.unmatched_archs) == (2, True, frozenset())
+    assert first.device.measurement_count == 0
+    again = store.delete_batch(device.id, [("nasbench201", "a"), ("nasbench201", "b")], "req-del")
+    assert (again.deleted, again.stored, again.device.version) == (2, False, 2)
+
+
+def test_a_write_sqlite_finds_read_only_is_an_access_error_naming_the_store(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite may find the store read-only only at a write (its file's mode or mount changed
+    after the start): that is said of the store, as at the start, and stores nothing; raw, it
+    was INTERNAL "internal error: OperationalError"."""
+    device = store.register_device("d")
+
+    def read_only(*args: object) -> None:
+        error = sqlite3.OperationalError("attempt to write a readonly database")
+        error.sqlite_errorcode = sqlite3.SQLITE_READONLY
+        raise error
+
+    monkeypatch.setattr("service.store._insert_batch", read_only)
+    with pytest.raises(StoreAccessError) as refused:
+        store.add_measurements(device.id, _nb201("a"))
+    assert str(refused.value) == (
+        f"cannot write store {store.path}: attempt to write a readonly database"
+    )
+    assert store.get(device.id).version == 0
