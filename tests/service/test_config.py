@@ -550,14 +550,15 @@ def test_half_the_workers_may_choose_suggestions_at_once(
     assert config.suggestion_slots == slots
 
 
+@pytest.mark.skipif(
+    sys.platform != "linux", reason="XDG_DATA_HOME names the user's data directory on Linux"
+)
 def test_without_a_store_setting_the_store_is_in_the_user_s_data_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where earlier versions kept it: another folder would serve a new, empty store."""
     from service.config import ENV_STORE, store_path_from_env
 
-    if sys.platform != "linux":
-        pytest.skip("XDG_DATA_HOME names the user's data directory on Linux")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     monkeypatch.delenv(ENV_STORE, raising=False)
     expected = tmp_path / "nas-latency-estimator" / "store.sqlite"

@@ -289,7 +289,7 @@ def test_a_cgroup_of_the_same_path_in_the_other_version_s_hierarchy_says_nothing
     tmp_path: Path, sixteen_cpus: None
 ) -> None:
     """In the hybrid layout the process's v2 cgroup is /user.slice/job, its v1 cpu cgroup the
-    root: a v1 cgroup of the v2 path, which it is not in, sets no quota of its."""
+    root: a v1 cgroup of the v2 path, which it is not in, sets no quota on it."""
     files = {
         "cpu/user.slice/job/cpu.cfs_quota_us": b"100000\n",
         "cpu/user.slice/job/cpu.cfs_period_us": b"100000\n",

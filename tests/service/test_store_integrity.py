@@ -77,8 +77,8 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
         "SQLite database (bad header): check the path",
     ),
     "page overwritten": (overwrite(6 * PAGE + 8, bytes(range(256)) * 8), "integrity check"),
-    # A whole SQLite header whose page size SQLite refuses: "file is not a database"
-    # (SQLITE_NOTADB) is a damaged store like the others, not a raw sqlite3 error.
+    # An intact SQLite header (its magic string kept) whose page size SQLite refuses: "file is
+    # not a database" (SQLITE_NOTADB) is a damaged store like the others, not a raw sqlite3 error.
     "header page size overwritten": (
         overwrite(16, b"\x00\x03"),
         "is corrupt (file is not a database)",
