@@ -236,6 +236,7 @@ def search(
         )
 
     finds = _finds(latency, device, population, simulator, settings)
+    predictions += len(population)  # _finds predicts the last population once more
     return SearchResult(device, budget, finds, simulator.spent, predictions, history=history)
 
 
@@ -290,7 +291,8 @@ def _number(
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if not accepts(value):
             raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
         return value
