@@ -285,17 +285,19 @@ class _HonestService:
         self.offered: list[tuple[int, int]] = []  # (count asked, candidates offered)
         self.predicted = 0  # archs predicted, over every call
 
-    def suggest(self, device, count, candidates=None):
+    def suggest(
+        self, device: str, count: int, candidates: list[str] | None = None
+    ) -> SimpleNamespace:
         pool = self.archs if candidates is None else list(candidates)
         if candidates is not None:
             self.offered.append((count, len(pool)))
         picks = [a for a in pool if a not in self.uploaded][:count]
         return SimpleNamespace(archs=picks)
 
-    def add_measurements(self, device, pairs):
+    def add_measurements(self, device: str, pairs: list[tuple[str, float]]) -> None:
         self.uploaded.update(pairs)
 
-    def predict(self, device, archs):
+    def predict(self, device: str, archs: list[str]) -> SimpleNamespace:
         import numpy as np
 
         self.predicted += len(archs)
