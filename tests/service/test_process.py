@@ -106,6 +106,38 @@ def test_sigterm_during_the_fit_leaves_at_once_with_exit_0(
     assert "terminate called" not in server.output()
 
 
+def test_a_stop_while_the_start_up_fit_runs_leaves_by_os_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test above catches a missing os._exit only when torch's threads are at work at the
+    instant of the exit; this one asks serve() itself, with a fit that never ends."""
+    from service import server as server_module
+    from service.telemetry import Metrics
+
+    fitting, released = threading.Event(), threading.Event()
+
+    class FittingServer:
+        metrics = Metrics()
+
+        def warm_up(self) -> None:
+            fitting.set()
+            released.wait(30)
+            raise RuntimeError("the store was closed under the fit")  # as a stop does
+
+        def stop(self) -> None:
+            pass
+
+    exits: list[int] = []
+    monkeypatch.setattr(server_module, "create_server", lambda config: FittingServer())
+    monkeypatch.setattr(server_module.os, "_exit", exits.append)
+    monkeypatch.setattr(server_module.logging, "shutdown", lambda: None)  # pytest's handlers
+    try:
+        assert _serve_until_sigterm(tmp_path, when=fitting.is_set) == 0
+    finally:
+        released.set()
+    assert exits == [0]
+
+
 def test_the_log_options_set_the_level_and_the_format(tmp_path: Path) -> None:
     """--log-level WARNING leaves out the INFO lines; --log-format json writes one object a
     line, Python's warnings too, the service's version first."""
