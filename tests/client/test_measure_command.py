@@ -38,6 +38,8 @@ FAST_FLAGS = [
 RECORDED_SETTINGS = {"measure.batch_size": 1.0, "measure.threads": 1.0, "measure.cpu_clock": 0.0}
 SKIP = format_nb201(["skip_connect"] * 6)
 CONV3 = format_nb201(["nor_conv_3x3"] * 6)
+#: A steady 5 ms timing (spread 4%), the fake timings' default.
+STEADY_5MS = Timing(5.0, 4.9, 5.1, (5.0,))
 
 
 def invoke(target: str, *args: str):
@@ -1296,7 +1298,7 @@ def test_a_rounds_noisy_archs_are_counted_whichever_comes_first(
     def conv_noisy(arch: str, space: str = "", settings: TimingSettings = TINY) -> Timing:
         if arch == CONV3:
             return Timing(10.0, 8.0, 12.0, (10.0,), attempts=3, noisy=True)
-        return Timing(5.0, 4.9, 5.1, (5.0,))
+        return STEADY_5MS
 
     monkeypatch.setattr(timing, "time_arch", conv_noisy)
     _, result = measure_listed(target, tmp_path, "one-noisy", [CONV3, SKIP])
@@ -1484,7 +1486,7 @@ def _noisy_skip(arch: str, space: str = "", settings: TimingSettings = TINY) -> 
     """A noisy sub-microsecond SKIP (a latency 3 decimals would write as 0), 5 ms otherwise."""
     if arch == SKIP:
         return Timing(0.00043217, 0.0003, 0.0005, (0.00043217,), attempts=3, noisy=True)
-    return Timing(5.0, 4.9, 5.1, (5.0,))
+    return STEADY_5MS
 
 
 def test_held_out_timings_are_saved_exactly_and_their_noisy_ones_counted(
@@ -1585,7 +1587,7 @@ def test_fbnet_held_out_archs_are_drawn_apart_from_the_suggestions_pool(
 ) -> None:
     """Of the same seed, the held-out draw replayed the pool's stream: the held-out set was
     the pool's unpicked rest."""
-    monkeypatch.setattr(timing, "time_arch", lambda arch, *args: Timing(5.0, 4.9, 5.1, (5.0,)))
+    monkeypatch.setattr(timing, "time_arch", lambda arch, *args: STEADY_5MS)
     saved = tmp_path / "held.csv"
     result = invoke(target, "measure", "-d", "fb-apart", "--register", "--space", "fbnet",
                     "-n", "2", "--holdout", "5", "--seed", "0", "--save-holdout", str(saved),
@@ -1639,7 +1641,7 @@ def test_a_round_reports_its_quickest_and_slowest_median_and_its_widest_spread(
     def two_speeds(arch: str, space: str = "", settings: TimingSettings = TINY) -> Timing:
         if arch == CONV3:
             return Timing(10.0, 9.0, 11.0, (10.0,))  # spread 20%
-        return Timing(5.0, 4.9, 5.1, (5.0,))  # spread 4%
+        return STEADY_5MS
 
     monkeypatch.setattr(timing, "time_arch", two_speeds)
     _, result = measure_listed(target, tmp_path, "two-speeds", [CONV3, SKIP])
@@ -1672,7 +1674,7 @@ def test_rounds_into_a_source_device_warn_of_it_once(
 ) -> None:
     """FBNet suggestions go on round after round on a source device (its NB201 table alone is
     complete): the warning belongs above the first, not above each."""
-    monkeypatch.setattr(timing, "time_arch", lambda arch, *args: Timing(5.0, 4.9, 5.1, (5.0,)))
+    monkeypatch.setattr(timing, "time_arch", lambda arch, *args: STEADY_5MS)
     args = ["measure", "-d", "pi4", "--space", "fbnet", "-n", "1", "--rounds", "2"]
     result = invoke(target, *args, "--recheck", "0", *FAST_FLAGS)
     assert result.exit_code == 0, result.output
