@@ -284,7 +284,13 @@ def _stored(
             device, pairs, search_space=search_space, request_id=request_id
         )
     except LatencyServiceError as exc:
-        exc.add_note(_saved_hint(device, pairs, exc.request_id))
+        # The id only where the upload may have been stored: the service refused one that was
+        # not, and reusing the id for a split file was refused as another request's (a review).
+        repeat_id = exc.request_id if exc.maybe_carried_out else ""
+        limit = (
+            request_limit(exc, "measurements") if isinstance(exc, ResourceExhaustedError) else None
+        )
+        exc.add_note(_saved_hint(device, pairs, repeat_id, limit))
         raise
     except KeyboardInterrupt:
         hint = _saved_hint(device, pairs, request_id)
@@ -292,15 +298,23 @@ def _stored(
         raise
 
 
-def _saved_hint(device: str, pairs: list[tuple[str, float]], request_id: str) -> str:
+def _saved_hint(
+    device: str, pairs: list[tuple[str, float]], request_id: str, row_limit: int | None = None
+) -> str:
     """Where ``pairs`` are saved, and the command that uploads them, once under
-    ``request_id`` where one is given (a repeat of a stored upload stores nothing more)."""
+    ``request_id`` where one is given (a repeat of a stored upload stores nothing more), or
+    each part of at most ``row_limit`` rows, where the server takes no more in one request."""
     carried = quantity(len(pairs), "measurement")
     saved = _save_timings(pairs)
     if saved is None:
         return f"the timings it carried ({carried}) could not be saved"
-    command = ["client", "add", "--device", device, "--file", saved]
-    command += ["--request-id", request_id] if request_id else []
+    command = ["client", "add", "--device", device, "--file"]
+    if row_limit is not None:  # the whole file would be refused the same way
+        return (
+            f"the timings it carried ({carried}) are saved in {saved}: split it into files of"
+            f" at most {quantity(row_limit, 'row')}, and {shlex.join(command)} PART uploads each"
+        )
+    command += [saved, "--request-id", request_id] if request_id else [saved]
     return (
         f"the timings it carried ({carried}) are saved in {saved}:"
         f" {shlex.join(command)} uploads them"

@@ -519,12 +519,13 @@ def test_timings_an_upload_failed_to_store_are_saved_for_client_add(
     with 'client add' had no file to give it (a review, 2026-12-06)."""
     from client.errors import ResourceExhaustedError
 
-    refused = ResourceExhaustedError("2 measurements exceed the limit")
+    refused = ResourceExhaustedError("server busy")
+    refused.request_id = "abc-123"  # as add_measurements says: refused, so not carried out
     error, saved = _measure_failing_its_upload(
         target, monkeypatch, tmp_path, "refused-upload", refused
     )
-    assert error.startswith("error: 2 measurements exceed the limit")
-    assert error.endswith(
+    assert error.startswith("error: server busy")
+    assert error.endswith(  # no --request-id: the id of a refused upload is no use repeated
         f"; the timings it carried (2 measurements) are saved in {saved}: client add --device"
         f" refused-upload --file {saved} uploads them"
     )
@@ -532,6 +533,40 @@ def test_timings_an_upload_failed_to_store_are_saved_for_client_add(
     assert added.exit_code == 0, added.output
     with LatencyClient(target) as latency:
         assert {arch for arch, _ in latency.measurements("refused-upload")} == {SKIP, CONV3}
+
+
+def test_timings_of_an_upload_over_the_servers_limit_are_saved_to_be_split(
+    store_path: Path, model_cache: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The saved file's command repeated the refused upload whole, under its request id, which
+    the service then refused for each part of a split file as another request's (a review)."""
+    running = start_server(store_path, model_cache, max_batch=1)
+    monkeypatch.chdir(tmp_path)
+    listed = tmp_path / "archs.txt"
+    listed.write_text(f"{SKIP}\n{CONV3}\n")
+    try:
+        target = f"127.0.0.1:{running.port}"
+        with LatencyClient(target) as latency:
+            latency.register_device("tight")
+        result = invoke(target, "measure", "-d", "tight", "--archs", str(listed), *FAST_FLAGS)
+        assert result.exit_code == 1, result.output
+        (saved,) = tmp_path.glob("measured-*.csv")
+        error = result.stderr.splitlines()[-1]
+        assert error.startswith("error: 2 measurements in one request exceed the limit of 1")
+        assert error.endswith(
+            f"are saved in {saved}: split it into files of at most 1 row, and client add"
+            " --device tight --file PART uploads each"
+        )
+        header, *rows = saved.read_text().splitlines()
+        for number, row in enumerate(rows):
+            part = tmp_path / f"part{number}.csv"
+            part.write_text(f"{header}\n{row}\n")
+            added = invoke(target, "add", "-d", "tight", "--file", str(part))
+            assert added.exit_code == 0, added.output
+        with LatencyClient(target) as latency:
+            assert {arch for arch, _ in latency.measurements("tight")} == {SKIP, CONV3}
+    finally:
+        running.stop(grace=0)
 
 
 def test_timings_of_an_upload_whose_answer_was_lost_are_saved_with_its_request_id(
