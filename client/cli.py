@@ -429,7 +429,11 @@ def main(
     retries: Annotated[
         int,
         typer.Option(
-            "--retries", min=0, help="Retries of a call answered UNAVAILABLE or by a busy server."
+            "--retries",
+            min=0,
+            help="Retries of a call answered UNAVAILABLE or by a busy server (of an upload or"
+            " a deletion, also of one unanswered within --timeout: its request id makes a"
+            " repeat store it once).",
         ),
     ] = DEFAULT_RETRIES,
     version: Annotated[

@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"Also from the environment only: {ENV_FIT_ITERATIONS} (optimiser steps of the source"
         f" fit) and {ENV_MAX_BATCH} (most items one request"
         f" may carry; default {DEFAULT_MAX_BATCH}). The source fit is made at start-up and"
-        " cached in <store>.model.pt; a start after the sources' measurements or"
+        " cached in <store>.model.pt; a start after the sources' NB201 measurements or"
         f" {ENV_FIT_ITERATIONS} changed refits. SIGTERM or SIGINT stops gracefully; SIGHUP"
         " reloads nothing (restart instead)."
     )

@@ -49,7 +49,7 @@ from service.certificates import (
     private_key_problem,
     validity_problem,
 )
-from service.config import ENV_TOKEN, ServiceConfig
+from service.config import ENV_ADDRESS, ENV_TOKEN, ServiceConfig
 from service.cpus import usable_cpus
 from service.errors import ConfigError, DeviceExistsError, StoreError
 from service.guard import RequestGuardInterceptor
@@ -176,10 +176,12 @@ def create_server(
         running = _start(server, port, config, store, metrics, endpoint, model_cache)
         undo.pop_all()  # started: the running server closes them on stop
     _warn_if_exposed(config, token is not None)
+    # grpc gives a socket file's binding port 1: no port to name (a review).
+    bound = "" if config.address.startswith(SOCKET_SCHEMES) else f"port {running.port}, "
     logger.info(
-        "listening on %s (port %d, %s, writes %s), store %s",
+        "listening on %s (%s%s, writes %s), store %s",
         config.address,
-        running.port,
+        bound,
         "TLS" if credentials is not None else "plaintext",
         "need a token" if token is not None else "open",
         config.store_path,
@@ -260,11 +262,12 @@ def _bound_server(
 ) -> tuple[grpc.Server, int]:
     """A grpc server (not started) listening on the configured address, and its port."""
     if _socket_answers(config.address):
-        raise ConfigError(f"cannot listen on {config.address}: another process listens there")
+        raise _cannot_listen(config, "another process listens there")
     if taken := _localhost_taken(config.address):
-        raise ConfigError(
-            f"cannot listen on {config.address}: another process listens on [{taken}]:"
-            f"{split_address(config.address)[1]}, which clients of localhost may reach"
+        raise _cannot_listen(
+            config,
+            f"another process listens on [{taken}]:{split_address(config.address)[1]}, which"
+            " clients of localhost may reach",
         )
     interceptors: list[grpc.ServerInterceptor] = [TelemetryInterceptor(metrics)]
     if token is not None:
@@ -289,11 +292,15 @@ def _bound_server(
     except RuntimeError:  # grpc's way of saying the address is taken or malformed
         port = 0
     if port == 0:
-        raise ConfigError(
-            f"cannot listen on {config.address}: the port is taken, or the host is not one of"
-            " this machine's addresses"
+        raise _cannot_listen(
+            config, "the port is taken, or the host is not one of this machine's addresses"
         )
     return server, port
+
+
+def _cannot_listen(config: ServiceConfig, reason: str) -> ConfigError:
+    """The refusal of the configured address, naming the setting as every start-up check does."""
+    return ConfigError(f"cannot listen on {config.address} (--address/{ENV_ADDRESS}): {reason}")
 
 
 def _start(

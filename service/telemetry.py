@@ -42,7 +42,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import start_http_server
 
-from service.config import parse_address
+from service.config import ENV_METRICS_ADDRESS, parse_address
 from service.errors import ConfigError, ended_call_code
 from service.guard import Continuation, UnaryInterceptor, wrap_unary
 
@@ -310,7 +310,10 @@ class MetricsEndpoint:
                 if port == grpc_port
                 else ""
             )
-            raise ConfigError(f"cannot serve metrics on {address}: {exc}{clash}") from None
+            raise ConfigError(
+                f"cannot serve metrics on {address} (--metrics-address/{ENV_METRICS_ADDRESS}):"
+                f" {exc}{clash}"
+            ) from None
         self.port = int(self._httpd.server_port)
         self.host = host
         # An IPv6 host is bracketed in a URL: "http://::1:9464/metrics" was none.

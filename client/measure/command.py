@@ -203,8 +203,8 @@ def measure(
         typer.Option(
             "--repeatability",
             min=0,
-            help="Also time one arch this many times: spread of medians (after the rounds, as"
-            " --holdout: -n 0 for this alone).",
+            help=f"Also time one arch this many times (at least {MIN_REPEATS}; 0: skip): spread"
+            " of medians (after the rounds, as --holdout: -n 0 for this alone).",
         ),
     ] = 0,
     recheck: Annotated[

@@ -54,7 +54,8 @@ def test_a_port_another_server_holds_is_refused(tmp_path: Path) -> None:
     first = create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "a.sqlite"))
     try:
         taken = ServiceConfig(address=f"127.0.0.1:{first.port}", store_path=tmp_path / "b.sqlite")
-        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{first.port}"):
+        named = rf"cannot listen on 127.0.0.1:{first.port} \(--address/LATENCY_ADDRESS\)"
+        with pytest.raises(ConfigError, match=named):
             create_server(taken)
         assert not (tmp_path / "b.sqlite").exists()  # no empty store left behind
     finally:
@@ -71,7 +72,8 @@ def test_a_metrics_port_that_cannot_be_served_leaves_no_store(tmp_path: Path) ->
         taken.listen()
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         config = ServiceConfig(address="127.0.0.1:0", store_path=store, metrics_address=address)
-        with pytest.raises(ConfigError, match="cannot serve metrics"):
+        named = r"cannot serve metrics on .* \(--metrics-address/LATENCY_METRICS_ADDRESS\)"
+        with pytest.raises(ConfigError, match=named):
             create_server(config)
     assert not store.exists()
 

@@ -164,6 +164,37 @@ def test_a_second_server_on_a_unix_socket_in_use_is_refused(tmp_path: Path) -> N
     assert not _socket_answers("127.0.0.1:50051")
 
 
+def test_a_unix_socket_server_answers_there_and_logs_no_port(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """grpc gives a socket file's binding port 1, and the start-up line said 'port 1'."""
+    address = f"unix:{tmp_path / 'latency.sock'}"
+    with caplog.at_level(logging.INFO, logger="service.server"):
+        running = create_server(ServiceConfig(address=address, store_path=tmp_path / "s.sqlite"))
+    try:
+        with grpc.insecure_channel(address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            answer = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert answer.status in (Status.SERVING, Status.NOT_SERVING)
+    finally:
+        running.stop(grace=0)
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("listening")]
+    assert line.startswith(f"listening on {address} (plaintext, writes open)")
+
+
+def test_a_tcp_server_logs_the_port_it_listens_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its address may say port 0: the line gives the one the system chose."""
+    with caplog.at_level(logging.INFO, logger="service.server"):
+        running = create_server(
+            ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite")
+        )
+    running.stop(grace=0)
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("listening")]
+    assert line.startswith(f"listening on 127.0.0.1:0 (port {running.port}, plaintext, ")
+
+
 @pytest.mark.parametrize(("family", "loopback"), [("AF_INET", "127.0.0.1"), ("AF_INET6", "::1")])
 def test_localhost_is_refused_where_another_process_listens_on_either_loopback(
     family: str, loopback: str, tmp_path: Path
