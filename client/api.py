@@ -853,11 +853,17 @@ def _check_text(value: object, what: str) -> None:
         raise ClientInputError(f"{what} {value!r} is not UTF-8 text") from None
 
 
+def new_request_id() -> str:
+    """A fresh id for a write, to give as its ``request_id`` where the caller must know it
+    before the call ends (a call cut off by Ctrl-C carries none out)."""
+    return uuid.uuid4().hex
+
+
 def _request_id(request_id: object) -> str:
     """A write's id: the caller's, checked, or a fresh one for None. One id for a write and
     its retries: a retry after a lost answer is not carried out twice."""
     if request_id is None:
-        return uuid.uuid4().hex
+        return new_request_id()
     _check_text(request_id, "request_id")
     if not request_id:  # the wire's "no id": retries could carry the write out twice
         raise ClientInputError("request_id is empty: give None for a fresh one")

@@ -103,6 +103,27 @@ _REPEATED_WRITES = {
 }
 
 
+def _repeat_hint(method: str, request_id: str) -> str:
+    """How to repeat a write (``method``: "" for an upload) that may have been carried out."""
+    write, command, effect = _REPEATED_WRITES.get(method, _REPEATED_WRITES[""])
+    return (
+        f"the {write} may have been stored all the same: 'client measurements' lists what the"
+        f" device holds, and 'client {command}' with --request-id {request_id} repeats it"
+        f" without {effect}"
+    )
+
+
+@contextmanager
+def _interrupted_write_named(method: str, request_id: str) -> Iterator[None]:
+    """Ctrl-C during a write says how to repeat it: sent, it may have been carried out, and a
+    rerun of 'client add' stored a file of 10,000 rows twice (a review)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        typer.echo(f"warning: interrupted: {_repeat_hint(method, request_id)}", err=True)
+        raise
+
+
 def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (``plaintext``:
     the connection was not TLS)."""
@@ -128,12 +149,7 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         # An upload given up on may have been stored: adding the file again stored it twice.
         # Whatever ended its last attempt (a busy server, after one that timed out): not one
         # refused before it was sent (a connection refused), or by the service.
-        write, command, effect = _REPEATED_WRITES.get(exc.method, _REPEATED_WRITES[""])
-        exc.message += (
-            f"; the {write} may have been stored all the same: 'client measurements' lists what"
-            f" the device holds, and 'client {command}' with --request-id {exc.request_id}"
-            f" repeats it without {effect}"
-        )
+        exc.message += f"; {_repeat_hint(exc.method, exc.request_id)}"
     if isinstance(exc, UnavailableError):
         # Unreachable, or reached but still loading its model: the message says which.
         service = f"the latency service at {exc.target}"
@@ -1105,11 +1121,15 @@ def add(
       client add -d pi4 --latency-ms 12.7 \\
         '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
     """
+    from client.api import new_request_id
+
     pairs, places = _uploaded(arch, file, latency_ms)
+    upload_id = new_request_id() if request_id is None else request_id
     with connect(ctx) as latency, items_named_by_place(places), _file_over_the_limit(file):
-        result = latency.add_measurements(
-            device, pairs, search_space=_space(space), request_id=request_id
-        )
+        with _interrupted_write_named("", upload_id):
+            result = latency.add_measurements(
+                device, pairs, search_space=_space(space), request_id=upload_id
+            )
         # Not before: a refused upload joins none.
         _warn_if_stored_to_a_source(latency, device, _spaces_of((a for a, _ in pairs), space))
     warn_surprising(result, device, pairs, space)
@@ -1224,10 +1244,14 @@ def delete(
                 param_hint="--latency-ms",
             )
         exact, names = [(names[0], latency_ms)], []
+    from client.api import new_request_id
+
+    deletion_id = new_request_id() if request_id is None else request_id
     with connect(ctx) as latency, items_named_by_place(places), _file_over_the_limit(file):
-        result = latency.delete_measurements(
-            device, names, _space(space), request_id, measurements=exact
-        )
+        with _interrupted_write_named("DeleteMeasurements", deletion_id):
+            result = latency.delete_measurements(
+                device, names, _space(space), deletion_id, measurements=exact
+            )
         if result.source_table_incomplete:
             _warn_of_an_incomplete_source(latency, device)
     _warn_of_unmatched(device, result, bool(exact), places)

@@ -16,11 +16,10 @@ import os
 import shlex
 import statistics
 import tempfile
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from client.api import AddResult, DeviceInfo, LatencyClient, request_limit
+from client.api import AddResult, DeviceInfo, LatencyClient, new_request_id, request_limit
 from client.errors import (
     AlreadyExistsError,
     LatencyServiceError,
@@ -278,7 +277,7 @@ def _stored(
     uploads them: the timings were lost with it, minutes of them (a review, 2026-12-06)."""
     # Chosen here, not by the call: Ctrl-C carries no id, and an upload cut off in flight
     # may have been stored.
-    request_id = uuid.uuid4().hex
+    request_id = new_request_id()
     try:
         return client.add_measurements(
             device, pairs, search_space=search_space, request_id=request_id

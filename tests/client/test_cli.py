@@ -418,6 +418,37 @@ def test_delete_takes_back_what_add_stored(target: str, tmp_path: Path) -> None:
     assert run(target, "measurements", "-d", "undo").stdout == listed
 
 
+@pytest.mark.parametrize("command", ["add", "delete"])
+def test_a_write_interrupted_after_it_was_sent_names_the_id_that_repeats_it_once(
+    command: str, target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while its answer was on the way: the write was carried out, nothing was said,
+    and a rerun of 'client add' stored a file of 10,000 rows twice (a review)."""
+    device = f"cut-{command}"
+    register_with(target, device, tmp_path, [(CELL, 12.5), (LIGHT, 3.0)])
+    method = "add_measurements" if command == "add" else "delete_measurements"
+    carried_out = getattr(LatencyClient, method)
+
+    def cut_off(self: LatencyClient, *args: object, **kwargs: object) -> None:
+        carried_out(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    written = tmp_path / "written.csv"
+    written.write_text(f"arch,latency_ms\n{LIGHT},{4.0 if command == 'add' else 3.0}\n")
+    monkeypatch.setattr(LatencyClient, method, cut_off)
+    interrupted = run(target, command, "-d", device, "-f", str(written))
+    write = "upload" if command == "add" else "deletion"
+    warning = f"warning: interrupted: the {write} may have been stored all the same"
+    assert interrupted.stderr.startswith(warning), interrupted.output
+    (request_id,) = re.findall(r"--request-id (\S+)", interrupted.stderr)
+    monkeypatch.undo()
+    again = run(target, command, "-d", device, "-f", str(written), "--request-id", request_id)
+    assert again.exit_code == 0, again.output
+    stored = {(CELL, 12.5), (LIGHT, 3.0), (LIGHT, 4.0)} if command == "add" else {(CELL, 12.5)}
+    with LatencyClient(target) as latency:  # once: the repeat carried out nothing more
+        assert sorted(latency.measurements(device)) == sorted(stored)
+
+
 def test_delete_of_a_listing_of_measurements_deletes_those_alone(
     target: str, tmp_path: Path
 ) -> None:
