@@ -25,6 +25,8 @@ def split_address(address: str) -> tuple[str, int]:
     Raises:
         ValueError: saying what is wrong, the address quoted.
     """
+    if problem := _web_url_problem(address):
+        raise ValueError(problem)
     host, sep, port = address.rpartition(":")
     if not sep or not host or not _is_number(port):
         raise ValueError(f"{address!r} is not host:port")
@@ -49,12 +51,24 @@ def target_problem(target: str) -> str | None:
     an IPv6 address without brackets (``::1``, a host), a port by name (``host:https``)."""
     if target.partition(":")[0].lower() in GRPC_SCHEMES:  # grpc reads "DNS:" as "dns:"
         return None
+    if problem := _web_url_problem(target):
+        return problem
     host, sep, port = target.rpartition(":")
     if not sep or (":" in host and not host.endswith("]")):
         return None  # a bare host, or an IPv6 address without brackets: no port
     if not port:
         return f"{target!r} has an empty port (grpc would dial 443)"
     return _port_range_problem(target, port)
+
+
+def _web_url_problem(address: str) -> str | None:
+    """Why ``address`` is a URL of a scheme grpc has no resolver for (``http://host:port``),
+    or None: it was called an IPv6 host without brackets, and the library retried it for
+    seconds as 'misformatted domain name' (a review)."""
+    scheme, sep, _ = address.partition("://")
+    if sep and scheme.lower() not in GRPC_SCHEMES:
+        return f"{address!r}: drop the {scheme + sep!r}: give host:port"
+    return None
 
 
 def _is_number(port: str) -> bool:

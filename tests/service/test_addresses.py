@@ -49,6 +49,9 @@ def test_a_target_whose_tail_only_looks_like_a_port_is_left_to_grpc(target: str)
         ("unix:", "has no socket path"),
         ("unix-abstract:", "has no socket path"),
         ("[[::1]]:80", "an IPv6 host needs brackets"),  # a bracket inside the brackets
+        # A web URL was called an IPv6 host without brackets (a review).
+        ("http://127.0.0.1:50051", "drop the 'http://': give host:port"),
+        ("HTTPS://gpu-box:443", "drop the 'HTTPS://': give host:port"),
     ],
 )
 def test_addresses_grpc_cannot_use_are_refused_with_the_reason(address: str, says: str) -> None:
@@ -71,7 +74,17 @@ def test_an_ipv6_host_in_brackets_is_split_from_its_port() -> None:
         ("host:", True),
         ("dns:///host:70000", False),  # a URI is grpc's to read, as the library leaves it
         ("DNS:///localhost:50051", False),  # in any case, as grpc reads its schemes
+        ("http://127.0.0.1:50051", True),  # retried for seconds: 'misformatted domain name'
     ],
 )
 def test_what_a_client_dials_is_a_grpc_uri_or_a_host_and_port(target: str, refused: bool) -> None:
     assert (dialled_target_problem(target) is not None) is refused
+
+
+@pytest.mark.parametrize("target", ["http://gpu-box:50051", "grpc://gpu-box:50051"])
+def test_a_web_url_is_no_target_of_the_library_either(target: str) -> None:
+    """The library leaves grpc URIs to grpc; one of a scheme grpc has no resolver for is
+    refused at once (it was retried for seconds, then UNAVAILABLE)."""
+    problem = target_problem(target)
+    scheme = target.partition("//")[0] + "//"
+    assert problem is not None and f"drop the {scheme!r}: give host:port" in problem
