@@ -762,7 +762,7 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
             raise InvalidRequestError(problem)  # stored and listed back, as names are
         if not math.isfinite(value):
             raise InvalidRequestError(f"descriptor {key!r}: value {value!r} must be finite")
-        if _miscased_reference_key(key):
+        if _misnamed_reference_key(key, space):
             raise InvalidRequestError(
                 f"descriptor {key!r}: reference latencies are keyed"
                 f" {REFERENCE_LATENCY_PREFIX!r} in lower case, then the NB201 arch"
@@ -779,8 +779,17 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
     return checked
 
 
-def _miscased_reference_key(key: str) -> bool:
-    """Whether ``key`` is a reference latency's in other case ("Latency:..."), which was kept
-    as a plain fact, the device then predicted as if unmeasured (a review, 2026-12-06)."""
-    head = key[: len(REFERENCE_LATENCY_PREFIX)]
-    return head != REFERENCE_LATENCY_PREFIX and head.casefold() == REFERENCE_LATENCY_PREFIX
+def _misnamed_reference_key(key: str, space: NASBench201Space) -> bool:
+    """Whether ``key`` is a reference latency's under another name: in other case
+    ("Latency:..."), or an NB201 arch after another prefix or none ("latency_ms:|...|",
+    "|...|"). Each was kept as a plain fact, the device then predicted as if unmeasured
+    (reviews, 2026-12-06 and 2026-12-07)."""
+    if key.startswith(REFERENCE_LATENCY_PREFIX):
+        return False
+    if key[: len(REFERENCE_LATENCY_PREFIX)].casefold() == REFERENCE_LATENCY_PREFIX:
+        return True
+    tail = key.rpartition(":")[2]  # arch strings hold no colon
+    try:
+        return tail.startswith("|") and bool(space.canonical(tail))
+    except ValueError:
+        return False

@@ -238,6 +238,21 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         " are keyed"
         " 'latency:' in lower case, then the NB201 arch",
     ),
+    "register: a reference latency keyed by another prefix": (
+        # Kept as a plain fact too, the arch predicted from the prior (a user review).
+        register(
+            "new", descriptor={"latency_ms:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 1}
+        ),
+        INVALID,
+        "descriptor 'latency_ms:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|': reference"
+        " latencies are keyed 'latency:' in lower case, then the NB201 arch",
+    ),
+    "register: a reference latency keyed by its arch alone": (
+        register("new", descriptor={"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 1}),
+        INVALID,
+        "descriptor '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|': reference latencies are"
+        " keyed 'latency:' in lower case, then the NB201 arch",
+    ),
     "register: too many descriptor keys": (
         register("new", descriptor={f"k{i}": 1.0 for i in range(1001)}),
         INVALID,
