@@ -431,13 +431,14 @@ class AddResult:
         model_version: the device's model version after this call (it changes with every
             upload that stores something).
         surprising: the archs of this upload whose latency the device's other measurements
-            do not explain, most surprising first (none while the server's model loads).
+            do not explain, most surprising first (none while the server's model loads: a
+            warning then says the upload was not checked).
         surprising_before: the device's archs measured before this upload that the same
             check found: a wrong one drags every prediction, and is named on each upload
             until the arch has 3 measurements (measure it twice more); none on a retry of an
             upload stored before (its ``request_id``).
         warnings: what the model that checked the upload assumed of the device's data, as
-            :attr:`Predictions.warnings`.
+            :attr:`Predictions.warnings`, or that no model could check it.
     """
 
     accepted: int

@@ -58,6 +58,16 @@ Surprises = tuple[
     Sequence[pb.SurprisingMeasurement], Sequence[pb.SurprisingMeasurement], Sequence[str]
 ]
 
+#: AddMeasurements' warning where it could not check an upload for surprising latencies.
+UNCHECKED_WHILE_LOADING = (
+    "this upload was not checked for surprising latencies: the model is still loading (a later"
+    " upload's check also searches the device's earlier measurements)"
+)
+UNCHECKED_AFTER_A_FAULT = (
+    "this upload was not checked for surprising latencies: the check failed (the server's log"
+    " says why)"
+)
+
 STRATEGIES = ("", *ACTIVE_STRATEGIES)  # "" is the active default
 #: Every device is sent in each ListDevices answer, so none may be large: without these, two
 #: 40 MB descriptions made that answer exceed the message limit for every client.
@@ -442,8 +452,9 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
     ) -> Surprises:
         """The uploaded archs whose latency the device's other measurements do not explain,
         and the archs measured before them that the same search found (none while the model
-        is loading: the upload is stored all the same), each logged when ``stored_now``; with
-        the checking models' warnings, once each. A retry of a stored upload is answered its
+        is loading, or where the search failed: the upload is stored all the same, and a
+        warning says it was not checked), each logged when ``stored_now``; with the checking
+        models' warnings, once each. A retry of a stored upload is answered its
         own, not logged again, and none measured before it: it cannot tell them from the archs
         of uploads stored after its batch."""
         in_upload: list[pb.SurprisingMeasurement] = []
@@ -453,10 +464,12 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             try:
                 check = self.registry.surprising(device, group.space, group.archs)
             except NotReadyError:
-                return (), (), ()
+                # An empty list read as "checked, all fine" while a slip dragged every
+                # prediction of the device (a user review).
+                return (), (), (UNCHECKED_WHILE_LOADING,)
             except Exception:  # advisory: the upload is stored, and its answer must say so
                 logger.exception("device %s: the check of its upload failed", device.name)
-                return (), (), ()
+                return (), (), (UNCHECKED_AFTER_A_FAULT,)
             logged = device.name if stored_now else None
             in_upload += _surprise_messages(
                 group.space, check.in_upload, logged, stored_before=False

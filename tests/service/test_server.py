@@ -48,6 +48,50 @@ def test_health_is_not_serving_until_warmed_up_and_after_the_stop(tmp_path: Path
         assert running.health.Check(request, None).status == Status.NOT_SERVING
 
 
+def test_an_upload_while_the_model_loads_is_stored_and_said_unchecked(tmp_path: Path) -> None:
+    """Its empty list of surprising latencies read as "checked, all fine", while a slip among
+    them dragged every prediction of the device (a user review)."""
+    from client.api import LatencyClient
+    from service.servicer import UNCHECKED_WHILE_LOADING
+
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite"))
+    cells = [all_archs()[i] for i in range(5)]
+    try:
+        with LatencyClient(f"127.0.0.1:{running.port}") as latency:
+            latency.register_device("early")
+            loading = latency.add_measurements("early", [(cells[0], 5.0), (cells[1], 5000.0)])
+            assert (loading.accepted, loading.warnings) == (2, (UNCHECKED_WHILE_LOADING,))
+            running.warm_up()
+            ready = latency.add_measurements("early", [(arch, 5.0) for arch in cells[2:]])
+            assert UNCHECKED_WHILE_LOADING not in ready.warnings
+    finally:
+        running.stop(grace=0)
+
+
+def test_an_upload_whose_check_fails_is_stored_and_said_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check is advisory: its fault must neither lose the upload nor pass for a clean
+    check."""
+    from client.api import LatencyClient
+    from service.servicer import UNCHECKED_AFTER_A_FAULT
+
+    def failing(*args: object) -> None:
+        raise RuntimeError("a bug in the check")
+
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite"))
+    running.warm_up()
+    monkeypatch.setattr(running.registry, "surprising", failing)
+    try:
+        with LatencyClient(f"127.0.0.1:{running.port}") as latency:
+            latency.register_device("faulty")
+            result = latency.add_measurements("faulty", [(all_archs()[0], 5.0)])
+        assert (result.accepted, result.warnings) == (1, (UNCHECKED_AFTER_A_FAULT,))
+        assert "device faulty: the check of its upload failed" in caplog.text
+    finally:
+        running.stop(grace=0)
+
+
 def test_stop_closes_an_idle_store(tmp_path: Path) -> None:
     running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite"))
     running.stop(grace=0)
