@@ -502,13 +502,7 @@ def recheck_speed(
     if not archs:
         raise TimingError("no uploaded archs to time again")
     again = measure_archs(archs, search_space, settings, on_measured)
-    check = SpeedCheck(
+    # Not logged when unsteady: the command says so with what it means (it was said twice).
+    return SpeedCheck(
         {a: uploaded_ms[a] for a in archs}, {a: t.median_ms for a, t in again.items()}
     )
-    if not check.steady:
-        logger.warning(
-            "the machine's speed moved by %+.1f%% since the upload (%s timed again)",
-            100 * check.drift,
-            quantity(len(archs), "arch"),
-        )
-    return check

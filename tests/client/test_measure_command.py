@@ -1248,7 +1248,7 @@ def test_the_speed_check_times_uploaded_archs_again_and_measures_the_drift(
 
 
 def test_measure_warns_when_the_machine_slowed_during_the_run(
-    target: str, monkeypatch: pytest.MonkeyPatch
+    target: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     slowing_machine(monkeypatch, 0.02)  # 3 uploaded, 4 held out: re-timed 7 archs later
     args = ["measure", "-d", "drifting", "--suggested", "3", "--holdout", "4", *FAST_FLAGS]
@@ -1258,6 +1258,7 @@ def test_measure_warns_when_the_machine_slowed_during_the_run(
     assert result.exit_code == 0, result.output
     assert "speed check: 3 uploaded archs timed again" in result.stdout
     assert "speed moved by +14.9% since the upload" in " ".join(result.stdout.split())
+    assert "moved by" not in caplog.text  # said once, not also logged (a user review)
     quiet = invoke(target, *args, "--recheck", "0")
     assert quiet.exit_code == 0 and "speed check" not in quiet.stdout
     slowing_machine(monkeypatch, 0.1)
