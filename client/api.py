@@ -61,7 +61,13 @@ from client.errors import (
     write_may_have_been_carried_out,
 )
 from client.grammar import decimal
-from client.measure.networks import FBNET_BLOCKS, FBNET_LAYERS, NB201_SIZE
+from client.measure.networks import (
+    FBNET_BLOCKS,
+    FBNET_LAYERS,
+    NB201_OPS,
+    NB201_SIZE,
+    format_nb201,
+)
 from client.settings import (
     COUNT_MAX,
     DEFAULT_RETRIES,
@@ -620,6 +626,10 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         # A row of a one-column table (csv.reader, fetchall(), a 2-d array of arch strings):
         # its string is the arch. An NB201 cell went as one FBNet block ("expected 22 blocks").
         return to_architecture(items[0], search_space)
+    if _is_nb201_op_list(items):  # went as FBNet blocks: "expected 22 blocks, got 6"
+        raise ClientInputError(
+            f"a list of 6 NB201 ops is no arch: give its cell string, {format_nb201(items)!r}"
+        )
     if items and all(isinstance(item, str) for item in items):
         # A csv.reader row of numbers is a vector, as the same text joined is, not FBNet
         # blocks ("expected 22 blocks, got 4"); any other strings are blocks, one alone too.
@@ -633,6 +643,11 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         raise _nb201_numbers_refused(f"a sequence of {len(items)} number(s)")
     # Non-vector spaces given as numbers (e.g. FBNet block indices): the server parses the list.
     return pb.Architecture(search_space=space, arch=",".join(_block_text(item) for item in items))
+
+
+def _is_nb201_op_list(items: list[Any]) -> bool:
+    """Whether ``items`` are an NB201 cell's 6 edge ops, in the cell string's order."""
+    return len(items) == 6 and all(isinstance(i, str) and i in NB201_OPS for i in items)
 
 
 def _block_text(item: object) -> str:

@@ -281,6 +281,18 @@ def test_a_row_of_one_arch_string_is_that_arch() -> None:
     assert to_architecture(["k3_e1"]).search_space == "fbnet"  # a block name stays a block
 
 
+def test_a_list_of_nb201_ops_is_refused_with_its_cell_string() -> None:
+    """It went as FBNet blocks, and the server answered "expected 22 blocks, got 6" (a user
+    review)."""
+    ops = ["nor_conv_3x3", "none", "skip_connect", "none", "none", "avg_pool_3x3"]
+    cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"
+    with pytest.raises(ClientInputError) as refused:
+        to_architecture(ops)
+    assert str(refused.value) == f"a list of 6 NB201 ops is no arch: give its cell string, {cell!r}"
+    assert to_architecture(cell).arch == cell  # the string it names is the arch meant
+    assert to_architecture(ops[:5] + ["k3_e1"]).search_space == "fbnet"  # not all ops: blocks
+
+
 def test_a_row_of_number_strings_is_a_vector_as_the_same_text_joined_is() -> None:
     """csv.reader rows of a feature file went as FBNet archs: "expected 22 blocks, got 4"."""
     rows = list(csv.reader(io.StringIO("1.5,1.2,1.1,0\n2,3,4,5\n")))
