@@ -892,6 +892,11 @@ def suggest_samples(
 
       client suggest-samples --device phone --candidates fbnet_pool.txt -n 5
     """
+    if candidates is None and space not in (None, Space.nasbench201):
+        # The service's "candidates are required" named no option (a user review).
+        raise typer.BadParameter(
+            f"{space} has no default pool: give one with --candidates FILE", param_hint="--space"
+        )
     pool: list[str] | None = None
     places: list[str] = []
     if candidates is not None:

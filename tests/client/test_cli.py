@@ -1178,6 +1178,11 @@ def test_usage_errors_are_one_line(target: str) -> None:
     assert_one_line_error(run(target, "predict", LIGHT), "--device", code=2)
     assert_one_line_error(run(target, "predict", "-d", "pi4"), "no architectures", code=2)
     assert_one_line_error(run(target, "suggest-samples", "-d", "pi4", "-n", "0"), code=2)
+    for space in ("fbnet", "vector"):  # the service's refusal named no option (a user review)
+        no_pool = run(target, "suggest-samples", "-d", "pi4", "--space", space)
+        assert_one_line_error(
+            no_pool, f"{space} has no default pool: give one with --candidates", code=2
+        )
     assert_one_line_error(run(target, "predict", "-d", "pi4", "--bogus", LIGHT), "--bogus", code=2)
     assert_one_line_error(run(None, "--timeout", "soon", "devices"), "--timeout", code=2)
     assert_one_line_error(run(None, "--bogus"), "client --help", code=2)
