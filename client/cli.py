@@ -129,6 +129,7 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     the connection was not TLS)."""
     from client.errors import (
         LIBRARY_SETTINGS,
+        LIBRARY_TOKEN_HINT,
         ClientInputError,
         DeadlineExceededError,
         LatencyServiceError,
@@ -172,8 +173,9 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
             " gRPC service at that address"
         )
     if isinstance(exc, UnauthenticatedError):
-        # The server's message speaks of metadata; a CLI user needs the option that sends it.
-        exc.message += f"; give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"
+        # A CLI user needs the option that sends it, not the library's argument.
+        options = f"give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"
+        exc.message = exc.message.replace(LIBRARY_TOKEN_HINT, options)
     if isinstance(exc, LatencyServiceError | ClientInputError):
         return str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:

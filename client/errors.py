@@ -149,6 +149,9 @@ class DeadlineExceededError(LatencyServiceError, TimeoutError):
 
 #: The library's names of the settings a DeadlineExceededError's wait came from.
 LIBRARY_SETTINGS = ("timeout_s", "retries")
+#: How an UnauthenticatedError says to send the token: the server's words speak of metadata
+#: (the CLI names its own options in their place).
+LIBRARY_TOKEN_HINT = "give the client the token: token=, $LATENCY_TOKEN_FILE or $LATENCY_TOKEN"
 
 
 def no_answer_within(seconds: float, attempts: int, settings: tuple[str, str]) -> str:
@@ -191,6 +194,8 @@ def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> 
         details == CONCURRENCY_LIMIT_DETAILS or details.startswith(SERVER_BUSY)
     ):
         cls = ServerBusyError
+    if cls is UnauthenticatedError:
+        details += f"; {LIBRARY_TOKEN_HINT}"
     typed = cls(details, code=code.name, method=method, target=target)
     trailers = getattr(error, "trailing_metadata", None)
     typed.nothing_done = callable(trailers) and any(

@@ -1912,8 +1912,13 @@ def test_tls_and_token_against_the_real_server(secure_server: RunningServer) -> 
         assert len(latency.predict("jetson", [LIGHT, HEAVY])) == 2
     with LatencyClient(target, root_certificates=ca.read_bytes(), retries=0) as reader:
         assert "jetson" in {d.name for d in reader.devices()}  # reads need no token
-        with pytest.raises(UnauthenticatedError):
+        with pytest.raises(UnauthenticatedError) as refused:
             reader.register_device("intruder")
+        # The server's words alone spoke of metadata (a user review).
+        assert str(refused.value).endswith(
+            "; give the client the token: token=, $LATENCY_TOKEN_FILE or $LATENCY_TOKEN"
+            " [UNAUTHENTICATED]"
+        )
     with LatencyClient(target, ca_cert=ca, token="wrong-token", retries=0) as wrong:
         with pytest.raises(PermissionDeniedError) as caught:
             wrong.add_measurements("jetson", {LIGHT: 1.0})
