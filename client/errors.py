@@ -151,7 +151,10 @@ class DeadlineExceededError(LatencyServiceError, TimeoutError):
 LIBRARY_SETTINGS = ("timeout_s", "retries")
 #: How an UnauthenticatedError says to send the token: the server's words speak of metadata
 #: (the CLI names its own options in their place).
-LIBRARY_TOKEN_HINT = "give the client the token: token=, $LATENCY_TOKEN_FILE or $LATENCY_TOKEN"
+LIBRARY_TOKEN_HINT = (
+    "give the client the token: token=, or $LATENCY_TOKEN_FILE or $LATENCY_TOKEN read by"
+    " LatencyClient.from_env()"
+)
 
 
 def no_answer_within(seconds: float, attempts: int, settings: tuple[str, str]) -> str:

@@ -1916,8 +1916,8 @@ def test_tls_and_token_against_the_real_server(secure_server: RunningServer) -> 
             reader.register_device("intruder")
         # The server's words alone spoke of metadata (a user review).
         assert str(refused.value).endswith(
-            "; give the client the token: token=, $LATENCY_TOKEN_FILE or $LATENCY_TOKEN"
-            " [UNAUTHENTICATED]"
+            "; give the client the token: token=, or $LATENCY_TOKEN_FILE or $LATENCY_TOKEN read"
+            " by LatencyClient.from_env() [UNAUTHENTICATED]"
         )
     with LatencyClient(target, ca_cert=ca, token="wrong-token", retries=0) as wrong:
         with pytest.raises(PermissionDeniedError) as caught:
