@@ -794,14 +794,17 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
 
 def _misnamed_reference_key(key: str, space: NASBench201Space) -> bool:
     """Whether ``key`` is a reference latency's under another name: in other case
-    ("Latency:..."), or an NB201 arch after another prefix or none ("latency_ms:|...|",
-    "|...|"). Each was kept as a plain fact, the device then predicted as if unmeasured
-    (reviews, 2026-12-06 and 2026-12-07)."""
+    ("Latency:..."), or an NB201 arch alone or after another latency prefix ("|...|",
+    "latency_ms:|...|"). Each was kept as a plain fact, the device then predicted as if
+    unmeasured (reviews, 2026-12-06 and 2026-12-07). Other facts of an arch keep their
+    names (client measure's "measure.reference_ms:|...|")."""
     if key.startswith(REFERENCE_LATENCY_PREFIX):
         return False
     if key[: len(REFERENCE_LATENCY_PREFIX)].casefold() == REFERENCE_LATENCY_PREFIX:
         return True
-    tail = key.rpartition(":")[2]  # arch strings hold no colon
+    head, _, tail = key.rpartition(":")  # arch strings hold no colon
+    if head and not head.casefold().startswith("latency"):
+        return False
     try:
         return tail.startswith("|") and bool(space.canonical(tail))
     except ValueError:

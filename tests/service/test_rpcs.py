@@ -703,6 +703,16 @@ def test_descriptor_conditions_predictions(stub: pb_grpc.LatencyEstimatorStub) -
     assert abs(described.mean_ms - 80.0) < abs(plain.mean_ms - 80.0)
 
 
+def test_other_facts_of_an_arch_keep_their_names_in_a_descriptor(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Only a reference latency under another name is refused ("latency_ms:|...|", "|...|"):
+    client measure records the reference it times against as "measure.reference_ms:|...|"."""
+    key = f"measure.reference_ms:{ARCHS[7]}"
+    device = register(stub, "timed", descriptor={key: 4.0, "cpu.cores": 2.0})
+    assert dict(device.descriptor) == {key: 4.0, "cpu.cores": 2.0}
+
+
 def test_each_prediction_of_a_batch_is_its_archs_own(stub: pb_grpc.LatencyEstimatorStub) -> None:
     archs = [ARCHS[0], ARCHS[4321], ARCHS[15624]]
     batch = stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(a) for a in archs]))
