@@ -1195,6 +1195,11 @@ def test_predictions_compare_by_value() -> None:
     assert made([1.0, 2.0]) != made([1.0, 3.0])
     assert made([1.0, 2.0]) != made([1.0, 2.0], "v-2")
     assert made([1.0]) != made([1.0, 1.0])
+    # Each field on its own: with every array made alike, a comparison of the means alone (or
+    # one that left the service's warnings out) passed the lines above.
+    for name in client.api.PREDICTION_FIELDS:
+        assert made([1.0, 2.0]) != replace(made([1.0, 2.0]), **{name: np.array([1.0, 2.5])}), name
+    assert made([1.0]) != replace(made([1.0]), warnings=("a vector feature taken as 0",))
 
 
 def predictions_of(mean: list[float], version: str = "v-1") -> Predictions:
@@ -2167,3 +2172,27 @@ def test_a_retried_registration_finding_another_description_is_not_its_own(
     with pytest.raises(AlreadyExistsError):
         latency.register_device("desc-board", ["d"], {"memory_gb": 4.0}, "someone else's")
     assert len(sent) == 2
+
+
+def test_a_surprising_upload_s_answer_carries_the_service_s_figures(
+    latency: LatencyClient,
+) -> None:
+    """A latency typed in seconds among milliseconds comes back with the latency the device's
+    other measurements predict, their interval and the p-value, as the service gave them: the
+    CLI's warning prints them ("(p<1e-06)"). Before, no test read the p-value through the
+    client, so an AddResult that lost it (every warning saying "p=1") passed."""
+    from gp.data import load_help_dataset
+    from gp.spaces.nasbench201 import all_archs
+
+    table, archs = load_help_dataset(service_fixtures.DATASET).table("fpga"), all_archs()
+    picks = [int(i) for i in np.random.default_rng(0).choice(len(archs), 12, replace=False)]
+    latency.register_device("fpga-figures")
+    latency.add_measurements("fpga-figures", [(archs[i], float(table[i])) for i in picks[:-1]])
+    slipped, right = archs[picks[-1]], float(table[picks[-1]])
+    added = latency.add_measurements("fpga-figures", [(slipped, right / 1000)])
+    [surprise] = added.surprising
+    assert (surprise.arch, surprise.latency_ms) == (slipped, pytest.approx(right / 1000))
+    assert surprise.lower_ms < surprise.expected_ms < surprise.upper_ms
+    assert surprise.expected_ms == pytest.approx(right, rel=0.3) and surprise.factor > 100
+    assert 0 <= surprise.p_value < 1e-3
+    assert "(p<1e-06)" in surprise.describe()

@@ -666,3 +666,19 @@ def test_a_figure_written_to_stdout_s_file_gets_the_words_on_stderr(
     assert done.returncode == 0, done.stderr
     assert captured.read_bytes().endswith(b"IEND\xaeB`\x82")  # the PNG's last chunk, alone
     assert f"wrote {figure}" in done.stderr and "Spearman" in done.stderr
+
+
+def test_a_calibrated_prediction_s_curve_is_the_diagonal_at_every_level() -> None:
+    """Each level's interval is the 90% one rescaled in log space by normal quantiles: of
+    measurements spread as the log-normal whose 90% interval is given, each level holds its
+    own share. Before, only the curve's 90% point was checked against known values (the panel
+    test compares the curve with itself), so any rescaling with the right 90% point passed."""
+    from scipy import stats
+
+    n = 2_000
+    median = np.full(n, 5.0)
+    # The log-normal's quantiles at the midpoints of n equal slices: none on a level's bound.
+    measured = median * np.exp(0.3 * stats.norm.ppf((np.arange(n) + 0.5) / n))
+    reach = np.exp(0.3 * stats.norm.ppf(0.95))
+    levels, observed = calibration_curve(median, median / reach, median * reach, measured)
+    np.testing.assert_allclose(observed, levels, atol=1 / n)
