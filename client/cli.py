@@ -1230,6 +1230,8 @@ def delete(
 
       client delete --device pi4 --file pi4.csv
     """
+    from client.api import new_request_id
+
     listed, rows = read_deletions(file) if file is not None else ([], [])
     if rows and archs:  # the server's "arch N" and "measurement N" would both name places
         raise typer.BadParameter(
@@ -1251,8 +1253,6 @@ def delete(
                 param_hint="--latency-ms",
             )
         exact, names = [(names[0], latency_ms)], []
-    from client.api import new_request_id
-
     deletion_id = new_request_id() if request_id is None else request_id
     with connect(ctx) as latency, items_named_by_place(places), _file_over_the_limit(file):
         with _interrupted_write_named("DeleteMeasurements", deletion_id):
