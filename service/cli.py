@@ -210,6 +210,12 @@ def _import_help(args: argparse.Namespace) -> int:
         # Read before the store is opened: a mistyped path or a bad table creates no store.
         dataset = read_tables(args.directory, devices)
         with closing(Store(store_path)) as store:
+            # Marked as a first start's import is: a stopped or killed one had left no trace,
+            # and the next start fitted on the tables it got to and took registrations (an
+            # operator's review).
+            marker = import_marker(store_path)
+            earlier = marker.read_text().strip() if marker.exists() else None
+            marker.write_text(_import_named(args.directory, devices))
             try:
                 # SIGTERM (a job's timeout) ended it with exit 143 and no word, a device
                 # registered without its table (a review, 2026-12-06).
@@ -219,35 +225,32 @@ def _import_help(args: argparse.Namespace) -> int:
                     bars = sys.stderr.isatty() and args.log_format != "json"
                     summary = import_tables(dataset, store, progress=bars)
             except KeyboardInterrupt:
-                logging.getLogger("service").error(
-                    "interrupted: the tables imported before are kept, and import-help run"
-                    " again imports the rest"
-                )
+                logging.getLogger("service").error("interrupted: %s", _IMPORT_LEFT_PENDING)
                 return 130
             except StoreError as exc:
                 # Said "cannot start", and "nothing of this request was stored" after whole
                 # tables were (a disk full part way; a review, 2026-12-06).
                 logging.getLogger("service").error(
-                    "import stopped: %s; the tables imported before are kept, and import-help"
-                    " run again imports the rest",
-                    exc,
+                    "import stopped: %s; %s", exc, _IMPORT_LEFT_PENDING
                 )
                 return 2
         # The operator has now said what the store holds: no start finishes another import.
         # Said where it drops the rest of one: its other tables went unimported without a
         # word, and the next start fitted on the few (a review, 2026-12-06).
-        marker = import_marker(store_path)
-        if devices is not None and marker.exists():
+        if devices is not None and earlier is not None:
             logging.getLogger("service").warning(
-                "the store's first import, of %s, had not finished: this import settles it,"
+                "the store's earlier import, of %s, had not finished: this import settles it,"
                 " and its other tables are not imported (import-help without --devices"
                 " imports them)",
-                marker.read_text().strip(),
+                earlier,
             )
         marker.unlink(missing_ok=True)
     except (DatasetError, DeviceExistsError, StoreError) as exc:  # StoreError: at its opening
         # A corrupt store's was "cannot start", as if a server had failed (a review).
         logging.getLogger("service").error("cannot import: %s", exc)
+        return 2
+    except OSError as exc:  # the marker beside the store: its folder read-only, say
+        logging.getLogger("service").error("cannot import: %s: %s", exc.filename, exc.strerror)
         return 2
     # A device an interrupted import left without all its archs was counted nowhere.
     completed = f" {summary.devices_completed} completed," if summary.devices_completed else ""
@@ -264,6 +267,19 @@ def _import_help(args: argparse.Namespace) -> int:
         f"{deleted}"
     )
     return 0
+
+
+#: What an import-help stopped part way leaves, and how to finish it.
+_IMPORT_LEFT_PENDING = (
+    "the tables imported before are kept, and import-help run again imports the rest (until"
+    " then the store is marked as importing: a server started on it takes no registrations)"
+)
+
+
+def _import_named(directory: Path, devices: list[str] | None) -> str:
+    """How the import marker names an import-help run: its dataset, and its tables if named."""
+    tables = f" (tables {', '.join(devices)})" if devices is not None else ""
+    return f"{directory}{tables}\n"
 
 
 def _backup(args: argparse.Namespace) -> int:

@@ -1238,7 +1238,7 @@ def test_import_help_settles_an_interrupted_first_start_import(
     assert main(["import-help", str(root), "--store", str(path), "--devices", "a"]) == 0
     assert not marker.exists()
     # Said: the other tables of the pending import went unimported without a word.
-    assert "had not finished: this import settles it, and its other tables" in caplog.text
+    assert f"import, of {root}, had not finished: this import settles it" in caplog.text
 
 
 TERMINATED_IMPORT = """
@@ -1268,9 +1268,14 @@ def test_import_help_terminated_says_so_and_a_rerun_finishes(tmp_path: Path) -> 
         done.stderr
     )
     assert "Traceback" not in done.stderr
+    # Left marked, as a first start's import is: it had left no trace, and the next start
+    # fitted on the tables it got to and took registrations (an operator's review).
+    marker = tmp_path / "s.sqlite.importing"
+    assert marker.read_text() == f"{root}\n"
     again = run_python(["-m", "service", "import-help", str(root), "--store", str(path)])
     assert again.returncode == 0, again.stderr
     assert "1 completed" in again.stdout
+    assert not marker.exists()
 
 
 def test_import_help_counts_one_device_in_the_singular(
