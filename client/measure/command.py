@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import shlex
 import statistics
 import sys
 from collections.abc import Callable, Iterator
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from client.api import DeviceInfo, LatencyClient, SurprisingMeasurement
     from client.errors import ClientInputError
     from client.measure.errors import MeasureError
-    from client.measure.loop import Evaluation, RoundReport, SpeedCheck
+    from client.measure.loop import RoundReport, SpeedCheck
     from client.measure.timing import Timing, TimingSettings
 
 DEFAULT_SUGGESTED = 10
@@ -616,10 +617,12 @@ def _run(
         else []
     )
     if targets:
-        summary.update(_evaluate(latency, plan, settings, progress, targets, uploaded))
+        summary["evaluation"] = _evaluate(latency, plan, settings, progress, targets)
         # Random held-out archs avoid these; --eval-archs are the user's and may not.
         conditioned = len(set(targets) & (known | set(uploaded)))
         summary["evaluation"]["conditioned"] = conditioned
+        if plan.recheck and uploaded:  # a step of its own: Ctrl-C in it keeps the score above
+            summary["speed_check"] = _recheck_speed(plan, settings, progress, uploaded)
     if plan.repeat:
         summary["repeatability"] = _repeatability(plan.repeat, plan.space, settings, progress)
 
@@ -701,6 +704,11 @@ def _say_interrupted(
         stored.append(
             f"{rounds} ({quantity(len(uploaded), 'arch')}) had been uploaded to {plan.device}"
         )
+    if "evaluation" in summary:  # scored before a later step was cut short (a user review)
+        from client.metrics import scores_line
+
+        evaluation = summary["evaluation"]
+        stored.append(f"held-out {quantity(evaluation['n'], 'arch')}: {scores_line(evaluation)}")
     if not stored:
         return
     typer.echo(f"interrupted: {'; '.join(stored)}", err=True)
@@ -777,34 +785,68 @@ def _evaluate(
     settings: TimingSettings,
     progress: Progress,
     targets: list[str],
-    uploaded: dict[str, list[float]],
 ) -> dict[str, Any]:
-    """Scores the service on ``targets``, then checks whether the machine's speed moved since
-    ``uploaded`` were timed: the summary's "evaluation" and "speed_check"."""
+    """Times ``targets`` and scores the service on them: the summary's "evaluation". The
+    timings are kept before the service is asked (--save-holdout, else a file named where
+    the prediction fails): a server gone by then lost minutes of them (a user review)."""
+    from client.errors import LatencyServiceError
     from client.measure import loop
 
     # A repeated arch is timed once a pass.
     bar = _Bar(progress, "held-out", len(set(targets)), settings.passes)
-    evaluation = loop.evaluate(latency, plan.device, targets, plan.space, settings, bar)
-    if plan.save_holdout is not None:
-        try:
-            _write_csv(plan.save_holdout, evaluation)
-        except OSError as exc:  # a full disk, its folder removed: the scores still follow
-            # Through sys.stderr, which rich stands in for under the bars: click's line was
-            # glued to a bar's (a review, 2026-12-06).
-            print(
-                f"warning: --save-holdout {plan.save_holdout}: {exc.strerror or exc}; the"
-                " held-out timings were not saved",
-                file=sys.stderr,
-            )
-    result: dict[str, Any] = {"evaluation": evaluation.scores.as_dict()}
-    result["evaluation"]["noisy"] = evaluation.noisy
-    if plan.recheck and uploaded:
-        bar = _Bar(progress, "speed check", min(plan.recheck, len(uploaded)), settings.passes)
-        uploaded_ms = {arch: statistics.median(ms) for arch, ms in uploaded.items()}
-        check = loop.recheck_speed(uploaded_ms, plan.recheck, plan.space, settings, bar)
-        result["speed_check"] = _speed_check_dict(check)
-    return result
+    timings = loop.measure_archs(targets, plan.space, settings, bar)
+    saved = _save_holdout(plan.save_holdout, timings)
+    try:
+        evaluation = loop.score_timings(latency, plan.device, timings, plan.space)
+    except LatencyServiceError as exc:
+        exc.add_note(_held_out_kept(plan.device, timings, saved))
+        raise
+    return {**evaluation.scores.as_dict(), "noisy": evaluation.noisy}
+
+
+def _save_holdout(path: Path | None, timings: dict[str, Timing]) -> str | None:
+    """Writes the held-out ``timings`` to ``path`` (--save-holdout); the path written, or None
+    where none is given or it cannot be written (warned of: the scores still follow)."""
+    if path is None:
+        return None
+    try:
+        _write_csv(path, timings)
+    except OSError as exc:  # a full disk, its folder removed
+        # Through sys.stderr, which rich stands in for under the bars: click's line was
+        # glued to a bar's (a review, 2026-12-06).
+        print(
+            f"warning: --save-holdout {path}: {exc.strerror or exc}; the held-out timings were"
+            " not saved",
+            file=sys.stderr,
+        )
+        return None
+    return str(path)
+
+
+def _held_out_kept(device: str, timings: dict[str, Timing], saved: str | None) -> str:
+    """Where the held-out ``timings`` are kept (``saved``, else a new file), and the command
+    that scores them once the service answers."""
+    from client.measure import loop
+
+    if saved is None:
+        saved = loop.save_timings([(a, t.median_ms) for a, t in timings.items()], "holdout-")
+    if saved is None:
+        return "the held-out timings could not be saved"
+    command = shlex.join(["client", "report", "--device", device, "--measured", saved])
+    return f"the held-out timings are saved in {saved}: {command} scores them"
+
+
+def _recheck_speed(
+    plan: _Plan, settings: TimingSettings, progress: Progress, uploaded: dict[str, list[float]]
+) -> dict[str, Any]:
+    """Whether the machine's speed moved since ``uploaded`` were timed: the summary's
+    "speed_check"."""
+    from client.measure import loop
+
+    bar = _Bar(progress, "speed check", min(plan.recheck, len(uploaded)), settings.passes)
+    uploaded_ms = {arch: statistics.median(ms) for arch, ms in uploaded.items()}
+    check = loop.recheck_speed(uploaded_ms, plan.recheck, plan.space, settings, bar)
+    return _speed_check_dict(check)
 
 
 @contextmanager
@@ -885,12 +927,12 @@ def _repeatability(
     }
 
 
-def _write_csv(path: Path, evaluation: Evaluation) -> None:
+def _write_csv(path: Path, timings: dict[str, Timing]) -> None:
     """The held-out timings as CSV, whole or not at all (an interrupted write left a part)."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(HOLDOUT_COLUMNS)
-    for arch, timing in evaluation.timings.items():
+    for arch, timing in timings.items():
         writer.writerow([arch, repr(timing.median_ms), f"{timing.spread:.4f}"])
     write_atomically(path, text.getvalue())
 

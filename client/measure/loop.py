@@ -304,7 +304,7 @@ def _saved_hint(
     ``request_id`` where one is given (a repeat of a stored upload stores nothing more), or
     each part of at most ``row_limit`` rows, where the server takes no more in one request."""
     carried = quantity(len(pairs), "measurement")
-    saved = _save_timings(pairs)
+    saved = save_timings(pairs)
     if saved is None:
         return f"the timings it carried ({carried}) could not be saved"
     command = ["client", "add", "--device", device, "--file"]
@@ -320,16 +320,16 @@ def _saved_hint(
     )
 
 
-def _save_timings(pairs: list[tuple[str, float]]) -> str | None:
-    """Writes ``pairs`` as CSV (arch,latency_ms) to a new file in the working folder, else in
-    the temporary one; its path, or None where neither takes it."""
+def save_timings(pairs: list[tuple[str, float]], prefix: str = "measured-") -> str | None:
+    """Writes ``pairs`` as CSV (arch,latency_ms) to a new file ``prefix*.csv`` in the working
+    folder, else in the temporary one; its path, or None where neither takes it."""
     from client.cli import write_measurements
 
     text = io.StringIO()
     write_measurements(text, pairs)
     for folder in (".", None):
         try:
-            handle, path = tempfile.mkstemp(prefix="measured-", suffix=".csv", dir=folder)
+            handle, path = tempfile.mkstemp(prefix=prefix, suffix=".csv", dir=folder)
             with os.fdopen(handle, "w") as file:
                 file.write(text.getvalue())
             return path
@@ -440,18 +440,12 @@ def holdout_archs(
     return random_archs(count, search_space, seed, set(exclude or ()) | set(HELP_REFERENCE_ARCHS))
 
 
-def evaluate(
-    client: LatencyClient,
-    device: str,
-    archs: Sequence[str],
-    search_space: str,
-    settings: TimingSettings,
-    on_measured: OnMeasured | None = None,
+def score_timings(
+    client: LatencyClient, device: str, timings: dict[str, Timing], search_space: str
 ) -> Evaluation:
-    """Times ``archs`` (not uploaded), predicts them and scores the prediction."""
+    """Predicts the archs of ``timings`` (timed, not uploaded) and scores the prediction."""
     import numpy as np
 
-    timings = measure_archs(archs, search_space, settings, on_measured)
     names = list(timings)
     predicted = client.predict(device, names, search_space=search_space)
     measured = np.array([timings[a].median_ms for a in names])

@@ -325,7 +325,8 @@ def test_loop_evaluation_scores_out_of_sample_archs(latency: LatencyClient) -> N
     assert report.result.accepted == 2
     held_out = loop.holdout_archs(4, exclude=set(picks))
     assert not set(held_out) & (set(picks) | set(HELP_REFERENCE_ARCHS))
-    evaluation = loop.evaluate(latency, "fresh", held_out, "nasbench201", TINY)
+    timings = loop.measure_archs(held_out, "nasbench201", TINY)
+    evaluation = loop.score_timings(latency, "fresh", timings, "nasbench201")
     assert evaluation.scores.n == 4
     assert all(t.median_ms > 0 for t in evaluation.timings.values())
 
@@ -1070,8 +1071,50 @@ def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "evaluate", interrupted)
+    monkeypatch.setattr(loop, "score_timings", interrupted)
     assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
+
+
+def test_a_run_interrupted_in_the_speed_check_keeps_the_held_out_score(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The score, computed from minutes of timing, was printed only with the summary, and
+    Ctrl-C in the short speed check after it threw it away (a user review)."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "recheck_speed", interrupted)
+    said = assert_interrupted_after_one_round(target, "stopped-checking", "--holdout", "3")
+    assert "had been uploaded to stopped-checking; held-out 3 archs: Spearman" in said
+
+
+@pytest.mark.parametrize("save", [False, True])
+def test_held_out_timings_are_kept_when_the_service_fails_to_predict_them(
+    save: bool, target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A server gone during the held-out set lost every timing of it, --save-holdout's too:
+    it was written with the scores (a user review)."""
+
+    def gone(*args, **kwargs):
+        raise UnavailableError("Connection refused", target=target)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(loop, "score_timings", gone)
+    saved = tmp_path / "held.csv"
+    options = ["--holdout", "3", *(["--save-holdout", str(saved)] if save else [])]
+    with LatencyClient(target) as latency:
+        latency.register_device("gone-early")
+    result = invoke(target, "measure", "-d", "gone-early", "-n", "2", *options, *FAST_FLAGS)
+    assert result.exit_code == 1, result.output
+    kept = saved if save else next(tmp_path.glob("holdout-*.csv"))
+    assert result.stderr.splitlines()[-1].endswith(
+        f"; the held-out timings are saved in {kept}: client report --device gone-early"
+        f" --measured {kept} scores them"
+    )
+    assert len(kept.read_text().splitlines()) == 1 + 3  # a header and each arch
+    report = invoke(target, "report", "-d", "gone-early", "--measured", str(kept), "--json")
+    assert report.exit_code == 0 and json.loads(report.stdout)["n"] == 3, report.output
 
 
 def stop_in_the_second_round(
@@ -1477,19 +1520,16 @@ def test_each_re_timing_of_a_surprising_arch_is_the_quickest_of_the_passes(
     assert uploads == [[("a", 10.0), ("a", 11.0)]]
 
 
-def test_the_held_out_evaluation_scores_the_predicted_median_not_the_mean(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_held_out_evaluation_scores_the_predicted_median_not_the_mean() -> None:
     """The service's log-normal median is the point estimate the report scores too."""
     measured = {"a": 1.0, "b": 2.0, "c": 4.0}
     timings = {a: Timing(ms, ms, ms, (ms,)) for a, ms in measured.items()}
-    monkeypatch.setattr(loop, "measure_archs", lambda *args, **kwargs: timings)
     median = np.array(list(measured.values()))
     predicted = SimpleNamespace(
         median_ms=median, mean_ms=1.5 * median, lower_ms=median / 2, upper_ms=median * 2
     )
     service = SimpleNamespace(predict=lambda *args, **kwargs: predicted)
-    evaluation = loop.evaluate(service, "dev", list(measured), "nasbench201", TINY)  # type: ignore[arg-type]
+    evaluation = loop.score_timings(service, "dev", timings, "nasbench201")  # type: ignore[arg-type]
     assert evaluation.scores.acc10 == 1.0 and evaluation.scores.bias == pytest.approx(0.0)
 
 
