@@ -727,7 +727,7 @@ def _check_device(
     (None if it was not yet) and the settings, with the reference it was registered with
     unless --reference names one."""
     from client.errors import NotFoundError
-    from client.measure.loop import check_settings, registered_reference
+    from client.measure.loop import check_settings, registered_reference, unchecked_settings
 
     device: DeviceInfo | None = None
     try:
@@ -742,6 +742,8 @@ def _check_device(
         settings = replace(settings, reference=registered_reference(device))
     if device is not None:
         check_settings(device, settings)
+        if problem := unchecked_settings(device, settings):
+            typer.echo(f"warning: {problem}", err=True)
     _check_write_access(latency, plan)
     return device, settings
 

@@ -183,6 +183,20 @@ def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:
         )
 
 
+def unchecked_settings(device: DeviceInfo, settings: TimingSettings) -> str | None:
+    """Why :func:`check_settings` cannot check ``device`` (one with measurements whose
+    descriptor records no timing settings: registered by hand, 'client register'), or None.
+    A batch of 8 then joined a device measured at batch 1 without a word (a user review)."""
+    if not device.measurement_count or set(settings_facts(settings)) & set(device.descriptor):
+        return None
+    return (
+        f"device {device.name!r} records no timing settings (it was not registered by"
+        " 'client measure --register'): its measurements cannot be checked to be taken with"
+        " these; measure it with the same options every time, or register a device for this"
+        " machine (--device NEW_NAME --register)"
+    )
+
+
 def with_recorded_reference(device: DeviceInfo, settings: TimingSettings) -> TimingSettings:
     """``settings`` scaled by the reference latency recorded when ``device`` was registered,
     so that every session's uploads share one scale. A device registered before it was

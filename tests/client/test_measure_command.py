@@ -1075,6 +1075,30 @@ def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
     assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
 
 
+def test_a_device_registered_by_hand_is_warned_of_as_unchecked_once_it_has_measurements(
+    target: str, tmp_path: Path
+) -> None:
+    """Its descriptor records no timing settings: a batch of 8 joined its batch-1 latencies
+    without a word (a user review)."""
+    with LatencyClient(target) as latency:
+        latency.register_device("by-hand")
+    listed = tmp_path / "archs.txt"
+    listed.write_text(f"{SKIP}\n")
+    args = ["measure", "-d", "by-hand", "--archs", str(listed), *FAST_FLAGS]
+    first = invoke(target, *args)
+    assert first.exit_code == 0 and "records no timing settings" not in first.stderr
+    second = invoke(target, *args, "--batch-size", "2")
+    assert second.exit_code == 0, second.output
+    assert second.stderr.startswith(
+        "warning: device 'by-hand' records no timing settings (it was not registered by 'client"
+        " measure --register'): its measurements cannot be checked to be taken with these"
+    )
+    registered = ["measure", "-d", "by-measure", "--register", "--archs", str(listed)]
+    assert invoke(target, *registered, *FAST_FLAGS).exit_code == 0
+    again = invoke(target, *registered[:3], *registered[4:], *FAST_FLAGS)
+    assert again.exit_code == 0 and "records no timing settings" not in again.stderr
+
+
 def test_a_run_interrupted_in_the_speed_check_keeps_the_held_out_score(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
