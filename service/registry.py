@@ -58,7 +58,7 @@ from service.errors import (
 from service.outputs import link_target, remove_abandoned_temporaries, write_atomically
 from service.store import DeviceRecord, Store
 from service.waiting import Ended, holding, never
-from service.wording import quantity
+from service.wording import PRIOR_GUESSES, quantity
 
 if TYPE_CHECKING:
     import torch
@@ -222,8 +222,8 @@ def _prior_guess_warning(
     if space.name != "vector":
         how += f" or client measure --space {space.name}"
     return (
-        f"no {space.name} measurements: these are the prior's guesses, not this device's"
-        f" latencies (see the sd); measure a few on it first ({how})",
+        f"no {space.name} {PRIOR_GUESSES}, not this device's latencies (see the sd);"
+        f" measure a few on it first ({how})",
     )
 
 

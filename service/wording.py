@@ -11,6 +11,9 @@ from __future__ import annotations
 #: What the server's log line and the client's warning of a surprising latency measured before
 #: the upload that found it start with.
 MEASURED_BEFORE = "measured before this upload, "
+#: The heart of the warning that a device's predictions in a space are the prior's guesses
+#: ("no fbnet measurements: these are ..."), which client measure leaves unsaid.
+PRIOR_GUESSES = "measurements: these are the prior's guesses"
 
 #: What the message of a call the server turned away for being busy starts with (status
 #: RESOURCE_EXHAUSTED): nothing was done, and the client retries it after a pause, as it does

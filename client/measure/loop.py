@@ -16,7 +16,8 @@ import os
 import shlex
 import statistics
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from client.api import AddResult, DeviceInfo, LatencyClient, new_request_id, request_limit
@@ -45,7 +46,7 @@ from client.measure.timing import (
     time_archs,
 )
 from client.metrics import Scores, score
-from service.wording import quantity
+from service.wording import PRIOR_GUESSES, quantity
 
 logger = logging.getLogger(__name__)
 
@@ -352,6 +353,27 @@ def save_timings(pairs: list[tuple[str, float]], prefix: str = "measured-") -> s
     return None
 
 
+class _PriorGuesses(logging.Filter):
+    """The service's warning that a device's predictions in a space are the prior's guesses,
+    which ends "measure a few on it first (... or client measure --space S)": said to a user
+    running that very command, about to measure them (a user review)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return PRIOR_GUESSES not in record.getMessage()
+
+
+@contextmanager
+def _prior_guesses_unsaid() -> Iterator[None]:
+    """The client library's log, without :class:`_PriorGuesses`'s warning, while it lasts."""
+    said = logging.getLogger("client.api")
+    unsaid = _PriorGuesses()
+    said.addFilter(unsaid)
+    try:
+        yield
+    finally:
+        said.removeFilter(unsaid)
+
+
 def suggest(
     client: LatencyClient,
     device: str,
@@ -369,14 +391,15 @@ def suggest(
         candidates = random_archs(DEFAULT_FBNET_POOL, FBNET, seed=seed, exclude=measured)
 
     def picked() -> list[str]:
-        return client.suggest(
-            device,
-            count,
-            candidates=candidates,
-            strategy=strategy,
-            search_space=search_space,
-            seed=seed,
-        ).archs
+        with _prior_guesses_unsaid():
+            return client.suggest(
+                device,
+                count,
+                candidates=candidates,
+                strategy=strategy,
+                search_space=search_space,
+                seed=seed,
+            ).archs
 
     try:
         return picked()
