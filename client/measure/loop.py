@@ -149,6 +149,12 @@ def register(
     except AlreadyExistsError:
         logger.warning("device %r is already registered; keeping its descriptor", device)
         return None
+    except LatencyServiceError as exc:  # the server gone, say: one line said nothing of it
+        exc.add_note(
+            f"the registration of {device} failed: where 'client devices' does not list it, a"
+            " rerun with --register times its reference archs again"
+        )
+        raise
 
 
 def check_settings(device: DeviceInfo, settings: TimingSettings) -> None:

@@ -1170,6 +1170,25 @@ def assert_interrupted_after_one_round(target: str, device: str, *options: str) 
     return " ".join(result.output.split())
 
 
+def test_a_registration_that_fails_after_the_reference_timings_says_what_to_rerun(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server gone once the reference archs were timed: one 'unavailable' line said
+    nothing of the device (a user review)."""
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise UnavailableError("Connection refused", target=target)
+
+    monkeypatch.setattr(loop, "hardware_descriptor", lambda *args, **kwargs: {})
+    monkeypatch.setattr(LatencyClient, "register_device", gone)
+    result = invoke(target, "measure", "-d", "never-there", "--register", "-n", "1", *FAST_FLAGS)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1].endswith(
+        "; the registration of never-there failed: where 'client devices' does not list it, a"
+        " rerun with --register times its reference archs again"
+    )
+
+
 def test_a_run_interrupted_after_registering_says_the_device_stays_registered(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
