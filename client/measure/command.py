@@ -609,6 +609,8 @@ def _run(
     scored = plan.holdout or plan.eval_archs
     known = loop.conditioned_archs(latency, device, plan.space) if scored and device else set()
     _check_holdout_room(plan, known)
+    if existing is not None and (problem := loop.unchecked_settings(existing, settings)):
+        typer.echo(f"warning: {problem}", err=True)  # once every check has passed
     _measure_rounds(latency, plan, settings, progress, summary["rounds"], uploaded, existing)
     # Held-out archs avoid everything the device has measured, so the score is out of sample.
     targets = plan.eval_archs or (
@@ -727,7 +729,7 @@ def _check_device(
     (None if it was not yet) and the settings, with the reference it was registered with
     unless --reference names one."""
     from client.errors import NotFoundError
-    from client.measure.loop import check_settings, registered_reference, unchecked_settings
+    from client.measure.loop import check_settings, registered_reference
 
     device: DeviceInfo | None = None
     try:
@@ -742,8 +744,6 @@ def _check_device(
         settings = replace(settings, reference=registered_reference(device))
     if device is not None:
         check_settings(device, settings)
-        if problem := unchecked_settings(device, settings):
-            typer.echo(f"warning: {problem}", err=True)
     _check_write_access(latency, plan)
     return device, settings
 
@@ -959,11 +959,17 @@ def _print_reference(console: Console, settings: dict[str, Any]) -> None:
     """The reference every timing was paired with: by default no option names it."""
     from rich.text import Text
 
-    if settings["reference"] is None:
+    from client.measure.networks import canonical_arch, space_of_arch
+
+    reference = settings["reference"]
+    if reference is None:
         return
     recorded = settings["reference_ms"]
     scale = f" ({recorded:.3f} ms, as recorded at registration)" if recorded else ""
-    console.print(Text(f"timed against the reference {settings['reference']}{scale}"))
+    # By block name, as its errors and the option give it: a recorded FBNet reference is
+    # block indices (a user review).
+    named = canonical_arch(reference, space_of_arch(reference))
+    console.print(Text(f"timed against the reference {named}{scale}"))
 
 
 def _print_measured(console: Console, summary: dict[str, Any]) -> None:

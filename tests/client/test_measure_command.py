@@ -797,6 +797,24 @@ def test_a_new_device_is_timed_against_the_default_reference_and_keeps_it(
     assert "these settings give no --reference" in alone.output
 
 
+def test_an_fbnet_reference_given_by_block_indices_is_named_by_its_blocks(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Later sessions printed the recorded indices ("6,1,1,7,0,..."), where its errors and
+    the option name the blocks (a user review)."""
+    archs = tmp_path / "archs.txt"
+    archs.write_text(CONV3 + "\n")
+    indices = ",".join(["6"] + ["0"] * 21)
+    blocks = ",".join(["k5_e3"] + ["k3_e1"] * 21)
+    reference_timed_at(monkeypatch, 4.0)
+    args = ["measure", "-d", "fb-referenced", "--archs", str(archs), *FAST_FLAGS]
+    first = invoke(target, *args, "--register", "--reference", indices)
+    assert first.exit_code == 0, first.output
+    second = invoke(target, *args)
+    assert second.exit_code == 0, second.output
+    assert f"timed against the reference {blocks} (4.000 ms" in second.stdout
+
+
 def test_a_repeatability_check_of_no_device_says_it_was_paired(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
