@@ -15,7 +15,6 @@ import errno
 import logging
 import os
 import sqlite3
-import stat
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from service.outputs import (
     is_log_stream,
     link_target,
     output_path_problem,
+    owner_writable_like,
     remove_abandoned_temporaries,
     replacing_atomically,
 )
@@ -152,8 +152,7 @@ def _create_like(path: Path, store: Path) -> None:
     """Makes the empty file ``path`` with the store's permissions (and its owner's write, which
     the copy and a restored store need): a store only its owner could read was backed up
     readable by everyone."""
-    mode = stat.S_IMODE(store.stat().st_mode) | stat.S_IWUSR | stat.S_IRUSR
-    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, owner_writable_like(store)))
 
 
 def _copy(store: Path, target: Path) -> None:

@@ -139,21 +139,30 @@ def _copy_into(source: Path, target: Path) -> None:
                 view = view[os.write(stream.fileno(), view) :]
 
 
-def write_atomically(path: Path, content: str | bytes) -> None:
+def write_atomically(path: Path, content: str | bytes, mode: int | None = None) -> None:
     """Writes ``content`` to ``path`` through a temporary file beside it: a failure (a full
-    disk, Ctrl-C) leaves no half-written file. A file it replaces keeps its permissions; a
-    device or pipe is written into."""
+    disk, Ctrl-C) leaves no half-written file. The file gets ``mode`` where given; else one
+    it replaces keeps its permissions. A device or pipe is written into."""
     with replacing_atomically(path) as tmp:
         if isinstance(content, bytes):
             tmp.write_bytes(content)
         else:
             tmp.write_text(content)
+        if mode is not None:
+            tmp.chmod(mode)
         # The new file had the umask's: a hold-out CSV its owner had made private was
         # readable by all once rewritten (a review, 2026-12-06). Not a stream's (/dev/null's
         # 0666), whose bytes it holds in the temporary folder until they are copied.
-        if not _is_stream(path):
+        elif not _is_stream(path):
             with suppress(FileNotFoundError):
                 tmp.chmod(stat.S_IMODE(path.stat().st_mode))
+
+
+def owner_writable_like(path: Path) -> int:
+    """``path``'s permissions, with its owner's read and write: of a file that holds what
+    ``path`` does (a store's backup, its model cache), which only those who may read ``path``
+    may read, and its owner rewrites."""
+    return stat.S_IMODE(path.stat().st_mode) | stat.S_IRUSR | stat.S_IWUSR
 
 
 @contextmanager

@@ -55,7 +55,12 @@ from service.errors import (
     InvalidRequestError,
     NotReadyError,
 )
-from service.outputs import link_target, remove_abandoned_temporaries, write_atomically
+from service.outputs import (
+    link_target,
+    owner_writable_like,
+    remove_abandoned_temporaries,
+    write_atomically,
+)
 from service.store import DeviceRecord, Store
 from service.waiting import Ended, holding, never
 from service.wording import PRIOR_GUESSES, quantity
@@ -396,9 +401,14 @@ class Registry:
         start, not this start's fit. Whatever order two starts' writes land in, a key file
         beside another fit's model costs a refit, as the key in the model then differs."""
         try:
-            write_atomically(self.model_path, estimator.to_bytes())
-            write_atomically(self._inputs_path, json.dumps(self._key_payload, sort_keys=True))
-            write_atomically(self._key_path, self.fit_hash)
+            # The store's permissions: the fit holds its sources' names and per-arch
+            # deviations, and came out readable by all beside a private store (an operator's
+            # review).
+            mode = owner_writable_like(self.store.path)
+            write_atomically(self.model_path, estimator.to_bytes(), mode)
+            payload = json.dumps(self._key_payload, sort_keys=True)
+            write_atomically(self._inputs_path, payload, mode)
+            write_atomically(self._key_path, self.fit_hash, mode)
         except Exception as exc:  # OSError from a write, or whatever serialising the state raises
             logger.warning(
                 "cannot write the model cache %s (%s): serving this fit, but the next start refits",

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -382,6 +383,18 @@ def test_the_conditioning_subsample_does_not_depend_on_the_upload_order(
     store.close()
 
 
+def test_the_model_cache_takes_the_stores_permissions(store_path: Path, tmp_path: Path) -> None:
+    """It came out with the umask's, readable by all beside a store only its owner may read,
+    though the fit holds the sources' names and per-arch deviations (an operator's review)."""
+    store_path.chmod(0o640)
+    store = Store(store_path)
+    model = tmp_path / "model.pt"
+    Registry(store, fit_settings(), model_path=model).start()
+    store.close()
+    for path in (model, Path(f"{model}.inputs.json"), Path(f"{model}.key")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
+
+
 def test_a_model_cache_that_cannot_be_written_does_not_stop_the_start(
     store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -552,10 +565,10 @@ def test_a_cache_whose_key_was_not_written_is_not_loaded_as_the_fit_before_it(
 
     write = registry_module.write_atomically
 
-    def disk_full_after_the_model(path: Path, content: str | bytes) -> None:
+    def disk_full_after_the_model(path: Path, content: str | bytes, mode: int) -> None:
         if not path.name.endswith(".model.pt"):
             raise OSError(28, "No space left on device")
-        write(path, content)
+        write(path, content, mode)
 
     monkeypatch.setattr(registry_module, "write_atomically", disk_full_after_the_model)
     Registry(store, other).start()  # refits, writes the model file, then fails
@@ -576,8 +589,8 @@ def test_starts_with_other_settings_writing_the_cache_at_once_leave_no_key_besid
     write = registry_module.write_atomically
     interleaved = []
 
-    def write_then_another_start(path: Path, content: str | bytes) -> None:
-        write(path, content)
+    def write_then_another_start(path: Path, content: str | bytes, mode: int) -> None:
+        write(path, content, mode)
         if not interleaved:  # A's model is written: B's whole start runs before A's key
             assert path.name.endswith(".model.pt")
             interleaved.append(True)
