@@ -60,14 +60,23 @@ def _read_token_file(path: Path) -> str:
     where = f"{token_file_named(path)} (--token-file/{ENV_TOKEN_FILE})"
     try:
         text = path.read_text(encoding="utf-8").strip()
-        mode = path.stat().st_mode
     except UnicodeDecodeError:  # its message quoted a byte of the token and where it lies
         raise ConfigError(f"{where} is not text") from None
     except OSError as exc:  # its own message repeats the path
         raise ConfigError(f"cannot read {where}: {exc.strerror}") from None
-    if mode & 0o077:
-        logger.warning("token file %s is readable by other users (chmod 600 it)", path)
+    warn_if_readable_by_others(path, "token file")
     return text
+
+
+def warn_if_readable_by_others(path: Path, what: str) -> None:
+    """Warns where the secret ``path`` (``what``: "token file", "TLS key") is readable by
+    users other than its owner."""
+    try:
+        shared = path.stat().st_mode & 0o077
+    except OSError:  # read just now: gone since, and its reader says so
+        return
+    if shared:
+        logger.warning("%s %s is readable by other users (chmod 600 it)", what, path)
 
 
 def bearer_token(metadata: Any) -> str | None:

@@ -40,7 +40,7 @@ from service import DISTRIBUTION, installed_version
 from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.addresses import SOCKET_SCHEMES, split_address
-from service.auth import TokenAuthInterceptor, load_token
+from service.auth import TokenAuthInterceptor, load_token, warn_if_readable_by_others
 from service.certificates import (
     PEM_CERTIFICATE,
     PEM_PRIVATE_KEY,
@@ -372,6 +372,8 @@ def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
             raise ConfigError(f"{unusable}: {problem}")
         if soon := expiry_warning(config.tls_cert):
             logger.warning("TLS certificate %s", soon)
+        # As of a token file: a key others can read lets them pose as this server.
+        warn_if_readable_by_others(config.tls_key, "TLS key")
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"{unusable}: {exc}") from None
     return grpc.ssl_server_credentials([(key, cert)])

@@ -185,6 +185,24 @@ def test_a_certificate_expiring_within_two_weeks_is_warned_of(tls_files: TlsFile
     assert certificates.expiry_warning(tls_files.cert, now=ends + 1) is None  # refused instead
 
 
+@pytest.mark.parametrize(("mode", "warned"), [(0o600, False), (0o640, True), (0o644, True)])
+def test_a_tls_key_others_can_read_is_warned_about(
+    mode: int, warned: bool, tls_files: TlsFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a token file is: a key others can read lets them pose as the server, and nothing said
+    so (an operator's review)."""
+    from service.server import _server_credentials
+
+    key = tmp_path / "server.key"
+    key.write_bytes(tls_files.key.read_bytes())
+    key.chmod(mode)
+    config = ServiceConfig(store_path=tmp_path / "s.sqlite", tls_cert=tls_files.cert, tls_key=key)
+    with caplog.at_level(logging.WARNING, logger="service.auth"):
+        assert _server_credentials(config) is not None
+    said = f"TLS key {key} is readable by other users (chmod 600 it)"
+    assert (said in caplog.text) is warned
+
+
 def test_an_expired_server_certificate_is_refused_at_start_up(
     tls_files: TlsFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
