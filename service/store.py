@@ -351,7 +351,8 @@ class Store:
             self._moved_reported = False
             # SQLite keeps the log beside the file it opened: a link's target, not the link.
             self._log = Path(f"{link_target(self.path)}-wal")
-            self._open(check=existed)
+            with _blaming_a_log_left(journal):
+                self._open(check=existed)
             self._reader = self._connect()
             undo.callback(self._reader.close)
             # The read connection never writes, so it never takes (or waits for) the write lock.
@@ -949,6 +950,22 @@ def _insert_batch(
         " measurement_count = measurement_count + ? WHERE id = ?",
         (len(rows), device_id),
     )
+
+
+@contextmanager
+def _blaming_a_log_left(journal: Path | None) -> Iterator[None]:
+    """Names the write-ahead log ``journal`` that was beside the store at its opening where
+    the store is found corrupt: a backup put in place beside the old store's log met that
+    log, and the advice to restore a backup was the step just taken (an operator's review)."""
+    try:
+        yield
+    except StoreCorruptError as exc:
+        if journal is not None:
+            exc.args = (
+                f"{exc}; {journal} was beside it: where a backup was put in place, move the"
+                " -wal and -shm beside it away and copy the backup again",
+            )
+        raise
 
 
 def quick_check(db: sqlite3.Connection, path: Path) -> None:

@@ -99,6 +99,21 @@ def test_damaged_store_is_refused_by_name_and_left_alone(case: str, healthy: Pat
     assert healthy.read_bytes() == before  # never repaired or recreated over
 
 
+def test_a_corrupt_store_found_beside_a_log_names_the_log(healthy: Path) -> None:
+    """A backup put in place beside the old store's -wal meets that log; the advice to restore
+    a backup was the step just taken, and said nothing of the log (an operator's review)."""
+    damage, _ = DAMAGE["page overwritten"]
+    damage(healthy)
+    log = Path(f"{healthy}-wal")
+    log.write_bytes(b"left by the store the backup replaced")
+    with pytest.raises(StoreCorruptError) as info:
+        Store(healthy)
+    assert str(info.value).endswith(
+        f"; {log} was beside it: where a backup was put in place, move the -wal and -shm"
+        " beside it away and copy the backup again"
+    )
+
+
 def test_a_store_path_that_is_no_file_is_refused_by_name(tmp_path: Path) -> None:
     """A directory failed with "cannot read store X: [Errno 21] Is a directory: 'X'", and a
     named pipe blocked the start for ever (no writer ever came)."""
