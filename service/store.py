@@ -331,6 +331,7 @@ class Store:
     def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
+        self._opened = False  # a full disk met while opening is no write of the caller's
         # The journal first: another process making the store links the file before SQLite
         # makes its -wal, so a -wal seen before a missing file is no live store's.
         journal = journal_left(self.path)
@@ -358,6 +359,7 @@ class Store:
             # The read connection never writes, so it never takes (or waits for) the write lock.
             self._reader.execute("PRAGMA query_only=ON")
             undo.pop_all()
+        self._opened = True
 
     def _create(self) -> bool:
         """Makes a new store whole under another name, then links it into place: a process
@@ -512,6 +514,10 @@ class Store:
                 raise StoreFullError(
                     f"store {self.path}: its disk is full, and the write that found it stored"
                     " nothing; free space and try again"
+                    if self._opened
+                    # "The write" was none the caller had asked for (an operator's review).
+                    else f"cannot open store {self.path}: its disk is full (SQLite writes its"
+                    " -wal and -shm beside it); free space and start again"
                 ) from exc
             if code == sqlite3.SQLITE_IOERR:
                 # Raw, it was INTERNAL "internal error: OperationalError", a traceback logged.

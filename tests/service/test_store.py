@@ -252,7 +252,7 @@ def test_a_full_disk_is_named_so_through_a_link_to_the_store(tmp_path: Path) -> 
         argv, [*mount_namespace(SMALL_DISKS, disks), str(disks)], {"DISK_KIB": "256"}
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"store {link}: its disk is full"), result.stdout
+    assert result.stdout.startswith(f"cannot open store {link}: its disk is full"), result.stdout
 
 
 OPEN_STORE = """
@@ -443,6 +443,27 @@ def test_an_io_error_on_a_disk_without_space_is_a_full_disk(
     with files_capped_at(log_size + 8192), pytest.raises(StoreFullError, match="disk is full"):
         store.add_measurements(device.id, rows)
     assert store.get(device.id).version == 0
+
+
+def test_a_full_disk_met_while_opening_the_store_is_no_write_of_the_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "the write that found it stored nothing; ... try again" at a start that had
+    asked for no write (an operator's review)."""
+    import collections
+
+    from service import store as store_module
+
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(store_module.shutil, "disk_usage", lambda path: usage(10, 10, 0))
+    with files_capped_at(0), pytest.raises(StoreFullError) as full:
+        Store(path)
+    assert str(full.value) == (
+        f"cannot open store {path}: its disk is full (SQLite writes its -wal and -shm beside"
+        " it); free space and start again"
+    )
 
 
 def test_an_empty_batch_stores_nothing_and_keeps_the_version(store: Store) -> None:
