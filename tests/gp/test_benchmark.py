@@ -714,3 +714,31 @@ def test_the_help_query_score_leaves_out_the_measured_archs() -> None:
     assert score == pytest.approx(1.0)
     assert benchmark.help_query_spearman(prediction, truth, query, np.array([15])) < 0.9
     assert math.isnan(benchmark.help_query_spearman(prediction, truth, None, np.array([3])))
+
+
+def test_each_metric_s_mean_and_standard_error_are_its_own() -> None:
+    """The row tests above give every metric one value, or vary coverage90 alone, so a mean or
+    standard error taken from another metric's values read the same there."""
+    cases = [
+        ("pi", "random", 10, {k: (i + 1) * base for i, k in enumerate(METRICS)})
+        for base in (0.1, 0.3, 0.8)
+    ]
+    (row,) = aggregate(cases)
+    for i, k in enumerate(METRICS):
+        values = [(i + 1) * base for base in (0.1, 0.3, 0.8)]
+        assert row[k] == pytest.approx(np.mean(values)), k
+        assert row[f"{k}_se"] == pytest.approx(np.std(values, ddof=1) / math.sqrt(3)), k
+
+
+def test_table_mean_rows_average_each_metric_s_own_column(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A strategy's MEAN row holds each metric's mean over its rows, not only the first's."""
+    cases = [
+        (device, "random", 10, {k: (i + 1) * base for i, k in enumerate(METRICS)})
+        for device, base in (("pi", 0.1), ("tx2", 0.3))
+    ]
+    print_table(aggregate(cases))
+    (mean,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("MEAN")]
+    columns = [float(v) for v in mean.split()[2:]]
+    assert columns == pytest.approx([(i + 1) * 0.2 for i in range(len(METRICS))], abs=1e-4)

@@ -134,3 +134,28 @@ def test_a_measurement_on_either_bound_of_its_interval_is_covered() -> None:
     measured = np.array([9.0, 22.0])
     predicted = prediction([10.0, 20.0], lower_ms=[9.0, 18.0], upper_ms=[11.0, 22.0], sd=0.1)
     assert evaluate(predicted, measured)["coverage90"] == 1.0
+
+
+def test_nll_scores_each_arch_by_its_own_mean_and_sd() -> None:
+    """Each measurement under its own arch's log-normal: the NLL test above gives every arch one
+    mean and one sd, so a pooled sd or predictions paired with the wrong measurements scored
+    the same there."""
+    mean = np.array([10.0, 40.0, 25.0])
+    sd = np.array([0.05, 0.4, 0.2])
+    measured = np.array([11.0, 30.0, 26.0])
+    predicted = LatencyPrediction(
+        mean_log=np.log(mean) - sd**2 / 2,
+        var_log=sd**2,
+        mean_ms=mean,
+        var_ms=mean**2 * np.expm1(sd**2),
+        lower_ms=mean / 2,
+        upper_ms=mean * 2,
+        obs_var_log=sd**2,
+    )
+    expected = [
+        0.5 * ((math.log(m) - (math.log(mu) - s**2 / 2)) / s) ** 2
+        + math.log(s)
+        + 0.5 * math.log(2 * math.pi)
+        for m, mu, s in zip(measured, mean, sd, strict=True)
+    ]
+    assert evaluate(predicted, measured)["nll"] == pytest.approx(np.mean(expected))

@@ -693,3 +693,25 @@ def test_the_share_of_drawn_picks_counts_every_measurement_beyond_max_conditioni
         # An even count is followed by a greedy pick, an odd one by a drawn one.
         assert (active == greedy) == (measured % 2 == 0), measured
     store.close()
+
+
+def test_archs_answered_from_the_whole_space_cache_are_each_their_own(store_path: Path) -> None:
+    """Once the whole space is cached, any archs, in any order, take their own rows of it: the
+    cache test above asks for the first five archs, whose rows are their positions."""
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    registry.start()
+    space, archs = NASBench201Space(), all_archs()
+    device = store.add_measurements(
+        store.register_device("cached").id,
+        [MeasurementRow(space.name, a, 2.0 + i) for i, a in enumerate(archs[:6])],
+    )
+    asked = [archs[15_624], archs[7], archs[4_321]]
+    fresh = registry.predict(device, space, asked)[0]  # below the threshold: not cached
+    registry.predict(device, space, archs)  # caches the whole space
+    with pytest.MonkeyPatch.context() as patch:  # answered from the cache, not predicted
+        patch.setattr(registry_module, "_predicted_in_chunks", None)
+        cached = registry.predict(device, space, asked)[0]
+    for name in ("mean_ms", "var_ms", "lower_ms", "upper_ms"):
+        np.testing.assert_allclose(getattr(cached, name), getattr(fresh, name), rtol=1e-9)
+    store.close()
