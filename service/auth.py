@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,15 @@ def warn_if_readable_by_others(path: Path, what: str) -> None:
     """Warns where the secret ``path`` (``what``: "token file", "TLS key") is readable by
     users other than its owner."""
     try:
-        shared = path.stat().st_mode & 0o077
+        status = path.stat()
     except OSError:  # read just now: gone since, and its reader says so
         return
-    if shared:
-        logger.warning("%s %s is readable by other users (chmod 600 it)", what, path)
+    # Another user's (root:ssl-cert 0640) this server reads through its group: "chmod 600"
+    # would lock it out of its own key (a review).
+    own = status.st_uid == os.geteuid()
+    if status.st_mode & (0o077 if own else 0o007):
+        advice = "chmod 600 it" if own else "chmod o-rwx it"
+        logger.warning("%s %s is readable by other users (%s)", what, path, advice)
 
 
 def bearer_token(metadata: Any) -> str | None:

@@ -190,7 +190,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _import_help(args: argparse.Namespace) -> int:
     from gp.errors import DatasetError
     from service.errors import DeviceExistsError, StoreError
-    from service.importer import import_marker, import_tables, read_tables
+    from service.importer import import_help_mark, import_marker, import_tables, read_tables
     from service.store import Store
 
     # The store alone: the server's settings (a token, TLS, the dataset) were checked too, and
@@ -215,7 +215,9 @@ def _import_help(args: argparse.Namespace) -> int:
             # operator's review).
             marker = import_marker(store_path)
             earlier = marker.read_text().strip() if marker.exists() else None
-            marker.write_text(_import_named(args.directory, devices))
+            own = import_help_mark(args.directory, devices)
+            if earlier is None:  # an earlier pending import keeps its record till settled
+                marker.write_text(f"{own}\n")
             try:
                 # SIGTERM (a job's timeout) ended it with exit 143 and no word, a device
                 # registered without its table (a review, 2026-12-06).
@@ -237,7 +239,7 @@ def _import_help(args: argparse.Namespace) -> int:
         # The operator has now said what the store holds: no start finishes another import.
         # Said where it drops the rest of one: its other tables went unimported without a
         # word, and the next start fitted on the few (a review, 2026-12-06).
-        if devices is not None and earlier is not None:
+        if devices is not None and earlier not in (None, own):  # not a rerun of itself
             logging.getLogger("service").warning(
                 "the store's earlier import, of %s, had not finished: this import settles it,"
                 " and its other tables are not imported (import-help without --devices"
@@ -274,12 +276,6 @@ _IMPORT_LEFT_PENDING = (
     "the tables imported before are kept, and import-help run again imports the rest (until"
     " then the store is marked as importing: a server started on it takes no registrations)"
 )
-
-
-def _import_named(directory: Path, devices: list[str] | None) -> str:
-    """How the import marker names an import-help run: its dataset, and its tables if named."""
-    tables = f" (tables {', '.join(devices)})" if devices is not None else ""
-    return f"{directory}{tables}\n"
 
 
 def _backup(args: argparse.Namespace) -> int:

@@ -29,10 +29,29 @@ NB201 = NASBench201Space.name
 
 
 def import_marker(store_path: Path) -> Path:
-    """The file that marks a first-start import (``serve --dataset``) in progress: the next
-    start finishes an import that a stop interrupted. Any completed import into the store,
-    ``import-help`` included, settles what the store holds and removes it."""
+    """The file that marks an import in progress, a first start's (``serve --dataset``) or
+    ``import-help``'s (:func:`import_help_mark`): the next start with the dataset finishes a
+    first start's import that a stop interrupted; an ``import-help`` stopped is finished by
+    itself, run again. Any completed import into the store settles what the store holds and
+    removes it."""
     return Path(f"{store_path}.importing")
+
+
+#: How :func:`import_help_mark` tells import-help's marks from a first start's.
+_BY_IMPORT_HELP = "by import-help"
+
+
+def import_help_mark(directory: Path | str, devices: Sequence[str] | None) -> str:
+    """What the marker holds while ``import-help`` imports ``devices`` (None: all) of
+    ``directory``: a start with ``--dataset`` took it for its own first import and imported
+    every table into a store of chosen ones (a review)."""
+    tables = f", tables {', '.join(devices)}" if devices is not None else ""
+    return f"{directory} ({_BY_IMPORT_HELP}{tables})"
+
+
+def is_import_help_mark(text: str) -> bool:
+    """Whether the marker's ``text`` is :func:`import_help_mark`'s."""
+    return f"({_BY_IMPORT_HELP}" in text
 
 
 @dataclass

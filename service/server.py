@@ -53,7 +53,7 @@ from service.config import ENV_ADDRESS, ENV_TOKEN, ServiceConfig
 from service.cpus import usable_cpus
 from service.errors import ConfigError, DeviceExistsError, StoreError
 from service.guard import RequestGuardInterceptor
-from service.importer import import_marker, import_tables, read_tables
+from service.importer import import_marker, import_tables, is_import_help_mark, read_tables
 from service.registry import Registry
 from service.servicer import LatencyEstimatorServicer
 from service.store import Store
@@ -101,16 +101,25 @@ class RunningServer:
         # it (the import is idempotent) instead of fitting on the tables it got to.
         marker = import_marker(self.store.path)
         dataset = self.config.dataset
-        if dataset is None:
-            if marker.exists():
-                logger.warning(
-                    "the import of %s into this store is not finished: if it was interrupted"
-                    " (not under way in another process), serve with --dataset (or run"
-                    " import-help) to finish it",
-                    marker.read_text().strip(),
-                )
+        pending = marker.read_text().strip() if marker.exists() else None
+        # import-help's is its own to finish: a start took it for its first import and
+        # imported every table into a store of chosen ones (a review).
+        if pending is not None and (dataset is None or is_import_help_mark(pending)):
+            how = (
+                "run import-help again"
+                if is_import_help_mark(pending)
+                else "serve with --dataset (or run import-help)"
+            )
+            logger.warning(
+                "the import of %s into this store is not finished: if it was interrupted (not"
+                " under way in another process), %s to finish it",
+                pending,
+                how,
+            )
             return
-        if marker.exists():
+        if dataset is None:
+            return
+        if pending is not None:
             logger.info("finishing the interrupted import of %s", dataset)
         elif devices := self.store.list_devices():
             # Said, since a dataset given to a store that holds devices is left unread.

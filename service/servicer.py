@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -493,10 +494,10 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             # "Retry shortly" alone was wrong for an interrupted import that a server without
             # --dataset never finishes (a review, 2026-12-06).
             raise NotReadyError(
-                "the store's first import of its dataset is not done: devices can be"
-                " registered once it is (while a server imports it, retry shortly; if it was"
-                " interrupted, as the server's log says, restart it with --dataset, or run"
-                " import-help, and restart it to fit on the tables)"
+                "the store's import of its dataset is not done: devices can be registered"
+                " once it is (while a server or import-help imports it, retry shortly; if it"
+                " was interrupted, finish it as the server's log says, and restart the server"
+                " to fit on the tables)"
             )
         device = self.store.register_device(
             request.name,
@@ -803,7 +804,8 @@ def _misnamed_reference_key(key: str, space: NASBench201Space) -> bool:
     if key[: len(REFERENCE_LATENCY_PREFIX)].casefold() == REFERENCE_LATENCY_PREFIX:
         return True
     head, _, tail = key.rpartition(":")  # arch strings hold no colon
-    if head and not head.casefold().startswith("latency"):
+    # "latency_ms:", not "latency_sd:" or "latency_p90:", another fact of the arch.
+    if head and not re.fullmatch(r"latency[ _.-]?(ms|msec|milliseconds)?", head.casefold()):
         return False
     try:
         return tail.startswith("|") and bool(space.canonical(tail))

@@ -247,6 +247,15 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         "descriptor 'latency_ms:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|': reference"
         " latencies are keyed 'latency:' in lower case, then the NB201 arch",
     ),
+    "register: a reference latency keyed by another prefix in other case": (
+        # As a spreadsheet's header writes it: kept as a plain fact, as "Latency:" was.
+        register(
+            "new", descriptor={"Latency_ms:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 1}
+        ),
+        INVALID,
+        "descriptor 'Latency_ms:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|': reference"
+        " latencies are keyed 'latency:' in lower case, then the NB201 arch",
+    ),
     "register: a reference latency keyed by its arch alone": (
         register("new", descriptor={"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 1}),
         INVALID,

@@ -717,6 +717,16 @@ def test_other_facts_of_an_arch_keep_their_names_in_a_descriptor(
     assert dict(device.descriptor) == {key: 4.0, "cpu.cores": 2.0}
 
 
+def test_other_latency_facts_of_an_arch_keep_their_names_in_a_descriptor(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """A spread or a tail latency of an arch is no reference latency: refused, it was told to
+    be renamed 'latency:', which would make it one."""
+    facts = {f"latency_sd:{ARCHS[7]}": 0.3, f"latency_p90:{ARCHS[7]}": 5.0}
+    device = register(stub, "spread", descriptor=facts)
+    assert dict(device.descriptor) == facts
+
+
 def test_each_prediction_of_a_batch_is_its_archs_own(stub: pb_grpc.LatencyEstimatorStub) -> None:
     archs = [ARCHS[0], ARCHS[4321], ARCHS[15624]]
     batch = stub.Predict(pb.PredictRequest(device="pi4", archs=[nb201(a) for a in archs]))

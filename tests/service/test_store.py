@@ -1180,7 +1180,7 @@ def test_devices_are_registered_once_a_first_start_has_imported_its_dataset(
             with pytest.raises(grpc.RpcError) as held:
                 stub.RegisterDevice(pb.RegisterDeviceRequest(name="pi4"))
             assert held.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert held.value.details().startswith("the store's first import of its dataset")
+            assert held.value.details().startswith("the store's import of its dataset is not done")
             running._import_dataset()
             stub.RegisterDevice(pb.RegisterDeviceRequest(name="mine"))
         devices = {d.name: (d.aliases, d.measurement_count) for d in running.store.list_devices()}
@@ -1262,6 +1262,81 @@ def test_import_help_settles_an_interrupted_first_start_import(
     assert f"import, of {root}, had not finished: this import settles it" in caplog.text
 
 
+def test_import_help_of_some_tables_on_an_unmarked_store_warns_of_no_earlier_import(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its own marker is no earlier import: only one left before it had not finished."""
+    from service.cli import main
+
+    root = write_help_dataset(
+        tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS, "b": [2.0] * NUM_ARCHS}
+    )
+    path = tmp_path / "s.sqlite"
+    assert main(["import-help", str(root), "--store", str(path), "--devices", "a"]) == 0
+    assert "had not finished" not in caplog.text
+    assert not (tmp_path / "s.sqlite.importing").exists()
+
+
+def test_a_rerun_of_an_interrupted_import_help_of_some_tables_leaves_out_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Run again as its interruption says, the same tables: it said the earlier import's
+    'other tables are not imported', of an import that had no others."""
+    from service.cli import main
+
+    root = write_help_dataset(
+        tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS, "b": [2.0] * NUM_ARCHS}
+    )
+    path = tmp_path / "s.sqlite"
+    from service.importer import import_help_mark
+
+    stopped = import_help_mark(root, ["a"])  # as one stopped leaves it
+    (tmp_path / "s.sqlite.importing").write_text(f"{stopped}\n")
+    assert main(["import-help", str(root), "--store", str(path), "--devices", "a"]) == 0
+    assert "other tables are not imported" not in caplog.text
+
+
+def test_a_start_with_its_dataset_does_not_widen_an_interrupted_import_help_of_some_tables(
+    tmp_path: Path,
+) -> None:
+    """'serve --dataset' (a routine restart) took the mark import-help left for a first
+    start's import of the whole dataset, and imported every table into a curated store."""
+    from service.cli import main
+    from service.config import ServiceConfig
+    from service.importer import import_help_mark
+    from service.server import create_server
+
+    root = write_help_dataset(
+        tmp_path / "dataset",
+        {"a": [1.0] * NUM_ARCHS, "b": [2.0] * NUM_ARCHS, "c": [3.0] * NUM_ARCHS},
+    )
+    path = tmp_path / "s.sqlite"
+    assert main(["import-help", str(root), "--store", str(path), "--devices", "a"]) == 0
+    stopped = import_help_mark(root, ["b"])  # --devices b, stopped
+    (tmp_path / "s.sqlite.importing").write_text(f"{stopped}\n")
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=path, dataset=root))
+    try:
+        running._import_dataset()  # as the tests above: no fit
+        assert "c" not in {device.name for device in running.store.list_devices()}
+    finally:
+        running.stop(grace=0)
+
+
+def test_import_help_that_cannot_mark_the_store_says_so_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The mark beside the store, <store>.importing, unwritable (here a folder in its place):
+    one line naming it, exit 2, no traceback."""
+    from service.cli import main
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    marker = tmp_path / "s.sqlite.importing"
+    marker.mkdir()
+    assert main(["import-help", str(root), "--store", str(path)]) == 2
+    assert f"cannot import: {marker}: Is a directory" in caplog.text
+
+
 TERMINATED_IMPORT = """
 import os, signal, sys
 import service.importer
@@ -1292,7 +1367,7 @@ def test_import_help_terminated_says_so_and_a_rerun_finishes(tmp_path: Path) -> 
     # Left marked, as a first start's import is: it had left no trace, and the next start
     # fitted on the tables it got to and took registrations (an operator's review).
     marker = tmp_path / "s.sqlite.importing"
-    assert marker.read_text() == f"{root}\n"
+    assert marker.read_text() == f"{root} (by import-help)\n"
     again = run_python(["-m", "service", "import-help", str(root), "--store", str(path)])
     assert again.returncode == 0, again.stderr
     assert "1 completed" in again.stdout

@@ -203,6 +203,25 @@ def test_a_tls_key_others_can_read_is_warned_about(
     assert (said in caplog.text) is warned
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives the key to another user")
+@pytest.mark.parametrize(("mode", "warned"), [(0o640, False), (0o644, True)])
+def test_a_tls_key_of_another_user_is_warned_about_only_where_anyone_may_read_it(
+    mode: int, warned: bool, tls_files: TlsFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key the server reads through its group (root:ssl-cert 0640) is the usual set-up; its
+    'chmod 600 it' would lock the server out of its own key."""
+    from service.server import _server_credentials
+
+    key = tmp_path / "server.key"
+    key.write_bytes(tls_files.key.read_bytes())
+    key.chmod(mode)
+    os.chown(key, 65534, os.getgid())
+    config = ServiceConfig(store_path=tmp_path / "s.sqlite", tls_cert=tls_files.cert, tls_key=key)
+    with caplog.at_level(logging.WARNING, logger="service.auth"):
+        assert _server_credentials(config) is not None
+    assert (f"TLS key {key} is readable" in caplog.text) is warned
+
+
 def test_an_expired_server_certificate_is_refused_at_start_up(
     tls_files: TlsFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
