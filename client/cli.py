@@ -449,9 +449,9 @@ def main(
         typer.Option(
             "--retries",
             min=0,
-            help="Retries of a call answered UNAVAILABLE or by a busy server (of an upload or"
-            " a deletion, also of one unanswered within --timeout: its request id makes a"
-            " repeat store it once).",
+            help="Retries of a call answered UNAVAILABLE or by a busy server (of an upload, a"
+            " deletion or a registration, also of one unanswered within --timeout: a repeat of"
+            " one carried out does nothing more).",
         ),
     ] = DEFAULT_RETRIES,
     version: Annotated[

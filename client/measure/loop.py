@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from client.api import AddResult, DeviceInfo, LatencyClient, new_request_id, request_limit
 from client.errors import (
     AlreadyExistsError,
+    DeadlineExceededError,
     LatencyServiceError,
     NotFoundError,
     ResourceExhaustedError,
+    UnavailableError,
 )
 from client.measure.descriptor import (
     HELP_REFERENCE_ARCHS,
@@ -149,7 +151,8 @@ def register(
     except AlreadyExistsError:
         logger.warning("device %r is already registered; keeping its descriptor", device)
         return None
-    except LatencyServiceError as exc:  # the server gone, say: one line said nothing of it
+    except (UnavailableError, DeadlineExceededError) as exc:  # the server gone, say
+        # One line said nothing of the device; a refusal (a bad name) would meet a rerun too.
         exc.add_note(
             f"the registration of {device} failed: where 'client devices' does not list it, a"
             " rerun with --register times its reference archs again"
