@@ -1300,7 +1300,12 @@ def test_a_start_with_its_dataset_does_not_widen_an_interrupted_import_help_of_s
     tmp_path: Path,
 ) -> None:
     """'serve --dataset' (a routine restart) took the mark import-help left for a first
-    start's import of the whole dataset, and imported every table into a curated store."""
+    start's import of the whole dataset, and imported every table into a curated store. It
+    takes registrations once import-help has finished, as a start without --dataset does."""
+    import grpc
+
+    from service._proto.latency.v1 import latency_pb2 as pb
+    from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
     from service.cli import main
     from service.config import ServiceConfig
     from service.importer import import_help_mark
@@ -1318,6 +1323,14 @@ def test_a_start_with_its_dataset_does_not_widen_an_interrupted_import_help_of_s
     try:
         running._import_dataset()  # as the tests above: no fit
         assert "c" not in {device.name for device in running.store.list_devices()}
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.LatencyEstimatorStub(channel)
+            with pytest.raises(grpc.RpcError) as held:
+                stub.RegisterDevice(pb.RegisterDeviceRequest(name="early"))
+            assert held.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert main(["import-help", str(root), "--store", str(path), "--devices", "b"]) == 0
+            stub.RegisterDevice(pb.RegisterDeviceRequest(name="after"))
+        assert {d.name for d in running.store.list_devices()} == {"a", "b", "after"}
     finally:
         running.stop(grace=0)
 
