@@ -21,11 +21,12 @@ import functools
 import hashlib
 import json
 import logging
+import stat
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterator, MutableMapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
@@ -373,7 +374,20 @@ class Registry:
             logger.warning("ignoring unreadable model cache %s: %s", self.model_path, exc)
             return None
         logger.info("loaded cached model %s from %s", self.fit_hash[:8], self.model_path)
+        self._narrow_cache_modes()
         return estimator
+
+    def _narrow_cache_modes(self) -> None:
+        """Takes from the cache's files what the store's permissions do not allow: written
+        before they followed the store's, a reused cache stayed readable by all beside a
+        private store until the next refit (a review)."""
+        allowed = owner_writable_like(self.store.path)
+        for path in (self.model_path, self._inputs_path, self._key_path):
+            with suppress(OSError):  # another user's file: left as it is
+                mode = stat.S_IMODE(path.stat().st_mode)
+                if mode & ~allowed:
+                    path.chmod(mode & allowed)
+                    logger.info("%s: permissions narrowed to the store's", path)
 
     def _fit(self, sources: dict[str, np.ndarray]) -> LatencyEstimator:
         if len(sources) < MIN_SOURCE_DEVICES:

@@ -395,6 +395,21 @@ def test_the_model_cache_takes_the_stores_permissions(store_path: Path, tmp_path
         assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
 
 
+def test_a_reused_cache_is_narrowed_to_the_stores_permissions(store_path: Path) -> None:
+    """A cache written before it followed the store's stayed readable by all beside a
+    private store until the next refit (a review); one narrower than the store stays so."""
+    model = Path(f"{store_path}.model.pt")
+    store_path.chmod(0o600)
+    model.chmod(0o644)
+    key = Path(f"{model}.key")
+    key.chmod(0o400)
+    store = Store(store_path)
+    Registry(store, fit_settings()).start()  # reuses the cache
+    store.close()
+    assert stat.S_IMODE(model.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.stat().st_mode) == 0o400
+
+
 def test_a_model_cache_that_cannot_be_written_does_not_stop_the_start(
     store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
