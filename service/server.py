@@ -27,7 +27,6 @@ from collections.abc import MutableMapping
 from concurrent import futures
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 
 import grpc
@@ -105,7 +104,7 @@ class RunningServer:
         pending = marker.read_text().strip() if marker.exists() else None
         # import-help's is its own to finish: a start took it for its first import and
         # imported every table into a store of chosen ones (a review).
-        if pending is not None and _left_to_another(marker, self.config):
+        if pending is not None and _left_to_another(pending, self.config):
             how = (
                 "run import-help again"
                 if is_import_help_mark(pending)
@@ -333,7 +332,7 @@ def _start(
     # Held from before the first call (see RegisterDevice), and while an import this server
     # does not finish is unfinished: interrupted, or another process's under way.
     marker = import_marker(store.path)
-    awaited = marker if marker.exists() and _left_to_another(marker, config) else None
+    awaited = marker if marker.exists() and _left_to_another(marker.read_text(), config) else None
     if config.dataset is not None or awaited is not None:
         importing.set()
     servicer = LatencyEstimatorServicer(
@@ -357,10 +356,11 @@ def _start(
     return running
 
 
-def _left_to_another(marker: Path, config: ServiceConfig) -> bool:
-    """Whether the pending import ``marker`` names is not this server's to finish (it has no
-    --dataset, or the import is import-help's), so that its end elsewhere is watched for."""
-    return config.dataset is None or is_import_help_mark(marker.read_text())
+def _left_to_another(pending: str, config: ServiceConfig) -> bool:
+    """Whether the pending import the marker's text ``pending`` names is not this server's to
+    finish (it has no --dataset, or the import is import-help's), so that its end elsewhere is
+    watched for."""
+    return config.dataset is None or is_import_help_mark(pending)
 
 
 def _server_credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
