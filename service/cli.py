@@ -47,6 +47,8 @@ from service.wording import no_tls_hint, quantity, tls_hint
 if TYPE_CHECKING:
     import grpc
 
+    from service.store import Store
+
 #: What --help says: the module docstring's reST markup (``...``) read as noise there.
 DESCRIPTION = (
     "The NAS latency service. Without a command it serves with the defaults (python -m service"
@@ -191,7 +193,6 @@ def _import_help(args: argparse.Namespace) -> int:
     from gp.errors import DatasetError
     from service.errors import DeviceExistsError, StoreError
     from service.importer import import_help_mark, import_marker, import_tables, read_tables
-    from service.store import Store
 
     # The store alone: the server's settings (a token, TLS, the dataset) were checked too, and
     # one meant for serve stopped an import that does not use it (a review, 2026-12-06).
@@ -209,15 +210,16 @@ def _import_help(args: argparse.Namespace) -> int:
             raise DatasetError(stray)
         # Read before the store is opened: a mistyped path or a bad table creates no store.
         dataset = read_tables(args.directory, devices)
-        with closing(Store(store_path)) as store:
-            # Marked as a first start's import is: a stopped or killed one had left no trace,
-            # and the next start fitted on the tables it got to and took registrations (an
-            # operator's review).
-            marker = import_marker(store_path)
-            earlier = marker.read_text().strip() if marker.exists() else None
-            own = import_help_mark(args.directory, devices)
-            if earlier is None:  # an earlier pending import keeps its record till settled
-                marker.write_text(f"{own}\n")
+        # Marked as a first start's import is: a stopped or killed one had left no trace,
+        # and the next start fitted on the tables it got to and took registrations (an
+        # operator's review). Marked before the store is opened: a mark that could not be
+        # written left a new, empty store behind.
+        marker = import_marker(store_path)
+        earlier = marker.read_text().strip() if marker.exists() else None
+        own = import_help_mark(args.directory, devices)
+        if earlier is None:  # an earlier pending import keeps its record till settled
+            marker.write_text(f"{own}\n")
+        with closing(_open_marked(store_path, marker, own_mark=earlier is None)) as store:
             try:
                 # SIGTERM (a job's timeout) ended it with exit 143 and no word, a device
                 # registered without its table (a review, 2026-12-06).
@@ -269,6 +271,21 @@ def _import_help(args: argparse.Namespace) -> int:
         f"{deleted}"
     )
     return 0
+
+
+def _open_marked(store_path: Path, marker: Path, own_mark: bool) -> Store:
+    """The store, opened for an import that has marked it; a store that cannot be opened
+    (corrupt, say) takes back the mark this import wrote (``own_mark``): nothing was
+    imported, and the next start would have waited for an import that is not under way."""
+    from service.errors import StoreError
+    from service.store import Store
+
+    try:
+        return Store(store_path)
+    except StoreError:
+        if own_mark:
+            marker.unlink(missing_ok=True)
+        raise
 
 
 #: What an import-help stopped part way leaves, and how to finish it.

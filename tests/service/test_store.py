@@ -1339,7 +1339,7 @@ def test_import_help_that_cannot_mark_the_store_says_so_in_one_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The mark beside the store, <store>.importing, unwritable (here a folder in its place):
-    one line naming it, exit 2, no traceback."""
+    one line naming it, exit 2, no traceback, and no new, empty store left behind."""
     from service.cli import main
 
     root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
@@ -1348,6 +1348,22 @@ def test_import_help_that_cannot_mark_the_store_says_so_in_one_line(
     marker.mkdir()
     assert main(["import-help", str(root), "--store", str(path)]) == 2
     assert f"cannot import: {marker}: Is a directory" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "s.sqlite.importing"]
+
+
+def test_import_help_into_a_store_it_cannot_open_leaves_no_mark(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Marked before the store is opened: a corrupt store takes the mark back, since nothing
+    was imported and a start would wait for an import no one runs."""
+    from service.cli import main
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    path.write_bytes(b"not a database, " * 256)
+    assert main(["import-help", str(root), "--store", str(path)]) == 2
+    assert "cannot import:" in caplog.text
+    assert not (tmp_path / "s.sqlite.importing").exists()
 
 
 TERMINATED_IMPORT = """
