@@ -78,17 +78,28 @@ class _Bar:
     def __init__(self, progress: Progress, label: str, archs: int, passes: int) -> None:
         self.progress = progress
         self.task = _add_task(progress, label, archs * passes)
+        self.archs, self.passes = archs, passes
+        self.timings = 0
         self.kept: dict[str, Timing] = {}
 
     def __call__(self, arch: str, timing: Timing) -> None:
         from client.measure.timing import keep_quicker
 
         self.progress.advance(self.task)
+        self.timings += 1
         keep_quicker(self.kept, arch, timing)
 
     @property
     def noisy(self) -> int:
         return sum(timing.noisy for timing in self.kept.values())
+
+    def cut_short(self) -> str:
+        """How far the timing got, for a run cut short: archs go in order, pass by pass."""
+        timed = f"{len(self.kept)} of {self.archs} archs timed"
+        if self.passes == 1:
+            return timed
+        current = min(self.timings // self.archs + 1, self.passes)
+        return f"{timed}, cut short in pass {current} of {self.passes}"
 
 
 @app.command()
@@ -619,7 +630,7 @@ def _run(
         else []
     )
     if targets:
-        summary["evaluation"] = _evaluate(latency, plan, settings, progress, targets)
+        summary["evaluation"] = _evaluate(latency, plan, settings, progress, targets, summary)
         # Random held-out archs avoid these; --eval-archs are the user's and may not.
         conditioned = len(set(targets) & (known | set(uploaded)))
         summary["evaluation"]["conditioned"] = conditioned
@@ -706,6 +717,8 @@ def _say_interrupted(
         stored.append(
             f"{rounds} ({quantity(len(uploaded), 'arch')}) had been uploaded to {plan.device}"
         )
+    if "held_out_kept" in summary:  # minutes of timing, lost before (a review)
+        stored.append(f"held-out set: {summary['held_out_kept']}")
     if "evaluation" in summary:  # scored before a later step was cut short (a user review)
         from client.metrics import scores_line
 
@@ -787,21 +800,34 @@ def _evaluate(
     settings: TimingSettings,
     progress: Progress,
     targets: list[str],
+    summary: dict[str, Any],
 ) -> dict[str, Any]:
     """Times ``targets`` and scores the service on them: the summary's "evaluation". The
     timings are kept before the service is asked (--save-holdout, else a file named where
-    the prediction fails): a server gone by then lost minutes of them (a user review)."""
+    the prediction fails): a server gone by then lost minutes of them (a user review). Cut
+    short while timing, the run keeps those taken so far, and says where in the summary's
+    "held_out_kept"."""
     from client.errors import LatencyServiceError
     from client.measure import loop
 
     # A repeated arch is timed once a pass.
     bar = _Bar(progress, "held-out", len(set(targets)), settings.passes)
-    timings = loop.measure_archs(targets, plan.space, settings, bar)
+    try:
+        timings = loop.measure_archs(targets, plan.space, settings, bar)
+    except KeyboardInterrupt:
+        if bar.kept:
+            saved = _save_holdout(plan.save_holdout, bar.kept)
+            kept = _held_out_kept(plan.device, bar.kept, saved)
+            summary["held_out_kept"] = f"{bar.cut_short()}; {kept}"
+        raise
     saved = _save_holdout(plan.save_holdout, timings)
     try:
         evaluation = loop.score_timings(latency, plan.device, timings, plan.space)
     except LatencyServiceError as exc:
         exc.add_note(_held_out_kept(plan.device, timings, saved))
+        raise
+    except KeyboardInterrupt:
+        summary["held_out_kept"] = _held_out_kept(plan.device, timings, saved)
         raise
     return {**evaluation.scores.as_dict(), "noisy": evaluation.noisy}
 

@@ -1093,6 +1093,45 @@ def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
     assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
 
 
+@pytest.mark.parametrize(
+    ("passes", "timed", "said"),
+    [(1, 2, "2 of 4 archs timed"), (2, 6, "4 of 4 archs timed, cut short in pass 2 of 2")],
+)
+def test_a_run_interrupted_while_timing_the_held_out_set_keeps_the_timings_taken(
+    passes: int,
+    timed: int,
+    said: str,
+    target: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C part way through the held-out set (minutes of timing) kept none of it: the
+    timings were written once the whole list was timed (a review)."""
+    measure_archs = loop.measure_archs
+
+    def cut_short(archs, space, settings, on_measured=None):
+        if len(archs) != 4:  # the round's archs
+            return measure_archs(archs, space, settings, on_measured)
+        for arch in [*archs, *archs][:timed]:
+            on_measured(arch, Timing(10.0, 9.9, 10.1, (10.0,)))
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(loop, "measure_archs", cut_short)
+    device = f"cut-short-{passes}"
+    with LatencyClient(target) as latency:
+        latency.register_device(device)
+    flags = [*FAST_FLAGS[:-1], str(passes)]
+    result = invoke(target, "measure", "-d", device, "-n", "2", "--holdout", "4", *flags)
+    assert result.exit_code != 0
+    kept = next(tmp_path.glob("holdout-*.csv"))
+    assert f"; held-out set: {said}; the held-out timings are saved in {kept}: client report" in (
+        " ".join(result.output.split())
+    )
+    report = invoke(target, "report", "-d", device, "--measured", str(kept), "--json")
+    assert report.exit_code == 0 and json.loads(report.stdout)["n"] == min(timed, 4), report.output
+
+
 def test_a_device_registered_by_hand_is_warned_of_as_unchecked_once_it_has_measurements(
     target: str, tmp_path: Path
 ) -> None:
