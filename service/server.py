@@ -56,6 +56,7 @@ from service.guard import RequestGuardInterceptor
 from service.importer import import_marker, import_tables, is_import_help_mark, read_tables
 from service.registry import Registry
 from service.servicer import LatencyEstimatorServicer
+from service.serving import ServingLock
 from service.store import Store
 from service.telemetry import Metrics, MetricsEndpoint, TelemetryInterceptor
 from service.wording import quantity
@@ -79,6 +80,8 @@ class RunningServer:
     metrics_endpoint: MetricsEndpoint | None = None
     #: Set from before the server listens until the dataset's import (if any) is done.
     importing: threading.Event = field(default_factory=threading.Event)
+    #: The store's lock, which tells another server started on it that this one serves it.
+    serving_lock: ServingLock | None = None
 
     def warm_up(self) -> None:
         """Imports the configured dataset into an empty store (or finishes an interrupted
@@ -156,6 +159,8 @@ class RunningServer:
             logger.info("store left open to the RPCs still running")
         else:
             self.store.close()
+        if self.serving_lock is not None:
+            self.serving_lock.release()
         logger.info("server stopped")
 
 
@@ -182,15 +187,16 @@ def create_server(
             undo.callback(endpoint.close)
         store = Store(config.store_path)
         undo.callback(store.close)
+        lock = ServingLock(store.path, f"{config.address}{_port_named(config, port, before=', ')}")
+        undo.callback(lock.release)
         running = _start(server, port, config, store, metrics, endpoint, model_cache)
+        running.serving_lock = lock
         undo.pop_all()  # started: the running server closes them on stop
     _warn_if_exposed(config, token is not None)
-    # grpc gives a socket file's binding port 1: no port to name (a review).
-    bound = "" if config.address.startswith(SOCKET_SCHEMES) else f"port {running.port}, "
     logger.info(
         "listening on %s (%s%s, writes %s), store %s",
         config.address,
-        bound,
+        _port_named(config, running.port, after=", "),
         "TLS" if credentials is not None else "plaintext",
         "need a token" if token is not None else "open",
         config.store_path,
@@ -198,6 +204,12 @@ def create_server(
     if running.store.created:
         _say_the_store_is_new(config)
     return running
+
+
+def _port_named(config: ServiceConfig, port: int, before: str = "", after: str = "") -> str:
+    """``port`` as "port N" between ``before`` and ``after``; "" for a socket file, whose
+    binding grpc gives port 1: no port to name (a review)."""
+    return "" if config.address.startswith(SOCKET_SCHEMES) else f"{before}port {port}{after}"
 
 
 def _release(server: grpc.Server) -> None:

@@ -191,6 +191,37 @@ def test_a_start_that_fails_at_the_store_releases_its_port(tmp_path: Path) -> No
     create_server(ServiceConfig(address=address, store_path=tmp_path / "s.sqlite")).stop(grace=0)
 
 
+def test_a_second_server_on_a_store_says_which_server_serves_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two servers on one store each fit and hold a model of their own: the second said
+    nothing of the first (an operator's review). Once the first stops, a start is quiet."""
+    import os
+
+    store = tmp_path / "s.sqlite"
+    first = create_server(ServiceConfig(address="127.0.0.1:0", store_path=store))
+    try:
+        assert (tmp_path / "s.sqlite.lock").read_text() == (
+            f"pid {os.getpid()}, 127.0.0.1:0, port {first.port}\n"
+        )
+        with caplog.at_level(logging.WARNING, logger="service.serving"):
+            second = create_server(ServiceConfig(address="127.0.0.1:0", store_path=store))
+        second.stop(grace=0)
+        (said,) = [r.getMessage() for r in caplog.records if r.name == "service.serving"]
+        assert said.startswith(
+            f"another server serves this store (pid {os.getpid()}, 127.0.0.1:0, port"
+            f" {first.port}, {tmp_path / 's.sqlite.lock'}): both answer from its data"
+        )
+        assert (tmp_path / "s.sqlite.lock").exists()  # the second stopped: the first holds it
+    finally:
+        first.stop(grace=0)
+    assert not (tmp_path / "s.sqlite.lock").exists()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="service.serving"):
+        create_server(ServiceConfig(address="127.0.0.1:0", store_path=store)).stop(grace=0)
+    assert not caplog.records
+
+
 def test_a_second_server_on_a_unix_socket_in_use_is_refused(tmp_path: Path) -> None:
     """grpc removes the socket file before it binds: a second server took the first's path,
     and removed it when it stopped, leaving the first unreachable (a review, 2026-12-06)."""
