@@ -1407,7 +1407,7 @@ def measurements(
 
       client measurements --device pi4 --json | jq length
     """
-    from service.archs import vector_dim  # grpc: not for --help
+    from service.names import vector_dim
 
     with connect(ctx) as latency:
         pairs = latency.measurements(device, space.value)

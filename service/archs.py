@@ -14,6 +14,7 @@ from gp.errors import GPInputError
 from gp.spaces import SearchSpace, VectorSpace, get_space
 from service._proto.latency.v1 import latency_pb2 as pb
 from service.errors import CallEndedError, InvalidRequestError
+from service.names import vector_dim
 from service.waiting import Ended, never
 
 DEFAULT_SPACE = "nasbench201"
@@ -58,11 +59,6 @@ def space_name(given: str, default: str = DEFAULT_SPACE) -> str:
     """The space a request's ``search_space`` names: case and surrounding spaces ignored, and
     ``default`` where nothing else is left (the contract's empty name)."""
     return given.strip().lower() or default
-
-
-def vector_dim(canonical: str) -> int:
-    """The length of a canonical vector string."""
-    return canonical.count(",") + 1 if canonical else 0
 
 
 class StoredVectorSpace(VectorSpace):

@@ -1,4 +1,5 @@
-"""What a device name or alias, another short text of a request, or a write token may be.
+"""What a device name or alias, another short text of a request, or a write token may be,
+and how long a stored vector arch is.
 
 The servicer and the token check apply these rules; they import neither grpc nor ``gp``, so
 that the client, which already imports this package's stubs, checks a name by the same rules
@@ -66,6 +67,12 @@ def name_problem(label: str, value: str) -> str | None:
     if len(stored) > MAX_NAME_LENGTH >= len(value):
         return f"{label} is longer than {MAX_NAME_LENGTH} characters in Unicode's composed form"
     return text_problem(label, stored)
+
+
+def vector_dim(canonical: str) -> int:
+    """The length of a canonical vector string (``"0.5,2"``: 2); the client counts a listing's
+    by this too, without the modelling stack."""
+    return canonical.count(",") + 1 if canonical else 0
 
 
 def composed(name: str) -> str:

@@ -49,13 +49,14 @@ from gp.outliers import SurprisingMeasurement
 from gp.spaces import NASBench201Space, SearchSpace
 from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 from gp.spaces.vector import VALUE_RULE, VectorSpace
-from service.archs import SpaceKey, space_key, vector_dim
+from service.archs import SpaceKey, space_key
 from service.errors import (
     CallEndedError,
     DeadlineExceededError,
     InvalidRequestError,
     NotReadyError,
 )
+from service.names import vector_dim
 from service.outputs import (
     link_target,
     owner_writable_like,

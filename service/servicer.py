@@ -32,7 +32,6 @@ from service.archs import (
     space_key,
     space_name,
     to_message,
-    vector_dim,
 )
 from service.config import ENV_MAX_BATCH
 from service.errors import (
@@ -45,7 +44,13 @@ from service.errors import (
     ServiceError,
     grpc_errors,
 )
-from service.names import TEXT_LAYOUT, name_problem, text_problem, unprintable_problem
+from service.names import (
+    TEXT_LAYOUT,
+    name_problem,
+    text_problem,
+    unprintable_problem,
+    vector_dim,
+)
 from service.registry import Registry, check_count
 from service.store import DeviceRecord, MeasurementRow, Store
 from service.waiting import CHECK_EVERY_S, Ended, holding, never

@@ -36,6 +36,49 @@ def test_dir_lists_the_lazily_loaded_names() -> None:
     assert {"LatencyClient", "Predictions", "NotFoundError"} <= set(dir(client))
 
 
+#: Top-level packages of the modelling stack, which the client must do without.
+MODELLING = ("gp", "torch", "gpytorch", "linear_operator")
+
+REFUSING_MODELLING = """
+import importlib, sys
+
+class Refused:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {modelling!r}:
+            raise ModuleNotFoundError(f"refused: {{name}}")
+
+sys.meta_path.insert(0, Refused())
+for name in {modules!r}:
+    importlib.import_module(name)
+"""
+
+
+def test_the_client_imports_nothing_of_the_modelling_stack_even_inside_a_command() -> None:
+    """The client may not import gp (design.md), so that it can go without the modelling
+    stack: `client measurements` imported service.archs, hence gp and torch, inside the
+    command, and ended in a traceback without them (a design review)."""
+    imported = _modules_imported_by(ROOT / "client")
+    assert not {name for name in imported if name.split(".")[0] == "gp"}
+    services = sorted(name for name in imported if name.split(".")[0] == "service")
+    code = REFUSING_MODELLING.format(modelling=MODELLING, modules=services)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
+def _modules_imported_by(package: Path) -> set[str]:
+    """Every module the package's files import by absolute name, at the top or in a function."""
+    import ast
+
+    names: set[str] = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module)
+    return names
+
+
 def test_the_wheel_holds_every_module_stub_and_marker_and_both_commands(tmp_path: Path) -> None:
     """CI installs editable, which reads the source tree; the Docker image installs a wheel,
     which holds only what the packaging lists: a module, generated stub or marker left out of
