@@ -1081,16 +1081,20 @@ def test_a_run_interrupted_while_re_timing_says_what_it_had_uploaded(
 
 
 def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
-    target: str, monkeypatch: pytest.MonkeyPatch
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Before, Ctrl-C in the held-out set (the longest part of a run) said nothing: the rounds'
-    lines are printed only with the summary, and a rerun uploaded --archs twice."""
+    lines are printed only with the summary, and a rerun uploaded --archs twice. Cut short
+    once they are timed, the held-out timings are kept too."""
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(loop, "score_timings", interrupted)
-    assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
+    said = assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
+    kept = next(tmp_path.glob("holdout-*.csv"))
+    assert f"; held-out set: the held-out timings are saved in {kept}: client report" in said
 
 
 @pytest.mark.parametrize(
