@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 import numpy as np
 
 from gp.active import StopCheck
-from gp.errors import DatasetError, InvalidArchitectureError
+from gp.errors import DatasetError, InvalidArchitectureError, NotFittedError
 from gp.estimator import (
     FIT_REVISION,
     MIN_SOURCE_DEVICES,
@@ -370,7 +370,9 @@ class Registry:
             else:
                 logger.info("no cached model at %s", self.model_path)
             return None
-        except Exception as exc:  # a corrupt cache is only a reason to refit
+        # A corrupt cache is only a reason to refit; a bug (in the stale reason, say) is not
+        # one to hide as a refit on every start (a design review).
+        except (NotFittedError, OSError, UnicodeDecodeError) as exc:
             # One line: the error names the cause; a traceback would bury the refit notice.
             logger.warning("ignoring unreadable model cache %s: %s", self.model_path, exc)
             return None
@@ -770,7 +772,7 @@ def _complete_table(archs: list[str], latency: np.ndarray) -> np.ndarray | None:
     """(15,625,) mean latency per canonical index, or None unless every arch is measured."""
     try:
         index = np.array([arch_to_index(a) for a in archs], dtype=np.int64)
-    except Exception as exc:  # a stored arch that no longer parses: not a usable source
+    except InvalidArchitectureError as exc:  # a stored arch that no longer parses
         raise DatasetError(f"stored NB201 arch does not parse: {exc}") from exc
     counts = np.bincount(index, minlength=NUM_ARCHS)
     if (counts == 0).any():

@@ -19,6 +19,7 @@ from typing import TypeVar
 import grpc
 
 from gp.active import STRATEGIES as ACTIVE_STRATEGIES
+from gp.errors import GPInputError, InvalidArchitectureError
 from gp.estimator import REFERENCE_LATENCY_PREFIX
 from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
 from gp.outliers import SurprisingMeasurement
@@ -295,7 +296,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             dim = len(first.features) or vector_dim(first.arch.strip())  # as parse_one counts
         try:
             return parser.space(name, dim)
-        except ValueError as exc:
+        except GPInputError as exc:
             # An empty first vector is that candidate's fault, and says which it is.
             where = "candidate 0: " if first is not None and name == VectorSpace.name else ""
             raise InvalidRequestError(f"{where}{exc}") from None
@@ -791,7 +792,7 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
                 raise InvalidRequestError(f"descriptor {key!r}: latency {LATENCY_RULE}")
             try:
                 arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])
-            except ValueError as exc:
+            except InvalidArchitectureError as exc:
                 raise InvalidRequestError(f"descriptor {key!r}: {exc}") from None
             key = REFERENCE_LATENCY_PREFIX + arch
         checked[key] = float(value)

@@ -524,6 +524,36 @@ def test_a_truncated_model_cache_is_refitted_over_with_one_warning_line(
     store.close()
 
 
+def test_a_model_cache_key_of_garbled_bytes_is_refitted_over_with_one_warning_line(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = Path(f"{store_path}.model.pt.key")
+    key.write_bytes(b"\xff\xfe garbled")
+    store = Store(store_path)
+    Registry(store, fit_settings()).start()
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage().startswith("ignoring unreadable model cache")
+    assert key.read_text().strip()  # the refit wrote its key again
+    store.close()
+
+
+def test_a_bug_while_reading_the_model_cache_is_not_taken_for_a_corrupt_cache(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-all took any error there for an unreadable cache, and refitted on every start
+    without a traceback (a design review)."""
+
+    def broken(*args: object) -> str:
+        raise RuntimeError("a bug")
+
+    Path(f"{store_path}.model.pt.key").write_text("another fit")
+    monkeypatch.setattr(registry_module, "describe_key_change", broken)
+    store = Store(store_path)
+    with pytest.raises(RuntimeError, match="a bug"):
+        Registry(store, fit_settings()).start()
+    store.close()
+
+
 def test_a_start_removes_what_a_cache_write_killed_long_ago_left_beside_the_store(
     store_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
