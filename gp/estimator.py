@@ -657,7 +657,7 @@ def _with_reference_latencies(
     if not reference or not isinstance(space, NASBench201Space):
         return measured_archs, measured.latency_ms
     known = set(measured_archs)
-    extra = [_reference_latency(space, key, value) for key, value in reference.items()]
+    extra = [reference_latency(space, key, value) for key, value in reference.items()]
     extra = [(a, v) for a, v in extra if a not in known]
     archs = measured_archs + [a for a, _ in extra]
     latency = np.concatenate([measured.latency_ms, [v for _, v in extra]])
@@ -707,10 +707,15 @@ def _check_tag(tag: object) -> None:
         raise GPInputError(f"tag must be a str, got a {type(tag).__name__}")
 
 
-def _reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str, float]:
-    """A descriptor's ``latency:<arch>`` entry as (canonical arch, ms). Errors name the key:
-    checked among the measurements, a bad one was reported as a measurement the device has
-    not got."""
+def reference_latency(space: SearchSpace, key: str, value: float) -> tuple[str, float]:
+    """A descriptor's ``latency:<arch>`` entry as (canonical arch, ms); the service checks a
+    registration's by this too. Errors name the key: checked among the measurements, a bad
+    one was reported as a measurement the device has not got.
+
+    Raises:
+        InvalidArchitectureError: the key names no arch of ``space``.
+        InvalidMeasurementError: the value is no latency (:data:`LATENCY_RULE`).
+    """
     where = f"descriptor {key!r}"
     try:
         arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])

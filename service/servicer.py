@@ -19,8 +19,8 @@ from typing import TypeVar
 import grpc
 
 from gp.active import STRATEGIES as ACTIVE_STRATEGIES
-from gp.errors import GPInputError, InvalidArchitectureError
-from gp.estimator import REFERENCE_LATENCY_PREFIX
+from gp.errors import GPInputError
+from gp.estimator import REFERENCE_LATENCY_PREFIX, reference_latency
 from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
 from gp.outliers import SurprisingMeasurement
 from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace, VectorSpace, get_space
@@ -788,12 +788,10 @@ def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:
                 f" {REFERENCE_LATENCY_PREFIX!r} in lower case, then the NB201 arch"
             )
         if key.startswith(REFERENCE_LATENCY_PREFIX):
-            if not MIN_LATENCY_MS <= value <= MAX_LATENCY_MS:
-                raise InvalidRequestError(f"descriptor {key!r}: latency {LATENCY_RULE}")
-            try:
-                arch = space.canonical(key[len(REFERENCE_LATENCY_PREFIX) :])
-            except InvalidArchitectureError as exc:
-                raise InvalidRequestError(f"descriptor {key!r}: {exc}") from None
+            try:  # as the model reads it
+                arch, _ = reference_latency(space, key, value)
+            except GPInputError as exc:
+                raise InvalidRequestError(str(exc)) from None
             key = REFERENCE_LATENCY_PREFIX + arch
         checked[key] = float(value)
     return checked

@@ -297,6 +297,11 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         INVALID,
         "descriptor 'latency:nope'",
     ),
+    "register: a reference latency out of range": (
+        register("new", descriptor={f"latency:{OK}": 0.0}),
+        INVALID,
+        "': latency 0.0 ms must be",
+    ),
     "register: NaN descriptor": (
         register("new", descriptor={"ram": float("nan")}),
         INVALID,
