@@ -401,7 +401,9 @@ class LatencyEstimator:
         measured: Measurements | None = None,
         descriptor: Mapping[str, float] | None = None,
     ) -> LatencyPrediction:
-        """Predicts ``archs`` on a device known by ``measured`` (and ``descriptor``)."""
+        """Predicts ``archs`` on a device known by ``measured`` (and ``descriptor``). The
+        service takes the same two steps, :meth:`posterior` (cached per device version) and
+        :meth:`~gp.model.DevicePosterior.predict` (``service.registry.Registry.predict``)."""
         measured = Measurements.empty() if measured is None else measured
         model, posterior = self.posterior(space, measured, descriptor)
         return posterior.predict(self.rows(model, space, archs))
@@ -450,7 +452,9 @@ class LatencyEstimator:
         descriptor: Mapping[str, float] | None = None,
         seed: int = 0,
     ) -> Suggestion:
-        """Chooses ``count`` archs to measure next.
+        """Chooses ``count`` archs to measure next. The service takes the same steps
+        (:func:`suggestion_pool`, :meth:`posterior`, :meth:`suggest_from`) with the device's
+        cached posterior, outside its lock (``service.registry.Registry.suggest``).
 
         Args:
             candidates: the pool, less the archs the device is conditioned on (its
