@@ -169,7 +169,7 @@ class LatencyPrediction:
     Attributes:
         mean_log, var_log: (n,) mean and variance of log-latency (log ms) of the log-normal with
             the latent latency's moments.
-        mean_ms, var_ms: (n,) posterior mean and variance of the latent latency in ms.
+        mean_ms, var_ms2: (n,) posterior mean (ms) and variance (ms²) of the latent latency.
         lower_ms, upper_ms: (n,) central 90% interval of a *measurement* (noise included);
             below two measurements (the scale still uncertain, see :class:`DevicePosterior`)
             the upper bound stretches to ``mean_ms`` where the scale's spread puts the mean
@@ -185,7 +185,7 @@ class LatencyPrediction:
     mean_log: np.ndarray
     var_log: np.ndarray
     mean_ms: np.ndarray
-    var_ms: np.ndarray
+    var_ms2: np.ndarray
     lower_ms: np.ndarray
     upper_ms: np.ndarray
     obs_var_log: np.ndarray
@@ -640,7 +640,7 @@ class DevicePosterior:
         # measurements) and a Gaussian ratio.
         spread = math.exp(self.log_scale_var)
         mean_ms = baseline_ms * mean * math.sqrt(spread)
-        var_ms = baseline_ms**2 * spread * (spread * (mean**2 + var) - mean**2)
+        var_ms2 = baseline_ms**2 * spread * (spread * (mean**2 + var) - mean**2)
         lower_ms, upper_ms = baseline_ms * lower, baseline_ms * upper
         obs_var_log = torch.log1p(obs_var / mean**2) + self.log_scale_var
         # The interval of the log-normal with a measurement's moments, not the ratio's own:
@@ -663,12 +663,12 @@ class DevicePosterior:
             sd_ms = mean_ms * torch.sqrt(torch.expm1(obs_var_log))
             gaussian_upper = mean_ms + self.interval_quantile * sd_ms
             upper_ms = torch.where(log_normal, torch.maximum(bounds[1], gaussian_upper), upper_ms)
-        var_log = torch.log1p(var_ms / mean_ms**2)
+        var_log = torch.log1p(var_ms2 / mean_ms**2)
         return LatencyPrediction(
             mean_log=(torch.log(mean_ms) - var_log / 2).numpy(),
             var_log=var_log.numpy(),
             mean_ms=mean_ms.numpy(),
-            var_ms=var_ms.numpy(),
+            var_ms2=var_ms2.numpy(),
             lower_ms=lower_ms.numpy(),
             upper_ms=upper_ms.numpy(),
             obs_var_log=obs_var_log.numpy(),

@@ -184,7 +184,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
                 for j, position in enumerate(group.positions):
                     predictions[position] = pb.Prediction(
                         mean_ms=float(result.mean_ms[j]),
-                        variance_ms2=float(result.var_ms[j]),
+                        variance_ms2=float(result.var_ms2[j]),
                         lower_ms=float(result.lower_ms[j]),
                         upper_ms=float(result.upper_ms[j]),
                     )
@@ -254,7 +254,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             pb.Suggestion(
                 arch=to_message(space, arch),
                 mean_ms=float(result.prediction.mean_ms[j]),
-                variance_ms2=float(result.prediction.var_ms[j]),
+                variance_ms2=float(result.prediction.var_ms2[j]),
             )
             for j, arch in enumerate(result.archs)
         ]

@@ -140,7 +140,7 @@ def test_predictions_come_in_chunks_that_stop_when_the_call_ends(
     whole = registry.predict(device, space, archs)[0]
     monkeypatch.setattr(registry_module, "PREDICT_CHUNK", 16)
     chunked = registry.predict(device, space, archs)[0]
-    for name in ("mean_ms", "var_ms", "lower_ms", "upper_ms", "obs_var_log"):
+    for name in ("mean_ms", "var_ms2", "lower_ms", "upper_ms", "obs_var_log"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-12)
     asked: list[int] = []
     chunks: list[int] = []
@@ -757,6 +757,6 @@ def test_archs_answered_from_the_whole_space_cache_are_each_their_own(store_path
     with pytest.MonkeyPatch.context() as patch:  # answered from the cache, not predicted
         patch.setattr(registry_module, "_predicted_in_chunks", None)
         cached = registry.predict(device, space, asked)[0]
-    for name in ("mean_ms", "var_ms", "lower_ms", "upper_ms"):
+    for name in ("mean_ms", "var_ms2", "lower_ms", "upper_ms"):
         np.testing.assert_allclose(getattr(cached, name), getattr(fresh, name), rtol=1e-9)
     store.close()

@@ -598,7 +598,7 @@ def test_predictions_over_the_wire_are_the_models_in_process(
     local = posterior.predict(estimator.rows(model, space, asked))
     for field in ("mean_ms", "variance_ms2", "lower_ms", "upper_ms"):
         over_wire = [getattr(p, field) for p in reply.predictions]
-        expected = local.var_ms if field == "variance_ms2" else getattr(local, field)
+        expected = local.var_ms2 if field == "variance_ms2" else getattr(local, field)
         np.testing.assert_allclose(over_wire, expected, rtol=1e-12, err_msg=field)
 
 
