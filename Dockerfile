@@ -26,7 +26,7 @@ COPY service ./service
 COPY client ./client
 # To keep the image small, point pip at a CPU-only torch index with PIP_EXTRA_INDEX_URL.
 ARG PIP_EXTRA_INDEX_URL=""
-RUN pip install . \
+RUN pip install '.[server]' \
     && cd / && rm -rf /src \
     && mkdir -p /data && chown latency:latency /data
 

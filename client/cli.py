@@ -49,7 +49,7 @@ from service.addresses import dialled_target_problem
 from service.grpc_callers import ENV_CA_CERT
 from service.names import TEXT_LAYOUT, is_unprintable
 from service.outputs import output_path_problem, said_beside
-from service.wording import MEASURED_BEFORE, no_tls_hint, quantity, tls_hint
+from service.wording import MEASURED_BEFORE, install_hint, no_tls_hint, quantity, tls_hint
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -124,9 +124,18 @@ def _interrupted_write_named(method: str, request_id: str) -> Iterator[None]:
         raise
 
 
+#: The extra (pyproject.toml) that installs each module a command may lack: the client
+#: installs alone, without what ``measure`` times networks with or ``report`` draws with.
+EXTRA_OF_MODULE = {"torch": "measure", "psutil": "measure", "matplotlib": "report"}
+
+
 def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (``plaintext``:
     the connection was not TLS)."""
+    if isinstance(exc, ModuleNotFoundError):
+        module = (exc.name or "").partition(".")[0]
+        extra = EXTRA_OF_MODULE.get(module)
+        return install_hint(module, extra) if extra is not None else None
     from client.errors import (
         LIBRARY_SETTINGS,
         LIBRARY_TOKEN_HINT,

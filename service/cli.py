@@ -42,12 +42,31 @@ from service.errors import StartupError
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
 from service.interrupts import sigterm_as_interrupt
 from service.outputs import said_beside
-from service.wording import no_tls_hint, quantity, tls_hint
+from service.wording import install_hint, no_tls_hint, quantity, tls_hint
 
 if TYPE_CHECKING:
     import grpc
 
     from service.store import Store
+
+#: The extra (pyproject.toml) that installs each module a command may lack: a client
+#: installed alone has none of the service's modelling stack (gen-stubs: the tests').
+EXTRA_OF_MODULE = {
+    **dict.fromkeys(
+        (
+            "torch",
+            "gpytorch",
+            "linear_operator",
+            "grpc_reflection",
+            "tqdm",
+            "platformdirs",
+            "prometheus_client",
+            "psutil",
+        ),
+        "server",
+    ),
+    "grpc_tools": "test",
+}
 
 #: What --help says: the module docstring's reST markup (``...``) read as noise there.
 DESCRIPTION = (
@@ -417,12 +436,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # traceback. The store keeps what was committed; import-help is idempotent.
         logging.getLogger("service").error("interrupted")
         return 130
+    except ModuleNotFoundError as exc:
+        module = (exc.name or "").partition(".")[0]
+        if module not in EXTRA_OF_MODULE:  # not an optional dependency: a bug
+            raise
+        command = args.command or "serve"
+        hint = install_hint(module, EXTRA_OF_MODULE[module])
+        logging.getLogger("service").error("cannot run %s: %s", command, hint)
+        return 2
 
 
 def _configure_logging(level: str, style: str) -> None:
     handler = logging.StreamHandler()
     if style == "json":
-        from service.telemetry import JsonFormatter
+        from service.logs import JsonFormatter
 
         handler.setFormatter(JsonFormatter())
     else:

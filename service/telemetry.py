@@ -2,8 +2,8 @@
 
 Every RPC is logged by the ``service.access`` logger as
 ``rpc method=Predict code=OK duration_ms=12.3 peer=ipv4:127.0.0.1:50312`` (the same fields
-ride on the record as ``record.rpc`` for :class:`JsonFormatter`). Request metadata is never
-logged: it carries the bearer token.
+ride on the record as ``record.rpc`` for :class:`service.logs.JsonFormatter`). Request
+metadata is never logged: it carries the bearer token.
 
 Metrics follow the go-grpc-prometheus names, so the usual dashboards work:
 ``grpc_server_started_total``, ``grpc_server_handled_total{grpc_code}`` and the
@@ -22,12 +22,10 @@ counts unary RPCs only: a ``Watch`` may stay open for days without holding a wor
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
 import grpc
@@ -274,25 +272,6 @@ def log_rpc(method: str, code: grpc.StatusCode, seconds: float, peer: str) -> No
 _SERVER_FAULTS = frozenset(
     {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 )
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and an RPC's fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        # With its UTC offset: a local time alone could not be lined up with other hosts'
-        # logs, or with itself across a change of daylight saving time.
-        logged_at = datetime.fromtimestamp(record.created).astimezone()
-        entry: dict[str, Any] = {
-            "ts": logged_at.isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update(getattr(record, "rpc", {}))
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
 
 
 class MetricsEndpoint:

@@ -1,12 +1,14 @@
 """How the tools word a count in a message ("1 arch", "2 archs", never "1 archs"), a surprising
 latency measured before the upload that found it, a busy server, a call it did nothing of, and
 what they add to grpc's few words for a plaintext call to a server that speaks TLS, or a TLS
-call to one that does not.
+call to one that does not, and what installs a missing module.
 
 Imports only the standard library, so the client uses it without the server's modules.
 """
 
 from __future__ import annotations
+
+from service import DISTRIBUTION
 
 #: What the server's log line and the client's warning of a surprising latency measured before
 #: the upload that found it start with.
@@ -51,3 +53,10 @@ def no_tls_hint(details: str, options: str) -> str:
     if "WRONG_VERSION_NUMBER" not in details:
         return ""
     return f"; the server does not seem to speak TLS: if it serves plaintext, drop {options}"
+
+
+def install_hint(module: str, extra: str) -> str:
+    """What to run where ``module`` is not installed: the extra of this distribution
+    (pyproject.toml) that installs it. The client installs without the modelling stack, and a
+    command that needs part of it ended in a traceback."""
+    return f"{module} is not installed: pip install '{DISTRIBUTION}[{extra}]' installs it"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,10 @@ import pytest
 import client
 import gp
 import service
+from client.cli import EXTRA_OF_MODULE as CLIENT_EXTRA_OF
+from gp.spaces.nasbench201 import all_archs
+from service.cli import EXTRA_OF_MODULE as SERVICE_EXTRA_OF
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,42 +42,160 @@ def test_dir_lists_the_lazily_loaded_names() -> None:
     assert {"LatencyClient", "Predictions", "NotFoundError"} <= set(dir(client))
 
 
-#: Top-level packages of the modelling stack, which the client must do without.
-MODELLING = ("gp", "torch", "gpytorch", "linear_operator")
+def without(modules: set[str], then: str) -> str:
+    """Python code that runs ``then`` with ``modules`` (top-level names) not installed."""
+    return f"""
+import sys
 
-REFUSING_MODELLING = """
-import importlib, sys
-
-class Refused:
+class NotInstalled:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {modelling!r}:
-            raise ModuleNotFoundError(f"refused: {{name}}")
+        if name.partition(".")[0] in {sorted(modules)!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 
-sys.meta_path.insert(0, Refused())
-for name in {modules!r}:
-    importlib.import_module(name)
+sys.meta_path.insert(0, NotInstalled())
+{then}
 """
 
 
-def test_the_client_imports_nothing_of_the_modelling_stack_even_inside_a_command() -> None:
-    """The client may not import gp (design.md), so that it can go without the modelling
-    stack: `client measurements` imported service.archs, hence gp and torch, inside the
-    command, and ended in a traceback without them (a design review)."""
+def _optional_modules() -> set[str]:
+    """Every top-level module an extra installs (the client's core lacks them), and gp."""
+    return {"gp", *CLIENT_EXTRA_OF, *SERVICE_EXTRA_OF}
+
+
+def test_the_client_imports_with_its_core_dependencies_alone() -> None:
+    """The client installs without the modelling stack (pyproject.toml's extras; design.md:
+    it may not import gp): `client measurements` imported service.archs, hence gp and torch,
+    inside the command, and ended in a traceback without them (a design review). Every client
+    module, and every module of the service it imports, imports with the extras' modules
+    missing (the commands that need them import them when they run)."""
     imported = _modules_imported_by(ROOT / "client")
-    assert not {name for name in imported if name.split(".")[0] == "gp"}
-    services = sorted(name for name in imported if name.split(".")[0] == "service")
-    code = REFUSING_MODELLING.format(modelling=MODELLING, modules=services)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert not {name for name in imported if name.partition(".")[0] == "gp"}
+    optional = _optional_modules()
+    services = [name for name in imported if name.partition(".")[0] == "service"]
+    modules = sorted([*_core_side(optional), *services])
+    assert {"client.cli", "client.api", "client.measure.command", "client.report"} <= set(modules)
+    importing = f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)"
+    done = run_python(["-c", without(optional, importing)])
     assert done.returncode == 0, done.stderr
 
 
-def _modules_imported_by(package: Path) -> set[str]:
-    """Every module the package's files import by absolute name, at the top or in a function."""
+@pytest.mark.parametrize(
+    ("folders", "extra_of"),
+    [(("client",), CLIENT_EXTRA_OF), (("service", "gp"), SERVICE_EXTRA_OF)],
+    ids=["client", "service"],
+)
+def test_each_module_beyond_the_core_is_installed_by_the_extra_its_commands_name(
+    folders: tuple[str, ...], extra_of: dict[str, str]
+) -> None:
+    """A command that lacks a module names the extra that installs it (EXTRA_OF_MODULE): each
+    module the code imports is a core dependency's or one of those, and that extra lists it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    provided = metadata.packages_distributions()
+    for module in sorted(set().union(*(_third_party(ROOT / f) for f in folders))):
+        distributions = {_normalised(d) for d in provided.get(module, [])}
+        assert distributions, f"{module}: no installed distribution provides it"
+        if distributions & _named(project["dependencies"]):
+            continue
+        assert module in extra_of, f"{module} is in no core dependency nor EXTRA_OF_MODULE"
+        assert distributions & _named(extras[extra_of[module]]), (module, extra_of[module])
+
+
+def test_a_client_command_that_lacks_a_module_names_the_extra_that_installs_it(
+    target: str, tmp_path: Path
+) -> None:
+    """`client report` where matplotlib is not installed ended in a traceback."""
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{all_archs()[7]},5.0\n")
+    argv = ["client", "--target", target, "report", "-d", "pixel3", "-m", str(measured),
+            "-o", str(tmp_path / "r.png")]  # fmt: skip
+    running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
+    done = run_python(["-c", without({"matplotlib"}, running)])
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "error: matplotlib is not installed: pip install 'nas-latency-estimator[report]'"
+        " installs it"
+    )
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_a_service_command_that_lacks_a_module_names_the_extra_that_installs_it(
+    tmp_path: Path,
+) -> None:
+    """`python -m service serve` with only the client installed ended in a traceback; it
+    creates no store either."""
+    argv = ["serve", "--address", "127.0.0.1:0", "--store", str(tmp_path / "s.sqlite")]
+    running = f"import sys\nfrom service.cli import main\nsys.exit(main({argv!r}))"
+    done = run_python(["-c", without({"torch"}, running)])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].endswith(
+        "ERROR service: cannot run serve: torch is not installed: pip install"
+        " 'nas-latency-estimator[server]' installs it"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def _third_party(path: Path) -> set[str]:
+    """The top-level modules outside the standard library and this project that ``path`` (a
+    file or folder) imports."""
+    ours = {"gp", "service", "client", "tests"}
+    tops = {name.partition(".")[0] for name in _modules_imported_by(path)}
+    return tops - ours - set(sys.stdlib_module_names)
+
+
+def _named(requirements: list[str]) -> set[str]:
+    """The distributions ``requirements`` name, normalised."""
+    return {_normalised(re.split(r"[\[<>=!~;]", r, maxsplit=1)[0]) for r in requirements}
+
+
+def _normalised(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower().strip()
+
+
+def _core_side(optional: set[str]) -> list[str]:
+    """The client's modules that import none of ``optional`` when imported, directly or
+    through another client module: all but the torch and psutil side of ``measure``
+    (client.measure._modules, .descriptor, .loop), which its command imports as it runs."""
+    files = {
+        ".".join(("client", *path.relative_to(ROOT / "client").with_suffix("").parts)).removesuffix(
+            ".__init__"
+        ): path
+        for path in (ROOT / "client").rglob("*.py")
+    }
+    imports = {module: _top_level_imports(path) for module, path in files.items()}
+    extra_side: set[str] = set()
+    while True:
+        more = {
+            module
+            for module, names in imports.items()
+            if {name.partition(".")[0] for name in names} & optional or names & extra_side
+        }
+        if more <= extra_side:
+            return sorted(set(files) - extra_side)
+        extra_side |= more
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The modules the file ``path`` imports when it is imported (its body's imports)."""
     import ast
 
     names: set[str] = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def _modules_imported_by(path: Path) -> set[str]:
+    """Every module ``path`` (a file, or a folder's files) imports by absolute name, at the top
+    or in a function."""
+    import ast
+
+    names: set[str] = set()
+    for file in [path] if path.is_file() else path.rglob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text())):
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

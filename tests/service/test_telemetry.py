@@ -22,8 +22,9 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
 from service.errors import ConfigError
+from service.logs import JsonFormatter
 from service.server import RunningServer, create_server
-from service.telemetry import JsonFormatter, Metrics, TelemetryInterceptor, log_rpc
+from service.telemetry import Metrics, TelemetryInterceptor, log_rpc
 from tests.service.conftest import free_port, nb201, start_server
 
 ARCHS = all_archs()
