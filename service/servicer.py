@@ -493,7 +493,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         """Registers a device after checking its name, aliases, descriptor and description."""
         _check_names(request.name, request.aliases)
         descriptor = _check_descriptor(request.descriptor)
-        _check_description(request.description)
+        description = _checked_description(request.description)
         if self.importing.is_set() and not self._import_finished_elsewhere():
             # A device registered meanwhile under a table's name got the table merged into its
             # own measurements; under an alias of one it stopped the start, and every restart.
@@ -509,7 +509,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
             request.name,
             list(request.aliases),
             descriptor,
-            request.description,
+            description,
             context.time_remaining(),
             _ended(context),
         )
@@ -745,11 +745,14 @@ def _refuse(problem: str | None) -> None:
         raise InvalidRequestError(problem)
 
 
-def _check_description(description: str) -> None:
+def _checked_description(description: str) -> str:
     """Free text of at most MAX_DESCRIPTION_LENGTH characters, lines and tabs included, but no
     other character a name may not hold: every device table prints it, an escape sequence there
     cleared or recoloured the terminal of whoever listed the devices, and a direction override
-    reversed the rest of the row."""
+    reversed the rest of the row. A Windows line break (CRLF) is kept as a line feed: one pasted
+    from a Windows file was refused (a wire review); a carriage return alone, which overwrites
+    a printed row, is still refused."""
+    description = description.replace("\r\n", "\n")
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidRequestError(
             f"description is longer than {MAX_DESCRIPTION_LENGTH:,} characters"
@@ -757,6 +760,7 @@ def _check_description(description: str) -> None:
     problem = unprintable_problem("description", description, allowed=TEXT_LAYOUT)
     if problem is not None:
         raise InvalidRequestError(problem)
+    return description
 
 
 def _check_descriptor(descriptor: Mapping[str, float]) -> dict[str, float]:

@@ -91,6 +91,20 @@ def test_register_and_get_device(stub: pb_grpc.LatencyEstimatorStub) -> None:
     assert "jetson" in names
 
 
+def test_a_description_with_windows_line_breaks_is_stored_with_line_feeds(
+    stub: pb_grpc.LatencyEstimatorStub,
+) -> None:
+    """Pasted from a Windows file, it was refused as holding a control character (a wire
+    review); a carriage return alone still is (it overwrites a printed row)."""
+    device = register(stub, "windows", description="Surface Pro\r\n16 GB\r\n")
+    assert device.description == "Surface Pro\n16 GB\n"
+    assert stub.GetDevice(pb.GetDeviceRequest(name="windows")).description == device.description
+    with pytest.raises(grpc.RpcError) as refused:
+        register(stub, "overwriting", description="fast\rslow")
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "control or format character" in (refused.value.details() or "")
+
+
 def test_register_accepts_a_device_at_the_size_limits(stub: pb_grpc.LatencyEstimatorStub) -> None:
     descriptor = {f"{i:04d}".ljust(200, "k"): float(i) for i in range(1000)}
     device = register(stub, "big", descriptor=descriptor, description="d" * 10_000)
