@@ -47,6 +47,7 @@ from service.wording import install_hint, no_tls_hint, quantity, tls_hint
 if TYPE_CHECKING:
     import grpc
 
+    from service.importer import ImportSummary
     from service.store import Store
 
 #: The extra (pyproject.toml) that installs each module a command may lack: a client
@@ -216,17 +217,8 @@ def _import_help(args: argparse.Namespace) -> int:
     # The store alone: the server's settings (a token, TLS, the dataset) were checked too, and
     # one meant for serve stopped an import that does not use it (a review, 2026-12-06).
     store_path = store_path_from_env(args.store)
-    # An empty --devices ('--devices "$UNSET"') names no table: it imported all 27.
-    devices = [d.strip() for d in args.devices.split(",")] if args.devices is not None else None
     try:
-        if devices == [""]:
-            raise DatasetError(
-                f"--devices {args.devices!r} names no table; leave --devices out to import all"
-            )
-        if devices is not None and not all(devices):
-            # Looked up, the stem '' was "not in" the dataset: a message hard to read.
-            stray = f"--devices {args.devices!r} has an empty table stem (a stray comma?)"
-            raise DatasetError(stray)
+        devices = _table_stems(args.devices)
         # Read before the store is opened: a mistyped path or a bad table creates no store.
         dataset = read_tables(args.directory, devices)
         # Marked as a first start's import is: a stopped or killed one had left no trace,
@@ -258,15 +250,8 @@ def _import_help(args: argparse.Namespace) -> int:
                 )
                 return 2
         # The operator has now said what the store holds: no start finishes another import.
-        # Said where it drops the rest of one: its other tables went unimported without a
-        # word, and the next start fitted on the few (a review, 2026-12-06).
         if devices is not None and earlier not in (None, own):  # not a rerun of itself
-            logging.getLogger("service").warning(
-                "the store's earlier import, of %s, had not finished: this import settles it,"
-                " and its other tables are not imported (import-help without --devices"
-                " imports them)",
-                earlier,
-            )
+            _warn_of_tables_left_out(earlier)
         marker.unlink(missing_ok=True)
     except (DatasetError, DeviceExistsError, StoreError) as exc:  # StoreError: at its opening
         # A corrupt store's was "cannot start", as if a server had failed (a review).
@@ -275,6 +260,44 @@ def _import_help(args: argparse.Namespace) -> int:
     except OSError as exc:  # the marker beside the store: its folder read-only, say
         logging.getLogger("service").error("cannot import: %s: %s", exc.filename, exc.strerror)
         return 2
+    print(_imported(summary, store_path))
+    return 0
+
+
+def _table_stems(devices: str | None) -> list[str] | None:
+    """The table stems of import-help's ``--devices`` (None: every table).
+
+    Raises:
+        DatasetError: ``devices`` names no table, or has an empty stem.
+    """
+    from gp.errors import DatasetError
+
+    if devices is None:
+        return None
+    stems = [stem.strip() for stem in devices.split(",")]
+    if stems == [""]:  # '--devices "$UNSET"': it imported all 27
+        raise DatasetError(
+            f"--devices {devices!r} names no table; leave --devices out to import all"
+        )
+    if not all(stems):
+        # Looked up, the stem '' was "not in" the dataset: a message hard to read.
+        raise DatasetError(f"--devices {devices!r} has an empty table stem (a stray comma?)")
+    return stems
+
+
+def _warn_of_tables_left_out(earlier: str) -> None:
+    """Said where an import of some tables settles an earlier, unfinished one: its other
+    tables went unimported without a word, and the next start fitted on the few (a review,
+    2026-12-06)."""
+    logging.getLogger("service").warning(
+        "the store's earlier import, of %s, had not finished: this import settles it, and its"
+        " other tables are not imported (import-help without --devices imports them)",
+        earlier,
+    )
+
+
+def _imported(summary: ImportSummary, store_path: Path) -> str:
+    """import-help's closing line: what it created, completed, skipped, added, left out."""
     # A device an interrupted import left without all its archs was counted nowhere.
     completed = f" {summary.devices_completed} completed," if summary.devices_completed else ""
     deleted = (
@@ -283,13 +306,12 @@ def _import_help(args: argparse.Namespace) -> int:
         if summary.archs_deleted
         else ""
     )
-    print(
+    return (
         f"{quantity(summary.devices_created, 'device')} created,{completed}"
         f" {summary.devices_skipped} already complete,"
         f" {quantity(summary.measurements_added, 'measurement')} added to {store_path}"
         f"{deleted}"
     )
-    return 0
 
 
 def _open_marked(store_path: Path, marker: Path, own_mark: bool) -> Store:

@@ -155,7 +155,7 @@ def test_unprintable_characters_stored_before_they_were_refused_are_printed_esca
 ) -> None:
     from service import servicer
 
-    monkeypatch.setattr(servicer, "_check_description", lambda description: None)
+    monkeypatch.setattr(servicer, "_checked_description", lambda description: description)
     name = f"stored-early-{len(raws)}-{description[:3]}"
     with LatencyClient(target) as latency:
         latency.register_device(name, description=description)
