@@ -303,6 +303,7 @@ class Suggestion:
 
     @classmethod
     def from_message(cls, message: pb.Suggestion) -> Suggestion:
+        """The pick a ``Suggestion`` message holds (:meth:`LatencyClient.suggest` makes them)."""
         return cls(
             arch=message.arch.arch,
             search_space=message.arch.search_space,
@@ -415,6 +416,8 @@ class SurprisingMeasurement:
 
     @classmethod
     def from_message(cls, message: pb.SurprisingMeasurement) -> SurprisingMeasurement:
+        """The measurement a ``SurprisingMeasurement`` message names (as an upload's answer
+        lists them)."""
         return cls(
             arch=message.arch.arch,
             search_space=message.arch.search_space,
@@ -458,6 +461,8 @@ class AddResult:
     def from_message(
         cls, message: pb.AddMeasurementsResponse, warnings: tuple[str, ...] = ()
     ) -> AddResult:
+        """An upload's answer, with the ``warnings`` its call carried
+        (:meth:`LatencyClient.add_measurements` makes them)."""
         return cls(
             accepted=message.accepted,
             device_total=message.device_total,
@@ -500,6 +505,7 @@ class DeleteResult:
 
     @classmethod
     def from_message(cls, message: pb.DeleteMeasurementsResponse) -> DeleteResult:
+        """A deletion's answer (:meth:`LatencyClient.delete_measurements` makes them)."""
         return cls(
             deleted=message.deleted,
             device_total=message.device_total,
@@ -535,6 +541,8 @@ class DeviceInfo:
 
     @classmethod
     def from_message(cls, message: pb.Device) -> DeviceInfo:
+        """The device a ``Device`` message describes (:meth:`LatencyClient.device` and
+        :meth:`~LatencyClient.devices` make them)."""
         return cls(
             name=message.name,
             aliases=tuple(message.aliases),

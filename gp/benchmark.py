@@ -177,6 +177,9 @@ def run_cases(
     samples: int,
     timings: Timings,
 ) -> Iterator[tuple[str, str, int, dict[str, float]]]:
+    """Each (target, strategy, seed) case of HELP's protocol: the target's posterior after
+    ``samples`` measurements chosen by the strategy (seedless ones once), scored on all
+    15,625 archs; yields (device, strategy, measurements, scores) and adds to ``timings``."""
     rows = model.features.universe_rows(torch.arange(NUM_ARCHS))
     cases = [
         (d, s, k) for d in targets for s in strategies for k in range(1 if s in SEEDLESS else seeds)
@@ -222,6 +225,8 @@ def help_query_spearman(
 
 
 def aggregate(results: list[tuple[str, str, int, dict[str, float]]]) -> list[dict]:
+    """One row per (device, strategy) of :func:`run_cases`' results: each metric's mean over
+    the seeds and its standard error (``<metric>_se``)."""
     rows: list[dict] = []
     for device, strategy in dict.fromkeys((d, s) for d, s, _, _ in results):
         group = [(n, m) for d, s, n, m in results if d == device and s == strategy]

@@ -78,9 +78,12 @@ class LatencyDataset:
 
     @property
     def devices(self) -> list[str]:
+        """The devices' names, sorted."""
         return sorted(self.latency_ms)
 
     def table(self, device: str) -> np.ndarray:
+        """``device``'s latencies (ms), shape (NUM_ARCHS,), by canonical arch index;
+        DatasetError where the dataset has no such device."""
         self.require([device])
         return self.latency_ms[device]
 

@@ -127,6 +127,7 @@ class Measurements:
 
     @classmethod
     def empty(cls) -> Measurements:
+        """No measurement: a device known by its descriptor alone (zero-shot)."""
         return cls([], np.zeros(0))
 
     def of_archs(
