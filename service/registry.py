@@ -436,9 +436,16 @@ class Registry:
     # ---- queries -----------------------------------------------------------------------
     @property
     def estimator(self) -> LatencyEstimator:
+        """The fitted estimator; NotReadyError while the model loads."""
+        self.require_ready()
+        assert self._estimator is not None  # require_ready checked it (for the type checker)
+        return self._estimator
+
+    def require_ready(self) -> None:
+        """Raises NotReadyError while the model loads: a call answers UNAVAILABLE before it
+        does any work."""
         if not self.ready.is_set() or self._estimator is None:
             raise NotReadyError("the model is still loading; retry shortly")
-        return self._estimator
 
     def model_version(self, device: DeviceRecord) -> str:
         """``<fit hash[:8]>-<device version>``: changes with the fit or the device's data."""

@@ -173,7 +173,7 @@ class LatencyEstimatorServicer(pb_grpc.LatencyEstimatorServicer):
         device = self._device(request.device)
         ended = _ended(context)
         groups = group_by_space(ArchParser("arch", ended=ended).parse(request.archs))
-        self.registry.estimator  # noqa: B018 - UNAVAILABLE before any work if not ready
+        self.registry.require_ready()
         predictions: dict[int, pb.Prediction] = {}
         warnings: dict[str, None] = {}  # in order, once each
         with self.registry.consistent(device, context.time_remaining(), ended) as device:
