@@ -129,6 +129,18 @@ def _interrupted_write_named(method: str, request_id: str) -> Iterator[None]:
 EXTRA_OF_MODULE = {"torch": "measure", "psutil": "measure", "matplotlib": "report"}
 
 
+def require_extra(extra: str) -> None:
+    """Raises ModuleNotFoundError, which :func:`_user_error` words, where a module of
+    ``extra`` is not installed: said before any call, wait or timing, not after them (with
+    psutil installed, ``measure`` found torch missing after its first progress bar; a
+    client-only review)."""
+    import importlib.util
+
+    for module, of in EXTRA_OF_MODULE.items():
+        if of == extra and importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+
 def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (``plaintext``:
     the connection was not TLS)."""
@@ -1648,12 +1660,14 @@ def report(
     The figure shows predicted vs measured latency (median and 90% interval,
     log axes) and the calibration curve; Spearman, acc10 (within 10%), MAPE,
     bias (mean signed error) and 90% coverage are printed. Use measurements
-    the device's model has not been given, or the scores flatter it.
+    the device's model has not been given, or the scores flatter it. Needs
+    the report extra (pip install 'nas-latency-estimator[report]').
 
     Examples:
 
       client report --device pi4 --measured measured.csv --out report.png
     """
+    require_extra("report")
     import numpy as np
 
     from client.metrics import scores_line

@@ -13,7 +13,9 @@ budget bind. Swap :func:`capacity` for a real accuracy oracle (or a trained pred
 search.
 
 Run it against a server that has the HELP source devices (see the README's "The service"; a
-table the server was fitted on, after importing all 27, is no unseen device, and it says so)::
+table the server was fitted on, after importing all 27, is no unseen device, and it says so).
+Besides the client it needs torch, which reads the tables (``pip install
+'nas-latency-estimator[measure]'``)::
 
     python examples/latency_constrained_search.py --table raspi4 --budget-ms 40
 
@@ -442,6 +444,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         result = run(argv)
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        # The client alone (pip install .) has no torch, and the tables are torch files.
+        print(
+            "error: the simulated device reads HELP's tables with torch: pip install"
+            " 'nas-latency-estimator[measure]' installs it",
+            file=sys.stderr,
+        )
+        return 1
     except UnknownTableError as exc:  # a misused option, like argparse's own errors
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from gp.errors import DatasetError, GPInputError, InvalidArchitectureError
-from gp.model import LATENCY_RULE, first_out_of_range
+from gp.latency import LATENCY_RULE, first_out_of_range
 from gp.spaces.nasbench201 import NUM_ARCHS, arch_to_index
 
 logger = logging.getLogger(__name__)

@@ -60,6 +60,7 @@ from scipy import stats
 
 from gp.errors import GPInputError, InvalidMeasurementError
 from gp.kernels import ARDLinearKernel
+from gp.latency import LATENCY_RULE, first_out_of_range
 from gp.outliers import surprising_measurements
 from gp.profiles import SourceProfiles, cost_features
 from gp.spaces.base import is_real_number, is_whole_number
@@ -146,11 +147,6 @@ _RELATIVE_PRIOR = 0.1
 # their latencies. At 1 the 90% interval spans a factor 5 either way of the sources' typical
 # level, which is about what is known of a device before a measurement.
 _NEW_DEVICE_LEVEL_MIN_SD = 1.0
-# Physically plausible latencies (1 ns to ~3 h). Beyond them a measurement is a unit error or
-# garbage, and values like 5e-324 ms break the Cholesky factor of every later posterior.
-MIN_LATENCY_MS = 1e-6
-MAX_LATENCY_MS = 1e7
-LATENCY_RULE = f"must be finite and between {MIN_LATENCY_MS:g} and {MAX_LATENCY_MS:g} ms"
 # Least latency ratio turned into a prediction, so that the latency and its log stay defined;
 # a posterior mean at or below it is replaced by DevicePosterior._least_seen_ratio.
 _MIN_RATIO = 1e-3
@@ -1158,13 +1154,6 @@ def check_latencies(
     if (i := first_out_of_range(values.numpy())) is not None:
         raise InvalidMeasurementError(f"{where(i)}: latency {float(values[i])!r} ms {LATENCY_RULE}")
     return torch.log(values)
-
-
-def first_out_of_range(latency_ms: np.ndarray) -> int | None:
-    """The position of the first latency that breaks :data:`LATENCY_RULE` (NaN fails it), or
-    None."""
-    bad = np.flatnonzero(~((latency_ms >= MIN_LATENCY_MS) & (latency_ms <= MAX_LATENCY_MS)))
-    return int(bad[0]) if bad.size else None
 
 
 @dataclass

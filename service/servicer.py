@@ -21,7 +21,7 @@ import grpc
 from gp.active import STRATEGIES as ACTIVE_STRATEGIES
 from gp.errors import GPInputError
 from gp.estimator import REFERENCE_LATENCY_PREFIX, reference_latency
-from gp.model import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
+from gp.latency import LATENCY_RULE, MAX_LATENCY_MS, MIN_LATENCY_MS
 from gp.outliers import SurprisingMeasurement
 from gp.spaces import SPACE_NAMES, NASBench201Space, SearchSpace, VectorSpace, get_space
 from service._proto.latency.v1 import latency_pb2 as pb

@@ -32,6 +32,7 @@ from client.cli import (
     output_console,
     print_json,
     require_archs,
+    require_extra,
     surprising_hint,
     warn_if_source_device,
 )
@@ -266,6 +267,7 @@ def measure(
     ] = DEFAULT_WAIT_S,
 ) -> None:
     """Measure latencies on this machine, upload them, and score the service's predictions.
+    Needs the measure extra (pip install 'nas-latency-estimator[measure]').
 
     Examples:
 
@@ -277,6 +279,7 @@ def measure(
 
       client measure --device laptop --suggested 5 --rounds 3
     """
+    require_extra("measure")
     from client.measure.timing import TimingSettings
 
     # Every option and input is checked before the first network is timed or anything is

@@ -17,6 +17,7 @@ import pytest
 import client
 import gp
 import service
+from client.api import LatencyClient
 from client.cli import EXTRA_OF_MODULE as CLIENT_EXTRA_OF
 from gp.spaces.nasbench201 import all_archs
 from service.cli import EXTRA_OF_MODULE as SERVICE_EXTRA_OF
@@ -101,22 +102,52 @@ def test_each_module_beyond_the_core_is_installed_by_the_extra_its_commands_name
         assert distributions & _named(extras[extra_of[module]]), (module, extra_of[module])
 
 
-def test_a_client_command_that_lacks_a_module_names_the_extra_that_installs_it(
-    target: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("missing", "command", "extra"),
+    [
+        ("matplotlib", ["report", "-d", "no-such-device", "-m", "{csv}", "-o", "{png}"], "report"),
+        # psutil is installed: torch alone was found missing after the first progress bar.
+        ("torch", ["measure", "-d", "new-device", "--register", "-n", "1"], "measure"),
+    ],
+    ids=["report", "measure"],
+)
+def test_a_client_command_that_lacks_a_module_names_the_extra_before_it_does_anything(
+    missing: str, command: list[str], extra: str, target: str, tmp_path: Path
 ) -> None:
-    """`client report` where matplotlib is not installed ended in a traceback."""
+    """`client report` where matplotlib is not installed ended in a traceback, and then (a
+    client-only review) said so only after its calls: a wrong device was reported first."""
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{all_archs()[7]},5.0\n")
-    argv = ["client", "--target", target, "report", "-d", "pixel3", "-m", str(measured),
-            "-o", str(tmp_path / "r.png")]  # fmt: skip
+    png = tmp_path / "r.png"
+    args = [a.format(csv=measured, png=png) for a in command]
+    argv = ["client", "--target", target, *args]
     running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
-    done = run_python(["-c", without({"matplotlib"}, running)])
+    done = run_python(["-c", without({missing}, running)])
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {missing} is not installed: pip install 'nas-latency-estimator[{extra}]'"
+        " installs it"
+    ]
+    assert not png.exists()
+    with LatencyClient(target) as latency:
+        assert "new-device" not in {device.name for device in latency.devices()}
+
+
+def test_the_example_without_torch_names_the_extra_that_installs_it(
+    target: str, help_dataset_dir: Path
+) -> None:
+    """It reads HELP's tables with torch, which the client alone lacks: a traceback before."""
+    argv = [str(ROOT / "examples" / "latency_constrained_search.py"), "--target", target,
+            "--dataset", str(help_dataset_dir)]  # fmt: skip
+    running = (
+        f"import runpy, sys\nsys.argv = {argv!r}\nrunpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    done = run_python(["-c", without({"torch"}, running)])
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines()[-1] == (
-        "error: matplotlib is not installed: pip install 'nas-latency-estimator[report]'"
-        " installs it"
+        "error: the simulated device reads HELP's tables with torch: pip install"
+        " 'nas-latency-estimator[measure]' installs it"
     )
-    assert not (tmp_path / "r.png").exists()
 
 
 def test_a_service_command_that_lacks_a_module_names_the_extra_that_installs_it(

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gp.data import load_help_dataset
 from gp.estimator import LatencyEstimator
-from gp.model import MAX_LATENCY_MS, MIN_LATENCY_MS
+from gp.latency import MAX_LATENCY_MS, MIN_LATENCY_MS
 from gp.spaces.fbnet import random_archs
 from gp.spaces.nasbench201 import all_archs
 from service import registry as registry_module
