@@ -150,6 +150,14 @@ def test_the_example_without_torch_names_the_extra_that_installs_it(
     )
 
 
+def test_the_example_s_table_reader_needs_torch_alone() -> None:
+    """With [measure] (torch, no gpytorch) the example failed again: gp.data imported gp.model
+    for the latency range (a client-only review)."""
+    reading = "import gp.data, gp.spaces.nasbench201"
+    done = run_python(["-c", without({"gpytorch", "linear_operator", "scipy"}, reading)])
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_service_command_that_lacks_a_module_names_the_extra_that_installs_it(
     tmp_path: Path,
 ) -> None:
