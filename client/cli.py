@@ -49,7 +49,13 @@ from service.addresses import dialled_target_problem
 from service.grpc_callers import ENV_CA_CERT
 from service.names import TEXT_LAYOUT, is_unprintable
 from service.outputs import output_path_problem, said_beside
-from service.wording import MEASURED_BEFORE, install_hint, no_tls_hint, quantity, tls_hint
+from service.wording import (
+    MEASURED_BEFORE,
+    missing_module_hint,
+    no_tls_hint,
+    quantity,
+    tls_hint,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,9 +151,7 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (``plaintext``:
     the connection was not TLS)."""
     if isinstance(exc, ModuleNotFoundError):
-        module = (exc.name or "").partition(".")[0]
-        extra = EXTRA_OF_MODULE.get(module)
-        return install_hint(module, extra) if extra is not None else None
+        return missing_module_hint(exc, EXTRA_OF_MODULE)
     from client.errors import (
         LIBRARY_SETTINGS,
         LIBRARY_TOKEN_HINT,

@@ -42,7 +42,7 @@ from service.errors import StartupError
 from service.grpc_callers import ENV_CA_CERT, MAX_DEADLINE_S
 from service.interrupts import sigterm_as_interrupt
 from service.outputs import said_beside
-from service.wording import install_hint, no_tls_hint, quantity, tls_hint
+from service.wording import missing_module_hint, no_tls_hint, quantity, tls_hint
 
 if TYPE_CHECKING:
     import grpc
@@ -229,6 +229,7 @@ def _import_help(args: argparse.Namespace) -> int:
         earlier = marker.read_text().strip() if marker.exists() else None
         own = import_help_mark(args.directory, devices)
         if earlier is None:  # an earlier pending import keeps its record till settled
+            marker.parent.mkdir(parents=True, exist_ok=True)  # as Store makes a new store's
             marker.write_text(f"{own}\n")
         with closing(_open_marked(store_path, marker, own_mark=earlier is None)) as store:
             try:
@@ -459,12 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("service").error("interrupted")
         return 130
     except ModuleNotFoundError as exc:
-        module = (exc.name or "").partition(".")[0]
-        if module not in EXTRA_OF_MODULE:  # not an optional dependency: a bug
+        hint = missing_module_hint(exc, EXTRA_OF_MODULE)
+        if hint is None:  # not an optional dependency: a bug, or a broken install
             raise
-        command = args.command or "serve"
-        hint = install_hint(module, EXTRA_OF_MODULE[module])
-        logging.getLogger("service").error("cannot run %s: %s", command, hint)
+        logging.getLogger("service").error("cannot run %s: %s", args.command or "serve", hint)
         return 2
 
 

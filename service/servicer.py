@@ -752,11 +752,11 @@ def _checked_description(description: str) -> str:
     reversed the rest of the row. A Windows line break (CRLF) is kept as a line feed: one pasted
     from a Windows file was refused (a wire review); a carriage return alone, which overwrites
     a printed row, is still refused."""
-    description = description.replace("\r\n", "\n")
-    if len(description) > MAX_DESCRIPTION_LENGTH:
+    if len(description) > MAX_DESCRIPTION_LENGTH:  # as sent: CRLFs count twice
         raise InvalidRequestError(
             f"description is longer than {MAX_DESCRIPTION_LENGTH:,} characters"
         )
+    description = description.replace("\r\n", "\n")
     problem = unprintable_problem("description", description, allowed=TEXT_LAYOUT)
     if problem is not None:
         raise InvalidRequestError(problem)

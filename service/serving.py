@@ -21,8 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def serving_lock_path(store_path: Path) -> Path:
-    """The lock file a server holds beside the store it serves."""
-    return Path(f"{store_path}.lock")
+    """The lock file a server holds beside the store it serves: beside the file itself, so
+    that a server started through a link to it finds the same lock (a review)."""
+    return Path(f"{os.path.realpath(store_path)}.lock")
 
 
 class ServingLock:
@@ -33,28 +34,12 @@ class ServingLock:
         holds it. A folder where the lock file cannot be made only loses the warning."""
         self.path = serving_lock_path(store_path)
         self._file: IO[str] | None = None
-        try:
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, owner_writable_like(store_path))
-        except OSError as exc:
-            logger.debug("no lock beside the store (%s): another server would not be told", exc)
-            return
-        file = os.fdopen(descriptor, "r+")
-        try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = file.read().strip() or "a server"
-            file.close()
-            logger.warning(
-                "another server serves this store (%s, %s): both answer from its data, but"
-                " each fits and holds its own model; stop one of them unless that is meant",
-                holder,
-                self.path,
-            )
-            return
-        file.truncate(0)
-        file.write(f"pid {os.getpid()}, {address}\n")
-        file.flush()
-        self._file = file
+        file = self._locked(owner_writable_like(store_path))
+        if file is not None:
+            file.truncate(0)
+            file.write(f"pid {os.getpid()}, {address}\n")
+            file.flush()
+            self._file = file
 
     @property
     def held(self) -> bool:
@@ -65,7 +50,68 @@ class ServingLock:
         """Removes the lock file and lets go of it: a server that stops leaves nothing."""
         if self._file is None:
             return
-        # Unlinked before it is let go: a start that opens it meanwhile still finds it held.
         self.path.unlink(missing_ok=True)
         self._file.close()
         self._file = None
+
+    def _locked(self, mode: int) -> IO[str] | None:
+        """The lock file, opened and locked by this server; None where another holds it (said)
+        or it cannot be made."""
+        while True:
+            try:
+                file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, mode), "r+")
+            except PermissionError:  # another user's lock: it still tells whether theirs runs
+                self._warn_if_held()
+                return None
+            except OSError as exc:
+                logger.debug("no lock beside the store (%s): another server is not told", exc)
+                return None
+            if not _took(file, fcntl.LOCK_EX):
+                self._warn(file)
+                return None
+            if _names(self.path, file):
+                return file
+            # Locked once a stopping server had removed it: a file no later start would find.
+            file.close()
+
+    def _warn_if_held(self) -> None:
+        """Warns where another process holds the lock file this server may only read."""
+        try:
+            file = open(self.path)  # noqa: SIM115 - closed below or by _warn
+        except OSError as exc:
+            logger.debug("no lock beside the store (%s): another server is not told", exc)
+            return
+        if _took(file, fcntl.LOCK_SH):
+            file.close()
+        else:
+            self._warn(file)
+
+    def _warn(self, file: IO[str]) -> None:
+        """Says which server holds the lock ``file`` (its text), and closes it."""
+        with file:
+            holder = file.read().strip() or "a server"
+        logger.warning(
+            "another server serves this store (%s, %s): both answer from its data, but each"
+            " fits and holds its own model; stop one of them unless that is meant",
+            holder,
+            self.path,
+        )
+
+
+def _took(file: IO[str], lock: int) -> bool:
+    """Whether ``lock`` on ``file`` was taken at once (not held by another process)."""
+    try:
+        fcntl.flock(file, lock | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _names(path: Path, file: IO[str]) -> bool:
+    """Whether ``path`` still names the open ``file`` (a stopping server removes it)."""
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(file.fileno())
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)

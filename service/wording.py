@@ -8,6 +8,8 @@ Imports only the standard library, so the client uses it without the server's mo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from service import DISTRIBUTION
 
 #: What the server's log line and the client's warning of a surprising latency measured before
@@ -53,6 +55,14 @@ def no_tls_hint(details: str, options: str) -> str:
     if "WRONG_VERSION_NUMBER" not in details:
         return ""
     return f"; the server does not seem to speak TLS: if it serves plaintext, drop {options}"
+
+
+def missing_module_hint(error: ModuleNotFoundError, extra_of: Mapping[str, str]) -> str | None:
+    """:func:`install_hint` for the module ``error`` names, where ``extra_of`` gives its extra;
+    None for any other, whose traceback says more: a submodule of an installed package
+    (torch.nn: a broken install, which the extra would not mend) or a core dependency."""
+    extra = extra_of.get(error.name or "")
+    return None if extra is None or error.name is None else install_hint(error.name, extra)
 
 
 def install_hint(module: str, extra: str) -> str:

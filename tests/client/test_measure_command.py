@@ -1099,7 +1099,12 @@ def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
 
 @pytest.mark.parametrize(
     ("passes", "timed", "said"),
-    [(1, 2, "2 of 4 archs timed"), (2, 6, "4 of 4 archs timed, cut short in pass 2 of 2")],
+    [
+        (1, 2, "2 of 4 archs timed"),
+        (2, 6, "4 of 4 archs timed, cut short in pass 2 of 2"),
+        # Every pass timed, cut short before the list came back: no pass 3 of 2.
+        (2, 8, "4 of 4 archs timed, cut short in pass 2 of 2"),
+    ],
 )
 def test_a_run_interrupted_while_timing_the_held_out_set_keeps_the_timings_taken(
     passes: int,
@@ -1111,18 +1116,9 @@ def test_a_run_interrupted_while_timing_the_held_out_set_keeps_the_timings_taken
 ) -> None:
     """Ctrl-C part way through the held-out set (minutes of timing) kept none of it: the
     timings were written once the whole list was timed (a review)."""
-    measure_archs = loop.measure_archs
-
-    def cut_short(archs, space, settings, on_measured=None):
-        if len(archs) != 4:  # the round's archs
-            return measure_archs(archs, space, settings, on_measured)
-        for arch in [*archs, *archs][:timed]:
-            on_measured(arch, Timing(10.0, 9.9, 10.1, (10.0,)))
-        raise KeyboardInterrupt
-
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(loop, "measure_archs", cut_short)
-    device = f"cut-short-{passes}"
+    held_out_cut_short(monkeypatch, timed)
+    device = f"cut-short-{passes}-{timed}"
     with LatencyClient(target) as latency:
         latency.register_device(device)
     flags = [*FAST_FLAGS[:-1], str(passes)]
@@ -1134,6 +1130,58 @@ def test_a_run_interrupted_while_timing_the_held_out_set_keeps_the_timings_taken
     )
     report = invoke(target, "report", "-d", device, "--measured", str(kept), "--json")
     assert report.exit_code == 0 and json.loads(report.stdout)["n"] == min(timed, 4), report.output
+
+
+def test_a_run_interrupted_before_any_held_out_timing_names_no_held_out_file(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Nothing timed, nothing to keep: a file of no timings, named as the one to score, would
+    send the user to a report that has nothing to score."""
+    monkeypatch.chdir(tmp_path)
+    held_out_cut_short(monkeypatch, 0)
+    with LatencyClient(target) as latency:
+        latency.register_device("cut-short-0")
+    args = ["-d", "cut-short-0", "-n", "2", "--holdout", "4", *FAST_FLAGS]
+    result = invoke(target, "measure", *args)
+    assert result.exit_code != 0
+    assert "interrupted: 1 round (2 archs) had been uploaded to cut-short-0" in result.output
+    assert "held-out set" not in result.output
+    assert not list(tmp_path.glob("holdout-*.csv"))
+
+
+def test_a_run_interrupted_while_timing_the_held_out_set_keeps_the_timings_in_save_holdout(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Where --save-holdout names a file, the timings taken so far go there, not to a file of
+    a name of its own."""
+    monkeypatch.chdir(tmp_path)
+    held_out_cut_short(monkeypatch, 2)
+    with LatencyClient(target) as latency:
+        latency.register_device("cut-short-saved")
+    saved = tmp_path / "saved.csv"
+    args = ["-d", "cut-short-saved", "-n", "2", "--holdout", "4", "--save-holdout", str(saved)]
+    result = invoke(target, "measure", *args, *FAST_FLAGS)
+    assert result.exit_code != 0
+    assert f"held-out set: 2 of 4 archs timed; the held-out timings are saved in {saved}:" in (
+        " ".join(result.output.split())
+    )
+    assert len(saved.read_text().splitlines()) == 3  # the header and the two timed
+    assert not list(tmp_path.glob("holdout-*.csv"))
+
+
+def held_out_cut_short(monkeypatch: pytest.MonkeyPatch, timings: int) -> None:
+    """Makes the timing of the held-out set (a list of 4 archs) stop as Ctrl-C does after
+    ``timings`` timings, pass after pass; the round's archs are timed as usual."""
+    measure_archs = loop.measure_archs
+
+    def cut_short(archs, space, settings, on_measured=None):
+        if len(archs) != 4:  # the round's archs
+            return measure_archs(archs, space, settings, on_measured)
+        for arch in [*archs, *archs][:timings]:
+            on_measured(arch, Timing(10.0, 9.9, 10.1, (10.0,)))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "measure_archs", cut_short)
 
 
 def test_a_device_registered_by_hand_is_warned_of_as_unchecked_once_it_has_measurements(

@@ -174,6 +174,80 @@ def test_a_service_command_that_lacks_a_module_names_the_extra_that_installs_it(
     assert list(tmp_path.iterdir()) == []
 
 
+def without_submodule(module: str, then: str) -> str:
+    """Python code that runs ``then`` where the submodule ``module`` (``torch.nn``) is missing
+    though its package is installed: a broken install, or a bug that names a module no
+    release has."""
+    return f"""
+import sys
+
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+sys.meta_path.insert(0, Missing())
+{then}
+"""
+
+
+def test_a_client_command_missing_a_submodule_of_an_installed_extra_ends_in_a_traceback(
+    target: str, tmp_path: Path
+) -> None:
+    """matplotlib is installed: "pip install ...[report]" would change nothing, and the
+    missing module is a bug or a broken install, which the traceback shows."""
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{all_archs()[7]},5.0\n")
+    argv = ["client", "--target", target, "report", "-d", "pixel3", "-m", str(measured),
+            "-o", str(tmp_path / "r.png")]  # fmt: skip
+    running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
+    done = run_python(["-c", without_submodule("matplotlib.figure", running)])
+    assert done.returncode == 1, done.stderr
+    assert "is not installed" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "ModuleNotFoundError: No module named 'matplotlib.figure'"
+    )
+
+
+def test_a_service_command_missing_a_submodule_of_an_installed_extra_ends_in_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """torch is installed: "pip install ...[server]" would change nothing."""
+    argv = ["serve", "--address", "127.0.0.1:0", "--store", str(tmp_path / "s.sqlite")]
+    running = f"import sys\nfrom service.cli import main\nsys.exit(main({argv!r}))"
+    done = run_python(["-c", without_submodule("torch.nn", running)])
+    assert done.returncode == 1, done.stderr
+    assert "is not installed" not in done.stderr
+    assert done.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'torch.nn'"
+
+
+def test_a_client_command_missing_a_module_no_extra_installs_ends_in_a_traceback(
+    target: str, tmp_path: Path
+) -> None:
+    """matplotlib's own dependency missing: no extra of this project installs it, and an
+    install hint would send the user to one that changes nothing."""
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{all_archs()[7]},5.0\n")
+    argv = ["client", "--target", target, "report", "-d", "pixel3", "-m", str(measured),
+            "-o", str(tmp_path / "r.png")]  # fmt: skip
+    running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
+    done = run_python(["-c", without({"kiwisolver"}, running)])
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'kiwisolver'"
+
+
+def test_a_service_command_missing_a_core_dependency_ends_in_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """scipy is the client's dependency too: missing, the install is broken, not short of an
+    extra."""
+    argv = ["serve", "--address", "127.0.0.1:0", "--store", str(tmp_path / "s.sqlite")]
+    running = f"import sys\nfrom service.cli import main\nsys.exit(main({argv!r}))"
+    done = run_python(["-c", without({"scipy"}, running)])
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'scipy'"
+
+
 def _third_party(path: Path) -> set[str]:
     """The top-level modules outside the standard library and this project that ``path`` (a
     file or folder) imports."""

@@ -222,6 +222,19 @@ def test_a_second_server_on_a_store_says_which_server_serves_it(
     assert not caplog.records
 
 
+def test_a_start_that_fails_once_it_holds_the_store_s_lock_leaves_no_lock_file(
+    tmp_path: Path,
+) -> None:
+    """The lock file names a server that serves the store: one that never started is none."""
+    from service.config import ServiceConfig
+    from service.server import create_server
+
+    (tmp_path / "s.sqlite.importing").mkdir()  # read by the start, after the lock is taken
+    with pytest.raises(OSError):
+        create_server(ServiceConfig(address="127.0.0.1:0", store_path=tmp_path / "s.sqlite"))
+    assert not (tmp_path / "s.sqlite.lock").exists()
+
+
 def test_a_second_server_on_a_unix_socket_in_use_is_refused(tmp_path: Path) -> None:
     """grpc removes the socket file before it binds: a second server took the first's path,
     and removed it when it stopped, leaving the first unreachable (a review, 2026-12-06)."""

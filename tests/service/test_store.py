@@ -1366,6 +1366,34 @@ def test_import_help_into_a_store_it_cannot_open_leaves_no_mark(
     assert not (tmp_path / "s.sqlite.importing").exists()
 
 
+def test_import_help_into_a_store_in_a_new_folder_makes_the_folder(tmp_path: Path) -> None:
+    """The store opened after the mark is written: the mark's folder, which Store made for a
+    new store, did not exist yet, and import-help into one stopped at its mark."""
+    from service.cli import main
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    path = tmp_path / "new folder" / "s.sqlite"
+    assert main(["import-help", str(root), "--store", str(path)]) == 0
+    assert not (tmp_path / "new folder" / "s.sqlite.importing").exists()
+    with closing(Store(path)) as store:
+        assert {d.name for d in store.list_devices()} == {"a"}
+
+
+def test_import_help_into_a_store_it_cannot_open_keeps_an_earlier_import_s_mark(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the mark this import wrote is taken back: an earlier import's still pending."""
+    from service.cli import main
+
+    root = write_help_dataset(tmp_path / "dataset", {"a": [1.0] * NUM_ARCHS})
+    path = tmp_path / "s.sqlite"
+    path.write_bytes(b"not a database, " * 256)
+    marker = tmp_path / "s.sqlite.importing"
+    marker.write_text("an earlier import\n")
+    assert main(["import-help", str(root), "--store", str(path)]) == 2
+    assert marker.read_text() == "an earlier import\n"
+
+
 TERMINATED_IMPORT = """
 import os, signal, sys
 import service.importer
