@@ -213,6 +213,7 @@ def _import_help(args: argparse.Namespace) -> int:
     from gp.errors import DatasetError
     from service.errors import DeviceExistsError, StoreError
     from service.importer import import_help_mark, import_marker, import_tables, read_tables
+    from service.store import make_store_folder
 
     # The store alone: the server's settings (a token, TLS, the dataset) were checked too, and
     # one meant for serve stopped an import that does not use it (a review, 2026-12-06).
@@ -229,7 +230,7 @@ def _import_help(args: argparse.Namespace) -> int:
         earlier = marker.read_text().strip() if marker.exists() else None
         own = import_help_mark(args.directory, devices)
         if earlier is None:  # an earlier pending import keeps its record till settled
-            marker.parent.mkdir(parents=True, exist_ok=True)  # as Store makes a new store's
+            make_store_folder(store_path)  # the mark goes beside a store not made yet
             marker.write_text(f"{own}\n")
         with closing(_open_marked(store_path, marker, own_mark=earlier is None)) as store:
             try:

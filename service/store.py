@@ -314,6 +314,20 @@ class MeasurementRow:
     latency_ms: float
 
 
+def make_store_folder(path: Path) -> Path:
+    """Creates the folder of the store at ``path`` (and its parents), as a new store needs; the
+    folder. Raises StoreAccessError naming what is in the way."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # A file where a folder must be: mkdir said only "File exists" or "Not a directory".
+        in_the_way = [p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()]
+        problem = f"{in_the_way[0]} is not a folder" if in_the_way else exc.strerror
+        raise StoreAccessError(f"cannot create the folder of store {path}: {problem}") from exc
+    return folder
+
+
 class Store:
     """Thread-safe access to one SQLite file: a write connection and a read connection, each
     behind its own lock.
@@ -409,16 +423,7 @@ class Store:
         SQLite would open an unwritable store read-only without a word and fail at the first
         write. The folder must be writable too: the -wal and -shm files live beside the store.
         """
-        folder = self.path.parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            # A file where a folder must be: mkdir said only "File exists" or "Not a directory".
-            in_the_way = [p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()]
-            problem = f"{in_the_way[0]} is not a folder" if in_the_way else exc.strerror
-            raise StoreAccessError(
-                f"cannot create the folder of store {self.path}: {problem}"
-            ) from exc
+        folder = make_store_folder(self.path)
         targets = [(folder, "its folder")] + ([(self.path, "the file")] if existed else [])
         for path, what in targets:
             if not os.access(path, os.W_OK):  # a read-only file system says no even to root

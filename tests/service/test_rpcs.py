@@ -1691,4 +1691,4 @@ def test_latencies_on_the_rule_s_bounds_are_taken_and_just_beyond_them_refused(
         with pytest.raises(grpc.RpcError) as refused:
             register(stub, f"beyond-{i}", descriptor={f"latency:{ARCHS[2]}": latency})
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "latency must be finite and between" in refused.value.details()
+        assert "ms must be finite and between" in refused.value.details()
