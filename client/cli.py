@@ -1665,7 +1665,7 @@ def report(
     log axes) and the calibration curve; Spearman, acc10 (within 10%), MAPE,
     bias (mean signed error) and 90% coverage are printed. Use measurements
     the device's model has not been given, or the scores flatter it. Needs
-    the report extra (pip install 'nas-latency-estimator[report]').
+    the report extra (pip install 'nas-latency-estimator\\[report]').
 
     Examples:
 

@@ -267,7 +267,8 @@ def measure(
     ] = DEFAULT_WAIT_S,
 ) -> None:
     """Measure latencies on this machine, upload them, and score the service's predictions.
-    Needs the measure extra (pip install 'nas-latency-estimator[measure]').
+
+    Needs the measure extra (pip install 'nas-latency-estimator\\[measure]').
 
     Examples:
 

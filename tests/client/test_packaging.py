@@ -375,3 +375,12 @@ def _tracked_copy(folder: Path) -> tuple[list[str], Path]:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, folder / name)
     return listed, folder
+
+
+@pytest.mark.parametrize(("command", "extra"), [("measure", "measure"), ("report", "report")])
+def test_the_help_of_a_command_that_needs_an_extra_names_it_whole(command: str, extra: str) -> None:
+    """The help's markup took "[measure]" for a style tag and printed the install command
+    without it."""
+    done = run_python(["-m", "client", command, "--help"], env={"COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert f"pip install 'nas-latency-estimator[{extra}]'" in done.stdout
