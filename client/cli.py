@@ -136,15 +136,15 @@ EXTRA_OF_MODULE = {"torch": "measure", "psutil": "measure", "matplotlib": "repor
 
 
 def require_extra(extra: str) -> None:
-    """Raises ModuleNotFoundError, which :func:`_user_error` words, where a module of
-    ``extra`` is not installed: said before any call, wait or timing, not after them (with
-    psutil installed, ``measure`` found torch missing after its first progress bar; a
-    client-only review)."""
-    import importlib.util
+    """Imports the modules of ``extra``: one not installed raises ModuleNotFoundError, which
+    :func:`_user_error` words, before any call, wait or timing, not after them (with psutil
+    installed, ``measure`` found torch missing after its first progress bar; a client-only
+    review). Imported, not looked up: a broken install fails here too, in its traceback."""
+    import importlib
 
     for module, of in EXTRA_OF_MODULE.items():
-        if of == extra and importlib.util.find_spec(module) is None:
-            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+        if of == extra:
+            importlib.import_module(module)
 
 
 def _user_error(exc: BaseException, plaintext: bool) -> str | None:

@@ -21,6 +21,7 @@ from gp.spaces import NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service.errors import DeviceExistsError, DeviceNotFoundError
 from service.names import name_problem
+from service.outputs import beside_real_file
 from service.store import DeviceRecord, MeasurementRow, Store
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ def import_marker(store_path: Path) -> Path:
     ``import-help``'s (:func:`import_help_mark`): the next start with the dataset finishes a
     first start's import that a stop interrupted; an ``import-help`` stopped is finished by
     itself, run again. Any completed import into the store settles what the store holds and
-    removes it."""
-    return Path(f"{store_path}.importing")
+    removes it. Beside the store's real file: an import-help through a link to the store held
+    back a start through another path to it no more (a review)."""
+    return beside_real_file(store_path, ".importing")
 
 
 #: How :func:`import_help_mark` tells import-help's marks from a first start's.

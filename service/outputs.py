@@ -244,6 +244,12 @@ def _abandoned_folder(entry: os.DirEntry[str]) -> bool:
     )
 
 
+def beside_real_file(path: Path, suffix: str) -> Path:
+    """The file ``<path><suffix>`` beside the file ``path`` names, through any link to it or to
+    a folder on its way: two paths to one store find one lock or import mark (a review)."""
+    return Path(f"{os.path.realpath(path)}{suffix}")
+
+
 def link_target(path: Path) -> Path:
     """The file a symbolic link ``path`` leads to, through any chain of links; else ``path``
     (also where ``path`` cannot be looked at: the caller's own checks say why)."""

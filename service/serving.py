@@ -4,7 +4,8 @@ Two servers on one store stay consistent (SQLite's locks; each reads a device's 
 the store before answering), but each fits, caches and refits its own model, and each counts
 its own limits (concurrent suggestions, RPCs): started by mistake, the second doubled the
 memory and the fitting work, and said nothing of the first (an operator's review). A lock
-file beside the store, ``<store>.lock``, held while a server runs, lets the next one say so.
+file beside the store's real file, ``<store>.lock``, held while a server runs, lets the next
+one say so.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import os
 from pathlib import Path
 from typing import IO
 
-from service.outputs import owner_writable_like
+from service.outputs import beside_real_file, owner_writable_like
 
 logger = logging.getLogger(__name__)
 
 
 def serving_lock_path(store_path: Path) -> Path:
-    """The lock file a server holds beside the store it serves: beside the file itself, so
-    that a server started through a link to it finds the same lock (a review)."""
-    return Path(f"{os.path.realpath(store_path)}.lock")
+    """The lock file a server holds beside the store it serves (its real file: a server
+    started through a link to it finds the same lock)."""
+    return beside_real_file(store_path, ".lock")
 
 
 class ServingLock:
@@ -50,7 +51,10 @@ class ServingLock:
         """Removes the lock file and lets go of it: a server that stops leaves nothing."""
         if self._file is None:
             return
-        self.path.unlink(missing_ok=True)
+        # Unlinked before it is let go: a start that opens it meanwhile still finds it held.
+        # Only while it is this server's file: one removed by hand may be another's by now.
+        if _names(self.path, self._file):
+            self.path.unlink(missing_ok=True)
         self._file.close()
         self._file = None
 

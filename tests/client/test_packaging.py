@@ -9,6 +9,7 @@ import sys
 import tarfile
 import tomllib
 import zipfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -102,6 +103,26 @@ def test_each_module_beyond_the_core_is_installed_by_the_extra_its_commands_name
         assert distributions & _named(extras[extra_of[module]]), (module, extra_of[module])
 
 
+def not_found(modules: set[str], then: str) -> str:
+    """Python code that runs ``then`` with ``modules`` (top-level names) missing as Python
+    finds a module not installed: no finder has it (importlib.util.find_spec answers None,
+    where :func:`without`'s finder raises)."""
+    return f"""
+import importlib.machinery, sys
+
+finding = importlib.machinery.PathFinder.find_spec
+
+def find_spec(name, path=None, target=None):
+    if name.partition(".")[0] in {sorted(modules)!r}:
+        return None
+    return finding(name, path, target)
+
+importlib.machinery.PathFinder.find_spec = staticmethod(find_spec)
+{then}
+"""
+
+
+@pytest.mark.parametrize("missing_as", [without, not_found], ids=["refused", "not-found"])
 @pytest.mark.parametrize(
     ("missing", "command", "extra"),
     [
@@ -112,7 +133,12 @@ def test_each_module_beyond_the_core_is_installed_by_the_extra_its_commands_name
     ids=["report", "measure"],
 )
 def test_a_client_command_that_lacks_a_module_names_the_extra_before_it_does_anything(
-    missing: str, command: list[str], extra: str, target: str, tmp_path: Path
+    missing: str,
+    command: list[str],
+    extra: str,
+    missing_as: Callable[[set[str], str], str],
+    target: str,
+    tmp_path: Path,
 ) -> None:
     """`client report` where matplotlib is not installed ended in a traceback, and then (a
     client-only review) said so only after its calls: a wrong device was reported first."""
@@ -122,7 +148,7 @@ def test_a_client_command_that_lacks_a_module_names_the_extra_before_it_does_any
     args = [a.format(csv=measured, png=png) for a in command]
     argv = ["client", "--target", target, *args]
     running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
-    done = run_python(["-c", without({missing}, running)])
+    done = run_python(["-c", missing_as({missing}, running)])
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [
         f"error: {missing} is not installed: pip install 'nas-latency-estimator[{extra}]'"

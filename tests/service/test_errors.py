@@ -302,6 +302,11 @@ CASES: dict[str, tuple[Callable[[Stub], object], grpc.StatusCode, str]] = {
         INVALID,
         "': latency 0.0 ms must be",
     ),
+    "register: description too long as sent (a CRLF counts two)": (
+        register("new", description="x" * 9_999 + "\r\n"),
+        INVALID,
+        "description is longer than 10,000 characters",
+    ),
     "register: NaN descriptor": (
         register("new", descriptor={"ram": float("nan")}),
         INVALID,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -75,3 +76,77 @@ def test_a_server_started_through_a_link_to_the_store_finds_the_same_lock(
         assert said.startswith(f"another server serves this store (pid {os.getpid()}, first,")
     finally:
         first.release()
+
+
+def test_a_start_that_may_only_read_another_user_s_lock_is_told_of_the_server_holding_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another user's lock file (0644) cannot be opened for writing: read, it still tells
+    whether that user's server runs."""
+    store = tmp_path / "s.sqlite"
+    store.touch()
+    first = ServingLock(store, "first")
+    opening = os.open
+
+    def another_user_s(path: object, flags: int, *args: object) -> int:
+        if flags & os.O_RDWR:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return opening(path, flags, *args)
+
+    monkeypatch.setattr(serving.os, "open", another_user_s)
+    try:
+        with caplog.at_level(logging.WARNING, logger="service.serving"):
+            second = ServingLock(store, "second")
+        assert not second.held
+        (said,) = [r.getMessage() for r in caplog.records]
+        assert said.startswith(f"another server serves this store (pid {os.getpid()}, first,")
+    finally:
+        first.release()
+
+
+def test_a_start_that_may_only_read_a_lock_no_server_holds_says_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another user's server was killed: its lock file stays, held by no one."""
+    store = tmp_path / "s.sqlite"
+    store.touch()
+    serving_lock_path(store).write_text("pid 4194303, 127.0.0.1:50051, port 50051\n")
+
+    def another_user_s(path: object, flags: int, *args: object) -> int:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(serving.os, "open", another_user_s)
+    with caplog.at_level(logging.WARNING, logger="service.serving"):
+        lock = ServingLock(store, "second")
+    assert not lock.held and not caplog.records
+
+
+def test_of_two_starts_during_and_after_a_server_s_stop_only_one_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stopping server removes its lock file before it lets go of it: let go first, a
+    start meanwhile took the lock of the file the stop then removed, and the next start found
+    no lock and said nothing (two servers, each fitting its own model)."""
+    store = tmp_path / "s.sqlite"
+    store.touch()
+    first = ServingLock(store, "first")
+    during: list[ServingLock] = []
+    removing = Path.unlink
+
+    def start_meanwhile(path: Path, missing_ok: bool = False) -> None:
+        if not during:
+            during.append(ServingLock(store, "during"))
+        removing(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(serving.Path, "unlink", start_meanwhile)
+    first.release()
+    monkeypatch.undo()
+    (second,) = during
+    third = ServingLock(store, "after")
+    try:
+        # One holds the lock and the other was told; before, both held one, neither told.
+        assert [second.held, third.held].count(True) == 1
+        assert serving_lock_path(store).exists()
+    finally:
+        second.release()
+        third.release()

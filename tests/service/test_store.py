@@ -1394,6 +1394,28 @@ def test_import_help_into_a_store_it_cannot_open_keeps_an_earlier_import_s_mark(
     assert marker.read_text() == "an earlier import\n"
 
 
+def test_an_import_marked_through_a_link_to_the_store_holds_back_a_start_by_its_own_path(
+    tmp_path: Path,
+) -> None:
+    """The mark was beside the path given: a server started on the store by another path took
+    registrations during an import-help run through a link (a review)."""
+    from service.config import ServiceConfig
+    from service.importer import import_help_mark, import_marker
+    from service.server import create_server
+
+    real = tmp_path / "s.sqlite"
+    Store(real).close()
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    import_marker(link).write_text(f"{import_help_mark(tmp_path, None)}\n")
+    assert (tmp_path / "s.sqlite.importing").exists()
+    running = create_server(ServiceConfig(address="127.0.0.1:0", store_path=real))
+    try:
+        assert running.importing.is_set()
+    finally:
+        running.stop(grace=0)
+
+
 TERMINATED_IMPORT = """
 import os, signal, sys
 import service.importer
