@@ -50,11 +50,7 @@ def test_a_server_that_opens_the_lock_as_the_last_one_stops_holds_the_lock_a_nex
     try:
         assert second.held
         assert serving_lock_path(store).read_text() == f"pid {os.getpid()}, second\n"
-        with caplog.at_level(logging.WARNING, logger="service.serving"):
-            third = ServingLock(store, "third")
-        assert not third.held
-        (said,) = [r.getMessage() for r in caplog.records]
-        assert said.startswith(f"another server serves this store (pid {os.getpid()}, second,")
+        assert_a_start_is_told_of(store, "second", caplog)
     finally:
         second.release()
 
@@ -69,11 +65,8 @@ def test_a_server_started_through_a_link_to_the_store_finds_the_same_lock(
     first = ServingLock(tmp_path / "link.sqlite", "first")
     try:
         assert serving_lock_path(tmp_path / "link.sqlite") == tmp_path / "s.sqlite.lock"
-        with caplog.at_level(logging.WARNING, logger="service.serving"):
-            second = ServingLock(store, "second")
-        assert first.held and not second.held
-        (said,) = [r.getMessage() for r in caplog.records]
-        assert said.startswith(f"another server serves this store (pid {os.getpid()}, first,")
+        assert_a_start_is_told_of(store, "first", caplog)
+        assert first.held
     finally:
         first.release()
 
@@ -95,11 +88,7 @@ def test_a_start_that_may_only_read_another_user_s_lock_is_told_of_the_server_ho
 
     monkeypatch.setattr(serving.os, "open", another_user_s)
     try:
-        with caplog.at_level(logging.WARNING, logger="service.serving"):
-            second = ServingLock(store, "second")
-        assert not second.held
-        (said,) = [r.getMessage() for r in caplog.records]
-        assert said.startswith(f"another server serves this store (pid {os.getpid()}, first,")
+        assert_a_start_is_told_of(store, "first", caplog)
     finally:
         first.release()
 
@@ -150,3 +139,12 @@ def test_of_two_starts_during_and_after_a_server_s_stop_only_one_holds_the_lock(
     finally:
         second.release()
         third.release()
+
+
+def assert_a_start_is_told_of(store: Path, holder: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A lock taken on ``store`` now is not held, and its one warning names ``holder``."""
+    with caplog.at_level(logging.WARNING, logger="service.serving"):
+        later = ServingLock(store, "later")
+    assert not later.held
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith(f"another server serves this store (pid {os.getpid()}, {holder},")
