@@ -87,6 +87,8 @@ class ServingLock:
             return
         if _took(file, fcntl.LOCK_SH):
             file.close()
+            # Left by another user's server that was killed: this one cannot take it over.
+            logger.debug("the lock %s is another user's, held by none: not taken", self.path)
         else:
             self._warn(file)
 
