@@ -159,6 +159,47 @@ def test_a_client_command_that_lacks_a_module_names_the_extra_before_it_does_any
         assert "new-device" not in {device.name for device in latency.devices()}
 
 
+def broken(module: str, then: str) -> str:
+    """Python code that runs ``then`` where ``module`` is installed but fails to import (a
+    shared library it loads is missing): found, so a lookup alone takes it for installed."""
+    return f"""
+import importlib.abc, importlib.machinery, sys
+
+class Broken(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        raise ImportError("libbroken.so: cannot open shared object file")
+
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            return importlib.machinery.ModuleSpec(name, Broken())
+
+sys.meta_path.insert(0, Finder())
+{then}
+"""
+
+
+def test_a_client_command_whose_extra_is_installed_but_broken_ends_in_its_traceback_first(
+    target: str, tmp_path: Path
+) -> None:
+    """A lookup found matplotlib and `client report` went on to its calls: the wrong device
+    was reported before the broken install's traceback."""
+    measured = tmp_path / "measured.csv"
+    measured.write_text(f"arch,latency_ms\n{all_archs()[7]},5.0\n")
+    argv = ["client", "--target", target, "report", "-d", "no-such-device", "-m", str(measured),
+            "-o", str(tmp_path / "r.png")]  # fmt: skip
+    running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
+    done = run_python(["-c", broken("matplotlib", running)])
+    assert done.returncode == 1, done.stderr
+    assert "no-such-device" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "ImportError: libbroken.so: cannot open shared object file"
+    )
+
+
 def test_the_example_without_torch_names_the_extra_that_installs_it(
     target: str, help_dataset_dir: Path
 ) -> None:

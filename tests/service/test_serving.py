@@ -148,3 +148,21 @@ def assert_a_start_is_told_of(store: Path, holder: str, caplog: pytest.LogCaptur
     assert not later.held
     (said,) = [r.getMessage() for r in caplog.records]
     assert said.startswith(f"another server serves this store (pid {os.getpid()}, {holder},")
+
+
+def test_a_server_whose_lock_file_was_removed_by_hand_leaves_the_next_server_s_lock_when_it_stops(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its lock file deleted by hand, a second server took a new one: the first's stop removed
+    the second's file, and a third start found no lock and said nothing."""
+    store = tmp_path / "s.sqlite"
+    store.touch()
+    first = ServingLock(store, "first")
+    serving_lock_path(store).unlink()
+    second = ServingLock(store, "second")
+    try:
+        first.release()
+        assert serving_lock_path(store).read_text() == f"pid {os.getpid()}, second\n"
+        assert_a_start_is_told_of(store, "second", caplog)
+    finally:
+        second.release()
