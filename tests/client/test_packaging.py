@@ -182,22 +182,45 @@ sys.meta_path.insert(0, Finder())
 """
 
 
-def test_a_client_command_whose_extra_is_installed_but_broken_ends_in_its_traceback_first(
-    target: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("failing", "device", "last_line"),
+    [
+        # Installed but broken (a shared library missing): found, so a lookup took it for
+        # installed, and the wrong device was reported first.
+        (
+            lambda then: broken("matplotlib", then),
+            "no-such-device",
+            "ImportError: libbroken.so: cannot open shared object file",
+        ),
+        # matplotlib installed, a submodule missing: "pip install ...[report]" changes nothing.
+        (
+            lambda then: without_submodule("matplotlib.figure", then),
+            "pixel3",
+            "ModuleNotFoundError: No module named 'matplotlib.figure'",
+        ),
+        # matplotlib's own dependency: no extra of this project installs it.
+        (
+            lambda then: without({"kiwisolver"}, then),
+            "pixel3",
+            "ModuleNotFoundError: No module named 'kiwisolver'",
+        ),
+    ],
+    ids=["broken", "submodule", "dependency"],
+)
+def test_a_client_command_whose_extra_fails_to_import_otherwise_ends_in_its_traceback(
+    failing: Callable[[str], str], device: str, last_line: str, target: str, tmp_path: Path
 ) -> None:
-    """A lookup found matplotlib and `client report` went on to its calls: the wrong device
-    was reported before the broken install's traceback."""
+    """Only a module an extra installs gets the install hint; any other failure is a broken
+    install or a bug, which its traceback shows."""
     measured = tmp_path / "measured.csv"
     measured.write_text(f"arch,latency_ms\n{all_archs()[7]},5.0\n")
-    argv = ["client", "--target", target, "report", "-d", "no-such-device", "-m", str(measured),
+    argv = ["client", "--target", target, "report", "-d", device, "-m", str(measured),
             "-o", str(tmp_path / "r.png")]  # fmt: skip
     running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
-    done = run_python(["-c", broken("matplotlib", running)])
+    done = run_python(["-c", failing(running)])
     assert done.returncode == 1, done.stderr
-    assert "no-such-device" not in done.stderr
-    assert done.stderr.splitlines()[-1] == (
-        "ImportError: libbroken.so: cannot open shared object file"
-    )
+    assert "is not installed" not in done.stderr and "no-such-device" not in done.stderr
+    assert done.stderr.splitlines()[-1] == last_line
 
 
 def test_the_example_without_torch_names_the_extra_that_installs_it(
@@ -258,24 +281,6 @@ sys.meta_path.insert(0, Missing())
 """
 
 
-def test_a_client_command_missing_a_submodule_of_an_installed_extra_ends_in_a_traceback(
-    target: str, tmp_path: Path
-) -> None:
-    """matplotlib is installed: "pip install ...[report]" would change nothing, and the
-    missing module is a bug or a broken install, which the traceback shows."""
-    measured = tmp_path / "measured.csv"
-    measured.write_text(f"arch,latency_ms\n{all_archs()[7]},5.0\n")
-    argv = ["client", "--target", target, "report", "-d", "pixel3", "-m", str(measured),
-            "-o", str(tmp_path / "r.png")]  # fmt: skip
-    running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
-    done = run_python(["-c", without_submodule("matplotlib.figure", running)])
-    assert done.returncode == 1, done.stderr
-    assert "is not installed" not in done.stderr
-    assert done.stderr.splitlines()[-1] == (
-        "ModuleNotFoundError: No module named 'matplotlib.figure'"
-    )
-
-
 def test_a_service_command_missing_a_submodule_of_an_installed_extra_ends_in_a_traceback(
     tmp_path: Path,
 ) -> None:
@@ -286,21 +291,6 @@ def test_a_service_command_missing_a_submodule_of_an_installed_extra_ends_in_a_t
     assert done.returncode == 1, done.stderr
     assert "is not installed" not in done.stderr
     assert done.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'torch.nn'"
-
-
-def test_a_client_command_missing_a_module_no_extra_installs_ends_in_a_traceback(
-    target: str, tmp_path: Path
-) -> None:
-    """matplotlib's own dependency missing: no extra of this project installs it, and an
-    install hint would send the user to one that changes nothing."""
-    measured = tmp_path / "measured.csv"
-    measured.write_text(f"arch,latency_ms\n{all_archs()[7]},5.0\n")
-    argv = ["client", "--target", target, "report", "-d", "pixel3", "-m", str(measured),
-            "-o", str(tmp_path / "r.png")]  # fmt: skip
-    running = f"import sys\nsys.argv = {argv!r}\nfrom client.__main__ import main\nmain()"
-    done = run_python(["-c", without({"kiwisolver"}, running)])
-    assert done.returncode == 1, done.stderr
-    assert done.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'kiwisolver'"
 
 
 def test_a_service_command_missing_a_core_dependency_ends_in_a_traceback(
