@@ -58,15 +58,13 @@ def no_tls_hint(details: str, options: str) -> str:
 
 
 def missing_module_hint(error: ModuleNotFoundError, extra_of: Mapping[str, str]) -> str | None:
-    """:func:`install_hint` for the module ``error`` names, where ``extra_of`` gives its extra;
-    None for any other, whose traceback says more: a submodule of an installed package
+    """What to run where the module ``error`` names is not installed, where ``extra_of`` gives
+    the extra of this distribution (pyproject.toml) that installs it: the client installs
+    without the modelling stack, and a command that needs part of it ended in a traceback.
+    None for any other module, whose traceback says more: a submodule of an installed package
     (torch.nn: a broken install, which the extra would not mend) or a core dependency."""
-    extra = extra_of.get(error.name or "")
-    return None if extra is None or error.name is None else install_hint(error.name, extra)
-
-
-def install_hint(module: str, extra: str) -> str:
-    """What to run where ``module`` is not installed: the extra of this distribution
-    (pyproject.toml) that installs it. The client installs without the modelling stack, and a
-    command that needs part of it ended in a traceback."""
+    module = error.name or ""
+    extra = extra_of.get(module)
+    if extra is None:
+        return None
     return f"{module} is not installed: pip install '{DISTRIBUTION}[{extra}]' installs it"
