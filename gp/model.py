@@ -628,7 +628,7 @@ class DevicePosterior:
         prior_variance = self.kernel.variance(rows)
         moments = [
             level._ratio_moments(rows, cross, prior_variance, self._least_seen_ratio)
-            for level in self._noise_level_components
+            for level in self._noise_level_components or (self,)
         ]
         mean, var, obs_var, lower, upper = _mixture(moments, self.interval_quantile)
         baseline_ms = torch.exp(rows[:, 0] + self.log_scale)
@@ -671,9 +671,14 @@ class DevicePosterior:
         )
 
     @functools.cached_property
-    def _noise_level_components(self) -> list[DevicePosterior]:
-        """This posterior conditioned at each of ``log_noise_levels`` (or itself alone)."""
-        return [
+    def _noise_level_components(self) -> tuple[DevicePosterior, ...]:
+        """This posterior conditioned at each of ``log_noise_levels`` (none without them).
+
+        Never ``self``: a cached reference to itself made every posterior a reference cycle,
+        which only the cyclic collector frees, and rarely in a server whose heap holds
+        millions of objects; a server queried for 192 devices in turn kept the evicted
+        posteriors' tensors, its RSS rising 1.8 GB (2026-12-07)."""
+        return tuple(
             DevicePosterior(
                 self.kernel,
                 self.rows,
@@ -683,7 +688,7 @@ class DevicePosterior:
                 noise_level=math.exp(level),
             )
             for level in self.log_noise_levels
-        ] or [self]
+        )
 
     def _ratio_moments(
         self,

@@ -56,6 +56,7 @@ from service.errors import (
     InvalidRequestError,
     NotReadyError,
 )
+from service.heap import release_free_heap
 from service.names import vector_dim
 from service.outputs import (
     link_target,
@@ -552,6 +553,9 @@ class Registry:
         result = self._built_posterior(space, measured, self._descriptor(device, space))
         with self._cache_lock:
             self._posteriors.put(key, result)
+        # The build's temporaries and the posterior it evicted (or an upload dropped) are free
+        # now; unreturned, the server's RSS grew with every device queried (service.heap).
+        release_free_heap()
         return result
 
     def _built_posterior(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import re
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -886,6 +888,24 @@ def test_predictions_mix_over_the_noise_level_posterior(synthetic) -> None:
     many = torch.randperm(NUM_ARCHS, generator=generator)[:51]
     assert len(model.posterior(many[:50], noisy[many[:50]].exp().numpy()).log_noise_levels) == 5
     assert model.posterior(many, noisy[many].exp().numpy()).log_noise_levels == ()
+
+
+@pytest.mark.parametrize("count", [10, 51], ids=["noise-level-mixture", "one-level"])
+def test_a_posterior_that_predicted_is_freed_without_the_cycle_collector(synthetic, count) -> None:
+    """Its tensors go when its last reference does: a posterior that cached a reference to
+    itself lived on, with its n x n factor, until the cyclic collector ran (in a server, the
+    RSS grew with every device queried)."""
+    model, target, _ = synthetic
+    measured = torch.randperm(NUM_ARCHS, generator=torch.Generator().manual_seed(8))[:count]
+    posterior = model.posterior(measured, target[measured].exp().numpy())
+    posterior.predict(model.features.universe_rows(torch.arange(0, NUM_ARCHS, 97)))
+    freed = weakref.ref(posterior)
+    gc.disable()
+    try:
+        del posterior
+        assert freed() is None
+    finally:
+        gc.enable()
 
 
 # ---- models without source tables ----------------------------------------------------------

@@ -5,7 +5,8 @@ One store holds the 13 HELP source devices. The module measures the cold start (
 warm start (cached fit) of a server over it, 16 concurrent clients x 100 Predict calls, and the
 HELP few-shot protocol over the wire: each unseen device is registered, gets 10 random
 measurements through AddMeasurements, and all 15,625 archs are predicted through Predict. Its
-Spearman must match the in-process model's on the same measurements to 0.005.
+Spearman must match the in-process model's on the same measurements to 0.005. Last, the memory
+held as more devices of 1,000 measurements are queried than the server keeps posteriors of.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import psutil
 import pytest
 
 from client.api import PREDICTION_FIELDS, Predictions
@@ -33,6 +35,7 @@ from service._proto.latency.v1 import latency_pb2 as pb
 from service._proto.latency.v1 import latency_pb2_grpc as pb_grpc
 from service.config import ServiceConfig
 from service.importer import import_help
+from service.registry import POSTERIOR_CACHE_SIZE
 from service.server import RunningServer, create_server
 from service.store import Store
 from tests.service.conftest import DATASET, STORE_NAME, nb201
@@ -179,3 +182,42 @@ def test_help_protocol_over_the_wire(benchmark, help_server, help_stub) -> None:
         benchmark.extra_info[device] = {"wire": over_wire, "local": in_process}
         print(f"{device:<15}{over_wire:>8.4f}{in_process:>8.4f}{coverage:>8.3f}")
         assert abs(over_wire - in_process) <= 0.005, device
+
+
+#: Devices queried once the posterior cache is full, and the most the RSS may grow meanwhile:
+#: about 9 MB a posterior, so five more than the cache holds.
+BEYOND_THE_CACHE = 64
+RSS_GROWTH_MAX_MB = 45
+
+
+def test_memory_stays_put_as_devices_beyond_the_posterior_cache_are_queried(
+    benchmark,  # noqa: ANN001
+    help_stub,  # noqa: ANN001
+) -> None:
+    """Evicted posteriors give their memory back: the server's RSS had grown about 9 MB with
+    each device queried (a posterior that referenced itself; the C allocator's retention)."""
+    table = load_help_dataset(DATASET, ["pixel3"]).table("pixel3")
+    rng = np.random.default_rng(0)
+    process = psutil.Process()
+    devices = iter(range(POSTERIOR_CACHE_SIZE + BEYOND_THE_CACHE))
+
+    def query_a_new_device() -> None:
+        name = f"memory-{next(devices)}-{time.time_ns()}"
+        help_stub.RegisterDevice(pb.RegisterDeviceRequest(name=name))
+        picks = rng.choice(NUM_ARCHS, 1000, replace=False)
+        scale = float(np.exp(rng.normal(0, 0.5)))
+        measurements = [
+            pb.Measurement(arch=nb201(ARCHS[i]), latency_ms=float(table[i] * scale)) for i in picks
+        ]
+        help_stub.AddMeasurements(pb.AddMeasurementsRequest(device=name, measurements=measurements))
+        query = [nb201(ARCHS[i]) for i in rng.choice(NUM_ARCHS, 200, replace=False)]
+        help_stub.Predict(pb.PredictRequest(device=name, archs=query))
+
+    for _ in range(POSTERIOR_CACHE_SIZE):
+        query_a_new_device()
+    full = process.memory_info().rss
+    benchmark.pedantic(query_a_new_device, rounds=BEYOND_THE_CACHE)
+    growth_mb = (process.memory_info().rss - full) / 2**20
+    benchmark.extra_info["rss_growth_beyond_the_cache_mb"] = growth_mb
+    print(f"\nRSS after {BEYOND_THE_CACHE} devices beyond the cache: {growth_mb:+.0f} MB")
+    assert growth_mb <= RSS_GROWTH_MAX_MB

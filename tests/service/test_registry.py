@@ -191,6 +191,24 @@ def test_lru_cache_forgets_the_least_recently_used_entry() -> None:
     assert len(cache) == 1 and cache.get("a") is None
 
 
+def test_the_heap_is_trimmed_after_each_posterior_built_not_after_a_cached_one(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the build and an evicted posterior freed goes back to the system: kept by the C
+    allocator, it grew the server's RSS with every device queried (service.heap)."""
+    trims: list[int] = []
+    monkeypatch.setattr(registry_module, "release_free_heap", lambda: trims.append(1))
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    registry.start()
+    device = store.register_device("fresh")
+    registry.predict(device, NASBench201Space(), all_archs()[:5])
+    assert len(trims) == 1
+    registry.predict(device, NASBench201Space(), all_archs()[5:9])  # the cached posterior
+    assert len(trims) == 1
+    store.close()
+
+
 def test_measurements_of_many_devices_stay_bounded(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
