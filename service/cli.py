@@ -58,6 +58,7 @@ EXTRA_OF_MODULE = {
             "torch",
             "gpytorch",
             "linear_operator",
+            "scipy",
             "grpc_reflection",
             "tqdm",
             "platformdirs",

@@ -296,13 +296,13 @@ def test_a_service_command_missing_a_submodule_of_an_installed_extra_ends_in_a_t
 def test_a_service_command_missing_a_core_dependency_ends_in_a_traceback(
     tmp_path: Path,
 ) -> None:
-    """scipy is the client's dependency too: missing, the install is broken, not short of an
+    """numpy is the client's dependency too: missing, the install is broken, not short of an
     extra."""
     argv = ["serve", "--address", "127.0.0.1:0", "--store", str(tmp_path / "s.sqlite")]
     running = f"import sys\nfrom service.cli import main\nsys.exit(main({argv!r}))"
-    done = run_python(["-c", without({"scipy"}, running)])
+    done = run_python(["-c", without({"numpy"}, running)])
     assert done.returncode == 1, done.stderr
-    assert done.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'scipy'"
+    assert done.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named 'numpy'"
 
 
 def _third_party(path: Path) -> set[str]:

@@ -283,6 +283,20 @@ def test_spearman_of_constant_inputs_is_nan_without_a_warning() -> None:
     )
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_spearman_is_scipy_s_with_ties_at_their_average_rank(seed: int) -> None:
+    """The client computes it with numpy (scipy is not a client dependency): the same value on
+    latencies of whole milliseconds, where ties are the rule, and on continuous ones."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    measured = np.round(rng.lognormal(2.0, 0.5, 200))
+    predicted = measured * rng.lognormal(0.0, 0.2, 200)
+    for pair in [(predicted, measured), (np.round(predicted), measured), (predicted, predicted)]:
+        expected = stats.spearmanr(*pair).statistic
+        assert spearman(*pair) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
 def test_unbounded_intervals(tmp_path: Path) -> None:
     """A device the service knows nothing about may get [0, inf]: nothing breaks."""
     from client.api import Predictions
