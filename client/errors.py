@@ -4,7 +4,9 @@ and grpc's own (INTERNAL, UNKNOWN, ...) are :class:`GenericServiceError`, with i
 
 Every failed RPC surfaces as a :class:`LatencyServiceError` subclass carrying the status name
 and the server's message, so callers never have to catch raw ``grpc.RpcError``. Mistakes in
-the caller's own input that are caught before any RPC raise :class:`ClientInputError`.
+the caller's own input that are caught before any RPC raise :class:`ClientInputError`. Both are
+:class:`LatencyClientError`: a NAS loop that catches it handles every error the library raises
+on purpose, and lets a bug's through.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ import grpc
 from service.wording import NOTHING_DONE_KEY, SERVER_BUSY
 
 
-class ClientInputError(ValueError):
+class LatencyClientError(Exception):
+    """Base of every error :class:`~client.api.LatencyClient` raises on purpose."""
+
+
+class ClientInputError(LatencyClientError, ValueError):
     """The caller's input cannot be sent (an unknown arch type, an unreadable file...), or the
     client it was given to is closed."""
 
 
-class LatencyServiceError(Exception):
+class LatencyServiceError(LatencyClientError):
     """An RPC failed; ``code`` is the gRPC status name, ``message`` the server's explanation.
 
     Attributes:
