@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import grpc
 
-from service.wording import NOTHING_DONE_KEY, SERVER_BUSY
+from service.wording import NOTHING_DONE_KEY, is_busy_answer
 
 
 class LatencyClientError(Exception):
@@ -188,20 +188,13 @@ _BY_CODE: dict[grpc.StatusCode, type[LatencyServiceError]] = {
 }
 
 
-#: What grpc's server answers, with RESOURCE_EXHAUSTED, to a call beyond its
-#: ``maximum_concurrent_rpcs``: the one RESOURCE_EXHAUSTED that is worth retrying.
-CONCURRENCY_LIMIT_DETAILS = "Concurrent RPC limit exceeded!"
-
-
 def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> LatencyServiceError:
     """The typed error for a failed call (``grpc.Call`` errors carry code and details)."""
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
     details = details or ""  # grpc's may be None
     cls = _BY_CODE.get(code, GenericServiceError)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and (
-        details == CONCURRENCY_LIMIT_DETAILS or details.startswith(SERVER_BUSY)
-    ):
+    if is_busy_answer(code.name, details):
         cls = ServerBusyError
     if cls is UnauthenticatedError:
         details += f"; {LIBRARY_TOKEN_HINT}"

@@ -24,11 +24,21 @@ PRIOR_GUESSES = "measurements: these are the prior's guesses"
 #: grpc's own "Concurrent RPC limit exceeded!". The service's other RESOURCE_EXHAUSTED (a
 #: request over its limits, a full disk) fail alike every time and are not retried.
 SERVER_BUSY = "server busy: "
+#: What grpc's server answers, with RESOURCE_EXHAUSTED, to a call beyond its
+#: ``maximum_concurrent_rpcs``.
+CONCURRENCY_LIMIT_DETAILS = "Concurrent RPC limit exceeded!"
 
 #: The trailing metadata key of a failed call the service did nothing of, though its status
 #: alone (UNAVAILABLE) does not say so: a model still loading, a store locked by another
 #: process. A client need not tell its user that such a write may have been stored.
 NOTHING_DONE_KEY = "latency-nothing-done"
+
+
+def is_busy_answer(code: str, details: str) -> bool:
+    """Whether a failed call's status name and details are a busy server's: grpc's concurrency
+    limit or the service's :data:`SERVER_BUSY`, the RESOURCE_EXHAUSTED worth repeating."""
+    busy = details == CONCURRENCY_LIMIT_DETAILS or details.startswith(SERVER_BUSY)
+    return code == "RESOURCE_EXHAUSTED" and busy
 
 
 def quantity(count: int, noun: str, plural: str | None = None) -> str:

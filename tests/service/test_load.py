@@ -20,10 +20,12 @@ from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
+import grpc
 import psutil
 import pytest
 
 from service.loadtest import (
+    Client,
     LoadSettings,
     Outcome,
     RssSampler,
@@ -35,6 +37,8 @@ from service.loadtest import (
     run_load,
     settings_problem,
 )
+from service.wording import SERVER_BUSY
+from tests.helpers import FakeRpcError
 from tests.service.conftest import FIT_ITERATIONS, REPO, STORE_NAME
 
 
@@ -251,8 +255,30 @@ def test_the_summary_has_millisecond_percentiles_errors_and_the_rate() -> None:
     assert report.throughput == 25.0
     lines = format_report(report).splitlines()
     assert lines[0] == "1 client, 4.0 s, 25.0 RPC/s"
-    assert lines[2].split() == ["Predict", "100", "2", "50.5", "90.1", "99.0", "100.0"]
+    assert lines[2].split() == ["Predict", "100", "2", "0", "50.5", "90.1", "99.0", "100.0"]
     assert lines[-1] == "FAIL"  # errors
+
+
+def test_a_busy_server_s_answers_are_counted_apart_and_each_error_message_once() -> None:
+    """The service turning suggestions away under load is its back-pressure, which the client
+    library retries: it failed the run, and its one message filled the errors line 17 times."""
+    client = Client("127.0.0.1:1", ["t"], ["r"], seed=0)
+    client.outcome.latency_s["SuggestSamples"].extend([0.5] * 10)
+    busy = FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{SERVER_BUSY}choosing 4 already")
+    for _ in range(3):
+        client._failed("SuggestSamples", busy)
+    report = _report(LoadSettings(clients=1), [client], elapsed=1.0)
+    report.counts_ok = True  # not checked here
+    assert report.ok and format_report(report).endswith("\nPASS")
+    internal = FakeRpcError(grpc.StatusCode.INTERNAL, "boom")
+    for _ in range(2):
+        client._failed("SuggestSamples", internal)
+    report = _report(LoadSettings(clients=1), [client], elapsed=1.0)
+    report.counts_ok = True
+    suggest = report.rpcs["SuggestSamples"]
+    assert (suggest.errors, suggest.busy) == (2, 3)
+    assert report.errors == ["SuggestSamples INTERNAL: boom (2x)"]
+    assert not report.ok
 
 
 def test_rss_growth_is_relative_to_the_median_after_the_warm_up() -> None:
