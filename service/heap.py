@@ -42,23 +42,27 @@ def _malloc_trim() -> Callable[[int], int] | None:
 #: 24.1-26.3 without trims.
 MIN_INTERVAL_S = 1.0
 
-_last_trim = -math.inf
-_trimming = threading.Lock()
 
+class HeapTrimmer:
+    """Trims the heap at most once per ``min_interval_s``, one thread at a time (the registry
+    holds one: the service keeps its mutable state there)."""
 
-def release_free_heap() -> bool:
-    """Returns the heap's free pages to the system, at most once per MIN_INTERVAL_S (and by one
-    thread at a time); False where it did not."""
-    global _last_trim
-    trim = _malloc_trim()
-    if trim is None or not _trimming.acquire(blocking=False):
-        return False
-    try:
-        now = time.monotonic()
-        if now - _last_trim < MIN_INTERVAL_S:
+    def __init__(self, min_interval_s: float = MIN_INTERVAL_S) -> None:
+        self.min_interval_s = min_interval_s
+        self._last = -math.inf
+        self._trimming = threading.Lock()
+
+    def release_free_heap(self) -> bool:
+        """Returns the heap's free pages to the system; False where it did not (too soon after
+        the last trim, another thread trimming, or no ``malloc_trim``)."""
+        trim = _malloc_trim()
+        if trim is None or not self._trimming.acquire(blocking=False):
             return False
-        trim(0)
-        _last_trim = time.monotonic()
-        return True
-    finally:
-        _trimming.release()
+        try:
+            if time.monotonic() - self._last < self.min_interval_s:
+                return False
+            trim(0)
+            self._last = time.monotonic()
+            return True
+        finally:
+            self._trimming.release()

@@ -56,7 +56,7 @@ from service.errors import (
     InvalidRequestError,
     NotReadyError,
 )
-from service.heap import release_free_heap
+from service.heap import HeapTrimmer
 from service.names import vector_dim
 from service.outputs import (
     link_target,
@@ -279,6 +279,8 @@ class Registry:
         self._posteriors = LruCache(POSTERIOR_CACHE_SIZE)
         self._whole_space: LruCache[tuple[int, int], LatencyPrediction]
         self._whole_space = LruCache(WHOLE_SPACE_CACHE_SIZE)
+        #: Returns what evicted posteriors freed to the system (service.heap).
+        self.heap = HeapTrimmer()
 
     # ---- start-up ----------------------------------------------------------------------
     def start(self) -> None:
@@ -555,7 +557,7 @@ class Registry:
             self._posteriors.put(key, result)
         # The build's temporaries and the posterior it evicted (or an upload dropped) are free
         # now; unreturned, the server's RSS grew with every device queried (service.heap).
-        release_free_heap()
+        self.heap.release_free_heap()
         return result
 
     def _built_posterior(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import math
 import platform
 from collections.abc import Iterator
 
@@ -15,7 +14,6 @@ from service import heap
 @pytest.fixture(autouse=True)
 def fresh_lookup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     heap._malloc_trim.cache_clear()
-    monkeypatch.setattr(heap, "_last_trim", -math.inf)
     yield
     monkeypatch.undo()  # a test's stand-in for the lookup first
     heap._malloc_trim.cache_clear()
@@ -23,7 +21,7 @@ def fresh_lookup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_glibc_s_heap_is_trimmed() -> None:
-    assert heap.release_free_heap() is True
+    assert heap.HeapTrimmer().release_free_heap() is True
 
 
 def test_trims_are_at_most_one_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,9 +30,10 @@ def test_trims_are_at_most_one_per_interval(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(heap, "_malloc_trim", lambda: trims.append)
     clock = iter([100.0, 100.0, 100.5, 101.0, 101.0])
     monkeypatch.setattr(heap.time, "monotonic", lambda: next(clock))
-    assert heap.release_free_heap() is True  # reads 100.0, then stamps 100.0
-    assert heap.release_free_heap() is False  # 0.5 s later
-    assert heap.release_free_heap() is True  # 1.0 s later
+    trimmer = heap.HeapTrimmer(min_interval_s=1.0)
+    assert trimmer.release_free_heap() is True  # reads 100.0, then stamps 100.0
+    assert trimmer.release_free_heap() is False  # 0.5 s later
+    assert trimmer.release_free_heap() is True  # 1.0 s later
     assert trims == [0, 0]
 
 
@@ -46,4 +45,4 @@ def test_a_c_library_without_malloc_trim_is_left_alone(
         raise error
 
     monkeypatch.setattr(heap.ctypes, "CDLL", refused)
-    assert heap.release_free_heap() is False
+    assert heap.HeapTrimmer().release_free_heap() is False

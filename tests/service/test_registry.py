@@ -197,9 +197,9 @@ def test_the_heap_is_trimmed_after_each_posterior_built_not_after_a_cached_one(
     """What the build and an evicted posterior freed goes back to the system: kept by the C
     allocator, it grew the server's RSS with every device queried (service.heap)."""
     trims: list[int] = []
-    monkeypatch.setattr(registry_module, "release_free_heap", lambda: trims.append(1))
     store = Store(store_path)
     registry = Registry(store, fit_settings())
+    monkeypatch.setattr(registry.heap, "release_free_heap", lambda: trims.append(1))
     registry.start()
     device = store.register_device("fresh")
     registry.predict(device, NASBench201Space(), all_archs()[:5])
