@@ -80,10 +80,10 @@ def spearman_text(value: float | None, n: int) -> str:
 
 
 def spearman(predicted: np.ndarray, measured: np.ndarray) -> float:
-    """Spearman rank correlation (NaN for fewer than two points or constant inputs): Pearson's
-    correlation of the ranks, ties given their average rank (as scipy's ``spearmanr``)."""
-    if len(predicted) < 2 or np.ptp(predicted) == 0 or np.ptp(measured) == 0:
-        return float("nan")
+    """Spearman rank correlation (NaN for fewer than two points, constant inputs or a NaN, as
+    scipy's ``spearmanr``): Pearson's correlation of the ranks, ties at their average rank."""
+    if len(predicted) < 2 or not np.ptp(predicted) > 0 or not np.ptp(measured) > 0:
+        return float("nan")  # np.ptp is NaN where a value is
     return float(np.corrcoef(average_ranks(predicted), average_ranks(measured))[0, 1])
 
 

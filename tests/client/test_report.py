@@ -292,9 +292,20 @@ def test_spearman_is_scipy_s_with_ties_at_their_average_rank(seed: int) -> None:
     rng = np.random.default_rng(seed)
     measured = np.round(rng.lognormal(2.0, 0.5, 200))
     predicted = measured * rng.lognormal(0.0, 0.2, 200)
-    for pair in [(predicted, measured), (np.round(predicted), measured), (predicted, predicted)]:
+    unbounded = predicted.copy()
+    unbounded[7] = np.inf
+    for pair in [
+        (predicted, measured),
+        (np.round(predicted), measured),
+        (predicted, predicted),
+        (unbounded, measured),
+    ]:
         expected = stats.spearmanr(*pair).statistic
         assert spearman(*pair) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    unknown = predicted.copy()
+    unknown[3] = np.nan  # a geometric midpoint of [0, inf]
+    assert np.isnan(stats.spearmanr(unknown, measured).statistic)
+    assert np.isnan(spearman(unknown, measured)) and np.isnan(spearman(measured, unknown))
 
 
 def test_unbounded_intervals(tmp_path: Path) -> None:
