@@ -176,6 +176,12 @@ def calibration_curve(
         reach = np.abs(np.log(bound / median_ms))  # the 90% interval's, on the measurement's side
     # The reach is scaled, not the offset divided by it: at 90% the scale is exactly 1, so a
     # measurement on a bound is inside, as the coverage counts it (dividing rounded it out).
-    scales = np.array([NormalDist().inv_cdf(0.5 + level / 2) for level in levels]) / Z90
+    scales = np.array([_central_quantile(level) for level in levels]) / Z90
     observed = np.array([np.mean(np.abs(offset) <= scale * reach) for scale in scales])
     return np.asarray(levels, dtype=np.float64), observed
+
+
+def _central_quantile(level: float) -> float:
+    """The standard normal's quantile that bounds its central interval of ``level``: infinite
+    at 1, as scipy's was (NormalDist refuses the 1.0 quantile)."""
+    return math.inf if level >= 1 else NormalDist().inv_cdf(0.5 + level / 2)

@@ -101,3 +101,16 @@ def test_a_rejected_item_is_named_by_its_place_where_the_place_is_known(
 
     lines = ["archs.txt line 2", "archs.txt line 3"]
     assert renamed(message, lambda n: lines[n] if n < len(lines) else None) == renamed_as
+
+
+def test_the_base_of_every_error_is_importable_from_the_package() -> None:
+    """The README's `except LatencyClientError`, imported as the other errors are."""
+    assert client.LatencyClientError is LatencyClientError
+
+
+@pytest.mark.parametrize("details", ["Concurrent RPC limit exceeded!", f"{SERVER_BUSY}upstream"])
+def test_busy_wording_under_another_status_is_not_server_busy(details: str) -> None:
+    """Only RESOURCE_EXHAUSTED is a busy server's answer (retried on; the load test counts it
+    apart): an INTERNAL error that reads alike keeps its own class and fails."""
+    error = from_rpc_error(FakeRpcError(grpc.StatusCode.INTERNAL, details))
+    assert type(error) is GenericServiceError

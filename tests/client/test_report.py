@@ -456,6 +456,15 @@ def test_the_calibration_curve_at_90_percent_is_the_90_percent_coverage() -> Non
         assert score(lower, upper, measured, median)[0].coverage90 == inside
 
 
+def test_the_calibration_curve_at_the_100_percent_level_holds_every_measurement() -> None:
+    """Its interval is unbounded (scipy's quantile was inf; the standard library's refuses 1.0
+    and the curve failed)."""
+    median = np.array([1.0, 2.0, 4.0])
+    measured = np.array([0.01, 2.5, 400.0])
+    levels, observed = calibration_curve(median, 0.5 * median, 1.5 * median, measured, [0.5, 1.0])
+    assert list(levels) == [0.5, 1.0] and observed[-1] == 1.0
+
+
 def test_error_bars_are_drawn_on_a_sample_of_many_points() -> None:
     measured = list(np.linspace(1.0, 50.0, MAX_ERROR_BARS + 100))
     report = _report(measured, measured, 0.5, 2.0)

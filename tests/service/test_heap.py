@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import platform
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -37,7 +38,15 @@ def test_trims_are_at_most_one_per_interval(monkeypatch: pytest.MonkeyPatch) -> 
     assert trims == [0, 0]
 
 
-@pytest.mark.parametrize("error", [OSError("no such library"), AttributeError("malloc_trim")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError("no such library"),
+        AttributeError("malloc_trim"),
+        # ctypes.CDLL(None), where find_library("c") finds nothing, raises it on Windows.
+        TypeError("LoadLibrary() argument 1 must be str, not None"),
+    ],
+)
 def test_a_c_library_without_malloc_trim_is_left_alone(
     monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
@@ -46,3 +55,23 @@ def test_a_c_library_without_malloc_trim_is_left_alone(
 
     monkeypatch.setattr(heap.ctypes, "CDLL", refused)
     assert heap.HeapTrimmer().release_free_heap() is False
+
+
+def test_a_trim_under_way_is_not_joined_by_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Posteriors finish building on several server threads at once: while one trims (glibc
+    locks each arena in turn), another's call returns at once instead of trimming too."""
+    trimmer = heap.HeapTrimmer()
+    trims: list[int] = []
+    others: list[bool] = []
+
+    def trim(pad: int) -> int:
+        trims.append(pad)
+        if len(trims) == 1:  # another thread finishes a build meanwhile
+            other = threading.Thread(target=lambda: others.append(trimmer.release_free_heap()))
+            other.start()
+            other.join()
+        return 1
+
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
+    assert trimmer.release_free_heap() is True
+    assert (trims, others) == ([0], [False])

@@ -25,6 +25,7 @@ import psutil
 import pytest
 
 from service.loadtest import (
+    MESSAGES_KEPT,
     Client,
     LoadSettings,
     Outcome,
@@ -279,6 +280,22 @@ def test_a_busy_server_s_answers_are_counted_apart_and_each_error_message_once()
     assert (suggest.errors, suggest.busy) == (2, 3)
     assert report.errors == ["SuggestSamples INTERNAL: boom (2x)"]
     assert not report.ok
+
+
+def test_error_messages_beyond_the_kept_ones_are_counted_not_listed() -> None:
+    """A failing server words each answer a little differently (a device, a count): the report
+    lists MESSAGES_KEPT of them, each once with its count where it recurred, and the table
+    counts every error."""
+    clients = [Client("127.0.0.1:1", ["t"], ["r"], seed=k) for k in range(2)]
+    for k, client in enumerate(clients):
+        client.outcome.latency_s["Predict"].extend([0.1] * (MESSAGES_KEPT + 6))
+        for i in range(MESSAGES_KEPT + 5):
+            client._failed("Predict", FakeRpcError(grpc.StatusCode.INTERNAL, f"boom {k}-{i}"))
+    clients[0]._failed("Predict", FakeRpcError(grpc.StatusCode.INTERNAL, "boom 0-0"))
+    report = _report(LoadSettings(clients=2), clients, elapsed=1.0)
+    assert report.rpcs["Predict"].errors == 2 * (MESSAGES_KEPT + 5) + 1
+    assert len(report.errors) == MESSAGES_KEPT
+    assert report.errors[:2] == ["Predict INTERNAL: boom 0-0 (2x)", "Predict INTERNAL: boom 0-1"]
 
 
 def test_rss_growth_is_relative_to_the_median_after_the_warm_up() -> None:
