@@ -110,8 +110,9 @@ class LoadSettings:
 
 @dataclass
 class RpcStats:
-    """Latency figures of one RPC (milliseconds; None when it was never called); ``busy``: the
-    calls a busy server turned away (the back-pressure it is built with, not an error)."""
+    """Latency figures of one RPC (milliseconds; None when it was never called): of the calls
+    answered or failed; ``busy``: those a busy server turned away besides (the back-pressure it
+    is built with, not an error), neither timed nor in ``calls``."""
 
     calls: int
     errors: int
@@ -331,21 +332,25 @@ class Client:
         try:
             getattr(stub, method)(request, timeout=timeout_s, metadata=self.metadata)
         except grpc.RpcError as exc:
-            self._failed(method, exc)
+            if not self._turned_away(method, exc):  # a refusal is no call served, nor timed
+                self.outcome.latency_s[method].append(time.perf_counter() - started)
+                self._failed(method, exc)
             return
-        finally:
-            self.outcome.latency_s[method].append(time.perf_counter() - started)
+        self.outcome.latency_s[method].append(time.perf_counter() - started)
         if acked is not None:
             self.outcome.acked[device].extend(acked)
             self.outcome.batches += 1
 
+    def _turned_away(self, method: str, exc: grpc.RpcError) -> bool:
+        """Counts a busy server's answer: a server as loaded as this test makes it turns
+        suggestions away, as built to, and the client library retries them. They had failed
+        the run (17 of 271 on a slow day)."""
+        busy = is_busy_answer(exc.code().name, exc.details() or "")
+        self.outcome.busy[method] += busy
+        return busy
+
     def _failed(self, method: str, exc: grpc.RpcError) -> None:
         code, details = exc.code().name, exc.details() or ""
-        # A server as loaded as this test makes it turns suggestions away, as built to: the
-        # client library retries them. They had failed the run (17 of 271 on a slow day).
-        if is_busy_answer(code, details):
-            self.outcome.busy[method] += 1
-            return
         key = f"{method} {code}"
         self.outcome.error_counts[key] += 1
         message = f"{key}: {details}"

@@ -262,22 +262,32 @@ def test_the_summary_has_millisecond_percentiles_errors_and_the_rate() -> None:
 
 def test_a_busy_server_s_answers_are_counted_apart_and_each_error_message_once() -> None:
     """The service turning suggestions away under load is its back-pressure, which the client
-    library retries: it failed the run, and its one message filled the errors line 17 times."""
+    library retries: it failed the run, and its one message filled the errors line 17 times.
+    A refusal is neither a call served nor timed."""
     client = Client("127.0.0.1:1", ["t"], ["r"], seed=0)
-    client.outcome.latency_s["SuggestSamples"].extend([0.5] * 10)
+    answers: list[Exception | None] = [None]
     busy = FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{SERVER_BUSY}choosing 4 already")
-    for _ in range(3):
-        client._failed("SuggestSamples", busy)
+    internal = FakeRpcError(grpc.StatusCode.INTERNAL, "boom")
+
+    def suggest(request: object, timeout: float, metadata: object) -> None:
+        if answer := answers.pop(0):
+            raise answer
+
+    stub = SimpleNamespace(SuggestSamples=suggest)
+    answers += [busy] * 3
+    for _ in range(4):
+        client._call(stub, "SuggestSamples", 1.0)  # type: ignore[arg-type]
     report = _report(LoadSettings(clients=1), [client], elapsed=1.0)
     report.counts_ok = True  # not checked here
+    assert (report.rpcs["SuggestSamples"].calls, report.rpcs["SuggestSamples"].busy) == (1, 3)
     assert report.ok and format_report(report).endswith("\nPASS")
-    internal = FakeRpcError(grpc.StatusCode.INTERNAL, "boom")
+    answers += [internal] * 2
     for _ in range(2):
-        client._failed("SuggestSamples", internal)
+        client._call(stub, "SuggestSamples", 1.0)  # type: ignore[arg-type]
     report = _report(LoadSettings(clients=1), [client], elapsed=1.0)
     report.counts_ok = True
-    suggest = report.rpcs["SuggestSamples"]
-    assert (suggest.errors, suggest.busy) == (2, 3)
+    suggest_stats = report.rpcs["SuggestSamples"]
+    assert (suggest_stats.calls, suggest_stats.errors, suggest_stats.busy) == (3, 2, 3)
     assert report.errors == ["SuggestSamples INTERNAL: boom (2x)"]
     assert not report.ok
 
