@@ -533,7 +533,8 @@ def _report(settings: LoadSettings, clients: Sequence[Client], elapsed: float) -
     for method in MIX:
         if not latency.get(method):
             # NaN figures would make the --json report invalid JSON (and print "nan").
-            rpcs[method] = RpcStats(0, 0, 0, None, None, None, None)
+            # Failures are timed; refusals are not, and may be all there was.
+            rpcs[method] = RpcStats(0, 0, busy[method], None, None, None, None)
             continue
         latency_ms = np.array(latency[method]) * 1e3
         failed = sum(n for key, n in errors.items() if key.startswith(f"{method} "))

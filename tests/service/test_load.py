@@ -292,6 +292,29 @@ def test_a_busy_server_s_answers_are_counted_apart_and_each_error_message_once()
     assert not report.ok
 
 
+def test_an_rpc_only_ever_turned_away_still_reports_its_busy_answers() -> None:
+    """With refusals no longer timed, an RPC whose every call a busy server turned away has no
+    latencies: its row had shown 0 busy, the refusals lost from the report and its JSON."""
+    client = Client("127.0.0.1:1", ["t"], ["r"], seed=0)
+    busy = FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{SERVER_BUSY}choosing 4 already")
+
+    def refuse(request: object, timeout: float, metadata: object) -> None:
+        raise busy
+
+    stub = SimpleNamespace(SuggestSamples=refuse, AddMeasurements=refuse)
+    for method in ["SuggestSamples"] * 3 + ["AddMeasurements"]:
+        client._call(stub, method, 1.0)  # type: ignore[arg-type]
+    report = _report(LoadSettings(clients=1), [client], elapsed=1.0)
+    suggest = report.rpcs["SuggestSamples"]
+    assert (suggest.calls, suggest.errors, suggest.busy, suggest.p50_ms) == (0, 0, 3, None)
+    assert report.rpcs["AddMeasurements"].busy == 1
+    assert (report.acknowledged_batches, report.acknowledged_measurements) == (0, 0)
+    assert report.throughput == 0.0 and report.errors == []
+    json.dumps(asdict(report), allow_nan=False)
+    row = next(line for line in format_report(report).splitlines() if line.startswith("Suggest"))
+    assert row.split() == ["SuggestSamples", "0", "0", "3", "-", "-", "-", "-"]
+
+
 def test_error_messages_beyond_the_kept_ones_are_counted_not_listed() -> None:
     """A failing server words each answer a little differently (a device, a count): the report
     lists MESSAGES_KEPT of them, each once with its count where it recurred, and the table
