@@ -6,8 +6,8 @@ subprocess on a loopback port, and drives it from ``--clients`` threads, each on
 channel, for ``--duration`` seconds. Afterwards it checks that every acknowledged measurement
 is stored exactly once (the multiset of latencies on the test's devices equals the
 acknowledged one), reports p50/p99 latency per RPC and the server's RSS, and exits 1 on any
-RPC error (a busy server's answer, which the client library retries, is counted apart), count
-mismatch, or RSS growth above ``--max-rss-growth`` (10%) from just after the
+RPC error (a busy server's answer, which the client library retries, is counted apart), an RPC
+of which no call was served, a count mismatch, or RSS growth above ``--max-rss-growth`` (10%) from just after the
 warm-up to the end of the run (medians of 5 s of samples at each end). ``--address`` drives a
 running loopback server instead (counts are then checked over the API only, and its RSS not
 at all: it is not the test's process to sample): its test devices
@@ -148,7 +148,13 @@ class LoadReport:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and self.counts_ok and self.rss_ok
+        return not self.errors and not self.unserved and self.counts_ok and self.rss_ok
+
+    @property
+    def unserved(self) -> list[str]:
+        """The RPCs of the mix of which no call was served: the run did not test them (a busy
+        server may have turned every one away), and had passed all the same."""
+        return [method for method, stats in self.rpcs.items() if stats.calls == 0]
 
     @property
     def throughput(self) -> float:
@@ -677,6 +683,8 @@ def format_report(report: LoadReport) -> str:
             + ", ".join(f"{k} {v:.0f}" for k, v in report.server_codes.items())
         )
     lines.append("errors: " + ("none" if not report.errors else "; ".join(report.errors)))
+    if report.unserved:
+        lines.append("no call served: " + ", ".join(report.unserved))
     lines.append("PASS" if report.ok else "FAIL")
     return "\n".join(lines)
 

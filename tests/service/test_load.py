@@ -26,6 +26,7 @@ import pytest
 
 from service.loadtest import (
     MESSAGES_KEPT,
+    MIX,
     Client,
     LoadSettings,
     Outcome,
@@ -274,6 +275,8 @@ def test_a_busy_server_s_answers_are_counted_apart_and_each_error_message_once()
             raise answer
 
     stub = SimpleNamespace(SuggestSamples=suggest)
+    for method in ("Predict", "AddMeasurements"):  # served, or the run tested nothing of them
+        client.outcome.latency_s[method].append(0.1)
     answers += [busy] * 3
     for _ in range(4):
         client._call(stub, "SuggestSamples", 1.0)  # type: ignore[arg-type]
@@ -310,6 +313,9 @@ def test_an_rpc_only_ever_turned_away_still_reports_its_busy_answers() -> None:
     assert report.rpcs["AddMeasurements"].busy == 1
     assert (report.acknowledged_batches, report.acknowledged_measurements) == (0, 0)
     assert report.throughput == 0.0 and report.errors == []
+    assert report.unserved == ["Predict", "SuggestSamples", "AddMeasurements"] and not report.ok
+    served = "no call served: Predict, SuggestSamples, AddMeasurements"
+    assert format_report(report).endswith(f"\n{served}\nFAIL")
     json.dumps(asdict(report), allow_nan=False)
     row = next(line for line in format_report(report).splitlines() if line.startswith("Suggest"))
     assert row.split() == ["SuggestSamples", "0", "0", "3", "-", "-", "-", "-"]
@@ -331,11 +337,19 @@ def test_error_messages_beyond_the_kept_ones_are_counted_not_listed() -> None:
     assert report.errors[:2] == ["Predict INTERNAL: boom 0-0 (2x)", "Predict INTERNAL: boom 0-1"]
 
 
+def _served_once() -> SimpleNamespace:
+    """A client's outcome with one call of each RPC served."""
+    outcome = Outcome()
+    for method in MIX:
+        outcome.latency_s[method].append(0.1)
+    return SimpleNamespace(outcome=outcome)
+
+
 def test_rss_growth_is_relative_to_the_median_after_the_warm_up() -> None:
     sampler = RssSampler(os.getpid())  # never started: the samples are set here
     mb = 1 << 20
     sampler.samples = [(0.0, 90 * mb), (10.0, 100 * mb), (11.0, 100 * mb), (30.0, 125 * mb)]
-    report = _report(LoadSettings(clients=2), [], elapsed=30.0)
+    report = _report(LoadSettings(clients=2), [_served_once()], elapsed=30.0)
     report.counts_ok = True
     _rss(report, sampler, baseline_at=10.0, limit=0.25)
     assert report.rss_growth == pytest.approx(0.25) and report.rss_ok
