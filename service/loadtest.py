@@ -8,9 +8,9 @@ is stored exactly once (the multiset of latencies on the test's devices equals t
 acknowledged one), reports p50/p99 latency per RPC and the server's RSS, and exits 1 on any
 RPC error (a busy server's answer, which the client library retries, is counted apart), an RPC
 of which no call was served, a count mismatch, or RSS growth above ``--max-rss-growth`` (10%)
-from just after the warm-up to the end of the run (medians of 5 s of samples at each end). ``--address`` drives a
-running loopback server instead (counts are then checked over the API only, and its RSS not
-at all: it is not the test's process to sample): its test devices
+from just after the warm-up to the end of the run (medians of 5 s of samples at each end).
+``--address`` drives a running loopback server instead (counts are then checked over the API
+only, and its RSS not at all: it is not the test's process to sample): its test devices
 and their random latencies stay in that server's store, as no RPC deletes a device.
 
 The writes go to devices the test registers (``loadtest-<run>-<k>``) and preloads with 1,000
