@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import tarfile
 import tomllib
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 
@@ -46,15 +47,21 @@ def test_dir_lists_the_lazily_loaded_names() -> None:
 
 def without(modules: set[str], then: str) -> str:
     """Python code that runs ``then`` with ``modules`` (top-level names) not installed."""
+    return _refusing(f"name.partition('.')[0] in {sorted(modules)!r}", then)
+
+
+def _refusing(condition: str, then: str) -> str:
+    """Python code that runs ``then`` with every module whose ``name`` meets ``condition`` (a
+    Python expression) refused as not installed, by a finder ahead of the others."""
     return f"""
 import sys
 
-class NotInstalled:
+class Refusing:
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in {sorted(modules)!r}:
+        if {condition}:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 
-sys.meta_path.insert(0, NotInstalled())
+sys.meta_path.insert(0, Refusing())
 {then}
 """
 
@@ -268,17 +275,7 @@ def without_submodule(module: str, then: str) -> str:
     """Python code that runs ``then`` where the submodule ``module`` (``torch.nn``) is missing
     though its package is installed: a broken install, or a bug that names a module no
     release has."""
-    return f"""
-import sys
-
-class Missing:
-    def find_spec(self, name, path=None, target=None):
-        if name == {module!r}:
-            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-
-sys.meta_path.insert(0, Missing())
-{then}
-"""
+    return _refusing(f"name == {module!r}", then)
 
 
 def test_a_service_command_missing_a_submodule_of_an_installed_extra_ends_in_a_traceback(
@@ -347,29 +344,26 @@ def _core_side(optional: set[str]) -> list[str]:
 
 def _top_level_imports(path: Path) -> set[str]:
     """The modules the file ``path`` imports when it is imported (its body's imports)."""
-    import ast
-
-    names: set[str] = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-    return names
+    return _imported_names(ast.parse(path.read_text()).body)
 
 
 def _modules_imported_by(path: Path) -> set[str]:
     """Every module ``path`` (a file, or a folder's files) imports by absolute name, at the top
     or in a function."""
-    import ast
+    files = [path] if path.is_file() else path.rglob("*.py")
+    return {
+        name for file in files for name in _imported_names(ast.walk(ast.parse(file.read_text())))
+    }
 
+
+def _imported_names(nodes: Iterable[ast.AST]) -> set[str]:
+    """The modules that the import statements among ``nodes`` name by absolute name."""
     names: set[str] = set()
-    for file in [path] if path.is_file() else path.rglob("*.py"):
-        for node in ast.walk(ast.parse(file.read_text())):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module)
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
     return names
 
 
