@@ -4,23 +4,27 @@ and grpc's own (INTERNAL, UNKNOWN, ...) are :class:`GenericServiceError`, with i
 
 Every failed RPC surfaces as a :class:`LatencyServiceError` subclass carrying the status name
 and the server's message, so callers never have to catch raw ``grpc.RpcError``. Mistakes in
-the caller's own input that are caught before any RPC raise :class:`ClientInputError`. Both are
-:class:`LatencyClientError`: a NAS loop that catches it handles every error the library raises
-on purpose, and lets a bug's through.
+the caller's own input that are caught before any RPC raise :class:`ClientInputError`. Both,
+and the measurement harness's errors, are :class:`LatencyClientError`: a NAS loop that catches
+it handles every error the library raises on purpose, and lets a bug's through.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-
-import grpc
+from typing import TYPE_CHECKING
 
 from service.wording import NOTHING_DONE_KEY, is_busy_answer
 
+if TYPE_CHECKING:  # not loaded: the measurement harness's errors derive from this module's
+    import grpc
+
 
 class LatencyClientError(Exception):
-    """Base of every error :class:`~client.api.LatencyClient` raises on purpose."""
+    """Base of every error the client library raises on purpose: those of
+    :class:`~client.api.LatencyClient` and of the measurement harness
+    (:class:`~client.measure.errors.MeasureError`)."""
 
 
 class ClientInputError(LatencyClientError, ValueError):
@@ -176,29 +180,32 @@ class GenericServiceError(LatencyServiceError):
     """Any other status (INTERNAL, FAILED_PRECONDITION, ...); ``code`` says which."""
 
 
-_BY_CODE: dict[grpc.StatusCode, type[LatencyServiceError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
-    grpc.StatusCode.NOT_FOUND: NotFoundError,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
-    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
-    grpc.StatusCode.UNAVAILABLE: UnavailableError,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+_BY_CODE: dict[str, type[LatencyServiceError]] = {
+    error.code: error
+    for error in (
+        InvalidArgumentError,
+        NotFoundError,
+        AlreadyExistsError,
+        ResourceExhaustedError,
+        UnauthenticatedError,
+        PermissionDeniedError,
+        UnavailableError,
+        DeadlineExceededError,
+    )
 }
 
 
 def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> LatencyServiceError:
     """The typed error for a failed call (``grpc.Call`` errors carry code and details)."""
-    code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
+    code = error.code().name if callable(getattr(error, "code", None)) else "UNKNOWN"
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
     details = details or ""  # grpc's may be None
     cls = _BY_CODE.get(code, GenericServiceError)
-    if is_busy_answer(code.name, details):
+    if is_busy_answer(code, details):
         cls = ServerBusyError
     if cls is UnauthenticatedError:
         details += f"; {LIBRARY_TOKEN_HINT}"
-    typed = cls(details, code=code.name, method=method, target=target)
+    typed = cls(details, code=code, method=method, target=target)
     trailers = getattr(error, "trailing_metadata", None)
     typed.nothing_done = callable(trailers) and any(
         key == NOTHING_DONE_KEY and value == "1" for key, value in trailers() or ()

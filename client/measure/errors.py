@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from client.errors import LatencyClientError
 
-class MeasureError(Exception):
-    """Base class of every error the measurement harness raises on purpose."""
+
+class MeasureError(LatencyClientError):
+    """Base class of every error the measurement harness raises on purpose: a NAS loop that
+    measures and queries catches both with ``except LatencyClientError``."""
 
 
 class ArchitectureError(MeasureError, ValueError):

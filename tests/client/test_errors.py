@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import grpc
 import pytest
 
@@ -14,6 +17,7 @@ from client.errors import (
     ServerBusyError,
     from_rpc_error,
 )
+from client.measure.errors import ArchitectureError, MeasureError, TimingError
 from service.wording import SERVER_BUSY
 from tests.helpers import FakeRpcError
 
@@ -106,6 +110,22 @@ def test_a_rejected_item_is_named_by_its_place_where_the_place_is_known(
 def test_the_base_of_every_error_is_importable_from_the_package() -> None:
     """The README's `except LatencyClientError`, imported as the other errors are."""
     assert client.LatencyClientError is LatencyClientError
+
+
+@pytest.mark.parametrize("error", [ArchitectureError("bad arch"), TimingError("no runs")])
+def test_the_measurement_harness_errors_are_latency_client_errors(error: MeasureError) -> None:
+    """A loop that measures and queries catches both with one clause; the harness's errors
+    stood apart."""
+    with pytest.raises(LatencyClientError):
+        raise error
+
+
+def test_the_harness_errors_load_no_grpc() -> None:
+    """client.measure's errors derive from client.errors, which loads no grpc for them: the
+    harness times networks with no server in sight, and its imports are kept light."""
+    code = "import sys, client.measure.errors; print('grpc' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "False", loaded.stderr
 
 
 @pytest.mark.parametrize("details", ["Concurrent RPC limit exceeded!", f"{SERVER_BUSY}upstream"])
