@@ -68,7 +68,7 @@ class ServingLock:
                 self._warn_if_held()
                 return None
             except OSError as exc:
-                logger.debug("no lock beside the store (%s): another server is not told", exc)
+                _no_lock_file(exc)
                 return None
             if not _took(file, fcntl.LOCK_EX):
                 self._warn(file)
@@ -83,7 +83,7 @@ class ServingLock:
         try:
             file = open(self.path)  # noqa: SIM115 - closed below or by _warn
         except OSError as exc:
-            logger.debug("no lock beside the store (%s): another server is not told", exc)
+            _no_lock_file(exc)
             return
         if _took(file, fcntl.LOCK_SH):
             file.close()
@@ -102,6 +102,11 @@ class ServingLock:
             holder,
             self.path,
         )
+
+
+def _no_lock_file(error: OSError) -> None:
+    """Says (at debug level: serving goes on) that the lock file could not be opened."""
+    logger.debug("no lock beside the store (%s): another server is not told", error)
 
 
 def _took(file: IO[str], lock: int) -> bool:
