@@ -361,6 +361,31 @@ def test_rss_growth_is_relative_to_the_median_after_the_warm_up() -> None:
     assert "+25.0% TOO MUCH" in format_report(report) and not report.ok
 
 
+def _rss_growth(values_mb: list[float], limit: float = 0.10) -> tuple[float, bool]:
+    """The growth _rss reports, and whether it passes ``limit``, for samples once a second
+    from t=0, the warm-up ending at t=10."""
+    sampler = RssSampler(os.getpid())  # never started: the samples are set here
+    sampler.samples = [(float(t), int(v * (1 << 20))) for t, v in enumerate(values_mb)]
+    report = _report(LoadSettings(clients=2), [_served_once()], elapsed=len(values_mb))
+    _rss(report, sampler, baseline_at=10.0, limit=limit)
+    assert report.rss_growth is not None
+    return report.rss_growth, report.rss_ok
+
+
+def test_a_steady_server_whose_last_seconds_swing_high_passes_the_rss_check() -> None:
+    """RSS swings from sample to sample under load; 5 s medians at each end failed a server
+    whose memory was flat (+17.1% on a 60 s run)."""
+    swinging = [100.0 + 20.0 * (t % 3 == 0) for t in range(57)] + [130.0] * 4
+    growth, ok = _rss_growth(swinging)
+    assert growth == pytest.approx(0.0) and ok
+
+
+def test_a_server_whose_rss_keeps_rising_fails_the_rss_check() -> None:
+    rising = [100.0 + 1.0 * t for t in range(61)]
+    growth, ok = _rss_growth(rising)
+    assert growth > 0.10 and not ok
+
+
 class _Started(Exception):
     pass
 
