@@ -75,3 +75,29 @@ def test_a_trim_under_way_is_not_joined_by_another_thread(monkeypatch: pytest.Mo
     monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
     assert trimmer.release_free_heap() is True
     assert (trims, others) == ([0], [False])
+
+
+def test_a_trim_refused_as_too_soon_is_made_once_the_calls_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The last posteriors built before a quiet spell freed ~100 MiB: refused as too soon, and
+    no build after them, that stayed mapped while the server idled."""
+    trims: list[int] = []
+    paid = threading.Event()
+
+    def trim(pad: int) -> int:
+        trims.append(pad)
+        if len(trims) == 2:
+            paid.set()
+        return 1
+
+    now = [100.0]
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
+    monkeypatch.setattr(heap.time, "monotonic", lambda: now[0])
+    trimmer = heap.HeapTrimmer(min_interval_s=0.05)
+    assert trimmer.release_free_heap() is True
+    now[0] = 100.01
+    assert trimmer.release_free_heap() is False  # too soon, and then no more calls
+    now[0] = 101.0
+    assert paid.wait(timeout=10)
+    assert trims == [0, 0]
