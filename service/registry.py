@@ -90,6 +90,9 @@ WHOLE_SPACE_CACHE_SIZE = 32
 #: Devices' measurements (per device and space) kept in memory; a source device's NB201 table
 #: is ~2 MB, so a service with thousands of devices must not keep them all.
 MEASUREMENT_CACHE_SIZE = 256
+#: ... and at most this many rows of them (about 150 bytes a row: ~140 MB), the 27 HELP tables'
+#: 421,875 included: 256 devices of full NB201 tables would have held ~570 MB.
+MEASUREMENT_CACHE_ROWS = 1_000_000
 #: What the fit key's "sources" hold: 2, each table's digest (before: each device's version).
 KEY_FORMAT = 2
 #: An arch measured this often counts at the median of its measurements, so one slip among them
@@ -155,14 +158,23 @@ class SuggestionInputs(NamedTuple):
 
 
 class LruCache(Generic[K, V]):
-    """A mapping of at most ``capacity`` entries that forgets the least recently used one.
+    """A mapping of at most ``capacity`` entries that forgets the least recently used one, and
+    also, where ``weight`` is given, as many as keep the entries' weights within ``max_weight``
+    (the newest entry stays, whatever its weight).
 
     Not thread-safe: the registry guards its caches with one lock.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(
+        self, capacity: int, weight: Callable[[V], int] | None = None, max_weight: int = 0
+    ) -> None:
         self.capacity = capacity
+        self.max_weight = max_weight
+        self._weight = weight
         self._items: OrderedDict[K, V] = OrderedDict()
+        self._weights: dict[K, int] = {}
+        #: The weights' sum over the entries.
+        self.weight = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -174,15 +186,24 @@ class LruCache(Generic[K, V]):
         return self._items[key]
 
     def put(self, key: K, value: V) -> None:
+        self._forget(key)
         self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        self._weights[key] = 0 if self._weight is None else self._weight(value)
+        self.weight += self._weights[key]
+        while len(self._items) > self.capacity or (
+            len(self._items) > 1 and self._weight is not None and self.weight > self.max_weight
+        ):
+            self._forget(next(iter(self._items)))
 
     def drop(self, stale: Callable[[K], bool]) -> None:
         """Forgets every entry whose key is ``stale``."""
         for key in [k for k in self._items if stale(k)]:
+            self._forget(key)
+
+    def _forget(self, key: K) -> None:
+        if key in self._items:
             del self._items[key]
+            self.weight -= self._weights.pop(key)
 
 
 def check_count(count: int, candidates: Sequence[str] | None) -> None:
@@ -274,7 +295,9 @@ class Registry:
         self._cache_lock = threading.Lock()
         self._device_locks: dict[int, threading.RLock] = {}
         self._measurements: LruCache[tuple[int, SpaceKey], tuple[int, Measurements]]
-        self._measurements = LruCache(MEASUREMENT_CACHE_SIZE)
+        self._measurements = LruCache(
+            MEASUREMENT_CACHE_SIZE, lambda entry: len(entry[1].archs), MEASUREMENT_CACHE_ROWS
+        )
         self._posteriors: LruCache[tuple[int, int, SpaceKey], tuple[LatencyModel, DevicePosterior]]
         self._posteriors = LruCache(POSTERIOR_CACHE_SIZE)
         self._whole_space: LruCache[tuple[int, int], LatencyPrediction]

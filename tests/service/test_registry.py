@@ -191,6 +191,21 @@ def test_lru_cache_forgets_the_least_recently_used_entry() -> None:
     assert len(cache) == 1 and cache.get("a") is None
 
 
+def test_a_weighted_lru_cache_forgets_old_entries_beyond_its_weight_but_keeps_the_newest() -> None:
+    """The measurement cache counted devices only: 256 full NB201 tables held ~570 MB."""
+    cache: LruCache[str, list[int]] = LruCache(10, len, max_weight=5)
+    cache.put("a", [1, 2])
+    cache.put("b", [1, 2])
+    cache.put("a", [1, 2, 3])  # replaced: its old weight no longer counts
+    assert (len(cache), cache.weight) == (2, 5)
+    cache.put("c", [1])
+    assert cache.get("b") is None and cache.get("a") == [1, 2, 3] and cache.weight == 4
+    cache.put("huge", list(range(9)))  # alone over the bound: kept, the others forgotten
+    assert (len(cache), cache.weight, cache.get("huge")) == (1, 9, list(range(9)))
+    cache.drop(lambda key: key == "huge")
+    assert (len(cache), cache.weight) == (0, 0)
+
+
 def test_the_heap_is_trimmed_after_each_posterior_built_not_after_a_cached_one(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,6 +233,22 @@ def test_measurements_of_many_devices_stay_bounded(
     for name in [f"many{i}" for i in range(5)]:
         registry.measurements(store.register_device(name), ("nasbench201", 0))
     assert len(registry._measurements) == 3
+    store.close()
+
+
+def test_measurements_cached_stay_within_their_rows_bound(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device's full table is ~2 MB: a count of devices alone let 256 of them hold ~570 MB."""
+    monkeypatch.setattr("service.registry.MEASUREMENT_CACHE_ROWS", 10)
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    archs = all_archs()
+    for name in [f"rows{i}" for i in range(4)]:
+        device = store.register_device(name)
+        rows = [MeasurementRow("nasbench201", a, 1.0) for a in archs[:4]]
+        registry.measurements(store.add_measurements(device.id, rows), ("nasbench201", 0))
+    assert (len(registry._measurements), registry._measurements.weight) == (2, 8)
     store.close()
 
 
