@@ -79,8 +79,8 @@ PRELOAD = 1000
 #: The share of the samples after the warm-up whose median is the baseline, and likewise the
 #: end value. A third, not a few seconds: single samples swing by 10-20% as requests allocate
 #: and free their matrices, and 5 s medians of a steady server (its live memory flat) moved by
-#: -3.6% to +17.1% over five 60 s runs, where thirds of the same samples moved by -1.3% to
-#: +3.2% (2026-12-07). A leak shows two thirds of its growth over the run.
+#: -3.7% to +17.1% over seven 60 s runs (sd 7.1 points), where thirds of the same samples moved
+#: by -6.9% to +5.5% (sd 4.1; 2026-12-07). A leak shows two thirds of its growth over the run.
 RSS_WINDOW_SHARE = 1 / 3
 #: Distinct error messages a client keeps (all are counted by RPC and status).
 MESSAGES_KEPT = 20
