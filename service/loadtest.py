@@ -78,9 +78,10 @@ TARGETS = 4
 PRELOAD = 1000
 #: The share of the samples after the warm-up whose median is the baseline, and likewise the
 #: end value. A third, not a few seconds: single samples swing by 10-20% as requests allocate
-#: and free their matrices, and 5 s medians of a steady server (its live memory flat) moved by
-#: -3.7% to +17.1% over seven 60 s runs (sd 7.1 points), where thirds of the same samples moved
-#: by -6.9% to +5.5% (sd 4.1; 2026-12-07). A leak shows two thirds of its growth over the run.
+#: and free their matrices, and the 5 s medians this check used before moved by -3.6% to +17.1%
+#: over five 60 s runs of a steady server (its live memory flat), failing one, where thirds of
+#: those runs' samples and of two more moved by -6.9% to +7.5% (2026-12-07). A leak shows two
+#: thirds of its growth over the run.
 RSS_WINDOW_SHARE = 1 / 3
 #: Distinct error messages a client keeps (all are counted by RPC and status).
 MESSAGES_KEPT = 20
@@ -386,17 +387,12 @@ class RssSampler(threading.Thread):
                 return
             self.stop.wait(1.0)
 
-    def median(self, start: float, end: float) -> float:
-        """Median RSS of the samples taken in [start, end] (all samples if none)."""
-        window = [rss for t, rss in self.samples if start <= t <= end]
-        return float(np.median(window or [rss for _, rss in self.samples]))
-
     def first_and_last_medians(self, since: float, share: float) -> tuple[float, float]:
-        """Median RSS over the first and over the last ``share`` of the time from ``since`` to
-        the last sample."""
-        last = self.samples[-1][0]
-        window = share * max(last - since, 0.0)
-        return self.median(since, since + window), self.median(last - window, last)
+        """Median RSS over the first and over the last ``share`` of the samples taken from
+        ``since`` on (at least one each; the last sample where none was taken since)."""
+        after = [rss for t, rss in self.samples if t >= since] or [self.samples[-1][1]]
+        count = max(1, round(share * len(after)))
+        return float(np.median(after[:count])), float(np.median(after[-count:]))
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -643,7 +639,7 @@ def _server_codes(url: str) -> dict[str, float]:
 
 def _rss(report: LoadReport, sampler: RssSampler, baseline_at: float, limit: float | None) -> None:
     """Growth of the median RSS from just after the warm-up to the end of the run (medians over
-    a third of the run after the warm-up each: RSS_WINDOW_SHARE)."""
+    a third of the samples after the warm-up each: RSS_WINDOW_SHARE)."""
     mb = 1024.0 * 1024.0
     values = [rss for _, rss in sampler.samples]
     base, end = sampler.first_and_last_medians(baseline_at, RSS_WINDOW_SHARE)
@@ -681,8 +677,8 @@ def format_report(report: LoadReport) -> str:
         lines.append(
             f"server RSS: {report.rss_start_mb:.0f} MB at start,"
             f" {report.rss_after_warmup_mb:.0f} MB after warm-up,"
-            f" {report.rss_end_mb:.0f} MB at the end (medians of a third of the run each;"
-            f" max {report.rss_max_mb:.0f}):"
+            f" {report.rss_end_mb:.0f} MB at the end (medians of the first and last third"
+            f" after it; max {report.rss_max_mb:.0f}):"
             f" {report.rss_growth:+.1%} {'OK' if report.rss_ok else 'TOO MUCH'}"
         )
     if report.server_codes:
