@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import platform
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -101,3 +101,101 @@ def test_a_trim_refused_as_too_soon_is_made_once_the_calls_stop(
     now[0] = 101.0
     assert paid.wait(timeout=10)
     assert trims == [0, 0]
+
+
+class _ManualTimers:
+    """Stands in for threading.Timer: the test fires the started timers when it chooses, on
+    its own clock, so no test waits on real time."""
+
+    def __init__(self) -> None:
+        self.started: list[_ManualTimer] = []
+
+    def __call__(self, interval: float, function: Callable[[], None]) -> _ManualTimer:
+        return _ManualTimer(self, interval, function)
+
+    def fire(self) -> None:
+        due, self.started = self.started, []
+        for timer in due:
+            timer.function()
+
+
+class _ManualTimer:
+    def __init__(
+        self, timers: _ManualTimers, interval: float, function: Callable[[], None]
+    ) -> None:
+        self.timers, self.interval, self.function = timers, interval, function
+        self.daemon, self.name = False, ""
+
+    def start(self) -> None:
+        self.timers.started.append(self)
+
+
+_Spell = tuple[heap.HeapTrimmer, list[float], list[int], _ManualTimers]
+
+
+@pytest.fixture
+def quiet_spell(monkeypatch: pytest.MonkeyPatch) -> _Spell:
+    """A trimmer of 1 s intervals on a clock the test sets, its trims and its timers."""
+    trims: list[int] = []
+    now = [100.0]
+    timers = _ManualTimers()
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trims.append)
+    monkeypatch.setattr(heap.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(heap.threading, "Timer", timers)
+    return heap.HeapTrimmer(min_interval_s=1.0), now, trims, timers
+
+
+def test_the_owed_trim_waits_while_the_server_is_still_busy(quiet_spell: _Spell) -> None:
+    """Under load the builds' own calls trim once a second: the timer adds none there (none
+    of a load run's 51 trims came from it)."""
+    trimmer, now, trims, timers = quiet_spell
+    assert trimmer.release_free_heap() is True  # 100.0
+    now[0] = 100.5
+    assert trimmer.release_free_heap() is False  # owed
+    now[0] = 101.0
+    assert trimmer.release_free_heap() is True
+    now[0] = 101.2
+    assert trimmer.release_free_heap() is False  # owed again
+    now[0] = 102.5  # the timer: 1.5 s since the last trim, not two intervals
+    timers.fire()
+    assert trims == [0, 0]
+    now[0] = 104.5  # quiet since: the timer, started again, trims
+    timers.fire()
+    assert trims == [0, 0, 0]
+
+
+def test_no_trim_is_owed_once_a_call_has_trimmed_after_the_refused_one(quiet_spell: _Spell) -> None:
+    trimmer, now, trims, timers = quiet_spell
+    assert trimmer.release_free_heap() is True  # 100.0
+    now[0] = 100.5
+    assert trimmer.release_free_heap() is False
+    now[0] = 101.0
+    assert trimmer.release_free_heap() is True  # the refused call's pages went with this one
+    now[0] = 104.0
+    timers.fire()
+    assert trims == [0, 0]
+
+
+def test_every_quiet_spell_after_a_refused_call_gets_its_trim(quiet_spell: _Spell) -> None:
+    trimmer, now, trims, timers = quiet_spell
+    assert trimmer.release_free_heap() is True  # 100.0
+    now[0] = 100.5
+    assert trimmer.release_free_heap() is False
+    now[0] = 103.0
+    timers.fire()
+    assert trims == [0, 0]
+    now[0] = 103.5  # one more build, refused as too soon after the timer's trim
+    assert trimmer.release_free_heap() is False
+    now[0] = 106.0
+    timers.fire()
+    assert trims == [0, 0, 0]
+
+
+def test_a_burst_of_refused_calls_starts_one_timer(quiet_spell: _Spell) -> None:
+    """Each build under load that is refused a trim would otherwise start a thread."""
+    trimmer, now, trims, timers = quiet_spell
+    assert trimmer.release_free_heap() is True
+    for t in (100.2, 100.4, 100.6):
+        now[0] = t
+        assert trimmer.release_free_heap() is False
+    assert len(timers.started) == 1
