@@ -145,13 +145,19 @@ def quiet_spell(monkeypatch: pytest.MonkeyPatch) -> _Spell:
     return heap.HeapTrimmer(min_interval_s=1.0), now, trims, timers
 
 
+def _owing(spell: _Spell) -> _Spell:
+    """The spell's trimmer after a trim at 100.0 and a call refused as too soon at 100.5."""
+    trimmer, now, _, _ = spell
+    assert trimmer.release_free_heap() is True
+    now[0] = 100.5
+    assert trimmer.release_free_heap() is False  # a trim owed
+    return spell
+
+
 def test_the_owed_trim_waits_while_the_server_is_still_busy(quiet_spell: _Spell) -> None:
     """Under load the builds' own calls trim once a second: the timer adds none there (none
     of a load run's 51 trims came from it)."""
-    trimmer, now, trims, timers = quiet_spell
-    assert trimmer.release_free_heap() is True  # 100.0
-    now[0] = 100.5
-    assert trimmer.release_free_heap() is False  # owed
+    trimmer, now, trims, timers = _owing(quiet_spell)
     now[0] = 101.0
     assert trimmer.release_free_heap() is True
     now[0] = 101.2
@@ -165,10 +171,7 @@ def test_the_owed_trim_waits_while_the_server_is_still_busy(quiet_spell: _Spell)
 
 
 def test_no_trim_is_owed_once_a_call_has_trimmed_after_the_refused_one(quiet_spell: _Spell) -> None:
-    trimmer, now, trims, timers = quiet_spell
-    assert trimmer.release_free_heap() is True  # 100.0
-    now[0] = 100.5
-    assert trimmer.release_free_heap() is False
+    trimmer, now, trims, timers = _owing(quiet_spell)
     now[0] = 101.0
     assert trimmer.release_free_heap() is True  # the refused call's pages went with this one
     now[0] = 104.0
@@ -177,10 +180,7 @@ def test_no_trim_is_owed_once_a_call_has_trimmed_after_the_refused_one(quiet_spe
 
 
 def test_every_quiet_spell_after_a_refused_call_gets_its_trim(quiet_spell: _Spell) -> None:
-    trimmer, now, trims, timers = quiet_spell
-    assert trimmer.release_free_heap() is True  # 100.0
-    now[0] = 100.5
-    assert trimmer.release_free_heap() is False
+    trimmer, now, trims, timers = _owing(quiet_spell)
     now[0] = 103.0
     timers.fire()
     assert trims == [0, 0]

@@ -224,16 +224,27 @@ def test_the_heap_is_trimmed_after_each_posterior_built_not_after_a_cached_one(
     store.close()
 
 
+def _measurements_cached(store_path: Path, devices: int, rows: int) -> tuple[int, int]:
+    """The registry's measurement cache (entries, rows) once ``devices`` devices of ``rows``
+    measurements each were read through it."""
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    archs = all_archs()
+    for name in [f"many{i}" for i in range(devices)]:
+        device = store.register_device(name)
+        if rows:
+            measured = [MeasurementRow("nasbench201", a, 1.0) for a in archs[:rows]]
+            device = store.add_measurements(device.id, measured)
+        registry.measurements(device, ("nasbench201", 0))
+    store.close()
+    return len(registry._measurements), registry._measurements.weight
+
+
 def test_measurements_of_many_devices_stay_bounded(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("service.registry.MEASUREMENT_CACHE_SIZE", 3)
-    store = Store(store_path)
-    registry = Registry(store, fit_settings())
-    for name in [f"many{i}" for i in range(5)]:
-        registry.measurements(store.register_device(name), ("nasbench201", 0))
-    assert len(registry._measurements) == 3
-    store.close()
+    assert _measurements_cached(store_path, devices=5, rows=0) == (3, 0)
 
 
 def test_measurements_cached_stay_within_their_rows_bound(
@@ -241,15 +252,7 @@ def test_measurements_cached_stay_within_their_rows_bound(
 ) -> None:
     """A device's full table is ~2 MB: a count of devices alone let 256 of them hold ~570 MB."""
     monkeypatch.setattr("service.registry.MEASUREMENT_CACHE_ROWS", 10)
-    store = Store(store_path)
-    registry = Registry(store, fit_settings())
-    archs = all_archs()
-    for name in [f"rows{i}" for i in range(4)]:
-        device = store.register_device(name)
-        rows = [MeasurementRow("nasbench201", a, 1.0) for a in archs[:4]]
-        registry.measurements(store.add_measurements(device.id, rows), ("nasbench201", 0))
-    assert (len(registry._measurements), registry._measurements.weight) == (2, 8)
-    store.close()
+    assert _measurements_cached(store_path, devices=4, rows=4) == (2, 8)
 
 
 def store_of_complete_tables(tmp_path: Path, scales: dict[str, float]) -> Store:
