@@ -159,14 +159,14 @@ class SuggestionInputs(NamedTuple):
 
 class LruCache(Generic[K, V]):
     """A mapping of at most ``capacity`` entries that forgets the least recently used one, and
-    also, where ``weight`` is given, as many as keep the entries' weights within ``max_weight``
-    (the newest entry stays, whatever its weight).
+    also as many as keep the entries' ``weight`` (none by default) within ``max_weight`` (the
+    newest entry stays, whatever its weight).
 
     Not thread-safe: the registry guards its caches with one lock.
     """
 
     def __init__(
-        self, capacity: int, weight: Callable[[V], int] | None = None, max_weight: int = 0
+        self, capacity: int, weight: Callable[[V], int] = lambda _: 0, max_weight: int = 0
     ) -> None:
         self.capacity = capacity
         self.max_weight = max_weight
@@ -188,10 +188,10 @@ class LruCache(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         self._forget(key)
         self._items[key] = value
-        self._weights[key] = 0 if self._weight is None else self._weight(value)
+        self._weights[key] = self._weight(value)
         self.weight += self._weights[key]
         while len(self._items) > self.capacity or (
-            len(self._items) > 1 and self._weight is not None and self.weight > self.max_weight
+            len(self._items) > 1 and self.weight > self.max_weight
         ):
             self._forget(next(iter(self._items)))
 
