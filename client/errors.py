@@ -197,7 +197,8 @@ _BY_CODE: dict[str, type[LatencyServiceError]] = {
 
 def from_rpc_error(error: grpc.RpcError, method: str = "", target: str = "") -> LatencyServiceError:
     """The typed error for a failed call (``grpc.Call`` errors carry code and details)."""
-    code = error.code().name if callable(getattr(error, "code", None)) else "UNKNOWN"
+    status = error.code() if callable(getattr(error, "code", None)) else None
+    code = getattr(status, "name", "UNKNOWN")  # a call's code() is None until it has one
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
     details = details or ""  # grpc's may be None
     cls = _BY_CODE.get(code, GenericServiceError)

@@ -242,10 +242,10 @@ class FakeCallContext:
 class FakeRpcError(grpc.RpcError):
     """An error the channel raises, with its status code and details (grpc's may be None)."""
 
-    def __init__(self, code: grpc.StatusCode, details: str | None) -> None:
+    def __init__(self, code: grpc.StatusCode | None, details: str | None) -> None:
         self._code, self._details = code, details
 
-    def code(self) -> grpc.StatusCode:
+    def code(self) -> grpc.StatusCode | None:
         return self._code
 
     def details(self) -> str | None:

@@ -42,6 +42,14 @@ def test_an_rpc_error_without_a_status_is_unknown() -> None:
     assert (error.code, error.message, error.method) == ("UNKNOWN", "channel closed", "Predict")
 
 
+def test_an_rpc_error_whose_code_is_none_is_unknown() -> None:
+    """grpc's ``Call.code()`` is None while the call has no status: reading ``.name`` of it
+    raised AttributeError in place of the typed error."""
+    error = from_rpc_error(FakeRpcError(None, "stream reset"))
+    assert type(error) is GenericServiceError
+    assert (error.code, error.message) == ("UNKNOWN", "stream reset")
+
+
 @pytest.mark.parametrize(
     ("details", "busy"),
     [
