@@ -255,6 +255,17 @@ def test_measurements_cached_stay_within_their_rows_bound(
     assert _measurements_cached(store_path, devices=4, rows=4) == (2, 8)
 
 
+def test_a_device_lock_is_kept_only_while_a_call_holds_it(store_path: Path) -> None:
+    """A lock per device ever asked about, kept for good, grew with the store's devices."""
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    first, second = store.register_device("one"), store.register_device("two")
+    with registry.device_lock(first), registry.device_lock(second), registry.device_lock(first):
+        assert sorted(registry._device_locks) == [first.id, second.id]
+    assert len(registry._device_locks) == 0
+    store.close()
+
+
 def store_of_complete_tables(tmp_path: Path, scales: dict[str, float]) -> Store:
     """A store of a complete NB201 table per name, ``scale`` times 1-7 ms."""
     store = Store(tmp_path / "store.sqlite")

@@ -377,7 +377,8 @@ def test_a_suggestion_s_pool_is_built_without_its_device_s_lock(
     pool = registry_module.suggestion_pool
 
     def watched(*args: Any) -> list[str]:
-        owned.append(server.registry._device_locks[device.id]._is_owned())  # type: ignore[attr-defined]
+        lock = server.registry._device_locks.get(device.id)  # kept only while held
+        owned.append(lock is not None and lock._is_owned())  # type: ignore[attr-defined]
         return pool(*args)
 
     monkeypatch.setattr(registry_module, "suggestion_pool", watched)
