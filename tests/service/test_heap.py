@@ -199,3 +199,47 @@ def test_a_burst_of_refused_calls_starts_one_timer(quiet_spell: _Spell) -> None:
         now[0] = t
         assert trimmer.release_free_heap() is False
     assert len(timers.started) == 1
+
+
+def test_a_call_refused_while_another_thread_trims_is_owed_a_trim(
+    quiet_spell: _Spell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It returns at once, but its request stays: the trimming thread, once done, finds it
+    too soon after its own trim and owes it one (its pages may have been freed after that
+    trim had passed them). Dropped, the idle server kept them."""
+    trimmer, now, trims, timers = quiet_spell
+    refused: list[bool] = []
+
+    def trim(pad: int) -> int:
+        trims.append(pad)
+        if len(trims) == 1:
+            other = threading.Thread(target=lambda: refused.append(trimmer.release_free_heap()))
+            other.start()
+            other.join()
+        return 1
+
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
+    assert trimmer.release_free_heap() is True
+    assert refused == [False]
+    now[0] = 102.0
+    timers.fire()
+    assert trims == [0, 0]
+
+
+def test_a_call_refused_while_the_timer_trims_is_owed_a_trim(
+    quiet_spell: _Spell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trimmer, now, trims, timers = _owing(quiet_spell)
+    refused: list[bool] = []
+
+    def trim(pad: int) -> int:  # the timer's
+        trims.append(pad)
+        other = threading.Thread(target=lambda: refused.append(trimmer.release_free_heap()))
+        other.start()
+        other.join()
+        return 1
+
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
+    now[0] = 102.0
+    timers.fire()
+    assert (trims, refused, len(timers.started)) == ([0, 0], [False], 1)
