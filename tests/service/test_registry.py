@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from gp.model import FitSettings
 from gp.spaces import FBNetSpace, NASBench201Space
 from gp.spaces.nasbench201 import all_archs
 from service import registry as registry_module
-from service.errors import CallEndedError
+from service.errors import CallEndedError, DeadlineExceededError
 from service.outputs import ABANDONED_AFTER_S
 from service.registry import LruCache, Registry, describe_key_change, fit_key
 from service.store import MeasurementRow, Store
@@ -263,6 +264,42 @@ def test_a_device_lock_is_kept_only_while_a_call_holds_it(store_path: Path) -> N
     with registry.device_lock(first), registry.device_lock(second), registry.device_lock(first):
         assert sorted(registry._device_locks) == [first.id, second.id]
     assert len(registry._device_locks) == 0
+    store.close()
+
+
+def test_a_device_s_lock_handed_to_a_waiting_call_keeps_the_next_call_out(
+    store_path: Path,
+) -> None:
+    """The lock is kept while a call holds or waits for it: dropped when its first holder
+    left, the call that waited held one lock and the next caller a new one, both "the
+    device's lock" at once (an upload landing in the middle of an answer)."""
+    store = Store(store_path)
+    registry = Registry(store, fit_settings())
+    device = store.register_device("contended")
+    waiting, inside, leave = threading.Event(), threading.Event(), threading.Event()
+
+    def waiter_ended() -> bool:  # asked between the waiter's slices: it is waiting now
+        waiting.set()
+        return False
+
+    def second_call() -> None:
+        with registry.device_lock(device, ended=waiter_ended):
+            inside.set()
+            leave.wait(timeout=30)
+
+    waiter = threading.Thread(target=second_call)
+    with registry.device_lock(device):
+        waiter.start()
+        assert waiting.wait(timeout=30)
+    assert inside.wait(timeout=30)
+    try:
+        with pytest.raises(DeadlineExceededError), registry.device_lock(device, timeout=0):
+            pass
+    finally:
+        leave.set()
+        waiter.join()
+    with registry.device_lock(device, timeout=0):  # free again once the waiter left
+        pass
     store.close()
 
 
