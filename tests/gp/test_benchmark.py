@@ -758,3 +758,39 @@ def test_table_mean_rows_average_each_metric_s_own_column(
     (mean,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("MEAN")]
     columns = [float(v) for v in mean.split()[2:-1]]  # the last: in_range
     assert columns == pytest.approx([(i + 1) * 0.2 for i in range(len(METRICS))], abs=1e-4)
+
+
+def test_a_strategy_s_mean_in_range_is_the_share_over_its_own_rows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the metrics' MEAN columns: one strategy's runs in range say nothing of another's."""
+    cases = [
+        (device, strategy, 10, {**_metrics(0.5), "coverage90": coverage})
+        for device, strategy, coverage in (
+            ("pi", "random", 0.9), ("pi", "random", 0.8),
+            ("tx2", "random", 0.9), ("tx2", "random", 0.9),
+            ("pi", "active", 1.0), ("pi", "active", 1.0),
+            ("tx2", "active", 1.0), ("tx2", "active", 0.9),
+        )
+    ]  # fmt: skip
+    print_table(aggregate(cases))
+    lines = capsys.readouterr().out.splitlines()
+    means = {line.split()[1]: line.split()[-1] for line in lines if line.startswith("MEAN")}
+    assert means == {"random": "0.75", "active": "0.25"}
+
+
+def test_in_range_stays_in_its_column_where_cov90_se_is_blank(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A seedless strategy's row (zeroshot: one run) and the MEAN rows have no cov90_se: its
+    blank keeps in_range under its header, and the rule spans every column."""
+    cases = [
+        ("pi", "zeroshot", 0, {**_metrics(0.5), "coverage90": 0.9}),
+        ("pi", "random", 10, {**_metrics(0.5), "coverage90": 0.8}),
+        ("pi", "random", 10, {**_metrics(0.5), "coverage90": 0.9}),
+    ]
+    print_table(aggregate(cases))
+    header, rule, *rows = capsys.readouterr().out.splitlines()
+    assert rule == "-" * len(header)
+    assert {len(line) for line in rows} == {len(header)}
+    assert [line.split()[-1] for line in rows] == ["1.00", "0.50", "1.00", "0.50"]
