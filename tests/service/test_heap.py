@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import platform
 import threading
 from collections.abc import Callable, Iterator
@@ -77,18 +78,29 @@ def test_a_trim_under_way_is_not_joined_by_another_thread(monkeypatch: pytest.Mo
     trimmer = heap.HeapTrimmer()
     trims: list[int] = []
     others: list[bool] = []
+    trim = _asked_by_another_thread_while_trimming(trimmer, trims, others)
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
+    assert trimmer.release_free_heap() is True
+    assert (trims, others) == ([0], [False])
+
+
+def _asked_by_another_thread_while_trimming(
+    trimmer: heap.HeapTrimmer, trims: list[int], answers: list[bool]
+) -> Callable[[int], int]:
+    """A stand-in for malloc_trim that records each call in ``trims`` and, during its first,
+    has another thread ask ``trimmer`` for a trim (a build finishing meanwhile), putting the
+    answer in ``answers``."""
+    calls = itertools.count()
 
     def trim(pad: int) -> int:
         trims.append(pad)
-        if len(trims) == 1:  # another thread finishes a build meanwhile
-            other = threading.Thread(target=lambda: others.append(trimmer.release_free_heap()))
+        if next(calls) == 0:
+            other = threading.Thread(target=lambda: answers.append(trimmer.release_free_heap()))
             other.start()
             other.join()
         return 1
 
-    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
-    assert trimmer.release_free_heap() is True
-    assert (trims, others) == ([0], [False])
+    return trim
 
 
 def test_a_trim_refused_as_too_soon_is_made_once_the_calls_stop(
@@ -225,15 +237,7 @@ def test_a_call_refused_while_another_thread_trims_is_owed_a_trim(
     trim had passed them). Dropped, the idle server kept them."""
     trimmer, now, trims, timers = quiet_spell
     refused: list[bool] = []
-
-    def trim(pad: int) -> int:
-        trims.append(pad)
-        if len(trims) == 1:
-            other = threading.Thread(target=lambda: refused.append(trimmer.release_free_heap()))
-            other.start()
-            other.join()
-        return 1
-
+    trim = _asked_by_another_thread_while_trimming(trimmer, trims, refused)
     monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
     assert trimmer.release_free_heap() is True
     assert refused == [False]
@@ -247,14 +251,7 @@ def test_a_call_refused_while_the_timer_trims_is_owed_a_trim(
 ) -> None:
     trimmer, now, trims, timers = _owing(quiet_spell)
     refused: list[bool] = []
-
-    def trim(pad: int) -> int:  # the timer's
-        trims.append(pad)
-        other = threading.Thread(target=lambda: refused.append(trimmer.release_free_heap()))
-        other.start()
-        other.join()
-        return 1
-
+    trim = _asked_by_another_thread_while_trimming(trimmer, trims, refused)  # the timer's trim
     monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
     now[0] = 102.0
     timers.fire()
