@@ -28,6 +28,7 @@ from service.loadtest import (
     MESSAGES_KEPT,
     MIX,
     Client,
+    LoadReport,
     LoadSettings,
     Outcome,
     RssSampler,
@@ -346,28 +347,33 @@ def _served_once() -> SimpleNamespace:
     return SimpleNamespace(outcome=outcome)
 
 
-def test_rss_growth_is_relative_to_the_median_after_the_warm_up() -> None:
+def _rss_checked(samples_mb: list[tuple[float, float]], elapsed: float, limit: float) -> LoadReport:
+    """A run's report after _rss judged the server's RSS samples ``(seconds, MB)``, the warm-up
+    ending at t=10, against ``limit``."""
     sampler = RssSampler(os.getpid())  # never started: the samples are set here
-    mb = 1 << 20
-    sampler.samples = [(0.0, 90 * mb), (10.0, 100 * mb), (11.0, 100 * mb), (30.0, 125 * mb)]
-    report = _report(LoadSettings(clients=2), [_served_once()], elapsed=30.0)
+    sampler.samples = [(t, int(mb * (1 << 20))) for t, mb in samples_mb]
+    report = _report(LoadSettings(clients=2), [_served_once()], elapsed=elapsed)
     report.counts_ok = True
-    _rss(report, sampler, baseline_at=10.0, limit=0.25)
+    _rss(report, sampler, baseline_at=10.0, limit=limit)
+    return report
+
+
+def test_rss_growth_is_relative_to_the_median_after_the_warm_up() -> None:
+    samples = [(0.0, 90.0), (10.0, 100.0), (11.0, 100.0), (30.0, 125.0)]
+    report = _rss_checked(samples, elapsed=30.0, limit=0.25)
     assert report.rss_growth == pytest.approx(0.25) and report.rss_ok
     assert (report.rss_start_mb, report.rss_after_warmup_mb, report.rss_end_mb) == (90, 100, 125)
     assert format_report(report).splitlines()[-1] == "PASS"
-    _rss(report, sampler, baseline_at=10.0, limit=0.2)
+    report = _rss_checked(samples, elapsed=30.0, limit=0.2)
     assert not report.rss_ok
     assert "+25.0% TOO MUCH" in format_report(report) and not report.ok
 
 
 def _rss_growth(values_mb: list[float], limit: float = 0.10) -> tuple[float, bool]:
     """The growth _rss reports, and whether it passes ``limit``, for samples once a second
-    from t=0, the warm-up ending at t=10."""
-    sampler = RssSampler(os.getpid())  # never started: the samples are set here
-    sampler.samples = [(float(t), int(v * (1 << 20))) for t, v in enumerate(values_mb)]
-    report = _report(LoadSettings(clients=2), [_served_once()], elapsed=len(values_mb))
-    _rss(report, sampler, baseline_at=10.0, limit=limit)
+    from t=0."""
+    samples = [(float(t), mb) for t, mb in enumerate(values_mb)]
+    report = _rss_checked(samples, elapsed=len(values_mb), limit=limit)
     assert report.rss_growth is not None
     return report.rss_growth, report.rss_ok
 
@@ -392,12 +398,9 @@ def test_a_run_a_few_seconds_past_the_warm_up_takes_its_baseline_after_the_warm_
 ) -> None:
     """--duration 12 --warmup 10: a first third of the 2 s after the warm-up held no sample,
     and the baseline fell back to the whole run's median, start-up included (+67%)."""
-    sampler = RssSampler(os.getpid())  # never started: the samples are set here
-    mb = 1 << 20
     # once a second from just before the clients start; the server grew during the warm-up
-    sampler.samples = [(t - 0.01, (60 if t < 10 else 100) * mb) for t in range(int(duration) + 1)]
-    report = _report(LoadSettings(clients=2), [_served_once()], elapsed=duration)
-    _rss(report, sampler, baseline_at=10.0, limit=0.10)
+    samples = [(t - 0.01, 60.0 if t < 10 else 100.0) for t in range(int(duration) + 1)]
+    report = _rss_checked(samples, elapsed=duration, limit=0.10)
     assert report.rss_growth == pytest.approx(0.0) and report.rss_ok
 
 
