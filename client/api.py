@@ -614,14 +614,24 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
         return arch
     _check_space(search_space)
     if isinstance(arch, str):
-        _check_text(arch, "arch")
-        inferred = infer_space(arch)
-        if search_space == NB201 and inferred == VECTOR:
-            raise _nb201_numbers_refused(repr(arch.strip()))
-        space = search_space or inferred
-        if space == VECTOR:
-            return pb.Architecture(search_space=VECTOR, features=_floats(arch.split(",")))
-        return pb.Architecture(search_space=space, arch=arch.strip())
+        return _text_architecture(arch, search_space)
+    return _items_architecture(_arch_items(arch, search_space), search_space)
+
+
+def _text_architecture(arch: str, search_space: str | None) -> pb.Architecture:
+    """The message of an arch given as text: a cell string, FBNet blocks or numbers."""
+    _check_text(arch, "arch")
+    inferred = infer_space(arch)
+    if search_space == NB201 and inferred == VECTOR:
+        raise _nb201_numbers_refused(repr(arch.strip()))
+    space = search_space or inferred
+    if space == VECTOR:
+        return pb.Architecture(search_space=VECTOR, features=_floats(arch.split(",")))
+    return pb.Architecture(search_space=space, arch=arch.strip())
+
+
+def _arch_items(arch: object, search_space: str | None) -> list[Any]:
+    """The items of an arch given as a sequence or 1-d array; refuses any other type."""
     if isinstance(arch, np.ndarray) and arch.ndim != 1:
         raise ClientInputError(f"an arch array must be 1-d, got shape {arch.shape}")
     if search_space == NB201 and _is_real(arch):
@@ -629,7 +639,11 @@ def to_architecture(arch: ArchLike, search_space: str | None = None) -> pb.Archi
     # bytes are a Sequence of ints: b"|...|" was sent as a feature vector of its byte values.
     if isinstance(arch, bytes | bytearray) or not isinstance(arch, Sequence | np.ndarray):
         raise ClientInputError(f"cannot send an arch of type {type(arch).__name__}")
-    items = list(arch)
+    return list(arch)
+
+
+def _items_architecture(items: list[Any], search_space: str | None) -> pb.Architecture:
+    """The message of an arch given as items: a table row, FBNet blocks or numbers."""
     if len(items) == 1 and isinstance(items[0], str) and items[0].strip() not in FBNET_BLOCKS:
         # A row of a one-column table (csv.reader, fetchall(), a 2-d array of arch strings):
         # its string is the arch. An NB201 cell went as one FBNet block ("expected 22 blocks").

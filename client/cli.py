@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         Suggestion,
         SurprisingMeasurement,
     )
+    from client.errors import LatencyServiceError, UnavailableError
 
 
 EXIT_ERROR = 1
@@ -152,12 +153,24 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
     the connection was not TLS)."""
     if isinstance(exc, ModuleNotFoundError):
         return missing_module_hint(exc, EXTRA_OF_MODULE)
+    from client.errors import ClientInputError, LatencyServiceError
+
+    if isinstance(exc, LatencyServiceError):
+        return _service_error_text(exc, plaintext)
+    if isinstance(exc, ClientInputError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return _output_error(exc)
+
+
+def _service_error_text(exc: LatencyServiceError, plaintext: bool) -> str:
+    """The service's error in the CLI's words: its options where the library names its own
+    settings, and what to do next."""
     from client.errors import (
         LIBRARY_SETTINGS,
         LIBRARY_TOKEN_HINT,
-        ClientInputError,
         DeadlineExceededError,
-        LatencyServiceError,
         NotFoundError,
         UnauthenticatedError,
         UnavailableError,
@@ -171,26 +184,16 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
             said = no_answer_within(*exc.waited, LIBRARY_SETTINGS)
             options = no_answer_within(*exc.waited, ("--timeout", "--retries"))
             exc.message = exc.message.replace(said, options)
-    if isinstance(exc, LatencyServiceError) and exc.maybe_carried_out:
+    if exc.maybe_carried_out:
         # An upload given up on may have been stored: adding the file again stored it twice.
         # Whatever ended its last attempt (a busy server, after one that timed out): not one
         # refused before it was sent (a connection refused), or by the service.
         exc.message += f"; {_repeat_hint(exc.method, exc.request_id)}"
     if isinstance(exc, UnavailableError):
-        # Unreachable, or reached but still loading its model: the message says which.
-        service = f"the latency service at {exc.target}"
-        if exc.message.startswith(service):  # wait_until_ready's own sentence names it
-            return str(exc)
-        if plaintext:
-            exc.message += tls_hint(exc.message, "--ca-cert or --tls")
-        else:  # set in the environment as often as given: name both
-            exc.message += no_tls_hint(
-                exc.message, f"--ca-cert/${ENV_CA_CERT} and --tls/${ENV_TLS}"
-            )
-        return f"{service} is unavailable: {exc}"
+        return _unavailable_text(exc, plaintext)
     if isinstance(exc, NotFoundError) and exc.message.startswith("unknown device"):
         exc.message += "; 'client devices' lists the registered ones"  # a typo, most often
-    if isinstance(exc, LatencyServiceError) and exc.code == "UNIMPLEMENTED" and exc.method:
+    if exc.code == "UNIMPLEMENTED" and exc.method:
         # grpc's own "Method not found!": a server older than the command (DeleteMeasurements).
         exc.message = (
             f"the service at {exc.target} has no {exc.method} ({exc.message}): a latency"
@@ -201,11 +204,19 @@ def _user_error(exc: BaseException, plaintext: bool) -> str | None:
         # A CLI user needs the option that sends it, not the library's argument.
         options = f"give the token with --token-file, ${ENV_TOKEN_FILE} or ${ENV_TOKEN}"
         exc.message = exc.message.replace(LIBRARY_TOKEN_HINT, options)
-    if isinstance(exc, LatencyServiceError | ClientInputError):
+    return str(exc)
+
+
+def _unavailable_text(exc: UnavailableError, plaintext: bool) -> str:
+    """Unreachable, or reached but still loading its model: the message says which."""
+    service = f"the latency service at {exc.target}"
+    if exc.message.startswith(service):  # wait_until_ready's own sentence names it
         return str(exc)
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror}"
-    return _output_error(exc)
+    if plaintext:
+        exc.message += tls_hint(exc.message, "--ca-cert or --tls")
+    else:  # set in the environment as often as given: name both
+        exc.message += no_tls_hint(exc.message, f"--ca-cert/${ENV_CA_CERT} and --tls/${ENV_TLS}")
+    return f"{service} is unavailable: {exc}"
 
 
 def _is_output_failure(exc: BaseException) -> TypeGuard[OSError]:

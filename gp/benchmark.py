@@ -288,6 +288,22 @@ def print_table(rows: list[dict], file: TextIO | None = None) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.cross_validate and args.target is not None:
+        # It would be ignored: the folds' targets are the sources held out.
+        parser.error("--target: --cross-validate predicts each source in turn, not targets")
+    if args.target is None:
+        args.target = ",".join(HELP_TARGET_DEVICES)
+    # "fpga, pixel2" named " pixel2", which the error's list showed as "pixel2".
+    for name in ("target", "strategies", "source"):
+        setattr(args, name, ",".join(item.strip() for item in getattr(args, name).split(",")))
+    if problem := _args_problem(args):
+        parser.error(problem)
+    return args
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gp.benchmark",
         description="Few-shot latency prediction benchmark (HELP protocol) for the GP model.",
@@ -343,35 +359,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=FitSettings.iterations,
         help="optimiser steps of the source fit (default %(default)s)",
     )
-    args = parser.parse_args(argv)
-    if args.cross_validate and args.target is not None:
-        # It would be ignored: the folds' targets are the sources held out.
-        parser.error("--target: --cross-validate predicts each source in turn, not targets")
-    if args.target is None:
-        args.target = ",".join(HELP_TARGET_DEVICES)
-    # "fpga, pixel2" named " pixel2", which the error's list showed as "pixel2".
-    for name in ("target", "strategies", "source"):
-        setattr(args, name, ",".join(item.strip() for item in getattr(args, name).split(",")))
-    for flag, value in (("--target", args.target), ("--strategies", args.strategies)):
-        _check_names(parser, flag, value)
+    return parser
+
+
+def _args_problem(args: argparse.Namespace) -> str | None:
+    """Why the parsed ``args`` cannot make a run, or None."""
+    named = [("--target", args.target), ("--strategies", args.strategies)]
     if args.source != NO_SOURCES:
-        _check_names(parser, "--source", args.source)
+        named.append(("--source", args.source))
+    for flag, value in named:
+        if problem := _names_problem(flag, value):
+            return problem
     if args.seeds < 1 or args.samples < 1 or args.iterations < 1:
-        parser.error("--seeds, --samples and --iterations must be positive")
+        return "--seeds, --samples and --iterations must be positive"
     most = NUM_ARCHS // 2 if "random20" in args.strategies.split(",") else NUM_ARCHS
     if args.samples > most:
-        parser.error(
-            f"--samples: at most {most}"
-            + (" (random20 measures twice as many)" if most < NUM_ARCHS else "")
-        )
+        twice = " (random20 measures twice as many)" if most < NUM_ARCHS else ""
+        return f"--samples: at most {most}{twice}"
     if args.json is not None and (problem := _json_problem(args.json)):
-        parser.error(f"--json: {problem}")
+        return f"--json: {problem}"
     if args.source == NO_SOURCES and args.cross_validate:
-        parser.error(f"--cross-validate needs sources, not --source {NO_SOURCES}")
-    unknown = set(args.strategies.split(",")) - set(KNOWN_STRATEGIES)
-    if unknown:
-        parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
-    return args
+        return f"--cross-validate needs sources, not --source {NO_SOURCES}"
+    if unknown := set(args.strategies.split(",")) - set(KNOWN_STRATEGIES):
+        return f"unknown strategies: {', '.join(sorted(unknown))}"
+    return None
 
 
 def _json_problem(path: Path) -> str | None:
@@ -502,14 +513,15 @@ def _saved_aside(text: str) -> str | None:
     return name
 
 
-def _check_names(parser: argparse.ArgumentParser, flag: str, value: str) -> None:
-    """A usage error unless the comma-separated ``value`` names each item once: a device
+def _names_problem(flag: str, value: str) -> str | None:
+    """Why the comma-separated ``value`` does not name each item once, or None: a device
     listed twice would count its seeds twice, or pass the fit's minimum of sources."""
     names = value.split(",")
     if "" in names:
-        parser.error(f"{flag}: an empty name in {value!r}")
+        return f"{flag}: an empty name in {value!r}"
     if repeated := sorted({name for name in names if names.count(name) > 1}):
-        parser.error(f"{flag}: {', '.join(repeated)} listed twice")
+        return f"{flag}: {', '.join(repeated)} listed twice"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

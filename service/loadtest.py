@@ -426,18 +426,29 @@ def settings_problem(settings: LoadSettings) -> str | None:
         ServiceConfig.from_env()
     except ConfigError as exc:
         return str(exc)
-    if settings.address is None:
-        store = served_store(settings)
-        if not store.is_file():
-            return f"no store at {store} (see --store; import-help builds one)"
-        try:  # as serve does: copying another kind of file failed in a traceback
-            check_header(store)
-        except StoreError as exc:
-            return str(exc)
-    elif problem := address_problem(settings.address):
-        return f"--address {problem}"
-    elif not is_loopback(settings.address):
-        return f"the load test only drives loopback servers, not {settings.address}"
+    return _server_problem(settings) or _load_problem(settings)
+
+
+def _server_problem(settings: LoadSettings) -> str | None:
+    """Why the server ``settings`` name (a store to serve, or a running one) cannot be driven."""
+    if settings.address is not None:
+        if problem := address_problem(settings.address):
+            return f"--address {problem}"
+        if not is_loopback(settings.address):
+            return f"the load test only drives loopback servers, not {settings.address}"
+        return None
+    store = served_store(settings)
+    if not store.is_file():
+        return f"no store at {store} (see --store; import-help builds one)"
+    try:  # as serve does: copying another kind of file failed in a traceback
+        check_header(store)
+    except StoreError as exc:
+        return str(exc)
+    return None
+
+
+def _load_problem(settings: LoadSettings) -> str | None:
+    """Why the load ``settings`` describe (clients, durations, the RSS bound) makes no run."""
     if settings.clients < 1:
         return f"--clients {settings.clients}: at least one client is needed"
     if not (math.isfinite(settings.duration_s) and settings.duration_s > 0):
