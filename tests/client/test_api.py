@@ -138,6 +138,15 @@ def test_an_archs_array_of_other_than_one_or_two_dimensions_is_named_by_its_shap
         to_architectures(np.ones(shape))
 
 
+@pytest.mark.parametrize("shape", [(), (2, 6)])
+def test_one_arch_given_as_an_array_of_other_than_one_dimension_is_named_by_its_shape(
+    shape: tuple[int, ...],
+) -> None:
+    # A 0-d array is no sequence (numpy's bare TypeError), a 2-d one's rows no numbers.
+    with pytest.raises(ClientInputError, match=rf"1-d, got shape {re.escape(str(shape))}"):
+        to_architecture(np.ones(shape))
+
+
 def test_an_arch_the_client_refuses_is_named_by_its_index() -> None:
     with pytest.raises(ClientInputError, match="^arch 2: cannot send an arch of type NoneType"):
         to_architectures([LIGHT, HEAVY, None])  # type: ignore[list-item]
