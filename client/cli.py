@@ -84,13 +84,18 @@ WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def surprising_hint(
-    device: str, measurement: SurprisingMeasurement, uploaded_ms: float | None = None
+    device: str,
+    measurement: SurprisingMeasurement,
+    uploaded_ms: float | None = None,
+    connection: Sequence[str] = (),
 ) -> str:
     """What to do about a latency the device's other measurements do not explain, with the
     command that deletes it ready to paste (it said ``--device DEVICE ARCH``): that value
     alone where the caller knows it (``uploaded_ms``; the measurement's own latency is the
-    median of the arch's), else every measurement of the arch."""
-    words = ["client", "delete", "--device", device, measurement.arch]
+    median of the arch's), else every measurement of the arch. ``connection``: the options
+    that reach the server (:func:`connection_words`); pasted without them, the command went to
+    the default target (a NAS user's review, 2026-12-07)."""
+    words = ["client", *connection, "delete", "--device", device, measurement.arch]
     if uploaded_ms is not None:  # a source's table value beside the slip stays
         words += ["--latency-ms", repr(uploaded_ms)]
     command = shlex.join(words)
@@ -401,6 +406,18 @@ class ConnectionOptions:
     retries: int = DEFAULT_RETRIES
     tls: bool = False
 
+    def command_words(self) -> list[str]:
+        """The ``client`` options that reach this server again, for a command a hint prints
+        (the timeout and retries are left out: any work)."""
+        words = [] if self.target == DEFAULT_TARGET else ["--target", self.target]
+        if self.token_file is not None:
+            words += ["--token-file", str(self.token_file)]
+        if self.ca_cert is not None:
+            words += ["--ca-cert", str(self.ca_cert)]
+        elif self.tls:
+            words.append("--tls")
+        return words
+
     def client(self) -> LatencyClient:
         """A connected :class:`~client.api.LatencyClient` (use it as a context manager)."""
         from client.api import LatencyClient, read_token
@@ -432,6 +449,13 @@ def connect(ctx: typer.Context) -> LatencyClient:
     from client.api import LatencyClient
 
     return LatencyClient.from_env()
+
+
+def connection_words(ctx: typer.Context) -> list[str]:
+    """The ``client`` options that reach the server ``connect(ctx)`` does, for a command a
+    hint prints ready to paste; none where the environment alone configured it."""
+    options = ctx.find_object(ConnectionOptions)
+    return options.command_words() if options is not None else []
 
 
 def _print_version(wanted: bool) -> None:
@@ -1175,7 +1199,7 @@ def add(
             )
         # Not before: a refused upload joins none.
         _warn_if_stored_to_a_source(latency, device, _spaces_of((a for a, _ in pairs), space))
-    warn_surprising(result, device, pairs, space)
+    warn_surprising(result, device, pairs, space, connection_words(ctx))
     accepted = f"{quantity(result.accepted, 'measurement')} for {device}"
     stored = f"the upload was stored, {accepted}"
     _print_written(device, result, as_json, f"accepted {accepted}", stored, "add it")
@@ -1408,6 +1432,7 @@ def warn_surprising(
     device: str,
     uploaded: Sequence[tuple[str, float]] = (),
     space: Space | None = None,
+    connection: Sequence[str] = (),
 ) -> None:
     """Warns (stderr) of the latencies, uploaded or measured before, that the device's other
     measurements do not explain; ``uploaded``: the upload's (arch, latency) pairs of
@@ -1422,7 +1447,7 @@ def warn_surprising(
         for measurement in found:
             given = values.get(measurement.arch, []) if not when else []
             value = given[0] if len(given) == 1 else None
-            hint = surprising_hint(device, measurement, value)
+            hint = surprising_hint(device, measurement, value, connection)
             typer.echo(f"warning: {when}{measurement.describe()}; {hint}", err=True)
 
 

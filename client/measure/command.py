@@ -26,6 +26,7 @@ from client.cli import (
     app,
     check_output_path,
     connect,
+    connection_words,
     decimal_at_least,
     flattery,
     milliseconds,
@@ -336,7 +337,7 @@ def measure(
     _require_work(plan)
     with _measure_error_as(_input_error):  # e.g. a network that cannot run here
         summary = _run_when_ready(ctx, plan, settings, wait)
-    _print_summary(summary, as_json, _is_stdout(save_holdout))
+    _print_summary(summary, as_json, _is_stdout(save_holdout), connection_words(ctx))
 
 
 def _is_stdin(path: Path | None) -> bool:
@@ -537,7 +538,7 @@ def _run_when_ready(
         except BaseException:  # Ctrl-C, or a failure (the server gone) partway
             # Once the bars have stopped: on a terminal their last redraw erased a line
             # printed under them (a review, 2026-12-06).
-            _say_interrupted(plan, summary, uploaded)
+            _say_interrupted(plan, summary, uploaded, connection_words(ctx))
             raise
         return summary
 
@@ -708,7 +709,10 @@ class _StoredRound:
 
 
 def _say_interrupted(
-    plan: _Plan, summary: dict[str, Any], uploaded: dict[str, list[float]]
+    plan: _Plan,
+    summary: dict[str, Any],
+    uploaded: dict[str, list[float]],
+    connection: list[str],
 ) -> None:
     """What a run cut short had stored: a rerun would register or measure it again."""
     stored = []
@@ -735,7 +739,7 @@ def _say_interrupted(
     # only the summary said so, and an interrupted run prints none (a review, 2026-12-06).
     console = output_console(stderr=True)
     for round_summary in summary["rounds"]:
-        _print_surprising(console, round_summary, plan.device)
+        _print_surprising(console, round_summary, plan.device, connection)
 
 
 def _check_device(
@@ -969,7 +973,9 @@ def _write_csv(path: Path, timings: dict[str, Timing]) -> None:
     write_atomically(path, text.getvalue())
 
 
-def _print_summary(summary: dict[str, Any], as_json: bool, holdout_on_stdout: bool) -> None:
+def _print_summary(
+    summary: dict[str, Any], as_json: bool, holdout_on_stdout: bool, connection: list[str]
+) -> None:
     if as_json:
         print_json(summary)
     # Beside JSON the text goes to stderr, with the progress bars: its warnings (a busy machine,
@@ -977,7 +983,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool, holdout_on_stdout: bo
     # beside the held-out CSV, which it had joined (a review, 2026-12-06).
     console = output_console(stderr=as_json or holdout_on_stdout)
     _print_reference(console, summary["settings"])
-    _print_measured(console, summary)
+    _print_measured(console, summary, connection)
     _print_noisy_warning(console, summary)
     if "speed_check" in summary:
         _print_speed_check(console, summary["speed_check"], summary["settings"])
@@ -1002,7 +1008,7 @@ def _print_reference(console: Console, settings: dict[str, Any]) -> None:
     console.print(Text(f"timed against the reference {named}{scale}"))
 
 
-def _print_measured(console: Console, summary: dict[str, Any]) -> None:
+def _print_measured(console: Console, summary: dict[str, Any], connection: list[str]) -> None:
     """The registration, each round, and the held-out score."""
     from rich.text import Text
 
@@ -1022,7 +1028,7 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
             f" ms, worst spread {r['worst_spread']:.1%}{noisy}); device now has"
             f" {quantity(r['device_total'], 'measurement')}"
         )
-        _print_surprising(console, r, device)
+        _print_surprising(console, r, device, connection)
     if "evaluation" in summary:
         evaluation = summary["evaluation"]
         console.print(f"held-out {quantity(evaluation['n'], 'arch')}: {scores_line(evaluation)}")
@@ -1031,7 +1037,9 @@ def _print_measured(console: Console, summary: dict[str, Any]) -> None:
             console.print(Text(f"warning: {warning}", style="yellow"))
 
 
-def _print_surprising(console: Console, round_summary: dict[str, Any], device: str) -> None:
+def _print_surprising(
+    console: Console, round_summary: dict[str, Any], device: str, connection: list[str]
+) -> None:
     """A round's surprising uploads, what timing them again found, and the surprising
     measurements stored before it."""
     from rich.text import Text
@@ -1045,7 +1053,7 @@ def _print_surprising(console: Console, round_summary: dict[str, Any], device: s
         measurement = SurprisingMeasurement(**fields)
         retimed = round_summary["retimed_ms"].get(measurement.arch)
         if retimed is None:
-            outcome = surprising_hint(device, measurement)
+            outcome = surprising_hint(device, measurement, connection=connection)
         elif measurement.arch in round_summary["still_surprising"] and _agree_with_prediction(
             retimed, measurement
         ):

@@ -23,7 +23,14 @@ import pytest
 from typer.testing import CliRunner
 
 from client.api import LatencyClient
-from client.cli import app, milliseconds, read_arch_lines, read_deletions, read_measurements
+from client.cli import (
+    ConnectionOptions,
+    app,
+    milliseconds,
+    read_arch_lines,
+    read_deletions,
+    read_measurements,
+)
 from client.errors import ClientInputError
 from service.server import RunningServer
 from service.store import MeasurementRow
@@ -716,15 +723,25 @@ def test_the_hint_of_a_surprising_upload_deletes_that_value_alone(
     assert run(target, "register", "-d", "fpga-exact").exit_code == 0
     added = run(target, "add", "-d", "fpga-exact", "-f", str(measured))
     assert added.exit_code == 0, added.output
-    found = re.search(r"delete it \((client delete [^)]*)\)", added.stderr)
+    found = re.search(r"delete it \((client [^)]*)\)", added.stderr)
     assert found, added.output
     command = shlex.split(found[1])
     assert command[-2:] == ["--latency-ms", repr(right / 1000)]
     assert run(target, "add", "-d", "fpga-exact", "-f", str(remeasured)).exit_code == 0
-    deleted = run(target, *command[1:])
+    deleted = run(None, *command[1:])  # as printed, with its --target
     assert deleted.stdout.startswith("deleted 1 measurement of fpga-exact; it now has 12")
     listed = run(target, "measurements", "-d", "fpga-exact").stdout
     assert f"{slipped},{right!r}\n" in listed and f"{right / 1000!r}" not in listed
+
+
+def test_a_pasted_command_is_given_the_connection_options_of_the_call_it_follows() -> None:
+    """Those that reach the same server, no more: the default target, timeout and retries go
+    without saying; a CA certificate already makes the call TLS."""
+    assert ConnectionOptions(timeout_s=3.0, retries=0).command_words() == []
+    secured = ConnectionOptions("h:1", Path("token"), Path("ca.pem"), tls=True)
+    words = ["--target", "h:1", "--token-file", "token", "--ca-cert", "ca.pem"]
+    assert secured.command_words() == words
+    assert ConnectionOptions(tls=True).command_words() == ["--tls"]
 
 
 def test_the_hint_finds_the_uploaded_value_of_an_arch_spelt_otherwise(
@@ -740,7 +757,7 @@ def test_the_hint_finds_the_uploaded_value_of_an_arch_spelt_otherwise(
     assert run(target, "register", "-d", "vector-typed").exit_code == 0
     added = run(target, "add", "-d", "vector-typed", "--space", "vector", "-f", str(measured))
     assert added.exit_code == 0, added.output
-    found = re.search(r"delete it \((client delete [^)]*)\)", added.stderr)
+    found = re.search(r"delete it \((client [^)]*)\)", added.stderr)
     assert found, added.output
     assert shlex.split(found[1])[-3:] == ["13.0,39.0", "--latency-ms", repr(8500.0)]
 
@@ -879,7 +896,9 @@ def test_a_clean_upload_warns_of_a_slip_measured_before_it(target: str, tmp_path
     assert [s["arch"] for s in answer["surprising_before"]] == [archs[picks[0]]]
     assert f"warning: measured before this upload, {archs[picks[0]]} at " in added.stderr
     # The command that deletes it, ready to paste (it said "--device DEVICE ARCH").
-    assert f"(client delete --device fpga-slip-first '{archs[picks[0]]}')" in added.stderr
+    assert f"(client --target {target} delete --device fpga-slip-first '{archs[picks[0]]}')" in (
+        added.stderr
+    )
 
 
 # ---- errors ----------------------------------------------------------------------------------

@@ -1077,7 +1077,8 @@ def test_a_run_interrupted_while_re_timing_says_what_it_had_uploaded(
     output = assert_interrupted_after_one_round(target, "stopped-retiming")
     # Which upload was surprising, with the command that deletes it: only the summary,
     # which an interrupted run never prints, had said so.
-    assert "at 500 ms" in output and "client delete --device stopped-retiming" in output
+    assert "at 500 ms" in output
+    assert f"client --target {target} delete --device stopped-retiming" in output
 
 
 def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
@@ -1585,7 +1586,8 @@ def test_measure_times_a_surprising_earlier_measurement_again(
         (3, 2, "still off: it seems true of this machine"),
         (1, 1, "predicted, but still off: the arch's earlier measurements outvote these"),
         (1, 0, "measure that arch twice more"),
-        (1, 0, "(client delete --device fpga-like-1-0 '|"),  # it said --device DEVICE ARCH
+        # It said --device DEVICE ARCH, and then went to the default target, pasted as printed.
+        (1, 0, "(client --target {target} delete --device fpga-like-1-0 '|"),
     ],
 )
 def test_measure_times_a_latency_the_other_measurements_do_not_explain_again(
@@ -1618,7 +1620,7 @@ def test_measure_times_a_latency_the_other_measurements_do_not_explain_again(
     result = invoke(target, *args, "--retime", str(retime), *FAST_FLAGS)
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert f"warning: {slow} at " in text and outcome in text
+    assert f"warning: {slow} at " in text and outcome.format(target=target) in text
     assert timed.count(slow) == 1 + retime
     with LatencyClient(target) as client:
         assert client.device(device).measurement_count == 12 + retime
