@@ -965,11 +965,13 @@ def _check_space(search_space: object) -> None:
 
 
 def _is_one_arch(items: Sequence[object]) -> bool:
-    """A flat list of numbers (a feature vector) or of FBNet block names (one block per layer):
-    neither a number nor a block name is an arch of its own."""
+    """A flat list of numbers (a feature vector), of FBNet block names (one block per layer) or
+    of an NB201 cell's 6 ops (which :func:`to_architecture` refuses, naming the cell string:
+    sent as 6 archs, the server said "arch 0: expected 3 groups"): no number, block name or
+    op is an arch of its own."""
     if not items:
         return False
-    if all(_is_real(item) for item in items):
+    if all(_is_real(item) for item in items) or _is_nb201_op_list(list(items)):
         return True
     return all(isinstance(item, str) and item.strip() in FBNET_BLOCKS for item in items)
 

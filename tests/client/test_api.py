@@ -302,6 +302,19 @@ def test_a_list_of_nb201_ops_is_refused_with_its_cell_string() -> None:
     assert to_architecture(ops[:5] + ["k3_e1"]).search_space == "fbnet"  # not all ops: blocks
 
 
+def test_a_flat_list_of_nb201_ops_given_as_archs_is_refused_with_its_cell_string() -> None:
+    """predict("pi4", ops) sent each op as an arch of its own, and the server answered "arch 0:
+    expected 3 groups ... in 'nor_conv_3x3'", as though six archs were meant; a list of that
+    list was told its cell string (a NAS user's review, 2026-12-07)."""
+    ops = ["nor_conv_3x3", "none", "skip_connect", "none", "none", "avg_pool_3x3"]
+    cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"
+    for given in (ops, tuple(ops), np.array(ops)):
+        with pytest.raises(ClientInputError) as refused:
+            to_architectures(given)
+        message = f"a list of 6 NB201 ops is no arch: give its cell string, {cell!r}"
+        assert str(refused.value) == message
+
+
 def test_a_row_of_number_strings_is_a_vector_as_the_same_text_joined_is() -> None:
     """csv.reader rows of a feature file went as FBNet archs: "expected 22 blocks, got 4"."""
     rows = list(csv.reader(io.StringIO("1.5,1.2,1.1,0\n2,3,4,5\n")))
