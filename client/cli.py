@@ -408,7 +408,7 @@ class ConnectionOptions:
 
     def command_words(self) -> list[str]:
         """The ``client`` options that reach this server again, for a command a hint prints
-        (the timeout and retries are left out: any work)."""
+        (not the timeout and retries: the defaults serve a single delete)."""
         words = [] if self.target == DEFAULT_TARGET else ["--target", self.target]
         if self.token_file is not None:
             words += ["--token-file", str(self.token_file)]
