@@ -408,8 +408,10 @@ class ConnectionOptions:
 
     def command_words(self) -> list[str]:
         """The ``client`` options that reach this server again, for a command a hint prints
-        (not the timeout and retries: the defaults serve a single delete)."""
-        words = [] if self.target == DEFAULT_TARGET else ["--target", self.target]
+        (not the timeout and retries: the defaults serve a single delete). The target even
+        where it is the default: one given over ``$LATENCY_TARGET`` left out, the command
+        pasted in that shell went to the variable's server (a review)."""
+        words = ["--target", self.target]
         if self.token_file is not None:
             words += ["--token-file", str(self.token_file)]
         if self.ca_cert is not None:

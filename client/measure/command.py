@@ -333,11 +333,12 @@ def measure(
         retime=retime,
         save_holdout=save_holdout,
         reference_given=reference is not None,
+        connection=tuple(connection_words(ctx)),
     )
     _require_work(plan)
     with _measure_error_as(_input_error):  # e.g. a network that cannot run here
         summary = _run_when_ready(ctx, plan, settings, wait)
-    _print_summary(summary, as_json, _is_stdout(save_holdout), connection_words(ctx))
+    _print_summary(summary, as_json, _is_stdout(save_holdout), plan.connection)
 
 
 def _is_stdin(path: Path | None) -> bool:
@@ -538,7 +539,7 @@ def _run_when_ready(
         except BaseException:  # Ctrl-C, or a failure (the server gone) partway
             # Once the bars have stopped: on a terminal their last redraw erased a line
             # printed under them (a review, 2026-12-06).
-            _say_interrupted(plan, summary, uploaded, connection_words(ctx))
+            _say_interrupted(plan, summary, uploaded)
             raise
         return summary
 
@@ -574,6 +575,8 @@ class _Plan:
     save_holdout: Path | None
     #: Whether --reference was given; else the device's registered one is used.
     reference_given: bool
+    #: The ``client`` options that reach this server, for the commands printed to paste.
+    connection: tuple[str, ...] = ()
 
     @property
     def has_work(self) -> bool:
@@ -675,7 +678,15 @@ def _measure_rounds(
         # of what the run said it had uploaded (a review, 2026-12-06).
         stored = _StoredRound(rounds, uploaded)
         report = loop.measure_round(
-            latency, plan.device, picks, plan.space, settings, bar, plan.retime, stored.add
+            latency,
+            plan.device,
+            picks,
+            plan.space,
+            settings,
+            bar,
+            plan.retime,
+            stored.add,
+            plan.connection,
         )
         stored.complete(report)
 
@@ -712,7 +723,6 @@ def _say_interrupted(
     plan: _Plan,
     summary: dict[str, Any],
     uploaded: dict[str, list[float]],
-    connection: list[str],
 ) -> None:
     """What a run cut short had stored: a rerun would register or measure it again."""
     stored = []
@@ -739,7 +749,7 @@ def _say_interrupted(
     # only the summary said so, and an interrupted run prints none (a review, 2026-12-06).
     console = output_console(stderr=True)
     for round_summary in summary["rounds"]:
-        _print_surprising(console, round_summary, plan.device, connection)
+        _print_surprising(console, round_summary, plan.device, plan.connection)
 
 
 def _check_device(
@@ -825,17 +835,17 @@ def _evaluate(
     except KeyboardInterrupt:
         if bar.kept:
             saved = _save_holdout(plan.save_holdout, bar.kept)
-            kept = _held_out_kept(plan.device, bar.kept, saved)
+            kept = _held_out_kept(plan.device, bar.kept, saved, plan.connection)
             summary["held_out_kept"] = f"{bar.cut_short()}; {kept}"
         raise
     saved = _save_holdout(plan.save_holdout, timings)
     try:
         evaluation = loop.score_timings(latency, plan.device, timings, plan.space)
     except LatencyServiceError as exc:
-        exc.add_note(_held_out_kept(plan.device, timings, saved))
+        exc.add_note(_held_out_kept(plan.device, timings, saved, plan.connection))
         raise
     except KeyboardInterrupt:
-        summary["held_out_kept"] = _held_out_kept(plan.device, timings, saved)
+        summary["held_out_kept"] = _held_out_kept(plan.device, timings, saved, plan.connection)
         raise
     return {**evaluation.scores.as_dict(), "noisy": evaluation.noisy}
 
@@ -859,7 +869,12 @@ def _save_holdout(path: Path | None, timings: dict[str, Timing]) -> str | None:
     return str(path)
 
 
-def _held_out_kept(device: str, timings: dict[str, Timing], saved: str | None) -> str:
+def _held_out_kept(
+    device: str,
+    timings: dict[str, Timing],
+    saved: str | None,
+    connection: tuple[str, ...] = (),
+) -> str:
     """Where the held-out ``timings`` are kept (``saved``, else a new file), and the command
     that scores them once the service answers."""
     from client.measure import loop
@@ -868,7 +883,7 @@ def _held_out_kept(device: str, timings: dict[str, Timing], saved: str | None) -
         saved = loop.save_timings([(a, t.median_ms) for a, t in timings.items()], "holdout-")
     if saved is None:
         return "the held-out timings could not be saved"
-    command = shlex.join(["client", "report", "--device", device, "--measured", saved])
+    command = shlex.join(["client", *connection, "report", "--device", device, "--measured", saved])
     return f"the held-out timings are saved in {saved}: {command} scores them"
 
 
@@ -974,7 +989,7 @@ def _write_csv(path: Path, timings: dict[str, Timing]) -> None:
 
 
 def _print_summary(
-    summary: dict[str, Any], as_json: bool, holdout_on_stdout: bool, connection: list[str]
+    summary: dict[str, Any], as_json: bool, holdout_on_stdout: bool, connection: tuple[str, ...]
 ) -> None:
     if as_json:
         print_json(summary)
@@ -1008,7 +1023,7 @@ def _print_reference(console: Console, settings: dict[str, Any]) -> None:
     console.print(Text(f"timed against the reference {named}{scale}"))
 
 
-def _print_measured(console: Console, summary: dict[str, Any], connection: list[str]) -> None:
+def _print_measured(console: Console, summary: dict[str, Any], connection: tuple[str, ...]) -> None:
     """The registration, each round, and the held-out score."""
     from rich.text import Text
 
@@ -1038,7 +1053,7 @@ def _print_measured(console: Console, summary: dict[str, Any], connection: list[
 
 
 def _print_surprising(
-    console: Console, round_summary: dict[str, Any], device: str, connection: list[str]
+    console: Console, round_summary: dict[str, Any], device: str, connection: tuple[str, ...]
 ) -> None:
     """A round's surprising uploads, what timing them again found, and the surprising
     measurements stored before it."""

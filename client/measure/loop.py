@@ -286,15 +286,23 @@ def conditioned_archs(client: LatencyClient, device: DeviceInfo, search_space: s
 
 
 def upload(
-    client: LatencyClient, device: str, timings: dict[str, Timing], search_space: str
+    client: LatencyClient,
+    device: str,
+    timings: dict[str, Timing],
+    search_space: str,
+    connection: Sequence[str] = (),
 ) -> AddResult:
     """Stores the medians of ``timings`` as the device's measurements."""
     pairs = [(arch, t.median_ms) for arch, t in timings.items()]
-    return _stored(client, device, pairs, search_space)
+    return _stored(client, device, pairs, search_space, connection)
 
 
 def _stored(
-    client: LatencyClient, device: str, pairs: list[tuple[str, float]], search_space: str
+    client: LatencyClient,
+    device: str,
+    pairs: list[tuple[str, float]],
+    search_space: str,
+    connection: Sequence[str] = (),
 ) -> AddResult:
     """``client.add_measurements``; where it fails or is interrupted, ``pairs`` are saved to a
     CSV file, and the error (or a warning, for Ctrl-C) gives the 'client add' command that
@@ -313,25 +321,31 @@ def _stored(
         limit = (
             request_limit(exc, "measurements") if isinstance(exc, ResourceExhaustedError) else None
         )
-        exc.add_note(_saved_hint(device, pairs, repeat_id, limit))
+        exc.add_note(_saved_hint(device, pairs, repeat_id, limit, connection))
         raise
     except KeyboardInterrupt:
-        hint = _saved_hint(device, pairs, request_id)
+        hint = _saved_hint(device, pairs, request_id, None, connection)
         logger.warning("interrupted while uploading, which may have been stored: %s", hint)
         raise
 
 
 def _saved_hint(
-    device: str, pairs: list[tuple[str, float]], request_id: str, row_limit: int | None = None
+    device: str,
+    pairs: list[tuple[str, float]],
+    request_id: str,
+    row_limit: int | None = None,
+    connection: Sequence[str] = (),
 ) -> str:
     """Where ``pairs`` are saved, and the command that uploads them, once under
     ``request_id`` where one is given (a repeat of a stored upload stores nothing more), or
-    each part of at most ``row_limit`` rows, where the server takes no more in one request."""
+    each part of at most ``row_limit`` rows, where the server takes no more in one request;
+    ``connection``: the ``client`` options that reach the server it was meant for (pasted
+    without them, the command went to the default target: a review)."""
     carried = quantity(len(pairs), "measurement")
     saved = save_timings(pairs)
     if saved is None:
         return f"the timings it carried ({carried}) could not be saved"
-    command = ["client", "add", "--device", device, "--file"]
+    command = ["client", *connection, "add", "--device", device, "--file"]
     if row_limit is not None:  # the whole file would be refused the same way
         return (
             f"the timings it carried ({carried}) are saved in {saved}: split it into files of"
@@ -438,16 +452,17 @@ def measure_round(
     on_measured: OnMeasured | None = None,
     retime: int = 0,
     on_uploaded: Callable[[RoundReport], None] | None = None,
+    connection: Sequence[str] = (),
 ) -> RoundReport:
     """Times ``archs`` and uploads them; each one the service finds surprising is timed
     ``retime`` times more and uploaded again (see :func:`retime_surprising`).
     ``on_uploaded`` is told the round as uploaded, before any re-timing: a run interrupted
     while re-timing must still know what it stored."""
     timings = measure_archs(archs, search_space, settings, on_measured)
-    result = upload(client, device, timings, search_space)
+    result = upload(client, device, timings, search_space, connection)
     if on_uploaded is not None:
         on_uploaded(RoundReport(timings, result))
-    retiming = retime_surprising(client, device, result, retime, search_space, settings)
+    retiming = retime_surprising(client, device, result, retime, search_space, settings, connection)
     return RoundReport(timings, result, retiming)
 
 
@@ -458,6 +473,7 @@ def retime_surprising(
     times: int,
     search_space: str,
     settings: TimingSettings,
+    connection: Sequence[str] = (),
 ) -> Retiming | None:
     """Times each arch of ``result.surprising`` and ``result.surprising_before`` (this
     machine's earlier measurements) ``times`` more and uploads those timings: the service
@@ -476,7 +492,7 @@ def retime_surprising(
         for surprise in surprising
     }
     pairs = [(arch, ms) for arch, values in medians.items() for ms in values]
-    return Retiming(medians, _stored(client, device, pairs, search_space))
+    return Retiming(medians, _stored(client, device, pairs, search_space, connection))
 
 
 def holdout_archs(

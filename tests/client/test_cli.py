@@ -735,13 +735,17 @@ def test_the_hint_of_a_surprising_upload_deletes_that_value_alone(
 
 
 def test_a_pasted_command_is_given_the_connection_options_of_the_call_it_follows() -> None:
-    """Those that reach the same server, no more: the default target, timeout and retries go
-    without saying; a CA certificate already makes the call TLS."""
-    assert ConnectionOptions(timeout_s=3.0, retries=0).command_words() == []
+    """Those that reach the same server, no more: the target, even the default (pasted bare
+    where $LATENCY_TARGET is set, it went elsewhere), not the timeout and retries; a CA
+    certificate already makes the call TLS."""
+    assert ConnectionOptions(timeout_s=3.0, retries=0).command_words() == [
+        "--target",
+        "127.0.0.1:50051",
+    ]
     secured = ConnectionOptions("h:1", Path("token"), Path("ca.pem"), tls=True)
     words = ["--target", "h:1", "--token-file", "token", "--ca-cert", "ca.pem"]
     assert secured.command_words() == words
-    assert ConnectionOptions(tls=True).command_words() == ["--tls"]
+    assert ConnectionOptions(tls=True).command_words() == ["--target", "127.0.0.1:50051", "--tls"]
 
 
 def test_the_hint_finds_the_uploaded_value_of_an_arch_spelt_otherwise(

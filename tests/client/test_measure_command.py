@@ -451,7 +451,8 @@ def test_a_holdout_the_space_has_no_room_for_is_refused_before_timing(target: st
 def test_timings_a_re_timing_failed_to_upload_are_saved_too(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The re-timings of a surprising arch go through the same upload as a round's."""
+    """The re-timings of a surprising arch go through the same upload as a round's, and its
+    command carries the options that reach the run's server."""
     from client.api import AddResult
     from client.errors import ResourceExhaustedError
 
@@ -466,12 +467,11 @@ def test_timings_a_re_timing_failed_to_upload_are_saved_too(
     slip = SurprisingMeasurement(SKIP, "nasbench201", 500.0, 5.0, 4.0, 6.0, 1e-6)
     result = AddResult(1, 1, "v-1", surprising=(slip,))
     with pytest.raises(ResourceExhaustedError) as refused:
-        loop.retime_surprising(Refusing(), "d", result, 2, "nasbench201", TINY)  # type: ignore[arg-type]
+        loop.retime_surprising(Refusing(), "d", result, 2, "nasbench201", TINY, ("--tls",))  # type: ignore[arg-type]
     (saved,) = tmp_path.glob("measured-*.csv")
-    assert (
-        f"the timings it carried (2 measurements) are saved in {saved}"
-        in refused.value.__notes__[0]
-    )
+    note = refused.value.__notes__[0]
+    assert f"the timings it carried (2 measurements) are saved in {saved}" in note
+    assert note.endswith(f": client --tls add --device d --file {saved} uploads them")
     assert saved.read_text() == f"arch,latency_ms\n{SKIP},5.0\n{SKIP},5.0\n"
 
 
@@ -527,8 +527,8 @@ def test_timings_an_upload_failed_to_store_are_saved_for_client_add(
     )
     assert error.startswith("error: server busy")
     assert error.endswith(  # no --request-id: the id of a refused upload is no use repeated
-        f"; the timings it carried (2 measurements) are saved in {saved}: client add --device"
-        f" refused-upload --file {saved} uploads them"
+        f"; the timings it carried (2 measurements) are saved in {saved}: client --target"
+        f" {target} add --device refused-upload --file {saved} uploads them"
     )
     added = invoke(target, "add", "-d", "refused-upload", "--file", str(saved))
     assert added.exit_code == 0, added.output
@@ -555,8 +555,8 @@ def test_timings_of_an_upload_over_the_servers_limit_are_saved_to_be_split(
         error = result.stderr.splitlines()[-1]
         assert error.startswith("error: 2 measurements in one request exceed the limit of 1")
         assert error.endswith(
-            f"are saved in {saved}: split it into files of at most 1 row, and client add"
-            " --device tight --file PART uploads each"
+            f"are saved in {saved}: split it into files of at most 1 row, and client --target"
+            f" {target} add --device tight --file PART uploads each"
         )
         header, *rows = saved.read_text().splitlines()
         for number, row in enumerate(rows):
@@ -583,7 +583,8 @@ def test_timings_of_an_upload_whose_answer_was_lost_are_saved_with_its_request_i
     assert "(no answer within --timeout); the upload may have been stored all the same" in error
     assert error.endswith(
         f"[DEADLINE_EXCEEDED]; the timings it carried (2 measurements) are saved in {saved}: client"
-        f" add --device 'my laptop' --file {saved} --request-id abc-123 uploads them"
+        f" --target {target} add --device 'my laptop' --file {saved} --request-id abc-123"
+        " uploads them"
     )
 
 
@@ -1095,7 +1096,8 @@ def test_a_run_interrupted_in_the_held_out_set_says_what_it_had_uploaded(
     monkeypatch.setattr(loop, "score_timings", interrupted)
     said = assert_interrupted_after_one_round(target, "stopped-late", "--holdout", "3")
     kept = next(tmp_path.glob("holdout-*.csv"))
-    assert f"; held-out set: the held-out timings are saved in {kept}: client report" in said
+    saved_in = f"the held-out timings are saved in {kept}: client --target {target} report"
+    assert f"; held-out set: {saved_in}" in said
 
 
 @pytest.mark.parametrize(
@@ -1126,8 +1128,9 @@ def test_a_run_interrupted_while_timing_the_held_out_set_keeps_the_timings_taken
     result = invoke(target, "measure", "-d", device, "-n", "2", "--holdout", "4", *flags)
     assert result.exit_code != 0
     kept = next(tmp_path.glob("holdout-*.csv"))
-    assert f"; held-out set: {said}; the held-out timings are saved in {kept}: client report" in (
-        " ".join(result.output.split())
+    assert (
+        f"; held-out set: {said}; the held-out timings are saved in {kept}: client --target"
+        f" {target} report" in " ".join(result.output.split())
     )
     report = invoke(target, "report", "-d", device, "--measured", str(kept), "--json")
     assert report.exit_code == 0 and json.loads(report.stdout)["n"] == min(timed, 4), report.output
@@ -1243,8 +1246,8 @@ def test_held_out_timings_are_kept_when_the_service_fails_to_predict_them(
     assert result.exit_code == 1, result.output
     kept = saved if save else next(tmp_path.glob("holdout-*.csv"))
     assert result.stderr.splitlines()[-1].endswith(
-        f"; the held-out timings are saved in {kept}: client report --device gone-early"
-        f" --measured {kept} scores them"
+        f"; the held-out timings are saved in {kept}: client --target {target} report --device"
+        f" gone-early --measured {kept} scores them"
     )
     assert len(kept.read_text().splitlines()) == 1 + 3  # a header and each arch
     report = invoke(target, "report", "-d", "gone-early", "--measured", str(kept), "--json")
@@ -1356,10 +1359,11 @@ def test_an_upload_interrupted_in_flight_saves_its_timings_with_the_request_id(
     monkeypatch.chdir(tmp_path)
     timings = {SKIP: Timing(5.0, 5.0, 5.0, (5.0,))}
     with pytest.raises(KeyboardInterrupt):
-        loop.upload(Cut(), "d", timings, "nasbench201")  # type: ignore[arg-type]
+        loop.upload(Cut(), "d", timings, "nasbench201", ("--target", "h:1"))  # type: ignore[arg-type]
     (saved,) = tmp_path.glob("measured-*.csv")
     assert saved.read_text() == f"arch,latency_ms\n{SKIP},5.0\n"
-    assert f"client add --device d --file {saved} --request-id {sent[0]}" in caplog.text
+    command = f"client --target h:1 add --device d --file {saved} --request-id {sent[0]}"
+    assert command in caplog.text
 
 
 def test_a_server_without_list_measurements_still_scores_a_held_out_set(
@@ -1933,3 +1937,52 @@ def test_a_run_interrupted_on_a_device_registered_before_does_not_say_it_registe
     result = invoke(target, *args)
     assert stopped and result.exit_code != 0, result.output  # stopped there, not before
     assert "interrupted" not in result.output and "was registered" not in result.output
+
+
+def test_the_command_that_uploads_saved_timings_reaches_the_server_they_were_measured_for(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Pasted as printed, 'client add --device D --file SAVED' went to the default target, not
+    the --target the run was given (as the delete command of a surprising upload did)."""
+    import shlex
+
+    from client.errors import ResourceExhaustedError
+
+    monkeypatch.delenv("LATENCY_TARGET", raising=False)
+    error, saved = _measure_failing_its_upload(
+        target, monkeypatch, tmp_path, "pasted-upload", ResourceExhaustedError("server busy")
+    )
+    found = re.search(r": (client .*) uploads them$", error)
+    assert found, error
+    command = shlex.split(found[1])
+    assert command[1:3] == ["--target", target], command
+    pasted = CliRunner().invoke(app, command[1:])  # as printed: no --target of the test's
+    assert pasted.exit_code == 0, pasted.output
+    with LatencyClient(target) as latency:
+        assert {arch for arch, _ in latency.measurements("pasted-upload")} == {SKIP, CONV3}
+
+
+def test_the_command_that_scores_kept_held_out_timings_reaches_the_server_measured_for(
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Pasted as printed, 'client report --device D --measured KEPT' asked the default
+    target, not the --target the run was given."""
+    import shlex
+
+    def gone(*args, **kwargs):
+        raise UnavailableError("Connection refused", target=target)
+
+    monkeypatch.delenv("LATENCY_TARGET", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(loop, "score_timings", gone)
+    with LatencyClient(target) as latency:
+        latency.register_device("gone-pasted")
+    result = invoke(
+        target, "measure", "-d", "gone-pasted", "-n", "2", "--holdout", "3", *FAST_FLAGS
+    )
+    assert result.exit_code == 1, result.output
+    monkeypatch.undo()
+    found = re.search(r": (client .*) scores them$", result.stderr.splitlines()[-1])
+    assert found, result.stderr
+    pasted = CliRunner().invoke(app, [*shlex.split(found[1])[1:], "--json"])  # as printed
+    assert pasted.exit_code == 0 and json.loads(pasted.stdout)["n"] == 3, pasted.output

@@ -794,3 +794,14 @@ def test_in_range_stays_in_its_column_where_cov90_se_is_blank(
     assert rule == "-" * len(header)
     assert {len(line) for line in rows} == {len(header)}
     assert [line.split()[-1] for line in rows] == ["1.00", "0.50", "1.00", "0.50"]
+
+
+def test_of_several_bad_lists_the_target_s_is_named_then_the_strategies_then_the_sources(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One usage error, the first in the options' order (as before the checks were split)."""
+    bad = ["--target", "t,t", "--strategies", "random,random", "--source", "a,a"]
+    for given, named in [(bad, "--target"), (bad[2:], "--strategies"), (bad[4:], "--source")]:
+        with pytest.raises(SystemExit):
+            parse_args(["--dataset", "d", *given])
+        assert f"{named}: " in capsys.readouterr().err
