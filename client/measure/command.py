@@ -720,9 +720,7 @@ class _StoredRound:
 
 
 def _say_interrupted(
-    plan: _Plan,
-    summary: dict[str, Any],
-    uploaded: dict[str, list[float]],
+    plan: _Plan, summary: dict[str, Any], uploaded: dict[str, list[float]]
 ) -> None:
     """What a run cut short had stored: a rerun would register or measure it again."""
     stored = []
