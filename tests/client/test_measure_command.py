@@ -1973,7 +1973,8 @@ def test_the_command_that_scores_kept_held_out_timings_reaches_the_server_measur
         raise UnavailableError("Connection refused", target=target)
 
     monkeypatch.delenv("LATENCY_TARGET", raising=False)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # where the held-out timings and the pasted report's figure go
+    score_timings = loop.score_timings
     monkeypatch.setattr(loop, "score_timings", gone)
     with LatencyClient(target) as latency:
         latency.register_device("gone-pasted")
@@ -1981,7 +1982,7 @@ def test_the_command_that_scores_kept_held_out_timings_reaches_the_server_measur
         target, "measure", "-d", "gone-pasted", "-n", "2", "--holdout", "3", *FAST_FLAGS
     )
     assert result.exit_code == 1, result.output
-    monkeypatch.undo()
+    monkeypatch.setattr(loop, "score_timings", score_timings)
     found = re.search(r": (client .*) scores them$", result.stderr.splitlines()[-1])
     assert found, result.stderr
     pasted = CliRunner().invoke(app, [*shlex.split(found[1])[1:], "--json"])  # as printed
