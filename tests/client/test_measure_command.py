@@ -475,6 +475,43 @@ def test_timings_a_re_timing_failed_to_upload_are_saved_too(
     assert saved.read_text() == f"arch,latency_ms\n{SKIP},5.0\n{SKIP},5.0\n"
 
 
+def test_a_rounds_re_timings_that_failed_to_upload_name_the_runs_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The round passes its connection options on to the re-timings' upload as to its own."""
+    from client.api import AddResult
+    from client.errors import ResourceExhaustedError
+
+    slip = SurprisingMeasurement(SKIP, "nasbench201", 500.0, 5.0, 4.0, 6.0, 1e-6)
+
+    class RefusingTheSecond:
+        def add_measurements(self, device: str, pairs: list, **kwargs: object) -> AddResult:
+            if len(pairs) == 1:  # the round's upload; then its re-timings
+                return AddResult(1, 1, "v-1", surprising=(slip,))
+            raise ResourceExhaustedError("2 measurements exceed the limit")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        loop, "time_archs", lambda archs, *args: {a: Timing(5.0, 5.0, 5.0, (5.0,)) for a in archs}
+    )
+    monkeypatch.setattr(
+        loop,
+        "measure_archs",
+        lambda archs, *args: {a: Timing(5.0, 5.0, 5.0, (5.0,)) for a in archs},
+    )
+    with pytest.raises(ResourceExhaustedError) as refused:
+        loop.measure_round(
+            RefusingTheSecond(),  # type: ignore[arg-type]
+            "d",
+            [SKIP],
+            "nasbench201",
+            TINY,
+            retime=2,
+            connection=("--tls",),
+        )
+    assert ": client --tls add --device d --file " in refused.value.__notes__[0]
+
+
 def test_a_holdout_a_new_device_has_no_room_for_is_refused_before_registering(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
