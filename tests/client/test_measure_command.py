@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -448,6 +449,15 @@ def test_a_holdout_the_space_has_no_room_for_is_refused_before_timing(target: st
         assert latency.device("roomless").measurement_count == 0
 
 
+#: SKIP, uploaded at 500 ms, which its device's other measurements put at 5 ms.
+_SKIP_SLIP = SurprisingMeasurement(SKIP, "nasbench201", 500.0, 5.0, 4.0, 6.0, 1e-6)
+
+
+def _timed_at_5_ms(archs: list[str], *args: object) -> dict[str, Timing]:
+    """A stand-in for time_archs and measure_archs: every arch at 5 ms."""
+    return {arch: Timing(5.0, 5.0, 5.0, (5.0,)) for arch in archs}
+
+
 def test_timings_a_re_timing_failed_to_upload_are_saved_too(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -461,11 +471,8 @@ def test_timings_a_re_timing_failed_to_upload_are_saved_too(
             raise ResourceExhaustedError("2 measurements exceed the limit")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(
-        loop, "time_archs", lambda archs, *args: {a: Timing(5.0, 5.0, 5.0, (5.0,)) for a in archs}
-    )
-    slip = SurprisingMeasurement(SKIP, "nasbench201", 500.0, 5.0, 4.0, 6.0, 1e-6)
-    result = AddResult(1, 1, "v-1", surprising=(slip,))
+    monkeypatch.setattr(loop, "time_archs", _timed_at_5_ms)
+    result = AddResult(1, 1, "v-1", surprising=(_SKIP_SLIP,))
     with pytest.raises(ResourceExhaustedError) as refused:
         loop.retime_surprising(Refusing(), "d", result, 2, "nasbench201", TINY, ("--tls",))  # type: ignore[arg-type]
     (saved,) = tmp_path.glob("measured-*.csv")
@@ -482,23 +489,15 @@ def test_a_rounds_re_timings_that_failed_to_upload_name_the_runs_server(
     from client.api import AddResult
     from client.errors import ResourceExhaustedError
 
-    slip = SurprisingMeasurement(SKIP, "nasbench201", 500.0, 5.0, 4.0, 6.0, 1e-6)
-
     class RefusingTheSecond:
         def add_measurements(self, device: str, pairs: list, **kwargs: object) -> AddResult:
             if len(pairs) == 1:  # the round's upload; then its re-timings
-                return AddResult(1, 1, "v-1", surprising=(slip,))
+                return AddResult(1, 1, "v-1", surprising=(_SKIP_SLIP,))
             raise ResourceExhaustedError("2 measurements exceed the limit")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(
-        loop, "time_archs", lambda archs, *args: {a: Timing(5.0, 5.0, 5.0, (5.0,)) for a in archs}
-    )
-    monkeypatch.setattr(
-        loop,
-        "measure_archs",
-        lambda archs, *args: {a: Timing(5.0, 5.0, 5.0, (5.0,)) for a in archs},
-    )
+    monkeypatch.setattr(loop, "time_archs", _timed_at_5_ms)
+    monkeypatch.setattr(loop, "measure_archs", _timed_at_5_ms)
     with pytest.raises(ResourceExhaustedError) as refused:
         loop.measure_round(
             RefusingTheSecond(),  # type: ignore[arg-type]
@@ -1981,8 +1980,6 @@ def test_the_command_that_uploads_saved_timings_reaches_the_server_they_were_mea
 ) -> None:
     """Pasted as printed, 'client add --device D --file SAVED' went to the default target, not
     the --target the run was given (as the delete command of a surprising upload did)."""
-    import shlex
-
     from client.errors import ResourceExhaustedError
 
     monkeypatch.delenv("LATENCY_TARGET", raising=False)
@@ -2004,7 +2001,6 @@ def test_the_command_that_scores_kept_held_out_timings_reaches_the_server_measur
 ) -> None:
     """Pasted as printed, 'client report --device D --measured KEPT' asked the default
     target, not the --target the run was given."""
-    import shlex
 
     def gone(*args, **kwargs):
         raise UnavailableError("Connection refused", target=target)

@@ -41,6 +41,11 @@ def _metrics(value: float) -> dict[str, float]:
     return dict.fromkeys(METRICS, value)
 
 
+def _covering(coverage: float) -> dict[str, float]:
+    """A case's metrics with this coverage90 (the others 0.5)."""
+    return {**_metrics(0.5), "coverage90": coverage}
+
+
 def test_rows_average_seeds_and_give_their_standard_error() -> None:
     cases = [("pi", "random", 10, _metrics(0.8)), ("pi", "random", 10, _metrics(1.0))]
     (row,) = aggregate(cases)
@@ -66,9 +71,8 @@ def test_rows_give_the_share_of_seeds_whose_coverage_is_in_the_target_range(
     """A 5-seed mean of 0.90 can hide runs of 0.75 and 1.0: one run of 10 measurements is
     what a user sees, and issue 5's target is of one run."""
     cases = [
-        ("pi", "random", 10, {**_metrics(0.5), "coverage90": coverage})
-        for coverage in (0.84, 0.85, 0.9, 0.95, 0.96)
-    ] + [("tx2", "random", 10, {**_metrics(0.5), "coverage90": 0.9})] * 5
+        ("pi", "random", 10, _covering(coverage)) for coverage in (0.84, 0.85, 0.9, 0.95, 0.96)
+    ] + [("tx2", "random", 10, _covering(0.9))] * 5
     rows = aggregate(cases)
     assert [r["coverage90_in_range"] for r in rows] == [0.6, 1.0]
     print_table(rows)
@@ -765,7 +769,7 @@ def test_a_strategy_s_mean_in_range_is_the_share_over_its_own_rows(
 ) -> None:
     """As the metrics' MEAN columns: one strategy's runs in range say nothing of another's."""
     cases = [
-        (device, strategy, 10, {**_metrics(0.5), "coverage90": coverage})
+        (device, strategy, 10, _covering(coverage))
         for device, strategy, coverage in (
             ("pi", "random", 0.9), ("pi", "random", 0.8),
             ("tx2", "random", 0.9), ("tx2", "random", 0.9),
@@ -785,9 +789,9 @@ def test_in_range_stays_in_its_column_where_cov90_se_is_blank(
     """A seedless strategy's row (zeroshot: one run) and the MEAN rows have no cov90_se: its
     blank keeps in_range under its header, and the rule spans every column."""
     cases = [
-        ("pi", "zeroshot", 0, {**_metrics(0.5), "coverage90": 0.9}),
-        ("pi", "random", 10, {**_metrics(0.5), "coverage90": 0.8}),
-        ("pi", "random", 10, {**_metrics(0.5), "coverage90": 0.9}),
+        ("pi", "zeroshot", 0, _covering(0.9)),
+        ("pi", "random", 10, _covering(0.8)),
+        ("pi", "random", 10, _covering(0.9)),
     ]
     print_table(aggregate(cases))
     header, rule, *rows = capsys.readouterr().out.splitlines()
